@@ -1,0 +1,61 @@
+import { z } from 'zod';
+import { LOG_LEVELS } from '../log.ts';
+import { parseDuration } from './duration.ts';
+
+const duration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx) => {
+      const ms = parseDuration(text);
+      if (ms === null) {
+        ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (use e.g. 500ms, 10s, 5m, 1h)` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+const optionalSecret = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v));
+
+/**
+ * The service's environment. Everything operational is here; policy and routes live in one YAML
+ * file (issue #3). Secrets are kept out of error messages: only names of variables are reported.
+ */
+export const envSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HOST: z.string().default('0.0.0.0'),
+  REDIS_URL: z.string().default('redis://127.0.0.1:6379').refine((v) => /^rediss?:\/\//.test(v), 'must start with redis:// or rediss://'),
+  MESHDRIFT_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only (it prefixes every Redis key)').default('meshdrift'),
+  MESHDRIFT_CLUSTER: z.string().min(1).default('in-cluster'),
+  MESHDRIFT_ARGOCD_TOKEN: optionalSecret,
+  MESHDRIFT_FLUX_HMAC_KEY: optionalSecret,
+  /** For Flux's `generic` provider, which can only send static headers. */
+  MESHDRIFT_FLUX_TOKEN: optionalSecret,
+  MESHDRIFT_GROUP_WAIT: duration('10s'),
+  MESHDRIFT_GROUP_INTERVAL: duration('5m'),
+  SLACK_BOT_TOKEN: optionalSecret,
+  SLACK_CHANNEL: z.string().optional(),
+  SLACK_API_URL: z.string().url().optional(),
+  MESHDRIFT_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+}).superRefine((env, ctx) => {
+  if (env.SLACK_BOT_TOKEN !== undefined && (env.SLACK_CHANNEL === undefined || env.SLACK_CHANNEL === '')) {
+    ctx.addIssue({ code: 'custom', path: ['SLACK_CHANNEL'], message: 'is required when SLACK_BOT_TOKEN is set (e.g. #mesh-drift or a channel ID)' });
+  }
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Validates the environment; throws a ConfigError naming each bad variable. */
+export function loadEnv(env: NodeJS.ProcessEnv = process.env): Env {
+  const result = envSchema.safeParse(env);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(environment)'}: ${i.message}`);
+  throw new ConfigError(`invalid environment:\n${lines.join('\n')}`);
+}

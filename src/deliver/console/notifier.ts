@@ -1,0 +1,44 @@
+import type { Writable } from 'node:stream';
+import type { Notification } from '../../model/alert-group.ts';
+import type { Notifier } from '../notifier.ts';
+
+/** A compact, stable JSON line per notification: what a person or `jq` reads. */
+export function renderConsoleLine(n: Notification): string {
+  const finding = (f: Notification['firing'][number]) => ({
+    severity: f.severity,
+    state: f.state,
+    category: f.category,
+    mesh: f.mesh,
+    kind: f.resource.group ? `${f.resource.kind}.${f.resource.group}` : f.resource.kind,
+    namespace: f.resource.namespace,
+    name: f.resource.name,
+    ...(f.detail ? { detail: f.detail } : {}),
+  });
+  return JSON.stringify({
+    receiver: 'console',
+    status: n.status,
+    reason: n.reason,
+    severity: n.severity,
+    cluster: n.labels.cluster,
+    owner: `${n.labels.owner.kind}/${n.labels.owner.namespace ? `${n.labels.owner.namespace}/` : ''}${n.labels.owner.name}`,
+    project: n.labels.project,
+    group: n.groupKey,
+    seq: n.seq,
+    at: new Date(n.at).toISOString(),
+    firing: n.firing.map(finding),
+    resolved: n.resolved.map(finding),
+  });
+}
+
+/** The embedded default receiver: JSON lines on stdout (or any stream). */
+export function createConsoleNotifier(out: Writable = process.stdout): Notifier {
+  return {
+    name: 'console',
+    send: (n) =>
+      new Promise((resolve) => {
+        out.write(`${renderConsoleLine(n)}\n`, (err) =>
+          resolve(err ? { ok: false, retryable: true, reason: `console write failed: ${err.message}` } : { ok: true }),
+        );
+      }),
+  };
+}

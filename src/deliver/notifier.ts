@@ -1,0 +1,16 @@
+import type { Notification } from '../model/alert-group.ts';
+
+/**
+ * The outcome of one delivery attempt. Retryability is part of the type (Alertmanager's
+ * `(retry, err)`): the worker turns `retryable: false` into BullMQ's UnrecoverableError.
+ * `reason` must never contain a secret (token, webhook URL).
+ */
+export type SendResult =
+  | { ok: true }
+  | { ok: false; retryable: boolean; reason: string; retryAfterMs?: number };
+
+/** A receiver: delivers one notification. Never throws for a delivery failure; returns it. */
+export interface Notifier {
+  readonly name: string;
+  send(notification: Notification): Promise<SendResult>;
+}

@@ -1,0 +1,47 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Severity } from './model/severity.ts';
+
+export type SignalOutcome = 'tracked' | 'unchanged' | 'stale' | 'rollout' | 'ignored' | 'invalid' | 'unauthorized' | 'too_large' | 'unavailable';
+export type DeliveryOutcome = 'success' | 'retry' | 'rate_limited' | 'failed' | 'dead_letter';
+
+/**
+ * Every metric meshdrift exports, behind named methods on an injected registry. Labels come from
+ * small enums (source, outcome, severity, receiver type), never ids.
+ */
+export interface Metrics {
+  readonly registry: Registry;
+  signalReceived(source: string, outcome: SignalOutcome): void;
+  findingOpened(severity: Severity, category: string): void;
+  findingsResolved(count: number): void;
+  dedupSuppressed(source: string): void;
+  notificationDecided(reason: string): void;
+  notificationDelivered(receiver: string, outcome: DeliveryOutcome): void;
+  deliveryDuration(receiver: string, seconds: number): void;
+  ingestDuration(source: string, seconds: number): void;
+  setActiveGroups(count: number): void;
+}
+
+export function createMetrics(registry: Registry = new Registry(), opts: { defaultMetrics?: boolean } = {}): Metrics {
+  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'meshdrift_' });
+  const signals = new Counter({ name: 'meshdrift_signals_total', help: 'Signals received, by source and outcome.', labelNames: ['source', 'outcome'], registers: [registry] });
+  const findings = new Counter({ name: 'meshdrift_findings_total', help: 'Findings that started firing, by severity and category.', labelNames: ['severity', 'category'], registers: [registry] });
+  const resolved = new Counter({ name: 'meshdrift_findings_resolved_total', help: 'Findings resolved by a later snapshot.', registers: [registry] });
+  const dedup = new Counter({ name: 'meshdrift_dedup_suppressed_total', help: 'Signals that repeated what was already tracked and caused no notification.', labelNames: ['source'], registers: [registry] });
+  const decided = new Counter({ name: 'meshdrift_notifications_decided_total', help: 'Notifications decided per alert group, by reason.', labelNames: ['reason'], registers: [registry] });
+  const delivered = new Counter({ name: 'meshdrift_notifications_total', help: 'Notification delivery attempts, by receiver and outcome.', labelNames: ['receiver', 'outcome'], registers: [registry] });
+  const deliveryTime = new Histogram({ name: 'meshdrift_delivery_duration_seconds', help: 'Time of one delivery attempt.', labelNames: ['receiver'], buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] });
+  const ingestTime = new Histogram({ name: 'meshdrift_ingest_duration_seconds', help: 'Time from a signal received to tracked and queued.', labelNames: ['source'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry] });
+  const active = new Gauge({ name: 'meshdrift_active_alert_groups', help: 'Alert groups with at least one firing finding (last seen by this replica).', registers: [registry] });
+  return {
+    registry,
+    signalReceived: (source, outcome) => signals.inc({ source, outcome }),
+    findingOpened: (severity, category) => findings.inc({ severity, category }),
+    findingsResolved: (count) => resolved.inc(count),
+    dedupSuppressed: (source) => dedup.inc({ source }),
+    notificationDecided: (reason) => decided.inc({ reason }),
+    notificationDelivered: (receiver, outcome) => delivered.inc({ receiver, outcome }),
+    deliveryDuration: (receiver, seconds) => deliveryTime.observe({ receiver }, seconds),
+    ingestDuration: (source, seconds) => ingestTime.observe({ source }, seconds),
+    setActiveGroups: (count) => active.set(count),
+  };
+}

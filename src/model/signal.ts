@@ -1,0 +1,81 @@
+import { z } from 'zod';
+
+/**
+ * What one GitOps object (an Argo CD Application, a Flux Kustomization or HelmRelease) says about
+ * its resources at one moment. Every source normalizes to this; nothing downstream knows the wire
+ * format it came from.
+ */
+
+/** The producer of a signal. The tool part (before the first `-`) is what fingerprints use. */
+export const SIGNAL_SOURCES = ['argocd-webhook', 'argocd-watch', 'argocd-api', 'flux-webhook', 'flux-watch', 'audit', 'demo'] as const;
+export const signalSourceSchema = z.enum(SIGNAL_SOURCES);
+export type SignalSource = z.infer<typeof signalSourceSchema>;
+
+/** The GitOps tool behind a signal: part of every fingerprint, so webhook and watch agree. */
+export type GitOpsTool = 'argocd' | 'flux';
+
+export function toolOf(source: SignalSource, owner: OwnerRef): GitOpsTool {
+  if (source.startsWith('argocd')) return 'argocd';
+  if (source.startsWith('flux')) return 'flux';
+  return owner.kind === 'Application' ? 'argocd' : 'flux';
+}
+
+/**
+ * How a resource stands against Git.
+ * - Modified: live differs from Git (Argo CD OutOfSync on a live object).
+ * - Missing: in Git, not live.  - Extraneous: live, not in Git (Argo CD requiresPruning).
+ * - Unhealthy: Degraded/Missing health.  - Corrected: Flux reverted a change.
+ * - ApplyFailed: the GitOps tool failed to apply it.
+ */
+export const DRIFT_STATES = ['Modified', 'Missing', 'Extraneous', 'Unhealthy', 'Corrected', 'ApplyFailed'] as const;
+export const driftStateSchema = z.enum(DRIFT_STATES);
+export type DriftState = z.infer<typeof driftStateSchema>;
+
+export const ownerRefSchema = z.object({
+  kind: z.string().min(1),
+  namespace: z.string(),
+  name: z.string().min(1),
+});
+/** The GitOps object that owns the resources (Application, Kustomization, HelmRelease). */
+export type OwnerRef = z.infer<typeof ownerRefSchema>;
+
+export const resourceRefSchema = z.object({
+  /** API group, '' for the core group. */
+  group: z.string(),
+  kind: z.string().min(1),
+  /** '' for cluster-scoped resources. */
+  namespace: z.string(),
+  name: z.string().min(1),
+});
+/** Identity of one Kubernetes object. */
+export type ResourceRef = z.infer<typeof resourceRefSchema>;
+
+export const resourceStateSchema = resourceRefSchema.extend({
+  /** 'InSync' for a resource that matches Git; snapshots may list those too. */
+  state: z.union([driftStateSchema, z.literal('InSync')]),
+  /** Short human detail from the source (e.g. `1 changes`); never part of a fingerprint. */
+  detail: z.string().optional(),
+});
+export type ResourceState = z.infer<typeof resourceStateSchema>;
+
+export const signalSchema = z.object({
+  source: signalSourceSchema,
+  cluster: z.string().min(1),
+  owner: ownerRefSchema,
+  /** Argo CD project or similar grouping; '' when the tool has none. */
+  project: z.string().default(''),
+  /** Where the owner deploys (Argo CD destination namespace/cluster name), for routing. */
+  destination: z.object({ name: z.string().optional(), namespace: z.string().optional() }).default({}),
+  revision: z.string().optional(),
+  sync: z.enum(['Synced', 'OutOfSync', 'Unknown']).optional(),
+  health: z.string().optional(),
+  /** Epoch milliseconds. */
+  observedAt: z.number().int().nonnegative(),
+  /**
+   * `snapshot`: the full list of the owner's resources; a tracked finding that is absent or InSync
+   * resolves. `partial`: an event about some resources; it never resolves the others.
+   */
+  completeness: z.enum(['snapshot', 'partial']),
+  resources: z.array(resourceStateSchema),
+});
+export type Signal = z.infer<typeof signalSchema>;

@@ -1,0 +1,121 @@
+import { z } from 'zod';
+import type { ResourceState, Signal, SignalSource } from '../../model/signal.ts';
+
+/**
+ * The parts of an `argoproj.io/v1alpha1` Application meshdrift reads (reference/argocd.md §1).
+ * Unknown fields are dropped, not rejected: Argo CD adds fields between releases.
+ * `omitempty` means absent booleans are false and absent strings empty.
+ */
+const resourceStatusSchema = z.object({
+  group: z.string().optional(),
+  version: z.string().optional(),
+  kind: z.string().min(1),
+  namespace: z.string().optional(),
+  name: z.string().min(1),
+  status: z.string().optional(),
+  health: z.object({ status: z.string().optional(), message: z.string().optional() }).optional(),
+  hook: z.boolean().optional(),
+  requiresPruning: z.boolean().optional(),
+});
+
+export const applicationSchema = z.object({
+  apiVersion: z.string().optional(),
+  kind: z.string().optional(),
+  metadata: z.object({
+    name: z.string().min(1),
+    namespace: z.string().optional(),
+    uid: z.string().optional(),
+    resourceVersion: z.string().optional(),
+    labels: z.record(z.string(), z.string()).optional(),
+  }),
+  spec: z
+    .object({
+      project: z.string().optional(),
+      destination: z.object({ server: z.string().optional(), name: z.string().optional(), namespace: z.string().optional() }).optional(),
+    })
+    .optional(),
+  status: z
+    .object({
+      sync: z.object({ status: z.string().optional(), revision: z.string().optional(), revisions: z.array(z.string()).optional() }).optional(),
+      health: z.object({ status: z.string().optional() }).optional(),
+      resources: z.array(resourceStatusSchema).optional(),
+      reconciledAt: z.string().optional(),
+      conditions: z.array(z.object({ type: z.string(), message: z.string().optional() })).optional(),
+    })
+    .optional(),
+});
+export type Application = z.infer<typeof applicationSchema>;
+type ResourceStatus = z.infer<typeof resourceStatusSchema>;
+
+const UNHEALTHY = new Set(['Degraded', 'Missing']);
+
+/**
+ * One resource's drift state, from Argo CD's verdict (controller/state.go): OutOfSync with
+ * requiresPruning is live-but-not-in-Git; OutOfSync with health Missing is in-Git-but-not-live;
+ * other OutOfSync is a live edit. Hooks and untracked objects (no status) say nothing.
+ */
+export function resourceStateOf(r: ResourceStatus): ResourceState['state'] | null {
+  if (r.hook === true) return null;
+  const health = r.health?.status;
+  switch (r.status) {
+    case 'OutOfSync':
+      if (r.requiresPruning === true) return 'Extraneous';
+      return health === 'Missing' ? 'Missing' : 'Modified';
+    case 'Synced':
+      return health !== undefined && UNHEALTHY.has(health) ? 'Unhealthy' : 'InSync';
+    default:
+      return null;
+  }
+}
+
+function observedAtOf(app: Application, now: number): number {
+  const reconciled = Date.parse(app.status?.reconciledAt ?? '');
+  return Number.isFinite(reconciled) ? reconciled : now;
+}
+
+export interface ApplicationContext {
+  cluster: string;
+  source: SignalSource;
+  now: number;
+}
+
+/**
+ * An Application is a full snapshot of its resources, so what is no longer drifted resolves.
+ * Except when Argo CD could not compare (sync Unknown, e.g. ComparisonError): then every resource
+ * is Unknown and the snapshot says nothing, so it is downgraded to partial and resolves nothing.
+ */
+export function applicationToSignal(app: Application, ctx: ApplicationContext): Signal {
+  const syncStatus = app.status?.sync?.status;
+  const sync = syncStatus === 'Synced' || syncStatus === 'OutOfSync' || syncStatus === 'Unknown' ? syncStatus : undefined;
+  const resources: ResourceState[] = [];
+  for (const r of app.status?.resources ?? []) {
+    const state = resourceStateOf(r);
+    if (state === null) continue;
+    resources.push({
+      group: r.group ?? '',
+      kind: r.kind,
+      namespace: r.namespace ?? '',
+      name: r.name,
+      state,
+      ...(state === 'Unhealthy' || state === 'Missing' ? { detail: `health ${r.health?.status ?? ''}`.trim() } : {}),
+    });
+  }
+  const revision = app.status?.sync?.revision ?? app.status?.sync?.revisions?.join(',');
+  const destination = app.spec?.destination;
+  return {
+    source: ctx.source,
+    cluster: ctx.cluster,
+    owner: { kind: 'Application', namespace: app.metadata.namespace ?? '', name: app.metadata.name },
+    project: app.spec?.project || 'default',
+    destination: {
+      ...(destination?.name ? { name: destination.name } : destination?.server ? { name: destination.server } : {}),
+      ...(destination?.namespace ? { namespace: destination.namespace } : {}),
+    },
+    ...(revision ? { revision } : {}),
+    ...(sync ? { sync } : {}),
+    ...(app.status?.health?.status ? { health: app.status.health.status } : {}),
+    observedAt: observedAtOf(app, ctx.now),
+    completeness: sync === 'Unknown' || sync === undefined ? 'partial' : 'snapshot',
+    resources,
+  };
+}

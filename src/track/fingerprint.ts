@@ -1,0 +1,33 @@
+import { createHash } from 'node:crypto';
+import type { GitOpsTool, OwnerRef, ResourceRef } from '../model/signal.ts';
+
+// A separator that cannot appear in Kubernetes names, so ('a/b','c') and ('a','b/c') differ.
+const SEP = '\u0000';
+
+function digest(parts: readonly string[], length: number): string {
+  return createHash('sha256').update(parts.join(SEP)).digest('hex').slice(0, length);
+}
+
+/**
+ * Stable identity of a finding: cluster, GitOps tool, owner and resource identity. Never message
+ * text, revision or state, so the same drifted object is one finding whatever source reports it.
+ */
+export function fingerprintOf(cluster: string, tool: GitOpsTool, owner: OwnerRef, resource: ResourceRef): string {
+  return digest(
+    [cluster, tool, owner.kind, owner.namespace, owner.name, resource.group, resource.kind, resource.namespace, resource.name],
+    32,
+  );
+}
+
+/**
+ * The alert group of a finding: one per (cluster, tool, owner), the default `group_by`. Hex only,
+ * so it is safe in Redis keys and BullMQ job ids (which may not contain `:`).
+ */
+export function groupKeyOf(cluster: string, tool: GitOpsTool, owner: OwnerRef): string {
+  return digest(['group', cluster, tool, owner.kind, owner.namespace, owner.name], 32);
+}
+
+/** A BullMQ-safe job id from parts: hex, never all digits. */
+export function jobIdOf(kind: string, ...parts: ReadonlyArray<string | number>): string {
+  return `${kind}-${digest(parts.map(String), 32)}`;
+}

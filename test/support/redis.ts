@@ -1,0 +1,37 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { inject } from 'vitest';
+
+export function redisUrl(): string {
+  return inject('redisUrl');
+}
+
+/** A unique key prefix for one test: every key and queue the test makes lives under it. */
+export function testPrefix(name: string): string {
+  return `test-${name}-${randomUUID().slice(0, 8)}`;
+}
+
+/** Deletes this prefix's keys only (never FLUSHALL: the Redis is shared). */
+export async function deleteKeys(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Polls `check` until it returns true or `timeoutMs` passes (bounded, for async pipelines). */
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
+}

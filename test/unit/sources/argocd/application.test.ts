@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { applicationSchema, applicationToSignal, resourceStateOf } from '../../../../src/sources/argocd/application.ts';
+import { argocdWebhookSchema } from '../../../../src/sources/argocd/webhook.ts';
+import { readFixture } from '../../../support/fixtures.ts';
+
+const ctx = { cluster: 'prod', source: 'argocd-webhook' as const, now: 1_700_000_000_000 };
+const app = (file: string) => applicationSchema.parse(readFixture(`argocd/${file}`));
+
+describe('Argo CD Application → Signal', () => {
+  it('reads the synthetic Istio/Gateway API app: drifted mesh resources, with states', () => {
+    const signal = applicationToSignal(app('synthetic-app-outofsync-istio-gatewayapi-v3.json'), ctx);
+    expect(signal.completeness).toBe('snapshot');
+    expect(signal.owner).toEqual({ kind: 'Application', namespace: 'argocd', name: 'payments-mesh' });
+    expect(signal.project).toBe('mesh-prod');
+    expect(signal.destination).toEqual({ name: 'prod-eu-1', namespace: 'payments' });
+    expect(signal.revision).toBe('3f1c2a9e8b7d6c5b4a39281706f5e4d3c2b1a098');
+    expect(signal.observedAt).toBe(Date.parse('2026-11-24T10:03:11Z'));
+    const drifted = signal.resources.filter((r) => r.state !== 'InSync').map((r) => `${r.kind}/${r.name}=${r.state}`);
+    expect(drifted).toEqual([
+      'ServiceEntry/legacy-psp-api=Extraneous',
+      'VirtualService/payments=Modified',
+      'AuthorizationPolicy/payments-allow-frontend=Modified',
+      'PeerAuthentication/default=Modified',
+    ]);
+    expect(signal.resources.filter((r) => r.state === 'InSync')).toHaveLength(5);
+  });
+
+  it('reads the 3.x requiresPruning recording: Extraneous, core group as empty string', () => {
+    const signal = applicationToSignal(app('app-outofsync-requirespruning-v3.json'), ctx);
+    const drifted = signal.resources.filter((r) => r.state !== 'InSync');
+    expect(drifted.length).toBe(2);
+    expect(drifted.every((r) => r.state === 'Extraneous')).toBe(true);
+    expect(drifted.every((r) => r.name.startsWith('zarniwoop--'))).toBe(true);
+  });
+
+  it('reads the 2.x app with inline health: OutOfSync + health Missing is Missing', () => {
+    const signal = applicationToSignal(app('app-outofsync-syncfailed-missing-v2.json'), ctx);
+    const drifted = signal.resources.filter((r) => r.state !== 'InSync');
+    expect(drifted).toEqual([expect.objectContaining({ kind: 'ServiceAccount', group: '', state: 'Missing', detail: 'health Missing' })]);
+  });
+
+  it.each(['app-synced-healthy-appset-owned.json', 'app-synced-progressing-v3.json'])('%s has nothing drifted', (file) => {
+    const signal = applicationToSignal(app(file), ctx);
+    expect(signal.completeness).toBe('snapshot');
+    expect(signal.resources.filter((r) => r.state !== 'InSync')).toEqual([]);
+  });
+
+  it('an app whose sync status is Unknown resolves nothing (partial)', () => {
+    const parsed = app('synthetic-app-outofsync-istio-gatewayapi-v3.json');
+    const unknown = { ...parsed, status: { ...parsed.status, sync: { status: 'Unknown' } } };
+    expect(applicationToSignal(unknown, ctx).completeness).toBe('partial');
+  });
+
+  it.each([
+    [{ kind: 'X', name: 'a', status: 'OutOfSync' }, 'Modified'],
+    [{ kind: 'X', name: 'a', status: 'OutOfSync', requiresPruning: true }, 'Extraneous'],
+    [{ kind: 'X', name: 'a', status: 'OutOfSync', health: { status: 'Missing' } }, 'Missing'],
+    [{ kind: 'X', name: 'a', status: 'Synced', health: { status: 'Degraded' } }, 'Unhealthy'],
+    [{ kind: 'X', name: 'a', status: 'Synced', health: { status: 'Healthy' } }, 'InSync'],
+    [{ kind: 'X', name: 'a', status: 'Synced' }, 'InSync'],
+    [{ kind: 'X', name: 'a', status: 'OutOfSync', hook: true }, null],
+    [{ kind: 'X', name: 'a' }, null],
+    [{ kind: 'X', name: 'a', status: 'Unknown' }, null],
+  ])('resource %j → %s', (resource, state) => {
+    expect(resourceStateOf(resource)).toBe(state);
+  });
+
+  it('validates the webhook envelope and names the missing field', () => {
+    const result = argocdWebhookSchema.safeParse({ app: { metadata: {} } });
+    expect(result.success).toBe(false);
+    expect(result.error?.issues.map((i) => i.path.join('.'))).toContain('app.metadata.name');
+  });
+});
