@@ -68,7 +68,9 @@ export function activeGroupsKey(keyPrefix: string): string {
 
 export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore {
   const { redis, keyPrefix, timing } = opts;
-  const retention = opts.resolvedRetentionSeconds ?? 7 * 24 * 3600;
+  // Longer than the Slack message refs (7 days) so a group's notification seq never restarts while
+  // a receiver still remembers an older one.
+  const retention = opts.resolvedRetentionSeconds ?? 30 * 24 * 3600;
   if (!('meshdriftCas' in redis)) redis.defineCommand('meshdriftCas', { numberOfKeys: 2, lua: CAS_SCRIPT });
   const cas = redis as CasRedis;
 

@@ -1,0 +1,202 @@
+import { createServer as createHttpServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Writable } from 'node:stream';
+import { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+import { createCatalog } from './classify/catalog.ts';
+import { defaultPolicy } from './classify/classify.ts';
+import type { Env } from './config/env.ts';
+import { createConsoleNotifier } from './deliver/console/notifier.ts';
+import type { Notifier } from './deliver/notifier.ts';
+import { createRedisSlackMessageStore } from './deliver/slack/message-store.ts';
+import { createSlackNotifier } from './deliver/slack/notifier.ts';
+import { createServer } from './http/server.ts';
+import { createLogger, type Logger } from './log.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { createQueues, type Queues, type RetryPolicy } from './queue/queues.ts';
+import { createWorkers } from './queue/worker.ts';
+import { createRedisFluxRevisionStore } from './sources/flux/revision-store.ts';
+import { createIngest, type Ingest } from './track/ingest.ts';
+import { activeGroupsKey, createRedisTrackStore, type TrackStore } from './track/redis-store.ts';
+
+export interface AppOptions {
+  env: Env;
+  log?: Logger;
+  /** Where the console receiver writes (stdout by default). */
+  consoleOut?: Writable;
+  registry?: Registry;
+  now?: () => number;
+  deliveryRetry?: RetryPolicy;
+}
+
+export interface App {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** The listening address, after start(). */
+  address(): { host: string; port: number; url: string };
+  readonly ingest: Ingest;
+  readonly store: TrackStore;
+  readonly queues: Queues;
+  readonly metrics: Metrics;
+  readonly redis: Redis;
+  readonly receivers: readonly string[];
+}
+
+const REDIS_DOWN = /enableOfflineQueue|Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|MaxRetriesPerRequest|Reached the max retries|connect/i;
+
+/** Connects a lazy client (BullMQ may already have started it) and waits until it is ready. */
+async function connected(redis: Redis, timeoutMs = 10_000): Promise<void> {
+  if (redis.status === 'ready') return;
+  if (redis.status === 'wait') {
+    await redis.connect();
+    return;
+  }
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`redis not ready within ${timeoutMs}ms (status ${redis.status})`)), timeoutMs);
+    redis.once('ready', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/**
+ * The composition root (Alertmanager's app/): builds every stage from the environment and wires
+ * them; nothing connects until start(). Tests start it in-process on port 0.
+ */
+export function createApp(opts: AppOptions): App {
+  const { env } = opts;
+  const log = opts.log ?? createLogger(env.MESHDRIFT_LOG_LEVEL);
+  const now = opts.now ?? Date.now;
+  const metrics = createMetrics(opts.registry ?? new Registry());
+  const prefix = env.MESHDRIFT_KEY_PREFIX;
+  const redisOptions = {
+    lazyConnect: true,
+    // Webhooks must fail fast with 503 when Redis is down rather than hang in an offline queue.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 5000,
+    retryStrategy: (times: number) => Math.min(times * 200, 2000),
+  };
+  const redis = new Redis(env.REDIS_URL, redisOptions);
+  // Workers block on Redis; BullMQ wants maxRetriesPerRequest null on their connections.
+  const workerRedis = new Redis(env.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: null, retryStrategy: redisOptions.retryStrategy });
+  for (const [name, r] of [['client', redis], ['worker', workerRedis]] as const) {
+    r.on('error', (err: Error) => log.warn({ connection: name, error: err.message }, 'redis connection error'));
+  }
+
+  const notifiers = new Map<string, Notifier>();
+  if (env.SLACK_BOT_TOKEN !== undefined && env.SLACK_CHANNEL !== undefined) {
+    notifiers.set(
+      'slack',
+      createSlackNotifier({
+        token: env.SLACK_BOT_TOKEN,
+        channel: env.SLACK_CHANNEL,
+        ...(env.SLACK_API_URL ? { apiUrl: env.SLACK_API_URL } : {}),
+        store: createRedisSlackMessageStore(redis, prefix),
+      }),
+    );
+  } else {
+    notifiers.set('console', createConsoleNotifier(opts.consoleOut));
+  }
+  const receivers = [...notifiers.keys()];
+
+  const catalog = createCatalog();
+  const policy = defaultPolicy(catalog, receivers);
+  const timing = { groupWaitMs: env.MESHDRIFT_GROUP_WAIT, groupIntervalMs: env.MESHDRIFT_GROUP_INTERVAL };
+  const store = createRedisTrackStore({ redis, keyPrefix: prefix, timing });
+  const queues = createQueues(redis, prefix, opts.deliveryRetry);
+  const ingest = createIngest({ policy: () => policy, store, queues, metrics, now });
+  const workers = createWorkers({ connection: workerRedis, prefix, store, queues, notifiers, metrics, log, now });
+
+  const ready = async (): Promise<void> => {
+    if (redis.status !== 'ready') throw new Error(`redis is ${redis.status}`);
+    await Promise.race([
+      redis.ping(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('redis did not answer PING within 1s')), 1000).unref()),
+    ]);
+  };
+  const expressApp = createServer({
+    webhooks: {
+      ingest,
+      fluxRevisions: createRedisFluxRevisionStore(redis, prefix),
+      catalog,
+      cluster: env.MESHDRIFT_CLUSTER,
+      argocdToken: env.MESHDRIFT_ARGOCD_TOKEN,
+      fluxHmacKey: env.MESHDRIFT_FLUX_HMAC_KEY,
+      fluxToken: env.MESHDRIFT_FLUX_TOKEN,
+      now,
+      log,
+    },
+    metrics,
+    log,
+    ready,
+    isUnavailable: (err) => redis.status !== 'ready' || (err instanceof Error && REDIS_DOWN.test(`${err.name} ${err.message}`)),
+  });
+
+  let server: Server | undefined;
+  const cleanups: Array<[string, () => Promise<void>]> = [];
+  let activeTimer: NodeJS.Timeout | undefined;
+
+  async function stop(): Promise<void> {
+    if (activeTimer) clearInterval(activeTimer);
+    // LIFO: stop taking input first, then the workers, then the connections they use.
+    for (const [name, cleanup] of cleanups.reverse()) {
+      try {
+        await cleanup();
+      } catch (err) {
+        log.warn({ cleanup: name, error: err instanceof Error ? err.message : String(err) }, 'cleanup failed');
+      }
+    }
+    cleanups.length = 0;
+  }
+
+  return {
+    ingest,
+    store,
+    queues,
+    metrics,
+    redis,
+    receivers,
+    async start() {
+      try {
+        cleanups.push(['redis', async () => void (await redis.quit().catch(() => redis.disconnect()))]);
+        await connected(redis);
+        cleanups.push(['worker redis', async () => void (await workerRedis.quit().catch(() => workerRedis.disconnect()))]);
+        await connected(workerRedis);
+        cleanups.push(['queues', () => queues.close()]);
+        cleanups.push(['workers', () => workers.close()]);
+        void workers.flush.run().catch((err: unknown) => log.error({ err }, 'flush worker stopped'));
+        void workers.deliver.run().catch((err: unknown) => log.error({ err }, 'deliver worker stopped'));
+        await Promise.all([workers.flush.waitUntilReady(), workers.deliver.waitUntilReady()]);
+        const httpServer = createHttpServer(expressApp);
+        server = httpServer;
+        await new Promise<void>((resolve, reject) => {
+          httpServer.once('error', reject);
+          httpServer.listen(env.PORT, env.HOST, () => resolve());
+        });
+        cleanups.push(['http', () => new Promise<void>((resolve) => {
+          httpServer.close(() => resolve());
+          httpServer.closeAllConnections();
+        })]);
+        const refreshActive = () => {
+          redis.zcard(activeGroupsKey(prefix)).then((n) => metrics.setActiveGroups(n), () => undefined);
+        };
+        refreshActive();
+        activeTimer = setInterval(refreshActive, 15_000).unref();
+        log.info({ url: this.address().url, receivers, cluster: env.MESHDRIFT_CLUSTER, keyPrefix: prefix }, 'meshdrift started');
+      } catch (err) {
+        await stop();
+        throw err;
+      }
+    },
+    stop,
+    address() {
+      const addr = server?.address() as AddressInfo | null | undefined;
+      if (!addr) throw new Error('not listening: call start() first');
+      const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+      const shown = host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host;
+      return { host: addr.address, port: addr.port, url: `http://${shown}:${addr.port}` };
+    },
+  };
+}

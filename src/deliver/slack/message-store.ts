@@ -1,0 +1,78 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+
+const slackMessageRefSchema = z.object({
+  /** Channel ID as Slack returned it (chat.update needs the ID, not `#name`). */
+  channel: z.string().min(1),
+  ts: z.string().min(1),
+  /** Seq of the notification the message currently shows. */
+  seq: z.number().int().positive(),
+});
+/** Where an alert group's Slack message is, and which notification it shows. */
+export type SlackMessageRef = z.infer<typeof slackMessageRefSchema>;
+
+/** Remembers each alert group's Slack message so later notifications update it in place. */
+export interface SlackMessageStore {
+  get(groupKey: string): Promise<SlackMessageRef | null>;
+  set(groupKey: string, ref: SlackMessageRef): Promise<void>;
+  /** Per-group mutual exclusion across replicas; returns a release function, or null when another holder has it. */
+  tryLock(groupKey: string, ttlMs: number): Promise<(() => Promise<void>) | null>;
+}
+
+/** 7 days: a group quiet for longer gets a fresh message rather than an edit far up the channel. */
+export const DEFAULT_SLACK_MESSAGE_RETENTION_SECONDS = 7 * 24 * 60 * 60;
+
+// Delete only our own lock: after our TTL expired another worker may hold it under a new token.
+const RELEASE_LOCK = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+
+/**
+ * Redis-backed store. Keys: `${keyPrefix}:slack:message:${groupKey}` (JSON, expiring after
+ * `retentionSeconds`) and `${keyPrefix}:slack:lock:${groupKey}` (SET NX PX with a random token).
+ */
+export function createRedisSlackMessageStore(
+  redis: Redis,
+  keyPrefix: string,
+  retentionSeconds: number = DEFAULT_SLACK_MESSAGE_RETENTION_SECONDS,
+): SlackMessageStore {
+  if (!Number.isInteger(retentionSeconds) || retentionSeconds <= 0) {
+    throw new Error(`slack message retentionSeconds must be a positive integer, got ${retentionSeconds}`);
+  }
+  const messageKey = (groupKey: string): string => `${keyPrefix}:slack:message:${groupKey}`;
+  const lockKey = (groupKey: string): string => `${keyPrefix}:slack:lock:${groupKey}`;
+
+  return {
+    async get(groupKey) {
+      const raw = await redis.get(messageKey(groupKey));
+      if (raw === null) return null;
+      // A corrupt value means we lost track of the message: treat it as absent so the next send
+      // posts a new message and overwrites the value.
+      let json: unknown;
+      try {
+        json = JSON.parse(raw);
+      } catch {
+        return null;
+      }
+      const parsed = slackMessageRefSchema.safeParse(json);
+      return parsed.success ? parsed.data : null;
+    },
+
+    async set(groupKey, ref) {
+      const valid = slackMessageRefSchema.parse(ref);
+      await redis.set(messageKey(groupKey), JSON.stringify(valid), 'EX', retentionSeconds);
+    },
+
+    async tryLock(groupKey, ttlMs) {
+      const key = lockKey(groupKey);
+      const token = randomUUID();
+      const acquired = await redis.set(key, token, 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX');
+      if (acquired !== 'OK') return null;
+      let released = false;
+      return async () => {
+        if (released) return;
+        released = true;
+        await redis.eval(RELEASE_LOCK, 1, key, token);
+      };
+    },
+  };
+}

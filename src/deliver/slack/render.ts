@@ -1,0 +1,280 @@
+import type { Notification, TrackedFinding } from '../../model/alert-group.ts';
+import { severityRank, type Severity } from '../../model/severity.ts';
+
+/** Block Kit text objects used by meshdrift messages. */
+export interface SlackPlainText {
+  type: 'plain_text';
+  text: string;
+  emoji?: boolean;
+}
+export interface SlackMrkdwn {
+  type: 'mrkdwn';
+  text: string;
+}
+
+/** The subset of Block Kit meshdrift renders; assignable to @slack/web-api's `blocks`. */
+export type SlackBlock =
+  | { type: 'header'; text: SlackPlainText }
+  | { type: 'section'; text: SlackMrkdwn }
+  | { type: 'section'; fields: SlackMrkdwn[] }
+  | { type: 'context'; elements: SlackMrkdwn[] }
+  | { type: 'divider' };
+
+/** One Slack message: `text` is the notification preview, `blocks` the message body. */
+export interface SlackMessage {
+  text: string;
+  blocks: SlackBlock[];
+}
+
+/**
+ * Limits the renderer keeps to. Block count, section and header sizes are Slack's documented
+ * limits; the message total is ours: Slack answered `msg_blocks_too_long` at ~13.2k characters,
+ * below its documented limits (bolt-js#2509), so we stay well under that.
+ */
+export const SLACK_LIMITS = {
+  blocks: 50,
+  sectionText: 3000,
+  field: 2000,
+  header: 150,
+  /** JSON of the blocks plus the fallback text, in UTF-16 code units. */
+  message: 11_000,
+  fallbackText: 300,
+} as const;
+
+// Per-piece caps keep any single finding line (even fully `&`-escaped, 5×) well under one section.
+const MAX_KIND = 63;
+const MAX_NAMESPACE = 63;
+const MAX_NAME = 100;
+const MAX_DETAIL = 160;
+const MAX_LABEL = 200;
+
+const SEVERITY_EMOJI: Record<Severity, string> = {
+  critical: ':red_circle:',
+  high: ':large_orange_circle:',
+  medium: ':large_yellow_circle:',
+  low: ':large_blue_circle:',
+  info: ':white_circle:',
+};
+
+const TOOL_LABEL: Record<Notification['labels']['tool'], string> = { argocd: 'Argo CD', flux: 'Flux' };
+
+/**
+ * Renders one notification of an alert group as one Slack message (posted once, then updated in
+ * place). Findings are listed most severe first; when they do not fit Slack's limits the most
+ * severe are shown and a final "…and N more" line counts the rest.
+ */
+export function renderSlackMessage(n: Notification): SlackMessage {
+  const firing = [...n.firing].sort(bySeverityThenIdentity);
+  const resolved = [...n.resolved].sort(bySeverityThenIdentity);
+  const lines: FindingLine[] = [
+    ...firing.map((f): FindingLine => ({ list: 'firing', text: firingLine(f) })),
+    ...resolved.map((f): FindingLine => ({ list: 'resolved', text: resolvedLine(f) })),
+  ];
+  const text = fallbackText(n);
+  const head: SlackBlock[] = [headerBlock(n), labelsBlock(n), { type: 'divider' }];
+  const footer = footerBlock(n);
+  const totals = { firing: firing.length, resolved: resolved.length };
+
+  const build = (shown: number): SlackBlock[] => [
+    ...head,
+    ...findingSections(lines.slice(0, shown), totals),
+    ...(shown < lines.length ? [moreBlock(lines.slice(shown))] : []),
+    footer,
+  ];
+  const fits = (blocks: SlackBlock[]): boolean =>
+    blocks.length <= SLACK_LIMITS.blocks && JSON.stringify(blocks).length + text.length < SLACK_LIMITS.message;
+
+  const all = build(lines.length);
+  if (fits(all)) return { text, blocks: all };
+  // Size grows strictly with the number of lines shown, so the largest prefix that fits can be
+  // found by bisection. Zero lines always fits: every fixed part is capped.
+  let lo = 0;
+  let hi = lines.length - 1;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (fits(build(mid))) lo = mid;
+    else hi = mid - 1;
+  }
+  return { text, blocks: build(lo) };
+}
+
+interface FindingLine {
+  list: 'firing' | 'resolved';
+  text: string;
+}
+
+/** Escapes the three characters Slack mrkdwn treats as control (also stops `<!channel>` injection). */
+export function escapeMrkdwn(s: string): string {
+  return s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
+}
+
+// Cuts to at most `max` UTF-16 units with a trailing `…`, never splitting a surrogate pair.
+function truncateEnd(s: string, max: number): string {
+  if (s.length <= max) return s;
+  return `${sliceSafe(s, 0, max - 1)}…`;
+}
+
+// Keeps both ends of a long name: generated names usually differ at the end (hash suffixes).
+function truncateMiddle(s: string, max: number): string {
+  if (s.length <= max) return s;
+  const keep = max - 1;
+  const headLen = Math.ceil(keep / 2);
+  const tailLen = keep - headLen;
+  const tail = s.slice(s.length - tailLen);
+  // A tail starting with a lone low surrogate would orphan half a character.
+  const safeTail = /^[\uDC00-\uDFFF]/.test(tail) ? tail.slice(1) : tail;
+  return `${sliceSafe(s, 0, headLen)}…${safeTail}`;
+}
+
+function sliceSafe(s: string, start: number, end: number): string {
+  const cut = s.slice(start, end);
+  return /[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut;
+}
+
+// One line, escaped: newlines in user text would break the one-finding-per-line layout.
+function oneLine(s: string, max: number): string {
+  return escapeMrkdwn(truncateEnd(s.replace(/\s+/g, ' ').trim(), max));
+}
+
+// Inline code neutralizes `*`, `_`, `~`; a backtick inside would end it early.
+function code(s: string): string {
+  return `\`${s.replaceAll('`', "'")}\``;
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function bySeverityThenIdentity(a: TrackedFinding, b: TrackedFinding): number {
+  return (
+    severityRank(a.severity) - severityRank(b.severity) ||
+    compareText(a.resource.kind, b.resource.kind) ||
+    compareText(a.resource.namespace, b.resource.namespace) ||
+    compareText(a.resource.name, b.resource.name)
+  );
+}
+
+function resourcePath(f: TrackedFinding): string {
+  const name = truncateMiddle(f.resource.name, MAX_NAME);
+  // Cluster-scoped resources have no namespace.
+  return f.resource.namespace === '' ? name : `${truncateMiddle(f.resource.namespace, MAX_NAMESPACE)}/${name}`;
+}
+
+function firingLine(f: TrackedFinding): string {
+  const parts = [
+    `${SEVERITY_EMOJI[f.severity]} *${f.severity.toUpperCase()}*`,
+    `${escapeMrkdwn(truncateEnd(f.resource.kind, MAX_KIND))} ${code(escapeMrkdwn(resourcePath(f)))}`,
+    `*${f.state}* _(${f.category})_`,
+  ];
+  const detail = f.detail === undefined || f.detail.trim() === '' ? '' : ` — ${oneLine(f.detail, MAX_DETAIL)}`;
+  return `${parts.join(' · ')}${detail}`;
+}
+
+function resolvedLine(f: TrackedFinding): string {
+  const what = `${escapeMrkdwn(truncateEnd(f.resource.kind, MAX_KIND))} ${escapeMrkdwn(resourcePath(f))}`;
+  return `:white_check_mark: ~${what}~ resolved _(was ${f.severity}, ${f.state})_`;
+}
+
+function ownerText(n: Notification): string {
+  const { kind, namespace, name } = n.labels.owner;
+  const path = namespace === '' ? name : `${namespace}/${name}`;
+  return `${kind} ${path}`;
+}
+
+function headerBlock(n: Notification): SlackBlock {
+  const status = n.status === 'firing' ? ':rotating_light: FIRING' : ':white_check_mark: RESOLVED';
+  const severity = n.status === 'firing' ? n.severity.toUpperCase() : `was ${n.severity.toUpperCase()}`;
+  // plain_text is shown literally, so no mrkdwn escaping here.
+  const text = truncateEnd(`${status} · ${severity} · ${ownerText(n)}`, SLACK_LIMITS.header);
+  return { type: 'header', text: { type: 'plain_text', text, emoji: true } };
+}
+
+// The most recently observed revision among the findings: the one the drift was seen against.
+function latestRevision(n: Notification): string | undefined {
+  let best: TrackedFinding | undefined;
+  for (const f of [...n.firing, ...n.resolved]) {
+    if (f.revision !== undefined && (best === undefined || f.observedAt > best.observedAt)) best = f;
+  }
+  return best?.revision;
+}
+
+function labelsBlock(n: Notification): SlackBlock {
+  const { cluster, tool, owner, project } = n.labels;
+  const ownerPath = owner.namespace === '' ? owner.name : `${owner.namespace}/${owner.name}`;
+  const revision = latestRevision(n);
+  const field = (title: string, value: string): SlackMrkdwn => ({
+    type: 'mrkdwn',
+    text: `*${title}*\n${value}`,
+  });
+  return {
+    type: 'section',
+    fields: [
+      field('Cluster', escapeMrkdwn(truncateEnd(cluster, MAX_LABEL))),
+      field('Tool', TOOL_LABEL[tool]),
+      field('Owner', `${escapeMrkdwn(truncateEnd(owner.kind, MAX_KIND))} ${code(escapeMrkdwn(truncateMiddle(ownerPath, MAX_LABEL)))}`),
+      field('Project', project === '' ? '—' : escapeMrkdwn(truncateEnd(project, MAX_LABEL))),
+      field('Revision', revision === undefined ? '—' : code(escapeMrkdwn(truncateMiddle(revision, 80)))),
+    ],
+  };
+}
+
+// Packs lines into as few sections as the 3,000-character section limit allows.
+function findingSections(lines: FindingLine[], totals: { firing: number; resolved: number }): SlackBlock[] {
+  const sections: string[] = [];
+  let current = '';
+  let list: FindingLine['list'] | undefined;
+  const push = (line: string): void => {
+    if (current !== '' && current.length + 1 + line.length > SLACK_LIMITS.sectionText) {
+      sections.push(current);
+      current = '';
+    }
+    current = current === '' ? line : `${current}\n${line}`;
+  };
+  for (const line of lines) {
+    if (line.list !== list) {
+      // Each list starts in its own section, under a heading with its full count.
+      if (current !== '') sections.push(current);
+      current = '';
+      list = line.list;
+      push(list === 'firing' ? `*Drifted resources (${totals.firing})*` : `*Resolved (${totals.resolved})*`);
+    }
+    push(line.text);
+  }
+  if (current !== '') sections.push(current);
+  return sections.map((text) => ({ type: 'section', text: { type: 'mrkdwn', text } }));
+}
+
+function moreBlock(hidden: FindingLine[]): SlackBlock {
+  const firing = hidden.filter((l) => l.list === 'firing').length;
+  const resolved = hidden.length - firing;
+  const what =
+    firing > 0 && resolved > 0
+      ? ` (${firing} drifted, ${resolved} resolved)`
+      : firing > 0
+        ? ' drifted resources'
+        : ' resolved';
+  return { type: 'section', text: { type: 'mrkdwn', text: `_…and ${hidden.length} more${what}_` } };
+}
+
+function footerBlock(n: Notification): SlackBlock {
+  const since = Math.floor(n.firstSeen / 1000);
+  // Slack renders <!date^…> in the reader's time zone; the text after | is the fallback.
+  const sinceText = `<!date^${since}^{date_short_pretty} {time}|${new Date(n.firstSeen).toISOString()}>`;
+  const parts = [
+    `Reason: *${n.reason}*`,
+    `notification #${n.seq}`,
+    `first seen ${sinceText}`,
+    `group ${code(escapeMrkdwn(truncateMiddle(n.groupKey, 80)))}`,
+  ];
+  return { type: 'context', elements: [{ type: 'mrkdwn', text: parts.join(' · ') }] };
+}
+
+function fallbackText(n: Notification): string {
+  const where = `${ownerText(n)} on ${n.labels.cluster}`;
+  const text =
+    n.status === 'firing'
+      ? `FIRING [${n.severity}] ${n.firing.length} drifted ${n.firing.length === 1 ? 'resource' : 'resources'} in ${where}`
+      : `RESOLVED [was ${n.severity}] ${where}: back in sync`;
+  // The fallback text is mrkdwn too; truncate first so an entity is never cut in half.
+  return escapeMrkdwn(truncateEnd(text, SLACK_LIMITS.fallbackText));
+}

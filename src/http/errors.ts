@@ -1,0 +1,35 @@
+import type { SignalOutcome } from '../metrics.ts';
+
+/** An error with the HTTP answer it deserves; the one mapper in server.ts turns it into a response. */
+export class HttpError extends Error {
+  override readonly name = 'HttpError';
+  readonly status: number;
+  readonly outcome: SignalOutcome;
+  constructor(status: number, message: string, outcome: SignalOutcome) {
+    super(message);
+    this.status = status;
+    this.outcome = outcome;
+  }
+}
+
+export const badRequest = (message: string): HttpError => new HttpError(400, message, 'invalid');
+export const unauthorized = (message: string): HttpError => new HttpError(401, message, 'unauthorized');
+export const unavailable = (message: string): HttpError => new HttpError(503, message, 'unavailable');
+
+/** Parses JSON from a raw body, as a 400 that says where it broke. */
+export function parseJsonBody(raw: Buffer): unknown {
+  if (raw.length === 0) throw badRequest('empty body: expected a JSON object');
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch (err) {
+    throw badRequest(`malformed JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** zod issues as one line each: `app.metadata.name: expected string, received undefined`. */
+export function describeIssues(issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>): string {
+  return issues
+    .slice(0, 5)
+    .map((i) => `${i.path.map(String).join('.') || '(body)'}: ${i.message}`)
+    .join('; ');
+}

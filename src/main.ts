@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+import { createApp } from './app.ts';
+import { runDemo } from './cli/demo.ts';
+import { ConfigError, loadEnv } from './config/env.ts';
+import { createLogger } from './log.ts';
+
+const USAGE = `usage: meshdrift <command>
+
+commands:
+  serve   run the service (configuration from the environment; see README)
+  demo    replay examples/demo through the real pipeline into the console receiver
+`;
+
+async function serve(): Promise<number> {
+  const env = loadEnv(process.env);
+  const log = createLogger(env.MESHDRIFT_LOG_LEVEL);
+  const app = createApp({ env, log });
+  await app.start();
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: string) => {
+      log.info({ signal }, 'shutting down');
+      resolve();
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+  });
+  await app.stop();
+  return 0;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [command] = argv;
+  switch (command) {
+    case 'serve':
+      return serve();
+    case 'demo':
+      return runDemo();
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(USAGE);
+      return command === undefined ? 1 : 0;
+    default:
+      process.stderr.write(`meshdrift: unknown command "${command}"\n${USAGE}`);
+      return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof ConfigError) process.stderr.write(`meshdrift: ${err.message}\n`);
+    else process.stderr.write(`meshdrift: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,256 @@
+import { createHash } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * A local fake of the Slack Web API (chat.postMessage, chat.update) on 127.0.0.1, port 0.
+ *
+ * Wire format as @slack/web-api 8 speaks it: POST `<url><method>` with
+ * `application/x-www-form-urlencoded` args (objects such as `blocks` JSON-encoded into one field)
+ * and `Authorization: Bearer <token>`; JSON bodies are accepted too, as Slack does. Answers as
+ * Slack does: HTTP 200 with `ok:false` for platform errors, 429 + Retry-After when rate limited.
+ */
+
+export interface FakeSlackCall {
+  method: string;
+  args: Record<string, unknown>;
+  authorization: string | undefined;
+  at: number;
+}
+
+export interface FakeSlackMessage {
+  channel: string;
+  ts: string;
+  text: string;
+  blocks: unknown[];
+  updates: number;
+}
+
+export type FakeSlackAnswer =
+  | { status: 429; retryAfterSeconds: number }
+  | { status: number }
+  | { slackError: string }
+  /** Answer normally, but only after this delay (for client timeouts). */
+  | { delayMs: number };
+
+export interface FakeSlack {
+  /** Base URL with trailing slash, e.g. http://127.0.0.1:PORT/api/ (what `slackApiUrl` takes). */
+  url: string;
+  /** chat.postMessage / chat.update requests, in order, including those answered with an error. */
+  calls: FakeSlackCall[];
+  /** Messages by ts. */
+  messages: Map<string, FakeSlackMessage>;
+  /** The next n calls get this answer. */
+  failNext(n: number, answer: FakeSlackAnswer): void;
+  close(): Promise<void>;
+}
+
+const RECORDED_METHODS = new Set(['chat.postMessage', 'chat.update']);
+// Slack's documented Block Kit limits; the fake enforces them so tests catch an oversized render.
+const MAX_BLOCKS = 50;
+const MAX_SECTION_TEXT = 3000;
+const MAX_SECTION_FIELD = 2000;
+const MAX_HEADER_TEXT = 150;
+const MAX_TEXT = 40_000;
+
+/** Starts the fake. With `token`, only `Bearer <token>` is accepted; otherwise any bearer token. */
+export async function startFakeSlack(opts: { token?: string } = {}): Promise<FakeSlack> {
+  const calls: FakeSlackCall[] = [];
+  const messages = new Map<string, FakeSlackMessage>();
+  const failures: FakeSlackAnswer[] = [];
+  let tsCounter = 100;
+  const nextTs = (): string => {
+    const n = tsCounter++;
+    return `${1_732_000_000 + Math.floor(n / 1_000_000)}.${String(n % 1_000_000).padStart(6, '0')}`;
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      if (!res.headersSent) json(res, 500, { ok: false, error: 'fatal_error', detail: String(error) });
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const body = await readBody(req);
+    if (req.method !== 'POST' && req.method !== 'GET') return json(res, 405, { ok: false, error: 'method_not_allowed' });
+    if (!url.pathname.startsWith('/api/')) return json(res, 404, { ok: false, error: 'not_found' });
+    const method = url.pathname.slice('/api/'.length);
+    const args = { ...Object.fromEntries(url.searchParams), ...parseArgs(req.headers['content-type'], body) };
+    const authorization = req.headers.authorization;
+    if (RECORDED_METHODS.has(method)) calls.push({ method, args, authorization, at: Date.now() });
+
+    const failure = failures.shift();
+    if (failure !== undefined) {
+      if ('delayMs' in failure) {
+        await new Promise((resolve) => setTimeout(resolve, failure.delayMs));
+      } else if ('slackError' in failure) {
+        return json(res, 200, { ok: false, error: failure.slackError });
+      } else if (failure.status === 429 && 'retryAfterSeconds' in failure) {
+        res.setHeader('Retry-After', String(failure.retryAfterSeconds));
+        return json(res, 429, { ok: false, error: 'ratelimited' });
+      } else {
+        res.writeHead(failure.status, { 'Content-Type': 'text/html' });
+        res.end(`<html><body>${failure.status}</body></html>`);
+        return;
+      }
+    }
+
+    const auth = checkAuth(authorization, typeof args.token === 'string' ? args.token : undefined, opts.token);
+    if (auth !== null) return json(res, 200, { ok: false, error: auth });
+
+    switch (method) {
+      case 'chat.postMessage':
+        return json(res, 200, postMessage(args));
+      case 'chat.update':
+        return json(res, 200, update(args));
+      case 'auth.test':
+        return json(res, 200, { ok: true, url: 'https://fake.slack.com/', team: 'fake', user: 'meshdrift', team_id: 'T0FAKE', user_id: 'U0FAKEBOT', bot_id: 'B0FAKEBOT' });
+      default:
+        return json(res, 200, { ok: false, error: 'unknown_method' });
+    }
+  }
+
+  function postMessage(args: Record<string, unknown>): Record<string, unknown> {
+    const channel = channelId(args.channel);
+    if (channel === undefined) return { ok: false, error: 'channel_not_found' };
+    const content = messageContent(args);
+    if ('error' in content) return { ok: false, error: content.error };
+    if (content.text === '' && content.blocks.length === 0) return { ok: false, error: 'no_text' };
+    const ts = nextTs();
+    messages.set(ts, { channel, ts, text: content.text, blocks: content.blocks, updates: 0 });
+    return {
+      ok: true,
+      channel,
+      ts,
+      message: { type: 'message', subtype: 'bot_message', text: content.text, user: 'U0FAKEBOT', bot_id: 'B0FAKEBOT', ts, blocks: content.blocks },
+    };
+  }
+
+  function update(args: Record<string, unknown>): Record<string, unknown> {
+    const channel = channelId(args.channel);
+    if (channel === undefined) return { ok: false, error: 'channel_not_found' };
+    if (typeof args.ts !== 'string') return { ok: false, error: 'invalid_arguments' };
+    const existing = messages.get(args.ts);
+    if (existing === undefined || existing.channel !== channel) return { ok: false, error: 'message_not_found' };
+    const content = messageContent(args);
+    if ('error' in content) return { ok: false, error: content.error };
+    if (content.text === '' && content.blocks.length === 0) return { ok: false, error: 'no_text' };
+    existing.text = content.text;
+    existing.blocks = content.blocks;
+    existing.updates += 1;
+    return { ok: true, channel, ts: existing.ts, text: content.text, message: { type: 'message', text: content.text, user: 'U0FAKEBOT', blocks: content.blocks } };
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${port}/api/`,
+    calls,
+    messages,
+    failNext(n, answer) {
+      for (let i = 0; i < n; i++) failures.push(answer);
+    },
+    async close() {
+      // fetch keeps connections alive; without this, close() waits for them to time out.
+      server.closeAllConnections();
+      await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+    },
+  };
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function parseArgs(contentType: string | undefined, body: string): Record<string, unknown> {
+  if (body === '') return {};
+  if (contentType?.startsWith('application/json')) {
+    const parsed: unknown = JSON.parse(body);
+    return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
+  }
+  // Form encoding: the SDK JSON-encodes every non-scalar argument into one field.
+  const args: Record<string, unknown> = {};
+  for (const [key, value] of new URLSearchParams(body)) {
+    args[key] = /^\s*[[{]/.test(value) ? tryJson(value) : value;
+  }
+  return args;
+}
+
+function tryJson(value: string): unknown {
+  try {
+    return JSON.parse(value) as unknown;
+  } catch {
+    return value;
+  }
+}
+
+// Slack answers not_authed without a token and invalid_auth for a wrong one, both with HTTP 200.
+function checkAuth(authorization: string | undefined, bodyToken: string | undefined, expected: string | undefined): string | null {
+  const bearer = authorization?.startsWith('Bearer ') ? authorization.slice('Bearer '.length) : undefined;
+  const token = bearer ?? bodyToken;
+  if (token === undefined || token === '') return 'not_authed';
+  if (expected !== undefined && token !== expected) return 'invalid_auth';
+  return null;
+}
+
+// IDs (C…, G…, D…) are kept; names (`#mesh-drift` or `mesh-drift`) map to a stable fake ID.
+function channelId(channel: unknown): string | undefined {
+  if (typeof channel !== 'string' || channel === '') return undefined;
+  if (/^[CGD][A-Z0-9]{6,}$/.test(channel)) return channel;
+  const name = channel.replace(/^#/, '').toLowerCase();
+  return `C${createHash('sha256').update(name).digest('hex').slice(0, 10).toUpperCase()}`;
+}
+
+function messageContent(args: Record<string, unknown>): { text: string; blocks: unknown[] } | { error: string } {
+  const text = typeof args.text === 'string' ? args.text : '';
+  if (text.length > MAX_TEXT) return { error: 'msg_too_long' };
+  if (args.blocks === undefined) return { text, blocks: [] };
+  if (!Array.isArray(args.blocks)) return { error: 'invalid_blocks_format' };
+  const blocks: unknown[] = args.blocks;
+  if (blocks.length > MAX_BLOCKS || !blocks.every(validBlock)) return { error: 'invalid_blocks' };
+  return { text, blocks };
+}
+
+function validBlock(block: unknown): boolean {
+  if (typeof block !== 'object' || block === null) return false;
+  const b = block as Record<string, unknown>;
+  const textOf = (t: unknown): string | undefined =>
+    typeof t === 'object' && t !== null && typeof (t as Record<string, unknown>).text === 'string'
+      ? ((t as Record<string, unknown>).text as string)
+      : undefined;
+  switch (b.type) {
+    case 'header': {
+      const t = textOf(b.text);
+      return t !== undefined && t.length >= 1 && t.length <= MAX_HEADER_TEXT;
+    }
+    case 'section': {
+      const t = b.text === undefined ? undefined : textOf(b.text);
+      if (b.text !== undefined && (t === undefined || t.length < 1 || t.length > MAX_SECTION_TEXT)) return false;
+      if (b.fields !== undefined) {
+        if (!Array.isArray(b.fields) || b.fields.length > 10) return false;
+        if (!b.fields.every((f) => (textOf(f)?.length ?? 0) >= 1 && (textOf(f)?.length ?? 0) <= MAX_SECTION_FIELD)) return false;
+      }
+      return b.text !== undefined || b.fields !== undefined;
+    }
+    case 'context':
+      return Array.isArray(b.elements) && b.elements.length >= 1 && b.elements.length <= 10;
+    case 'divider':
+      return true;
+    default:
+      // Other block types exist; the fake does not check them.
+      return typeof b.type === 'string';
+  }
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const payload = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(payload) });
+  res.end(payload);
+}

@@ -1,0 +1,229 @@
+import { describe, expect, it } from 'vitest';
+import type { Notification, TrackedFinding } from '../../../src/model/alert-group.ts';
+import type { Severity } from '../../../src/model/severity.ts';
+import { renderSlackMessage, SLACK_LIMITS, type SlackBlock } from '../../../src/deliver/slack/render.ts';
+
+const T0 = Date.UTC(2025, 0, 15, 10, 0, 0);
+
+function finding(over: {
+  kind: string;
+  name: string;
+  namespace?: string;
+  severity?: Severity;
+  category?: TrackedFinding['category'];
+  state?: TrackedFinding['state'];
+  detail?: string;
+  status?: TrackedFinding['status'];
+  revision?: string;
+}): TrackedFinding {
+  const namespace = over.namespace ?? 'payments';
+  return {
+    fingerprint: `fp-${over.kind}-${namespace}-${over.name}`,
+    groupKey: 'g1',
+    cluster: 'prod-eu',
+    tool: 'argocd',
+    owner: { kind: 'Application', namespace: 'argocd', name: 'payments' },
+    project: 'payments',
+    resource: { group: 'networking.istio.io', kind: over.kind, namespace, name: over.name },
+    state: over.state ?? 'Modified',
+    category: over.category ?? 'traffic',
+    mesh: 'istio',
+    severity: over.severity ?? 'high',
+    receivers: ['slack-mesh'],
+    reasons: ['test'],
+    ...(over.detail === undefined ? {} : { detail: over.detail }),
+    revision: over.revision ?? 'a1b2c3d4e5f6',
+    observedAt: T0,
+    firstSeen: T0,
+    lastSeen: T0,
+    status: over.status ?? 'firing',
+  };
+}
+
+function notification(over: Partial<Notification> = {}): Notification {
+  const firing = over.firing ?? [];
+  return {
+    groupKey: 'g1',
+    seq: 1,
+    reason: 'first',
+    status: 'firing',
+    labels: { cluster: 'prod-eu', tool: 'argocd', owner: { kind: 'Application', namespace: 'argocd', name: 'payments' }, project: 'payments' },
+    severity: 'high',
+    firing,
+    resolved: [],
+    at: T0 + 60_000,
+    firstSeen: T0,
+    ...over,
+  };
+}
+
+const authz = finding({ kind: 'AuthorizationPolicy', namespace: 'istio-system', name: 'deny-all', severity: 'critical', category: 'security', detail: '1 changes' });
+const vs = finding({ kind: 'VirtualService', name: 'checkout', severity: 'high', category: 'traffic', state: 'Missing' });
+
+function sectionTexts(blocks: SlackBlock[]): string[] {
+  return blocks.flatMap((b) => (b.type === 'section' && 'text' in b ? [b.text.text] : []));
+}
+function headerText(blocks: SlackBlock[]): string {
+  const h = blocks.find((b) => b.type === 'header');
+  if (h?.type !== 'header') throw new Error('no header block');
+  return h.text.text;
+}
+function allText(blocks: SlackBlock[]): string {
+  return JSON.stringify(blocks);
+}
+
+describe('renderSlackMessage', () => {
+  it('names every drifted resource with its severity in a firing message', () => {
+    const { text, blocks } = renderSlackMessage(notification({ severity: 'critical', firing: [vs, authz] }));
+    expect(headerText(blocks)).toContain('FIRING');
+    expect(headerText(blocks)).toContain('CRITICAL');
+    const body = sectionTexts(blocks).join('\n');
+    expect(body).toMatch(/CRITICAL\*.*AuthorizationPolicy `istio-system\/deny-all`.*Modified.*security.*1 changes/);
+    expect(body).toMatch(/HIGH\*.*VirtualService `payments\/checkout`.*Missing.*traffic/);
+    expect(text).toBe('FIRING [critical] 2 drifted resources in Application argocd/payments on prod-eu');
+  });
+
+  it('shows cluster, tool, owner, project and revision, and a footer with reason and seq', () => {
+    const { blocks } = renderSlackMessage(notification({ seq: 3, reason: 'new-findings', firing: [vs] }));
+    const fields = blocks.flatMap((b) => (b.type === 'section' && 'fields' in b ? b.fields.map((f) => f.text) : []));
+    expect(fields).toEqual(['*Cluster*\nprod-eu', '*Tool*\nArgo CD', '*Owner*\nApplication `argocd/payments`', '*Project*\npayments', '*Revision*\n`a1b2c3d4e5f6`']);
+    const footer = blocks.at(-1);
+    expect(footer?.type).toBe('context');
+    expect(allText(footer === undefined ? [] : [footer])).toMatch(/Reason: \*new-findings\*.*notification #3/);
+  });
+
+  it('renders a resolved notification as RESOLVED, listing resolved findings struck through', () => {
+    const resolved = [{ ...authz, status: 'resolved' as const, resolvedAt: T0 + 120_000 }];
+    const { text, blocks } = renderSlackMessage(notification({ status: 'resolved', reason: 'resolved', severity: 'critical', seq: 2, firing: [], resolved }));
+    expect(headerText(blocks)).toContain('RESOLVED');
+    expect(headerText(blocks)).not.toContain('FIRING');
+    const body = sectionTexts(blocks).join('\n');
+    expect(body).toContain('*Resolved (1)*');
+    expect(body).toContain('~AuthorizationPolicy istio-system/deny-all~ resolved');
+    expect(body).not.toContain('Drifted resources');
+    expect(text).toMatch(/^RESOLVED/);
+  });
+
+  it('lists firing and resolved findings in separate sections of one message', () => {
+    const resolved = [{ ...vs, status: 'resolved' as const }];
+    const { blocks } = renderSlackMessage(notification({ reason: 'some-resolved', firing: [authz], resolved }));
+    const sections = sectionTexts(blocks);
+    const firingIdx = sections.findIndex((s) => s.startsWith('*Drifted resources (1)*'));
+    const resolvedIdx = sections.findIndex((s) => s.startsWith('*Resolved (1)*'));
+    expect(firingIdx).toBeGreaterThanOrEqual(0);
+    expect(resolvedIdx).toBeGreaterThan(firingIdx);
+    expect(sections[resolvedIdx]).toContain('VirtualService');
+    expect(sections[firingIdx]).not.toContain('VirtualService');
+  });
+
+  it('orders findings most severe first, then by kind, namespace and name', () => {
+    const fs = [
+      finding({ kind: 'Sidecar', name: 'b', severity: 'low' }),
+      finding({ kind: 'VirtualService', name: 'z', severity: 'high' }),
+      finding({ kind: 'AuthorizationPolicy', name: 'a', severity: 'critical' }),
+      finding({ kind: 'DestinationRule', name: 'b', namespace: 'b-ns', severity: 'high' }),
+      finding({ kind: 'DestinationRule', name: 'a', namespace: 'b-ns', severity: 'high' }),
+      finding({ kind: 'DestinationRule', name: 'z', namespace: 'a-ns', severity: 'high' }),
+      finding({ kind: 'PeerAuthentication', name: 'x', severity: 'medium' }),
+    ];
+    const lines = sectionTexts(renderSlackMessage(notification({ firing: fs })).blocks)
+      .join('\n')
+      .split('\n')
+      .filter((l) => l.startsWith(':'));
+    expect(lines.map((l) => /\* · (\S+) `([^`]+)`/.exec(l)?.slice(1).join(' '))).toEqual([
+      'AuthorizationPolicy payments/a',
+      'DestinationRule a-ns/z',
+      'DestinationRule b-ns/a',
+      'DestinationRule b-ns/b',
+      'VirtualService payments/z',
+      'PeerAuthentication payments/x',
+      'Sidecar payments/b',
+    ]);
+  });
+
+  it('escapes &, < and > in user-controlled strings, so no <!channel> or link injection', () => {
+    const evil = finding({ kind: 'VirtualService', name: 'a<b>&c', namespace: 'ns', detail: '<!channel> & <https://evil.example|click>' });
+    const { text, blocks } = renderSlackMessage(
+      notification({
+        firing: [evil],
+        labels: { cluster: 'prod<eu>', tool: 'flux', owner: { kind: 'Kustomization', namespace: 'flux-system', name: 'apps&co' }, project: '<p>' },
+      }),
+    );
+    const mrkdwn = [...sectionTexts(blocks), ...blocks.flatMap((b) => (b.type === 'section' && 'fields' in b ? b.fields.map((f) => f.text) : []))].join('\n');
+    expect(mrkdwn).toContain('`ns/a&lt;b&gt;&amp;c`');
+    expect(mrkdwn).toContain('&lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;');
+    expect(mrkdwn).toContain('prod&lt;eu&gt;');
+    expect(mrkdwn).toContain('&lt;p&gt;');
+    expect(mrkdwn).toContain('apps&amp;co');
+    expect(mrkdwn).not.toMatch(/<!channel>|<https:|a<b>/);
+    expect(text).toContain('apps&amp;co on prod&lt;eu&gt;');
+  });
+
+  it('keeps header, sections and the whole message within Slack limits', () => {
+    const long = 'x'.repeat(400);
+    const { text, blocks } = renderSlackMessage(
+      notification({
+        firing: [finding({ kind: 'VirtualService', name: long, namespace: 'n'.repeat(200), detail: 'd'.repeat(5000) })],
+        labels: { cluster: 'c'.repeat(500), tool: 'argocd', owner: { kind: 'Application', namespace: 'argocd', name: 'o'.repeat(400) }, project: 'p'.repeat(500) },
+      }),
+    );
+    expect(headerText(blocks).length).toBeLessThanOrEqual(SLACK_LIMITS.header);
+    for (const s of sectionTexts(blocks)) expect(s.length).toBeLessThanOrEqual(SLACK_LIMITS.sectionText);
+    expect(JSON.stringify(blocks).length + text.length).toBeLessThan(SLACK_LIMITS.message);
+    expect(text.length).toBeLessThanOrEqual(SLACK_LIMITS.fallbackText);
+    // The long name keeps both ends.
+    expect(sectionTexts(blocks).join('\n')).toMatch(/`n+…n*\/x+…x+`/);
+  });
+
+  it('never splits a surrogate pair when truncating', () => {
+    const emojiName = '🙂'.repeat(300);
+    const { blocks } = renderSlackMessage(notification({ firing: [finding({ kind: 'VirtualService', name: emojiName, detail: '🙂'.repeat(300) })] }));
+    const body = sectionTexts(blocks).join('\n');
+    expect(body).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/);
+    expect(body).not.toMatch(/(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/);
+  });
+
+  it('stays within budget with 500 long-named findings and ends the list with "…and N more"', () => {
+    const severities: Severity[] = ['info', 'low', 'medium', 'high', 'critical'];
+    const firing = Array.from({ length: 500 }, (_, i) =>
+      finding({
+        kind: i % 2 === 0 ? 'VirtualService' : 'AuthorizationPolicy',
+        name: `${'very-long-generated-name-'.repeat(12)}${String(i).padStart(3, '0')}`,
+        namespace: `team-${'n'.repeat(50)}-${i % 7}`,
+        severity: severities[i % 5] ?? 'info',
+        detail: `changed spec.http[${i}].route — ${'x'.repeat(300)}`,
+      }),
+    );
+    const resolved = Array.from({ length: 20 }, (_, i) => finding({ kind: 'Gateway', name: `gw-${i}`, status: 'resolved' }));
+    const { text, blocks } = renderSlackMessage(notification({ severity: 'critical', firing, resolved }));
+
+    expect(blocks.length).toBeLessThanOrEqual(SLACK_LIMITS.blocks);
+    expect(headerText(blocks).length).toBeLessThanOrEqual(SLACK_LIMITS.header);
+    for (const s of sectionTexts(blocks)) expect(s.length).toBeLessThanOrEqual(SLACK_LIMITS.sectionText);
+    expect(JSON.stringify(blocks).length + text.length).toBeLessThan(SLACK_LIMITS.message);
+
+    const sections = sectionTexts(blocks);
+    const last = sections.at(-1) ?? '';
+    const more = /…and (\d+) more/.exec(last);
+    expect(more).not.toBeNull();
+    const shown = sections.join('\n').split('\n').filter((l) => /^:\w+: \*[A-Z]+\*/.test(l));
+    expect(shown.length).toBeGreaterThan(5);
+    expect(Number(more?.[1])).toBe(520 - shown.length);
+    // Most severe first: every shown finding is critical (100 of them exist), and nothing resolved fits.
+    expect(shown.every((l) => l.includes('*CRITICAL*'))).toBe(true);
+    expect(last).toContain('drifted, 20 resolved');
+    // The heading still counts them all.
+    expect(sections[0]).toMatch(/^\*Drifted resources \(500\)\*/);
+    // The footer stays last.
+    expect(blocks.at(-1)?.type).toBe('context');
+  });
+
+  it('uses a small number of blocks when many short findings fit', () => {
+    const firing = Array.from({ length: 40 }, (_, i) => finding({ kind: 'VirtualService', name: `vs-${i}` }));
+    const { blocks } = renderSlackMessage(notification({ firing }));
+    const shown = sectionTexts(blocks).join('\n').split('\n').filter((l) => l.startsWith(':'));
+    expect(shown).toHaveLength(40);
+    expect(sectionTexts(blocks).join('\n')).not.toContain('more');
+    expect(blocks.length).toBeLessThanOrEqual(6);
+  });
+});
