@@ -25,7 +25,11 @@ const optionalSecret = z
  * file (issue #3). Secrets are kept out of error messages: only names of variables are reported.
  */
 export const envSchema = z.object({
-  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  PORT: z
+    .string()
+    .default('8080')
+    .refine((v) => /^\d+$/.test(v) && Number(v) <= 65535, 'must be a TCP port number, 0-65535 (0 picks a free one)')
+    .transform(Number),
   HOST: z.string().default('0.0.0.0'),
   REDIS_URL: z.string().default('redis://127.0.0.1:6379').refine((v) => /^rediss?:\/\//.test(v), 'must start with redis:// or rediss://'),
   MESHDRIFT_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only (it prefixes every Redis key)').default('meshdrift'),
@@ -40,11 +44,16 @@ export const envSchema = z.object({
   SLACK_CHANNEL: z.string().optional(),
   SLACK_API_URL: z.string().url().optional(),
   MESHDRIFT_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
-}).superRefine((env, ctx) => {
-  if (env.SLACK_BOT_TOKEN !== undefined && (env.SLACK_CHANNEL === undefined || env.SLACK_CHANNEL === '')) {
-    ctx.addIssue({ code: 'custom', path: ['SLACK_CHANNEL'], message: 'is required when SLACK_BOT_TOKEN is set (e.g. #mesh-drift or a channel ID)' });
-  }
 });
+
+/** Checks between variables, run on the raw environment so they are reported with the others. */
+function crossCheck(env: NodeJS.ProcessEnv): string[] {
+  const problems: string[] = [];
+  if ((env.SLACK_BOT_TOKEN ?? '').trim() !== '' && (env.SLACK_CHANNEL ?? '').trim() === '') {
+    problems.push('  SLACK_CHANNEL: is required when SLACK_BOT_TOKEN is set (e.g. #mesh-drift or a channel ID)');
+  }
+  return problems;
+}
 
 export type Env = z.infer<typeof envSchema>;
 
@@ -55,7 +64,10 @@ export class ConfigError extends Error {
 /** Validates the environment; throws a ConfigError naming each bad variable. */
 export function loadEnv(env: NodeJS.ProcessEnv = process.env): Env {
   const result = envSchema.safeParse(env);
-  if (result.success) return result.data;
-  const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(environment)'}: ${i.message}`);
+  const lines = [
+    ...(result.success ? [] : result.error.issues.map((i) => `  ${i.path.join('.') || '(environment)'}: ${i.message}`)),
+    ...crossCheck(env),
+  ];
+  if (result.success && lines.length === 0) return result.data;
   throw new ConfigError(`invalid environment:\n${lines.join('\n')}`);
 }
