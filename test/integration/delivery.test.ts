@@ -1,0 +1,113 @@
+import { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { App } from '../../src/app.ts';
+import { createCatalog } from '../../src/classify/catalog.ts';
+import { defaultPolicy } from '../../src/classify/classify.ts';
+import { createLogger } from '../../src/log.ts';
+import { createMetrics } from '../../src/metrics.ts';
+import { createQueues, type Queues } from '../../src/queue/queues.ts';
+import { processFlush } from '../../src/queue/worker.ts';
+import { applicationSchema, applicationToSignal } from '../../src/sources/argocd/application.ts';
+import { createIngest } from '../../src/track/ingest.ts';
+import { createRedisTrackStore } from '../../src/track/redis-store.ts';
+import { startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
+import { readFixture } from '../support/fixtures.ts';
+import { deleteKeys, redisUrl, testPrefix, waitFor } from '../support/redis.ts';
+import { postArgocd, startService } from '../support/service.ts';
+
+const meshApp = () => readFixture('argocd/synthetic-app-outofsync-istio-gatewayapi-v3.json');
+const posts = (slack: FakeSlack) => slack.calls.filter((c) => c.method === 'chat.postMessage');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('delivery through the queue', () => {
+  let slack: FakeSlack;
+  let svc: (App & { url: string }) | undefined;
+  let prefix: string;
+
+  beforeEach(async () => {
+    prefix = testPrefix('deliver');
+    slack = await startFakeSlack({ token: 'xoxb-test-SECRET-token' });
+    svc = await startService({ redisUrl: redisUrl(), prefix, slackUrl: slack.url });
+  });
+
+  afterEach(async () => {
+    await svc?.stop();
+    await slack.close();
+    await deleteKeys(redisUrl(), prefix);
+  });
+
+  const metric = async (line: RegExp) => line.test(await (await fetch(`${svc?.url}/metrics`)).text());
+
+  it('waits out a 429 Retry-After, then delivers once', async () => {
+    slack.failNext(1, { status: 429, retryAfterSeconds: 1 });
+    const started = Date.now();
+    await postArgocd(svc?.url ?? '', { app: meshApp() });
+    await waitFor(() => slack.messages.size === 1, 15_000, 'the message after the 429');
+    const [limited, delivered] = [posts(slack)[0], posts(slack)[1]];
+    expect(posts(slack)).toHaveLength(2);
+    expect((delivered?.at ?? 0) - (limited?.at ?? 0)).toBeGreaterThanOrEqual(950);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+    expect(await metric(/meshdrift_notifications_total\{receiver="slack",outcome="rate_limited"\} 1/)).toBe(true);
+    expect(await metric(/meshdrift_notifications_total\{receiver="slack",outcome="success"\} 1/)).toBe(true);
+  });
+
+  it('retries 5xx with backoff and delivers once', async () => {
+    slack.failNext(2, { status: 500 });
+    await postArgocd(svc?.url ?? '', { app: meshApp() });
+    await waitFor(() => slack.messages.size === 1, 15_000, 'the message after two 500s');
+    await sleep(500);
+    expect(posts(slack)).toHaveLength(3);
+    expect(slack.messages.size).toBe(1);
+    expect(await metric(/meshdrift_notifications_total\{receiver="slack",outcome="retry"\} 2/)).toBe(true);
+  });
+
+  it('keeps a permanent failure as a dead letter, without retrying it', async () => {
+    slack.failNext(1, { slackError: 'channel_not_found' });
+    await postArgocd(svc?.url ?? '', { app: meshApp() });
+    await waitFor(async () => (await svc?.queues.deliver.getFailedCount()) === 1, 15_000, 'the dead letter');
+    await sleep(500);
+    expect(posts(slack)).toHaveLength(1);
+    expect(slack.messages.size).toBe(0);
+    const [failed] = (await svc?.queues.deliver.getFailed()) ?? [];
+    expect(failed?.failedReason).toContain('channel_not_found');
+    expect(failed?.failedReason).not.toContain('SECRET');
+    expect(await metric(/meshdrift_notifications_total\{receiver="slack",outcome="dead_letter"\} 1/)).toBe(true);
+  });
+});
+
+describe('crash recovery of a flush', () => {
+  let redis: Redis;
+  let queues: Queues;
+  let prefix: string;
+
+  beforeEach(() => {
+    prefix = testPrefix('recover');
+    redis = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });
+    queues = createQueues(redis, prefix);
+  });
+
+  afterEach(async () => {
+    await queues.close();
+    redis.disconnect();
+    await deleteKeys(redisUrl(), prefix);
+  });
+
+  it('a flush job run again after its commit re-adds the same deliveries, not new ones', async () => {
+    const timing = { groupWaitMs: 0, groupIntervalMs: 1000 };
+    const store = createRedisTrackStore({ redis, keyPrefix: prefix, timing });
+    const metrics = createMetrics(new Registry(), { defaultMetrics: false });
+    const deps = { store, queues, metrics, log: createLogger('silent'), now: Date.now };
+    const ingest = createIngest({ policy: () => defaultPolicy(createCatalog(), ['console', 'slack']), store, queues, metrics, now: Date.now });
+    const signal = applicationToSignal(applicationSchema.parse(meshApp()), { cluster: 'c', source: 'argocd-webhook', now: 0 });
+    const { groupKey } = await ingest(signal);
+    const seq = (await store.get(groupKey))?.pendingFlush?.seq ?? 0;
+    expect(seq).toBe(1);
+    expect(await processFlush({ groupKey, seq }, deps)).toBe('decided: first');
+    // As if the worker died after the commit and BullMQ ran the job again.
+    expect(await processFlush({ groupKey, seq }, deps)).toBe('already-handled: first');
+    expect(await queues.deliver.getJobCountByTypes('waiting', 'delayed', 'active', 'completed', 'failed')).toBe(2);
+    // A superseded flush does nothing.
+    expect(await processFlush({ groupKey, seq: seq + 5 }, deps)).toBe('stale');
+  });
+});
