@@ -31,3 +31,33 @@ export const findingSchema = z.object({
 });
 /** A drifted resource, classified. */
 export type Finding = z.infer<typeof findingSchema>;
+
+/** Label names every finding carries; matchers (routes, silences, inhibition) use these. */
+export const FINDING_LABELS = [
+  'cluster', 'tool', 'project', 'owner_kind', 'owner_namespace', 'owner',
+  'group', 'kind', 'namespace', 'name', 'state', 'category', 'mesh', 'severity',
+] as const;
+export type FindingLabel = (typeof FINDING_LABELS)[number];
+
+/**
+ * A finding as a flat label set, Alertmanager style. `owner` is the owner's name (the Argo CD app or
+ * Flux object); `group`/`kind`/`namespace`/`name` are the drifted resource's.
+ */
+export function findingLabels(f: Pick<Finding, 'cluster' | 'tool' | 'project' | 'owner' | 'resource' | 'state' | 'category' | 'mesh' | 'severity'>): Record<FindingLabel, string> {
+  return {
+    cluster: f.cluster,
+    tool: f.tool,
+    project: f.project,
+    owner_kind: f.owner.kind,
+    owner_namespace: f.owner.namespace,
+    owner: f.owner.name,
+    group: f.resource.group,
+    kind: f.resource.kind,
+    namespace: f.resource.namespace,
+    name: f.resource.name,
+    state: f.state,
+    category: f.category,
+    mesh: f.mesh,
+    severity: f.severity,
+  };
+}
