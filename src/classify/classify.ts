@@ -1,15 +1,19 @@
 import type { Catalog } from './catalog.ts';
-import type { Category, Finding } from '../model/finding.ts';
+import { evaluateRules, type CompiledRule, type RuleSubject } from './rules.ts';
+import { findingLabels, type Category, type Finding } from '../model/finding.ts';
 import type { Severity } from '../model/severity.ts';
 import { toolOf, type DriftState, type Signal } from '../model/signal.ts';
+import { compileRoute, matchRoutes, ROUTE_DEFAULTS, type CompiledRoute } from '../route/route.ts';
 import { fingerprintOf, groupKeyOf } from '../track/fingerprint.ts';
+
+export type SeverityMatrix = Readonly<Record<Category, Readonly<Record<DriftState, Severity>>>>;
 
 /**
  * Default severity: category x drift state. A drifted security policy is an incident; a drifted
  * telemetry config is a ticket. Extraneous objects (live, not in Git) and drift Flux already
  * reverted are one step less urgent than a live edit that still stands.
  */
-export const DEFAULT_SEVERITY: Readonly<Record<Category, Readonly<Record<DriftState, Severity>>>> = {
+export const DEFAULT_SEVERITY: SeverityMatrix = {
   security: { Modified: 'critical', Missing: 'critical', Extraneous: 'high', Unhealthy: 'high', Corrected: 'high', ApplyFailed: 'high' },
   traffic: { Modified: 'high', Missing: 'high', Extraneous: 'medium', Unhealthy: 'high', Corrected: 'medium', ApplyFailed: 'high' },
   'mesh-control': { Modified: 'high', Missing: 'high', Extraneous: 'medium', Unhealthy: 'high', Corrected: 'medium', ApplyFailed: 'high' },
@@ -18,18 +22,26 @@ export const DEFAULT_SEVERITY: Readonly<Record<Category, Readonly<Record<DriftSt
 };
 
 /**
- * A compiled classification policy. The spine has the built-in defaults only; the policy file
- * (issue #3) compiles into the same shape, so classify() stays one pure function.
+ * A compiled classification policy: built-in defaults, or a policy file compiled once by
+ * config/load.ts. classify() is one pure function of (signal, policy).
  */
 export interface ClassifyPolicy {
   catalog: Catalog;
-  severity: Readonly<Record<Category, Readonly<Record<DriftState, Severity>>>>;
-  /** Receivers of every finding when no rule says otherwise. */
-  receivers: readonly string[];
+  severity: SeverityMatrix;
+  rules: readonly CompiledRule[];
+  route: CompiledRoute;
 }
 
-export function defaultPolicy(catalog: Catalog, receivers: readonly string[]): ClassifyPolicy {
-  return { catalog, severity: DEFAULT_SEVERITY, receivers };
+/** The built-in policy: default severities, no rules, every finding to every given receiver. */
+export function defaultPolicy(catalog: Catalog, receivers: readonly string[], timing: { groupWaitMs?: number; groupIntervalMs?: number } = {}): ClassifyPolicy {
+  const [first, ...others] = receivers;
+  const root = compileRoute(
+    { receiver: first ?? 'console', routes: others.map((receiver) => ({ receiver, continue: true })) },
+    { ...ROUTE_DEFAULTS, receiver: first ?? 'console', ...timing },
+  );
+  // With several receivers, the first also gets everything: as a sibling route, not the fallback.
+  const route = others.length === 0 ? root : { ...root, routes: [{ ...root, id: 'route (default receiver)', routes: [], continue: true }, ...root.routes] };
+  return { catalog, severity: DEFAULT_SEVERITY, rules: [], route };
 }
 
 interface KindInfo {
@@ -55,7 +67,10 @@ function kindInfo(catalog: Catalog, group: string, kind: string): KindInfo {
   return { category: 'non-mesh', mesh: 'none', why: `${group === '' ? kind : `${kind}.${group}`} is not a mesh kind` };
 }
 
-/** Signal → findings: one per drifted resource. Pure; InSync resources yield nothing. */
+/**
+ * Signal → findings: one per drifted resource that no rule ignores, with severity (default matrix,
+ * then rules), labels, and the receivers its routes reach. Pure; InSync resources yield nothing.
+ */
 export function classify(signal: Signal, policy: ClassifyPolicy): Finding[] {
   const tool = toolOf(signal.source, signal.owner);
   const groupKey = groupKeyOf(signal.cluster, tool, signal.owner);
@@ -63,11 +78,28 @@ export function classify(signal: Signal, policy: ClassifyPolicy): Finding[] {
   for (const r of signal.resources) {
     if (r.state === 'InSync') continue;
     const info = kindInfo(policy.catalog, r.group, r.kind);
-    const severity = policy.severity[info.category][r.state];
+    const defaultSeverity = policy.severity[info.category][r.state];
+    const subject: RuleSubject = {
+      cluster: signal.cluster,
+      source: tool,
+      project: signal.project,
+      owner: signal.owner.name,
+      owner_namespace: signal.owner.namespace,
+      owner_kind: signal.owner.kind,
+      destination_namespace: signal.destination.namespace ?? '',
+      group: r.group,
+      kind: r.kind,
+      namespace: r.namespace,
+      name: r.name,
+      category: info.category,
+      mesh: info.mesh,
+      state: r.state,
+      labels: signal.labels ?? {},
+    };
+    const outcome = evaluateRules(policy.rules, subject, defaultSeverity);
+    if (outcome.ignored) continue;
     const resource = { group: r.group, kind: r.kind, namespace: r.namespace, name: r.name };
-    findings.push({
-      fingerprint: fingerprintOf(signal.cluster, tool, signal.owner, resource),
-      groupKey,
+    const base = {
       cluster: signal.cluster,
       tool,
       owner: signal.owner,
@@ -76,9 +108,22 @@ export function classify(signal: Signal, policy: ClassifyPolicy): Finding[] {
       state: r.state,
       category: info.category,
       mesh: info.mesh,
-      severity,
-      receivers: [...policy.receivers],
-      reasons: [info.why, `default severity for ${info.category} ${r.state} is ${severity}`],
+      severity: outcome.severity,
+      labels: outcome.labels,
+    };
+    const routes = matchRoutes(policy.route, findingLabels(base));
+    const receivers = [...new Set(routes.map((route) => route.receiver))];
+    findings.push({
+      ...base,
+      fingerprint: fingerprintOf(signal.cluster, tool, signal.owner, resource),
+      groupKey,
+      receivers,
+      reasons: [
+        info.why,
+        `default severity for ${info.category} ${r.state} is ${defaultSeverity}`,
+        ...outcome.reasons,
+        ...routes.map((route) => `${route.id} → receiver ${route.receiver}`),
+      ],
       ...(r.detail === undefined ? {} : { detail: r.detail }),
       ...(signal.revision === undefined ? {} : { revision: signal.revision }),
       observedAt: signal.observedAt,

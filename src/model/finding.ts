@@ -22,6 +22,8 @@ export const findingSchema = z.object({
   mesh: z.string(),
   severity: severitySchema,
   receivers: z.array(z.string()),
+  /** Labels policy rules added (`set.labels`); routes, silences and receivers see them. */
+  labels: z.record(z.string(), z.string()).optional(),
   /** Why it got this severity and these receivers; `explain` prints these. */
   reasons: z.array(z.string()),
   detail: z.string().optional(),
@@ -43,8 +45,11 @@ export type FindingLabel = (typeof FINDING_LABELS)[number];
  * A finding as a flat label set, Alertmanager style. `owner` is the owner's name (the Argo CD app or
  * Flux object); `group`/`kind`/`namespace`/`name` are the drifted resource's.
  */
-export function findingLabels(f: Pick<Finding, 'cluster' | 'tool' | 'project' | 'owner' | 'resource' | 'state' | 'category' | 'mesh' | 'severity'>): Record<FindingLabel, string> {
+export function findingLabels(
+  f: Pick<Finding, 'cluster' | 'tool' | 'project' | 'owner' | 'resource' | 'state' | 'category' | 'mesh' | 'severity'> & { labels?: Readonly<Record<string, string>> },
+): Record<string, string> {
   return {
+    ...f.labels,
     cluster: f.cluster,
     tool: f.tool,
     project: f.project,

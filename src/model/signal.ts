@@ -64,6 +64,8 @@ export const signalSchema = z.object({
   owner: ownerRefSchema,
   /** Argo CD project or similar grouping; '' when the tool has none. */
   project: z.string().default(''),
+  /** The owner's Kubernetes labels (Argo CD Application metadata.labels); rules can match them. */
+  labels: z.record(z.string(), z.string()).optional(),
   /** Where the owner deploys (Argo CD destination namespace/cluster name), for routing. */
   destination: z.object({ name: z.string().optional(), namespace: z.string().optional() }).default({}),
   revision: z.string().optional(),

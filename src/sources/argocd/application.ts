@@ -107,6 +107,7 @@ export function applicationToSignal(app: Application, ctx: ApplicationContext): 
     cluster: ctx.cluster,
     owner: { kind: 'Application', namespace: app.metadata.namespace ?? '', name: app.metadata.name },
     project: app.spec?.project || 'default',
+    labels: app.metadata.labels ?? {},
     destination: {
       ...(destination?.name ? { name: destination.name } : destination?.server ? { name: destination.server } : {}),
       ...(destination?.namespace ? { namespace: destination.namespace } : {}),

@@ -1,0 +1,167 @@
+import { readFile } from 'node:fs/promises';
+import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { createCatalog, type Catalog } from '../classify/catalog.ts';
+import { DEFAULT_SEVERITY, type ClassifyPolicy, type SeverityMatrix } from '../classify/classify.ts';
+import { compileRules } from '../classify/rules.ts';
+import { CATEGORIES } from '../model/finding.ts';
+import { DRIFT_STATES } from '../model/signal.ts';
+import { MatcherError, compileMatcher, parseMatcher } from '../route/matcher.ts';
+import { compileRoute, ROUTE_DEFAULTS, type CompiledRoute } from '../route/route.ts';
+import { policySchema, receiverTypeOf, type PolicyConfig, type ReceiverConfig, type RouteConfig } from './policy.ts';
+
+/**
+ * Loads the policy file: read → YAML with positions → strict zod → cross-references → compile.
+ * Every error names the file, line and column and what to fix; all of them are reported at once.
+ */
+
+export interface PolicyError {
+  file: string;
+  line: number;
+  col: number;
+  message: string;
+}
+
+export function formatPolicyError(e: PolicyError): string {
+  return `${e.file}:${e.line}:${e.col}: ${e.message}`;
+}
+
+export interface LoadedPolicy {
+  /** The file it came from, or `built-in defaults`. */
+  source: string;
+  config: PolicyConfig;
+  classify: ClassifyPolicy;
+  receivers: readonly ReceiverConfig[];
+  summary: { rules: number; receivers: number; routes: number };
+}
+
+export type LoadResult = { ok: true; policy: LoadedPolicy } | { ok: false; errors: PolicyError[] };
+
+export interface LoadOptions {
+  /** Defaults for the root route's timers when the file sets none (from the environment). */
+  timing?: { groupWaitMs?: number; groupIntervalMs?: number };
+  /** When given, secrets the receivers name (env vars) must be set in it. `validate` runs without. */
+  env?: NodeJS.ProcessEnv;
+  catalog?: Catalog;
+}
+
+type Path = ReadonlyArray<PropertyKey>;
+
+function position(doc: Document, lines: LineCounter, path: Path, key?: string): { line: number; col: number } {
+  // Walk down as far as the document goes; report the deepest node found.
+  let node: unknown = doc.contents;
+  let best: Node | null = (doc.contents as Node | null) ?? null;
+  for (const step of path) {
+    if (node && typeof node === 'object' && 'get' in node && typeof (node as { get: unknown }).get === 'function') {
+      const next: unknown = (node as { get(k: unknown, keep: boolean): unknown }).get(typeof step === 'symbol' ? String(step) : step, true);
+      if (next === undefined) break;
+      node = next;
+      if (next && typeof next === 'object' && 'range' in next) best = next as Node;
+    } else break;
+  }
+  if (key !== undefined && isMap(node)) {
+    const pair = node.items.find((p) => isScalar(p.key) && p.key.value === key);
+    if (pair && isScalar(pair.key) && pair.key.range) best = pair.key;
+  }
+  const offset = best?.range?.[0] ?? 0;
+  const pos = lines.linePos(offset);
+  return { line: pos.line, col: pos.col };
+}
+
+function pathText(path: Path): string {
+  return path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc === '' ? String(p) : `${acc}.${String(p)}`), '');
+}
+
+function walkRoutes(route: RouteConfig, path: Path, visit: (r: RouteConfig, path: Path) => void): void {
+  visit(route, path);
+  (route.routes ?? []).forEach((child, i) => walkRoutes(child, [...path, 'routes', i], visit));
+}
+
+/** Compiles a validated config. Exposed for tests and the built-in default. */
+export function compilePolicy(config: PolicyConfig, source: string, opts: LoadOptions = {}): LoadedPolicy {
+  const severity = Object.fromEntries(
+    CATEGORIES.map((c) => [c, Object.fromEntries(DRIFT_STATES.map((s) => [s, config.severity?.[c]?.[s] ?? DEFAULT_SEVERITY[c][s]]))]),
+  ) as unknown as SeverityMatrix;
+  const rootReceiver = config.route.receiver ?? '';
+  const route: CompiledRoute = compileRoute(config.route, { ...ROUTE_DEFAULTS, ...opts.timing, receiver: rootReceiver });
+  let routes = 0;
+  walkRoutes(config.route, [], () => routes++);
+  return {
+    source,
+    config,
+    classify: { catalog: opts.catalog ?? createCatalog(), severity, rules: compileRules(config.rules), route },
+    receivers: config.receivers,
+    summary: { rules: config.rules.length, receivers: config.receivers.length, routes },
+  };
+}
+
+/** Parses and checks policy text. Never throws for bad input: returns every error found. */
+export function loadPolicyText(text: string, file: string, opts: LoadOptions = {}): LoadResult {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const errors: PolicyError[] = [];
+  const at = (path: Path, message: string, key?: string) => {
+    const where = pathText(key === undefined ? path : [...path, key]);
+    errors.push({ file, ...position(doc, lines, path, key), message: where === '' ? message : `${where}: ${message}` });
+  };
+
+  for (const e of doc.errors) {
+    const pos = lines.linePos(e.pos[0]);
+    errors.push({ file, line: pos.line, col: pos.col, message: `YAML: ${e.message.split('\n')[0] ?? e.message}` });
+  }
+  if (errors.length > 0) return { ok: false, errors };
+  const raw: unknown = doc.toJS();
+  if (raw === null || raw === undefined) return { ok: false, errors: [{ file, line: 1, col: 1, message: 'the policy file is empty: it needs at least `receivers` and `route`' }] };
+
+  const parsed = policySchema.safeParse(raw);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) at(issue.path, `unknown key (check the spelling; see config/policy.example.yaml)`, key);
+      } else {
+        at(issue.path, issue.message);
+      }
+    }
+    return { ok: false, errors };
+  }
+  const config = parsed.data;
+
+  // Cross-references, as Alertmanager's checkReceiver does.
+  const names = new Map<string, number>();
+  config.receivers.forEach((r, i) => {
+    if (names.has(r.name)) at(['receivers', i, 'name'], `receiver "${r.name}" is defined twice (first at receivers[${names.get(r.name) ?? 0}])`);
+    else names.set(r.name, i);
+    if (opts.env) {
+      const needed = [r.slack?.token_env, r.pagerduty?.routing_key_env, r.webhook?.url_env, r.webhook?.hmac_key_env].filter((v): v is string => v !== undefined);
+      for (const variable of needed) {
+        if ((opts.env[variable] ?? '').trim() === '') at(['receivers', i], `receiver "${r.name}" (${receiverTypeOf(r)}) needs the environment variable ${variable}, which is not set`);
+      }
+    }
+  });
+  if (config.route.receiver === undefined) at(['route'], 'the root route needs a `receiver` (it catches every finding no child route takes)');
+  if ((config.route.matchers ?? []).length > 0) at(['route', 'matchers'], 'the root route matches everything: put matchers on child routes');
+  walkRoutes(config.route, ['route'], (route, path) => {
+    if (route.receiver !== undefined && !names.has(route.receiver)) {
+      at([...path, 'receiver'], `undefined receiver "${route.receiver}" (define it under receivers)`);
+    }
+    (route.matchers ?? []).forEach((m, i) => {
+      try {
+        compileMatcher(parseMatcher(m));
+      } catch (err) {
+        at([...path, 'matchers', i], err instanceof MatcherError ? err.message : String(err));
+      }
+    });
+  });
+  if (errors.length > 0) return { ok: false, errors };
+  return { ok: true, policy: compilePolicy(config, file, opts) };
+}
+
+export async function loadPolicyFile(file: string, opts: LoadOptions = {}): Promise<LoadResult> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const code = err instanceof Error && 'code' in err ? String(err.code) : '';
+    return { ok: false, errors: [{ file, line: 0, col: 0, message: code === 'ENOENT' ? 'file not found' : `cannot read: ${err instanceof Error ? err.message : String(err)}` }] };
+  }
+  return loadPolicyText(text, file, opts);
+}

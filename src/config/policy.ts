@@ -1,0 +1,154 @@
+import { z } from 'zod';
+import { CATEGORIES } from '../model/finding.ts';
+import { SEVERITIES } from '../model/severity.ts';
+import { DRIFT_STATES } from '../model/signal.ts';
+import { parseDuration } from './duration.ts';
+
+/**
+ * The policy file (MESHDRIFT_POLICY), modelled on Alertmanager's configuration but in drift
+ * terms: `rules` decide severity and labels (or ignore), `receivers` say where notifications go,
+ * `route` is the routing tree. Every object is strict: an unknown key is an error, reported with its
+ * line and column by config/load.ts.
+ */
+
+const duration = z.string().transform((text, ctx) => {
+  const ms = parseDuration(text);
+  if (ms === null) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (use e.g. 30s, 5m, 4h)` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+/** A glob (`*` any run of characters, `?` one) or a list of globs, any of which may match. */
+const globs = z.union([z.string(), z.array(z.string()).min(1)]).transform((v) => (typeof v === 'string' ? [v] : v));
+
+const stateList = z
+  .union([z.enum([...DRIFT_STATES]), z.array(z.enum([...DRIFT_STATES])).min(1)])
+  .transform((v) => (typeof v === 'string' ? [v] : v));
+const categoryList = z
+  .union([z.enum([...CATEGORIES]), z.array(z.enum([...CATEGORIES])).min(1)])
+  .transform((v) => (typeof v === 'string' ? [v] : v));
+const labelName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'label names are letters, digits and _');
+
+export const ruleMatchSchema = z.strictObject({
+  cluster: globs.optional(),
+  /** The GitOps tool: argocd or flux. */
+  source: globs.optional(),
+  project: globs.optional(),
+  /** Owner object's name (Argo CD Application, Flux Kustomization/HelmRelease). */
+  owner: globs.optional(),
+  owner_namespace: globs.optional(),
+  owner_kind: globs.optional(),
+  destination_namespace: globs.optional(),
+  group: globs.optional(),
+  kind: globs.optional(),
+  namespace: globs.optional(),
+  name: globs.optional(),
+  category: categoryList.optional(),
+  mesh: globs.optional(),
+  state: stateList.optional(),
+  /** The owner's Kubernetes labels (Argo CD Application metadata.labels), each a glob. */
+  labels: z.record(z.string(), z.string()).optional(),
+});
+export type RuleMatch = z.infer<typeof ruleMatchSchema>;
+
+export const ruleSchema = z
+  .strictObject({
+    name: z.string().min(1).optional(),
+    match: ruleMatchSchema.default({}),
+    set: z
+      .strictObject({
+        severity: z.enum(SEVERITIES).optional(),
+        labels: z.record(labelName, z.string()).optional(),
+      })
+      .optional(),
+    ignore: z.boolean().default(false),
+    continue: z.boolean().default(false),
+  })
+  .refine((r) => r.ignore || r.set !== undefined, { message: 'a rule needs `set` (severity and/or labels) or `ignore: true`' });
+export type RuleConfig = z.infer<typeof ruleSchema>;
+
+const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name (e.g. PAGERDUTY_ROUTING_KEY)');
+const httpUrl = z.string().url().refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL');
+
+export const receiverSchema = z
+  .strictObject({
+    name: z.string().min(1),
+    console: z.strictObject({}).optional(),
+    slack: z
+      .strictObject({
+        channel: z.string().min(1),
+        /** Env var holding the bot token; default SLACK_BOT_TOKEN. Never the token itself. */
+        token_env: envName.default('SLACK_BOT_TOKEN'),
+      })
+      .optional(),
+    pagerduty: z.strictObject({ routing_key_env: envName, events_url: httpUrl.optional() }).optional(),
+    alertmanager: z.strictObject({ url: httpUrl }).optional(),
+    webhook: z
+      .strictObject({
+        /** The URL, or the env var holding it when it carries a secret. */
+        url: httpUrl.optional(),
+        url_env: envName.optional(),
+        hmac_key_env: envName.optional(),
+      })
+      .refine((w) => (w.url === undefined) !== (w.url_env === undefined), { message: 'set exactly one of `url` or `url_env`' })
+      .optional(),
+    send_resolved: z.boolean().default(true),
+  })
+  .superRefine((r, ctx) => {
+    const types = (['console', 'slack', 'pagerduty', 'alertmanager', 'webhook'] as const).filter((t) => r[t] !== undefined);
+    if (types.length !== 1) {
+      ctx.addIssue({ code: 'custom', message: `receiver "${r.name}" needs exactly one type (console, slack, pagerduty, alertmanager, webhook); it has ${types.length === 0 ? 'none' : types.join(', ')}` });
+    }
+  });
+export type ReceiverConfig = z.infer<typeof receiverSchema>;
+export type ReceiverType = 'console' | 'slack' | 'pagerduty' | 'alertmanager' | 'webhook';
+
+export function receiverTypeOf(r: ReceiverConfig): ReceiverType {
+  if (r.slack) return 'slack';
+  if (r.pagerduty) return 'pagerduty';
+  if (r.alertmanager) return 'alertmanager';
+  if (r.webhook) return 'webhook';
+  return 'console';
+}
+
+export interface RouteConfig {
+  receiver?: string | undefined;
+  matchers?: string[] | undefined;
+  continue?: boolean | undefined;
+  group_by?: string[] | undefined;
+  group_wait?: number | undefined;
+  group_interval?: number | undefined;
+  repeat_interval?: number | undefined;
+  pending_for?: number | undefined;
+  routes?: RouteConfig[] | undefined;
+}
+
+export const routeSchema: z.ZodType<RouteConfig, unknown> = z.lazy(() =>
+  z.strictObject({
+    receiver: z.string().min(1).optional(),
+    matchers: z.array(z.string()).optional(),
+    continue: z.boolean().optional(),
+    group_by: z.array(z.string().min(1)).optional(),
+    group_wait: duration.optional(),
+    group_interval: duration.optional(),
+    repeat_interval: duration.optional(),
+    pending_for: duration.optional(),
+    routes: z.array(routeSchema).optional(),
+  }),
+);
+
+export const severityOverridesSchema = z.partialRecord(
+  z.enum([...CATEGORIES]),
+  z.strictObject(Object.fromEntries(DRIFT_STATES.map((s) => [s, z.enum(SEVERITIES).optional()])) as Record<(typeof DRIFT_STATES)[number], z.ZodOptional<z.ZodEnum<{ [K in (typeof SEVERITIES)[number]]: K }>>>),
+);
+
+export const policySchema = z.strictObject({
+  /** Overrides of the default category × state severity matrix. */
+  severity: severityOverridesSchema.optional(),
+  rules: z.array(ruleSchema).default([]),
+  receivers: z.array(receiverSchema).min(1, 'define at least one receiver'),
+  route: routeSchema,
+});
+export type PolicyConfig = z.infer<typeof policySchema>;
