@@ -1,14 +1,19 @@
 #!/usr/bin/env node
 import { createApp } from './app.ts';
 import { runDemo } from './cli/demo.ts';
+import { runExplain } from './cli/explain.ts';
+import { runValidate } from './cli/validate.ts';
 import { ConfigError, loadEnv } from './config/env.ts';
 import { createLogger } from './log.ts';
 
 const USAGE = `usage: meshdrift <command>
 
 commands:
-  serve   run the service (configuration from the environment; see README)
-  demo    replay examples/demo through the real pipeline into the console receiver
+  serve                      run the service (configuration from the environment; see README)
+  demo                       replay examples/demo through the real pipeline into the console receiver
+  validate <policy.yaml>     check a policy file; exit 1 with every error (file:line:col)
+  explain <file.json> [--policy <policy.yaml>] [--json]
+                             what an Argo CD Application / webhook body / Flux event would alert, and why
 `;
 
 async function serve(): Promise<number> {
@@ -29,8 +34,12 @@ async function serve(): Promise<number> {
 }
 
 async function main(argv: readonly string[]): Promise<number> {
-  const [command] = argv;
+  const [command, ...rest] = argv;
   switch (command) {
+    case 'validate':
+      return runValidate(rest, process.stdout, process.stderr);
+    case 'explain':
+      return runExplain(rest, process.stdout, process.stderr);
     case 'serve':
       return serve();
     case 'demo':

@@ -52,7 +52,7 @@ interface KindInfo {
 
 function kindInfo(catalog: Catalog, group: string, kind: string): KindInfo {
   const exact = catalog.lookup(group, kind);
-  if (exact) return { category: exact.category, mesh: exact.mesh, why: `${kind}.${group} is a ${exact.mesh} ${exact.category} kind` };
+  if (exact) return { category: exact.category, mesh: exact.mesh, why: `catalog: ${kind}.${group} is ${exact.mesh} ${exact.category}` };
   if (group === '') {
     // A bare kind (Flux change sets have no group): if every mesh that defines it agrees on the
     // category, the category is known even if the group is not.
@@ -61,10 +61,10 @@ function kindInfo(catalog: Catalog, group: string, kind: string): KindInfo {
     const first = candidates[0];
     if (first && categories.size === 1) {
       const meshes = [...new Set(candidates.map((c) => c.mesh))].join('|');
-      return { category: first.category, mesh: meshes, why: `${kind} (group unknown) is a ${meshes} ${first.category} kind` };
+      return { category: first.category, mesh: meshes, why: `catalog: ${kind} (API group unknown) is ${meshes} ${first.category}` };
     }
   }
-  return { category: 'non-mesh', mesh: 'none', why: `${group === '' ? kind : `${kind}.${group}`} is not a mesh kind` };
+  return { category: 'non-mesh', mesh: 'none', why: `catalog: ${group === '' ? kind : `${kind}.${group}`} is not a mesh kind (non-mesh)` };
 }
 
 /**

@@ -1,0 +1,143 @@
+import { readFile } from 'node:fs/promises';
+import { createCatalog } from '../classify/catalog.ts';
+import { classify, defaultPolicy, type ClassifyPolicy } from '../classify/classify.ts';
+import { formatPolicyError, loadPolicyFile } from '../config/load.ts';
+import type { Finding } from '../model/finding.ts';
+import type { Signal } from '../model/signal.ts';
+import { applicationSchema, applicationToSignal } from '../sources/argocd/application.ts';
+import { argocdWebhookSchema } from '../sources/argocd/webhook.ts';
+import { fluxRevisionOf, parseFluxEvent } from '../sources/flux/event.ts';
+import { interpretFluxEvent } from '../sources/flux/normalize.ts';
+
+const USAGE = 'usage: meshdrift explain <app.json|webhook-body.json|flux-event.json> [--policy <policy.yaml>] [--json]\n';
+
+class InputError extends Error {
+  override readonly name = 'InputError';
+}
+
+export interface ExplainedInput {
+  signal: Signal | null;
+  /** Why the input yields no signal (a Flux heartbeat, an unrelated object), or notes about it. */
+  notes: string[];
+}
+
+/**
+ * What kind of object a JSON file holds, as a signal. Offline, so a lone Flux change set has no
+ * revision history: it is read as drift corrected at an unchanged revision, and the notes say so.
+ */
+export function signalFromJson(input: unknown, cluster: string, now: number): ExplainedInput {
+  if (input !== null && typeof input === 'object') {
+    if ('app' in input) {
+      const body = argocdWebhookSchema.safeParse(input);
+      if (!body.success) throw new InputError(`not an Argo CD webhook body: ${body.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      return { signal: applicationToSignal(body.data.app, { cluster: body.data.cluster ?? cluster, source: 'argocd-webhook', now }), notes: [] };
+    }
+    if ('involvedObject' in input) {
+      const parsed = parseFluxEvent(input);
+      if (!parsed.ok) throw new InputError(`not a Flux event: ${parsed.error}`);
+      const revision = fluxRevisionOf(parsed.event);
+      const interpretation = interpretFluxEvent(parsed.event, { cluster, previousRevision: revision, groupOfKind: (k) => createCatalog().groupOfKind(k), now });
+      if (interpretation.kind === 'drift') {
+        const notes = parsed.event.involvedObject.kind === 'Kustomization'
+          ? [`a single Flux event has no revision history: its objects are explained as drift Flux corrected at an unchanged revision (${revision ?? 'none'}); meshdrift serve decides that from the revision it last saw`]
+          : [];
+        return { signal: interpretation.signal, notes };
+      }
+      return { signal: null, notes: [interpretation.kind === 'ignored' ? `nothing to alert: ${interpretation.why}` : `a rollout of ${interpretation.revision}, not drift`] };
+    }
+    if ('metadata' in input && ('status' in input || ('kind' in input && input.kind === 'Application'))) {
+      const app = applicationSchema.safeParse(input);
+      if (!app.success) throw new InputError(`not an Argo CD Application: ${app.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      return { signal: applicationToSignal(app.data, { cluster, source: 'argocd-webhook', now }), notes: [] };
+    }
+  }
+  throw new InputError('not an Argo CD Application, an Argo CD webhook body ({"app": ...}) or a Flux event ({"involvedObject": ...})');
+}
+
+function resourceName(f: Finding): string {
+  const kind = f.resource.group ? `${f.resource.kind}.${f.resource.group}` : f.resource.kind;
+  return `${kind} ${f.resource.namespace ? `${f.resource.namespace}/` : ''}${f.resource.name}`;
+}
+
+/** `meshdrift explain`: what would be alerted, how loudly, to whom, and why. Offline. */
+export async function runExplain(args: readonly string[], out: NodeJS.WritableStream, err: NodeJS.WritableStream, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let file: string | undefined;
+  let policyFile: string | undefined;
+  let json = false;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--json') json = true;
+    else if (a === '--policy') policyFile = args[++i];
+    else if (a?.startsWith('--policy=')) policyFile = a.slice('--policy='.length);
+    else if (file === undefined && a !== undefined && !a.startsWith('--')) file = a;
+    else {
+      err.write(`meshdrift explain: unexpected argument "${a ?? ''}"\n${USAGE}`);
+      return 2;
+    }
+  }
+  if (file === undefined || (args.includes('--policy') && policyFile === undefined)) {
+    err.write(USAGE);
+    return 2;
+  }
+
+  let policy: ClassifyPolicy = defaultPolicy(createCatalog(), ['console']);
+  let policyName = 'built-in defaults';
+  if (policyFile !== undefined) {
+    const loaded = await loadPolicyFile(policyFile);
+    if (!loaded.ok) {
+      for (const e of loaded.errors) err.write(`${formatPolicyError(e)}\n`);
+      return 2;
+    }
+    policy = loaded.policy.classify;
+    policyName = policyFile;
+  }
+
+  let explained: ExplainedInput;
+  try {
+    const text = await readFile(file, 'utf8').catch((e: unknown) => {
+      throw new InputError(`cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`);
+    });
+    let input: unknown;
+    try {
+      input = JSON.parse(text);
+    } catch (e) {
+      throw new InputError(`${file} is not JSON: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    explained = signalFromJson(input, env.MESHDRIFT_CLUSTER?.trim() || 'in-cluster', Date.now());
+  } catch (e) {
+    if (!(e instanceof InputError)) throw e;
+    err.write(`meshdrift explain: ${e.message}\n`);
+    return 2;
+  }
+
+  const findings = explained.signal ? classify(explained.signal, policy) : [];
+  if (json) {
+    out.write(
+      `${JSON.stringify({
+        findings: findings.map((f) => ({
+          resource: f.resource,
+          state: f.state,
+          mesh: f.mesh,
+          category: f.category,
+          severity: f.severity,
+          receivers: f.receivers,
+          reasons: [...f.reasons, ...explained.notes],
+          ...(f.labels && Object.keys(f.labels).length > 0 ? { labels: f.labels } : {}),
+        })),
+        ...(findings.length === 0 ? { notes: explained.notes } : {}),
+      }, null, 2)}\n`,
+    );
+    return 0;
+  }
+  const s = explained.signal;
+  out.write(`policy: ${policyName}\n`);
+  if (s) out.write(`${s.owner.kind} ${s.owner.namespace ? `${s.owner.namespace}/` : ''}${s.owner.name} on ${s.cluster}: ${findings.length} finding${findings.length === 1 ? '' : 's'}${s.completeness === 'partial' ? ' (partial: resolves nothing)' : ''}\n`);
+  for (const note of explained.notes) out.write(`note: ${note}\n`);
+  for (const f of findings) {
+    out.write(`\n${f.severity.toUpperCase().padEnd(8)} ${resourceName(f)}\n`);
+    out.write(`         state ${f.state}, mesh ${f.mesh}, category ${f.category}${f.detail ? `, ${f.detail}` : ''}\n`);
+    out.write(`         receivers: ${f.receivers.join(', ') || '(none)'}\n`);
+    for (const r of f.reasons) out.write(`         - ${r}\n`);
+  }
+  return 0;
+}

@@ -1,0 +1,107 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { runExplain } from '../../../src/cli/explain.ts';
+import { runValidate } from '../../../src/cli/validate.ts';
+import { fixturePath } from '../../support/fixtures.ts';
+
+const EXAMPLE_POLICY = fileURLToPath(new URL('../../../config/policy.example.yaml', import.meta.url));
+
+function capture(): { stream: Writable; text: () => string } {
+  let text = '';
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      text += chunk.toString();
+      cb();
+    },
+  });
+  return { stream, text: () => text };
+}
+
+async function run(fn: typeof runExplain | typeof runValidate, args: string[]) {
+  const out = capture();
+  const err = capture();
+  const code = await fn(args, out.stream, err.stream, {});
+  return { code, out: out.text(), err: err.text() };
+}
+
+function tempFile(name: string, content: string): string {
+  const dir = mkdtempSync(`${tmpdir()}/meshdrift-cli-`);
+  writeFileSync(`${dir}/${name}`, content);
+  return `${dir}/${name}`;
+}
+
+describe('meshdrift validate', () => {
+  it('passes the example with a one-line summary', async () => {
+    const r = await run(runValidate, [EXAMPLE_POLICY]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/OK \(5 rules, 5 receivers, 5 routes\)\n$/);
+  });
+
+  it('fails with every error, file:line:col, one per line', async () => {
+    const file = tempFile('bad.yaml', 'receivers:\n  - name: log\n    console: {}\nroute:\n  receiver: nope\n  group_wait: later\n');
+    const r = await run(runValidate, [file]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`${file}:6:15: route.group_wait: "later" is not a duration`);
+    expect(r.err.trim().split('\n')).toHaveLength(2);
+  });
+
+  it('says so for a missing file, and needs exactly one argument', async () => {
+    expect((await run(runValidate, ['/nonexistent/p.yaml'])).err).toContain('/nonexistent/p.yaml:0:0: file not found');
+    expect((await run(runValidate, [])).code).toBe(2);
+  });
+});
+
+describe('meshdrift explain', () => {
+  it('explains an Argo CD Application with the built-in defaults (JSON)', async () => {
+    const r = await run(runExplain, [fixturePath('argocd/synthetic-app-outofsync-istio-gatewayapi-v3.json'), '--json']);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.out) as { findings: Array<{ resource: { kind: string }; severity: string; receivers: string[]; reasons: string[] }> };
+    expect(out.findings.map((f) => `${f.resource.kind}:${f.severity}`)).toEqual(['ServiceEntry:medium', 'VirtualService:high', 'AuthorizationPolicy:critical', 'PeerAuthentication:critical']);
+    expect(out.findings[0]?.receivers).toEqual(['console']);
+    expect(out.findings[2]?.reasons).toContain('default severity for security Modified is critical');
+  });
+
+  it('explains with a policy file: rules and routes in the reasons', async () => {
+    const r = await run(runExplain, [fixturePath('argocd/synthetic-app-outofsync-istio-gatewayapi-v3.json'), '--policy', EXAMPLE_POLICY]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('CRITICAL AuthorizationPolicy.security.istio.io payments/payments-allow-frontend');
+    expect(r.out).toContain('receivers: oncall, mesh-drift-channel');
+    expect(r.out).toContain('route.routes[0] → receiver oncall');
+  });
+
+  it('explains a webhook body and a Flux HelmRelease drift event', async () => {
+    const body = tempFile('body.json', JSON.stringify({ app: JSON.parse((await import('node:fs')).readFileSync(fixturePath('argocd/app-outofsync-requirespruning-v3.json'), 'utf8')) }));
+    const argo = await run(runExplain, [body, '--json']);
+    expect((JSON.parse(argo.out) as { findings: unknown[] }).findings).toHaveLength(2);
+    const flux = await run(runExplain, [fixturePath('flux/synthetic-event-helmrelease-v2-driftdetected-mesh.json'), '--json']);
+    const states = (JSON.parse(flux.out) as { findings: Array<{ state: string; resource: { kind: string } }> }).findings.map((f) => `${f.resource.kind}:${f.state}`);
+    expect(states).toEqual(['VirtualService:Modified', 'AuthorizationPolicy:Missing', 'Gateway:Modified']);
+  });
+
+  it('says a lone Kustomization change set is read as corrected drift', async () => {
+    const r = await run(runExplain, [fixturePath('flux/event-kustomization-v1beta2-created-summary.wire.json')]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('no revision history');
+    expect(r.out).toContain('state Corrected');
+  });
+
+  it('reports a heartbeat as nothing to alert', async () => {
+    const r = await run(runExplain, [fixturePath('flux/event-kustomization-v1beta2-reconciliation-finished-commit-status.json'), '--json']);
+    expect(JSON.parse(r.out)).toEqual({ findings: [], notes: ['nothing to alert: heartbeat'] });
+  });
+
+  it.each([
+    ['unreadable', ['/nonexistent.json'], /cannot read/],
+    ['not JSON', [tempFile('x.json', '{oops')], /is not JSON/],
+    ['not a known object', [tempFile('y.json', '{"kind":"Pod"}')], /not an Argo CD Application/],
+    ['invalid Application', [tempFile('z.json', '{"app":{"metadata":{}}}')], /app.metadata.name/],
+    ['no file', [], /usage/],
+  ])('exits 2 for %s input', async (_what, args, message) => {
+    const r = await run(runExplain, args);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(message);
+  });
+});
