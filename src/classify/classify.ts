@@ -1,5 +1,5 @@
 import type { Catalog } from './catalog.ts';
-import { evaluateRules, type CompiledRule, type RuleSubject } from './rules.ts';
+import { compileRules, evaluateRules, type RuleSet, type RuleSubject } from './rules.ts';
 import { findingLabels, type Category, type Finding } from '../model/finding.ts';
 import type { Severity } from '../model/severity.ts';
 import { toolOf, type DriftState, type Signal } from '../model/signal.ts';
@@ -28,7 +28,7 @@ export const DEFAULT_SEVERITY: SeverityMatrix = {
 export interface ClassifyPolicy {
   catalog: Catalog;
   severity: SeverityMatrix;
-  rules: readonly CompiledRule[];
+  rules: RuleSet;
   route: CompiledRoute;
 }
 
@@ -41,7 +41,7 @@ export function defaultPolicy(catalog: Catalog, receivers: readonly string[], ti
   );
   // With several receivers, the first also gets everything: as a sibling route, not the fallback.
   const route = others.length === 0 ? root : { ...root, routes: [{ ...root, id: 'route (default receiver)', routes: [], continue: true }, ...root.routes] };
-  return { catalog, severity: DEFAULT_SEVERITY, rules: [], route };
+  return { catalog, severity: DEFAULT_SEVERITY, rules: compileRules([]), route };
 }
 
 interface KindInfo {

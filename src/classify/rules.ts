@@ -43,6 +43,21 @@ export interface CompiledRule {
 export function compileGlob(glob: string): (value: string) => boolean {
   if (!/[*?]/.test(glob)) return (value) => value === glob;
   if (glob === '*') return () => true;
+  // The common shapes (`team-*`, `*-tmp`, `*canary*`) are plain string tests, several times
+  // cheaper than a regex; the rest compiles to an anchored regex once.
+  const inner = glob.slice(1, -1);
+  if (!glob.includes('?')) {
+    const stars = glob.split('*').length - 1;
+    if (stars === 1 && glob.endsWith('*')) {
+      const prefix = glob.slice(0, -1);
+      return (value) => value.startsWith(prefix);
+    }
+    if (stars === 1 && glob.startsWith('*')) {
+      const suffix = glob.slice(1);
+      return (value) => value.endsWith(suffix);
+    }
+    if (stars === 2 && glob.startsWith('*') && glob.endsWith('*')) return (value) => value.includes(inner);
+  }
   const source = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
   const re = new RegExp(`^${source}$`);
   return (value) => re.test(value);
@@ -62,27 +77,65 @@ const FIELDS: readonly StringField[] = [
   'group', 'kind', 'namespace', 'name', 'category', 'mesh', 'state',
 ];
 
+/** How expensive a glob list is to test, to run the cheap (and usually decisive) tests first. */
+function cost(globs: readonly string[]): number {
+  return globs.reduce((sum, g) => sum + (/[*?]/.test(g) ? 3 : 1), 0);
+}
+
+// Static accessors: a computed `s[field]` in a hot closure is a keyed (slow) property load.
+const GET: Readonly<Record<StringField, (s: RuleSubject) => string>> = {
+  cluster: (s) => s.cluster, source: (s) => s.source, project: (s) => s.project, owner: (s) => s.owner,
+  owner_namespace: (s) => s.owner_namespace, owner_kind: (s) => s.owner_kind, destination_namespace: (s) => s.destination_namespace,
+  group: (s) => s.group, kind: (s) => s.kind, namespace: (s) => s.namespace, name: (s) => s.name,
+  category: (s) => s.category, mesh: (s) => s.mesh, state: (s) => s.state,
+};
+
 function compileMatch(match: RuleMatch): Test {
-  const tests: Test[] = [];
+  const tests: Array<{ cost: number; test: Test }> = [];
   for (const field of FIELDS) {
     const globs = match[field];
     if (globs === undefined) continue;
     const test = anyOf(globs);
-    tests.push((s) => test(s[field]));
+    const get = GET[field];
+    tests.push({ cost: cost(globs), test: (s) => test(get(s)) });
   }
   for (const [label, glob] of Object.entries(match.labels ?? {})) {
     const test = compileGlob(glob);
-    tests.push((s) => test(s.labels[label] ?? ''));
+    tests.push({ cost: cost([glob]) + 1, test: (s) => test(s.labels[label] ?? '') });
   }
-  if (tests.length === 0) return () => true;
+  const ordered = tests.sort((a, b) => a.cost - b.cost).map((t) => t.test);
+  const [first, second] = ordered;
+  // Most rules have one or two conditions: avoid the loop for those.
+  if (first === undefined) return () => true;
+  if (ordered.length === 1) return first;
+  if (ordered.length === 2 && second) return (s) => first(s) && second(s);
   return (s) => {
-    for (const t of tests) if (!t(s)) return false;
+    for (const t of ordered) if (!t(s)) return false;
     return true;
   };
 }
 
-export function compileRules(rules: readonly RuleConfig[]): CompiledRule[] {
-  return rules.map((rule, i) => ({
+/**
+ * Compiled rules with an index: most rules pin some field to exact values (a kind, an owner, a
+ * namespace, a category). Such a rule is filed under one of those values, so a resource is only
+ * tested against the rules filed under its own values plus the unpinned ones, in policy order.
+ */
+export interface RuleSet {
+  readonly list: readonly CompiledRule[];
+  /** The rules that can match `subject`, in policy order (a superset of those that do). */
+  candidates(subject: RuleSubject): readonly CompiledRule[];
+}
+
+// Which pinned field to file a rule under, most selective first.
+const INDEX_FIELDS: readonly StringField[] = ['name', 'owner', 'namespace', 'kind', 'owner_namespace', 'destination_namespace', 'project', 'cluster', 'group', 'mesh', 'state', 'category', 'owner_kind', 'source'];
+
+function pinnedValues(match: RuleMatch, field: StringField): readonly string[] | undefined {
+  const globs = match[field];
+  return globs !== undefined && globs.every((g) => !/[*?]/.test(g)) ? globs : undefined;
+}
+
+export function compileRules(rules: readonly RuleConfig[]): RuleSet {
+  const list: CompiledRule[] = rules.map((rule, i) => ({
     id: rule.name ? `rules[${i}] (${rule.name})` : `rules[${i}]`,
     ignore: rule.ignore,
     continue: rule.continue,
@@ -90,7 +143,66 @@ export function compileRules(rules: readonly RuleConfig[]): CompiledRule[] {
     labels: rule.set?.labels ?? {},
     matches: compileMatch(rule.match),
   }));
+  const unpinned: number[] = [];
+  const index = new Map<StringField, Map<string, number[]>>();
+  const labelIndex = new Map<string, Map<string, number[]>>();
+  rules.forEach((rule, i) => {
+    const pinnedLabel = Object.entries(rule.match.labels ?? {}).find(([, glob]) => !/[*?]/.test(glob));
+    if (pinnedLabel) {
+      const [label, value] = pinnedLabel;
+      const byValue = labelIndex.get(label) ?? new Map<string, number[]>();
+      labelIndex.set(label, byValue);
+      byValue.set(value, [...(byValue.get(value) ?? []), i]);
+      return;
+    }
+    for (const field of INDEX_FIELDS) {
+      const values = pinnedValues(rule.match, field);
+      if (values === undefined) continue;
+      const byValue = index.get(field) ?? new Map<string, number[]>();
+      index.set(field, byValue);
+      for (const v of values) byValue.set(v, [...(byValue.get(v) ?? []), i]);
+      return;
+    }
+    unpinned.push(i);
+  });
+  const fields = [...index.entries()];
+  const labelFields = [...labelIndex.entries()];
+  const at = (i: number): CompiledRule => list[i] as CompiledRule;
+  return {
+    list,
+    candidates(subject) {
+      if (fields.length === 0 && labelFields.length === 0) return list;
+      let picked: number[] | undefined;
+      let pickedCopy = false;
+      const add = (more: readonly number[]) => {
+        if (picked === undefined) {
+          picked = more as number[];
+          return;
+        }
+        if (!pickedCopy) {
+          picked = [...picked];
+          pickedCopy = true;
+        }
+        picked.push(...more);
+      };
+      if (unpinned.length > 0) add(unpinned);
+      for (const [field, byValue] of fields) {
+        const hit = byValue.get(GET[field](subject));
+        if (hit !== undefined) add(hit);
+      }
+      for (const [label, byValue] of labelFields) {
+        const hit = byValue.get(subject.labels[label] ?? '');
+        if (hit !== undefined) add(hit);
+      }
+      if (picked === undefined) return [];
+      // Policy order matters (first match wins): merge what several fields picked.
+      const ordered = pickedCopy ? [...new Set(picked.sort((a, b) => a - b))] : picked;
+      return ordered.map(at);
+    },
+  };
 }
+
+const NO_LABELS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
 export interface RuleOutcome {
   ignored: boolean;
@@ -103,12 +215,13 @@ export interface RuleOutcome {
  * Ordered evaluation: the first matching rule decides, unless it says `continue`, in which case
  * later matches may override its severity and add labels. `ignore` ends evaluation.
  */
-export function evaluateRules(rules: readonly CompiledRule[], subject: RuleSubject, defaultSeverity: Severity): RuleOutcome {
+export function evaluateRules(rules: RuleSet, subject: RuleSubject, defaultSeverity: Severity): RuleOutcome {
   let severity = defaultSeverity;
   let labels: Record<string, string> | undefined;
-  const reasons: string[] = [];
-  for (const rule of rules) {
+  let reasons: string[] | undefined;
+  for (const rule of rules.candidates(subject)) {
     if (!rule.matches(subject)) continue;
+    reasons ??= [];
     if (rule.ignore) {
       reasons.push(`ignored by ${rule.id}`);
       return { ignored: true, severity, labels: labels ?? {}, reasons };
@@ -124,5 +237,5 @@ export function evaluateRules(rules: readonly CompiledRule[], subject: RuleSubje
     }
     if (!rule.continue) break;
   }
-  return { ignored: false, severity, labels: labels ?? {}, reasons };
+  return { ignored: false, severity, labels: labels ?? NO_LABELS, reasons: reasons ?? [] };
 }
