@@ -4,12 +4,9 @@ import type { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { createCatalog } from './classify/catalog.ts';
-import { defaultPolicy } from './classify/classify.ts';
 import type { Env } from './config/env.ts';
-import { createConsoleNotifier } from './deliver/console/notifier.ts';
-import type { Notifier } from './deliver/notifier.ts';
-import { createRedisSlackMessageStore } from './deliver/slack/message-store.ts';
-import { createSlackNotifier } from './deliver/slack/notifier.ts';
+import { createPolicyHolder, type PolicyHolder } from './config/policy-holder.ts';
+import { createNotifiers } from './deliver/receivers.ts';
 import { createServer } from './http/server.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -27,6 +24,8 @@ export interface AppOptions {
   registry?: Registry;
   now?: () => number;
   deliveryRetry?: RetryPolicy;
+  /** The raw environment, for secrets the policy's receivers name (default process.env). */
+  processEnv?: NodeJS.ProcessEnv;
 }
 
 export interface App {
@@ -39,7 +38,10 @@ export interface App {
   readonly queues: Queues;
   readonly metrics: Metrics;
   readonly redis: Redis;
-  readonly receivers: readonly string[];
+  /** Receiver names of the policy in force (after start). */
+  receivers(): readonly string[];
+  /** Re-reads the policy file (SIGHUP); true if the new policy is in force. */
+  reloadPolicy(): Promise<boolean>;
 }
 
 const REDIS_DOWN = /enableOfflineQueue|Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|MaxRetriesPerRequest|Reached the max retries|connect/i;
@@ -85,29 +87,21 @@ export function createApp(opts: AppOptions): App {
     r.on('error', (err: Error) => log.warn({ connection: name, error: err.message }, 'redis connection error'));
   }
 
-  const notifiers = new Map<string, Notifier>();
-  if (env.SLACK_BOT_TOKEN !== undefined && env.SLACK_CHANNEL !== undefined) {
-    notifiers.set(
-      'slack',
-      createSlackNotifier({
-        token: env.SLACK_BOT_TOKEN,
-        channel: env.SLACK_CHANNEL,
-        ...(env.SLACK_API_URL ? { apiUrl: env.SLACK_API_URL } : {}),
-        store: createRedisSlackMessageStore(redis, prefix),
-      }),
-    );
-  } else {
-    notifiers.set('console', createConsoleNotifier(opts.consoleOut));
-  }
-  const receivers = [...notifiers.keys()];
-
+  // The policy (and the receivers built from it) is loaded in start(); until then nothing runs.
+  let holder: PolicyHolder | undefined;
+  const policy = (): PolicyHolder => {
+    if (!holder) throw new Error('meshdrift is not started');
+    return holder;
+  };
   const catalog = createCatalog();
-  const policy = defaultPolicy(catalog, receivers);
-  const timing = { groupWaitMs: env.MESHDRIFT_GROUP_WAIT, groupIntervalMs: env.MESHDRIFT_GROUP_INTERVAL };
+  const timing = () => {
+    const root = policy().current().classify.route;
+    return { groupWaitMs: root.groupWaitMs, groupIntervalMs: root.groupIntervalMs };
+  };
   const store = createRedisTrackStore({ redis, keyPrefix: prefix, timing });
   const queues = createQueues(redis, prefix, opts.deliveryRetry);
-  const ingest = createIngest({ policy: () => policy, store, queues, metrics, now });
-  const workers = createWorkers({ connection: workerRedis, prefix, store, queues, notifiers, metrics, log, now });
+  const ingest = createIngest({ policy: () => policy().current().classify, store, queues, metrics, now });
+  const workers = createWorkers({ connection: workerRedis, prefix, store, queues, notifiers: () => policy().notifiers(), metrics, log, now });
 
   const ready = async (): Promise<void> => {
     if (redis.status !== 'ready') throw new Error(`redis is ${redis.status}`);
@@ -157,9 +151,29 @@ export function createApp(opts: AppOptions): App {
     queues,
     metrics,
     redis,
-    receivers,
+    receivers: () => [...policy().notifiers().keys()],
+    reloadPolicy: () => policy().reload(),
     async start() {
       try {
+        holder = await createPolicyHolder({
+          env,
+          processEnv: opts.processEnv ?? process.env,
+          buildNotifiers: (receivers) =>
+            createNotifiers(receivers, {
+              env: opts.processEnv ?? process.env,
+              redis,
+              keyPrefix: prefix,
+              ...(opts.consoleOut ? { consoleOut: opts.consoleOut } : {}),
+              ...(env.SLACK_API_URL ? { slackApiUrl: env.SLACK_API_URL } : {}),
+              ...(env.ARGOCD_URL ? { argocdUrl: env.ARGOCD_URL } : {}),
+            }),
+          metrics,
+          log,
+          now,
+        });
+        const loaded = holder;
+        cleanups.push(['policy', async () => loaded.close()]);
+        loaded.watch();
         cleanups.push(['redis', async () => void (await redis.quit().catch(() => redis.disconnect()))]);
         await connected(redis);
         cleanups.push(['worker redis', async () => void (await workerRedis.quit().catch(() => workerRedis.disconnect()))]);
@@ -184,7 +198,7 @@ export function createApp(opts: AppOptions): App {
         };
         refreshActive();
         activeTimer = setInterval(refreshActive, 15_000).unref();
-        log.info({ url: this.address().url, receivers, cluster: env.MESHDRIFT_CLUSTER, keyPrefix: prefix }, 'meshdrift started');
+        log.info({ url: this.address().url, policy: loaded.current().source, receivers: [...loaded.notifiers().keys()], cluster: env.MESHDRIFT_CLUSTER, keyPrefix: prefix }, 'meshdrift started');
       } catch (err) {
         await stop();
         throw err;

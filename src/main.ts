@@ -4,6 +4,7 @@ import { runDemo } from './cli/demo.ts';
 import { runExplain } from './cli/explain.ts';
 import { runValidate } from './cli/validate.ts';
 import { ConfigError, loadEnv } from './config/env.ts';
+import { PolicyLoadError } from './config/policy-holder.ts';
 import { createLogger } from './log.ts';
 
 const USAGE = `usage: meshdrift <command>
@@ -28,6 +29,8 @@ async function serve(): Promise<number> {
     };
     process.once('SIGTERM', () => shutdown('SIGTERM'));
     process.once('SIGINT', () => shutdown('SIGINT'));
+    // SIGHUP re-reads the policy file, as Alertmanager and Prometheus do.
+    process.on('SIGHUP', () => void app.reloadPolicy());
   });
   await app.stop();
   return 0;
@@ -59,7 +62,7 @@ async function main(argv: readonly string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    if (err instanceof ConfigError) process.stderr.write(`meshdrift: ${err.message}\n`);
+    if (err instanceof ConfigError || err instanceof PolicyLoadError) process.stderr.write(`meshdrift: ${err.message}\n`);
     else process.stderr.write(`meshdrift: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exit(1);
   },

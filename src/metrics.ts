@@ -19,6 +19,7 @@ export interface Metrics {
   deliveryDuration(receiver: string, seconds: number): void;
   ingestDuration(source: string, seconds: number): void;
   setActiveGroups(count: number): void;
+  policyReloaded(success: boolean, at: number): void;
 }
 
 export function createMetrics(registry: Registry = new Registry(), opts: { defaultMetrics?: boolean } = {}): Metrics {
@@ -32,8 +33,14 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
   const deliveryTime = new Histogram({ name: 'meshdrift_delivery_duration_seconds', help: 'Time of one delivery attempt.', labelNames: ['receiver'], buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] });
   const ingestTime = new Histogram({ name: 'meshdrift_ingest_duration_seconds', help: 'Time from a signal received to tracked and queued.', labelNames: ['source'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry] });
   const active = new Gauge({ name: 'meshdrift_active_alert_groups', help: 'Alert groups with at least one firing finding (last seen by this replica).', registers: [registry] });
+  const reloadOk = new Gauge({ name: 'meshdrift_policy_reload_success', help: '1 if the last policy (re)load succeeded, 0 if it failed and the previous policy is still in force.', registers: [registry] });
+  const reloadAt = new Gauge({ name: 'meshdrift_policy_last_reload_timestamp_seconds', help: 'When the policy was last (re)loaded, successfully or not.', registers: [registry] });
   return {
     registry,
+    policyReloaded: (success, at) => {
+      reloadOk.set(success ? 1 : 0);
+      reloadAt.set(at / 1000);
+    },
     signalReceived: (source, outcome) => signals.inc({ source, outcome }),
     findingOpened: (severity, category) => findings.inc({ severity, category }),
     findingsResolved: (count) => resolved.inc(count),

@@ -44,6 +44,12 @@ export const envSchema = z.object({
   SLACK_CHANNEL: z.string().optional(),
   SLACK_API_URL: z.string().url().optional(),
   MESHDRIFT_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  /** Policy file (rules, receivers, routes). Unset: built-in defaults (README). */
+  MESHDRIFT_POLICY: z.string().optional().transform((v) => (v === undefined || v.trim() === '' ? undefined : v)),
+  /** Argo CD UI base URL, for links in notifications. */
+  ARGOCD_URL: z.string().url().optional(),
+  /** PagerDuty Events API v2 endpoint override (tests, proxies). */
+  PAGERDUTY_EVENTS_URL: z.string().url().optional(),
 });
 
 /** Checks between variables, run on the raw environment so they are reported with the others. */

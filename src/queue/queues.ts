@@ -1,6 +1,7 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { z } from 'zod';
 import { notificationSchema, type Notification } from '../model/alert-group.ts';
+import { notificationFor } from '../track/decide.ts';
 import { jobIdOf } from '../track/fingerprint.ts';
 
 /** Queue names; with the key prefix they become `<prefix>:flush:*` and `<prefix>:deliver:*` in Redis. */
@@ -56,14 +57,13 @@ export function createQueues(connection: ConnectionOptions, prefix: string, retr
       await flush.add('flush', { groupKey, seq }, { ...flushOpts, jobId: jobIdOf('flush', groupKey, seq), delay: Math.max(0, dueAt - now) });
     },
     async enqueueDeliveries(notification) {
-      const receivers = receiversOf(notification);
-      await deliver.addBulk(
-        receivers.map((receiver) => ({
-          name: 'deliver',
-          data: { receiver, notification },
-          opts: { ...deliverOpts, jobId: jobIdOf('deliver', notification.groupKey, notification.seq, receiver) },
-        })),
-      );
+      const jobs = receiversOf(notification).flatMap((receiver) => {
+        const mine = notificationFor(notification, receiver);
+        return mine === null
+          ? []
+          : [{ name: 'deliver', data: { receiver, notification: mine }, opts: { ...deliverOpts, jobId: jobIdOf('deliver', notification.groupKey, notification.seq, receiver) } }];
+      });
+      await deliver.addBulk(jobs);
     },
     async close() {
       await Promise.all([flush.close(), deliver.close()]);

@@ -10,7 +10,8 @@ export interface WorkerDeps {
   prefix: string;
   store: TrackStore;
   queues: Pick<Queues, 'scheduleFlush' | 'enqueueDeliveries'>;
-  notifiers: ReadonlyMap<string, Notifier>;
+  /** The receivers by name; a function, because a policy reload can replace them. */
+  notifiers: () => ReadonlyMap<string, Notifier>;
   metrics: Metrics;
   log: Logger;
   now: () => number;
@@ -53,11 +54,12 @@ export async function processFlush(job: FlushJob, deps: Pick<WorkerDeps, 'store'
  */
 export async function processDelivery(job: Job<DeliverJob>, token: string | undefined, deps: Pick<WorkerDeps, 'notifiers' | 'metrics' | 'log'>): Promise<string> {
   const data = deliverJobSchema.parse(job.data);
-  const notifier = deps.notifiers.get(data.receiver);
+  const notifier = deps.notifiers().get(data.receiver);
   if (!notifier) {
-    deps.metrics.notificationDelivered(data.receiver, 'dead_letter');
-    throw new UnrecoverableError(`receiver "${data.receiver}" is not configured`);
+    deps.metrics.notificationDelivered('unknown', 'dead_letter');
+    throw new UnrecoverableError(`receiver "${data.receiver}" is not configured (removed from the policy?)`);
   }
+  if (data.notification.status === 'resolved' && notifier.sendResolved === false) return 'skipped: send_resolved is off';
   const started = performance.now();
   const result = await notifier.send(data.notification);
   deps.metrics.deliveryDuration(notifier.name, (performance.now() - started) / 1000);

@@ -205,3 +205,18 @@ export function flush(state: GroupState, flushSeq: number, now: number, timing: 
   if (selfResolved) next = scheduleFlush(next, now, timing);
   return { next, notification };
 }
+
+/**
+ * The part of a group's notification that concerns one receiver: only the findings its routes sent
+ * there. null when none concern it (nothing to deliver). Status and severity follow that subset,
+ * so a pager whose only finding resolved gets a resolve while the group still fires elsewhere.
+ */
+export function notificationFor(n: Notification, receiver: string): Notification | null {
+  const mine = (f: TrackedFinding) => f.receivers.includes(receiver);
+  const firing = n.firing.filter(mine);
+  const resolved = n.resolved.filter(mine);
+  if (firing.length === 0 && resolved.length === 0) return null;
+  if (firing.length === n.firing.length && resolved.length === n.resolved.length) return n;
+  const status = firing.length > 0 ? 'firing' : 'resolved';
+  return { ...n, firing, resolved, status, severity: highestSeverity((status === 'firing' ? firing : resolved).map((f) => f.severity)) };
+}

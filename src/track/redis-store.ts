@@ -53,7 +53,8 @@ type CasRedis = Redis & {
 export interface RedisTrackStoreOptions {
   redis: Redis;
   keyPrefix: string;
-  timing: Timing;
+  /** Timers in force; a function because a policy reload can change them. */
+  timing: Timing | (() => Timing);
   /** How long a group with nothing firing is kept (for seq continuity and history). */
   resolvedRetentionSeconds?: number;
 }
@@ -67,7 +68,8 @@ export function activeGroupsKey(keyPrefix: string): string {
 }
 
 export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore {
-  const { redis, keyPrefix, timing } = opts;
+  const { redis, keyPrefix } = opts;
+  const timingNow = typeof opts.timing === 'function' ? opts.timing : () => opts.timing as Timing;
   // Longer than the Slack message refs (7 days) so a group's notification seq never restarts while
   // a receiver still remembers an older one.
   const retention = opts.resolvedRetentionSeconds ?? 30 * 24 * 3600;
@@ -115,7 +117,7 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
     apply: (input, now) =>
       retrying(input.groupKey, async () => {
         const { version, state } = await read(input.groupKey);
-        const result = applySignal(state, input, now, timing);
+        const result = applySignal(state, input, now, timingNow());
         if (!result.dirty) return result;
         return (await commit(input.groupKey, version, result.next)) ? result : undefined;
       }),
@@ -127,7 +129,7 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
         if (state.pendingFlush?.seq !== flushSeq) {
           return state.handledFlushSeq === flushSeq ? { kind: 'already-handled', state } : { kind: 'stale' };
         }
-        const result = flush(state, flushSeq, now, timing);
+        const result = flush(state, flushSeq, now, timingNow());
         return (await commit(groupKey, version, result.next)) ? { kind: 'decided', ...result } : undefined;
       }),
   };

@@ -37,7 +37,11 @@ describe('delivery through the queue', () => {
     await deleteKeys(redisUrl(), prefix);
   });
 
-  const metric = async (line: RegExp) => line.test(await (await fetch(`${svc?.url}/metrics`)).text());
+  // Workers count a delivery after the receiver answered: poll instead of racing them.
+  const metric = async (line: RegExp) => {
+    await waitFor(async () => line.test(await (await fetch(`${svc?.url}/metrics`)).text()), 5000, `metric ${line.source}`).catch(() => undefined);
+    return line.test(await (await fetch(`${svc?.url}/metrics`)).text());
+  };
 
   it('waits out a 429 Retry-After, then delivers once', async () => {
     slack.failNext(1, { status: 429, retryAfterSeconds: 1 });

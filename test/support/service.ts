@@ -18,7 +18,7 @@ export interface ServiceOptions {
 
 /** The whole service in-process on 127.0.0.1:0, with short timers and test secrets. */
 export async function startService(opts: ServiceOptions): Promise<App & { url: string }> {
-  const env = loadEnv({
+  const raw: Record<string, string> = {
     PORT: '0',
     HOST: '127.0.0.1',
     REDIS_URL: opts.redisUrl,
@@ -31,8 +31,9 @@ export async function startService(opts: ServiceOptions): Promise<App & { url: s
     MESHDRIFT_LOG_LEVEL: 'silent',
     ...(opts.slackUrl ? { SLACK_BOT_TOKEN: SLACK_TOKEN, SLACK_CHANNEL: '#mesh-drift', SLACK_API_URL: opts.slackUrl } : {}),
     ...opts.env,
-  });
-  const app = createApp({ env, registry: new Registry(), log: createLogger('silent'), deliveryRetry: { attempts: 5, backoffMs: 100 } });
+  };
+  const env = loadEnv(raw);
+  const app = createApp({ env, processEnv: raw, registry: new Registry(), log: createLogger('silent'), deliveryRetry: { attempts: 5, backoffMs: 100 } });
   await app.start();
   return Object.assign(app, { url: app.address().url });
 }

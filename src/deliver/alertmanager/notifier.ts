@@ -1,0 +1,220 @@
+import axios, { isAxiosError } from 'axios';
+import { z } from 'zod';
+import type { Notification, TrackedFinding } from '../../model/alert-group.ts';
+import { findingLabels } from '../../model/finding.ts';
+import type { Notifier, SendResult } from '../notifier.ts';
+
+/** Options for {@link createAlertmanagerNotifier}. */
+export interface AlertmanagerNotifierOptions {
+  /** Alertmanager base URL (`http://alertmanager:9093`); may carry basic-auth credentials, never shown. */
+  url: string;
+  /**
+   * How long a firing alert stays active without being re-sent (its `endsAt`); default 1 h. The
+   * alert lifecycle re-sends firing groups well before that.
+   */
+  firingTtlMs?: number;
+  /** Per-request timeout; default 10 s. */
+  timeoutMs?: number;
+  /** `generatorURL` of every alert (a link back to meshdrift or Argo CD). */
+  generatorUrl?: string;
+}
+
+/** One alert as Alertmanager API v2 `POST /api/v2/alerts` takes it (`postableAlert`). */
+export interface AlertmanagerAlert {
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  startsAt: string;
+  endsAt: string;
+  generatorURL?: string;
+}
+
+/** Options of {@link renderAlertmanagerAlerts}. */
+export interface AlertmanagerRenderOptions {
+  firingTtlMs: number;
+  generatorUrl?: string;
+}
+
+/** The `alertname` of every meshdrift alert. */
+export const ALERTNAME = 'MeshDrift';
+
+const DEFAULT_FIRING_TTL_MS = 3_600_000;
+const DEFAULT_TIMEOUT_MS = 10_000;
+const MAX_REASON = 500;
+const MAX_DETAIL = 1024;
+
+/**
+ * A finding's Alertmanager labels: `alertname="MeshDrift"` plus {@link findingLabels}. Empty values
+ * are left out, as Alertmanager treats an empty label as an absent one.
+ */
+export function alertLabels(f: TrackedFinding): Record<string, string> {
+  const labels: Record<string, string> = { alertname: ALERTNAME };
+  for (const [name, value] of Object.entries(findingLabels(f))) {
+    if (value !== '') labels[name] = value;
+  }
+  return labels;
+}
+
+/** A finding's annotations: a one-line `summary` and a longer `description`. */
+export function alertAnnotations(f: TrackedFinding): Record<string, string> {
+  const path = f.resource.namespace === '' ? f.resource.name : `${f.resource.namespace}/${f.resource.name}`;
+  const owner = f.owner.namespace === '' ? f.owner.name : `${f.owner.namespace}/${f.owner.name}`;
+  const summary = `${f.resource.kind} ${path} drifted (${f.state}) in ${f.owner.kind} ${owner} on ${f.cluster}`;
+  const lines = [
+    `${f.severity} ${f.category} drift: ${f.resource.kind}${f.resource.group === '' ? '' : `.${f.resource.group}`} ${path} is ${f.state}.`,
+    `Owner: ${f.owner.kind} ${owner} (${f.tool}${f.project === '' ? '' : `, project ${f.project}`}), cluster ${f.cluster}, mesh ${f.mesh}.`,
+  ];
+  if (f.revision !== undefined && f.revision !== '') lines.push(`Revision: ${f.revision}.`);
+  if (f.detail !== undefined && f.detail !== '') lines.push(`Detail: ${f.detail.slice(0, MAX_DETAIL)}`);
+  return { summary, description: lines.join('\n') };
+}
+
+/**
+ * Renders one notification as Alertmanager alerts: one per finding. Firing ones end at
+ * `n.at + firingTtlMs` (Alertmanager resolves an alert nobody re-sends); resolved ones end when
+ * they resolved, which tells Alertmanager they are over. Pure.
+ */
+export function renderAlertmanagerAlerts(n: Notification, opts: AlertmanagerRenderOptions): AlertmanagerAlert[] {
+  const alert = (f: TrackedFinding, endsAt: number): AlertmanagerAlert => ({
+    labels: alertLabels(f),
+    annotations: alertAnnotations(f),
+    startsAt: new Date(f.firstSeen).toISOString(),
+    // Alertmanager rejects an alert that ends before it starts.
+    endsAt: new Date(Math.max(endsAt, f.firstSeen)).toISOString(),
+    ...(opts.generatorUrl === undefined ? {} : { generatorURL: opts.generatorUrl }),
+  });
+  return [
+    ...n.firing.map((f) => alert(f, n.at + opts.firingTtlMs)),
+    ...n.resolved.map((f) => alert(f, f.resolvedAt ?? n.at)),
+  ];
+}
+
+/**
+ * Alertmanager API v2 receiver: posts every finding of a notification as an alert, so Alertmanager's
+ * own routes, silences and inhibitions take over. Never throws.
+ */
+export function createAlertmanagerNotifier(opts: AlertmanagerNotifierOptions): Notifier {
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const firingTtlMs = opts.firingTtlMs ?? DEFAULT_FIRING_TTL_MS;
+  const endpoint = alertsEndpoint(opts.url);
+  const shown = redactUrl(opts.url);
+  const http = axios.create({
+    timeout: timeoutMs,
+    validateStatus: () => true,
+    maxRedirects: 0,
+    responseType: 'text',
+    transformResponse: [(data: unknown) => data],
+    maxContentLength: 1024 * 1024,
+    // Alertmanager's own limit is the HTTP server's; groups are bounded by the tracker anyway.
+    maxBodyLength: 16 * 1024 * 1024,
+    headers: { 'Content-Type': 'application/json', 'User-Agent': 'meshdrift' },
+  });
+
+  const fail = (retryable: boolean, reason: string): SendResult => ({
+    ok: false,
+    retryable,
+    reason: redactSecrets(`alertmanager ${shown}: ${reason}`, opts.url).slice(0, MAX_REASON),
+  });
+
+  return {
+    name: 'alertmanager',
+    async send(n) {
+      const alerts = renderAlertmanagerAlerts(n, { firingTtlMs, ...(opts.generatorUrl === undefined ? {} : { generatorUrl: opts.generatorUrl }) });
+      // Nothing to tell Alertmanager (and it rejects an empty list as a bad request).
+      if (alerts.length === 0) return { ok: true };
+      let status: number;
+      let text: string;
+      try {
+        const res = await http.post<string>(endpoint.href, JSON.stringify(alerts), {
+          signal: AbortSignal.timeout(timeoutMs),
+          ...(endpoint.auth === undefined ? {} : { auth: endpoint.auth }),
+        });
+        status = res.status;
+        text = typeof res.data === 'string' ? res.data : '';
+      } catch (error) {
+        return fail(true, transportFailure(error));
+      }
+      if (status >= 200 && status < 300) return { ok: true };
+      const said = oneLine(text);
+      const answer = said === '' ? '' : `: ${said}`;
+      // Alertmanager's Retrier.Check retries 5xx only; 408 and 429 are transient too.
+      if (status >= 500 || status === 408 || status === 429) return fail(true, `HTTP ${status}${answer}`);
+      const hint =
+        status === 404
+          ? ' (check the Alertmanager URL; API v2 is required)'
+          : status >= 300 && status < 400
+            ? ' (redirects are not followed; check the URL)'
+            : '';
+      return fail(false, `HTTP ${status}${answer}${hint}`);
+    },
+  };
+}
+
+// `${url}/api/v2/alerts`, with userinfo moved to axios' basic auth so that the URL a request (and
+// any error object) carries has no credentials in it.
+function alertsEndpoint(url: string): { href: string; auth?: { username: string; password: string } } {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new TypeError('alertmanager url is not a valid URL');
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new TypeError(`alertmanager url must be http or https (got ${parsed.protocol})`);
+  }
+  const auth =
+    parsed.username === '' && parsed.password === ''
+      ? undefined
+      : { username: decodeURIComponent(parsed.username), password: decodeURIComponent(parsed.password) };
+  parsed.username = '';
+  parsed.password = '';
+  parsed.pathname = `${parsed.pathname.replace(/\/+$/, '')}/api/v2/alerts`;
+  return { href: parsed.href, ...(auth === undefined ? {} : { auth }) };
+}
+
+// Scheme and host only: the path, query and credentials may carry secrets.
+function redactUrl(url: string): string {
+  try {
+    const { protocol, host } = new URL(url);
+    return `${protocol}//${host}`;
+  } catch {
+    return '[invalid url]';
+  }
+}
+
+// Defense in depth for text that came from the server or a library.
+function redactSecrets(reason: string, url: string): string {
+  let out = reason.replaceAll(url, redactUrl(url));
+  try {
+    const parsed = new URL(url);
+    for (const secret of [parsed.password, decodeURIComponent(parsed.password), parsed.username, decodeURIComponent(parsed.username)]) {
+      if (secret.length >= 4) out = out.replaceAll(secret, '[redacted]');
+    }
+  } catch {
+    // Invalid URLs never get this far (the factory throws).
+  }
+  return out;
+}
+
+// Alertmanager answers errors as a JSON string or `{code, message}`.
+const alertmanagerErrorSchema = z.union([z.string(), z.object({ message: z.string() }).transform((e) => e.message)]);
+
+// What the server said, on one short line.
+function oneLine(text: string): string {
+  let said = text;
+  try {
+    const parsed = alertmanagerErrorSchema.safeParse(JSON.parse(text));
+    if (parsed.success) said = parsed.data;
+  } catch {
+    // Not JSON: use the text as it is.
+  }
+  return said.replace(/\s+/g, ' ').trim().slice(0, 300);
+}
+
+function transportFailure(error: unknown): string {
+  if (isAxiosError(error)) {
+    if (error.code === 'ECONNABORTED' || error.code === 'ETIMEDOUT' || error.code === 'ERR_CANCELED') return 'request timed out';
+    return `request failed: ${error.code ?? 'network error'}`;
+  }
+  if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) return 'request timed out';
+  return 'request failed';
+}

@@ -1,0 +1,149 @@
+import axios, { isAxiosError } from 'axios';
+import { z } from 'zod';
+import type { Notifier, SendResult } from '../notifier.ts';
+import { renderPagerDutyEvent } from './render.ts';
+
+/** Options for {@link createPagerDutyNotifier}. */
+export interface PagerDutyNotifierOptions {
+  /** The 32-character integration (routing) key. Never appears in a SendResult reason. */
+  routingKey: string;
+  /** Events API v2 endpoint; defaults to https://events.pagerduty.com/v2/enqueue. Tests use a local fake. */
+  eventsUrl?: string;
+  /** Argo CD UI base URL, for a link to the Application on each alert. */
+  argocdUrl?: string;
+  /** Per-request timeout; default 10 s. */
+  timeoutMs?: number;
+}
+
+const DEFAULT_EVENTS_URL = 'https://events.pagerduty.com/v2/enqueue';
+const DEFAULT_TIMEOUT_MS = 10_000;
+// A Retry-After is honoured without spending an attempt, so a hostile or broken value must not
+// park a delivery for hours; PagerDuty's own advice is to back off "a few minutes".
+const MAX_RETRY_AFTER_MS = 15 * 60_000;
+const MAX_REASON = 500;
+
+// PagerDuty's answer (go-pagerduty V2EventResponse); every field is optional because proxies and
+// load balancers answer too.
+const pagerDutyResponseSchema = z.object({
+  status: z.string().optional(),
+  message: z.string().optional(),
+  dedup_key: z.string().optional(),
+  errors: z.array(z.unknown()).optional(),
+});
+
+/**
+ * PagerDuty Events API v2 receiver: one `trigger` per firing notification and one `resolve` when the
+ * group resolves, both with the group's dedup key, so PagerDuty keeps one alert per group episode.
+ * Never throws.
+ */
+export function createPagerDutyNotifier(opts: PagerDutyNotifierOptions): Notifier {
+  const eventsUrl = opts.eventsUrl ?? DEFAULT_EVENTS_URL;
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const http = axios.create({
+    timeout: timeoutMs,
+    // Every status is an answer to map, not an exception.
+    validateStatus: () => true,
+    maxRedirects: 0,
+    responseType: 'text',
+    transformResponse: [(data: unknown) => data],
+    maxContentLength: 1024 * 1024,
+    headers: { 'Content-Type': 'application/json', 'User-Agent': 'meshdrift' },
+  });
+
+  const fail = (retryable: boolean, reason: string, retryAfterMs?: number): SendResult => ({
+    ok: false,
+    retryable,
+    // Defense in depth: PagerDuty's error text could quote the event, and so the routing key.
+    reason: redact(reason, opts.routingKey).slice(0, MAX_REASON),
+    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+  });
+
+  return {
+    name: 'pagerduty',
+    async send(n) {
+      let body: string;
+      try {
+        body = JSON.stringify(renderPagerDutyEvent(n, opts.routingKey, opts.argocdUrl));
+      } catch (error) {
+        return fail(false, `pagerduty event could not be rendered: ${messageOf(error)}`);
+      }
+      let status: number;
+      let text: string;
+      let retryAfter: string | undefined;
+      try {
+        // The socket timeout above covers a silent server; this bounds the whole exchange.
+        const res = await http.post<string>(eventsUrl, body, { signal: AbortSignal.timeout(timeoutMs) });
+        status = res.status;
+        text = typeof res.data === 'string' ? res.data : '';
+        const header: unknown = res.headers['retry-after'];
+        retryAfter = typeof header === 'string' ? header : undefined;
+      } catch (error) {
+        return fail(true, `pagerduty ${transportFailure(error)}`);
+      }
+
+      if (status >= 200 && status < 300) return { ok: true };
+      const answer = describeAnswer(text);
+      if (status === 429) {
+        const retryAfterMs = parseRetryAfter(retryAfter, Date.now());
+        return fail(true, `pagerduty rate limited (HTTP 429)${answer}`, retryAfterMs);
+      }
+      if (status === 400) return fail(false, `pagerduty rejected the event (HTTP 400)${answer}`);
+      if (status >= 500 || status === 408) return fail(true, `pagerduty failed: HTTP ${status}${answer}`);
+      // 3xx (redirects are not followed: the URL is wrong), 401/403/404, 413: the same event will
+      // fail the same way.
+      const hint = status === 404 || (status >= 300 && status < 400) ? ' (check the events URL)' : '';
+      return fail(false, `pagerduty failed: HTTP ${status}${answer}${hint}`);
+    },
+  };
+}
+
+// ": <message>: <errors>" from a PagerDuty JSON answer, or "" when the body says nothing usable.
+function describeAnswer(text: string): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return '';
+  }
+  const answer = pagerDutyResponseSchema.safeParse(parsed);
+  if (!answer.success) return '';
+  const parts = [answer.data.message, ...(answer.data.errors ?? []).map((e) => (typeof e === 'string' ? e : JSON.stringify(e)))];
+  const said = parts.filter((p): p is string => p !== undefined && p !== '');
+  return said.length === 0 ? '' : `: ${said.join('; ')}`;
+}
+
+/**
+ * Retry-After as milliseconds: delay-seconds or an HTTP date, capped at 15 minutes; undefined when
+ * absent or unparsable.
+ */
+export function parseRetryAfter(value: string | undefined, now: number): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const trimmed = value.trim();
+  let ms: number;
+  if (/^\d+$/.test(trimmed)) {
+    ms = Number(trimmed) * 1000;
+  } else {
+    const at = Date.parse(trimmed);
+    if (Number.isNaN(at)) return undefined;
+    ms = Math.max(0, at - now);
+  }
+  return Math.min(ms, MAX_RETRY_AFTER_MS);
+}
+
+// Names the failure by its code only: axios messages can carry request details.
+function transportFailure(error: unknown): string {
+  if (isAxiosError(error)) {
+    if (error.code === 'ECONNABORTED' || error.code === 'ETIMEDOUT' || error.code === 'ERR_CANCELED') return 'request timed out';
+    return `request failed: ${error.code ?? 'network error'}`;
+  }
+  if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) return 'request timed out';
+  return 'request failed';
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function redact(reason: string, secret: string): string {
+  return secret === '' ? reason : reason.replaceAll(secret, '[redacted]');
+}

@@ -1,0 +1,238 @@
+import { createHash } from 'node:crypto';
+import type { Notification, TrackedFinding } from '../../model/alert-group.ts';
+import { severityRank, type Severity } from '../../model/severity.ts';
+
+/** PagerDuty's alert severities (Events API v2 `payload.severity`). */
+export type PagerDutySeverity = 'critical' | 'error' | 'warning' | 'info';
+
+/** One finding as listed in `custom_details`. */
+export interface PagerDutyFindingDetail {
+  kind: string;
+  /** API group; absent for the core group. */
+  group?: string;
+  namespace: string;
+  name: string;
+  state: string;
+  severity: Severity;
+  category: string;
+  mesh: string;
+  detail?: string;
+}
+
+export interface PagerDutyPayload {
+  summary: string;
+  source: string;
+  severity: PagerDutySeverity;
+  timestamp: string;
+  component: string;
+  group: string;
+  class: string;
+  custom_details: {
+    status: Notification['status'];
+    reason: Notification['reason'];
+    seq: number;
+    cluster: string;
+    tool: string;
+    project: string;
+    owner: Notification['labels']['owner'];
+    group_key: string;
+    first_seen: string;
+    firing_count: number;
+    resolved_count: number;
+    firing: PagerDutyFindingDetail[];
+    resolved: PagerDutyFindingDetail[];
+    /** Findings left out of `firing`/`resolved` to keep the event small; 0 when all are listed. */
+    omitted: number;
+  };
+}
+
+/** An Events API v2 event (`POST /v2/enqueue`). */
+export interface PagerDutyEvent {
+  routing_key: string;
+  event_action: 'trigger' | 'resolve';
+  dedup_key: string;
+  client: 'meshdrift';
+  links?: Array<{ href: string; text: string }>;
+  payload: PagerDutyPayload;
+}
+
+/** PagerDuty's limits, and the budget meshdrift keeps under them. */
+export const PAGERDUTY_LIMITS = {
+  summary: 1024,
+  dedupKey: 255,
+  /** PagerDuty rejects events over 512 KB; Alertmanager drops details above 512,000 bytes. */
+  event: 512_000,
+  /**
+   * What the finding lists may take, in UTF-8 bytes of JSON. Half the event limit: the rest of the
+   * event is small and capped, so the whole stays far from PagerDuty's limit whatever the input.
+   */
+  findings: 256_000,
+} as const;
+
+// Kubernetes names are ≤253; free-text detail comes from the source and is the only unbounded field.
+const MAX_FIELD = 253;
+const MAX_DETAIL = 256;
+const MAX_LABEL = 200;
+
+const SEVERITY_MAP: Record<Severity, PagerDutySeverity> = {
+  critical: 'critical',
+  high: 'error',
+  medium: 'warning',
+  low: 'info',
+  info: 'info',
+};
+
+/** meshdrift severity → PagerDuty severity (critical→critical, high→error, medium→warning, else info). */
+export function pagerDutySeverity(severity: Severity): PagerDutySeverity {
+  return SEVERITY_MAP[severity];
+}
+
+/**
+ * The dedup key of an alert group. Stable per group, so a resolve closes what the trigger opened;
+ * PagerDuty opens a new alert for a trigger after a resolve, so reusing it across episodes is fine.
+ * Hashed (like Alertmanager's `key.Hash()`) so its length never depends on the group key.
+ */
+export function pagerDutyDedupKey(groupKey: string): string {
+  return `meshdrift-${createHash('sha256').update(groupKey).digest('hex')}`;
+}
+
+/**
+ * Renders one notification as one PagerDuty event: firing → `trigger`, resolved → `resolve`, with
+ * the group's dedup key. Findings are listed most severe first in `custom_details`, cut to a byte
+ * budget (with `omitted` counting the rest). Pure.
+ */
+export function renderPagerDutyEvent(n: Notification, routingKey: string, argocdUrl?: string): PagerDutyEvent {
+  const firing = [...n.firing].sort(bySeverityThenIdentity);
+  const resolved = [...n.resolved].sort(bySeverityThenIdentity);
+  const listed = fitFindings(firing.map(findingDetail), resolved.map(findingDetail), PAGERDUTY_LIMITS.findings);
+  // The class names what kind of drift this is: the category of the most severe finding.
+  const lead = firing[0] ?? resolved[0];
+  const link = argocdLink(n, argocdUrl);
+
+  return {
+    routing_key: routingKey,
+    event_action: n.status === 'firing' ? 'trigger' : 'resolve',
+    dedup_key: pagerDutyDedupKey(n.groupKey),
+    client: 'meshdrift',
+    ...(link === undefined ? {} : { links: [link] }),
+    payload: {
+      summary: summaryOf(n, firing),
+      source: truncateEnd(n.labels.cluster, MAX_LABEL),
+      severity: pagerDutySeverity(n.severity),
+      timestamp: new Date(n.at).toISOString(),
+      component: truncateEnd(ownerPath(n.labels.owner, '/'), MAX_LABEL * 2),
+      group: n.labels.tool,
+      class: lead?.category ?? 'non-mesh',
+      custom_details: {
+        status: n.status,
+        reason: n.reason,
+        seq: n.seq,
+        cluster: truncateEnd(n.labels.cluster, MAX_LABEL),
+        tool: n.labels.tool,
+        project: truncateEnd(n.labels.project, MAX_LABEL),
+        owner: {
+          kind: truncateEnd(n.labels.owner.kind, MAX_FIELD),
+          namespace: truncateEnd(n.labels.owner.namespace, MAX_FIELD),
+          name: truncateEnd(n.labels.owner.name, MAX_FIELD),
+        },
+        group_key: truncateEnd(n.groupKey, MAX_LABEL),
+        first_seen: new Date(n.firstSeen).toISOString(),
+        firing_count: firing.length,
+        resolved_count: resolved.length,
+        firing: listed.firing,
+        resolved: listed.resolved,
+        omitted: firing.length + resolved.length - listed.firing.length - listed.resolved.length,
+      },
+    },
+  };
+}
+
+function summaryOf(n: Notification, firing: TrackedFinding[]): string {
+  const where = `${ownerPath(n.labels.owner, ' ')} on ${n.labels.cluster}`;
+  if (n.status === 'resolved') {
+    return truncateEnd(`[RESOLVED] ${where}: drifted mesh resources back in sync (was ${n.severity.toUpperCase()})`, PAGERDUTY_LIMITS.summary);
+  }
+  const count = `${firing.length} drifted mesh ${firing.length === 1 ? 'resource' : 'resources'}`;
+  const what = firing.map((f) => `${f.resource.kind} ${resourcePath(f)}`).join(', ');
+  const text = `[${n.severity.toUpperCase()}] ${count} in ${where}${what === '' ? '' : `: ${what}`}`;
+  // Cut to one line: PagerDuty shows the summary as the alert's title.
+  return truncateEnd(text.replace(/\s+/g, ' '), PAGERDUTY_LIMITS.summary);
+}
+
+function findingDetail(f: TrackedFinding): PagerDutyFindingDetail {
+  return {
+    kind: truncateEnd(f.resource.kind, MAX_FIELD),
+    ...(f.resource.group === '' ? {} : { group: truncateEnd(f.resource.group, MAX_FIELD) }),
+    namespace: truncateEnd(f.resource.namespace, MAX_FIELD),
+    name: truncateEnd(f.resource.name, MAX_FIELD),
+    state: f.state,
+    severity: f.severity,
+    category: f.category,
+    mesh: truncateEnd(f.mesh, MAX_FIELD),
+    ...(f.detail === undefined || f.detail === '' ? {} : { detail: truncateEnd(f.detail, MAX_DETAIL) }),
+  };
+}
+
+// Takes firing findings first, then resolved ones, while their JSON fits the byte budget. Every
+// entry is capped (≈1.5 KB at most), so the cut is never far below the budget.
+function fitFindings(
+  firing: PagerDutyFindingDetail[],
+  resolved: PagerDutyFindingDetail[],
+  budget: number,
+): { firing: PagerDutyFindingDetail[]; resolved: PagerDutyFindingDetail[] } {
+  let used = 0;
+  const take = (list: PagerDutyFindingDetail[]): PagerDutyFindingDetail[] => {
+    const out: PagerDutyFindingDetail[] = [];
+    for (const d of list) {
+      const size = Buffer.byteLength(JSON.stringify(d)) + 1;
+      if (used + size > budget) break;
+      used += size;
+      out.push(d);
+    }
+    return out;
+  };
+  const shownFiring = take(firing);
+  // Once a firing finding did not fit, no resolved one is listed: firing ones matter more.
+  const shownResolved = shownFiring.length === firing.length ? take(resolved) : [];
+  return { firing: shownFiring, resolved: shownResolved };
+}
+
+function argocdLink(n: Notification, argocdUrl: string | undefined): { href: string; text: string } | undefined {
+  const { owner, tool } = n.labels;
+  if (argocdUrl === undefined || argocdUrl === '' || tool !== 'argocd' || owner.kind !== 'Application') return undefined;
+  const base = argocdUrl.replace(/\/+$/, '');
+  // Argo CD's UI takes /applications/<app namespace>/<name>; the namespace is optional for apps in
+  // the control-plane namespace.
+  const path = owner.namespace === '' ? encodeURIComponent(owner.name) : `${encodeURIComponent(owner.namespace)}/${encodeURIComponent(owner.name)}`;
+  return { href: `${base}/applications/${path}`, text: truncateEnd(`Argo CD: ${ownerPath(owner, ' ')}`, MAX_LABEL) };
+}
+
+function ownerPath(owner: Notification['labels']['owner'], sep: ' ' | '/'): string {
+  const path = owner.namespace === '' ? owner.name : `${owner.namespace}/${owner.name}`;
+  return `${owner.kind}${sep}${path}`;
+}
+
+function resourcePath(f: TrackedFinding): string {
+  return f.resource.namespace === '' ? f.resource.name : `${f.resource.namespace}/${f.resource.name}`;
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function bySeverityThenIdentity(a: TrackedFinding, b: TrackedFinding): number {
+  return (
+    severityRank(a.severity) - severityRank(b.severity) ||
+    compareText(a.resource.kind, b.resource.kind) ||
+    compareText(a.resource.namespace, b.resource.namespace) ||
+    compareText(a.resource.name, b.resource.name)
+  );
+}
+
+// At most `max` UTF-16 units (so also at most `max` code points), ending in `…`, never splitting a
+// surrogate pair.
+function truncateEnd(s: string, max: number): string {
+  if (s.length <= max) return s;
+  const cut = s.slice(0, max - 1);
+  return `${/[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut}…`;
+}

@@ -1,0 +1,74 @@
+import type { Writable } from 'node:stream';
+import type { Redis } from 'ioredis';
+import { receiverTypeOf, type ReceiverConfig, type ReceiverType } from '../config/policy.ts';
+import { createAlertmanagerNotifier } from './alertmanager/notifier.ts';
+import { createConsoleNotifier } from './console/notifier.ts';
+import type { Notifier } from './notifier.ts';
+import { createPagerDutyNotifier } from './pagerduty/notifier.ts';
+import { createRedisSlackMessageStore } from './slack/message-store.ts';
+import { createSlackNotifier } from './slack/notifier.ts';
+import { createWebhookNotifier } from './webhook/notifier.ts';
+
+export interface ReceiverDeps {
+  env: NodeJS.ProcessEnv;
+  redis: Redis;
+  keyPrefix: string;
+  consoleOut?: Writable;
+  slackApiUrl?: string;
+  argocdUrl?: string;
+}
+
+export class ReceiverConfigError extends Error {
+  override readonly name = 'ReceiverConfigError';
+}
+
+/** Reads a secret from the variable the policy names; the error names the variable, never a value. */
+function secret(deps: ReceiverDeps, receiver: string, variable: string): string {
+  const value = deps.env[variable]?.trim();
+  if (!value) throw new ReceiverConfigError(`receiver "${receiver}": environment variable ${variable} is not set`);
+  return value;
+}
+
+type Factory = (r: ReceiverConfig, deps: ReceiverDeps) => Notifier;
+
+// One factory per receiver type (no switch): the policy schema guarantees the matching block exists.
+const FACTORIES: Record<ReceiverType, Factory> = {
+  console: (_r, deps) => createConsoleNotifier(deps.consoleOut),
+  slack: (r, deps) =>
+    createSlackNotifier({
+      token: secret(deps, r.name, r.slack?.token_env ?? 'SLACK_BOT_TOKEN'),
+      channel: r.slack?.channel ?? '',
+      ...(deps.slackApiUrl ? { apiUrl: deps.slackApiUrl } : {}),
+      // One stored message per (receiver, group): two Slack receivers keep separate messages.
+      store: createRedisSlackMessageStore(deps.redis, `${deps.keyPrefix}:receiver:${r.name}`),
+    }),
+  pagerduty: (r, deps) =>
+    createPagerDutyNotifier({
+      routingKey: secret(deps, r.name, r.pagerduty?.routing_key_env ?? ''),
+      ...((r.pagerduty?.events_url ?? deps.env.PAGERDUTY_EVENTS_URL) ? { eventsUrl: r.pagerduty?.events_url ?? deps.env.PAGERDUTY_EVENTS_URL } : {}),
+      ...(deps.argocdUrl ? { argocdUrl: deps.argocdUrl } : {}),
+    }),
+  alertmanager: (r) => createAlertmanagerNotifier({ url: r.alertmanager?.url ?? '' }),
+  webhook: (r, deps) => {
+    const url = r.webhook?.url ?? secret(deps, r.name, r.webhook?.url_env ?? '');
+    const hmacKey = r.webhook?.hmac_key_env ? secret(deps, r.name, r.webhook.hmac_key_env) : undefined;
+    return createWebhookNotifier({ url, receiver: r.name, ...(hmacKey ? { hmacKey } : {}) });
+  },
+};
+
+/** Builds every receiver of a policy, by name. Throws ReceiverConfigError for a missing secret. */
+export function createNotifiers(receivers: readonly ReceiverConfig[], deps: ReceiverDeps): Map<string, Notifier> {
+  const notifiers = new Map<string, Notifier>();
+  for (const r of receivers) {
+    let notifier: Notifier;
+    try {
+      notifier = FACTORIES[receiverTypeOf(r)](r, deps);
+    } catch (err) {
+      if (err instanceof ReceiverConfigError) throw err;
+      // Constructors reject bad URLs without repeating them (they may hold tokens).
+      throw new ReceiverConfigError(`receiver "${r.name}": ${err instanceof Error ? err.message : String(err)}`);
+    }
+    notifiers.set(r.name, r.send_resolved ? notifier : { ...notifier, send: notifier.send.bind(notifier), sendResolved: false });
+  }
+  return notifiers;
+}

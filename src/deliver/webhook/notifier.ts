@@ -1,0 +1,197 @@
+import { createHmac } from 'node:crypto';
+import axios, { isAxiosError } from 'axios';
+import type { Notification, NotifyReason, TrackedFinding } from '../../model/alert-group.ts';
+import type { Notifier, SendResult } from '../notifier.ts';
+import { alertAnnotations, alertLabels } from '../alertmanager/notifier.ts';
+
+/** Options for {@link createWebhookNotifier}. */
+export interface WebhookNotifierOptions {
+  /** Where to POST. May carry secrets in its path or query; reasons show only scheme and host. */
+  url: string;
+  /** Key for the `X-Meshdrift-Signature` HMAC-SHA256 of the body; unsigned when unset. */
+  hmacKey?: string;
+  /** Per-request timeout; default 10 s. */
+  timeoutMs?: number;
+  /** `receiver` field of the body; default `webhook`. */
+  receiver?: string;
+}
+
+/** One alert of a {@link WebhookPayload}: one finding, as Alertmanager's webhook would show it. */
+export interface WebhookAlert {
+  status: 'firing' | 'resolved';
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  startsAt: string;
+  /** `0001-01-01T00:00:00Z` while firing, as Alertmanager sends it. */
+  endsAt: string;
+  fingerprint: string;
+}
+
+/**
+ * The webhook body, modelled on Alertmanager's webhook payload (version "4"), so receivers written
+ * for Alertmanager need little change. `seq` orders notifications of one group: a receiver can drop
+ * one older than the last it saw.
+ */
+export interface WebhookPayload {
+  version: 'meshdrift/1';
+  groupKey: string;
+  seq: number;
+  status: 'firing' | 'resolved';
+  receiver: string;
+  notification_reason: NotifyReason;
+  groupLabels: Record<string, string>;
+  commonLabels: Record<string, string>;
+  commonAnnotations: Record<string, string>;
+  alerts: WebhookAlert[];
+}
+
+/** Header carrying `sha256=<hex HMAC-SHA256 of the exact body bytes>`. */
+export const WEBHOOK_SIGNATURE_HEADER = 'X-Meshdrift-Signature';
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+const MAX_REASON = 500;
+// Go's zero time, which Alertmanager's webhook puts in endsAt for firing alerts.
+const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+/** Renders the webhook body for one notification: one alert per firing or resolved finding. Pure. */
+export function renderWebhookPayload(n: Notification, receiver = 'webhook'): WebhookPayload {
+  const alert = (f: TrackedFinding, status: WebhookAlert['status']): WebhookAlert => ({
+    status,
+    labels: alertLabels(f),
+    annotations: alertAnnotations(f),
+    startsAt: new Date(f.firstSeen).toISOString(),
+    endsAt: status === 'firing' ? ZERO_TIME : new Date(f.resolvedAt ?? n.at).toISOString(),
+    fingerprint: f.fingerprint,
+  });
+  const alerts = [...n.firing.map((f) => alert(f, 'firing')), ...n.resolved.map((f) => alert(f, 'resolved'))];
+  const { cluster, tool, owner, project } = n.labels;
+  const groupLabels = nonEmpty({
+    cluster,
+    tool,
+    owner_kind: owner.kind,
+    owner_namespace: owner.namespace,
+    owner: owner.name,
+    project,
+  });
+  return {
+    version: 'meshdrift/1',
+    groupKey: n.groupKey,
+    seq: n.seq,
+    status: n.status,
+    receiver,
+    notification_reason: n.reason,
+    groupLabels,
+    commonLabels: alerts.length === 0 ? groupLabels : common(alerts.map((a) => a.labels)),
+    commonAnnotations: common(alerts.map((a) => a.annotations)),
+    alerts,
+  };
+}
+
+/** `sha256=<hex>`: the HMAC-SHA256 of the exact body bytes under `key`. */
+export function signWebhookBody(body: string | Buffer, key: string): string {
+  return `sha256=${createHmac('sha256', key).update(body).digest('hex')}`;
+}
+
+/**
+ * Generic webhook receiver: POSTs {@link WebhookPayload} as JSON, signed when an HMAC key is set.
+ * 2xx is delivered; 408, 429 and 5xx are retried; other answers are permanent. Never throws.
+ */
+export function createWebhookNotifier(opts: WebhookNotifierOptions): Notifier {
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const shown = checkedUrl(opts.url);
+  const http = axios.create({
+    timeout: timeoutMs,
+    validateStatus: () => true,
+    maxRedirects: 0,
+    responseType: 'text',
+    transformResponse: [(data: unknown) => data],
+    maxContentLength: 1024 * 1024,
+    maxBodyLength: 16 * 1024 * 1024,
+  });
+
+  // The response body is never quoted: a receiver may echo the request URL (and its token) back.
+  const fail = (retryable: boolean, reason: string): SendResult => ({
+    ok: false,
+    retryable,
+    reason: redactSecrets(`webhook ${shown}: ${reason}`, opts.url).slice(0, MAX_REASON),
+  });
+
+  return {
+    name: 'webhook',
+    async send(n) {
+      const body = JSON.stringify(renderWebhookPayload(n, opts.receiver));
+      const headers: Record<string, string> = { 'Content-Type': 'application/json', 'User-Agent': 'meshdrift' };
+      if (opts.hmacKey !== undefined && opts.hmacKey !== '') headers[WEBHOOK_SIGNATURE_HEADER] = signWebhookBody(body, opts.hmacKey);
+      let status: number;
+      try {
+        // A string body goes out byte for byte, so the signature matches what the receiver reads.
+        const res = await http.post<string>(opts.url, body, { headers, signal: AbortSignal.timeout(timeoutMs) });
+        status = res.status;
+      } catch (error) {
+        return fail(true, transportFailure(error));
+      }
+      if (status >= 200 && status < 300) return { ok: true };
+      if (status >= 500 || status === 408 || status === 429) return fail(true, `HTTP ${status}`);
+      // A redirect is not followed: it could take the body (and its signature) to another host.
+      return fail(false, `HTTP ${status}${status >= 300 && status < 400 ? ' (redirects are not followed; check the URL)' : ''}`);
+    },
+  };
+}
+
+/**
+ * Scheme and host of a URL (`https://hooks.example.com:8443`), for messages: path, query and
+ * credentials may carry secrets.
+ */
+export function redactUrl(url: string): string {
+  try {
+    const { protocol, host } = new URL(url);
+    return `${protocol}//${host}`;
+  } catch {
+    return '[invalid url]';
+  }
+}
+
+function checkedUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // Not echoed: the URL may hold a token.
+    throw new TypeError('webhook url is not a valid URL');
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new TypeError(`webhook url must be http or https (got ${parsed.protocol})`);
+  return redactUrl(url);
+}
+
+// Defense in depth: reasons are built from codes and statuses, but error codes come from libraries.
+function redactSecrets(reason: string, url: string): string {
+  let out = reason.replaceAll(url, redactUrl(url));
+  try {
+    const parsed = new URL(url);
+    const secrets = [parsed.pathname, parsed.search, parsed.username, parsed.password].filter((s) => s.length >= 4);
+    for (const secret of secrets) out = out.replaceAll(secret, '[redacted]');
+  } catch {
+    // The factory rejected invalid URLs.
+  }
+  return out;
+}
+
+function nonEmpty(labels: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(labels).filter(([, v]) => v !== ''));
+}
+
+// The pairs every map has with the same value (Alertmanager's commonLabels/commonAnnotations).
+function common(maps: Array<Record<string, string>>): Record<string, string> {
+  const [first, ...rest] = maps;
+  if (first === undefined) return {};
+  return Object.fromEntries(Object.entries(first).filter(([k, v]) => rest.every((m) => m[k] === v)));
+}
+
+function transportFailure(error: unknown): string {
+  if (isAxiosError(error)) {
+    if (error.code === 'ECONNABORTED' || error.code === 'ETIMEDOUT' || error.code === 'ERR_CANCELED') return 'request timed out';
+    return `request failed: ${error.code ?? 'network error'}`;
+  }
+  if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) return 'request timed out';
+  return 'request failed';
+}
