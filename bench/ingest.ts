@@ -12,7 +12,7 @@ import { createLogger } from '../src/log.ts';
 import { createMetrics } from '../src/metrics.ts';
 import type { Signal } from '../src/model/signal.ts';
 import { createQueues } from '../src/queue/queues.ts';
-import { createIngest } from '../src/track/ingest.ts';
+import { createIngest, createRedisOwnerGroupIndex } from '../src/track/ingest.ts';
 import { createRedisTrackStore } from '../src/track/redis-store.ts';
 import { startOwnRedis } from '../test/support/redis-server.ts';
 
@@ -53,9 +53,9 @@ async function main(): Promise<void> {
   try {
     // 1. Commands per signal on the ingest path (no workers, so nothing else talks to Redis).
     const prefix = 'bench-ingest';
-    const store = createRedisTrackStore({ redis, keyPrefix: prefix, timing: { groupWaitMs: 3_600_000, groupIntervalMs: 3_600_000 } });
+    const store = createRedisTrackStore({ redis, keyPrefix: prefix });
     const queues = createQueues(redis, prefix);
-    const ingest = createIngest({ policy: () => defaultPolicy(createCatalog(), ['console']), store, queues, metrics: createMetrics(new Registry(), { defaultMetrics: false }), now: Date.now });
+    const ingest = createIngest({ policy: () => defaultPolicy(createCatalog(), ['console']), store, queues, owners: createRedisOwnerGroupIndex(redis, prefix), metrics: createMetrics(new Registry(), { defaultMetrics: false }), now: Date.now });
     await ingest(snapshot(-1, 1, 10, 1)); // warm-up: scripts loaded
     // Round trips = commands the client sends (each path here is sequential, unpipelined);
     // server-side commands also count what Lua scripts (ours and BullMQ's) run inside Redis.

@@ -13,7 +13,7 @@ import { createMetrics, type Metrics } from './metrics.ts';
 import { createQueues, type Queues, type RetryPolicy } from './queue/queues.ts';
 import { createWorkers } from './queue/worker.ts';
 import { createRedisFluxRevisionStore } from './sources/flux/revision-store.ts';
-import { createIngest, type Ingest } from './track/ingest.ts';
+import { createIngest, createRedisOwnerGroupIndex, type Ingest } from './track/ingest.ts';
 import { activeGroupsKey, createRedisTrackStore, type TrackStore } from './track/redis-store.ts';
 
 export interface AppOptions {
@@ -94,13 +94,10 @@ export function createApp(opts: AppOptions): App {
     return holder;
   };
   const catalog = createCatalog();
-  const timing = () => {
-    const root = policy().current().classify.route;
-    return { groupWaitMs: root.groupWaitMs, groupIntervalMs: root.groupIntervalMs };
-  };
-  const store = createRedisTrackStore({ redis, keyPrefix: prefix, timing });
+  const store = createRedisTrackStore({ redis, keyPrefix: prefix });
   const queues = createQueues(redis, prefix, opts.deliveryRetry);
-  const ingest = createIngest({ policy: () => policy().current().classify, store, queues, metrics, now });
+  const owners = createRedisOwnerGroupIndex(redis, prefix);
+  const ingest = createIngest({ policy: () => policy().current().classify, store, queues, owners, metrics, now });
   const workers = createWorkers({ connection: workerRedis, prefix, store, queues, notifiers: () => policy().notifiers(), metrics, log, now });
 
   const ready = async (): Promise<void> => {

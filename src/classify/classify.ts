@@ -4,7 +4,7 @@ import { findingLabels, type Category, type Finding } from '../model/finding.ts'
 import type { Severity } from '../model/severity.ts';
 import { toolOf, type DriftState, type Signal } from '../model/signal.ts';
 import { compileRoute, matchRoutes, ROUTE_DEFAULTS, type CompiledRoute } from '../route/route.ts';
-import { fingerprintOf, groupKeyOf } from '../track/fingerprint.ts';
+import { fingerprintOf } from '../track/fingerprint.ts';
 
 export type SeverityMatrix = Readonly<Record<Category, Readonly<Record<DriftState, Severity>>>>;
 
@@ -73,7 +73,6 @@ function kindInfo(catalog: Catalog, group: string, kind: string): KindInfo {
  */
 export function classify(signal: Signal, policy: ClassifyPolicy): Finding[] {
   const tool = toolOf(signal.source, signal.owner);
-  const groupKey = groupKeyOf(signal.cluster, tool, signal.owner);
   const findings: Finding[] = [];
   for (const r of signal.resources) {
     if (r.state === 'InSync') continue;
@@ -116,8 +115,9 @@ export function classify(signal: Signal, policy: ClassifyPolicy): Finding[] {
     findings.push({
       ...base,
       fingerprint: fingerprintOf(signal.cluster, tool, signal.owner, resource),
-      groupKey,
+      groupKey: '',
       receivers,
+      routes: routes.map((route) => route.id),
       reasons: [
         info.why,
         `default severity for ${info.category} ${r.state} is ${defaultSeverity}`,

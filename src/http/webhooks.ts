@@ -44,7 +44,7 @@ export async function receiveArgocd(raw: Buffer, authorization: string | undefin
   const result = await deps.ingest(signal);
   return {
     outcome: result.outcome === 'stale' ? 'stale' : result.outcome,
-    body: { status: 'accepted', outcome: result.outcome, group: result.groupKey, findings: result.findings },
+    body: { status: 'accepted', outcome: result.outcome, groups: result.groups, findings: result.findings },
   };
 }
 
@@ -92,7 +92,7 @@ export async function receiveFlux(raw: Buffer, headers: { signature?: string | u
   switch (interpretation.kind) {
     case 'drift': {
       const result = await deps.ingest(interpretation.signal);
-      answer = { outcome: result.outcome, body: { status: 'accepted', outcome: result.outcome, group: result.groupKey, findings: result.findings } };
+      answer = { outcome: result.outcome, body: { status: 'accepted', outcome: result.outcome, groups: result.groups, findings: result.findings } };
       break;
     }
     case 'rollout':

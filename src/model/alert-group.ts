@@ -18,10 +18,15 @@ export const trackedFindingSchema = findingSchema.extend({
 export type TrackedFinding = z.infer<typeof trackedFindingSchema>;
 
 export const groupLabelsSchema = z.object({
+  /** Cluster, tool, owner and project of the group's first finding (all share them under the default group_by). */
   cluster: z.string(),
   tool: z.enum(['argocd', 'flux']),
   owner: ownerRefSchema,
   project: z.string(),
+  /** The route that formed the group, its receiver, and the values of its group_by labels. */
+  route: z.string().optional(),
+  receiver: z.string().optional(),
+  groupBy: z.record(z.string(), z.string()).optional(),
 });
 export type GroupLabels = z.infer<typeof groupLabelsSchema>;
 

@@ -9,8 +9,10 @@ export type Category = z.infer<typeof categorySchema>;
 export const findingSchema = z.object({
   /** Stable hash of cluster, tool, owner and resource identity (track/fingerprint.ts). */
   fingerprint: z.string(),
-  /** Alert group this finding belongs to (track/fingerprint.ts groupKeyOf). */
+  /** Alert group this copy of the finding belongs to (set by track/grouping.ts; '' before). */
   groupKey: z.string(),
+  /** Ids of the routes the finding reached (`route`, `route.routes[0]`, …). */
+  routes: z.array(z.string()).optional(),
   cluster: z.string(),
   tool: z.enum(['argocd', 'flux']),
   owner: ownerRefSchema,

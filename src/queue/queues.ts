@@ -1,7 +1,6 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { z } from 'zod';
 import { notificationSchema, type Notification } from '../model/alert-group.ts';
-import { notificationFor } from '../track/decide.ts';
 import { jobIdOf } from '../track/fingerprint.ts';
 
 /** Queue names; with the key prefix they become `<prefix>:flush:*` and `<prefix>:deliver:*` in Redis. */
@@ -37,6 +36,7 @@ export interface Queues {
 }
 
 export function receiversOf(notification: Notification): string[] {
+  if (notification.labels.receiver) return [notification.labels.receiver];
   return [...new Set([...notification.firing, ...notification.resolved].flatMap((f) => f.receivers))].sort();
 }
 
@@ -57,13 +57,14 @@ export function createQueues(connection: ConnectionOptions, prefix: string, retr
       await flush.add('flush', { groupKey, seq }, { ...flushOpts, jobId: jobIdOf('flush', groupKey, seq), delay: Math.max(0, dueAt - now) });
     },
     async enqueueDeliveries(notification) {
-      const jobs = receiversOf(notification).flatMap((receiver) => {
-        const mine = notificationFor(notification, receiver);
-        return mine === null
-          ? []
-          : [{ name: 'deliver', data: { receiver, notification: mine }, opts: { ...deliverOpts, jobId: jobIdOf('deliver', notification.groupKey, notification.seq, receiver) } }];
-      });
-      await deliver.addBulk(jobs);
+      // A group belongs to one route, so to one receiver; the union is for groups written before.
+      await deliver.addBulk(
+        receiversOf(notification).map((receiver) => ({
+          name: 'deliver',
+          data: { receiver, notification },
+          opts: { ...deliverOpts, jobId: jobIdOf('deliver', notification.groupKey, notification.seq, receiver) },
+        })),
+      );
     },
     async close() {
       await Promise.all([flush.close(), deliver.close()]);

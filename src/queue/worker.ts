@@ -2,6 +2,9 @@ import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type 
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Notifier } from '../deliver/notifier.ts';
+import type { Notification } from '../model/alert-group.ts';
+import type { FlushContext } from '../track/decide.ts';
+import type { GroupState } from '../track/group-state.ts';
 import type { TrackStore } from '../track/redis-store.ts';
 import { QUEUE_NAMES, deliverJobSchema, flushJobSchema, type DeliverJob, type FlushJob, type Queues } from './queues.ts';
 
@@ -15,6 +18,10 @@ export interface WorkerDeps {
   metrics: Metrics;
   log: Logger;
   now: () => number;
+  /** Silences, inhibition and time intervals for a group's flush; default: nothing muted. */
+  flushContext?: (state: GroupState, now: number) => Promise<FlushContext> | FlushContext;
+  /** Called with every decided notification (history). */
+  onNotification?: (n: Notification) => Promise<void>;
   flushConcurrency?: number;
   deliverConcurrency?: number;
 }
@@ -30,9 +37,9 @@ export interface Workers {
  * receiver. Commit first and enqueue after, with fixed job ids: a crash in between is repaired by
  * BullMQ retrying this job, which finds the flush already handled and re-adds the same jobs.
  */
-export async function processFlush(job: FlushJob, deps: Pick<WorkerDeps, 'store' | 'queues' | 'metrics' | 'log' | 'now'>): Promise<string> {
+export async function processFlush(job: FlushJob, deps: Pick<WorkerDeps, 'store' | 'queues' | 'metrics' | 'log' | 'now' | 'flushContext' | 'onNotification'>): Promise<string> {
   const now = deps.now();
-  const outcome = await deps.store.flush(job.groupKey, job.seq, now);
+  const outcome = await deps.store.flush(job.groupKey, job.seq, (state) => (deps.flushContext ? deps.flushContext(state, now) : { now }));
   if (outcome.kind === 'stale') return 'stale';
   const state = outcome.kind === 'decided' ? outcome.next : outcome.state;
   const notification = outcome.kind === 'decided' ? outcome.notification : outcome.state.lastNotification;
@@ -40,6 +47,8 @@ export async function processFlush(job: FlushJob, deps: Pick<WorkerDeps, 'store'
     if (outcome.kind === 'decided') {
       deps.metrics.notificationDecided(notification.reason);
       deps.log.info({ group: job.groupKey, seq: notification.seq, reason: notification.reason, firing: notification.firing.length, resolved: notification.resolved.length }, 'notification decided');
+      // History is informational: a failure here must not hold back the delivery.
+      await deps.onNotification?.(notification).catch((err: unknown) => deps.log.warn({ error: err instanceof Error ? err.message : String(err) }, 'recording notification history failed'));
     }
     await deps.queues.enqueueDeliveries(notification);
   }

@@ -1,25 +1,34 @@
 import type { GroupLabels, Notification, NotifyReason, TrackedFinding } from '../model/alert-group.ts';
 import type { Finding } from '../model/finding.ts';
 import { highestSeverity, severityRank } from '../model/severity.ts';
-import type { GroupState } from './group-state.ts';
+import type { OwnerRef } from '../model/signal.ts';
+import type { GroupState, Timing } from './group-state.ts';
+
+export type { Timing };
 
 /**
- * The tracker's decisions, pure: (previous state, input, now, timing) → next state. Redis only
- * stores what these return (track/redis-store.ts); every rule about dedup and timing lives here.
+ * The tracker's decisions, pure: (previous state, input, now) → next state. Redis only stores what
+ * these return (track/redis-store.ts); every rule about dedup, timers, flap suppression and muting
+ * lives here, with Alertmanager's meanings (group_wait, group_interval, repeat_interval) plus
+ * pending_for.
  */
 
-export interface Timing {
-  /** Wait before the first notification of a group, to batch what drifts together. */
-  groupWaitMs: number;
-  /** Minimum time between two notifications of the same group. */
-  groupIntervalMs: number;
+/** The owner a signal speaks for: a snapshot resolves only this owner's findings in a group. */
+export interface SignalScope {
+  cluster: string;
+  tool: 'argocd' | 'flux';
+  owner: OwnerRef;
 }
 
 export interface SignalInput {
   groupKey: string;
-  labels: GroupLabels;
+  /** Absent for a group the owner had findings in but this signal routes nothing to: kept as stored. */
+  labels?: GroupLabels;
+  timing?: Timing;
+  /** This group's findings from the signal (already carrying this groupKey and receiver). */
   findings: readonly Finding[];
   completeness: 'snapshot' | 'partial';
+  scope: SignalScope;
   observedAt: number;
 }
 
@@ -37,14 +46,27 @@ export interface ApplyResult {
   dirty: boolean;
 }
 
+export function scopeKey(scope: SignalScope): string {
+  return `${scope.cluster}/${scope.tool}/${scope.owner.kind}/${scope.owner.namespace}/${scope.owner.name}`;
+}
+
+export function inScope(f: TrackedFinding, scope: SignalScope): boolean {
+  return (
+    f.cluster === scope.cluster && f.tool === scope.tool && f.owner.kind === scope.owner.kind &&
+    f.owner.namespace === scope.owner.namespace && f.owner.name === scope.owner.name
+  );
+}
+
 function emptyState(input: SignalInput, now: number): GroupState {
+  if (!input.labels || !input.timing) throw new Error(`group ${input.groupKey}: a new group needs labels and timing`);
   return {
     v: 1,
     groupKey: input.groupKey,
     labels: input.labels,
+    timing: input.timing,
     findings: {},
     firstSeen: now,
-    lastSnapshotAt: 0,
+    snapshots: {},
     flushSeq: 0,
     pendingFlush: null,
     handledFlushSeq: 0,
@@ -52,12 +74,19 @@ function emptyState(input: SignalInput, now: number): GroupState {
   };
 }
 
-/** Merges one signal's findings into a group. A snapshot resolves what it no longer lists. */
-export function applySignal(prev: GroupState | null, input: SignalInput, now: number, timing: Timing): ApplyResult {
-  if (prev && input.completeness === 'snapshot' && input.observedAt < prev.lastSnapshotAt) {
+function sameTiming(a: Timing, b: Timing): boolean {
+  return a.groupWaitMs === b.groupWaitMs && a.groupIntervalMs === b.groupIntervalMs && a.repeatIntervalMs === b.repeatIntervalMs && a.pendingForMs === b.pendingForMs;
+}
+
+/** Merges one signal's findings into a group. A snapshot resolves what it no longer lists, for its owner. */
+export function applySignal(prev: GroupState | null, input: SignalInput, now: number): ApplyResult {
+  const owner = scopeKey(input.scope);
+  if (prev && input.completeness === 'snapshot' && input.observedAt < (prev.snapshots[owner] ?? 0)) {
     return { next: prev, changed: false, opened: [], resolved: 0, stale: true, dirty: false };
   }
+  if (!prev && input.findings.length === 0) return { next: null, changed: false, opened: [], resolved: 0, stale: false, dirty: false };
   const base = prev ?? emptyState(input, now);
+  const timing = input.timing ?? base.timing;
   const findings: Record<string, TrackedFinding> = { ...base.findings };
   const opened: TrackedFinding[] = [];
   let changed = false;
@@ -85,7 +114,7 @@ export function applySignal(prev: GroupState | null, input: SignalInput, now: nu
   if (input.completeness === 'snapshot') {
     const present = new Set(input.findings.map((f) => f.fingerprint));
     for (const [fp, f] of Object.entries(findings)) {
-      if (f.status === 'firing' && !present.has(fp)) {
+      if (f.status === 'firing' && !present.has(fp) && inScope(f, input.scope)) {
         findings[fp] = { ...f, status: 'resolved', resolvedAt: now };
         changed = true;
         resolved++;
@@ -93,59 +122,60 @@ export function applySignal(prev: GroupState | null, input: SignalInput, now: nu
     }
   }
 
-  if (!prev && opened.length === 0) return { next: null, changed: false, opened, resolved, stale: false, dirty: false };
-
-  const lastSnapshotAt = input.completeness === 'snapshot' ? Math.max(base.lastSnapshotAt, input.observedAt) : base.lastSnapshotAt;
-  dirty ||= changed || lastSnapshotAt !== base.lastSnapshotAt || prev === null;
+  const snapshots = input.completeness === 'snapshot' && input.observedAt > (base.snapshots[owner] ?? 0) ? { ...base.snapshots, [owner]: input.observedAt } : base.snapshots;
+  dirty ||= changed || snapshots !== base.snapshots || prev === null || !sameTiming(base.timing, timing);
   if (!dirty) return { next: prev, changed, opened, resolved, stale: false, dirty };
-  let next: GroupState = { ...base, labels: input.labels, findings, lastSnapshotAt };
+  let next: GroupState = { ...base, timing, findings, snapshots };
   // A new episode starts when a quiet group fires again.
   if (!firingBefore && opened.length > 0 && (base.lastNotification === null || base.lastNotification.status === 'resolved')) {
-    next = { ...next, firstSeen: now };
+    next = { ...next, firstSeen: now, labels: input.labels ?? base.labels };
   }
-  if (changed && next.pendingFlush === null) next = scheduleFlush(next, now, timing);
+  if (changed) next = scheduleFlush(next, changeDueAt(next, now));
   return { next, changed, opened, resolved, stale: false, dirty };
 }
 
 /**
- * When the next notification decision is due: group_wait after a quiet group starts firing,
- * otherwise group_interval after the last notification (Alertmanager's timers).
+ * When a change should be decided: group_wait after a quiet group starts firing, otherwise
+ * group_interval after the last notification (Alertmanager's timers).
  */
-export function scheduleFlush(state: GroupState, now: number, timing: Timing): GroupState {
+function changeDueAt(state: GroupState, now: number): number {
   const last = state.lastNotification;
-  const dueAt =
-    last === null || last.status === 'resolved' ? now + timing.groupWaitMs : Math.max(now, last.at + timing.groupIntervalMs);
+  return last === null || last.status === 'resolved' ? now + state.timing.groupWaitMs : Math.max(now, last.at + state.timing.groupIntervalMs);
+}
+
+/**
+ * Schedules a flush at `dueAt` unless one is already due by then. An earlier need replaces a later
+ * one (a new seq; the old job finds itself stale), so a far repeat never delays a change.
+ */
+export function scheduleFlush(state: GroupState, dueAt: number): GroupState {
+  if (state.pendingFlush !== null && state.pendingFlush.dueAt <= dueAt) return state;
   const seq = state.flushSeq + 1;
   return { ...state, flushSeq: seq, pendingFlush: { seq, dueAt } };
 }
 
-function firingOf(state: GroupState): TrackedFinding[] {
-  return Object.values(state.findings).filter((f) => f.status === 'firing');
+/** Why a firing finding is held back from notifications right now, and until when (if known). */
+export interface Mute {
+  muted: boolean;
+  /** When it may change (silence end, interval boundary); undefined: re-check at group_interval. */
+  until?: number | undefined;
 }
 
-/**
- * Whether a notification is due, and why (Alertmanager's DedupStage.needsUpdate in drift terms):
- * compare what fires now with what the last notification said.
- */
-export function decide(state: GroupState): NotifyReason {
-  const firing = firingOf(state);
-  const last = state.lastNotification;
-  if (firing.length === 0) return last !== null && last.status === 'firing' ? 'resolved' : 'none';
-  if (last === null || last.status === 'resolved') return 'first';
-  const before = new Map(last.firing.map((f) => [f.fingerprint, f]));
-  if (firing.some((f) => !before.has(f.fingerprint))) return 'new-findings';
-  if (firing.some((f) => severityRank(f.severity) < severityRank(before.get(f.fingerprint)?.severity ?? 'info'))) {
-    return 'severity-raised';
-  }
-  const now = new Set(firing.map((f) => f.fingerprint));
-  if (last.firing.some((f) => !now.has(f.fingerprint))) return 'some-resolved';
-  return 'none';
+export interface FlushContext {
+  now: number;
+  /** Silences and inhibition, decided outside (they need Redis); default: nothing muted. */
+  mute?: (f: TrackedFinding) => Mute;
+  /** The route is in a mute time interval (or outside its active ones) until `until`. */
+  routeMuted?: Mute;
 }
 
-export interface FlushResult {
-  /** null: delete the group (nothing firing, nothing left to announce). */
-  next: GroupState | null;
-  notification: Notification | null;
+export interface Decision {
+  reason: NotifyReason;
+  /** Firing findings that may be told now (drifted for pending_for, not muted). */
+  notifiable: TrackedFinding[];
+  /** Findings announced firing before that have resolved since. */
+  resolvedToAnnounce: TrackedFinding[];
+  /** When to look again even if nothing changes (pending_for ends, a mute ends, repeat). */
+  wakeAt: number | null;
 }
 
 const BY_SEVERITY = (a: TrackedFinding, b: TrackedFinding): number =>
@@ -154,47 +184,114 @@ const BY_SEVERITY = (a: TrackedFinding, b: TrackedFinding): number =>
   a.resource.namespace.localeCompare(b.resource.namespace) ||
   a.resource.name.localeCompare(b.resource.name);
 
+const earliest = (a: number | null, b: number | undefined | null): number | null => (b == null ? a : a === null ? b : Math.min(a, b));
+
+/**
+ * Whether a notification is due, and why (Alertmanager's DedupStage.needsUpdate in drift terms):
+ * compare what may be told now with what the last notification said.
+ */
+export function decide(state: GroupState, ctx: FlushContext): Decision {
+  const { now } = ctx;
+  const last = state.lastNotification;
+  const announced = new Map(last?.status === 'firing' ? last.firing.map((f) => [f.fingerprint, f]) : []);
+  let wakeAt: number | null = null;
+  const notifiable: TrackedFinding[] = [];
+  for (const f of Object.values(state.findings)) {
+    if (f.status !== 'firing') continue;
+    const ripe = f.firstSeen + state.timing.pendingForMs;
+    if (now < ripe) {
+      wakeAt = earliest(wakeAt, ripe);
+      continue;
+    }
+    const mute = ctx.mute?.(f);
+    if (mute?.muted) {
+      wakeAt = earliest(wakeAt, mute.until ?? now + Math.max(state.timing.groupIntervalMs, 1000));
+      continue;
+    }
+    notifiable.push(f);
+  }
+  notifiable.sort(BY_SEVERITY);
+  const resolvedToAnnounce = Object.values(state.findings)
+    .filter((f) => f.status === 'resolved' && announced.has(f.fingerprint))
+    .sort(BY_SEVERITY);
+
+  if (ctx.routeMuted?.muted) {
+    return { reason: 'none', notifiable, resolvedToAnnounce, wakeAt: earliest(wakeAt, ctx.routeMuted.until ?? now + Math.max(state.timing.groupIntervalMs, 1000)) };
+  }
+
+  let reason: NotifyReason = 'none';
+  const firingNow = Object.values(state.findings).some((f) => f.status === 'firing');
+  if (notifiable.length === 0) {
+    // Everything told before has resolved: the group is over. (Findings merely muted or pending
+    // keep the group open and are not announced as resolved.)
+    if (last?.status === 'firing' && !firingNow) reason = 'resolved';
+    else if (resolvedToAnnounce.length > 0) reason = 'some-resolved';
+  } else if (last === null || last.status === 'resolved') {
+    reason = 'first';
+  } else if (notifiable.some((f) => !announced.has(f.fingerprint))) {
+    reason = 'new-findings';
+  } else if (notifiable.some((f) => severityRank(f.severity) < severityRank(announced.get(f.fingerprint)?.severity ?? 'info'))) {
+    reason = 'severity-raised';
+  } else if (resolvedToAnnounce.length > 0) {
+    reason = 'some-resolved';
+  } else if (now - last.at >= state.timing.repeatIntervalMs) {
+    reason = 'repeat';
+  }
+  return { reason, notifiable, resolvedToAnnounce, wakeAt };
+}
+
+export interface FlushResult {
+  /** null: delete the group (nothing firing, nothing left to announce). */
+  next: GroupState | null;
+  notification: Notification | null;
+}
+
 /**
  * Commits a flush: builds the notification (if any) and the state after it. Resolved findings are
  * dropped once announced. Findings Flux already reverted (Corrected) are announced once, then
- * resolve by themselves: a follow-up flush announces that.
+ * resolve by themselves: a follow-up flush announces that. While the group fires, the next flush
+ * is scheduled for the repeat (or earlier, for pending or muted findings).
  */
-export function flush(state: GroupState, flushSeq: number, now: number, timing: Timing): FlushResult {
-  const reason = decide(state);
-  const firing = firingOf(state).sort(BY_SEVERITY);
-  const resolvedNow = Object.values(state.findings).filter((f) => f.status === 'resolved');
+export function flush(state: GroupState, flushSeq: number, ctx: FlushContext): FlushResult {
+  const { now } = ctx;
+  const d = decide(state, ctx);
   const base: GroupState = { ...state, pendingFlush: null, handledFlushSeq: flushSeq };
+  const announcedIds = new Set(d.resolvedToAnnounce.map((f) => f.fingerprint));
 
-  if (reason === 'none') {
-    const findings = Object.fromEntries(firing.map((f) => [f.fingerprint, f]));
-    if (firing.length === 0 && (state.lastNotification === null || state.lastNotification.status === 'resolved')) {
-      // Resolved before anyone was told (within group_wait): nothing to say, nothing to keep.
-      return { next: state.lastNotification === null ? null : { ...base, findings }, notification: null };
+  if (d.reason === 'none') {
+    // Keep firing findings, and resolved ones still owed an announcement (they wait for a change).
+    const findings = Object.fromEntries(Object.entries(state.findings).filter(([fp, f]) => f.status === 'firing' || announcedIds.has(fp)));
+    const firing = Object.values(findings).some((f) => f.status === 'firing');
+    if (!firing && announcedIds.size === 0 && (state.lastNotification === null || state.lastNotification.status === 'resolved')) {
+      // Resolved before anyone was told (within group_wait or pending_for): nothing to keep.
+      return { next: state.lastNotification === null ? null : { ...base, findings: {} }, notification: null };
     }
-    return { next: { ...base, findings }, notification: null };
+    let next: GroupState = { ...base, findings };
+    if (d.wakeAt !== null) next = scheduleFlush(next, d.wakeAt);
+    else if (state.lastNotification?.status === 'firing' && firing) next = scheduleFlush(next, state.lastNotification.at + state.timing.repeatIntervalMs);
+    return { next, notification: null };
   }
 
-  const lastFiring = new Set(state.lastNotification?.status === 'firing' ? state.lastNotification.firing.map((f) => f.fingerprint) : []);
-  // Announce as resolved only what an earlier notification announced as firing.
-  const resolved = resolvedNow.filter((f) => lastFiring.has(f.fingerprint)).sort(BY_SEVERITY);
-  const status = firing.length > 0 ? 'firing' : 'resolved';
+  const status = d.notifiable.length > 0 ? 'firing' : 'resolved';
   const notification: Notification = {
     groupKey: state.groupKey,
     seq: (state.lastNotification?.seq ?? 0) + 1,
-    reason,
+    reason: d.reason,
     status,
     labels: state.labels,
-    severity: highestSeverity((status === 'firing' ? firing : resolved).map((f) => f.severity)),
-    firing,
-    resolved,
+    severity: highestSeverity((status === 'firing' ? d.notifiable : d.resolvedToAnnounce).map((f) => f.severity)),
+    firing: d.notifiable,
+    resolved: d.resolvedToAnnounce,
     at: now,
     firstSeen: state.firstSeen,
   };
 
   const findings: Record<string, TrackedFinding> = {};
   let selfResolved = false;
-  for (const f of firing) {
-    if (f.state === 'Corrected') {
+  const told = new Set(d.notifiable.map((f) => f.fingerprint));
+  for (const f of Object.values(state.findings)) {
+    if (f.status !== 'firing') continue; // resolved ones are announced now (or were never told)
+    if (f.state === 'Corrected' && told.has(f.fingerprint)) {
       findings[f.fingerprint] = { ...f, status: 'resolved', resolvedAt: now };
       selfResolved = true;
     } else {
@@ -202,21 +299,8 @@ export function flush(state: GroupState, flushSeq: number, now: number, timing: 
     }
   }
   let next: GroupState = { ...base, findings, lastNotification: notification };
-  if (selfResolved) next = scheduleFlush(next, now, timing);
+  if (selfResolved) next = scheduleFlush(next, now + state.timing.groupIntervalMs);
+  if (d.wakeAt !== null) next = scheduleFlush(next, Math.max(d.wakeAt, now + state.timing.groupIntervalMs));
+  if (status === 'firing') next = scheduleFlush(next, now + state.timing.repeatIntervalMs);
   return { next, notification };
-}
-
-/**
- * The part of a group's notification that concerns one receiver: only the findings its routes sent
- * there. null when none concern it (nothing to deliver). Status and severity follow that subset,
- * so a pager whose only finding resolved gets a resolve while the group still fires elsewhere.
- */
-export function notificationFor(n: Notification, receiver: string): Notification | null {
-  const mine = (f: TrackedFinding) => f.receivers.includes(receiver);
-  const firing = n.firing.filter(mine);
-  const resolved = n.resolved.filter(mine);
-  if (firing.length === 0 && resolved.length === 0) return null;
-  if (firing.length === n.firing.length && resolved.length === n.resolved.length) return n;
-  const status = firing.length > 0 ? 'firing' : 'resolved';
-  return { ...n, firing, resolved, status, severity: highestSeverity((status === 'firing' ? firing : resolved).map((f) => f.severity)) };
 }

@@ -20,11 +20,14 @@ export function fingerprintOf(cluster: string, tool: GitOpsTool, owner: OwnerRef
 }
 
 /**
- * The alert group of a finding: one per (cluster, tool, owner), the default `group_by`. Hex only,
- * so it is safe in Redis keys and BullMQ job ids (which may not contain `:`).
+ * An alert group: one per (route, values of the route's group_by labels), as in Alertmanager. Hex
+ * only, so it is safe in Redis keys and BullMQ job ids (which may not contain `:`).
  */
-export function groupKeyOf(cluster: string, tool: GitOpsTool, owner: OwnerRef): string {
-  return digest(['group', cluster, tool, owner.kind, owner.namespace, owner.name], 32);
+export function groupKeyOf(routeId: string, groupBy: Readonly<Record<string, string>>): string {
+  const pairs = Object.keys(groupBy)
+    .sort()
+    .map((k) => `${k}=${groupBy[k] ?? ''}`);
+  return digest(['group', routeId, ...pairs], 32);
 }
 
 /** A BullMQ-safe job id from parts: hex, never all digits. */

@@ -1,21 +1,36 @@
 import { z } from 'zod';
 import { groupLabelsSchema, notificationSchema, trackedFindingSchema } from '../model/alert-group.ts';
 
+export const timingSchema = z.object({
+  /** Wait before the first notification of a group, to batch what drifts together. */
+  groupWaitMs: z.number().nonnegative(),
+  /** Minimum time between two notifications of the same group. */
+  groupIntervalMs: z.number().nonnegative(),
+  /** Re-notify a group still firing after this long. */
+  repeatIntervalMs: z.number().nonnegative(),
+  /** A finding must stay drifted this long before it is notified (flap suppression). */
+  pendingForMs: z.number().nonnegative(),
+});
+/** The timers of the route that formed a group (Alertmanager's, plus pending_for). */
+export type Timing = z.infer<typeof timingSchema>;
+
 /**
  * Everything the tracker keeps about one alert group, stored as one JSON value in Redis so that a
- * read-decide-commit cycle is one WATCH/GET/MULTI. Validated when read back: a value written by an
- * older or newer meshdrift fails loudly instead of being half-understood.
+ * read-decide-commit cycle is one read and one compare-and-set. Validated when read back: a value
+ * written by an older or newer meshdrift fails loudly instead of being half-understood.
  */
 export const groupStateSchema = z.object({
   v: z.literal(1),
   groupKey: z.string(),
   labels: groupLabelsSchema,
+  /** The route's timers, refreshed by every signal (so a policy reload takes effect). */
+  timing: timingSchema,
   /** By fingerprint. Firing ones, and resolved ones not yet announced. */
   findings: z.record(z.string(), trackedFindingSchema),
   /** Epoch ms the current episode started (first finding of an unresolved group). */
   firstSeen: z.number(),
-  /** Newest accepted snapshot's observation time; older snapshots are stale and ignored. */
-  lastSnapshotAt: z.number(),
+  /** Per owner (a group may span several): newest accepted snapshot; older ones are stale. */
+  snapshots: z.record(z.string(), z.number()),
   /** Last flush sequence number allocated (flush job ids derive from it). */
   flushSeq: z.number().int().nonnegative(),
   /** A flush (notification decision) is scheduled. */

@@ -1,24 +1,54 @@
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
 import { classify, type ClassifyPolicy } from '../classify/classify.ts';
 import type { Metrics } from '../metrics.ts';
-import type { GroupLabels } from '../model/alert-group.ts';
-import { toolOf, type Signal } from '../model/signal.ts';
+import type { Signal } from '../model/signal.ts';
 import type { Queues } from '../queue/queues.ts';
-import { groupKeyOf } from './fingerprint.ts';
+import { inScope, scopeKey, type SignalInput } from './decide.ts';
+import { groupInputs, scopeOf } from './grouping.ts';
 import type { TrackStore } from './redis-store.ts';
 
 export type IngestOutcome = {
   outcome: 'tracked' | 'unchanged' | 'stale';
-  groupKey: string;
+  /** The alert groups this signal touched. */
+  groups: string[];
   findings: number;
 };
 
-/** The one entry point every source calls: classify → track → schedule the group's flush. */
+/** The one entry point every source calls: classify → group → track → schedule each group's flush. */
 export type Ingest = (signal: Signal) => Promise<IngestOutcome>;
+
+/**
+ * Which groups hold findings of an owner. A snapshot must reach every one of them, including
+ * groups its findings no longer route to (a policy change, a severity change), or what drifted
+ * there would never resolve.
+ */
+export interface OwnerGroupIndex {
+  groupsOf(ownerKey: string): Promise<string[]>;
+  update(ownerKey: string, add: readonly string[], remove: readonly string[]): Promise<void>;
+}
+
+export function createRedisOwnerGroupIndex(redis: Redis, keyPrefix: string): OwnerGroupIndex {
+  const key = (owner: string) => `${keyPrefix}:owner-groups:${createHash('sha256').update(owner).digest('hex').slice(0, 32)}`;
+  return {
+    groupsOf: (owner) => redis.smembers(key(owner)),
+    async update(owner, add, remove) {
+      if (add.length === 0 && remove.length === 0) return;
+      const tx = redis.multi();
+      if (add.length > 0) tx.sadd(key(owner), ...add);
+      if (remove.length > 0) tx.srem(key(owner), ...remove);
+      const result = await tx.exec();
+      const failed = result?.find(([err]) => err !== null);
+      if (result === null || failed) throw new Error(`owner group index update failed: ${failed?.[0]?.message ?? 'aborted'}`);
+    },
+  };
+}
 
 export interface IngestDeps {
   policy: () => ClassifyPolicy;
   store: TrackStore;
   queues: Pick<Queues, 'scheduleFlush'>;
+  owners: OwnerGroupIndex;
   metrics: Metrics;
   now: () => number;
 }
@@ -26,25 +56,43 @@ export interface IngestDeps {
 export function createIngest(deps: IngestDeps): Ingest {
   return async (signal) => {
     const started = performance.now();
-    const tool = toolOf(signal.source, signal.owner);
-    const groupKey = groupKeyOf(signal.cluster, tool, signal.owner);
-    const findings = classify(signal, deps.policy());
-    const labels: GroupLabels = { cluster: signal.cluster, tool, owner: signal.owner, project: signal.project };
-    const now = deps.now();
-    const result = await deps.store.apply(
-      { groupKey, labels, findings, completeness: signal.completeness, observedAt: signal.observedAt },
-      now,
-    );
-    // Re-adding a scheduled flush is a no-op (its job id is fixed), so doing it whenever one is
-    // pending also repairs a crash between the commit above and this add.
-    const pending = result.next?.pendingFlush;
-    if (pending) await deps.queues.scheduleFlush(groupKey, pending.seq, pending.dueAt, now);
+    const policy = deps.policy();
+    const findings = classify(signal, policy);
+    const inputs: SignalInput[] = groupInputs(signal, findings, policy.route);
+    const scope = scopeOf(signal);
+    const owner = scopeKey(scope);
+    if (signal.completeness === 'snapshot') {
+      const routed = new Set(inputs.map((i) => i.groupKey));
+      for (const groupKey of await deps.owners.groupsOf(owner)) {
+        if (!routed.has(groupKey)) inputs.push({ groupKey, findings: [], completeness: 'snapshot', scope, observedAt: signal.observedAt });
+      }
+    }
 
-    for (const f of result.opened) deps.metrics.findingOpened(f.severity, f.category);
-    if (result.resolved > 0) deps.metrics.findingsResolved(result.resolved);
-    const outcome = result.stale ? 'stale' : result.changed ? 'tracked' : 'unchanged';
+    const now = deps.now();
+    let changed = false;
+    let stale = false;
+    const add: string[] = [];
+    const remove: string[] = [];
+    for (const input of inputs) {
+      const result = await deps.store.apply(input, now);
+      // Re-adding a scheduled flush is a no-op (its job id is fixed), so doing it whenever one is
+      // pending also repairs a crash between the commit above and this add.
+      const pending = result.next?.pendingFlush;
+      if (pending) await deps.queues.scheduleFlush(input.groupKey, pending.seq, pending.dueAt, now);
+      for (const f of result.opened) deps.metrics.findingOpened(f.severity, f.category);
+      if (result.resolved > 0) deps.metrics.findingsResolved(result.resolved);
+      changed ||= result.changed;
+      stale ||= result.stale;
+      if (result.dirty) {
+        const holds = result.next !== null && Object.values(result.next.findings).some((f) => f.status === 'firing' && inScope(f, scope));
+        (holds ? add : remove).push(input.groupKey);
+      }
+    }
+    await deps.owners.update(owner, add, remove);
+
+    const outcome = changed ? 'tracked' : stale ? 'stale' : 'unchanged';
     if (outcome !== 'tracked') deps.metrics.dedupSuppressed(signal.source);
     deps.metrics.ingestDuration(signal.source, (performance.now() - started) / 1000);
-    return { outcome, groupKey, findings: findings.length };
+    return { outcome, groups: inputs.map((i) => i.groupKey), findings: findings.length };
   };
 }

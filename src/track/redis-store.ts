@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { applySignal, flush, type ApplyResult, type FlushResult, type SignalInput, type Timing } from './decide.ts';
+import { applySignal, flush, type ApplyResult, type FlushContext, type FlushResult, type SignalInput } from './decide.ts';
 import { groupStateSchema, type GroupState } from './group-state.ts';
 
 /**
@@ -11,8 +11,11 @@ import { groupStateSchema, type GroupState } from './group-state.ts';
 export interface TrackStore {
   /** Applies one signal's findings to their group; returns the decision that was committed. */
   apply(input: SignalInput, now: number): Promise<ApplyResult>;
-  /** Runs the flush `flushSeq` of a group: decides the notification and commits it. */
-  flush(groupKey: string, flushSeq: number, now: number): Promise<FlushOutcome>;
+  /**
+   * Runs the flush `flushSeq` of a group: decides the notification and commits it. `context` is
+   * called with the group's current state (silences, inhibition, time intervals need it).
+   */
+  flush(groupKey: string, flushSeq: number, context: (state: GroupState) => FlushContext | Promise<FlushContext>): Promise<FlushOutcome>;
   /** Current state of a group, or null. */
   get(groupKey: string): Promise<GroupState | null>;
 }
@@ -53,8 +56,6 @@ type CasRedis = Redis & {
 export interface RedisTrackStoreOptions {
   redis: Redis;
   keyPrefix: string;
-  /** Timers in force; a function because a policy reload can change them. */
-  timing: Timing | (() => Timing);
   /** How long a group with nothing firing is kept (for seq continuity and history). */
   resolvedRetentionSeconds?: number;
 }
@@ -69,7 +70,6 @@ export function activeGroupsKey(keyPrefix: string): string {
 
 export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore {
   const { redis, keyPrefix } = opts;
-  const timingNow = typeof opts.timing === 'function' ? opts.timing : () => opts.timing as Timing;
   // Longer than the Slack message refs (7 days) so a group's notification seq never restarts while
   // a receiver still remembers an older one.
   const retention = opts.resolvedRetentionSeconds ?? 30 * 24 * 3600;
@@ -117,19 +117,19 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
     apply: (input, now) =>
       retrying(input.groupKey, async () => {
         const { version, state } = await read(input.groupKey);
-        const result = applySignal(state, input, now, timingNow());
+        const result = applySignal(state, input, now);
         if (!result.dirty) return result;
         return (await commit(input.groupKey, version, result.next)) ? result : undefined;
       }),
 
-    flush: (groupKey, flushSeq, now) =>
+    flush: (groupKey, flushSeq, context) =>
       retrying<FlushOutcome>(groupKey, async () => {
         const { version, state } = await read(groupKey);
         if (state === null) return { kind: 'stale' };
         if (state.pendingFlush?.seq !== flushSeq) {
           return state.handledFlushSeq === flushSeq ? { kind: 'already-handled', state } : { kind: 'stale' };
         }
-        const result = flush(state, flushSeq, now, timingNow());
+        const result = flush(state, flushSeq, await context(state));
         return (await commit(groupKey, version, result.next)) ? { kind: 'decided', ...result } : undefined;
       }),
   };

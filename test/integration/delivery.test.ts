@@ -9,7 +9,7 @@ import { createMetrics } from '../../src/metrics.ts';
 import { createQueues, type Queues } from '../../src/queue/queues.ts';
 import { processFlush } from '../../src/queue/worker.ts';
 import { applicationSchema, applicationToSignal } from '../../src/sources/argocd/application.ts';
-import { createIngest } from '../../src/track/ingest.ts';
+import { createIngest, createRedisOwnerGroupIndex } from '../../src/track/ingest.ts';
 import { createRedisTrackStore } from '../../src/track/redis-store.ts';
 import { startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
 import { readFixture } from '../support/fixtures.ts';
@@ -98,19 +98,26 @@ describe('crash recovery of a flush', () => {
   });
 
   it('a flush job run again after its commit re-adds the same deliveries, not new ones', async () => {
-    const timing = { groupWaitMs: 0, groupIntervalMs: 1000 };
-    const store = createRedisTrackStore({ redis, keyPrefix: prefix, timing });
+    const store = createRedisTrackStore({ redis, keyPrefix: prefix });
     const metrics = createMetrics(new Registry(), { defaultMetrics: false });
     const deps = { store, queues, metrics, log: createLogger('silent'), now: Date.now };
-    const ingest = createIngest({ policy: () => defaultPolicy(createCatalog(), ['console', 'slack']), store, queues, metrics, now: Date.now });
+    // Two receivers, so two routes and two alert groups for the same findings.
+    const ingest = createIngest({ policy: () => defaultPolicy(createCatalog(), ['console', 'slack']), store, queues, owners: createRedisOwnerGroupIndex(redis, prefix), metrics, now: Date.now });
     const signal = applicationToSignal(applicationSchema.parse(meshApp()), { cluster: 'c', source: 'argocd-webhook', now: 0 });
-    const { groupKey } = await ingest(signal);
-    const seq = (await store.get(groupKey))?.pendingFlush?.seq ?? 0;
-    expect(seq).toBe(1);
-    expect(await processFlush({ groupKey, seq }, deps)).toBe('decided: first');
-    // As if the worker died after the commit and BullMQ ran the job again.
-    expect(await processFlush({ groupKey, seq }, deps)).toBe('already-handled: first');
+    const { groups } = await ingest(signal);
+    expect(groups).toHaveLength(2);
+    for (const groupKey of groups) {
+      const seq = (await store.get(groupKey))?.pendingFlush?.seq ?? 0;
+      expect(seq).toBe(1);
+      expect(await processFlush({ groupKey, seq }, deps)).toBe('decided: first');
+      // As if the worker died after the commit and BullMQ ran the job again.
+      expect(await processFlush({ groupKey, seq }, deps)).toBe('already-handled: first');
+    }
     expect(await queues.deliver.getJobCountByTypes('waiting', 'delayed', 'active', 'completed', 'failed')).toBe(2);
+    const [groupKey = '', other = ''] = groups;
+    const seq = (await store.get(groupKey))?.pendingFlush?.seq ?? 0;
+    expect(seq).toBeGreaterThan(1); // the repeat is scheduled
+    expect((await store.get(other))?.labels.receiver).not.toBe((await store.get(groupKey))?.labels.receiver);
     // A superseded flush does nothing.
     expect(await processFlush({ groupKey, seq: seq + 5 }, deps)).toBe('stale');
   });

@@ -1,20 +1,23 @@
 import { describe, expect, it } from 'vitest';
+import type { TrackedFinding } from '../../../src/model/alert-group.ts';
 import type { Finding } from '../../../src/model/finding.ts';
 import type { Severity } from '../../../src/model/severity.ts';
 import type { DriftState } from '../../../src/model/signal.ts';
-import { applySignal, decide, flush, type SignalInput, type Timing } from '../../../src/track/decide.ts';
-import type { GroupState } from '../../../src/track/group-state.ts';
+import { applySignal, decide, flush, type FlushContext, type SignalInput } from '../../../src/track/decide.ts';
+import type { GroupState, Timing } from '../../../src/track/group-state.ts';
 
-const timing: Timing = { groupWaitMs: 10_000, groupIntervalMs: 300_000 };
-const labels = { cluster: 'prod', tool: 'argocd' as const, owner: { kind: 'Application', namespace: 'argocd', name: 'app' }, project: 'p' };
+const timing: Timing = { groupWaitMs: 10_000, groupIntervalMs: 300_000, repeatIntervalMs: 4 * 3_600_000, pendingForMs: 0 };
+const owner = { kind: 'Application', namespace: 'argocd', name: 'app' };
+const labels = { cluster: 'prod', tool: 'argocd' as const, owner, project: 'p', route: 'route', receiver: 'console', groupBy: {} };
+const scope = { cluster: 'prod', tool: 'argocd' as const, owner };
 
-function finding(name: string, severity: Severity = 'high', state: DriftState = 'Modified'): Finding {
+function finding(name: string, severity: Severity = 'high', state: DriftState = 'Modified', ownerName = 'app'): Finding {
   return {
-    fingerprint: `fp-${name}`,
+    fingerprint: `fp-${ownerName}-${name}`,
     groupKey: 'g1',
     cluster: 'prod',
     tool: 'argocd',
-    owner: labels.owner,
+    owner: { ...owner, name: ownerName },
     project: 'p',
     resource: { group: 'networking.istio.io', kind: 'VirtualService', namespace: 'ns', name },
     state,
@@ -27,59 +30,76 @@ function finding(name: string, severity: Severity = 'high', state: DriftState = 
   };
 }
 
-function input(findings: Finding[], completeness: 'snapshot' | 'partial' = 'snapshot', observedAt = 0): SignalInput {
-  return { groupKey: 'g1', labels, findings, completeness, observedAt };
+function input(findings: Finding[], completeness: 'snapshot' | 'partial' = 'snapshot', observedAt = 0, t: Timing = timing, ownerName = 'app'): SignalInput {
+  return { groupKey: 'g1', labels, timing: t, findings, completeness, scope: { ...scope, owner: { ...owner, name: ownerName } }, observedAt };
 }
 
-/** Applies then flushes, returning the state after the flush and the notification. */
-function applyAndFlush(prev: GroupState | null, findings: Finding[], now: number, completeness: 'snapshot' | 'partial' = 'snapshot') {
-  const applied = applySignal(prev, input(findings, completeness), now, timing);
+const at = (now: number): FlushContext => ({ now });
+
+/** Applies, then runs the pending flush at its due time. */
+function applyAndFlush(prev: GroupState | null, findings: Finding[], now: number, completeness: 'snapshot' | 'partial' = 'snapshot', t: Timing = timing) {
+  const applied = applySignal(prev, input(findings, completeness, 0, t), now);
   const state = applied.next;
   if (!state?.pendingFlush) return { state, notification: null, applied };
-  const result = flush(state, state.pendingFlush.seq, state.pendingFlush.dueAt, timing);
+  const result = flush(state, state.pendingFlush.seq, at(state.pendingFlush.dueAt));
   return { state: result.next, notification: result.notification, applied };
 }
 
 describe('applySignal', () => {
   it('a clean snapshot for an unknown group keeps nothing', () => {
-    const r = applySignal(null, input([]), 1000, timing);
-    expect(r).toMatchObject({ next: null, changed: false, dirty: false });
+    expect(applySignal(null, input([]), 1000)).toMatchObject({ next: null, changed: false, dirty: false });
   });
 
   it('a first finding schedules a flush after group_wait', () => {
-    const r = applySignal(null, input([finding('a')]), 1000, timing);
+    const r = applySignal(null, input([finding('a')]), 1000);
     expect(r.changed).toBe(true);
     expect(r.opened).toHaveLength(1);
     expect(r.next?.pendingFlush).toEqual({ seq: 1, dueAt: 11_000 });
   });
 
   it('the same signal again changes nothing and writes nothing (dedup)', () => {
-    const first = applySignal(null, input([finding('a')]), 1000, timing);
-    const again = applySignal(first.next, input([finding('a')]), 2000, timing);
+    const first = applySignal(null, input([finding('a')]), 1000);
+    const again = applySignal(first.next, input([finding('a')]), 2000);
     expect(again).toMatchObject({ changed: false, dirty: false, opened: [] });
     expect(again.next).toBe(first.next);
   });
 
   it('a snapshot resolves what it no longer lists; a partial event does not', () => {
-    const first = applySignal(null, input([finding('a'), finding('b')]), 1000, timing);
-    const partial = applySignal(first.next, input([finding('a')], 'partial'), 2000, timing);
-    expect(partial.resolved).toBe(0);
-    const snapshot = applySignal(first.next, input([finding('a')]), 2000, timing);
+    const first = applySignal(null, input([finding('a'), finding('b')]), 1000);
+    expect(applySignal(first.next, input([finding('a')], 'partial'), 2000).resolved).toBe(0);
+    const snapshot = applySignal(first.next, input([finding('a')]), 2000);
     expect(snapshot.resolved).toBe(1);
-    expect(snapshot.next?.findings['fp-b']?.status).toBe('resolved');
+    expect(snapshot.next?.findings['fp-app-b']?.status).toBe('resolved');
   });
 
-  it('ignores a snapshot older than one already applied', () => {
-    const first = applySignal(null, input([finding('a')], 'snapshot', 5000), 1000, timing);
-    const old = applySignal(first.next, input([], 'snapshot', 4000), 2000, timing);
+  it("a snapshot resolves only its own owner's findings in a group spanning owners", () => {
+    const a = applySignal(null, input([finding('x', 'high', 'Modified', 'app')]), 1000).next;
+    const both = applySignal(a, input([finding('y', 'high', 'Modified', 'other')], 'snapshot', 0, timing, 'other'), 1000).next;
+    const cleanOther = applySignal(both, input([], 'snapshot', 1, timing, 'other'), 2000);
+    expect(cleanOther.resolved).toBe(1);
+    expect(cleanOther.next?.findings['fp-app-x']?.status).toBe('firing');
+  });
+
+  it("ignores a snapshot older than the owner's newest one", () => {
+    const first = applySignal(null, input([finding('a')], 'snapshot', 5000), 1000);
+    const old = applySignal(first.next, input([], 'snapshot', 4000), 2000);
     expect(old.stale).toBe(true);
-    expect(old.next?.findings['fp-a']?.status).toBe('firing');
+    expect(old.next?.findings['fp-app-a']?.status).toBe('firing');
   });
 
-  it('after a notification, the next flush waits group_interval', () => {
+  it('after a notification, a change waits group_interval; an earlier need replaces a later flush', () => {
     const { state } = applyAndFlush(null, [finding('a')], 0);
-    const more = applySignal(state, input([finding('a'), finding('b')]), 20_000, timing);
+    expect(state?.pendingFlush?.dueAt).toBe(10_000 + timing.repeatIntervalMs); // the repeat
+    const more = applySignal(state, input([finding('a'), finding('b')]), 20_000);
     expect(more.next?.pendingFlush?.dueAt).toBe(10_000 + 300_000);
+    expect(more.next?.pendingFlush?.seq).toBe((state?.pendingFlush?.seq ?? 0) + 1);
+  });
+
+  it('a policy reload that changes the timers is written', () => {
+    const first = applySignal(null, input([finding('a')]), 1000);
+    const reloaded = applySignal(first.next, input([finding('a')], 'snapshot', 0, { ...timing, groupWaitMs: 1 }), 2000);
+    expect(reloaded.dirty).toBe(true);
+    expect(reloaded.next?.timing.groupWaitMs).toBe(1);
   });
 });
 
@@ -104,23 +124,71 @@ describe('decide and flush', () => {
     const last = state as GroupState | null;
     expect(last?.lastNotification?.status).toBe('resolved');
     expect(last && Object.keys(last.findings)).toEqual([]);
+    expect(last?.pendingFlush).toBeNull();
+  });
+
+  it('repeat_interval re-notifies a group still drifted, and keeps doing so', () => {
+    const { state } = applyAndFlush(null, [finding('a')], 0);
+    const due = state?.pendingFlush;
+    expect(due?.dueAt).toBe(10_000 + timing.repeatIntervalMs);
+    const repeat = flush(state as GroupState, due?.seq ?? 0, at(due?.dueAt ?? 0));
+    expect(repeat.notification).toMatchObject({ reason: 'repeat', seq: 2, status: 'firing' });
+    expect(repeat.next?.pendingFlush?.dueAt).toBe((due?.dueAt ?? 0) + timing.repeatIntervalMs);
   });
 
   it('a group resolved within group_wait is never notified, and is deleted', () => {
-    const applied = applySignal(null, input([finding('a')]), 0, timing);
-    const resolved = applySignal(applied.next, input([]), 5000, timing);
-    const state = resolved.next as GroupState;
-    expect(decide(state)).toBe('none');
-    const result = flush(state, state.pendingFlush?.seq ?? 0, 10_000, timing);
-    expect(result).toEqual({ next: null, notification: null });
+    const applied = applySignal(null, input([finding('a')]), 0);
+    const state = applySignal(applied.next, input([]), 5000).next as GroupState;
+    expect(decide(state, at(10_000)).reason).toBe('none');
+    expect(flush(state, state.pendingFlush?.seq ?? 0, at(10_000))).toEqual({ next: null, notification: null });
   });
 
-  it('notifies the resolved findings only if they were announced as firing', () => {
+  it('pending_for: a flap (drift, resolve, drift within pending_for) sends nothing; a drift that stays is sent once ripe', () => {
+    const t = { ...timing, pendingForMs: 60_000 };
+    let state = applySignal(null, input([finding('a')], 'snapshot', 0, t), 0).next as GroupState;
+    // group_wait elapses; the finding is not ripe yet: nothing is sent, a wake-up is set.
+    let r = flush(state, state.pendingFlush?.seq ?? 0, at(10_000));
+    expect(r.notification).toBeNull();
+    expect(r.next?.pendingFlush?.dueAt).toBe(60_000);
+    // It resolves before it is ripe: never sent, nor its resolve.
+    state = applySignal(r.next, input([], 'snapshot', 1, t), 30_000).next as GroupState;
+    r = flush(state, state.pendingFlush?.seq ?? 0, at(state.pendingFlush?.dueAt ?? 0));
+    expect(r).toEqual({ next: null, notification: null });
+    // Drifts again and stays: sent once ripe (60 s after it appeared again).
+    state = applySignal(null, input([finding('a')], 'snapshot', 2, t), 40_000).next as GroupState;
+    r = flush(state, state.pendingFlush?.seq ?? 0, at(50_000));
+    expect(r.notification).toBeNull();
+    const ripe = r.next as GroupState;
+    expect(ripe.pendingFlush?.dueAt).toBe(100_000);
+    expect(flush(ripe, ripe.pendingFlush?.seq ?? 0, at(100_000)).notification).toMatchObject({ reason: 'first' });
+  });
+
+  it('muted (silenced/inhibited) findings are held back and looked at again when the mute ends', () => {
+    const state = applySignal(null, input([finding('a'), finding('b', 'critical')]), 0).next as GroupState;
+    const mute = (f: TrackedFinding) => ({ muted: f.resource.name === 'b', until: 50_000 });
+    const r = flush(state, state.pendingFlush?.seq ?? 0, { now: 10_000, mute });
+    expect(r.notification?.firing.map((f) => f.resource.name)).toEqual(['a']);
+    expect(r.next?.pendingFlush?.dueAt).toBe(10_000 + timing.groupIntervalMs); // max(mute end, group_interval)
+    // Everything muted: nothing to send.
+    const allMuted = applySignal(null, input([finding('c')]), 0).next as GroupState;
+    expect(flush(allMuted, allMuted.pendingFlush?.seq ?? 0, { now: 10_000, mute: () => ({ muted: true, until: 99_000 }) })).toMatchObject({ notification: null });
+    // When the silence ends the finding is new to the receivers.
+    const later = flush(r.next as GroupState, r.next?.pendingFlush?.seq ?? 0, at(400_000));
+    expect(later.notification).toMatchObject({ reason: 'new-findings' });
+  });
+
+  it('a muted route sends nothing and wakes at the end of the mute', () => {
+    const state = applySignal(null, input([finding('a')]), 0).next as GroupState;
+    const r = flush(state, state.pendingFlush?.seq ?? 0, { now: 10_000, routeMuted: { muted: true, until: 3_600_000 } });
+    expect(r.notification).toBeNull();
+    expect(r.next?.pendingFlush?.dueAt).toBe(3_600_000);
+  });
+
+  it('notifies resolved findings only if they were announced as firing', () => {
     const { state } = applyAndFlush(null, [finding('a')], 0);
-    // b appears and disappears between two flushes: never announced, so not announced resolved.
-    const withB = applySignal(state, input([finding('a'), finding('b')]), 1000, timing).next;
-    const withoutB = applySignal(withB, input([finding('a')]), 2000, timing).next as GroupState;
-    expect(decide(withoutB)).toBe('none');
+    const withB = applySignal(state, input([finding('a'), finding('b')]), 1000).next;
+    const withoutB = applySignal(withB, input([finding('a')]), 2000).next as GroupState;
+    expect(decide(withoutB, at(3000)).reason).toBe('none');
   });
 
   it('orders findings most severe first in the notification', () => {
@@ -133,17 +201,16 @@ describe('decide and flush', () => {
     const first = applyAndFlush(null, [finding('a', 'medium', 'Corrected')], 0, 'partial');
     expect(first.notification).toMatchObject({ reason: 'first', status: 'firing' });
     const state = first.state as GroupState;
-    expect(state.findings['fp-a']?.status).toBe('resolved');
-    expect(state.pendingFlush).not.toBeNull();
-    const followUp = flush(state, state.pendingFlush?.seq ?? 0, 400_000, timing);
+    expect(state.findings['fp-app-a']?.status).toBe('resolved');
+    const followUp = flush(state, state.pendingFlush?.seq ?? 0, at(400_000));
     expect(followUp.notification).toMatchObject({ reason: 'resolved', status: 'resolved', seq: 2 });
-    expect(followUp.notification?.resolved.map((f) => f.fingerprint)).toEqual(['fp-a']);
+    expect(followUp.notification?.resolved.map((f) => f.fingerprint)).toEqual(['fp-app-a']);
   });
 
   it('the same Corrected event again after its resolve starts a new episode', () => {
     const first = applyAndFlush(null, [finding('a', 'medium', 'Corrected')], 0, 'partial');
     const s = first.state as GroupState;
-    const resolved = flush(s, s.pendingFlush?.seq ?? 0, 400_000, timing).next;
+    const resolved = flush(s, s.pendingFlush?.seq ?? 0, at(400_000)).next;
     const again = applyAndFlush(resolved, [finding('a', 'medium', 'Corrected')], 500_000, 'partial');
     expect(again.notification).toMatchObject({ reason: 'first', seq: 3 });
   });

@@ -22,7 +22,10 @@ describe('fingerprints', () => {
   });
 
   it('group keys and job ids are BullMQ-safe (no colon, not all digits)', () => {
-    expect(groupKeyOf('prod', 'argocd', owner)).toMatch(/^[0-9a-f]{32}$/);
+    expect(groupKeyOf('route', { cluster: 'prod', owner: 'payments' })).toMatch(/^[0-9a-f]{32}$/);
+    // Label order does not matter; route and values do.
+    expect(groupKeyOf('route', { owner: 'payments', cluster: 'prod' })).toBe(groupKeyOf('route', { cluster: 'prod', owner: 'payments' }));
+    expect(groupKeyOf('route.routes[0]', { cluster: 'prod', owner: 'payments' })).not.toBe(groupKeyOf('route', { cluster: 'prod', owner: 'payments' }));
     const id = jobIdOf('flush', 'abc', 3);
     expect(id).toMatch(/^flush-[0-9a-f]{32}$/);
     expect(id).not.toContain(':');
