@@ -6,7 +6,7 @@ import { jobIdOf } from '../track/fingerprint.ts';
 /** Queue names; with the key prefix they become `<prefix>:flush:*` and `<prefix>:deliver:*` in Redis. */
 export const QUEUE_NAMES = { flush: 'flush', deliver: 'deliver' } as const;
 
-export const flushJobSchema = z.object({ groupKey: z.string(), seq: z.number().int().positive() });
+export const flushJobSchema = z.object({ groupKey: z.string(), epoch: z.number(), seq: z.number().int().positive() });
 export type FlushJob = z.infer<typeof flushJobSchema>;
 
 export const deliverJobSchema = z.object({ receiver: z.string(), notification: notificationSchema });
@@ -27,7 +27,7 @@ const KEEP_FAILED = { age: 14 * 24 * 3600, count: 50_000 } as const;
 
 export interface Queues {
   /** Schedules the flush `seq` of a group at `dueAt`; adding the same flush twice is a no-op. */
-  scheduleFlush(groupKey: string, seq: number, dueAt: number, now: number): Promise<void>;
+  scheduleFlush(groupKey: string, epoch: number, seq: number, dueAt: number, now: number): Promise<void>;
   /** Enqueues one delivery per receiver; the same (group, seq, receiver) twice is a no-op. */
   enqueueDeliveries(notification: Notification): Promise<void>;
   readonly flush: Queue<FlushJob>;
@@ -53,8 +53,8 @@ export function createQueues(connection: ConnectionOptions, prefix: string, retr
   return {
     flush,
     deliver,
-    async scheduleFlush(groupKey, seq, dueAt, now) {
-      await flush.add('flush', { groupKey, seq }, { ...flushOpts, jobId: jobIdOf('flush', groupKey, seq), delay: Math.max(0, dueAt - now) });
+    async scheduleFlush(groupKey, epoch, seq, dueAt, now) {
+      await flush.add('flush', { groupKey, epoch, seq }, { ...flushOpts, jobId: jobIdOf('flush', groupKey, epoch, seq), delay: Math.max(0, dueAt - now) });
     },
     async enqueueDeliveries(notification) {
       // A group belongs to one route, so to one receiver; the union is for groups written before.

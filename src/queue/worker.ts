@@ -39,7 +39,7 @@ export interface Workers {
  */
 export async function processFlush(job: FlushJob, deps: Pick<WorkerDeps, 'store' | 'queues' | 'metrics' | 'log' | 'now' | 'flushContext' | 'onNotification'>): Promise<string> {
   const now = deps.now();
-  const outcome = await deps.store.flush(job.groupKey, job.seq, (state) => (deps.flushContext ? deps.flushContext(state, now) : { now }));
+  const outcome = await deps.store.flush(job.groupKey, job.epoch, job.seq, (state) => (deps.flushContext ? deps.flushContext(state, now) : { now }));
   if (outcome.kind === 'stale') return 'stale';
   const state = outcome.kind === 'decided' ? outcome.next : outcome.state;
   const notification = outcome.kind === 'decided' ? outcome.notification : outcome.state.lastNotification;
@@ -52,7 +52,7 @@ export async function processFlush(job: FlushJob, deps: Pick<WorkerDeps, 'store'
     }
     await deps.queues.enqueueDeliveries(notification);
   }
-  if (state?.pendingFlush) await deps.queues.scheduleFlush(job.groupKey, state.pendingFlush.seq, state.pendingFlush.dueAt, now);
+  if (state?.pendingFlush) await deps.queues.scheduleFlush(job.groupKey, state.createdAt, state.pendingFlush.seq, state.pendingFlush.dueAt, now);
   return notification ? `${outcome.kind}: ${notification.reason}` : `${outcome.kind}: none`;
 }
 

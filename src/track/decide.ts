@@ -62,6 +62,7 @@ function emptyState(input: SignalInput, now: number): GroupState {
   return {
     v: 1,
     groupKey: input.groupKey,
+    createdAt: now,
     labels: input.labels,
     timing: input.timing,
     findings: {},

@@ -22,6 +22,11 @@ export type Timing = z.infer<typeof timingSchema>;
 export const groupStateSchema = z.object({
   v: z.literal(1),
   groupKey: z.string(),
+  /**
+   * When this incarnation of the group was created. Flush job ids include it: a group deleted and
+   * created again restarts its flush seq, and must not collide with the old (completed) jobs.
+   */
+  createdAt: z.number(),
   labels: groupLabelsSchema,
   /** The route's timers, refreshed by every signal (so a policy reload takes effect). */
   timing: timingSchema,

@@ -78,7 +78,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       // Re-adding a scheduled flush is a no-op (its job id is fixed), so doing it whenever one is
       // pending also repairs a crash between the commit above and this add.
       const pending = result.next?.pendingFlush;
-      if (pending) await deps.queues.scheduleFlush(input.groupKey, pending.seq, pending.dueAt, now);
+      if (pending && result.next) await deps.queues.scheduleFlush(input.groupKey, result.next.createdAt, pending.seq, pending.dueAt, now);
       for (const f of result.opened) deps.metrics.findingOpened(f.severity, f.category);
       if (result.resolved > 0) deps.metrics.findingsResolved(result.resolved);
       changed ||= result.changed;

@@ -15,7 +15,7 @@ export interface TrackStore {
    * Runs the flush `flushSeq` of a group: decides the notification and commits it. `context` is
    * called with the group's current state (silences, inhibition, time intervals need it).
    */
-  flush(groupKey: string, flushSeq: number, context: (state: GroupState) => FlushContext | Promise<FlushContext>): Promise<FlushOutcome>;
+  flush(groupKey: string, epoch: number, flushSeq: number, context: (state: GroupState) => FlushContext | Promise<FlushContext>): Promise<FlushOutcome>;
   /** Current state of a group, or null. */
   get(groupKey: string): Promise<GroupState | null>;
 }
@@ -122,10 +122,10 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
         return (await commit(input.groupKey, version, result.next)) ? result : undefined;
       }),
 
-    flush: (groupKey, flushSeq, context) =>
+    flush: (groupKey, epoch, flushSeq, context) =>
       retrying<FlushOutcome>(groupKey, async () => {
         const { version, state } = await read(groupKey);
-        if (state === null) return { kind: 'stale' };
+        if (state === null || state.createdAt !== epoch) return { kind: 'stale' };
         if (state.pendingFlush?.seq !== flushSeq) {
           return state.handledFlushSeq === flushSeq ? { kind: 'already-handled', state } : { kind: 'stale' };
         }

@@ -107,18 +107,24 @@ describe('crash recovery of a flush', () => {
     const { groups } = await ingest(signal);
     expect(groups).toHaveLength(2);
     for (const groupKey of groups) {
-      const seq = (await store.get(groupKey))?.pendingFlush?.seq ?? 0;
+      const state = await store.get(groupKey);
+      const seq = state?.pendingFlush?.seq ?? 0;
+      const epoch = state?.createdAt ?? 0;
       expect(seq).toBe(1);
-      expect(await processFlush({ groupKey, seq }, deps)).toBe('decided: first');
+      expect(await processFlush({ groupKey, epoch, seq }, deps)).toBe('decided: first');
       // As if the worker died after the commit and BullMQ ran the job again.
-      expect(await processFlush({ groupKey, seq }, deps)).toBe('already-handled: first');
+      expect(await processFlush({ groupKey, epoch, seq }, deps)).toBe('already-handled: first');
     }
     expect(await queues.deliver.getJobCountByTypes('waiting', 'delayed', 'active', 'completed', 'failed')).toBe(2);
     const [groupKey = '', other = ''] = groups;
-    const seq = (await store.get(groupKey))?.pendingFlush?.seq ?? 0;
+    const state = await store.get(groupKey);
+    const seq = state?.pendingFlush?.seq ?? 0;
+    const epoch = state?.createdAt ?? 0;
     expect(seq).toBeGreaterThan(1); // the repeat is scheduled
     expect((await store.get(other))?.labels.receiver).not.toBe((await store.get(groupKey))?.labels.receiver);
     // A superseded flush does nothing.
-    expect(await processFlush({ groupKey, seq: seq + 5 }, deps)).toBe('stale');
+    expect(await processFlush({ groupKey, epoch, seq: seq + 5 }, deps)).toBe('stale');
+    // So does a flush of an earlier incarnation of the group.
+    expect(await processFlush({ groupKey, epoch: epoch - 1, seq }, deps)).toBe('stale');
   });
 });
