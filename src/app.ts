@@ -13,7 +13,12 @@ import { createMetrics, type Metrics } from './metrics.ts';
 import { createQueues, type Queues, type RetryPolicy } from './queue/queues.ts';
 import { createWorkers } from './queue/worker.ts';
 import { createRedisFluxRevisionStore } from './sources/flux/revision-store.ts';
+import { createApiRouter } from './http/api.ts';
+import { createFlushContext } from './track/flush-context.ts';
+import { createRedisInhibitSourceStore } from './track/inhibit-sources.ts';
 import { createIngest, createRedisOwnerGroupIndex, type Ingest } from './track/ingest.ts';
+import { createDeadLetters, createRedisGroupReader, createRedisHistory } from './track/readers.ts';
+import { createRedisSilenceStore } from './track/silence-store.ts';
 import { activeGroupsKey, createRedisTrackStore, type TrackStore } from './track/redis-store.ts';
 
 export interface AppOptions {
@@ -97,9 +102,32 @@ export function createApp(opts: AppOptions): App {
   const store = createRedisTrackStore({ redis, keyPrefix: prefix });
   const queues = createQueues(redis, prefix, opts.deliveryRetry);
   const owners = createRedisOwnerGroupIndex(redis, prefix);
-  const ingest = createIngest({ policy: () => policy().current().classify, store, queues, owners, metrics, now });
-  const workers = createWorkers({ connection: workerRedis, prefix, store, queues, notifiers: () => policy().notifiers(), metrics, log, now });
+  const silences = createRedisSilenceStore(redis, prefix, { log });
+  const inhibitSources = createRedisInhibitSourceStore(redis, prefix);
+  const history = createRedisHistory(redis, prefix);
+  const ingest = createIngest({
+    policy: () => policy().current().classify,
+    store,
+    queues,
+    owners,
+    inhibition: { rules: () => policy().current().inhibitRules, sources: inhibitSources },
+    metrics,
+    now,
+  });
+  const workers = createWorkers({
+    connection: workerRedis,
+    prefix,
+    store,
+    queues,
+    notifiers: () => policy().notifiers(),
+    flushContext: createFlushContext({ policy: () => policy().current(), silences, inhibitSources }),
+    onNotification: (n) => history.record(n),
+    metrics,
+    log,
+    now,
+  });
 
+  const isUnavailable = (err: unknown): boolean => redis.status !== 'ready' || (err instanceof Error && REDIS_DOWN.test(`${err.name} ${err.message}`));
   const ready = async (): Promise<void> => {
     if (redis.status !== 'ready') throw new Error(`redis is ${redis.status}`);
     await Promise.race([
@@ -119,10 +147,20 @@ export function createApp(opts: AppOptions): App {
       now,
       log,
     },
+    api: createApiRouter({
+      token: env.MESHDRIFT_API_TOKEN,
+      silences,
+      groups: createRedisGroupReader(redis, prefix),
+      history,
+      deadLetters: createDeadLetters(queues.deliver),
+      now,
+      log,
+      isUnavailable,
+    }),
     metrics,
     log,
     ready,
-    isUnavailable: (err) => redis.status !== 'ready' || (err instanceof Error && REDIS_DOWN.test(`${err.name} ${err.message}`)),
+    isUnavailable,
   });
 
   let server: Server | undefined;

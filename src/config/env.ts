@@ -46,6 +46,8 @@ export const envSchema = z.object({
   MESHDRIFT_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   /** Policy file (rules, receivers, routes). Unset: built-in defaults (README). */
   MESHDRIFT_POLICY: z.string().optional().transform((v) => (v === undefined || v.trim() === '' ? undefined : v)),
+  /** Bearer token for the JSON API (/api/v1). Unset: the API is open (keep it off the network). */
+  MESHDRIFT_API_TOKEN: optionalSecret,
   /** Argo CD UI base URL, for links in notifications. */
   ARGOCD_URL: z.string().url().optional(),
   /** PagerDuty Events API v2 endpoint override (tests, proxies). */

@@ -6,7 +6,9 @@ import { compileRules } from '../classify/rules.ts';
 import { CATEGORIES } from '../model/finding.ts';
 import { DRIFT_STATES } from '../model/signal.ts';
 import { MatcherError, compileMatcher, parseMatcher } from '../route/matcher.ts';
+import { compileInhibitRules, type CompiledInhibitRule } from '../route/inhibit.ts';
 import { compileRoute, ROUTE_DEFAULTS, type CompiledRoute } from '../route/route.ts';
+import { compileTimeIntervals, type CompiledTimeInterval } from '../route/time-interval.ts';
 import { policySchema, receiverTypeOf, type PolicyConfig, type ReceiverConfig, type RouteConfig } from './policy.ts';
 
 /**
@@ -31,6 +33,8 @@ export interface LoadedPolicy {
   config: PolicyConfig;
   classify: ClassifyPolicy;
   receivers: readonly ReceiverConfig[];
+  inhibitRules: readonly CompiledInhibitRule[];
+  timeIntervals: ReadonlyMap<string, CompiledTimeInterval>;
   summary: { rules: number; receivers: number; routes: number };
 }
 
@@ -90,6 +94,8 @@ export function compilePolicy(config: PolicyConfig, source: string, opts: LoadOp
     config,
     classify: { catalog: opts.catalog ?? createCatalog(), severity, rules: compileRules(config.rules), route },
     receivers: config.receivers,
+    inhibitRules: compileInhibitRules(config.inhibit_rules),
+    timeIntervals: compileTimeIntervals(config.time_intervals),
     summary: { rules: config.rules.length, receivers: config.receivers.length, routes },
   };
 }
@@ -139,9 +145,18 @@ export function loadPolicyText(text: string, file: string, opts: LoadOptions = {
   });
   if (config.route.receiver === undefined) at(['route'], 'the root route needs a `receiver` (it catches every finding no child route takes)');
   if ((config.route.matchers ?? []).length > 0) at(['route', 'matchers'], 'the root route matches everything: put matchers on child routes');
+  for (const key of ['mute_time_intervals', 'active_time_intervals'] as const) {
+    if ((config.route[key] ?? []).length > 0) at(['route', key], `not allowed on the root route (as in Alertmanager): put ${key} on child routes`);
+  }
+  const intervals = new Set(config.time_intervals.map((t) => t.name));
   walkRoutes(config.route, ['route'], (route, path) => {
     if (route.receiver !== undefined && !names.has(route.receiver)) {
       at([...path, 'receiver'], `undefined receiver "${route.receiver}" (define it under receivers)`);
+    }
+    for (const key of ['mute_time_intervals', 'active_time_intervals'] as const) {
+      (route[key] ?? []).forEach((name, i) => {
+        if (!intervals.has(name)) at([...path, key, i], `undefined time interval "${name}" (define it under time_intervals)`);
+      });
     }
     (route.matchers ?? []).forEach((m, i) => {
       try {

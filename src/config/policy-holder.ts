@@ -32,7 +32,7 @@ export function builtInPolicyConfig(env: Pick<Env, 'SLACK_BOT_TOKEN' | 'SLACK_CH
     env.SLACK_BOT_TOKEN !== undefined && env.SLACK_CHANNEL
       ? { name: 'slack', slack: { channel: env.SLACK_CHANNEL, token_env: 'SLACK_BOT_TOKEN' }, send_resolved: true }
       : { name: 'console', console: {}, send_resolved: true };
-  return { rules: [], receivers: [receiver], route: { receiver: receiver.name } };
+  return { rules: [], receivers: [receiver], route: { receiver: receiver.name }, inhibit_rules: [], time_intervals: [] };
 }
 
 export interface PolicyHolderOptions {

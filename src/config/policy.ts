@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { CATEGORIES } from '../model/finding.ts';
 import { SEVERITIES } from '../model/severity.ts';
 import { DRIFT_STATES } from '../model/signal.ts';
+import { inhibitRuleSchema } from '../route/inhibit.ts';
+import { timeIntervalsSchema } from '../route/time-interval.ts';
 import { parseDuration } from './duration.ts';
 
 /**
@@ -122,6 +124,10 @@ export interface RouteConfig {
   group_interval?: number | undefined;
   repeat_interval?: number | undefined;
   pending_for?: number | undefined;
+  /** Names of time_intervals during which this route sends nothing (not inherited, as in Alertmanager). */
+  mute_time_intervals?: string[] | undefined;
+  /** Names of time_intervals outside which this route sends nothing. */
+  active_time_intervals?: string[] | undefined;
   routes?: RouteConfig[] | undefined;
 }
 
@@ -135,6 +141,8 @@ export const routeSchema: z.ZodType<RouteConfig, unknown> = z.lazy(() =>
     group_interval: duration.optional(),
     repeat_interval: duration.optional(),
     pending_for: duration.optional(),
+    mute_time_intervals: z.array(z.string().min(1)).optional(),
+    active_time_intervals: z.array(z.string().min(1)).optional(),
     routes: z.array(routeSchema).optional(),
   }),
 );
@@ -150,5 +158,9 @@ export const policySchema = z.strictObject({
   rules: z.array(ruleSchema).default([]),
   receivers: z.array(receiverSchema).min(1, 'define at least one receiver'),
   route: routeSchema,
+  /** Alertmanager's inhibit_rules, over finding labels. */
+  inhibit_rules: z.array(inhibitRuleSchema).default([]),
+  /** Named time intervals for routes' mute_time_intervals / active_time_intervals. */
+  time_intervals: timeIntervalsSchema.default([]),
 });
 export type PolicyConfig = z.infer<typeof policySchema>;

@@ -14,6 +14,8 @@ export interface ServerDeps {
   ready: () => Promise<void>;
   /** Whether an error came from an unavailable dependency (then 503: the sender retries). */
   isUnavailable: (err: unknown) => boolean;
+  /** The JSON API (alerts, history, silences, dead letters), mounted at /api/v1. */
+  api?: express.Router;
 }
 
 function header(req: Request, name: string): string | undefined {
@@ -67,6 +69,8 @@ export function createServer(deps: ServerDeps): express.Express {
       receiveFlux(bodyOf(req), { signature: header(req, 'x-signature'), authorization: header(req, 'authorization') }, deps.webhooks),
     ),
   );
+
+  if (deps.api) app.use('/api/v1', deps.api);
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

@@ -24,6 +24,8 @@ export interface CompiledRoute extends RouteSettings {
   readonly id: string;
   readonly matchers: readonly Matcher[];
   readonly continue: boolean;
+  readonly muteTimeIntervals: readonly string[];
+  readonly activeTimeIntervals: readonly string[];
   readonly routes: readonly CompiledRoute[];
 }
 
@@ -46,6 +48,8 @@ export function compileRoute(config: RouteConfig, parent: RouteSettings, id = 'r
     id,
     matchers: (config.matchers ?? []).map((m) => compileMatcher(parseMatcher(m))),
     continue: config.continue ?? false,
+    muteTimeIntervals: config.mute_time_intervals ?? [],
+    activeTimeIntervals: config.active_time_intervals ?? [],
     routes: (config.routes ?? []).map((child, i) => compileRoute(child, settings, `${id}.routes[${i}]`)),
   };
 }

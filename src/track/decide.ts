@@ -40,6 +40,8 @@ export interface ApplyResult {
   /** Findings that start firing with this signal (for metrics). */
   opened: TrackedFinding[];
   resolved: number;
+  /** Findings this signal resolved (for the inhibition source index). */
+  resolvedFindings: TrackedFinding[];
   /** Set when the signal is older than the newest snapshot already applied. */
   stale: boolean;
   /** The state differs from `prev` and must be written (a superset of `changed`). */
@@ -83,9 +85,9 @@ function sameTiming(a: Timing, b: Timing): boolean {
 export function applySignal(prev: GroupState | null, input: SignalInput, now: number): ApplyResult {
   const owner = scopeKey(input.scope);
   if (prev && input.completeness === 'snapshot' && input.observedAt < (prev.snapshots[owner] ?? 0)) {
-    return { next: prev, changed: false, opened: [], resolved: 0, stale: true, dirty: false };
+    return { next: prev, changed: false, opened: [], resolved: 0, resolvedFindings: [], stale: true, dirty: false };
   }
-  if (!prev && input.findings.length === 0) return { next: null, changed: false, opened: [], resolved: 0, stale: false, dirty: false };
+  if (!prev && input.findings.length === 0) return { next: null, changed: false, opened: [], resolved: 0, resolvedFindings: [], stale: false, dirty: false };
   const base = prev ?? emptyState(input, now);
   const timing = input.timing ?? base.timing;
   const findings: Record<string, TrackedFinding> = { ...base.findings };
@@ -93,6 +95,7 @@ export function applySignal(prev: GroupState | null, input: SignalInput, now: nu
   let changed = false;
   let dirty = false;
   let resolved = 0;
+  const resolvedFindings: TrackedFinding[] = [];
 
   const firingBefore = Object.values(base.findings).some((f) => f.status === 'firing');
   for (const f of input.findings) {
@@ -119,20 +122,21 @@ export function applySignal(prev: GroupState | null, input: SignalInput, now: nu
         findings[fp] = { ...f, status: 'resolved', resolvedAt: now };
         changed = true;
         resolved++;
+        resolvedFindings.push(f);
       }
     }
   }
 
   const snapshots = input.completeness === 'snapshot' && input.observedAt > (base.snapshots[owner] ?? 0) ? { ...base.snapshots, [owner]: input.observedAt } : base.snapshots;
   dirty ||= changed || snapshots !== base.snapshots || prev === null || !sameTiming(base.timing, timing);
-  if (!dirty) return { next: prev, changed, opened, resolved, stale: false, dirty };
+  if (!dirty) return { next: prev, changed, opened, resolved, resolvedFindings, stale: false, dirty };
   let next: GroupState = { ...base, timing, findings, snapshots };
   // A new episode starts when a quiet group fires again.
   if (!firingBefore && opened.length > 0 && (base.lastNotification === null || base.lastNotification.status === 'resolved')) {
     next = { ...next, firstSeen: now, labels: input.labels ?? base.labels };
   }
   if (changed) next = scheduleFlush(next, changeDueAt(next, now));
-  return { next, changed, opened, resolved, stale: false, dirty };
+  return { next, changed, opened, resolved, resolvedFindings, stale: false, dirty };
 }
 
 /**

@@ -2,6 +2,9 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { classify, type ClassifyPolicy } from '../classify/classify.ts';
 import type { Metrics } from '../metrics.ts';
+import { findingLabels } from '../model/finding.ts';
+import { isInhibitionSource, type CompiledInhibitRule, type InhibitionSource } from '../route/inhibit.ts';
+import type { InhibitSourceStore } from './inhibit-sources.ts';
 import type { Signal } from '../model/signal.ts';
 import type { Queues } from '../queue/queues.ts';
 import { inScope, scopeKey, type SignalInput } from './decide.ts';
@@ -49,6 +52,8 @@ export interface IngestDeps {
   store: TrackStore;
   queues: Pick<Queues, 'scheduleFlush'>;
   owners: OwnerGroupIndex;
+  /** Inhibit rules in force, and where firing inhibition sources are kept. */
+  inhibition?: { rules: () => readonly CompiledInhibitRule[]; sources: InhibitSourceStore };
   metrics: Metrics;
   now: () => number;
 }
@@ -73,6 +78,9 @@ export function createIngest(deps: IngestDeps): Ingest {
     let stale = false;
     const add: string[] = [];
     const remove: string[] = [];
+    const inhibitRules = deps.inhibition?.rules() ?? [];
+    const sourcesAdd = new Map<string, InhibitionSource>();
+    const sourcesRemove = new Set<string>();
     for (const input of inputs) {
       const result = await deps.store.apply(input, now);
       // Re-adding a scheduled flush is a no-op (its job id is fixed), so doing it whenever one is
@@ -81,6 +89,13 @@ export function createIngest(deps: IngestDeps): Ingest {
       if (pending && result.next) await deps.queues.scheduleFlush(input.groupKey, result.next.createdAt, pending.seq, pending.dueAt, now);
       for (const f of result.opened) deps.metrics.findingOpened(f.severity, f.category);
       if (result.resolved > 0) deps.metrics.findingsResolved(result.resolved);
+      if (inhibitRules.length > 0) {
+        for (const f of result.opened) {
+          const labels = findingLabels(f);
+          if (isInhibitionSource(labels, inhibitRules)) sourcesAdd.set(f.fingerprint, { id: f.fingerprint, labels });
+        }
+        for (const f of result.resolvedFindings) sourcesRemove.add(f.fingerprint);
+      }
       changed ||= result.changed;
       stale ||= result.stale;
       if (result.dirty) {
@@ -89,6 +104,9 @@ export function createIngest(deps: IngestDeps): Ingest {
       }
     }
     await deps.owners.update(owner, add, remove);
+    if (deps.inhibition && (sourcesAdd.size > 0 || sourcesRemove.size > 0)) {
+      await deps.inhibition.sources.update([...sourcesAdd.values()], [...sourcesRemove].filter((fp) => !sourcesAdd.has(fp)));
+    }
 
     const outcome = changed ? 'tracked' : stale ? 'stale' : 'unchanged';
     if (outcome !== 'tracked') deps.metrics.dedupSuppressed(signal.source);

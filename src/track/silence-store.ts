@@ -61,7 +61,7 @@ export function createRedisSilenceStore(redis: Redis, keyPrefix: string, opts: S
     opts.log?.warn({ key, count: ids.length, ids: fresh.slice(0, 20) }, 'skipping silences stored in an unreadable format');
   }
 
-  /** Every readable silence not yet past retention; deletes those past it. */
+  // Every readable silence not yet past retention; deletes those past it.
   async function readAll(now: number): Promise<Silence[]> {
     const raw = await redis.hgetall(key);
     const kept: Silence[] = [];

@@ -1,0 +1,231 @@
+import express, { type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { z } from 'zod';
+import type { Logger } from '../log.ts';
+import type { Notification, TrackedFinding } from '../model/alert-group.ts';
+import { findingLabels } from '../model/finding.ts';
+import { severityRank } from '../model/severity.ts';
+import { compileSilences, parseSilenceInput, silenceState, silencedBy, type CompiledSilence, type Silence } from '../route/silence.ts';
+import type { GroupState } from '../track/group-state.ts';
+import type { DeadLetter } from '../track/readers.ts';
+import type { SilenceStore } from '../track/silence-store.ts';
+import { badRequest, describeIssues, HttpError } from './errors.ts';
+import { verifyBearerToken } from './verify-signature.ts';
+
+/**
+ * The operator API under /api/v1 (issue #4): active alerts with what silences them, notification
+ * history, silences, and dead letters with a retry. JSON in and out, `{error}` on every failure,
+ * never a 500 for bad input.
+ */
+export interface ApiDeps {
+  /** Bearer token every request must carry; unset = no authentication. */
+  token: string | undefined;
+  silences: SilenceStore;
+  groups: { active(limit: number): Promise<GroupState[]> };
+  history: { recent(limit: number): Promise<Notification[]> };
+  deadLetters: { list(limit: number): Promise<DeadLetter[]>; retry(id: string): Promise<'retried' | 'not-found'> };
+  now: () => number;
+  /** Where unexpected errors are logged. */
+  log?: Logger;
+  /** Whether an error came from an unavailable dependency (then 503 instead of 500). */
+  isUnavailable?: (err: unknown) => boolean;
+}
+
+export const MAX_API_BODY_BYTES = 64 * 1024;
+const MAX_LIMIT = 1000;
+
+const notFound = (message: string): HttpError => new HttpError(404, message, 'invalid');
+
+const limitQuery = (defaultLimit: number) =>
+  z.strictObject({
+    limit: z
+      .string({ error: 'limit must be given once, as a whole number' })
+      .regex(/^\d+$/, 'limit must be a whole number')
+      .transform(Number)
+      .pipe(z.number().int().min(1, 'limit must be at least 1').max(MAX_LIMIT, `limit must be at most ${MAX_LIMIT}`))
+      .default(defaultLimit),
+  });
+const alertsQuery = limitQuery(MAX_LIMIT);
+const historyQuery = limitQuery(50);
+const deadLettersQuery = limitQuery(50);
+const noQuery = z.strictObject({});
+
+const idParam = z.string().min(1, 'id must not be empty').max(200, 'id is longer than 200 characters');
+
+function parseQuery<T>(schema: z.ZodType<T>, req: Request): T {
+  const parsed = schema.safeParse({ ...req.query });
+  if (!parsed.success) throw badRequest(`invalid query: ${describeIssues(parsed.error.issues)}`);
+  return parsed.data;
+}
+
+function idOf(req: Request): string {
+  const parsed = idParam.safeParse(req.params['id']);
+  if (!parsed.success) throw badRequest(`id: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  return parsed.data;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+const quoted = (id: string): string => JSON.stringify(id.slice(0, 80));
+
+/** A silence as the API shows it: with its state at the time of the request. */
+export type SilenceView = Silence & { state: ReturnType<typeof silenceState> };
+
+function silenceView(s: Silence, now: number): SilenceView {
+  return { ...s, state: silenceState(s, now) };
+}
+
+interface FindingView {
+  fingerprint: string;
+  resource: TrackedFinding['resource'];
+  state: TrackedFinding['state'];
+  severity: TrackedFinding['severity'];
+  category: TrackedFinding['category'];
+  mesh: string;
+  status: TrackedFinding['status'];
+  firstSeen: string;
+  lastSeen: string;
+  receivers: string[];
+  silencedBy?: string;
+}
+
+/** One alert group as GET /alerts shows it. */
+export interface AlertGroupView {
+  groupKey: string;
+  labels: GroupState['labels'];
+  status: 'firing' | 'resolved';
+  firstSeen: string;
+  findings: FindingView[];
+  lastNotification?: { seq: number; reason: Notification['reason']; at: string };
+}
+
+const findingOrder = (a: TrackedFinding, b: TrackedFinding): number =>
+  (a.status === b.status ? 0 : a.status === 'firing' ? -1 : 1) ||
+  severityRank(a.severity) - severityRank(b.severity) ||
+  a.resource.kind.localeCompare(b.resource.kind) ||
+  a.resource.namespace.localeCompare(b.resource.namespace) ||
+  a.resource.name.localeCompare(b.resource.name);
+
+function alertGroupView(g: GroupState, silences: readonly CompiledSilence[], now: number): AlertGroupView {
+  const findings = Object.values(g.findings).sort(findingOrder);
+  const view: AlertGroupView = {
+    groupKey: g.groupKey,
+    labels: g.labels,
+    status: findings.some((f) => f.status === 'firing') ? 'firing' : 'resolved',
+    firstSeen: iso(g.firstSeen),
+    findings: findings.map((f) => {
+      const silence = silencedBy(findingLabels(f), silences, now);
+      return {
+        fingerprint: f.fingerprint,
+        resource: f.resource,
+        state: f.state,
+        severity: f.severity,
+        category: f.category,
+        mesh: f.mesh,
+        status: f.status,
+        firstSeen: iso(f.firstSeen),
+        lastSeen: iso(f.lastSeen),
+        receivers: f.receivers,
+        ...(silence === null ? {} : { silencedBy: silence }),
+      };
+    }),
+  };
+  if (g.lastNotification) view.lastNotification = { seq: g.lastNotification.seq, reason: g.lastNotification.reason, at: iso(g.lastNotification.at) };
+  return view;
+}
+
+/** The /api/v1 router; mount it with `app.use('/api/v1', createApiRouter(deps))`. */
+export function createApiRouter(deps: ApiDeps): express.Router {
+  const router = express.Router();
+
+  // Authenticate before reading any body.
+  const authenticate: RequestHandler = (req, res, next) => {
+    if (deps.token === undefined) return next();
+    const check = verifyBearerToken(req.get('authorization'), deps.token);
+    if (check.ok) return next();
+    res.status(401).set('WWW-Authenticate', 'Bearer').json({ error: check.reason });
+  };
+  router.use(authenticate);
+  router.use(express.json({ limit: MAX_API_BODY_BYTES }));
+
+  router.get('/alerts', async (req, res) => {
+    const { limit } = parseQuery(alertsQuery, req);
+    const now = deps.now();
+    const [groups, silences] = await Promise.all([deps.groups.active(limit), deps.silences.active(now)]);
+    const compiled = compileSilences(silences);
+    res.json({ groups: groups.map((g) => alertGroupView(g, compiled, now)) });
+  });
+
+  router.get('/alerts/history', async (req, res) => {
+    const { limit } = parseQuery(historyQuery, req);
+    res.json({ notifications: await deps.history.recent(limit) });
+  });
+
+  router.post('/silences', async (req, res) => {
+    parseQuery(noQuery, req);
+    if (req.body === undefined) throw badRequest('(body): expected a JSON object, sent with Content-Type: application/json');
+    const now = deps.now();
+    const input = parseSilenceInput(req.body, now);
+    if (!input.ok) throw badRequest(input.error);
+    const silence = await deps.silences.create(input.silence, now);
+    res.status(201).location(`${req.baseUrl}/silences/${encodeURIComponent(silence.id)}`).json(silenceView(silence, now));
+  });
+
+  router.get('/silences', async (req, res) => {
+    parseQuery(noQuery, req);
+    const now = deps.now();
+    res.json({ silences: (await deps.silences.list(now)).map((s) => silenceView(s, now)) });
+  });
+
+  router.get('/silences/:id', async (req, res) => {
+    const id = idOf(req);
+    const silence = await deps.silences.get(id);
+    if (silence === null) throw notFound(`no silence with id ${quoted(id)}`);
+    res.json(silenceView(silence, deps.now()));
+  });
+
+  router.delete('/silences/:id', async (req, res) => {
+    const id = idOf(req);
+    const now = deps.now();
+    const silence = await deps.silences.expire(id, now);
+    if (silence === null) throw notFound(`no silence with id ${quoted(id)}`);
+    res.json(silenceView(silence, now));
+  });
+
+  router.get('/deadletters', async (req, res) => {
+    const { limit } = parseQuery(deadLettersQuery, req);
+    res.json({ deadLetters: await deps.deadLetters.list(limit) });
+  });
+
+  router.post('/deadletters/:id/retry', async (req, res) => {
+    const id = idOf(req);
+    const result = await deps.deadLetters.retry(id);
+    if (result === 'not-found') throw notFound(`no dead letter with id ${quoted(id)}`);
+    res.status(202).json({ status: 'retried' });
+  });
+
+  router.use((_req: Request, res: Response) => {
+    res.status(404).json({ error: 'not found' });
+  });
+
+  const onError: ErrorRequestHandler = (err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof HttpError) {
+      res.status(err.status).json({ error: err.message });
+      return;
+    }
+    // body-parser: malformed JSON, too large, bad charset. Its messages name no secret.
+    const type = typeof err === 'object' && err !== null && 'type' in err ? String(err.type) : '';
+    if (type.startsWith('entity.') || type.startsWith('charset.') || type.startsWith('encoding.') || type === 'request.aborted') {
+      const status = typeof err === 'object' && err !== null && 'status' in err && typeof err.status === 'number' && err.status < 500 ? err.status : 400;
+      const message = type === 'entity.too.large' ? `body larger than ${MAX_API_BODY_BYTES} bytes` : `malformed request body: ${err instanceof Error ? err.message : type}`;
+      res.status(status).json({ error: message });
+      return;
+    }
+    if (deps.isUnavailable?.(err)) {
+      res.status(503).set('Retry-After', '5').json({ error: 'temporarily unavailable (Redis): retry later' });
+      return;
+    }
+    deps.log?.error({ err }, 'api request failed');
+    res.status(500).json({ error: 'internal error' });
+  };
+  router.use(onError);
+  return router;
+}

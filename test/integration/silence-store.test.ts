@@ -1,0 +1,153 @@
+import { Redis } from 'ioredis';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/log.ts';
+import { parseSilenceInput, type NewSilence } from '../../src/route/silence.ts';
+import { createRedisSilenceStore, silencesKey, type SilenceStore } from '../../src/track/silence-store.ts';
+import { deleteKeys, redisUrl, testPrefix, waitFor } from '../support/redis.ts';
+
+const T0 = Date.parse('2026-05-01T12:00:00.000Z');
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+const at = (ms: number) => new Date(ms).toISOString();
+
+function input(body: Record<string, unknown>, now = T0): NewSilence {
+  const r = parseSilenceInput({ matchers: ['namespace="payments"'], createdBy: 'alice', comment: 'mesh upgrade', ...body }, now);
+  if (!r.ok) throw new Error(r.error);
+  return r.silence;
+}
+
+describe('Redis silence store', () => {
+  let prefix: string;
+  let redis: Redis;
+  let store: SilenceStore;
+  let logged: string[];
+
+  beforeEach(() => {
+    prefix = testPrefix('silences');
+    redis = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });
+    logged = [];
+    store = createRedisSilenceStore(redis, prefix, { retainExpiredMs: HOUR, log: createLogger('warn', { write: (line: string) => void logged.push(line) }) });
+  });
+
+  afterEach(async () => {
+    redis.disconnect();
+    await deleteKeys(redisUrl(), prefix);
+  });
+
+  it('creates silences with ids and creation time, and reads them back', async () => {
+    const s = await store.create(input({ duration: '2h' }), T0);
+    expect(s).toEqual({
+      id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      matchers: [{ name: 'namespace', op: '=', value: 'payments' }],
+      startsAt: at(T0),
+      endsAt: at(T0 + 2 * HOUR),
+      createdBy: 'alice',
+      comment: 'mesh upgrade',
+      createdAt: at(T0),
+    });
+    expect(await store.get(s.id)).toEqual(s);
+    expect(await store.get('no-such-id')).toBeNull();
+    expect(JSON.parse((await redis.hget(silencesKey(prefix), s.id)) ?? 'null')).toEqual(s);
+  });
+
+  it('lists active, pending and recently expired silences newest first; active() leaves out the expired', async () => {
+    const expired = await store.create(input({ duration: '10m' }, T0), T0);
+    const active = await store.create(input({ duration: '4h' }, T0 + MIN), T0 + MIN);
+    const pending = await store.create(input({ startsAt: at(T0 + 3 * HOUR), duration: '1h' }, T0 + 2 * MIN), T0 + 2 * MIN);
+    const now = T0 + 30 * MIN;
+    expect((await store.list(now)).map((s) => s.id)).toEqual([pending.id, active.id, expired.id]);
+    expect((await store.active(now)).map((s) => s.id)).toEqual([active.id, pending.id]);
+  });
+
+  it('expires: an active silence ends now, a pending one never starts, an expired one is unchanged', async () => {
+    const active = await store.create(input({ duration: '4h' }), T0);
+    const pending = await store.create(input({ startsAt: at(T0 + 2 * HOUR), duration: '1h' }), T0);
+    const now = T0 + 10 * MIN;
+
+    const ended = await store.expire(active.id, now);
+    expect(ended).toEqual({ ...active, endsAt: at(now) });
+    expect(await store.get(active.id)).toEqual(ended);
+
+    expect(await store.expire(pending.id, now)).toEqual({ ...pending, startsAt: at(now), endsAt: at(now) });
+    expect(await store.active(now)).toEqual([]);
+
+    // Expiring again later must not move endsAt (that would stretch its retention).
+    expect(await store.expire(active.id, now + HOUR / 2)).toEqual(ended);
+    expect(await store.expire('unknown', now)).toBeNull();
+    expect((await store.list(now)).map((s) => s.id).sort()).toEqual([active.id, pending.id].sort());
+  });
+
+  it('deletes silences expired longer than the retention, lazily, on list and active', async () => {
+    const old = await store.create(input({ duration: '10m' }), T0);
+    const recent = await store.create(input({ duration: '50m' }), T0);
+    const live = await store.create(input({ duration: '1d' }), T0);
+
+    // old ended at T0+10m, recent at T0+50m; retention is one hour.
+    expect((await store.list(T0 + 70 * MIN - 1)).map((s) => s.id).sort()).toEqual([old.id, recent.id, live.id].sort());
+    expect(await redis.hexists(silencesKey(prefix), old.id)).toBe(1);
+
+    expect((await store.list(T0 + 70 * MIN)).map((s) => s.id).sort()).toEqual([recent.id, live.id].sort());
+    expect(await redis.hexists(silencesKey(prefix), old.id)).toBe(0);
+
+    expect((await store.active(T0 + 110 * MIN)).map((s) => s.id)).toEqual([live.id]);
+    expect(await redis.hkeys(silencesKey(prefix))).toEqual([live.id]);
+    expect(await store.get(recent.id)).toBeNull();
+  });
+
+  it('skips unreadable entries without throwing, reports them once, and keeps them', async () => {
+    const good = await store.create(input({ duration: '1h' }), T0);
+    const key = silencesKey(prefix);
+    await redis.hset(key, 'not-json', '{oops');
+    await redis.hset(key, 'wrong-shape', JSON.stringify({ id: 'wrong-shape', matchers: [] }));
+    await redis.hset(key, 'other-id', JSON.stringify({ ...good, id: 'mismatch' }));
+    await redis.hset(key, 'bad-regex', JSON.stringify({ ...good, id: 'bad-regex', matchers: [{ name: 'n', op: '=~', value: '(' }] }));
+
+    expect((await store.list(T0)).map((s) => s.id)).toEqual([good.id]);
+    expect((await store.active(T0)).map((s) => s.id)).toEqual([good.id]);
+    expect(await store.get('not-json')).toBeNull();
+    expect(await store.expire('wrong-shape', T0)).toBeNull();
+
+    const warnings = logged.map((l) => JSON.parse(l) as { msg: string; count: number; ids: string[] });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ msg: 'skipping silences stored in an unreadable format', count: 4 });
+    expect(warnings[0]?.ids.sort()).toEqual(['bad-regex', 'not-json', 'other-id', 'wrong-shape']);
+    expect(await redis.hlen(key)).toBe(5);
+  });
+
+  it('silences survive a restart: a new store on a new connection sees them', async () => {
+    const s = await store.create(input({ duration: '1h' }), T0);
+    redis.disconnect();
+    redis = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });
+    const restarted = createRedisSilenceStore(redis, prefix);
+    expect(await restarted.active(T0 + MIN)).toEqual([s]);
+  });
+
+  it('active() is one round trip (one command) when nothing needs cleaning up', async () => {
+    for (let i = 0; i < 20; i++) await store.create(input({ duration: `${i + 1}h` }), T0);
+    const info = String(await redis.client('INFO'));
+    const addr = /addr=(\S+)/.exec(info)?.[1];
+    expect(addr).toBeDefined();
+
+    const monitor = await new Redis(redisUrl()).monitor();
+    const seen: string[][] = [];
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (source === addr) seen.push(args);
+    });
+    try {
+      // MONITOR starts asynchronously: wait until it sees this connection.
+      await waitFor(async () => {
+        await redis.echo('monitor-ready');
+        return seen.some((a) => a[0]?.toLowerCase() === 'echo');
+      }, 5000, 'MONITOR to start');
+      seen.length = 0;
+
+      expect(await store.active(T0 + MIN)).toHaveLength(20);
+      await redis.echo('end-marker');
+      await waitFor(() => seen.some((a) => a[1] === 'end-marker'), 5000, 'the end marker');
+      const commands = seen.filter((a) => a[1] !== 'end-marker').map((a) => a[0]?.toLowerCase());
+      expect(commands).toEqual(['hgetall']);
+    } finally {
+      monitor.disconnect();
+    }
+  });
+});
