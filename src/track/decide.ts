@@ -210,7 +210,9 @@ export function decide(state: GroupState, ctx: FlushContext): Decision {
     }
     const mute = ctx.mute?.(f);
     if (mute?.muted) {
-      wakeAt = earliest(wakeAt, mute.until ?? now + Math.max(state.timing.groupIntervalMs, 1000));
+      // Look again when the mute ends, and at least every group_interval: a silence can be
+      // expired early and an inhibiting finding can resolve in another group at any time.
+      wakeAt = earliest(wakeAt, Math.min(mute.until ?? Number.POSITIVE_INFINITY, now + Math.max(state.timing.groupIntervalMs, 1000)));
       continue;
     }
     notifiable.push(f);
