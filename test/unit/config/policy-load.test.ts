@@ -66,6 +66,10 @@ describe('loading the policy file', () => {
     ['secret key in the file', `receivers:\n  - name: pd\n    pagerduty: { routing_key: abc }\nroute: { receiver: pd }\n`, 'p.yaml:3:18: receivers[0].pagerduty.routing_key: unknown key'],
     ['YAML syntax', 'receivers: [\n', 'p.yaml:2:1: YAML:'],
     ['empty file', '', 'p.yaml:1:1: the policy file is empty'],
+    ['undefined time interval', `${MINIMAL}  routes:\n    - receiver: log\n      mute_time_intervals: [nights]\n`, 'p.yaml:9:29: route.routes[0].mute_time_intervals[0]: undefined time interval "nights"'],
+    ['mute on the root', `${MINIMAL}  mute_time_intervals: [n]\ntime_intervals:\n  - name: n\n    time_intervals: [{ weekdays: [monday] }]\n`, 'p.yaml:7:24: route.mute_time_intervals: not allowed on the root route'],
+    ['bad inhibit matcher', `${MINIMAL}inhibit_rules:\n  - source_matchers: ['severity critical']\n    target_matchers: ['a=b']\n`, 'p.yaml:8:23: inhibit_rules[0].source_matchers[0]:'],
+    ['bad weekday', `${MINIMAL}time_intervals:\n  - name: n\n    time_intervals: [{ weekdays: [funday] }]\n`, 'p.yaml:9:35: time_intervals[0].time_intervals[0].weekdays[0]:'],
   ])('%s → %s', (_what, text, expected) => {
     const errors = errorsOf(text);
     expect(errors.some((e) => e.startsWith(expected)), errors.join('\n')).toBe(true);
