@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { Registry } from 'prom-client';
 import { createApp, type App } from '../../src/app.ts';
 import { loadEnv } from '../../src/config/env.ts';
-import { createLogger } from '../../src/log.ts';
+import { createLogger, type Logger } from '../../src/log.ts';
 import { deleteKeys } from './redis.ts';
 
 export const ARGOCD_TOKEN = 'argocd-test-token-DO-NOT-LOG';
@@ -14,6 +14,8 @@ export interface ServiceOptions {
   prefix: string;
   slackUrl?: string;
   env?: Record<string, string>;
+  /** Where the service logs (default: nowhere). */
+  log?: Logger;
 }
 
 /** The whole service in-process on 127.0.0.1:0, with short timers and test secrets. */
@@ -33,7 +35,7 @@ export async function startService(opts: ServiceOptions): Promise<App & { url: s
     ...opts.env,
   };
   const env = loadEnv(raw);
-  const app = createApp({ env, processEnv: raw, registry: new Registry(), log: createLogger('silent'), deliveryRetry: { attempts: 5, backoffMs: 100 } });
+  const app = createApp({ env, processEnv: raw, registry: new Registry(), log: opts.log ?? createLogger('silent'), deliveryRetry: { attempts: 5, backoffMs: 100 } });
   await app.start();
   return Object.assign(app, { url: app.address().url });
 }
