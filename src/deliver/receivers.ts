@@ -6,6 +6,7 @@ import { createConsoleNotifier } from './console/notifier.ts';
 import type { Notifier } from './notifier.ts';
 import { createPagerDutyNotifier } from './pagerduty/notifier.ts';
 import { createRedisSlackMessageStore } from './slack/message-store.ts';
+import { createRedisSlackRateLimiter } from './slack/rate-limit.ts';
 import { createSlackNotifier } from './slack/notifier.ts';
 import { createWebhookNotifier } from './webhook/notifier.ts';
 
@@ -41,6 +42,8 @@ const FACTORIES: Record<ReceiverType, Factory> = {
       ...(deps.slackApiUrl ? { apiUrl: deps.slackApiUrl } : {}),
       // One stored message per (receiver, group): two Slack receivers keep separate messages.
       store: createRedisSlackMessageStore(deps.redis, `${deps.keyPrefix}:receiver:${r.name}`),
+      // One budget per channel for every receiver and replica (Slack: about 1 message/s/channel).
+      rateLimiter: createRedisSlackRateLimiter(deps.redis, deps.keyPrefix),
     }),
   pagerduty: (r, deps) =>
     createPagerDutyNotifier({

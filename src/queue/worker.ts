@@ -80,7 +80,8 @@ export async function processDelivery(job: Job<DeliverJob>, token: string | unde
   }
   if (result.retryable && result.retryAfterMs !== undefined) {
     deps.metrics.notificationDelivered(notifier.name, 'rate_limited');
-    log.warn({ retryAfterMs: result.retryAfterMs, reason: result.reason }, 'delivery deferred');
+    // Routine under a rate limit: debug, not warn (the metric counts them).
+    log.debug({ retryAfterMs: result.retryAfterMs, reason: result.reason }, 'delivery deferred');
     await job.moveToDelayed(Date.now() + result.retryAfterMs, token);
     throw new DelayedError();
   }

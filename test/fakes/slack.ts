@@ -4,6 +4,8 @@ import type { AddressInfo } from 'node:net';
 
 /**
  * A local fake of the Slack Web API (chat.postMessage, chat.update) on 127.0.0.1, port 0.
+ * A chat.postMessage with `thread_ts` is a thread reply: it is kept in `replies` under its parent,
+ * not in `messages` (the channel itself shows one line per thread).
  *
  * Wire format as @slack/web-api 8 speaks it: POST `<url><method>` with
  * `application/x-www-form-urlencoded` args (objects such as `blocks` JSON-encoded into one field)
@@ -24,6 +26,10 @@ export interface FakeSlackMessage {
   text: string;
   blocks: unknown[];
   updates: number;
+  /** Set on thread replies: the ts of the parent message. */
+  threadTs?: string;
+  /** A thread reply also shown in the channel (`reply_broadcast`). */
+  broadcast?: boolean;
 }
 
 export type FakeSlackAnswer =
@@ -38,11 +44,20 @@ export interface FakeSlack {
   url: string;
   /** chat.postMessage / chat.update requests, in order, including those answered with an error. */
   calls: FakeSlackCall[];
-  /** Messages by ts. */
+  /** Channel messages (not thread replies) by ts. */
   messages: Map<string, FakeSlackMessage>;
+  /** Thread replies by parent ts, oldest first. */
+  replies: Map<string, FakeSlackMessage[]>;
   /** The next n calls get this answer. */
   failNext(n: number, answer: FakeSlackAnswer): void;
+  /** The next call that `match`es gets this answer (once); checked before `failNext`'s queue. */
+  failNextMatching(match: (call: FakeSlackCall) => boolean, answer: FakeSlackAnswer): void;
   close(): Promise<void>;
+}
+
+/** Whether a recorded call posted a thread reply (chat.postMessage with `thread_ts`), not a channel message. */
+export function isThreadReply(call: FakeSlackCall): boolean {
+  return call.method === 'chat.postMessage' && typeof call.args.thread_ts === 'string' && call.args.thread_ts !== '';
 }
 
 const RECORDED_METHODS = new Set(['chat.postMessage', 'chat.update']);
@@ -57,7 +72,11 @@ const MAX_TEXT = 40_000;
 export async function startFakeSlack(opts: { token?: string } = {}): Promise<FakeSlack> {
   const calls: FakeSlackCall[] = [];
   const messages = new Map<string, FakeSlackMessage>();
+  const replies = new Map<string, FakeSlackMessage[]>();
+  // Every message, replies included, by ts (chat.update edits either).
+  const byTs = new Map<string, FakeSlackMessage>();
   const failures: FakeSlackAnswer[] = [];
+  const matchedFailures: Array<{ match: (call: FakeSlackCall) => boolean; answer: FakeSlackAnswer }> = [];
   let tsCounter = 100;
   const nextTs = (): string => {
     const n = tsCounter++;
@@ -78,9 +97,11 @@ export async function startFakeSlack(opts: { token?: string } = {}): Promise<Fak
     const method = url.pathname.slice('/api/'.length);
     const args = { ...Object.fromEntries(url.searchParams), ...parseArgs(req.headers['content-type'], body) };
     const authorization = req.headers.authorization;
-    if (RECORDED_METHODS.has(method)) calls.push({ method, args, authorization, at: Date.now() });
+    const call: FakeSlackCall = { method, args, authorization, at: Date.now() };
+    if (RECORDED_METHODS.has(method)) calls.push(call);
 
-    const failure = failures.shift();
+    const matched = matchedFailures.findIndex((f) => f.match(call));
+    const failure = matched >= 0 ? matchedFailures.splice(matched, 1)[0]?.answer : failures.shift();
     if (failure !== undefined) {
       if ('delayMs' in failure) {
         await new Promise((resolve) => setTimeout(resolve, failure.delayMs));
@@ -117,13 +138,38 @@ export async function startFakeSlack(opts: { token?: string } = {}): Promise<Fak
     const content = messageContent(args);
     if ('error' in content) return { ok: false, error: content.error };
     if (content.text === '' && content.blocks.length === 0) return { ok: false, error: 'no_text' };
+    let threadTs: string | undefined;
+    if (args.thread_ts !== undefined && args.thread_ts !== '') {
+      if (typeof args.thread_ts !== 'string' || !/^\d+\.\d+$/.test(args.thread_ts)) return { ok: false, error: 'invalid_thread_ts' };
+      const parent = byTs.get(args.thread_ts);
+      if (parent === undefined || parent.channel !== channel) return { ok: false, error: 'thread_not_found' };
+      // A reply to a reply lands in the same thread.
+      threadTs = parent.threadTs ?? parent.ts;
+    }
     const ts = nextTs();
-    messages.set(ts, { channel, ts, text: content.text, blocks: content.blocks, updates: 0 });
+    const message: FakeSlackMessage = { channel, ts, text: content.text, blocks: content.blocks, updates: 0 };
+    if (threadTs === undefined) {
+      messages.set(ts, message);
+    } else {
+      message.threadTs = threadTs;
+      if (args.reply_broadcast === true || args.reply_broadcast === 'true') message.broadcast = true;
+      replies.set(threadTs, [...(replies.get(threadTs) ?? []), message]);
+    }
+    byTs.set(ts, message);
     return {
       ok: true,
       channel,
       ts,
-      message: { type: 'message', subtype: 'bot_message', text: content.text, user: 'U0FAKEBOT', bot_id: 'B0FAKEBOT', ts, blocks: content.blocks },
+      message: {
+        type: 'message',
+        subtype: 'bot_message',
+        text: content.text,
+        user: 'U0FAKEBOT',
+        bot_id: 'B0FAKEBOT',
+        ts,
+        ...(threadTs === undefined ? {} : { thread_ts: threadTs }),
+        blocks: content.blocks,
+      },
     };
   }
 
@@ -131,7 +177,7 @@ export async function startFakeSlack(opts: { token?: string } = {}): Promise<Fak
     const channel = channelId(args.channel);
     if (channel === undefined) return { ok: false, error: 'channel_not_found' };
     if (typeof args.ts !== 'string') return { ok: false, error: 'invalid_arguments' };
-    const existing = messages.get(args.ts);
+    const existing = byTs.get(args.ts);
     if (existing === undefined || existing.channel !== channel) return { ok: false, error: 'message_not_found' };
     const content = messageContent(args);
     if ('error' in content) return { ok: false, error: content.error };
@@ -152,8 +198,12 @@ export async function startFakeSlack(opts: { token?: string } = {}): Promise<Fak
     url: `http://127.0.0.1:${port}/api/`,
     calls,
     messages,
+    replies,
     failNext(n, answer) {
       for (let i = 0; i < n; i++) failures.push(answer);
+    },
+    failNextMatching(match, answer) {
+      matchedFailures.push({ match, answer });
     },
     async close() {
       // fetch keeps connections alive; without this, close() waits for them to time out.

@@ -11,13 +11,14 @@ import { processFlush } from '../../src/queue/worker.ts';
 import { applicationSchema, applicationToSignal } from '../../src/sources/argocd/application.ts';
 import { createIngest, createRedisOwnerGroupIndex } from '../../src/track/ingest.ts';
 import { createRedisTrackStore } from '../../src/track/redis-store.ts';
-import { startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
+import { isThreadReply, startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
 import { readFixture } from '../support/fixtures.ts';
 import { deleteKeys, redisUrl, testPrefix, waitFor } from '../support/redis.ts';
 import { postArgocd, startService } from '../support/service.ts';
 
 const meshApp = () => readFixture('argocd/synthetic-app-outofsync-istio-gatewayapi-v3.json');
-const posts = (slack: FakeSlack) => slack.calls.filter((c) => c.method === 'chat.postMessage');
+// Channel messages only: thread replies are chat.postMessage calls too.
+const posts = (slack: FakeSlack) => slack.calls.filter((c) => c.method === 'chat.postMessage' && !isThreadReply(c));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('delivery through the queue', () => {

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
-import { startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
+import { isThreadReply, startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
 import { readFixture } from '../support/fixtures.ts';
 import { redisUrl, testPrefix, waitFor } from '../support/redis.ts';
 import { postArgocd, postFlux, startService, stopService } from '../support/service.ts';
@@ -17,7 +17,8 @@ function syncedApp(): Json {
   return app as unknown as Json;
 }
 
-const posts = (slack: FakeSlack) => slack.calls.filter((c) => c.method === 'chat.postMessage');
+// Channel messages only: thread replies are chat.postMessage calls too.
+const posts = (slack: FakeSlack) => slack.calls.filter((c) => c.method === 'chat.postMessage' && !isThreadReply(c));
 const updates = (slack: FakeSlack) => slack.calls.filter((c) => c.method === 'chat.update');
 const blocksText = (args: Record<string, unknown>) => JSON.stringify(args.blocks);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -4,14 +4,16 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { Notification, TrackedFinding } from '../../src/model/alert-group.ts';
 import { createRedisSlackMessageStore, type SlackMessageStore } from '../../src/deliver/slack/message-store.ts';
 import { createSlackNotifier } from '../../src/deliver/slack/notifier.ts';
-import type { Notifier } from '../../src/deliver/notifier.ts';
-import { startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
+import { createRedisSlackRateLimiter, type SlackRateLimiter } from '../../src/deliver/slack/rate-limit.ts';
+import type { Notifier, SendResult } from '../../src/deliver/notifier.ts';
+import { isThreadReply, startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
 import { redisUrl } from '../support/redis.ts';
 
 const REDIS_URL = redisUrl();
 const TOKEN = 'xoxb-1111-2222-meshdrift-test-SECRET';
 const CHANNEL = '#mesh-drift';
 const T0 = Date.UTC(2025, 0, 15, 10, 0, 0);
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function finding(name: string, severity: TrackedFinding['severity'] = 'high'): TrackedFinding {
   return {
@@ -35,7 +37,7 @@ function finding(name: string, severity: TrackedFinding['severity'] = 'high'): T
   };
 }
 
-function notification(groupKey: string, seq: number, firing: TrackedFinding[] = [finding('checkout')]): Notification {
+function notification(groupKey: string, seq: number, firing: TrackedFinding[] = [finding('checkout')], over: Partial<Notification> = {}): Notification {
   return {
     groupKey,
     seq,
@@ -47,7 +49,21 @@ function notification(groupKey: string, seq: number, firing: TrackedFinding[] = 
     resolved: [],
     at: T0 + seq * 1000,
     firstSeen: T0,
+    ...over,
   };
+}
+
+function resolvedFinding(name: string, severity: TrackedFinding['severity'] = 'high'): TrackedFinding {
+  return { ...finding(name, severity), status: 'resolved', resolvedAt: T0 + 60_000 };
+}
+
+/** Slack calls in order; a chat.postMessage with thread_ts is shown as 'reply'. */
+function callKinds(fake: FakeSlack): string[] {
+  return fake.calls.map((c) => (isThreadReply(c) ? 'reply' : c.method));
+}
+
+function replyText(fake: FakeSlack, parentTs: string | undefined, index = 0): string {
+  return JSON.stringify(fake.replies.get(parentTs ?? '')?.[index]?.blocks ?? null);
 }
 
 let redis: Redis;
@@ -97,7 +113,9 @@ describe('slack notifier against the fake Slack Web API and real Redis', () => {
     expect(call?.args.text).toMatch(/^FIRING \[high\] 1 drifted resource in/);
 
     const ref = await store.get(groupKey);
-    expect(ref).toEqual({ channel: expect.stringMatching(/^C[A-Z0-9]+$/), ts: expect.any(String), seq: 1 });
+    // A new message owes no thread reply; `told` is what the next reply diffs against.
+    expect(ref).toEqual({ channel: expect.stringMatching(/^C[A-Z0-9]+$/), ts: expect.any(String), seq: 1, repliedSeq: 1, told: { 'fp-checkout': 'high' } });
+    expect(slack.replies.size).toBe(0);
     expect(slack.messages.get(ref?.ts ?? '')?.channel).toBe(ref?.channel);
     // The ref expires with the default 7-day retention.
     const ttl = await redis.ttl(`${prefix}:slack:message:${groupKey}`);
@@ -112,14 +130,20 @@ describe('slack notifier against the fake Slack Web API and real Redis', () => {
     const result = await notifier.send(notification(groupKey, 2, [finding('checkout'), finding('deny-all', 'critical')]));
     expect(result).toEqual({ ok: true });
 
-    expect(slack.calls.map((c) => c.method)).toEqual(['chat.postMessage', 'chat.update']);
+    expect(callKinds(slack)).toEqual(['chat.postMessage', 'chat.update', 'reply']);
     // chat.update goes to the channel ID Slack returned, not the #name.
     expect(slack.calls[1]?.args).toMatchObject({ channel: first?.channel, ts: first?.ts });
     expect(slack.messages.size).toBe(1);
     const message = slack.messages.get(first?.ts ?? '');
     expect(message?.updates).toBe(1);
     expect(JSON.stringify(message?.blocks)).toContain('deny-all');
-    expect(await store.get(groupKey)).toEqual({ channel: first?.channel, ts: first?.ts, seq: 2 });
+    expect(await store.get(groupKey)).toEqual({
+      channel: first?.channel,
+      ts: first?.ts,
+      seq: 2,
+      repliedSeq: 2,
+      told: { 'fp-checkout': 'high', 'fp-deny-all': 'critical' },
+    });
   });
 
   it('ignores a notification older than the one the message shows', async () => {
@@ -254,9 +278,12 @@ describe('slack notifier against the fake Slack Web API and real Redis', () => {
 
     await expect(notifier.send(notification(groupKey, 2))).resolves.toEqual({ ok: true });
 
-    expect(slack.calls.map((c) => c.method)).toEqual(['chat.postMessage', 'chat.update', 'chat.postMessage']);
+    // The new message starts a new thread: no reply.
+    expect(callKinds(slack)).toEqual(['chat.postMessage', 'chat.update', 'chat.postMessage']);
+    expect(slack.replies.size).toBe(0);
     const ref = await store.get(groupKey);
     expect(ref?.seq).toBe(2);
+    expect(ref?.repliedSeq).toBe(2);
     expect(ref?.ts).not.toBe('1700000000.000001');
     expect(ref?.ts).not.toBe(first?.ts);
     expect(slack.messages.has(ref?.ts ?? '')).toBe(true);
@@ -267,7 +294,7 @@ describe('slack notifier against the fake Slack Web API and real Redis', () => {
     slack.failNext(1, { slackError: 'cant_update_message' });
 
     await expect(notifier.send(notification(groupKey, 2))).resolves.toEqual({ ok: true });
-    expect(slack.calls.map((c) => c.method)).toEqual(['chat.postMessage', 'chat.update', 'chat.postMessage']);
+    expect(callKinds(slack)).toEqual(['chat.postMessage', 'chat.update', 'chat.postMessage']);
     expect(slack.messages.size).toBe(2);
   });
 
@@ -292,7 +319,322 @@ describe('slack notifier against the fake Slack Web API and real Redis', () => {
     const busy = results.filter((r) => !r.ok);
     // Either both got through one after the other, or one was told to retry shortly.
     for (const r of busy) expect(r).toMatchObject({ retryable: true, retryAfterMs: 250 });
-    expect(slack.calls.filter((c) => c.method === 'chat.postMessage')).toHaveLength(1);
+    expect(slack.messages.size).toBe(1);
+    expect(callKinds(slack).filter((k) => k === 'chat.postMessage')).toHaveLength(1);
+  });
+});
+
+describe('slack thread replies', () => {
+  const two = (): TrackedFinding[] => [finding('checkout'), finding('deny-all', 'critical')];
+
+  it('posts the first notification as the main message only', async () => {
+    await expect(notifier.send(notification(groupKey, 1))).resolves.toEqual({ ok: true });
+    expect(callKinds(slack)).toEqual(['chat.postMessage']);
+    expect(slack.calls[0]?.args.thread_ts).toBeUndefined();
+    expect(slack.replies.size).toBe(0);
+  });
+
+  it('a later notification updates the main message and tells the change once in its thread', async () => {
+    await notifier.send(notification(groupKey, 1));
+    const main = await store.get(groupKey);
+
+    await expect(notifier.send(notification(groupKey, 2, two()))).resolves.toEqual({ ok: true });
+
+    expect(callKinds(slack)).toEqual(['chat.postMessage', 'chat.update', 'reply']);
+    expect(slack.calls[2]?.args).toMatchObject({ channel: main?.channel, thread_ts: main?.ts });
+    // The channel still shows one message; the thread has one line.
+    expect(slack.messages.size).toBe(1);
+    const replies = slack.replies.get(main?.ts ?? '') ?? [];
+    expect(replies).toHaveLength(1);
+    expect(replies[0]?.threadTs).toBe(main?.ts);
+    expect(replyText(slack, main?.ts)).toContain('1 new drifted resource');
+    expect(replyText(slack, main?.ts)).toContain('deny-all');
+    // Only the new finding is listed.
+    expect(replyText(slack, main?.ts)).not.toContain('checkout');
+    expect(replies[0]?.text).toMatch(/^1 new drifted resource, 2 drifted resources now · Application argocd\/payments on prod-eu$/);
+
+    // A retried delivery of the same notification (the job ran twice) changes nothing.
+    await expect(notifier.send(notification(groupKey, 2, two()))).resolves.toEqual({ ok: true });
+    expect(slack.calls).toHaveLength(3);
+    expect(slack.replies.get(main?.ts ?? '')).toHaveLength(1);
+  });
+
+  it('resumes with the reply alone when the reply failed after the update', async () => {
+    await notifier.send(notification(groupKey, 1));
+    const main = await store.get(groupKey);
+    slack.failNextMatching((c) => c.args.thread_ts !== undefined, { status: 503 });
+
+    expect(await notifier.send(notification(groupKey, 2, two()))).toEqual({
+      ok: false,
+      retryable: true,
+      reason: 'slack chat.postMessage (thread reply) failed: HTTP 503',
+    });
+    // The update is recorded, the reply is owed.
+    expect(await store.get(groupKey)).toMatchObject({ seq: 2, repliedSeq: 1, told: { 'fp-checkout': 'high' } });
+
+    await expect(notifier.send(notification(groupKey, 2, two()))).resolves.toEqual({ ok: true });
+    expect(callKinds(slack)).toEqual(['chat.postMessage', 'chat.update', 'reply', 'reply']);
+    expect(slack.messages.get(main?.ts ?? '')?.updates).toBe(1);
+    expect(slack.replies.get(main?.ts ?? '')).toHaveLength(1);
+    expect(replyText(slack, main?.ts)).toContain('deny-all');
+    expect(await store.get(groupKey)).toMatchObject({ seq: 2, repliedSeq: 2 });
+  });
+
+  it('a job that stopped after the update but before recording it edits again and replies once', async () => {
+    await notifier.send(notification(groupKey, 1));
+    const main = await store.get(groupKey);
+    // Slack has the edit, the ref does not: the write after chat.update fails once.
+    let failSet = true;
+    const flaky: SlackMessageStore = {
+      ...store,
+      async set(key, ref) {
+        if (failSet) {
+          failSet = false;
+          throw new Error('connection lost');
+        }
+        return store.set(key, ref);
+      },
+    };
+    const crashy = createSlackNotifier({ token: TOKEN, channel: CHANNEL, apiUrl: slack.url, store: flaky, timeoutMs: 2_000 });
+
+    expect(await crashy.send(notification(groupKey, 2, two()))).toEqual({ ok: false, retryable: true, reason: 'slack message store failed: connection lost' });
+    expect(callKinds(slack)).toEqual(['chat.postMessage', 'chat.update']);
+    expect((await store.get(groupKey))?.seq).toBe(1);
+
+    await expect(crashy.send(notification(groupKey, 2, two()))).resolves.toEqual({ ok: true });
+    expect(callKinds(slack)).toEqual(['chat.postMessage', 'chat.update', 'chat.update', 'reply']);
+    expect(slack.messages.get(main?.ts ?? '')?.updates).toBe(2);
+    expect(slack.replies.get(main?.ts ?? '')).toHaveLength(1);
+  });
+
+  it.each<[string, Partial<Notification>, TrackedFinding[], RegExp]>([
+    ['severity-raised', { reason: 'severity-raised', severity: 'critical' }, [finding('checkout', 'critical')], /Severity raised to CRITICAL.*checkout.*high → \*CRITICAL\*/],
+    ['some-resolved', { reason: 'some-resolved', resolved: [resolvedFinding('legacy')] }, [finding('checkout')], /1 resolved\* · 1 still drifted.*legacy/],
+    ['repeat', { reason: 'repeat', at: T0 + 4 * 3_600_000 }, [finding('checkout')], /Still drifted after 4h\*: 1 finding/],
+    [
+      'resolved',
+      { reason: 'resolved', status: 'resolved', resolved: [resolvedFinding('checkout')], at: T0 + 90 * 60_000 },
+      [],
+      /All resolved\* · back in sync after 1h 30m.*checkout/,
+    ],
+  ])('replies for %s', async (_reason, over, firing, expected) => {
+    await notifier.send(notification(groupKey, 1));
+    const main = await store.get(groupKey);
+
+    await expect(notifier.send(notification(groupKey, 2, firing, over))).resolves.toEqual({ ok: true });
+
+    expect(callKinds(slack)).toEqual(['chat.postMessage', 'chat.update', 'reply']);
+    expect(replyText(slack, main?.ts)).toMatch(expected);
+  });
+
+  it('a resolve updates the main message to RESOLVED and replies in its thread', async () => {
+    await notifier.send(notification(groupKey, 1, two()));
+    const main = await store.get(groupKey);
+    const resolved = notification(groupKey, 2, [], { reason: 'resolved', status: 'resolved', severity: 'critical', resolved: two().map((f) => ({ ...f, status: 'resolved' as const })) });
+
+    await expect(notifier.send(resolved)).resolves.toEqual({ ok: true });
+
+    expect(JSON.stringify(slack.messages.get(main?.ts ?? '')?.blocks)).toContain('RESOLVED');
+    const reply = replyText(slack, main?.ts);
+    expect(reply).toContain('All resolved');
+    // Most severe first.
+    expect(reply.indexOf('deny-all')).toBeLessThan(reply.indexOf('checkout'));
+    expect(await store.get(groupKey)).toMatchObject({ seq: 2, repliedSeq: 2, told: {} });
+  });
+
+  it('a notification that overtakes an owed reply tells both changes; the older job then does nothing', async () => {
+    await notifier.send(notification(groupKey, 1));
+    const main = await store.get(groupKey);
+    // Seq 2's reply failed and its retry is still waiting.
+    slack.failNextMatching((c) => c.args.thread_ts !== undefined, { status: 503 });
+    await notifier.send(notification(groupKey, 2, two()));
+
+    const three = [...two(), finding('gateway', 'medium')];
+    await expect(notifier.send(notification(groupKey, 3, three))).resolves.toEqual({ ok: true });
+    await expect(notifier.send(notification(groupKey, 2, two()))).resolves.toEqual({ ok: true });
+
+    const replies = slack.replies.get(main?.ts ?? '') ?? [];
+    expect(replies).toHaveLength(1);
+    expect(replyText(slack, main?.ts)).toContain('2 new drifted resources');
+    expect(replyText(slack, main?.ts)).toMatch(/deny-all.*gateway/);
+    expect(callKinds(slack)).toEqual(['chat.postMessage', 'chat.update', 'reply', 'chat.update', 'reply']);
+  });
+
+  it('replies for a message stored before threads existed ({ channel, ts, seq })', async () => {
+    await notifier.send(notification(groupKey, 1));
+    const main = await store.get(groupKey);
+    await redis.set(`${prefix}:slack:message:${groupKey}`, JSON.stringify({ channel: main?.channel, ts: main?.ts, seq: 1 }));
+    expect(await store.get(groupKey)).toEqual({ channel: main?.channel, ts: main?.ts, seq: 1 });
+
+    await expect(notifier.send(notification(groupKey, 2, two()))).resolves.toEqual({ ok: true });
+    // Without `told`, it cannot say which are new: it lists the most severe drifted now.
+    expect(replyText(slack, main?.ts)).toMatch(/New drifted resources.*Drifted now \(2\).*deny-all.*checkout/);
+    expect(await store.get(groupKey)).toMatchObject({ seq: 2, repliedSeq: 2, told: { 'fp-checkout': 'high', 'fp-deny-all': 'critical' } });
+    // A retry of the same notification on a legacy value replies nothing more.
+    await notifier.send(notification(groupKey, 2, two()));
+    expect(slack.replies.get(main?.ts ?? '')).toHaveLength(1);
+  });
+
+  it('a legacy value at the same seq owes no reply', async () => {
+    await notifier.send(notification(groupKey, 1));
+    const main = await store.get(groupKey);
+    await redis.set(`${prefix}:slack:message:${groupKey}`, JSON.stringify({ channel: main?.channel, ts: main?.ts, seq: 2 }));
+    await expect(notifier.send(notification(groupKey, 2, two()))).resolves.toEqual({ ok: true });
+    expect(slack.calls).toHaveLength(1);
+  });
+
+  it('skips the reply when Slack says the thread is gone, and records it as told', async () => {
+    await notifier.send(notification(groupKey, 1));
+    slack.failNextMatching((c) => c.args.thread_ts !== undefined, { slackError: 'thread_not_found' });
+    await expect(notifier.send(notification(groupKey, 2, two()))).resolves.toEqual({ ok: true });
+    expect(await store.get(groupKey)).toMatchObject({ seq: 2, repliedSeq: 2 });
+  });
+
+  it('with threads off, only updates the main message', async () => {
+    const plain = createSlackNotifier({ token: TOKEN, channel: CHANNEL, apiUrl: slack.url, store, timeoutMs: 2_000, threads: false });
+    await plain.send(notification(groupKey, 1));
+    await expect(plain.send(notification(groupKey, 2, two()))).resolves.toEqual({ ok: true });
+    expect(callKinds(slack)).toEqual(['chat.postMessage', 'chat.update']);
+    expect(await store.get(groupKey)).toMatchObject({ seq: 2, repliedSeq: 2 });
+    // Turning threads on later does not reply to what was already shown.
+    await notifier.send(notification(groupKey, 2, two()));
+    expect(slack.calls).toHaveLength(2);
+  });
+
+  it('a new episode (reason first) posts a new main message, not a reply', async () => {
+    await notifier.send(notification(groupKey, 1));
+    await notifier.send(notification(groupKey, 2, [], { reason: 'resolved', status: 'resolved', resolved: [resolvedFinding('checkout')] }));
+    await expect(notifier.send(notification(groupKey, 3, [finding('checkout')], { reason: 'first' }))).resolves.toEqual({ ok: true });
+    expect(callKinds(slack)).toEqual(['chat.postMessage', 'chat.update', 'reply', 'chat.postMessage']);
+    expect(slack.messages.size).toBe(2);
+  });
+});
+
+describe('slack channel rate limit (Redis, shared by replicas)', () => {
+  let limiter: SlackRateLimiter;
+  let limited: Notifier;
+  let otherGroup: string;
+
+  beforeEach(() => {
+    limiter = createRedisSlackRateLimiter(redis, prefix);
+    limited = createSlackNotifier({ token: TOKEN, channel: CHANNEL, apiUrl: slack.url, store, timeoutMs: 2_000, rateLimiter: limiter });
+    otherGroup = `${groupKey}-other`;
+  });
+
+  const deferred = (result: SendResult): number => {
+    expect(result).toEqual({ ok: false, retryable: true, reason: 'slack channel rate limit', retryAfterMs: expect.any(Number) });
+    return result.ok ? 0 : (result.retryAfterMs ?? 0);
+  };
+
+  it('defers a second group in the same channel within the interval, having called nothing', async () => {
+    await expect(limited.send(notification(groupKey, 1))).resolves.toEqual({ ok: true });
+    const wait = deferred(await limited.send(notification(otherGroup, 1)));
+    expect(wait).toBeGreaterThan(0);
+    expect(wait).toBeLessThanOrEqual(1000);
+    expect(slack.calls).toHaveLength(1);
+    // The group lock was released and nothing was recorded.
+    const lock = await store.tryLock(otherGroup, 1_000);
+    expect(lock).not.toBeNull();
+    await lock?.();
+    expect(await store.get(otherGroup)).toBeNull();
+    // The key is per channel (without '#') and expires with the interval.
+    const pttl = await redis.pttl(`${prefix}:slack:rate:mesh-drift`);
+    expect(pttl).toBeGreaterThan(0);
+    expect(pttl).toBeLessThanOrEqual(1000);
+
+    await sleep(wait);
+    await expect(limited.send(notification(otherGroup, 1))).resolves.toEqual({ ok: true });
+    expect(slack.messages.size).toBe(2);
+  });
+
+  it('is shared by two replicas (two notifiers, two connections, same Redis)', async () => {
+    const redis2 = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+    try {
+      const replica2 = createSlackNotifier({
+        token: TOKEN,
+        channel: CHANNEL,
+        apiUrl: slack.url,
+        store: createRedisSlackMessageStore(redis2, prefix),
+        rateLimiter: createRedisSlackRateLimiter(redis2, prefix),
+      });
+      await expect(limited.send(notification(groupKey, 1))).resolves.toEqual({ ok: true });
+      const wait = deferred(await replica2.send(notification(otherGroup, 1)));
+      expect(wait).toBeGreaterThan(0);
+      expect(wait).toBeLessThanOrEqual(1000);
+    } finally {
+      await redis2.quit();
+    }
+  });
+
+  it('takes a slot for each call of a notification: an update with its reply holds the channel for two intervals', async () => {
+    await limited.send(notification(groupKey, 1));
+    await sleep(deferred(await limited.send(notification(groupKey, 2, [finding('checkout'), finding('deny-all', 'critical')]))));
+
+    await expect(limited.send(notification(groupKey, 2, [finding('checkout'), finding('deny-all', 'critical')]))).resolves.toEqual({ ok: true });
+    expect(callKinds(slack)).toEqual(['chat.postMessage', 'chat.update', 'reply']);
+    const wait = deferred(await limited.send(notification(otherGroup, 1)));
+    expect(wait).toBeGreaterThan(1000);
+    expect(wait).toBeLessThanOrEqual(2000);
+  });
+
+  it('a deferred notification resumes where it stopped: the owed reply alone', async () => {
+    await limited.send(notification(groupKey, 1));
+    const main = await store.get(groupKey);
+    // Seq 2 was updated by a job whose reply failed; its retry then meets a busy channel.
+    slack.failNextMatching((c) => c.args.thread_ts !== undefined, { status: 503 });
+    await notifier.send(notification(groupKey, 2, [finding('checkout'), finding('deny-all', 'critical')]));
+    await sleep(deferred(await limited.send(notification(groupKey, 2, [finding('checkout'), finding('deny-all', 'critical')]))));
+
+    await expect(limited.send(notification(groupKey, 2, [finding('checkout'), finding('deny-all', 'critical')]))).resolves.toEqual({ ok: true });
+    expect(callKinds(slack)).toEqual(['chat.postMessage', 'chat.update', 'reply', 'reply']);
+    expect(slack.replies.get(main?.ts ?? '')).toHaveLength(1);
+    expect(slack.messages.get(main?.ts ?? '')?.updates).toBe(1);
+  });
+
+  it("a 429 with Retry-After 3 makes another group's send wait about 3 s", async () => {
+    slack.failNext(1, { status: 429, retryAfterSeconds: 3 });
+    expect(await limited.send(notification(groupKey, 1))).toMatchObject({ ok: false, retryable: true, retryAfterMs: 3000 });
+
+    const wait = deferred(await limited.send(notification(otherGroup, 1)));
+    expect(wait).toBeGreaterThan(2500);
+    expect(wait).toBeLessThanOrEqual(3000);
+    expect(slack.calls).toHaveLength(1);
+  });
+
+  it('a 429 on a thread reply also holds the channel back', async () => {
+    await notifier.send(notification(groupKey, 1));
+    slack.failNextMatching((c) => c.args.thread_ts !== undefined, { status: 429, retryAfterSeconds: 2 });
+    expect(await limited.send(notification(groupKey, 2, [finding('checkout'), finding('deny-all', 'critical')]))).toMatchObject({
+      ok: false,
+      retryAfterMs: 2000,
+    });
+    const wait = deferred(await limited.send(notification(otherGroup, 1)));
+    expect(wait).toBeGreaterThan(1500);
+    expect(wait).toBeLessThanOrEqual(2000);
+  });
+
+  it('does not take a slot for a notification with nothing left to do', async () => {
+    await notifier.send(notification(groupKey, 1));
+    await expect(limited.send(notification(groupKey, 1))).resolves.toEqual({ ok: true });
+    await expect(limited.send(notification(otherGroup, 1))).resolves.toEqual({ ok: true });
+  });
+
+  it('honours intervalMs and burst', async () => {
+    const fast = createRedisSlackRateLimiter(redis, `${prefix}:fast`, { intervalMs: 200, burst: 2 });
+    expect(await fast.reserve('C1')).toBe(0);
+    expect(await fast.reserve('C1')).toBe(0);
+    const wait = await fast.reserve('C1');
+    expect(wait).toBeGreaterThan(0);
+    expect(wait).toBeLessThanOrEqual(200);
+    // Other channels have their own budget.
+    expect(await fast.reserve('C2')).toBe(0);
+    await sleep(wait);
+    expect(await fast.reserve('C1')).toBe(0);
+  });
+
+  it('rejects a bad configuration', () => {
+    expect(() => createRedisSlackRateLimiter(redis, prefix, { intervalMs: 0 })).toThrow(/intervalMs/);
+    expect(() => createRedisSlackRateLimiter(redis, prefix, { burst: 0 })).toThrow(/burst/);
   });
 });
 

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { severitySchema } from '../../model/severity.ts';
 
 const slackMessageRefSchema = z.object({
   /** Channel ID as Slack returned it (chat.update needs the ID, not `#name`). */
@@ -8,8 +9,19 @@ const slackMessageRefSchema = z.object({
   ts: z.string().min(1),
   /** Seq of the notification the message currently shows. */
   seq: z.number().int().positive(),
+  /**
+   * Seq of the last notification the thread has told (the main post, or its thread reply). Below
+   * `seq`, the reply for `seq` is still owed. Absent in values stored before threads: then nothing
+   * is owed (read as `seq`).
+   */
+  repliedSeq: z.number().int().nonnegative().optional(),
+  /** The firing findings as of `repliedSeq` (fingerprint → severity): the next reply diffs against them. */
+  told: z.record(z.string(), severitySchema).optional(),
 });
-/** Where an alert group's Slack message is, and which notification it shows. */
+/**
+ * Where an alert group's Slack message is, which notification it shows, and how far its thread has
+ * got. Values written before threads (`{ channel, ts, seq }`) are still valid.
+ */
 export type SlackMessageRef = z.infer<typeof slackMessageRefSchema>;
 
 /** Remembers each alert group's Slack message so later notifications update it in place. */

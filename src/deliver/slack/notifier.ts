@@ -8,8 +8,10 @@ import {
 } from '@slack/web-api';
 import type { Notification } from '../../model/alert-group.ts';
 import type { Notifier, SendResult } from '../notifier.ts';
-import type { SlackMessageStore } from './message-store.ts';
-import { renderSlackMessage } from './render.ts';
+import type { SlackMessageRef, SlackMessageStore } from './message-store.ts';
+import { planSlackDelivery, slackCallsOf } from './plan.ts';
+import { noSlackRateLimit, type SlackRateLimiter } from './rate-limit.ts';
+import { renderSlackMessage, renderSlackThreadReply, toldFindingsOf } from './render.ts';
 
 /** Options for {@link createSlackNotifier}. */
 export interface SlackNotifierOptions {
@@ -22,6 +24,13 @@ export interface SlackNotifierOptions {
   store: SlackMessageStore;
   /** Per-request timeout; default 10 s. */
   timeoutMs?: number;
+  /**
+   * Paces calls to the channel, across replicas when Redis-backed (`createRedisSlackRateLimiter`);
+   * default: no pacing. Share one key prefix between receivers so that a channel has one budget.
+   */
+  rateLimiter?: SlackRateLimiter;
+  /** Tell each later notification's change as a reply in the message's thread; default true. */
+  threads?: boolean;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -32,14 +41,25 @@ const LOCK_BUSY_RETRY_MS = 250;
 const RETRYABLE_PLATFORM_ERRORS = new Set(['ratelimited', 'internal_error', 'fatal_error', 'service_unavailable', 'request_timeout']);
 // The stored message is gone or no longer editable: post a new one instead.
 const POST_INSTEAD_OF_UPDATE_ERRORS = new Set(['message_not_found', 'cant_update_message']);
+// The thread's parent is gone: the reply cannot be told; the main message already shows the change.
+const SKIP_REPLY_ERRORS = new Set(['thread_not_found', 'invalid_thread_ts', 'message_not_found']);
 
 /**
- * Slack receiver: one message per alert group, posted on the group's first notification and updated
- * in place (chat.update) by later ones. Per-group lock and seq check keep concurrent or
- * out-of-order jobs from overwriting a newer message with an older one. Never throws.
+ * Slack receiver: one message per alert group episode, posted on the group's first notification and
+ * updated in place (chat.update) by later ones, each of which also adds a short line to the
+ * message's thread saying what changed. The channel shows one line per incident, the thread its
+ * history. A per-group lock and the stored seqs keep concurrent, retried or out-of-order jobs from
+ * overwriting a newer message or telling a change twice. Never throws.
+ *
+ * Order of a later notification (each step recorded before the next, so a job that stops anywhere
+ * resumes at the first step not recorded): lock → read ref → plan → take rate-limit slots for every
+ * call the plan makes (or defer, having done nothing) → chat.update → store `seq` → thread reply →
+ * store `repliedSeq` and `told` → unlock.
  */
 export function createSlackNotifier(opts: SlackNotifierOptions): Notifier {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const limiter = opts.rateLimiter ?? noSlackRateLimit;
+  const threads = opts.threads ?? true;
   const client = new WebClient(opts.token, {
     ...(opts.apiUrl === undefined ? {} : { slackApiUrl: opts.apiUrl }),
     // BullMQ owns retries and backoff; the SDK must answer at once, including on 429.
@@ -50,7 +70,7 @@ export function createSlackNotifier(opts: SlackNotifierOptions): Notifier {
     // console warnings would only duplicate them, unstructured.
     logLevel: LogLevel.ERROR,
   });
-  // Up to two Slack calls (update, then a fallback post) plus Redis round trips.
+  // Up to two Slack calls (update, then the reply or a fallback post) plus Redis round trips.
   const lockTtlMs = 2 * timeoutMs + 5_000;
 
   const fail = (result: Extract<SendResult, { ok: false }>): SendResult => ({
@@ -58,25 +78,20 @@ export function createSlackNotifier(opts: SlackNotifierOptions): Notifier {
     reason: redact(result.reason, opts.token),
   });
 
-  async function deliver(n: Notification): Promise<SendResult> {
-    const ref = await opts.store.get(n.groupKey);
-    // An older notification (a retried or late job) must not overwrite a newer message.
-    if (ref !== null && ref.seq >= n.seq) return { ok: true };
-    const { text, blocks } = renderSlackMessage(n);
-
-    // A new episode (reason 'first') gets a new message; later notifications edit it in place.
-    if (ref !== null && n.reason !== 'first') {
-      try {
-        await client.chat.update({ channel: ref.channel, ts: ref.ts, text, blocks });
-        await opts.store.set(n.groupKey, { ...ref, seq: n.seq });
-        return { ok: true };
-      } catch (error) {
-        if (!(error instanceof WebAPIPlatformError && POST_INSTEAD_OF_UPDATE_ERRORS.has(error.data.error))) {
-          return fail(slackErrorToResult('chat.update', error));
-        }
-      }
+  // Maps a Slack error; a 429 also holds back every sender to this channel (other groups, replicas).
+  async function slackFailure(method: string, error: unknown): Promise<SendResult> {
+    const result = slackErrorToResult(method, error);
+    const rateLimited =
+      error instanceof WebAPIRateLimitedError || (error instanceof WebAPIPlatformError && error.data.error === 'ratelimited');
+    if (rateLimited && result.retryAfterMs !== undefined) {
+      // Best effort: this job is deferred by retryAfterMs anyway.
+      await limiter.block(opts.channel, result.retryAfterMs).catch(() => undefined);
     }
+    return fail(result);
+  }
 
+  async function post(n: Notification): Promise<SendResult> {
+    const { text, blocks } = renderSlackMessage(n);
     let posted: { channel: string; ts: string };
     try {
       const res = await client.chat.postMessage({
@@ -91,15 +106,80 @@ export function createSlackNotifier(opts: SlackNotifierOptions): Notifier {
       }
       posted = { channel: res.channel ?? opts.channel, ts: res.ts };
     } catch (error) {
-      return fail(slackErrorToResult('chat.postMessage', error));
+      return slackFailure('chat.postMessage', error);
     }
     try {
-      await opts.store.set(n.groupKey, { ...posted, seq: n.seq });
+      // A new message starts its thread: nothing is owed for it.
+      await opts.store.set(n.groupKey, { ...posted, seq: n.seq, repliedSeq: n.seq, told: toldFindingsOf(n) });
     } catch {
       // The alert is in Slack. Retrying would post a duplicate now; not retrying means the next
       // notification posts a new message instead of editing this one. Same cost, so report delivery.
     }
     return { ok: true };
+  }
+
+  async function reply(n: Notification, ref: SlackMessageRef): Promise<SendResult> {
+    const { text, blocks } = renderSlackThreadReply(n, ref.told);
+    try {
+      await client.chat.postMessage({
+        channel: ref.channel,
+        thread_ts: ref.ts,
+        text,
+        blocks,
+        unfurl_links: false,
+        unfurl_media: false,
+      });
+    } catch (error) {
+      if (!(error instanceof WebAPIPlatformError && SKIP_REPLY_ERRORS.has(error.data.error))) {
+        return slackFailure('chat.postMessage (thread reply)', error);
+      }
+    }
+    try {
+      await opts.store.set(n.groupKey, { ...ref, repliedSeq: n.seq, told: toldFindingsOf(n) });
+    } catch {
+      // The reply is in Slack and the message shows this notification. A retry would reply twice;
+      // without one, the next notification's reply also tells this change. Report delivery.
+    }
+    return { ok: true };
+  }
+
+  async function deliver(n: Notification): Promise<SendResult> {
+    const ref = await opts.store.get(n.groupKey);
+    const plan = planSlackDelivery(ref, n, { threads });
+    if (plan.action === 'none') return { ok: true };
+
+    // All slots before the first call: a deferred job has done nothing, and a job that got its
+    // slots does not stop half-way for the rate limit.
+    let waitMs: number;
+    try {
+      waitMs = await limiter.reserve(opts.channel, slackCallsOf(plan));
+    } catch (error) {
+      return fail({ ok: false, retryable: true, reason: `slack rate limiter unavailable: ${messageOf(error)}` });
+    }
+    if (waitMs > 0) return { ok: false, retryable: true, reason: 'slack channel rate limit', retryAfterMs: waitMs };
+
+    switch (plan.action) {
+      case 'post':
+        return post(n);
+      case 'reply':
+        return reply(n, plan.ref);
+      case 'update': {
+        const { text, blocks } = renderSlackMessage(n);
+        try {
+          await client.chat.update({ channel: plan.ref.channel, ts: plan.ref.ts, text, blocks });
+        } catch (error) {
+          if (error instanceof WebAPIPlatformError && POST_INSTEAD_OF_UPDATE_ERRORS.has(error.data.error)) return post(n);
+          return slackFailure('chat.update', error);
+        }
+        // Recorded before the reply: a job that stops now resumes with the reply alone. The
+        // update is idempotent, so a job that stopped before this line just edits again.
+        const updated: SlackMessageRef = plan.reply
+          ? { ...plan.ref, seq: n.seq, repliedSeq: plan.ref.repliedSeq ?? plan.ref.seq }
+          : { ...plan.ref, seq: n.seq, repliedSeq: n.seq, told: toldFindingsOf(n) };
+        await opts.store.set(n.groupKey, updated);
+        return plan.reply ? reply(n, updated) : { ok: true };
+      }
+    }
   }
 
   return {

@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import type { Notification, TrackedFinding } from '../../../src/model/alert-group.ts';
 import type { Severity } from '../../../src/model/severity.ts';
-import { renderSlackMessage, SLACK_LIMITS, type SlackBlock } from '../../../src/deliver/slack/render.ts';
+import {
+  formatDuration,
+  renderSlackMessage,
+  renderSlackThreadReply,
+  SLACK_LIMITS,
+  SLACK_REPLY_LIMITS,
+  toldFindingsOf,
+  type SlackBlock,
+} from '../../../src/deliver/slack/render.ts';
 
 const T0 = Date.UTC(2025, 0, 15, 10, 0, 0);
 
@@ -225,5 +233,152 @@ describe('renderSlackMessage', () => {
     expect(shown).toHaveLength(40);
     expect(sectionTexts(blocks).join('\n')).not.toContain('more');
     expect(blocks.length).toBeLessThanOrEqual(6);
+  });
+});
+
+describe('renderSlackThreadReply', () => {
+  const gw = finding({ kind: 'Gateway', name: 'public', severity: 'medium', category: 'traffic' });
+  const told = { [vs.fingerprint]: 'high', [gw.fingerprint]: 'medium' } as const;
+  const resolvedOf = (f: TrackedFinding): TrackedFinding => ({ ...f, status: 'resolved', resolvedAt: T0 + 120_000 });
+  const body = (n: Notification, t?: Record<string, Severity>): string => {
+    const { blocks } = renderSlackThreadReply(n, t);
+    expect(blocks).toHaveLength(1);
+    return sectionTexts(blocks).join('\n');
+  };
+
+  it.each<[Notification['reason'], Partial<Notification>, RegExp]>([
+    ['new-findings', { firing: [authz, vs, gw], severity: 'critical' }, /^:new: \*1 new drifted resource\* · 3 drifted resources now, up to CRITICAL$/],
+    ['severity-raised', { firing: [{ ...vs, severity: 'critical' }, gw], severity: 'critical' }, /^:arrow_up: \*Severity raised to CRITICAL\* · 2 drifted resources$/],
+    ['some-resolved', { firing: [vs], resolved: [resolvedOf(gw)] }, /^:white_check_mark: \*1 resolved\* · 1 still drifted$/],
+    ['resolved', { status: 'resolved', firing: [], resolved: [resolvedOf(vs), resolvedOf(gw)], at: T0 + 26 * 3_600_000 }, /^:white_check_mark: \*All resolved\* · back in sync after 1d 2h$/],
+    ['repeat', { firing: [vs, gw], at: T0 + 4 * 3_600_000 }, /^:repeat: \*Still drifted after 4h\*: 2 findings, up to HIGH$/],
+  ])('starts a %s reply with one line saying what changed', (reason, over, headline) => {
+    const text = body(notification({ seq: 2, reason, ...over }), { ...told });
+    expect(text.split('\n')[0]).toMatch(headline);
+  });
+
+  it('lists only the findings new since the thread last told, most severe first', () => {
+    const crit2 = finding({ kind: 'PeerAuthentication', name: 'strict', severity: 'critical', category: 'security' });
+    const text = body(notification({ seq: 2, reason: 'new-findings', firing: [vs, gw, crit2, authz] }), { ...told });
+    const lines = text.split('\n');
+    expect(lines[1]).toBe('*New (2):*');
+    expect(lines[2]).toBe('• :red_circle: *CRITICAL* AuthorizationPolicy `istio-system/deny-all` _(Modified)_');
+    expect(lines[3]).toBe('• :red_circle: *CRITICAL* PeerAuthentication `payments/strict` _(Modified)_');
+    expect(text).not.toContain('checkout');
+    expect(text).not.toContain('public');
+  });
+
+  it('names each raised finding with its old and new severity', () => {
+    const text = body(notification({ seq: 2, reason: 'severity-raised', severity: 'critical', firing: [{ ...vs, severity: 'critical' }, gw] }), { ...told });
+    expect(text).toContain('*Severity raised (1):*\n• :red_circle: VirtualService `payments/checkout` high → *CRITICAL*');
+    expect(text).not.toContain('public');
+  });
+
+  it('tells every kind of change a notification carries, not only its reason', () => {
+    const text = body(
+      notification({ seq: 3, reason: 'new-findings', severity: 'critical', firing: [authz, { ...vs, severity: 'critical' }], resolved: [resolvedOf(gw)] }),
+      { ...told },
+    );
+    expect(text).toMatch(/\*New \(1\):\*\n.*deny-all/);
+    expect(text).toMatch(/\*Severity raised \(1\):\*\n.*checkout/);
+    expect(text).toMatch(/\*Resolved \(1\):\*\n• :white_check_mark: Gateway `payments\/public` _\(was medium\)_/);
+  });
+
+  it('lists resolved findings in a resolve reply, most severe first', () => {
+    const text = body(notification({ seq: 2, reason: 'resolved', status: 'resolved', firing: [], resolved: [resolvedOf(gw), resolvedOf(authz), resolvedOf(vs)] }), { ...told });
+    const listed = text.split('\n').filter((l) => l.startsWith('• '));
+    expect(listed.map((l) => /`([^`]+)`/.exec(l)?.[1])).toEqual(['istio-system/deny-all', 'payments/checkout', 'payments/public']);
+  });
+
+  it('a repeat with nothing changed is one line', () => {
+    expect(body(notification({ seq: 5, reason: 'repeat', firing: [vs, gw], at: T0 + 4 * 3_600_000 + 59_000 }), { ...told })).toBe(
+      ':repeat: *Still drifted after 4h*: 2 findings, up to HIGH',
+    );
+  });
+
+  it('without what was told (a message stored before threads), shows the most severe drifted now', () => {
+    const text = body(notification({ seq: 2, reason: 'new-findings', severity: 'critical', firing: [vs, authz] }));
+    expect(text.split('\n')).toEqual([
+      ':new: *New drifted resources* · 2 drifted resources now, up to CRITICAL',
+      '*Drifted now (2):*',
+      '• :red_circle: *CRITICAL* AuthorizationPolicy `istio-system/deny-all` _(Modified)_',
+      '• :large_orange_circle: *HIGH* VirtualService `payments/checkout` _(Missing)_',
+    ]);
+    // Resolved findings are in the notification itself, so they are listed either way.
+    expect(body(notification({ seq: 2, reason: 'some-resolved', firing: [vs], resolved: [resolvedOf(gw)] }))).toContain('*Resolved (1):*');
+  });
+
+  it('cuts each list to its budget with "…and N more", well under the section limit', () => {
+    const severities: Severity[] = ['info', 'low', 'medium', 'high', 'critical'];
+    const many = Array.from({ length: 500 }, (_, i) =>
+      finding({ kind: 'VirtualService', name: `${'generated-name-'.repeat(8)}${i}`, namespace: `team-${i % 9}`, severity: severities[i % 5] ?? 'info' }),
+    );
+    const resolved = Array.from({ length: 40 }, (_, i) => resolvedOf(finding({ kind: 'Gateway', name: `gw-${i}` })));
+    const n = notification({ seq: 2, reason: 'new-findings', severity: 'critical', firing: many, resolved });
+    const { text, blocks } = renderSlackThreadReply(n, {});
+    const section = sectionTexts(blocks).join('\n');
+
+    expect(section.length).toBeLessThanOrEqual(SLACK_REPLY_LIMITS.sectionText);
+    expect(section.length).toBeLessThan(SLACK_LIMITS.sectionText);
+    expect(text.length).toBeLessThanOrEqual(SLACK_REPLY_LIMITS.fallbackText);
+    const lines = section.split('\n');
+    const newItems = lines.slice(lines.indexOf('*New (500):*') + 1).filter((l, i, all) => all.slice(0, i + 1).every((x) => x.startsWith('• ')));
+    expect(newItems.length).toBeGreaterThan(0);
+    expect(newItems.length).toBeLessThanOrEqual(SLACK_REPLY_LIMITS.itemsPerList);
+    expect(newItems.every((l) => l.includes('*CRITICAL*'))).toBe(true);
+    expect(section).toContain(`_…and ${500 - newItems.length} more_`);
+    // The resolved list still gets its turn.
+    expect(section).toMatch(/\*Resolved \(40\):\*\n• :white_check_mark: Gateway/);
+    expect(section).toMatch(/_…and \d+ more_$/);
+  });
+
+  it('stays within budget when every line is as long as it can be', () => {
+    const long = (i: number, severity: Severity): TrackedFinding =>
+      finding({ kind: '&'.repeat(100), name: `${'&'.repeat(300)}${i}`, namespace: '<'.repeat(100), severity });
+    const firing = Array.from({ length: 30 }, (_, i) => long(i, 'critical'));
+    const raisedFrom = Object.fromEntries(firing.slice(0, 10).map((f) => [f.fingerprint, 'low' as const]));
+    const resolved = Array.from({ length: 30 }, (_, i) => resolvedOf(long(100 + i, 'high')));
+    const { blocks } = renderSlackThreadReply(notification({ seq: 2, reason: 'new-findings', firing, resolved }), raisedFrom);
+    const section = sectionTexts(blocks).join('\n');
+    expect(section.length).toBeLessThanOrEqual(SLACK_REPLY_LIMITS.sectionText);
+    // Every list is accounted for, shown or counted.
+    expect(section).toMatch(/New \(20\)|…and 20 more new/);
+    expect(section).toMatch(/Severity raised \(10\)|…and 10 more severity raised/);
+    expect(section).toMatch(/Resolved \(30\)|…and 30 more resolved/);
+  });
+
+  it('escapes &, < and > in user-controlled strings, in the body and the preview text', () => {
+    const evil = finding({ kind: 'VirtualService', name: 'a<b>&c', namespace: 'ns' });
+    const { text, blocks } = renderSlackThreadReply(
+      notification({
+        seq: 2,
+        reason: 'new-findings',
+        firing: [evil],
+        labels: { cluster: '<!channel>', tool: 'flux', owner: { kind: 'Kustomization', namespace: 'flux-system', name: 'apps&co' }, project: '' },
+      }),
+      {},
+    );
+    const section = sectionTexts(blocks).join('\n');
+    expect(section).toContain('`ns/a&lt;b&gt;&amp;c`');
+    expect(section).not.toMatch(/<|a<b>/);
+    expect(text).toBe('1 new drifted resource, 1 drifted resource now · Kustomization flux-system/apps&amp;co on &lt;!channel&gt;');
+  });
+
+  it('records what a notification told: its firing findings by fingerprint', () => {
+    expect(toldFindingsOf(notification({ firing: [authz, vs], resolved: [resolvedOf(gw)] }))).toEqual({ [authz.fingerprint]: 'critical', [vs.fingerprint]: 'high' });
+  });
+
+  it.each([
+    [0, 'less than a minute'],
+    [59_999, 'less than a minute'],
+    [60_000, '1m'],
+    [45 * 60_000, '45m'],
+    [4 * 3_600_000, '4h'],
+    [4 * 3_600_000 + 5 * 60_000 + 30_000, '4h 5m'],
+    [24 * 3_600_000, '1d'],
+    [51 * 3_600_000 + 7 * 60_000, '2d 3h'],
+    [-5_000, 'less than a minute'],
+  ])('formats %i ms as %s', (ms, expected) => {
+    expect(formatDuration(ms)).toBe(expected);
   });
 });
