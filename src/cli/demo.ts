@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { createApp } from '../app.ts';
 import { loadEnv } from '../config/env.ts';
 import { createLogger } from '../log.ts';
-import { findRedis } from './redis-finder.ts';
+import { deleteKeysByPrefix, findRedis } from './redis-finder.ts';
 
 const DEFAULT_EXAMPLES = fileURLToPath(new URL('../../examples/demo/', import.meta.url));
 
@@ -99,18 +99,9 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
     say(`FAILED: ${e instanceof Error ? e.message : String(e)}`);
     code = 1;
   } finally {
-    await deleteKeys(app.redis, keyPrefix).catch(() => undefined);
+    await deleteKeysByPrefix(app.redis, keyPrefix).catch(() => undefined);
     await app.stop();
     await redis.stop();
   }
   return code;
-}
-
-async function deleteKeys(redis: import('ioredis').Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
 }

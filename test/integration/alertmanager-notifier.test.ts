@@ -2,13 +2,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { Notification, TrackedFinding } from '../../src/model/alert-group.ts';
+import { freePort } from '../../src/cli/redis-finder.ts';
 import { createAlertmanagerNotifier } from '../../src/deliver/alertmanager/notifier.ts';
+import { makeNotification, makeTrackedFinding, paymentsGroupLabels } from '../support/notifications.ts';
 import { waitFor } from '../support/redis.ts';
 
 const ALERTMANAGER_BIN = '/usr/bin/prometheus-alertmanager';
@@ -24,41 +26,13 @@ receivers:
   - name: 'null'
 `;
 
+// Seen a minute before `now`, on `cluster`: each run has its own, so alerts of runs never mix.
 function finding(name: string, cluster: string, now: number): TrackedFinding {
-  return {
-    fingerprint: `fp-${name}`,
-    groupKey: 'g1',
-    cluster,
-    tool: 'argocd',
-    owner: { kind: 'Application', namespace: 'argocd', name: 'payments' },
-    project: 'payments',
-    resource: { group: 'security.istio.io', kind: 'AuthorizationPolicy', namespace: 'payments', name },
-    state: 'Modified',
-    category: 'security',
-    mesh: 'istio',
-    severity: 'critical',
-    receivers: ['alertmanager'],
-    reasons: ['test'],
-    observedAt: now - 60_000,
-    firstSeen: now - 60_000,
-    lastSeen: now,
-    status: 'firing',
-  };
+  return makeTrackedFinding(name, { cluster, observedAt: now - 60_000, firstSeen: now - 60_000, lastSeen: now });
 }
 
 function notification(cluster: string, now: number, findings: TrackedFinding[]): Notification {
-  return {
-    groupKey: 'g1',
-    seq: 1,
-    reason: 'first',
-    status: 'firing',
-    labels: { cluster, tool: 'argocd', owner: { kind: 'Application', namespace: 'argocd', name: 'payments' }, project: 'payments' },
-    severity: 'critical',
-    firing: findings,
-    resolved: [],
-    at: now,
-    firstSeen: now - 60_000,
-  };
+  return makeNotification({ labels: paymentsGroupLabels(cluster), firing: findings, at: now, firstSeen: now - 60_000 });
 }
 
 // The part of Alertmanager's `gettableAlert` the test reads.
@@ -75,17 +49,6 @@ const gettableAlertsSchema = z.array(
 interface RunningAlertmanager {
   url: string;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 async function stopProcess(child: ChildProcess): Promise<void> {

@@ -12,11 +12,10 @@ import { applicationSchema, applicationToSignal } from '../../src/sources/argocd
 import { createIngest, createRedisOwnerGroupIndex } from '../../src/track/ingest.ts';
 import { createRedisTrackStore } from '../../src/track/redis-store.ts';
 import { isThreadReply, startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
-import { readFixture } from '../support/fixtures.ts';
+import { meshApp, meshAppBody } from '../support/argocd.ts';
 import { deleteKeys, redisUrl, testPrefix, waitFor } from '../support/redis.ts';
 import { postArgocd, startService } from '../support/service.ts';
 
-const meshApp = () => readFixture('argocd/synthetic-app-outofsync-istio-gatewayapi-v3.json');
 // Channel messages only: thread replies are chat.postMessage calls too.
 const posts = (slack: FakeSlack) => slack.calls.filter((c) => c.method === 'chat.postMessage' && !isThreadReply(c));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -47,7 +46,7 @@ describe('delivery through the queue', () => {
   it('waits out a 429 Retry-After, then delivers once', async () => {
     slack.failNext(1, { status: 429, retryAfterSeconds: 1 });
     const started = Date.now();
-    await postArgocd(svc?.url ?? '', { app: meshApp() });
+    await postArgocd(svc?.url ?? '', meshAppBody());
     await waitFor(() => slack.messages.size === 1, 15_000, 'the message after the 429');
     const [limited, delivered] = [posts(slack)[0], posts(slack)[1]];
     expect(posts(slack)).toHaveLength(2);
@@ -59,7 +58,7 @@ describe('delivery through the queue', () => {
 
   it('retries 5xx with backoff and delivers once', async () => {
     slack.failNext(2, { status: 500 });
-    await postArgocd(svc?.url ?? '', { app: meshApp() });
+    await postArgocd(svc?.url ?? '', meshAppBody());
     await waitFor(() => slack.messages.size === 1, 15_000, 'the message after two 500s');
     await sleep(500);
     expect(posts(slack)).toHaveLength(3);
@@ -69,7 +68,7 @@ describe('delivery through the queue', () => {
 
   it('keeps a permanent failure as a dead letter, without retrying it', async () => {
     slack.failNext(1, { slackError: 'channel_not_found' });
-    await postArgocd(svc?.url ?? '', { app: meshApp() });
+    await postArgocd(svc?.url ?? '', meshAppBody());
     await waitFor(async () => (await svc?.queues.deliver.getFailedCount()) === 1, 15_000, 'the dead letter');
     await sleep(500);
     expect(posts(slack)).toHaveLength(1);

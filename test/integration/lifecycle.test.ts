@@ -4,24 +4,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
 import { startFakePagerDuty, type FakePagerDuty } from '../fakes/pagerduty.ts';
 import { isThreadReply, startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
-import { readFixture } from '../support/fixtures.ts';
+import { meshAppBody } from '../support/argocd.ts';
 import { redisUrl, testPrefix, waitFor } from '../support/redis.ts';
 import { postArgocd, startService, stopService } from '../support/service.ts';
 
 const ROUTING_KEY = 'L1FECYCLEKEY0123456789abcdef0123';
-type Json = Record<string, unknown>;
-
-function app(sync: 'OutOfSync' | 'Synced', reconciledAt: string): Json {
-  const a = readFixture('argocd/synthetic-app-outofsync-istio-gatewayapi-v3.json') as {
-    status: { sync: { status: string }; resources: Array<{ status: string; requiresPruning?: boolean }>; reconciledAt: string };
-  };
-  a.status.reconciledAt = reconciledAt;
-  if (sync === 'Synced') {
-    a.status.sync.status = 'Synced';
-    a.status.resources = a.status.resources.filter((r) => r.requiresPruning !== true).map((r) => ({ ...r, status: 'Synced' }));
-  }
-  return { app: a };
-}
 const ts = (s: number) => new Date(Date.UTC(2026, 10, 24, 10, 0, s)).toISOString();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -61,13 +48,13 @@ describe('alert lifecycle through the service', () => {
   it('a flapping drift (drift, resolve, drift, resolve within pending_for) sends nothing', async () => {
     const svc = await service(policyFile('  receiver: chat\n  group_wait: 200ms\n  group_interval: 300ms\n  pending_for: 2s\n'));
     for (let i = 0; i < 4; i++) {
-      expect((await postArgocd(svc.url, app(i % 2 === 0 ? 'OutOfSync' : 'Synced', ts(i)))).status).toBe(202);
+      expect((await postArgocd(svc.url, meshAppBody(i % 2 === 0 ? 'OutOfSync' : 'Synced', ts(i)))).status).toBe(202);
       await sleep(250);
     }
     await sleep(2500);
     expect(slack.calls).toHaveLength(0);
     // A drift that stays past pending_for is sent, once.
-    await postArgocd(svc.url, app('OutOfSync', ts(10)));
+    await postArgocd(svc.url, meshAppBody('OutOfSync', ts(10)));
     await waitFor(() => slack.messages.size === 1, 10_000, 'the message after pending_for');
     await sleep(500);
     expect(slack.calls.filter((c) => c.method === 'chat.postMessage' && !isThreadReply(c))).toHaveLength(1);
@@ -75,7 +62,7 @@ describe('alert lifecycle through the service', () => {
 
   it('repeat_interval re-notifies a group that stays drifted', async () => {
     const svc = await service(policyFile('  receiver: chat\n  group_wait: 100ms\n  group_interval: 200ms\n  repeat_interval: 1s\n'));
-    await postArgocd(svc.url, app('OutOfSync', ts(0)));
+    await postArgocd(svc.url, meshAppBody('OutOfSync', ts(0)));
     await waitFor(() => slack.messages.size === 1, 10_000, 'the first message');
     await waitFor(() => slack.calls.some((c) => c.method === 'chat.update'), 10_000, 'the repeat');
     const history = slack.calls.map((c) => c.method);
@@ -86,14 +73,14 @@ describe('alert lifecycle through the service', () => {
   it('a restart between trigger and resolve resolves the same PagerDuty incident and edits the same Slack message', async () => {
     const policy = policyFile(`  receiver: chat\n  group_wait: 100ms\n  group_interval: 200ms\n  routes:\n    - matchers: ['severity="critical"']\n      receiver: pager\n      continue: true\n    - receiver: chat\n`);
     const first = await service(policy);
-    await postArgocd(first.url, app('OutOfSync', ts(0)));
+    await postArgocd(first.url, meshAppBody('OutOfSync', ts(0)));
     await waitFor(() => slack.messages.size === 1 && pd.alerts.length === 1, 10_000, 'trigger and message');
     const ts0 = [...slack.messages.keys()][0];
     await first.stop();
     running.splice(running.indexOf(first), 1);
 
     const second = await service(policy);
-    await postArgocd(second.url, app('Synced', ts(30)));
+    await postArgocd(second.url, meshAppBody('Synced', ts(30)));
     await waitFor(() => pd.alerts[0]?.status === 'resolved' && slack.calls.some((c) => c.method === 'chat.update'), 10_000, 'resolve after restart');
     expect(pd.alerts).toHaveLength(1);
     expect(slack.messages.size).toBe(1);
@@ -103,9 +90,9 @@ describe('alert lifecycle through the service', () => {
   it('3 replicas on one Redis send each notification once', async () => {
     const policy = policyFile('  receiver: chat\n  group_wait: 300ms\n  group_interval: 300ms\n');
     const replicas = [await service(policy), await service(policy), await service(policy)];
-    await Promise.all(Array.from({ length: 30 }, (_, i) => postArgocd(replicas[i % 3]?.url ?? '', app('OutOfSync', ts(0)))));
+    await Promise.all(Array.from({ length: 30 }, (_, i) => postArgocd(replicas[i % 3]?.url ?? '', meshAppBody('OutOfSync', ts(0)))));
     await waitFor(() => slack.messages.size === 1, 10_000, 'the message');
-    await Promise.all(Array.from({ length: 30 }, (_, i) => postArgocd(replicas[i % 3]?.url ?? '', app('Synced', ts(5)))));
+    await Promise.all(Array.from({ length: 30 }, (_, i) => postArgocd(replicas[i % 3]?.url ?? '', meshAppBody('Synced', ts(5)))));
     await waitFor(() => slack.calls.some((c) => c.method === 'chat.update'), 10_000, 'the resolve');
     await sleep(1000);
     expect(slack.calls.filter((c) => c.method === 'chat.postMessage' && !isThreadReply(c))).toHaveLength(1);

@@ -3,12 +3,11 @@ import { tmpdir } from 'node:os';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
 import { startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
-import { readFixture } from '../support/fixtures.ts';
+import { meshAppBody } from '../support/argocd.ts';
 import { redisUrl, testPrefix, waitFor } from '../support/redis.ts';
 import { postArgocd, startService, stopService } from '../support/service.ts';
 
 const API_TOKEN = 'api-token-SECRET';
-const meshApp = () => ({ app: readFixture('argocd/synthetic-app-outofsync-istio-gatewayapi-v3.json') });
 const mainMessage = (slack: FakeSlack) => JSON.stringify([...slack.messages.values()].find((m) => !('threadTs' in m && m.threadTs))?.blocks ?? []);
 
 function policy(extra: string): string {
@@ -50,7 +49,7 @@ describe('silences and inhibition through the service', () => {
     expect(created.status).toBe(201);
     const silence = (await created.json()) as { id: string };
 
-    await postArgocd(svc?.url ?? '', meshApp());
+    await postArgocd(svc?.url ?? '', meshAppBody());
     await waitFor(() => slack.messages.size >= 1, 10_000, 'the message');
     expect(mainMessage(slack)).toContain('VirtualService');
     expect(mainMessage(slack)).not.toContain('payments-allow-frontend');
@@ -65,7 +64,7 @@ describe('silences and inhibition through the service', () => {
 
   it('an inhibit rule holds back high findings of an app while it has a critical one', async () => {
     await start(`inhibit_rules:\n  - source_matchers: ['severity="critical"']\n    target_matchers: ['severity=~"high|medium"']\n    equal: [cluster, owner]\n`);
-    await postArgocd(svc?.url ?? '', meshApp());
+    await postArgocd(svc?.url ?? '', meshAppBody());
     await waitFor(() => slack.messages.size >= 1, 10_000, 'the message');
     const text = mainMessage(slack);
     expect(text).toContain('payments-allow-frontend'); // critical: the source

@@ -6,47 +6,18 @@ import type { Notifier } from '../../src/deliver/notifier.ts';
 import { createPagerDutyNotifier } from '../../src/deliver/pagerduty/notifier.ts';
 import { pagerDutyDedupKey } from '../../src/deliver/pagerduty/render.ts';
 import { startFakePagerDuty, type FakePagerDuty } from '../fakes/pagerduty.ts';
+import { makeNotification, makeTrackedFinding, T0 } from '../support/notifications.ts';
 
 // 32 characters, as PagerDuty integration keys are.
 const ROUTING_KEY = 'R0UT1NGKEY0SECRET0123456789abcde';
 const GROUP_KEY = '3f2a9c0d1e4b5a6978c0d1e2f3a4b5c6';
-const T0 = Date.UTC(2025, 0, 15, 10, 0, 0);
 
 function finding(name: string, severity: TrackedFinding['severity'] = 'critical'): TrackedFinding {
-  return {
-    fingerprint: `fp-${name}`,
-    groupKey: GROUP_KEY,
-    cluster: 'prod-eu',
-    tool: 'argocd',
-    owner: { kind: 'Application', namespace: 'argocd', name: 'payments' },
-    project: 'payments',
-    resource: { group: 'security.istio.io', kind: 'AuthorizationPolicy', namespace: 'payments', name },
-    state: 'Modified',
-    category: 'security',
-    mesh: 'istio',
-    severity,
-    receivers: ['pagerduty'],
-    reasons: ['test'],
-    observedAt: T0,
-    firstSeen: T0,
-    lastSeen: T0,
-    status: 'firing',
-  };
+  return makeTrackedFinding(name, { groupKey: GROUP_KEY, severity });
 }
 
 function firing(seq = 1, findings = [finding('allow-checkout')]): Notification {
-  return {
-    groupKey: GROUP_KEY,
-    seq,
-    reason: seq === 1 ? 'first' : 'new-findings',
-    status: 'firing',
-    labels: { cluster: 'prod-eu', tool: 'argocd', owner: { kind: 'Application', namespace: 'argocd', name: 'payments' }, project: 'payments' },
-    severity: 'critical',
-    firing: findings,
-    resolved: [],
-    at: T0 + seq * 1000,
-    firstSeen: T0,
-  };
+  return makeNotification({ groupKey: GROUP_KEY, seq, reason: seq === 1 ? 'first' : 'new-findings', firing: findings, at: T0 + seq * 1000 });
 }
 
 function resolved(seq: number): Notification {

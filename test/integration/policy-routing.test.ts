@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
 import { startFakePagerDuty, type FakePagerDuty } from '../fakes/pagerduty.ts';
 import { startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
-import { readFixture } from '../support/fixtures.ts';
+import { meshAppBody, SYNCED_AT } from '../support/argocd.ts';
 import { redisUrl, testPrefix, waitFor } from '../support/redis.ts';
 import { postArgocd, startService, stopService } from '../support/service.ts';
 
@@ -27,16 +27,6 @@ route:
       continue: true
     - receiver: chat
 `;
-
-type Json = Record<string, unknown>;
-const meshApp = () => readFixture('argocd/synthetic-app-outofsync-istio-gatewayapi-v3.json') as Json;
-function syncedApp(): Json {
-  const app = meshApp() as { status: { sync: { status: string }; resources: Array<{ status: string; requiresPruning?: boolean }>; reconciledAt: string } };
-  app.status.sync.status = 'Synced';
-  app.status.reconciledAt = '2026-11-24T10:30:00Z';
-  app.status.resources = app.status.resources.filter((r) => r.requiresPruning !== true).map((r) => ({ ...r, status: 'Synced' }));
-  return app as unknown as Json;
-}
 
 let slack: FakeSlack;
 let pd: FakePagerDuty;
@@ -66,7 +56,7 @@ afterEach(async () => {
 describe('a policy file routes findings to receivers', () => {
   it('critical findings page PagerDuty; the channel gets all; the resolve closes both', async () => {
     expect(svc?.receivers()).toEqual(['chat', 'pager']);
-    expect((await postArgocd(svc?.url ?? '', { app: meshApp() })).status).toBe(202);
+    expect((await postArgocd(svc?.url ?? '', meshAppBody())).status).toBe(202);
     await waitFor(() => slack.messages.size === 1 && pd.alerts.length === 1, 10_000, 'Slack message and PagerDuty alert');
 
     const [alert] = pd.alerts;
@@ -78,7 +68,7 @@ describe('a policy file routes findings to receivers', () => {
     expect(message).toContain('VirtualService');
     expect(message).toContain('AuthorizationPolicy');
 
-    expect((await postArgocd(svc?.url ?? '', { app: syncedApp() })).status).toBe(202);
+    expect((await postArgocd(svc?.url ?? '', meshAppBody('Synced', SYNCED_AT))).status).toBe(202);
     await waitFor(() => pd.alerts[0]?.status === 'resolved' && slack.calls.some((c) => c.method === 'chat.update'), 10_000, 'both resolved');
     expect(pd.alerts).toHaveLength(1);
     expect(slack.messages.size).toBe(1);

@@ -1,21 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
 import { isThreadReply, startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
-import { readFixture } from '../support/fixtures.ts';
+import { meshApp, meshAppBody, SYNCED_AT } from '../support/argocd.ts';
 import { redisUrl, testPrefix, waitFor } from '../support/redis.ts';
 import { postArgocd, postFlux, startService, stopService } from '../support/service.ts';
-
-type Json = Record<string, unknown>;
-const meshApp = () => readFixture('argocd/synthetic-app-outofsync-istio-gatewayapi-v3.json') as Json;
-
-/** The same app, with every resource Synced: the snapshot that resolves everything. */
-function syncedApp(): Json {
-  const app = meshApp() as { status: { sync: { status: string }; resources: Array<{ status: string; requiresPruning?: boolean }>; reconciledAt: string } };
-  app.status.sync.status = 'Synced';
-  app.status.reconciledAt = '2026-11-24T10:30:00Z';
-  app.status.resources = app.status.resources.filter((r) => r.requiresPruning !== true).map((r) => ({ ...r, status: 'Synced' }));
-  return app as unknown as Json;
-}
 
 // Channel messages only: thread replies are chat.postMessage calls too.
 const posts = (slack: FakeSlack) => slack.calls.filter((c) => c.method === 'chat.postMessage' && !isThreadReply(c));
@@ -46,7 +34,7 @@ afterEach(async () => {
 describe('Argo CD webhook → Slack, end to end', () => {
   it('an OutOfSync app gives exactly one Slack message naming its drifted mesh resources with severities', async () => {
     const svc = await service();
-    const res = await postArgocd(svc.url, { app: meshApp() });
+    const res = await postArgocd(svc.url, meshAppBody());
     expect(res.status).toBe(202);
     expect(await res.json()).toMatchObject({ status: 'accepted', outcome: 'tracked', findings: 4 });
     await waitFor(() => posts(slack).length === 1, 10_000, 'the Slack message');
@@ -63,7 +51,7 @@ describe('Argo CD webhook → Slack, end to end', () => {
 
   it('50 concurrent copies of the same event still give one message', async () => {
     const svc = await service();
-    const answers = await Promise.all(Array.from({ length: 50 }, () => postArgocd(svc.url, { app: meshApp() })));
+    const answers = await Promise.all(Array.from({ length: 50 }, () => postArgocd(svc.url, meshAppBody())));
     expect(answers.map((r) => r.status)).toEqual(Array(50).fill(202));
     await waitFor(() => posts(slack).length >= 1, 10_000, 'the Slack message');
     await sleep(1000);
@@ -73,7 +61,7 @@ describe('Argo CD webhook → Slack, end to end', () => {
 
   it('two service instances on one Redis, 25 copies each, give one message', async () => {
     const [a, b] = [await service(), await service()];
-    await Promise.all(Array.from({ length: 50 }, (_, i) => postArgocd((i % 2 === 0 ? a : b).url, { app: meshApp() })));
+    await Promise.all(Array.from({ length: 50 }, (_, i) => postArgocd((i % 2 === 0 ? a : b).url, meshAppBody())));
     await waitFor(() => posts(slack).length >= 1, 10_000, 'the Slack message');
     await sleep(1000);
     expect(posts(slack)).toHaveLength(1);
@@ -81,10 +69,10 @@ describe('Argo CD webhook → Slack, end to end', () => {
 
   it('a Synced snapshot updates the same message to resolved', async () => {
     const svc = await service();
-    await postArgocd(svc.url, { app: meshApp() });
+    await postArgocd(svc.url, meshAppBody());
     await waitFor(() => posts(slack).length === 1, 10_000, 'the first message');
     const ts = [...slack.messages.keys()][0];
-    expect((await postArgocd(svc.url, { app: syncedApp() })).status).toBe(202);
+    expect((await postArgocd(svc.url, meshAppBody('Synced', SYNCED_AT))).status).toBe(202);
     await waitFor(() => updates(slack).length === 1, 10_000, 'the resolve update');
     const update = updates(slack)[0]?.args ?? {};
     expect(update.ts).toBe(ts);
@@ -96,8 +84,8 @@ describe('Argo CD webhook → Slack, end to end', () => {
 
   it('requires the bearer token; rejects malformed and invalid bodies with 400, oversized with 413', async () => {
     const svc = await service();
-    expect((await postArgocd(svc.url, { app: meshApp() }, null)).status).toBe(401);
-    expect((await postArgocd(svc.url, { app: meshApp() }, 'wrong')).status).toBe(401);
+    expect((await postArgocd(svc.url, meshAppBody(), null)).status).toBe(401);
+    expect((await postArgocd(svc.url, meshAppBody(), 'wrong')).status).toBe(401);
     const malformed = await postArgocd(svc.url, '{"app": ');
     expect(malformed.status).toBe(400);
     expect(((await malformed.json()) as { error: string }).error).toMatch(/malformed JSON/);

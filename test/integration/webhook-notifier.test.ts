@@ -2,49 +2,18 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Notification, TrackedFinding } from '../../src/model/alert-group.ts';
 import { createWebhookNotifier, type WebhookPayload } from '../../src/deliver/webhook/notifier.ts';
+import { makeNotification, makeTrackedFinding, T0 } from '../support/notifications.ts';
 
 const HMAC_KEY = 'webhook-hmac-key-SECRET';
 const PATH_TOKEN = 'T0KEN-IN-PATH-SECRET';
 const QUERY_TOKEN = 'T0KEN-IN-QUERY-SECRET';
-const T0 = Date.UTC(2025, 0, 15, 10, 0, 0);
 
-function finding(name: string): TrackedFinding {
-  return {
-    fingerprint: `fp-${name}`,
-    groupKey: 'g1',
-    cluster: 'prod-eu',
-    tool: 'argocd',
-    owner: { kind: 'Application', namespace: 'argocd', name: 'payments' },
-    project: 'payments',
-    resource: { group: 'security.istio.io', kind: 'AuthorizationPolicy', namespace: 'payments', name },
-    state: 'Modified',
-    category: 'security',
-    mesh: 'istio',
-    severity: 'critical',
-    receivers: ['webhook'],
-    reasons: ['test'],
-    observedAt: T0,
-    firstSeen: T0,
-    lastSeen: T0,
-    status: 'firing',
-  };
-}
-
-const n: Notification = {
-  groupKey: 'g1',
-  seq: 1,
-  reason: 'first',
-  status: 'firing',
-  labels: { cluster: 'prod-eu', tool: 'argocd', owner: { kind: 'Application', namespace: 'argocd', name: 'payments' }, project: 'payments' },
-  severity: 'critical',
+const n = makeNotification({
   // Non-ASCII on purpose: the signature is over bytes, not characters.
-  firing: [finding('allow-checkout'), { ...finding('zürich-😀'), detail: 'changed "spec"\n' }],
-  resolved: [],
+  firing: [makeTrackedFinding('allow-checkout'), makeTrackedFinding('zürich-😀', { detail: 'changed "spec"\n' })],
   at: T0 + 1000,
-  firstSeen: T0,
-};
+});
 
 interface Received {
   method: string | undefined;

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
-import { redisAnswers } from '../../src/cli/redis-finder.ts';
+import { freePort, redisAnswers } from '../../src/cli/redis-finder.ts';
 
 /** A redis-server of the test's own on a spare loopback port, so it can be stopped and restarted. */
 export interface OwnRedis {
@@ -8,17 +7,6 @@ export interface OwnRedis {
   port: number;
   stop(): Promise<void>;
   start(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
-    });
-  });
 }
 
 export async function startOwnRedis(extraArgs: string[] = []): Promise<OwnRedis> {

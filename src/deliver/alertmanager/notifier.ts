@@ -1,8 +1,8 @@
-import axios, { isAxiosError } from 'axios';
 import { z } from 'zod';
 import type { Notification, TrackedFinding } from '../../model/alert-group.ts';
 import { findingLabels } from '../../model/finding.ts';
-import type { Notifier, SendResult } from '../notifier.ts';
+import type { Notifier } from '../notifier.ts';
+import { createTextHttpClient, isRedirectStatus, postText, REDIRECT_HINT, statusResult, urlFail } from '../http-result.ts';
 
 /** Options for {@link createAlertmanagerNotifier}. */
 export interface AlertmanagerNotifierOptions {
@@ -39,7 +39,6 @@ export const ALERTNAME = 'MeshDrift';
 
 const DEFAULT_FIRING_TTL_MS = 3_600_000;
 const DEFAULT_TIMEOUT_MS = 10_000;
-const MAX_REASON = 500;
 const MAX_DETAIL = 1024;
 
 /**
@@ -96,24 +95,13 @@ export function createAlertmanagerNotifier(opts: AlertmanagerNotifierOptions): N
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const firingTtlMs = opts.firingTtlMs ?? DEFAULT_FIRING_TTL_MS;
   const endpoint = alertsEndpoint(opts.url);
-  const shown = redactUrl(opts.url);
-  const http = axios.create({
-    timeout: timeoutMs,
-    validateStatus: () => true,
-    maxRedirects: 0,
-    responseType: 'text',
-    transformResponse: [(data: unknown) => data],
-    maxContentLength: 1024 * 1024,
+  const http = createTextHttpClient(timeoutMs, {
     // Alertmanager's own limit is the HTTP server's; groups are bounded by the tracker anyway.
     maxBodyLength: 16 * 1024 * 1024,
     headers: { 'Content-Type': 'application/json', 'User-Agent': 'meshdrift' },
   });
 
-  const fail = (retryable: boolean, reason: string): SendResult => ({
-    ok: false,
-    retryable,
-    reason: redactSecrets(`alertmanager ${shown}: ${reason}`, opts.url).slice(0, MAX_REASON),
-  });
+  const fail = urlFail('alertmanager', opts.url, alertmanagerSecrets);
 
   return {
     name: 'alertmanager',
@@ -121,30 +109,11 @@ export function createAlertmanagerNotifier(opts: AlertmanagerNotifierOptions): N
       const alerts = renderAlertmanagerAlerts(n, { firingTtlMs, ...(opts.generatorUrl === undefined ? {} : { generatorUrl: opts.generatorUrl }) });
       // Nothing to tell Alertmanager (and it rejects an empty list as a bad request).
       if (alerts.length === 0) return { ok: true };
-      let status: number;
-      let text: string;
-      try {
-        const res = await http.post<string>(endpoint.href, JSON.stringify(alerts), {
-          signal: AbortSignal.timeout(timeoutMs),
-          ...(endpoint.auth === undefined ? {} : { auth: endpoint.auth }),
-        });
-        status = res.status;
-        text = typeof res.data === 'string' ? res.data : '';
-      } catch (error) {
-        return fail(true, transportFailure(error));
-      }
-      if (status >= 200 && status < 300) return { ok: true };
-      const said = oneLine(text);
-      const answer = said === '' ? '' : `: ${said}`;
-      // Alertmanager's Retrier.Check retries 5xx only; 408 and 429 are transient too.
-      if (status >= 500 || status === 408 || status === 429) return fail(true, `HTTP ${status}${answer}`);
-      const hint =
-        status === 404
-          ? ' (check the Alertmanager URL; API v2 is required)'
-          : status >= 300 && status < 400
-            ? ' (redirects are not followed; check the URL)'
-            : '';
-      return fail(false, `HTTP ${status}${answer}${hint}`);
+      const answer = await postText(http, endpoint.href, JSON.stringify(alerts), timeoutMs, endpoint.auth === undefined ? {} : { auth: endpoint.auth });
+      if ('failure' in answer) return fail(true, answer.failure);
+      const said = oneLine(answer.text);
+      const hint = answer.status === 404 ? ' (check the Alertmanager URL; API v2 is required)' : isRedirectStatus(answer.status) ? REDIRECT_HINT : '';
+      return statusResult(answer.status, fail, said === '' ? '' : `: ${said}`, hint);
     },
   };
 }
@@ -171,28 +140,9 @@ function alertsEndpoint(url: string): { href: string; auth?: { username: string;
   return { href: parsed.href, ...(auth === undefined ? {} : { auth }) };
 }
 
-// Scheme and host only: the path, query and credentials may carry secrets.
-function redactUrl(url: string): string {
-  try {
-    const { protocol, host } = new URL(url);
-    return `${protocol}//${host}`;
-  } catch {
-    return '[invalid url]';
-  }
-}
-
-// Defense in depth for text that came from the server or a library.
-function redactSecrets(reason: string, url: string): string {
-  let out = reason.replaceAll(url, redactUrl(url));
-  try {
-    const parsed = new URL(url);
-    for (const secret of [parsed.password, decodeURIComponent(parsed.password), parsed.username, decodeURIComponent(parsed.username)]) {
-      if (secret.length >= 4) out = out.replaceAll(secret, '[redacted]');
-    }
-  } catch {
-    // Invalid URLs never get this far (the factory throws).
-  }
-  return out;
+// The basic-auth credentials of the URL, as given and decoded.
+function alertmanagerSecrets(parsed: URL): string[] {
+  return [parsed.password, decodeURIComponent(parsed.password), parsed.username, decodeURIComponent(parsed.username)];
 }
 
 // Alertmanager answers errors as a JSON string or `{code, message}`.
@@ -208,13 +158,4 @@ function oneLine(text: string): string {
     // Not JSON: use the text as it is.
   }
   return said.replace(/\s+/g, ' ').trim().slice(0, 300);
-}
-
-function transportFailure(error: unknown): string {
-  if (isAxiosError(error)) {
-    if (error.code === 'ECONNABORTED' || error.code === 'ETIMEDOUT' || error.code === 'ERR_CANCELED') return 'request timed out';
-    return `request failed: ${error.code ?? 'network error'}`;
-  }
-  if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) return 'request timed out';
-  return 'request failed';
 }

@@ -1,6 +1,6 @@
-import axios, { isAxiosError } from 'axios';
 import { z } from 'zod';
 import type { Notifier, SendResult } from '../notifier.ts';
+import { createTextHttpClient, isRedirectStatus, MAX_REASON, postText, redactSecrets, statusResult } from '../http-result.ts';
 import { renderPagerDutyEvent } from './render.ts';
 
 /** Options for {@link createPagerDutyNotifier}. */
@@ -20,7 +20,6 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 // A Retry-After is honoured without spending an attempt, so a hostile or broken value must not
 // park a delivery for hours; PagerDuty's own advice is to back off "a few minutes".
 const MAX_RETRY_AFTER_MS = 15 * 60_000;
-const MAX_REASON = 500;
 
 // PagerDuty's answer (go-pagerduty V2EventResponse); every field is optional because proxies and
 // load balancers answer too.
@@ -39,22 +38,13 @@ const pagerDutyResponseSchema = z.object({
 export function createPagerDutyNotifier(opts: PagerDutyNotifierOptions): Notifier {
   const eventsUrl = opts.eventsUrl ?? DEFAULT_EVENTS_URL;
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const http = axios.create({
-    timeout: timeoutMs,
-    // Every status is an answer to map, not an exception.
-    validateStatus: () => true,
-    maxRedirects: 0,
-    responseType: 'text',
-    transformResponse: [(data: unknown) => data],
-    maxContentLength: 1024 * 1024,
-    headers: { 'Content-Type': 'application/json', 'User-Agent': 'meshdrift' },
-  });
+  const http = createTextHttpClient(timeoutMs, { headers: { 'Content-Type': 'application/json', 'User-Agent': 'meshdrift' } });
 
   const fail = (retryable: boolean, reason: string, retryAfterMs?: number): SendResult => ({
     ok: false,
     retryable,
     // Defense in depth: PagerDuty's error text could quote the event, and so the routing key.
-    reason: redact(reason, opts.routingKey).slice(0, MAX_REASON),
+    reason: redactSecrets(reason, [opts.routingKey]).slice(0, MAX_REASON),
     ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
   });
 
@@ -67,32 +57,21 @@ export function createPagerDutyNotifier(opts: PagerDutyNotifierOptions): Notifie
       } catch (error) {
         return fail(false, `pagerduty event could not be rendered: ${messageOf(error)}`);
       }
-      let status: number;
-      let text: string;
-      let retryAfter: string | undefined;
-      try {
-        // The socket timeout above covers a silent server; this bounds the whole exchange.
-        const res = await http.post<string>(eventsUrl, body, { signal: AbortSignal.timeout(timeoutMs) });
-        status = res.status;
-        text = typeof res.data === 'string' ? res.data : '';
-        const header: unknown = res.headers['retry-after'];
-        retryAfter = typeof header === 'string' ? header : undefined;
-      } catch (error) {
-        return fail(true, `pagerduty ${transportFailure(error)}`);
-      }
+      const answer = await postText(http, eventsUrl, body, timeoutMs);
+      if ('failure' in answer) return fail(true, `pagerduty ${answer.failure}`);
 
-      if (status >= 200 && status < 300) return { ok: true };
-      const answer = describeAnswer(text);
+      const { status } = answer;
+      const said = describeAnswer(answer.text);
       if (status === 429) {
-        const retryAfterMs = parseRetryAfter(retryAfter, Date.now());
-        return fail(true, `pagerduty rate limited (HTTP 429)${answer}`, retryAfterMs);
+        const header: unknown = answer.headers['retry-after'];
+        const retryAfterMs = parseRetryAfter(typeof header === 'string' ? header : undefined, Date.now());
+        return fail(true, `pagerduty rate limited (HTTP 429)${said}`, retryAfterMs);
       }
-      if (status === 400) return fail(false, `pagerduty rejected the event (HTTP 400)${answer}`);
-      if (status >= 500 || status === 408) return fail(true, `pagerduty failed: HTTP ${status}${answer}`);
+      if (status === 400) return fail(false, `pagerduty rejected the event (HTTP 400)${said}`);
       // 3xx (redirects are not followed: the URL is wrong), 401/403/404, 413: the same event will
       // fail the same way.
-      const hint = status === 404 || (status >= 300 && status < 400) ? ' (check the events URL)' : '';
-      return fail(false, `pagerduty failed: HTTP ${status}${answer}${hint}`);
+      const hint = status === 404 || isRedirectStatus(status) ? ' (check the events URL)' : '';
+      return statusResult(status, (retryable, reason) => fail(retryable, `pagerduty failed: ${reason}`), said, hint);
     },
   };
 }
@@ -130,20 +109,6 @@ export function parseRetryAfter(value: string | undefined, now: number): number 
   return Math.min(ms, MAX_RETRY_AFTER_MS);
 }
 
-// Names the failure by its code only: axios messages can carry request details.
-function transportFailure(error: unknown): string {
-  if (isAxiosError(error)) {
-    if (error.code === 'ECONNABORTED' || error.code === 'ETIMEDOUT' || error.code === 'ERR_CANCELED') return 'request timed out';
-    return `request failed: ${error.code ?? 'network error'}`;
-  }
-  if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) return 'request timed out';
-  return 'request failed';
-}
-
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-function redact(reason: string, secret: string): string {
-  return secret === '' ? reason : reason.replaceAll(secret, '[redacted]');
 }

@@ -1,8 +1,8 @@
 import { createHmac } from 'node:crypto';
-import axios, { isAxiosError } from 'axios';
 import type { Notification, NotifyReason, TrackedFinding } from '../../model/alert-group.ts';
-import type { Notifier, SendResult } from '../notifier.ts';
+import type { Notifier } from '../notifier.ts';
 import { alertAnnotations, alertLabels } from '../alertmanager/notifier.ts';
+import { createTextHttpClient, isRedirectStatus, postText, REDIRECT_HINT, statusResult, urlFail } from '../http-result.ts';
 
 /** Options for {@link createWebhookNotifier}. */
 export interface WebhookNotifierOptions {
@@ -49,7 +49,6 @@ export interface WebhookPayload {
 export const WEBHOOK_SIGNATURE_HEADER = 'X-Meshdrift-Signature';
 
 const DEFAULT_TIMEOUT_MS = 10_000;
-const MAX_REASON = 500;
 // Go's zero time, which Alertmanager's webhook puts in endsAt for firing alerts.
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
@@ -98,23 +97,11 @@ export function signWebhookBody(body: string | Buffer, key: string): string {
  */
 export function createWebhookNotifier(opts: WebhookNotifierOptions): Notifier {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const shown = checkedUrl(opts.url);
-  const http = axios.create({
-    timeout: timeoutMs,
-    validateStatus: () => true,
-    maxRedirects: 0,
-    responseType: 'text',
-    transformResponse: [(data: unknown) => data],
-    maxContentLength: 1024 * 1024,
-    maxBodyLength: 16 * 1024 * 1024,
-  });
+  checkUrl(opts.url);
+  const http = createTextHttpClient(timeoutMs, { maxBodyLength: 16 * 1024 * 1024 });
 
   // The response body is never quoted: a receiver may echo the request URL (and its token) back.
-  const fail = (retryable: boolean, reason: string): SendResult => ({
-    ok: false,
-    retryable,
-    reason: redactSecrets(`webhook ${shown}: ${reason}`, opts.url).slice(0, MAX_REASON),
-  });
+  const fail = urlFail('webhook', opts.url, webhookSecrets);
 
   return {
     name: 'webhook',
@@ -122,36 +109,16 @@ export function createWebhookNotifier(opts: WebhookNotifierOptions): Notifier {
       const body = JSON.stringify(renderWebhookPayload(n, opts.receiver));
       const headers: Record<string, string> = { 'Content-Type': 'application/json', 'User-Agent': 'meshdrift' };
       if (opts.hmacKey !== undefined && opts.hmacKey !== '') headers[WEBHOOK_SIGNATURE_HEADER] = signWebhookBody(body, opts.hmacKey);
-      let status: number;
-      try {
-        // A string body goes out byte for byte, so the signature matches what the receiver reads.
-        const res = await http.post<string>(opts.url, body, { headers, signal: AbortSignal.timeout(timeoutMs) });
-        status = res.status;
-      } catch (error) {
-        return fail(true, transportFailure(error));
-      }
-      if (status >= 200 && status < 300) return { ok: true };
-      if (status >= 500 || status === 408 || status === 429) return fail(true, `HTTP ${status}`);
+      // A string body goes out byte for byte, so the signature matches what the receiver reads.
+      const answer = await postText(http, opts.url, body, timeoutMs, { headers });
+      if ('failure' in answer) return fail(true, answer.failure);
       // A redirect is not followed: it could take the body (and its signature) to another host.
-      return fail(false, `HTTP ${status}${status >= 300 && status < 400 ? ' (redirects are not followed; check the URL)' : ''}`);
+      return statusResult(answer.status, fail, '', isRedirectStatus(answer.status) ? REDIRECT_HINT : '');
     },
   };
 }
 
-/**
- * Scheme and host of a URL (`https://hooks.example.com:8443`), for messages: path, query and
- * credentials may carry secrets.
- */
-export function redactUrl(url: string): string {
-  try {
-    const { protocol, host } = new URL(url);
-    return `${protocol}//${host}`;
-  } catch {
-    return '[invalid url]';
-  }
-}
-
-function checkedUrl(url: string): string {
+function checkUrl(url: string): void {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -160,20 +127,11 @@ function checkedUrl(url: string): string {
     throw new TypeError('webhook url is not a valid URL');
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new TypeError(`webhook url must be http or https (got ${parsed.protocol})`);
-  return redactUrl(url);
 }
 
 // Defense in depth: reasons are built from codes and statuses, but error codes come from libraries.
-function redactSecrets(reason: string, url: string): string {
-  let out = reason.replaceAll(url, redactUrl(url));
-  try {
-    const parsed = new URL(url);
-    const secrets = [parsed.pathname, parsed.search, parsed.username, parsed.password].filter((s) => s.length >= 4);
-    for (const secret of secrets) out = out.replaceAll(secret, '[redacted]');
-  } catch {
-    // The factory rejected invalid URLs.
-  }
-  return out;
+function webhookSecrets(parsed: URL): string[] {
+  return [parsed.pathname, parsed.search, parsed.username, parsed.password];
 }
 
 function nonEmpty(labels: Record<string, string>): Record<string, string> {
@@ -185,13 +143,4 @@ function common(maps: Array<Record<string, string>>): Record<string, string> {
   const [first, ...rest] = maps;
   if (first === undefined) return {};
   return Object.fromEntries(Object.entries(first).filter(([k, v]) => rest.every((m) => m[k] === v)));
-}
-
-function transportFailure(error: unknown): string {
-  if (isAxiosError(error)) {
-    if (error.code === 'ECONNABORTED' || error.code === 'ETIMEDOUT' || error.code === 'ERR_CANCELED') return 'request timed out';
-    return `request failed: ${error.code ?? 'network error'}`;
-  }
-  if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) return 'request timed out';
-  return 'request failed';
 }

@@ -8,10 +8,11 @@ import {
   renderPagerDutyEvent,
 } from '../../../src/deliver/pagerduty/render.ts';
 import { parseRetryAfter } from '../../../src/deliver/pagerduty/notifier.ts';
+import { makeNotification, makeTrackedFinding, paymentsGroupLabels, T0 } from '../../support/notifications.ts';
 
-const T0 = Date.UTC(2025, 0, 15, 10, 0, 0);
 const ROUTING_KEY = 'R0UT1NGKEY0SECRET0123456789abcde';
 
+// A finding on prod: high traffic drift unless said otherwise.
 function finding(over: {
   kind: string;
   name: string;
@@ -23,42 +24,19 @@ function finding(over: {
   detail?: string;
   status?: TrackedFinding['status'];
 }): TrackedFinding {
-  return {
-    fingerprint: `fp-${over.kind}-${over.name}`,
-    groupKey: 'g1',
+  const { kind, name, namespace, group, ...rest } = over;
+  return makeTrackedFinding(name, {
+    fingerprint: `fp-${kind}-${name}`,
     cluster: 'prod',
-    tool: 'argocd',
-    owner: { kind: 'Application', namespace: 'argocd', name: 'payments' },
-    project: 'payments',
-    resource: { group: over.group ?? 'security.istio.io', kind: over.kind, namespace: over.namespace ?? 'payments', name: over.name },
-    state: over.state ?? 'Modified',
-    category: over.category ?? 'traffic',
-    mesh: 'istio',
-    severity: over.severity ?? 'high',
-    receivers: ['pagerduty'],
-    reasons: ['test'],
-    ...(over.detail === undefined ? {} : { detail: over.detail }),
-    observedAt: T0,
-    firstSeen: T0,
-    lastSeen: T0,
-    status: over.status ?? 'firing',
-  };
+    resource: { kind, ...(group === undefined ? {} : { group }), ...(namespace === undefined ? {} : { namespace }) },
+    category: 'traffic',
+    severity: 'high',
+    ...rest,
+  });
 }
 
 function notification(over: Partial<Notification> = {}): Notification {
-  return {
-    groupKey: '3f2a9c0d1e4b5a6978c0d1e2f3a4b5c6',
-    seq: 1,
-    reason: 'first',
-    status: 'firing',
-    labels: { cluster: 'prod', tool: 'argocd', owner: { kind: 'Application', namespace: 'argocd', name: 'payments' }, project: 'payments' },
-    severity: 'critical',
-    firing: [],
-    resolved: [],
-    at: T0 + 60_000,
-    firstSeen: T0,
-    ...over,
-  };
+  return makeNotification({ groupKey: '3f2a9c0d1e4b5a6978c0d1e2f3a4b5c6', labels: paymentsGroupLabels('prod'), firing: [], ...over });
 }
 
 const authz = finding({ kind: 'AuthorizationPolicy', name: 'allow-checkout', severity: 'critical', category: 'security' });

@@ -1,11 +1,11 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Notification } from '../../../src/model/alert-group.ts';
 import type { Notifier, SendResult } from '../../../src/deliver/notifier.ts';
 import { createAlertmanagerNotifier } from '../../../src/deliver/alertmanager/notifier.ts';
 import { createPagerDutyNotifier } from '../../../src/deliver/pagerduty/notifier.ts';
 import { createWebhookNotifier } from '../../../src/deliver/webhook/notifier.ts';
+import { makeNotification, makeTrackedFinding, paymentsGroupLabels, T0 } from '../../support/notifications.ts';
 
 /**
  * One status → outcome table for every HTTP notifier (Alertmanager's notify/test RetryTests): 2xx
@@ -45,7 +45,6 @@ const RETRY_TABLE: ReadonlyArray<readonly [Answer, Outcome]> = [
 
 const ROUTING_KEY = 'R0UT1NGKEY0SECRET0123456789abcde';
 const TIMEOUT_MS = 300;
-const T0 = Date.UTC(2025, 0, 15, 10, 0, 0);
 
 // Each takes the base URL that names the answer (…/status/503) and builds the notifier on it.
 const NOTIFIERS: Record<string, (base: string) => Notifier> = {
@@ -54,38 +53,11 @@ const NOTIFIERS: Record<string, (base: string) => Notifier> = {
   webhook: (base) => createWebhookNotifier({ url: base, hmacKey: 'k', timeoutMs: TIMEOUT_MS }),
 };
 
-const notification: Notification = {
-  groupKey: 'g1',
-  seq: 1,
-  reason: 'first',
-  status: 'firing',
-  labels: { cluster: 'prod', tool: 'argocd', owner: { kind: 'Application', namespace: 'argocd', name: 'payments' }, project: 'payments' },
-  severity: 'critical',
-  firing: [
-    {
-      fingerprint: 'fp1',
-      groupKey: 'g1',
-      cluster: 'prod',
-      tool: 'argocd',
-      owner: { kind: 'Application', namespace: 'argocd', name: 'payments' },
-      project: 'payments',
-      resource: { group: 'security.istio.io', kind: 'AuthorizationPolicy', namespace: 'payments', name: 'allow' },
-      state: 'Modified',
-      category: 'security',
-      mesh: 'istio',
-      severity: 'critical',
-      receivers: [],
-      reasons: [],
-      observedAt: T0,
-      firstSeen: T0,
-      lastSeen: T0,
-      status: 'firing',
-    },
-  ],
-  resolved: [],
+const notification = makeNotification({
+  labels: paymentsGroupLabels('prod'),
+  firing: [makeTrackedFinding('allow', { fingerprint: 'fp1', cluster: 'prod', reasons: [] })],
   at: T0,
-  firstSeen: T0,
-};
+});
 
 const server = createServer((req, res) => {
   req.resume();

@@ -1,50 +1,26 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { Notification, TrackedFinding } from '../../../src/model/alert-group.ts';
-import { redactUrl, renderWebhookPayload, signWebhookBody } from '../../../src/deliver/webhook/notifier.ts';
+import { redactUrl } from '../../../src/deliver/http-result.ts';
+import { renderWebhookPayload, signWebhookBody } from '../../../src/deliver/webhook/notifier.ts';
+import { makeNotification, makeTrackedFinding, T0, type FindingOverrides } from '../../support/notifications.ts';
 
-const T0 = Date.UTC(2025, 0, 15, 10, 0, 0);
-
-function finding(name: string, over: Partial<TrackedFinding> = {}): TrackedFinding {
-  return {
-    fingerprint: `fp-${name}`,
-    groupKey: 'g1',
-    cluster: 'prod-eu',
-    tool: 'argocd',
-    owner: { kind: 'Application', namespace: 'argocd', name: 'payments' },
-    project: 'payments',
-    resource: { group: 'networking.istio.io', kind: 'VirtualService', namespace: 'payments', name },
-    state: 'Modified',
-    category: 'traffic',
-    mesh: 'istio',
-    severity: 'high',
-    receivers: ['webhook'],
-    reasons: ['test'],
-    observedAt: T0,
-    firstSeen: T0,
-    lastSeen: T0,
-    status: 'firing',
-    ...over,
-  };
+// VirtualServices (high traffic drift) unless a test says otherwise.
+function finding(name: string, over: FindingOverrides<TrackedFinding> = {}): TrackedFinding {
+  return makeTrackedFinding(name, { resource: { group: 'networking.istio.io', kind: 'VirtualService' }, category: 'traffic', severity: 'high', ...over });
 }
 
 function notification(over: Partial<Notification> = {}): Notification {
-  return {
-    groupKey: 'g1',
+  return makeNotification({
     seq: 3,
     reason: 'some-resolved',
-    status: 'firing',
-    labels: { cluster: 'prod-eu', tool: 'argocd', owner: { kind: 'Application', namespace: 'argocd', name: 'payments' }, project: 'payments' },
-    severity: 'critical',
     firing: [
       finding('checkout'),
       finding('deny-all', { severity: 'critical', category: 'security', resource: { group: 'security.istio.io', kind: 'AuthorizationPolicy', namespace: 'payments', name: 'deny-all' } }),
     ],
     resolved: [finding('old', { status: 'resolved', resolvedAt: T0 + 30_000 })],
-    at: T0 + 60_000,
-    firstSeen: T0,
     ...over,
-  };
+  });
 }
 
 describe('renderWebhookPayload', () => {
