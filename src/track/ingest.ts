@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { classify, type ClassifyPolicy } from '../classify/classify.ts';
 import type { Metrics } from '../metrics.ts';
@@ -7,9 +6,9 @@ import { isInhibitionSource, type CompiledInhibitRule, type InhibitionSource } f
 import type { InhibitSourceStore } from './inhibit-sources.ts';
 import type { Signal } from '../model/signal.ts';
 import type { Queues } from '../queue/queues.ts';
-import { inScope, scopeKey, type SignalInput } from './decide.ts';
+import { scopeKey, type SignalInput } from './decide.ts';
 import { groupInputs, scopeOf } from './grouping.ts';
-import type { TrackStore } from './redis-store.ts';
+import { ownerGroupsKey, type TrackStore } from './redis-store.ts';
 
 export type IngestOutcome = {
   outcome: 'tracked' | 'unchanged' | 'stale';
@@ -24,26 +23,18 @@ export type Ingest = (signal: Signal) => Promise<IngestOutcome>;
 /**
  * Which groups hold findings of an owner. A snapshot must reach every one of them, including
  * groups its findings no longer route to (a policy change, a severity change), or what drifted
- * there would never resolve.
+ * there would never resolve. The store keeps it, in the same commit as the group state.
  */
 export interface OwnerGroupIndex {
   groupsOf(ownerKey: string): Promise<string[]>;
-  update(ownerKey: string, add: readonly string[], remove: readonly string[]): Promise<void>;
+  /** Drops a group that no longer exists (deleted by a flush) from the owner's list. */
+  forget(ownerKey: string, groupKey: string): Promise<void>;
 }
 
 export function createRedisOwnerGroupIndex(redis: Redis, keyPrefix: string): OwnerGroupIndex {
-  const key = (owner: string) => `${keyPrefix}:owner-groups:${createHash('sha256').update(owner).digest('hex').slice(0, 32)}`;
   return {
-    groupsOf: (owner) => redis.smembers(key(owner)),
-    async update(owner, add, remove) {
-      if (add.length === 0 && remove.length === 0) return;
-      const tx = redis.multi();
-      if (add.length > 0) tx.sadd(key(owner), ...add);
-      if (remove.length > 0) tx.srem(key(owner), ...remove);
-      const result = await tx.exec();
-      const failed = result?.find(([err]) => err !== null);
-      if (result === null || failed) throw new Error(`owner group index update failed: ${failed?.[0]?.message ?? 'aborted'}`);
-    },
+    groupsOf: (owner) => redis.smembers(ownerGroupsKey(keyPrefix, owner)),
+    forget: async (owner, groupKey) => void (await redis.srem(ownerGroupsKey(keyPrefix, owner), groupKey)),
   };
 }
 
@@ -76,13 +67,12 @@ export function createIngest(deps: IngestDeps): Ingest {
     const now = deps.now();
     let changed = false;
     let stale = false;
-    const add: string[] = [];
-    const remove: string[] = [];
     const inhibitRules = deps.inhibition?.rules() ?? [];
     const sourcesAdd = new Map<string, InhibitionSource>();
     const sourcesRemove = new Set<string>();
     for (const input of inputs) {
       const result = await deps.store.apply(input, now);
+      if (result.next === null && input.findings.length === 0) await deps.owners.forget(owner, input.groupKey);
       // Re-adding a scheduled flush is a no-op (its job id is fixed), so doing it whenever one is
       // pending also repairs a crash between the commit above and this add.
       const pending = result.next?.pendingFlush;
@@ -98,12 +88,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       }
       changed ||= result.changed;
       stale ||= result.stale;
-      if (result.dirty) {
-        const holds = result.next !== null && Object.values(result.next.findings).some((f) => f.status === 'firing' && inScope(f, scope));
-        (holds ? add : remove).push(input.groupKey);
-      }
     }
-    await deps.owners.update(owner, add, remove);
     if (deps.inhibition && (sourcesAdd.size > 0 || sourcesRemove.size > 0)) {
       await deps.inhibition.sources.update([...sourcesAdd.values()], [...sourcesRemove].filter((fp) => !sourcesAdd.has(fp)));
     }

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
-import { applySignal, flush, type ApplyResult, type FlushContext, type FlushResult, type SignalInput } from './decide.ts';
+import { createHash } from 'node:crypto';
+import { applySignal, flush, inScope, scopeKey, type ApplyResult, type FlushContext, type FlushResult, type SignalInput, type SignalScope } from './decide.ts';
 import { groupStateSchema, type GroupState } from './group-state.ts';
 
 /**
@@ -34,8 +35,10 @@ export class TrackConflictError extends Error {
 
 const MAX_ATTEMPTS = 25;
 
-// KEYS: group hash, active-groups zset. ARGV: expected version, new JSON ('' = delete), ttl s
-// (0 = keep forever), group key, 'add'|'rem' for the zset, zset score.
+// KEYS: group hash, active-groups zset, owner→groups set ('' key unused). ARGV: expected version,
+// new JSON ('' = delete), ttl s (0 = keep forever), group key, 'add'|'rem' for the zset, zset
+// score, 'add'|'rem'|'' for the owner set. The owner index is committed with the state it
+// describes: one round trip, and never out of step with it.
 const CAS_SCRIPT = `
 local cur = redis.call('HGET', KEYS[1], 'v') or '0'
 if cur ~= ARGV[1] then return 0 end
@@ -46,11 +49,12 @@ else
   if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) else redis.call('PERSIST', KEYS[1]) end
 end
 if ARGV[5] == 'add' then redis.call('ZADD', KEYS[2], ARGV[6], ARGV[4]) else redis.call('ZREM', KEYS[2], ARGV[4]) end
+if ARGV[7] == 'add' then redis.call('SADD', KEYS[3], ARGV[4]) elseif ARGV[7] == 'rem' then redis.call('SREM', KEYS[3], ARGV[4]) end
 return 1
 `;
 
 type CasRedis = Redis & {
-  meshdriftCas(groupKey: string, activeKey: string, expected: string, json: string, ttl: number, member: string, op: 'add' | 'rem', score: number): Promise<number>;
+  meshdriftCas(groupKey: string, activeKey: string, ownerKey: string, expected: string, json: string, ttl: number, member: string, op: 'add' | 'rem', score: number, ownerOp: 'add' | 'rem' | ''): Promise<number>;
 };
 
 export interface RedisTrackStoreOptions {
@@ -64,6 +68,11 @@ export function groupRedisKey(keyPrefix: string, groupKey: string): string {
   return `${keyPrefix}:group:${groupKey}`;
 }
 
+/** The set of groups holding findings of one owner (a snapshot must reach all of them). */
+export function ownerGroupsKey(keyPrefix: string, ownerScopeKey: string): string {
+  return `${keyPrefix}:owner-groups:${createHash('sha256').update(ownerScopeKey).digest('hex').slice(0, 32)}`;
+}
+
 export function activeGroupsKey(keyPrefix: string): string {
   return `${keyPrefix}:groups:active`;
 }
@@ -73,7 +82,7 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
   // Longer than the Slack message refs (7 days) so a group's notification seq never restarts while
   // a receiver still remembers an older one.
   const retention = opts.resolvedRetentionSeconds ?? 30 * 24 * 3600;
-  if (!('meshdriftCas' in redis)) redis.defineCommand('meshdriftCas', { numberOfKeys: 2, lua: CAS_SCRIPT });
+  if (!('meshdriftCas' in redis)) redis.defineCommand('meshdriftCas', { numberOfKeys: 3, lua: CAS_SCRIPT });
   const cas = redis as CasRedis;
 
   async function read(groupKey: string): Promise<{ version: string; state: GroupState | null }> {
@@ -86,17 +95,20 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
     return { version, state: parsed.data };
   }
 
-  async function commit(groupKey: string, version: string, next: GroupState | null): Promise<boolean> {
+  async function commit(groupKey: string, version: string, next: GroupState | null, scope?: SignalScope): Promise<boolean> {
     const firing = next !== null && Object.values(next.findings).some((f) => f.status === 'firing');
+    const holds = scope !== undefined && next !== null && Object.values(next.findings).some((f) => f.status === 'firing' && inScope(f, scope));
     const ok = await cas.meshdriftCas(
       groupRedisKey(keyPrefix, groupKey),
       activeGroupsKey(keyPrefix),
+      scope ? ownerGroupsKey(keyPrefix, scopeKey(scope)) : groupRedisKey(keyPrefix, groupKey),
       version,
       next === null ? '' : JSON.stringify(next),
       firing || next?.pendingFlush ? 0 : retention,
       groupKey,
       firing ? 'add' : 'rem',
       next?.firstSeen ?? 0,
+      scope === undefined ? '' : holds ? 'add' : 'rem',
     );
     return ok === 1;
   }
@@ -119,7 +131,7 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
         const { version, state } = await read(input.groupKey);
         const result = applySignal(state, input, now);
         if (!result.dirty) return result;
-        return (await commit(input.groupKey, version, result.next)) ? result : undefined;
+        return (await commit(input.groupKey, version, result.next, input.scope)) ? result : undefined;
       }),
 
     flush: (groupKey, epoch, flushSeq, context) =>
