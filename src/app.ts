@@ -14,6 +14,7 @@ import { createQueues, type Queues, type RetryPolicy } from './queue/queues.ts';
 import { createWorkers } from './queue/worker.ts';
 import { createRedisFluxRevisionStore } from './sources/flux/revision-store.ts';
 import { createApiRouter } from './http/api.ts';
+import { createRedisAuditTrail } from './remediate/audit.ts';
 import { createFlushContext } from './track/flush-context.ts';
 import { createRedisInhibitSourceStore } from './track/inhibit-sources.ts';
 import { createIngest, createRedisOwnerGroupIndex, type Ingest } from './track/ingest.ts';
@@ -105,6 +106,7 @@ export function createApp(opts: AppOptions): App {
   const silences = createRedisSilenceStore(redis, prefix, { log });
   const inhibitSources = createRedisInhibitSourceStore(redis, prefix);
   const history = createRedisHistory(redis, prefix);
+  const audit = createRedisAuditTrail(redis, prefix, { now });
   const ingest = createIngest({
     policy: () => policy().current().classify,
     store,
@@ -153,6 +155,7 @@ export function createApp(opts: AppOptions): App {
       groups: createRedisGroupReader(redis, prefix),
       history,
       deadLetters: createDeadLetters(queues.deliver),
+      audit,
       now,
       log,
       isUnavailable,
@@ -201,6 +204,9 @@ export function createApp(opts: AppOptions): App {
               ...(opts.consoleOut ? { consoleOut: opts.consoleOut } : {}),
               ...(env.SLACK_API_URL ? { slackApiUrl: env.SLACK_API_URL } : {}),
               ...(env.ARGOCD_URL ? { argocdUrl: env.ARGOCD_URL } : {}),
+              audit,
+              onRemediation: (action, outcome) => metrics.remediation(action, outcome),
+              now,
             }),
           metrics,
           log,

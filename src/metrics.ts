@@ -20,6 +20,7 @@ export interface Metrics {
   ingestDuration(source: string, seconds: number): void;
   setActiveGroups(count: number): void;
   policyReloaded(success: boolean, at: number): void;
+  remediation(action: string, outcome: string): void;
 }
 
 export function createMetrics(registry: Registry = new Registry(), opts: { defaultMetrics?: boolean } = {}): Metrics {
@@ -35,8 +36,10 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
   const active = new Gauge({ name: 'meshdrift_active_alert_groups', help: 'Alert groups with at least one firing finding (last seen by this replica).', registers: [registry] });
   const reloadOk = new Gauge({ name: 'meshdrift_policy_reload_success', help: '1 if the last policy (re)load succeeded, 0 if it failed and the previous policy is still in force.', registers: [registry] });
   const reloadAt = new Gauge({ name: 'meshdrift_policy_last_reload_timestamp_seconds', help: 'When the policy was last (re)loaded, successfully or not.', registers: [registry] });
+  const remediations = new Counter({ name: 'meshdrift_remediations_total', help: 'Remediation decisions and actions, by action and outcome (performed, dry-run, deferred, failed, rate-limited, escalated, skipped).', labelNames: ['action', 'outcome'], registers: [registry] });
   return {
     registry,
+    remediation: (action, outcome) => remediations.inc({ action, outcome }),
     policyReloaded: (success, at) => {
       reloadOk.set(success ? 1 : 0);
       reloadAt.set(at / 1000);

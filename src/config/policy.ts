@@ -74,6 +74,8 @@ export type RuleConfig = z.infer<typeof ruleSchema>;
 const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name (e.g. PAGERDUTY_ROUTING_KEY)');
 const httpUrl = z.string().url().refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL');
 
+const RECEIVER_TYPES = ['console', 'slack', 'pagerduty', 'alertmanager', 'webhook', 'remediate'] as const;
+
 export const receiverSchema = z
   .strictObject({
     name: z.string().min(1),
@@ -96,22 +98,44 @@ export const receiverSchema = z
       })
       .refine((w) => (w.url === undefined) !== (w.url_env === undefined), { message: 'set exactly one of `url` or `url_env`' })
       .optional(),
+    /**
+     * Guarded auto-remediation (issue #6): dry-run unless `dry_run: false`, rate-limited per owner,
+     * with a flap breaker. Only findings a route sends here are ever remediated.
+     */
+    remediate: z
+      .strictObject({
+        action: z.enum(['argocd-sync', 'flux-reconcile']),
+        dry_run: z.boolean().default(true),
+        prune: z.boolean().default(false),
+        max_per_hour: z.number().int().nonnegative().default(3),
+        flap: z.strictObject({ max: z.number().int().positive().default(3), within: duration.prefault('1h') }).prefault({}),
+        verify_timeout: duration.prefault('5m'),
+        argocd: z.strictObject({ url: httpUrl, token_env: envName, namespace: z.string().min(1).default('argocd') }).optional(),
+        flux: z.strictObject({ api_url: httpUrl, token_env: envName }).optional(),
+      })
+      .superRefine((r, ctx) => {
+        if (r.action === 'argocd-sync' && r.argocd === undefined) ctx.addIssue({ code: 'custom', path: ['argocd'], message: 'argocd-sync needs `argocd: { url, token_env }`' });
+        if (r.action === 'flux-reconcile' && r.flux === undefined) ctx.addIssue({ code: 'custom', path: ['flux'], message: 'flux-reconcile needs `flux: { api_url, token_env }` (the Kubernetes API)' });
+        if (r.action === 'flux-reconcile' && r.prune) ctx.addIssue({ code: 'custom', path: ['prune'], message: 'prune applies to argocd-sync only' });
+      })
+      .optional(),
     send_resolved: z.boolean().default(true),
   })
   .superRefine((r, ctx) => {
-    const types = (['console', 'slack', 'pagerduty', 'alertmanager', 'webhook'] as const).filter((t) => r[t] !== undefined);
+    const types = RECEIVER_TYPES.filter((t) => r[t] !== undefined);
     if (types.length !== 1) {
-      ctx.addIssue({ code: 'custom', message: `receiver "${r.name}" needs exactly one type (console, slack, pagerduty, alertmanager, webhook); it has ${types.length === 0 ? 'none' : types.join(', ')}` });
+      ctx.addIssue({ code: 'custom', message: `receiver "${r.name}" needs exactly one type (${RECEIVER_TYPES.join(', ')}); it has ${types.length === 0 ? 'none' : types.join(', ')}` });
     }
   });
 export type ReceiverConfig = z.infer<typeof receiverSchema>;
-export type ReceiverType = 'console' | 'slack' | 'pagerduty' | 'alertmanager' | 'webhook';
+export type ReceiverType = (typeof RECEIVER_TYPES)[number];
 
 export function receiverTypeOf(r: ReceiverConfig): ReceiverType {
   if (r.slack) return 'slack';
   if (r.pagerduty) return 'pagerduty';
   if (r.alertmanager) return 'alertmanager';
   if (r.webhook) return 'webhook';
+  if (r.remediate) return 'remediate';
   return 'console';
 }
 

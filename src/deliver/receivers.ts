@@ -9,6 +9,10 @@ import { createRedisSlackMessageStore } from './slack/message-store.ts';
 import { createRedisSlackRateLimiter } from './slack/rate-limit.ts';
 import { createSlackNotifier } from './slack/notifier.ts';
 import { createWebhookNotifier } from './webhook/notifier.ts';
+import type { AuditTrail } from '../remediate/audit.ts';
+import type { RemediationOutcome } from '../remediate/audit.ts';
+import type { RemediationAction } from '../remediate/policy.ts';
+import { createRemediator } from '../remediate/remediator.ts';
 
 export interface ReceiverDeps {
   env: NodeJS.ProcessEnv;
@@ -17,6 +21,10 @@ export interface ReceiverDeps {
   consoleOut?: Writable;
   slackApiUrl?: string;
   argocdUrl?: string;
+  /** Where remediation receivers record every decision and action. */
+  audit?: AuditTrail;
+  onRemediation?: (action: RemediationAction, outcome: RemediationOutcome) => void;
+  now?: () => number;
 }
 
 export class ReceiverConfigError extends Error {
@@ -52,6 +60,29 @@ const FACTORIES: Record<ReceiverType, Factory> = {
       ...(deps.argocdUrl ? { argocdUrl: deps.argocdUrl } : {}),
     }),
   alertmanager: (r) => createAlertmanagerNotifier({ url: r.alertmanager?.url ?? '' }),
+  remediate: (r, deps) => {
+    const cfg = r.remediate;
+    if (!cfg) throw new ReceiverConfigError(`receiver "${r.name}": missing remediate settings`);
+    if (!deps.audit) throw new ReceiverConfigError(`receiver "${r.name}": remediation needs the audit trail`);
+    return createRemediator({
+      name: r.name,
+      config: {
+        action: cfg.action,
+        dryRun: cfg.dry_run,
+        prune: cfg.prune,
+        maxPerHour: cfg.max_per_hour,
+        flap: { max: cfg.flap.max, withinMs: cfg.flap.within },
+        verifyTimeoutMs: cfg.verify_timeout,
+      },
+      ...(cfg.argocd ? { argocd: { apiUrl: cfg.argocd.url, token: secret(deps, r.name, cfg.argocd.token_env), controlPlaneNamespace: cfg.argocd.namespace } } : {}),
+      ...(cfg.flux ? { flux: { apiUrl: cfg.flux.api_url, token: secret(deps, r.name, cfg.flux.token_env) } } : {}),
+      redis: deps.redis,
+      keyPrefix: deps.keyPrefix,
+      now: deps.now ?? Date.now,
+      audit: deps.audit,
+      ...(deps.onRemediation ? { onOutcome: deps.onRemediation } : {}),
+    });
+  },
   webhook: (r, deps) => {
     const url = r.webhook?.url ?? secret(deps, r.name, r.webhook?.url_env ?? '');
     const hmacKey = r.webhook?.hmac_key_env ? secret(deps, r.name, r.webhook.hmac_key_env) : undefined;

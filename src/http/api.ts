@@ -6,6 +6,7 @@ import { findingLabels } from '../model/finding.ts';
 import { severityRank } from '../model/severity.ts';
 import { compileSilences, parseSilenceInput, silenceState, silencedBy, type CompiledSilence, type Silence } from '../route/silence.ts';
 import type { GroupState } from '../track/group-state.ts';
+import type { AuditTrail } from '../remediate/audit.ts';
 import type { DeadLetter } from '../track/readers.ts';
 import type { SilenceStore } from '../track/silence-store.ts';
 import { badRequest, describeIssues, HttpError } from './errors.ts';
@@ -23,6 +24,8 @@ export interface ApiDeps {
   groups: { active(limit: number): Promise<GroupState[]> };
   history: { recent(limit: number): Promise<Notification[]> };
   deadLetters: { list(limit: number): Promise<DeadLetter[]>; retry(id: string): Promise<'retried' | 'not-found'> };
+  /** The remediation audit trail (GET /audit); absent: 404. */
+  audit?: Pick<AuditTrail, 'list'>;
   now: () => number;
   /** Where unexpected errors are logged. */
   log?: Logger;
@@ -48,6 +51,11 @@ const alertsQuery = limitQuery(MAX_LIMIT);
 const historyQuery = limitQuery(50);
 const deadLettersQuery = limitQuery(50);
 const noQuery = z.strictObject({});
+const auditQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  /** Epoch ms: only records at or after it. */
+  since: z.coerce.number().int().nonnegative().optional(),
+});
 
 const idParam = z.string().min(1, 'id must not be empty').max(200, 'id is longer than 200 characters');
 
@@ -200,6 +208,12 @@ export function createApiRouter(deps: ApiDeps): express.Router {
     const result = await deps.deadLetters.retry(id);
     if (result === 'not-found') throw notFound(`no dead letter with id ${quoted(id)}`);
     res.status(202).json({ status: 'retried' });
+  });
+
+  router.get('/audit', async (req, res) => {
+    if (!deps.audit) throw notFound('no audit trail');
+    const { limit, since } = parseQuery(auditQuery, req);
+    res.json({ records: await deps.audit.list({ limit, ...(since === undefined ? {} : { since }) }) });
   });
 
   router.use((_req: Request, res: Response) => {

@@ -1,0 +1,154 @@
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { ownerRefSchema, resourceRefSchema } from '../model/signal.ts';
+import { remediationActionSchema } from './policy.ts';
+
+/**
+ * The audit trail of remediation (issue #6, STYLE.md rule 11): every decision and action, who or
+ * what asked, what, when, and the result, in one Redis stream `${keyPrefix}:audit`, trimmed by
+ * length and by age. `GET /api/v1/audit` will read it through {@link AuditTrail.list}.
+ */
+
+/** Small enum: the metric label `outcome` of `meshdrift_remediations_total` and the audit outcome. */
+export const REMEDIATION_OUTCOMES = ['performed', 'dry-run', 'deferred', 'failed', 'rate-limited', 'escalated', 'skipped'] as const;
+export const remediationOutcomeSchema = z.enum(REMEDIATION_OUTCOMES);
+export type RemediationOutcome = z.infer<typeof remediationOutcomeSchema>;
+
+export const auditEntrySchema = z.object({
+  /** Epoch ms of the decision. */
+  at: z.number().int().nonnegative(),
+  /** `meshdrift` for automatic decisions; a Slack user id for button clicks (later). */
+  actor: z.string().min(1),
+  action: remediationActionSchema,
+  cluster: z.string(),
+  owner: ownerRefSchema,
+  resources: z.array(resourceRefSchema),
+  fingerprints: z.array(z.string()),
+  dryRun: z.boolean(),
+  outcome: remediationOutcomeSchema,
+  reason: z.string(),
+  /** The alert group and notification that caused it, when one did. */
+  groupKey: z.string().optional(),
+  seq: z.number().int().positive().optional(),
+});
+export type AuditEntry = z.infer<typeof auditEntrySchema>;
+/** An entry as read back, with its stream id (a cursor for paging). */
+export type AuditRecord = AuditEntry & { id: string };
+
+export interface AuditListOptions {
+  /** At most this many records, newest first (1…1000). */
+  limit: number;
+  /** Only records written at or after this epoch ms (by the stream id, i.e. the Redis clock). */
+  since?: number;
+  /** Only records older than this id (the last id of the previous page). */
+  before?: string;
+}
+
+export interface AuditTrail {
+  /** Appends one entry; resolves its id. Rejects when Redis does (the caller must not act unaudited). */
+  append(entry: AuditEntry): Promise<string>;
+  /** Newest first. Entries that do not parse (written by a newer version) are left out. */
+  list(opts: AuditListOptions): Promise<AuditRecord[]>;
+}
+
+export interface RedisAuditTrailOptions {
+  /** Approximate maximum entries kept; default 100,000. */
+  maxLen?: number;
+  /** Entries older than this are trimmed on append; default 30 days. */
+  retentionMs?: number;
+  now: () => number;
+}
+
+export const DEFAULT_AUDIT_MAX_LEN = 100_000;
+export const DEFAULT_AUDIT_RETENTION_MS = 30 * 86_400_000;
+const MAX_LIST = 1000;
+
+// Stream field values are strings; structured ones are JSON.
+const storedSchema = z.object({
+  at: z.string(),
+  actor: z.string(),
+  action: z.string(),
+  cluster: z.string(),
+  owner: z.string(),
+  resources: z.string(),
+  fingerprints: z.string(),
+  dryRun: z.enum(['true', 'false']),
+  outcome: z.string(),
+  reason: z.string(),
+  groupKey: z.string().optional(),
+  seq: z.string().optional(),
+});
+
+/** The audit trail in a Redis stream. */
+export function createRedisAuditTrail(redis: Redis, keyPrefix: string, opts: RedisAuditTrailOptions): AuditTrail {
+  const key = `${keyPrefix}:audit`;
+  const maxLen = opts.maxLen ?? DEFAULT_AUDIT_MAX_LEN;
+  const retentionMs = opts.retentionMs ?? DEFAULT_AUDIT_RETENTION_MS;
+
+  return {
+    async append(entry) {
+      const e = auditEntrySchema.parse(entry);
+      const fields: string[] = [
+        'at', String(e.at),
+        'actor', e.actor,
+        'action', e.action,
+        'cluster', e.cluster,
+        'owner', JSON.stringify(e.owner),
+        'resources', JSON.stringify(e.resources),
+        'fingerprints', JSON.stringify(e.fingerprints),
+        'dryRun', String(e.dryRun),
+        'outcome', e.outcome,
+        'reason', e.reason,
+        ...(e.groupKey === undefined ? [] : ['groupKey', e.groupKey]),
+        ...(e.seq === undefined ? [] : ['seq', String(e.seq)]),
+      ];
+      // One trim strategy per XADD: MAXLEN ~ here, exact MINID (age) in the same transaction (exact,
+      // because `~` trims only whole stream nodes and would never trim a small stream by age). Stream ids
+      // are Redis's clock; a few seconds of skew against `now` does not matter at day scale.
+      const minId = Math.max(0, opts.now() - retentionMs);
+      const res = await redis.multi().xadd(key, 'MAXLEN', '~', String(maxLen), '*', ...fields).xtrim(key, 'MINID', String(minId)).exec();
+      const first = res?.[0];
+      if (!first || first[0] !== null || typeof first[1] !== 'string') throw new Error(`audit append failed: ${first?.[0]?.message ?? 'transaction aborted'}`);
+      return first[1];
+    },
+    async list({ limit, since, before }) {
+      const count = Math.max(1, Math.min(MAX_LIST, Math.floor(limit)));
+      const end = before === undefined ? '+' : `(${before}`;
+      const start = since === undefined ? '-' : `${Math.max(0, Math.floor(since))}-0`;
+      const rows = await redis.xrevrange(key, end, start, 'COUNT', count);
+      const out: AuditRecord[] = [];
+      for (const [id, flat] of rows) {
+        const record = decode(id, flat);
+        if (record !== undefined) out.push(record);
+      }
+      return out;
+    },
+  };
+}
+
+function decode(id: string, flat: string[]): AuditRecord | undefined {
+  const obj: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) obj[flat[i] ?? ''] = flat[i + 1] ?? '';
+  const stored = storedSchema.safeParse(obj);
+  if (!stored.success) return undefined;
+  const s = stored.data;
+  try {
+    const entry = auditEntrySchema.safeParse({
+      at: Number(s.at),
+      actor: s.actor,
+      action: s.action,
+      cluster: s.cluster,
+      owner: JSON.parse(s.owner),
+      resources: JSON.parse(s.resources),
+      fingerprints: JSON.parse(s.fingerprints),
+      dryRun: s.dryRun === 'true',
+      outcome: s.outcome,
+      reason: s.reason,
+      ...(s.groupKey === undefined ? {} : { groupKey: s.groupKey }),
+      ...(s.seq === undefined ? {} : { seq: Number(s.seq) }),
+    });
+    return entry.success ? { ...entry.data, id } : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,308 @@
+import { Redis } from 'ioredis';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Notifier, SendResult } from '../../src/deliver/notifier.ts';
+import type { Notification, TrackedFinding } from '../../src/model/alert-group.ts';
+import { createArgoCdSyncClient, type ArgoCdSyncBody } from '../../src/remediate/argocd-sync.ts';
+import { createRedisAuditTrail, type AuditRecord, type AuditTrail, type RemediationOutcome } from '../../src/remediate/audit.ts';
+import type { RemediationConfigInput } from '../../src/remediate/policy.ts';
+import { createRemediator, type RemediationEscalation } from '../../src/remediate/remediator.ts';
+import { startFakeArgoCd, type FakeArgoCd } from '../fakes/argocd.ts';
+import { deleteKeys, redisUrl, testPrefix, waitFor } from '../support/redis.ts';
+
+const TOKEN = 'argocd-SECRET-token-0123456789';
+const READ_ONLY = 'argocd-READONLY-token-9876543210';
+const APP = { kind: 'Application', namespace: 'argocd', name: 'payments-mesh' };
+const T0 = Date.UTC(2026, 10, 24, 10, 0, 0);
+const MIN = 60_000;
+
+type Res = { group: string; kind: string; namespace: string; name: string };
+const VS: Res = { group: 'networking.istio.io', kind: 'VirtualService', namespace: 'payments', name: 'payments' };
+const AP: Res = { group: 'security.istio.io', kind: 'AuthorizationPolicy', namespace: 'payments', name: 'payments-allow-frontend' };
+const PA: Res = { group: 'security.istio.io', kind: 'PeerAuthentication', namespace: 'payments', name: 'default' };
+const DR: Res = { group: 'networking.istio.io', kind: 'DestinationRule', namespace: 'payments', name: 'payments' };
+
+let redis: Redis;
+let prefix: string;
+let fake: FakeArgoCd;
+let audit: AuditTrail;
+let now: number;
+let outcomes: [string, RemediationOutcome][];
+let escalations: RemediationEscalation[];
+
+function finding(r: Res, over: Partial<TrackedFinding> = {}): TrackedFinding {
+  return {
+    fingerprint: `fp-${r.kind}-${r.name}`,
+    groupKey: 'g-payments',
+    cluster: 'prod',
+    tool: 'argocd',
+    owner: APP,
+    project: 'mesh-prod',
+    resource: r,
+    state: 'Modified',
+    category: 'traffic',
+    mesh: 'istio',
+    severity: 'high',
+    receivers: ['auto-sync'],
+    reasons: [],
+    observedAt: now,
+    firstSeen: now,
+    lastSeen: now,
+    status: 'firing',
+    ...over,
+  };
+}
+
+let seq = 0;
+function notification(findings: TrackedFinding[], over: Partial<Notification> = {}): Notification {
+  seq += 1;
+  return {
+    groupKey: 'g-payments',
+    seq,
+    reason: seq === 1 ? 'first' : 'new-findings',
+    status: 'firing',
+    labels: { cluster: 'prod', tool: 'argocd', owner: APP, project: 'mesh-prod' },
+    severity: 'high',
+    firing: findings,
+    resolved: [],
+    at: now,
+    firstSeen: now,
+    ...over,
+  };
+}
+
+function remediator(config: Partial<RemediationConfigInput> = {}, token = TOKEN): Notifier {
+  return createRemediator({
+    name: 'auto-sync',
+    config: { action: 'argocd-sync', ...config },
+    argocd: { apiUrl: fake.url, token, timeoutMs: 2_000 },
+    redis,
+    keyPrefix: prefix,
+    now: () => now,
+    audit,
+    onOutcome: (action, outcome) => outcomes.push([action, outcome]),
+    onEscalate: (e) => {
+      escalations.push(e);
+    },
+  });
+}
+
+const records = async (): Promise<AuditRecord[]> => (await audit.list({ limit: 100 })).reverse();
+const syncBodies = (): ArgoCdSyncBody[] => fake.syncs().map((r) => r.body as ArgoCdSyncBody);
+const opDone = (name = 'payments-mesh', ns?: string) => waitFor(() => fake.app(name, ns)?.operation === undefined, 3_000, 'the sync operation to finish');
+const resourceStatus = (r: Res): unknown =>
+  ((fake.app('payments-mesh')?.status as { resources: Record<string, unknown>[] }).resources.find((x) => x.kind === r.kind && x.name === r.name) ?? {}).status;
+
+beforeEach(async () => {
+  redis = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });
+  prefix = testPrefix('remediate-argocd');
+  fake = await startFakeArgoCd({ token: TOKEN, readOnlyToken: READ_ONLY, operationMs: 30 });
+  now = T0;
+  seq = 0;
+  outcomes = [];
+  escalations = [];
+  audit = createRedisAuditTrail(redis, prefix, { now: () => now });
+});
+
+afterEach(async () => {
+  await fake.close();
+  await deleteKeys(redisUrl(), prefix);
+  redis.disconnect();
+});
+
+describe('remediate receiver (argocd-sync) against the fake Argo CD', () => {
+  it('is a notifier named remediate that ignores resolves', () => {
+    const r = remediator();
+    expect(r.name).toBe('remediate');
+    expect(r.sendResolved).toBe(false);
+  });
+
+  it('dry run by default: reads the app, posts no sync, audits what it would do', async () => {
+    const result = await remediator().send(notification([finding(VS), finding(AP)]));
+    expect(result).toEqual({ ok: true });
+    expect(fake.requests.filter((r) => r.method === 'POST')).toHaveLength(0);
+    expect(fake.requests.map((r) => `${r.method} ${r.path}`)).toEqual(['GET /api/v1/applications/payments-mesh']);
+    const [rec, ...rest] = await records();
+    expect(rest).toHaveLength(0);
+    expect(rec).toMatchObject({ actor: 'meshdrift', action: 'argocd-sync', outcome: 'dry-run', dryRun: true, cluster: 'prod', owner: APP, resources: [VS, AP], groupKey: 'g-payments', seq: 1 });
+    expect(rec?.reason).toMatch(/^dry run: would sync 2 drifted resources of Application argocd\/payments-mesh/);
+    expect(outcomes).toEqual([['argocd-sync', 'dry-run']]);
+    expect(resourceStatus(VS)).toBe('OutOfSync');
+  });
+
+  it('syncs only the drifted resources the notification names, without prune', async () => {
+    // PeerAuthentication `default` is OutOfSync too, but the route did not send it here.
+    const result = await remediator({ dryRun: false }).send(notification([finding(VS), finding(AP)]));
+    expect(result).toEqual({ ok: true });
+    const [sync] = fake.syncs();
+    expect(sync?.path).toBe('/api/v1/applications/payments-mesh/sync');
+    expect(sync?.authorization).toBe(`Bearer ${TOKEN}`);
+    expect(sync?.contentType).toMatch(/^application\/json/);
+    expect(sync?.body).toEqual({
+      resources: [VS, AP],
+      prune: false,
+      dryRun: false,
+      infos: [{ name: 'meshdrift', value: expect.stringMatching(/^sync 2 drifted resources of Application argocd\/payments-mesh/) as unknown }],
+    });
+    // The fake's operation, as Argo CD sets it, then finishes.
+    expect(fake.app('payments-mesh')?.operation).toMatchObject({ sync: { resources: [VS, AP] }, initiatedBy: { username: 'meshdrift' } });
+    await opDone();
+    expect([resourceStatus(VS), resourceStatus(AP), resourceStatus(PA)]).toEqual(['Synced', 'Synced', 'OutOfSync']);
+    const [rec] = await records();
+    expect(rec).toMatchObject({ outcome: 'performed', dryRun: false, resources: [VS, AP], fingerprints: ['fp-VirtualService-payments', 'fp-AuthorizationPolicy-payments-allow-frontend'] });
+    expect(outcomes).toEqual([['argocd-sync', 'performed']]);
+  });
+
+  it('addresses an Application outside the control-plane namespace with appNamespace', async () => {
+    const app = structuredClone(fake.app('payments-mesh'));
+    if (!app) throw new Error('fixture missing');
+    app.metadata.namespace = 'team-payments';
+    fake.putApp(app);
+    const owner = { ...APP, namespace: 'team-payments' };
+    const result = await remediator({ dryRun: false }).send(notification([finding(VS, { owner })], { labels: { cluster: 'prod', tool: 'argocd', owner, project: 'mesh-prod' } }));
+    expect(result).toEqual({ ok: true });
+    expect(fake.requests[0]?.query).toEqual({ appNamespace: 'team-payments' });
+    expect(syncBodies()[0]?.appNamespace).toBe('team-payments');
+  });
+
+  it('does the same notification once, even when delivered twice', async () => {
+    const r = remediator({ dryRun: false });
+    const n = notification([finding(VS)]);
+    await expect(r.send(n)).resolves.toEqual({ ok: true });
+    await expect(r.send(n)).resolves.toEqual({ ok: true });
+    expect(fake.syncs()).toHaveLength(1);
+    expect(await records()).toHaveLength(1);
+  });
+
+  it('rate limit: a fourth action on the owner within the hour is skipped and audited', async () => {
+    fake.drift('payments-mesh', DR);
+    const r = remediator({ dryRun: false });
+    for (const res of [VS, AP, PA]) {
+      await expect(r.send(notification([finding(res)]))).resolves.toEqual({ ok: true });
+      await opDone();
+      now += 5 * MIN;
+    }
+    await expect(r.send(notification([finding(DR)]))).resolves.toEqual({ ok: true });
+    expect(fake.syncs()).toHaveLength(3);
+    const last = (await records()).at(-1);
+    expect(last).toMatchObject({ outcome: 'rate-limited', resources: [] });
+    expect(last?.reason).toMatch(/rate limit: 3 actions on Application argocd\/payments-mesh in the last hour \(max 3\)/);
+    // An hour after the first action, one slot is free again.
+    now = T0 + 61 * MIN;
+    await expect(r.send(notification([finding(DR, { firstSeen: now })], { reason: 'repeat' }))).resolves.toEqual({ ok: true });
+    expect(fake.syncs()).toHaveLength(4);
+  });
+
+  it('operation in progress: defers with growing backoff, then syncs once it is done', async () => {
+    fake.startOperation('payments-mesh');
+    const r = remediator({ dryRun: false });
+    const n = notification([finding(VS)]);
+    const first = await r.send(n);
+    expect(first).toMatchObject({ ok: false, retryable: true, retryAfterMs: 30_000 });
+    const second = await r.send(n);
+    expect(second).toMatchObject({ ok: false, retryable: true, retryAfterMs: 60_000 });
+    expect(fake.requests.filter((q) => q.method === 'POST')).toHaveLength(0);
+    fake.finishOperation('payments-mesh');
+    // The other user's operation synced everything it touched; drift VS again so there is work left.
+    fake.drift('payments-mesh', VS);
+    await expect(r.send(n)).resolves.toEqual({ ok: true });
+    expect(fake.syncs()).toHaveLength(1);
+    expect((await records()).map((x) => x.outcome)).toEqual(['deferred', 'deferred', 'performed']);
+  });
+
+  it('skips resources an earlier operation already synced', async () => {
+    fake.startOperation('payments-mesh');
+    fake.finishOperation('payments-mesh'); // syncs every resource of the app
+    await expect(remediator({ dryRun: false }).send(notification([finding(VS)]))).resolves.toEqual({ ok: true });
+    expect(fake.syncs()).toHaveLength(0);
+    expect((await records())[0]).toMatchObject({ outcome: 'skipped', reason: expect.stringMatching(/already synced/) as unknown });
+  });
+
+  it('gives up deferring after maxDeferMs, until the next notification', async () => {
+    fake.startOperation('payments-mesh');
+    const r = createRemediator({ name: 'auto-sync', config: { action: 'argocd-sync', dryRun: false }, argocd: { apiUrl: fake.url, token: TOKEN }, redis, keyPrefix: prefix, now: () => now, audit, maxDeferMs: 10 * MIN });
+    const n = notification([finding(VS)]);
+    expect(await r.send(n)).toMatchObject({ retryable: true });
+    now += 11 * MIN;
+    expect(await r.send(n)).toMatchObject({ ok: false, retryable: false, reason: expect.stringMatching(/gave up after 11m/) as unknown });
+    expect((await records()).map((x) => x.outcome)).toEqual(['deferred', 'failed']);
+  });
+
+  it('maps the 400 "another operation is already in progress" race to a retryable deferral', async () => {
+    // hitchhiker-babel-fish is the sync-response fixture: its `.operation` is set.
+    const client = createArgoCdSyncClient({ apiUrl: fake.url, token: TOKEN });
+    const res = await client.remediate({ owner: { kind: 'Application', namespace: 'argocd', name: 'hitchhiker-babel-fish' }, resources: [{ group: '', kind: 'Service', namespace: 'hitchhiker-staging', name: 'babel-fish-guestbook-ui' }], prune: false, reason: 'test' });
+    expect(res).toEqual({ ok: false, kind: 'in-progress', retryable: true, retryAfterMs: 30_000, reason: 'argocd sync of Application hitchhiker-babel-fish: another operation is already in progress; retrying later' });
+    expect(fake.requests[0]?.status).toBe(400);
+    expect(fake.requests[0]?.body).toMatchObject({ resources: [{ kind: 'Service' }] });
+    const inspected = await client.inspect({ kind: 'Application', namespace: 'argocd', name: 'hitchhiker-babel-fish' });
+    expect(inspected).toMatchObject({ ok: true, state: { inProgress: true } });
+  });
+
+  it('a deny sync window defers for 5 minutes and says why', async () => {
+    fake.denyWindow('payments-mesh', true);
+    const result = await remediator({ dryRun: false }).send(notification([finding(VS)]));
+    expect(result).toEqual({ ok: false, retryable: true, retryAfterMs: 300_000, reason: 'argocd sync of Application payments-mesh: blocked by a sync window; retrying in 5m' });
+    expect(fake.requests.at(-1)).toMatchObject({ method: 'POST', status: 403 });
+    const [rec] = await records();
+    expect(rec).toMatchObject({ outcome: 'deferred' });
+    expect(rec?.reason).toMatch(/blocked by a sync window; retrying in 5m \(deferral 1, next try in 300s\)/);
+    expect(outcomes).toEqual([['argocd-sync', 'deferred']]);
+  });
+
+  it('flap breaker: the same finding coming back after 3 remediations escalates, then stays held', async () => {
+    const r = remediator({ dryRun: false, maxPerHour: 10 });
+    for (let i = 0; i < 3; i++) {
+      await expect(r.send(notification([finding(VS, { firstSeen: now })]))).resolves.toEqual({ ok: true });
+      await opDone();
+      // Someone edits it by hand again; the next snapshot opens a new episode.
+      now += 5 * MIN;
+      fake.drift('payments-mesh', VS);
+    }
+    expect(fake.syncs()).toHaveLength(3);
+    await expect(r.send(notification([finding(VS, { firstSeen: now })]))).resolves.toEqual({ ok: true });
+    expect(fake.syncs()).toHaveLength(3);
+    expect(escalations).toHaveLength(1);
+    expect(escalations[0]).toMatchObject({ receiver: 'auto-sync', fingerprints: ['fp-VirtualService-payments'], resources: [VS] });
+    const recs = await records();
+    expect(recs.map((x) => x.outcome)).toEqual(['performed', 'performed', 'performed', 'escalated']);
+    expect(recs[3]?.reason).toMatch(/flap breaker tripped: 1 resource\(s\) of Application argocd\/payments-mesh drifted again after 3 remediations within 60m/);
+    // Still drifted later: held, not escalated twice, not synced.
+    now += 5 * MIN;
+    await expect(r.send(notification([finding(VS, { firstSeen: now })], { reason: 'repeat' }))).resolves.toEqual({ ok: true });
+    expect(fake.syncs()).toHaveLength(3);
+    expect(escalations).toHaveLength(1);
+    expect((await records()).at(-1)).toMatchObject({ outcome: 'skipped', reason: expect.stringMatching(/flap breaker open since/) as unknown });
+    expect(outcomes.map(([, o]) => o)).toEqual(['performed', 'performed', 'performed', 'escalated', 'skipped']);
+  });
+
+  it('one remediation per owner at a time: a held lock defers', async () => {
+    const key = `${prefix}:remediate:lock:prod/argocd/Application/argocd/payments-mesh`;
+    await redis.set(key, 'other-replica', 'PX', 10_000);
+    const result = await remediator({ dryRun: false }).send(notification([finding(VS)]));
+    expect(result).toEqual({ ok: false, retryable: true, retryAfterMs: 5_000, reason: 'another remediation of Application argocd/payments-mesh is running' });
+    expect(fake.requests).toHaveLength(0);
+    expect(await redis.get(key)).toBe('other-replica');
+  });
+
+  it('never puts the token into a reason or an audit record', async () => {
+    const results: SendResult[] = [];
+    // Read-only token: the sync is forbidden (not retryable).
+    results.push(await remediator({ dryRun: false }, READ_ONLY).send(notification([finding(VS)])));
+    // A wrong token.
+    results.push(await remediator({ dryRun: false }, `${TOKEN}-wrong`).send(notification([finding(AP)])));
+    // A broken proxy that echoes the Authorization header.
+    fake.failNext(1, 502, { error: `upstream said: Bearer ${TOKEN}`, code: 14, message: `upstream said: Bearer ${TOKEN}` });
+    results.push(await remediator({ dryRun: false }).send(notification([finding(PA)])));
+    // A server that cannot be reached.
+    const gone = createRemediator({ name: 'auto-sync', config: { action: 'argocd-sync', dryRun: false }, argocd: { apiUrl: 'http://127.0.0.1:9', token: TOKEN, timeoutMs: 1_000 }, redis, keyPrefix: prefix, now: () => now, audit });
+    results.push(await gone.send(notification([finding(DR)])));
+
+    expect(results.map((r) => (r.ok ? 'ok' : `${r.retryable}`))).toEqual(['false', 'false', 'true', 'true']);
+    expect(results[0]).toMatchObject({ reason: expect.stringMatching(/HTTP 403, permission denied/) as unknown });
+    expect(results[1]).toMatchObject({ reason: expect.stringMatching(/HTTP 401, the token was rejected/) as unknown });
+    expect(results[2]).toMatchObject({ reason: expect.stringMatching(/HTTP 502: upstream said: Bearer \[redacted\]/) as unknown });
+    const dump = JSON.stringify({ results, audit: await records(), raw: await redis.xrange(`${prefix}:audit`, '-', '+') });
+    for (const secret of [TOKEN, READ_ONLY]) expect(dump).not.toContain(secret);
+    expect((await records()).map((x) => x.outcome)).toEqual(['failed', 'failed', 'deferred', 'deferred']);
+  });
+});
