@@ -13,6 +13,8 @@ import { createMetrics, type Metrics } from './metrics.ts';
 import { createQueues, type Queues, type RetryPolicy } from './queue/queues.ts';
 import { createWorkers } from './queue/worker.ts';
 import { createRedisFluxRevisionStore } from './sources/flux/revision-store.ts';
+import { parseKubeSourcesConfig } from './sources/kube/clusters.ts';
+import { startKubeSources, type KubeSources } from './sources/kube/sources.ts';
 import { createApiRouter } from './http/api.ts';
 import { createRedisAuditTrail } from './remediate/audit.ts';
 import { createFlushContext } from './track/flush-context.ts';
@@ -130,17 +132,26 @@ export function createApp(opts: AppOptions): App {
   });
 
   const isUnavailable = (err: unknown): boolean => redis.status !== 'ready' || (err instanceof Error && REDIS_DOWN.test(`${err.name} ${err.message}`));
+  const fluxRevisions = createRedisFluxRevisionStore(redis, prefix);
+  // Kubernetes watches (MESHDRIFT_CLUSTERS), started in start(); unset: webhooks only.
+  let kube: KubeSources | undefined;
   const ready = async (): Promise<void> => {
     if (redis.status !== 'ready') throw new Error(`redis is ${redis.status}`);
     await Promise.race([
       redis.ping(),
       new Promise((_, reject) => setTimeout(() => reject(new Error('redis did not answer PING within 1s')), 1000).unref()),
     ]);
+    const health = kube?.health();
+    if (health && !health.ready) {
+      const down = health.clusters.filter((c) => c.state !== 'up').map((c) => `${c.name} ${c.state}${c.since ? ` since ${new Date(c.since).toISOString()}` : ''}`);
+      throw new Error(`watch sources down: ${down.join(', ')}`);
+    }
   };
   const expressApp = createServer({
     webhooks: {
       ingest,
-      fluxRevisions: createRedisFluxRevisionStore(redis, prefix),
+      fluxRevisions,
+      groupInInventory: (cluster, owner, ref) => kube?.groupInInventory(cluster, owner, ref),
       catalog,
       cluster: env.MESHDRIFT_CLUSTER,
       argocdToken: env.MESHDRIFT_ARGOCD_TOKEN,
@@ -223,6 +234,20 @@ export function createApp(opts: AppOptions): App {
         cleanups.push(['workers', () => workers.close()]);
         void workers.flush.run().catch((err: unknown) => log.error({ err }, 'flush worker stopped'));
         void workers.deliver.run().catch((err: unknown) => log.error({ err }, 'deliver worker stopped'));
+        const kubeConfig = parseKubeSourcesConfig(opts.processEnv ?? process.env);
+        if (kubeConfig.ok && kubeConfig.value.clusters.length > 0) {
+          const sources = startKubeSources({
+            ...kubeConfig.value,
+            ingest,
+            fluxRevisions,
+            catalog,
+            log,
+            now,
+            onRestart: (info) => metrics.watchRestarted(info.cluster, info.kind),
+          });
+          kube = sources;
+          cleanups.push(['kubernetes watches', () => sources.stop()]);
+        }
         await Promise.all([workers.flush.waitUntilReady(), workers.deliver.waitUntilReady()]);
         const httpServer = createHttpServer(expressApp);
         server = httpServer;

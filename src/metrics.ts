@@ -21,6 +21,7 @@ export interface Metrics {
   setActiveGroups(count: number): void;
   policyReloaded(success: boolean, at: number): void;
   remediation(action: string, outcome: string): void;
+  watchRestarted(cluster: string, kind: string): void;
 }
 
 export function createMetrics(registry: Registry = new Registry(), opts: { defaultMetrics?: boolean } = {}): Metrics {
@@ -37,8 +38,10 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
   const reloadOk = new Gauge({ name: 'meshdrift_policy_reload_success', help: '1 if the last policy (re)load succeeded, 0 if it failed and the previous policy is still in force.', registers: [registry] });
   const reloadAt = new Gauge({ name: 'meshdrift_policy_last_reload_timestamp_seconds', help: 'When the policy was last (re)loaded, successfully or not.', registers: [registry] });
   const remediations = new Counter({ name: 'meshdrift_remediations_total', help: 'Remediation decisions and actions, by action and outcome (performed, dry-run, deferred, failed, rate-limited, escalated, skipped).', labelNames: ['action', 'outcome'], registers: [registry] });
+  const watchRestarts = new Counter({ name: 'meshdrift_watch_restarts_total', help: 'Kubernetes watches restarted after an error, by cluster and kind.', labelNames: ['cluster', 'kind'], registers: [registry] });
   return {
     registry,
+    watchRestarted: (cluster, kind) => watchRestarts.inc({ cluster, kind }),
     remediation: (action, outcome) => remediations.inc({ action, outcome }),
     policyReloaded: (success, at) => {
       reloadOk.set(success ? 1 : 0);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { LOG_LEVELS } from '../log.ts';
+import { parseKubeSourcesConfig } from '../sources/kube/clusters.ts';
 import { parseDuration } from './duration.ts';
 
 const duration = (fallback: string) =>
@@ -46,6 +47,12 @@ export const envSchema = z.object({
   MESHDRIFT_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   /** Policy file (rules, receivers, routes). Unset: built-in defaults (README). */
   MESHDRIFT_POLICY: z.string().optional().transform((v) => (v === undefined || v.trim() === '' ? undefined : v)),
+  /** Kubernetes watches: `name=in-cluster`, `name=/path/kubeconfig[#context]`, comma-separated. Unset: webhooks only. */
+  MESHDRIFT_CLUSTERS: z.string().optional(),
+  /** Which kinds to watch: applications,kustomizations,helmreleases,events (default all four). */
+  MESHDRIFT_WATCH: z.string().optional(),
+  /** Namespaces to watch (default all). */
+  MESHDRIFT_WATCH_NAMESPACES: z.string().optional(),
   /** Bearer token for the JSON API (/api/v1). Unset: the API is open (keep it off the network). */
   MESHDRIFT_API_TOKEN: optionalSecret,
   /** Argo CD UI base URL, for links in notifications. */
@@ -57,6 +64,8 @@ export const envSchema = z.object({
 /** Checks between variables, run on the raw environment so they are reported with the others. */
 function crossCheck(env: NodeJS.ProcessEnv): string[] {
   const problems: string[] = [];
+  const kube = parseKubeSourcesConfig(env);
+  if (!kube.ok) problems.push(...kube.errors.map((e) => `  ${e}`));
   if ((env.SLACK_BOT_TOKEN ?? '').trim() !== '' && (env.SLACK_CHANNEL ?? '').trim() === '') {
     problems.push('  SLACK_CHANNEL: is required when SLACK_BOT_TOKEN is set (e.g. #mesh-drift or a channel ID)');
   }

@@ -1,15 +1,15 @@
-import { createHash } from 'node:crypto';
 import type { Logger } from '../log.ts';
 import type { Catalog } from '../classify/catalog.ts';
 import { applicationToSignal } from '../sources/argocd/application.ts';
 import { argocdWebhookSchema } from '../sources/argocd/webhook.ts';
-import { parseFluxEvent, fluxRevisionOf, type FluxEvent } from '../sources/flux/event.ts';
-import { interpretFluxEvent, ownerOf, revisionToRemember } from '../sources/flux/normalize.ts';
+import { parseFluxEvent } from '../sources/flux/event.ts';
+import { processFluxEvent } from '../sources/flux/watch.ts';
 import type { FluxRevisionStore } from '../sources/flux/revision-store.ts';
 import type { Ingest } from '../track/ingest.ts';
 import { verifyBearerToken, verifyFluxSignature } from './verify-signature.ts';
 import { badRequest, describeIssues, parseJsonBody, unauthorized } from './errors.ts';
 import type { SignalOutcome } from '../metrics.ts';
+import type { OwnerRef } from '../model/signal.ts';
 
 export interface WebhookDeps {
   ingest: Ingest;
@@ -21,6 +21,8 @@ export interface WebhookDeps {
   fluxToken: string | undefined;
   now: () => number;
   log: Logger;
+  /** The API group of an object in a watched Flux object's inventory (when watches run). */
+  groupInInventory?: (cluster: string, owner: OwnerRef, ref: { kind: string; namespace: string; name: string }) => string | undefined;
 }
 
 export interface WebhookAnswer {
@@ -49,22 +51,8 @@ export async function receiveArgocd(raw: Buffer, authorization: string | undefin
 }
 
 /**
- * Identity of a Flux event for replay/duplicate detection: Flux signs nothing time-bound and
- * several Alerts may forward the same event, so the same event is processed once.
- */
-function fluxEventId(e: FluxEvent): string {
-  const o = e.involvedObject;
-  return createHash('sha256')
-    .update([o.kind, o.namespace ?? '', o.name, o.uid ?? '', e.reason, e.message, e.timestamp, fluxRevisionOf(e) ?? ''].join('\u0000'))
-    .digest('hex')
-    .slice(0, 32);
-}
-
-/**
- * POST /webhooks/flux: signature (generic-hmac) or token (generic) on the raw body, then parse.
- * Rollout vs drift is settled by the revision remembered from earlier events; that memory and the
- * "processed" mark are written only after tracking succeeded, so a retried delivery is judged
- * exactly as the first one was.
+ * POST /webhooks/flux: signature (generic-hmac) or token (generic) on the raw body, then parse,
+ * then the same processing as events the Kubernetes watch sees (sources/flux/watch.ts).
  */
 export async function receiveFlux(raw: Buffer, headers: { signature?: string | undefined; authorization?: string | undefined }, deps: WebhookDeps): Promise<WebhookAnswer> {
   if (deps.fluxHmacKey !== undefined) {
@@ -76,32 +64,23 @@ export async function receiveFlux(raw: Buffer, headers: { signature?: string | u
   }
   const parsed = parseFluxEvent(parseJsonBody(raw));
   if (!parsed.ok) throw badRequest(`not a Flux event: ${parsed.error}`);
-  const event = parsed.event;
-  const owner = ownerOf(event);
-  const eventId = fluxEventId(event);
-  const { previous, seen } = await deps.fluxRevisions.lookup(deps.cluster, owner, eventId);
-  if (seen) return { outcome: 'duplicate', body: { status: 'accepted', outcome: 'duplicate' } };
-
-  const interpretation = interpretFluxEvent(event, {
+  const result = await processFluxEvent(parsed.event, {
     cluster: deps.cluster,
-    previousRevision: previous,
+    source: 'flux-webhook',
+    ingest: deps.ingest,
+    fluxRevisions: deps.fluxRevisions,
     groupOfKind: (kind: string) => deps.catalog.groupOfKind(kind),
+    ...(deps.groupInInventory ? { groupInInventory: deps.groupInInventory } : {}),
     now: deps.now(),
   });
-  let answer: WebhookAnswer;
-  switch (interpretation.kind) {
-    case 'drift': {
-      const result = await deps.ingest(interpretation.signal);
-      answer = { outcome: result.outcome, body: { status: 'accepted', outcome: result.outcome, groups: result.groups, findings: result.findings } };
-      break;
-    }
+  switch (result.outcome) {
+    case 'duplicate':
+      return { outcome: 'duplicate', body: { status: 'accepted', outcome: 'duplicate' } };
+    case 'drift':
+      return { outcome: result.result.outcome, body: { status: 'accepted', outcome: result.result.outcome, groups: result.result.groups, findings: result.result.findings } };
     case 'rollout':
-      answer = { outcome: 'rollout', body: { status: 'accepted', outcome: 'rollout', revision: interpretation.revision } };
-      break;
+      return { outcome: 'rollout', body: { status: 'accepted', outcome: 'rollout', revision: result.revision } };
     case 'ignored':
-      answer = { outcome: 'ignored', body: { status: 'accepted', outcome: 'ignored', why: interpretation.why } };
-      break;
+      return { outcome: 'ignored', body: { status: 'accepted', outcome: 'ignored', why: result.why } };
   }
-  await deps.fluxRevisions.commit(deps.cluster, owner, revisionToRemember(event), eventId);
-  return answer;
 }

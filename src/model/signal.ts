@@ -78,6 +78,12 @@ export const signalSchema = z.object({
    * resolves. `partial`: an event about some resources; it never resolves the others.
    */
   completeness: z.enum(['snapshot', 'partial']),
+  /**
+   * What a snapshot speaks for, when not all of the owner's findings: e.g. a Kustomization's Ready
+   * condition covers only its own ApplyFailed/Unhealthy pseudo-finding, not drift that Flux events
+   * reported. Unset: every finding of the owner.
+   */
+  covers: z.object({ kinds: z.array(z.string()).optional(), states: z.array(driftStateSchema).optional() }).optional(),
   resources: z.array(resourceStateSchema),
 });
 export type Signal = z.infer<typeof signalSchema>;

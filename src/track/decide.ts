@@ -1,7 +1,7 @@
 import type { GroupLabels, Notification, NotifyReason, TrackedFinding } from '../model/alert-group.ts';
 import type { Finding } from '../model/finding.ts';
 import { highestSeverity, severityRank } from '../model/severity.ts';
-import type { OwnerRef } from '../model/signal.ts';
+import type { DriftState, OwnerRef } from '../model/signal.ts';
 import type { GroupState, Timing } from './group-state.ts';
 
 export type { Timing };
@@ -18,6 +18,14 @@ export interface SignalScope {
   cluster: string;
   tool: 'argocd' | 'flux';
   owner: OwnerRef;
+  /** A snapshot that speaks for only some of the owner's findings (Signal.covers). */
+  covers?: { kinds?: readonly string[] | undefined; states?: readonly DriftState[] | undefined } | undefined;
+}
+
+function covered(f: TrackedFinding, scope: SignalScope): boolean {
+  const c = scope.covers;
+  if (!c) return true;
+  return (c.kinds === undefined || c.kinds.includes(f.resource.kind)) && (c.states === undefined || c.states.includes(f.state));
 }
 
 export interface SignalInput {
@@ -118,7 +126,7 @@ export function applySignal(prev: GroupState | null, input: SignalInput, now: nu
   if (input.completeness === 'snapshot') {
     const present = new Set(input.findings.map((f) => f.fingerprint));
     for (const [fp, f] of Object.entries(findings)) {
-      if (f.status === 'firing' && !present.has(fp) && inScope(f, input.scope)) {
+      if (f.status === 'firing' && !present.has(fp) && inScope(f, input.scope) && covered(f, input.scope)) {
         findings[fp] = { ...f, status: 'resolved', resolvedAt: now };
         changed = true;
         resolved++;

@@ -29,7 +29,7 @@ export function timingOf(route: CompiledRoute): Timing {
 }
 
 export function scopeOf(signal: Signal): SignalScope {
-  return { cluster: signal.cluster, tool: toolOf(signal.source, signal.owner), owner: signal.owner };
+  return { cluster: signal.cluster, tool: toolOf(signal.source, signal.owner), owner: signal.owner, ...(signal.covers ? { covers: signal.covers } : {}) };
 }
 
 /**

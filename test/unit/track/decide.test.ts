@@ -80,6 +80,14 @@ describe('applySignal', () => {
     expect(cleanOther.next?.findings['fp-app-x']?.status).toBe('firing');
   });
 
+  it('a snapshot that covers only some findings (a Flux status condition) leaves the others firing', () => {
+    const corrected = applySignal(null, input([finding('vs', 'medium', 'Corrected')], 'partial'), 1000).next;
+    const readyTrue = applySignal(corrected, { ...input([], 'snapshot', 5), scope: { ...scope, covers: { kinds: ['Kustomization'] } } }, 2000);
+    expect(readyTrue.resolved).toBe(0);
+    const uncovered = applySignal(corrected, input([], 'snapshot', 5), 2000);
+    expect(uncovered.resolved).toBe(1);
+  });
+
   it("ignores a snapshot older than the owner's newest one", () => {
     const first = applySignal(null, input([finding('a')], 'snapshot', 5000), 1000);
     const old = applySignal(first.next, input([], 'snapshot', 4000), 2000);

@@ -1,0 +1,197 @@
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import type { Catalog } from '../../classify/catalog.ts';
+import type { Logger } from '../../log.ts';
+import type { OwnerRef } from '../../model/signal.ts';
+import type { Ingest } from '../../track/ingest.ts';
+import { applicationHandlers } from '../argocd/watch.ts';
+import type { FluxRevisionStore } from '../flux/revision-store.ts';
+import { chronological, fluxEventHandlers, helmReleaseHandlers, kustomizationHandlers, type FluxEventOutcome } from '../flux/watch.ts';
+import type { BackoffPolicy, Delay } from './backoff.ts';
+import { kubeConfigFor, type ClusterConfig, type WatchKind } from './clusters.ts';
+import { createInventoryIndex } from './flux-inventory.ts';
+import { CUSTOM_RESOURCES, customResourceLister, customResourcePath, eventLister, eventsPath, FLUX_EVENT_COMPONENTS } from './resources.ts';
+import { createSignalQueue } from './signal-queue.ts';
+import { slim, slimApplicationSchema, slimEventSchema, slimHelmReleaseSchema, slimKustomizationSchema, type SlimEvent } from './slim.ts';
+import { startWatch, type RestartInfo, type WatchHandle, type WatchHandlers, type WatchHealth, type WatchTarget } from './watch.ts';
+
+/**
+ * The Kubernetes sources of issue #5, composed: per cluster, per kind, per namespace, one informer
+ * whose objects become Signals for `ingest`. Each informer lives on its own; a cluster that cannot
+ * be reached only makes its own informers retry.
+ */
+
+export interface KubeSourcesOptions {
+  clusters: readonly ClusterConfig[];
+  /** Default: all four. */
+  kinds?: readonly WatchKind[];
+  /** Default: all namespaces. */
+  namespaces?: 'all' | readonly string[];
+  /** Label selector for Applications, Kustomizations and HelmReleases. */
+  labelSelector?: string;
+  ingest: Ingest;
+  fluxRevisions: FluxRevisionStore;
+  catalog: Pick<Catalog, 'groupOfKind'>;
+  log: Logger;
+  now?: () => number;
+  /** Each informer restart after an error, e.g. `meshdrift_watch_restarts_total{cluster,kind}`. */
+  onRestart?: (info: RestartInfo) => void;
+  /** Each object left out because it does not parse. */
+  onInvalid?: (info: { cluster: string; kind: string; error: string }) => void;
+  /** Each watched Flux event's outcome, like meshdrift_signals_total{source="flux-watch"}. */
+  onFluxEvent?: (outcome: FluxEventOutcome['outcome']) => void;
+  /** Default: `kubeConfigFor`. Tests point it at the fake API server. */
+  kubeConfig?: (cluster: ClusterConfig) => KubeConfig;
+  /** A source not up for longer than this makes `health().ready` false (default 2 min). */
+  downAfterMs?: number;
+  delay?: Delay;
+  random?: () => number;
+  backoff?: BackoffPolicy;
+  stableMs?: number;
+  listTimeoutMs?: number;
+  unservedRecheckMs?: number;
+  pageSize?: number;
+  /** Ingests running at once, across all informers (default 8). */
+  ingestConcurrency?: number;
+}
+
+export interface ClusterHealth {
+  name: string;
+  /** `up`: every served kind is up; `down`: none is; `degraded`: some are. */
+  state: 'up' | 'degraded' | 'down';
+  /** For `down` and `degraded`: since when the oldest of its failing watches is not up. */
+  since?: number;
+}
+
+export interface KubeSourcesHealth {
+  /** False when some watch has not been up for longer than `downAfterMs`. */
+  ready: boolean;
+  clusters: ClusterHealth[];
+  watches: WatchHealth[];
+}
+
+export interface KubeSources {
+  stop(): Promise<void>;
+  health(): KubeSourcesHealth;
+  /**
+   * The API group of an object in a watched Kustomization's or HelmRelease's inventory. Pass it to
+   * `processFluxEvent` from the webhook too, so webhook change sets get the precise group.
+   */
+  groupInInventory(cluster: string, owner: OwnerRef, ref: { kind: string; namespace: string; name: string }): string | undefined;
+  /** Resolves once every signal seen so far has been ingested (or given up on). */
+  idle(): Promise<void>;
+}
+
+const ALL_KINDS: readonly WatchKind[] = ['applications', 'kustomizations', 'helmreleases', 'events'];
+
+export function startKubeSources(opts: KubeSourcesOptions): KubeSources {
+  const now = opts.now ?? Date.now;
+  const kinds = opts.kinds ?? ALL_KINDS;
+  const namespaces: readonly (string | undefined)[] = opts.namespaces === undefined || opts.namespaces === 'all' ? [undefined] : opts.namespaces;
+  const downAfterMs = opts.downAfterMs ?? 120_000;
+  const inventory = createInventoryIndex();
+  const queue = createSignalQueue({
+    log: opts.log,
+    ...(opts.ingestConcurrency !== undefined ? { concurrency: opts.ingestConcurrency } : {}),
+    ...(opts.delay ? { delay: opts.delay } : {}),
+    ...(opts.random ? { random: opts.random } : {}),
+  });
+  const groupOfKind = (kind: string): string => opts.catalog.groupOfKind(kind);
+  const watches: WatchHandle[] = [];
+  // Clusters whose KubeConfig could not even be built: reported down, never retried.
+  const broken: WatchHealth[] = [];
+
+  for (const cluster of opts.clusters) {
+    const log = opts.log.child({ cluster: cluster.name });
+    let kc: KubeConfig;
+    try {
+      kc = (opts.kubeConfig ?? kubeConfigFor)(cluster);
+    } catch (err) {
+      const error = err instanceof Error ? err.message : String(err);
+      log.error({ error }, 'cannot build a Kubernetes client for this cluster; its watches are off');
+      broken.push({ cluster: cluster.name, kind: 'kubeconfig', namespace: 'all', state: 'down', since: now(), restarts: 0, lists: 0, lastError: error });
+      continue;
+    }
+    const common = {
+      kc,
+      cluster: cluster.name,
+      log,
+      now,
+      ...(opts.onRestart ? { onRestart: opts.onRestart } : {}),
+      ...(opts.onInvalid ? { onInvalid: opts.onInvalid } : {}),
+      ...(opts.delay ? { delay: opts.delay } : {}),
+      ...(opts.random ? { random: opts.random } : {}),
+      ...(opts.backoff ? { backoff: opts.backoff } : {}),
+      ...(opts.stableMs !== undefined ? { stableMs: opts.stableMs } : {}),
+      ...(opts.listTimeoutMs !== undefined ? { listTimeoutMs: opts.listTimeoutMs } : {}),
+      ...(opts.unservedRecheckMs !== undefined ? { unservedRecheckMs: opts.unservedRecheckMs } : {}),
+      ...(opts.pageSize !== undefined ? { pageSize: opts.pageSize } : {}),
+    };
+    const fluxDeps = { cluster: cluster.name, ingest: opts.ingest, fluxRevisions: opts.fluxRevisions, groupOfKind, inventory, queue, log, now };
+    const start = <T extends KubernetesObject>(namespace: string | undefined, target: WatchTarget<T>, handlers: WatchHandlers<T>): void => {
+      watches.push(startWatch<T>({ ...common, ...(namespace !== undefined ? { namespace } : {}), target, handlers }));
+    };
+    const selector = opts.labelSelector !== undefined ? { labelSelector: opts.labelSelector } : {};
+
+    for (const namespace of namespaces) {
+      for (const kind of kinds) {
+        switch (kind) {
+          case 'applications': {
+            const r = CUSTOM_RESOURCES.applications;
+            start(namespace, { kind, path: customResourcePath(r, namespace), list: customResourceLister(kc, r, namespace), slim: (raw) => slim(slimApplicationSchema, raw), ...selector },
+              applicationHandlers({ cluster: cluster.name, ingest: opts.ingest, queue, log, now }));
+            break;
+          }
+          case 'kustomizations': {
+            const r = CUSTOM_RESOURCES.kustomizations;
+            start(namespace, { kind, path: customResourcePath(r, namespace), list: customResourceLister(kc, r, namespace), slim: (raw) => slim(slimKustomizationSchema, raw), ...selector },
+              kustomizationHandlers(fluxDeps));
+            break;
+          }
+          case 'helmreleases': {
+            const r = CUSTOM_RESOURCES.helmreleases;
+            start(namespace, { kind, path: customResourcePath(r, namespace), list: customResourceLister(kc, r, namespace), slim: (raw) => slim(slimHelmReleaseSchema, raw), ...selector },
+              helmReleaseHandlers(fluxDeps));
+            break;
+          }
+          case 'events':
+            for (const component of FLUX_EVENT_COMPONENTS) {
+              start<SlimEvent>(namespace, {
+                kind: `events/${component}`,
+                path: eventsPath(namespace),
+                list: eventLister(kc, namespace),
+                slim: (raw) => slim(slimEventSchema, raw),
+                // `source` matches source.component, or reportingComponent when that is empty.
+                fieldSelector: `source=${component}`,
+                order: chronological,
+              }, fluxEventHandlers({ ...fluxDeps, ...(opts.onFluxEvent ? { onOutcome: opts.onFluxEvent } : {}) }));
+            }
+            break;
+        }
+      }
+    }
+  }
+
+  const health = (): KubeSourcesHealth => {
+    const list = [...broken, ...watches.map((w) => w.health())];
+    const at = now();
+    const ready = list.every((w) => w.state === 'up' || w.state === 'skipped' || w.state === 'stopped' || at - w.since <= downAfterMs);
+    const clusters = opts.clusters.map((c): ClusterHealth => {
+      const mine = list.filter((w) => w.cluster === c.name && w.state !== 'skipped' && w.state !== 'stopped');
+      const failing = mine.filter((w) => w.state !== 'up');
+      if (failing.length === 0) return { name: c.name, state: 'up' };
+      const since = Math.min(...failing.map((w) => w.since));
+      return { name: c.name, state: failing.length === mine.length ? 'down' : 'degraded', since };
+    });
+    return { ready, clusters, watches: list };
+  };
+
+  return {
+    async stop() {
+      queue.stop();
+      await Promise.all(watches.map((w) => w.stop()));
+    },
+    health,
+    groupInInventory: (cluster, owner, ref) => inventory.groupOf(cluster, owner, ref),
+    idle: () => queue.idle(),
+  };
+}

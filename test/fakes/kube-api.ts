@@ -1,0 +1,363 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
+
+/**
+ * A fake of the Kubernetes API server's list/watch wire protocol on 127.0.0.1, port 0, reached with
+ * a real KubeConfig (`loadFromClusterAndUser`, as kubernetes-client/javascript's watch tests do).
+ *
+ * - Collections: `/api/v1[/namespaces/<ns>]/events` (always served) and
+ *   `/apis/<group>/<version>[/namespaces/<ns>]/<plural>` for each `serve()`d resource; anything else
+ *   is 404 with a `Status`, like a CRD that is not installed.
+ * - List: `labelSelector` (`k=v`, `k!=v`, `k`), `fieldSelector` (`=`/`!=` on metadata.name,
+ *   metadata.namespace and, for Events, involvedObject.*, reason, type, reportingComponent and
+ *   `source` = source.component or else reportingComponent, as the apiserver does), `limit` +
+ *   `continue` (410 Expired when the token's resourceVersion was compacted). The answer's
+ *   `metadata.resourceVersion` is the store's current one.
+ * - Watch (`watch=true`): chunked JSON lines `{"type","object"}`. From `resourceVersion` it replays
+ *   the history after it, then streams; `''`/`0` starts with ADDED for every object; a compacted
+ *   resourceVersion gets an `ERROR` event with a 410 `Status` and the stream ends, as the apiserver's
+ *   "too old resource version". BOOKMARKs only with `allowWatchBookmarks=true`.
+ * - Faults: `expireWatches()` (410 ERROR on every open watch), `dropWatches()` (sockets destroyed
+ *   mid-stream), `goUnreachable()` / `comeBack()` (nothing listens, then the same port again).
+ */
+
+export interface FakeResource {
+  /** '' for the core group. */
+  group: string;
+  version: string;
+  plural: string;
+  kind: string;
+}
+
+export const EVENTS: FakeResource = { group: '', version: 'v1', plural: 'events', kind: 'Event' };
+
+export interface FakeKubeRequest {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  watch: boolean;
+  status: number;
+}
+
+type Json = Record<string, unknown>;
+type Meta = { name: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string> };
+type StoredObject = Json & { metadata: Meta };
+type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+
+interface HistoryEntry {
+  rv: number;
+  collection: string;
+  type: EventType;
+  object: StoredObject;
+}
+
+interface OpenWatch {
+  collection: string;
+  namespace: string | undefined;
+  matches: (o: StoredObject) => boolean;
+  bookmarks: boolean;
+  res: ServerResponse;
+  socket: Socket;
+}
+
+export interface FakeKubeApi {
+  /** http://127.0.0.1:PORT */
+  url: string;
+  /** A real KubeConfig pointing at the fake (bearer token auth). */
+  kubeConfig(): KubeConfig;
+  serve(r: FakeResource): void;
+  unserve(r: FakeResource): void;
+  /** Creates or replaces an object (a deep copy), stamping a new resourceVersion; ADDED or MODIFIED. */
+  apply(r: FakeResource, obj: object): StoredObject;
+  /** Deletes it; DELETED with the last state at a new resourceVersion. */
+  remove(r: FakeResource, namespace: string, name: string): void;
+  /** Sends a BOOKMARK at the current resourceVersion to watches that asked for them. */
+  bookmark(): void;
+  /** Forgets all history up to now: older resourceVersions get 410 Gone. */
+  compact(): void;
+  /** Compacts, then sends every open watch a 410 ERROR event and ends it. */
+  expireWatches(): void;
+  /** Destroys every open watch connection without ending the chunked body. */
+  dropWatches(): void;
+  goUnreachable(): Promise<void>;
+  comeBack(): Promise<void>;
+  openWatches(collection?: FakeResource): number;
+  requests: FakeKubeRequest[];
+  resourceVersion(): number;
+  close(): Promise<void>;
+}
+
+const TOKEN = 'fake-kube-token';
+const keyOf = (r: FakeResource): string => `${r.group}/${r.version}/${r.plural}`;
+const clone = <T>(v: T): T => structuredClone(v);
+
+function status(code: number, reason: string, message: string): Json {
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
+}
+
+function parseSelector(text: string | undefined): Array<{ key: string; op: '=' | '!=' | 'exists'; value: string }> {
+  if (text === undefined || text === '') return [];
+  return text.split(',').map((term) => {
+    const ne = term.indexOf('!=');
+    if (ne !== -1) return { key: term.slice(0, ne).trim(), op: '!=' as const, value: term.slice(ne + 2).trim() };
+    const eq = term.indexOf('=');
+    if (eq !== -1) return { key: term.slice(0, eq).trim(), op: '=' as const, value: term.slice(eq + 1).replace(/^=/, '').trim() };
+    return { key: term.trim(), op: 'exists' as const, value: '' };
+  });
+}
+
+function fieldValue(o: StoredObject, field: string): string | undefined {
+  const get = (path: string): unknown => path.split('.').reduce<unknown>((v, k) => (typeof v === 'object' && v !== null ? (v as Json)[k] : undefined), o);
+  const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+  switch (field) {
+    case 'metadata.name':
+    case 'metadata.namespace':
+    case 'involvedObject.kind':
+    case 'involvedObject.name':
+    case 'involvedObject.namespace':
+    case 'involvedObject.uid':
+    case 'involvedObject.apiVersion':
+    case 'reason':
+    case 'type':
+    case 'reportingComponent':
+      return str(get(field));
+    case 'source':
+      return str(get('source.component')) || str(get('reportingComponent'));
+    default:
+      return undefined;
+  }
+}
+
+export async function startFakeKubeApi(): Promise<FakeKubeApi> {
+  const served = new Map<string, FakeResource>([[keyOf(EVENTS), EVENTS]]);
+  const store = new Map<string, Map<string, StoredObject>>();
+  const history: HistoryEntry[] = [];
+  const watches = new Set<OpenWatch>();
+  const sockets = new Set<Socket>();
+  const requests: FakeKubeRequest[] = [];
+  let rv = 1000;
+  let compactedRv = 0;
+
+  const objectsOf = (collection: string): Map<string, StoredObject> => {
+    let m = store.get(collection);
+    if (!m) store.set(collection, (m = new Map()));
+    return m;
+  };
+
+  const send = (w: OpenWatch, type: string, object: unknown): void => {
+    w.res.write(`${JSON.stringify({ type, object })}\n`);
+  };
+
+  const notify = (entry: HistoryEntry): void => {
+    for (const w of watches) {
+      if (w.collection !== entry.collection) continue;
+      if (w.namespace !== undefined && (entry.object.metadata.namespace ?? '') !== w.namespace) continue;
+      if (!w.matches(entry.object)) continue;
+      send(w, entry.type, entry.object);
+    }
+  };
+
+  const record = (collection: string, type: EventType, object: StoredObject): void => {
+    const entry = { rv, collection, type, object };
+    history.push(entry);
+    notify(entry);
+  };
+
+  function route(path: string): { resource: FakeResource; namespace: string | undefined; name: string | undefined } | { error: number } {
+    const parts = path.split('/').filter((p) => p !== '');
+    let group: string;
+    let rest: string[];
+    if (parts[0] === 'api' && parts[1] === 'v1') {
+      group = '';
+      rest = parts.slice(1);
+    } else if (parts[0] === 'apis' && parts.length >= 4) {
+      group = parts[1] ?? '';
+      rest = parts.slice(2);
+    } else return { error: 404 };
+    const version = rest[0] ?? '';
+    let namespace: string | undefined;
+    let tail = rest.slice(1);
+    if (tail[0] === 'namespaces' && tail.length >= 3) {
+      namespace = tail[1];
+      tail = tail.slice(2);
+    }
+    const plural = tail[0] ?? '';
+    const resource = served.get(`${group}/${version}/${plural}`);
+    if (!resource || tail.length > 2) return { error: 404 };
+    return { resource, namespace, name: tail[1] };
+  }
+
+  function matcher(query: Record<string, string>): (o: StoredObject) => boolean {
+    const labels = parseSelector(query.labelSelector);
+    const fields = parseSelector(query.fieldSelector);
+    return (o) =>
+      labels.every((t) => {
+        const v = o.metadata.labels?.[t.key];
+        return t.op === 'exists' ? v !== undefined : t.op === '=' ? v === t.value : v !== t.value;
+      }) &&
+      fields.every((t) => {
+        const v = fieldValue(o, t.key) ?? '';
+        return t.op === '!=' ? v !== t.value : v === t.value;
+      });
+  }
+
+  const json = (res: ServerResponse, code: number, body: unknown): void => {
+    res.writeHead(code, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  };
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const query = Object.fromEntries(url.searchParams);
+    const isWatch = query.watch === 'true' || query.watch === '1';
+    const log: FakeKubeRequest = { method: req.method ?? 'GET', path: url.pathname, query, watch: isWatch, status: 200 };
+    requests.push(log);
+    const answer = (code: number, body: unknown): void => {
+      log.status = code;
+      json(res, code, body);
+    };
+    if (req.headers.authorization !== `Bearer ${TOKEN}`) return answer(401, status(401, 'Unauthorized', 'Unauthorized'));
+    if (req.method !== 'GET') return answer(405, status(405, 'MethodNotAllowed', 'the fake serves GET only'));
+    const target = route(url.pathname);
+    if ('error' in target) return answer(404, status(404, 'NotFound', 'the server could not find the requested resource'));
+    const { resource, namespace, name } = target;
+    const collection = keyOf(resource);
+    const objects = objectsOf(collection);
+    const inNamespace = (o: StoredObject): boolean => namespace === undefined || (o.metadata.namespace ?? '') === namespace;
+
+    if (name !== undefined) {
+      const found = objects.get(`${namespace ?? ''}/${name}`);
+      return found ? answer(200, found) : answer(404, status(404, 'NotFound', `${resource.plural} "${name}" not found`));
+    }
+
+    const matches = matcher(query);
+    if (!isWatch) {
+      let offset = 0;
+      if (query.continue) {
+        const token = JSON.parse(Buffer.from(query.continue, 'base64url').toString()) as { rv: number; offset: number };
+        if (token.rv < compactedRv) return answer(410, status(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result.'));
+        offset = token.offset;
+      }
+      const all = [...objects.values()].filter((o) => inNamespace(o) && matches(o)).sort((a, b) => `${a.metadata.namespace ?? ''}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace ?? ''}/${b.metadata.name}`));
+      const limit = query.limit ? Number(query.limit) : 0;
+      const page = limit > 0 ? all.slice(offset, offset + limit) : all.slice(offset);
+      const more = limit > 0 && offset + limit < all.length;
+      return answer(200, {
+        kind: `${resource.kind}List`,
+        apiVersion: resource.group === '' ? resource.version : `${resource.group}/${resource.version}`,
+        metadata: { resourceVersion: String(rv), ...(more ? { continue: Buffer.from(JSON.stringify({ rv, offset: offset + limit })).toString('base64url'), remainingItemCount: all.length - offset - limit } : {}) },
+        items: page,
+      });
+    }
+
+    res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    const w: OpenWatch = { collection, namespace, matches, bookmarks: query.allowWatchBookmarks === 'true', res, socket: req.socket };
+    const from = query.resourceVersion ?? '';
+    if (from === '' || from === '0') {
+      for (const o of objects.values()) if (inNamespace(o) && matches(o)) send(w, 'ADDED', o);
+    } else {
+      const since = Number(from);
+      if (!Number.isFinite(since) || since < compactedRv) {
+        send(w, 'ERROR', status(410, 'Expired', `too old resource version: ${from} (${compactedRv})`));
+        res.end();
+        return;
+      }
+      for (const e of history) if (e.rv > since && e.collection === collection && inNamespace(e.object) && matches(e.object)) send(w, e.type, e.object);
+    }
+    watches.add(w);
+    res.on('close', () => watches.delete(w));
+  }
+
+  const server = createServer(handle);
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://127.0.0.1:${port}`;
+
+  const dropAll = (): void => {
+    for (const s of sockets) s.destroy();
+    watches.clear();
+  };
+
+  return {
+    url,
+    requests,
+    kubeConfig() {
+      const kc = new KubeConfig();
+      kc.loadFromClusterAndUser({ name: 'fake', server: url, skipTLSVerify: true }, { name: 'fake-user', token: TOKEN });
+      return kc;
+    },
+    serve: (r) => void served.set(keyOf(r), r),
+    unserve: (r) => void served.delete(keyOf(r)),
+    apply(r, obj) {
+      const object = clone(obj) as StoredObject;
+      if (typeof object.metadata?.name !== 'string') throw new Error('fake kube api: object needs metadata.name');
+      const objects = objectsOf(keyOf(r));
+      const key = `${object.metadata.namespace ?? ''}/${object.metadata.name}`;
+      const existed = objects.has(key);
+      rv++;
+      object.metadata.resourceVersion = String(rv);
+      objects.set(key, object);
+      record(keyOf(r), existed ? 'MODIFIED' : 'ADDED', object);
+      return clone(object);
+    },
+    remove(r, namespace, name) {
+      const objects = objectsOf(keyOf(r));
+      const key = `${namespace}/${name}`;
+      const found = objects.get(key);
+      if (!found) return;
+      objects.delete(key);
+      rv++;
+      record(keyOf(r), 'DELETED', { ...found, metadata: { ...found.metadata, resourceVersion: String(rv) } });
+    },
+    bookmark() {
+      for (const w of watches) if (w.bookmarks) send(w, 'BOOKMARK', { kind: 'Bookmark', metadata: { resourceVersion: String(rv) } });
+    },
+    compact() {
+      compactedRv = rv + 1;
+      history.length = 0;
+    },
+    expireWatches() {
+      compactedRv = rv + 1;
+      history.length = 0;
+      for (const w of [...watches]) {
+        send(w, 'ERROR', status(410, 'Expired', `too old resource version: ${rv} (${compactedRv})`));
+        w.res.end();
+        watches.delete(w);
+      }
+    },
+    dropWatches() {
+      for (const w of [...watches]) {
+        w.socket.destroy();
+        watches.delete(w);
+      }
+    },
+    async goUnreachable() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        dropAll();
+      });
+    },
+    async comeBack() {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, '127.0.0.1', () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    },
+    openWatches: (r) => [...watches].filter((w) => r === undefined || w.collection === keyOf(r)).length,
+    resourceVersion: () => rv,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        dropAll();
+      });
+    },
+  };
+}

@@ -1,0 +1,70 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { App } from '../../src/app.ts';
+import { APPLICATIONS } from '../../src/sources/kube/resources.ts';
+import { startFakeKubeApi, type FakeKubeApi } from '../fakes/kube-api.ts';
+import { startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
+import { meshApp } from '../support/argocd.ts';
+import { redisUrl, testPrefix, waitFor } from '../support/redis.ts';
+import { startService, stopService } from '../support/service.ts';
+
+/** A kubeconfig file for the fake API, as a user would point MESHDRIFT_CLUSTERS at one. */
+function kubeconfigFor(api: FakeKubeApi): string {
+  const dir = mkdtempSync(`${tmpdir()}/meshdrift-kube-`);
+  const kc = api.kubeConfig();
+  const user = kc.getCurrentUser();
+  writeFileSync(
+    `${dir}/kubeconfig`,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      // The client refuses plain HTTP unless TLS verification is off (the fake speaks HTTP).
+      clusters: [{ name: 'fake', cluster: { server: api.url, 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'fake-user', user: { token: user?.token ?? '' } }],
+      contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake-user' } }],
+      'current-context': 'fake',
+    }),
+  );
+  return `${dir}/kubeconfig`;
+}
+
+let api: FakeKubeApi;
+let slack: FakeSlack;
+let svc: (App & { url: string }) | undefined;
+let prefix: string;
+
+beforeEach(async () => {
+  prefix = testPrefix('kubesvc');
+  api = await startFakeKubeApi();
+  api.serve(APPLICATIONS);
+  slack = await startFakeSlack({ token: 'xoxb-test-SECRET-token' });
+});
+
+afterEach(async () => {
+  await stopService(svc, redisUrl(), prefix);
+  svc = undefined;
+  await slack.close();
+  await api.close();
+});
+
+describe('Kubernetes watches through the whole service (MESHDRIFT_CLUSTERS)', () => {
+  it('an OutOfSync Application in the cluster alerts; its return to Synced resolves; no webhook involved', async () => {
+    api.apply(APPLICATIONS, meshApp('OutOfSync'));
+    svc = await startService({
+      redisUrl: redisUrl(),
+      prefix,
+      slackUrl: slack.url,
+      env: { MESHDRIFT_CLUSTERS: `prod-eu-1=${kubeconfigFor(api)}`, MESHDRIFT_WATCH: 'applications' },
+    });
+    await waitFor(() => slack.messages.size === 1, 15_000, 'the message from the watch');
+    const text = JSON.stringify([...slack.messages.values()][0]?.blocks);
+    expect(text).toContain('payments-allow-frontend');
+    expect(text).toContain('prod-eu-1');
+    api.apply(APPLICATIONS, meshApp('Synced'));
+    await waitFor(() => JSON.stringify([...slack.messages.values()][0]?.blocks).includes('RESOLVED'), 15_000, 'the resolve');
+    expect((await fetch(`${svc.url}/readyz`)).status).toBe(200);
+    const metrics = await (await fetch(`${svc.url}/metrics`)).text();
+    expect(metrics).toMatch(/meshdrift_findings_total\{severity="critical",category="security"\} 2/);
+  });
+});
