@@ -22,6 +22,10 @@ export interface Metrics {
   policyReloaded(success: boolean, at: number): void;
   remediation(action: string, outcome: string): void;
   watchRestarted(cluster: string, kind: string): void;
+  /** A finding's first notification: seconds from when its source observed it (MTTD as meshdrift sees it). */
+  timeToNotify(severity: string, seconds: number): void;
+  /** A finding announced resolved: seconds it was drifted (from first seen to resolved). */
+  timeToResolve(severity: string, seconds: number): void;
 }
 
 export function createMetrics(registry: Registry = new Registry(), opts: { defaultMetrics?: boolean } = {}): Metrics {
@@ -39,8 +43,13 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
   const reloadAt = new Gauge({ name: 'meshdrift_policy_last_reload_timestamp_seconds', help: 'When the policy was last (re)loaded, successfully or not.', registers: [registry] });
   const remediations = new Counter({ name: 'meshdrift_remediations_total', help: 'Remediation decisions and actions, by action and outcome (performed, dry-run, deferred, failed, rate-limited, escalated, skipped).', labelNames: ['action', 'outcome'], registers: [registry] });
   const watchRestarts = new Counter({ name: 'meshdrift_watch_restarts_total', help: 'Kubernetes watches restarted after an error, by cluster and kind.', labelNames: ['cluster', 'kind'], registers: [registry] });
+  const drift = [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 12 * 3600, 86400, 7 * 86400];
+  const toNotify = new Histogram({ name: 'meshdrift_time_to_notify_seconds', help: 'From a drift observed by its source to its first notification (MTTD).', labelNames: ['severity'], buckets: drift, registers: [registry] });
+  const toResolve = new Histogram({ name: 'meshdrift_time_to_resolve_seconds', help: 'How long announced findings stayed drifted, first seen to resolved.', labelNames: ['severity'], buckets: drift, registers: [registry] });
   return {
     registry,
+    timeToNotify: (severity, seconds) => toNotify.observe({ severity }, Math.max(0, seconds)),
+    timeToResolve: (severity, seconds) => toResolve.observe({ severity }, Math.max(0, seconds)),
     watchRestarted: (cluster, kind) => watchRestarts.inc({ cluster, kind }),
     remediation: (action, outcome) => remediations.inc({ action, outcome }),
     policyReloaded: (success, at) => {

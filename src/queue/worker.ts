@@ -46,6 +46,10 @@ export async function processFlush(job: FlushJob, deps: Pick<WorkerDeps, 'store'
   if (notification) {
     if (outcome.kind === 'decided') {
       deps.metrics.notificationDecided(notification.reason);
+      // MTTD and time to resolve, once per finding: when first told, and when told resolved.
+      const known = new Set(outcome.previous?.status === 'firing' ? outcome.previous.firing.map((f) => f.fingerprint) : []);
+      for (const f of notification.firing) if (!known.has(f.fingerprint)) deps.metrics.timeToNotify(f.severity, (notification.at - f.observedAt) / 1000);
+      for (const f of notification.resolved) deps.metrics.timeToResolve(f.severity, ((f.resolvedAt ?? notification.at) - f.firstSeen) / 1000);
       deps.log.info({ group: job.groupKey, seq: notification.seq, reason: notification.reason, firing: notification.firing.length, resolved: notification.resolved.length }, 'notification decided');
       // History is informational: a failure here must not hold back the delivery.
       await deps.onNotification?.(notification).catch((err: unknown) => deps.log.warn({ error: err instanceof Error ? err.message : String(err) }, 'recording notification history failed'));

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { createHash } from 'node:crypto';
 import { applySignal, flush, inScope, scopeKey, type ApplyResult, type FlushContext, type FlushResult, type SignalInput, type SignalScope } from './decide.ts';
+import type { Notification } from '../model/alert-group.ts';
 import { groupStateSchema, type GroupState } from './group-state.ts';
 
 /**
@@ -23,7 +24,7 @@ export interface TrackStore {
 
 export type FlushOutcome =
   /** This flush was decided now (notification may be null: nothing to say). */
-  | ({ kind: 'decided' } & FlushResult)
+  | ({ kind: 'decided'; previous: Notification | null } & FlushResult)
   /** This flush was decided before (a retried job): here is the state to re-ensure its jobs from. */
   | { kind: 'already-handled'; state: GroupState }
   /** Not this flush's turn: superseded, or the group is gone. */
@@ -142,7 +143,7 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
           return state.handledFlushSeq === flushSeq ? { kind: 'already-handled', state } : { kind: 'stale' };
         }
         const result = flush(state, flushSeq, await context(state));
-        return (await commit(groupKey, version, result.next)) ? { kind: 'decided', ...result } : undefined;
+        return (await commit(groupKey, version, result.next)) ? { kind: 'decided', previous: state.lastNotification, ...result } : undefined;
       }),
   };
 }

@@ -77,6 +77,12 @@ describe('Argo CD webhook → Slack, end to end', () => {
     const update = updates(slack)[0]?.args ?? {};
     expect(update.ts).toBe(ts);
     expect(blocksText(update)).toContain('RESOLVED');
+    // MTTD and time to resolve: one observation per finding. All 4 resolve (the ServiceEntry that
+    // required pruning is gone from the Synced snapshot).
+    const metrics = await (await fetch(`${svc.url}/metrics`)).text();
+    const count = (name: string) => [...metrics.matchAll(new RegExp(`^${name}_count\\{[^}]*\\} (\\d+)`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
+    expect(count('meshdrift_time_to_notify_seconds')).toBe(4);
+    expect(count('meshdrift_time_to_resolve_seconds')).toBe(4);
     await sleep(800);
     expect(posts(slack)).toHaveLength(1);
     expect(updates(slack)).toHaveLength(1);
