@@ -88,7 +88,16 @@ export const receiverSchema = z
       })
       .optional(),
     pagerduty: z.strictObject({ routing_key_env: envName, events_url: httpUrl.optional() }).optional(),
-    alertmanager: z.strictObject({ url: httpUrl }).optional(),
+    alertmanager: z
+      .strictObject({
+        url: httpUrl,
+        /**
+         * endsAt of firing alerts, from each send. Keep it above the route's repeat_interval (each
+         * repeat re-sends them): if meshdrift stops, Alertmanager resolves them after this long.
+         */
+        firing_ttl: duration.prefault('9h'),
+      })
+      .optional(),
     webhook: z
       .strictObject({
         /** The URL, or the env var holding it when it carries a secret. */

@@ -59,7 +59,7 @@ const FACTORIES: Record<ReceiverType, Factory> = {
       ...((r.pagerduty?.events_url ?? deps.env.PAGERDUTY_EVENTS_URL) ? { eventsUrl: r.pagerduty?.events_url ?? deps.env.PAGERDUTY_EVENTS_URL } : {}),
       ...(deps.argocdUrl ? { argocdUrl: deps.argocdUrl } : {}),
     }),
-  alertmanager: (r) => createAlertmanagerNotifier({ url: r.alertmanager?.url ?? '' }),
+  alertmanager: (r) => createAlertmanagerNotifier({ url: r.alertmanager?.url ?? '', ...(r.alertmanager ? { firingTtlMs: r.alertmanager.firing_ttl } : {}) }),
   remediate: (r, deps) => {
     const cfg = r.remediate;
     if (!cfg) throw new ReceiverConfigError(`receiver "${r.name}": missing remediate settings`);
