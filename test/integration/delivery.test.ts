@@ -43,6 +43,22 @@ describe('delivery through the queue', () => {
     return line.test(await (await fetch(`${svc?.url}/metrics`)).text());
   };
 
+  it('a 429 storm across several incidents delays delivery but loses and duplicates nothing', async () => {
+    slack.failNext(6, { status: 429, retryAfterSeconds: 1 });
+    const apps = ['alpha', 'beta', 'gamma'].map((name) => {
+      const body = meshAppBody() as { app: { metadata: { name: string } } };
+      body.app.metadata.name = name;
+      return body;
+    });
+    await Promise.all(apps.map((body) => postArgocd(svc?.url ?? '', body)));
+    await waitFor(() => slack.messages.size === 3, 30_000, 'three messages after the storm');
+    await sleep(1500);
+    expect(slack.messages.size).toBe(3);
+    // Each incident's message exists exactly once (a retried post after a 429 never duplicates).
+    const texts = [...slack.messages.values()].map((m) => JSON.stringify(m.blocks));
+    for (const name of ['alpha', 'beta', 'gamma']) expect(texts.filter((t) => t.includes(name)).length).toBe(1);
+  }, 40_000);
+
   it('waits out a 429 Retry-After, then delivers once', async () => {
     slack.failNext(1, { status: 429, retryAfterSeconds: 1 });
     const started = Date.now();
