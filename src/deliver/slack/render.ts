@@ -1,5 +1,6 @@
 import type { Notification, TrackedFinding } from '../../model/alert-group.ts';
 import { severityRank, type Severity } from '../../model/severity.ts';
+import { ACTION_LOG_RESERVE_CHARS, slackActionsBlock, type SlackButton } from './actions.ts';
 
 /** Block Kit text objects used by meshdrift messages. */
 export interface SlackPlainText {
@@ -18,6 +19,7 @@ export type SlackBlock =
   | { type: 'section'; text: SlackMrkdwn }
   | { type: 'section'; fields: SlackMrkdwn[] }
   | { type: 'context'; elements: SlackMrkdwn[] }
+  | { type: 'actions'; block_id: string; elements: SlackButton[] }
   | { type: 'divider' };
 
 /** One Slack message: `text` is the notification preview, `blocks` the message body. */
@@ -71,9 +73,14 @@ export function renderSlackMessage(n: Notification): SlackMessage {
     ...resolved.map((f): FindingLine => ({ list: 'resolved', text: resolvedLine(f) })),
   ];
   const text = fallbackText(n);
-  const head: SlackBlock[] = [headerBlock(n), labelsBlock(n), { type: 'divider' }];
+  // A firing message carries the buttons (src/deliver/slack/actions.ts) where the divider would be,
+  // and keeps room for the action log ("Silenced for 1h by @…") that a click adds later.
+  const actions = slackActionsBlock(n);
+  const head: SlackBlock[] = [headerBlock(n), labelsBlock(n), actions ?? { type: 'divider' }];
   const footer = footerBlock(n);
   const totals = { firing: firing.length, resolved: resolved.length };
+  const maxBlocks = actions === null ? SLACK_LIMITS.blocks : SLACK_LIMITS.blocks - 1;
+  const maxChars = actions === null ? SLACK_LIMITS.message : SLACK_LIMITS.message - ACTION_LOG_RESERVE_CHARS;
 
   const build = (shown: number): SlackBlock[] => [
     ...head,
@@ -82,7 +89,7 @@ export function renderSlackMessage(n: Notification): SlackMessage {
     footer,
   ];
   const fits = (blocks: SlackBlock[]): boolean =>
-    blocks.length <= SLACK_LIMITS.blocks && JSON.stringify(blocks).length + text.length < SLACK_LIMITS.message;
+    blocks.length <= maxBlocks && JSON.stringify(blocks).length + text.length < maxChars;
 
   const all = build(lines.length);
   if (fits(all)) return { text, blocks: all };
