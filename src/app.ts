@@ -16,6 +16,8 @@ import { createRedisFluxRevisionStore } from './sources/flux/revision-store.ts';
 import { parseKubeSourcesConfig } from './sources/kube/clusters.ts';
 import { startKubeSources, type KubeSources } from './sources/kube/sources.ts';
 import { createApiRouter } from './http/api.ts';
+import { createRedisGroupLabels, createRedisSlackReplayGuard, createSlackActionsRouter } from './http/slack-actions.ts';
+import { receiverTypeOf } from './config/policy.ts';
 import { createRedisAuditTrail } from './remediate/audit.ts';
 import { createFlushContext } from './track/flush-context.ts';
 import { createRedisInhibitSourceStore } from './track/inhibit-sources.ts';
@@ -147,7 +149,42 @@ export function createApp(opts: AppOptions): App {
       throw new Error(`watch sources down: ${down.join(', ')}`);
     }
   };
+  /**
+   * "Sync now" from Slack: the group's firing findings go to the policy's remediation receiver for
+   * the owner's tool (its guardrails, dry run and audit apply as for automatic remediation).
+   */
+  const syncFromSlack = async (groupKey: string, actor: string): Promise<{ dryRun: boolean; summary: string }> => {
+    const state = await store.get(groupKey);
+    const last = state?.lastNotification;
+    if (!state || !last || last.status !== 'firing') throw new Error('nothing is drifted in this group any more');
+    const wanted = state.labels.tool === 'argocd' ? 'argocd-sync' : 'flux-reconcile';
+    const current = policy().current();
+    const receiver = current.receivers.find((r) => receiverTypeOf(r) === 'remediate' && r.remediate?.action === wanted);
+    const notifier = receiver ? policy().notifiers().get(receiver.name) : undefined;
+    if (!receiver || !notifier) throw new Error(`the policy has no remediate receiver with action ${wanted}`);
+    const result = await notifier.send({ ...last, reason: 'first', at: now() });
+    if (!result.ok) throw new Error(result.reason);
+    log.info({ group: groupKey, actor, receiver: receiver.name }, 'sync requested from Slack');
+    return { dryRun: receiver.remediate?.dry_run ?? true, summary: `via ${receiver.name}` };
+  };
+  const allowedUsers = new Set((env.MESHDRIFT_SLACK_ALLOWED_USERS ?? '').split(',').map((u) => u.trim()).filter((u) => u !== ''));
+  const slackActions = env.SLACK_SIGNING_SECRET
+    ? createSlackActionsRouter({
+        signingSecret: env.SLACK_SIGNING_SECRET,
+        now,
+        log,
+        silences,
+        groupLabels: createRedisGroupLabels(redis, prefix),
+        allowed: (_action, user) => allowedUsers.has('*') || allowedUsers.has(user),
+        sync: syncFromSlack,
+        // Recorded and shown on the message; acknowledging the PagerDuty incident is not wired yet.
+        acknowledge: async (groupKey, actor) => void log.info({ group: groupKey, actor }, 'acknowledged from Slack'),
+        audit: async (entry) => void (await redis.xadd(`${prefix}:audit:slack`, 'MAXLEN', '~', '100000', '*', 'entry', JSON.stringify(entry))),
+        firstSeen: createRedisSlackReplayGuard(redis, prefix),
+      })
+    : undefined;
   const expressApp = createServer({
+    ...(slackActions ? { slackActions } : {}),
     webhooks: {
       ingest,
       fluxRevisions,

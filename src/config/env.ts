@@ -53,6 +53,10 @@ export const envSchema = z.object({
   MESHDRIFT_WATCH: z.string().optional(),
   /** Namespaces to watch (default all). */
   MESHDRIFT_WATCH_NAMESPACES: z.string().optional(),
+  /** Slack app signing secret: enables POST /slack/actions (buttons). */
+  SLACK_SIGNING_SECRET: optionalSecret,
+  /** Slack user IDs allowed to press the buttons, comma-separated; `*` for anyone. Unset: nobody. */
+  MESHDRIFT_SLACK_ALLOWED_USERS: z.string().optional(),
   /** Bearer token for the JSON API (/api/v1). Unset: the API is open (keep it off the network). */
   MESHDRIFT_API_TOKEN: optionalSecret,
   /** Argo CD UI base URL, for links in notifications. */

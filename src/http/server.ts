@@ -16,6 +16,8 @@ export interface ServerDeps {
   isUnavailable: (err: unknown) => boolean;
   /** The JSON API (alerts, history, silences, dead letters), mounted at /api/v1. */
   api?: express.Router;
+  /** POST /slack/actions (signed Slack button clicks), when SLACK_SIGNING_SECRET is set. */
+  slackActions?: express.Router;
 }
 
 function header(req: Request, name: string): string | undefined {
@@ -71,6 +73,7 @@ export function createServer(deps: ServerDeps): express.Express {
   );
 
   if (deps.api) app.use('/api/v1', deps.api);
+  if (deps.slackActions) app.use(deps.slackActions);
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
