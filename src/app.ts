@@ -14,7 +14,9 @@ import { createQueues, type Queues, type RetryPolicy } from './queue/queues.ts';
 import { createWorkers } from './queue/worker.ts';
 import { createRedisFluxRevisionStore } from './sources/flux/revision-store.ts';
 import { parseKubeSourcesConfig } from './sources/kube/clusters.ts';
-import { startKubeSources, type KubeSources } from './sources/kube/sources.ts';
+import type { KubeSources } from './sources/kube/sources.ts';
+import { startLeaderGatedKubeSources } from './sources/kube/gated.ts';
+import { podNamespace } from './sources/kube/leader.ts';
 import { createApiRouter } from './http/api.ts';
 import { createRedisGroupLabels, createRedisSlackReplayGuard, createSlackActionsRouter } from './http/slack-actions.ts';
 import { receiverTypeOf } from './config/policy.ts';
@@ -273,7 +275,8 @@ export function createApp(opts: AppOptions): App {
         void workers.deliver.run().catch((err: unknown) => log.error({ err }, 'deliver worker stopped'));
         const kubeConfig = parseKubeSourcesConfig(opts.processEnv ?? process.env);
         if (kubeConfig.ok && kubeConfig.value.clusters.length > 0) {
-          const sources = startKubeSources({
+          // One replica (the Lease holder) watches and audits; every replica takes webhooks.
+          const sources = startLeaderGatedKubeSources({
             ...kubeConfig.value,
             ingest,
             fluxRevisions,
@@ -281,6 +284,11 @@ export function createApp(opts: AppOptions): App {
             log,
             now,
             onRestart: (info) => metrics.watchRestarted(info.cluster, info.kind),
+            leaderElection: env.MESHDRIFT_LEADER_ELECTION
+              ? { namespace: env.MESHDRIFT_LEASE_NAMESPACE ?? (await podNamespace('default')), name: env.MESHDRIFT_LEASE_NAME }
+              : false,
+            audit: { intervalMs: env.MESHDRIFT_AUDIT_INTERVAL, onDiscovered: (n) => metrics.auditDiscovered(n), onRun: (o) => metrics.auditRun(o) },
+            onRoleChange: (role) => metrics.setLeader(role === 'leader'),
           });
           kube = sources;
           cleanups.push(['kubernetes watches', () => sources.stop()]);

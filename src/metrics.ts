@@ -22,6 +22,9 @@ export interface Metrics {
   policyReloaded(success: boolean, at: number): void;
   remediation(action: string, outcome: string): void;
   watchRestarted(cluster: string, kind: string): void;
+  auditDiscovered(count: number): void;
+  auditRun(outcome: string): void;
+  setLeader(leader: boolean): void;
   /** A finding's first notification: seconds from when its source observed it (MTTD as meshdrift sees it). */
   timeToNotify(severity: string, seconds: number): void;
   /** A finding announced resolved: seconds it was drifted (from first seen to resolved). */
@@ -46,8 +49,14 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
   const drift = [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 12 * 3600, 86400, 7 * 86400];
   const toNotify = new Histogram({ name: 'meshdrift_time_to_notify_seconds', help: 'From a drift observed by its source to its first notification (MTTD).', labelNames: ['severity'], buckets: drift, registers: [registry] });
   const toResolve = new Histogram({ name: 'meshdrift_time_to_resolve_seconds', help: 'How long announced findings stayed drifted, first seen to resolved.', labelNames: ['severity'], buckets: drift, registers: [registry] });
+  const auditFound = new Counter({ name: 'meshdrift_audit_discovered_total', help: 'Audit re-list signals that changed what was tracked: drift (or a resolve) the watches and webhooks had missed.', registers: [registry] });
+  const auditRuns = new Counter({ name: 'meshdrift_audit_runs_total', help: 'Audit re-list runs, by outcome (ok, partial, failed).', labelNames: ['outcome'], registers: [registry] });
+  const leader = new Gauge({ name: 'meshdrift_leader', help: '1 while this replica holds the watch Lease.', registers: [registry] });
   return {
     registry,
+    auditDiscovered: (count) => auditFound.inc(count),
+    auditRun: (outcome) => auditRuns.inc({ outcome }),
+    setLeader: (isLeader) => leader.set(isLeader ? 1 : 0),
     timeToNotify: (severity, seconds) => toNotify.observe({ severity }, Math.max(0, seconds)),
     timeToResolve: (severity, seconds) => toResolve.observe({ severity }, Math.max(0, seconds)),
     watchRestarted: (cluster, kind) => watchRestarts.inc({ cluster, kind }),

@@ -53,6 +53,14 @@ export const envSchema = z.object({
   MESHDRIFT_WATCH: z.string().optional(),
   /** Namespaces to watch (default all). */
   MESHDRIFT_WATCH_NAMESPACES: z.string().optional(),
+  /** Kubernetes Lease leader election for the watches (default on when MESHDRIFT_CLUSTERS is set). */
+  MESHDRIFT_LEADER_ELECTION: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  /** Namespace of the Lease; default the pod's own namespace, else `default`. */
+  MESHDRIFT_LEASE_NAMESPACE: z.string().min(1).optional(),
+  /** Name of the Lease. */
+  MESHDRIFT_LEASE_NAME: z.string().min(1).default('meshdrift-leader'),
+  /** The audit re-list period: no lost event hides drift longer than this. */
+  MESHDRIFT_AUDIT_INTERVAL: duration('5m'),
   /** Slack app signing secret: enables POST /slack/actions (buttons). */
   SLACK_SIGNING_SECRET: optionalSecret,
   /** Slack user IDs allowed to press the buttons, comma-separated; `*` for anyone. Unset: nobody. */

@@ -19,7 +19,14 @@ import { KubeConfig } from '@kubernetes/client-node';
  *   resourceVersion gets an `ERROR` event with a 410 `Status` and the stream ends, as the apiserver's
  *   "too old resource version". BOOKMARKs only with `allowWatchBookmarks=true`.
  * - Faults: `expireWatches()` (410 ERROR on every open watch), `dropWatches()` (sockets destroyed
- *   mid-stream), `goUnreachable()` / `comeBack()` (nothing listens, then the same port again).
+ *   mid-stream), `goUnreachable()` / `comeBack()` (nothing listens, then the same port again),
+ *   `apply(r, obj, { silent: true })` (stored, but no watch ever hears of it: a lost event),
+ *   `intercept(fn)` (answer chosen requests with an error status, or act just before they run).
+ * - Writes (for `coordination.k8s.io/v1` Leases, always served, as the apiserver does for any
+ *   resource): `POST` to a namespaced collection creates (409 AlreadyExists when the name is taken);
+ *   `PUT` to an object replaces it, 409 Conflict when the body's `metadata.resourceVersion` is not
+ *   the stored one (optimistic concurrency), 404 when it does not exist. Both stamp a new
+ *   resourceVersion and notify watches.
  */
 
 export interface FakeResource {
@@ -31,6 +38,10 @@ export interface FakeResource {
 }
 
 export const EVENTS: FakeResource = { group: '', version: 'v1', plural: 'events', kind: 'Event' };
+export const LEASES: FakeResource = { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease' };
+
+/** What an `intercept` hook returns: an error status to answer instead, or undefined to go on. */
+export type FakeKubeInterceptor = (req: { method: string; path: string }) => number | undefined;
 
 export interface FakeKubeRequest {
   method: string;
@@ -68,10 +79,20 @@ export interface FakeKubeApi {
   kubeConfig(): KubeConfig;
   serve(r: FakeResource): void;
   unserve(r: FakeResource): void;
-  /** Creates or replaces an object (a deep copy), stamping a new resourceVersion; ADDED or MODIFIED. */
-  apply(r: FakeResource, obj: object): StoredObject;
-  /** Deletes it; DELETED with the last state at a new resourceVersion. */
-  remove(r: FakeResource, namespace: string, name: string): void;
+  /**
+   * Creates or replaces an object (a deep copy), stamping a new resourceVersion; ADDED or MODIFIED.
+   * `silent`: stored and listed, but no watch (open or resumed later) ever sees the event.
+   */
+  apply(r: FakeResource, obj: object, opts?: { silent?: boolean }): StoredObject;
+  /** The stored object, or undefined. */
+  get(r: FakeResource, namespace: string, name: string): StoredObject | undefined;
+  /**
+   * Runs `fn` before each request is handled (undefined: none). It may change the store (a rival
+   * writer) and return a status code to answer the request with that error instead.
+   */
+  intercept(fn: FakeKubeInterceptor | undefined): void;
+  /** Deletes it; DELETED with the last state at a new resourceVersion (`silent`: no watch hears of it). */
+  remove(r: FakeResource, namespace: string, name: string, opts?: { silent?: boolean }): void;
   /** Sends a BOOKMARK at the current resourceVersion to watches that asked for them. */
   bookmark(): void;
   /** Forgets all history up to now: older resourceVersions get 410 Gone. */
@@ -130,7 +151,8 @@ function fieldValue(o: StoredObject, field: string): string | undefined {
 }
 
 export async function startFakeKubeApi(): Promise<FakeKubeApi> {
-  const served = new Map<string, FakeResource>([[keyOf(EVENTS), EVENTS]]);
+  const served = new Map<string, FakeResource>([[keyOf(EVENTS), EVENTS], [keyOf(LEASES), LEASES]]);
+  let interceptor: FakeKubeInterceptor | undefined;
   const store = new Map<string, Map<string, StoredObject>>();
   const history: HistoryEntry[] = [];
   const watches = new Set<OpenWatch>();
@@ -208,6 +230,16 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
   };
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method === 'POST' || req.method === 'PUT') {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => serve(req, res, Buffer.concat(chunks).toString()));
+      return;
+    }
+    serve(req, res, '');
+  }
+
+  function serve(req: IncomingMessage, res: ServerResponse, rawBody: string): void {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const query = Object.fromEntries(url.searchParams);
     const isWatch = query.watch === 'true' || query.watch === '1';
@@ -218,13 +250,46 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
       json(res, code, body);
     };
     if (req.headers.authorization !== `Bearer ${TOKEN}`) return answer(401, status(401, 'Unauthorized', 'Unauthorized'));
-    if (req.method !== 'GET') return answer(405, status(405, 'MethodNotAllowed', 'the fake serves GET only'));
+    const injected = interceptor?.({ method: req.method ?? 'GET', path: url.pathname });
+    if (injected !== undefined) return answer(injected, status(injected, injected === 409 ? 'Conflict' : 'InternalError', `injected ${injected}`));
+    if (req.method !== 'GET' && req.method !== 'POST' && req.method !== 'PUT') return answer(405, status(405, 'MethodNotAllowed', 'the fake serves GET, POST and PUT only'));
     const target = route(url.pathname);
     if ('error' in target) return answer(404, status(404, 'NotFound', 'the server could not find the requested resource'));
     const { resource, namespace, name } = target;
     const collection = keyOf(resource);
     const objects = objectsOf(collection);
     const inNamespace = (o: StoredObject): boolean => namespace === undefined || (o.metadata.namespace ?? '') === namespace;
+
+    if (req.method === 'POST' || req.method === 'PUT') {
+      let body: StoredObject;
+      try {
+        body = JSON.parse(rawBody) as StoredObject;
+      } catch {
+        return answer(400, status(400, 'BadRequest', 'the body is not JSON'));
+      }
+      if (typeof body !== 'object' || body === null || typeof body.metadata?.name !== 'string') return answer(422, status(422, 'Invalid', 'metadata.name: Required value'));
+      if (namespace === undefined) return answer(405, status(405, 'MethodNotAllowed', 'the fake writes namespaced objects only'));
+      if ((body.metadata.namespace ?? namespace) !== namespace) return answer(400, status(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request'));
+      const objName = body.metadata.name;
+      const key = `${namespace}/${objName}`;
+      const existing = objects.get(key);
+      if (req.method === 'POST') {
+        if (name !== undefined) return answer(405, status(405, 'MethodNotAllowed', 'POST goes to the collection'));
+        if (existing) return answer(409, { ...status(409, 'AlreadyExists', `${resource.plural}.${resource.group} "${objName}" already exists`), details: { name: objName, group: resource.group, kind: resource.plural } });
+      } else {
+        if (name === undefined || name !== objName) return answer(400, status(400, 'BadRequest', 'the name of the object does not match the name on the URL'));
+        if (!existing) return answer(404, status(404, 'NotFound', `${resource.plural}.${resource.group} "${objName}" not found`));
+        const sent = body.metadata.resourceVersion;
+        if (sent !== undefined && sent !== '' && sent !== existing.metadata.resourceVersion) {
+          return answer(409, {
+            ...status(409, 'Conflict', `Operation cannot be fulfilled on ${resource.plural}.${resource.group} "${objName}": the object has been modified; please apply your changes to the latest version and try again`),
+            details: { name: objName, group: resource.group, kind: resource.plural },
+          });
+        }
+      }
+      const stored = store1(resource, { ...body, apiVersion: resource.group === '' ? resource.version : `${resource.group}/${resource.version}`, kind: resource.kind, metadata: { ...body.metadata, namespace } }, false);
+      return answer(req.method === 'POST' ? 201 : 200, stored);
+    }
 
     if (name !== undefined) {
       const found = objects.get(`${namespace ?? ''}/${name}`);
@@ -252,6 +317,8 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
     }
 
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    // The apiserver sends the headers at once; a client waits for them before it can abort the watch.
+    res.flushHeaders();
     const w: OpenWatch = { collection, namespace, matches, bookmarks: query.allowWatchBookmarks === 'true', res, socket: req.socket };
     const from = query.resourceVersion ?? '';
     if (from === '' || from === '0') {
@@ -274,6 +341,19 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
+  function store1(r: FakeResource, obj: object, silent: boolean): StoredObject {
+    const object = clone(obj) as StoredObject;
+    if (typeof object.metadata?.name !== 'string') throw new Error('fake kube api: object needs metadata.name');
+    const objects = objectsOf(keyOf(r));
+    const key = `${object.metadata.namespace ?? ''}/${object.metadata.name}`;
+    const existed = objects.has(key);
+    rv++;
+    object.metadata.resourceVersion = String(rv);
+    objects.set(key, object);
+    if (!silent) record(keyOf(r), existed ? 'MODIFIED' : 'ADDED', object);
+    return clone(object);
+  }
+
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
@@ -293,26 +373,20 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
     },
     serve: (r) => void served.set(keyOf(r), r),
     unserve: (r) => void served.delete(keyOf(r)),
-    apply(r, obj) {
-      const object = clone(obj) as StoredObject;
-      if (typeof object.metadata?.name !== 'string') throw new Error('fake kube api: object needs metadata.name');
-      const objects = objectsOf(keyOf(r));
-      const key = `${object.metadata.namespace ?? ''}/${object.metadata.name}`;
-      const existed = objects.has(key);
-      rv++;
-      object.metadata.resourceVersion = String(rv);
-      objects.set(key, object);
-      record(keyOf(r), existed ? 'MODIFIED' : 'ADDED', object);
-      return clone(object);
+    apply: (r, obj, opts) => store1(r, obj, opts?.silent === true),
+    get(r, namespace, name) {
+      const found = objectsOf(keyOf(r)).get(`${namespace}/${name}`);
+      return found ? clone(found) : undefined;
     },
-    remove(r, namespace, name) {
+    intercept: (fn) => void (interceptor = fn),
+    remove(r, namespace, name, opts) {
       const objects = objectsOf(keyOf(r));
       const key = `${namespace}/${name}`;
       const found = objects.get(key);
       if (!found) return;
       objects.delete(key);
       rv++;
-      record(keyOf(r), 'DELETED', { ...found, metadata: { ...found.metadata, resourceVersion: String(rv) } });
+      if (opts?.silent !== true) record(keyOf(r), 'DELETED', { ...found, metadata: { ...found.metadata, resourceVersion: String(rv) } });
     },
     bookmark() {
       for (const w of watches) if (w.bookmarks) send(w, 'BOOKMARK', { kind: 'Bookmark', metadata: { resourceVersion: String(rv) } });

@@ -148,6 +148,11 @@ class SlimmingWatch<T> extends Watch {
         done(err);
       },
     );
+    // Stopped while the request waited for its headers: nobody else will abort this one.
+    if (this.closed) {
+      controller.abort();
+      return controller;
+    }
     // super.watch reports a refused connection or a non-200 answer through `done` before it returns.
     if (!failed) this.#onConnected();
     return controller;
