@@ -149,11 +149,15 @@ export function applySignal(prev: GroupState | null, input: SignalInput, now: nu
 
 /**
  * When a change should be decided: group_wait after a quiet group starts firing, otherwise
- * group_interval after the last notification (Alertmanager's timers).
+ * group_interval after the last notification (Alertmanager's timers). A group that fires again
+ * soon after its resolve was sent still waits for group_interval, as Alertmanager's group (which
+ * outlives the resolve) does: a flap between two ticks is then never sent (bench/flapping.ts).
  */
 function changeDueAt(state: GroupState, now: number): number {
   const last = state.lastNotification;
-  return last === null || last.status === 'resolved' ? now + state.timing.groupWaitMs : Math.max(now, last.at + state.timing.groupIntervalMs);
+  if (last === null) return now + state.timing.groupWaitMs;
+  if (last.status === 'resolved') return Math.max(now + state.timing.groupWaitMs, last.at + state.timing.groupIntervalMs);
+  return Math.max(now, last.at + state.timing.groupIntervalMs);
 }
 
 /**

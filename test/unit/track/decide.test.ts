@@ -103,6 +103,22 @@ describe('applySignal', () => {
     expect(more.next?.pendingFlush?.seq).toBe((state?.pendingFlush?.seq ?? 0) + 1);
   });
 
+  it('a group firing again soon after its resolve waits for group_interval, not group_wait (no flap gets through between ticks)', () => {
+    const fired = applyAndFlush(null, [finding('a')], 0).state;
+    const resolvedState = applySignal(fired, input([]), 20_000).next as GroupState;
+    const resolved = flush(resolvedState, resolvedState.pendingFlush?.seq ?? 0, at(310_000));
+    expect(resolved.notification?.reason).toBe('resolved');
+    // Drifts again 30 s after the resolve went out: due at the next tick, not after group_wait.
+    const again = applySignal(resolved.next, input([finding('a')]), 340_000).next as GroupState;
+    expect(again.pendingFlush?.dueAt).toBe(310_000 + timing.groupIntervalMs);
+    // ...and if it flaps back before that tick, nothing is sent at all.
+    const flapped = applySignal(again, input([]), 350_000).next as GroupState;
+    expect(flush(flapped, flapped.pendingFlush?.seq ?? 0, at(610_000)).notification).toBeNull();
+    // Long after a resolve, a new drift is a new incident: group_wait again.
+    const later = applySignal(resolved.next, input([finding('b')]), 5_000_000).next as GroupState;
+    expect(later.pendingFlush?.dueAt).toBe(5_000_000 + timing.groupWaitMs);
+  });
+
   it('a policy reload that changes the timers is written', () => {
     const first = applySignal(null, input([finding('a')]), 1000);
     const reloaded = applySignal(first.next, input([finding('a')], 'snapshot', 0, { ...timing, groupWaitMs: 1 }), 2000);
