@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import type { OwnerRef, ResourceRef } from '../model/signal.ts';
 
 /**
@@ -51,4 +52,16 @@ export function transportFailure(error: unknown): string {
 export function redact(text: string, secret: string, max = 500): string {
   const clean = secret === '' ? text : text.replaceAll(secret, '[redacted]');
   return clean.length > max ? `${clean.slice(0, max - 1)}…` : clean;
+}
+
+/** A JSON body read through its schema; undefined when it is not JSON or not of that shape. */
+export function parseJson<T>(schema: z.ZodType<T>, text: string): T | undefined {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const parsed = schema.safeParse(raw);
+  return parsed.success ? parsed.data : undefined;
 }

@@ -1,7 +1,7 @@
 import axios from 'axios';
 import { z } from 'zod';
 import type { OwnerRef, ResourceRef } from '../model/signal.ts';
-import { redact, transportFailure, type ActionFailure, type RemediationClient, type RemediationRequest, type TargetState } from './action.ts';
+import { redact, transportFailure, type ActionFailure, type RemediationClient, type RemediationRequest, type TargetState, parseJson } from './action.ts';
 
 /** Options for {@link createArgoCdSyncClient}. */
 export interface ArgoCdSyncClientOptions {
@@ -178,16 +178,6 @@ export function createArgoCdSyncClient(opts: ArgoCdSyncClientOptions): Remediati
   };
 }
 
-function parseJson<T>(schema: z.ZodType<T>, text: string): T | undefined {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  const parsed = schema.safeParse(raw);
-  return parsed.success ? parsed.data : undefined;
-}
 
 // The grpc-gateway message (or error) of an error body, '' when there is none.
 function grpcMessage(text: string): string {

@@ -1,7 +1,7 @@
 import axios from 'axios';
 import { z } from 'zod';
 import type { OwnerRef } from '../model/signal.ts';
-import { redact, transportFailure, type ActionFailure, type RemediationClient } from './action.ts';
+import { redact, transportFailure, type ActionFailure, type RemediationClient, parseJson } from './action.ts';
 
 /**
  * Asks Flux to reconcile a Kustomization or HelmRelease the way `flux reconcile` does (reference
@@ -149,16 +149,6 @@ export function createFluxReconcileClient(opts: FluxReconcileClientOptions): Rem
   };
 }
 
-function parseJson<T>(schema: z.ZodType<T>, text: string): T | undefined {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  const parsed = schema.safeParse(raw);
-  return parsed.success ? parsed.data : undefined;
-}
 
 function statusMessage(body: string): string {
   const s = parseJson(statusSchema, body);
