@@ -16,7 +16,7 @@
 // endsAt = now + 4m, and when it resolves with endsAt = the resolve time, re-sent for 15m.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -484,6 +484,7 @@ async function runScenario(s: Scenario, redis: OwnRedis): Promise<ScenarioResult
       if (DUMP_DIR !== undefined) {
         const at = (ms: number) => fmtTime(scripted(ms - wall0));
         const lines = notes.map((n) => `${at(n.at)} ${n.groupKey} ${n.status} ${n.reason}: ${n.alerts.map((a) => `${a.key} ${a.status} since ${at(a.startsAt)}`).join('; ')}`);
+        await mkdir(DUMP_DIR, { recursive: true });
         await writeFile(join(DUMP_DIR, `${s.id}-${sys}.txt`), `${lines.join('\n')}\n`);
       }
     }
