@@ -322,7 +322,7 @@ describe('renderSlackThreadReply', () => {
     expect(section.length).toBeLessThan(SLACK_LIMITS.sectionText);
     expect(text.length).toBeLessThanOrEqual(SLACK_REPLY_LIMITS.fallbackText);
     const lines = section.split('\n');
-    const newItems = lines.slice(lines.indexOf('*New (500):*') + 1).filter((l, i, all) => all.slice(0, i + 1).every((x) => x.startsWith('• ')));
+    const newItems = lines.slice(lines.indexOf('*New (500):*') + 1).filter((_line, i, all) => all.slice(0, i + 1).every((x) => x.startsWith('• ')));
     expect(newItems.length).toBeGreaterThan(0);
     expect(newItems.length).toBeLessThanOrEqual(SLACK_REPLY_LIMITS.itemsPerList);
     expect(newItems.every((l) => l.includes('*CRITICAL*'))).toBe(true);
