@@ -1,5 +1,5 @@
-import axios from 'axios';
 import { z } from 'zod';
+import { createTextHttpClient } from '../deliver/http-result.ts';
 import type { OwnerRef, ResourceRef } from '../model/signal.ts';
 import { redact, transportFailure, type ActionFailure, type RemediationClient, type RemediationRequest, type TargetState, parseJson } from './action.ts';
 
@@ -90,12 +90,7 @@ export function createArgoCdSyncClient(opts: ArgoCdSyncClientOptions): Remediati
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const inProgressRetryMs = opts.inProgressRetryMs ?? DEFAULT_IN_PROGRESS_RETRY_MS;
   const syncWindowRetryMs = opts.syncWindowRetryMs ?? DEFAULT_SYNC_WINDOW_RETRY_MS;
-  const http = axios.create({
-    timeout: timeoutMs,
-    validateStatus: () => true,
-    maxRedirects: 0,
-    responseType: 'text',
-    transformResponse: [(data: unknown) => data],
+  const http = createTextHttpClient(timeoutMs, {
     maxContentLength: 8 * 1024 * 1024,
     headers: { Authorization: `Bearer ${opts.token}`, 'User-Agent': 'meshdrift', Accept: 'application/json' },
   });

@@ -1,5 +1,5 @@
-import axios from 'axios';
 import { z } from 'zod';
+import { createTextHttpClient } from '../deliver/http-result.ts';
 import type { OwnerRef } from '../model/signal.ts';
 import { redact, transportFailure, type ActionFailure, type RemediationClient, parseJson } from './action.ts';
 
@@ -25,13 +25,8 @@ export interface AxiosKubeHttpOptions {
 /** {@link KubeHttp} over axios with a bearer token. Throws only transport errors, named by code. */
 export function createAxiosKubeHttp(opts: AxiosKubeHttpOptions): KubeHttp {
   const timeoutMs = opts.timeoutMs ?? 10_000;
-  const http = axios.create({
+  const http = createTextHttpClient(timeoutMs, {
     baseURL: opts.apiUrl.replace(/\/+$/, ''),
-    timeout: timeoutMs,
-    validateStatus: () => true,
-    maxRedirects: 0,
-    responseType: 'text',
-    transformResponse: [(data: unknown) => data],
     maxContentLength: 8 * 1024 * 1024,
     headers: { Authorization: `Bearer ${opts.token}`, 'User-Agent': 'meshdrift', Accept: 'application/json' },
   });

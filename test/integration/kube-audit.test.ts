@@ -1,8 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createCatalog } from '../../src/classify/catalog.ts';
 import { createLogger } from '../../src/log.ts';
-import type { OwnerRef, Signal } from '../../src/model/signal.ts';
-import type { FluxRevisionStore } from '../../src/sources/flux/revision-store.ts';
+import type { Signal } from '../../src/model/signal.ts';
 import { startAuditCycle, type AuditCycle, type AuditRunOutcome } from '../../src/sources/kube/audit-cycle.ts';
 import { sleep } from '../../src/sources/kube/backoff.ts';
 import { startLeaderGatedKubeSources, type LeaderGatedKubeSources } from '../../src/sources/kube/gated.ts';
@@ -12,6 +11,7 @@ import type { Ingest } from '../../src/track/ingest.ts';
 import { startFakeKubeApi, type FakeKubeApi } from '../fakes/kube-api.ts';
 import { meshApp, SYNCED_AT } from '../support/argocd.ts';
 import { waitFor } from '../support/redis.ts';
+import { memoryRevisions } from '../support/flux.ts';
 
 const log = createLogger('silent');
 const CLUSTER = { name: 'east', access: { kind: 'in-cluster' as const } };
@@ -35,18 +35,6 @@ function trackingIngest() {
   return { ingest, signals, open: (name: string) => JSON.parse(state.get(`east/Application/argocd/${name}`) ?? '[]') as unknown[] };
 }
 
-function memoryRevisions(): FluxRevisionStore {
-  const revisions = new Map<string, string>();
-  const seen = new Set<string>();
-  const key = (cluster: string, o: OwnerRef) => [cluster, o.kind, o.namespace, o.name].join('/');
-  return {
-    lookup: async (cluster, owner, eventId) => ({ previous: revisions.get(key(cluster, owner)), seen: seen.has(eventId) }),
-    commit: async (cluster, owner, revision, eventId) => {
-      if (revision !== undefined) revisions.set(key(cluster, owner), revision);
-      seen.add(eventId);
-    },
-  };
-}
 
 const fakes: FakeKubeApi[] = [];
 const stoppers: Array<{ stop(): Promise<void> }> = [];

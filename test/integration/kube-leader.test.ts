@@ -1,8 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createCatalog } from '../../src/classify/catalog.ts';
 import { createLogger } from '../../src/log.ts';
-import type { OwnerRef, Signal } from '../../src/model/signal.ts';
-import type { FluxRevisionStore } from '../../src/sources/flux/revision-store.ts';
+import type { Signal } from '../../src/model/signal.ts';
 import { sleep, type Delay } from '../../src/sources/kube/backoff.ts';
 import { startLeaderGatedKubeSources, type LeaderGatedKubeSources, type Role } from '../../src/sources/kube/gated.ts';
 import { startLeaderElection, type LeaderElection, type LeaderElectionOptions } from '../../src/sources/kube/leader.ts';
@@ -11,6 +10,7 @@ import type { Ingest } from '../../src/track/ingest.ts';
 import { LEASES, startFakeKubeApi, type FakeKubeApi } from '../fakes/kube-api.ts';
 import { meshApp } from '../support/argocd.ts';
 import { waitFor } from '../support/redis.ts';
+import { memoryRevisions } from '../support/flux.ts';
 
 // Short, real timings: lease 800 ms, renew deadline 500 ms, retry 100 ms.
 const TIMING = { leaseDurationMs: 800, renewDeadlineMs: 500, retryPeriodMs: 100 } as const;
@@ -177,18 +177,6 @@ describe('leader election on a coordination.k8s.io/v1 Lease (fake API server)', 
 
 // ── Leader-gated watches ────────────────────────────────────────────────────────────────────────
 
-function memoryRevisions(): FluxRevisionStore {
-  const revisions = new Map<string, string>();
-  const seen = new Set<string>();
-  const key = (cluster: string, o: OwnerRef) => [cluster, o.kind, o.namespace, o.name].join('/');
-  return {
-    lookup: async (cluster, owner, eventId) => ({ previous: revisions.get(key(cluster, owner)), seen: seen.has(eventId) }),
-    commit: async (cluster, owner, revision, eventId) => {
-      if (revision !== undefined) revisions.set(key(cluster, owner), revision);
-      seen.add(eventId);
-    },
-  };
-}
 
 function replica(api: FakeKubeApi, identity: string, leaderElection = true) {
   const signals: Signal[] = [];

@@ -2,9 +2,8 @@ import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createCatalog } from '../../src/classify/catalog.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
-import type { OwnerRef, Signal } from '../../src/model/signal.ts';
+import type { Signal } from '../../src/model/signal.ts';
 import { applicationSchema, applicationToSignal } from '../../src/sources/argocd/application.ts';
-import type { FluxRevisionStore } from '../../src/sources/flux/revision-store.ts';
 import { sleep } from '../../src/sources/kube/backoff.ts';
 import type { ClusterConfig, WatchKind } from '../../src/sources/kube/clusters.ts';
 import { startKubeSources, type KubeSources, type KubeSourcesOptions } from '../../src/sources/kube/sources.ts';
@@ -14,6 +13,7 @@ import { startFakeKubeApi, EVENTS, type FakeKubeApi, type FakeResource } from '.
 import { meshApp } from '../support/argocd.ts';
 import { readFixture } from '../support/fixtures.ts';
 import { waitFor } from '../support/redis.ts';
+import { memoryRevisions } from '../support/flux.ts';
 
 const APPS: FakeResource = { group: 'argoproj.io', version: 'v1alpha1', plural: 'applications', kind: 'Application' };
 const KS: FakeResource = { group: 'kustomize.toolkit.fluxcd.io', version: 'v1', plural: 'kustomizations', kind: 'Kustomization' };
@@ -43,18 +43,6 @@ function recordingIngest(): { ingest: Ingest; signals: Signal[] } {
 }
 
 /** The FluxRevisionStore contract in memory (the Redis one is covered by the webhook tests). */
-function memoryRevisions(): FluxRevisionStore {
-  const revisions = new Map<string, string>();
-  const seen = new Set<string>();
-  const key = (cluster: string, o: OwnerRef) => [cluster, o.kind, o.namespace, o.name].join('/');
-  return {
-    lookup: async (cluster, owner, eventId) => ({ previous: revisions.get(key(cluster, owner)), seen: seen.has(eventId) }),
-    commit: async (cluster, owner, revision, eventId) => {
-      if (revision !== undefined) revisions.set(key(cluster, owner), revision);
-      seen.add(eventId);
-    },
-  };
-}
 
 function capturingLog(): { log: Logger; lines: Json[] } {
   const lines: Json[] = [];
