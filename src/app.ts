@@ -206,6 +206,7 @@ export function createApp(opts: AppOptions): App {
       history,
       deadLetters: createDeadLetters(queues.deliver),
       audit,
+      inhibition: { rules: () => policy().current().inhibitRules, sources: () => inhibitSources.list() },
       now,
       log,
       isUnavailable,
@@ -284,6 +285,7 @@ export function createApp(opts: AppOptions): App {
             log,
             now,
             onRestart: (info) => metrics.watchRestarted(info.cluster, info.kind),
+            downAfterMs: env.MESHDRIFT_SOURCE_DOWN_AFTER,
             leaderElection: env.MESHDRIFT_LEADER_ELECTION
               ? { namespace: env.MESHDRIFT_LEASE_NAMESPACE ?? (await podNamespace('default')), name: env.MESHDRIFT_LEASE_NAME }
               : false,

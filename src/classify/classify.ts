@@ -11,14 +11,15 @@ export type SeverityMatrix = Readonly<Record<Category, Readonly<Record<DriftStat
 /**
  * Default severity: category x drift state. A drifted security policy is an incident; a drifted
  * telemetry config is a ticket. Extraneous objects (live, not in Git) and drift Flux already
- * reverted are one step less urgent than a live edit that still stands.
+ * reverted are one step less urgent than a live edit that still stands. Unreachable (a cluster or
+ * an app whose live state cannot be read) is high everywhere: it hides whatever drift there is.
  */
 export const DEFAULT_SEVERITY: SeverityMatrix = {
-  security: { Modified: 'critical', Missing: 'critical', Extraneous: 'high', Unhealthy: 'high', Corrected: 'high', ApplyFailed: 'high' },
-  traffic: { Modified: 'high', Missing: 'high', Extraneous: 'medium', Unhealthy: 'high', Corrected: 'medium', ApplyFailed: 'high' },
-  'mesh-control': { Modified: 'high', Missing: 'high', Extraneous: 'medium', Unhealthy: 'high', Corrected: 'medium', ApplyFailed: 'high' },
-  observability: { Modified: 'medium', Missing: 'medium', Extraneous: 'low', Unhealthy: 'medium', Corrected: 'low', ApplyFailed: 'medium' },
-  'non-mesh': { Modified: 'low', Missing: 'low', Extraneous: 'info', Unhealthy: 'low', Corrected: 'info', ApplyFailed: 'low' },
+  security: { Modified: 'critical', Missing: 'critical', Extraneous: 'high', Unhealthy: 'high', Corrected: 'high', ApplyFailed: 'high', Unreachable: 'high' },
+  traffic: { Modified: 'high', Missing: 'high', Extraneous: 'medium', Unhealthy: 'high', Corrected: 'medium', ApplyFailed: 'high', Unreachable: 'high' },
+  'mesh-control': { Modified: 'high', Missing: 'high', Extraneous: 'medium', Unhealthy: 'high', Corrected: 'medium', ApplyFailed: 'high', Unreachable: 'high' },
+  observability: { Modified: 'medium', Missing: 'medium', Extraneous: 'low', Unhealthy: 'medium', Corrected: 'low', ApplyFailed: 'medium', Unreachable: 'high' },
+  'non-mesh': { Modified: 'low', Missing: 'low', Extraneous: 'info', Unhealthy: 'low', Corrected: 'info', ApplyFailed: 'low', Unreachable: 'high' },
 };
 
 /**

@@ -61,6 +61,8 @@ export const envSchema = z.object({
   MESHDRIFT_LEASE_NAME: z.string().min(1).default('meshdrift-leader'),
   /** The audit re-list period: no lost event hides drift longer than this. */
   MESHDRIFT_AUDIT_INTERVAL: duration('5m'),
+  /** A cluster whose watches have all failed this long raises "cluster unreachable" and fails /readyz. */
+  MESHDRIFT_SOURCE_DOWN_AFTER: duration('2m'),
   /** Slack app signing secret: enables POST /slack/actions (buttons). */
   SLACK_SIGNING_SECRET: optionalSecret,
   /** Slack user IDs allowed to press the buttons, comma-separated; `*` for anyone. Unset: nobody. */

@@ -6,7 +6,7 @@ import { compileRules } from '../classify/rules.ts';
 import { CATEGORIES } from '../model/finding.ts';
 import { DRIFT_STATES } from '../model/signal.ts';
 import { MatcherError, compileMatcher, parseMatcher } from '../route/matcher.ts';
-import { compileInhibitRules, type CompiledInhibitRule } from '../route/inhibit.ts';
+import { compileInhibitRules, type CompiledInhibitRule, type InhibitRuleSpec } from '../route/inhibit.ts';
 import { compileRoute, ROUTE_DEFAULTS, type CompiledRoute } from '../route/route.ts';
 import { compileTimeIntervals, type CompiledTimeInterval } from '../route/time-interval.ts';
 import { policySchema, receiverTypeOf, type PolicyConfig, type ReceiverConfig, type RouteConfig } from './policy.ts';
@@ -26,6 +26,29 @@ export interface PolicyError {
 export function formatPolicyError(e: PolicyError): string {
   return `${e.file}:${e.line}:${e.col}: ${e.message}`;
 }
+
+/**
+ * Inhibit rules every policy has, before its own: an `Unreachable` finding hides the alerts it
+ * makes meaningless (sources/reachability.ts).
+ * - A cluster (or polled API) meshdrift cannot read: every other finding of that cluster waits
+ *   (they are still tracked, and sent once it is reachable if they still stand).
+ * - An Argo CD app whose comparison failed (sync Unknown): the rest of that app's findings wait.
+ * Held-back findings stay tracked and are told at a later flush if they still stand.
+ */
+export const BUILTIN_INHIBIT_RULES: readonly InhibitRuleSpec[] = [
+  {
+    name: 'meshdrift:cluster-unreachable',
+    source_matchers: ['tool="meshdrift"', 'state="Unreachable"'],
+    target_matchers: ['tool!="meshdrift"'],
+    equal: ['cluster'],
+  },
+  {
+    name: 'meshdrift:app-unreachable',
+    source_matchers: ['tool="argocd"', 'group="argoproj.io"', 'kind="Application"', 'state="Unreachable"'],
+    target_matchers: ['state!="Unreachable"'],
+    equal: ['cluster', 'tool', 'owner_kind', 'owner_namespace', 'owner'],
+  },
+];
 
 export interface LoadedPolicy {
   /** The file it came from, or `built-in defaults`. */
@@ -94,7 +117,7 @@ export function compilePolicy(config: PolicyConfig, source: string, opts: LoadOp
     config,
     classify: { catalog: opts.catalog ?? createCatalog(), severity, rules: compileRules(config.rules), route },
     receivers: config.receivers,
-    inhibitRules: compileInhibitRules(config.inhibit_rules),
+    inhibitRules: [...compileInhibitRules(BUILTIN_INHIBIT_RULES), ...compileInhibitRules(config.inhibit_rules)],
     timeIntervals: compileTimeIntervals(config.time_intervals),
     summary: { rules: config.rules.length, receivers: config.receivers.length, routes },
   };

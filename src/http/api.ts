@@ -4,6 +4,7 @@ import type { Logger } from '../log.ts';
 import type { Notification, TrackedFinding } from '../model/alert-group.ts';
 import { findingLabels } from '../model/finding.ts';
 import { severityRank } from '../model/severity.ts';
+import { findInhibition, type CompiledInhibitRule, type InhibitionSource } from '../route/inhibit.ts';
 import { compileSilences, parseSilenceInput, silenceState, silencedBy, type CompiledSilence, type Silence } from '../route/silence.ts';
 import type { GroupState } from '../track/group-state.ts';
 import type { AuditTrail } from '../remediate/audit.ts';
@@ -26,6 +27,8 @@ export interface ApiDeps {
   deadLetters: { list(limit: number): Promise<DeadLetter[]>; retry(id: string): Promise<'retried' | 'not-found'> };
   /** The remediation audit trail (GET /audit); absent: 404. */
   audit?: Pick<AuditTrail, 'list'>;
+  /** Inhibit rules in force and the firing sources, so GET /alerts can say what holds a finding back. */
+  inhibition?: { rules: () => readonly CompiledInhibitRule[]; sources: () => Promise<InhibitionSource[]> };
   now: () => number;
   /** Where unexpected errors are logged. */
   log?: Logger;
@@ -93,6 +96,8 @@ interface FindingView {
   lastSeen: string;
   receivers: string[];
   silencedBy?: string;
+  /** The inhibit rule holding it back, and the fingerprint of the finding that inhibits it. */
+  inhibitedBy?: { rule: string; source: string };
 }
 
 /** One alert group as GET /alerts shows it. */
@@ -112,7 +117,13 @@ const findingOrder = (a: TrackedFinding, b: TrackedFinding): number =>
   a.resource.namespace.localeCompare(b.resource.namespace) ||
   a.resource.name.localeCompare(b.resource.name);
 
-function alertGroupView(g: GroupState, silences: readonly CompiledSilence[], now: number): AlertGroupView {
+interface Mutes {
+  silences: readonly CompiledSilence[];
+  rules: readonly CompiledInhibitRule[];
+  sources: readonly InhibitionSource[];
+}
+
+function alertGroupView(g: GroupState, mutes: Mutes, now: number): AlertGroupView {
   const findings = Object.values(g.findings).sort(findingOrder);
   const view: AlertGroupView = {
     groupKey: g.groupKey,
@@ -120,7 +131,9 @@ function alertGroupView(g: GroupState, silences: readonly CompiledSilence[], now
     status: findings.some((f) => f.status === 'firing') ? 'firing' : 'resolved',
     firstSeen: iso(g.firstSeen),
     findings: findings.map((f) => {
-      const silence = silencedBy(findingLabels(f), silences, now);
+      const labels = findingLabels(f);
+      const silence = silencedBy(labels, mutes.silences, now);
+      const inhibition = f.status === 'firing' && mutes.sources.length > 0 ? findInhibition(labels, mutes.sources, mutes.rules, f.fingerprint) : null;
       return {
         fingerprint: f.fingerprint,
         resource: f.resource,
@@ -133,6 +146,7 @@ function alertGroupView(g: GroupState, silences: readonly CompiledSilence[], now
         lastSeen: iso(f.lastSeen),
         receivers: f.receivers,
         ...(silence === null ? {} : { silencedBy: silence }),
+        ...(inhibition === null ? {} : { inhibitedBy: { rule: inhibition.rule, source: inhibition.sourceId } }),
       };
     }),
   };
@@ -157,9 +171,9 @@ export function createApiRouter(deps: ApiDeps): express.Router {
   router.get('/alerts', async (req, res) => {
     const { limit } = parseQuery(alertsQuery, req);
     const now = deps.now();
-    const [groups, silences] = await Promise.all([deps.groups.active(limit), deps.silences.active(now)]);
-    const compiled = compileSilences(silences);
-    res.json({ groups: groups.map((g) => alertGroupView(g, compiled, now)) });
+    const [groups, silences, sources] = await Promise.all([deps.groups.active(limit), deps.silences.active(now), deps.inhibition?.sources() ?? []]);
+    const mutes: Mutes = { silences: compileSilences(silences), rules: deps.inhibition?.rules() ?? [], sources };
+    res.json({ groups: groups.map((g) => alertGroupView(g, mutes, now)) });
   });
 
   router.get('/alerts/history', async (req, res) => {

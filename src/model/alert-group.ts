@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { findingSchema } from './finding.ts';
-import { ownerRefSchema } from './signal.ts';
+import { ownerRefSchema, TOOLS } from './signal.ts';
 import { severitySchema } from './severity.ts';
 
 /** Alertmanager's notification reasons, in drift terms. */
@@ -20,7 +20,7 @@ export type TrackedFinding = z.infer<typeof trackedFindingSchema>;
 export const groupLabelsSchema = z.object({
   /** Cluster, tool, owner and project of the group's first finding (all share them under the default group_by). */
   cluster: z.string(),
-  tool: z.enum(['argocd', 'flux']),
+  tool: z.enum(TOOLS),
   owner: ownerRefSchema,
   project: z.string(),
   /** The route that formed the group, its receiver, and the values of its group_by labels. */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { severitySchema } from './severity.ts';
-import { driftStateSchema, ownerRefSchema, resourceRefSchema } from './signal.ts';
+import { driftStateSchema, ownerRefSchema, resourceRefSchema, TOOLS } from './signal.ts';
 
 export const CATEGORIES = ['security', 'traffic', 'observability', 'mesh-control', 'non-mesh'] as const;
 export const categorySchema = z.enum(CATEGORIES);
@@ -14,7 +14,7 @@ export const findingSchema = z.object({
   /** Ids of the routes the finding reached (`route`, `route.routes[0]`, …). */
   routes: z.array(z.string()).optional(),
   cluster: z.string(),
-  tool: z.enum(['argocd', 'flux']),
+  tool: z.enum(TOOLS),
   owner: ownerRefSchema,
   project: z.string(),
   resource: resourceRefSchema,

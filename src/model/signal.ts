@@ -7,14 +7,20 @@ import { z } from 'zod';
  */
 
 /** The producer of a signal. The tool part (before the first `-`) is what fingerprints use. */
-export const SIGNAL_SOURCES = ['argocd-webhook', 'argocd-watch', 'argocd-api', 'flux-webhook', 'flux-watch', 'audit', 'demo'] as const;
+export const SIGNAL_SOURCES = ['argocd-webhook', 'argocd-watch', 'argocd-api', 'flux-webhook', 'flux-watch', 'audit', 'demo', 'meshdrift'] as const;
 export const signalSourceSchema = z.enum(SIGNAL_SOURCES);
 export type SignalSource = z.infer<typeof signalSourceSchema>;
 
-/** The GitOps tool behind a signal: part of every fingerprint, so webhook and watch agree. */
-export type GitOpsTool = 'argocd' | 'flux';
+/**
+ * The GitOps tool behind a signal: part of every fingerprint, so webhook and watch agree.
+ * `meshdrift` is meshdrift itself, for what it reports about its own sources (a cluster it cannot
+ * reach: sources/reachability.ts); such findings are never remediated.
+ */
+export const TOOLS = ['argocd', 'flux', 'meshdrift'] as const;
+export type GitOpsTool = (typeof TOOLS)[number];
 
 export function toolOf(source: SignalSource, owner: OwnerRef): GitOpsTool {
+  if (source === 'meshdrift') return 'meshdrift';
   if (source.startsWith('argocd')) return 'argocd';
   if (source.startsWith('flux')) return 'flux';
   return owner.kind === 'Application' ? 'argocd' : 'flux';
@@ -26,8 +32,11 @@ export function toolOf(source: SignalSource, owner: OwnerRef): GitOpsTool {
  * - Missing: in Git, not live.  - Extraneous: live, not in Git (Argo CD requiresPruning).
  * - Unhealthy: Degraded/Missing health.  - Corrected: Flux reverted a change.
  * - ApplyFailed: the GitOps tool failed to apply it.
+ * - Unreachable: its live state cannot be read, so drift there cannot be seen: a cluster whose
+ *   watches all fail, or an Argo CD app whose comparison failed (sync Unknown). Such findings
+ *   inhibit the per-resource findings they hide (config/load.ts BUILTIN_INHIBIT_RULES).
  */
-export const DRIFT_STATES = ['Modified', 'Missing', 'Extraneous', 'Unhealthy', 'Corrected', 'ApplyFailed'] as const;
+export const DRIFT_STATES = ['Modified', 'Missing', 'Extraneous', 'Unhealthy', 'Corrected', 'ApplyFailed', 'Unreachable'] as const;
 export const driftStateSchema = z.enum(DRIFT_STATES);
 export type DriftState = z.infer<typeof driftStateSchema>;
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Notification, NotifyReason, TrackedFinding } from '../model/alert-group.ts';
-import type { DriftState, OwnerRef, ResourceRef } from '../model/signal.ts';
+import type { DriftState, GitOpsTool, OwnerRef, ResourceRef } from '../model/signal.ts';
 
 /**
  * The pure guardrail check of a remediation receiver (issue #6, STYLE.md rule 11): given one
@@ -50,7 +50,7 @@ export const TRIGGERING_REASONS: readonly NotifyReason[] = ['first', 'new-findin
 /** One GitOps owner within a notification: remediation, rate limits and locks are per owner. */
 export interface RemediationOwner {
   cluster: string;
-  tool: 'argocd' | 'flux';
+  tool: GitOpsTool;
   owner: OwnerRef;
 }
 

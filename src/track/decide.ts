@@ -1,7 +1,7 @@
 import type { GroupLabels, Notification, NotifyReason, TrackedFinding } from '../model/alert-group.ts';
 import type { Finding } from '../model/finding.ts';
 import { highestSeverity, severityRank } from '../model/severity.ts';
-import type { DriftState, OwnerRef } from '../model/signal.ts';
+import type { DriftState, GitOpsTool, OwnerRef } from '../model/signal.ts';
 import type { GroupState, Timing } from './group-state.ts';
 
 export type { Timing };
@@ -16,7 +16,7 @@ export type { Timing };
 /** The owner a signal speaks for: a snapshot resolves only this owner's findings in a group. */
 export interface SignalScope {
   cluster: string;
-  tool: 'argocd' | 'flux';
+  tool: GitOpsTool;
   owner: OwnerRef;
   /** A snapshot that speaks for only some of the owner's findings (Signal.covers). */
   covers?: { kinds?: readonly string[] | undefined; states?: readonly DriftState[] | undefined } | undefined;

@@ -1,33 +1,12 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
 import { APPLICATIONS } from '../../src/sources/kube/resources.ts';
 import { startFakeKubeApi, type FakeKubeApi } from '../fakes/kube-api.ts';
 import { startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
 import { meshApp } from '../support/argocd.ts';
+import { kubeconfigFor } from '../support/kubeconfig.ts';
 import { redisUrl, testPrefix, waitFor } from '../support/redis.ts';
 import { startService, stopService } from '../support/service.ts';
-
-/** A kubeconfig file for the fake API, as a user would point MESHDRIFT_CLUSTERS at one. */
-function kubeconfigFor(api: FakeKubeApi): string {
-  const dir = mkdtempSync(`${tmpdir()}/meshdrift-kube-`);
-  const kc = api.kubeConfig();
-  const user = kc.getCurrentUser();
-  writeFileSync(
-    `${dir}/kubeconfig`,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      // The client refuses plain HTTP unless TLS verification is off (the fake speaks HTTP).
-      clusters: [{ name: 'fake', cluster: { server: api.url, 'insecure-skip-tls-verify': true } }],
-      users: [{ name: 'fake-user', user: { token: user?.token ?? '' } }],
-      contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake-user' } }],
-      'current-context': 'fake',
-    }),
-  );
-  return `${dir}/kubeconfig`;
-}
 
 let api: FakeKubeApi;
 let slack: FakeSlack;

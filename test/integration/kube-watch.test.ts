@@ -190,10 +190,18 @@ describe('Kubernetes watches against a fake API server', () => {
     east.apply(APPS, meshApp('Synced', '2026-11-24T10:30:00Z'));
     await waitFor(() => signals.some((x) => x.cluster === 'east' && x.sync === 'Synced'), 5_000, 'east change');
 
+    // West down past downAfterMs: its own "cluster unreachable" snapshot, once.
+    await waitFor(() => signals.some((x) => x.source === 'meshdrift' && x.cluster === 'west'), 5_000, 'west reported unreachable');
+    const reports = () => signals.filter((x) => x.source === 'meshdrift' && x.cluster === 'west');
+    expect(reports()[0]).toMatchObject({ owner: { kind: 'Cluster', name: 'west' }, completeness: 'snapshot', resources: [{ group: 'meshdrift.io', kind: 'Cluster', name: 'west', state: 'Unreachable' }] });
+    expect(signals.filter((x) => x.source === 'meshdrift' && x.cluster === 'east')).toMatchObject([{ resources: [] }]);
+
     await west.comeBack();
     west.apply(APPS, meshApp('OutOfSync'));
-    await waitFor(() => signals.some((x) => x.cluster === 'west'), 5_000, 'west recovers');
+    await waitFor(() => signals.some((x) => x.cluster === 'west' && x.source !== 'meshdrift'), 5_000, 'west recovers');
     await waitFor(() => s.health().ready, 5_000, 'ready again');
+    await waitFor(() => reports().length === 2, 5_000, 'west reported reachable');
+    expect(reports()[1]?.resources).toEqual([]);
   });
 
   it('reads every page of a paginated list', async () => {

@@ -93,6 +93,8 @@ export interface SlackButton {
 const SYNCABLE_OWNERS: Readonly<Record<GroupLabels['tool'], readonly string[]>> = {
   argocd: ['Application'],
   flux: ['Kustomization', 'HelmRelease'],
+  // meshdrift's own findings (a cluster it cannot reach) have nothing to sync.
+  meshdrift: [],
 };
 
 /** Whether the group's owner is something "Sync now" can sync (Argo CD Application, Flux Kustomization/HelmRelease). */

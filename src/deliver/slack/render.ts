@@ -58,7 +58,7 @@ const SEVERITY_EMOJI: Record<Severity, string> = {
   info: ':white_circle:',
 };
 
-const TOOL_LABEL: Record<Notification['labels']['tool'], string> = { argocd: 'Argo CD', flux: 'Flux' };
+const TOOL_LABEL: Record<Notification['labels']['tool'], string> = { argocd: 'Argo CD', flux: 'Flux', meshdrift: 'meshdrift' };
 
 /**
  * Renders one notification of an alert group as one Slack message (posted once, then updated in

@@ -73,6 +73,23 @@ function observedAtOf(app: Application, now: number): number {
   return Number.isFinite(reconciled) ? reconciled : now;
 }
 
+/** Argo CD's own words for why it could not compare, e.g. a ComparisonError's message. */
+const COMPARISON_CONDITIONS = ['ComparisonError', 'InvalidSpecError', 'UnknownError'];
+const MAX_DETAIL = 300;
+
+function unreachableApp(app: Application): ResourceState {
+  const condition = app.status?.conditions?.find((c) => COMPARISON_CONDITIONS.includes(c.type) && c.message);
+  const reason = condition?.message ? `${condition.type}: ${condition.message}` : 'Argo CD could not compare the app with Git (sync Unknown)';
+  return {
+    group: 'argoproj.io',
+    kind: 'Application',
+    namespace: app.metadata.namespace ?? '',
+    name: app.metadata.name,
+    state: 'Unreachable',
+    detail: reason.length > MAX_DETAIL ? `${reason.slice(0, MAX_DETAIL - 1)}…` : reason,
+  };
+}
+
 export interface ApplicationContext {
   cluster: string;
   source: SignalSource;
@@ -82,7 +99,10 @@ export interface ApplicationContext {
 /**
  * An Application is a full snapshot of its resources, so what is no longer drifted resolves.
  * Except when Argo CD could not compare (sync Unknown, e.g. ComparisonError): then every resource
- * is Unknown and the snapshot says nothing, so it is downgraded to partial and resolves nothing.
+ * is Unknown and the snapshot says nothing, so it is downgraded to partial and resolves nothing;
+ * instead the app itself becomes one `Unreachable` finding (with Argo CD's reason), which holds
+ * back the app's other alerts (config/load.ts BUILTIN_INHIBIT_RULES) and resolves with the next
+ * real snapshot.
  */
 export function applicationToSignal(app: Application, ctx: ApplicationContext): Signal {
   const syncStatus = app.status?.sync?.status;
@@ -100,6 +120,7 @@ export function applicationToSignal(app: Application, ctx: ApplicationContext): 
       ...(state === 'Unhealthy' || state === 'Missing' ? { detail: `health ${r.health?.status ?? ''}`.trim() } : {}),
     });
   }
+  if (sync === 'Unknown') resources.push(unreachableApp(app));
   const revision = app.status?.sync?.revision ?? app.status?.sync?.revisions?.join(',');
   const destination = app.spec?.destination;
   return {

@@ -10,6 +10,7 @@ import type { BackoffPolicy, Delay } from './backoff.ts';
 import { kubeConfigFor, type ClusterConfig, type WatchKind } from './clusters.ts';
 import { createInventoryIndex } from './flux-inventory.ts';
 import { CUSTOM_RESOURCES, customResourceLister, customResourcePath, eventLister, eventsPath, FLUX_EVENT_COMPONENTS } from './resources.ts';
+import { startReachabilityMonitor, type ReachabilityReading } from '../reachability.ts';
 import { createSignalQueue } from './signal-queue.ts';
 import { slim, slimApplicationSchema, slimEventSchema, slimHelmReleaseSchema, slimKustomizationSchema, type SlimEvent } from './slim.ts';
 import { startWatch, type RestartInfo, type WatchHandle, type WatchHandlers, type WatchHealth, type WatchTarget } from './watch.ts';
@@ -52,6 +53,12 @@ export interface KubeSourcesOptions {
   pageSize?: number;
   /** Ingests running at once, across all informers (default 8). */
   ingestConcurrency?: number;
+  /**
+   * A cluster down for longer than `downAfterMs` raises its "cluster unreachable" finding, and
+   * resolves it when it is up again (sources/reachability.ts). Default on; checked every
+   * `everyMs`, by default a quarter of `downAfterMs` between 250 ms and 5 s.
+   */
+  reachability?: false | { everyMs?: number };
 }
 
 export interface ClusterHealth {
@@ -60,6 +67,8 @@ export interface ClusterHealth {
   state: 'up' | 'degraded' | 'down';
   /** For `down` and `degraded`: since when the oldest of its failing watches is not up. */
   since?: number;
+  /** For `down` and `degraded`: the most recent error of a failing watch. */
+  lastError?: string;
 }
 
 export interface KubeSourcesHealth {
@@ -79,6 +88,19 @@ export interface KubeSources {
   groupInInventory(cluster: string, owner: OwnerRef, ref: { kind: string; namespace: string; name: string }): string | undefined;
   /** Resolves once every signal seen so far has been ingested (or given up on). */
   idle(): Promise<void>;
+}
+
+/**
+ * A cluster is reachable when every watch it serves is up, unreachable when none has been for
+ * `downAfterMs`; in between (starting, just failed, some kinds failing) the last report stands.
+ */
+export function clusterReachability(c: ClusterHealth, at: number, downAfterMs: number): ReachabilityReading {
+  const base = { cluster: c.name, kind: 'Cluster' as const, name: c.name };
+  if (c.state === 'up') return { ...base, reachable: true };
+  const since = c.since ?? at;
+  if (c.state !== 'down' || at - since < downAfterMs) return { ...base, reachable: undefined };
+  const error = c.lastError === undefined ? '' : `: ${c.lastError.length > 200 ? `${c.lastError.slice(0, 199)}…` : c.lastError}`;
+  return { ...base, reachable: false, since, detail: `no watch on cluster ${c.name} has worked since ${new Date(since).toISOString()}${error}` };
 }
 
 const ALL_KINDS: readonly WatchKind[] = ['applications', 'kustomizations', 'helmreleases', 'events'];
@@ -180,13 +202,25 @@ export function startKubeSources(opts: KubeSourcesOptions): KubeSources {
       const failing = mine.filter((w) => w.state !== 'up');
       if (failing.length === 0) return { name: c.name, state: 'up' };
       const since = Math.min(...failing.map((w) => w.since));
-      return { name: c.name, state: failing.length === mine.length ? 'down' : 'degraded', since };
+      const lastError = failing.find((w) => w.lastError !== undefined)?.lastError;
+      return { name: c.name, state: failing.length === mine.length ? 'down' : 'degraded', since, ...(lastError !== undefined ? { lastError } : {}) };
     });
     return { ready, clusters, watches: list };
   };
 
+  const reachability = opts.reachability === false
+    ? undefined
+    : startReachabilityMonitor({
+        read: () => health().clusters.map((c) => clusterReachability(c, now(), downAfterMs)),
+        ingest: opts.ingest,
+        log: opts.log,
+        now,
+        everyMs: opts.reachability?.everyMs ?? Math.min(5_000, Math.max(250, downAfterMs / 4)),
+      });
+
   return {
     async stop() {
+      await reachability?.stop();
       queue.stop();
       await Promise.all(watches.map((w) => w.stop()));
     },
