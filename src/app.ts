@@ -12,6 +12,8 @@ import { createLogger, type Logger } from './log.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { createQueues, type Queues, type RetryPolicy } from './queue/queues.ts';
 import { createWorkers } from './queue/worker.ts';
+import { argoCdPollSettings } from './sources/argocd/poll.ts';
+import { createArgoCdPolling } from './sources/argocd/polling.ts';
 import { createRedisFluxRevisionStore } from './sources/flux/revision-store.ts';
 import { parseKubeSourcesConfig } from './sources/kube/clusters.ts';
 import type { KubeSources } from './sources/kube/sources.ts';
@@ -139,6 +141,9 @@ export function createApp(opts: AppOptions): App {
   const fluxRevisions = createRedisFluxRevisionStore(redis, prefix);
   // Kubernetes watches (MESHDRIFT_CLUSTERS), started in start(); unset: webhooks only.
   let kube: KubeSources | undefined;
+  // Argo CD API polling (ARGOCD_URL + ARGOCD_TOKEN), on the leader when there is an election.
+  const pollSettings = argoCdPollSettings(env);
+  const argoPolling = pollSettings ? createArgoCdPolling({ settings: pollSettings, ingest, log, metrics, now }) : undefined;
   const ready = async (): Promise<void> => {
     if (redis.status !== 'ready') throw new Error(`redis is ${redis.status}`);
     await Promise.race([
@@ -149,6 +154,10 @@ export function createApp(opts: AppOptions): App {
     if (health && !health.ready) {
       const down = health.clusters.filter((c) => c.state !== 'up').map((c) => `${c.name} ${c.state}${c.since ? ` since ${new Date(c.since).toISOString()}` : ''}`);
       throw new Error(`watch sources down: ${down.join(', ')}`);
+    }
+    const polled = argoPolling?.health();
+    if (polled && !polled.ready) {
+      throw new Error(`argocd api source not ready${polled.since !== undefined ? ` since ${new Date(polled.since).toISOString()}` : ''}: ${polled.lastError ?? 'no poll has succeeded yet'}`);
     }
   };
   /**
@@ -290,11 +299,19 @@ export function createApp(opts: AppOptions): App {
               ? { namespace: env.MESHDRIFT_LEASE_NAMESPACE ?? (await podNamespace('default')), name: env.MESHDRIFT_LEASE_NAME }
               : false,
             audit: { intervalMs: env.MESHDRIFT_AUDIT_INTERVAL, onDiscovered: (n) => metrics.auditDiscovered(n), onRun: (o) => metrics.auditRun(o) },
-            onRoleChange: (role) => metrics.setLeader(role === 'leader'),
+            onRoleChange: (role) => {
+              metrics.setLeader(role === 'leader');
+              // The poller follows the watches: on the leader, or everywhere without an election.
+              if (role === 'follower') void argoPolling?.stop();
+              else argoPolling?.start();
+            },
           });
           kube = sources;
           cleanups.push(['kubernetes watches', () => sources.stop()]);
+        } else {
+          argoPolling?.start();
         }
+        if (argoPolling) cleanups.push(['argocd api polling', () => argoPolling.stop()]);
         await Promise.all([workers.flush.waitUntilReady(), workers.deliver.waitUntilReady()]);
         const httpServer = createHttpServer(expressApp);
         server = httpServer;

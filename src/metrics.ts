@@ -24,6 +24,10 @@ export interface Metrics {
   watchRestarted(cluster: string, kind: string): void;
   auditDiscovered(count: number): void;
   auditRun(outcome: string): void;
+  /** One Argo CD API poll, by outcome (ok, partial, failed, unauthorized). */
+  argocdPoll(outcome: string): void;
+  /** Polled signals that changed tracked state. */
+  argocdPollDiscovered(count: number): void;
   setLeader(leader: boolean): void;
   /** A finding's first notification: seconds from when its source observed it (MTTD as meshdrift sees it). */
   timeToNotify(severity: string, seconds: number): void;
@@ -51,11 +55,15 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
   const toResolve = new Histogram({ name: 'meshdrift_time_to_resolve_seconds', help: 'How long announced findings stayed drifted, first seen to resolved.', labelNames: ['severity'], buckets: drift, registers: [registry] });
   const auditFound = new Counter({ name: 'meshdrift_audit_discovered_total', help: 'Audit re-list signals that changed what was tracked: drift (or a resolve) the watches and webhooks had missed.', registers: [registry] });
   const auditRuns = new Counter({ name: 'meshdrift_audit_runs_total', help: 'Audit re-list runs, by outcome (ok, partial, failed).', labelNames: ['outcome'], registers: [registry] });
+  const argocdPolls = new Counter({ name: 'meshdrift_argocd_polls_total', help: 'Argo CD API polls, by outcome (ok, partial, failed, unauthorized).', labelNames: ['outcome'], registers: [registry] });
+  const argocdPollFound = new Counter({ name: 'meshdrift_argocd_poll_discovered_total', help: 'Argo CD API poll signals that changed what was tracked (drift or a resolve).', registers: [registry] });
   const leader = new Gauge({ name: 'meshdrift_leader', help: '1 while this replica holds the watch Lease.', registers: [registry] });
   return {
     registry,
     auditDiscovered: (count) => auditFound.inc(count),
     auditRun: (outcome) => auditRuns.inc({ outcome }),
+    argocdPoll: (outcome) => argocdPolls.inc({ outcome }),
+    argocdPollDiscovered: (count) => argocdPollFound.inc(count),
     setLeader: (isLeader) => leader.set(isLeader ? 1 : 0),
     timeToNotify: (severity, seconds) => toNotify.observe({ severity }, Math.max(0, seconds)),
     timeToResolve: (severity, seconds) => toResolve.observe({ severity }, Math.max(0, seconds)),

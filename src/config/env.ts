@@ -16,6 +16,9 @@ const duration = (fallback: string) =>
       return ms;
     });
 
+/** A comma-separated list, blanks dropped. */
+const commaList = (v: string | undefined): string[] => (v ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+
 const optionalSecret = z
   .string()
   .optional()
@@ -71,6 +74,25 @@ export const envSchema = z.object({
   MESHDRIFT_API_TOKEN: optionalSecret,
   /** Argo CD UI base URL, for links in notifications. */
   ARGOCD_URL: z.string().url().optional(),
+  /**
+   * Argo CD API polling (issue #5), for meshdrift outside the cluster; ARGOCD_URL is the API base.
+   * The token (an account or project role with `applications, get`) turns it on.
+   */
+  ARGOCD_TOKEN: optionalSecret,
+  /** Time between two polls; `0` turns polling off. */
+  ARGOCD_POLL_INTERVAL: duration('1m').refine((ms) => ms === 0 || ms >= 1_000, 'must be 0 (polling off) or at least 1s'),
+  /** Only apps of these Argo CD projects, comma-separated (default all). */
+  ARGOCD_PROJECTS: z.string().optional().transform(commaList),
+  /** Only apps whose labels match this selector (`team=payments`, `tier in (mesh,edge)`). */
+  ARGOCD_SELECTOR: z.string().optional().transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim())),
+  /** Namespaces of apps outside Argo CD's own ("apps in any namespace"), comma-separated; one list each. */
+  ARGOCD_APP_NAMESPACES: z
+    .string()
+    .optional()
+    .transform(commaList)
+    .refine((list) => list.every((ns) => /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns)), 'must be Kubernetes namespace names, comma-separated'),
+  /** Bound of each Argo CD API request. */
+  ARGOCD_TIMEOUT: duration('30s').refine((ms) => ms > 0, 'must be more than 0'),
   /** PagerDuty Events API v2 endpoint override (tests, proxies). */
   PAGERDUTY_EVENTS_URL: z.string().url().optional(),
 });
@@ -82,6 +104,9 @@ function crossCheck(env: NodeJS.ProcessEnv): string[] {
   if (!kube.ok) problems.push(...kube.errors.map((e) => `  ${e}`));
   if ((env.SLACK_BOT_TOKEN ?? '').trim() !== '' && (env.SLACK_CHANNEL ?? '').trim() === '') {
     problems.push('  SLACK_CHANNEL: is required when SLACK_BOT_TOKEN is set (e.g. #mesh-drift or a channel ID)');
+  }
+  if ((env.ARGOCD_TOKEN ?? '').trim() !== '' && (env.ARGOCD_URL ?? '').trim() === '') {
+    problems.push('  ARGOCD_URL: is required when ARGOCD_TOKEN is set (the Argo CD server to poll, e.g. https://argocd.example.com)');
   }
   return problems;
 }

@@ -30,15 +30,16 @@ export function formatPolicyError(e: PolicyError): string {
 /**
  * Inhibit rules every policy has, before its own: an `Unreachable` finding hides the alerts it
  * makes meaningless (sources/reachability.ts).
- * - A cluster (or polled API) meshdrift cannot read: every other finding of that cluster waits
- *   (they are still tracked, and sent once it is reachable if they still stand).
+ * - A cluster meshdrift cannot watch: every other finding of that cluster waits (they are still
+ *   tracked, and sent once it is reachable if they still stand). An Argo CD API it cannot poll
+ *   inhibits nothing: webhooks may still be telling the truth about that cluster.
  * - An Argo CD app whose comparison failed (sync Unknown): the rest of that app's findings wait.
  * Held-back findings stay tracked and are told at a later flush if they still stand.
  */
 export const BUILTIN_INHIBIT_RULES: readonly InhibitRuleSpec[] = [
   {
     name: 'meshdrift:cluster-unreachable',
-    source_matchers: ['tool="meshdrift"', 'state="Unreachable"'],
+    source_matchers: ['tool="meshdrift"', 'kind="Cluster"', 'state="Unreachable"'],
     target_matchers: ['tool!="meshdrift"'],
     equal: ['cluster'],
   },

@@ -19,6 +19,21 @@ import type { AddressInfo } from 'node:net';
  * - A deny window on the app → 403 `{"code":7,"message":"cannot sync: blocked by sync window"}`.
  * - Bearer token: none → 401 code 16 "no session information"; unknown → 401 code 16 "invalid
  *   session: …"; the read-only token may GET but a sync → 403 code 7 "permission denied".
+ *   {@link FakeArgoCd.expireToken} makes the accepted token answer 401 "invalid session: token has
+ *   invalid claims: token is expired" until turned off.
+ * - `GET /api/v1/applications` (polling, server/application/application.go `List`): `projects`
+ *   (repeatable; legacy `project`), `selector` (equality `k=v`, `k==v`, `k!=v`; set-based
+ *   `k in (a,b)`, `k notin (a,b)`, `k`, `!k`; anything else → 500 code 2 "error parsing the
+ *   selector: …"), `appNamespace` (one namespace; unset: every namespace, as if all were enabled),
+ *   `fields` (Argo CD's fixed `appFields` list, `-` to exclude). No pagination; sorted by name;
+ *   `"items": null` when empty, as the server streams it.
+ * - `GET /api/v1/applications/{name}/resource-tree[?appNamespace=&project=]`: a node per
+ *   `status.resources` entry (plus a ReplicaSet child per Deployment), health from
+ *   {@link FakeArgoCd.setResourceHealth} or the resource's inline 2.x health; a resource set
+ *   Missing is a node with no uid, resourceVersion nor createdAt, as the controller writes one that
+ *   was never created. Unknown app → 403, or 404 when `project` is given (or names another project).
+ * - {@link FakeArgoCd.setDelay} holds every answer (timeouts); `failNext` answers the next N
+ *   requests with a status.
  * - Records every request.
  */
 
@@ -26,6 +41,8 @@ export interface FakeArgoCdRequest {
   method: string;
   path: string;
   query: Record<string, string>;
+  /** Every value of a repeated query parameter (`projects`). */
+  queryAll(name: string): string[];
   /** The Authorization header as sent. */
   authorization: string | undefined;
   contentType: string | undefined;
@@ -68,6 +85,20 @@ export interface FakeArgoCd {
   denyWindow(name: string, on: boolean): void;
   /** The next n requests get this status and body instead of being handled. */
   failNext(n: number, status: number, body?: unknown): void;
+  /** Every answer waits this long first (0: none). */
+  setDelay(ms: number): void;
+  /** While on, the accepted token is answered 401 as an expired one. */
+  expireToken(on: boolean): void;
+  /** Sets (or with undefined clears) one resource's health in the app's resource tree. Status `Missing`: never created. */
+  setResourceHealth(name: string, resource: { kind: string; name: string; namespace?: string; group?: string }, health: { status: string; message?: string } | undefined, namespace?: string): void;
+  /** Sets the app's own `status.health.status` (what the list shows). */
+  setAppHealth(name: string, status: string, namespace?: string): void;
+  /** Deletes an app. */
+  removeApp(name: string, namespace?: string): void;
+  /** The `GET /api/v1/applications` requests. */
+  lists(): FakeArgoCdRequest[];
+  /** The resource-tree requests. */
+  trees(): FakeArgoCdRequest[];
   close(): Promise<void>;
 }
 
@@ -111,6 +142,10 @@ export async function startFakeArgoCd(opts: FakeArgoCdOptions = {}): Promise<Fak
   const timers = new Set<NodeJS.Timeout>();
   const failures: { status: number; body: unknown }[] = [];
   const requests: FakeArgoCdRequest[] = [];
+  const health = new Map<string, { status: string; message?: string }>();
+  let delayMs = 0;
+  let expired = false;
+  let listVersion = 1;
   const key = (ns: string, name: string): string => `${ns}/${name}`;
   for (const a of loadArgoCdFixtureApps()) apps.set(key(a.metadata.namespace, a.metadata.name), a);
 
@@ -157,6 +192,43 @@ export async function startFakeArgoCd(opts: FakeArgoCdOptions = {}): Promise<Fak
     delete app.operation;
   }
 
+  const healthKey = (app: FakeArgoCdApp, r: Json): string => `${app.metadata.namespace}/${app.metadata.name}|${String(r.group ?? '')}/${String(r.kind)}/${String(r.namespace ?? '')}/${String(r.name)}`;
+
+  /** The ApplicationTree of an app (types.go ApplicationTree/ResourceNode). */
+  function treeOf(app: FakeArgoCdApp): Json {
+    const nodes: Json[] = [];
+    for (const r of arr(obj(app.status).resources).map(obj)) {
+      const ref = { ...(r.group ? { group: r.group } : {}), version: r.version ?? 'v1', kind: r.kind, ...(r.namespace ? { namespace: r.namespace } : {}), name: r.name };
+      const h = health.get(healthKey(app, r)) ?? (r.health === undefined ? undefined : obj(r.health));
+      if (h?.status === 'Missing') {
+        nodes.push(ref);
+        continue;
+      }
+      const uid = `uid-${String(r.kind)}-${String(r.name)}`;
+      nodes.push({ ...ref, uid, resourceVersion: '4242', createdAt: '2026-11-20T08:12:40Z', ...(h ? { health: h } : {}) });
+      if (r.kind === 'Deployment') {
+        nodes.push({ group: 'apps', version: 'v1', kind: 'ReplicaSet', namespace: r.namespace, name: `${String(r.name)}-5d4f8c7b9`, uid: `${uid}-rs`, resourceVersion: '4243', createdAt: '2026-11-20T08:12:41Z', parentRefs: [{ group: 'apps', kind: 'Deployment', namespace: r.namespace, name: r.name, uid }], health: { status: 'Healthy' }, info: [{ name: 'Revision', value: 'Rev:1' }] });
+      }
+    }
+    return { nodes };
+  }
+
+  /** The apps a list query selects, or the error Argo CD answers for a bad selector. */
+  function listApps(q: URLSearchParams): { items: Json[] } | { error: string } {
+    const projects = q.getAll('project').length > 0 ? q.getAll('project') : q.getAll('projects');
+    const namespace = q.get('appNamespace') ?? '';
+    const selector = parseSelector(q.get('selector') ?? '');
+    if ('error' in selector) return { error: `error parsing the selector: ${selector.error}` };
+    const fields = q.get('fields') ?? '';
+    const items = [...apps.values()]
+      .filter((a) => namespace === '' || a.metadata.namespace === namespace)
+      .filter((a) => projects.length === 0 || projects.includes(String(obj(a.spec).project ?? '') || 'default'))
+      .filter((a) => selector.matches(Object.fromEntries(Object.entries(obj(obj(a.metadata).labels)).map(([k, v]) => [k, String(v)]))))
+      .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0))
+      .map((a) => (fields === '' ? (a as Json) : selectFields(a, fields)));
+    return { items };
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const raw = (await readBody(req)).toString('utf8');
@@ -170,6 +242,7 @@ export async function startFakeArgoCd(opts: FakeArgoCdOptions = {}): Promise<Fak
       method: req.method ?? '',
       path: url.pathname,
       query: Object.fromEntries(url.searchParams),
+      queryAll: (name: string) => url.searchParams.getAll(name),
       authorization: req.headers.authorization,
       contentType: req.headers['content-type'],
       body,
@@ -181,6 +254,8 @@ export async function startFakeArgoCd(opts: FakeArgoCdOptions = {}): Promise<Fak
       grpc(res, status, code, message);
     };
 
+    if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+    if (res.destroyed) return;
     const failure = failures.shift();
     if (failure !== undefined) {
       record.status = failure.status;
@@ -192,6 +267,29 @@ export async function startFakeArgoCd(opts: FakeArgoCdOptions = {}): Promise<Fak
     const presented = auth.slice('Bearer '.length);
     const readOnly = opts.readOnlyToken !== undefined && presented === opts.readOnlyToken;
     if (presented !== token && !readOnly) return answer(401, 16, 'invalid session: token signature is invalid');
+    if (expired) return answer(401, 16, 'invalid session: token has invalid claims: token is expired');
+
+    if (url.pathname === '/api/v1/applications') {
+      if (req.method !== 'GET') return answer(405, 12, 'Method Not Allowed');
+      const selected = listApps(url.searchParams);
+      if ('error' in selected) return answer(500, 2, selected.error);
+      record.status = 200;
+      return json(res, 200, { metadata: { resourceVersion: String(listVersion++) }, items: selected.items.length === 0 ? null : selected.items });
+    }
+    const treePath = /^\/api\/v1\/applications\/([^/]+)\/resource-tree$/.exec(url.pathname);
+    if (treePath) {
+      if (req.method !== 'GET') return answer(405, 12, 'Method Not Allowed');
+      const name = decodeURIComponent(treePath[1] ?? '');
+      const ns = url.searchParams.get('appNamespace') || cp;
+      const project = url.searchParams.get('project');
+      const app = apps.get(key(ns, name));
+      const notFound = `applications.argoproj.io "${name}" not found`;
+      // getAppEnforceRBAC: with a project, "not found" (or another project) is 404; without, 403.
+      if (!app) return project ? answer(404, 5, notFound) : answer(403, 7, 'permission denied');
+      if (project && project !== (String(obj(app.spec).project ?? '') || 'default')) return answer(404, 5, notFound);
+      record.status = 200;
+      return json(res, 200, treeOf(app));
+    }
 
     const m = /^\/api\/v1\/applications\/([^/]+)(\/sync)?$/.exec(url.pathname);
     if (!m) return answer(404, 5, 'Not Found');
@@ -297,6 +395,32 @@ export async function startFakeArgoCd(opts: FakeArgoCdOptions = {}): Promise<Fak
     failNext(n, status, body) {
       for (let i = 0; i < n; i++) failures.push({ status, body: body ?? { error: 'internal error', code: 13, message: 'internal error' } });
     },
+    setDelay(ms) {
+      delayMs = ms;
+    },
+    expireToken(on) {
+      expired = on;
+    },
+    setResourceHealth(name, resource, h, namespace) {
+      const app = find(name, namespace);
+      if (!app) throw new Error(`no app ${name}`);
+      const r = arr(obj(app.status).resources).map(obj).find((x) => x.kind === resource.kind && x.name === resource.name && (resource.namespace === undefined || x.namespace === resource.namespace) && (resource.group === undefined || (x.group ?? '') === resource.group));
+      if (!r) throw new Error(`no resource ${resource.kind}/${resource.name} in ${name}`);
+      if (h === undefined) health.delete(healthKey(app, r));
+      else health.set(healthKey(app, r), { ...h });
+    },
+    setAppHealth(name, status, namespace) {
+      const app = find(name, namespace);
+      if (!app) throw new Error(`no app ${name}`);
+      const s = obj(app.status);
+      s.health = { ...obj(s.health), status };
+      app.status = s;
+    },
+    removeApp(name, namespace) {
+      apps.delete(key(namespace ?? cp, name));
+    },
+    lists: () => requests.filter((r) => r.method === 'GET' && r.path === '/api/v1/applications'),
+    trees: () => requests.filter((r) => r.method === 'GET' && r.path.endsWith('/resource-tree')),
     close: () =>
       new Promise<void>((resolve) => {
         for (const t of timers) clearTimeout(t);
@@ -316,4 +440,75 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   const payload = JSON.stringify(body);
   res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) });
   res.end(payload);
+}
+
+/** One label selector requirement (k8s.io/apimachinery labels.Parse, the forms users write). */
+type Requirement = (labels: Record<string, string>) => boolean;
+
+/** A minimal label selector parser: equality and set-based requirements, comma-separated. */
+export function parseSelector(text: string): { matches: (labels: Record<string, string>) => boolean } | { error: string } {
+  const reqs: Requirement[] = [];
+  // Split on commas outside parentheses.
+  const parts: string[] = [];
+  let depth = 0;
+  let cur = '';
+  for (const ch of text) {
+    if (ch === '(') depth++;
+    if (ch === ')') depth--;
+    if (ch === ',' && depth === 0) {
+      parts.push(cur);
+      cur = '';
+    } else cur += ch;
+  }
+  if (cur.trim() !== '' || parts.length > 0) parts.push(cur);
+  const KEY = '([A-Za-z0-9][-A-Za-z0-9_./]*)';
+  for (const raw of parts) {
+    const part = raw.trim();
+    let m: RegExpExecArray | null;
+    if ((m = new RegExp(`^${KEY}\\s*(==|=|!=)\\s*([-A-Za-z0-9_.]*)$`).exec(part))) {
+      const [, k = '', op, v = ''] = m;
+      reqs.push(op === '!=' ? (l) => l[k] !== v : (l) => l[k] === v);
+    } else if ((m = new RegExp(`^${KEY}\\s+(in|notin)\\s*\\(([^)]*)\\)$`).exec(part))) {
+      const [, k = '', op, list = ''] = m;
+      const values = list.split(',').map((v) => v.trim());
+      if (values.some((v) => v === '')) return { error: `unable to parse requirement: ${JSON.stringify(part)}: values must be non-empty` };
+      reqs.push(op === 'in' ? (l) => l[k] !== undefined && values.includes(l[k]) : (l) => l[k] === undefined || !values.includes(l[k]));
+    } else if ((m = new RegExp(`^(!?)${KEY}$`).exec(part))) {
+      const [, not, k = ''] = m;
+      reqs.push(not === '!' ? (l) => l[k] === undefined : (l) => l[k] !== undefined);
+    } else {
+      return { error: `unable to parse requirement: found ${JSON.stringify(part)}` };
+    }
+  }
+  return { matches: (labels) => reqs.every((r) => r(labels)) };
+}
+
+/** Argo CD's selectable list fields (pkg/apiclient/application/forwarder_overwrite.go `appFields`). */
+const APP_FIELDS = [
+  'metadata.name', 'metadata.namespace', 'metadata.annotations', 'metadata.labels', 'metadata.creationTimestamp', 'metadata.deletionTimestamp',
+  'spec', 'spec.destination', 'spec.project', 'spec.source', 'spec.sources', 'spec.sourceHydrator', 'spec.syncPolicy',
+  'status.sourceHydrator', 'status.summary', 'status.sync.status', 'status.sync.revision', 'status.health',
+  'status.operationState.startedAt', 'status.operationState.finishedAt', 'status.resources', 'operation.sync', 'status.operationState.phase',
+];
+
+/** An app cut down to the `fields` selection (`items.<field>`, comma-separated; `-` excludes). */
+function selectFields(app: FakeArgoCdApp, fieldsQuery: string): Json {
+  const exclude = fieldsQuery.startsWith('-');
+  const asked = new Set((exclude ? fieldsQuery.slice(1) : fieldsQuery).split(','));
+  const chosen = APP_FIELDS.filter((f) => asked.has(`items.${f}`) !== exclude);
+  const kept = chosen.filter((f) => !chosen.some((other) => f.startsWith(`${other}.`)));
+  const out: Json = {};
+  for (const field of kept) {
+    const path = field.split('.');
+    let value: unknown = app;
+    for (const p of path) value = obj(value)[p];
+    if (value === undefined || value === null) continue;
+    let target = out;
+    for (const p of path.slice(0, -1)) {
+      target[p] = obj(target[p]);
+      target = target[p] as Json;
+    }
+    target[path.at(-1) ?? ''] = value;
+  }
+  return out;
 }

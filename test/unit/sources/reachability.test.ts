@@ -94,6 +94,11 @@ describe('the built-in inhibit rules', () => {
     expect(findInhibition(cluster.labels, [cluster], rules, 'cluster')).toBeNull();
   });
 
+  it('an Argo CD API meshdrift cannot poll holds back nothing: webhooks may still tell the truth', () => {
+    const api = { id: 'api', labels: { ...cluster.labels, owner_kind: 'ArgoCD', owner: 'argocd.example.com', kind: 'ArgoCD', name: 'argocd.example.com' } };
+    expect(findInhibition(finding({}), [api], rules)).toBeNull();
+  });
+
   it('an app Argo CD cannot compare holds back that app\'s other findings only', () => {
     expect(findInhibition(finding({}), [app], rules)?.rule).toBe('meshdrift:app-unreachable');
     expect(findInhibition(finding({ owner: 'checkout-mesh' }), [app], rules)).toBeNull();
