@@ -20,7 +20,16 @@ import type { KubeSources } from './sources/kube/sources.ts';
 import { startLeaderGatedKubeSources } from './sources/kube/gated.ts';
 import { podNamespace } from './sources/kube/leader.ts';
 import { createApiRouter } from './http/api.ts';
-import { createRedisGroupLabels, createRedisSlackReplayGuard, createSlackActionsRouter } from './http/slack-actions.ts';
+import { createRedisGroupLabels, createRedisSlackReplayGuard, createSlackActionsRouter, slackAuditEntry } from './http/slack-actions.ts';
+import { ackSummary, findPagerDutyAckTargets } from './deliver/pagerduty/acknowledge.ts';
+import { createSlackUserGroups, slackActionAllowed, type SlackUserGroups } from './deliver/slack/authorize.ts';
+import { createRedisSlackMessageStore } from './deliver/slack/message-store.ts';
+import type { GroupLabels } from './model/alert-group.ts';
+import { followUp } from './queue/worker.ts';
+import { ownersOf } from './remediate/policy.ts';
+import { isRemediationReceiver } from './remediate/remediator.ts';
+import { scopeKey } from './track/decide.ts';
+import { routeIndex } from './track/grouping.ts';
 import { receiverTypeOf } from './config/policy.ts';
 import { createRedisAuditTrail } from './remediate/audit.ts';
 import { createFlushContext } from './track/flush-context.ts';
@@ -132,6 +141,7 @@ export function createApp(opts: AppOptions): App {
     notifiers: () => policy().notifiers(),
     flushContext: createFlushContext({ policy: () => policy().current(), silences, inhibitSources }),
     onNotification: (n) => history.record(n),
+    audit,
     metrics,
     log,
     now,
@@ -161,8 +171,10 @@ export function createApp(opts: AppOptions): App {
     }
   };
   /**
-   * "Sync now" from Slack: the group's firing findings go to the policy's remediation receiver for
-   * the owner's tool (its guardrails, dry run and audit apply as for automatic remediation).
+   * "Sync now" from Slack: each owner of the group's firing findings goes to the policy's
+   * remediation receiver for the owner's tool (its guardrails, dry run and audit apply as for
+   * automatic remediation), inline so the clicker hears the result; its verify step and notes are
+   * queued as for automatic remediation.
    */
   const syncFromSlack = async (groupKey: string, actor: string): Promise<{ dryRun: boolean; summary: string }> => {
     const state = await store.get(groupKey);
@@ -172,13 +184,36 @@ export function createApp(opts: AppOptions): App {
     const current = policy().current();
     const receiver = current.receivers.find((r) => receiverTypeOf(r) === 'remediate' && r.remediate?.action === wanted);
     const notifier = receiver ? policy().notifiers().get(receiver.name) : undefined;
-    if (!receiver || !notifier) throw new Error(`the policy has no remediate receiver with action ${wanted}`);
-    const result = await notifier.send({ ...last, reason: 'first', at: now() });
-    if (!result.ok) throw new Error(result.reason);
+    if (!receiver || !notifier || !isRemediationReceiver(notifier)) throw new Error(`the policy has no remediate receiver with action ${wanted}`);
+    const n = { ...last, reason: 'first' as const, at: now() };
+    for (const owner of ownersOf(n)) {
+      const run = await notifier.remediateOwner(n, owner, actor);
+      await followUp(run, { notifiers: () => policy().notifiers(), queues });
+      if (!run.result.ok) throw new Error(run.result.reason);
+    }
     log.info({ group: groupKey, actor, receiver: receiver.name }, 'sync requested from Slack');
     return { dryRun: receiver.remediate?.dry_run ?? true, summary: `via ${receiver.name}` };
   };
+  // The default for routes without `slack_actions` (policy), which name users and user groups per route.
   const allowedUsers = new Set((env.MESHDRIFT_SLACK_ALLOWED_USERS ?? '').split(',').map((u) => u.trim()).filter((u) => u !== ''));
+  const processEnv = opts.processEnv ?? process.env;
+  const userGroupsByToken = new Map<string, SlackUserGroups>();
+  // The bot token of the group's Slack receiver (else SLACK_BOT_TOKEN) reads its user groups.
+  const userGroupsFor = (labels: GroupLabels): SlackUserGroups | undefined => {
+    const r = policy().current().receivers.find((x) => x.name === labels.receiver && x.slack !== undefined);
+    const token = (r?.slack ? processEnv[r.slack.token_env] : undefined) ?? env.SLACK_BOT_TOKEN;
+    if (!token) return undefined;
+    let groups = userGroupsByToken.get(token);
+    if (!groups) {
+      groups = createSlackUserGroups({ token, now, ...(env.SLACK_API_URL ? { apiUrl: env.SLACK_API_URL } : {}) });
+      userGroupsByToken.set(token, groups);
+    }
+    return groups;
+  };
+  const slackMessagesOf = (labels: GroupLabels) => {
+    const r = policy().current().receivers.find((x) => x.name === labels.receiver && x.slack !== undefined);
+    return r ? createRedisSlackMessageStore(redis, `${prefix}:receiver:${r.name}`) : undefined;
+  };
   const slackActions = env.SLACK_SIGNING_SECRET
     ? createSlackActionsRouter({
         signingSecret: env.SLACK_SIGNING_SECRET,
@@ -186,11 +221,36 @@ export function createApp(opts: AppOptions): App {
         log,
         silences,
         groupLabels: createRedisGroupLabels(redis, prefix),
-        allowed: (_action, user) => allowedUsers.has('*') || allowedUsers.has(user),
+        allowed: (action, user, labels) => {
+          const route = labels.route === undefined ? undefined : routeIndex(policy().current().classify.route).get(labels.route);
+          return slackActionAllowed(action, user, route?.slackActions, allowedUsers, userGroupsFor(labels));
+        },
         sync: syncFromSlack,
-        // Recorded and shown on the message; acknowledging the PagerDuty incident is not wired yet.
-        acknowledge: async (groupKey, actor) => void log.info({ group: groupKey, actor }, 'acknowledged from Slack'),
-        audit: async (entry) => void (await redis.xadd(`${prefix}:audit:slack`, 'MAXLEN', '~', '100000', '*', 'entry', JSON.stringify(entry))),
+        // PagerDuty acknowledges are jobs (retried like deliveries), for every PagerDuty receiver the owner's drift went to.
+        acknowledge: async (groupKey, actor) => {
+          const labels = (await store.get(groupKey))?.labels;
+          if (!labels) throw new Error('this alert group no longer exists');
+          const receivers = policy().current().receivers;
+          const targets = await findPagerDutyAckTargets({
+            labels,
+            groupsOf: (o) => owners.groupsOf(scopeKey({ cluster: o.cluster, tool: o.tool, owner: o.owner })),
+            summary: async (key) => {
+              const g = await store.get(key);
+              return g ? { groupKey: key, receiver: g.labels.receiver, firing: g.lastNotification?.status === 'firing' } : null;
+            },
+            isPagerDuty: (name) => receivers.some((r) => r.name === name && r.pagerduty !== undefined),
+          });
+          const at = now();
+          for (const t of targets) await queues.enqueueAcknowledge({ ...t, actor, fromGroupKey: groupKey, cluster: labels.cluster, owner: labels.owner, at });
+          return { summary: ackSummary(targets) };
+        },
+        recordAction: async (groupKey, labels, line) => {
+          const messages = slackMessagesOf(labels);
+          const ref = await messages?.get(groupKey);
+          if (messages && ref) await messages.addActionLine(groupKey, ref.ts, line);
+        },
+        // The one audit trail (GET /api/v1/audit), kind slack-action.
+        audit: async (entry) => void (await audit.append(slackAuditEntry(entry))),
         firstSeen: createRedisSlackReplayGuard(redis, prefix),
       })
     : undefined;
@@ -306,6 +366,7 @@ export function createApp(opts: AppOptions): App {
               else argoPolling?.start();
             },
           });
+          metrics.setLeaderElection(sources.role() !== 'disabled');
           kube = sources;
           cleanups.push(['kubernetes watches', () => sources.stop()]);
         } else {

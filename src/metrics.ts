@@ -29,6 +29,8 @@ export interface Metrics {
   /** Polled signals that changed tracked state. */
   argocdPollDiscovered(count: number): void;
   setLeader(leader: boolean): void;
+  /** Whether this replica competes for the watch Lease: with meshdrift_leader, tells "no leader" from "no watches" (issue #7). */
+  setLeaderElection(enabled: boolean): void;
   /** A finding's first notification: seconds from when its source observed it (MTTD as meshdrift sees it). */
   timeToNotify(severity: string, seconds: number): void;
   /** A finding announced resolved: seconds it was drifted (from first seen to resolved). */
@@ -48,7 +50,7 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
   const active = new Gauge({ name: 'meshdrift_active_alert_groups', help: 'Alert groups with at least one firing finding (last seen by this replica).', registers: [registry] });
   const reloadOk = new Gauge({ name: 'meshdrift_policy_reload_success', help: '1 if the last policy (re)load succeeded, 0 if it failed and the previous policy is still in force.', registers: [registry] });
   const reloadAt = new Gauge({ name: 'meshdrift_policy_last_reload_timestamp_seconds', help: 'When the policy was last (re)loaded, successfully or not.', registers: [registry] });
-  const remediations = new Counter({ name: 'meshdrift_remediations_total', help: 'Remediation decisions and actions, by action and outcome (performed, dry-run, deferred, failed, rate-limited, escalated, skipped).', labelNames: ['action', 'outcome'], registers: [registry] });
+  const remediations = new Counter({ name: 'meshdrift_remediations_total', help: 'Remediation decisions and actions, by action and outcome (performed, dry-run, deferred, failed, rate-limited, escalated, skipped; verified or verify-failed once a performed action is checked).', labelNames: ['action', 'outcome'], registers: [registry] });
   const watchRestarts = new Counter({ name: 'meshdrift_watch_restarts_total', help: 'Kubernetes watches restarted after an error, by cluster and kind.', labelNames: ['cluster', 'kind'], registers: [registry] });
   const drift = [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 12 * 3600, 86400, 7 * 86400];
   const toNotify = new Histogram({ name: 'meshdrift_time_to_notify_seconds', help: 'From a drift observed by its source to its first notification (MTTD).', labelNames: ['severity'], buckets: drift, registers: [registry] });
@@ -58,6 +60,7 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
   const argocdPolls = new Counter({ name: 'meshdrift_argocd_polls_total', help: 'Argo CD API polls, by outcome (ok, partial, failed, unauthorized).', labelNames: ['outcome'], registers: [registry] });
   const argocdPollFound = new Counter({ name: 'meshdrift_argocd_poll_discovered_total', help: 'Argo CD API poll signals that changed what was tracked (drift or a resolve).', registers: [registry] });
   const leader = new Gauge({ name: 'meshdrift_leader', help: '1 while this replica holds the watch Lease.', registers: [registry] });
+  const election = new Gauge({ name: 'meshdrift_leader_election_enabled', help: '1 if this replica competes for the watch Lease (MESHDRIFT_CLUSTERS set, MESHDRIFT_LEADER_ELECTION on): then some replica should hold it.', registers: [registry] });
   return {
     registry,
     auditDiscovered: (count) => auditFound.inc(count),
@@ -65,6 +68,7 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
     argocdPoll: (outcome) => argocdPolls.inc({ outcome }),
     argocdPollDiscovered: (count) => argocdPollFound.inc(count),
     setLeader: (isLeader) => leader.set(isLeader ? 1 : 0),
+    setLeaderElection: (enabled) => election.set(enabled ? 1 : 0),
     timeToNotify: (severity, seconds) => toNotify.observe({ severity }, Math.max(0, seconds)),
     timeToResolve: (severity, seconds) => toResolve.observe({ severity }, Math.max(0, seconds)),
     watchRestarted: (cluster, kind) => watchRestarts.inc({ cluster, kind }),

@@ -148,6 +148,22 @@ export function receiverTypeOf(r: ReceiverConfig): ReceiverType {
   return 'console';
 }
 
+/** What Slack buttons may do, and who may press them, on alerts of a route (inherited by its children). */
+export const SLACK_BUTTON_ACTIONS = ['sync', 'silence', 'acknowledge'] as const;
+export interface SlackActionsConfig {
+  /** Slack user IDs (U…, W…) and user group IDs (S…), or "*" for anyone in the workspace. */
+  allowed: string[];
+  /** The buttons those users may use here; the others are refused to everyone. Default: all. */
+  actions: Array<(typeof SLACK_BUTTON_ACTIONS)[number]>;
+}
+
+const slackActionsSchema = z.strictObject({
+  allowed: z
+    .array(z.string().regex(/^(\*|[UW][A-Z0-9]{2,20}|S[A-Z0-9]{2,20})$/, 'a Slack user ID (U…/W…), a user group ID (S…), or "*"'))
+    .min(1, 'name at least one Slack user or user group ID (or "*")'),
+  actions: z.array(z.enum(SLACK_BUTTON_ACTIONS)).min(1, 'name at least one of sync, silence, acknowledge').default([...SLACK_BUTTON_ACTIONS]),
+});
+
 export interface RouteConfig {
   receiver?: string | undefined;
   matchers?: string[] | undefined;
@@ -161,6 +177,8 @@ export interface RouteConfig {
   mute_time_intervals?: string[] | undefined;
   /** Names of time_intervals outside which this route sends nothing. */
   active_time_intervals?: string[] | undefined;
+  /** Who may use which Slack buttons on this route's alerts (else MESHDRIFT_SLACK_ALLOWED_USERS). */
+  slack_actions?: SlackActionsConfig | undefined;
   routes?: RouteConfig[] | undefined;
 }
 
@@ -176,6 +194,7 @@ export const routeSchema: z.ZodType<RouteConfig, unknown> = z.lazy(() =>
     pending_for: duration.optional(),
     mute_time_intervals: z.array(z.string().min(1)).optional(),
     active_time_intervals: z.array(z.string().min(1)).optional(),
+    slack_actions: slackActionsSchema.optional(),
     routes: z.array(routeSchema).optional(),
   }),
 );

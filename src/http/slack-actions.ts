@@ -18,6 +18,7 @@ import { groupStateSchema } from '../track/group-state.ts';
 import { groupRedisKey } from '../track/redis-store.ts';
 import type { OwnerRef } from '../model/signal.ts';
 import type { SilenceStore } from '../track/silence-store.ts';
+import type { AuditEntryInput } from '../remediate/audit.ts';
 import type { VerifyResult } from './verify-signature.ts';
 
 /**
@@ -128,12 +129,20 @@ export interface SlackActionsDeps {
   silences: SilenceStore;
   /** The group's labels (from its stored state), or null when the group is gone. */
   groupLabels: (groupKey: string) => Promise<GroupLabels | null>;
-  /** Whether this Slack user may do this to this group (the policy will name user/group ids per route). */
+  /**
+   * Whether this Slack user may do this to this group (the route's `slack_actions`). Rejects when it
+   * cannot tell (Slack user groups unreadable): the click is refused and audited as failed.
+   */
   allowed: (action: SlackActionKind, slackUserId: string, labels: GroupLabels) => boolean | Promise<boolean>;
   /** "Sync now": remediate the group's owner (dry run per policy). Rejects on failure. */
   sync: (groupKey: string, actor: string) => Promise<SlackSyncResult | void>;
-  /** "Acknowledge" (PagerDuty acknowledge later). Rejects on failure. */
-  acknowledge: (groupKey: string, actor: string) => Promise<void>;
+  /** "Acknowledge": queues the PagerDuty acknowledges; `summary` is shown on the message. Rejects on failure. */
+  acknowledge: (groupKey: string, actor: string) => Promise<{ summary?: string } | void>;
+  /**
+   * Keeps the "who did what" line with the group's message, so that the next notification's
+   * re-render shows it again. Rejects when it cannot (the line is then shown until the next edit).
+   */
+  recordAction?: (groupKey: string, labels: GroupLabels, line: string) => Promise<void>;
   /** Appends to the audit trail. Rejects when it cannot: then the action is not done. */
   audit: (entry: SlackActionAuditEntry) => Promise<void>;
   /** Where the group's message is (for chat.update); without it, the payload's container is used. */
@@ -236,7 +245,17 @@ export function createSlackActionsRouter(deps: SlackActionsDeps): express.Router
       return;
     }
     const where = { cluster: labels.cluster, owner: labels.owner };
-    if (!(await deps.allowed(request.kind, userId, labels))) {
+    let allowed: boolean;
+    try {
+      allowed = await deps.allowed(request.kind, userId, labels);
+    } catch (err) {
+      const reason = `could not check whether ${actor} may ${request.kind} this alert: ${messageOf(err)}`;
+      log.warn({ groupKey, error: messageOf(err) }, 'slack action authorization failed');
+      await deps.audit({ ...base, ...where, at: deps.now(), outcome: 'failed', reason });
+      await ephemeral(payload, `Could not check whether you may ${verb(request)} this alert (${messageOf(err).slice(0, 150)}). Nothing was done.`);
+      return;
+    }
+    if (!allowed) {
       log.info({ groupKey }, 'slack action not allowed');
       await deps.audit({ ...base, ...where, at: deps.now(), outcome: 'denied', reason: `${actor} is not allowed to ${request.kind} this alert` });
       await ephemeral(payload, `You are not allowed to ${verb(request)} this alert. Nothing was done.`);
@@ -255,6 +274,9 @@ export function createSlackActionsRouter(deps: SlackActionsDeps): express.Router
       await ephemeral(payload, `Could not ${verb(request)} this alert: ${reason.slice(0, 200)}`);
       return;
     }
+    await deps.recordAction?.(groupKey, labels, line).catch((err: unknown) => {
+      log.warn({ groupKey, error: messageOf(err) }, 'could not keep the action line with the Slack message');
+    });
     await tellOnMessage(payload, groupKey, line).catch((err: unknown) => {
       log.warn({ groupKey, error: messageOf(err) }, 'could not update the Slack message after an action');
     });
@@ -296,9 +318,11 @@ export function createSlackActionsRouter(deps: SlackActionsDeps): express.Router
         return actionLogLine(request, c.userId, dryRun ? 'dry-run' : 'done');
       }
       case 'acknowledge': {
-        await deps.acknowledge(c.groupKey, c.actor);
-        await deps.audit({ ...c.base, ...c.where, at: deps.now(), outcome: 'performed', reason: 'acknowledged' });
-        return actionLogLine(request, c.userId, 'done');
+        const result = await deps.acknowledge(c.groupKey, c.actor);
+        const summary = result?.summary;
+        await deps.audit({ ...c.base, ...c.where, at: deps.now(), outcome: 'performed', reason: summary === undefined ? 'acknowledged' : `acknowledged (${summary})` });
+        const line = actionLogLine(request, c.userId, 'done');
+        return summary === undefined ? line : `${line} (${summary})`;
       }
     }
   }
@@ -369,6 +393,23 @@ export function createSlackActionsRouter(deps: SlackActionsDeps): express.Router
 
 function verb(r: SlackActionRequest): string {
   return r.kind === 'silence' ? `silence (${r.durationLabel})` : r.kind === 'sync' ? 'sync' : 'acknowledge';
+}
+
+/** A Slack action's record in the one audit trail (`GET /api/v1/audit`), kind `slack-action`. */
+export function slackAuditEntry(e: SlackActionAuditEntry): AuditEntryInput {
+  return {
+    kind: 'slack-action',
+    at: e.at,
+    actor: e.actor,
+    action: e.action,
+    cluster: e.cluster ?? '',
+    ...(e.owner === undefined ? {} : { owner: e.owner }),
+    outcome: e.outcome,
+    reason: e.reason,
+    groupKey: e.groupKey,
+    seq: e.seq,
+    ...(e.silenceId === undefined ? {} : { silenceId: e.silenceId }),
+  };
 }
 
 /** Replay guard on Redis: SET NX PX keyed by the signature, kept for twice the timestamp window. */

@@ -1,6 +1,10 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { z } from 'zod';
+import { ownerNoteSchema, type OwnerNote } from '../deliver/slack/owner-note.ts';
 import { notificationSchema, type Notification } from '../model/alert-group.ts';
+import { ownerRefSchema, TOOLS } from '../model/signal.ts';
+import type { RemediationOwner } from '../remediate/policy.ts';
+import { verifyTicketSchema, type VerifyTicket } from '../remediate/verify.ts';
 import { jobIdOf } from '../track/fingerprint.ts';
 
 /** Queue names; with the key prefix they become `<prefix>:flush:*` and `<prefix>:deliver:*` in Redis. */
@@ -11,6 +15,47 @@ export type FlushJob = z.infer<typeof flushJobSchema>;
 
 export const deliverJobSchema = z.object({ receiver: z.string(), notification: notificationSchema });
 export type DeliverJob = z.infer<typeof deliverJobSchema>;
+
+/**
+ * Follow-up jobs share the deliver queue (its workers, retries and dead letters), told apart by
+ * job name: one owner's remediation (latest wins), a verify step, a note for Slack threads, a
+ * PagerDuty acknowledge.
+ */
+export const ACTION_JOB_NAMES = { remediate: 'remediate', verify: 'verify', note: 'note', acknowledge: 'acknowledge' } as const;
+
+export const remediateJobSchema = z.object({
+  receiver: z.string(),
+  notification: notificationSchema,
+  owner: z.object({ cluster: z.string(), tool: z.enum(TOOLS), owner: ownerRefSchema }),
+  /** Who asked, when not meshdrift (a Slack user's "Sync now"). */
+  actor: z.string().optional(),
+});
+export type RemediateJob = z.infer<typeof remediateJobSchema>;
+export const verifyJobSchema = z.object({ receiver: z.string(), ticket: verifyTicketSchema });
+export type VerifyJob = z.infer<typeof verifyJobSchema>;
+export const noteJobSchema = z.object({ receiver: z.string(), note: ownerNoteSchema });
+export type NoteJob = z.infer<typeof noteJobSchema>;
+export const acknowledgeJobSchema = z.object({
+  /** The PagerDuty receiver the incident was triggered through. */
+  receiver: z.string(),
+  /** The PagerDuty receiver's alert group (its dedup key derives from it). */
+  groupKey: z.string(),
+  /** `slack:<user id>`. */
+  actor: z.string(),
+  /** The Slack message's group, for the audit record. */
+  fromGroupKey: z.string(),
+  cluster: z.string(),
+  owner: ownerRefSchema.optional(),
+  at: z.number(),
+});
+export type AcknowledgeJob = z.infer<typeof acknowledgeJobSchema>;
+type ActionJob = RemediateJob | VerifyJob | NoteJob | AcknowledgeJob;
+
+/**
+ * How long a remediation job waits before it runs, so that a burst of notifications for one owner
+ * collapses into one action with the latest content (BullMQ debounce: `replace` works on delayed jobs).
+ */
+export const DEFAULT_REMEDIATION_DEBOUNCE_MS = 1_000;
 
 export interface RetryPolicy {
   attempts: number;
@@ -30,9 +75,26 @@ export interface Queues {
   scheduleFlush(groupKey: string, epoch: number, seq: number, dueAt: number, now: number): Promise<void>;
   /** Enqueues one delivery per receiver; the same (group, seq, receiver) twice is a no-op. */
   enqueueDeliveries(notification: Notification): Promise<void>;
+  /**
+   * One remediation job per owner, latest wins: while one waits (debounced), a newer one replaces
+   * it; while one runs, the newest is kept and runs after it (BullMQ `deduplication` with
+   * `replace` and `keepLastIfActive`), so an owner never has two actions at once.
+   */
+  enqueueRemediation(receiver: string, notification: Notification, owner: RemediationOwner, actor?: string): Promise<void>;
+  /** The verify step of an action, first look after `ticket.pollMs`. */
+  enqueueVerify(ticket: VerifyTicket): Promise<void>;
+  /** One note job per Slack receiver; the same note twice is a no-op. */
+  enqueueNotes(receivers: readonly string[], notes: readonly OwnerNote[]): Promise<void>;
+  /** One PagerDuty acknowledge; the same (receiver, group, click) twice is a no-op. */
+  enqueueAcknowledge(job: AcknowledgeJob): Promise<void>;
   readonly flush: Queue<FlushJob>;
   readonly deliver: Queue<DeliverJob>;
   close(): Promise<void>;
+}
+
+export interface QueueOptions {
+  /** See {@link DEFAULT_REMEDIATION_DEBOUNCE_MS}. */
+  remediationDebounceMs?: number;
 }
 
 export function receiversOf(notification: Notification): string[] {
@@ -40,9 +102,12 @@ export function receiversOf(notification: Notification): string[] {
   return [...new Set([...notification.firing, ...notification.resolved].flatMap((f) => f.receivers))].sort();
 }
 
-export function createQueues(connection: ConnectionOptions, prefix: string, retry: RetryPolicy = DEFAULT_DELIVERY_RETRY): Queues {
+export function createQueues(connection: ConnectionOptions, prefix: string, retry: RetryPolicy = DEFAULT_DELIVERY_RETRY, opts: QueueOptions = {}): Queues {
   const flush = new Queue<FlushJob>(QUEUE_NAMES.flush, { connection, prefix });
   const deliver = new Queue<DeliverJob>(QUEUE_NAMES.deliver, { connection, prefix });
+  // The same queue, typed for the follow-up jobs.
+  const actions = new Queue<ActionJob>(QUEUE_NAMES.deliver, { connection, prefix });
+  const debounceMs = opts.remediationDebounceMs ?? DEFAULT_REMEDIATION_DEBOUNCE_MS;
   const flushOpts: JobsOptions = { attempts: 20, backoff: { type: 'exponential', delay: 500 }, removeOnComplete: KEEP_COMPLETED, removeOnFail: KEEP_FAILED };
   const deliverOpts: JobsOptions = {
     attempts: retry.attempts,
@@ -66,8 +131,35 @@ export function createQueues(connection: ConnectionOptions, prefix: string, retr
         })),
       );
     },
+    async enqueueRemediation(receiver, notification, owner, actor) {
+      const oKey = [owner.cluster, owner.tool, owner.owner.kind, owner.owner.namespace, owner.owner.name].join('/');
+      await actions.add(
+        ACTION_JOB_NAMES.remediate,
+        { receiver, notification, owner, ...(actor === undefined ? {} : { actor }) },
+        {
+          ...deliverOpts,
+          jobId: jobIdOf('remediate', notification.groupKey, notification.seq, receiver, oKey, actor ?? ''),
+          delay: debounceMs,
+          deduplication: { id: jobIdOf('remediate-owner', receiver, oKey), replace: true, keepLastIfActive: true },
+        },
+      );
+    },
+    async enqueueVerify(ticket) {
+      await actions.add(ACTION_JOB_NAMES.verify, { receiver: ticket.receiver, ticket }, { ...deliverOpts, jobId: jobIdOf('verify', ticket.actionId), delay: ticket.pollMs });
+    },
+    async enqueueNotes(receivers, notes) {
+      if (receivers.length === 0 || notes.length === 0) return;
+      await actions.addBulk(
+        notes.flatMap((note) =>
+          receivers.map((receiver) => ({ name: ACTION_JOB_NAMES.note, data: { receiver, note }, opts: { ...deliverOpts, jobId: jobIdOf('note', receiver, note.id) } })),
+        ),
+      );
+    },
+    async enqueueAcknowledge(job) {
+      await actions.add(ACTION_JOB_NAMES.acknowledge, job, { ...deliverOpts, jobId: jobIdOf('ack', job.receiver, job.groupKey, job.actor, job.at) });
+    },
     async close() {
-      await Promise.all([flush.close(), deliver.close()]);
+      await Promise.all([flush.close(), deliver.close(), actions.close()]);
     },
   };
 }

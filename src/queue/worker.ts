@@ -1,18 +1,35 @@
 import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import type { Notifier } from '../deliver/notifier.ts';
+import type { Notifier, SendResult } from '../deliver/notifier.ts';
+import { isPagerDutyAcknowledger } from '../deliver/pagerduty/notifier.ts';
+import { isSlackThreadNotifier } from '../deliver/slack/notifier.ts';
 import type { Notification } from '../model/alert-group.ts';
+import type { AuditTrail } from '../remediate/audit.ts';
+import { ownersOf } from '../remediate/policy.ts';
+import { isRemediationReceiver, type RemediationRun } from '../remediate/remediator.ts';
 import type { FlushContext } from '../track/decide.ts';
 import type { GroupState } from '../track/group-state.ts';
 import type { TrackStore } from '../track/redis-store.ts';
-import { QUEUE_NAMES, deliverJobSchema, flushJobSchema, type DeliverJob, type FlushJob, type Queues } from './queues.ts';
+import {
+  ACTION_JOB_NAMES,
+  QUEUE_NAMES,
+  acknowledgeJobSchema,
+  deliverJobSchema,
+  flushJobSchema,
+  noteJobSchema,
+  remediateJobSchema,
+  verifyJobSchema,
+  type DeliverJob,
+  type FlushJob,
+  type Queues,
+} from './queues.ts';
 
 export interface WorkerDeps {
   connection: ConnectionOptions;
   prefix: string;
   store: TrackStore;
-  queues: Pick<Queues, 'scheduleFlush' | 'enqueueDeliveries'>;
+  queues: Pick<Queues, 'scheduleFlush' | 'enqueueDeliveries' | 'enqueueRemediation' | 'enqueueVerify' | 'enqueueNotes'>;
   /** The receivers by name; a function, because a policy reload can replace them. */
   notifiers: () => ReadonlyMap<string, Notifier>;
   metrics: Metrics;
@@ -22,6 +39,8 @@ export interface WorkerDeps {
   flushContext?: (state: GroupState, now: number) => Promise<FlushContext> | FlushContext;
   /** Called with every decided notification (history). */
   onNotification?: (n: Notification) => Promise<void>;
+  /** Where PagerDuty acknowledges are recorded (remediations audit themselves). */
+  audit?: Pick<AuditTrail, 'append'>;
   flushConcurrency?: number;
   deliverConcurrency?: number;
 }
@@ -60,44 +79,161 @@ export async function processFlush(job: FlushJob, deps: Pick<WorkerDeps, 'store'
   return notification ? `${outcome.kind}: ${notification.reason}` : `${outcome.kind}: none`;
 }
 
+type DeliveryDeps = Pick<WorkerDeps, 'notifiers' | 'metrics' | 'log' | 'queues' | 'audit' | 'now'>;
+type JobLog = WorkerDeps['log'];
+
 /**
- * One delivery attempt. SendResult decides what BullMQ does: ok completes, retryable with a
- * Retry-After moves the job to delayed (without spending an attempt), retryable backs off
- * exponentially, anything else is unrecoverable and stays as a dead letter.
+ * Turns a SendResult into what BullMQ does: ok completes, retryable with a Retry-After moves the
+ * job to delayed (without spending an attempt), retryable backs off exponentially, anything else
+ * is unrecoverable and stays as a dead letter.
  */
-export async function processDelivery(job: Job<DeliverJob>, token: string | undefined, deps: Pick<WorkerDeps, 'notifiers' | 'metrics' | 'log'>): Promise<string> {
-  const data = deliverJobSchema.parse(job.data);
-  const notifier = deps.notifiers().get(data.receiver);
-  if (!notifier) {
-    deps.metrics.notificationDelivered('unknown', 'dead_letter');
-    throw new UnrecoverableError(`receiver "${data.receiver}" is not configured (removed from the policy?)`);
-  }
-  if (data.notification.status === 'resolved' && notifier.sendResolved === false) return 'skipped: send_resolved is off';
-  const started = performance.now();
-  const result = await notifier.send(data.notification);
-  deps.metrics.deliveryDuration(notifier.name, (performance.now() - started) / 1000);
-  const log = deps.log.child({ group: data.notification.groupKey, seq: data.notification.seq, receiver: data.receiver, attempt: job.attemptsMade + 1 });
+async function settle(job: Job, token: string | undefined, result: SendResult, receiverType: string, deps: Pick<WorkerDeps, 'metrics'>, log: JobLog, done = 'delivered'): Promise<string> {
+  const what = job.name === ACTION_JOB_NAMES.remediate || job.name === ACTION_JOB_NAMES.note || job.name === ACTION_JOB_NAMES.acknowledge ? job.name : 'delivery';
   if (result.ok) {
-    deps.metrics.notificationDelivered(notifier.name, 'success');
-    log.info('notification delivered');
-    return 'delivered';
+    deps.metrics.notificationDelivered(receiverType, 'success');
+    log.info(what === 'delivery' ? 'notification delivered' : `${what} done`);
+    return done;
   }
   if (result.retryable && result.retryAfterMs !== undefined) {
-    deps.metrics.notificationDelivered(notifier.name, 'rate_limited');
+    deps.metrics.notificationDelivered(receiverType, 'rate_limited');
     // Routine under a rate limit: debug, not warn (the metric counts them).
-    log.debug({ retryAfterMs: result.retryAfterMs, reason: result.reason }, 'delivery deferred');
+    log.debug({ retryAfterMs: result.retryAfterMs, reason: result.reason }, `${what} deferred`);
     await job.moveToDelayed(Date.now() + result.retryAfterMs, token);
     throw new DelayedError();
   }
   const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
   if (result.retryable && !last) {
-    deps.metrics.notificationDelivered(notifier.name, 'retry');
-    log.warn({ reason: result.reason }, 'delivery failed, will retry');
+    deps.metrics.notificationDelivered(receiverType, 'retry');
+    log.warn({ reason: result.reason }, `${what} failed, will retry`);
     throw new Error(result.reason);
   }
-  deps.metrics.notificationDelivered(notifier.name, 'dead_letter');
-  log.error({ reason: result.reason }, 'delivery failed permanently; kept as a dead letter');
+  deps.metrics.notificationDelivered(receiverType, 'dead_letter');
+  log.error({ reason: result.reason }, `${what} failed permanently; kept as a dead letter`);
   throw new UnrecoverableError(result.reason);
+}
+
+function notifierOf(deps: Pick<WorkerDeps, 'notifiers' | 'metrics'>, receiver: string): Notifier {
+  const notifier = deps.notifiers().get(receiver);
+  if (!notifier) {
+    deps.metrics.notificationDelivered('unknown', 'dead_letter');
+    throw new UnrecoverableError(`receiver "${receiver}" is not configured (removed from the policy?)`);
+  }
+  return notifier;
+}
+
+/** The receivers that tell owner notes in Slack threads. */
+function slackReceivers(deps: Pick<WorkerDeps, 'notifiers'>): string[] {
+  return [...deps.notifiers()].filter(([, n]) => isSlackThreadNotifier(n)).map(([name]) => name);
+}
+
+/**
+ * Schedules what a remediation run asks for after it: its verify step, and its notes (the flap
+ * breaker's escalation) to every Slack receiver. Exported for the Slack "Sync now" path.
+ */
+export async function followUp(run: RemediationRun, deps: Pick<WorkerDeps, 'notifiers' | 'queues'>): Promise<void> {
+  if (run.verify) await deps.queues.enqueueVerify(run.verify);
+  if (run.notes.length > 0) await deps.queues.enqueueNotes(slackReceivers(deps), run.notes);
+}
+
+/**
+ * One delivery attempt (see {@link settle}). A remediation receiver is not called here: each owner
+ * of the notification gets its own remediation job, in which the latest notification wins.
+ */
+export async function processDelivery(job: Job<DeliverJob>, token: string | undefined, deps: DeliveryDeps): Promise<string> {
+  const data = deliverJobSchema.parse(job.data);
+  const notifier = notifierOf(deps, data.receiver);
+  const n = data.notification;
+  if (isRemediationReceiver(notifier)) {
+    // Resolves are queued too: a resolve that arrives while an action waits replaces it.
+    const owners = ownersOf(n.status === 'firing' ? n : { ...n, firing: n.resolved });
+    for (const owner of owners) await deps.queues.enqueueRemediation(data.receiver, n, owner);
+    return `remediation queued for ${owners.length} owner(s)`;
+  }
+  if (n.status === 'resolved' && notifier.sendResolved === false) return 'skipped: send_resolved is off';
+  const started = performance.now();
+  const result = await notifier.send(n);
+  deps.metrics.deliveryDuration(notifier.name, (performance.now() - started) / 1000);
+  const log = deps.log.child({ group: n.groupKey, seq: n.seq, receiver: data.receiver, attempt: job.attemptsMade + 1 });
+  return settle(job, token, result, notifier.name, deps, log);
+}
+
+/** One owner's remediation (the latest notification for it), then its follow-ups. */
+export async function processRemediation(job: Job, token: string | undefined, deps: DeliveryDeps): Promise<string> {
+  const data = remediateJobSchema.parse(job.data);
+  const notifier = notifierOf(deps, data.receiver);
+  if (!isRemediationReceiver(notifier)) throw new UnrecoverableError(`receiver "${data.receiver}" is not a remediation receiver any more`);
+  const owner = { cluster: data.owner.cluster, tool: data.owner.tool, owner: data.owner.owner };
+  const started = performance.now();
+  const run = await notifier.remediateOwner(data.notification, owner, data.actor);
+  deps.metrics.deliveryDuration(notifier.name, (performance.now() - started) / 1000);
+  await followUp(run, deps);
+  const log = deps.log.child({ group: data.notification.groupKey, seq: data.notification.seq, receiver: data.receiver, owner: data.owner.owner.name, attempt: job.attemptsMade + 1 });
+  return settle(job, token, run.result, notifier.name, deps, log, 'remediated');
+}
+
+/** One look at an action's result: wait (without spending an attempt) or tell the verdict. */
+export async function processVerify(job: Job, token: string | undefined, deps: DeliveryDeps): Promise<string> {
+  const { receiver, ticket } = verifyJobSchema.parse(job.data);
+  const notifier = notifierOf(deps, receiver);
+  if (!isRemediationReceiver(notifier)) throw new UnrecoverableError(`receiver "${receiver}" is not a remediation receiver any more`);
+  const step = await notifier.verify(ticket);
+  if (step.state === 'pending') {
+    // Bounded: verify() decides a verdict once the ticket's deadline has passed.
+    await job.moveToDelayed(Date.now() + step.retryInMs, token);
+    throw new DelayedError();
+  }
+  if (step.notes.length > 0) await deps.queues.enqueueNotes(slackReceivers(deps), step.notes);
+  deps.log.info({ group: ticket.groupKey, receiver, owner: ticket.owner.name, verdict: step.state }, step.reason);
+  return step.state;
+}
+
+/** One owner note into one Slack receiver's thread. */
+export async function processNote(job: Job, token: string | undefined, deps: DeliveryDeps): Promise<string> {
+  const { receiver, note } = noteJobSchema.parse(job.data);
+  const notifier = notifierOf(deps, receiver);
+  if (!isSlackThreadNotifier(notifier)) throw new UnrecoverableError(`receiver "${receiver}" cannot tell notes`);
+  const result = await notifier.tellOwner(note);
+  return settle(job, token, result, notifier.name, deps, deps.log.child({ receiver, note: note.id, attempt: job.attemptsMade + 1 }), 'told');
+}
+
+/** One PagerDuty acknowledge; its result is audited once final. */
+export async function processAcknowledge(job: Job, token: string | undefined, deps: DeliveryDeps): Promise<string> {
+  const data = acknowledgeJobSchema.parse(job.data);
+  const notifier = notifierOf(deps, data.receiver);
+  if (!isPagerDutyAcknowledger(notifier)) throw new UnrecoverableError(`receiver "${data.receiver}" cannot acknowledge`);
+  const result = await notifier.acknowledge(data.groupKey);
+  const log = deps.log.child({ group: data.groupKey, receiver: data.receiver, actor: data.actor, attempt: job.attemptsMade + 1 });
+  const final = result.ok || !result.retryable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+  if (final && deps.audit) {
+    await deps.audit.append({
+      kind: 'pagerduty',
+      at: deps.now(),
+      actor: data.actor,
+      action: 'acknowledge',
+      cluster: data.cluster,
+      ...(data.owner === undefined ? {} : { owner: data.owner }),
+      outcome: result.ok ? 'performed' : 'failed',
+      reason: result.ok ? `PagerDuty alert of group ${data.groupKey} acknowledged through ${data.receiver}` : `PagerDuty acknowledge through ${data.receiver} failed: ${result.reason}`,
+      groupKey: data.fromGroupKey,
+    });
+  }
+  return settle(job, token, result, notifier.name, deps, log, 'acknowledged');
+}
+
+/** Runs a deliver-queue job by its name. */
+export async function processDeliverQueueJob(job: Job, token: string | undefined, deps: DeliveryDeps): Promise<string> {
+  switch (job.name) {
+    case ACTION_JOB_NAMES.remediate:
+      return processRemediation(job, token, deps);
+    case ACTION_JOB_NAMES.verify:
+      return processVerify(job, token, deps);
+    case ACTION_JOB_NAMES.note:
+      return processNote(job, token, deps);
+    case ACTION_JOB_NAMES.acknowledge:
+      return processAcknowledge(job, token, deps);
+    default:
+      return processDelivery(job as Job<DeliverJob>, token, deps);
+  }
 }
 
 export function createWorkers(deps: WorkerDeps): Workers {
@@ -106,7 +242,7 @@ export function createWorkers(deps: WorkerDeps): Workers {
     async (job) => processFlush(flushJobSchema.parse(job.data), deps),
     { connection: deps.connection, prefix: deps.prefix, concurrency: deps.flushConcurrency ?? 8, autorun: false },
   );
-  const deliver = new Worker<DeliverJob>(QUEUE_NAMES.deliver, async (job, token) => processDelivery(job, token, deps), {
+  const deliver = new Worker<DeliverJob>(QUEUE_NAMES.deliver, async (job, token) => processDeliverQueueJob(job, token, deps), {
     connection: deps.connection,
     prefix: deps.prefix,
     concurrency: deps.deliverConcurrency ?? 8,

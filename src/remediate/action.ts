@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { OwnerRef, ResourceRef } from '../model/signal.ts';
+import type { VerifyObservation } from './verify.ts';
 
 /**
  * The two I/O edges of a remediation receiver (Argo CD sync, Flux reconcile) behind one shape, so
@@ -35,6 +36,8 @@ export interface RemediationClient {
   inspect(owner: OwnerRef): Promise<{ ok: true; state: TargetState } | ActionFailure>;
   /** `requestedAt`: the Flux token written, which `status.lastHandledReconcileAt` will echo (for the verify step). */
   remediate(request: RemediationRequest): Promise<{ ok: true; detail: string; requestedAt?: string } | ActionFailure>;
+  /** What the tool says now about an earlier action's result (the verify step). */
+  observe(owner: OwnerRef, target: { resources: readonly ResourceRef[]; requestedAt?: string | undefined }): Promise<{ ok: true; observation: VerifyObservation } | ActionFailure>;
 }
 
 /** Names a transport failure by its code only: axios messages can carry request details. */

@@ -54,7 +54,7 @@ const applicationSchema = z.object({
   operation: z.unknown().optional(),
   status: z
     .object({
-      operationState: z.object({ phase: z.string().optional() }).nullish(),
+      operationState: z.object({ phase: z.string().optional(), message: z.string().optional() }).nullish(),
       resources: z.array(resourceStatusSchema).nullish(),
     })
     .nullish(),
@@ -154,11 +154,16 @@ export function createArgoCdSyncClient(opts: ArgoCdSyncClientOptions): Remediati
     async inspect(owner) {
       const got = await getApplication(owner);
       if (!got.ok) return got;
-      const synced: ResourceRef[] = (got.app.status?.resources ?? [])
-        .filter((r) => r.status === 'Synced')
-        .map((r) => ({ group: r.group ?? '', kind: r.kind, namespace: r.namespace ?? '', name: r.name }));
-      const state: TargetState = { inProgress: operationInProgress(got.app), suspended: false, synced };
+      const state: TargetState = { inProgress: operationInProgress(got.app), suspended: false, synced: syncedResources(got.app) };
       return { ok: true, state };
+    },
+    async observe(owner) {
+      const got = await getApplication(owner);
+      if (!got.ok) return got;
+      const pending = operationInProgress(got.app);
+      const phase = got.app.status?.operationState?.phase;
+      const failed = phase === 'Failed' || phase === 'Error' ? `operation ${phase}${got.app.status?.operationState?.message ? `: ${got.app.status.operationState.message.slice(0, 200)}` : ''}` : undefined;
+      return { ok: true, observation: { pending, synced: syncedResources(got.app), ...(failed === undefined ? {} : { failed: redact(failed, opts.token) }) } };
     },
     async remediate(req) {
       const what = `sync of Application ${req.owner.name}`;
@@ -173,6 +178,12 @@ export function createArgoCdSyncClient(opts: ArgoCdSyncClientOptions): Remediati
   };
 }
 
+// The resources an Application reports Synced.
+function syncedResources(app: ArgoCdApplication): ResourceRef[] {
+  return (app.status?.resources ?? [])
+    .filter((r) => r.status === 'Synced')
+    .map((r) => ({ group: r.group ?? '', kind: r.kind, namespace: r.namespace ?? '', name: r.name }));
+}
 
 // The grpc-gateway message (or error) of an error body, '' when there is none.
 function grpcMessage(text: string): string {

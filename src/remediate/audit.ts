@@ -1,37 +1,54 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { ownerRefSchema, resourceRefSchema } from '../model/signal.ts';
-import { remediationActionSchema } from './policy.ts';
+import { REMEDIATION_ACTIONS } from './policy.ts';
 
 /**
- * The audit trail of remediation (issue #6, STYLE.md rule 11): every decision and action, who or
- * what asked, what, when, and the result, in one Redis stream `${keyPrefix}:audit`, trimmed by
- * length and by age. `GET /api/v1/audit` will read it through {@link AuditTrail.list}.
+ * The one audit trail (issue #6, STYLE.md rule 11): every remediation decision and action, every
+ * Slack button click, and every PagerDuty acknowledge — who or what asked, what, when, and the
+ * result — in one Redis stream `${keyPrefix}:audit`, trimmed by length and by age.
+ * `GET /api/v1/audit` reads it through {@link AuditTrail.list}.
  */
 
-/** Small enum: the metric label `outcome` of `meshdrift_remediations_total` and the audit outcome. */
-export const REMEDIATION_OUTCOMES = ['performed', 'dry-run', 'deferred', 'failed', 'rate-limited', 'escalated', 'skipped'] as const;
+/**
+ * Small enum: the metric label `outcome` of `meshdrift_remediations_total` and the audit outcome.
+ * `verified` / `verify-failed` close a `performed` action (the verify step); `denied` is a Slack
+ * click by someone the route does not allow.
+ */
+export const REMEDIATION_OUTCOMES = ['performed', 'dry-run', 'deferred', 'failed', 'rate-limited', 'escalated', 'skipped', 'verified', 'verify-failed', 'denied'] as const;
 export const remediationOutcomeSchema = z.enum(REMEDIATION_OUTCOMES);
 export type RemediationOutcome = z.infer<typeof remediationOutcomeSchema>;
 
+/** What produced a record: a remediation receiver, a Slack button, or a PagerDuty acknowledge. */
+export const AUDIT_KINDS = ['remediation', 'slack-action', 'pagerduty'] as const;
+/** Remediation actions, and what a Slack button or a PagerDuty event asks for. */
+export const AUDIT_ACTIONS = [...REMEDIATION_ACTIONS, 'sync', 'silence', 'acknowledge'] as const;
+
 export const auditEntrySchema = z.object({
+  /** Records written before kinds existed were all remediation. */
+  kind: z.enum(AUDIT_KINDS).default('remediation'),
   /** Epoch ms of the decision. */
   at: z.number().int().nonnegative(),
-  /** `meshdrift` for automatic decisions; a Slack user id for button clicks (later). */
+  /** `meshdrift` for automatic decisions; `slack:<user id>` for button clicks. */
   actor: z.string().min(1),
-  action: remediationActionSchema,
+  action: z.enum(AUDIT_ACTIONS),
   cluster: z.string(),
-  owner: ownerRefSchema,
-  resources: z.array(resourceRefSchema),
-  fingerprints: z.array(z.string()),
-  dryRun: z.boolean(),
+  /** Absent only for a click on an alert group that no longer exists. */
+  owner: ownerRefSchema.optional(),
+  resources: z.array(resourceRefSchema).default([]),
+  fingerprints: z.array(z.string()).default([]),
+  dryRun: z.boolean().default(false),
   outcome: remediationOutcomeSchema,
   reason: z.string(),
   /** The alert group and notification that caused it, when one did. */
   groupKey: z.string().optional(),
   seq: z.number().int().positive().optional(),
+  /** The silence a Slack "Silence" click created. */
+  silenceId: z.string().optional(),
 });
 export type AuditEntry = z.infer<typeof auditEntrySchema>;
+/** An entry as written: kind (default remediation), resources, fingerprints and dryRun may be left out. */
+export type AuditEntryInput = z.input<typeof auditEntrySchema>;
 /** An entry as read back, with its stream id (a cursor for paging). */
 export type AuditRecord = AuditEntry & { id: string };
 
@@ -46,7 +63,7 @@ export interface AuditListOptions {
 
 export interface AuditTrail {
   /** Appends one entry; resolves its id. Rejects when Redis does (the caller must not act unaudited). */
-  append(entry: AuditEntry): Promise<string>;
+  append(entry: AuditEntryInput): Promise<string>;
   /** Newest first. Entries that do not parse (written by a newer version) are left out. */
   list(opts: AuditListOptions): Promise<AuditRecord[]>;
 }
@@ -65,11 +82,12 @@ const MAX_LIST = 1000;
 
 // Stream field values are strings; structured ones are JSON.
 const storedSchema = z.object({
+  kind: z.string().optional(),
   at: z.string(),
   actor: z.string(),
   action: z.string(),
   cluster: z.string(),
-  owner: z.string(),
+  owner: z.string().optional(),
   resources: z.string(),
   fingerprints: z.string(),
   dryRun: z.enum(['true', 'false']),
@@ -77,6 +95,7 @@ const storedSchema = z.object({
   reason: z.string(),
   groupKey: z.string().optional(),
   seq: z.string().optional(),
+  silenceId: z.string().optional(),
 });
 
 /** The audit trail in a Redis stream. */
@@ -89,11 +108,12 @@ export function createRedisAuditTrail(redis: Redis, keyPrefix: string, opts: Red
     async append(entry) {
       const e = auditEntrySchema.parse(entry);
       const fields: string[] = [
+        'kind', e.kind,
         'at', String(e.at),
         'actor', e.actor,
         'action', e.action,
         'cluster', e.cluster,
-        'owner', JSON.stringify(e.owner),
+        ...(e.owner === undefined ? [] : ['owner', JSON.stringify(e.owner)]),
         'resources', JSON.stringify(e.resources),
         'fingerprints', JSON.stringify(e.fingerprints),
         'dryRun', String(e.dryRun),
@@ -101,6 +121,7 @@ export function createRedisAuditTrail(redis: Redis, keyPrefix: string, opts: Red
         'reason', e.reason,
         ...(e.groupKey === undefined ? [] : ['groupKey', e.groupKey]),
         ...(e.seq === undefined ? [] : ['seq', String(e.seq)]),
+        ...(e.silenceId === undefined ? [] : ['silenceId', e.silenceId]),
       ];
       // One trim strategy per XADD: MAXLEN ~ here, exact MINID (age) in the same transaction (exact,
       // because `~` trims only whole stream nodes and would never trim a small stream by age). Stream ids
@@ -134,11 +155,12 @@ function decode(id: string, flat: string[]): AuditRecord | undefined {
   const s = stored.data;
   try {
     const entry = auditEntrySchema.safeParse({
+      ...(s.kind === undefined ? {} : { kind: s.kind }),
       at: Number(s.at),
       actor: s.actor,
       action: s.action,
       cluster: s.cluster,
-      owner: JSON.parse(s.owner),
+      ...(s.owner === undefined ? {} : { owner: JSON.parse(s.owner) }),
       resources: JSON.parse(s.resources),
       fingerprints: JSON.parse(s.fingerprints),
       dryRun: s.dryRun === 'true',
@@ -146,6 +168,7 @@ function decode(id: string, flat: string[]): AuditRecord | undefined {
       reason: s.reason,
       ...(s.groupKey === undefined ? {} : { groupKey: s.groupKey }),
       ...(s.seq === undefined ? {} : { seq: Number(s.seq) }),
+      ...(s.silenceId === undefined ? {} : { silenceId: s.silenceId }),
     });
     return entry.success ? { ...entry.data, id } : undefined;
   } catch {

@@ -6,7 +6,7 @@ import { redact, transportFailure, type ActionFailure, type RemediationClient, p
 /**
  * Asks Flux to reconcile a Kustomization or HelmRelease the way `flux reconcile` does (reference
  * flux.md §5): a JSON merge patch of `reconcile.fluxcd.io/requestedAt`, refused while the object is
- * suspended. Following `status.lastHandledReconcileAt` is the verify step (issue #6, not here).
+ * suspended. `observe` follows `status.lastHandledReconcileAt` and Ready: the verify step (verify.ts).
  */
 
 /** A minimal Kubernetes API transport; the kubeconfig-based one (TLS, exec credentials) comes later. */
@@ -65,7 +65,14 @@ const statusSchema = z.object({ message: z.string().optional(), reason: z.string
 const fluxObjectSchema = z.object({
   metadata: z.object({ name: z.string(), annotations: z.record(z.string(), z.string()).nullish() }),
   spec: z.object({ suspend: z.boolean().nullish() }).nullish(),
+  status: z
+    .object({
+      lastHandledReconcileAt: z.string().nullish(),
+      conditions: z.array(z.object({ type: z.string(), status: z.string(), reason: z.string().optional(), message: z.string().optional() })).nullish(),
+    })
+    .nullish(),
 });
+type FluxObject = z.infer<typeof fluxObjectSchema>;
 
 /** Go's time.RFC3339Nano of an epoch-ms time: fraction without trailing zeros, none when zero. */
 export function rfc3339Nano(ms: number): string {
@@ -99,7 +106,7 @@ export function createFluxReconcileClient(opts: FluxReconcileClientOptions): Rem
     return fail('rejected', false, `flux ${what}: HTTP ${status}${detail}`);
   }
 
-  async function read(owner: OwnerRef, path: string): Promise<{ ok: true; suspended: boolean } | ActionFailure> {
+  async function read(owner: OwnerRef, path: string): Promise<{ ok: true; suspended: boolean; obj: FluxObject } | ActionFailure> {
     const what = `read of ${owner.kind} ${owner.namespace}/${owner.name}`;
     let res: { status: number; body: string };
     try {
@@ -110,7 +117,7 @@ export function createFluxReconcileClient(opts: FluxReconcileClientOptions): Rem
     if (res.status < 200 || res.status >= 300) return mapError(res.status, res.body, what);
     const obj = parseJson(fluxObjectSchema, res.body);
     if (obj === undefined) return fail('rejected', false, `flux ${what}: the answer is not a ${owner.kind}`);
-    return { ok: true, suspended: obj.spec?.suspend === true };
+    return { ok: true, suspended: obj.spec?.suspend === true, obj };
   }
 
   return {
@@ -140,6 +147,19 @@ export function createFluxReconcileClient(opts: FluxReconcileClientOptions): Rem
       if (res.status < 200 || res.status >= 300) return mapError(res.status, res.body, what);
       if (parseJson(fluxObjectSchema, res.body) === undefined) return fail('rejected', false, `flux ${what}: HTTP ${res.status} but the answer is not a ${owner.kind}`);
       return { ok: true, detail: `flux reconcile requested at ${requestedAt}`, requestedAt };
+    },
+    // `flux reconcile` waits the same way: lastHandledReconcileAt echoes the token, then Ready.
+    async observe(owner, target) {
+      const path = fluxObjectPath(owner);
+      if (path === null) return fail('rejected', false, `flux cannot reconcile a ${owner.kind}`);
+      const got = await read(owner, path);
+      if (!got.ok) return got;
+      const handled = target.requestedAt !== undefined && got.obj.status?.lastHandledReconcileAt === target.requestedAt;
+      const ready = (got.obj.status?.conditions ?? []).find((c) => c.type === 'Ready');
+      if (!handled || ready === undefined || ready.status === 'Unknown') return { ok: true, observation: { pending: true, synced: [] } };
+      if (ready.status === 'True') return { ok: true, observation: { pending: false, synced: [...target.resources] } };
+      const said = [ready.reason, ready.message].filter((p): p is string => p !== undefined && p !== '').join(': ').slice(0, 200);
+      return { ok: true, observation: { pending: false, synced: [], failed: redact(`not Ready${said === '' ? '' : ` (${said})`}`, opts.token ?? '') } };
     },
   };
 }

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Notifier, SendResult } from '../deliver/notifier.ts';
+import type { OwnerNote } from '../deliver/slack/owner-note.ts';
 import type { Notification } from '../model/alert-group.ts';
+import { severityRank, type Severity } from '../model/severity.ts';
 import type { ResourceRef } from '../model/signal.ts';
 import type { ActionFailure, RemediationClient } from './action.ts';
 import { createArgoCdSyncClient } from './argocd-sync.ts';
-import type { AuditEntry, AuditTrail, RemediationOutcome } from './audit.ts';
+import type { AuditEntryInput, AuditTrail, RemediationOutcome } from './audit.ts';
 import { createAxiosKubeHttp, createFluxReconcileClient, type KubeHttp } from './flux-reconcile.ts';
 import {
   decideRemediation,
@@ -22,6 +24,7 @@ import {
   type RemediationDecision,
   type RemediationOwner,
 } from './policy.ts';
+import { decideVerify, verifyPollMs, type VerifyTicket } from './verify.ts';
 
 /** What an escalation hook receives: the findings whose flap breaker tripped. */
 export interface RemediationEscalation {
@@ -31,6 +34,39 @@ export interface RemediationEscalation {
   resources: ResourceRef[];
   reason: string;
   notification: Notification;
+}
+
+/** What one owner's remediation did, and what must follow it. */
+export interface RemediationRun {
+  result: SendResult;
+  /** After a real action: the verify step to schedule (a delayed job carries it). */
+  verify?: VerifyTicket;
+  /** Messages for the alert's Slack thread (the flap breaker's escalation). */
+  notes: OwnerNote[];
+}
+
+/** One observation of a verify step: wait and look again, or the verdict (audited and counted). */
+export type VerifyStep =
+  | { state: 'pending'; retryInMs: number }
+  | { state: 'verified' | 'verify-failed'; reason: string; notes: OwnerNote[] };
+
+/**
+ * A remediation receiver as the queue drives it: one job per owner (latest wins), then the verify
+ * step in delayed jobs. `send` does both parts of one notification inline (all owners), without the
+ * verify step.
+ */
+export interface RemediationReceiver extends Notifier {
+  readonly receiver: string;
+  /** Remediates one owner of a notification; `actor` overrides who asked (a Slack user). Never throws. */
+  remediateOwner(n: Notification, owner: RemediationOwner, actor?: string): Promise<RemediationRun>;
+  /** Observes an action's result once. Rejects only when Redis or the audit trail does. */
+  verify(ticket: VerifyTicket): Promise<VerifyStep>;
+}
+
+/** Whether a receiver is a remediator (the worker runs it per owner and verifies its actions). */
+export function isRemediationReceiver(n: Notifier): n is RemediationReceiver {
+  const r = n as Partial<RemediationReceiver>;
+  return typeof r.remediateOwner === 'function' && typeof r.verify === 'function';
 }
 
 /** Options for {@link createRemediator}. */
@@ -61,11 +97,13 @@ export interface RemediatorOptions {
   maxDeferMs?: number;
   /** Called once per audited outcome; wire to `meshdrift_remediations_total{action,outcome}`. */
   onOutcome?: (action: RemediationAction, outcome: RemediationOutcome) => void;
-  /** Called when a flap breaker trips (escalation message, paging: later). Errors are ignored. */
+  /** Called when a flap breaker trips, besides the Slack note the run returns. Errors are ignored. */
   onEscalate?: (escalation: RemediationEscalation) => void | Promise<void>;
 }
 
 const DONE_TTL_MS = 24 * 3_600_000;
+// The newest notification seq seen per (receiver, group, owner): an older job arriving late loses.
+const LATEST = `local cur = tonumber(redis.call('GET', KEYS[1]) or '0') if cur > tonumber(ARGV[1]) then return 0 end redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1`;
 const DEFER_TTL_MS = 6 * 3_600_000;
 
 // Deletes the lock only if this holder still owns it.
@@ -77,7 +115,7 @@ const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call
  * pure {@link decideRemediation}, audits the decision, and only then acts (unless dry run), one
  * remediation per owner at a time. Never throws.
  */
-export function createRemediator(opts: RemediatorOptions): Notifier {
+export function createRemediator(opts: RemediatorOptions): RemediationReceiver {
   const config: RemediationConfig = remediationConfigSchema.parse(opts.config);
   const client = opts.client ?? buildClient(config, opts);
   const actor = opts.actor ?? 'meshdrift';
@@ -99,10 +137,11 @@ export function createRemediator(opts: RemediatorOptions): Notifier {
     }
   };
 
-  async function audit(n: Notification, owner: RemediationOwner, o: RemediationOutcome, reason: string, fields: { resources: ResourceRef[]; fingerprints: string[] }): Promise<void> {
-    const entry: AuditEntry = {
+  async function audit(n: Notification, owner: RemediationOwner, o: RemediationOutcome, reason: string, fields: { resources: ResourceRef[]; fingerprints: string[] }, by = actor): Promise<void> {
+    const entry: AuditEntryInput = {
+      kind: 'remediation',
       at: opts.now(),
-      actor,
+      actor: by,
       action: config.action,
       cluster: owner.cluster,
       owner: owner.owner,
@@ -143,7 +182,17 @@ export function createRemediator(opts: RemediatorOptions): Notifier {
   }
 
   // A deferral: back off (doubling per consecutive deferral of the owner), give up after maxDeferMs.
-  async function defer(n: Notification, owner: RemediationOwner, decision: RemediationDecision, reason: string, minDelayMs: number, doneKey: string): Promise<SendResult> {
+  // Who asked, for the audit records of one run (meshdrift, or the Slack user of "Sync now").
+  interface Run {
+    n: Notification;
+    owner: RemediationOwner;
+    doneKey: string;
+    by: string;
+  }
+
+  // A deferral: back off (doubling per consecutive deferral of the owner), give up after maxDeferMs.
+  async function defer(run: Run, decision: RemediationDecision, reason: string, minDelayMs: number): Promise<SendResult> {
+    const { n, owner } = run;
     const key = k('defer', ownerKey(owner));
     const now = opts.now();
     const res = await redis.multi().hsetnx(key, 'first', String(now)).hincrby(key, 'n', 1).hget(key, 'first').pexpire(key, DEFER_TTL_MS).exec();
@@ -153,12 +202,12 @@ export function createRemediator(opts: RemediatorOptions): Notifier {
     if (now - first >= maxDeferMs) {
       const gaveUp = `${reason}; gave up after ${Math.round((now - first) / 60_000)}m of deferrals (the next notification tries again)`;
       await redis.del(key);
-      await audit(n, owner, 'failed', gaveUp, fields);
-      await markDone(doneKey);
+      await audit(n, owner, 'failed', gaveUp, fields, run.by);
+      await markDone(run.doneKey);
       return { ok: false, retryable: false, reason: gaveUp };
     }
     const delay = Math.max(minDelayMs, deferDelayMs(count, deferBaseMs, deferCapMs));
-    await audit(n, owner, 'deferred', `${reason} (deferral ${count}, next try in ${Math.round(delay / 1000)}s)`, fields);
+    await audit(n, owner, 'deferred', `${reason} (deferral ${count}, next try in ${Math.round(delay / 1000)}s)`, fields, run.by);
     return { ok: false, retryable: true, reason, retryAfterMs: delay };
   }
 
@@ -166,30 +215,45 @@ export function createRemediator(opts: RemediatorOptions): Notifier {
     await redis.set(doneKey, '1', 'PX', DONE_TTL_MS);
   }
 
-  async function escalate(n: Notification, owner: RemediationOwner, decision: RemediationDecision, now: number): Promise<void> {
-    if (decision.escalate.length === 0) return;
+  // Trips the breaker for the decision's findings: remembered, audited, the hook called, and a
+  // note for the alert's thread (broadcast: a human has to look now).
+  async function escalate(run: Run, decision: RemediationDecision, now: number): Promise<OwnerNote[]> {
+    if (decision.escalate.length === 0) return [];
+    const { n, owner } = run;
     const tripped = new Set(decision.escalate);
-    const resources = n.firing.filter((f) => tripped.has(f.fingerprint)).map((f) => f.resource);
+    const findings = n.firing.filter((f) => tripped.has(f.fingerprint));
+    const resources = findings.map((f) => f.resource);
     const p = redis.multi();
     for (const fp of decision.escalate) p.set(k('escalated', fp), String(now), 'PX', config.flap.withinMs);
     await p.exec();
-    const reason = `flap breaker tripped: ${resources.length} resource(s) of ${ownerLabel(owner)} drifted again after ${config.flap.max} remediations within ${Math.round(config.flap.withinMs / 60_000)}m; auto-remediation stopped for them, escalating`;
-    await audit(n, owner, 'escalated', reason, { resources, fingerprints: decision.escalate });
+    const within = Math.round(config.flap.withinMs / 60_000);
+    const reason = `flap breaker tripped: ${resources.length} resource(s) of ${ownerLabel(owner)} drifted again after ${config.flap.max} remediations within ${within}m; auto-remediation stopped for them, escalating`;
+    await audit(n, owner, 'escalated', reason, { resources, fingerprints: decision.escalate }, run.by);
     try {
       await opts.onEscalate?.({ receiver: opts.name, owner, fingerprints: decision.escalate, resources, reason, notification: n });
     } catch {
       // The escalation is audited and counted; a failing hook must not undo that.
     }
+    const severity = findings.reduce<Severity>((top, f) => (severityRank(f.severity) < severityRank(top) ? f.severity : top), 'info');
+    const listed = resources.slice(0, 5).map((r) => `\`${escapeText(`${r.kind} ${r.namespace === '' ? '' : `${r.namespace}/`}${r.name}`)}\``).join(', ');
+    const more = resources.length > 5 ? ` and ${resources.length - 5} more` : '';
+    const text =
+      `:rotating_light: *Auto-remediation stopped* for ${resources.length} resource(s) of ${escapeText(ownerLabel(owner))} (${listed}${more}): ` +
+      `they drifted back ${config.flap.max} times within ${within}m of being reverted by ${escapeText(opts.name)}. ` +
+      `Escalated at *${severity.toUpperCase()}* severity: someone keeps changing them by hand, or Git is not what the mesh needs. ` +
+      `meshdrift will not revert them again for ${within}m.`;
+    return [{ id: `escalate:${opts.name}:${n.groupKey}:${n.seq}:${ownerKey(owner)}`, cluster: owner.cluster, tool: owner.tool, owner: owner.owner, text, broadcast: true }];
   }
 
-  async function handleOwner(n: Notification, owner: RemediationOwner): Promise<SendResult> {
+  async function handleOwner(n: Notification, owner: RemediationOwner, by: string): Promise<RemediationRun> {
     const oKey = ownerKey(owner);
-    const doneKey = k('done', opts.name, n.groupKey, String(n.seq), oKey);
-    if ((await redis.exists(doneKey)) === 1) return { ok: true };
+    const run: Run = { n, owner, by, doneKey: k('done', opts.name, n.groupKey, String(n.seq), oKey) };
+    const only = (result: SendResult, notes: OwnerNote[] = []): RemediationRun => ({ result, notes });
+    if ((await redis.exists(run.doneKey)) === 1) return only({ ok: true });
     const lockKey = k('lock', oKey);
     const token = randomUUID();
     if ((await redis.set(lockKey, token, 'PX', lockMs, 'NX')) !== 'OK') {
-      return { ok: false, retryable: true, reason: `another remediation of ${ownerLabel(owner)} is running`, retryAfterMs: lockRetryMs };
+      return only({ ok: false, retryable: true, reason: `another remediation of ${ownerLabel(owner)} is running`, retryAfterMs: lockRetryMs });
     }
     try {
       const now = opts.now();
@@ -201,30 +265,30 @@ export function createRemediator(opts: RemediatorOptions): Notifier {
         // Read the target only when an action is still on the table; the read is not destructive,
         // so a dry run does it too and reports truthfully what would happen.
         const inspected = await client.inspect(owner.owner);
-        if (!inspected.ok) return await actionFailed(n, owner, decision, inspected, doneKey);
+        if (!inspected.ok) return only(await actionFailed(run, decision, inspected));
         decision = decideRemediation({ ...input, inProgress: inspected.state.inProgress, suspended: inspected.state.suspended, alreadySynced: inspected.state.synced });
       }
-      await escalate(n, owner, decision, now);
+      const notes = await escalate(run, decision, now);
       const fields = { resources: decision.resources, fingerprints: decision.fingerprints };
 
       if (decision.action === 'escalate') {
-        await markDone(doneKey);
-        return { ok: true };
+        await markDone(run.doneKey);
+        return only({ ok: true }, notes);
       }
       if (decision.action === 'skip') {
-        if (decision.skip === 'in-progress') return await defer(n, owner, decision, decision.reason, 0, doneKey);
-        await audit(n, owner, decision.skip === 'rate-limited' ? 'rate-limited' : 'skipped', decision.reason, fields);
-        await markDone(doneKey);
-        return { ok: true };
+        if (decision.skip === 'in-progress') return only(await defer(run, decision, decision.reason, 0), notes);
+        await audit(n, owner, decision.skip === 'rate-limited' ? 'rate-limited' : 'skipped', decision.reason, fields, by);
+        await markDone(run.doneKey);
+        return only({ ok: true }, notes);
       }
       if (config.dryRun) {
-        await audit(n, owner, 'dry-run', decision.reason, fields);
-        await markDone(doneKey);
-        return { ok: true };
+        await audit(n, owner, 'dry-run', decision.reason, fields, by);
+        await markDone(run.doneKey);
+        return only({ ok: true }, notes);
       }
 
       const done = await client.remediate({ owner: owner.owner, resources: decision.resources, prune: decision.prune, reason: decision.reason });
-      if (!done.ok) return await actionFailed(n, owner, decision, done, doneKey);
+      if (!done.ok) return only(await actionFailed(run, decision, done), notes);
       const at = opts.now();
       const member = `${at}:${randomUUID().slice(0, 8)}`;
       const p = redis.multi();
@@ -232,47 +296,103 @@ export function createRemediator(opts: RemediatorOptions): Notifier {
       for (const fp of decision.fingerprints) {
         p.zadd(k('history', fp), at, member).zremrangebyscore(k('history', fp), '-inf', at - historyMs).pexpire(k('history', fp), historyMs);
       }
-      p.del(k('defer', oKey)).set(doneKey, '1', 'PX', DONE_TTL_MS);
+      p.del(k('defer', oKey)).set(run.doneKey, '1', 'PX', DONE_TTL_MS);
       await p.exec();
-      await audit(n, owner, 'performed', `${decision.reason}: ${done.detail}`, fields);
-      return { ok: true };
+      await audit(n, owner, 'performed', `${decision.reason}: ${done.detail}`, fields, by);
+      const verify: VerifyTicket = {
+        receiver: opts.name,
+        action: config.action,
+        actionId: `${opts.name}:${oKey}:${member}`,
+        actor: by,
+        cluster: owner.cluster,
+        tool: owner.tool,
+        owner: owner.owner,
+        resources: decision.resources,
+        fingerprints: decision.fingerprints,
+        groupKey: n.groupKey,
+        seq: n.seq,
+        startedAt: at,
+        deadline: at + config.verifyTimeoutMs,
+        pollMs: verifyPollMs(config.verifyTimeoutMs),
+        ...(done.requestedAt === undefined ? {} : { requestedAt: done.requestedAt }),
+      };
+      return { result: { ok: true }, verify, notes };
     } finally {
       await redis.eval(RELEASE, 1, lockKey, token).catch(() => undefined);
     }
   }
 
-  async function actionFailed(n: Notification, owner: RemediationOwner, decision: RemediationDecision, failure: ActionFailure, doneKey: string): Promise<SendResult> {
+  async function actionFailed(run: Run, decision: RemediationDecision, failure: ActionFailure): Promise<SendResult> {
     const fields = { resources: decision.resources, fingerprints: decision.fingerprints };
     if (failure.kind === 'in-progress' || failure.kind === 'sync-window') {
-      return defer(n, owner, decision, failure.reason, failure.retryAfterMs ?? 0, doneKey);
+      return defer(run, decision, failure.reason, failure.retryAfterMs ?? 0);
     }
     if (failure.retryable) {
-      await audit(n, owner, 'deferred', failure.reason, fields);
+      await audit(run.n, run.owner, 'deferred', failure.reason, fields, run.by);
       return { ok: false, retryable: true, reason: failure.reason };
     }
-    await audit(n, owner, failure.kind === 'suspended' ? 'skipped' : 'failed', failure.reason, fields);
-    await markDone(doneKey);
+    await audit(run.n, run.owner, failure.kind === 'suspended' ? 'skipped' : 'failed', failure.reason, fields, run.by);
+    await markDone(run.doneKey);
     return { ok: false, retryable: false, reason: failure.reason };
+  }
+
+  // Redis failures become a retryable result: nothing unaudited happened after the failure.
+  async function guarded(owner: RemediationOwner, work: () => Promise<RemediationRun>): Promise<RemediationRun> {
+    try {
+      return await work();
+    } catch (error) {
+      return { result: { ok: false, retryable: true, reason: `remediation of ${ownerLabel(owner)} could not use Redis: ${error instanceof Error ? error.message : String(error)}` }, notes: [] };
+    }
   }
 
   return {
     name: 'remediate',
+    receiver: opts.name,
     // A resolve never triggers an action (issue #6); the worker need not even deliver it.
     sendResolved: false,
     async send(n) {
       const owners = ownersOf(n.status === 'firing' ? n : { ...n, firing: n.resolved });
       const results: SendResult[] = [];
-      for (const owner of owners) {
-        try {
-          results.push(await handleOwner(n, owner));
-        } catch (error) {
-          // Redis (or the audit stream) failed: nothing unaudited happened after the failure.
-          results.push({ ok: false, retryable: true, reason: `remediation of ${ownerLabel(owner)} could not use Redis: ${error instanceof Error ? error.message : String(error)}` });
-        }
-      }
+      for (const owner of owners) results.push((await guarded(owner, () => handleOwner(n, owner, actor))).result);
       return combine(results);
     },
+    async remediateOwner(n, owner, by = actor) {
+      // Latest wins: a job for an older notification than one already handled for this owner
+      // (a retried or late job) has nothing to say any more.
+      return guarded(owner, async () => {
+        const fresh = await redis.eval(LATEST, 1, k('latest', opts.name, n.groupKey, ownerKey(owner)), String(n.seq), String(DONE_TTL_MS));
+        if (Number(fresh) !== 1) return { result: { ok: true }, notes: [] };
+        // A resolve says the drift is gone: nothing to do, and nothing worth an audit record.
+        if (n.status !== 'firing') return { result: { ok: true }, notes: [] };
+        return handleOwner(n, owner, by);
+      });
+    },
+    async verify(ticket) {
+      const now = opts.now();
+      const observed = await client.observe(ticket.owner, { resources: ticket.resources, requestedAt: ticket.requestedAt });
+      const decision = observed.ok ? decideVerify(ticket, observed.observation, now) : decideVerify(ticket, undefined, now, observed.reason);
+      if (decision.state === 'pending') return { state: 'pending', retryInMs: Math.max(1, Math.min(ticket.pollMs, ticket.deadline - now + 1)) };
+      const owner: RemediationOwner = { cluster: ticket.cluster, tool: ticket.tool, owner: ticket.owner };
+      const note: OwnerNote = {
+        id: `verify:${ticket.actionId}`,
+        cluster: ticket.cluster,
+        tool: ticket.tool,
+        owner: ticket.owner,
+        text: `${decision.state === 'verified' ? ':white_check_mark:' : ':warning:'} ${escapeText(decision.reason)}`,
+        broadcast: false,
+      };
+      // Once per action, whichever replica or retry gets here first.
+      if ((await redis.set(k('verdict', ticket.actionId), decision.state, 'PX', DONE_TTL_MS, 'NX')) !== 'OK') return { state: decision.state, reason: decision.reason, notes: [] };
+      const n = { groupKey: ticket.groupKey, seq: ticket.seq } as Notification;
+      await audit(n, owner, decision.state, decision.reason, { resources: ticket.resources, fingerprints: ticket.fingerprints }, ticket.actor);
+      return { state: decision.state, reason: decision.reason, notes: [note] };
+    },
   };
+}
+
+// Slack mrkdwn control characters in names and reasons.
+function escapeText(s: string): string {
+  return s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
 }
 
 function buildClient(config: RemediationConfig, opts: RemediatorOptions): RemediationClient {

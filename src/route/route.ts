@@ -1,4 +1,4 @@
-import type { RouteConfig } from '../config/policy.ts';
+import type { RouteConfig, SlackActionsConfig } from '../config/policy.ts';
 import { compileMatcher, matchesAll, parseMatcher, type Matcher } from './matcher.ts';
 
 /** Alertmanager's timer defaults. */
@@ -17,6 +17,8 @@ export interface RouteSettings {
   groupIntervalMs: number;
   repeatIntervalMs: number;
   pendingForMs: number;
+  /** Slack button authorization; unset all the way up: MESHDRIFT_SLACK_ALLOWED_USERS decides. */
+  slackActions?: Readonly<SlackActionsConfig> | undefined;
 }
 
 export interface CompiledRoute extends RouteSettings {
@@ -31,7 +33,8 @@ export interface CompiledRoute extends RouteSettings {
 
 /**
  * Compiles the routing tree once: matchers parsed, regexes built, and every unset parameter
- * inherited from the parent (children inherit receiver, group_by and timers, as in Alertmanager).
+ * inherited from the parent (children inherit receiver, group_by and timers, as in Alertmanager, and
+ * slack_actions).
  * Throws MatcherError on a bad matcher; config/load.ts reports it with its position.
  */
 export function compileRoute(config: RouteConfig, parent: RouteSettings, id = 'route'): CompiledRoute {
@@ -42,6 +45,7 @@ export function compileRoute(config: RouteConfig, parent: RouteSettings, id = 'r
     groupIntervalMs: config.group_interval ?? parent.groupIntervalMs,
     repeatIntervalMs: config.repeat_interval ?? parent.repeatIntervalMs,
     pendingForMs: config.pending_for ?? parent.pendingForMs,
+    slackActions: config.slack_actions ?? parent.slackActions,
   };
   return {
     ...settings,

@@ -1,6 +1,7 @@
 // Structure of deploy/grafana/meshdrift-dashboard.json: importable (the ${DS_PROMETHEUS} input),
 // provisionable (a DS_PROMETHEUS datasource variable), every panel and query on that datasource,
-// unique panel ids, a recent schemaVersion, panels on the grid without overlaps.
+// unique panel ids, a recent schemaVersion, panels on the grid without overlaps, every query valid
+// PromQL (parsed by promtool).
 //   node test/deploy/check-dashboard.mjs
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -65,8 +66,35 @@ for (const p of panels) {
 }
 for (const v of dash.templating?.list ?? []) if (v.type === 'query' && !isDs(v.datasource)) fail(`variable ${v.name}: datasource must be ${DS}`);
 
+// Every query must be valid PromQL: promtool parses them as recording rules, with Grafana's
+// variables replaced by what Grafana would put there ($__range, $__rate_interval -> a duration).
+const promql = [];
+for (const p of panels) for (const t of p.targets ?? []) if (t.expr) promql.push({ where: `panel ${p.id} "${p.title}" ${t.refId}`, expr: t.expr });
+const grafanaVars = (expr) => expr.replace(/\$__(range|rate_interval|interval)\b/g, '5m').replace(/\$\{?(\w+)\}?/g, '.*');
+const { spawnSync } = await import('node:child_process');
+const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+const { tmpdir } = await import('node:os');
+const dir = mkdtempSync(`${tmpdir()}/meshdrift-dashboard-`);
+try {
+  const rules = { groups: [{ name: 'dashboard', rules: promql.map((q, i) => ({ record: `dashboard:query_${i}`, expr: grafanaVars(q.expr) })) }] };
+  writeFileSync(`${dir}/queries.json`, JSON.stringify(rules)); // JSON is YAML
+  const r = spawnSync('promtool', ['check', 'rules', `${dir}/queries.json`], { encoding: 'utf8', timeout: 30_000 });
+  if (r.error) fail(`promtool is needed to parse the queries (Debian package prometheus): ${r.error.message}`);
+  else if (r.status !== 0) {
+    const out = `${r.stdout}${r.stderr}`;
+    // promtool names the failing rule by its record name: map it back to the panel.
+    for (const m of out.matchAll(/"dashboard:query_(\d+)":\s*(.*)/g)) {
+      const q = promql[Number(m[1])];
+      if (q) fail(`${q.where}: ${m[2]}`);
+    }
+    if (errors.length === 0) fail(`promtool check rules failed on the queries:\n${out}`);
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+
 if (errors.length > 0) {
   for (const e of errors) console.error(`FAIL ${e}`);
   process.exit(1);
 }
-console.log(`ok   dashboard: schemaVersion ${dash.schemaVersion}, ${panels.filter((p) => p.type !== 'row').length} panels, ${queries} queries, all on ${DS}`);
+console.log(`ok   dashboard: schemaVersion ${dash.schemaVersion}, ${panels.filter((p) => p.type !== 'row').length} panels, ${queries} queries, all on ${DS}, all valid PromQL (promtool)`);

@@ -3,6 +3,12 @@
 // (meshdrift_process_*, meshdrift_nodejs_*), or `up`. Label names used in matchers and in by/without
 // must exist on those metrics (or be a scrape target label), and matcher values of enumerated labels
 // (outcome, severity, category) must be values meshdrift can emit.
+// Then the same names are checked against a running meshdrift: `meshdrift serve` (src/main.ts) starts
+// on a free loopback port with its own Redis key prefix, and every metric the dashboard and the rules
+// query must have a `# TYPE` line on its /metrics (labelled counters have no sample before their first
+// increment, so samples cannot be asked for; a histogram's _bucket/_sum/_count come from its TYPE line).
+// The registry gives the labels; the running service proves it really serves those metrics.
+// Redis: REDIS_URL, else 127.0.0.1:6379, else a throwaway redis-server (src/cli/redis-finder.ts).
 // Needs Node >= 24 (imports src/*.ts directly).  node test/deploy/check-metrics.mjs
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -174,9 +180,15 @@ function checkMatcher(metric, label, op, value, where) {
 // ---- The expressions to check ------------------------------------------------------------------
 let exprCount = 0;
 const usedAll = new Set();
+/** Metric name -> the first rule or panel that queries it (for messages). */
+const queriedBy = new Map();
+const use = (metric, where) => {
+  usedAll.add(metric);
+  if (!queriedBy.has(metric)) queriedBy.set(metric, where);
+};
 const check = (expr, where) => {
   exprCount++;
-  for (const m of checkExpr(expr, where)) usedAll.add(m);
+  for (const m of checkExpr(expr, where)) use(m, where);
 };
 
 const rulesFile = `${root}deploy/prometheus/rules.yaml`;
@@ -200,7 +212,7 @@ for (const v of dash.templating?.list ?? []) {
   }
   const [metric] = checkExpr(lv[1], where);
   exprCount++;
-  if (metric) usedAll.add(metric);
+  if (metric) use(metric, where);
   if (metric && !known.get(metric)?.has(lv[2]) && !TARGET_LABELS.includes(lv[2])) fail(where, `${metric} has no label "${lv[2]}"`);
 }
 
@@ -222,6 +234,18 @@ for (const f of readdirSync(testsDir).filter((n) => n.endsWith('.yaml') || n.end
   }
 }
 
+// ---- The same names on a running meshdrift's /metrics --------------------------------------------
+const served = await scrapeRunningMeshdrift().catch((err) => {
+  fail('meshdrift serve', err.message);
+  return undefined;
+});
+if (served) {
+  for (const name of [...usedAll].sort()) {
+    if (name === 'up') continue; // Prometheus' own, per target
+    if (!servedHas(served, name)) fail('meshdrift serve /metrics', `metric ${name} (queried by ${queriedBy.get(name)}) has no # TYPE line`);
+  }
+}
+
 if (errors.length > 0) {
   for (const e of errors) console.error(`FAIL ${e}`);
   console.error(`check-metrics: ${errors.length} error(s)`);
@@ -231,4 +255,63 @@ const unused = [...own].filter((m) => ![...usedAll].some((u) => u === m || u.sta
 console.log(
   `ok   metrics: ${exprCount} expressions (rules, dashboard panels and variables) and ${seriesCount} test series use ${usedAll.size} metric names, all exported by meshdrift with the labels and values used`,
 );
+console.log(`ok   meshdrift serve: all ${[...usedAll].filter((n) => n !== 'up').length} metric names the dashboard and the rules query are on its /metrics (${served.size} metric families there)`);
 if (unused.length > 0) console.log(`note meshdrift metrics not on the dashboard or in rules: ${unused.join(', ')}`);
+
+/** Whether a metric name is served: its own TYPE line, or a histogram's/summary's series. */
+function servedHas(types, name) {
+  if (types.has(name) && !['histogram', 'summary'].includes(types.get(name))) return true;
+  const m = name.match(/^(.*)_(bucket|sum|count)$/);
+  if (!m) return types.get(name) === 'summary';
+  const family = types.get(m[1]);
+  return family === 'histogram' || (family === 'summary' && m[2] !== 'bucket');
+}
+
+/**
+ * Starts `meshdrift serve` (no clusters, no receivers: the console), waits for /readyz, reads
+ * /metrics and stops it. Returns the metric families served, name -> type. Bounded: 20 s to get
+ * ready, 5 s to stop; its Redis keys (own prefix) are deleted afterwards.
+ */
+async function scrapeRunningMeshdrift() {
+  const { spawn } = await import('node:child_process');
+  const { randomUUID } = await import('node:crypto');
+  const { Redis } = await import('ioredis');
+  const { findRedis, freePort, deleteKeysByPrefix } = await import(`${root}src/cli/redis-finder.ts`);
+  const redis = await findRedis(process.env);
+  const port = await freePort();
+  const prefix = `deploy-checks-${randomUUID().slice(0, 8)}`;
+  const url = `http://127.0.0.1:${port}`;
+  let stderr = '';
+  const child = spawn(process.execPath, [`${root}src/main.ts`, 'serve'], {
+    env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', REDIS_URL: redis.url, MESHDRIFT_KEY_PREFIX: prefix, MESHDRIFT_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  child.stderr.on('data', (d) => (stderr += d.toString()));
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
+  try {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode} before it was ready:\n${stderr.slice(-2000)}`);
+      const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(1000) }).catch(() => undefined);
+      if (res?.status === 200) break;
+      if (Date.now() > deadline) throw new Error(`not ready on ${url} after 20 s (last /readyz: ${res?.status ?? 'no answer'}):\n${stderr.slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) });
+    if (res.status !== 200) throw new Error(`GET /metrics answered ${res.status}`);
+    const types = new Map();
+    for (const m of (await res.text()).matchAll(/^# TYPE ([A-Za-z_:][A-Za-z0-9_:]*) (\w+)$/gm)) types.set(m[1], m[2]);
+    if (types.size === 0) throw new Error('GET /metrics has no # TYPE line');
+    return types;
+  } finally {
+    if (child.exitCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    const client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    await deleteKeysByPrefix(client, prefix).finally(() => client.disconnect());
+    await redis.stop();
+  }
+}

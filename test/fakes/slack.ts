@@ -3,7 +3,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 
 /**
- * A local fake of the Slack Web API (chat.postMessage, chat.update) on 127.0.0.1, port 0.
+ * A local fake of the Slack Web API (chat.postMessage, chat.update, usergroups.users.list) on
+ * 127.0.0.1, port 0.
  * A chat.postMessage with `thread_ts` is a thread reply: it is kept in `replies` under its parent,
  * not in `messages` (the channel itself shows one line per thread).
  *
@@ -48,6 +49,10 @@ export interface FakeSlack {
   messages: Map<string, FakeSlackMessage>;
   /** Thread replies by parent ts, oldest first. */
   replies: Map<string, FakeSlackMessage[]>;
+  /** User groups for usergroups.users.list: id → member user IDs (an unknown id answers `no_such_subteam`). */
+  userGroups: Map<string, string[]>;
+  /** The user group ids usergroups.users.list was asked for, in order. */
+  userGroupLookups: string[];
   /** The next n calls get this answer. */
   failNext(n: number, answer: FakeSlackAnswer): void;
   /** The next call that `match`es gets this answer (once); checked before `failNext`'s queue. */
@@ -76,6 +81,8 @@ export async function startFakeSlack(opts: { token?: string } = {}): Promise<Fak
   // Every message, replies included, by ts (chat.update edits either).
   const byTs = new Map<string, FakeSlackMessage>();
   const failures: FakeSlackAnswer[] = [];
+  const userGroups = new Map<string, string[]>();
+  const userGroupLookups: string[] = [];
   const matchedFailures: Array<{ match: (call: FakeSlackCall) => boolean; answer: FakeSlackAnswer }> = [];
   let tsCounter = 100;
   const nextTs = (): string => {
@@ -125,6 +132,13 @@ export async function startFakeSlack(opts: { token?: string } = {}): Promise<Fak
         return json(res, 200, postMessage(args));
       case 'chat.update':
         return json(res, 200, update(args));
+      case 'usergroups.users.list': {
+        const id = typeof args.usergroup === 'string' ? args.usergroup : '';
+        userGroupLookups.push(id);
+        if (id === '') return json(res, 200, { ok: false, error: 'invalid_arguments' });
+        const users = userGroups.get(id);
+        return json(res, 200, users === undefined ? { ok: false, error: 'no_such_subteam' } : { ok: true, users });
+      }
       case 'auth.test':
         return json(res, 200, { ok: true, url: 'https://fake.slack.com/', team: 'fake', user: 'meshdrift', team_id: 'T0FAKE', user_id: 'U0FAKEBOT', bot_id: 'B0FAKEBOT' });
       default:
@@ -199,6 +213,8 @@ export async function startFakeSlack(opts: { token?: string } = {}): Promise<Fak
     calls,
     messages,
     replies,
+    userGroups,
+    userGroupLookups,
     failNext(n, answer) {
       for (let i = 0; i < n; i++) failures.push(answer);
     },

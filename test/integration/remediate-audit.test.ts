@@ -18,6 +18,7 @@ afterEach(async () => {
 
 function entry(i: number, over: Partial<AuditEntry> = {}): AuditEntry {
   return {
+    kind: 'remediation',
     at: 1_700_000_000_000 + i,
     actor: 'meshdrift',
     action: 'argocd-sync',

@@ -1,7 +1,18 @@
 import { z } from 'zod';
 import type { Notifier, SendResult } from '../notifier.ts';
 import { createTextHttpClient, isRedirectStatus, MAX_REASON, postText, redactSecrets, statusResult } from '../http-result.ts';
-import { renderPagerDutyEvent } from './render.ts';
+import { renderPagerDutyAcknowledge, renderPagerDutyEvent } from './render.ts';
+
+/** A PagerDuty receiver can also acknowledge the alert it triggered for a group (Slack "Acknowledge"). */
+export interface PagerDutyAcknowledger extends Notifier {
+  /** Sends `acknowledge` with the group's dedup key; the result maps as a delivery's. Never throws. */
+  acknowledge(groupKey: string): Promise<SendResult>;
+}
+
+/** Whether a receiver can acknowledge (the PagerDuty receiver). */
+export function isPagerDutyAcknowledger(n: Notifier): n is PagerDutyAcknowledger {
+  return typeof (n as Partial<PagerDutyAcknowledger>).acknowledge === 'function';
+}
 
 /** Options for {@link createPagerDutyNotifier}. */
 export interface PagerDutyNotifierOptions {
@@ -35,7 +46,7 @@ const pagerDutyResponseSchema = z.object({
  * group resolves, both with the group's dedup key, so PagerDuty keeps one alert per group episode.
  * Never throws.
  */
-export function createPagerDutyNotifier(opts: PagerDutyNotifierOptions): Notifier {
+export function createPagerDutyNotifier(opts: PagerDutyNotifierOptions): PagerDutyAcknowledger {
   const eventsUrl = opts.eventsUrl ?? DEFAULT_EVENTS_URL;
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const http = createTextHttpClient(timeoutMs, { headers: { 'Content-Type': 'application/json', 'User-Agent': 'meshdrift' } });
@@ -48,6 +59,25 @@ export function createPagerDutyNotifier(opts: PagerDutyNotifierOptions): Notifie
     ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
   });
 
+  // One event: POST, then map the answer (202 ok; 429 with Retry-After; 400 permanent; …).
+  async function post(body: string): Promise<SendResult> {
+    const answer = await postText(http, eventsUrl, body, timeoutMs);
+    if ('failure' in answer) return fail(true, `pagerduty ${answer.failure}`);
+
+    const { status } = answer;
+    const said = describeAnswer(answer.text);
+    if (status === 429) {
+      const header: unknown = answer.headers['retry-after'];
+      const retryAfterMs = parseRetryAfter(typeof header === 'string' ? header : undefined, Date.now());
+      return fail(true, `pagerduty rate limited (HTTP 429)${said}`, retryAfterMs);
+    }
+    if (status === 400) return fail(false, `pagerduty rejected the event (HTTP 400)${said}`);
+    // 3xx (redirects are not followed: the URL is wrong), 401/403/404, 413: the same event will
+    // fail the same way.
+    const hint = status === 404 || isRedirectStatus(status) ? ' (check the events URL)' : '';
+    return statusResult(status, (retryable, reason) => fail(retryable, `pagerduty failed: ${reason}`), said, hint);
+  }
+
   return {
     name: 'pagerduty',
     async send(n) {
@@ -57,21 +87,10 @@ export function createPagerDutyNotifier(opts: PagerDutyNotifierOptions): Notifie
       } catch (error) {
         return fail(false, `pagerduty event could not be rendered: ${messageOf(error)}`);
       }
-      const answer = await postText(http, eventsUrl, body, timeoutMs);
-      if ('failure' in answer) return fail(true, `pagerduty ${answer.failure}`);
-
-      const { status } = answer;
-      const said = describeAnswer(answer.text);
-      if (status === 429) {
-        const header: unknown = answer.headers['retry-after'];
-        const retryAfterMs = parseRetryAfter(typeof header === 'string' ? header : undefined, Date.now());
-        return fail(true, `pagerduty rate limited (HTTP 429)${said}`, retryAfterMs);
-      }
-      if (status === 400) return fail(false, `pagerduty rejected the event (HTTP 400)${said}`);
-      // 3xx (redirects are not followed: the URL is wrong), 401/403/404, 413: the same event will
-      // fail the same way.
-      const hint = status === 404 || isRedirectStatus(status) ? ' (check the events URL)' : '';
-      return statusResult(status, (retryable, reason) => fail(retryable, `pagerduty failed: ${reason}`), said, hint);
+      return post(body);
+    },
+    async acknowledge(groupKey) {
+      return post(JSON.stringify(renderPagerDutyAcknowledge(groupKey, opts.routingKey)));
     },
   };
 }

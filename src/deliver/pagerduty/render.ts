@@ -56,6 +56,22 @@ export interface PagerDutyEvent {
   payload: PagerDutyPayload;
 }
 
+/** An Events API v2 `acknowledge` event: only the routing and dedup keys (no payload). */
+export interface PagerDutyAcknowledgeEvent {
+  routing_key: string;
+  event_action: 'acknowledge';
+  dedup_key: string;
+  client: 'meshdrift';
+}
+
+/**
+ * The acknowledge of an alert group's PagerDuty alert: same routing key and dedup key as its
+ * trigger (PagerDuty applies it to the open alert only, and drops it after a resolve).
+ */
+export function renderPagerDutyAcknowledge(groupKey: string, routingKey: string): PagerDutyAcknowledgeEvent {
+  return { routing_key: routingKey, event_action: 'acknowledge', dedup_key: pagerDutyDedupKey(groupKey), client: 'meshdrift' };
+}
+
 /** PagerDuty's limits, and the budget meshdrift keeps under them. */
 export const PAGERDUTY_LIMITS = {
   summary: 1024,

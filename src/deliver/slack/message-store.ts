@@ -30,7 +30,20 @@ export interface SlackMessageStore {
   set(groupKey: string, ref: SlackMessageRef): Promise<void>;
   /** Per-group mutual exclusion across replicas; returns a release function, or null when another holder has it. */
   tryLock(groupKey: string, ttlMs: number): Promise<(() => Promise<void>) | null>;
+  /**
+   * The "who did what" lines of one message (group and message ts), oldest first. Kept apart from
+   * the ref, which each delivery rewrites: a click between its read and its write must not be lost.
+   */
+  actionLines(groupKey: string, ts: string): Promise<string[]>;
+  /** Appends a line (keeps the newest {@link MAX_STORED_ACTION_LINES}). */
+  addActionLine(groupKey: string, ts: string, line: string): Promise<void>;
+  /** The group whose message is about this owner (see noteOwnerKey), the newest posted; null if none. */
+  groupOfOwner(ownerKey: string): Promise<string | null>;
+  setOwnerGroup(ownerKey: string, groupKey: string): Promise<void>;
 }
+
+/** Action-log lines kept per message (Slack shows 10 elements per context block). */
+export const MAX_STORED_ACTION_LINES = 10;
 
 /** 7 days: a group quiet for longer gets a fresh message rather than an edit far up the channel. */
 export const DEFAULT_SLACK_MESSAGE_RETENTION_SECONDS = 7 * 24 * 60 * 60;
@@ -52,6 +65,8 @@ export function createRedisSlackMessageStore(
   }
   const messageKey = (groupKey: string): string => `${keyPrefix}:slack:message:${groupKey}`;
   const lockKey = (groupKey: string): string => `${keyPrefix}:slack:lock:${groupKey}`;
+  const actionsKey = (groupKey: string, ts: string): string => `${keyPrefix}:slack:actions:${groupKey}:${ts}`;
+  const ownerKey = (owner: string): string => `${keyPrefix}:slack:owner:${owner}`;
 
   return {
     async get(groupKey) {
@@ -85,6 +100,23 @@ export function createRedisSlackMessageStore(
         released = true;
         await redis.eval(RELEASE_LOCK, 1, key, token);
       };
+    },
+
+    async actionLines(groupKey, ts) {
+      return redis.lrange(actionsKey(groupKey, ts), 0, -1);
+    },
+
+    async addActionLine(groupKey, ts, line) {
+      const key = actionsKey(groupKey, ts);
+      await redis.multi().rpush(key, line).ltrim(key, -MAX_STORED_ACTION_LINES, -1).expire(key, retentionSeconds).exec();
+    },
+
+    async groupOfOwner(owner) {
+      return redis.get(ownerKey(owner));
+    },
+
+    async setOwnerGroup(owner, groupKey) {
+      await redis.set(ownerKey(owner), groupKey, 'EX', retentionSeconds);
     },
   };
 }

@@ -8,10 +8,23 @@ import {
 } from '@slack/web-api';
 import type { Notification } from '../../model/alert-group.ts';
 import type { Notifier, SendResult } from '../notifier.ts';
+import { withActionLog } from './actions.ts';
 import type { SlackMessageRef, SlackMessageStore } from './message-store.ts';
+import { noteOwnerKey, type OwnerNote } from './owner-note.ts';
 import { planSlackDelivery, slackCallsOf } from './plan.ts';
 import { noSlackRateLimit, type SlackRateLimiter } from './rate-limit.ts';
 import { renderSlackMessage, renderSlackThreadReply, toldFindingsOf } from './render.ts';
+
+/** A Slack receiver also tells notes about an owner in the thread of its message about it. */
+export interface SlackThreadNotifier extends Notifier {
+  /** Posts the note in the thread of this receiver's message about the note's owner; ok with nothing to do when there is none. Never throws. */
+  tellOwner(note: OwnerNote): Promise<SendResult>;
+}
+
+/** Whether a receiver can tell owner notes (the Slack receiver). */
+export function isSlackThreadNotifier(n: Notifier): n is SlackThreadNotifier {
+  return typeof (n as Partial<SlackThreadNotifier>).tellOwner === 'function';
+}
 
 /** Options for {@link createSlackNotifier}. */
 export interface SlackNotifierOptions {
@@ -56,7 +69,7 @@ const SKIP_REPLY_ERRORS = new Set(['thread_not_found', 'invalid_thread_ts', 'mes
  * call the plan makes (or defer, having done nothing) → chat.update → store `seq` → thread reply →
  * store `repliedSeq` and `told` → unlock.
  */
-export function createSlackNotifier(opts: SlackNotifierOptions): Notifier {
+export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNotifier {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const limiter = opts.rateLimiter ?? noSlackRateLimit;
   const threads = opts.threads ?? true;
@@ -111,6 +124,7 @@ export function createSlackNotifier(opts: SlackNotifierOptions): Notifier {
     try {
       // A new message starts its thread: nothing is owed for it.
       await opts.store.set(n.groupKey, { ...posted, seq: n.seq, repliedSeq: n.seq, told: toldFindingsOf(n) });
+      await opts.store.setOwnerGroup(noteOwnerKey(n.labels), n.groupKey);
     } catch {
       // The alert is in Slack. Retrying would post a duplicate now; not retrying means the next
       // notification posts a new message instead of editing this one. Same cost, so report delivery.
@@ -165,8 +179,11 @@ export function createSlackNotifier(opts: SlackNotifierOptions): Notifier {
         return reply(n, plan.ref);
       case 'update': {
         const { text, blocks } = renderSlackMessage(n);
+        // The re-render keeps who did what (Slack buttons): read last, just before the edit.
+        const lines = await opts.store.actionLines(n.groupKey, plan.ref.ts);
+        const shown = lines.reduce<unknown[]>((acc, line) => withActionLog(acc, line, { removeActions: n.status !== 'firing' }), blocks);
         try {
-          await client.chat.update({ channel: plan.ref.channel, ts: plan.ref.ts, text, blocks });
+          await client.chat.update({ channel: plan.ref.channel, ts: plan.ref.ts, text, blocks: shown as typeof blocks });
         } catch (error) {
           if (error instanceof WebAPIPlatformError && POST_INSTEAD_OF_UPDATE_ERRORS.has(error.data.error)) return post(n);
           return slackFailure('chat.update', error);
@@ -182,8 +199,44 @@ export function createSlackNotifier(opts: SlackNotifierOptions): Notifier {
     }
   }
 
+  async function tell(note: OwnerNote): Promise<SendResult> {
+    const groupKey = await opts.store.groupOfOwner(noteOwnerKey(note));
+    const ref = groupKey === null ? null : await opts.store.get(groupKey);
+    // This receiver never wrote about the owner (or forgot it): someone else's channel, nothing to tell.
+    if (ref === null) return { ok: true };
+    let waitMs: number;
+    try {
+      waitMs = await limiter.reserve(opts.channel, 1);
+    } catch (error) {
+      return fail({ ok: false, retryable: true, reason: `slack rate limiter unavailable: ${messageOf(error)}` });
+    }
+    if (waitMs > 0) return { ok: false, retryable: true, reason: 'slack channel rate limit', retryAfterMs: waitMs };
+    try {
+      await client.chat.postMessage({
+        channel: ref.channel,
+        thread_ts: ref.ts,
+        reply_broadcast: note.broadcast,
+        text: note.text,
+        blocks: [{ type: 'section', text: { type: 'mrkdwn', text: note.text } }],
+        unfurl_links: false,
+        unfurl_media: false,
+      });
+    } catch (error) {
+      if (error instanceof WebAPIPlatformError && SKIP_REPLY_ERRORS.has(error.data.error)) return { ok: true };
+      return slackFailure('chat.postMessage (note)', error);
+    }
+    return { ok: true };
+  }
+
   return {
     name: 'slack',
+    async tellOwner(note) {
+      try {
+        return await tell(note);
+      } catch (error) {
+        return fail({ ok: false, retryable: true, reason: `slack message store failed: ${messageOf(error)}` });
+      }
+    },
     async send(n) {
       let release: (() => Promise<void>) | null;
       try {
