@@ -19,7 +19,9 @@ import { KubeConfig } from '@kubernetes/client-node';
  *   resourceVersion gets an `ERROR` event with a 410 `Status` and the stream ends, as the apiserver's
  *   "too old resource version". BOOKMARKs only with `allowWatchBookmarks=true`.
  * - Faults: `expireWatches()` (410 ERROR on every open watch), `dropWatches()` (sockets destroyed
- *   mid-stream), `goUnreachable()` / `comeBack()` (nothing listens, then the same port again),
+ *   mid-stream), `cutNextEvent()` (the next event written half, then the socket destroyed),
+ *   `goUnreachable()` / `comeBack()` (nothing listens, then the same port again), `goSilent()` /
+ *   `answerAgain()` (connections accepted, nothing ever answered: a black-holed apiserver),
  *   `apply(r, obj, { silent: true })` (stored, but no watch ever hears of it: a lost event),
  *   `intercept(fn)` (answer chosen requests with an error status, or act just before they run).
  * - Writes (for `coordination.k8s.io/v1` Leases, always served, as the apiserver does for any
@@ -48,6 +50,7 @@ export interface FakeKubeRequest {
   path: string;
   query: Record<string, string>;
   watch: boolean;
+  /** The status answered; 0 while (or if) it was never answered (`goSilent`). */
   status: number;
 }
 
@@ -95,14 +98,30 @@ export interface FakeKubeApi {
   remove(r: FakeResource, namespace: string, name: string, opts?: { silent?: boolean }): void;
   /** Sends a BOOKMARK at the current resourceVersion to watches that asked for them. */
   bookmark(): void;
-  /** Forgets all history up to now: older resourceVersions get 410 Gone. */
+  /** Forgets all history up to now: resourceVersions older than the current one get 410 Gone. */
   compact(): void;
   /** Compacts, then sends every open watch a 410 ERROR event and ends it. */
   expireWatches(): void;
   /** Destroys every open watch connection without ending the chunked body. */
   dropWatches(): void;
+  /**
+   * The next event each open watch (of `r`, default any) would get is cut in the middle: half its
+   * JSON line is written, then the connection is destroyed. The event stays in the history, so a
+   * watch resumed from an earlier resourceVersion gets it whole.
+   */
+  cutNextEvent(r?: FakeResource): void;
   goUnreachable(): Promise<void>;
   comeBack(): Promise<void>;
+  /**
+   * A black hole: connections are still accepted but no request is ever answered, and open
+   * watches get no more events (they stay in the history). Writes by the test go on.
+   */
+  goSilent(): void;
+  /**
+   * Answers again. The connections that hung while silent (requests and frozen watches) are reset,
+   * as after a partition that outlived them, so clients reconnect and resume from the history.
+   */
+  answerAgain(): void;
   openWatches(collection?: FakeResource): number;
   requests: FakeKubeRequest[];
   resourceVersion(): number;
@@ -160,6 +179,9 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
   const requests: FakeKubeRequest[] = [];
   let rv = 1000;
   let compactedRv = 0;
+  // Collections (keyOf, or '*' for any) whose next live event is cut in the middle.
+  const cutNext = new Set<string>();
+  let silent = false;
 
   const objectsOf = (collection: string): Map<string, StoredObject> => {
     let m = store.get(collection);
@@ -171,12 +193,26 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
     w.res.write(`${JSON.stringify({ type, object })}\n`);
   };
 
+  // Half the line on the wire, then the connection destroyed once that half is flushed.
+  const sendCut = (w: OpenWatch, type: string, object: unknown): void => {
+    const line = `${JSON.stringify({ type, object })}\n`;
+    watches.delete(w);
+    w.res.write(line.slice(0, Math.floor(line.length / 2)), () => w.socket.destroy());
+  };
+
   const notify = (entry: HistoryEntry): void => {
-    for (const w of watches) {
+    if (silent) return;
+    const cut = cutNext.has(entry.collection) || cutNext.has('*');
+    for (const w of [...watches]) {
       if (w.collection !== entry.collection) continue;
       if (w.namespace !== undefined && (entry.object.metadata.namespace ?? '') !== w.namespace) continue;
       if (!w.matches(entry.object)) continue;
-      send(w, entry.type, entry.object);
+      if (cut) sendCut(w, entry.type, entry.object);
+      else send(w, entry.type, entry.object);
+    }
+    if (cut) {
+      cutNext.delete(entry.collection);
+      cutNext.delete('*');
     }
   };
 
@@ -243,8 +279,10 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const query = Object.fromEntries(url.searchParams);
     const isWatch = query.watch === 'true' || query.watch === '1';
-    const log: FakeKubeRequest = { method: req.method ?? 'GET', path: url.pathname, query, watch: isWatch, status: 200 };
+    const log: FakeKubeRequest = { method: req.method ?? 'GET', path: url.pathname, query, watch: isWatch, status: silent ? 0 : 200 };
     requests.push(log);
+    // Never answered; the socket is reset by answerAgain() or close().
+    if (silent) return;
     const answer = (code: number, body: unknown): void => {
       log.status = code;
       json(res, code, body);
@@ -391,12 +429,14 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
     bookmark() {
       for (const w of watches) if (w.bookmarks) send(w, 'BOOKMARK', { kind: 'Bookmark', metadata: { resourceVersion: String(rv) } });
     },
+    // Every resourceVersion before the current one is gone; the current one (what a list answers
+    // with) stays watchable, as on the apiserver: otherwise a relist would only lead to another 410.
     compact() {
-      compactedRv = rv + 1;
+      compactedRv = rv;
       history.length = 0;
     },
     expireWatches() {
-      compactedRv = rv + 1;
+      compactedRv = rv;
       history.length = 0;
       for (const w of [...watches]) {
         send(w, 'ERROR', status(410, 'Expired', `too old resource version: ${rv} (${compactedRv})`));
@@ -409,6 +449,16 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
         w.socket.destroy();
         watches.delete(w);
       }
+    },
+    cutNextEvent(r) {
+      cutNext.add(r === undefined ? '*' : keyOf(r));
+    },
+    goSilent() {
+      silent = true;
+    },
+    answerAgain() {
+      silent = false;
+      dropAll();
     },
     async goUnreachable() {
       await new Promise<void>((resolve) => {

@@ -116,7 +116,12 @@ describe('Slack buttons, authorized per route', () => {
       'slack:U0LEAD sync denied',
       'slack:U0MEMBER acknowledge performed',
     ]);
-    expect(records.find((r) => r.outcome === 'performed')?.reason).toBe('acknowledged (PagerDuty: acknowledging 1 alert)');
+    expect(records.find((r) => r.kind === 'slack-action' && r.outcome === 'performed')?.reason).toBe('acknowledged (PagerDuty: acknowledging 1 alert)');
+    // The acknowledge job's final result is audited too, once.
+    await waitFor(async () => (await audit()).some((r) => r.kind !== 'slack-action' && r.outcome === 'performed'), 5_000, 'the acknowledge result');
+    expect((await audit()).filter((r) => r.kind !== 'slack-action' && r.outcome === 'performed').map((r) => r.reason)).toEqual([
+      expect.stringMatching(/^PagerDuty alert of group [0-9a-f]+ acknowledged through oncall$/),
+    ]);
     // The group's members were read once (cached).
     expect(slack.userGroupLookups).toEqual(['S0PLATFORM']);
 
