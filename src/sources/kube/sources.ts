@@ -49,6 +49,8 @@ export interface KubeSourcesOptions {
   backoff?: BackoffPolicy;
   stableMs?: number;
   listTimeoutMs?: number;
+  /** The watch request timeout (default 30 s); see StartWatchOptions.watchTimeoutMs. */
+  watchTimeoutMs?: number;
   unservedRecheckMs?: number;
   pageSize?: number;
   /** Ingests running at once, across all informers (default 8). */
@@ -145,6 +147,7 @@ export function startKubeSources(opts: KubeSourcesOptions): KubeSources {
       ...(opts.backoff ? { backoff: opts.backoff } : {}),
       ...(opts.stableMs !== undefined ? { stableMs: opts.stableMs } : {}),
       ...(opts.listTimeoutMs !== undefined ? { listTimeoutMs: opts.listTimeoutMs } : {}),
+      ...(opts.watchTimeoutMs !== undefined ? { watchTimeoutMs: opts.watchTimeoutMs } : {}),
       ...(opts.unservedRecheckMs !== undefined ? { unservedRecheckMs: opts.unservedRecheckMs } : {}),
       ...(opts.pageSize !== undefined ? { pageSize: opts.pageSize } : {}),
     };

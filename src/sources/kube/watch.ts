@@ -80,6 +80,12 @@ export interface StartWatchOptions<T extends KubernetesObject> {
   stableMs?: number;
   /** A list call that takes longer fails (default 30 s): a black-holed cluster must not hang. */
   listTimeoutMs?: number;
+  /**
+   * The watch request's timeout (default 30 s, the client's): for its headers, then for silence on
+   * the open stream. Silence on an open stream is routine (a quiet resource) and only reconnects;
+   * a reconnect whose headers never come marks the watch down.
+   */
+  watchTimeoutMs?: number;
   /** How often a kind answered with 404 is looked for again (default 10 min). */
   unservedRecheckMs?: number;
   pageSize?: number;
@@ -115,12 +121,21 @@ class SlimmingWatch<T> extends Watch {
   readonly #slim: (raw: unknown) => SlimResult<T>;
   readonly #onInvalid: (raw: unknown, error: string) => T | undefined;
   readonly #onConnected: () => void;
+  readonly #onUnanswered: (err: unknown) => void;
 
-  constructor(kc: KubeConfig, slim: (raw: unknown) => SlimResult<T>, onInvalid: (raw: unknown, error: string) => T | undefined, onConnected: () => void) {
+  constructor(
+    kc: KubeConfig,
+    slim: (raw: unknown) => SlimResult<T>,
+    onInvalid: (raw: unknown, error: string) => T | undefined,
+    hooks: { onConnected: () => void; onUnanswered: (err: unknown) => void; timeoutMs?: number },
+  ) {
     super(kc);
     this.#slim = slim;
     this.#onInvalid = onInvalid;
-    this.#onConnected = onConnected;
+    this.#onConnected = hooks.onConnected;
+    this.#onUnanswered = hooks.onUnanswered;
+    // The client keeps its timeout in a field its typings mark private (client-node 2, watch.ts).
+    if (hooks.timeoutMs !== undefined) (this as unknown as { requestTimeoutMs: number }).requestTimeoutMs = hooks.timeoutMs;
   }
 
   override async watch(
@@ -132,6 +147,8 @@ class SlimmingWatch<T> extends Watch {
     // The informer may still be between its list and its watch when it is stopped.
     if (this.closed) return new AbortController();
     let failed = false;
+    // Set once the watch request's headers came back (super.watch returns then).
+    let answered = false;
     const controller = await super.watch(
       path,
       queryParams,
@@ -144,10 +161,14 @@ class SlimmingWatch<T> extends Watch {
         if (phase === 'DELETED' && fallback !== undefined) callback(phase, fallback);
       },
       (err) => {
+        // The client's ListWatch retries a TimeoutError by itself, without telling the informer's
+        // error handlers; a timeout before any answer means the cluster stopped answering.
+        if (!failed && !answered && isTimeout(err)) this.#onUnanswered(err);
         failed = true;
         done(err);
       },
     );
+    answered = true;
     // Stopped while the request waited for its headers: nobody else will abort this one.
     if (this.closed) {
       controller.abort();
@@ -157,6 +178,13 @@ class SlimmingWatch<T> extends Watch {
     if (!failed) this.#onConnected();
     return controller;
   }
+}
+
+/** The client's own default (client-node 2 Watch.requestTimeoutMs). */
+const DEFAULT_WATCH_TIMEOUT_MS = 30_000;
+
+function isTimeout(err: unknown): boolean {
+  return err instanceof Error && err.name === 'TimeoutError';
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -200,7 +228,16 @@ export function startWatch<T extends KubernetesObject>(opts: StartWatchOptions<T
     opts.onInvalid?.({ cluster, kind: target.kind, error });
     const meta = (raw as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
     return typeof meta?.name === 'string' ? informer?.get(meta.name, typeof meta.namespace === 'string' ? meta.namespace : undefined) : undefined;
-  }, () => markUp());
+  }, {
+    onConnected: () => markUp(),
+    onUnanswered: (err) => {
+      if (stopped) return;
+      const error = `the watch request got no answer within ${opts.watchTimeoutMs ?? DEFAULT_WATCH_TIMEOUT_MS} ms (${describe(err)})`;
+      if (health.state !== 'down') log.warn({ error }, 'watch not answered; the client reconnects, and the watch counts as down until it does');
+      setState('down', error);
+    },
+    ...(opts.watchTimeoutMs !== undefined ? { timeoutMs: opts.watchTimeoutMs } : {}),
+  });
 
   function markUp(): void {
     if (stopped || health.state === 'up') return;
