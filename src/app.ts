@@ -374,7 +374,8 @@ export function createApp(opts: AppOptions): App {
         }
         if (argoPolling) cleanups.push(['argocd api polling', () => argoPolling.stop()]);
         await Promise.all([workers.flush.waitUntilReady(), workers.deliver.waitUntilReady()]);
-        const httpServer = createHttpServer(expressApp);
+        // Slow senders: headers within 10 s, the whole request within 30 s (the webhooks also bound the body).
+        const httpServer = createHttpServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, expressApp);
         server = httpServer;
         await new Promise<void>((resolve, reject) => {
           httpServer.once('error', reject);

@@ -1,5 +1,6 @@
 import type { RuleConfig, RuleMatch } from '../config/policy.ts';
 import type { Severity } from '../model/severity.ts';
+import { labelValue } from '../route/matcher.ts';
 
 /**
  * Policy rules compiled once into plain predicates: globs become anchored regexes (or string
@@ -58,9 +59,36 @@ export function compileGlob(glob: string): (value: string) => boolean {
     }
     if (stars === 2 && glob.startsWith('*') && glob.endsWith('*')) return (value) => value.includes(inner);
   }
-  const source = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  const re = new RegExp(`^${source}$`);
-  return (value) => re.test(value);
+  return (value) => globMatch(glob, value);
+}
+
+/**
+ * `*` any run, `?` one character, the rest literal. Greedy, backing up only to the last `*`: at
+ * most |glob| x |value| steps, never the exponential backtracking a regex like `^.*a.*a.*b$` can
+ * take on names that come from webhook bodies.
+ */
+export function globMatch(glob: string, value: string): boolean {
+  let g = 0;
+  let v = 0;
+  let star = -1;
+  let resume = 0;
+  while (v < value.length) {
+    const c = glob[g];
+    if (c !== undefined && c !== '*' && (c === '?' || c === value[v])) {
+      g++;
+      v++;
+    } else if (c === '*') {
+      star = g++;
+      resume = v;
+    } else if (star !== -1) {
+      g = star + 1;
+      v = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (glob[g] === '*') g++;
+  return g === glob.length;
 }
 
 function anyOf(globs: readonly string[]): (value: string) => boolean {
@@ -101,7 +129,7 @@ function compileMatch(match: RuleMatch): Test {
   }
   for (const [label, glob] of Object.entries(match.labels ?? {})) {
     const test = compileGlob(glob);
-    tests.push({ cost: cost([glob]) + 1, test: (s) => test(s.labels[label] ?? '') });
+    tests.push({ cost: cost([glob]) + 1, test: (s) => test(labelValue(s.labels, label)) });
   }
   const ordered = tests.sort((a, b) => a.cost - b.cost).map((t) => t.test);
   const [first, second] = ordered;
@@ -191,7 +219,7 @@ export function compileRules(rules: readonly RuleConfig[]): RuleSet {
         if (hit !== undefined) add(hit);
       }
       for (const [label, byValue] of labelFields) {
-        const hit = byValue.get(subject.labels[label] ?? '');
+        const hit = byValue.get(labelValue(subject.labels, label));
         if (hit !== undefined) add(hit);
       }
       if (picked === undefined) return [];

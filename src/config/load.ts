@@ -96,7 +96,9 @@ function position(doc: Document, lines: LineCounter, path: Path, key?: string): 
 }
 
 function pathText(path: Path): string {
-  return path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc === '' ? String(p) : `${acc}.${String(p)}`), '');
+  // An empty key is shown as "" so the message still says where.
+  const key = (p: PropertyKey): string => (p === '' ? '""' : String(p));
+  return path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc === '' ? key(p) : `${acc}.${key(p)}`), '');
 }
 
 function walkRoutes(route: RouteConfig, path: Path, visit: (r: RouteConfig, path: Path) => void): void {
@@ -139,7 +141,13 @@ export function loadPolicyText(text: string, file: string, opts: LoadOptions = {
     errors.push({ file, line: pos.line, col: pos.col, message: `YAML: ${e.message.split('\n')[0] ?? e.message}` });
   }
   if (errors.length > 0) return { ok: false, errors };
-  const raw: unknown = doc.toJS();
+  let raw: unknown;
+  try {
+    raw = doc.toJS();
+  } catch (err) {
+    // yaml throws while resolving aliases: one used before its anchor, or an alias bomb past its limit.
+    return { ok: false, errors: [{ file, line: 1, col: 1, message: `YAML: ${err instanceof Error ? err.message : String(err)}` }] };
+  }
   if (raw === null || raw === undefined) return { ok: false, errors: [{ file, line: 1, col: 1, message: 'the policy file is empty: it needs at least `receivers` and `route`' }] };
 
   const parsed = policySchema.safeParse(raw);

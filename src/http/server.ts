@@ -1,10 +1,15 @@
-import express, { type ErrorRequestHandler, type Request, type Response } from 'express';
+import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import { HttpError } from './errors.ts';
+import { badRequest, HttpError, payloadTooLarge, requestTimeout, unsupportedMediaType } from './errors.ts';
 import { receiveArgocd, receiveFlux, type WebhookAnswer, type WebhookDeps } from './webhooks.ts';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+/**
+ * How long a webhook sender may take to deliver its body once the headers are in. A sender that
+ * trickles bytes would otherwise hold a connection (and its buffer) for Node's requestTimeout.
+ */
+export const BODY_TIMEOUT_MS = 10_000;
 
 export interface ServerDeps {
   webhooks: WebhookDeps;
@@ -18,6 +23,8 @@ export interface ServerDeps {
   api?: express.Router;
   /** POST /slack/actions (signed Slack button clicks), when SLACK_SIGNING_SECRET is set. */
   slackActions?: express.Router;
+  /** Default {@link BODY_TIMEOUT_MS}. */
+  bodyTimeoutMs?: number;
 }
 
 function header(req: Request, name: string): string | undefined {
@@ -25,12 +32,94 @@ function header(req: Request, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
+const JSON_MEDIA_TYPE = /^application\/(?:[a-z0-9!#$&^_.-]+\+)?json$/;
+
+/**
+ * Why a webhook's Content-Type rules out a JSON body, or undefined when it is fine. A missing header
+ * is fine: Argo CD's webhook service sends only the headers it is configured with. JSON is UTF-8
+ * (RFC 8259 §8.1), so another charset is refused rather than misread.
+ */
+function contentTypeProblem(contentType: string | undefined): string | undefined {
+  if (contentType === undefined || contentType.trim() === '') return undefined;
+  const [type = '', ...params] = contentType.split(';').map((p) => p.trim().toLowerCase());
+  const shown = JSON.stringify(contentType.slice(0, 64));
+  if (!JSON_MEDIA_TYPE.test(type)) return `Content-Type ${shown} is not supported: send application/json`;
+  const charset = params.find((p) => p.startsWith('charset='))?.slice('charset='.length).replace(/^"|"$/g, '');
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') return `Content-Type ${shown}: JSON must be sent as charset=utf-8`;
+  return undefined;
+}
+
+/**
+ * Why a webhook's Content-Encoding is refused, or undefined. Argo CD and Flux send plain bodies;
+ * reading only `identity` keeps the size limit a limit on what is parsed (no zip bombs).
+ */
+function contentEncodingProblem(contentEncoding: string | undefined): string | undefined {
+  const value = contentEncoding?.trim().toLowerCase() ?? '';
+  if (value === '' || value === 'identity') return undefined;
+  return `Content-Encoding ${JSON.stringify(value.slice(0, 64))} is not supported: send the body uncompressed`;
+}
+
+/**
+ * The request body as bytes, at most `limit` of them, all within `timeoutMs`. Rejects at once when
+ * the declared or received length passes the limit: express.raw would first drain the whole body
+ * (however long the sender takes) before answering 413.
+ */
+function readRawBody(req: Request, limit: number, timeoutMs: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const tooLarge = () => payloadTooLarge(`body larger than ${limit} bytes`);
+    if (Number(header(req, 'content-length') ?? 0) > limit) {
+      reject(tooLarge());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const settle = (err?: HttpError) => {
+      clearTimeout(timer);
+      req.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
+      if (err) reject(err);
+      else resolve(Buffer.concat(chunks, size));
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) settle(tooLarge());
+      else chunks.push(chunk);
+    };
+    const onEnd = () => settle();
+    const onError = (err: Error) => settle(badRequest(`request body could not be read: ${err.message}`));
+    // The sender went away mid-body; nobody is left to read the answer.
+    const onClose = () => settle(badRequest('request aborted before the body was complete'));
+    const timer = setTimeout(() => settle(requestTimeout(`request body not received within ${timeoutMs} ms`)), timeoutMs);
+    req.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
+  });
+}
+
 /** The express app: webhooks, probes and metrics. No listening here; app.ts owns the socket. */
 export function createServer(deps: ServerDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  // Raw bytes for every webhook: signatures are computed over the exact body, before parsing.
-  const raw = express.raw({ type: () => true, limit: MAX_BODY_BYTES });
+  const bodyTimeoutMs = deps.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
+  /**
+   * Checks the headers, then reads the raw body (signatures are computed over the exact bytes).
+   * Every refusal closes the connection: the rest of the body is never read.
+   */
+  const readBody: RequestHandler = (req, res, next) => {
+    const refuse = (err: HttpError) => {
+      res.set('Connection', 'close');
+      next(err);
+    };
+    const problem = contentTypeProblem(header(req, 'content-type')) ?? contentEncodingProblem(header(req, 'content-encoding'));
+    if (problem !== undefined) {
+      refuse(unsupportedMediaType(problem));
+      return;
+    }
+    readRawBody(req, MAX_BODY_BYTES, bodyTimeoutMs).then(
+      (body) => {
+        req.body = body;
+        next();
+      },
+      (err: unknown) => (err instanceof HttpError ? refuse(err) : next(err)),
+    );
+  };
 
   const webhook =
     (source: 'argocd-webhook' | 'flux-webhook', receive: (req: Request) => Promise<WebhookAnswer>) =>
@@ -61,12 +150,12 @@ export function createServer(deps: ServerDeps): express.Express {
 
   app.post(
     '/webhooks/argocd',
-    raw,
+    readBody,
     webhook('argocd-webhook', (req) => receiveArgocd(bodyOf(req), header(req, 'authorization'), deps.webhooks)),
   );
   app.post(
     '/webhooks/flux',
-    raw,
+    readBody,
     webhook('flux-webhook', (req) =>
       receiveFlux(bodyOf(req), { signature: header(req, 'x-signature'), authorization: header(req, 'authorization') }, deps.webhooks),
     ),
@@ -91,9 +180,17 @@ export function createServer(deps: ServerDeps): express.Express {
   });
 
   const onError: ErrorRequestHandler = (err: unknown, req, res, _next) => {
-    // Body parser failures: too large, aborted, bad encoding. Never a 500 for bad input.
-    const type = typeof err === 'object' && err !== null && 'type' in err ? String(err.type) : '';
+    // Answered already: nothing more to say (a second answer would throw ERR_HTTP_HEADERS_SENT).
+    if (res.headersSent) return;
     const source = req.path.includes('flux') ? 'flux-webhook' : 'argocd-webhook';
+    if (err instanceof HttpError) {
+      deps.metrics.signalReceived(source, err.outcome);
+      res.status(err.status).json({ error: err.message });
+      return;
+    }
+    // Body parser failures of the routers mounted here: too large, aborted, bad encoding. Never a
+    // 500 for bad input. (The webhooks read their own bodies: readRawBody.)
+    const type = typeof err === 'object' && err !== null && 'type' in err ? String(err.type) : '';
     if (type === 'entity.too.large') {
       deps.metrics.signalReceived(source, 'too_large');
       res.status(413).json({ error: `body larger than ${MAX_BODY_BYTES} bytes` });

@@ -1,9 +1,15 @@
+import { setFlagsFromString } from 'node:v8';
 import { z } from 'zod';
 
 /**
  * Alertmanager-style label matchers: `name=value`, `name!=value`, `name=~regex`, `name!~regex`.
  * Regexes are anchored (as in Alertmanager) and compiled once, when the matcher is parsed; a
  * missing label matches as the empty string.
+ *
+ * Regexes run in linear time, as Alertmanager's RE2 does: the values come from webhook bodies,
+ * and a backtracking pattern such as `(a+)+b` would otherwise stall every webhook for seconds. V8's
+ * linear engine (the `l` flag) refuses what cannot run in linear time (backreferences,
+ * lookaround), which RE2 refuses too.
  */
 export const MATCH_OPS = ['=', '!=', '=~', '!~'] as const;
 export type MatchOp = (typeof MATCH_OPS)[number];
@@ -24,20 +30,42 @@ export class MatcherError extends Error {
   override readonly name = 'MatcherError';
 }
 
+/** Whether V8's linear-time regexp engine is on (a V8 flag, set once per process). */
+const LINEAR: boolean = (() => {
+  try {
+    setFlagsFromString('--enable-experimental-regexp-engine');
+    return new RegExp('a', 'l').test('a');
+  } catch {
+    return false;
+  }
+})();
+
+/** An anchored regex, in linear time when the engine allows (always on Node 24). */
+export function linearRegExp(source: string): RegExp {
+  return LINEAR ? new RegExp(`^(?:${source})$`, 'l') : new RegExp(`^(?:${source})$`);
+}
+
+/** A label's value; inherited properties (`constructor`, `toString`) are not labels. */
+export function labelValue(labels: Readonly<Record<string, string | undefined>>, name: string): string {
+  return Object.hasOwn(labels, name) ? (labels[name] ?? '') : '';
+}
+
 /** Compiles a matcher; throws MatcherError for an invalid regex. */
 export function compileMatcher(spec: MatcherSpec): Matcher {
   if (spec.op === '=' || spec.op === '!=') {
     const equal = spec.op === '=';
-    return { ...spec, matches: (labels) => ((labels[spec.name] ?? '') === spec.value) === equal };
+    return { ...spec, matches: (labels) => (labelValue(labels, spec.name) === spec.value) === equal };
   }
   let re: RegExp;
   try {
-    re = new RegExp(`^(?:${spec.value})$`);
+    re = linearRegExp(spec.value);
   } catch (err) {
-    throw new MatcherError(`invalid regular expression in ${spec.name}${spec.op}"${spec.value}": ${err instanceof Error ? err.message : String(err)}`);
+    const message = err instanceof Error ? err.message : String(err);
+    const why = /linear time/.test(message) ? 'backreferences and lookaround are not supported (regexes run in linear time, as with RE2 in Alertmanager)' : message;
+    throw new MatcherError(`invalid regular expression in ${spec.name}${spec.op}"${spec.value}": ${why}`);
   }
   const positive = spec.op === '=~';
-  return { ...spec, matches: (labels) => re.test(labels[spec.name] ?? '') === positive };
+  return { ...spec, matches: (labels) => re.test(labelValue(labels, spec.name)) === positive };
 }
 
 const MATCHER_TEXT = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$/;
