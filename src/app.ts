@@ -37,7 +37,7 @@ import { createRedisInhibitSourceStore } from './track/inhibit-sources.ts';
 import { createIngest, createRedisOwnerGroupIndex, type Ingest } from './track/ingest.ts';
 import { createDeadLetters, createRedisGroupReader, createRedisHistory } from './track/readers.ts';
 import { createRedisSilenceStore } from './track/silence-store.ts';
-import { activeGroupsKey, createRedisTrackStore, type TrackStore } from './track/redis-store.ts';
+import { activeGroupsKey, createRedisTrackStore, readActiveFindings, reconcileActiveFindings, type TrackStore } from './track/redis-store.ts';
 
 export interface AppOptions {
   env: Env;
@@ -385,8 +385,18 @@ export function createApp(opts: AppOptions): App {
           httpServer.close(() => resolve());
           httpServer.closeAllConnections();
         })]);
+        // The gauges below read what all replicas share (Redis, BullMQ), so they show the same value on
+        // every replica (aggregate with max()). On a Redis error a gauge keeps its last value.
+        const refreshFailed = (what: string) => (err: unknown) => log.debug({ error: err instanceof Error ? err.message : String(err) }, `${what} refresh failed`);
         const refreshActive = () => {
           redis.zcard(activeGroupsKey(prefix)).then((n) => metrics.setActiveGroups(n), () => undefined);
+          reconcileActiveFindings(redis, prefix)
+            .then((groups) => groups !== null && log.debug({ groups }, 'active findings recounted from the active groups'))
+            .then(() => readActiveFindings(redis, prefix))
+            .then((counts) => metrics.setActiveFindings(counts), refreshFailed('active findings'));
+          queues.jobCounts().then((counts) => {
+            for (const [queue, byState] of Object.entries(counts)) metrics.setQueueJobs(queue, byState);
+          }, refreshFailed('queue job counts'));
         };
         refreshActive();
         activeTimer = setInterval(refreshActive, 15_000).unref();

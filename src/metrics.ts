@@ -35,6 +35,13 @@ export interface Metrics {
   timeToNotify(severity: string, seconds: number): void;
   /** A finding announced resolved: seconds it was drifted (from first seen to resolved). */
   timeToResolve(severity: string, seconds: number): void;
+  /**
+   * Firing findings by severity, mesh and category, as read from Redis (track/active-findings.ts).
+   * Label sets no longer listed drop to 0 rather than vanish, so a resolved severity graphs as 0.
+   */
+  setActiveFindings(counts: ReadonlyArray<{ severity: string; mesh: string; category: string; count: number }>): void;
+  /** Jobs of one BullMQ queue by state (queue/queues.ts `jobCounts`). */
+  setQueueJobs(queue: string, counts: Readonly<Record<string, number>>): void;
 }
 
 export function createMetrics(registry: Registry = new Registry(), opts: { defaultMetrics?: boolean } = {}): Metrics {
@@ -60,6 +67,11 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
   const argocdPolls = new Counter({ name: 'meshdrift_argocd_polls_total', help: 'Argo CD API polls, by outcome (ok, partial, failed, unauthorized).', labelNames: ['outcome'], registers: [registry] });
   const argocdPollFound = new Counter({ name: 'meshdrift_argocd_poll_discovered_total', help: 'Argo CD API poll signals that changed what was tracked (drift or a resolve).', registers: [registry] });
   const leader = new Gauge({ name: 'meshdrift_leader', help: '1 while this replica holds the watch Lease.', registers: [registry] });
+  // Both read state every replica shares (Redis, BullMQ): each replica reports the same value, so
+  // aggregate them across replicas with max(), never sum().
+  const activeFindings = new Gauge({ name: 'meshdrift_active_findings', help: 'Findings firing now, by severity, mesh and category: distinct drifted resources across all alert groups, read from Redis (the same on every replica: aggregate with max).', labelNames: ['severity', 'mesh', 'category'], registers: [registry] });
+  const activeFindingsShown = new Map<string, { severity: string; mesh: string; category: string }>();
+  const queueJobs = new Gauge({ name: 'meshdrift_queue_jobs', help: 'BullMQ jobs by queue (flush, deliver) and state (waiting, prioritized, delayed, active, failed = dead letters), read from Redis (the same on every replica: aggregate with max).', labelNames: ['queue', 'state'], registers: [registry] });
   const election = new Gauge({ name: 'meshdrift_leader_election_enabled', help: '1 if this replica competes for the watch Lease (MESHDRIFT_CLUSTERS set, MESHDRIFT_LEADER_ELECTION on): then some replica should hold it.', registers: [registry] });
   return {
     registry,
@@ -86,5 +98,18 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
     deliveryDuration: (receiver, seconds) => deliveryTime.observe({ receiver }, seconds),
     ingestDuration: (source, seconds) => ingestTime.observe({ source }, seconds),
     setActiveGroups: (count) => active.set(count),
+    setActiveFindings: (counts) => {
+      const now = new Set<string>();
+      for (const { severity, mesh, category, count } of counts) {
+        const key = JSON.stringify([severity, mesh, category]);
+        now.add(key);
+        activeFindingsShown.set(key, { severity, mesh, category });
+        activeFindings.set({ severity, mesh, category }, count);
+      }
+      for (const [key, labels] of activeFindingsShown) if (!now.has(key)) activeFindings.set(labels, 0);
+    },
+    setQueueJobs: (queue, counts) => {
+      for (const [state, count] of Object.entries(counts)) queueJobs.set({ queue, state }, count);
+    },
   };
 }

@@ -57,6 +57,20 @@ type ActionJob = RemediateJob | VerifyJob | NoteJob | AcknowledgeJob;
  */
 export const DEFAULT_REMEDIATION_DEBOUNCE_MS = 1_000;
 
+/**
+ * The job states `meshdrift_queue_jobs` reports. `waiting` (and `prioritized`, unused today) are
+ * ready and wait for a worker: the backlog. `delayed` are not: flush jobs wait for their
+ * group_wait, group_interval or repeat by design, and deliveries for their retry backoff or a
+ * receiver's Retry-After. `failed` are the dead letters (kept for replay). Completed jobs are
+ * left out: they are kept a day for job-id dedup, not work.
+ */
+export const QUEUE_JOB_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'failed'] as const;
+export type QueueJobState = (typeof QUEUE_JOB_STATES)[number];
+export type QueueJobCounts = Record<keyof typeof QUEUE_NAMES, Record<QueueJobState, number>>;
+
+const jobCount = z.number().int().nonnegative();
+const jobCountsSchema = z.object({ waiting: jobCount, prioritized: jobCount, delayed: jobCount, active: jobCount, failed: jobCount }) satisfies z.ZodType<Record<QueueJobState, number>>;
+
 export interface RetryPolicy {
   attempts: number;
   /** First backoff; doubles per attempt (BullMQ exponential). */
@@ -87,6 +101,11 @@ export interface Queues {
   enqueueNotes(receivers: readonly string[], notes: readonly OwnerNote[]): Promise<void>;
   /** One PagerDuty acknowledge; the same (receiver, group, click) twice is a no-op. */
   enqueueAcknowledge(job: AcknowledgeJob): Promise<void>;
+  /**
+   * Jobs per queue and state (read-only: one counting script per queue, O(1) per state). The
+   * deliver queue's counts include its follow-up jobs (remediate, verify, note, acknowledge).
+   */
+  jobCounts(): Promise<QueueJobCounts>;
   readonly flush: Queue<FlushJob>;
   readonly deliver: Queue<DeliverJob>;
   close(): Promise<void>;
@@ -157,6 +176,15 @@ export function createQueues(connection: ConnectionOptions, prefix: string, retr
     },
     async enqueueAcknowledge(job) {
       await actions.add(ACTION_JOB_NAMES.acknowledge, job, { ...deliverOpts, jobId: jobIdOf('ack', job.receiver, job.groupKey, job.actor, job.at) });
+    },
+    async jobCounts() {
+      const read = async (queue: Queue, name: string) => {
+        const parsed = jobCountsSchema.safeParse(await queue.getJobCounts(...QUEUE_JOB_STATES));
+        if (!parsed.success) throw new Error(`queue ${name}: job counts are not in the expected format (${parsed.error.issues[0]?.path.join('.') ?? '?'}: ${parsed.error.issues[0]?.message ?? ''})`);
+        return parsed.data;
+      };
+      const [flushCounts, deliverCounts] = await Promise.all([read(flush, QUEUE_NAMES.flush), read(deliver, QUEUE_NAMES.deliver)]);
+      return { flush: flushCounts, deliver: deliverCounts };
     },
     async close() {
       await Promise.all([flush.close(), deliver.close(), actions.close()]);

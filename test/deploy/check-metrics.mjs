@@ -23,6 +23,7 @@ const fail = (where, msg) => errors.push(`${where}: ${msg}`);
 const { createMetrics } = await import(`${root}src/metrics.ts`);
 const { SEVERITIES } = await import(`${root}src/model/severity.ts`);
 const { CATEGORIES } = await import(`${root}src/model/finding.ts`);
+const { QUEUE_NAMES, QUEUE_JOB_STATES } = await import(`${root}src/queue/queues.ts`);
 const metrics = createMetrics();
 const TARGET_LABELS = ['job', 'instance', 'namespace', 'pod', 'service', 'container', 'endpoint'];
 /** name -> Set of label names (target labels excluded). */
@@ -61,6 +62,8 @@ const ENUMS = {
   meshdrift_signals_total: { outcome: unionType('SignalOutcome') },
   meshdrift_notifications_total: { outcome: unionType('DeliveryOutcome') },
   meshdrift_findings_total: { severity: [...SEVERITIES], category: [...CATEGORIES] },
+  meshdrift_active_findings: { severity: [...SEVERITIES], category: [...CATEGORIES] },
+  meshdrift_queue_jobs: { queue: Object.values(QUEUE_NAMES), state: [...QUEUE_JOB_STATES] },
 };
 
 // ---- A small PromQL scanner --------------------------------------------------------------------
