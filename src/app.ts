@@ -118,7 +118,8 @@ export function createApp(opts: AppOptions): App {
   };
   const catalog = createCatalog();
   const store = createRedisTrackStore({ redis, keyPrefix: prefix });
-  const queues = createQueues(redis, prefix, opts.deliveryRetry);
+  // Connection errors are already logged once per connection above; here at debug, not raw to stderr.
+  const queues = createQueues(redis, prefix, opts.deliveryRetry, { onError: (queue, err) => log.debug({ queue, error: err.message }, 'queue connection error') });
   const owners = createRedisOwnerGroupIndex(redis, prefix);
   const silences = createRedisSilenceStore(redis, prefix, { log });
   const inhibitSources = createRedisInhibitSourceStore(redis, prefix);

@@ -114,6 +114,11 @@ export interface Queues {
 export interface QueueOptions {
   /** See {@link DEFAULT_REMEDIATION_DEBOUNCE_MS}. */
   remediationDebounceMs?: number;
+  /**
+   * A queue's connection errors (Redis down). Without a listener BullMQ prints each one raw to
+   * stderr; callers that add jobs see the failure themselves, so this is for the log.
+   */
+  onError?: (queue: string, err: Error) => void;
 }
 
 export function receiversOf(notification: Notification): string[] {
@@ -126,6 +131,10 @@ export function createQueues(connection: ConnectionOptions, prefix: string, retr
   const deliver = new Queue<DeliverJob>(QUEUE_NAMES.deliver, { connection, prefix });
   // The same queue, typed for the follow-up jobs.
   const actions = new Queue<ActionJob>(QUEUE_NAMES.deliver, { connection, prefix });
+  const onError = opts.onError ?? (() => undefined);
+  flush.on('error', (err) => onError(QUEUE_NAMES.flush, err));
+  deliver.on('error', (err) => onError(QUEUE_NAMES.deliver, err));
+  actions.on('error', (err) => onError(QUEUE_NAMES.deliver, err));
   const debounceMs = opts.remediationDebounceMs ?? DEFAULT_REMEDIATION_DEBOUNCE_MS;
   const flushOpts: JobsOptions = { attempts: 20, backoff: { type: 'exponential', delay: 500 }, removeOnComplete: KEEP_COMPLETED, removeOnFail: KEEP_FAILED };
   const deliverOpts: JobsOptions = {

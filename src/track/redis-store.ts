@@ -38,7 +38,9 @@ export class TrackConflictError extends Error {
 const MAX_ATTEMPTS = 25;
 
 // KEYS: group hash, active-groups zset, owner→groups set ('' key unused), active-findings refs
-// hash, active-findings counts hash. ARGV: expected version, new JSON ('' = delete), ttl s (0 =
+// hash, active-findings counts hash, version counter. Versions come from one counter per prefix,
+// so they never repeat: a group deleted and re-created cannot reach the version a stale reader
+// saw before the delete (an ABA that a per-group count restarting at 1 would let through). ARGV: expected version, new JSON ('' = delete), ttl s (0 =
 // keep forever), group key, 'add'|'rem' for the zset, zset score, 'add'|'rem'|'' for the owner
 // set, then (fingerprint, severity|mesh|category, +1|-1) per changed firing finding
 // (active-findings.ts). The owner index and the counts are committed with the state they describe:
@@ -50,7 +52,7 @@ if cur ~= ARGV[1] then return 0 end
 if ARGV[2] == '' then
   redis.call('DEL', KEYS[1])
 else
-  redis.call('HSET', KEYS[1], 'v', tostring(tonumber(cur) + 1), 's', ARGV[2])
+  redis.call('HSET', KEYS[1], 'v', tostring(redis.call('INCR', KEYS[6])), 's', ARGV[2])
   if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) else redis.call('PERSIST', KEYS[1]) end
 end
 if ARGV[5] == 'add' then redis.call('ZADD', KEYS[2], ARGV[6], ARGV[4]) else redis.call('ZREM', KEYS[2], ARGV[4]) end
@@ -97,7 +99,7 @@ return #groups
 
 type CasRedis = Redis & {
   meshdriftCas(
-    groupKey: string, activeKey: string, ownerKey: string, refsKey: string, countsKey: string,
+    groupKey: string, activeKey: string, ownerKey: string, refsKey: string, countsKey: string, versionKey: string,
     expected: string, json: string, ttl: number, member: string, op: 'add' | 'rem', score: number, ownerOp: 'add' | 'rem' | '',
     ...deltas: string[]
   ): Promise<number>;
@@ -154,7 +156,7 @@ export async function reconcileActiveFindings(redis: Redis, keyPrefix: string, e
 }
 
 function defineScripts(redis: Redis): void {
-  if (!('meshdriftCas' in redis)) redis.defineCommand('meshdriftCas', { numberOfKeys: 5, lua: CAS_SCRIPT });
+  if (!('meshdriftCas' in redis)) redis.defineCommand('meshdriftCas', { numberOfKeys: 6, lua: CAS_SCRIPT });
   if (!('meshdriftReconcileActiveFindings' in redis)) redis.defineCommand('meshdriftReconcileActiveFindings', { numberOfKeys: 4, lua: RECONCILE_SCRIPT });
 }
 
@@ -186,6 +188,7 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
       scope ? ownerGroupsKey(keyPrefix, scopeKey(scope)) : groupRedisKey(keyPrefix, groupKey),
       findingsKeys.refs,
       findingsKeys.counts,
+      `${keyPrefix}:group-version`,
       version,
       next === null ? '' : JSON.stringify(next),
       firing || next?.pendingFlush ? 0 : retention,
