@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { applicationSchema } from '../argocd/application.ts';
+import { applicationSchema, resourceStateOf } from '../argocd/application.ts';
 
 /**
  * What meshdrift keeps in memory of each watched object. Informers cache every object they see, so
@@ -26,8 +26,17 @@ const metadataSchema = z.object({
   labels: z.record(z.string(), z.string()).optional(),
 });
 
-/** The Application fields `applicationToSignal` reads: exactly applicationSchema. */
-export const slimApplicationSchema = applicationSchema;
+/**
+ * The Application fields `applicationToSignal` reads (applicationSchema), and of its resources
+ * only those that say something: drifted or unhealthy. An InSync resource says nothing its absence
+ * from a snapshot does not (classify skips them), and a watched app keeps ~200 of them for ~4
+ * drifted ones: 40 KB of cache per app instead of 2.6 KB (bench/watch-memory.ts).
+ */
+export const slimApplicationSchema = applicationSchema.transform((app) => {
+  const resources = app.status?.resources;
+  if (resources === undefined || app.status === undefined) return app;
+  return { ...app, status: { ...app.status, resources: resources.filter((r) => { const s = resourceStateOf(r); return s !== null && s !== 'InSync'; }) } };
+});
 export type SlimApplication = z.infer<typeof slimApplicationSchema>;
 
 /** Only `id` of inventory entries (`<ns>_<name>_<group>_<kind>`, flux.md §3.3); `v` is not needed. */

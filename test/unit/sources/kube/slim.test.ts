@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applicationToSignal } from '../../../../src/sources/argocd/application.ts';
+import { applicationSchema, applicationToSignal } from '../../../../src/sources/argocd/application.ts';
 import { slim, slimApplicationSchema, slimEventSchema, slimHelmReleaseSchema, slimKustomizationSchema } from '../../../../src/sources/kube/slim.ts';
 import { readFixture } from '../../../support/fixtures.ts';
 
@@ -27,6 +27,9 @@ describe('slimming watched objects', () => {
     expect(JSON.stringify(app).length).toBeLessThan(JSON.stringify(raw).length);
     const ctx = { cluster: 'c', source: 'argocd-watch' as const, now: 1 };
     expect(applicationToSignal(app, ctx)).toEqual(applicationToSignal(slimApplicationSchema.parse(readFixture(file)), ctx));
+    // Only the InSync resources are gone: the same drift, and a snapshot resolves the rest by absence.
+    const full = applicationToSignal(applicationSchema.parse(readFixture(file)), ctx);
+    expect(applicationToSignal(app, ctx)).toEqual({ ...full, resources: full.resources.filter((r) => r.state !== 'InSync') });
   });
 
   it('keeps a Kustomization\'s conditions, revisions and inventory ids, not its spec', () => {
