@@ -3,7 +3,7 @@
 // resident memory read from /proc, percentiles and tables. Every child is tracked so that a bench
 // that ends, fails or passes its deadline kills all of them.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { stripTypeScriptTypes } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -122,8 +122,17 @@ export function meshdriftBuild(): Promise<MeshdriftBuild> {
   return build;
 }
 
-/** BENCH_NODE_FLAGS: more Node flags for meshdrift (e.g. `--max-old-space-size=256`), space-separated. */
-const EXTRA_NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+/** The Node flags the container image runs meshdrift with (Dockerfile `ENV NODE_OPTIONS`): what ships. */
+function imageNodeFlags(): string[] {
+  const line = /^ENV NODE_OPTIONS="([^"]*)"/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'));
+  return (line?.[1] ?? '').split(' ').filter((f) => f !== '');
+}
+
+/**
+ * BENCH_NODE_FLAGS: the Node flags for meshdrift, space-separated (e.g. `--max-old-space-size=128`);
+ * unset: the image's (Dockerfile NODE_OPTIONS); empty: V8's defaults.
+ */
+export const EXTRA_NODE_FLAGS = process.env.BENCH_NODE_FLAGS !== undefined ? process.env.BENCH_NODE_FLAGS.split(' ').filter((f) => f !== '') : imageNodeFlags();
 /** glibc allocator settings (MALLOC_ARENA_MAX, MALLOC_TRIM_THRESHOLD_...) reach meshdrift when set. */
 const MALLOC_ENV = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith('MALLOC_') && e[1] !== undefined));
 

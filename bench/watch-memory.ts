@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { startOwnRedis } from '../test/support/redis-server.ts';
 import type { KubeApiAnswer, KubeApiRequest } from './kube-api-process.ts';
 import type { ProbeAnswer } from './memory-probe.ts';
-import { mb, meshdriftBuild, onCleanup, residentMemory, runBench, sleep, startMeshdrift, stopChild, table, tempDir, track, type MeshdriftProcess } from './processes.ts';
+import { EXTRA_NODE_FLAGS, mb, meshdriftBuild, onCleanup, residentMemory, runBench, sleep, startMeshdrift, stopChild, table, tempDir, track, type MeshdriftProcess } from './processes.ts';
 
 const APPS = Number(process.env.BENCH_WATCH_APPS ?? 2000);
 const RESOURCES = Number(process.env.BENCH_WATCH_RESOURCES ?? 200);
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   process.stdout.write(`meshdrift watch memory (node ${process.version}): ${APPS} Applications x ${RESOURCES} resources, then ${MODIFIED} MODIFIED events at ${MODIFY_RATE}/s\n`);
   const build = await meshdriftBuild();
-  process.stdout.write(`  meshdrift: node ${build.main} serve${process.env.BENCH_NODE_FLAGS ? ` (node flags: ${process.env.BENCH_NODE_FLAGS})` : ''}\n`);
+  process.stdout.write(`  meshdrift: node ${EXTRA_NODE_FLAGS.join(' ')}${EXTRA_NODE_FLAGS.length > 0 ? ' ' : ''}${build.main} serve (flags: ${process.env.BENCH_NODE_FLAGS !== undefined ? 'BENCH_NODE_FLAGS' : "the image's NODE_OPTIONS"})\n`);
   const redis = await startOwnRedis();
   onCleanup(() => redis.stop());
   const dir = await tempDir('watch');

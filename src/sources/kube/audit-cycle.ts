@@ -116,7 +116,7 @@ export function startAuditCycle(opts: AuditCycleOptions): AuditCycle {
   const now = opts.now ?? Date.now;
   const delay = opts.delay ?? sleep;
   const intervalMs = opts.intervalMs ?? 300_000;
-  const pageSize = opts.pageSize ?? 500;
+  const pageSize = opts.pageSize ?? 100;
   const listTimeoutMs = opts.listTimeoutMs ?? 60_000;
   const concurrency = Math.max(1, opts.ingestConcurrency ?? 4);
   const kinds = AUDIT_KINDS.filter((k) => (opts.kinds ?? AUDIT_KINDS).includes(k));

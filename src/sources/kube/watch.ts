@@ -204,7 +204,7 @@ export function startWatch<T extends KubernetesObject>(opts: StartWatchOptions<T
   const stableMs = opts.stableMs ?? 60_000;
   const listTimeoutMs = opts.listTimeoutMs ?? 30_000;
   const recheckMs = opts.unservedRecheckMs ?? 600_000;
-  const pageSize = opts.pageSize ?? 500;
+  const pageSize = opts.pageSize ?? 100;
   // The caller's logger already names the cluster.
   const log = opts.log.child({ kind: target.kind, namespace });
   const abort = new AbortController();
