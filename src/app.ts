@@ -327,6 +327,8 @@ export function createApp(opts: AppOptions): App {
               ...(env.ARGOCD_URL ? { argocdUrl: env.ARGOCD_URL } : {}),
               audit,
               onRemediation: (action, outcome) => metrics.remediation(action, outcome),
+              log,
+              onSlackLostPost: (outcome) => metrics.slackLostPost(outcome),
               now,
             }),
           metrics,

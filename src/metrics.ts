@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { SlackLostPostOutcome } from './deliver/slack/lost-post.ts';
 import type { Severity } from './model/severity.ts';
 
 export type SignalOutcome = 'tracked' | 'unchanged' | 'stale' | 'rollout' | 'ignored' | 'invalid' | 'unauthorized' | 'too_large' | 'unavailable';
@@ -42,6 +43,8 @@ export interface Metrics {
   setActiveFindings(counts: ReadonlyArray<{ severity: string; mesh: string; category: string; count: number }>): void;
   /** Jobs of one BullMQ queue by state (queue/queues.ts `jobCounts`). */
   setQueueJobs(queue: string, counts: Readonly<Record<string, number>>): void;
+  /** A Slack post whose answer was lost, looked for before posting again (deliver/slack/lost-post.ts), by outcome. */
+  slackLostPost(outcome: SlackLostPostOutcome): void;
 }
 
 export function createMetrics(registry: Registry = new Registry(), opts: { defaultMetrics?: boolean } = {}): Metrics {
@@ -73,8 +76,10 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
   const activeFindingsShown = new Map<string, { severity: string; mesh: string; category: string }>();
   const queueJobs = new Gauge({ name: 'meshdrift_queue_jobs', help: 'BullMQ jobs by queue (flush, deliver) and state (waiting, prioritized, delayed, active, failed = dead letters), read from Redis (the same on every replica: aggregate with max).', labelNames: ['queue', 'state'], registers: [registry] });
   const election = new Gauge({ name: 'meshdrift_leader_election_enabled', help: '1 if this replica competes for the watch Lease (MESHDRIFT_CLUSTERS set, MESHDRIFT_LEADER_ELECTION on): then some replica should hold it.', registers: [registry] });
+  const slackLostPosts = new Counter({ name: 'meshdrift_slack_lost_posts_total', help: 'Slack posts whose answer was lost (timeout, cut connection), looked for in the channel before posting again, by outcome: found (no second message), not_found (it never reached Slack), fallback (posted again: the lookup was not possible, e.g. a missing history scope), deferred (the lookup is retried).', labelNames: ['outcome'], registers: [registry] });
   return {
     registry,
+    slackLostPost: (outcome) => slackLostPosts.inc({ outcome }),
     auditDiscovered: (count) => auditFound.inc(count),
     auditRun: (outcome) => auditRuns.inc({ outcome }),
     argocdPoll: (outcome) => argocdPolls.inc({ outcome }),

@@ -13,6 +13,8 @@ import type { AuditTrail } from '../remediate/audit.ts';
 import type { RemediationOutcome } from '../remediate/audit.ts';
 import type { RemediationAction } from '../remediate/policy.ts';
 import { createRemediator } from '../remediate/remediator.ts';
+import type { Logger } from '../log.ts';
+import type { SlackLostPostOutcome } from './slack/lost-post.ts';
 
 export interface ReceiverDeps {
   env: NodeJS.ProcessEnv;
@@ -24,6 +26,10 @@ export interface ReceiverDeps {
   /** Where remediation receivers record every decision and action. */
   audit?: AuditTrail;
   onRemediation?: (action: RemediationAction, outcome: RemediationOutcome) => void;
+  /** Receivers' own warnings (e.g. a Slack lookup that needs a scope). */
+  log?: Logger;
+  /** Each Slack post whose answer was lost, e.g. `meshdrift_slack_lost_posts_total{outcome}`. */
+  onSlackLostPost?: (outcome: SlackLostPostOutcome) => void;
   now?: () => number;
 }
 
@@ -52,6 +58,8 @@ const FACTORIES: Record<ReceiverType, Factory> = {
       store: createRedisSlackMessageStore(deps.redis, `${deps.keyPrefix}:receiver:${r.name}`),
       // One budget per channel for every receiver and replica (Slack: about 1 message/s/channel).
       rateLimiter: createRedisSlackRateLimiter(deps.redis, deps.keyPrefix),
+      ...(deps.log ? { log: deps.log.child({ receiver: r.name }) } : {}),
+      ...(deps.onSlackLostPost ? { onLostPost: deps.onSlackLostPost } : {}),
     }),
   pagerduty: (r, deps) =>
     createPagerDutyNotifier({

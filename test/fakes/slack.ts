@@ -3,10 +3,14 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 
 /**
- * A local fake of the Slack Web API (chat.postMessage, chat.update, usergroups.users.list) on
- * 127.0.0.1, port 0.
+ * A local fake of the Slack Web API (chat.postMessage, chat.update, conversations.history,
+ * usergroups.users.list) on 127.0.0.1, port 0.
  * A chat.postMessage with `thread_ts` is a thread reply: it is kept in `replies` under its parent,
- * not in `messages` (the channel itself shows one line per thread).
+ * not in `messages` (the channel itself shows one line per thread). Message `metadata`
+ * ({event_type, event_payload}) is kept with the message and returned by conversations.history
+ * only with `include_all_metadata`, which, like Slack, takes a channel ID (a `#name` is
+ * channel_not_found), answers newest first and pages with `response_metadata.next_cursor`.
+ * Message ts are the current time, as Slack's are, so `oldest` works as it does there.
  *
  * Wire format as @slack/web-api 8 speaks it: POST `<url><method>` with
  * `application/x-www-form-urlencoded` args (objects such as `blocks` JSON-encoded into one field)
@@ -31,6 +35,13 @@ export interface FakeSlackMessage {
   threadTs?: string;
   /** A thread reply also shown in the channel (`reply_broadcast`). */
   broadcast?: boolean;
+  /** Message metadata as posted (or as last replaced by chat.update). */
+  metadata?: FakeSlackMetadata;
+}
+
+export interface FakeSlackMetadata {
+  event_type: string;
+  event_payload: Record<string, unknown>;
 }
 
 export type FakeSlackAnswer =
@@ -53,6 +64,14 @@ export interface FakeSlack {
   userGroups: Map<string, string[]>;
   /** The user group ids usergroups.users.list was asked for, in order. */
   userGroupLookups: string[];
+  /** conversations.history requests, in order, including those answered with an error. */
+  historyCalls: FakeSlackCall[];
+  /**
+   * The token's scopes. Unset (the default): every method is allowed. Set: chat.postMessage and
+   * chat.update need `chat:write`, conversations.history `channels:history` (C…), `groups:history`
+   * (G…) or `im:history` (D…); otherwise Slack's `missing_scope` answer, with `needed` and `provided`.
+   */
+  scopes: Set<string> | undefined;
   /** The next n calls get this answer. */
   failNext(n: number, answer: FakeSlackAnswer): void;
   /** The next call that `match`es gets this answer (once); checked before `failNext`'s queue. */
@@ -84,10 +103,12 @@ export async function startFakeSlack(opts: { token?: string } = {}): Promise<Fak
   const userGroups = new Map<string, string[]>();
   const userGroupLookups: string[] = [];
   const matchedFailures: Array<{ match: (call: FakeSlackCall) => boolean; answer: FakeSlackAnswer }> = [];
-  let tsCounter = 100;
+  const historyCalls: FakeSlackCall[] = [];
+  // Slack's ts is its clock in microseconds: now, strictly increasing.
+  let lastMicros = 0;
   const nextTs = (): string => {
-    const n = tsCounter++;
-    return `${1_732_000_000 + Math.floor(n / 1_000_000)}.${String(n % 1_000_000).padStart(6, '0')}`;
+    lastMicros = Math.max(lastMicros + 1, Date.now() * 1000);
+    return microsToTs(lastMicros);
   };
 
   const server = createServer((req, res) => {
@@ -106,6 +127,7 @@ export async function startFakeSlack(opts: { token?: string } = {}): Promise<Fak
     const authorization = req.headers.authorization;
     const call: FakeSlackCall = { method, args, authorization, at: Date.now() };
     if (RECORDED_METHODS.has(method)) calls.push(call);
+    if (method === 'conversations.history') historyCalls.push(call);
 
     const matched = matchedFailures.findIndex((f) => f.match(call));
     const failure = matched >= 0 ? matchedFailures.splice(matched, 1)[0]?.answer : failures.shift();
@@ -126,12 +148,18 @@ export async function startFakeSlack(opts: { token?: string } = {}): Promise<Fak
 
     const auth = checkAuth(authorization, typeof args.token === 'string' ? args.token : undefined, opts.token);
     if (auth !== null) return json(res, 200, { ok: false, error: auth });
+    const needed = neededScope(method, args.channel);
+    if (fake.scopes !== undefined && needed !== undefined && !fake.scopes.has(needed)) {
+      return json(res, 200, { ok: false, error: 'missing_scope', needed, provided: [...fake.scopes].join(',') });
+    }
 
     switch (method) {
       case 'chat.postMessage':
         return json(res, 200, postMessage(args));
       case 'chat.update':
         return json(res, 200, update(args));
+      case 'conversations.history':
+        return json(res, 200, history(args));
       case 'usergroups.users.list': {
         const id = typeof args.usergroup === 'string' ? args.usergroup : '';
         userGroupLookups.push(id);
@@ -160,8 +188,10 @@ export async function startFakeSlack(opts: { token?: string } = {}): Promise<Fak
       // A reply to a reply lands in the same thread.
       threadTs = parent.threadTs ?? parent.ts;
     }
+    const metadata = metadataOf(args.metadata);
+    if (metadata === 'invalid') return { ok: false, error: 'invalid_metadata_format' };
     const ts = nextTs();
-    const message: FakeSlackMessage = { channel, ts, text: content.text, blocks: content.blocks, updates: 0 };
+    const message: FakeSlackMessage = { channel, ts, text: content.text, blocks: content.blocks, updates: 0, ...(metadata === undefined ? {} : { metadata }) };
     if (threadTs === undefined) {
       messages.set(ts, message);
     } else {
@@ -196,10 +226,58 @@ export async function startFakeSlack(opts: { token?: string } = {}): Promise<Fak
     const content = messageContent(args);
     if ('error' in content) return { ok: false, error: content.error };
     if (content.text === '' && content.blocks.length === 0) return { ok: false, error: 'no_text' };
+    const metadata = metadataOf(args.metadata);
+    if (metadata === 'invalid') return { ok: false, error: 'invalid_metadata_format' };
     existing.text = content.text;
     existing.blocks = content.blocks;
+    // Without `metadata`, chat.update leaves the message's metadata as it was.
+    if (metadata !== undefined) existing.metadata = metadata;
     existing.updates += 1;
     return { ok: true, channel, ts: existing.ts, text: content.text, message: { type: 'message', text: content.text, user: 'U0FAKEBOT', blocks: content.blocks } };
+  }
+
+  // Channel messages (not thread replies) newer than `oldest` (and older than `latest`), newest
+  // first, `limit` (default 100, at most 999) a page; the cursor is the offset of the next page.
+  function history(args: Record<string, unknown>): Record<string, unknown> {
+    if (typeof args.channel !== 'string' || !/^[CGD][A-Z0-9]{6,}$/.test(args.channel)) return { ok: false, error: 'channel_not_found' };
+    const channel = args.channel;
+    const inclusive = args.inclusive === true || args.inclusive === 'true' || args.inclusive === '1';
+    const oldest = tsToMicros(args.oldest) ?? 0;
+    const latest = tsToMicros(args.latest) ?? Number.MAX_SAFE_INTEGER;
+    const limit = Math.min(999, Math.max(1, Number(args.limit ?? 100) || 100));
+    let offset = 0;
+    if (args.cursor !== undefined && args.cursor !== '') {
+      const decoded = /^offset:(\d+)$/.exec(Buffer.from(String(args.cursor), 'base64url').toString('utf8'));
+      if (decoded?.[1] === undefined) return { ok: false, error: 'invalid_cursor' };
+      offset = Number(decoded[1]);
+    }
+    const withMetadata = args.include_all_metadata === true || args.include_all_metadata === 'true' || args.include_all_metadata === '1';
+    const inRange = [...messages.values()]
+      .filter((m) => m.channel === channel)
+      .filter((m) => {
+        const t = tsToMicros(m.ts) ?? 0;
+        return (inclusive ? t >= oldest : t > oldest) && (inclusive ? t <= latest : t < latest);
+      })
+      .sort((a, b) => (tsToMicros(b.ts) ?? 0) - (tsToMicros(a.ts) ?? 0));
+    const page = inRange.slice(offset, offset + limit);
+    const hasMore = offset + limit < inRange.length;
+    return {
+      ok: true,
+      messages: page.map((m) => ({
+        type: 'message',
+        user: 'U0FAKEBOT',
+        bot_id: 'B0FAKEBOT',
+        app_id: 'A0FAKEAPP',
+        text: m.text,
+        ts: m.ts,
+        blocks: m.blocks,
+        ...(m.updates > 0 ? { edited: { user: 'U0FAKEBOT', ts: m.ts } } : {}),
+        ...(withMetadata && m.metadata !== undefined ? { metadata: m.metadata } : {}),
+      })),
+      has_more: hasMore,
+      pin_count: 0,
+      ...(hasMore ? { response_metadata: { next_cursor: Buffer.from(`offset:${offset + limit}`).toString('base64url') } } : {}),
+    };
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -208,13 +286,15 @@ export async function startFakeSlack(opts: { token?: string } = {}): Promise<Fak
   });
   const { port } = server.address() as AddressInfo;
 
-  return {
+  const fake: FakeSlack = {
     url: `http://127.0.0.1:${port}/api/`,
     calls,
     messages,
     replies,
     userGroups,
     userGroupLookups,
+    historyCalls,
+    scopes: undefined,
     failNext(n, answer) {
       for (let i = 0; i < n; i++) failures.push(answer);
     },
@@ -227,6 +307,45 @@ export async function startFakeSlack(opts: { token?: string } = {}): Promise<Fak
       await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
     },
   };
+  return fake;
+}
+
+function microsToTs(micros: number): string {
+  return `${Math.floor(micros / 1_000_000)}.${String(micros % 1_000_000).padStart(6, '0')}`;
+}
+
+// `1732000000.000100` → microseconds; undefined for anything else.
+function tsToMicros(ts: unknown): number | undefined {
+  if (typeof ts !== 'string' && typeof ts !== 'number') return undefined;
+  const m = /^(\d+)(?:\.(\d{1,6}))?$/.exec(String(ts));
+  if (m?.[1] === undefined) return undefined;
+  return Number(m[1]) * 1_000_000 + Number((m[2] ?? '').padEnd(6, '0'));
+}
+
+// The scope a bot token needs for a method, as Slack documents it (only the methods the fake serves).
+function neededScope(method: string, channel: unknown): string | undefined {
+  switch (method) {
+    case 'chat.postMessage':
+    case 'chat.update':
+      return 'chat:write';
+    case 'conversations.history': {
+      const id = typeof channel === 'string' ? channel : '';
+      return id.startsWith('G') ? 'groups:history' : id.startsWith('D') ? 'im:history' : 'channels:history';
+    }
+    case 'usergroups.users.list':
+      return 'usergroups:read';
+    default:
+      return undefined;
+  }
+}
+
+// Slack's message metadata: {event_type: string, event_payload: object}; absent is fine.
+function metadataOf(value: unknown): FakeSlackMetadata | undefined | 'invalid' {
+  if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'object' || value === null) return 'invalid';
+  const { event_type: eventType, event_payload: payload } = value as Record<string, unknown>;
+  if (typeof eventType !== 'string' || eventType === '' || typeof payload !== 'object' || payload === null || Array.isArray(payload)) return 'invalid';
+  return { event_type: eventType, event_payload: payload as Record<string, unknown> };
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {

@@ -19,7 +19,7 @@ import { ARGOCD_TOKEN, SLACK_TOKEN, postArgocd } from '../support/service.ts';
 // Bounds: the held delivery job stays locked by the dead worker until BullMQ's lock expires
 // (lockDuration 30 s, the default: src/queue/worker.ts sets none) and a survivor's stalled check
 // (stalledInterval 30 s) moves it back to wait: 30-60 s after the kill. The Slack per-group lock
-// the victim held (25 s) has expired by then. Hence the 100 s bound on the wait.
+// the victim held (35 s) has expired by then. Hence the 100 s bound on the wait.
 const APPS = 24;
 const appName = (i: number): string => `kill-app-${i}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

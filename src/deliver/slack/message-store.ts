@@ -40,7 +40,35 @@ export interface SlackMessageStore {
   /** The group whose message is about this owner (see noteOwnerKey), the newest posted; null if none. */
   groupOfOwner(ownerKey: string): Promise<string | null>;
   setOwnerGroup(ownerKey: string, groupKey: string): Promise<void>;
+  /**
+   * Records that the group's main message is about to be posted, and returns the record it replaces
+   * (null if none): one round trip, so the normal first post costs one Redis command more. A record
+   * whose post was answered is left to expire: the ref's seq says it was (see postMayHaveLanded).
+   */
+  swapPendingPost(groupKey: string, pending: SlackPendingPost, ttlMs: number): Promise<SlackPendingPost | null>;
+  /** Overwrites the record (keeps a lost post's earliest time while it is looked for). */
+  setPendingPost(groupKey: string, pending: SlackPendingPost, ttlMs: number): Promise<void>;
+  /** Forgets the record: Slack answered that it did not post. */
+  clearPendingPost(groupKey: string): Promise<void>;
+  /** The ID Slack answered for a channel configured by name (`#mesh-drift`), or null if never seen. */
+  channelId(channel: string): Promise<string | null>;
+  setChannelId(channel: string, id: string): Promise<void>;
 }
+
+const slackPendingPostSchema = z.object({
+  /** Seq of the notification whose main message was being posted (the lowest, while several were). */
+  seq: z.number().int().positive(),
+  /** When the earliest unanswered attempt started (epoch ms, the replica's clock). */
+  at: z.number().int().nonnegative(),
+  /** Lookups of the lost post that failed for a passing reason (5xx, timeout, rate limit): a few, then it posts. */
+  failedLookups: z.number().int().nonnegative().optional(),
+});
+/**
+ * A post of the group's main message that may have reached Slack: written just before
+ * chat.postMessage, so that when its answer is lost (timeout, cut connection, replica killed) the
+ * retry knows to look for the message in the channel rather than post it twice.
+ */
+export type SlackPendingPost = z.infer<typeof slackPendingPostSchema>;
 
 /** Action-log lines kept per message (Slack shows 10 elements per context block). */
 export const MAX_STORED_ACTION_LINES = 10;
@@ -48,12 +76,18 @@ export const MAX_STORED_ACTION_LINES = 10;
 /** 7 days: a group quiet for longer gets a fresh message rather than an edit far up the channel. */
 export const DEFAULT_SLACK_MESSAGE_RETENTION_SECONDS = 7 * 24 * 60 * 60;
 
+// GET and SET in one round trip (SET … GET needs Redis 6.2, and 7.0 with PX on a missing key).
+const SWAP = `local prev = redis.call('get', KEYS[1]); redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]); return prev`;
+
 // Delete only our own lock: after our TTL expired another worker may hold it under a new token.
 const RELEASE_LOCK = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 
 /**
  * Redis-backed store. Keys: `${keyPrefix}:slack:message:${groupKey}` (JSON, expiring after
- * `retentionSeconds`) and `${keyPrefix}:slack:lock:${groupKey}` (SET NX PX with a random token).
+ * `retentionSeconds`), `${keyPrefix}:slack:lock:${groupKey}` (SET NX PX with a random token),
+ * `${keyPrefix}:slack:posting:${groupKey}` (JSON, expiring after the TTL the notifier gives) and
+ * `${keyPrefix}:slack:channel-id:${channel}` (expiring after `retentionSeconds`; each process writes
+ * it once, from its first post's answer).
  */
 export function createRedisSlackMessageStore(
   redis: Redis,
@@ -67,6 +101,9 @@ export function createRedisSlackMessageStore(
   const lockKey = (groupKey: string): string => `${keyPrefix}:slack:lock:${groupKey}`;
   const actionsKey = (groupKey: string, ts: string): string => `${keyPrefix}:slack:actions:${groupKey}:${ts}`;
   const ownerKey = (owner: string): string => `${keyPrefix}:slack:owner:${owner}`;
+  const postingKey = (groupKey: string): string => `${keyPrefix}:slack:posting:${groupKey}`;
+  const channelIdKey = (channel: string): string => `${keyPrefix}:slack:channel-id:${channel}`;
+  const ttl = (ttlMs: number): number => Math.max(1, Math.ceil(ttlMs));
 
   return {
     async get(groupKey) {
@@ -118,5 +155,37 @@ export function createRedisSlackMessageStore(
     async setOwnerGroup(owner, groupKey) {
       await redis.set(ownerKey(owner), groupKey, 'EX', retentionSeconds);
     },
+
+    async swapPendingPost(groupKey, pending, ttlMs) {
+      const prev: unknown = await redis.eval(SWAP, 1, postingKey(groupKey), JSON.stringify(slackPendingPostSchema.parse(pending)), ttl(ttlMs));
+      return typeof prev === 'string' ? parsePendingPost(prev) : null;
+    },
+
+    async setPendingPost(groupKey, pending, ttlMs) {
+      await redis.set(postingKey(groupKey), JSON.stringify(slackPendingPostSchema.parse(pending)), 'PX', ttl(ttlMs));
+    },
+
+    async clearPendingPost(groupKey) {
+      await redis.del(postingKey(groupKey));
+    },
+
+    async channelId(channel) {
+      return redis.get(channelIdKey(channel));
+    },
+
+    async setChannelId(channel, id) {
+      await redis.set(channelIdKey(channel), id, 'EX', retentionSeconds);
+    },
   };
+}
+
+// A corrupt record cannot say when a post may have landed: it reads as absent, and the retry posts
+// (at-least-once, as without records) rather than failing the delivery.
+function parsePendingPost(raw: string): SlackPendingPost | null {
+  try {
+    const parsed = slackPendingPostSchema.safeParse(JSON.parse(raw));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
 }

@@ -6,12 +6,23 @@ import {
   WebAPIRequestError,
   WebClient,
 } from '@slack/web-api';
+import { createLogger, type Logger } from '../../log.ts';
 import type { Notification } from '../../model/alert-group.ts';
 import type { Notifier, SendResult } from '../notifier.ts';
 import { withActionLog } from './actions.ts';
-import type { SlackMessageRef, SlackMessageStore } from './message-store.ts';
+import {
+  isSlackChannelId,
+  lookForPost,
+  lostPostLookupFailureOf,
+  mergePendingPosts,
+  postMayHaveLanded,
+  postMayHaveLandedAfter,
+  slackAlertMetadata,
+  type SlackLostPostOutcome,
+} from './lost-post.ts';
+import type { SlackMessageRef, SlackMessageStore, SlackPendingPost } from './message-store.ts';
 import { noteOwnerKey, type OwnerNote } from './owner-note.ts';
-import { planSlackDelivery, slackCallsOf } from './plan.ts';
+import { planSlackDelivery, slackCallsOf, type SlackDeliveryPlan } from './plan.ts';
 import { noSlackRateLimit, type SlackRateLimiter } from './rate-limit.ts';
 import { renderSlackMessage, renderSlackThreadReply, toldFindingsOf } from './render.ts';
 
@@ -44,10 +55,32 @@ export interface SlackNotifierOptions {
   rateLimiter?: SlackRateLimiter;
   /** Tell each later notification's change as a reply in the message's thread; default true. */
   threads?: boolean;
+  /**
+   * Where the notifier warns an operator (once per receiver) that a lost post cannot be looked for,
+   * and what to grant; default: warn-level JSON lines on stderr, created on first use.
+   */
+  log?: Logger;
+  /** Counts each lookup of a post whose answer was lost, by outcome (a metric). */
+  onLostPost?: (outcome: SlackLostPostOutcome) => void;
+  /** Clock of the pending-post records (epoch ms); default Date.now. */
+  now?: () => number;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 const LOCK_BUSY_RETRY_MS = 250;
+/** How long a post whose answer was lost is remembered: longer than a delivery job's retries (about 17 min by default). */
+export const PENDING_POST_TTL_MS = 6 * 60 * 60 * 1000;
+// The lookup starts this long before the first attempt: Slack's clock is not the replica's.
+const LOOKUP_MARGIN_MS = 5 * 60 * 1000;
+// Slack caps conversations.history at 15 messages a page for apps outside the Marketplace (2025);
+// 4 pages cover 60 messages posted to the channel since the lost post.
+const LOOKUP_PAGE_SIZE = 15;
+const LOOKUP_MAX_PAGES = 4;
+const LOOKUP_TIMEOUT_MS = 2_500;
+// A lookup rate limited for longer than this is not worth holding the alert back for.
+const LOOKUP_MAX_WAIT_MS = 30_000;
+// Lookups failing for a passing reason are retried this many times, then the alert is posted.
+const MAX_FAILED_LOOKUPS = 3;
 
 // Platform errors (HTTP 200, ok:false) that say "try again later"; every other one will fail the
 // same way on retry (auth, channel, payload).
@@ -68,6 +101,13 @@ const SKIP_REPLY_ERRORS = new Set(['thread_not_found', 'invalid_thread_ts', 'mes
  * resumes at the first step not recorded): lock → read ref → plan → take rate-limit slots for every
  * call the plan makes (or defer, having done nothing) → chat.update → store `seq` → thread reply →
  * store `repliedSeq` and `told` → unlock.
+ *
+ * A main message is posted once even when Slack's answer to the post is lost (Slack has no
+ * idempotency key): a pending-post record goes to Redis just before chat.postMessage, and the
+ * message carries metadata naming its group and seq. A retry that finds the record unanswered looks
+ * for the message in the channel (conversations.history, which needs the bot scope
+ * `channels:history`, or `groups:history` for a private channel) and edits it instead of posting
+ * again. Where it cannot look, it posts (at-least-once) and warns once which scope to add.
  */
 export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNotifier {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -83,8 +123,29 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
     // console warnings would only duplicate them, unstructured.
     logLevel: LogLevel.ERROR,
   });
-  // Up to two Slack calls (update, then the reply or a fallback post) plus Redis round trips.
-  const lockTtlMs = 2 * timeoutMs + 5_000;
+  // A lost post's lookup has its own, shorter timeout: history pages are quick, and each one holds
+  // the group's lock.
+  const lookupTimeoutMs = Math.min(timeoutMs, LOOKUP_TIMEOUT_MS);
+  const historyClient = new WebClient(opts.token, {
+    ...(opts.apiUrl === undefined ? {} : { slackApiUrl: opts.apiUrl }),
+    rejectRateLimitedCalls: true,
+    retryConfig: { retries: 0 },
+    timeout: lookupTimeoutMs,
+    logLevel: LogLevel.ERROR,
+  });
+  // Up to two Slack calls (update, then the reply or a fallback post) after a lost post's lookup
+  // (a few history pages), plus Redis round trips.
+  const lockTtlMs = 2 * timeoutMs + LOOKUP_MAX_PAGES * lookupTimeoutMs + 5_000;
+  const now = opts.now ?? Date.now;
+  let fallbackLog: Logger | undefined;
+  const log = (): Logger => opts.log ?? (fallbackLog ??= createLogger('warn'));
+  const lostPost = (outcome: SlackLostPostOutcome): void => opts.onLostPost?.(outcome);
+  // A lookup needs the channel's ID. Configured by name, it is learnt from Slack's answers to posts
+  // and kept in Redis, so replicas and restarts know it too.
+  const configuredChannelId = isSlackChannelId(opts.channel) ? opts.channel : undefined;
+  let learntChannelId: string | undefined;
+  // Causes already warned about: one warning per receiver and cause, not one per alert.
+  const warned = new Set<string>();
 
   const fail = (result: Extract<SendResult, { ok: false }>): SendResult => ({
     ...result,
@@ -103,7 +164,141 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
     return fail(result);
   }
 
-  async function post(n: Notification): Promise<SendResult> {
+  /**
+   * Posts the group's main message once: records the pending post, and when an earlier attempt's
+   * answer was lost, first looks for the message it may have posted. `ref` is the stored message
+   * (an older episode's, or one Slack lost), or null.
+   */
+  async function postOnce(n: Notification, ref: SlackMessageRef | null): Promise<SendResult> {
+    const attempt: SlackPendingPost = { seq: n.seq, at: now() };
+    const previous = await opts.store.swapPendingPost(n.groupKey, attempt, PENDING_POST_TTL_MS);
+    if (previous === null || !postMayHaveLanded(previous, ref)) return post(n, { forgetOnRefusal: true });
+    // Keep the earliest attempt's time while the lost post is unaccounted for.
+    const pending = mergePendingPosts(previous, attempt);
+    await opts.store.setPendingPost(n.groupKey, pending, PENDING_POST_TTL_MS);
+    const recovered = await recoverLostPost(n, pending);
+    if (recovered.kind === 'defer') return recovered.result;
+    if (recovered.kind === 'post') return post(n, { forgetOnRefusal: recovered.settled });
+    // Found: the message is in Slack; go on from it as from a stored one (update, reply or nothing).
+    const next = planSlackDelivery(recovered.ref, n, { threads });
+    const extra = slackCallsOf(next) - 1;
+    if (extra > 0) {
+      let waitMs: number;
+      try {
+        waitMs = await limiter.reserve(opts.channel, extra);
+      } catch (error) {
+        return fail({ ok: false, retryable: true, reason: `slack rate limiter unavailable: ${messageOf(error)}` });
+      }
+      // The found message is stored: the retry plans from it without looking again.
+      if (waitMs > 0) return { ok: false, retryable: true, reason: 'slack channel rate limit', retryAfterMs: waitMs };
+    }
+    // A 'post' now is a new episode's first message (the one found was an older episode's): it gets
+    // its own record, the found one being accounted for.
+    return next.action === 'post' ? postOnce(n, recovered.ref) : execute(next, n);
+  }
+
+  /** `post` with `settled` when the lookup saw that nothing was posted (the record may then go on a refusal). */
+  type Recovery = { kind: 'found'; ref: SlackMessageRef } | { kind: 'post'; settled: boolean } | { kind: 'defer'; result: SendResult };
+
+  /** Looks for the message a lost post of `pending` may have left in the channel; never throws for Slack errors. */
+  async function recoverLostPost(n: Notification, pending: SlackPendingPost): Promise<Recovery> {
+    const channel = await channelIdForLookup();
+    if (channel === undefined) {
+      warnOnce('channel-unknown', n, 'configure the Slack channel by its ID (C…): its ID is not known yet, so a post whose answer was lost cannot be looked for');
+      lostPost('fallback');
+      return { kind: 'post', settled: false };
+    }
+    let lookup;
+    try {
+      lookup = await lookForPost((query) => historyClient.conversations.history(query), {
+        channel,
+        groupKey: n.groupKey,
+        fromSeq: pending.seq,
+        sinceMs: pending.at - LOOKUP_MARGIN_MS,
+        pageSize: LOOKUP_PAGE_SIZE,
+        maxPages: LOOKUP_MAX_PAGES,
+      });
+    } catch (error) {
+      return lookupFailed(n, pending, error);
+    }
+    if (lookup.found === null) {
+      if (lookup.complete) {
+        // Every message since the first attempt was seen: the post never reached Slack.
+        lostPost('not_found');
+        return { kind: 'post', settled: true };
+      }
+      warnOnce('channel-busy', n, `more than ${LOOKUP_PAGE_SIZE * LOOKUP_MAX_PAGES} messages were posted to the channel since a post whose answer was lost; posting it again, which may show it twice`);
+      lostPost('fallback');
+      return { kind: 'post', settled: false };
+    }
+    const { ts, seq } = lookup.found;
+    // The message shows notification `seq`: its thread has told it, and for this notification the
+    // findings told are known.
+    const ref: SlackMessageRef = { channel, ts, seq, repliedSeq: seq, ...(seq === n.seq ? { told: toldFindingsOf(n) } : {}) };
+    await opts.store.set(n.groupKey, ref);
+    await opts.store.setOwnerGroup(noteOwnerKey(n.labels), n.groupKey);
+    lostPost('found');
+    return { kind: 'found', ref };
+  }
+
+  /**
+   * A lookup that failed: permissions and configuration post at once (and say what to grant); a
+   * rate limit (up to LOOKUP_MAX_WAIT_MS) or a passing failure is retried, MAX_FAILED_LOOKUPS times
+   * in all, then the alert is posted: a possible duplicate rather than an alert held back.
+   */
+  async function lookupFailed(n: Notification, pending: SlackPendingPost, error: unknown): Promise<Recovery> {
+    const failure = lostPostLookupFailureOf(error);
+    if (failure.kind === 'not-permitted') {
+      warnOnce(failure.code, n, `cannot look for a Slack post whose answer was lost (conversations.history: ${failure.code}): ${failure.hint}; until then such a post may show twice`);
+      lostPost('fallback');
+      return { kind: 'post', settled: false };
+    }
+    const failedLookups = (pending.failedLookups ?? 0) + 1;
+    if (failedLookups > MAX_FAILED_LOOKUPS || (failure.kind === 'rate-limited' && failure.retryAfterMs > LOOKUP_MAX_WAIT_MS)) {
+      warnOnce('lookup-failing', n, `looking for a Slack post whose answer was lost keeps failing (conversations.history ${failure.kind === 'rate-limited' ? 'rate limited' : failure.reason}); posting it again, which may show it twice`);
+      lostPost('fallback');
+      return { kind: 'post', settled: false };
+    }
+    await opts.store.setPendingPost(n.groupKey, { ...pending, failedLookups }, PENDING_POST_TTL_MS);
+    lostPost('deferred');
+    const result: SendResult =
+      failure.kind === 'rate-limited'
+        ? { ok: false, retryable: true, reason: 'slack conversations.history rate limited (looking for a post whose answer was lost)', retryAfterMs: failure.retryAfterMs }
+        : fail({ ok: false, retryable: true, reason: `slack conversations.history failed (looking for a post whose answer was lost): ${failure.reason}` });
+    return { kind: 'defer', result };
+  }
+
+  function warnOnce(cause: string, n: Notification, message: string): void {
+    if (warned.has(cause)) return;
+    warned.add(cause);
+    log().warn({ channel: opts.channel, group: n.groupKey, cause }, redact(message, opts.token));
+  }
+
+  async function channelIdForLookup(): Promise<string | undefined> {
+    if (configuredChannelId !== undefined) return configuredChannelId;
+    if (learntChannelId !== undefined) return learntChannelId;
+    const stored = await opts.store.channelId(opts.channel);
+    if (stored !== null && isSlackChannelId(stored)) learntChannelId = stored;
+    return learntChannelId;
+  }
+
+  // Remembers the ID Slack answered for a channel configured by name: one Redis write per process.
+  async function learnChannelId(id: string): Promise<void> {
+    if (configuredChannelId !== undefined || id === learntChannelId || !isSlackChannelId(id)) return;
+    try {
+      await opts.store.setChannelId(opts.channel, id);
+      learntChannelId = id;
+    } catch {
+      // Only a later lookup needs it; the next post's answer tries again.
+    }
+  }
+
+  /**
+   * chat.postMessage of the main message, with the metadata a lookup finds it by. With
+   * `forgetOnRefusal`, an answer that says Slack did not post (429, a platform error) drops this
+   * attempt's pending-post record, so the retry does not look for a post that cannot exist.
+   */
+  async function post(n: Notification, how: { forgetOnRefusal: boolean }): Promise<SendResult> {
     const { text, blocks } = renderSlackMessage(n);
     let posted: { channel: string; ts: string };
     try {
@@ -111,6 +306,7 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
         channel: opts.channel,
         text,
         blocks,
+        metadata: slackAlertMetadata(n),
         unfurl_links: false,
         unfurl_media: false,
       });
@@ -119,15 +315,21 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
       }
       posted = { channel: res.channel ?? opts.channel, ts: res.ts };
     } catch (error) {
+      if (how.forgetOnRefusal && !postMayHaveLandedAfter(error)) {
+        // Best effort: a record left behind costs the retry one history lookup that finds nothing.
+        await opts.store.clearPendingPost(n.groupKey).catch(() => undefined);
+      }
       return slackFailure('chat.postMessage', error);
     }
+    await learnChannelId(posted.channel);
     try {
-      // A new message starts its thread: nothing is owed for it.
+      // A new message starts its thread: nothing is owed for it. Storing it also settles the
+      // pending-post record (its seq is now shown).
       await opts.store.set(n.groupKey, { ...posted, seq: n.seq, repliedSeq: n.seq, told: toldFindingsOf(n) });
       await opts.store.setOwnerGroup(noteOwnerKey(n.labels), n.groupKey);
     } catch {
-      // The alert is in Slack. Retrying would post a duplicate now; not retrying means the next
-      // notification posts a new message instead of editing this one. Same cost, so report delivery.
+      // The alert is in Slack. Retrying now would find it through the pending-post record, but so
+      // will the next notification's post; report delivery rather than spend an attempt on it.
     }
     return { ok: true };
   }
@@ -172,9 +374,14 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
     }
     if (waitMs > 0) return { ok: false, retryable: true, reason: 'slack channel rate limit', retryAfterMs: waitMs };
 
+    return plan.action === 'post' ? postOnce(n, ref) : execute(plan, n);
+  }
+
+  /** Runs a plan whose rate-limit slots are taken; a 'post' goes through postOnce. */
+  async function execute(plan: Exclude<SlackDeliveryPlan, { action: 'post' }>, n: Notification): Promise<SendResult> {
     switch (plan.action) {
-      case 'post':
-        return post(n);
+      case 'none':
+        return { ok: true };
       case 'reply':
         return reply(n, plan.ref);
       case 'update': {
@@ -183,9 +390,9 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
         const lines = await opts.store.actionLines(n.groupKey, plan.ref.ts);
         const shown = lines.reduce<unknown[]>((acc, line) => withActionLog(acc, line, { removeActions: n.status !== 'firing' }), blocks);
         try {
-          await client.chat.update({ channel: plan.ref.channel, ts: plan.ref.ts, text, blocks: shown as typeof blocks });
+          await client.chat.update({ channel: plan.ref.channel, ts: plan.ref.ts, text, blocks: shown as typeof blocks, metadata: slackAlertMetadata(n) });
         } catch (error) {
-          if (error instanceof WebAPIPlatformError && POST_INSTEAD_OF_UPDATE_ERRORS.has(error.data.error)) return post(n);
+          if (error instanceof WebAPIPlatformError && POST_INSTEAD_OF_UPDATE_ERRORS.has(error.data.error)) return postOnce(n, plan.ref);
           return slackFailure('chat.update', error);
         }
         // Recorded before the reply: a job that stops now resumes with the reply alone. The
