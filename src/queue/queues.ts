@@ -111,6 +111,9 @@ export interface Queues {
   close(): Promise<void>;
 }
 
+/** Flushes due within this long are promoted by a local timer (see promoteOnTime). */
+const PROMOTE_WITHIN_MS = 10 * 60_000;
+
 export interface QueueOptions {
   /** See {@link DEFAULT_REMEDIATION_DEBOUNCE_MS}. */
   remediationDebounceMs?: number;
@@ -132,6 +135,24 @@ export function createQueues(connection: ConnectionOptions, prefix: string, retr
   // The same queue, typed for the follow-up jobs.
   const actions = new Queue<ActionJob>(QUEUE_NAMES.deliver, { connection, prefix });
   const onError = opts.onError ?? (() => undefined);
+  /**
+   * A worker waits for a delayed job with a blocking Redis call whose timeout Redis checks only
+   * `hz` times a second (10 by default): a flush ran up to 100 ms after its group_wait
+   * (bench/e2e-latency.ts: 74 ms at p50). So the replica that schedules a flush also promotes it at
+   * its due time, and an idle worker gets it at once. If this replica is gone by then, BullMQ's own
+   * timer still runs it; a promote that finds the job already moved is a no-op. Long delays
+   * (repeats, hours) keep no timer: 100 ms does not matter there.
+   */
+  const promotions = new Map<string, NodeJS.Timeout>();
+  const promoteOnTime = (jobId: string, delay: number, promote: () => Promise<void>): void => {
+    if (delay <= 0 || delay > PROMOTE_WITHIN_MS || promotions.has(jobId)) return;
+    const timer = setTimeout(() => {
+      promotions.delete(jobId);
+      promote().catch(() => undefined); // not delayed any more (promoted, taken, or gone): nothing to do
+    }, delay + 1);
+    timer.unref();
+    promotions.set(jobId, timer);
+  };
   flush.on('error', (err) => onError(QUEUE_NAMES.flush, err));
   deliver.on('error', (err) => onError(QUEUE_NAMES.deliver, err));
   actions.on('error', (err) => onError(QUEUE_NAMES.deliver, err));
@@ -147,7 +168,10 @@ export function createQueues(connection: ConnectionOptions, prefix: string, retr
     flush,
     deliver,
     async scheduleFlush(groupKey, epoch, seq, dueAt, now) {
-      await flush.add('flush', { groupKey, epoch, seq }, { ...flushOpts, jobId: jobIdOf('flush', groupKey, epoch, seq), delay: Math.max(0, dueAt - now) });
+      const jobId = jobIdOf('flush', groupKey, epoch, seq);
+      const delay = Math.max(0, dueAt - now);
+      const job = await flush.add('flush', { groupKey, epoch, seq }, { ...flushOpts, jobId, delay });
+      promoteOnTime(jobId, delay, () => job.promote());
     },
     async enqueueDeliveries(notification) {
       // A group belongs to one route, so to one receiver; the union is for groups written before.
@@ -196,6 +220,8 @@ export function createQueues(connection: ConnectionOptions, prefix: string, retr
       return { flush: flushCounts, deliver: deliverCounts };
     },
     async close() {
+      for (const timer of promotions.values()) clearTimeout(timer);
+      promotions.clear();
       await Promise.all([flush.close(), deliver.close(), actions.close()]);
     },
   };

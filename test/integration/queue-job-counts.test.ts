@@ -70,3 +70,27 @@ describe('Queues.jobCounts', () => {
     await expect(queues.jobCounts()).rejects.toThrow();
   });
 });
+
+describe('flush promotion', () => {
+  // BullMQ only moves a delayed job when a worker's blocking wait times out, which Redis checks
+  // `hz` times a second; the scheduling replica promotes its flushes itself at their due time.
+  it('a flush due soon is ready at its due time without any worker, and one due in hours stays delayed', async () => {
+    const now = Date.now();
+    await queues.scheduleFlush('soon', 1, 1, now + 150, now);
+    await queues.scheduleFlush('later', 1, 1, now + 3 * 3_600_000, now);
+    expect((await queues.jobCounts()).flush).toMatchObject({ delayed: 2, waiting: 0 });
+    await waitFor(async () => (await queues.jobCounts()).flush.waiting === 1, 5_000, 'the soon flush promoted');
+    expect((await queues.jobCounts()).flush).toMatchObject({ delayed: 1, waiting: 1 });
+  });
+
+  it('a flush already taken by a worker is left alone (the promote finds nothing to do)', async () => {
+    const ran: string[] = [];
+    worker = new Worker(QUEUE_NAMES.flush, async (job) => void ran.push(String(job.data.groupKey)), { connection: workerRedis, prefix });
+    const now = Date.now();
+    await queues.scheduleFlush('g', 1, 1, now + 100, now);
+    await waitFor(() => ran.length === 1, 5_000, 'the flush ran');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(ran).toEqual(['g']);
+    expect((await queues.jobCounts()).flush).toMatchObject({ delayed: 0, waiting: 0, failed: 0 });
+  });
+});
