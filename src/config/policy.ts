@@ -117,7 +117,9 @@ export const receiverSchema = z
         dry_run: z.boolean().default(true),
         prune: z.boolean().default(false),
         max_per_hour: z.number().int().nonnegative().default(3),
-        flap: z.strictObject({ max: z.number().int().positive().default(3), within: duration.prefault('1h') }).prefault({}),
+        flap: z
+          .strictObject({ max: z.number().int().positive().default(3), within: duration.prefault('1h'), escalate_severity: z.enum(SEVERITIES).optional() })
+          .prefault({}),
         verify_timeout: duration.prefault('5m'),
         argocd: z.strictObject({ url: httpUrl, token_env: envName, namespace: z.string().min(1).default('argocd') }).optional(),
         flux: z.strictObject({ api_url: httpUrl, token_env: envName }).optional(),

@@ -79,7 +79,7 @@ const FACTORIES: Record<ReceiverType, Factory> = {
         dryRun: cfg.dry_run,
         prune: cfg.prune,
         maxPerHour: cfg.max_per_hour,
-        flap: { max: cfg.flap.max, withinMs: cfg.flap.within },
+        flap: { max: cfg.flap.max, withinMs: cfg.flap.within, ...(cfg.flap.escalate_severity ? { escalateSeverity: cfg.flap.escalate_severity } : {}) },
         verifyTimeoutMs: cfg.verify_timeout,
       },
       ...(cfg.argocd ? { argocd: { apiUrl: cfg.argocd.url, token: secret(deps, r.name, cfg.argocd.token_env), controlPlaneNamespace: cfg.argocd.namespace } } : {}),

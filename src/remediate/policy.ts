@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SEVERITIES } from '../model/severity.ts';
 import type { Notification, NotifyReason, TrackedFinding } from '../model/alert-group.ts';
 import type { DriftState, GitOpsTool, OwnerRef, ResourceRef } from '../model/signal.ts';
 
@@ -30,6 +31,8 @@ export const remediationConfigSchema = z.strictObject({
     .strictObject({
       max: z.number().int().positive().default(3),
       withinMs: z.number().int().positive().default(DEFAULT_FLAP_WITHIN_MS),
+      /** The severity the escalation is told at; default the highest of the tripped findings. */
+      escalateSeverity: z.enum(SEVERITIES).optional(),
     })
     .prefault({}),
   /**

@@ -234,7 +234,7 @@ export function createRemediator(opts: RemediatorOptions): RemediationReceiver {
     } catch {
       // The escalation is audited and counted; a failing hook must not undo that.
     }
-    const severity = findings.reduce<Severity>((top, f) => (severityRank(f.severity) < severityRank(top) ? f.severity : top), 'info');
+    const severity = config.flap.escalateSeverity ?? findings.reduce<Severity>((top, f) => (severityRank(f.severity) < severityRank(top) ? f.severity : top), 'info');
     const listed = resources.slice(0, 5).map((r) => `\`${escapeText(`${r.kind} ${r.namespace === '' ? '' : `${r.namespace}/`}${r.name}`)}\``).join(', ');
     const more = resources.length > 5 ? ` and ${resources.length - 5} more` : '';
     const text =

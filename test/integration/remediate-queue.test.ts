@@ -204,4 +204,17 @@ describe('flap breaker escalation', () => {
     expect(await metricsText()).toContain('meshdrift_remediations_total{action="argocd-sync",outcome="escalated"} 1');
     expect(JSON.stringify([...slack.replies.values()])).not.toContain(TOKEN);
   });
+
+  it('tells it at the policy\'s escalate_severity when one is set', async () => {
+    await start({ verifyTimeoutMs: 300, flap: { max: 1, withinMs: 60_000, escalateSeverity: 'critical' } });
+    const ts = await slackMessageAboutTheOwner();
+    const first = finding(VS, { severity: 'medium' });
+    await queues.enqueueDeliveries(notification(1, [first], { severity: 'medium' }));
+    await waitFor(async () => (await records()).some((r) => r.outcome === 'verified'), 5_000, 'the first action verified');
+    argocd.drift('payments-mesh', VS);
+    await new Promise((r) => setTimeout(r, 350));
+    await queues.enqueueDeliveries(notification(2, [first], { reason: 'repeat', severity: 'medium' }));
+    await waitFor(() => (slack.replies.get(ts) ?? []).some((m) => m.broadcast === true), 5_000, 'the escalation reply');
+    expect((slack.replies.get(ts) ?? []).find((m) => m.broadcast === true)?.text).toContain('Escalated at *CRITICAL* severity');
+  });
 });

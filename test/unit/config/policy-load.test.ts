@@ -67,6 +67,7 @@ describe('loading the policy file', () => {
     ['YAML syntax', 'receivers: [\n', 'p.yaml:2:1: YAML:'],
     ['empty file', '', 'p.yaml:1:1: the policy file is empty'],
     ['remediation without its API', `receivers:\n  - name: fix\n    remediate: { action: argocd-sync }\nroute: { receiver: fix }\n`, 'p.yaml:3:16: receivers[0].remediate.argocd: argocd-sync needs `argocd: { url, token_env }`'],
+    ['bad escalation severity', `receivers:\n  - name: fix\n    remediate: { action: argocd-sync, flap: { escalate_severity: urgent }, argocd: { url: "https://argocd.example.com", token_env: T } }\nroute: { receiver: fix }\n`, 'p.yaml:3:66: receivers[0].remediate.flap.escalate_severity: Invalid option: expected one of "critical"|"high"|"medium"|"low"|"info"'],
     ['undefined time interval', `${MINIMAL}  routes:\n    - receiver: log\n      mute_time_intervals: [nights]\n`, 'p.yaml:9:29: route.routes[0].mute_time_intervals[0]: undefined time interval "nights"'],
     ['mute on the root', `${MINIMAL}  mute_time_intervals: [n]\ntime_intervals:\n  - name: n\n    time_intervals: [{ weekdays: [monday] }]\n`, 'p.yaml:7:24: route.mute_time_intervals: not allowed on the root route'],
     ['bad inhibit matcher', `${MINIMAL}inhibit_rules:\n  - source_matchers: ['severity critical']\n    target_matchers: ['a=b']\n`, 'p.yaml:8:23: inhibit_rules[0].source_matchers[0]:'],
