@@ -1,3 +1,4 @@
+import { oneAtATime } from '../one-at-a-time.ts';
 import type { Env } from '../../config/env.ts';
 import type { Logger } from '../../log.ts';
 import type { OwnerRef, Signal } from '../../model/signal.ts';
@@ -214,7 +215,6 @@ export function startArgoCdPoller(opts: ArgoCdPollerOptions): ArgoCdPoller {
   // Scopes whose last list came back empty after a non-empty one (see vanishedOf).
   const emptiedOnce = new Set<string>();
   let stopped = false;
-  let current: Promise<PollResult> | undefined;
   let failures = 0;
   let failingSince: number | undefined;
   let lastError: string | undefined;
@@ -385,14 +385,9 @@ export function startArgoCdPoller(opts: ArgoCdPollerOptions): ArgoCdPoller {
     opts.onPoll?.(result.outcome, result);
   }
 
-  const pollNow = async (): Promise<PollResult> => {
-    while (current) await current.catch(() => undefined);
-    const p = poll().finally(() => {
-      if (current === p) current = undefined;
-    });
-    current = p;
-    return p;
-  };
+  // One run at a time: a call during a run waits for it, then runs.
+  const runs = oneAtATime(poll);
+  const pollNow = (): Promise<PollResult> => runs.run();
 
   const loop = async (): Promise<void> => {
     if (opts.runAtStart === false) await delay(opts.intervalMs, abort.signal);
@@ -429,7 +424,7 @@ export function startArgoCdPoller(opts: ArgoCdPollerOptions): ArgoCdPoller {
       stopped = true;
       abort.abort();
       await looping;
-      await current?.catch(() => undefined);
+      await runs.idle();
     },
   };
 }

@@ -1,3 +1,4 @@
+import { oneAtATime } from '../one-at-a-time.ts';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Catalog } from '../../classify/catalog.ts';
 import type { Logger } from '../../log.ts';
@@ -128,7 +129,6 @@ export function startAuditCycle(opts: AuditCycleOptions): AuditCycle {
   const previous = new Map<string, Map<string, Seen>>();
   const kubeConfigs = new Map<string, KubeConfig>();
   let stopped = false;
-  let current: Promise<AuditRunReport> | undefined;
 
   const kcOf = (cluster: ClusterConfig): KubeConfig => {
     let kc = kubeConfigs.get(cluster.name);
@@ -285,14 +285,9 @@ export function startAuditCycle(opts: AuditCycleOptions): AuditCycle {
     return report;
   }
 
-  const runOnce = async (): Promise<AuditRunReport> => {
-    while (current) await current.catch(() => undefined);
-    const p = run().finally(() => {
-      if (current === p) current = undefined;
-    });
-    current = p;
-    return p;
-  };
+  // One run at a time: a call during a run waits for it, then runs.
+  const runs = oneAtATime(run);
+  const runOnce = (): Promise<AuditRunReport> => runs.run();
 
   const loop = async (): Promise<void> => {
     if (!opts.runAtStart) await delay(intervalMs, abort.signal);
@@ -315,7 +310,7 @@ export function startAuditCycle(opts: AuditCycleOptions): AuditCycle {
       stopped = true;
       abort.abort();
       await looping;
-      await current?.catch(() => undefined);
+      await runs.idle();
     },
   };
 }
