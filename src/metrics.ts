@@ -13,6 +13,12 @@ export interface Metrics {
   readonly registry: Registry;
   signalReceived(source: string, outcome: SignalOutcome): void;
   findingOpened(severity: Severity, category: string): void;
+  /**
+   * Findings that started firing for one GitOps app (Argo CD Application, Flux Kustomization or
+   * HelmRelease): "drift frequency per app". Labelled by app, as Argo CD's own `argocd_app_info`
+   * is: one series per app that ever drifted.
+   */
+  appDrifted(app: { cluster: string; tool: string; kind: string; namespace: string; name: string }, count: number): void;
   findingsResolved(count: number): void;
   dedupSuppressed(source: string): void;
   notificationDecided(reason: string): void;
@@ -51,6 +57,8 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'meshdrift_' });
   const signals = new Counter({ name: 'meshdrift_signals_total', help: 'Signals received, by source and outcome.', labelNames: ['source', 'outcome'], registers: [registry] });
   const findings = new Counter({ name: 'meshdrift_findings_total', help: 'Findings that started firing, by severity and category.', labelNames: ['severity', 'category'], registers: [registry] });
+  // `app_*` label names: `cluster` and `namespace` are taken by Prometheus's own target labels.
+  const appDrift = new Counter({ name: 'meshdrift_app_drift_total', help: 'Findings that started firing, by GitOps app (drift frequency per app); counted per alert group.', labelNames: ['app_cluster', 'app_tool', 'app_kind', 'app_namespace', 'app'], registers: [registry] });
   const resolved = new Counter({ name: 'meshdrift_findings_resolved_total', help: 'Findings resolved by a later snapshot.', registers: [registry] });
   const dedup = new Counter({ name: 'meshdrift_dedup_suppressed_total', help: 'Signals that repeated what was already tracked and caused no notification.', labelNames: ['source'], registers: [registry] });
   const decided = new Counter({ name: 'meshdrift_notifications_decided_total', help: 'Notifications decided per alert group, by reason.', labelNames: ['reason'], registers: [registry] });
@@ -96,6 +104,7 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
     },
     signalReceived: (source, outcome) => signals.inc({ source, outcome }),
     findingOpened: (severity, category) => findings.inc({ severity, category }),
+    appDrifted: (app, count) => appDrift.inc({ app_cluster: app.cluster, app_tool: app.tool, app_kind: app.kind, app_namespace: app.namespace, app: app.name }, count),
     findingsResolved: (count) => resolved.inc(count),
     dedupSuppressed: (source) => dedup.inc({ source }),
     notificationDecided: (reason) => decided.inc({ reason }),

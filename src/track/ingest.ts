@@ -78,6 +78,9 @@ export function createIngest(deps: IngestDeps): Ingest {
       const pending = result.next?.pendingFlush;
       if (pending && result.next) await deps.queues.scheduleFlush(input.groupKey, result.next.createdAt, pending.seq, pending.dueAt, now);
       for (const f of result.opened) deps.metrics.findingOpened(f.severity, f.category);
+      if (result.opened.length > 0) {
+        deps.metrics.appDrifted({ cluster: scope.cluster, tool: scope.tool, kind: scope.owner.kind, namespace: scope.owner.namespace, name: scope.owner.name }, result.opened.length);
+      }
       if (result.resolved > 0) deps.metrics.findingsResolved(result.resolved);
       if (inhibitRules.length > 0) {
         for (const f of result.opened) {
