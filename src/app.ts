@@ -181,11 +181,14 @@ export function createApp(opts: AppOptions): App {
     const state = await store.get(groupKey);
     const last = state?.lastNotification;
     if (!state || !last || last.status !== 'firing') throw new Error('nothing is drifted in this group any more');
-    const wanted = state.labels.tool === 'argocd' ? 'argocd-sync' : 'flux-reconcile';
+    const wanted: readonly string[] = state.labels.tool === 'argocd' ? ['argocd-sync', 'argocd-operation'] : ['flux-reconcile'];
     const current = policy().current();
-    const receiver = current.receivers.find((r) => receiverTypeOf(r) === 'remediate' && r.remediate?.action === wanted);
+    // A receiver that acts through one cluster's Kubernetes API (`kube.cluster`) only serves that cluster.
+    const receiver = current.receivers.find(
+      (r) => receiverTypeOf(r) === 'remediate' && r.remediate !== undefined && wanted.includes(r.remediate.action) && (r.remediate.kube === undefined || r.remediate.kube.cluster === state.labels.cluster),
+    );
     const notifier = receiver ? policy().notifiers().get(receiver.name) : undefined;
-    if (!receiver || !notifier || !isRemediationReceiver(notifier)) throw new Error(`the policy has no remediate receiver with action ${wanted}`);
+    if (!receiver || !notifier || !isRemediationReceiver(notifier)) throw new Error(`the policy has no remediate receiver with action ${wanted.join(' or ')} for cluster ${state.labels.cluster}`);
     const n = { ...last, reason: 'first' as const, at: now() };
     for (const owner of ownersOf(n)) {
       const run = await notifier.remediateOwner(n, owner, actor);

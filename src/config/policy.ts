@@ -74,6 +74,9 @@ export type RuleConfig = z.infer<typeof ruleSchema>;
 const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name (e.g. PAGERDUTY_ROUTING_KEY)');
 const httpUrl = z.string().url().refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL');
 
+// A MESHDRIFT_CLUSTERS name (sources/kube/clusters.ts); whether it is listed is checked when the receiver is built.
+const clusterName = z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/, 'a MESHDRIFT_CLUSTERS cluster name');
+
 const RECEIVER_TYPES = ['console', 'slack', 'pagerduty', 'alertmanager', 'webhook', 'remediate'] as const;
 
 export const receiverSchema = z
@@ -113,7 +116,7 @@ export const receiverSchema = z
      */
     remediate: z
       .strictObject({
-        action: z.enum(['argocd-sync', 'flux-reconcile']),
+        action: z.enum(['argocd-sync', 'argocd-operation', 'flux-reconcile']),
         dry_run: z.boolean().default(true),
         prune: z.boolean().default(false),
         max_per_hour: z.number().int().nonnegative().default(3),
@@ -123,11 +126,33 @@ export const receiverSchema = z
         verify_timeout: duration.prefault('5m'),
         argocd: z.strictObject({ url: httpUrl, token_env: envName, namespace: z.string().min(1).default('argocd') }).optional(),
         flux: z.strictObject({ api_url: httpUrl, token_env: envName }).optional(),
+        /**
+         * The Kubernetes API of a MESHDRIFT_CLUSTERS cluster, with its credentials (in-cluster
+         * service account or kubeconfig): for argocd-operation, or flux-reconcile instead of `flux`.
+         * Only findings of that cluster are remediated through it.
+         */
+        kube: z.strictObject({ cluster: clusterName }).optional(),
+        /** flux-reconcile: annotate the Kustomization's or HelmRelease's source first (`flux reconcile --with-source`). */
+        source_first: z.boolean().default(false),
       })
       .superRefine((r, ctx) => {
-        if (r.action === 'argocd-sync' && r.argocd === undefined) ctx.addIssue({ code: 'custom', path: ['argocd'], message: 'argocd-sync needs `argocd: { url, token_env }`' });
-        if (r.action === 'flux-reconcile' && r.flux === undefined) ctx.addIssue({ code: 'custom', path: ['flux'], message: 'flux-reconcile needs `flux: { api_url, token_env }` (the Kubernetes API)' });
-        if (r.action === 'flux-reconcile' && r.prune) ctx.addIssue({ code: 'custom', path: ['prune'], message: 'prune applies to argocd-sync only' });
+        const issue = (path: string, message: string): void => ctx.addIssue({ code: 'custom', path: [path], message });
+        if (r.action === 'argocd-sync') {
+          if (r.argocd === undefined) issue('argocd', 'argocd-sync needs `argocd: { url, token_env }`');
+          if (r.kube !== undefined) issue('kube', 'argocd-sync talks to the Argo CD API (`argocd`); for the Kubernetes API use action argocd-operation');
+        }
+        if (r.action === 'argocd-operation') {
+          if (r.kube === undefined) issue('kube', 'argocd-operation needs `kube: { cluster }` (a MESHDRIFT_CLUSTERS name)');
+          if (r.argocd !== undefined) issue('argocd', '`argocd` is for argocd-sync; argocd-operation writes through `kube: { cluster }`');
+        }
+        if (r.action === 'flux-reconcile') {
+          if (r.flux === undefined && r.kube === undefined) issue('flux', 'flux-reconcile needs `kube: { cluster }` (a MESHDRIFT_CLUSTERS name) or `flux: { api_url, token_env }`');
+          if (r.flux !== undefined && r.kube !== undefined) issue('kube', 'set only one of `kube: { cluster }` and `flux: { api_url, token_env }`');
+          if (r.prune) issue('prune', 'prune applies to argocd-sync and argocd-operation only');
+        } else {
+          if (r.flux !== undefined) issue('flux', '`flux` applies to flux-reconcile only');
+          if (r.source_first) issue('source_first', 'source_first applies to flux-reconcile only');
+        }
       })
       .optional(),
     send_resolved: z.boolean().default(true),

@@ -11,7 +11,9 @@ import { createSlackNotifier } from './slack/notifier.ts';
 import { createWebhookNotifier } from './webhook/notifier.ts';
 import type { AuditTrail } from '../remediate/audit.ts';
 import type { RemediationOutcome } from '../remediate/audit.ts';
-import type { RemediationAction } from '../remediate/policy.ts';
+import { createKubeConfigHttp, type KubeHttp } from '../remediate/kube-http.ts';
+import type { RemediationAction, RemediationConfigInput } from '../remediate/policy.ts';
+import { kubeConfigFor, parseClusters } from '../sources/kube/clusters.ts';
 import { createRemediator } from '../remediate/remediator.ts';
 import type { Logger } from '../log.ts';
 import type { SlackLostPostOutcome } from './slack/lost-post.ts';
@@ -44,6 +46,42 @@ function secret(deps: ReceiverDeps, receiver: string, variable: string): string 
   return value;
 }
 
+type RemediateConfig = NonNullable<ReceiverConfig['remediate']>;
+
+/** The remediator's guardrail settings from the policy's `remediate` block. */
+function remediationConfig(cfg: RemediateConfig): RemediationConfigInput {
+  return {
+    action: cfg.action,
+    dryRun: cfg.dry_run,
+    prune: cfg.prune,
+    maxPerHour: cfg.max_per_hour,
+    flap: { max: cfg.flap.max, withinMs: cfg.flap.within, ...(cfg.flap.escalate_severity ? { escalateSeverity: cfg.flap.escalate_severity } : {}) },
+    verifyTimeoutMs: cfg.verify_timeout,
+    // Through a cluster's own API, only that cluster's owners.
+    ...(cfg.kube ? { cluster: cfg.kube.cluster } : {}),
+  };
+}
+
+/**
+ * The Kubernetes API of the MESHDRIFT_CLUSTERS cluster a remediate receiver names (`kube.cluster`),
+ * with that cluster's credentials. An unlisted name, or a kubeconfig that cannot be loaded, is a
+ * configuration error now rather than a failed remediation later.
+ */
+function kubeHttpOf(deps: ReceiverDeps, receiver: string, cluster: string): KubeHttp {
+  const parsed = parseClusters(deps.env.MESHDRIFT_CLUSTERS);
+  if (!parsed.ok) throw new ReceiverConfigError(`receiver "${receiver}": kube.cluster "${cluster}" cannot be looked up, MESHDRIFT_CLUSTERS is invalid: ${parsed.errors.join('; ')}`);
+  const found = parsed.value.find((c) => c.name === cluster);
+  if (!found) {
+    const listed = parsed.value.map((c) => c.name).join(', ');
+    throw new ReceiverConfigError(`receiver "${receiver}": kube.cluster "${cluster}" is not in MESHDRIFT_CLUSTERS (${listed === '' ? 'it is empty' : `it lists ${listed}`})`);
+  }
+  try {
+    return createKubeConfigHttp(kubeConfigFor(found));
+  } catch (err) {
+    throw new ReceiverConfigError(`receiver "${receiver}": kube.cluster: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
 type Factory = (r: ReceiverConfig, deps: ReceiverDeps) => Notifier;
 
 // One factory per receiver type (no switch): the policy schema guarantees the matching block exists.
@@ -74,16 +112,11 @@ const FACTORIES: Record<ReceiverType, Factory> = {
     if (!deps.audit) throw new ReceiverConfigError(`receiver "${r.name}": remediation needs the audit trail`);
     return createRemediator({
       name: r.name,
-      config: {
-        action: cfg.action,
-        dryRun: cfg.dry_run,
-        prune: cfg.prune,
-        maxPerHour: cfg.max_per_hour,
-        flap: { max: cfg.flap.max, withinMs: cfg.flap.within, ...(cfg.flap.escalate_severity ? { escalateSeverity: cfg.flap.escalate_severity } : {}) },
-        verifyTimeoutMs: cfg.verify_timeout,
-      },
+      config: remediationConfig(cfg),
       ...(cfg.argocd ? { argocd: { apiUrl: cfg.argocd.url, token: secret(deps, r.name, cfg.argocd.token_env), controlPlaneNamespace: cfg.argocd.namespace } } : {}),
       ...(cfg.flux ? { flux: { apiUrl: cfg.flux.api_url, token: secret(deps, r.name, cfg.flux.token_env) } } : {}),
+      ...(cfg.kube ? { kube: kubeHttpOf(deps, r.name, cfg.kube.cluster) } : {}),
+      sourceFirst: cfg.source_first,
       redis: deps.redis,
       keyPrefix: deps.keyPrefix,
       now: deps.now ?? Date.now,

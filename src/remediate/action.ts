@@ -46,6 +46,7 @@ export function transportFailure(error: unknown): string {
     const code = (error as { code?: unknown }).code;
     const name = (error as { name?: unknown }).name;
     if (code === 'ECONNABORTED' || code === 'ETIMEDOUT' || code === 'ERR_CANCELED' || name === 'TimeoutError' || name === 'AbortError') return 'request timed out';
+    if (code === 'EKUBECREDENTIALS') return 'could not get credentials from the kubeconfig (token file, client certificate or exec plugin)';
     if (typeof code === 'string') return `request failed: ${code}`;
   }
   return 'request failed';

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { createTextHttpClient } from '../deliver/http-result.ts';
 import type { OwnerRef, ResourceRef } from '../model/signal.ts';
 import { redact, transportFailure, type ActionFailure, type RemediationClient, type RemediationRequest, type TargetState, parseJson } from './action.ts';
+import type { VerifyObservation } from './verify.ts';
 
 /** Options for {@link createArgoCdSyncClient}. */
 export interface ArgoCdSyncClientOptions {
@@ -49,7 +50,7 @@ const resourceStatusSchema = z.object({
 });
 
 // Only what meshdrift reads of an Application; everything else passes through.
-const applicationSchema = z.object({
+export const applicationSchema = z.object({
   metadata: z.object({ name: z.string(), namespace: z.string().optional() }),
   operation: z.unknown().optional(),
   status: z
@@ -160,10 +161,7 @@ export function createArgoCdSyncClient(opts: ArgoCdSyncClientOptions): Remediati
     async observe(owner) {
       const got = await getApplication(owner);
       if (!got.ok) return got;
-      const pending = operationInProgress(got.app);
-      const phase = got.app.status?.operationState?.phase;
-      const failed = phase === 'Failed' || phase === 'Error' ? `operation ${phase}${got.app.status?.operationState?.message ? `: ${got.app.status.operationState.message.slice(0, 200)}` : ''}` : undefined;
-      return { ok: true, observation: { pending, synced: syncedResources(got.app), ...(failed === undefined ? {} : { failed: redact(failed, opts.token) }) } };
+      return { ok: true, observation: applicationObservation(got.app, opts.token) };
     },
     async remediate(req) {
       const what = `sync of Application ${req.owner.name}`;
@@ -178,8 +176,21 @@ export function createArgoCdSyncClient(opts: ArgoCdSyncClientOptions): Remediati
   };
 }
 
-// The resources an Application reports Synced.
-function syncedResources(app: ArgoCdApplication): ResourceRef[] {
+/**
+ * What an Application says about the last operation, for the verify step: pending while an
+ * operation is set or running, failed when it ended Failed or Error, and which resources are
+ * Synced. Shared by the REST (argocd-sync) and Kubernetes API (argocd-operation) clients.
+ */
+export function applicationObservation(app: ArgoCdApplication, secret = ''): VerifyObservation {
+  const pending = operationInProgress(app);
+  const state = app.status?.operationState;
+  const phase = state?.phase;
+  const failed = phase === 'Failed' || phase === 'Error' ? `operation ${phase}${state?.message ? `: ${state.message.slice(0, 200)}` : ''}` : undefined;
+  return { pending, synced: syncedResources(app), ...(failed === undefined ? {} : { failed: redact(failed, secret) }) };
+}
+
+/** The resources an Application reports Synced. */
+export function syncedResources(app: ArgoCdApplication): ResourceRef[] {
   return (app.status?.resources ?? [])
     .filter((r) => r.status === 'Synced')
     .map((r) => ({ group: r.group ?? '', kind: r.kind, namespace: r.namespace ?? '', name: r.name }));

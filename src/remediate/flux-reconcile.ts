@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { createTextHttpClient } from '../deliver/http-result.ts';
 import type { OwnerRef } from '../model/signal.ts';
 import { redact, transportFailure, type ActionFailure, type RemediationClient, parseJson } from './action.ts';
+import type { KubeHttp } from './kube-http.ts';
 
 /**
  * Asks Flux to reconcile a Kustomization or HelmRelease the way `flux reconcile` does (reference
@@ -9,40 +9,8 @@ import { redact, transportFailure, type ActionFailure, type RemediationClient, p
  * suspended. `observe` follows `status.lastHandledReconcileAt` and Ready: the verify step (verify.ts).
  */
 
-/** A minimal Kubernetes API transport; the kubeconfig-based one (TLS, exec credentials) comes later. */
-export interface KubeHttp {
-  request(req: { method: 'GET' | 'PATCH'; path: string; body?: string; contentType?: string }): Promise<{ status: number; body: string }>;
-}
-
-export interface AxiosKubeHttpOptions {
-  /** API server base URL, e.g. https://10.0.0.1:6443 (tests: a local server). */
-  apiUrl: string;
-  /** Bearer token (service account). Never in an error. */
-  token: string;
-  timeoutMs?: number;
-}
-
-/** {@link KubeHttp} over axios with a bearer token. Throws only transport errors, named by code. */
-export function createAxiosKubeHttp(opts: AxiosKubeHttpOptions): KubeHttp {
-  const timeoutMs = opts.timeoutMs ?? 10_000;
-  const http = createTextHttpClient(timeoutMs, {
-    baseURL: opts.apiUrl.replace(/\/+$/, ''),
-    maxContentLength: 8 * 1024 * 1024,
-    headers: { Authorization: `Bearer ${opts.token}`, 'User-Agent': 'meshdrift', Accept: 'application/json' },
-  });
-  return {
-    async request(req) {
-      const res = await http.request<string>({
-        method: req.method,
-        url: req.path,
-        ...(req.body === undefined ? {} : { data: req.body }),
-        ...(req.contentType === undefined ? {} : { headers: { 'Content-Type': req.contentType } }),
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      return { status: res.status, body: typeof res.data === 'string' ? res.data : '' };
-    },
-  };
-}
+// The transports live in kube-http.ts; re-exported for the callers that knew them here.
+export { createAxiosKubeHttp, type AxiosKubeHttpOptions, type KubeHttp } from './kube-http.ts';
 
 export interface FluxReconcileClientOptions {
   http: KubeHttp;
@@ -50,6 +18,11 @@ export interface FluxReconcileClientOptions {
   now: () => number;
   /** Redacted from every reason, in case the API server echoes it. */
   token?: string;
+  /**
+   * Annotate the owner's source first, with the same requestedAt, as `flux reconcile … --with-source`
+   * does: the source fetches Git (or the chart) now instead of at its next interval.
+   */
+  sourceFirst?: boolean;
 }
 
 /** The annotation Flux watches; any new value queues a reconcile. */
@@ -62,11 +35,23 @@ const KINDS: Readonly<Record<string, { group: string; version: string; plural: s
 
 // A Kubernetes Status (errors) and the part of a Flux object meshdrift reads.
 const statusSchema = z.object({ message: z.string().optional(), reason: z.string().optional() });
+const sourceRefSchema = z.object({ kind: z.string(), name: z.string(), namespace: z.string().nullish() });
 const fluxObjectSchema = z.object({
   metadata: z.object({ name: z.string(), annotations: z.record(z.string(), z.string()).nullish() }),
-  spec: z.object({ suspend: z.boolean().nullish() }).nullish(),
+  spec: z
+    .object({
+      suspend: z.boolean().nullish(),
+      // Kustomization
+      sourceRef: sourceRefSchema.nullish(),
+      // HelmRelease: a chart template (its HelmChart is generated), or a reference to an existing chart source
+      chart: z.object({ spec: z.object({ sourceRef: sourceRefSchema.nullish() }).nullish() }).nullish(),
+      chartRef: sourceRefSchema.nullish(),
+    })
+    .nullish(),
   status: z
     .object({
+      // HelmRelease: the generated HelmChart, "<namespace>/<name>"
+      helmChart: z.string().nullish(),
       lastHandledReconcileAt: z.string().nullish(),
       conditions: z.array(z.object({ type: z.string(), status: z.string(), reason: z.string().optional(), message: z.string().optional() })).nullish(),
     })
@@ -78,6 +63,47 @@ type FluxObject = z.infer<typeof fluxObjectSchema>;
 export function rfc3339Nano(ms: number): string {
   const iso = new Date(ms).toISOString(); // 2026-11-24T10:00:00.120Z
   return iso.replace(/\.(\d*?)0*Z$/, (_m, frac: string) => (frac === '' ? 'Z' : `.${frac}Z`));
+}
+
+// The source kinds `flux reconcile --with-source` annotates, at the versions every Flux 2.x since
+// 2.3 serves (OCIRepository and Bucket went v1 later; v1beta2 is still served).
+const SOURCE_KINDS: Readonly<Record<string, { version: string; plural: string }>> = {
+  GitRepository: { version: 'v1', plural: 'gitrepositories' },
+  HelmChart: { version: 'v1', plural: 'helmcharts' },
+  HelmRepository: { version: 'v1', plural: 'helmrepositories' },
+  OCIRepository: { version: 'v1beta2', plural: 'ocirepositories' },
+  Bucket: { version: 'v1beta2', plural: 'buckets' },
+};
+
+/** The source of a Flux owner as `flux reconcile --with-source` finds it. */
+export interface FluxSourceRef {
+  kind: string;
+  namespace: string;
+  name: string;
+}
+
+/**
+ * The source to reconcile before a Kustomization or HelmRelease, or null when it names none:
+ * a Kustomization's `spec.sourceRef`; a HelmRelease's `spec.chartRef` (OCIRepository or HelmChart),
+ * else its generated HelmChart (`status.helmChart`, as the CLI does), else the chart template's
+ * `spec.chart.spec.sourceRef` (before the first reconcile created the HelmChart). A reference
+ * without a namespace is in the owner's namespace.
+ */
+export function fluxSourceOf(owner: OwnerRef, obj: FluxObject): FluxSourceRef | null {
+  const ref = (r: z.infer<typeof sourceRefSchema> | null | undefined): FluxSourceRef | null =>
+    r ? { kind: r.kind, namespace: r.namespace ?? owner.namespace, name: r.name } : null;
+  if (owner.kind === 'Kustomization') return ref(obj.spec?.sourceRef);
+  if (obj.spec?.chartRef) return ref(obj.spec.chartRef);
+  const chart = obj.status?.helmChart?.split('/');
+  if (chart?.length === 2 && chart[0] && chart[1]) return { kind: 'HelmChart', namespace: chart[0], name: chart[1] };
+  return ref(obj.spec?.chart?.spec?.sourceRef);
+}
+
+/** The API path of a Flux source, or null for a kind that is not a source.toolkit.fluxcd.io one. */
+export function fluxSourcePath(source: FluxSourceRef): string | null {
+  const k = SOURCE_KINDS[source.kind];
+  if (k === undefined || source.namespace === '') return null;
+  return `/apis/source.toolkit.fluxcd.io/${k.version}/namespaces/${encodeURIComponent(source.namespace)}/${k.plural}/${encodeURIComponent(source.name)}`;
 }
 
 /** The API path of a Flux owner, or null for a kind meshdrift cannot reconcile. */
@@ -120,6 +146,19 @@ export function createFluxReconcileClient(opts: FluxReconcileClientOptions): Rem
     return { ok: true, suspended: obj.spec?.suspend === true, obj };
   }
 
+  // The merge patch of the annotation on one object; the answer must be that object.
+  async function patch(path: string, requestedAt: string, what: string, kind: string): Promise<{ ok: true } | ActionFailure> {
+    let res: { status: number; body: string };
+    try {
+      res = await opts.http.request({ method: 'PATCH', path, body: reconcilePatch(requestedAt), contentType: 'application/merge-patch+json' });
+    } catch (error) {
+      return fail('unavailable', true, `flux ${what}: ${transportFailure(error)}`);
+    }
+    if (res.status < 200 || res.status >= 300) return mapError(res.status, res.body, what);
+    if (parseJson(fluxObjectSchema, res.body) === undefined) return fail('rejected', false, `flux ${what}: HTTP ${res.status} but the answer is not a ${kind}`);
+    return { ok: true };
+  }
+
   return {
     async inspect(owner) {
       const path = fluxObjectPath(owner);
@@ -137,16 +176,20 @@ export function createFluxReconcileClient(opts: FluxReconcileClientOptions): Rem
       if (!got.ok) return got;
       if (got.suspended) return fail('suspended', false, `flux ${owner.kind} ${owner.namespace}/${owner.name} is suspended (spec.suspend: true); resume it to reconcile`);
       const requestedAt = rfc3339Nano(opts.now());
-      const what = `reconcile request for ${owner.kind} ${owner.namespace}/${owner.name}`;
-      let res: { status: number; body: string };
-      try {
-        res = await opts.http.request({ method: 'PATCH', path, body: reconcilePatch(requestedAt), contentType: 'application/merge-patch+json' });
-      } catch (error) {
-        return fail('unavailable', true, `flux ${what}: ${transportFailure(error)}`);
+      let sourceNote = '';
+      if (opts.sourceFirst === true) {
+        const source = fluxSourceOf(owner, got.obj);
+        const sourcePath = source === null ? null : fluxSourcePath(source);
+        if (source === null || sourcePath === null) {
+          return fail('rejected', false, `flux ${owner.kind} ${owner.namespace}/${owner.name}: source_first is set but its source ${source === null ? 'is not named' : `kind ${source.kind} is not a Flux source`}`);
+        }
+        const sourced = await patch(sourcePath, requestedAt, `reconcile request for ${source.kind} ${source.namespace}/${source.name} (the source of ${owner.kind} ${owner.namespace}/${owner.name})`, source.kind);
+        if (!sourced.ok) return sourced;
+        sourceNote = ` (source ${source.kind} ${source.namespace}/${source.name} first)`;
       }
-      if (res.status < 200 || res.status >= 300) return mapError(res.status, res.body, what);
-      if (parseJson(fluxObjectSchema, res.body) === undefined) return fail('rejected', false, `flux ${what}: HTTP ${res.status} but the answer is not a ${owner.kind}`);
-      return { ok: true, detail: `flux reconcile requested at ${requestedAt}`, requestedAt };
+      const done = await patch(path, requestedAt, `reconcile request for ${owner.kind} ${owner.namespace}/${owner.name}`, owner.kind);
+      if (!done.ok) return done;
+      return { ok: true, detail: `flux reconcile requested at ${requestedAt}${sourceNote}`, requestedAt };
     },
     // `flux reconcile` waits the same way: lastHandledReconcileAt echoes the token, then Ready.
     async observe(owner, target) {

@@ -9,9 +9,13 @@ import type { DriftState, GitOpsTool, OwnerRef, ResourceRef } from '../model/sig
  * or escalate. No I/O and no clock: `now` comes in.
  */
 
-export const REMEDIATION_ACTIONS = ['argocd-sync', 'flux-reconcile'] as const;
+export const REMEDIATION_ACTIONS = ['argocd-sync', 'argocd-operation', 'flux-reconcile'] as const;
 export const remediationActionSchema = z.enum(REMEDIATION_ACTIONS);
-/** What a remediation receiver does: sync an Argo CD Application, or ask Flux to reconcile. */
+/**
+ * What a remediation receiver does: sync an Argo CD Application through its API server
+ * (`argocd-sync`) or by setting its `operation` through the Kubernetes API (`argocd-operation`), or
+ * ask Flux to reconcile.
+ */
 export type RemediationAction = z.infer<typeof remediationActionSchema>;
 
 export const DEFAULT_FLAP_WITHIN_MS = 3_600_000;
@@ -41,7 +45,17 @@ export const remediationConfigSchema = z.strictObject({
    * finding that is still drifted counts as having come back.
    */
   verifyTimeoutMs: z.number().int().positive().default(DEFAULT_VERIFY_TIMEOUT_MS),
+  /**
+   * The MESHDRIFT_CLUSTERS cluster whose Kubernetes API the action writes to (`kube.cluster`):
+   * findings of other clusters are never remediated through it.
+   */
+  cluster: z.string().min(1).optional(),
 });
+
+/** Whether an action syncs an Argo CD Application (either way) rather than reconciling Flux. */
+export function isArgoCdAction(action: RemediationAction): boolean {
+  return action === 'argocd-sync' || action === 'argocd-operation';
+}
 /** A remediation receiver's settings, defaults applied. */
 export type RemediationConfig = z.infer<typeof remediationConfigSchema>;
 /** The same settings as written (every field but `action` optional). */
@@ -141,7 +155,8 @@ function sameResource(a: ResourceRef, b: ResourceRef): boolean {
 
 // Why the configured action cannot fix this finding, or null when it can.
 function notRemediable(f: TrackedFinding, config: RemediationConfig): string | null {
-  if (config.action === 'argocd-sync') {
+  if (config.cluster !== undefined && f.cluster !== config.cluster) return `in cluster ${f.cluster}, not ${config.cluster} (the receiver's kube.cluster)`;
+  if (isArgoCdAction(config.action)) {
     if (f.tool !== 'argocd' || f.owner.kind !== 'Application') return 'not owned by an Argo CD Application';
     if (f.state === 'Extraneous' && !config.prune) return 'live only; deleting it needs prune: true';
     if (!ARGOCD_STATES.has(f.state)) return `a sync does not fix ${f.state}`;
@@ -239,13 +254,13 @@ export function decideRemediation(input: RemediationInput): RemediationDecision 
 
   const resources = sync.map((f) => f.resource);
   const what = `${plural(resources.length, 'drifted resource')} of ${ownerLabel(input.owner)} (${resources.map(resourceLabel).join(', ')})`;
-  const verb = config.action === 'argocd-sync' ? 'sync' : 'reconcile';
+  const verb = isArgoCdAction(config.action) ? 'sync' : 'reconcile';
   return {
     ...base,
     action: 'sync',
     resources,
     fingerprints: sync.map((f) => f.fingerprint),
-    prune: config.action === 'argocd-sync' && config.prune && sync.some((f) => f.state === 'Extraneous'),
+    prune: isArgoCdAction(config.action) && config.prune && sync.some((f) => f.state === 'Extraneous'),
     escalate,
     reason: `${config.dryRun ? `dry run: would ${verb}` : verb} ${what} after a ${n.reason} notification${heldNote}`,
   };

@@ -8,7 +8,9 @@ import type { ResourceRef } from '../model/signal.ts';
 import type { ActionFailure, RemediationClient } from './action.ts';
 import { createArgoCdSyncClient } from './argocd-sync.ts';
 import type { AuditEntryInput, AuditTrail, RemediationOutcome } from './audit.ts';
-import { createAxiosKubeHttp, createFluxReconcileClient, type KubeHttp } from './flux-reconcile.ts';
+import { createArgoCdOperationClient } from './argocd-operation.ts';
+import { createFluxReconcileClient } from './flux-reconcile.ts';
+import { createAxiosKubeHttp, type KubeHttp } from './kube-http.ts';
 import {
   decideRemediation,
   deferDelayMs,
@@ -76,8 +78,15 @@ export interface RemediatorOptions {
   config: RemediationConfigInput;
   /** Needed for `argocd-sync`. */
   argocd?: { apiUrl: string; token: string; controlPlaneNamespace?: string; timeoutMs?: number };
-  /** Needed for `flux-reconcile`: a base URL and bearer token, or a ready Kubernetes transport. */
+  /** `flux-reconcile` by a base URL and bearer token, or a ready Kubernetes transport (else `kube`). */
   flux?: { apiUrl: string; token: string; timeoutMs?: number } | { http: KubeHttp };
+  /**
+   * The Kubernetes API of the policy's `kube.cluster` (kube-http.ts `createKubeConfigHttp`): needed
+   * for `argocd-operation`, and for `flux-reconcile` without `flux`.
+   */
+  kube?: KubeHttp;
+  /** `flux-reconcile`: annotate the owner's source first (`source_first`). */
+  sourceFirst?: boolean;
   /** Replaces the client built from `argocd`/`flux` (another transport). */
   client?: RemediationClient;
   redis: Redis;
@@ -400,10 +409,18 @@ function buildClient(config: RemediationConfig, opts: RemediatorOptions): Remedi
     if (!opts.argocd) throw new Error(`remediate receiver "${opts.name}": argocd-sync needs the Argo CD API URL and token`);
     return createArgoCdSyncClient(opts.argocd);
   }
-  if (!opts.flux) throw new Error(`remediate receiver "${opts.name}": flux-reconcile needs the Kubernetes API URL and token`);
+  if (config.action === 'argocd-operation') {
+    if (!opts.kube) throw new Error(`remediate receiver "${opts.name}": argocd-operation needs the Kubernetes API of a MESHDRIFT_CLUSTERS cluster (kube.cluster)`);
+    return createArgoCdOperationClient({ http: opts.kube });
+  }
+  const sourceFirst = opts.sourceFirst === true;
   const f = opts.flux;
-  if ('http' in f) return createFluxReconcileClient({ http: f.http, now: opts.now });
-  return createFluxReconcileClient({ http: createAxiosKubeHttp(f), now: opts.now, token: f.token });
+  if (!f) {
+    if (!opts.kube) throw new Error(`remediate receiver "${opts.name}": flux-reconcile needs the Kubernetes API URL and token, or a MESHDRIFT_CLUSTERS cluster (kube.cluster)`);
+    return createFluxReconcileClient({ http: opts.kube, now: opts.now, sourceFirst });
+  }
+  if ('http' in f) return createFluxReconcileClient({ http: f.http, now: opts.now, sourceFirst });
+  return createFluxReconcileClient({ http: createAxiosKubeHttp(f), now: opts.now, token: f.token, sourceFirst });
 }
 
 // ZRANGEBYSCORE … WITHSCORES answers [member, score, member, score, …].

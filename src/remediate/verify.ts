@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ownerRefSchema, resourceRefSchema, TOOLS, type ResourceRef } from '../model/signal.ts';
-import { remediationActionSchema } from './policy.ts';
+import { isArgoCdAction, remediationActionSchema } from './policy.ts';
 
 /**
  * The verify step of a remediation (issue #6): after a real action, the owner must show the
@@ -76,7 +76,7 @@ function count(n: number, word: string): string {
 
 /** "Sync" or "Reconcile": what the action is called in messages. */
 function actionNoun(t: Pick<VerifyTicket, 'action'>): string {
-  return t.action === 'argocd-sync' ? 'Sync' : 'Reconcile';
+  return isArgoCdAction(t.action) ? 'Sync' : 'Reconcile';
 }
 
 /**

@@ -273,7 +273,9 @@ async function checkMeshdrift(name, objs, { replicas, pdb, remediation }) {
   }
   const read = ['get', 'list', 'watch'];
   const gitops = ['argoproj.io/applications', 'kustomize.toolkit.fluxcd.io/kustomizations', 'helm.toolkit.fluxcd.io/helmreleases'];
-  const expected = new Map([...gitops.map((k) => [k, remediation ? [...read, 'patch'] : read]), ['/events', read]]);
+  // flux-reconcile's source_first annotates the owner's source: patch only.
+  const sources = ['gitrepositories', 'ocirepositories', 'buckets', 'helmcharts', 'helmrepositories'].map((r) => `source.toolkit.fluxcd.io/${r}`);
+  const expected = new Map([...gitops.map((k) => [k, remediation ? [...read, 'patch'] : read]), ...(remediation ? sources.map((k) => [k, ['patch']]) : []), ['/events', read]]);
   const show = (m) => [...m].map(([k, v]) => `${k}: ${[...v].sort().join(',')}`).join('; ');
   check(
     grants.size === expected.size && [...expected].every(([k, v]) => grants.get(k) && [...grants.get(k)].sort().join() === [...v].sort().join()),

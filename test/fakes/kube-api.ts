@@ -28,7 +28,10 @@ import { KubeConfig } from '@kubernetes/client-node';
  *   resource): `POST` to a namespaced collection creates (409 AlreadyExists when the name is taken);
  *   `PUT` to an object replaces it, 409 Conflict when the body's `metadata.resourceVersion` is not
  *   the stored one (optimistic concurrency), 404 when it does not exist. Both stamp a new
- *   resourceVersion and notify watches.
+ *   resourceVersion and notify watches. `PATCH` of an object with `application/merge-patch+json`
+ *   applies an RFC 7386 JSON merge patch (null deletes a key), 409 Conflict when the patch sets a
+ *   `metadata.resourceVersion` that is not the stored one, 415 for other patch types; the
+ *   request's body is kept in `FakeKubeRequest.body`.
  */
 
 export interface FakeResource {
@@ -52,6 +55,10 @@ export interface FakeKubeRequest {
   watch: boolean;
   /** The status answered; 0 while (or if) it was never answered (`goSilent`). */
   status: number;
+  /** The body of a PATCH, as sent. */
+  body?: string;
+  /** The Content-Type of a PATCH. */
+  contentType?: string;
 }
 
 type Json = Record<string, unknown>;
@@ -134,6 +141,17 @@ const clone = <T>(v: T): T => structuredClone(v);
 
 function status(code: number, reason: string, message: string): Json {
   return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
+}
+
+/** RFC 7386 JSON merge patch: objects merge key by key, null deletes, anything else replaces. */
+function mergePatch(target: unknown, patch: unknown): unknown {
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return clone(patch);
+  const out: Json = typeof target === 'object' && target !== null && !Array.isArray(target) ? { ...(target as Json) } : {};
+  for (const [key, value] of Object.entries(patch as Json)) {
+    if (value === null) delete out[key];
+    else out[key] = mergePatch(out[key], value);
+  }
+  return out;
 }
 
 function parseSelector(text: string | undefined): Array<{ key: string; op: '=' | '!=' | 'exists'; value: string }> {
@@ -266,7 +284,7 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
   };
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
-    if (req.method === 'POST' || req.method === 'PUT') {
+    if (req.method === 'POST' || req.method === 'PUT' || req.method === 'PATCH') {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => serve(req, res, Buffer.concat(chunks).toString()));
@@ -290,13 +308,40 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
     if (req.headers.authorization !== `Bearer ${TOKEN}`) return answer(401, status(401, 'Unauthorized', 'Unauthorized'));
     const injected = interceptor?.({ method: req.method ?? 'GET', path: url.pathname });
     if (injected !== undefined) return answer(injected, status(injected, injected === 409 ? 'Conflict' : 'InternalError', `injected ${injected}`));
-    if (req.method !== 'GET' && req.method !== 'POST' && req.method !== 'PUT') return answer(405, status(405, 'MethodNotAllowed', 'the fake serves GET, POST and PUT only'));
+    if (req.method !== 'GET' && req.method !== 'POST' && req.method !== 'PUT' && req.method !== 'PATCH') return answer(405, status(405, 'MethodNotAllowed', 'the fake serves GET, POST, PUT and PATCH only'));
     const target = route(url.pathname);
     if ('error' in target) return answer(404, status(404, 'NotFound', 'the server could not find the requested resource'));
     const { resource, namespace, name } = target;
     const collection = keyOf(resource);
     const objects = objectsOf(collection);
     const inNamespace = (o: StoredObject): boolean => namespace === undefined || (o.metadata.namespace ?? '') === namespace;
+
+    if (req.method === 'PATCH') {
+      log.body = rawBody;
+      const contentType = req.headers['content-type'];
+      if (contentType !== undefined) log.contentType = contentType;
+      if (namespace === undefined || name === undefined) return answer(405, status(405, 'MethodNotAllowed', 'the fake patches namespaced objects only'));
+      if (contentType !== 'application/merge-patch+json') {
+        return answer(415, status(415, 'UnsupportedMediaType', 'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml'));
+      }
+      let patch: unknown;
+      try {
+        patch = JSON.parse(rawBody);
+      } catch {
+        return answer(400, status(400, 'BadRequest', 'the body is not JSON'));
+      }
+      const existing = objects.get(`${namespace}/${name}`);
+      if (!existing) return answer(404, status(404, 'NotFound', `${resource.plural}.${resource.group} "${name}" not found`));
+      const sent = (patch as { metadata?: { resourceVersion?: unknown } } | null)?.metadata?.resourceVersion;
+      if (typeof sent === 'string' && sent !== existing.metadata.resourceVersion) {
+        return answer(409, {
+          ...status(409, 'Conflict', `Operation cannot be fulfilled on ${resource.plural}.${resource.group} "${name}": the object has been modified; please apply your changes to the latest version and try again`),
+          details: { name, group: resource.group, kind: resource.plural },
+        });
+      }
+      const merged = mergePatch(existing, patch) as StoredObject;
+      return answer(200, store1(resource, { ...merged, metadata: { ...merged.metadata, name, namespace } }, false));
+    }
 
     if (req.method === 'POST' || req.method === 'PUT') {
       let body: StoredObject;
