@@ -8,7 +8,10 @@ import { Agent, request } from 'node:http';
 // side can take a dedup shortcut.
 
 export interface LoadRequest {
-  target: 'meshdrift-flux' | 'alertmanager';
+  /** meshdrift-argocd: an Argo CD webhook with an app snapshot of `resources` resources, 2 drifted. */
+  target: 'meshdrift-flux' | 'meshdrift-argocd' | 'alertmanager';
+  /** For meshdrift-argocd (default 100). */
+  resources?: number;
   url: string;
   /** Requests measured, after `warmup` unmeasured ones. */
   count: number;
@@ -29,6 +32,23 @@ export interface LoadResult {
 
 function body(req: LoadRequest, i: number): { headers: Record<string, string>; text: string } {
   const name = `tp-${req.runId}-${i}`;
+  if (req.target === 'meshdrift-argocd') {
+    const total = req.resources ?? 100;
+    const resources = Array.from({ length: total }, (_, r) => ({
+      group: 'networking.istio.io', version: 'v1', kind: 'VirtualService', namespace: 'bench', name: `vs-${r}`,
+      status: r < 2 ? 'OutOfSync' : 'Synced', health: { status: 'Healthy' },
+    }));
+    return {
+      headers: { 'content-type': 'application/json' },
+      text: JSON.stringify({
+        app: {
+          metadata: { name, namespace: 'argocd' },
+          spec: { project: 'default', destination: { namespace: 'bench' } },
+          status: { sync: { status: 'OutOfSync', revision: 'abc' }, health: { status: 'Healthy' }, reconciledAt: new Date().toISOString(), resources },
+        },
+      }),
+    };
+  }
   if (req.target === 'meshdrift-flux') {
     return {
       headers: { 'content-type': 'application/json', 'gotk-component': 'helm-controller' },

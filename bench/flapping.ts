@@ -14,7 +14,7 @@
 // whenever the app's set of OutOfSync resources changes. Alertmanager gets what Prometheus would
 // post: one alert per drifted resource, sent when it fires, re-sent every 1m (resend_delay) with
 // endsAt = now + 4m, and when it resolves with endsAt = the resolve time, re-sent for 15m.
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -27,6 +27,7 @@ import { loadEnv } from '../src/config/env.ts';
 import { createLogger } from '../src/log.ts';
 import { startOwnRedis, type OwnRedis } from '../test/support/redis-server.ts';
 import type { LoadRequest, LoadResult } from './flapping-loadgen.ts';
+import { runLoadgen } from './loadgen-client.ts';
 import { eventsOf, groundTruth, oneHour, resourceKey, tenMinutes, type Scenario, type ScriptedApp, type ScriptedResource } from './flapping-scenarios.ts';
 
 const SCALE = Number(process.env.BENCH_FLAP_SCALE ?? 60); // scripted seconds per real second
@@ -593,25 +594,8 @@ function analyse(notes: Note[], episodes: Episode[], truth: ReturnType<typeof gr
 // ---------------------------------------------------------------------------------------------
 // Throughput: N single-signal requests to each, concurrency 16, load generator in its own process.
 
-async function loadgen(req: LoadRequest): Promise<LoadResult> {
-  const child = fork(new URL('./flapping-loadgen.ts', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  children.add(child);
-  try {
-    return await new Promise<LoadResult>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('load generator timed out')), 90_000);
-      child.once('message', (m) => {
-        clearTimeout(timer);
-        resolve(m as LoadResult);
-      });
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`load generator exited ${code}`));
-      });
-      child.send(req);
-    });
-  } finally {
-    await stopChild(child);
-  }
+function loadgen(req: LoadRequest): Promise<LoadResult> {
+  return runLoadgen(req, { track: children });
 }
 
 async function runThroughput(redis: OwnRedis): Promise<Array<[string, LoadResult]>> {
