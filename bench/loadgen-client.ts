@@ -1,5 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import type { LoadRequest, LoadResult } from './flapping-loadgen.ts';
+import { stopChild } from './processes.ts';
 
 /**
  * Runs one load (bench/flapping-loadgen.ts) in a separate Node process, so the generator does not
@@ -23,16 +24,7 @@ export async function runLoadgen(req: LoadRequest, opts: { timeoutMs?: number; t
       child.send(req);
     });
   } finally {
-    await stopLoadgen(child);
+    await stopChild(child);
     opts.track?.delete(child);
   }
-}
-
-async function stopLoadgen(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(timer);
 }
