@@ -6,9 +6,10 @@ import { sleep } from '../../src/sources/kube/backoff.ts';
 import { APPLICATIONS } from '../../src/sources/kube/resources.ts';
 import { startKubeSources, type KubeSources, type KubeSourcesOptions } from '../../src/sources/kube/sources.ts';
 import type { Ingest } from '../../src/track/ingest.ts';
-import { startFakeKubeApi, type FakeKubeApi } from '../fakes/kube-api.ts';
+import type { FakeKubeApi } from '../fakes/kube-api.ts';
 import { meshApp } from '../support/argocd.ts';
 import { memoryRevisions } from '../support/flux.ts';
+import { fakeKubeApis, recordingIngest as recordingIngestOf } from '../support/kube.ts';
 import { waitFor } from '../support/redis.ts';
 
 // Issue #8 faults of the Kubernetes sources, against the fake API server, with a recording ingest
@@ -31,32 +32,24 @@ interface Recorded {
 }
 
 function recordingIngest(): Recorded {
-  const signals: Signal[] = [];
+  const { signals, ingest } = recordingIngestOf();
   return {
     signals,
-    ingest: async (signal) => {
-      signals.push(signal);
-      return { outcome: 'tracked', groups: [], findings: signal.resources.length };
-    },
+    ingest,
     apps: () => signals.filter((s) => s.owner.kind === 'Application'),
     unreachable: (cluster) =>
       signals.filter((s) => s.owner.kind === 'Cluster' && s.cluster === cluster).map((s) => s.resources.some((r) => r.state === 'Unreachable')),
   };
 }
 
-const fakes: FakeKubeApi[] = [];
+const apis = fakeKubeApis();
 const running: KubeSources[] = [];
 async function stopAll(): Promise<void> {
   await Promise.all(running.splice(0).map((s) => s.stop()));
-  await Promise.all(fakes.splice(0).map((f) => f.close()));
+  await apis.closeAll();
 }
 
-async function fake(): Promise<FakeKubeApi> {
-  const api = await startFakeKubeApi();
-  api.serve(APPLICATIONS);
-  fakes.push(api);
-  return api;
-}
+const fake = (): Promise<FakeKubeApi> => apis.start(APPLICATIONS);
 
 function start(apis: Record<string, FakeKubeApi>, rec: Recorded, extra: Partial<KubeSourcesOptions> = {}): KubeSources {
   const s = startKubeSources({

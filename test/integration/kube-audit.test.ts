@@ -8,10 +8,11 @@ import { startLeaderGatedKubeSources, type LeaderGatedKubeSources } from '../../
 import { APPLICATIONS } from '../../src/sources/kube/resources.ts';
 import { startKubeSources, type KubeSources } from '../../src/sources/kube/sources.ts';
 import type { Ingest } from '../../src/track/ingest.ts';
-import { startFakeKubeApi, type FakeKubeApi } from '../fakes/kube-api.ts';
+import type { FakeKubeApi } from '../fakes/kube-api.ts';
 import { meshApp, SYNCED_AT } from '../support/argocd.ts';
 import { waitFor } from '../support/redis.ts';
 import { memoryRevisions } from '../support/flux.ts';
+import { fakeKubeApis } from '../support/kube.ts';
 
 const log = createLogger('silent');
 const CLUSTER = { name: 'east', access: { kind: 'in-cluster' as const } };
@@ -36,19 +37,13 @@ function trackingIngest() {
 }
 
 
-const fakes: FakeKubeApi[] = [];
+const apis = fakeKubeApis();
 const stoppers: Array<{ stop(): Promise<void> }> = [];
 afterEach(async () => {
   await Promise.all(stoppers.splice(0).map((s) => s.stop()));
-  await Promise.all(fakes.splice(0).map((f) => f.close()));
+  await apis.closeAll();
 });
-
-async function fake(): Promise<FakeKubeApi> {
-  const api = await startFakeKubeApi();
-  api.serve(APPLICATIONS);
-  fakes.push(api);
-  return api;
-}
+const fake = (): Promise<FakeKubeApi> => apis.start(APPLICATIONS);
 
 function watch(api: FakeKubeApi, ingest: Ingest): KubeSources {
   const s = startKubeSources({ clusters: [CLUSTER], kinds: ['applications'], ingest, fluxRevisions: memoryRevisions(), catalog: createCatalog(), log, kubeConfig: () => api.kubeConfig() });

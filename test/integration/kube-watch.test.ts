@@ -2,18 +2,17 @@ import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createCatalog } from '../../src/classify/catalog.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
-import type { Signal } from '../../src/model/signal.ts';
 import { applicationSchema, applicationToSignal } from '../../src/sources/argocd/application.ts';
 import { sleep } from '../../src/sources/kube/backoff.ts';
 import type { ClusterConfig, WatchKind } from '../../src/sources/kube/clusters.ts';
 import { startKubeSources, type KubeSources, type KubeSourcesOptions } from '../../src/sources/kube/sources.ts';
 import type { RestartInfo } from '../../src/sources/kube/watch.ts';
-import type { Ingest } from '../../src/track/ingest.ts';
-import { startFakeKubeApi, EVENTS, type FakeKubeApi, type FakeResource } from '../fakes/kube-api.ts';
+import { EVENTS, type FakeKubeApi, type FakeResource } from '../fakes/kube-api.ts';
 import { meshApp } from '../support/argocd.ts';
 import { readFixture } from '../support/fixtures.ts';
 import { waitFor } from '../support/redis.ts';
 import { memoryRevisions } from '../support/flux.ts';
+import { fakeKubeApis, recordingIngest } from '../support/kube.ts';
 
 const APPS: FakeResource = { group: 'argoproj.io', version: 'v1alpha1', plural: 'applications', kind: 'Application' };
 const KS: FakeResource = { group: 'kustomize.toolkit.fluxcd.io', version: 'v1', plural: 'kustomizations', kind: 'Kustomization' };
@@ -30,19 +29,6 @@ interface FluxObject {
 }
 interface FluxBody { reason: string; message: string; severity: string }
 
-/** A real Ingest that records what it is given. */
-function recordingIngest(): { ingest: Ingest; signals: Signal[] } {
-  const signals: Signal[] = [];
-  return {
-    signals,
-    ingest: async (signal) => {
-      signals.push(signal);
-      return { outcome: 'tracked', groups: [], findings: signal.resources.length };
-    },
-  };
-}
-
-/** The FluxRevisionStore contract in memory (the Redis one is covered by the webhook tests). */
 
 function capturingLog(): { log: Logger; lines: Json[] } {
   const lines: Json[] = [];
@@ -55,19 +41,13 @@ function capturingLog(): { log: Logger; lines: Json[] } {
   return { log: createLogger('warn', stream), lines };
 }
 
-const fakes: FakeKubeApi[] = [];
+const apis = fakeKubeApis();
 const sources: KubeSources[] = [];
 afterEach(async () => {
   await Promise.all(sources.splice(0).map((s) => s.stop()));
-  await Promise.all(fakes.splice(0).map((f) => f.close()));
+  await apis.closeAll();
 });
-
-async function fake(...served: FakeResource[]): Promise<FakeKubeApi> {
-  const api = await startFakeKubeApi();
-  for (const r of served) api.serve(r);
-  fakes.push(api);
-  return api;
-}
+const fake = (...served: FakeResource[]): Promise<FakeKubeApi> => apis.start(...served);
 
 const cluster = (name: string): ClusterConfig => ({ name, access: { kind: 'in-cluster' } });
 
