@@ -86,6 +86,8 @@ export interface ReachabilityMonitor {
 export function startReachabilityMonitor(opts: ReachabilityMonitorOptions): ReachabilityMonitor {
   const now = opts.now ?? Date.now;
   const reported = new Map<string, boolean>();
+  // Targets whose last report failed: logged once per run of failures, not every check.
+  const failing = new Set<string>();
   let running: Promise<void> | undefined;
   let stopped = false;
 
@@ -98,11 +100,14 @@ export function startReachabilityMonitor(opts: ReachabilityMonitorOptions): Reac
       try {
         await opts.ingest(reachabilitySignal({ ...reading, reachable: reading.reachable }, now()));
         reported.set(key, reading.reachable);
+        failing.delete(key);
         const fields = { cluster: reading.cluster, target: `${reading.kind}/${reading.name}` };
         if (reading.reachable) opts.log.info(fields, 'reachable');
         else opts.log.warn({ ...fields, since: new Date(reading.since ?? now()).toISOString(), detail: reading.detail }, 'unreachable: alerting, and holding back its per-resource alerts');
       } catch (err) {
-        opts.log.error({ cluster: reading.cluster, target: `${reading.kind}/${reading.name}`, error: err instanceof Error ? err.message : String(err) }, 'could not record reachability; retrying at the next check');
+        if (failing.has(key)) continue;
+        failing.add(key);
+        opts.log.error({ cluster: reading.cluster, target: `${reading.kind}/${reading.name}`, error: err instanceof Error ? err.message : String(err) }, 'could not record reachability; retrying at every check until it is recorded');
       }
     }
   };

@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { BUILTIN_INHIBIT_RULES } from '../../../src/config/load.ts';
 import { compileInhibitRules, findInhibition } from '../../../src/route/inhibit.ts';
@@ -73,6 +74,30 @@ describe('the reachability monitor', () => {
     await monitor.check();
     expect(sent).toHaveLength(2);
     await monitor.stop();
+  });
+});
+
+describe('the reachability monitor while Redis is down', () => {
+  it('logs a failing report once per run of failures, not at every check', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({ write(chunk: Buffer, _enc, cb) { lines.push(...chunk.toString().split('\n').filter((l) => l !== '')); cb(); } });
+    let fail = true;
+    const monitor = startReachabilityMonitor({
+      read: () => [{ cluster: 'west', kind: 'Cluster', name: 'west', reachable: false, since: 1 }],
+      ingest: async () => {
+        if (fail) throw new Error('redis is reconnecting');
+        return ok;
+      },
+      log: createLogger('error', sink),
+      everyMs: 60_000,
+    });
+    for (let i = 0; i < 4; i++) await monitor.check();
+    expect(lines.filter((l) => l.includes('could not record reachability'))).toHaveLength(1);
+    fail = false;
+    await monitor.check();
+    fail = true;
+    await monitor.stop();
+    expect(lines.filter((l) => l.includes('could not record reachability'))).toHaveLength(1);
   });
 });
 
