@@ -228,13 +228,9 @@ describe('time interval: nextChange', () => {
     }
   });
 
-  it('computes a week horizon with few steps (budget check, not a timing assertion)', () => {
+  it('finds no change within a week where none is due, and refuses an interval it did not compile', () => {
     const ti = interval({ location: 'Europe/Berlin', years: ['2030'] }, { location: 'America/Los_Angeles', weekdays: ['sunday'], months: ['february'] });
-    const started = performance.now();
     for (let i = 0; i < 20; i++) expect(nextChange(ti, at('2025-03-27T00:00:00Z') + i * 3_600_000)).toBeNull();
-    const perCallMs = (performance.now() - started) / 20;
-    // Logged for the reader; a week without a flip is typically well under 1 ms per call.
-    expect(perCallMs).toBeGreaterThanOrEqual(0);
     expect(() => nextChange({ name: 'fake', contains: () => true }, 0)).toThrow(TypeError);
   });
 });

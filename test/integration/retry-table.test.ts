@@ -1,11 +1,11 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Notifier, SendResult } from '../../../src/deliver/notifier.ts';
-import { createAlertmanagerNotifier } from '../../../src/deliver/alertmanager/notifier.ts';
-import { createPagerDutyNotifier } from '../../../src/deliver/pagerduty/notifier.ts';
-import { createWebhookNotifier } from '../../../src/deliver/webhook/notifier.ts';
-import { makeNotification, makeTrackedFinding, paymentsGroupLabels, T0 } from '../../support/notifications.ts';
+import type { Notifier, SendResult } from '../../src/deliver/notifier.ts';
+import { createAlertmanagerNotifier } from '../../src/deliver/alertmanager/notifier.ts';
+import { createPagerDutyNotifier } from '../../src/deliver/pagerduty/notifier.ts';
+import { createWebhookNotifier } from '../../src/deliver/webhook/notifier.ts';
+import { makeNotification, makeTrackedFinding, paymentsGroupLabels, T0 } from '../support/notifications.ts';
 
 /**
  * One status → outcome table for every HTTP notifier (Alertmanager's notify/test RetryTests): 2xx
