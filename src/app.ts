@@ -149,7 +149,7 @@ export function createApp(opts: AppOptions): App {
   });
 
   const isUnavailable = (err: unknown): boolean => redis.status !== 'ready' || (err instanceof Error && REDIS_DOWN.test(`${err.name} ${err.message}`));
-  const fluxRevisions = createRedisFluxRevisionStore(redis, prefix);
+  const fluxRevisions = createRedisFluxRevisionStore(redis, prefix, { ttlSeconds: Math.round(env.MESHDRIFT_FLUX_REVISION_TTL / 1000), maxSkewMs: env.MESHDRIFT_FLUX_MAX_SKEW });
   // Kubernetes watches (MESHDRIFT_CLUSTERS), started in start(); unset: webhooks only.
   let kube: KubeSources | undefined;
   // Argo CD API polling (ARGOCD_URL + ARGOCD_TOKEN), on the leader when there is an election.

@@ -1,7 +1,7 @@
 import type { Catalog } from './catalog.ts';
 import { compileRules, evaluateRules, type RuleSet, type RuleSubject } from './rules.ts';
 import { findingLabels, type Category, type Finding } from '../model/finding.ts';
-import type { Severity } from '../model/severity.ts';
+import { severityRank, type Severity } from '../model/severity.ts';
 import { toolOf, type DriftState, type Signal } from '../model/signal.ts';
 import { compileRoute, matchRoutes, ROUTE_DEFAULTS, type CompiledRoute } from '../route/route.ts';
 import { fingerprintOf } from '../track/fingerprint.ts';
@@ -78,7 +78,8 @@ export function classify(signal: Signal, policy: ClassifyPolicy): Finding[] {
   for (const r of signal.resources) {
     if (r.state === 'InSync') continue;
     const info = kindInfo(policy.catalog, r.group, r.kind);
-    const defaultSeverity = policy.severity[info.category][r.state];
+    const matrixSeverity = policy.severity[info.category][r.state];
+    const defaultSeverity = r.unverified === true && severityRank(matrixSeverity) < severityRank('low') ? 'low' : matrixSeverity;
     const subject: RuleSubject = {
       cluster: signal.cluster,
       source: tool,
@@ -121,7 +122,8 @@ export function classify(signal: Signal, policy: ClassifyPolicy): Finding[] {
       routes: routes.map((route) => route.id),
       reasons: [
         info.why,
-        `default severity for ${info.category} ${r.state} is ${defaultSeverity}`,
+        `default severity for ${info.category} ${r.state} is ${matrixSeverity}`,
+        ...(defaultSeverity === matrixSeverity ? [] : [`unverified by its source: severity capped at ${defaultSeverity}`]),
         ...outcome.reasons,
         ...routes.map((route) => `${route.id} → receiver ${route.receiver}`),
       ],

@@ -42,6 +42,14 @@ export const envSchema = z.object({
   MESHDRIFT_FLUX_HMAC_KEY: optionalSecret,
   /** For Flux's `generic` provider, which can only send static headers. */
   MESHDRIFT_FLUX_TOKEN: optionalSecret,
+  /**
+   * How long a Flux object's remembered revision lives after its last write (each heartbeat
+   * refreshes it). Longer than the longest Flux interval, or the first change set after it lapses
+   * is told as unverified.
+   */
+  MESHDRIFT_FLUX_REVISION_TTL: duration('7d').refine((ms) => ms >= 3_600_000, 'must be at least 1h (longer than your Flux intervals)'),
+  /** How far past receipt a Flux event's timestamp may be when it moves the revision memory. */
+  MESHDRIFT_FLUX_MAX_SKEW: duration('1m').refine((ms) => ms <= 3_600_000, 'must be at most 1h'),
   MESHDRIFT_GROUP_WAIT: duration('10s'),
   MESHDRIFT_GROUP_INTERVAL: duration('5m'),
   SLACK_BOT_TOKEN: optionalSecret,

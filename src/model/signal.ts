@@ -64,6 +64,11 @@ export const resourceStateSchema = resourceRefSchema.extend({
   state: z.union([driftStateSchema, z.literal('InSync')]),
   /** Short human detail from the source (e.g. `1 changes`); never part of a fingerprint. */
   detail: z.string().optional(),
+  /**
+   * The source cannot tell this from a routine change (a Flux change set with no earlier revision
+   * known: rollout or reverted drift): told, never dropped, with severity capped at `low`.
+   */
+  unverified: z.literal(true).optional(),
 });
 export type ResourceState = z.infer<typeof resourceStateSchema>;
 

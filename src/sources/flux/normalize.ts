@@ -12,7 +12,11 @@ export type FluxInterpretation =
 export interface FluxContext {
   /** Default cluster name: Flux events carry none. */
   cluster: string;
-  /** The revision meshdrift last remembered for this owner (see `revisionToRemember`). */
+  /**
+   * The revision meshdrift knows was applied before this event (see `revisionToRemember`), or
+   * undefined when none is known: never heard, expired, lost with Redis, or read from status only
+   * after the event (processFluxEvent settles which).
+   */
   previousRevision: string | undefined;
   /** Maps a bare Kind to its API group ('' if unknown); change-set lines carry no group. */
   groupOfKind: (kind: string) => string;
@@ -83,7 +87,13 @@ function interpretKustomization(event: FluxEvent, ctx: FluxContext): FluxInterpr
   if (changes.length === 0) return ignored('no change-set lines in the message');
   const revision = fluxRevisionOf(event);
   if (revision === undefined) return ignored('change set without a revision: cannot tell drift from a rollout');
-  // Without a remembered revision this may be the first rollout we ever see: not drift.
+  // Without a known earlier revision this may be the rollout of `revision` or reverted drift: it is
+  // never dropped, but told as unverified (severity capped at low, classify.ts), and the revision
+  // is remembered so the next change set is judged (docs/flux.md "First change set").
+  if (ctx.previousRevision === undefined) {
+    const unverified = `unverified: no earlier revision known, may be the rollout of ${revision}`;
+    return { kind: 'drift', signal: signalOf(event, changes.map((e) => ({ ...resourceOf(e, 'Corrected', `${e.action}; ${unverified}`, ctx), unverified: true as const })), ctx) };
+  }
   if (revision !== ctx.previousRevision) return { kind: 'rollout', revision };
   const resources = changes.map((e) => resourceOf(e, 'Corrected', e.action, ctx));
   return { kind: 'drift', signal: signalOf(event, resources, ctx) };

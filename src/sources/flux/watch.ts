@@ -57,9 +57,15 @@ export async function processFluxEvent(event: FluxEvent, deps: FluxEventDeps): P
   const { previous, seen } = await deps.fluxRevisions.lookup(deps.cluster, owner, eventId);
   if (seen) return { outcome: 'duplicate' };
 
+  // Reconcile time, bounded so a sender cannot pin the memory in the future.
+  const reconciledAt = deps.fluxRevisions.reconcileTimeOf(event.timestamp, deps.now);
+  // A revision read from status (the watch) is known to predate only events after that read: an
+  // earlier change set at that same revision may be the very rollout that set it (unverified).
+  const predatesStatus = previous?.from === 'status' && reconciledAt <= previous.at && fluxRevisionOf(event) === previous.revision;
+  const known = predatesStatus ? undefined : previous?.revision;
   const interpretation = interpretFluxEvent(event, {
     cluster: deps.cluster,
-    previousRevision: previous,
+    previousRevision: known,
     groupOfKind: deps.groupOfKind,
     now: deps.now,
   });
@@ -77,7 +83,8 @@ export async function processFluxEvent(event: FluxEvent, deps: FluxEventDeps): P
       outcome = { outcome: 'ignored', why: interpretation.why };
       break;
   }
-  await deps.fluxRevisions.commit(deps.cluster, owner, revisionToRemember(event), eventId);
+  const revision = revisionToRemember(event);
+  await deps.fluxRevisions.commit(deps.cluster, owner, revision === undefined ? undefined : { revision, at: reconciledAt }, eventId);
   return outcome;
 }
 
@@ -292,8 +299,27 @@ function statusHandlers<T extends SlimKustomization>(deps: FluxWatchDeps, kind: 
   };
 }
 
+/**
+ * Kustomizations, plus the revision they last applied (`status.lastAppliedRevision`) seeded into
+ * the revision memory when it holds none (first start, expired, Redis lost): with a cluster
+ * connection the first change set is judged against it instead of being unverified.
+ */
 export function kustomizationHandlers(deps: FluxWatchDeps): WatchHandlers<SlimKustomization> {
-  return statusHandlers<SlimKustomization>(deps, 'Kustomization', (k) => kustomizationToSignal(k, { cluster: deps.cluster, now: deps.now() }));
+  const handlers = statusHandlers<SlimKustomization>(deps, 'Kustomization', (k) => kustomizationToSignal(k, { cluster: deps.cluster, now: deps.now() }));
+  // Every status write tries (SET NX: one cheap no-op while a revision is remembered), so a key
+  // that expired or was lost with Redis is settled again at the next reconcile.
+  const seed = (k: SlimKustomization): void => {
+    const revision = k.status?.lastAppliedRevision;
+    if (revision === undefined || revision === '') return;
+    const owner = ownerOfObject('Kustomization', k);
+    // Its own queue key: a status snapshot queued 'latest' must not replace it, nor it the snapshot.
+    deps.queue.submit(`${keyOf(deps.cluster, owner)}#revision`, async () => void (await deps.fluxRevisions.seed(deps.cluster, owner, revision, deps.now())), 'latest');
+  };
+  return {
+    add: (k) => (handlers.add(k), seed(k)),
+    update: (k) => (handlers.update(k), seed(k)),
+    delete: (k) => handlers.delete(k),
+  };
 }
 
 export function helmReleaseHandlers(deps: FluxWatchDeps): WatchHandlers<SlimHelmRelease> {

@@ -191,11 +191,16 @@ describe('interpretFluxEvent: Kustomization change sets', () => {
     ]);
   });
 
-  it.each([
-    ['a different remembered revision', 'master/0000000000000000000000000000000000000000'],
-    ['no remembered revision (cannot tell, so not drift)', undefined],
-  ])('%s → rollout of the event revision', (_name, previous) => {
-    expect(interpretFluxEvent(createdSummary, ctx(previous))).toEqual({ kind: 'rollout', revision: REV_PODINFO });
+  it('a different remembered revision → rollout of the event revision', () => {
+    expect(interpretFluxEvent(createdSummary, ctx('master/0000000000000000000000000000000000000000'))).toEqual({ kind: 'rollout', revision: REV_PODINFO });
+  });
+
+  it('no known earlier revision (cannot tell) → told as unverified Corrected, never dropped (#13 item 9)', () => {
+    const result = interpretFluxEvent(createdSummary, ctx(undefined));
+    expect(result.kind).toBe('drift');
+    expect(result.kind === 'drift' && result.signal.resources.map((r) => [r.kind, r.state, r.unverified, r.detail])).toEqual(
+      ['Service', 'Deployment', 'HorizontalPodAutoscaler'].map((k) => [k, 'Corrected', true, `created; unverified: no earlier revision known, may be the rollout of ${REV_PODINFO}`]),
+    );
   });
 
   it('configured, created and deleted are all Corrected, with the action as detail; unparseable lines are skipped', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createCatalog } from '../../../../src/classify/catalog.ts';
-import type { FluxRevisionStore } from '../../../../src/sources/flux/revision-store.ts';
+import { memoryRevisions } from '../../../support/flux.ts';
 import { chronological, coreEventToFluxEvent, helmReleaseToSignal, kustomizationToSignal, processFluxEvent } from '../../../../src/sources/flux/watch.ts';
 import { createInventoryIndex, parseInventoryId } from '../../../../src/sources/kube/flux-inventory.ts';
 import { slimEventSchema, slimHelmReleaseSchema, slimKustomizationSchema, type SlimEvent, type SlimKustomization } from '../../../../src/sources/kube/slim.ts';
@@ -147,18 +147,7 @@ describe('core Event → Flux event', () => {
 });
 
 describe('processFluxEvent (shared by webhook and watch)', () => {
-  function memory(): FluxRevisionStore & { revisions: Map<string, string> } {
-    const revisions = new Map<string, string>();
-    const seen = new Set<string>();
-    return {
-      revisions,
-      lookup: async (_c, o, id) => ({ previous: revisions.get(o.name), seen: seen.has(id) }),
-      commit: async (_c, o, rev, id) => {
-        if (rev !== undefined) revisions.set(o.name, rev);
-        seen.add(id);
-      },
-    };
-  }
+  const memory = () => memoryRevisions();
 
   it('heartbeat remembers, same-revision change set is drift, a replay is a duplicate', async () => {
     const signals: Signal[] = [];
