@@ -16,8 +16,7 @@ import { argoCdPollSettings } from './sources/argocd/poll.ts';
 import { createArgoCdPolling } from './sources/argocd/polling.ts';
 import { createRedisFluxRevisionStore } from './sources/flux/revision-store.ts';
 import { parseKubeSourcesConfig } from './sources/kube/clusters.ts';
-import type { KubeSources } from './sources/kube/sources.ts';
-import { startLeaderGatedKubeSources } from './sources/kube/gated.ts';
+import { startLeaderGatedKubeSources, type LeaderGatedKubeSources } from './sources/kube/gated.ts';
 import { podNamespace } from './sources/kube/leader.ts';
 import { createApiRouter } from './http/api.ts';
 import { createRedisGroupLabels, createRedisSlackReplayGuard, createSlackActionsRouter, slackAuditEntry } from './http/slack-actions.ts';
@@ -37,6 +36,9 @@ import { createRedisInhibitSourceStore } from './track/inhibit-sources.ts';
 import { createIngest, createRedisOwnerGroupIndex, type Ingest } from './track/ingest.ts';
 import { createDeadLetters, createRedisGroupReader, createRedisHistory } from './track/readers.ts';
 import { createRedisSilenceStore } from './track/silence-store.ts';
+import { createRedisEpoch, type DataLoss } from './track/redis-epoch.ts';
+import { dataLossNotification, dataLossReceivers } from './track/data-loss-notice.ts';
+import type { Signal } from './model/signal.ts';
 import { activeGroupsKey, createRedisTrackStore, readActiveFindings, reconcileActiveFindings, type TrackStore } from './track/redis-store.ts';
 
 export interface AppOptions {
@@ -125,7 +127,7 @@ export function createApp(opts: AppOptions): App {
   const inhibitSources = createRedisInhibitSourceStore(redis, prefix);
   const history = createRedisHistory(redis, prefix);
   const audit = createRedisAuditTrail(redis, prefix, { now });
-  const ingest = createIngest({
+  const ingestNow = createIngest({
     policy: () => policy().current().classify,
     store,
     queues,
@@ -134,6 +136,18 @@ export function createApp(opts: AppOptions): App {
     metrics,
     now,
   });
+  // Every ingest in flight (webhooks, watches, polls): a shutdown lets them commit all their groups
+  // before Redis is closed (issue #12 item 10).
+  const ingesting = new Set<Promise<unknown>>();
+  const ingest: Ingest = (signal: Signal) => {
+    const running = ingestNow(signal);
+    ingesting.add(running);
+    void running.then(
+      () => ingesting.delete(running),
+      () => ingesting.delete(running),
+    );
+    return running;
+  };
   const workers = createWorkers({
     connection: workerRedis,
     prefix,
@@ -151,11 +165,19 @@ export function createApp(opts: AppOptions): App {
   const isUnavailable = (err: unknown): boolean => redis.status !== 'ready' || (err instanceof Error && REDIS_DOWN.test(`${err.name} ${err.message}`));
   const fluxRevisions = createRedisFluxRevisionStore(redis, prefix, { ttlSeconds: Math.round(env.MESHDRIFT_FLUX_REVISION_TTL / 1000), maxSkewMs: env.MESHDRIFT_FLUX_MAX_SKEW });
   // Kubernetes watches (MESHDRIFT_CLUSTERS), started in start(); unset: webhooks only.
-  let kube: KubeSources | undefined;
+  let kube: LeaderGatedKubeSources | undefined;
   // Argo CD API polling (ARGOCD_URL + ARGOCD_TOKEN), on the leader when there is an election.
   const pollSettings = argoCdPollSettings(env);
   const argoPolling = pollSettings ? createArgoCdPolling({ settings: pollSettings, ingest, log, metrics, now }) : undefined;
-  const ready = async (): Promise<void> => {
+  // Set by stop(): new requests get 503 with Connection: close, /readyz fails.
+  let draining = false;
+  /** When Redis lost meshdrift's state, while within MESHDRIFT_REDIS_DATA_LOSS_WINDOW. */
+  const recentDataLoss = (): number | undefined => {
+    const at = epoch.lostAt();
+    return at !== undefined && now() - at < env.MESHDRIFT_REDIS_DATA_LOSS_WINDOW ? at : undefined;
+  };
+  const ready = async (): Promise<string[]> => {
+    if (draining) throw new Error('shutting down');
     if (redis.status !== 'ready') throw new Error(`redis is ${redis.status}`);
     await Promise.race([
       redis.ping(),
@@ -170,7 +192,35 @@ export function createApp(opts: AppOptions): App {
     if (polled && !polled.ready) {
       throw new Error(`argocd api source not ready${polled.since !== undefined ? ` since ${new Date(polled.since).toISOString()}` : ''}: ${polled.lastError ?? 'no poll has succeeded yet'}`);
     }
+    const lostAt = recentDataLoss();
+    return lostAt === undefined
+      ? []
+      : [`redis lost meshdrift state at ${new Date(lostAt).toISOString()} (restarted without persistence?): open alerts and silences from before are gone; findings are re-derived from the sources`];
   };
+
+  /**
+   * Redis lost meshdrift's state (issue #12 item 9): say so once across replicas (the notice to
+   * the default and console receivers), and re-derive findings from the sources that can list them
+   * (where they run here: the leader). Webhook-only drift comes back as senders send again.
+   */
+  const onDataLoss = async (loss: DataLoss): Promise<void> => {
+    metrics.redisDataLoss();
+    metrics.setRedisDataLossRecent(true);
+    const audit = kube?.audit();
+    void Promise.all([
+      audit?.runOnce().then((r) => log.info({ outcome: r.outcome, signals: r.signals, discovered: r.discovered }, 'after the Redis data loss: Kubernetes audit re-list done')),
+      argoPolling?.pollNow().then((polled) => polled && log.info('after the Redis data loss: Argo CD API poll done')),
+    ]).catch((err: unknown) => log.error({ error: err instanceof Error ? err.message : String(err) }, 're-deriving findings after the Redis data loss failed; the next audit or poll retries'));
+    if (!loss.announce || !holder) return;
+    const current = holder.current();
+    const receivers = dataLossReceivers(current);
+    const kubeConfigured = kube !== undefined;
+    const n = dataLossNotification(loss, { cluster: env.MESHDRIFT_CLUSTER, receivers, sources: { kube: kubeConfigured, argocdApi: argoPolling !== undefined } });
+    await queues.enqueueDeliveries(n);
+    await history.record(n).catch((err: unknown) => log.warn({ error: err instanceof Error ? err.message : String(err) }, 'recording the data loss notice in the history failed'));
+    log.warn({ receivers, group: n.groupKey }, 'Redis data loss announced');
+  };
+  const epoch = createRedisEpoch({ redis, prefix, log, now, onLoss: onDataLoss });
   /**
    * "Sync now" from Slack: each owner of the group's firing findings goes to the policy's
    * remediation receiver for the owner's tool (its guardrails, dry run and audit apply as for
@@ -291,11 +341,49 @@ export function createApp(opts: AppOptions): App {
   });
 
   let server: Server | undefined;
+  // Requests the HTTP server is answering now.
+  let openRequests = 0;
   const cleanups: Array<[string, () => Promise<void>]> = [];
   let activeTimer: NodeJS.Timeout | undefined;
+  let epochTimer: NodeJS.Timeout | undefined;
+  // The shutdown's end (epoch ms), set by stop().
+  let deadline = Number.POSITIVE_INFINITY;
+  const checkEpoch = (): void => {
+    epoch.check().then(
+      () => metrics.setRedisDataLossRecent(recentDataLoss() !== undefined),
+      (err: unknown) => log.debug({ error: err instanceof Error ? err.message : String(err) }, 'redis epoch check failed; retried at the next check'),
+    );
+  };
 
+  /** Waits until `done()` or the shutdown deadline; false when the deadline came first. */
+  async function drained(done: () => boolean): Promise<boolean> {
+    while (!done()) {
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return true;
+  }
+
+  /**
+   * Graceful stop (SIGTERM, issue #12 item 10), bounded by MESHDRIFT_SHUTDOWN_GRACE: no new
+   * connections, 503 + Connection: close to new requests on kept-alive ones, in-flight requests and
+   * every ingest answer after all their groups are committed, the workers finish their active jobs,
+   * and Redis is closed last. What is still running at the deadline is cut: a webhook cut then was
+   * never answered 202, so its sender sends it again.
+   */
   async function stop(): Promise<void> {
+    draining = true;
+    deadline = Math.min(deadline, Date.now() + env.MESHDRIFT_SHUTDOWN_GRACE);
     if (activeTimer) clearInterval(activeTimer);
+    if (epochTimer) clearInterval(epochTimer);
+    redis.off('ready', checkEpoch);
+    const listening = server;
+    if (listening?.listening) {
+      // No new connections; idle kept-alive ones close now, busy ones after their answer (draining).
+      listening.close();
+      listening.closeIdleConnections();
+      if (!(await drained(() => openRequests === 0))) log.warn({ requests: openRequests }, 'shutdown grace over: cutting the requests still open');
+    }
     // LIFO: stop taking input first, then the workers, then the connections they use.
     for (const [name, cleanup] of cleanups.reverse()) {
       try {
@@ -332,6 +420,7 @@ export function createApp(opts: AppOptions): App {
               onRemediation: (action, outcome) => metrics.remediation(action, outcome),
               log,
               onSlackLostPost: (outcome) => metrics.slackLostPost(outcome),
+              stateLostAt: recentDataLoss,
               now,
             }),
           metrics,
@@ -345,8 +434,32 @@ export function createApp(opts: AppOptions): App {
         await connected(redis);
         cleanups.push(['worker redis', async () => void (await workerRedis.quit().catch(() => workerRedis.disconnect()))]);
         await connected(workerRedis);
+        // Before anything reads or writes: whether Redis still holds what meshdrift wrote (issue #12).
+        await epoch.check();
         cleanups.push(['queues', () => queues.close()]);
-        cleanups.push(['workers', () => workers.close()]);
+        cleanups.push([
+          'workers',
+          async () => {
+            // BullMQ's close waits for the active jobs. At the deadline, stop waiting: closing the
+            // connections next ends them, their locks expire and another replica runs them again.
+            let closed = false;
+            const closing = workers.close().finally(() => {
+              closed = true;
+            });
+            if (!(await drained(() => closed))) {
+              log.warn('shutdown grace over: leaving the active jobs to another replica');
+              closing.catch(() => undefined);
+              return;
+            }
+            await closing;
+          },
+        ]);
+        cleanups.push([
+          'in-flight ingests',
+          async () => {
+            if (!(await drained(() => ingesting.size === 0))) log.warn({ ingests: ingesting.size }, 'shutdown grace over: closing Redis under ingests still running');
+          },
+        ]);
         void workers.flush.run().catch((err: unknown) => log.error({ err }, 'flush worker stopped'));
         void workers.deliver.run().catch((err: unknown) => log.error({ err }, 'deliver worker stopped'));
         const kubeConfig = parseKubeSourcesConfig(opts.processEnv ?? process.env);
@@ -381,14 +494,26 @@ export function createApp(opts: AppOptions): App {
         if (argoPolling) cleanups.push(['argocd api polling', () => argoPolling.stop()]);
         await Promise.all([workers.flush.waitUntilReady(), workers.deliver.waitUntilReady()]);
         // Slow senders: headers within 10 s, the whole request within 30 s (the webhooks also bound the body).
-        const httpServer = createHttpServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, expressApp);
+        const httpServer = createHttpServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, (req, res) => {
+          if (draining) {
+            // A new request on a kept-alive connection during shutdown: not taken, sent elsewhere.
+            res.writeHead(503, { 'content-type': 'application/json', connection: 'close', 'retry-after': '1' });
+            res.end(JSON.stringify({ error: 'shutting down: send it again (another replica takes it)' }));
+            return;
+          }
+          openRequests++;
+          res.once('close', () => openRequests--);
+          expressApp(req, res);
+        });
         server = httpServer;
         await new Promise<void>((resolve, reject) => {
           httpServer.once('error', reject);
           httpServer.listen(env.PORT, env.HOST, () => resolve());
         });
         cleanups.push(['http', () => new Promise<void>((resolve) => {
-          httpServer.close(() => resolve());
+          // stop() has waited for the open requests (up to the grace); what is left is cut.
+          if (httpServer.listening) httpServer.close(() => resolve());
+          else resolve();
           httpServer.closeAllConnections();
         })]);
         // The gauges below read what all replicas share (Redis, BullMQ), so they show the same value on
@@ -406,6 +531,9 @@ export function createApp(opts: AppOptions): App {
         };
         refreshActive();
         activeTimer = setInterval(refreshActive, 15_000).unref();
+        // Redis data loss: checked at every reconnect and periodically (issue #12 item 9).
+        redis.on('ready', checkEpoch);
+        epochTimer = setInterval(checkEpoch, env.MESHDRIFT_REDIS_EPOCH_CHECK_INTERVAL).unref();
         log.info({ url: this.address().url, policy: loaded.current().source, receivers: [...loaded.notifiers().keys()], cluster: env.MESHDRIFT_CLUSTER, keyPrefix: prefix }, 'meshdrift started');
       } catch (err) {
         await stop();

@@ -32,7 +32,15 @@ async function serve(): Promise<number> {
     // SIGHUP re-reads the policy file, as Alertmanager and Prometheus do.
     process.on('SIGHUP', () => void app.reloadPolicy());
   });
+  // app.stop() is bounded by MESHDRIFT_SHUTDOWN_GRACE; this only catches a stop that hangs anyway.
+  const hung = setTimeout(() => {
+    log.error({ graceMs: env.MESHDRIFT_SHUTDOWN_GRACE }, 'shutdown did not finish within the grace period (+5s): exiting anyway');
+    process.exit(1);
+  }, env.MESHDRIFT_SHUTDOWN_GRACE + 5_000);
+  hung.unref();
   await app.stop();
+  clearTimeout(hung);
+  log.info('stopped');
   return 0;
 }
 

@@ -51,6 +51,10 @@ export interface Metrics {
   setQueueJobs(queue: string, counts: Readonly<Record<string, number>>): void;
   /** A Slack post whose answer was lost, looked for before posting again (deliver/slack/lost-post.ts), by outcome. */
   slackLostPost(outcome: SlackLostPostOutcome): void;
+  /** Redis was found to have lost meshdrift's state (its epoch key gone or replaced): `meshdrift_redis_data_loss_total`. */
+  redisDataLoss(): void;
+  /** 1 within MESHDRIFT_REDIS_DATA_LOSS_WINDOW after a detected loss, else 0: `meshdrift_redis_data_loss_recent`. */
+  setRedisDataLossRecent(recent: boolean): void;
 }
 
 export function createMetrics(registry: Registry = new Registry(), opts: { defaultMetrics?: boolean } = {}): Metrics {
@@ -85,9 +89,14 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
   const queueJobs = new Gauge({ name: 'meshdrift_queue_jobs', help: 'BullMQ jobs by queue (flush, deliver) and state (waiting, prioritized, delayed, active, failed = dead letters), read from Redis (the same on every replica: aggregate with max).', labelNames: ['queue', 'state'], registers: [registry] });
   const election = new Gauge({ name: 'meshdrift_leader_election_enabled', help: '1 if this replica competes for the watch Lease (MESHDRIFT_CLUSTERS set, MESHDRIFT_LEADER_ELECTION on): then some replica should hold it.', registers: [registry] });
   const slackLostPosts = new Counter({ name: 'meshdrift_slack_lost_posts_total', help: 'Slack posts whose answer was lost (timeout, cut connection), looked for in the channel before posting again, by outcome: found (no second message), not_found (it never reached Slack), fallback (posted again: the lookup was not possible, e.g. a missing history scope), deferred (the lookup is retried).', labelNames: ['outcome'], registers: [registry] });
+  const redisDataLoss = new Counter({ name: 'meshdrift_redis_data_loss_total', help: 'Times this replica found that Redis had lost meshdrift\'s state (the epoch key gone or replaced: Redis restarted empty, without AOF). Findings are re-derived from the sources; silences are gone.', registers: [registry] });
+  const redisDataLossRecent = new Gauge({ name: 'meshdrift_redis_data_loss_recent', help: '1 within MESHDRIFT_REDIS_DATA_LOSS_WINDOW after this replica found that Redis had lost meshdrift\'s state, else 0.', registers: [registry] });
+  redisDataLossRecent.set(0);
   return {
     registry,
     slackLostPost: (outcome) => slackLostPosts.inc({ outcome }),
+    redisDataLoss: () => redisDataLoss.inc(),
+    setRedisDataLossRecent: (recent) => redisDataLossRecent.set(recent ? 1 : 0),
     auditDiscovered: (count) => auditFound.inc(count),
     auditRun: (outcome) => auditRuns.inc({ outcome }),
     argocdPoll: (outcome) => argocdPolls.inc({ outcome }),

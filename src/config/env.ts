@@ -74,6 +74,16 @@ export const envSchema = z.object({
   MESHDRIFT_AUDIT_INTERVAL: duration('5m'),
   /** A cluster whose watches have all failed this long raises "cluster unreachable" and fails /readyz. */
   MESHDRIFT_SOURCE_DOWN_AFTER: duration('2m'),
+  /**
+   * How long a SIGTERM waits for in-flight webhooks, their commits and the workers' active jobs
+   * before it closes what is left; keep it below Kubernetes' terminationGracePeriodSeconds minus
+   * the preStop pause.
+   */
+  MESHDRIFT_SHUTDOWN_GRACE: duration('20s').refine((ms) => ms >= 1_000, 'must be at least 1s'),
+  /** How often meshdrift checks that Redis still holds its state (its epoch key); also at every reconnect. */
+  MESHDRIFT_REDIS_EPOCH_CHECK_INTERVAL: duration('10s').refine((ms) => ms >= 1_000, 'must be at least 1s'),
+  /** After Redis lost its state: how long /readyz says so and new Slack messages look for the old one first. */
+  MESHDRIFT_REDIS_DATA_LOSS_WINDOW: duration('1h').refine((ms) => ms >= 60_000, 'must be at least 1m'),
   /** Slack app signing secret: enables POST /slack/actions (buttons). */
   SLACK_SIGNING_SECRET: optionalSecret,
   /** Slack user IDs allowed to press the buttons, comma-separated; `*` for anyone. Unset: nobody. */

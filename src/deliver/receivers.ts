@@ -32,6 +32,8 @@ export interface ReceiverDeps {
   log?: Logger;
   /** Each Slack post whose answer was lost, e.g. `meshdrift_slack_lost_posts_total{outcome}`. */
   onSlackLostPost?: (outcome: SlackLostPostOutcome) => void;
+  /** When Redis recently lost meshdrift's state (redis-epoch.ts): Slack first posts then look for the old message. */
+  stateLostAt?: () => number | undefined;
   now?: () => number;
 }
 
@@ -98,6 +100,7 @@ const FACTORIES: Record<ReceiverType, Factory> = {
       rateLimiter: createRedisSlackRateLimiter(deps.redis, deps.keyPrefix),
       ...(deps.log ? { log: deps.log.child({ receiver: r.name }) } : {}),
       ...(deps.onSlackLostPost ? { onLostPost: deps.onSlackLostPost } : {}),
+      ...(deps.stateLostAt ? { stateLostAt: deps.stateLostAt } : {}),
     }),
   pagerduty: (r, deps) =>
     createPagerDutyNotifier({

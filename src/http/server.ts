@@ -15,8 +15,11 @@ export interface ServerDeps {
   webhooks: WebhookDeps;
   metrics: Metrics;
   log: Logger;
-  /** Resolves when every dependency the service needs answers (Redis); rejects with why not. */
-  ready: () => Promise<void>;
+  /**
+   * Resolves when every dependency the service needs answers (Redis), with warnings that do not
+   * make it unready (e.g. a recent Redis data loss); rejects with why not.
+   */
+  ready: () => Promise<readonly string[] | void>;
   /** Whether an error came from an unavailable dependency (then 503: the sender retries). */
   isUnavailable: (err: unknown) => boolean;
   /** The JSON API (alerts, history, silences, dead letters), mounted at /api/v1. */
@@ -169,8 +172,8 @@ export function createServer(deps: ServerDeps): express.Express {
   });
   app.get('/readyz', async (_req, res) => {
     try {
-      await deps.ready();
-      res.json({ status: 'ready' });
+      const warnings = (await deps.ready()) ?? [];
+      res.json({ status: 'ready', ...(warnings.length > 0 ? { warnings } : {}) });
     } catch (err) {
       res.status(503).json({ status: 'not ready', error: err instanceof Error ? err.message : String(err) });
     }

@@ -64,6 +64,12 @@ export interface SlackNotifierOptions {
   onLostPost?: (outcome: SlackLostPostOutcome) => void;
   /** Clock of the pending-post records (epoch ms); default Date.now. */
   now?: () => number;
+  /**
+   * When Redis was last found to have lost meshdrift's state, while that is recent (issue #12);
+   * undefined otherwise. Then a group's first post first looks for the message the group had before
+   * the loss (its metadata names the group) and edits it instead of posting a second one.
+   */
+  stateLostAt?: () => number | undefined;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -81,6 +87,9 @@ const LOOKUP_TIMEOUT_MS = 2_500;
 const LOOKUP_MAX_WAIT_MS = 30_000;
 // Lookups failing for a passing reason are retried this many times, then the alert is posted.
 const MAX_FAILED_LOOKUPS = 3;
+// After Redis lost its state, a group's old message is looked for this far back before the loss:
+// a group quiet for longer gets a new message anyway (DEFAULT_SLACK_MESSAGE_RETENTION_SECONDS).
+const STATE_LOSS_LOOKBACK_MS = 7 * 24 * 60 * 60 * 1000;
 
 // Platform errors (HTTP 200, ok:false) that say "try again later"; every other one will fail the
 // same way on retry (auth, channel, payload).
@@ -172,6 +181,8 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
   async function postOnce(n: Notification, ref: SlackMessageRef | null): Promise<SendResult> {
     const attempt: SlackPendingPost = { seq: n.seq, at: now() };
     const previous = await opts.store.swapPendingPost(n.groupKey, attempt, PENDING_POST_TTL_MS);
+    const stateLostAt = ref === null ? opts.stateLostAt?.() : undefined;
+    if (stateLostAt !== undefined) return postAfterStateLoss(n, attempt, previous, stateLostAt);
     if (previous === null || !postMayHaveLanded(previous, ref)) return post(n, { forgetOnRefusal: true });
     // Keep the earliest attempt's time while the lost post is unaccounted for.
     const pending = mergePendingPosts(previous, attempt);
@@ -195,6 +206,54 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
     // A 'post' now is a new episode's first message (the one found was an older episode's): it gets
     // its own record, the found one being accounted for.
     return next.action === 'post' ? postOnce(n, recovered.ref) : execute(next, n);
+  }
+
+  /**
+   * A group's first post after Redis lost meshdrift's state: the group may have had a message
+   * before the loss (the store forgot it), so look for it by its metadata (any seq) from a week
+   * before the loss, and edit it (with a thread reply) rather than post a second one. Nothing is
+   * stored before the edit succeeds, so a retry looks again. Not found after a complete look: post.
+   */
+  async function postAfterStateLoss(n: Notification, attempt: SlackPendingPost, previous: SlackPendingPost | null, lostAt: number): Promise<SendResult> {
+    const channel = await channelIdForLookup();
+    if (channel === undefined) {
+      warnOnce('channel-unknown', n, 'configure the Slack channel by its ID (C…): its ID is not known yet, so the message an alert had before Redis lost its state cannot be looked for');
+      lostPost('fallback');
+      return post(n, { forgetOnRefusal: false });
+    }
+    let lookup;
+    try {
+      lookup = await lookForPost((query) => historyClient.conversations.history(query), {
+        channel,
+        groupKey: n.groupKey,
+        fromSeq: 1,
+        sinceMs: lostAt - STATE_LOSS_LOOKBACK_MS,
+        pageSize: LOOKUP_PAGE_SIZE,
+        maxPages: LOOKUP_MAX_PAGES,
+      });
+    } catch (error) {
+      const failure = lostPostLookupFailureOf(error);
+      const failedLookups = (previous?.failedLookups ?? 0) + 1;
+      if (failure.kind === 'not-permitted' || failedLookups > MAX_FAILED_LOOKUPS || (failure.kind === 'rate-limited' && failure.retryAfterMs > LOOKUP_MAX_WAIT_MS)) {
+        warnOnce(failure.kind === 'not-permitted' ? failure.code : 'lookup-failing', n, `cannot look for the message an alert had before Redis lost its state (conversations.history ${failure.kind === 'not-permitted' ? `${failure.code}: ${failure.hint}` : 'keeps failing'}); posting a new one, which may show it twice`);
+        lostPost('fallback');
+        return post(n, { forgetOnRefusal: false });
+      }
+      await opts.store.setPendingPost(n.groupKey, { ...attempt, failedLookups }, PENDING_POST_TTL_MS);
+      lostPost('deferred');
+      return failure.kind === 'rate-limited'
+        ? { ok: false, retryable: true, reason: 'slack conversations.history rate limited (looking for the message an alert had before Redis lost its state)', retryAfterMs: failure.retryAfterMs }
+        : fail({ ok: false, retryable: true, reason: `slack conversations.history failed (looking for the message an alert had before Redis lost its state): ${failure.reason}` });
+    }
+    if (lookup.found === null) {
+      lostPost(lookup.complete ? 'not_found' : 'fallback');
+      return post(n, { forgetOnRefusal: lookup.complete });
+    }
+    lostPost('found');
+    // deliver() reserved the edit's and its reply's slots.
+    const found: SlackMessageRef = { channel, ts: lookup.found.ts, seq: lookup.found.seq, repliedSeq: lookup.found.seq };
+    await opts.store.setOwnerGroup(noteOwnerKey(n.labels), n.groupKey);
+    return execute({ action: 'update', ref: found, reply: threads }, n);
   }
 
   /** `post` with `settled` when the lookup saw that nothing was posted (the record may then go on a refusal). */
@@ -363,12 +422,14 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
     const ref = await opts.store.get(n.groupKey);
     const plan = planSlackDelivery(ref, n, { threads });
     if (plan.action === 'none') return { ok: true };
+    // After Redis lost its state, a first post may turn into an edit and its reply (postAfterStateLoss).
+    const mayEditLost = plan.action === 'post' && ref === null && opts.stateLostAt?.() !== undefined;
 
     // All slots before the first call: a deferred job has done nothing, and a job that got its
     // slots does not stop half-way for the rate limit.
     let waitMs: number;
     try {
-      waitMs = await limiter.reserve(opts.channel, slackCallsOf(plan));
+      waitMs = await limiter.reserve(opts.channel, slackCallsOf(plan) + (mayEditLost ? 1 : 0));
     } catch (error) {
       return fail({ ok: false, retryable: true, reason: `slack rate limiter unavailable: ${messageOf(error)}` });
     }

@@ -19,6 +19,8 @@ export interface ArgoCdPolling {
   stop(): Promise<void>;
   /** The poller's health while it runs here; undefined otherwise. */
   health(): ArgoCdPollerHealth | undefined;
+  /** One poll now where it runs here (e.g. after Redis lost its state); false where it does not run. */
+  pollNow(): Promise<boolean>;
 }
 
 export interface ArgoCdPollingOptions {
@@ -79,5 +81,10 @@ export function createArgoCdPolling(opts: ArgoCdPollingOptions): ArgoCdPolling {
       await p?.stop();
     },
     health: () => poller?.health(),
+    async pollNow() {
+      if (!poller) return false;
+      await poller.pollNow();
+      return true;
+    },
   };
 }
