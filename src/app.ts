@@ -67,6 +67,8 @@ export interface App {
   receivers(): readonly string[];
   /** Re-reads the policy file (SIGHUP); true if the new policy is in force. */
   reloadPolicy(): Promise<boolean>;
+  /** HTTP requests being answered and ingests running now (what a shutdown waits for). */
+  inFlight(): { requests: number; ingests: number };
 }
 
 const REDIS_DOWN = /enableOfflineQueue|Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|MaxRetriesPerRequest|Reached the max retries|connect/i;
@@ -403,6 +405,7 @@ export function createApp(opts: AppOptions): App {
     redis,
     receivers: () => [...policy().notifiers().keys()],
     reloadPolicy: () => policy().reload(),
+    inFlight: () => ({ requests: openRequests, ingests: ingesting.size }),
     async start() {
       try {
         holder = await createPolicyHolder({
@@ -497,8 +500,9 @@ export function createApp(opts: AppOptions): App {
         const httpServer = createHttpServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, (req, res) => {
           if (draining) {
             // A new request on a kept-alive connection during shutdown: not taken, sent elsewhere.
-            res.writeHead(503, { 'content-type': 'application/json', connection: 'close', 'retry-after': '1' });
-            res.end(JSON.stringify({ error: 'shutting down: send it again (another replica takes it)' }));
+            const refusal = JSON.stringify({ error: 'shutting down: send it again (another replica takes it)' });
+            res.writeHead(503, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(refusal), connection: 'close', 'retry-after': '1' });
+            res.end(refusal);
             return;
           }
           openRequests++;
