@@ -7,13 +7,14 @@ import { createApp, type App } from '../../src/app.ts';
 import { loadEnv } from '../../src/config/env.ts';
 import { createLogger } from '../../src/log.ts';
 import { APPLICATIONS } from '../../src/sources/kube/resources.ts';
+import { startFakeArgoCd } from '../fakes/argocd.ts';
 import { startFakeKubeApi, type FakeKubeApi } from '../fakes/kube-api.ts';
 import { isThreadReply, startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
 import { meshApp } from '../support/argocd.ts';
 import { kubeconfigFor } from '../support/kubeconfig.ts';
-import { testPrefix, waitFor } from '../support/redis.ts';
+import { deleteKeys, redisUrl, testPrefix, waitFor } from '../support/redis.ts';
 import { startOwnRedis, type OwnRedis } from '../support/redis-server.ts';
-import { SLACK_TOKEN } from '../support/service.ts';
+import { SLACK_TOKEN, startService } from '../support/service.ts';
 
 // Issue #12 item 9: Redis restarted EMPTY (no AOF, no RDB). meshdrift must notice (its epoch key
 // is gone), say so (log, metric, /readyz, one notice to the default and console receivers),
@@ -152,4 +153,32 @@ describe('Redis restarted empty (no persistence)', () => {
     expect(consoleLines.filter((l) => l.includes('meshdrift-state'))).toHaveLength(1);
     expect(await metric('meshdrift_redis_data_loss_total')).toBe(1);
   }, 90_000);
+});
+
+describe('Redis data loss with Argo CD API polling (keys deleted, as an emptied Redis)', () => {
+  it('polls the Argo CD API at once, and the notice says so', async () => {
+    const argo = await startFakeArgoCd({ token: 'argocd-api-token' });
+    const prefix = testPrefix('dataloss-argo');
+    const lines: string[] = [];
+    const svc = await startService({
+      redisUrl: redisUrl(),
+      prefix,
+      env: { ARGOCD_URL: argo.url, ARGOCD_TOKEN: 'argocd-api-token', ARGOCD_POLL_INTERVAL: '1h', MESHDRIFT_REDIS_EPOCH_CHECK_INTERVAL: '1s', MESHDRIFT_LOG_LEVEL: 'info' },
+      log: createLogger('info', { write: (line: string) => void lines.push(line) }),
+    });
+    try {
+      await waitFor(() => argo.lists().length >= 1, 15_000, 'the first poll');
+      const polled = argo.lists().length;
+      await deleteKeys(redisUrl(), prefix); // the epoch key included
+      await waitFor(() => lines.some((l) => l.includes('Argo CD API poll done')), 15_000, 'the poll after the loss');
+      expect(argo.lists().length).toBeGreaterThan(polled);
+      // The built-in policy's one receiver is the console: the notice names the poll.
+      const announced = lines.find((l) => l.includes('Redis data loss announced'));
+      expect(announced).toContain('console');
+    } finally {
+      await svc.stop();
+      await deleteKeys(redisUrl(), prefix);
+      await argo.close();
+    }
+  }, 60_000);
 });
