@@ -5,11 +5,11 @@ import type { Notification, TrackedFinding } from '../model/alert-group.ts';
 import { findingLabels } from '../model/finding.ts';
 import { severityRank } from '../model/severity.ts';
 import { findInhibition, type CompiledInhibitRule, type InhibitionSource } from '../route/inhibit.ts';
-import { compileSilences, parseSilenceInput, silenceState, silencedBy, type CompiledSilence, type Silence } from '../route/silence.ts';
+import { parseSilenceInput, silenceState, silencedBy, type CompiledSilence, type Silence, type SilenceLimitName, type SilenceLimits } from '../route/silence.ts';
 import type { GroupState } from '../track/group-state.ts';
 import type { AuditTrail } from '../remediate/audit.ts';
-import type { DeadLetter } from '../track/readers.ts';
-import type { SilenceStore } from '../track/silence-store.ts';
+import type { DeadLetter, HistoryEntry } from '../track/readers.ts';
+import { SilenceLimitError, type SilenceStore } from '../track/silence-store.ts';
 import { badRequest, describeIssues, HttpError } from './errors.ts';
 import { verifyBearerToken } from './verify-signature.ts';
 
@@ -22,8 +22,12 @@ export interface ApiDeps {
   /** Bearer token every request must carry; unset = no authentication. */
   token: string | undefined;
   silences: SilenceStore;
+  /** Size and duration limits of a silence (default DEFAULT_SILENCE_LIMITS). */
+  silenceLimits?: SilenceLimits;
+  /** A create refused for a size or duration limit (the count limit is the store's). */
+  onLimit?: (limit: SilenceLimitName) => void;
   groups: { active(limit: number): Promise<GroupState[]> };
-  history: { recent(limit: number): Promise<Notification[]> };
+  history: { recent(limit: number): Promise<HistoryEntry[]> };
   deadLetters: { list(limit: number): Promise<DeadLetter[]>; retry(id: string): Promise<'retried' | 'not-found'> };
   /** The remediation audit trail (GET /audit); absent: 404. */
   audit?: Pick<AuditTrail, 'list'>;
@@ -171,8 +175,8 @@ export function createApiRouter(deps: ApiDeps): express.Router {
   router.get('/alerts', async (req, res) => {
     const { limit } = parseQuery(alertsQuery, req);
     const now = deps.now();
-    const [groups, silences, sources] = await Promise.all([deps.groups.active(limit), deps.silences.active(now), deps.inhibition?.sources() ?? []]);
-    const mutes: Mutes = { silences: compileSilences(silences), rules: deps.inhibition?.rules() ?? [], sources };
+    const [groups, silences, sources] = await Promise.all([deps.groups.active(limit), deps.silences.compiled(now), deps.inhibition?.sources() ?? []]);
+    const mutes: Mutes = { silences, rules: deps.inhibition?.rules() ?? [], sources };
     res.json({ groups: groups.map((g) => alertGroupView(g, mutes, now)) });
   });
 
@@ -185,9 +189,18 @@ export function createApiRouter(deps: ApiDeps): express.Router {
     parseQuery(noQuery, req);
     if (req.body === undefined) throw badRequest('(body): expected a JSON object, sent with Content-Type: application/json');
     const now = deps.now();
-    const input = parseSilenceInput(req.body, now);
-    if (!input.ok) throw badRequest(input.error);
-    const silence = await deps.silences.create(input.silence, now);
+    const input = parseSilenceInput(req.body, now, deps.silenceLimits);
+    if (!input.ok) {
+      if (input.limit !== undefined) deps.onLimit?.(input.limit);
+      throw badRequest(input.error);
+    }
+    let silence: Silence;
+    try {
+      silence = await deps.silences.create(input.silence, now);
+    } catch (err) {
+      if (err instanceof SilenceLimitError) throw new HttpError(409, err.message, 'invalid');
+      throw err;
+    }
     res.status(201).location(`${req.baseUrl}/silences/${encodeURIComponent(silence.id)}`).json(silenceView(silence, now));
   });
 

@@ -134,8 +134,49 @@ export type SilenceInput = z.output<typeof silenceInputSchema>;
 /** A silence about to be created: everything but the id and creation time, which the store assigns. */
 export type NewSilence = Omit<Silence, 'id' | 'createdAt'>;
 
+/**
+ * What one silence may hold (issue #12): each from an environment variable, named in the error a
+ * request past it gets. The stored form's hard caps (MAX_MATCHERS, MAX_TEXT) stay above these, so
+ * lowering a limit never makes stored silences unreadable.
+ */
+export interface SilenceLimits {
+  maxMatchers: number;
+  /** Longest label name or value of one matcher. */
+  maxValueLength: number;
+  maxCommentLength: number;
+  maxCreatedByLength: number;
+  /** Longest endsAt - startsAt, ms. */
+  maxDurationMs: number;
+}
+
+export const DEFAULT_SILENCE_LIMITS: SilenceLimits = {
+  maxMatchers: 32,
+  maxValueLength: 1024,
+  maxCommentLength: 1024,
+  maxCreatedByLength: 256,
+  maxDurationMs: 90 * 86_400_000,
+};
+
+/** Which limit a refused silence was past: the `limit` label of meshdrift_limit_hits_total. */
+export type SilenceLimitName = 'silence_size' | 'silence_duration';
+
 /** A parse result whose error names each bad field (`matchers.0: …; endsAt: …`). */
-export type SilenceInputResult = { ok: true; silence: NewSilence } | { ok: false; error: string };
+export type SilenceInputResult = { ok: true; silence: NewSilence } | { ok: false; error: string; limit?: SilenceLimitName };
+
+const days = (ms: number): string => (ms % 86_400_000 === 0 ? `${ms / 86_400_000}d` : ms % 3_600_000 === 0 ? `${ms / 3_600_000}h` : `${Math.round(ms / 60_000)}m`);
+
+/** The first size limit `input` is past, as an error naming the field and the variable. */
+function sizeProblem(input: SilenceInput, limits: SilenceLimits): string | null {
+  if (input.matchers.length > limits.maxMatchers) return `matchers: at most ${limits.maxMatchers} matchers (MESHDRIFT_SILENCE_MAX_MATCHERS), got ${input.matchers.length}`;
+  for (const [i, m] of input.matchers.entries()) {
+    if (m.name.length > limits.maxValueLength || m.value.length > limits.maxValueLength) {
+      return `matchers.${i}: label names and values are at most ${limits.maxValueLength} characters (MESHDRIFT_SILENCE_MAX_VALUE_LENGTH)`;
+    }
+  }
+  if (input.comment.length > limits.maxCommentLength) return `comment: at most ${limits.maxCommentLength} characters (MESHDRIFT_SILENCE_MAX_COMMENT_LENGTH), got ${input.comment.length}`;
+  if (input.createdBy.length > limits.maxCreatedByLength) return `createdBy: at most ${limits.maxCreatedByLength} characters (MESHDRIFT_SILENCE_MAX_CREATED_BY_LENGTH), got ${input.createdBy.length}`;
+  return null;
+}
 
 function issuesText(issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>): string {
   return issues
@@ -148,16 +189,25 @@ function issuesText(issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; me
  * Parses a create request at `now`: startsAt defaults to now, `duration` counts from startsAt,
  * and endsAt must be after startsAt and in the future (a silence that never applies is a mistake).
  */
-export function parseSilenceInput(body: unknown, now: number): SilenceInputResult {
+export function parseSilenceInput(body: unknown, now: number, limits: SilenceLimits = DEFAULT_SILENCE_LIMITS): SilenceInputResult {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return { ok: false, error: '(body): expected a JSON object' };
   const parsed = silenceInputSchema.safeParse(body);
-  if (!parsed.success) return { ok: false, error: issuesText(parsed.error.issues) };
+  if (!parsed.success) {
+    // Past the hard caps of the schema (64 matchers, 4096 characters): a size limit too.
+    const tooBig = parsed.error.issues.some((i) => i.code === 'too_big');
+    return { ok: false, error: issuesText(parsed.error.issues), ...(tooBig ? { limit: 'silence_size' as const } : {}) };
+  }
   const input = parsed.data;
+  const size = sizeProblem(input, limits);
+  if (size !== null) return { ok: false, error: size, limit: 'silence_size' };
   const startsAt = input.startsAt === undefined ? now : Date.parse(input.startsAt);
   const endsAt = input.endsAt !== undefined ? Date.parse(input.endsAt) : startsAt + (input.duration ?? 0);
   if (endsAt <= startsAt) return { ok: false, error: `${input.endsAt !== undefined ? 'endsAt' : 'duration'}: the silence must end after it starts (${new Date(startsAt).toISOString()})` };
   if (endsAt <= now) return { ok: false, error: `${input.endsAt !== undefined ? 'endsAt' : 'duration'}: the silence would already be over; endsAt must be in the future` };
   if (!Number.isFinite(endsAt) || endsAt > 8.64e15) return { ok: false, error: 'endsAt: too far in the future' };
+  if (endsAt - startsAt > limits.maxDurationMs) {
+    return { ok: false, error: `${input.endsAt !== undefined ? 'endsAt' : 'duration'}: a silence lasts at most ${days(limits.maxDurationMs)} (MESHDRIFT_SILENCE_MAX_DURATION)`, limit: 'silence_duration' };
+  }
   return {
     ok: true,
     silence: {

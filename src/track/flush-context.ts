@@ -2,7 +2,7 @@ import type { LoadedPolicy } from '../config/load.ts';
 import { findingLabels } from '../model/finding.ts';
 import { findInhibition } from '../route/inhibit.ts';
 import type { CompiledRoute } from '../route/route.ts';
-import { compileSilences, nextSilenceChange, silencedBy } from '../route/silence.ts';
+import { nextSilenceChange, silencedBy } from '../route/silence.ts';
 import { nextChange, type CompiledTimeInterval } from '../route/time-interval.ts';
 import type { FlushContext, Mute } from './decide.ts';
 import type { GroupState } from './group-state.ts';
@@ -30,23 +30,25 @@ export function routeMute(route: CompiledRoute | undefined, intervals: ReadonlyM
 
 export interface FlushContextDeps {
   policy: () => LoadedPolicy;
-  silences: Pick<SilenceStore, 'active'>;
+  silences: Pick<SilenceStore, 'compiled'>;
   inhibitSources: Pick<InhibitSourceStore, 'list'>;
 }
 
 /**
- * What a group's flush needs from outside: active silences and inhibition sources (one Redis read
- * each, skipped when there are none to consult) and the route's time intervals.
+ * What a group's flush needs from outside: active silences (one small read while they have not
+ * changed) and inhibition sources (one read, skipped when no rule needs them) and the route's time
+ * intervals.
  */
 export function createFlushContext(deps: FlushContextDeps): (state: GroupState, now: number) => Promise<FlushContext> {
   return async (state, now) => {
     const policy = deps.policy();
     const route = routeIndex(policy.classify.route).get(state.labels.route ?? policy.classify.route.id);
     const [silences, sources] = await Promise.all([
-      deps.silences.active(now),
+      // Compiled once per change of the silences, by the store; expired ones are never read.
+      deps.silences.compiled(now),
       policy.inhibitRules.length > 0 ? deps.inhibitSources.list() : Promise.resolve([]),
     ]);
-    const compiled = compileSilences(silences);
+    const compiled = silences;
     return {
       now,
       routeMuted: routeMute(route, policy.timeIntervals, now),

@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.ts';
 import { parseSilenceInput, type NewSilence } from '../../src/route/silence.ts';
-import { createRedisSilenceStore, silencesKey, type SilenceStore } from '../../src/track/silence-store.ts';
+import { createRedisSilenceStore, silenceKeys, silencesKey, type SilenceStore } from '../../src/track/silence-store.ts';
 import { deleteKeys, redisUrl, testPrefix, waitFor } from '../support/redis.ts';
 
 const T0 = Date.parse('2026-05-01T12:00:00.000Z');
@@ -77,20 +77,24 @@ describe('Redis silence store', () => {
     expect((await store.list(now)).map((s) => s.id).sort()).toEqual([active.id, pending.id].sort());
   });
 
-  it('deletes silences expired longer than the retention, lazily, on list and active', async () => {
+  it('moves ended silences to the expired side and deletes them past the retention, lazily, on create and list', async () => {
     const old = await store.create(input({ duration: '10m' }), T0);
     const recent = await store.create(input({ duration: '50m' }), T0);
     const live = await store.create(input({ duration: '1d' }), T0);
+    const keys = silenceKeys(prefix);
 
     // old ended at T0+10m, recent at T0+50m; retention is one hour.
     expect((await store.list(T0 + 70 * MIN - 1)).map((s) => s.id).sort()).toEqual([old.id, recent.id, live.id].sort());
-    expect(await redis.hexists(silencesKey(prefix), old.id)).toBe(1);
+    expect(await redis.hexists(keys.expired, old.id)).toBe(1);
+    expect(await redis.hexists(keys.active, old.id)).toBe(0);
 
     expect((await store.list(T0 + 70 * MIN)).map((s) => s.id).sort()).toEqual([recent.id, live.id].sort());
-    expect(await redis.hexists(silencesKey(prefix), old.id)).toBe(0);
+    expect(await redis.hexists(keys.expired, old.id)).toBe(0);
 
     expect((await store.active(T0 + 110 * MIN)).map((s) => s.id)).toEqual([live.id]);
-    expect(await redis.hkeys(silencesKey(prefix))).toEqual([live.id]);
+    await store.list(T0 + 110 * MIN);
+    expect(await redis.hkeys(keys.active)).toEqual([live.id]);
+    expect(await redis.hlen(keys.expired)).toBe(0);
     expect(await store.get(recent.id)).toBeNull();
   });
 
@@ -122,8 +126,10 @@ describe('Redis silence store', () => {
     expect(await restarted.active(T0 + MIN)).toEqual([s]);
   });
 
-  it('active() is one round trip (one command) when nothing needs cleaning up', async () => {
+  it('active() is one round trip (one command), whether the silences changed or not', async () => {
     for (let i = 0; i < 20; i++) await store.create(input({ duration: `${i + 1}h` }), T0);
+    // Loads the script once (EVAL); from then on EVALSHA.
+    await createRedisSilenceStore(redis, prefix).active(T0);
     const info = String(await redis.client('INFO'));
     const addr = /addr=(\S+)/.exec(info)?.[1];
     expect(addr).toBeDefined();
@@ -142,10 +148,11 @@ describe('Redis silence store', () => {
       seen.length = 0;
 
       expect(await store.active(T0 + MIN)).toHaveLength(20);
+      expect(await store.active(T0 + 2 * MIN)).toHaveLength(20);
       await redis.echo('end-marker');
       await waitFor(() => seen.some((a) => a[1] === 'end-marker'), 5000, 'the end marker');
       const commands = seen.filter((a) => a[1] !== 'end-marker').map((a) => a[0]?.toLowerCase());
-      expect(commands).toEqual(['hgetall']);
+      expect(commands).toEqual(['evalsha', 'evalsha']);
     } finally {
       monitor.disconnect();
     }
