@@ -39,6 +39,7 @@ import { createRedisSilenceStore } from './track/silence-store.ts';
 import { createRedisEpoch, type DataLoss } from './track/redis-epoch.ts';
 import { dataLossNotification, dataLossReceivers } from './track/data-loss-notice.ts';
 import type { Signal } from './model/signal.ts';
+import type { SilenceLimits } from './route/silence.ts';
 import { activeGroupsKey, createRedisTrackStore, readActiveFindings, reconcileActiveFindings, type TrackStore } from './track/redis-store.ts';
 
 export interface AppOptions {
@@ -97,7 +98,7 @@ export function createApp(opts: AppOptions): App {
   const { env } = opts;
   const log = opts.log ?? createLogger(env.MESHDRIFT_LOG_LEVEL);
   const now = opts.now ?? Date.now;
-  const metrics = createMetrics(opts.registry ?? new Registry());
+  const metrics = createMetrics(opts.registry ?? new Registry(), { appMetrics: env.MESHDRIFT_APP_METRICS });
   const prefix = env.MESHDRIFT_KEY_PREFIX;
   const redisOptions = {
     lazyConnect: true,
@@ -121,14 +122,38 @@ export function createApp(opts: AppOptions): App {
     return holder;
   };
   const catalog = createCatalog();
-  const store = createRedisTrackStore({ redis, keyPrefix: prefix });
+  const store = createRedisTrackStore({
+    redis,
+    keyPrefix: prefix,
+    firingTtlSeconds: Math.ceil(env.MESHDRIFT_FIRING_GROUP_TTL / 1000),
+    maxGroups: env.MESHDRIFT_MAX_ALERT_GROUPS,
+    now,
+    onGroupLimit: (groupKey) => {
+      metrics.limitHit('alert_groups');
+      log.warn({ group: groupKey, max: env.MESHDRIFT_MAX_ALERT_GROUPS }, 'signal refused: the alert group limit is reached (MESHDRIFT_MAX_ALERT_GROUPS)');
+    },
+  });
   // Connection errors are already logged once per connection above; here at debug, not raw to stderr.
   const queues = createQueues(redis, prefix, opts.deliveryRetry, { onError: (queue, err) => log.debug({ queue, error: err.message }, 'queue connection error') });
   const owners = createRedisOwnerGroupIndex(redis, prefix);
-  const silences = createRedisSilenceStore(redis, prefix, { log });
-  const inhibitSources = createRedisInhibitSourceStore(redis, prefix);
-  const history = createRedisHistory(redis, prefix);
-  const audit = createRedisAuditTrail(redis, prefix, { now });
+  const silences = createRedisSilenceStore(redis, prefix, { log, maxSilences: env.MESHDRIFT_SILENCES_MAX, onLimit: () => metrics.limitHit('silences') });
+  const silenceLimits: SilenceLimits = {
+    maxMatchers: env.MESHDRIFT_SILENCE_MAX_MATCHERS,
+    maxValueLength: env.MESHDRIFT_SILENCE_MAX_VALUE_LENGTH,
+    maxCommentLength: env.MESHDRIFT_SILENCE_MAX_COMMENT_LENGTH,
+    maxCreatedByLength: env.MESHDRIFT_SILENCE_MAX_CREATED_BY_LENGTH,
+    maxDurationMs: env.MESHDRIFT_SILENCE_MAX_DURATION,
+  };
+  const inhibitSources = createRedisInhibitSourceStore(redis, prefix, {
+    max: env.MESHDRIFT_MAX_ALERT_GROUPS,
+    ttlSeconds: Math.ceil(env.MESHDRIFT_FIRING_GROUP_TTL / 1000),
+    onLimit: (dropped) => {
+      metrics.limitHit('inhibit_sources');
+      log.warn({ dropped, max: env.MESHDRIFT_MAX_ALERT_GROUPS }, 'inhibition sources left out: the limit is reached (MESHDRIFT_MAX_ALERT_GROUPS); what they would inhibit is notified');
+    },
+  });
+  const history = createRedisHistory(redis, prefix, env.MESHDRIFT_HISTORY_MAX);
+  const audit = createRedisAuditTrail(redis, prefix, { now, maxLen: env.MESHDRIFT_AUDIT_MAX });
   const ingestNow = createIngest({
     policy: () => policy().current().classify,
     store,
@@ -327,6 +352,8 @@ export function createApp(opts: AppOptions): App {
     api: createApiRouter({
       token: env.MESHDRIFT_API_TOKEN,
       silences,
+      silenceLimits,
+      onLimit: (limit) => metrics.limitHit(limit),
       groups: createRedisGroupReader(redis, prefix),
       history,
       deadLetters: createDeadLetters(queues.deliver),

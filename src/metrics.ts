@@ -4,6 +4,63 @@ import type { Severity } from './model/severity.ts';
 
 export type SignalOutcome = 'tracked' | 'unchanged' | 'stale' | 'rollout' | 'ignored' | 'invalid' | 'unauthorized' | 'too_large' | 'unavailable';
 export type DeliveryOutcome = 'success' | 'retry' | 'rate_limited' | 'failed' | 'dead_letter';
+/** The limits of issue #12, as the `limit` label of meshdrift_limit_hits_total. */
+export type LimitName = 'silences' | 'silence_size' | 'silence_duration' | 'alert_groups' | 'inhibit_sources' | 'app_series';
+
+/** How meshdrift_app_drift_total labels apps (MESHDRIFT_APP_METRICS). */
+export type AppMetricsMode = { mode: 'all' } | { mode: 'off' } | { mode: 'top'; n: number };
+
+/** The label value of every app label on the one series that counts apps without their own. */
+export const OTHER_APPS = '_other';
+
+interface AppLabels {
+  app_cluster: string;
+  app_tool: string;
+  app_kind: string;
+  app_namespace: string;
+  app: string;
+}
+
+/**
+ * The apps that drifted most, in bounded memory: exact counts for at most `capacity` apps. A new
+ * app past it takes the place of the least counted one (whose count goes on in `_other`), so an app
+ * that drifts often always has a place, and a flood of apps that drift once churns only the bottom
+ * of the table. An app that lost its place and comes back counts from zero again (Prometheus sees a
+ * counter reset).
+ */
+class TopApps {
+  private readonly table = new Map<string, { labels: AppLabels; count: number }>();
+  total = 0;
+  private readonly capacity: number;
+  private readonly onEvict: () => void;
+  constructor(capacity: number, onEvict: () => void) {
+    this.capacity = capacity;
+    this.onEvict = onEvict;
+  }
+
+  add(labels: AppLabels, count: number): void {
+    this.total += count;
+    const key = JSON.stringify([labels.app_cluster, labels.app_tool, labels.app_kind, labels.app_namespace, labels.app]);
+    const entry = this.table.get(key);
+    if (entry) {
+      entry.count += count;
+      return;
+    }
+    if (this.table.size >= this.capacity) {
+      let minKey: string | undefined;
+      let min = Number.POSITIVE_INFINITY;
+      for (const [k, e] of this.table) if (e.count < min) [minKey, min] = [k, e.count];
+      if (minKey !== undefined) this.table.delete(minKey);
+      this.onEvict();
+    }
+    this.table.set(key, { labels, count });
+  }
+
+  /** The `n` most counted apps. */
+  top(n: number): Array<{ labels: AppLabels; count: number }> {
+    return [...this.table.values()].sort((a, b) => b.count - a.count).slice(0, n);
+  }
+}
 
 /**
  * Every metric meshdrift exports, behind named methods on an injected registry. Labels come from
@@ -55,14 +112,43 @@ export interface Metrics {
   redisDataLoss(): void;
   /** 1 within MESHDRIFT_REDIS_DATA_LOSS_WINDOW after a detected loss, else 0: `meshdrift_redis_data_loss_recent`. */
   setRedisDataLossRecent(recent: boolean): void;
+  /** A request or signal refused, or a series folded, because a limit of issue #12 was reached. */
+  limitHit(limit: LimitName): void;
 }
 
-export function createMetrics(registry: Registry = new Registry(), opts: { defaultMetrics?: boolean } = {}): Metrics {
+export function createMetrics(registry: Registry = new Registry(), opts: { defaultMetrics?: boolean; appMetrics?: AppMetricsMode } = {}): Metrics {
+  const appMode: AppMetricsMode = opts.appMetrics ?? { mode: 'top', n: 50 };
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'meshdrift_' });
   const signals = new Counter({ name: 'meshdrift_signals_total', help: 'Signals received, by source and outcome.', labelNames: ['source', 'outcome'], registers: [registry] });
   const findings = new Counter({ name: 'meshdrift_findings_total', help: 'Findings that started firing, by severity and category.', labelNames: ['severity', 'category'], registers: [registry] });
   // `app_*` label names: `cluster` and `namespace` are taken by Prometheus's own target labels.
-  const appDrift = new Counter({ name: 'meshdrift_app_drift_total', help: 'Findings that started firing, by GitOps app (drift frequency per app); counted per alert group.', labelNames: ['app_cluster', 'app_tool', 'app_kind', 'app_namespace', 'app'], registers: [registry] });
+  // Labels come from the wire (any app name a sender makes up), so the series are bounded
+  // (MESHDRIFT_APP_METRICS): `top:N` shows the N apps that drifted most among those counted (at most
+  // max(4N, N+100)), and one series labelled `_other` for the rest; `off` only that one; `all` one
+  // per app (unbounded). `_other` is the total minus what is shown: it may drop when an app enters
+  // the top N (a counter reset to Prometheus).
+  const limitHits = new Counter({ name: 'meshdrift_limit_hits_total', help: 'Requests or signals refused, or app series folded into _other, because a configured limit was reached, by limit (silences, silence_size, silence_duration, alert_groups, inhibit_sources, app_series).', labelNames: ['limit'], registers: [registry] });
+  const topApps = appMode.mode === 'top' ? new TopApps(Math.max(appMode.n * 4, appMode.n + 100), () => limitHits.inc({ limit: 'app_series' })) : undefined;
+  let otherApps = 0;
+  const other: AppLabels = { app_cluster: OTHER_APPS, app_tool: OTHER_APPS, app_kind: OTHER_APPS, app_namespace: OTHER_APPS, app: OTHER_APPS };
+  const appDrift = new Counter({
+    name: 'meshdrift_app_drift_total',
+    help: 'Findings that started firing, by GitOps app (drift frequency per app); counted per alert group. Apps without their own series (MESHDRIFT_APP_METRICS) count in the series whose labels are all _other.',
+    labelNames: ['app_cluster', 'app_tool', 'app_kind', 'app_namespace', 'app'],
+    registers: [registry],
+    collect() {
+      if (appMode.mode === 'all') return;
+      this.reset();
+      if (topApps) {
+        let shown = 0;
+        for (const { labels, count } of topApps.top(appMode.mode === 'top' ? appMode.n : 0)) {
+          this.inc(labels, count);
+          shown += count;
+        }
+        if (topApps.total > shown) this.inc(other, topApps.total - shown);
+      } else if (otherApps > 0) this.inc(other, otherApps);
+    },
+  });
   const resolved = new Counter({ name: 'meshdrift_findings_resolved_total', help: 'Findings resolved by a later snapshot.', registers: [registry] });
   const dedup = new Counter({ name: 'meshdrift_dedup_suppressed_total', help: 'Signals that repeated what was already tracked and caused no notification.', labelNames: ['source'], registers: [registry] });
   const decided = new Counter({ name: 'meshdrift_notifications_decided_total', help: 'Notifications decided per alert group, by reason.', labelNames: ['reason'], registers: [registry] });
@@ -113,7 +199,13 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
     },
     signalReceived: (source, outcome) => signals.inc({ source, outcome }),
     findingOpened: (severity, category) => findings.inc({ severity, category }),
-    appDrifted: (app, count) => appDrift.inc({ app_cluster: app.cluster, app_tool: app.tool, app_kind: app.kind, app_namespace: app.namespace, app: app.name }, count),
+    appDrifted: (app, count) => {
+      const labels: AppLabels = { app_cluster: app.cluster, app_tool: app.tool, app_kind: app.kind, app_namespace: app.namespace, app: app.name };
+      if (appMode.mode === 'all') appDrift.inc(labels, count);
+      else if (topApps) topApps.add(labels, count);
+      else otherApps += count;
+    },
+    limitHit: (limit) => limitHits.inc({ limit }),
     findingsResolved: (count) => resolved.inc(count),
     dedupSuppressed: (source) => dedup.inc({ source }),
     notificationDecided: (reason) => decided.inc({ reason }),

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { LOG_LEVELS } from '../log.ts';
+import type { AppMetricsMode } from '../metrics.ts';
 import { parseKubeSourcesConfig } from '../sources/kube/clusters.ts';
 import { parseDuration } from './duration.ts';
 
@@ -18,6 +19,14 @@ const duration = (fallback: string) =>
 
 /** A comma-separated list, blanks dropped. */
 const commaList = (v: string | undefined): string[] => (v ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+
+/** A whole number from `min` to `max`, with a default. */
+const count = (fallback: number, min: number, max: number) =>
+  z
+    .string()
+    .default(String(fallback))
+    .refine((v) => /^\d+$/.test(v.trim()) && Number(v) >= min && Number(v) <= max, `must be a whole number from ${min} to ${max}`)
+    .transform(Number);
 
 const optionalSecret = z
   .string()
@@ -111,6 +120,38 @@ export const envSchema = z.object({
     .refine((list) => list.every((ns) => /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns)), 'must be Kubernetes namespace names, comma-separated'),
   /** Bound of each Argo CD API request. */
   ARGOCD_TIMEOUT: duration('30s').refine((ms) => ms > 0, 'must be more than 0'),
+  /** At most this many pending and active silences; past it, a create answers 409. */
+  MESHDRIFT_SILENCES_MAX: count(1000, 1, 1_000_000),
+  /** At most this many matchers in one silence. */
+  MESHDRIFT_SILENCE_MAX_MATCHERS: count(32, 1, 64),
+  /** Longest label name or value of one silence matcher. */
+  MESHDRIFT_SILENCE_MAX_VALUE_LENGTH: count(1024, 1, 4096),
+  /** Longest silence comment. */
+  MESHDRIFT_SILENCE_MAX_COMMENT_LENGTH: count(1024, 1, 4096),
+  /** Longest silence createdBy. */
+  MESHDRIFT_SILENCE_MAX_CREATED_BY_LENGTH: count(256, 1, 4096),
+  /** Longest silence (endsAt - startsAt). */
+  MESHDRIFT_SILENCE_MAX_DURATION: duration('90d').refine((ms) => ms >= 60_000, 'must be at least 1m'),
+  /** At most this many alert groups (firing or retained) exist; a signal that would create one more fails with 503. */
+  MESHDRIFT_MAX_ALERT_GROUPS: count(10_000, 1, 10_000_000),
+  /** A firing group no signal has reported for this long is dropped (its keys expire). */
+  MESHDRIFT_FIRING_GROUP_TTL: duration('30d').refine((ms) => ms >= 86_400_000, 'must be at least 1d'),
+  /** Per-app series of meshdrift_app_drift_total: `top:N`, `all` or `off`. */
+  MESHDRIFT_APP_METRICS: z
+    .string()
+    .default('top:50')
+    .transform((text, ctx): AppMetricsMode => {
+      const v = text.trim();
+      if (v === 'all' || v === 'off') return { mode: v };
+      const top = /^top:(\d+)$/.exec(v);
+      if (top && Number(top[1]) >= 1 && Number(top[1]) <= 10_000) return { mode: 'top', n: Number(top[1]) };
+      ctx.addIssue({ code: 'custom', message: 'must be top:N (N from 1 to 10000), all or off' });
+      return z.NEVER;
+    }),
+  /** Notifications kept for GET /api/v1/alerts/history. */
+  MESHDRIFT_HISTORY_MAX: count(1000, 1, 100_000),
+  /** Audit records kept (approximately; also trimmed at 30 days). */
+  MESHDRIFT_AUDIT_MAX: count(100_000, 100, 10_000_000),
   /** PagerDuty Events API v2 endpoint override (tests, proxies). */
   PAGERDUTY_EVENTS_URL: z.string().url().optional(),
 });

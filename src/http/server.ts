@@ -1,6 +1,7 @@
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
+import { GroupLimitError } from '../track/redis-store.ts';
 import { badRequest, HttpError, payloadTooLarge, requestTimeout, unsupportedMediaType } from './errors.ts';
 import { receiveArgocd, receiveFlux, type WebhookAnswer, type WebhookDeps } from './webhooks.ts';
 
@@ -137,6 +138,11 @@ export function createServer(deps: ServerDeps): express.Express {
           deps.metrics.signalReceived(source, err.outcome);
           log.warn({ status: err.status, error: err.message }, 'webhook rejected');
           res.status(err.status).json({ error: err.message });
+        } else if (err instanceof GroupLimitError) {
+          // Refused, not lost: the sender retries (Argo CD notifications and Flux do on a 5xx).
+          deps.metrics.signalReceived(source, 'unavailable');
+          log.warn({ error: err.message }, 'webhook not processed: alert group limit reached');
+          res.status(503).set('Retry-After', '60').json({ error: err.message });
         } else if (deps.isUnavailable(err)) {
           deps.metrics.signalReceived(source, 'unavailable');
           log.warn({ error: err instanceof Error ? err.message : String(err) }, 'webhook not processed: Redis unavailable');

@@ -45,6 +45,8 @@ export const auditEntrySchema = z.object({
   seq: z.number().int().positive().optional(),
   /** The silence a Slack "Silence" click created. */
   silenceId: z.string().optional(),
+  /** Resources and fingerprints left out of the lists (at most AUDIT_ENTRY_REFS of each are kept). */
+  omitted: z.number().int().nonnegative().optional(),
 });
 export type AuditEntry = z.infer<typeof auditEntrySchema>;
 /** An entry as written: kind (default remediation), resources, fingerprints and dryRun may be left out. */
@@ -77,6 +79,29 @@ export interface RedisAuditTrailOptions {
 }
 
 export const DEFAULT_AUDIT_MAX_LEN = 100_000;
+/** Resources and fingerprints one record names; the rest are counted in `omitted` (issue #12). */
+export const AUDIT_ENTRY_REFS = 20;
+/** Longest reason and actor kept; longer ones end in `…`. */
+export const AUDIT_REASON_CHARS = 1000;
+export const AUDIT_ACTOR_CHARS = 256;
+
+const clip = (text: string, max: number): string => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
+
+/**
+ * An entry bounded in size: at most AUDIT_ENTRY_REFS resources and fingerprints (the others
+ * counted in `omitted`), reason and actor clipped. One entry stays a few KB whatever it is about.
+ */
+export function boundedAuditEntry(e: AuditEntry): AuditEntry {
+  const omitted = Math.max(0, e.resources.length - AUDIT_ENTRY_REFS) + Math.max(0, e.fingerprints.length - AUDIT_ENTRY_REFS) + (e.omitted ?? 0);
+  return {
+    ...e,
+    actor: clip(e.actor, AUDIT_ACTOR_CHARS),
+    reason: clip(e.reason, AUDIT_REASON_CHARS),
+    resources: e.resources.slice(0, AUDIT_ENTRY_REFS),
+    fingerprints: e.fingerprints.slice(0, AUDIT_ENTRY_REFS),
+    ...(omitted > 0 ? { omitted } : {}),
+  };
+}
 export const DEFAULT_AUDIT_RETENTION_MS = 30 * 86_400_000;
 const MAX_LIST = 1000;
 
@@ -96,6 +121,7 @@ const storedSchema = z.object({
   groupKey: z.string().optional(),
   seq: z.string().optional(),
   silenceId: z.string().optional(),
+  omitted: z.string().optional(),
 });
 
 /** The audit trail in a Redis stream. */
@@ -106,7 +132,7 @@ export function createRedisAuditTrail(redis: Redis, keyPrefix: string, opts: Red
 
   return {
     async append(entry) {
-      const e = auditEntrySchema.parse(entry);
+      const e = boundedAuditEntry(auditEntrySchema.parse(entry));
       const fields: string[] = [
         'kind', e.kind,
         'at', String(e.at),
@@ -122,12 +148,19 @@ export function createRedisAuditTrail(redis: Redis, keyPrefix: string, opts: Red
         ...(e.groupKey === undefined ? [] : ['groupKey', e.groupKey]),
         ...(e.seq === undefined ? [] : ['seq', String(e.seq)]),
         ...(e.silenceId === undefined ? [] : ['silenceId', e.silenceId]),
+        ...(e.omitted === undefined ? [] : ['omitted', String(e.omitted)]),
       ];
       // One trim strategy per XADD: MAXLEN ~ here, exact MINID (age) in the same transaction (exact,
       // because `~` trims only whole stream nodes and would never trim a small stream by age). Stream ids
       // are Redis's clock; a few seconds of skew against `now` does not matter at day scale.
       const minId = Math.max(0, opts.now() - retentionMs);
-      const res = await redis.multi().xadd(key, 'MAXLEN', '~', String(maxLen), '*', ...fields).xtrim(key, 'MINID', String(minId)).exec();
+      // The stream expires too, retentionMs after its last record (all of them are older by then).
+      const res = await redis
+        .multi()
+        .xadd(key, 'MAXLEN', '~', String(maxLen), '*', ...fields)
+        .xtrim(key, 'MINID', String(minId))
+        .pexpire(key, retentionMs)
+        .exec();
       const first = res?.[0];
       if (!first || first[0] !== null || typeof first[1] !== 'string') throw new Error(`audit append failed: ${first?.[0]?.message ?? 'transaction aborted'}`);
       return first[1];
@@ -169,6 +202,7 @@ function decode(id: string, flat: string[]): AuditRecord | undefined {
       ...(s.groupKey === undefined ? {} : { groupKey: s.groupKey }),
       ...(s.seq === undefined ? {} : { seq: Number(s.seq) }),
       ...(s.silenceId === undefined ? {} : { silenceId: s.silenceId }),
+      ...(s.omitted === undefined ? {} : { omitted: Number(s.omitted) }),
     });
     return entry.success ? { ...entry.data, id } : undefined;
   } catch {

@@ -13,14 +13,40 @@ export interface InhibitSourceStore {
 
 const labelsSchema = z.record(z.string(), z.string());
 
-export function createRedisInhibitSourceStore(redis: Redis, keyPrefix: string): InhibitSourceStore {
-  const key = `${keyPrefix}:inhibit:sources`;
+export interface InhibitSourceStoreOptions {
+  /** Most sources kept (MESHDRIFT_MAX_ALERT_GROUPS); past it new ones are not added. Default 10,000. */
+  max?: number;
+  /** The key expires this long after its last update (MESHDRIFT_FIRING_GROUP_TTL); default 30 days. */
+  ttlSeconds?: number;
+  /** Called with how many sources were left out for the limit. */
+  onLimit?: (dropped: number) => void;
+}
+
+export function inhibitSourcesKey(keyPrefix: string): string {
+  return `${keyPrefix}:inhibit:sources`;
+}
+
+export function createRedisInhibitSourceStore(redis: Redis, keyPrefix: string, opts: InhibitSourceStoreOptions = {}): InhibitSourceStore {
+  const key = inhibitSourcesKey(keyPrefix);
+  const max = opts.max ?? 10_000;
+  const ttl = opts.ttlSeconds ?? 30 * 86_400;
   return {
     async update(add, remove) {
       if (add.length === 0 && remove.length === 0) return;
+      let adding = add;
+      if (add.length > 0) {
+        // Bounded (issue #12): a source past the limit is left out, so what it would inhibit is
+        // still notified (the safe side). Approximate across replicas, never unbounded.
+        const room = Math.max(0, max - ((await redis.hlen(key)) - remove.length));
+        if (room < add.length) {
+          adding = add.slice(0, room);
+          opts.onLimit?.(add.length - room);
+        }
+      }
       const tx = redis.multi();
       if (remove.length > 0) tx.hdel(key, ...remove);
-      if (add.length > 0) tx.hset(key, Object.fromEntries(add.map((s) => [s.id, JSON.stringify(s.labels)])));
+      if (adding.length > 0) tx.hset(key, Object.fromEntries(adding.map((s) => [s.id, JSON.stringify(s.labels)])));
+      tx.expire(key, ttl);
       const result = await tx.exec();
       const failed = result?.find(([err]) => err !== null);
       if (result === null || failed) throw new Error(`inhibition source update failed: ${failed?.[0]?.message ?? 'aborted'}`);

@@ -38,26 +38,55 @@ export class TrackConflictError extends Error {
 const MAX_ATTEMPTS = 25;
 
 // KEYS: group hash, active-groups zset, owner→groups set ('' key unused), active-findings refs
-// hash, active-findings counts hash, version counter. Versions come from one counter per prefix,
-// so they never repeat: a group deleted and re-created cannot reach the version a stale reader
-// saw before the delete (an ABA that a per-group count restarting at 1 would let through). ARGV: expected version, new JSON ('' = delete), ttl s (0 =
-// keep forever), group key, 'add'|'rem' for the zset, zset score, 'add'|'rem'|'' for the owner
-// set, then (fingerprint, severity|mesh|category, +1|-1) per changed firing finding
-// (active-findings.ts). The owner index and the counts are committed with the state they describe:
-// one round trip, and never out of step with it. A reference that goes below zero was never
-// counted (a group written before the counts existed, until the reconcile below): it is dropped.
+// hash, active-findings counts hash, version counter, known-groups zset. Versions come from one
+// counter per prefix, so they never repeat: a group deleted and re-created cannot reach the version
+// a stale reader saw before the delete (an ABA that a per-group count restarting at 1 would let
+// through). ARGV: expected version, new JSON ('' = delete), ttl s, group key, 'add'|'rem' for the
+// zset, zset score, 'add'|'rem'|'' for the owner set, now (s), most groups, owner set ttl s,
+// 'set'|'keep' (keep: a key that already expires keeps its deadline), then (fingerprint,
+// severity|mesh|category, +1|-1) per changed firing finding (active-findings.ts). The owner index and
+// the counts are committed with the state they describe: one round trip, and never out of step with
+// it. A reference that goes below zero was never counted (a group written before the counts existed,
+// until the reconcile below): it is dropped.
+//
+// Every group key expires (issue #12); the known-groups zset holds each group with its deadline
+// (epoch s). Groups past it are dropped from the active and known indexes here, 100 per commit, and
+// a commit that would create a group when `most groups` are known returns -1 instead.
 const CAS_SCRIPT = `
 local cur = redis.call('HGET', KEYS[1], 'v') or '0'
 if cur ~= ARGV[1] then return 0 end
+local now = tonumber(ARGV[8])
+local prefixLen = #KEYS[1] - #ARGV[4]
+local groupPrefix = string.sub(KEYS[1], 1, prefixLen)
+for _, g in ipairs(redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now, 'LIMIT', 0, 100)) do
+  local left = redis.call('TTL', groupPrefix .. g)
+  if left > 0 then
+    redis.call('ZADD', KEYS[7], now + left, g)
+  elseif left == -1 then
+    redis.call('ZADD', KEYS[7], now + tonumber(ARGV[3]), g)
+  else
+    redis.call('ZREM', KEYS[7], g)
+    redis.call('ZREM', KEYS[2], g)
+  end
+end
 if ARGV[2] == '' then
   redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[7], ARGV[4])
 else
+  if cur == '0' and redis.call('ZSCORE', KEYS[7], ARGV[4]) == false and redis.call('ZCARD', KEYS[7]) >= tonumber(ARGV[9]) then return -1 end
   redis.call('HSET', KEYS[1], 'v', tostring(redis.call('INCR', KEYS[6])), 's', ARGV[2])
-  if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) else redis.call('PERSIST', KEYS[1]) end
+  local left = redis.call('TTL', KEYS[1])
+  if ARGV[11] == 'keep' and left > 0 then
+    redis.call('ZADD', KEYS[7], now + left, ARGV[4])
+  else
+    redis.call('EXPIRE', KEYS[1], ARGV[3])
+    redis.call('ZADD', KEYS[7], now + tonumber(ARGV[3]), ARGV[4])
+  end
 end
 if ARGV[5] == 'add' then redis.call('ZADD', KEYS[2], ARGV[6], ARGV[4]) else redis.call('ZREM', KEYS[2], ARGV[4]) end
 if ARGV[7] == 'add' then redis.call('SADD', KEYS[3], ARGV[4]) elseif ARGV[7] == 'rem' then redis.call('SREM', KEYS[3], ARGV[4]) end
-for i = 8, #ARGV, 3 do
+if ARGV[7] ~= '' then redis.call('EXPIRE', KEYS[3], ARGV[10]) end
+for i = 12, #ARGV, 3 do
   local field = ARGV[i + 1]
   local ref = ARGV[i] .. '|' .. field
   if ARGV[i + 2] == '1' then
@@ -99,8 +128,9 @@ return #groups
 
 type CasRedis = Redis & {
   meshdriftCas(
-    groupKey: string, activeKey: string, ownerKey: string, refsKey: string, countsKey: string, versionKey: string,
+    groupKey: string, activeKey: string, ownerKey: string, refsKey: string, countsKey: string, versionKey: string, knownKey: string,
     expected: string, json: string, ttl: number, member: string, op: 'add' | 'rem', score: number, ownerOp: 'add' | 'rem' | '',
+    nowSeconds: number, maxGroups: number, ownerTtl: number, ttlMode: 'set' | 'keep',
     ...deltas: string[]
   ): Promise<number>;
   meshdriftReconcileActiveFindings(markerKey: string, activeKey: string, refsKey: string, countsKey: string, everySeconds: number, groupKeyPrefix: string): Promise<number>;
@@ -111,7 +141,31 @@ export interface RedisTrackStoreOptions {
   keyPrefix: string;
   /** How long a group with nothing firing is kept (for seq continuity and history). */
   resolvedRetentionSeconds?: number;
+  /**
+   * How long a firing group (and an owner's group index) lives after the last signal that reported
+   * it (MESHDRIFT_FIRING_GROUP_TTL); notifications do not extend it. Default 30 days.
+   */
+  firingTtlSeconds?: number;
+  /** Most alert groups, firing or retained (MESHDRIFT_MAX_ALERT_GROUPS); default 10,000. */
+  maxGroups?: number;
+  /** Called when a signal would create a group past `maxGroups` (it is refused with GroupLimitError). */
+  onGroupLimit?: (groupKey: string) => void;
+  /** Clock of the key deadlines, epoch ms (default Date.now). */
+  now?: () => number;
 }
+
+/** A signal that would create one more alert group than MESHDRIFT_MAX_ALERT_GROUPS allows. */
+export class GroupLimitError extends Error {
+  override readonly name = 'GroupLimitError';
+  readonly max: number;
+  constructor(max: number) {
+    super(`at most ${max} alert groups may exist at once (MESHDRIFT_MAX_ALERT_GROUPS): new groups are refused until some resolve or expire`);
+    this.max = max;
+  }
+}
+
+export const DEFAULT_MAX_GROUPS = 10_000;
+export const DEFAULT_FIRING_GROUP_TTL_SECONDS = 30 * 86_400;
 
 export function groupRedisKey(keyPrefix: string, groupKey: string): string {
   return `${keyPrefix}:group:${groupKey}`;
@@ -124,6 +178,11 @@ export function ownerGroupsKey(keyPrefix: string, ownerScopeKey: string): string
 
 export function activeGroupsKey(keyPrefix: string): string {
   return `${keyPrefix}:groups:active`;
+}
+
+/** Every group that exists, scored by when its key expires (epoch s): the bound on groups. */
+export function knownGroupsKey(keyPrefix: string): string {
+  return `${keyPrefix}:groups:known`;
 }
 
 /** Where the active-findings bookkeeping lives (track/active-findings.ts). */
@@ -156,7 +215,7 @@ export async function reconcileActiveFindings(redis: Redis, keyPrefix: string, e
 }
 
 function defineScripts(redis: Redis): void {
-  if (!('meshdriftCas' in redis)) redis.defineCommand('meshdriftCas', { numberOfKeys: 6, lua: CAS_SCRIPT });
+  if (!('meshdriftCas' in redis)) redis.defineCommand('meshdriftCas', { numberOfKeys: 7, lua: CAS_SCRIPT });
   if (!('meshdriftReconcileActiveFindings' in redis)) redis.defineCommand('meshdriftReconcileActiveFindings', { numberOfKeys: 4, lua: RECONCILE_SCRIPT });
 }
 
@@ -165,18 +224,38 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
   // Longer than the Slack message refs (7 days) so a group's notification seq never restarts while
   // a receiver still remembers an older one.
   const retention = opts.resolvedRetentionSeconds ?? 30 * 24 * 3600;
+  const firingTtl = opts.firingTtlSeconds ?? DEFAULT_FIRING_GROUP_TTL_SECONDS;
+  const maxGroups = opts.maxGroups ?? DEFAULT_MAX_GROUPS;
+  const clock = opts.now ?? Date.now;
   defineScripts(redis);
   const cas = redis as CasRedis;
   const findingsKeys = activeFindingsKeys(keyPrefix);
 
-  async function read(groupKey: string): Promise<{ version: string; state: GroupState | null }> {
-    const [version, json] = await redis.hmget(groupRedisKey(keyPrefix, groupKey), 'v', 's');
-    if (version == null || json == null) return { version: '0', state: null };
+  // The state and how long its key has left (ms; -1 none, -2 gone), in one round trip.
+  async function read(groupKey: string): Promise<{ version: string; state: GroupState | null; ttlMs: number }> {
+    const key = groupRedisKey(keyPrefix, groupKey);
+    const replies = (await redis.pipeline().hmget(key, 'v', 's').pttl(key).exec()) ?? [];
+    for (const [err] of replies) if (err) throw err;
+    const [version, json] = (replies[0]?.[1] ?? []) as Array<string | null>;
+    const ttlMs = Number(replies[1]?.[1] ?? -2);
+    if (version == null || json == null) return { version: '0', state: null, ttlMs };
     const parsed = groupStateSchema.safeParse(JSON.parse(json));
     if (!parsed.success) {
       throw new Error(`group ${groupKey}: stored state is not in the expected format (${parsed.error.issues[0]?.path.join('.') ?? '?'}: ${parsed.error.issues[0]?.message ?? ''})`);
     }
-    return { version, state: parsed.data };
+    return { version, state: parsed.data, ttlMs };
+  }
+
+  // A signal that reports what a firing group already holds writes nothing (dedup), but keeps the
+  // group and its owner's index alive: their deadline moves to a full TTL again once half of it
+  // has passed (so a stream of duplicates costs no extra round trip most of the time).
+  async function touch(input: SignalInput, ttlMs: number): Promise<void> {
+    if (ttlMs >= 0 && ttlMs > (firingTtl * 1000) / 2) return;
+    const key = groupRedisKey(keyPrefix, input.groupKey);
+    const tx = redis.multi().expire(key, firingTtl);
+    tx.zadd(knownGroupsKey(keyPrefix), 'XX', Math.floor(clock() / 1000) + firingTtl, input.groupKey);
+    tx.expire(ownerGroupsKey(keyPrefix, scopeKey(input.scope)), firingTtl);
+    await tx.exec();
   }
 
   async function commit(groupKey: string, version: string, prev: GroupState | null, next: GroupState | null, scope?: SignalScope): Promise<boolean> {
@@ -189,15 +268,26 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
       findingsKeys.refs,
       findingsKeys.counts,
       `${keyPrefix}:group-version`,
+      knownGroupsKey(keyPrefix),
       version,
       next === null ? '' : JSON.stringify(next),
-      firing || next?.pendingFlush ? 0 : retention,
+      firing || next?.pendingFlush ? firingTtl : retention,
       groupKey,
       firing ? 'add' : 'rem',
       next?.firstSeen ?? 0,
       scope === undefined ? '' : holds ? 'add' : 'rem',
+      Math.floor(clock() / 1000),
+      maxGroups,
+      firingTtl,
+      // A signal (scope) sets the deadline; a flush of a firing group keeps it: repeated
+      // notifications alone never keep a group whose sources went quiet.
+      scope === undefined && (firing || next?.pendingFlush) ? 'keep' : 'set',
       ...activeFindingsDelta(prev, next).flatMap((d) => [d.fingerprint, d.field, String(d.delta)]),
     );
+    if (ok === -1) {
+      opts.onGroupLimit?.(groupKey);
+      throw new GroupLimitError(maxGroups);
+    }
     return ok === 1;
   }
 
@@ -216,9 +306,12 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
 
     apply: (input, now) =>
       retrying(input.groupKey, async () => {
-        const { version, state } = await read(input.groupKey);
+        const { version, state, ttlMs } = await read(input.groupKey);
         const result = applySignal(state, input, now);
-        if (!result.dirty) return result;
+        if (!result.dirty) {
+          if (state !== null && input.findings.length > 0) await touch(input, ttlMs);
+          return result;
+        }
         return (await commit(input.groupKey, version, state, result.next, input.scope)) ? result : undefined;
       }),
 

@@ -9,7 +9,7 @@ import type { Notification, TrackedFinding } from '../../src/model/alert-group.t
 import { QUEUE_NAMES, type DeliverJob } from '../../src/queue/queues.ts';
 import { jobIdOf } from '../../src/track/fingerprint.ts';
 import { groupStateSchema, type GroupState } from '../../src/track/group-state.ts';
-import { createDeadLetters, createRedisGroupReader, createRedisHistory, historyKey } from '../../src/track/readers.ts';
+import { createDeadLetters, createRedisGroupReader, createRedisHistory, historyEntry, historyKey } from '../../src/track/readers.ts';
 import { activeGroupsKey, groupRedisKey } from '../../src/track/redis-store.ts';
 import { createRedisSilenceStore } from '../../src/track/silence-store.ts';
 import { deleteKeys, redisUrl, testPrefix, waitFor } from '../support/redis.ts';
@@ -312,7 +312,8 @@ describe('API /api/v1', () => {
       expect(res.status).toBe(200);
       expect((res.body.notifications as Notification[]).map((n) => n.seq)).toEqual([3, 2]);
       const all = await call('GET', '/alerts/history');
-      expect(all.body.notifications).toEqual([notification(3), notification(2), notification(1)]);
+      // Entries carry summaries and references (issue #12), not the whole notification.
+      expect(all.body.notifications).toEqual([historyEntry(notification(3)), historyEntry(notification(2)), historyEntry(notification(1))]);
     });
 
     it.each([

@@ -56,7 +56,7 @@ describe('group versions', () => {
     await store.apply(input, 5_000);
     const stale = applySignal(null, input, 5_000);
     const cas = (redis as unknown as { meshdriftCas: (...args: Array<string | number>) => Promise<number> }).meshdriftCas;
-    const ok = await cas.call(redis, key, `${prefix}:active`, key, `${prefix}:r`, `${prefix}:c`, `${prefix}:group-version`, seen[0] ?? '', JSON.stringify(stale.next), 0, input.groupKey, 'add', 0, '');
+    const ok = await cas.call(redis, key, `${prefix}:active`, key, `${prefix}:r`, `${prefix}:c`, `${prefix}:group-version`, `${prefix}:known`, seen[0] ?? '', JSON.stringify(stale.next), 3600, input.groupKey, 'add', 0, '', 5, 100, 3600, 'set');
     expect(ok).toBe(0);
   });
 });

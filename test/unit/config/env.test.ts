@@ -52,3 +52,40 @@ describe('loadEnv', () => {
     expect(message).not.toContain('xoxb-very-secret');
   });
 });
+
+describe('the limits of issue #12', () => {
+  it('have safe defaults', () => {
+    expect(loadEnv({})).toMatchObject({
+      MESHDRIFT_SILENCES_MAX: 1000,
+      MESHDRIFT_SILENCE_MAX_MATCHERS: 32,
+      MESHDRIFT_SILENCE_MAX_VALUE_LENGTH: 1024,
+      MESHDRIFT_SILENCE_MAX_COMMENT_LENGTH: 1024,
+      MESHDRIFT_SILENCE_MAX_CREATED_BY_LENGTH: 256,
+      MESHDRIFT_SILENCE_MAX_DURATION: 90 * 86_400_000,
+      MESHDRIFT_MAX_ALERT_GROUPS: 10_000,
+      MESHDRIFT_FIRING_GROUP_TTL: 30 * 86_400_000,
+      MESHDRIFT_APP_METRICS: { mode: 'top', n: 50 },
+      MESHDRIFT_HISTORY_MAX: 1000,
+      MESHDRIFT_AUDIT_MAX: 100_000,
+    });
+  });
+
+  it('parse MESHDRIFT_APP_METRICS modes', () => {
+    expect(loadEnv({ MESHDRIFT_APP_METRICS: 'all' }).MESHDRIFT_APP_METRICS).toEqual({ mode: 'all' });
+    expect(loadEnv({ MESHDRIFT_APP_METRICS: 'off' }).MESHDRIFT_APP_METRICS).toEqual({ mode: 'off' });
+    expect(loadEnv({ MESHDRIFT_APP_METRICS: 'top:7' }).MESHDRIFT_APP_METRICS).toEqual({ mode: 'top', n: 7 });
+  });
+
+  it.each([
+    ['MESHDRIFT_SILENCES_MAX', '0', /whole number from 1/],
+    ['MESHDRIFT_SILENCE_MAX_MATCHERS', '65', /from 1 to 64/],
+    ['MESHDRIFT_SILENCE_MAX_VALUE_LENGTH', 'long', /whole number/],
+    ['MESHDRIFT_MAX_ALERT_GROUPS', '-3', /whole number/],
+    ['MESHDRIFT_FIRING_GROUP_TTL', '1h', /at least 1d/],
+    ['MESHDRIFT_SILENCE_MAX_DURATION', '10s', /at least 1m/],
+    ['MESHDRIFT_APP_METRICS', 'top:0', /top:N/],
+    ['MESHDRIFT_APP_METRICS', 'some', /top:N/],
+  ])('refuses %s=%s', (name, value, message) => {
+    expect(() => loadEnv({ [name]: value })).toThrow(message);
+  });
+});
