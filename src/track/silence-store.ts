@@ -10,9 +10,11 @@ import { compileSilences, silenceSchema, silenceState, type CompiledSilence, typ
  *   (id → endsAt ms) beside it. At most `maxSilences` of them: a create past it is refused.
  * - `${prefix}:silences:expired` (+ `:expired:ends`): expired silences, kept `retainExpiredMs` for
  *   the API's listing, at most `maxSilences` of them (the oldest go first). The flush never reads them.
- * - `${prefix}:silences:version`: bumped by every create and expire. The flush asks for the
- *   silences with the version it has compiled; only when it changed are they read (those not yet
- *   ended, by the ends index) and compiled again: one small round trip per flush otherwise.
+ * - `${prefix}:silences:version`: a new random id at every create and expire (random, not a count:
+ *   a Redis that lost its data and counted again could repeat a version a replica has cached). The
+ *   flush asks for the silences with the version it has compiled; only when it changed are they
+ *   read (those not yet ended, by the ends index) and compiled again: one small round trip per
+ *   flush otherwise.
  * Moving what has ended to the expired side happens on create, expire and list.
  */
 export interface SilenceStore {
@@ -95,7 +97,7 @@ end
 `;
 
 // KEYS: active, ends, expired, expiredEnds, version, indexed marker. ARGV: now, retain, max, id,
-// json, endsAt. Returns 1, or 0 when `max` silences are pending or active. The first silence of a
+// json, endsAt, new version. Returns 1, or 0 when `max` silences are pending or active. The first silence of a
 // new installation marks the ends index complete (nothing older to index).
 const CREATE_SCRIPT = `${SWEEP}
 sweep(tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
@@ -103,20 +105,20 @@ if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then return 0 end
 if redis.call('HLEN', KEYS[1]) == 0 then redis.call('SET', KEYS[6], '1') end
 redis.call('HSET', KEYS[1], ARGV[4], ARGV[5])
 redis.call('ZADD', KEYS[2], ARGV[6], ARGV[4])
-redis.call('INCR', KEYS[5])
+redis.call('SET', KEYS[5], ARGV[7])
 return 1
 `;
 
 // Ends one silence: replaces it on the expired side, if it is still what the caller read.
 // KEYS: active, ends, expired, expiredEnds, version. ARGV: now, retain, max, id, old json, new json,
-// new endsAt.
+// new endsAt, new version.
 const EXPIRE_SCRIPT = `${SWEEP}
 if redis.call('HGET', KEYS[1], ARGV[4]) ~= ARGV[5] then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[4])
 redis.call('ZREM', KEYS[2], ARGV[4])
 redis.call('HSET', KEYS[3], ARGV[4], ARGV[6])
 redis.call('ZADD', KEYS[4], ARGV[7], ARGV[4])
-redis.call('INCR', KEYS[5])
+redis.call('SET', KEYS[5], ARGV[8])
 sweep(tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
 return 1
 `;
@@ -215,7 +217,7 @@ export function createRedisSilenceStore(redis: Redis, keyPrefix: string, opts: S
     }
     // Unreadable entries are kept where they are (and reported by list), never indexed.
     tx.set(keys.indexed, '1');
-    tx.incr(keys.version);
+    tx.set(keys.version, randomUUID());
     await tx.exec();
   }
 
@@ -244,7 +246,7 @@ export function createRedisSilenceStore(redis: Redis, keyPrefix: string, opts: S
   return {
     async create(input, now) {
       const silence = silenceSchema.parse({ ...input, id: randomUUID(), createdAt: new Date(now).toISOString() });
-      const ok = await r.meshdriftSilenceCreate(keys.active, keys.ends, keys.expired, keys.expiredEnds, keys.version, keys.indexed, now, retain, max, silence.id, JSON.stringify(silence), Date.parse(silence.endsAt));
+      const ok = await r.meshdriftSilenceCreate(keys.active, keys.ends, keys.expired, keys.expiredEnds, keys.version, keys.indexed, now, retain, max, silence.id, JSON.stringify(silence), Date.parse(silence.endsAt), randomUUID());
       if (ok !== 1) {
         opts.onLimit?.();
         opts.log?.warn({ max }, 'silence refused: the limit of pending and active silences is reached (MESHDRIFT_SILENCES_MAX)');
@@ -306,7 +308,7 @@ export function createRedisSilenceStore(redis: Redis, keyPrefix: string, opts: S
         // A pending silence ends before it starts: both ends at now, as Alertmanager does. One that
         // ended already (not yet moved) keeps its end, which its retention counts from.
         const next: Silence = state === 'expired' ? current : state === 'pending' ? { ...current, startsAt: at, endsAt: at } : { ...current, endsAt: at };
-        const ok = await r.meshdriftSilenceExpire(keys.active, keys.ends, keys.expired, keys.expiredEnds, keys.version, now, retain, max, id, json, JSON.stringify(next), Date.parse(next.endsAt));
+        const ok = await r.meshdriftSilenceExpire(keys.active, keys.ends, keys.expired, keys.expiredEnds, keys.version, now, retain, max, id, json, JSON.stringify(next), Date.parse(next.endsAt), randomUUID());
         if (ok === 1) return next;
         // Changed meanwhile (another replica expired it): read again.
       }

@@ -119,6 +119,16 @@ describe('silence limits', () => {
       expect((await store.compiled(T0 + 6 * MIN)).map((s) => s.id)).toEqual([b.id]);
     });
 
+    it('a Redis that lost its data cannot fool the cache: versions never repeat', async () => {
+      const old = await store.create(input(), T0);
+      expect((await store.compiled(T0 + MIN)).map((s) => s.id)).toEqual([old.id]);
+      // Redis restarted empty; another replica creates one silence again.
+      const keys = silenceKeys(prefix);
+      await redis.del(keys.active, keys.ends, keys.expired, keys.expiredEnds, keys.version, keys.indexed);
+      const fresh = await createRedisSilenceStore(redis, prefix).create(input(), T0 + MIN);
+      expect((await store.compiled(T0 + 2 * MIN)).map((s) => s.id)).toEqual([fresh.id]);
+    });
+
     it('never reads expired silences: neither those moved aside nor those ended but not yet moved', async () => {
       const live = await store.create(input({ duration: '1d' }), T0);
       const ended = await store.create(input({ duration: '10m' }), T0);
