@@ -132,6 +132,10 @@ export function createApp(opts: AppOptions): App {
       metrics.limitHit('alert_groups');
       log.warn({ group: groupKey, max: env.MESHDRIFT_MAX_ALERT_GROUPS }, 'signal refused: the alert group limit is reached (MESHDRIFT_MAX_ALERT_GROUPS)');
     },
+    onGroupEvicted: (groupKey) => {
+      metrics.limitHit('alert_groups_evicted');
+      log.warn({ group: groupKey, max: env.MESHDRIFT_MAX_ALERT_GROUPS }, 'alert group limit reached (MESHDRIFT_MAX_ALERT_GROUPS): a resolved group was dropped early to make room');
+    },
   });
   // Connection errors are already logged once per connection above; here at debug, not raw to stderr.
   const queues = createQueues(redis, prefix, opts.deliveryRetry, { onError: (queue, err) => log.debug({ queue, error: err.message }, 'queue connection error') });

@@ -50,11 +50,13 @@ const MAX_ATTEMPTS = 25;
 // until the reconcile below): it is dropped.
 //
 // Every group key expires (issue #12); the known-groups zset holds each group with its deadline
-// (epoch s). Groups past it are dropped from the active and known indexes here, 100 per commit, and
-// a commit that would create a group when `most groups` are known returns -1 instead.
+// (epoch s). Groups past it are dropped from the active and known indexes here, 100 per commit. A
+// commit that would create a group when `most groups` are known first drops the resolved group
+// closest to its end (returns 2), and returns -1 when every group it looked at is firing.
 const CAS_SCRIPT = `
 local cur = redis.call('HGET', KEYS[1], 'v') or '0'
 if cur ~= ARGV[1] then return 0 end
+local result = 1
 local now = tonumber(ARGV[8])
 local prefixLen = #KEYS[1] - #ARGV[4]
 local groupPrefix = string.sub(KEYS[1], 1, prefixLen)
@@ -73,7 +75,29 @@ if ARGV[2] == '' then
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[7], ARGV[4])
 else
-  if cur == '0' and redis.call('ZSCORE', KEYS[7], ARGV[4]) == false and redis.call('ZCARD', KEYS[7]) >= tonumber(ARGV[9]) then return -1 end
+  if cur == '0' and redis.call('ZSCORE', KEYS[7], ARGV[4]) == false and redis.call('ZCARD', KEYS[7]) >= tonumber(ARGV[9]) then
+    -- Full: make room by dropping the resolved group closest to its end (of the 100 closest), if
+    -- any: one that is not firing and owes no notification (no pending flush).
+    local room = false
+    for _, g in ipairs(redis.call('ZRANGE', KEYS[7], 0, 99)) do
+      if redis.call('ZSCORE', KEYS[2], g) == false then
+        local json = redis.call('HGET', groupPrefix .. g, 's')
+        local idle = not json
+        if json then
+          local ok, st = pcall(cjson.decode, json)
+          idle = ok and type(st) == 'table' and (st.pendingFlush == nil or st.pendingFlush == cjson.null)
+        end
+        if idle then
+          redis.call('DEL', groupPrefix .. g)
+          redis.call('ZREM', KEYS[7], g)
+          room = true
+          break
+        end
+      end
+    end
+    if not room then return -1 end
+    result = 2
+  end
   redis.call('HSET', KEYS[1], 'v', tostring(redis.call('INCR', KEYS[6])), 's', ARGV[2])
   local left = redis.call('TTL', KEYS[1])
   if ARGV[11] == 'keep' and left > 0 then
@@ -97,7 +121,7 @@ for i = 12, #ARGV, 3 do
     if left == 0 and redis.call('HINCRBY', KEYS[5], field, -1) <= 0 then redis.call('HDEL', KEYS[5], field) end
   end
 end
-return 1
+return result
 `;
 
 // Rebuilds the active-findings refs and counts from the active groups' states, atomically (no
@@ -150,6 +174,8 @@ export interface RedisTrackStoreOptions {
   maxGroups?: number;
   /** Called when a signal would create a group past `maxGroups` (it is refused with GroupLimitError). */
   onGroupLimit?: (groupKey: string) => void;
+  /** Called when a new group took the place of a resolved one, dropped early because `maxGroups` were kept. */
+  onGroupEvicted?: (groupKey: string) => void;
   /** Clock of the key deadlines, epoch ms (default Date.now). */
   now?: () => number;
 }
@@ -159,7 +185,7 @@ export class GroupLimitError extends Error {
   override readonly name = 'GroupLimitError';
   readonly max: number;
   constructor(max: number) {
-    super(`at most ${max} alert groups may exist at once (MESHDRIFT_MAX_ALERT_GROUPS): new groups are refused until some resolve or expire`);
+    super(`at most ${max} alert groups may exist at once (MESHDRIFT_MAX_ALERT_GROUPS) and all are firing: new groups are refused until some resolve or expire`);
     this.max = max;
   }
 }
@@ -288,7 +314,8 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
       opts.onGroupLimit?.(groupKey);
       throw new GroupLimitError(maxGroups);
     }
-    return ok === 1;
+    if (ok === 2) opts.onGroupEvicted?.(groupKey);
+    return ok === 1 || ok === 2;
   }
 
   async function retrying<T>(groupKey: string, attempt: () => Promise<T | undefined>): Promise<T> {

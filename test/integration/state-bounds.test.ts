@@ -245,6 +245,38 @@ describe('group TTLs in the store', () => {
     expect(left).toBeGreaterThan(0);
   });
 
+  it('at maxGroups, a new group takes the place of a resolved one that owes no notification; refused only when the rest fire', async () => {
+    const evicted: string[] = [];
+    const limited: string[] = [];
+    const store = createRedisTrackStore({ redis, keyPrefix: prefix, maxGroups: 2, onGroupEvicted: (g) => void evicted.push(g), onGroupLimit: (g) => void limited.push(g) });
+    // Late enough for any group_wait: each flush decides its notification.
+    const context = () => ({ now: 1_000_000_000, routeMuted: { muted: false }, mute: () => ({ muted: false }) });
+    const flushPending = async (groupKey: string) => {
+      const g = await store.get(groupKey);
+      if (!g?.pendingFlush) throw new Error('nothing pending');
+      expect((await store.flush(groupKey, g.createdAt, g.pendingFlush.seq, context)).kind).toBe('decided');
+    };
+    const firing = inputOf(anonApp(1, 1_000));
+    const quiet = inputOf(anonApp(2, 1_000));
+    await store.apply(firing, 1_000);
+    await store.apply(quiet, 1_000);
+    await flushPending(quiet.groupKey);
+    await store.apply(cleanOf(2, 2_000), 2_000);
+    // Resolved but its resolved notification is still owed: it is not dropped.
+    await expect(store.apply(inputOf(anonApp(3, 3_000)), 3_000)).rejects.toBeInstanceOf(GroupLimitError);
+    await flushPending(quiet.groupKey);
+    expect((await store.get(quiet.groupKey))?.pendingFlush).toBeNull();
+
+    const third = inputOf(anonApp(3, 4_000));
+    await store.apply(third, 4_000);
+    expect(evicted).toEqual([third.groupKey]);
+    expect(await redis.exists(groupRedisKey(prefix, quiet.groupKey))).toBe(0);
+    expect((await redis.zrange(knownGroupsKey(prefix), 0, -1)).sort()).toEqual([firing.groupKey, third.groupKey].sort());
+    // Both left are firing: the next one is refused.
+    await expect(store.apply(inputOf(anonApp(4, 5_000)), 5_000)).rejects.toBeInstanceOf(GroupLimitError);
+    expect(limited).toHaveLength(2);
+  });
+
   it('refuses a new group past maxGroups, reports it, and lets existing groups update', async () => {
     const limited: string[] = [];
     const store = createRedisTrackStore({ redis, keyPrefix: prefix, maxGroups: 2, onGroupLimit: (g) => void limited.push(g) });
