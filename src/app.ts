@@ -371,6 +371,7 @@ export function createApp(opts: AppOptions): App {
     log,
     ready,
     isUnavailable,
+    maxBodyBytes: { argocd: env.MESHDRIFT_ARGOCD_MAX_BODY, flux: env.MESHDRIFT_FLUX_MAX_BODY },
   });
 
   let server: Server | undefined;

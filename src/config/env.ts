@@ -17,6 +17,20 @@ const duration = (fallback: string) =>
       return ms;
     });
 
+/** A byte size: `1048576`, `512KiB`, `2MiB`. */
+const byteSize = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx) => {
+      const m = /^\s*(\d+)\s*(KiB|MiB)?\s*$/.exec(text);
+      if (m === null) {
+        ctx.addIssue({ code: 'custom', message: `"${text}" is not a size (use bytes, or e.g. 512KiB, 2MiB)` });
+        return z.NEVER;
+      }
+      return Number(m[1]) * (m[2] === 'MiB' ? 1024 * 1024 : m[2] === 'KiB' ? 1024 : 1);
+    });
+
 /** A comma-separated list, blanks dropped. */
 const commaList = (v: string | undefined): string[] => (v ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
 
@@ -59,6 +73,10 @@ export const envSchema = z.object({
   MESHDRIFT_FLUX_REVISION_TTL: duration('7d').refine((ms) => ms >= 3_600_000, 'must be at least 1h (longer than your Flux intervals)'),
   /** How far past receipt a Flux event's timestamp may be when it moves the revision memory. */
   MESHDRIFT_FLUX_MAX_SKEW: duration('1m').refine((ms) => ms <= 3_600_000, 'must be at most 1h'),
+  /** Largest POST /webhooks/argocd body; larger ones get 413 (Argo CD does not retry it). */
+  MESHDRIFT_ARGOCD_MAX_BODY: byteSize('2MiB').refine((n) => n >= 64 * 1024 && n <= 64 * 1024 * 1024, 'must be between 64KiB and 64MiB'),
+  /** Largest POST /webhooks/flux body. */
+  MESHDRIFT_FLUX_MAX_BODY: byteSize('1MiB').refine((n) => n >= 64 * 1024 && n <= 64 * 1024 * 1024, 'must be between 64KiB and 64MiB'),
   MESHDRIFT_GROUP_WAIT: duration('10s'),
   MESHDRIFT_GROUP_INTERVAL: duration('5m'),
   SLACK_BOT_TOKEN: optionalSecret,

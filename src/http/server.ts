@@ -5,7 +5,14 @@ import { GroupLimitError } from '../track/redis-store.ts';
 import { badRequest, HttpError, payloadTooLarge, requestTimeout, unsupportedMediaType } from './errors.ts';
 import { receiveArgocd, receiveFlux, type WebhookAnswer, type WebhookDeps } from './webhooks.ts';
 
+/** Default body limit of /webhooks/flux (MESHDRIFT_FLUX_MAX_BODY): a Flux event message is at most 39,000 characters. */
 export const MAX_BODY_BYTES = 1024 * 1024;
+/**
+ * Default body limit of /webhooks/argocd (MESHDRIFT_ARGOCD_MAX_BODY). The shipped template sends a
+ * subset of the Application, and etcd stores no object over 1.5 MiB (its default request limit),
+ * so every body the template renders fits, however many resources the app has.
+ */
+export const ARGOCD_MAX_BODY_BYTES = 2 * 1024 * 1024;
 /**
  * How long a webhook sender may take to deliver its body once the headers are in. A sender that
  * trickles bytes would otherwise hold a connection (and its buffer) for Node's requestTimeout.
@@ -29,6 +36,8 @@ export interface ServerDeps {
   slackActions?: express.Router;
   /** Default {@link BODY_TIMEOUT_MS}. */
   bodyTimeoutMs?: number;
+  /** Body limits per webhook; defaults {@link ARGOCD_MAX_BODY_BYTES} and {@link MAX_BODY_BYTES}. */
+  maxBodyBytes?: { argocd?: number; flux?: number };
 }
 
 function header(req: Request, name: string): string | undefined {
@@ -106,9 +115,15 @@ export function createServer(deps: ServerDeps): express.Express {
    * Checks the headers, then reads the raw body (signatures are computed over the exact bytes).
    * Every refusal closes the connection: the rest of the body is never read.
    */
-  const readBody: RequestHandler = (req, res, next) => {
+  const limits = { argocd: deps.maxBodyBytes?.argocd ?? ARGOCD_MAX_BODY_BYTES, flux: deps.maxBodyBytes?.flux ?? MAX_BODY_BYTES };
+  const readBody = (webhook: 'argocd' | 'flux'): RequestHandler => (req, res, next) => {
+    const limit = limits[webhook];
     const refuse = (err: HttpError) => {
       res.set('Connection', 'close');
+      if (err.status === 413) {
+        const setting = webhook === 'argocd' ? 'MESHDRIFT_ARGOCD_MAX_BODY' : 'MESHDRIFT_FLUX_MAX_BODY';
+        deps.log.warn({ webhook, limit, contentLength: header(req, 'content-length') }, `webhook body over ${setting} (${limit} bytes): refused with 413, which the sender does not retry`);
+      }
       next(err);
     };
     const problem = contentTypeProblem(header(req, 'content-type')) ?? contentEncodingProblem(header(req, 'content-encoding'));
@@ -116,7 +131,7 @@ export function createServer(deps: ServerDeps): express.Express {
       refuse(unsupportedMediaType(problem));
       return;
     }
-    readRawBody(req, MAX_BODY_BYTES, bodyTimeoutMs).then(
+    readRawBody(req, limit, bodyTimeoutMs).then(
       (body) => {
         req.body = body;
         next();
@@ -159,12 +174,12 @@ export function createServer(deps: ServerDeps): express.Express {
 
   app.post(
     '/webhooks/argocd',
-    readBody,
+    readBody('argocd'),
     webhook('argocd-webhook', (req) => receiveArgocd(bodyOf(req), header(req, 'authorization'), deps.webhooks)),
   );
   app.post(
     '/webhooks/flux',
-    readBody,
+    readBody('flux'),
     webhook('flux-webhook', (req) =>
       receiveFlux(bodyOf(req), { signature: header(req, 'x-signature'), authorization: header(req, 'authorization') }, deps.webhooks),
     ),

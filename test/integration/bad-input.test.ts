@@ -2,7 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { App } from '../../src/app.ts';
-import { BODY_TIMEOUT_MS, MAX_BODY_BYTES } from '../../src/http/server.ts';
+import { ARGOCD_MAX_BODY_BYTES, BODY_TIMEOUT_MS, MAX_BODY_BYTES } from '../../src/http/server.ts';
 import { verifyBearerToken, verifyFluxSignature } from '../../src/http/verify-signature.ts';
 import { meshAppBody } from '../support/argocd.ts';
 import { readFixture } from '../support/fixtures.ts';
@@ -119,13 +119,17 @@ const errorOf = (response: string): string => {
   return (JSON.parse(body) as { error: string }).error;
 };
 
+// Default limits per webhook (MESHDRIFT_ARGOCD_MAX_BODY, MESHDRIFT_FLUX_MAX_BODY).
+const LIMIT: Record<string, number> = { argocd: ARGOCD_MAX_BODY_BYTES, flux: MAX_BODY_BYTES };
+const limitOf = (webhook: string): number => LIMIT[webhook] ?? 0;
+
 describe('oversized bodies', () => {
   it.each(WEBHOOKS)('%s: a declared Content-Length over the limit gets 413 with the limit at once, and the connection is closed', async (webhook) => {
-    const head = `POST /webhooks/${webhook} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${2 * MAX_BODY_BYTES}\r\n\r\n`;
-    // Only 64 KiB of the 2 MiB are ever sent: the answer must not wait for the rest.
+    const head = `POST /webhooks/${webhook} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${2 * limitOf(webhook)}\r\n\r\n`;
+    // Only 64 KiB of twice the limit are ever sent: the answer must not wait for the rest.
     const got = await rawExchange(head, [Buffer.alloc(64 * 1024, 0x20)], 10, 5_000);
     expect(statusOf(got.response)).toBe(413);
-    expect(errorOf(got.response)).toBe(`body larger than ${MAX_BODY_BYTES} bytes`);
+    expect(errorOf(got.response)).toBe(`body larger than ${limitOf(webhook)} bytes`);
     expect(got.closed).toBe(true);
   });
 
@@ -133,10 +137,10 @@ describe('oversized bodies', () => {
     const head = `POST /webhooks/${webhook} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`;
     const piece = Buffer.alloc(256 * 1024, 0x20);
     const chunk = Buffer.concat([Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from('\r\n')]);
-    // 8 × 256 KiB = 2 MiB offered, never terminated: the server stops reading after 1 MiB.
-    const got = await rawExchange(head, Array.from({ length: 8 }, () => chunk), 5, 5_000);
+    // Twice the limit offered in 256 KiB chunks, never terminated: the server stops reading at the limit.
+    const got = await rawExchange(head, Array.from({ length: (2 * limitOf(webhook)) / piece.length }, () => chunk), 5, 5_000);
     expect(statusOf(got.response)).toBe(413);
-    expect(errorOf(got.response)).toContain(`${MAX_BODY_BYTES} bytes`);
+    expect(errorOf(got.response)).toContain(`${limitOf(webhook)} bytes`);
     expect(got.closed).toBe(true);
   });
 });

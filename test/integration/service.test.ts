@@ -98,7 +98,7 @@ describe('Argo CD webhook → Slack, end to end', () => {
     const invalid = await postArgocd(svc.url, { app: { metadata: {} } });
     expect(invalid.status).toBe(400);
     expect(((await invalid.json()) as { error: string }).error).toContain('app.metadata.name');
-    const big = await postArgocd(svc.url, JSON.stringify({ app: meshApp(), pad: 'x'.repeat(1024 * 1024) }));
+    const big = await postArgocd(svc.url, JSON.stringify({ app: meshApp(), pad: 'x'.repeat(2 * 1024 * 1024) }));
     expect(big.status).toBe(413);
     const metrics = await (await fetch(`${svc.url}/metrics`)).text();
     expect(metrics).toMatch(/meshdrift_signals_total\{source="argocd-webhook",outcome="unauthorized"\} 2/);

@@ -32,6 +32,16 @@ describe('loadEnv', () => {
     expect(loadEnv({}).SLACK_BOT_TOKEN).toBeUndefined();
   });
 
+  it('reads webhook body limits and the Flux revision settings (#13, #12.8)', () => {
+    expect(loadEnv({})).toMatchObject({ MESHDRIFT_ARGOCD_MAX_BODY: 2 * 1024 * 1024, MESHDRIFT_FLUX_MAX_BODY: 1024 * 1024, MESHDRIFT_FLUX_REVISION_TTL: 7 * 86_400_000, MESHDRIFT_FLUX_MAX_SKEW: 60_000 });
+    expect(loadEnv({ MESHDRIFT_ARGOCD_MAX_BODY: '4MiB', MESHDRIFT_FLUX_MAX_BODY: '512KiB' })).toMatchObject({ MESHDRIFT_ARGOCD_MAX_BODY: 4 * 1024 * 1024, MESHDRIFT_FLUX_MAX_BODY: 512 * 1024 });
+    expect(loadEnv({ MESHDRIFT_ARGOCD_MAX_BODY: '70000' }).MESHDRIFT_ARGOCD_MAX_BODY).toBe(70_000);
+    expect(() => loadEnv({ MESHDRIFT_ARGOCD_MAX_BODY: 'big' })).toThrow(/MESHDRIFT_ARGOCD_MAX_BODY: "big" is not a size/);
+    expect(() => loadEnv({ MESHDRIFT_FLUX_MAX_BODY: '1KiB' })).toThrow(/MESHDRIFT_FLUX_MAX_BODY: must be between 64KiB and 64MiB/);
+    expect(() => loadEnv({ MESHDRIFT_FLUX_REVISION_TTL: '10m' })).toThrow(/MESHDRIFT_FLUX_REVISION_TTL: must be at least 1h/);
+    expect(() => loadEnv({ MESHDRIFT_FLUX_MAX_SKEW: '2h' })).toThrow(/MESHDRIFT_FLUX_MAX_SKEW: must be at most 1h/);
+  });
+
   it('treats empty secrets as unset', () => {
     expect(loadEnv({ MESHDRIFT_ARGOCD_TOKEN: '  ' }).MESHDRIFT_ARGOCD_TOKEN).toBeUndefined();
   });
