@@ -28,7 +28,7 @@ import { followUp } from './queue/worker.ts';
 import { ownersOf } from './remediate/policy.ts';
 import { isRemediationReceiver } from './remediate/remediator.ts';
 import { scopeKey } from './track/decide.ts';
-import { routeIndex } from './track/grouping.ts';
+import { resolveGroupRoute, routeIndex } from './track/grouping.ts';
 import { receiverTypeOf } from './config/policy.ts';
 import { createRedisAuditTrail } from './remediate/audit.ts';
 import { createFlushContext } from './track/flush-context.ts';
@@ -306,9 +306,15 @@ export function createApp(opts: AppOptions): App {
         log,
         silences,
         groupLabels: createRedisGroupLabels(redis, prefix),
-        allowed: (action, user, labels) => {
-          const route = labels.route === undefined ? undefined : routeIndex(policy().current().classify.route).get(labels.route);
-          return slackActionAllowed(action, user, route?.slackActions, allowedUsers, userGroupsFor(labels));
+        // The group's route by identity (never by position: a reload that reorders routes must
+        // not hand one route's permissions to another's alerts); by content for a group stored
+        // under an id the policy no longer has (track/grouping.ts resolveGroupRoute).
+        allowed: async (action, user, labels, groupKey) => {
+          const root = policy().current().classify.route;
+          const known = labels.route !== undefined && routeIndex(root).has(labels.route);
+          const findings = known ? [] : Object.values((await store.get(groupKey))?.findings ?? {});
+          const { route } = resolveGroupRoute(root, labels, findings);
+          return slackActionAllowed(action, user, route.slackActions, allowedUsers, userGroupsFor(labels));
         },
         sync: syncFromSlack,
         // PagerDuty acknowledges are jobs (retried like deliveries), for every PagerDuty receiver the owner's drift went to.

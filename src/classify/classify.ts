@@ -41,7 +41,7 @@ export function defaultPolicy(catalog: Catalog, receivers: readonly string[], ti
     { ...ROUTE_DEFAULTS, receiver: first ?? 'console', ...timing },
   );
   // With several receivers, the first also gets everything: as a sibling route, not the fallback.
-  const route = others.length === 0 ? root : { ...root, routes: [{ ...root, id: 'route (default receiver)', routes: [], continue: true }, ...root.routes] };
+  const route = others.length === 0 ? root : { ...root, routes: [{ ...root, id: 'route (default receiver)', path: 'route (default receiver)', routes: [], continue: true }, ...root.routes] };
   return { catalog, severity: DEFAULT_SEVERITY, rules: compileRules([]), route };
 }
 
@@ -125,7 +125,7 @@ export function classify(signal: Signal, policy: ClassifyPolicy): Finding[] {
         `default severity for ${info.category} ${r.state} is ${matrixSeverity}`,
         ...(defaultSeverity === matrixSeverity ? [] : [`unverified by its source: severity capped at ${defaultSeverity}`]),
         ...outcome.reasons,
-        ...routes.map((route) => `${route.id} → receiver ${route.receiver}`),
+        ...routes.map((route) => `${route.path} → receiver ${route.receiver}`),
       ],
       ...(r.detail === undefined ? {} : { detail: r.detail }),
       ...(signal.revision === undefined ? {} : { revision: signal.revision }),

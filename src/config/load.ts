@@ -180,8 +180,16 @@ export function loadPolicyText(text: string, file: string, opts: LoadOptions = {
   for (const key of ['mute_time_intervals', 'active_time_intervals'] as const) {
     if ((config.route[key] ?? []).length > 0) at(['route', key], `not allowed on the root route (as in Alertmanager): put ${key} on child routes`);
   }
+  if (config.route.name !== undefined) at(['route', 'name'], 'the root route is always `route`: name child routes only');
+  // Route names are identities (alert groups and Slack permissions follow them across reloads).
+  const routeNames = new Map<string, string>();
   const intervals = new Set(config.time_intervals.map((t) => t.name));
   walkRoutes(config.route, ['route'], (route, path) => {
+    if (route.name !== undefined && path.length > 1) {
+      const first = routeNames.get(route.name);
+      if (first !== undefined) at([...path, 'name'], `route name "${route.name}" is used twice (first at ${first}); route names must be unique`);
+      else routeNames.set(route.name, pathText(path));
+    }
     if (route.receiver !== undefined && !names.has(route.receiver)) {
       at([...path, 'receiver'], `undefined receiver "${route.receiver}" (define it under receivers)`);
     }

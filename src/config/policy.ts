@@ -192,6 +192,11 @@ const slackActionsSchema = z.strictObject({
 });
 
 export interface RouteConfig {
+  /**
+   * The route's identity across reloads (unique in the tree; not on the root). Without it a
+   * route is known by its content: matchers, receiver, group_by and its parent (route/route.ts).
+   */
+  name?: string | undefined;
   receiver?: string | undefined;
   matchers?: string[] | undefined;
   continue?: boolean | undefined;
@@ -209,8 +214,12 @@ export interface RouteConfig {
   routes?: RouteConfig[] | undefined;
 }
 
+/** Route names key alert groups and show in reasons: a short, plain token. */
+const routeName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'a route name is 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit');
+
 export const routeSchema: z.ZodType<RouteConfig, unknown> = z.lazy(() =>
   z.strictObject({
+    name: routeName.optional(),
     receiver: z.string().min(1).optional(),
     matchers: z.array(z.string()).optional(),
     continue: z.boolean().optional(),

@@ -133,7 +133,7 @@ export interface SlackActionsDeps {
    * Whether this Slack user may do this to this group (the route's `slack_actions`). Rejects when it
    * cannot tell (Slack user groups unreadable): the click is refused and audited as failed.
    */
-  allowed: (action: SlackActionKind, slackUserId: string, labels: GroupLabels) => boolean | Promise<boolean>;
+  allowed: (action: SlackActionKind, slackUserId: string, labels: GroupLabels, groupKey: string) => boolean | Promise<boolean>;
   /** "Sync now": remediate the group's owner (dry run per policy). Rejects on failure. */
   sync: (groupKey: string, actor: string) => Promise<SlackSyncResult | void>;
   /** "Acknowledge": queues the PagerDuty acknowledges; `summary` is shown on the message. Rejects on failure. */
@@ -247,7 +247,7 @@ export function createSlackActionsRouter(deps: SlackActionsDeps): express.Router
     const where = { cluster: labels.cluster, owner: labels.owner };
     let allowed: boolean;
     try {
-      allowed = await deps.allowed(request.kind, userId, labels);
+      allowed = await deps.allowed(request.kind, userId, labels, groupKey);
     } catch (err) {
       const reason = `could not check whether ${actor} may ${request.kind} this alert: ${messageOf(err)}`;
       log.warn({ groupKey, error: messageOf(err) }, 'slack action authorization failed');

@@ -11,7 +11,7 @@ export const findingSchema = z.object({
   fingerprint: z.string(),
   /** Alert group this copy of the finding belongs to (set by track/grouping.ts; '' before). */
   groupKey: z.string(),
-  /** Ids of the routes the finding reached (`route`, `route.routes[0]`, …). */
+  /** Identities of the routes the finding reached (`route`, `name:…`, `content:…`: route/route.ts). */
   routes: z.array(z.string()).optional(),
   cluster: z.string(),
   tool: z.enum(TOOLS),

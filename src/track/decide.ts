@@ -38,6 +38,12 @@ export interface SignalInput {
   completeness: 'snapshot' | 'partial';
   scope: SignalScope;
   observedAt: number;
+  /**
+   * Every finding the whole snapshot still reports for its owner, in whatever group (by
+   * fingerprint). A firing finding this group no longer receives but which the snapshot reports
+   * unchanged (same state and severity) is kept firing here instead of resolved: see applySignal.
+   */
+  reported?: ReadonlyMap<string, Finding>;
 }
 
 export interface ApplyResult {
@@ -127,6 +133,16 @@ export function applySignal(prev: GroupState | null, input: SignalInput, now: nu
     const present = new Set(input.findings.map((f) => f.fingerprint));
     for (const [fp, f] of Object.entries(findings)) {
       if (f.status === 'firing' && !present.has(fp) && inScope(f, input.scope) && covered(f, input.scope)) {
+        // Only the routing moved it (a policy reload: route edited, group_by or receiver changed):
+        // the finding is still drifted, unchanged, and told in its new group. Resolving it here
+        // would send this group's receivers a false "resolved" (issue #12), and a PagerDuty
+        // incident or a Slack message would say the drift is over while it stands. It stays
+        // firing here, told no more than before (repeats), and resolves here truthfully with the
+        // first snapshot that no longer reports it. A finding whose state or severity changed
+        // is news for this group: it resolves here as before (e.g. it left a pager route by no
+        // longer being critical).
+        const still = input.reported?.get(fp);
+        if (still !== undefined && still.state === f.state && still.severity === f.severity) continue;
         findings[fp] = { ...f, status: 'resolved', resolvedAt: now };
         changed = true;
         resolved++;
@@ -136,9 +152,12 @@ export function applySignal(prev: GroupState | null, input: SignalInput, now: nu
   }
 
   const snapshots = input.completeness === 'snapshot' && input.observedAt > (base.snapshots[owner] ?? 0) ? { ...base.snapshots, [owner]: input.observedAt } : base.snapshots;
-  dirty ||= changed || snapshots !== base.snapshots || prev === null || !sameTiming(base.timing, timing);
+  // A group adopted under a new route identity (track/grouping.ts adoptGroups) takes it on.
+  const route = input.labels?.route;
+  const relabel = route !== undefined && route !== base.labels.route;
+  dirty ||= changed || relabel || snapshots !== base.snapshots || prev === null || !sameTiming(base.timing, timing);
   if (!dirty) return { next: prev, changed, opened, resolved, resolvedFindings, stale: false, dirty };
-  let next: GroupState = { ...base, timing, findings, snapshots };
+  let next: GroupState = { ...base, timing, findings, snapshots, ...(relabel ? { labels: { ...base.labels, route } } : {}) };
   // A new episode starts when a quiet group fires again.
   if (!firingBefore && opened.length > 0 && (base.lastNotification === null || base.lastNotification.status === 'resolved')) {
     next = { ...next, firstSeen: now, labels: input.labels ?? base.labels };

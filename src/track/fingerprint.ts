@@ -20,14 +20,16 @@ export function fingerprintOf(cluster: string, tool: GitOpsTool, owner: OwnerRef
 }
 
 /**
- * An alert group: one per (route, values of the route's group_by labels), as in Alertmanager. Hex
- * only, so it is safe in Redis keys and BullMQ job ids (which may not contain `:`).
+ * An alert group: one per (route identity, receiver, values of the route's group_by labels), as in
+ * Alertmanager. Hex only, so it is safe in Redis keys and BullMQ job ids (which may not contain
+ * `:`). Without a receiver: the key the code before route identities (issue #12) computed, from
+ * the positional route id; groups it stored keep their key (track/grouping.ts adopts them).
  */
-export function groupKeyOf(routeId: string, groupBy: Readonly<Record<string, string>>): string {
+export function groupKeyOf(routeId: string, groupBy: Readonly<Record<string, string>>, receiver?: string): string {
   const pairs = Object.keys(groupBy)
     .sort()
     .map((k) => `${k}=${groupBy[k] ?? ''}`);
-  return digest(['group', routeId, ...pairs], 32);
+  return digest(receiver === undefined ? ['group', routeId, ...pairs] : ['group', routeId, `receiver=${receiver}`, ...pairs], 32);
 }
 
 /** A BullMQ-safe job id from parts: hex, never all digits. */

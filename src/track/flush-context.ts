@@ -6,7 +6,7 @@ import { nextSilenceChange, silencedBy } from '../route/silence.ts';
 import { nextChange, type CompiledTimeInterval } from '../route/time-interval.ts';
 import type { FlushContext, Mute } from './decide.ts';
 import type { GroupState } from './group-state.ts';
-import { routeIndex } from './grouping.ts';
+import { resolveGroupRoute } from './grouping.ts';
 import type { InhibitSourceStore } from './inhibit-sources.ts';
 import type { SilenceStore } from './silence-store.ts';
 
@@ -42,7 +42,9 @@ export interface FlushContextDeps {
 export function createFlushContext(deps: FlushContextDeps): (state: GroupState, now: number) => Promise<FlushContext> {
   return async (state, now) => {
     const policy = deps.policy();
-    const route = routeIndex(policy.classify.route).get(state.labels.route ?? policy.classify.route.id);
+    // By the route's identity, or what the group's findings match now (a group stored under a
+    // positional id, or whose route was edited or removed): never by position.
+    const { route } = resolveGroupRoute(policy.classify.route, state.labels, Object.values(state.findings));
     const [silences, sources] = await Promise.all([
       // Compiled once per change of the silences, by the store; expired ones are never read.
       deps.silences.compiled(now),

@@ -7,7 +7,8 @@ import type { InhibitSourceStore } from './inhibit-sources.ts';
 import type { Signal } from '../model/signal.ts';
 import type { Queues } from '../queue/queues.ts';
 import { scopeKey, type SignalInput } from './decide.ts';
-import { groupInputs, scopeOf } from './grouping.ts';
+import { adoptGroups, groupInputs, scopeOf } from './grouping.ts';
+import type { GroupState } from './group-state.ts';
 import { ownerGroupsKey, type TrackStore } from './redis-store.ts';
 
 export type IngestOutcome = {
@@ -54,13 +55,27 @@ export function createIngest(deps: IngestDeps): Ingest {
     const started = performance.now();
     const policy = deps.policy();
     const findings = classify(signal, policy);
-    const inputs: SignalInput[] = groupInputs(signal, findings, policy.route);
+    let inputs: SignalInput[] = groupInputs(signal, findings, policy.route);
     const scope = scopeOf(signal);
     const owner = scopeKey(scope);
+    const known = await deps.owners.groupsOf(owner);
+    // A group to open while the owner has groups this signal is not keyed to: one of them may be
+    // the same group under an older key (an upgrade from positional route ids, an edited route).
+    const knownSet = new Set(known);
+    const computed = new Set(inputs.map((i) => i.groupKey));
+    const others = known.filter((k) => !computed.has(k));
+    if (others.length > 0 && inputs.some((i) => !knownSet.has(i.groupKey))) {
+      const states = await Promise.all(others.map((k) => deps.store.get(k)));
+      inputs = adoptGroups(inputs, states.filter((g): g is GroupState => g !== null), policy.route);
+    }
     if (signal.completeness === 'snapshot') {
+      // The snapshot's findings, whatever group they went to: a reload that only moved one to
+      // another group does not resolve it in the old one (track/decide.ts applySignal).
+      const reported = new Map(findings.map((f) => [f.fingerprint, f]));
       const routed = new Set(inputs.map((i) => i.groupKey));
-      for (const groupKey of await deps.owners.groupsOf(owner)) {
-        if (!routed.has(groupKey)) inputs.push({ groupKey, findings: [], completeness: 'snapshot', scope, observedAt: signal.observedAt });
+      inputs = inputs.map((i) => ({ ...i, reported }));
+      for (const groupKey of known) {
+        if (!routed.has(groupKey)) inputs.push({ groupKey, findings: [], completeness: 'snapshot', scope, observedAt: signal.observedAt, reported });
       }
     }
 

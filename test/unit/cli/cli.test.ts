@@ -48,6 +48,16 @@ describe('meshdrift validate', () => {
     expect(r.err.trim().split('\n')).toHaveLength(2);
   });
 
+  it('reports a route name used twice, with where it was first (route names are identities)', async () => {
+    const file = tempFile(
+      'names.yaml',
+      `receivers:\n  - { name: log, console: {} }\nroute:\n  receiver: log\n  routes:\n    - { name: prod, matchers: ['cluster="prod"'] }\n    - matchers: ['cluster="dev"']\n      routes:\n        - { name: prod, matchers: ['team="a"'] }\n`,
+    );
+    const r = await run(runValidate, [file]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`${file}:9:19: route.routes[1].routes[0].name: route name "prod" is used twice (first at route.routes[0]); route names must be unique`);
+  });
+
   it('says so for a missing file, and needs exactly one argument', async () => {
     expect((await run(runValidate, ['/nonexistent/p.yaml'])).err).toContain('/nonexistent/p.yaml:0:0: file not found');
     expect((await run(runValidate, [])).code).toBe(2);

@@ -71,6 +71,9 @@ describe('loading the policy file', () => {
     ['undefined time interval', `${MINIMAL}  routes:\n    - receiver: log\n      mute_time_intervals: [nights]\n`, 'p.yaml:9:29: route.routes[0].mute_time_intervals[0]: undefined time interval "nights"'],
     ['mute on the root', `${MINIMAL}  mute_time_intervals: [n]\ntime_intervals:\n  - name: n\n    time_intervals: [{ weekdays: [monday] }]\n`, 'p.yaml:7:24: route.mute_time_intervals: not allowed on the root route'],
     ['bad inhibit matcher', `${MINIMAL}inhibit_rules:\n  - source_matchers: ['severity critical']\n    target_matchers: ['a=b']\n`, 'p.yaml:8:23: inhibit_rules[0].source_matchers[0]:'],
+    ['duplicate route name', `${MINIMAL}  routes:\n    - { name: a, receiver: log }\n    - { name: a, receiver: log, continue: true }\n`, 'p.yaml:9:15: route.routes[1].name: route name "a" is used twice (first at route.routes[0])'],
+    ['bad route name', `${MINIMAL}  routes:\n    - { name: "a b", receiver: log }\n`, 'p.yaml:8:15: route.routes[0].name: a route name is 1-63 letters'],
+    ['name on the root', `${MINIMAL}  name: top\n`, 'p.yaml:7:9: route.name: the root route is always `route`'],
     ['bad weekday', `${MINIMAL}time_intervals:\n  - name: n\n    time_intervals: [{ weekdays: [funday] }]\n`, 'p.yaml:9:35: time_intervals[0].time_intervals[0].weekdays[0]:'],
   ])('%s → %s', (_what, text, expected) => {
     const errors = errorsOf(text);

@@ -59,7 +59,65 @@ describe('route tree', () => {
     expect(security?.groupIntervalMs).toBe(ROUTE_DEFAULTS.groupIntervalMs);
     const [securityProd] = matchRoutes(root, { category: 'security', cluster: 'prod-1' });
     expect(securityProd?.groupWaitMs).toBe(1000);
-    expect(securityProd?.id).toBe('route.routes[1].routes[0]');
+    expect(securityProd?.path).toBe('route.routes[1].routes[0]');
+    expect(securityProd?.id).toMatch(/^content:[0-9a-f]{16}$/);
     expect(securityProd?.groupBy).toEqual(ROUTE_DEFAULTS.groupBy);
+  });
+});
+
+describe('route identity (issue #12)', () => {
+  type Config = Parameters<typeof compileRoute>[0];
+  const compile = (config: Config) => compileRoute(config, { ...ROUTE_DEFAULTS, receiver: 'default' });
+  const ids = (config: Config): Record<string, string> => {
+    const out: Record<string, string> = {};
+    const walk = (r: ReturnType<typeof compile>) => {
+      out[`${r.receiver} ${r.matchers.map((m) => formatMatcher(m)).join(',')}`] = r.id;
+      r.routes.forEach(walk);
+    };
+    walk(compile(config));
+    return out;
+  };
+  const prod: Config = { matchers: ['cluster="prod"'], receiver: 'oncall', slack_actions: { allowed: ['U0PROD'], actions: ['silence'] }, routes: [{ matchers: ['severity="critical"'], receiver: 'pager' }] };
+  const staging: Config = { matchers: ['cluster="staging"'], receiver: 'chat' };
+
+  it('does not depend on position: swapping two routes changes no identity, children included', () => {
+    const a = ids({ receiver: 'default', routes: [prod, staging] });
+    const b = ids({ receiver: 'default', routes: [staging, prod] });
+    expect(b).toEqual(a);
+    expect(new Set(Object.values(a)).size).toBe(4);
+    expect(a['default ']).toBe('route');
+  });
+
+  it('is the content when unnamed: changed matchers, receiver or group_by make a new identity (and their children\'s); other keys do not', () => {
+    const before = compile({ receiver: 'default', routes: [prod] }).routes[0];
+    const edited = (patch: Partial<Config>) => compile({ receiver: 'default', routes: [{ ...prod, ...patch }] }).routes[0];
+    expect(edited({ matchers: ['cluster="prod"', 'team="a"'] })?.id).not.toBe(before?.id);
+    expect(edited({ matchers: ['cluster="prod"', 'team="a"'] })?.routes[0]?.id).not.toBe(before?.routes[0]?.id);
+    expect(edited({ receiver: 'chat' })?.id).not.toBe(before?.id);
+    expect(edited({ group_by: ['cluster'] })?.id).not.toBe(before?.id);
+    // Timers, continue, permissions, intervals: the same route with other settings.
+    expect(edited({ group_wait: 1000, continue: true, slack_actions: { allowed: ['*'], actions: ['sync'] }, mute_time_intervals: ['nights'] })?.id).toBe(before?.id);
+    // Matchers are a set, in canonical form.
+    const two = (m: string[]) => compile({ receiver: 'default', routes: [{ matchers: m, receiver: 'x' }] }).routes[0]?.id;
+    expect(two(['a="1"', 'b=~"2|3"'])).toBe(two(['b=~"2|3"', 'a=1']));
+  });
+
+  it('is the name when named: edits and moves keep it', () => {
+    const named = { ...prod, name: 'prod' };
+    const before = compile({ receiver: 'default', routes: [named, staging] }).routes[0];
+    expect(before?.id).toBe('name:prod');
+    expect(before?.path).toBe('route.routes[0] (prod)');
+    const moved = compile({ receiver: 'default', routes: [staging, { ...staging, matchers: ['cluster="dev"'], routes: [{ ...named, matchers: ['cluster=~"prod|prod-eu"'], receiver: 'chat' }] }] });
+    expect(moved.routes[1]?.routes[0]?.id).toBe('name:prod');
+    // Its unnamed child's content identity hangs off the name, so it survives the move too.
+    expect(moved.routes[1]?.routes[0]?.routes[0]?.id).toBe(before?.routes[0]?.id);
+  });
+
+  it('tells identical siblings apart, and refuses a name used twice', () => {
+    const root = compile({ receiver: 'default', routes: [staging, { ...staging, continue: true }, staging] });
+    const [a, b, c] = root.routes.map((r) => r.id);
+    expect(new Set([a, b, c]).size).toBe(3);
+    expect(b).toBe(`${a}-2`);
+    expect(() => compile({ receiver: 'default', routes: [{ ...staging, name: 'x' }, { ...prod, name: 'x' }] })).toThrow(/used twice/);
   });
 });
