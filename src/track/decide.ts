@@ -133,8 +133,8 @@ export function applySignal(prev: GroupState | null, input: SignalInput, now: nu
     const present = new Set(input.findings.map((f) => f.fingerprint));
     for (const [fp, f] of Object.entries(findings)) {
       if (f.status === 'firing' && !present.has(fp) && inScope(f, input.scope) && covered(f, input.scope)) {
-        // Only the routing moved it (a policy reload: route edited, group_by or receiver changed):
-        // the finding is still drifted, unchanged, and told in its new group. Resolving it here
+        // Only the routing moved it (a policy reload: a route edited, group_by or a receiver
+        // changed; or the owner's labels that routes match on): the finding is still drifted, unchanged, and told in its new group. Resolving it here
         // would send this group's receivers a false "resolved" (issue #12), and a PagerDuty
         // incident or a Slack message would say the drift is over while it stands. It stays
         // firing here, told no more than before (repeats), and resolves here truthfully with the
