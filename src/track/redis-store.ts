@@ -336,7 +336,10 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
         const { version, state, ttlMs } = await read(input.groupKey);
         const result = applySignal(state, input, now);
         if (!result.dirty) {
-          if (state !== null && input.findings.length > 0) await touch(input, ttlMs);
+          // A finding a reload moved elsewhere but that is still drifted keeps its old group firing
+          // (decide.ts applySignal): the snapshot reporting it keeps that group alive too.
+          const carried = state !== null && input.reported !== undefined && Object.keys(state.findings).some((fp) => input.reported?.has(fp));
+          if (state !== null && (input.findings.length > 0 || carried)) await touch(input, ttlMs);
           return result;
         }
         return (await commit(input.groupKey, version, state, result.next, input.scope)) ? result : undefined;

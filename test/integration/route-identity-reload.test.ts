@@ -10,7 +10,7 @@ import { applicationSchema, applicationToSignal } from '../../src/sources/argocd
 import { scopeKey } from '../../src/track/decide.ts';
 import { groupKeyOf } from '../../src/track/fingerprint.ts';
 import { groupInputs, scopeOf } from '../../src/track/grouping.ts';
-import { ownerGroupsKey } from '../../src/track/redis-store.ts';
+import { groupRedisKey, ownerGroupsKey } from '../../src/track/redis-store.ts';
 import { startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
 import { meshApp, meshAppBody, SYNCED_AT } from '../support/argocd.ts';
 import { redisUrl, testPrefix, waitFor } from '../support/redis.ts';
@@ -182,6 +182,13 @@ describe('route identity across policy reloads', () => {
     await waitFor(() => slack.messages.size === 2, 10_000, "the new receiver's message");
     expect(new Set([...slack.messages.values()].map((m) => m.channel)).size).toBe(2);
     expect(resolvedShown()).toBe(false);
+
+    // Snapshots that still report the finding keep the old group alive (its TTL), as its firing
+    // findings' signals would: also a repeat of the same snapshot, which changes nothing there.
+    await svc?.redis.expire(groupRedisKey(prefix, oldKey ?? ''), 100);
+    await postArgocd(svc?.url ?? '', meshAppBody('OutOfSync', LATER));
+    expect(await svc?.redis.ttl(groupRedisKey(prefix, oldKey ?? ''))).toBeGreaterThan(86_400);
+    expect(new Set(await statuses(oldKey ?? ''))).toEqual(new Set(['firing']));
 
     // The drift ends: both alerts resolve, truthfully.
     await postArgocd(svc?.url ?? '', meshAppBody('Synced', SYNCED_AT));
