@@ -194,7 +194,14 @@ export function createApp(opts: AppOptions): App {
   });
 
   const isUnavailable = (err: unknown): boolean => redis.status !== 'ready' || (err instanceof Error && REDIS_DOWN.test(`${err.name} ${err.message}`));
-  const fluxRevisions = createRedisFluxRevisionStore(redis, prefix, { ttlSeconds: Math.round(env.MESHDRIFT_FLUX_REVISION_TTL / 1000), maxSkewMs: env.MESHDRIFT_FLUX_MAX_SKEW });
+  const fluxRevisions = createRedisFluxRevisionStore(redis, prefix, {
+    ttlSeconds: Math.round(env.MESHDRIFT_FLUX_REVISION_TTL / 1000),
+    maxSkewMs: env.MESHDRIFT_FLUX_MAX_SKEW,
+    onFutureTimestamp: (claimedMs, nowMs) => {
+      log.warn({ claimedAheadMs: claimedMs - nowMs, maxSkewMs: env.MESHDRIFT_FLUX_MAX_SKEW }, 'Flux event timestamp past MESHDRIFT_FLUX_MAX_SKEW: counted as receipt time + the skew for the revision memory');
+      metrics.limitHit('flux_event_time');
+    },
+  });
   // Kubernetes watches (MESHDRIFT_CLUSTERS), started in start(); unset: webhooks only.
   let kube: LeaderGatedKubeSources | undefined;
   // Argo CD API polling (ARGOCD_URL + ARGOCD_TOKEN), on the leader when there is an election.

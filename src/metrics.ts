@@ -5,7 +5,7 @@ import type { Severity } from './model/severity.ts';
 export type SignalOutcome = 'tracked' | 'unchanged' | 'stale' | 'rollout' | 'ignored' | 'invalid' | 'unauthorized' | 'too_large' | 'unavailable';
 export type DeliveryOutcome = 'success' | 'retry' | 'rate_limited' | 'failed' | 'dead_letter';
 /** The limits of issue #12, as the `limit` label of meshdrift_limit_hits_total. */
-export type LimitName = 'silences' | 'silence_size' | 'silence_duration' | 'alert_groups' | 'alert_groups_evicted' | 'inhibit_sources' | 'app_series';
+export type LimitName = 'silences' | 'silence_size' | 'silence_duration' | 'alert_groups' | 'alert_groups_evicted' | 'inhibit_sources' | 'app_series' | 'webhook_body' | 'flux_event_time';
 
 /** How meshdrift_app_drift_total labels apps (MESHDRIFT_APP_METRICS). */
 export type AppMetricsMode = { mode: 'all' } | { mode: 'off' } | { mode: 'top'; n: number };
@@ -127,7 +127,7 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
   // max(4N, N+100)), and one series labelled `_other` for the rest; `off` only that one; `all` one
   // per app (unbounded). `_other` is the total minus what is shown: it may drop when an app enters
   // the top N (a counter reset to Prometheus).
-  const limitHits = new Counter({ name: 'meshdrift_limit_hits_total', help: 'Requests or signals refused, or app series folded into _other, because a configured limit was reached, by limit (silences, silence_size, silence_duration, alert_groups, alert_groups_evicted, inhibit_sources, app_series).', labelNames: ['limit'], registers: [registry] });
+  const limitHits = new Counter({ name: 'meshdrift_limit_hits_total', help: 'Requests or signals refused, or app series folded into _other, because a configured limit was reached, by limit (silences, silence_size, silence_duration, alert_groups, alert_groups_evicted, inhibit_sources, app_series, webhook_body, flux_event_time).', labelNames: ['limit'], registers: [registry] });
   const topApps = appMode.mode === 'top' ? new TopApps(Math.max(appMode.n * 4, appMode.n + 100), () => limitHits.inc({ limit: 'app_series' })) : undefined;
   let otherApps = 0;
   const other: AppLabels = { app_cluster: OTHER_APPS, app_tool: OTHER_APPS, app_kind: OTHER_APPS, app_namespace: OTHER_APPS, app: OTHER_APPS };

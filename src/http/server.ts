@@ -123,6 +123,7 @@ export function createServer(deps: ServerDeps): express.Express {
       if (err.status === 413) {
         const setting = webhook === 'argocd' ? 'MESHDRIFT_ARGOCD_MAX_BODY' : 'MESHDRIFT_FLUX_MAX_BODY';
         deps.log.warn({ webhook, limit, contentLength: header(req, 'content-length') }, `webhook body over ${setting} (${limit} bytes): refused with 413, which the sender does not retry`);
+        deps.metrics.limitHit('webhook_body');
       }
       next(err);
     };

@@ -129,6 +129,7 @@ describe.skipIf(skip !== undefined)('the shipped argocd-notifications through th
       });
       expect(codes).toEqual([413]);
       expect(await (await fetch(`${small.url}/metrics`)).text()).toMatch(/meshdrift_signals_total\{source="argocd-webhook",outcome="too_large"\} 1/);
+      expect(await (await fetch(`${small.url}/metrics`)).text()).toMatch(/meshdrift_limit_hits_total\{limit="webhook_body"\} 1/);
       expect(lines.join('')).toContain('MESHDRIFT_ARGOCD_MAX_BODY (65536 bytes)');
       // 100 KB of Flux event is under the Flux default (1 MiB): not refused for size.
       const flux = await fetch(`${small.url}/webhooks/flux`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pad: 'x'.repeat(100_000) }) });

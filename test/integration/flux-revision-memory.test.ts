@@ -107,6 +107,19 @@ describe.each([
   });
 });
 
+describe('a Flux event timestamp past the skew', () => {
+  it('is reported (log + metric in app.ts) and counted as receipt + skew; one within it is not', () => {
+    const hits: Array<[number, number]> = [];
+    const store = createRedisFluxRevisionStore(redis, prefix, { ttlSeconds: 3600, maxSkewMs: 60_000, onFutureTimestamp: (claimed, now) => void hits.push([claimed, now]) });
+    expect(store.reconcileTimeOf(iso(T0 + 30_000), T0)).toBe(T0 + 30_000);
+    expect(hits).toEqual([]);
+    expect(store.reconcileTimeOf('2099-01-01T00:00:00Z', T0)).toBe(T0 + 60_000);
+    expect(hits).toEqual([[Date.UTC(2099, 0, 1), T0]]);
+    expect(store.reconcileTimeOf('not a time', T0)).toBe(T0);
+    expect(hits).toHaveLength(1);
+  });
+});
+
 describe('Redis keys of the revision memory', () => {
   it('have a TTL, refreshed on each write; an expired one is as never known (unverified)', async () => {
     const store = createRedisFluxRevisionStore(redis, prefix, { ttlSeconds: 3600, maxSkewMs: 60_000 });

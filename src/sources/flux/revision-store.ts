@@ -42,6 +42,8 @@ export interface FluxRevisionOptions {
   ttlSeconds: number;
   /** How far past receipt an event timestamp may claim to be (MESHDRIFT_FLUX_MAX_SKEW). */
   maxSkewMs: number;
+  /** Called when an event's timestamp was later than that and counted as receipt + maxSkewMs. */
+  onFutureTimestamp?: (claimedMs: number, nowMs: number) => void;
 }
 
 /** 7 days: longer than any Flux interval in practice (Flux's own defaults are 1m-1h). */
@@ -108,6 +110,10 @@ export function createRedisFluxRevisionStore(redis: Redis, keyPrefix: string, op
       const written = await redis.set(ownerKey(keyPrefix, cluster, owner), encode({ revision, at, from: 'status' }), 'EX', ttlSeconds, 'NX');
       return written === 'OK';
     },
-    reconcileTimeOf: (timestamp, now) => boundedReconcileTime(timestamp, now, maxSkewMs),
+    reconcileTimeOf(timestamp, now) {
+      const at = boundedReconcileTime(timestamp, now, maxSkewMs);
+      if (at === now + maxSkewMs && Date.parse(timestamp) > at) options.onFutureTimestamp?.(Date.parse(timestamp), now);
+      return at;
+    },
   };
 }
