@@ -7,7 +7,7 @@ import { createLogger } from '../../src/log.ts';
 import { applicationToSignal } from '../../src/sources/argocd/application.ts';
 import { largeApp } from '../support/argocd-apps.ts';
 import { ArgocdEngine, engineSkipReason, NotificationsReplay, parseNotificationsConfig, type Delivery } from '../support/argocd-engine.ts';
-import { readFixture } from '../support/fixtures.ts';
+import { fixturePath, readFixture } from '../support/fixtures.ts';
 import { redisUrl, testPrefix } from '../support/redis.ts';
 import { postArgocd, startService, stopService } from '../support/service.ts';
 
@@ -20,7 +20,7 @@ const TRIGGERS = ['on-meshdrift-state', 'on-meshdrift-clean'];
 const CONTEXT = { argocdUrl: 'https://argocd.example.com', clusterName: 'prod-eu-1' };
 
 // Every Application among the shared fixtures (api-managed-resources is a diff list, not an app).
-const FIXTURES = readdirSync(new URL('../../../shared/fixtures/argocd/', import.meta.url))
+const FIXTURES = readdirSync(fixturePath('argocd/'))
   .filter((f) => f.endsWith('.json'))
   .filter((f) => {
     const o = readFixture(`argocd/${f}`) as Record<string, unknown>;
@@ -30,6 +30,10 @@ const FIXTURES = readdirSync(new URL('../../../shared/fixtures/argocd/', import.
 const expressions = (): string[] => Object.values(config.triggers).flatMap((cs) => cs.flatMap((c) => [c.when, ...(c.oncePer === undefined ? [] : [c.oncePer])]));
 
 describe('the shipped argocd-notifications triggers (text)', () => {
+  it('has the Argo CD Application fixtures to run against', () => {
+    expect(FIXTURES.length).toBeGreaterThanOrEqual(6);
+  });
+
   it('adds only meshdrift\'s own keys: never `context` or `subscriptions`, which a merge patch would replace', () => {
     expect(Object.keys(CM.data).sort()).toEqual(['service.webhook.meshdrift', 'template.meshdrift-clean', 'template.meshdrift-state', 'trigger.on-meshdrift-clean', 'trigger.on-meshdrift-state']);
     expect(CM.data['service.webhook.meshdrift']).toContain('Bearer $meshdrift-token');
