@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import type { App } from '../../src/app.ts';
 import { AP, DR, meshAppIn, VS, type AppState, type MeshResource } from '../support/argocd-apps.ts';
 import { ArgocdEngine, engineSkipReason, NotificationsReplay, parseNotificationsConfig, type Delivery } from '../support/argocd-engine.ts';
@@ -106,6 +106,26 @@ describe.skipIf(skip !== undefined)('Argo CD notification sequences end with mes
     expect(await firing()).toEqual(names([VS]));
     expect(triggers(await step({ drifted: [], noHealth: true }))).toEqual(['on-meshdrift-state']);
     expect(await firing()).toEqual([]);
+  });
+
+  it('contrast: the triggers shipped before (#13 item 1) send nothing for Synced while Progressing or with a Failed last operation, and the drift stays firing', async () => {
+    // Their first condition and their clean trigger, with `?.`/`??` spelled as expr 1.8 nil guards
+    // (the set-change condition needs `join`, which expr 1.8 lacks, and plays no part here).
+    const old = parseNotificationsConfig({
+      'trigger.on-meshdrift-state': stringify([{ when: "app.status.sync.status != 'Synced' or app.status.health.status in ['Degraded','Missing','Unknown'] or (app.status.operationState != nil and app.status.operationState.phase in ['Failed','Error'])", send: ['meshdrift-state'] }]),
+      'trigger.on-meshdrift-clean': stringify([{ when: "app.status.sync.status == 'Synced' and app.status.health.status == 'Healthy' and (app.status.operationState == nil or app.status.operationState.phase not in ['Running','Failed','Error'])", send: ['meshdrift-clean'] }]),
+      'template.meshdrift-state': CM.data['template.meshdrift-state'] ?? '',
+      'template.meshdrift-clean': CM.data['template.meshdrift-clean'] ?? '',
+    });
+    replay = new NotificationsReplay(engine, old, { argocdUrl: 'https://argocd.example.com' }, TRIGGERS);
+    await step({ drifted: [VS] });
+    expect(await step({ drifted: [], health: 'Progressing' })).toEqual([]);
+    expect(await firing()).toEqual(names([VS])); // meshdrift's state is not the app's
+    // The "not clean" key set while OutOfSync is still set while the last operation is Failed.
+    replay = new NotificationsReplay(engine, old, { argocdUrl: 'https://argocd.example.com' }, TRIGGERS);
+    await step({ drifted: [VS, AP] });
+    expect(await step({ drifted: [], operation: { phase: 'Failed', finishedAt: at(reconcile) } })).toEqual([]);
+    expect(await firing()).toEqual(names([VS, AP]));
   });
 
   it('cost: a not-clean app is sent once per reconcile (20 an hour), a clean one once; the annotation stays bounded', async () => {
