@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import express, { type Request, type Response } from 'express';
 import { z } from 'zod';
 import {
@@ -19,7 +19,6 @@ import { groupRedisKey } from '../track/redis-store.ts';
 import type { OwnerRef } from '../model/signal.ts';
 import type { SilenceStore } from '../track/silence-store.ts';
 import type { AuditEntryInput } from '../remediate/audit.ts';
-import type { VerifyResult } from './verify-signature.ts';
 
 /**
  * `POST /slack/actions`: Slack interactivity (block_actions) for the buttons of an alert message
@@ -48,12 +47,25 @@ function headerOf(headers: Headers, name: string): string | undefined {
 const SIGNATURE = /^v0=([0-9a-f]{64})$/i;
 
 /**
+ * A verified Slack request, with the key a replay guard remembers it by: a hash of the signed
+ * (timestamp, body) pair, not of the header text. The header's encoding (hex case, `V0=`, spaces)
+ * is the sender's choice; what was signed is not, so every spelling of one click is one key.
+ */
+export type SlackVerifyResult = { ok: true; replayKey: string } | { ok: false; reason: string };
+
+/** The replay key of a verified request: SHA-256 over the timestamp (as a number) and the body's SHA-256. */
+export function slackReplayKey(timestampSeconds: number, rawBody: Buffer): string {
+  const bodyHash = createHash('sha256').update(rawBody).digest('hex');
+  return createHash('sha256').update(`v0:${timestampSeconds}:${bodyHash}`).digest('hex');
+}
+
+/**
  * Checks a Slack request: `X-Slack-Signature: v0=<hex HMAC-SHA256(secret, "v0:" + ts + ":" + body)>`
  * with `X-Slack-Request-Timestamp` (Unix seconds) within {@link SLACK_MAX_SKEW_SECONDS} of `now`
  * (epoch ms), old or ahead. Over the raw bytes, before any parsing; compares in constant time.
  * The reason never contains the secret or the expected signature.
  */
-export function verifySlackRequest(rawBody: Buffer, headers: Headers, signingSecret: string, now: number): VerifyResult {
+export function verifySlackRequest(rawBody: Buffer, headers: Headers, signingSecret: string, now: number): SlackVerifyResult {
   if (signingSecret === '') return { ok: false, reason: 'no Slack signing secret configured' };
   const tsText = headerOf(headers, 'x-slack-request-timestamp')?.trim() ?? '';
   if (tsText === '') return { ok: false, reason: 'missing X-Slack-Request-Timestamp header' };
@@ -68,7 +80,7 @@ export function verifySlackRequest(rawBody: Buffer, headers: Headers, signingSec
   const expected = createHmac('sha256', signingSecret).update(`v0:${tsText}:`).update(rawBody).digest();
   const given = Buffer.from(match[1], 'hex');
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'signature mismatch' };
-  return { ok: true };
+  return { ok: true, replayKey: slackReplayKey(Number(tsText), rawBody) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -158,10 +170,11 @@ export interface SlackActionsDeps {
    */
   responseUrlAllowed?: (url: URL) => boolean;
   /**
-   * Replay guard: true the first time a signature is seen (e.g. Redis SET NX PX 10 min). A replay
-   * within the timestamp window then does nothing. Default: none (the 5-minute window only).
+   * Replay guard: true the first time a verified request's replay key (see {@link slackReplayKey})
+   * is seen (e.g. Redis SET NX PX 10 min). A replay within the timestamp window, however its
+   * signature header is spelt, then does nothing. Default: none (the 5-minute window only).
    */
-  firstSeen?: (signature: string) => Promise<boolean>;
+  firstSeen?: (replayKey: string) => Promise<boolean>;
   /** Timeout for response_url posts; default 5 s. */
   timeoutMs?: number;
   /** Body limit; default 64 KiB (block_actions payloads are a few KiB). */
@@ -363,11 +376,12 @@ export function createSlackActionsRouter(deps: SlackActionsDeps): express.Router
       return;
     }
     const payload = parsed.data;
-    // A replay (same signature) inside the timestamp window is acknowledged and ignored.
+    // A replay (the same signed timestamp and body, whatever the header's spelling) inside the
+    // timestamp window is acknowledged and ignored.
     if (deps.firstSeen !== undefined) {
       let first: boolean;
       try {
-        first = await deps.firstSeen(headerOf(req.headers, 'x-slack-signature') ?? '');
+        first = await deps.firstSeen(verified.replayKey);
       } catch (err) {
         deps.log.warn({ source: 'slack-actions', error: messageOf(err) }, 'slack replay guard unavailable');
         res.status(503).set('Retry-After', '5').json({ error: 'temporarily unavailable' });
@@ -412,9 +426,9 @@ export function slackAuditEntry(e: SlackActionAuditEntry): AuditEntryInput {
   };
 }
 
-/** Replay guard on Redis: SET NX PX keyed by the signature, kept for twice the timestamp window. */
-export function createRedisSlackReplayGuard(redis: Redis, keyPrefix: string, ttlMs = 2 * SLACK_MAX_SKEW_SECONDS * 1000): (signature: string) => Promise<boolean> {
-  return async (signature) => (await redis.set(`${keyPrefix}:slack:seen:${signature}`, '1', 'PX', ttlMs, 'NX')) === 'OK';
+/** Replay guard on Redis: SET NX PX keyed by the request's replay key, kept for twice the timestamp window. */
+export function createRedisSlackReplayGuard(redis: Redis, keyPrefix: string, ttlMs = 2 * SLACK_MAX_SKEW_SECONDS * 1000): (replayKey: string) => Promise<boolean> {
+  return async (replayKey) => (await redis.set(`${keyPrefix}:slack:seen:${replayKey}`, '1', 'PX', ttlMs, 'NX')) === 'OK';
 }
 
 /** `groupLabels` from the tracker's stored group state (null when the group is gone or unreadable). */

@@ -257,6 +257,21 @@ describe('POST /slack/actions', () => {
     expect(await silences.active(Date.now())).toHaveLength(1);
   });
 
+  it('a replay with the signature spelt otherwise (upper-case hex, V0=, spaces) does nothing either (issue #12 item 6)', async () => {
+    await start({ firstSeen: createRedisSlackReplayGuard(redis, prefix) });
+    const body = form(payload('meshdrift.silence.1h', responder.url));
+    const headers = signedRequest(body, Date.now());
+    const sig = headers['x-slack-signature'] ?? '';
+    const hex = sig.slice(3);
+    const variants = [sig, `v0=${hex.toUpperCase()}`, `V0=${hex}`, `V0=${hex.toUpperCase()}`, `  ${sig}`, `v0=${hex.slice(0, 10).toUpperCase()}${hex.slice(10)}`];
+    for (const v of variants) expect((await post(body, { ...headers, 'x-slack-signature': v })).status).toBe(200);
+    await waitFor(async () => (await silences.active(Date.now())).length >= 1, 5000, 'silence');
+    await waitFor(() => audits.length >= 1, 5000, 'audit');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await silences.active(Date.now())).toHaveLength(1);
+    expect(audits).toHaveLength(1);
+  });
+
   it('never posts to a response_url outside the allowed hosts (default: hooks.slack.com)', async () => {
     await start({ responseUrlAllowed: undefined });
     allowed = false;

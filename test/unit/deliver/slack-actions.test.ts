@@ -33,12 +33,32 @@ describe('verifySlackRequest', () => {
     const body = Buffer.from('token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&command=%2Fhelloworld');
     const ts = '1531420618';
     const sig = sign(body, ts, SECRET);
-    expect(verifySlackRequest(body, { 'x-slack-request-timestamp': ts, 'x-slack-signature': sig }, SECRET, 1531420618_000 + 10_000)).toEqual({ ok: true });
+    expect(verifySlackRequest(body, { 'x-slack-request-timestamp': ts, 'x-slack-signature': sig }, SECRET, 1531420618_000 + 10_000)).toMatchObject({ ok: true });
   });
 
   it('accepts a fresh, correctly signed request, with headers in any case', () => {
-    expect(verifySlackRequest(BODY, headers(), SECRET, NOW)).toEqual({ ok: true });
-    expect(verifySlackRequest(BODY, { 'X-Slack-Request-Timestamp': TS, 'X-Slack-Signature': sign(BODY, TS).toUpperCase().replace('V0=', 'v0=') }, SECRET, NOW)).toEqual({ ok: true });
+    expect(verifySlackRequest(BODY, headers(), SECRET, NOW)).toMatchObject({ ok: true });
+    expect(verifySlackRequest(BODY, { 'X-Slack-Request-Timestamp': TS, 'X-Slack-Signature': sign(BODY, TS).toUpperCase().replace('V0=', 'v0=') }, SECRET, NOW)).toMatchObject({ ok: true });
+  });
+
+  it('gives every accepted spelling of one signed request the same replay key (issue #12 item 6)', () => {
+    const sig = sign(BODY, TS);
+    const hex = sig.slice(3);
+    const spellings = [sig, `V0=${hex}`, `v0=${hex.toUpperCase()}`, `V0=${hex.toUpperCase()}`, ` ${sig} `, `v0=${hex.slice(0, 32).toUpperCase()}${hex.slice(32)}`];
+    const keys = spellings.map((s) => {
+      const r = verifySlackRequest(BODY, headers(TS, s), SECRET, NOW);
+      if (!r.ok) throw new Error(`${s}: ${r.reason}`);
+      return r.replayKey;
+    });
+    expect(new Set(keys).size).toBe(1);
+    expect(keys[0]).toMatch(/^[0-9a-f]{64}$/);
+    expect(keys[0]).not.toContain(hex);
+    // Another request (other body, or the same body signed at another second) is another key.
+    const other = Buffer.from(`${BODY.toString()}x`);
+    const r2 = verifySlackRequest(other, headers(TS, sign(other, TS)), SECRET, NOW);
+    const ts2 = String(Number(TS) + 1);
+    const r3 = verifySlackRequest(BODY, headers(ts2, sign(BODY, ts2)), SECRET, NOW);
+    expect(r2.ok && r3.ok && new Set([keys[0], r2.replayKey, r3.replayKey]).size).toBe(3);
   });
 
   it('accepts timestamps up to 5 minutes old or ahead, and rejects beyond, both ways', () => {
