@@ -72,6 +72,11 @@ export interface FakeSlack {
    * (G…) or `im:history` (D…); otherwise Slack's `missing_scope` answer, with `needed` and `provided`.
    */
   scopes: Set<string> | undefined;
+  /**
+   * A slow Slack: every call (any method) is handled only after this many ms, then answered as
+   * usual, so a post lands even when the client has given up waiting. 0 (the default): at once.
+   */
+  answerDelayMs: number;
   /** The next n calls get this answer. */
   failNext(n: number, answer: FakeSlackAnswer): void;
   /** The next call that `match`es gets this answer (once); checked before `failNext`'s queue. */
@@ -128,6 +133,7 @@ export async function startFakeSlack(opts: { token?: string } = {}): Promise<Fak
     const call: FakeSlackCall = { method, args, authorization, at: Date.now() };
     if (RECORDED_METHODS.has(method)) calls.push(call);
     if (method === 'conversations.history') historyCalls.push(call);
+    if (fake.answerDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, fake.answerDelayMs));
 
     const matched = matchedFailures.findIndex((f) => f.match(call));
     const failure = matched >= 0 ? matchedFailures.splice(matched, 1)[0]?.answer : failures.shift();
@@ -295,6 +301,7 @@ export async function startFakeSlack(opts: { token?: string } = {}): Promise<Fak
     userGroupLookups,
     historyCalls,
     scopes: undefined,
+    answerDelayMs: 0,
     failNext(n, answer) {
       for (let i = 0; i < n; i++) failures.push(answer);
     },

@@ -3,7 +3,8 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createRedisSlackMessageStore, type SlackMessageStore } from '../../src/deliver/slack/message-store.ts';
 import type { SlackLostPostOutcome } from '../../src/deliver/slack/lost-post.ts';
-import { createSlackNotifier, PENDING_POST_TTL_MS, type SlackNotifierOptions } from '../../src/deliver/slack/notifier.ts';
+import { createSlackNotifier, PENDING_POST_TTL_MS, POST_SETTLE_FACTOR, type SlackNotifierOptions } from '../../src/deliver/slack/notifier.ts';
+import type { Notifier } from '../../src/deliver/notifier.ts';
 import { createLogger } from '../../src/log.ts';
 import type { Notification } from '../../src/model/alert-group.ts';
 import { isThreadReply, startFakeSlack, type FakeSlack, type FakeSlackCall } from '../fakes/slack.ts';
@@ -30,6 +31,8 @@ let store: SlackMessageStore;
 let ops: string[];
 let outcomes: SlackLostPostOutcome[];
 let logLines: string[];
+/** Added to the notifier's clock: a test moves time past the settle wait without sleeping. */
+let skewMs: number;
 
 /** A store that records the name of each call (one per Redis command, the lock's release aside). */
 function recording(inner: SlackMessageStore): SlackMessageStore {
@@ -54,6 +57,7 @@ function notifier(over: Partial<SlackNotifierOptions> = {}) {
     timeoutMs: TIMEOUT_MS,
     log: createLogger('warn', { write: (line: string) => void logLines.push(line) }),
     onLostPost: (outcome) => void outcomes.push(outcome),
+    now: () => Date.now() + skewMs,
     ...over,
   });
 }
@@ -100,6 +104,7 @@ beforeEach(async () => {
   ops = [];
   outcomes = [];
   logLines = [];
+  skewMs = 0;
   store = recording(createRedisSlackMessageStore(redis, prefix));
 });
 
@@ -216,10 +221,18 @@ describe('a post whose answer was lost', () => {
     expect(await n.send(notification(1))).toMatchObject({ ok: false, retryable: true });
     expect(slack.messages.size).toBe(0);
 
+    // Right after the attempt, "not in the channel" proves nothing (Slack may still be posting it).
+    const early = await n.send(notification(1));
+    expect(early).toMatchObject({ ok: false, retryable: true, reason: expect.stringContaining('not found yet') });
+    expect(early.ok === false && early.retryAfterMs).toBeGreaterThan(0);
+    expect(early.ok === false && early.retryAfterMs).toBeLessThanOrEqual(POST_SETTLE_FACTOR * TIMEOUT_MS);
+    expect(slack.messages.size).toBe(0);
+
+    skewMs = POST_SETTLE_FACTOR * TIMEOUT_MS;
     await expect(n.send(notification(1))).resolves.toEqual({ ok: true });
     expect(slack.messages.size).toBe(1);
-    expect(slack.historyCalls).toHaveLength(1);
-    expect(outcomes).toEqual(['not_found']);
+    expect(slack.historyCalls).toHaveLength(2);
+    expect(outcomes).toEqual(['deferred', 'not_found']);
   });
 
   it('a lookup that fails for a passing reason is retried, not posted, then finds it', async () => {
@@ -239,16 +252,38 @@ describe('a post whose answer was lost', () => {
     expect(outcomes).toEqual(['deferred', 'found']);
   });
 
-  it('after 3 failed lookups, posts anyway (at-least-once rather than no alert)', async () => {
+  it('lookups that keep failing never post again: retried (backoff), an operator told once, then found', async () => {
     const n = notifier();
     await sendLosingAnswer((x) => n.send(x), notification(1));
-    for (let i = 0; i < 4; i++) slack.failNextMatching((c) => c.method === 'conversations.history', { status: 500 });
+    for (let i = 0; i < 6; i++) slack.failNextMatching((c) => c.method === 'conversations.history', { status: 500 });
 
-    for (let i = 0; i < 3; i++) expect(await n.send(notification(1))).toMatchObject({ ok: false, retryable: true });
+    for (let i = 0; i < 6; i++) {
+      const r = await n.send(notification(1));
+      // No Retry-After: the job's own backoff paces the retries (and spends its attempts).
+      expect(r).toEqual({ ok: false, retryable: true, reason: 'slack conversations.history failed (looking for a post whose answer was lost): HTTP 500' });
+    }
+    expect(slack.messages.size).toBe(1);
+    expect(slack.calls.filter(isMainPost)).toHaveLength(1);
+    expect(warnings()).toEqual([expect.objectContaining({ cause: 'lookup-failing', msg: expect.stringContaining('held back') })]);
+
     await expect(n.send(notification(1))).resolves.toEqual({ ok: true });
-    expect(slack.messages.size).toBe(2);
-    expect(outcomes).toEqual(['deferred', 'deferred', 'deferred', 'fallback']);
-    expect(warnings()).toEqual([expect.objectContaining({ cause: 'lookup-failing', msg: expect.stringContaining('HTTP 500') })]);
+    expect(slack.messages.size).toBe(1);
+    expect(outcomes).toEqual([...Array<SlackLostPostOutcome>(6).fill('deferred'), 'found']);
+  });
+
+  it('a lookup that times out (a slow Slack) is retried and waits longer each time; never a second post', async () => {
+    const n = notifier();
+    await sendLosingAnswer((x) => n.send(x), notification(1));
+    // Slack now answers after LATE_MS: more than the post timeout, and than twice it.
+    slack.answerDelayMs = LATE_MS;
+    expect(await n.send(notification(1))).toMatchObject({ ok: false, retryable: true, reason: expect.stringContaining('timed out') });
+    expect(await n.send(notification(1))).toMatchObject({ ok: false, retryable: true, reason: expect.stringContaining('timed out') });
+    expect(JSON.parse((await redis.get(`${prefix}:slack:posting:${groupKey}`)) ?? '{}')).toMatchObject({ seq: 1, failedLookups: 2 });
+    // The third lookup waits 4 × the post timeout (1200 ms > 700 ms): it finds the message.
+    await expect(n.send(notification(1))).resolves.toEqual({ ok: true });
+    expect(slack.calls.filter(isMainPost)).toHaveLength(1);
+    expect(slack.messages.size).toBe(1);
+    expect(outcomes).toEqual(['deferred', 'deferred', 'found']);
   });
 
   it("found as an older episode's message: a new episode still gets its own message, and its own record", async () => {
@@ -268,7 +303,7 @@ describe('a post whose answer was lost', () => {
     expect(outcomes).toEqual(['found']);
   });
 
-  it('a rate-limited lookup waits for Retry-After; beyond 30 s it posts', async () => {
+  it('a rate-limited lookup waits for Retry-After, however long; it never posts instead', async () => {
     const n = notifier();
     await sendLosingAnswer((x) => n.send(x), notification(1));
     slack.failNextMatching((c) => c.method === 'conversations.history', { status: 429, retryAfterSeconds: 2 });
@@ -280,10 +315,12 @@ describe('a post whose answer was lost', () => {
     });
 
     slack.failNextMatching((c) => c.method === 'conversations.history', { status: 429, retryAfterSeconds: 60 });
+    expect(await n.send(notification(1))).toMatchObject({ ok: false, retryable: true, retryAfterMs: 60_000 });
+    expect(slack.messages.size).toBe(1);
+
     await expect(n.send(notification(1))).resolves.toEqual({ ok: true });
-    expect(slack.messages.size).toBe(2);
-    expect(outcomes).toEqual(['deferred', 'fallback']);
-    expect(warnings()).toEqual([expect.objectContaining({ cause: 'lookup-failing', msg: expect.stringContaining('rate limited') })]);
+    expect(slack.messages.size).toBe(1);
+    expect(outcomes).toEqual(['deferred', 'deferred', 'found']);
   });
 });
 
@@ -342,6 +379,7 @@ describe('when the lookup is not possible: posts again (at-least-once) and says 
     const n = notifier();
     await sendLosingAnswer((x) => n.send(x), notification(1));
     for (let i = 0; i < 61; i++) await chatter();
+    skewMs = POST_SETTLE_FACTOR * TIMEOUT_MS;
     await expect(n.send(notification(1))).resolves.toEqual({ ok: true });
     expect(slack.historyCalls).toHaveLength(4);
     expect(slack.messages.size).toBe(63);
@@ -364,6 +402,56 @@ describe('when the lookup is not possible: posts again (at-least-once) and says 
     await expect(replica2.send(notification(1, { groupKey: other }))).resolves.toEqual({ ok: true });
     expect(slack.messages.size).toBe(3);
     expect(outcomes).toEqual(['fallback', 'found']);
+  });
+});
+
+describe('a slow Slack (answers after the client timeout) (issue #12 item 12)', () => {
+  const SLOW_TIMEOUT_MS = 150;
+  const SLOW_ANSWER_MS = 300;
+  const ALERTS = 20;
+
+  /** What the delivery worker does with a SendResult: retry after Retry-After, or after a short backoff. */
+  async function deliverLikeTheWorker(n: Notifier, x: Notification, maxAttempts: number): Promise<boolean> {
+    for (let attempt = 0; attempt < maxAttempts; attempt++) {
+      const r = await n.send(x);
+      if (r.ok) return true;
+      if (!r.retryable) throw new Error(r.reason);
+      await new Promise((resolve) => setTimeout(resolve, r.retryAfterMs ?? 20));
+    }
+    return false;
+  }
+
+  it(`${ALERTS} alerts: each posted exactly once, then updated in place, never reposted`, async () => {
+    const n = notifier({ timeoutMs: SLOW_TIMEOUT_MS });
+    const groups = Array.from({ length: ALERTS }, (_, i) => `${groupKey}-${i}`);
+    slack.answerDelayMs = SLOW_ANSWER_MS;
+
+    // Every post's answer is lost; every lookup at the post's timeout too. The retries find them.
+    const firsts = await Promise.all(groups.map((g) => deliverLikeTheWorker(n, notification(1, { groupKey: g }), 40)));
+    expect(firsts).toEqual(groups.map(() => true));
+    expect(slack.calls.filter(isMainPost)).toHaveLength(ALERTS);
+    expect(slack.messages.size).toBe(ALERTS);
+    const posted = [...slack.messages.values()].map((m) => m.metadata?.event_payload.group);
+    expect(new Set(posted)).toEqual(new Set(groups));
+    expect(outcomes).not.toContain('fallback');
+    expect(outcomes).not.toContain('not_found');
+
+    // The next notification while Slack is still slow: each edit times out, and is retried as an
+    // edit (idempotent), never as a new post.
+    await Promise.all(groups.map((g) => deliverLikeTheWorker(n, notification(2, { groupKey: g }), 2)));
+    expect(slack.calls.filter(isMainPost)).toHaveLength(ALERTS);
+
+    // Slack recovers: every message shows seq 2 and has its one thread reply.
+    slack.answerDelayMs = 0;
+    const seconds = await Promise.all(groups.map((g) => deliverLikeTheWorker(n, notification(2, { groupKey: g }), 10)));
+    expect(seconds).toEqual(groups.map(() => true));
+    expect(slack.calls.filter(isMainPost)).toHaveLength(ALERTS);
+    expect(slack.messages.size).toBe(ALERTS);
+    for (const m of slack.messages.values()) {
+      expect(m.metadata?.event_payload.seq).toBe(2);
+      expect(m.updates).toBeGreaterThanOrEqual(1);
+      expect(slack.replies.get(m.ts)).toHaveLength(1);
+    }
   });
 });
 

@@ -14,8 +14,10 @@ export const SLACK_ALERT_EVENT_TYPE = 'meshdrift_alert';
 
 /**
  * What a lookup of a lost post ended in, for the metric: `found` (adopted, no second post),
- * `not_found` (it never reached Slack: posted now), `fallback` (the lookup was not possible or not
- * conclusive: posted anyway, at-least-once), `deferred` (rate limited or failing for now: retried).
+ * `not_found` (it never reached Slack: posted now), `fallback` (the lookup is not possible: no
+ * history scope, bot not in the channel, channel ID unknown, or more messages since than it reads:
+ * posted anyway, at-least-once), `deferred` (rate limited, timed out or failing for now: the job is
+ * retried, never posted).
  */
 export type SlackLostPostOutcome = 'found' | 'not_found' | 'fallback' | 'deferred';
 
@@ -39,14 +41,32 @@ export function postMayHaveLanded(pending: SlackPendingPost | null, ref: SlackMe
 
 /**
  * The record to keep while a lost post is unaccounted for: its earliest time and lowest seq, so
- * that a lookup searches back to the first attempt that may have posted.
+ * that a lookup searches back to the first attempt that may have posted, and the time of the
+ * latest attempt that may have posted (`earlier`'s: `next` is the attempt now looking, which has
+ * not posted).
  */
 export function mergePendingPosts(earlier: SlackPendingPost, next: SlackPendingPost): SlackPendingPost {
   return {
     seq: Math.min(earlier.seq, next.seq),
     at: Math.min(earlier.at, next.at),
+    lastAt: lastPostAttemptAt(earlier),
     ...(earlier.failedLookups === undefined ? {} : { failedLookups: earlier.failedLookups }),
   };
+}
+
+/** When the latest attempt that may have posted started (records written before `lastAt`: `at`). */
+export function lastPostAttemptAt(pending: SlackPendingPost): number {
+  return pending.lastAt ?? pending.at;
+}
+
+/**
+ * How long after the latest attempt that may have posted a lookup must start for "not in the
+ * channel" to mean "never posted", and 0 once it may. A slow Slack answers a post after the
+ * client's timeout; its history may not show the post before it is done. So a lookup that finds
+ * nothing earlier than `settleMs` after that attempt is retried, not followed by a post.
+ */
+export function lookupTooEarlyByMs(pending: SlackPendingPost, lookupStartedAt: number, settleMs: number): number {
+  return Math.max(0, lastPostAttemptAt(pending) + settleMs - lookupStartedAt);
 }
 
 // Slack's own words for internal_error and fatal_error: "It's possible some aspect of the

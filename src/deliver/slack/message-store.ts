@@ -60,7 +60,9 @@ const slackPendingPostSchema = z.object({
   seq: z.number().int().positive(),
   /** When the earliest unanswered attempt started (epoch ms, the replica's clock). */
   at: z.number().int().nonnegative(),
-  /** Lookups of the lost post that failed for a passing reason (5xx, timeout, rate limit): a few, then it posts. */
+  /** When the latest attempt that may have posted started (epoch ms); absent: `at`. */
+  lastAt: z.number().int().nonnegative().optional(),
+  /** Lookups of the lost post that failed for a passing reason (5xx, timeout, rate limit): each makes the next one wait longer; none posts. */
   failedLookups: z.number().int().nonnegative().optional(),
 });
 /**

@@ -13,6 +13,7 @@ import { withActionLog } from './actions.ts';
 import {
   isSlackChannelId,
   lookForPost,
+  lookupTooEarlyByMs,
   lostPostLookupFailureOf,
   mergePendingPosts,
   postMayHaveLanded,
@@ -82,11 +83,19 @@ const LOOKUP_MARGIN_MS = 5 * 60 * 1000;
 // 4 pages cover 60 messages posted to the channel since the lost post.
 const LOOKUP_PAGE_SIZE = 15;
 const LOOKUP_MAX_PAGES = 4;
-const LOOKUP_TIMEOUT_MS = 2_500;
-// A lookup rate limited for longer than this is not worth holding the alert back for.
-const LOOKUP_MAX_WAIT_MS = 30_000;
-// Lookups failing for a passing reason are retried this many times, then the alert is posted.
-const MAX_FAILED_LOOKUPS = 3;
+/**
+ * A lost post's lookup waits, per history page, the post's own timeout times this factor, doubled
+ * after each failed lookup up to the last: a Slack slow enough to lose a post's answer is as slow
+ * to answer the lookup, and a lookup that times out too must not end in a second post.
+ */
+export const LOOKUP_TIMEOUT_FACTORS = [1, 2, 4] as const;
+/**
+ * A lookup that finds nothing means "never posted" only this many post timeouts after the latest
+ * attempt that may have posted (see lookupTooEarlyByMs); earlier, the job is retried.
+ */
+export const POST_SETTLE_FACTOR = 3;
+// After this many failed lookups in a row, an operator is told (once) that an alert is held back.
+const WARN_AFTER_FAILED_LOOKUPS = 3;
 // After Redis lost its state, a group's old message is looked for this far back before the loss:
 // a group quiet for longer gets a new message anyway (DEFAULT_SLACK_MESSAGE_RETENTION_SECONDS).
 const STATE_LOSS_LOOKBACK_MS = 7 * 24 * 60 * 60 * 1000;
@@ -116,7 +125,11 @@ const SKIP_REPLY_ERRORS = new Set(['thread_not_found', 'invalid_thread_ts', 'mes
  * message carries metadata naming its group and seq. A retry that finds the record unanswered looks
  * for the message in the channel (conversations.history, which needs the bot scope
  * `channels:history`, or `groups:history` for a private channel) and edits it instead of posting
- * again. Where it cannot look, it posts (at-least-once) and warns once which scope to add.
+ * again. A lookup that fails for a passing reason (timeout, 5xx, rate limit) never posts: the job
+ * is retried and the next lookup waits longer. Only a lookup that saw the whole channel since the
+ * first attempt and found nothing posts again, or, where it cannot look (no history scope, bot
+ * not in the channel, channel known only by name, more than 60 messages since), it posts
+ * (at-least-once) and warns once what to fix.
  */
 export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNotifier {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -132,19 +145,27 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
     // console warnings would only duplicate them, unstructured.
     logLevel: LogLevel.ERROR,
   });
-  // A lost post's lookup has its own, shorter timeout: history pages are quick, and each one holds
-  // the group's lock.
-  const lookupTimeoutMs = Math.min(timeoutMs, LOOKUP_TIMEOUT_MS);
-  const historyClient = new WebClient(opts.token, {
-    ...(opts.apiUrl === undefined ? {} : { slackApiUrl: opts.apiUrl }),
-    rejectRateLimitedCalls: true,
-    retryConfig: { retries: 0 },
-    timeout: lookupTimeoutMs,
-    logLevel: LogLevel.ERROR,
-  });
+  // A lost post's lookup waits at least as long as the post did (see LOOKUP_TIMEOUT_FACTORS): one
+  // client per factor, made when first needed.
+  const historyClients = new Map<number, WebClient>();
+  const historyClientFor = (failedLookups: number): WebClient => {
+    const factor = lookupTimeoutFactor(failedLookups);
+    let c = historyClients.get(factor);
+    if (c === undefined) {
+      c = new WebClient(opts.token, {
+        ...(opts.apiUrl === undefined ? {} : { slackApiUrl: opts.apiUrl }),
+        rejectRateLimitedCalls: true,
+        retryConfig: { retries: 0 },
+        timeout: timeoutMs * factor,
+        logLevel: LogLevel.ERROR,
+      });
+      historyClients.set(factor, c);
+    }
+    return c;
+  };
   // Up to two Slack calls (update, then the reply or a fallback post) after a lost post's lookup
-  // (a few history pages), plus Redis round trips.
-  const lockTtlMs = 2 * timeoutMs + LOOKUP_MAX_PAGES * lookupTimeoutMs + 5_000;
+  // (a few history pages at the longest lookup timeout), plus Redis round trips.
+  const lockTtlMs = 2 * timeoutMs + LOOKUP_MAX_PAGES * timeoutMs * lookupTimeoutFactor(Number.MAX_SAFE_INTEGER) + 5_000;
   const now = opts.now ?? Date.now;
   let fallbackLog: Logger | undefined;
   const log = (): Logger => opts.log ?? (fallbackLog ??= createLogger('warn'));
@@ -189,7 +210,11 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
     await opts.store.setPendingPost(n.groupKey, pending, PENDING_POST_TTL_MS);
     const recovered = await recoverLostPost(n, pending);
     if (recovered.kind === 'defer') return recovered.result;
-    if (recovered.kind === 'post') return post(n, { forgetOnRefusal: recovered.settled });
+    if (recovered.kind === 'post') {
+      // This attempt may post too: a later lookup waits for it to settle.
+      await opts.store.setPendingPost(n.groupKey, { ...pending, lastAt: now() }, PENDING_POST_TTL_MS);
+      return post(n, { forgetOnRefusal: recovered.settled });
+    }
     // Found: the message is in Slack; go on from it as from a stored one (update, reply or nothing).
     const next = planSlackDelivery(recovered.ref, n, { threads });
     const extra = slackCallsOf(next) - 1;
@@ -223,6 +248,7 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
     }
     let lookup;
     try {
+      const historyClient = historyClientFor(previous?.failedLookups ?? 0);
       lookup = await lookForPost((query) => historyClient.conversations.history(query), {
         channel,
         groupKey: n.groupKey,
@@ -234,7 +260,7 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
     } catch (error) {
       const failure = lostPostLookupFailureOf(error);
       const failedLookups = (previous?.failedLookups ?? 0) + 1;
-      if (failure.kind === 'not-permitted' || failedLookups > MAX_FAILED_LOOKUPS || (failure.kind === 'rate-limited' && failure.retryAfterMs > LOOKUP_MAX_WAIT_MS)) {
+      if (failure.kind === 'not-permitted') {
         warnOnce(failure.kind === 'not-permitted' ? failure.code : 'lookup-failing', n, `cannot look for the message an alert had before Redis lost its state (conversations.history ${failure.kind === 'not-permitted' ? `${failure.code}: ${failure.hint}` : 'keeps failing'}); posting a new one, which may show it twice`);
         lostPost('fallback');
         return post(n, { forgetOnRefusal: false });
@@ -268,7 +294,9 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
       return { kind: 'post', settled: false };
     }
     let lookup;
+    const startedAt = now();
     try {
+      const historyClient = historyClientFor(pending.failedLookups ?? 0);
       lookup = await lookForPost((query) => historyClient.conversations.history(query), {
         channel,
         groupKey: n.groupKey,
@@ -281,6 +309,16 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
       return lookupFailed(n, pending, error);
     }
     if (lookup.found === null) {
+      // Slack may still be working on the last attempt (a slow Slack loses the post's answer):
+      // nothing found is no proof yet. Come back when it is.
+      const tooEarlyMs = lookupTooEarlyByMs(pending, startedAt, POST_SETTLE_FACTOR * timeoutMs);
+      if (tooEarlyMs > 0) {
+        lostPost('deferred');
+        return {
+          kind: 'defer',
+          result: { ok: false, retryable: true, reason: 'slack post whose answer was lost not found yet (Slack may still be posting it): looking again', retryAfterMs: tooEarlyMs },
+        };
+      }
       if (lookup.complete) {
         // Every message since the first attempt was seen: the post never reached Slack.
         lostPost('not_found');
@@ -301,9 +339,11 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
   }
 
   /**
-   * A lookup that failed: permissions and configuration post at once (and say what to grant); a
-   * rate limit (up to LOOKUP_MAX_WAIT_MS) or a passing failure is retried, MAX_FAILED_LOOKUPS times
-   * in all, then the alert is posted: a possible duplicate rather than an alert held back.
+   * A lookup that failed. Permissions and configuration post at once (and say what to grant): the
+   * lookup will fail the same way until an operator acts. A rate limit or a passing failure (5xx,
+   * timeout, network) never posts: the post it looks for may well be in Slack (a slow Slack both
+   * loses the post's answer and times out the lookup), so the job is retried (its backoff, or
+   * Retry-After) and the next lookup waits longer; after a few, an operator is told, once.
    */
   async function lookupFailed(n: Notification, pending: SlackPendingPost, error: unknown): Promise<Recovery> {
     const failure = lostPostLookupFailureOf(error);
@@ -313,10 +353,8 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
       return { kind: 'post', settled: false };
     }
     const failedLookups = (pending.failedLookups ?? 0) + 1;
-    if (failedLookups > MAX_FAILED_LOOKUPS || (failure.kind === 'rate-limited' && failure.retryAfterMs > LOOKUP_MAX_WAIT_MS)) {
-      warnOnce('lookup-failing', n, `looking for a Slack post whose answer was lost keeps failing (conversations.history ${failure.kind === 'rate-limited' ? 'rate limited' : failure.reason}); posting it again, which may show it twice`);
-      lostPost('fallback');
-      return { kind: 'post', settled: false };
+    if (failedLookups >= WARN_AFTER_FAILED_LOOKUPS) {
+      warnOnce('lookup-failing', n, `looking for a Slack post whose answer was lost keeps failing (conversations.history ${failure.kind === 'rate-limited' ? 'rate limited' : failure.reason}); the alert is held back and retried rather than posted twice`);
     }
     await opts.store.setPendingPost(n.groupKey, { ...pending, failedLookups }, PENDING_POST_TTL_MS);
     lostPost('deferred');
@@ -531,6 +569,12 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
       }
     },
   };
+}
+
+/** The factor of the post timeout a lookup after `failedLookups` failed ones waits per page. */
+export function lookupTimeoutFactor(failedLookups: number): number {
+  const i = Math.min(Math.max(0, Math.floor(failedLookups)), LOOKUP_TIMEOUT_FACTORS.length - 1);
+  return LOOKUP_TIMEOUT_FACTORS[i] ?? 1;
 }
 
 /**

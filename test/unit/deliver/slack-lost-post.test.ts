@@ -5,6 +5,7 @@ import {
   isSlackChannelId,
   lookForPost,
   lostPostLookupFailureOf,
+  lookupTooEarlyByMs,
   mergePendingPosts,
   postMayHaveLanded,
   postMayHaveLandedAfter,
@@ -13,6 +14,7 @@ import {
   type SlackHistoryQuery,
 } from '../../../src/deliver/slack/lost-post.ts';
 import type { SlackMessageRef, SlackPendingPost } from '../../../src/deliver/slack/message-store.ts';
+import { lookupTimeoutFactor } from '../../../src/deliver/slack/notifier.ts';
 
 const ref = (seq: number): SlackMessageRef => ({ channel: 'C0ALERTS1', ts: '1736935200.000100', seq });
 const pending = (seq: number, at = 1_000): SlackPendingPost => ({ seq, at });
@@ -34,9 +36,28 @@ describe('postMayHaveLanded', () => {
 });
 
 describe('mergePendingPosts', () => {
-  it('keeps the earliest time and lowest seq, and the failed lookups so far', () => {
-    expect(mergePendingPosts({ seq: 2, at: 1_000, failedLookups: 1 }, { seq: 3, at: 5_000 })).toEqual({ seq: 2, at: 1_000, failedLookups: 1 });
-    expect(mergePendingPosts({ seq: 3, at: 5_000 }, { seq: 2, at: 9_000 })).toEqual({ seq: 2, at: 5_000 });
+  it('keeps the earliest time and lowest seq, the failed lookups so far, and when the last attempt that may have posted started', () => {
+    expect(mergePendingPosts({ seq: 2, at: 1_000, failedLookups: 1 }, { seq: 3, at: 5_000 })).toEqual({ seq: 2, at: 1_000, lastAt: 1_000, failedLookups: 1 });
+    expect(mergePendingPosts({ seq: 3, at: 5_000 }, { seq: 2, at: 9_000 })).toEqual({ seq: 2, at: 5_000, lastAt: 5_000 });
+    // The attempt now merging has not posted: the earlier record's last attempt stays the last.
+    expect(mergePendingPosts({ seq: 2, at: 1_000, lastAt: 7_000 }, { seq: 2, at: 9_000 })).toEqual({ seq: 2, at: 1_000, lastAt: 7_000 });
+  });
+});
+
+describe('lookupTooEarlyByMs (nothing found: proof only once the last attempt has settled)', () => {
+  it.each<[string, SlackPendingPost, number, number]>([
+    ['right after the attempt', { seq: 1, at: 1_000 }, 1_100, 2_900],
+    ['exactly settled', { seq: 1, at: 1_000 }, 4_000, 0],
+    ['long after', { seq: 1, at: 1_000 }, 60_000, 0],
+    ['measured from the last attempt, not the first', { seq: 1, at: 1_000, lastAt: 50_000 }, 51_000, 2_000],
+  ])('%s', (_name, p, startedAt, expected) => {
+    expect(lookupTooEarlyByMs(p, startedAt, 3_000)).toBe(expected);
+  });
+});
+
+describe('lookupTimeoutFactor (a lookup waits the post timeout times this)', () => {
+  it('doubles after each failed lookup, up to 4×', () => {
+    expect([0, 1, 2, 3, 10, -1].map(lookupTimeoutFactor)).toEqual([1, 2, 4, 4, 4, 1]);
   });
 });
 
