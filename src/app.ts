@@ -166,6 +166,7 @@ export function createApp(opts: AppOptions): App {
     inhibition: { rules: () => policy().current().inhibitRules, sources: inhibitSources },
     metrics,
     now,
+    log: log.child({ component: 'ingest' }),
   });
   // Every ingest in flight (webhooks, watches, polls): a shutdown lets them commit all their groups
   // before Redis is closed (issue #12 item 10).

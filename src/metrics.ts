@@ -69,6 +69,11 @@ class TopApps {
 export interface Metrics {
   readonly registry: Registry;
   signalReceived(source: string, outcome: SignalOutcome): void;
+  /**
+   * A signal refused before tracking: an identity field (`cluster`, `owner.name`, `resources.name`,
+   * …) holds a control, bidi or zero-width character (model/signal.ts), by source and field.
+   */
+  signalRefused(source: string, field: string): void;
   findingOpened(severity: Severity, category: string): void;
   /**
    * Findings that started firing for one GitOps app (Argo CD Application, Flux Kustomization or
@@ -120,6 +125,12 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
   const appMode: AppMetricsMode = opts.appMetrics ?? { mode: 'top', n: 50 };
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'meshdrift_' });
   const signals = new Counter({ name: 'meshdrift_signals_total', help: 'Signals received, by source and outcome.', labelNames: ['source', 'outcome'], registers: [registry] });
+  const signalsRefused = new Counter({
+    name: 'meshdrift_signals_refused_total',
+    help: 'Signals refused before tracking because an identity (cluster, owner, resource group/kind/namespace/name) holds a control, bidi or zero-width character, by source and field.',
+    labelNames: ['source', 'field'],
+    registers: [registry],
+  });
   const findings = new Counter({ name: 'meshdrift_findings_total', help: 'Findings that started firing, by severity and category.', labelNames: ['severity', 'category'], registers: [registry] });
   // `app_*` label names: `cluster` and `namespace` are taken by Prometheus's own target labels.
   // Labels come from the wire (any app name a sender makes up), so the series are bounded
@@ -198,6 +209,7 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
       reloadAt.set(at / 1000);
     },
     signalReceived: (source, outcome) => signals.inc({ source, outcome }),
+    signalRefused: (source, field) => signalsRefused.inc({ source, field }),
     findingOpened: (severity, category) => findings.inc({ severity, category }),
     appDrifted: (app, count) => {
       const labels: AppLabels = { app_cluster: app.cluster, app_tool: app.tool, app_kind: app.kind, app_namespace: app.namespace, app: app.name };

@@ -11,6 +11,7 @@ import {
   type SlackActionRequest,
 } from '../deliver/slack/actions.ts';
 import type { SlackMessageRef } from '../deliver/slack/message-store.ts';
+import { mrkdwnLine } from '../deliver/text.ts';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.ts';
 import type { GroupLabels } from '../model/alert-group.ts';
@@ -265,7 +266,7 @@ export function createSlackActionsRouter(deps: SlackActionsDeps): express.Router
       const reason = `could not check whether ${actor} may ${request.kind} this alert: ${messageOf(err)}`;
       log.warn({ groupKey, error: messageOf(err) }, 'slack action authorization failed');
       await deps.audit({ ...base, ...where, at: deps.now(), outcome: 'failed', reason });
-      await ephemeral(payload, `Could not check whether you may ${verb(request)} this alert (${messageOf(err).slice(0, 150)}). Nothing was done.`);
+      await ephemeral(payload, `Could not check whether you may ${verb(request)} this alert (${mrkdwnLine(messageOf(err), 150)}). Nothing was done.`);
       return;
     }
     if (!allowed) {
@@ -284,7 +285,7 @@ export function createSlackActionsRouter(deps: SlackActionsDeps): express.Router
       await deps.audit({ ...base, ...where, at: deps.now(), outcome: 'failed', reason }).catch((e: unknown) => {
         log.error({ error: messageOf(e) }, 'audit of a failed slack action failed');
       });
-      await ephemeral(payload, `Could not ${verb(request)} this alert: ${reason.slice(0, 200)}`);
+      await ephemeral(payload, `Could not ${verb(request)} this alert: ${mrkdwnLine(reason, 200)}`);
       return;
     }
     await deps.recordAction?.(groupKey, labels, line).catch((err: unknown) => {

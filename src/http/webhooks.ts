@@ -7,7 +7,7 @@ import { processFluxEvent } from '../sources/flux/watch.ts';
 import type { FluxRevisionStore } from '../sources/flux/revision-store.ts';
 import type { Ingest } from '../track/ingest.ts';
 import { verifyBearerToken, verifyFluxSignature } from './verify-signature.ts';
-import { badRequest, describeIssues, parseJsonBody, unauthorized } from './errors.ts';
+import { badRequest, describeIssues, parseJsonBody, unauthorized, type HttpError } from './errors.ts';
 import type { SignalOutcome } from '../metrics.ts';
 import type { OwnerRef } from '../model/signal.ts';
 
@@ -30,6 +30,12 @@ export interface WebhookAnswer {
   body: Record<string, unknown>;
 }
 
+// A name with a control, bidi or zero-width character (model/signal.ts): 400, naming the field of
+// the signal it would have become (the value is not echoed).
+function refusedSignal(r: { field: string; reason: string }): HttpError {
+  return badRequest(`refused: ${r.field} ${r.reason}`);
+}
+
 /** POST /webhooks/argocd: bearer token (if configured) → JSON → zod → snapshot signal → ingest. */
 export async function receiveArgocd(raw: Buffer, authorization: string | undefined, deps: WebhookDeps): Promise<WebhookAnswer> {
   if (deps.argocdToken !== undefined) {
@@ -44,8 +50,9 @@ export async function receiveArgocd(raw: Buffer, authorization: string | undefin
     now: deps.now(),
   });
   const result = await deps.ingest(signal);
+  if (result.outcome === 'refused') throw refusedSignal(result);
   return {
-    outcome: result.outcome === 'stale' ? 'stale' : result.outcome,
+    outcome: result.outcome,
     body: { status: 'accepted', outcome: result.outcome, groups: result.groups, findings: result.findings },
   };
 }
@@ -77,6 +84,7 @@ export async function receiveFlux(raw: Buffer, headers: { signature?: string | u
     case 'duplicate':
       return { outcome: 'duplicate', body: { status: 'accepted', outcome: 'duplicate' } };
     case 'drift':
+      if (result.result.outcome === 'refused') throw refusedSignal(result.result);
       return { outcome: result.result.outcome, body: { status: 'accepted', outcome: result.result.outcome, groups: result.result.groups, findings: result.result.findings } };
     case 'rollout':
       return { outcome: 'rollout', body: { status: 'accepted', outcome: 'rollout', revision: result.revision } };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { codePointName, firstUnsafeChar } from './text-chars.ts';
 
 /**
  * What one GitOps object (an Argo CD Application, a Flux Kustomization or HelmRelease) says about
@@ -40,21 +41,32 @@ export const DRIFT_STATES = ['Modified', 'Missing', 'Extraneous', 'Unhealthy', '
 export const driftStateSchema = z.enum(DRIFT_STATES);
 export type DriftState = z.infer<typeof driftStateSchema>;
 
+/**
+ * A part of an identity (cluster, kind, namespace, name): no control (C0, DEL, C1), bidi or
+ * zero-width character. Kubernetes names cannot contain them, so refusing them costs nothing, and
+ * two identities that differ only by one (`a` and `a\0`) can neither collapse into one finding
+ * downstream nor look alike in an alert.
+ */
+export const identityTextSchema = z.string().superRefine((s, ctx) => {
+  const bad = firstUnsafeChar(s);
+  if (bad !== null) ctx.addIssue({ code: 'custom', message: `must not contain control, bidi or zero-width characters (${codePointName(bad.codePoint)} at ${bad.index})` });
+});
+
 export const ownerRefSchema = z.object({
-  kind: z.string().min(1),
-  namespace: z.string(),
-  name: z.string().min(1),
+  kind: identityTextSchema.min(1),
+  namespace: identityTextSchema,
+  name: identityTextSchema.min(1),
 });
 /** The GitOps object that owns the resources (Application, Kustomization, HelmRelease). */
 export type OwnerRef = z.infer<typeof ownerRefSchema>;
 
 export const resourceRefSchema = z.object({
   /** API group, '' for the core group. */
-  group: z.string(),
-  kind: z.string().min(1),
+  group: identityTextSchema,
+  kind: identityTextSchema.min(1),
   /** '' for cluster-scoped resources. */
-  namespace: z.string(),
-  name: z.string().min(1),
+  namespace: identityTextSchema,
+  name: identityTextSchema.min(1),
 });
 /** Identity of one Kubernetes object. */
 export type ResourceRef = z.infer<typeof resourceRefSchema>;
@@ -74,7 +86,7 @@ export type ResourceState = z.infer<typeof resourceStateSchema>;
 
 export const signalSchema = z.object({
   source: signalSourceSchema,
-  cluster: z.string().min(1),
+  cluster: identityTextSchema.min(1),
   owner: ownerRefSchema,
   /** Argo CD project or similar grouping; '' when the tool has none. */
   project: z.string().default(''),
@@ -101,3 +113,27 @@ export const signalSchema = z.object({
   resources: z.array(resourceStateSchema),
 });
 export type Signal = z.infer<typeof signalSchema>;
+
+/** Why a signal's identity is refused: the field (`resources.3.name`) and what is wrong with it. */
+export interface SignalIdentityIssue {
+  field: string;
+  reason: string;
+}
+
+const signalIdentitySchema = z.object({
+  cluster: signalSchema.shape.cluster,
+  owner: ownerRefSchema,
+  resources: z.array(resourceRefSchema),
+});
+
+/**
+ * Checks the identity parts of a signal (cluster, owner, each resource's group, kind, namespace,
+ * name) against the schemas above; the first issue, or null. Every source's signal passes through
+ * it (track/ingest.ts), whatever produced it: webhook, watch, poll or audit.
+ */
+export function signalIdentityIssue(signal: Pick<Signal, 'cluster' | 'owner' | 'resources'>): SignalIdentityIssue | null {
+  const parsed = signalIdentitySchema.safeParse({ cluster: signal.cluster, owner: signal.owner, resources: signal.resources });
+  if (parsed.success) return null;
+  const issue = parsed.error.issues[0];
+  return { field: issue === undefined ? 'signal' : issue.path.map(String).join('.') || 'signal', reason: issue?.message ?? 'invalid' };
+}

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Notifier, SendResult } from '../deliver/notifier.ts';
 import type { OwnerNote } from '../deliver/slack/owner-note.ts';
+import { mrkdwnCode, mrkdwnLine } from '../deliver/text.ts';
 import type { Notification } from '../model/alert-group.ts';
 import { severityRank, type Severity } from '../model/severity.ts';
 import type { ResourceRef } from '../model/signal.ts';
@@ -244,11 +245,11 @@ export function createRemediator(opts: RemediatorOptions): RemediationReceiver {
       // The escalation is audited and counted; a failing hook must not undo that.
     }
     const severity = config.flap.escalateSeverity ?? findings.reduce<Severity>((top, f) => (severityRank(f.severity) < severityRank(top) ? f.severity : top), 'info');
-    const listed = resources.slice(0, 5).map((r) => `\`${escapeText(`${r.kind} ${r.namespace === '' ? '' : `${r.namespace}/`}${r.name}`)}\``).join(', ');
+    const listed = resources.slice(0, 5).map((r) => mrkdwnCode(`${r.kind} ${r.namespace === '' ? '' : `${r.namespace}/`}${r.name}`, MAX_NOTE_NAME)).join(', ');
     const more = resources.length > 5 ? ` and ${resources.length - 5} more` : '';
     const text =
-      `:rotating_light: *Auto-remediation stopped* for ${resources.length} resource(s) of ${escapeText(ownerLabel(owner))} (${listed}${more}): ` +
-      `they drifted back ${config.flap.max} times within ${within}m of being reverted by ${escapeText(opts.name)}. ` +
+      `:rotating_light: *Auto-remediation stopped* for ${resources.length} resource(s) of ${mrkdwnLine(ownerLabel(owner), MAX_NOTE_NAME)} (${listed}${more}): ` +
+      `they drifted back ${config.flap.max} times within ${within}m of being reverted by ${mrkdwnLine(opts.name, MAX_NOTE_NAME)}. ` +
       `Escalated at *${severity.toUpperCase()}* severity: someone keeps changing them by hand, or Git is not what the mesh needs. ` +
       `meshdrift will not revert them again for ${within}m.`;
     return [{ id: `escalate:${opts.name}:${n.groupKey}:${n.seq}:${ownerKey(owner)}`, cluster: owner.cluster, tool: owner.tool, owner: owner.owner, text, broadcast: true }];
@@ -387,7 +388,7 @@ export function createRemediator(opts: RemediatorOptions): RemediationReceiver {
         cluster: ticket.cluster,
         tool: ticket.tool,
         owner: ticket.owner,
-        text: `${decision.state === 'verified' ? ':white_check_mark:' : ':warning:'} ${escapeText(decision.reason)}`,
+        text: `${decision.state === 'verified' ? ':white_check_mark:' : ':warning:'} ${mrkdwnLine(decision.reason, MAX_NOTE_REASON)}`,
         broadcast: false,
       };
       // Once per action, whichever replica or retry gets here first.
@@ -399,10 +400,9 @@ export function createRemediator(opts: RemediatorOptions): RemediationReceiver {
   };
 }
 
-// Slack mrkdwn control characters in names and reasons.
-function escapeText(s: string): string {
-  return s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
-}
+// Names and reasons in a Slack note go through the one sanitiser (src/deliver/text.ts), bounded here.
+const MAX_NOTE_NAME = 300;
+const MAX_NOTE_REASON = 1000;
 
 function buildClient(config: RemediationConfig, opts: RemediatorOptions): RemediationClient {
   if (config.action === 'argocd-sync') {

@@ -4,19 +4,33 @@ import type { Metrics } from '../metrics.ts';
 import { findingLabels } from '../model/finding.ts';
 import { isInhibitionSource, type CompiledInhibitRule, type InhibitionSource } from '../route/inhibit.ts';
 import type { InhibitSourceStore } from './inhibit-sources.ts';
-import type { Signal } from '../model/signal.ts';
+import { signalIdentityIssue, type Signal } from '../model/signal.ts';
+import type { Logger } from '../log.ts';
 import type { Queues } from '../queue/queues.ts';
 import { scopeKey, type SignalInput } from './decide.ts';
 import { adoptGroups, groupInputs, scopeOf } from './grouping.ts';
 import type { GroupState } from './group-state.ts';
 import { ownerGroupsKey, type TrackStore } from './redis-store.ts';
 
-export type IngestOutcome = {
-  outcome: 'tracked' | 'unchanged' | 'stale';
-  /** The alert groups this signal touched. */
-  groups: string[];
-  findings: number;
-};
+export type IngestOutcome =
+  | {
+      outcome: 'tracked' | 'unchanged' | 'stale';
+      /** The alert groups this signal touched. */
+      groups: string[];
+      findings: number;
+    }
+  | {
+      /**
+       * Not tracked: an identity (cluster, owner, a resource's group, kind, namespace or name) holds
+       * a control, bidi or zero-width character (model/signal.ts). A webhook answers 400 naming the
+       * field; a watch or poll skips the object (logged and counted).
+       */
+      outcome: 'refused';
+      groups: [];
+      findings: 0;
+      field: string;
+      reason: string;
+    };
 
 /** The one entry point every source calls: classify → group → track → schedule each group's flush. */
 export type Ingest = (signal: Signal) => Promise<IngestOutcome>;
@@ -48,10 +62,19 @@ export interface IngestDeps {
   inhibition?: { rules: () => readonly CompiledInhibitRule[]; sources: InhibitSourceStore };
   metrics: Metrics;
   now: () => number;
+  /** Where a refused signal is logged (warn); default: not logged, only counted. */
+  log?: Logger;
 }
 
 export function createIngest(deps: IngestDeps): Ingest {
   return async (signal) => {
+    const refused = signalIdentityIssue(signal);
+    if (refused !== null) {
+      deps.metrics.signalRefused(signal.source, refused.field.replace(/\.\d+\./, '.'));
+      // The value itself is not logged: it is what could not be shown safely.
+      deps.log?.warn({ source: signal.source, field: refused.field, reason: refused.reason }, 'signal refused: an identity holds a control, bidi or zero-width character');
+      return { outcome: 'refused', groups: [], findings: 0, field: refused.field, reason: refused.reason };
+    }
     const started = performance.now();
     const policy = deps.policy();
     const findings = classify(signal, policy);

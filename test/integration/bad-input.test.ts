@@ -332,6 +332,50 @@ describe('signatures and tokens', () => {
   });
 });
 
+describe('names with control, bidi or zero-width characters (issue #12 item 13)', () => {
+  type Resource = { kind: string; namespace: string; name: string; status: string };
+  const appWith = (edit: (app: { metadata: { name: string }; status: { resources: Resource[] } }) => void): string => {
+    const body = meshAppBody() as unknown as { app: { metadata: { name: string }; status: { resources: Resource[] } } };
+    edit(body.app);
+    return JSON.stringify(body);
+  };
+
+  it('argocd: two resources whose names differ by a NUL are refused with 400 naming the field, and nothing is tracked', async () => {
+    let index = -1;
+    const body = appWith((app) => {
+      const drifted = app.status.resources.find((r) => r.status === 'OutOfSync');
+      if (drifted === undefined) throw new Error('fixture has no OutOfSync resource');
+      index = app.status.resources.length;
+      app.status.resources.push({ ...drifted, name: `${drifted.name}\u0000` });
+    });
+    const answer = await post('argocd', body);
+    expect(answer.status).toBe(400);
+    expect(answer.error).toMatch(/^refused: resources\.\d+\.name must not contain control, bidi or zero-width characters \(U\+0000 at \d+\)$/);
+    expect(index).toBeGreaterThan(0);
+    // The value is not echoed back.
+    expect(answer.error).not.toContain('\u0000');
+    const metrics = await (await fetch(`${svc.url}/metrics`)).text();
+    expect(metrics).toMatch(/meshdrift_signals_refused_total\{source="argocd-webhook",field="resources\.name"\} [1-9]/);
+  });
+
+  it.each([
+    ['a bidi override', '\u202E'],
+    ['a zero-width space', '\u200B'],
+    ['a newline', '\n'],
+    ['a C1 control', '\u0085'],
+  ])('argocd: an Application name with %s is refused with 400 naming owner.name', async (_what, char) => {
+    const answer = await post('argocd', appWith((app) => void (app.metadata.name = `payments${char}mesh`)));
+    expect(answer).toMatchObject({ status: 400, error: expect.stringMatching(/^refused: owner\.name must not contain/) });
+  });
+
+  it('flux: a drifted resource named with a NUL (from the event message) is refused with 400', async () => {
+    const event = readFixture(HELM_DRIFT) as { message: string };
+    event.message = event.message.replace('VirtualService/bookinfo/reviews', 'VirtualService/bookinfo/rev\u0000iews');
+    const answer = await post('flux', JSON.stringify(event));
+    expect(answer).toMatchObject({ status: 400, error: expect.stringMatching(/^refused: resources\.\d+\.name must not contain/) });
+  });
+});
+
 describe('timing-safe compares', () => {
   const spy = vi.mocked(timingSafeEqual);
   const lengths = (): Array<[number, number]> => spy.mock.calls.map(([a, b]) => [a.byteLength, b.byteLength]);

@@ -286,6 +286,24 @@ describe('a post whose answer was lost', () => {
     expect(outcomes).toEqual(['deferred', 'deferred', 'found']);
   });
 
+  it('a lookup whose group lock was lost (expired, taken by another worker) stops before reading, and posts nothing', async () => {
+    const n = notifier();
+    await sendLosingAnswer((x) => n.send(x), notification(1));
+    const lockless: SlackMessageStore = new Proxy(store, {
+      get(target, prop, receiver) {
+        if (prop !== 'tryLock') return Reflect.get(target, prop, receiver);
+        return async (key: string, ttl: number) => {
+          const lock = await target.tryLock(key, ttl);
+          return lock === null ? null : Object.assign(() => lock(), { extend: async () => false });
+        };
+      },
+    });
+    const historyBefore = slack.historyCalls.length;
+    expect(await notifier({ store: lockless }).send(notification(1))).toMatchObject({ ok: false, retryable: true, reason: expect.stringContaining('another worker') });
+    expect(slack.historyCalls).toHaveLength(historyBefore);
+    expect(slack.calls.filter(isMainPost)).toHaveLength(1);
+  });
+
   it("found as an older episode's message: a new episode still gets its own message, and its own record", async () => {
     const n = notifier();
     await sendLosingAnswer((x) => n.send(x), notification(1));
@@ -433,8 +451,9 @@ describe('a slow Slack (answers after the client timeout) (issue #12 item 12)', 
     expect(slack.messages.size).toBe(ALERTS);
     const posted = [...slack.messages.values()].map((m) => m.metadata?.event_payload.group);
     expect(new Set(posted)).toEqual(new Set(groups));
+    // (A `not_found` can happen: a post whose request never reached Slack before the client gave
+    // up. It is then posted once, after the settle wait; the counts above hold either way.)
     expect(outcomes).not.toContain('fallback');
-    expect(outcomes).not.toContain('not_found');
 
     // The next notification while Slack is still slow: each edit times out, and is retried as an
     // edit (idempotent), never as a new post.

@@ -684,4 +684,19 @@ describe('redis slack message store', () => {
     await current?.();
     expect(await redis.exists(`${prefix}:slack:lock:${groupKey}`)).toBe(0);
   });
+
+  it('extend keeps a held lock longer, and answers false once it expired or was taken (a slow lookup stops)', async () => {
+    const held = await store.tryLock(groupKey, 1_000);
+    expect(await held?.extend(60_000)).toBe(true);
+    expect(await redis.pttl(`${prefix}:slack:lock:${groupKey}`)).toBeGreaterThan(30_000);
+    await held?.();
+    expect(await held?.extend(60_000)).toBe(false);
+
+    const stale = await store.tryLock(groupKey, 50);
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    const current = await store.tryLock(groupKey, 5_000);
+    expect(await stale?.extend(60_000)).toBe(false);
+    expect(await redis.pttl(`${prefix}:slack:lock:${groupKey}`)).toBeLessThanOrEqual(5_000);
+    await current?.();
+  });
 });

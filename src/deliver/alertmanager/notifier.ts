@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Notification, TrackedFinding } from '../../model/alert-group.ts';
 import { findingLabels } from '../../model/finding.ts';
 import type { Notifier } from '../notifier.ts';
+import { plainLine, plainLines } from '../text.ts';
 import { createTextHttpClient, isRedirectStatus, postText, REDIRECT_HINT, statusResult, urlFail } from '../http-result.ts';
 
 /** Options for {@link createAlertmanagerNotifier}. */
@@ -40,20 +41,24 @@ export const ALERTNAME = 'MeshDrift';
 const DEFAULT_FIRING_TTL_MS = 3_600_000;
 const DEFAULT_TIMEOUT_MS = 10_000;
 const MAX_DETAIL = 1024;
+// Kubernetes names are ≤253 characters; a label or annotation line from the cluster is cut here.
+const MAX_LABEL_VALUE = 1024;
+const MAX_DESCRIPTION = 4096;
 
 /**
  * A finding's Alertmanager labels: `alertname="MeshDrift"` plus {@link findingLabels}. Empty values
- * are left out, as Alertmanager treats an empty label as an absent one.
+ * are left out, as Alertmanager treats an empty label as an absent one. Values go through the one
+ * sanitiser (src/deliver/text.ts): one line, no control, bidi or invisible character, bounded.
  */
 export function alertLabels(f: TrackedFinding): Record<string, string> {
   const labels: Record<string, string> = { alertname: ALERTNAME };
   for (const [name, value] of Object.entries(findingLabels(f))) {
-    if (value !== '') labels[name] = value;
+    if (value !== '') labels[name] = plainLine(value, MAX_LABEL_VALUE);
   }
   return labels;
 }
 
-/** A finding's annotations: a one-line `summary` and a longer `description`. */
+/** A finding's annotations: a one-line `summary` and a longer `description` (each line sanitised). */
 export function alertAnnotations(f: TrackedFinding): Record<string, string> {
   const path = f.resource.namespace === '' ? f.resource.name : `${f.resource.namespace}/${f.resource.name}`;
   const owner = f.owner.namespace === '' ? f.owner.name : `${f.owner.namespace}/${f.owner.name}`;
@@ -63,8 +68,8 @@ export function alertAnnotations(f: TrackedFinding): Record<string, string> {
     `Owner: ${f.owner.kind} ${owner} (${f.tool}${f.project === '' ? '' : `, project ${f.project}`}), cluster ${f.cluster}, mesh ${f.mesh}.`,
   ];
   if (f.revision !== undefined && f.revision !== '') lines.push(`Revision: ${f.revision}.`);
-  if (f.detail !== undefined && f.detail !== '') lines.push(`Detail: ${f.detail.slice(0, MAX_DETAIL)}`);
-  return { summary, description: lines.join('\n') };
+  if (f.detail !== undefined && f.detail !== '') lines.push(`Detail: ${plainLine(f.detail, MAX_DETAIL)}`);
+  return { summary: plainLine(summary, MAX_LABEL_VALUE), description: plainLines(lines, MAX_LABEL_VALUE + MAX_DETAIL, MAX_DESCRIPTION) };
 }
 
 /**

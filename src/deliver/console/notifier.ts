@@ -1,6 +1,12 @@
 import type { Writable } from 'node:stream';
 import type { Notification } from '../../model/alert-group.ts';
 import type { Notifier } from '../notifier.ts';
+import { plainLine } from '../text.ts';
+
+// A terminal shows what JSON.stringify leaves alone (bidi, zero-width): text from the cluster goes
+// through the one sanitiser (src/deliver/text.ts) first.
+const MAX_VALUE = 1024;
+const text = (s: string): string => plainLine(s, MAX_VALUE);
 
 /** A compact, stable JSON line per notification: what a person or `jq` reads. */
 export function renderConsoleLine(n: Notification): string {
@@ -8,20 +14,20 @@ export function renderConsoleLine(n: Notification): string {
     severity: f.severity,
     state: f.state,
     category: f.category,
-    mesh: f.mesh,
-    kind: f.resource.group ? `${f.resource.kind}.${f.resource.group}` : f.resource.kind,
-    namespace: f.resource.namespace,
-    name: f.resource.name,
-    ...(f.detail ? { detail: f.detail } : {}),
+    mesh: text(f.mesh),
+    kind: text(f.resource.group ? `${f.resource.kind}.${f.resource.group}` : f.resource.kind),
+    namespace: text(f.resource.namespace),
+    name: text(f.resource.name),
+    ...(f.detail ? { detail: text(f.detail) } : {}),
   });
   return JSON.stringify({
     receiver: 'console',
     status: n.status,
     reason: n.reason,
     severity: n.severity,
-    cluster: n.labels.cluster,
-    owner: `${n.labels.owner.kind}/${n.labels.owner.namespace ? `${n.labels.owner.namespace}/` : ''}${n.labels.owner.name}`,
-    project: n.labels.project,
+    cluster: text(n.labels.cluster),
+    owner: text(`${n.labels.owner.kind}/${n.labels.owner.namespace ? `${n.labels.owner.namespace}/` : ''}${n.labels.owner.name}`),
+    project: text(n.labels.project),
     group: n.groupKey,
     seq: n.seq,
     at: new Date(n.at).toISOString(),

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Notification, TrackedFinding } from '../../model/alert-group.ts';
 import { severityRank, type Severity } from '../../model/severity.ts';
+// Every string from the cluster goes through the one sanitiser (one line, nothing hidden, bounded).
+import { plainLine } from '../text.ts';
 
 /** PagerDuty's alert severities (Events API v2 `payload.severity`). */
 export type PagerDutySeverity = 'critical' | 'error' | 'warning' | 'info';
@@ -133,25 +135,25 @@ export function renderPagerDutyEvent(n: Notification, routingKey: string, argocd
     ...(link === undefined ? {} : { links: [link] }),
     payload: {
       summary: summaryOf(n, firing),
-      source: truncateEnd(n.labels.cluster, MAX_LABEL),
+      source: plainLine(n.labels.cluster, MAX_LABEL),
       severity: pagerDutySeverity(n.severity),
       timestamp: new Date(n.at).toISOString(),
-      component: truncateEnd(ownerPath(n.labels.owner, '/'), MAX_LABEL * 2),
+      component: plainLine(ownerPath(n.labels.owner, '/'), MAX_LABEL * 2),
       group: n.labels.tool,
       class: lead?.category ?? 'non-mesh',
       custom_details: {
         status: n.status,
         reason: n.reason,
         seq: n.seq,
-        cluster: truncateEnd(n.labels.cluster, MAX_LABEL),
+        cluster: plainLine(n.labels.cluster, MAX_LABEL),
         tool: n.labels.tool,
-        project: truncateEnd(n.labels.project, MAX_LABEL),
+        project: plainLine(n.labels.project, MAX_LABEL),
         owner: {
-          kind: truncateEnd(n.labels.owner.kind, MAX_FIELD),
-          namespace: truncateEnd(n.labels.owner.namespace, MAX_FIELD),
-          name: truncateEnd(n.labels.owner.name, MAX_FIELD),
+          kind: plainLine(n.labels.owner.kind, MAX_FIELD),
+          namespace: plainLine(n.labels.owner.namespace, MAX_FIELD),
+          name: plainLine(n.labels.owner.name, MAX_FIELD),
         },
-        group_key: truncateEnd(n.groupKey, MAX_LABEL),
+        group_key: plainLine(n.groupKey, MAX_LABEL),
         first_seen: new Date(n.firstSeen).toISOString(),
         firing_count: firing.length,
         resolved_count: resolved.length,
@@ -166,26 +168,26 @@ export function renderPagerDutyEvent(n: Notification, routingKey: string, argocd
 function summaryOf(n: Notification, firing: TrackedFinding[]): string {
   const where = `${ownerPath(n.labels.owner, ' ')} on ${n.labels.cluster}`;
   if (n.status === 'resolved') {
-    return truncateEnd(`[RESOLVED] ${where}: drifted mesh resources back in sync (was ${n.severity.toUpperCase()})`, PAGERDUTY_LIMITS.summary);
+    return plainLine(`[RESOLVED] ${where}: drifted mesh resources back in sync (was ${n.severity.toUpperCase()})`, PAGERDUTY_LIMITS.summary);
   }
   const count = `${firing.length} drifted mesh ${firing.length === 1 ? 'resource' : 'resources'}`;
   const what = firing.map((f) => `${f.resource.kind} ${resourcePath(f)}`).join(', ');
   const text = `[${n.severity.toUpperCase()}] ${count} in ${where}${what === '' ? '' : `: ${what}`}`;
   // Cut to one line: PagerDuty shows the summary as the alert's title.
-  return truncateEnd(text.replace(/\s+/g, ' '), PAGERDUTY_LIMITS.summary);
+  return plainLine(text.replace(/\s+/g, ' '), PAGERDUTY_LIMITS.summary);
 }
 
 function findingDetail(f: TrackedFinding): PagerDutyFindingDetail {
   return {
-    kind: truncateEnd(f.resource.kind, MAX_FIELD),
-    ...(f.resource.group === '' ? {} : { group: truncateEnd(f.resource.group, MAX_FIELD) }),
-    namespace: truncateEnd(f.resource.namespace, MAX_FIELD),
-    name: truncateEnd(f.resource.name, MAX_FIELD),
+    kind: plainLine(f.resource.kind, MAX_FIELD),
+    ...(f.resource.group === '' ? {} : { group: plainLine(f.resource.group, MAX_FIELD) }),
+    namespace: plainLine(f.resource.namespace, MAX_FIELD),
+    name: plainLine(f.resource.name, MAX_FIELD),
     state: f.state,
     severity: f.severity,
     category: f.category,
-    mesh: truncateEnd(f.mesh, MAX_FIELD),
-    ...(f.detail === undefined || f.detail === '' ? {} : { detail: truncateEnd(f.detail, MAX_DETAIL) }),
+    mesh: plainLine(f.mesh, MAX_FIELD),
+    ...(f.detail === undefined || f.detail === '' ? {} : { detail: plainLine(f.detail, MAX_DETAIL) }),
   };
 }
 
@@ -220,7 +222,7 @@ function argocdLink(n: Notification, argocdUrl: string | undefined): { href: str
   // Argo CD's UI takes /applications/<app namespace>/<name>; the namespace is optional for apps in
   // the control-plane namespace.
   const path = owner.namespace === '' ? encodeURIComponent(owner.name) : `${encodeURIComponent(owner.namespace)}/${encodeURIComponent(owner.name)}`;
-  return { href: `${base}/applications/${path}`, text: truncateEnd(`Argo CD: ${ownerPath(owner, ' ')}`, MAX_LABEL) };
+  return { href: `${base}/applications/${path}`, text: plainLine(`Argo CD: ${ownerPath(owner, ' ')}`, MAX_LABEL) };
 }
 
 function ownerPath(owner: Notification['labels']['owner'], sep: ' ' | '/'): string {
@@ -245,10 +247,3 @@ function bySeverityThenIdentity(a: TrackedFinding, b: TrackedFinding): number {
   );
 }
 
-// At most `max` UTF-16 units (so also at most `max` code points), ending in `…`, never splitting a
-// surrogate pair.
-function truncateEnd(s: string, max: number): string {
-  if (s.length <= max) return s;
-  const cut = s.slice(0, max - 1);
-  return `${/[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut}…`;
-}

@@ -19,6 +19,16 @@ const slackMessageRefSchema = z.object({
   told: z.record(z.string(), severitySchema).optional(),
 });
 /**
+ * A held per-group lock. Calling it releases it (once; a lock that expired meanwhile is left to
+ * its new holder). `extend` keeps it for `ttlMs` from now, and answers false when it is no longer
+ * held (expired, or taken by another worker): then the holder must stop writing.
+ */
+export interface SlackGroupLock {
+  (): Promise<void>;
+  extend(ttlMs: number): Promise<boolean>;
+}
+
+/**
  * Where an alert group's Slack message is, which notification it shows, and how far its thread has
  * got. Values written before threads (`{ channel, ts, seq }`) are still valid.
  */
@@ -28,8 +38,8 @@ export type SlackMessageRef = z.infer<typeof slackMessageRefSchema>;
 export interface SlackMessageStore {
   get(groupKey: string): Promise<SlackMessageRef | null>;
   set(groupKey: string, ref: SlackMessageRef): Promise<void>;
-  /** Per-group mutual exclusion across replicas; returns a release function, or null when another holder has it. */
-  tryLock(groupKey: string, ttlMs: number): Promise<(() => Promise<void>) | null>;
+  /** Per-group mutual exclusion across replicas; returns the held lock (call it to release), or null when another holder has it. */
+  tryLock(groupKey: string, ttlMs: number): Promise<SlackGroupLock | null>;
   /**
    * The "who did what" lines of one message (group and message ts), oldest first. Kept apart from
    * the ref, which each delivery rewrites: a click between its read and its write must not be lost.
@@ -83,6 +93,7 @@ const SWAP = `local prev = redis.call('get', KEYS[1]); redis.call('set', KEYS[1]
 
 // Delete only our own lock: after our TTL expired another worker may hold it under a new token.
 const RELEASE_LOCK = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+const EXTEND_LOCK = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
 
 /**
  * Redis-backed store. Keys: `${keyPrefix}:slack:message:${groupKey}` (JSON, expiring after
@@ -134,11 +145,14 @@ export function createRedisSlackMessageStore(
       const acquired = await redis.set(key, token, 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX');
       if (acquired !== 'OK') return null;
       let released = false;
-      return async () => {
+      const release = async (): Promise<void> => {
         if (released) return;
         released = true;
         await redis.eval(RELEASE_LOCK, 1, key, token);
       };
+      const extend = async (ms: number): Promise<boolean> =>
+        !released && (await redis.eval(EXTEND_LOCK, 1, key, token, String(Math.max(1, Math.ceil(ms))))) === 1;
+      return Object.assign(release, { extend });
     },
 
     async actionLines(groupKey, ts) {

@@ -13,15 +13,18 @@ import { withActionLog } from './actions.ts';
 import {
   isSlackChannelId,
   lookForPost,
+  lastPostAttemptAt,
   lookupTooEarlyByMs,
   lostPostLookupFailureOf,
   mergePendingPosts,
   postMayHaveLanded,
   postMayHaveLandedAfter,
   slackAlertMetadata,
+  type LostPostLookupFailure,
+  type SlackHistoryQuery,
   type SlackLostPostOutcome,
 } from './lost-post.ts';
-import type { SlackMessageRef, SlackMessageStore, SlackPendingPost } from './message-store.ts';
+import type { SlackGroupLock, SlackMessageRef, SlackMessageStore, SlackPendingPost } from './message-store.ts';
 import { noteOwnerKey, type OwnerNote } from './owner-note.ts';
 import { planSlackDelivery, slackCallsOf, type SlackDeliveryPlan } from './plan.ts';
 import { noSlackRateLimit, type SlackRateLimiter } from './rate-limit.ts';
@@ -163,9 +166,10 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
     }
     return c;
   };
-  // Up to two Slack calls (update, then the reply or a fallback post) after a lost post's lookup
-  // (a few history pages at the longest lookup timeout), plus Redis round trips.
-  const lockTtlMs = 2 * timeoutMs + LOOKUP_MAX_PAGES * timeoutMs * lookupTimeoutFactor(Number.MAX_SAFE_INTEGER) + 5_000;
+  // Up to three Slack calls (a history page, an update, then the reply or a post), plus Redis round
+  // trips. A lost post's lookup extends the lock before each history page by that page's timeout
+  // plus this, so a slow lookup never outlives the lock, and a dead replica's lock is not held long.
+  const lockTtlMs = 3 * timeoutMs + 5_000;
   const now = opts.now ?? Date.now;
   let fallbackLog: Logger | undefined;
   const log = (): Logger => opts.log ?? (fallbackLog ??= createLogger('warn'));
@@ -199,16 +203,16 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
    * answer was lost, first looks for the message it may have posted. `ref` is the stored message
    * (an older episode's, or one Slack lost), or null.
    */
-  async function postOnce(n: Notification, ref: SlackMessageRef | null): Promise<SendResult> {
+  async function postOnce(n: Notification, ref: SlackMessageRef | null, lock: SlackGroupLock): Promise<SendResult> {
     const attempt: SlackPendingPost = { seq: n.seq, at: now() };
     const previous = await opts.store.swapPendingPost(n.groupKey, attempt, PENDING_POST_TTL_MS);
     const stateLostAt = ref === null ? opts.stateLostAt?.() : undefined;
-    if (stateLostAt !== undefined) return postAfterStateLoss(n, attempt, previous, stateLostAt);
+    if (stateLostAt !== undefined) return postAfterStateLoss(n, attempt, previous, stateLostAt, lock);
     if (previous === null || !postMayHaveLanded(previous, ref)) return post(n, { forgetOnRefusal: true });
     // Keep the earliest attempt's time while the lost post is unaccounted for.
     const pending = mergePendingPosts(previous, attempt);
     await opts.store.setPendingPost(n.groupKey, pending, PENDING_POST_TTL_MS);
-    const recovered = await recoverLostPost(n, pending);
+    const recovered = await recoverLostPost(n, pending, lock);
     if (recovered.kind === 'defer') return recovered.result;
     if (recovered.kind === 'post') {
       // This attempt may post too: a later lookup waits for it to settle.
@@ -230,7 +234,7 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
     }
     // A 'post' now is a new episode's first message (the one found was an older episode's): it gets
     // its own record, the found one being accounted for.
-    return next.action === 'post' ? postOnce(n, recovered.ref) : execute(next, n);
+    return next.action === 'post' ? postOnce(n, recovered.ref, lock) : execute(next, n, lock);
   }
 
   /**
@@ -239,17 +243,20 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
    * before the loss, and edit it (with a thread reply) rather than post a second one. Nothing is
    * stored before the edit succeeds, so a retry looks again. Not found after a complete look: post.
    */
-  async function postAfterStateLoss(n: Notification, attempt: SlackPendingPost, previous: SlackPendingPost | null, lostAt: number): Promise<SendResult> {
+  async function postAfterStateLoss(n: Notification, attempt: SlackPendingPost, previous: SlackPendingPost | null, lostAt: number, lock: SlackGroupLock): Promise<SendResult> {
     const channel = await channelIdForLookup();
     if (channel === undefined) {
       warnOnce('channel-unknown', n, 'configure the Slack channel by its ID (C…): its ID is not known yet, so the message an alert had before Redis lost its state cannot be looked for');
       lostPost('fallback');
       return post(n, { forgetOnRefusal: false });
     }
+    const failedLookups = previous?.failedLookups ?? 0;
+    // What a deferral keeps: when an earlier attempt may have posted (0: none since the loss).
+    const held: SlackPendingPost = { ...attempt, lastAt: previous === null ? 0 : lastPostAttemptAt(previous) };
+    const startedAt = now();
     let lookup;
     try {
-      const historyClient = historyClientFor(previous?.failedLookups ?? 0);
-      lookup = await lookForPost((query) => historyClient.conversations.history(query), {
+      lookup = await lookForPost(historyHolding(failedLookups, lock), {
         channel,
         groupKey: n.groupKey,
         fromSeq: 1,
@@ -258,35 +265,71 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
         maxPages: LOOKUP_MAX_PAGES,
       });
     } catch (error) {
+      if (error instanceof LockLostError) return lockBusy();
       const failure = lostPostLookupFailureOf(error);
-      const failedLookups = (previous?.failedLookups ?? 0) + 1;
       if (failure.kind === 'not-permitted') {
-        warnOnce(failure.kind === 'not-permitted' ? failure.code : 'lookup-failing', n, `cannot look for the message an alert had before Redis lost its state (conversations.history ${failure.kind === 'not-permitted' ? `${failure.code}: ${failure.hint}` : 'keeps failing'}); posting a new one, which may show it twice`);
+        warnOnce(failure.code, n, `cannot look for the message an alert had before Redis lost its state (conversations.history ${failure.code}: ${failure.hint}); posting a new one, which may show it twice`);
         lostPost('fallback');
         return post(n, { forgetOnRefusal: false });
       }
-      await opts.store.setPendingPost(n.groupKey, { ...attempt, failedLookups }, PENDING_POST_TTL_MS);
-      lostPost('deferred');
-      return failure.kind === 'rate-limited'
-        ? { ok: false, retryable: true, reason: 'slack conversations.history rate limited (looking for the message an alert had before Redis lost its state)', retryAfterMs: failure.retryAfterMs }
-        : fail({ ok: false, retryable: true, reason: `slack conversations.history failed (looking for the message an alert had before Redis lost its state): ${failure.reason}` });
+      // A passing failure never posts: the old message may well be there. Retried, waiting longer.
+      return deferLookup(n, { ...held, failedLookups: failedLookups + 1 }, failure, 'looking for the message an alert had before Redis lost its state');
     }
     if (lookup.found === null) {
+      const tooEarlyMs = previous === null ? 0 : lookupTooEarlyByMs(held, startedAt, POST_SETTLE_FACTOR * timeoutMs);
+      if (tooEarlyMs > 0) {
+        await opts.store.setPendingPost(n.groupKey, { ...held, failedLookups }, PENDING_POST_TTL_MS);
+        lostPost('deferred');
+        return { ok: false, retryable: true, reason: 'slack message an alert had before Redis lost its state not found yet (an earlier attempt may still be posting): looking again', retryAfterMs: tooEarlyMs };
+      }
       lostPost(lookup.complete ? 'not_found' : 'fallback');
+      // The swapped-in record (this attempt) stands for this post.
       return post(n, { forgetOnRefusal: lookup.complete });
     }
     lostPost('found');
     // deliver() reserved the edit's and its reply's slots.
     const found: SlackMessageRef = { channel, ts: lookup.found.ts, seq: lookup.found.seq, repliedSeq: lookup.found.seq };
     await opts.store.setOwnerGroup(noteOwnerKey(n.labels), n.groupKey);
-    return execute({ action: 'update', ref: found, reply: threads }, n);
+    return execute({ action: 'update', ref: found, reply: threads }, n, lock);
+  }
+
+  /**
+   * conversations.history for a lookup after `failedLookups` failed ones: its timeout grows with
+   * them (LOOKUP_TIMEOUT_FACTORS), and before each page the group's lock is extended for that page
+   * and what follows; a lock no longer held stops the lookup (LockLostError).
+   */
+  function historyHolding(failedLookups: number, lock: SlackGroupLock): (query: SlackHistoryQuery) => Promise<unknown> {
+    const historyClient = historyClientFor(failedLookups);
+    const pageTimeoutMs = timeoutMs * lookupTimeoutFactor(failedLookups);
+    return async (query) => {
+      if (!(await lock.extend(pageTimeoutMs + lockTtlMs))) throw new LockLostError();
+      return historyClient.conversations.history(query);
+    };
+  }
+
+  const lockBusy = (): SendResult => ({ ok: false, retryable: true, reason: 'slack message for this group is being written by another worker', retryAfterMs: LOCK_BUSY_RETRY_MS });
+
+  /**
+   * A lookup that failed for a passing reason (5xx, timeout, network, rate limit): keeps `record`
+   * (with the failed count, so the next lookup waits longer), warns once after a few, and answers a
+   * retry (Retry-After for a rate limit, the job's backoff otherwise). Never posts.
+   */
+  async function deferLookup(n: Notification, record: SlackPendingPost, failure: Exclude<LostPostLookupFailure, { kind: 'not-permitted' }>, what: string): Promise<SendResult> {
+    if ((record.failedLookups ?? 0) >= WARN_AFTER_FAILED_LOOKUPS) {
+      warnOnce('lookup-failing', n, `${what} keeps failing (conversations.history ${failure.kind === 'rate-limited' ? 'rate limited' : failure.reason}); the alert is held back and retried rather than posted twice`);
+    }
+    await opts.store.setPendingPost(n.groupKey, record, PENDING_POST_TTL_MS);
+    lostPost('deferred');
+    return failure.kind === 'rate-limited'
+      ? { ok: false, retryable: true, reason: `slack conversations.history rate limited (${what})`, retryAfterMs: failure.retryAfterMs }
+      : fail({ ok: false, retryable: true, reason: `slack conversations.history failed (${what}): ${failure.reason}` });
   }
 
   /** `post` with `settled` when the lookup saw that nothing was posted (the record may then go on a refusal). */
   type Recovery = { kind: 'found'; ref: SlackMessageRef } | { kind: 'post'; settled: boolean } | { kind: 'defer'; result: SendResult };
 
   /** Looks for the message a lost post of `pending` may have left in the channel; never throws for Slack errors. */
-  async function recoverLostPost(n: Notification, pending: SlackPendingPost): Promise<Recovery> {
+  async function recoverLostPost(n: Notification, pending: SlackPendingPost, lock: SlackGroupLock): Promise<Recovery> {
     const channel = await channelIdForLookup();
     if (channel === undefined) {
       warnOnce('channel-unknown', n, 'configure the Slack channel by its ID (C…): its ID is not known yet, so a post whose answer was lost cannot be looked for');
@@ -296,8 +339,7 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
     let lookup;
     const startedAt = now();
     try {
-      const historyClient = historyClientFor(pending.failedLookups ?? 0);
-      lookup = await lookForPost((query) => historyClient.conversations.history(query), {
+      lookup = await lookForPost(historyHolding(pending.failedLookups ?? 0, lock), {
         channel,
         groupKey: n.groupKey,
         fromSeq: pending.seq,
@@ -306,6 +348,7 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
         maxPages: LOOKUP_MAX_PAGES,
       });
     } catch (error) {
+      if (error instanceof LockLostError) return { kind: 'defer', result: lockBusy() };
       return lookupFailed(n, pending, error);
     }
     if (lookup.found === null) {
@@ -352,16 +395,7 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
       lostPost('fallback');
       return { kind: 'post', settled: false };
     }
-    const failedLookups = (pending.failedLookups ?? 0) + 1;
-    if (failedLookups >= WARN_AFTER_FAILED_LOOKUPS) {
-      warnOnce('lookup-failing', n, `looking for a Slack post whose answer was lost keeps failing (conversations.history ${failure.kind === 'rate-limited' ? 'rate limited' : failure.reason}); the alert is held back and retried rather than posted twice`);
-    }
-    await opts.store.setPendingPost(n.groupKey, { ...pending, failedLookups }, PENDING_POST_TTL_MS);
-    lostPost('deferred');
-    const result: SendResult =
-      failure.kind === 'rate-limited'
-        ? { ok: false, retryable: true, reason: 'slack conversations.history rate limited (looking for a post whose answer was lost)', retryAfterMs: failure.retryAfterMs }
-        : fail({ ok: false, retryable: true, reason: `slack conversations.history failed (looking for a post whose answer was lost): ${failure.reason}` });
+    const result = await deferLookup(n, { ...pending, failedLookups: (pending.failedLookups ?? 0) + 1 }, failure, 'looking for a post whose answer was lost');
     return { kind: 'defer', result };
   }
 
@@ -456,7 +490,7 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
     return { ok: true };
   }
 
-  async function deliver(n: Notification): Promise<SendResult> {
+  async function deliver(n: Notification, lock: SlackGroupLock): Promise<SendResult> {
     const ref = await opts.store.get(n.groupKey);
     const plan = planSlackDelivery(ref, n, { threads });
     if (plan.action === 'none') return { ok: true };
@@ -473,11 +507,11 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
     }
     if (waitMs > 0) return { ok: false, retryable: true, reason: 'slack channel rate limit', retryAfterMs: waitMs };
 
-    return plan.action === 'post' ? postOnce(n, ref) : execute(plan, n);
+    return plan.action === 'post' ? postOnce(n, ref, lock) : execute(plan, n, lock);
   }
 
   /** Runs a plan whose rate-limit slots are taken; a 'post' goes through postOnce. */
-  async function execute(plan: Exclude<SlackDeliveryPlan, { action: 'post' }>, n: Notification): Promise<SendResult> {
+  async function execute(plan: Exclude<SlackDeliveryPlan, { action: 'post' }>, n: Notification, lock: SlackGroupLock): Promise<SendResult> {
     switch (plan.action) {
       case 'none':
         return { ok: true };
@@ -491,7 +525,7 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
         try {
           await client.chat.update({ channel: plan.ref.channel, ts: plan.ref.ts, text, blocks: shown as typeof blocks, metadata: slackAlertMetadata(n) });
         } catch (error) {
-          if (error instanceof WebAPIPlatformError && POST_INSTEAD_OF_UPDATE_ERRORS.has(error.data.error)) return postOnce(n, plan.ref);
+          if (error instanceof WebAPIPlatformError && POST_INSTEAD_OF_UPDATE_ERRORS.has(error.data.error)) return postOnce(n, plan.ref, lock);
           return slackFailure('chat.update', error);
         }
         // Recorded before the reply: a job that stops now resumes with the reply alone. The
@@ -544,7 +578,7 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
       }
     },
     async send(n) {
-      let release: (() => Promise<void>) | null;
+      let release: SlackGroupLock | null;
       try {
         release = await opts.store.tryLock(n.groupKey, lockTtlMs);
       } catch (error) {
@@ -559,7 +593,7 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
         };
       }
       try {
-        return await deliver(n);
+        return await deliver(n, release);
       } catch (error) {
         // Only the store can get here (Slack errors are mapped where they happen).
         return fail({ ok: false, retryable: true, reason: `slack message store failed: ${messageOf(error)}` });
@@ -569,6 +603,14 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
       }
     },
   };
+}
+
+/** The group's lock expired or was taken while a lookup ran: stop, and let the holder go on. */
+class LockLostError extends Error {
+  override readonly name = 'LockLostError';
+  constructor() {
+    super('slack group lock lost during a lost-post lookup');
+  }
 }
 
 /** The factor of the post timeout a lookup after `failedLookups` failed ones waits per page. */

@@ -1,5 +1,6 @@
 import type { Notification, TrackedFinding } from '../../model/alert-group.ts';
 import { severityRank, type Severity } from '../../model/severity.ts';
+import { mrkdwnCode, mrkdwnLine, plainLine } from '../text.ts';
 import { ACTION_LOG_RESERVE_CHARS, slackActionsBlock, type SlackButton } from './actions.ts';
 
 /** Block Kit text objects used by meshdrift messages. */
@@ -11,6 +12,11 @@ export interface SlackPlainText {
 export interface SlackMrkdwn {
   type: 'mrkdwn';
   text: string;
+  /**
+   * true: Slack does not turn bare URLs, `#channel` names or `@here`-style words into links or
+   * mentions (Block Kit text object). Set on every text that quotes the cluster's text.
+   */
+  verbatim?: boolean;
 }
 
 /** The subset of Block Kit meshdrift renders; assignable to @slack/web-api's `blocks`. */
@@ -110,42 +116,13 @@ interface FindingLine {
   text: string;
 }
 
-/** Escapes the three characters Slack mrkdwn treats as control (also stops `<!channel>` injection). */
-export function escapeMrkdwn(s: string): string {
-  return s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
-}
+// Every piece of text from the cluster (names, details, revision) goes through the one sanitiser,
+// src/deliver/text.ts: mrkdwnLine for text, mrkdwnCode for names shown as inline code, plainLine
+// for the plain_text header. None of it can format, mention, link, break a line or hide a character.
 
-// Cuts to at most `max` UTF-16 units with a trailing `…`, never splitting a surrogate pair.
-function truncateEnd(s: string, max: number): string {
-  if (s.length <= max) return s;
-  return `${sliceSafe(s, 0, max - 1)}…`;
-}
-
-// Keeps both ends of a long name: generated names usually differ at the end (hash suffixes).
-function truncateMiddle(s: string, max: number): string {
-  if (s.length <= max) return s;
-  const keep = max - 1;
-  const headLen = Math.ceil(keep / 2);
-  const tailLen = keep - headLen;
-  const tail = s.slice(s.length - tailLen);
-  // A tail starting with a lone low surrogate would orphan half a character.
-  const safeTail = /^[\uDC00-\uDFFF]/.test(tail) ? tail.slice(1) : tail;
-  return `${sliceSafe(s, 0, headLen)}…${safeTail}`;
-}
-
-function sliceSafe(s: string, start: number, end: number): string {
-  const cut = s.slice(start, end);
-  return /[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut;
-}
-
-// One line, escaped: newlines in user text would break the one-finding-per-line layout.
+// One line of free text (a finding's detail), whitespace runs as one space.
 function oneLine(s: string, max: number): string {
-  return escapeMrkdwn(truncateEnd(s.replace(/\s+/g, ' ').trim(), max));
-}
-
-// Inline code neutralizes `*`, `_`, `~`; a backtick inside would end it early.
-function code(s: string): string {
-  return `\`${s.replaceAll('`', "'")}\``;
+  return mrkdwnLine(s.replace(/\s+/g, ' ').trim(), max);
 }
 
 function compareText(a: string, b: string): number {
@@ -161,16 +138,21 @@ function bySeverityThenIdentity(a: TrackedFinding, b: TrackedFinding): number {
   );
 }
 
-function resourcePath(f: TrackedFinding): string {
-  const name = truncateMiddle(f.resource.name, MAX_NAME);
-  // Cluster-scoped resources have no namespace.
-  return f.resource.namespace === '' ? name : `${truncateMiddle(f.resource.namespace, MAX_NAMESPACE)}/${name}`;
+// `namespace/name` as inline code, each part cut in the middle (cluster-scoped: the name alone).
+function resourcePathCode(f: TrackedFinding): string {
+  const name = plainLine(f.resource.name, MAX_NAME, 'middle');
+  const path = f.resource.namespace === '' ? name : `${plainLine(f.resource.namespace, MAX_NAMESPACE, 'middle')}/${name}`;
+  return mrkdwnCode(path, MAX_NAMESPACE + 1 + MAX_NAME);
+}
+
+function kindText(kind: string): string {
+  return mrkdwnLine(kind, MAX_KIND);
 }
 
 function firingLine(f: TrackedFinding): string {
   const parts = [
     `${SEVERITY_EMOJI[f.severity]} *${f.severity.toUpperCase()}*`,
-    `${escapeMrkdwn(truncateEnd(f.resource.kind, MAX_KIND))} ${code(escapeMrkdwn(resourcePath(f)))}`,
+    `${kindText(f.resource.kind)} ${resourcePathCode(f)}`,
     `*${f.state}* _(${f.category})_`,
   ];
   const detail = f.detail === undefined || f.detail.trim() === '' ? '' : ` — ${oneLine(f.detail, MAX_DETAIL)}`;
@@ -178,7 +160,9 @@ function firingLine(f: TrackedFinding): string {
 }
 
 function resolvedLine(f: TrackedFinding): string {
-  const what = `${escapeMrkdwn(truncateEnd(f.resource.kind, MAX_KIND))} ${escapeMrkdwn(resourcePath(f))}`;
+  const name = plainLine(f.resource.name, MAX_NAME, 'middle');
+  const path = f.resource.namespace === '' ? name : `${plainLine(f.resource.namespace, MAX_NAMESPACE, 'middle')}/${name}`;
+  const what = `${kindText(f.resource.kind)} ${mrkdwnLine(path, MAX_NAMESPACE + 1 + MAX_NAME)}`;
   return `:white_check_mark: ~${what}~ resolved _(was ${f.severity}, ${f.state})_`;
 }
 
@@ -191,8 +175,8 @@ function ownerText(n: Notification): string {
 function headerBlock(n: Notification): SlackBlock {
   const status = n.status === 'firing' ? ':rotating_light: FIRING' : ':white_check_mark: RESOLVED';
   const severity = n.status === 'firing' ? n.severity.toUpperCase() : `was ${n.severity.toUpperCase()}`;
-  // plain_text is shown literally, so no mrkdwn escaping here.
-  const text = truncateEnd(`${status} · ${severity} · ${ownerText(n)}`, SLACK_LIMITS.header);
+  // plain_text is shown literally: no mrkdwn escaping, but still one line with nothing hidden.
+  const text = plainLine(`${status} · ${severity} · ${ownerText(n)}`, SLACK_LIMITS.header);
   return { type: 'header', text: { type: 'plain_text', text, emoji: true } };
 }
 
@@ -212,15 +196,16 @@ function labelsBlock(n: Notification): SlackBlock {
   const field = (title: string, value: string): SlackMrkdwn => ({
     type: 'mrkdwn',
     text: `*${title}*\n${value}`,
+    verbatim: true,
   });
   return {
     type: 'section',
     fields: [
-      field('Cluster', escapeMrkdwn(truncateEnd(cluster, MAX_LABEL))),
+      field('Cluster', mrkdwnLine(cluster, MAX_LABEL)),
       field('Tool', TOOL_LABEL[tool]),
-      field('Owner', `${escapeMrkdwn(truncateEnd(owner.kind, MAX_KIND))} ${code(escapeMrkdwn(truncateMiddle(ownerPath, MAX_LABEL)))}`),
-      field('Project', project === '' ? '—' : escapeMrkdwn(truncateEnd(project, MAX_LABEL))),
-      field('Revision', revision === undefined ? '—' : code(escapeMrkdwn(truncateMiddle(revision, 80)))),
+      field('Owner', `${kindText(owner.kind)} ${mrkdwnCode(ownerPath, MAX_LABEL)}`),
+      field('Project', project === '' ? '—' : mrkdwnLine(project, MAX_LABEL)),
+      field('Revision', revision === undefined ? '—' : mrkdwnCode(revision, 80)),
     ],
   };
 }
@@ -248,7 +233,7 @@ function findingSections(lines: FindingLine[], totals: { firing: number; resolve
     push(line.text);
   }
   if (current !== '') sections.push(current);
-  return sections.map((text) => ({ type: 'section', text: { type: 'mrkdwn', text } }));
+  return sections.map((text) => ({ type: 'section', text: { type: 'mrkdwn', text, verbatim: true } }));
 }
 
 function moreBlock(hidden: FindingLine[]): SlackBlock {
@@ -271,7 +256,7 @@ function footerBlock(n: Notification): SlackBlock {
     `Reason: *${n.reason}*`,
     `notification #${n.seq}`,
     `first seen ${sinceText}`,
-    `group ${code(escapeMrkdwn(truncateMiddle(n.groupKey, 80)))}`,
+    `group ${mrkdwnCode(n.groupKey, 80)}`,
   ];
   return { type: 'context', elements: [{ type: 'mrkdwn', text: parts.join(' · ') }] };
 }
@@ -282,8 +267,8 @@ function fallbackText(n: Notification): string {
     n.status === 'firing'
       ? `FIRING [${n.severity}] ${n.firing.length} drifted ${n.firing.length === 1 ? 'resource' : 'resources'} in ${where}`
       : `RESOLVED [was ${n.severity}] ${where}: back in sync`;
-  // The fallback text is mrkdwn too; truncate first so an entity is never cut in half.
-  return escapeMrkdwn(truncateEnd(text, SLACK_LIMITS.fallbackText));
+  // The fallback text is mrkdwn too (bounded before escaping: an entity is never cut in half).
+  return mrkdwnLine(text, SLACK_LIMITS.fallbackText);
 }
 
 /**
@@ -342,8 +327,8 @@ export function renderSlackThreadReply(n: Notification, told?: SlackToldFindings
   }
 
   const body = [headline.mrkdwn, ...budgetLists(lists, SLACK_REPLY_LIMITS.sectionText - headline.mrkdwn.length - 1)].join('\n');
-  const text = escapeMrkdwn(truncateEnd(`${headline.plain} · ${ownerText(n)} on ${n.labels.cluster}`, SLACK_REPLY_LIMITS.fallbackText));
-  return { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: body } }] };
+  const text = mrkdwnLine(`${headline.plain} · ${ownerText(n)} on ${n.labels.cluster}`, SLACK_REPLY_LIMITS.fallbackText);
+  return { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: body, verbatim: true } }] };
 }
 
 interface ReplyList {
@@ -400,7 +385,7 @@ function replyHeadline(
 }
 
 function replyWhat(f: TrackedFinding): string {
-  return `${escapeMrkdwn(truncateEnd(f.resource.kind, MAX_KIND))} ${code(escapeMrkdwn(resourcePath(f)))}`;
+  return `${kindText(f.resource.kind)} ${resourcePathCode(f)}`;
 }
 
 function addedLine(f: TrackedFinding): string {

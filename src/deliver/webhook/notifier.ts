@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import type { Notification, NotifyReason, TrackedFinding } from '../../model/alert-group.ts';
 import type { Notifier } from '../notifier.ts';
 import { alertAnnotations, alertLabels } from '../alertmanager/notifier.ts';
+import { plainLine } from '../text.ts';
 import { createTextHttpClient, isRedirectStatus, postText, REDIRECT_HINT, statusResult, urlFail } from '../http-result.ts';
 
 /** Options for {@link createWebhookNotifier}. */
@@ -49,6 +50,7 @@ export interface WebhookPayload {
 export const WEBHOOK_SIGNATURE_HEADER = 'X-Meshdrift-Signature';
 
 const DEFAULT_TIMEOUT_MS = 10_000;
+const MAX_LABEL_VALUE = 1024;
 // Go's zero time, which Alertmanager's webhook puts in endsAt for firing alerts.
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
@@ -64,13 +66,15 @@ export function renderWebhookPayload(n: Notification, receiver = 'webhook'): Web
   });
   const alerts = [...n.firing.map((f) => alert(f, 'firing')), ...n.resolved.map((f) => alert(f, 'resolved'))];
   const { cluster, tool, owner, project } = n.labels;
+  // Alerts' labels and annotations are the Alertmanager receiver's (sanitised there); the group's
+  // labels go through the same sanitiser (src/deliver/text.ts).
   const groupLabels = nonEmpty({
-    cluster,
+    cluster: plainLine(cluster, MAX_LABEL_VALUE),
     tool,
-    owner_kind: owner.kind,
-    owner_namespace: owner.namespace,
-    owner: owner.name,
-    project,
+    owner_kind: plainLine(owner.kind, MAX_LABEL_VALUE),
+    owner_namespace: plainLine(owner.namespace, MAX_LABEL_VALUE),
+    owner: plainLine(owner.name, MAX_LABEL_VALUE),
+    project: plainLine(project, MAX_LABEL_VALUE),
   });
   return {
     version: 'meshdrift/1',
