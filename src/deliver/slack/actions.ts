@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { GroupLabels, Notification } from '../../model/alert-group.ts';
 import type { MatcherSpec } from '../../route/matcher.ts';
 import type { SlackBlock, SlackMrkdwn, SlackPlainText } from './render.ts';
+import { mrkdwnLine } from '../text.ts';
 
 /**
  * Slack buttons on an alert message (issue #6, "Slack actions"): what they look like, what they
@@ -144,9 +145,9 @@ export function silenceMatchersFor(labels: Pick<GroupLabels, 'cluster' | 'owner'
 /** A Slack user id as Slack sends it (U…, W…); anything else is not rendered as a mention. */
 const USER_ID = /^[UW][A-Z0-9]{2,20}$/;
 
-/** `<@U123>` for a well-formed user id; otherwise the id as inert text. */
+/** `<@U123>` for a well-formed user id; otherwise the id as inert text (the one sanitiser, src/deliver/text.ts). */
 export function mention(userId: string): string {
-  return USER_ID.test(userId) ? `<@${userId}>` : userId.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
+  return USER_ID.test(userId) ? `<@${userId}>` : mrkdwnLine(userId, 64);
 }
 
 /** The "who did what" line, e.g. "Silenced for 1h by <@U123>". */
