@@ -73,6 +73,8 @@ const REASONS: readonly RegExp[] = [
   /^not an Argo CD notification body: \S.*: .+/,
   /^not a Flux event: \S.*: .+/,
   /^body larger than \d+ bytes$/,
+  // A name with a control, bidi or zero-width character (model/signal.ts), the field named.
+  /^refused: [\w.]+ must not contain control, bidi or zero-width characters \(U\+[0-9A-F]{4,6} at \d+\)$/,
 ];
 
 interface Answer {
