@@ -4,6 +4,7 @@ import type { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { createCatalog } from './classify/catalog.ts';
+import { createSharedClock, type SharedClock } from './clock.ts';
 import type { Env } from './config/env.ts';
 import { createPolicyHolder, type PolicyHolder } from './config/policy-holder.ts';
 import { createNotifiers } from './deliver/receivers.ts';
@@ -48,7 +49,10 @@ export interface AppOptions {
   /** Where the console receiver writes (stdout by default). */
   consoleOut?: Writable;
   registry?: Registry;
+  /** Replaces the shared clock altogether (no Redis TIME). */
   now?: () => number;
+  /** This replica's own clock, which the shared clock corrects (default Date.now); tests skew it. */
+  localClock?: () => number;
   deliveryRetry?: RetryPolicy;
   /** The raw environment, for secrets the policy's receivers name (default process.env). */
   processEnv?: NodeJS.ProcessEnv;
@@ -64,6 +68,8 @@ export interface App {
   readonly queues: Queues;
   readonly metrics: Metrics;
   readonly redis: Redis;
+  /** Time as every replica tells it (Redis TIME), unless AppOptions.now replaced it. */
+  readonly clock: SharedClock | undefined;
   /** Receiver names of the policy in force (after start). */
   receivers(): readonly string[];
   /** Re-reads the policy file (SIGHUP); true if the new policy is in force. */
@@ -97,7 +103,6 @@ async function connected(redis: Redis, timeoutMs = 10_000): Promise<void> {
 export function createApp(opts: AppOptions): App {
   const { env } = opts;
   const log = opts.log ?? createLogger(env.MESHDRIFT_LOG_LEVEL);
-  const now = opts.now ?? Date.now;
   const metrics = createMetrics(opts.registry ?? new Registry(), { appMetrics: env.MESHDRIFT_APP_METRICS });
   const prefix = env.MESHDRIFT_KEY_PREFIX;
   const redisOptions = {
@@ -109,6 +114,20 @@ export function createApp(opts: AppOptions): App {
     retryStrategy: (times: number) => Math.min(times * 200, 2000),
   };
   const redis = new Redis(env.REDIS_URL, redisOptions);
+  // One clock for all replicas (Redis TIME), measured at start and every MESHDRIFT_CLOCK_SYNC_INTERVAL:
+  // every decision (snapshot order, group_wait, silences, timers) uses it.
+  const clock = opts.now
+    ? undefined
+    : createSharedClock({
+        redis,
+        ...(opts.localClock ? { local: opts.localClock } : {}),
+        log,
+        syncIntervalMs: env.MESHDRIFT_CLOCK_SYNC_INTERVAL,
+        warnOffsetMs: env.MESHDRIFT_CLOCK_WARN_OFFSET,
+        onOffset: (seconds) => metrics.setClockOffset(seconds),
+        onSyncError: () => metrics.clockSyncFailed(),
+      });
+  const now = opts.now ?? (clock ? () => clock.now() : Date.now);
   // Workers block on Redis; BullMQ wants maxRetriesPerRequest null on their connections.
   const workerRedis = new Redis(env.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: null, retryStrategy: redisOptions.retryStrategy });
   for (const [name, r] of [['client', redis], ['worker', workerRedis]] as const) {
@@ -167,6 +186,7 @@ export function createApp(opts: AppOptions): App {
     metrics,
     now,
     log: log.child({ component: 'ingest' }),
+    maxSenderSkewMs: env.MESHDRIFT_MAX_SENDER_SKEW,
   });
   // Every ingest in flight (webhooks, watches, polls): a shutdown lets them commit all their groups
   // before Redis is closed (issue #12 item 10).
@@ -423,6 +443,7 @@ export function createApp(opts: AppOptions): App {
     draining = true;
     deadline = Math.min(deadline, Date.now() + env.MESHDRIFT_SHUTDOWN_GRACE);
     if (activeTimer) clearInterval(activeTimer);
+    clock?.stop();
     if (epochTimer) clearInterval(epochTimer);
     redis.off('ready', checkEpoch);
     const listening = server;
@@ -449,6 +470,7 @@ export function createApp(opts: AppOptions): App {
     queues,
     metrics,
     redis,
+    clock,
     receivers: () => [...policy().notifiers().keys()],
     reloadPolicy: () => policy().reload(),
     inFlight: () => ({ requests: openRequests, ingests: ingesting.size }),
@@ -481,6 +503,8 @@ export function createApp(opts: AppOptions): App {
         loaded.watch();
         cleanups.push(['redis', async () => void (await redis.quit().catch(() => redis.disconnect()))]);
         await connected(redis);
+        // Before anything decides: the first measurement must succeed (retried), then it is periodic.
+        await clock?.start();
         cleanups.push(['worker redis', async () => void (await workerRedis.quit().catch(() => workerRedis.disconnect()))]);
         await connected(workerRedis);
         // Before anything reads or writes: whether Redis still holds what meshdrift wrote (issue #12).

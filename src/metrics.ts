@@ -119,6 +119,12 @@ export interface Metrics {
   setRedisDataLossRecent(recent: boolean): void;
   /** A request or signal refused, or a series folded, because a limit of issue #12 was reached. */
   limitHit(limit: LimitName): void;
+  /** Redis TIME (the shared clock) minus this replica's clock, seconds, as last measured (clock.ts). */
+  setClockOffset(seconds: number): void;
+  /** A failed read of Redis TIME (the last offset stays in use). */
+  clockSyncFailed(): void;
+  /** A sender's timestamp bounded to the receipt (track/ingest.ts signalTime): from the future, or too far past. */
+  senderTimeClamped(source: string, direction: 'future' | 'past'): void;
 }
 
 export function createMetrics(registry: Registry = new Registry(), opts: { defaultMetrics?: boolean; appMetrics?: AppMetricsMode } = {}): Metrics {
@@ -189,8 +195,14 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
   const redisDataLoss = new Counter({ name: 'meshdrift_redis_data_loss_total', help: 'Times this replica found that Redis had lost meshdrift\'s state (the epoch key gone or replaced: Redis restarted empty, without AOF). Findings are re-derived from the sources; silences are gone.', registers: [registry] });
   const redisDataLossRecent = new Gauge({ name: 'meshdrift_redis_data_loss_recent', help: '1 within MESHDRIFT_REDIS_DATA_LOSS_WINDOW after this replica found that Redis had lost meshdrift\'s state, else 0.', registers: [registry] });
   redisDataLossRecent.set(0);
+  const clockOffset = new Gauge({ name: 'meshdrift_clock_offset_seconds', help: 'Redis TIME (the clock all replicas share) minus this replica\'s local clock, as last measured; meshdrift tells time by Redis, so this shows how far off the node\'s clock is.', registers: [registry] });
+  const clockSyncErrors = new Counter({ name: 'meshdrift_clock_sync_errors_total', help: 'Failed reads of Redis TIME; the last measured offset stays in use.', registers: [registry] });
+  const senderClamped = new Counter({ name: 'meshdrift_sender_time_clamped_total', help: 'Signals whose sender timestamp was bounded to the receipt (MESHDRIFT_MAX_SENDER_SKEW), by source and direction (future: after the receipt; past: older than the allowed skew).', labelNames: ['source', 'direction'], registers: [registry] });
   return {
     registry,
+    setClockOffset: (seconds) => clockOffset.set(seconds),
+    clockSyncFailed: () => clockSyncErrors.inc(),
+    senderTimeClamped: (source, direction) => senderClamped.inc({ source, direction }),
     slackLostPost: (outcome) => slackLostPosts.inc({ outcome }),
     redisDataLoss: () => redisDataLoss.inc(),
     setRedisDataLossRecent: (recent) => redisDataLossRecent.set(recent ? 1 : 0),

@@ -111,6 +111,12 @@ export const envSchema = z.object({
   MESHDRIFT_REDIS_EPOCH_CHECK_INTERVAL: duration('10s').refine((ms) => ms >= 1_000, 'must be at least 1s'),
   /** After Redis lost its state: how long /readyz says so and new Slack messages look for the old one first. */
   MESHDRIFT_REDIS_DATA_LOSS_WINDOW: duration('1h').refine((ms) => ms >= 60_000, 'must be at least 1m'),
+  /** How far before its receipt a webhook's own timestamp may lie; later or earlier ones are clamped to the receipt bounds. */
+  MESHDRIFT_MAX_SENDER_SKEW: duration('1m'),
+  /** How often each replica measures its clock against Redis TIME (the shared clock). */
+  MESHDRIFT_CLOCK_SYNC_INTERVAL: duration('30s').refine((ms) => ms >= 1_000, 'must be at least 1s'),
+  /** Warn in the log when the local clock is off from Redis TIME by more than this. */
+  MESHDRIFT_CLOCK_WARN_OFFSET: duration('1s'),
   /** Slack app signing secret: enables POST /slack/actions (buttons). */
   SLACK_SIGNING_SECRET: optionalSecret,
   /** Slack user IDs allowed to press the buttons, comma-separated; `*` for anyone. Unset: nobody. */

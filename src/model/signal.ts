@@ -13,6 +13,18 @@ export const signalSourceSchema = z.enum(SIGNAL_SOURCES);
 export type SignalSource = z.infer<typeof signalSourceSchema>;
 
 /**
+ * Sources meshdrift reads itself (Kubernetes watches, the audit re-list, the Argo CD API poll, its
+ * own reachability): evidence, timed by meshdrift's shared clock. The others (webhooks, the demo)
+ * are what a sender tells: their timestamps are bounded to the receipt, and they never outrank an
+ * observation (track/decide.ts isStaleSnapshot).
+ */
+export const OBSERVED_SOURCES: ReadonlySet<SignalSource> = new Set<SignalSource>(['argocd-watch', 'argocd-api', 'flux-watch', 'audit', 'meshdrift']);
+
+export function isObservedSource(source: SignalSource): boolean {
+  return OBSERVED_SOURCES.has(source);
+}
+
+/**
  * The GitOps tool behind a signal: part of every fingerprint, so webhook and watch agree.
  * `meshdrift` is meshdrift itself, for what it reports about its own sources (a cluster it cannot
  * reach: sources/reachability.ts); such findings are never remediated.

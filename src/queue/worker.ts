@@ -57,8 +57,19 @@ export interface Workers {
  * BullMQ retrying this job, which finds the flush already handled and re-adds the same jobs.
  */
 export async function processFlush(job: FlushJob, deps: Pick<WorkerDeps, 'store' | 'queues' | 'metrics' | 'log' | 'now' | 'flushContext' | 'onNotification'>): Promise<string> {
-  const now = deps.now();
-  const outcome = await deps.store.flush(job.groupKey, job.epoch, job.seq, (state) => (deps.flushContext ? deps.flushContext(state, now) : { now }));
+  let now = deps.now();
+  let outcome = await deps.store.flush(job.groupKey, job.epoch, job.seq, (state) => (deps.flushContext ? deps.flushContext(state, now) : { now }));
+  // Early by the shared clock (a replica whose clock is ahead promoted it): wait here if it is
+  // due soon, else hand it back to BullMQ (FlushEarlyError). Never decided before its time.
+  for (let waited = 0; outcome.kind === 'early'; ) {
+    const remaining = outcome.dueAt - now;
+    if (waited + remaining > EARLY_FLUSH_WAIT_MS) throw new FlushEarlyError(remaining);
+    await new Promise((r) => setTimeout(r, remaining));
+    waited += remaining;
+    now = deps.now();
+    const at = now;
+    outcome = await deps.store.flush(job.groupKey, job.epoch, job.seq, (state) => (deps.flushContext ? deps.flushContext(state, at) : { now: at }));
+  }
   if (outcome.kind === 'stale') return 'stale';
   const state = outcome.kind === 'decided' ? outcome.next : outcome.state;
   const notification = outcome.kind === 'decided' ? outcome.notification : outcome.state.lastNotification;
@@ -77,6 +88,19 @@ export async function processFlush(job: FlushJob, deps: Pick<WorkerDeps, 'store'
   }
   if (state?.pendingFlush) await deps.queues.scheduleFlush(job.groupKey, state.createdAt, state.pendingFlush.seq, state.pendingFlush.dueAt, now);
   return notification ? `${outcome.kind}: ${notification.reason}` : `${outcome.kind}: none`;
+}
+
+/** How long a flush that ran early waits in its worker for its due time before going back to delayed. */
+export const EARLY_FLUSH_WAIT_MS = 5_000;
+
+/** A flush run well before its due time: the worker puts the job back, delayed by `remainingMs`. */
+export class FlushEarlyError extends Error {
+  override readonly name = 'FlushEarlyError';
+  readonly remainingMs: number;
+  constructor(remainingMs: number) {
+    super(`flush ran ${remainingMs} ms before its due time`);
+    this.remainingMs = remainingMs;
+  }
 }
 
 type DeliveryDeps = Pick<WorkerDeps, 'notifiers' | 'metrics' | 'log' | 'queues' | 'audit' | 'now'>;
@@ -239,7 +263,16 @@ export async function processDeliverQueueJob(job: Job, token: string | undefined
 export function createWorkers(deps: WorkerDeps): Workers {
   const flush = new Worker<FlushJob>(
     QUEUE_NAMES.flush,
-    async (job) => processFlush(flushJobSchema.parse(job.data), deps),
+    async (job, token) => {
+      try {
+        return await processFlush(flushJobSchema.parse(job.data), deps);
+      } catch (err) {
+        if (!(err instanceof FlushEarlyError)) throw err;
+        // BullMQ's delayed set is scored by the local clock of the replica that moves the job.
+        await job.moveToDelayed(Date.now() + err.remainingMs, token);
+        throw new DelayedError();
+      }
+    },
     { connection: deps.connection, prefix: deps.prefix, concurrency: deps.flushConcurrency ?? 8, autorun: false },
   );
   const deliver = new Worker<DeliverJob>(QUEUE_NAMES.deliver, async (job, token) => processDeliverQueueJob(job, token, deps), {

@@ -2,9 +2,9 @@ import type { GroupLabels, Notification, NotifyReason, TrackedFinding } from '..
 import type { Finding } from '../model/finding.ts';
 import { highestSeverity, severityRank } from '../model/severity.ts';
 import type { DriftState, GitOpsTool, OwnerRef } from '../model/signal.ts';
-import type { GroupState, Timing } from './group-state.ts';
+import type { GroupState, SnapshotRecord, Timing } from './group-state.ts';
 
-export type { Timing };
+export type { SnapshotRecord, Timing };
 
 /**
  * The tracker's decisions, pure: (previous state, input, now) → next state. Redis only stores what
@@ -37,6 +37,7 @@ export interface SignalInput {
   findings: readonly Finding[];
   completeness: 'snapshot' | 'partial';
   scope: SignalScope;
+  /** When, by meshdrift's clock (told times already bounded to the receipt: track/ingest.ts). */
   observedAt: number;
   /**
    * Every finding the whole snapshot still reports for its owner, in whatever group (by
@@ -44,6 +45,11 @@ export interface SignalInput {
    * unchanged (same state and severity) is kept firing here instead of resolved: see applySignal.
    */
   reported?: ReadonlyMap<string, Finding>;
+  /**
+   * meshdrift read this itself (watch, re-list, API poll) rather than being told it (webhook).
+   * Absent: told.
+   */
+  observed?: boolean;
 }
 
 export interface ApplyResult {
@@ -73,6 +79,31 @@ export function inScope(f: TrackedFinding, scope: SignalScope): boolean {
   );
 }
 
+/**
+ * The record a group keeps of an owner's last snapshot. A bare number (a state written by the
+ * previous version) is a told time, bounded by `now`: a time from the future, stored by a version
+ * that believed senders, holds nothing back.
+ */
+export function snapshotRecordOf(state: GroupState, owner: string, now: number): SnapshotRecord | undefined {
+  const rec = state.snapshotRecords?.[owner];
+  if (rec) return rec;
+  const at = state.snapshots[owner];
+  return at === undefined ? undefined : { at: Math.min(at, now), observed: false };
+}
+
+/**
+ * Whether a snapshot is older than the one applied last for its owner (then it is stale: it
+ * changes nothing). What meshdrift observes beats what it is told:
+ * - an observed snapshot is stale only behind a later *observed* one (both timed by the shared
+ *   clock); a told snapshot (a webhook) never holds back an observation, whatever time it claimed;
+ * - a told snapshot is stale behind any later snapshot, told or observed.
+ */
+export function isStaleSnapshot(prev: SnapshotRecord | undefined, incoming: SnapshotRecord): boolean {
+  if (!prev) return false;
+  if (incoming.observed && !prev.observed) return false;
+  return incoming.at < prev.at;
+}
+
 function emptyState(input: SignalInput, now: number): GroupState {
   if (!input.labels || !input.timing) throw new Error(`group ${input.groupKey}: a new group needs labels and timing`);
   return {
@@ -84,6 +115,7 @@ function emptyState(input: SignalInput, now: number): GroupState {
     findings: {},
     firstSeen: now,
     snapshots: {},
+    snapshotRecords: {},
     flushSeq: 0,
     pendingFlush: null,
     handledFlushSeq: 0,
@@ -98,7 +130,8 @@ function sameTiming(a: Timing, b: Timing): boolean {
 /** Merges one signal's findings into a group. A snapshot resolves what it no longer lists, for its owner. */
 export function applySignal(prev: GroupState | null, input: SignalInput, now: number): ApplyResult {
   const owner = scopeKey(input.scope);
-  if (prev && input.completeness === 'snapshot' && input.observedAt < (prev.snapshots[owner] ?? 0)) {
+  const incoming: SnapshotRecord = { at: input.observedAt, observed: input.observed === true };
+  if (prev && input.completeness === 'snapshot' && isStaleSnapshot(snapshotRecordOf(prev, owner, now), incoming)) {
     return { next: prev, changed: false, opened: [], resolved: 0, resolvedFindings: [], stale: true, dirty: false };
   }
   if (!prev && input.findings.length === 0) return { next: null, changed: false, opened: [], resolved: 0, resolvedFindings: [], stale: false, dirty: false };
@@ -151,13 +184,20 @@ export function applySignal(prev: GroupState | null, input: SignalInput, now: nu
     }
   }
 
-  const snapshots = input.completeness === 'snapshot' && input.observedAt > (base.snapshots[owner] ?? 0) ? { ...base.snapshots, [owner]: input.observedAt } : base.snapshots;
+  // An accepted snapshot becomes the owner's record (the old number too, for older replicas).
+  let snapshots = base.snapshots;
+  let snapshotRecords = base.snapshotRecords;
+  const kept = base.snapshotRecords?.[owner];
+  if (input.completeness === 'snapshot' && (kept === undefined || kept.at !== incoming.at || kept.observed !== incoming.observed)) {
+    snapshots = { ...base.snapshots, [owner]: incoming.at };
+    snapshotRecords = { ...base.snapshotRecords, [owner]: incoming };
+  }
   // A group adopted under a new route identity (track/grouping.ts adoptGroups) takes it on.
   const route = input.labels?.route;
   const relabel = route !== undefined && route !== base.labels.route;
   dirty ||= changed || relabel || snapshots !== base.snapshots || prev === null || !sameTiming(base.timing, timing);
   if (!dirty) return { next: prev, changed, opened, resolved, resolvedFindings, stale: false, dirty };
-  let next: GroupState = { ...base, timing, findings, snapshots, ...(relabel ? { labels: { ...base.labels, route } } : {}) };
+  let next: GroupState = { ...base, timing, findings, snapshots, ...(snapshotRecords ? { snapshotRecords } : {}), ...(relabel ? { labels: { ...base.labels, route } } : {}) };
   // A new episode starts when a quiet group fires again.
   if (!firingBefore && opened.length > 0 && (base.lastNotification === null || base.lastNotification.status === 'resolved')) {
     next = { ...next, firstSeen: now, labels: input.labels ?? base.labels };

@@ -1,6 +1,15 @@
 import { z } from 'zod';
 import { groupLabelsSchema, notificationSchema, trackedFindingSchema } from '../model/alert-group.ts';
 
+/**
+ * What a group remembers of an owner's last accepted snapshot, for the order rules
+ * (track/decide.ts isStaleSnapshot): when (meshdrift's shared clock, or a sender's time bounded to
+ * the receipt) and whether meshdrift observed it itself (watch, re-list, API poll) or was told it
+ * (webhook).
+ */
+export const snapshotRecordSchema = z.object({ at: z.number(), observed: z.boolean() });
+export type SnapshotRecord = z.infer<typeof snapshotRecordSchema>;
+
 export const timingSchema = z.object({
   /** Wait before the first notification of a group, to batch what drifts together. */
   groupWaitMs: z.number().nonnegative(),
@@ -34,8 +43,14 @@ export const groupStateSchema = z.object({
   findings: z.record(z.string(), trackedFindingSchema),
   /** Epoch ms the current episode started (first finding of an unresolved group). */
   firstSeen: z.number(),
-  /** Per owner (a group may span several): newest accepted snapshot; older ones are stale. */
+  /**
+   * Per owner (a group may span several): the time of the last accepted snapshot. Kept (as
+   * `snapshotRecords[owner].at`) for replicas of the previous version during a rolling upgrade;
+   * read as a told time when `snapshotRecords` has no entry (a state written before it existed).
+   */
   snapshots: z.record(z.string(), z.number()),
+  /** Per owner: the last accepted snapshot, told or observed. Absent in states written before. */
+  snapshotRecords: z.record(z.string(), snapshotRecordSchema).optional(),
   /** Last flush sequence number allocated (flush job ids derive from it). */
   flushSeq: z.number().int().nonnegative(),
   /** A flush (notification decision) is scheduled. */

@@ -4,7 +4,7 @@ import type { Metrics } from '../metrics.ts';
 import { findingLabels } from '../model/finding.ts';
 import { isInhibitionSource, type CompiledInhibitRule, type InhibitionSource } from '../route/inhibit.ts';
 import type { InhibitSourceStore } from './inhibit-sources.ts';
-import { signalIdentityIssue, type Signal } from '../model/signal.ts';
+import { isObservedSource, signalIdentityIssue, type Signal } from '../model/signal.ts';
 import type { Logger } from '../log.ts';
 import type { Queues } from '../queue/queues.ts';
 import { scopeKey, type SignalInput } from './decide.ts';
@@ -61,22 +61,45 @@ export interface IngestDeps {
   /** Inhibit rules in force, and where firing inhibition sources are kept. */
   inhibition?: { rules: () => readonly CompiledInhibitRule[]; sources: InhibitSourceStore };
   metrics: Metrics;
+  /** meshdrift's clock (the shared one: clock.ts): receipt time of every signal. */
   now: () => number;
-  /** Where a refused signal is logged (warn); default: not logged, only counted. */
+  /** Where a refused signal, and a sender's time from the future, are logged (warn); default: not logged, only counted. */
   log?: Logger;
+  /** How far before its receipt a sender's timestamp may lie (MESHDRIFT_MAX_SENDER_SKEW; default 1 min). */
+  maxSenderSkewMs?: number;
+}
+
+export const DEFAULT_MAX_SENDER_SKEW_MS = 60_000;
+
+/**
+ * The time a signal is ordered by. A sender's (webhook) timestamp is bounded to
+ * [receipt - maxSkew, receipt]: a far-future time cannot make later snapshots stale, a far-past one
+ * cannot pass for history. What meshdrift observed itself carries its own clock's time (never after
+ * the receipt).
+ */
+export function signalTime(signal: Pick<Signal, 'source' | 'observedAt'>, receivedAt: number, maxSkewMs: number): { at: number; observed: boolean; clamped: boolean } {
+  const observed = isObservedSource(signal.source);
+  const floor = observed ? Number.NEGATIVE_INFINITY : receivedAt - maxSkewMs;
+  const at = Math.min(receivedAt, Math.max(floor, signal.observedAt));
+  return { at, observed, clamped: !observed && at !== signal.observedAt };
 }
 
 export function createIngest(deps: IngestDeps): Ingest {
-  return async (signal) => {
-    const refused = signalIdentityIssue(signal);
+  const maxSkew = deps.maxSenderSkewMs ?? DEFAULT_MAX_SENDER_SKEW_MS;
+  return async (received) => {
+    const refused = signalIdentityIssue(received);
     if (refused !== null) {
-      deps.metrics.signalRefused(signal.source, refused.field.replace(/\.\d+\./, '.'));
+      deps.metrics.signalRefused(received.source, refused.field.replace(/\.\d+\./, '.'));
       // The value itself is not logged: it is what could not be shown safely.
-      deps.log?.warn({ source: signal.source, field: refused.field, reason: refused.reason }, 'signal refused: an identity holds a control, bidi or zero-width character');
+      deps.log?.warn({ source: received.source, field: refused.field, reason: refused.reason }, 'signal refused: an identity holds a control, bidi or zero-width character');
       return { outcome: 'refused', groups: [], findings: 0, field: refused.field, reason: refused.reason };
     }
     const started = performance.now();
     const policy = deps.policy();
+    const now = deps.now();
+    const time = signalTime(received, now, maxSkew);
+    if (time.clamped) deps.metrics.senderTimeClamped(received.source, received.observedAt > now ? 'future' : 'past');
+    const signal: Signal = time.at === received.observedAt ? received : { ...received, observedAt: time.at };
     const findings = classify(signal, policy);
     let inputs: SignalInput[] = groupInputs(signal, findings, policy.route);
     const scope = scopeOf(signal);
@@ -102,7 +125,8 @@ export function createIngest(deps: IngestDeps): Ingest {
       }
     }
 
-    const now = deps.now();
+    // Every group this signal reaches learns whether meshdrift observed it or was told it.
+    inputs = inputs.map((i) => ({ ...i, observed: time.observed }));
     let changed = false;
     let stale = false;
     const inhibitRules = deps.inhibition?.rules() ?? [];

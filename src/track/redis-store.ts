@@ -29,7 +29,12 @@ export type FlushOutcome =
   /** This flush was decided before (a retried job): here is the state to re-ensure its jobs from. */
   | { kind: 'already-handled'; state: GroupState }
   /** Not this flush's turn: superseded, or the group is gone. */
-  | { kind: 'stale' };
+  | { kind: 'stale' }
+  /**
+   * Run before its due time (by the shared clock): nothing decided. BullMQ promotes delayed jobs by
+   * the local clock of whichever replica looks, so a replica whose clock is ahead runs them early.
+   */
+  | { kind: 'early'; dueAt: number };
 
 export class TrackConflictError extends Error {
   override readonly name = 'TrackConflictError';
@@ -352,7 +357,9 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
         if (state.pendingFlush?.seq !== flushSeq) {
           return state.handledFlushSeq === flushSeq ? { kind: 'already-handled', state } : { kind: 'stale' };
         }
-        const result = flush(state, flushSeq, await context(state));
+        const ctx = await context(state);
+        if (state.pendingFlush.dueAt > ctx.now) return { kind: 'early', dueAt: state.pendingFlush.dueAt };
+        const result = flush(state, flushSeq, ctx);
         return (await commit(groupKey, version, state, result.next)) ? { kind: 'decided', previous: state.lastNotification, ...result } : undefined;
       }),
   };

@@ -7,7 +7,7 @@ import { defaultPolicy } from '../../src/classify/classify.ts';
 import { createLogger } from '../../src/log.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { createQueues, type Queues } from '../../src/queue/queues.ts';
-import { processFlush } from '../../src/queue/worker.ts';
+import { FlushEarlyError, processFlush } from '../../src/queue/worker.ts';
 import { applicationSchema, applicationToSignal } from '../../src/sources/argocd/application.ts';
 import { createIngest, createRedisOwnerGroupIndex } from '../../src/track/ingest.ts';
 import { createRedisTrackStore } from '../../src/track/redis-store.ts';
@@ -116,7 +116,8 @@ describe('crash recovery of a flush', () => {
   it('a flush job run again after its commit re-adds the same deliveries, not new ones', async () => {
     const store = createRedisTrackStore({ redis, keyPrefix: prefix });
     const metrics = createMetrics(new Registry(), { defaultMetrics: false });
-    const deps = { store, queues, metrics, log: createLogger('silent'), now: Date.now };
+    // The flush jobs run past their group_wait (run earlier, a flush decides nothing: see below).
+    const deps = { store, queues, metrics, log: createLogger('silent'), now: () => Date.now() + 3_600_000 };
     // Two receivers, so two routes and two alert groups for the same findings.
     const ingest = createIngest({ policy: () => defaultPolicy(createCatalog(), ['console', 'slack']), store, queues, owners: createRedisOwnerGroupIndex(redis, prefix), metrics, now: Date.now });
     const signal = applicationToSignal(applicationSchema.parse(meshApp()), { cluster: 'c', source: 'argocd-webhook', now: 0 });
@@ -142,5 +143,27 @@ describe('crash recovery of a flush', () => {
     expect(await processFlush({ groupKey, epoch, seq: seq + 5 }, deps)).toBe('stale');
     // So does a flush of an earlier incarnation of the group.
     expect(await processFlush({ groupKey, epoch: epoch - 1, seq }, deps)).toBe('stale');
+  });
+
+  it('a flush run before its due time (promoted by a replica whose clock is ahead) decides nothing', async () => {
+    const store = createRedisTrackStore({ redis, keyPrefix: prefix });
+    const metrics = createMetrics(new Registry(), { defaultMetrics: false });
+    const ingest = createIngest({ policy: () => defaultPolicy(createCatalog(), ['console']), store, queues, owners: createRedisOwnerGroupIndex(redis, prefix), metrics, now: Date.now });
+    const { groups } = await ingest(applicationToSignal(applicationSchema.parse(meshApp()), { cluster: 'c', source: 'argocd-webhook', now: 0 }));
+    const [groupKey = ''] = groups;
+    const before = await store.get(groupKey);
+    const pending = before?.pendingFlush;
+    if (!before || !pending) throw new Error('no flush pending');
+    const deps = { store, queues, metrics, log: createLogger('silent'), now: Date.now };
+    // group_wait (30 s by default) is far: the job goes back to BullMQ, nothing is decided.
+    const early = await processFlush({ groupKey, epoch: before.createdAt, seq: pending.seq }, deps).then(() => null, (err: unknown) => err);
+    expect(early).toBeInstanceOf(FlushEarlyError);
+    expect((early as FlushEarlyError).remainingMs).toBeGreaterThan(0);
+    expect(await store.get(groupKey)).toEqual(before);
+    expect(await queues.deliver.getJobCountByTypes('waiting', 'delayed', 'active', 'completed', 'failed')).toBe(0);
+    // Due soon: the worker waits for it, then decides.
+    const shift = pending.dueAt - Date.now() - 50;
+    const soon = { ...deps, now: () => Date.now() + shift };
+    expect(await processFlush({ groupKey, epoch: before.createdAt, seq: pending.seq }, soon)).toBe('decided: first');
   });
 });

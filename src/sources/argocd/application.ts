@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ResourceState, Signal, SignalSource } from '../../model/signal.ts';
+import { isObservedSource, type ResourceState, type Signal, type SignalSource } from '../../model/signal.ts';
 
 /**
  * The parts of an `argoproj.io/v1alpha1` Application meshdrift reads (reference/argocd.md §1).
@@ -68,7 +68,13 @@ export function resourceStateOf(r: ResourceStatus): ResourceState['state'] | nul
   }
 }
 
-function observedAtOf(app: Application, now: number): number {
+/**
+ * When the snapshot holds. What meshdrift reads itself (watch, re-list, API poll) is timed by
+ * meshdrift's clock when read, never by the object's `reconciledAt`. A webhook's is the sender's
+ * `reconciledAt`, which ingest bounds to the receipt (track/ingest.ts senderTime).
+ */
+function observedAtOf(app: Application, source: SignalSource, now: number): number {
+  if (isObservedSource(source)) return now;
   const reconciled = Date.parse(app.status?.reconciledAt ?? '');
   return Number.isFinite(reconciled) ? reconciled : now;
 }
@@ -136,7 +142,7 @@ export function applicationToSignal(app: Application, ctx: ApplicationContext): 
     ...(revision ? { revision } : {}),
     ...(sync ? { sync } : {}),
     ...(app.status?.health?.status ? { health: app.status.health.status } : {}),
-    observedAt: observedAtOf(app, ctx.now),
+    observedAt: observedAtOf(app, ctx.source, ctx.now),
     completeness: sync === 'Unknown' || sync === undefined ? 'partial' : 'snapshot',
     resources,
   };

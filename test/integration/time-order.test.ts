@@ -1,0 +1,129 @@
+import { Redis } from 'ioredis';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { App } from '../../src/app.ts';
+import { createLogger } from '../../src/log.ts';
+import { createArgoCdApi } from '../../src/sources/argocd/api.ts';
+import { startArgoCdPoller, type ArgoCdPoller } from '../../src/sources/argocd/poll.ts';
+import { groupRedisKey } from '../../src/track/redis-store.ts';
+import { startFakeArgoCd, type FakeArgoCd } from '../fakes/argocd.ts';
+import { meshApp } from '../support/argocd.ts';
+import { redisUrl, testPrefix } from '../support/redis.ts';
+import { postArgocd, startService, stopService } from '../support/service.ts';
+
+/**
+ * Issue #12 item 1: a sender's timestamp cannot hide drift. A forged Argo CD snapshot from 2099
+ * resolves at most once; the next observation (the Argo CD API poll here) fires it again, and later
+ * real webhooks are applied, not stale.
+ */
+
+const API_TOKEN = 'argocd-api-token-DO-NOT-LOG';
+const FAR_FUTURE = '2099-01-01T00:00:00Z';
+
+let prefix: string;
+let argo: FakeArgoCd;
+let svc: (App & { url: string }) | undefined;
+let poller: ArgoCdPoller | undefined;
+
+beforeEach(async () => {
+  prefix = testPrefix('timeorder');
+  argo = await startFakeArgoCd({ token: API_TOKEN });
+});
+
+afterEach(async () => {
+  await poller?.stop();
+  poller = undefined;
+  await stopService(svc, redisUrl(), prefix);
+  svc = undefined;
+  await argo.close();
+});
+
+interface AlertsView {
+  groups: { groupKey: string; findings: { resource: { kind: string; name: string }; status: string }[] }[];
+}
+async function firing(url: string): Promise<string[]> {
+  const body = (await (await fetch(`${url}/api/v1/alerts`)).json()) as AlertsView;
+  return body.groups.flatMap((g) => g.findings.filter((f) => f.status === 'firing').map((f) => `${f.resource.kind}/${f.resource.name}`)).sort();
+}
+
+async function webhook(url: string, app: unknown): Promise<string> {
+  const res = await postArgocd(url, { app });
+  expect(res.status).toBeLessThan(300);
+  return ((await res.json()) as { outcome: string }).outcome;
+}
+
+describe('a forged far-future snapshot', () => {
+  it('resolves nothing past the next observation; later real webhooks are applied', async () => {
+    svc = await startService({ redisUrl: redisUrl(), prefix });
+    const app = svc;
+    poller = startArgoCdPoller({
+      api: createArgoCdApi({ apiUrl: argo.url, token: API_TOKEN, timeoutMs: 5_000 }),
+      cluster: 'test-cluster',
+      filters: { projects: ['mesh-prod'], appNamespaces: [] },
+      ingest: app.ingest,
+      log: createLogger('silent'),
+      intervalMs: 3_600_000,
+      runAtStart: false,
+      now: () => app.clock?.now() ?? Date.now(),
+    });
+    expect(await poller.pollNow()).toMatchObject({ outcome: 'ok', discovered: 1 });
+    const drifted = await firing(app.url);
+    expect(drifted.length).toBeGreaterThan(0);
+
+    // The forgery: "Synced, reconciled in 2099". It is a snapshot, so it resolves (the one wrong
+    // notification it can cause); its time counts as its receipt, not 2099.
+    expect(await webhook(app.url, meshApp('Synced', FAR_FUTURE))).toBe('tracked');
+    expect(await firing(app.url)).toEqual([]);
+
+    // The next observation: Argo CD's API still says OutOfSync. It is not stale: it fires again.
+    expect(await poller.pollNow()).toMatchObject({ outcome: 'ok', discovered: 1 });
+    expect(await firing(app.url)).toEqual(drifted);
+
+    // A later real webhook, with its real time, is applied (before the fix every later snapshot was
+    // stale for 30 days): the same drift is unchanged, the real sync resolves.
+    expect(await webhook(app.url, meshApp('OutOfSync', new Date(Date.now()).toISOString()))).toBe('unchanged');
+    expect(await webhook(app.url, meshApp('Synced', new Date(Date.now()).toISOString()))).toBe('tracked');
+    expect(await firing(app.url)).toEqual([]);
+
+    // What the group remembers of the owner: the last webhook, as told, at its real time.
+    const redis = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });
+    try {
+      const keys = await redis.keys(groupRedisKey(prefix, '*'));
+      expect(keys.length).toBeGreaterThan(0);
+      for (const key of keys) {
+        const state = JSON.parse((await redis.hget(key, 's')) ?? '{}') as { snapshots: Record<string, number>; snapshotRecords: Record<string, { at: number; observed: boolean }> };
+        for (const [owner, rec] of Object.entries(state.snapshotRecords)) {
+          expect(rec.observed).toBe(false);
+          expect(rec.at).toBeLessThan(Date.parse('2030-01-01T00:00:00Z'));
+          expect(state.snapshots[owner]).toBe(rec.at);
+        }
+      }
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('a forged webhook cannot make the next observed snapshot stale, even after many forgeries', async () => {
+    svc = await startService({ redisUrl: redisUrl(), prefix });
+    const app = svc;
+    poller = startArgoCdPoller({
+      api: createArgoCdApi({ apiUrl: argo.url, token: API_TOKEN, timeoutMs: 5_000 }),
+      cluster: 'test-cluster',
+      filters: { projects: ['mesh-prod'], appNamespaces: [] },
+      ingest: app.ingest,
+      log: createLogger('silent'),
+      intervalMs: 3_600_000,
+      runAtStart: false,
+      now: () => app.clock?.now() ?? Date.now(),
+    });
+    await poller.pollNow();
+    const drifted = await firing(app.url);
+    for (let i = 0; i < 3; i++) {
+      expect(await webhook(app.url, meshApp('Synced', FAR_FUTURE))).toMatch(/tracked|unchanged/);
+      expect(await firing(app.url)).toEqual([]);
+      expect(await poller.pollNow()).toMatchObject({ outcome: 'ok', discovered: 1 });
+      expect(await firing(app.url)).toEqual(drifted);
+    }
+    const metrics = await (await fetch(`${app.url}/metrics`)).text();
+    expect(metrics).toMatch(/meshdrift_sender_time_clamped_total\{source="argocd-webhook",direction="future"\} 3/);
+  });
+});
