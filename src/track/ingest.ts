@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { classify, type ClassifyPolicy } from '../classify/classify.ts';
+import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { findingLabels } from '../model/finding.ts';
 import { isInhibitionSource, type CompiledInhibitRule, type InhibitionSource } from '../route/inhibit.ts';
@@ -67,6 +68,8 @@ export interface IngestDeps {
   log?: Logger;
   /** How far before its receipt a sender's timestamp may lie (MESHDRIFT_MAX_SENDER_SKEW; default 1 min). */
   maxSenderSkewMs?: number;
+  /** Where a sender's time from the future is reported (a wrong clock, or a forgery). */
+  log?: Logger;
 }
 
 export const DEFAULT_MAX_SENDER_SKEW_MS = 60_000;
@@ -84,6 +87,8 @@ export function signalTime(signal: Pick<Signal, 'source' | 'observedAt'>, receiv
   return { at, observed, clamped: !observed && at !== signal.observedAt };
 }
 
+const isoOrNumber = (ms: number): string => (Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : String(ms));
+
 export function createIngest(deps: IngestDeps): Ingest {
   const maxSkew = deps.maxSenderSkewMs ?? DEFAULT_MAX_SENDER_SKEW_MS;
   return async (received) => {
@@ -98,7 +103,14 @@ export function createIngest(deps: IngestDeps): Ingest {
     const policy = deps.policy();
     const now = deps.now();
     const time = signalTime(received, now, maxSkew);
-    if (time.clamped) deps.metrics.senderTimeClamped(received.source, received.observedAt > now ? 'future' : 'past');
+    if (time.clamped) {
+      const future = received.observedAt > now;
+      deps.metrics.senderTimeClamped(received.source, future ? 'future' : 'past');
+      // From the future: a sender's wrong clock or a forgery (an older time is routine: debug).
+      const fields = { source: received.source, cluster: received.cluster, owner: `${received.owner.kind}/${received.owner.namespace}/${received.owner.name}`, claimed: isoOrNumber(received.observedAt), counted: isoOrNumber(time.at) };
+      if (future) deps.log?.warn(fields, 'sender timestamp after its receipt; counted as the receipt (MESHDRIFT_MAX_SENDER_SKEW)');
+      else deps.log?.debug(fields, 'sender timestamp older than MESHDRIFT_MAX_SENDER_SKEW; counted as receipt minus the skew');
+    }
     const signal: Signal = time.at === received.observedAt ? received : { ...received, observedAt: time.at };
     const findings = classify(signal, policy);
     let inputs: SignalInput[] = groupInputs(signal, findings, policy.route);

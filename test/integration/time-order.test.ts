@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
@@ -103,7 +104,14 @@ describe('a forged far-future snapshot', () => {
   });
 
   it('a forged webhook cannot make the next observed snapshot stale, even after many forgeries', async () => {
-    svc = await startService({ redisUrl: redisUrl(), prefix });
+    let logs = '';
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        logs += chunk.toString();
+        cb();
+      },
+    });
+    svc = await startService({ redisUrl: redisUrl(), prefix, log: createLogger('info', sink) });
     const app = svc;
     poller = startArgoCdPoller({
       api: createArgoCdApi({ apiUrl: argo.url, token: API_TOKEN, timeoutMs: 5_000 }),
@@ -125,5 +133,7 @@ describe('a forged far-future snapshot', () => {
     }
     const metrics = await (await fetch(`${app.url}/metrics`)).text();
     expect(metrics).toMatch(/meshdrift_sender_time_clamped_total\{source="argocd-webhook",direction="future"\} 3/);
+    expect(logs.match(/sender timestamp after its receipt/g)).toHaveLength(3);
+    expect(logs).toContain('"claimed":"2099-01-01T00:00:00.000Z"');
   });
 });
