@@ -215,7 +215,9 @@ describe('group TTLs in the store', () => {
     await redis.expire(owner, DAY);
     // A notification does not extend it: a group whose sources went quiet is not kept by its repeats.
     const seq = applied.next?.pendingFlush?.seq ?? 0;
-    const flushed = await store.flush(input.groupKey, applied.next?.createdAt ?? 0, seq, () => ({ now: 2_000, routeMuted: { muted: false }, mute: () => ({ muted: false }) }));
+    // At its due time (a flush run earlier decides nothing: track/redis-store.ts 'early').
+    const dueAt = applied.next?.pendingFlush?.dueAt ?? 0;
+    const flushed = await store.flush(input.groupKey, applied.next?.createdAt ?? 0, seq, () => ({ now: dueAt, routeMuted: { muted: false }, mute: () => ({ muted: false }) }));
     expect(flushed.kind).toBe('decided');
     expect(await redis.ttl(key)).toBeLessThanOrEqual(DAY);
 
@@ -250,11 +252,11 @@ describe('group TTLs in the store', () => {
     const limited: string[] = [];
     const store = createRedisTrackStore({ redis, keyPrefix: prefix, maxGroups: 2, onGroupEvicted: (g) => void evicted.push(g), onGroupLimit: (g) => void limited.push(g) });
     // Late enough for any group_wait: each flush decides its notification.
-    const context = () => ({ now: 1_000_000_000, routeMuted: { muted: false }, mute: () => ({ muted: false }) });
+    const context = (dueAt: number) => () => ({ now: Math.max(1_000_000_000, dueAt), routeMuted: { muted: false }, mute: () => ({ muted: false }) });
     const flushPending = async (groupKey: string) => {
       const g = await store.get(groupKey);
       if (!g?.pendingFlush) throw new Error('nothing pending');
-      expect((await store.flush(groupKey, g.createdAt, g.pendingFlush.seq, context)).kind).toBe('decided');
+      expect((await store.flush(groupKey, g.createdAt, g.pendingFlush.seq, context(g.pendingFlush.dueAt))).kind).toBe('decided');
     };
     const firing = inputOf(anonApp(1, 1_000));
     const quiet = inputOf(anonApp(2, 1_000));
