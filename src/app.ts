@@ -187,7 +187,6 @@ export function createApp(opts: AppOptions): App {
     now,
     log: log.child({ component: 'ingest' }),
     maxSenderSkewMs: env.MESHDRIFT_MAX_SENDER_SKEW,
-    log,
   });
   // Every ingest in flight (webhooks, watches, polls): a shutdown lets them commit all their groups
   // before Redis is closed (issue #12 item 10).

@@ -6,7 +6,6 @@ import { findingLabels } from '../model/finding.ts';
 import { isInhibitionSource, type CompiledInhibitRule, type InhibitionSource } from '../route/inhibit.ts';
 import type { InhibitSourceStore } from './inhibit-sources.ts';
 import { isObservedSource, signalIdentityIssue, type Signal } from '../model/signal.ts';
-import type { Logger } from '../log.ts';
 import type { Queues } from '../queue/queues.ts';
 import { scopeKey, type SignalInput } from './decide.ts';
 import { adoptGroups, groupInputs, scopeOf } from './grouping.ts';
@@ -68,8 +67,6 @@ export interface IngestDeps {
   log?: Logger;
   /** How far before its receipt a sender's timestamp may lie (MESHDRIFT_MAX_SENDER_SKEW; default 1 min). */
   maxSenderSkewMs?: number;
-  /** Where a sender's time from the future is reported (a wrong clock, or a forgery). */
-  log?: Logger;
 }
 
 export const DEFAULT_MAX_SENDER_SKEW_MS = 60_000;
