@@ -4,7 +4,7 @@ import { findingLabels, type Category, type Finding } from '../model/finding.ts'
 import { severityRank, type Severity } from '../model/severity.ts';
 import { toolOf, type DriftState, type Signal } from '../model/signal.ts';
 import { compileRoute, matchRoutes, ROUTE_DEFAULTS, type CompiledRoute } from '../route/route.ts';
-import { fingerprintOf } from '../track/fingerprint.ts';
+import { fingerprintOf } from '../model/fingerprint.ts';
 
 export type SeverityMatrix = Readonly<Record<Category, Readonly<Record<DriftState, Severity>>>>;
 

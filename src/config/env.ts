@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { LOG_LEVELS } from '../log.ts';
 import type { AppMetricsMode } from '../metrics.ts';
 import { parseKubeSourcesConfig } from '../sources/kube/clusters.ts';
-import { parseDuration } from './duration.ts';
+import { parseDuration } from '../model/duration.ts';
 
 const duration = (fallback: string) =>
   z

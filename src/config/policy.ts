@@ -4,7 +4,7 @@ import { SEVERITIES } from '../model/severity.ts';
 import { DRIFT_STATES } from '../model/signal.ts';
 import { inhibitRuleSchema } from '../route/inhibit.ts';
 import { timeIntervalsSchema } from '../route/time-interval.ts';
-import { parseDuration } from './duration.ts';
+import { parseDuration } from '../model/duration.ts';
 
 /**
  * The policy file (MESHDRIFT_POLICY), modelled on Alertmanager's configuration but in drift

@@ -7,7 +7,7 @@ export const categorySchema = z.enum(CATEGORIES);
 export type Category = z.infer<typeof categorySchema>;
 
 export const findingSchema = z.object({
-  /** Stable hash of cluster, tool, owner and resource identity (track/fingerprint.ts). */
+  /** Stable hash of cluster, tool, owner and resource identity (model/fingerprint.ts). */
   fingerprint: z.string(),
   /** Alert group this copy of the finding belongs to (set by track/grouping.ts; '' before). */
   groupKey: z.string(),

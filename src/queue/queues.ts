@@ -1,11 +1,11 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { z } from 'zod';
-import { ownerNoteSchema, type OwnerNote } from '../deliver/slack/owner-note.ts';
+import { ownerNoteSchema, type OwnerNote } from '../model/owner-note.ts';
 import { notificationSchema, type Notification } from '../model/alert-group.ts';
 import { ownerRefSchema, TOOLS } from '../model/signal.ts';
 import type { RemediationOwner } from '../remediate/policy.ts';
 import { verifyTicketSchema, type VerifyTicket } from '../remediate/verify.ts';
-import { jobIdOf } from '../track/fingerprint.ts';
+import { jobIdOf } from '../model/fingerprint.ts';
 
 /** Queue names; with the key prefix they become `<prefix>:flush:*` and `<prefix>:deliver:*` in Redis. */
 export const QUEUE_NAMES = { flush: 'flush', deliver: 'deliver' } as const;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Notifier, SendResult } from '../deliver/notifier.ts';
-import type { OwnerNote } from '../deliver/slack/owner-note.ts';
+import type { OwnerNote } from '../model/owner-note.ts';
 import { mrkdwnCode, mrkdwnLine } from '../deliver/text.ts';
 import type { Notification } from '../model/alert-group.ts';
 import { severityRank, type Severity } from '../model/severity.ts';

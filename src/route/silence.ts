@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseDuration } from '../config/duration.ts';
+import { parseDuration } from '../model/duration.ts';
 import { compileMatcher, matchesAll, matcherSpecSchema, MatcherError, parseMatcher, type Matcher, type MatcherSpec } from './matcher.ts';
 
 /**

@@ -3,7 +3,7 @@ import { findingLabels, type Finding } from '../model/finding.ts';
 import { toolOf, type Signal } from '../model/signal.ts';
 import { matchRoutes, type CompiledRoute } from '../route/route.ts';
 import type { SignalInput, SignalScope } from './decide.ts';
-import { groupKeyOf } from './fingerprint.ts';
+import { groupKeyOf } from '../model/fingerprint.ts';
 import type { GroupState, Timing } from './group-state.ts';
 
 const indexes = new WeakMap<CompiledRoute, Map<string, CompiledRoute>>();

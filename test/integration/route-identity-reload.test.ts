@@ -8,7 +8,7 @@ import { loadPolicyText } from '../../src/config/load.ts';
 import { encodeButtonValue } from '../../src/deliver/slack/actions.ts';
 import { applicationSchema, applicationToSignal } from '../../src/sources/argocd/application.ts';
 import { scopeKey } from '../../src/track/decide.ts';
-import { groupKeyOf } from '../../src/track/fingerprint.ts';
+import { groupKeyOf } from '../../src/model/fingerprint.ts';
 import { groupInputs, scopeOf } from '../../src/track/grouping.ts';
 import { groupRedisKey, ownerGroupsKey } from '../../src/track/redis-store.ts';
 import { startFakeSlack, type FakeSlack } from '../fakes/slack.ts';

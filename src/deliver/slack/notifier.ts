@@ -25,7 +25,7 @@ import {
   type SlackLostPostOutcome,
 } from './lost-post.ts';
 import type { SlackGroupLock, SlackMessageRef, SlackMessageStore, SlackPendingPost } from './message-store.ts';
-import { noteOwnerKey, type OwnerNote } from './owner-note.ts';
+import { noteOwnerKey, type OwnerNote } from '../../model/owner-note.ts';
 import { planSlackDelivery, slackCallsOf, type SlackDeliveryPlan } from './plan.ts';
 import { noSlackRateLimit, type SlackRateLimiter } from './rate-limit.ts';
 import { renderSlackMessage, renderSlackThreadReply, toldFindingsOf } from './render.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseDuration } from '../../../src/config/duration.ts';
+import { parseDuration } from '../../../src/model/duration.ts';
 import { ConfigError, loadEnv } from '../../../src/config/env.ts';
 
 describe('parseDuration', () => {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { loadEnv } from '../../../src/config/env.ts';
-import { parseDuration } from '../../../src/config/duration.ts';
+import { parseDuration } from '../../../src/model/duration.ts';
 
 // Issue #12 item 10: the graceful shutdown must end before Kubernetes kills the pod. The kubelet
 // runs the preStop hook, then sends SIGTERM, and SIGKILLs at terminationGracePeriodSeconds counted

@@ -3,7 +3,7 @@ import { classify, type ClassifyPolicy } from '../../../src/classify/classify.ts
 import { formatPolicyError, loadPolicyText } from '../../../src/config/load.ts';
 import type { DriftState, Signal } from '../../../src/model/signal.ts';
 import { applySignal, flush, type SignalInput } from '../../../src/track/decide.ts';
-import { groupKeyOf } from '../../../src/track/fingerprint.ts';
+import { groupKeyOf } from '../../../src/model/fingerprint.ts';
 import type { GroupState } from '../../../src/track/group-state.ts';
 import { adoptGroups, groupInputs, resolveGroupRoute } from '../../../src/track/grouping.ts';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ownerRefSchema } from '../../model/signal.ts';
+import { ownerRefSchema } from './signal.ts';
 
 /**
  * A short message about one GitOps owner for its alert's Slack thread: a remediation's verify

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fingerprintOf, groupKeyOf, jobIdOf } from '../../../src/track/fingerprint.ts';
+import { fingerprintOf, groupKeyOf, jobIdOf } from '../../../src/model/fingerprint.ts';
 
 const owner = { kind: 'Application', namespace: 'argocd', name: 'payments' };
 const vs = { group: 'networking.istio.io', kind: 'VirtualService', namespace: 'payments', name: 'payments' };

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { GitOpsTool, OwnerRef, ResourceRef } from '../model/signal.ts';
+import type { GitOpsTool, OwnerRef, ResourceRef } from './signal.ts';
 
 // A separator that cannot appear in Kubernetes names, so ('a/b','c') and ('a','b/c') differ.
 const SEP = '\u0000';
