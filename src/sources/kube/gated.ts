@@ -45,20 +45,7 @@ export function startLeaderGatedKubeSources(opts: LeaderGatedOptions): LeaderGat
   const startAll = (): void => {
     sources = startKubeSources(sourceOpts);
     if (auditOpts) {
-      audit = startAuditCycle({
-        clusters: sourceOpts.clusters,
-        ...(sourceOpts.kinds ? { kinds: sourceOpts.kinds } : {}),
-        ...(sourceOpts.namespaces ? { namespaces: sourceOpts.namespaces } : {}),
-        ...(sourceOpts.labelSelector !== undefined ? { labelSelector: sourceOpts.labelSelector } : {}),
-        ingest: sourceOpts.ingest,
-        catalog: sourceOpts.catalog,
-        log,
-        ...(sourceOpts.kubeConfig ? { kubeConfig: sourceOpts.kubeConfig } : {}),
-        ...(sourceOpts.now ? { now: sourceOpts.now } : {}),
-        ...(sourceOpts.delay ? { delay: sourceOpts.delay } : {}),
-        ...(sourceOpts.pageSize !== undefined ? { pageSize: sourceOpts.pageSize } : {}),
-        ...auditOpts,
-      });
+      audit = startAuditCycle(auditCycleOptions(sourceOpts, auditOpts));
     }
   };
   const stopAll = async (): Promise<void> => {
@@ -81,32 +68,14 @@ export function startLeaderGatedKubeSources(opts: LeaderGatedOptions): LeaderGat
     onRoleChange?.('disabled');
     startAll();
   } else {
-    const first = sourceOpts.clusters[0];
-    let kc: KubeConfig | undefined;
-    try {
-      if (!first) throw new Error('no cluster is configured');
-      kc = (sourceOpts.kubeConfig ?? kubeConfigFor)(first);
-    } catch (err) {
-      // No lease can be held, so nobody could lead: watch anyway (deduplication keeps
-      // notifications single across replicas), and say so loudly.
-      log.error({ error: err instanceof Error ? err.message : String(err) }, 'cannot build a client for the leader election cluster; running the watches without leader election');
-    }
+    const kc = leaseClusterConfig(sourceOpts, log);
     if (kc === undefined) {
       setRole('disabled');
       startAll();
     } else {
       onRoleChange?.('follower');
       election = startLeaderElection({
-        kubeConfig: kc,
-        namespace: leaderElection.namespace,
-        ...(leaderElection.name !== undefined ? { name: leaderElection.name } : {}),
-        ...(leaderElection.identity !== undefined ? { identity: leaderElection.identity } : {}),
-        ...(leaderElection.leaseDurationMs !== undefined ? { leaseDurationMs: leaderElection.leaseDurationMs } : {}),
-        ...(leaderElection.renewDeadlineMs !== undefined ? { renewDeadlineMs: leaderElection.renewDeadlineMs } : {}),
-        ...(leaderElection.retryPeriodMs !== undefined ? { retryPeriodMs: leaderElection.retryPeriodMs } : {}),
-        ...(leaderElection.requestTimeoutMs !== undefined ? { requestTimeoutMs: leaderElection.requestTimeoutMs } : {}),
-        ...(sourceOpts.now ? { now: sourceOpts.now } : {}),
-        ...(sourceOpts.delay ? { delay: sourceOpts.delay } : {}),
+        ...leaderElectionOptions(leaderElection, kc, sourceOpts),
         log,
         onStartedLeading: () => {
           if (stopped) return;
@@ -147,5 +116,60 @@ export function startLeaderGatedKubeSources(opts: LeaderGatedOptions): LeaderGat
       await election?.stop();
       await chain;
     },
+  };
+}
+
+/** The audit cycle's options: the watches' scope and dependencies, then the audit settings. */
+function auditCycleOptions(
+  sourceOpts: KubeSourcesOptions,
+  auditOpts: Pick<AuditCycleOptions, 'intervalMs' | 'runAtStart' | 'onDiscovered' | 'onRun' | 'ingestConcurrency'>,
+): AuditCycleOptions {
+  return {
+    clusters: sourceOpts.clusters,
+    ...(sourceOpts.kinds ? { kinds: sourceOpts.kinds } : {}),
+    ...(sourceOpts.namespaces ? { namespaces: sourceOpts.namespaces } : {}),
+    ...(sourceOpts.labelSelector !== undefined ? { labelSelector: sourceOpts.labelSelector } : {}),
+    ingest: sourceOpts.ingest,
+    catalog: sourceOpts.catalog,
+    log: sourceOpts.log,
+    ...(sourceOpts.kubeConfig ? { kubeConfig: sourceOpts.kubeConfig } : {}),
+    ...(sourceOpts.now ? { now: sourceOpts.now } : {}),
+    ...(sourceOpts.delay ? { delay: sourceOpts.delay } : {}),
+    ...(sourceOpts.pageSize !== undefined ? { pageSize: sourceOpts.pageSize } : {}),
+    ...auditOpts,
+  };
+}
+
+/** A client for the first listed cluster, where the Lease lives; undefined (logged) when none can be built. */
+function leaseClusterConfig(sourceOpts: KubeSourcesOptions, log: KubeSourcesOptions['log']): KubeConfig | undefined {
+  const first = sourceOpts.clusters[0];
+  try {
+    if (!first) throw new Error('no cluster is configured');
+    return (sourceOpts.kubeConfig ?? kubeConfigFor)(first);
+  } catch (err) {
+    // No lease can be held, so nobody could lead: watch anyway (deduplication keeps
+    // notifications single across replicas), and say so loudly.
+    log.error({ error: err instanceof Error ? err.message : String(err) }, 'cannot build a client for the leader election cluster; running the watches without leader election');
+    return undefined;
+  }
+}
+
+/** The election's options, without its callbacks. */
+function leaderElectionOptions(
+  leaderElection: Exclude<LeaderGatedOptions['leaderElection'], false>,
+  kc: KubeConfig,
+  sourceOpts: KubeSourcesOptions,
+): Omit<LeaderElectionOptions, 'onStartedLeading' | 'onStoppedLeading' | 'log'> {
+  return {
+    kubeConfig: kc,
+    namespace: leaderElection.namespace,
+    ...(leaderElection.name !== undefined ? { name: leaderElection.name } : {}),
+    ...(leaderElection.identity !== undefined ? { identity: leaderElection.identity } : {}),
+    ...(leaderElection.leaseDurationMs !== undefined ? { leaseDurationMs: leaderElection.leaseDurationMs } : {}),
+    ...(leaderElection.renewDeadlineMs !== undefined ? { renewDeadlineMs: leaderElection.renewDeadlineMs } : {}),
+    ...(leaderElection.retryPeriodMs !== undefined ? { retryPeriodMs: leaderElection.retryPeriodMs } : {}),
+    ...(leaderElection.requestTimeoutMs !== undefined ? { requestTimeoutMs: leaderElection.requestTimeoutMs } : {}),
+    ...(sourceOpts.now ? { now: sourceOpts.now } : {}),
+    ...(sourceOpts.delay ? { delay: sourceOpts.delay } : {}),
   };
 }
