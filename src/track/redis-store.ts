@@ -4,6 +4,7 @@ import { applySignal, flush, inScope, scopeKey, type ApplyResult, type FlushCont
 import type { Notification } from '../model/alert-group.ts';
 import { groupStateSchema, type GroupState } from './group-state.ts';
 import { activeFindingsDelta, parseActiveFindings, type ActiveFindingsCount } from './active-findings.ts';
+import { defineScripts, type CasRedis } from './redis-scripts.ts';
 
 /**
  * Where group state lives. Read, decide in TypeScript (track/decide.ts), commit with a
@@ -41,129 +42,6 @@ export class TrackConflictError extends Error {
 }
 
 const MAX_ATTEMPTS = 25;
-
-// KEYS: group hash, active-groups zset, owner→groups set ('' key unused), active-findings refs
-// hash, active-findings counts hash, version counter, known-groups zset. Versions come from one
-// counter per prefix, so they never repeat: a group deleted and re-created cannot reach the version
-// a stale reader saw before the delete (an ABA that a per-group count restarting at 1 would let
-// through). ARGV: expected version, new JSON ('' = delete), ttl s, group key, 'add'|'rem' for the
-// zset, zset score, 'add'|'rem'|'' for the owner set, now (s), most groups, owner set ttl s,
-// 'set'|'keep' (keep: a key that already expires keeps its deadline), then (fingerprint,
-// severity|mesh|category, +1|-1) per changed firing finding (active-findings.ts). The owner index and
-// the counts are committed with the state they describe: one round trip, and never out of step with
-// it. A reference that goes below zero was never counted (a group written before the counts existed,
-// until the reconcile below): it is dropped.
-//
-// Every group key expires (issue #12); the known-groups zset holds each group with its deadline
-// (epoch s). Groups past it are dropped from the active and known indexes here, 100 per commit. A
-// commit that would create a group when `most groups` are known first drops the resolved group
-// closest to its end (returns 2), and returns -1 when every group it looked at is firing.
-const CAS_SCRIPT = `
-local cur = redis.call('HGET', KEYS[1], 'v') or '0'
-if cur ~= ARGV[1] then return 0 end
-local result = 1
-local now = tonumber(ARGV[8])
-local prefixLen = #KEYS[1] - #ARGV[4]
-local groupPrefix = string.sub(KEYS[1], 1, prefixLen)
-for _, g in ipairs(redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now, 'LIMIT', 0, 100)) do
-  local left = redis.call('TTL', groupPrefix .. g)
-  if left > 0 then
-    redis.call('ZADD', KEYS[7], now + left, g)
-  elseif left == -1 then
-    redis.call('ZADD', KEYS[7], now + tonumber(ARGV[3]), g)
-  else
-    redis.call('ZREM', KEYS[7], g)
-    redis.call('ZREM', KEYS[2], g)
-  end
-end
-if ARGV[2] == '' then
-  redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[7], ARGV[4])
-else
-  if cur == '0' and redis.call('ZSCORE', KEYS[7], ARGV[4]) == false and redis.call('ZCARD', KEYS[7]) >= tonumber(ARGV[9]) then
-    -- Full: make room by dropping the resolved group closest to its end (of the 100 closest), if
-    -- any: one that is not firing and owes no notification (no pending flush).
-    local room = false
-    for _, g in ipairs(redis.call('ZRANGE', KEYS[7], 0, 99)) do
-      if redis.call('ZSCORE', KEYS[2], g) == false then
-        local json = redis.call('HGET', groupPrefix .. g, 's')
-        local idle = not json
-        if json then
-          local ok, st = pcall(cjson.decode, json)
-          idle = ok and type(st) == 'table' and (st.pendingFlush == nil or st.pendingFlush == cjson.null)
-        end
-        if idle then
-          redis.call('DEL', groupPrefix .. g)
-          redis.call('ZREM', KEYS[7], g)
-          room = true
-          break
-        end
-      end
-    end
-    if not room then return -1 end
-    result = 2
-  end
-  redis.call('HSET', KEYS[1], 'v', tostring(redis.call('INCR', KEYS[6])), 's', ARGV[2])
-  local left = redis.call('TTL', KEYS[1])
-  if ARGV[11] == 'keep' and left > 0 then
-    redis.call('ZADD', KEYS[7], now + left, ARGV[4])
-  else
-    redis.call('EXPIRE', KEYS[1], ARGV[3])
-    redis.call('ZADD', KEYS[7], now + tonumber(ARGV[3]), ARGV[4])
-  end
-end
-if ARGV[5] == 'add' then redis.call('ZADD', KEYS[2], ARGV[6], ARGV[4]) else redis.call('ZREM', KEYS[2], ARGV[4]) end
-if ARGV[7] == 'add' then redis.call('SADD', KEYS[3], ARGV[4]) elseif ARGV[7] == 'rem' then redis.call('SREM', KEYS[3], ARGV[4]) end
-if ARGV[7] ~= '' then redis.call('EXPIRE', KEYS[3], ARGV[10]) end
-for i = 12, #ARGV, 3 do
-  local field = ARGV[i + 1]
-  local ref = ARGV[i] .. '|' .. field
-  if ARGV[i + 2] == '1' then
-    if redis.call('HINCRBY', KEYS[4], ref, 1) == 1 then redis.call('HINCRBY', KEYS[5], field, 1) end
-  else
-    local left = redis.call('HINCRBY', KEYS[4], ref, -1)
-    if left <= 0 then redis.call('HDEL', KEYS[4], ref) end
-    if left == 0 and redis.call('HINCRBY', KEYS[5], field, -1) <= 0 then redis.call('HDEL', KEYS[5], field) end
-  end
-end
-return result
-`;
-
-// Rebuilds the active-findings refs and counts from the active groups' states, atomically (no
-// commit can interleave), at most once per `every` seconds across all replicas (the marker key).
-// KEYS: marker, active-groups zset, refs hash, counts hash. ARGV: every s, group key prefix.
-// Returns the number of groups read, or -1 when another run was recent. The group hashes are
-// not in KEYS: every key shares the prefix (and, on a hash-tagged prefix, the slot).
-const RECONCILE_SCRIPT = `
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return -1 end
-redis.call('DEL', KEYS[3], KEYS[4])
-local groups = redis.call('ZRANGE', KEYS[2], 0, -1)
-for _, g in ipairs(groups) do
-  local s = redis.call('HGET', ARGV[2] .. g, 's')
-  if s then
-    local ok, state = pcall(cjson.decode, s)
-    if ok and type(state) == 'table' and type(state.findings) == 'table' then
-      for fp, f in pairs(state.findings) do
-        if type(f) == 'table' and f.status == 'firing' then
-          local field = tostring(f.severity) .. '|' .. tostring(f.mesh) .. '|' .. tostring(f.category)
-          if redis.call('HINCRBY', KEYS[3], fp .. '|' .. field, 1) == 1 then redis.call('HINCRBY', KEYS[4], field, 1) end
-        end
-      end
-    end
-  end
-end
-return #groups
-`;
-
-type CasRedis = Redis & {
-  meshdriftCas(
-    groupKey: string, activeKey: string, ownerKey: string, refsKey: string, countsKey: string, versionKey: string, knownKey: string,
-    expected: string, json: string, ttl: number, member: string, op: 'add' | 'rem', score: number, ownerOp: 'add' | 'rem' | '',
-    nowSeconds: number, maxGroups: number, ownerTtl: number, ttlMode: 'set' | 'keep',
-    ...deltas: string[]
-  ): Promise<number>;
-  meshdriftReconcileActiveFindings(markerKey: string, activeKey: string, refsKey: string, countsKey: string, everySeconds: number, groupKeyPrefix: string): Promise<number>;
-};
 
 export interface RedisTrackStoreOptions {
   redis: Redis;
@@ -245,11 +123,6 @@ export async function reconcileActiveFindings(redis: Redis, keyPrefix: string, e
   return read < 0 ? null : read;
 }
 
-function defineScripts(redis: Redis): void {
-  if (!('meshdriftCas' in redis)) redis.defineCommand('meshdriftCas', { numberOfKeys: 7, lua: CAS_SCRIPT });
-  if (!('meshdriftReconcileActiveFindings' in redis)) redis.defineCommand('meshdriftReconcileActiveFindings', { numberOfKeys: 4, lua: RECONCILE_SCRIPT });
-}
-
 export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore {
   const { redis, keyPrefix } = opts;
   // Longer than the Slack message refs (7 days) so a group's notification seq never restarts while
@@ -270,11 +143,7 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
     const [version, json] = (replies[0]?.[1] ?? []) as Array<string | null>;
     const ttlMs = Number(replies[1]?.[1] ?? -2);
     if (version == null || json == null) return { version: '0', state: null, ttlMs };
-    const parsed = groupStateSchema.safeParse(JSON.parse(json));
-    if (!parsed.success) {
-      throw new Error(`group ${groupKey}: stored state is not in the expected format (${parsed.error.issues[0]?.path.join('.') ?? '?'}: ${parsed.error.issues[0]?.message ?? ''})`);
-    }
-    return { version, state: parsed.data, ttlMs };
+    return { version, state: parseStoredGroup(groupKey, json), ttlMs };
   }
 
   // A signal that reports what a firing group already holds writes nothing (dedup), but keeps the
@@ -323,16 +192,6 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
     return ok === 1 || ok === 2;
   }
 
-  async function retrying<T>(groupKey: string, attempt: () => Promise<T | undefined>): Promise<T> {
-    for (let i = 0; i < MAX_ATTEMPTS; i++) {
-      const result = await attempt();
-      if (result !== undefined) return result;
-      // Lost a race with another writer of this group: re-read and decide again.
-      await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** i)));
-    }
-    throw new TrackConflictError(`group ${groupKey}: gave up after ${MAX_ATTEMPTS} conflicting concurrent updates`);
-  }
-
   return {
     get: async (groupKey) => (await read(groupKey)).state,
 
@@ -363,4 +222,24 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
         return (await commit(groupKey, version, state, result.next)) ? { kind: 'decided', previous: state.lastNotification, ...result } : undefined;
       }),
   };
+}
+
+/** A group's stored JSON, checked against the schema (a state it cannot read is an error, not null). */
+function parseStoredGroup(groupKey: string, json: string): GroupState {
+  const parsed = groupStateSchema.safeParse(JSON.parse(json));
+  if (!parsed.success) {
+    throw new Error(`group ${groupKey}: stored state is not in the expected format (${parsed.error.issues[0]?.path.join('.') ?? '?'}: ${parsed.error.issues[0]?.message ?? ''})`);
+  }
+  return parsed.data;
+}
+
+/** Runs `attempt` until it commits (not undefined), re-reading after each lost compare-and-set. */
+async function retrying<T>(groupKey: string, attempt: () => Promise<T | undefined>): Promise<T> {
+  for (let i = 0; i < MAX_ATTEMPTS; i++) {
+    const result = await attempt();
+    if (result !== undefined) return result;
+    // Lost a race with another writer of this group: re-read and decide again.
+    await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** i)));
+  }
+  throw new TrackConflictError(`group ${groupKey}: gave up after ${MAX_ATTEMPTS} conflicting concurrent updates`);
 }
