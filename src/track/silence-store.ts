@@ -175,19 +175,6 @@ export function createRedisSilenceStore(redis: Redis, keyPrefix: string, opts: S
   // What this replica compiled last, and the version it was read at.
   let cache: { version: string; silences: Silence[]; compiled: CompiledSilence[] } | null = null;
 
-  // Validated when read back: a value written by another version or by hand is skipped, never
-  // trusted and never thrown (one bad entry must not stop every notification).
-  function parse(id: string, json: string): Silence | null {
-    let value: unknown;
-    try {
-      value = JSON.parse(json);
-    } catch {
-      return null;
-    }
-    const parsed = silenceSchema.safeParse(value);
-    return parsed.success && parsed.data.id === id ? parsed.data : null;
-  }
-
   function reportCorrupt(ids: readonly string[]): void {
     const fresh = ids.filter((id) => !reported.has(id));
     if (fresh.length === 0) return;
@@ -199,7 +186,7 @@ export function createRedisSilenceStore(redis: Redis, keyPrefix: string, opts: S
     const kept: Silence[] = [];
     const corrupt: string[] = [];
     for (const [id, json] of entries) {
-      const s = parse(id, json);
+      const s = parseSilence(id, json);
       if (s === null) corrupt.push(id);
       else kept.push(s);
     }
@@ -207,32 +194,16 @@ export function createRedisSilenceStore(redis: Redis, keyPrefix: string, opts: S
     return kept;
   }
 
-  // Silences written before the ends index (one hash of everything): indexed once, by endsAt.
-  async function migrate(): Promise<void> {
-    const raw = await redis.hgetall(keys.active);
-    const tx = redis.multi();
-    for (const [id, json] of Object.entries(raw)) {
-      const s = parse(id, json);
-      if (s !== null) tx.zadd(keys.ends, 'NX', Date.parse(s.endsAt), id);
-    }
-    // Unreadable entries are kept where they are (and reported by list), never indexed.
-    tx.set(keys.indexed, '1');
-    tx.set(keys.version, randomUUID());
-    await tx.exec();
-  }
-
   async function current(now: number): Promise<{ silences: Silence[]; compiled: CompiledSilence[] }> {
     for (let attempt = 0; attempt < 2; attempt++) {
       const reply = await r.meshdriftSilenceRead(keys.active, keys.ends, keys.version, keys.indexed, now, cache?.version ?? '');
       const version = reply[0] ?? '0';
       if (version === 'migrate') {
-        await migrate();
+        await migrateEndsIndex(redis, keys);
         continue;
       }
       if (cache !== null && version === cache.version) return cache;
-      const pairs: Array<[string, string]> = [];
-      for (let i = 1; i + 1 < reply.length; i += 2) pairs.push([reply[i] ?? '', reply[i + 1] ?? '']);
-      const silences = parseAll(pairs).sort(byCreated);
+      const silences = parseAll(replyPairs(reply)).sort(byCreated);
       cache = { version, silences, compiled: compileSilences(silences) };
       return cache;
     }
@@ -240,8 +211,6 @@ export function createRedisSilenceStore(redis: Redis, keyPrefix: string, opts: S
   }
 
   const sweep = (now: number) => r.meshdriftSilenceSweep(keys.active, keys.ends, keys.expired, keys.expiredEnds, now, retain, max);
-
-  const byCreated = (a: Silence, b: Silence): number => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id);
 
   return {
     async create(input, now) {
@@ -260,19 +229,14 @@ export function createRedisSilenceStore(redis: Redis, keyPrefix: string, opts: S
       for (const [err] of replies) if (err) throw err;
       const json = [replies[0]?.[1], replies[1]?.[1]].find((v): v is string => typeof v === 'string');
       if (json === undefined) return null;
-      const s = parse(id, json);
+      const s = parseSilence(id, json);
       if (s === null) reportCorrupt([id]);
       return s;
     },
 
     async list(now) {
       await sweep(now);
-      const replies = (await redis.pipeline().hgetall(keys.active).hgetall(keys.expired).exec()) ?? [];
-      const entries: Array<[string, string]> = [];
-      for (const [err, raw] of replies) {
-        if (err) throw err;
-        if (raw && typeof raw === 'object') for (const [id, json] of Object.entries(raw)) if (typeof json === 'string') entries.push([id, json]);
-      }
+      const entries = await readAllEntries(redis, keys);
       // Past retention but not yet deleted (the sweep deletes at most 1000 per call): not listed.
       return parseAll(entries)
         .filter((s) => Date.parse(s.endsAt) + retain > now)
@@ -294,20 +258,16 @@ export function createRedisSilenceStore(redis: Redis, keyPrefix: string, opts: S
           // Already on the expired side (or unknown): unchanged.
           const expired = await redis.hget(keys.expired, id);
           if (expired === null) return null;
-          const s = parse(id, expired);
+          const s = parseSilence(id, expired);
           if (s === null) reportCorrupt([id]);
           return s;
         }
-        const current = parse(id, json);
+        const current = parseSilence(id, json);
         if (current === null) {
           reportCorrupt([id]);
           return null;
         }
-        const state = silenceState(current, now);
-        const at = new Date(now).toISOString();
-        // A pending silence ends before it starts: both ends at now, as Alertmanager does. One that
-        // ended already (not yet moved) keeps its end, which its retention counts from.
-        const next: Silence = state === 'expired' ? current : state === 'pending' ? { ...current, startsAt: at, endsAt: at } : { ...current, endsAt: at };
+        const next = ended(current, now);
         const ok = await r.meshdriftSilenceExpire(keys.active, keys.ends, keys.expired, keys.expiredEnds, keys.version, now, retain, max, id, json, JSON.stringify(next), Date.parse(next.endsAt), randomUUID());
         if (ok === 1) return next;
         // Changed meanwhile (another replica expired it): read again.
@@ -315,4 +275,64 @@ export function createRedisSilenceStore(redis: Redis, keyPrefix: string, opts: S
       throw new Error(`silence ${id}: gave up after concurrent changes`);
     },
   };
+}
+
+// Validated when read back: a value written by another version or by hand is skipped, never
+// trusted and never thrown (one bad entry must not stop every notification).
+function parseSilence(id: string, json: string): Silence | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    return null;
+  }
+  const parsed = silenceSchema.safeParse(value);
+  return parsed.success && parsed.data.id === id ? parsed.data : null;
+}
+
+// Silences written before the ends index (one hash of everything): indexed once, by endsAt.
+async function migrateEndsIndex(redis: Redis, keys: ReturnType<typeof silenceKeys>): Promise<void> {
+  const raw = await redis.hgetall(keys.active);
+  const tx = redis.multi();
+  for (const [id, json] of Object.entries(raw)) {
+    const s = parseSilence(id, json);
+    if (s !== null) tx.zadd(keys.ends, 'NX', Date.parse(s.endsAt), id);
+  }
+  // Unreadable entries are kept where they are (and reported by list), never indexed.
+  tx.set(keys.indexed, '1');
+  tx.set(keys.version, randomUUID());
+  await tx.exec();
+}
+
+/** Every stored silence, active and expired, as (id, json). */
+async function readAllEntries(redis: Redis, keys: ReturnType<typeof silenceKeys>): Promise<Array<[string, string]>> {
+  const replies = (await redis.pipeline().hgetall(keys.active).hgetall(keys.expired).exec()) ?? [];
+  const entries: Array<[string, string]> = [];
+  for (const [err, raw] of replies) {
+    if (err) throw err;
+    if (raw && typeof raw === 'object') for (const [id, json] of Object.entries(raw)) if (typeof json === 'string') entries.push([id, json]);
+  }
+  return entries;
+}
+
+/** The (id, json) pairs of the read script's reply, after its version. */
+function replyPairs(reply: readonly string[]): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
+  for (let i = 1; i + 1 < reply.length; i += 2) pairs.push([reply[i] ?? '', reply[i + 1] ?? '']);
+  return pairs;
+}
+
+function byCreated(a: Silence, b: Silence): number {
+  return a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id);
+}
+
+/**
+ * A silence ended at `now`. A pending silence ends before it starts: both ends at now, as
+ * Alertmanager does. One that ended already (not yet moved) keeps its end, which its retention
+ * counts from.
+ */
+function ended(current: Silence, now: number): Silence {
+  const state = silenceState(current, now);
+  const at = new Date(now).toISOString();
+  return state === 'expired' ? current : state === 'pending' ? { ...current, startsAt: at, endsAt: at } : { ...current, endsAt: at };
 }
