@@ -16,7 +16,6 @@ import { createWorkers } from './queue/worker.ts';
 import { argoCdPollSettings } from './sources/argocd/poll.ts';
 import { createArgoCdPolling } from './sources/argocd/polling.ts';
 import { createRedisFluxRevisionStore } from './sources/flux/revision-store.ts';
-import { parseKubeSourcesConfig } from './sources/kube/clusters.ts';
 import { startLeaderGatedKubeSources, type LeaderGatedKubeSources } from './sources/kube/gated.ts';
 import { podNamespace } from './sources/kube/leader.ts';
 import { createApiRouter } from './http/api.ts';
@@ -482,6 +481,7 @@ export function createApp(opts: AppOptions): App {
           buildNotifiers: (receivers) =>
             createNotifiers(receivers, {
               env: opts.processEnv ?? process.env,
+              clusters: env.kubeSources.clusters,
               redis,
               keyPrefix: prefix,
               ...(opts.consoleOut ? { consoleOut: opts.consoleOut } : {}),
@@ -535,11 +535,10 @@ export function createApp(opts: AppOptions): App {
         ]);
         void workers.flush.run().catch((err: unknown) => log.error({ err }, 'flush worker stopped'));
         void workers.deliver.run().catch((err: unknown) => log.error({ err }, 'deliver worker stopped'));
-        const kubeConfig = parseKubeSourcesConfig(opts.processEnv ?? process.env);
-        if (kubeConfig.ok && kubeConfig.value.clusters.length > 0) {
+        if (env.kubeSources.clusters.length > 0) {
           // One replica (the Lease holder) watches and audits; every replica takes webhooks.
           const sources = startLeaderGatedKubeSources({
-            ...kubeConfig.value,
+            ...env.kubeSources,
             ingest,
             fluxRevisions,
             catalog,

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { LOG_LEVELS } from '../log.ts';
 import type { AppMetricsMode } from '../metrics.ts';
-import { parseKubeSourcesConfig } from '../sources/kube/clusters.ts';
+import { type KubeSourcesConfig, parseKubeSourcesConfig } from './clusters.ts';
 import { parseDuration } from '../model/duration.ts';
 
 const duration = (fallback: string) =>
@@ -183,8 +183,6 @@ export const envSchema = z.object({
 /** Checks between variables, run on the raw environment so they are reported with the others. */
 function crossCheck(env: NodeJS.ProcessEnv): string[] {
   const problems: string[] = [];
-  const kube = parseKubeSourcesConfig(env);
-  if (!kube.ok) problems.push(...kube.errors.map((e) => `  ${e}`));
   if ((env.SLACK_BOT_TOKEN ?? '').trim() !== '' && (env.SLACK_CHANNEL ?? '').trim() === '') {
     problems.push('  SLACK_CHANNEL: is required when SLACK_BOT_TOKEN is set (e.g. #mesh-drift or a channel ID)');
   }
@@ -194,7 +192,12 @@ function crossCheck(env: NodeJS.ProcessEnv): string[] {
   return problems;
 }
 
-export type Env = z.infer<typeof envSchema>;
+/**
+ * The validated environment. `kubeSources` is MESHDRIFT_CLUSTERS, MESHDRIFT_WATCH and
+ * MESHDRIFT_WATCH_NAMESPACES parsed once, here (config/clusters.ts): the watches and the
+ * remediate receivers' `kube.cluster` read it, never the raw variables.
+ */
+export type Env = z.infer<typeof envSchema> & { readonly kubeSources: KubeSourcesConfig };
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -203,10 +206,12 @@ export class ConfigError extends Error {
 /** Validates the environment; throws a ConfigError naming each bad variable. */
 export function loadEnv(env: NodeJS.ProcessEnv = process.env): Env {
   const result = envSchema.safeParse(env);
+  const kube = parseKubeSourcesConfig(env);
   const lines = [
     ...(result.success ? [] : result.error.issues.map((i) => `  ${i.path.join('.') || '(environment)'}: ${i.message}`)),
+    ...(kube.ok ? [] : kube.errors.map((e) => `  ${e}`)),
     ...crossCheck(env),
   ];
-  if (result.success && lines.length === 0) return result.data;
+  if (result.success && kube.ok && lines.length === 0) return { ...result.data, kubeSources: kube.value };
   throw new ConfigError(`invalid environment:\n${lines.join('\n')}`);
 }

@@ -5,6 +5,7 @@ import { DRIFT_STATES } from '../model/signal.ts';
 import { inhibitRuleSchema } from '../route/inhibit.ts';
 import { timeIntervalsSchema } from '../route/time-interval.ts';
 import { parseDuration } from '../model/duration.ts';
+import { CLUSTER_NAME } from './clusters.ts';
 
 /**
  * The policy file (MESHDRIFT_POLICY), modelled on Alertmanager's configuration but in drift
@@ -74,8 +75,8 @@ export type RuleConfig = z.infer<typeof ruleSchema>;
 const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name (e.g. PAGERDUTY_ROUTING_KEY)');
 const httpUrl = z.string().url().refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL');
 
-// A MESHDRIFT_CLUSTERS name (sources/kube/clusters.ts); whether it is listed is checked when the receiver is built.
-const clusterName = z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/, 'a MESHDRIFT_CLUSTERS cluster name');
+// A MESHDRIFT_CLUSTERS name (config/clusters.ts); whether it is listed is checked when the receiver is built.
+const clusterName = z.string().regex(CLUSTER_NAME, 'a MESHDRIFT_CLUSTERS cluster name');
 
 const RECEIVER_TYPES = ['console', 'slack', 'pagerduty', 'alertmanager', 'webhook', 'remediate'] as const;
 

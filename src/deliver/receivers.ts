@@ -13,13 +13,15 @@ import type { AuditTrail } from '../remediate/audit.ts';
 import type { RemediationOutcome } from '../remediate/audit.ts';
 import { createKubeConfigHttp, type KubeHttp } from '../remediate/kube-http.ts';
 import type { RemediationAction, RemediationConfigInput } from '../remediate/policy.ts';
-import { kubeConfigFor, parseClusters } from '../sources/kube/clusters.ts';
+import { type ClusterConfig, kubeConfigFor } from '../config/clusters.ts';
 import { createRemediator } from '../remediate/remediator.ts';
 import type { Logger } from '../log.ts';
 import type { SlackLostPostOutcome } from './slack/lost-post.ts';
 
 export interface ReceiverDeps {
   env: NodeJS.ProcessEnv;
+  /** MESHDRIFT_CLUSTERS as loadEnv parsed it (Env.kubeSources.clusters): what `kube.cluster` may name. */
+  clusters?: readonly ClusterConfig[];
   redis: Redis;
   keyPrefix: string;
   consoleOut?: Writable;
@@ -70,11 +72,10 @@ function remediationConfig(cfg: RemediateConfig): RemediationConfigInput {
  * configuration error now rather than a failed remediation later.
  */
 function kubeHttpOf(deps: ReceiverDeps, receiver: string, cluster: string): KubeHttp {
-  const parsed = parseClusters(deps.env.MESHDRIFT_CLUSTERS);
-  if (!parsed.ok) throw new ReceiverConfigError(`receiver "${receiver}": kube.cluster "${cluster}" cannot be looked up, MESHDRIFT_CLUSTERS is invalid: ${parsed.errors.join('; ')}`);
-  const found = parsed.value.find((c) => c.name === cluster);
+  const clusters = deps.clusters ?? [];
+  const found = clusters.find((c) => c.name === cluster);
   if (!found) {
-    const listed = parsed.value.map((c) => c.name).join(', ');
+    const listed = clusters.map((c) => c.name).join(', ');
     throw new ReceiverConfigError(`receiver "${receiver}": kube.cluster "${cluster}" is not in MESHDRIFT_CLUSTERS (${listed === '' ? 'it is empty' : `it lists ${listed}`})`);
   }
   try {

@@ -55,7 +55,7 @@ function coded(code: string, cause?: unknown): Error {
 }
 
 /**
- * {@link KubeHttp} for a MESHDRIFT_CLUSTERS cluster's KubeConfig (sources/kube/clusters.ts
+ * {@link KubeHttp} for a MESHDRIFT_CLUSTERS cluster's KubeConfig (config/clusters.ts
  * `kubeConfigFor`). Each request asks the library for its HTTPS options (`applyToHTTPSOptions`),
  * so in-cluster service-account tokens that rotate, client certificates, the cluster's CA or
  * insecure-skip-tls-verify, proxies and exec credential plugins all work as they do for the watches;

@@ -4,7 +4,7 @@ import { createCatalog } from '../../src/classify/catalog.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
 import { applicationSchema, applicationToSignal } from '../../src/sources/argocd/application.ts';
 import { sleep } from '../../src/sources/kube/backoff.ts';
-import type { ClusterConfig, WatchKind } from '../../src/sources/kube/clusters.ts';
+import type { ClusterConfig, WatchKind } from '../../src/config/clusters.ts';
 import { startKubeSources, type KubeSources, type KubeSourcesOptions } from '../../src/sources/kube/sources.ts';
 import type { RestartInfo } from '../../src/sources/kube/watch.ts';
 import { EVENTS, type FakeKubeApi, type FakeResource } from '../fakes/kube-api.ts';

@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createNotifiers, ReceiverConfigError } from '../../src/deliver/receivers.ts';
 import { receiverSchema, type ReceiverConfig } from '../../src/config/policy.ts';
+import { parseClusters } from '../../src/config/clusters.ts';
 import type { Notification, TrackedFinding } from '../../src/model/alert-group.ts';
 import type { OwnerRef, ResourceRef } from '../../src/model/signal.ts';
 import { createRedisAuditTrail, type AuditTrail } from '../../src/remediate/audit.ts';
@@ -112,7 +113,9 @@ function receiverConfig(remediate: Record<string, unknown>): ReceiverConfig {
 }
 
 function build(remediate: Record<string, unknown>, clusters = `prod=${kubeconfig}`): RemediationReceiver {
-  const notifiers = createNotifiers([receiverConfig(remediate)], { env: { MESHDRIFT_CLUSTERS: clusters }, redis, keyPrefix: prefix, audit, now: () => now });
+  const parsed = parseClusters(clusters);
+  if (!parsed.ok) throw new Error(parsed.errors.join('; '));
+  const notifiers = createNotifiers([receiverConfig(remediate)], { env: {}, clusters: parsed.value, redis, keyPrefix: prefix, audit, now: () => now });
   const n = notifiers.get('fix');
   if (!n || !isRemediationReceiver(n)) throw new Error('not a remediation receiver');
   return n;

@@ -7,7 +7,7 @@ import type { Ingest, IngestOutcome } from '../../track/ingest.ts';
 import { applicationToSignal } from '../argocd/application.ts';
 import { helmReleaseToSignal, kustomizationToSignal } from '../flux/watch.ts';
 import { sleep, type Delay } from './backoff.ts';
-import { kubeConfigFor, type ClusterConfig, type WatchKind } from './clusters.ts';
+import { kubeConfigFor, type ClusterConfig, type WatchKind } from '../../config/clusters.ts';
 import { createInventoryIndex } from './flux-inventory.ts';
 import { CUSTOM_RESOURCES, customResourceLister, type CustomResource, type ListPageFn } from './resources.ts';
 import { statusOf } from './watch.ts';

@@ -1,6 +1,6 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { startAuditCycle, type AuditCycle, type AuditCycleOptions } from './audit-cycle.ts';
-import { kubeConfigFor } from './clusters.ts';
+import { kubeConfigFor } from '../../config/clusters.ts';
 import { startLeaderElection, type LeaderElection, type LeaderElectionOptions } from './leader.ts';
 import { startKubeSources, type KubeSources, type KubeSourcesHealth, type KubeSourcesOptions } from './sources.ts';
 

@@ -1,5 +1,5 @@
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import type { WatchKind } from './clusters.ts';
+import type { WatchKind } from '../../config/clusters.ts';
 
 /** The API coordinates of a watched custom resource. */
 export interface CustomResource {

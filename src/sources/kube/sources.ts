@@ -7,7 +7,7 @@ import { applicationHandlers } from '../argocd/watch.ts';
 import type { FluxRevisionStore } from '../flux/revision-store.ts';
 import { chronological, fluxEventHandlers, helmReleaseHandlers, kustomizationHandlers, type FluxEventOutcome } from '../flux/watch.ts';
 import type { BackoffPolicy, Delay } from './backoff.ts';
-import { kubeConfigFor, type ClusterConfig, type WatchKind } from './clusters.ts';
+import { kubeConfigFor, type ClusterConfig, type WatchKind } from '../../config/clusters.ts';
 import { createInventoryIndex } from './flux-inventory.ts';
 import { CUSTOM_RESOURCES, customResourceLister, customResourcePath, eventLister, eventsPath, FLUX_EVENT_COMPONENTS } from './resources.ts';
 import { startReachabilityMonitor, type ReachabilityReading } from '../reachability.ts';

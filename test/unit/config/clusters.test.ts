@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { kubeConfigFor, parseClusters, parseKubeSourcesConfig, parseWatchKinds, parseWatchNamespaces } from '../../../../src/sources/kube/clusters.ts';
+import { ConfigError, loadEnv } from '../../../src/config/env.ts';
+import { kubeConfigFor, parseClusters, parseKubeSourcesConfig, parseWatchKinds, parseWatchNamespaces } from '../../../src/config/clusters.ts';
 
 describe('MESHDRIFT_CLUSTERS', () => {
   it.each([
@@ -53,6 +54,24 @@ describe('MESHDRIFT_WATCH and MESHDRIFT_WATCH_NAMESPACES', () => {
       ok: true,
       value: { clusters: [{ name: 'a', access: { kind: 'in-cluster' } }], kinds: ['applications', 'kustomizations', 'helmreleases', 'events'], namespaces: 'all' },
     });
+  });
+});
+
+describe('loadEnv parses the three variables once (Env.kubeSources)', () => {
+  it('carries the parsed clusters, kinds and namespaces', () => {
+    expect(loadEnv({ MESHDRIFT_CLUSTERS: 'a=in-cluster, b=/etc/kube/b#ctx', MESHDRIFT_WATCH: 'events', MESHDRIFT_WATCH_NAMESPACES: 'argocd' }).kubeSources).toEqual({
+      clusters: [
+        { name: 'a', access: { kind: 'in-cluster' } },
+        { name: 'b', access: { kind: 'kubeconfig', path: '/etc/kube/b', context: 'ctx' } },
+      ],
+      kinds: ['events'],
+      namespaces: ['argocd'],
+    });
+    expect(loadEnv({}).kubeSources).toEqual({ clusters: [], kinds: ['applications', 'kustomizations', 'helmreleases', 'events'], namespaces: 'all' });
+  });
+  it('refuses a bad entry with the other variables\' errors', () => {
+    expect(() => loadEnv({ MESHDRIFT_CLUSTERS: 'x', MESHDRIFT_LOG_LEVEL: 'loud' })).toThrow(ConfigError);
+    expect(() => loadEnv({ MESHDRIFT_CLUSTERS: 'x', MESHDRIFT_LOG_LEVEL: 'loud' })).toThrow(/MESHDRIFT_LOG_LEVEL[\s\S]*MESHDRIFT_CLUSTERS entry 1 "x"/);
   });
 });
 

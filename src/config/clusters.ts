@@ -29,7 +29,7 @@ export interface KubeSourcesConfig {
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; errors: string[] };
 
 // A cluster name becomes a label value and part of fingerprints: keep it to what a label allows.
-const CLUSTER_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
+export const CLUSTER_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
 // RFC 1123 label, as Kubernetes requires of namespace names.
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
