@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { GroupLabels, Notification } from '../../model/alert-group.ts';
 import type { MatcherSpec } from '../../route/matcher.ts';
-import type { SlackBlock, SlackMrkdwn, SlackPlainText } from './render.ts';
+import type { SlackBlock, SlackButton, SlackMrkdwn } from './blocks.ts';
 import { mrkdwnLine } from '../text.ts';
 
 /**
@@ -79,15 +79,6 @@ export function decodeButtonValue(value: string | undefined): ButtonValue | null
   }
   const parsed = buttonValueSchema.safeParse(json);
   return parsed.success ? parsed.data : null;
-}
-
-/** A Block Kit button, the subset meshdrift renders. */
-export interface SlackButton {
-  type: 'button';
-  action_id: string;
-  text: SlackPlainText;
-  value: string;
-  style?: 'primary' | 'danger';
 }
 
 /** Owner kinds a "Sync now" can act on: Argo CD Applications and Flux reconcilable objects. */

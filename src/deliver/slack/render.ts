@@ -1,38 +1,8 @@
 import type { Notification, TrackedFinding } from '../../model/alert-group.ts';
 import { severityRank, type Severity } from '../../model/severity.ts';
 import { mrkdwnCode, mrkdwnLine, plainLine } from '../text.ts';
-import { ACTION_LOG_RESERVE_CHARS, slackActionsBlock, type SlackButton } from './actions.ts';
-
-/** Block Kit text objects used by meshdrift messages. */
-export interface SlackPlainText {
-  type: 'plain_text';
-  text: string;
-  emoji?: boolean;
-}
-export interface SlackMrkdwn {
-  type: 'mrkdwn';
-  text: string;
-  /**
-   * true: Slack does not turn bare URLs, `#channel` names or `@here`-style words into links or
-   * mentions (Block Kit text object). Set on every text that quotes the cluster's text.
-   */
-  verbatim?: boolean;
-}
-
-/** The subset of Block Kit meshdrift renders; assignable to @slack/web-api's `blocks`. */
-export type SlackBlock =
-  | { type: 'header'; text: SlackPlainText }
-  | { type: 'section'; text: SlackMrkdwn }
-  | { type: 'section'; fields: SlackMrkdwn[] }
-  | { type: 'context'; elements: SlackMrkdwn[] }
-  | { type: 'actions'; block_id: string; elements: SlackButton[] }
-  | { type: 'divider' };
-
-/** One Slack message: `text` is the notification preview, `blocks` the message body. */
-export interface SlackMessage {
-  text: string;
-  blocks: SlackBlock[];
-}
+import { ACTION_LOG_RESERVE_CHARS, slackActionsBlock } from './actions.ts';
+import type { SlackBlock, SlackMessage, SlackMrkdwn } from './blocks.ts';
 
 /**
  * Limits the renderer keeps to. Block count, section and header sizes are Slack's documented

@@ -11,7 +11,8 @@ import {
   SLACK_ACTIONS_BLOCK_ID,
   withActionLog,
 } from '../../../src/deliver/slack/actions.ts';
-import { renderSlackMessage, SLACK_LIMITS, type SlackBlock } from '../../../src/deliver/slack/render.ts';
+import type { SlackBlock } from '../../../src/deliver/slack/blocks.ts';
+import { renderSlackMessage, SLACK_LIMITS } from '../../../src/deliver/slack/render.ts';
 import { verifySlackRequest } from '../../../src/http/slack-actions.ts';
 import { compileMatcher, matchesAll } from '../../../src/route/matcher.ts';
 import { makeNotification, makeTrackedFinding } from '../../support/notifications.ts';

@@ -8,8 +8,8 @@ import {
   SLACK_LIMITS,
   SLACK_REPLY_LIMITS,
   toldFindingsOf,
-  type SlackBlock,
 } from '../../../src/deliver/slack/render.ts';
+import type { SlackBlock } from '../../../src/deliver/slack/blocks.ts';
 
 const T0 = Date.UTC(2025, 0, 15, 10, 0, 0);
 
