@@ -12,7 +12,7 @@ export type SendResult =
 /** A receiver: delivers one notification. Never throws for a delivery failure; returns it. */
 export interface Notifier {
   /** The receiver type (console, slack, pagerduty…): a metric label, never a secret. */
-  readonly name: string;
+  readonly type: string;
   /** Whether resolved notifications are sent (default true, as Alertmanager's webhook/PagerDuty). */
   readonly sendResolved?: boolean;
   send(notification: Notification): Promise<SendResult>;

@@ -176,9 +176,9 @@ export async function processDelivery(job: Job<DeliverJob>, token: string | unde
   if (n.status === 'resolved' && notifier.sendResolved === false) return 'skipped: send_resolved is off';
   const started = performance.now();
   const result = await notifier.send(n);
-  deps.metrics.deliveryDuration(notifier.name, (performance.now() - started) / 1000);
+  deps.metrics.deliveryDuration(notifier.type, (performance.now() - started) / 1000);
   const log = deps.log.child({ group: n.groupKey, seq: n.seq, receiver: data.receiver, attempt: job.attemptsMade + 1 });
-  return settle(job, token, result, notifier.name, deps, log);
+  return settle(job, token, result, notifier.type, deps, log);
 }
 
 /** One owner's remediation (the latest notification for it), then its follow-ups. */
@@ -189,10 +189,10 @@ export async function processRemediation(job: Job, token: string | undefined, de
   const owner = { cluster: data.owner.cluster, tool: data.owner.tool, owner: data.owner.owner };
   const started = performance.now();
   const run = await notifier.remediateOwner(data.notification, owner, data.actor);
-  deps.metrics.deliveryDuration(notifier.name, (performance.now() - started) / 1000);
+  deps.metrics.deliveryDuration(notifier.type, (performance.now() - started) / 1000);
   await followUp(run, deps);
   const log = deps.log.child({ group: data.notification.groupKey, seq: data.notification.seq, receiver: data.receiver, owner: data.owner.owner.name, attempt: job.attemptsMade + 1 });
-  return settle(job, token, run.result, notifier.name, deps, log, 'remediated');
+  return settle(job, token, run.result, notifier.type, deps, log, 'remediated');
 }
 
 /** One look at an action's result: wait (without spending an attempt) or tell the verdict. */
@@ -217,7 +217,7 @@ export async function processNote(job: Job, token: string | undefined, deps: Del
   const notifier = notifierOf(deps, receiver);
   if (!isSlackThreadNotifier(notifier)) throw new UnrecoverableError(`receiver "${receiver}" cannot tell notes`);
   const result = await notifier.tellOwner(note);
-  return settle(job, token, result, notifier.name, deps, deps.log.child({ receiver, note: note.id, attempt: job.attemptsMade + 1 }), 'told');
+  return settle(job, token, result, notifier.type, deps, deps.log.child({ receiver, note: note.id, attempt: job.attemptsMade + 1 }), 'told');
 }
 
 /** One PagerDuty acknowledge; its result is audited once final. */
@@ -241,7 +241,7 @@ export async function processAcknowledge(job: Job, token: string | undefined, de
       groupKey: data.fromGroupKey,
     });
   }
-  return settle(job, token, result, notifier.name, deps, log, 'acknowledged');
+  return settle(job, token, result, notifier.type, deps, log, 'acknowledged');
 }
 
 /** Runs a deliver-queue job by its name. */

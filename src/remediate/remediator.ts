@@ -356,7 +356,7 @@ export function createRemediator(opts: RemediatorOptions): RemediationReceiver {
   }
 
   return {
-    name: 'remediate',
+    type: 'remediate',
     receiver: opts.name,
     // A resolve never triggers an action (issue #6); the worker need not even deliver it.
     sendResolved: false,

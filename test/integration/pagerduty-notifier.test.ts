@@ -44,7 +44,7 @@ afterEach(async () => {
 
 describe('pagerduty notifier against the fake Events API v2', () => {
   it('is named pagerduty', () => {
-    expect(notifier.name).toBe('pagerduty');
+    expect(notifier.type).toBe('pagerduty');
   });
 
   it('triggers an alert, dedups a later trigger into it, and the resolve closes that same alert', async () => {

@@ -112,7 +112,7 @@ afterEach(async () => {
 describe('remediate receiver (argocd-sync) against the fake Argo CD', () => {
   it('is a notifier named remediate that ignores resolves', () => {
     const r = remediator();
-    expect(r.name).toBe('remediate');
+    expect(r.type).toBe('remediate');
     expect(r.sendResolved).toBe(false);
   });
 

@@ -65,7 +65,7 @@ function verify(raw: Buffer, header: string | string[] | undefined, key: string)
 describe('webhook notifier against a local HTTP receiver', () => {
   it('POSTs the JSON payload with a signature the receiver can verify over the raw body', async () => {
     const notifier = createWebhookNotifier({ url: hookUrl, hmacKey: HMAC_KEY, timeoutMs: 2_000 });
-    expect(notifier.name).toBe('webhook');
+    expect(notifier.type).toBe('webhook');
 
     await expect(notifier.send(n)).resolves.toEqual({ ok: true });
 

@@ -109,7 +109,7 @@ export function createAlertmanagerNotifier(opts: AlertmanagerNotifierOptions): N
   const fail = urlFail('alertmanager', opts.url, alertmanagerSecrets);
 
   return {
-    name: 'alertmanager',
+    type: 'alertmanager',
     async send(n) {
       const alerts = renderAlertmanagerAlerts(n, { firingTtlMs, ...(opts.generatorUrl === undefined ? {} : { generatorUrl: opts.generatorUrl }) });
       // Nothing to tell Alertmanager (and it rejects an empty list as a bad request).

@@ -39,7 +39,7 @@ export function renderConsoleLine(n: Notification): string {
 /** The embedded default receiver: JSON lines on stdout (or any stream). */
 export function createConsoleNotifier(out: Writable = process.stdout): Notifier {
   return {
-    name: 'console',
+    type: 'console',
     send: (n) =>
       new Promise((resolve) => {
         out.write(`${renderConsoleLine(n)}\n`, (err) =>

@@ -79,7 +79,7 @@ export function createPagerDutyNotifier(opts: PagerDutyNotifierOptions): PagerDu
   }
 
   return {
-    name: 'pagerduty',
+    type: 'pagerduty',
     async send(n) {
       let body: string;
       try {

@@ -569,7 +569,7 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
   }
 
   return {
-    name: 'slack',
+    type: 'slack',
     async tellOwner(note) {
       try {
         return await tell(note);

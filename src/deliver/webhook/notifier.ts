@@ -108,7 +108,7 @@ export function createWebhookNotifier(opts: WebhookNotifierOptions): Notifier {
   const fail = urlFail('webhook', opts.url, webhookSecrets);
 
   return {
-    name: 'webhook',
+    type: 'webhook',
     async send(n) {
       const body = JSON.stringify(renderWebhookPayload(n, opts.receiver));
       const headers: Record<string, string> = { 'Content-Type': 'application/json', 'User-Agent': 'meshdrift' };
