@@ -5,7 +5,7 @@
 // Printed, never asserted.   node bench/argocd-poll.ts [apps] [resources-per-app]
 import { createLogger } from '../src/log.ts';
 import { createArgoCdApi } from '../src/sources/argocd/api.ts';
-import { startArgoCdPoller } from '../src/sources/argocd/poll.ts';
+import { startArgoCdPoller } from '../src/sources/argocd/poller.ts';
 import type { Ingest } from '../src/track/ingest.ts';
 import { startFakeArgoCd } from '../test/fakes/argocd.ts';
 import { isDegraded, makeApplication } from './argocd-apps.ts';

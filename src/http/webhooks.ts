@@ -3,7 +3,7 @@ import type { Catalog } from '../classify/catalog.ts';
 import { applicationToSignal } from '../sources/argocd/application.ts';
 import { argocdWebhookSchema } from '../sources/argocd/webhook.ts';
 import { parseFluxEvent } from '../sources/flux/event.ts';
-import { processFluxEvent } from '../sources/flux/watch.ts';
+import { processFluxEvent } from '../sources/flux/process-event.ts';
 import type { FluxRevisionStore } from '../sources/flux/revision-store.ts';
 import type { Ingest } from '../track/ingest.ts';
 import { verifyBearerToken, verifyFluxSignature } from './verify-signature.ts';
@@ -59,7 +59,7 @@ export async function receiveArgocd(raw: Buffer, authorization: string | undefin
 
 /**
  * POST /webhooks/flux: signature (generic-hmac) or token (generic) on the raw body, then parse,
- * then the same processing as events the Kubernetes watch sees (sources/flux/watch.ts).
+ * then the same processing as events the Kubernetes watch sees (sources/flux/process-event.ts).
  */
 export async function receiveFlux(raw: Buffer, headers: { signature?: string | undefined; authorization?: string | undefined }, deps: WebhookDeps): Promise<WebhookAnswer> {
   if (deps.fluxHmacKey !== undefined) {

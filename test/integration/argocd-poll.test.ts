@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
 import { createLogger } from '../../src/log.ts';
 import { ArgoCdApiError, createArgoCdApi } from '../../src/sources/argocd/api.ts';
-import { startArgoCdPoller, type ArgoCdPoller, type ArgoCdPollerOptions, type PollOutcome } from '../../src/sources/argocd/poll.ts';
+import { startArgoCdPoller, type ArgoCdPoller, type ArgoCdPollerOptions, type PollOutcome } from '../../src/sources/argocd/poller.ts';
 import { startFakeArgoCd, type FakeArgoCd } from '../fakes/argocd.ts';
 import { isThreadReply, startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
 import { meshApp, SYNCED_AT } from '../support/argocd.ts';

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
 import { createLogger } from '../../src/log.ts';
 import { createArgoCdApi } from '../../src/sources/argocd/api.ts';
-import { startArgoCdPoller, type ArgoCdPoller } from '../../src/sources/argocd/poll.ts';
+import { startArgoCdPoller, type ArgoCdPoller } from '../../src/sources/argocd/poller.ts';
 import { groupRedisKey } from '../../src/track/redis-store.ts';
 import { startFakeArgoCd, type FakeArgoCd } from '../fakes/argocd.ts';
 import { meshApp } from '../support/argocd.ts';

@@ -5,7 +5,7 @@ import type { Logger } from '../../log.ts';
 import type { OwnerRef, Signal } from '../../model/signal.ts';
 import type { Ingest, IngestOutcome } from '../../track/ingest.ts';
 import { applicationToSignal } from '../argocd/application.ts';
-import { helmReleaseToSignal, kustomizationToSignal } from '../flux/watch.ts';
+import { helmReleaseToSignal, kustomizationToSignal } from '../flux/status.ts';
 import { sleep, type Delay } from './backoff.ts';
 import { kubeConfigFor, type ClusterConfig, type WatchKind } from '../../config/clusters.ts';
 import { createInventoryIndex } from './flux-inventory.ts';

@@ -4,7 +4,7 @@ import { createLogger } from '../../../../src/log.ts';
 import type { Signal } from '../../../../src/model/signal.ts';
 import { ArgoCdApiError, ArgoCdAuthError, listedApplicationSchema, parseApplicationList, type ApplicationFilters, type ApplicationRef, type ArgoCdApi, type ListedApplication, type ResourceTree } from '../../../../src/sources/argocd/api.ts';
 import { applicationToSignal } from '../../../../src/sources/argocd/application.ts';
-import { argoCdPollSettings, healthFromTree, listScopes, needsResourceTree, startArgoCdPoller, withTreeHealth, type ArgoCdPoller, type ArgoCdPollerOptions, type PollOutcome } from '../../../../src/sources/argocd/poll.ts';
+import { argoCdPollSettings, healthFromTree, listScopes, needsResourceTree, startArgoCdPoller, withTreeHealth, type ArgoCdPoller, type ArgoCdPollerOptions, type PollOutcome } from '../../../../src/sources/argocd/poller.ts';
 import type { Delay } from '../../../../src/sources/kube/backoff.ts';
 import type { Ingest } from '../../../../src/track/ingest.ts';
 import { readFixture } from '../../../support/fixtures.ts';

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { createCatalog } from '../../../../src/classify/catalog.ts';
 import { memoryRevisions } from '../../../support/flux.ts';
-import { chronological, coreEventToFluxEvent, helmReleaseToSignal, kustomizationToSignal, processFluxEvent } from '../../../../src/sources/flux/watch.ts';
+import { chronological, coreEventToFluxEvent } from '../../../../src/sources/flux/core-event.ts';
+import { processFluxEvent } from '../../../../src/sources/flux/process-event.ts';
+import { helmReleaseToSignal, kustomizationToSignal } from '../../../../src/sources/flux/status.ts';
 import { createInventoryIndex, parseInventoryId } from '../../../../src/sources/kube/flux-inventory.ts';
 import { slimEventSchema, slimHelmReleaseSchema, slimKustomizationSchema, type SlimEvent, type SlimKustomization } from '../../../../src/sources/kube/slim.ts';
 import type { Signal } from '../../../../src/model/signal.ts';

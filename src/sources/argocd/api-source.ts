@@ -3,7 +3,7 @@ import type { Metrics } from '../../metrics.ts';
 import type { Ingest } from '../../track/ingest.ts';
 import { startReachabilityMonitor, type ReachabilityMonitor, type ReachabilityReading } from '../reachability.ts';
 import { createArgoCdApi } from './api.ts';
-import { startArgoCdPoller, type ArgoCdPoller, type ArgoCdPollerHealth, type ArgoCdPollSettings } from './poll.ts';
+import { startArgoCdPoller, type ArgoCdPoller, type ArgoCdPollerHealth, type ArgoCdPollSettings } from './poller.ts';
 
 /**
  * Argo CD API polling as the service runs it: the poller, started and stopped with leadership
