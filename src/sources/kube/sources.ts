@@ -137,22 +137,7 @@ export function startKubeSources(opts: KubeSourcesOptions): KubeSources {
       broken.push({ cluster: cluster.name, kind: 'kubeconfig', namespace: 'all', state: 'down', since: now(), restarts: 0, lists: 0, lastError: error });
       continue;
     }
-    const common = {
-      kc,
-      cluster: cluster.name,
-      log,
-      now,
-      ...(opts.onRestart ? { onRestart: opts.onRestart } : {}),
-      ...(opts.onInvalid ? { onInvalid: opts.onInvalid } : {}),
-      ...(opts.delay ? { delay: opts.delay } : {}),
-      ...(opts.random ? { random: opts.random } : {}),
-      ...(opts.backoff ? { backoff: opts.backoff } : {}),
-      ...(opts.stableMs !== undefined ? { stableMs: opts.stableMs } : {}),
-      ...(opts.listTimeoutMs !== undefined ? { listTimeoutMs: opts.listTimeoutMs } : {}),
-      ...(opts.watchTimeoutMs !== undefined ? { watchTimeoutMs: opts.watchTimeoutMs } : {}),
-      ...(opts.unservedRecheckMs !== undefined ? { unservedRecheckMs: opts.unservedRecheckMs } : {}),
-      ...(opts.pageSize !== undefined ? { pageSize: opts.pageSize } : {}),
-    };
+    const common = { kc, cluster: cluster.name, log, now, ...watchSettings(opts) };
     const fluxDeps = { cluster: cluster.name, ingest: opts.ingest, fluxRevisions: opts.fluxRevisions, groupOfKind, inventory, queue, log, now };
     const start = <T extends KubernetesObject>(namespace: string | undefined, target: WatchTarget<T>, handlers: WatchHandlers<T>): void => {
       watches.push(startWatch<T>({ ...common, ...(namespace !== undefined ? { namespace } : {}), target, handlers }));
@@ -198,20 +183,7 @@ export function startKubeSources(opts: KubeSourcesOptions): KubeSources {
     }
   }
 
-  const health = (): KubeSourcesHealth => {
-    const list = [...broken, ...watches.map((w) => w.health())];
-    const at = now();
-    const ready = list.every((w) => w.state === 'up' || w.state === 'skipped' || w.state === 'stopped' || at - w.since <= downAfterMs);
-    const clusters = opts.clusters.map((c): ClusterHealth => {
-      const mine = list.filter((w) => w.cluster === c.name && w.state !== 'skipped' && w.state !== 'stopped');
-      const failing = mine.filter((w) => w.state !== 'up');
-      if (failing.length === 0) return { name: c.name, state: 'up' };
-      const since = Math.min(...failing.map((w) => w.since));
-      const lastError = failing.find((w) => w.lastError !== undefined)?.lastError;
-      return { name: c.name, state: failing.length === mine.length ? 'down' : 'degraded', since, ...(lastError !== undefined ? { lastError } : {}) };
-    });
-    return { ready, clusters, watches: list };
-  };
+  const health = (): KubeSourcesHealth => summarizeHealth([...broken, ...watches.map((w) => w.health())], opts.clusters, now(), downAfterMs);
 
   const reachability = opts.reachability === false
     ? undefined
@@ -233,4 +205,34 @@ export function startKubeSources(opts: KubeSourcesOptions): KubeSources {
     groupInInventory: (cluster, owner, ref) => inventory.groupOf(cluster, owner, ref),
     idle: () => queue.idle(),
   };
+}
+
+/** The informer settings every watch shares, from the options given. */
+function watchSettings(opts: KubeSourcesOptions) {
+  return {
+    ...(opts.onRestart ? { onRestart: opts.onRestart } : {}),
+    ...(opts.onInvalid ? { onInvalid: opts.onInvalid } : {}),
+    ...(opts.delay ? { delay: opts.delay } : {}),
+    ...(opts.random ? { random: opts.random } : {}),
+    ...(opts.backoff ? { backoff: opts.backoff } : {}),
+    ...(opts.stableMs !== undefined ? { stableMs: opts.stableMs } : {}),
+    ...(opts.listTimeoutMs !== undefined ? { listTimeoutMs: opts.listTimeoutMs } : {}),
+    ...(opts.watchTimeoutMs !== undefined ? { watchTimeoutMs: opts.watchTimeoutMs } : {}),
+    ...(opts.unservedRecheckMs !== undefined ? { unservedRecheckMs: opts.unservedRecheckMs } : {}),
+    ...(opts.pageSize !== undefined ? { pageSize: opts.pageSize } : {}),
+  };
+}
+
+/** Readiness and per-cluster state from every watch's health (and the clusters with no client), at `at`. */
+function summarizeHealth(list: WatchHealth[], clusters: readonly ClusterConfig[], at: number, downAfterMs: number): KubeSourcesHealth {
+  const ready = list.every((w) => w.state === 'up' || w.state === 'skipped' || w.state === 'stopped' || at - w.since <= downAfterMs);
+  const perCluster = clusters.map((c): ClusterHealth => {
+    const mine = list.filter((w) => w.cluster === c.name && w.state !== 'skipped' && w.state !== 'stopped');
+    const failing = mine.filter((w) => w.state !== 'up');
+    if (failing.length === 0) return { name: c.name, state: 'up' };
+    const since = Math.min(...failing.map((w) => w.since));
+    const lastError = failing.find((w) => w.lastError !== undefined)?.lastError;
+    return { name: c.name, state: failing.length === mine.length ? 'down' : 'degraded', since, ...(lastError !== undefined ? { lastError } : {}) };
+  });
+  return { ready, clusters: perCluster, watches: list };
 }
