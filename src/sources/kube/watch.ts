@@ -1,8 +1,9 @@
-import { ListWatch, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { ListWatch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../../log.ts';
 import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffPolicy, type Delay } from './backoff.ts';
 import type { ListPageFn } from './resources.ts';
 import type { SlimResult } from './slim.ts';
+import { SlimmingWatch } from './slimming-watch.ts';
 
 /**
  * One informer of one kind in one cluster (and namespace), on the client's own `ListWatch` (what
@@ -115,77 +116,8 @@ function describe(err: unknown): string {
 
 const STOPPED = 'watch stopped';
 
-/** A Watch that slims each object before the informer sees (and caches) it. */
-class SlimmingWatch<T> extends Watch {
-  closed = false;
-  readonly #slim: (raw: unknown) => SlimResult<T>;
-  readonly #onInvalid: (raw: unknown, error: string) => T | undefined;
-  readonly #onConnected: () => void;
-  readonly #onUnanswered: (err: unknown) => void;
-
-  constructor(
-    kc: KubeConfig,
-    slim: (raw: unknown) => SlimResult<T>,
-    onInvalid: (raw: unknown, error: string) => T | undefined,
-    hooks: { onConnected: () => void; onUnanswered: (err: unknown) => void; timeoutMs?: number },
-  ) {
-    super(kc);
-    this.#slim = slim;
-    this.#onInvalid = onInvalid;
-    this.#onConnected = hooks.onConnected;
-    this.#onUnanswered = hooks.onUnanswered;
-    // The client keeps its timeout in a field its typings mark private (client-node 2, watch.ts).
-    if (hooks.timeoutMs !== undefined) (this as unknown as { requestTimeoutMs: number }).requestTimeoutMs = hooks.timeoutMs;
-  }
-
-  override async watch(
-    path: string,
-    queryParams: Record<string, string | number | boolean | undefined>,
-    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
-    done: (err: unknown) => void,
-  ): Promise<AbortController> {
-    // The informer may still be between its list and its watch when it is stopped.
-    if (this.closed) return new AbortController();
-    let failed = false;
-    // Set once the watch request's headers came back (super.watch returns then).
-    let answered = false;
-    const controller = await super.watch(
-      path,
-      queryParams,
-      (phase, obj) => {
-        if (phase !== 'ADDED' && phase !== 'MODIFIED' && phase !== 'DELETED') return callback(phase, obj);
-        const slim = this.#slim(obj);
-        if (slim.ok) return callback(phase, slim.object);
-        const fallback = this.#onInvalid(obj, slim.error);
-        // A deleted object that no longer parses still leaves the cache (as the version it holds).
-        if (phase === 'DELETED' && fallback !== undefined) callback(phase, fallback);
-      },
-      (err) => {
-        // The client's ListWatch retries a TimeoutError by itself, without telling the informer's
-        // error handlers; a timeout before any answer means the cluster stopped answering.
-        if (!failed && !answered && isTimeout(err)) this.#onUnanswered(err);
-        failed = true;
-        done(err);
-      },
-    );
-    answered = true;
-    // Stopped while the request waited for its headers: nobody else will abort this one.
-    if (this.closed) {
-      controller.abort();
-      return controller;
-    }
-    // super.watch reports a refused connection or a non-200 answer through `done` before it returns.
-    if (!failed) this.#onConnected();
-    return controller;
-  }
-}
-
 /** The client's own default (client-node 2 Watch.requestTimeoutMs). */
 const DEFAULT_WATCH_TIMEOUT_MS = 30_000;
-
-function isTimeout(err: unknown): boolean {
-  return err instanceof Error && err.name === 'TimeoutError';
-}
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -200,11 +132,7 @@ export function startWatch<T extends KubernetesObject>(opts: StartWatchOptions<T
   const namespace = opts.namespace ?? 'all';
   const now = opts.now ?? Date.now;
   const delay = opts.delay ?? sleep;
-  const backoff = opts.backoff ?? DEFAULT_BACKOFF;
   const stableMs = opts.stableMs ?? 60_000;
-  const listTimeoutMs = opts.listTimeoutMs ?? 30_000;
-  const recheckMs = opts.unservedRecheckMs ?? 600_000;
-  const pageSize = opts.pageSize ?? 100;
   // The caller's logger already names the cluster.
   const log = opts.log.child({ kind: target.kind, namespace });
   const abort = new AbortController();
@@ -216,18 +144,13 @@ export function startWatch<T extends KubernetesObject>(opts: StartWatchOptions<T
   let warnedUnserved = false;
   let stopped = false;
 
-  const setState = (state: WatchState, lastError?: string): void => {
-    if (health.state !== state && !(health.state === 'starting' && state === 'down')) health.since = now();
-    health.state = state;
-    if (lastError !== undefined) health.lastError = lastError;
-  };
+  const setState = (state: WatchState, lastError?: string): void => transition(health, state, now(), lastError);
 
   let informer: ListWatch<T> | undefined;
   const watch = new SlimmingWatch<T>(opts.kc, target.slim, (raw, error) => {
     log.warn({ error }, 'object does not match the expected shape; left out');
     opts.onInvalid?.({ cluster, kind: target.kind, error });
-    const meta = (raw as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
-    return typeof meta?.name === 'string' ? informer?.get(meta.name, typeof meta.namespace === 'string' ? meta.namespace : undefined) : undefined;
+    return cachedVersion(informer, raw);
   }, {
     onConnected: () => markUp(),
     onUnanswered: (err) => {
@@ -247,45 +170,13 @@ export function startWatch<T extends KubernetesObject>(opts: StartWatchOptions<T
   }
 
   const list = async (): Promise<{ items: T[]; metadata: { resourceVersion: string } }> => {
-    if (stopped) throw new Error(STOPPED);
-    const items: T[] = [];
-    let resourceVersion = '';
-    let cont: string | undefined;
-    do {
-      const page = await withTimeout(
-        target.list({
-          limit: pageSize,
-          ...(cont !== undefined ? { continue: cont } : {}),
-          ...(target.labelSelector !== undefined ? { labelSelector: target.labelSelector } : {}),
-          ...(target.fieldSelector !== undefined ? { fieldSelector: target.fieldSelector } : {}),
-        }),
-        listTimeoutMs,
-        `list ${target.path}`,
-      );
-      if (stopped) throw new Error(STOPPED);
-      for (const raw of page.items) {
-        const slim = target.slim(raw);
-        if (slim.ok) items.push(slim.object);
-        else {
-          log.warn({ error: slim.error }, 'listed object does not match the expected shape; left out');
-          opts.onInvalid?.({ cluster, kind: target.kind, error: slim.error });
-        }
-      }
-      resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
-      cont = page.metadata?.continue;
-    } while (cont !== undefined);
+    const all = await listAllPages(target, opts.pageSize ?? 100, opts.listTimeoutMs ?? 30_000, () => stopped, (error) => {
+      log.warn({ error }, 'listed object does not match the expected shape; left out');
+      opts.onInvalid?.({ cluster, kind: target.kind, error });
+    });
     health.lists++;
     markUp();
-    return { items: target.order ? target.order(items) : items, metadata: { resourceVersion } };
-  };
-
-  const guard = (name: string, fn: (obj: T) => void) => (obj: T) => {
-    try {
-      fn(obj);
-    } catch (err) {
-      // The client swallows what a watch callback throws; a list callback's error would stop it.
-      log.error({ error: describe(err), handler: name }, 'watch handler failed');
-    }
+    return all;
   };
 
   const run = (): void => {
@@ -315,11 +206,11 @@ export function startWatch<T extends KubernetesObject>(opts: StartWatchOptions<T
         log.warn({ error }, 'the cluster does not serve this kind (404); skipping it and looking again now and then');
       }
       setState('skipped', error);
-      void scheduleRestart(recheckMs, false, error);
+      void scheduleRestart(opts.unservedRecheckMs ?? 600_000, false, error);
       return;
     }
     if (health.state === 'up' && now() - upSince >= stableMs) attempt = 0;
-    const ms = backoffDelay(attempt++, backoff, opts.random);
+    const ms = backoffDelay(attempt++, opts.backoff ?? DEFAULT_BACKOFF, opts.random);
     log.warn({ error, retryInMs: ms }, 'watch failed; restarting');
     setState('down', error);
     void scheduleRestart(ms, true, error);
@@ -328,10 +219,7 @@ export function startWatch<T extends KubernetesObject>(opts: StartWatchOptions<T
   informer = new ListWatch<T>(target.path, watch, list, false, target.labelSelector, target.fieldSelector, {
     delayFn: (ms) => delay(ms, abort.signal),
   });
-  informer.on('add', guard('add', (o) => opts.handlers.add(o)));
-  informer.on('update', guard('update', (o) => opts.handlers.update(o)));
-  informer.on('delete', guard('delete', (o) => opts.handlers.delete(o)));
-  informer.on('error', onError);
+  wireInformer(informer, opts.handlers, log, onError);
   run();
 
   return {
@@ -345,4 +233,71 @@ export function startWatch<T extends KubernetesObject>(opts: StartWatchOptions<T
     },
     health: () => ({ ...health }),
   };
+}
+
+/** Every page of a list (slimmed; what does not parse goes to `onInvalid`), in the target's order. */
+async function listAllPages<T extends KubernetesObject>(
+  target: WatchTarget<T>,
+  pageSize: number,
+  listTimeoutMs: number,
+  stopped: () => boolean,
+  onInvalid: (error: string) => void,
+): Promise<{ items: T[]; metadata: { resourceVersion: string } }> {
+  if (stopped()) throw new Error(STOPPED);
+  const items: T[] = [];
+  let resourceVersion = '';
+  let cont: string | undefined;
+  do {
+    const page = await withTimeout(
+      target.list({
+        limit: pageSize,
+        ...(cont !== undefined ? { continue: cont } : {}),
+        ...(target.labelSelector !== undefined ? { labelSelector: target.labelSelector } : {}),
+        ...(target.fieldSelector !== undefined ? { fieldSelector: target.fieldSelector } : {}),
+      }),
+      listTimeoutMs,
+      `list ${target.path}`,
+    );
+    if (stopped()) throw new Error(STOPPED);
+    for (const raw of page.items) {
+      const slim = target.slim(raw);
+      if (slim.ok) items.push(slim.object);
+      else onInvalid(slim.error);
+    }
+    resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
+    cont = page.metadata?.continue;
+  } while (cont !== undefined);
+  return { items: target.order ? target.order(items) : items, metadata: { resourceVersion } };
+}
+
+/** A watch's new state; `since` moves when the state changes (`down` after `starting` keeps the start). */
+function transition(health: WatchHealth, state: WatchState, at: number, lastError?: string): void {
+  if (health.state !== state && !(health.state === 'starting' && state === 'down')) health.since = at;
+  health.state = state;
+  if (lastError !== undefined) health.lastError = lastError;
+}
+
+/** The informer's events to the handlers (each guarded) and its errors to `onError`. */
+function wireInformer<T extends KubernetesObject>(informer: ListWatch<T>, handlers: WatchHandlers<T>, log: Logger, onError: (err: unknown) => void): void {
+  informer.on('add', guarded(log, 'add', (o: T) => handlers.add(o)));
+  informer.on('update', guarded(log, 'update', (o: T) => handlers.update(o)));
+  informer.on('delete', guarded(log, 'delete', (o: T) => handlers.delete(o)));
+  informer.on('error', onError);
+}
+
+/** A handler whose throw is logged: the client swallows what a watch callback throws; a list callback's error would stop it. */
+function guarded<T>(log: Logger, name: string, fn: (obj: T) => void): (obj: T) => void {
+  return (obj: T) => {
+    try {
+      fn(obj);
+    } catch (err) {
+      log.error({ error: describe(err), handler: name }, 'watch handler failed');
+    }
+  };
+}
+
+/** The cached version of the object `raw` describes (by its name and namespace), if the informer holds one. */
+function cachedVersion<T extends KubernetesObject>(informer: ListWatch<T> | undefined, raw: unknown): T | undefined {
+  const meta = (raw as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
+  return typeof meta?.name === 'string' ? informer?.get(meta.name, typeof meta.namespace === 'string' ? meta.namespace : undefined) : undefined;
 }
