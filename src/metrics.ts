@@ -1,11 +1,20 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { SlackLostPostOutcome } from './deliver/slack/lost-post.ts';
 import type { Severity } from './model/severity.ts';
 
 export type SignalOutcome = 'tracked' | 'unchanged' | 'stale' | 'rollout' | 'ignored' | 'invalid' | 'unauthorized' | 'too_large' | 'unavailable';
 export type DeliveryOutcome = 'success' | 'retry' | 'rate_limited' | 'failed' | 'dead_letter';
 /** The limits of issue #12, as the `limit` label of meshdrift_limit_hits_total. */
 export type LimitName = 'silences' | 'silence_size' | 'silence_duration' | 'alert_groups' | 'alert_groups_evicted' | 'inhibit_sources' | 'app_series' | 'webhook_body' | 'flux_event_time';
+
+/**
+ * What a lookup of a lost Slack post (deliver/slack/lost-post.ts) ended in, for the metric:
+ * `found` (adopted, no second post), `not_found` (it never reached Slack: posted now),
+ * `fallback` (the lookup is not possible: no
+ * history scope, bot not in the channel, channel ID unknown, or more messages since than it reads:
+ * posted anyway, at-least-once), `deferred` (rate limited, timed out or failing for now: the job is
+ * retried, never posted).
+ */
+export type SlackLostPostOutcome = 'found' | 'not_found' | 'fallback' | 'deferred';
 
 /** How meshdrift_app_drift_total labels apps (MESHDRIFT_APP_METRICS). */
 export type AppMetricsMode = { mode: 'all' } | { mode: 'off' } | { mode: 'top'; n: number };

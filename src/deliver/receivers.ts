@@ -16,7 +16,7 @@ import type { RemediationAction, RemediationConfigInput } from '../remediate/pol
 import { type ClusterConfig, kubeConfigFor } from '../config/clusters.ts';
 import { createRemediator } from '../remediate/remediator.ts';
 import type { Logger } from '../log.ts';
-import type { SlackLostPostOutcome } from './slack/lost-post.ts';
+import type { SlackLostPostOutcome } from '../metrics.ts';
 
 export interface ReceiverDeps {
   env: NodeJS.ProcessEnv;

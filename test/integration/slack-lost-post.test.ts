@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createRedisSlackMessageStore, type SlackMessageStore } from '../../src/deliver/slack/message-store.ts';
-import type { SlackLostPostOutcome } from '../../src/deliver/slack/lost-post.ts';
+import type { SlackLostPostOutcome } from '../../src/metrics.ts';
 import { createSlackNotifier, PENDING_POST_TTL_MS, POST_SETTLE_FACTOR, type SlackNotifierOptions } from '../../src/deliver/slack/notifier.ts';
 import type { Notifier } from '../../src/deliver/notifier.ts';
 import { createLogger } from '../../src/log.ts';

@@ -13,15 +13,6 @@ import type { SlackMessageRef, SlackPendingPost } from './message-store.ts';
 export const SLACK_ALERT_EVENT_TYPE = 'meshdrift_alert';
 
 /**
- * What a lookup of a lost post ended in, for the metric: `found` (adopted, no second post),
- * `not_found` (it never reached Slack: posted now), `fallback` (the lookup is not possible: no
- * history scope, bot not in the channel, channel ID unknown, or more messages since than it reads:
- * posted anyway, at-least-once), `deferred` (rate limited, timed out or failing for now: the job is
- * retried, never posted).
- */
-export type SlackLostPostOutcome = 'found' | 'not_found' | 'fallback' | 'deferred';
-
-/**
  * The metadata of a main message: the group key (an opaque hash, already in the buttons' values)
  * and the seq of the notification the message shows. Slack shows metadata to any app in the
  * workspace, so nothing else goes in.

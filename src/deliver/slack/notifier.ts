@@ -22,8 +22,8 @@ import {
   slackAlertMetadata,
   type LostPostLookupFailure,
   type SlackHistoryQuery,
-  type SlackLostPostOutcome,
 } from './lost-post.ts';
+import type { SlackLostPostOutcome } from '../../metrics.ts';
 import type { SlackGroupLock, SlackMessageRef, SlackMessageStore, SlackPendingPost } from './message-store.ts';
 import { noteOwnerKey, type OwnerNote } from '../../model/owner-note.ts';
 import { planSlackDelivery, slackCallsOf, type SlackDeliveryPlan } from './plan.ts';
