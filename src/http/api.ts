@@ -8,7 +8,8 @@ import { findInhibition, type CompiledInhibitRule, type InhibitionSource } from 
 import { parseSilenceInput, silenceState, silencedBy, type CompiledSilence, type Silence, type SilenceLimitName, type SilenceLimits } from '../route/silence.ts';
 import type { GroupState } from '../track/group-state.ts';
 import type { AuditTrail } from '../remediate/audit.ts';
-import type { DeadLetter, HistoryEntry } from '../track/readers.ts';
+import type { DeadLetter } from '../queue/dead-letters.ts';
+import type { HistoryEntry } from '../track/history.ts';
 import { SilenceLimitError, type SilenceStore } from '../track/silence-store.ts';
 import { badRequest, describeIssues, HttpError } from './errors.ts';
 import { verifyBearerToken } from './verify-signature.ts';

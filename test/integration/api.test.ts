@@ -9,7 +9,9 @@ import type { Notification, TrackedFinding } from '../../src/model/alert-group.t
 import { QUEUE_NAMES, type DeliverJob } from '../../src/queue/queues.ts';
 import { jobIdOf } from '../../src/model/fingerprint.ts';
 import { groupStateSchema, type GroupState } from '../../src/track/group-state.ts';
-import { createDeadLetters, createRedisGroupReader, createRedisHistory, historyEntry, historyKey } from '../../src/track/readers.ts';
+import { createDeadLetters } from '../../src/queue/dead-letters.ts';
+import { createRedisGroupReader } from '../../src/track/group-reader.ts';
+import { createRedisHistory, historyEntry, historyKey } from '../../src/track/history.ts';
 import { activeGroupsKey, groupRedisKey } from '../../src/track/redis-store.ts';
 import { createRedisSilenceStore } from '../../src/track/silence-store.ts';
 import { deleteKeys, redisUrl, testPrefix, waitFor } from '../support/redis.ts';

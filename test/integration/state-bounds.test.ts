@@ -11,7 +11,7 @@ import { groupInputs } from '../../src/track/grouping.ts';
 import { activeGroupsKey, createRedisTrackStore, GroupLimitError, groupRedisKey, knownGroupsKey, ownerGroupsKey } from '../../src/track/redis-store.ts';
 import { AUDIT_ENTRY_REFS, createRedisAuditTrail } from '../../src/remediate/audit.ts';
 import { createRedisInhibitSourceStore, inhibitSourcesKey } from '../../src/track/inhibit-sources.ts';
-import { createRedisHistory, HISTORY_ENTRY_FINDINGS, historyKey } from '../../src/track/readers.ts';
+import { createRedisHistory, HISTORY_ENTRY_FINDINGS, historyKey } from '../../src/track/history.ts';
 import { startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
 import { makeNotification, makeTrackedFinding } from '../support/notifications.ts';
 import { meshAppBody } from '../support/argocd.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AUDIT_ENTRY_REFS, AUDIT_REASON_CHARS, auditEntrySchema, boundedAuditEntry } from '../../../src/remediate/audit.ts';
-import { HISTORY_ENTRY_FINDINGS, historyEntry } from '../../../src/track/readers.ts';
+import { HISTORY_ENTRY_FINDINGS, historyEntry } from '../../../src/track/history.ts';
 import { makeNotification, makeTrackedFinding } from '../../support/notifications.ts';
 
 /** Issue #12: a history or audit entry has a bounded size, whatever the group it is about. */

@@ -1,0 +1,33 @@
+import type { Redis } from 'ioredis';
+import { parseJson } from '../model/json.ts';
+import { groupStateSchema, type GroupState } from './group-state.ts';
+import { activeGroupsKey, groupRedisKey } from './redis-store.ts';
+
+/** Read-only view of the active alert groups for the API (issue #4). Nothing here decides or writes group state. */
+
+/** Alert groups with at least one firing finding. */
+export interface GroupReader {
+  /** Up to `limit` active groups, most recently started first; unreadable ones are skipped. */
+  active(limit: number): Promise<GroupState[]>;
+}
+
+export function createRedisGroupReader(redis: Redis, keyPrefix: string): GroupReader {
+  return {
+    async active(limit) {
+      if (limit <= 0) return [];
+      const keys = await redis.zrevrange(activeGroupsKey(keyPrefix), 0, limit - 1);
+      if (keys.length === 0) return [];
+      const pipeline = redis.pipeline();
+      for (const groupKey of keys) pipeline.hget(groupRedisKey(keyPrefix, groupKey), 's');
+      const replies = (await pipeline.exec()) ?? [];
+      const groups: GroupState[] = [];
+      for (const [err, json] of replies) {
+        // A group resolved and deleted between the two reads, or written by another version.
+        if (err !== null || typeof json !== 'string') continue;
+        const parsed = groupStateSchema.safeParse(parseJson(json));
+        if (parsed.success) groups.push(parsed.data);
+      }
+      return groups;
+    },
+  };
+}
