@@ -42,7 +42,8 @@ import { createRedisEpoch, type DataLoss } from './track/redis-epoch.ts';
 import { dataLossNotification, dataLossReceivers } from './track/data-loss-notice.ts';
 import type { Signal } from './model/signal.ts';
 import type { SilenceLimits } from './route/silence.ts';
-import { activeGroupsKey, createRedisTrackStore, readActiveFindings, reconcileActiveFindings, type TrackStore } from './track/redis-store.ts';
+import { createMemoryBudget } from './track/memory-budget.ts';
+import { activeGroupsKey, createRedisTrackStore, groupRedisKey, readActiveFindings, reconcileActiveFindings, type TrackStore } from './track/redis-store.ts';
 
 export interface AppOptions {
   env: Env;
@@ -147,6 +148,7 @@ export function createApp(opts: AppOptions): App {
     keyPrefix: prefix,
     firingTtlSeconds: Math.ceil(env.MESHDRIFT_FIRING_GROUP_TTL / 1000),
     maxGroups: env.MESHDRIFT_MAX_ALERT_GROUPS,
+    maxGroupFindings: env.MESHDRIFT_MAX_GROUP_FINDINGS,
     now,
     onGroupLimit: (groupKey) => {
       metrics.limitHit('alert_groups');
@@ -177,6 +179,8 @@ export function createApp(opts: AppOptions): App {
     },
   });
   const history = createRedisHistory(redis, prefix, env.MESHDRIFT_HISTORY_MAX);
+  // One budget for the work that holds a whole snapshot, group or notification in memory.
+  const budget = createMemoryBudget(env.MESHDRIFT_MAX_FINDINGS_IN_FLIGHT);
   const audit = createRedisAuditTrail(redis, prefix, { now, maxLen: env.MESHDRIFT_AUDIT_MAX });
   const ingestNow = createIngest({
     policy: () => policy().current().classify,
@@ -188,6 +192,8 @@ export function createApp(opts: AppOptions): App {
     now,
     log: log.child({ component: 'ingest' }),
     maxSenderSkewMs: env.MESHDRIFT_MAX_SENDER_SKEW,
+    limits: { snapshotFindings: env.MESHDRIFT_MAX_SNAPSHOT_FINDINGS, groupFindings: env.MESHDRIFT_MAX_GROUP_FINDINGS },
+    budget,
   });
   // Every ingest in flight (webhooks, watches, polls): a shutdown lets them commit all their groups
   // before Redis is closed (issue #12 item 10).
@@ -209,6 +215,7 @@ export function createApp(opts: AppOptions): App {
     notifiers: () => policy().notifiers(),
     flushContext: createFlushContext({ policy: () => policy().current(), silences, inhibitSources }),
     onNotification: (n) => history.record(n),
+    budget: { budget, stateBytes: (groupKey) => redis.hstrlen(groupRedisKey(prefix, groupKey), 's') },
     audit,
     metrics,
     log,
@@ -395,7 +402,7 @@ export function createApp(opts: AppOptions): App {
       onLimit: (limit) => metrics.limitHit(limit),
       groups: createRedisGroupReader(redis, prefix),
       history,
-      deadLetters: createDeadLetters(queues.deliver),
+      deadLetters: createDeadLetters(queues.deliver, queues.flush),
       audit,
       inhibition: { rules: () => policy().current().inhibitRules, sources: () => inhibitSources.list() },
       now,

@@ -4,7 +4,7 @@ import type { Severity } from './model/severity.ts';
 export type SignalOutcome = 'tracked' | 'unchanged' | 'stale' | 'rollout' | 'ignored' | 'invalid' | 'unauthorized' | 'too_large' | 'unavailable';
 export type DeliveryOutcome = 'success' | 'retry' | 'rate_limited' | 'failed' | 'dead_letter';
 /** The limits of issue #12, as the `limit` label of meshdrift_limit_hits_total. */
-export type LimitName = 'silences' | 'silence_size' | 'silence_duration' | 'alert_groups' | 'alert_groups_evicted' | 'inhibit_sources' | 'app_series' | 'webhook_body' | 'flux_event_time';
+export type LimitName = 'silences' | 'silence_size' | 'silence_duration' | 'alert_groups' | 'alert_groups_evicted' | 'inhibit_sources' | 'app_series' | 'webhook_body' | 'flux_event_time' | 'snapshot_findings' | 'group_findings';
 
 /**
  * What a lookup of a lost Slack post (deliver/slack/lost-post.ts) ended in, for the metric:
@@ -134,6 +134,8 @@ export interface Metrics {
   clockSyncFailed(): void;
   /** A sender's timestamp bounded to the receipt (track/ingest.ts signalTime): from the future, or too far past. */
   senderTimeClamped(source: string, direction: 'future' | 'past'): void;
+  /** A job that failed for good and is kept as a dead letter: `stalled` (its worker died or hung too often) or `failed`. */
+  deadLettered(queue: 'flush' | 'deliver', reason: 'stalled' | 'failed'): void;
 }
 
 export function createMetrics(registry: Registry = new Registry(), opts: { defaultMetrics?: boolean; appMetrics?: AppMetricsMode } = {}): Metrics {
@@ -153,7 +155,7 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
   // max(4N, N+100)), and one series labelled `_other` for the rest; `off` only that one; `all` one
   // per app (unbounded). `_other` is the total minus what is shown: it may drop when an app enters
   // the top N (a counter reset to Prometheus).
-  const limitHits = new Counter({ name: 'meshdrift_limit_hits_total', help: 'Requests or signals refused, or app series folded into _other, because a configured limit was reached, by limit (silences, silence_size, silence_duration, alert_groups, alert_groups_evicted, inhibit_sources, app_series, webhook_body, flux_event_time).', labelNames: ['limit'], registers: [registry] });
+  const limitHits = new Counter({ name: 'meshdrift_limit_hits_total', help: 'Requests or signals refused, or app series folded into _other, because a configured limit was reached, by limit (silences, silence_size, silence_duration, alert_groups, alert_groups_evicted, inhibit_sources, app_series, webhook_body, flux_event_time, snapshot_findings, group_findings).', labelNames: ['limit'], registers: [registry] });
   const topApps = appMode.mode === 'top' ? new TopApps(Math.max(appMode.n * 4, appMode.n + 100), () => limitHits.inc({ limit: 'app_series' })) : undefined;
   let otherApps = 0;
   const other: AppLabels = { app_cluster: OTHER_APPS, app_tool: OTHER_APPS, app_kind: OTHER_APPS, app_namespace: OTHER_APPS, app: OTHER_APPS };
@@ -200,6 +202,7 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
   const activeFindingsShown = new Map<string, { severity: string; mesh: string; category: string }>();
   const queueJobs = new Gauge({ name: 'meshdrift_queue_jobs', help: 'BullMQ jobs by queue (flush, deliver) and state (waiting, prioritized, delayed, active, failed = dead letters), read from Redis (the same on every replica: aggregate with max).', labelNames: ['queue', 'state'], registers: [registry] });
   const election = new Gauge({ name: 'meshdrift_leader_election_enabled', help: '1 if this replica competes for the watch Lease (MESHDRIFT_CLUSTERS set, MESHDRIFT_LEADER_ELECTION on): then some replica should hold it.', registers: [registry] });
+  const deadLetters = new Counter({ name: 'meshdrift_dead_letters_total', help: 'Jobs that failed for good and are kept as dead letters (GET /api/v1/deadletters), by queue (flush, deliver) and reason (stalled: the worker died or hung more often than allowed; failed: an error on the last attempt).', labelNames: ['queue', 'reason'], registers: [registry] });
   const slackLostPosts = new Counter({ name: 'meshdrift_slack_lost_posts_total', help: 'Slack posts whose answer was lost (timeout, cut connection), looked for in the channel before posting again, by outcome: found (no second message), not_found (it never reached Slack), fallback (posted again: the lookup was not possible, e.g. a missing history scope), deferred (the lookup is retried).', labelNames: ['outcome'], registers: [registry] });
   const redisDataLoss = new Counter({ name: 'meshdrift_redis_data_loss_total', help: 'Times this replica found that Redis had lost meshdrift\'s state (the epoch key gone or replaced: Redis restarted empty, without AOF). Findings are re-derived from the sources; silences are gone.', registers: [registry] });
   const redisDataLossRecent = new Gauge({ name: 'meshdrift_redis_data_loss_recent', help: '1 within MESHDRIFT_REDIS_DATA_LOSS_WINDOW after this replica found that Redis had lost meshdrift\'s state, else 0.', registers: [registry] });
@@ -256,6 +259,7 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
       }
       for (const [key, labels] of activeFindingsShown) if (!now.has(key)) activeFindings.set(labels, 0);
     },
+    deadLettered: (queue, reason) => deadLetters.inc({ queue, reason }),
     setQueueJobs: (queue, counts) => {
       for (const [state, count] of Object.entries(counts)) queueJobs.set({ queue, state }, count);
     },

@@ -176,6 +176,20 @@ export const envSchema = z.object({
   MESHDRIFT_HISTORY_MAX: count(1000, 1, 100_000),
   /** Audit records kept (approximately; also trimmed at 30 days). */
   MESHDRIFT_AUDIT_MAX: count(100_000, 100, 10_000_000),
+  /**
+   * Most findings one snapshot may carry (drifted resources of one Argo CD app or Flux object);
+   * past it the signal is refused (413 for a webhook) and counted. The default takes a 10,000-resource
+   * app with every resource drifted, twice over (a 2 MiB Argo CD body holds about 20,000).
+   */
+  MESHDRIFT_MAX_SNAPSHOT_FINDINGS: count(20_000, 1, 10_000_000),
+  /** Most findings one alert group may hold (several owners can share a group); past it the signal that would grow it is refused. */
+  MESHDRIFT_MAX_GROUP_FINDINGS: count(20_000, 1, 10_000_000),
+  /**
+   * Findings this process holds in memory at once while it ingests snapshots, flushes groups and
+   * delivers notifications; more waits its turn (a larger piece runs alone). Sized for the image's
+   * 256 MB heap.
+   */
+  MESHDRIFT_MAX_FINDINGS_IN_FLIGHT: count(10_000, 1, 10_000_000),
   /** PagerDuty Events API v2 endpoint override (tests, proxies). */
   PAGERDUTY_EVENTS_URL: z.string().url().optional(),
 });

@@ -4,6 +4,7 @@ import type { Metrics } from '../metrics.ts';
 import { GroupLimitError } from '../track/redis-store.ts';
 import { badRequest, HttpError, payloadTooLarge, requestTimeout, unsupportedMediaType } from './errors.ts';
 import { receiveArgocd, receiveFlux, type WebhookAnswer, type WebhookDeps } from './webhooks.ts';
+import { FindingsLimitError } from '../track/ingest.ts';
 
 /** Default body limit of /webhooks/flux (MESHDRIFT_FLUX_MAX_BODY): a Flux event message is at most 39,000 characters. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -146,7 +147,10 @@ export function createServer(deps: ServerDeps): express.Express {
     async (req: Request, res: Response): Promise<void> => {
       const log = deps.log.child({ source, delivery: header(req, 'x-request-id') });
       try {
-        const answer = await receive(req);
+        const answer = await receive(req).catch((err: unknown) => {
+          // Past a findings bound: refused whole, said to the sender (ingest logged and counted it).
+          throw err instanceof FindingsLimitError ? payloadTooLarge(err.message) : err;
+        });
         deps.metrics.signalReceived(source, answer.outcome === 'duplicate' ? 'unchanged' : answer.outcome);
         res.status(202).json(answer.body);
       } catch (err) {

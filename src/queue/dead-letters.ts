@@ -1,8 +1,8 @@
 import type { Job, Queue } from 'bullmq';
 import type { Notification } from '../model/alert-group.ts';
-import { deliverJobSchema, type DeliverJob } from './queues.ts';
+import { deliverJobSchema, flushJobSchema, type DeliverJob, type FlushJob } from './queues.ts';
 
-/** Dead letters for the API (issue #4): deliveries that failed for good, listed and retried. */
+/** Dead letters for the API (issue #4): deliveries and flushes that failed for good, listed and retried. */
 
 /** What a dead letter's notification was about, without its findings. */
 export interface DeadLetterNotification {
@@ -17,12 +17,16 @@ export interface DeadLetterNotification {
 }
 
 /**
- * A delivery that failed for good (a failed job of the deliver queue). Carries no secrets: job
- * data is a notification, and a failedReason is secret-free by the notifiers' contract. Fields
- * read from job data are null when that data is not a delivery job this version understands.
+ * A job that failed for good: a delivery (a failed job of the deliver queue), or a flush (its
+ * notification was never decided: e.g. BullMQ's "job stalled more than allowable limit" after
+ * its worker died or hung too often). Carries no secrets: job data is a notification reference,
+ * and a failedReason is secret-free by the notifiers' contract. Fields read from job data are
+ * null when that data is not a job this version understands (receiver and notification are null
+ * for a flush; seq is then the flush's seq).
  */
 export interface DeadLetter {
   id: string;
+  queue: 'deliver' | 'flush';
   receiver: string | null;
   groupKey: string | null;
   seq: number | null;
@@ -45,19 +49,35 @@ const iso = (ms: number | undefined): string | null => (ms === undefined || !Num
 
 function deadLetterOf(job: Job<DeliverJob>): DeadLetter {
   const data = deliverJobSchema.safeParse(job.data);
-  const n = data.success ? data.data.notification : null;
+  // A reference and its summary (this version), or a whole notification (queued by an older one).
+  const ref = !data.success ? null : 'ref' in data.data ? data.data.ref : null;
+  const n = !data.success || ref !== null || !('notification' in data.data) ? null : data.data.notification;
+  const summary = ref?.summary ?? (n === null ? null : { status: n.status, reason: n.reason, severity: n.severity, labels: n.labels, firing: n.firing.length, resolved: n.resolved.length, at: n.at });
   return {
     id: job.id ?? '',
+    queue: 'deliver',
     receiver: data.success ? data.data.receiver : null,
-    groupKey: n?.groupKey ?? null,
-    seq: n?.seq ?? null,
+    groupKey: ref?.groupKey ?? n?.groupKey ?? null,
+    seq: ref?.seq ?? n?.seq ?? null,
     reason: job.failedReason ?? '',
     attempts: job.attemptsMade,
     failedAt: iso(job.finishedOn),
-    notification:
-      n === null
-        ? null
-        : { status: n.status, reason: n.reason, severity: n.severity, labels: n.labels, firing: n.firing.length, resolved: n.resolved.length, at: iso(n.at) ?? '' },
+    notification: summary === null ? null : { ...summary, at: iso(summary.at) ?? '' },
+  };
+}
+
+function flushDeadLetterOf(job: Job<FlushJob>): DeadLetter {
+  const data = flushJobSchema.safeParse(job.data);
+  return {
+    id: job.id ?? '',
+    queue: 'flush',
+    receiver: null,
+    groupKey: data.success ? data.data.groupKey : null,
+    seq: data.success ? data.data.seq : null,
+    reason: job.failedReason ?? '',
+    attempts: job.attemptsMade,
+    failedAt: iso(job.finishedOn),
+    notification: null,
   };
 }
 
@@ -70,18 +90,23 @@ function errorCode(err: unknown): unknown {
 }
 
 /**
- * Dead letters over the deliver queue's failed jobs. Deliveries deferred by a 429 (DelayedError)
- * are delayed jobs, never failed ones, so they do not show up here.
+ * Dead letters over the failed jobs of the deliver queue and (when given) the flush queue, most
+ * recently failed first. Deliveries deferred by a 429 (DelayedError) are delayed jobs, never
+ * failed ones, so they do not show up here.
  */
-export function createDeadLetters(queue: Queue<DeliverJob>): DeadLetters {
+export function createDeadLetters(queue: Queue<DeliverJob>, flushQueue?: Queue<FlushJob>): DeadLetters {
   return {
     async list(limit) {
       if (limit <= 0) return [];
-      const jobs = await queue.getFailed(0, limit - 1);
-      return jobs.filter((job): job is Job<DeliverJob> => job !== undefined && job !== null).map(deadLetterOf);
+      const present = <T>(job: T | undefined | null): job is T => job !== undefined && job !== null;
+      const [deliveries, flushes] = await Promise.all([queue.getFailed(0, limit - 1), flushQueue ? flushQueue.getFailed(0, limit - 1) : Promise.resolve([])]);
+      const letters = [...deliveries.filter(present).map(deadLetterOf), ...flushes.filter(present).map(flushDeadLetterOf)];
+      // ISO strings sort as times; those without one last.
+      letters.sort((a, b) => (b.failedAt ?? '').localeCompare(a.failedAt ?? ''));
+      return letters.slice(0, limit);
     },
     async retry(id) {
-      const job = await queue.getJob(id);
+      const job = (await queue.getJob(id)) ?? (await flushQueue?.getJob(id));
       if (!job) return 'not-found';
       try {
         // Fresh attempts: otherwise the worker sees its last attempt already spent and a single

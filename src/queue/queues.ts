@@ -1,4 +1,5 @@
-import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import { Queue, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { ownerNoteSchema, type OwnerNote } from '../model/owner-note.ts';
 import { notificationSchema, type Notification } from '../model/alert-group.ts';
@@ -6,6 +7,7 @@ import { ownerRefSchema, TOOLS } from '../model/signal.ts';
 import type { RemediationOwner } from '../remediate/policy.ts';
 import { verifyTicketSchema, type VerifyTicket } from '../remediate/verify.ts';
 import { jobIdOf } from '../model/fingerprint.ts';
+import { createRedisNotificationStore, notificationRefSchema, refOf, type NotificationStore } from './notification-store.ts';
 
 /** Queue names; with the key prefix they become `<prefix>:flush:*` and `<prefix>:deliver:*` in Redis. */
 export const QUEUE_NAMES = { flush: 'flush', deliver: 'deliver' } as const;
@@ -13,7 +15,14 @@ export const QUEUE_NAMES = { flush: 'flush', deliver: 'deliver' } as const;
 export const flushJobSchema = z.object({ groupKey: z.string(), epoch: z.number(), seq: z.number().int().positive() });
 export type FlushJob = z.infer<typeof flushJobSchema>;
 
-export const deliverJobSchema = z.object({ receiver: z.string(), notification: notificationSchema });
+/**
+ * A delivery: a reference to the notification stored once at flush time (notification-store.ts),
+ * never a copy of it. `notification` is the form older versions queued (read, never written).
+ */
+export const deliverJobSchema = z.union([
+  z.object({ receiver: z.string(), ref: notificationRefSchema }),
+  z.object({ receiver: z.string(), notification: notificationSchema }),
+]);
 export type DeliverJob = z.infer<typeof deliverJobSchema>;
 
 /**
@@ -23,13 +32,18 @@ export type DeliverJob = z.infer<typeof deliverJobSchema>;
  */
 export const ACTION_JOB_NAMES = { remediate: 'remediate', verify: 'verify', note: 'note', acknowledge: 'acknowledge' } as const;
 
-export const remediateJobSchema = z.object({
-  receiver: z.string(),
-  notification: notificationSchema,
-  owner: z.object({ cluster: z.string(), tool: z.enum(TOOLS), owner: ownerRefSchema }),
-  /** Who asked, when not meshdrift (a Slack user's "Sync now"). */
-  actor: z.string().optional(),
-});
+const remediationOwnerSchema = z.object({ cluster: z.string(), tool: z.enum(TOOLS), owner: ownerRefSchema });
+/** One owner's remediation: a reference to the stored notification (or, queued by older versions, a copy). */
+export const remediateJobSchema = z.union([
+  z.object({
+    receiver: z.string(),
+    ref: notificationRefSchema,
+    owner: remediationOwnerSchema,
+    /** Who asked, when not meshdrift (a Slack user's "Sync now"). */
+    actor: z.string().optional(),
+  }),
+  z.object({ receiver: z.string(), notification: notificationSchema, owner: remediationOwnerSchema, actor: z.string().optional() }),
+]);
 export type RemediateJob = z.infer<typeof remediateJobSchema>;
 export const verifyJobSchema = z.object({ receiver: z.string(), ticket: verifyTicketSchema });
 export type VerifyJob = z.infer<typeof verifyJobSchema>;
@@ -87,7 +101,10 @@ const KEEP_FAILED = { age: 14 * 24 * 3600, count: 50_000 } as const;
 export interface Queues {
   /** Schedules the flush `seq` of a group at `dueAt`; adding the same flush twice is a no-op. */
   scheduleFlush(groupKey: string, epoch: number, seq: number, dueAt: number, now: number): Promise<void>;
-  /** Enqueues one delivery per receiver; the same (group, seq, receiver) twice is a no-op. */
+  /**
+   * Stores the notification once and enqueues one delivery per receiver referring to it; the same
+   * (group, seq, receiver) twice is a no-op.
+   */
   enqueueDeliveries(notification: Notification): Promise<void>;
   /**
    * One remediation job per owner, latest wins: while one waits (debounced), a newer one replaces
@@ -108,6 +125,8 @@ export interface Queues {
   jobCounts(): Promise<QueueJobCounts>;
   readonly flush: Queue<FlushJob>;
   readonly deliver: Queue<DeliverJob>;
+  /** Where the decided notifications the jobs refer to are kept. */
+  readonly notifications: NotificationStore;
   close(): Promise<void>;
 }
 
@@ -129,12 +148,13 @@ export function receiversOf(notification: Notification): string[] {
   return [...new Set([...notification.firing, ...notification.resolved].flatMap((f) => f.receivers))].sort();
 }
 
-export function createQueues(connection: ConnectionOptions, prefix: string, retry: RetryPolicy = DEFAULT_DELIVERY_RETRY, opts: QueueOptions = {}): Queues {
+export function createQueues(connection: Redis, prefix: string, retry: RetryPolicy = DEFAULT_DELIVERY_RETRY, opts: QueueOptions = {}): Queues {
   const flush = new Queue<FlushJob>(QUEUE_NAMES.flush, { connection, prefix });
   const deliver = new Queue<DeliverJob>(QUEUE_NAMES.deliver, { connection, prefix });
   // The same queue, typed for the follow-up jobs.
   const actions = new Queue<ActionJob>(QUEUE_NAMES.deliver, { connection, prefix });
   const onError = opts.onError ?? (() => undefined);
+  const notifications = createRedisNotificationStore(connection, prefix);
   /**
    * A worker waits for a delayed job with a blocking Redis call whose timeout Redis checks only
    * `hz` times a second (10 by default): a flush ran up to 100 ms after its group_wait
@@ -167,6 +187,7 @@ export function createQueues(connection: ConnectionOptions, prefix: string, retr
   return {
     flush,
     deliver,
+    notifications,
     async scheduleFlush(groupKey, epoch, seq, dueAt, now) {
       const jobId = jobIdOf('flush', groupKey, epoch, seq);
       const delay = Math.max(0, dueAt - now);
@@ -174,11 +195,14 @@ export function createQueues(connection: ConnectionOptions, prefix: string, retr
       promoteOnTime(jobId, delay, () => job.promote());
     },
     async enqueueDeliveries(notification) {
+      // Stored before the jobs exist: a job never refers to a notification not yet written.
+      await notifications.save(notification);
+      const ref = refOf(notification);
       // A group belongs to one route, so to one receiver; the union is for groups written before.
       await deliver.addBulk(
         receiversOf(notification).map((receiver) => ({
           name: 'deliver',
-          data: { receiver, notification },
+          data: { receiver, ref },
           opts: { ...deliverOpts, jobId: jobIdOf('deliver', notification.groupKey, notification.seq, receiver) },
         })),
       );
@@ -187,7 +211,8 @@ export function createQueues(connection: ConnectionOptions, prefix: string, retr
       const oKey = [owner.cluster, owner.tool, owner.owner.kind, owner.owner.namespace, owner.owner.name].join('/');
       await actions.add(
         ACTION_JOB_NAMES.remediate,
-        { receiver, notification, owner, ...(actor === undefined ? {} : { actor }) },
+        // The notification is stored already (the delivery that queues this read it from there).
+        { receiver, ref: refOf(notification), owner, ...(actor === undefined ? {} : { actor }) },
         {
           ...deliverOpts,
           jobId: jobIdOf('remediate', notification.groupKey, notification.seq, receiver, oKey, actor ?? ''),

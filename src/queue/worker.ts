@@ -10,6 +10,8 @@ import { ownersOf } from '../remediate/policy.ts';
 import { isRemediationReceiver, type RemediationRun } from '../remediate/remediator.ts';
 import type { FlushContext } from '../track/decide.ts';
 import type { GroupState } from '../track/group-state.ts';
+import { notificationRefSchema, type NotificationRef } from './notification-store.ts';
+import { STATE_BYTES_PER_FINDING, withBudget, type MemoryBudget } from '../track/memory-budget.ts';
 import type { TrackStore } from '../track/redis-store.ts';
 import {
   ACTION_JOB_NAMES,
@@ -29,7 +31,7 @@ export interface WorkerDeps {
   connection: ConnectionOptions;
   prefix: string;
   store: TrackStore;
-  queues: Pick<Queues, 'scheduleFlush' | 'enqueueDeliveries' | 'enqueueRemediation' | 'enqueueVerify' | 'enqueueNotes'>;
+  queues: Pick<Queues, 'scheduleFlush' | 'enqueueDeliveries' | 'enqueueRemediation' | 'enqueueVerify' | 'enqueueNotes' | 'notifications'>;
   /** The receivers by name; a function, because a policy reload can replace them. */
   notifiers: () => ReadonlyMap<string, Notifier>;
   metrics: Metrics;
@@ -43,7 +45,37 @@ export interface WorkerDeps {
   audit?: Pick<AuditTrail, 'append'>;
   flushConcurrency?: number;
   deliverConcurrency?: number;
+  /** The flush worker's stall detection; default {@link FLUSH_STALL}. */
+  flushStall?: StallSettings;
+  /**
+   * Findings held in memory at once (shared with ingest): a flush weighs its stored state's size,
+   * a delivery its notification's findings. `stateBytes` tells a group's stored size unread.
+   */
+  budget?: { budget: MemoryBudget; stateBytes: (groupKey: string) => Promise<number> };
 }
+
+/** BullMQ's stall detection for one worker (lockDuration, stalledInterval, maxStalledCount). */
+export interface StallSettings {
+  lockDurationMs: number;
+  stalledIntervalMs: number;
+  maxStalledCount: number;
+}
+
+/**
+ * The flush worker's stall detection. A flush of a 10,000-finding group reads, decides and writes
+ * about 15 MB of JSON: a second or two of CPU, longer with GC pressure on a loaded node, during
+ * which the lock is renewed only between those steps. 60 s of lock leaves room for that; a job
+ * whose worker died is then noticed within lockDuration + stalledInterval (about 90 s). A flush is
+ * idempotent (commit first, fixed job ids after), so running one again after a stall costs nothing
+ * wrong: three stalls are tolerated (two crash-restarts in a row happen when what crashed the node
+ * is still queued) before the job fails as a dead letter with BullMQ's reason "job stalled more than
+ * allowable limit". Deliveries keep BullMQ's defaults (30 s, one stall): they are bounded by their
+ * receivers' timeouts, and sending twice is not free.
+ */
+export const FLUSH_STALL: StallSettings = { lockDurationMs: 60_000, stalledIntervalMs: 30_000, maxStalledCount: 3 };
+
+/** BullMQ's reason for a job that stalled more often than its worker's maxStalledCount allows. */
+export const STALLED_REASON = 'job stalled more than allowable limit';
 
 export interface Workers {
   readonly flush: Worker<FlushJob>;
@@ -160,13 +192,28 @@ export async function followUp(run: RemediationRun, deps: Pick<WorkerDeps, 'noti
 }
 
 /**
+ * The notification a job refers to, read from where the flush stored it. Gone (expired, or Redis
+ * lost it) is final: the job becomes a dead letter that says so, never a silent skip. A job queued
+ * by an older version carries the notification itself: it is stored, so its follow-ups can refer to it.
+ */
+async function notificationOf(data: { ref: NotificationRef } | { notification: Notification }, deps: Pick<WorkerDeps, 'queues'>): Promise<Notification> {
+  if ('notification' in data) {
+    await deps.queues.notifications.save(data.notification);
+    return data.notification;
+  }
+  const n = await deps.queues.notifications.load(data.ref.groupKey, data.ref.seq);
+  if (n === null) throw new UnrecoverableError(`notification ${data.ref.seq} of group ${data.ref.groupKey} is no longer stored (expired); nothing to send`);
+  return n;
+}
+
+/**
  * One delivery attempt (see {@link settle}). A remediation receiver is not called here: each owner
  * of the notification gets its own remediation job, in which the latest notification wins.
  */
 export async function processDelivery(job: Job<DeliverJob>, token: string | undefined, deps: DeliveryDeps): Promise<string> {
   const data = deliverJobSchema.parse(job.data);
   const notifier = notifierOf(deps, data.receiver);
-  const n = data.notification;
+  const n = await notificationOf(data, deps);
   if (isRemediationReceiver(notifier)) {
     // Resolves are queued too: a resolve that arrives while an action waits replaces it.
     const owners = ownersOf(n.status === 'firing' ? n : { ...n, firing: n.resolved });
@@ -187,11 +234,12 @@ export async function processRemediation(job: Job, token: string | undefined, de
   const notifier = notifierOf(deps, data.receiver);
   if (!isRemediationReceiver(notifier)) throw new UnrecoverableError(`receiver "${data.receiver}" is not a remediation receiver any more`);
   const owner = { cluster: data.owner.cluster, tool: data.owner.tool, owner: data.owner.owner };
+  const n = await notificationOf(data, deps);
   const started = performance.now();
-  const run = await notifier.remediateOwner(data.notification, owner, data.actor);
+  const run = await notifier.remediateOwner(n, owner, data.actor);
   deps.metrics.deliveryDuration(notifier.type, (performance.now() - started) / 1000);
   await followUp(run, deps);
-  const log = deps.log.child({ group: data.notification.groupKey, seq: data.notification.seq, receiver: data.receiver, owner: data.owner.owner.name, attempt: job.attemptsMade + 1 });
+  const log = deps.log.child({ group: n.groupKey, seq: n.seq, receiver: data.receiver, owner: data.owner.owner.name, attempt: job.attemptsMade + 1 });
   return settle(job, token, run.result, notifier.type, deps, log, 'remediated');
 }
 
@@ -260,12 +308,46 @@ export async function processDeliverQueueJob(job: Job, token: string | undefined
   }
 }
 
+/**
+ * A job failed for good: counted, logged, and for a delivery its stored notification is kept as
+ * long as the dead letter, so a replay still has it.
+ */
+async function deadLettered(queue: 'flush' | 'deliver', job: Job, err: Error, deps: Pick<WorkerDeps, 'metrics' | 'log' | 'queues'>): Promise<void> {
+  const stalled = err.message === STALLED_REASON;
+  deps.metrics.deadLettered(queue, stalled ? 'stalled' : 'failed');
+  const data: unknown = job.data;
+  const ref = typeof data === 'object' && data !== null && 'ref' in data ? notificationRefSchema.safeParse(data.ref) : undefined;
+  const group = ref?.success ? ref.data.groupKey : flushJobSchema.safeParse(data).data?.groupKey;
+  // Deliveries log their own last failure (settle); a stall or a flush is said here.
+  if (stalled || queue === 'flush') deps.log.error({ queue, job: job.id, group, reason: err.message }, `${queue} job failed for good; kept as a dead letter`);
+  if (ref?.success) await deps.queues.notifications.keepForDeadLetter(ref.data.groupKey, ref.data.seq);
+}
+
+/** How many findings a deliver-queue job handles, from its reference's summary (1 when it has none). */
+function findingsOfJob(data: unknown): number {
+  if (typeof data !== 'object' || data === null) return 1;
+  if ('ref' in data) {
+    const ref = notificationRefSchema.safeParse(data.ref);
+    return ref.success ? ref.data.summary.firing + ref.data.summary.resolved : 1;
+  }
+  if ('notification' in data && typeof data.notification === 'object' && data.notification !== null) {
+    const n = data.notification as { firing?: unknown; resolved?: unknown };
+    return (Array.isArray(n.firing) ? n.firing.length : 0) + (Array.isArray(n.resolved) ? n.resolved.length : 0);
+  }
+  return 1;
+}
+
 export function createWorkers(deps: WorkerDeps): Workers {
+  const stall = deps.flushStall ?? FLUSH_STALL;
   const flush = new Worker<FlushJob>(
     QUEUE_NAMES.flush,
     async (job, token) => {
+      const data = flushJobSchema.parse(job.data);
       try {
-        return await processFlush(flushJobSchema.parse(job.data), deps);
+        const b = deps.budget;
+        if (!b) return await processFlush(data, deps);
+        const weight = Math.ceil((await b.stateBytes(data.groupKey)) / STATE_BYTES_PER_FINDING);
+        return await withBudget(b.budget, weight, () => processFlush(data, deps));
       } catch (err) {
         if (!(err instanceof FlushEarlyError)) throw err;
         // BullMQ's delayed set is scored by the local clock of the replica that moves the job.
@@ -273,9 +355,17 @@ export function createWorkers(deps: WorkerDeps): Workers {
         throw new DelayedError();
       }
     },
-    { connection: deps.connection, prefix: deps.prefix, concurrency: deps.flushConcurrency ?? 8, autorun: false },
+    {
+      connection: deps.connection,
+      prefix: deps.prefix,
+      concurrency: deps.flushConcurrency ?? 8,
+      autorun: false,
+      lockDuration: stall.lockDurationMs,
+      stalledInterval: stall.stalledIntervalMs,
+      maxStalledCount: stall.maxStalledCount,
+    },
   );
-  const deliver = new Worker<DeliverJob>(QUEUE_NAMES.deliver, async (job, token) => processDeliverQueueJob(job, token, deps), {
+  const deliver = new Worker<DeliverJob>(QUEUE_NAMES.deliver, async (job, token) => withBudget(deps.budget?.budget, findingsOfJob(job.data), () => processDeliverQueueJob(job, token, deps)), {
     connection: deps.connection,
     prefix: deps.prefix,
     concurrency: deps.deliverConcurrency ?? 8,
@@ -285,7 +375,16 @@ export function createWorkers(deps: WorkerDeps): Workers {
     // A worker's connection errors surface here; BullMQ reconnects by itself.
     w.on('error', (err) => deps.log.error({ err: err.message, queue: w.name }, 'queue worker error'));
     w.on('failed', (job, err) => {
-      if (job && !(err instanceof DelayedError)) deps.log.debug({ queue: w.name, job: job.id, err: err.message }, 'job attempt failed');
+      if (!job || err instanceof DelayedError) return;
+      // finishedOn is set once the job is failed for good (no attempt left, unrecoverable, or
+      // stalled too often): a dead letter, kept for GET /api/v1/deadletters and replay.
+      if (job.finishedOn === undefined || job.finishedOn === null) {
+        deps.log.debug({ queue: w.name, job: job.id, err: err.message }, 'job attempt failed');
+        return;
+      }
+      deadLettered(w.name === QUEUE_NAMES.flush ? 'flush' : 'deliver', job, err, deps).catch((e: unknown) =>
+        deps.log.error({ queue: w.name, job: job.id, error: e instanceof Error ? e.message : String(e) }, 'keeping the notification of a dead letter failed'),
+      );
     });
   }
   return {

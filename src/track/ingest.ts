@@ -10,7 +10,8 @@ import type { Queues } from '../queue/queues.ts';
 import { scopeKey, type SignalInput } from './decide.ts';
 import { adoptGroups, groupInputs, scopeOf } from './grouping.ts';
 import type { GroupState } from './group-state.ts';
-import { ownerGroupsKey, type TrackStore } from './redis-store.ts';
+import { GroupFindingsLimitError, ownerGroupsKey, type TrackStore } from './redis-store.ts';
+import { withBudget, type MemoryBudget } from './memory-budget.ts';
 
 export type IngestOutcome =
   | {
@@ -53,6 +54,23 @@ export function createRedisOwnerGroupIndex(redis: Redis, keyPrefix: string): Own
   };
 }
 
+/**
+ * A signal past a findings bound (MESHDRIFT_MAX_SNAPSHOT_FINDINGS, MESHDRIFT_MAX_GROUP_FINDINGS).
+ * Refused whole, never truncated: a snapshot cut short would resolve what it left out. What was
+ * tracked before stays as it was; the webhooks answer 413 with this message.
+ */
+export class FindingsLimitError extends Error {
+  override readonly name = 'FindingsLimitError';
+  readonly limit: 'snapshot' | 'group';
+  constructor(limit: 'snapshot' | 'group', message: string) {
+    super(message);
+    this.limit = limit;
+  }
+}
+
+/** Default bounds; see MESHDRIFT_MAX_SNAPSHOT_FINDINGS and MESHDRIFT_MAX_GROUP_FINDINGS. */
+export const DEFAULT_FINDINGS_LIMITS = { snapshotFindings: 20_000, groupFindings: 20_000 } as const;
+
 export interface IngestDeps {
   policy: () => ClassifyPolicy;
   store: TrackStore;
@@ -67,6 +85,10 @@ export interface IngestDeps {
   log?: Logger;
   /** How far before its receipt a sender's timestamp may lie (MESHDRIFT_MAX_SENDER_SKEW; default 1 min). */
   maxSenderSkewMs?: number;
+  /** Findings bounds; default {@link DEFAULT_FINDINGS_LIMITS}. */
+  limits?: { snapshotFindings: number; groupFindings: number };
+  /** Shared with the workers: a signal holds as many findings as it lists resources while it is ingested. */
+  budget?: MemoryBudget;
 }
 
 export const DEFAULT_MAX_SENDER_SKEW_MS = 60_000;
@@ -96,6 +118,12 @@ export function createIngest(deps: IngestDeps): Ingest {
       deps.log?.warn({ source: received.source, field: refused.field, reason: refused.reason }, 'signal refused: an identity holds a control, bidi or zero-width character');
       return { outcome: 'refused', groups: [], findings: 0, field: refused.field, reason: refused.reason };
     }
+    return withBudget(deps.budget, received.resources.length, () => ingestOne(received, deps, maxSkew));
+  };
+}
+
+async function ingestOne(received: Signal, deps: IngestDeps, maxSkew: number): Promise<IngestOutcome> {
+  {
     const started = performance.now();
     const policy = deps.policy();
     const now = deps.now();
@@ -110,9 +138,23 @@ export function createIngest(deps: IngestDeps): Ingest {
     }
     const signal: Signal = time.at === received.observedAt ? received : { ...received, observedAt: time.at };
     const findings = classify(signal, policy);
-    let inputs: SignalInput[] = groupInputs(signal, findings, policy.route);
     const scope = scopeOf(signal);
     const owner = scopeKey(scope);
+    const limits = deps.limits ?? DEFAULT_FINDINGS_LIMITS;
+    const refuse = (limit: 'snapshot' | 'group', message: string): never => {
+      deps.metrics.limitHit(limit === 'snapshot' ? 'snapshot_findings' : 'group_findings');
+      deps.log?.warn({ owner, source: signal.source, findings: findings.length, limit }, message);
+      throw new FindingsLimitError(limit, message);
+    };
+    if (findings.length > limits.snapshotFindings) {
+      refuse('snapshot', `${findings.length} drifted resources in one signal of ${scope.owner.kind} ${scope.owner.namespace}/${scope.owner.name}: more than MESHDRIFT_MAX_SNAPSHOT_FINDINGS (${limits.snapshotFindings}); nothing of it was tracked`);
+    }
+    let inputs: SignalInput[] = groupInputs(signal, findings, policy.route);
+    for (const input of inputs) {
+      if (input.findings.length > limits.groupFindings) {
+        refuse('group', `${input.findings.length} findings for one alert group from ${scope.owner.kind} ${scope.owner.namespace}/${scope.owner.name}: more than MESHDRIFT_MAX_GROUP_FINDINGS (${limits.groupFindings}); nothing of it was tracked`);
+      }
+    }
     const known = await deps.owners.groupsOf(owner);
     // A group to open while the owner has groups this signal is not keyed to: one of them may be
     // the same group under an older key (an upgrade from positional route ids, an edited route).
@@ -142,7 +184,14 @@ export function createIngest(deps: IngestDeps): Ingest {
     const sourcesAdd = new Map<string, InhibitionSource>();
     const sourcesRemove = new Set<string>();
     for (const input of inputs) {
-      const result = await deps.store.apply(input, now);
+      let result;
+      try {
+        result = await deps.store.apply(input, now);
+      } catch (err) {
+        // Several owners together grew the group past the bound (the store checks it on commit).
+        if (err instanceof GroupFindingsLimitError) refuse('group', `${err.message}; groups before it in this signal were tracked`);
+        throw err;
+      }
       if (result.next === null && input.findings.length === 0) await deps.owners.forget(owner, input.groupKey);
       // Re-adding a scheduled flush is a no-op (its job id is fixed), so doing it whenever one is
       // pending also repairs a crash between the commit above and this add.
@@ -171,5 +220,5 @@ export function createIngest(deps: IngestDeps): Ingest {
     if (outcome !== 'tracked') deps.metrics.dedupSuppressed(signal.source);
     deps.metrics.ingestDuration(signal.source, (performance.now() - started) / 1000);
     return { outcome, groups: inputs.map((i) => i.groupKey), findings: findings.length };
-  };
+  }
 }

@@ -41,6 +41,11 @@ export class TrackConflictError extends Error {
   override readonly name = 'TrackConflictError';
 }
 
+/** A signal would grow a group past `maxGroupFindings`: nothing was written. */
+export class GroupFindingsLimitError extends Error {
+  override readonly name = 'GroupFindingsLimitError';
+}
+
 const MAX_ATTEMPTS = 25;
 
 export interface RedisTrackStoreOptions {
@@ -61,6 +66,8 @@ export interface RedisTrackStoreOptions {
   onGroupEvicted?: (groupKey: string) => void;
   /** Clock of the key deadlines, epoch ms (default Date.now). */
   now?: () => number;
+  /** A signal that would grow a group past this many findings is refused (MESHDRIFT_MAX_GROUP_FINDINGS). */
+  maxGroupFindings?: number;
 }
 
 /** A signal that would create one more alert group than MESHDRIFT_MAX_ALERT_GROUPS allows. */
@@ -205,6 +212,13 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
           const carried = state !== null && input.reported !== undefined && Object.keys(state.findings).some((fp) => input.reported?.has(fp));
           if (state !== null && (input.findings.length > 0 || carried)) await touch(input, ttlMs);
           return result;
+        }
+        const max = opts.maxGroupFindings;
+        if (max !== undefined && result.next !== null) {
+          const size = Object.keys(result.next.findings).length;
+          if (size > max && size > Object.keys(state?.findings ?? {}).length) {
+            throw new GroupFindingsLimitError(`alert group ${input.groupKey} would hold ${size} findings: more than MESHDRIFT_MAX_GROUP_FINDINGS (${max})`);
+          }
         }
         return (await commit(input.groupKey, version, state, result.next, input.scope)) ? result : undefined;
       }),

@@ -187,7 +187,8 @@ describe('Slack 429 then 500, PagerDuty 5xx, for an outage window across many gr
 
     // Dead letters: exactly the permanent failures, with the receivers' reasons.
     const dead = await app.queues.deliver.getFailed();
-    const deadBy = dead.map((j) => `${j.data.receiver} ${j.data.notification.labels.owner.name}`).sort();
+    // Jobs refer to their notification (queue/notification-store.ts); the summary names the owner.
+    const deadBy = dead.map((j) => `${j.data.receiver} ${'ref' in j.data ? j.data.ref.summary.labels.owner.name : j.data.notification.labels.owner.name}`).sort();
     expect(deadBy).toEqual(names.filter((n) => n.startsWith('perm-')).flatMap((n) => [`chat ${n}`, `pager ${n}`]).sort());
     expect(dead.filter((j) => j.data.receiver === 'chat').every((j) => j.failedReason.includes('channel_not_found'))).toBe(true);
     expect(dead.filter((j) => j.data.receiver === 'pager').every((j) => j.failedReason.includes('HTTP 400'))).toBe(true);

@@ -347,6 +347,7 @@ describe('API /api/v1', () => {
       expect(res.body.deadLetters).toEqual([
         {
           id: deadJobId,
+          queue: 'deliver',
           receiver: 'slack',
           groupKey: GROUP,
           seq: 1,

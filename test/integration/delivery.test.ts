@@ -8,6 +8,7 @@ import { createLogger } from '../../src/log.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { createQueues, type Queues } from '../../src/queue/queues.ts';
 import { FlushEarlyError, processFlush } from '../../src/queue/worker.ts';
+import { DEAD_LETTER_TTL_SECONDS, NOTIFICATION_TTL_SECONDS, notificationKey } from '../../src/queue/notification-store.ts';
 import { applicationSchema, applicationToSignal } from '../../src/sources/argocd/application.ts';
 import { createIngest, createRedisOwnerGroupIndex } from '../../src/track/ingest.ts';
 import { createRedisTrackStore } from '../../src/track/redis-store.ts';
@@ -93,6 +94,14 @@ describe('delivery through the queue', () => {
     expect(failed?.failedReason).toContain('channel_not_found');
     expect(failed?.failedReason).not.toContain('SECRET');
     expect(await metric(/meshdrift_notifications_total\{receiver="slack",outcome="dead_letter"\} 1/)).toBe(true);
+    expect(await metric(/meshdrift_dead_letters_total\{queue="deliver",reason="failed"\} 1/)).toBe(true);
+    // The job refers to its notification, which is kept as long as the dead letter (for a replay).
+    const data = failed?.data;
+    expect(data && 'ref' in data).toBe(true);
+    if (!data || !('ref' in data) || !svc) return;
+    const key = notificationKey(prefix, data.ref.groupKey, data.ref.seq);
+    await waitFor(async () => (await svc?.redis.ttl(key) ?? 0) > NOTIFICATION_TTL_SECONDS, 5_000, 'the notification kept for the dead letter');
+    expect(await svc.redis.ttl(key)).toBeLessThanOrEqual(DEAD_LETTER_TTL_SECONDS);
   });
 });
 
