@@ -4,8 +4,10 @@ import type { Logger } from '../../log.ts';
 import type { OwnerRef, Signal } from '../../model/signal.ts';
 import type { Ingest, IngestOutcome } from '../../track/ingest.ts';
 import { backoffDelay, sleep, type BackoffPolicy, type Delay } from '../kube/backoff.ts';
-import { ArgoCdApiError, ArgoCdAuthError, type ApplicationFilters, type ArgoCdApi, type ArgoCdApiOptions, type ListedApplication, type ResourceTree } from './api.ts';
+import { ArgoCdApiError, ArgoCdAuthError, type ApplicationFilters, type ApplicationList, type ArgoCdApi, type ArgoCdApiOptions, type ListedApplication } from './api.ts';
 import { applicationToSignal } from './application.ts';
+import { createPollHealth, type ArgoCdPollerHealth, type PollOutcome, type PollResult } from './poll-health.ts';
+import { needsResourceTree, withTreeHealth, WITHOUT_TREE_COVERS } from './tree-health.ts';
 
 /**
  * Argo CD API polling (issue #5), for meshdrift outside the cluster: every interval, list the
@@ -19,37 +21,7 @@ import { applicationToSignal } from './application.ts';
  * failed list is retried with backoff, and 401/403 or a long outage make the source not ready.
  */
 
-export type PollOutcome = 'ok' | 'partial' | 'failed' | 'unauthorized';
-
-export interface PollResult {
-  outcome: PollOutcome;
-  /** Apps listed, over every namespace scope. */
-  listed: number;
-  /** Resource trees read (apps Degraded or Missing). */
-  trees: number;
-  /** Signals ingested. */
-  signals: number;
-  /** Signals whose ingest changed tracked state (`tracked`). */
-  discovered: number;
-  /** Apps gone since the previous poll, resolved with an empty snapshot. */
-  vanished: number;
-  /** One line per failed list, tree, skipped app or ingest; never a secret. */
-  errors: string[];
-  durationMs: number;
-}
-
-export interface ArgoCdPollerHealth {
-  /** False after 401/403 (until a poll succeeds) and while the API has failed for longer than `unreadyAfterMs`. */
-  ready: boolean;
-  /** When the current run of failed polls began (epoch ms); absent while polls succeed. */
-  since?: number;
-  /** The last poll's error, when it failed (redacted: never the token). */
-  lastError?: string;
-  /** When a poll last listed successfully (epoch ms). */
-  lastSuccessAt?: number;
-  consecutiveFailures: number;
-}
-
+export type { ArgoCdPollerHealth, PollOutcome, PollResult } from './poll-health.ts';
 /** Which apps to poll: sent to Argo CD as query parameters. */
 export interface PollFilters {
   projects: readonly string[];
@@ -117,68 +89,6 @@ export function argoCdPollSettings(env: Env): ArgoCdPollSettings | undefined {
   };
 }
 
-/** App health codes under which some resource may be unhealthy (gitops-engine pkg/health/health.go healthOrder). */
-const TREE_HEALTH = new Set(['Degraded', 'Missing']);
-
-/**
- * Whether the list lacks the per-resource health this app needs: its health is Degraded or Missing
- * and its resources carry none (3.x `resourceHealthSource: appTree`; 2.x lists had it inline).
- */
-export function needsResourceTree(app: ListedApplication): boolean {
-  const health = app.status?.health?.status;
-  if (health === undefined || !TREE_HEALTH.has(health)) return false;
-  const resources = app.status?.resources ?? [];
-  if (resources.length === 0) return false;
-  return app.status?.resourceHealthSource === 'appTree' || !resources.some((r) => r.health !== undefined);
-}
-
-const resourceKey = (group: string | undefined, kind: string, namespace: string | undefined, name: string): string => `${group ?? ''}/${kind}/${namespace ?? ''}/${name}`;
-
-/**
- * Health per resource from a tree, as the API server fills `status.resources[].health` on GET
- * (`inferResourcesStatusHealth`, server/application/application.go L2912-2933): a node's health,
- * or Missing for a node that was never created (no resourceVersion, uid nor createdAt).
- */
-export function healthFromTree(tree: ResourceTree): Map<string, { status: string; message?: string }> {
-  const out = new Map<string, { status: string; message?: string }>();
-  for (const node of tree.nodes ?? []) {
-    const key = resourceKey(node.group, node.kind, node.namespace, node.name);
-    if (node.health?.status !== undefined) {
-      out.set(key, { status: node.health.status, ...(node.health.message !== undefined ? { message: node.health.message } : {}) });
-    } else if (node.resourceVersion === undefined && node.uid === undefined && node.createdAt === undefined) {
-      out.set(key, { status: 'Missing', message: 'Resource has not been created' });
-    }
-  }
-  return out;
-}
-
-/**
- * The app with each resource's health taken from its tree where the list had none. application.ts
- * then combines it with the sync status as for any app: Synced + Degraded/Missing is Unhealthy,
- * OutOfSync + Missing is Missing, other OutOfSync stays Modified.
- */
-export function withTreeHealth(app: ListedApplication, tree: ResourceTree): ListedApplication {
-  const status = app.status;
-  if (!status?.resources) return app;
-  const health = healthFromTree(tree);
-  return {
-    ...app,
-    status: {
-      ...status,
-      resources: status.resources.map((r) => {
-        if (r.health !== undefined) return r;
-        const h = health.get(resourceKey(r.group, r.kind, r.namespace, r.name));
-        return h === undefined ? r : { ...r, health: h };
-      }),
-    },
-  };
-}
-
-/**
- * When an app's tree could not be read, its snapshot still speaks for its sync drift, not for
- * health-derived states: an Unhealthy or Missing finding found by an earlier poll stays as it is.
- */
-const WITHOUT_TREE_COVERS: NonNullable<Signal['covers']> = { states: ['Modified', 'Extraneous'] };
 
 /** The list scopes of one poll: one per app namespace, or one of every enabled namespace. */
 export function listScopes(filters: PollFilters): ApplicationFilters[] {
@@ -205,93 +115,53 @@ export function startArgoCdPoller(opts: ArgoCdPollerOptions): ArgoCdPoller {
   const delay = opts.delay ?? sleep;
   const random = opts.random ?? Math.random;
   const backoff = opts.backoff ?? { baseMs: Math.min(5_000, opts.intervalMs), maxMs: Math.max(300_000, opts.intervalMs) };
-  const unreadyAfterMs = opts.unreadyAfterMs ?? Math.max(3 * opts.intervalMs, 120_000);
   const concurrency = Math.max(1, opts.concurrency ?? 4);
   const scopes = listScopes(opts.filters);
   const log = opts.log.child({ component: 'argocd-poll' });
   const abort = new AbortController();
+  const tracked = createPollHealth({ log, now, unreadyAfterMs: opts.unreadyAfterMs ?? Math.max(3 * opts.intervalMs, 120_000), onPoll: opts.onPoll, onDiscovered: opts.onDiscovered });
   // Per scope (its appNamespace, '' for all): the apps the last successful list of it returned.
   const previous = new Map<string, Map<string, Seen>>();
   // Scopes whose last list came back empty after a non-empty one (see vanishedOf).
   const emptiedOnce = new Set<string>();
   let stopped = false;
-  let failures = 0;
-  let failingSince: number | undefined;
-  let lastError: string | undefined;
-  let lastSuccessAt: number | undefined;
-  let authFailed = false;
+  const bounded = <T>(items: readonly T[], job: (item: T) => Promise<void>): Promise<void> => eachBounded(items, concurrency, () => stopped, job);
 
-  /** The signal of one listed app, with its tree's health when it needs it. */
-  async function signalOf(app: ListedApplication, at: number, result: PollResult): Promise<Signal> {
-    const ctx = { cluster: opts.cluster, source: 'argocd-api' as const, now: at };
-    if (!needsResourceTree(app)) return applicationToSignal(app, ctx);
-    const ref = { name: app.metadata.name, ...(app.metadata.namespace ? { namespace: app.metadata.namespace } : {}), project: app.spec?.project || 'default' };
+  /** One list scope: list, ingest each app's snapshot, then resolve the apps gone since the last list. */
+  async function pollScope(filters: ApplicationFilters, result: PollResult): Promise<ScopeOutcome> {
+    const scopeKey = filters.appNamespace ?? '';
+    let list: ApplicationList;
     try {
-      const tree = await opts.api.resourceTree(ref);
-      result.trees++;
-      return applicationToSignal(withTreeHealth(app, tree), ctx);
+      list = await opts.api.listApplications(filters);
     } catch (err) {
-      // A 401 here means the token went bad mid-poll: the whole poll is unauthorized.
-      if (err instanceof ArgoCdAuthError && err.kind === 'unauthorized') throw err;
-      result.errors.push(`${ownerKey(ownerOf(app))}: ${message(err)}`);
-      log.warn({ app: ownerKey(ownerOf(app)), error: message(err) }, 'resource tree read failed; health-derived findings of this app kept as they are');
-      return { ...applicationToSignal(app, ctx), covers: WITHOUT_TREE_COVERS };
+      result.errors.push(message(err));
+      return err instanceof ArgoCdAuthError ? { halt: err } : 'failed';
     }
-  }
-
-  /** Runs `job` over `items`, `concurrency` at a time; the first thrown error is rethrown at the end. */
-  async function eachBounded<T>(items: readonly T[], job: (item: T) => Promise<void>): Promise<void> {
-    let next = 0;
-    let fatal: unknown;
-    const worker = async (): Promise<void> => {
-      while (next < items.length && !stopped && fatal === undefined) {
-        const item = items[next++]!;
-        try {
-          await job(item);
-        } catch (err) {
-          fatal ??= err;
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-    if (fatal !== undefined) throw fatal;
-  }
-
-  async function ingestOne(signal: Signal, result: PollResult): Promise<void> {
-    let outcome: IngestOutcome;
+    const at = now();
+    result.listed += list.items.length;
+    reportSkipped(list, log, result);
+    const signals: Signal[] = [];
     try {
-      outcome = await opts.ingest(signal);
+      await bounded(list.items, async (app) => {
+        const signal = await signalOf(opts.api, opts.cluster, log, app, at, result);
+        signals.push(signal);
+        await ingestPolled(opts.ingest, log, signal, result);
+      });
     } catch (err) {
-      result.errors.push(`${ownerKey(signal.owner)}: ingest: ${message(err)}`);
-      log.warn({ app: ownerKey(signal.owner), error: message(err) }, 'ingest of a polled app failed');
-      return;
+      result.errors.push(message(err));
+      return { halt: err instanceof ArgoCdAuthError ? err : undefined };
     }
-    result.signals++;
-    if (outcome.outcome === 'tracked') {
-      result.discovered++;
-      log.info({ app: ownerKey(signal.owner), findings: outcome.findings }, 'polled app changed tracked state');
+    const before = previous.get(scopeKey);
+    const seen = seenOf(list, signals, before);
+    const vanished = vanishedOf(opts.cluster, emptiedOnce, scopeKey, before, seen, at);
+    if (vanished === undefined) {
+      log.warn({ scope: scopeKey || '(all namespaces)', before: before?.size }, 'Argo CD listed no applications where it listed some before; resolving them only if the next poll agrees (an account that lost RBAC `applications, get` also gets an empty list)');
+      return 'done';
     }
-  }
-
-  /**
-   * Empty snapshots for the apps of `before` that `seen` lacks. A list that comes back empty after
-   * a non-empty one is taken at its word only the second time in a row: Argo CD answers an empty
-   * list (not a 403) to an account that lost its RBAC, and resolving every alert on that would be
-   * wrong.
-   */
-  function vanishedOf(scopeKey: string, before: Map<string, Seen> | undefined, seen: Map<string, Seen>, at: number): Signal[] | undefined {
-    if (before === undefined || before.size === 0) return [];
-    if (seen.size === 0 && !emptiedOnce.has(scopeKey)) {
-      emptiedOnce.add(scopeKey);
-      return undefined;
-    }
-    emptiedOnce.delete(scopeKey);
-    const out: Signal[] = [];
-    for (const [key, s] of before) {
-      if (seen.has(key)) continue;
-      out.push({ source: 'argocd-api', cluster: opts.cluster, owner: s.owner, project: '', destination: {}, observedAt: Math.max(at, s.observedAt), completeness: 'snapshot', resources: [] });
-    }
-    return out;
+    previous.set(scopeKey, seen);
+    result.vanished += vanished.length;
+    await bounded(vanished, (signal) => ingestPolled(opts.ingest, log, signal, result));
+    return 'done';
   }
 
   async function poll(): Promise<PollResult> {
@@ -301,88 +171,17 @@ export function startArgoCdPoller(opts: ArgoCdPollerOptions): ArgoCdPoller {
     let unauthorized: ArgoCdApiError | undefined;
     for (const filters of scopes) {
       if (stopped) break;
-      const scopeKey = filters.appNamespace ?? '';
-      let list;
-      try {
-        list = await opts.api.listApplications(filters);
-      } catch (err) {
-        failedScopes++;
-        result.errors.push(message(err));
-        if (err instanceof ArgoCdAuthError) {
-          unauthorized = err;
-          break;
-        }
-        continue;
-      }
-      const at = now();
-      result.listed += list.items.length;
-      for (const s of list.skipped) {
-        result.errors.push(`skipped app ${s.namespace ?? ''}/${s.name ?? '?'}: ${s.error}`);
-        log.warn({ app: `${s.namespace ?? ''}/${s.name ?? '?'}`, error: s.error }, 'listed app does not have the expected shape; left out of this poll');
-      }
-      const signals: Signal[] = [];
-      try {
-        await eachBounded(list.items, async (app) => {
-          const signal = await signalOf(app, at, result);
-          signals.push(signal);
-          await ingestOne(signal, result);
-        });
-      } catch (err) {
-        failedScopes++;
-        result.errors.push(message(err));
-        unauthorized = err instanceof ArgoCdAuthError ? err : undefined;
+      const outcome = await pollScope(filters, result);
+      if (outcome !== 'done') failedScopes++;
+      if (typeof outcome === 'object') {
+        unauthorized = outcome.halt;
         break;
       }
-      const before = previous.get(scopeKey);
-      const seen = new Map<string, Seen>();
-      const observed = new Map(signals.map((s) => [ownerKey(s.owner), s.observedAt]));
-      for (const app of list.items) {
-        const key = ownerKey(ownerOf(app));
-        seen.set(key, { owner: ownerOf(app), observedAt: observed.get(key) ?? before?.get(key)?.observedAt ?? 0 });
-      }
-      // An app skipped for its shape still exists: keep it, so it does not count as vanished.
-      for (const s of list.skipped) {
-        if (s.name === undefined) continue;
-        const key = `${s.namespace ?? ''}/${s.name}`;
-        const kept = before?.get(key);
-        if (kept) seen.set(key, kept);
-      }
-      const vanished = vanishedOf(scopeKey, before, seen, at);
-      if (vanished === undefined) {
-        log.warn({ scope: scopeKey || '(all namespaces)', before: before?.size }, 'Argo CD listed no applications where it listed some before; resolving them only if the next poll agrees (an account that lost RBAC `applications, get` also gets an empty list)');
-        continue;
-      }
-      previous.set(scopeKey, seen);
-      result.vanished += vanished.length;
-      await eachBounded(vanished, (signal) => ingestOne(signal, result));
     }
     result.durationMs = now() - started;
-    result.outcome = unauthorized ? 'unauthorized' : failedScopes > 0 && failedScopes === scopes.length ? 'failed' : result.errors.length > 0 ? 'partial' : 'ok';
-    record(result, unauthorized, started);
+    result.outcome = pollOutcome(result, unauthorized !== undefined, failedScopes, scopes.length);
+    tracked.record(result, unauthorized !== undefined, started);
     return result;
-  }
-
-  /** Updates health from a finished poll, logs it, and reports it. */
-  function record(result: PollResult, unauthorized: ArgoCdApiError | undefined, started: number): void {
-    if (result.outcome === 'failed' || result.outcome === 'unauthorized') {
-      failures++;
-      failingSince ??= started;
-      lastError = result.errors.at(-1) ?? 'poll failed';
-      // Sticky until a poll succeeds: a later timeout does not make a rejected token good again.
-      if (unauthorized !== undefined) authFailed = true;
-      log.warn({ outcome: result.outcome, error: lastError, consecutiveFailures: failures }, 'Argo CD poll failed');
-    } else {
-      if (failures > 0) log.info({ after: failures }, 'Argo CD poll succeeded again');
-      failures = 0;
-      failingSince = undefined;
-      lastError = undefined;
-      authFailed = false;
-      lastSuccessAt = now();
-      const level = result.outcome === 'ok' && result.discovered === 0 ? 'debug' : 'info';
-      log[level]({ outcome: result.outcome, listed: result.listed, trees: result.trees, signals: result.signals, discovered: result.discovered, vanished: result.vanished, errors: result.errors.length, durationMs: result.durationMs }, 'Argo CD poll done');
-    }
-    if (result.discovered > 0) opts.onDiscovered?.(result.discovered);
-    opts.onPoll?.(result.outcome, result);
   }
 
   // One run at a time: a call during a run waits for it, then runs.
@@ -396,12 +195,10 @@ export function startArgoCdPoller(opts: ArgoCdPollerOptions): ArgoCdPoller {
         await pollNow();
       } catch (err) {
         // poll() reports failures in its result; this is a bug, still never a hot loop.
-        failures++;
-        failingSince ??= now();
-        lastError = message(err);
-        log.error({ error: lastError }, 'Argo CD poll crashed');
+        tracked.crashed(message(err));
       }
       if (stopped) break;
+      const failures = tracked.failures();
       await delay(failures > 0 ? backoffDelay(failures - 1, backoff, random) : opts.intervalMs, abort.signal);
     }
   };
@@ -409,16 +206,7 @@ export function startArgoCdPoller(opts: ArgoCdPollerOptions): ArgoCdPoller {
 
   return {
     pollNow,
-    health() {
-      const longOutage = failingSince !== undefined && now() - failingSince > unreadyAfterMs;
-      return {
-        ready: !authFailed && !longOutage,
-        ...(failingSince !== undefined ? { since: failingSince } : {}),
-        ...(lastError !== undefined ? { lastError } : {}),
-        ...(lastSuccessAt !== undefined ? { lastSuccessAt } : {}),
-        consecutiveFailures: failures,
-      };
-    },
+    health: () => tracked.health(),
     async stop() {
       if (stopped) return;
       stopped = true;
@@ -427,4 +215,111 @@ export function startArgoCdPoller(opts: ArgoCdPollerOptions): ArgoCdPoller {
       await runs.idle();
     },
   };
+}
+
+/** How one list scope ended: listed and ingested, its list failed (next scope), or the poll halts (unauthorized or not). */
+type ScopeOutcome = 'done' | 'failed' | { halt: ArgoCdApiError | undefined };
+
+function pollOutcome(result: PollResult, unauthorized: boolean, failedScopes: number, scopes: number): PollOutcome {
+  return unauthorized ? 'unauthorized' : failedScopes > 0 && failedScopes === scopes ? 'failed' : result.errors.length > 0 ? 'partial' : 'ok';
+}
+
+/** The signal of one listed app, with its tree's health when it needs it. */
+async function signalOf(api: ArgoCdApi, cluster: string, log: Logger, app: ListedApplication, at: number, result: PollResult): Promise<Signal> {
+  const ctx = { cluster, source: 'argocd-api' as const, now: at };
+  if (!needsResourceTree(app)) return applicationToSignal(app, ctx);
+  const ref = { name: app.metadata.name, ...(app.metadata.namespace ? { namespace: app.metadata.namespace } : {}), project: app.spec?.project || 'default' };
+  try {
+    const tree = await api.resourceTree(ref);
+    result.trees++;
+    return applicationToSignal(withTreeHealth(app, tree), ctx);
+  } catch (err) {
+    // A 401 here means the token went bad mid-poll: the whole poll is unauthorized.
+    if (err instanceof ArgoCdAuthError && err.kind === 'unauthorized') throw err;
+    result.errors.push(`${ownerKey(ownerOf(app))}: ${message(err)}`);
+    log.warn({ app: ownerKey(ownerOf(app)), error: message(err) }, 'resource tree read failed; health-derived findings of this app kept as they are');
+    return { ...applicationToSignal(app, ctx), covers: WITHOUT_TREE_COVERS };
+  }
+}
+
+/** Runs `job` over `items`, `concurrency` at a time, until `stopped()`; the first thrown error is rethrown at the end. */
+async function eachBounded<T>(items: readonly T[], concurrency: number, stopped: () => boolean, job: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let fatal: unknown;
+  const worker = async (): Promise<void> => {
+    while (next < items.length && !stopped() && fatal === undefined) {
+      const item = items[next++]!;
+      try {
+        await job(item);
+      } catch (err) {
+        fatal ??= err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+  if (fatal !== undefined) throw fatal;
+}
+
+/** The apps a list left out for their shape: an error line each, and a warning. */
+function reportSkipped(list: ApplicationList, log: Logger, result: PollResult): void {
+  for (const s of list.skipped) {
+    result.errors.push(`skipped app ${s.namespace ?? ''}/${s.name ?? '?'}: ${s.error}`);
+    log.warn({ app: `${s.namespace ?? ''}/${s.name ?? '?'}`, error: s.error }, 'listed app does not have the expected shape; left out of this poll');
+  }
+}
+
+/** Ingests one polled signal and counts it; a failed ingest is an error line of the poll, not a failed poll. */
+async function ingestPolled(ingest: Ingest, log: Logger, signal: Signal, result: PollResult): Promise<void> {
+  let outcome: IngestOutcome;
+  try {
+    outcome = await ingest(signal);
+  } catch (err) {
+    result.errors.push(`${ownerKey(signal.owner)}: ingest: ${message(err)}`);
+    log.warn({ app: ownerKey(signal.owner), error: message(err) }, 'ingest of a polled app failed');
+    return;
+  }
+  result.signals++;
+  if (outcome.outcome === 'tracked') {
+    result.discovered++;
+    log.info({ app: ownerKey(signal.owner), findings: outcome.findings }, 'polled app changed tracked state');
+  }
+}
+
+/** The apps a list saw (when each was last observed); an app skipped for its shape still exists and is kept. */
+function seenOf(list: ApplicationList, signals: readonly Signal[], before: Map<string, Seen> | undefined): Map<string, Seen> {
+  const seen = new Map<string, Seen>();
+  const observed = new Map(signals.map((s) => [ownerKey(s.owner), s.observedAt]));
+  for (const app of list.items) {
+    const key = ownerKey(ownerOf(app));
+    seen.set(key, { owner: ownerOf(app), observedAt: observed.get(key) ?? before?.get(key)?.observedAt ?? 0 });
+  }
+  // An app skipped for its shape still exists: keep it, so it does not count as vanished.
+  for (const s of list.skipped) {
+    if (s.name === undefined) continue;
+    const key = `${s.namespace ?? ''}/${s.name}`;
+    const kept = before?.get(key);
+    if (kept) seen.set(key, kept);
+  }
+  return seen;
+}
+
+/**
+ * Empty snapshots for the apps of `before` that `seen` lacks. A list that comes back empty after
+ * a non-empty one is taken at its word only the second time in a row: Argo CD answers an empty
+ * list (not a 403) to an account that lost its RBAC, and resolving every alert on that would be
+ * wrong. `emptiedOnce` holds the scopes whose last list came back empty that way.
+ */
+function vanishedOf(cluster: string, emptiedOnce: Set<string>, scopeKey: string, before: Map<string, Seen> | undefined, seen: Map<string, Seen>, at: number): Signal[] | undefined {
+  if (before === undefined || before.size === 0) return [];
+  if (seen.size === 0 && !emptiedOnce.has(scopeKey)) {
+    emptiedOnce.add(scopeKey);
+    return undefined;
+  }
+  emptiedOnce.delete(scopeKey);
+  const out: Signal[] = [];
+  for (const [key, s] of before) {
+    if (seen.has(key)) continue;
+    out.push({ source: 'argocd-api', cluster, owner: s.owner, project: '', destination: {}, observedAt: Math.max(at, s.observedAt), completeness: 'snapshot', resources: [] });
+  }
+  return out;
 }
