@@ -139,80 +139,6 @@ export function startAuditCycle(opts: AuditCycleOptions): AuditCycle {
     return kc;
   };
 
-  /** The signals for one listed scope; objects that do not parse are skipped (and logged). */
-  function signalsOf(cluster: string, kind: AuditKind, items: unknown[], at: number): Signal[] {
-    const out: Signal[] = [];
-    const bad = (error: string): void => log.warn({ cluster, kind, error }, 'listed object does not match the expected shape; left out of the audit');
-    switch (kind) {
-      case 'applications':
-        for (const raw of items) {
-          const app = slim<SlimApplication>(slimApplicationSchema, raw);
-          if (!app.ok) bad(app.error);
-          else out.push(applicationToSignal(app.object, { cluster, source: 'audit', now: at }));
-        }
-        break;
-      case 'kustomizations':
-        for (const raw of items) {
-          const k = slim<SlimKustomization>(slimKustomizationSchema, raw);
-          if (!k.ok) bad(k.error);
-          else {
-            const signal = kustomizationToSignal(k.object, { cluster, now: at });
-            if (signal) out.push({ ...signal, source: 'audit' });
-          }
-        }
-        break;
-      case 'helmreleases': {
-        const inventory = createInventoryIndex();
-        for (const raw of items) {
-          const hr = slim<SlimKustomization>(slimHelmReleaseSchema, raw);
-          if (!hr.ok) {
-            bad(hr.error);
-            continue;
-          }
-          const owner: OwnerRef = { kind: 'HelmRelease', namespace: hr.object.metadata.namespace ?? '', name: hr.object.metadata.name };
-          inventory.set(cluster, owner, (hr.object.status?.inventory?.entries ?? []).map((e) => e.id));
-          const signal = helmReleaseToSignal(hr.object, { cluster, now: at, groupOfKind, groupInInventory: (ref) => inventory.groupOf(cluster, owner, ref) });
-          if (signal) out.push({ ...signal, source: 'audit' });
-        }
-        break;
-      }
-    }
-    return out;
-  }
-
-  /** Owners in `items` (even those whose status says nothing yet: they still exist). */
-  function ownersOf(kind: AuditKind, items: unknown[]): OwnerRef[] {
-    const k = CUSTOM_RESOURCES[kind].kind;
-    const out: OwnerRef[] = [];
-    for (const raw of items) {
-      const meta = (raw as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
-      if (typeof meta?.name === 'string') out.push({ kind: k, namespace: typeof meta.namespace === 'string' ? meta.namespace : '', name: meta.name });
-    }
-    return out;
-  }
-
-  async function ingestAll(signals: Signal[], report: AuditRunReport): Promise<void> {
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < signals.length && !stopped) {
-        const signal = signals[next++]!;
-        let result: IngestOutcome;
-        try {
-          result = await opts.ingest(signal);
-        } catch (err) {
-          report.errors.push(`${ownerKey(signal.cluster, signal.owner)}: ingest: ${message(err)}`);
-          continue;
-        }
-        report.signals++;
-        if (result.outcome === 'tracked') {
-          report.discovered++;
-          log.info({ cluster: signal.cluster, owner: signal.owner, findings: result.findings }, 'the audit changed tracked state: the watches or webhooks had missed it');
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, signals.length) }, worker));
-  }
-
   async function run(): Promise<AuditRunReport> {
     const started = now();
     const report: AuditRunReport = { outcome: 'ok', listed: 0, signals: 0, discovered: 0, vanished: 0, errors: [], durationMs: 0 };
@@ -248,32 +174,11 @@ export function startAuditCycle(opts: AuditCycleOptions): AuditCycle {
           }
           report.listed += items.length;
           const at = now();
-          const signals = signalsOf(cluster.name, kind, items, at);
-          // Owners the previous complete list had and this one has not: deleted, maybe unseen.
-          const seen = new Map<string, Seen>();
-          const observedBy = new Map(signals.map((s) => [ownerKey(cluster.name, s.owner), s.observedAt]));
-          const before = previous.get(scope);
-          for (const owner of ownersOf(kind, items)) {
-            const key = ownerKey(cluster.name, owner);
-            seen.set(key, { owner, observedAt: observedBy.get(key) ?? before?.get(key)?.observedAt ?? 0 });
-          }
-          const vanished: Signal[] = [];
-          for (const [key, s] of before ?? []) {
-            if (seen.has(key)) continue;
-            vanished.push({
-              source: 'audit',
-              cluster: cluster.name,
-              owner: s.owner,
-              project: '',
-              destination: {},
-              observedAt: Math.max(at, s.observedAt),
-              completeness: 'snapshot',
-              resources: [],
-            });
-          }
+          const signals = signalsOf(cluster.name, kind, items, at, groupOfKind, log);
+          const { seen, vanished } = compareWithPrevious(cluster.name, kind, items, signals, previous.get(scope), at);
           report.vanished += vanished.length;
           previous.set(scope, seen);
-          await ingestAll([...signals, ...vanished], report);
+          await ingestAll(opts.ingest, log, concurrency, () => stopped, [...signals, ...vanished], report);
         }
       }
     }
@@ -313,4 +218,114 @@ export function startAuditCycle(opts: AuditCycleOptions): AuditCycle {
       await runs.idle();
     },
   };
+}
+
+/** The signals for one listed scope; objects that do not parse are skipped (and logged). */
+function signalsOf(cluster: string, kind: AuditKind, items: unknown[], at: number, groupOfKind: (kind: string) => string, log: Logger): Signal[] {
+  const out: Signal[] = [];
+  const bad = (error: string): void => log.warn({ cluster, kind, error }, 'listed object does not match the expected shape; left out of the audit');
+  switch (kind) {
+    case 'applications':
+      for (const raw of items) {
+        const app = slim<SlimApplication>(slimApplicationSchema, raw);
+        if (!app.ok) bad(app.error);
+        else out.push(applicationToSignal(app.object, { cluster, source: 'audit', now: at }));
+      }
+      break;
+    case 'kustomizations':
+      for (const raw of items) {
+        const k = slim<SlimKustomization>(slimKustomizationSchema, raw);
+        if (!k.ok) bad(k.error);
+        else {
+          const signal = kustomizationToSignal(k.object, { cluster, now: at });
+          if (signal) out.push({ ...signal, source: 'audit' });
+        }
+      }
+      break;
+    case 'helmreleases': {
+      const inventory = createInventoryIndex();
+      for (const raw of items) {
+        const hr = slim<SlimKustomization>(slimHelmReleaseSchema, raw);
+        if (!hr.ok) {
+          bad(hr.error);
+          continue;
+        }
+        const owner: OwnerRef = { kind: 'HelmRelease', namespace: hr.object.metadata.namespace ?? '', name: hr.object.metadata.name };
+        inventory.set(cluster, owner, (hr.object.status?.inventory?.entries ?? []).map((e) => e.id));
+        const signal = helmReleaseToSignal(hr.object, { cluster, now: at, groupOfKind, groupInInventory: (ref) => inventory.groupOf(cluster, owner, ref) });
+        if (signal) out.push({ ...signal, source: 'audit' });
+      }
+      break;
+    }
+  }
+  return out;
+}
+
+/** Owners in `items` (even those whose status says nothing yet: they still exist). */
+function ownersOf(kind: AuditKind, items: unknown[]): OwnerRef[] {
+  const k = CUSTOM_RESOURCES[kind].kind;
+  const out: OwnerRef[] = [];
+  for (const raw of items) {
+    const meta = (raw as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
+    if (typeof meta?.name === 'string') out.push({ kind: k, namespace: typeof meta.namespace === 'string' ? meta.namespace : '', name: meta.name });
+  }
+  return out;
+}
+
+/** Ingests `signals`, `concurrency` at a time, until `stopped()`; counts them, and what they discovered, in `report`. */
+async function ingestAll(ingest: Ingest, log: Logger, concurrency: number, stopped: () => boolean, signals: Signal[], report: AuditRunReport): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < signals.length && !stopped()) {
+      const signal = signals[next++]!;
+      let result: IngestOutcome;
+      try {
+        result = await ingest(signal);
+      } catch (err) {
+        report.errors.push(`${ownerKey(signal.cluster, signal.owner)}: ingest: ${message(err)}`);
+        continue;
+      }
+      report.signals++;
+      if (result.outcome === 'tracked') {
+        report.discovered++;
+        log.info({ cluster: signal.cluster, owner: signal.owner, findings: result.findings }, 'the audit changed tracked state: the watches or webhooks had missed it');
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, signals.length) }, worker));
+}
+
+/**
+ * What one complete list of a scope saw (each owner with when it was last observed), and an empty
+ * snapshot for each owner the previous complete list had and this one has not: deleted, maybe unseen.
+ */
+function compareWithPrevious(
+  cluster: string,
+  kind: AuditKind,
+  items: unknown[],
+  signals: readonly Signal[],
+  before: Map<string, Seen> | undefined,
+  at: number,
+): { seen: Map<string, Seen>; vanished: Signal[] } {
+  const seen = new Map<string, Seen>();
+  const observedBy = new Map(signals.map((s) => [ownerKey(cluster, s.owner), s.observedAt]));
+  for (const owner of ownersOf(kind, items)) {
+    const key = ownerKey(cluster, owner);
+    seen.set(key, { owner, observedAt: observedBy.get(key) ?? before?.get(key)?.observedAt ?? 0 });
+  }
+  const vanished: Signal[] = [];
+  for (const [key, s] of before ?? []) {
+    if (seen.has(key)) continue;
+    vanished.push({
+      source: 'audit',
+      cluster,
+      owner: s.owner,
+      project: '',
+      destination: {},
+      observedAt: Math.max(at, s.observedAt),
+      completeness: 'snapshot',
+      resources: [],
+    });
+  }
+  return { seen, vanished };
 }
