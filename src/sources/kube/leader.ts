@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
-import { z } from 'zod';
 import type { Logger } from '../../log.ts';
 import { sleep, type Delay } from './backoff.ts';
+import { decideLease, nextLeaseSpec, parseLease, shouldStepDown, type LeaseRecord } from './lease.ts';
 import { statusOf } from './watch.ts';
 
 /**
@@ -22,130 +22,6 @@ import { statusOf } from './watch.ts';
  * from when it last saw the record change, which tolerates clock skew between replicas. With
  * synchronized clocks (NTP) the two agree.
  */
-
-// ── The Lease, as read (zod) and written ────────────────────────────────────────────────────────
-
-// The typed client hands MicroTime fields back as the wire strings (it does not know the type);
-// a Date is accepted too, in case a later client version converts them.
-const microTime = z
-  .union([z.string(), z.date()])
-  .nullable()
-  .optional()
-  .transform((v): number | undefined => {
-    if (v === null || v === undefined) return undefined;
-    const ms = v instanceof Date ? v.getTime() : Date.parse(v);
-    return Number.isFinite(ms) ? ms : undefined;
-  });
-
-const leaseSchema = z.object({
-  metadata: z.object({ name: z.string(), namespace: z.string().optional(), resourceVersion: z.string().optional() }),
-  spec: z
-    .object({
-      holderIdentity: z.string().nullable().optional(),
-      leaseDurationSeconds: z.number().nullable().optional(),
-      acquireTime: microTime,
-      renewTime: microTime,
-      leaseTransitions: z.number().nullable().optional(),
-    })
-    .optional(),
-});
-
-/** The leader election record held in a Lease (client-go's LeaderElectionRecord). */
-export interface LeaseRecord {
-  /** '' when free (released, or never held). */
-  holderIdentity: string;
-  leaseDurationSeconds: number;
-  /** Epoch ms. */
-  acquireTime?: number;
-  /** Epoch ms. */
-  renewTime?: number;
-  leaseTransitions: number;
-  resourceVersion: string;
-}
-
-export function parseLease(raw: unknown): LeaseRecord {
-  const lease = leaseSchema.parse(raw);
-  const spec = lease.spec;
-  return {
-    holderIdentity: spec?.holderIdentity ?? '',
-    leaseDurationSeconds: spec?.leaseDurationSeconds ?? 0,
-    ...(spec?.acquireTime !== undefined ? { acquireTime: spec.acquireTime } : {}),
-    ...(spec?.renewTime !== undefined ? { renewTime: spec.renewTime } : {}),
-    leaseTransitions: spec?.leaseTransitions ?? 0,
-    resourceVersion: lease.metadata.resourceVersion ?? '',
-  };
-}
-
-/** RFC 3339 with microseconds, as the apiserver writes MicroTime: `2026-01-02T03:04:05.678000Z`. */
-export function microTimeString(ms: number): string {
-  return new V1MicroTime(ms).toISOString();
-}
-
-// ── Pure timing decisions ───────────────────────────────────────────────────────────────────────
-
-/** When a lease stops protecting its holder (epoch ms); a lease never renewed is expired. */
-export function leaseExpiresAt(lease: Pick<LeaseRecord, 'renewTime' | 'leaseDurationSeconds'>): number {
-  return lease.renewTime === undefined ? Number.NEGATIVE_INFINITY : lease.renewTime + lease.leaseDurationSeconds * 1000;
-}
-
-export type LeaseDecision =
-  /** No Lease exists: create it, held by us. */
-  | { action: 'create' }
-  /** Take it: free or expired (a new term: acquireTime now, one more transition). */
-  | { action: 'acquire' }
-  /** It is ours: renew it (same term). */
-  | { action: 'renew' }
-  /** Someone else holds a valid lease: wait; it is free to take after `expiresAt`. */
-  | { action: 'wait'; holder: string; expiresAt: number };
-
-/** What a candidate does with the Lease it just read (client-go tryAcquireOrRenew). */
-export function decideLease(lease: LeaseRecord | undefined, identity: string, now: number): LeaseDecision {
-  if (lease === undefined) return { action: 'create' };
-  if (lease.holderIdentity === identity) return { action: 'renew' };
-  if (lease.holderIdentity === '') return { action: 'acquire' };
-  const expiresAt = leaseExpiresAt(lease);
-  // Expired only strictly after renewTime + duration, as client-go's `observedTime + duration > now` is valid.
-  if (expiresAt < now) return { action: 'acquire' };
-  return { action: 'wait', holder: lease.holderIdentity, expiresAt };
-}
-
-/** A leader whose last successful renewal is older than `renewDeadlineMs` gives up leadership. */
-export function shouldStepDown(lastRenewedAt: number, now: number, renewDeadlineMs: number): boolean {
-  return now - lastRenewedAt > renewDeadlineMs;
-}
-
-/** The spec to write for a decision (create/acquire/renew); undefined for `wait`. */
-export function nextLeaseSpec(
-  decision: LeaseDecision,
-  lease: LeaseRecord | undefined,
-  identity: string,
-  now: number,
-  leaseDurationSeconds: number,
-): Omit<LeaseRecord, 'resourceVersion'> | undefined {
-  switch (decision.action) {
-    case 'wait':
-      return undefined;
-    case 'create':
-      return { holderIdentity: identity, leaseDurationSeconds, acquireTime: now, renewTime: now, leaseTransitions: 0 };
-    case 'renew':
-      return {
-        holderIdentity: identity,
-        leaseDurationSeconds,
-        acquireTime: lease?.acquireTime ?? now,
-        renewTime: now,
-        leaseTransitions: lease?.leaseTransitions ?? 0,
-      };
-    case 'acquire':
-      return {
-        holderIdentity: identity,
-        leaseDurationSeconds,
-        acquireTime: now,
-        renewTime: now,
-        // client-go counts a transition only when the lease changes hands from a named holder.
-        leaseTransitions: (lease?.leaseTransitions ?? 0) + (lease !== undefined && lease.holderIdentity !== '' ? 1 : 0),
-      };
-  }
-}
 
 /** A default identity: the pod name (HOSTNAME in a pod) or host name, and a random suffix. */
 export function defaultIdentity(): string {
@@ -213,18 +89,11 @@ const describe = (err: unknown): string => {
 export function startLeaderElection(opts: LeaderElectionOptions): LeaderElection {
   const name = opts.name ?? 'meshdrift-watch';
   const identity = opts.identity ?? defaultIdentity();
-  const leaseDurationMs = opts.leaseDurationMs ?? 15_000;
-  const renewDeadlineMs = opts.renewDeadlineMs ?? 10_000;
-  const retryPeriodMs = opts.retryPeriodMs ?? 2_000;
-  if (!(leaseDurationMs > renewDeadlineMs && renewDeadlineMs > retryPeriodMs && retryPeriodMs > 0)) {
-    throw new Error(`leader election needs leaseDuration > renewDeadline > retryPeriod > 0 (got ${leaseDurationMs}, ${renewDeadlineMs}, ${retryPeriodMs})`);
-  }
-  const requestTimeoutMs = opts.requestTimeoutMs ?? Math.min(2 * retryPeriodMs, leaseDurationMs - renewDeadlineMs);
-  const leaseDurationSeconds = Math.max(1, Math.ceil(leaseDurationMs / 1000));
+  const { renewDeadlineMs, retryPeriodMs, requestTimeoutMs, leaseDurationSeconds } = electionTimings(opts);
   const now = opts.now ?? Date.now;
   const delay = opts.delay ?? sleep;
   const log = opts.log.child({ lease: `${opts.namespace}/${name}`, identity });
-  const api = opts.kubeConfig.makeApiClient(CoordinationV1Api);
+  const lock = leaseCalls(opts.kubeConfig.makeApiClient(CoordinationV1Api), name, opts.namespace, requestTimeoutMs);
   const abort = new AbortController();
 
   let leader = false;
@@ -233,19 +102,6 @@ export function startLeaderElection(opts: LeaderElectionOptions): LeaderElection
   let lastHolder: string | undefined;
   let stopped = false;
 
-  const toBody = (spec: Omit<LeaseRecord, 'resourceVersion'>, resourceVersion?: string): V1Lease => ({
-    apiVersion: 'coordination.k8s.io/v1',
-    kind: 'Lease',
-    metadata: { name, namespace: opts.namespace, ...(resourceVersion !== undefined ? { resourceVersion } : {}) },
-    spec: {
-      holderIdentity: spec.holderIdentity,
-      leaseDurationSeconds: spec.leaseDurationSeconds,
-      ...(spec.acquireTime !== undefined ? { acquireTime: new V1MicroTime(spec.acquireTime) } : {}),
-      ...(spec.renewTime !== undefined ? { renewTime: new V1MicroTime(spec.renewTime) } : {}),
-      leaseTransitions: spec.leaseTransitions,
-    },
-  });
-
   const seeHolder = (holder: string): void => {
     if (holder === lastHolder) return;
     lastHolder = holder;
@@ -253,18 +109,9 @@ export function startLeaderElection(opts: LeaderElectionOptions): LeaderElection
     opts.onNewLeader?.(holder);
   };
 
-  const read = async (): Promise<LeaseRecord | undefined> => {
-    try {
-      return parseLease(await withTimeout(api.readNamespacedLease({ name, namespace: opts.namespace }), requestTimeoutMs, 'read lease'));
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      throw err;
-    }
-  };
-
   /** One round: true when we hold the lease afterwards (client-go tryAcquireOrRenew). */
   const tryAcquireOrRenew = async (): Promise<boolean> => {
-    const lease = await read();
+    const lease = await lock.read();
     if (lease !== undefined) {
       observed = lease;
       seeHolder(lease.holderIdentity);
@@ -274,10 +121,7 @@ export function startLeaderElection(opts: LeaderElectionOptions): LeaderElection
     const spec = nextLeaseSpec(decision, lease, identity, at, leaseDurationSeconds);
     if (spec === undefined) return false;
     try {
-      const written =
-        decision.action === 'create'
-          ? await withTimeout(api.createNamespacedLease({ namespace: opts.namespace, body: toBody(spec) }), requestTimeoutMs, 'create lease')
-          : await withTimeout(api.replaceNamespacedLease({ name, namespace: opts.namespace, body: toBody(spec, lease?.resourceVersion) }), requestTimeoutMs, 'update lease');
+      const written = decision.action === 'create' ? await lock.create(spec) : await lock.replace(spec, lease?.resourceVersion, 'update lease');
       observed = parseLease(written);
       seeHolder(identity);
       return true;
@@ -295,11 +139,7 @@ export function startLeaderElection(opts: LeaderElectionOptions): LeaderElection
     if (!leader) return;
     leader = false;
     log.warn({ why }, 'stopped leading');
-    try {
-      opts.onStoppedLeading?.();
-    } catch (err) {
-      log.error({ error: describe(err) }, 'onStoppedLeading failed');
-    }
+    notify(log, opts.onStoppedLeading, 'onStoppedLeading');
   };
 
   const loop = async (): Promise<void> => {
@@ -317,11 +157,7 @@ export function startLeaderElection(opts: LeaderElectionOptions): LeaderElection
         if (!leader) {
           leader = true;
           log.info('started leading');
-          try {
-            opts.onStartedLeading?.();
-          } catch (err) {
-            log.error({ error: describe(err) }, 'onStartedLeading failed');
-          }
+          notify(log, opts.onStartedLeading, 'onStartedLeading');
         }
       } else if (leader) {
         // Lost the lease to someone else outright, or renewals keep failing past the deadline.
@@ -348,20 +184,76 @@ export function startLeaderElection(opts: LeaderElectionOptions): LeaderElection
       if (!wasLeader || observed === undefined) return;
       // ReleaseOnCancel: free the lease so a successor need not wait for it to expire.
       const at = now();
+      const released = { holderIdentity: '', leaseDurationSeconds: 1, acquireTime: at, renewTime: at, leaseTransitions: observed.leaseTransitions };
       try {
-        await withTimeout(
-          api.replaceNamespacedLease({
-            name,
-            namespace: opts.namespace,
-            body: toBody({ holderIdentity: '', leaseDurationSeconds: 1, acquireTime: at, renewTime: at, leaseTransitions: observed.leaseTransitions }, observed.resourceVersion),
-          }),
-          requestTimeoutMs,
-          'release lease',
-        );
+        await lock.replace(released, observed.resourceVersion, 'release lease');
         log.info('released the lease');
       } catch (err) {
         log.warn({ error: describe(err) }, 'could not release the lease; it expires by itself');
       }
+    },
+  };
+}
+
+/** Calls a caller's callback; what it throws is logged, never thrown into the election loop. */
+function notify(log: Logger, callback: (() => void) | undefined, what: string): void {
+  try {
+    callback?.();
+  } catch (err) {
+    log.error({ error: describe(err) }, `${what} failed`);
+  }
+}
+
+/** The election's periods, checked (leaseDuration > renewDeadline > retryPeriod > 0), with their defaults. */
+function electionTimings(opts: Pick<LeaderElectionOptions, 'leaseDurationMs' | 'renewDeadlineMs' | 'retryPeriodMs' | 'requestTimeoutMs'>): {
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  requestTimeoutMs: number;
+  leaseDurationSeconds: number;
+} {
+  const leaseDurationMs = opts.leaseDurationMs ?? 15_000;
+  const renewDeadlineMs = opts.renewDeadlineMs ?? 10_000;
+  const retryPeriodMs = opts.retryPeriodMs ?? 2_000;
+  if (!(leaseDurationMs > renewDeadlineMs && renewDeadlineMs > retryPeriodMs && retryPeriodMs > 0)) {
+    throw new Error(`leader election needs leaseDuration > renewDeadline > retryPeriod > 0 (got ${leaseDurationMs}, ${renewDeadlineMs}, ${retryPeriodMs})`);
+  }
+  const requestTimeoutMs = opts.requestTimeoutMs ?? Math.min(2 * retryPeriodMs, leaseDurationMs - renewDeadlineMs);
+  const leaseDurationSeconds = Math.max(1, Math.ceil(leaseDurationMs / 1000));
+  return { renewDeadlineMs, retryPeriodMs, requestTimeoutMs, leaseDurationSeconds };
+}
+
+/** The Lease calls of one election, each bounded by `requestTimeoutMs`; `read` answers undefined when there is no Lease (404). */
+function leaseCalls(api: CoordinationV1Api, name: string, namespace: string, requestTimeoutMs: number): {
+  read(): Promise<LeaseRecord | undefined>;
+  create(spec: Omit<LeaseRecord, 'resourceVersion'>): Promise<V1Lease>;
+  replace(spec: Omit<LeaseRecord, 'resourceVersion'>, resourceVersion: string | undefined, what: 'update lease' | 'release lease'): Promise<V1Lease>;
+} {
+  return {
+    async read() {
+      try {
+        return parseLease(await withTimeout(api.readNamespacedLease({ name, namespace }), requestTimeoutMs, 'read lease'));
+      } catch (err) {
+        if (statusOf(err) === 404) return undefined;
+        throw err;
+      }
+    },
+    create: (spec) => withTimeout(api.createNamespacedLease({ namespace, body: leaseBody(name, namespace, spec) }), requestTimeoutMs, 'create lease'),
+    replace: (spec, resourceVersion, what) => withTimeout(api.replaceNamespacedLease({ name, namespace, body: leaseBody(name, namespace, spec, resourceVersion) }), requestTimeoutMs, what),
+  };
+}
+
+/** The Lease object to write for a spec (with the read resourceVersion on an update). */
+function leaseBody(name: string, namespace: string, spec: Omit<LeaseRecord, 'resourceVersion'>, resourceVersion?: string): V1Lease {
+  return {
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: { name, namespace, ...(resourceVersion !== undefined ? { resourceVersion } : {}) },
+    spec: {
+      holderIdentity: spec.holderIdentity,
+      leaseDurationSeconds: spec.leaseDurationSeconds,
+      ...(spec.acquireTime !== undefined ? { acquireTime: new V1MicroTime(spec.acquireTime) } : {}),
+      ...(spec.renewTime !== undefined ? { renewTime: new V1MicroTime(spec.renewTime) } : {}),
+      leaseTransitions: spec.leaseTransitions,
     },
   };
 }

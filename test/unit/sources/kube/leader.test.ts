@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decideLease, leaseExpiresAt, microTimeString, nextLeaseSpec, parseLease, shouldStepDown, type LeaseRecord } from '../../../../src/sources/kube/leader.ts';
+import { decideLease, leaseExpiresAt, microTimeString, nextLeaseSpec, parseLease, shouldStepDown, type LeaseRecord } from '../../../../src/sources/kube/lease.ts';
 
 const T = Date.parse('2026-03-01T12:00:00Z');
 const lease = (over: Partial<LeaseRecord> = {}): LeaseRecord => ({
