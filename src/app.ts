@@ -24,10 +24,10 @@ import { ackSummary, findPagerDutyAckTargets } from './deliver/pagerduty/acknowl
 import { createSlackUserGroups, slackActionAllowed, type SlackUserGroups } from './deliver/slack/authorize.ts';
 import { createRedisSlackMessageStore } from './deliver/slack/message-store.ts';
 import type { GroupLabels } from './model/alert-group.ts';
+import { ownerPath } from './model/owner.ts';
 import { followUp } from './queue/worker.ts';
 import { ownersOf } from './remediate/policy.ts';
 import { isRemediationReceiver } from './remediate/remediator.ts';
-import { scopeKey } from './track/decide.ts';
 import { resolveGroupRoute, routeIndex } from './track/grouping.ts';
 import { receiverTypeOf } from './config/policy.ts';
 import { createRedisAuditTrail } from './remediate/audit.ts';
@@ -360,7 +360,7 @@ export function createApp(opts: AppOptions): App {
           const receivers = policy().current().receivers;
           const targets = await findPagerDutyAckTargets({
             labels,
-            groupsOf: (o) => owners.groupsOf(scopeKey({ cluster: o.cluster, tool: o.tool, owner: o.owner })),
+            groupsOf: (o) => owners.groupsOf(ownerPath(o)),
             summary: async (key) => {
               const g = await store.get(key);
               return g ? { groupKey: key, receiver: g.labels.receiver, firing: g.lastNotification?.status === 'firing' } : null;

@@ -18,8 +18,3 @@ export const ownerNoteSchema = z.object({
   broadcast: z.boolean(),
 });
 export type OwnerNote = z.infer<typeof ownerNoteSchema>;
-
-/** The key a Slack receiver indexes its messages by owner with (cluster, tool, kind, namespace, name). */
-export function noteOwnerKey(o: Pick<OwnerNote, 'cluster' | 'tool' | 'owner'>): string {
-  return [o.cluster, o.tool, o.owner.kind, o.owner.namespace, o.owner.name].map(encodeURIComponent).join('/');
-}

@@ -8,6 +8,7 @@ import type { RemediationOwner } from '../remediate/policy.ts';
 import { verifyTicketSchema, type VerifyTicket } from '../remediate/verify.ts';
 import { jobIdOf } from '../model/fingerprint.ts';
 import { createRedisNotificationStore, notificationRefSchema, refOf, type NotificationStore } from './notification-store.ts';
+import { ownerPath } from '../model/owner.ts';
 
 /** Queue names; with the key prefix they become `<prefix>:flush:*` and `<prefix>:deliver:*` in Redis. */
 export const QUEUE_NAMES = { flush: 'flush', deliver: 'deliver' } as const;
@@ -208,7 +209,7 @@ export function createQueues(connection: Redis, prefix: string, retry: RetryPoli
       );
     },
     async enqueueRemediation(receiver, notification, owner, actor) {
-      const oKey = [owner.cluster, owner.tool, owner.owner.kind, owner.owner.namespace, owner.owner.name].join('/');
+      const oKey = ownerPath(owner);
       await actions.add(
         ACTION_JOB_NAMES.remediate,
         // The notification is stored already (the delivery that queues this read it from there).

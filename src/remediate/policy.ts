@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { SEVERITIES } from '../model/severity.ts';
 import type { Notification, NotifyReason, TrackedFinding } from '../model/alert-group.ts';
 import type { DriftState, GitOpsTool, OwnerRef, ResourceRef } from '../model/signal.ts';
+import { ownerKey, ownerLabel } from '../model/owner.ts';
 
 /**
  * The pure guardrail check of a remediation receiver (issue #6, STYLE.md rule 11): given one
@@ -133,16 +134,6 @@ export function ownersOf(n: Notification): RemediationOwner[] {
     if (!seen.has(key)) seen.set(key, { cluster: f.cluster, tool: f.tool, owner: f.owner });
   }
   return [...seen.values()];
-}
-
-/** A stable key for an owner: cluster, tool, kind, namespace, name. */
-export function ownerKey(o: RemediationOwner): string {
-  return [o.cluster, o.tool, o.owner.kind, o.owner.namespace, o.owner.name].map(encodeURIComponent).join('/');
-}
-
-/** `Application argocd/payments` (for reasons; no cluster, which the audit record carries). */
-export function ownerLabel(o: RemediationOwner): string {
-  return `${o.owner.kind} ${o.owner.namespace === '' ? '' : `${o.owner.namespace}/`}${o.owner.name}`;
 }
 
 function resourceLabel(r: ResourceRef): string {

@@ -9,14 +9,13 @@ import type { ResourceRef } from '../model/signal.ts';
 import type { ActionFailure, RemediationClient } from './action.ts';
 import { createArgoCdSyncClient } from './argocd-sync.ts';
 import type { AuditEntryInput, AuditTrail, RemediationOutcome } from './audit.ts';
+import { ownerKey, ownerLabel } from '../model/owner.ts';
 import { createArgoCdOperationClient } from './argocd-operation.ts';
 import { createFluxReconcileClient } from './flux-reconcile.ts';
 import { createAxiosKubeHttp, type KubeHttp } from './kube-http.ts';
 import {
   decideRemediation,
   deferDelayMs,
-  ownerKey,
-  ownerLabel,
   ownersOf,
   RATE_WINDOW_MS,
   remediationConfigSchema,

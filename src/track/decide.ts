@@ -2,6 +2,7 @@ import type { GroupLabels, Notification, NotifyReason, TrackedFinding } from '..
 import type { Finding } from '../model/finding.ts';
 import { highestSeverity, severityRank } from '../model/severity.ts';
 import type { DriftState, GitOpsTool, OwnerRef } from '../model/signal.ts';
+import { ownerPath } from '../model/owner.ts';
 import type { GroupState, SnapshotRecord, Timing } from './group-state.ts';
 
 export type { SnapshotRecord, Timing };
@@ -68,10 +69,6 @@ export interface ApplyResult {
   dirty: boolean;
 }
 
-export function scopeKey(scope: SignalScope): string {
-  return `${scope.cluster}/${scope.tool}/${scope.owner.kind}/${scope.owner.namespace}/${scope.owner.name}`;
-}
-
 export function inScope(f: TrackedFinding, scope: SignalScope): boolean {
   return (
     f.cluster === scope.cluster && f.tool === scope.tool && f.owner.kind === scope.owner.kind &&
@@ -129,7 +126,7 @@ function sameTiming(a: Timing, b: Timing): boolean {
 
 /** Merges one signal's findings into a group. A snapshot resolves what it no longer lists, for its owner. */
 export function applySignal(prev: GroupState | null, input: SignalInput, now: number): ApplyResult {
-  const owner = scopeKey(input.scope);
+  const owner = ownerPath(input.scope);
   const incoming: SnapshotRecord = { at: input.observedAt, observed: input.observed === true };
   if (prev && input.completeness === 'snapshot' && isStaleSnapshot(snapshotRecordOf(prev, owner, now), incoming)) {
     return { next: prev, changed: false, opened: [], resolved: 0, resolvedFindings: [], stale: true, dirty: false };

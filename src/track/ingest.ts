@@ -7,7 +7,8 @@ import { isInhibitionSource, type CompiledInhibitRule, type InhibitionSource } f
 import type { InhibitSourceStore } from './inhibit-sources.ts';
 import { isObservedSource, signalIdentityIssue, type Signal } from '../model/signal.ts';
 import type { Queues } from '../queue/queues.ts';
-import { scopeKey, type SignalInput } from './decide.ts';
+import type { SignalInput } from './decide.ts';
+import { ownerPath } from '../model/owner.ts';
 import { adoptGroups, groupInputs, scopeOf } from './grouping.ts';
 import type { GroupState } from './group-state.ts';
 import { GroupFindingsLimitError, ownerGroupsKey, type TrackStore } from './redis-store.ts';
@@ -139,7 +140,7 @@ async function ingestOne(received: Signal, deps: IngestDeps, maxSkew: number): P
     const signal: Signal = time.at === received.observedAt ? received : { ...received, observedAt: time.at };
     const findings = classify(signal, policy);
     const scope = scopeOf(signal);
-    const owner = scopeKey(scope);
+    const owner = ownerPath(scope);
     const limits = deps.limits ?? DEFAULT_FINDINGS_LIMITS;
     const refuse = (limit: 'snapshot' | 'group', message: string): never => {
       deps.metrics.limitHit(limit === 'snapshot' ? 'snapshot_findings' : 'group_findings');

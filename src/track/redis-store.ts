@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import { createHash } from 'node:crypto';
-import { applySignal, flush, inScope, scopeKey, type ApplyResult, type FlushContext, type FlushResult, type SignalInput, type SignalScope } from './decide.ts';
+import { applySignal, flush, inScope, type ApplyResult, type FlushContext, type FlushResult, type SignalInput, type SignalScope } from './decide.ts';
 import type { Notification } from '../model/alert-group.ts';
+import { ownerPath } from '../model/owner.ts';
 import { groupStateSchema, type GroupState } from './group-state.ts';
 import { activeFindingsDelta, parseActiveFindings, type ActiveFindingsCount } from './active-findings.ts';
 import { defineScripts, type CasRedis } from './redis-scripts.ts';
@@ -161,7 +162,7 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
     const key = groupRedisKey(keyPrefix, input.groupKey);
     const tx = redis.multi().expire(key, firingTtl);
     tx.zadd(knownGroupsKey(keyPrefix), 'XX', Math.floor(clock() / 1000) + firingTtl, input.groupKey);
-    tx.expire(ownerGroupsKey(keyPrefix, scopeKey(input.scope)), firingTtl);
+    tx.expire(ownerGroupsKey(keyPrefix, ownerPath(input.scope)), firingTtl);
     await tx.exec();
   }
 
@@ -171,7 +172,7 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
     const ok = await cas.meshdriftCas(
       groupRedisKey(keyPrefix, groupKey),
       activeGroupsKey(keyPrefix),
-      scope ? ownerGroupsKey(keyPrefix, scopeKey(scope)) : groupRedisKey(keyPrefix, groupKey),
+      scope ? ownerGroupsKey(keyPrefix, ownerPath(scope)) : groupRedisKey(keyPrefix, groupKey),
       findingsKeys.refs,
       findingsKeys.counts,
       `${keyPrefix}:group-version`,

@@ -7,7 +7,7 @@ import { classify } from '../../src/classify/classify.ts';
 import { loadPolicyText } from '../../src/config/load.ts';
 import { encodeButtonValue } from '../../src/deliver/slack/actions.ts';
 import { applicationSchema, applicationToSignal } from '../../src/sources/argocd/application.ts';
-import { scopeKey } from '../../src/track/decide.ts';
+import { ownerPath } from '../../src/model/owner.ts';
 import { groupKeyOf } from '../../src/model/fingerprint.ts';
 import { groupInputs, scopeOf } from '../../src/track/grouping.ts';
 import { groupRedisKey, ownerGroupsKey } from '../../src/track/redis-store.ts';
@@ -91,7 +91,7 @@ afterEach(async () => {
   await slack.close();
 });
 
-const OWNER = scopeKey({ cluster: 'test-cluster', tool: 'argocd', owner: { kind: 'Application', namespace: 'argocd', name: 'payments-mesh' } });
+const OWNER = ownerPath({ cluster: 'test-cluster', tool: 'argocd', owner: { kind: 'Application', namespace: 'argocd', name: 'payments-mesh' } });
 const ownerGroups = async (): Promise<string[]> => ((await svc?.redis.smembers(ownerGroupsKey(prefix, OWNER))) ?? []).sort();
 
 interface AuditRecord {

@@ -6,7 +6,7 @@ import type { App } from '../../src/app.ts';
 import { createCatalog } from '../../src/classify/catalog.ts';
 import { classify, defaultPolicy } from '../../src/classify/classify.ts';
 import type { Signal } from '../../src/model/signal.ts';
-import { scopeKey } from '../../src/track/decide.ts';
+import { ownerPath } from '../../src/model/owner.ts';
 import { groupInputs } from '../../src/track/grouping.ts';
 import { activeGroupsKey, createRedisTrackStore, GroupLimitError, groupRedisKey, knownGroupsKey, ownerGroupsKey } from '../../src/track/redis-store.ts';
 import { AUDIT_ENTRY_REFS, createRedisAuditTrail } from '../../src/remediate/audit.ts';
@@ -205,7 +205,7 @@ describe('group TTLs in the store', () => {
     const signal = anonApp(1);
     const input = inputOf(signal);
     const key = groupRedisKey(prefix, input.groupKey);
-    const owner = ownerGroupsKey(prefix, scopeKey(input.scope));
+    const owner = ownerGroupsKey(prefix, ownerPath(input.scope));
     const applied = await store.apply(input, 1_000);
     expect(await redis.ttl(key)).toBeGreaterThan(10 * DAY - 5);
     expect(await redis.ttl(owner)).toBeGreaterThan(10 * DAY - 5);

@@ -47,7 +47,7 @@ export interface SlackMessageStore {
   actionLines(groupKey: string, ts: string): Promise<string[]>;
   /** Appends a line (keeps the newest {@link MAX_STORED_ACTION_LINES}). */
   addActionLine(groupKey: string, ts: string, line: string): Promise<void>;
-  /** The group whose message is about this owner (see noteOwnerKey), the newest posted; null if none. */
+  /** The group whose message is about this owner (model/owner.ts ownerKey), the newest posted; null if none. */
   groupOfOwner(ownerKey: string): Promise<string | null>;
   setOwnerGroup(ownerKey: string, groupKey: string): Promise<void>;
   /**

@@ -25,7 +25,8 @@ import {
 } from './lost-post.ts';
 import type { SlackLostPostOutcome } from '../../metrics.ts';
 import type { SlackGroupLock, SlackMessageRef, SlackMessageStore, SlackPendingPost } from './message-store.ts';
-import { noteOwnerKey, type OwnerNote } from '../../model/owner-note.ts';
+import type { OwnerNote } from '../../model/owner-note.ts';
+import { ownerKey } from '../../model/owner.ts';
 import { planSlackDelivery, slackCallsOf, type SlackDeliveryPlan } from './plan.ts';
 import { noSlackRateLimit, type SlackRateLimiter } from './rate-limit.ts';
 import { renderSlackMessage, renderSlackThreadReply, toldFindingsOf } from './render.ts';
@@ -289,7 +290,7 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
     lostPost('found');
     // deliver() reserved the edit's and its reply's slots.
     const found: SlackMessageRef = { channel, ts: lookup.found.ts, seq: lookup.found.seq, repliedSeq: lookup.found.seq };
-    await opts.store.setOwnerGroup(noteOwnerKey(n.labels), n.groupKey);
+    await opts.store.setOwnerGroup(ownerKey(n.labels), n.groupKey);
     return execute({ action: 'update', ref: found, reply: threads }, n, lock);
   }
 
@@ -376,7 +377,7 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
     // findings told are known.
     const ref: SlackMessageRef = { channel, ts, seq, repliedSeq: seq, ...(seq === n.seq ? { told: toldFindingsOf(n) } : {}) };
     await opts.store.set(n.groupKey, ref);
-    await opts.store.setOwnerGroup(noteOwnerKey(n.labels), n.groupKey);
+    await opts.store.setOwnerGroup(ownerKey(n.labels), n.groupKey);
     lostPost('found');
     return { kind: 'found', ref };
   }
@@ -457,7 +458,7 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
       // A new message starts its thread: nothing is owed for it. Storing it also settles the
       // pending-post record (its seq is now shown).
       await opts.store.set(n.groupKey, { ...posted, seq: n.seq, repliedSeq: n.seq, told: toldFindingsOf(n) });
-      await opts.store.setOwnerGroup(noteOwnerKey(n.labels), n.groupKey);
+      await opts.store.setOwnerGroup(ownerKey(n.labels), n.groupKey);
     } catch {
       // The alert is in Slack. Retrying now would find it through the pending-post record, but so
       // will the next notification's post; report delivery rather than spend an attempt on it.
@@ -540,7 +541,7 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
   }
 
   async function tell(note: OwnerNote): Promise<SendResult> {
-    const groupKey = await opts.store.groupOfOwner(noteOwnerKey(note));
+    const groupKey = await opts.store.groupOfOwner(ownerKey(note));
     const ref = groupKey === null ? null : await opts.store.get(groupKey);
     // This receiver never wrote about the owner (or forgot it): someone else's channel, nothing to tell.
     if (ref === null) return { ok: true };

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { OwnerRef } from '../../model/signal.ts';
+import { clusterOwnerId } from '../../model/owner.ts';
 
 /**
  * One Flux object's last applied revision as meshdrift last heard it, and when: `at` is the
@@ -53,7 +54,7 @@ export const DEFAULT_FLUX_MAX_SKEW_MS = 60_000;
 const EVENT_TTL_SECONDS = 24 * 3600;
 
 function ownerKey(prefix: string, cluster: string, owner: OwnerRef): string {
-  const id = createHash('sha256').update([cluster, owner.kind, owner.namespace, owner.name].join('\u0000')).digest('hex').slice(0, 32);
+  const id = createHash('sha256').update(clusterOwnerId(cluster, owner)).digest('hex').slice(0, 32);
   return `${prefix}:flux:revision:${id}`;
 }
 

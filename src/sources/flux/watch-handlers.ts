@@ -1,5 +1,6 @@
 import type { Logger } from '../../log.ts';
-import type { OwnerRef, Signal } from '../../model/signal.ts';
+import type { Signal } from '../../model/signal.ts';
+import { clusterOwnerPath } from '../../model/owner.ts';
 import type { Ingest } from '../../track/ingest.ts';
 import type { InventoryIndex } from '../kube/flux-inventory.ts';
 import type { SignalQueue } from '../kube/signal-queue.ts';
@@ -24,7 +25,6 @@ export interface FluxWatchDeps {
   now: () => number;
 }
 
-const keyOf = (cluster: string, o: OwnerRef): string => [cluster, o.kind, o.namespace, o.name].join('/');
 // The revision is left out: a rollout that changes nothing else must not send a resolving snapshot.
 const digestOf = (s: Signal): string => JSON.stringify(s.resources.map((r) => [r.group, r.kind, r.namespace, r.name, r.state, r.detail ?? '']));
 
@@ -41,7 +41,7 @@ function statusHandlers<T extends SlimKustomization>(deps: FluxWatchDeps, kind: 
     deps.inventory.set(deps.cluster, owner, (obj.status?.inventory?.entries ?? []).map((e) => e.id));
     const signal = toSignal(obj);
     if (signal === undefined) return;
-    const key = keyOf(deps.cluster, owner);
+    const key = clusterOwnerPath(deps.cluster, owner);
     const digest = digestOf(signal);
     if (sent.get(key) === digest) return;
     deps.queue.submit(
@@ -59,7 +59,7 @@ function statusHandlers<T extends SlimKustomization>(deps: FluxWatchDeps, kind: 
     delete(obj) {
       const owner = ownerOfObject(kind, obj);
       deps.inventory.delete(deps.cluster, owner);
-      const key = keyOf(deps.cluster, owner);
+      const key = clusterOwnerPath(deps.cluster, owner);
       sent.delete(key);
       // Gone from the cluster: nothing of it is drifted any more.
       const signal: Signal = { ...baseSignal(owner, obj, { cluster: deps.cluster, now: deps.now() }, deps.now(), undefined), resources: [] };
@@ -82,7 +82,7 @@ export function kustomizationHandlers(deps: FluxWatchDeps): WatchHandlers<SlimKu
     if (revision === undefined || revision === '') return;
     const owner = ownerOfObject('Kustomization', k);
     // Its own queue key: a status snapshot queued 'latest' must not replace it, nor it the snapshot.
-    deps.queue.submit(`${keyOf(deps.cluster, owner)}#revision`, async () => void (await deps.fluxRevisions.seed(deps.cluster, owner, revision, deps.now())), 'latest');
+    deps.queue.submit(`${clusterOwnerPath(deps.cluster, owner)}#revision`, async () => void (await deps.fluxRevisions.seed(deps.cluster, owner, revision, deps.now())), 'latest');
   };
   return {
     add: (k) => (handlers.add(k), seed(k)),
@@ -108,7 +108,7 @@ export function fluxEventHandlers(deps: FluxWatchDeps & { onOutcome?: (outcome: 
   const receive = (e: SlimEvent): void => {
     const event = coreEventToFluxEvent(e);
     if (event === undefined) return;
-    const key = keyOf(deps.cluster, ownerOf(event));
+    const key = clusterOwnerPath(deps.cluster, ownerOf(event));
     deps.queue.submit(
       key,
       async () => {

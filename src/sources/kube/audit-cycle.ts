@@ -3,6 +3,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Catalog } from '../../classify/catalog.ts';
 import type { Logger } from '../../log.ts';
 import type { OwnerRef, Signal } from '../../model/signal.ts';
+import { clusterOwnerPath } from '../../model/owner.ts';
 import type { Ingest, IngestOutcome } from '../../track/ingest.ts';
 import { applicationToSignal } from '../argocd/application.ts';
 import { helmReleaseToSignal, kustomizationToSignal } from '../flux/status.ts';
@@ -110,8 +111,6 @@ interface Seen {
   owner: OwnerRef;
   observedAt: number;
 }
-
-const ownerKey = (cluster: string, o: OwnerRef): string => [cluster, o.kind, o.namespace, o.name].join('/');
 
 export function startAuditCycle(opts: AuditCycleOptions): AuditCycle {
   const now = opts.now ?? Date.now;
@@ -282,7 +281,7 @@ async function ingestAll(ingest: Ingest, log: Logger, concurrency: number, stopp
       try {
         result = await ingest(signal);
       } catch (err) {
-        report.errors.push(`${ownerKey(signal.cluster, signal.owner)}: ingest: ${message(err)}`);
+        report.errors.push(`${clusterOwnerPath(signal.cluster, signal.owner)}: ingest: ${message(err)}`);
         continue;
       }
       report.signals++;
@@ -308,9 +307,9 @@ function compareWithPrevious(
   at: number,
 ): { seen: Map<string, Seen>; vanished: Signal[] } {
   const seen = new Map<string, Seen>();
-  const observedBy = new Map(signals.map((s) => [ownerKey(cluster, s.owner), s.observedAt]));
+  const observedBy = new Map(signals.map((s) => [clusterOwnerPath(cluster, s.owner), s.observedAt]));
   for (const owner of ownersOf(kind, items)) {
-    const key = ownerKey(cluster, owner);
+    const key = clusterOwnerPath(cluster, owner);
     seen.set(key, { owner, observedAt: observedBy.get(key) ?? before?.get(key)?.observedAt ?? 0 });
   }
   const vanished: Signal[] = [];

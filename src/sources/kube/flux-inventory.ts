@@ -1,4 +1,5 @@
 import type { OwnerRef, ResourceRef } from '../../model/signal.ts';
+import { clusterOwnerId } from '../../model/owner.ts';
 
 /**
  * Flux inventories (`status.inventory.entries[].id`, `<namespace>_<name>_<group>_<kind>`,
@@ -36,7 +37,6 @@ export interface InventoryIndex {
   size(): number;
 }
 
-const ownerKey = (cluster: string, o: OwnerRef): string => [cluster, o.kind, o.namespace, o.name].join('\u0000');
 const objectKey = (kind: string, namespace: string, name: string): string => [kind, namespace, name].join('\u0000');
 
 export function createInventoryIndex(): InventoryIndex {
@@ -52,14 +52,14 @@ export function createInventoryIndex(): InventoryIndex {
         const known = objects.get(key);
         objects.set(key, known === undefined || known === ref.group ? ref.group : null);
       }
-      if (objects.size === 0) owners.delete(ownerKey(cluster, owner));
-      else owners.set(ownerKey(cluster, owner), objects);
+      if (objects.size === 0) owners.delete(clusterOwnerId(cluster, owner));
+      else owners.set(clusterOwnerId(cluster, owner), objects);
     },
     delete(cluster, owner) {
-      owners.delete(ownerKey(cluster, owner));
+      owners.delete(clusterOwnerId(cluster, owner));
     },
     groupOf(cluster, owner, ref) {
-      const group = owners.get(ownerKey(cluster, owner))?.get(objectKey(ref.kind, ref.namespace, ref.name));
+      const group = owners.get(clusterOwnerId(cluster, owner))?.get(objectKey(ref.kind, ref.namespace, ref.name));
       return group === null ? undefined : group;
     },
     size: () => owners.size,

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { Notification, TrackedFinding } from '../../../src/model/alert-group.ts';
+import { ownerKey } from '../../../src/model/owner.ts';
 import {
   decideRemediation,
   deferDelayMs,
-  ownerKey,
   ownersOf,
   remediationConfigSchema,
   type RemediationConfigInput,
