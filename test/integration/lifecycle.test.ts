@@ -7,10 +7,10 @@ import { isThreadReply, startFakeSlack, type FakeSlack } from '../fakes/slack.ts
 import { meshAppBody } from '../support/argocd.ts';
 import { redisUrl, testPrefix, waitFor } from '../support/redis.ts';
 import { postArgocd, startService, stopService } from '../support/service.ts';
+import { onlyGroupKey, waitSettled } from '../support/settle.ts';
 
 const ROUTING_KEY = 'L1FECYCLEKEY0123456789abcdef0123';
 const ts = (s: number) => new Date(Date.UTC(2026, 10, 24, 10, 0, s)).toISOString();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function policyFile(route: string): string {
   const dir = mkdtempSync(`${tmpdir()}/meshdrift-lifecycle-`);
@@ -32,6 +32,14 @@ async function service(policy: string): Promise<App & { url: string }> {
   return svc;
 }
 
+/** Waits until the flush the last signal scheduled has run (or the group is gone: decided and dropped). */
+async function waitForFlushOf(svc: App, what: string): Promise<void> {
+  const groupKey = await onlyGroupKey(svc, prefix);
+  const seq = groupKey === undefined ? undefined : (await svc.store.get(groupKey))?.pendingFlush?.seq;
+  if (groupKey === undefined || seq === undefined) return;
+  await waitFor(async () => ((await svc.store.get(groupKey))?.handledFlushSeq ?? seq) >= seq, 10_000, what);
+}
+
 beforeEach(async () => {
   prefix = testPrefix('life');
   slack = await startFakeSlack({ token: 'xoxb-test-SECRET-token' });
@@ -45,18 +53,22 @@ afterEach(async () => {
 });
 
 describe('alert lifecycle through the service', () => {
-  it('a flapping drift (drift, resolve, drift, resolve within pending_for) sends nothing', async () => {
-    const svc = await service(policyFile('  receiver: chat\n  group_wait: 200ms\n  group_interval: 300ms\n  pending_for: 2s\n'));
+  it('a flapping drift (drift, resolve, drift, resolve within pending_for) sends nothing', { timeout: 60_000 }, async () => {
+    // pending_for is far longer than one flap step (a post and the flush it schedules), so a
+    // loaded machine cannot stretch a drift past it; each step waits for its flush, not a sleep.
+    const svc = await service(policyFile('  receiver: chat\n  group_wait: 200ms\n  group_interval: 300ms\n  pending_for: 5s\n'));
     for (let i = 0; i < 4; i++) {
       expect((await postArgocd(svc.url, meshAppBody(i % 2 === 0 ? 'OutOfSync' : 'Synced', ts(i)))).status).toBe(202);
-      await sleep(250);
+      await waitForFlushOf(svc, `the flush after flap step ${i}`);
     }
-    await sleep(2500);
+    // The flap is decided (the group is dropped untold) and nothing is due: nothing was sent.
+    await waitSettled(svc, { what: 'the flap to be decided' });
+    expect(await onlyGroupKey(svc, prefix)).toBeUndefined();
     expect(slack.calls).toHaveLength(0);
     // A drift that stays past pending_for is sent, once.
     await postArgocd(svc.url, meshAppBody('OutOfSync', ts(10)));
-    await waitFor(() => slack.messages.size === 1, 10_000, 'the message after pending_for');
-    await sleep(500);
+    await waitFor(() => slack.messages.size === 1, 20_000, 'the message after pending_for');
+    await waitSettled(svc, { what: 'the delivery of the message' });
     expect(slack.calls.filter((c) => c.method === 'chat.postMessage' && !isThreadReply(c))).toHaveLength(1);
   });
 
@@ -94,7 +106,7 @@ describe('alert lifecycle through the service', () => {
     await waitFor(() => slack.messages.size === 1, 10_000, 'the message');
     await Promise.all(Array.from({ length: 30 }, (_, i) => postArgocd(replicas[i % 3]?.url ?? '', meshAppBody('Synced', ts(5)))));
     await waitFor(() => slack.calls.some((c) => c.method === 'chat.update'), 10_000, 'the resolve');
-    await sleep(1000);
+    await waitSettled(replicas, { what: 'every replica to be done with the resolve' });
     expect(slack.calls.filter((c) => c.method === 'chat.postMessage' && !isThreadReply(c))).toHaveLength(1);
     expect(slack.calls.filter((c) => c.method === 'chat.update')).toHaveLength(1);
   });
