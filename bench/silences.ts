@@ -8,7 +8,8 @@
 // Uses a redis-server of its own on a spare port.
 import { Redis } from 'ioredis';
 import { compileSilences, parseSilenceInput, silenceSchema, silenceState, type NewSilence } from '../src/route/silence.ts';
-import { createRedisSilenceStore, silenceKeys } from '../src/track/silence-store.ts';
+import { createRedisSilenceStore } from '../src/track/silence-store.ts';
+import { silenceKeys } from '../src/track/keys.ts';
 import { startOwnRedis } from '../test/support/redis-server.ts';
 
 const COUNT = Number(process.env.BENCH_SILENCES ?? 1000);

@@ -43,7 +43,8 @@ import { dataLossNotification, dataLossReceivers } from './track/data-loss-notic
 import type { Signal } from './model/signal.ts';
 import type { SilenceLimits } from './route/silence.ts';
 import { createMemoryBudget } from './track/memory-budget.ts';
-import { activeGroupsKey, createRedisTrackStore, groupRedisKey, readActiveFindings, reconcileActiveFindings, type TrackStore } from './track/redis-store.ts';
+import { createRedisTrackStore, readActiveFindings, reconcileActiveFindings, type TrackStore } from './track/redis-store.ts';
+import { activeGroupsKey, groupRedisKey } from './track/keys.ts';
 
 export interface AppOptions {
   env: Env;

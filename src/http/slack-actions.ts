@@ -16,7 +16,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../log.ts';
 import type { GroupLabels } from '../model/alert-group.ts';
 import { groupStateSchema } from '../track/group-state.ts';
-import { groupRedisKey } from '../track/redis-store.ts';
+import { groupRedisKey } from '../track/keys.ts';
 import type { OwnerRef } from '../model/signal.ts';
 import type { SilenceStore } from '../track/silence-store.ts';
 import type { AuditEntryInput } from '../remediate/audit.ts';

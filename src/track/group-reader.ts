@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { parseJson } from '../model/json.ts';
 import { groupStateSchema, type GroupState } from './group-state.ts';
-import { activeGroupsKey, groupRedisKey } from './redis-store.ts';
+import { activeGroupsKey, groupRedisKey } from './keys.ts';
 
 /** Read-only view of the active alert groups for the API (issue #4). Nothing here decides or writes group state. */
 

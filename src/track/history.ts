@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { notificationSchema, type Notification } from '../model/alert-group.ts';
 import { parseJson } from '../model/json.ts';
 import { resourceRefSchema } from '../model/signal.ts';
+import { historyKey } from './keys.ts';
 
 /**
  * The notification history (issue #4): the flush records each decided notification's entry, the
@@ -68,10 +69,6 @@ export interface NotificationHistory {
   record(notification: Notification): Promise<void>;
   /** Up to `limit` entries, newest first; unreadable entries are skipped. */
   recent(limit: number): Promise<HistoryEntry[]>;
-}
-
-export function historyKey(keyPrefix: string): string {
-  return `${keyPrefix}:history`;
 }
 
 /** How long the history list lives after its last entry. */

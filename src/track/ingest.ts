@@ -11,7 +11,8 @@ import type { SignalInput } from './decide.ts';
 import { ownerPath } from '../model/owner.ts';
 import { adoptGroups, groupInputs, scopeOf } from './grouping.ts';
 import type { GroupState } from './group-state.ts';
-import { GroupFindingsLimitError, ownerGroupsKey, type TrackStore } from './redis-store.ts';
+import { GroupFindingsLimitError, type TrackStore } from './redis-store.ts';
+import { ownerGroupsKey } from './keys.ts';
 import { withBudget, type MemoryBudget } from './memory-budget.ts';
 
 export type IngestOutcome =

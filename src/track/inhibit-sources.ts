@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { InhibitionSource } from '../route/inhibit.ts';
+import { inhibitSourcesKey } from './keys.ts';
 
 /**
  * Firing findings that match some inhibit rule's source matchers, shared by every replica: the
@@ -20,10 +21,6 @@ export interface InhibitSourceStoreOptions {
   ttlSeconds?: number;
   /** Called with how many sources were left out for the limit. */
   onLimit?: (dropped: number) => void;
-}
-
-export function inhibitSourcesKey(keyPrefix: string): string {
-  return `${keyPrefix}:inhibit:sources`;
 }
 
 export function createRedisInhibitSourceStore(redis: Redis, keyPrefix: string, opts: InhibitSourceStoreOptions = {}): InhibitSourceStore {

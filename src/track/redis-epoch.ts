@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Logger } from '../log.ts';
+import { announcedKey, epochKey } from './keys.ts';
 
 /**
  * Detects that Redis lost meshdrift's state (issue #12 item 9: restarted empty, without AOF). A
@@ -25,15 +26,6 @@ const epochRecordSchema = z.object({
   lostAt: z.number().int().nonnegative().optional(),
 });
 export type EpochRecord = z.infer<typeof epochRecordSchema>;
-
-export function epochKey(prefix: string): string {
-  return `${prefix}:epoch`;
-}
-
-/** Written with SET NX by the one replica that announces the loss that `epoch` replaced. */
-export function announcedKey(prefix: string, epoch: string): string {
-  return `${prefix}:epoch:announced:${epoch}`;
-}
 
 export interface DataLoss {
   /** When the loss was found (the new epoch's `lostAt`). */

@@ -1,11 +1,11 @@
 import type { Redis } from 'ioredis';
-import { createHash } from 'node:crypto';
 import { applySignal, flush, inScope, type ApplyResult, type FlushContext, type FlushResult, type SignalInput, type SignalScope } from './decide.ts';
 import type { Notification } from '../model/alert-group.ts';
 import { ownerPath } from '../model/owner.ts';
 import { groupStateSchema, type GroupState } from './group-state.ts';
 import { activeFindingsDelta, parseActiveFindings, type ActiveFindingsCount } from './active-findings.ts';
 import { defineScripts, type CasRedis } from './redis-scripts.ts';
+import { activeFindingsKeys, activeGroupsKey, groupRedisKey, groupVersionKey, knownGroupsKey, ownerGroupsKey } from './keys.ts';
 
 /**
  * Where group state lives. Read, decide in TypeScript (track/decide.ts), commit with a
@@ -84,29 +84,6 @@ export class GroupLimitError extends Error {
 export const DEFAULT_MAX_GROUPS = 10_000;
 export const DEFAULT_FIRING_GROUP_TTL_SECONDS = 30 * 86_400;
 
-export function groupRedisKey(keyPrefix: string, groupKey: string): string {
-  return `${keyPrefix}:group:${groupKey}`;
-}
-
-/** The set of groups holding findings of one owner (a snapshot must reach all of them). */
-export function ownerGroupsKey(keyPrefix: string, ownerScopeKey: string): string {
-  return `${keyPrefix}:owner-groups:${createHash('sha256').update(ownerScopeKey).digest('hex').slice(0, 32)}`;
-}
-
-export function activeGroupsKey(keyPrefix: string): string {
-  return `${keyPrefix}:groups:active`;
-}
-
-/** Every group that exists, scored by when its key expires (epoch s): the bound on groups. */
-export function knownGroupsKey(keyPrefix: string): string {
-  return `${keyPrefix}:groups:known`;
-}
-
-/** Where the active-findings bookkeeping lives (track/active-findings.ts). */
-export function activeFindingsKeys(keyPrefix: string): { refs: string; counts: string; reconciled: string } {
-  return { refs: `${keyPrefix}:findings:active:refs`, counts: `${keyPrefix}:findings:active:counts`, reconciled: `${keyPrefix}:findings:active:reconciled` };
-}
-
 /** Firing findings by severity, mesh and category, as the commits keep them (one HGETALL). */
 export async function readActiveFindings(redis: Redis, keyPrefix: string): Promise<ActiveFindingsCount[]> {
   return parseActiveFindings(await redis.hgetall(activeFindingsKeys(keyPrefix).counts));
@@ -175,7 +152,7 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
       scope ? ownerGroupsKey(keyPrefix, ownerPath(scope)) : groupRedisKey(keyPrefix, groupKey),
       findingsKeys.refs,
       findingsKeys.counts,
-      `${keyPrefix}:group-version`,
+      groupVersionKey(keyPrefix),
       knownGroupsKey(keyPrefix),
       version,
       next === null ? '' : JSON.stringify(next),

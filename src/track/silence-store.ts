@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.ts';
 import { compileSilences, silenceSchema, silenceState, type CompiledSilence, type NewSilence, type Silence } from '../route/silence.ts';
+import { silenceKeys } from './keys.ts';
 
 /**
  * Where silences live, shared by every replica and kept across restarts (issue #4), bounded
@@ -57,15 +58,6 @@ export class SilenceLimitError extends Error {
     super(`at most ${max} silences may be pending or active at once (MESHDRIFT_SILENCES_MAX): expire some first`);
     this.max = max;
   }
-}
-
-export function silencesKey(keyPrefix: string): string {
-  return `${keyPrefix}:silences`;
-}
-
-export function silenceKeys(keyPrefix: string): { active: string; ends: string; expired: string; expiredEnds: string; version: string; indexed: string } {
-  const k = silencesKey(keyPrefix);
-  return { active: k, ends: `${k}:ends`, expired: `${k}:expired`, expiredEnds: `${k}:expired:ends`, version: `${k}:version`, indexed: `${k}:indexed` };
 }
 
 const DEFAULT_RETAIN_EXPIRED_MS = 24 * 3600 * 1000;

@@ -8,7 +8,8 @@ import type { DriftState, Signal } from '../../src/model/signal.ts';
 import { countActiveFindings } from '../../src/track/active-findings.ts';
 import { groupStateSchema, type GroupState } from '../../src/track/group-state.ts';
 import { createIngest, createRedisOwnerGroupIndex, type Ingest } from '../../src/track/ingest.ts';
-import { activeFindingsKeys, createRedisTrackStore, readActiveFindings, reconcileActiveFindings, type TrackStore } from '../../src/track/redis-store.ts';
+import { createRedisTrackStore, readActiveFindings, reconcileActiveFindings, type TrackStore } from '../../src/track/redis-store.ts';
+import { activeFindingsKeys } from '../../src/track/keys.ts';
 import { deleteKeys, redisUrl, testPrefix } from '../support/redis.ts';
 
 // Two routes: critical findings also page (continue: true), so one finding sits in two groups.

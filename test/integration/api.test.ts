@@ -11,8 +11,8 @@ import { jobIdOf } from '../../src/model/fingerprint.ts';
 import { groupStateSchema, type GroupState } from '../../src/track/group-state.ts';
 import { createDeadLetters } from '../../src/queue/dead-letters.ts';
 import { createRedisGroupReader } from '../../src/track/group-reader.ts';
-import { createRedisHistory, historyEntry, historyKey } from '../../src/track/history.ts';
-import { activeGroupsKey, groupRedisKey } from '../../src/track/redis-store.ts';
+import { createRedisHistory, historyEntry } from '../../src/track/history.ts';
+import { activeGroupsKey, groupRedisKey, historyKey } from '../../src/track/keys.ts';
 import { createRedisSilenceStore } from '../../src/track/silence-store.ts';
 import { deleteKeys, redisUrl, testPrefix, waitFor } from '../support/redis.ts';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
-import { groupRedisKey } from '../../src/track/redis-store.ts';
+import { groupRedisKey } from '../../src/track/keys.ts';
 import { isThreadReply, startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
 import { meshApp } from '../support/argocd.ts';
 import { redisUrl, testPrefix, waitFor } from '../support/redis.ts';

@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
-import { groupRedisKey } from '../../src/track/redis-store.ts';
+import { groupRedisKey } from '../../src/track/keys.ts';
 import { meshAppBody } from '../support/argocd.ts';
 import { deleteKeys, redisUrl, testPrefix, waitFor } from '../support/redis.ts';
 import { ARGOCD_TOKEN, startService } from '../support/service.ts';

@@ -1,7 +1,8 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.ts';
-import { createRedisEpoch, epochKey, type DataLoss, type RedisEpoch } from '../../src/track/redis-epoch.ts';
+import { createRedisEpoch, type DataLoss, type RedisEpoch } from '../../src/track/redis-epoch.ts';
+import { epochKey } from '../../src/track/keys.ts';
 import { deleteKeys, redisUrl, testPrefix } from '../support/redis.ts';
 
 // Issue #12 item 9: the epoch key tells a Redis that lost meshdrift's state from a first start,

@@ -10,7 +10,7 @@ import { applicationSchema, applicationToSignal } from '../../src/sources/argocd
 import { ownerPath } from '../../src/model/owner.ts';
 import { groupKeyOf } from '../../src/model/fingerprint.ts';
 import { groupInputs, scopeOf } from '../../src/track/grouping.ts';
-import { groupRedisKey, ownerGroupsKey } from '../../src/track/redis-store.ts';
+import { groupRedisKey, ownerGroupsKey } from '../../src/track/keys.ts';
 import { startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
 import { meshApp, meshAppBody, SYNCED_AT } from '../support/argocd.ts';
 import { redisUrl, testPrefix, waitFor } from '../support/redis.ts';

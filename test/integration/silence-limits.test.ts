@@ -6,7 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApiRouter } from '../../src/http/api.ts';
 import { createLogger } from '../../src/log.ts';
 import { parseSilenceInput, type NewSilence, type SilenceLimitName } from '../../src/route/silence.ts';
-import { createRedisSilenceStore, DEFAULT_MAX_SILENCES, SilenceLimitError, silenceKeys, type SilenceStore } from '../../src/track/silence-store.ts';
+import { createRedisSilenceStore, DEFAULT_MAX_SILENCES, SilenceLimitError, type SilenceStore } from '../../src/track/silence-store.ts';
+import { silenceKeys } from '../../src/track/keys.ts';
 import { deleteKeys, redisUrl, testPrefix } from '../support/redis.ts';
 
 /**

@@ -2,7 +2,8 @@ import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.ts';
 import { parseSilenceInput, type NewSilence } from '../../src/route/silence.ts';
-import { createRedisSilenceStore, silenceKeys, silencesKey, type SilenceStore } from '../../src/track/silence-store.ts';
+import { createRedisSilenceStore, type SilenceStore } from '../../src/track/silence-store.ts';
+import { silenceKeys, silencesKey } from '../../src/track/keys.ts';
 import { deleteKeys, redisUrl, testPrefix, waitFor } from '../support/redis.ts';
 
 const T0 = Date.parse('2026-05-01T12:00:00.000Z');

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
-import { activeGroupsKey } from '../../src/track/redis-store.ts';
+import { activeGroupsKey } from '../../src/track/keys.ts';
 import { bigSnapshotBody } from '../support/big-snapshot.ts';
 import { redisUrl, testPrefix } from '../support/redis.ts';
 import { postArgocd, startService, stopService } from '../support/service.ts';

@@ -5,7 +5,7 @@ import type { App } from '../../src/app.ts';
 import { createLogger } from '../../src/log.ts';
 import { createArgoCdApi } from '../../src/sources/argocd/api.ts';
 import { startArgoCdPoller, type ArgoCdPoller } from '../../src/sources/argocd/poller.ts';
-import { groupRedisKey } from '../../src/track/redis-store.ts';
+import { groupRedisKey } from '../../src/track/keys.ts';
 import { startFakeArgoCd, type FakeArgoCd } from '../fakes/argocd.ts';
 import { meshApp } from '../support/argocd.ts';
 import { redisUrl, testPrefix } from '../support/redis.ts';

@@ -5,7 +5,8 @@ import { classify, defaultPolicy } from '../../src/classify/classify.ts';
 import type { Signal } from '../../src/model/signal.ts';
 import { applySignal } from '../../src/track/decide.ts';
 import { groupInputs } from '../../src/track/grouping.ts';
-import { createRedisTrackStore, groupRedisKey, type TrackStore } from '../../src/track/redis-store.ts';
+import { createRedisTrackStore, type TrackStore } from '../../src/track/redis-store.ts';
+import { groupRedisKey } from '../../src/track/keys.ts';
 import { deleteKeys, redisUrl, testPrefix } from '../support/redis.ts';
 
 /**

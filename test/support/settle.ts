@@ -1,5 +1,5 @@
 import type { App } from '../../src/app.ts';
-import { knownGroupsKey } from '../../src/track/redis-store.ts';
+import { knownGroupsKey } from '../../src/track/keys.ts';
 import { waitFor } from './redis.ts';
 
 /**

@@ -4,7 +4,7 @@ import { createRedisSlackMessageStore } from '../../../src/deliver/slack/message
 import { fingerprintOf, groupKeyOf, jobIdOf } from '../../../src/model/fingerprint.ts';
 import { clusterOwnerId, clusterOwnerPath, ownerKey, ownerLabel, ownerPath } from '../../../src/model/owner.ts';
 import { createRedisFluxRevisionStore } from '../../../src/sources/flux/revision-store.ts';
-import { ownerGroupsKey } from '../../../src/track/redis-store.ts';
+import { ownerGroupsKey } from '../../../src/track/keys.ts';
 
 /**
  * Golden values: the owner's string forms and the Redis keys and job ids built from them, as the

@@ -1,0 +1,80 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * The tracker's Redis key layout, in one place (issue #14). Every key starts with the key prefix
+ * (MESHDRIFT_KEY_PREFIX) and a colon; the families below are persisted, so each keeps the exact
+ * bytes it had when it was built beside its store (golden tests: test/unit/track/keys.test.ts).
+ *
+ * | key                                   | type   | what                                            | written by               |
+ * |---------------------------------------|--------|-------------------------------------------------|--------------------------|
+ * | `<p>:group:<groupKey>`                | hash   | one alert group's state (`s`) and version (`v`) | redis-store.ts (CAS)     |
+ * | `<p>:owner-groups:<sha256(path)/32>`  | set    | groups holding findings of one owner            | redis-store.ts (CAS)     |
+ * | `<p>:groups:active`                   | zset   | groups with firing findings                     | redis-store.ts (CAS)     |
+ * | `<p>:groups:known`                    | zset   | every group, scored by key expiry (the bound)   | redis-store.ts (CAS)     |
+ * | `<p>:group-version`                   | string | the counter group versions are drawn from       | redis-store.ts (CAS)     |
+ * | `<p>:findings:active:{refs,counts,reconciled}` | hash/hash/string | firing-finding counts and their last rebuild | redis-store.ts |
+ * | `<p>:history`                         | list   | recent notifications (the API's history)        | history.ts               |
+ * | `<p>:inhibit:sources`                 | hash   | firing findings that may inhibit others         | inhibit-sources.ts       |
+ * | `<p>:silences[:ends,:expired,:expired:ends,:version,:indexed]` | hash/zset/… | silences   | silence-store.ts         |
+ * | `<p>:epoch`, `<p>:epoch:announced:<id>` | string | the Redis data-loss epoch and its announcement | redis-epoch.ts           |
+ *
+ * Other families are built by their features: `<p>:receiver:<name>:slack:*` and `<p>:slack:*`
+ * (deliver/slack/), `<p>:remediate:*` and `<p>:audit` (remediate/), `<p>:flux:*`
+ * (sources/flux/revision-store.ts), `<p>:notification:*` and the BullMQ queues (queue/).
+ */
+
+/** One alert group's state. Its prefix (groupKey '') is how the CAS scripts find the other groups. */
+export function groupRedisKey(keyPrefix: string, groupKey: string): string {
+  return `${keyPrefix}:group:${groupKey}`;
+}
+
+/** The set of groups holding findings of one owner (a snapshot must reach all of them); `ownerScopeKey` is model/owner.ts `ownerPath`. */
+export function ownerGroupsKey(keyPrefix: string, ownerScopeKey: string): string {
+  return `${keyPrefix}:owner-groups:${createHash('sha256').update(ownerScopeKey).digest('hex').slice(0, 32)}`;
+}
+
+export function activeGroupsKey(keyPrefix: string): string {
+  return `${keyPrefix}:groups:active`;
+}
+
+/** Every group that exists, scored by when its key expires (epoch s): the bound on groups. */
+export function knownGroupsKey(keyPrefix: string): string {
+  return `${keyPrefix}:groups:known`;
+}
+
+/** The counter each commit draws the group's next version from. */
+export function groupVersionKey(keyPrefix: string): string {
+  return `${keyPrefix}:group-version`;
+}
+
+/** Where the active-findings bookkeeping lives (track/active-findings.ts). */
+export function activeFindingsKeys(keyPrefix: string): { refs: string; counts: string; reconciled: string } {
+  return { refs: `${keyPrefix}:findings:active:refs`, counts: `${keyPrefix}:findings:active:counts`, reconciled: `${keyPrefix}:findings:active:reconciled` };
+}
+
+export function historyKey(keyPrefix: string): string {
+  return `${keyPrefix}:history`;
+}
+
+export function inhibitSourcesKey(keyPrefix: string): string {
+  return `${keyPrefix}:inhibit:sources`;
+}
+
+export function silencesKey(keyPrefix: string): string {
+  return `${keyPrefix}:silences`;
+}
+
+/** The silence store's keys (track/silence-store.ts says what each holds). */
+export function silenceKeys(keyPrefix: string): { active: string; ends: string; expired: string; expiredEnds: string; version: string; indexed: string } {
+  const k = silencesKey(keyPrefix);
+  return { active: k, ends: `${k}:ends`, expired: `${k}:expired`, expiredEnds: `${k}:expired:ends`, version: `${k}:version`, indexed: `${k}:indexed` };
+}
+
+export function epochKey(prefix: string): string {
+  return `${prefix}:epoch`;
+}
+
+/** Written with SET NX by the one replica that announces the loss that `epoch` replaced. */
+export function announcedKey(prefix: string, epoch: string): string {
+  return `${prefix}:epoch:announced:${epoch}`;
+}
