@@ -1,7 +1,6 @@
-import { LogLevel, WebClient } from '@slack/web-api';
 import type { SlackActionsConfig } from '../../config/policy.ts';
 import type { SlackActionKind } from './actions.ts';
-import { slackErrorToResult } from './notifier.ts';
+import { slackClients, slackErrorToResult } from './client.ts';
 
 /**
  * Who may press which Slack button on an alert (issue #6): the route's `slack_actions` (inherited
@@ -52,13 +51,7 @@ export interface SlackUserGroupsOptions {
 /** `usergroups.users.list` with a short in-memory cache per group (and one request at a time per group). */
 export function createSlackUserGroups(opts: SlackUserGroupsOptions): SlackUserGroups {
   const ttlMs = opts.ttlMs ?? 60_000;
-  const client = new WebClient(opts.token, {
-    ...(opts.apiUrl === undefined ? {} : { slackApiUrl: opts.apiUrl }),
-    rejectRateLimitedCalls: true,
-    retryConfig: { retries: 0 },
-    timeout: opts.timeoutMs ?? 5_000,
-    logLevel: LogLevel.ERROR,
-  });
+  const client = slackClients({ token: opts.token, apiUrl: opts.apiUrl })(opts.timeoutMs ?? 5_000);
   const cache = new Map<string, { at: number; members: Promise<readonly string[]> }>();
 
   async function fetchMembers(groupId: string): Promise<readonly string[]> {

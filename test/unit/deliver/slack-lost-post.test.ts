@@ -14,7 +14,7 @@ import {
   type SlackHistoryQuery,
 } from '../../../src/deliver/slack/lost-post.ts';
 import type { SlackMessageRef, SlackPendingPost } from '../../../src/deliver/slack/message-store.ts';
-import { lookupTimeoutFactor } from '../../../src/deliver/slack/notifier.ts';
+import { lookupTimeoutFactor } from '../../../src/deliver/slack/lost-post-recovery.ts';
 
 const ref = (seq: number): SlackMessageRef => ({ channel: 'C0ALERTS1', ts: '1736935200.000100', seq });
 const pending = (seq: number, at = 1_000): SlackPendingPost => ({ seq, at });
