@@ -4,6 +4,7 @@ import type { App } from '../../src/app.ts';
 import { createLogger } from '../../src/log.ts';
 import { ArgoCdApiError, createArgoCdApi } from '../../src/sources/argocd/api.ts';
 import { startArgoCdPoller, type ArgoCdPoller, type ArgoCdPollerOptions, type PollOutcome } from '../../src/sources/argocd/poller.ts';
+import { sleep as abortableSleep, type Delay } from '../../src/sources/kube/backoff.ts';
 import { startFakeArgoCd, type FakeArgoCd } from '../fakes/argocd.ts';
 import { isThreadReply, startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
 import { meshApp, SYNCED_AT } from '../support/argocd.ts';
@@ -189,12 +190,19 @@ describe('Argo CD API polling → the pipeline', () => {
   it('a slow API times out and is retried with backoff, never in a hot loop, until it answers', async () => {
     const app = await service();
     argo.setDelay(1_000);
-    const { p, outcomes } = poll(app, { timeoutMs: 150, runAtStart: true, backoff: { baseMs: 100, maxMs: 400 } });
+    // The loop's waits, recorded (and really waited): what it asks for is what is checked.
+    const waits: number[] = [];
+    const delay: Delay = (ms, signal) => {
+      waits.push(ms);
+      return abortableSleep(ms, signal);
+    };
+    const { p, outcomes } = poll(app, { timeoutMs: 150, runAtStart: true, backoff: { baseMs: 100, maxMs: 400 }, delay });
     await waitFor(() => outcomes.length >= 3, 10_000, 'three timed-out polls');
     expect(outcomes.slice(0, 3)).toEqual(['failed', 'failed', 'failed']);
     expect(p.health()).toMatchObject({ consecutiveFailures: outcomes.length, lastError: expect.stringContaining('request timed out') });
     // Each failed poll waits at least half its backoff (50, 100, 200, 200 ms…) on top of the 150 ms
     // timeout: over a second, a handful of requests, never hundreds.
+    expect(waits.slice(0, 3).every((ms) => ms >= 50)).toBe(true);
     await sleep(1_000);
     expect(argo.lists().length).toBeLessThanOrEqual(10);
 
@@ -202,9 +210,11 @@ describe('Argo CD API polling → the pipeline', () => {
     await waitFor(() => outcomes.at(-1) === 'ok', 10_000, 'a successful poll');
     expect(p.health()).toMatchObject({ ready: true, consecutiveFailures: 0 });
     await waitFor(() => posts(slack).length === 1, 10_000, 'the Slack message');
-    // Back to the interval (an hour): no more requests.
+    // Back to the interval (an hour): the loop waits in it (no poll in flight, none to come: a
+    // condition, not "none seen during a fixed sleep"), and no poll made more than one request.
+    await waitFor(() => waits.at(-1) === 3_600_000, 10_000, 'the loop back to the interval');
     const requests = argo.lists().length;
-    await sleep(300);
+    expect(requests).toBeLessThanOrEqual(outcomes.length);
     expect(argo.lists().length).toBe(requests);
   });
 

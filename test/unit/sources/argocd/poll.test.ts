@@ -210,17 +210,21 @@ afterEach(async () => {
 });
 
 /** A delay that records each wait and returns at once for the first `limit` ones, then waits for stop(). */
+/** Delays that end at once `limit` times, then park until aborted; `parked` resolves when the first parks. */
 function recordingDelay(limit: number) {
   const waits: number[] = [];
+  let markParked!: () => void;
+  const parked = new Promise<void>((resolve) => (markParked = resolve));
   const delay: Delay = (ms, signal) => {
     waits.push(ms);
     if (waits.length <= limit) return Promise.resolve();
+    markParked();
     return new Promise((resolve) => {
       if (signal?.aborted) return resolve();
       signal?.addEventListener('abort', () => resolve(), { once: true });
     });
   };
-  return { delay, waits };
+  return { delay, waits, parked };
 }
 
 function poller(api: ArgoCdApi, ingest: Ingest, extra: Partial<ArgoCdPollerOptions> = {}) {
@@ -342,7 +346,8 @@ describe('the Argo CD poller (in-memory API)', () => {
     for (let i = 0; i < 5; i++) state.listFailures.push(new ArgoCdApiError('unavailable', 'HTTP 503', 503));
     const d = recordingDelay(6);
     const { outcomes } = poller(api, trackingIngest().ingest, { runAtStart: true, delay: d.delay, random: () => 1, backoff: { baseMs: 1_000, maxMs: 8_000 }, intervalMs: 60_000 });
-    await new Promise((r) => setTimeout(r, 50));
+    // The loop has run its seven polls once it parks in the seventh wait (not after a fixed sleep).
+    await d.parked;
     expect(outcomes).toEqual(['failed', 'failed', 'failed', 'failed', 'failed', 'ok', 'ok']);
     expect(d.waits).toEqual([1_000, 2_000, 4_000, 8_000, 8_000, 60_000, 60_000]);
     expect(state.lists).toHaveLength(7);
