@@ -19,17 +19,12 @@ import { createRedisFluxRevisionStore } from './sources/flux/revision-store.ts';
 import { startLeaderGatedKubeSources, type LeaderGatedKubeSources } from './sources/kube/gated.ts';
 import { podNamespace } from './sources/kube/leader.ts';
 import { createApiRouter } from './http/api.ts';
-import { createRedisGroupLabels, createRedisSlackReplayGuard, createSlackActionsRouter, slackAuditEntry } from './http/slack-actions.ts';
-import { ackSummary, findPagerDutyAckTargets } from './deliver/pagerduty/acknowledge.ts';
-import { createSlackUserGroups, slackActionAllowed, type SlackUserGroups } from './deliver/slack/authorize.ts';
-import { createRedisSlackMessageStore } from './deliver/slack/message-store.ts';
-import type { GroupLabels } from './model/alert-group.ts';
-import { ownerPath } from './model/owner.ts';
-import { followUp } from './queue/worker.ts';
-import { ownersOf } from './remediate/policy.ts';
-import { isRemediationReceiver } from './remediate/remediator.ts';
-import { resolveGroupRoute, routeIndex } from './track/grouping.ts';
-import { receiverTypeOf } from './config/policy.ts';
+import { createSlackActionsRouter, slackAuditEntry } from './http/slack-actions.ts';
+import { createSlackAcknowledge } from './deliver/pagerduty/acknowledge.ts';
+import { createSlackActionAccess } from './deliver/slack/access.ts';
+import { createSlackActionLineRecorder } from './deliver/slack/message-store.ts';
+import { createRedisSlackReplayGuard } from './deliver/slack/replay-guard.ts';
+import { createSyncNow } from './remediate/sync-now.ts';
 import { createRedisAuditTrail } from './remediate/audit.ts';
 import { createFlushContext } from './track/flush-context.ts';
 import { createRedisInhibitSourceStore } from './track/inhibit-sources.ts';
@@ -289,94 +284,26 @@ export function createApp(opts: AppOptions): App {
     log.warn({ receivers, group: n.groupKey }, 'Redis data loss announced');
   };
   const epoch = createRedisEpoch({ redis, prefix, log, now, onLoss: onDataLoss });
-  /**
-   * "Sync now" from Slack: each owner of the group's firing findings goes to the policy's
-   * remediation receiver for the owner's tool (its guardrails, dry run and audit apply as for
-   * automatic remediation), inline so the clicker hears the result; its verify step and notes are
-   * queued as for automatic remediation.
-   */
-  const syncFromSlack = async (groupKey: string, actor: string): Promise<{ dryRun: boolean; summary: string }> => {
-    const state = await store.get(groupKey);
-    const last = state?.lastNotification;
-    if (!state || !last || last.status !== 'firing') throw new Error('nothing is drifted in this group any more');
-    const wanted: readonly string[] = state.labels.tool === 'argocd' ? ['argocd-sync', 'argocd-operation'] : ['flux-reconcile'];
-    const current = policy().current();
-    // A receiver that acts through one cluster's Kubernetes API (`kube.cluster`) only serves that cluster.
-    const receiver = current.receivers.find(
-      (r) => receiverTypeOf(r) === 'remediate' && r.remediate !== undefined && wanted.includes(r.remediate.action) && (r.remediate.kube === undefined || r.remediate.kube.cluster === state.labels.cluster),
-    );
-    const notifier = receiver ? policy().notifiers().get(receiver.name) : undefined;
-    if (!receiver || !notifier || !isRemediationReceiver(notifier)) throw new Error(`the policy has no remediate receiver with action ${wanted.join(' or ')} for cluster ${state.labels.cluster}`);
-    const n = { ...last, reason: 'first' as const, at: now() };
-    for (const owner of ownersOf(n)) {
-      const run = await notifier.remediateOwner(n, owner, actor);
-      await followUp(run, { notifiers: () => policy().notifiers(), queues });
-      if (!run.result.ok) throw new Error(run.result.reason);
-    }
-    log.info({ group: groupKey, actor, receiver: receiver.name }, 'sync requested from Slack');
-    return { dryRun: receiver.remediate?.dry_run ?? true, summary: `via ${receiver.name}` };
-  };
-  // The default for routes without `slack_actions` (policy), which name users and user groups per route.
-  const allowedUsers = new Set((env.MESHDRIFT_SLACK_ALLOWED_USERS ?? '').split(',').map((u) => u.trim()).filter((u) => u !== ''));
-  const processEnv = opts.processEnv ?? process.env;
-  const userGroupsByToken = new Map<string, SlackUserGroups>();
-  // The bot token of the group's Slack receiver (else SLACK_BOT_TOKEN) reads its user groups.
-  const userGroupsFor = (labels: GroupLabels): SlackUserGroups | undefined => {
-    const r = policy().current().receivers.find((x) => x.name === labels.receiver && x.slack !== undefined);
-    const token = (r?.slack ? processEnv[r.slack.token_env] : undefined) ?? env.SLACK_BOT_TOKEN;
-    if (!token) return undefined;
-    let groups = userGroupsByToken.get(token);
-    if (!groups) {
-      groups = createSlackUserGroups({ token, now, ...(env.SLACK_API_URL ? { apiUrl: env.SLACK_API_URL } : {}) });
-      userGroupsByToken.set(token, groups);
-    }
-    return groups;
-  };
-  const slackMessagesOf = (labels: GroupLabels) => {
-    const r = policy().current().receivers.find((x) => x.name === labels.receiver && x.slack !== undefined);
-    return r ? createRedisSlackMessageStore(redis, `${prefix}:receiver:${r.name}`) : undefined;
-  };
+  // Slack buttons (POST /slack/actions), when SLACK_SIGNING_SECRET is set.
   const slackActions = env.SLACK_SIGNING_SECRET
     ? createSlackActionsRouter({
         signingSecret: env.SLACK_SIGNING_SECRET,
         now,
         log,
         silences,
-        groupLabels: createRedisGroupLabels(redis, prefix),
-        // The group's route by identity (never by position: a reload that reorders routes must
-        // not hand one route's permissions to another's alerts); by content for a group stored
-        // under an id the policy no longer has (track/grouping.ts resolveGroupRoute).
-        allowed: async (action, user, labels, groupKey) => {
-          const root = policy().current().classify.route;
-          const known = labels.route !== undefined && routeIndex(root).has(labels.route);
-          const findings = known ? [] : Object.values((await store.get(groupKey))?.findings ?? {});
-          const { route } = resolveGroupRoute(root, labels, findings);
-          return slackActionAllowed(action, user, route.slackActions, allowedUsers, userGroupsFor(labels));
-        },
-        sync: syncFromSlack,
-        // PagerDuty acknowledges are jobs (retried like deliveries), for every PagerDuty receiver the owner's drift went to.
-        acknowledge: async (groupKey, actor) => {
-          const labels = (await store.get(groupKey))?.labels;
-          if (!labels) throw new Error('this alert group no longer exists');
-          const receivers = policy().current().receivers;
-          const targets = await findPagerDutyAckTargets({
-            labels,
-            groupsOf: (o) => owners.groupsOf(ownerPath(o)),
-            summary: async (key) => {
-              const g = await store.get(key);
-              return g ? { groupKey: key, receiver: g.labels.receiver, firing: g.lastNotification?.status === 'firing' } : null;
-            },
-            isPagerDuty: (name) => receivers.some((r) => r.name === name && r.pagerduty !== undefined),
-          });
-          const at = now();
-          for (const t of targets) await queues.enqueueAcknowledge({ ...t, actor, fromGroupKey: groupKey, cluster: labels.cluster, owner: labels.owner, at });
-          return { summary: ackSummary(targets) };
-        },
-        recordAction: async (groupKey, labels, line) => {
-          const messages = slackMessagesOf(labels);
-          const ref = await messages?.get(groupKey);
-          if (messages && ref) await messages.addActionLine(groupKey, ref.ts, line);
-        },
+        groupLabels: async (groupKey) => (await store.get(groupKey))?.labels ?? null,
+        allowed: createSlackActionAccess({
+          policy: () => policy().current(),
+          store,
+          allowedUsers: env.MESHDRIFT_SLACK_ALLOWED_USERS,
+          processEnv: opts.processEnv ?? process.env,
+          botToken: env.SLACK_BOT_TOKEN,
+          apiUrl: env.SLACK_API_URL,
+          now,
+        }),
+        sync: createSyncNow({ policy, store, queues, now, log }),
+        acknowledge: createSlackAcknowledge({ store, owners, queues, receivers: () => policy().current().receivers, now }),
+        recordAction: createSlackActionLineRecorder(redis, prefix, () => policy().current().receivers),
         // The one audit trail (GET /api/v1/audit), kind slack-action.
         audit: async (entry) => void (await audit.append(slackAuditEntry(entry))),
         firstSeen: createRedisSlackReplayGuard(redis, prefix),

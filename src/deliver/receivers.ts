@@ -5,7 +5,7 @@ import { createAlertmanagerNotifier } from './alertmanager/notifier.ts';
 import { createConsoleNotifier } from './console/notifier.ts';
 import type { Notifier } from './notifier.ts';
 import { createPagerDutyNotifier } from './pagerduty/notifier.ts';
-import { createRedisSlackMessageStore } from './slack/message-store.ts';
+import { createRedisSlackMessageStore, slackReceiverKeyPrefix } from './slack/message-store.ts';
 import { createRedisSlackRateLimiter } from './slack/rate-limit.ts';
 import { createSlackNotifier } from './slack/notifier.ts';
 import { createWebhookNotifier } from './webhook/notifier.ts';
@@ -96,7 +96,7 @@ const FACTORIES: Record<ReceiverType, Factory> = {
       channel: r.slack?.channel ?? '',
       ...(deps.slackApiUrl ? { apiUrl: deps.slackApiUrl } : {}),
       // One stored message per (receiver, group): two Slack receivers keep separate messages.
-      store: createRedisSlackMessageStore(deps.redis, `${deps.keyPrefix}:receiver:${r.name}`),
+      store: createRedisSlackMessageStore(deps.redis, slackReceiverKeyPrefix(deps.keyPrefix, r.name)),
       // One budget per channel for every receiver and replica (Slack: about 1 message/s/channel).
       rateLimiter: createRedisSlackRateLimiter(deps.redis, deps.keyPrefix),
       ...(deps.log ? { log: deps.log.child({ receiver: r.name }) } : {}),

@@ -1,4 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { SLACK_MAX_SKEW_SECONDS } from '../deliver/slack/replay-guard.ts';
+
+export { SLACK_MAX_SKEW_SECONDS };
 
 /** Outcome of a request authentication check; `reason` never contains the key or expected value. */
 export type VerifyResult = { ok: true } | { ok: false; reason: string };
@@ -52,4 +55,58 @@ export function verifyBearerToken(authorizationHeader: string | undefined, token
   const expected = createHash('sha256').update(token).digest();
   if (!timingSafeEqual(given, expected)) return { ok: false, reason: 'invalid bearer token' };
   return { ok: true };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Slack request signature (routing.md §5, bolt-js verify-request.ts, stricter: future timestamps are rejected)
+// ---------------------------------------------------------------------------------------------
+
+type SlackHeaders = Readonly<Record<string, string | readonly string[] | undefined>>;
+
+function headerOf(headers: SlackHeaders, name: string): string | undefined {
+  const lower = name.toLowerCase();
+  for (const [k, v] of Object.entries(headers)) {
+    if (k.toLowerCase() !== lower) continue;
+    return typeof v === 'string' ? v : v?.[0];
+  }
+  return undefined;
+}
+
+const SIGNATURE = /^v0=([0-9a-f]{64})$/i;
+
+/**
+ * A verified Slack request, with the key a replay guard remembers it by: a hash of the signed
+ * (timestamp, body) pair, not of the header text. The header's encoding (hex case, `V0=`, spaces)
+ * is the sender's choice; what was signed is not, so every spelling of one click is one key.
+ */
+export type SlackVerifyResult = { ok: true; replayKey: string } | { ok: false; reason: string };
+
+/** The replay key of a verified request: SHA-256 over the timestamp (as a number) and the body's SHA-256. */
+export function slackReplayKey(timestampSeconds: number, rawBody: Buffer): string {
+  const bodyHash = createHash('sha256').update(rawBody).digest('hex');
+  return createHash('sha256').update(`v0:${timestampSeconds}:${bodyHash}`).digest('hex');
+}
+
+/**
+ * Checks a Slack request: `X-Slack-Signature: v0=<hex HMAC-SHA256(secret, "v0:" + ts + ":" + body)>`
+ * with `X-Slack-Request-Timestamp` (Unix seconds) within {@link SLACK_MAX_SKEW_SECONDS} of `now`
+ * (epoch ms), old or ahead. Over the raw bytes, before any parsing; compares in constant time.
+ * The reason never contains the secret or the expected signature.
+ */
+export function verifySlackRequest(rawBody: Buffer, headers: SlackHeaders, signingSecret: string, now: number): SlackVerifyResult {
+  if (signingSecret === '') return { ok: false, reason: 'no Slack signing secret configured' };
+  const tsText = headerOf(headers, 'x-slack-request-timestamp')?.trim() ?? '';
+  if (tsText === '') return { ok: false, reason: 'missing X-Slack-Request-Timestamp header' };
+  if (!/^\d{1,12}$/.test(tsText)) return { ok: false, reason: 'malformed X-Slack-Request-Timestamp header: expected Unix seconds' };
+  const skew = Math.floor(now / 1000) - Number(tsText);
+  if (skew > SLACK_MAX_SKEW_SECONDS) return { ok: false, reason: `request timestamp is ${skew}s old (more than ${SLACK_MAX_SKEW_SECONDS}s): possible replay` };
+  if (-skew > SLACK_MAX_SKEW_SECONDS) return { ok: false, reason: `request timestamp is ${-skew}s in the future (more than ${SLACK_MAX_SKEW_SECONDS}s)` };
+  const sigText = headerOf(headers, 'x-slack-signature')?.trim() ?? '';
+  if (sigText === '') return { ok: false, reason: 'missing X-Slack-Signature header' };
+  const match = SIGNATURE.exec(sigText);
+  if (match?.[1] === undefined) return { ok: false, reason: 'malformed X-Slack-Signature header: expected v0=<64 hex digits>' };
+  const expected = createHmac('sha256', signingSecret).update(`v0:${tsText}:`).update(rawBody).digest();
+  const given = Buffer.from(match[1], 'hex');
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'signature mismatch' };
+  return { ok: true, replayKey: slackReplayKey(Number(tsText), rawBody) };
 }

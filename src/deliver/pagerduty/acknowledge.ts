@@ -1,4 +1,9 @@
+import type { ReceiverConfig } from '../../config/policy.ts';
 import type { GroupLabels } from '../../model/alert-group.ts';
+import { ownerPath } from '../../model/owner.ts';
+import type { Queues } from '../../queue/queues.ts';
+import type { OwnerGroupIndex } from '../../track/ingest.ts';
+import type { TrackStore } from '../../track/redis-store.ts';
 
 /**
  * Which PagerDuty alerts a Slack "Acknowledge" acknowledges. A Slack message belongs to the Slack
@@ -45,4 +50,38 @@ export async function findPagerDutyAckTargets(src: AckTargetSources): Promise<Pa
 /** "PagerDuty: 2 alerts acknowledging" / "no open PagerDuty alert": the tail of the Slack line. */
 export function ackSummary(targets: readonly PagerDutyAckTarget[]): string {
   return targets.length === 0 ? 'no open PagerDuty alert' : `PagerDuty: acknowledging ${targets.length} alert${targets.length === 1 ? '' : 's'}`;
+}
+
+export interface SlackAcknowledgeDeps {
+  store: Pick<TrackStore, 'get'>;
+  owners: Pick<OwnerGroupIndex, 'groupsOf'>;
+  queues: Pick<Queues, 'enqueueAcknowledge'>;
+  /** The receivers of the policy in force. */
+  receivers: () => readonly ReceiverConfig[];
+  now: () => number;
+}
+
+/**
+ * Slack "Acknowledge": PagerDuty acknowledges are jobs (retried like deliveries), one for every
+ * PagerDuty receiver the owner's drift went to ({@link findPagerDutyAckTargets}).
+ */
+export function createSlackAcknowledge(deps: SlackAcknowledgeDeps): (groupKey: string, actor: string) => Promise<{ summary: string }> {
+  const { store, owners, queues, now } = deps;
+  return async (groupKey, actor) => {
+    const labels = (await store.get(groupKey))?.labels;
+    if (!labels) throw new Error('this alert group no longer exists');
+    const receivers = deps.receivers();
+    const targets = await findPagerDutyAckTargets({
+      labels,
+      groupsOf: (o) => owners.groupsOf(ownerPath(o)),
+      summary: async (key) => {
+        const g = await store.get(key);
+        return g ? { groupKey: key, receiver: g.labels.receiver, firing: g.lastNotification?.status === 'firing' } : null;
+      },
+      isPagerDuty: (name) => receivers.some((r) => r.name === name && r.pagerduty !== undefined),
+    });
+    const at = now();
+    for (const t of targets) await queues.enqueueAcknowledge({ ...t, actor, fromGroupKey: groupKey, cluster: labels.cluster, owner: labels.owner, at });
+    return { summary: ackSummary(targets) };
+  };
 }

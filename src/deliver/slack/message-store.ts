@@ -205,3 +205,27 @@ function parsePendingPost(raw: string): SlackPendingPost | null {
     return null;
   }
 }
+
+/** The key prefix of one Slack receiver's message store (`<p>:receiver:<name>`), built here only. */
+export function slackReceiverKeyPrefix(keyPrefix: string, receiverName: string): string {
+  return `${keyPrefix}:receiver:${receiverName}`;
+}
+
+/**
+ * Keeps a Slack action's "who did what" line with the group's message in the store of the group's
+ * Slack receiver (so the next notification's re-render shows it again); nothing when the group's
+ * receiver is not a Slack receiver or its message is unknown.
+ */
+export function createSlackActionLineRecorder(
+  redis: Redis,
+  keyPrefix: string,
+  receivers: () => readonly { name: string; slack?: unknown }[],
+): (groupKey: string, labels: { receiver?: string | undefined }, line: string) => Promise<void> {
+  return async (groupKey, labels, line) => {
+    const r = receivers().find((x) => x.name === labels.receiver && x.slack !== undefined);
+    if (!r) return;
+    const messages = createRedisSlackMessageStore(redis, slackReceiverKeyPrefix(keyPrefix, r.name));
+    const ref = await messages.get(groupKey);
+    if (ref) await messages.addActionLine(groupKey, ref.ts, line);
+  };
+}

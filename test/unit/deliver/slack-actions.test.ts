@@ -13,7 +13,7 @@ import {
 } from '../../../src/deliver/slack/actions.ts';
 import type { SlackBlock } from '../../../src/deliver/slack/blocks.ts';
 import { renderSlackMessage, SLACK_LIMITS } from '../../../src/deliver/slack/render.ts';
-import { verifySlackRequest } from '../../../src/http/slack-actions.ts';
+import { verifySlackRequest } from '../../../src/http/verify-signature.ts';
 import { compileMatcher, matchesAll } from '../../../src/route/matcher.ts';
 import { makeNotification, makeTrackedFinding } from '../../support/notifications.ts';
 

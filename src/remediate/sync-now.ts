@@ -1,0 +1,47 @@
+import type { PolicyHolder } from '../config/policy-holder.ts';
+import { receiverTypeOf } from '../config/policy.ts';
+import type { Logger } from '../log.ts';
+import type { Queues } from '../queue/queues.ts';
+import { followUp } from '../queue/worker.ts';
+import type { TrackStore } from '../track/redis-store.ts';
+import { ownersOf } from './policy.ts';
+import { isRemediationReceiver } from './remediator.ts';
+
+export interface SyncNowDeps {
+  policy: () => PolicyHolder;
+  store: Pick<TrackStore, 'get'>;
+  queues: Queues;
+  now: () => number;
+  log: Logger;
+}
+
+/**
+ * "Sync now" from Slack: each owner of the group's firing findings goes to the policy's
+ * remediation receiver for the owner's tool (its guardrails, dry run and audit apply as for
+ * automatic remediation), inline so the clicker hears the result; its verify step and notes are
+ * queued as for automatic remediation.
+ */
+export function createSyncNow(deps: SyncNowDeps): (groupKey: string, actor: string) => Promise<{ dryRun: boolean; summary: string }> {
+  const { policy, store, queues, now, log } = deps;
+  return async (groupKey, actor) => {
+    const state = await store.get(groupKey);
+    const last = state?.lastNotification;
+    if (!state || !last || last.status !== 'firing') throw new Error('nothing is drifted in this group any more');
+    const wanted: readonly string[] = state.labels.tool === 'argocd' ? ['argocd-sync', 'argocd-operation'] : ['flux-reconcile'];
+    const current = policy().current();
+    // A receiver that acts through one cluster's Kubernetes API (`kube.cluster`) only serves that cluster.
+    const receiver = current.receivers.find(
+      (r) => receiverTypeOf(r) === 'remediate' && r.remediate !== undefined && wanted.includes(r.remediate.action) && (r.remediate.kube === undefined || r.remediate.kube.cluster === state.labels.cluster),
+    );
+    const notifier = receiver ? policy().notifiers().get(receiver.name) : undefined;
+    if (!receiver || !notifier || !isRemediationReceiver(notifier)) throw new Error(`the policy has no remediate receiver with action ${wanted.join(' or ')} for cluster ${state.labels.cluster}`);
+    const n = { ...last, reason: 'first' as const, at: now() };
+    for (const owner of ownersOf(n)) {
+      const run = await notifier.remediateOwner(n, owner, actor);
+      await followUp(run, { notifiers: () => policy().notifiers(), queues });
+      if (!run.result.ok) throw new Error(run.result.reason);
+    }
+    log.info({ group: groupKey, actor, receiver: receiver.name }, 'sync requested from Slack');
+    return { dryRun: receiver.remediate?.dry_run ?? true, summary: `via ${receiver.name}` };
+  };
+}
