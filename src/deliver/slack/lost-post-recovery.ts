@@ -15,7 +15,7 @@ import {
 import type { SlackGroupLock, SlackMessageRef, SlackPendingPost } from './message-store.ts';
 import { execute, postMessage, type PostOnce } from './messages.ts';
 import { planSlackDelivery, slackCallsOf } from './plan.ts';
-import { toldFindingsOf } from './render.ts';
+import { toldFindingsOf } from './render-reply.ts';
 
 /**
  * A group's main message is posted once even when Slack's answer to the post is lost (Slack has

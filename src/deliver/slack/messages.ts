@@ -8,7 +8,8 @@ import { isPlatformError, POST_INSTEAD_OF_UPDATE_ERRORS, SKIP_REPLY_ERRORS } fro
 import { postMayHaveLandedAfter, slackAlertMetadata } from './lost-post.ts';
 import type { SlackGroupLock, SlackMessageRef } from './message-store.ts';
 import type { SlackDeliveryPlan } from './plan.ts';
-import { renderSlackMessage, renderSlackThreadReply, toldFindingsOf } from './render.ts';
+import { renderSlackMessage } from './render.ts';
+import { renderSlackThreadReply, toldFindingsOf } from './render-reply.ts';
 
 /**
  * The Slack calls that write a receiver's messages (post, edit, thread reply, owner note), each

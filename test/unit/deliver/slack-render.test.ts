@@ -1,14 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Notification, TrackedFinding } from '../../../src/model/alert-group.ts';
 import type { Severity } from '../../../src/model/severity.ts';
-import {
-  formatDuration,
-  renderSlackMessage,
-  renderSlackThreadReply,
-  SLACK_LIMITS,
-  SLACK_REPLY_LIMITS,
-  toldFindingsOf,
-} from '../../../src/deliver/slack/render.ts';
+import { formatDuration, renderSlackThreadReply, SLACK_REPLY_LIMITS, toldFindingsOf } from '../../../src/deliver/slack/render-reply.ts';
+import { renderSlackMessage, SLACK_LIMITS } from '../../../src/deliver/slack/render.ts';
 import type { SlackBlock } from '../../../src/deliver/slack/blocks.ts';
 
 const T0 = Date.UTC(2025, 0, 15, 10, 0, 0);
