@@ -16,10 +16,10 @@ import { isThreadReply, startFakeSlack, type FakeSlack } from '../fakes/slack.ts
 import { meshApp, meshAppBody } from '../support/argocd.ts';
 import { deleteKeys, redisUrl, testPrefix, waitFor } from '../support/redis.ts';
 import { postArgocd, startService } from '../support/service.ts';
+import { waitSettled } from '../support/settle.ts';
 
 // Channel messages only: thread replies are chat.postMessage calls too.
 const posts = (slack: FakeSlack) => slack.calls.filter((c) => c.method === 'chat.postMessage' && !isThreadReply(c));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('delivery through the queue', () => {
   let slack: FakeSlack;
@@ -38,6 +38,11 @@ describe('delivery through the queue', () => {
     await deleteKeys(redisUrl(), prefix);
   });
 
+  // Nothing left to do (no delivery waiting, running or retrying): then "no duplicate" is final.
+  const settled = async (): Promise<void> => {
+    if (svc) await waitSettled(svc);
+  };
+
   // Workers count a delivery after the receiver answered: poll instead of racing them.
   const metric = async (line: RegExp) => {
     await waitFor(async () => line.test(await (await fetch(`${svc?.url}/metrics`)).text()), 5000, `metric ${line.source}`).catch(() => undefined);
@@ -53,7 +58,7 @@ describe('delivery through the queue', () => {
     });
     await Promise.all(apps.map((body) => postArgocd(svc?.url ?? '', body)));
     await waitFor(() => slack.messages.size === 3, 30_000, 'three messages after the storm');
-    await sleep(1500);
+    await settled();
     expect(slack.messages.size).toBe(3);
     // Each incident's message exists exactly once (a retried post after a 429 never duplicates).
     const texts = [...slack.messages.values()].map((m) => JSON.stringify(m.blocks));
@@ -77,7 +82,7 @@ describe('delivery through the queue', () => {
     slack.failNext(2, { status: 500 });
     await postArgocd(svc?.url ?? '', meshAppBody());
     await waitFor(() => slack.messages.size === 1, 15_000, 'the message after two 500s');
-    await sleep(500);
+    await settled();
     expect(posts(slack)).toHaveLength(3);
     expect(slack.messages.size).toBe(1);
     expect(await metric(/meshdrift_notifications_total\{receiver="slack",outcome="retry"\} 2/)).toBe(true);
@@ -87,7 +92,7 @@ describe('delivery through the queue', () => {
     slack.failNext(1, { slackError: 'channel_not_found' });
     await postArgocd(svc?.url ?? '', meshAppBody());
     await waitFor(async () => (await svc?.queues.deliver.getFailedCount()) === 1, 15_000, 'the dead letter');
-    await sleep(500);
+    await settled();
     expect(posts(slack)).toHaveLength(1);
     expect(slack.messages.size).toBe(0);
     const [failed] = (await svc?.queues.deliver.getFailed()) ?? [];

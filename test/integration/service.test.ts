@@ -4,12 +4,12 @@ import { isThreadReply, startFakeSlack, type FakeSlack } from '../fakes/slack.ts
 import { meshApp, meshAppBody, SYNCED_AT } from '../support/argocd.ts';
 import { redisUrl, testPrefix, waitFor } from '../support/redis.ts';
 import { postArgocd, postFlux, startService, stopService } from '../support/service.ts';
+import { waitSettled } from '../support/settle.ts';
 
 // Channel messages only: thread replies are chat.postMessage calls too.
 const posts = (slack: FakeSlack) => slack.calls.filter((c) => c.method === 'chat.postMessage' && !isThreadReply(c));
 const updates = (slack: FakeSlack) => slack.calls.filter((c) => c.method === 'chat.update');
 const blocksText = (args: Record<string, unknown>) => JSON.stringify(args.blocks);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let slack: FakeSlack;
 let prefix: string;
@@ -38,7 +38,7 @@ describe('Argo CD webhook → Slack, end to end', () => {
     expect(res.status).toBe(202);
     expect(await res.json()).toMatchObject({ status: 'accepted', outcome: 'tracked', findings: 4 });
     await waitFor(() => posts(slack).length === 1, 10_000, 'the Slack message');
-    await sleep(800);
+    await waitSettled(svc);
     expect(posts(slack)).toHaveLength(1);
     const text = blocksText(posts(slack)[0]?.args ?? {});
     expect(text).toContain('AuthorizationPolicy');
@@ -54,7 +54,7 @@ describe('Argo CD webhook → Slack, end to end', () => {
     const answers = await Promise.all(Array.from({ length: 50 }, () => postArgocd(svc.url, meshAppBody())));
     expect(answers.map((r) => r.status)).toEqual(Array(50).fill(202));
     await waitFor(() => posts(slack).length >= 1, 10_000, 'the Slack message');
-    await sleep(1000);
+    await waitSettled(svc);
     expect(posts(slack)).toHaveLength(1);
     expect(updates(slack)).toHaveLength(0);
   });
@@ -63,7 +63,7 @@ describe('Argo CD webhook → Slack, end to end', () => {
     const [a, b] = [await service(), await service()];
     await Promise.all(Array.from({ length: 50 }, (_, i) => postArgocd((i % 2 === 0 ? a : b).url, meshAppBody())));
     await waitFor(() => posts(slack).length >= 1, 10_000, 'the Slack message');
-    await sleep(1000);
+    await waitSettled([a, b]);
     expect(posts(slack)).toHaveLength(1);
   });
 
@@ -83,7 +83,7 @@ describe('Argo CD webhook → Slack, end to end', () => {
     const count = (name: string) => [...metrics.matchAll(new RegExp(`^${name}_count\\{[^}]*\\} (\\d+)`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
     expect(count('meshdrift_time_to_notify_seconds')).toBe(4);
     expect(count('meshdrift_time_to_resolve_seconds')).toBe(4);
-    await sleep(800);
+    await waitSettled(svc);
     expect(posts(slack)).toHaveLength(1);
     expect(updates(slack)).toHaveLength(1);
   });
@@ -138,7 +138,7 @@ describe('Flux webhook (generic-hmac) → Slack', () => {
     expect(await rollout.json()).toMatchObject({ outcome: 'rollout', revision: R2 });
     // The Corrected findings resolve by themselves (an update); the rollout posts nothing new.
     await waitFor(() => updates(slack).length === 1, 10_000, 'the self-resolve update');
-    await sleep(800);
+    await waitSettled(svc);
     expect(posts(slack)).toHaveLength(1);
   });
 
@@ -149,7 +149,7 @@ describe('Flux webhook (generic-hmac) → Slack', () => {
     expect(await (await postFlux(svc.url, rollout)).json()).toMatchObject({ outcome: 'rollout' });
     // Without duplicate detection the retry would see R2 as "already seen" and call it drift.
     expect(await (await postFlux(svc.url, rollout)).json()).toMatchObject({ outcome: 'duplicate' });
-    await sleep(800);
+    await waitSettled(svc);
     expect(slack.calls).toHaveLength(0);
   });
 
