@@ -16,7 +16,15 @@ export interface NotificationStore {
   load(groupKey: string, seq: number): Promise<Notification | null>;
   /** Keeps it as long as a dead letter that refers to it (so a replay still finds it). */
   keepForDeadLetter(groupKey: string, seq: number): Promise<void>;
+  /**
+   * The newest stored notification of `n`'s group decided after it (seq n.seq + 1, + 2, … while
+   * stored, at most {@link NEWER_LOOKAHEAD}), or `n` itself when there is none.
+   */
+  newest(n: Notification): Promise<Notification>;
 }
+
+/** How many later notifications of a group {@link NotificationStore.newest} looks at. */
+export const NEWER_LOOKAHEAD = 20;
 
 /**
  * How long a stored notification lives: longer than every delivery it feeds can take (10 attempts
@@ -55,22 +63,33 @@ export function notificationKey(keyPrefix: string, groupKey: string, seq: number
 }
 
 export function createRedisNotificationStore(redis: Redis, keyPrefix: string): NotificationStore {
+  const load = async (groupKey: string, seq: number): Promise<Notification | null> => {
+    const json = await redis.get(notificationKey(keyPrefix, groupKey, seq));
+    if (json === null) return null;
+    // meshdrift wrote it; still checked, as every value read back is (another version may have).
+    const parsed = notificationSchema.safeParse(JSON.parse(json));
+    if (!parsed.success) throw new Error(`notification ${groupKey}#${seq}: stored value is not in the expected format (${parsed.error.issues[0]?.path.join('.') ?? '?'}: ${parsed.error.issues[0]?.message ?? ''})`);
+    return parsed.data;
+  };
   return {
+    load,
     async save(n) {
       // NX keeps the first copy (and its TTL, possibly extended for a dead letter): the same
       // (group, seq) is the same decision.
       await redis.set(notificationKey(keyPrefix, n.groupKey, n.seq), JSON.stringify(n), 'EX', NOTIFICATION_TTL_SECONDS, 'NX');
     },
-    async load(groupKey, seq) {
-      const json = await redis.get(notificationKey(keyPrefix, groupKey, seq));
-      if (json === null) return null;
-      // meshdrift wrote it; still checked, as every value read back is (another version may have).
-      const parsed = notificationSchema.safeParse(JSON.parse(json));
-      if (!parsed.success) throw new Error(`notification ${groupKey}#${seq}: stored value is not in the expected format (${parsed.error.issues[0]?.path.join('.') ?? '?'}: ${parsed.error.issues[0]?.message ?? ''})`);
-      return parsed.data;
-    },
     async keepForDeadLetter(groupKey, seq) {
       await redis.expire(notificationKey(keyPrefix, groupKey, seq), DEAD_LETTER_TTL_SECONDS);
+    },
+    async newest(n) {
+      let latest = n;
+      for (let seq = n.seq + 1; seq <= n.seq + NEWER_LOOKAHEAD; seq++) {
+        const next = await load(n.groupKey, seq);
+        // A later seq decided earlier would be another incarnation of the group: not newer.
+        if (next === null || next.at < latest.at) break;
+        latest = next;
+      }
+      return latest;
     },
   };
 }

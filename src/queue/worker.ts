@@ -234,7 +234,10 @@ export async function processRemediation(job: Job, token: string | undefined, de
   const notifier = notifierOf(deps, data.receiver);
   if (!isRemediationReceiver(notifier)) throw new UnrecoverableError(`receiver "${data.receiver}" is not a remediation receiver any more`);
   const owner = { cluster: data.owner.cluster, tool: data.owner.tool, owner: data.owner.owner };
-  const n = await notificationOf(data, deps);
+  // Latest wins: the newest notification of the group, even if this job was queued for an older
+  // one. Deliveries run concurrently (and on several replicas), so an older notification's job can
+  // be added after a newer one's and replace it in the owner's debounce.
+  const n = await deps.queues.notifications.newest(await notificationOf(data, deps));
   const started = performance.now();
   const run = await notifier.remediateOwner(n, owner, data.actor);
   deps.metrics.deliveryDuration(notifier.type, (performance.now() - started) / 1000);

@@ -131,6 +131,19 @@ describe('remediation jobs, one owner at a time, latest wins', () => {
     expect(performed[0]).toMatchObject({ kind: 'remediation', seq: 3, resources: [VS, DR, AP] });
   });
 
+  it('a job queued for an older notification acts on the newest one of its group (its add can overtake the newer one\'s)', async () => {
+    await start({ verifyTimeoutMs: 5_000 });
+    argocd.drift('payments-mesh', DR);
+    // Seq 2 and then 3 were decided and stored; the job that reached the owner's debounce last was seq 2's.
+    const older = notification(2, [finding(VS), finding(DR)]);
+    await queues.notifications.save(older);
+    await queues.notifications.save(notification(3, [finding(VS), finding(DR), finding(AP)], { at: older.at + 1 }));
+    await queues.enqueueRemediation('auto-sync', older, { cluster: LABELS.cluster, tool: LABELS.tool, owner: APP });
+    await waitFor(() => argocd.syncs().length >= 1, 5_000, 'the sync');
+    expect((argocd.syncs()[0]?.body as { resources: Res[] }).resources).toEqual([VS, DR, AP]);
+    expect((await records()).filter((r) => r.outcome === 'performed')[0]).toMatchObject({ kind: 'remediation', seq: 3 });
+  });
+
   it('an older notification arriving after a newer one was handled does nothing', async () => {
     await start({ verifyTimeoutMs: 5_000 });
     await queues.enqueueDeliveries(notification(2, [finding(VS), finding(DR)]));
