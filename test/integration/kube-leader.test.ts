@@ -86,8 +86,10 @@ describe('leader election on a coordination.k8s.io/v1 Lease (fake API server)', 
     expect(lease.spec.leaseDurationSeconds).toBe(1);
     // It renews (same term) every retry period.
     const renewed = Date.parse(lease.spec.renewTime);
-    await sleep(300);
-    const later = api.get(LEASES, NS, NAME) as unknown as { spec: { renewTime: string; acquireTime: string } };
+    const readLease = () => api.get(LEASES, NS, NAME) as unknown as { spec: { renewTime: string; acquireTime: string } };
+    // The next renewal, however long a loaded machine takes to get there (not a fixed 300 ms).
+    await waitFor(() => Date.parse(readLease().spec.renewTime) > renewed, 5_000, 'the next renewal');
+    const later = readLease();
     expect(Date.parse(later.spec.renewTime)).toBeGreaterThan(renewed);
     expect(later.spec.acquireTime).toBe(lease.spec.acquireTime);
     // Only one create succeeded; the loser's attempt got 409 AlreadyExists or it waited.

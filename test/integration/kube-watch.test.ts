@@ -236,7 +236,8 @@ describe('Flux watches against a fake API server', () => {
     api.apply(KS, k);
     const heartbeat = readFixture('flux/event-kustomization-v1beta2-reconciliation-finished-commit-status.json') as FluxBody;
     api.apply(EVENTS, coreEvent('myservice.1', heartbeat, k, revision, '2023-03-15T07:40:00Z'));
-    const { signals } = start({ east: api }, ['kustomizations', 'events']);
+    const outcomes: string[] = [];
+    const { signals, sources: s } = start({ east: api }, ['kustomizations', 'events'], { onFluxEvent: (o) => outcomes.push(o) });
 
     // The Kustomization (Ready=True) is one InSync snapshot; the heartbeat is no signal.
     await waitFor(() => signals.length === 1, 5_000, 'the Kustomization snapshot');
@@ -259,7 +260,9 @@ describe('Flux watches against a fake API server', () => {
 
     // A change set at a new revision is a rollout: nothing to ingest.
     api.apply(EVENTS, coreEvent('myservice.3', { ...changeSet, message: 'VirtualService/myservice/myservice configured' }, k, 'dev/0000000000000000000000000000000000000001', '2023-03-15T07:50:00Z'));
-    await sleep(300);
+    // Once the watch has judged it (not after a fixed sleep): a rollout, and nothing more ingested.
+    await waitFor(() => outcomes.includes('rollout'), 5_000, 'the rollout judged');
+    await s.idle();
     expect(signals).toHaveLength(2);
   });
 
