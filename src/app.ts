@@ -33,13 +33,14 @@ import { createDeadLetters } from './queue/dead-letters.ts';
 import { createRedisGroupReader } from './track/group-reader.ts';
 import { createRedisHistory } from './track/history.ts';
 import { createRedisSilenceStore } from './track/silence-store.ts';
-import { createRedisEpoch, type DataLoss } from './track/redis-epoch.ts';
-import { dataLossNotification, dataLossReceivers } from './track/data-loss-notice.ts';
 import type { Signal } from './model/signal.ts';
 import type { SilenceLimits } from './route/silence.ts';
 import { createMemoryBudget } from './track/memory-budget.ts';
-import { createRedisTrackStore, readActiveFindings, reconcileActiveFindings, type TrackStore } from './track/redis-store.ts';
-import { activeGroupsKey, groupRedisKey } from './track/keys.ts';
+import { createRedisTrackStore, type TrackStore } from './track/redis-store.ts';
+import { groupRedisKey } from './track/keys.ts';
+import { createDataLossWatch } from './track/data-loss.ts';
+import { startGaugeRefresh } from './queue/gauges.ts';
+import { createReadiness } from './http/readiness.ts';
 
 export interface AppOptions {
   env: Env;
@@ -234,56 +235,26 @@ export function createApp(opts: AppOptions): App {
   const argoPolling = pollSettings ? createArgoCdPolling({ settings: pollSettings, ingest, log, metrics, now }) : undefined;
   // Set by stop(): new requests get 503 with Connection: close, /readyz fails.
   let draining = false;
-  /** When Redis lost meshdrift's state, while within MESHDRIFT_REDIS_DATA_LOSS_WINDOW. */
-  const recentDataLoss = (): number | undefined => {
-    const at = epoch.lostAt();
-    return at !== undefined && now() - at < env.MESHDRIFT_REDIS_DATA_LOSS_WINDOW ? at : undefined;
-  };
-  const ready = async (): Promise<string[]> => {
-    if (draining) throw new Error('shutting down');
-    if (redis.status !== 'ready') throw new Error(`redis is ${redis.status}`);
-    await Promise.race([
-      redis.ping(),
-      new Promise((_, reject) => setTimeout(() => reject(new Error('redis did not answer PING within 1s')), 1000).unref()),
-    ]);
-    const health = kube?.health();
-    if (health && !health.ready) {
-      const down = health.clusters.filter((c) => c.state !== 'up').map((c) => `${c.name} ${c.state}${c.since ? ` since ${new Date(c.since).toISOString()}` : ''}`);
-      throw new Error(`watch sources down: ${down.join(', ')}`);
-    }
-    const polled = argoPolling?.health();
-    if (polled && !polled.ready) {
-      throw new Error(`argocd api source not ready${polled.since !== undefined ? ` since ${new Date(polled.since).toISOString()}` : ''}: ${polled.lastError ?? 'no poll has succeeded yet'}`);
-    }
-    const lostAt = recentDataLoss();
-    return lostAt === undefined
-      ? []
-      : [`redis lost meshdrift state at ${new Date(lostAt).toISOString()} (restarted without persistence?): open alerts and silences from before are gone; findings are re-derived from the sources`];
-  };
-
-  /**
-   * Redis lost meshdrift's state (issue #12 item 9): say so once across replicas (the notice to
-   * the default and console receivers), and re-derive findings from the sources that can list them
-   * (where they run here: the leader). Webhook-only drift comes back as senders send again.
-   */
-  const onDataLoss = async (loss: DataLoss): Promise<void> => {
-    metrics.redisDataLoss();
-    metrics.setRedisDataLossRecent(true);
-    const audit = kube?.audit();
-    void Promise.all([
-      audit?.runOnce().then((r) => log.info({ outcome: r.outcome, signals: r.signals, discovered: r.discovered }, 'after the Redis data loss: Kubernetes audit re-list done')),
-      argoPolling?.pollNow().then((polled) => polled && log.info('after the Redis data loss: Argo CD API poll done')),
-    ]).catch((err: unknown) => log.error({ error: err instanceof Error ? err.message : String(err) }, 're-deriving findings after the Redis data loss failed; the next audit or poll retries'));
-    if (!loss.announce || !holder) return;
-    const current = holder.current();
-    const receivers = dataLossReceivers(current);
-    const kubeConfigured = kube !== undefined;
-    const n = dataLossNotification(loss, { cluster: env.MESHDRIFT_CLUSTER, receivers, sources: { kube: kubeConfigured, argocdApi: argoPolling !== undefined } });
-    await queues.enqueueDeliveries(n);
-    await history.record(n).catch((err: unknown) => log.warn({ error: err instanceof Error ? err.message : String(err) }, 'recording the data loss notice in the history failed'));
-    log.warn({ receivers, group: n.groupKey }, 'Redis data loss announced');
-  };
-  const epoch = createRedisEpoch({ redis, prefix, log, now, onLoss: onDataLoss });
+  const dataLoss = createDataLossWatch({
+    redis,
+    prefix,
+    log,
+    now,
+    metrics,
+    windowMs: env.MESHDRIFT_REDIS_DATA_LOSS_WINDOW,
+    checkIntervalMs: env.MESHDRIFT_REDIS_EPOCH_CHECK_INTERVAL,
+    cluster: env.MESHDRIFT_CLUSTER,
+    policy: () => holder?.current(),
+    sources: () => ({ kube: kube !== undefined, argocdApi: argoPolling !== undefined }),
+    rederive: () =>
+      Promise.all([
+        kube?.audit()?.runOnce().then((r) => log.info({ outcome: r.outcome, signals: r.signals, discovered: r.discovered }, 'after the Redis data loss: Kubernetes audit re-list done')),
+        argoPolling?.pollNow().then((polled) => polled && log.info('after the Redis data loss: Argo CD API poll done')),
+      ]),
+    enqueue: (n) => queues.enqueueDeliveries(n),
+    record: (n) => history.record(n),
+  });
+  const ready = createReadiness({ draining: () => draining, redis, kube: () => kube?.health(), argocd: () => argoPolling?.health(), recentDataLoss: () => dataLoss.recentLoss() });
   // Slack buttons (POST /slack/actions), when SLACK_SIGNING_SECRET is set.
   const slackActions = env.SLACK_SIGNING_SECRET
     ? createSlackActionsRouter({
@@ -348,16 +319,9 @@ export function createApp(opts: AppOptions): App {
   // Requests the HTTP server is answering now.
   let openRequests = 0;
   const cleanups: Array<[string, () => Promise<void>]> = [];
-  let activeTimer: NodeJS.Timeout | undefined;
-  let epochTimer: NodeJS.Timeout | undefined;
+  let stopGauges: (() => void) | undefined;
   // The shutdown's end (epoch ms), set by stop().
   let deadline = Number.POSITIVE_INFINITY;
-  const checkEpoch = (): void => {
-    epoch.check().then(
-      () => metrics.setRedisDataLossRecent(recentDataLoss() !== undefined),
-      (err: unknown) => log.debug({ error: err instanceof Error ? err.message : String(err) }, 'redis epoch check failed; retried at the next check'),
-    );
-  };
 
   /** Waits until `done()` or the shutdown deadline; false when the deadline came first. */
   async function drained(done: () => boolean): Promise<boolean> {
@@ -378,10 +342,9 @@ export function createApp(opts: AppOptions): App {
   async function stop(): Promise<void> {
     draining = true;
     deadline = Math.min(deadline, Date.now() + env.MESHDRIFT_SHUTDOWN_GRACE);
-    if (activeTimer) clearInterval(activeTimer);
+    stopGauges?.();
     clock?.stop();
-    if (epochTimer) clearInterval(epochTimer);
-    redis.off('ready', checkEpoch);
+    dataLoss.stop();
     const listening = server;
     if (listening?.listening) {
       // No new connections; idle kept-alive ones close now, busy ones after their answer (draining).
@@ -428,7 +391,7 @@ export function createApp(opts: AppOptions): App {
               onRemediation: (action, outcome) => metrics.remediation(action, outcome),
               log,
               onSlackLostPost: (outcome) => metrics.slackLostPost(outcome),
-              stateLostAt: recentDataLoss,
+              stateLostAt: () => dataLoss.recentLoss(),
               now,
             }),
           metrics,
@@ -445,7 +408,7 @@ export function createApp(opts: AppOptions): App {
         cleanups.push(['worker redis', async () => void (await workerRedis.quit().catch(() => workerRedis.disconnect()))]);
         await connected(workerRedis);
         // Before anything reads or writes: whether Redis still holds what meshdrift wrote (issue #12).
-        await epoch.check();
+        await dataLoss.check();
         cleanups.push(['queues', () => queues.close()]);
         cleanups.push([
           'workers',
@@ -526,24 +489,9 @@ export function createApp(opts: AppOptions): App {
           else resolve();
           httpServer.closeAllConnections();
         })]);
-        // The gauges below read what all replicas share (Redis, BullMQ), so they show the same value on
-        // every replica (aggregate with max()). On a Redis error a gauge keeps its last value.
-        const refreshFailed = (what: string) => (err: unknown) => log.debug({ error: err instanceof Error ? err.message : String(err) }, `${what} refresh failed`);
-        const refreshActive = () => {
-          redis.zcard(activeGroupsKey(prefix)).then((n) => metrics.setActiveGroups(n), () => undefined);
-          reconcileActiveFindings(redis, prefix)
-            .then((groups) => groups !== null && log.debug({ groups }, 'active findings recounted from the active groups'))
-            .then(() => readActiveFindings(redis, prefix))
-            .then((counts) => metrics.setActiveFindings(counts), refreshFailed('active findings'));
-          queues.jobCounts().then((counts) => {
-            for (const [queue, byState] of Object.entries(counts)) metrics.setQueueJobs(queue, byState);
-          }, refreshFailed('queue job counts'));
-        };
-        refreshActive();
-        activeTimer = setInterval(refreshActive, 15_000).unref();
+        stopGauges = startGaugeRefresh({ redis, prefix, queues, metrics, log });
         // Redis data loss: checked at every reconnect and periodically (issue #12 item 9).
-        redis.on('ready', checkEpoch);
-        epochTimer = setInterval(checkEpoch, env.MESHDRIFT_REDIS_EPOCH_CHECK_INTERVAL).unref();
+        dataLoss.start();
         log.info({ url: this.address().url, policy: loaded.current().source, receivers: [...loaded.notifiers().keys()], cluster: env.MESHDRIFT_CLUSTER, keyPrefix: prefix }, 'meshdrift started');
       } catch (err) {
         await stop();

@@ -1,0 +1,45 @@
+import type { Redis } from 'ioredis';
+import type { ArgoCdPollerHealth } from '../sources/argocd/poller.ts';
+import type { LeaderGatedKubeSources } from '../sources/kube/gated.ts';
+
+export interface ReadinessDeps {
+  /** True once a shutdown began: /readyz fails so the load balancer stops sending. */
+  draining: () => boolean;
+  redis: Pick<Redis, 'status' | 'ping'>;
+  /** The Kubernetes watches' health, when they run (MESHDRIFT_CLUSTERS). */
+  kube: () => ReturnType<LeaderGatedKubeSources['health']> | undefined;
+  /** The Argo CD API poller's health, when it runs here. */
+  argocd: () => ArgoCdPollerHealth | undefined;
+  /** When Redis lost meshdrift's state, while it is recent (a warning, not unready). */
+  recentDataLoss: () => number | undefined;
+}
+
+/**
+ * /readyz: resolves with the warnings that do not make the service unready, rejects with why it is
+ * not ready: shutting down, Redis not ready or not answering PING within 1 s, watch sources down,
+ * the Argo CD API source not ready.
+ */
+export function createReadiness(deps: ReadinessDeps): () => Promise<string[]> {
+  return async () => {
+    if (deps.draining()) throw new Error('shutting down');
+    const { redis } = deps;
+    if (redis.status !== 'ready') throw new Error(`redis is ${redis.status}`);
+    await Promise.race([
+      redis.ping(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('redis did not answer PING within 1s')), 1000).unref()),
+    ]);
+    const health = deps.kube();
+    if (health && !health.ready) {
+      const down = health.clusters.filter((c) => c.state !== 'up').map((c) => `${c.name} ${c.state}${c.since ? ` since ${new Date(c.since).toISOString()}` : ''}`);
+      throw new Error(`watch sources down: ${down.join(', ')}`);
+    }
+    const polled = deps.argocd();
+    if (polled && !polled.ready) {
+      throw new Error(`argocd api source not ready${polled.since !== undefined ? ` since ${new Date(polled.since).toISOString()}` : ''}: ${polled.lastError ?? 'no poll has succeeded yet'}`);
+    }
+    const lostAt = deps.recentDataLoss();
+    return lostAt === undefined
+      ? []
+      : [`redis lost meshdrift state at ${new Date(lostAt).toISOString()} (restarted without persistence?): open alerts and silences from before are gone; findings are re-derived from the sources`];
+  };
+}
