@@ -20,6 +20,7 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
  */
 export const FLOORS = [
   ['model', 'log.ts', 'clock.ts'],
+  ['net'],
   ['metrics.ts'],
   ['route'],
   ['classify'],

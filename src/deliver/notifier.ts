@@ -1,13 +1,12 @@
 import type { Notification } from '../model/alert-group.ts';
+import type { HttpResult } from '../net/http.ts';
 
 /**
  * The outcome of one delivery attempt. Retryability is part of the type (Alertmanager's
  * `(retry, err)`): the worker turns `retryable: false` into BullMQ's UnrecoverableError.
  * `reason` must never contain a secret (token, webhook URL).
  */
-export type SendResult =
-  | { ok: true }
-  | { ok: false; retryable: boolean; reason: string; retryAfterMs?: number };
+export type SendResult = HttpResult;
 
 /** A receiver: delivers one notification. Never throws for a delivery failure; returns it. */
 export interface Notifier {

@@ -1,6 +1,6 @@
-import type { z } from 'zod';
 import type { OwnerRef, ResourceRef } from '../model/signal.ts';
 import type { VerifyObservation } from './verify.ts';
+import { redactSecrets } from '../net/http.ts';
 
 /**
  * The two I/O edges of a remediation receiver (Argo CD sync, Flux reconcile) behind one shape, so
@@ -40,32 +40,8 @@ export interface RemediationClient {
   observe(owner: OwnerRef, target: { resources: readonly ResourceRef[]; requestedAt?: string | undefined }): Promise<{ ok: true; observation: VerifyObservation } | ActionFailure>;
 }
 
-/** Names a transport failure by its code only: axios messages can carry request details. */
-export function transportFailure(error: unknown): string {
-  if (typeof error === 'object' && error !== null) {
-    const code = (error as { code?: unknown }).code;
-    const name = (error as { name?: unknown }).name;
-    if (code === 'ECONNABORTED' || code === 'ETIMEDOUT' || code === 'ERR_CANCELED' || name === 'TimeoutError' || name === 'AbortError') return 'request timed out';
-    if (code === 'EKUBECREDENTIALS') return 'could not get credentials from the kubeconfig (token file, client certificate or exec plugin)';
-    if (typeof code === 'string') return `request failed: ${code}`;
-  }
-  return 'request failed';
-}
-
 /** Removes every occurrence of `secret` (and its Bearer header form) from a text, then bounds it. */
 export function redact(text: string, secret: string, max = 500): string {
-  const clean = secret === '' ? text : text.replaceAll(secret, '[redacted]');
+  const clean = redactSecrets(text, [secret]);
   return clean.length > max ? `${clean.slice(0, max - 1)}…` : clean;
-}
-
-/** A JSON body read through its schema; undefined when it is not JSON or not of that shape. */
-export function parseJson<T>(schema: z.ZodType<T>, text: string): T | undefined {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  const parsed = schema.safeParse(raw);
-  return parsed.success ? parsed.data : undefined;
 }

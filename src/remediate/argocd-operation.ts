@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import type { OwnerRef } from '../model/signal.ts';
-import { redact, transportFailure, type ActionFailure, type RemediationClient, type RemediationRequest, parseJson } from './action.ts';
+import { redact, type ActionFailure, type RemediationClient, type RemediationRequest } from './action.ts';
+import { parseJsonAs } from '../model/json.ts';
+import { transportFailure } from '../net/http.ts';
 import { applicationObservation, applicationSchema, operationInProgress, syncedResources } from './argocd-sync.ts';
 import type { KubeHttp } from './kube-http.ts';
 
@@ -90,7 +92,7 @@ export function createArgoCdOperationClient(opts: ArgoCdOperationClientOptions):
   const label = (owner: OwnerRef): string => `Application ${nsOf(owner)}/${owner.name}`;
 
   function mapError(status: number, body: string, what: string): ActionFailure {
-    const said = (parseJson(statusSchema, body)?.message ?? '').slice(0, 300);
+    const said = (parseJsonAs(statusSchema, body)?.message ?? '').slice(0, 300);
     const detail = said === '' ? '' : `: ${said}`;
     // A 409 on the pinned resourceVersion: someone (often the controller starting an operation) wrote first.
     if (status === 409) return fail('in-progress', true, `argocd ${what}: the Application changed since it was read; retrying later`, inProgressRetryMs);
@@ -114,7 +116,7 @@ export function createArgoCdOperationClient(opts: ArgoCdOperationClientOptions):
     const res = await call({ method: 'GET', path: pathOf(owner) }, what);
     if (!('status' in res)) return res;
     if (res.status < 200 || res.status >= 300) return mapError(res.status, res.body, what);
-    const app = parseJson(kubeApplicationSchema, res.body);
+    const app = parseJsonAs(kubeApplicationSchema, res.body);
     if (app === undefined) return fail('rejected', false, `argocd ${what}: the answer is not an Application`);
     return { ok: true, app };
   }
@@ -137,7 +139,7 @@ export function createArgoCdOperationClient(opts: ArgoCdOperationClientOptions):
       const res = await call({ method: 'PATCH', path: pathOf(req.owner), body, contentType: 'application/merge-patch+json' }, what);
       if (!('status' in res)) return res;
       if (res.status < 200 || res.status >= 300) return mapError(res.status, res.body, what);
-      if (parseJson(kubeApplicationSchema, res.body) === undefined) return fail('rejected', false, `argocd ${what}: HTTP ${res.status} but the answer is not an Application`);
+      if (parseJsonAs(kubeApplicationSchema, res.body) === undefined) return fail('rejected', false, `argocd ${what}: HTTP ${res.status} but the answer is not an Application`);
       return { ok: true, detail: `argocd operation to sync ${req.resources.length} resource(s) set on ${got.app.metadata.name}` };
     },
     async observe(owner) {

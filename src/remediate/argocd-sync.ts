@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { createTextHttpClient } from '../deliver/http-result.ts';
 import type { OwnerRef, ResourceRef } from '../model/signal.ts';
-import { redact, transportFailure, type ActionFailure, type RemediationClient, type RemediationRequest, type TargetState, parseJson } from './action.ts';
+import { redact, type ActionFailure, type RemediationClient, type RemediationRequest, type TargetState } from './action.ts';
+import { parseJsonAs } from '../model/json.ts';
+import { createTextHttpClient, transportFailure } from '../net/http.ts';
 import type { VerifyObservation } from './verify.ts';
 
 /** Options for {@link createArgoCdSyncClient}. */
@@ -145,7 +146,7 @@ export function createArgoCdSyncClient(opts: ArgoCdSyncClientOptions): Remediati
     const res = await call('GET', appPath(owner), appQuery(owner));
     if (!('status' in res)) return res;
     if (res.status < 200 || res.status >= 300) return mapError(res.status, res.text, what);
-    const app = parseJson(applicationSchema, res.text);
+    const app = parseJsonAs(applicationSchema, res.text);
     if (app === undefined) return fail('rejected', false, `argocd ${what}: the answer is not an Application (check the API URL)`);
     return { ok: true, app };
   }
@@ -169,7 +170,7 @@ export function createArgoCdSyncClient(opts: ArgoCdSyncClientOptions): Remediati
       const res = await call('POST', `${appPath(req.owner)}/sync`, {}, JSON.stringify(syncBody(req, cpNamespace)));
       if (!('status' in res)) return res;
       if (res.status < 200 || res.status >= 300) return mapError(res.status, res.text, what);
-      const app = parseJson(applicationSchema, res.text);
+      const app = parseJsonAs(applicationSchema, res.text);
       if (app === undefined) return fail('rejected', false, `argocd ${what}: HTTP ${res.status} but the answer is not an Application (check the API URL)`);
       return { ok: true, detail: `argocd sync of ${req.resources.length} resource(s) started on ${app.metadata.name}` };
     },
@@ -198,6 +199,6 @@ export function syncedResources(app: ArgoCdApplication): ResourceRef[] {
 
 // The grpc-gateway message (or error) of an error body, '' when there is none.
 function grpcMessage(text: string): string {
-  const body = parseJson(grpcErrorSchema, text);
+  const body = parseJsonAs(grpcErrorSchema, text);
   return (body?.message ?? body?.error ?? '').slice(0, 300);
 }

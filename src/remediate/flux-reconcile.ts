@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import type { OwnerRef } from '../model/signal.ts';
-import { redact, transportFailure, type ActionFailure, type RemediationClient, parseJson } from './action.ts';
+import { redact, type ActionFailure, type RemediationClient } from './action.ts';
+import { parseJsonAs } from '../model/json.ts';
+import { transportFailure } from '../net/http.ts';
 import type { KubeHttp } from './kube-http.ts';
 
 /**
@@ -141,7 +143,7 @@ export function createFluxReconcileClient(opts: FluxReconcileClientOptions): Rem
       return fail('unavailable', true, `flux ${what}: ${transportFailure(error)}`);
     }
     if (res.status < 200 || res.status >= 300) return mapError(res.status, res.body, what);
-    const obj = parseJson(fluxObjectSchema, res.body);
+    const obj = parseJsonAs(fluxObjectSchema, res.body);
     if (obj === undefined) return fail('rejected', false, `flux ${what}: the answer is not a ${owner.kind}`);
     return { ok: true, suspended: obj.spec?.suspend === true, obj };
   }
@@ -155,7 +157,7 @@ export function createFluxReconcileClient(opts: FluxReconcileClientOptions): Rem
       return fail('unavailable', true, `flux ${what}: ${transportFailure(error)}`);
     }
     if (res.status < 200 || res.status >= 300) return mapError(res.status, res.body, what);
-    if (parseJson(fluxObjectSchema, res.body) === undefined) return fail('rejected', false, `flux ${what}: HTTP ${res.status} but the answer is not a ${kind}`);
+    if (parseJsonAs(fluxObjectSchema, res.body) === undefined) return fail('rejected', false, `flux ${what}: HTTP ${res.status} but the answer is not a ${kind}`);
     return { ok: true };
   }
 
@@ -209,6 +211,6 @@ export function createFluxReconcileClient(opts: FluxReconcileClientOptions): Rem
 
 
 function statusMessage(body: string): string {
-  const s = parseJson(statusSchema, body);
+  const s = parseJsonAs(statusSchema, body);
   return (s?.message ?? '').slice(0, 300);
 }

@@ -1,13 +1,13 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { createTextHttpClient } from '../deliver/http-result.ts';
+import { createTextHttpClient } from '../net/http.ts';
 
 /**
  * The Kubernetes API transports of the remediation clients (Flux reconcile, Argo CD operation):
  * a raw GET or merge PATCH of one object path, answered as status and text so each client maps
  * the API server's `Status` errors itself. Both throw only transport errors, named by a code
- * (action.ts `transportFailure`), never with a credential in them.
+ * (net/http.ts `transportFailure`), never with a credential in them.
  */
 
 /** A minimal Kubernetes API transport. */

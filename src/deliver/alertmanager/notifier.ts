@@ -3,7 +3,7 @@ import type { Notification, TrackedFinding } from '../../model/alert-group.ts';
 import { findingLabels } from '../../model/finding.ts';
 import type { Notifier } from '../notifier.ts';
 import { plainLine, plainLines } from '../text.ts';
-import { createTextHttpClient, isRedirectStatus, postText, REDIRECT_HINT, statusResult, urlFail } from '../http-result.ts';
+import { createTextHttpClient, isRedirectStatus, postText, REDIRECT_HINT, statusResult, urlFail } from '../../net/http.ts';
 
 /** Options for {@link createAlertmanagerNotifier}. */
 export interface AlertmanagerNotifierOptions {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Notifier, SendResult } from '../notifier.ts';
-import { createTextHttpClient, isRedirectStatus, MAX_REASON, postText, redactSecrets, statusResult } from '../http-result.ts';
+import { createTextHttpClient, isRedirectStatus, MAX_REASON, postText, redactSecrets, statusResult } from '../../net/http.ts';
 import { renderPagerDutyAcknowledge, renderPagerDutyEvent } from './render.ts';
 
 /** A PagerDuty receiver can also acknowledge the alert it triggered for a group (Slack "Acknowledge"). */

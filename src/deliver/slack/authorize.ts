@@ -1,6 +1,7 @@
 import type { SlackActionsConfig } from '../../config/policy.ts';
 import type { SlackActionKind } from './actions.ts';
 import { slackClients, slackErrorToResult } from './client.ts';
+import { redactSecrets } from '../../net/http.ts';
 
 /**
  * Who may press which Slack button on an alert (issue #6): the route's `slack_actions` (inherited
@@ -59,7 +60,7 @@ export function createSlackUserGroups(opts: SlackUserGroupsOptions): SlackUserGr
       const res = await client.usergroups.users.list({ usergroup: groupId });
       return res.users ?? [];
     } catch (error) {
-      const reason = slackErrorToResult('usergroups.users.list', error).reason.replaceAll(opts.token, '[redacted]');
+      const reason = redactSecrets(slackErrorToResult('usergroups.users.list', error).reason, [opts.token]);
       throw new Error(`${reason}${/missing_scope/.test(reason) ? ' (the bot token needs usergroups:read)' : ''}`);
     }
   }

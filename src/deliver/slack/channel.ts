@@ -3,7 +3,8 @@ import { createLogger, type Logger } from '../../log.ts';
 import type { SlackLostPostOutcome } from '../../metrics.ts';
 import type { Notification } from '../../model/alert-group.ts';
 import type { SendResult } from '../notifier.ts';
-import { isRateLimited, messageOf, redact, slackClients, slackErrorToResult } from './client.ts';
+import { isRateLimited, messageOf, slackClients, slackErrorToResult } from './client.ts';
+import { redactSecrets } from '../../net/http.ts';
 import { isSlackChannelId } from './lost-post.ts';
 import type { SlackMessageStore } from './message-store.ts';
 import { noSlackRateLimit, type SlackRateLimiter } from './rate-limit.ts';
@@ -108,7 +109,8 @@ export function createSlackChannel(opts: SlackNotifierOptions): SlackChannel {
   const configuredChannelId = isSlackChannelId(opts.channel) ? opts.channel : undefined;
   let learntChannelId: string | undefined;
   const warned = new Set<string>();
-  const fail = (result: SlackFailure): SendResult => ({ ...result, reason: redact(result.reason, opts.token) });
+  // Defense in depth: no reason built here contains the token, but library error messages could.
+  const fail = (result: SlackFailure): SendResult => ({ ...result, reason: redactSecrets(result.reason, [opts.token]) });
 
   return {
     name: opts.channel,
@@ -142,7 +144,7 @@ export function createSlackChannel(opts: SlackNotifierOptions): SlackChannel {
     warnOnce(cause, n, message) {
       if (warned.has(cause)) return;
       warned.add(cause);
-      log().warn({ channel: opts.channel, group: n.groupKey, cause }, redact(message, opts.token));
+      log().warn({ channel: opts.channel, group: n.groupKey, cause }, redactSecrets(message, [opts.token]));
     },
     lostPost: (outcome) => opts.onLostPost?.(outcome),
     async channelIdForLookup() {

@@ -138,9 +138,3 @@ function networkCause(original: Error): string {
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
-
-// Defense in depth: no reason built above contains the token, but error messages come from
-// libraries and could change.
-export function redact(reason: string, token: string): string {
-  return token === '' ? reason : reason.replaceAll(token, '[redacted]');
-}

@@ -3,7 +3,7 @@ import type { Notification, NotifyReason, TrackedFinding } from '../../model/ale
 import type { Notifier } from '../notifier.ts';
 import { alertAnnotations, alertLabels } from '../alertmanager/notifier.ts';
 import { plainLine } from '../text.ts';
-import { createTextHttpClient, isRedirectStatus, postText, REDIRECT_HINT, statusResult, urlFail } from '../http-result.ts';
+import { createTextHttpClient, isRedirectStatus, postText, REDIRECT_HINT, statusResult, urlFail } from '../../net/http.ts';
 
 /** Options for {@link createWebhookNotifier}. */
 export interface WebhookNotifierOptions {

@@ -1,6 +1,6 @@
 import { isAxiosError } from 'axios';
 import { z } from 'zod';
-import { createTextHttpClient, redactSecrets, transportFailure } from '../../deliver/http-result.ts';
+import { createTextHttpClient, redactSecrets, transportFailure } from '../../net/http.ts';
 import { applicationSchema } from './application.ts';
 
 /**

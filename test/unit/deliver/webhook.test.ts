@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { Notification, TrackedFinding } from '../../../src/model/alert-group.ts';
-import { redactUrl } from '../../../src/deliver/http-result.ts';
+import { redactUrl } from '../../../src/net/http.ts';
 import { renderWebhookPayload, signWebhookBody } from '../../../src/deliver/webhook/notifier.ts';
 import { makeNotification, makeTrackedFinding, T0, type FindingOverrides } from '../../support/notifications.ts';
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { redact, transportFailure } from '../../../src/remediate/action.ts';
+import { redact } from '../../../src/remediate/action.ts';
+import { transportFailure } from '../../../src/net/http.ts';
 import { operationInProgress, syncBody } from '../../../src/remediate/argocd-sync.ts';
 import { fluxObjectPath, reconcilePatch, rfc3339Nano } from '../../../src/remediate/flux-reconcile.ts';
 

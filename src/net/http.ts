@@ -1,8 +1,17 @@
 import axios, { isAxiosError, type AxiosInstance, type AxiosRequestConfig, type AxiosResponse, type CreateAxiosDefaults } from 'axios';
-import type { SendResult } from './notifier.ts';
 
-/** Builds a failed {@link SendResult} from a reason (each notifier adds its prefix and redaction). */
-export type Fail = (retryable: boolean, reason: string) => SendResult;
+/**
+ * The one HTTP client of meshdrift's outbound calls (issue #14): the axios settings, the status →
+ * retryable table, transport failures named by code, and the redaction of secrets and URLs in
+ * reasons. Used by the receivers (deliver/), the remediation clients (remediate/) and the Argo CD
+ * API source (sources/argocd/): a floor below all of them (scripts/check-layers.mjs).
+ */
+
+/** What a call ended in: done, or failed (retryable or not) with a reason safe to show. A delivery's SendResult. */
+export type HttpResult = { ok: true } | { ok: false; retryable: boolean; reason: string; retryAfterMs?: number };
+
+/** Builds a failed {@link HttpResult} from a reason (each notifier adds its prefix and redaction). */
+export type Fail = (retryable: boolean, reason: string) => HttpResult;
 
 /** What a server answered to {@link postText}: its status, body text ('' when not text) and headers. */
 export interface HttpAnswer {
@@ -74,11 +83,11 @@ export function isRetryableStatus(status: number): boolean {
 }
 
 /**
- * The {@link SendResult} of an HTTP status: 2xx delivered; 408, 429 and 5xx retried; any other
+ * The {@link HttpResult} of an HTTP status: 2xx delivered; 408, 429 and 5xx retried; any other
  * answer (redirects included) permanent. The reason is `HTTP <status>` then `said` (what the
  * server answered, `: …`) and, for a permanent failure, `hint`.
  */
-export function statusResult(status: number, fail: Fail, said = '', hint = ''): SendResult {
+export function statusResult(status: number, fail: Fail, said = '', hint = ''): HttpResult {
   if (isSuccessStatus(status)) return { ok: true };
   if (isRetryableStatus(status)) return fail(true, `HTTP ${status}${said}`);
   return fail(false, `HTTP ${status}${said}${hint}`);
@@ -98,13 +107,21 @@ export function urlFail(name: string, url: string, secretParts: (parsed: URL) =>
   });
 }
 
-/** Names a transport failure by its code only: axios messages can carry request details. */
+/**
+ * Names a transport failure by its code only: axios messages can carry request details. Timeouts
+ * (axios, AbortSignal) read `request timed out`; the Kubernetes client's credential failure says so;
+ * any other code reads `request failed: <code>`; an axios error without one `request failed:
+ * network error`; anything else `request failed`.
+ */
 export function transportFailure(error: unknown): string {
-  if (isAxiosError(error)) {
-    if (error.code === 'ECONNABORTED' || error.code === 'ETIMEDOUT' || error.code === 'ERR_CANCELED') return 'request timed out';
-    return `request failed: ${error.code ?? 'network error'}`;
+  if (typeof error === 'object' && error !== null) {
+    const code = (error as { code?: unknown }).code;
+    const name = (error as { name?: unknown }).name;
+    if (code === 'ECONNABORTED' || code === 'ETIMEDOUT' || code === 'ERR_CANCELED' || name === 'TimeoutError' || name === 'AbortError') return 'request timed out';
+    if (code === 'EKUBECREDENTIALS') return 'could not get credentials from the kubeconfig (token file, client certificate or exec plugin)';
+    if (typeof code === 'string') return `request failed: ${code}`;
+    if (isAxiosError(error)) return 'request failed: network error';
   }
-  if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) return 'request timed out';
   return 'request failed';
 }
 

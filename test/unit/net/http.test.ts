@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { SendResult } from '../../../src/deliver/notifier.ts';
-import { MAX_REASON, redactSecrets, redactUrlSecrets, statusResult, urlFail } from '../../../src/deliver/http-result.ts';
+import { AxiosError } from 'axios';
+import { MAX_REASON, redactSecrets, redactUrlSecrets, statusResult, transportFailure, urlFail, type HttpResult } from '../../../src/net/http.ts';
 
-const fail = (retryable: boolean, reason: string): SendResult => ({ ok: false, retryable, reason });
+const fail = (retryable: boolean, reason: string): HttpResult => ({ ok: false, retryable, reason });
 
 describe('statusResult', () => {
   it.each([
@@ -34,5 +34,23 @@ describe('redaction', () => {
     expect(result).toMatchObject({ ok: false, retryable: true });
     expect(!result.ok && result.reason.startsWith('webhook https://hooks.example.com: echo [redacted] x')).toBe(true);
     expect(!result.ok && result.reason.length).toBe(MAX_REASON);
+  });
+});
+
+describe('transportFailure: one table for deliveries, remediation and the Argo CD API', () => {
+  it.each([
+    // axios, as the receivers and the Argo CD API source see it
+    [new AxiosError('timeout of 10ms exceeded for https://h/?token=1', 'ECONNABORTED'), 'request timed out'],
+    [new AxiosError('canceled', 'ERR_CANCELED'), 'request timed out'],
+    [new AxiosError('connect ECONNREFUSED 127.0.0.1:1', 'ECONNREFUSED'), 'request failed: ECONNREFUSED'],
+    [new AxiosError('Network Error https://h/?token=1'), 'request failed: network error'],
+    // AbortSignal.timeout and the Kubernetes client, as the remediation clients see them
+    [Object.assign(new Error('The operation was aborted due to timeout'), { name: 'TimeoutError' }), 'request timed out'],
+    [{ code: 'EKUBECREDENTIALS', message: 'exec plugin failed: token=abc' }, 'could not get credentials from the kubeconfig (token file, client certificate or exec plugin)'],
+    [Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), 'request failed: ECONNREFUSED'],
+    [new Error('boom https://h/?token=1'), 'request failed'],
+    ['boom', 'request failed'],
+  ])('%s → %s', (error, want) => {
+    expect(transportFailure(error)).toBe(want);
   });
 });
