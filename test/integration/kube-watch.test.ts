@@ -144,9 +144,17 @@ describe('Kubernetes watches against a fake API server', () => {
 
   it('skips a kind whose CRD the cluster does not serve, with one warning and no retry loop', async () => {
     const api = await fake(); // no HelmRelease CRD
-    const { sources: s, logs, restarts } = start({ east: api }, ['helmreleases'], { unservedRecheckMs: 60_000 });
+    const waits: number[] = [];
+    const { sources: s, logs, restarts } = start({ east: api }, ['helmreleases'], {
+      unservedRecheckMs: 60_000,
+      delay: (ms, signal) => {
+        waits.push(ms);
+        return sleep(ms >= 10_000 ? ms : Math.min(ms, 30), signal);
+      },
+    });
     await waitFor(() => s.health().watches[0]?.state === 'skipped', 5_000, 'skipped');
-    await sleep(300);
+    // Parked in the recheck wait (a condition, not a fixed 300 ms): no list before it ends.
+    await waitFor(() => waits.includes(60_000), 5_000, 'the recheck wait');
     expect(listsOf(api, 'helmreleases')).toBe(1);
     expect(logs.filter((l) => /does not serve/.test(String(l.msg)))).toHaveLength(1);
     expect(restarts).toEqual([]);
