@@ -4,6 +4,7 @@ import { blockActionsPayloadSchema, handleSlackAction, type SlackActionAuditEntr
 import { createResponseUrlClient } from '../deliver/slack/response-url.ts';
 import type { AuditEntryInput } from '../remediate/audit.ts';
 import { verifySlackRequest } from './verify-signature.ts';
+import { messageOf } from '../model/error-message.ts';
 
 export type { BlockActionsPayload, SlackActionAuditEntry, SlackSyncResult } from '../deliver/slack/interactions.ts';
 
@@ -39,10 +40,6 @@ const DEFAULT_MAX_BODY = 64 * 1024;
 
 // Slack sends other interaction types (view_submission, shortcut, …) to the same URL.
 const anyPayloadSchema = z.object({ type: z.string() });
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 /**
  * The express router for `POST /slack/actions`. Mount it at the root (`app.use(router)`), before

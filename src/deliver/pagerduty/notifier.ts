@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Notifier, SendResult } from '../notifier.ts';
 import { createTextHttpClient, isRedirectStatus, MAX_REASON, postText, redactSecrets, statusResult } from '../../net/http.ts';
 import { renderPagerDutyAcknowledge, renderPagerDutyEvent } from './render.ts';
+import { messageOf } from '../../model/error-message.ts';
 
 /** A PagerDuty receiver can also acknowledge the alert it triggered for a group (Slack "Acknowledge"). */
 export interface PagerDutyAcknowledger extends Notifier {
@@ -128,6 +129,3 @@ export function parseRetryAfter(value: string | undefined, now: number): number 
   return Math.min(ms, MAX_RETRY_AFTER_MS);
 }
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

@@ -7,6 +7,7 @@ import {
   WebClient,
 } from '@slack/web-api';
 import type { SendResult } from '../notifier.ts';
+import { messageOf } from '../../model/error-message.ts';
 
 /**
  * The Slack Web API as the Slack receiver uses it: one way to make a client, and one mapping of
@@ -133,8 +134,4 @@ function networkCause(original: Error): string {
     return code === undefined ? cause.message : code;
   }
   return original.message;
-}
-
-export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

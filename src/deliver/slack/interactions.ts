@@ -15,6 +15,7 @@ import {
 } from './actions.ts';
 import type { SlackMessageRef } from './message-store.ts';
 import type { ResponseUrlPost } from './response-url.ts';
+import { messageOf } from '../../model/error-message.ts';
 
 /**
  * What a click on an alert message's button does (issue #6), once the request is verified and
@@ -92,10 +93,6 @@ export interface SlackInteractionDeps {
   updateMessage?: (channel: string, ts: string, text: string, blocks: unknown[]) => Promise<void>;
   /** Posts to the payload's `response_url` (deliver/slack/response-url.ts). */
   respond: ResponseUrlPost;
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 const ephemeral = (deps: SlackInteractionDeps, payload: BlockActionsPayload, text: string): Promise<void> =>

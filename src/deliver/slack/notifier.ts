@@ -2,7 +2,7 @@ import type { Notification } from '../../model/alert-group.ts';
 import type { OwnerNote } from '../../model/owner-note.ts';
 import type { Notifier, SendResult } from '../notifier.ts';
 import { createSlackChannel, lockBusy, type SlackChannel, type SlackNotifierOptions } from './channel.ts';
-import { messageOf } from './client.ts';
+import { messageOf } from '../../model/error-message.ts';
 import { postOnce, postOnceOn } from './lost-post-recovery.ts';
 import type { SlackGroupLock } from './message-store.ts';
 import { execute, tellNote } from './messages.ts';

@@ -13,6 +13,7 @@ import { createInventoryIndex } from './flux-inventory.ts';
 import { CUSTOM_RESOURCES, customResourceLister, type CustomResource, type ListPageFn } from './resources.ts';
 import { statusOf } from './watch.ts';
 import { slim, slimApplicationSchema, slimHelmReleaseSchema, slimKustomizationSchema, type SlimApplication, type SlimKustomization } from './slim.ts';
+import { withTimeout } from '../../net/with-timeout.ts';
 
 /**
  * The audit cycle (issue #5): every `intervalMs` (default 5 min) a fresh, paginated list of the
@@ -80,14 +81,6 @@ export interface AuditCycle {
 }
 
 const AUDIT_KINDS: readonly AuditKind[] = ['applications', 'kustomizations', 'helmreleases'];
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms}ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 const message = (err: unknown): string => ((err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '').slice(0, 300);
 

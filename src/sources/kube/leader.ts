@@ -5,6 +5,7 @@ import type { Logger } from '../../log.ts';
 import { sleep, type Delay } from './backoff.ts';
 import { decideLease, nextLeaseSpec, parseLease, shouldStepDown, type LeaseRecord } from './lease.ts';
 import { statusOf } from './watch.ts';
+import { withTimeout } from '../../net/with-timeout.ts';
 
 /**
  * Leader election on a `coordination.k8s.io/v1` Lease, with client-go's semantics
@@ -70,14 +71,6 @@ export interface LeaderElection {
   readonly identity: string;
   /** Steps down (onStoppedLeading), releases the Lease if held, and ends the loop. */
   stop(): Promise<void>;
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms}ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 const describe = (err: unknown): string => {

@@ -4,6 +4,7 @@ import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffPolicy, type Delay } 
 import type { ListPageFn } from './resources.ts';
 import type { SlimResult } from './slim.ts';
 import { SlimmingWatch } from './slimming-watch.ts';
+import { withTimeout } from '../../net/with-timeout.ts';
 
 /**
  * One informer of one kind in one cluster (and namespace), on the client's own `ListWatch` (what
@@ -118,14 +119,6 @@ const STOPPED = 'watch stopped';
 
 /** The client's own default (client-node 2 Watch.requestTimeoutMs). */
 const DEFAULT_WATCH_TIMEOUT_MS = 30_000;
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms}ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 export function startWatch<T extends KubernetesObject>(opts: StartWatchOptions<T>): WatchHandle {
   const { target, cluster } = opts;
