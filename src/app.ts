@@ -1,7 +1,7 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Writable } from 'node:stream';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { createCatalog } from './classify/catalog.ts';
 import { createSharedClock, type SharedClock } from './clock.ts';
@@ -10,6 +10,7 @@ import { createPolicyHolder, type PolicyHolder } from './config/policy-holder.ts
 import { createNotifiers } from './deliver/receivers.ts';
 import { createServer } from './http/server.ts';
 import { createLogger, type Logger } from './log.ts';
+import { connected, createRedisConnections, isRedisDown } from './redis.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { createQueues, type Queues, type RetryPolicy } from './queue/queues.ts';
 import { createWorkers } from './queue/worker.ts';
@@ -77,42 +78,18 @@ export interface App {
   inFlight(): { requests: number; ingests: number };
 }
 
-const REDIS_DOWN = /enableOfflineQueue|Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|MaxRetriesPerRequest|Reached the max retries|connect/i;
-
-/** Connects a lazy client (BullMQ may already have started it) and waits until it is ready. */
-async function connected(redis: Redis, timeoutMs = 10_000): Promise<void> {
-  if (redis.status === 'ready') return;
-  if (redis.status === 'wait') {
-    await redis.connect();
-    return;
-  }
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`redis not ready within ${timeoutMs}ms (status ${redis.status})`)), timeoutMs);
-    redis.once('ready', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-}
-
 /**
  * The composition root (Alertmanager's app/): builds every stage from the environment and wires
- * them; nothing connects until start(). Tests start it in-process on port 0.
+ * them. Building opens the Redis client already (BullMQ's queues connect and write their keys as
+ * they are built); the policy, the workers, the sources, the clock and the HTTP listener start in
+ * start(). Tests start it in-process on port 0.
  */
 export function createApp(opts: AppOptions): App {
   const { env } = opts;
   const log = opts.log ?? createLogger(env.MESHDRIFT_LOG_LEVEL);
   const metrics = createMetrics(opts.registry ?? new Registry(), { appMetrics: env.MESHDRIFT_APP_METRICS });
   const prefix = env.MESHDRIFT_KEY_PREFIX;
-  const redisOptions = {
-    lazyConnect: true,
-    // Webhooks must fail fast with 503 when Redis is down rather than hang in an offline queue.
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 5000,
-    retryStrategy: (times: number) => Math.min(times * 200, 2000),
-  };
-  const redis = new Redis(env.REDIS_URL, redisOptions);
+  const { client: redis, worker: workerRedis } = createRedisConnections(env.REDIS_URL, log);
   // One clock for all replicas (Redis TIME), measured at start and every MESHDRIFT_CLOCK_SYNC_INTERVAL:
   // every decision (snapshot order, group_wait, silences, timers) uses it.
   const clock = opts.now
@@ -127,11 +104,6 @@ export function createApp(opts: AppOptions): App {
         onSyncError: () => metrics.clockSyncFailed(),
       });
   const now = opts.now ?? (clock ? () => clock.now() : Date.now);
-  // Workers block on Redis; BullMQ wants maxRetriesPerRequest null on their connections.
-  const workerRedis = new Redis(env.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: null, retryStrategy: redisOptions.retryStrategy });
-  for (const [name, r] of [['client', redis], ['worker', workerRedis]] as const) {
-    r.on('error', (err: Error) => log.warn({ connection: name, error: err.message }, 'redis connection error'));
-  }
 
   // The policy (and the receivers built from it) is loaded in start(); until then nothing runs.
   let holder: PolicyHolder | undefined;
@@ -219,7 +191,7 @@ export function createApp(opts: AppOptions): App {
     now,
   });
 
-  const isUnavailable = (err: unknown): boolean => redis.status !== 'ready' || (err instanceof Error && REDIS_DOWN.test(`${err.name} ${err.message}`));
+  const isUnavailable = (err: unknown): boolean => isRedisDown(redis, err);
   const fluxRevisions = createRedisFluxRevisionStore(redis, prefix, {
     ttlSeconds: Math.round(env.MESHDRIFT_FLUX_REVISION_TTL / 1000),
     maxSkewMs: env.MESHDRIFT_FLUX_MAX_SKEW,
