@@ -1,4 +1,4 @@
-import type { RuleConfig, RuleMatch } from '../config/policy.ts';
+import type { RuleConfig, RuleMatch } from './rule-config.ts';
 import type { Severity } from '../model/severity.ts';
 import { labelValue } from '../route/matcher.ts';
 

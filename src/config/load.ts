@@ -9,7 +9,8 @@ import { MatcherError, compileMatcher, parseMatcher } from '../route/matcher.ts'
 import { compileInhibitRules, type CompiledInhibitRule, type InhibitRuleSpec } from '../route/inhibit.ts';
 import { compileRoute, ROUTE_DEFAULTS, type CompiledRoute } from '../route/route.ts';
 import { compileTimeIntervals, type CompiledTimeInterval } from '../route/time-interval.ts';
-import { policySchema, receiverTypeOf, type PolicyConfig, type ReceiverConfig, type RouteConfig } from './policy.ts';
+import { policySchema, receiverTypeOf, type PolicyConfig, type ReceiverConfig } from './policy.ts';
+import type { RouteConfig } from '../route/route-config.ts';
 
 /**
  * Loads the policy file: read → YAML with positions → strict zod → cross-references → compile.

@@ -4,7 +4,9 @@ import { SEVERITIES } from '../model/severity.ts';
 import { DRIFT_STATES } from '../model/signal.ts';
 import { inhibitRuleSchema } from '../route/inhibit.ts';
 import { timeIntervalsSchema } from '../route/time-interval.ts';
-import { parseDuration } from '../model/duration.ts';
+import { policyDurationSchema } from '../model/duration.ts';
+import { ruleSchema } from '../classify/rule-config.ts';
+import { routeSchema } from '../route/route-config.ts';
 import { CLUSTER_NAME } from './clusters.ts';
 
 /**
@@ -14,63 +16,7 @@ import { CLUSTER_NAME } from './clusters.ts';
  * line and column by config/load.ts.
  */
 
-const duration = z.string().transform((text, ctx) => {
-  const ms = parseDuration(text);
-  if (ms === null) {
-    ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (use e.g. 30s, 5m, 4h)` });
-    return z.NEVER;
-  }
-  return ms;
-});
-
-/** A glob (`*` any run of characters, `?` one) or a list of globs, any of which may match. */
-const globs = z.union([z.string(), z.array(z.string()).min(1)]).transform((v) => (typeof v === 'string' ? [v] : v));
-
-const stateList = z
-  .union([z.enum([...DRIFT_STATES]), z.array(z.enum([...DRIFT_STATES])).min(1)])
-  .transform((v) => (typeof v === 'string' ? [v] : v));
-const categoryList = z
-  .union([z.enum([...CATEGORIES]), z.array(z.enum([...CATEGORIES])).min(1)])
-  .transform((v) => (typeof v === 'string' ? [v] : v));
-const labelName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'label names are letters, digits and _');
-
-export const ruleMatchSchema = z.strictObject({
-  cluster: globs.optional(),
-  /** The GitOps tool: argocd or flux. */
-  source: globs.optional(),
-  project: globs.optional(),
-  /** Owner object's name (Argo CD Application, Flux Kustomization/HelmRelease). */
-  owner: globs.optional(),
-  owner_namespace: globs.optional(),
-  owner_kind: globs.optional(),
-  destination_namespace: globs.optional(),
-  group: globs.optional(),
-  kind: globs.optional(),
-  namespace: globs.optional(),
-  name: globs.optional(),
-  category: categoryList.optional(),
-  mesh: globs.optional(),
-  state: stateList.optional(),
-  /** The owner's Kubernetes labels (Argo CD Application metadata.labels), each a glob. */
-  labels: z.record(z.string(), z.string()).optional(),
-});
-export type RuleMatch = z.infer<typeof ruleMatchSchema>;
-
-export const ruleSchema = z
-  .strictObject({
-    name: z.string().min(1).optional(),
-    match: ruleMatchSchema.default({}),
-    set: z
-      .strictObject({
-        severity: z.enum(SEVERITIES).optional(),
-        labels: z.record(labelName, z.string()).optional(),
-      })
-      .optional(),
-    ignore: z.boolean().default(false),
-    continue: z.boolean().default(false),
-  })
-  .refine((r) => r.ignore || r.set !== undefined, { message: 'a rule needs `set` (severity and/or labels) or `ignore: true`' });
-export type RuleConfig = z.infer<typeof ruleSchema>;
+const duration = policyDurationSchema;
 
 const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name (e.g. PAGERDUTY_ROUTING_KEY)');
 const httpUrl = z.string().url().refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL');
@@ -175,66 +121,6 @@ export function receiverTypeOf(r: ReceiverConfig): ReceiverType {
   if (r.remediate) return 'remediate';
   return 'console';
 }
-
-/** What Slack buttons may do, and who may press them, on alerts of a route (inherited by its children). */
-export const SLACK_BUTTON_ACTIONS = ['sync', 'silence', 'acknowledge'] as const;
-export interface SlackActionsConfig {
-  /** Slack user IDs (U…, W…) and user group IDs (S…), or "*" for anyone in the workspace. */
-  allowed: string[];
-  /** The buttons those users may use here; the others are refused to everyone. Default: all. */
-  actions: Array<(typeof SLACK_BUTTON_ACTIONS)[number]>;
-}
-
-const slackActionsSchema = z.strictObject({
-  allowed: z
-    .array(z.string().regex(/^(\*|[UW][A-Z0-9]{2,20}|S[A-Z0-9]{2,20})$/, 'a Slack user ID (U…/W…), a user group ID (S…), or "*"'))
-    .min(1, 'name at least one Slack user or user group ID (or "*")'),
-  actions: z.array(z.enum(SLACK_BUTTON_ACTIONS)).min(1, 'name at least one of sync, silence, acknowledge').default([...SLACK_BUTTON_ACTIONS]),
-});
-
-export interface RouteConfig {
-  /**
-   * The route's identity across reloads (unique in the tree; not on the root). Without it a
-   * route is known by its content: matchers, receiver, group_by and its parent (route/route.ts).
-   */
-  name?: string | undefined;
-  receiver?: string | undefined;
-  matchers?: string[] | undefined;
-  continue?: boolean | undefined;
-  group_by?: string[] | undefined;
-  group_wait?: number | undefined;
-  group_interval?: number | undefined;
-  repeat_interval?: number | undefined;
-  pending_for?: number | undefined;
-  /** Names of time_intervals during which this route sends nothing (not inherited, as in Alertmanager). */
-  mute_time_intervals?: string[] | undefined;
-  /** Names of time_intervals outside which this route sends nothing. */
-  active_time_intervals?: string[] | undefined;
-  /** Who may use which Slack buttons on this route's alerts (else MESHDRIFT_SLACK_ALLOWED_USERS). */
-  slack_actions?: SlackActionsConfig | undefined;
-  routes?: RouteConfig[] | undefined;
-}
-
-/** Route names key alert groups and show in reasons: a short, plain token. */
-const routeName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'a route name is 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit');
-
-export const routeSchema: z.ZodType<RouteConfig, unknown> = z.lazy(() =>
-  z.strictObject({
-    name: routeName.optional(),
-    receiver: z.string().min(1).optional(),
-    matchers: z.array(z.string()).optional(),
-    continue: z.boolean().optional(),
-    group_by: z.array(z.string().min(1)).optional(),
-    group_wait: duration.optional(),
-    group_interval: duration.optional(),
-    repeat_interval: duration.optional(),
-    pending_for: duration.optional(),
-    mute_time_intervals: z.array(z.string().min(1)).optional(),
-    active_time_intervals: z.array(z.string().min(1)).optional(),
-    slack_actions: slackActionsSchema.optional(),
-    routes: z.array(routeSchema).optional(),
-  }),
-);
 
 export const severityOverridesSchema = z.partialRecord(
   z.enum([...CATEGORIES]),

@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 /**
  * Parses Prometheus-style durations: `500ms`, `10s`, `5m`, `4h`, `1d`, `1h30m`, or a bare number of
  * seconds. Returns milliseconds, or null for anything else.
@@ -16,3 +18,13 @@ export function parseDuration(text: string): number | null {
   if (consumed === 0 || consumed !== trimmed.length || !Number.isFinite(total)) return null;
   return Math.round(total);
 }
+
+/** A duration in the policy file (route timings, remediation windows): milliseconds, or an issue naming the text. */
+export const policyDurationSchema = z.string().transform((text, ctx) => {
+  const ms = parseDuration(text);
+  if (ms === null) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (use e.g. 30s, 5m, 4h)` });
+    return z.NEVER;
+  }
+  return ms;
+});

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { RouteConfig, SlackActionsConfig } from '../config/policy.ts';
+import type { RouteConfig, SlackActionsConfig } from './route-config.ts';
 import { compileMatcher, formatMatcher, matchesAll, parseMatcher, type Matcher } from './matcher.ts';
 
 /** Alertmanager's timer defaults. */

@@ -1,4 +1,4 @@
-import type { SlackActionsConfig } from '../../config/policy.ts';
+import type { SlackActionsConfig } from '../../route/route-config.ts';
 import type { SlackActionKind } from './actions.ts';
 import { slackClients, slackErrorToResult } from './client.ts';
 import { redactSecrets } from '../../net/http.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compileGlob, compileRules, evaluateRules, type RuleSubject } from '../../../src/classify/rules.ts';
-import { ruleSchema, type RuleConfig } from '../../../src/config/policy.ts';
+import { ruleSchema, type RuleConfig } from '../../../src/classify/rule-config.ts';
 
 describe('globs', () => {
   it.each([

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderPagerDutyAcknowledge, pagerDutyDedupKey } from '../../../src/deliver/pagerduty/render.ts';
 import { ackSummary, pagerDutyAckTargets } from '../../../src/deliver/pagerduty/acknowledge.ts';
-import type { SlackActionsConfig } from '../../../src/config/policy.ts';
+import type { SlackActionsConfig } from '../../../src/route/route-config.ts';
 import { authorizeSlackAction, slackActionAllowed } from '../../../src/deliver/slack/authorize.ts';
 
 const ENV = new Set(['U0ENV']);
