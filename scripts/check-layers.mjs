@@ -19,7 +19,7 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
  * stages, then the I/O stages, then the edges that drive them, then the composition root.
  */
 export const FLOORS = [
-  ['model', 'log.ts', 'clock.ts', 'redis.ts'],
+  ['model', 'log.ts', 'clock.ts', 'redis.ts', 'shutdown.ts'],
   ['net'],
   ['metrics.ts'],
   ['route'],

@@ -1,5 +1,3 @@
-import { createServer as createHttpServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Writable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
@@ -34,7 +32,6 @@ import { createDeadLetters } from './queue/dead-letters.ts';
 import { createRedisGroupReader } from './track/group-reader.ts';
 import { createRedisHistory } from './track/history.ts';
 import { createRedisSilenceStore } from './track/silence-store.ts';
-import type { Signal } from './model/signal.ts';
 import type { SilenceLimits } from './route/silence.ts';
 import { createMemoryBudget } from './track/memory-budget.ts';
 import { createRedisTrackStore, type TrackStore } from './track/redis-store.ts';
@@ -42,6 +39,9 @@ import { groupRedisKey } from './track/keys.ts';
 import { createDataLossWatch } from './track/data-loss.ts';
 import { startGaugeRefresh } from './queue/gauges.ts';
 import { createReadiness } from './http/readiness.ts';
+import { createListener } from './http/listener.ts';
+import { closeWithinGrace, createShutdown } from './shutdown.ts';
+import { trackIngestsInFlight } from './track/in-flight.ts';
 
 export interface AppOptions {
   env: Env;
@@ -164,18 +164,9 @@ export function createApp(opts: AppOptions): App {
     limits: { snapshotFindings: env.MESHDRIFT_MAX_SNAPSHOT_FINDINGS, groupFindings: env.MESHDRIFT_MAX_GROUP_FINDINGS },
     budget,
   });
-  // Every ingest in flight (webhooks, watches, polls): a shutdown lets them commit all their groups
-  // before Redis is closed (issue #12 item 10).
-  const ingesting = new Set<Promise<unknown>>();
-  const ingest: Ingest = (signal: Signal) => {
-    const running = ingestNow(signal);
-    ingesting.add(running);
-    void running.then(
-      () => ingesting.delete(running),
-      () => ingesting.delete(running),
-    );
-    return running;
-  };
+  // Every ingest in flight: a shutdown lets them commit all their groups before Redis is closed.
+  const inFlight = trackIngestsInFlight(ingestNow);
+  const { ingest } = inFlight;
   const workers = createWorkers({
     connection: workerRedis,
     prefix,
@@ -205,8 +196,8 @@ export function createApp(opts: AppOptions): App {
   // Argo CD API polling (ARGOCD_URL + ARGOCD_TOKEN), on the leader when there is an election.
   const pollSettings = argoCdPollSettings(env);
   const argoPolling = pollSettings ? createArgoCdPolling({ settings: pollSettings, ingest, log, metrics, now }) : undefined;
-  // Set by stop(): new requests get 503 with Connection: close, /readyz fails.
-  let draining = false;
+  // Draining from stop(): new requests get 503 with Connection: close, /readyz fails.
+  const shutdown = createShutdown(log);
   const dataLoss = createDataLossWatch({
     redis,
     prefix,
@@ -226,7 +217,7 @@ export function createApp(opts: AppOptions): App {
     enqueue: (n) => queues.enqueueDeliveries(n),
     record: (n) => history.record(n),
   });
-  const ready = createReadiness({ draining: () => draining, redis, kube: () => kube?.health(), argocd: () => argoPolling?.health(), recentDataLoss: () => dataLoss.recentLoss() });
+  const ready = createReadiness({ draining: shutdown.draining, redis, kube: () => kube?.health(), argocd: () => argoPolling?.health(), recentDataLoss: () => dataLoss.recentLoss() });
   // Slack buttons (POST /slack/actions), when SLACK_SIGNING_SECRET is set.
   const slackActions = env.SLACK_SIGNING_SECRET
     ? createSlackActionsRouter({
@@ -287,22 +278,8 @@ export function createApp(opts: AppOptions): App {
     maxBodyBytes: { argocd: env.MESHDRIFT_ARGOCD_MAX_BODY, flux: env.MESHDRIFT_FLUX_MAX_BODY },
   });
 
-  let server: Server | undefined;
-  // Requests the HTTP server is answering now.
-  let openRequests = 0;
-  const cleanups: Array<[string, () => Promise<void>]> = [];
+  const listener = createListener(expressApp, shutdown.draining);
   let stopGauges: (() => void) | undefined;
-  // The shutdown's end (epoch ms), set by stop().
-  let deadline = Number.POSITIVE_INFINITY;
-
-  /** Waits until `done()` or the shutdown deadline; false when the deadline came first. */
-  async function drained(done: () => boolean): Promise<boolean> {
-    while (!done()) {
-      if (Date.now() >= deadline) return false;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    return true;
-  }
 
   /**
    * Graceful stop (SIGTERM, issue #12 item 10), bounded by MESHDRIFT_SHUTDOWN_GRACE: no new
@@ -312,27 +289,13 @@ export function createApp(opts: AppOptions): App {
    * never answered 202, so its sender sends it again.
    */
   async function stop(): Promise<void> {
-    draining = true;
-    deadline = Math.min(deadline, Date.now() + env.MESHDRIFT_SHUTDOWN_GRACE);
+    shutdown.begin(env.MESHDRIFT_SHUTDOWN_GRACE);
     stopGauges?.();
     clock?.stop();
     dataLoss.stop();
-    const listening = server;
-    if (listening?.listening) {
-      // No new connections; idle kept-alive ones close now, busy ones after their answer (draining).
-      listening.close();
-      listening.closeIdleConnections();
-      if (!(await drained(() => openRequests === 0))) log.warn({ requests: openRequests }, 'shutdown grace over: cutting the requests still open');
-    }
+    if (!(await listener.quiesce(shutdown.drained))) log.warn({ requests: listener.openRequests() }, 'shutdown grace over: cutting the requests still open');
     // LIFO: stop taking input first, then the workers, then the connections they use.
-    for (const [name, cleanup] of cleanups.reverse()) {
-      try {
-        await cleanup();
-      } catch (err) {
-        log.warn({ cleanup: name, error: err instanceof Error ? err.message : String(err) }, 'cleanup failed');
-      }
-    }
-    cleanups.length = 0;
+    await shutdown.runCleanups();
   }
 
   return {
@@ -344,7 +307,7 @@ export function createApp(opts: AppOptions): App {
     clock,
     receivers: () => [...policy().notifiers().keys()],
     reloadPolicy: () => policy().reload(),
-    inFlight: () => ({ requests: openRequests, ingests: ingesting.size }),
+    inFlight: () => ({ requests: listener.openRequests(), ingests: inFlight.running() }),
     async start() {
       try {
         holder = await createPolicyHolder({
@@ -371,40 +334,23 @@ export function createApp(opts: AppOptions): App {
           now,
         });
         const loaded = holder;
-        cleanups.push(['policy', async () => loaded.close()]);
+        shutdown.onStop('policy', async () => loaded.close());
         loaded.watch();
-        cleanups.push(['redis', async () => void (await redis.quit().catch(() => redis.disconnect()))]);
+        shutdown.onStop('redis', async () => void (await redis.quit().catch(() => redis.disconnect())));
         await connected(redis);
         // Before anything decides: the first measurement must succeed (retried), then it is periodic.
         await clock?.start();
-        cleanups.push(['worker redis', async () => void (await workerRedis.quit().catch(() => workerRedis.disconnect()))]);
+        shutdown.onStop('worker redis', async () => void (await workerRedis.quit().catch(() => workerRedis.disconnect())));
         await connected(workerRedis);
         // Before anything reads or writes: whether Redis still holds what meshdrift wrote (issue #12).
         await dataLoss.check();
-        cleanups.push(['queues', () => queues.close()]);
-        cleanups.push([
-          'workers',
-          async () => {
-            // BullMQ's close waits for the active jobs. At the deadline, stop waiting: closing the
-            // connections next ends them, their locks expire and another replica runs them again.
-            let closed = false;
-            const closing = workers.close().finally(() => {
-              closed = true;
-            });
-            if (!(await drained(() => closed))) {
-              log.warn('shutdown grace over: leaving the active jobs to another replica');
-              closing.catch(() => undefined);
-              return;
-            }
-            await closing;
-          },
-        ]);
-        cleanups.push([
-          'in-flight ingests',
-          async () => {
-            if (!(await drained(() => ingesting.size === 0))) log.warn({ ingests: ingesting.size }, 'shutdown grace over: closing Redis under ingests still running');
-          },
-        ]);
+        shutdown.onStop('queues', () => queues.close());
+        shutdown.onStop('workers', async () => {
+          if (!(await closeWithinGrace(shutdown, () => workers.close()))) log.warn('shutdown grace over: leaving the active jobs to another replica');
+        });
+        shutdown.onStop('in-flight ingests', async () => {
+          if (!(await shutdown.drained(() => inFlight.running() === 0))) log.warn({ ingests: inFlight.running() }, 'shutdown grace over: closing Redis under ingests still running');
+        });
         void workers.flush.run().catch((err: unknown) => log.error({ err }, 'flush worker stopped'));
         void workers.deliver.run().catch((err: unknown) => log.error({ err }, 'deliver worker stopped'));
         if (env.kubeSources.clusters.length > 0) {
@@ -431,36 +377,15 @@ export function createApp(opts: AppOptions): App {
           });
           metrics.setLeaderElection(sources.role() !== 'disabled');
           kube = sources;
-          cleanups.push(['kubernetes watches', () => sources.stop()]);
+          shutdown.onStop('kubernetes watches', () => sources.stop());
         } else {
           argoPolling?.start();
         }
-        if (argoPolling) cleanups.push(['argocd api polling', () => argoPolling.stop()]);
+        if (argoPolling) shutdown.onStop('argocd api polling', () => argoPolling.stop());
         await Promise.all([workers.flush.waitUntilReady(), workers.deliver.waitUntilReady()]);
-        // Slow senders: headers within 10 s, the whole request within 30 s (the webhooks also bound the body).
-        const httpServer = createHttpServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, (req, res) => {
-          if (draining) {
-            // A new request on a kept-alive connection during shutdown: not taken, sent elsewhere.
-            const refusal = JSON.stringify({ error: 'shutting down: send it again (another replica takes it)' });
-            res.writeHead(503, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(refusal), connection: 'close', 'retry-after': '1' });
-            res.end(refusal);
-            return;
-          }
-          openRequests++;
-          res.once('close', () => openRequests--);
-          expressApp(req, res);
-        });
-        server = httpServer;
-        await new Promise<void>((resolve, reject) => {
-          httpServer.once('error', reject);
-          httpServer.listen(env.PORT, env.HOST, () => resolve());
-        });
-        cleanups.push(['http', () => new Promise<void>((resolve) => {
-          // stop() has waited for the open requests (up to the grace); what is left is cut.
-          if (httpServer.listening) httpServer.close(() => resolve());
-          else resolve();
-          httpServer.closeAllConnections();
-        })]);
+        await listener.listen(env.PORT, env.HOST);
+        // stop() has waited for the open requests (up to the grace); what is left is cut.
+        shutdown.onStop('http', () => listener.close());
         stopGauges = startGaugeRefresh({ redis, prefix, queues, metrics, log });
         // Redis data loss: checked at every reconnect and periodically (issue #12 item 9).
         dataLoss.start();
@@ -471,12 +396,6 @@ export function createApp(opts: AppOptions): App {
       }
     },
     stop,
-    address() {
-      const addr = server?.address() as AddressInfo | null | undefined;
-      if (!addr) throw new Error('not listening: call start() first');
-      const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-      const shown = host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host;
-      return { host: addr.address, port: addr.port, url: `http://${shown}:${addr.port}` };
-    },
+    address: () => listener.address(),
   };
 }
