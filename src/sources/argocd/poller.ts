@@ -8,6 +8,7 @@ import { ArgoCdApiError, ArgoCdAuthError, type ApplicationFilters, type Applicat
 import { applicationToSignal } from './application.ts';
 import { createPollHealth, type ArgoCdPollerHealth, type PollOutcome, type PollResult } from './poll-health.ts';
 import { needsResourceTree, withTreeHealth, WITHOUT_TREE_COVERS } from './tree-health.ts';
+import { firstLineOf } from '../../model/error-message.ts';
 
 /**
  * Argo CD API polling (issue #5), for meshdrift outside the cluster: every interval, list the
@@ -101,7 +102,7 @@ export function listScopes(filters: PollFilters): ApplicationFilters[] {
 
 const ownerKey = (o: OwnerRef): string => `${o.namespace}/${o.name}`;
 const ownerOf = (app: { metadata: { name: string; namespace?: string | undefined } }): OwnerRef => ({ kind: 'Application', namespace: app.metadata.namespace ?? '', name: app.metadata.name });
-const message = (err: unknown): string => ((err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '').slice(0, 500);
+const message = (err: unknown): string => firstLineOf(err, 500);
 
 /** What a poll remembers of an app, to resolve it if it vanishes. */
 interface Seen {

@@ -14,6 +14,7 @@ import { CUSTOM_RESOURCES, customResourceLister, type CustomResource, type ListP
 import { statusOf } from './watch.ts';
 import { slim, slimApplicationSchema, slimHelmReleaseSchema, slimKustomizationSchema, type SlimApplication, type SlimKustomization } from './slim.ts';
 import { withTimeout } from '../../net/with-timeout.ts';
+import { firstLineOf } from '../../model/error-message.ts';
 
 /**
  * The audit cycle (issue #5): every `intervalMs` (default 5 min) a fresh, paginated list of the
@@ -82,7 +83,7 @@ export interface AuditCycle {
 
 const AUDIT_KINDS: readonly AuditKind[] = ['applications', 'kustomizations', 'helmreleases'];
 
-const message = (err: unknown): string => ((err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '').slice(0, 300);
+const message = (err: unknown): string => firstLineOf(err, 300);
 
 async function listAll(list: ListPageFn, pageSize: number, timeoutMs: number, labelSelector: string | undefined, what: string): Promise<unknown[]> {
   const items: unknown[] = [];

@@ -6,6 +6,7 @@ import { sleep, type Delay } from './backoff.ts';
 import { decideLease, nextLeaseSpec, parseLease, shouldStepDown, type LeaseRecord } from './lease.ts';
 import { statusOf } from './watch.ts';
 import { withTimeout } from '../../net/with-timeout.ts';
+import { firstLineOf } from '../../model/error-message.ts';
 
 /**
  * Leader election on a `coordination.k8s.io/v1` Lease, with client-go's semantics
@@ -75,7 +76,7 @@ export interface LeaderElection {
 
 const describe = (err: unknown): string => {
   const status = statusOf(err);
-  const first = ((err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '').slice(0, 200);
+  const first = firstLineOf(err, 200);
   return status === undefined ? first : `HTTP ${status}: ${first}`;
 };
 
