@@ -12,12 +12,8 @@ import { connected, createRedisConnections, isRedisDown } from './redis.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { createQueues, type Queues, type RetryPolicy } from './queue/queues.ts';
 import { createWorkers } from './queue/worker.ts';
-import { argoCdPollSettings } from './sources/argocd/poller.ts';
-import { createArgoCdPolling } from './sources/argocd/api-source.ts';
-import { createRedisFluxRevisionStore } from './sources/flux/revision-store.ts';
-import { startLeaderGatedKubeSources, type LeaderGatedKubeSources } from './sources/kube/gated.ts';
-import { podNamespace } from './sources/kube/leader.ts';
 import { createApiRouter } from './http/api.ts';
+import { createFluxRevisions, createPullSources } from './sources/pull-sources.ts';
 import { createSlackActionsRouter, slackAuditEntry } from './http/slack-actions.ts';
 import { createSlackAcknowledge } from './deliver/pagerduty/acknowledge.ts';
 import { createSlackActionAccess } from './deliver/slack/access.ts';
@@ -26,15 +22,11 @@ import { createRedisSlackReplayGuard } from './deliver/slack/replay-guard.ts';
 import { createSyncNow } from './remediate/sync-now.ts';
 import { createRedisAuditTrail } from './remediate/audit.ts';
 import { createFlushContext } from './track/flush-context.ts';
-import { createRedisInhibitSourceStore } from './track/inhibit-sources.ts';
-import { createIngest, createRedisOwnerGroupIndex, type Ingest } from './track/ingest.ts';
+import { createIngest, type Ingest } from './track/ingest.ts';
 import { createDeadLetters } from './queue/dead-letters.ts';
 import { createRedisGroupReader } from './track/group-reader.ts';
-import { createRedisHistory } from './track/history.ts';
-import { createRedisSilenceStore } from './track/silence-store.ts';
-import type { SilenceLimits } from './route/silence.ts';
-import { createMemoryBudget } from './track/memory-budget.ts';
-import { createRedisTrackStore, type TrackStore } from './track/redis-store.ts';
+import type { TrackStore } from './track/redis-store.ts';
+import { createTrackStores } from './track/stores.ts';
 import { groupRedisKey } from './track/keys.ts';
 import { createDataLossWatch } from './track/data-loss.ts';
 import { startGaugeRefresh } from './queue/gauges.ts';
@@ -112,44 +104,9 @@ export function createApp(opts: AppOptions): App {
     return holder;
   };
   const catalog = createCatalog();
-  const store = createRedisTrackStore({
-    redis,
-    keyPrefix: prefix,
-    firingTtlSeconds: Math.ceil(env.MESHDRIFT_FIRING_GROUP_TTL / 1000),
-    maxGroups: env.MESHDRIFT_MAX_ALERT_GROUPS,
-    maxGroupFindings: env.MESHDRIFT_MAX_GROUP_FINDINGS,
-    now,
-    onGroupLimit: (groupKey) => {
-      metrics.limitHit('alert_groups');
-      log.warn({ group: groupKey, max: env.MESHDRIFT_MAX_ALERT_GROUPS }, 'signal refused: the alert group limit is reached (MESHDRIFT_MAX_ALERT_GROUPS)');
-    },
-    onGroupEvicted: (groupKey) => {
-      metrics.limitHit('alert_groups_evicted');
-      log.warn({ group: groupKey, max: env.MESHDRIFT_MAX_ALERT_GROUPS }, 'alert group limit reached (MESHDRIFT_MAX_ALERT_GROUPS): a resolved group was dropped early to make room');
-    },
-  });
-  // Connection errors are already logged once per connection above; here at debug, not raw to stderr.
+  const { store, owners, silences, silenceLimits, inhibitSources, history, budget } = createTrackStores({ redis, env, metrics, log, now });
+  // Connection errors are already logged once per connection (redis.ts); here at debug, not raw to stderr.
   const queues = createQueues(redis, prefix, opts.deliveryRetry, { onError: (queue, err) => log.debug({ queue, error: err.message }, 'queue connection error') });
-  const owners = createRedisOwnerGroupIndex(redis, prefix);
-  const silences = createRedisSilenceStore(redis, prefix, { log, maxSilences: env.MESHDRIFT_SILENCES_MAX, onLimit: () => metrics.limitHit('silences') });
-  const silenceLimits: SilenceLimits = {
-    maxMatchers: env.MESHDRIFT_SILENCE_MAX_MATCHERS,
-    maxValueLength: env.MESHDRIFT_SILENCE_MAX_VALUE_LENGTH,
-    maxCommentLength: env.MESHDRIFT_SILENCE_MAX_COMMENT_LENGTH,
-    maxCreatedByLength: env.MESHDRIFT_SILENCE_MAX_CREATED_BY_LENGTH,
-    maxDurationMs: env.MESHDRIFT_SILENCE_MAX_DURATION,
-  };
-  const inhibitSources = createRedisInhibitSourceStore(redis, prefix, {
-    max: env.MESHDRIFT_MAX_ALERT_GROUPS,
-    ttlSeconds: Math.ceil(env.MESHDRIFT_FIRING_GROUP_TTL / 1000),
-    onLimit: (dropped) => {
-      metrics.limitHit('inhibit_sources');
-      log.warn({ dropped, max: env.MESHDRIFT_MAX_ALERT_GROUPS }, 'inhibition sources left out: the limit is reached (MESHDRIFT_MAX_ALERT_GROUPS); what they would inhibit is notified');
-    },
-  });
-  const history = createRedisHistory(redis, prefix, env.MESHDRIFT_HISTORY_MAX);
-  // One budget for the work that holds a whole snapshot, group or notification in memory.
-  const budget = createMemoryBudget(env.MESHDRIFT_MAX_FINDINGS_IN_FLIGHT);
   const audit = createRedisAuditTrail(redis, prefix, { now, maxLen: env.MESHDRIFT_AUDIT_MAX });
   const ingestNow = createIngest({
     policy: () => policy().current().classify,
@@ -183,19 +140,10 @@ export function createApp(opts: AppOptions): App {
   });
 
   const isUnavailable = (err: unknown): boolean => isRedisDown(redis, err);
-  const fluxRevisions = createRedisFluxRevisionStore(redis, prefix, {
-    ttlSeconds: Math.round(env.MESHDRIFT_FLUX_REVISION_TTL / 1000),
-    maxSkewMs: env.MESHDRIFT_FLUX_MAX_SKEW,
-    onFutureTimestamp: (claimedMs, nowMs) => {
-      log.warn({ claimedAheadMs: claimedMs - nowMs, maxSkewMs: env.MESHDRIFT_FLUX_MAX_SKEW }, 'Flux event timestamp past MESHDRIFT_FLUX_MAX_SKEW: counted as receipt time + the skew for the revision memory');
-      metrics.limitHit('flux_event_time');
-    },
-  });
-  // Kubernetes watches (MESHDRIFT_CLUSTERS), started in start(); unset: webhooks only.
-  let kube: LeaderGatedKubeSources | undefined;
-  // Argo CD API polling (ARGOCD_URL + ARGOCD_TOKEN), on the leader when there is an election.
-  const pollSettings = argoCdPollSettings(env);
-  const argoPolling = pollSettings ? createArgoCdPolling({ settings: pollSettings, ingest, log, metrics, now }) : undefined;
+  const fluxRevisions = createFluxRevisions(redis, env, metrics, log);
+  // Kubernetes watches and Argo CD API polling, started in start().
+  const pulled = createPullSources({ env, ingest, fluxRevisions, catalog, metrics, log, now });
+  const { argoPolling } = pulled;
   // Draining from stop(): new requests get 503 with Connection: close, /readyz fails.
   const shutdown = createShutdown(log);
   const dataLoss = createDataLossWatch({
@@ -208,16 +156,12 @@ export function createApp(opts: AppOptions): App {
     checkIntervalMs: env.MESHDRIFT_REDIS_EPOCH_CHECK_INTERVAL,
     cluster: env.MESHDRIFT_CLUSTER,
     policy: () => holder?.current(),
-    sources: () => ({ kube: kube !== undefined, argocdApi: argoPolling !== undefined }),
-    rederive: () =>
-      Promise.all([
-        kube?.audit()?.runOnce().then((r) => log.info({ outcome: r.outcome, signals: r.signals, discovered: r.discovered }, 'after the Redis data loss: Kubernetes audit re-list done')),
-        argoPolling?.pollNow().then((polled) => polled && log.info('after the Redis data loss: Argo CD API poll done')),
-      ]),
+    sources: () => ({ kube: pulled.kube() !== undefined, argocdApi: argoPolling !== undefined }),
+    rederive: () => pulled.rederive(),
     enqueue: (n) => queues.enqueueDeliveries(n),
     record: (n) => history.record(n),
   });
-  const ready = createReadiness({ draining: shutdown.draining, redis, kube: () => kube?.health(), argocd: () => argoPolling?.health(), recentDataLoss: () => dataLoss.recentLoss() });
+  const ready = createReadiness({ draining: shutdown.draining, redis, kube: () => pulled.kube()?.health(), argocd: () => argoPolling?.health(), recentDataLoss: () => dataLoss.recentLoss() });
   // Slack buttons (POST /slack/actions), when SLACK_SIGNING_SECRET is set.
   const slackActions = env.SLACK_SIGNING_SECRET
     ? createSlackActionsRouter({
@@ -248,7 +192,7 @@ export function createApp(opts: AppOptions): App {
     webhooks: {
       ingest,
       fluxRevisions,
-      groupInInventory: (cluster, owner, ref) => kube?.groupInInventory(cluster, owner, ref),
+      groupInInventory: (cluster, owner, ref) => pulled.kube()?.groupInInventory(cluster, owner, ref),
       catalog,
       cluster: env.MESHDRIFT_CLUSTER,
       argocdToken: env.MESHDRIFT_ARGOCD_TOKEN,
@@ -353,35 +297,7 @@ export function createApp(opts: AppOptions): App {
         });
         void workers.flush.run().catch((err: unknown) => log.error({ err }, 'flush worker stopped'));
         void workers.deliver.run().catch((err: unknown) => log.error({ err }, 'deliver worker stopped'));
-        if (env.kubeSources.clusters.length > 0) {
-          // One replica (the Lease holder) watches and audits; every replica takes webhooks.
-          const sources = startLeaderGatedKubeSources({
-            ...env.kubeSources,
-            ingest,
-            fluxRevisions,
-            catalog,
-            log,
-            now,
-            onRestart: (info) => metrics.watchRestarted(info.cluster, info.kind),
-            downAfterMs: env.MESHDRIFT_SOURCE_DOWN_AFTER,
-            leaderElection: env.MESHDRIFT_LEADER_ELECTION
-              ? { namespace: env.MESHDRIFT_LEASE_NAMESPACE ?? (await podNamespace('default')), name: env.MESHDRIFT_LEASE_NAME }
-              : false,
-            audit: { intervalMs: env.MESHDRIFT_AUDIT_INTERVAL, onDiscovered: (n) => metrics.auditDiscovered(n), onRun: (o) => metrics.auditRun(o) },
-            onRoleChange: (role) => {
-              metrics.setLeader(role === 'leader');
-              // The poller follows the watches: on the leader, or everywhere without an election.
-              if (role === 'follower') void argoPolling?.stop();
-              else argoPolling?.start();
-            },
-          });
-          metrics.setLeaderElection(sources.role() !== 'disabled');
-          kube = sources;
-          shutdown.onStop('kubernetes watches', () => sources.stop());
-        } else {
-          argoPolling?.start();
-        }
-        if (argoPolling) shutdown.onStop('argocd api polling', () => argoPolling.stop());
+        await pulled.start(shutdown.onStop);
         await Promise.all([workers.flush.waitUntilReady(), workers.deliver.waitUntilReady()]);
         await listener.listen(env.PORT, env.HOST);
         // stop() has waited for the open requests (up to the grace); what is left is cut.

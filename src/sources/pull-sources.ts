@@ -1,0 +1,97 @@
+import type { Catalog } from '../classify/catalog.ts';
+import type { Env } from '../config/env.ts';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Ingest } from '../track/ingest.ts';
+import { createArgoCdPolling, type ArgoCdPolling } from './argocd/api-source.ts';
+import { argoCdPollSettings } from './argocd/poller.ts';
+import { createRedisFluxRevisionStore, type FluxRevisionStore } from './flux/revision-store.ts';
+import { startLeaderGatedKubeSources, type LeaderGatedKubeSources } from './kube/gated.ts';
+import { podNamespace } from './kube/leader.ts';
+import type { Redis } from 'ioredis';
+
+export interface PullSourcesDeps {
+  env: Env;
+  ingest: Ingest;
+  fluxRevisions: FluxRevisionStore;
+  catalog: Catalog;
+  metrics: Metrics;
+  log: Logger;
+  now: () => number;
+}
+
+/**
+ * The sources meshdrift reads on its own (webhooks are pushed to it): Kubernetes watches and the
+ * audit re-list (MESHDRIFT_CLUSTERS; unset: webhooks only) and Argo CD API polling (ARGOCD_URL +
+ * ARGOCD_TOKEN). With leader election, one replica (the Lease holder) watches, audits and polls;
+ * every replica takes webhooks. Without it, every replica does.
+ */
+export interface PullSources {
+  /** The Kubernetes watches, once started (undefined without MESHDRIFT_CLUSTERS). */
+  kube(): LeaderGatedKubeSources | undefined;
+  /** Argo CD API polling, when configured. */
+  readonly argoPolling: ArgoCdPolling | undefined;
+  /**
+   * After a Redis data loss: re-derives findings from the sources that can list them, where they
+   * run here (the leader's audit re-list, an Argo CD API poll now); each logs its outcome.
+   */
+  rederive(): Promise<unknown>;
+  /** Starts what is configured; `onStop` receives what stops each. */
+  start(onStop: (name: string, stop: () => Promise<void>) => void): Promise<void>;
+}
+
+export function createPullSources(deps: PullSourcesDeps): PullSources {
+  const { env, metrics, log } = deps;
+  let kube: LeaderGatedKubeSources | undefined;
+  const pollSettings = argoCdPollSettings(env);
+  const argoPolling = pollSettings ? createArgoCdPolling({ settings: pollSettings, ingest: deps.ingest, log, metrics, now: deps.now }) : undefined;
+  return {
+    kube: () => kube,
+    argoPolling,
+    rederive: () =>
+      Promise.all([
+        kube?.audit()?.runOnce().then((r) => log.info({ outcome: r.outcome, signals: r.signals, discovered: r.discovered }, 'after the Redis data loss: Kubernetes audit re-list done')),
+        argoPolling?.pollNow().then((polled) => polled && log.info('after the Redis data loss: Argo CD API poll done')),
+      ]),
+    async start(onStop) {
+      if (env.kubeSources.clusters.length > 0) {
+        const sources = startLeaderGatedKubeSources({
+          ...env.kubeSources,
+          ingest: deps.ingest,
+          fluxRevisions: deps.fluxRevisions,
+          catalog: deps.catalog,
+          log,
+          now: deps.now,
+          onRestart: (info) => metrics.watchRestarted(info.cluster, info.kind),
+          downAfterMs: env.MESHDRIFT_SOURCE_DOWN_AFTER,
+          leaderElection: env.MESHDRIFT_LEADER_ELECTION ? { namespace: env.MESHDRIFT_LEASE_NAMESPACE ?? (await podNamespace('default')), name: env.MESHDRIFT_LEASE_NAME } : false,
+          audit: { intervalMs: env.MESHDRIFT_AUDIT_INTERVAL, onDiscovered: (n) => metrics.auditDiscovered(n), onRun: (o) => metrics.auditRun(o) },
+          onRoleChange: (role) => {
+            metrics.setLeader(role === 'leader');
+            // The poller follows the watches: on the leader, or everywhere without an election.
+            if (role === 'follower') void argoPolling?.stop();
+            else argoPolling?.start();
+          },
+        });
+        metrics.setLeaderElection(sources.role() !== 'disabled');
+        kube = sources;
+        onStop('kubernetes watches', () => sources.stop());
+      } else {
+        argoPolling?.start();
+      }
+      if (argoPolling) onStop('argocd api polling', () => argoPolling.stop());
+    },
+  };
+}
+
+/** The Flux revision memory (MESHDRIFT_FLUX_REVISION_TTL, MESHDRIFT_FLUX_MAX_SKEW), shared by the webhook and the watches. */
+export function createFluxRevisions(redis: Redis, env: Env, metrics: Metrics, log: Logger): FluxRevisionStore {
+  return createRedisFluxRevisionStore(redis, env.MESHDRIFT_KEY_PREFIX, {
+    ttlSeconds: Math.round(env.MESHDRIFT_FLUX_REVISION_TTL / 1000),
+    maxSkewMs: env.MESHDRIFT_FLUX_MAX_SKEW,
+    onFutureTimestamp: (claimedMs, nowMs) => {
+      log.warn({ claimedAheadMs: claimedMs - nowMs, maxSkewMs: env.MESHDRIFT_FLUX_MAX_SKEW }, 'Flux event timestamp past MESHDRIFT_FLUX_MAX_SKEW: counted as receipt time + the skew for the revision memory');
+      metrics.limitHit('flux_event_time');
+    },
+  });
+}
