@@ -100,7 +100,8 @@ export function listScopes(filters: PollFilters): ApplicationFilters[] {
   return filters.appNamespaces.length === 0 ? [common] : filters.appNamespaces.map((appNamespace) => ({ ...common, appNamespace }));
 }
 
-const ownerKey = (o: OwnerRef): string => `${o.namespace}/${o.name}`;
+/** An Application within one Argo CD (one cluster, one tool): namespace/name, for the poll's own maps and messages; not persisted. */
+const appKey = (o: OwnerRef): string => `${o.namespace}/${o.name}`;
 const ownerOf = (app: { metadata: { name: string; namespace?: string | undefined } }): OwnerRef => ({ kind: 'Application', namespace: app.metadata.namespace ?? '', name: app.metadata.name });
 const message = (err: unknown): string => firstLineOf(err, 500);
 
@@ -237,8 +238,8 @@ async function signalOf(api: ArgoCdApi, cluster: string, log: Logger, app: Liste
   } catch (err) {
     // A 401 here means the token went bad mid-poll: the whole poll is unauthorized.
     if (err instanceof ArgoCdAuthError && err.kind === 'unauthorized') throw err;
-    result.errors.push(`${ownerKey(ownerOf(app))}: ${message(err)}`);
-    log.warn({ app: ownerKey(ownerOf(app)), error: message(err) }, 'resource tree read failed; health-derived findings of this app kept as they are');
+    result.errors.push(`${appKey(ownerOf(app))}: ${message(err)}`);
+    log.warn({ app: appKey(ownerOf(app)), error: message(err) }, 'resource tree read failed; health-derived findings of this app kept as they are');
     return { ...applicationToSignal(app, ctx), covers: WITHOUT_TREE_COVERS };
   }
 }
@@ -275,23 +276,23 @@ async function ingestPolled(ingest: Ingest, log: Logger, signal: Signal, result:
   try {
     outcome = await ingest(signal);
   } catch (err) {
-    result.errors.push(`${ownerKey(signal.owner)}: ingest: ${message(err)}`);
-    log.warn({ app: ownerKey(signal.owner), error: message(err) }, 'ingest of a polled app failed');
+    result.errors.push(`${appKey(signal.owner)}: ingest: ${message(err)}`);
+    log.warn({ app: appKey(signal.owner), error: message(err) }, 'ingest of a polled app failed');
     return;
   }
   result.signals++;
   if (outcome.outcome === 'tracked') {
     result.discovered++;
-    log.info({ app: ownerKey(signal.owner), findings: outcome.findings }, 'polled app changed tracked state');
+    log.info({ app: appKey(signal.owner), findings: outcome.findings }, 'polled app changed tracked state');
   }
 }
 
 /** The apps a list saw (when each was last observed); an app skipped for its shape still exists and is kept. */
 function seenOf(list: ApplicationList, signals: readonly Signal[], before: Map<string, Seen> | undefined): Map<string, Seen> {
   const seen = new Map<string, Seen>();
-  const observed = new Map(signals.map((s) => [ownerKey(s.owner), s.observedAt]));
+  const observed = new Map(signals.map((s) => [appKey(s.owner), s.observedAt]));
   for (const app of list.items) {
-    const key = ownerKey(ownerOf(app));
+    const key = appKey(ownerOf(app));
     seen.set(key, { owner: ownerOf(app), observedAt: observed.get(key) ?? before?.get(key)?.observedAt ?? 0 });
   }
   // An app skipped for its shape still exists: keep it, so it does not count as vanished.

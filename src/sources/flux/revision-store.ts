@@ -53,7 +53,8 @@ export const DEFAULT_FLUX_MAX_SKEW_MS = 60_000;
 
 const EVENT_TTL_SECONDS = 24 * 3600;
 
-function ownerKey(prefix: string, cluster: string, owner: OwnerRef): string {
+/** The revision memory of one Flux object (model/owner.ts `clusterOwnerId`, hashed). */
+function revisionKey(prefix: string, cluster: string, owner: OwnerRef): string {
   const id = createHash('sha256').update(clusterOwnerId(cluster, owner)).digest('hex').slice(0, 32);
   return `${prefix}:flux:revision:${id}`;
 }
@@ -100,15 +101,15 @@ export function createRedisFluxRevisionStore(redis: Redis, keyPrefix: string, op
   const maxSkewMs = options.maxSkewMs ?? DEFAULT_FLUX_MAX_SKEW_MS;
   return {
     async lookup(cluster, owner, eventId) {
-      const [previous, seen] = await redis.mget(ownerKey(keyPrefix, cluster, owner), `${keyPrefix}:flux:event:${eventId}`);
+      const [previous, seen] = await redis.mget(revisionKey(keyPrefix, cluster, owner), `${keyPrefix}:flux:event:${eventId}`);
       return { previous: parseRemembered(previous ?? null), seen: seen !== null };
     },
     async commit(cluster, owner, remember, eventId) {
       const value = remember === undefined ? '' : encode({ ...remember, from: 'event' });
-      await redis.eval(COMMIT_SCRIPT, 2, ownerKey(keyPrefix, cluster, owner), `${keyPrefix}:flux:event:${eventId}`, value, String(remember?.at ?? 0), String(ttlSeconds), String(EVENT_TTL_SECONDS));
+      await redis.eval(COMMIT_SCRIPT, 2, revisionKey(keyPrefix, cluster, owner), `${keyPrefix}:flux:event:${eventId}`, value, String(remember?.at ?? 0), String(ttlSeconds), String(EVENT_TTL_SECONDS));
     },
     async seed(cluster, owner, revision, at) {
-      const written = await redis.set(ownerKey(keyPrefix, cluster, owner), encode({ revision, at, from: 'status' }), 'EX', ttlSeconds, 'NX');
+      const written = await redis.set(revisionKey(keyPrefix, cluster, owner), encode({ revision, at, from: 'status' }), 'EX', ttlSeconds, 'NX');
       return written === 'OK';
     },
     reconcileTimeOf(timestamp, now) {
