@@ -6,25 +6,15 @@ import { createSharedClock, type SharedClock } from './clock.ts';
 import type { Env } from './config/env.ts';
 import { createPolicyHolder, type PolicyHolder } from './config/policy-holder.ts';
 import { createNotifiers } from './deliver/receivers.ts';
-import { createServer } from './http/server.ts';
 import { createLogger, type Logger } from './log.ts';
 import { connected, createRedisConnections, isRedisDown } from './redis.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { createQueues, type Queues, type RetryPolicy } from './queue/queues.ts';
 import { createWorkers } from './queue/worker.ts';
-import { createApiRouter } from './http/api.ts';
 import { createFluxRevisions, createPullSources } from './sources/pull-sources.ts';
-import { createSlackActionsRouter, slackAuditEntry } from './http/slack-actions.ts';
-import { createSlackAcknowledge } from './deliver/pagerduty/acknowledge.ts';
-import { createSlackActionAccess } from './deliver/slack/access.ts';
-import { createSlackActionLineRecorder } from './deliver/slack/message-store.ts';
-import { createRedisSlackReplayGuard } from './deliver/slack/replay-guard.ts';
-import { createSyncNow } from './remediate/sync-now.ts';
 import { createRedisAuditTrail } from './remediate/audit.ts';
 import { createFlushContext } from './track/flush-context.ts';
 import { createIngest, type Ingest } from './track/ingest.ts';
-import { createDeadLetters } from './queue/dead-letters.ts';
-import { createRedisGroupReader } from './track/group-reader.ts';
 import type { TrackStore } from './track/redis-store.ts';
 import { createTrackStores } from './track/stores.ts';
 import { groupRedisKey } from './track/keys.ts';
@@ -32,6 +22,7 @@ import { createDataLossWatch } from './track/data-loss.ts';
 import { startGaugeRefresh } from './queue/gauges.ts';
 import { createReadiness } from './http/readiness.ts';
 import { createListener } from './http/listener.ts';
+import { createHttpApp } from './http/routes.ts';
 import { closeWithinGrace, createShutdown } from './shutdown.ts';
 import { trackIngestsInFlight } from './track/in-flight.ts';
 
@@ -104,7 +95,8 @@ export function createApp(opts: AppOptions): App {
     return holder;
   };
   const catalog = createCatalog();
-  const { store, owners, silences, silenceLimits, inhibitSources, history, budget } = createTrackStores({ redis, env, metrics, log, now });
+  const stores = createTrackStores({ redis, env, metrics, log, now });
+  const { store, owners, silences, inhibitSources, history, budget } = stores;
   // Connection errors are already logged once per connection (redis.ts); here at debug, not raw to stderr.
   const queues = createQueues(redis, prefix, opts.deliveryRetry, { onError: (queue, err) => log.debug({ queue, error: err.message }, 'queue connection error') });
   const audit = createRedisAuditTrail(redis, prefix, { now, maxLen: env.MESHDRIFT_AUDIT_MAX });
@@ -139,7 +131,6 @@ export function createApp(opts: AppOptions): App {
     now,
   });
 
-  const isUnavailable = (err: unknown): boolean => isRedisDown(redis, err);
   const fluxRevisions = createFluxRevisions(redis, env, metrics, log);
   // Kubernetes watches and Argo CD API polling, started in start().
   const pulled = createPullSources({ env, ingest, fluxRevisions, catalog, metrics, log, now });
@@ -162,66 +153,24 @@ export function createApp(opts: AppOptions): App {
     record: (n) => history.record(n),
   });
   const ready = createReadiness({ draining: shutdown.draining, redis, kube: () => pulled.kube()?.health(), argocd: () => argoPolling?.health(), recentDataLoss: () => dataLoss.recentLoss() });
-  // Slack buttons (POST /slack/actions), when SLACK_SIGNING_SECRET is set.
-  const slackActions = env.SLACK_SIGNING_SECRET
-    ? createSlackActionsRouter({
-        signingSecret: env.SLACK_SIGNING_SECRET,
-        now,
-        log,
-        silences,
-        groupLabels: async (groupKey) => (await store.get(groupKey))?.labels ?? null,
-        allowed: createSlackActionAccess({
-          policy: () => policy().current(),
-          store,
-          allowedUsers: env.MESHDRIFT_SLACK_ALLOWED_USERS,
-          processEnv: opts.processEnv ?? process.env,
-          botToken: env.SLACK_BOT_TOKEN,
-          apiUrl: env.SLACK_API_URL,
-          now,
-        }),
-        sync: createSyncNow({ policy, store, queues, now, log }),
-        acknowledge: createSlackAcknowledge({ store, owners, queues, receivers: () => policy().current().receivers, now }),
-        recordAction: createSlackActionLineRecorder(redis, prefix, () => policy().current().receivers),
-        // The one audit trail (GET /api/v1/audit), kind slack-action.
-        audit: async (entry) => void (await audit.append(slackAuditEntry(entry))),
-        firstSeen: createRedisSlackReplayGuard(redis, prefix),
-      })
-    : undefined;
-  const expressApp = createServer({
-    ...(slackActions ? { slackActions } : {}),
-    webhooks: {
-      ingest,
-      fluxRevisions,
-      groupInInventory: (cluster, owner, ref) => pulled.kube()?.groupInInventory(cluster, owner, ref),
-      catalog,
-      cluster: env.MESHDRIFT_CLUSTER,
-      argocdToken: env.MESHDRIFT_ARGOCD_TOKEN,
-      fluxHmacKey: env.MESHDRIFT_FLUX_HMAC_KEY,
-      fluxToken: env.MESHDRIFT_FLUX_TOKEN,
-      now,
-      log,
-    },
-    api: createApiRouter({
-      token: env.MESHDRIFT_API_TOKEN,
-      silences,
-      silenceLimits,
-      onLimit: (limit) => metrics.limitHit(limit),
-      groups: createRedisGroupReader(redis, prefix),
-      history,
-      deadLetters: createDeadLetters(queues.deliver, queues.flush),
-      audit,
-      inhibition: { rules: () => policy().current().inhibitRules, sources: () => inhibitSources.list() },
-      now,
-      log,
-      isUnavailable,
-    }),
+  const expressApp = createHttpApp({
+    env,
+    processEnv: opts.processEnv ?? process.env,
+    redis,
+    stores,
+    queues,
+    audit,
+    policy,
+    catalog,
+    ingest,
+    fluxRevisions,
+    groupInInventory: (cluster, owner, ref) => pulled.kube()?.groupInInventory(cluster, owner, ref),
+    ready,
+    isUnavailable: (err) => isRedisDown(redis, err),
     metrics,
     log,
-    ready,
-    isUnavailable,
-    maxBodyBytes: { argocd: env.MESHDRIFT_ARGOCD_MAX_BODY, flux: env.MESHDRIFT_FLUX_MAX_BODY },
+    now,
   });
-
   const listener = createListener(expressApp, shutdown.draining);
   let stopGauges: (() => void) | undefined;
 

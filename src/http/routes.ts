@@ -1,0 +1,113 @@
+import type express from 'express';
+import type { Redis } from 'ioredis';
+import type { Catalog } from '../classify/catalog.ts';
+import type { Env } from '../config/env.ts';
+import type { PolicyHolder } from '../config/policy-holder.ts';
+import { createSlackAcknowledge } from '../deliver/pagerduty/acknowledge.ts';
+import { createSlackActionAccess } from '../deliver/slack/access.ts';
+import { createSlackActionLineRecorder } from '../deliver/slack/message-store.ts';
+import { createRedisSlackReplayGuard } from '../deliver/slack/replay-guard.ts';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import { createDeadLetters } from '../queue/dead-letters.ts';
+import type { Queues } from '../queue/queues.ts';
+import type { AuditTrail } from '../remediate/audit.ts';
+import { createSyncNow } from '../remediate/sync-now.ts';
+import type { FluxRevisionStore } from '../sources/flux/revision-store.ts';
+import { createRedisGroupReader } from '../track/group-reader.ts';
+import type { Ingest } from '../track/ingest.ts';
+import type { TrackStores } from '../track/stores.ts';
+import { createApiRouter } from './api.ts';
+import { createServer, type ServerDeps } from './server.ts';
+import { createSlackActionsRouter, slackAuditEntry } from './slack-actions.ts';
+import type { WebhookDeps } from './webhooks.ts';
+
+export interface HttpAppDeps {
+  env: Env;
+  /** The raw environment the Slack receivers' `token_env` names. */
+  processEnv: NodeJS.ProcessEnv;
+  redis: Redis;
+  stores: TrackStores;
+  queues: Queues;
+  audit: AuditTrail;
+  /** The policy holder (throws before start()). */
+  policy: () => PolicyHolder;
+  catalog: Catalog;
+  ingest: Ingest;
+  fluxRevisions: FluxRevisionStore;
+  groupInInventory: NonNullable<WebhookDeps['groupInInventory']>;
+  ready: ServerDeps['ready'];
+  isUnavailable: (err: unknown) => boolean;
+  metrics: Metrics;
+  log: Logger;
+  now: () => number;
+}
+
+/** The express app behind the socket: webhooks, the JSON API, Slack buttons (when SLACK_SIGNING_SECRET is set), probes, metrics. */
+export function createHttpApp(deps: HttpAppDeps): express.Express {
+  const { env, redis, stores, queues, audit, policy, metrics, log, now, isUnavailable } = deps;
+  const prefix = env.MESHDRIFT_KEY_PREFIX;
+  return createServer({
+    ...(env.SLACK_SIGNING_SECRET ? { slackActions: slackActionsRouter(deps, env.SLACK_SIGNING_SECRET) } : {}),
+    webhooks: {
+      ingest: deps.ingest,
+      fluxRevisions: deps.fluxRevisions,
+      groupInInventory: deps.groupInInventory,
+      catalog: deps.catalog,
+      cluster: env.MESHDRIFT_CLUSTER,
+      argocdToken: env.MESHDRIFT_ARGOCD_TOKEN,
+      fluxHmacKey: env.MESHDRIFT_FLUX_HMAC_KEY,
+      fluxToken: env.MESHDRIFT_FLUX_TOKEN,
+      now,
+      log,
+    },
+    api: createApiRouter({
+      token: env.MESHDRIFT_API_TOKEN,
+      silences: stores.silences,
+      silenceLimits: stores.silenceLimits,
+      onLimit: (limit) => metrics.limitHit(limit),
+      groups: createRedisGroupReader(redis, prefix),
+      history: stores.history,
+      deadLetters: createDeadLetters(queues.deliver, queues.flush),
+      audit,
+      inhibition: { rules: () => policy().current().inhibitRules, sources: () => stores.inhibitSources.list() },
+      now,
+      log,
+      isUnavailable,
+    }),
+    metrics,
+    log,
+    ready: deps.ready,
+    isUnavailable,
+    maxBodyBytes: { argocd: env.MESHDRIFT_ARGOCD_MAX_BODY, flux: env.MESHDRIFT_FLUX_MAX_BODY },
+  });
+}
+
+/** POST /slack/actions: what each button needs, from the stages that own it. */
+function slackActionsRouter(deps: HttpAppDeps, signingSecret: string): express.Router {
+  const { env, redis, stores, queues, policy, now, log } = deps;
+  const { store } = stores;
+  const prefix = env.MESHDRIFT_KEY_PREFIX;
+  return createSlackActionsRouter({
+    signingSecret,
+    now,
+    log,
+    silences: stores.silences,
+    groupLabels: async (groupKey) => (await store.get(groupKey))?.labels ?? null,
+    allowed: createSlackActionAccess({
+      policy: () => policy().current(),
+      store,
+      allowedUsers: env.MESHDRIFT_SLACK_ALLOWED_USERS,
+      processEnv: deps.processEnv,
+      botToken: env.SLACK_BOT_TOKEN,
+      apiUrl: env.SLACK_API_URL,
+      now,
+    }),
+    sync: createSyncNow({ policy, store, queues, now, log }),
+    acknowledge: createSlackAcknowledge({ store, owners: stores.owners, queues, receivers: () => policy().current().receivers, now }),
+    recordAction: createSlackActionLineRecorder(redis, prefix, () => policy().current().receivers),
+    // The one audit trail (GET /api/v1/audit), kind slack-action.
+    audit: async (entry) => void (await deps.audit.append(slackAuditEntry(entry))),
+    firstSeen: createRedisSlackReplayGuard(redis, prefix),
+  });
+}
