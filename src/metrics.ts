@@ -149,34 +149,9 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
     registers: [registry],
   });
   const findings = new Counter({ name: 'meshdrift_findings_total', help: 'Findings that started firing, by severity and category.', labelNames: ['severity', 'category'], registers: [registry] });
-  // `app_*` label names: `cluster` and `namespace` are taken by Prometheus's own target labels.
-  // Labels come from the wire (any app name a sender makes up), so the series are bounded
-  // (MESHDRIFT_APP_METRICS): `top:N` shows the N apps that drifted most among those counted (at most
-  // max(4N, N+100)), and one series labelled `_other` for the rest; `off` only that one; `all` one
-  // per app (unbounded). `_other` is the total minus what is shown: it may drop when an app enters
-  // the top N (a counter reset to Prometheus).
   const limitHits = new Counter({ name: 'meshdrift_limit_hits_total', help: 'Requests or signals refused, or app series folded into _other, because a configured limit was reached, by limit (silences, silence_size, silence_duration, alert_groups, alert_groups_evicted, inhibit_sources, app_series, webhook_body, flux_event_time, snapshot_findings, group_findings).', labelNames: ['limit'], registers: [registry] });
-  const topApps = appMode.mode === 'top' ? new TopApps(Math.max(appMode.n * 4, appMode.n + 100), () => limitHits.inc({ limit: 'app_series' })) : undefined;
-  let otherApps = 0;
-  const other: AppLabels = { app_cluster: OTHER_APPS, app_tool: OTHER_APPS, app_kind: OTHER_APPS, app_namespace: OTHER_APPS, app: OTHER_APPS };
-  const appDrift = new Counter({
-    name: 'meshdrift_app_drift_total',
-    help: 'Findings that started firing, by GitOps app (drift frequency per app); counted per alert group. Apps without their own series (MESHDRIFT_APP_METRICS) count in the series whose labels are all _other.',
-    labelNames: ['app_cluster', 'app_tool', 'app_kind', 'app_namespace', 'app'],
-    registers: [registry],
-    collect() {
-      if (appMode.mode === 'all') return;
-      this.reset();
-      if (topApps) {
-        let shown = 0;
-        for (const { labels, count } of topApps.top(appMode.mode === 'top' ? appMode.n : 0)) {
-          this.inc(labels, count);
-          shown += count;
-        }
-        if (topApps.total > shown) this.inc(other, topApps.total - shown);
-      } else if (otherApps > 0) this.inc(other, otherApps);
-    },
-  });
+  const appDrifted = createAppDriftMetric(registry, appMode, () => limitHits.inc({ limit: 'app_series' }));
+  const shared = createSharedStateGauges(registry);
   const resolved = new Counter({ name: 'meshdrift_findings_resolved_total', help: 'Findings resolved by a later snapshot.', registers: [registry] });
   const dedup = new Counter({ name: 'meshdrift_dedup_suppressed_total', help: 'Signals that repeated what was already tracked and caused no notification.', labelNames: ['source'], registers: [registry] });
   const decided = new Counter({ name: 'meshdrift_notifications_decided_total', help: 'Notifications decided per alert group, by reason.', labelNames: ['reason'], registers: [registry] });
@@ -196,11 +171,6 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
   const argocdPolls = new Counter({ name: 'meshdrift_argocd_polls_total', help: 'Argo CD API polls, by outcome (ok, partial, failed, unauthorized).', labelNames: ['outcome'], registers: [registry] });
   const argocdPollFound = new Counter({ name: 'meshdrift_argocd_poll_discovered_total', help: 'Argo CD API poll signals that changed what was tracked (drift or a resolve).', registers: [registry] });
   const leader = new Gauge({ name: 'meshdrift_leader', help: '1 while this replica holds the watch Lease.', registers: [registry] });
-  // Both read state every replica shares (Redis, BullMQ): each replica reports the same value, so
-  // aggregate them across replicas with max(), never sum().
-  const activeFindings = new Gauge({ name: 'meshdrift_active_findings', help: 'Findings firing now, by severity, mesh and category: distinct drifted resources across all alert groups, read from Redis (the same on every replica: aggregate with max).', labelNames: ['severity', 'mesh', 'category'], registers: [registry] });
-  const activeFindingsShown = new Map<string, { severity: string; mesh: string; category: string }>();
-  const queueJobs = new Gauge({ name: 'meshdrift_queue_jobs', help: 'BullMQ jobs by queue (flush, deliver) and state (waiting, prioritized, delayed, active, failed = dead letters), read from Redis (the same on every replica: aggregate with max).', labelNames: ['queue', 'state'], registers: [registry] });
   const election = new Gauge({ name: 'meshdrift_leader_election_enabled', help: '1 if this replica competes for the watch Lease (MESHDRIFT_CLUSTERS set, MESHDRIFT_LEADER_ELECTION on): then some replica should hold it.', registers: [registry] });
   const deadLetters = new Counter({ name: 'meshdrift_dead_letters_total', help: 'Jobs that failed for good and are kept as dead letters (GET /api/v1/deadletters), by queue (flush, deliver) and reason (stalled: the worker died or hung more often than allowed; failed: an error on the last attempt).', labelNames: ['queue', 'reason'], registers: [registry] });
   const slackLostPosts = new Counter({ name: 'meshdrift_slack_lost_posts_total', help: 'Slack posts whose answer was lost (timeout, cut connection), looked for in the channel before posting again, by outcome: found (no second message), not_found (it never reached Slack), fallback (posted again: the lookup was not possible, e.g. a missing history scope), deferred (the lookup is retried).', labelNames: ['outcome'], registers: [registry] });
@@ -235,12 +205,7 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
     signalReceived: (source, outcome) => signals.inc({ source, outcome }),
     signalRefused: (source, field) => signalsRefused.inc({ source, field }),
     findingOpened: (severity, category) => findings.inc({ severity, category }),
-    appDrifted: (app, count) => {
-      const labels: AppLabels = { app_cluster: app.cluster, app_tool: app.tool, app_kind: app.kind, app_namespace: app.namespace, app: app.name };
-      if (appMode.mode === 'all') appDrift.inc(labels, count);
-      else if (topApps) topApps.add(labels, count);
-      else otherApps += count;
-    },
+    appDrifted,
     limitHit: (limit) => limitHits.inc({ limit }),
     findingsResolved: (count) => resolved.inc(count),
     dedupSuppressed: (source) => dedup.inc({ source }),
@@ -249,6 +214,59 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
     deliveryDuration: (receiver, seconds) => deliveryTime.observe({ receiver }, seconds),
     ingestDuration: (source, seconds) => ingestTime.observe({ source }, seconds),
     setActiveGroups: (count) => active.set(count),
+    setActiveFindings: shared.setActiveFindings,
+    deadLettered: (queue, reason) => deadLetters.inc({ queue, reason }),
+    setQueueJobs: shared.setQueueJobs,
+  };
+}
+
+/**
+ * `meshdrift_app_drift_total`. `app_*` label names: `cluster` and `namespace` are taken by
+ * Prometheus's own target labels. Labels come from the wire (any app name a sender makes up), so the
+ * series are bounded (MESHDRIFT_APP_METRICS): `top:N` shows the N apps that drifted most among
+ * those counted (at most max(4N, N+100)), and one series labelled `_other` for the rest; `off` only
+ * that one; `all` one per app (unbounded). `_other` is the total minus what is shown: it may drop
+ * when an app enters the top N (a counter reset to Prometheus).
+ */
+function createAppDriftMetric(registry: Registry, appMode: AppMetricsMode, onFolded: () => void): Metrics['appDrifted'] {
+  const topApps = appMode.mode === 'top' ? new TopApps(Math.max(appMode.n * 4, appMode.n + 100), onFolded) : undefined;
+  let otherApps = 0;
+  const other: AppLabels = { app_cluster: OTHER_APPS, app_tool: OTHER_APPS, app_kind: OTHER_APPS, app_namespace: OTHER_APPS, app: OTHER_APPS };
+  const appDrift = new Counter({
+    name: 'meshdrift_app_drift_total',
+    help: 'Findings that started firing, by GitOps app (drift frequency per app); counted per alert group. Apps without their own series (MESHDRIFT_APP_METRICS) count in the series whose labels are all _other.',
+    labelNames: ['app_cluster', 'app_tool', 'app_kind', 'app_namespace', 'app'],
+    registers: [registry],
+    collect() {
+      if (appMode.mode === 'all') return;
+      this.reset();
+      if (topApps) {
+        let shown = 0;
+        for (const { labels, count } of topApps.top(appMode.mode === 'top' ? appMode.n : 0)) {
+          this.inc(labels, count);
+          shown += count;
+        }
+        if (topApps.total > shown) this.inc(other, topApps.total - shown);
+      } else if (otherApps > 0) this.inc(other, otherApps);
+    },
+  });
+  return (app, count) => {
+    const labels: AppLabels = { app_cluster: app.cluster, app_tool: app.tool, app_kind: app.kind, app_namespace: app.namespace, app: app.name };
+    if (appMode.mode === 'all') appDrift.inc(labels, count);
+    else if (topApps) topApps.add(labels, count);
+    else otherApps += count;
+  };
+}
+
+/**
+ * Gauges of state every replica shares (Redis, BullMQ): each replica reports the same value, so
+ * aggregate them across replicas with max(), never sum().
+ */
+function createSharedStateGauges(registry: Registry): Pick<Metrics, 'setActiveFindings' | 'setQueueJobs'> {
+  const activeFindings = new Gauge({ name: 'meshdrift_active_findings', help: 'Findings firing now, by severity, mesh and category: distinct drifted resources across all alert groups, read from Redis (the same on every replica: aggregate with max).', labelNames: ['severity', 'mesh', 'category'], registers: [registry] });
+  const activeFindingsShown = new Map<string, { severity: string; mesh: string; category: string }>();
+  const queueJobs = new Gauge({ name: 'meshdrift_queue_jobs', help: 'BullMQ jobs by queue (flush, deliver) and state (waiting, prioritized, delayed, active, failed = dead letters), read from Redis (the same on every replica: aggregate with max).', labelNames: ['queue', 'state'], registers: [registry] });
+  return {
     setActiveFindings: (counts) => {
       const now = new Set<string>();
       for (const { severity, mesh, category, count } of counts) {
@@ -259,7 +277,6 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
       }
       for (const [key, labels] of activeFindingsShown) if (!now.has(key)) activeFindings.set(labels, 0);
     },
-    deadLettered: (queue, reason) => deadLetters.inc({ queue, reason }),
     setQueueJobs: (queue, counts) => {
       for (const [state, count] of Object.entries(counts)) queueJobs.set({ queue, state }, count);
     },
