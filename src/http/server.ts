@@ -208,7 +208,20 @@ export function createServer(deps: ServerDeps): express.Express {
     res.set('Content-Type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
 
-  const onError: ErrorRequestHandler = (err: unknown, req, res, _next) => {
+  app.use(errorHandler(deps));
+  app.use((_req, res) => {
+    res.status(404).json({ error: 'not found' });
+  });
+  return app;
+}
+
+/**
+ * The last word on a request that failed in a handler: an HttpError answers its status, a body
+ * parser failure of the routers mounted here (too large, aborted, bad encoding) a 4xx, never a 500
+ * for bad input. (The webhooks read their own bodies: readRawBody.)
+ */
+function errorHandler(deps: Pick<ServerDeps, 'metrics'>): ErrorRequestHandler {
+  return (err: unknown, req, res, _next) => {
     // Answered already: nothing more to say (a second answer would throw ERR_HTTP_HEADERS_SENT).
     if (res.headersSent) return;
     const source = req.path.includes('flux') ? 'flux-webhook' : 'argocd-webhook';
@@ -229,9 +242,4 @@ export function createServer(deps: ServerDeps): express.Express {
     const status = typeof err === 'object' && err !== null && 'status' in err && typeof err.status === 'number' && err.status < 500 ? err.status : 400;
     res.status(status).json({ error: err instanceof Error ? err.message : 'bad request' });
   };
-  app.use(onError);
-  app.use((_req, res) => {
-    res.status(404).json({ error: 'not found' });
-  });
-  return app;
 }
