@@ -32,7 +32,7 @@ export const FLOORS = [
   ['sources'],
   ['http'],
   ['cli'],
-  ['app.ts', 'main.ts'],
+  ['app.ts', 'main.ts', 'jobs.ts'],
 ];
 
 const floorOf = new Map(FLOORS.flatMap((names, i) => names.map((n) => [n, i])));

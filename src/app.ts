@@ -11,6 +11,7 @@ import { connected, createRedisConnections, isRedisDown } from './redis.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { createQueues, type Queues, type RetryPolicy } from './queue/queues.ts';
 import { createWorkers } from './queue/worker.ts';
+import { createJobHandlers } from './jobs.ts';
 import { createFluxRevisions, createPullSources } from './sources/pull-sources.ts';
 import { createRedisAuditTrail } from './remediate/audit.ts';
 import { createFlushContext } from './track/flush-context.ts';
@@ -121,11 +122,10 @@ export function createApp(opts: AppOptions): App {
     prefix,
     store,
     queues,
-    notifiers: () => policy().notifiers(),
+    handlers: createJobHandlers({ queues, notifiers: () => policy().notifiers(), audit, metrics, log, now }),
     flushContext: createFlushContext({ policy: () => policy().current(), silences, inhibitSources }),
     onNotification: (n) => history.record(n),
     budget: { budget, stateBytes: (groupKey) => redis.hstrlen(groupRedisKey(prefix, groupKey), 's') },
-    audit,
     metrics,
     log,
     now,

@@ -1,39 +1,25 @@
-import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import type { Notifier, SendResult } from '../deliver/notifier.ts';
-import { isPagerDutyAcknowledger } from '../deliver/pagerduty/notifier.ts';
-import { isSlackThreadNotifier } from '../deliver/slack/notifier.ts';
 import type { Notification } from '../model/alert-group.ts';
-import type { AuditTrail } from '../remediate/audit.ts';
-import { ownersOf } from '../remediate/policy.ts';
-import { isRemediationReceiver, type RemediationRun } from '../remediate/remediator.ts';
 import type { FlushContext } from '../track/decide.ts';
 import type { GroupState } from '../track/group-state.ts';
-import { notificationRefSchema, type NotificationRef } from './notification-store.ts';
+import { handlerFor, type JobHandlers } from './job-handlers.ts';
+import { notificationRefSchema } from './notification-store.ts';
 import { STATE_BYTES_PER_FINDING, withBudget, type MemoryBudget } from '../track/memory-budget.ts';
 import type { TrackStore } from '../track/redis-store.ts';
-import {
-  ACTION_JOB_NAMES,
-  QUEUE_NAMES,
-  acknowledgeJobSchema,
-  deliverJobSchema,
-  flushJobSchema,
-  noteJobSchema,
-  remediateJobSchema,
-  verifyJobSchema,
-  type DeliverJob,
-  type FlushJob,
-  type Queues,
-} from './queues.ts';
+import { QUEUE_NAMES, flushJobSchema, type DeliverJob, type FlushJob, type Queues } from './queues.ts';
 
 export interface WorkerDeps {
   connection: ConnectionOptions;
   prefix: string;
   store: TrackStore;
-  queues: Pick<Queues, 'scheduleFlush' | 'enqueueDeliveries' | 'enqueueRemediation' | 'enqueueVerify' | 'enqueueNotes' | 'notifications'>;
-  /** The receivers by name; a function, because a policy reload can replace them. */
-  notifiers: () => ReadonlyMap<string, Notifier>;
+  queues: Pick<Queues, 'scheduleFlush' | 'enqueueDeliveries' | 'notifications'>;
+  /**
+   * The deliver queue's handlers by job name (see job-handlers.ts): deliveries and their follow-up
+   * jobs, each living in its feature folder; the composition root builds the table (src/jobs.ts).
+   */
+  handlers: JobHandlers;
   metrics: Metrics;
   log: Logger;
   now: () => number;
@@ -41,8 +27,6 @@ export interface WorkerDeps {
   flushContext?: (state: GroupState, now: number) => Promise<FlushContext> | FlushContext;
   /** Called with every decided notification (history). */
   onNotification?: (n: Notification) => Promise<void>;
-  /** Where PagerDuty acknowledges are recorded (remediations audit themselves). */
-  audit?: Pick<AuditTrail, 'append'>;
   flushConcurrency?: number;
   deliverConcurrency?: number;
   /** The flush worker's stall detection; default {@link FLUSH_STALL}. */
@@ -135,182 +119,6 @@ export class FlushEarlyError extends Error {
   }
 }
 
-type DeliveryDeps = Pick<WorkerDeps, 'notifiers' | 'metrics' | 'log' | 'queues' | 'audit' | 'now'>;
-type JobLog = WorkerDeps['log'];
-
-/**
- * Turns a SendResult into what BullMQ does: ok completes, retryable with a Retry-After moves the
- * job to delayed (without spending an attempt), retryable backs off exponentially, anything else
- * is unrecoverable and stays as a dead letter.
- */
-async function settle(job: Job, token: string | undefined, result: SendResult, receiverType: string, deps: Pick<WorkerDeps, 'metrics'>, log: JobLog, done = 'delivered'): Promise<string> {
-  const what = job.name === ACTION_JOB_NAMES.remediate || job.name === ACTION_JOB_NAMES.note || job.name === ACTION_JOB_NAMES.acknowledge ? job.name : 'delivery';
-  if (result.ok) {
-    deps.metrics.notificationDelivered(receiverType, 'success');
-    log.info(what === 'delivery' ? 'notification delivered' : `${what} done`);
-    return done;
-  }
-  if (result.retryable && result.retryAfterMs !== undefined) {
-    deps.metrics.notificationDelivered(receiverType, 'rate_limited');
-    // Routine under a rate limit: debug, not warn (the metric counts them).
-    log.debug({ retryAfterMs: result.retryAfterMs, reason: result.reason }, `${what} deferred`);
-    await job.moveToDelayed(Date.now() + result.retryAfterMs, token);
-    throw new DelayedError();
-  }
-  const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-  if (result.retryable && !last) {
-    deps.metrics.notificationDelivered(receiverType, 'retry');
-    log.warn({ reason: result.reason }, `${what} failed, will retry`);
-    throw new Error(result.reason);
-  }
-  deps.metrics.notificationDelivered(receiverType, 'dead_letter');
-  log.error({ reason: result.reason }, `${what} failed permanently; kept as a dead letter`);
-  throw new UnrecoverableError(result.reason);
-}
-
-function notifierOf(deps: Pick<WorkerDeps, 'notifiers' | 'metrics'>, receiver: string): Notifier {
-  const notifier = deps.notifiers().get(receiver);
-  if (!notifier) {
-    deps.metrics.notificationDelivered('unknown', 'dead_letter');
-    throw new UnrecoverableError(`receiver "${receiver}" is not configured (removed from the policy?)`);
-  }
-  return notifier;
-}
-
-/** The receivers that tell owner notes in Slack threads. */
-function slackReceivers(deps: Pick<WorkerDeps, 'notifiers'>): string[] {
-  return [...deps.notifiers()].filter(([, n]) => isSlackThreadNotifier(n)).map(([name]) => name);
-}
-
-/**
- * Schedules what a remediation run asks for after it: its verify step, and its notes (the flap
- * breaker's escalation) to every Slack receiver. Exported for the Slack "Sync now" path.
- */
-export async function followUp(run: RemediationRun, deps: Pick<WorkerDeps, 'notifiers' | 'queues'>): Promise<void> {
-  if (run.verify) await deps.queues.enqueueVerify(run.verify);
-  if (run.notes.length > 0) await deps.queues.enqueueNotes(slackReceivers(deps), run.notes);
-}
-
-/**
- * The notification a job refers to, read from where the flush stored it. Gone (expired, or Redis
- * lost it) is final: the job becomes a dead letter that says so, never a silent skip. A job queued
- * by an older version carries the notification itself: it is stored, so its follow-ups can refer to it.
- */
-async function notificationOf(data: { ref: NotificationRef } | { notification: Notification }, deps: Pick<WorkerDeps, 'queues'>): Promise<Notification> {
-  if ('notification' in data) {
-    await deps.queues.notifications.save(data.notification);
-    return data.notification;
-  }
-  const n = await deps.queues.notifications.load(data.ref.groupKey, data.ref.seq);
-  if (n === null) throw new UnrecoverableError(`notification ${data.ref.seq} of group ${data.ref.groupKey} is no longer stored (expired); nothing to send`);
-  return n;
-}
-
-/**
- * One delivery attempt (see {@link settle}). A remediation receiver is not called here: each owner
- * of the notification gets its own remediation job, in which the latest notification wins.
- */
-export async function processDelivery(job: Job<DeliverJob>, token: string | undefined, deps: DeliveryDeps): Promise<string> {
-  const data = deliverJobSchema.parse(job.data);
-  const notifier = notifierOf(deps, data.receiver);
-  const n = await notificationOf(data, deps);
-  if (isRemediationReceiver(notifier)) {
-    // Resolves are queued too: a resolve that arrives while an action waits replaces it.
-    const owners = ownersOf(n.status === 'firing' ? n : { ...n, firing: n.resolved });
-    for (const owner of owners) await deps.queues.enqueueRemediation(data.receiver, n, owner);
-    return `remediation queued for ${owners.length} owner(s)`;
-  }
-  if (n.status === 'resolved' && notifier.sendResolved === false) return 'skipped: send_resolved is off';
-  const started = performance.now();
-  const result = await notifier.send(n);
-  deps.metrics.deliveryDuration(notifier.type, (performance.now() - started) / 1000);
-  const log = deps.log.child({ group: n.groupKey, seq: n.seq, receiver: data.receiver, attempt: job.attemptsMade + 1 });
-  return settle(job, token, result, notifier.type, deps, log);
-}
-
-/** One owner's remediation (the latest notification for it), then its follow-ups. */
-export async function processRemediation(job: Job, token: string | undefined, deps: DeliveryDeps): Promise<string> {
-  const data = remediateJobSchema.parse(job.data);
-  const notifier = notifierOf(deps, data.receiver);
-  if (!isRemediationReceiver(notifier)) throw new UnrecoverableError(`receiver "${data.receiver}" is not a remediation receiver any more`);
-  const owner = { cluster: data.owner.cluster, tool: data.owner.tool, owner: data.owner.owner };
-  // Latest wins: the newest notification of the group, even if this job was queued for an older
-  // one. Deliveries run concurrently (and on several replicas), so an older notification's job can
-  // be added after a newer one's and replace it in the owner's debounce.
-  const n = await deps.queues.notifications.newest(await notificationOf(data, deps));
-  const started = performance.now();
-  const run = await notifier.remediateOwner(n, owner, data.actor);
-  deps.metrics.deliveryDuration(notifier.type, (performance.now() - started) / 1000);
-  await followUp(run, deps);
-  const log = deps.log.child({ group: n.groupKey, seq: n.seq, receiver: data.receiver, owner: data.owner.owner.name, attempt: job.attemptsMade + 1 });
-  return settle(job, token, run.result, notifier.type, deps, log, 'remediated');
-}
-
-/** One look at an action's result: wait (without spending an attempt) or tell the verdict. */
-export async function processVerify(job: Job, token: string | undefined, deps: DeliveryDeps): Promise<string> {
-  const { receiver, ticket } = verifyJobSchema.parse(job.data);
-  const notifier = notifierOf(deps, receiver);
-  if (!isRemediationReceiver(notifier)) throw new UnrecoverableError(`receiver "${receiver}" is not a remediation receiver any more`);
-  const step = await notifier.verify(ticket);
-  if (step.state === 'pending') {
-    // Bounded: verify() decides a verdict once the ticket's deadline has passed.
-    await job.moveToDelayed(Date.now() + step.retryInMs, token);
-    throw new DelayedError();
-  }
-  if (step.notes.length > 0) await deps.queues.enqueueNotes(slackReceivers(deps), step.notes);
-  deps.log.info({ group: ticket.groupKey, receiver, owner: ticket.owner.name, verdict: step.state }, step.reason);
-  return step.state;
-}
-
-/** One owner note into one Slack receiver's thread. */
-export async function processNote(job: Job, token: string | undefined, deps: DeliveryDeps): Promise<string> {
-  const { receiver, note } = noteJobSchema.parse(job.data);
-  const notifier = notifierOf(deps, receiver);
-  if (!isSlackThreadNotifier(notifier)) throw new UnrecoverableError(`receiver "${receiver}" cannot tell notes`);
-  const result = await notifier.tellOwner(note);
-  return settle(job, token, result, notifier.type, deps, deps.log.child({ receiver, note: note.id, attempt: job.attemptsMade + 1 }), 'told');
-}
-
-/** One PagerDuty acknowledge; its result is audited once final. */
-export async function processAcknowledge(job: Job, token: string | undefined, deps: DeliveryDeps): Promise<string> {
-  const data = acknowledgeJobSchema.parse(job.data);
-  const notifier = notifierOf(deps, data.receiver);
-  if (!isPagerDutyAcknowledger(notifier)) throw new UnrecoverableError(`receiver "${data.receiver}" cannot acknowledge`);
-  const result = await notifier.acknowledge(data.groupKey);
-  const log = deps.log.child({ group: data.groupKey, receiver: data.receiver, actor: data.actor, attempt: job.attemptsMade + 1 });
-  const final = result.ok || !result.retryable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-  if (final && deps.audit) {
-    await deps.audit.append({
-      kind: 'pagerduty',
-      at: deps.now(),
-      actor: data.actor,
-      action: 'acknowledge',
-      cluster: data.cluster,
-      ...(data.owner === undefined ? {} : { owner: data.owner }),
-      outcome: result.ok ? 'performed' : 'failed',
-      reason: result.ok ? `PagerDuty alert of group ${data.groupKey} acknowledged through ${data.receiver}` : `PagerDuty acknowledge through ${data.receiver} failed: ${result.reason}`,
-      groupKey: data.fromGroupKey,
-    });
-  }
-  return settle(job, token, result, notifier.type, deps, log, 'acknowledged');
-}
-
-/** Runs a deliver-queue job by its name. */
-export async function processDeliverQueueJob(job: Job, token: string | undefined, deps: DeliveryDeps): Promise<string> {
-  switch (job.name) {
-    case ACTION_JOB_NAMES.remediate:
-      return processRemediation(job, token, deps);
-    case ACTION_JOB_NAMES.verify:
-      return processVerify(job, token, deps);
-    case ACTION_JOB_NAMES.note:
-      return processNote(job, token, deps);
-    case ACTION_JOB_NAMES.acknowledge:
-      return processAcknowledge(job, token, deps);
-    default:
-      return processDelivery(job as Job<DeliverJob>, token, deps);
-  }
-}
-
 /**
  * A job failed for good: counted, logged, and for a delivery its stored notification is kept as
  * long as the dead letter, so a replay still has it.
@@ -368,7 +176,7 @@ export function createWorkers(deps: WorkerDeps): Workers {
       maxStalledCount: stall.maxStalledCount,
     },
   );
-  const deliver = new Worker<DeliverJob>(QUEUE_NAMES.deliver, async (job, token) => withBudget(deps.budget?.budget, findingsOfJob(job.data), () => processDeliverQueueJob(job, token, deps)), {
+  const deliver = new Worker<DeliverJob>(QUEUE_NAMES.deliver, async (job, token) => withBudget(deps.budget?.budget, findingsOfJob(job.data), async () => handlerFor(deps.handlers, job.name)(job, token)), {
     connection: deps.connection,
     prefix: deps.prefix,
     concurrency: deps.deliverConcurrency ?? 8,

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { Notifier, SendResult } from '../deliver/notifier.ts';
+import { withCapabilities, type Notifier, type SendResult } from '../deliver/notifier.ts';
+import { REMEDIATION, type Remediation, type RemediationRun } from './capability.ts';
 import type { OwnerNote } from '../model/owner-note.ts';
 import { mrkdwnCode, mrkdwnLine } from '../deliver/text.ts';
 import type { Notification } from '../model/alert-group.ts';
@@ -16,7 +17,6 @@ import { createAxiosKubeHttp, type KubeHttp } from './kube-http.ts';
 import {
   decideRemediation,
   deferDelayMs,
-  ownersOf,
   RATE_WINDOW_MS,
   remediationConfigSchema,
   type FindingRemediationHistory,
@@ -38,38 +38,11 @@ export interface RemediationEscalation {
   notification: Notification;
 }
 
-/** What one owner's remediation did, and what must follow it. */
-export interface RemediationRun {
-  result: SendResult;
-  /** After a real action: the verify step to schedule (a delayed job carries it). */
-  verify?: VerifyTicket;
-  /** Messages for the alert's Slack thread (the flap breaker's escalation). */
-  notes: OwnerNote[];
-}
-
-/** One observation of a verify step: wait and look again, or the verdict (audited and counted). */
-export type VerifyStep =
-  | { state: 'pending'; retryInMs: number }
-  | { state: 'verified' | 'verify-failed'; reason: string; notes: OwnerNote[] };
-
 /**
- * A remediation receiver as the queue drives it: one job per owner (latest wins), then the verify
- * step in delayed jobs. `send` does both parts of one notification inline (all owners), without the
- * verify step.
+ * A remediation receiver: a receiver in the policy, whose deliveries the queue turns into per-owner
+ * remediation jobs (declared: {@link REMEDIATION}, remediate/jobs.ts); `send` is never how it acts.
  */
-export interface RemediationReceiver extends Notifier {
-  readonly receiver: string;
-  /** Remediates one owner of a notification; `actor` overrides who asked (a Slack user). Never throws. */
-  remediateOwner(n: Notification, owner: RemediationOwner, actor?: string): Promise<RemediationRun>;
-  /** Observes an action's result once. Rejects only when Redis or the audit trail does. */
-  verify(ticket: VerifyTicket): Promise<VerifyStep>;
-}
-
-/** Whether a receiver is a remediator (the worker runs it per owner and verifies its actions). */
-export function isRemediationReceiver(n: Notifier): n is RemediationReceiver {
-  const r = n as Partial<RemediationReceiver>;
-  return typeof r.remediateOwner === 'function' && typeof r.verify === 'function';
-}
+export interface RemediationReceiver extends Notifier, Remediation {}
 
 /** Options for {@link createRemediator}. */
 export interface RemediatorOptions {
@@ -354,16 +327,14 @@ export function createRemediator(opts: RemediatorOptions): RemediationReceiver {
     }
   }
 
-  return {
+  const receiver: RemediationReceiver = {
     type: 'remediate',
     receiver: opts.name,
     // A resolve never triggers an action (issue #6); the worker need not even deliver it.
     sendResolved: false,
-    async send(n) {
-      const owners = ownersOf(n.status === 'firing' ? n : { ...n, firing: n.resolved });
-      const results: SendResult[] = [];
-      for (const owner of owners) results.push((await guarded(owner, () => handleOwner(n, owner, actor))).result);
-      return combine(results);
+    // The queue never sends to a remediation receiver: it queues one job per owner (remediate/jobs.ts).
+    async send() {
+      return { ok: false, retryable: false, reason: `remediate receiver "${opts.name}" acts per owner through remediation jobs, not by a delivery` };
     },
     async remediateOwner(n, owner, by = actor) {
       // Latest wins: a job for an older notification than one already handled for this owner
@@ -397,6 +368,7 @@ export function createRemediator(opts: RemediatorOptions): RemediationReceiver {
       return { state: decision.state, reason: decision.reason, notes: [note] };
     },
   };
+  return withCapabilities(receiver, REMEDIATION.grant(receiver));
 }
 
 // Names and reasons in a Slack note go through the one sanitiser (src/deliver/text.ts), bounded here.
@@ -431,17 +403,4 @@ function scores(raw: unknown): number[] {
     if (Number.isFinite(v)) out.push(v);
   }
   return out;
-}
-
-// One result for all owners: a retryable failure wins (completed owners are marked done and are
-// not repeated), then a permanent one, else ok.
-function combine(results: SendResult[]): SendResult {
-  const failures = results.filter((r): r is Extract<SendResult, { ok: false }> => !r.ok);
-  if (failures.length === 0) return { ok: true };
-  const retryable = failures.filter((f) => f.retryable);
-  const chosen = retryable.length > 0 ? retryable : failures;
-  const reason = chosen.map((f) => f.reason).join('; ');
-  const waits = chosen.map((f) => f.retryAfterMs);
-  const allWait = waits.every((w): w is number => w !== undefined);
-  return { ok: false, retryable: retryable.length > 0, reason, ...(retryable.length > 0 && allWait ? { retryAfterMs: Math.min(...waits) } : {}) };
 }

@@ -2,10 +2,10 @@ import type { PolicyHolder } from '../config/policy-holder.ts';
 import { receiverTypeOf } from '../config/policy.ts';
 import type { Logger } from '../log.ts';
 import type { Queues } from '../queue/queues.ts';
-import { followUp } from '../queue/worker.ts';
 import type { TrackStore } from '../track/redis-store.ts';
 import { ownersOf } from './policy.ts';
-import { isRemediationReceiver } from './remediator.ts';
+import { REMEDIATION } from './capability.ts';
+import { followUp } from './jobs.ts';
 
 export interface SyncNowDeps {
   policy: () => PolicyHolder;
@@ -34,10 +34,11 @@ export function createSyncNow(deps: SyncNowDeps): (groupKey: string, actor: stri
       (r) => receiverTypeOf(r) === 'remediate' && r.remediate !== undefined && wanted.includes(r.remediate.action) && (r.remediate.kube === undefined || r.remediate.kube.cluster === state.labels.cluster),
     );
     const notifier = receiver ? policy().notifiers().get(receiver.name) : undefined;
-    if (!receiver || !notifier || !isRemediationReceiver(notifier)) throw new Error(`the policy has no remediate receiver with action ${wanted.join(' or ')} for cluster ${state.labels.cluster}`);
+    const remediation = notifier ? REMEDIATION.of(notifier) : undefined;
+    if (!receiver || !remediation) throw new Error(`the policy has no remediate receiver with action ${wanted.join(' or ')} for cluster ${state.labels.cluster}`);
     const n = { ...last, reason: 'first' as const, at: now() };
     for (const owner of ownersOf(n)) {
-      const run = await notifier.remediateOwner(n, owner, actor);
+      const run = await remediation.remediateOwner(n, owner, actor);
       await followUp(run, { notifiers: () => policy().notifiers(), queues });
       if (!run.result.ok) throw new Error(run.result.reason);
     }

@@ -6,7 +6,6 @@ import { findingLabels } from '../model/finding.ts';
 import { isInhibitionSource, type CompiledInhibitRule, type InhibitionSource } from '../route/inhibit.ts';
 import type { InhibitSourceStore } from './inhibit-sources.ts';
 import { isObservedSource, signalIdentityIssue, type Signal } from '../model/signal.ts';
-import type { Queues } from '../queue/queues.ts';
 import type { SignalInput } from './decide.ts';
 import { ownerPath } from '../model/owner.ts';
 import { adoptGroups, groupInputs, scopeOf } from './grouping.ts';
@@ -73,10 +72,18 @@ export class FindingsLimitError extends Error {
 /** Default bounds; see MESHDRIFT_MAX_SNAPSHOT_FINDINGS and MESHDRIFT_MAX_GROUP_FINDINGS. */
 export const DEFAULT_FINDINGS_LIMITS = { snapshotFindings: 20_000, groupFindings: 20_000 } as const;
 
+/**
+ * Where a group's flush is scheduled (queue/queues.ts `Queues` is one): passed in, so tracking
+ * does not import the queue floor above it. Scheduling the same flush twice is a no-op.
+ */
+export interface FlushScheduler {
+  scheduleFlush(groupKey: string, epoch: number, seq: number, dueAt: number, now: number): Promise<void>;
+}
+
 export interface IngestDeps {
   policy: () => ClassifyPolicy;
   store: TrackStore;
-  queues: Pick<Queues, 'scheduleFlush'>;
+  queues: FlushScheduler;
   owners: OwnerGroupIndex;
   /** Inhibit rules in force, and where firing inhibition sources are kept. */
   inhibition?: { rules: () => readonly CompiledInhibitRule[]; sources: InhibitSourceStore };

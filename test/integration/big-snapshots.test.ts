@@ -163,7 +163,7 @@ describe('a flush job that stalls for good', () => {
       prefix,
       store: createRedisTrackStore({ redis, keyPrefix: prefix }),
       queues,
-      notifiers: () => new Map(),
+      handlers: new Map(),
       metrics,
       log: createLogger('silent'),
       now: Date.now,

@@ -8,6 +8,7 @@ import type { RemediationConfigInput } from '../../src/remediate/policy.ts';
 import { createRemediator, type RemediationEscalation } from '../../src/remediate/remediator.ts';
 import { startFakeArgoCd, type FakeArgoCd } from '../fakes/argocd.ts';
 import { deleteKeys, redisUrl, testPrefix, waitFor } from '../support/redis.ts';
+import { remediate } from '../support/remediate.ts';
 
 const TOKEN = 'argocd-SECRET-token-0123456789';
 const READ_ONLY = 'argocd-READONLY-token-9876543210';
@@ -116,8 +117,17 @@ describe('remediate receiver (argocd-sync) against the fake Argo CD', () => {
     expect(r.sendResolved).toBe(false);
   });
 
+  it('declares its remediation capability; send() never acts (the queue runs it per owner), and says so', async () => {
+    const r = remediator({ dryRun: false });
+    expect(r.capabilities?.names).toEqual(['remediation']);
+    const result = await r.send(notification([finding(VS)]));
+    expect(result).toMatchObject({ ok: false, retryable: false, reason: 'remediate receiver "auto-sync" acts per owner through remediation jobs, not by a delivery' });
+    expect(fake.requests).toHaveLength(0);
+    expect(await records()).toEqual([]);
+  });
+
   it('dry run by default: reads the app, posts no sync, audits what it would do', async () => {
-    const result = await remediator().send(notification([finding(VS), finding(AP)]));
+    const result = await remediate(remediator(), notification([finding(VS), finding(AP)]));
     expect(result).toEqual({ ok: true });
     expect(fake.requests.filter((r) => r.method === 'POST')).toHaveLength(0);
     expect(fake.requests.map((r) => `${r.method} ${r.path}`)).toEqual(['GET /api/v1/applications/payments-mesh']);
@@ -131,7 +141,7 @@ describe('remediate receiver (argocd-sync) against the fake Argo CD', () => {
 
   it('syncs only the drifted resources the notification names, without prune', async () => {
     // PeerAuthentication `default` is OutOfSync too, but the route did not send it here.
-    const result = await remediator({ dryRun: false }).send(notification([finding(VS), finding(AP)]));
+    const result = await remediate(remediator({ dryRun: false }), notification([finding(VS), finding(AP)]));
     expect(result).toEqual({ ok: true });
     const [sync] = fake.syncs();
     expect(sync?.path).toBe('/api/v1/applications/payments-mesh/sync');
@@ -158,7 +168,7 @@ describe('remediate receiver (argocd-sync) against the fake Argo CD', () => {
     app.metadata.namespace = 'team-payments';
     fake.putApp(app);
     const owner = { ...APP, namespace: 'team-payments' };
-    const result = await remediator({ dryRun: false }).send(notification([finding(VS, { owner })], { labels: { cluster: 'prod', tool: 'argocd', owner, project: 'mesh-prod' } }));
+    const result = await remediate(remediator({ dryRun: false }), notification([finding(VS, { owner })], { labels: { cluster: 'prod', tool: 'argocd', owner, project: 'mesh-prod' } }));
     expect(result).toEqual({ ok: true });
     expect(fake.requests[0]?.query).toEqual({ appNamespace: 'team-payments' });
     expect(syncBodies()[0]?.appNamespace).toBe('team-payments');
@@ -167,8 +177,8 @@ describe('remediate receiver (argocd-sync) against the fake Argo CD', () => {
   it('does the same notification once, even when delivered twice', async () => {
     const r = remediator({ dryRun: false });
     const n = notification([finding(VS)]);
-    await expect(r.send(n)).resolves.toEqual({ ok: true });
-    await expect(r.send(n)).resolves.toEqual({ ok: true });
+    await expect(remediate(r, n)).resolves.toEqual({ ok: true });
+    await expect(remediate(r, n)).resolves.toEqual({ ok: true });
     expect(fake.syncs()).toHaveLength(1);
     expect(await records()).toHaveLength(1);
   });
@@ -177,18 +187,18 @@ describe('remediate receiver (argocd-sync) against the fake Argo CD', () => {
     fake.drift('payments-mesh', DR);
     const r = remediator({ dryRun: false });
     for (const res of [VS, AP, PA]) {
-      await expect(r.send(notification([finding(res)]))).resolves.toEqual({ ok: true });
+      await expect(remediate(r, notification([finding(res)]))).resolves.toEqual({ ok: true });
       await opDone();
       now += 5 * MIN;
     }
-    await expect(r.send(notification([finding(DR)]))).resolves.toEqual({ ok: true });
+    await expect(remediate(r, notification([finding(DR)]))).resolves.toEqual({ ok: true });
     expect(fake.syncs()).toHaveLength(3);
     const last = (await records()).at(-1);
     expect(last).toMatchObject({ outcome: 'rate-limited', resources: [] });
     expect(last?.reason).toMatch(/rate limit: 3 actions on Application argocd\/payments-mesh in the last hour \(max 3\)/);
     // An hour after the first action, one slot is free again.
     now = T0 + 61 * MIN;
-    await expect(r.send(notification([finding(DR, { firstSeen: now })], { reason: 'repeat' }))).resolves.toEqual({ ok: true });
+    await expect(remediate(r, notification([finding(DR, { firstSeen: now })], { reason: 'repeat' }))).resolves.toEqual({ ok: true });
     expect(fake.syncs()).toHaveLength(4);
   });
 
@@ -196,15 +206,15 @@ describe('remediate receiver (argocd-sync) against the fake Argo CD', () => {
     fake.startOperation('payments-mesh');
     const r = remediator({ dryRun: false });
     const n = notification([finding(VS)]);
-    const first = await r.send(n);
+    const first = await remediate(r, n);
     expect(first).toMatchObject({ ok: false, retryable: true, retryAfterMs: 30_000 });
-    const second = await r.send(n);
+    const second = await remediate(r, n);
     expect(second).toMatchObject({ ok: false, retryable: true, retryAfterMs: 60_000 });
     expect(fake.requests.filter((q) => q.method === 'POST')).toHaveLength(0);
     fake.finishOperation('payments-mesh');
     // The other user's operation synced everything it touched; drift VS again so there is work left.
     fake.drift('payments-mesh', VS);
-    await expect(r.send(n)).resolves.toEqual({ ok: true });
+    await expect(remediate(r, n)).resolves.toEqual({ ok: true });
     expect(fake.syncs()).toHaveLength(1);
     expect((await records()).map((x) => x.outcome)).toEqual(['deferred', 'deferred', 'performed']);
   });
@@ -212,7 +222,7 @@ describe('remediate receiver (argocd-sync) against the fake Argo CD', () => {
   it('skips resources an earlier operation already synced', async () => {
     fake.startOperation('payments-mesh');
     fake.finishOperation('payments-mesh'); // syncs every resource of the app
-    await expect(remediator({ dryRun: false }).send(notification([finding(VS)]))).resolves.toEqual({ ok: true });
+    await expect(remediate(remediator({ dryRun: false }), notification([finding(VS)]))).resolves.toEqual({ ok: true });
     expect(fake.syncs()).toHaveLength(0);
     expect((await records())[0]).toMatchObject({ outcome: 'skipped', reason: expect.stringMatching(/already synced/) as unknown });
   });
@@ -221,9 +231,9 @@ describe('remediate receiver (argocd-sync) against the fake Argo CD', () => {
     fake.startOperation('payments-mesh');
     const r = createRemediator({ name: 'auto-sync', config: { action: 'argocd-sync', dryRun: false }, argocd: { apiUrl: fake.url, token: TOKEN }, redis, keyPrefix: prefix, now: () => now, audit, maxDeferMs: 10 * MIN });
     const n = notification([finding(VS)]);
-    expect(await r.send(n)).toMatchObject({ retryable: true });
+    expect(await remediate(r, n)).toMatchObject({ retryable: true });
     now += 11 * MIN;
-    expect(await r.send(n)).toMatchObject({ ok: false, retryable: false, reason: expect.stringMatching(/gave up after 11m/) as unknown });
+    expect(await remediate(r, n)).toMatchObject({ ok: false, retryable: false, reason: expect.stringMatching(/gave up after 11m/) as unknown });
     expect((await records()).map((x) => x.outcome)).toEqual(['deferred', 'failed']);
   });
 
@@ -240,7 +250,7 @@ describe('remediate receiver (argocd-sync) against the fake Argo CD', () => {
 
   it('a deny sync window defers for 5 minutes and says why', async () => {
     fake.denyWindow('payments-mesh', true);
-    const result = await remediator({ dryRun: false }).send(notification([finding(VS)]));
+    const result = await remediate(remediator({ dryRun: false }), notification([finding(VS)]));
     expect(result).toEqual({ ok: false, retryable: true, retryAfterMs: 300_000, reason: 'argocd sync of Application payments-mesh: blocked by a sync window; retrying in 5m' });
     expect(fake.requests.at(-1)).toMatchObject({ method: 'POST', status: 403 });
     const [rec] = await records();
@@ -252,14 +262,14 @@ describe('remediate receiver (argocd-sync) against the fake Argo CD', () => {
   it('flap breaker: the same finding coming back after 3 remediations escalates, then stays held', async () => {
     const r = remediator({ dryRun: false, maxPerHour: 10 });
     for (let i = 0; i < 3; i++) {
-      await expect(r.send(notification([finding(VS, { firstSeen: now })]))).resolves.toEqual({ ok: true });
+      await expect(remediate(r, notification([finding(VS, { firstSeen: now })]))).resolves.toEqual({ ok: true });
       await opDone();
       // Someone edits it by hand again; the next snapshot opens a new episode.
       now += 5 * MIN;
       fake.drift('payments-mesh', VS);
     }
     expect(fake.syncs()).toHaveLength(3);
-    await expect(r.send(notification([finding(VS, { firstSeen: now })]))).resolves.toEqual({ ok: true });
+    await expect(remediate(r, notification([finding(VS, { firstSeen: now })]))).resolves.toEqual({ ok: true });
     expect(fake.syncs()).toHaveLength(3);
     expect(escalations).toHaveLength(1);
     expect(escalations[0]).toMatchObject({ receiver: 'auto-sync', fingerprints: ['fp-VirtualService-payments'], resources: [VS] });
@@ -268,7 +278,7 @@ describe('remediate receiver (argocd-sync) against the fake Argo CD', () => {
     expect(recs[3]?.reason).toMatch(/flap breaker tripped: 1 resource\(s\) of Application argocd\/payments-mesh drifted again after 3 remediations within 60m/);
     // Still drifted later: held, not escalated twice, not synced.
     now += 5 * MIN;
-    await expect(r.send(notification([finding(VS, { firstSeen: now })], { reason: 'repeat' }))).resolves.toEqual({ ok: true });
+    await expect(remediate(r, notification([finding(VS, { firstSeen: now })], { reason: 'repeat' }))).resolves.toEqual({ ok: true });
     expect(fake.syncs()).toHaveLength(3);
     expect(escalations).toHaveLength(1);
     expect((await records()).at(-1)).toMatchObject({ outcome: 'skipped', reason: expect.stringMatching(/flap breaker open since/) as unknown });
@@ -278,7 +288,7 @@ describe('remediate receiver (argocd-sync) against the fake Argo CD', () => {
   it('one remediation per owner at a time: a held lock defers', async () => {
     const key = `${prefix}:remediate:lock:prod/argocd/Application/argocd/payments-mesh`;
     await redis.set(key, 'other-replica', 'PX', 10_000);
-    const result = await remediator({ dryRun: false }).send(notification([finding(VS)]));
+    const result = await remediate(remediator({ dryRun: false }), notification([finding(VS)]));
     expect(result).toEqual({ ok: false, retryable: true, retryAfterMs: 5_000, reason: 'another remediation of Application argocd/payments-mesh is running' });
     expect(fake.requests).toHaveLength(0);
     expect(await redis.get(key)).toBe('other-replica');
@@ -287,15 +297,15 @@ describe('remediate receiver (argocd-sync) against the fake Argo CD', () => {
   it('never puts the token into a reason or an audit record', async () => {
     const results: SendResult[] = [];
     // Read-only token: the sync is forbidden (not retryable).
-    results.push(await remediator({ dryRun: false }, READ_ONLY).send(notification([finding(VS)])));
+    results.push(await remediate(remediator({ dryRun: false }, READ_ONLY), notification([finding(VS)])));
     // A wrong token.
-    results.push(await remediator({ dryRun: false }, `${TOKEN}-wrong`).send(notification([finding(AP)])));
+    results.push(await remediate(remediator({ dryRun: false }, `${TOKEN}-wrong`), notification([finding(AP)])));
     // A broken proxy that echoes the Authorization header.
     fake.failNext(1, 502, { error: `upstream said: Bearer ${TOKEN}`, code: 14, message: `upstream said: Bearer ${TOKEN}` });
-    results.push(await remediator({ dryRun: false }).send(notification([finding(PA)])));
+    results.push(await remediate(remediator({ dryRun: false }), notification([finding(PA)])));
     // A server that cannot be reached.
     const gone = createRemediator({ name: 'auto-sync', config: { action: 'argocd-sync', dryRun: false }, argocd: { apiUrl: 'http://127.0.0.1:9', token: TOKEN, timeoutMs: 1_000 }, redis, keyPrefix: prefix, now: () => now, audit });
-    results.push(await gone.send(notification([finding(DR)])));
+    results.push(await remediate(gone, notification([finding(DR)])));
 
     expect(results.map((r) => (r.ok ? 'ok' : `${r.retryable}`))).toEqual(['false', 'false', 'true', 'true']);
     expect(results[0]).toMatchObject({ reason: expect.stringMatching(/HTTP 403, permission denied/) as unknown });

@@ -9,6 +9,7 @@ import { rfc3339Nano } from '../../src/remediate/flux-reconcile.ts';
 import type { RemediationConfigInput } from '../../src/remediate/policy.ts';
 import { createRemediator } from '../../src/remediate/remediator.ts';
 import { deleteKeys, redisUrl, testPrefix } from '../support/redis.ts';
+import { remediate } from '../support/remediate.ts';
 
 const TOKEN = 'kube-SECRET-sa-token-abcdef';
 const T0 = Date.UTC(2026, 10, 24, 10, 0, 0) + 123;
@@ -119,7 +120,7 @@ function remediator(config: Partial<RemediationConfigInput> = {}) {
 
 describe('remediate receiver (flux-reconcile) against a local Kubernetes API', () => {
   it('requests a reconcile with a JSON merge patch of reconcile.fluxcd.io/requestedAt', async () => {
-    await expect(remediator({ dryRun: false }).send(notification(KS))).resolves.toEqual({ ok: true });
+    await expect(remediate(remediator({ dryRun: false }), notification(KS))).resolves.toEqual({ ok: true });
     expect(seen.map((s) => `${s.method} ${s.path}`)).toEqual([`GET ${KS_PATH}`, `GET ${KS_PATH}`, `PATCH ${KS_PATH}`]);
     const patch = seen[2];
     expect(patch?.contentType).toBe('application/merge-patch+json');
@@ -133,12 +134,12 @@ describe('remediate receiver (flux-reconcile) against a local Kubernetes API', (
 
   it('HelmReleases are patched at helm.toolkit.fluxcd.io/v2', async () => {
     now = Date.UTC(2026, 10, 24, 10, 0, 0);
-    await expect(remediator({ dryRun: false }).send(notification(HR))).resolves.toEqual({ ok: true });
+    await expect(remediate(remediator({ dryRun: false }), notification(HR))).resolves.toEqual({ ok: true });
     expect(seen.at(-1)).toMatchObject({ method: 'PATCH', path: HR_PATH, body: '{"metadata":{"annotations":{"reconcile.fluxcd.io/requestedAt":"2026-11-24T10:00:00Z"}}}' });
   });
 
   it('dry run: reads, never patches', async () => {
-    await expect(remediator().send(notification(KS))).resolves.toEqual({ ok: true });
+    await expect(remediate(remediator(), notification(KS))).resolves.toEqual({ ok: true });
     expect(seen.map((s) => s.method)).toEqual(['GET']);
     expect((await audit.list({ limit: 10 }))[0]).toMatchObject({ outcome: 'dry-run', dryRun: true });
   });
@@ -146,7 +147,7 @@ describe('remediate receiver (flux-reconcile) against a local Kubernetes API', (
   it('refuses a suspended object: no patch, audited as skipped', async () => {
     const ks = objects.get(KS_PATH);
     if (ks) ks.spec.suspend = true;
-    await expect(remediator({ dryRun: false }).send(notification(KS))).resolves.toEqual({ ok: true });
+    await expect(remediate(remediator({ dryRun: false }), notification(KS))).resolves.toEqual({ ok: true });
     expect(seen.filter((s) => s.method === 'PATCH')).toHaveLength(0);
     const [rec] = await audit.list({ limit: 10 });
     expect(rec).toMatchObject({ outcome: 'skipped' });
@@ -154,17 +155,17 @@ describe('remediate receiver (flux-reconcile) against a local Kubernetes API', (
   });
 
   it('a Corrected finding needs no reconcile (Flux already reverted it)', async () => {
-    await expect(remediator({ dryRun: false }).send(notification(KS, 'Corrected'))).resolves.toEqual({ ok: true });
+    await expect(remediate(remediator({ dryRun: false }), notification(KS, 'Corrected'))).resolves.toEqual({ ok: true });
     expect(seen).toHaveLength(0);
     expect((await audit.list({ limit: 10 }))[0]).toMatchObject({ outcome: 'skipped', reason: expect.stringMatching(/Flux already reverted it/) as unknown });
   });
 
   it('maps API errors: 403 is permanent, 500 retries; the token is never in a reason', async () => {
     answerNext = { status: 403, body: { kind: 'Status', status: 'Failure', reason: 'Forbidden', code: 403, message: `kustomizations "mesh" is forbidden: token ${TOKEN} cannot get` } };
-    const forbidden = await remediator({ dryRun: false }).send(notification(KS));
+    const forbidden = await remediate(remediator({ dryRun: false }), notification(KS));
     expect(forbidden).toMatchObject({ ok: false, retryable: false, reason: expect.stringMatching(/HTTP 403, forbidden .*token \[redacted\] cannot get/) as unknown });
     answerNext = { status: 503, body: { kind: 'Status', message: 'etcdserver: request timed out', code: 503 } };
-    const busy = await remediator({ dryRun: false }).send(notification(KS));
+    const busy = await remediate(remediator({ dryRun: false }), notification(KS));
     expect(busy).toMatchObject({ ok: false, retryable: true, reason: expect.stringMatching(/HTTP 503: etcdserver/) as unknown });
     const dump = JSON.stringify({ forbidden, busy, audit: await audit.list({ limit: 10 }) });
     expect(dump).not.toContain(TOKEN);

@@ -7,11 +7,13 @@ import type { Notification, TrackedFinding } from '../../src/model/alert-group.t
 import type { OwnerRef, ResourceRef } from '../../src/model/signal.ts';
 import { createRedisAuditTrail, type AuditTrail } from '../../src/remediate/audit.ts';
 import { rfc3339Nano } from '../../src/remediate/flux-reconcile.ts';
-import { isRemediationReceiver, type RemediationReceiver } from '../../src/remediate/remediator.ts';
+import type { Notifier } from '../../src/deliver/notifier.ts';
+import { REMEDIATION, type Remediation } from '../../src/remediate/capability.ts';
 import { ownersOf } from '../../src/remediate/policy.ts';
 import { startFakeKubeApi, type FakeKubeApi, type FakeResource } from '../fakes/kube-api.ts';
 import { kubeconfigFor } from '../support/kubeconfig.ts';
 import { deleteKeys, redisUrl, testPrefix } from '../support/redis.ts';
+import { remediate } from '../support/remediate.ts';
 
 /**
  * Remediation through a MESHDRIFT_CLUSTERS cluster's own Kubernetes API (`kube: { cluster }`),
@@ -112,13 +114,20 @@ function receiverConfig(remediate: Record<string, unknown>): ReceiverConfig {
   return receiverSchema.parse({ name: 'fix', remediate });
 }
 
-function build(remediate: Record<string, unknown>, clusters = `prod=${kubeconfig}`): RemediationReceiver {
+function build(remediate: Record<string, unknown>, clusters = `prod=${kubeconfig}`): Notifier {
   const parsed = parseClusters(clusters);
   if (!parsed.ok) throw new Error(parsed.errors.join('; '));
   const notifiers = createNotifiers([receiverConfig(remediate)], { env: {}, clusters: parsed.value, redis, keyPrefix: prefix, audit, now: () => now });
   const n = notifiers.get('fix');
-  if (!n || !isRemediationReceiver(n)) throw new Error('not a remediation receiver');
+  if (!n || !REMEDIATION.of(n)) throw new Error('not a remediation receiver');
   return n;
+}
+
+/** The receiver's declared remediation capability (what the `remediate` and `verify` jobs run). */
+function remediationOf(n: Notifier): Remediation {
+  const r = REMEDIATION.of(n);
+  if (!r) throw new Error('not a remediation receiver');
+  return r;
 }
 
 const patches = (): { path: string; body: string | undefined; contentType: string | undefined }[] =>
@@ -138,13 +147,13 @@ describe('kube.cluster: the Kubernetes API of a MESHDRIFT_CLUSTERS entry', () =>
   it('flux-reconcile patches through the kubeconfig (its token, the merge patch) and never touches another cluster', async () => {
     api.apply(KUSTOMIZATIONS, { apiVersion: 'kustomize.toolkit.fluxcd.io/v1', kind: 'Kustomization', metadata: { name: 'mesh', namespace: 'flux-system' }, spec: { interval: '10m', sourceRef: { kind: 'GitRepository', name: 'mesh' } } });
     const fix = build({ action: 'flux-reconcile', dry_run: false, kube: { cluster: 'prod' } });
-    await expect(fix.send(notification([finding(KS, 'flux', VS, { state: 'ApplyFailed' })]))).resolves.toEqual({ ok: true });
+    await expect(remediate(fix, notification([finding(KS, 'flux', VS, { state: 'ApplyFailed' })]))).resolves.toEqual({ ok: true });
     expect(patches()).toEqual([{ path: KS_PATH, contentType: 'application/merge-patch+json', body: `{"metadata":{"annotations":{"reconcile.fluxcd.io/requestedAt":"${rfc3339Nano(T0)}"}}}` }]);
     expect(api.get(KUSTOMIZATIONS, 'flux-system', 'mesh')?.metadata).toMatchObject({ annotations: { 'reconcile.fluxcd.io/requestedAt': '2026-11-24T10:00:00.12Z' } });
 
     // The same owner name in another cluster is not this API's to patch.
     const before = api.requests.length;
-    await expect(fix.send(notification([finding(KS, 'flux', VS, { cluster: 'staging', state: 'ApplyFailed', fingerprint: 'fp-staging' })]))).resolves.toEqual({ ok: true });
+    await expect(remediate(fix, notification([finding(KS, 'flux', VS, { cluster: 'staging', state: 'ApplyFailed', fingerprint: 'fp-staging' })]))).resolves.toEqual({ ok: true });
     expect(api.requests).toHaveLength(before);
     expect((await audit.list({ limit: 1 }))[0]).toMatchObject({ outcome: 'skipped', cluster: 'staging', reason: expect.stringMatching(/in cluster staging, not prod/) as unknown });
   });
@@ -153,18 +162,18 @@ describe('kube.cluster: the Kubernetes API of a MESHDRIFT_CLUSTERS entry', () =>
     api.apply(KUSTOMIZATIONS, { metadata: { name: 'mesh', namespace: 'flux-system' }, spec: {} });
     api.intercept(() => 401);
     const fix = build({ action: 'flux-reconcile', dry_run: false, kube: { cluster: 'prod' } });
-    await expect(fix.send(notification([finding(KS, 'flux', VS, { state: 'ApplyFailed' })]))).resolves.toMatchObject({ ok: false, retryable: false, reason: expect.stringMatching(/HTTP 401/) as unknown });
+    await expect(remediate(fix, notification([finding(KS, 'flux', VS, { state: 'ApplyFailed' })]))).resolves.toMatchObject({ ok: false, retryable: false, reason: expect.stringMatching(/HTTP 401/) as unknown });
   });
 
   it('an API server nobody listens on is a retryable failure', async () => {
     await api.goUnreachable();
     const fix = build({ action: 'flux-reconcile', dry_run: false, kube: { cluster: 'prod' } });
-    await expect(fix.send(notification([finding(KS, 'flux', VS, { state: 'ApplyFailed' })]))).resolves.toMatchObject({ ok: false, retryable: true, reason: expect.stringMatching(/request failed: ECONNREFUSED/) as unknown });
+    await expect(remediate(fix, notification([finding(KS, 'flux', VS, { state: 'ApplyFailed' })]))).resolves.toMatchObject({ ok: false, retryable: true, reason: expect.stringMatching(/request failed: ECONNREFUSED/) as unknown });
   });
 });
 
 describe('argocd-operation: a sync through the Application’s operation field', () => {
-  const receiver = (over: Record<string, unknown> = {}): RemediationReceiver => build({ action: 'argocd-operation', dry_run: false, kube: { cluster: 'prod' }, ...over });
+  const receiver = (over: Record<string, unknown> = {}): Notifier => build({ action: 'argocd-operation', dry_run: false, kube: { cluster: 'prod' }, ...over });
   const appFindings = (): TrackedFinding[] => [finding(APP, 'argocd', VS), finding(APP, 'argocd', PA)];
 
   it('merge-patches .operation as the API server’s Sync handler builds it, pinned to the resourceVersion read', async () => {
@@ -172,7 +181,7 @@ describe('argocd-operation: a sync through the Application’s operation field',
     const n = notification(appFindings());
     const [owner] = ownersOf(n);
     if (!owner) throw new Error('no owner');
-    const run = await receiver().remediateOwner(n, owner);
+    const run = await remediationOf(receiver()).remediateOwner(n, owner);
     expect(run.result).toEqual({ ok: true });
     const [patch, ...more] = patches();
     expect(more).toEqual([]);
@@ -203,7 +212,7 @@ describe('argocd-operation: a sync through the Application’s operation field',
 
   it('refuses while another operation is set: no patch, deferred with backoff', async () => {
     api.apply(APPS, application({ operation: { sync: { revision: 'abc' }, initiatedBy: { username: 'admin' } } }));
-    const result = await receiver().send(notification(appFindings()));
+    const result = await remediate(receiver(), notification(appFindings()));
     expect(result).toMatchObject({ ok: false, retryable: true });
     expect(patches()).toEqual([]);
     expect((await audit.list({ limit: 1 }))[0]).toMatchObject({ outcome: 'deferred', reason: expect.stringMatching(/^an operation is in progress on .*payments-mesh.*; retrying when it is done \(deferral 1, next try in 30s\)$/) as unknown });
@@ -218,7 +227,7 @@ describe('argocd-operation: a sync through the Application’s operation field',
       if (method === 'PATCH') api.apply(APPS, application({ operation: { sync: {}, initiatedBy: { username: 'admin' } } }));
       return undefined;
     });
-    const result = await receiver().send(notification(appFindings()));
+    const result = await remediate(receiver(), notification(appFindings()));
     expect(gets).toBe(2);
     expect(result).toMatchObject({ ok: false, retryable: true, reason: expect.stringMatching(/the Application changed since it was read/) as unknown });
     expect(api.get(APPS, 'argocd', 'payments-mesh')?.operation).toMatchObject({ initiatedBy: { username: 'admin' } });
@@ -226,7 +235,7 @@ describe('argocd-operation: a sync through the Application’s operation field',
 
   it('dry run (the default) reads, patches nothing, and audits what it would do', async () => {
     api.apply(APPS, application());
-    await expect(receiver({ dry_run: true }).send(notification(appFindings()))).resolves.toEqual({ ok: true });
+    await expect(remediate(receiver({ dry_run: true }), notification(appFindings()))).resolves.toEqual({ ok: true });
     expect(api.requests.map((r) => r.method)).toEqual(['GET']);
     expect(api.get(APPS, 'argocd', 'payments-mesh')?.operation).toBeUndefined();
     expect((await audit.list({ limit: 1 }))[0]).toMatchObject({ action: 'argocd-operation', outcome: 'dry-run', dryRun: true });
@@ -238,18 +247,18 @@ describe('argocd-operation: a sync through the Application’s operation field',
     const n = notification(appFindings());
     const [owner] = ownersOf(n);
     if (!owner) throw new Error('no owner');
-    const run = await fix.remediateOwner(n, owner);
+    const run = await remediationOf(fix).remediateOwner(n, owner);
     const ticket = run.verify;
     if (!ticket) throw new Error('no verify ticket');
 
     // The controller picked the operation up: .operation still set, phase Running.
     now += 5_000;
-    await expect(fix.verify(ticket)).resolves.toMatchObject({ state: 'pending' });
+    await expect(remediationOf(fix).verify(ticket)).resolves.toMatchObject({ state: 'pending' });
 
     // Done: .operation cleared, Succeeded, both resources Synced.
     api.apply(APPS, application({ status: { operationState: { phase: 'Succeeded' }, resources: [{ ...VS, status: 'Synced' }, { ...PA, status: 'Synced' }] } }));
     now += 5_000;
-    const step = await fix.verify(ticket);
+    const step = await remediationOf(fix).verify(ticket);
     expect(step).toMatchObject({ state: 'verified', reason: expect.stringMatching(/^Sync by meshdrift verified: 2 resources Synced after 10 s/) as unknown });
     expect((await audit.list({ limit: 1 }))[0]).toMatchObject({ action: 'argocd-operation', outcome: 'verified' });
   });
@@ -260,18 +269,18 @@ describe('argocd-operation: a sync through the Application’s operation field',
     const n = notification(appFindings());
     const [owner] = ownersOf(n);
     if (!owner) throw new Error('no owner');
-    const ticket = (await fix.remediateOwner(n, owner)).verify;
+    const ticket = (await remediationOf(fix).remediateOwner(n, owner)).verify;
     if (!ticket) throw new Error('no verify ticket');
     api.apply(APPS, application({ status: { operationState: { phase: 'Failed', message: 'one or more objects failed to apply' }, resources: [] } }));
-    await expect(fix.verify(ticket)).resolves.toMatchObject({ state: 'verify-failed', reason: 'Sync by meshdrift failed: operation Failed: one or more objects failed to apply' });
+    await expect(remediationOf(fix).verify(ticket)).resolves.toMatchObject({ state: 'verify-failed', reason: 'Sync by meshdrift failed: operation Failed: one or more objects failed to apply' });
   });
 
   it('the shared guardrails apply: the rate limit stops a second action on the owner', async () => {
     api.apply(APPS, application());
     const fix = receiver({ max_per_hour: 1 });
-    await expect(fix.send(notification([finding(APP, 'argocd', VS)]))).resolves.toEqual({ ok: true });
+    await expect(remediate(fix, notification([finding(APP, 'argocd', VS)]))).resolves.toEqual({ ok: true });
     api.apply(APPS, application());
-    await expect(fix.send(notification([finding(APP, 'argocd', PA)]))).resolves.toEqual({ ok: true });
+    await expect(remediate(fix, notification([finding(APP, 'argocd', PA)]))).resolves.toEqual({ ok: true });
     expect(patches()).toHaveLength(1);
     expect((await audit.list({ limit: 1 }))[0]).toMatchObject({ outcome: 'rate-limited' });
   });
@@ -284,7 +293,7 @@ describe('flux-reconcile source_first: the source is annotated first, with the s
     api.apply(KUSTOMIZATIONS, { metadata: { name: 'mesh', namespace: 'flux-system' }, spec: { interval: '10m', sourceRef: { kind: 'GitRepository', name: 'mesh-repo' } } });
     api.apply(GITREPOS, { metadata: { name: 'mesh-repo', namespace: 'flux-system' }, spec: { url: 'https://git.example/mesh' } });
     const fix = build({ action: 'flux-reconcile', dry_run: false, source_first: true, kube: { cluster: 'prod' } });
-    await expect(fix.send(notification([finding(KS, 'flux', VS, { state: 'ApplyFailed' })]))).resolves.toEqual({ ok: true });
+    await expect(remediate(fix, notification([finding(KS, 'flux', VS, { state: 'ApplyFailed' })]))).resolves.toEqual({ ok: true });
     const at = rfc3339Nano(T0);
     expect(patches().map((p) => [p.path, p.body])).toEqual([
       ['/apis/source.toolkit.fluxcd.io/v1/namespaces/flux-system/gitrepositories/mesh-repo', annotation(at)],
@@ -297,7 +306,7 @@ describe('flux-reconcile source_first: the source is annotated first, with the s
     api.apply(HELMRELEASES, { metadata: { name: 'istiod', namespace: 'istio-system' }, spec: { chart: { spec: { chart: 'istiod', sourceRef: { kind: 'HelmRepository', name: 'istio', namespace: 'flux-system' } } } }, status: { helmChart: 'flux-system/istio-system-istiod' } });
     api.apply(HELMCHARTS, { metadata: { name: 'istio-system-istiod', namespace: 'flux-system' }, spec: {} });
     const fix = build({ action: 'flux-reconcile', dry_run: false, source_first: true, kube: { cluster: 'prod' } });
-    await expect(fix.send(notification([finding(HR, 'flux', VS, { state: 'ApplyFailed' })]))).resolves.toEqual({ ok: true });
+    await expect(remediate(fix, notification([finding(HR, 'flux', VS, { state: 'ApplyFailed' })]))).resolves.toEqual({ ok: true });
     expect(patches().map((p) => p.path)).toEqual([
       '/apis/source.toolkit.fluxcd.io/v1/namespaces/flux-system/helmcharts/istio-system-istiod',
       '/apis/helm.toolkit.fluxcd.io/v2/namespaces/istio-system/helmreleases/istiod',
@@ -307,14 +316,14 @@ describe('flux-reconcile source_first: the source is annotated first, with the s
     now += 60_000;
     api.apply(HELMRELEASES, { metadata: { name: 'istiod', namespace: 'istio-system' }, spec: { chartRef: { kind: 'OCIRepository', name: 'istiod-chart' } } });
     api.apply(OCIREPOS, { metadata: { name: 'istiod-chart', namespace: 'istio-system' }, spec: {} });
-    await expect(fix.send(notification([finding(HR, 'flux', PA, { state: 'ApplyFailed' })]))).resolves.toEqual({ ok: true });
+    await expect(remediate(fix, notification([finding(HR, 'flux', PA, { state: 'ApplyFailed' })]))).resolves.toEqual({ ok: true });
     expect(patches()[0]?.path).toBe('/apis/source.toolkit.fluxcd.io/v1beta2/namespaces/istio-system/ocirepositories/istiod-chart');
   });
 
   it('a missing source fails the request before the owner is patched', async () => {
     api.apply(KUSTOMIZATIONS, { metadata: { name: 'mesh', namespace: 'flux-system' }, spec: { sourceRef: { kind: 'GitRepository', name: 'gone' } } });
     const fix = build({ action: 'flux-reconcile', dry_run: false, source_first: true, kube: { cluster: 'prod' } });
-    await expect(fix.send(notification([finding(KS, 'flux', VS, { state: 'ApplyFailed' })]))).resolves.toMatchObject({
+    await expect(remediate(fix, notification([finding(KS, 'flux', VS, { state: 'ApplyFailed' })]))).resolves.toMatchObject({
       ok: false,
       retryable: false,
       reason: expect.stringMatching(/GitRepository flux-system\/gone \(the source of Kustomization flux-system\/mesh\): HTTP 404/) as unknown,
@@ -327,7 +336,7 @@ describe('flux-reconcile source_first: the source is annotated first, with the s
     api.apply(KUSTOMIZATIONS, { metadata: { name: 'mesh', namespace: 'flux-system' }, spec: { sourceRef: { kind: 'GitRepository', name: 'mesh-repo' } } });
     api.apply(GITREPOS, { metadata: { name: 'mesh-repo', namespace: 'flux-system' }, spec: {} });
     const fix = build({ action: 'flux-reconcile', source_first: true, kube: { cluster: 'prod' } });
-    await expect(fix.send(notification([finding(KS, 'flux', VS, { state: 'ApplyFailed' })]))).resolves.toEqual({ ok: true });
+    await expect(remediate(fix, notification([finding(KS, 'flux', VS, { state: 'ApplyFailed' })]))).resolves.toEqual({ ok: true });
     expect(patches()).toEqual([]);
   });
 });

@@ -9,6 +9,7 @@ import { createMetrics } from '../../src/metrics.ts';
 import type { Notification, TrackedFinding } from '../../src/model/alert-group.ts';
 import { createQueues, type Queues } from '../../src/queue/queues.ts';
 import { createWorkers, type Workers } from '../../src/queue/worker.ts';
+import { createJobHandlers } from '../../src/jobs.ts';
 import { createRedisAuditTrail, type AuditRecord, type AuditTrail } from '../../src/remediate/audit.ts';
 import type { RemediationConfigInput } from '../../src/remediate/policy.ts';
 import { createRemediator } from '../../src/remediate/remediator.ts';
@@ -79,7 +80,7 @@ async function start(config: Partial<RemediationConfigInput>, opts: { operationM
   ]);
   const metrics = createMetrics(registry);
   queues = createQueues(redis, prefix, { attempts: 3, backoffMs: 100 }, { remediationDebounceMs: 300 });
-  workers = createWorkers({ connection: workerRedis, prefix, store: createRedisTrackStore({ redis, keyPrefix: prefix }), queues, notifiers: () => notifiers, metrics, log: createLogger('silent'), now: Date.now, audit });
+  workers = createWorkers({ connection: workerRedis, prefix, store: createRedisTrackStore({ redis, keyPrefix: prefix }), queues, handlers: createJobHandlers({ queues, notifiers: () => notifiers, metrics, log: createLogger('silent'), now: Date.now, audit }), metrics, log: createLogger('silent'), now: Date.now });
   void workers.deliver.run();
   await workers.deliver.waitUntilReady();
 }

@@ -1,19 +1,12 @@
 import { z } from 'zod';
-import type { Notifier, SendResult } from '../notifier.ts';
+import { withCapabilities, type Notifier, type SendResult } from '../notifier.ts';
+import { ACKNOWLEDGE, type Acknowledger } from './acknowledge-job.ts';
 import { createTextHttpClient, isRedirectStatus, MAX_REASON, postText, redactSecrets, statusResult } from '../../net/http.ts';
 import { renderPagerDutyAcknowledge, renderPagerDutyEvent } from './render.ts';
 import { messageOf } from '../../model/error-message.ts';
 
-/** A PagerDuty receiver can also acknowledge the alert it triggered for a group (Slack "Acknowledge"). */
-export interface PagerDutyAcknowledger extends Notifier {
-  /** Sends `acknowledge` with the group's dedup key; the result maps as a delivery's. Never throws. */
-  acknowledge(groupKey: string): Promise<SendResult>;
-}
-
-/** Whether a receiver can acknowledge (the PagerDuty receiver). */
-export function isPagerDutyAcknowledger(n: Notifier): n is PagerDutyAcknowledger {
-  return typeof (n as Partial<PagerDutyAcknowledger>).acknowledge === 'function';
-}
+/** A PagerDuty receiver can also acknowledge the alert it triggered for a group (declared: ACKNOWLEDGE). */
+export interface PagerDutyAcknowledger extends Notifier, Acknowledger {}
 
 /** Options for {@link createPagerDutyNotifier}. */
 export interface PagerDutyNotifierOptions {
@@ -79,7 +72,7 @@ export function createPagerDutyNotifier(opts: PagerDutyNotifierOptions): PagerDu
     return statusResult(status, (retryable, reason) => fail(retryable, `pagerduty failed: ${reason}`), said, hint);
   }
 
-  return {
+  const notifier: PagerDutyAcknowledger = {
     type: 'pagerduty',
     async send(n) {
       let body: string;
@@ -94,6 +87,7 @@ export function createPagerDutyNotifier(opts: PagerDutyNotifierOptions): PagerDu
       return post(JSON.stringify(renderPagerDutyAcknowledge(groupKey, opts.routingKey)));
     },
   };
+  return withCapabilities(notifier, ACKNOWLEDGE.grant(notifier));
 }
 
 // ": <message>: <errors>" from a PagerDuty JSON answer, or "" when the body says nothing usable.

@@ -1,6 +1,6 @@
 import type { Notification } from '../../model/alert-group.ts';
-import type { OwnerNote } from '../../model/owner-note.ts';
-import type { Notifier, SendResult } from '../notifier.ts';
+import { withCapabilities, type Notifier, type SendResult } from '../notifier.ts';
+import { OWNER_NOTES, type OwnerNotes } from './note-job.ts';
 import { createSlackChannel, lockBusy, type SlackChannel, type SlackNotifierOptions } from './channel.ts';
 import { messageOf } from '../../model/error-message.ts';
 import { postOnce, postOnceOn } from './lost-post-recovery.ts';
@@ -10,16 +10,8 @@ import { planSlackDelivery, slackCallsOf } from './plan.ts';
 
 export type { SlackNotifierOptions } from './channel.ts';
 
-/** A Slack receiver also tells notes about an owner in the thread of its message about it. */
-export interface SlackThreadNotifier extends Notifier {
-  /** Posts the note in the thread of this receiver's message about the note's owner; ok with nothing to do when there is none. Never throws. */
-  tellOwner(note: OwnerNote): Promise<SendResult>;
-}
-
-/** Whether a receiver can tell owner notes (the Slack receiver). */
-export function isSlackThreadNotifier(n: Notifier): n is SlackThreadNotifier {
-  return typeof (n as Partial<SlackThreadNotifier>).tellOwner === 'function';
-}
+/** A Slack receiver also tells notes about an owner in the thread of its message about it (declared: OWNER_NOTES). */
+export interface SlackThreadNotifier extends Notifier, OwnerNotes {}
 
 /**
  * Slack receiver: one message per alert group episode, posted on the group's first notification and
@@ -47,7 +39,7 @@ export function isSlackThreadNotifier(n: Notifier): n is SlackThreadNotifier {
 export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNotifier {
   const ch = createSlackChannel(opts);
   const storeFailed = (what: string, error: unknown): SendResult => ch.fail({ ok: false, retryable: true, reason: `slack message store ${what}: ${messageOf(error)}` });
-  return {
+  const notifier: SlackThreadNotifier = {
     type: 'slack',
     async tellOwner(note) {
       try {
@@ -75,6 +67,7 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
       }
     },
   };
+  return withCapabilities(notifier, OWNER_NOTES.grant(notifier));
 }
 
 /** One notification, the group's lock held: plan from the stored message, take every slot the plan needs, run it. */

@@ -1,0 +1,54 @@
+import { UnrecoverableError, type Job } from 'bullmq';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Notification } from '../model/alert-group.ts';
+import { notificationOf, settle, type JobHandler } from '../queue/job-handlers.ts';
+import type { NotificationStore } from '../queue/notification-store.ts';
+import { deliverJobSchema } from '../queue/queues.ts';
+import type { Notifier } from './notifier.ts';
+
+/** What the deliver-queue handlers of receivers need. */
+export interface ReceiverJobDeps {
+  /** The receivers by name; a function, because a policy reload can replace them. */
+  notifiers: () => ReadonlyMap<string, Notifier>;
+  metrics: Metrics;
+  log: Logger;
+}
+
+/** The receiver a job names; one the policy no longer has makes the job a dead letter. */
+export function notifierOf(deps: Pick<ReceiverJobDeps, 'notifiers' | 'metrics'>, receiver: string): Notifier {
+  const notifier = deps.notifiers().get(receiver);
+  if (!notifier) {
+    deps.metrics.notificationDelivered('unknown', 'dead_letter');
+    throw new UnrecoverableError(`receiver "${receiver}" is not configured (removed from the policy?)`);
+  }
+  return notifier;
+}
+
+/**
+ * A receiver that takes its deliveries as work of its own instead of `send` (remediation queues one
+ * job per owner): returns what it did, or undefined when `notifier` is not one of its receivers.
+ */
+export type DeliveryTakeover = (receiver: string, notifier: Notifier, n: Notification) => Promise<string | undefined>;
+
+/**
+ * The `deliver` job: one delivery attempt of a stored notification to one receiver (see settle).
+ * A receiver one of `takeovers` claims is not sent to (remediate/jobs.ts).
+ */
+export function createDeliveryHandler(deps: ReceiverJobDeps & { notifications: NotificationStore; takeovers?: readonly DeliveryTakeover[] }): JobHandler {
+  return async (job: Job, token) => {
+    const data = deliverJobSchema.parse(job.data);
+    const notifier = notifierOf(deps, data.receiver);
+    const n = await notificationOf(data, deps.notifications);
+    for (const takeover of deps.takeovers ?? []) {
+      const took = await takeover(data.receiver, notifier, n);
+      if (took !== undefined) return took;
+    }
+    if (n.status === 'resolved' && notifier.sendResolved === false) return 'skipped: send_resolved is off';
+    const started = performance.now();
+    const result = await notifier.send(n);
+    deps.metrics.deliveryDuration(notifier.type, (performance.now() - started) / 1000);
+    const log = deps.log.child({ group: n.groupKey, seq: n.seq, receiver: data.receiver, attempt: job.attemptsMade + 1 });
+    return settle(job, token, result, { receiverType: notifier.type, kind: 'delivery', done: 'delivered', metrics: deps.metrics, log });
+  };
+}

@@ -1,0 +1,30 @@
+import { createDeliveryHandler, type ReceiverJobDeps } from './deliver/delivery-job.ts';
+import { createAcknowledgeHandler, type AcknowledgeAuditEntry } from './deliver/pagerduty/acknowledge-job.ts';
+import { createNoteHandler } from './deliver/slack/note-job.ts';
+import { DELIVER_JOB_NAME, type JobHandler, type JobHandlers } from './queue/job-handlers.ts';
+import { ACTION_JOB_NAMES, type Queues } from './queue/queues.ts';
+import { createRemediateHandler, createVerifyHandler, remediationTakeover } from './remediate/jobs.ts';
+
+/** What the deliver queue's handlers need, all together. */
+export interface JobHandlerDeps extends ReceiverJobDeps {
+  queues: Pick<Queues, 'enqueueRemediation' | 'enqueueVerify' | 'enqueueNotes' | 'notifications'>;
+  now: () => number;
+  /** Where PagerDuty acknowledges are recorded (remediations audit themselves). */
+  audit?: { append(entry: AcknowledgeAuditEntry): Promise<unknown> };
+}
+
+/**
+ * The deliver queue's table of handlers, by job name (composition: each handler lives in the
+ * feature folder that owns its work). Deliveries, then the follow-up jobs: one owner's
+ * remediation, a verify step, an owner note, a PagerDuty acknowledge.
+ */
+export function createJobHandlers(deps: JobHandlerDeps): JobHandlers {
+  const table: [string, JobHandler][] = [
+    [DELIVER_JOB_NAME, createDeliveryHandler({ ...deps, notifications: deps.queues.notifications, takeovers: [remediationTakeover(deps.queues)] })],
+    [ACTION_JOB_NAMES.remediate, createRemediateHandler(deps)],
+    [ACTION_JOB_NAMES.verify, createVerifyHandler(deps)],
+    [ACTION_JOB_NAMES.note, createNoteHandler(deps)],
+    [ACTION_JOB_NAMES.acknowledge, createAcknowledgeHandler(deps)],
+  ];
+  return new Map(table);
+}

@@ -1,0 +1,79 @@
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import { notifierOf, type DeliveryTakeover, type ReceiverJobDeps } from '../deliver/delivery-job.ts';
+import type { Notifier } from '../deliver/notifier.ts';
+import { ownerNoteReceivers } from '../deliver/slack/note-job.ts';
+import { notificationOf, settle, type JobHandler } from '../queue/job-handlers.ts';
+import { remediateJobSchema, verifyJobSchema, type Queues } from '../queue/queues.ts';
+import { REMEDIATION, type Remediation, type RemediationRun } from './capability.ts';
+import { ownersOf } from './policy.ts';
+
+type FollowUpQueues = Pick<Queues, 'enqueueVerify' | 'enqueueNotes'>;
+
+/** The remediation capability of the receiver a job names; a receiver without it makes the job a dead letter. */
+function remediationOf(deps: Pick<ReceiverJobDeps, 'notifiers' | 'metrics'>, receiver: string): { notifier: Notifier; remediation: Remediation } {
+  const notifier = notifierOf(deps, receiver);
+  const remediation = REMEDIATION.of(notifier);
+  if (!remediation) throw new UnrecoverableError(`receiver "${receiver}" is not a remediation receiver any more`);
+  return { notifier, remediation };
+}
+
+/**
+ * Schedules what a remediation run asks for after it: its verify step, and its notes (the flap
+ * breaker's escalation) to every receiver that tells owner notes. Also for the Slack "Sync now" path.
+ */
+export async function followUp(run: RemediationRun, deps: { notifiers: () => ReadonlyMap<string, Notifier>; queues: FollowUpQueues }): Promise<void> {
+  if (run.verify) await deps.queues.enqueueVerify(run.verify);
+  if (run.notes.length > 0) await deps.queues.enqueueNotes(ownerNoteReceivers(deps.notifiers()), run.notes);
+}
+
+/**
+ * A delivery to a remediation receiver is not sent: each owner of the notification gets its own
+ * remediation job, in which the latest notification wins. Resolves are queued too: a resolve that
+ * arrives while an action waits replaces it.
+ */
+export function remediationTakeover(queues: Pick<Queues, 'enqueueRemediation'>): DeliveryTakeover {
+  return async (receiver, notifier, n) => {
+    if (REMEDIATION.of(notifier) === undefined) return undefined;
+    const owners = ownersOf(n.status === 'firing' ? n : { ...n, firing: n.resolved });
+    for (const owner of owners) await queues.enqueueRemediation(receiver, n, owner);
+    return `remediation queued for ${owners.length} owner(s)`;
+  };
+}
+
+type RemediationJobDeps = ReceiverJobDeps & { queues: FollowUpQueues & Pick<Queues, 'notifications'> };
+
+/** The `remediate` job: one owner's remediation (the latest notification for it), then its follow-ups. */
+export function createRemediateHandler(deps: RemediationJobDeps): JobHandler {
+  return async (job: Job, token) => {
+    const data = remediateJobSchema.parse(job.data);
+    const { notifier, remediation } = remediationOf(deps, data.receiver);
+    const owner = { cluster: data.owner.cluster, tool: data.owner.tool, owner: data.owner.owner };
+    // Latest wins: the newest notification of the group, even if this job was queued for an older
+    // one. Deliveries run concurrently (and on several replicas), so an older notification's job can
+    // be added after a newer one's and replace it in the owner's debounce.
+    const n = await deps.queues.notifications.newest(await notificationOf(data, deps.queues.notifications));
+    const started = performance.now();
+    const run = await remediation.remediateOwner(n, owner, data.actor);
+    deps.metrics.deliveryDuration(notifier.type, (performance.now() - started) / 1000);
+    await followUp(run, deps);
+    const log = deps.log.child({ group: n.groupKey, seq: n.seq, receiver: data.receiver, owner: data.owner.owner.name, attempt: job.attemptsMade + 1 });
+    return settle(job, token, run.result, { receiverType: notifier.type, kind: 'remediate', done: 'remediated', metrics: deps.metrics, log });
+  };
+}
+
+/** The `verify` job: one look at an action's result: wait (without spending an attempt) or tell the verdict. */
+export function createVerifyHandler(deps: RemediationJobDeps): JobHandler {
+  return async (job: Job, token) => {
+    const { receiver, ticket } = verifyJobSchema.parse(job.data);
+    const { remediation } = remediationOf(deps, receiver);
+    const step = await remediation.verify(ticket);
+    if (step.state === 'pending') {
+      // Bounded: verify() decides a verdict once the ticket's deadline has passed.
+      await job.moveToDelayed(Date.now() + step.retryInMs, token);
+      throw new DelayedError();
+    }
+    if (step.notes.length > 0) await deps.queues.enqueueNotes(ownerNoteReceivers(deps.notifiers()), step.notes);
+    deps.log.info({ group: ticket.groupKey, receiver, owner: ticket.owner.name, verdict: step.state }, step.reason);
+    return step.state;
+  };
+}
