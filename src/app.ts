@@ -4,20 +4,21 @@ import { Registry } from 'prom-client';
 import { createCatalog } from './classify/catalog.ts';
 import { createSharedClock, type SharedClock } from './clock.ts';
 import type { Env } from './config/env.ts';
-import { createPolicyHolder, type PolicyHolder } from './config/policy-holder.ts';
-import { createNotifiers } from './deliver/receivers.ts';
+import type { PolicyHolder } from './config/policy-holder.ts';
+import { loadPolicyWithReceivers } from './deliver/policy-receivers.ts';
 import { createLogger, type Logger } from './log.ts';
-import { connected, createRedisConnections, isRedisDown } from './redis.ts';
+import { connected, createRedisConnections } from './redis.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { createQueues, type Queues, type RetryPolicy } from './queue/queues.ts';
 import { createWorkers } from './queue/worker.ts';
 import { createJobHandlers } from './jobs.ts';
+import { runWorkers, workersReady } from './queue/run-workers.ts';
 import { createFluxRevisions, createPullSources } from './sources/pull-sources.ts';
 import { createRedisAuditTrail } from './remediate/audit.ts';
 import { createFlushContext } from './track/flush-context.ts';
-import { createIngest, type Ingest } from './track/ingest.ts';
+import type { Ingest } from './track/ingest.ts';
 import type { TrackStore } from './track/redis-store.ts';
-import { createTrackStores } from './track/stores.ts';
+import { createIngestStage, createTrackStores } from './track/stores.ts';
 import { groupRedisKey } from './track/keys.ts';
 import { createDataLossWatch } from './track/data-loss.ts';
 import { startGaugeRefresh } from './queue/gauges.ts';
@@ -25,7 +26,6 @@ import { createReadiness } from './http/readiness.ts';
 import { createListener } from './http/listener.ts';
 import { createHttpApp } from './http/routes.ts';
 import { closeWithinGrace, createShutdown } from './shutdown.ts';
-import { trackIngestsInFlight } from './track/in-flight.ts';
 
 export interface AppOptions {
   env: Env;
@@ -97,25 +97,13 @@ export function createApp(opts: AppOptions): App {
   };
   const catalog = createCatalog();
   const stores = createTrackStores({ redis, env, metrics, log, now });
-  const { store, owners, silences, inhibitSources, history, budget } = stores;
+  const { store, silences, inhibitSources, history, budget } = stores;
   // Connection errors are already logged once per connection (redis.ts); here at debug, not raw to stderr.
-  const queues = createQueues(redis, prefix, opts.deliveryRetry, { onError: (queue, err) => log.debug({ queue, error: err.message }, 'queue connection error') });
+  const onQueueError = (queue: string, err: Error): void => log.debug({ queue, error: err.message }, 'queue connection error');
+  const queues = createQueues(redis, prefix, opts.deliveryRetry, { onError: onQueueError });
   const audit = createRedisAuditTrail(redis, prefix, { now, maxLen: env.MESHDRIFT_AUDIT_MAX });
-  const ingestNow = createIngest({
-    policy: () => policy().current().classify,
-    store,
-    queues,
-    owners,
-    inhibition: { rules: () => policy().current().inhibitRules, sources: inhibitSources },
-    metrics,
-    now,
-    log: log.child({ component: 'ingest' }),
-    maxSenderSkewMs: env.MESHDRIFT_MAX_SENDER_SKEW,
-    limits: { snapshotFindings: env.MESHDRIFT_MAX_SNAPSHOT_FINDINGS, groupFindings: env.MESHDRIFT_MAX_GROUP_FINDINGS },
-    budget,
-  });
-  // Every ingest in flight: a shutdown lets them commit all their groups before Redis is closed.
-  const inFlight = trackIngestsInFlight(ingestNow);
+  // Every ingest in flight is counted: a shutdown lets them commit before Redis is closed.
+  const inFlight = createIngestStage({ env, stores, queues, policy: () => policy().current(), metrics, log, now });
   const { ingest } = inFlight;
   const workers = createWorkers({
     connection: workerRedis,
@@ -134,53 +122,16 @@ export function createApp(opts: AppOptions): App {
   const fluxRevisions = createFluxRevisions(redis, env, metrics, log);
   // Kubernetes watches and Argo CD API polling, started in start().
   const pulled = createPullSources({ env, ingest, fluxRevisions, catalog, metrics, log, now });
-  const { argoPolling } = pulled;
   // Draining from stop(): new requests get 503 with Connection: close, /readyz fails.
   const shutdown = createShutdown(log);
-  const dataLoss = createDataLossWatch({
-    redis,
-    prefix,
-    log,
-    now,
-    metrics,
-    windowMs: env.MESHDRIFT_REDIS_DATA_LOSS_WINDOW,
-    checkIntervalMs: env.MESHDRIFT_REDIS_EPOCH_CHECK_INTERVAL,
-    cluster: env.MESHDRIFT_CLUSTER,
-    policy: () => holder?.current(),
-    sources: () => ({ kube: pulled.kube() !== undefined, argocdApi: argoPolling !== undefined }),
-    rederive: () => pulled.rederive(),
-    enqueue: (n) => queues.enqueueDeliveries(n),
-    record: (n) => history.record(n),
-  });
-  const ready = createReadiness({ draining: shutdown.draining, redis, kube: () => pulled.kube()?.health(), argocd: () => argoPolling?.health(), recentDataLoss: () => dataLoss.recentLoss() });
-  const expressApp = createHttpApp({
-    env,
-    processEnv: opts.processEnv ?? process.env,
-    redis,
-    stores,
-    queues,
-    audit,
-    policy,
-    catalog,
-    ingest,
-    fluxRevisions,
-    groupInInventory: (cluster, owner, ref) => pulled.kube()?.groupInInventory(cluster, owner, ref),
-    ready,
-    isUnavailable: (err) => isRedisDown(redis, err),
-    metrics,
-    log,
-    now,
-  });
+  const dataLoss = createDataLossWatch({ env, redis, log, now, metrics, policy: () => holder?.current(), sources: pulled, queues, history });
+  const ready = createReadiness({ draining: shutdown.draining, redis, sources: pulled, dataLoss });
+  const base = { env, processEnv: opts.processEnv ?? process.env, redis, metrics, log, now };
+  const expressApp = createHttpApp(base, { stores, queues, audit, policy, catalog, ingest, fluxRevisions, kube: pulled.kube, ready });
   const listener = createListener(expressApp, shutdown.draining);
   let stopGauges: (() => void) | undefined;
 
-  /**
-   * Graceful stop (SIGTERM, issue #12 item 10), bounded by MESHDRIFT_SHUTDOWN_GRACE: no new
-   * connections, 503 + Connection: close to new requests on kept-alive ones, in-flight requests and
-   * every ingest answer after all their groups are committed, the workers finish their active jobs,
-   * and Redis is closed last. What is still running at the deadline is cut: a webhook cut then was
-   * never answered 202, so its sender sends it again.
-   */
+  // Graceful stop (SIGTERM, issue #12 item 10), bounded by MESHDRIFT_SHUTDOWN_GRACE (src/shutdown.ts).
   async function stop(): Promise<void> {
     shutdown.begin(env.MESHDRIFT_SHUTDOWN_GRACE);
     stopGauges?.();
@@ -203,29 +154,7 @@ export function createApp(opts: AppOptions): App {
     inFlight: () => ({ requests: listener.openRequests(), ingests: inFlight.running() }),
     async start() {
       try {
-        holder = await createPolicyHolder({
-          env,
-          processEnv: opts.processEnv ?? process.env,
-          buildNotifiers: (receivers) =>
-            createNotifiers(receivers, {
-              env: opts.processEnv ?? process.env,
-              clusters: env.kubeSources.clusters,
-              redis,
-              keyPrefix: prefix,
-              ...(opts.consoleOut ? { consoleOut: opts.consoleOut } : {}),
-              ...(env.SLACK_API_URL ? { slackApiUrl: env.SLACK_API_URL } : {}),
-              ...(env.ARGOCD_URL ? { argocdUrl: env.ARGOCD_URL } : {}),
-              audit,
-              onRemediation: (action, outcome) => metrics.remediation(action, outcome),
-              log,
-              onSlackLostPost: (outcome) => metrics.slackLostPost(outcome),
-              stateLostAt: () => dataLoss.recentLoss(),
-              now,
-            }),
-          metrics,
-          log,
-          now,
-        });
+        holder = await loadPolicyWithReceivers({ ...base, consoleOut: opts.consoleOut, audit, stateLostAt: dataLoss.recentLoss });
         const loaded = holder;
         shutdown.onStop('policy', async () => loaded.close());
         loaded.watch();
@@ -238,23 +167,22 @@ export function createApp(opts: AppOptions): App {
         // Before anything reads or writes: whether Redis still holds what meshdrift wrote (issue #12).
         await dataLoss.check();
         shutdown.onStop('queues', () => queues.close());
-        shutdown.onStop('workers', async () => {
-          if (!(await closeWithinGrace(shutdown, () => workers.close()))) log.warn('shutdown grace over: leaving the active jobs to another replica');
-        });
+        runWorkers(workers, { log, onStop: shutdown.onStop, closeWithinGrace: (close) => closeWithinGrace(shutdown, close) });
         shutdown.onStop('in-flight ingests', async () => {
-          if (!(await shutdown.drained(() => inFlight.running() === 0))) log.warn({ ingests: inFlight.running() }, 'shutdown grace over: closing Redis under ingests still running');
+          if (await inFlight.settled(shutdown.drained)) return;
+          log.warn({ ingests: inFlight.running() }, 'shutdown grace over: closing Redis under ingests still running');
         });
-        void workers.flush.run().catch((err: unknown) => log.error({ err }, 'flush worker stopped'));
-        void workers.deliver.run().catch((err: unknown) => log.error({ err }, 'deliver worker stopped'));
         await pulled.start(shutdown.onStop);
-        await Promise.all([workers.flush.waitUntilReady(), workers.deliver.waitUntilReady()]);
+        await workersReady(workers);
         await listener.listen(env.PORT, env.HOST);
         // stop() has waited for the open requests (up to the grace); what is left is cut.
         shutdown.onStop('http', () => listener.close());
         stopGauges = startGaugeRefresh({ redis, prefix, queues, metrics, log });
         // Redis data loss: checked at every reconnect and periodically (issue #12 item 9).
         dataLoss.start();
-        log.info({ url: this.address().url, policy: loaded.current().source, receivers: [...loaded.notifiers().keys()], cluster: env.MESHDRIFT_CLUSTER, keyPrefix: prefix }, 'meshdrift started');
+        const { url } = this.address();
+        const receivers = [...loaded.notifiers().keys()];
+        log.info({ url, policy: loaded.current().source, receivers, cluster: env.MESHDRIFT_CLUSTER, keyPrefix: prefix }, 'meshdrift started');
       } catch (err) {
         await stop();
         throw err;

@@ -6,12 +6,10 @@ export interface ReadinessDeps {
   /** True once a shutdown began: /readyz fails so the load balancer stops sending. */
   draining: () => boolean;
   redis: Pick<Redis, 'status' | 'ping'>;
-  /** The Kubernetes watches' health, when they run (MESHDRIFT_CLUSTERS). */
-  kube: () => ReturnType<LeaderGatedKubeSources['health']> | undefined;
-  /** The Argo CD API poller's health, when it runs here. */
-  argocd: () => ArgoCdPollerHealth | undefined;
+  /** The Kubernetes watches (when they run: MESHDRIFT_CLUSTERS) and the Argo CD API poller (when configured). */
+  sources: { kube(): Pick<LeaderGatedKubeSources, 'health'> | undefined; readonly argoPolling: { health(): ArgoCdPollerHealth | undefined } | undefined };
   /** When Redis lost meshdrift's state, while it is recent (a warning, not unready). */
-  recentDataLoss: () => number | undefined;
+  dataLoss: { recentLoss(): number | undefined };
 }
 
 /**
@@ -28,16 +26,16 @@ export function createReadiness(deps: ReadinessDeps): () => Promise<string[]> {
       redis.ping(),
       new Promise((_, reject) => setTimeout(() => reject(new Error('redis did not answer PING within 1s')), 1000).unref()),
     ]);
-    const health = deps.kube();
+    const health = deps.sources.kube()?.health();
     if (health && !health.ready) {
       const down = health.clusters.filter((c) => c.state !== 'up').map((c) => `${c.name} ${c.state}${c.since ? ` since ${new Date(c.since).toISOString()}` : ''}`);
       throw new Error(`watch sources down: ${down.join(', ')}`);
     }
-    const polled = deps.argocd();
+    const polled = deps.sources.argoPolling?.health();
     if (polled && !polled.ready) {
       throw new Error(`argocd api source not ready${polled.since !== undefined ? ` since ${new Date(polled.since).toISOString()}` : ''}: ${polled.lastError ?? 'no poll has succeeded yet'}`);
     }
-    const lostAt = deps.recentDataLoss();
+    const lostAt = deps.dataLoss.recentLoss();
     return lostAt === undefined
       ? []
       : [`redis lost meshdrift state at ${new Date(lostAt).toISOString()} (restarted without persistence?): open alerts and silences from before are gone; findings are re-derived from the sources`];

@@ -20,13 +20,22 @@ import type { TrackStores } from '../track/stores.ts';
 import { createApiRouter } from './api.ts';
 import { createServer, type ServerDeps } from './server.ts';
 import { createSlackActionsRouter, slackAuditEntry } from './slack-actions.ts';
-import type { WebhookDeps } from './webhooks.ts';
+import { isRedisDown } from '../redis.ts';
+import type { LeaderGatedKubeSources } from '../sources/kube/gated.ts';
 
-export interface HttpAppDeps {
+/** What every part of the HTTP edge uses. */
+export interface HttpBase {
   env: Env;
   /** The raw environment the Slack receivers' `token_env` names. */
   processEnv: NodeJS.ProcessEnv;
   redis: Redis;
+  metrics: Metrics;
+  log: Logger;
+  now: () => number;
+}
+
+/** The stages the HTTP edge drives or reads. */
+export interface HttpStages {
   stores: TrackStores;
   queues: Queues;
   audit: AuditTrail;
@@ -35,24 +44,26 @@ export interface HttpAppDeps {
   catalog: Catalog;
   ingest: Ingest;
   fluxRevisions: FluxRevisionStore;
-  groupInInventory: NonNullable<WebhookDeps['groupInInventory']>;
+  /** The Kubernetes watches, when they run here (their inventory places a Flux event's resources). */
+  kube: () => Pick<LeaderGatedKubeSources, 'groupInInventory'> | undefined;
   ready: ServerDeps['ready'];
-  isUnavailable: (err: unknown) => boolean;
-  metrics: Metrics;
-  log: Logger;
-  now: () => number;
 }
 
+type HttpAppDeps = HttpBase & HttpStages;
+
 /** The express app behind the socket: webhooks, the JSON API, Slack buttons (when SLACK_SIGNING_SECRET is set), probes, metrics. */
-export function createHttpApp(deps: HttpAppDeps): express.Express {
-  const { env, redis, stores, queues, audit, policy, metrics, log, now, isUnavailable } = deps;
+export function createHttpApp(base: HttpBase, stages: HttpStages): express.Express {
+  const deps: HttpAppDeps = { ...base, ...stages };
+  const { env, redis, stores, queues, audit, policy, metrics, log, now } = deps;
+  // 503 (the sender retries) when Redis is down.
+  const isUnavailable = (err: unknown): boolean => isRedisDown(redis, err);
   const prefix = env.MESHDRIFT_KEY_PREFIX;
   return createServer({
     ...(env.SLACK_SIGNING_SECRET ? { slackActions: slackActionsRouter(deps, env.SLACK_SIGNING_SECRET) } : {}),
     webhooks: {
       ingest: deps.ingest,
       fluxRevisions: deps.fluxRevisions,
-      groupInInventory: deps.groupInInventory,
+      groupInInventory: (cluster, owner, ref) => deps.kube()?.groupInInventory(cluster, owner, ref),
       catalog: deps.catalog,
       cluster: env.MESHDRIFT_CLUSTER,
       argocdToken: env.MESHDRIFT_ARGOCD_TOKEN,

@@ -1,36 +1,31 @@
 import type { Redis } from 'ioredis';
+import type { Env } from '../config/env.ts';
 import type { LoadedPolicy } from '../config/load.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Notification } from '../model/alert-group.ts';
-import { dataLossNotification, dataLossReceivers, type DataLossSources } from './data-loss-notice.ts';
+import { dataLossNotification, dataLossReceivers } from './data-loss-notice.ts';
 import { createRedisEpoch, type DataLoss } from './redis-epoch.ts';
 
 export interface DataLossWatchDeps {
+  /** MESHDRIFT_KEY_PREFIX, MESHDRIFT_CLUSTER (for the notice), MESHDRIFT_REDIS_DATA_LOSS_WINDOW (how long a loss is "recent"), MESHDRIFT_REDIS_EPOCH_CHECK_INTERVAL. */
+  env: Pick<Env, 'MESHDRIFT_KEY_PREFIX' | 'MESHDRIFT_CLUSTER' | 'MESHDRIFT_REDIS_DATA_LOSS_WINDOW' | 'MESHDRIFT_REDIS_EPOCH_CHECK_INTERVAL'>;
   redis: Redis;
-  prefix: string;
   log: Logger;
   now: () => number;
   metrics: Pick<Metrics, 'redisDataLoss' | 'setRedisDataLossRecent'>;
-  /** MESHDRIFT_REDIS_DATA_LOSS_WINDOW: how long a loss is "recent" (readiness warning, gauge). */
-  windowMs: number;
-  /** MESHDRIFT_REDIS_EPOCH_CHECK_INTERVAL. */
-  checkIntervalMs: number;
-  /** MESHDRIFT_CLUSTER, for the notice. */
-  cluster: string;
   /** The policy in force, or undefined before it is loaded (then the notice waits for the next loss). */
   policy: () => LoadedPolicy | undefined;
-  /** Which sources re-derive findings, for the notice's text. */
-  sources: () => DataLossSources;
   /**
-   * Re-derives findings from the sources that can list them, where they run here (the leader's
-   * audit re-list, the Argo CD API poll); each logs its own outcome. Rejects when one failed.
+   * The sources meshdrift reads on its own (sources/pull-sources.ts): which are configured, for the
+   * notice's text, and `rederive()`, which re-derives findings from those that can list them, where
+   * they run here (each logs its own outcome; rejects when one failed).
    */
-  rederive: () => Promise<unknown>;
+  sources: { kube(): unknown; readonly argoPolling: unknown; rederive(): Promise<unknown> };
   /** Queues the notice's deliveries. */
-  enqueue: (n: Notification) => Promise<void>;
+  queues: { enqueueDeliveries(n: Notification): Promise<void> };
   /** Records the notice in the history. */
-  record: (n: Notification) => Promise<void>;
+  history: { record(n: Notification): Promise<void> };
 }
 
 export interface DataLossWatch {
@@ -38,7 +33,7 @@ export interface DataLossWatch {
   check(): Promise<void>;
   /** When Redis lost meshdrift's state, while within the window. */
   recentLoss(): number | undefined;
-  /** Checks again at every reconnect and every `checkIntervalMs`. */
+  /** Checks again at every reconnect and every MESHDRIFT_REDIS_EPOCH_CHECK_INTERVAL. */
   start(): void;
   stop(): void;
 }
@@ -50,23 +45,24 @@ export interface DataLossWatch {
  * here: the leader). Webhook-only drift comes back as senders send again.
  */
 export function createDataLossWatch(deps: DataLossWatchDeps): DataLossWatch {
-  const { metrics, log, now } = deps;
+  const { metrics, log, now, env } = deps;
   const onLoss = async (loss: DataLoss): Promise<void> => {
     metrics.redisDataLoss();
     metrics.setRedisDataLossRecent(true);
-    void deps.rederive().catch((err: unknown) => log.error({ error: err instanceof Error ? err.message : String(err) }, 're-deriving findings after the Redis data loss failed; the next audit or poll retries'));
+    void deps.sources.rederive().catch((err: unknown) => log.error({ error: err instanceof Error ? err.message : String(err) }, 're-deriving findings after the Redis data loss failed; the next audit or poll retries'));
     const policy = deps.policy();
     if (!loss.announce || !policy) return;
     const receivers = dataLossReceivers(policy);
-    const n = dataLossNotification(loss, { cluster: deps.cluster, receivers, sources: deps.sources() });
-    await deps.enqueue(n);
-    await deps.record(n).catch((err: unknown) => log.warn({ error: err instanceof Error ? err.message : String(err) }, 'recording the data loss notice in the history failed'));
+    const sources = { kube: deps.sources.kube() !== undefined, argocdApi: deps.sources.argoPolling !== undefined };
+    const n = dataLossNotification(loss, { cluster: env.MESHDRIFT_CLUSTER, receivers, sources });
+    await deps.queues.enqueueDeliveries(n);
+    await deps.history.record(n).catch((err: unknown) => log.warn({ error: err instanceof Error ? err.message : String(err) }, 'recording the data loss notice in the history failed'));
     log.warn({ receivers, group: n.groupKey }, 'Redis data loss announced');
   };
-  const epoch = createRedisEpoch({ redis: deps.redis, prefix: deps.prefix, log, now, onLoss });
+  const epoch = createRedisEpoch({ redis: deps.redis, prefix: env.MESHDRIFT_KEY_PREFIX, log, now, onLoss });
   const recentLoss = (): number | undefined => {
     const at = epoch.lostAt();
-    return at !== undefined && now() - at < deps.windowMs ? at : undefined;
+    return at !== undefined && now() - at < env.MESHDRIFT_REDIS_DATA_LOSS_WINDOW ? at : undefined;
   };
   const checkEpoch = (): void => {
     epoch.check().then(
@@ -80,7 +76,7 @@ export function createDataLossWatch(deps: DataLossWatchDeps): DataLossWatch {
     recentLoss,
     start() {
       deps.redis.on('ready', checkEpoch);
-      timer = setInterval(checkEpoch, deps.checkIntervalMs).unref();
+      timer = setInterval(checkEpoch, env.MESHDRIFT_REDIS_EPOCH_CHECK_INTERVAL).unref();
     },
     stop() {
       if (timer) clearInterval(timer);

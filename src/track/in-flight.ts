@@ -4,7 +4,15 @@ import type { Ingest } from './ingest.ts';
  * Every ingest in flight (webhooks, watches, polls), so that a shutdown lets them commit all their
  * groups before Redis is closed (issue #12 item 10).
  */
-export function trackIngestsInFlight(ingestNow: Ingest): { ingest: Ingest; running(): number } {
+export interface IngestsInFlight {
+  ingest: Ingest;
+  /** Ingests running now. */
+  running(): number;
+  /** Waits (with `waitFor`, e.g. the shutdown's deadline) until none runs; false when it gave up first. */
+  settled(waitFor: (done: () => boolean) => Promise<boolean>): Promise<boolean>;
+}
+
+export function trackIngestsInFlight(ingestNow: Ingest): IngestsInFlight {
   const ingesting = new Set<Promise<unknown>>();
   const ingest: Ingest = (signal) => {
     const running = ingestNow(signal);
@@ -15,5 +23,5 @@ export function trackIngestsInFlight(ingestNow: Ingest): { ingest: Ingest; runni
     );
     return running;
   };
-  return { ingest, running: () => ingesting.size };
+  return { ingest, running: () => ingesting.size, settled: (waitFor) => waitFor(() => ingesting.size === 0) };
 }

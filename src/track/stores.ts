@@ -5,7 +5,9 @@ import type { Metrics } from '../metrics.ts';
 import type { SilenceLimits } from '../route/silence.ts';
 import { createRedisHistory, type NotificationHistory } from './history.ts';
 import { createRedisInhibitSourceStore, type InhibitSourceStore } from './inhibit-sources.ts';
-import { createRedisOwnerGroupIndex, type OwnerGroupIndex } from './ingest.ts';
+import type { LoadedPolicy } from '../config/load.ts';
+import { trackIngestsInFlight, type IngestsInFlight } from './in-flight.ts';
+import { createIngest, createRedisOwnerGroupIndex, type IngestDeps, type OwnerGroupIndex } from './ingest.ts';
 import { createMemoryBudget, type MemoryBudget } from './memory-budget.ts';
 import { createRedisTrackStore, type TrackStore } from './redis-store.ts';
 import { createRedisSilenceStore, type SilenceStore } from './silence-store.ts';
@@ -69,4 +71,36 @@ export function createTrackStores(deps: { redis: Redis; env: Env; metrics: Metri
     history: createRedisHistory(redis, prefix, env.MESHDRIFT_HISTORY_MAX),
     budget: createMemoryBudget(env.MESHDRIFT_MAX_FINDINGS_IN_FLIGHT),
   };
+}
+
+/**
+ * The ingest stage on the tracker's stores, with the bounds the environment sets
+ * (MESHDRIFT_MAX_SENDER_SKEW, MESHDRIFT_MAX_SNAPSHOT_FINDINGS, MESHDRIFT_MAX_GROUP_FINDINGS), and
+ * every ingest in flight counted: a shutdown lets them commit all their groups before Redis is
+ * closed (track/in-flight.ts).
+ */
+export function createIngestStage(deps: {
+  env: Env;
+  stores: TrackStores;
+  queues: IngestDeps['queues'];
+  policy: () => Pick<LoadedPolicy, 'classify' | 'inhibitRules'>;
+  metrics: Metrics;
+  log: Logger;
+  now: () => number;
+}): IngestsInFlight {
+  const { env, stores, policy } = deps;
+  const ingestNow = createIngest({
+    policy: () => policy().classify,
+    store: stores.store,
+    queues: deps.queues,
+    owners: stores.owners,
+    inhibition: { rules: () => policy().inhibitRules, sources: stores.inhibitSources },
+    metrics: deps.metrics,
+    now: deps.now,
+    log: deps.log.child({ component: 'ingest' }),
+    maxSenderSkewMs: env.MESHDRIFT_MAX_SENDER_SKEW,
+    limits: { snapshotFindings: env.MESHDRIFT_MAX_SNAPSHOT_FINDINGS, groupFindings: env.MESHDRIFT_MAX_GROUP_FINDINGS },
+    budget: stores.budget,
+  });
+  return trackIngestsInFlight(ingestNow);
 }

@@ -1,0 +1,50 @@
+import type { Writable } from 'node:stream';
+import type { Redis } from 'ioredis';
+import type { Env } from '../config/env.ts';
+import { createPolicyHolder, type PolicyHolder } from '../config/policy-holder.ts';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import { createNotifiers, type ReceiverDeps } from './receivers.ts';
+
+export interface PolicyReceiversDeps {
+  env: Env;
+  /** The raw environment, for the secrets the policy's receivers name. */
+  processEnv: NodeJS.ProcessEnv;
+  redis: Redis;
+  /** Where the console receiver writes (stdout by default). */
+  consoleOut?: Writable | undefined;
+  audit: NonNullable<ReceiverDeps['audit']>;
+  /** When Redis recently lost meshdrift's state: Slack first posts then look for the old message. */
+  stateLostAt: () => number | undefined;
+  metrics: Metrics;
+  log: Logger;
+  now: () => number;
+}
+
+/** Loads the policy (MESHDRIFT_POLICY or the built-in one) with the receivers built from it; reloads rebuild them. */
+export function loadPolicyWithReceivers(deps: PolicyReceiversDeps): Promise<PolicyHolder> {
+  const { env, processEnv, metrics, log, now } = deps;
+  return createPolicyHolder({
+    env,
+    processEnv,
+    buildNotifiers: (receivers) =>
+      createNotifiers(receivers, {
+        env: processEnv,
+        clusters: env.kubeSources.clusters,
+        redis: deps.redis,
+        keyPrefix: env.MESHDRIFT_KEY_PREFIX,
+        ...(deps.consoleOut ? { consoleOut: deps.consoleOut } : {}),
+        ...(env.SLACK_API_URL ? { slackApiUrl: env.SLACK_API_URL } : {}),
+        ...(env.ARGOCD_URL ? { argocdUrl: env.ARGOCD_URL } : {}),
+        audit: deps.audit,
+        onRemediation: (action, outcome) => metrics.remediation(action, outcome),
+        log,
+        onSlackLostPost: (outcome) => metrics.slackLostPost(outcome),
+        stateLostAt: deps.stateLostAt,
+        now,
+      }),
+    metrics,
+    log,
+    now,
+  });
+}
