@@ -4,7 +4,8 @@ import type { GitOpsTool, OwnerRef, ResourceRef } from './signal.ts';
 // A separator that cannot appear in Kubernetes names, so ('a/b','c') and ('a','b/c') differ.
 const SEP = '\u0000';
 
-function digest(parts: readonly string[], length: number): string {
+/** The first `length` hex digits of the SHA-256 of `parts` joined by a separator no part contains. */
+export function digest(parts: readonly string[], length: number): string {
   return createHash('sha256').update(parts.join(SEP)).digest('hex').slice(0, length);
 }
 
@@ -30,9 +31,4 @@ export function groupKeyOf(routeId: string, groupBy: Readonly<Record<string, str
     .sort()
     .map((k) => `${k}=${groupBy[k] ?? ''}`);
   return digest(receiver === undefined ? ['group', routeId, ...pairs] : ['group', routeId, `receiver=${receiver}`, ...pairs], 32);
-}
-
-/** A BullMQ-safe job id from parts: hex, never all digits. */
-export function jobIdOf(kind: string, ...parts: ReadonlyArray<string | number>): string {
-  return `${kind}-${digest(parts.map(String), 32)}`;
 }

@@ -4,9 +4,7 @@ import { z } from 'zod';
 import { ownerNoteSchema, type OwnerNote } from '../model/owner-note.ts';
 import { notificationSchema, type Notification } from '../model/alert-group.ts';
 import { ownerRefSchema, TOOLS } from '../model/signal.ts';
-import type { RemediationOwner } from '../remediate/policy.ts';
-import { verifyTicketSchema, type VerifyTicket } from '../remediate/verify.ts';
-import { jobIdOf } from '../model/fingerprint.ts';
+import { jobIdOf } from './job-ids.ts';
 import { createRedisNotificationStore, notificationRefSchema, refOf, type NotificationStore } from './notification-store.ts';
 import { ownerPath } from '../model/owner.ts';
 
@@ -34,6 +32,8 @@ export type DeliverJob = z.infer<typeof deliverJobSchema>;
 export const ACTION_JOB_NAMES = { remediate: 'remediate', verify: 'verify', note: 'note', acknowledge: 'acknowledge' } as const;
 
 const remediationOwnerSchema = z.object({ cluster: z.string(), tool: z.enum(TOOLS), owner: ownerRefSchema });
+/** The owner a remediation job is for (remediate/policy.ts `RemediationOwner`). */
+export type RemediationJobOwner = z.infer<typeof remediationOwnerSchema>;
 /** One owner's remediation: a reference to the stored notification (or, queued by older versions, a copy). */
 export const remediateJobSchema = z.union([
   z.object({
@@ -46,8 +46,20 @@ export const remediateJobSchema = z.union([
   z.object({ receiver: z.string(), notification: notificationSchema, owner: remediationOwnerSchema, actor: z.string().optional() }),
 ]);
 export type RemediateJob = z.infer<typeof remediateJobSchema>;
-export const verifyJobSchema = z.object({ receiver: z.string(), ticket: verifyTicketSchema });
-export type VerifyJob = z.infer<typeof verifyJobSchema>;
+/**
+ * What the queue needs of a verify step's ticket (remediate/verify.ts `VerifyTicket`, which the
+ * job carries whole and remediate/jobs.ts parses): its receiver, the action it looks at, when first.
+ */
+export interface VerifyJobTicket {
+  receiver: string;
+  actionId: string;
+  pollMs: number;
+}
+/** A verify step's job data: `{ receiver, ticket }` (schema: remediate/jobs.ts `verifyJobSchema`). */
+export interface VerifyJob {
+  receiver: string;
+  ticket: VerifyJobTicket;
+}
 export const noteJobSchema = z.object({ receiver: z.string(), note: ownerNoteSchema });
 export type NoteJob = z.infer<typeof noteJobSchema>;
 export const acknowledgeJobSchema = z.object({
@@ -112,9 +124,9 @@ export interface Queues {
    * it; while one runs, the newest is kept and runs after it (BullMQ `deduplication` with
    * `replace` and `keepLastIfActive`), so an owner never has two actions at once.
    */
-  enqueueRemediation(receiver: string, notification: Notification, owner: RemediationOwner, actor?: string): Promise<void>;
+  enqueueRemediation(receiver: string, notification: Notification, owner: RemediationJobOwner, actor?: string): Promise<void>;
   /** The verify step of an action, first look after `ticket.pollMs`. */
-  enqueueVerify(ticket: VerifyTicket): Promise<void>;
+  enqueueVerify(ticket: VerifyJobTicket): Promise<void>;
   /** One note job per Slack receiver; the same note twice is a no-op. */
   enqueueNotes(receivers: readonly string[], notes: readonly OwnerNote[]): Promise<void>;
   /** One PagerDuty acknowledge; the same (receiver, group, click) twice is a no-op. */

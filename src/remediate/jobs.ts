@@ -3,9 +3,14 @@ import { notifierOf, type DeliveryTakeover, type ReceiverJobDeps } from '../deli
 import type { Notifier } from '../deliver/notifier.ts';
 import { ownerNoteReceivers } from '../deliver/slack/note-job.ts';
 import { notificationOf, settle, type JobHandler } from '../queue/job-handlers.ts';
-import { remediateJobSchema, verifyJobSchema, type Queues } from '../queue/queues.ts';
+import { z } from 'zod';
+import { remediateJobSchema, type Queues } from '../queue/queues.ts';
+import { verifyTicketSchema } from './verify.ts';
 import { REMEDIATION, type Remediation, type RemediationRun } from './capability.ts';
 import { ownersOf } from './policy.ts';
+
+/** A verify step's job: the receiver and the whole ticket (queued by queues.ts `enqueueVerify`). */
+export const verifyJobSchema = z.object({ receiver: z.string(), ticket: verifyTicketSchema });
 
 type FollowUpQueues = Pick<Queues, 'enqueueVerify' | 'enqueueNotes'>;
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiRouter } from '../../src/http/api.ts';
 import type { Notification, TrackedFinding } from '../../src/model/alert-group.ts';
 import { QUEUE_NAMES, type DeliverJob } from '../../src/queue/queues.ts';
-import { jobIdOf } from '../../src/model/fingerprint.ts';
+import { jobIdOf } from '../../src/queue/job-ids.ts';
 import { groupStateSchema, type GroupState } from '../../src/track/group-state.ts';
 import { createDeadLetters } from '../../src/queue/dead-letters.ts';
 import { createRedisGroupReader } from '../../src/track/group-reader.ts';

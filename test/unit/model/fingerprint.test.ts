@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { fingerprintOf, groupKeyOf, jobIdOf } from '../../../src/model/fingerprint.ts';
+import { fingerprintOf, groupKeyOf } from '../../../src/model/fingerprint.ts';
+import { jobIdOf } from '../../../src/queue/job-ids.ts';
 
 const owner = { kind: 'Application', namespace: 'argocd', name: 'payments' };
 const vs = { group: 'networking.istio.io', kind: 'VirtualService', namespace: 'payments', name: 'payments' };

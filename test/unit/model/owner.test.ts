@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { createRedisSlackMessageStore } from '../../../src/deliver/slack/message-store.ts';
-import { fingerprintOf, groupKeyOf, jobIdOf } from '../../../src/model/fingerprint.ts';
+import { fingerprintOf, groupKeyOf } from '../../../src/model/fingerprint.ts';
+import { jobIdOf } from '../../../src/queue/job-ids.ts';
 import { clusterOwnerId, clusterOwnerPath, ownerKey, ownerLabel, ownerPath } from '../../../src/model/owner.ts';
 import { createRedisFluxRevisionStore } from '../../../src/sources/flux/revision-store.ts';
 import { ownerGroupsKey } from '../../../src/track/keys.ts';
