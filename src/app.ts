@@ -15,6 +15,7 @@ import { createJobHandlers } from './jobs.ts';
 import { runWorkers, workersReady } from './queue/run-workers.ts';
 import { createFluxRevisions, createPullSources } from './sources/pull-sources.ts';
 import { createRedisAuditTrail } from './remediate/audit.ts';
+import { remediateReceiverFactory } from './remediate/receiver-factory.ts';
 import { createFlushContext } from './track/flush-context.ts';
 import type { Ingest } from './track/ingest.ts';
 import type { TrackStore } from './track/redis-store.ts';
@@ -154,7 +155,8 @@ export function createApp(opts: AppOptions): App {
     inFlight: () => ({ requests: listener.openRequests(), ingests: inFlight.running() }),
     async start() {
       try {
-        holder = await loadPolicyWithReceivers({ ...base, consoleOut: opts.consoleOut, audit, stateLostAt: dataLoss.recentLoss });
+        const remediate = remediateReceiverFactory({ audit, onRemediation: (action, outcome) => metrics.remediation(action, outcome), clusters: env.kubeSources.clusters });
+        holder = await loadPolicyWithReceivers({ ...base, consoleOut: opts.consoleOut, factories: { remediate }, stateLostAt: dataLoss.recentLoss });
         const loaded = holder;
         shutdown.onStop('policy', async () => loaded.close());
         loaded.watch();

@@ -4,7 +4,7 @@ import type { Env } from '../config/env.ts';
 import { createPolicyHolder, type PolicyHolder } from '../config/policy-holder.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import { createNotifiers, type ReceiverDeps } from './receivers.ts';
+import { createNotifiers, type ReceiverFactories } from './receivers.ts';
 
 export interface PolicyReceiversDeps {
   env: Env;
@@ -13,7 +13,8 @@ export interface PolicyReceiversDeps {
   redis: Redis;
   /** Where the console receiver writes (stdout by default). */
   consoleOut?: Writable | undefined;
-  audit: NonNullable<ReceiverDeps['audit']>;
+  /** The receiver types built above this floor (`remediate`: remediate/receiver-factory.ts). */
+  factories: ReceiverFactories;
   /** When Redis recently lost meshdrift's state: Slack first posts then look for the old message. */
   stateLostAt: () => number | undefined;
   metrics: Metrics;
@@ -28,21 +29,22 @@ export function loadPolicyWithReceivers(deps: PolicyReceiversDeps): Promise<Poli
     env,
     processEnv,
     buildNotifiers: (receivers) =>
-      createNotifiers(receivers, {
-        env: processEnv,
-        clusters: env.kubeSources.clusters,
-        redis: deps.redis,
-        keyPrefix: env.MESHDRIFT_KEY_PREFIX,
-        ...(deps.consoleOut ? { consoleOut: deps.consoleOut } : {}),
-        ...(env.SLACK_API_URL ? { slackApiUrl: env.SLACK_API_URL } : {}),
-        ...(env.ARGOCD_URL ? { argocdUrl: env.ARGOCD_URL } : {}),
-        audit: deps.audit,
-        onRemediation: (action, outcome) => metrics.remediation(action, outcome),
-        log,
-        onSlackLostPost: (outcome) => metrics.slackLostPost(outcome),
-        stateLostAt: deps.stateLostAt,
-        now,
-      }),
+      createNotifiers(
+        receivers,
+        {
+          env: processEnv,
+          redis: deps.redis,
+          keyPrefix: env.MESHDRIFT_KEY_PREFIX,
+          ...(deps.consoleOut ? { consoleOut: deps.consoleOut } : {}),
+          ...(env.SLACK_API_URL ? { slackApiUrl: env.SLACK_API_URL } : {}),
+          ...(env.ARGOCD_URL ? { argocdUrl: env.ARGOCD_URL } : {}),
+          log,
+          onSlackLostPost: (outcome) => metrics.slackLostPost(outcome),
+          stateLostAt: deps.stateLostAt,
+          now,
+        },
+        deps.factories,
+      ),
     metrics,
     log,
     now,

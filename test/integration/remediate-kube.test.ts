@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createNotifiers, ReceiverConfigError } from '../../src/deliver/receivers.ts';
+import { remediateReceiverFactory } from '../../src/remediate/receiver-factory.ts';
 import { receiverSchema, type ReceiverConfig } from '../../src/config/policy.ts';
 import { parseClusters } from '../../src/config/clusters.ts';
 import type { Notification, TrackedFinding } from '../../src/model/alert-group.ts';
@@ -117,7 +118,7 @@ function receiverConfig(remediate: Record<string, unknown>): ReceiverConfig {
 function build(remediate: Record<string, unknown>, clusters = `prod=${kubeconfig}`): Notifier {
   const parsed = parseClusters(clusters);
   if (!parsed.ok) throw new Error(parsed.errors.join('; '));
-  const notifiers = createNotifiers([receiverConfig(remediate)], { env: {}, clusters: parsed.value, redis, keyPrefix: prefix, audit, now: () => now });
+  const notifiers = createNotifiers([receiverConfig(remediate)], { env: {}, redis, keyPrefix: prefix, now: () => now }, { remediate: remediateReceiverFactory({ audit, clusters: parsed.value }) });
   const n = notifiers.get('fix');
   if (!n || !REMEDIATION.of(n)) throw new Error('not a remediation receiver');
   return n;
@@ -138,6 +139,12 @@ describe('kube.cluster: the Kubernetes API of a MESHDRIFT_CLUSTERS entry', () =>
     expect(() => build({ action: 'flux-reconcile', kube: { cluster: 'staging' } })).toThrow(ReceiverConfigError);
     expect(() => build({ action: 'flux-reconcile', kube: { cluster: 'staging' } })).toThrow(/receiver "fix": kube\.cluster "staging" is not in MESHDRIFT_CLUSTERS \(it lists prod\)/);
     expect(() => build({ action: 'argocd-operation', kube: { cluster: 'prod' } }, '')).toThrow(/kube\.cluster "prod" is not in MESHDRIFT_CLUSTERS \(it is empty\)/);
+  });
+
+  it('a remediate receiver is built only by the factory the composition root gives (deliver/ does not build it)', () => {
+    expect(() => createNotifiers([receiverConfig({ action: 'flux-reconcile', kube: { cluster: 'prod' } })], { env: {}, redis, keyPrefix: prefix, now: () => now })).toThrow(
+      /receiver "fix": receivers of type remediate cannot be built here \(no remediate factory was given\)/,
+    );
   });
 
   it('a kubeconfig that cannot be loaded is a configuration error too', () => {
