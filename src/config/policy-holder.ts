@@ -2,7 +2,6 @@ import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import type { Notifier } from '../deliver/notifier.ts';
 import type { Env } from './env.ts';
 import { compilePolicy, formatPolicyError, loadPolicyFile, type LoadOptions, type LoadedPolicy } from './load.ts';
 import type { PolicyConfig, ReceiverConfig } from './policy.ts';
@@ -10,11 +9,12 @@ import type { PolicyConfig, ReceiverConfig } from './policy.ts';
 /**
  * The policy in force and the receivers built from it. Reloads (SIGHUP, file change) swap both at
  * once; a bad new file keeps the old ones running, is logged, and sets
- * meshdrift_policy_reload_success to 0.
+ * meshdrift_policy_reload_success to 0. `N` is the receiver type: built by the floor that owns
+ * receivers (deliver/policy-receivers.ts), so config/ knows nothing of them.
  */
-export interface PolicyHolder {
+export interface PolicyHolder<N> {
   current(): LoadedPolicy;
-  notifiers(): ReadonlyMap<string, Notifier>;
+  notifiers(): ReadonlyMap<string, N>;
   /** Re-reads the file; true if the new policy is in force. No-op (true) without a file. */
   reload(): Promise<boolean>;
   /** Watches the file's directory (ConfigMaps swap a symlink there) and reloads on change. */
@@ -35,24 +35,24 @@ export function builtInPolicyConfig(env: Pick<Env, 'SLACK_BOT_TOKEN' | 'SLACK_CH
   return { rules: [], receivers: [receiver], route: { receiver: receiver.name }, inhibit_rules: [], time_intervals: [] };
 }
 
-export interface PolicyHolderOptions {
+export interface PolicyHolderOptions<N> {
   env: Env;
   /** The raw environment, for the secrets receivers name. */
   processEnv: NodeJS.ProcessEnv;
-  buildNotifiers: (receivers: readonly ReceiverConfig[]) => Map<string, Notifier>;
+  buildNotifiers: (receivers: readonly ReceiverConfig[]) => Map<string, N>;
   metrics: Metrics;
   log: Logger;
   now: () => number;
 }
 
-function loadOptions(opts: PolicyHolderOptions): LoadOptions {
+function loadOptions(opts: Pick<PolicyHolderOptions<unknown>, 'env' | 'processEnv'>): LoadOptions {
   return { timing: { groupWaitMs: opts.env.MESHDRIFT_GROUP_WAIT, groupIntervalMs: opts.env.MESHDRIFT_GROUP_INTERVAL }, env: opts.processEnv };
 }
 
 /** Loads the initial policy (file or built-in); throws PolicyLoadError listing every error. */
-export async function createPolicyHolder(opts: PolicyHolderOptions): Promise<PolicyHolder> {
+export async function createPolicyHolder<N>(opts: PolicyHolderOptions<N>): Promise<PolicyHolder<N>> {
   const file = opts.env.MESHDRIFT_POLICY;
-  const load = async (): Promise<{ policy: LoadedPolicy; notifiers: Map<string, Notifier> }> => {
+  const load = async (): Promise<{ policy: LoadedPolicy; notifiers: Map<string, N> }> => {
     let policy: LoadedPolicy;
     if (file === undefined) {
       policy = compilePolicy(builtInPolicyConfig(opts.env), 'built-in defaults', loadOptions(opts));
@@ -88,7 +88,7 @@ export async function createPolicyHolder(opts: PolicyHolderOptions): Promise<Pol
     }
   };
 
-  const holder: PolicyHolder = {
+  const holder: PolicyHolder<N> = {
     current: () => state.policy,
     notifiers: () => state.notifiers,
     reload: () => {

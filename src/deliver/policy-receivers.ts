@@ -1,10 +1,14 @@
 import type { Writable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import type { Env } from '../config/env.ts';
-import { createPolicyHolder, type PolicyHolder } from '../config/policy-holder.ts';
+import { createPolicyHolder, type PolicyHolder as PolicyHolderOf } from '../config/policy-holder.ts';
+import type { Notifier } from './notifier.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { createNotifiers, type ReceiverFactories } from './receivers.ts';
+
+/** The policy in force with the receivers built from it (config/policy-holder.ts, over this floor's Notifier). */
+export type PolicyHolder = PolicyHolderOf<Notifier>;
 
 export interface PolicyReceiversDeps {
   env: Env;

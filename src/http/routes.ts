@@ -2,7 +2,7 @@ import type express from 'express';
 import type { Redis } from 'ioredis';
 import type { Catalog } from '../classify/catalog.ts';
 import type { Env } from '../config/env.ts';
-import type { PolicyHolder } from '../config/policy-holder.ts';
+import type { PolicyHolder } from '../deliver/policy-receivers.ts';
 import { createSlackAcknowledge } from '../deliver/pagerduty/acknowledge.ts';
 import { createSlackActionAccess } from '../deliver/slack/access.ts';
 import { createSlackActionLineRecorder } from '../deliver/slack/message-store.ts';

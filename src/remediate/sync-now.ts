@@ -1,4 +1,4 @@
-import type { PolicyHolder } from '../config/policy-holder.ts';
+import type { PolicyHolder } from '../deliver/policy-receivers.ts';
 import { receiverTypeOf } from '../config/policy.ts';
 import type { Logger } from '../log.ts';
 import type { Queues } from '../queue/queues.ts';
