@@ -54,7 +54,7 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'serve':
       return serve();
     case 'demo':
-      return runDemo();
+      return runDemo({ createApp });
     case undefined:
     case '-h':
     case '--help':

@@ -1,10 +1,10 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { createApp } from '../app.ts';
-import { loadEnv } from '../config/env.ts';
-import { createLogger } from '../log.ts';
+import { loadEnv, type Env } from '../config/env.ts';
+import { createLogger, type Logger } from '../log.ts';
 import { deleteKeysByPrefix, findRedis } from './redis-finder.ts';
 
 const DEFAULT_EXAMPLES = fileURLToPath(new URL('../../examples/demo/', import.meta.url));
@@ -16,7 +16,20 @@ const stepSchema = z.object({
   body: z.record(z.string(), z.unknown()),
 });
 
+/**
+ * Builds the service the demo drives: main.ts passes app.ts `createApp` (cli/ sits below the
+ * composition root, so it is handed the root rather than importing it).
+ */
+export type CreateDemoApp = (opts: { env: Env; consoleOut: Writable; log: Logger }) => {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  address(): { url: string };
+  /** Where the demo's keys are deleted at the end. */
+  readonly redis: Redis;
+};
+
 export interface DemoOptions {
+  createApp: CreateDemoApp;
   examplesDir?: string;
   out?: NodeJS.WritableStream;
   err?: NodeJS.WritableStream;
@@ -30,7 +43,7 @@ export interface DemoOptions {
  * Redis → BullMQ → console receiver) with short timers, checks each step produced the expected
  * notifications, cleans up its own Redis keys and returns the exit code.
  */
-export async function runDemo(opts: DemoOptions = {}): Promise<number> {
+export async function runDemo(opts: DemoOptions): Promise<number> {
   const out = opts.out ?? process.stdout;
   const err = opts.err ?? process.stderr;
   const say = (line: string) => err.write(`demo: ${line}\n`);
@@ -64,7 +77,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
     MESHDRIFT_GROUP_INTERVAL: '2s',
     MESHDRIFT_LOG_LEVEL: (opts.env ?? process.env).MESHDRIFT_LOG_LEVEL ?? 'warn',
   });
-  const app = createApp({ env, consoleOut, log: createLogger(env.MESHDRIFT_LOG_LEVEL) });
+  const app = opts.createApp({ env, consoleOut, log: createLogger(env.MESHDRIFT_LOG_LEVEL) });
   let code = 0;
   try {
     await app.start();
