@@ -215,6 +215,7 @@ route:
     MESHDRIFT_KEY_PREFIX: prefix,
     MESHDRIFT_POLICY: policyFile,
     MESHDRIFT_LOG_LEVEL: 'silent',
+    MESHDRIFT_ALLOW_UNAUTHENTICATED: 'true',
   };
   const app = createApp({ env: loadEnv(raw), processEnv: raw, registry: new Registry(), log: createLogger('silent') });
   await app.start();
@@ -602,7 +603,7 @@ async function runThroughput(redis: OwnRedis): Promise<Array<[string, LoadResult
   const out: Array<[string, LoadResult]> = [];
   const warmup = Math.min(1000, Math.ceil(THROUGHPUT_N / 5));
   // meshdrift: the whole service in-process (workers included), group_wait 1h so nothing is sent.
-  const raw: Record<string, string> = { PORT: '0', HOST: '127.0.0.1', REDIS_URL: redis.url, MESHDRIFT_KEY_PREFIX: 'bench-flap-tp', MESHDRIFT_GROUP_WAIT: '1h', MESHDRIFT_LOG_LEVEL: 'silent' };
+  const raw: Record<string, string> = { PORT: '0', HOST: '127.0.0.1', REDIS_URL: redis.url, MESHDRIFT_KEY_PREFIX: 'bench-flap-tp', MESHDRIFT_GROUP_WAIT: '1h', MESHDRIFT_LOG_LEVEL: 'silent', MESHDRIFT_ALLOW_UNAUTHENTICATED: 'true' };
   const app = createApp({ env: loadEnv(raw), processEnv: raw, registry: new Registry(), log: createLogger('silent') });
   await app.start();
   try {

@@ -78,7 +78,7 @@ async function main(): Promise<void> {
     await queues.close();
 
     // 2. The HTTP webhook path with the whole service running (workers included).
-    const env = loadEnv({ PORT: '0', HOST: '127.0.0.1', REDIS_URL: own.url, MESHDRIFT_KEY_PREFIX: 'bench-http', MESHDRIFT_GROUP_WAIT: '1h', MESHDRIFT_LOG_LEVEL: 'silent' });
+    const env = loadEnv({ PORT: '0', HOST: '127.0.0.1', REDIS_URL: own.url, MESHDRIFT_KEY_PREFIX: 'bench-http', MESHDRIFT_GROUP_WAIT: '1h', MESHDRIFT_LOG_LEVEL: 'silent', MESHDRIFT_ALLOW_UNAUTHENTICATED: 'true' });
     const app = createApp({ env, log: createLogger('silent'), registry: new Registry() });
     await app.start();
     const url = `${app.address().url}/webhooks/argocd`;

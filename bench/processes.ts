@@ -160,7 +160,7 @@ export async function startMeshdrift(env: Record<string, string>, nodeFlags: str
   const child = track(
     spawn(process.execPath, [...nodeFlags, ...EXTRA_NODE_FLAGS, '--import', probe, main, 'serve'], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', ...MALLOC_ENV, HOST: '127.0.0.1', PORT: String(port), MESHDRIFT_LOG_LEVEL: 'warn', ...env },
+      env: { PATH: process.env.PATH ?? '', ...MALLOC_ENV, HOST: '127.0.0.1', PORT: String(port), MESHDRIFT_LOG_LEVEL: 'warn', MESHDRIFT_ALLOW_UNAUTHENTICATED: 'true', ...env },
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     }),
   );

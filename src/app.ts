@@ -25,6 +25,8 @@ import { startGaugeRefresh } from './queue/gauges.ts';
 import { createReadiness } from './http/readiness.ts';
 import { createListener } from './http/listener.ts';
 import { createHttpApp } from './http/routes.ts';
+import { assertNothingOpenByAccident, describeExposure } from './http/exposure.ts';
+import { loadSenders } from './http/senders.ts';
 import { closeWithinGrace, createShutdown } from './shutdown.ts';
 
 export interface AppOptions {
@@ -126,8 +128,10 @@ export function createApp(opts: AppOptions): App {
   const shutdown = createShutdown(log);
   const dataLoss = createDataLossWatch({ env, redis, log, now, metrics, policy: () => holder?.current(), sources: pulled, queues, history });
   const ready = createReadiness({ draining: shutdown.draining, redis, sources: pulled, dataLoss });
+  // Sender credentials (throws a ConfigError on a bad MESHDRIFT_SENDERS_FILE or secret).
+  const senders = loadSenders(env, opts.processEnv ?? process.env);
   const base = { env, processEnv: opts.processEnv ?? process.env, redis, metrics, log, now };
-  const expressApp = createHttpApp(base, { stores, queues, audit, policy, catalog, ingest, fluxRevisions, kube: pulled.kube, ready });
+  const expressApp = createHttpApp(base, { stores, queues, audit, policy, catalog, ingest, fluxRevisions, kube: pulled.kube, ready, senders });
   const listener = createListener(expressApp, shutdown.draining);
   let stopGauges: (() => void) | undefined;
 
@@ -153,6 +157,11 @@ export function createApp(opts: AppOptions): App {
     reloadPolicy: () => policy().reload(),
     inFlight: () => ({ requests: listener.openRequests(), ingests: inFlight.running() }),
     async start() {
+      // Secure by default: no endpoint open to anyone unless MESHDRIFT_ALLOW_UNAUTHENTICATED says so.
+      // Here, not in a caller, so that every `serve` goes through it; said at every start.
+      const exposure = describeExposure(env, senders);
+      assertNothingOpenByAccident(exposure);
+      (exposure.open.length > 0 ? log.warn.bind(log) : log.info.bind(log))({ endpoints: exposure.endpoints, open: exposure.open }, exposure.open.length > 0 ? `endpoints open without authentication: ${exposure.open.join(', ')}` : 'every write endpoint is authenticated');
       try {
         const remediate = remediateReceiverFactory({ audit, onRemediation: (action, outcome) => metrics.remediation(action, outcome), clusters: env.kubeSources.clusters });
         holder = await loadPolicyWithReceivers({ ...base, consoleOut: opts.consoleOut, factories: { remediate }, stateLostAt: dataLoss.recentLoss });

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Severity } from './model/severity.ts';
 
-export type SignalOutcome = 'tracked' | 'unchanged' | 'stale' | 'rollout' | 'ignored' | 'invalid' | 'unauthorized' | 'too_large' | 'unavailable';
+export type SignalOutcome = 'tracked' | 'unchanged' | 'stale' | 'rollout' | 'ignored' | 'invalid' | 'unauthorized' | 'forbidden' | 'too_large' | 'unavailable';
 export type DeliveryOutcome = 'success' | 'retry' | 'rate_limited' | 'failed' | 'dead_letter';
 /** The limits of issue #12, as the `limit` label of meshdrift_limit_hits_total. */
 export type LimitName = 'silences' | 'silence_size' | 'silence_duration' | 'alert_groups' | 'alert_groups_evicted' | 'inhibit_sources' | 'app_series' | 'webhook_body' | 'flux_event_time' | 'snapshot_findings' | 'group_findings';
@@ -136,6 +136,11 @@ export interface Metrics {
   senderTimeClamped(source: string, direction: 'future' | 'past'): void;
   /** A job that failed for good and is kept as a dead letter: `stalled` (its worker died or hung too often) or `failed`. */
   deadLettered(queue: 'flush' | 'deliver', reason: 'stalled' | 'failed'): void;
+  /**
+   * An authenticated webhook request for a cluster, project or namespace its credential may not
+   * speak for (403). `sender` is a configured credential name (bounded by MESHDRIFT_SENDERS_FILE).
+   */
+  webhookRefused(sender: string, reason: 'cluster' | 'project' | 'namespace'): void;
 }
 
 export function createMetrics(registry: Registry = new Registry(), opts: { defaultMetrics?: boolean; appMetrics?: AppMetricsMode } = {}): Metrics {
@@ -173,6 +178,7 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
   const leader = new Gauge({ name: 'meshdrift_leader', help: '1 while this replica holds the watch Lease.', registers: [registry] });
   const election = new Gauge({ name: 'meshdrift_leader_election_enabled', help: '1 if this replica competes for the watch Lease (MESHDRIFT_CLUSTERS set, MESHDRIFT_LEADER_ELECTION on): then some replica should hold it.', registers: [registry] });
   const deadLetters = new Counter({ name: 'meshdrift_dead_letters_total', help: 'Jobs that failed for good and are kept as dead letters (GET /api/v1/deadletters), by queue (flush, deliver) and reason (stalled: the worker died or hung more often than allowed; failed: an error on the last attempt).', labelNames: ['queue', 'reason'], registers: [registry] });
+  const webhookRefusals = new Counter({ name: 'meshdrift_webhook_refused_total', help: 'Authenticated webhook requests refused (403) because the credential may not speak for the cluster, project or namespace the body names, by sender (credential name) and reason (cluster, project, namespace).', labelNames: ['sender', 'reason'], registers: [registry] });
   const slackLostPosts = new Counter({ name: 'meshdrift_slack_lost_posts_total', help: 'Slack posts whose answer was lost (timeout, cut connection), looked for in the channel before posting again, by outcome: found (no second message), not_found (it never reached Slack), fallback (posted again: the lookup was not possible, e.g. a missing history scope), deferred (the lookup is retried).', labelNames: ['outcome'], registers: [registry] });
   const redisDataLoss = new Counter({ name: 'meshdrift_redis_data_loss_total', help: 'Times this replica found that Redis had lost meshdrift\'s state (the epoch key gone or replaced: Redis restarted empty, without AOF). Findings are re-derived from the sources; silences are gone.', registers: [registry] });
   const redisDataLossRecent = new Gauge({ name: 'meshdrift_redis_data_loss_recent', help: '1 within MESHDRIFT_REDIS_DATA_LOSS_WINDOW after this replica found that Redis had lost meshdrift\'s state, else 0.', registers: [registry] });
@@ -188,6 +194,7 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
     slackLostPost: (outcome) => slackLostPosts.inc({ outcome }),
     redisDataLoss: () => redisDataLoss.inc(),
     setRedisDataLossRecent: (recent) => redisDataLossRecent.set(recent ? 1 : 0),
+    webhookRefused: (sender, reason) => webhookRefusals.inc({ sender, reason }),
     auditDiscovered: (count) => auditFound.inc(count),
     auditRun: (outcome) => auditRuns.inc({ outcome }),
     argocdPoll: (outcome) => argocdPolls.inc({ outcome }),

@@ -75,6 +75,8 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     MESHDRIFT_CLUSTER: 'demo-cluster',
     MESHDRIFT_GROUP_WAIT: '1s',
     MESHDRIFT_GROUP_INTERVAL: '2s',
+    // Loopback only, and nothing but the demo posts to it.
+    MESHDRIFT_ALLOW_UNAUTHENTICATED: 'true',
     MESHDRIFT_LOG_LEVEL: (opts.env ?? process.env).MESHDRIFT_LOG_LEVEL ?? 'warn',
   });
   const app = opts.createApp({ env, consoleOut, log: createLogger(env.MESHDRIFT_LOG_LEVEL) });

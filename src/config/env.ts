@@ -3,6 +3,7 @@ import { LOG_LEVELS } from '../log.ts';
 import type { AppMetricsMode } from '../metrics.ts';
 import { type KubeSourcesConfig, parseKubeSourcesConfig } from './clusters.ts';
 import { parseDuration } from '../model/duration.ts';
+import { placeholderSecrets } from './secrets.ts';
 
 const duration = (fallback: string) =>
   z
@@ -41,6 +42,11 @@ const count = (fallback: number, min: number, max: number) =>
     .default(String(fallback))
     .refine((v) => /^\d+$/.test(v.trim()) && Number(v) >= min && Number(v) <= max, `must be a whole number from ${min} to ${max}`)
     .transform(Number);
+
+/** What MESHDRIFT_ALLOW_UNAUTHENTICATED may open: each webhook and the API. */
+export const OPENABLE = ['argocd', 'flux', 'api'] as const;
+export type Openable = (typeof OPENABLE)[number];
+const ALLOW_WORDS: Record<string, readonly Openable[]> = { true: OPENABLE, all: OPENABLE, webhooks: ['argocd', 'flux'], argocd: ['argocd'], flux: ['flux'], api: ['api'], false: [], none: [] };
 
 const optionalSecret = z
   .string()
@@ -121,8 +127,37 @@ export const envSchema = z.object({
   SLACK_SIGNING_SECRET: optionalSecret,
   /** Slack user IDs allowed to press the buttons, comma-separated; `*` for anyone. Unset: nobody. */
   MESHDRIFT_SLACK_ALLOWED_USERS: z.string().optional(),
-  /** Bearer token for the JSON API (/api/v1). Unset: the API is open (keep it off the network). */
+  /** Bearer token for the JSON API (/api/v1). Unset: the API is open, and serve refuses to start unless MESHDRIFT_ALLOW_UNAUTHENTICATED says `api`. */
   MESHDRIFT_API_TOKEN: optionalSecret,
+  /**
+   * What may run without authentication: `api`, `argocd`, `flux`, `webhooks` (both), `true`/`all`
+   * (everything), comma-separated; default none. serve refuses to start with an endpoint open that
+   * is not listed here.
+   */
+  MESHDRIFT_ALLOW_UNAUTHENTICATED: z
+    .string()
+    .optional()
+    .transform(commaList)
+    .transform((words, ctx) => {
+      const open = new Set<Openable>();
+      for (const w of words) {
+        const meant = ALLOW_WORDS[w.toLowerCase()];
+        if (meant === undefined) {
+          ctx.addIssue({ code: 'custom', message: `"${w.slice(0, 32)}" is not one of api, argocd, flux, webhooks, true, all, false, none` });
+          return z.NEVER;
+        }
+        for (const m of meant) open.add(m);
+      }
+      return [...open];
+    }),
+  /** Sender credentials scoped to clusters, projects and namespaces (YAML or JSON; docs/operations.md). */
+  MESHDRIFT_SENDERS_FILE: z.string().optional().transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim())),
+  /** Clusters MESHDRIFT_ARGOCD_TOKEN, MESHDRIFT_FLUX_HMAC_KEY and MESHDRIFT_FLUX_TOKEN may speak for, comma-separated; `*`: any. Default MESHDRIFT_CLUSTER alone. */
+  MESHDRIFT_LEGACY_SENDER_CLUSTERS: z
+    .string()
+    .optional()
+    .transform(commaList)
+    .refine((list) => !list.includes('*') || list.length === 1, '"*" (any cluster) stands alone'),
   /** Argo CD UI base URL, for links in notifications. */
   ARGOCD_URL: z.string().url().optional(),
   /**
@@ -196,7 +231,7 @@ export const envSchema = z.object({
 
 /** Checks between variables, run on the raw environment so they are reported with the others. */
 function crossCheck(env: NodeJS.ProcessEnv): string[] {
-  const problems: string[] = [];
+  const problems: string[] = [...placeholderSecrets(env)];
   if ((env.SLACK_BOT_TOKEN ?? '').trim() !== '' && (env.SLACK_CHANNEL ?? '').trim() === '') {
     problems.push('  SLACK_CHANNEL: is required when SLACK_BOT_TOKEN is set (e.g. #mesh-drift or a channel ID)');
   }

@@ -12,6 +12,7 @@ import type { DeadLetter } from '../queue/dead-letters.ts';
 import type { HistoryEntry } from '../track/history.ts';
 import { SilenceLimitError, type SilenceStore } from '../track/silence-store.ts';
 import { badRequest, describeIssues, HttpError } from './errors.ts';
+import { contentTypeProblem } from './content-type.ts';
 import { verifyBearerToken } from './verify-signature.ts';
 
 /**
@@ -171,6 +172,16 @@ export function createApiRouter(deps: ApiDeps): express.Router {
     res.status(401).set('WWW-Authenticate', 'Bearer').json({ error: check.reason });
   };
   router.use(authenticate);
+  // A web page can POST cross-site without a preflight only with a form or text Content-Type (or
+  // none): every POST must say application/json (415 otherwise), so none of those can write.
+  // DELETE needs a preflight, which meshdrift never grants (no CORS headers).
+  const requireJson: RequestHandler = (req, _res, next) => {
+    if (req.method !== 'POST') return next();
+    const problem = contentTypeProblem(req.get('content-type'), false);
+    if (problem === undefined) return next();
+    next(new HttpError(415, problem, 'invalid'));
+  };
+  router.use(requireJson);
   router.use(express.json({ limit: MAX_API_BODY_BYTES }));
 
   router.get('/alerts', async (req, res) => {

@@ -14,6 +14,7 @@ export class HttpError extends Error {
 
 export const badRequest = (message: string): HttpError => new HttpError(400, message, 'invalid');
 export const unauthorized = (message: string): HttpError => new HttpError(401, message, 'unauthorized');
+export const forbidden = (message: string): HttpError => new HttpError(403, message, 'forbidden');
 export const unavailable = (message: string): HttpError => new HttpError(503, message, 'unavailable');
 export const unsupportedMediaType = (message: string): HttpError => new HttpError(415, message, 'invalid');
 export const payloadTooLarge = (message: string): HttpError => new HttpError(413, message, 'too_large');

@@ -22,6 +22,7 @@ import { createServer, type ServerDeps } from './server.ts';
 import { createSlackActionsRouter, slackAuditEntry } from './slack-actions.ts';
 import { isRedisDown } from '../redis.ts';
 import type { LeaderGatedKubeSources } from '../sources/kube/gated.ts';
+import type { Senders } from './senders.ts';
 
 /** What every part of the HTTP edge uses. */
 export interface HttpBase {
@@ -47,6 +48,8 @@ export interface HttpStages {
   /** The Kubernetes watches, when they run here (their inventory places a Flux event's resources). */
   kube: () => Pick<LeaderGatedKubeSources, 'groupInInventory'> | undefined;
   ready: ServerDeps['ready'];
+  /** Who may post to the webhooks, and for which clusters (http/senders.ts). */
+  senders: Senders;
 }
 
 type HttpAppDeps = HttpBase & HttpStages;
@@ -66,9 +69,8 @@ export function createHttpApp(base: HttpBase, stages: HttpStages): express.Expre
       groupInInventory: (cluster, owner, ref) => deps.kube()?.groupInInventory(cluster, owner, ref),
       catalog: deps.catalog,
       cluster: env.MESHDRIFT_CLUSTER,
-      argocdToken: env.MESHDRIFT_ARGOCD_TOKEN,
-      fluxHmacKey: env.MESHDRIFT_FLUX_HMAC_KEY,
-      fluxToken: env.MESHDRIFT_FLUX_TOKEN,
+      senders: deps.senders,
+      onRefused: (sender, reason) => metrics.webhookRefused(sender, reason),
       now,
       log,
     },

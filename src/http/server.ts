@@ -3,6 +3,7 @@ import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { GroupLimitError } from '../track/redis-store.ts';
 import { badRequest, HttpError, payloadTooLarge, requestTimeout, unsupportedMediaType } from './errors.ts';
+import { contentTypeProblem } from './content-type.ts';
 import { receiveArgocd, receiveFlux, type WebhookAnswer, type WebhookDeps } from './webhooks.ts';
 import { FindingsLimitError } from '../track/ingest.ts';
 
@@ -44,23 +45,6 @@ export interface ServerDeps {
 function header(req: Request, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
-}
-
-const JSON_MEDIA_TYPE = /^application\/(?:[a-z0-9!#$&^_.-]+\+)?json$/;
-
-/**
- * Why a webhook's Content-Type rules out a JSON body, or undefined when it is fine. A missing header
- * is fine: Argo CD's webhook service sends only the headers it is configured with. JSON is UTF-8
- * (RFC 8259 §8.1), so another charset is refused rather than misread.
- */
-function contentTypeProblem(contentType: string | undefined): string | undefined {
-  if (contentType === undefined || contentType.trim() === '') return undefined;
-  const [type = '', ...params] = contentType.split(';').map((p) => p.trim().toLowerCase());
-  const shown = JSON.stringify(contentType.slice(0, 64));
-  if (!JSON_MEDIA_TYPE.test(type)) return `Content-Type ${shown} is not supported: send application/json`;
-  const charset = params.find((p) => p.startsWith('charset='))?.slice('charset='.length).replace(/^"|"$/g, '');
-  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') return `Content-Type ${shown}: JSON must be sent as charset=utf-8`;
-  return undefined;
 }
 
 /**
@@ -117,7 +101,7 @@ export function createServer(deps: ServerDeps): express.Express {
    * Every refusal closes the connection: the rest of the body is never read.
    */
   const limits = { argocd: deps.maxBodyBytes?.argocd ?? ARGOCD_MAX_BODY_BYTES, flux: deps.maxBodyBytes?.flux ?? MAX_BODY_BYTES };
-  const readBody = (webhook: 'argocd' | 'flux'): RequestHandler => (req, res, next) => {
+  const readBody = (webhook: 'argocd' | 'flux', missingContentTypeOk: () => boolean): RequestHandler => (req, res, next) => {
     const limit = limits[webhook];
     const refuse = (err: HttpError) => {
       res.set('Connection', 'close');
@@ -128,7 +112,7 @@ export function createServer(deps: ServerDeps): express.Express {
       }
       next(err);
     };
-    const problem = contentTypeProblem(header(req, 'content-type')) ?? contentEncodingProblem(header(req, 'content-encoding'));
+    const problem = contentTypeProblem(header(req, 'content-type'), missingContentTypeOk()) ?? contentEncodingProblem(header(req, 'content-encoding'));
     if (problem !== undefined) {
       refuse(unsupportedMediaType(problem));
       return;
@@ -177,14 +161,17 @@ export function createServer(deps: ServerDeps): express.Express {
 
   const bodyOf = (req: Request): Buffer => (Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
 
+  // Argo CD may send no Content-Type (its webhook service sends only the headers it is given): fine
+  // when a token protects the webhook, refused (415) when it is open.
   app.post(
     '/webhooks/argocd',
-    readBody('argocd'),
+    readBody('argocd', () => deps.webhooks.senders.has('argocd')),
     webhook('argocd-webhook', (req) => receiveArgocd(bodyOf(req), header(req, 'authorization'), deps.webhooks)),
   );
+  // Flux's generic providers always send application/json.
   app.post(
     '/webhooks/flux',
-    readBody('flux'),
+    readBody('flux', () => false),
     webhook('flux-webhook', (req) =>
       receiveFlux(bodyOf(req), { signature: header(req, 'x-signature'), authorization: header(req, 'authorization') }, deps.webhooks),
     ),

@@ -6,8 +6,8 @@ import { parseFluxEvent } from '../sources/flux/event.ts';
 import { processFluxEvent } from '../sources/flux/process-event.ts';
 import type { FluxRevisionStore } from '../sources/flux/revision-store.ts';
 import type { Ingest } from '../track/ingest.ts';
-import { verifyBearerToken, verifyFluxSignature } from './verify-signature.ts';
-import { badRequest, describeIssues, parseJsonBody, unauthorized, type HttpError } from './errors.ts';
+import { claimedCluster, scopeRefusal, type Claim, type ScopeRefusal, type Sender, type Senders } from './senders.ts';
+import { badRequest, describeIssues, forbidden, parseJsonBody, unauthorized, type HttpError } from './errors.ts';
 import type { SignalOutcome } from '../metrics.ts';
 import type { OwnerRef } from '../model/signal.ts';
 
@@ -15,10 +15,12 @@ export interface WebhookDeps {
   ingest: Ingest;
   fluxRevisions: FluxRevisionStore;
   catalog: Catalog;
+  /** MESHDRIFT_CLUSTER: the cluster of a signal whose sender names none. */
   cluster: string;
-  argocdToken: string | undefined;
-  fluxHmacKey: string | undefined;
-  fluxToken: string | undefined;
+  /** Who may post; a tool without credentials takes anyone (serve allows that only when told to). */
+  senders: Senders;
+  /** A credential spoke for what it may not (meshdrift_webhook_refused_total). */
+  onRefused?: (sender: string, reason: ScopeRefusal) => void;
   now: () => number;
   log: Logger;
   /** The API group of an object in a watched Flux object's inventory (when watches run). */
@@ -36,16 +38,33 @@ function refusedSignal(r: { field: string; reason: string }): HttpError {
   return badRequest(`refused: ${r.field} ${r.reason}`);
 }
 
-/** POST /webhooks/argocd: bearer token (if configured) → JSON → zod → snapshot signal → ingest. */
+/** The sender of a request to `tool`'s webhook: undefined when the webhook is open; 401 when none matches. */
+function authenticate(tool: 'argocd' | 'flux', request: { authorization?: string | undefined; signature?: string | undefined; raw: Buffer }, deps: WebhookDeps): Sender | undefined {
+  if (!deps.senders.has(tool)) return undefined;
+  const auth = deps.senders.authenticate(tool, request);
+  if (!auth.ok) throw unauthorized(auth.reason);
+  return auth.sender;
+}
+
+/** 403 (and counted) when the sender may not speak for `claim`. The message names what, not the secret. */
+function checkScope(sender: Sender | undefined, claim: Claim, deps: WebhookDeps): void {
+  if (sender === undefined) return;
+  const refusal = scopeRefusal(sender, claim);
+  if (refusal === undefined) return;
+  deps.onRefused?.(sender.name, refusal);
+  const what = refusal === 'cluster' ? `cluster ${JSON.stringify(claim.cluster.slice(0, 64))}` : refusal === 'project' ? `project ${JSON.stringify((claim.project ?? '').slice(0, 64))}` : `namespace ${JSON.stringify((claim.namespace ?? '').slice(0, 64))}`;
+  throw forbidden(`sender ${sender.name} may not speak for ${what}`);
+}
+
+/** POST /webhooks/argocd: bearer token (if configured) → JSON → zod → scope → snapshot signal → ingest. */
 export async function receiveArgocd(raw: Buffer, authorization: string | undefined, deps: WebhookDeps): Promise<WebhookAnswer> {
-  if (deps.argocdToken !== undefined) {
-    const auth = verifyBearerToken(authorization, deps.argocdToken);
-    if (!auth.ok) throw unauthorized(auth.reason);
-  }
+  const sender = authenticate('argocd', { authorization, raw }, deps);
   const parsed = argocdWebhookSchema.safeParse(parseJsonBody(raw));
   if (!parsed.success) throw badRequest(`not an Argo CD notification body: ${describeIssues(parsed.error.issues)}`);
+  const cluster = claimedCluster(parsed.data.cluster, sender, deps.cluster);
+  checkScope(sender, { cluster, project: parsed.data.app.spec?.project, namespace: parsed.data.app.metadata.namespace }, deps);
   const signal = applicationToSignal(parsed.data.app, {
-    cluster: parsed.data.cluster ?? deps.cluster,
+    cluster,
     source: 'argocd-webhook',
     now: deps.now(),
   });
@@ -62,17 +81,14 @@ export async function receiveArgocd(raw: Buffer, authorization: string | undefin
  * then the same processing as events the Kubernetes watch sees (sources/flux/process-event.ts).
  */
 export async function receiveFlux(raw: Buffer, headers: { signature?: string | undefined; authorization?: string | undefined }, deps: WebhookDeps): Promise<WebhookAnswer> {
-  if (deps.fluxHmacKey !== undefined) {
-    const check = verifyFluxSignature(raw, headers.signature, deps.fluxHmacKey);
-    if (!check.ok) throw unauthorized(check.reason);
-  } else if (deps.fluxToken !== undefined) {
-    const check = verifyBearerToken(headers.authorization, deps.fluxToken);
-    if (!check.ok) throw unauthorized(check.reason);
-  }
+  const sender = authenticate('flux', { ...headers, raw }, deps);
   const parsed = parseFluxEvent(parseJsonBody(raw));
   if (!parsed.ok) throw badRequest(`not a Flux event: ${parsed.error}`);
+  // A Flux event names no cluster: it is the sender's (when it speaks for one), else MESHDRIFT_CLUSTER.
+  const cluster = claimedCluster(undefined, sender, deps.cluster);
+  checkScope(sender, { cluster, namespace: parsed.event.involvedObject.namespace }, deps);
   const result = await processFluxEvent(parsed.event, {
-    cluster: deps.cluster,
+    cluster,
     source: 'flux-webhook',
     ingest: deps.ingest,
     fluxRevisions: deps.fluxRevisions,

@@ -286,7 +286,7 @@ async function scrapeRunningMeshdrift() {
   const url = `http://127.0.0.1:${port}`;
   let stderr = '';
   const child = spawn(process.execPath, [`${root}src/main.ts`, 'serve'], {
-    env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', REDIS_URL: redis.url, MESHDRIFT_KEY_PREFIX: prefix, MESHDRIFT_LOG_LEVEL: 'warn' },
+    env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', REDIS_URL: redis.url, MESHDRIFT_KEY_PREFIX: prefix, MESHDRIFT_LOG_LEVEL: 'warn', MESHDRIFT_ALLOW_UNAUTHENTICATED: 'true' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   child.stderr.on('data', (d) => (stderr += d.toString()));

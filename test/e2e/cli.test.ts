@@ -61,6 +61,7 @@ describe('the built CLI', () => {
           REDIS_URL: redisUrl(),
           MESHDRIFT_KEY_PREFIX: prefix,
           MESHDRIFT_ARGOCD_TOKEN: ARGOCD_TOKEN,
+          MESHDRIFT_ALLOW_UNAUTHENTICATED: 'flux,api',
           MESHDRIFT_GROUP_WAIT: '200ms',
           SLACK_BOT_TOKEN: SLACK_TOKEN,
           SLACK_CHANNEL: '#mesh-drift',

@@ -82,6 +82,7 @@ async function startFixture(name: string, channel = '#mesh-drift', groupInterval
     MESHDRIFT_KEY_PREFIX: prefix,
     MESHDRIFT_CLUSTER: 'test-cluster',
     MESHDRIFT_ARGOCD_TOKEN: ARGOCD_TOKEN,
+    MESHDRIFT_ALLOW_UNAUTHENTICATED: 'flux,api',
     MESHDRIFT_LOG_LEVEL: 'silent',
     MESHDRIFT_POLICY: `${dir}/policy.yaml`,
     SLACK_BOT_TOKEN: SLACK_TOKEN,

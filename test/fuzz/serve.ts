@@ -24,7 +24,7 @@ export async function startServe(env: Record<string, string>): Promise<ServeProc
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', `${ROOT}test/fuzz/memory-probe.ts`, `${ROOT}src/main.ts`, 'serve'], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), MESHDRIFT_LOG_LEVEL: 'error', ...env },
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), MESHDRIFT_LOG_LEVEL: 'error', MESHDRIFT_ALLOW_UNAUTHENTICATED: 'true', ...env },
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
   let stderr = '';

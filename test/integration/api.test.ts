@@ -92,15 +92,19 @@ describe('API /api/v1', () => {
   const bodies: string[] = [];
   const deadJobId = jobIdOf('deliver', GROUP, 1, 'slack');
 
-  async function call(method: string, path: string, opts: { body?: unknown; raw?: string; token?: string | null; contentType?: string } = {}) {
+  /** `contentType`: default application/json on a POST or with a body; null: none at all. */
+  async function call(method: string, path: string, opts: { body?: unknown; raw?: string; token?: string | null; contentType?: string | null } = {}) {
     const token = opts.token === undefined ? TOKEN : opts.token;
+    const sendsType = opts.contentType !== null && (method === 'POST' || opts.body !== undefined || opts.raw !== undefined);
+    // A byte body: fetch adds no Content-Type of its own (it would add text/plain to a string).
+    const payload = opts.raw !== undefined ? opts.raw : opts.body !== undefined ? JSON.stringify(opts.body) : undefined;
     const res = await fetch(`${base}${path}`, {
       method,
       headers: {
         ...(token === null ? {} : { authorization: `Bearer ${token}` }),
-        ...(opts.body !== undefined || opts.raw !== undefined ? { 'content-type': opts.contentType ?? 'application/json' } : {}),
+        ...(sendsType ? { 'content-type': opts.contentType ?? 'application/json' } : {}),
       },
-      ...(opts.raw !== undefined ? { body: opts.raw } : opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
+      ...(payload === undefined ? {} : { body: opts.contentType === null ? new TextEncoder().encode(payload) : payload }),
     });
     const text = await res.text();
     bodies.push(text);
@@ -234,7 +238,9 @@ describe('API /api/v1', () => {
     it.each<[string, { raw: string; contentType?: string }, number, RegExp]>([
       ['malformed JSON', { raw: '{"matchers": [' }, 400, /malformed request body/],
       ['a JSON array', { raw: '[]' }, 400, /\(body\): expected a JSON object/],
-      ['a non-JSON content type', { raw: 'matchers=a', contentType: 'text/plain' }, 400, /Content-Type: application\/json/],
+      ['a non-JSON content type (415)', { raw: 'matchers=a', contentType: 'text/plain' }, 415, /^Content-Type "text\/plain" is not supported: send application\/json$/],
+      ['a form content type, as a cross-site form posts (415)', { raw: 'matchers=a', contentType: 'application/x-www-form-urlencoded' }, 415, /send application\/json/],
+      ['no Content-Type at all (415)', { raw: JSON.stringify({ matchers: ['a="b"'], duration: '1h', createdBy: 'a', comment: 'c' }), contentType: null }, 415, /^Content-Type is required: send application\/json$/],
       ['a body over 64 KiB', { raw: JSON.stringify({ comment: 'x'.repeat(70_000) }) }, 413, /larger than/],
     ])('POST with %s → %s', async (_what, opts, status, message) => {
       const res = await call('POST', '/silences', opts);
@@ -357,6 +363,12 @@ describe('API /api/v1', () => {
           notification: { status: 'firing', reason: 'first', severity: 'critical', labels: groupLabels, firing: 2, resolved: 0, at: iso(T0 + MIN) },
         },
       ]);
+    });
+
+    it('POST /deadletters/:id/retry without Content-Type (as a cross-site form could send) → 415, still a dead letter', async () => {
+      const res = await call('POST', `/deadletters/${deadJobId}/retry`, { contentType: null });
+      expect(res.status).toBe(415);
+      expect(await queue.getJobState(deadJobId)).toBe('failed');
     });
 
     it('POST /deadletters/:id/retry puts it back to waiting with fresh attempts; then it is no longer a dead letter', async () => {

@@ -8,7 +8,7 @@ import { redisUrl, testPrefix, waitFor } from '../support/redis.ts';
 import { postArgocd, startService, stopService } from '../support/service.ts';
 
 const SYNC_TOKEN = 'argocd-sync-SECRET';
-const API_TOKEN = 'api-token';
+const API_TOKEN = 'api-token-at-least-16-chars';
 
 let argocd: FakeArgoCd;
 let svc: (App & { url: string }) | undefined;

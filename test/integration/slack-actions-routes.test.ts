@@ -16,7 +16,7 @@ import { postArgocd, startService, stopService } from '../support/service.ts';
  */
 
 const SIGNING_SECRET = 'slack-signing-SECRET';
-const API_TOKEN = 'api-token';
+const API_TOKEN = 'api-token-at-least-16-chars';
 const PD_KEY = 'R0UTINGKEY0123456789abcdef012345';
 
 async function click(url: string, user: string, actionId: string, value: string): Promise<Response> {

@@ -7,7 +7,7 @@ import { redisUrl, testPrefix, waitFor } from '../support/redis.ts';
 import { postArgocd, startService, stopService } from '../support/service.ts';
 
 const SIGNING_SECRET = 'slack-signing-SECRET';
-const API_TOKEN = 'api-token';
+const API_TOKEN = 'api-token-at-least-16-chars';
 
 /** A block_actions click as Slack posts it: form-encoded `payload`, v0 signature over the raw body. */
 async function click(url: string, user: string, actionId: string, value: string): Promise<Response> {

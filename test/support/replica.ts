@@ -22,7 +22,7 @@ export interface Replica {
  */
 export async function startReplica(name: string, env: Record<string, string>, timeoutMs = 30_000): Promise<Replica> {
   const child = spawn(process.execPath, [MAIN, 'serve'], {
-    env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', MESHDRIFT_LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', MESHDRIFT_LOG_LEVEL: 'info', MESHDRIFT_ALLOW_UNAUTHENTICATED: 'true', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

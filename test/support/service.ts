@@ -28,6 +28,8 @@ export async function startService(opts: ServiceOptions): Promise<App & { url: s
     MESHDRIFT_CLUSTER: 'test-cluster',
     MESHDRIFT_ARGOCD_TOKEN: ARGOCD_TOKEN,
     MESHDRIFT_FLUX_HMAC_KEY: FLUX_KEY,
+    // Tests that need the API authenticated set MESHDRIFT_API_TOKEN.
+    MESHDRIFT_ALLOW_UNAUTHENTICATED: 'api',
     MESHDRIFT_GROUP_WAIT: '300ms',
     MESHDRIFT_GROUP_INTERVAL: '600ms',
     MESHDRIFT_LOG_LEVEL: 'silent',

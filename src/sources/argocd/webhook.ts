@@ -9,8 +9,16 @@ import { applicationSchema } from './application.ts';
 export const argocdWebhookSchema = z.object({
   app: applicationSchema,
   context: z.record(z.string(), z.unknown()).optional(),
-  /** The sender's cluster name (the template's `context.clusterName`); else MESHDRIFT_CLUSTER. */
-  cluster: z.string().min(1).optional(),
+  /**
+   * The sender's cluster name (the template's `context.clusterName`). Null, absent or "" (a
+   * `context` without clusterName renders `null`): the sender's own cluster when its credential
+   * speaks for exactly one, else MESHDRIFT_CLUSTER (http/senders.ts claimedCluster).
+   */
+  cluster: z
+    .string()
+    .max(253, 'a cluster name is at most 253 characters')
+    .nullish()
+    .transform((v) => (v === null || v === undefined || v.trim() === '' ? undefined : v)),
   trigger: z.string().optional(),
 });
 export type ArgocdWebhook = z.infer<typeof argocdWebhookSchema>;
