@@ -22,6 +22,7 @@ const SHIPPED = [
   'deploy/kubernetes/base/deployment.yaml',
   'deploy/kubernetes/base/service.yaml',
   'deploy/kubernetes/base/pdb.yaml',
+  'deploy/kubernetes/base/networkpolicy.yaml',
   'deploy/kubernetes/base/secret.example.yaml',
   'deploy/kubernetes/overlays/with-remediation/remediation-rbac.yaml',
   'deploy/prometheus/servicemonitor.yaml',
@@ -125,6 +126,8 @@ describe('the Kubernetes schema check', () => {
   it.each<[string, string, string, (o: Obj) => void, string]>([
     ['RBAC verbs as a string', 'deploy/kubernetes/base/rbac.yaml', 'ClusterRole', (o) => (at(o, 'rules', 0)['verbs'] = 'get'), 'rules[0].verbs: must be array'],
     ['a Service port as a string', 'deploy/kubernetes/base/service.yaml', 'Service', (o) => (at(o, 'spec', 'ports', 0)['port'] = '8080'), 'spec.ports[0].port: must be integer'],
+    ['a NetworkPolicy peer with a typo', 'deploy/kubernetes/base/networkpolicy.yaml', 'NetworkPolicy', (o) => (at(o, 'spec', 'ingress', 0, 'from', 0)['namespaceSelecter'] = {}), 'spec.ingress[0].from[0].namespaceSelecter: unknown field "namespaceSelecter"'],
+    ['NetworkPolicy policyTypes as a string', 'deploy/kubernetes/base/networkpolicy.yaml', 'NetworkPolicy', (o) => (at(o, 'spec')['policyTypes'] = 'Ingress'), 'spec.policyTypes: must be array'],
     ['a PDB with an unknown field', 'deploy/kubernetes/base/pdb.yaml', 'PodDisruptionBudget', (o) => (at(o, 'spec')['minAvailible'] = 1), 'spec.minAvailible: unknown field "minAvailible"'],
     ['a ServiceMonitor endpoint typo', 'deploy/prometheus/servicemonitor.yaml', 'ServiceMonitor', (o) => (at(o, 'spec', 'endpoints', 0)['intervall'] = '30s'), 'spec.endpoints[0].intervall: unknown field "intervall"'],
     ['a PrometheusRule rule without expr', 'deploy/prometheus/prometheusrule.yaml', 'PrometheusRule', (o) => delete at(o, 'spec', 'groups', 0, 'rules', 0)['expr'], 'spec.groups[0].rules[0].expr: required field is missing'],

@@ -15,7 +15,7 @@ let checks = 0;
 const NS = 'meshdrift';
 const IMAGE = 'ghcr.io/meshdrift/meshdrift:0.1.0';
 const POD_LABELS = { 'app.kubernetes.io/name': 'meshdrift', 'app.kubernetes.io/component': 'server' };
-const SECRET_KEYS = ['MESHDRIFT_ARGOCD_TOKEN', 'MESHDRIFT_FLUX_HMAC_KEY', 'SLACK_BOT_TOKEN', 'REDIS_URL'];
+const SECRET_KEYS = ['MESHDRIFT_ARGOCD_TOKEN', 'MESHDRIFT_FLUX_HMAC_KEY', 'MESHDRIFT_API_TOKEN', 'SLACK_BOT_TOKEN', 'REDIS_URL'];
 const CONFIG_KEYS = ['MESHDRIFT_CLUSTER', 'MESHDRIFT_GROUP_WAIT', 'SLACK_CHANNEL', 'MESHDRIFT_LOG_LEVEL', 'MESHDRIFT_POLICY'];
 
 // apiVersion -> kind -> namespaced?
@@ -23,6 +23,7 @@ const KINDS = {
   v1: { Namespace: false, ServiceAccount: true, Service: true, ConfigMap: true, Secret: true },
   'apps/v1': { Deployment: true, StatefulSet: true },
   'policy/v1': { PodDisruptionBudget: true },
+  'networking.k8s.io/v1': { NetworkPolicy: true },
   'rbac.authorization.k8s.io/v1': { ClusterRole: false, ClusterRoleBinding: false, Role: true, RoleBinding: true },
   'monitoring.coreos.com/v1': { ServiceMonitor: true, PrometheusRule: true },
 };
@@ -223,6 +224,19 @@ async function checkMeshdrift(name, objs, { replicas, pdb, remediation }) {
       const p = (svc.spec?.ports ?? []).find((x) => x.port === 8080);
       check(p && p.name === 'http', sw, 'port 8080 named http');
       for (const x of svc.spec?.ports ?? []) check(typeof x.targetPort === 'number' || ports.has(x.targetPort), sw, `targetPort ${x.targetPort} is not a container port name`);
+    }
+    // Ingress to meshdrift's port only from the namespaces that need it (issue #12).
+    const nps = all('NetworkPolicy');
+    if (check(nps.length === 1, where, 'renders one NetworkPolicy')) {
+      const np = nps[0];
+      const nw = `${where} NetworkPolicy/${np.metadata.name}`;
+      check(subset(np.spec?.podSelector?.matchLabels, tpl.metadata?.labels) && Object.keys(np.spec?.podSelector?.matchLabels ?? {}).length > 0, nw, 'podSelector must select the Deployment pods');
+      check(JSON.stringify(np.spec?.policyTypes) === JSON.stringify(['Ingress']), nw, 'policyTypes must be [Ingress]');
+      const rules = np.spec?.ingress ?? [];
+      const namespaces = rules.flatMap((r) => (r.from ?? []).map((f) => f.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name']));
+      check(JSON.stringify([...namespaces].sort()) === JSON.stringify(['argocd', 'flux-system', 'monitoring']), nw, `ingress only from namespaces argocd, flux-system, monitoring (is ${namespaces.join(', ')})`);
+      check(rules.every((r) => (r.from ?? []).length > 0 && (r.from ?? []).every((f) => f.namespaceSelector && !f.ipBlock)), nw, 'every rule names its namespaces (an empty from admits everyone)');
+      check(rules.every((r) => (r.ports ?? []).length > 0 && r.ports.every((x) => x.port === 'http' || x.port === 8080)), nw, 'every rule admits only port http (8080)');
     }
     const pdbs = all('PodDisruptionBudget');
     if (pdb) {

@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { ConfigError, loadEnv } from '../../../src/config/env.ts';
 import { placeholderProblem } from '../../../src/config/secrets.ts';
 
@@ -51,5 +53,17 @@ describe('placeholder secrets', () => {
 
   it('real-looking secrets pass', () => {
     expect(() => loadEnv({ MESHDRIFT_ARGOCD_TOKEN: 'c0ffee'.repeat(8), MESHDRIFT_API_TOKEN: 'f00d'.repeat(8), SLACK_BOT_TOKEN: 'xoxb-1111-2222-abc', SLACK_CHANNEL: '#c' })).not.toThrow();
+  });
+
+  it('the example Secret cannot be used as it is: every value is refused as a placeholder', () => {
+    const secret = parse(readFileSync(new URL('../../../deploy/kubernetes/base/secret.example.yaml', import.meta.url), 'utf8')) as { stringData: Record<string, string> };
+    expect(Object.keys(secret.stringData)).toContain('MESHDRIFT_API_TOKEN');
+    let message = '';
+    try {
+      loadEnv({ ...secret.stringData, SLACK_CHANNEL: '#c' });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    for (const name of Object.keys(secret.stringData)) expect(message).toMatch(new RegExp(`^  ${name}: `, 'm'));
   });
 });

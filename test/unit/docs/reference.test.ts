@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { envSchema } from '../../../src/config/env.ts';
 import { policySchema } from '../../../src/config/policy.ts';
+import { sendersFileSchema } from '../../../src/http/senders.ts';
 
 /**
  * docs/reference.md cannot go stale: every key of the zod schemas (the environment and the policy
@@ -78,6 +79,7 @@ function schemaKeys(): Set<string> {
   const tables = new Map<string, Set<string>>();
   collect(envSchema, 'env', tables, new Set());
   collect(policySchema, 'policy', tables, new Set());
+  collect(sendersFileSchema, 'senders_file', tables, new Set());
   return flatten(tables);
 }
 
@@ -135,6 +137,7 @@ describe('docs/reference.md', () => {
     expect(fromSchemas.has('env.REDIS_URL')).toBe(true);
     expect(fromSchemas.has('policy.receivers[].remediate.flap.within')).toBe(true);
     expect(fromSchemas.has('policy.route.routes')).toBe(true);
+    expect(fromSchemas.has('senders_file.senders[].clusters')).toBe(true);
     expect(fromSchemas.has('policy.time_intervals[].time_intervals[].times[].start_time')).toBe(true);
     expect(fromSchemas.size).toBeGreaterThan(80);
     expect(fromDoc.size).toBeGreaterThan(80);
