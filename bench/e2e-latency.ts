@@ -189,6 +189,8 @@ async function main(): Promise<void> {
     MESHDRIFT_KEY_PREFIX: 'bench-latency',
     MESHDRIFT_POLICY: policyFile,
     MESHDRIFT_ARGOCD_TOKEN: ARGOCD_TOKEN,
+    // The token speaks for MESHDRIFT_CLUSTER only: the bodies say cluster "bench".
+    MESHDRIFT_CLUSTER: 'bench',
     MESHDRIFT_GROUP_WAIT: `${GROUP_WAIT_MS}ms`,
     MESHDRIFT_LOG_LEVEL: 'info',
     SLACK_BOT_TOKEN: TOKEN,

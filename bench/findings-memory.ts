@@ -71,7 +71,7 @@ async function measureMeshdrift(apps: number): Promise<MeshdriftFigures> {
   onCleanup(() => own.stop());
   const redis = new Redis(own.url, { maxRetriesPerRequest: 1 });
   onCleanup(async () => redis.disconnect());
-  const md = await startMeshdrift({ REDIS_URL: own.url, MESHDRIFT_KEY_PREFIX: PREFIX, MESHDRIFT_ARGOCD_TOKEN: ARGOCD_TOKEN, MESHDRIFT_GROUP_WAIT: '1h' });
+  const md = await startMeshdrift({ REDIS_URL: own.url, MESHDRIFT_KEY_PREFIX: PREFIX, MESHDRIFT_ARGOCD_TOKEN: ARGOCD_TOKEN, MESHDRIFT_CLUSTER: 'bench', MESHDRIFT_GROUP_WAIT: '1h' });
   try {
     await sleep(2000);
     const idleRss = (await residentMemory(md.pid)).rss;

@@ -235,7 +235,7 @@ describe('API /api/v1', () => {
       expect(res.body.error).toMatch(message);
     });
 
-    it.each<[string, { raw: string; contentType?: string }, number, RegExp]>([
+    it.each<[string, { raw: string; contentType?: string | null }, number, RegExp]>([
       ['malformed JSON', { raw: '{"matchers": [' }, 400, /malformed request body/],
       ['a JSON array', { raw: '[]' }, 400, /\(body\): expected a JSON object/],
       ['a non-JSON content type (415)', { raw: 'matchers=a', contentType: 'text/plain' }, 415, /^Content-Type "text\/plain" is not supported: send application\/json$/],

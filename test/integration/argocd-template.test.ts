@@ -61,7 +61,8 @@ describe.skipIf(skip !== undefined)('the shipped argocd-notifications through th
   beforeAll(async () => {
     engine = ArgocdEngine.start();
     prefix = testPrefix('tmpl');
-    svc = await startService({ redisUrl: redisUrl(), prefix });
+    // The token speaks for MESHDRIFT_CLUSTER only: CONTEXT names prod-eu-1.
+    svc = await startService({ redisUrl: redisUrl(), prefix, env: { MESHDRIFT_CLUSTER: 'prod-eu-1' } });
   }, 240_000);
   afterAll(async () => {
     engine?.stop();
