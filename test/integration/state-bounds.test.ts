@@ -87,7 +87,7 @@ describe('state bounds through the service', () => {
         '',
       ].join('\n'),
     );
-    svc = await startService({ redisUrl: redisUrl(), prefix, slackUrl: slack.url, env: { MESHDRIFT_POLICY: `${dir}/p.yaml`, MESHDRIFT_API_TOKEN: 'api-token', ...env } });
+    svc = await startService({ redisUrl: redisUrl(), prefix, slackUrl: slack.url, env: { MESHDRIFT_POLICY: `${dir}/p.yaml`, MESHDRIFT_API_TOKEN: 'api-token-at-least-16-chars', ...env } });
     return svc;
   }
 
@@ -108,7 +108,7 @@ describe('state bounds through the service', () => {
     await waitFor(() => slack.messages.size >= 1, 10_000, 'the first notification');
     const created = await fetch(`${app.url}/api/v1/silences`, {
       method: 'POST',
-      headers: { authorization: 'Bearer api-token', 'content-type': 'application/json' },
+      headers: { authorization: 'Bearer api-token-at-least-16-chars', 'content-type': 'application/json' },
       body: JSON.stringify({ matchers: ['namespace="other"'], duration: '1h', createdBy: 'sre', comment: 'test' }),
     });
     expect(created.status).toBe(201);
