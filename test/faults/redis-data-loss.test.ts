@@ -67,6 +67,7 @@ beforeAll(async () => {
     // Only the data loss may trigger a re-list in this test.
     MESHDRIFT_AUDIT_INTERVAL: '1h',
     MESHDRIFT_REDIS_EPOCH_CHECK_INTERVAL: '1s',
+    MESHDRIFT_ALLOW_UNAUTHENTICATED: 'true',
     SLACK_BOT_TOKEN: SLACK_TOKEN,
     SLACK_CHANNEL: CHANNEL,
     SLACK_API_URL: slack.url,
