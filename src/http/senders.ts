@@ -1,9 +1,10 @@
+import { timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, type Env } from '../config/env.ts';
 import { placeholderProblem } from '../config/secrets.ts';
-import { verifyBearerToken, verifyFluxSignature, type VerifyResult } from './verify-signature.ts';
+import { bearerDigest, tokenDigest, verifyFluxSignature, type VerifyResult } from './verify-signature.ts';
 
 /**
  * Sender credentials (issue #12): who may post to the webhooks, and which clusters (Argo CD
@@ -82,6 +83,8 @@ export interface Sender {
 
 interface Credential extends Sender {
   secret: string;
+  /** SHA-256 of a token, computed once. */
+  digest: Buffer;
 }
 
 /** What a request claims to speak for. */
@@ -135,7 +138,7 @@ export function loadSenders(env: Env, processEnv: NodeJS.ProcessEnv, readFile: (
   const problems: string[] = [];
   const legacy = legacyScope(env);
   const addLegacy = (name: string, tool: Tool, kind: 'token' | 'hmac', variable: string, secret: string | undefined) => {
-    if (secret !== undefined) credentials.push({ name, tool, kind, from: variable, secret, clusters: legacy });
+    if (secret !== undefined) credentials.push({ name, tool, kind, from: variable, secret, digest: tokenDigest(secret), clusters: legacy });
   };
   addLegacy('argocd-token', 'argocd', 'token', 'MESHDRIFT_ARGOCD_TOKEN', env.MESHDRIFT_ARGOCD_TOKEN);
   addLegacy('flux-hmac-key', 'flux', 'hmac', 'MESHDRIFT_FLUX_HMAC_KEY', env.MESHDRIFT_FLUX_HMAC_KEY);
@@ -190,6 +193,7 @@ export function loadSenders(env: Env, processEnv: NodeJS.ProcessEnv, readFile: (
         kind,
         from,
         secret,
+        digest: tokenDigest(secret),
         clusters: s.clusters.includes('*') ? 'any' : s.clusters,
         ...(s.projects ? { projects: s.projects } : {}),
         ...(s.namespaces ? { namespaces: s.namespaces } : {}),
@@ -199,7 +203,7 @@ export function loadSenders(env: Env, processEnv: NodeJS.ProcessEnv, readFile: (
   if (problems.length > 0) throw new ConfigError(`invalid environment:\n${problems.join('\n')}`);
 
   const view = (c: Credential): Sender => {
-    const { secret: _secret, ...sender } = c;
+    const { secret: _secret, digest: _digest, ...sender } = c;
     return sender;
   };
   const senders = credentials.map(view);
@@ -226,7 +230,10 @@ export function loadSenders(env: Env, processEnv: NodeJS.ProcessEnv, readFile: (
       const signed = (request.signature?.trim() ?? '') !== '';
       // A signature is checked when one is sent (or when only HMAC keys are configured, to say it is missing).
       if (hmac.length > 0 && (signed || tokens.length === 0)) return checkAll(hmac, (c) => verifyFluxSignature(request.raw, request.signature, c.secret));
-      return checkAll(tokens, (c) => verifyBearerToken(request.authorization, c.secret));
+      // The given token is hashed once, then compared with every configured digest.
+      const given = bearerDigest(request.authorization);
+      if (!given.ok) return given;
+      return checkAll(tokens, (c) => (timingSafeEqual(given.digest, c.digest) ? { ok: true } : { ok: false, reason: 'invalid bearer token' }));
     },
   };
 }

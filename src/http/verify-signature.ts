@@ -39,21 +39,32 @@ export function verifyFluxSignature(rawBody: Buffer, header: string | undefined,
   return { ok: true };
 }
 
+/** The SHA-256 digest tokens are compared by (computed once per configured token). */
+export const tokenDigest = (token: string): Buffer => createHash('sha256').update(token).digest();
+
 /**
- * Checks `Authorization: Bearer <token>` (Flux `generic` providers can only send static headers).
- * Compares SHA-256 digests so neither content nor length of the token leaks through timing.
+ * The token of `Authorization: Bearer <token>`, or why the header is not one. Its digest is what
+ * {@link verifyBearerToken} and sender credentials compare.
  */
-export function verifyBearerToken(authorizationHeader: string | undefined, token: string): VerifyResult {
-  if (token === '') return { ok: false, reason: 'no bearer token configured' };
+export function bearerDigest(authorizationHeader: string | undefined): { ok: true; digest: Buffer } | { ok: false; reason: string } {
   const value = authorizationHeader?.trim() ?? '';
   if (value === '') return { ok: false, reason: 'missing Authorization header' };
   const match = /^(\S+)\s+(.+)$/.exec(value);
   if (match?.[1] === undefined || match[2] === undefined || match[1].toLowerCase() !== 'bearer') {
     return { ok: false, reason: 'Authorization header is not of the form "Bearer <token>"' };
   }
-  const given = createHash('sha256').update(match[2].trim()).digest();
-  const expected = createHash('sha256').update(token).digest();
-  if (!timingSafeEqual(given, expected)) return { ok: false, reason: 'invalid bearer token' };
+  return { ok: true, digest: tokenDigest(match[2].trim()) };
+}
+
+/**
+ * Checks `Authorization: Bearer <token>` (Flux `generic` providers can only send static headers).
+ * Compares SHA-256 digests so neither content nor length of the token leaks through timing.
+ */
+export function verifyBearerToken(authorizationHeader: string | undefined, token: string): VerifyResult {
+  if (token === '') return { ok: false, reason: 'no bearer token configured' };
+  const given = bearerDigest(authorizationHeader);
+  if (!given.ok) return given;
+  if (!timingSafeEqual(given.digest, tokenDigest(token))) return { ok: false, reason: 'invalid bearer token' };
   return { ok: true };
 }
 

@@ -1,8 +1,14 @@
-import { createHmac } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { describe, expect, it, vi } from 'vitest';
 import { ConfigError, loadEnv } from '../../../src/config/env.ts';
 import { assertNothingOpenByAccident, describeExposure } from '../../../src/http/exposure.ts';
 import { claimedCluster, loadSenders, scopeRefusal, type Sender } from '../../../src/http/senders.ts';
+
+// The real timingSafeEqual, wrapped in a spy: the timing test below counts the compares.
+vi.mock('node:crypto', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('node:crypto')>();
+  return { ...actual, timingSafeEqual: vi.fn(actual.timingSafeEqual) };
+});
 
 const STAGING = 'staging-argocd-token-0123456789';
 const PROD = 'prod-argocd-token-0123456789abc';
@@ -50,6 +56,24 @@ describe('sender credentials', () => {
     expect(s.authenticate('argocd', { authorization: bearer('nope-nope-nope-nope-nope'), raw })).toEqual({ ok: false, reason: 'invalid bearer token' });
     // An Argo CD token is not a Flux credential.
     expect(s.authenticate('flux', { authorization: bearer(STAGING), raw })).toMatchObject({ ok: false });
+  });
+
+  it('every credential is compared, whichever matches (the time does not say which one did)', () => {
+    const raw: Record<string, string> = { MESHDRIFT_SENDERS_FILE: '/s.yaml' };
+    let file = 'senders:\n';
+    for (let i = 0; i < 10; i++) {
+      raw[`T${i}`] = `token-number-${i}-0123456789`;
+      file += `  - {name: s${i}, tool: argocd, token_env: T${i}, clusters: [c${i}]}\n`;
+    }
+    const s = senders(raw, { '/s.yaml': file });
+    const spy = vi.mocked(timingSafeEqual);
+    for (const [token, name] of [['token-number-0-0123456789', 's0'], ['token-number-9-0123456789', 's9'], ['not-any-of-them-0123456789', undefined]] as const) {
+      spy.mockClear();
+      const result = s.authenticate('argocd', { authorization: `Bearer ${token}`, raw: Buffer.alloc(0) });
+      expect(spy).toHaveBeenCalledTimes(10);
+      for (const [a, b] of spy.mock.calls) expect([(a as Buffer).length, (b as Buffer).length]).toEqual([32, 32]);
+      expect(result.ok ? result.sender.name : undefined).toBe(name);
+    }
   });
 
   it('a Flux HMAC sender is found by its signature', () => {
