@@ -29,7 +29,8 @@ describe.skipIf(skip !== undefined)('Argo CD notification sequences end with mes
   afterAll(() => engine?.stop());
   beforeEach(async () => {
     prefix = testPrefix('seq');
-    svc = await startService({ redisUrl: redisUrl(), prefix });
+    // The token speaks for MESHDRIFT_CLUSTER only: the context names prod-eu-1.
+    svc = await startService({ redisUrl: redisUrl(), prefix, env: { MESHDRIFT_CLUSTER: 'prod-eu-1' } });
     replay = new NotificationsReplay(engine, config, { argocdUrl: 'https://argocd.example.com', clusterName: 'prod-eu-1' }, TRIGGERS);
     reconcile = 0;
   });

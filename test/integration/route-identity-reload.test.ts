@@ -24,7 +24,7 @@ import { postArgocd, startService, stopService } from '../support/service.ts';
  */
 
 const SIGNING_SECRET = 'slack-signing-SECRET';
-const API_TOKEN = 'api-token';
+const API_TOKEN = 'api-token-at-least-16-chars';
 const LATER = '2026-11-24T10:20:00Z';
 
 const HEAD = `receivers:
