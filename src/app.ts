@@ -9,17 +9,14 @@ import { createLogger, type Logger } from './log.ts';
 import { connected, createRedisConnections } from './redis.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { createQueues, type Queues, type RetryPolicy } from './queue/queues.ts';
-import { createWorkers } from './queue/worker.ts';
 import { createJobHandlers } from './jobs.ts';
-import { runWorkers, workersReady } from './queue/run-workers.ts';
+import { createStageWorkers, runWorkers, workersReady } from './queue/run-workers.ts';
 import { createFluxRevisions, createPullSources } from './sources/pull-sources.ts';
 import { createRedisAuditTrail } from './remediate/audit.ts';
 import { remediateReceiverFactory } from './remediate/receiver-factory.ts';
-import { createFlushContext } from './track/flush-context.ts';
 import type { Ingest } from './track/ingest.ts';
 import type { TrackStore } from './track/redis-store.ts';
 import { createIngestStage, createTrackStores } from './track/stores.ts';
-import { groupRedisKey } from './track/keys.ts';
 import { createDataLossWatch } from './track/data-loss.ts';
 import { startGaugeRefresh } from './queue/gauges.ts';
 import { createReadiness } from './http/readiness.ts';
@@ -99,7 +96,7 @@ export function createApp(opts: AppOptions): App {
   };
   const catalog = createCatalog();
   const stores = createTrackStores({ redis, env, metrics, log, now });
-  const { store, silences, inhibitSources, history, budget } = stores;
+  const { store, history } = stores;
   // Connection errors are already logged once per connection (redis.ts); here at debug, not raw to stderr.
   const onQueueError = (queue: string, err: Error): void => log.debug({ queue, error: err.message }, 'queue connection error');
   const queues = createQueues(redis, prefix, opts.deliveryRetry, { onError: onQueueError });
@@ -107,19 +104,8 @@ export function createApp(opts: AppOptions): App {
   // Every ingest in flight is counted: a shutdown lets them commit before Redis is closed.
   const inFlight = createIngestStage({ env, stores, queues, policy: () => policy().current(), metrics, log, now });
   const { ingest } = inFlight;
-  const workers = createWorkers({
-    connection: workerRedis,
-    prefix,
-    store,
-    queues,
-    handlers: createJobHandlers({ queues, notifiers: () => policy().notifiers(), audit, metrics, log, now }),
-    flushContext: createFlushContext({ policy: () => policy().current(), silences, inhibitSources }),
-    onNotification: (n) => history.record(n),
-    budget: { budget, stateBytes: (groupKey) => redis.hstrlen(groupRedisKey(prefix, groupKey), 's') },
-    metrics,
-    log,
-    now,
-  });
+  const handlers = createJobHandlers({ queues, notifiers: () => policy().notifiers(), audit, metrics, log, now });
+  const workers = createStageWorkers({ connection: workerRedis, redis, prefix, stores, queues, handlers, policy: () => policy().current(), metrics, log, now });
 
   const fluxRevisions = createFluxRevisions(redis, env, metrics, log);
   // Kubernetes watches and Argo CD API polling, started in start().

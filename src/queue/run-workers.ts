@@ -1,5 +1,47 @@
+import type { Redis } from 'ioredis';
 import type { Logger } from '../log.ts';
-import type { Workers } from './worker.ts';
+import type { Metrics } from '../metrics.ts';
+import { createFlushContext, type FlushContextDeps } from '../track/flush-context.ts';
+import { groupRedisKey } from '../track/keys.ts';
+import type { TrackStores } from '../track/stores.ts';
+import type { JobHandlers } from './job-handlers.ts';
+import type { Queues } from './queues.ts';
+import { createWorkers, type Workers } from './worker.ts';
+
+/**
+ * The flush and deliver workers over the tracker's stores: a flush mutes by the policy's silences,
+ * inhibitions and time intervals, records what it decides in the history, and weighs a group's
+ * stored state against the findings budget it shares with ingest.
+ */
+export function createStageWorkers(deps: {
+  /** The workers' own connection (blocking commands). */
+  connection: Redis;
+  /** The client connection (a group's stored size). */
+  redis: Redis;
+  prefix: string;
+  stores: TrackStores;
+  queues: Queues;
+  handlers: JobHandlers;
+  policy: FlushContextDeps['policy'];
+  metrics: Metrics;
+  log: Logger;
+  now: () => number;
+}): Workers {
+  const { stores, redis, prefix } = deps;
+  return createWorkers({
+    connection: deps.connection,
+    prefix,
+    store: stores.store,
+    queues: deps.queues,
+    handlers: deps.handlers,
+    flushContext: createFlushContext({ policy: deps.policy, silences: stores.silences, inhibitSources: stores.inhibitSources }),
+    onNotification: (n) => stores.history.record(n),
+    budget: { budget: stores.budget, stateBytes: (groupKey) => redis.hstrlen(groupRedisKey(prefix, groupKey), 's') },
+    metrics: deps.metrics,
+    log: deps.log,
+    now: deps.now,
+  });
+}
 
 /**
  * Runs the flush and deliver workers; resolves once both are ready. `onStop` receives their close,
