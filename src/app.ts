@@ -22,7 +22,7 @@ import { startGaugeRefresh } from './queue/gauges.ts';
 import { createReadiness } from './http/readiness.ts';
 import { createListener } from './http/listener.ts';
 import { createHttpApp } from './http/routes.ts';
-import { assertNothingOpenByAccident, describeExposure } from './http/exposure.ts';
+import { announceExposure } from './http/exposure.ts';
 import { loadSenders } from './http/senders.ts';
 import { closeWithinGrace, createShutdown } from './shutdown.ts';
 
@@ -145,9 +145,7 @@ export function createApp(opts: AppOptions): App {
     async start() {
       // Secure by default: no endpoint open to anyone unless MESHDRIFT_ALLOW_UNAUTHENTICATED says so.
       // Here, not in a caller, so that every `serve` goes through it; said at every start.
-      const exposure = describeExposure(env, senders);
-      assertNothingOpenByAccident(exposure);
-      (exposure.open.length > 0 ? log.warn.bind(log) : log.info.bind(log))({ endpoints: exposure.endpoints, open: exposure.open }, exposure.open.length > 0 ? `endpoints open without authentication: ${exposure.open.join(', ')}` : 'every write endpoint is authenticated');
+      announceExposure(env, senders, log);
       try {
         const remediate = remediateReceiverFactory({ audit, onRemediation: (action, outcome) => metrics.remediation(action, outcome), clusters: env.kubeSources.clusters });
         holder = await loadPolicyWithReceivers({ ...base, consoleOut: opts.consoleOut, factories: { remediate }, stateLostAt: dataLoss.recentLoss });

@@ -1,4 +1,5 @@
 import { ConfigError, type Env, type Openable } from '../config/env.ts';
+import type { Logger } from '../log.ts';
 import type { Senders } from './senders.ts';
 
 /**
@@ -55,4 +56,17 @@ export function assertNothingOpenByAccident(exposure: Exposure): void {
     (o) => `  MESHDRIFT_ALLOW_UNAUTHENTICATED: ${PATHS[o]} would be open to anyone who reaches the port: ${HOW_TO_CLOSE[o]}, or add "${o}" to MESHDRIFT_ALLOW_UNAUTHENTICATED to run it open on purpose`,
   );
   throw new ConfigError(`refusing to start with unauthenticated endpoints:\n${lines.join('\n')}`);
+}
+
+/**
+ * Secure by default, at every start: refuses (ConfigError) an endpoint open to anyone unless
+ * MESHDRIFT_ALLOW_UNAUTHENTICATED says so, then says what is open (warn) or that every write
+ * endpoint is authenticated (info).
+ */
+export function announceExposure(env: Env, senders: Senders, log: Logger): void {
+  const exposure = describeExposure(env, senders);
+  assertNothingOpenByAccident(exposure);
+  const fields = { endpoints: exposure.endpoints, open: exposure.open };
+  if (exposure.open.length > 0) log.warn(fields, `endpoints open without authentication: ${exposure.open.join(', ')}`);
+  else log.info(fields, 'every write endpoint is authenticated');
 }
