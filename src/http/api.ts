@@ -259,7 +259,13 @@ export function createApiRouter(deps: ApiDeps): express.Router {
     res.status(404).json({ error: 'not found' });
   });
 
-  const onError: ErrorRequestHandler = (err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+  router.use(apiErrorHandler(deps));
+  return router;
+}
+
+/** The API's answer to a failed request: an HttpError's status, 4xx for a bad body, 503 while Redis is down, else 500 (logged). */
+function apiErrorHandler(deps: Pick<ApiDeps, 'isUnavailable' | 'log'>): ErrorRequestHandler {
+  return (err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof HttpError) {
       res.status(err.status).json({ error: err.message });
       return;
@@ -279,6 +285,4 @@ export function createApiRouter(deps: ApiDeps): express.Router {
     deps.log?.error({ err }, 'api request failed');
     res.status(500).json({ error: 'internal error' });
   };
-  router.use(onError);
-  return router;
 }
