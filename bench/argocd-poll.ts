@@ -26,7 +26,7 @@ for (let index = 0; index < apps; index++) {
     fake.putApp(app);
     app.status.resources.forEach((r, i) => {
       const h = health[i] as { status: string; message?: string } | undefined;
-      if (h) fake.setResourceHealth(app.metadata.name, { kind: String(r.kind), name: String(r.name), namespace: r.namespace as string | undefined, group: (r.group as string | undefined) ?? '' }, h, app.metadata.namespace);
+      if (h) fake.setResourceHealth(app.metadata.name, { kind: String(r.kind), name: String(r.name), ...(r.namespace ? { namespace: r.namespace as string } : {}), group: (r.group as string | undefined) ?? '' }, h, app.metadata.namespace);
     });
   } else {
     fake.putApp(app);

@@ -45,6 +45,9 @@ export type ReceiverFactory = (r: ReceiverConfig, deps: ReceiverDeps) => Notifie
 export type ReceiverFactories = Partial<Record<ReceiverType, ReceiverFactory>>;
 
 // One factory per receiver type (no switch): the policy schema guarantees the matching block exists.
+/** The Events API endpoint option, present only when one is configured. */
+const eventsUrlOf = (url: string | undefined): { eventsUrl?: string } => (url ? { eventsUrl: url } : {});
+
 const FACTORIES: ReceiverFactories = {
   console: (_r, deps) => createConsoleNotifier(deps.consoleOut),
   slack: (r, deps) =>
@@ -63,7 +66,7 @@ const FACTORIES: ReceiverFactories = {
   pagerduty: (r, deps) =>
     createPagerDutyNotifier({
       routingKey: secret(deps, r.name, r.pagerduty?.routing_key_env ?? ''),
-      ...((r.pagerduty?.events_url ?? deps.env.PAGERDUTY_EVENTS_URL) ? { eventsUrl: r.pagerduty?.events_url ?? deps.env.PAGERDUTY_EVENTS_URL } : {}),
+      ...eventsUrlOf(r.pagerduty?.events_url ?? deps.env.PAGERDUTY_EVENTS_URL),
       ...(deps.argocdUrl ? { argocdUrl: deps.argocdUrl } : {}),
     }),
   alertmanager: (r) => createAlertmanagerNotifier({ url: r.alertmanager?.url ?? '', ...(r.alertmanager ? { firingTtlMs: r.alertmanager.firing_ttl } : {}) }),

@@ -48,7 +48,7 @@ export type FindingLabel = (typeof FINDING_LABELS)[number];
  * Flux object); `group`/`kind`/`namespace`/`name` are the drifted resource's.
  */
 export function findingLabels(
-  f: Pick<Finding, 'cluster' | 'tool' | 'project' | 'owner' | 'resource' | 'state' | 'category' | 'mesh' | 'severity'> & { labels?: Readonly<Record<string, string>> },
+  f: Pick<Finding, 'cluster' | 'tool' | 'project' | 'owner' | 'resource' | 'state' | 'category' | 'mesh' | 'severity'> & { labels?: Readonly<Record<string, string>> | undefined },
 ): Record<string, string> {
   return {
     ...f.labels,

@@ -222,7 +222,7 @@ describe('alertmanager notifier answers', () => {
   const n = notification('prod', Date.now(), [finding('allow-checkout', 'prod', Date.now())]);
 
   it('posts a JSON array to <url>/api/v2/alerts, with credentials from the URL as basic auth', async () => {
-    let seen: { path?: string; auth?: string; body?: unknown } = {};
+    let seen: { path?: string | undefined; auth?: string | undefined; body?: unknown } = {};
     const server = await startServer((req, body, res) => {
       seen = { path: req.url, auth: req.headers.authorization, body: JSON.parse(body) as unknown };
       res.writeHead(200).end();

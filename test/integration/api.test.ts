@@ -169,7 +169,7 @@ describe('API /api/v1', () => {
       ['a wrong token', 'wrong-token', /invalid bearer token/],
     ])('401 with %s, before anything else', async (_what, token, message) => {
       for (const [method, path] of [['GET', '/alerts'], ['POST', '/silences'], ['GET', '/nope'], ['POST', '/deadletters/x/retry']] as const) {
-        const res = await call(method, path, { token, raw: method === 'POST' ? '{not json' : undefined });
+        const res = await call(method, path, { token, ...(method === 'POST' ? { raw: '{not json' } : {}) });
         expect(res.status).toBe(401);
         expect(res.body.error).toMatch(message);
         expect(res.headers.get('www-authenticate')).toBe('Bearer');

@@ -46,7 +46,7 @@ describe('redis audit trail', () => {
     expect(page1[0]).toEqual({ ...entry(4, { dryRun: false, outcome: 'performed' }), groupKey: undefined, seq: undefined, id: ids[4] });
     expect(page1[0]).not.toHaveProperty('groupKey');
     expect(page1[1]).toEqual({ ...entry(3), id: ids[3] });
-    const page2 = await audit.list({ limit: 2, before: page1[1]?.id });
+    const page2 = await audit.list({ limit: 2, ...(page1[1] ? { before: page1[1].id } : {}) });
     expect(page2.map((r) => r.reason)).toEqual(['decision 2', 'decision 1']);
   });
 

@@ -1,4 +1,4 @@
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Catalog } from '../../classify/catalog.ts';
 import type { Logger } from '../../log.ts';
 import type { OwnerRef } from '../../model/signal.ts';
@@ -15,7 +15,7 @@ import { CUSTOM_RESOURCES, customResourceLister, customResourcePath, eventLister
 import { startReachabilityMonitor, type ReachabilityReading } from '../reachability.ts';
 import { createSignalQueue } from './signal-queue.ts';
 import { slim, slimApplicationSchema, slimEventSchema, slimHelmReleaseSchema, slimKustomizationSchema, type SlimEvent } from './slim.ts';
-import { startWatch, type RestartInfo, type WatchHandle, type WatchHandlers, type WatchHealth, type WatchTarget } from './watch.ts';
+import { startWatch, type RestartInfo, type WatchedObject, type WatchHandle, type WatchHandlers, type WatchHealth, type WatchTarget } from './watch.ts';
 
 /**
  * The Kubernetes sources of issue #5, composed: per cluster, per kind, per namespace, one informer
@@ -139,7 +139,7 @@ export function startKubeSources(opts: KubeSourcesOptions): KubeSources {
     }
     const common = { kc, cluster: cluster.name, log, now, ...watchSettings(opts) };
     const fluxDeps = { cluster: cluster.name, ingest: opts.ingest, fluxRevisions: opts.fluxRevisions, groupOfKind, inventory, queue, log, now };
-    const start = <T extends KubernetesObject>(namespace: string | undefined, target: WatchTarget<T>, handlers: WatchHandlers<T>): void => {
+    const start = <T extends WatchedObject>(namespace: string | undefined, target: WatchTarget<T>, handlers: WatchHandlers<T>): void => {
       watches.push(startWatch<T>({ ...common, ...(namespace !== undefined ? { namespace } : {}), target, handlers }));
     };
     const selector = opts.labelSelector !== undefined ? { labelSelector: opts.labelSelector } : {};

@@ -44,7 +44,18 @@ export interface WatchHandlers<T> {
   delete(obj: T): void;
 }
 
-export interface WatchTarget<T extends KubernetesObject> {
+/**
+ * What a watched object has: the client's KubernetesObject fields, typed as zod's `optional()`
+ * types its outputs (`?: X | undefined`), since the watched objects are slimmed by zod schemas.
+ * The client's ListWatch gets `T & KubernetesObject`, which is the same object.
+ */
+export type WatchedObject = {
+  apiVersion?: string | undefined;
+  kind?: string | undefined;
+  metadata?: { name?: string | undefined; namespace?: string | undefined; resourceVersion?: string | undefined } | undefined;
+};
+
+export interface WatchTarget<T extends WatchedObject> {
   kind: string;
   /** The watch path, e.g. `/apis/argoproj.io/v1alpha1/applications`. */
   path: string;
@@ -63,7 +74,7 @@ export interface RestartInfo {
   error: string;
 }
 
-export interface StartWatchOptions<T extends KubernetesObject> {
+export interface StartWatchOptions<T extends WatchedObject> {
   kc: KubeConfig;
   cluster: string;
   namespace?: string;
@@ -120,7 +131,7 @@ const STOPPED = 'watch stopped';
 /** The client's own default (client-node 2 Watch.requestTimeoutMs). */
 const DEFAULT_WATCH_TIMEOUT_MS = 30_000;
 
-export function startWatch<T extends KubernetesObject>(opts: StartWatchOptions<T>): WatchHandle {
+export function startWatch<T extends WatchedObject>(opts: StartWatchOptions<T>): WatchHandle {
   const { target, cluster } = opts;
   const namespace = opts.namespace ?? 'all';
   const now = opts.now ?? Date.now;
@@ -139,7 +150,7 @@ export function startWatch<T extends KubernetesObject>(opts: StartWatchOptions<T
 
   const setState = (state: WatchState, lastError?: string): void => transition(health, state, now(), lastError);
 
-  let informer: ListWatch<T> | undefined;
+  let informer: ListWatch<T & KubernetesObject> | undefined;
   const watch = new SlimmingWatch<T>(opts.kc, target.slim, (raw, error) => {
     log.warn({ error }, 'object does not match the expected shape; left out');
     opts.onInvalid?.({ cluster, kind: target.kind, error });
@@ -162,14 +173,16 @@ export function startWatch<T extends KubernetesObject>(opts: StartWatchOptions<T
     upSince = now();
   }
 
-  const list = async (): Promise<{ items: T[]; metadata: { resourceVersion: string } }> => {
+  // The slimmed objects are zod outputs: an absent optional field is absent, never `undefined`,
+  // so they are KubernetesObjects as the client's (exact) type says.
+  const list = async (): Promise<{ items: (T & KubernetesObject)[]; metadata: { resourceVersion: string } }> => {
     const all = await listAllPages(target, opts.pageSize ?? 100, opts.listTimeoutMs ?? 30_000, () => stopped, (error) => {
       log.warn({ error }, 'listed object does not match the expected shape; left out');
       opts.onInvalid?.({ cluster, kind: target.kind, error });
     });
     health.lists++;
     markUp();
-    return all;
+    return all as { items: (T & KubernetesObject)[]; metadata: { resourceVersion: string } };
   };
 
   const run = (): void => {
@@ -209,7 +222,7 @@ export function startWatch<T extends KubernetesObject>(opts: StartWatchOptions<T
     void scheduleRestart(ms, true, error);
   }
 
-  informer = new ListWatch<T>(target.path, watch, list, false, target.labelSelector, target.fieldSelector, {
+  informer = new ListWatch<T & KubernetesObject>(target.path, watch, list, false, target.labelSelector, target.fieldSelector, {
     delayFn: (ms) => delay(ms, abort.signal),
   });
   wireInformer(informer, opts.handlers, log, onError);
@@ -229,7 +242,7 @@ export function startWatch<T extends KubernetesObject>(opts: StartWatchOptions<T
 }
 
 /** Every page of a list (slimmed; what does not parse goes to `onInvalid`), in the target's order. */
-async function listAllPages<T extends KubernetesObject>(
+async function listAllPages<T extends WatchedObject>(
   target: WatchTarget<T>,
   pageSize: number,
   listTimeoutMs: number,
@@ -271,7 +284,7 @@ function transition(health: WatchHealth, state: WatchState, at: number, lastErro
 }
 
 /** The informer's events to the handlers (each guarded) and its errors to `onError`. */
-function wireInformer<T extends KubernetesObject>(informer: ListWatch<T>, handlers: WatchHandlers<T>, log: Logger, onError: (err: unknown) => void): void {
+function wireInformer<T extends WatchedObject>(informer: ListWatch<T & KubernetesObject>, handlers: WatchHandlers<T>, log: Logger, onError: (err: unknown) => void): void {
   informer.on('add', guarded(log, 'add', (o: T) => handlers.add(o)));
   informer.on('update', guarded(log, 'update', (o: T) => handlers.update(o)));
   informer.on('delete', guarded(log, 'delete', (o: T) => handlers.delete(o)));
@@ -290,7 +303,7 @@ function guarded<T>(log: Logger, name: string, fn: (obj: T) => void): (obj: T) =
 }
 
 /** The cached version of the object `raw` describes (by its name and namespace), if the informer holds one. */
-function cachedVersion<T extends KubernetesObject>(informer: ListWatch<T> | undefined, raw: unknown): T | undefined {
+function cachedVersion<T extends WatchedObject>(informer: ListWatch<T & KubernetesObject> | undefined, raw: unknown): T | undefined {
   const meta = (raw as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
   return typeof meta?.name === 'string' ? informer?.get(meta.name, typeof meta.namespace === 'string' ? meta.namespace : undefined) : undefined;
 }
