@@ -34,7 +34,7 @@ export class MatcherError extends Error {
 const LINEAR: boolean = (() => {
   try {
     setFlagsFromString('--enable-experimental-regexp-engine');
-    return new RegExp('a', 'l').test('a');
+    return /a/l.test('a');
   } catch {
     return false;
   }

@@ -62,7 +62,7 @@ function checkObject(o, where, { namespace = NS } = {}) {
   check(typeof o.kind === 'string', w, 'kind missing');
   check(isObj(o.metadata) && typeof o.metadata.name === 'string', w, 'metadata.name missing');
   const namespaced = KINDS[o.apiVersion]?.[o.kind];
-  if (!check(namespaced !== undefined, w, `unknown kind ${o.kind} in ${o.apiVersion} (known: ${Object.entries(KINDS).map(([a, k]) => Object.keys(k).map((x) => `${a} ${x}`)).flat().join(', ')})`)) return;
+  if (!check(namespaced !== undefined, w, `unknown kind ${o.kind} in ${o.apiVersion} (known: ${Object.entries(KINDS).flatMap(([a, k]) => Object.keys(k).map((x) => `${a} ${x}`)).join(', ')})`)) return;
   check(DNS1123_SUBDOMAIN.test(o.metadata.name), w, `metadata.name "${o.metadata.name}" is not a DNS-1123 name`);
   if (namespaced) check(o.metadata.namespace === namespace, w, `must be in namespace ${namespace} (has ${o.metadata.namespace})`);
   else check(o.metadata.namespace === undefined, w, 'cluster-scoped object must not set metadata.namespace');

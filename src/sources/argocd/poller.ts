@@ -4,7 +4,7 @@ import type { Logger } from '../../log.ts';
 import type { OwnerRef, Signal } from '../../model/signal.ts';
 import type { Ingest, IngestOutcome } from '../../track/ingest.ts';
 import { backoffDelay, sleep, type BackoffPolicy, type Delay } from '../kube/backoff.ts';
-import { ArgoCdApiError, ArgoCdAuthError, type ApplicationFilters, type ApplicationList, type ArgoCdApi, type ArgoCdApiOptions, type ListedApplication } from './api.ts';
+import { type ArgoCdApiError, ArgoCdAuthError, type ApplicationFilters, type ApplicationList, type ArgoCdApi, type ArgoCdApiOptions, type ListedApplication } from './api.ts';
 import { applicationToSignal } from './application.ts';
 import { createPollHealth, type ArgoCdPollerHealth, type PollOutcome, type PollResult } from './poll-health.ts';
 import { needsResourceTree, withTreeHealth, WITHOUT_TREE_COVERS } from './tree-health.ts';
