@@ -34,7 +34,8 @@ export class MatcherError extends Error {
 const LINEAR: boolean = (() => {
   try {
     setFlagsFromString('--enable-experimental-regexp-engine');
-    return /a/l.test('a');
+    // biome-ignore lint/complexity/useRegexLiterals: the 'l' flag exists only once the flag above is set at run time; a literal /a/l fails to parse, so the module would not load
+    return new RegExp('a', 'l').test('a');
   } catch {
     return false;
   }
