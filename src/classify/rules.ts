@@ -159,7 +159,7 @@ const INDEX_FIELDS: readonly StringField[] = ['name', 'owner', 'namespace', 'kin
 
 function pinnedValues(match: RuleMatch, field: StringField): readonly string[] | undefined {
   const globs = match[field];
-  return globs !== undefined && globs.every((g) => !/[*?]/.test(g)) ? globs : undefined;
+  return globs?.every((g) => !/[*?]/.test(g)) ? globs : undefined;
 }
 
 export function compileRules(rules: readonly RuleConfig[]): RuleSet {

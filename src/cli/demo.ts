@@ -50,7 +50,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   const dir = opts.examplesDir ?? DEFAULT_EXAMPLES;
   const stepTimeout = opts.stepTimeoutMs ?? 30_000;
 
-  let redis;
+  let redis: Awaited<ReturnType<typeof findRedis>>;
   try {
     redis = await findRedis(opts.env ?? process.env);
   } catch (e) {

@@ -29,7 +29,7 @@ export interface ServerDeps {
    * Resolves when every dependency the service needs answers (Redis), with warnings that do not
    * make it unready (e.g. a recent Redis data loss); rejects with why not.
    */
-  ready: () => Promise<readonly string[] | void>;
+  ready: () => Promise<readonly string[] | undefined>;
   /** Whether an error came from an unavailable dependency (then 503: the sender retries). */
   isUnavailable: (err: unknown) => boolean;
   /** The JSON API (alerts, history, silences, dead letters), mounted at /api/v1. */

@@ -74,9 +74,9 @@ export interface SlackInteractionDeps {
    */
   allowed: (action: SlackActionKind, slackUserId: string, labels: GroupLabels, groupKey: string) => boolean | Promise<boolean>;
   /** "Sync now": remediate the group's owner (dry run per policy). Rejects on failure. */
-  sync: (groupKey: string, actor: string) => Promise<SlackSyncResult | void>;
+  sync: (groupKey: string, actor: string) => Promise<SlackSyncResult | undefined>;
   /** "Acknowledge": queues the PagerDuty acknowledges; `summary` is shown on the message. Rejects on failure. */
-  acknowledge: (groupKey: string, actor: string) => Promise<{ summary?: string } | void>;
+  acknowledge: (groupKey: string, actor: string) => Promise<{ summary?: string } | undefined>;
   /**
    * Keeps the "who did what" line with the group's message, so that the next notification's
    * re-render shows it again. Rejects when it cannot (the line is then shown until the next edit).

@@ -105,7 +105,7 @@ async function postAfterStateLoss(ch: SlackChannel, n: Notification, attempt: Sl
   // What a deferral keeps: when an earlier attempt may have posted (0: none since the loss).
   const held: SlackPendingPost = { ...attempt, lastAt: previous === null ? 0 : lastPostAttemptAt(previous) };
   const startedAt = ch.now();
-  let lookup;
+  let lookup: Awaited<ReturnType<typeof lookForPost>>;
   try {
     lookup = await lookForPost(historyHolding(ch, failedLookups, lock), {
       channel,
@@ -186,7 +186,7 @@ async function recoverLostPost(ch: SlackChannel, n: Notification, pending: Slack
     ch.lostPost('fallback');
     return { kind: 'post', settled: false };
   }
-  let lookup;
+  let lookup: Awaited<ReturnType<typeof lookForPost>>;
   const startedAt = ch.now();
   try {
     lookup = await lookForPost(historyHolding(ch, pending.failedLookups ?? 0, lock), {
