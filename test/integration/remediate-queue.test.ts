@@ -126,7 +126,7 @@ describe('remediation jobs, one owner at a time, latest wins', () => {
     // Long enough for a second (wrong) action: debounce 300 ms, and the superseded jobs were replaced.
     await new Promise((r) => setTimeout(r, 1_000));
     expect(argocd.syncs()).toHaveLength(1);
-    expect((argocd.syncs()[0]?.body as { resources: Res[] }).resources).toEqual([VS, DR, AP]);
+    expect((argocd.syncs()[0]?.body as { resources: Res[] } | undefined)?.resources).toEqual([VS, DR, AP]);
     const performed = (await records()).filter((r) => r.outcome === 'performed');
     expect(performed).toHaveLength(1);
     expect(performed[0]).toMatchObject({ kind: 'remediation', seq: 3, resources: [VS, DR, AP] });
@@ -141,7 +141,7 @@ describe('remediation jobs, one owner at a time, latest wins', () => {
     await queues.notifications.save(notification(3, [finding(VS), finding(DR), finding(AP)], { at: older.at + 1 }));
     await queues.enqueueRemediation('auto-sync', older, { cluster: LABELS.cluster, tool: LABELS.tool, owner: APP });
     await waitFor(() => argocd.syncs().length >= 1, 5_000, 'the sync');
-    expect((argocd.syncs()[0]?.body as { resources: Res[] }).resources).toEqual([VS, DR, AP]);
+    expect((argocd.syncs()[0]?.body as { resources: Res[] } | undefined)?.resources).toEqual([VS, DR, AP]);
     expect((await records()).filter((r) => r.outcome === 'performed')[0]).toMatchObject({ kind: 'remediation', seq: 3 });
   });
 

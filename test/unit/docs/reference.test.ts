@@ -166,4 +166,3 @@ describe('docs/reference.md', () => {
   });
 });
 
-export { collect, unwrap };
