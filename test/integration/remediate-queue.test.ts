@@ -122,7 +122,7 @@ describe('remediation jobs, one owner at a time, latest wins', () => {
     await queues.enqueueDeliveries(notification(1, [finding(VS)]));
     await queues.enqueueDeliveries(notification(2, [finding(VS), finding(DR)]));
     await queues.enqueueDeliveries(notification(3, [finding(VS), finding(DR), finding(AP)]));
-    await waitFor(() => argocd.syncs().length >= 1, 5_000, 'the sync');
+    await waitFor(() => argocd.syncs().length >= 1, 15_000, 'the sync');
     // Long enough for a second (wrong) action: debounce 300 ms, and the superseded jobs were replaced.
     await new Promise((r) => setTimeout(r, 1_000));
     expect(argocd.syncs()).toHaveLength(1);
@@ -140,7 +140,7 @@ describe('remediation jobs, one owner at a time, latest wins', () => {
     await queues.notifications.save(older);
     await queues.notifications.save(notification(3, [finding(VS), finding(DR), finding(AP)], { at: older.at + 1 }));
     await queues.enqueueRemediation('auto-sync', older, { cluster: LABELS.cluster, tool: LABELS.tool, owner: APP });
-    await waitFor(() => argocd.syncs().length >= 1, 5_000, 'the sync');
+    await waitFor(() => argocd.syncs().length >= 1, 15_000, 'the sync');
     expect((argocd.syncs()[0]?.body as { resources: Res[] } | undefined)?.resources).toEqual([VS, DR, AP]);
     expect((await records()).filter((r) => r.outcome === 'performed')[0]).toMatchObject({ kind: 'remediation', seq: 3 });
   });
@@ -148,7 +148,7 @@ describe('remediation jobs, one owner at a time, latest wins', () => {
   it('an older notification arriving after a newer one was handled does nothing', async () => {
     await start({ verifyTimeoutMs: 5_000 });
     await queues.enqueueDeliveries(notification(2, [finding(VS), finding(DR)]));
-    await waitFor(() => argocd.syncs().length === 1, 5_000, 'the sync');
+    await waitFor(() => argocd.syncs().length === 1, 15_000, 'the sync');
     await queues.enqueueDeliveries(notification(1, [finding(VS)]));
     await new Promise((r) => setTimeout(r, 800));
     expect(argocd.syncs()).toHaveLength(1);
@@ -189,7 +189,7 @@ describe('verify step', () => {
   it('a resource that drifts back before the verify names it as still out of sync', async () => {
     await start({ verifyTimeoutMs: 1_000 });
     await queues.enqueueDeliveries(notification(1, [finding(VS)]));
-    await waitFor(() => argocd.syncs().length === 1, 5_000, 'the sync');
+    await waitFor(() => argocd.syncs().length === 1, 15_000, 'the sync');
     await waitFor(() => argocd.app('payments-mesh')?.operation === undefined, 3_000, 'the operation');
     argocd.drift('payments-mesh', VS);
     await waitFor(async () => (await records()).some((r) => r.outcome === 'verify-failed'), 8_000, 'the verify-failed record');
