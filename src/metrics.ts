@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Severity } from './model/severity.ts';
+import type { UnavailableReason } from './net/unavailable.ts';
 
 export type SignalOutcome = 'tracked' | 'unchanged' | 'stale' | 'rollout' | 'ignored' | 'invalid' | 'unauthorized' | 'forbidden' | 'too_large' | 'unavailable';
 export type DeliveryOutcome = 'success' | 'retry' | 'rate_limited' | 'failed' | 'dead_letter';
@@ -128,6 +129,8 @@ export interface Metrics {
   setRedisDataLossRecent(recent: boolean): void;
   /** A request or signal refused, or a series folded, because a limit of issue #12 was reached. */
   limitHit(limit: LimitName): void;
+  /** A webhook answered 503 because Redis could not serve it (net/unavailable.ts), by reason: `meshdrift_redis_unavailable_total`. */
+  redisUnavailable(reason: UnavailableReason): void;
   /** Redis TIME (the shared clock) minus this replica's clock, seconds, as last measured (clock.ts). */
   setClockOffset(seconds: number): void;
   /** A failed read of Redis TIME (the last offset stays in use). */
@@ -155,6 +158,12 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
   });
   const findings = new Counter({ name: 'meshdrift_findings_total', help: 'Findings that started firing, by severity and category.', labelNames: ['severity', 'category'], registers: [registry] });
   const limitHits = new Counter({ name: 'meshdrift_limit_hits_total', help: 'Requests or signals refused, or app series folded into _other, because a configured limit was reached, by limit (silences, silence_size, silence_duration, alert_groups, alert_groups_evicted, inhibit_sources, app_series, webhook_body, flux_event_time, snapshot_findings, group_findings).', labelNames: ['limit'], registers: [registry] });
+  const unavailable = new Counter({
+    name: 'meshdrift_redis_unavailable_total',
+    help: 'Webhooks answered 503 with Retry-After because Redis could not serve them, by reason: contention (a group write lost its compare-and-set past its bounded retries), busy (BUSY), loading (LOADING), failover (READONLY, MASTERDOWN, NOREPLICAS, TRYAGAIN, CLUSTERDOWN, UNBLOCKED), connection.',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
   const appDrifted = createAppDriftMetric(registry, appMode, () => limitHits.inc({ limit: 'app_series' }));
   const shared = createSharedStateGauges(registry);
   const resolved = new Counter({ name: 'meshdrift_findings_resolved_total', help: 'Findings resolved by a later snapshot.', registers: [registry] });
@@ -214,6 +223,7 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
     findingOpened: (severity, category) => findings.inc({ severity, category }),
     appDrifted,
     limitHit: (limit) => limitHits.inc({ limit }),
+    redisUnavailable: (reason) => unavailable.inc({ reason }),
     findingsResolved: (count) => resolved.inc(count),
     dedupSuppressed: (source) => dedup.inc({ source }),
     notificationDecided: (reason) => decided.inc({ reason }),

@@ -14,6 +14,7 @@ import { SilenceLimitError, type SilenceStore } from '../track/silence-store.ts'
 import { badRequest, describeIssues, HttpError } from './errors.ts';
 import { contentTypeProblem } from './content-type.ts';
 import { verifyBearerToken } from './verify-signature.ts';
+import { retryAfterSeconds, unavailableMessage, type UnavailableReason } from '../net/unavailable.ts';
 
 /**
  * The operator API under /api/v1 (issue #4): active alerts with what silences them, notification
@@ -39,7 +40,7 @@ export interface ApiDeps {
   /** Where unexpected errors are logged. */
   log?: Logger;
   /** Whether an error came from an unavailable dependency (then 503 instead of 500). */
-  isUnavailable?: (err: unknown) => boolean;
+  isUnavailable?: (err: unknown) => UnavailableReason | undefined;
 }
 
 export const MAX_API_BODY_BYTES = 64 * 1024;
@@ -278,8 +279,9 @@ function apiErrorHandler(deps: Pick<ApiDeps, 'isUnavailable' | 'log'>): ErrorReq
       res.status(status).json({ error: message });
       return;
     }
-    if (deps.isUnavailable?.(err)) {
-      res.status(503).set('Retry-After', '5').json({ error: 'temporarily unavailable (Redis): retry later' });
+    const unavailable = deps.isUnavailable?.(err);
+    if (unavailable !== undefined) {
+      res.status(503).set('Retry-After', String(retryAfterSeconds(unavailable))).json({ error: unavailableMessage(unavailable) });
       return;
     }
     deps.log?.error({ err }, 'api request failed');

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { ArgoCdPollerHealth } from '../sources/argocd/poller.ts';
 import type { LeaderGatedKubeSources } from '../sources/kube/gated.ts';
+import { unavailableReason } from '../net/unavailable.ts';
 
 export interface ReadinessDeps {
   /** True once a shutdown began: /readyz fails so the load balancer stops sending. */
@@ -23,7 +24,11 @@ export function createReadiness(deps: ReadinessDeps): () => Promise<string[]> {
     const { redis } = deps;
     if (redis.status !== 'ready') throw new Error(`redis is ${redis.status}`);
     await Promise.race([
-      redis.ping(),
+      redis.ping().catch((err: unknown) => {
+        // BUSY, LOADING, a failover: not ready, said as such (not Redis's raw text).
+        const reason = unavailableReason(err);
+        throw reason === undefined ? err : new Error(`redis cannot serve now (${reason})`);
+      }),
       new Promise((_, reject) => setTimeout(() => reject(new Error('redis did not answer PING within 1s')), 1000).unref()),
     ]);
     const health = deps.sources.kube()?.health();

@@ -20,7 +20,7 @@ import type { TrackStores } from '../track/stores.ts';
 import { createApiRouter } from './api.ts';
 import { createServer, type ServerDeps } from './server.ts';
 import { createSlackActionsRouter, slackAuditEntry } from './slack-actions.ts';
-import { isRedisDown } from '../redis.ts';
+import { redisUnavailable, type UnavailableReason } from '../net/unavailable.ts';
 import type { LeaderGatedKubeSources } from '../sources/kube/gated.ts';
 import type { Senders } from './senders.ts';
 
@@ -58,8 +58,8 @@ type HttpAppDeps = HttpBase & HttpStages;
 export function createHttpApp(base: HttpBase, stages: HttpStages): express.Express {
   const deps: HttpAppDeps = { ...base, ...stages };
   const { env, redis, stores, queues, audit, policy, metrics, log, now } = deps;
-  // 503 (the sender retries) when Redis is down.
-  const isUnavailable = (err: unknown): boolean => isRedisDown(redis, err);
+  // 503 (the sender retries) when Redis is down, busy, loading, failing over, or a write lost to contention.
+  const isUnavailable = (err: unknown): UnavailableReason | undefined => redisUnavailable(redis, err);
   const prefix = env.MESHDRIFT_KEY_PREFIX;
   return createServer({
     ...(env.SLACK_SIGNING_SECRET ? { slackActions: slackActionsRouter(deps, env.SLACK_SIGNING_SECRET) } : {}),

@@ -6,6 +6,7 @@ import { badRequest, HttpError, payloadTooLarge, requestTimeout, unsupportedMedi
 import { contentTypeProblem } from './content-type.ts';
 import { receiveArgocd, receiveFlux, type WebhookAnswer, type WebhookDeps } from './webhooks.ts';
 import { FindingsLimitError } from '../track/ingest.ts';
+import { retryAfterSeconds, unavailableMessage, type UnavailableReason } from '../net/unavailable.ts';
 
 /** Default body limit of /webhooks/flux (MESHDRIFT_FLUX_MAX_BODY): a Flux event message is at most 39,000 characters. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -30,8 +31,8 @@ export interface ServerDeps {
    * make it unready (e.g. a recent Redis data loss); rejects with why not.
    */
   ready: () => Promise<readonly string[] | undefined>;
-  /** Whether an error came from an unavailable dependency (then 503: the sender retries). */
-  isUnavailable: (err: unknown) => boolean;
+  /** Why an error means Redis cannot serve now (then 503 with Retry-After: the sender retries), or undefined (500). */
+  isUnavailable: (err: unknown) => UnavailableReason | undefined;
   /** The JSON API (alerts, history, silences, dead letters), mounted at /api/v1. */
   api?: express.Router;
   /** POST /slack/actions (signed Slack button clicks), when SLACK_SIGNING_SECRET is set. */
@@ -130,6 +131,7 @@ export function createServer(deps: ServerDeps): express.Express {
     (source: 'argocd-webhook' | 'flux-webhook', receive: (req: Request) => Promise<WebhookAnswer>) =>
     async (req: Request, res: Response): Promise<void> => {
       const log = deps.log.child({ source, delivery: header(req, 'x-request-id') });
+      let unavailable: UnavailableReason | undefined;
       try {
         const answer = await receive(req).catch((err: unknown) => {
           // Past a findings bound: refused whole, said to the sender (ingest logged and counted it).
@@ -147,10 +149,12 @@ export function createServer(deps: ServerDeps): express.Express {
           deps.metrics.signalReceived(source, 'unavailable');
           log.warn({ error: err.message }, 'webhook not processed: alert group limit reached');
           res.status(503).set('Retry-After', '60').json({ error: err.message });
-        } else if (deps.isUnavailable(err)) {
+        } else if ((unavailable = deps.isUnavailable(err)) !== undefined) {
+          // Nothing of this signal is lost: what committed stays, the rest comes with the sender's retry.
           deps.metrics.signalReceived(source, 'unavailable');
-          log.warn({ error: err instanceof Error ? err.message : String(err) }, 'webhook not processed: Redis unavailable');
-          res.status(503).set('Retry-After', '5').json({ error: 'temporarily unavailable (Redis): retry later' });
+          deps.metrics.redisUnavailable(unavailable);
+          log.warn({ reason: unavailable, error: err instanceof Error ? err.message : String(err) }, 'webhook not processed: Redis unavailable or contended; answered 503');
+          res.status(503).set('Retry-After', String(retryAfterSeconds(unavailable))).json({ error: unavailableMessage(unavailable) });
         } else {
           deps.metrics.signalReceived(source, 'unavailable');
           log.error({ err }, 'webhook failed');

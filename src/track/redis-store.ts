@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { ContentionError } from '../net/unavailable.ts';
 import { applySignal, flush, inScope, type ApplyResult, type FlushContext, type FlushResult, type SignalInput, type SignalScope } from './decide.ts';
 import type { Notification } from '../model/alert-group.ts';
 import { ownerPath } from '../model/owner.ts';
@@ -38,7 +39,8 @@ export type FlushOutcome =
    */
   | { kind: 'early'; dueAt: number };
 
-export class TrackConflictError extends Error {
+/** A commit that lost its compare-and-set MAX_ATTEMPTS times in a row: the webhook answers 503 (net/unavailable.ts). */
+export class TrackConflictError extends ContentionError {
   override readonly name = 'TrackConflictError';
 }
 
