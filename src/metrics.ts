@@ -158,12 +158,7 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
   });
   const findings = new Counter({ name: 'meshdrift_findings_total', help: 'Findings that started firing, by severity and category.', labelNames: ['severity', 'category'], registers: [registry] });
   const limitHits = new Counter({ name: 'meshdrift_limit_hits_total', help: 'Requests or signals refused, or app series folded into _other, because a configured limit was reached, by limit (silences, silence_size, silence_duration, alert_groups, alert_groups_evicted, inhibit_sources, app_series, webhook_body, flux_event_time, snapshot_findings, group_findings).', labelNames: ['limit'], registers: [registry] });
-  const unavailable = new Counter({
-    name: 'meshdrift_redis_unavailable_total',
-    help: 'Webhooks answered 503 with Retry-After because Redis could not serve them, by reason: contention (a group write lost its compare-and-set past its bounded retries), busy (BUSY), loading (LOADING), failover (READONLY, MASTERDOWN, NOREPLICAS, TRYAGAIN, CLUSTERDOWN, UNBLOCKED), connection.',
-    labelNames: ['reason'],
-    registers: [registry],
-  });
+  const unavailable = new Counter({ name: 'meshdrift_redis_unavailable_total', help: 'Webhooks answered 503 with Retry-After because Redis could not serve them, by reason: contention (a group write lost its compare-and-set past its bounded retries), busy (BUSY), loading (LOADING), failover (READONLY, MASTERDOWN, NOREPLICAS, TRYAGAIN, CLUSTERDOWN, UNBLOCKED), connection.', labelNames: ['reason'], registers: [registry] });
   const appDrifted = createAppDriftMetric(registry, appMode, () => limitHits.inc({ limit: 'app_series' }));
   const shared = createSharedStateGauges(registry);
   const resolved = new Counter({ name: 'meshdrift_findings_resolved_total', help: 'Findings resolved by a later snapshot.', registers: [registry] });

@@ -131,7 +131,6 @@ export function createServer(deps: ServerDeps): express.Express {
     (source: 'argocd-webhook' | 'flux-webhook', receive: (req: Request) => Promise<WebhookAnswer>) =>
     async (req: Request, res: Response): Promise<void> => {
       const log = deps.log.child({ source, delivery: header(req, 'x-request-id') });
-      let unavailable: UnavailableReason | undefined;
       try {
         const answer = await receive(req).catch((err: unknown) => {
           // Past a findings bound: refused whole, said to the sender (ingest logged and counted it).
@@ -140,26 +139,7 @@ export function createServer(deps: ServerDeps): express.Express {
         deps.metrics.signalReceived(source, answer.outcome === 'duplicate' ? 'unchanged' : answer.outcome);
         res.status(202).json(answer.body);
       } catch (err) {
-        if (err instanceof HttpError) {
-          deps.metrics.signalReceived(source, err.outcome);
-          log.warn({ status: err.status, error: err.message }, 'webhook rejected');
-          res.status(err.status).json({ error: err.message });
-        } else if (err instanceof GroupLimitError) {
-          // Refused, not lost: the sender retries (Argo CD notifications and Flux do on a 5xx).
-          deps.metrics.signalReceived(source, 'unavailable');
-          log.warn({ error: err.message }, 'webhook not processed: alert group limit reached');
-          res.status(503).set('Retry-After', '60').json({ error: err.message });
-        } else if ((unavailable = deps.isUnavailable(err)) !== undefined) {
-          // Nothing of this signal is lost: what committed stays, the rest comes with the sender's retry.
-          deps.metrics.signalReceived(source, 'unavailable');
-          deps.metrics.redisUnavailable(unavailable);
-          log.warn({ reason: unavailable, error: err instanceof Error ? err.message : String(err) }, 'webhook not processed: Redis unavailable or contended; answered 503');
-          res.status(503).set('Retry-After', String(retryAfterSeconds(unavailable))).json({ error: unavailableMessage(unavailable) });
-        } else {
-          deps.metrics.signalReceived(source, 'unavailable');
-          log.error({ err }, 'webhook failed');
-          res.status(500).json({ error: 'internal error; nothing was tracked, retry later' });
-        }
+        answerWebhookError(deps, source, log, res, err);
       }
     };
 
@@ -204,6 +184,31 @@ export function createServer(deps: ServerDeps): express.Express {
     res.status(404).json({ error: 'not found' });
   });
   return app;
+}
+
+/** A webhook that failed: its HttpError, 503 with Retry-After for what a retry fixes (Redis unavailable, contention, the group limit), else 500. */
+function answerWebhookError(deps: Pick<ServerDeps, 'metrics' | 'isUnavailable'>, source: 'argocd-webhook' | 'flux-webhook', log: Logger, res: Response, err: unknown): void {
+  let unavailable: UnavailableReason | undefined;
+  if (err instanceof HttpError) {
+    deps.metrics.signalReceived(source, err.outcome);
+    log.warn({ status: err.status, error: err.message }, 'webhook rejected');
+    res.status(err.status).json({ error: err.message });
+  } else if (err instanceof GroupLimitError) {
+    // Refused, not lost: the sender retries (Argo CD notifications and Flux do on a 5xx).
+    deps.metrics.signalReceived(source, 'unavailable');
+    log.warn({ error: err.message }, 'webhook not processed: alert group limit reached');
+    res.status(503).set('Retry-After', '60').json({ error: err.message });
+  } else if ((unavailable = deps.isUnavailable(err)) !== undefined) {
+    // Nothing of this signal is lost: what committed stays, the rest comes with the sender's retry.
+    deps.metrics.signalReceived(source, 'unavailable');
+    deps.metrics.redisUnavailable(unavailable);
+    log.warn({ reason: unavailable, error: err instanceof Error ? err.message : String(err) }, 'webhook not processed: Redis unavailable or contended; answered 503');
+    res.status(503).set('Retry-After', String(retryAfterSeconds(unavailable))).json({ error: unavailableMessage(unavailable) });
+  } else {
+    deps.metrics.signalReceived(source, 'unavailable');
+    log.error({ err }, 'webhook failed');
+    res.status(500).json({ error: 'internal error; nothing was tracked, retry later' });
+  }
 }
 
 /**
