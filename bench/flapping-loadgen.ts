@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { Agent, request } from 'node:http';
 
 // Load generator for the throughput part of bench/flapping.ts, run as a separate process (fork) so
@@ -19,6 +20,8 @@ export interface LoadRequest {
   concurrency: number;
   /** Distinguishes runs so names never repeat. */
   runId: string;
+  /** meshdrift-flux: sign each body as Flux's generic-hmac provider does (`X-Signature: sha256=<hex>`). */
+  hmacKey?: string;
 }
 
 export interface LoadResult {
@@ -50,18 +53,18 @@ function body(req: LoadRequest, i: number): { headers: Record<string, string>; t
     };
   }
   if (req.target === 'meshdrift-flux') {
-    return {
-      headers: { 'content-type': 'application/json', 'gotk-component': 'helm-controller' },
-      text: JSON.stringify({
-        involvedObject: { kind: 'HelmRelease', namespace: 'bench', name, uid: `uid-${name}`, apiVersion: 'helm.toolkit.fluxcd.io/v2' },
-        severity: 'error',
-        timestamp: new Date().toISOString(),
-        message: `Cluster state of release bench/${name}.v1 has drifted from the desired state:\nVirtualService/bench/${name} changed (0 additions, 1 changes, 0 removals)`,
-        reason: 'DriftDetected',
-        reportingController: 'helm-controller',
-        reportingInstance: 'helm-controller-bench',
-      }),
-    };
+    const text = JSON.stringify({
+      involvedObject: { kind: 'HelmRelease', namespace: 'bench', name, uid: `uid-${name}`, apiVersion: 'helm.toolkit.fluxcd.io/v2' },
+      severity: 'error',
+      timestamp: new Date().toISOString(),
+      message: `Cluster state of release bench/${name}.v1 has drifted from the desired state:\nVirtualService/bench/${name} changed (0 additions, 1 changes, 0 removals)`,
+      reason: 'DriftDetected',
+      reportingController: 'helm-controller',
+      reportingInstance: 'helm-controller-bench',
+    });
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'gotk-component': 'helm-controller' };
+    if (req.hmacKey !== undefined) headers['x-signature'] = `sha256=${createHmac('sha256', req.hmacKey).update(text).digest('hex')}`;
+    return { headers, text };
   }
   const now = Date.now();
   return {

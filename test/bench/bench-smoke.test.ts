@@ -27,4 +27,25 @@ describe('bench modules run one tiny iteration', () => {
     expect(r.out).toMatch(/^\s+5\s+\d+(\.\d+)?\s+\d+\.\dx/m);
     expect(r.out).toMatch(/ratio 5 \/ 2 findings: in-process \d+\.\dx, HTTP \d+\.\dx \(target: within 1\.5x\)/);
   }, 60_000);
+
+  it('vs-bare: prints the rate of the bare server, the bare server with a Redis write and meshdrift, and the fraction', async () => {
+    const r = await runBenchModule('bench/vs-bare.ts', { BENCH_BARE_N: '20', BENCH_BARE_ROUNDS: '1', BENCH_BARE_CONCURRENCY: '2', BENCH_DEADLINE_MS: '50000' });
+    expect(r.code, r.out).toBe(0);
+    for (const server of ['bare Node server', 'bare \\+ 1 Redis write', 'meshdrift']) expect(r.out).toMatch(new RegExp(`^\\s+${server}\\s+\\d+\\s+\\d+\\.\\d\\s+\\d+\\.\\d$`, 'm'));
+    expect(r.out).toMatch(/meshdrift \/ bare: \d+\.\d\d; meshdrift \/ bare \+ Redis write: \d+\.\d\d \(target: at least 0\.5\)/);
+  }, 60_000);
+
+  it('scale: a tiny storm is sent from its own process and told to both receivers, with every figure printed', async () => {
+    const r = await runBenchModule('bench/scale.ts', {
+      BENCH_SCALE_CLUSTERS: '2', BENCH_SCALE_APPS: '3', BENCH_SCALE_RESOURCES: '6', BENCH_SCALE_GROUP_WAIT: '1s', BENCH_SCALE_TELL_TIMEOUT_S: '40', BENCH_MESHDRIFT_FROM: 'src',
+    });
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/storm sent in\s+\d+\.\d s \(3 webhooks incl\. retries; 3 apps accepted, 0 lost\)/);
+    expect(r.out).toMatch(/5xx answers\s+0$/m);
+    expect(r.out).toMatch(/webhook receiver told\s+\d+\.\d s \(6 findings in \d+ posts\)/);
+    expect(r.out).toMatch(/every receiver told\s+\d+\.\d s$/m);
+    expect(r.out).toMatch(/Slack calls made\s+\d+ \(chat\.postMessage \d+/);
+    expect(r.out).toMatch(/RSS idle \/ peak \/ end\s+\d+ MB \/ \d+ MB \/ \d+ MB/);
+    expect(r.out).toMatch(/Redis used_memory before \/ peak \/ end\s+\d+ MB/);
+  }, 90_000);
 });

@@ -1,0 +1,177 @@
+// npm run bench:scale (issue #15): a drift storm from one bad push. Printed, never asserted.
+//
+// `meshdrift serve` runs as a child process (bench/processes.ts startMeshdrift: the compiled service
+// with the image's Node flags) on a redis-server of the bench's own, with two receivers on one route:
+// Slack (the local fake, test/fakes/slack.ts: a Slack Web API on 127.0.0.1) and a webhook receiver
+// (test/support/webhook-sink.ts, counting the distinct findings told firing). The storm comes from a
+// separate process (bench/scale-sender.ts): one Argo CD webhook per app, the apps spread over the
+// clusters, every drifted resource at one sync revision, BENCH_SCALE_CONCURRENCY at a time.
+// Policy: today's default grouping and timers (group_wait 10s); only the receivers are the bench's.
+//
+// "Told" per receiver: the webhook receiver when it has been told every finding of every accepted
+// app firing; Slack when every accepted app has been named in what Slack received (messages, thread
+// replies and edits; a storm summary that names no app does not count yet: a storm change should
+// say here what "told" means for it). The wait is bounded (BENCH_SCALE_TELL_TIMEOUT_S): past it the
+// bench prints how far each receiver got and what the rate seen so far would need for the rest.
+//
+// Size (env): BENCH_SCALE_CLUSTERS (default 5), BENCH_SCALE_APPS (default 100),
+// BENCH_SCALE_RESOURCES (drifted resources in all, default 1000), BENCH_SCALE_CONCURRENCY (default
+// 16), BENCH_SCALE_TELL_TIMEOUT_S (default 300), BENCH_SCALE_GROUP_WAIT (the route's group_wait,
+// e.g. 1s for a quick smoke run; default unset: the policy default). Issue #15's full size:
+// BENCH_SCALE_CLUSTERS=50 BENCH_SCALE_APPS=10000 BENCH_SCALE_RESOURCES=100000.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { fork } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { startFakeSlack } from '../test/fakes/slack.ts';
+import { startOwnRedis } from '../test/support/redis-server.ts';
+import { startWebhookSink } from '../test/support/webhook-sink.ts';
+import { EXTRA_NODE_FLAGS, mb, onCleanup, residentMemory, runBench, sleep, startMeshdrift, stopChild, track } from './processes.ts';
+import type { StormRequest, StormResult } from './scale-sender.ts';
+
+const num = (name: string, fallback: number): number => {
+  const v = Number(process.env[name] ?? fallback);
+  if (!Number.isFinite(v) || v < 1) throw new Error(`${name} must be a positive number`);
+  return Math.floor(v);
+};
+const CLUSTERS = num('BENCH_SCALE_CLUSTERS', 5);
+const APPS = num('BENCH_SCALE_APPS', 100);
+const RESOURCES = num('BENCH_SCALE_RESOURCES', 1000);
+const CONCURRENCY = num('BENCH_SCALE_CONCURRENCY', 16);
+const TELL_TIMEOUT_S = num('BENCH_SCALE_TELL_TIMEOUT_S', 300);
+const TOKEN = 'bench-argocd-token';
+const SLACK_TOKEN = 'xoxb-bench-not-a-secret';
+const PREFIX = 'bench-scale';
+const GROUP_WAIT = process.env.BENCH_SCALE_GROUP_WAIT ?? '';
+const REVISION = 'abc1234def5678abc1234def5678abc1234def56';
+
+async function redisMemory(redis: Redis): Promise<{ used: number; peak: number }> {
+  const info = await redis.info('memory');
+  const field = (f: string): number => Number(new RegExp(`^${f}:(\\d+)`, 'm').exec(info)?.[1] ?? NaN);
+  return { used: field('used_memory'), peak: field('used_memory_peak') };
+}
+
+function sendStorm(req: StormRequest, timeoutMs: number): Promise<StormResult> {
+  const child = track(fork(new URL('./scale-sender.ts', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  return new Promise<StormResult>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the storm sender did not finish within ${timeoutMs / 1000} s`)), timeoutMs);
+    child.once('message', (m) => {
+      clearTimeout(timer);
+      resolve(m as StormResult);
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the storm sender exited ${code}`));
+    });
+    child.send(req);
+  }).finally(() => stopChild(child));
+}
+
+runBench('scale bench', (TELL_TIMEOUT_S + 900) * 1000, async () => {
+  if (RESOURCES < APPS) throw new Error('BENCH_SCALE_RESOURCES must be at least BENCH_SCALE_APPS (every app has a drifted resource)');
+  const own = await startOwnRedis();
+  onCleanup(() => own.stop());
+  const redis = new Redis(own.url);
+  onCleanup(async () => void redis.disconnect());
+  const slack = await startFakeSlack({ token: SLACK_TOKEN });
+  onCleanup(() => slack.close());
+  const sink = await startWebhookSink();
+  onCleanup(() => sink.close());
+  const dir = await mkdtemp(join(tmpdir(), 'meshdrift-bench-scale-'));
+  onCleanup(() => rm(dir, { recursive: true, force: true }));
+  const policy = join(dir, 'policy.yaml');
+  await writeFile(
+    policy,
+    ['receivers:', '  - { name: chat, slack: { channel: "#mesh-drift" } }', '  - { name: hook, webhook: { url_env: HOOK_URL } }', 'route:', '  receiver: chat', ...(GROUP_WAIT === '' ? [] : [`  group_wait: ${JSON.stringify(GROUP_WAIT)}`]), '  routes:', '    - { receiver: chat, continue: true }', '    - { receiver: hook }', ''].join('\n'),
+  );
+  const before = await redisMemory(redis);
+  const svc = await startMeshdrift({
+    REDIS_URL: own.url,
+    MESHDRIFT_KEY_PREFIX: PREFIX,
+    MESHDRIFT_POLICY: policy,
+    MESHDRIFT_ARGOCD_TOKEN: TOKEN,
+    MESHDRIFT_LEGACY_SENDER_CLUSTERS: '*',
+    MESHDRIFT_ALLOW_UNAUTHENTICATED: 'api,flux',
+    SLACK_BOT_TOKEN: SLACK_TOKEN,
+    SLACK_CHANNEL: '#mesh-drift',
+    SLACK_API_URL: slack.url,
+    HOOK_URL: sink.url,
+  });
+  onCleanup(() => svc.stop());
+  const idle = await residentMemory(svc.pid);
+  process.stdout.write(`scale bench (node ${process.version}; meshdrift serve, node flags: ${EXTRA_NODE_FLAGS.join(' ') || '(V8 defaults)'}): ${CLUSTERS} clusters, ${APPS} Argo CD apps, ${RESOURCES} drifted resources at one revision, ${CONCURRENCY} webhooks at a time from a separate process\n`);
+
+  let rssPeak = idle.rss;
+  let redisPeak = before.used;
+  let died = false;
+  svc.child.once('exit', () => (died = true));
+  const sampler = setInterval(() => {
+    residentMemory(svc.pid).then((m) => (rssPeak = Math.max(rssPeak, m.rss)), () => undefined);
+    redisMemory(redis).then((m) => (redisPeak = Math.max(redisPeak, m.used)), () => undefined);
+  }, 250);
+  onCleanup(async () => clearInterval(sampler));
+
+  const started = performance.now();
+  const storm = await sendStorm(
+    { url: `${svc.url}/webhooks/argocd`, token: TOKEN, clusters: CLUSTERS, apps: APPS, resources: RESOURCES, revision: REVISION, concurrency: CONCURRENCY, retries: 4 },
+    (TELL_TIMEOUT_S + 600) * 1000,
+  );
+  const accepted = new Set(storm.accepted);
+  const per = (i: number): number => Math.floor(RESOURCES / APPS) + (i < RESOURCES % APPS ? 1 : 0);
+  let wantFindings = 0;
+  for (let i = 0; i < APPS; i++) if (accepted.has(`scale-app-${i}`)) wantFindings += per(i);
+
+  // Slack: the accepted apps named so far, read from the calls as they come (each call read once).
+  const named = new Set<string>();
+  let read = 0;
+  const readSlack = (): void => {
+    for (; read < slack.calls.length; read++) {
+      const call = slack.calls[read];
+      if (call === undefined) continue;
+      for (const m of JSON.stringify(call.args).matchAll(/scale-app-\d+/g)) if (accepted.has(m[0])) named.add(m[0]);
+    }
+  };
+  let hookDoneAt: number | undefined;
+  let slackDoneAt: number | undefined;
+  let firstSlackAt: number | undefined;
+  const deadline = started + TELL_TIMEOUT_S * 1000;
+  while (!died && (hookDoneAt === undefined || slackDoneAt === undefined) && performance.now() < deadline) {
+    readSlack();
+    const now = performance.now() - started;
+    if (firstSlackAt === undefined && slack.calls.length > 0) firstSlackAt = now;
+    if (hookDoneAt === undefined && sink.firing() >= wantFindings) hookDoneAt = now;
+    if (slackDoneAt === undefined && named.size >= accepted.size) slackDoneAt = now;
+    await sleep(250);
+  }
+  readSlack();
+  const waited = (performance.now() - started) / 1000;
+  clearInterval(sampler);
+  const final = died ? { rss: NaN, peak: rssPeak } : await residentMemory(svc.pid);
+  const after = await redisMemory(redis);
+  const s = (ms: number | undefined): string => (ms === undefined ? '-' : `${(ms / 1000).toFixed(1)} s`);
+  const notYet = (done: number, want: number, what: string): string => {
+    const rate = done / waited;
+    return `NOT within ${TELL_TIMEOUT_S} s: ${done} of ${want} ${what}${rate > 0 ? `; at the rate seen (${rate.toFixed(2)}/s) all would take ~${((want / rate) / 60).toFixed(0)} min` : ''}`;
+  };
+  const replies = [...slack.replies.values()].reduce((n, r) => n + r.length, 0);
+  const methods = new Map<string, number>();
+  for (const c of slack.calls) methods.set(c.method, (methods.get(c.method) ?? 0) + 1);
+  const rows: Array<[string, string]> = [
+    ['storm sent in', `${(storm.ms / 1000).toFixed(1)} s (${storm.sent} webhooks incl. retries; ${accepted.size} apps accepted, ${storm.lost} lost)`],
+    ['5xx answers', String(storm.fiveXx)],
+    ['answers', Object.entries(storm.statuses).map(([k, v]) => `${k}x${v}`).join(' ')],
+    ['ingest latency', `p50 ${storm.p50.toFixed(0)} ms, p99 ${storm.p99.toFixed(0)} ms, max ${storm.max.toFixed(0)} ms`],
+    ['webhook receiver told', hookDoneAt !== undefined ? `${s(hookDoneAt)} (${sink.firing()} findings in ${sink.posts()} posts)` : notYet(sink.firing(), wantFindings, 'findings')],
+    ['Slack: first message', s(firstSlackAt)],
+    ['Slack told (every app named)', slackDoneAt !== undefined ? s(slackDoneAt) : notYet(named.size, accepted.size, 'apps named')],
+    ['every receiver told', hookDoneAt !== undefined && slackDoneAt !== undefined ? s(Math.max(hookDoneAt, slackDoneAt)) : 'no (see above)'],
+    ['Slack calls made', `${slack.calls.length} (${[...methods].map(([m, n]) => `${m} ${n}`).join(', ')}); ${slack.messages.size} channel messages, ${replies} thread replies`],
+    ['service', died ? `DIED (${svc.child.exitCode ?? svc.child.signalCode})` : 'alive'],
+    ['RSS idle / peak / end', `${mb(idle.rss)} / ${mb(Math.max(rssPeak, final.peak))} / ${mb(final.rss)}`],
+    ['Redis used_memory before / peak / end', `${mb(before.used)} / ${mb(Math.max(redisPeak, after.used))} / ${mb(after.used)}`],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  for (const [k, v] of rows) process.stdout.write(`  ${k.padEnd(width)}  ${v}\n`);
+  if (died) process.stdout.write(`${svc.stderrTail().slice(-3000)}\n`);
+});

@@ -1,0 +1,144 @@
+// npm run bench:vs-bare (issue #15): meshdrift's Flux webhook ingest beside a bare Node HTTP server,
+// loaded by the same generator (bench/flapping-loadgen.ts, its own process) in the same run.
+// Printed, never asserted; the target is "meshdrift at least half the bare server's rate".
+//
+// Servers, each in this process in turn, on 127.0.0.1:
+// - bare: node:http; reads the body, checks the HMAC (X-Signature: sha256=<hex>, as Flux's
+//   generic-hmac provider sends it; timing-safe compare), parses the JSON, answers 202;
+// - bare + Redis: the same, plus one Redis write before the answer (SET of the body with a TTL,
+//   acknowledged by Redis; the bench's own redis-server, no persistence, as for meshdrift);
+// - meshdrift: createApp() with workers running, MESHDRIFT_FLUX_HMAC_KEY set (so the same HMAC is
+//   checked), the default policy, group_wait 1h (nothing flushes during the load), POST /webhooks/flux.
+// Every request is a distinct HelmRelease DriftDetected event (its own owner: no dedup shortcut).
+// The servers take turns for BENCH_BARE_ROUNDS rounds (default 2), so a slow patch of a shared
+// machine falls on all of them; each figure is the best round. Env: BENCH_BARE_N (measured requests
+// per server and round, default 3000), BENCH_BARE_CONCURRENCY (default 16).
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+import { createApp } from '../src/app.ts';
+import { loadEnv } from '../src/config/env.ts';
+import { createLogger } from '../src/log.ts';
+import { startOwnRedis } from '../test/support/redis-server.ts';
+import type { LoadResult } from './flapping-loadgen.ts';
+import { runLoadgen } from './loadgen-client.ts';
+import { onCleanup, runBench, table } from './processes.ts';
+
+const N = Math.max(1, Number(process.env.BENCH_BARE_N ?? 3000));
+const ROUNDS = Math.max(1, Number(process.env.BENCH_BARE_ROUNDS ?? 2));
+const CONCURRENCY = Math.max(1, Number(process.env.BENCH_BARE_CONCURRENCY ?? 16));
+const HMAC_KEY = 'bench-hmac-key-not-a-secret';
+const MAX_BODY = 1024 * 1024;
+
+interface Target {
+  name: string;
+  url: string;
+  stop(): Promise<void>;
+}
+
+function listen(server: Server): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}/webhooks/flux`));
+  });
+}
+
+/** The bare server: body, HMAC, JSON, answer; `write` (if given) before the answer. */
+async function startBare(name: string, write?: (body: Buffer, parsed: unknown) => Promise<void>): Promise<Target> {
+  const key = Buffer.from(HMAC_KEY);
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) req.destroy();
+      else chunks.push(c);
+    });
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const header = req.headers['x-signature'];
+      const given = typeof header === 'string' && header.startsWith('sha256=') ? Buffer.from(header.slice(7), 'hex') : Buffer.alloc(0);
+      const want = createHmac('sha256', key).update(body).digest();
+      if (given.length !== want.length || !timingSafeEqual(given, want)) {
+        res.writeHead(401).end();
+        return;
+      }
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(body.toString('utf8'));
+      } catch {
+        res.writeHead(400).end();
+        return;
+      }
+      const answer = (): void => void res.writeHead(202, { 'content-type': 'application/json' }).end('{"accepted":true}');
+      if (write === undefined) answer();
+      else write(body, parsed).then(answer, () => res.writeHead(503).end());
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  const url = await listen(server);
+  return { name, url, stop: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+async function startMeshdriftInProcess(redisUrl: string, prefix: string): Promise<Target> {
+  const env = loadEnv({
+    PORT: '0', HOST: '127.0.0.1', REDIS_URL: redisUrl, MESHDRIFT_KEY_PREFIX: prefix, MESHDRIFT_GROUP_WAIT: '1h', MESHDRIFT_LOG_LEVEL: 'silent',
+    MESHDRIFT_FLUX_HMAC_KEY: HMAC_KEY, MESHDRIFT_ALLOW_UNAUTHENTICATED: 'argocd,api',
+  });
+  const sink = new Writable({ write: (_c, _e, cb) => cb() });
+  const app = createApp({ env, log: createLogger('silent'), registry: new Registry(), consoleOut: sink });
+  await app.start();
+  const url = `${app.address().url}/webhooks/flux`;
+  // The HMAC is checked on this configuration: an unsigned event is refused.
+  const unsigned = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  if (unsigned.status !== 401) throw new Error(`meshdrift answered an unsigned Flux event ${unsigned.status}, expected 401`);
+  return { name: 'meshdrift', url, stop: () => app.stop() };
+}
+
+async function main(): Promise<void> {
+  const own = await startOwnRedis();
+  onCleanup(() => own.stop());
+  const redis = new Redis(own.url, { maxRetriesPerRequest: 1 });
+  onCleanup(async () => redis.disconnect());
+  let seq = 0;
+  const makers: Array<() => Promise<Target>> = [
+    () => startBare('bare Node server'),
+    () => startBare('bare + 1 Redis write', async (body) => void (await redis.set(`bench-bare:${++seq}`, body, 'EX', 600))),
+    () => startMeshdriftInProcess(own.url, `bench-vs-bare-${Date.now()}`),
+  ];
+  const best = new Map<string, LoadResult>();
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const make of makers) {
+      const target = await make();
+      try {
+        const r = await runLoadgen(
+          { target: 'meshdrift-flux', url: target.url, count: N, warmup: Math.min(300, N), concurrency: CONCURRENCY, runId: `vsbare-${round}-${target.name.replace(/\W+/g, '')}`, hmacKey: HMAC_KEY },
+          { timeoutMs: 300_000 },
+        );
+        const bad = Object.entries(r.statuses).filter(([status]) => status !== '202');
+        if (bad.length > 0) throw new Error(`${target.name}: answers other than 202: ${bad.map(([s, n]) => `${s}x${n}`).join(' ')}`);
+        const prev = best.get(target.name);
+        if (prev === undefined || r.count / r.ms > prev.count / prev.ms) best.set(target.name, r);
+      } finally {
+        await target.stop();
+      }
+    }
+  }
+  const rate = (r: LoadResult | undefined): number => (r === undefined ? NaN : (r.count / r.ms) * 1000);
+  const bare = rate(best.get('bare Node server'));
+  const bareRedis = rate(best.get('bare + 1 Redis write'));
+  const mesh = rate(best.get('meshdrift'));
+  process.stdout.write(`ingest beside a bare Node server (node ${process.version}; Flux events with HMAC, ${N} requests x ${ROUNDS} rounds, ${CONCURRENCY} concurrent, best round; load generator in its own process)\n`);
+  process.stdout.write(
+    `${table(
+      ['server', 'req/s', 'p50 ms', 'p99 ms'],
+      [...best].map(([name, r]) => [name, rate(r).toFixed(0), r.p50.toFixed(1), r.p99.toFixed(1)]),
+    )}\n`,
+  );
+  process.stdout.write(`  meshdrift / bare: ${(mesh / bare).toFixed(2)}; meshdrift / bare + Redis write: ${(mesh / bareRedis).toFixed(2)} (target: at least 0.5)\n`);
+}
+
+runBench('vs-bare bench', Number(process.env.BENCH_DEADLINE_MS ?? 600_000), main);
