@@ -10,6 +10,7 @@ import { connected, createRedisConnections } from './redis.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { createQueues, type Queues, type RetryPolicy } from './queue/queues.ts';
 import { createJobHandlers } from './jobs.ts';
+import { createRedisStormStore } from './deliver/storm.ts';
 import { createStageWorkers, runWorkers, workersReady } from './queue/run-workers.ts';
 import { createFluxRevisions, createPullSources } from './sources/pull-sources.ts';
 import { createRedisAuditTrail } from './remediate/audit.ts';
@@ -104,7 +105,9 @@ export function createApp(opts: AppOptions): App {
   // Every ingest in flight is counted: a shutdown lets them commit before Redis is closed.
   const inFlight = createIngestStage({ env, stores, queues, policy: () => policy().current(), metrics, log, now });
   const { ingest } = inFlight;
-  const handlers = createJobHandlers({ queues, notifiers: () => policy().notifiers(), audit, metrics, log, now });
+  const stormSettings = { threshold: env.MESHDRIFT_STORM_THRESHOLD, windowMs: env.MESHDRIFT_STORM_WINDOW };
+  const storms = { store: createRedisStormStore(redis, prefix, stormSettings, now), settings: stormSettings };
+  const handlers = createJobHandlers({ queues, notifiers: () => policy().notifiers(), audit, metrics, log, now, storms });
   const workers = createStageWorkers({ connection: workerRedis, redis, prefix, stores, queues, handlers, policy: () => policy().current(), metrics, log, now });
 
   const fluxRevisions = createFluxRevisions(redis, env, metrics, log);

@@ -1,13 +1,16 @@
 import { createDeliveryHandler, type ReceiverJobDeps } from './deliver/delivery-job.ts';
 import { createAcknowledgeHandler, type AcknowledgeAuditEntry } from './deliver/pagerduty/acknowledge-job.ts';
 import { createNoteHandler } from './deliver/slack/note-job.ts';
+import { createStormHandler, type StormSettings, type StormStore } from './deliver/storm.ts';
 import { DELIVER_JOB_NAME, type JobHandler, type JobHandlers } from './queue/job-handlers.ts';
 import { ACTION_JOB_NAMES, type Queues } from './queue/queues.ts';
 import { createRemediateHandler, createVerifyHandler, remediationTakeover } from './remediate/jobs.ts';
 
 /** What the deliver queue's handlers need, all together. */
 export interface JobHandlerDeps extends ReceiverJobDeps {
-  queues: Pick<Queues, 'enqueueRemediation' | 'enqueueVerify' | 'enqueueNotes' | 'notifications'>;
+  queues: Pick<Queues, 'enqueueRemediation' | 'enqueueVerify' | 'enqueueNotes' | 'enqueueStorm' | 'notifications'>;
+  /** Drift storms (deliver/storm.ts); absent: every group is told on its own. */
+  storms?: { store: StormStore; settings: StormSettings };
   now: () => number;
   /** Where PagerDuty acknowledges are recorded (remediations audit themselves). */
   audit?: { append(entry: AcknowledgeAuditEntry): Promise<unknown> };
@@ -19,12 +22,15 @@ export interface JobHandlerDeps extends ReceiverJobDeps {
  * remediation, a verify step, an owner note, a PagerDuty acknowledge.
  */
 export function createJobHandlers(deps: JobHandlerDeps): JobHandlers {
+  const { storms: stormDeps, ...rest } = deps;
+  const storms = stormDeps ? { ...stormDeps, queues: deps.queues } : undefined;
   const table: [string, JobHandler][] = [
-    [DELIVER_JOB_NAME, createDeliveryHandler({ ...deps, notifications: deps.queues.notifications, takeovers: [remediationTakeover(deps.queues)] })],
+    [DELIVER_JOB_NAME, createDeliveryHandler({ ...rest, notifications: deps.queues.notifications, takeovers: [remediationTakeover(deps.queues)], ...(storms ? { storms } : {}) })],
     [ACTION_JOB_NAMES.remediate, createRemediateHandler(deps)],
     [ACTION_JOB_NAMES.verify, createVerifyHandler(deps)],
     [ACTION_JOB_NAMES.note, createNoteHandler(deps)],
     [ACTION_JOB_NAMES.acknowledge, createAcknowledgeHandler(deps)],
+    ...(storms ? [[ACTION_JOB_NAMES.storm, createStormHandler({ ...rest, storms: storms.store, settings: storms.settings })] satisfies [string, JobHandler]] : []),
   ];
   return new Map(table);
 }

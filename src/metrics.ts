@@ -139,6 +139,12 @@ export interface Metrics {
   senderTimeClamped(source: string, direction: 'future' | 'past'): void;
   /** A job that failed for good and is kept as a dead letter: `stalled` (its worker died or hung too often) or `failed`. */
   deadLettered(queue: 'flush' | 'deliver', reason: 'stalled' | 'failed'): void;
+  /** A group notification a drift storm took instead of telling it (deliver/storm.ts). */
+  stormAbsorbed(receiver: string): void;
+  /** A drift storm opened for a receiver. */
+  stormOpened(receiver: string): void;
+  /** A storm summary sent: firing (opened or updated) or resolved. */
+  stormSummary(status: 'firing' | 'resolved'): void;
   /**
    * An authenticated webhook request for a cluster, project or namespace its credential may not
    * speak for (403). `sender` is a configured credential name (bounded by MESHDRIFT_SENDERS_FILE).
@@ -181,6 +187,9 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
   const argocdPollFound = new Counter({ name: 'meshdrift_argocd_poll_discovered_total', help: 'Argo CD API poll signals that changed what was tracked (drift or a resolve).', registers: [registry] });
   const leader = new Gauge({ name: 'meshdrift_leader', help: '1 while this replica holds the watch Lease.', registers: [registry] });
   const election = new Gauge({ name: 'meshdrift_leader_election_enabled', help: '1 if this replica competes for the watch Lease (MESHDRIFT_CLUSTERS set, MESHDRIFT_LEADER_ELECTION on): then some replica should hold it.', registers: [registry] });
+  const stormAbsorbedC = new Counter({ name: 'meshdrift_storm_absorbed_total', help: 'Group notifications not sent one by one because a drift storm of their receiver tells them in its summary (MESHDRIFT_STORM_THRESHOLD, MESHDRIFT_STORM_WINDOW), by receiver.', labelNames: ['receiver'], registers: [registry] });
+  const stormOpenedC = new Counter({ name: 'meshdrift_storms_total', help: 'Drift storms opened (many groups of one receiver first firing within MESHDRIFT_STORM_WINDOW), by receiver.', labelNames: ['receiver'], registers: [registry] });
+  const stormSummaries = new Counter({ name: 'meshdrift_storm_summaries_total', help: 'Drift storm summaries sent, by status (firing: opened or updated; resolved: every member resolved).', labelNames: ['status'], registers: [registry] });
   const deadLetters = new Counter({ name: 'meshdrift_dead_letters_total', help: 'Jobs that failed for good and are kept as dead letters (GET /api/v1/deadletters), by queue (flush, deliver) and reason (stalled: the worker died or hung more often than allowed; failed: an error on the last attempt).', labelNames: ['queue', 'reason'], registers: [registry] });
   const webhookRefusals = new Counter({ name: 'meshdrift_webhook_refused_total', help: 'Authenticated webhook requests refused (403) because the credential may not speak for the cluster, project or namespace the body names, by sender (credential name) and reason (cluster, project, namespace).', labelNames: ['sender', 'reason'], registers: [registry] });
   const slackLostPosts = new Counter({ name: 'meshdrift_slack_lost_posts_total', help: 'Slack posts whose answer was lost (timeout, cut connection), looked for in the channel before posting again, by outcome: found (no second message), not_found (it never reached Slack), fallback (posted again: the lookup was not possible, e.g. a missing history scope), deferred (the lookup is retried).', labelNames: ['outcome'], registers: [registry] });
@@ -228,6 +237,9 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
     setActiveGroups: (count) => active.set(count),
     setActiveFindings: shared.setActiveFindings,
     deadLettered: (queue, reason) => deadLetters.inc({ queue, reason }),
+    stormAbsorbed: (receiver) => stormAbsorbedC.inc({ receiver }),
+    stormOpened: (receiver) => stormOpenedC.inc({ receiver }),
+    stormSummary: (status) => stormSummaries.inc({ status }),
     setQueueJobs: shared.setQueueJobs,
   };
 }

@@ -85,6 +85,13 @@ export const envSchema = z.object({
   MESHDRIFT_FLUX_MAX_BODY: byteSize('1MiB').refine((n) => n >= 64 * 1024 && n <= 64 * 1024 * 1024, 'must be between 64KiB and 64MiB'),
   MESHDRIFT_GROUP_WAIT: duration('10s'),
   MESHDRIFT_GROUP_INTERVAL: duration('5m'),
+  /**
+   * Drift storms (deliver/storm.ts): this many groups of one receiver first firing within
+   * MESHDRIFT_STORM_WINDOW are told as one summary per receiver; 0 turns storms off.
+   */
+  MESHDRIFT_STORM_THRESHOLD: count(50, 0, 100_000).refine((n) => n === 0 || n >= 2, 'must be 0 (off) or at least 2'),
+  /** The storm window, also the storm summary's refresh interval and how long a storm takes members after the last one. */
+  MESHDRIFT_STORM_WINDOW: duration('1m').refine((ms) => ms >= 1_000 && ms <= 3_600_000, 'must be from 1s to 1h'),
   SLACK_BOT_TOKEN: optionalSecret,
   SLACK_CHANNEL: z.string().optional(),
   SLACK_API_URL: z.string().url().optional(),

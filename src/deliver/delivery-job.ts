@@ -6,6 +6,15 @@ import { notificationOf, settle, type JobHandler } from '../queue/job-handlers.t
 import type { NotificationStore } from '../queue/notification-store.ts';
 import { deliverJobSchema } from '../queue/queues.ts';
 import type { Notifier } from './notifier.ts';
+import type { StormSettings, StormStore } from './storm.ts';
+import type { Queues } from '../queue/queues.ts';
+
+/** Drift storms (deliver/storm.ts): where they are decided, and how their summaries are queued. */
+export interface StormGateDeps {
+  store: StormStore;
+  settings: StormSettings;
+  queues: Pick<Queues, 'enqueueStorm'>;
+}
 
 /** What the deliver-queue handlers of receivers need. */
 export interface ReceiverJobDeps {
@@ -35,7 +44,7 @@ export type DeliveryTakeover = (receiver: string, notifier: Notifier, n: Notific
  * The `deliver` job: one delivery attempt of a stored notification to one receiver (see settle).
  * A receiver one of `takeovers` claims is not sent to (remediate/jobs.ts).
  */
-export function createDeliveryHandler(deps: ReceiverJobDeps & { notifications: NotificationStore; takeovers?: readonly DeliveryTakeover[] }): JobHandler {
+export function createDeliveryHandler(deps: ReceiverJobDeps & { notifications: NotificationStore; takeovers?: readonly DeliveryTakeover[]; storms?: StormGateDeps }): JobHandler {
   return async (job: Job, token) => {
     const data = deliverJobSchema.parse(job.data);
     const notifier = notifierOf(deps, data.receiver);
@@ -44,11 +53,31 @@ export function createDeliveryHandler(deps: ReceiverJobDeps & { notifications: N
       const took = await takeover(data.receiver, notifier, n);
       if (took !== undefined) return took;
     }
+    const storms = deps.storms !== undefined && deps.storms.settings.threshold > 0 ? deps.storms : undefined;
+    const log = deps.log.child({ group: n.groupKey, seq: n.seq, receiver: data.receiver, attempt: job.attemptsMade + 1 });
+    if (storms) {
+      // Part of a drift storm: its summary tells it (deliver/storm.ts), not a message of its own.
+      const verdict = await storms.store.gate(data.receiver, n);
+      if (verdict.kind === 'member') {
+        if (verdict.opened) {
+          // Also on a retry of the opening delivery: the first summary's job id is fixed.
+          await storms.queues.enqueueStorm({ receiver: data.receiver, stormId: verdict.stormId, n: 1 }, 0);
+          if (job.attemptsMade === 0) deps.metrics.stormOpened(data.receiver);
+          log.warn({ storm: verdict.stormId }, 'drift storm: one summary for this receiver instead of one message per group');
+        }
+        deps.metrics.stormAbsorbed(data.receiver);
+        return `told by storm ${verdict.stormId}`;
+      }
+    }
     if (n.status === 'resolved' && notifier.sendResolved === false) return 'skipped: send_resolved is off';
     const started = performance.now();
     const result = await notifier.send(n);
     deps.metrics.deliveryDuration(notifier.type, (performance.now() - started) / 1000);
-    const log = deps.log.child({ group: n.groupKey, seq: n.seq, receiver: data.receiver, attempt: job.attemptsMade + 1 });
+    if (storms && result.ok && n.status === 'firing') {
+      // Told on its own: it stays so (a storm opening now does not take it). Sent already, so a
+      // failure here is logged, not retried (a retry would send it twice).
+      await storms.store.told(data.receiver, n.groupKey).catch((err: unknown) => log.warn({ error: err instanceof Error ? err.message : String(err) }, 'drift storm: recording an individual delivery failed'));
+    }
     return settle(job, token, result, { receiverType: notifier.type, kind: 'delivery', done: 'delivered', metrics: deps.metrics, log });
   };
 }

@@ -1,3 +1,4 @@
+import { stormHeadline, type StormStore } from '../deliver/storm.ts';
 import express, { type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import type { Logger } from '../log.ts';
@@ -32,6 +33,8 @@ export interface ApiDeps {
   groups: { active(limit: number): Promise<GroupState[]> };
   history: { recent(limit: number): Promise<HistoryEntry[]> };
   deadLetters: { list(limit: number): Promise<DeadLetter[]>; retry(id: string): Promise<'retried' | 'not-found'> };
+  /** Drift storms and their member groups (GET /storms); absent: 404. */
+  storms?: Pick<StormStore, 'list'>;
   /** The remediation audit trail (GET /audit); absent: 404. */
   audit?: Pick<AuditTrail, 'list'>;
   /** Inhibit rules in force and the firing sources, so GET /alerts can say what holds a finding back. */
@@ -241,6 +244,26 @@ export function createApiRouter(deps: ApiDeps): express.Router {
   router.get('/deadletters', async (req, res) => {
     const { limit } = parseQuery(deadLettersQuery, req);
     res.json({ deadLetters: await deps.deadLetters.list(limit) });
+  });
+
+  // Each receiver's drift storm (deliver/storm.ts): its summary and the groups it tells (bounded
+  // per storm by STORM_API_MEMBERS; every group is also in GET /alerts as before).
+  router.get('/storms', async (_req, res) => {
+    if (!deps.storms) throw notFound('drift storms are not recorded here');
+    const storms = await deps.storms.list();
+    res.json({
+      storms: storms.map((r) => ({
+        receiver: r.receiver,
+        id: r.id,
+        status: r.ended ? 'resolved' : 'firing',
+        summary: stormHeadline(r, r.ended),
+        startedAt: new Date(r.startedAt).toISOString(),
+        lastJoinAt: new Date(r.lastJoinAt).toISOString(),
+        joined: r.joined,
+        firingMembers: r.members.size,
+        members: [...r.members].map(([groupKey, m]) => ({ groupKey, cluster: m.cluster, owner: m.owner, firing: m.firing, critical: m.critical, severity: m.severity, ...(m.revision === undefined ? {} : { revision: m.revision }) })),
+      })),
+    });
   });
 
   router.post('/deadletters/:id/retry', async (req, res) => {

@@ -6,6 +6,7 @@ import type { PolicyHolder } from '../deliver/policy-receivers.ts';
 import { createSlackAcknowledge } from '../deliver/pagerduty/acknowledge.ts';
 import { createSlackActionAccess } from '../deliver/slack/access.ts';
 import { createSlackActionLineRecorder } from '../deliver/slack/message-store.ts';
+import { createRedisStormStore } from '../deliver/storm.ts';
 import { createRedisSlackReplayGuard } from '../deliver/slack/replay-guard.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
@@ -82,6 +83,7 @@ export function createHttpApp(base: HttpBase, stages: HttpStages): express.Expre
       groups: createRedisGroupReader(redis, prefix),
       history: stores.history,
       deadLetters: createDeadLetters(queues.deliver, queues.flush),
+      storms: createRedisStormStore(redis, prefix, { threshold: env.MESHDRIFT_STORM_THRESHOLD, windowMs: env.MESHDRIFT_STORM_WINDOW }, now),
       audit,
       inhibition: { rules: () => policy().current().inhibitRules, sources: () => stores.inhibitSources.list() },
       now,

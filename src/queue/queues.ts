@@ -29,7 +29,11 @@ export type DeliverJob = z.infer<typeof deliverJobSchema>;
  * job name: one owner's remediation (latest wins), a verify step, a note for Slack threads, a
  * PagerDuty acknowledge.
  */
-export const ACTION_JOB_NAMES = { remediate: 'remediate', verify: 'verify', note: 'note', acknowledge: 'acknowledge' } as const;
+export const ACTION_JOB_NAMES = { remediate: 'remediate', verify: 'verify', note: 'note', acknowledge: 'acknowledge', storm: 'storm' } as const;
+
+/** The n-th summary of one receiver's drift storm (deliver/storm.ts); job n+1 follows n. */
+export const stormJobSchema = z.object({ receiver: z.string(), stormId: z.string(), n: z.number().int().positive() });
+export type StormJob = z.infer<typeof stormJobSchema>;
 
 const remediationOwnerSchema = z.object({ cluster: z.string(), tool: z.enum(TOOLS), owner: ownerRefSchema });
 /** The owner a remediation job is for (remediate/policy.ts `RemediationOwner`). */
@@ -76,7 +80,7 @@ export const acknowledgeJobSchema = z.object({
   at: z.number(),
 });
 export type AcknowledgeJob = z.infer<typeof acknowledgeJobSchema>;
-type ActionJob = RemediateJob | VerifyJob | NoteJob | AcknowledgeJob;
+type ActionJob = RemediateJob | VerifyJob | NoteJob | AcknowledgeJob | StormJob;
 
 /**
  * How long a remediation job waits before it runs, so that a burst of notifications for one owner
@@ -131,6 +135,8 @@ export interface Queues {
   enqueueNotes(receivers: readonly string[], notes: readonly OwnerNote[]): Promise<void>;
   /** One PagerDuty acknowledge; the same (receiver, group, click) twice is a no-op. */
   enqueueAcknowledge(job: AcknowledgeJob): Promise<void>;
+  /** The n-th summary of a receiver's storm, after `delayMs`; the same (receiver, storm, n) twice is a no-op. */
+  enqueueStorm(job: StormJob, delayMs: number): Promise<void>;
   /**
    * Jobs per queue and state (read-only: one counting script per queue, O(1) per state). The
    * deliver queue's counts include its follow-up jobs (remediate, verify, note, acknowledge).
@@ -247,6 +253,9 @@ export function createQueues(connection: Redis, prefix: string, retry: RetryPoli
     },
     async enqueueAcknowledge(job) {
       await actions.add(ACTION_JOB_NAMES.acknowledge, job, { ...deliverOpts, jobId: jobIdOf('ack', job.receiver, job.groupKey, job.actor, job.at) });
+    },
+    async enqueueStorm(job, delayMs) {
+      await actions.add(ACTION_JOB_NAMES.storm, job, { ...deliverOpts, jobId: jobIdOf('storm', job.receiver, job.stormId, job.n), delay: Math.max(0, delayMs) });
     },
     async jobCounts() {
       const read = async (queue: Queue, name: string) => {

@@ -78,3 +78,19 @@ export function epochKey(prefix: string): string {
 export function announcedKey(prefix: string, epoch: string): string {
   return `${prefix}:epoch:announced:${epoch}`;
 }
+
+/**
+ * One receiver's drift storm (deliver/storm.ts), all with a TTL refreshed on every touch:
+ * `state` (hash: id, started, last join, version, what was sent), `recent` (zset: groups first told
+ * within the window), `pending` (hash: groups let through individually, not yet sent), `members`
+ * (hash: groups the storm tells, with what each says), `sample` (list: a few findings to show).
+ * `index` (set) lists the receivers' state keys for the API.
+ */
+export function stormKeys(keyPrefix: string, receiver: string): { state: string; recent: string; pending: string; members: string; sample: string; index: string } {
+  const base = `${keyPrefix}:storm:${createHash('sha256').update(receiver).digest('hex').slice(0, 24)}`;
+  return { state: base, recent: `${base}:recent`, pending: `${base}:pending`, members: `${base}:members`, sample: `${base}:sample`, index: stormIndexKey(keyPrefix) };
+}
+
+export function stormIndexKey(keyPrefix: string): string {
+  return `${keyPrefix}:storms`;
+}
