@@ -62,8 +62,10 @@ export function createDeliveryHandler(deps: ReceiverJobDeps & { notifications: N
         if (verdict.opened) {
           // Also on a retry of the opening delivery: the first summary's job id is fixed.
           await storms.queues.enqueueStorm({ receiver: data.receiver, stormId: verdict.stormId, n: 1 }, 0);
-          if (job.attemptsMade === 0) deps.metrics.stormOpened(data.receiver);
-          log.warn({ storm: verdict.stormId }, 'drift storm: one summary for this receiver instead of one message per group');
+          if (verdict.fresh) {
+            deps.metrics.stormOpened(data.receiver);
+            log.warn({ storm: verdict.stormId }, 'drift storm: one summary for this receiver instead of one message per group');
+          }
         }
         deps.metrics.stormAbsorbed(data.receiver);
         return `told by storm ${verdict.stormId}`;

@@ -37,7 +37,7 @@ export interface StormSettings {
 
 /** How long storm keys live without a touch (a storm outlives no receiver by more). */
 export const STORM_TTL_SECONDS = 7 * 24 * 3600;
-/** Findings kept to show in a summary (the most severe are not known in advance: the first seen). */
+/** Findings kept to show in a summary: the most severe of each of the first members. */
 export const STORM_SAMPLE = 20;
 /** Members listed per storm by the API. */
 export const STORM_API_MEMBERS = 1000;
@@ -67,7 +67,8 @@ export function memberOf(n: Notification): StormMember {
   };
 }
 
-export type GateVerdict = { kind: 'individual' } | { kind: 'member'; stormId: string; opened: boolean };
+/** `opened`: this delivery opened the storm (`fresh`: just now, not on a retry): queue its first summary. */
+export type GateVerdict = { kind: 'individual' } | { kind: 'member'; stormId: string; opened: boolean; fresh: boolean };
 
 // KEYS: state, recent, pending, members, sample, index
 // ARGV: groupKey, reason, status, now, windowMs, threshold, ttlS, member JSON, receiver, sampleMax, sample JSON...
@@ -92,7 +93,8 @@ if id and redis.call('HEXISTS', members, gk) == 1 then
   if status == 'resolved' then redis.call('HDEL', members, gk) else redis.call('HSET', members, gk, member) end
   redis.call('HINCRBY', state, 'version', 1)
   touch()
-  return {'member', id, redis.call('HGET', state, 'opener') == gk and '1' or '0'}
+  -- A retry of the delivery that opened the storm makes sure its first summary is queued.
+  return {'member', id, (reason == 'first' and redis.call('HGET', state, 'opener') == gk) and '1' or '0'}
 end
 if reason ~= 'first' or status ~= 'firing' then
   redis.call('HDEL', pending, gk)
@@ -110,7 +112,7 @@ if not join and redis.call('ZCARD', recent) >= threshold then
     redis.call('EXPIRE', state .. ':seq', ttl)
     redis.call('DEL', state, members, sample)
     redis.call('HSET', state, 'id', id, 'receiver', receiver, 'started', now, 'opener', gk, 'version', 0, 'sent', 0, 'joined', 0)
-    opened = '1'
+    opened = '2'
     redis.call('SADD', index, state)
     redis.call('EXPIRE', index, ttl)
   end
@@ -224,7 +226,12 @@ export function createRedisStormStore(redis: Redis, keyPrefix: string, settings:
   return {
     async gate(receiver, n) {
       const k = stormKeys(keyPrefix, receiver);
-      const sample = n.firing.slice(0, STORM_SAMPLE).map((f) => JSON.stringify(f));
+      // Each member shows its most severe finding (a notification lists them most severe first),
+      // saying whose it is: the summary's sample then spans up to STORM_SAMPLE apps.
+      const lead = n.firing[0];
+      const { kind, namespace, name } = n.labels.owner;
+      const whose = `${kind} ${namespace === '' ? name : `${namespace}/${name}`} on ${n.labels.cluster}${n.firing.length > 1 ? ` (+${n.firing.length - 1} more)` : ''}`;
+      const sample = lead === undefined ? [] : [JSON.stringify({ ...lead, detail: lead.detail === undefined || lead.detail === '' ? whose : `${whose}: ${lead.detail}` })];
       const out = (await redis.eval(
         GATE,
         6,
@@ -246,7 +253,7 @@ export function createRedisStormStore(redis: Redis, keyPrefix: string, settings:
         STORM_SAMPLE,
         ...sample,
       )) as [string, string, string];
-      return out[0] === 'member' ? { kind: 'member', stormId: out[1], opened: out[2] === '1' } : { kind: 'individual' };
+      return out[0] === 'member' ? { kind: 'member', stormId: out[1], opened: out[2] !== '0', fresh: out[2] === '2' } : { kind: 'individual' };
     },
     async told(receiver, groupKey) {
       const k = stormKeys(keyPrefix, receiver);
