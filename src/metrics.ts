@@ -152,6 +152,19 @@ export interface Metrics {
   webhookRefused(sender: string, reason: 'cluster' | 'project' | 'namespace'): void;
 }
 
+/** The drift-storm counters (deliver/storm.ts). */
+function stormMetrics(registry: Registry): Pick<Metrics, 'stormAbsorbed' | 'stormOpened' | 'stormSummary'> {
+  const stormAbsorbedC = new Counter({ name: 'meshdrift_storm_absorbed_total', help: 'Group notifications not sent one by one because a drift storm of their receiver tells them in its summary (MESHDRIFT_STORM_THRESHOLD, MESHDRIFT_STORM_WINDOW), by receiver.', labelNames: ['receiver'], registers: [registry] });
+  const stormOpenedC = new Counter({ name: 'meshdrift_storms_total', help: 'Drift storms opened (many groups of one receiver first firing within MESHDRIFT_STORM_WINDOW), by receiver.', labelNames: ['receiver'], registers: [registry] });
+  const stormSummaries = new Counter({ name: 'meshdrift_storm_summaries_total', help: 'Drift storm summaries sent, by status (firing: opened or updated; resolved: every member resolved).', labelNames: ['status'], registers: [registry] });
+  return {
+    stormAbsorbed: (receiver) => stormAbsorbedC.inc({ receiver }),
+    stormOpened: (receiver) => stormOpenedC.inc({ receiver }),
+    stormSummary: (status) => stormSummaries.inc({ status }),
+  };
+}
+
+
 export function createMetrics(registry: Registry = new Registry(), opts: { defaultMetrics?: boolean; appMetrics?: AppMetricsMode } = {}): Metrics {
   const appMode: AppMetricsMode = opts.appMetrics ?? { mode: 'top', n: 50 };
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'meshdrift_' });
@@ -187,9 +200,6 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
   const argocdPollFound = new Counter({ name: 'meshdrift_argocd_poll_discovered_total', help: 'Argo CD API poll signals that changed what was tracked (drift or a resolve).', registers: [registry] });
   const leader = new Gauge({ name: 'meshdrift_leader', help: '1 while this replica holds the watch Lease.', registers: [registry] });
   const election = new Gauge({ name: 'meshdrift_leader_election_enabled', help: '1 if this replica competes for the watch Lease (MESHDRIFT_CLUSTERS set, MESHDRIFT_LEADER_ELECTION on): then some replica should hold it.', registers: [registry] });
-  const stormAbsorbedC = new Counter({ name: 'meshdrift_storm_absorbed_total', help: 'Group notifications not sent one by one because a drift storm of their receiver tells them in its summary (MESHDRIFT_STORM_THRESHOLD, MESHDRIFT_STORM_WINDOW), by receiver.', labelNames: ['receiver'], registers: [registry] });
-  const stormOpenedC = new Counter({ name: 'meshdrift_storms_total', help: 'Drift storms opened (many groups of one receiver first firing within MESHDRIFT_STORM_WINDOW), by receiver.', labelNames: ['receiver'], registers: [registry] });
-  const stormSummaries = new Counter({ name: 'meshdrift_storm_summaries_total', help: 'Drift storm summaries sent, by status (firing: opened or updated; resolved: every member resolved).', labelNames: ['status'], registers: [registry] });
   const deadLetters = new Counter({ name: 'meshdrift_dead_letters_total', help: 'Jobs that failed for good and are kept as dead letters (GET /api/v1/deadletters), by queue (flush, deliver) and reason (stalled: the worker died or hung more often than allowed; failed: an error on the last attempt).', labelNames: ['queue', 'reason'], registers: [registry] });
   const webhookRefusals = new Counter({ name: 'meshdrift_webhook_refused_total', help: 'Authenticated webhook requests refused (403) because the credential may not speak for the cluster, project or namespace the body names, by sender (credential name) and reason (cluster, project, namespace).', labelNames: ['sender', 'reason'], registers: [registry] });
   const slackLostPosts = new Counter({ name: 'meshdrift_slack_lost_posts_total', help: 'Slack posts whose answer was lost (timeout, cut connection), looked for in the channel before posting again, by outcome: found (no second message), not_found (it never reached Slack), fallback (posted again: the lookup was not possible, e.g. a missing history scope), deferred (the lookup is retried).', labelNames: ['outcome'], registers: [registry] });
@@ -199,7 +209,7 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
   const clockOffset = new Gauge({ name: 'meshdrift_clock_offset_seconds', help: 'Redis TIME (the clock all replicas share) minus this replica\'s local clock, as last measured; meshdrift tells time by Redis, so this shows how far off the node\'s clock is.', registers: [registry] });
   const clockSyncErrors = new Counter({ name: 'meshdrift_clock_sync_errors_total', help: 'Failed reads of Redis TIME; the last measured offset stays in use.', registers: [registry] });
   const senderClamped = new Counter({ name: 'meshdrift_sender_time_clamped_total', help: 'Signals whose sender timestamp was bounded to the receipt (MESHDRIFT_MAX_SENDER_SKEW), by source and direction (future: after the receipt; past: older than the allowed skew).', labelNames: ['source', 'direction'], registers: [registry] });
-  return {
+  return { ...stormMetrics(registry),
     registry,
     setClockOffset: (seconds) => clockOffset.set(seconds),
     clockSyncFailed: () => clockSyncErrors.inc(),
@@ -237,9 +247,6 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
     setActiveGroups: (count) => active.set(count),
     setActiveFindings: shared.setActiveFindings,
     deadLettered: (queue, reason) => deadLetters.inc({ queue, reason }),
-    stormAbsorbed: (receiver) => stormAbsorbedC.inc({ receiver }),
-    stormOpened: (receiver) => stormOpenedC.inc({ receiver }),
-    stormSummary: (status) => stormSummaries.inc({ status }),
     setQueueJobs: shared.setQueueJobs,
   };
 }

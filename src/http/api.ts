@@ -164,6 +164,28 @@ function alertGroupView(g: GroupState, mutes: Mutes, now: number): AlertGroupVie
   return view;
 }
 
+// Each receiver's drift storm (deliver/storm.ts): its summary and the groups it tells (bounded per
+// storm by STORM_API_MEMBERS; every group is also in GET /alerts as before).
+function stormsRoute(store: ApiDeps['storms']): RequestHandler {
+  return async (_req, res) => {
+    if (!store) throw notFound('drift storms are not recorded here');
+    const storms = await store.list();
+    res.json({
+      storms: storms.map((r) => ({
+        receiver: r.receiver,
+        id: r.id,
+        status: r.ended ? 'resolved' : 'firing',
+        summary: stormHeadline(r, r.ended),
+        startedAt: new Date(r.startedAt).toISOString(),
+        lastJoinAt: new Date(r.lastJoinAt).toISOString(),
+        joined: r.joined,
+        firingMembers: r.members.size,
+        members: [...r.members].map(([groupKey, m]) => ({ groupKey, cluster: m.cluster, owner: m.owner, firing: m.firing, critical: m.critical, severity: m.severity, ...(m.revision === undefined ? {} : { revision: m.revision }) })),
+      })),
+    });
+  };
+}
+
 /** The /api/v1 router; mount it with `app.use('/api/v1', createApiRouter(deps))`. */
 export function createApiRouter(deps: ApiDeps): express.Router {
   const router = express.Router();
@@ -246,25 +268,7 @@ export function createApiRouter(deps: ApiDeps): express.Router {
     res.json({ deadLetters: await deps.deadLetters.list(limit) });
   });
 
-  // Each receiver's drift storm (deliver/storm.ts): its summary and the groups it tells (bounded
-  // per storm by STORM_API_MEMBERS; every group is also in GET /alerts as before).
-  router.get('/storms', async (_req, res) => {
-    if (!deps.storms) throw notFound('drift storms are not recorded here');
-    const storms = await deps.storms.list();
-    res.json({
-      storms: storms.map((r) => ({
-        receiver: r.receiver,
-        id: r.id,
-        status: r.ended ? 'resolved' : 'firing',
-        summary: stormHeadline(r, r.ended),
-        startedAt: new Date(r.startedAt).toISOString(),
-        lastJoinAt: new Date(r.lastJoinAt).toISOString(),
-        joined: r.joined,
-        firingMembers: r.members.size,
-        members: [...r.members].map(([groupKey, m]) => ({ groupKey, cluster: m.cluster, owner: m.owner, firing: m.firing, critical: m.critical, severity: m.severity, ...(m.revision === undefined ? {} : { revision: m.revision }) })),
-      })),
-    });
-  });
+  router.get('/storms', stormsRoute(deps.storms));
 
   router.post('/deadletters/:id/retry', async (req, res) => {
     const id = idOf(req);
