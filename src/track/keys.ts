@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
  * | `<p>:groups:known`                    | zset   | every group, scored by key expiry (the bound)   | redis-store.ts (CAS)     |
  * | `<p>:group-version`                   | string | the counter group versions are drawn from       | redis-store.ts (CAS)     |
  * | `<p>:findings:active:{refs,counts,reconciled}` | hash/hash/string | firing-finding counts and their last rebuild | redis-store.ts |
+ * | `<p>:findings:active:rebuild[:refs,:counts,:done,:todo]` | string/hash/hash/set/set | a rebuild in steps (TTL) | active-findings-rebuild.ts |
  * | `<p>:history`                         | list   | recent notifications (the API's history)        | history.ts               |
  * | `<p>:inhibit:sources`                 | hash   | firing findings that may inhibit others         | inhibit-sources.ts       |
  * | `<p>:silences[:ends,:expired,:expired:ends,:version,:indexed]` | hash/zset/… | silences   | silence-store.ts         |
@@ -50,6 +51,17 @@ export function groupVersionKey(keyPrefix: string): string {
 /** Where the active-findings bookkeeping lives (track/active-findings.ts). */
 export function activeFindingsKeys(keyPrefix: string): { refs: string; counts: string; reconciled: string } {
   return { refs: `${keyPrefix}:findings:active:refs`, counts: `${keyPrefix}:findings:active:counts`, reconciled: `${keyPrefix}:findings:active:reconciled` };
+}
+
+/**
+ * A rebuild of the active-findings counts in steps (track/active-findings-rebuild.ts): its id
+ * (`running`, with a TTL every step renews), the shadow refs and counts it builds, the groups it has
+ * read (`done`) and those a commit changed before it read them (`todo`). The CAS script finds them
+ * from the refs key: `<refs key minus "refs">rebuild…`.
+ */
+export function activeFindingsRebuildKeys(keyPrefix: string): { running: string; refs: string; counts: string; done: string; todo: string } {
+  const base = `${keyPrefix}:findings:active:rebuild`;
+  return { running: base, refs: `${base}:refs`, counts: `${base}:counts`, done: `${base}:done`, todo: `${base}:todo` };
 }
 
 export function historyKey(keyPrefix: string): string {

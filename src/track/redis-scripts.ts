@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 
 /**
  * The Lua scripts behind the track store (track/redis-store.ts): the compare-and-set commit of a
- * group and the rebuild of the active-findings counts. Their text is pinned byte for byte by
+ * group and the steps of the rebuild of the active-findings counts. Their text is pinned byte for byte by
  * test/unit/track/redis-scripts.test.ts (a replica of another version must run the same script).
  */
 
@@ -79,44 +79,123 @@ end
 if ARGV[5] == 'add' then redis.call('ZADD', KEYS[2], ARGV[6], ARGV[4]) else redis.call('ZREM', KEYS[2], ARGV[4]) end
 if ARGV[7] == 'add' then redis.call('SADD', KEYS[3], ARGV[4]) elseif ARGV[7] == 'rem' then redis.call('SREM', KEYS[3], ARGV[4]) end
 if ARGV[7] ~= '' then redis.call('EXPIRE', KEYS[3], ARGV[10]) end
-for i = 12, #ARGV, 3 do
-  local field = ARGV[i + 1]
-  local ref = ARGV[i] .. '|' .. field
-  if ARGV[i + 2] == '1' then
-    if redis.call('HINCRBY', KEYS[4], ref, 1) == 1 then redis.call('HINCRBY', KEYS[5], field, 1) end
+local function count(refs, counts)
+  for i = 12, #ARGV, 3 do
+    local field = ARGV[i + 1]
+    local ref = ARGV[i] .. '|' .. field
+    if ARGV[i + 2] == '1' then
+      if redis.call('HINCRBY', refs, ref, 1) == 1 then redis.call('HINCRBY', counts, field, 1) end
+    else
+      local left = redis.call('HINCRBY', refs, ref, -1)
+      if left <= 0 then redis.call('HDEL', refs, ref) end
+      if left == 0 and redis.call('HINCRBY', counts, field, -1) <= 0 then redis.call('HDEL', counts, field) end
+    end
+  end
+end
+count(KEYS[4], KEYS[5])
+-- A rebuild of the counts in steps is under way (active-findings-rebuild.ts): a group it has read,
+-- or one this commit creates (its delta is all it holds), follows this commit in the shadow counts;
+-- one it has not read is read (again) before it ends.
+local rb = string.sub(KEYS[4], 1, #KEYS[4] - 4) .. 'rebuild'
+local rbLeft = redis.call('PTTL', rb)
+if rbLeft > 0 then
+  if cur == '0' and ARGV[2] ~= '' then redis.call('SADD', rb .. ':done', ARGV[4]) end
+  if redis.call('SISMEMBER', rb .. ':done', ARGV[4]) == 1 then
+    count(rb .. ':refs', rb .. ':counts')
+    redis.call('PEXPIRE', rb .. ':done', rbLeft)
+    redis.call('PEXPIRE', rb .. ':refs', rbLeft)
+    redis.call('PEXPIRE', rb .. ':counts', rbLeft)
   else
-    local left = redis.call('HINCRBY', KEYS[4], ref, -1)
-    if left <= 0 then redis.call('HDEL', KEYS[4], ref) end
-    if left == 0 and redis.call('HINCRBY', KEYS[5], field, -1) <= 0 then redis.call('HDEL', KEYS[5], field) end
+    redis.call('SADD', rb .. ':todo', ARGV[4])
+    redis.call('PEXPIRE', rb .. ':todo', rbLeft)
   end
 end
 return result
 `;
 
-// Rebuilds the active-findings refs and counts from the active groups' states, atomically (no
-// commit can interleave), at most once per `every` seconds across all replicas (the marker key).
-// KEYS: marker, active-groups zset, refs hash, counts hash. ARGV: every s, group key prefix.
-// Returns the number of groups read, or -1 when another run was recent. The group hashes are
-// not in KEYS: every key shares the prefix (and, on a hash-tagged prefix, the slot).
-export const RECONCILE_SCRIPT = `
+// The rebuild of the active-findings counts in bounded steps (active-findings-rebuild.ts): the
+// replica that sets the hourly marker builds shadow refs and counts from the active groups, a
+// batch per step, while the CAS above keeps them in step with every commit; the last step swaps
+// them in. No step reads more than one batch: Redis is never blocked for long.
+//
+// Start. KEYS: marker, running, shadow refs, shadow counts, done, todo, active groups. ARGV: every
+// s, rebuild id, ttl ms. Returns the number of active groups, or -1 when another run was recent.
+export const REBUILD_START_SCRIPT = `
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return -1 end
-redis.call('DEL', KEYS[3], KEYS[4])
-local groups = redis.call('ZRANGE', KEYS[2], 0, -1)
-for _, g in ipairs(groups) do
-  local s = redis.call('HGET', ARGV[2] .. g, 's')
-  if s then
-    local ok, state = pcall(cjson.decode, s)
-    if ok and type(state) == 'table' and type(state.findings) == 'table' then
-      for fp, f in pairs(state.findings) do
-        if type(f) == 'table' and f.status == 'firing' then
-          local field = tostring(f.severity) .. '|' .. tostring(f.mesh) .. '|' .. tostring(f.category)
-          if redis.call('HINCRBY', KEYS[3], fp .. '|' .. field, 1) == 1 then redis.call('HINCRBY', KEYS[4], field, 1) end
-        end
+redis.call('UNLINK', KEYS[3], KEYS[4], KEYS[5], KEYS[6])
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+return redis.call('ZCARD', KEYS[7])
+`;
+
+// One step: adds the firing refs (fingerprint|severity|mesh|category) read from groups, each only
+// if the group is still at the version they were read at. KEYS: running, shadow refs, shadow
+// counts, done, todo. ARGV: id, ttl ms, group key prefix, then per group: group, version ('' =
+// gone), last ('1': the group is done after this chunk), n, n refs. Returns {'lost'} when this
+// rebuild is no longer the one running, else {'ok', groups that changed since they were read}: those
+// go to todo (and a group's earlier chunks are taken back by the caller: REBUILD_UNDO_SCRIPT).
+export const REBUILD_STEP_SCRIPT = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {'lost'} end
+local out = {'ok'}
+local i = 4
+while i <= #ARGV do
+  local g, expected, last, n = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+  local first = i + 4
+  i = first + n
+  if redis.call('SISMEMBER', KEYS[4], g) == 1 then
+    redis.call('SREM', KEYS[5], g)
+  elseif (redis.call('HGET', ARGV[3] .. g, 'v') or '') ~= expected then
+    redis.call('SADD', KEYS[5], g)
+    out[#out + 1] = g
+  else
+    for j = first, i - 1 do
+      local ref = ARGV[j]
+      if redis.call('HINCRBY', KEYS[2], ref, 1) == 1 then
+        redis.call('HINCRBY', KEYS[3], string.sub(ref, string.find(ref, '|', 1, true) + 1), 1)
       end
+    end
+    if last == '1' then
+      redis.call('SADD', KEYS[4], g)
+      redis.call('SREM', KEYS[5], g)
     end
   end
 end
-return #groups
+for k = 1, 5 do redis.call('PEXPIRE', KEYS[k], ARGV[2]) end
+return out
+`;
+
+// Takes back refs a step added for a group that changed before its last chunk. KEYS: running,
+// shadow refs, shadow counts. ARGV: id, refs. Returns 0 when this rebuild is no longer running.
+export const REBUILD_UNDO_SCRIPT = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+for j = 2, #ARGV do
+  local left = redis.call('HINCRBY', KEYS[2], ARGV[j], -1)
+  if left <= 0 then redis.call('HDEL', KEYS[2], ARGV[j]) end
+  if left == 0 then
+    local field = string.sub(ARGV[j], string.find(ARGV[j], '|', 1, true) + 1)
+    if redis.call('HINCRBY', KEYS[3], field, -1) <= 0 then redis.call('HDEL', KEYS[3], field) end
+  end
+end
+return 1
+`;
+
+// The last step: when no group is left to read, the shadow refs and counts replace the live ones
+// (the old ones are freed in the background: UNLINK). KEYS: running, shadow refs, shadow counts,
+// done, todo, refs, counts. ARGV: id. Returns 1 when swapped, 0 when groups are left (todo), -1
+// when this rebuild is no longer running.
+export const REBUILD_FINISH_SCRIPT = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+if redis.call('SCARD', KEYS[5]) > 0 then return 0 end
+redis.call('UNLINK', KEYS[6], KEYS[7])
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('RENAME', KEYS[2], KEYS[6])
+  redis.call('PERSIST', KEYS[6])
+end
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('RENAME', KEYS[3], KEYS[7])
+  redis.call('PERSIST', KEYS[7])
+end
+redis.call('UNLINK', KEYS[1], KEYS[4], KEYS[5])
+return 1
 `;
 
 export type CasRedis = Redis & {
@@ -126,11 +205,19 @@ export type CasRedis = Redis & {
     nowSeconds: number, maxGroups: number, ownerTtl: number, ttlMode: 'set' | 'keep',
     ...deltas: string[]
   ): Promise<number>;
-  meshdriftReconcileActiveFindings(markerKey: string, activeKey: string, refsKey: string, countsKey: string, everySeconds: number, groupKeyPrefix: string): Promise<number>;
+  meshdriftRebuildStart(marker: string, running: string, refs: string, counts: string, done: string, todo: string, active: string, everySeconds: number, id: string, ttlMs: number): Promise<number>;
+  meshdriftRebuildStep(running: string, refs: string, counts: string, done: string, todo: string, id: string, ttlMs: number, groupKeyPrefix: string, ...entries: string[]): Promise<string[]>;
+  meshdriftRebuildUndo(running: string, refs: string, counts: string, id: string, ...refsToTake: string[]): Promise<number>;
+  meshdriftRebuildFinish(running: string, refs: string, counts: string, done: string, todo: string, liveRefs: string, liveCounts: string, id: string): Promise<number>;
 };
 
-/** Registers both scripts on this connection (once). */
+/** Registers the scripts on this connection (once). */
 export function defineScripts(redis: Redis): void {
   if (!('meshdriftCas' in redis)) redis.defineCommand('meshdriftCas', { numberOfKeys: 7, lua: CAS_SCRIPT });
-  if (!('meshdriftReconcileActiveFindings' in redis)) redis.defineCommand('meshdriftReconcileActiveFindings', { numberOfKeys: 4, lua: RECONCILE_SCRIPT });
+  if (!('meshdriftRebuildStart' in redis)) {
+    redis.defineCommand('meshdriftRebuildStart', { numberOfKeys: 7, lua: REBUILD_START_SCRIPT });
+    redis.defineCommand('meshdriftRebuildStep', { numberOfKeys: 5, lua: REBUILD_STEP_SCRIPT });
+    redis.defineCommand('meshdriftRebuildUndo', { numberOfKeys: 3, lua: REBUILD_UNDO_SCRIPT });
+    redis.defineCommand('meshdriftRebuildFinish', { numberOfKeys: 7, lua: REBUILD_FINISH_SCRIPT });
+  }
 }

@@ -6,6 +6,7 @@ import { ownerPath } from '../model/owner.ts';
 import { groupStateSchema, type GroupState } from './group-state.ts';
 import { activeFindingsDelta, parseActiveFindings, type ActiveFindingsCount } from './active-findings.ts';
 import { defineScripts, type CasRedis } from './redis-scripts.ts';
+import { ACTIVE_FINDINGS_RECONCILE_SECONDS, DEFAULT_MAINTENANCE_BATCH, rebuildActiveFindings } from './active-findings-rebuild.ts';
 import { activeFindingsKeys, activeGroupsKey, groupRedisKey, groupVersionKey, knownGroupsKey, ownerGroupsKey } from './keys.ts';
 
 /**
@@ -91,23 +92,13 @@ export async function readActiveFindings(redis: Redis, keyPrefix: string): Promi
   return parseActiveFindings(await redis.hgetall(activeFindingsKeys(keyPrefix).counts));
 }
 
-/** How often one replica rebuilds the counts from the group states: see {@link reconcileActiveFindings}. */
-export const ACTIVE_FINDINGS_RECONCILE_SECONDS = 3600;
-
 /**
- * Rebuilds the active-findings counts from the active groups, in one atomic script, unless some
- * replica did within `everySeconds`. The commits keep the counts exact; this is for what they
- * cannot see: groups written before the counts existed (the first start of this version), and
- * commits by an older replica during a rolling upgrade (it runs the older script). It decodes every
- * active group's state inside Redis, which blocks Redis meanwhile: 0.13 s for 1,000 active groups,
- * 0.7 s for 10,000 on a 2-core machine (`node bench/active-findings.ts`), hence once per hour, not
- * per refresh. Returns the number of groups read, or null when the last run is recent.
+ * Rebuilds the active-findings counts from the active groups unless some replica did within
+ * `everySeconds`, in bounded steps that never block Redis for long (track/active-findings-rebuild.ts).
+ * Returns the number of active groups when it started, or null when the last run is recent.
  */
-export async function reconcileActiveFindings(redis: Redis, keyPrefix: string, everySeconds = ACTIVE_FINDINGS_RECONCILE_SECONDS): Promise<number | null> {
-  defineScripts(redis);
-  const keys = activeFindingsKeys(keyPrefix);
-  const read = await (redis as CasRedis).meshdriftReconcileActiveFindings(keys.reconciled, activeGroupsKey(keyPrefix), keys.refs, keys.counts, everySeconds, groupRedisKey(keyPrefix, ''));
-  return read < 0 ? null : read;
+export async function reconcileActiveFindings(redis: Redis, keyPrefix: string, everySeconds = ACTIVE_FINDINGS_RECONCILE_SECONDS, batch = DEFAULT_MAINTENANCE_BATCH): Promise<number | null> {
+  return (await rebuildActiveFindings(redis, keyPrefix, { everySeconds, batch }))?.groups ?? null;
 }
 
 export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { CAS_SCRIPT, RECONCILE_SCRIPT } from '../../../src/track/redis-scripts.ts';
+import { CAS_SCRIPT, REBUILD_FINISH_SCRIPT, REBUILD_START_SCRIPT, REBUILD_STEP_SCRIPT, REBUILD_UNDO_SCRIPT } from '../../../src/track/redis-scripts.ts';
 
 // Golden: the Lua text is what Redis runs (and caches by SHA-1). Replicas of the previous version
 // run the same script during a rolling upgrade; a change here must be deliberate.
@@ -8,12 +8,14 @@ const sha1 = (text: string): string => createHash('sha1').update(text).digest('h
 
 describe('track store Lua scripts', () => {
   it('the compare-and-set commit script is byte-identical to the pinned text', () => {
-    expect(sha1(CAS_SCRIPT)).toBe('f035aec31150bf09f9d0cab3bf8910efbeefa345');
-    expect(CAS_SCRIPT.length).toBe(2810);
+    expect(sha1(CAS_SCRIPT)).toBe('023268400958a608a0d7c74179f41318f7fbb50e');
+    expect(CAS_SCRIPT.length).toBe(3710);
   });
 
-  it('the active-findings reconcile script is byte-identical to the pinned text', () => {
-    expect(sha1(RECONCILE_SCRIPT)).toBe('de07ee726305c5b5dccca75fe1c8a57627574b5c');
-    expect(RECONCILE_SCRIPT.length).toBe(767);
+  it('the steps of the active-findings rebuild are byte-identical to the pinned texts', () => {
+    expect(sha1(REBUILD_START_SCRIPT)).toBe('35fcafce98d1349455f9e3e23ebed8a58932ff45');
+    expect(sha1(REBUILD_STEP_SCRIPT)).toBe('943acef71dc2f13e0ad3acafecf6e6707581ef8f');
+    expect(sha1(REBUILD_UNDO_SCRIPT)).toBe('335b77395abf48a939c6acbbbd756b5f80ee9174');
+    expect(sha1(REBUILD_FINISH_SCRIPT)).toBe('084157fa6c35ec53430731780f046e018365f01e');
   });
 });
