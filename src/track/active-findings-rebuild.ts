@@ -53,27 +53,54 @@ export class RebuildAbandonedError extends Error {
   override readonly name = 'RebuildAbandonedError';
 }
 
-/** A group's version and distinct firing refs (`fingerprint|severity|mesh|category`), from its stored JSON. */
+/** The ref (`fingerprint|severity|mesh|category`) of a stored finding if it fires, else null. */
+function firingRef(key: string, f: unknown): string | null {
+  if (typeof f !== 'object' || f === null) return null;
+  const finding = f as { status?: unknown; fingerprint?: unknown; severity?: unknown; mesh?: unknown; category?: unknown };
+  if (finding.status !== 'firing') return null;
+  const fp = typeof finding.fingerprint === 'string' ? finding.fingerprint : key;
+  // countField's layout (severity|mesh|category), as the commits write it.
+  return `${fp}|${String(finding.severity)}|${String(finding.mesh)}|${String(finding.category)}`;
+}
+
+function parsed(json: string): unknown {
+  try {
+    return JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The distinct firing refs of a group stored whole (field `s`, one JSON value). */
 export function firingRefsOfStored(json: string | null): string[] {
   if (json === null) return [];
-  let state: unknown;
-  try {
-    state = JSON.parse(json);
-  } catch {
-    return [];
-  }
+  const state = parsed(json);
   // State meshdrift wrote itself: a structural guard, not a schema (the recount in Lua did the same).
   const findings = typeof state === 'object' && state !== null ? (state as { findings?: unknown }).findings : undefined;
   if (typeof findings !== 'object' || findings === null) return [];
   const refs = new Set<string>();
   for (const [key, f] of Object.entries(findings)) {
-    if (typeof f !== 'object' || f === null) continue;
-    const finding = f as { status?: unknown; fingerprint?: unknown; severity?: unknown; mesh?: unknown; category?: unknown };
-    if (finding.status !== 'firing') continue;
-    const fp = typeof finding.fingerprint === 'string' ? finding.fingerprint : key;
-    // countField's layout (severity|mesh|category), as the commits write it.
-    refs.add(`${fp}|${String(finding.severity)}|${String(finding.mesh)}|${String(finding.category)}`);
+    const ref = firingRef(key, f);
+    if (ref !== null) refs.add(ref);
   }
+  return [...refs];
+}
+
+/**
+ * The distinct firing refs of a group stored one finding per field (`f:<fingerprint>`, with its
+ * meta in `m`: track/group-layout.ts), read with HSCAN, `count` fields per call.
+ */
+async function firingRefsOfFields(redis: Redis, key: string, count: number): Promise<string[]> {
+  const refs = new Set<string>();
+  let cursor = '0';
+  do {
+    const [next, flat] = await redis.hscan(key, cursor, 'MATCH', 'f:*', 'COUNT', count);
+    cursor = next;
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const ref = firingRef((flat[i] ?? '').slice(2), parsed(flat[i + 1] ?? ''));
+      if (ref !== null) refs.add(ref);
+    }
+  } while (cursor !== '0');
   return [...refs];
 }
 
@@ -116,18 +143,19 @@ export async function rebuildActiveFindings(redis: Redis, keyPrefix: string, opt
   const account = async (keys: readonly string[]): Promise<void> => {
     if (keys.length === 0) return;
     const pipeline = redis.pipeline();
-    for (const g of keys) pipeline.hmget(groupPrefix + g, 'v', 's');
+    for (const g of keys) pipeline.hmget(groupPrefix + g, 'v', 'm', 's');
     const replies = (await pipeline.exec()) ?? [];
     let entries: string[] = [];
     let size = 0;
     for (const [i, g] of keys.entries()) {
       const [err, value] = replies[i] ?? [null, null];
       if (err) throw err;
-      const [version, json] = (value ?? [null, null]) as Array<string | null>;
+      const [version, meta, json] = (value ?? [null, null, null]) as Array<string | null>;
       const n = (reads.get(g) ?? 0) + 1;
       reads.set(g, n);
       if (n > MAX_READS_PER_GROUP) await abandon(`group ${g} changed at each of ${MAX_READS_PER_GROUP} reads`);
-      const refs = version === null ? [] : firingRefsOfStored(json ?? null);
+      // Both layouts: one finding per field (meta `m`), or the whole state in `s` (before issue #15).
+      const refs = version === null ? [] : meta !== null ? await firingRefsOfFields(redis, groupPrefix + g, batch) : firingRefsOfStored(json ?? null);
       if (refs.length > batch) {
         await accountLarge(g, version ?? '', refs);
         continue;
