@@ -29,6 +29,9 @@ import type { Notifier } from './notifier.ts';
  *   individually again. When its last member has resolved, one resolved summary is sent.
  */
 
+/** The owner kind a storm summary carries (its owner's name is the headline): no Slack buttons act on it. */
+export const STORM_OWNER_KIND = 'DriftStorm';
+
 export interface StormSettings {
   /** Groups first told within `windowMs` that start a storm; 0 turns storms off. */
   threshold: number;
@@ -333,7 +336,7 @@ export function stormNotification(r: StormRecord, seq: number, at: number, resol
     labels: {
       cluster: only(clusters) ?? `${clusters.size} clusters`,
       tool: tool === 'flux' || tool === 'meshdrift' ? tool : 'argocd',
-      owner: { kind: 'DriftStorm', namespace: '', name: stormHeadline(r, resolved) },
+      owner: { kind: STORM_OWNER_KIND, namespace: '', name: stormHeadline(r, resolved) },
       project: '',
       receiver: r.receiver,
       groupBy: { storm: r.id, groups: String(ms.length) },

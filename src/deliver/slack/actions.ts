@@ -1,3 +1,4 @@
+import { STORM_OWNER_KIND } from '../storm.ts';
 import { z } from 'zod';
 import type { GroupLabels, Notification } from '../../model/alert-group.ts';
 import type { MatcherSpec } from '../../route/matcher.ts';
@@ -108,7 +109,8 @@ const button = (actionId: string, text: string, value: string, style?: SlackButt
  * key is too long for a button value (never the case for meshdrift's hashed keys).
  */
 export function slackActionsBlock(n: Notification): Extract<SlackBlock, { type: 'actions' }> | null {
-  if (n.status !== 'firing') return null;
+  // A storm summary is no alert group: silence, acknowledge or sync its members (GET /api/v1/storms).
+  if (n.status !== 'firing' || n.labels.owner.kind === STORM_OWNER_KIND) return null;
   const value = encodeButtonValue(n.groupKey, n.seq);
   if (value.length > MAX_BUTTON_VALUE || n.groupKey.length > MAX_GROUP_KEY) return null;
   const elements: SlackButton[] = [

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadEnv } from '../../../src/config/env.ts';
+import { renderSlackMessage } from '../../../src/deliver/slack/render.ts';
 import { memberOf, stormHeadline, stormNotification, type StormRecord } from '../../../src/deliver/storm.ts';
 import { makeNotification, makeTrackedFinding, paymentsGroupLabels } from '../../support/notifications.ts';
 
@@ -33,6 +34,11 @@ describe('drift storm summaries', () => {
     const firing = stormNotification(r, 1, 5000, false);
     expect(firing).toMatchObject({ groupKey: 'storm/slack/1-1', seq: 1, reason: 'first', status: 'firing', severity: 'critical' });
     expect(firing.firing).toHaveLength(1);
+    // Rendered by the receiver's own renderer: the headline in the header, and no buttons (a
+    // Silence or Acknowledge would act on no group).
+    const slack = JSON.stringify(renderSlackMessage(firing).blocks);
+    expect(slack).toContain('DriftStorm 1 resources in 1 apps drifted in prod-eu');
+    expect(slack).not.toContain('meshdrift.silence');
     const resolved = stormNotification({ ...r, members: new Map(), ended: true }, 4, 9000, true);
     expect(resolved).toMatchObject({ groupKey: 'storm/slack/1-1', seq: 4, reason: 'resolved', status: 'resolved', firing: [] });
     expect(resolved.resolved[0]?.status).toBe('resolved');
