@@ -116,8 +116,10 @@ const KEEP_COMPLETED = { age: 24 * 3600, count: 50_000 } as const;
 const KEEP_FAILED = { age: 14 * 24 * 3600, count: 50_000 } as const;
 
 export interface Queues {
-  /** Schedules the flush `seq` of a group at `dueAt`; adding the same flush twice is a no-op. */
+  /** Schedules the flush `seq` of a group at `dueAt`; adding the same flush twice is a no-op (the second add is skipped when this process made the first). */
   scheduleFlush(groupKey: string, epoch: number, seq: number, dueAt: number, now: number): Promise<void>;
+  /** Forgets which flushes this process added (Redis lost its data: they are added again). */
+  forgetScheduledFlushes(): void;
   /**
    * Stores the notification once and enqueues one delivery per receiver referring to it; the same
    * (group, seq, receiver) twice is a no-op.
@@ -148,6 +150,13 @@ export interface Queues {
   readonly notifications: NotificationStore;
   close(): Promise<void>;
 }
+
+/**
+ * Flush job ids remembered as added, so that the signals that find a flush already pending do not
+ * add it again (issue #15: one of a webhook's 5 round trips did nothing). A flush id is never
+ * reused (epoch and seq), so an id forgotten only costs that one no-op add again.
+ */
+const ADDED_FLUSHES_KEPT = 10_000;
 
 /** Flushes due within this long are promoted by a local timer (see promoteOnTime). */
 const PROMOTE_WITHIN_MS = 10 * 60_000;
@@ -183,6 +192,8 @@ export function createQueues(connection: Redis, prefix: string, retry: RetryPoli
    * (repeats, hours) keep no timer: 100 ms does not matter there.
    */
   const promotions = new Map<string, NodeJS.Timeout>();
+  /** Flush job ids this process added (oldest first, at most ADDED_FLUSHES_KEPT). */
+  const added = new Set<string>();
   const promoteOnTime = (jobId: string, delay: number, promote: () => Promise<void>): void => {
     if (delay <= 0 || delay > PROMOTE_WITHIN_MS || promotions.has(jobId)) return;
     const timer = setTimeout(() => {
@@ -209,10 +220,17 @@ export function createQueues(connection: Redis, prefix: string, retry: RetryPoli
     notifications,
     async scheduleFlush(groupKey, epoch, seq, dueAt, now) {
       const jobId = jobIdOf('flush', groupKey, epoch, seq);
+      // Added by this process already: adding it again is a no-op that costs a round trip (and
+      // writes a "duplicated" event). Another replica, or this one after a restart, adds it once
+      // more, which still repairs a crash between a commit and its add.
+      if (added.has(jobId)) return;
       const delay = Math.max(0, dueAt - now);
       const job = await flush.add('flush', { groupKey, epoch, seq }, { ...flushOpts, jobId, delay });
+      added.add(jobId);
+      if (added.size > ADDED_FLUSHES_KEPT) added.delete(added.values().next().value ?? jobId);
       promoteOnTime(jobId, delay, () => job.promote());
     },
+    forgetScheduledFlushes: () => added.clear(),
     async enqueueDeliveries(notification) {
       // Stored before the jobs exist: a job never refers to a notification not yet written.
       await notifications.save(notification);

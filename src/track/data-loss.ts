@@ -23,7 +23,8 @@ export interface DataLossWatchDeps {
    */
   sources: { kube(): unknown; readonly argoPolling: unknown; rederive(): Promise<unknown> };
   /** Queues the notice's deliveries. */
-  queues: { enqueueDeliveries(n: Notification): Promise<void> };
+  /** `forgetScheduledFlushes`: the flush jobs this process remembers adding are gone with the data. */
+  queues: { enqueueDeliveries(n: Notification): Promise<void>; forgetScheduledFlushes?(): void };
   /** Records the notice in the history. */
   history: { record(n: Notification): Promise<void> };
 }
@@ -47,6 +48,7 @@ export interface DataLossWatch {
 export function createDataLossWatch(deps: DataLossWatchDeps): DataLossWatch {
   const { metrics, log, now, env } = deps;
   const onLoss = async (loss: DataLoss): Promise<void> => {
+    deps.queues.forgetScheduledFlushes?.();
     metrics.redisDataLoss();
     metrics.setRedisDataLossRecent(true);
     void deps.sources.rederive().catch((err: unknown) => log.error({ error: err instanceof Error ? err.message : String(err) }, 're-deriving findings after the Redis data loss failed; the next audit or poll retries'));
