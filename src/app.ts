@@ -73,7 +73,7 @@ export function createApp(opts: AppOptions): App {
   const log = opts.log ?? createLogger(env.MESHDRIFT_LOG_LEVEL);
   const metrics = createMetrics(opts.registry ?? new Registry(), { appMetrics: env.MESHDRIFT_APP_METRICS });
   const prefix = env.MESHDRIFT_KEY_PREFIX;
-  const { client: redis, worker: workerRedis } = createRedisConnections(env.REDIS_URL, log);
+  const { client: redis, queue: queueRedis, worker: workerRedis } = createRedisConnections(env.REDIS_URL, log);
   // One clock for all replicas (Redis TIME), measured at start and every MESHDRIFT_CLOCK_SYNC_INTERVAL:
   // every decision (snapshot order, group_wait, silences, timers) uses it.
   const clock = opts.now
@@ -100,7 +100,7 @@ export function createApp(opts: AppOptions): App {
   const { store, history } = stores;
   // Connection errors are already logged once per connection (redis.ts); here at debug, not raw to stderr.
   const onQueueError = (queue: string, err: Error): void => log.debug({ queue, error: err.message }, 'queue connection error');
-  const queues = createQueues(redis, prefix, opts.deliveryRetry, { onError: onQueueError });
+  const queues = createQueues(queueRedis, prefix, opts.deliveryRetry, { onError: onQueueError });
   const audit = createRedisAuditTrail(redis, prefix, { now, maxLen: env.MESHDRIFT_AUDIT_MAX });
   // Every ingest in flight is counted: a shutdown lets them commit before Redis is closed.
   const inFlight = createIngestStage({ env, stores, queues, policy: () => policy().current(), metrics, log, now });
@@ -156,7 +156,9 @@ export function createApp(opts: AppOptions): App {
         shutdown.onStop('policy', async () => loaded.close());
         loaded.watch();
         shutdown.onStop('redis', async () => void (await redis.quit().catch(() => redis.disconnect())));
+        shutdown.onStop('queue redis', async () => void (await queueRedis.quit().catch(() => queueRedis.disconnect())));
         await connected(redis);
+        await connected(queueRedis);
         // Before anything decides: the first measurement must succeed (retried), then it is periodic.
         await clock?.start();
         shutdown.onStop('worker redis', async () => void (await workerRedis.quit().catch(() => workerRedis.disconnect())));

@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from './log.ts';
 
 /**
- * meshdrift's two Redis connections (whether a failure means Redis is down: net/unavailable.ts). The clients are lazy: the
+ * meshdrift's three Redis connections (whether a failure means Redis is down: net/unavailable.ts). The clients are lazy: the
  * first command (BullMQ's queue setup does one as soon as the queues are built) or `connected()`
  * opens them.
  */
@@ -10,26 +10,34 @@ import type { Logger } from './log.ts';
 const retryStrategy = (times: number): number => Math.min(times * 200, 2000);
 
 export interface RedisConnections {
-  /** Commands: stores, queues, the shared clock. Fails fast when Redis is down (no offline queue). */
+  /** meshdrift's own commands: stores, the shared clock. Fails fast when Redis is down (no offline queue). */
   client: Redis;
+  /**
+   * BullMQ's queues (adding jobs, counts, the stored notifications), apart from `client` so that
+   * their scripts never queue ahead of a group commit on the same socket (issue #15). Fails fast too.
+   */
+  queue: Redis;
   /** BullMQ workers, which block on Redis (maxRetriesPerRequest null, as BullMQ wants). */
   worker: Redis;
 }
 
 export function createRedisConnections(url: string, log: Logger): RedisConnections {
-  const client = new Redis(url, {
-    lazyConnect: true,
-    // Webhooks must fail fast with 503 when Redis is down rather than hang in an offline queue.
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 5000,
-    retryStrategy,
-  });
+  const failFast = () =>
+    new Redis(url, {
+      lazyConnect: true,
+      // Webhooks must fail fast with 503 when Redis is down rather than hang in an offline queue.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      connectTimeout: 5000,
+      retryStrategy,
+    });
+  const client = failFast();
+  const queue = failFast();
   const worker = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: null, retryStrategy });
-  for (const [name, r] of [['client', client], ['worker', worker]] as const) {
+  for (const [name, r] of [['client', client], ['queue', queue], ['worker', worker]] as const) {
     r.on('error', (err: Error) => log.warn({ connection: name, error: err.message }, 'redis connection error'));
   }
-  return { client, worker };
+  return { client, queue, worker };
 }
 
 /** Connects a lazy client (BullMQ may already have started it) and waits until it is ready. */
