@@ -8,6 +8,7 @@ import { bigSnapshotBody } from '../test/support/big-snapshot.ts';
 // `resources` drifted resources are OutOfSync mesh objects, all at one sync revision (one bad push).
 // A 5xx or a transport error is counted and the same webhook sent again after 1 s, up to
 // `retries` times (Argo CD notifications and Flux retry a few times); an app never accepted is lost.
+// Past `budgetMs` no new app is sent (counted as unsent), so a slow service still gets a report.
 
 export interface StormRequest {
   url: string;
@@ -19,6 +20,8 @@ export interface StormRequest {
   revision: string;
   concurrency: number;
   retries: number;
+  /** Send no new webhook after this many ms (the rest count as not sent); answers in flight are awaited. */
+  budgetMs: number;
 }
 
 export interface StormResult {
@@ -27,6 +30,8 @@ export interface StormResult {
   /** Apps accepted (202), by name. */
   accepted: string[];
   lost: number;
+  /** Apps not sent because the budget ran out. */
+  unsent: number;
   fiveXx: number;
   statuses: Record<string, number>;
   p50: number;
@@ -75,7 +80,7 @@ async function main(req: StormRequest): Promise<StormResult> {
   const started = performance.now();
   await Promise.all(
     Array.from({ length: req.concurrency }, async () => {
-      while (next < req.apps) {
+      while (next < req.apps && performance.now() - started < req.budgetMs) {
         const i = next++;
         const text = body(req, i);
         for (let attempt = 0; ; attempt++) {
@@ -94,7 +99,7 @@ async function main(req: StormRequest): Promise<StormResult> {
             break;
           }
           if (status.startsWith('5')) fiveXx++;
-          if (!(status.startsWith('5') || status === 'error') || attempt >= req.retries) {
+          if (!(status.startsWith('5') || status === 'error') || attempt >= req.retries || performance.now() - started >= req.budgetMs) {
             lost++;
             break;
           }
@@ -106,7 +111,7 @@ async function main(req: StormRequest): Promise<StormResult> {
   const ms = performance.now() - started;
   latencies.sort((a, b) => a - b);
   const pct = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? 0;
-  return { ms, sent, accepted, lost, fiveXx, statuses, p50: pct(50), p99: pct(99), max: latencies.at(-1) ?? 0 };
+  return { ms, sent, accepted, lost, unsent: req.apps - next, fiveXx, statuses, p50: pct(50), p99: pct(99), max: latencies.at(-1) ?? 0 };
 }
 
 process.once('message', (msg: unknown) => {

@@ -52,6 +52,18 @@ async function redisMemory(redis: Redis): Promise<{ used: number; peak: number }
   return { used: field('used_memory'), peak: field('used_memory_peak') };
 }
 
+/** meshdrift's own counts of signal outcomes and notification attempts, from /metrics. */
+async function countersOf(url: string): Promise<{ signals: string; notifications: string }> {
+  const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text().catch(() => '');
+  const pick = (metric: string, labels: string[]): string =>
+    text
+      .split('\n')
+      .filter((l) => l.startsWith(`${metric}{`))
+      .map((l) => `${labels.map((k) => new RegExp(`${k}="([^"]*)"`).exec(l)?.[1] ?? '?').join('/')} ${l.slice(l.lastIndexOf(' ') + 1)}`)
+      .join(', ') || '-';
+  return { signals: pick('meshdrift_signals_total', ['outcome']), notifications: pick('meshdrift_notifications_total', ['receiver', 'outcome']) };
+}
+
 function sendStorm(req: StormRequest, timeoutMs: number): Promise<StormResult> {
   const child = track(fork(new URL('./scale-sender.ts', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
   return new Promise<StormResult>((resolve, reject) => {
@@ -114,7 +126,7 @@ runBench('scale bench', (TELL_TIMEOUT_S + 900) * 1000, async () => {
 
   const started = performance.now();
   const storm = await sendStorm(
-    { url: `${svc.url}/webhooks/argocd`, token: TOKEN, clusters: CLUSTERS, apps: APPS, resources: RESOURCES, revision: REVISION, concurrency: CONCURRENCY, retries: 4 },
+    { url: `${svc.url}/webhooks/argocd`, token: TOKEN, clusters: CLUSTERS, apps: APPS, resources: RESOURCES, revision: REVISION, concurrency: CONCURRENCY, retries: 4, budgetMs: TELL_TIMEOUT_S * 1000 },
     (TELL_TIMEOUT_S + 600) * 1000,
   );
   const accepted = new Set(storm.accepted);
@@ -148,6 +160,7 @@ runBench('scale bench', (TELL_TIMEOUT_S + 900) * 1000, async () => {
   const waited = (performance.now() - started) / 1000;
   clearInterval(sampler);
   const final = died ? { rss: NaN, peak: rssPeak } : await residentMemory(svc.pid);
+  const counters = died ? { signals: '-', notifications: '-' } : await countersOf(svc.url);
   const after = await redisMemory(redis);
   const s = (ms: number | undefined): string => (ms === undefined ? '-' : `${(ms / 1000).toFixed(1)} s`);
   const notYet = (done: number, want: number, what: string): string => {
@@ -158,7 +171,7 @@ runBench('scale bench', (TELL_TIMEOUT_S + 900) * 1000, async () => {
   const methods = new Map<string, number>();
   for (const c of slack.calls) methods.set(c.method, (methods.get(c.method) ?? 0) + 1);
   const rows: Array<[string, string]> = [
-    ['storm sent in', `${(storm.ms / 1000).toFixed(1)} s (${storm.sent} webhooks incl. retries; ${accepted.size} apps accepted, ${storm.lost} lost)`],
+    ['storm sent in', `${(storm.ms / 1000).toFixed(1)} s (${storm.sent} webhooks incl. retries; ${accepted.size} apps accepted, ${storm.lost} lost${storm.unsent > 0 ? `, ${storm.unsent} not sent within the timeout` : ''})`],
     ['5xx answers', String(storm.fiveXx)],
     ['answers', Object.entries(storm.statuses).map(([k, v]) => `${k}x${v}`).join(' ')],
     ['ingest latency', `p50 ${storm.p50.toFixed(0)} ms, p99 ${storm.p99.toFixed(0)} ms, max ${storm.max.toFixed(0)} ms`],
@@ -167,6 +180,8 @@ runBench('scale bench', (TELL_TIMEOUT_S + 900) * 1000, async () => {
     ['Slack told (every app named)', slackDoneAt !== undefined ? s(slackDoneAt) : notYet(named.size, accepted.size, 'apps named')],
     ['every receiver told', hookDoneAt !== undefined && slackDoneAt !== undefined ? s(Math.max(hookDoneAt, slackDoneAt)) : 'no (see above)'],
     ['Slack calls made', `${slack.calls.length} (${[...methods].map(([m, n]) => `${m} ${n}`).join(', ')}); ${slack.messages.size} channel messages, ${replies} thread replies`],
+    ['meshdrift: signals by outcome', counters.signals],
+    ['meshdrift: notifications by receiver, outcome', counters.notifications],
     ['service', died ? `DIED (${svc.child.exitCode ?? svc.child.signalCode})` : 'alive'],
     ['RSS idle / peak / end', `${mb(idle.rss)} / ${mb(Math.max(rssPeak, final.peak))} / ${mb(final.rss)}`],
     ['Redis used_memory before / peak / end', `${mb(before.used)} / ${mb(Math.max(redisPeak, after.used))} / ${mb(after.used)}`],
