@@ -176,7 +176,7 @@ export function createApp(opts: AppOptions): App {
         await listener.listen(env.PORT, env.HOST);
         // stop() has waited for the open requests (up to the grace); what is left is cut.
         shutdown.onStop('http', () => listener.close());
-        stopGauges = startGaugeRefresh({ redis, prefix, queues, metrics, log });
+        stopGauges = startGaugeRefresh({ redis, prefix, queues, metrics, log, maintenanceBatch: env.MESHDRIFT_MAINTENANCE_BATCH });
         // Redis data loss: checked at every reconnect and periodically (issue #12 item 9).
         dataLoss.start();
         const { url } = this.address();

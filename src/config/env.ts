@@ -219,6 +219,11 @@ export const envSchema = z.object({
   /** Audit records kept (approximately; also trimmed at 30 days). */
   MESHDRIFT_AUDIT_MAX: count(100_000, 100, 10_000_000),
   /**
+   * What one step of a periodic Redis sweep handles (the hourly rebuild of the active-findings
+   * counts: refs per script, groups per ZSCAN, fields per HSCAN): each step blocks Redis this little.
+   */
+  MESHDRIFT_MAINTENANCE_BATCH: count(500, 10, 100_000),
+  /**
    * Most findings one snapshot may carry (drifted resources of one Argo CD app or Flux object);
    * past it the signal is refused (413 for a webhook) and counted. The default takes a 10,000-resource
    * app with every resource drifted, twice over (a 2 MiB Argo CD body holds about 20,000).
