@@ -255,10 +255,16 @@ export async function startAlertmanager(config: string): Promise<AlertmanagerPro
 // ---------------------------------------------------------------------------------------------
 // Running a bench: a hard deadline, and cleanup on every way out.
 
-async function cleanup(): Promise<void> {
-  await Promise.all([...children].map((c) => stopChild(c).catch(() => undefined)));
-  for (const fn of cleanups.splice(0).reverse()) await fn().catch(() => undefined);
-  await Promise.all([...tempDirs].map((d) => rm(d, { recursive: true, force: true }).catch(() => undefined)));
+// One cleanup however many ways out are taken at once (a signal stops the children, so main fails
+// too): the second caller waits for the first instead of exiting before the redis-server is stopped.
+let cleaning: Promise<void> | undefined;
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    await Promise.all([...children].map((c) => stopChild(c).catch(() => undefined)));
+    for (const fn of cleanups.splice(0).reverse()) await fn().catch(() => undefined);
+    await Promise.all([...tempDirs].map((d) => rm(d, { recursive: true, force: true }).catch(() => undefined)));
+  })();
+  return cleaning;
 }
 
 /** Runs `main`, then stops every child and removes temp dirs; exits 2 if `deadlineMs` passes first. */

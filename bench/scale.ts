@@ -17,7 +17,8 @@
 // Size (env): BENCH_SCALE_CLUSTERS (default 5), BENCH_SCALE_APPS (default 100),
 // BENCH_SCALE_RESOURCES (drifted resources in all, default 1000), BENCH_SCALE_CONCURRENCY (default
 // 16), BENCH_SCALE_TELL_TIMEOUT_S (default 300), BENCH_SCALE_GROUP_WAIT (the route's group_wait,
-// e.g. 1s for a quick smoke run; default unset: the policy default). Issue #15's full size:
+// e.g. 1s for a quick smoke run; default unset: the policy default); any MESHDRIFT_* variable is
+// passed to the service (e.g. MESHDRIFT_MAX_ALERT_GROUPS). Issue #15's full size:
 // BENCH_SCALE_CLUSTERS=50 BENCH_SCALE_APPS=10000 BENCH_SCALE_RESOURCES=100000.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { fork } from 'node:child_process';
@@ -99,6 +100,8 @@ runBench('scale bench', (TELL_TIMEOUT_S + 900) * 1000, async () => {
   );
   const before = await redisMemory(redis);
   const svc = await startMeshdrift({
+    // MESHDRIFT_* settings from the bench's environment reach the service (e.g. a bound to raise).
+    ...Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith('MESHDRIFT_') && e[1] !== undefined)),
     REDIS_URL: own.url,
     MESHDRIFT_KEY_PREFIX: PREFIX,
     MESHDRIFT_POLICY: policy,
