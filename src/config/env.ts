@@ -220,7 +220,8 @@ export const envSchema = z.object({
   MESHDRIFT_AUDIT_MAX: count(100_000, 100, 10_000_000),
   /**
    * What one step of a periodic Redis sweep handles (the hourly rebuild of the active-findings
-   * counts: refs per script, groups per ZSCAN, fields per HSCAN): each step blocks Redis this little.
+   * counts: refs per script, groups per ZSCAN, fields per HSCAN; silences moved or deleted per
+   * sweep): each step blocks Redis this little.
    */
   MESHDRIFT_MAINTENANCE_BATCH: count(500, 10, 100_000),
   /**

@@ -48,6 +48,8 @@ export interface SilenceStoreOptions {
   onLimit?: () => void;
   /** Where unreadable entries are reported (once per entry and store instance). */
   log?: Logger;
+  /** Most silences one sweep moves or deletes (MESHDRIFT_MAINTENANCE_BATCH); default 1000. */
+  sweepBatch?: number;
 }
 
 /** A create refused because `max` silences are already pending or active. */
@@ -64,10 +66,12 @@ const DEFAULT_RETAIN_EXPIRED_MS = 24 * 3600 * 1000;
 export const DEFAULT_MAX_SILENCES = 1000;
 
 // Moves what has ended (endsAt <= now) to the expired side, deletes expired ones past retention and
-// past the cap (oldest end first). KEYS: active, ends, expired, expiredEnds. ARGV: now, retain, max.
+// past the cap (oldest end first), at most `limit` of each per call (MESHDRIFT_MAINTENANCE_BATCH:
+// Redis is never blocked for long; the rest goes at the next call, and nothing reads an ended
+// silence as active meanwhile). KEYS: active, ends, expired, expiredEnds. ARGV: now, retain, max.
 const SWEEP = `
-local function sweep(now, retain, max)
-  local ended = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1000)
+local function sweep(now, retain, max, limit)
+  local ended = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)
   for i = 1, #ended, 2 do
     local id = ended[i]
     local json = redis.call('HGET', KEYS[1], id)
@@ -78,9 +82,9 @@ local function sweep(now, retain, max)
     end
     redis.call('ZREM', KEYS[2], id)
   end
-  local old = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now - retain, 'LIMIT', 0, 1000)
+  local old = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now - retain, 'LIMIT', 0, limit)
   local over = redis.call('ZCARD', KEYS[4]) - #old - max
-  if over > 0 then old = redis.call('ZRANGE', KEYS[4], 0, #old + over - 1) end
+  if over > 0 then old = redis.call('ZRANGE', KEYS[4], 0, math.min(#old + over, limit) - 1) end
   for _, id in ipairs(old) do
     redis.call('HDEL', KEYS[3], id)
     redis.call('ZREM', KEYS[4], id)
@@ -89,11 +93,12 @@ end
 `;
 
 // KEYS: active, ends, expired, expiredEnds, version, indexed marker. ARGV: now, retain, max, id,
-// json, endsAt, new version. Returns 1, or 0 when `max` silences are pending or active. The first silence of a
-// new installation marks the ends index complete (nothing older to index).
+// json, endsAt, new version, sweep limit. Returns 1, or 0 when `max` silences are pending or active
+// (not yet ended: those the sweep has not moved yet do not count). The first silence of a new
+// installation marks the ends index complete (nothing older to index).
 const CREATE_SCRIPT = `${SWEEP}
-sweep(tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
-if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then return 0 end
+sweep(tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[8]))
+if redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[1], '+inf') >= tonumber(ARGV[3]) then return 0 end
 if redis.call('HLEN', KEYS[1]) == 0 then redis.call('SET', KEYS[6], '1') end
 redis.call('HSET', KEYS[1], ARGV[4], ARGV[5])
 redis.call('ZADD', KEYS[2], ARGV[6], ARGV[4])
@@ -103,7 +108,7 @@ return 1
 
 // Ends one silence: replaces it on the expired side, if it is still what the caller read.
 // KEYS: active, ends, expired, expiredEnds, version. ARGV: now, retain, max, id, old json, new json,
-// new endsAt, new version.
+// new endsAt, new version, sweep limit.
 const EXPIRE_SCRIPT = `${SWEEP}
 if redis.call('HGET', KEYS[1], ARGV[4]) ~= ARGV[5] then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[4])
@@ -111,13 +116,13 @@ redis.call('ZREM', KEYS[2], ARGV[4])
 redis.call('HSET', KEYS[3], ARGV[4], ARGV[6])
 redis.call('ZADD', KEYS[4], ARGV[7], ARGV[4])
 redis.call('SET', KEYS[5], ARGV[8])
-sweep(tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
+sweep(tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[9]))
 return 1
 `;
 
-// KEYS: active, ends, expired, expiredEnds. ARGV: now, retain, max.
+// KEYS: active, ends, expired, expiredEnds. ARGV: now, retain, max, limit.
 const SWEEP_SCRIPT = `${SWEEP}
-sweep(tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
+sweep(tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
 return 1
 `;
 
@@ -162,6 +167,7 @@ export function createRedisSilenceStore(redis: Redis, keyPrefix: string, opts: S
   const keys = silenceKeys(keyPrefix);
   const retain = opts.retainExpiredMs ?? DEFAULT_RETAIN_EXPIRED_MS;
   const max = opts.maxSilences ?? DEFAULT_MAX_SILENCES;
+  const batch = opts.sweepBatch ?? 1000;
   const reported = new Set<string>();
   const r = defineScripts(redis);
   // What this replica compiled last, and the version it was read at.
@@ -202,12 +208,12 @@ export function createRedisSilenceStore(redis: Redis, keyPrefix: string, opts: S
     return cache ?? { silences: [], compiled: [] };
   }
 
-  const sweep = (now: number) => r.meshdriftSilenceSweep(keys.active, keys.ends, keys.expired, keys.expiredEnds, now, retain, max);
+  const sweep = (now: number) => r.meshdriftSilenceSweep(keys.active, keys.ends, keys.expired, keys.expiredEnds, now, retain, max, batch);
 
   return {
     async create(input, now) {
       const silence = silenceSchema.parse({ ...input, id: randomUUID(), createdAt: new Date(now).toISOString() });
-      const ok = await r.meshdriftSilenceCreate(keys.active, keys.ends, keys.expired, keys.expiredEnds, keys.version, keys.indexed, now, retain, max, silence.id, JSON.stringify(silence), Date.parse(silence.endsAt), randomUUID());
+      const ok = await r.meshdriftSilenceCreate(keys.active, keys.ends, keys.expired, keys.expiredEnds, keys.version, keys.indexed, now, retain, max, silence.id, JSON.stringify(silence), Date.parse(silence.endsAt), randomUUID(), batch);
       if (ok !== 1) {
         opts.onLimit?.();
         opts.log?.warn({ max }, 'silence refused: the limit of pending and active silences is reached (MESHDRIFT_SILENCES_MAX)');
@@ -260,7 +266,7 @@ export function createRedisSilenceStore(redis: Redis, keyPrefix: string, opts: S
           return null;
         }
         const next = ended(current, now);
-        const ok = await r.meshdriftSilenceExpire(keys.active, keys.ends, keys.expired, keys.expiredEnds, keys.version, now, retain, max, id, json, JSON.stringify(next), Date.parse(next.endsAt), randomUUID());
+        const ok = await r.meshdriftSilenceExpire(keys.active, keys.ends, keys.expired, keys.expiredEnds, keys.version, now, retain, max, id, json, JSON.stringify(next), Date.parse(next.endsAt), randomUUID(), batch);
         if (ok === 1) return next;
         // Changed meanwhile (another replica expired it): read again.
       }

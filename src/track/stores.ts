@@ -47,7 +47,7 @@ export function createTrackStores(deps: { redis: Redis; env: Env; metrics: Metri
       log.warn({ group: groupKey, max: env.MESHDRIFT_MAX_ALERT_GROUPS }, 'alert group limit reached (MESHDRIFT_MAX_ALERT_GROUPS): a resolved group was dropped early to make room');
     },
   });
-  const silences = createRedisSilenceStore(redis, prefix, { log, maxSilences: env.MESHDRIFT_SILENCES_MAX, onLimit: () => metrics.limitHit('silences') });
+  const silences = createRedisSilenceStore(redis, prefix, { log, maxSilences: env.MESHDRIFT_SILENCES_MAX, onLimit: () => metrics.limitHit('silences'), sweepBatch: env.MESHDRIFT_MAINTENANCE_BATCH });
   const inhibitSources = createRedisInhibitSourceStore(redis, prefix, {
     max: env.MESHDRIFT_MAX_ALERT_GROUPS,
     ttlSeconds: Math.ceil(env.MESHDRIFT_FIRING_GROUP_TTL / 1000),

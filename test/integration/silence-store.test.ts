@@ -99,6 +99,23 @@ describe('Redis silence store', () => {
     expect(await store.get(recent.id)).toBeNull();
   });
 
+  it('moves at most MESHDRIFT_MAINTENANCE_BATCH ended silences per sweep (Redis is never blocked for long), and none of them counts as active meanwhile', async () => {
+    const small = createRedisSilenceStore(redis, prefix, { retainExpiredMs: HOUR, maxSilences: 6, sweepBatch: 2 });
+    const keys = silenceKeys(prefix);
+    for (let i = 0; i < 5; i++) await small.create(input({ duration: '10m' }), T0);
+    const later = T0 + 20 * MIN;
+    expect(await small.active(later)).toEqual([]);
+    expect((await small.list(later)).length).toBe(5);
+    expect(await redis.hlen(keys.active)).toBe(3);
+    // A create sweeps two more, and counts only what has not ended against the bound.
+    const fresh = await small.create(input({ duration: '1h' }, later), later);
+    expect(await redis.hlen(keys.active)).toBe(2);
+    expect((await small.active(later)).map((x) => x.id)).toEqual([fresh.id]);
+    await small.list(later);
+    expect(await redis.hlen(keys.active)).toBe(1);
+    expect(await redis.hlen(keys.expired)).toBe(5);
+  });
+
   it('skips unreadable entries without throwing, reports them once, and keeps them', async () => {
     const good = await store.create(input({ duration: '1h' }), T0);
     const key = silencesKey(prefix);
