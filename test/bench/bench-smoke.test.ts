@@ -20,6 +20,12 @@ function runBenchModule(file: string, env: Record<string, string>): Promise<{ co
 }
 
 describe('bench modules run one tiny iteration', () => {
+  it('active-findings-rebuild: prints the one-script recount beside the stepped rebuild, with the same counts', async () => {
+    const r = await runBenchModule('bench/active-findings-rebuild.ts', { BENCH_GROUPS: '20', BENCH_FINDINGS: '2' });
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/^\s+20 groups \(40 findings\)\s+before: longest command \d+\.\d ms.*after: \d+ commands \(\d+ scripts and reads\), longest \d+\.\d\d ms, p99 \d+\.\d\d ms.*same counts: true$/m);
+  }, 60_000);
+
   it('group-size: prints cost per signal for each size and the ratio between them', async () => {
     const r = await runBenchModule('bench/group-size.ts', { BENCH_GROUP_SIZES: '2,5', BENCH_GROUP_SIGNALS: '1', BENCH_DEADLINE_MS: '50000' });
     expect(r.code, r.out).toBe(0);
