@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../log.ts';
 import { compileSilences, silenceSchema, silenceState, type CompiledSilence, type NewSilence, type Silence } from '../route/silence.ts';
 import { silenceKeys } from './keys.ts';
+import { ContentionError } from '../net/unavailable.ts';
 
 /**
  * Where silences live, shared by every replica and kept across restarts (issue #4), bounded
@@ -270,7 +271,8 @@ export function createRedisSilenceStore(redis: Redis, keyPrefix: string, opts: S
         if (ok === 1) return next;
         // Changed meanwhile (another replica expired it): read again.
       }
-      throw new Error(`silence ${id}: gave up after concurrent changes`);
+      // Retryable: the API answers 503 with Retry-After (net/unavailable.ts).
+      throw new ContentionError(`silence ${id}: gave up after concurrent changes`);
     },
   };
 }

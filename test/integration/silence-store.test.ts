@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ContentionError, redisUnavailable } from '../../src/net/unavailable.ts';
 import { createLogger } from '../../src/log.ts';
 import { parseSilenceInput, type NewSilence } from '../../src/route/silence.ts';
 import { createRedisSilenceStore, type SilenceStore } from '../../src/track/silence-store.ts';
@@ -114,6 +115,23 @@ describe('Redis silence store', () => {
     await small.list(later);
     expect(await redis.hlen(keys.active)).toBe(1);
     expect(await redis.hlen(keys.expired)).toBe(5);
+  });
+
+  it('gives up an expire that lost to concurrent changes 5 times with a ContentionError (the API answers 503, not 500)', async () => {
+    const s = await store.create(input({ duration: '2h' }), T0);
+    const read = redis.hget.bind(redis);
+    // Every read returns the silence as some other writer would have left it: the compare-and-set never matches.
+    const spy = vi.spyOn(redis, 'hget').mockImplementation((async (key: string, field: string) => {
+      const v = await read(key, field);
+      return v === null ? v : `${v} `;
+    }) as never);
+    try {
+      await expect(store.expire(s.id, T0 + MIN)).rejects.toBeInstanceOf(ContentionError);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(redisUnavailable({ status: 'ready' }, new ContentionError('x'))).toBe('contention');
+    expect((await store.get(s.id))?.endsAt).toBe(at(T0 + 2 * HOUR));
   });
 
   it('skips unreadable entries without throwing, reports them once, and keeps them', async () => {
