@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
 /** The Markdown files whose citations are checked, repository-relative. */
-export function docFiles(root: string): string[] {
+function docFiles(root: string): string[] {
   const docs = readdirSync(join(root, 'docs'))
     .filter((n) => n.endsWith('.md'))
     .map((n) => `docs/${n}`);
@@ -20,7 +20,7 @@ export function docFiles(root: string): string[] {
 }
 
 /** `src/a/{b,c}.ts` → `src/a/b.ts`, `src/a/c.ts` (one level of braces, as the docs write them). */
-export function expandBraces(path: string): string[] {
+function expandBraces(path: string): string[] {
   const m = /^(.*?)\{([^{}]*)\}(.*)$/.exec(path);
   if (m === null) return [path];
   const [, head = '', alternatives = '', tail = ''] = m;
@@ -28,7 +28,7 @@ export function expandBraces(path: string): string[] {
 }
 
 /** Every `src/...` path in a text: in code spans, links or prose. Trailing punctuation is not part of it. */
-export function citedSrcPaths(text: string): string[] {
+function citedSrcPaths(text: string): string[] {
   const out = new Set<string>();
   for (const m of text.matchAll(/(?<![A-Za-z0-9_.-]|[A-Za-z0-9_-]\/)src\/[A-Za-z0-9_./{},*-]*/g)) {
     const raw = m[0].replace(/[.,]+$/, '');
@@ -38,7 +38,7 @@ export function citedSrcPaths(text: string): string[] {
 }
 
 /** Targets of relative Markdown links `[text](target)`: not URLs, not anchors of the same page. */
-export function relativeLinkTargets(text: string): string[] {
+function relativeLinkTargets(text: string): string[] {
   const out = new Set<string>();
   for (const m of text.matchAll(/\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)) {
     const target = m[1] ?? '';
@@ -50,17 +50,22 @@ export function relativeLinkTargets(text: string): string[] {
 }
 
 /** Whether a repository-relative path exists; a `*` in its last segment must match at least one entry. */
-export function pathExists(root: string, path: string): boolean {
+function pathExists(root: string, path: string): boolean {
   const clean = path.replace(/\/$/, '');
   if (!clean.includes('*')) return existsSync(join(root, clean));
   const dir = dirname(clean);
   if (dir.includes('*') || !existsSync(join(root, dir))) return false;
-  const pattern = new RegExp(`^${clean.slice(dir.length + 1).replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')}$`);
+  const pattern = new RegExp(
+    `^${clean
+      .slice(dir.length + 1)
+      .replace(/[.+?^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '[^/]*')}$`,
+  );
   return readdirSync(join(root, dir)).some((n) => pattern.test(n));
 }
 
 /** Every cited path of the docs under `root` that does not exist, as `file: path`. */
-export function missingCitations(root: string): string[] {
+function missingCitations(root: string): string[] {
   const missing: string[] = [];
   for (const file of docFiles(root)) {
     const text = readFileSync(join(root, file), 'utf8');
@@ -80,7 +85,13 @@ describe('paths cited in the docs', () => {
       'The sources/kube/ folder: src/sources/kube/{audit-cycle,leader}.ts. Also src/model/.',
       'Not a path: mysrc/x.ts, test/src/y.ts or .src/z.ts.',
     ].join('\n');
-    expect(citedSrcPaths(text).sort()).toEqual(['src/model/', 'src/sources/kube/audit-cycle.ts', 'src/sources/kube/leader.ts', 'src/track/decide.ts', 'src/track/redis-store.ts']);
+    expect(citedSrcPaths(text).sort()).toEqual([
+      'src/model/',
+      'src/sources/kube/audit-cycle.ts',
+      'src/sources/kube/leader.ts',
+      'src/track/decide.ts',
+      'src/track/redis-store.ts',
+    ]);
   });
 
   it('takes relative link targets without their anchor, and skips URLs and same-page anchors', () => {
