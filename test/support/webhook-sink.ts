@@ -16,7 +16,8 @@ export interface WebhookSink {
   close(): Promise<void>;
 }
 
-export async function startWebhookSink(): Promise<WebhookSink> {
+/** `onBody`: also hands each body's text to the caller (before it is dropped). */
+export async function startWebhookSink(opts: { onBody?: (text: string) => void } = {}): Promise<WebhookSink> {
   const fingerprints = new Set<string>();
   let posts = 0;
   let largest = 0;
@@ -28,7 +29,9 @@ export async function startWebhookSink(): Promise<WebhookSink> {
       largest = Math.max(largest, body.length);
       posts++;
       try {
-        const payload = JSON.parse(body.toString('utf8')) as { alerts?: Array<{ status?: string; fingerprint?: string }> };
+        const text = body.toString('utf8');
+        opts.onBody?.(text);
+        const payload = JSON.parse(text) as { alerts?: Array<{ status?: string; fingerprint?: string }> };
         for (const a of payload.alerts ?? []) if (a.status === 'firing' && typeof a.fingerprint === 'string') fingerprints.add(a.fingerprint);
         res.writeHead(200).end('ok');
       } catch {
