@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { createFlushContext, type FlushContextDeps } from '../track/flush-context.ts';
-import { groupRedisKey } from '../track/keys.ts';
+import { storedGroupBytes } from '../track/redis-store.ts';
 import type { TrackStores } from '../track/stores.ts';
 import type { JobHandlers } from './job-handlers.ts';
 import type { Queues } from './queues.ts';
@@ -36,7 +36,7 @@ export function createStageWorkers(deps: {
     handlers: deps.handlers,
     flushContext: createFlushContext({ policy: deps.policy, silences: stores.silences, inhibitSources: stores.inhibitSources }),
     onNotification: (n) => stores.history.record(n),
-    budget: { budget: stores.budget, stateBytes: (groupKey) => redis.hstrlen(groupRedisKey(prefix, groupKey), 's') },
+    budget: { budget: stores.budget, stateBytes: (groupKey) => storedGroupBytes(redis, prefix, groupKey) },
     metrics: deps.metrics,
     log: deps.log,
     now: deps.now,

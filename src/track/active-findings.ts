@@ -77,7 +77,7 @@ export interface ActiveFindingDelta {
   delta: 1 | -1;
 }
 
-function firingRefs(state: GroupState | null): Map<string, { fingerprint: string; field: string }> {
+function firingRefs(state: Pick<GroupState, 'findings'> | null): Map<string, { fingerprint: string; field: string }> {
   const refs = new Map<string, { fingerprint: string; field: string }>();
   for (const f of Object.values(state?.findings ?? {})) {
     if (f.status !== 'firing') continue;
@@ -93,7 +93,7 @@ function firingRefs(state: GroupState | null): Map<string, { fingerprint: string
  * resolves, changes labels or leaves with the group (deleted by a flush) drops one. Applied only if
  * the commit's compare-and-set succeeds, so `prev` is exactly what was stored.
  */
-export function activeFindingsDelta(prev: GroupState | null, next: GroupState | null): ActiveFindingDelta[] {
+export function activeFindingsDelta(prev: Pick<GroupState, 'findings'> | null, next: Pick<GroupState, 'findings'> | null): ActiveFindingDelta[] {
   const before = firingRefs(prev);
   const after = firingRefs(next);
   const deltas: ActiveFindingDelta[] = [];

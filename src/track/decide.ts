@@ -53,9 +53,20 @@ export interface SignalInput {
   observed?: boolean;
 }
 
-export interface ApplyResult {
+/** What a signal needs of the last notification: when, and whether it said firing or resolved. */
+export type LastTold = Pick<Notification, 'status' | 'at'>;
+
+/**
+ * What applySignal reads of a group: its state, where `findings` may hold only the findings the
+ * signal names and (for a snapshot) its owner's, `snapshots` only that owner's record, and the last
+ * notification only when and what it said (track/group-layout.ts reads no more for a signal).
+ * `firingUnread`: firing findings exist that are not in `findings`. A whole GroupState is a view.
+ */
+export type SignalView = Omit<GroupState, 'lastNotification'> & { lastNotification: LastTold | null; firingUnread?: boolean };
+
+export interface ApplyResult<S extends SignalView = GroupState> {
   /** null when there is nothing to keep (a clean snapshot for a group we never tracked). */
-  next: GroupState | null;
+  next: S | null;
   /** Something a notification would show changed: findings appeared, changed state or resolved. */
   changed: boolean;
   /** Findings that start firing with this signal (for metrics). */
@@ -81,7 +92,7 @@ export function inScope(f: TrackedFinding, scope: SignalScope): boolean {
  * previous version) is a told time, bounded by `now`: a time from the future, stored by a version
  * that believed senders, holds nothing back.
  */
-export function snapshotRecordOf(state: GroupState, owner: string, now: number): SnapshotRecord | undefined {
+export function snapshotRecordOf(state: Pick<GroupState, 'snapshots' | 'snapshotRecords'>, owner: string, now: number): SnapshotRecord | undefined {
   const rec = state.snapshotRecords?.[owner];
   if (rec) return rec;
   const at = state.snapshots[owner];
@@ -125,14 +136,17 @@ function sameTiming(a: Timing, b: Timing): boolean {
 }
 
 /** Merges one signal's findings into a group. A snapshot resolves what it no longer lists, for its owner. */
-export function applySignal(prev: GroupState | null, input: SignalInput, now: number): ApplyResult {
+export function applySignal(prev: GroupState | null, input: SignalInput, now: number): ApplyResult<GroupState>;
+export function applySignal(prev: SignalView | null, input: SignalInput, now: number): ApplyResult<SignalView>;
+export function applySignal<S extends SignalView>(prev: S | null, input: SignalInput, now: number): ApplyResult<S> {
   const owner = ownerPath(input.scope);
   const incoming: SnapshotRecord = { at: input.observedAt, observed: input.observed === true };
   if (prev && input.completeness === 'snapshot' && isStaleSnapshot(snapshotRecordOf(prev, owner, now), incoming)) {
     return { next: prev, changed: false, opened: [], resolved: 0, resolvedFindings: [], stale: true, dirty: false };
   }
   if (!prev && input.findings.length === 0) return { next: null, changed: false, opened: [], resolved: 0, resolvedFindings: [], stale: false, dirty: false };
-  const base = prev ?? emptyState(input, now);
+  // A new group's state is whole: a view of every kind.
+  const base: S = prev ?? (emptyState(input, now) as S);
   const timing = input.timing ?? base.timing;
   const findings: Record<string, TrackedFinding> = { ...base.findings };
   const opened: TrackedFinding[] = [];
@@ -141,7 +155,7 @@ export function applySignal(prev: GroupState | null, input: SignalInput, now: nu
   let resolved = 0;
   const resolvedFindings: TrackedFinding[] = [];
 
-  const firingBefore = Object.values(base.findings).some((f) => f.status === 'firing');
+  const firingBefore = base.firingUnread === true || Object.values(base.findings).some((f) => f.status === 'firing');
   for (const f of input.findings) {
     const existing = findings[f.fingerprint];
     if (!existing || existing.status === 'resolved') {
@@ -194,7 +208,7 @@ export function applySignal(prev: GroupState | null, input: SignalInput, now: nu
   const relabel = route !== undefined && route !== base.labels.route;
   dirty ||= changed || relabel || snapshots !== base.snapshots || prev === null || !sameTiming(base.timing, timing);
   if (!dirty) return { next: prev, changed, opened, resolved, resolvedFindings, stale: false, dirty };
-  let next: GroupState = { ...base, timing, findings, snapshots, ...(snapshotRecords ? { snapshotRecords } : {}), ...(relabel ? { labels: { ...base.labels, route } } : {}) };
+  let next: S = { ...base, timing, findings, snapshots, ...(snapshotRecords ? { snapshotRecords } : {}), ...(relabel ? { labels: { ...base.labels, route } } : {}) };
   // A new episode starts when a quiet group fires again.
   if (!firingBefore && opened.length > 0 && (base.lastNotification === null || base.lastNotification.status === 'resolved')) {
     next = { ...next, firstSeen: now, labels: input.labels ?? base.labels };
@@ -209,7 +223,7 @@ export function applySignal(prev: GroupState | null, input: SignalInput, now: nu
  * soon after its resolve was sent still waits for group_interval, as Alertmanager's group (which
  * outlives the resolve) does: a flap between two ticks is then never sent (bench/flapping.ts).
  */
-function changeDueAt(state: GroupState, now: number): number {
+function changeDueAt(state: Pick<SignalView, 'lastNotification' | 'timing'>, now: number): number {
   const last = state.lastNotification;
   if (last === null) return now + state.timing.groupWaitMs;
   if (last.status === 'resolved') return Math.max(now + state.timing.groupWaitMs, last.at + state.timing.groupIntervalMs);
@@ -220,7 +234,7 @@ function changeDueAt(state: GroupState, now: number): number {
  * Schedules a flush at `dueAt` unless one is already due by then. An earlier need replaces a later
  * one (a new seq; the old job finds itself stale), so a far repeat never delays a change.
  */
-export function scheduleFlush(state: GroupState, dueAt: number): GroupState {
+export function scheduleFlush<S extends Pick<GroupState, 'flushSeq' | 'pendingFlush'>>(state: S, dueAt: number): S {
   if (state.pendingFlush !== null && state.pendingFlush.dueAt <= dueAt) return state;
   const seq = state.flushSeq + 1;
   return { ...state, flushSeq: seq, pendingFlush: { seq, dueAt } };

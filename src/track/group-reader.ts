@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
-import { parseJson } from '../model/json.ts';
-import { groupStateSchema, type GroupState } from './group-state.ts';
+import type { GroupState } from './group-state.ts';
+import { assembleGroup } from './group-layout.ts';
 import { activeGroupsKey, groupRedisKey } from './keys.ts';
 
 /** Read-only view of the active alert groups for the API (issue #4). Nothing here decides or writes group state. */
@@ -18,15 +18,19 @@ export function createRedisGroupReader(redis: Redis, keyPrefix: string): GroupRe
       const keys = await redis.zrevrange(activeGroupsKey(keyPrefix), 0, limit - 1);
       if (keys.length === 0) return [];
       const pipeline = redis.pipeline();
-      for (const groupKey of keys) pipeline.hget(groupRedisKey(keyPrefix, groupKey), 's');
+      for (const groupKey of keys) pipeline.hgetall(groupRedisKey(keyPrefix, groupKey));
       const replies = (await pipeline.exec()) ?? [];
       const groups: GroupState[] = [];
-      for (const [err, json] of replies) {
+      replies.forEach(([err, hash], i) => {
         // A group resolved and deleted between the two reads, or written by another version.
-        if (err !== null || typeof json !== 'string') continue;
-        const parsed = groupStateSchema.safeParse(parseJson(json));
-        if (parsed.success) groups.push(parsed.data);
-      }
+        if (err !== null || typeof hash !== 'object' || hash === null) return;
+        try {
+          const state = assembleGroup(keys[i] ?? '', hash as Record<string, string>);
+          if (state !== null) groups.push(state);
+        } catch {
+          // unreadable (another version's, or damaged): skipped, as documented above
+        }
+      });
       return groups;
     },
   };

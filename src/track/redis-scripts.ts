@@ -10,10 +10,13 @@ import type { Redis } from 'ioredis';
 // hash, active-findings counts hash, version counter, known-groups zset. Versions come from one
 // counter per prefix, so they never repeat: a group deleted and re-created cannot reach the version
 // a stale reader saw before the delete (an ABA that a per-group count restarting at 1 would let
-// through). ARGV: expected version, new JSON ('' = delete), ttl s, group key, 'add'|'rem' for the
-// zset, zset score, 'add'|'rem'|'' for the owner set, now (s), most groups, owner set ttl s,
-// 'set'|'keep' (keep: a key that already expires keeps its deadline), then (fingerprint,
-// severity|mesh|category, +1|-1) per changed firing finding (active-findings.ts). The owner index and
+// through). ARGV: expected version, 'd' to delete the group or '' to write it, ttl s, group key,
+// 'add'|'rem' for the zset, zset score, 'add'|'rem'|'' for the owner set, now (s), most groups,
+// owner set ttl s, 'set'|'keep' (keep: a key that already expires keeps its deadline), the number
+// of (field, value) pairs that follow (the group hash fields this commit changes, track/group-layout.ts;
+// value '' drops the field), those pairs, then (fingerprint, severity|mesh|category, +1|-1) per
+// changed firing finding (active-findings.ts). A commit writes only the fields it changes: its cost
+// follows the signal, not the group (issue #15). The owner index and
 // the counts are committed with the state they describe: one round trip, and never out of step with
 // it. A reference that goes below zero was never counted (a group written before the counts existed,
 // until the reconcile below): it is dropped.
@@ -40,7 +43,7 @@ for _, g in ipairs(redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now, 'LIMIT', 0,
     redis.call('ZREM', KEYS[2], g)
   end
 end
-if ARGV[2] == '' then
+if ARGV[2] == 'd' then
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[7], ARGV[4])
 else
@@ -50,7 +53,7 @@ else
     local room = false
     for _, g in ipairs(redis.call('ZRANGE', KEYS[7], 0, 99)) do
       if redis.call('ZSCORE', KEYS[2], g) == false then
-        local json = redis.call('HGET', groupPrefix .. g, 's')
+        local json = redis.call('HGET', groupPrefix .. g, 'm') or redis.call('HGET', groupPrefix .. g, 's')
         local idle = not json
         if json then
           local ok, st = pcall(cjson.decode, json)
@@ -67,7 +70,10 @@ else
     if not room then return -1 end
     result = 2
   end
-  redis.call('HSET', KEYS[1], 'v', tostring(redis.call('INCR', KEYS[6])), 's', ARGV[2])
+  redis.call('HSET', KEYS[1], 'v', tostring(redis.call('INCR', KEYS[6])))
+  for i = 13, 12 + 2 * tonumber(ARGV[12]), 2 do
+    if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i]) else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+  end
   local left = redis.call('TTL', KEYS[1])
   if ARGV[11] == 'keep' and left > 0 then
     redis.call('ZADD', KEYS[7], now + left, ARGV[4])
@@ -80,7 +86,7 @@ if ARGV[5] == 'add' then redis.call('ZADD', KEYS[2], ARGV[6], ARGV[4]) else redi
 if ARGV[7] == 'add' then redis.call('SADD', KEYS[3], ARGV[4]) elseif ARGV[7] == 'rem' then redis.call('SREM', KEYS[3], ARGV[4]) end
 if ARGV[7] ~= '' then redis.call('EXPIRE', KEYS[3], ARGV[10]) end
 local function count(refs, counts)
-  for i = 12, #ARGV, 3 do
+  for i = 13 + 2 * tonumber(ARGV[12]), #ARGV, 3 do
     local field = ARGV[i + 1]
     local ref = ARGV[i] .. '|' .. field
     if ARGV[i + 2] == '1' then
@@ -99,7 +105,7 @@ count(KEYS[4], KEYS[5])
 local rb = string.sub(KEYS[4], 1, #KEYS[4] - 4) .. 'rebuild'
 local rbLeft = redis.call('PTTL', rb)
 if rbLeft > 0 then
-  if cur == '0' and ARGV[2] ~= '' then redis.call('SADD', rb .. ':done', ARGV[4]) end
+  if cur == '0' and ARGV[2] ~= 'd' then redis.call('SADD', rb .. ':done', ARGV[4]) end
   if redis.call('SISMEMBER', rb .. ':done', ARGV[4]) == 1 then
     count(rb .. ':refs', rb .. ':counts')
     redis.call('PEXPIRE', rb .. ':done', rbLeft)
@@ -201,9 +207,9 @@ return 1
 export type CasRedis = Redis & {
   meshdriftCas(
     groupKey: string, activeKey: string, ownerKey: string, refsKey: string, countsKey: string, versionKey: string, knownKey: string,
-    expected: string, json: string, ttl: number, member: string, op: 'add' | 'rem', score: number, ownerOp: 'add' | 'rem' | '',
-    nowSeconds: number, maxGroups: number, ownerTtl: number, ttlMode: 'set' | 'keep',
-    ...deltas: string[]
+    expected: string, remove: 'd' | '', ttl: number, member: string, op: 'add' | 'rem', score: number, ownerOp: 'add' | 'rem' | '',
+    nowSeconds: number, maxGroups: number, ownerTtl: number, ttlMode: 'set' | 'keep', fieldPairs: number,
+    ...fieldsThenDeltas: string[]
   ): Promise<number>;
   meshdriftRebuildStart(marker: string, running: string, refs: string, counts: string, done: string, todo: string, active: string, everySeconds: number, id: string, ttlMs: number): Promise<number>;
   meshdriftRebuildStep(running: string, refs: string, counts: string, done: string, todo: string, id: string, ttlMs: number, groupKeyPrefix: string, ...entries: string[]): Promise<string[]>;

@@ -1,12 +1,15 @@
 import type { Redis } from 'ioredis';
 import { ContentionError } from '../net/unavailable.ts';
-import { applySignal, flush, inScope, type ApplyResult, type FlushContext, type FlushResult, type SignalInput, type SignalScope } from './decide.ts';
+import { applySignal, flush, inScope, type ApplyResult, type FlushContext, type FlushResult, type SignalInput, type SignalScope, type SignalView } from './decide.ts';
 import type { Notification } from '../model/alert-group.ts';
 import { ownerPath } from '../model/owner.ts';
-import { groupStateSchema, type GroupState } from './group-state.ts';
+import type { GroupState } from './group-state.ts';
+import type { TrackedFinding } from '../model/alert-group.ts';
+import { allFields, assembleGroup, findingField, flushFields, LEGACY_FIELD, META_FIELD, ownerField, parseLegacyGroup, signalFields, viewOf, type GroupMeta, type OwnerEntry, type PartialGroup } from './group-layout.ts';
 import { activeFindingsDelta, parseActiveFindings, type ActiveFindingsCount } from './active-findings.ts';
 import { defineScripts, type CasRedis } from './redis-scripts.ts';
 import { ACTIVE_FINDINGS_RECONCILE_SECONDS, DEFAULT_MAINTENANCE_BATCH, rebuildActiveFindings } from './active-findings-rebuild.ts';
+import { STATE_BYTES_PER_FINDING } from './memory-budget.ts';
 import { activeFindingsKeys, activeGroupsKey, groupRedisKey, groupVersionKey, knownGroupsKey, ownerGroupsKey } from './keys.ts';
 
 /**
@@ -17,7 +20,7 @@ import { activeFindingsKeys, activeGroupsKey, groupRedisKey, groupVersionKey, kn
  */
 export interface TrackStore {
   /** Applies one signal's findings to their group; returns the decision that was committed. */
-  apply(input: SignalInput, now: number): Promise<ApplyResult>;
+  apply(input: SignalInput, now: number): Promise<ApplyResult<SignalView>>;
   /**
    * Runs the flush `flushSeq` of a group: decides the notification and commits it. `context` is
    * called with the group's current state (silences, inhibition, time intervals need it).
@@ -101,6 +104,18 @@ export async function reconcileActiveFindings(redis: Redis, keyPrefix: string, e
   return (await rebuildActiveFindings(redis, keyPrefix, { everySeconds, batch }))?.groups ?? null;
 }
 
+/**
+ * A group's stored size in bytes, told by Redis without reading it: a group stored whole (before
+ * issue #15) by the length of its JSON, one in the per-finding layout by its field count at
+ * {@link STATE_BYTES_PER_FINDING} each (a finding and its share of the last notification).
+ */
+export async function storedGroupBytes(redis: Redis, keyPrefix: string, groupKey: string): Promise<number> {
+  const key = groupRedisKey(keyPrefix, groupKey);
+  const replies = (await redis.pipeline().hstrlen(key, LEGACY_FIELD).hlen(key).exec()) ?? [];
+  for (const [err] of replies) if (err) throw err;
+  return Math.max(Number(replies[0]?.[1] ?? 0), Number(replies[1]?.[1] ?? 0) * STATE_BYTES_PER_FINDING);
+}
+
 export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore {
   const { redis, keyPrefix } = opts;
   // Longer than the Slack message refs (7 days) so a group's notification seq never restarts while
@@ -113,15 +128,42 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
   const cas = redis as CasRedis;
   const findingsKeys = activeFindingsKeys(keyPrefix);
 
-  // The state and how long its key has left (ms; -1 none, -2 gone), in one round trip.
-  async function read(groupKey: string): Promise<{ version: string; state: GroupState | null; ttlMs: number }> {
-    const key = groupRedisKey(keyPrefix, groupKey);
-    const replies = (await redis.pipeline().hmget(key, 'v', 's').pttl(key).exec()) ?? [];
+  // A signal's read: the version, the meta (or the legacy whole state), the owner's entry and how
+  // long the key has left (ms; -1 none, -2 gone) in one round trip; then the findings the decision
+  // needs, in a second one (none for a legacy group, read whole).
+  async function readForSignal(input: SignalInput, owner: string): Promise<{ version: string; group: PartialGroup | null; legacy: GroupState | null; ttlMs: number }> {
+    const key = groupRedisKey(keyPrefix, input.groupKey);
+    const replies = (await redis.pipeline().hmget(key, 'v', META_FIELD, LEGACY_FIELD, ownerField(owner)).pttl(key).exec()) ?? [];
     for (const [err] of replies) if (err) throw err;
-    const [version, json] = (replies[0]?.[1] ?? []) as Array<string | null>;
+    const [version, metaJson, legacyJson, ownerJson] = (replies[0]?.[1] ?? []) as Array<string | null>;
     const ttlMs = Number(replies[1]?.[1] ?? -2);
-    if (version == null || json == null) return { version: '0', state: null, ttlMs };
-    return { version, state: parseStoredGroup(groupKey, json), ttlMs };
+    if (version == null) return { version: '0', group: null, legacy: null, ttlMs };
+    if (metaJson == null) {
+      if (legacyJson == null) return { version: '0', group: null, legacy: null, ttlMs };
+      return { version, group: null, legacy: parseLegacyGroup(input.groupKey, legacyJson), ttlMs };
+    }
+    const meta = JSON.parse(metaJson) as GroupMeta;
+    const entry: OwnerEntry = ownerJson == null ? { fps: [] } : (JSON.parse(ownerJson) as OwnerEntry);
+    const wanted = new Set(input.findings.map((f) => f.fingerprint));
+    if (input.completeness === 'snapshot') for (const fp of entry.fps) wanted.add(fp);
+    const fps = [...wanted];
+    const findings: Record<string, TrackedFinding> = {};
+    if (fps.length > 0) {
+      const values = await redis.hmget(key, ...fps.map(findingField));
+      fps.forEach((fp, i) => {
+        const json = values[i];
+        if (json != null) findings[fp] = JSON.parse(json) as TrackedFinding;
+      });
+    }
+    return { version, group: { meta, view: viewOf(meta, findings, owner, entry), owner: entry }, legacy: null, ttlMs };
+  }
+
+  async function readWhole(groupKey: string): Promise<{ version: string; state: GroupState | null; legacy: boolean }> {
+    const hash = await redis.hgetall(groupRedisKey(keyPrefix, groupKey));
+    const version = hash.v;
+    if (version === undefined) return { version: '0', state: null, legacy: false };
+    const state = assembleGroup(groupKey, hash);
+    return state === null ? { version: '0', state: null, legacy: false } : { version, state, legacy: hash[META_FIELD] === undefined };
   }
 
   // A signal that reports what a firing group already holds writes nothing (dedup), but keeps the
@@ -136,67 +178,130 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
     await tx.exec();
   }
 
-  async function commit(groupKey: string, version: string, prev: GroupState | null, next: GroupState | null, scope?: SignalScope): Promise<boolean> {
-    const firing = next !== null && Object.values(next.findings).some((f) => f.status === 'firing');
-    const holds = scope !== undefined && next !== null && Object.values(next.findings).some((f) => f.status === 'firing' && inScope(f, scope));
+  interface Commit {
+    groupKey: string;
+    version: string;
+    /** null: the group is deleted. */
+    fields: Array<[string, string]> | null;
+    /** Any finding of the group fires after the commit. */
+    firing: boolean;
+    pendingFlush: boolean;
+    firstSeen: number;
+    /** A signal's: 'add'|'rem' the group from its owner's groups, '' leave it. Absent for a flush. */
+    ownerOp?: { scope: SignalScope; op: 'add' | 'rem' | '' };
+    deltas: ReturnType<typeof activeFindingsDelta>;
+  }
+
+  async function commit(c: Commit): Promise<boolean> {
+    const fields = c.fields ?? [];
+    const scope = c.ownerOp?.scope;
     const ok = await cas.meshdriftCas(
-      groupRedisKey(keyPrefix, groupKey),
+      groupRedisKey(keyPrefix, c.groupKey),
       activeGroupsKey(keyPrefix),
-      scope ? ownerGroupsKey(keyPrefix, ownerPath(scope)) : groupRedisKey(keyPrefix, groupKey),
+      scope ? ownerGroupsKey(keyPrefix, ownerPath(scope)) : groupRedisKey(keyPrefix, c.groupKey),
       findingsKeys.refs,
       findingsKeys.counts,
       groupVersionKey(keyPrefix),
       knownGroupsKey(keyPrefix),
-      version,
-      next === null ? '' : JSON.stringify(next),
-      firing || next?.pendingFlush ? firingTtl : retention,
-      groupKey,
-      firing ? 'add' : 'rem',
-      next?.firstSeen ?? 0,
-      scope === undefined ? '' : holds ? 'add' : 'rem',
+      c.version,
+      c.fields === null ? 'd' : '',
+      c.firing || c.pendingFlush ? firingTtl : retention,
+      c.groupKey,
+      c.firing ? 'add' : 'rem',
+      c.firstSeen,
+      c.ownerOp?.op ?? '',
       Math.floor(clock() / 1000),
       maxGroups,
       firingTtl,
       // A signal (scope) sets the deadline; a flush of a firing group keeps it: repeated
       // notifications alone never keep a group whose sources went quiet.
-      scope === undefined && (firing || next?.pendingFlush) ? 'keep' : 'set',
-      ...activeFindingsDelta(prev, next).flatMap((d) => [d.fingerprint, d.field, String(d.delta)]),
+      scope === undefined && (c.firing || c.pendingFlush) ? 'keep' : 'set',
+      fields.length,
+      ...fields.flat(),
+      ...c.deltas.flatMap((d) => [d.fingerprint, d.field, String(d.delta)]),
     );
     if (ok === -1) {
-      opts.onGroupLimit?.(groupKey);
+      opts.onGroupLimit?.(c.groupKey);
       throw new GroupLimitError(maxGroups);
     }
-    if (ok === 2) opts.onGroupEvicted?.(groupKey);
+    if (ok === 2) opts.onGroupEvicted?.(c.groupKey);
     return ok === 1 || ok === 2;
   }
 
+  const anyFiring = (findings: Record<string, TrackedFinding>): boolean => Object.values(findings).some((f) => f.status === 'firing');
+
+  function checkGroupFindings(groupKey: string, before: number, after: number): void {
+    const max = opts.maxGroupFindings;
+    if (max !== undefined && after > max && after > before) {
+      throw new GroupFindingsLimitError(`alert group ${groupKey} would hold ${after} findings: more than MESHDRIFT_MAX_GROUP_FINDINGS (${max})`);
+    }
+  }
+
+  // A group still stored whole (`s`, written before issue #15): decided whole, and its commit
+  // rewrites it in the per-finding layout.
+  async function applyLegacy(input: SignalInput, now: number, version: string, state: GroupState, ttlMs: number): Promise<ApplyResult<SignalView> | undefined> {
+    const result = applySignal(state, input, now);
+    if (!result.dirty) {
+      const carried = input.reported !== undefined && Object.keys(state.findings).some((fp) => input.reported?.has(fp));
+      if (input.findings.length > 0 || carried) await touch(input, ttlMs);
+      return result;
+    }
+    const next = result.next;
+    if (next !== null) checkGroupFindings(input.groupKey, Object.keys(state.findings).length, Object.keys(next.findings).length);
+    const holds = next !== null && Object.values(next.findings).some((f) => f.status === 'firing' && inScope(f, input.scope));
+    const ok = await commit({
+      groupKey: input.groupKey,
+      version,
+      fields: next === null ? null : allFields(next),
+      firing: next !== null && anyFiring(next.findings),
+      pendingFlush: next?.pendingFlush != null,
+      firstSeen: next?.firstSeen ?? 0,
+      ownerOp: { scope: input.scope, op: holds ? 'add' : 'rem' },
+      deltas: activeFindingsDelta(state, next),
+    });
+    return ok ? result : undefined;
+  }
+
   return {
-    get: async (groupKey) => (await read(groupKey)).state,
+    get: async (groupKey) => (await readWhole(groupKey)).state,
 
     apply: (input, now) =>
       retrying(input.groupKey, async () => {
-        const { version, state, ttlMs } = await read(input.groupKey);
-        const result = applySignal(state, input, now);
+        const owner = ownerPath(input.scope);
+        const { version, group, legacy, ttlMs } = await readForSignal(input, owner);
+        if (legacy !== null) return applyLegacy(input, now, version, legacy, ttlMs);
+        const result = applySignal(group?.view ?? null, input, now);
         if (!result.dirty) {
           // A finding a reload moved elsewhere but that is still drifted keeps its old group firing
           // (decide.ts applySignal): the snapshot reporting it keeps that group alive too.
-          const carried = state !== null && input.reported !== undefined && Object.keys(state.findings).some((fp) => input.reported?.has(fp));
-          if (state !== null && (input.findings.length > 0 || carried)) await touch(input, ttlMs);
+          const carried = group !== null && input.reported !== undefined && Object.keys(group.view.findings).some((fp) => input.reported?.has(fp));
+          if (group !== null && (input.findings.length > 0 || carried)) await touch(input, ttlMs);
           return result;
         }
-        const max = opts.maxGroupFindings;
-        if (max !== undefined && result.next !== null) {
-          const size = Object.keys(result.next.findings).length;
-          if (size > max && size > Object.keys(state?.findings ?? {}).length) {
-            throw new GroupFindingsLimitError(`alert group ${input.groupKey} would hold ${size} findings: more than MESHDRIFT_MAX_GROUP_FINDINGS (${max})`);
-          }
-        }
-        return (await commit(input.groupKey, version, state, result.next, input.scope)) ? result : undefined;
+        const next = result.next;
+        if (next === null) return result; // applySignal returns null only when nothing is stored and nothing to store
+        const snapshot = input.completeness === 'snapshot';
+        const fields = signalFields(group, next, owner, snapshot);
+        const meta = JSON.parse(fields[0]?.[1] ?? '{}') as GroupMeta;
+        checkGroupFindings(input.groupKey, group?.meta.size ?? 0, meta.size);
+        // The owner's findings are all read for a snapshot; a partial signal only adds firing ones.
+        const holds = snapshot ? Object.values(next.findings).some((f) => f.status === 'firing' && inScope(f, input.scope)) : input.findings.length > 0;
+        const ok = await commit({
+          groupKey: input.groupKey,
+          version,
+          fields,
+          firing: meta.firing > 0,
+          pendingFlush: next.pendingFlush !== null,
+          firstSeen: next.firstSeen,
+          ownerOp: { scope: input.scope, op: snapshot || holds ? (holds ? 'add' : 'rem') : '' },
+          deltas: activeFindingsDelta(group?.view ?? null, next),
+        });
+        return ok ? result : undefined;
       }),
 
     flush: (groupKey, epoch, flushSeq, context) =>
       retrying<FlushOutcome>(groupKey, async () => {
-        const { version, state } = await read(groupKey);
+        const { version, state, legacy } = await readWhole(groupKey);
         if (state === null || state.createdAt !== epoch) return { kind: 'stale' };
         if (state.pendingFlush?.seq !== flushSeq) {
           return state.handledFlushSeq === flushSeq ? { kind: 'already-handled', state } : { kind: 'stale' };
@@ -204,18 +309,19 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
         const ctx = await context(state);
         if (state.pendingFlush.dueAt > ctx.now) return { kind: 'early', dueAt: state.pendingFlush.dueAt };
         const result = flush(state, flushSeq, ctx);
-        return (await commit(groupKey, version, state, result.next)) ? { kind: 'decided', previous: state.lastNotification, ...result } : undefined;
+        const next = result.next;
+        const ok = await commit({
+          groupKey,
+          version,
+          fields: next === null ? null : legacy ? allFields(next) : flushFields(state, next),
+          firing: next !== null && anyFiring(next.findings),
+          pendingFlush: next?.pendingFlush != null,
+          firstSeen: next?.firstSeen ?? 0,
+          deltas: activeFindingsDelta(state, next),
+        });
+        return ok ? { kind: 'decided', previous: state.lastNotification, ...result } : undefined;
       }),
   };
-}
-
-/** A group's stored JSON, checked against the schema (a state it cannot read is an error, not null). */
-function parseStoredGroup(groupKey: string, json: string): GroupState {
-  const parsed = groupStateSchema.safeParse(JSON.parse(json));
-  if (!parsed.success) {
-    throw new Error(`group ${groupKey}: stored state is not in the expected format (${parsed.error.issues[0]?.path.join('.') ?? '?'}: ${parsed.error.issues[0]?.message ?? ''})`);
-  }
-  return parsed.data;
 }
 
 /** Runs `attempt` until it commits (not undefined), re-reading after each lost compare-and-set. */

@@ -6,10 +6,11 @@ import { loadPolicyText } from '../../src/config/load.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import type { DriftState, Signal } from '../../src/model/signal.ts';
 import { countActiveFindings } from '../../src/track/active-findings.ts';
-import { groupStateSchema, type GroupState } from '../../src/track/group-state.ts';
+import type { GroupState } from '../../src/track/group-state.ts';
 import { createIngest, createRedisOwnerGroupIndex, type Ingest } from '../../src/track/ingest.ts';
 import { createRedisTrackStore, readActiveFindings, reconcileActiveFindings, type TrackStore } from '../../src/track/redis-store.ts';
 import { activeFindingsKeys } from '../../src/track/keys.ts';
+import { assembleGroup } from '../../src/track/group-layout.ts';
 import { deleteKeys, redisUrl, testPrefix } from '../support/redis.ts';
 
 // Two routes: critical findings also page (continue: true), so one finding sits in two groups.
@@ -89,8 +90,8 @@ async function groupStates(): Promise<GroupState[]> {
   } while (cursor !== '0');
   const states: GroupState[] = [];
   for (const key of keys) {
-    const json = await redis.hget(key, 's');
-    if (json !== null) states.push(groupStateSchema.parse(JSON.parse(json)));
+    const state = assembleGroup(key.slice(`${prefix}:group:`.length), await redis.hgetall(key));
+    if (state !== null) states.push(state);
   }
   return states;
 }

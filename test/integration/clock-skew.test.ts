@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
 import { groupRedisKey } from '../../src/track/keys.ts';
+import { assembleGroup } from '../../src/track/group-layout.ts';
 import { isThreadReply, startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
 import { meshApp } from '../support/argocd.ts';
 import { redisUrl, testPrefix, waitFor } from '../support/redis.ts';
@@ -107,7 +108,7 @@ describe('a replica whose clock is 10 minutes ahead', () => {
     try {
       await waitFor(async () => {
         const keys = await redis.keys(groupRedisKey(prefix, '*'));
-        const states = await Promise.all(keys.map(async (k) => JSON.parse((await redis.hget(k, 's')) ?? '{}') as { handledFlushSeq?: number; labels?: { owner?: { name?: string } } }));
+        const states = await Promise.all(keys.map(async (k) => assembleGroup(k.slice(groupRedisKey(prefix, '').length), await redis.hgetall(k)) ?? {}) as Promise<{ handledFlushSeq?: number; labels?: { owner?: { name?: string } } }>[]);
         const silenced = states.filter((s) => s.labels?.owner?.name?.startsWith('silenced-'));
         return silenced.length === SILENCED.length && silenced.every((s) => (s.handledFlushSeq ?? 0) >= 1);
       }, 60_000, 'the silenced groups flushed');

@@ -6,6 +6,7 @@ import { createLogger } from '../../src/log.ts';
 import { createArgoCdApi } from '../../src/sources/argocd/api.ts';
 import { startArgoCdPoller, type ArgoCdPoller } from '../../src/sources/argocd/poller.ts';
 import { groupRedisKey } from '../../src/track/keys.ts';
+import { assembleGroup } from '../../src/track/group-layout.ts';
 import { startFakeArgoCd, type FakeArgoCd } from '../fakes/argocd.ts';
 import { meshApp } from '../support/argocd.ts';
 import { redisUrl, testPrefix } from '../support/redis.ts';
@@ -91,8 +92,9 @@ describe('a forged far-future snapshot', () => {
       const keys = await redis.keys(groupRedisKey(prefix, '*'));
       expect(keys.length).toBeGreaterThan(0);
       for (const key of keys) {
-        const state = JSON.parse((await redis.hget(key, 's')) ?? '{}') as { snapshots: Record<string, number>; snapshotRecords: Record<string, { at: number; observed: boolean }> };
-        for (const [owner, rec] of Object.entries(state.snapshotRecords)) {
+        const state = assembleGroup(key.slice(groupRedisKey(prefix, '').length), await redis.hgetall(key));
+        if (state === null) continue;
+        for (const [owner, rec] of Object.entries(state.snapshotRecords ?? {})) {
           expect(rec.observed).toBe(false);
           expect(rec.at).toBeLessThan(Date.parse('2030-01-01T00:00:00Z'));
           expect(state.snapshots[owner]).toBe(rec.at);
