@@ -233,5 +233,6 @@ export function signalFields(prev: PartialGroup | null, next: SignalView, owner:
     fields.push([ownerField(owner), JSON.stringify(entry)]);
   }
   fields.unshift([META_FIELD, JSON.stringify(metaOf(next, size, firing))]);
+  if (prev === null) fields.push([LEGACY_FIELD, LEGACY_MARKER]);
   return fields;
 }

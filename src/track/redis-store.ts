@@ -111,9 +111,9 @@ export async function reconcileActiveFindings(redis: Redis, keyPrefix: string, e
  */
 export async function storedGroupBytes(redis: Redis, keyPrefix: string, groupKey: string): Promise<number> {
   const key = groupRedisKey(keyPrefix, groupKey);
-  const replies = (await redis.pipeline().hstrlen(key, LEGACY_FIELD).hlen(key).exec()) ?? [];
+  const replies = (await redis.pipeline().hexists(key, META_FIELD).hstrlen(key, LEGACY_FIELD).hlen(key).exec()) ?? [];
   for (const [err] of replies) if (err) throw err;
-  return Math.max(Number(replies[0]?.[1] ?? 0), Number(replies[1]?.[1] ?? 0) * STATE_BYTES_PER_FINDING);
+  return Number(replies[0]?.[1]) === 1 ? Number(replies[2]?.[1] ?? 0) * STATE_BYTES_PER_FINDING : Number(replies[1]?.[1] ?? 0);
 }
 
 export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore {
