@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Finding } from '../../src/model/finding.ts';
 import type { DriftState } from '../../src/model/signal.ts';
 import { createRedisTrackStore, readActiveFindings, reconcileActiveFindings, storedGroupBytes, type TrackStore } from '../../src/track/redis-store.ts';
-import { applySignal, flush, type SignalInput } from '../../src/track/decide.ts';
+import { applySignal, flush, type ApplyResult, type SignalInput } from '../../src/track/decide.ts';
 import { findingField, LEGACY_MARKER, META_FIELD, ownerField } from '../../src/track/group-layout.ts';
 import { groupStateSchema, type GroupState, type Timing } from '../../src/track/group-state.ts';
 import { activeGroupsKey, groupRedisKey } from '../../src/track/keys.ts';
@@ -83,7 +83,7 @@ describe('per-finding group layout', () => {
         whole = expected.next;
       } else {
         const got = await store.apply(step, now);
-        const expected = applySignal(whole, step, now);
+        const expected: ApplyResult<GroupState> = applySignal(whole, step, now);
         expect({ changed: got.changed, stale: got.stale, opened: got.opened, resolved: got.resolved, pending: got.next?.pendingFlush }).toEqual({
           changed: expected.changed, stale: expected.stale, opened: expected.opened, resolved: expected.resolved, pending: expected.next?.pendingFlush,
         });
