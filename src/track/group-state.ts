@@ -24,9 +24,10 @@ export const timingSchema = z.object({
 export type Timing = z.infer<typeof timingSchema>;
 
 /**
- * Everything the tracker keeps about one alert group, stored as one JSON value in Redis so that a
- * read-decide-commit cycle is one read and one compare-and-set. Validated when read back: a value
- * written by an older or newer meshdrift fails loudly instead of being half-understood.
+ * Everything the tracker keeps about one alert group. Stored a field per finding since issue #15
+ * (track/group-layout.ts); before, as one JSON value (field `s`), which this schema still checks
+ * when such a group is read (a rolling upgrade): a value it does not understand fails loudly
+ * instead of being half-understood.
  */
 export const groupStateSchema = z.object({
   v: z.literal(1),

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
  *
  * | key                                   | type   | what                                            | written by               |
  * |---------------------------------------|--------|-------------------------------------------------|--------------------------|
- * | `<p>:group:<groupKey>`                | hash   | one alert group's state (`s`) and version (`v`) | redis-store.ts (CAS)     |
+ * | `<p>:group:<groupKey>`                | hash   | one alert group: version `v`, a field per finding (group-layout.ts) | redis-store.ts (CAS) |
  * | `<p>:owner-groups:<sha256(path)/32>`  | set    | groups holding findings of one owner            | redis-store.ts (CAS)     |
  * | `<p>:groups:active`                   | zset   | groups with firing findings                     | redis-store.ts (CAS)     |
  * | `<p>:groups:known`                    | zset   | every group, scored by key expiry (the bound)   | redis-store.ts (CAS)     |

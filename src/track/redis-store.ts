@@ -16,7 +16,8 @@ import { activeFindingsKeys, activeGroupsKey, groupRedisKey, groupVersionKey, kn
  * Where group state lives. Read, decide in TypeScript (track/decide.ts), commit with a
  * compare-and-set on a version number: the decision stays typed and unit-tested, the commit is
  * atomic across any number of replicas. (WATCH/MULTI would need a connection per transaction;
- * the CAS script works on one shared connection.)
+ * the CAS script works on one shared connection.) A signal reads and writes only the fields it
+ * needs of the group's hash (track/group-layout.ts): its cost follows the signal, not the group.
  */
 export interface TrackStore {
   /** Applies one signal's findings to their group; returns the decision that was committed. */
