@@ -7,7 +7,8 @@ import { createMetrics } from '../../src/metrics.ts';
 import type { DriftState, Signal } from '../../src/model/signal.ts';
 import { countActiveFindings } from '../../src/track/active-findings.ts';
 import { RebuildAbandonedError, rebuildActiveFindings } from '../../src/track/active-findings-rebuild.ts';
-import { groupStateSchema, type GroupState } from '../../src/track/group-state.ts';
+import { assembleGroup } from '../../src/track/group-layout.ts';
+import type { GroupState } from '../../src/track/group-state.ts';
 import { createIngest, createRedisOwnerGroupIndex, type Ingest } from '../../src/track/ingest.ts';
 import { activeFindingsKeys, activeFindingsRebuildKeys } from '../../src/track/keys.ts';
 import { createRedisTrackStore, readActiveFindings } from '../../src/track/redis-store.ts';
@@ -52,8 +53,10 @@ async function groupStates(): Promise<GroupState[]> {
     const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:group:*`, 'COUNT', 500);
     cursor = next;
     for (const key of keys) {
-      const json = await redis.hget(key, 's');
-      if (json !== null && (await redis.hexists(key, 'm')) === 0) states.push(groupStateSchema.parse(JSON.parse(json)));
+      // Either layout (track/group-layout.ts); the key names the group (a hand-written meta may not).
+      const groupKey = key.slice(`${prefix}:group:`.length);
+      const state = assembleGroup(groupKey, await redis.hgetall(key));
+      if (state !== null) states.push({ ...state, groupKey });
     }
   } while (cursor !== '0');
   return states;
