@@ -187,13 +187,25 @@ export function allFields(state: GroupState): Array<[string, string]> {
 }
 
 /**
- * The fields a flush changes between two whole states of this layout: findings set or dropped, the
- * last notification, the meta. '' as a value drops the field.
+ * The fields a flush changes between two whole states of this layout: findings set or dropped (and
+ * dropped ones taken out of their owner's entry, read from `hash`: an owner that sends only
+ * partial signals never prunes its own), the last notification, the meta. '' as a value drops the
+ * field.
  */
-export function flushFields(prev: GroupState, next: GroupState): Array<[string, string]> {
+export function flushFields(prev: GroupState, next: GroupState, hash: Record<string, string>): Array<[string, string]> {
   const fields: Array<[string, string]> = [[META_FIELD, JSON.stringify(metaOf(next, Object.keys(next.findings).length, countFiring(next.findings)))]];
   for (const [fp, f] of Object.entries(next.findings)) if (prev.findings[fp] !== f) fields.push([findingField(fp), JSON.stringify(f)]);
-  for (const fp of Object.keys(prev.findings)) if (!(fp in next.findings)) fields.push([findingField(fp), '']);
+  const dropped = new Set(Object.keys(prev.findings).filter((fp) => !(fp in next.findings)));
+  for (const fp of dropped) fields.push([findingField(fp), '']);
+  if (dropped.size > 0) {
+    for (const [field, value] of Object.entries(hash)) {
+      if (!field.startsWith('o:')) continue;
+      const entry = JSON.parse(value) as OwnerEntry;
+      const fps = entry.fps.filter((fp) => !dropped.has(fp));
+      if (fps.length === entry.fps.length) continue;
+      fields.push([field, JSON.stringify(entry.r ? { r: entry.r, fps } : { fps })]);
+    }
+  }
   if (next.lastNotification !== prev.lastNotification) fields.push([NOTIFICATION_FIELD, next.lastNotification === null ? '' : JSON.stringify(next.lastNotification)]);
   return fields;
 }

@@ -159,12 +159,12 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
     return { version, group: { meta, view: viewOf(meta, findings, owner, entry), owner: entry }, legacy: null, ttlMs };
   }
 
-  async function readWhole(groupKey: string): Promise<{ version: string; state: GroupState | null; legacy: boolean }> {
+  async function readWhole(groupKey: string): Promise<{ version: string; state: GroupState | null; legacy: boolean; hash: Record<string, string> }> {
     const hash = await redis.hgetall(groupRedisKey(keyPrefix, groupKey));
     const version = hash.v;
-    if (version === undefined) return { version: '0', state: null, legacy: false };
+    if (version === undefined) return { version: '0', state: null, legacy: false, hash };
     const state = assembleGroup(groupKey, hash);
-    return state === null ? { version: '0', state: null, legacy: false } : { version, state, legacy: hash[META_FIELD] === undefined };
+    return state === null ? { version: '0', state: null, legacy: false, hash } : { version, state, legacy: hash[META_FIELD] === undefined, hash };
   }
 
   // A signal that reports what a firing group already holds writes nothing (dedup), but keeps the
@@ -302,7 +302,7 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
 
     flush: (groupKey, epoch, flushSeq, context) =>
       retrying<FlushOutcome>(groupKey, async () => {
-        const { version, state, legacy } = await readWhole(groupKey);
+        const { version, state, legacy, hash } = await readWhole(groupKey);
         if (state === null || state.createdAt !== epoch) return { kind: 'stale' };
         if (state.pendingFlush?.seq !== flushSeq) {
           return state.handledFlushSeq === flushSeq ? { kind: 'already-handled', state } : { kind: 'stale' };
@@ -314,7 +314,7 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
         const ok = await commit({
           groupKey,
           version,
-          fields: next === null ? null : legacy ? allFields(next) : flushFields(state, next),
+          fields: next === null ? null : legacy ? allFields(next) : flushFields(state, next, hash),
           firing: next !== null && anyFiring(next.findings),
           pendingFlush: next?.pendingFlush != null,
           firstSeen: next?.firstSeen ?? 0,

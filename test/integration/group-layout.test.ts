@@ -147,6 +147,10 @@ describe('per-finding group layout', () => {
     expect(outcome.kind === 'decided' && outcome.notification?.resolved.map((f) => f.fingerprint)).toEqual(['fp-a-y']);
     expect(Object.keys((await store.get(GROUP))?.findings ?? {})).toEqual(['fp-a-x']);
     expect(await redis.hexists(key(), findingField('fp-a-y'))).toBe(0);
+    // ... and out of its owner's entry, which keeps the owner's snapshot record.
+    const entry = JSON.parse((await redis.hget(key(), ownerField('prod/argocd/Application/argocd/a'))) ?? '{}') as { fps: string[]; r?: unknown };
+    expect(entry.fps).toEqual(['fp-a-x']);
+    expect(entry.r).toEqual({ at: 2, observed: false });
   });
 
   it('a flush of a group stored whole by the previous version migrates it', async () => {
