@@ -64,7 +64,17 @@ function groupJson(g: number): string {
       lastSeen: 1764800000000 + i,
     };
   }
-  return JSON.stringify({ v: 1, groupKey: `g-${g}`, createdAt: 1764800000000, findings, firstSeen: 1764800000000, flushSeq: 1, pendingFlush: null, handledFlushSeq: 1, lastNotification: null });
+  return JSON.stringify({
+    v: 1,
+    groupKey: `g-${g}`,
+    createdAt: 1764800000000,
+    findings,
+    firstSeen: 1764800000000,
+    flushSeq: 1,
+    pendingFlush: null,
+    handledFlushSeq: 1,
+    lastNotification: null,
+  });
 }
 
 async function populate(redis: Redis, prefix: string, groups: number): Promise<void> {
@@ -79,7 +89,11 @@ async function populate(redis: Redis, prefix: string, groups: number): Promise<v
 }
 
 /** Runs `work` with SLOWLOG at threshold 0 and a PING every 2 ms from another client. */
-async function measured(redis: Redis, probe: Redis, work: () => Promise<unknown>): Promise<{ longestMs: number; p99: number; median: number; pingMs: number; busy: number; wallMs: number; commands: number }> {
+async function measured(
+  redis: Redis,
+  probe: Redis,
+  work: () => Promise<unknown>,
+): Promise<{ longestMs: number; p99: number; median: number; pingMs: number; busy: number; wallMs: number; commands: number }> {
   await redis.config('SET', 'slowlog-log-slower-than', '0');
   await redis.config('SET', 'slowlog-max-len', '1000000');
   await redis.slowlog('RESET');
@@ -109,7 +123,8 @@ async function measured(redis: Redis, probe: Redis, work: () => Promise<unknown>
   const p99 = durations[Math.min(durations.length - 1, Math.floor(durations.length * 0.99))] ?? 0;
   const median = durations[Math.floor(durations.length / 2)] ?? 0;
   ours.sort((a, b) => b[2] - a[2]);
-  if (process.env.BENCH_VERBOSE) for (const e of ours.slice(0, 3)) process.stdout.write(`    ${(e[2] / 1000).toFixed(2)} ms ${e[3].slice(0, 3).join(' ').slice(0, 80)}\n`);
+  if (process.env.BENCH_VERBOSE)
+    for (const e of ours.slice(0, 3)) process.stdout.write(`    ${(e[2] / 1000).toFixed(2)} ms ${e[3].slice(0, 3).join(' ').slice(0, 80)}\n`);
   const longestUs = ours[0]?.[2] ?? 0;
   return { longestMs: longestUs / 1000, p99, median, pingMs, busy, wallMs, commands: ours.length };
 }
@@ -124,7 +139,9 @@ async function main(): Promise<void> {
       const prefix = `bench-rebuild-${groups}`;
       await populate(redis, prefix, groups);
       const keys = activeFindingsKeys(prefix);
-      const before = await measured(redis, probe, () => redis.eval(ONE_SCRIPT, 4, keys.reconciled, activeGroupsKey(prefix), keys.refs, keys.counts, 3600, groupRedisKey(prefix, '')));
+      const before = await measured(redis, probe, () =>
+        redis.eval(ONE_SCRIPT, 4, keys.reconciled, activeGroupsKey(prefix), keys.refs, keys.counts, 3600, groupRedisKey(prefix, '')),
+      );
       const countsBefore = await redis.hgetall(keys.counts);
       await redis.del(keys.reconciled, keys.refs, keys.counts);
       let steps = 0;

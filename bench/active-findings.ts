@@ -32,7 +32,13 @@ function snapshot(app: number, drifted: boolean, observedAt: number): Signal {
     destination: {},
     observedAt,
     completeness: 'snapshot',
-    resources: kinds.map(([group, kind], i) => ({ group, kind, namespace: 'ns', name: `r-${i}`, state: drifted ? ('Modified' as const) : ('InSync' as const) })),
+    resources: kinds.map(([group, kind], i) => ({
+      group,
+      kind,
+      namespace: 'ns',
+      name: `r-${i}`,
+      state: drifted ? ('Modified' as const) : ('InSync' as const),
+    })),
   };
 }
 
@@ -67,7 +73,10 @@ async function main(): Promise<void> {
         if (read !== groups) throw new Error(`recount read ${read} groups, expected ${groups}`);
       }
       times.sort((a, b) => a - b);
-      rows.push([`${groups} groups: hourly recount (in steps)`, `median ${times[2]?.toFixed(1)} ms, max ${times[4]?.toFixed(1)} ms (5 runs, client-side, whole rebuild)`]);
+      rows.push([
+        `${groups} groups: hourly recount (in steps)`,
+        `median ${times[2]?.toFixed(1)} ms, max ${times[4]?.toFixed(1)} ms (5 runs, client-side, whole rebuild)`,
+      ]);
 
       const refresh: number[] = [];
       for (let run = 0; run < 20; run++) {
@@ -82,7 +91,10 @@ async function main(): Promise<void> {
       started = performance.now();
       for (let i = 0; i < groups; i++) await ingest(snapshot(i, false, 20));
       const resolveMs = performance.now() - started;
-      rows.push([`${groups} groups: ingest resolves`, `${((groups / resolveMs) * 1000).toFixed(0)} signals/s sequential; counts left: ${(await readActiveFindings(redis, prefix)).length} label sets`]);
+      rows.push([
+        `${groups} groups: ingest resolves`,
+        `${((groups / resolveMs) * 1000).toFixed(0)} signals/s sequential; counts left: ${(await readActiveFindings(redis, prefix)).length} label sets`,
+      ]);
       await queues.close();
     }
   } finally {

@@ -98,7 +98,10 @@ export function makeApplication(spec: AppSpec): Json {
     if (k === undefined) continue;
     const rname = `${name}-${k.kind.toLowerCase()}-${r}`;
     const prune = drifted && r % 4 === 0;
-    const health = degraded && k.health ? { health: { status: r % 9 === 0 ? 'Degraded' : 'Healthy', ...(r % 9 === 0 ? { message: 'Deployment exceeded its progress deadline' } : {}) } } : {};
+    const health =
+      degraded && k.health
+        ? { health: { status: r % 9 === 0 ? 'Degraded' : 'Healthy', ...(r % 9 === 0 ? { message: 'Deployment exceeded its progress deadline' } : {}) } }
+        : {};
     resources.push({
       ...(k.group ? { group: k.group } : {}),
       version: k.version,
@@ -154,7 +157,16 @@ export function makeApplication(spec: AppSpec): Json {
       creationTimestamp: '2025-08-10T12:23:55Z',
       labels: { ...f.appset.metadata.labels, 'app.kubernetes.io/instance': name, team: namespace },
       annotations: f.appset.metadata.annotations,
-      ownerReferences: [{ apiVersion: 'argoproj.io/v1alpha1', kind: 'ApplicationSet', name: `appset-${i % 20}`, uid: uid(100_000 + (i % 20)), controller: true, blockOwnerDeletion: true }],
+      ownerReferences: [
+        {
+          apiVersion: 'argoproj.io/v1alpha1',
+          kind: 'ApplicationSet',
+          name: `appset-${i % 20}`,
+          uid: uid(100_000 + (i % 20)),
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
       finalizers: ['resources-finalizer.argocd.argoproj.io'],
       managedFields: v3.metadata.managedFields,
     },

@@ -73,13 +73,21 @@ runBench('big-snapshots', 600_000, async () => {
   let died = false;
   svc.child.once('exit', () => (died = true));
   const sampler = setInterval(() => {
-    residentMemory(svc.pid).then((m) => (peakSeen = Math.max(peakSeen, m.rss)), () => undefined);
+    residentMemory(svc.pid).then(
+      (m) => (peakSeen = Math.max(peakSeen, m.rss)),
+      () => undefined,
+    );
   }, 100);
   onCleanup(async () => clearInterval(sampler));
   const started = performance.now();
   const answers = await Promise.all(
     bodies.map((body) =>
-      fetch(`${svc.url}/webhooks/argocd`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` }, body, signal: AbortSignal.timeout(120_000) }).then(
+      fetch(`${svc.url}/webhooks/argocd`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+        body,
+        signal: AbortSignal.timeout(120_000),
+      }).then(
         (r) => r.status,
         (err: unknown) => `error: ${err instanceof Error ? err.message : String(err)}`,
       ),

@@ -7,9 +7,16 @@ import { formatPolicyError, loadPolicyText } from '../src/config/load.ts';
 import type { Signal } from '../src/model/signal.ts';
 
 const KINDS = [
-  ['networking.istio.io', 'VirtualService'], ['networking.istio.io', 'DestinationRule'], ['security.istio.io', 'AuthorizationPolicy'],
-  ['security.istio.io', 'PeerAuthentication'], ['telemetry.istio.io', 'Telemetry'], ['gateway.networking.k8s.io', 'HTTPRoute'],
-  ['apps', 'Deployment'], ['', 'Service'], ['policy.linkerd.io', 'Server'], ['networking.istio.io', 'ServiceEntry'],
+  ['networking.istio.io', 'VirtualService'],
+  ['networking.istio.io', 'DestinationRule'],
+  ['security.istio.io', 'AuthorizationPolicy'],
+  ['security.istio.io', 'PeerAuthentication'],
+  ['telemetry.istio.io', 'Telemetry'],
+  ['gateway.networking.k8s.io', 'HTTPRoute'],
+  ['apps', 'Deployment'],
+  ['', 'Service'],
+  ['policy.linkerd.io', 'Server'],
+  ['networking.istio.io', 'ServiceEntry'],
 ] as const;
 
 /** 100 rules of the shapes real policies have: globs on namespaces and clusters, kind lists, labels. */
@@ -18,11 +25,20 @@ function policyYaml(): string {
   for (let i = 0; i < 100; i++) {
     const kind = KINDS[i % KINDS.length]?.[1] ?? 'X';
     switch (i % 5) {
-      case 0: rules.push(`  - match: { namespace: "team-${i}-*", kind: ${kind} }\n    set: { severity: high }`); break;
-      case 1: rules.push(`  - match: { cluster: "edge-${i}-*", category: security }\n    set: { severity: critical, labels: { edge: "yes" } }`); break;
-      case 2: rules.push(`  - match: { owner: ["app-${i}", "app-${i}-canary"], state: [Modified, Missing] }\n    set: { severity: medium }`); break;
-      case 3: rules.push(`  - match: { labels: { team: "t${i}" }, mesh: istio }\n    set: { labels: { team_rule: "${i}" } }\n    continue: true`); break;
-      default: rules.push(`  - match: { namespace: "sandbox-${i}", name: "*-tmp" }\n    ignore: true`);
+      case 0:
+        rules.push(`  - match: { namespace: "team-${i}-*", kind: ${kind} }\n    set: { severity: high }`);
+        break;
+      case 1:
+        rules.push(`  - match: { cluster: "edge-${i}-*", category: security }\n    set: { severity: critical, labels: { edge: "yes" } }`);
+        break;
+      case 2:
+        rules.push(`  - match: { owner: ["app-${i}", "app-${i}-canary"], state: [Modified, Missing] }\n    set: { severity: medium }`);
+        break;
+      case 3:
+        rules.push(`  - match: { labels: { team: "t${i}" }, mesh: istio }\n    set: { labels: { team_rule: "${i}" } }\n    continue: true`);
+        break;
+      default:
+        rules.push(`  - match: { namespace: "sandbox-${i}", name: "*-tmp" }\n    ignore: true`);
     }
   }
   return `rules:\n${rules.join('\n')}\nreceivers:\n  - { name: log, console: {} }\n  - { name: pager, console: {} }\nroute:\n  receiver: log\n  routes:\n    - { matchers: ['severity="critical"'], receiver: pager, continue: true }\n    - { matchers: ['edge="yes"'], receiver: pager }\n    - { matchers: ['namespace=~"team-.*"'], receiver: log }\n`;
@@ -53,9 +69,21 @@ const input = signals(1000, 100);
 // Rule engine alone: the same subjects classify() builds.
 const subjects: RuleSubject[] = input.flatMap((s) =>
   s.resources.map((r) => ({
-    cluster: s.cluster, source: 'argocd', project: s.project, owner: s.owner.name, owner_namespace: s.owner.namespace, owner_kind: s.owner.kind,
-    destination_namespace: s.destination.namespace ?? '', group: r.group, kind: r.kind, namespace: r.namespace, name: r.name,
-    category: 'traffic', mesh: 'istio', state: r.state, labels: s.labels ?? {},
+    cluster: s.cluster,
+    source: 'argocd',
+    project: s.project,
+    owner: s.owner.name,
+    owner_namespace: s.owner.namespace,
+    owner_kind: s.owner.kind,
+    destination_namespace: s.destination.namespace ?? '',
+    group: r.group,
+    kind: r.kind,
+    namespace: r.namespace,
+    name: r.name,
+    category: 'traffic',
+    mesh: 'istio',
+    state: r.state,
+    labels: s.labels ?? {},
   })),
 );
 let sink = 0;
@@ -72,8 +100,12 @@ for (const s of input) findings += classify(s, policy).length;
 const classifyPerSec = (input.length * 100) / ((performance.now() - started) / 1000);
 
 process.stdout.write(`classification (100-rule policy, 3 routes, node ${process.version}, one core)\n`);
-process.stdout.write(`  rule evaluation alone        ${Math.round(rulesPerSec).toLocaleString('en-US')} resource evaluations/s (${(subjects.length * rounds).toLocaleString('en-US')} evaluations)\n`);
-process.stdout.write(`  classify() end to end        ${Math.round(classifyPerSec).toLocaleString('en-US')} resources/s (catalog, rules, routing, SHA-256 fingerprint; ${findings.toLocaleString('en-US')} findings)\n`);
+process.stdout.write(
+  `  rule evaluation alone        ${Math.round(rulesPerSec).toLocaleString('en-US')} resource evaluations/s (${(subjects.length * rounds).toLocaleString('en-US')} evaluations)\n`,
+);
+process.stdout.write(
+  `  classify() end to end        ${Math.round(classifyPerSec).toLocaleString('en-US')} resources/s (catalog, rules, routing, SHA-256 fingerprint; ${findings.toLocaleString('en-US')} findings)\n`,
+);
 if (sink < 0) process.stdout.write('');
 
 // The index cannot help a policy whose rules pin nothing exactly: report that worst case too.
@@ -87,4 +119,6 @@ const missAll = subjects.map((s) => ({ ...s, namespace: `other-${s.namespace}` }
 started = performance.now();
 for (const subject of missAll) sink += evaluateRules(globRules, subject, 'high').reasons.length;
 const worstPerSec = missAll.length / ((performance.now() - started) / 1000);
-process.stdout.write(`  worst case (100 glob-only rules, none matching, no index)  ${Math.round(worstPerSec).toLocaleString('en-US')} resource evaluations/s\n`);
+process.stdout.write(
+  `  worst case (100 glob-only rules, none matching, no index)  ${Math.round(worstPerSec).toLocaleString('en-US')} resource evaluations/s\n`,
+);

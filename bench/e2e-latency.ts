@@ -76,7 +76,12 @@ async function send(url: string, runId: string, sample: Sample): Promise<void> {
   const app = makeApplication({ index: sample.index, prefix: runId, resources: RESOURCES, drifted: 1, reconciledAt: Date.now() });
   const body = JSON.stringify({ app, cluster: 'bench' });
   sample.sentAt = Date.now();
-  const res = await fetch(`${url}/webhooks/argocd`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ARGOCD_TOKEN}` }, body, signal: AbortSignal.timeout(10_000) });
+  const res = await fetch(`${url}/webhooks/argocd`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${ARGOCD_TOKEN}` },
+    body,
+    signal: AbortSignal.timeout(10_000),
+  });
   await res.arrayBuffer();
   sample.answeredAt = Date.now();
   sample.status = res.status;
@@ -208,7 +213,9 @@ async function main(): Promise<void> {
   const delivered = await md.counter('meshdrift_notifications_total', 'outcome="success"');
   await md.stop();
 
-  process.stdout.write(`\n${table(['webhook -> Slack receipt, minus group_wait', 'n', 'p50', 'p90', 'p99', 'max'], [row('one at a time', seq.ms), row(`steady ${RATE}/s`, st.ms)])}\n`);
+  process.stdout.write(
+    `\n${table(['webhook -> Slack receipt, minus group_wait', 'n', 'p50', 'p90', 'p99', 'max'], [row('one at a time', seq.ms), row(`steady ${RATE}/s`, st.ms)])}\n`,
+  );
   process.stdout.write(
     `\n  where the time goes, one at a time (meshdrift's log times and the fake's receipt; same clock):\n${table(
       ['part', 'n', 'p50', 'p90', 'p99', 'max'],

@@ -27,7 +27,13 @@ const ARGOCD_TOKEN = 'bench-argocd-token';
 const PREFIX = 'bench-findings';
 const DEADLINE_MS = Number(process.env.BENCH_FINDINGS_DEADLINE_MS ?? 1_500_000);
 
-const SEVERITY: Record<string, string> = { AuthorizationPolicy: 'critical', PeerAuthentication: 'critical', VirtualService: 'high', DestinationRule: 'high', HTTPRoute: 'high' };
+const SEVERITY: Record<string, string> = {
+  AuthorizationPolicy: 'critical',
+  PeerAuthentication: 'critical',
+  VirtualService: 'high',
+  DestinationRule: 'high',
+  HTTPRoute: 'high',
+};
 
 async function usedMemory(redis: Redis): Promise<number> {
   return Number(/^used_memory:(\d+)/m.exec(await redis.info('memory'))?.[1] ?? NaN);
@@ -71,7 +77,13 @@ async function measureMeshdrift(apps: number): Promise<MeshdriftFigures> {
   onCleanup(() => own.stop());
   const redis = new Redis(own.url, { maxRetriesPerRequest: 1 });
   onCleanup(async () => redis.disconnect());
-  const md = await startMeshdrift({ REDIS_URL: own.url, MESHDRIFT_KEY_PREFIX: PREFIX, MESHDRIFT_ARGOCD_TOKEN: ARGOCD_TOKEN, MESHDRIFT_CLUSTER: 'bench', MESHDRIFT_GROUP_WAIT: '1h' });
+  const md = await startMeshdrift({
+    REDIS_URL: own.url,
+    MESHDRIFT_KEY_PREFIX: PREFIX,
+    MESHDRIFT_ARGOCD_TOKEN: ARGOCD_TOKEN,
+    MESHDRIFT_CLUSTER: 'bench',
+    MESHDRIFT_GROUP_WAIT: '1h',
+  });
   try {
     await sleep(2000);
     const idleRss = (await residentMemory(md.pid)).rss;
@@ -139,13 +151,26 @@ receivers:
         const kind = kinds[n % kinds.length] ?? 'VirtualService';
         const name = `${app}-${kind.toLowerCase()}-${n % PER_APP}`;
         return {
-          labels: { alertname: 'MeshDrift', cluster: 'bench', owner: app, namespace: `team-${Math.floor(n / PER_APP) % 40}`, kind, name, severity: SEVERITY[kind] ?? 'high' },
+          labels: {
+            alertname: 'MeshDrift',
+            cluster: 'bench',
+            owner: app,
+            namespace: `team-${Math.floor(n / PER_APP) % 40}`,
+            kind,
+            name,
+            severity: SEVERITY[kind] ?? 'high',
+          },
           annotations: { summary: `${kind} ${name} is OutOfSync in ${app}` },
           startsAt: new Date(now).toISOString(),
           endsAt: new Date(now + 2 * 3_600_000).toISOString(),
         };
       });
-      const res = await fetch(`${am.url}/api/v2/alerts`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(alerts), signal: AbortSignal.timeout(300_000) });
+      const res = await fetch(`${am.url}/api/v2/alerts`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(alerts),
+        signal: AbortSignal.timeout(300_000),
+      });
       const text = await res.text();
       if (res.status !== 200) throw new Error(`alertmanager answered ${res.status}: ${text.slice(0, 300)}`);
     });
@@ -165,7 +190,9 @@ async function main(): Promise<void> {
   const started = Date.now();
   const apps = Math.ceil(FINDINGS / PER_APP);
   const total = apps * PER_APP;
-  process.stdout.write(`memory after ${total} distinct findings (node ${process.version}): meshdrift (${apps} Argo CD snapshots of ${PER_APP} drifted resources) beside Alertmanager (${total} alerts in batches of ${AM_BATCH})\n`);
+  process.stdout.write(
+    `memory after ${total} distinct findings (node ${process.version}): meshdrift (${apps} Argo CD snapshots of ${PER_APP} drifted resources) beside Alertmanager (${total} alerts in batches of ${AM_BATCH})\n`,
+  );
   const md = await measureMeshdrift(apps);
   process.stdout.write(`  meshdrift: ${apps} webhooks in ${(md.ms / 1000).toFixed(1)} s; ${md.opened} findings opened; ${md.redisKeys} Redis keys\n`);
   const am = await measureAlertmanager(apps);
@@ -179,8 +206,20 @@ async function main(): Promise<void> {
         ['RSS idle (started, nothing ingested)', mb(md.idleRss), '', '', mb(am.idleRss)],
         [`RSS after ${total} findings / alerts`, mb(md.rss), mb(md.redisDelta), mb(mdTotal), mb(am.rss)],
         ['peak RSS', mb(md.peak), '', '', mb(am.peak)],
-        ['heap used (meshdrift: after a full GC; Alertmanager: Go heap in use)', `${mb(md.heap.heapUsed)} (${mb(md.heapAfterGc.heapUsed)})`, '', '', mb(am.goHeapInuse)],
-        ['bytes per finding / alert (growth over idle)', ((md.rss - md.idleRss) / total).toFixed(0), (md.redisDelta / total).toFixed(0), ((mdTotal - md.idleRss) / total).toFixed(0), ((am.rss - am.idleRss) / total).toFixed(0)],
+        [
+          'heap used (meshdrift: after a full GC; Alertmanager: Go heap in use)',
+          `${mb(md.heap.heapUsed)} (${mb(md.heapAfterGc.heapUsed)})`,
+          '',
+          '',
+          mb(am.goHeapInuse),
+        ],
+        [
+          'bytes per finding / alert (growth over idle)',
+          ((md.rss - md.idleRss) / total).toFixed(0),
+          (md.redisDelta / total).toFixed(0),
+          ((mdTotal - md.idleRss) / total).toFixed(0),
+          ((am.rss - am.idleRss) / total).toFixed(0),
+        ],
       ],
     )}\n`,
   );

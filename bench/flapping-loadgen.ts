@@ -38,8 +38,13 @@ function body(req: LoadRequest, i: number): { headers: Record<string, string>; t
   if (req.target === 'meshdrift-argocd') {
     const total = req.resources ?? 100;
     const resources = Array.from({ length: total }, (_, r) => ({
-      group: 'networking.istio.io', version: 'v1', kind: 'VirtualService', namespace: 'bench', name: `vs-${r}`,
-      status: r < 2 ? 'OutOfSync' : 'Synced', health: { status: 'Healthy' },
+      group: 'networking.istio.io',
+      version: 'v1',
+      kind: 'VirtualService',
+      namespace: 'bench',
+      name: `vs-${r}`,
+      status: r < 2 ? 'OutOfSync' : 'Synced',
+      health: { status: 'Healthy' },
     }));
     return {
       headers: { 'content-type': 'application/json' },

@@ -71,9 +71,27 @@ export const tenMinutes: Scenario = {
       clean: [core('Service', 'payments'), apps('payments')],
       resources: [
         // The incident: an AuthorizationPolicy opened by hand, put back at 8:30.
-        { group: ISTIO_SEC, version: 'v1', kind: 'AuthorizationPolicy', namespace: 'payments', name: 'payments-allow-frontend', severity: 'critical', behaviour: 'steady', episodes: [[m(0, 30), m(8, 30)]] },
+        {
+          group: ISTIO_SEC,
+          version: 'v1',
+          kind: 'AuthorizationPolicy',
+          namespace: 'payments',
+          name: 'payments-allow-frontend',
+          severity: 'critical',
+          behaviour: 'steady',
+          episodes: [[m(0, 30), m(8, 30)]],
+        },
         // A ticket: tracing sampling changed by hand, still drifted at the end.
-        { group: ISTIO_TEL, version: 'v1', kind: 'Telemetry', namespace: 'payments', name: 'payments-tracing', severity: 'medium', behaviour: 'steady', episodes: [[m(1), Infinity]] },
+        {
+          group: ISTIO_TEL,
+          version: 'v1',
+          kind: 'Telemetry',
+          namespace: 'payments',
+          name: 'payments-tracing',
+          severity: 'medium',
+          behaviour: 'steady',
+          episodes: [[m(1), Infinity]],
+        },
       ],
     },
     {
@@ -83,9 +101,27 @@ export const tenMinutes: Scenario = {
       clean: [core('Service', 'checkout'), apps('checkout')],
       resources: [
         // Fast flapping: 20 s OutOfSync, 20 s Synced, from 1:00 to 7:00 (9 episodes).
-        { group: ISTIO_NET, version: 'v1', kind: 'VirtualService', namespace: 'checkout', name: 'checkout', severity: 'high', behaviour: 'flapping', episodes: flap(m(1), m(7), 20, 40) },
+        {
+          group: ISTIO_NET,
+          version: 'v1',
+          kind: 'VirtualService',
+          namespace: 'checkout',
+          name: 'checkout',
+          severity: 'high',
+          behaviour: 'flapping',
+          episodes: flap(m(1), m(7), 20, 40),
+        },
         // A blip: 30 s at 3:00.
-        { group: ISTIO_NET, version: 'v1', kind: 'DestinationRule', namespace: 'checkout', name: 'checkout', severity: 'high', behaviour: 'blip', episodes: [[m(3), m(3, 30)]] },
+        {
+          group: ISTIO_NET,
+          version: 'v1',
+          kind: 'DestinationRule',
+          namespace: 'checkout',
+          name: 'checkout',
+          severity: 'high',
+          behaviour: 'blip',
+          episodes: [[m(3), m(3, 30)]],
+        },
       ],
     },
     {
@@ -95,7 +131,19 @@ export const tenMinutes: Scenario = {
       clean: [core('Service', 'reviews'), apps('reviews-v1')],
       resources: [
         // Slow flapping: 3 min OutOfSync, 1 min Synced, 3 min OutOfSync, then fixed at 9:00.
-        { group: ISTIO_NET, version: 'v1', kind: 'DestinationRule', namespace: 'bookinfo', name: 'reviews', severity: 'high', behaviour: 'flapping', episodes: [[m(2), m(5)], [m(6), m(9)]] },
+        {
+          group: ISTIO_NET,
+          version: 'v1',
+          kind: 'DestinationRule',
+          namespace: 'bookinfo',
+          name: 'reviews',
+          severity: 'high',
+          behaviour: 'flapping',
+          episodes: [
+            [m(2), m(5)],
+            [m(6), m(9)],
+          ],
+        },
       ],
     },
   ],
@@ -114,9 +162,27 @@ export const oneHour: Scenario = {
       project: 'mesh-prod',
       clean: [core('Service', 'payments'), apps('payments'), { group: ISTIO_NET, version: 'v1', kind: 'VirtualService', name: 'payments' }],
       resources: [
-        { group: ISTIO_SEC, version: 'v1', kind: 'AuthorizationPolicy', namespace: 'payments', name: 'payments-allow-frontend', severity: 'critical', behaviour: 'steady', episodes: [[m(5), m(41)]] },
+        {
+          group: ISTIO_SEC,
+          version: 'v1',
+          kind: 'AuthorizationPolicy',
+          namespace: 'payments',
+          name: 'payments-allow-frontend',
+          severity: 'critical',
+          behaviour: 'steady',
+          episodes: [[m(5), m(41)]],
+        },
         // A critical blip: mTLS relaxed for 40 s during a debugging session.
-        { group: ISTIO_SEC, version: 'v1', kind: 'PeerAuthentication', namespace: 'payments', name: 'default', severity: 'critical', behaviour: 'blip', episodes: [[m(24), m(24, 40)]] },
+        {
+          group: ISTIO_SEC,
+          version: 'v1',
+          kind: 'PeerAuthentication',
+          namespace: 'payments',
+          name: 'default',
+          severity: 'critical',
+          behaviour: 'blip',
+          episodes: [[m(24), m(24, 40)]],
+        },
       ],
     },
     {
@@ -126,8 +192,26 @@ export const oneHour: Scenario = {
       clean: [core('Service', 'checkout'), apps('checkout')],
       resources: [
         // A controller fights self-heal: 90 s OutOfSync, 60 s Synced, from 2:00; fixed at 50:00.
-        { group: ISTIO_NET, version: 'v1', kind: 'VirtualService', namespace: 'checkout', name: 'checkout', severity: 'high', behaviour: 'flapping', episodes: flap(m(2), m(50), 90, 150) },
-        { group: ISTIO_NET, version: 'v1', kind: 'DestinationRule', namespace: 'checkout', name: 'checkout', severity: 'high', behaviour: 'blip', episodes: [[m(33), m(33, 45)]] },
+        {
+          group: ISTIO_NET,
+          version: 'v1',
+          kind: 'VirtualService',
+          namespace: 'checkout',
+          name: 'checkout',
+          severity: 'high',
+          behaviour: 'flapping',
+          episodes: flap(m(2), m(50), 90, 150),
+        },
+        {
+          group: ISTIO_NET,
+          version: 'v1',
+          kind: 'DestinationRule',
+          namespace: 'checkout',
+          name: 'checkout',
+          severity: 'high',
+          behaviour: 'blip',
+          episodes: [[m(33), m(33, 45)]],
+        },
       ],
     },
     {
@@ -137,7 +221,16 @@ export const oneHour: Scenario = {
       clean: [{ group: GATEWAY, version: 'v1', kind: 'Gateway', name: 'public' }],
       resources: [
         // Fast flapping, every episode shorter than pending_for: 20 s OutOfSync each minute, 15:00-45:00.
-        { group: GATEWAY, version: 'v1', kind: 'HTTPRoute', namespace: 'edge', name: 'storefront', severity: 'high', behaviour: 'flapping', episodes: flap(m(15), m(45), 20, 60) },
+        {
+          group: GATEWAY,
+          version: 'v1',
+          kind: 'HTTPRoute',
+          namespace: 'edge',
+          name: 'storefront',
+          severity: 'high',
+          behaviour: 'flapping',
+          episodes: flap(m(15), m(45), 20, 60),
+        },
       ],
     },
     {
@@ -146,7 +239,16 @@ export const oneHour: Scenario = {
       project: 'mesh-platform',
       clean: [core('ConfigMap', 'istio')],
       resources: [
-        { group: ISTIO_TEL, version: 'v1', kind: 'Telemetry', namespace: 'istio-system', name: 'mesh-default', severity: 'medium', behaviour: 'steady', episodes: [[m(10), Infinity]] },
+        {
+          group: ISTIO_TEL,
+          version: 'v1',
+          kind: 'Telemetry',
+          namespace: 'istio-system',
+          name: 'mesh-default',
+          severity: 'medium',
+          behaviour: 'steady',
+          episodes: [[m(10), Infinity]],
+        },
       ],
     },
     {
@@ -155,8 +257,26 @@ export const oneHour: Scenario = {
       project: 'mesh-prod',
       clean: [core('Service', 'reviews'), apps('reviews-v1')],
       resources: [
-        { group: ISTIO_NET, version: 'v1', kind: 'VirtualService', namespace: 'bookinfo', name: 'ratings', severity: 'high', behaviour: 'steady', episodes: [[m(12), m(28)]] },
-        { group: ISTIO_NET, version: 'v1', kind: 'DestinationRule', namespace: 'bookinfo', name: 'reviews', severity: 'high', behaviour: 'blip', episodes: [[m(52), m(52, 30)]] },
+        {
+          group: ISTIO_NET,
+          version: 'v1',
+          kind: 'VirtualService',
+          namespace: 'bookinfo',
+          name: 'ratings',
+          severity: 'high',
+          behaviour: 'steady',
+          episodes: [[m(12), m(28)]],
+        },
+        {
+          group: ISTIO_NET,
+          version: 'v1',
+          kind: 'DestinationRule',
+          namespace: 'bookinfo',
+          name: 'reviews',
+          severity: 'high',
+          behaviour: 'blip',
+          episodes: [[m(52), m(52, 30)]],
+        },
       ],
     },
   ],
@@ -175,7 +295,10 @@ export function eventsOf(s: Scenario): ScriptEvent[] {
   for (const app of s.apps) {
     for (const resource of app.resources) {
       for (const [start, end] of resource.episodes) {
-        for (const [at, drifted] of [[start, true], [end, false]] as const) {
+        for (const [at, drifted] of [
+          [start, true],
+          [end, false],
+        ] as const) {
           if (!Number.isFinite(at) || at > s.duration) continue;
           const key = `${at}\u0000${app.name}`;
           const ev = byKey.get(key) ?? { at, app, changes: [] };

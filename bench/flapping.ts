@@ -141,7 +141,13 @@ async function startAlertmanager(config: string): Promise<RunningAlertmanager> {
     const port = await freePort();
     const child = spawn(
       ALERTMANAGER_BIN,
-      [`--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address=', `--storage.path=${join(dir, 'data')}`, `--config.file=${configFile}`, '--log.level=warn'],
+      [
+        `--web.listen-address=127.0.0.1:${port}`,
+        '--cluster.listen-address=',
+        `--storage.path=${join(dir, 'data')}`,
+        `--config.file=${configFile}`,
+        '--log.level=warn',
+      ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     children.add(child);
@@ -189,7 +195,12 @@ receivers:
 `;
 }
 
-async function startMeshdrift(redis: OwnRedis, prefix: string, webhookUrl: string, pendingFor: number): Promise<{ app: App; url: string; stop(): Promise<void> }> {
+async function startMeshdrift(
+  redis: OwnRedis,
+  prefix: string,
+  webhookUrl: string,
+  pendingFor: number,
+): Promise<{ app: App; url: string; stop(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'meshdrift-bench-policy-'));
   tempDirs.add(dir);
   const policyFile = join(dir, 'policy.yaml');
@@ -233,7 +244,12 @@ route:
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
 async function post(url: string, body: unknown): Promise<number> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(5_000) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(5_000),
+  });
   await res.arrayBuffer();
   return res.status;
 }
@@ -251,13 +267,31 @@ function argocdBody(s: Scenario, app: ScriptedApp, drifted: ReadonlySet<Scripted
       apiVersion: 'argoproj.io/v1alpha1',
       kind: 'Application',
       metadata: { name: app.name, namespace: 'argocd', labels: { team: app.namespace } },
-      spec: { project: app.project, destination: { name: s.cluster, namespace: app.namespace }, source: { repoURL: `https://git.example.com/platform/${app.name}.git`, path: 'overlays/prod', targetRevision: 'main' } },
+      spec: {
+        project: app.project,
+        destination: { name: s.cluster, namespace: app.namespace },
+        source: { repoURL: `https://git.example.com/platform/${app.name}.git`, path: 'overlays/prod', targetRevision: 'main' },
+      },
       status: {
         sync: { status: anyDrift ? 'OutOfSync' : 'Synced', revision: '9c1e4b7a2d3f5e6a7b8c9d0e1f2a3b4c5d6e7f80' },
         health: { status: 'Healthy' },
         resources: [
-          ...app.clean.map((c) => ({ ...(c.group ? { group: c.group } : {}), version: c.version, kind: c.kind, namespace: app.namespace, name: c.name, status: 'Synced' })),
-          ...app.resources.map((r) => ({ group: r.group, version: r.version, kind: r.kind, namespace: r.namespace, name: r.name, status: drifted.has(r) ? 'OutOfSync' : 'Synced' })),
+          ...app.clean.map((c) => ({
+            ...(c.group ? { group: c.group } : {}),
+            version: c.version,
+            kind: c.kind,
+            namespace: app.namespace,
+            name: c.name,
+            status: 'Synced',
+          })),
+          ...app.resources.map((r) => ({
+            group: r.group,
+            version: r.version,
+            kind: r.kind,
+            namespace: r.namespace,
+            name: r.name,
+            status: drifted.has(r) ? 'OutOfSync' : 'Synced',
+          })),
         ],
         // Real wall time with ms: snapshots of one app are strictly ordered (older ones are stale).
         reconciledAt: new Date(reconciledAt).toISOString(),
@@ -297,7 +331,10 @@ class PrometheusEmulator {
   private async send(list: PromAlert[], now: number): Promise<void> {
     if (list.length === 0) return;
     for (const a of list) a.lastSent = now;
-    const status = await post(`${this.url}/api/v2/alerts`, list.map((a) => this.wire(a, now)));
+    const status = await post(
+      `${this.url}/api/v2/alerts`,
+      list.map((a) => this.wire(a, now)),
+    );
     if (status !== 200) throw new Error(`alertmanager answered ${status}`);
   }
 
@@ -447,7 +484,11 @@ async function runScenario(s: Scenario, redis: OwnRedis): Promise<ScenarioResult
           const reconciledAt = Math.max(now, lastReconciled + 1);
           lastReconciled = reconciledAt;
           const body = argocdBody(s, ev.app, drifted, reconciledAt);
-          const statuses = await Promise.all([post(`${md.url}/webhooks/argocd`, body), post(`${mdPending.url}/webhooks/argocd`, body), ...promSends.map((p) => p.then(() => 202))]);
+          const statuses = await Promise.all([
+            post(`${md.url}/webhooks/argocd`, body),
+            post(`${mdPending.url}/webhooks/argocd`, body),
+            ...promSends.map((p) => p.then(() => 202)),
+          ]);
           if (statuses.some((st) => st !== 202)) throw new Error(`meshdrift answered ${statuses.join(',')}`);
         },
       });
@@ -485,7 +526,9 @@ async function runScenario(s: Scenario, redis: OwnRedis): Promise<ScenarioResult
       figures[sys] = analyse(notes, episodes, truth, sys.startsWith('alertmanager') && !rawReasonField);
       if (DUMP_DIR !== undefined) {
         const at = (ms: number) => fmtTime(scripted(ms - wall0));
-        const lines = notes.map((n) => `${at(n.at)} ${n.groupKey} ${n.status} ${n.reason}: ${n.alerts.map((a) => `${a.key} ${a.status} since ${at(a.startsAt)}`).join('; ')}`);
+        const lines = notes.map(
+          (n) => `${at(n.at)} ${n.groupKey} ${n.status} ${n.reason}: ${n.alerts.map((a) => `${a.key} ${a.status} since ${at(a.startsAt)}`).join('; ')}`,
+        );
         await mkdir(DUMP_DIR, { recursive: true });
         await writeFile(join(DUMP_DIR, `${s.id}-${sys}.txt`), `${lines.join('\n')}\n`);
       }
@@ -603,21 +646,45 @@ async function runThroughput(redis: OwnRedis): Promise<Array<[string, LoadResult
   const out: Array<[string, LoadResult]> = [];
   const warmup = Math.min(1000, Math.ceil(THROUGHPUT_N / 5));
   // meshdrift: the whole service in-process (workers included), group_wait 1h so nothing is sent.
-  const raw: Record<string, string> = { PORT: '0', HOST: '127.0.0.1', REDIS_URL: redis.url, MESHDRIFT_KEY_PREFIX: 'bench-flap-tp', MESHDRIFT_GROUP_WAIT: '1h', MESHDRIFT_LOG_LEVEL: 'silent', MESHDRIFT_ALLOW_UNAUTHENTICATED: 'true' };
+  const raw: Record<string, string> = {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    REDIS_URL: redis.url,
+    MESHDRIFT_KEY_PREFIX: 'bench-flap-tp',
+    MESHDRIFT_GROUP_WAIT: '1h',
+    MESHDRIFT_LOG_LEVEL: 'silent',
+    MESHDRIFT_ALLOW_UNAUTHENTICATED: 'true',
+  };
   const app = createApp({ env: loadEnv(raw), processEnv: raw, registry: new Registry(), log: createLogger('silent') });
   await app.start();
   try {
-    out.push(['meshdrift  POST /webhooks/flux (1 HelmRelease DriftDetected, 1 object)', await loadgen({ target: 'meshdrift-flux', url: `${app.address().url}/webhooks/flux`, count: THROUGHPUT_N, warmup, concurrency: THROUGHPUT_CONCURRENCY, runId: 'md' })]);
+    out.push([
+      'meshdrift  POST /webhooks/flux (1 HelmRelease DriftDetected, 1 object)',
+      await loadgen({
+        target: 'meshdrift-flux',
+        url: `${app.address().url}/webhooks/flux`,
+        count: THROUGHPUT_N,
+        warmup,
+        concurrency: THROUGHPUT_CONCURRENCY,
+        runId: 'md',
+      }),
+    ]);
   } finally {
     await app.stop();
   }
   // Alertmanager: same group_by, group_wait 1h so nothing is sent either.
   const recorder = await startRecorder();
   const am = await startAlertmanager(
-    alertmanagerConfig(recorder.url).replace(/group_wait: .*/, 'group_wait: 1h').replace(/group_interval: .*/, 'group_interval: 1h').replace(/repeat_interval: .*/, 'repeat_interval: 4h'),
+    alertmanagerConfig(recorder.url)
+      .replace(/group_wait: .*/, 'group_wait: 1h')
+      .replace(/group_interval: .*/, 'group_interval: 1h')
+      .replace(/repeat_interval: .*/, 'repeat_interval: 4h'),
   );
   try {
-    out.push(['alertmanager  POST /api/v2/alerts (1 alert)', await loadgen({ target: 'alertmanager', url: `${am.url}/api/v2/alerts`, count: THROUGHPUT_N, warmup, concurrency: THROUGHPUT_CONCURRENCY, runId: 'am' })]);
+    out.push([
+      'alertmanager  POST /api/v2/alerts (1 alert)',
+      await loadgen({ target: 'alertmanager', url: `${am.url}/api/v2/alerts`, count: THROUGHPUT_N, warmup, concurrency: THROUGHPUT_CONCURRENCY, runId: 'am' }),
+    ]);
   } finally {
     await am.stop();
     await recorder.close();
@@ -657,7 +724,9 @@ function printScenario(r: ScenarioResult): void {
     ['critical blips sent as firing (a page)', ...cols((x) => String(x.criticalBlipsPaged))],
     ['first notice of the critical AuthorizationPolicy', ...cols((x) => fmtTime(x.criticalTtfn))],
   ];
-  process.stdout.write(`\n${r.scenario.title}: ${r.scenario.apps.length} apps, ${truth.episodes} drift episodes, ${truth.incidents} real incidents, ${truth.flaps} flaps; ${(r.realMs / 1000).toFixed(1)} s real\n`);
+  process.stdout.write(
+    `\n${r.scenario.title}: ${r.scenario.apps.length} apps, ${truth.episodes} drift episodes, ${truth.incidents} real incidents, ${truth.flaps} flaps; ${(r.realMs / 1000).toFixed(1)} s real\n`,
+  );
   process.stdout.write(`${table(['', 'meshdrift', 'md pending_for 2m', 'alertmanager', 'am + for: 2m'], rows)}\n`);
   const ratio = (a: System, b: System) => (f[b].total === 0 ? 'n/a' : (f[a].total / f[b].total).toFixed(2));
   process.stdout.write(
@@ -665,7 +734,8 @@ function printScenario(r: ScenarioResult): void {
       `md pending_for 2m / alertmanager ${ratio('meshdrift+pending', 'alertmanager')}, ` +
       `md pending_for 2m / am + for: 2m ${ratio('meshdrift+pending', 'alertmanager+for')}\n`,
   );
-  if (!r.rawReasonField) process.stdout.write('  (Alertmanager 0.25 sends no notification_reason: its reasons are derived from consecutive payloads of a group)\n');
+  if (!r.rawReasonField)
+    process.stdout.write('  (Alertmanager 0.25 sends no notification_reason: its reasons are derived from consecutive payloads of a group)\n');
 }
 
 async function main(): Promise<void> {
@@ -681,11 +751,22 @@ async function main(): Promise<void> {
     for (const s of [tenMinutes, oneHour].filter((x) => ONLY === undefined || ONLY.includes(x.id))) printScenario(await runScenario(s, redis));
     if (THROUGHPUT_N > 0) {
       const tp = await runThroughput(redis);
-      process.stdout.write(`\nthroughput: ${THROUGHPUT_N} single-signal POSTs each (after a warm-up), ${THROUGHPUT_CONCURRENCY} concurrent, load generator in a separate node process\n`);
+      process.stdout.write(
+        `\nthroughput: ${THROUGHPUT_N} single-signal POSTs each (after a warm-up), ${THROUGHPUT_CONCURRENCY} concurrent, load generator in a separate node process\n`,
+      );
       process.stdout.write(
         `${table(
           ['', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'statuses'],
-          tp.map(([k, v]) => [k, ((v.count / v.ms) * 1000).toFixed(0), v.p50.toFixed(1), v.p99.toFixed(1), v.max.toFixed(1), Object.entries(v.statuses).map(([s, n]) => `${s}x${n}`).join(' ')]),
+          tp.map(([k, v]) => [
+            k,
+            ((v.count / v.ms) * 1000).toFixed(0),
+            v.p50.toFixed(1),
+            v.p99.toFixed(1),
+            v.max.toFixed(1),
+            Object.entries(v.statuses)
+              .map(([s, n]) => `${s}x${n}`)
+              .join(' '),
+          ]),
         )}\n`,
       );
       const [md, am] = tp.map(([, v]) => (v.count / v.ms) * 1000);

@@ -24,7 +24,10 @@ import type { Signal } from '../src/model/signal.ts';
 import { startOwnRedis } from '../test/support/redis-server.ts';
 import { onCleanup, runBench, table } from './processes.ts';
 
-const SIZES = (process.env.BENCH_GROUP_SIZES ?? '10,100,1000,10000').split(',').map((s) => Number(s.trim())).filter((n) => Number.isInteger(n) && n > 0);
+const SIZES = (process.env.BENCH_GROUP_SIZES ?? '10,100,1000,10000')
+  .split(',')
+  .map((s) => Number(s.trim()))
+  .filter((n) => Number.isInteger(n) && n > 0);
 const SIGNALS = Math.max(1, Number(process.env.BENCH_GROUP_SIGNALS ?? 40));
 const BUDGET_MS = Math.max(1, Number(process.env.BENCH_GROUP_BUDGET_MS ?? 15_000));
 const PROBES = 4;
@@ -39,7 +42,13 @@ function fill(size: number, at: number): Signal {
     destination: {},
     observedAt: at,
     completeness: 'snapshot',
-    resources: Array.from({ length: size }, (_, i) => ({ group: 'networking.istio.io', kind: 'VirtualService', namespace: 'ns', name: `vs-${i}`, state: 'Modified' as const })),
+    resources: Array.from({ length: size }, (_, i) => ({
+      group: 'networking.istio.io',
+      kind: 'VirtualService',
+      namespace: 'ns',
+      name: `vs-${i}`,
+      state: 'Modified' as const,
+    })),
   };
 }
 
@@ -53,7 +62,15 @@ function probe(mode: string, i: number, at: number): Signal {
     destination: {},
     observedAt: at,
     completeness: 'snapshot',
-    resources: [{ group: 'networking.istio.io', kind: 'VirtualService', namespace: 'ns', name: `probe-${i % PROBES}`, state: Math.floor(i / PROBES) % 2 === 0 ? ('Modified' as const) : ('InSync' as const) }],
+    resources: [
+      {
+        group: 'networking.istio.io',
+        kind: 'VirtualService',
+        namespace: 'ns',
+        name: `probe-${i % PROBES}`,
+        state: Math.floor(i / PROBES) % 2 === 0 ? ('Modified' as const) : ('InSync' as const),
+      },
+    ],
   };
 }
 
@@ -67,7 +84,17 @@ function probeBody(i: number): string {
         sync: { status: drifted ? 'OutOfSync' : 'Synced', revision: 'abc' },
         health: { status: 'Healthy' },
         reconciledAt: new Date().toISOString(),
-        resources: [{ group: 'networking.istio.io', version: 'v1', kind: 'VirtualService', namespace: 'ns', name: `probe-${i % PROBES}`, status: drifted ? 'OutOfSync' : 'Synced', health: { status: 'Healthy' } }],
+        resources: [
+          {
+            group: 'networking.istio.io',
+            version: 'v1',
+            kind: 'VirtualService',
+            namespace: 'ns',
+            name: `probe-${i % PROBES}`,
+            status: drifted ? 'OutOfSync' : 'Synced',
+            health: { status: 'Healthy' },
+          },
+        ],
       },
     },
   });
@@ -76,11 +103,15 @@ function probeBody(i: number): string {
 const agent = new Agent({ keepAlive: true, maxSockets: 1 });
 function post(url: string, text: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) }, timeout: 30_000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-      res.on('error', reject);
-    });
+    const req = request(
+      url,
+      { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) }, timeout: 30_000 },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
     req.end(text);
@@ -108,18 +139,27 @@ interface Row {
 
 async function oneSize(redisUrl: string, policyFile: string, size: number): Promise<Row> {
   const env = loadEnv({
-    PORT: '0', HOST: '127.0.0.1', REDIS_URL: redisUrl, MESHDRIFT_KEY_PREFIX: `bench-gs-${size}`, MESHDRIFT_CLUSTER: CLUSTER,
-    MESHDRIFT_POLICY: policyFile, MESHDRIFT_GROUP_WAIT: '1h', MESHDRIFT_LOG_LEVEL: 'silent', MESHDRIFT_ALLOW_UNAUTHENTICATED: 'true',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    REDIS_URL: redisUrl,
+    MESHDRIFT_KEY_PREFIX: `bench-gs-${size}`,
+    MESHDRIFT_CLUSTER: CLUSTER,
+    MESHDRIFT_POLICY: policyFile,
+    MESHDRIFT_GROUP_WAIT: '1h',
+    MESHDRIFT_LOG_LEVEL: 'silent',
+    MESHDRIFT_ALLOW_UNAUTHENTICATED: 'true',
   });
   const app = createApp({ env, log: createLogger('silent'), registry: new Registry() });
   await app.start();
   try {
     let at = Date.now();
     const filled = await app.ingest(fill(size, at));
-    if (filled.outcome !== 'tracked' || filled.groups.length !== 1) throw new Error(`filling the group of ${size} did not track one group: ${JSON.stringify(filled).slice(0, 300)}`);
+    if (filled.outcome !== 'tracked' || filled.groups.length !== 1)
+      throw new Error(`filling the group of ${size} did not track one group: ${JSON.stringify(filled).slice(0, 300)}`);
     const inProcess = await measure(async (i) => {
       const r = await app.ingest(probe('inproc', i, ++at));
-      if (r.outcome !== 'tracked' || r.groups[0] !== filled.groups[0]) throw new Error(`in-process signal ${i} at size ${size}: ${JSON.stringify(r).slice(0, 300)}`);
+      if (r.outcome !== 'tracked' || r.groups[0] !== filled.groups[0])
+        throw new Error(`in-process signal ${i} at size ${size}: ${JSON.stringify(r).slice(0, 300)}`);
     });
     const url = `${app.address().url}/webhooks/argocd`;
     const http = await measure(async (i) => {
@@ -153,11 +193,20 @@ async function main(): Promise<void> {
   process.stdout.write(
     `${table(
       ['findings in group', 'in-process ms/signal', 'x smallest', 'HTTP ms/signal', 'x smallest', 'signals'],
-      rows.map((r) => [String(r.size), f(r.inProcess.ms), `${(r.inProcess.ms / first.inProcess.ms).toFixed(1)}x`, f(r.http.ms), `${(r.http.ms / first.http.ms).toFixed(1)}x`, `${r.inProcess.n}+${r.http.n}`]),
+      rows.map((r) => [
+        String(r.size),
+        f(r.inProcess.ms),
+        `${(r.inProcess.ms / first.inProcess.ms).toFixed(1)}x`,
+        f(r.http.ms),
+        `${(r.http.ms / first.http.ms).toFixed(1)}x`,
+        `${r.inProcess.n}+${r.http.n}`,
+      ]),
     )}\n`,
   );
   const ratio = (a: number, b: number): string => `${(a / b).toFixed(1)}x`;
-  process.stdout.write(`  ratio ${last.size} / ${first.size} findings: in-process ${ratio(last.inProcess.ms, first.inProcess.ms)}, HTTP ${ratio(last.http.ms, first.http.ms)} (target: within 1.5x)\n`);
+  process.stdout.write(
+    `  ratio ${last.size} / ${first.size} findings: in-process ${ratio(last.inProcess.ms, first.inProcess.ms)}, HTTP ${ratio(last.http.ms, first.http.ms)} (target: within 1.5x)\n`,
+  );
 }
 
 runBench('group-size bench', Number(process.env.BENCH_DEADLINE_MS ?? 600_000), main);

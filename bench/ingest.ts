@@ -52,7 +52,14 @@ async function main(): Promise<void> {
     const prefix = 'bench-ingest';
     const store = createRedisTrackStore({ redis, keyPrefix: prefix });
     const queues = createQueues(redis, prefix);
-    const ingest = createIngest({ policy: () => defaultPolicy(createCatalog(), ['console']), store, queues, owners: createRedisOwnerGroupIndex(redis, prefix), metrics: createMetrics(new Registry(), { defaultMetrics: false }), now: Date.now });
+    const ingest = createIngest({
+      policy: () => defaultPolicy(createCatalog(), ['console']),
+      store,
+      queues,
+      owners: createRedisOwnerGroupIndex(redis, prefix),
+      metrics: createMetrics(new Registry(), { defaultMetrics: false }),
+      now: Date.now,
+    });
     await ingest(snapshot(-1, 1, 10, 1)); // warm-up: scripts loaded
     // Round trips = commands the client sends (each path here is sequential, unpipelined);
     // server-side commands also count what Lua scripts (ours and BullMQ's) run inside Redis.
@@ -70,7 +77,10 @@ async function main(): Promise<void> {
       const ms = performance.now() - started;
       const trips = sent - sentBefore;
       const cmds = (await commandCount(redis)) - before - 1; // minus our own INFO
-      rows.push([`ingest ${label}`, `${(trips / N).toFixed(2)} round trips/signal (${(cmds / N).toFixed(1)} commands in Redis incl. scripts), ${((N / ms) * 1000).toFixed(0)} signals/s sequential`]);
+      rows.push([
+        `ingest ${label}`,
+        `${(trips / N).toFixed(2)} round trips/signal (${(cmds / N).toFixed(1)} commands in Redis incl. scripts), ${((N / ms) * 1000).toFixed(0)} signals/s sequential`,
+      ]);
     };
     await per('new drift (100 resources, 2 drifted)', (i) => snapshot(i, 2, 100, 10));
     await per('duplicate of a tracked snapshot', (i) => snapshot(i, 2, 100, 10));
@@ -78,14 +88,29 @@ async function main(): Promise<void> {
     await queues.close();
 
     // 2. The HTTP webhook path with the whole service running (workers included).
-    const env = loadEnv({ PORT: '0', HOST: '127.0.0.1', REDIS_URL: own.url, MESHDRIFT_KEY_PREFIX: 'bench-http', MESHDRIFT_GROUP_WAIT: '1h', MESHDRIFT_LOG_LEVEL: 'silent', MESHDRIFT_ALLOW_UNAUTHENTICATED: 'true' });
+    const env = loadEnv({
+      PORT: '0',
+      HOST: '127.0.0.1',
+      REDIS_URL: own.url,
+      MESHDRIFT_KEY_PREFIX: 'bench-http',
+      MESHDRIFT_GROUP_WAIT: '1h',
+      MESHDRIFT_LOG_LEVEL: 'silent',
+      MESHDRIFT_ALLOW_UNAUTHENTICATED: 'true',
+    });
     const app = createApp({ env, log: createLogger('silent'), registry: new Registry() });
     await app.start();
     const url = `${app.address().url}/webhooks/argocd`;
     // The load generator runs in its own process (bench/flapping-loadgen.ts), as issue #8 asks.
-    for (const [resources, concurrency] of [[10, 16], [100, 16], [1000, 8]] as const) {
+    for (const [resources, concurrency] of [
+      [10, 16],
+      [100, 16],
+      [1000, 8],
+    ] as const) {
       const count = resources === 1000 ? Math.min(N, 500) : N;
-      const r = await runLoadgen({ target: 'meshdrift-argocd', resources, url, count, warmup: Math.min(200, count), concurrency, runId: `ingest-${resources}` }, { timeoutMs: 300_000 });
+      const r = await runLoadgen(
+        { target: 'meshdrift-argocd', resources, url, count, warmup: Math.min(200, count), concurrency, runId: `ingest-${resources}` },
+        { timeoutMs: 300_000 },
+      );
       const bad = Object.entries(r.statuses).filter(([status]) => status !== '202');
       if (bad.length > 0) throw new Error(`answers other than 202: ${bad.map(([s, n]) => `${s}x${n}`).join(' ')}`);
       rows.push([

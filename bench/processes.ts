@@ -114,7 +114,11 @@ export function meshdriftBuild(): Promise<MeshdriftBuild> {
     const own = process.env.BENCH_MESHDRIFT_DIST;
     if (own !== undefined && own !== '') return { from: 'dist', main: join(own, 'main.js'), probe };
     const dist = join(out, 'dist');
-    const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', dist, '--sourceMap', 'false'], { encoding: 'utf8', timeout: 300_000 });
+    const tsc = spawnSync(
+      process.execPath,
+      [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', dist, '--sourceMap', 'false'],
+      { encoding: 'utf8', timeout: 300_000 },
+    );
     const main = join(dist, 'main.js');
     if (!existsSync(main)) throw new Error(`building meshdrift failed (exit ${tsc.status}):\n${tsc.stdout}${tsc.stderr}`);
     return { from: 'dist', main, probe };
@@ -160,7 +164,15 @@ export async function startMeshdrift(env: Record<string, string>, nodeFlags: str
   const child = track(
     spawn(process.execPath, [...nodeFlags, ...EXTRA_NODE_FLAGS, '--import', probe, main, 'serve'], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', ...MALLOC_ENV, HOST: '127.0.0.1', PORT: String(port), MESHDRIFT_LOG_LEVEL: 'warn', MESHDRIFT_ALLOW_UNAUTHENTICATED: 'true', ...env },
+      env: {
+        PATH: process.env.PATH ?? '',
+        ...MALLOC_ENV,
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        MESHDRIFT_LOG_LEVEL: 'warn',
+        MESHDRIFT_ALLOW_UNAUTHENTICATED: 'true',
+        ...env,
+      },
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     }),
   );
@@ -171,7 +183,12 @@ export async function startMeshdrift(env: Record<string, string>, nodeFlags: str
   const url = `http://127.0.0.1:${port}`;
   const exited = (): boolean => child.exitCode !== null || child.signalCode !== null;
   try {
-    await waitUntil(async () => (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(1000) })).status === 200, 60_000, 'meshdrift serve to be ready', exited);
+    await waitUntil(
+      async () => (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(1000) })).status === 200,
+      60_000,
+      'meshdrift serve to be ready',
+      exited,
+    );
   } catch (err) {
     await stopChild(child);
     throw new Error(`${err instanceof Error ? err.message : String(err)}\n${stderr.slice(-2000)}`);
@@ -229,9 +246,19 @@ export async function startAlertmanager(config: string): Promise<AlertmanagerPro
   await writeFile(configFile, config);
   const port = await freePort();
   const child = track(
-    spawn(ALERTMANAGER_BIN, [`--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address=', `--storage.path=${join(dir, 'data')}`, `--config.file=${configFile}`, '--log.level=warn'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    }),
+    spawn(
+      ALERTMANAGER_BIN,
+      [
+        `--web.listen-address=127.0.0.1:${port}`,
+        '--cluster.listen-address=',
+        `--storage.path=${join(dir, 'data')}`,
+        `--config.file=${configFile}`,
+        '--log.level=warn',
+      ],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    ),
   );
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
@@ -244,7 +271,12 @@ export async function startAlertmanager(config: string): Promise<AlertmanagerPro
     tempDirs.delete(dir);
   };
   try {
-    await waitUntil(async () => (await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) })).status === 200, 20_000, 'alertmanager to be ready', () => child.exitCode !== null);
+    await waitUntil(
+      async () => (await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) })).status === 200,
+      20_000,
+      'alertmanager to be ready',
+      () => child.exitCode !== null,
+    );
   } catch (err) {
     await stop();
     throw new Error(`${err instanceof Error ? err.message : String(err)}\n${stderr.slice(-1000)}`);

@@ -96,7 +96,8 @@ runBench('scale bench', (TELL_TIMEOUT_S + 900) * 1000, async () => {
   // the most apps one headline has counted, per receiver.
   const summaryApps = { slack: 0, hook: 0 };
   const headline = (text: string, receiver: 'slack' | 'hook'): void => {
-    for (const m of text.matchAll(/([\d,]+) resources in ([\d,]+) apps drifted/g)) summaryApps[receiver] = Math.max(summaryApps[receiver], Number((m[2] ?? '0').replaceAll(',', '')));
+    for (const m of text.matchAll(/([\d,]+) resources in ([\d,]+) apps drifted/g))
+      summaryApps[receiver] = Math.max(summaryApps[receiver], Number((m[2] ?? '0').replaceAll(',', '')));
   };
   const sink = await startWebhookSink({ onBody: (text) => headline(text, 'hook') });
   onCleanup(() => sink.close());
@@ -105,7 +106,18 @@ runBench('scale bench', (TELL_TIMEOUT_S + 900) * 1000, async () => {
   const policy = join(dir, 'policy.yaml');
   await writeFile(
     policy,
-    ['receivers:', '  - { name: chat, slack: { channel: "#mesh-drift" } }', '  - { name: hook, webhook: { url_env: HOOK_URL } }', 'route:', '  receiver: chat', ...(GROUP_WAIT === '' ? [] : [`  group_wait: ${JSON.stringify(GROUP_WAIT)}`]), '  routes:', '    - { receiver: chat, continue: true }', '    - { receiver: hook }', ''].join('\n'),
+    [
+      'receivers:',
+      '  - { name: chat, slack: { channel: "#mesh-drift" } }',
+      '  - { name: hook, webhook: { url_env: HOOK_URL } }',
+      'route:',
+      '  receiver: chat',
+      ...(GROUP_WAIT === '' ? [] : [`  group_wait: ${JSON.stringify(GROUP_WAIT)}`]),
+      '  routes:',
+      '    - { receiver: chat, continue: true }',
+      '    - { receiver: hook }',
+      '',
+    ].join('\n'),
   );
   const before = await redisMemory(redis);
   const svc = await startMeshdrift({
@@ -124,21 +136,39 @@ runBench('scale bench', (TELL_TIMEOUT_S + 900) * 1000, async () => {
   });
   onCleanup(() => svc.stop());
   const idle = await residentMemory(svc.pid);
-  process.stdout.write(`scale bench (node ${process.version}; meshdrift serve, node flags: ${EXTRA_NODE_FLAGS.join(' ') || '(V8 defaults)'}): ${CLUSTERS} clusters, ${APPS} Argo CD apps, ${RESOURCES} drifted resources at one revision, ${CONCURRENCY} webhooks at a time from a separate process\n`);
+  process.stdout.write(
+    `scale bench (node ${process.version}; meshdrift serve, node flags: ${EXTRA_NODE_FLAGS.join(' ') || '(V8 defaults)'}): ${CLUSTERS} clusters, ${APPS} Argo CD apps, ${RESOURCES} drifted resources at one revision, ${CONCURRENCY} webhooks at a time from a separate process\n`,
+  );
 
   let rssPeak = idle.rss;
   let redisPeak = before.used;
   let died = false;
   svc.child.once('exit', () => (died = true));
   const sampler = setInterval(() => {
-    residentMemory(svc.pid).then((m) => (rssPeak = Math.max(rssPeak, m.rss)), () => undefined);
-    redisMemory(redis).then((m) => (redisPeak = Math.max(redisPeak, m.used)), () => undefined);
+    residentMemory(svc.pid).then(
+      (m) => (rssPeak = Math.max(rssPeak, m.rss)),
+      () => undefined,
+    );
+    redisMemory(redis).then(
+      (m) => (redisPeak = Math.max(redisPeak, m.used)),
+      () => undefined,
+    );
   }, 250);
   onCleanup(async () => clearInterval(sampler));
 
   const started = performance.now();
   const storm = await sendStorm(
-    { url: `${svc.url}/webhooks/argocd`, token: TOKEN, clusters: CLUSTERS, apps: APPS, resources: RESOURCES, revision: REVISION, concurrency: CONCURRENCY, retries: 4, budgetMs: TELL_TIMEOUT_S * 1000 },
+    {
+      url: `${svc.url}/webhooks/argocd`,
+      token: TOKEN,
+      clusters: CLUSTERS,
+      apps: APPS,
+      resources: RESOURCES,
+      revision: REVISION,
+      concurrency: CONCURRENCY,
+      retries: 4,
+      budgetMs: TELL_TIMEOUT_S * 1000,
+    },
     (TELL_TIMEOUT_S + 600) * 1000,
   );
   const accepted = new Set(storm.accepted);
@@ -186,21 +216,42 @@ runBench('scale bench', (TELL_TIMEOUT_S + 900) * 1000, async () => {
   const s = (ms: number | undefined): string => (ms === undefined ? '-' : `${(ms / 1000).toFixed(1)} s`);
   const notYet = (done: number, want: number, what: string): string => {
     const rate = done / waited;
-    return `NOT within ${TELL_TIMEOUT_S} s: ${done} of ${want} ${what}${rate > 0 ? `; at the rate seen (${rate.toFixed(2)}/s) all would take ~${((want / rate) / 60).toFixed(0)} min` : ''}`;
+    return `NOT within ${TELL_TIMEOUT_S} s: ${done} of ${want} ${what}${rate > 0 ? `; at the rate seen (${rate.toFixed(2)}/s) all would take ~${(want / rate / 60).toFixed(0)} min` : ''}`;
   };
   const replies = [...slack.replies.values()].reduce((n, r) => n + r.length, 0);
   const methods = new Map<string, number>();
   for (const c of slack.calls) methods.set(c.method, (methods.get(c.method) ?? 0) + 1);
   const rows: Array<[string, string]> = [
-    ['storm sent in', `${(storm.ms / 1000).toFixed(1)} s (${storm.sent} webhooks incl. retries; ${accepted.size} apps accepted, ${storm.lost} lost${storm.unsent > 0 ? `, ${storm.unsent} not sent within the timeout` : ''})`],
+    [
+      'storm sent in',
+      `${(storm.ms / 1000).toFixed(1)} s (${storm.sent} webhooks incl. retries; ${accepted.size} apps accepted, ${storm.lost} lost${storm.unsent > 0 ? `, ${storm.unsent} not sent within the timeout` : ''})`,
+    ],
     ['5xx answers', String(storm.fiveXx)],
-    ['answers', Object.entries(storm.statuses).map(([k, v]) => `${k}x${v}`).join(' ')],
+    [
+      'answers',
+      Object.entries(storm.statuses)
+        .map(([k, v]) => `${k}x${v}`)
+        .join(' '),
+    ],
     ['ingest latency', `p50 ${storm.p50.toFixed(0)} ms, p99 ${storm.p99.toFixed(0)} ms, max ${storm.max.toFixed(0)} ms`],
-    ['webhook receiver told', hookDoneAt !== undefined ? `${s(hookDoneAt)} (${sink.firing()} findings in ${sink.posts()} posts${summaryApps.hook > 0 ? `; a storm summary counted ${summaryApps.hook} apps` : ''})` : notYet(sink.firing(), wantFindings, 'findings')],
+    [
+      'webhook receiver told',
+      hookDoneAt !== undefined
+        ? `${s(hookDoneAt)} (${sink.firing()} findings in ${sink.posts()} posts${summaryApps.hook > 0 ? `; a storm summary counted ${summaryApps.hook} apps` : ''})`
+        : notYet(sink.firing(), wantFindings, 'findings'),
+    ],
     ['Slack: first message', s(firstSlackAt)],
-    ['Slack told (every app named or counted)', slackDoneAt !== undefined ? `${s(slackDoneAt)} (${named.size} apps named${summaryApps.slack > 0 ? `; a storm summary counted ${summaryApps.slack} apps` : ''})` : notYet(Math.max(named.size, namedAlone.size + summaryApps.slack), accepted.size, 'apps named or counted')],
+    [
+      'Slack told (every app named or counted)',
+      slackDoneAt !== undefined
+        ? `${s(slackDoneAt)} (${named.size} apps named${summaryApps.slack > 0 ? `; a storm summary counted ${summaryApps.slack} apps` : ''})`
+        : notYet(Math.max(named.size, namedAlone.size + summaryApps.slack), accepted.size, 'apps named or counted'),
+    ],
     ['every receiver told', hookDoneAt !== undefined && slackDoneAt !== undefined ? s(Math.max(hookDoneAt, slackDoneAt)) : 'no (see above)'],
-    ['Slack calls made', `${slack.calls.length} (${[...methods].map(([m, n]) => `${m} ${n}`).join(', ')}); ${slack.messages.size} channel messages, ${replies} thread replies`],
+    [
+      'Slack calls made',
+      `${slack.calls.length} (${[...methods].map(([m, n]) => `${m} ${n}`).join(', ')}); ${slack.messages.size} channel messages, ${replies} thread replies`,
+    ],
     ['meshdrift: signals by outcome', counters.signals],
     ['meshdrift: notifications by receiver, outcome', counters.notifications],
     ['service', died ? `DIED (${svc.child.exitCode ?? svc.child.signalCode})` : 'alive'],

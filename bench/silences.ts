@@ -17,7 +17,13 @@ const ROUNDS = 50;
 
 function bigSilence(i: number, now: number): NewSilence {
   const matchers = Array.from({ length: 32 }, (_, m) => `label_${m}=~"(team-${i}|svc-${m}-[a-z]+|x{1,4}y)"`);
-  const r = parseSilenceInput({ matchers, createdBy: `user-${i}@example.com`, comment: 'c'.repeat(1000), duration: '2h' }, now, { maxMatchers: 32, maxValueLength: 1024, maxCommentLength: 1024, maxCreatedByLength: 256, maxDurationMs: 86_400_000 });
+  const r = parseSilenceInput({ matchers, createdBy: `user-${i}@example.com`, comment: 'c'.repeat(1000), duration: '2h' }, now, {
+    maxMatchers: 32,
+    maxValueLength: 1024,
+    maxCommentLength: 1024,
+    maxCreatedByLength: 256,
+    maxDurationMs: 86_400_000,
+  });
   if (!r.ok) throw new Error(r.error);
   return r.silence;
 }

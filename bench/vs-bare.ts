@@ -85,8 +85,14 @@ async function startBare(name: string, write?: (body: Buffer, parsed: unknown) =
 
 async function startMeshdriftInProcess(redisUrl: string, prefix: string): Promise<Target> {
   const env = loadEnv({
-    PORT: '0', HOST: '127.0.0.1', REDIS_URL: redisUrl, MESHDRIFT_KEY_PREFIX: prefix, MESHDRIFT_GROUP_WAIT: '1h', MESHDRIFT_LOG_LEVEL: 'silent',
-    MESHDRIFT_FLUX_HMAC_KEY: HMAC_KEY, MESHDRIFT_ALLOW_UNAUTHENTICATED: 'argocd,api',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    REDIS_URL: redisUrl,
+    MESHDRIFT_KEY_PREFIX: prefix,
+    MESHDRIFT_GROUP_WAIT: '1h',
+    MESHDRIFT_LOG_LEVEL: 'silent',
+    MESHDRIFT_FLUX_HMAC_KEY: HMAC_KEY,
+    MESHDRIFT_ALLOW_UNAUTHENTICATED: 'argocd,api',
   });
   const sink = new Writable({ write: (_c, _e, cb) => cb() });
   const app = createApp({ env, log: createLogger('silent'), registry: new Registry(), consoleOut: sink });
@@ -115,7 +121,15 @@ async function main(): Promise<void> {
       const target = await make();
       try {
         const r = await runLoadgen(
-          { target: 'meshdrift-flux', url: target.url, count: N, warmup: Math.min(300, N), concurrency: CONCURRENCY, runId: `vsbare-${round}-${target.name.replace(/\W+/g, '')}`, hmacKey: HMAC_KEY },
+          {
+            target: 'meshdrift-flux',
+            url: target.url,
+            count: N,
+            warmup: Math.min(300, N),
+            concurrency: CONCURRENCY,
+            runId: `vsbare-${round}-${target.name.replace(/\W+/g, '')}`,
+            hmacKey: HMAC_KEY,
+          },
           { timeoutMs: 300_000 },
         );
         const bad = Object.entries(r.statuses).filter(([status]) => status !== '202');
@@ -131,14 +145,18 @@ async function main(): Promise<void> {
   const bare = rate(best.get('bare Node server'));
   const bareRedis = rate(best.get('bare + 1 Redis write'));
   const mesh = rate(best.get('meshdrift'));
-  process.stdout.write(`ingest beside a bare Node server (node ${process.version}; Flux events with HMAC, ${N} requests x ${ROUNDS} rounds, ${CONCURRENCY} concurrent, best round; load generator in its own process)\n`);
+  process.stdout.write(
+    `ingest beside a bare Node server (node ${process.version}; Flux events with HMAC, ${N} requests x ${ROUNDS} rounds, ${CONCURRENCY} concurrent, best round; load generator in its own process)\n`,
+  );
   process.stdout.write(
     `${table(
       ['server', 'req/s', 'p50 ms', 'p99 ms'],
       [...best].map(([name, r]) => [name, rate(r).toFixed(0), r.p50.toFixed(1), r.p99.toFixed(1)]),
     )}\n`,
   );
-  process.stdout.write(`  meshdrift / bare: ${(mesh / bare).toFixed(2)}; meshdrift / bare + Redis write: ${(mesh / bareRedis).toFixed(2)} (target: at least 0.5)\n`);
+  process.stdout.write(
+    `  meshdrift / bare: ${(mesh / bare).toFixed(2)}; meshdrift / bare + Redis write: ${(mesh / bareRedis).toFixed(2)} (target: at least 0.5)\n`,
+  );
 }
 
 runBench('vs-bare bench', Number(process.env.BENCH_DEADLINE_MS ?? 600_000), main);

@@ -16,7 +16,21 @@ import { join } from 'node:path';
 import { startOwnRedis } from '../test/support/redis-server.ts';
 import type { KubeApiAnswer, KubeApiRequest } from './kube-api-process.ts';
 import type { ProbeAnswer } from './memory-probe.ts';
-import { EXTRA_NODE_FLAGS, mb, meshdriftBuild, onCleanup, residentMemory, runBench, sleep, startMeshdrift, stopChild, table, tempDir, track, type MeshdriftProcess } from './processes.ts';
+import {
+  EXTRA_NODE_FLAGS,
+  mb,
+  meshdriftBuild,
+  onCleanup,
+  residentMemory,
+  runBench,
+  sleep,
+  startMeshdrift,
+  stopChild,
+  table,
+  tempDir,
+  track,
+  type MeshdriftProcess,
+} from './processes.ts';
 
 const APPS = Number(process.env.BENCH_WATCH_APPS ?? 2000);
 const RESOURCES = Number(process.env.BENCH_WATCH_RESOURCES ?? 200);
@@ -40,7 +54,10 @@ interface Phase {
 async function measure(md: MeshdriftProcess, label: string): Promise<Phase> {
   const { rss, peak } = await residentMemory(md.pid);
   const probe = await md.probe({});
-  const afterGc = await md.probe({ gc: true, ...(SNAPSHOT_DIR ? { heapSnapshot: join(SNAPSHOT_DIR, `watch-${label.replace(/\W+/g, '-')}.heapsnapshot`) } : {}) });
+  const afterGc = await md.probe({
+    gc: true,
+    ...(SNAPSHOT_DIR ? { heapSnapshot: join(SNAPSHOT_DIR, `watch-${label.replace(/\W+/g, '-')}.heapsnapshot`) } : {}),
+  });
   const rssAfterGc = (await residentMemory(md.pid)).rss;
   return { label, rss, peak, probe, afterGc, rssAfterGc };
 }
@@ -80,7 +97,9 @@ async function settle(md: MeshdriftProcess, quietMs: number): Promise<void> {
 
 function kubeApi(): { send(req: KubeApiRequest, timeoutMs: number): Promise<KubeApiAnswer>; pid: number } {
   // Its store holds every Application (and each modified version) as JS objects: give it room.
-  const child = track(fork(new URL('./kube-api-process.ts', import.meta.url), [], { execArgv: ['--max-old-space-size=8192'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  const child = track(
+    fork(new URL('./kube-api-process.ts', import.meta.url), [], { execArgv: ['--max-old-space-size=8192'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+  );
   onCleanup(() => stopChild(child));
   return {
     pid: child.pid ?? -1,
@@ -101,9 +120,13 @@ function kubeApi(): { send(req: KubeApiRequest, timeoutMs: number): Promise<Kube
 
 async function main(): Promise<void> {
   const started = Date.now();
-  process.stdout.write(`meshdrift watch memory (node ${process.version}): ${APPS} Applications x ${RESOURCES} resources, then ${MODIFIED} MODIFIED events at ${MODIFY_RATE}/s\n`);
+  process.stdout.write(
+    `meshdrift watch memory (node ${process.version}): ${APPS} Applications x ${RESOURCES} resources, then ${MODIFIED} MODIFIED events at ${MODIFY_RATE}/s\n`,
+  );
   const build = await meshdriftBuild();
-  process.stdout.write(`  meshdrift: node ${EXTRA_NODE_FLAGS.join(' ')}${EXTRA_NODE_FLAGS.length > 0 ? ' ' : ''}${build.main} serve (flags: ${process.env.BENCH_NODE_FLAGS !== undefined ? 'BENCH_NODE_FLAGS' : "the image's NODE_OPTIONS"})\n`);
+  process.stdout.write(
+    `  meshdrift: node ${EXTRA_NODE_FLAGS.join(' ')}${EXTRA_NODE_FLAGS.length > 0 ? ' ' : ''}${build.main} serve (flags: ${process.env.BENCH_NODE_FLAGS !== undefined ? 'BENCH_NODE_FLAGS' : "the image's NODE_OPTIONS"})\n`,
+  );
   const redis = await startOwnRedis();
   onCleanup(() => redis.stop());
   const dir = await tempDir('watch');
@@ -118,7 +141,9 @@ async function main(): Promise<void> {
   const kube = kubeApi();
   const loaded = await kube.send({ type: 'load', apps: APPS, resources: RESOURCES, kubeconfigPath }, 300_000);
   if (loaded.type !== 'loaded') throw new Error('unexpected answer');
-  process.stdout.write(`  fake kube api: ${loaded.apps} Applications stored in ${(loaded.ms / 1000).toFixed(1)} s, ~${mb(loaded.jsonBytes)} of JSON (~${(loaded.jsonBytes / loaded.apps / 1024).toFixed(0)} KB each)\n`);
+  process.stdout.write(
+    `  fake kube api: ${loaded.apps} Applications stored in ${(loaded.ms / 1000).toFixed(1)} s, ~${mb(loaded.jsonBytes)} of JSON (~${(loaded.jsonBytes / loaded.apps / 1024).toFixed(0)} KB each)\n`,
+  );
 
   const md = await startMeshdrift({
     REDIS_URL: redis.url,
@@ -148,7 +173,9 @@ async function main(): Promise<void> {
   const modMs = await reach('modified: signals ingested', async () => (await signals()) - before, expected, 300_000);
   await sleep(2000);
   const ingestedMods = (await signals()) - before;
-  process.stdout.write(`  ${MODIFIED} MODIFIED events sent in ${(modified.ms / 1000).toFixed(1)} s (${modified.openWatches} open watch); ${ingestedMods} signals ingested, ${(modMs / 1000).toFixed(1)} s after the last was sent\n`);
+  process.stdout.write(
+    `  ${MODIFIED} MODIFIED events sent in ${(modified.ms / 1000).toFixed(1)} s (${modified.openWatches} open watch); ${ingestedMods} signals ingested, ${(modMs / 1000).toFixed(1)} s after the last was sent\n`,
+  );
   await settle(md, 3000);
   const afterModified = await measure(md, `after ${MODIFIED} MODIFIED events`);
 
@@ -161,7 +188,18 @@ async function main(): Promise<void> {
   process.stdout.write(
     `${table(
       ['phase', 'RSS', 'peak RSS', 'heap used', 'heap total', 'external', 'RSS after GC', 'heap after GC', 'old space after GC', 'large objects after GC'],
-      phases.map((p) => [p.label, mb(p.rss), mb(p.peak), mb(p.probe.heapUsed), mb(p.probe.heapTotal), mb(p.probe.external), mb(p.rssAfterGc), mb(p.afterGc.heapUsed), mb(p.afterGc.spaces.old_space ?? 0), mb(p.afterGc.spaces.large_object_space ?? 0)]),
+      phases.map((p) => [
+        p.label,
+        mb(p.rss),
+        mb(p.peak),
+        mb(p.probe.heapUsed),
+        mb(p.probe.heapTotal),
+        mb(p.probe.external),
+        mb(p.rssAfterGc),
+        mb(p.afterGc.heapUsed),
+        mb(p.afterGc.spaces.old_space ?? 0),
+        mb(p.afterGc.spaces.large_object_space ?? 0),
+      ]),
     )}\n`,
   );
   const worst = Math.max(afterList.rss, afterModified.rss);
@@ -169,7 +207,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     `  target (issue #5): RSS <= ${TARGET_MB} MB while watching ${APPS} x ${RESOURCES}: ${worst <= TARGET_MB * 1024 * 1024 ? 'MET' : 'MISSED'} (RSS ${mb(worst)} settled; peak ${mb(peak)} during the list)\n` +
       `  notifications delivered: ${notifications}; watch restarts: ${restarts}\n` +
-      `  live heap per watched Application (after GC, minus the idle process): ${(((afterList.afterGc.heapUsed - idle.afterGc.heapUsed) / APPS) / 1024).toFixed(1)} KB\n`,
+      `  live heap per watched Application (after GC, minus the idle process): ${((afterList.afterGc.heapUsed - idle.afterGc.heapUsed) / APPS / 1024).toFixed(1)} KB\n`,
   );
   if (SNAPSHOT_DIR) process.stdout.write(`  heap snapshots in ${SNAPSHOT_DIR}\n`);
   process.stdout.write(`\ntotal ${((Date.now() - started) / 1000).toFixed(0)} s\n`);

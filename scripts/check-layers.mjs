@@ -107,7 +107,10 @@ export function analyse(root = repoRoot) {
     const fromUnit = unitOf(src, file);
     if (!floorOf.has(fromUnit)) problems.unknown.push(`${from}: folder "${fromUnit}" has no floor in scripts/check-layers.mjs`);
     const targets = importsOf(file).filter((t) => t.startsWith(src + sep));
-    edges.set(from, targets.map((t) => relative(root, t)));
+    edges.set(
+      from,
+      targets.map((t) => relative(root, t)),
+    );
     for (const target of targets) {
       const toUnit = unitOf(src, target);
       if (floorOf.has(fromUnit) && floorOf.has(toUnit) && floorOf.get(toUnit) > floorOf.get(fromUnit)) {

@@ -150,7 +150,11 @@ export function createApp(opts: AppOptions): App {
       // Here, not in a caller, so that every `serve` goes through it; said at every start.
       announceExposure(env, senders, log);
       try {
-        const remediate = remediateReceiverFactory({ audit, onRemediation: (action, outcome) => metrics.remediation(action, outcome), clusters: env.kubeSources.clusters });
+        const remediate = remediateReceiverFactory({
+          audit,
+          onRemediation: (action, outcome) => metrics.remediation(action, outcome),
+          clusters: env.kubeSources.clusters,
+        });
         holder = await loadPolicyWithReceivers({ ...base, consoleOut: opts.consoleOut, factories: { remediate }, stateLostAt: dataLoss.recentLoss });
         const loaded = holder;
         shutdown.onStop('policy', async () => loaded.close());

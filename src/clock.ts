@@ -75,7 +75,10 @@ export function createSharedClock(opts: SharedClockOptions): SharedClock {
     opts.onOffset?.(offset / 1000);
     const off = Math.abs(offset) > warnAt;
     if (off && !warned) {
-      opts.log.warn({ offsetMs: offset, warnOffsetMs: warnAt }, 'local clock is off from Redis TIME (the shared clock); meshdrift uses Redis TIME, but fix NTP on this node');
+      opts.log.warn(
+        { offsetMs: offset, warnOffsetMs: warnAt },
+        'local clock is off from Redis TIME (the shared clock); meshdrift uses Redis TIME, but fix NTP on this node',
+      );
     } else if (!off && warned) {
       opts.log.info({ offsetMs: offset }, 'local clock agrees with Redis TIME again');
     }
@@ -92,7 +95,11 @@ export function createSharedClock(opts: SharedClockOptions): SharedClock {
       (err: unknown) => {
         opts.onSyncError?.();
         // Once per run of failures: the offset measured last stays in use meanwhile.
-        if (!failing) opts.log.warn({ error: err instanceof Error ? err.message : String(err), offsetMs: offset }, 'clock sync with Redis TIME failed; keeping the last offset');
+        if (!failing)
+          opts.log.warn(
+            { error: err instanceof Error ? err.message : String(err), offsetMs: offset },
+            'clock sync with Redis TIME failed; keeping the last offset',
+          );
         failing = true;
       },
     );

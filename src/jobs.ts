@@ -25,12 +25,22 @@ export function createJobHandlers(deps: JobHandlerDeps): JobHandlers {
   const { storms: stormDeps, ...rest } = deps;
   const storms = stormDeps ? { ...stormDeps, queues: deps.queues } : undefined;
   const table: [string, JobHandler][] = [
-    [DELIVER_JOB_NAME, createDeliveryHandler({ ...rest, notifications: deps.queues.notifications, takeovers: [remediationTakeover(deps.queues)], ...(storms ? { storms } : {}) })],
+    [
+      DELIVER_JOB_NAME,
+      createDeliveryHandler({
+        ...rest,
+        notifications: deps.queues.notifications,
+        takeovers: [remediationTakeover(deps.queues)],
+        ...(storms ? { storms } : {}),
+      }),
+    ],
     [ACTION_JOB_NAMES.remediate, createRemediateHandler(deps)],
     [ACTION_JOB_NAMES.verify, createVerifyHandler(deps)],
     [ACTION_JOB_NAMES.note, createNoteHandler(deps)],
     [ACTION_JOB_NAMES.acknowledge, createAcknowledgeHandler(deps)],
-    ...(storms ? [[ACTION_JOB_NAMES.storm, createStormHandler({ ...rest, storms: storms.store, settings: storms.settings })] satisfies [string, JobHandler]] : []),
+    ...(storms
+      ? [[ACTION_JOB_NAMES.storm, createStormHandler({ ...rest, storms: storms.store, settings: storms.settings })] satisfies [string, JobHandler]]
+      : []),
   ];
   return new Map(table);
 }

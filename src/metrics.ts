@@ -5,7 +5,18 @@ import type { UnavailableReason } from './net/unavailable.ts';
 export type SignalOutcome = 'tracked' | 'unchanged' | 'stale' | 'rollout' | 'ignored' | 'invalid' | 'unauthorized' | 'forbidden' | 'too_large' | 'unavailable';
 export type DeliveryOutcome = 'success' | 'retry' | 'rate_limited' | 'failed' | 'dead_letter';
 /** The limits of issue #12, as the `limit` label of meshdrift_limit_hits_total. */
-export type LimitName = 'silences' | 'silence_size' | 'silence_duration' | 'alert_groups' | 'alert_groups_evicted' | 'inhibit_sources' | 'app_series' | 'webhook_body' | 'flux_event_time' | 'snapshot_findings' | 'group_findings';
+export type LimitName =
+  | 'silences'
+  | 'silence_size'
+  | 'silence_duration'
+  | 'alert_groups'
+  | 'alert_groups_evicted'
+  | 'inhibit_sources'
+  | 'app_series'
+  | 'webhook_body'
+  | 'flux_event_time'
+  | 'snapshot_findings'
+  | 'group_findings';
 
 /**
  * What a lookup of a lost Slack post (deliver/slack/lost-post.ts) ended in, for the metric:
@@ -154,9 +165,24 @@ export interface Metrics {
 
 /** The drift-storm counters (deliver/storm.ts). */
 function stormMetrics(registry: Registry): Pick<Metrics, 'stormAbsorbed' | 'stormOpened' | 'stormSummary'> {
-  const stormAbsorbedC = new Counter({ name: 'meshdrift_storm_absorbed_total', help: 'Group notifications not sent one by one because a drift storm of their receiver tells them in its summary (MESHDRIFT_STORM_THRESHOLD, MESHDRIFT_STORM_WINDOW), by receiver.', labelNames: ['receiver'], registers: [registry] });
-  const stormOpenedC = new Counter({ name: 'meshdrift_storms_total', help: 'Drift storms opened (many groups of one receiver first firing within MESHDRIFT_STORM_WINDOW), by receiver.', labelNames: ['receiver'], registers: [registry] });
-  const stormSummaries = new Counter({ name: 'meshdrift_storm_summaries_total', help: 'Drift storm summaries sent, by status (firing: opened or updated; resolved: every member resolved).', labelNames: ['status'], registers: [registry] });
+  const stormAbsorbedC = new Counter({
+    name: 'meshdrift_storm_absorbed_total',
+    help: 'Group notifications not sent one by one because a drift storm of their receiver tells them in its summary (MESHDRIFT_STORM_THRESHOLD, MESHDRIFT_STORM_WINDOW), by receiver.',
+    labelNames: ['receiver'],
+    registers: [registry],
+  });
+  const stormOpenedC = new Counter({
+    name: 'meshdrift_storms_total',
+    help: 'Drift storms opened (many groups of one receiver first firing within MESHDRIFT_STORM_WINDOW), by receiver.',
+    labelNames: ['receiver'],
+    registers: [registry],
+  });
+  const stormSummaries = new Counter({
+    name: 'meshdrift_storm_summaries_total',
+    help: 'Drift storm summaries sent, by status (firing: opened or updated; resolved: every member resolved).',
+    labelNames: ['status'],
+    registers: [registry],
+  });
   return {
     stormAbsorbed: (receiver) => stormAbsorbedC.inc({ receiver }),
     stormOpened: (receiver) => stormOpenedC.inc({ receiver }),
@@ -164,52 +190,191 @@ function stormMetrics(registry: Registry): Pick<Metrics, 'stormAbsorbed' | 'stor
   };
 }
 
-
 export function createMetrics(registry: Registry = new Registry(), opts: { defaultMetrics?: boolean; appMetrics?: AppMetricsMode } = {}): Metrics {
   const appMode: AppMetricsMode = opts.appMetrics ?? { mode: 'top', n: 50 };
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'meshdrift_' });
-  const signals = new Counter({ name: 'meshdrift_signals_total', help: 'Signals received, by source and outcome.', labelNames: ['source', 'outcome'], registers: [registry] });
+  const signals = new Counter({
+    name: 'meshdrift_signals_total',
+    help: 'Signals received, by source and outcome.',
+    labelNames: ['source', 'outcome'],
+    registers: [registry],
+  });
   const signalsRefused = new Counter({
     name: 'meshdrift_signals_refused_total',
     help: 'Signals refused before tracking because an identity (cluster, owner, resource group/kind/namespace/name) holds a control, bidi or zero-width character, by source and field.',
     labelNames: ['source', 'field'],
     registers: [registry],
   });
-  const findings = new Counter({ name: 'meshdrift_findings_total', help: 'Findings that started firing, by severity and category.', labelNames: ['severity', 'category'], registers: [registry] });
-  const limitHits = new Counter({ name: 'meshdrift_limit_hits_total', help: 'Requests or signals refused, or app series folded into _other, because a configured limit was reached, by limit (silences, silence_size, silence_duration, alert_groups, alert_groups_evicted, inhibit_sources, app_series, webhook_body, flux_event_time, snapshot_findings, group_findings).', labelNames: ['limit'], registers: [registry] });
-  const unavailable = new Counter({ name: 'meshdrift_redis_unavailable_total', help: 'Webhooks answered 503 with Retry-After because Redis could not serve them, by reason: contention (a group write lost its compare-and-set past its bounded retries), busy (BUSY), loading (LOADING), failover (READONLY, MASTERDOWN, NOREPLICAS, TRYAGAIN, CLUSTERDOWN, UNBLOCKED), connection.', labelNames: ['reason'], registers: [registry] });
+  const findings = new Counter({
+    name: 'meshdrift_findings_total',
+    help: 'Findings that started firing, by severity and category.',
+    labelNames: ['severity', 'category'],
+    registers: [registry],
+  });
+  const limitHits = new Counter({
+    name: 'meshdrift_limit_hits_total',
+    help: 'Requests or signals refused, or app series folded into _other, because a configured limit was reached, by limit (silences, silence_size, silence_duration, alert_groups, alert_groups_evicted, inhibit_sources, app_series, webhook_body, flux_event_time, snapshot_findings, group_findings).',
+    labelNames: ['limit'],
+    registers: [registry],
+  });
+  const unavailable = new Counter({
+    name: 'meshdrift_redis_unavailable_total',
+    help: 'Webhooks answered 503 with Retry-After because Redis could not serve them, by reason: contention (a group write lost its compare-and-set past its bounded retries), busy (BUSY), loading (LOADING), failover (READONLY, MASTERDOWN, NOREPLICAS, TRYAGAIN, CLUSTERDOWN, UNBLOCKED), connection.',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
   const appDrifted = createAppDriftMetric(registry, appMode, () => limitHits.inc({ limit: 'app_series' }));
   const shared = createSharedStateGauges(registry);
   const resolved = new Counter({ name: 'meshdrift_findings_resolved_total', help: 'Findings resolved by a later snapshot.', registers: [registry] });
-  const dedup = new Counter({ name: 'meshdrift_dedup_suppressed_total', help: 'Signals that repeated what was already tracked and caused no notification.', labelNames: ['source'], registers: [registry] });
-  const decided = new Counter({ name: 'meshdrift_notifications_decided_total', help: 'Notifications decided per alert group, by reason.', labelNames: ['reason'], registers: [registry] });
-  const delivered = new Counter({ name: 'meshdrift_notifications_total', help: 'Notification delivery attempts, by receiver and outcome.', labelNames: ['receiver', 'outcome'], registers: [registry] });
-  const deliveryTime = new Histogram({ name: 'meshdrift_delivery_duration_seconds', help: 'Time of one delivery attempt.', labelNames: ['receiver'], buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] });
-  const ingestTime = new Histogram({ name: 'meshdrift_ingest_duration_seconds', help: 'Time from a signal received to tracked and queued.', labelNames: ['source'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry] });
-  const active = new Gauge({ name: 'meshdrift_active_alert_groups', help: 'Alert groups with at least one firing finding (last seen by this replica).', registers: [registry] });
-  const reloadOk = new Gauge({ name: 'meshdrift_policy_reload_success', help: '1 if the last policy (re)load succeeded, 0 if it failed and the previous policy is still in force.', registers: [registry] });
-  const reloadAt = new Gauge({ name: 'meshdrift_policy_last_reload_timestamp_seconds', help: 'When the policy was last (re)loaded, successfully or not.', registers: [registry] });
-  const remediations = new Counter({ name: 'meshdrift_remediations_total', help: 'Remediation decisions and actions, by action and outcome (performed, dry-run, deferred, failed, rate-limited, escalated, skipped; verified or verify-failed once a performed action is checked).', labelNames: ['action', 'outcome'], registers: [registry] });
-  const watchRestarts = new Counter({ name: 'meshdrift_watch_restarts_total', help: 'Kubernetes watches restarted after an error, by cluster and kind.', labelNames: ['cluster', 'kind'], registers: [registry] });
+  const dedup = new Counter({
+    name: 'meshdrift_dedup_suppressed_total',
+    help: 'Signals that repeated what was already tracked and caused no notification.',
+    labelNames: ['source'],
+    registers: [registry],
+  });
+  const decided = new Counter({
+    name: 'meshdrift_notifications_decided_total',
+    help: 'Notifications decided per alert group, by reason.',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  const delivered = new Counter({
+    name: 'meshdrift_notifications_total',
+    help: 'Notification delivery attempts, by receiver and outcome.',
+    labelNames: ['receiver', 'outcome'],
+    registers: [registry],
+  });
+  const deliveryTime = new Histogram({
+    name: 'meshdrift_delivery_duration_seconds',
+    help: 'Time of one delivery attempt.',
+    labelNames: ['receiver'],
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const ingestTime = new Histogram({
+    name: 'meshdrift_ingest_duration_seconds',
+    help: 'Time from a signal received to tracked and queued.',
+    labelNames: ['source'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [registry],
+  });
+  const active = new Gauge({
+    name: 'meshdrift_active_alert_groups',
+    help: 'Alert groups with at least one firing finding (last seen by this replica).',
+    registers: [registry],
+  });
+  const reloadOk = new Gauge({
+    name: 'meshdrift_policy_reload_success',
+    help: '1 if the last policy (re)load succeeded, 0 if it failed and the previous policy is still in force.',
+    registers: [registry],
+  });
+  const reloadAt = new Gauge({
+    name: 'meshdrift_policy_last_reload_timestamp_seconds',
+    help: 'When the policy was last (re)loaded, successfully or not.',
+    registers: [registry],
+  });
+  const remediations = new Counter({
+    name: 'meshdrift_remediations_total',
+    help: 'Remediation decisions and actions, by action and outcome (performed, dry-run, deferred, failed, rate-limited, escalated, skipped; verified or verify-failed once a performed action is checked).',
+    labelNames: ['action', 'outcome'],
+    registers: [registry],
+  });
+  const watchRestarts = new Counter({
+    name: 'meshdrift_watch_restarts_total',
+    help: 'Kubernetes watches restarted after an error, by cluster and kind.',
+    labelNames: ['cluster', 'kind'],
+    registers: [registry],
+  });
   const drift = [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 12 * 3600, 86400, 7 * 86400];
-  const toNotify = new Histogram({ name: 'meshdrift_time_to_notify_seconds', help: 'From a drift observed by its source to its first notification (MTTD).', labelNames: ['severity'], buckets: drift, registers: [registry] });
-  const toResolve = new Histogram({ name: 'meshdrift_time_to_resolve_seconds', help: 'How long announced findings stayed drifted, first seen to resolved.', labelNames: ['severity'], buckets: drift, registers: [registry] });
-  const auditFound = new Counter({ name: 'meshdrift_audit_discovered_total', help: 'Audit re-list signals that changed what was tracked: drift (or a resolve) the watches and webhooks had missed.', registers: [registry] });
-  const auditRuns = new Counter({ name: 'meshdrift_audit_runs_total', help: 'Audit re-list runs, by outcome (ok, partial, failed).', labelNames: ['outcome'], registers: [registry] });
-  const argocdPolls = new Counter({ name: 'meshdrift_argocd_polls_total', help: 'Argo CD API polls, by outcome (ok, partial, failed, unauthorized).', labelNames: ['outcome'], registers: [registry] });
-  const argocdPollFound = new Counter({ name: 'meshdrift_argocd_poll_discovered_total', help: 'Argo CD API poll signals that changed what was tracked (drift or a resolve).', registers: [registry] });
+  const toNotify = new Histogram({
+    name: 'meshdrift_time_to_notify_seconds',
+    help: 'From a drift observed by its source to its first notification (MTTD).',
+    labelNames: ['severity'],
+    buckets: drift,
+    registers: [registry],
+  });
+  const toResolve = new Histogram({
+    name: 'meshdrift_time_to_resolve_seconds',
+    help: 'How long announced findings stayed drifted, first seen to resolved.',
+    labelNames: ['severity'],
+    buckets: drift,
+    registers: [registry],
+  });
+  const auditFound = new Counter({
+    name: 'meshdrift_audit_discovered_total',
+    help: 'Audit re-list signals that changed what was tracked: drift (or a resolve) the watches and webhooks had missed.',
+    registers: [registry],
+  });
+  const auditRuns = new Counter({
+    name: 'meshdrift_audit_runs_total',
+    help: 'Audit re-list runs, by outcome (ok, partial, failed).',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const argocdPolls = new Counter({
+    name: 'meshdrift_argocd_polls_total',
+    help: 'Argo CD API polls, by outcome (ok, partial, failed, unauthorized).',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const argocdPollFound = new Counter({
+    name: 'meshdrift_argocd_poll_discovered_total',
+    help: 'Argo CD API poll signals that changed what was tracked (drift or a resolve).',
+    registers: [registry],
+  });
   const leader = new Gauge({ name: 'meshdrift_leader', help: '1 while this replica holds the watch Lease.', registers: [registry] });
-  const election = new Gauge({ name: 'meshdrift_leader_election_enabled', help: '1 if this replica competes for the watch Lease (MESHDRIFT_CLUSTERS set, MESHDRIFT_LEADER_ELECTION on): then some replica should hold it.', registers: [registry] });
-  const deadLetters = new Counter({ name: 'meshdrift_dead_letters_total', help: 'Jobs that failed for good and are kept as dead letters (GET /api/v1/deadletters), by queue (flush, deliver) and reason (stalled: the worker died or hung more often than allowed; failed: an error on the last attempt).', labelNames: ['queue', 'reason'], registers: [registry] });
-  const webhookRefusals = new Counter({ name: 'meshdrift_webhook_refused_total', help: 'Authenticated webhook requests refused (403) because the credential may not speak for the cluster, project or namespace the body names, by sender (credential name) and reason (cluster, project, namespace).', labelNames: ['sender', 'reason'], registers: [registry] });
-  const slackLostPosts = new Counter({ name: 'meshdrift_slack_lost_posts_total', help: 'Slack posts whose answer was lost (timeout, cut connection), looked for in the channel before posting again, by outcome: found (no second message), not_found (it never reached Slack), fallback (posted again: the lookup was not possible, e.g. a missing history scope), deferred (the lookup is retried).', labelNames: ['outcome'], registers: [registry] });
-  const redisDataLoss = new Counter({ name: 'meshdrift_redis_data_loss_total', help: 'Times this replica found that Redis had lost meshdrift\'s state (the epoch key gone or replaced: Redis restarted empty, without AOF). Findings are re-derived from the sources; silences are gone.', registers: [registry] });
-  const redisDataLossRecent = new Gauge({ name: 'meshdrift_redis_data_loss_recent', help: '1 within MESHDRIFT_REDIS_DATA_LOSS_WINDOW after this replica found that Redis had lost meshdrift\'s state, else 0.', registers: [registry] });
+  const election = new Gauge({
+    name: 'meshdrift_leader_election_enabled',
+    help: '1 if this replica competes for the watch Lease (MESHDRIFT_CLUSTERS set, MESHDRIFT_LEADER_ELECTION on): then some replica should hold it.',
+    registers: [registry],
+  });
+  const deadLetters = new Counter({
+    name: 'meshdrift_dead_letters_total',
+    help: 'Jobs that failed for good and are kept as dead letters (GET /api/v1/deadletters), by queue (flush, deliver) and reason (stalled: the worker died or hung more often than allowed; failed: an error on the last attempt).',
+    labelNames: ['queue', 'reason'],
+    registers: [registry],
+  });
+  const webhookRefusals = new Counter({
+    name: 'meshdrift_webhook_refused_total',
+    help: 'Authenticated webhook requests refused (403) because the credential may not speak for the cluster, project or namespace the body names, by sender (credential name) and reason (cluster, project, namespace).',
+    labelNames: ['sender', 'reason'],
+    registers: [registry],
+  });
+  const slackLostPosts = new Counter({
+    name: 'meshdrift_slack_lost_posts_total',
+    help: 'Slack posts whose answer was lost (timeout, cut connection), looked for in the channel before posting again, by outcome: found (no second message), not_found (it never reached Slack), fallback (posted again: the lookup was not possible, e.g. a missing history scope), deferred (the lookup is retried).',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const redisDataLoss = new Counter({
+    name: 'meshdrift_redis_data_loss_total',
+    help: "Times this replica found that Redis had lost meshdrift's state (the epoch key gone or replaced: Redis restarted empty, without AOF). Findings are re-derived from the sources; silences are gone.",
+    registers: [registry],
+  });
+  const redisDataLossRecent = new Gauge({
+    name: 'meshdrift_redis_data_loss_recent',
+    help: "1 within MESHDRIFT_REDIS_DATA_LOSS_WINDOW after this replica found that Redis had lost meshdrift's state, else 0.",
+    registers: [registry],
+  });
   redisDataLossRecent.set(0);
-  const clockOffset = new Gauge({ name: 'meshdrift_clock_offset_seconds', help: 'Redis TIME (the clock all replicas share) minus this replica\'s local clock, as last measured; meshdrift tells time by Redis, so this shows how far off the node\'s clock is.', registers: [registry] });
-  const clockSyncErrors = new Counter({ name: 'meshdrift_clock_sync_errors_total', help: 'Failed reads of Redis TIME; the last measured offset stays in use.', registers: [registry] });
-  const senderClamped = new Counter({ name: 'meshdrift_sender_time_clamped_total', help: 'Signals whose sender timestamp was bounded to the receipt (MESHDRIFT_MAX_SENDER_SKEW), by source and direction (future: after the receipt; past: older than the allowed skew).', labelNames: ['source', 'direction'], registers: [registry] });
-  return { ...stormMetrics(registry),
+  const clockOffset = new Gauge({
+    name: 'meshdrift_clock_offset_seconds',
+    help: "Redis TIME (the clock all replicas share) minus this replica's local clock, as last measured; meshdrift tells time by Redis, so this shows how far off the node's clock is.",
+    registers: [registry],
+  });
+  const clockSyncErrors = new Counter({
+    name: 'meshdrift_clock_sync_errors_total',
+    help: 'Failed reads of Redis TIME; the last measured offset stays in use.',
+    registers: [registry],
+  });
+  const senderClamped = new Counter({
+    name: 'meshdrift_sender_time_clamped_total',
+    help: 'Signals whose sender timestamp was bounded to the receipt (MESHDRIFT_MAX_SENDER_SKEW), by source and direction (future: after the receipt; past: older than the allowed skew).',
+    labelNames: ['source', 'direction'],
+    registers: [registry],
+  });
+  return {
+    ...stormMetrics(registry),
     registry,
     setClockOffset: (seconds) => clockOffset.set(seconds),
     clockSyncFailed: () => clockSyncErrors.inc(),
@@ -294,9 +459,19 @@ function createAppDriftMetric(registry: Registry, appMode: AppMetricsMode, onFol
  * aggregate them across replicas with max(), never sum().
  */
 function createSharedStateGauges(registry: Registry): Pick<Metrics, 'setActiveFindings' | 'setQueueJobs'> {
-  const activeFindings = new Gauge({ name: 'meshdrift_active_findings', help: 'Findings firing now, by severity, mesh and category: distinct drifted resources across all alert groups, read from Redis (the same on every replica: aggregate with max).', labelNames: ['severity', 'mesh', 'category'], registers: [registry] });
+  const activeFindings = new Gauge({
+    name: 'meshdrift_active_findings',
+    help: 'Findings firing now, by severity, mesh and category: distinct drifted resources across all alert groups, read from Redis (the same on every replica: aggregate with max).',
+    labelNames: ['severity', 'mesh', 'category'],
+    registers: [registry],
+  });
   const activeFindingsShown = new Map<string, { severity: string; mesh: string; category: string }>();
-  const queueJobs = new Gauge({ name: 'meshdrift_queue_jobs', help: 'BullMQ jobs by queue (flush, deliver) and state (waiting, prioritized, delayed, active, failed = dead letters), read from Redis (the same on every replica: aggregate with max).', labelNames: ['queue', 'state'], registers: [registry] });
+  const queueJobs = new Gauge({
+    name: 'meshdrift_queue_jobs',
+    help: 'BullMQ jobs by queue (flush, deliver) and state (waiting, prioritized, delayed, active, failed = dead letters), read from Redis (the same on every replica: aggregate with max).',
+    labelNames: ['queue', 'state'],
+    registers: [registry],
+  });
   return {
     setActiveFindings: (counts) => {
       const now = new Set<string>();

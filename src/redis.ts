@@ -34,7 +34,11 @@ export function createRedisConnections(url: string, log: Logger): RedisConnectio
   const client = failFast();
   const queue = failFast();
   const worker = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: null, retryStrategy });
-  for (const [name, r] of [['client', client], ['queue', queue], ['worker', worker]] as const) {
+  for (const [name, r] of [
+    ['client', client],
+    ['queue', queue],
+    ['worker', worker],
+  ] as const) {
     r.on('error', (err: Error) => log.warn({ connection: name, error: err.message }, 'redis connection error'));
   }
   return { client, queue, worker };

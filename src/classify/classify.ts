@@ -18,7 +18,15 @@ export const DEFAULT_SEVERITY: SeverityMatrix = {
   security: { Modified: 'critical', Missing: 'critical', Extraneous: 'high', Unhealthy: 'high', Corrected: 'high', ApplyFailed: 'high', Unreachable: 'high' },
   traffic: { Modified: 'high', Missing: 'high', Extraneous: 'medium', Unhealthy: 'high', Corrected: 'medium', ApplyFailed: 'high', Unreachable: 'high' },
   'mesh-control': { Modified: 'high', Missing: 'high', Extraneous: 'medium', Unhealthy: 'high', Corrected: 'medium', ApplyFailed: 'high', Unreachable: 'high' },
-  observability: { Modified: 'medium', Missing: 'medium', Extraneous: 'low', Unhealthy: 'medium', Corrected: 'low', ApplyFailed: 'medium', Unreachable: 'high' },
+  observability: {
+    Modified: 'medium',
+    Missing: 'medium',
+    Extraneous: 'low',
+    Unhealthy: 'medium',
+    Corrected: 'low',
+    ApplyFailed: 'medium',
+    Unreachable: 'high',
+  },
   'non-mesh': { Modified: 'low', Missing: 'low', Extraneous: 'info', Unhealthy: 'low', Corrected: 'info', ApplyFailed: 'low', Unreachable: 'high' },
 };
 
@@ -41,7 +49,10 @@ export function defaultPolicy(catalog: Catalog, receivers: readonly string[], ti
     { ...ROUTE_DEFAULTS, receiver: first ?? 'console', ...timing },
   );
   // With several receivers, the first also gets everything: as a sibling route, not the fallback.
-  const route = others.length === 0 ? root : { ...root, routes: [{ ...root, id: 'route (default receiver)', path: 'route (default receiver)', routes: [], continue: true }, ...root.routes] };
+  const route =
+    others.length === 0
+      ? root
+      : { ...root, routes: [{ ...root, id: 'route (default receiver)', path: 'route (default receiver)', routes: [], continue: true }, ...root.routes] };
   return { catalog, severity: DEFAULT_SEVERITY, rules: compileRules([]), route };
 }
 

@@ -12,12 +12,8 @@ import { DRIFT_STATES } from '../model/signal.ts';
 /** A glob (`*` any run of characters, `?` one) or a list of globs, any of which may match. */
 const globs = z.union([z.string(), z.array(z.string()).min(1)]).transform((v) => (typeof v === 'string' ? [v] : v));
 
-const stateList = z
-  .union([z.enum([...DRIFT_STATES]), z.array(z.enum([...DRIFT_STATES])).min(1)])
-  .transform((v) => (typeof v === 'string' ? [v] : v));
-const categoryList = z
-  .union([z.enum([...CATEGORIES]), z.array(z.enum([...CATEGORIES])).min(1)])
-  .transform((v) => (typeof v === 'string' ? [v] : v));
+const stateList = z.union([z.enum([...DRIFT_STATES]), z.array(z.enum([...DRIFT_STATES])).min(1)]).transform((v) => (typeof v === 'string' ? [v] : v));
+const categoryList = z.union([z.enum([...CATEGORIES]), z.array(z.enum([...CATEGORIES])).min(1)]).transform((v) => (typeof v === 'string' ? [v] : v));
 const labelName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'label names are letters, digits and _');
 
 export const ruleMatchSchema = z.strictObject({

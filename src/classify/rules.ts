@@ -101,8 +101,20 @@ function anyOf(globs: readonly string[]): (value: string) => boolean {
 }
 
 const FIELDS: readonly StringField[] = [
-  'cluster', 'source', 'project', 'owner', 'owner_namespace', 'owner_kind', 'destination_namespace',
-  'group', 'kind', 'namespace', 'name', 'category', 'mesh', 'state',
+  'cluster',
+  'source',
+  'project',
+  'owner',
+  'owner_namespace',
+  'owner_kind',
+  'destination_namespace',
+  'group',
+  'kind',
+  'namespace',
+  'name',
+  'category',
+  'mesh',
+  'state',
 ];
 
 /** How expensive a glob list is to test, to run the cheap (and usually decisive) tests first. */
@@ -112,10 +124,20 @@ function cost(globs: readonly string[]): number {
 
 // Static accessors: a computed `s[field]` in a hot closure is a keyed (slow) property load.
 const GET: Readonly<Record<StringField, (s: RuleSubject) => string>> = {
-  cluster: (s) => s.cluster, source: (s) => s.source, project: (s) => s.project, owner: (s) => s.owner,
-  owner_namespace: (s) => s.owner_namespace, owner_kind: (s) => s.owner_kind, destination_namespace: (s) => s.destination_namespace,
-  group: (s) => s.group, kind: (s) => s.kind, namespace: (s) => s.namespace, name: (s) => s.name,
-  category: (s) => s.category, mesh: (s) => s.mesh, state: (s) => s.state,
+  cluster: (s) => s.cluster,
+  source: (s) => s.source,
+  project: (s) => s.project,
+  owner: (s) => s.owner,
+  owner_namespace: (s) => s.owner_namespace,
+  owner_kind: (s) => s.owner_kind,
+  destination_namespace: (s) => s.destination_namespace,
+  group: (s) => s.group,
+  kind: (s) => s.kind,
+  namespace: (s) => s.namespace,
+  name: (s) => s.name,
+  category: (s) => s.category,
+  mesh: (s) => s.mesh,
+  state: (s) => s.state,
 };
 
 function compileMatch(match: RuleMatch): Test {
@@ -155,7 +177,22 @@ export interface RuleSet {
 }
 
 // Which pinned field to file a rule under, most selective first.
-const INDEX_FIELDS: readonly StringField[] = ['name', 'owner', 'namespace', 'kind', 'owner_namespace', 'destination_namespace', 'project', 'cluster', 'group', 'mesh', 'state', 'category', 'owner_kind', 'source'];
+const INDEX_FIELDS: readonly StringField[] = [
+  'name',
+  'owner',
+  'namespace',
+  'kind',
+  'owner_namespace',
+  'destination_namespace',
+  'project',
+  'cluster',
+  'group',
+  'mesh',
+  'state',
+  'category',
+  'owner_kind',
+  'source',
+];
 
 function pinnedValues(match: RuleMatch, field: StringField): readonly string[] | undefined {
   const globs = match[field];

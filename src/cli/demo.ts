@@ -63,7 +63,10 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   let delivered = 0;
   const consoleOut = new Writable({
     write(chunk: Buffer, _enc, cb) {
-      delivered += chunk.toString('utf8').split('\n').filter((l) => l.trim() !== '').length;
+      delivered += chunk
+        .toString('utf8')
+        .split('\n')
+        .filter((l) => l.trim() !== '').length;
       out.write(chunk, cb);
     },
   });

@@ -38,12 +38,18 @@ export function signalFromJson(input: unknown, cluster: string, now: number): Ex
       const revision = fluxRevisionOf(parsed.event);
       const interpretation = interpretFluxEvent(parsed.event, { cluster, previousRevision: revision, groupOfKind: (k) => createCatalog().groupOfKind(k), now });
       if (interpretation.kind === 'drift') {
-        const notes = parsed.event.involvedObject.kind === 'Kustomization'
-          ? [`a single Flux event has no revision history: its objects are explained as drift Flux corrected at an unchanged revision (${revision ?? 'none'}); meshdrift serve decides that from the revision it last saw`]
-          : [];
+        const notes =
+          parsed.event.involvedObject.kind === 'Kustomization'
+            ? [
+                `a single Flux event has no revision history: its objects are explained as drift Flux corrected at an unchanged revision (${revision ?? 'none'}); meshdrift serve decides that from the revision it last saw`,
+              ]
+            : [];
         return { signal: interpretation.signal, notes };
       }
-      return { signal: null, notes: [interpretation.kind === 'ignored' ? `nothing to alert: ${interpretation.why}` : `a rollout of ${interpretation.revision}, not drift`] };
+      return {
+        signal: null,
+        notes: [interpretation.kind === 'ignored' ? `nothing to alert: ${interpretation.why}` : `a rollout of ${interpretation.revision}, not drift`],
+      };
     }
     if ('metadata' in input && ('status' in input || ('kind' in input && input.kind === 'Application'))) {
       const app = applicationSchema.safeParse(input);
@@ -60,7 +66,12 @@ function resourceName(f: Finding): string {
 }
 
 /** `meshdrift explain`: what would be alerted, how loudly, to whom, and why. Offline. */
-export async function runExplain(args: readonly string[], out: NodeJS.WritableStream, err: NodeJS.WritableStream, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function runExplain(
+  args: readonly string[],
+  out: NodeJS.WritableStream,
+  err: NodeJS.WritableStream,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
   let file: string | undefined;
   let policyFile: string | undefined;
   let json = false;
@@ -113,25 +124,32 @@ export async function runExplain(args: readonly string[], out: NodeJS.WritableSt
   const findings = explained.signal ? classify(explained.signal, policy) : [];
   if (json) {
     out.write(
-      `${JSON.stringify({
-        findings: findings.map((f) => ({
-          resource: f.resource,
-          state: f.state,
-          mesh: f.mesh,
-          category: f.category,
-          severity: f.severity,
-          receivers: f.receivers,
-          reasons: [...f.reasons, ...explained.notes],
-          ...(f.labels && Object.keys(f.labels).length > 0 ? { labels: f.labels } : {}),
-        })),
-        ...(findings.length === 0 ? { notes: explained.notes } : {}),
-      }, null, 2)}\n`,
+      `${JSON.stringify(
+        {
+          findings: findings.map((f) => ({
+            resource: f.resource,
+            state: f.state,
+            mesh: f.mesh,
+            category: f.category,
+            severity: f.severity,
+            receivers: f.receivers,
+            reasons: [...f.reasons, ...explained.notes],
+            ...(f.labels && Object.keys(f.labels).length > 0 ? { labels: f.labels } : {}),
+          })),
+          ...(findings.length === 0 ? { notes: explained.notes } : {}),
+        },
+        null,
+        2,
+      )}\n`,
     );
     return 0;
   }
   const s = explained.signal;
   out.write(`policy: ${policyName}\n`);
-  if (s) out.write(`${s.owner.kind} ${s.owner.namespace ? `${s.owner.namespace}/` : ''}${s.owner.name} on ${s.cluster}: ${findings.length} finding${findings.length === 1 ? '' : 's'}${s.completeness === 'partial' ? ' (partial: resolves nothing)' : ''}\n`);
+  if (s)
+    out.write(
+      `${s.owner.kind} ${s.owner.namespace ? `${s.owner.namespace}/` : ''}${s.owner.name} on ${s.cluster}: ${findings.length} finding${findings.length === 1 ? '' : 's'}${s.completeness === 'partial' ? ' (partial: resolves nothing)' : ''}\n`,
+    );
   for (const note of explained.notes) out.write(`note: ${note}\n`);
   for (const f of findings) {
     out.write(`\n${f.severity.toUpperCase().padEnd(8)} ${resourceName(f)}\n`);

@@ -17,6 +17,8 @@ export async function runValidate(args: readonly string[], out: NodeJS.WritableS
     return 1;
   }
   const { rules, receivers, routes } = result.policy.summary;
-  out.write(`${file}: OK (${rules} rule${rules === 1 ? '' : 's'}, ${receivers} receiver${receivers === 1 ? '' : 's'}, ${routes} route${routes === 1 ? '' : 's'})\n`);
+  out.write(
+    `${file}: OK (${rules} rule${rules === 1 ? '' : 's'}, ${receivers} receiver${receivers === 1 ? '' : 's'}, ${routes} route${routes === 1 ? '' : 's'})\n`,
+  );
   return 0;
 }

@@ -53,7 +53,8 @@ export function parseClusters(text: string | undefined): ParseResult<ClusterConf
     if (eq === -1) return void errors.push(`${where}: expected name=in-cluster, name=/path/to/kubeconfig or name=/path/to/kubeconfig#context`);
     const name = entry.slice(0, eq).trim();
     const target = entry.slice(eq + 1).trim();
-    if (!CLUSTER_NAME.test(name)) return void errors.push(`${where}: cluster name "${name}" must be 1-63 letters, digits, '.', '_' or '-', starting and ending with a letter or digit`);
+    if (!CLUSTER_NAME.test(name))
+      return void errors.push(`${where}: cluster name "${name}" must be 1-63 letters, digits, '.', '_' or '-', starting and ending with a letter or digit`);
     if (seen.has(name)) return void errors.push(`${where}: cluster name "${name}" is listed twice`);
     seen.add(name);
     if (target === 'in-cluster') return void clusters.push({ name, access: { kind: 'in-cluster' } });
@@ -62,7 +63,8 @@ export function parseClusters(text: string | undefined): ParseResult<ClusterConf
     const context = hash === -1 ? undefined : target.slice(hash + 1).trim();
     if (path === '') return void errors.push(`${where}: missing kubeconfig path after "${name}=" (or use ${name}=in-cluster)`);
     if (!path.startsWith('/')) return void errors.push(`${where}: kubeconfig path "${path}" must be absolute (start with /)`);
-    if (context !== undefined && context === '') return void errors.push(`${where}: empty context after '#' (drop the '#' to use the kubeconfig's current context)`);
+    if (context !== undefined && context === '')
+      return void errors.push(`${where}: empty context after '#' (drop the '#' to use the kubeconfig's current context)`);
     clusters.push({ name, access: context === undefined ? { kind: 'kubeconfig', path } : { kind: 'kubeconfig', path, context } });
   });
   return errors.length > 0 ? { ok: false, errors } : { ok: true, value: clusters };
@@ -121,7 +123,14 @@ export function kubeConfigFor(cluster: ClusterConfig): KubeConfig {
       const context = cluster.access.context;
       if (context !== undefined) {
         if (!kc.getContexts().some((c) => c.name === context)) {
-          throw new Error(`context "${context}" not found in ${cluster.access.path} (has: ${kc.getContexts().map((c) => c.name).join(', ') || 'none'})`);
+          throw new Error(
+            `context "${context}" not found in ${cluster.access.path} (has: ${
+              kc
+                .getContexts()
+                .map((c) => c.name)
+                .join(', ') || 'none'
+            })`,
+          );
         }
         kc.setCurrentContext(context);
       }

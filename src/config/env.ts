@@ -33,7 +33,11 @@ const byteSize = (fallback: string) =>
     });
 
 /** A comma-separated list, blanks dropped. */
-const commaList = (v: string | undefined): string[] => (v ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+const commaList = (v: string | undefined): string[] =>
+  (v ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 
 /** A whole number from `min` to `max`, with a default. */
 const count = (fallback: number, min: number, max: number) =>
@@ -46,7 +50,16 @@ const count = (fallback: number, min: number, max: number) =>
 /** What MESHDRIFT_ALLOW_UNAUTHENTICATED may open: each webhook and the API. */
 export const OPENABLE = ['argocd', 'flux', 'api'] as const;
 export type Openable = (typeof OPENABLE)[number];
-const ALLOW_WORDS: Record<string, readonly Openable[]> = { true: OPENABLE, all: OPENABLE, webhooks: ['argocd', 'flux'], argocd: ['argocd'], flux: ['flux'], api: ['api'], false: [], none: [] };
+const ALLOW_WORDS: Record<string, readonly Openable[]> = {
+  true: OPENABLE,
+  all: OPENABLE,
+  webhooks: ['argocd', 'flux'],
+  argocd: ['argocd'],
+  flux: ['flux'],
+  api: ['api'],
+  false: [],
+  none: [],
+};
 
 const optionalSecret = z
   .string()
@@ -64,8 +77,14 @@ export const envSchema = z.object({
     .refine((v) => /^\d+$/.test(v) && Number(v) <= 65535, 'must be a TCP port number, 0-65535 (0 picks a free one)')
     .transform(Number),
   HOST: z.string().default('0.0.0.0'),
-  REDIS_URL: z.string().default('redis://127.0.0.1:6379').refine((v) => /^rediss?:\/\//.test(v), 'must start with redis:// or rediss://'),
-  MESHDRIFT_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only (it prefixes every Redis key)').default('meshdrift'),
+  REDIS_URL: z
+    .string()
+    .default('redis://127.0.0.1:6379')
+    .refine((v) => /^rediss?:\/\//.test(v), 'must start with redis:// or rediss://'),
+  MESHDRIFT_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only (it prefixes every Redis key)')
+    .default('meshdrift'),
   MESHDRIFT_CLUSTER: z.string().min(1).default('in-cluster'),
   MESHDRIFT_ARGOCD_TOKEN: optionalSecret,
   MESHDRIFT_FLUX_HMAC_KEY: optionalSecret,
@@ -97,7 +116,10 @@ export const envSchema = z.object({
   SLACK_API_URL: z.string().url().optional(),
   MESHDRIFT_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   /** Policy file (rules, receivers, routes). Unset: built-in defaults (README). */
-  MESHDRIFT_POLICY: z.string().optional().transform((v) => (v === undefined || v.trim() === '' ? undefined : v)),
+  MESHDRIFT_POLICY: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? undefined : v)),
   /** Kubernetes watches: `name=in-cluster`, `name=/path/kubeconfig[#context]`, comma-separated. Unset: webhooks only. */
   MESHDRIFT_CLUSTERS: z.string().optional(),
   /** Which kinds to watch: applications,kustomizations,helmreleases,events (default all four). */
@@ -105,7 +127,10 @@ export const envSchema = z.object({
   /** Namespaces to watch (default all). */
   MESHDRIFT_WATCH_NAMESPACES: z.string().optional(),
   /** Kubernetes Lease leader election for the watches (default on when MESHDRIFT_CLUSTERS is set). */
-  MESHDRIFT_LEADER_ELECTION: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  MESHDRIFT_LEADER_ELECTION: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
   /** Namespace of the Lease; default the pod's own namespace, else `default`. */
   MESHDRIFT_LEASE_NAMESPACE: z.string().min(1).optional(),
   /** Name of the Lease. */
@@ -158,7 +183,10 @@ export const envSchema = z.object({
       return [...open];
     }),
   /** Sender credentials scoped to clusters, projects and namespaces (YAML or JSON; docs/operations.md). */
-  MESHDRIFT_SENDERS_FILE: z.string().optional().transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim())),
+  MESHDRIFT_SENDERS_FILE: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim())),
   /** Clusters MESHDRIFT_ARGOCD_TOKEN, MESHDRIFT_FLUX_HMAC_KEY and MESHDRIFT_FLUX_TOKEN may speak for, comma-separated; `*`: any. Default MESHDRIFT_CLUSTER alone. */
   MESHDRIFT_LEGACY_SENDER_CLUSTERS: z
     .string()
@@ -177,7 +205,10 @@ export const envSchema = z.object({
   /** Only apps of these Argo CD projects, comma-separated (default all). */
   ARGOCD_PROJECTS: z.string().optional().transform(commaList),
   /** Only apps whose labels match this selector (`team=payments`, `tier in (mesh,edge)`). */
-  ARGOCD_SELECTOR: z.string().optional().transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim())),
+  ARGOCD_SELECTOR: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim())),
   /** Namespaces of apps outside Argo CD's own ("apps in any namespace"), comma-separated; one list each. */
   ARGOCD_APP_NAMESPACES: z
     .string()

@@ -149,7 +149,8 @@ export function loadPolicyText(text: string, file: string, opts: LoadOptions = {
     // yaml throws while resolving aliases: one used before its anchor, or an alias bomb past its limit.
     return { ok: false, errors: [{ file, line: 1, col: 1, message: `YAML: ${err instanceof Error ? err.message : String(err)}` }] };
   }
-  if (raw === null || raw === undefined) return { ok: false, errors: [{ file, line: 1, col: 1, message: 'the policy file is empty: it needs at least `receivers` and `route`' }] };
+  if (raw === null || raw === undefined)
+    return { ok: false, errors: [{ file, line: 1, col: 1, message: 'the policy file is empty: it needs at least `receivers` and `route`' }] };
 
   const parsed = policySchema.safeParse(raw);
   if (!parsed.success) {
@@ -170,9 +171,12 @@ export function loadPolicyText(text: string, file: string, opts: LoadOptions = {
     if (names.has(r.name)) at(['receivers', i, 'name'], `receiver "${r.name}" is defined twice (first at receivers[${names.get(r.name) ?? 0}])`);
     else names.set(r.name, i);
     if (opts.env) {
-      const needed = [r.slack?.token_env, r.pagerduty?.routing_key_env, r.webhook?.url_env, r.webhook?.hmac_key_env].filter((v): v is string => v !== undefined);
+      const needed = [r.slack?.token_env, r.pagerduty?.routing_key_env, r.webhook?.url_env, r.webhook?.hmac_key_env].filter(
+        (v): v is string => v !== undefined,
+      );
       for (const variable of needed) {
-        if ((opts.env[variable] ?? '').trim() === '') at(['receivers', i], `receiver "${r.name}" (${receiverTypeOf(r)}) needs the environment variable ${variable}, which is not set`);
+        if ((opts.env[variable] ?? '').trim() === '')
+          at(['receivers', i], `receiver "${r.name}" (${receiverTypeOf(r)}) needs the environment variable ${variable}, which is not set`);
       }
     }
   });
@@ -217,7 +221,10 @@ export async function loadPolicyFile(file: string, opts: LoadOptions = {}): Prom
     text = await readFile(file, 'utf8');
   } catch (err) {
     const code = err instanceof Error && 'code' in err ? String(err.code) : '';
-    return { ok: false, errors: [{ file, line: 0, col: 0, message: code === 'ENOENT' ? 'file not found' : `cannot read: ${err instanceof Error ? err.message : String(err)}` }] };
+    return {
+      ok: false,
+      errors: [{ file, line: 0, col: 0, message: code === 'ENOENT' ? 'file not found' : `cannot read: ${err instanceof Error ? err.message : String(err)}` }],
+    };
   }
   return loadPolicyText(text, file, opts);
 }

@@ -19,7 +19,10 @@ import { CLUSTER_NAME } from './clusters.ts';
 const duration = policyDurationSchema;
 
 const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name (e.g. PAGERDUTY_ROUTING_KEY)');
-const httpUrl = z.string().url().refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL');
+const httpUrl = z
+  .string()
+  .url()
+  .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL');
 
 // A MESHDRIFT_CLUSTERS name (config/clusters.ts); whether it is listed is checked when the receiver is built.
 const clusterName = z.string().regex(CLUSTER_NAME, 'a MESHDRIFT_CLUSTERS cluster name');
@@ -93,7 +96,8 @@ export const receiverSchema = z
           if (r.argocd !== undefined) issue('argocd', '`argocd` is for argocd-sync; argocd-operation writes through `kube: { cluster }`');
         }
         if (r.action === 'flux-reconcile') {
-          if (r.flux === undefined && r.kube === undefined) issue('flux', 'flux-reconcile needs `kube: { cluster }` (a MESHDRIFT_CLUSTERS name) or `flux: { api_url, token_env }`');
+          if (r.flux === undefined && r.kube === undefined)
+            issue('flux', 'flux-reconcile needs `kube: { cluster }` (a MESHDRIFT_CLUSTERS name) or `flux: { api_url, token_env }`');
           if (r.flux !== undefined && r.kube !== undefined) issue('kube', 'set only one of `kube: { cluster }` and `flux: { api_url, token_env }`');
           if (r.prune) issue('prune', 'prune applies to argocd-sync and argocd-operation only');
         } else {
@@ -107,7 +111,10 @@ export const receiverSchema = z
   .superRefine((r, ctx) => {
     const types = RECEIVER_TYPES.filter((t) => r[t] !== undefined);
     if (types.length !== 1) {
-      ctx.addIssue({ code: 'custom', message: `receiver "${r.name}" needs exactly one type (${RECEIVER_TYPES.join(', ')}); it has ${types.length === 0 ? 'none' : types.join(', ')}` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `receiver "${r.name}" needs exactly one type (${RECEIVER_TYPES.join(', ')}); it has ${types.length === 0 ? 'none' : types.join(', ')}`,
+      });
     }
   });
 export type ReceiverConfig = z.infer<typeof receiverSchema>;
@@ -124,7 +131,12 @@ export function receiverTypeOf(r: ReceiverConfig): ReceiverType {
 
 export const severityOverridesSchema = z.partialRecord(
   z.enum([...CATEGORIES]),
-  z.strictObject(Object.fromEntries(DRIFT_STATES.map((s) => [s, z.enum(SEVERITIES).optional()])) as Record<(typeof DRIFT_STATES)[number], z.ZodOptional<z.ZodEnum<{ [K in (typeof SEVERITIES)[number]]: K }>>>),
+  z.strictObject(
+    Object.fromEntries(DRIFT_STATES.map((s) => [s, z.enum(SEVERITIES).optional()])) as Record<
+      (typeof DRIFT_STATES)[number],
+      z.ZodOptional<z.ZodEnum<{ [K in (typeof SEVERITIES)[number]]: K }>>
+    >,
+  ),
 );
 
 export const policySchema = z.strictObject({

@@ -44,7 +44,9 @@ export type DeliveryTakeover = (receiver: string, notifier: Notifier, n: Notific
  * The `deliver` job: one delivery attempt of a stored notification to one receiver (see settle).
  * A receiver one of `takeovers` claims is not sent to (remediate/jobs.ts).
  */
-export function createDeliveryHandler(deps: ReceiverJobDeps & { notifications: NotificationStore; takeovers?: readonly DeliveryTakeover[]; storms?: StormGateDeps }): JobHandler {
+export function createDeliveryHandler(
+  deps: ReceiverJobDeps & { notifications: NotificationStore; takeovers?: readonly DeliveryTakeover[]; storms?: StormGateDeps },
+): JobHandler {
   return async (job: Job, token) => {
     const data = deliverJobSchema.parse(job.data);
     const notifier = notifierOf(deps, data.receiver);
@@ -78,7 +80,9 @@ export function createDeliveryHandler(deps: ReceiverJobDeps & { notifications: N
     if (storms && result.ok && n.status === 'firing') {
       // Told on its own: it stays so (a storm opening now does not take it). Sent already, so a
       // failure here is logged, not retried (a retry would send it twice).
-      await storms.store.told(data.receiver, n.groupKey).catch((err: unknown) => log.warn({ error: err instanceof Error ? err.message : String(err) }, 'drift storm: recording an individual delivery failed'));
+      await storms.store
+        .told(data.receiver, n.groupKey)
+        .catch((err: unknown) => log.warn({ error: err instanceof Error ? err.message : String(err) }, 'drift storm: recording an individual delivery failed'));
     }
     return settle(job, token, result, { receiverType: notifier.type, kind: 'delivery', done: 'delivered', metrics: deps.metrics, log });
   };

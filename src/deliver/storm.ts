@@ -234,7 +234,8 @@ export function createRedisStormStore(redis: Redis, keyPrefix: string, settings:
       const lead = n.firing[0];
       const { kind, namespace, name } = n.labels.owner;
       const whose = `${kind} ${namespace === '' ? name : `${namespace}/${name}`} on ${n.labels.cluster}${n.firing.length > 1 ? ` (+${n.firing.length - 1} more)` : ''}`;
-      const sample = lead === undefined ? [] : [JSON.stringify({ ...lead, detail: lead.detail === undefined || lead.detail === '' ? whose : `${whose}: ${lead.detail}` })];
+      const sample =
+        lead === undefined ? [] : [JSON.stringify({ ...lead, detail: lead.detail === undefined || lead.detail === '' ? whose : `${whose}: ${lead.detail}` })];
       const out = (await redis.eval(
         GATE,
         6,
@@ -395,6 +396,12 @@ export function createStormHandler(deps: StormJobDeps): JobHandler {
       log.info({ members: record.members.size, joined: record.joined, resolved }, 'storm summary sent');
       await next();
     }
-    return settle(job, token, result, { receiverType: notifier.type, kind: 'delivery', done: resolved ? 'storm resolved' : 'storm summary', metrics: deps.metrics, log });
+    return settle(job, token, result, {
+      receiverType: notifier.type,
+      kind: 'delivery',
+      done: resolved ? 'storm resolved' : 'storm summary',
+      metrics: deps.metrics,
+      log,
+    });
   };
 }

@@ -6,7 +6,15 @@ import type { Notification, TrackedFinding } from '../model/alert-group.ts';
 import { findingLabels } from '../model/finding.ts';
 import { severityRank } from '../model/severity.ts';
 import { findInhibition, type CompiledInhibitRule, type InhibitionSource } from '../route/inhibit.ts';
-import { parseSilenceInput, silenceState, silencedBy, type CompiledSilence, type Silence, type SilenceLimitName, type SilenceLimits } from '../route/silence.ts';
+import {
+  parseSilenceInput,
+  silenceState,
+  silencedBy,
+  type CompiledSilence,
+  type Silence,
+  type SilenceLimitName,
+  type SilenceLimits,
+} from '../route/silence.ts';
 import type { GroupState } from '../track/group-state.ts';
 import type { AuditTrail } from '../remediate/audit.ts';
 import type { DeadLetter } from '../queue/dead-letters.ts';
@@ -180,7 +188,15 @@ function stormsRoute(store: ApiDeps['storms']): RequestHandler {
         lastJoinAt: new Date(r.lastJoinAt).toISOString(),
         joined: r.joined,
         firingMembers: r.members.size,
-        members: [...r.members].map(([groupKey, m]) => ({ groupKey, cluster: m.cluster, owner: m.owner, firing: m.firing, critical: m.critical, severity: m.severity, ...(m.revision === undefined ? {} : { revision: m.revision }) })),
+        members: [...r.members].map(([groupKey, m]) => ({
+          groupKey,
+          cluster: m.cluster,
+          owner: m.owner,
+          firing: m.firing,
+          critical: m.critical,
+          severity: m.severity,
+          ...(m.revision === undefined ? {} : { revision: m.revision }),
+        })),
       })),
     });
   };
@@ -239,7 +255,10 @@ export function createApiRouter(deps: ApiDeps): express.Router {
       if (err instanceof SilenceLimitError) throw new HttpError(409, err.message, 'invalid');
       throw err;
     }
-    res.status(201).location(`${req.baseUrl}/silences/${encodeURIComponent(silence.id)}`).json(silenceView(silence, now));
+    res
+      .status(201)
+      .location(`${req.baseUrl}/silences/${encodeURIComponent(silence.id)}`)
+      .json(silenceView(silence, now));
   });
 
   router.get('/silences', async (req, res) => {
@@ -302,13 +321,17 @@ function apiErrorHandler(deps: Pick<ApiDeps, 'isUnavailable' | 'log'>): ErrorReq
     const type = typeof err === 'object' && err !== null && 'type' in err ? String(err.type) : '';
     if (type.startsWith('entity.') || type.startsWith('charset.') || type.startsWith('encoding.') || type === 'request.aborted') {
       const status = typeof err === 'object' && err !== null && 'status' in err && typeof err.status === 'number' && err.status < 500 ? err.status : 400;
-      const message = type === 'entity.too.large' ? `body larger than ${MAX_API_BODY_BYTES} bytes` : `malformed request body: ${err instanceof Error ? err.message : type}`;
+      const message =
+        type === 'entity.too.large' ? `body larger than ${MAX_API_BODY_BYTES} bytes` : `malformed request body: ${err instanceof Error ? err.message : type}`;
       res.status(status).json({ error: message });
       return;
     }
     const unavailable = deps.isUnavailable?.(err);
     if (unavailable !== undefined) {
-      res.status(503).set('Retry-After', String(retryAfterSeconds(unavailable))).json({ error: unavailableMessage(unavailable) });
+      res
+        .status(503)
+        .set('Retry-After', String(retryAfterSeconds(unavailable)))
+        .json({ error: unavailableMessage(unavailable) });
       return;
     }
     deps.log?.error({ err }, 'api request failed');

@@ -14,7 +14,10 @@ export function contentTypeProblem(contentType: string | undefined, missingOk: b
   const [type = '', ...params] = contentType.split(';').map((p) => p.trim().toLowerCase());
   const shown = JSON.stringify(contentType.slice(0, 64));
   if (!JSON_MEDIA_TYPE.test(type)) return `Content-Type ${shown} is not supported: send application/json`;
-  const charset = params.find((p) => p.startsWith('charset='))?.slice('charset='.length).replace(/^"|"$/g, '');
+  const charset = params
+    .find((p) => p.startsWith('charset='))
+    ?.slice('charset='.length)
+    .replace(/^"|"$/g, '');
   if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') return `Content-Type ${shown}: JSON must be sent as charset=utf-8`;
   return undefined;
 }

@@ -34,13 +34,17 @@ export function describeExposure(env: Env, senders: Senders): Exposure {
       endpoints[PATHS[tool]] = `OPEN: no authentication${allowed.has(tool) ? ' (MESHDRIFT_ALLOW_UNAUTHENTICATED)' : ''}; any sender, any cluster`;
     } else {
       endpoints[PATHS[tool]] = mine
-        .map((s) => `${s.name} (${s.kind === 'hmac' ? 'HMAC signature' : 'bearer token'} from ${s.from}; clusters ${s.clusters === 'any' ? 'any' : s.clusters.join(',')}${s.projects ? `; projects ${s.projects.join(',')}` : ''}${s.namespaces ? `; namespaces ${s.namespaces.join(',')}` : ''})`)
+        .map(
+          (s) =>
+            `${s.name} (${s.kind === 'hmac' ? 'HMAC signature' : 'bearer token'} from ${s.from}; clusters ${s.clusters === 'any' ? 'any' : s.clusters.join(',')}${s.projects ? `; projects ${s.projects.join(',')}` : ''}${s.namespaces ? `; namespaces ${s.namespaces.join(',')}` : ''})`,
+        )
         .join(' | ');
     }
   }
   if (env.MESHDRIFT_API_TOKEN === undefined) {
     open.push('api');
-    endpoints[PATHS.api] = `OPEN: no authentication${allowed.has('api') ? ' (MESHDRIFT_ALLOW_UNAUTHENTICATED)' : ''}; anyone can read alerts and create silences`;
+    endpoints[PATHS.api] =
+      `OPEN: no authentication${allowed.has('api') ? ' (MESHDRIFT_ALLOW_UNAUTHENTICATED)' : ''}; anyone can read alerts and create silences`;
   } else {
     endpoints[PATHS.api] = 'bearer token from MESHDRIFT_API_TOKEN';
   }
@@ -53,7 +57,8 @@ export function describeExposure(env: Env, senders: Senders): Exposure {
 export function assertNothingOpenByAccident(exposure: Exposure): void {
   if (exposure.refused.length === 0) return;
   const lines = exposure.refused.map(
-    (o) => `  MESHDRIFT_ALLOW_UNAUTHENTICATED: ${PATHS[o]} would be open to anyone who reaches the port: ${HOW_TO_CLOSE[o]}, or add "${o}" to MESHDRIFT_ALLOW_UNAUTHENTICATED to run it open on purpose`,
+    (o) =>
+      `  MESHDRIFT_ALLOW_UNAUTHENTICATED: ${PATHS[o]} would be open to anyone who reaches the port: ${HOW_TO_CLOSE[o]}, or add "${o}" to MESHDRIFT_ALLOW_UNAUTHENTICATED to run it open on purpose`,
   );
   throw new ConfigError(`refusing to start with unauthenticated endpoints:\n${lines.join('\n')}`);
 }

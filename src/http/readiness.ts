@@ -33,16 +33,22 @@ export function createReadiness(deps: ReadinessDeps): () => Promise<string[]> {
     ]);
     const health = deps.sources.kube()?.health();
     if (health && !health.ready) {
-      const down = health.clusters.filter((c) => c.state !== 'up').map((c) => `${c.name} ${c.state}${c.since ? ` since ${new Date(c.since).toISOString()}` : ''}`);
+      const down = health.clusters
+        .filter((c) => c.state !== 'up')
+        .map((c) => `${c.name} ${c.state}${c.since ? ` since ${new Date(c.since).toISOString()}` : ''}`);
       throw new Error(`watch sources down: ${down.join(', ')}`);
     }
     const polled = deps.sources.argoPolling?.health();
     if (polled && !polled.ready) {
-      throw new Error(`argocd api source not ready${polled.since !== undefined ? ` since ${new Date(polled.since).toISOString()}` : ''}: ${polled.lastError ?? 'no poll has succeeded yet'}`);
+      throw new Error(
+        `argocd api source not ready${polled.since !== undefined ? ` since ${new Date(polled.since).toISOString()}` : ''}: ${polled.lastError ?? 'no poll has succeeded yet'}`,
+      );
     }
     const lostAt = deps.dataLoss.recentLoss();
     return lostAt === undefined
       ? []
-      : [`redis lost meshdrift state at ${new Date(lostAt).toISOString()} (restarted without persistence?): open alerts and silences from before are gone; findings are re-derived from the sources`];
+      : [
+          `redis lost meshdrift state at ${new Date(lostAt).toISOString()} (restarted without persistence?): open alerts and silences from before are gone; findings are re-derived from the sources`,
+        ];
   };
 }

@@ -45,11 +45,16 @@ export const senderSchema = z
   })
   .superRefine((s, ctx) => {
     const given = (['token_file', 'token_env', 'hmac_key_file', 'hmac_key_env'] as const).filter((k) => s[k] !== undefined);
-    if (given.length !== 1) ctx.addIssue({ code: 'custom', message: `give exactly one of token_file, token_env, hmac_key_file, hmac_key_env (got ${given.length === 0 ? 'none' : given.join(', ')})` });
+    if (given.length !== 1)
+      ctx.addIssue({
+        code: 'custom',
+        message: `give exactly one of token_file, token_env, hmac_key_file, hmac_key_env (got ${given.length === 0 ? 'none' : given.join(', ')})`,
+      });
     if (s.tool === 'argocd' && (s.hmac_key_file !== undefined || s.hmac_key_env !== undefined)) {
       ctx.addIssue({ code: 'custom', message: 'Argo CD cannot sign its webhooks: use token_file or token_env' });
     }
-    if (s.tool === 'flux' && s.projects !== undefined) ctx.addIssue({ code: 'custom', path: ['projects'], message: 'projects are Argo CD projects: only for tool argocd' });
+    if (s.tool === 'flux' && s.projects !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['projects'], message: 'projects are Argo CD projects: only for tool argocd' });
     if (s.clusters.includes('*') && s.clusters.length > 1) ctx.addIssue({ code: 'custom', path: ['clusters'], message: '"*" (any cluster) stands alone' });
   });
 
@@ -104,7 +109,10 @@ export interface Senders {
    * Authenticates a request to `tool`'s webhook against every credential of that tool (all are
    * compared, whichever matches, so the time taken does not say which one did).
    */
-  authenticate(tool: Tool, request: { authorization?: string | undefined; signature?: string | undefined; raw: Buffer }): { ok: true; sender: Sender } | { ok: false; reason: string };
+  authenticate(
+    tool: Tool,
+    request: { authorization?: string | undefined; signature?: string | undefined; raw: Buffer },
+  ): { ok: true; sender: Sender } | { ok: false; reason: string };
 }
 
 /** The cluster a sender's request speaks for: the one it names, else its only cluster, else `fallback`. */

@@ -102,30 +102,35 @@ export function createServer(deps: ServerDeps): express.Express {
    * Every refusal closes the connection: the rest of the body is never read.
    */
   const limits = { argocd: deps.maxBodyBytes?.argocd ?? ARGOCD_MAX_BODY_BYTES, flux: deps.maxBodyBytes?.flux ?? MAX_BODY_BYTES };
-  const readBody = (webhook: 'argocd' | 'flux', missingContentTypeOk: () => boolean): RequestHandler => (req, res, next) => {
-    const limit = limits[webhook];
-    const refuse = (err: HttpError) => {
-      res.set('Connection', 'close');
-      if (err.status === 413) {
-        const setting = webhook === 'argocd' ? 'MESHDRIFT_ARGOCD_MAX_BODY' : 'MESHDRIFT_FLUX_MAX_BODY';
-        deps.log.warn({ webhook, limit, contentLength: header(req, 'content-length') }, `webhook body over ${setting} (${limit} bytes): refused with 413, which the sender does not retry`);
-        deps.metrics.limitHit('webhook_body');
+  const readBody =
+    (webhook: 'argocd' | 'flux', missingContentTypeOk: () => boolean): RequestHandler =>
+    (req, res, next) => {
+      const limit = limits[webhook];
+      const refuse = (err: HttpError) => {
+        res.set('Connection', 'close');
+        if (err.status === 413) {
+          const setting = webhook === 'argocd' ? 'MESHDRIFT_ARGOCD_MAX_BODY' : 'MESHDRIFT_FLUX_MAX_BODY';
+          deps.log.warn(
+            { webhook, limit, contentLength: header(req, 'content-length') },
+            `webhook body over ${setting} (${limit} bytes): refused with 413, which the sender does not retry`,
+          );
+          deps.metrics.limitHit('webhook_body');
+        }
+        next(err);
+      };
+      const problem = contentTypeProblem(header(req, 'content-type'), missingContentTypeOk()) ?? contentEncodingProblem(header(req, 'content-encoding'));
+      if (problem !== undefined) {
+        refuse(unsupportedMediaType(problem));
+        return;
       }
-      next(err);
+      readRawBody(req, limit, bodyTimeoutMs).then(
+        (body) => {
+          req.body = body;
+          next();
+        },
+        (err: unknown) => (err instanceof HttpError ? refuse(err) : next(err)),
+      );
     };
-    const problem = contentTypeProblem(header(req, 'content-type'), missingContentTypeOk()) ?? contentEncodingProblem(header(req, 'content-encoding'));
-    if (problem !== undefined) {
-      refuse(unsupportedMediaType(problem));
-      return;
-    }
-    readRawBody(req, limit, bodyTimeoutMs).then(
-      (body) => {
-        req.body = body;
-        next();
-      },
-      (err: unknown) => (err instanceof HttpError ? refuse(err) : next(err)),
-    );
-  };
 
   const webhook =
     (source: 'argocd-webhook' | 'flux-webhook', receive: (req: Request) => Promise<WebhookAnswer>) =>
@@ -187,7 +192,13 @@ export function createServer(deps: ServerDeps): express.Express {
 }
 
 /** A webhook that failed: its HttpError, 503 with Retry-After for what a retry fixes (Redis unavailable, contention, the group limit), else 500. */
-function answerWebhookError(deps: Pick<ServerDeps, 'metrics' | 'isUnavailable'>, source: 'argocd-webhook' | 'flux-webhook', log: Logger, res: Response, err: unknown): void {
+function answerWebhookError(
+  deps: Pick<ServerDeps, 'metrics' | 'isUnavailable'>,
+  source: 'argocd-webhook' | 'flux-webhook',
+  log: Logger,
+  res: Response,
+  err: unknown,
+): void {
   let unavailable: UnavailableReason | undefined;
   if (err instanceof HttpError) {
     deps.metrics.signalReceived(source, err.outcome);
@@ -202,8 +213,14 @@ function answerWebhookError(deps: Pick<ServerDeps, 'metrics' | 'isUnavailable'>,
     // Nothing of this signal is lost: what committed stays, the rest comes with the sender's retry.
     deps.metrics.signalReceived(source, 'unavailable');
     deps.metrics.redisUnavailable(unavailable);
-    log.warn({ reason: unavailable, error: err instanceof Error ? err.message : String(err) }, 'webhook not processed: Redis unavailable or contended; answered 503');
-    res.status(503).set('Retry-After', String(retryAfterSeconds(unavailable))).json({ error: unavailableMessage(unavailable) });
+    log.warn(
+      { reason: unavailable, error: err instanceof Error ? err.message : String(err) },
+      'webhook not processed: Redis unavailable or contended; answered 503',
+    );
+    res
+      .status(503)
+      .set('Retry-After', String(retryAfterSeconds(unavailable)))
+      .json({ error: unavailableMessage(unavailable) });
   } else {
     deps.metrics.signalReceived(source, 'unavailable');
     log.error({ err }, 'webhook failed');

@@ -48,7 +48,10 @@ const anyPayloadSchema = z.object({ type: z.string() });
  */
 export function createSlackActionsRouter(deps: SlackActionsDeps): express.Router {
   const router = express.Router();
-  const respond = createResponseUrlClient({ timeoutMs: deps.timeoutMs ?? DEFAULT_TIMEOUT_MS, ...(deps.responseUrlAllowed ? { allowed: deps.responseUrlAllowed } : {}) });
+  const respond = createResponseUrlClient({
+    timeoutMs: deps.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    ...(deps.responseUrlAllowed ? { allowed: deps.responseUrlAllowed } : {}),
+  });
   const interactions: SlackInteractionDeps = { ...deps, respond };
   const raw = express.raw({ type: () => true, limit: deps.maxBodyBytes ?? DEFAULT_MAX_BODY });
 

@@ -39,7 +39,11 @@ function refusedSignal(r: { field: string; reason: string }): HttpError {
 }
 
 /** The sender of a request to `tool`'s webhook: undefined when the webhook is open; 401 when none matches. */
-function authenticate(tool: 'argocd' | 'flux', request: { authorization?: string | undefined; signature?: string | undefined; raw: Buffer }, deps: WebhookDeps): Sender | undefined {
+function authenticate(
+  tool: 'argocd' | 'flux',
+  request: { authorization?: string | undefined; signature?: string | undefined; raw: Buffer },
+  deps: WebhookDeps,
+): Sender | undefined {
   if (!deps.senders.has(tool)) return undefined;
   const auth = deps.senders.authenticate(tool, request);
   if (!auth.ok) throw unauthorized(auth.reason);
@@ -52,7 +56,12 @@ function checkScope(sender: Sender | undefined, claim: Claim, deps: WebhookDeps)
   const refusal = scopeRefusal(sender, claim);
   if (refusal === undefined) return;
   deps.onRefused?.(sender.name, refusal);
-  const what = refusal === 'cluster' ? `cluster ${JSON.stringify(claim.cluster.slice(0, 64))}` : refusal === 'project' ? `project ${JSON.stringify((claim.project ?? '').slice(0, 64))}` : `namespace ${JSON.stringify((claim.namespace ?? '').slice(0, 64))}`;
+  const what =
+    refusal === 'cluster'
+      ? `cluster ${JSON.stringify(claim.cluster.slice(0, 64))}`
+      : refusal === 'project'
+        ? `project ${JSON.stringify((claim.project ?? '').slice(0, 64))}`
+        : `namespace ${JSON.stringify((claim.namespace ?? '').slice(0, 64))}`;
   throw forbidden(`sender ${sender.name} may not speak for ${what}`);
 }
 
@@ -80,7 +89,11 @@ export async function receiveArgocd(raw: Buffer, authorization: string | undefin
  * POST /webhooks/flux: signature (generic-hmac) or token (generic) on the raw body, then parse,
  * then the same processing as events the Kubernetes watch sees (sources/flux/process-event.ts).
  */
-export async function receiveFlux(raw: Buffer, headers: { signature?: string | undefined; authorization?: string | undefined }, deps: WebhookDeps): Promise<WebhookAnswer> {
+export async function receiveFlux(
+  raw: Buffer,
+  headers: { signature?: string | undefined; authorization?: string | undefined },
+  deps: WebhookDeps,
+): Promise<WebhookAnswer> {
   const sender = authenticate('flux', { ...headers, raw }, deps);
   const parsed = parseFluxEvent(parseJsonBody(raw));
   if (!parsed.ok) throw badRequest(`not a Flux event: ${parsed.error}`);
@@ -101,7 +114,10 @@ export async function receiveFlux(raw: Buffer, headers: { signature?: string | u
       return { outcome: 'duplicate', body: { status: 'accepted', outcome: 'duplicate' } };
     case 'drift':
       if (result.result.outcome === 'refused') throw refusedSignal(result.result);
-      return { outcome: result.result.outcome, body: { status: 'accepted', outcome: result.result.outcome, groups: result.result.groups, findings: result.result.findings } };
+      return {
+        outcome: result.result.outcome,
+        body: { status: 'accepted', outcome: result.result.outcome, groups: result.result.groups, findings: result.result.findings },
+      };
     case 'rollout':
       return { outcome: 'rollout', body: { status: 'accepted', outcome: 'rollout', revision: result.revision } };
     case 'ignored':

@@ -38,8 +38,20 @@ export type Finding = z.infer<typeof findingSchema>;
 
 /** Label names every finding carries; matchers (routes, silences, inhibition) use these. */
 export const FINDING_LABELS = [
-  'cluster', 'tool', 'project', 'owner_kind', 'owner_namespace', 'owner',
-  'group', 'kind', 'namespace', 'name', 'state', 'category', 'mesh', 'severity',
+  'cluster',
+  'tool',
+  'project',
+  'owner_kind',
+  'owner_namespace',
+  'owner',
+  'group',
+  'kind',
+  'namespace',
+  'name',
+  'state',
+  'category',
+  'mesh',
+  'severity',
 ] as const;
 export type FindingLabel = (typeof FINDING_LABELS)[number];
 
@@ -48,7 +60,9 @@ export type FindingLabel = (typeof FINDING_LABELS)[number];
  * Flux object); `group`/`kind`/`namespace`/`name` are the drifted resource's.
  */
 export function findingLabels(
-  f: Pick<Finding, 'cluster' | 'tool' | 'project' | 'owner' | 'resource' | 'state' | 'category' | 'mesh' | 'severity'> & { labels?: Readonly<Record<string, string>> | undefined },
+  f: Pick<Finding, 'cluster' | 'tool' | 'project' | 'owner' | 'resource' | 'state' | 'category' | 'mesh' | 'severity'> & {
+    labels?: Readonly<Record<string, string>> | undefined;
+  },
 ): Record<string, string> {
   return {
     ...f.labels,

@@ -14,10 +14,7 @@ export function digest(parts: readonly string[], length: number): string {
  * text, revision or state, so the same drifted object is one finding whatever source reports it.
  */
 export function fingerprintOf(cluster: string, tool: GitOpsTool, owner: OwnerRef, resource: ResourceRef): string {
-  return digest(
-    [cluster, tool, owner.kind, owner.namespace, owner.name, resource.group, resource.kind, resource.namespace, resource.name],
-    32,
-  );
+  return digest([cluster, tool, owner.kind, owner.namespace, owner.name, resource.group, resource.kind, resource.namespace, resource.name], 32);
 }
 
 /**

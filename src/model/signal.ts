@@ -61,7 +61,8 @@ export type DriftState = z.infer<typeof driftStateSchema>;
  */
 export const identityTextSchema = z.string().superRefine((s, ctx) => {
   const bad = firstUnsafeChar(s);
-  if (bad !== null) ctx.addIssue({ code: 'custom', message: `must not contain control, bidi or zero-width characters (${codePointName(bad.codePoint)} at ${bad.index})` });
+  if (bad !== null)
+    ctx.addIssue({ code: 'custom', message: `must not contain control, bidi or zero-width characters (${codePointName(bad.codePoint)} at ${bad.index})` });
 });
 
 export const ownerRefSchema = z.object({

@@ -117,7 +117,8 @@ export function transportFailure(error: unknown): string {
   if (typeof error === 'object' && error !== null) {
     const code = (error as { code?: unknown }).code;
     const name = (error as { name?: unknown }).name;
-    if (code === 'ECONNABORTED' || code === 'ETIMEDOUT' || code === 'ERR_CANCELED' || name === 'TimeoutError' || name === 'AbortError') return 'request timed out';
+    if (code === 'ECONNABORTED' || code === 'ETIMEDOUT' || code === 'ERR_CANCELED' || name === 'TimeoutError' || name === 'AbortError')
+      return 'request timed out';
     if (code === 'EKUBECREDENTIALS') return 'could not get credentials from the kubeconfig (token file, client certificate or exec plugin)';
     if (typeof code === 'string') return `request failed: ${code}`;
     if (isAxiosError(error)) return 'request failed: network error';
@@ -155,7 +156,10 @@ export function redactSecrets(text: string, secrets: readonly string[]): string 
 export function redactUrlSecrets(text: string, url: string, secretParts: (parsed: URL) => readonly string[]): string {
   const out = text.replaceAll(url, redactUrl(url));
   try {
-    return redactSecrets(out, secretParts(new URL(url)).filter((s) => s.length >= 4));
+    return redactSecrets(
+      out,
+      secretParts(new URL(url)).filter((s) => s.length >= 4),
+    );
   } catch {
     return out;
   }

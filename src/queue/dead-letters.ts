@@ -52,7 +52,11 @@ function deadLetterOf(job: Job<DeliverJob>): DeadLetter {
   // A reference and its summary (this version), or a whole notification (queued by an older one).
   const ref = !data.success ? null : 'ref' in data.data ? data.data.ref : null;
   const n = !data.success || ref !== null || !('notification' in data.data) ? null : data.data.notification;
-  const summary = ref?.summary ?? (n === null ? null : { status: n.status, reason: n.reason, severity: n.severity, labels: n.labels, firing: n.firing.length, resolved: n.resolved.length, at: n.at });
+  const summary =
+    ref?.summary ??
+    (n === null
+      ? null
+      : { status: n.status, reason: n.reason, severity: n.severity, labels: n.labels, firing: n.firing.length, resolved: n.resolved.length, at: n.at });
   return {
     id: job.id ?? '',
     queue: 'deliver',

@@ -27,11 +27,18 @@ export function startGaugeRefresh(deps: GaugeRefreshDeps): () => void {
   const { redis, prefix, queues, metrics, log } = deps;
   const refreshFailed = (what: string) => (err: unknown) => log.debug({ error: err instanceof Error ? err.message : String(err) }, `${what} refresh failed`);
   const refresh = (): void => {
-    redis.zcard(activeGroupsKey(prefix)).then((n) => metrics.setActiveGroups(n), () => undefined);
+    redis.zcard(activeGroupsKey(prefix)).then(
+      (n) => metrics.setActiveGroups(n),
+      () => undefined,
+    );
     reconcileActiveFindings(redis, prefix, undefined, deps.maintenanceBatch)
       .then(
         (groups) => groups !== null && log.debug({ groups }, 'active findings recounted from the active groups'),
-        (err: unknown) => log.warn({ error: err instanceof Error ? err.message : String(err) }, 'active findings rebuild did not finish; the counts stay as the commits keep them, the next hour retries'),
+        (err: unknown) =>
+          log.warn(
+            { error: err instanceof Error ? err.message : String(err) },
+            'active findings rebuild did not finish; the counts stay as the commits keep them, the next hour retries',
+          ),
       )
       .then(() => readActiveFindings(redis, prefix))
       .then((counts) => metrics.setActiveFindings(counts), refreshFailed('active findings'));

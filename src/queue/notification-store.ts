@@ -68,7 +68,10 @@ export function createRedisNotificationStore(redis: Redis, keyPrefix: string): N
     if (json === null) return null;
     // meshdrift wrote it; still checked, as every value read back is (another version may have).
     const parsed = notificationSchema.safeParse(JSON.parse(json));
-    if (!parsed.success) throw new Error(`notification ${groupKey}#${seq}: stored value is not in the expected format (${parsed.error.issues[0]?.path.join('.') ?? '?'}: ${parsed.error.issues[0]?.message ?? ''})`);
+    if (!parsed.success)
+      throw new Error(
+        `notification ${groupKey}#${seq}: stored value is not in the expected format (${parsed.error.issues[0]?.path.join('.') ?? '?'}: ${parsed.error.issues[0]?.message ?? ''})`,
+      );
     return parsed.data;
   };
   return {

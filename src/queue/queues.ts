@@ -100,7 +100,9 @@ export type QueueJobState = (typeof QUEUE_JOB_STATES)[number];
 export type QueueJobCounts = Record<keyof typeof QUEUE_NAMES, Record<QueueJobState, number>>;
 
 const jobCount = z.number().int().nonnegative();
-const jobCountsSchema = z.object({ waiting: jobCount, prioritized: jobCount, delayed: jobCount, active: jobCount, failed: jobCount }) satisfies z.ZodType<Record<QueueJobState, number>>;
+const jobCountsSchema = z.object({ waiting: jobCount, prioritized: jobCount, delayed: jobCount, active: jobCount, failed: jobCount }) satisfies z.ZodType<
+  Record<QueueJobState, number>
+>;
 
 export interface RetryPolicy {
   attempts: number;
@@ -259,13 +261,21 @@ export function createQueues(connection: Redis, prefix: string, retry: RetryPoli
       );
     },
     async enqueueVerify(ticket) {
-      await actions.add(ACTION_JOB_NAMES.verify, { receiver: ticket.receiver, ticket }, { ...deliverOpts, jobId: jobIdOf('verify', ticket.actionId), delay: ticket.pollMs });
+      await actions.add(
+        ACTION_JOB_NAMES.verify,
+        { receiver: ticket.receiver, ticket },
+        { ...deliverOpts, jobId: jobIdOf('verify', ticket.actionId), delay: ticket.pollMs },
+      );
     },
     async enqueueNotes(receivers, notes) {
       if (receivers.length === 0 || notes.length === 0) return;
       await actions.addBulk(
         notes.flatMap((note) =>
-          receivers.map((receiver) => ({ name: ACTION_JOB_NAMES.note, data: { receiver, note }, opts: { ...deliverOpts, jobId: jobIdOf('note', receiver, note.id) } })),
+          receivers.map((receiver) => ({
+            name: ACTION_JOB_NAMES.note,
+            data: { receiver, note },
+            opts: { ...deliverOpts, jobId: jobIdOf('note', receiver, note.id) },
+          })),
         ),
       );
     },
@@ -273,12 +283,19 @@ export function createQueues(connection: Redis, prefix: string, retry: RetryPoli
       await actions.add(ACTION_JOB_NAMES.acknowledge, job, { ...deliverOpts, jobId: jobIdOf('ack', job.receiver, job.groupKey, job.actor, job.at) });
     },
     async enqueueStorm(job, delayMs) {
-      await actions.add(ACTION_JOB_NAMES.storm, job, { ...deliverOpts, jobId: jobIdOf('storm', job.receiver, job.stormId, job.n), delay: Math.max(0, delayMs) });
+      await actions.add(ACTION_JOB_NAMES.storm, job, {
+        ...deliverOpts,
+        jobId: jobIdOf('storm', job.receiver, job.stormId, job.n),
+        delay: Math.max(0, delayMs),
+      });
     },
     async jobCounts() {
       const read = async (queue: Queue, name: string) => {
         const parsed = jobCountsSchema.safeParse(await queue.getJobCounts(...QUEUE_JOB_STATES));
-        if (!parsed.success) throw new Error(`queue ${name}: job counts are not in the expected format (${parsed.error.issues[0]?.path.join('.') ?? '?'}: ${parsed.error.issues[0]?.message ?? ''})`);
+        if (!parsed.success)
+          throw new Error(
+            `queue ${name}: job counts are not in the expected format (${parsed.error.issues[0]?.path.join('.') ?? '?'}: ${parsed.error.issues[0]?.message ?? ''})`,
+          );
         return parsed.data;
       };
       const [flushCounts, deliverCounts] = await Promise.all([read(flush, QUEUE_NAMES.flush), read(deliver, QUEUE_NAMES.deliver)]);

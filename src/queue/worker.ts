@@ -72,7 +72,10 @@ export interface Workers {
  * receiver. Commit first and enqueue after, with fixed job ids: a crash in between is repaired by
  * BullMQ retrying this job, which finds the flush already handled and re-adds the same jobs.
  */
-export async function processFlush(job: FlushJob, deps: Pick<WorkerDeps, 'store' | 'queues' | 'metrics' | 'log' | 'now' | 'flushContext' | 'onNotification'>): Promise<string> {
+export async function processFlush(
+  job: FlushJob,
+  deps: Pick<WorkerDeps, 'store' | 'queues' | 'metrics' | 'log' | 'now' | 'flushContext' | 'onNotification'>,
+): Promise<string> {
   let now = deps.now();
   let outcome = await deps.store.flush(job.groupKey, job.epoch, job.seq, (state) => (deps.flushContext ? deps.flushContext(state, now) : { now }));
   // Early by the shared clock (a replica whose clock is ahead promoted it): wait here if it is
@@ -96,9 +99,14 @@ export async function processFlush(job: FlushJob, deps: Pick<WorkerDeps, 'store'
       const known = new Set(outcome.previous?.status === 'firing' ? outcome.previous.firing.map((f) => f.fingerprint) : []);
       for (const f of notification.firing) if (!known.has(f.fingerprint)) deps.metrics.timeToNotify(f.severity, (notification.at - f.observedAt) / 1000);
       for (const f of notification.resolved) deps.metrics.timeToResolve(f.severity, ((f.resolvedAt ?? notification.at) - f.firstSeen) / 1000);
-      deps.log.info({ group: job.groupKey, seq: notification.seq, reason: notification.reason, firing: notification.firing.length, resolved: notification.resolved.length }, 'notification decided');
+      deps.log.info(
+        { group: job.groupKey, seq: notification.seq, reason: notification.reason, firing: notification.firing.length, resolved: notification.resolved.length },
+        'notification decided',
+      );
       // History is informational: a failure here must not hold back the delivery.
-      await deps.onNotification?.(notification).catch((err: unknown) => deps.log.warn({ error: err instanceof Error ? err.message : String(err) }, 'recording notification history failed'));
+      await deps
+        .onNotification?.(notification)
+        .catch((err: unknown) => deps.log.warn({ error: err instanceof Error ? err.message : String(err) }, 'recording notification history failed'));
     }
     await deps.queues.enqueueDeliveries(notification);
   }
@@ -176,12 +184,16 @@ export function createWorkers(deps: WorkerDeps): Workers {
       maxStalledCount: stall.maxStalledCount,
     },
   );
-  const deliver = new Worker<DeliverJob>(QUEUE_NAMES.deliver, async (job, token) => withBudget(deps.budget?.budget, findingsOfJob(job.data), async () => handlerFor(deps.handlers, job.name)(job, token)), {
-    connection: deps.connection,
-    prefix: deps.prefix,
-    concurrency: deps.deliverConcurrency ?? 8,
-    autorun: false,
-  });
+  const deliver = new Worker<DeliverJob>(
+    QUEUE_NAMES.deliver,
+    async (job, token) => withBudget(deps.budget?.budget, findingsOfJob(job.data), async () => handlerFor(deps.handlers, job.name)(job, token)),
+    {
+      connection: deps.connection,
+      prefix: deps.prefix,
+      concurrency: deps.deliverConcurrency ?? 8,
+      autorun: false,
+    },
+  );
   for (const w of [flush, deliver]) {
     // A worker's connection errors surface here; BullMQ reconnects by itself.
     w.on('error', (err) => deps.log.error({ err: err.message, queue: w.name }, 'queue worker error'));

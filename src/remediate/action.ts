@@ -37,7 +37,10 @@ export interface RemediationClient {
   /** `requestedAt`: the Flux token written, which `status.lastHandledReconcileAt` will echo (for the verify step). */
   remediate(request: RemediationRequest): Promise<{ ok: true; detail: string; requestedAt?: string } | ActionFailure>;
   /** What the tool says now about an earlier action's result (the verify step). */
-  observe(owner: OwnerRef, target: { resources: readonly ResourceRef[]; requestedAt?: string | undefined }): Promise<{ ok: true; observation: VerifyObservation } | ActionFailure>;
+  observe(
+    owner: OwnerRef,
+    target: { resources: readonly ResourceRef[]; requestedAt?: string | undefined },
+  ): Promise<{ ok: true; observation: VerifyObservation } | ActionFailure>;
 }
 
 /** Removes every occurrence of `secret` (and its Bearer header form) from a text, then bounds it. */

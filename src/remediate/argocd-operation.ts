@@ -62,7 +62,12 @@ export function operationFor(req: RemediationRequest, app: Pick<KubeApplication,
   return {
     sync: {
       prune: req.prune,
-      resources: req.resources.map((r) => ({ ...(r.group === '' ? {} : { group: r.group }), kind: r.kind, name: r.name, ...(r.namespace === '' ? {} : { namespace: r.namespace }) })),
+      resources: req.resources.map((r) => ({
+        ...(r.group === '' ? {} : { group: r.group }),
+        kind: r.kind,
+        name: r.name,
+        ...(r.namespace === '' ? {} : { namespace: r.namespace }),
+      })),
       ...(syncOptions.length > 0 ? { syncOptions: [...syncOptions] } : {}),
     },
     initiatedBy: { username: 'meshdrift', automated: false },
@@ -88,7 +93,8 @@ export function createArgoCdOperationClient(opts: ArgoCdOperationClientOptions):
     ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
   });
   const nsOf = (owner: OwnerRef): string => (owner.namespace === '' ? cpNamespace : owner.namespace);
-  const pathOf = (owner: OwnerRef): string => `/apis/argoproj.io/v1alpha1/namespaces/${encodeURIComponent(nsOf(owner))}/applications/${encodeURIComponent(owner.name)}`;
+  const pathOf = (owner: OwnerRef): string =>
+    `/apis/argoproj.io/v1alpha1/namespaces/${encodeURIComponent(nsOf(owner))}/applications/${encodeURIComponent(owner.name)}`;
   const label = (owner: OwnerRef): string => `Application ${nsOf(owner)}/${owner.name}`;
 
   function mapError(status: number, body: string, what: string): ActionFailure {
@@ -133,13 +139,15 @@ export function createArgoCdOperationClient(opts: ArgoCdOperationClientOptions):
       // Read right before writing: a merge patch would silently replace a pending operation.
       const got = await read(req.owner);
       if (!got.ok) return got;
-      if (operationInProgress(got.app)) return fail('in-progress', true, `argocd ${what}: another operation is already in progress; retrying later`, inProgressRetryMs);
+      if (operationInProgress(got.app))
+        return fail('in-progress', true, `argocd ${what}: another operation is already in progress; retrying later`, inProgressRetryMs);
       if (got.app.metadata.deletionTimestamp) return fail('rejected', false, `argocd ${what}: the Application is being deleted`);
       const body = operationPatch(operationFor(req, got.app), got.app.metadata.resourceVersion);
       const res = await call({ method: 'PATCH', path: pathOf(req.owner), body, contentType: 'application/merge-patch+json' }, what);
       if (!('status' in res)) return res;
       if (res.status < 200 || res.status >= 300) return mapError(res.status, res.body, what);
-      if (parseJsonAs(kubeApplicationSchema, res.body) === undefined) return fail('rejected', false, `argocd ${what}: HTTP ${res.status} but the answer is not an Application`);
+      if (parseJsonAs(kubeApplicationSchema, res.body) === undefined)
+        return fail('rejected', false, `argocd ${what}: HTTP ${res.status} but the answer is not an Application`);
       return { ok: true, detail: `argocd operation to sync ${req.resources.length} resource(s) set on ${got.app.metadata.name}` };
     },
     async observe(owner) {

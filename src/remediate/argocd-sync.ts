@@ -86,7 +86,9 @@ export function syncBody(req: RemediationRequest, controlPlaneNamespace: string,
  * retryability: 400 "another operation is already in progress" and 403 "blocked by sync window"
  * are retryable later, other 4xx are not, 5xx and timeouts are. Never throws.
  */
-export function createArgoCdSyncClient(opts: ArgoCdSyncClientOptions): RemediationClient & { getApplication(owner: OwnerRef): Promise<{ ok: true; app: ArgoCdApplication } | ActionFailure> } {
+export function createArgoCdSyncClient(
+  opts: ArgoCdSyncClientOptions,
+): RemediationClient & { getApplication(owner: OwnerRef): Promise<{ ok: true; app: ArgoCdApplication } | ActionFailure> } {
   const base = opts.apiUrl.replace(/\/+$/, '');
   const cpNamespace = opts.controlPlaneNamespace ?? 'argocd';
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -106,9 +108,15 @@ export function createArgoCdSyncClient(opts: ArgoCdSyncClientOptions): Remediati
   });
 
   const appPath = (owner: OwnerRef): string => `${base}/api/v1/applications/${encodeURIComponent(owner.name)}`;
-  const appQuery = (owner: OwnerRef): Record<string, string> => (owner.namespace !== '' && owner.namespace !== cpNamespace ? { appNamespace: owner.namespace } : {});
+  const appQuery = (owner: OwnerRef): Record<string, string> =>
+    owner.namespace !== '' && owner.namespace !== cpNamespace ? { appNamespace: owner.namespace } : {};
 
-  async function call(method: 'GET' | 'POST', url: string, params: Record<string, string>, body?: string): Promise<{ status: number; text: string } | ActionFailure> {
+  async function call(
+    method: 'GET' | 'POST',
+    url: string,
+    params: Record<string, string>,
+    body?: string,
+  ): Promise<{ status: number; text: string } | ActionFailure> {
     try {
       const res = await http.request<string>({
         method,
@@ -134,7 +142,12 @@ export function createArgoCdSyncClient(opts: ArgoCdSyncClientOptions): Remediati
       return fail('sync-window', true, `argocd ${what}: blocked by a sync window; retrying in ${Math.round(syncWindowRetryMs / 60_000)}m`, syncWindowRetryMs);
     }
     if (status === 401) return fail('rejected', false, `argocd ${what}: HTTP 401, the token was rejected (expired or revoked?)${detail}`);
-    if (status === 403) return fail('rejected', false, `argocd ${what}: HTTP 403, permission denied (RBAC needs applications get and sync; Argo CD says the same for an app it cannot find)${detail}`);
+    if (status === 403)
+      return fail(
+        'rejected',
+        false,
+        `argocd ${what}: HTTP 403, permission denied (RBAC needs applications get and sync; Argo CD says the same for an app it cannot find)${detail}`,
+      );
     if (status === 404) return fail('rejected', false, `argocd ${what}: HTTP 404, application not found${detail}`);
     if (status === 408 || status === 429 || status >= 500) return fail('unavailable', true, `argocd ${what}: HTTP ${status}${detail}`);
     const hint = status >= 300 && status < 400 ? ' (redirect not followed: check the API URL)' : '';

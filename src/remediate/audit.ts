@@ -15,7 +15,18 @@ import { REMEDIATION_ACTIONS } from './policy.ts';
  * `verified` / `verify-failed` close a `performed` action (the verify step); `denied` is a Slack
  * click by someone the route does not allow.
  */
-export const REMEDIATION_OUTCOMES = ['performed', 'dry-run', 'deferred', 'failed', 'rate-limited', 'escalated', 'skipped', 'verified', 'verify-failed', 'denied'] as const;
+export const REMEDIATION_OUTCOMES = [
+  'performed',
+  'dry-run',
+  'deferred',
+  'failed',
+  'rate-limited',
+  'escalated',
+  'skipped',
+  'verified',
+  'verify-failed',
+  'denied',
+] as const;
 export const remediationOutcomeSchema = z.enum(REMEDIATION_OUTCOMES);
 export type RemediationOutcome = z.infer<typeof remediationOutcomeSchema>;
 
@@ -134,17 +145,27 @@ export function createRedisAuditTrail(redis: Redis, keyPrefix: string, opts: Red
     async append(entry) {
       const e = boundedAuditEntry(auditEntrySchema.parse(entry));
       const fields: string[] = [
-        'kind', e.kind,
-        'at', String(e.at),
-        'actor', e.actor,
-        'action', e.action,
-        'cluster', e.cluster,
+        'kind',
+        e.kind,
+        'at',
+        String(e.at),
+        'actor',
+        e.actor,
+        'action',
+        e.action,
+        'cluster',
+        e.cluster,
         ...(e.owner === undefined ? [] : ['owner', JSON.stringify(e.owner)]),
-        'resources', JSON.stringify(e.resources),
-        'fingerprints', JSON.stringify(e.fingerprints),
-        'dryRun', String(e.dryRun),
-        'outcome', e.outcome,
-        'reason', e.reason,
+        'resources',
+        JSON.stringify(e.resources),
+        'fingerprints',
+        JSON.stringify(e.fingerprints),
+        'dryRun',
+        String(e.dryRun),
+        'outcome',
+        e.outcome,
+        'reason',
+        e.reason,
         ...(e.groupKey === undefined ? [] : ['groupKey', e.groupKey]),
         ...(e.seq === undefined ? [] : ['seq', String(e.seq)]),
         ...(e.silenceId === undefined ? [] : ['silenceId', e.silenceId]),

@@ -14,9 +14,7 @@ export interface RemediationRun {
 }
 
 /** One observation of a verify step: wait and look again, or the verdict (audited and counted). */
-export type VerifyStep =
-  | { state: 'pending'; retryInMs: number }
-  | { state: 'verified' | 'verify-failed'; reason: string; notes: OwnerNote[] };
+export type VerifyStep = { state: 'pending'; retryInMs: number } | { state: 'verified' | 'verify-failed'; reason: string; notes: OwnerNote[] };
 
 /**
  * A remediation receiver as the queue drives it (remediate/jobs.ts): a delivery to it becomes one

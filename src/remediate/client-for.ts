@@ -30,13 +30,17 @@ export function buildRemediationClient(action: RemediationAction, opts: Remediat
     return createArgoCdSyncClient(opts.argocd);
   }
   if (action === 'argocd-operation') {
-    if (!opts.kube) throw new Error(`remediate receiver "${opts.name}": argocd-operation needs the Kubernetes API of a MESHDRIFT_CLUSTERS cluster (kube.cluster)`);
+    if (!opts.kube)
+      throw new Error(`remediate receiver "${opts.name}": argocd-operation needs the Kubernetes API of a MESHDRIFT_CLUSTERS cluster (kube.cluster)`);
     return createArgoCdOperationClient({ http: opts.kube });
   }
   const sourceFirst = opts.sourceFirst === true;
   const f = opts.flux;
   if (!f) {
-    if (!opts.kube) throw new Error(`remediate receiver "${opts.name}": flux-reconcile needs the Kubernetes API URL and token, or a MESHDRIFT_CLUSTERS cluster (kube.cluster)`);
+    if (!opts.kube)
+      throw new Error(
+        `remediate receiver "${opts.name}": flux-reconcile needs the Kubernetes API URL and token, or a MESHDRIFT_CLUSTERS cluster (kube.cluster)`,
+      );
     return createFluxReconcileClient({ http: opts.kube, now: opts.now, sourceFirst });
   }
   if ('http' in f) return createFluxReconcileClient({ http: f.http, now: opts.now, sourceFirst });

@@ -122,7 +122,12 @@ export function reconcilePatch(requestedAt: string): string {
 
 /** Flux reconcile requests as a {@link RemediationClient}. Never throws. */
 export function createFluxReconcileClient(opts: FluxReconcileClientOptions): RemediationClient {
-  const fail = (kind: ActionFailure['kind'], retryable: boolean, reason: string): ActionFailure => ({ ok: false, kind, retryable, reason: redact(reason, opts.token ?? '') });
+  const fail = (kind: ActionFailure['kind'], retryable: boolean, reason: string): ActionFailure => ({
+    ok: false,
+    kind,
+    retryable,
+    reason: redact(reason, opts.token ?? ''),
+  });
 
   function mapError(status: number, body: string, what: string): ActionFailure {
     const said = statusMessage(body);
@@ -157,7 +162,8 @@ export function createFluxReconcileClient(opts: FluxReconcileClientOptions): Rem
       return fail('unavailable', true, `flux ${what}: ${transportFailure(error)}`);
     }
     if (res.status < 200 || res.status >= 300) return mapError(res.status, res.body, what);
-    if (parseJsonAs(fluxObjectSchema, res.body) === undefined) return fail('rejected', false, `flux ${what}: HTTP ${res.status} but the answer is not a ${kind}`);
+    if (parseJsonAs(fluxObjectSchema, res.body) === undefined)
+      return fail('rejected', false, `flux ${what}: HTTP ${res.status} but the answer is not a ${kind}`);
     return { ok: true };
   }
 
@@ -176,16 +182,26 @@ export function createFluxReconcileClient(opts: FluxReconcileClientOptions): Rem
       // GET first, as the CLI does: a suspended object is refused, not patched.
       const got = await read(owner, path);
       if (!got.ok) return got;
-      if (got.suspended) return fail('suspended', false, `flux ${owner.kind} ${owner.namespace}/${owner.name} is suspended (spec.suspend: true); resume it to reconcile`);
+      if (got.suspended)
+        return fail('suspended', false, `flux ${owner.kind} ${owner.namespace}/${owner.name} is suspended (spec.suspend: true); resume it to reconcile`);
       const requestedAt = rfc3339Nano(opts.now());
       let sourceNote = '';
       if (opts.sourceFirst === true) {
         const source = fluxSourceOf(owner, got.obj);
         const sourcePath = source === null ? null : fluxSourcePath(source);
         if (source === null || sourcePath === null) {
-          return fail('rejected', false, `flux ${owner.kind} ${owner.namespace}/${owner.name}: source_first is set but its source ${source === null ? 'is not named' : `kind ${source.kind} is not a Flux source`}`);
+          return fail(
+            'rejected',
+            false,
+            `flux ${owner.kind} ${owner.namespace}/${owner.name}: source_first is set but its source ${source === null ? 'is not named' : `kind ${source.kind} is not a Flux source`}`,
+          );
         }
-        const sourced = await patch(sourcePath, requestedAt, `reconcile request for ${source.kind} ${source.namespace}/${source.name} (the source of ${owner.kind} ${owner.namespace}/${owner.name})`, source.kind);
+        const sourced = await patch(
+          sourcePath,
+          requestedAt,
+          `reconcile request for ${source.kind} ${source.namespace}/${source.name} (the source of ${owner.kind} ${owner.namespace}/${owner.name})`,
+          source.kind,
+        );
         if (!sourced.ok) return sourced;
         sourceNote = ` (source ${source.kind} ${source.namespace}/${source.name} first)`;
       }
@@ -203,12 +219,14 @@ export function createFluxReconcileClient(opts: FluxReconcileClientOptions): Rem
       const ready = (got.obj.status?.conditions ?? []).find((c) => c.type === 'Ready');
       if (!handled || ready === undefined || ready.status === 'Unknown') return { ok: true, observation: { pending: true, synced: [] } };
       if (ready.status === 'True') return { ok: true, observation: { pending: false, synced: [...target.resources] } };
-      const said = [ready.reason, ready.message].filter((p): p is string => p !== undefined && p !== '').join(': ').slice(0, 200);
+      const said = [ready.reason, ready.message]
+        .filter((p): p is string => p !== undefined && p !== '')
+        .join(': ')
+        .slice(0, 200);
       return { ok: true, observation: { pending: false, synced: [], failed: redact(`not Ready${said === '' ? '' : ` (${said})`}`, opts.token ?? '') } };
     },
   };
 }
-
 
 function statusMessage(body: string): string {
   const s = parseJsonAs(statusSchema, body);

@@ -29,14 +29,24 @@ export function escalationNote(e: EscalationNoteInput): OwnerNote {
   const resources = findings.map((f) => f.resource);
   const within = Math.round(flap.withinMs / 60_000);
   const severity = flap.escalateSeverity ?? findings.reduce<Severity>((top, f) => (severityRank(f.severity) < severityRank(top) ? f.severity : top), 'info');
-  const listed = resources.slice(0, 5).map((r) => mrkdwnCode(`${r.kind} ${r.namespace === '' ? '' : `${r.namespace}/`}${r.name}`, MAX_NOTE_NAME)).join(', ');
+  const listed = resources
+    .slice(0, 5)
+    .map((r) => mrkdwnCode(`${r.kind} ${r.namespace === '' ? '' : `${r.namespace}/`}${r.name}`, MAX_NOTE_NAME))
+    .join(', ');
   const more = resources.length > 5 ? ` and ${resources.length - 5} more` : '';
   const text =
     `:rotating_light: *Auto-remediation stopped* for ${resources.length} resource(s) of ${mrkdwnLine(ownerLabel(owner), MAX_NOTE_NAME)} (${listed}${more}): ` +
     `they drifted back ${flap.max} times within ${within}m of being reverted by ${mrkdwnLine(e.receiver, MAX_NOTE_NAME)}. ` +
     `Escalated at *${severity.toUpperCase()}* severity: someone keeps changing them by hand, or Git is not what the mesh needs. ` +
     `meshdrift will not revert them again for ${within}m.`;
-  return { id: `escalate:${e.receiver}:${e.groupKey}:${e.seq}:${ownerKey(owner)}`, cluster: owner.cluster, tool: owner.tool, owner: owner.owner, text, broadcast: true };
+  return {
+    id: `escalate:${e.receiver}:${e.groupKey}:${e.seq}:${ownerKey(owner)}`,
+    cluster: owner.cluster,
+    tool: owner.tool,
+    owner: owner.owner,
+    text,
+    broadcast: true,
+  };
 }
 
 /** An action's verify verdict, for the alert's thread (not broadcast). Pure. */

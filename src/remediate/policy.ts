@@ -178,7 +178,13 @@ export function decideRemediation(input: RemediationInput): RemediationDecision 
   const { notification: n, config, now } = input;
   const key = ownerKey(input.owner);
   const base = { dryRun: config.dryRun, prune: false, resources: [] as ResourceRef[], fingerprints: [] as string[], escalate: [] as string[] };
-  const skip = (code: RemediationSkip, reason: string, extra: Partial<RemediationDecision> = {}): RemediationDecision => ({ ...base, action: 'skip', skip: code, reason, ...extra });
+  const skip = (code: RemediationSkip, reason: string, extra: Partial<RemediationDecision> = {}): RemediationDecision => ({
+    ...base,
+    action: 'skip',
+    skip: code,
+    reason,
+    ...extra,
+  });
 
   if (n.status !== 'firing' || !TRIGGERING_REASONS.includes(n.reason)) {
     return skip('not-triggering', `a ${n.reason} notification does not trigger remediation`);
@@ -217,7 +223,9 @@ export function decideRemediation(input: RemediationInput): RemediationDecision 
     const returns = times.filter((t) => now - t < config.flap.withinMs).length;
     if (returns >= config.flap.max) {
       escalate.push(f.fingerprint);
-      held.push(`${resourceLabel(f.resource)}: drifted again after ${plural(returns, 'remediation')} within ${Math.round(config.flap.withinMs / 60_000)}m; escalating instead`);
+      held.push(
+        `${resourceLabel(f.resource)}: drifted again after ${plural(returns, 'remediation')} within ${Math.round(config.flap.withinMs / 60_000)}m; escalating instead`,
+      );
       continue;
     }
     sync.push(f);
@@ -226,7 +234,12 @@ export function decideRemediation(input: RemediationInput): RemediationDecision 
   const heldNote = held.length === 0 ? '' : ` (held: ${held.join('; ')})`;
   if (sync.length === 0) {
     if (escalate.length > 0) {
-      return { ...base, action: 'escalate', escalate, reason: `flap breaker tripped for ${plural(escalate.length, 'finding')} of ${ownerLabel(input.owner)}; auto-remediation stopped for them${heldNote}` };
+      return {
+        ...base,
+        action: 'escalate',
+        escalate,
+        reason: `flap breaker tripped for ${plural(escalate.length, 'finding')} of ${ownerLabel(input.owner)}; auto-remediation stopped for them${heldNote}`,
+      };
     }
     return skip('nothing-to-remediate', `nothing to remediate in ${ownerLabel(input.owner)}${heldNote}`);
   }
@@ -237,7 +250,11 @@ export function decideRemediation(input: RemediationInput): RemediationDecision 
   const recent = input.recentActions.filter((t) => now - t < RATE_WINDOW_MS && t <= now);
   if (recent.length >= config.maxPerHour) {
     const retryAfterMs = recent.length === 0 ? RATE_WINDOW_MS : Math.max(0, Math.min(...recent) + RATE_WINDOW_MS - now);
-    return skip('rate-limited', `rate limit: ${plural(recent.length, 'action')} on ${ownerLabel(input.owner)} in the last hour (max ${config.maxPerHour})${heldNote}`, { escalate, retryAfterMs });
+    return skip(
+      'rate-limited',
+      `rate limit: ${plural(recent.length, 'action')} on ${ownerLabel(input.owner)} in the last hour (max ${config.maxPerHour})${heldNote}`,
+      { escalate, retryAfterMs },
+    );
   }
   if (input.inProgress) {
     return skip('in-progress', `an operation is in progress on ${ownerLabel(input.owner)}; retrying when it is done`, { escalate });

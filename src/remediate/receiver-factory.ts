@@ -41,7 +41,9 @@ function kubeHttpOf(clusters: readonly ClusterConfig[], receiver: string, cluste
   const found = clusters.find((c) => c.name === cluster);
   if (!found) {
     const listed = clusters.map((c) => c.name).join(', ');
-    throw new ReceiverConfigError(`receiver "${receiver}": kube.cluster "${cluster}" is not in MESHDRIFT_CLUSTERS (${listed === '' ? 'it is empty' : `it lists ${listed}`})`);
+    throw new ReceiverConfigError(
+      `receiver "${receiver}": kube.cluster "${cluster}" is not in MESHDRIFT_CLUSTERS (${listed === '' ? 'it is empty' : `it lists ${listed}`})`,
+    );
   }
   try {
     return createKubeConfigHttp(kubeConfigFor(found));
@@ -58,7 +60,9 @@ export function remediateReceiverFactory(rd: RemediateReceiverDeps): ReceiverFac
     return createRemediator({
       name: r.name,
       config: remediationConfig(cfg),
-      ...(cfg.argocd ? { argocd: { apiUrl: cfg.argocd.url, token: secret(deps, r.name, cfg.argocd.token_env), controlPlaneNamespace: cfg.argocd.namespace } } : {}),
+      ...(cfg.argocd
+        ? { argocd: { apiUrl: cfg.argocd.url, token: secret(deps, r.name, cfg.argocd.token_env), controlPlaneNamespace: cfg.argocd.namespace } }
+        : {}),
       ...(cfg.flux ? { flux: { apiUrl: cfg.flux.api_url, token: secret(deps, r.name, cfg.flux.token_env) } } : {}),
       ...(cfg.kube ? { kube: kubeHttpOf(rd.clusters ?? [], r.name, cfg.kube.cluster) } : {}),
       sourceFirst: cfg.source_first,

@@ -16,7 +16,12 @@ const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call
 /** What the remediator remembers in Redis (keys.ts), one I/O step per method. */
 export interface RemediationState {
   /** The owner's recent actions (rate limit) and each finding's history within `historyMs` (flap breaker, verify). */
-  loadHistory(ownerKey: string, fingerprints: readonly string[], now: number, historyMs: number): Promise<{ recent: number[]; history: Record<string, FindingRemediationHistory> }>;
+  loadHistory(
+    ownerKey: string,
+    fingerprints: readonly string[],
+    now: number,
+    historyMs: number,
+  ): Promise<{ recent: number[]; history: Record<string, FindingRemediationHistory> }>;
   /** Whether `seq` is the newest notification seen for (receiver, group, owner); remembers it if so. */
   claimLatest(receiver: string, groupKey: string, ownerKey: string, seq: number): Promise<boolean>;
   isDone(doneKey: string): Promise<boolean>;
@@ -93,10 +98,14 @@ export function createRemediationState(redis: Redis, keys: RemediationKeys): Rem
       const member = `${at}:${randomUUID().slice(0, 8)}`;
       const actions = keys.actions(ownerKey);
       const p = redis.multi();
-      p.zadd(actions, at, member).zremrangebyscore(actions, '-inf', at - RATE_WINDOW_MS).pexpire(actions, RATE_WINDOW_MS);
+      p.zadd(actions, at, member)
+        .zremrangebyscore(actions, '-inf', at - RATE_WINDOW_MS)
+        .pexpire(actions, RATE_WINDOW_MS);
       for (const fp of fingerprints) {
         const history = keys.history(fp);
-        p.zadd(history, at, member).zremrangebyscore(history, '-inf', at - historyMs).pexpire(history, historyMs);
+        p.zadd(history, at, member)
+          .zremrangebyscore(history, '-inf', at - historyMs)
+          .pexpire(history, historyMs);
       }
       p.del(keys.defer(ownerKey)).set(doneKey, '1', 'PX', DONE_TTL_MS);
       await p.exec();

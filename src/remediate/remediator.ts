@@ -154,7 +154,14 @@ async function guarded(owner: RemediationOwner, work: () => Promise<RemediationR
   try {
     return await work();
   } catch (error) {
-    return { result: { ok: false, retryable: true, reason: `remediation of ${ownerLabel(owner)} could not use Redis: ${error instanceof Error ? error.message : String(error)}` }, notes: [] };
+    return {
+      result: {
+        ok: false,
+        retryable: true,
+        reason: `remediation of ${ownerLabel(owner)} could not use Redis: ${error instanceof Error ? error.message : String(error)}`,
+      },
+      notes: [],
+    };
   }
 }
 
@@ -167,7 +174,15 @@ async function latestOnly(ctx: Ctx, n: Notification, owner: RemediationOwner, by
   return handleOwner(ctx, n, owner, by);
 }
 
-async function audit(ctx: Ctx, about: AuditSubject, owner: RemediationOwner, o: RemediationOutcome, reason: string, fields: AuditFields, by: string): Promise<void> {
+async function audit(
+  ctx: Ctx,
+  about: AuditSubject,
+  owner: RemediationOwner,
+  o: RemediationOutcome,
+  reason: string,
+  fields: AuditFields,
+  by: string,
+): Promise<void> {
   const entry: AuditEntryInput = {
     kind: 'remediation',
     at: ctx.now(),
@@ -199,7 +214,8 @@ async function handleOwner(ctx: Ctx, n: Notification, owner: RemediationOwner, b
   const run: Run = { n, owner, oKey, by, doneKey: ctx.keys.done(ctx.name, n.groupKey, n.seq, oKey) };
   if (await ctx.state.isDone(run.doneKey)) return only({ ok: true });
   const release = await ctx.state.lock(oKey, ctx.lockMs);
-  if (release === null) return only({ ok: false, retryable: true, reason: `another remediation of ${ownerLabel(owner)} is running`, retryAfterMs: ctx.lockRetryMs });
+  if (release === null)
+    return only({ ok: false, retryable: true, reason: `another remediation of ${ownerLabel(owner)} is running`, retryAfterMs: ctx.lockRetryMs });
   try {
     const now = ctx.now();
     const decided = await decide(ctx, run, now);
@@ -223,7 +239,14 @@ async function decide(ctx: Ctx, run: Run, now: number): Promise<{ decision: Reme
   // dry run does it too and reports truthfully what would happen.
   const inspected = await ctx.client.inspect(owner.owner);
   if (!inspected.ok) return { failed: await actionFailed(ctx, run, decision, inspected) };
-  return { decision: decideRemediation({ ...input, inProgress: inspected.state.inProgress, suspended: inspected.state.suspended, alreadySynced: inspected.state.synced }) };
+  return {
+    decision: decideRemediation({
+      ...input,
+      inProgress: inspected.state.inProgress,
+      suspended: inspected.state.suspended,
+      alreadySynced: inspected.state.synced,
+    }),
+  };
 }
 
 /** Carries out a decision: escalated, skipped, deferred, dry run, or the action and its verify ticket. */
@@ -252,7 +275,12 @@ async function act(ctx: Ctx, run: Run, decision: RemediationDecision, notes: Own
   return { result: { ok: true }, verify: verifyTicketOf(ctx, run, decision, { at, member, requestedAt: done.requestedAt }), notes };
 }
 
-function verifyTicketOf(ctx: Ctx, run: Run, decision: RemediationDecision, action: { at: number; member: string; requestedAt: string | undefined }): VerifyTicket {
+function verifyTicketOf(
+  ctx: Ctx,
+  run: Run,
+  decision: RemediationDecision,
+  action: { at: number; member: string; requestedAt: string | undefined },
+): VerifyTicket {
   const { owner, n } = run;
   return {
     receiver: ctx.name,

@@ -31,11 +31,16 @@ export function createSyncNow(deps: SyncNowDeps): (groupKey: string, actor: stri
     const current = policy().current();
     // A receiver that acts through one cluster's Kubernetes API (`kube.cluster`) only serves that cluster.
     const receiver = current.receivers.find(
-      (r) => receiverTypeOf(r) === 'remediate' && r.remediate !== undefined && wanted.includes(r.remediate.action) && (r.remediate.kube === undefined || r.remediate.kube.cluster === state.labels.cluster),
+      (r) =>
+        receiverTypeOf(r) === 'remediate' &&
+        r.remediate !== undefined &&
+        wanted.includes(r.remediate.action) &&
+        (r.remediate.kube === undefined || r.remediate.kube.cluster === state.labels.cluster),
     );
     const notifier = receiver ? policy().notifiers().get(receiver.name) : undefined;
     const remediation = notifier ? REMEDIATION.of(notifier) : undefined;
-    if (!receiver || !remediation) throw new Error(`the policy has no remediate receiver with action ${wanted.join(' or ')} for cluster ${state.labels.cluster}`);
+    if (!receiver || !remediation)
+      throw new Error(`the policy has no remediate receiver with action ${wanted.join(' or ')} for cluster ${state.labels.cluster}`);
     const n = { ...last, reason: 'first' as const, at: now() };
     for (const owner of ownersOf(n)) {
       const run = await remediation.remediateOwner(n, owner, actor);

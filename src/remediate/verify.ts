@@ -44,9 +44,7 @@ export interface VerifyObservation {
   synced: readonly ResourceRef[];
 }
 
-export type VerifyDecision =
-  | { state: 'pending' }
-  | { state: 'verified' | 'verify-failed'; reason: string };
+export type VerifyDecision = { state: 'pending' } | { state: 'verified' | 'verify-failed'; reason: string };
 
 /** Between two observations: a tenth of the timeout, within 100 ms … 10 s. */
 export function verifyPollMs(timeoutMs: number): number {
@@ -93,7 +91,10 @@ export function decideVerify(ticket: VerifyTicket, observation: VerifyObservatio
   }
   const missing = observation === undefined ? ticket.resources : ticket.resources.filter((r) => !observation.synced.some((s) => sameResource(s, r)));
   if (observation !== undefined && !observation.pending && missing.length === 0) {
-    const what = ticket.tool === 'flux' ? `${ticket.owner.kind} ${ticket.owner.namespace}/${ticket.owner.name} reconciled and Ready` : `${count(ticket.resources.length, 'resource')} Synced`;
+    const what =
+      ticket.tool === 'flux'
+        ? `${ticket.owner.kind} ${ticket.owner.namespace}/${ticket.owner.name} reconciled and Ready`
+        : `${count(ticket.resources.length, 'resource')} Synced`;
     return { state: 'verified', reason: `${noun} by meshdrift verified: ${what} after ${shortDuration(now - ticket.startedAt)}` };
   }
   if (now < ticket.deadline) return { state: 'pending' };

@@ -121,12 +121,7 @@ export function findInhibition(
  * itself: to be a source it must match the source side, so it matches both sides, and the
  * both-sides rule then excludes it; the id check guards against a stale copy with other labels.
  */
-export function inhibitedBy(
-  target: Labels,
-  sources: ReadonlyArray<InhibitionSource>,
-  rules: readonly CompiledInhibitRule[],
-  targetId?: string,
-): string | null {
+export function inhibitedBy(target: Labels, sources: ReadonlyArray<InhibitionSource>, rules: readonly CompiledInhibitRule[], targetId?: string): string | null {
   return findInhibition(target, sources, rules, targetId)?.sourceId ?? null;
 }
 

@@ -62,7 +62,9 @@ export function compileMatcher(spec: MatcherSpec): Matcher {
     re = linearRegExp(spec.value);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    const why = /linear time/.test(message) ? 'backreferences and lookaround are not supported (regexes run in linear time, as with RE2 in Alertmanager)' : message;
+    const why = /linear time/.test(message)
+      ? 'backreferences and lookaround are not supported (regexes run in linear time, as with RE2 in Alertmanager)'
+      : message;
     throw new MatcherError(`invalid regular expression in ${spec.name}${spec.op}"${spec.value}": ${why}`);
   }
   const positive = spec.op === '=~';

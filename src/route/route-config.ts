@@ -19,7 +19,10 @@ const slackActionsSchema = z.strictObject({
   allowed: z
     .array(z.string().regex(/^(\*|[UW][A-Z0-9]{2,20}|S[A-Z0-9]{2,20})$/, 'a Slack user ID (U…/W…), a user group ID (S…), or "*"'))
     .min(1, 'name at least one Slack user or user group ID (or "*")'),
-  actions: z.array(z.enum(SLACK_BUTTON_ACTIONS)).min(1, 'name at least one of sync, silence, acknowledge').default([...SLACK_BUTTON_ACTIONS]),
+  actions: z
+    .array(z.enum(SLACK_BUTTON_ACTIONS))
+    .min(1, 'name at least one of sync, silence, acknowledge')
+    .default([...SLACK_BUTTON_ACTIONS]),
 });
 
 export interface RouteConfig {
@@ -46,7 +49,9 @@ export interface RouteConfig {
 }
 
 /** Route names key alert groups and show in reasons: a short, plain token. */
-const routeName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'a route name is 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit');
+const routeName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'a route name is 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit');
 
 export const routeSchema: z.ZodType<RouteConfig, unknown> = z.lazy(() =>
   z.strictObject({

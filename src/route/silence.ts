@@ -110,7 +110,10 @@ const matchesEmpty = (spec: MatcherSpec): boolean => {
  */
 export const silenceInputSchema = z
   .strictObject({
-    matchers: z.array(matcherInputSchema, { error: 'matchers is required: a list such as ["namespace=\\"payments\\""]' }).min(1, 'give at least one matcher').max(MAX_MATCHERS, `at most ${MAX_MATCHERS} matchers`),
+    matchers: z
+      .array(matcherInputSchema, { error: 'matchers is required: a list such as ["namespace=\\"payments\\""]' })
+      .min(1, 'give at least one matcher')
+      .max(MAX_MATCHERS, `at most ${MAX_MATCHERS} matchers`),
     startsAt: isoDateTime.optional(),
     endsAt: isoDateTime.optional(),
     duration: durationInputSchema.optional(),
@@ -125,7 +128,12 @@ export const silenceInputSchema = z
     }
     // A silence whose matchers all match the empty string would silence every finding.
     if (input.matchers.length > 0 && input.matchers.every(matchesEmpty)) {
-      ctx.issues.push({ code: 'custom', message: 'at least one matcher must not match the empty string (this silence would match everything)', input, path: ['matchers'] });
+      ctx.issues.push({
+        code: 'custom',
+        message: 'at least one matcher must not match the empty string (this silence would match everything)',
+        input,
+        path: ['matchers'],
+      });
     }
   });
 /** A create request as parsed: matchers are specs, times still as given. */
@@ -163,18 +171,22 @@ export type SilenceLimitName = 'silence_size' | 'silence_duration';
 /** A parse result whose error names each bad field (`matchers.0: …; endsAt: …`). */
 export type SilenceInputResult = { ok: true; silence: NewSilence } | { ok: false; error: string; limit?: SilenceLimitName };
 
-const days = (ms: number): string => (ms % 86_400_000 === 0 ? `${ms / 86_400_000}d` : ms % 3_600_000 === 0 ? `${ms / 3_600_000}h` : `${Math.round(ms / 60_000)}m`);
+const days = (ms: number): string =>
+  ms % 86_400_000 === 0 ? `${ms / 86_400_000}d` : ms % 3_600_000 === 0 ? `${ms / 3_600_000}h` : `${Math.round(ms / 60_000)}m`;
 
 /** The first size limit `input` is past, as an error naming the field and the variable. */
 function sizeProblem(input: SilenceInput, limits: SilenceLimits): string | null {
-  if (input.matchers.length > limits.maxMatchers) return `matchers: at most ${limits.maxMatchers} matchers (MESHDRIFT_SILENCE_MAX_MATCHERS), got ${input.matchers.length}`;
+  if (input.matchers.length > limits.maxMatchers)
+    return `matchers: at most ${limits.maxMatchers} matchers (MESHDRIFT_SILENCE_MAX_MATCHERS), got ${input.matchers.length}`;
   for (const [i, m] of input.matchers.entries()) {
     if (m.name.length > limits.maxValueLength || m.value.length > limits.maxValueLength) {
       return `matchers.${i}: label names and values are at most ${limits.maxValueLength} characters (MESHDRIFT_SILENCE_MAX_VALUE_LENGTH)`;
     }
   }
-  if (input.comment.length > limits.maxCommentLength) return `comment: at most ${limits.maxCommentLength} characters (MESHDRIFT_SILENCE_MAX_COMMENT_LENGTH), got ${input.comment.length}`;
-  if (input.createdBy.length > limits.maxCreatedByLength) return `createdBy: at most ${limits.maxCreatedByLength} characters (MESHDRIFT_SILENCE_MAX_CREATED_BY_LENGTH), got ${input.createdBy.length}`;
+  if (input.comment.length > limits.maxCommentLength)
+    return `comment: at most ${limits.maxCommentLength} characters (MESHDRIFT_SILENCE_MAX_COMMENT_LENGTH), got ${input.comment.length}`;
+  if (input.createdBy.length > limits.maxCreatedByLength)
+    return `createdBy: at most ${limits.maxCreatedByLength} characters (MESHDRIFT_SILENCE_MAX_CREATED_BY_LENGTH), got ${input.createdBy.length}`;
   return null;
 }
 
@@ -202,11 +214,20 @@ export function parseSilenceInput(body: unknown, now: number, limits: SilenceLim
   if (size !== null) return { ok: false, error: size, limit: 'silence_size' };
   const startsAt = input.startsAt === undefined ? now : Date.parse(input.startsAt);
   const endsAt = input.endsAt !== undefined ? Date.parse(input.endsAt) : startsAt + (input.duration ?? 0);
-  if (endsAt <= startsAt) return { ok: false, error: `${input.endsAt !== undefined ? 'endsAt' : 'duration'}: the silence must end after it starts (${new Date(startsAt).toISOString()})` };
-  if (endsAt <= now) return { ok: false, error: `${input.endsAt !== undefined ? 'endsAt' : 'duration'}: the silence would already be over; endsAt must be in the future` };
+  if (endsAt <= startsAt)
+    return {
+      ok: false,
+      error: `${input.endsAt !== undefined ? 'endsAt' : 'duration'}: the silence must end after it starts (${new Date(startsAt).toISOString()})`,
+    };
+  if (endsAt <= now)
+    return { ok: false, error: `${input.endsAt !== undefined ? 'endsAt' : 'duration'}: the silence would already be over; endsAt must be in the future` };
   if (!Number.isFinite(endsAt) || endsAt > 8.64e15) return { ok: false, error: 'endsAt: too far in the future' };
   if (endsAt - startsAt > limits.maxDurationMs) {
-    return { ok: false, error: `${input.endsAt !== undefined ? 'endsAt' : 'duration'}: a silence lasts at most ${days(limits.maxDurationMs)} (MESHDRIFT_SILENCE_MAX_DURATION)`, limit: 'silence_duration' };
+    return {
+      ok: false,
+      error: `${input.endsAt !== undefined ? 'endsAt' : 'duration'}: a silence lasts at most ${days(limits.maxDurationMs)} (MESHDRIFT_SILENCE_MAX_DURATION)`,
+      limit: 'silence_duration',
+    };
   }
   return {
     ok: true,

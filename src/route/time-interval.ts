@@ -149,25 +149,23 @@ function nonEmpty<T extends z.ZodType>(item: T, field: string, noun: string) {
   return z.array(item).min(1, `${field} is empty: omit the field to match any ${noun}`);
 }
 
-export const timeRangeSchema = z
-  .strictObject({ start_time: checked(parseClockTime), end_time: checked(parseClockTime) })
-  .superRefine((r, ctx) => {
-    let start: number;
-    let end: number;
-    try {
-      start = parseClockTime(r.start_time);
-      end = parseClockTime(r.end_time);
-    } catch {
-      return; // already reported on the field
-    }
-    if (end <= start) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['end_time'],
-        message: `end_time "${r.end_time}" must be after start_time "${r.start_time}" (a range cannot cross midnight: split it into two)`,
-      });
-    }
-  });
+export const timeRangeSchema = z.strictObject({ start_time: checked(parseClockTime), end_time: checked(parseClockTime) }).superRefine((r, ctx) => {
+  let start: number;
+  let end: number;
+  try {
+    start = parseClockTime(r.start_time);
+    end = parseClockTime(r.end_time);
+  } catch {
+    return; // already reported on the field
+  }
+  if (end <= start) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['end_time'],
+      message: `end_time "${r.end_time}" must be after start_time "${r.start_time}" (a range cannot cross midnight: split it into two)`,
+    });
+  }
+});
 
 export const timeIntervalEntrySchema = z.strictObject({
   times: nonEmpty(timeRangeSchema, 'times', 'time of day').optional(),
@@ -254,12 +252,23 @@ function wallClock(clock: ZoneClock, epochMs: number): Wall {
   let min = 0;
   for (const part of clock.format.formatToParts(minute * MINUTE_MS)) {
     switch (part.type) {
-      case 'year': year = Number(part.value); break;
-      case 'month': month = Number(part.value); break;
-      case 'day': day = Number(part.value); break;
-      case 'hour': hour = Number(part.value) % 24; break;
-      case 'minute': min = Number(part.value); break;
-      default: break;
+      case 'year':
+        year = Number(part.value);
+        break;
+      case 'month':
+        month = Number(part.value);
+        break;
+      case 'day':
+        day = Number(part.value);
+        break;
+      case 'hour':
+        hour = Number(part.value) % 24;
+        break;
+      case 'minute':
+        min = Number(part.value);
+        break;
+      default:
+        break;
     }
   }
   const localMidnight = Date.UTC(year, month - 1, day);
@@ -322,21 +331,17 @@ function entryContains(e: CompiledEntry, epochMs: number): boolean {
     }
     if (!inside) return false;
   }
-  return (
-    inDaysOfMonth(e.daysOfMonth, w.day, w.daysInMonth) &&
-    inRanges(e.months, w.month) &&
-    inRanges(e.weekdays, w.weekday) &&
-    inRanges(e.years, w.year)
-  );
+  return inDaysOfMonth(e.daysOfMonth, w.day, w.daysInMonth) && inRanges(e.months, w.month) && inRanges(e.weekdays, w.weekday) && inRanges(e.years, w.year);
 }
 
 function compileEntry(spec: TimeIntervalEntrySpec): CompiledEntry {
-  const times = spec.times?.map((t): Range => {
-    const begin = parseClockTime(t.start_time);
-    const end = parseClockTime(t.end_time);
-    if (end <= begin) throw new TimeIntervalError(`end_time "${t.end_time}" must be after start_time "${t.start_time}"`);
-    return { begin, end };
-  }) ?? null;
+  const times =
+    spec.times?.map((t): Range => {
+      const begin = parseClockTime(t.start_time);
+      const end = parseClockTime(t.end_time);
+      if (end <= begin) throw new TimeIntervalError(`end_time "${t.end_time}" must be after start_time "${t.start_time}"`);
+      return { begin, end };
+    }) ?? null;
   const boundaries = new Set<number>([DAY_MINUTES]);
   for (const t of times ?? []) {
     if (t.begin > 0) boundaries.add(t.begin);

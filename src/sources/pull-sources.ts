@@ -50,7 +50,12 @@ export function createPullSources(deps: PullSourcesDeps): PullSources {
     argoPolling,
     rederive: () =>
       Promise.all([
-        kube?.audit()?.runOnce().then((r) => log.info({ outcome: r.outcome, signals: r.signals, discovered: r.discovered }, 'after the Redis data loss: Kubernetes audit re-list done')),
+        kube
+          ?.audit()
+          ?.runOnce()
+          .then((r) =>
+            log.info({ outcome: r.outcome, signals: r.signals, discovered: r.discovered }, 'after the Redis data loss: Kubernetes audit re-list done'),
+          ),
         argoPolling?.pollNow().then((polled) => polled && log.info('after the Redis data loss: Argo CD API poll done')),
       ]),
     async start(onStop) {
@@ -64,7 +69,9 @@ export function createPullSources(deps: PullSourcesDeps): PullSources {
           now: deps.now,
           onRestart: (info) => metrics.watchRestarted(info.cluster, info.kind),
           downAfterMs: env.MESHDRIFT_SOURCE_DOWN_AFTER,
-          leaderElection: env.MESHDRIFT_LEADER_ELECTION ? { namespace: env.MESHDRIFT_LEASE_NAMESPACE ?? (await podNamespace('default')), name: env.MESHDRIFT_LEASE_NAME } : false,
+          leaderElection: env.MESHDRIFT_LEADER_ELECTION
+            ? { namespace: env.MESHDRIFT_LEASE_NAMESPACE ?? (await podNamespace('default')), name: env.MESHDRIFT_LEASE_NAME }
+            : false,
           audit: { intervalMs: env.MESHDRIFT_AUDIT_INTERVAL, onDiscovered: (n) => metrics.auditDiscovered(n), onRun: (o) => metrics.auditRun(o) },
           onRoleChange: (role) => {
             metrics.setLeader(role === 'leader');
@@ -90,7 +97,10 @@ export function createFluxRevisions(redis: Redis, env: Env, metrics: Metrics, lo
     ttlSeconds: Math.round(env.MESHDRIFT_FLUX_REVISION_TTL / 1000),
     maxSkewMs: env.MESHDRIFT_FLUX_MAX_SKEW,
     onFutureTimestamp: (claimedMs, nowMs) => {
-      log.warn({ claimedAheadMs: claimedMs - nowMs, maxSkewMs: env.MESHDRIFT_FLUX_MAX_SKEW }, 'Flux event timestamp past MESHDRIFT_FLUX_MAX_SKEW: counted as receipt time + the skew for the revision memory');
+      log.warn(
+        { claimedAheadMs: claimedMs - nowMs, maxSkewMs: env.MESHDRIFT_FLUX_MAX_SKEW },
+        'Flux event timestamp past MESHDRIFT_FLUX_MAX_SKEW: counted as receipt time + the skew for the revision memory',
+      );
       metrics.limitHit('flux_event_time');
     },
   });

@@ -41,14 +41,16 @@ export interface ReachabilityReading {
 export function reachabilitySignal(reading: ReachabilityReading & { reachable: boolean }, now: number): Signal {
   const resources = reading.reachable
     ? []
-    : [{
-        group: REACHABILITY_GROUP,
-        kind: reading.kind,
-        namespace: '',
-        name: reading.name,
-        state: 'Unreachable' as const,
-        ...(reading.detail !== undefined ? { detail: reading.detail } : {}),
-      }];
+    : [
+        {
+          group: REACHABILITY_GROUP,
+          kind: reading.kind,
+          namespace: '',
+          name: reading.name,
+          state: 'Unreachable' as const,
+          ...(reading.detail !== undefined ? { detail: reading.detail } : {}),
+        },
+      ];
   return {
     source: 'meshdrift',
     cluster: reading.cluster,
@@ -103,11 +105,18 @@ export function startReachabilityMonitor(opts: ReachabilityMonitorOptions): Reac
         failing.delete(key);
         const fields = { cluster: reading.cluster, target: `${reading.kind}/${reading.name}` };
         if (reading.reachable) opts.log.info(fields, 'reachable');
-        else opts.log.warn({ ...fields, since: new Date(reading.since ?? now()).toISOString(), detail: reading.detail }, 'unreachable: alerting, and holding back its per-resource alerts');
+        else
+          opts.log.warn(
+            { ...fields, since: new Date(reading.since ?? now()).toISOString(), detail: reading.detail },
+            'unreachable: alerting, and holding back its per-resource alerts',
+          );
       } catch (err) {
         if (failing.has(key)) continue;
         failing.add(key);
-        opts.log.error({ cluster: reading.cluster, target: `${reading.kind}/${reading.name}`, error: err instanceof Error ? err.message : String(err) }, 'could not record reachability; retrying at every check until it is recorded');
+        opts.log.error(
+          { cluster: reading.cluster, target: `${reading.kind}/${reading.name}`, error: err instanceof Error ? err.message : String(err) },
+          'could not record reachability; retrying at every check until it is recorded',
+        );
       }
     }
   };

@@ -124,7 +124,20 @@ export async function rebuildActiveFindings(redis: Redis, keyPrefix: string, opt
     await opts.onStep?.(performance.now() - started);
     return result;
   };
-  const groups = await timed(() => r.meshdriftRebuildStart(live.reconciled, k.running, k.refs, k.counts, k.done, k.todo, activeGroupsKey(keyPrefix), opts.everySeconds ?? ACTIVE_FINDINGS_RECONCILE_SECONDS, id, REBUILD_TTL_MS));
+  const groups = await timed(() =>
+    r.meshdriftRebuildStart(
+      live.reconciled,
+      k.running,
+      k.refs,
+      k.counts,
+      k.done,
+      k.todo,
+      activeGroupsKey(keyPrefix),
+      opts.everySeconds ?? ACTIVE_FINDINGS_RECONCILE_SECONDS,
+      id,
+      REBUILD_TTL_MS,
+    ),
+  );
   if (groups < 0) return null;
   const reads = new Map<string, number>();
   const abandon = async (why: string): Promise<never> => {

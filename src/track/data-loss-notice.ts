@@ -21,7 +21,9 @@ export interface DataLossSources {
 }
 
 export function dataLossText(loss: Pick<DataLoss, 'at' | 'previous'>, sources: DataLossSources): string {
-  const from = [sources.kube ? 'an immediate Kubernetes audit re-list' : undefined, sources.argocdApi ? 'an immediate Argo CD API poll' : undefined].filter((s) => s !== undefined);
+  const from = [sources.kube ? 'an immediate Kubernetes audit re-list' : undefined, sources.argocdApi ? 'an immediate Argo CD API poll' : undefined].filter(
+    (s) => s !== undefined,
+  );
   const rederive =
     from.length > 0
       ? `Findings are being re-derived now from ${from.join(' and ')}; drift only webhooks report comes back as Argo CD and Flux send it again.`
@@ -47,7 +49,10 @@ export function dataLossReceivers(policy: Pick<LoadedPolicy, 'receivers' | 'clas
   return [...names].sort();
 }
 
-export function dataLossNotification(loss: Pick<DataLoss, 'at' | 'previous' | 'epoch'>, opts: { cluster: string; receivers: readonly string[]; sources: DataLossSources }): Notification {
+export function dataLossNotification(
+  loss: Pick<DataLoss, 'at' | 'previous' | 'epoch'>,
+  opts: { cluster: string; receivers: readonly string[]; sources: DataLossSources },
+): Notification {
   const groupKey = `redis-data-loss-${loss.epoch}`;
   const owner = { kind: 'Redis', namespace: '', name: 'meshdrift-state' };
   return {

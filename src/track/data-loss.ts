@@ -51,14 +51,23 @@ export function createDataLossWatch(deps: DataLossWatchDeps): DataLossWatch {
     deps.queues.forgetScheduledFlushes?.();
     metrics.redisDataLoss();
     metrics.setRedisDataLossRecent(true);
-    void deps.sources.rederive().catch((err: unknown) => log.error({ error: err instanceof Error ? err.message : String(err) }, 're-deriving findings after the Redis data loss failed; the next audit or poll retries'));
+    void deps.sources
+      .rederive()
+      .catch((err: unknown) =>
+        log.error(
+          { error: err instanceof Error ? err.message : String(err) },
+          're-deriving findings after the Redis data loss failed; the next audit or poll retries',
+        ),
+      );
     const policy = deps.policy();
     if (!loss.announce || !policy) return;
     const receivers = dataLossReceivers(policy);
     const sources = { kube: deps.sources.kube() !== undefined, argocdApi: deps.sources.argoPolling !== undefined };
     const n = dataLossNotification(loss, { cluster: env.MESHDRIFT_CLUSTER, receivers, sources });
     await deps.queues.enqueueDeliveries(n);
-    await deps.history.record(n).catch((err: unknown) => log.warn({ error: err instanceof Error ? err.message : String(err) }, 'recording the data loss notice in the history failed'));
+    await deps.history
+      .record(n)
+      .catch((err: unknown) => log.warn({ error: err instanceof Error ? err.message : String(err) }, 'recording the data loss notice in the history failed'));
     log.warn({ receivers, group: n.groupKey }, 'Redis data loss announced');
   };
   const epoch = createRedisEpoch({ redis: deps.redis, prefix: env.MESHDRIFT_KEY_PREFIX, log, now, onLoss });

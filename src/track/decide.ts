@@ -82,8 +82,11 @@ export interface ApplyResult<S extends SignalView = GroupState> {
 
 export function inScope(f: TrackedFinding, scope: SignalScope): boolean {
   return (
-    f.cluster === scope.cluster && f.tool === scope.tool && f.owner.kind === scope.owner.kind &&
-    f.owner.namespace === scope.owner.namespace && f.owner.name === scope.owner.name
+    f.cluster === scope.cluster &&
+    f.tool === scope.tool &&
+    f.owner.kind === scope.owner.kind &&
+    f.owner.namespace === scope.owner.namespace &&
+    f.owner.name === scope.owner.name
   );
 }
 
@@ -132,7 +135,9 @@ function emptyState(input: SignalInput, now: number): GroupState {
 }
 
 function sameTiming(a: Timing, b: Timing): boolean {
-  return a.groupWaitMs === b.groupWaitMs && a.groupIntervalMs === b.groupIntervalMs && a.repeatIntervalMs === b.repeatIntervalMs && a.pendingForMs === b.pendingForMs;
+  return (
+    a.groupWaitMs === b.groupWaitMs && a.groupIntervalMs === b.groupIntervalMs && a.repeatIntervalMs === b.repeatIntervalMs && a.pendingForMs === b.pendingForMs
+  );
 }
 
 /** Merges one signal's findings into a group. A snapshot resolves what it no longer lists, for its owner. */
@@ -208,7 +213,14 @@ export function applySignal<S extends SignalView>(prev: S | null, input: SignalI
   const relabel = route !== undefined && route !== base.labels.route;
   dirty ||= changed || relabel || snapshots !== base.snapshots || prev === null || !sameTiming(base.timing, timing);
   if (!dirty) return { next: prev, changed, opened, resolved, resolvedFindings, stale: false, dirty };
-  let next: S = { ...base, timing, findings, snapshots, ...(snapshotRecords ? { snapshotRecords } : {}), ...(relabel ? { labels: { ...base.labels, route } } : {}) };
+  let next: S = {
+    ...base,
+    timing,
+    findings,
+    snapshots,
+    ...(snapshotRecords ? { snapshotRecords } : {}),
+    ...(relabel ? { labels: { ...base.labels, route } } : {}),
+  };
   // A new episode starts when a quiet group fires again.
   if (!firingBefore && opened.length > 0 && (base.lastNotification === null || base.lastNotification.status === 'resolved')) {
     next = { ...next, firstSeen: now, labels: input.labels ?? base.labels };
@@ -305,7 +317,12 @@ export function decide(state: GroupState, ctx: FlushContext): Decision {
     .sort(BY_SEVERITY);
 
   if (ctx.routeMuted?.muted) {
-    return { reason: 'none', notifiable, resolvedToAnnounce, wakeAt: earliest(wakeAt, ctx.routeMuted.until ?? now + Math.max(state.timing.groupIntervalMs, 1000)) };
+    return {
+      reason: 'none',
+      notifiable,
+      resolvedToAnnounce,
+      wakeAt: earliest(wakeAt, ctx.routeMuted.until ?? now + Math.max(state.timing.groupIntervalMs, 1000)),
+    };
   }
 
   let reason: NotifyReason = 'none';

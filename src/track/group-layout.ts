@@ -66,7 +66,11 @@ export interface PartialGroup {
   owner: OwnerEntry;
 }
 
-export function metaOf(state: Omit<GroupState, 'findings' | 'snapshots' | 'snapshotRecords' | 'lastNotification'> & { lastNotification: LastTold | null }, size: number, firing: number): GroupMeta {
+export function metaOf(
+  state: Omit<GroupState, 'findings' | 'snapshots' | 'snapshotRecords' | 'lastNotification'> & { lastNotification: LastTold | null },
+  size: number,
+  firing: number,
+): GroupMeta {
   const last = state.lastNotification;
   return {
     v: 2,
@@ -115,7 +119,9 @@ export function parseLegacyGroup(groupKey: string, json: string): GroupState {
   }
   const parsed = groupStateSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new Error(`group ${groupKey}: stored state is not in the expected format (${parsed.error.issues[0]?.path.join('.') ?? '?'}: ${parsed.error.issues[0]?.message ?? ''})`);
+    throw new Error(
+      `group ${groupKey}: stored state is not in the expected format (${parsed.error.issues[0]?.path.join('.') ?? '?'}: ${parsed.error.issues[0]?.message ?? ''})`,
+    );
   }
   return parsed.data;
 }
@@ -206,7 +212,8 @@ export function flushFields(prev: GroupState, next: GroupState, hash: Record<str
       fields.push([field, JSON.stringify(entry.r ? { r: entry.r, fps } : { fps })]);
     }
   }
-  if (next.lastNotification !== prev.lastNotification) fields.push([NOTIFICATION_FIELD, next.lastNotification === null ? '' : JSON.stringify(next.lastNotification)]);
+  if (next.lastNotification !== prev.lastNotification)
+    fields.push([NOTIFICATION_FIELD, next.lastNotification === null ? '' : JSON.stringify(next.lastNotification)]);
   return fields;
 }
 

@@ -49,8 +49,24 @@ export function groupInputs(signal: Signal, findings: readonly Finding[], root: 
       const groupKey = groupKeyOf(route.id, groupBy, route.receiver);
       let input = groups.get(groupKey);
       if (!input) {
-        const groupLabels: GroupLabels = { cluster: f.cluster, tool: f.tool, owner: f.owner, project: f.project, route: route.id, receiver: route.receiver, groupBy };
-        input = { groupKey, labels: groupLabels, timing: timingOf(route), findings: [], completeness: signal.completeness, scope, observedAt: signal.observedAt };
+        const groupLabels: GroupLabels = {
+          cluster: f.cluster,
+          tool: f.tool,
+          owner: f.owner,
+          project: f.project,
+          route: route.id,
+          receiver: route.receiver,
+          groupBy,
+        };
+        input = {
+          groupKey,
+          labels: groupLabels,
+          timing: timingOf(route),
+          findings: [],
+          completeness: signal.completeness,
+          scope,
+          observedAt: signal.observedAt,
+        };
         groups.set(groupKey, input);
       }
       input.findings.push({ ...f, groupKey, receivers: [route.receiver] });
@@ -110,7 +126,11 @@ export function adoptGroups(inputs: readonly SignalInput[], existing: readonly G
     const labels = input.labels;
     if (!labels) return input;
     const found = candidates.find(
-      (c) => !taken.has(c.state.groupKey) && c.route === labels.route && c.state.labels.receiver === labels.receiver && sameValues(c.state.labels.groupBy, labels.groupBy),
+      (c) =>
+        !taken.has(c.state.groupKey) &&
+        c.route === labels.route &&
+        c.state.labels.receiver === labels.receiver &&
+        sameValues(c.state.labels.groupBy, labels.groupBy),
     );
     if (!found) return input;
     taken.add(found.state.groupKey);

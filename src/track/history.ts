@@ -58,7 +58,9 @@ export function historyEntry(n: Notification): HistoryEntry {
     firstSeen: n.firstSeen,
     firing: n.firing.length,
     resolved: n.resolved.length,
-    findings: all.slice(0, HISTORY_ENTRY_FINDINGS).map((f) => ({ fingerprint: f.fingerprint, status: f.status, severity: f.severity, state: f.state, resource: f.resource })),
+    findings: all
+      .slice(0, HISTORY_ENTRY_FINDINGS)
+      .map((f) => ({ fingerprint: f.fingerprint, status: f.status, severity: f.severity, state: f.state, resource: f.resource })),
     omitted: Math.max(0, all.length - HISTORY_ENTRY_FINDINGS),
   };
 }
@@ -78,7 +80,12 @@ export function createRedisHistory(redis: Redis, keyPrefix: string, max = 1000):
   const key = historyKey(keyPrefix);
   return {
     async record(notification) {
-      await redis.multi().lpush(key, JSON.stringify(historyEntry(notification))).ltrim(key, 0, max - 1).expire(key, HISTORY_TTL_SECONDS).exec();
+      await redis
+        .multi()
+        .lpush(key, JSON.stringify(historyEntry(notification)))
+        .ltrim(key, 0, max - 1)
+        .expire(key, HISTORY_TTL_SECONDS)
+        .exec();
     },
     async recent(limit) {
       if (limit <= 0) return [];

@@ -108,7 +108,11 @@ export const DEFAULT_MAX_SENDER_SKEW_MS = 60_000;
  * cannot pass for history. What meshdrift observed itself carries its own clock's time (never after
  * the receipt).
  */
-export function signalTime(signal: Pick<Signal, 'source' | 'observedAt'>, receivedAt: number, maxSkewMs: number): { at: number; observed: boolean; clamped: boolean } {
+export function signalTime(
+  signal: Pick<Signal, 'source' | 'observedAt'>,
+  receivedAt: number,
+  maxSkewMs: number,
+): { at: number; observed: boolean; clamped: boolean } {
   const observed = isObservedSource(signal.source);
   const floor = observed ? Number.NEGATIVE_INFINITY : receivedAt - maxSkewMs;
   const at = Math.min(receivedAt, Math.max(floor, signal.observedAt));
@@ -124,7 +128,10 @@ export function createIngest(deps: IngestDeps): Ingest {
     if (refused !== null) {
       deps.metrics.signalRefused(received.source, refused.field.replace(/\.\d+\./, '.'));
       // The value itself is not logged: it is what could not be shown safely.
-      deps.log?.warn({ source: received.source, field: refused.field, reason: refused.reason }, 'signal refused: an identity holds a control, bidi or zero-width character');
+      deps.log?.warn(
+        { source: received.source, field: refused.field, reason: refused.reason },
+        'signal refused: an identity holds a control, bidi or zero-width character',
+      );
       return { outcome: 'refused', groups: [], findings: 0, field: refused.field, reason: refused.reason };
     }
     return withBudget(deps.budget, received.resources.length, () => ingestOne(received, deps, maxSkew));
@@ -141,7 +148,13 @@ async function ingestOne(received: Signal, deps: IngestDeps, maxSkew: number): P
       const future = received.observedAt > now;
       deps.metrics.senderTimeClamped(received.source, future ? 'future' : 'past');
       // From the future: a sender's wrong clock or a forgery (an older time is routine: debug).
-      const fields = { source: received.source, cluster: received.cluster, owner: `${received.owner.kind}/${received.owner.namespace}/${received.owner.name}`, claimed: isoOrNumber(received.observedAt), counted: isoOrNumber(time.at) };
+      const fields = {
+        source: received.source,
+        cluster: received.cluster,
+        owner: `${received.owner.kind}/${received.owner.namespace}/${received.owner.name}`,
+        claimed: isoOrNumber(received.observedAt),
+        counted: isoOrNumber(time.at),
+      };
       if (future) deps.log?.warn(fields, 'sender timestamp after its receipt; counted as the receipt (MESHDRIFT_MAX_SENDER_SKEW)');
       else deps.log?.debug(fields, 'sender timestamp older than MESHDRIFT_MAX_SENDER_SKEW; counted as receipt minus the skew');
     }
@@ -156,12 +169,18 @@ async function ingestOne(received: Signal, deps: IngestDeps, maxSkew: number): P
       throw new FindingsLimitError(limit, message);
     };
     if (findings.length > limits.snapshotFindings) {
-      refuse('snapshot', `${findings.length} drifted resources in one signal of ${scope.owner.kind} ${scope.owner.namespace}/${scope.owner.name}: more than MESHDRIFT_MAX_SNAPSHOT_FINDINGS (${limits.snapshotFindings}); nothing of it was tracked`);
+      refuse(
+        'snapshot',
+        `${findings.length} drifted resources in one signal of ${scope.owner.kind} ${scope.owner.namespace}/${scope.owner.name}: more than MESHDRIFT_MAX_SNAPSHOT_FINDINGS (${limits.snapshotFindings}); nothing of it was tracked`,
+      );
     }
     let inputs: SignalInput[] = groupInputs(signal, findings, policy.route);
     for (const input of inputs) {
       if (input.findings.length > limits.groupFindings) {
-        refuse('group', `${input.findings.length} findings for one alert group from ${scope.owner.kind} ${scope.owner.namespace}/${scope.owner.name}: more than MESHDRIFT_MAX_GROUP_FINDINGS (${limits.groupFindings}); nothing of it was tracked`);
+        refuse(
+          'group',
+          `${input.findings.length} findings for one alert group from ${scope.owner.kind} ${scope.owner.namespace}/${scope.owner.name}: more than MESHDRIFT_MAX_GROUP_FINDINGS (${limits.groupFindings}); nothing of it was tracked`,
+        );
       }
     }
     const known = await deps.owners.groupsOf(owner);
@@ -172,7 +191,11 @@ async function ingestOne(received: Signal, deps: IngestDeps, maxSkew: number): P
     const others = known.filter((k) => !computed.has(k));
     if (others.length > 0 && inputs.some((i) => !knownSet.has(i.groupKey))) {
       const states = await Promise.all(others.map((k) => deps.store.get(k)));
-      inputs = adoptGroups(inputs, states.filter((g): g is GroupState => g !== null), policy.route);
+      inputs = adoptGroups(
+        inputs,
+        states.filter((g): g is GroupState => g !== null),
+        policy.route,
+      );
     }
     if (signal.completeness === 'snapshot') {
       // The snapshot's findings, whatever group they went to: a reload that only moved one to
@@ -193,7 +216,7 @@ async function ingestOne(received: Signal, deps: IngestDeps, maxSkew: number): P
     const sourcesAdd = new Map<string, InhibitionSource>();
     const sourcesRemove = new Set<string>();
     for (const input of inputs) {
-      let result;
+      let result: Awaited<ReturnType<TrackStore['apply']>>;
       try {
         result = await deps.store.apply(input, now);
       } catch (err) {
@@ -208,7 +231,10 @@ async function ingestOne(received: Signal, deps: IngestDeps, maxSkew: number): P
       if (pending && result.next) await deps.queues.scheduleFlush(input.groupKey, result.next.createdAt, pending.seq, pending.dueAt, now);
       for (const f of result.opened) deps.metrics.findingOpened(f.severity, f.category);
       if (result.opened.length > 0) {
-        deps.metrics.appDrifted({ cluster: scope.cluster, tool: scope.tool, kind: scope.owner.kind, namespace: scope.owner.namespace, name: scope.owner.name }, result.opened.length);
+        deps.metrics.appDrifted(
+          { cluster: scope.cluster, tool: scope.tool, kind: scope.owner.kind, namespace: scope.owner.namespace, name: scope.owner.name },
+          result.opened.length,
+        );
       }
       if (result.resolved > 0) deps.metrics.findingsResolved(result.resolved);
       if (inhibitRules.length > 0) {
@@ -222,7 +248,10 @@ async function ingestOne(received: Signal, deps: IngestDeps, maxSkew: number): P
       stale ||= result.stale;
     }
     if (deps.inhibition && (sourcesAdd.size > 0 || sourcesRemove.size > 0)) {
-      await deps.inhibition.sources.update([...sourcesAdd.values()], [...sourcesRemove].filter((fp) => !sourcesAdd.has(fp)));
+      await deps.inhibition.sources.update(
+        [...sourcesAdd.values()],
+        [...sourcesRemove].filter((fp) => !sourcesAdd.has(fp)),
+      );
     }
 
     const outcome = changed ? 'tracked' : stale ? 'stale' : 'unchanged';

@@ -98,9 +98,19 @@ export function announcedKey(prefix: string, epoch: string): string {
  * (hash: groups the storm tells, with what each says), `sample` (list: a few findings to show).
  * `index` (set) lists the receivers' state keys for the API.
  */
-export function stormKeys(keyPrefix: string, receiver: string): { state: string; recent: string; pending: string; members: string; sample: string; index: string } {
+export function stormKeys(
+  keyPrefix: string,
+  receiver: string,
+): { state: string; recent: string; pending: string; members: string; sample: string; index: string } {
   const base = `${keyPrefix}:storm:${createHash('sha256').update(receiver).digest('hex').slice(0, 24)}`;
-  return { state: base, recent: `${base}:recent`, pending: `${base}:pending`, members: `${base}:members`, sample: `${base}:sample`, index: stormIndexKey(keyPrefix) };
+  return {
+    state: base,
+    recent: `${base}:recent`,
+    pending: `${base}:pending`,
+    members: `${base}:members`,
+    sample: `${base}:sample`,
+    index: stormIndexKey(keyPrefix),
+  };
 }
 
 export function stormIndexKey(keyPrefix: string): string {

@@ -114,7 +114,8 @@ export function createRedisEpoch(opts: RedisEpochOptions): RedisEpoch {
         const { record: inForce, won } = await writeNew(fresh);
         known = inForce.id;
         if (inForce.lostAt !== undefined) lostAt = inForce.lostAt;
-        if (won) opts.log.info({ epoch: inForce.id }, 'no Redis epoch yet: first start on this Redis (or its data was lost while no replica ran); epoch written');
+        if (won)
+          opts.log.info({ epoch: inForce.id }, 'no Redis epoch yet: first start on this Redis (or its data was lost while no replica ran); epoch written');
         return;
       }
       const previous = known;

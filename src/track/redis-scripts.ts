@@ -206,15 +206,61 @@ return 1
 
 export type CasRedis = Redis & {
   meshdriftCas(
-    groupKey: string, activeKey: string, ownerKey: string, refsKey: string, countsKey: string, versionKey: string, knownKey: string,
-    expected: string, remove: 'd' | '', ttl: number, member: string, op: 'add' | 'rem', score: number, ownerOp: 'add' | 'rem' | '',
-    nowSeconds: number, maxGroups: number, ownerTtl: number, ttlMode: 'set' | 'keep', fieldPairs: number,
+    groupKey: string,
+    activeKey: string,
+    ownerKey: string,
+    refsKey: string,
+    countsKey: string,
+    versionKey: string,
+    knownKey: string,
+    expected: string,
+    remove: 'd' | '',
+    ttl: number,
+    member: string,
+    op: 'add' | 'rem',
+    score: number,
+    ownerOp: 'add' | 'rem' | '',
+    nowSeconds: number,
+    maxGroups: number,
+    ownerTtl: number,
+    ttlMode: 'set' | 'keep',
+    fieldPairs: number,
     ...fieldsThenDeltas: string[]
   ): Promise<number>;
-  meshdriftRebuildStart(marker: string, running: string, refs: string, counts: string, done: string, todo: string, active: string, everySeconds: number, id: string, ttlMs: number): Promise<number>;
-  meshdriftRebuildStep(running: string, refs: string, counts: string, done: string, todo: string, id: string, ttlMs: number, groupKeyPrefix: string, ...entries: string[]): Promise<string[]>;
+  meshdriftRebuildStart(
+    marker: string,
+    running: string,
+    refs: string,
+    counts: string,
+    done: string,
+    todo: string,
+    active: string,
+    everySeconds: number,
+    id: string,
+    ttlMs: number,
+  ): Promise<number>;
+  meshdriftRebuildStep(
+    running: string,
+    refs: string,
+    counts: string,
+    done: string,
+    todo: string,
+    id: string,
+    ttlMs: number,
+    groupKeyPrefix: string,
+    ...entries: string[]
+  ): Promise<string[]>;
   meshdriftRebuildUndo(running: string, refs: string, counts: string, id: string, ...refsToTake: string[]): Promise<number>;
-  meshdriftRebuildFinish(running: string, refs: string, counts: string, done: string, todo: string, liveRefs: string, liveCounts: string, id: string): Promise<number>;
+  meshdriftRebuildFinish(
+    running: string,
+    refs: string,
+    counts: string,
+    done: string,
+    todo: string,
+    liveRefs: string,
+    liveCounts: string,
+    id: string,
+  ): Promise<number>;
 };
 
 /** Registers the scripts on this connection (once). */

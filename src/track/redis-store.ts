@@ -1,11 +1,35 @@
 import type { Redis } from 'ioredis';
 import { ContentionError } from '../net/unavailable.ts';
-import { applySignal, flush, inScope, type ApplyResult, type FlushContext, type FlushResult, type SignalInput, type SignalScope, type SignalView } from './decide.ts';
+import {
+  applySignal,
+  flush,
+  inScope,
+  type ApplyResult,
+  type FlushContext,
+  type FlushResult,
+  type SignalInput,
+  type SignalScope,
+  type SignalView,
+} from './decide.ts';
 import type { Notification } from '../model/alert-group.ts';
 import { ownerPath } from '../model/owner.ts';
 import type { GroupState } from './group-state.ts';
 import type { TrackedFinding } from '../model/alert-group.ts';
-import { allFields, assembleGroup, findingField, flushFields, LEGACY_FIELD, META_FIELD, ownerField, parseLegacyGroup, signalFields, viewOf, type GroupMeta, type OwnerEntry, type PartialGroup } from './group-layout.ts';
+import {
+  allFields,
+  assembleGroup,
+  findingField,
+  flushFields,
+  LEGACY_FIELD,
+  META_FIELD,
+  ownerField,
+  parseLegacyGroup,
+  signalFields,
+  viewOf,
+  type GroupMeta,
+  type OwnerEntry,
+  type PartialGroup,
+} from './group-layout.ts';
 import { activeFindingsDelta, parseActiveFindings, type ActiveFindingsCount } from './active-findings.ts';
 import { defineScripts, type CasRedis } from './redis-scripts.ts';
 import { ACTIVE_FINDINGS_RECONCILE_SECONDS, DEFAULT_MAINTENANCE_BATCH, rebuildActiveFindings } from './active-findings-rebuild.ts';
@@ -101,7 +125,12 @@ export async function readActiveFindings(redis: Redis, keyPrefix: string): Promi
  * `everySeconds`, in bounded steps that never block Redis for long (track/active-findings-rebuild.ts).
  * Returns the number of active groups when it started, or null when the last run is recent.
  */
-export async function reconcileActiveFindings(redis: Redis, keyPrefix: string, everySeconds = ACTIVE_FINDINGS_RECONCILE_SECONDS, batch = DEFAULT_MAINTENANCE_BATCH): Promise<number | null> {
+export async function reconcileActiveFindings(
+  redis: Redis,
+  keyPrefix: string,
+  everySeconds = ACTIVE_FINDINGS_RECONCILE_SECONDS,
+  batch = DEFAULT_MAINTENANCE_BATCH,
+): Promise<number | null> {
   return (await rebuildActiveFindings(redis, keyPrefix, { everySeconds, batch }))?.groups ?? null;
 }
 
@@ -132,7 +161,10 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
   // A signal's read: the version, the meta (or the legacy whole state), the owner's entry and how
   // long the key has left (ms; -1 none, -2 gone) in one round trip; then the findings the decision
   // needs, in a second one (none for a legacy group, read whole).
-  async function readForSignal(input: SignalInput, owner: string): Promise<{ version: string; group: PartialGroup | null; legacy: GroupState | null; ttlMs: number }> {
+  async function readForSignal(
+    input: SignalInput,
+    owner: string,
+  ): Promise<{ version: string; group: PartialGroup | null; legacy: GroupState | null; ttlMs: number }> {
     const key = groupRedisKey(keyPrefix, input.groupKey);
     const replies = (await redis.pipeline().hmget(key, 'v', META_FIELD, LEGACY_FIELD, ownerField(owner)).pttl(key).exec()) ?? [];
     for (const [err] of replies) if (err) throw err;

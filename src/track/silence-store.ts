@@ -214,7 +214,22 @@ export function createRedisSilenceStore(redis: Redis, keyPrefix: string, opts: S
   return {
     async create(input, now) {
       const silence = silenceSchema.parse({ ...input, id: randomUUID(), createdAt: new Date(now).toISOString() });
-      const ok = await r.meshdriftSilenceCreate(keys.active, keys.ends, keys.expired, keys.expiredEnds, keys.version, keys.indexed, now, retain, max, silence.id, JSON.stringify(silence), Date.parse(silence.endsAt), randomUUID(), batch);
+      const ok = await r.meshdriftSilenceCreate(
+        keys.active,
+        keys.ends,
+        keys.expired,
+        keys.expiredEnds,
+        keys.version,
+        keys.indexed,
+        now,
+        retain,
+        max,
+        silence.id,
+        JSON.stringify(silence),
+        Date.parse(silence.endsAt),
+        randomUUID(),
+        batch,
+      );
       if (ok !== 1) {
         opts.onLimit?.();
         opts.log?.warn({ max }, 'silence refused: the limit of pending and active silences is reached (MESHDRIFT_SILENCES_MAX)');
@@ -267,7 +282,22 @@ export function createRedisSilenceStore(redis: Redis, keyPrefix: string, opts: S
           return null;
         }
         const next = ended(current, now);
-        const ok = await r.meshdriftSilenceExpire(keys.active, keys.ends, keys.expired, keys.expiredEnds, keys.version, now, retain, max, id, json, JSON.stringify(next), Date.parse(next.endsAt), randomUUID(), batch);
+        const ok = await r.meshdriftSilenceExpire(
+          keys.active,
+          keys.ends,
+          keys.expired,
+          keys.expiredEnds,
+          keys.version,
+          now,
+          retain,
+          max,
+          id,
+          json,
+          JSON.stringify(next),
+          Date.parse(next.endsAt),
+          randomUUID(),
+          batch,
+        );
         if (ok === 1) return next;
         // Changed meanwhile (another replica expired it): read again.
       }

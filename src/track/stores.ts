@@ -44,16 +44,27 @@ export function createTrackStores(deps: { redis: Redis; env: Env; metrics: Metri
     },
     onGroupEvicted: (groupKey) => {
       metrics.limitHit('alert_groups_evicted');
-      log.warn({ group: groupKey, max: env.MESHDRIFT_MAX_ALERT_GROUPS }, 'alert group limit reached (MESHDRIFT_MAX_ALERT_GROUPS): a resolved group was dropped early to make room');
+      log.warn(
+        { group: groupKey, max: env.MESHDRIFT_MAX_ALERT_GROUPS },
+        'alert group limit reached (MESHDRIFT_MAX_ALERT_GROUPS): a resolved group was dropped early to make room',
+      );
     },
   });
-  const silences = createRedisSilenceStore(redis, prefix, { log, maxSilences: env.MESHDRIFT_SILENCES_MAX, onLimit: () => metrics.limitHit('silences'), sweepBatch: env.MESHDRIFT_MAINTENANCE_BATCH });
+  const silences = createRedisSilenceStore(redis, prefix, {
+    log,
+    maxSilences: env.MESHDRIFT_SILENCES_MAX,
+    onLimit: () => metrics.limitHit('silences'),
+    sweepBatch: env.MESHDRIFT_MAINTENANCE_BATCH,
+  });
   const inhibitSources = createRedisInhibitSourceStore(redis, prefix, {
     max: env.MESHDRIFT_MAX_ALERT_GROUPS,
     ttlSeconds: Math.ceil(env.MESHDRIFT_FIRING_GROUP_TTL / 1000),
     onLimit: (dropped) => {
       metrics.limitHit('inhibit_sources');
-      log.warn({ dropped, max: env.MESHDRIFT_MAX_ALERT_GROUPS }, 'inhibition sources left out: the limit is reached (MESHDRIFT_MAX_ALERT_GROUPS); what they would inhibit is notified');
+      log.warn(
+        { dropped, max: env.MESHDRIFT_MAX_ALERT_GROUPS },
+        'inhibition sources left out: the limit is reached (MESHDRIFT_MAX_ALERT_GROUPS); what they would inhibit is notified',
+      );
     },
   });
   return {

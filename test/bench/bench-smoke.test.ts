@@ -23,7 +23,9 @@ describe('bench modules run one tiny iteration', () => {
   it('active-findings-rebuild: prints the one-script recount beside the stepped rebuild, with the same counts', async () => {
     const r = await runBenchModule('bench/active-findings-rebuild.ts', { BENCH_GROUPS: '20', BENCH_FINDINGS: '2' });
     expect(r.code, r.out).toBe(0);
-    expect(r.out).toMatch(/^\s+20 groups \(40 findings\)\s+before: longest command \d+\.\d ms.*after: \d+ commands \(\d+ scripts and reads\), longest \d+\.\d\d ms, p99 \d+\.\d\d ms.*same counts: true$/m);
+    expect(r.out).toMatch(
+      /^\s+20 groups \(40 findings\)\s+before: longest command \d+\.\d ms.*after: \d+ commands \(\d+ scripts and reads\), longest \d+\.\d\d ms, p99 \d+\.\d\d ms.*same counts: true$/m,
+    );
   }, 60_000);
 
   it('group-size: prints cost per signal for each size and the ratio between them', async () => {
@@ -37,13 +39,19 @@ describe('bench modules run one tiny iteration', () => {
   it('vs-bare: prints the rate of the bare server, the bare server with a Redis write and meshdrift, and the fraction', async () => {
     const r = await runBenchModule('bench/vs-bare.ts', { BENCH_BARE_N: '20', BENCH_BARE_ROUNDS: '1', BENCH_BARE_CONCURRENCY: '2', BENCH_DEADLINE_MS: '50000' });
     expect(r.code, r.out).toBe(0);
-    for (const server of ['bare Node server', 'bare \\+ 1 Redis write', 'meshdrift']) expect(r.out).toMatch(new RegExp(`^\\s+${server}\\s+\\d+\\s+\\d+\\.\\d\\s+\\d+\\.\\d$`, 'm'));
+    for (const server of ['bare Node server', 'bare \\+ 1 Redis write', 'meshdrift'])
+      expect(r.out).toMatch(new RegExp(`^\\s+${server}\\s+\\d+\\s+\\d+\\.\\d\\s+\\d+\\.\\d$`, 'm'));
     expect(r.out).toMatch(/meshdrift \/ bare: \d+\.\d\d; meshdrift \/ bare \+ Redis write: \d+\.\d\d \(target: at least 0\.5\)/);
   }, 60_000);
 
   it('scale: a tiny storm is sent from its own process and told to both receivers, with every figure printed', async () => {
     const r = await runBenchModule('bench/scale.ts', {
-      BENCH_SCALE_CLUSTERS: '2', BENCH_SCALE_APPS: '3', BENCH_SCALE_RESOURCES: '6', BENCH_SCALE_GROUP_WAIT: '1s', BENCH_SCALE_TELL_TIMEOUT_S: '40', BENCH_MESHDRIFT_FROM: 'src',
+      BENCH_SCALE_CLUSTERS: '2',
+      BENCH_SCALE_APPS: '3',
+      BENCH_SCALE_RESOURCES: '6',
+      BENCH_SCALE_GROUP_WAIT: '1s',
+      BENCH_SCALE_TELL_TIMEOUT_S: '40',
+      BENCH_MESHDRIFT_FROM: 'src',
     });
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(/storm sent in\s+\d+\.\d s \(3 webhooks incl\. retries; 3 apps accepted, 0 lost\)/);

@@ -19,8 +19,10 @@ try {
 }
 
 const DS = '${DS_PROMETHEUS}';
-if (!(dash.__inputs ?? []).some((i) => i.name === 'DS_PROMETHEUS' && i.type === 'datasource' && i.pluginId === 'prometheus')) fail('__inputs needs DS_PROMETHEUS (datasource, prometheus)');
-if (!(dash.templating?.list ?? []).some((v) => v.name === 'DS_PROMETHEUS' && v.type === 'datasource' && v.query === 'prometheus')) fail('templating needs a DS_PROMETHEUS datasource variable (for provisioning without import)');
+if (!(dash.__inputs ?? []).some((i) => i.name === 'DS_PROMETHEUS' && i.type === 'datasource' && i.pluginId === 'prometheus'))
+  fail('__inputs needs DS_PROMETHEUS (datasource, prometheus)');
+if (!(dash.templating?.list ?? []).some((v) => v.name === 'DS_PROMETHEUS' && v.type === 'datasource' && v.query === 'prometheus'))
+  fail('templating needs a DS_PROMETHEUS datasource variable (for provisioning without import)');
 if (!(Number.isInteger(dash.schemaVersion) && dash.schemaVersion >= 36)) fail(`schemaVersion ${dash.schemaVersion} is old (want >= 36)`);
 for (const key of ['uid', 'title']) if (typeof dash[key] !== 'string' || dash[key] === '') fail(`missing ${key}`);
 if (dash.uid && dash.uid.length > 40) fail('uid longer than 40 characters');
@@ -97,4 +99,6 @@ if (errors.length > 0) {
   for (const e of errors) console.error(`FAIL ${e}`);
   process.exit(1);
 }
-console.log(`ok   dashboard: schemaVersion ${dash.schemaVersion}, ${panels.filter((p) => p.type !== 'row').length} panels, ${queries} queries, all on ${DS}, all valid PromQL (promtool)`);
+console.log(
+  `ok   dashboard: schemaVersion ${dash.schemaVersion}, ${panels.filter((p) => p.type !== 'row').length} panels, ${queries} queries, all on ${DS}, all valid PromQL (promtool)`,
+);

@@ -69,9 +69,11 @@ if (final) {
   const base = final.from.args.split(/\s+/)[0];
   if (!/slim|alpine|distroless|chainguard/.test(base)) fail(final.from.line, `final stage base ${base} is not a small image (slim, alpine or distroless)`);
   const runs = final.body.filter((i) => i.keyword === 'RUN');
-  if (!runs.some((r) => /\bnpm ci\b[^&;|]*--omit=dev/.test(r.args))) fail(final.from.line, 'final stage must install production dependencies only: RUN npm ci --omit=dev');
+  if (!runs.some((r) => /\bnpm ci\b[^&;|]*--omit=dev/.test(r.args)))
+    fail(final.from.line, 'final stage must install production dependencies only: RUN npm ci --omit=dev');
   for (const r of runs) {
-    if (/\bnpm (install|i)\b/.test(r.args) || (/\bnpm ci\b/.test(r.args) && !/--omit=dev/.test(r.args))) fail(r.line, 'final stage installs dev dependencies (use npm ci --omit=dev)');
+    if (/\bnpm (install|i)\b/.test(r.args) || (/\bnpm ci\b/.test(r.args) && !/--omit=dev/.test(r.args)))
+      fail(r.line, 'final stage installs dev dependencies (use npm ci --omit=dev)');
   }
   const users = final.body.filter((i) => i.keyword === 'USER');
   const user = users.at(-1);
@@ -93,17 +95,31 @@ if (final) {
   if (!hc) fail(final.from.line, 'final stage has no HEALTHCHECK');
   else if (!/\/healthz/.test(hc.args)) fail(hc.line, 'HEALTHCHECK must probe /healthz');
   const expose = final.body.filter((i) => i.keyword === 'EXPOSE').flatMap((i) => i.args.split(/\s+/));
-  if (!expose.some((p) => p.replace(/\/tcp$/, '') === '8080')) fail(final.from.line, 'final stage must EXPOSE 8080 (the port of deploy/kubernetes and docker-compose.yml)');
+  if (!expose.some((p) => p.replace(/\/tcp$/, '') === '8080'))
+    fail(final.from.line, 'final stage must EXPOSE 8080 (the port of deploy/kubernetes and docker-compose.yml)');
 }
 
 // COPY sources from the build context must exist and must not be excluded by .dockerignore.
 const ignoreFile = `${root}.dockerignore`;
 const ignores = existsSync(ignoreFile)
-  ? readFileSync(ignoreFile, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'))
+  ? readFileSync(ignoreFile, 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '' && !l.startsWith('#'))
   : [];
 if (ignores.length === 0) fail(0, '.dockerignore is missing or empty');
-for (const must of ['node_modules', '.git']) if (!ignores.includes(must)) fail(0, `.dockerignore must exclude ${must} (size, and no local secrets in the build context)`);
-const globToRegExp = (glob) => new RegExp(`^${glob.replace(/\/$/, '').replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*\*/g, '\u0000').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]').replace(/\u0000/g, '.*')}(/.*)?$`);
+for (const must of ['node_modules', '.git'])
+  if (!ignores.includes(must)) fail(0, `.dockerignore must exclude ${must} (size, and no local secrets in the build context)`);
+const globToRegExp = (glob) =>
+  new RegExp(
+    `^${glob
+      .replace(/\/$/, '')
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*\*/g, '\u0000')
+      .replace(/\*/g, '[^/]*')
+      .replace(/\?/g, '[^/]')
+      .replace(/\u0000/g, '.*')}(/.*)?$`,
+  );
 const ignored = (path) => {
   let out = false;
   for (const pattern of ignores) {
@@ -128,4 +144,6 @@ if (errors.length > 0) {
   for (const e of errors) console.error(`FAIL ${e}`);
   process.exit(1);
 }
-console.log(`ok   ${name}: dockerfile-utils clean; ${stages.length} stages, final FROM ${final.from.args.split(/\s+/)[0]}, non-root, HEALTHCHECK, production dependencies only; .dockerignore keeps the COPY sources`);
+console.log(
+  `ok   ${name}: dockerfile-utils clean; ${stages.length} stages, final FROM ${final.from.args.split(/\s+/)[0]}, non-root, HEALTHCHECK, production dependencies only; .dockerignore keeps the COPY sources`,
+);

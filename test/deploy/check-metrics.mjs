@@ -177,7 +177,8 @@ function checkMatcher(metric, label, op, value, where) {
   let values = [];
   if (op === '=' || op === '!=') values = [value];
   else if (/^[A-Za-z0-9_|-]+$/.test(value)) values = value.split('|');
-  for (const v of values) if (!allowed.includes(v)) fail(where, `${metric}{${label}${op}"${value}"}: "${v}" is not a value meshdrift emits (${allowed.join(', ')})`);
+  for (const v of values)
+    if (!allowed.includes(v)) fail(where, `${metric}{${label}${op}"${value}"}: "${v}" is not a value meshdrift emits (${allowed.join(', ')})`);
 }
 
 // ---- The expressions to check ------------------------------------------------------------------
@@ -258,7 +259,9 @@ const unused = [...own].filter((m) => ![...usedAll].some((u) => u === m || u.sta
 console.log(
   `ok   metrics: ${exprCount} expressions (rules, dashboard panels and variables) and ${seriesCount} test series use ${usedAll.size} metric names, all exported by meshdrift with the labels and values used`,
 );
-console.log(`ok   meshdrift serve: all ${[...usedAll].filter((n) => n !== 'up').length} metric names the dashboard and the rules query are on its /metrics (${served.size} metric families there)`);
+console.log(
+  `ok   meshdrift serve: all ${[...usedAll].filter((n) => n !== 'up').length} metric names the dashboard and the rules query are on its /metrics (${served.size} metric families there)`,
+);
 if (unused.length > 0) console.log(`note meshdrift metrics not on the dashboard or in rules: ${unused.join(', ')}`);
 
 /** Whether a metric name is served: its own TYPE line, or a histogram's/summary's series. */
@@ -286,7 +289,15 @@ async function scrapeRunningMeshdrift() {
   const url = `http://127.0.0.1:${port}`;
   let stderr = '';
   const child = spawn(process.execPath, [`${root}src/main.ts`, 'serve'], {
-    env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', REDIS_URL: redis.url, MESHDRIFT_KEY_PREFIX: prefix, MESHDRIFT_LOG_LEVEL: 'warn', MESHDRIFT_ALLOW_UNAUTHENTICATED: 'true' },
+    env: {
+      PATH: process.env.PATH ?? '',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      REDIS_URL: redis.url,
+      MESHDRIFT_KEY_PREFIX: prefix,
+      MESHDRIFT_LOG_LEVEL: 'warn',
+      MESHDRIFT_ALLOW_UNAUTHENTICATED: 'true',
+    },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   child.stderr.on('data', (d) => (stderr += d.toString()));

@@ -56,8 +56,10 @@ if (extract > 0) {
   process.exit(0);
 }
 const problems = [];
-if (crd?.apiVersion !== 'monitoring.coreos.com/v1' || crd?.kind !== 'PrometheusRule') problems.push('prometheusrule.yaml is not a monitoring.coreos.com/v1 PrometheusRule');
-if (!isDeepStrictEqual(crd?.spec?.groups, rules.groups)) problems.push('prometheusrule.yaml spec.groups differs from rules.yaml; run: node test/deploy/check-rules.mjs --write');
+if (crd?.apiVersion !== 'monitoring.coreos.com/v1' || crd?.kind !== 'PrometheusRule')
+  problems.push('prometheusrule.yaml is not a monitoring.coreos.com/v1 PrometheusRule');
+if (!isDeepStrictEqual(crd?.spec?.groups, rules.groups))
+  problems.push('prometheusrule.yaml spec.groups differs from rules.yaml; run: node test/deploy/check-rules.mjs --write');
 const alerts = rules.groups.flatMap((g) => g.rules.filter((r) => r.alert));
 const names = new Set();
 for (const a of alerts) {

@@ -112,11 +112,7 @@ describe('the Kubernetes schema check', () => {
       },
       'spec.template.spec.containers[0].imagePullPolicy: must be equal to one of the allowed values ("Always", "IfNotPresent", "Never")',
     ],
-    [
-      'an unknown top-level field',
-      () => ({ ...deployment(), status2: {} }),
-      'status2: unknown field "status2"',
-    ],
+    ['an unknown top-level field', () => ({ ...deployment(), status2: {} }), 'status2: unknown field "status2"'],
   ])('rejects a Deployment with %s, naming the object and the field', async (_what, make, problem) => {
     const yaml = JSON.stringify(make());
     const result = await validateManifestText(yaml, 'deployment.yaml');
@@ -125,16 +121,76 @@ describe('the Kubernetes schema check', () => {
 
   it.each<[string, string, string, (o: Obj) => void, string]>([
     ['RBAC verbs as a string', 'deploy/kubernetes/base/rbac.yaml', 'ClusterRole', (o) => (at(o, 'rules', 0)['verbs'] = 'get'), 'rules[0].verbs: must be array'],
-    ['a Service port as a string', 'deploy/kubernetes/base/service.yaml', 'Service', (o) => (at(o, 'spec', 'ports', 0)['port'] = '8080'), 'spec.ports[0].port: must be integer'],
-    ['a NetworkPolicy peer with a typo', 'deploy/kubernetes/base/networkpolicy.yaml', 'NetworkPolicy', (o) => (at(o, 'spec', 'ingress', 0, 'from', 0)['namespaceSelecter'] = {}), 'spec.ingress[0].from[0].namespaceSelecter: unknown field "namespaceSelecter"'],
-    ['NetworkPolicy policyTypes as a string', 'deploy/kubernetes/base/networkpolicy.yaml', 'NetworkPolicy', (o) => (at(o, 'spec')['policyTypes'] = 'Ingress'), 'spec.policyTypes: must be array'],
-    ['a PDB with an unknown field', 'deploy/kubernetes/base/pdb.yaml', 'PodDisruptionBudget', (o) => (at(o, 'spec')['minAvailible'] = 1), 'spec.minAvailible: unknown field "minAvailible"'],
-    ['a ServiceMonitor endpoint typo', 'deploy/prometheus/servicemonitor.yaml', 'ServiceMonitor', (o) => (at(o, 'spec', 'endpoints', 0)['intervall'] = '30s'), 'spec.endpoints[0].intervall: unknown field "intervall"'],
-    ['a PrometheusRule rule without expr', 'deploy/prometheus/prometheusrule.yaml', 'PrometheusRule', (o) => delete at(o, 'spec', 'groups', 0, 'rules', 0)['expr'], 'spec.groups[0].rules[0].expr: required field is missing'],
-    ['a Flux Alert with eventSeverity debug', 'deploy/flux/meshdrift-alert.yaml', 'Alert', (o) => (at(o, 'spec')['eventSeverity'] = 'debug'), 'spec.eventSeverity: must be equal to one of the allowed values ("info", "error")'],
-    ['a Flux Provider with an unknown field', 'deploy/flux/meshdrift-alert.yaml', 'Provider', (o) => (at(o, 'spec')['hmacKey'] = 'x'), 'spec.hmacKey: unknown field "hmacKey"'],
-    ['a StatefulSet volume claim without a spec field type', 'deploy/redis/redis.yaml', 'StatefulSet', (o) => (at(o, 'spec', 'volumeClaimTemplates', 0, 'spec')['accessModes'] = 'ReadWriteOnce'), 'spec.volumeClaimTemplates[0].spec.accessModes: must be array'],
-    ['a ConfigMap value that is not a string', 'deploy/argocd/argocd-notifications-cm.yaml', 'ConfigMap', (o) => (at(o, 'data')['retries'] = 3), 'data.retries: must be string'],
+    [
+      'a Service port as a string',
+      'deploy/kubernetes/base/service.yaml',
+      'Service',
+      (o) => (at(o, 'spec', 'ports', 0)['port'] = '8080'),
+      'spec.ports[0].port: must be integer',
+    ],
+    [
+      'a NetworkPolicy peer with a typo',
+      'deploy/kubernetes/base/networkpolicy.yaml',
+      'NetworkPolicy',
+      (o) => (at(o, 'spec', 'ingress', 0, 'from', 0)['namespaceSelecter'] = {}),
+      'spec.ingress[0].from[0].namespaceSelecter: unknown field "namespaceSelecter"',
+    ],
+    [
+      'NetworkPolicy policyTypes as a string',
+      'deploy/kubernetes/base/networkpolicy.yaml',
+      'NetworkPolicy',
+      (o) => (at(o, 'spec')['policyTypes'] = 'Ingress'),
+      'spec.policyTypes: must be array',
+    ],
+    [
+      'a PDB with an unknown field',
+      'deploy/kubernetes/base/pdb.yaml',
+      'PodDisruptionBudget',
+      (o) => (at(o, 'spec')['minAvailible'] = 1),
+      'spec.minAvailible: unknown field "minAvailible"',
+    ],
+    [
+      'a ServiceMonitor endpoint typo',
+      'deploy/prometheus/servicemonitor.yaml',
+      'ServiceMonitor',
+      (o) => (at(o, 'spec', 'endpoints', 0)['intervall'] = '30s'),
+      'spec.endpoints[0].intervall: unknown field "intervall"',
+    ],
+    [
+      'a PrometheusRule rule without expr',
+      'deploy/prometheus/prometheusrule.yaml',
+      'PrometheusRule',
+      (o) => delete at(o, 'spec', 'groups', 0, 'rules', 0)['expr'],
+      'spec.groups[0].rules[0].expr: required field is missing',
+    ],
+    [
+      'a Flux Alert with eventSeverity debug',
+      'deploy/flux/meshdrift-alert.yaml',
+      'Alert',
+      (o) => (at(o, 'spec')['eventSeverity'] = 'debug'),
+      'spec.eventSeverity: must be equal to one of the allowed values ("info", "error")',
+    ],
+    [
+      'a Flux Provider with an unknown field',
+      'deploy/flux/meshdrift-alert.yaml',
+      'Provider',
+      (o) => (at(o, 'spec')['hmacKey'] = 'x'),
+      'spec.hmacKey: unknown field "hmacKey"',
+    ],
+    [
+      'a StatefulSet volume claim without a spec field type',
+      'deploy/redis/redis.yaml',
+      'StatefulSet',
+      (o) => (at(o, 'spec', 'volumeClaimTemplates', 0, 'spec')['accessModes'] = 'ReadWriteOnce'),
+      'spec.volumeClaimTemplates[0].spec.accessModes: must be array',
+    ],
+    [
+      'a ConfigMap value that is not a string',
+      'deploy/argocd/argocd-notifications-cm.yaml',
+      'ConfigMap',
+      (o) => (at(o, 'data')['retries'] = 3),
+      'data.retries: must be string',
+    ],
   ])('rejects %s', async (_what, file, kind, mutate, problem) => {
     const obj = shipped(file, kind);
     mutate(obj);
@@ -153,9 +209,15 @@ describe('the Kubernetes schema check', () => {
   it('rejects objects it has no schema for, and documents that are not objects', async () => {
     const app = { apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: { name: 'a' } };
     expect((await validateObject(app))[0]).toMatch(/^no schema for apiVersion argoproj\.io\/v1alpha1/);
-    expect(await validateObject({ apiVersion: 'apps/v1', kind: 'Deploymnt', metadata: { name: 'a' } })).toEqual(['no schema for kind Deploymnt in apps/v1 (no module kubernetes-models/apps/v1/Deploymnt)']);
-    expect(await validateObject({ apiVersion: 'apps/v1', kind: '../v1/Pod', metadata: { name: 'a' } })).toEqual(['kind "../v1/Pod" is not a Kubernetes kind name']);
-    expect((await validateObject({ apiVersion: 'apps/v2', kind: 'Deployment', metadata: { name: 'a' } }))[0]).toMatch(/^no schema for kind Deployment in apps\/v2/);
+    expect(await validateObject({ apiVersion: 'apps/v1', kind: 'Deploymnt', metadata: { name: 'a' } })).toEqual([
+      'no schema for kind Deploymnt in apps/v1 (no module kubernetes-models/apps/v1/Deploymnt)',
+    ]);
+    expect(await validateObject({ apiVersion: 'apps/v1', kind: '../v1/Pod', metadata: { name: 'a' } })).toEqual([
+      'kind "../v1/Pod" is not a Kubernetes kind name',
+    ]);
+    expect((await validateObject({ apiVersion: 'apps/v2', kind: 'Deployment', metadata: { name: 'a' } }))[0]).toMatch(
+      /^no schema for kind Deployment in apps\/v2/,
+    );
     expect(await validateObject({ apiVersion: 'v1', kind: 'ConfigMap', metadata: {} })).toEqual(['metadata.name: required field is missing']);
     expect((await validateManifestText('# nothing here\n', 'empty.yaml')).errors).toEqual(['empty.yaml: no Kubernetes object in it']);
   });

@@ -178,7 +178,8 @@ export async function validateObject(obj: unknown): Promise<string[]> {
   if (typeof model === 'string') return [model];
   const problems: string[] = [];
   const meta = obj['metadata'];
-  if (!isRecord(meta) || (typeof meta['name'] !== 'string' && typeof meta['generateName'] !== 'string')) problems.push('metadata.name: required field is missing');
+  if (!isRecord(meta) || (typeof meta['name'] !== 'string' && typeof meta['generateName'] !== 'string'))
+    problems.push('metadata.name: required field is missing');
 
   const uses = new Map<string, NodeUse>();
   try {

@@ -62,7 +62,16 @@ function checkObject(o, where, { namespace = NS } = {}) {
   check(typeof o.kind === 'string', w, 'kind missing');
   check(isObj(o.metadata) && typeof o.metadata.name === 'string', w, 'metadata.name missing');
   const namespaced = KINDS[o.apiVersion]?.[o.kind];
-  if (!check(namespaced !== undefined, w, `unknown kind ${o.kind} in ${o.apiVersion} (known: ${Object.entries(KINDS).flatMap(([a, k]) => Object.keys(k).map((x) => `${a} ${x}`)).join(', ')})`)) return;
+  if (
+    !check(
+      namespaced !== undefined,
+      w,
+      `unknown kind ${o.kind} in ${o.apiVersion} (known: ${Object.entries(KINDS)
+        .flatMap(([a, k]) => Object.keys(k).map((x) => `${a} ${x}`))
+        .join(', ')})`,
+    )
+  )
+    return;
   check(DNS1123_SUBDOMAIN.test(o.metadata.name), w, `metadata.name "${o.metadata.name}" is not a DNS-1123 name`);
   if (namespaced) check(o.metadata.namespace === namespace, w, `must be in namespace ${namespace} (has ${o.metadata.namespace})`);
   else check(o.metadata.namespace === undefined, w, 'cluster-scoped object must not set metadata.namespace');
@@ -70,19 +79,41 @@ function checkObject(o, where, { namespace = NS } = {}) {
     check(LABEL_KEY.test(k), w, `label key "${k}" is invalid`);
     check(typeof v === 'string' && LABEL_VALUE.test(v) && v.length <= 63, w, `label ${k}: value "${v}" is invalid (a string of at most 63 characters)`);
   }
-  const allowedTop = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'data', 'stringData', 'binaryData', 'type', 'rules', 'roleRef', 'subjects', 'immutable', 'aggregationRule']);
+  const allowedTop = new Set([
+    'apiVersion',
+    'kind',
+    'metadata',
+    'spec',
+    'data',
+    'stringData',
+    'binaryData',
+    'type',
+    'rules',
+    'roleRef',
+    'subjects',
+    'immutable',
+    'aggregationRule',
+  ]);
   for (const k of Object.keys(o)) check(allowedTop.has(k), w, `unexpected top-level field ${k}`);
 }
 
 function checkContainer(c, w, { requireSecurity = true } = {}) {
   const cw = `${w} container ${c?.name}`;
   check(typeof c.name === 'string' && DNS1123_LABEL.test(c.name), cw, 'name must be a DNS-1123 label');
-  check(typeof c.image === 'string' && /:[\w][\w.-]*$|@sha256:[0-9a-f]{64}$/.test(c.image) && !c.image.endsWith(':latest'), cw, `image "${c.image}" must be pinned to a tag or digest (not latest)`);
+  check(
+    typeof c.image === 'string' && /:[\w][\w.-]*$|@sha256:[0-9a-f]{64}$/.test(c.image) && !c.image.endsWith(':latest'),
+    cw,
+    `image "${c.image}" must be pinned to a tag or digest (not latest)`,
+  );
   const portNames = new Set();
   for (const p of c.ports ?? []) {
     check(Number.isInteger(p.containerPort) && p.containerPort > 0 && p.containerPort < 65536, cw, `containerPort ${p.containerPort} invalid`);
     if (p.name !== undefined) {
-      check(/^(?=.{1,15}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(p.name) && /[a-z]/.test(p.name), cw, `port name "${p.name}" invalid (IANA_SVC_NAME, at most 15 characters)`);
+      check(
+        /^(?=.{1,15}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(p.name) && /[a-z]/.test(p.name),
+        cw,
+        `port name "${p.name}" invalid (IANA_SVC_NAME, at most 15 characters)`,
+      );
       portNames.add(p.name);
     }
     check(['TCP', 'UDP', 'SCTP', undefined].includes(p.protocol), cw, `protocol ${p.protocol} invalid`);
@@ -127,14 +158,29 @@ function checkPodSpec(spec, w, objs, { uid }) {
     for (const e of c.env ?? []) {
       check(typeof e.name === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(e.name), w, `env name "${e.name}" invalid`);
       const cm = e.valueFrom?.configMapKeyRef;
-      if (cm) check(objs.some((o) => o.kind === 'ConfigMap' && o.metadata.name === cm.name && cm.key in (o.data ?? {})), w, `env ${e.name} refers to ConfigMap ${cm.name} key ${cm.key}, which is not rendered`);
+      if (cm)
+        check(
+          objs.some((o) => o.kind === 'ConfigMap' && o.metadata.name === cm.name && cm.key in (o.data ?? {})),
+          w,
+          `env ${e.name} refers to ConfigMap ${cm.name} key ${cm.key}, which is not rendered`,
+        );
     }
     for (const ef of c.envFrom ?? []) {
-      if (ef.configMapRef) check(objs.some((o) => o.kind === 'ConfigMap' && o.metadata.name === ef.configMapRef.name), w, `envFrom ConfigMap ${ef.configMapRef.name} is not rendered`);
+      if (ef.configMapRef)
+        check(
+          objs.some((o) => o.kind === 'ConfigMap' && o.metadata.name === ef.configMapRef.name),
+          w,
+          `envFrom ConfigMap ${ef.configMapRef.name} is not rendered`,
+        );
     }
   }
   for (const v of volumes.values()) {
-    if (v.configMap) check(objs.some((o) => o.kind === 'ConfigMap' && o.metadata.name === v.configMap.name), w, `volume ${v.name}: ConfigMap ${v.configMap.name} is not rendered`);
+    if (v.configMap)
+      check(
+        objs.some((o) => o.kind === 'ConfigMap' && o.metadata.name === v.configMap.name),
+        w,
+        `volume ${v.name}: ConfigMap ${v.configMap.name} is not rendered`,
+      );
     for (const item of v.configMap?.items ?? []) {
       const cm = objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name === v.configMap.name);
       check(cm && item.key in (cm.data ?? {}), w, `volume ${v.name}: key ${item.key} is not in the ConfigMap`);
@@ -180,21 +226,37 @@ async function checkMeshdrift(name, objs, { replicas, pdb, remediation }) {
     if (check(c, w, 'has a container named meshdrift')) {
       check(c.image === IMAGE, w, `image must be ${IMAGE}`);
       check(JSON.stringify(c.args) === JSON.stringify(['serve']), w, 'args must be [serve]');
-      check((c.ports ?? []).some((p) => p.name === 'http' && p.containerPort === 8080), w, 'port 8080 named http');
+      check(
+        (c.ports ?? []).some((p) => p.name === 'http' && p.containerPort === 8080),
+        w,
+        'port 8080 named http',
+      );
       check(c.readinessProbe?.httpGet?.path === '/readyz', w, 'readinessProbe GET /readyz');
       check(c.livenessProbe?.httpGet?.path === '/healthz', w, 'livenessProbe GET /healthz');
       check(c.securityContext?.runAsNonRoot === true || pod.securityContext?.runAsNonRoot === true, w, 'runAsNonRoot');
-      check(c.securityContext?.seccompProfile?.type === 'RuntimeDefault' || pod.securityContext?.seccompProfile?.type === 'RuntimeDefault', w, 'seccomp RuntimeDefault');
+      check(
+        c.securityContext?.seccompProfile?.type === 'RuntimeDefault' || pod.securityContext?.seccompProfile?.type === 'RuntimeDefault',
+        w,
+        'seccomp RuntimeDefault',
+      );
       const mount = (c.volumeMounts ?? []).find((m) => m.mountPath === '/etc/meshdrift');
       const vol = (pod.volumes ?? []).find((v) => v.name === mount?.name);
-      check(mount && mount.readOnly === true && vol?.configMap?.name?.startsWith('meshdrift-policy'), w, 'mounts the meshdrift-policy ConfigMap read-only at /etc/meshdrift');
+      check(
+        mount && mount.readOnly === true && vol?.configMap?.name?.startsWith('meshdrift-policy'),
+        w,
+        'mounts the meshdrift-policy ConfigMap read-only at /etc/meshdrift',
+      );
       const secretRef = (c.envFrom ?? []).find((e) => e.secretRef)?.secretRef;
       check(secretRef?.name === 'meshdrift-secrets' && secretRef.optional !== true, w, 'env from the (required) Secret meshdrift-secrets');
       const cmRef = (c.envFrom ?? []).find((e) => e.configMapRef)?.configMapRef;
       const cm = cmRef && by('ConfigMap', cmRef.name);
       if (check(cm && cmRef.name.startsWith('meshdrift-config'), w, 'env from the ConfigMap meshdrift-config')) {
         for (const k of CONFIG_KEYS) check(k in (cm.data ?? {}), w, `meshdrift-config has ${k}`);
-        check(cm.data?.MESHDRIFT_POLICY === `/etc/meshdrift/${Object.keys(by('ConfigMap', vol?.configMap?.name)?.data ?? {})[0]}`, w, 'MESHDRIFT_POLICY points at the mounted policy file');
+        check(
+          cm.data?.MESHDRIFT_POLICY === `/etc/meshdrift/${Object.keys(by('ConfigMap', vol?.configMap?.name)?.data ?? {})[0]}`,
+          w,
+          'MESHDRIFT_POLICY points at the mounted policy file',
+        );
         for (const k of Object.keys(cm.data ?? {})) check(envKnown(k), w, `meshdrift-config key ${k} is not a variable meshdrift reads (not found in src/)`);
         for (const e of c.env ?? []) check(envKnown(e.name), w, `env ${e.name} is not a variable meshdrift reads`);
       }
@@ -220,23 +282,44 @@ async function checkMeshdrift(name, objs, { replicas, pdb, remediation }) {
     const svc = by('Service', 'meshdrift');
     if (check(svc, where, 'renders Service meshdrift')) {
       const sw = `${where} Service/meshdrift`;
-      check(subset(svc.spec?.selector, tpl.metadata?.labels) && Object.keys(svc.spec?.selector ?? {}).length > 0, sw, 'selector must match the Deployment pods');
+      check(
+        subset(svc.spec?.selector, tpl.metadata?.labels) && Object.keys(svc.spec?.selector ?? {}).length > 0,
+        sw,
+        'selector must match the Deployment pods',
+      );
       const p = (svc.spec?.ports ?? []).find((x) => x.port === 8080);
       check(p && p.name === 'http', sw, 'port 8080 named http');
-      for (const x of svc.spec?.ports ?? []) check(typeof x.targetPort === 'number' || ports.has(x.targetPort), sw, `targetPort ${x.targetPort} is not a container port name`);
+      for (const x of svc.spec?.ports ?? [])
+        check(typeof x.targetPort === 'number' || ports.has(x.targetPort), sw, `targetPort ${x.targetPort} is not a container port name`);
     }
     // Ingress to meshdrift's port only from the namespaces that need it (issue #12).
     const nps = all('NetworkPolicy');
     if (check(nps.length === 1, where, 'renders one NetworkPolicy')) {
       const np = nps[0];
       const nw = `${where} NetworkPolicy/${np.metadata.name}`;
-      check(subset(np.spec?.podSelector?.matchLabels, tpl.metadata?.labels) && Object.keys(np.spec?.podSelector?.matchLabels ?? {}).length > 0, nw, 'podSelector must select the Deployment pods');
+      check(
+        subset(np.spec?.podSelector?.matchLabels, tpl.metadata?.labels) && Object.keys(np.spec?.podSelector?.matchLabels ?? {}).length > 0,
+        nw,
+        'podSelector must select the Deployment pods',
+      );
       check(JSON.stringify(np.spec?.policyTypes) === JSON.stringify(['Ingress']), nw, 'policyTypes must be [Ingress]');
       const rules = np.spec?.ingress ?? [];
       const namespaces = rules.flatMap((r) => (r.from ?? []).map((f) => f.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name']));
-      check(JSON.stringify([...namespaces].sort()) === JSON.stringify(['argocd', 'flux-system', 'monitoring']), nw, `ingress only from namespaces argocd, flux-system, monitoring (is ${namespaces.join(', ')})`);
-      check(rules.every((r) => (r.from ?? []).length > 0 && (r.from ?? []).every((f) => f.namespaceSelector && !f.ipBlock)), nw, 'every rule names its namespaces (an empty from admits everyone)');
-      check(rules.every((r) => (r.ports ?? []).length > 0 && r.ports.every((x) => x.port === 'http' || x.port === 8080)), nw, 'every rule admits only port http (8080)');
+      check(
+        JSON.stringify([...namespaces].sort()) === JSON.stringify(['argocd', 'flux-system', 'monitoring']),
+        nw,
+        `ingress only from namespaces argocd, flux-system, monitoring (is ${namespaces.join(', ')})`,
+      );
+      check(
+        rules.every((r) => (r.from ?? []).length > 0 && (r.from ?? []).every((f) => f.namespaceSelector && !f.ipBlock)),
+        nw,
+        'every rule names its namespaces (an empty from admits everyone)',
+      );
+      check(
+        rules.every((r) => (r.ports ?? []).length > 0 && r.ports.every((x) => x.port === 'http' || x.port === 8080)),
+        nw,
+        'every rule admits only port http (8080)',
+      );
     }
     const pdbs = all('PodDisruptionBudget');
     if (pdb) {
@@ -263,7 +346,11 @@ async function checkMeshdrift(name, objs, { replicas, pdb, remediation }) {
   for (const b of [...all('ClusterRoleBinding'), ...all('RoleBinding')]) {
     const w = `${where} ${id(b)}`;
     check(b.roleRef?.apiGroup === 'rbac.authorization.k8s.io', w, 'roleRef.apiGroup');
-    check(roles.some((r) => r.kind === b.roleRef?.kind && r.metadata.name === b.roleRef?.name), w, `roleRef ${b.roleRef?.kind}/${b.roleRef?.name} is not rendered`);
+    check(
+      roles.some((r) => r.kind === b.roleRef?.kind && r.metadata.name === b.roleRef?.name),
+      w,
+      `roleRef ${b.roleRef?.kind}/${b.roleRef?.name} is not rendered`,
+    );
     if (b.kind === 'ClusterRoleBinding') check(b.roleRef?.kind === 'ClusterRole', w, 'a ClusterRoleBinding must refer to a ClusterRole');
     check(
       (b.subjects ?? []).length > 0 && (b.subjects ?? []).every((s) => s.kind === 'ServiceAccount' && s.name === 'meshdrift' && s.namespace === NS),
@@ -289,7 +376,11 @@ async function checkMeshdrift(name, objs, { replicas, pdb, remediation }) {
   const gitops = ['argoproj.io/applications', 'kustomize.toolkit.fluxcd.io/kustomizations', 'helm.toolkit.fluxcd.io/helmreleases'];
   // flux-reconcile's source_first annotates the owner's source: patch only.
   const sources = ['gitrepositories', 'ocirepositories', 'buckets', 'helmcharts', 'helmrepositories'].map((r) => `source.toolkit.fluxcd.io/${r}`);
-  const expected = new Map([...gitops.map((k) => [k, remediation ? [...read, 'patch'] : read]), ...(remediation ? sources.map((k) => [k, ['patch']]) : []), ['/events', read]]);
+  const expected = new Map([
+    ...gitops.map((k) => [k, remediation ? [...read, 'patch'] : read]),
+    ...(remediation ? sources.map((k) => [k, ['patch']]) : []),
+    ['/events', read],
+  ]);
   const show = (m) => [...m].map(([k, v]) => `${k}: ${[...v].sort().join(',')}`).join('; ');
   check(
     grants.size === expected.size && [...expected].every(([k, v]) => grants.get(k) && [...grants.get(k)].sort().join() === [...v].sort().join()),
@@ -301,7 +392,7 @@ async function checkMeshdrift(name, objs, { replicas, pdb, remediation }) {
     `${where} RBAC`,
     `namespace grants must be exactly coordination.k8s.io/leases: get,create,update; got ${show(nsGrants)}`,
   );
-  for (const r of all('Role')) check(r.metadata.namespace === NS, `${where} ${id(r)}`, 'Role lives in meshdrift\'s namespace');
+  for (const r of all('Role')) check(r.metadata.namespace === NS, `${where} ${id(r)}`, "Role lives in meshdrift's namespace");
   return { dep, svc: by('Service', 'meshdrift') };
 }
 
@@ -319,7 +410,11 @@ function checkPrometheus(objs, svc) {
       check(svc && (svc.spec?.ports ?? []).some((p) => p.name === e.port), w, `endpoint port "${e.port}" is not a port name of Service meshdrift`);
       check((e.path ?? '/metrics') === '/metrics', w, 'scrapes /metrics');
     }
-    check(sm.spec?.jobLabel === undefined || svc?.metadata?.labels?.[sm.spec.jobLabel] === 'meshdrift', w, 'job label must come out as "meshdrift" (the rules select up{job="meshdrift"})');
+    check(
+      sm.spec?.jobLabel === undefined || svc?.metadata?.labels?.[sm.spec.jobLabel] === 'meshdrift',
+      w,
+      'job label must come out as "meshdrift" (the rules select up{job="meshdrift"})',
+    );
   }
   const pr = objs.find((o) => o.kind === 'PrometheusRule');
   if (check(pr, where, 'renders a PrometheusRule')) {
@@ -371,7 +466,11 @@ function checkSecretExample(objs, file) {
   const kdirs = ['deploy/kubernetes/base', 'deploy/kubernetes/overlays/minimal', 'deploy/kubernetes/overlays/with-remediation'];
   for (const d of kdirs) {
     const k = readFileSync(`${root}${d}/kustomization.yaml`, 'utf8');
-    check(!k.split('\n').some((l) => !l.trim().startsWith('#') && l.includes(file.split('/').pop())), where, `${d}/kustomization.yaml must not list the example Secret`);
+    check(
+      !k.split('\n').some((l) => !l.trim().startsWith('#') && l.includes(file.split('/').pop())),
+      where,
+      `${d}/kustomization.yaml must not list the example Secret`,
+    );
   }
 }
 

@@ -85,10 +85,14 @@ describe('the built CLI', () => {
       await waitFor(() => slack.calls.some((c) => c.method === 'chat.postMessage'), 15_000, 'the Slack message');
       // The worker counts the delivery once Slack has answered: poll rather than race it.
       let metrics = '';
-      await waitFor(async () => {
-        metrics = await (await fetch(`${url}/metrics`)).text();
-        return metrics.includes('meshdrift_notifications_total{receiver="slack",outcome="success"} 1');
-      }, 10_000, 'the delivery metric');
+      await waitFor(
+        async () => {
+          metrics = await (await fetch(`${url}/metrics`)).text();
+          return metrics.includes('meshdrift_notifications_total{receiver="slack",outcome="success"} 1');
+        },
+        10_000,
+        'the delivery metric',
+      );
       expect(metrics).toContain('meshdrift_signals_total{source="argocd-webhook",outcome="tracked"} 1');
       expect(metrics).toContain('meshdrift_notifications_total{receiver="slack",outcome="success"} 1');
       expect(metrics).toContain('meshdrift_process_resident_memory_bytes');

@@ -90,7 +90,12 @@ export interface FakeArgoCd {
   /** While on, the accepted token is answered 401 as an expired one. */
   expireToken(on: boolean): void;
   /** Sets (or with undefined clears) one resource's health in the app's resource tree. Status `Missing`: never created. */
-  setResourceHealth(name: string, resource: { kind: string; name: string; namespace?: string; group?: string }, health: { status: string; message?: string } | undefined, namespace?: string): void;
+  setResourceHealth(
+    name: string,
+    resource: { kind: string; name: string; namespace?: string; group?: string },
+    health: { status: string; message?: string } | undefined,
+    namespace?: string,
+  ): void;
   /** Sets the app's own `status.health.status` (what the list shows). */
   setAppHealth(name: string, status: string, namespace?: string): void;
   /** Deletes an app. */
@@ -118,7 +123,9 @@ export function loadArgoCdFixtureApps(): FakeArgoCdApp[] {
 function isApp(v: unknown): v is FakeArgoCdApp {
   if (typeof v !== 'object' || v === null) return false;
   const m = (v as { metadata?: unknown }).metadata;
-  return typeof m === 'object' && m !== null && typeof (m as { name?: unknown }).name === 'string' && typeof (m as { namespace?: unknown }).namespace === 'string';
+  return (
+    typeof m === 'object' && m !== null && typeof (m as { name?: unknown }).name === 'string' && typeof (m as { namespace?: unknown }).namespace === 'string'
+  );
 }
 
 type Json = Record<string, unknown>;
@@ -163,7 +170,8 @@ export async function startFakeArgoCd(opts: FakeArgoCdOptions = {}): Promise<Fak
     const touched: Json[] = [];
     const kept: Json[] = [];
     for (const r of resources) {
-      const hit = all || named.some((n) => (n.group ?? '') === (r.group ?? '') && n.kind === r.kind && n.name === r.name && (n.namespace ?? '') === (r.namespace ?? ''));
+      const hit =
+        all || named.some((n) => (n.group ?? '') === (r.group ?? '') && n.kind === r.kind && n.name === r.name && (n.namespace ?? '') === (r.namespace ?? ''));
       if (hit && sync.dryRun !== true) {
         if (r.requiresPruning === true) {
           if (prune) {
@@ -184,7 +192,15 @@ export async function startFakeArgoCd(opts: FakeArgoCdOptions = {}): Promise<Fak
       operation: op,
       phase: 'Succeeded',
       message: 'successfully synced (all tasks run)',
-      syncResult: { resources: touched.map((r) => ({ ...r, message: `${String(r.kind).toLowerCase()}/${String(r.name)} configured`, hookPhase: 'Running', syncPhase: 'Sync' })), revision: obj(status.sync).revision },
+      syncResult: {
+        resources: touched.map((r) => ({
+          ...r,
+          message: `${String(r.kind).toLowerCase()}/${String(r.name)} configured`,
+          hookPhase: 'Running',
+          syncPhase: 'Sync',
+        })),
+        revision: obj(status.sync).revision,
+      },
       startedAt: now,
       finishedAt: now,
     };
@@ -192,13 +208,20 @@ export async function startFakeArgoCd(opts: FakeArgoCdOptions = {}): Promise<Fak
     delete app.operation;
   }
 
-  const healthKey = (app: FakeArgoCdApp, r: Json): string => `${app.metadata.namespace}/${app.metadata.name}|${String(r.group ?? '')}/${String(r.kind)}/${String(r.namespace ?? '')}/${String(r.name)}`;
+  const healthKey = (app: FakeArgoCdApp, r: Json): string =>
+    `${app.metadata.namespace}/${app.metadata.name}|${String(r.group ?? '')}/${String(r.kind)}/${String(r.namespace ?? '')}/${String(r.name)}`;
 
   /** The ApplicationTree of an app (types.go ApplicationTree/ResourceNode). */
   function treeOf(app: FakeArgoCdApp): Json {
     const nodes: Json[] = [];
     for (const r of arr(obj(app.status).resources).map(obj)) {
-      const ref = { ...(r.group ? { group: r.group } : {}), version: r.version ?? 'v1', kind: r.kind, ...(r.namespace ? { namespace: r.namespace } : {}), name: r.name };
+      const ref = {
+        ...(r.group ? { group: r.group } : {}),
+        version: r.version ?? 'v1',
+        kind: r.kind,
+        ...(r.namespace ? { namespace: r.namespace } : {}),
+        name: r.name,
+      };
       const h = health.get(healthKey(app, r)) ?? (r.health === undefined ? undefined : obj(r.health));
       if (h?.status === 'Missing') {
         nodes.push(ref);
@@ -207,7 +230,19 @@ export async function startFakeArgoCd(opts: FakeArgoCdOptions = {}): Promise<Fak
       const uid = `uid-${String(r.kind)}-${String(r.name)}`;
       nodes.push({ ...ref, uid, resourceVersion: '4242', createdAt: '2026-11-20T08:12:40Z', ...(h ? { health: h } : {}) });
       if (r.kind === 'Deployment') {
-        nodes.push({ group: 'apps', version: 'v1', kind: 'ReplicaSet', namespace: r.namespace, name: `${String(r.name)}-5d4f8c7b9`, uid: `${uid}-rs`, resourceVersion: '4243', createdAt: '2026-11-20T08:12:41Z', parentRefs: [{ group: 'apps', kind: 'Deployment', namespace: r.namespace, name: r.name, uid }], health: { status: 'Healthy' }, info: [{ name: 'Revision', value: 'Rev:1' }] });
+        nodes.push({
+          group: 'apps',
+          version: 'v1',
+          kind: 'ReplicaSet',
+          namespace: r.namespace,
+          name: `${String(r.name)}-5d4f8c7b9`,
+          uid: `${uid}-rs`,
+          resourceVersion: '4243',
+          createdAt: '2026-11-20T08:12:41Z',
+          parentRefs: [{ group: 'apps', kind: 'Deployment', namespace: r.namespace, name: r.name, uid }],
+          health: { status: 'Healthy' },
+          info: [{ name: 'Revision', value: 'Rev:1' }],
+        });
       }
     }
     return { nodes };
@@ -310,7 +345,10 @@ export async function startFakeArgoCd(opts: FakeArgoCdOptions = {}): Promise<Fak
     if (readOnly) return answer(403, 7, `permission denied: applications, sync, ${String(obj(app?.spec).project ?? 'default')}/${name}, sub: ${account}`);
     if (!app) return answer(403, 7, 'permission denied');
     const b = obj(body);
-    if (body === undefined || (b.resources !== undefined && !arr(b.resources).every((r) => typeof obj(r).kind === 'string' && typeof obj(r).name === 'string'))) {
+    if (
+      body === undefined ||
+      (b.resources !== undefined && !arr(b.resources).every((r) => typeof obj(r).kind === 'string' && typeof obj(r).name === 'string'))
+    ) {
       return answer(400, 3, 'invalid sync request');
     }
     if (windows.has(name) || windows.has('*')) return answer(403, 7, 'cannot sync: blocked by sync window');
@@ -372,7 +410,8 @@ export async function startFakeArgoCd(opts: FakeArgoCdOptions = {}): Promise<Fak
       if (!app) throw new Error(`no app ${name}`);
       const status = obj(app.status);
       for (const r of arr(status.resources).map(obj)) {
-        if (r.kind === resource.kind && r.name === resource.name && (resource.namespace === undefined || r.namespace === resource.namespace)) r.status = 'OutOfSync';
+        if (r.kind === resource.kind && r.name === resource.name && (resource.namespace === undefined || r.namespace === resource.namespace))
+          r.status = 'OutOfSync';
       }
       status.sync = { ...obj(status.sync), status: 'OutOfSync' };
     },
@@ -404,7 +443,15 @@ export async function startFakeArgoCd(opts: FakeArgoCdOptions = {}): Promise<Fak
     setResourceHealth(name, resource, h, namespace) {
       const app = find(name, namespace);
       if (!app) throw new Error(`no app ${name}`);
-      const r = arr(obj(app.status).resources).map(obj).find((x) => x.kind === resource.kind && x.name === resource.name && (resource.namespace === undefined || x.namespace === resource.namespace) && (resource.group === undefined || (x.group ?? '') === resource.group));
+      const r = arr(obj(app.status).resources)
+        .map(obj)
+        .find(
+          (x) =>
+            x.kind === resource.kind &&
+            x.name === resource.name &&
+            (resource.namespace === undefined || x.namespace === resource.namespace) &&
+            (resource.group === undefined || (x.group ?? '') === resource.group),
+        );
       if (!r) throw new Error(`no resource ${resource.kind}/${resource.name} in ${name}`);
       if (h === undefined) health.delete(healthKey(app, r));
       else health.set(healthKey(app, r), { ...h });
@@ -485,10 +532,29 @@ export function parseSelector(text: string): { matches: (labels: Record<string, 
 
 /** Argo CD's selectable list fields (pkg/apiclient/application/forwarder_overwrite.go `appFields`). */
 const APP_FIELDS = [
-  'metadata.name', 'metadata.namespace', 'metadata.annotations', 'metadata.labels', 'metadata.creationTimestamp', 'metadata.deletionTimestamp',
-  'spec', 'spec.destination', 'spec.project', 'spec.source', 'spec.sources', 'spec.sourceHydrator', 'spec.syncPolicy',
-  'status.sourceHydrator', 'status.summary', 'status.sync.status', 'status.sync.revision', 'status.health',
-  'status.operationState.startedAt', 'status.operationState.finishedAt', 'status.resources', 'operation.sync', 'status.operationState.phase',
+  'metadata.name',
+  'metadata.namespace',
+  'metadata.annotations',
+  'metadata.labels',
+  'metadata.creationTimestamp',
+  'metadata.deletionTimestamp',
+  'spec',
+  'spec.destination',
+  'spec.project',
+  'spec.source',
+  'spec.sources',
+  'spec.sourceHydrator',
+  'spec.syncPolicy',
+  'status.sourceHydrator',
+  'status.summary',
+  'status.sync.status',
+  'status.sync.revision',
+  'status.health',
+  'status.operationState.startedAt',
+  'status.operationState.finishedAt',
+  'status.resources',
+  'operation.sync',
+  'status.operationState.phase',
 ];
 
 /** An app cut down to the `fields` selection (`items.<field>`, comma-separated; `-` excludes). */

@@ -160,7 +160,15 @@ function parseSelector(text: string | undefined): Array<{ key: string; op: '=' |
     const ne = term.indexOf('!=');
     if (ne !== -1) return { key: term.slice(0, ne).trim(), op: '!=' as const, value: term.slice(ne + 2).trim() };
     const eq = term.indexOf('=');
-    if (eq !== -1) return { key: term.slice(0, eq).trim(), op: '=' as const, value: term.slice(eq + 1).replace(/^=/, '').trim() };
+    if (eq !== -1)
+      return {
+        key: term.slice(0, eq).trim(),
+        op: '=' as const,
+        value: term
+          .slice(eq + 1)
+          .replace(/^=/, '')
+          .trim(),
+      };
     return { key: term.trim(), op: 'exists' as const, value: '' };
   });
 }
@@ -188,7 +196,10 @@ function fieldValue(o: StoredObject, field: string): string | undefined {
 }
 
 export async function startFakeKubeApi(): Promise<FakeKubeApi> {
-  const served = new Map<string, FakeResource>([[keyOf(EVENTS), EVENTS], [keyOf(LEASES), LEASES]]);
+  const served = new Map<string, FakeResource>([
+    [keyOf(EVENTS), EVENTS],
+    [keyOf(LEASES), LEASES],
+  ]);
   let interceptor: FakeKubeInterceptor | undefined;
   const store = new Map<string, Map<string, StoredObject>>();
   const history: HistoryEntry[] = [];
@@ -308,7 +319,8 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
     if (req.headers.authorization !== `Bearer ${TOKEN}`) return answer(401, status(401, 'Unauthorized', 'Unauthorized'));
     const injected = interceptor?.({ method: req.method ?? 'GET', path: url.pathname });
     if (injected !== undefined) return answer(injected, status(injected, injected === 409 ? 'Conflict' : 'InternalError', `injected ${injected}`));
-    if (req.method !== 'GET' && req.method !== 'POST' && req.method !== 'PUT' && req.method !== 'PATCH') return answer(405, status(405, 'MethodNotAllowed', 'the fake serves GET, POST, PUT and PATCH only'));
+    if (req.method !== 'GET' && req.method !== 'POST' && req.method !== 'PUT' && req.method !== 'PATCH')
+      return answer(405, status(405, 'MethodNotAllowed', 'the fake serves GET, POST, PUT and PATCH only'));
     const target = route(url.pathname);
     if ('error' in target) return answer(404, status(404, 'NotFound', 'the server could not find the requested resource'));
     const { resource, namespace, name } = target;
@@ -322,7 +334,14 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
       if (contentType !== undefined) log.contentType = contentType;
       if (namespace === undefined || name === undefined) return answer(405, status(405, 'MethodNotAllowed', 'the fake patches namespaced objects only'));
       if (contentType !== 'application/merge-patch+json') {
-        return answer(415, status(415, 'UnsupportedMediaType', 'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml'));
+        return answer(
+          415,
+          status(
+            415,
+            'UnsupportedMediaType',
+            'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml',
+          ),
+        );
       }
       let patch: unknown;
       try {
@@ -335,7 +354,11 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
       const sent = (patch as { metadata?: { resourceVersion?: unknown } } | null)?.metadata?.resourceVersion;
       if (typeof sent === 'string' && sent !== existing.metadata.resourceVersion) {
         return answer(409, {
-          ...status(409, 'Conflict', `Operation cannot be fulfilled on ${resource.plural}.${resource.group} "${name}": the object has been modified; please apply your changes to the latest version and try again`),
+          ...status(
+            409,
+            'Conflict',
+            `Operation cannot be fulfilled on ${resource.plural}.${resource.group} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+          ),
           details: { name, group: resource.group, kind: resource.plural },
         });
       }
@@ -350,27 +373,46 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
       } catch {
         return answer(400, status(400, 'BadRequest', 'the body is not JSON'));
       }
-      if (typeof body !== 'object' || body === null || typeof body.metadata?.name !== 'string') return answer(422, status(422, 'Invalid', 'metadata.name: Required value'));
+      if (typeof body !== 'object' || body === null || typeof body.metadata?.name !== 'string')
+        return answer(422, status(422, 'Invalid', 'metadata.name: Required value'));
       if (namespace === undefined) return answer(405, status(405, 'MethodNotAllowed', 'the fake writes namespaced objects only'));
-      if ((body.metadata.namespace ?? namespace) !== namespace) return answer(400, status(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request'));
+      if ((body.metadata.namespace ?? namespace) !== namespace)
+        return answer(400, status(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request'));
       const objName = body.metadata.name;
       const key = `${namespace}/${objName}`;
       const existing = objects.get(key);
       if (req.method === 'POST') {
         if (name !== undefined) return answer(405, status(405, 'MethodNotAllowed', 'POST goes to the collection'));
-        if (existing) return answer(409, { ...status(409, 'AlreadyExists', `${resource.plural}.${resource.group} "${objName}" already exists`), details: { name: objName, group: resource.group, kind: resource.plural } });
+        if (existing)
+          return answer(409, {
+            ...status(409, 'AlreadyExists', `${resource.plural}.${resource.group} "${objName}" already exists`),
+            details: { name: objName, group: resource.group, kind: resource.plural },
+          });
       } else {
         if (name === undefined || name !== objName) return answer(400, status(400, 'BadRequest', 'the name of the object does not match the name on the URL'));
         if (!existing) return answer(404, status(404, 'NotFound', `${resource.plural}.${resource.group} "${objName}" not found`));
         const sent = body.metadata.resourceVersion;
         if (sent !== undefined && sent !== '' && sent !== existing.metadata.resourceVersion) {
           return answer(409, {
-            ...status(409, 'Conflict', `Operation cannot be fulfilled on ${resource.plural}.${resource.group} "${objName}": the object has been modified; please apply your changes to the latest version and try again`),
+            ...status(
+              409,
+              'Conflict',
+              `Operation cannot be fulfilled on ${resource.plural}.${resource.group} "${objName}": the object has been modified; please apply your changes to the latest version and try again`,
+            ),
             details: { name: objName, group: resource.group, kind: resource.plural },
           });
         }
       }
-      const stored = store1(resource, { ...body, apiVersion: resource.group === '' ? resource.version : `${resource.group}/${resource.version}`, kind: resource.kind, metadata: { ...body.metadata, namespace } }, false);
+      const stored = store1(
+        resource,
+        {
+          ...body,
+          apiVersion: resource.group === '' ? resource.version : `${resource.group}/${resource.version}`,
+          kind: resource.kind,
+          metadata: { ...body.metadata, namespace },
+        },
+        false,
+      );
       return answer(req.method === 'POST' ? 201 : 200, stored);
     }
 
@@ -384,17 +426,25 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
       let offset = 0;
       if (query.continue) {
         const token = JSON.parse(Buffer.from(query.continue, 'base64url').toString()) as { rv: number; offset: number };
-        if (token.rv < compactedRv) return answer(410, status(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result.'));
+        if (token.rv < compactedRv)
+          return answer(410, status(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result.'));
         offset = token.offset;
       }
-      const all = [...objects.values()].filter((o) => inNamespace(o) && matches(o)).sort((a, b) => `${a.metadata.namespace ?? ''}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace ?? ''}/${b.metadata.name}`));
+      const all = [...objects.values()]
+        .filter((o) => inNamespace(o) && matches(o))
+        .sort((a, b) => `${a.metadata.namespace ?? ''}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace ?? ''}/${b.metadata.name}`));
       const limit = query.limit ? Number(query.limit) : 0;
       const page = limit > 0 ? all.slice(offset, offset + limit) : all.slice(offset);
       const more = limit > 0 && offset + limit < all.length;
       return answer(200, {
         kind: `${resource.kind}List`,
         apiVersion: resource.group === '' ? resource.version : `${resource.group}/${resource.version}`,
-        metadata: { resourceVersion: String(rv), ...(more ? { continue: Buffer.from(JSON.stringify({ rv, offset: offset + limit })).toString('base64url'), remainingItemCount: all.length - offset - limit } : {}) },
+        metadata: {
+          resourceVersion: String(rv),
+          ...(more
+            ? { continue: Buffer.from(JSON.stringify({ rv, offset: offset + limit })).toString('base64url'), remainingItemCount: all.length - offset - limit }
+            : {}),
+        },
         items: page,
       });
     }

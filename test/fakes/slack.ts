@@ -174,7 +174,15 @@ export async function startFakeSlack(opts: { token?: string } = {}): Promise<Fak
         return json(res, 200, users === undefined ? { ok: false, error: 'no_such_subteam' } : { ok: true, users });
       }
       case 'auth.test':
-        return json(res, 200, { ok: true, url: 'https://fake.slack.com/', team: 'fake', user: 'meshdrift', team_id: 'T0FAKE', user_id: 'U0FAKEBOT', bot_id: 'B0FAKEBOT' });
+        return json(res, 200, {
+          ok: true,
+          url: 'https://fake.slack.com/',
+          team: 'fake',
+          user: 'meshdrift',
+          team_id: 'T0FAKE',
+          user_id: 'U0FAKEBOT',
+          bot_id: 'B0FAKEBOT',
+        });
       default:
         return json(res, 200, { ok: false, error: 'unknown_method' });
     }
@@ -239,7 +247,13 @@ export async function startFakeSlack(opts: { token?: string } = {}): Promise<Fak
     // Without `metadata`, chat.update leaves the message's metadata as it was.
     if (metadata !== undefined) existing.metadata = metadata;
     existing.updates += 1;
-    return { ok: true, channel, ts: existing.ts, text: content.text, message: { type: 'message', text: content.text, user: 'U0FAKEBOT', blocks: content.blocks } };
+    return {
+      ok: true,
+      channel,
+      ts: existing.ts,
+      text: content.text,
+      message: { type: 'message', text: content.text, user: 'U0FAKEBOT', blocks: content.blocks },
+    };
   }
 
   // Channel messages (not thread replies) newer than `oldest` (and older than `latest`), newest

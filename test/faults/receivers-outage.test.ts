@@ -128,16 +128,22 @@ describe('Slack 429 then 500, PagerDuty 5xx, for an outage window across many gr
     const t0 = Date.now();
     const end = t0 + OUTAGE_MS;
     slackRelay.answer = (req): RelayAnswer => {
-      if (req.at < t0 + RATE_LIMITED_MS) return { status: 429, headers: { 'Retry-After': '1', 'content-type': 'application/json' }, body: '{"ok":false,"error":"ratelimited"}' };
+      if (req.at < t0 + RATE_LIMITED_MS)
+        return { status: 429, headers: { 'Retry-After': '1', 'content-type': 'application/json' }, body: '{"ok":false,"error":"ratelimited"}' };
       if (req.at < end) return { status: 500, headers: { 'content-type': 'text/html' }, body: '<html>500</html>' };
-      if (appIn(req.body)?.startsWith('perm-')) return { status: 200, headers: { 'content-type': 'application/json' }, body: '{"ok":false,"error":"channel_not_found"}' };
+      if (appIn(req.body)?.startsWith('perm-'))
+        return { status: 200, headers: { 'content-type': 'application/json' }, body: '{"ok":false,"error":"channel_not_found"}' };
       return 'forward';
     };
     let pdFailures = 0;
     pdRelay.answer = (req): RelayAnswer => {
       if (req.at < end) return { status: [500, 502, 503][pdFailures++ % 3] ?? 500, body: '' };
       if (appIn(req.body)?.startsWith('perm-')) {
-        return { status: 400, headers: { 'content-type': 'application/json' }, body: '{"status":"invalid event","message":"Event object is invalid","errors":["\'payload.severity\' is invalid"]}' };
+        return {
+          status: 400,
+          headers: { 'content-type': 'application/json' },
+          body: '{"status":"invalid event","message":"Event object is invalid","errors":["\'payload.severity\' is invalid"]}',
+        };
       }
       return 'forward';
     };
@@ -146,7 +152,11 @@ describe('Slack 429 then 500, PagerDuty 5xx, for an outage window across many gr
     for (const name of names) expect((await postArgocd(app.url, appBody(name))).status).toBe(202);
 
     // About one Slack call a second after recovery (the channel's rate limit), the dead letters included.
-    await waitFor(async () => slack.messages.size === OUT_APPS && pd.alerts.length === OUT_APPS && (await app.queues.deliver.getFailedCount()) === 2 * PERM_APPS, 60_000, 'every delivery done or dead');
+    await waitFor(
+      async () => slack.messages.size === OUT_APPS && pd.alerts.length === OUT_APPS && (await app.queues.deliver.getFailedCount()) === 2 * PERM_APPS,
+      60_000,
+      'every delivery done or dead',
+    );
     const recoveredAfter = Date.now() - end;
     await sleep(2_000); // a duplicate would come from a retry, well within this
 
@@ -160,7 +170,12 @@ describe('Slack 429 then 500, PagerDuty 5xx, for an outage window across many gr
     expect([...messagesPerApp.keys()].sort()).toEqual(outNames);
     expect([...messagesPerApp.values()].every((n) => n === 1)).toBe(true);
     expect(slack.calls.filter((c) => c.method === 'chat.update' || isThreadReply(c))).toEqual([]);
-    expect(pd.alerts.map((a) => a.summary).map((s) => appIn(s)).sort()).toEqual(outNames);
+    expect(
+      pd.alerts
+        .map((a) => a.summary)
+        .map((s) => appIn(s))
+        .sort(),
+    ).toEqual(outNames);
     expect(pd.alerts.every((a) => a.triggers === 1 && a.status === 'triggered')).toBe(true);
 
     // The outage was real: every receiver call before its end failed, and some of each kind came.
@@ -189,8 +204,15 @@ describe('Slack 429 then 500, PagerDuty 5xx, for an outage window across many gr
     // Dead letters: exactly the permanent failures, with the receivers' reasons.
     const dead = await app.queues.deliver.getFailed();
     // Jobs refer to their notification (queue/notification-store.ts); the summary names the owner.
-    const deadBy = dead.map((j) => `${j.data.receiver} ${'ref' in j.data ? j.data.ref.summary.labels.owner.name : j.data.notification.labels.owner.name}`).sort();
-    expect(deadBy).toEqual(names.filter((n) => n.startsWith('perm-')).flatMap((n) => [`chat ${n}`, `pager ${n}`]).sort());
+    const deadBy = dead
+      .map((j) => `${j.data.receiver} ${'ref' in j.data ? j.data.ref.summary.labels.owner.name : j.data.notification.labels.owner.name}`)
+      .sort();
+    expect(deadBy).toEqual(
+      names
+        .filter((n) => n.startsWith('perm-'))
+        .flatMap((n) => [`chat ${n}`, `pager ${n}`])
+        .sort(),
+    );
     expect(dead.filter((j) => j.data.receiver === 'chat').every((j) => j.failedReason.includes('channel_not_found'))).toBe(true);
     expect(dead.filter((j) => j.data.receiver === 'pager').every((j) => j.failedReason.includes('HTTP 400'))).toBe(true);
     expect(await app.queues.deliver.getCompletedCount()).toBe(2 * OUT_APPS);
@@ -236,7 +258,9 @@ describe('Slack takes a post but its answer never comes back (client timeout)', 
     await postArgocd(app.url, resolved);
     await waitFor(() => (lost?.updates ?? 0) > 0, 30_000, 'the resolve edits the message');
     await sleep(1_000);
-    console.log(`[receivers-outage] a post whose answer never came: ${slack.messages.size} Slack message(s) for one incident, edited ${lost?.updates ?? 0} time(s)`);
+    console.log(
+      `[receivers-outage] a post whose answer never came: ${slack.messages.size} Slack message(s) for one incident, edited ${lost?.updates ?? 0} time(s)`,
+    );
   }, 60_000);
   afterAll(() => stopFixture(f), 30_000);
 

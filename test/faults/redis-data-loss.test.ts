@@ -74,7 +74,12 @@ beforeAll(async () => {
   };
   const consoleOut = new Writable({
     write(chunk: Buffer, _enc, cb) {
-      consoleLines.push(...chunk.toString().split('\n').filter((l) => l !== ''));
+      consoleLines.push(
+        ...chunk
+          .toString()
+          .split('\n')
+          .filter((l) => l !== ''),
+      );
       cb();
     },
   });
@@ -138,15 +143,22 @@ describe('Redis restarted empty (no persistence)', () => {
     expect(notice).toMatch(/Kubernetes audit re-list/);
 
     // Re-derived by the audit re-list the loss triggered; the alert's old message is edited in place.
-    await waitFor(() => slack.calls.some((c) => c.method === 'chat.update' && c.args.ts === original.ts), 20_000, 'the edit of the original message').catch((err: unknown) => {
-      console.log(logLines.filter((l) => !l.includes('redis connection error')).map((l) => l.slice(0, 400)).join('\n'));
-      console.log(JSON.stringify(slack.calls.map((c) => [c.method, c.args.ts, c.args.thread_ts])), JSON.stringify(slack.historyCalls.map((c) => c.args)));
-      throw err;
-    });
+    await waitFor(() => slack.calls.some((c) => c.method === 'chat.update' && c.args.ts === original.ts), 20_000, 'the edit of the original message').catch(
+      (err: unknown) => {
+        console.log(
+          logLines
+            .filter((l) => !l.includes('redis connection error'))
+            .map((l) => l.slice(0, 400))
+            .join('\n'),
+        );
+        console.log(JSON.stringify(slack.calls.map((c) => [c.method, c.args.ts, c.args.thread_ts])), JSON.stringify(slack.historyCalls.map((c) => c.args)));
+        throw err;
+      },
+    );
     expect(logLines.some((l) => l.includes('Kubernetes audit re-list done'))).toBe(true);
     // Anything posted twice would show after a delay (retries).
     await new Promise((r) => setTimeout(r, 1500));
-    const appPosts = mainPosts().filter((c) => typeof c.args.blocks === 'string' ? c.args.blocks.includes('payments-mesh') : aboutApp(c.args.blocks));
+    const appPosts = mainPosts().filter((c) => (typeof c.args.blocks === 'string' ? c.args.blocks.includes('payments-mesh') : aboutApp(c.args.blocks)));
     expect(appPosts).toHaveLength(1);
     expect([...slack.messages.values()].filter((m) => aboutApp(m.blocks))).toHaveLength(1);
     // The notice was sent once: one Slack message and one console line, however many checks ran.
@@ -164,7 +176,13 @@ describe('Redis data loss with Argo CD API polling (keys deleted, as an emptied 
     const svc = await startService({
       redisUrl: redisUrl(),
       prefix,
-      env: { ARGOCD_URL: argo.url, ARGOCD_TOKEN: 'argocd-api-token', ARGOCD_POLL_INTERVAL: '1h', MESHDRIFT_REDIS_EPOCH_CHECK_INTERVAL: '1s', MESHDRIFT_LOG_LEVEL: 'info' },
+      env: {
+        ARGOCD_URL: argo.url,
+        ARGOCD_TOKEN: 'argocd-api-token',
+        ARGOCD_POLL_INTERVAL: '1h',
+        MESHDRIFT_REDIS_EPOCH_CHECK_INTERVAL: '1s',
+        MESHDRIFT_LOG_LEVEL: 'info',
+      },
       log: createLogger('info', { write: (line: string) => void lines.push(line) }),
     });
     try {

@@ -25,7 +25,10 @@ let replica: Replica;
 beforeAll(async () => {
   dir = mkdtempSync(`${tmpdir()}/meshdrift-sigterm-`);
   const policy = `${dir}/policy.yaml`;
-  writeFileSync(policy, ['receivers:', '  - name: ops-console', '    console: {}', 'route:', '  receiver: ops-console', '  group_by: [cluster, owner, kind]', ''].join('\n'));
+  writeFileSync(
+    policy,
+    ['receivers:', '  - name: ops-console', '    console: {}', 'route:', '  receiver: ops-console', '  group_by: [cluster, owner, kind]', ''].join('\n'),
+  );
   replica = await startReplica('sigterm', {
     REDIS_URL: redisUrl(),
     MESHDRIFT_KEY_PREFIX: prefix,
@@ -61,7 +64,9 @@ describe('SIGTERM in the middle of a burst of webhooks', () => {
   it('loses nothing answered 202, cuts no ingest half-way, refuses what comes after, and exits 0', async () => {
     const sent: Sent[] = [];
     let termAt: number | undefined;
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => replica.child.once('exit', (code, signal) => resolve({ code, signal })));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      replica.child.once('exit', (code, signal) => resolve({ code, signal })),
+    );
     let gone = false;
     void exited.then(() => (gone = true));
 

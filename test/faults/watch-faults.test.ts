@@ -177,12 +177,19 @@ describe('two clusters, one refusing connections', () => {
     await waitFor(() => s.health().ready && rec.unreachable('west').at(-1) === false, 10_000, 'ready again, Unreachable resolved');
     await sleep(300);
 
-    expect(rec.apps().filter((x) => x.cluster === 'west').map(label)).toEqual(['west/west-app:OutOfSync', 'west/west-app:Synced']);
+    expect(
+      rec
+        .apps()
+        .filter((x) => x.cluster === 'west')
+        .map(label),
+    ).toEqual(['west/west-app:OutOfSync', 'west/west-app:Synced']);
     // Fired once, resolved once (after the snapshot at start that said reachable).
     expect(rec.unreachable('west').filter((u) => u)).toHaveLength(1);
     expect(rec.unreachable('west').at(-1)).toBe(false);
     expect(rec.unreachable('east')).not.toContain(true);
-    console.log(`[watch-faults] refused: east latency ${baseline} ms before, ${during.join('/')} ms while west was down; not ready ${notReadyAfter} ms after (threshold ${DOWN_AFTER_MS} ms)`);
+    console.log(
+      `[watch-faults] refused: east latency ${baseline} ms before, ${during.join('/')} ms while west was down; not ready ${notReadyAfter} ms after (threshold ${DOWN_AFTER_MS} ms)`,
+    );
   }, 60_000);
 });
 
@@ -236,7 +243,9 @@ describe('two clusters, one accepting connections and never answering', () => {
       await sleep(1_000);
     }
     expect(rec.apps().filter((x) => x.cluster === 'east')).toHaveLength(latencies.length + 1);
-    console.log(`[watch-faults] black hole: east latency max ${Math.max(...latencies)} ms over ${latencies.length} changes; west seen as ${[...westStates].join(', ')}; ready dropped: ${everNotReady}`);
+    console.log(
+      `[watch-faults] black hole: east latency max ${Math.max(...latencies)} ms over ${latencies.length} changes; west seen as ${[...westStates].join(', ')}; ready dropped: ${everNotReady}`,
+    );
   }, 60_000);
 
   // The client's ListWatch retries a TimeoutError by itself without telling the informer; the
@@ -252,6 +261,11 @@ describe('two clusters, one accepting connections and never answering', () => {
     await waitFor(() => rec.apps().some((x) => label(x) === 'west/west-app:Synced'), 15_000, 'west recovers');
     await waitFor(() => s.health().ready, 10_000, 'ready');
     await sleep(300);
-    expect(rec.apps().filter((x) => x.cluster === 'west').map(label)).toEqual(['west/west-app:OutOfSync', 'west/west-app:Synced']);
+    expect(
+      rec
+        .apps()
+        .filter((x) => x.cluster === 'west')
+        .map(label),
+    ).toEqual(['west/west-app:OutOfSync', 'west/west-app:Synced']);
   }, 30_000);
 });

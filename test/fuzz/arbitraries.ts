@@ -14,7 +14,12 @@ type Path = ReadonlyArray<string | number>;
  * the default is what CI runs.
  */
 export function fuzzRuns(defaultRuns: number, env: NodeJS.ProcessEnv = process.env): number {
-  const parsed = z.coerce.number().int().positive().optional().safeParse(env.FUZZ_RUNS === '' ? undefined : env.FUZZ_RUNS);
+  const parsed = z.coerce
+    .number()
+    .int()
+    .positive()
+    .optional()
+    .safeParse(env.FUZZ_RUNS === '' ? undefined : env.FUZZ_RUNS);
   if (!parsed.success) throw new Error(`FUZZ_RUNS must be a positive integer, got ${JSON.stringify(env.FUZZ_RUNS)}`);
   return parsed.data ?? defaultRuns;
 }
@@ -28,10 +33,7 @@ export function pathsOf(value: Json, prefix: Path = []): Path[] {
 }
 
 /** One change to a JSON document at the path with index `at` (modulo the number of paths). */
-export type Mutation =
-  | { op: 'remove'; at: number }
-  | { op: 'replace'; at: number; value: Json }
-  | { op: 'add'; at: number; key: string; value: Json };
+export type Mutation = { op: 'remove'; at: number } | { op: 'replace'; at: number; value: Json } | { op: 'add'; at: number; key: string; value: Json };
 
 function parentAndKey(root: Json, path: Path): { parent: Json[] | { [key: string]: Json }; key: string | number } | undefined {
   if (path.length === 0) return undefined;
@@ -77,7 +79,8 @@ export function mutate(seed: Json, mutations: readonly Mutation[]): Json {
       case 'add': {
         // Added to the node at the path when it is an object; else next to it.
         let node: Json = doc;
-        for (const step of path) node = node !== null && typeof node === 'object' ? ((Array.isArray(node) ? node[step as number] : node[step as string]) ?? null) : null;
+        for (const step of path)
+          node = node !== null && typeof node === 'object' ? ((Array.isArray(node) ? node[step as number] : node[step as string]) ?? null) : null;
         const host = node !== null && typeof node === 'object' && !Array.isArray(node) ? node : target?.parent;
         if (host && !Array.isArray(host)) Object.defineProperty(host, m.key, { value: m.value, enumerable: true, writable: true, configurable: true });
         else if (Array.isArray(host)) host.push(m.value);
@@ -89,14 +92,50 @@ export function mutate(seed: Json, mutations: readonly Mutation[]): Json {
 }
 
 /** Keys that have tripped JS code before: prototype names, empty, dotted, odd unicode. */
-const trickyKey = fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', '', ' ', 'a.b', 'kustomize.toolkit.fluxcd.io/revision', '\u0000', '\ud800', 'ǅ', '🙂');
+const trickyKey = fc.constantFrom(
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'hasOwnProperty',
+  '',
+  ' ',
+  'a.b',
+  'kustomize.toolkit.fluxcd.io/revision',
+  '\u0000',
+  '\ud800',
+  'ǅ',
+  '🙂',
+);
 
 /** Strings that look like what goes in a Kubernetes field, and strings that do not. */
 export const oddString: fc.Arbitrary<string> = fc.oneof(
   { arbitrary: fc.string({ maxLength: 40 }), weight: 4 },
   { arbitrary: fc.string({ unit: 'binary', maxLength: 40 }), weight: 3 },
   { arbitrary: fc.string({ unit: 'grapheme', maxLength: 20 }), weight: 2 },
-  { arbitrary: fc.constantFrom('OutOfSync', 'Synced', 'Missing', 'Degraded', 'Unknown', 'DriftDetected', 'Progressing', 'error', 'info', 'Kustomization', 'HelmRelease', 'AuthorizationPolicy', 'VirtualService', 'networking.istio.io', '2026-11-24T10:00:00Z', 'not-a-date', 'main@sha1:0000', 'VirtualService/ns/name configured'), weight: 3 },
+  {
+    arbitrary: fc.constantFrom(
+      'OutOfSync',
+      'Synced',
+      'Missing',
+      'Degraded',
+      'Unknown',
+      'DriftDetected',
+      'Progressing',
+      'error',
+      'info',
+      'Kustomization',
+      'HelmRelease',
+      'AuthorizationPolicy',
+      'VirtualService',
+      'networking.istio.io',
+      '2026-11-24T10:00:00Z',
+      'not-a-date',
+      'main@sha1:0000',
+      'VirtualService/ns/name configured',
+    ),
+    weight: 3,
+  },
 );
 
 /** A huge string (up to the webhooks' 1 MiB limit and past it once escaped): rare, or the run spends its time copying. */
@@ -135,12 +174,22 @@ export const deeplyNested: fc.Arbitrary<string> = fc
 /** Byte sequences that are not UTF-8: stray continuation, overlong, surrogate, truncated, 0xFF. */
 const invalidUtf8 = fc.constantFrom([0x80], [0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x82], [0xf4, 0x90, 0x80, 0x80]);
 
-type ByteEdit = { at: number; kind: 'flip'; bit: number } | { at: number; kind: 'delete' } | { at: number; kind: 'insert'; bytes: number[] } | { at: number; kind: 'truncate' };
+type ByteEdit =
+  | { at: number; kind: 'flip'; bit: number }
+  | { at: number; kind: 'delete' }
+  | { at: number; kind: 'insert'; bytes: number[] }
+  | { at: number; kind: 'truncate' };
 
 const byteEdit: fc.Arbitrary<ByteEdit> = fc.oneof(
   fc.record({ at: fc.nat(), kind: fc.constant('flip' as const), bit: fc.integer({ min: 0, max: 7 }) }),
   fc.record({ at: fc.nat(), kind: fc.constant('delete' as const) }),
-  fc.record({ at: fc.nat(), kind: fc.constant('insert' as const), bytes: fc.oneof(invalidUtf8, fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 1, maxLength: 4 }), fc.constantFrom([0x22], [0x7b], [0x5d], [0x2c], [0x5c])).map((b) => [...b]) }),
+  fc.record({
+    at: fc.nat(),
+    kind: fc.constant('insert' as const),
+    bytes: fc
+      .oneof(invalidUtf8, fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 1, maxLength: 4 }), fc.constantFrom([0x22], [0x7b], [0x5d], [0x2c], [0x5c]))
+      .map((b) => [...b]),
+  }),
   fc.record({ at: fc.nat(), kind: fc.constant('truncate' as const) }),
 );
 

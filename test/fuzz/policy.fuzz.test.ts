@@ -54,14 +54,62 @@ time_intervals:
   'receivers:\n  - name: log\n    console: {}\n  - name: fix\n    remediate: { action: argocd-sync, argocd: { url: "http://argocd:8080", token_env: ARGOCD_TOKEN } }\n',
 );
 
-const SEED_TEXTS = [read('config/policy.example.yaml'), read('deploy/kubernetes/base/policy.yaml'), read('deploy/compose/policy-alertmanager.yaml'), MINIMAL, FULL];
+const SEED_TEXTS = [
+  read('config/policy.example.yaml'),
+  read('deploy/kubernetes/base/policy.yaml'),
+  read('deploy/compose/policy-alertmanager.yaml'),
+  MINIMAL,
+  FULL,
+];
 const SEEDS = SEED_TEXTS.map((t) => parse(t) as Json);
 
 /** Pieces of YAML syntax: anchors, aliases, tags, flow and block collections, scalars, directives. */
 const YAML_TOKENS = [
-  'receivers:', 'route:', 'rules:', 'receiver: log', '- ', '  ', '\n', ': ', '{', '}', '[', ']', ',', '&a ', '*a', '&b ', '*b', '<<: *a', '!!str ', '!!binary ',
-  '!!js/function ', '!custom ', '? ', '|', '>-', '"', "'", '#', '---\n', '...\n', '%YAML 1.1\n', 'name: x', 'console: {}', 'matchers: ["a=~(a+)+"]', '\t', '\u0000', '\ufeff', '~', 'null',
-  '1e999', '0x1F', '.inf', 'yes', '2026-01-01', '__proto__: {}',
+  'receivers:',
+  'route:',
+  'rules:',
+  'receiver: log',
+  '- ',
+  '  ',
+  '\n',
+  ': ',
+  '{',
+  '}',
+  '[',
+  ']',
+  ',',
+  '&a ',
+  '*a',
+  '&b ',
+  '*b',
+  '<<: *a',
+  '!!str ',
+  '!!binary ',
+  '!!js/function ',
+  '!custom ',
+  '? ',
+  '|',
+  '>-',
+  '"',
+  "'",
+  '#',
+  '---\n',
+  '...\n',
+  '%YAML 1.1\n',
+  'name: x',
+  'console: {}',
+  'matchers: ["a=~(a+)+"]',
+  '\t',
+  '\u0000',
+  '\ufeff',
+  '~',
+  'null',
+  '1e999',
+  '0x1F',
+  '.inf',
+  'yes',
+  '2026-01-01',
+  '__proto__: {}',
 ];
 
 const policyText: fc.Arbitrary<string> = fc.oneof(
@@ -73,13 +121,11 @@ const policyText: fc.Arbitrary<string> = fc.oneof(
   { arbitrary: fc.array(fc.constantFrom(...YAML_TOKENS), { maxLength: 60 }).map((t) => t.join('')), weight: 2 },
   // A seed with a fragment of soup spliced in at a line.
   {
-    arbitrary: fc
-      .tuple(fc.constantFrom(...SEED_TEXTS), fc.nat(), fc.array(fc.constantFrom(...YAML_TOKENS), { maxLength: 8 }))
-      .map(([text, at, tokens]) => {
-        const lines = text.split('\n');
-        lines.splice(at % (lines.length + 1), 0, tokens.join(''));
-        return lines.join('\n');
-      }),
+    arbitrary: fc.tuple(fc.constantFrom(...SEED_TEXTS), fc.nat(), fc.array(fc.constantFrom(...YAML_TOKENS), { maxLength: 8 })).map(([text, at, tokens]) => {
+      const lines = text.split('\n');
+      lines.splice(at % (lines.length + 1), 0, tokens.join(''));
+      return lines.join('\n');
+    }),
     weight: 2,
   },
 );
@@ -90,14 +136,21 @@ const policyText: fc.Arbitrary<string> = fc.oneof(
  * a mapping, zod's message. One more: an empty key at the root is reported as a bare "unknown key"
  * (its path is the empty string; reported as a wording fix for config/load.ts).
  */
-const NAMES_THE_PROBLEM = [/^YAML: \S/, /^the policy file is empty/, /^.+?: \S/s, /^Invalid input: expected object, received \w+$/, /^unknown key \(check the spelling/];
+const NAMES_THE_PROBLEM = [
+  /^YAML: \S/,
+  /^the policy file is empty/,
+  /^.+?: \S/s,
+  /^Invalid input: expected object, received \w+$/,
+  /^unknown key \(check the spelling/,
+];
 
 /** Why a load result breaks the property, or undefined when it holds. */
 function violation(result: LoadResult): string | undefined {
   if (result.ok) return Number.isInteger(result.policy.summary.routes) ? undefined : 'a loaded policy without a summary';
   if (result.errors.length === 0) return 'not ok, but no errors';
   for (const e of result.errors) {
-    if (e.file !== 'fuzz.yaml' || !Number.isInteger(e.line) || e.line < 1 || !Number.isInteger(e.col) || e.col < 1) return `error without a position: ${JSON.stringify(e)}`;
+    if (e.file !== 'fuzz.yaml' || !Number.isInteger(e.line) || e.line < 1 || !Number.isInteger(e.col) || e.col < 1)
+      return `error without a position: ${JSON.stringify(e)}`;
     if (!NAMES_THE_PROBLEM.some((r) => r.test(e.message))) return `error that names no path: ${JSON.stringify(e.message)}`;
   }
   return undefined;
@@ -146,7 +199,12 @@ describe('duplicate keys (yaml uniqueKeys: true)', () => {
 /** A "billion laughs": `depth` levels of anchors, each aliasing the previous one `width` times. */
 function aliasBomb(depth: number, width: number): string {
   const lines = [MINIMAL, `x0: &a0 [${Array(width).fill('lol').join(', ')}]`];
-  for (let i = 1; i <= depth; i++) lines.push(`x${i}: &a${i} [${Array(width).fill(`*a${i - 1}`).join(', ')}]`);
+  for (let i = 1; i <= depth; i++)
+    lines.push(
+      `x${i}: &a${i} [${Array(width)
+        .fill(`*a${i - 1}`)
+        .join(', ')}]`,
+    );
   return lines.join('\n');
 }
 
@@ -163,9 +221,12 @@ describe('alias bombs', () => {
   // limit, or to an anchor not set before it); the loader turns it into a policy error.
   it.each([
     ['an alias bomb', aliasBomb(9, 10)],
-    ['an alias before its anchor', `${MINIMAL}  group_by: *by
+    [
+      'an alias before its anchor',
+      `${MINIMAL}  group_by: *by
 x: &by [cluster]
-`],
+`,
+    ],
   ])('%s is a policy error with a position, not a thrown ReferenceError', (_what, text) => {
     const result = loadPolicyText(text, 'p.yaml');
     expect(result.ok).toBe(false);
@@ -223,10 +284,14 @@ describe('regexes and globs against long names (webhook input, up to 1 MiB)', ()
     ['an anchored alternation route matcher', withRoute('name=~"cart|reviews-.*"'), 'reviews-'.padEnd(100_000, 'x')],
     ['a one-star glob rule', withRule('{ name: "reviews-*" }'), 'reviews-'.padEnd(100_000, 'x')],
     ['a two-star glob rule', withRule('{ name: "*canary*" }'), 'a'.repeat(100_000)],
-  ])('%s classifies a 100,000-character name without hanging', async (_what, policy, name) => {
-    const outcome = await classifyWithin({ policy, signal: signalNamed(name) }, LIMIT_MS);
-    expect(outcome).toMatchObject({ ok: true, findings: 1 });
-  }, LIMIT_MS + 10_000);
+  ])(
+    '%s classifies a 100,000-character name without hanging',
+    async (_what, policy, name) => {
+      const outcome = await classifyWithin({ policy, signal: signalNamed(name) }, LIMIT_MS);
+      expect(outcome).toMatchObject({ ok: true, findings: 1 });
+    },
+    LIMIT_MS + 10_000,
+  );
 
   // Names come from webhook bodies: a backtracking pattern would block the event loop (every
   // webhook stalls) for minutes. Matchers run on V8's linear engine and globs without RegExp.
@@ -235,14 +300,22 @@ describe('regexes and globs against long names (webhook input, up to 1 MiB)', ()
     ['a six-star glob rule, *a*a*a*a*a*b', withRule('{ name: "*a*a*a*a*a*b" }'), 'a'.repeat(300)],
     // Three stars compile to ^.*a.*b.*$: quadratic, 10^10 steps on a 100,000-character name.
     ['a three-star glob rule, *a*b*', withRule('{ name: "*a*b*" }'), 'a'.repeat(100_000)],
-  ])('%s classifies a crafted name without hanging', async (_what, policy, name) => {
-    const outcome = await classifyWithin({ policy, signal: signalNamed(name) }, LIMIT_MS);
-    expect(outcome).toMatchObject({ ok: true });
-  }, LIMIT_MS + 10_000);
+  ])(
+    '%s classifies a crafted name without hanging',
+    async (_what, policy, name) => {
+      const outcome = await classifyWithin({ policy, signal: signalNamed(name) }, LIMIT_MS);
+      expect(outcome).toMatchObject({ ok: true });
+    },
+    LIMIT_MS + 10_000,
+  );
 
   // A label named like an Object.prototype member is not inherited from it (it was: classify threw).
-  it('a rule on a label named "constructor" classifies a signal without that label', async () => {
-    const outcome = await classifyWithin({ policy: withRule('{ labels: { constructor: "x*" } }'), signal: signalNamed('cart') }, LIMIT_MS);
-    expect(outcome).toMatchObject({ ok: true });
-  }, LIMIT_MS + 10_000);
+  it(
+    'a rule on a label named "constructor" classifies a signal without that label',
+    async () => {
+      const outcome = await classifyWithin({ policy: withRule('{ labels: { constructor: "x*" } }'), signal: signalNamed('cart') }, LIMIT_MS);
+      expect(outcome).toMatchObject({ ok: true });
+    },
+    LIMIT_MS + 10_000,
+  );
 });

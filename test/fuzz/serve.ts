@@ -32,7 +32,9 @@ export async function startServe(env: Record<string, string>): Promise<ServeProc
     stderr = (stderr + d.toString('utf8')).slice(-4000);
   });
   const exited = (): string | undefined =>
-    child.exitCode === null && child.signalCode === null ? undefined : `meshdrift serve exited (${child.exitCode ?? child.signalCode}):\n${stderr.slice(-2000)}`;
+    child.exitCode === null && child.signalCode === null
+      ? undefined
+      : `meshdrift serve exited (${child.exitCode ?? child.signalCode}):\n${stderr.slice(-2000)}`;
   const url = `http://127.0.0.1:${port}`;
   const stop = async (): Promise<void> => {
     if (exited() !== undefined) return;
@@ -43,11 +45,15 @@ export async function startServe(env: Record<string, string>): Promise<ServeProc
     clearTimeout(timer);
   };
   try {
-    await waitFor(async () => {
-      const why = exited();
-      if (why !== undefined) throw new Error(why);
-      return (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(1000) }).catch(() => undefined))?.status === 200;
-    }, 30_000, 'meshdrift serve to be ready');
+    await waitFor(
+      async () => {
+        const why = exited();
+        if (why !== undefined) throw new Error(why);
+        return (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(1000) }).catch(() => undefined))?.status === 200;
+      },
+      30_000,
+      'meshdrift serve to be ready',
+    );
   } catch (err) {
     await stop();
     throw err;

@@ -55,14 +55,24 @@ function bodies(seeds: Json[], seedBytes: Buffer[]): fc.Arbitrary<Buffer> {
     { arbitrary: json(mutated(seeds)), weight: 10 },
     { arbitrary: json(fc.jsonValue({ maxDepth: 4 })), weight: 3 },
     // The right top-level keys with values of any type.
-    { arbitrary: json(fc.dictionary(fc.constantFrom('app', 'cluster', 'context', 'involvedObject', 'severity', 'timestamp', 'message', 'reason', 'metadata'), oddValue, { maxKeys: 6 })), weight: 3 },
+    {
+      arbitrary: json(
+        fc.dictionary(fc.constantFrom('app', 'cluster', 'context', 'involvedObject', 'severity', 'timestamp', 'message', 'reason', 'metadata'), oddValue, {
+          maxKeys: 6,
+        }),
+      ),
+      weight: 3,
+    },
     { arbitrary: damagedBytes(seedBytes), weight: 4 },
     { arbitrary: anyBytes, weight: 2 },
     { arbitrary: deeplyNested.map((t) => Buffer.from(t)), weight: 1 },
   );
 }
 
-const argocdBodies = bodies(argocdSeeds, argocdSeeds.map((s) => Buffer.from(JSON.stringify(s))));
+const argocdBodies = bodies(
+  argocdSeeds,
+  argocdSeeds.map((s) => Buffer.from(JSON.stringify(s))),
+);
 const fluxBodies = bodies(fluxSeeds, [...FLUX_EVENTS.map((f) => readFixtureBytes(f)), ...fluxSeeds.map((s) => Buffer.from(JSON.stringify(s)))]);
 
 /** Every 4xx reason the webhooks give; each says what was wrong (and where, for schema errors). */
@@ -86,12 +96,16 @@ const agent = new Agent({ keepAlive: true, maxSockets: BATCH });
 
 function send(url: URL, body: Buffer, headers: Record<string, string>): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': String(body.length), ...headers }, timeout: 15_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
+    const req = request(
+      url,
+      { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': String(body.length), ...headers }, timeout: 15_000 },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('no answer within 15 s')));
     req.on('error', reject);
     req.end(body);
@@ -131,9 +145,30 @@ let svc: ServeProcess;
 let tokenSvc: ServeProcess;
 
 const TARGETS: Target[] = [
-  { name: 'argocd (bearer)', server: () => svc, url: () => new URL('/webhooks/argocd', svc.url), share: 0.45, arbitrary: argocdBodies, headers: () => ({ authorization: `Bearer ${ARGOCD_TOKEN}` }) },
-  { name: 'flux (generic-hmac)', server: () => svc, url: () => new URL('/webhooks/flux', svc.url), share: 0.4, arbitrary: fluxBodies, headers: (b) => ({ 'x-signature': `sha256=${createHmac('sha256', FLUX_KEY).update(b).digest('hex')}` }) },
-  { name: 'flux (generic, token)', server: () => tokenSvc, url: () => new URL('/webhooks/flux', tokenSvc.url), share: 0.15, arbitrary: fluxBodies, headers: () => ({ authorization: `Bearer ${FLUX_TOKEN}` }) },
+  {
+    name: 'argocd (bearer)',
+    server: () => svc,
+    url: () => new URL('/webhooks/argocd', svc.url),
+    share: 0.45,
+    arbitrary: argocdBodies,
+    headers: () => ({ authorization: `Bearer ${ARGOCD_TOKEN}` }),
+  },
+  {
+    name: 'flux (generic-hmac)',
+    server: () => svc,
+    url: () => new URL('/webhooks/flux', svc.url),
+    share: 0.4,
+    arbitrary: fluxBodies,
+    headers: (b) => ({ 'x-signature': `sha256=${createHmac('sha256', FLUX_KEY).update(b).digest('hex')}` }),
+  },
+  {
+    name: 'flux (generic, token)',
+    server: () => tokenSvc,
+    url: () => new URL('/webhooks/flux', tokenSvc.url),
+    share: 0.15,
+    arbitrary: fluxBodies,
+    headers: () => ({ authorization: `Bearer ${FLUX_TOKEN}` }),
+  },
 ];
 
 /** The default policy (console receiver) with flushes an hour away: accepted bodies are tracked, nothing is delivered during the run. */
@@ -181,7 +216,10 @@ describe('webhook fuzzing', () => {
           if (gone !== undefined) throw new Error(`${target.name}: ${gone}`);
           answers.forEach((a, i) => {
             const why = a instanceof Error ? `no answer: ${a.message}` : violation(a);
-            if (why !== undefined) throw new Error(`${target.name}: ${why}\nbody (${batch[i]?.length ?? 0} bytes): ${JSON.stringify(batch[i]?.subarray(0, 300).toString('latin1'))}`);
+            if (why !== undefined)
+              throw new Error(
+                `${target.name}: ${why}\nbody (${batch[i]?.length ?? 0} bytes): ${JSON.stringify(batch[i]?.subarray(0, 300).toString('latin1'))}`,
+              );
             const key = `${target.name} ${(a as Answer).status}`;
             statuses.set(key, (statuses.get(key) ?? 0) + 1);
           });
@@ -195,14 +233,22 @@ describe('webhook fuzzing', () => {
     }
 
     const seconds = (performance.now() - started) / 1000;
-    const lines = [`webhook fuzz: ${sent} bodies in ${seconds.toFixed(1)} s (${Math.round(sent / seconds)} bodies/s)`, ...[...statuses.entries()].sort().map(([k, n]) => `  ${k}: ${n}`)];
+    const lines = [
+      `webhook fuzz: ${sent} bodies in ${seconds.toFixed(1)} s (${Math.round(sent / seconds)} bodies/s)`,
+      ...[...statuses.entries()].sort().map(([k, n]) => `  ${k}: ${n}`),
+    ];
     const growth: Array<{ heap: number; rss: number }> = [];
-    for (const [name, server] of [['argocd + flux-hmac server', svc], ['flux-token server', tokenSvc]] as const) {
+    for (const [name, server] of [
+      ['argocd + flux-hmac server', svc],
+      ['flux-token server', tokenSvc],
+    ] as const) {
       const before = baseline.get(server);
       const end = await server.memory();
       if (!before) continue;
       growth.push({ heap: mb(end.heapUsed - before.heapUsed), rss: mb(end.rss - before.rss) });
-      lines.push(`  ${name}, after warm-up → end (after GC): heapUsed ${mb(before.heapUsed)} → ${mb(end.heapUsed)} MB, rss ${mb(before.rss)} → ${mb(end.rss)} MB`);
+      lines.push(
+        `  ${name}, after warm-up → end (after GC): heapUsed ${mb(before.heapUsed)} → ${mb(end.heapUsed)} MB, rss ${mb(before.rss)} → ${mb(end.rss)} MB`,
+      );
     }
     console.log(lines.join('\n'));
 

@@ -64,7 +64,11 @@ async function groupStates(): Promise<GroupState[]> {
 
 async function expectExact(): Promise<void> {
   const recount = Object.fromEntries([...countActiveFindings(await groupStates())].sort(([a], [b]) => a.localeCompare(b)));
-  const counts = Object.fromEntries((await readActiveFindings(redis, prefix)).map((c) => [`${c.severity}|${c.mesh}|${c.category}`, c.count]).sort(([a], [b]) => String(a).localeCompare(String(b))));
+  const counts = Object.fromEntries(
+    (await readActiveFindings(redis, prefix))
+      .map((c) => [`${c.severity}|${c.mesh}|${c.category}`, c.count])
+      .sort(([a], [b]) => String(a).localeCompare(String(b))),
+  );
   expect(counts).toEqual(recount);
   const live = activeFindingsKeys(prefix);
   for (const v of [...Object.values(await redis.hgetall(live.refs)), ...Object.values(await redis.hgetall(live.counts))]) expect(Number(v)).toBeGreaterThan(0);
@@ -150,15 +154,36 @@ describe('active findings rebuild in steps', () => {
     await ingest(snapshot('whole', 10, 2));
     // The per-finding layout (track/group-layout.ts): its `s` holds a marker, not the state.
     const key = `${prefix}:group:fields`;
-    const finding = (fp: string, status: string, severity: string) => JSON.stringify({ fingerprint: fp, status, severity, mesh: 'istio', category: 'security' });
-    await redis.hset(key, 'v', '999', 'm', '{"v":2}', 's', '{"v":2,"layout":"per-finding fields"}', 'f:aa', finding('aa', 'firing', 'critical'), 'f:bb', finding('bb', 'firing', 'low'), 'f:cc', finding('cc', 'resolved', 'low'), 'o:x', '{"fps":[]}');
+    const finding = (fp: string, status: string, severity: string) =>
+      JSON.stringify({ fingerprint: fp, status, severity, mesh: 'istio', category: 'security' });
+    await redis.hset(
+      key,
+      'v',
+      '999',
+      'm',
+      '{"v":2}',
+      's',
+      '{"v":2,"layout":"per-finding fields"}',
+      'f:aa',
+      finding('aa', 'firing', 'critical'),
+      'f:bb',
+      finding('bb', 'firing', 'low'),
+      'f:cc',
+      finding('cc', 'resolved', 'low'),
+      'o:x',
+      '{"fps":[]}',
+    );
     await redis.expire(key, 600);
     await redis.zadd(`${prefix}:groups:active`, 1, 'fields');
     await spoilCounts();
     expect((await rebuildActiveFindings(redis, prefix, { everySeconds: 60, batch: 1 }))?.groups).toBe(2);
     const counts = Object.fromEntries((await readActiveFindings(redis, prefix)).map((c) => [`${c.severity}|${c.mesh}|${c.category}`, c.count]));
     const whole = Object.fromEntries(countActiveFindings((await groupStates()).filter((g) => g.groupKey !== 'fields')));
-    expect(counts).toEqual({ ...whole, 'critical|istio|security': (whole['critical|istio|security'] ?? 0) + 1, 'low|istio|security': (whole['low|istio|security'] ?? 0) + 1 });
+    expect(counts).toEqual({
+      ...whole,
+      'critical|istio|security': (whole['critical|istio|security'] ?? 0) + 1,
+      'low|istio|security': (whole['low|istio|security'] ?? 0) + 1,
+    });
   });
 
   it('gives up, changing nothing live, when another rebuild replaced it', async () => {

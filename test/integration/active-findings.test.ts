@@ -46,10 +46,20 @@ const POLICY_B = policy(`rules:
 `);
 
 type Resource = { kind: 'VirtualService' | 'AuthorizationPolicy' | 'HTTPRoute'; name: string; state: DriftState | 'InSync' };
-const GROUPS: Record<Resource['kind'], string> = { VirtualService: 'networking.istio.io', AuthorizationPolicy: 'security.istio.io', HTTPRoute: 'gateway.networking.k8s.io' };
+const GROUPS: Record<Resource['kind'], string> = {
+  VirtualService: 'networking.istio.io',
+  AuthorizationPolicy: 'security.istio.io',
+  HTTPRoute: 'gateway.networking.k8s.io',
+};
 
 /** An Argo CD snapshot of an Application, or with `flux` a Flux event (partial) or re-list (snapshot) of a Kustomization. */
-function signal(app: string, observedAt: number, resources: Resource[], completeness: 'snapshot' | 'partial' = 'snapshot', flux = completeness === 'partial'): Signal {
+function signal(
+  app: string,
+  observedAt: number,
+  resources: Resource[],
+  completeness: 'snapshot' | 'partial' = 'snapshot',
+  flux = completeness === 'partial',
+): Signal {
   return {
     source: flux ? 'flux-webhook' : 'argocd-webhook',
     cluster: 'prod',
@@ -195,7 +205,13 @@ describe('active findings counts, kept by the CAS commits on real Redis', () => 
 
     // Everything back in sync: no counts and no references left.
     now += 1000;
-    await ingest(signal('shop', 8, drifted.map((r) => ({ ...r, state: 'InSync' as const }))));
+    await ingest(
+      signal(
+        'shop',
+        8,
+        drifted.map((r) => ({ ...r, state: 'InSync' as const })),
+      ),
+    );
     expect(await exact()).toEqual({});
     expect(await redis.exists(activeFindingsKeys(prefix).refs, activeFindingsKeys(prefix).counts)).toBe(0);
   });

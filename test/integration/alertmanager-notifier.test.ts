@@ -143,7 +143,15 @@ describe.skipIf(SKIP_REAL)('alertmanager notifier against a real Alertmanager', 
     const now = Date.now();
     const notifier = createAlertmanagerNotifier({ url, timeoutMs: 2_000, generatorUrl: 'https://meshdrift.example.com/' });
     expect(notifier.type).toBe('alertmanager');
-    const fired = [finding('allow-checkout', cluster, now), { ...finding('deny-all', cluster, now), resource: { group: '', kind: 'NetworkPolicy', namespace: 'payments', name: 'deny-all' }, category: 'security' as const, mesh: 'none' }];
+    const fired = [
+      finding('allow-checkout', cluster, now),
+      {
+        ...finding('deny-all', cluster, now),
+        resource: { group: '', kind: 'NetworkPolicy', namespace: 'payments', name: 'deny-all' },
+        category: 'security' as const,
+        mesh: 'none',
+      },
+    ];
 
     await expect(notifier.send(notification(cluster, now, fired))).resolves.toEqual({ ok: true });
 

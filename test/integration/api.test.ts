@@ -26,7 +26,13 @@ const owner = { kind: 'Application', namespace: 'argocd', name: 'payments' };
 const groupLabels = { cluster: 'prod-eu', tool: 'argocd' as const, owner, project: 'mesh' };
 const GROUP = 'a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4';
 
-function tracked(name: string, kind: string, severity: TrackedFinding['severity'], category: TrackedFinding['category'], status: TrackedFinding['status'] = 'firing'): TrackedFinding {
+function tracked(
+  name: string,
+  kind: string,
+  severity: TrackedFinding['severity'],
+  category: TrackedFinding['category'],
+  status: TrackedFinding['status'] = 'firing',
+): TrackedFinding {
   return {
     fingerprint: `fp-${name}`,
     groupKey: GROUP,
@@ -168,7 +174,12 @@ describe('API /api/v1', () => {
       ['no Authorization header', null, /missing Authorization header/],
       ['a wrong token', 'wrong-token', /invalid bearer token/],
     ])('401 with %s, before anything else', async (_what, token, message) => {
-      for (const [method, path] of [['GET', '/alerts'], ['POST', '/silences'], ['GET', '/nope'], ['POST', '/deadletters/x/retry']] as const) {
+      for (const [method, path] of [
+        ['GET', '/alerts'],
+        ['POST', '/silences'],
+        ['GET', '/nope'],
+        ['POST', '/deadletters/x/retry'],
+      ] as const) {
         const res = await call(method, path, { token, ...(method === 'POST' ? { raw: '{not json' } : {}) });
         expect(res.status).toBe(401);
         expect(res.body.error).toMatch(message);
@@ -188,7 +199,12 @@ describe('API /api/v1', () => {
 
     it('POST creates a silence (201, Location, state)', async () => {
       const res = await call('POST', '/silences', {
-        body: { matchers: ['kind="AuthorizationPolicy"', { name: 'cluster', op: '=~', value: 'prod-.*' }], duration: '2h', createdBy: 'alice', comment: 'rotating policies' },
+        body: {
+          matchers: ['kind="AuthorizationPolicy"', { name: 'cluster', op: '=~', value: 'prod-.*' }],
+          duration: '2h',
+          createdBy: 'alice',
+          comment: 'rotating policies',
+        },
       });
       expect(res.status).toBe(201);
       id = String(res.body.id);
@@ -209,12 +225,19 @@ describe('API /api/v1', () => {
     });
 
     it('GET lists it and GET /:id returns it', async () => {
-      const pending = await call('POST', '/silences', { body: { matchers: ['namespace="payments"'], startsAt: iso(clock + HOUR), endsAt: iso(clock + 2 * HOUR), createdBy: 'bob', comment: 'later' } });
+      const pending = await call('POST', '/silences', {
+        body: { matchers: ['namespace="payments"'], startsAt: iso(clock + HOUR), endsAt: iso(clock + 2 * HOUR), createdBy: 'bob', comment: 'later' },
+      });
       expect(pending.status).toBe(201);
       const list = await call('GET', '/silences');
       expect(list.status).toBe(200);
       const silences = list.body.silences as Array<{ id: string; state: string }>;
-      expect(silences.map((s) => [s.id, s.state])).toEqual(expect.arrayContaining([[id, 'active'], [pending.body.id, 'pending']]));
+      expect(silences.map((s) => [s.id, s.state])).toEqual(
+        expect.arrayContaining([
+          [id, 'active'],
+          [pending.body.id, 'pending'],
+        ]),
+      );
       const one = await call('GET', `/silences/${id}`);
       expect(one.status).toBe(200);
       expect(one.body).toMatchObject({ id, state: 'active', createdBy: 'alice' });
@@ -226,7 +249,11 @@ describe('API /api/v1', () => {
       ['a bad regex', { matchers: ['name=~"("'], duration: '1h', createdBy: 'a', comment: 'c' }, /^matchers\.0: invalid regular expression/],
       ['no end', { matchers: ['a="b"'], createdBy: 'a', comment: 'c' }, /^endsAt: /],
       ['a bad duration', { matchers: ['a="b"'], duration: 'forever', createdBy: 'a', comment: 'c' }, /^duration: /],
-      ['endsAt before startsAt', { matchers: ['a="b"'], startsAt: '2030-01-02T00:00:00Z', endsAt: '2030-01-01T00:00:00Z', createdBy: 'a', comment: 'c' }, /^endsAt: /],
+      [
+        'endsAt before startsAt',
+        { matchers: ['a="b"'], startsAt: '2030-01-02T00:00:00Z', endsAt: '2030-01-01T00:00:00Z', createdBy: 'a', comment: 'c' },
+        /^endsAt: /,
+      ],
       ['an empty createdBy', { matchers: ['a="b"'], duration: '1h', createdBy: '', comment: 'c' }, /^createdBy: /],
       ['no comment', { matchers: ['a="b"'], duration: '1h', createdBy: 'a' }, /^comment: /],
     ])('POST with %s → 400 naming the field', async (_what, body, message) => {
@@ -238,9 +265,24 @@ describe('API /api/v1', () => {
     it.each<[string, { raw: string; contentType?: string | null }, number, RegExp]>([
       ['malformed JSON', { raw: '{"matchers": [' }, 400, /malformed request body/],
       ['a JSON array', { raw: '[]' }, 400, /\(body\): expected a JSON object/],
-      ['a non-JSON content type (415)', { raw: 'matchers=a', contentType: 'text/plain' }, 415, /^Content-Type "text\/plain" is not supported: send application\/json$/],
-      ['a form content type, as a cross-site form posts (415)', { raw: 'matchers=a', contentType: 'application/x-www-form-urlencoded' }, 415, /send application\/json/],
-      ['no Content-Type at all (415)', { raw: JSON.stringify({ matchers: ['a="b"'], duration: '1h', createdBy: 'a', comment: 'c' }), contentType: null }, 415, /^Content-Type is required: send application\/json$/],
+      [
+        'a non-JSON content type (415)',
+        { raw: 'matchers=a', contentType: 'text/plain' },
+        415,
+        /^Content-Type "text\/plain" is not supported: send application\/json$/,
+      ],
+      [
+        'a form content type, as a cross-site form posts (415)',
+        { raw: 'matchers=a', contentType: 'application/x-www-form-urlencoded' },
+        415,
+        /send application\/json/,
+      ],
+      [
+        'no Content-Type at all (415)',
+        { raw: JSON.stringify({ matchers: ['a="b"'], duration: '1h', createdBy: 'a', comment: 'c' }), contentType: null },
+        415,
+        /^Content-Type is required: send application\/json$/,
+      ],
       ['a body over 64 KiB', { raw: JSON.stringify({ comment: 'x'.repeat(70_000) }) }, 413, /larger than/],
     ])('POST with %s → %s', async (_what, opts, status, message) => {
       const res = await call('POST', '/silences', opts);
@@ -268,7 +310,9 @@ describe('API /api/v1', () => {
 
   describe('alerts', () => {
     it('GET /alerts shows active groups with findings, silencedBy and the last notification', async () => {
-      const created = await call('POST', '/silences', { body: { matchers: ['kind="AuthorizationPolicy"', 'owner="payments"'], duration: '1h', createdBy: 'alice', comment: 'c' } });
+      const created = await call('POST', '/silences', {
+        body: { matchers: ['kind="AuthorizationPolicy"', 'owner="payments"'], duration: '1h', createdBy: 'alice', comment: 'c' },
+      });
       const res = await call('GET', '/alerts');
       expect(res.status).toBe(200);
       expect(res.body).toEqual({

@@ -28,7 +28,10 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 function patchLocal(existing: Obj, patchFile: string, type: 'merge' | 'strategic'): Obj {
   const target = join(dir, `existing-${Math.random().toString(36).slice(2)}.yaml`);
   writeFileSync(target, stringify(existing));
-  const out = spawnSync(KUBECTL, ['patch', '--local', '-f', target, '--type', type, '--patch-file', fileURLPath(patchFile), '-o', 'json'], { encoding: 'utf8', timeout: 30_000 });
+  const out = spawnSync(KUBECTL, ['patch', '--local', '-f', target, '--type', type, '--patch-file', fileURLPath(patchFile), '-o', 'json'], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
   if (out.status !== 0) throw new Error(`kubectl patch failed: ${out.stderr}`);
   return JSON.parse(out.stdout) as Obj;
 }
@@ -50,11 +53,15 @@ describe.skipIf(missing)('install on an Argo CD that already has notifications',
     expect(result.metadata['labels']).toEqual(existingCm.metadata.labels);
   });
 
-  it('AppProject subscription: two annotations added, the project\'s own annotations kept', () => {
+  it("AppProject subscription: two annotations added, the project's own annotations kept", () => {
     const project = {
       apiVersion: 'argoproj.io/v1alpha1',
       kind: 'AppProject',
-      metadata: { name: 'payments', namespace: 'argocd', annotations: { 'notifications.argoproj.io/subscribe.on-sync-failed.slack': 'payments-alerts', owner: 'team-payments' } },
+      metadata: {
+        name: 'payments',
+        namespace: 'argocd',
+        annotations: { 'notifications.argoproj.io/subscribe.on-sync-failed.slack': 'payments-alerts', owner: 'team-payments' },
+      },
       spec: { sourceRepos: ['*'] },
     };
     const result = patchLocal(project, 'appproject-subscriptions.patch.yaml', 'merge') as { metadata: { annotations: Record<string, string> }; spec: Obj };
@@ -100,7 +107,14 @@ function coalesce(base: unknown, over: unknown): unknown {
   return out;
 }
 function chartConfigMapData(values: { notifications: Obj }): Record<string, string> {
-  const n = values.notifications as { argocdUrl?: string; context?: Obj; notifiers?: Record<string, string>; templates?: Record<string, string>; triggers?: Record<string, string>; subscriptions?: unknown[] };
+  const n = values.notifications as {
+    argocdUrl?: string;
+    context?: Obj;
+    notifiers?: Record<string, string>;
+    templates?: Record<string, string>;
+    triggers?: Record<string, string>;
+    subscriptions?: unknown[];
+  };
   const data: Record<string, string> = { context: stringify({ argocdUrl: n.argocdUrl ?? null, ...n.context }) };
   Object.assign(data, n.notifiers ?? {}, n.templates ?? {}, n.triggers ?? {});
   if (n.subscriptions !== undefined && n.subscriptions.length > 0) data['subscriptions'] = stringify(n.subscriptions);
@@ -110,12 +124,12 @@ function chartConfigMapData(values: { notifications: Obj }): Record<string, stri
 describe('argo-cd Helm chart values', () => {
   const ours = parse(file('helm-values.yaml')) as { notifications: Obj };
 
-  it('set only notifiers, triggers and templates (maps Helm merges), with the ConfigMap\'s exact text', () => {
+  it("set only notifiers, triggers and templates (maps Helm merges), with the ConfigMap's exact text", () => {
     expect(Object.keys(ours.notifications).sort()).toEqual(['notifiers', 'templates', 'triggers']);
     expect(chartConfigMapData(ours)).toEqual({ context: 'argocdUrl: null\n', ...OURS });
   });
 
-  it('merged after a user\'s values, keep their context, subscriptions and services', () => {
+  it("merged after a user's values, keep their context, subscriptions and services", () => {
     const theirs = {
       notifications: {
         argocdUrl: 'https://argocd.corp.example',
@@ -132,7 +146,7 @@ describe('argo-cd Helm chart values', () => {
 });
 
 describe('the Operator patch', () => {
-  it('carries the ConfigMap\'s exact text and no subscriptions', () => {
+  it("carries the ConfigMap's exact text and no subscriptions", () => {
     const spec = (parse(file('notificationsconfiguration.patch.yaml')) as { spec: Record<string, Record<string, string>> }).spec;
     expect(Object.keys(spec).sort()).toEqual(['services', 'templates', 'triggers']);
     expect({ ...spec['services'], ...spec['triggers'], ...spec['templates'] }).toEqual(OURS);

@@ -112,7 +112,11 @@ describe('Argo CD API polling configured by the environment', () => {
 
     argo.expireToken(false);
     await waitFor(async () => (await fetch(`${url}/readyz`)).status === 200, 15_000, 'ready again');
-    await waitFor(() => updates(slack).some((c) => blocksText(c.args).includes('RESOLVED') && blocksText(c.args).includes('Unreachable')), 15_000, 'the unreachable alert resolves');
+    await waitFor(
+      () => updates(slack).some((c) => blocksText(c.args).includes('RESOLVED') && blocksText(c.args).includes('Unreachable')),
+      15_000,
+      'the unreachable alert resolves',
+    );
     expect(unreachable()).toHaveLength(1);
   });
 });
@@ -152,7 +156,9 @@ describe('Argo CD API polling → the pipeline', () => {
     argo.setResourceHealth('payments-mesh', DR, { status: 'Degraded', message: 'subset v3 not found' });
     const { p } = poll(app);
     expect(await p.pollNow()).toMatchObject({ outcome: 'ok', listed: 1, trees: 1, discovered: 1 });
-    expect(argo.trees().map((r) => ({ path: r.path, query: r.query }))).toEqual([{ path: '/api/v1/applications/payments-mesh/resource-tree', query: { appNamespace: 'argocd', project: 'mesh-prod' } }]);
+    expect(argo.trees().map((r) => ({ path: r.path, query: r.query }))).toEqual([
+      { path: '/api/v1/applications/payments-mesh/resource-tree', query: { appNamespace: 'argocd', project: 'mesh-prod' } },
+    ]);
     expect(await findings(app.url)).toEqual(['DestinationRule/payments=Unhealthy']);
     await waitFor(() => posts(slack).length === 1, 10_000, 'the Slack message');
     expect(blocksText(posts(slack)[0]?.args ?? {})).toContain('DestinationRule');
@@ -236,8 +242,19 @@ describe('the Argo CD API client against the fake server', () => {
   const api = () => createArgoCdApi({ apiUrl: `${argo.url}/`, token: API_TOKEN, timeoutMs: 2_000 });
 
   it('lists every fixture app in one answer, sorted by name, and filters by project, selector and namespace', async () => {
-    expect((await api().listApplications()).items.map((a) => a.metadata.name)).toEqual(['hitchhiker-babel-fish', 'hitchhiker-ford-prefect-broken', 'jen', 'megadodo-zarniwoop', 'payments-mesh', 'velero-test']);
-    expect((await api().listApplications({ projects: ['hitchhiker', 'sre'] })).items.map((a) => a.metadata.name)).toEqual(['hitchhiker-babel-fish', 'hitchhiker-ford-prefect-broken', 'velero-test']);
+    expect((await api().listApplications()).items.map((a) => a.metadata.name)).toEqual([
+      'hitchhiker-babel-fish',
+      'hitchhiker-ford-prefect-broken',
+      'jen',
+      'megadodo-zarniwoop',
+      'payments-mesh',
+      'velero-test',
+    ]);
+    expect((await api().listApplications({ projects: ['hitchhiker', 'sre'] })).items.map((a) => a.metadata.name)).toEqual([
+      'hitchhiker-babel-fish',
+      'hitchhiker-ford-prefect-broken',
+      'velero-test',
+    ]);
     expect((await api().listApplications({ selector: 'cloud_provider=gcp,preview!=false' })).items.map((a) => a.metadata.name)).toEqual(['velero-test']);
     expect((await api().listApplications({ selector: '!team' })).items).toHaveLength(5);
     expect((await api().listApplications({ appNamespace: 'argo-cd' })).items.map((a) => a.metadata.name)).toEqual(['velero-test']);
@@ -245,7 +262,10 @@ describe('the Argo CD API client against the fake server', () => {
   });
 
   it('fields keeps only the selected fields (and so no reconciledAt)', async () => {
-    const list = await api().listApplications({ projects: ['mesh-prod'], fields: ['items.metadata.name', 'items.metadata.namespace', 'items.status.sync.status', 'items.status.resources'] });
+    const list = await api().listApplications({
+      projects: ['mesh-prod'],
+      fields: ['items.metadata.name', 'items.metadata.namespace', 'items.status.sync.status', 'items.status.resources'],
+    });
     expect(list.items).toHaveLength(1);
     expect(list.items[0]?.metadata).toEqual({ name: 'payments-mesh', namespace: 'argocd' });
     expect(list.items[0]?.status?.sync).toEqual({ status: 'OutOfSync' });
@@ -254,7 +274,9 @@ describe('the Argo CD API client against the fake server', () => {
   });
 
   it('a bad selector is the server error, retryable; an unknown app tree is 404 with a project, 403 without', async () => {
-    const bad = await api().listApplications({ selector: 'team in ()' }).catch((e: unknown) => e);
+    const bad = await api()
+      .listApplications({ selector: 'team in ()' })
+      .catch((e: unknown) => e);
     expect(bad).toBeInstanceOf(ArgoCdApiError);
     expect(bad).toMatchObject({ kind: 'unavailable', status: 500, message: expect.stringContaining('error parsing the selector') });
     await expect(api().resourceTree({ name: 'nope', namespace: 'argocd', project: 'default' })).rejects.toMatchObject({ kind: 'not-found', status: 404 });
@@ -268,12 +290,19 @@ describe('the Argo CD API client against the fake server', () => {
     expect(String((err as Error).message)).toContain('invalid session: token signature is invalid');
     expect(String((err as Error).message)).not.toContain('wrong-SECRET-token');
     argo.failNext(1, 503, { error: 'upstream connect error', code: 14, message: 'upstream connect error' });
-    await expect(api().listApplications()).rejects.toMatchObject({ kind: 'unavailable', retryable: true, message: 'argocd list of applications: HTTP 503: upstream connect error' });
+    await expect(api().listApplications()).rejects.toMatchObject({
+      kind: 'unavailable',
+      retryable: true,
+      message: 'argocd list of applications: HTTP 503: upstream connect error',
+    });
   });
 
   it('refuses a list larger than the bound, saying how to narrow it', async () => {
     const small = createArgoCdApi({ apiUrl: argo.url, token: API_TOKEN, maxListBytes: 20 * 1024 });
-    await expect(small.listApplications()).rejects.toMatchObject({ kind: 'rejected', message: expect.stringMatching(/larger than 20 KiB; poll fewer apps at once \(ARGOCD_PROJECTS/) });
+    await expect(small.listApplications()).rejects.toMatchObject({
+      kind: 'rejected',
+      message: expect.stringMatching(/larger than 20 KiB; poll fewer apps at once \(ARGOCD_PROJECTS/),
+    });
     expect((await small.listApplications({ projects: ['mesh-prod'] })).items).toHaveLength(1);
   });
 

@@ -113,8 +113,18 @@ describe.skipIf(skip !== undefined)('Argo CD notification sequences end with mes
     // Their first condition and their clean trigger, with `?.`/`??` spelled as expr 1.8 nil guards
     // (the set-change condition needs `join`, which expr 1.8 lacks, and plays no part here).
     const old = parseNotificationsConfig({
-      'trigger.on-meshdrift-state': stringify([{ when: "app.status.sync.status != 'Synced' or app.status.health.status in ['Degraded','Missing','Unknown'] or (app.status.operationState != nil and app.status.operationState.phase in ['Failed','Error'])", send: ['meshdrift-state'] }]),
-      'trigger.on-meshdrift-clean': stringify([{ when: "app.status.sync.status == 'Synced' and app.status.health.status == 'Healthy' and (app.status.operationState == nil or app.status.operationState.phase not in ['Running','Failed','Error'])", send: ['meshdrift-clean'] }]),
+      'trigger.on-meshdrift-state': stringify([
+        {
+          when: "app.status.sync.status != 'Synced' or app.status.health.status in ['Degraded','Missing','Unknown'] or (app.status.operationState != nil and app.status.operationState.phase in ['Failed','Error'])",
+          send: ['meshdrift-state'],
+        },
+      ]),
+      'trigger.on-meshdrift-clean': stringify([
+        {
+          when: "app.status.sync.status == 'Synced' and app.status.health.status == 'Healthy' and (app.status.operationState == nil or app.status.operationState.phase not in ['Running','Failed','Error'])",
+          send: ['meshdrift-clean'],
+        },
+      ]),
       'template.meshdrift-state': CM.data['template.meshdrift-state'] ?? '',
       'template.meshdrift-clean': CM.data['template.meshdrift-clean'] ?? '',
     });

@@ -27,15 +27,22 @@ const FIXTURES = readdirSync(fixturePath('argocd/'))
     return typeof o['metadata'] === 'object' && typeof o['status'] === 'object';
   });
 
-const expressions = (): string[] => Object.values(config.triggers).flatMap((cs) => cs.flatMap((c) => [c.when, ...(c.oncePer === undefined ? [] : [c.oncePer])]));
+const expressions = (): string[] =>
+  Object.values(config.triggers).flatMap((cs) => cs.flatMap((c) => [c.when, ...(c.oncePer === undefined ? [] : [c.oncePer])]));
 
 describe('the shipped argocd-notifications triggers (text)', () => {
   it('has the Argo CD Application fixtures to run against', () => {
     expect(FIXTURES.length).toBeGreaterThanOrEqual(6);
   });
 
-  it('adds only meshdrift\'s own keys: never `context` or `subscriptions`, which a merge patch would replace', () => {
-    expect(Object.keys(CM.data).sort()).toEqual(['service.webhook.meshdrift', 'template.meshdrift-clean', 'template.meshdrift-state', 'trigger.on-meshdrift-clean', 'trigger.on-meshdrift-state']);
+  it("adds only meshdrift's own keys: never `context` or `subscriptions`, which a merge patch would replace", () => {
+    expect(Object.keys(CM.data).sort()).toEqual([
+      'service.webhook.meshdrift',
+      'template.meshdrift-clean',
+      'template.meshdrift-state',
+      'trigger.on-meshdrift-clean',
+      'trigger.on-meshdrift-state',
+    ]);
     expect(CM.data['service.webhook.meshdrift']).toContain('Bearer $meshdrift-token');
   });
 
@@ -75,11 +82,11 @@ describe.skipIf(skip !== undefined)('the shipped argocd-notifications through th
     return postArgocd(svc?.url ?? '', d.body);
   };
 
-  it('every expression compiles with Debian\'s expr 1.8.9 (the version notifications-engine used until Argo CD 2.5)', async () => {
+  it("every expression compiles with Debian's expr 1.8.9 (the version notifications-engine used until Argo CD 2.5)", async () => {
     for (const e of expressions()) expect(await engine.compileError(e), e).toBeUndefined();
   });
 
-  it('every trigger and template parses with Go\'s YAML exactly as the test reads it', async () => {
+  it("every trigger and template parses with Go's YAML exactly as the test reads it", async () => {
     for (const [key, value] of Object.entries(CM.data)) {
       if (key.startsWith('service.')) continue;
       expect(await engine.yaml(value), key).toEqual({ value: parse(value) as unknown });
@@ -123,7 +130,12 @@ describe.skipIf(skip !== undefined)('the shipped argocd-notifications through th
   it('MESHDRIFT_ARGOCD_MAX_BODY is the Argo CD limit (413, counted, logged); the Flux limit is its own', async () => {
     const p = testPrefix('tmpl-limit');
     const lines: string[] = [];
-    const small = await startService({ redisUrl: redisUrl(), prefix: p, env: { MESHDRIFT_ARGOCD_MAX_BODY: '64KiB', MESHDRIFT_LOG_LEVEL: 'warn' }, log: createLogger('warn', { write: (l: string) => void lines.push(l) }) });
+    const small = await startService({
+      redisUrl: redisUrl(),
+      prefix: p,
+      env: { MESHDRIFT_ARGOCD_MAX_BODY: '64KiB', MESHDRIFT_LOG_LEVEL: 'warn' },
+      log: createLogger('warn', { write: (l: string) => void lines.push(l) }),
+    });
     try {
       const replay = new NotificationsReplay(engine, config, CONTEXT, TRIGGERS);
       const codes: number[] = [];
@@ -137,26 +149,34 @@ describe.skipIf(skip !== undefined)('the shipped argocd-notifications through th
       expect(await (await fetch(`${small.url}/metrics`)).text()).toMatch(/meshdrift_limit_hits_total\{limit="webhook_body"\} 1/);
       expect(lines.join('')).toContain('MESHDRIFT_ARGOCD_MAX_BODY (65536 bytes)');
       // 100 KB of Flux event is under the Flux default (1 MiB): not refused for size.
-      const flux = await fetch(`${small.url}/webhooks/flux`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pad: 'x'.repeat(100_000) }) });
+      const flux = await fetch(`${small.url}/webhooks/flux`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ pad: 'x'.repeat(100_000) }),
+      });
       expect(flux.status).not.toBe(413);
     } finally {
       await stopService(small, redisUrl(), p);
     }
   });
 
-  it.each([1_000, 5_000, 10_000])('a generated %i-resource app renders under the 2 MiB default and is accepted', async (n) => {
-    const app = largeApp(n);
-    const replay = new NotificationsReplay(engine, config, CONTEXT, TRIGGERS);
-    let status = 0;
-    const sent = await replay.process(app, async (d) => {
-      const res = await post(d);
-      status = res.status;
-      return res.ok;
-    });
-    const size = Buffer.byteLength(sent[0]?.body ?? '');
-    expect(size).toBeLessThan(ARGOCD_MAX_BODY_BYTES);
-    // The narrow body is a small part of the CR (operationState, history and per-resource extras dropped).
-    expect(size).toBeLessThan(Buffer.byteLength(JSON.stringify(app)) / 2);
-    expect(status).toBe(202);
-  }, 60_000);
+  it.each([1_000, 5_000, 10_000])(
+    'a generated %i-resource app renders under the 2 MiB default and is accepted',
+    async (n) => {
+      const app = largeApp(n);
+      const replay = new NotificationsReplay(engine, config, CONTEXT, TRIGGERS);
+      let status = 0;
+      const sent = await replay.process(app, async (d) => {
+        const res = await post(d);
+        status = res.status;
+        return res.ok;
+      });
+      const size = Buffer.byteLength(sent[0]?.body ?? '');
+      expect(size).toBeLessThan(ARGOCD_MAX_BODY_BYTES);
+      // The narrow body is a small part of the CR (operationState, history and per-resource extras dropped).
+      expect(size).toBeLessThan(Buffer.byteLength(JSON.stringify(app)) / 2);
+      expect(status).toBe(202);
+    },
+    60_000,
+  );
 });

@@ -51,7 +51,9 @@ type Webhook = 'argocd' | 'flux';
 
 /** Headers that authenticate `body` on `webhook` (bearer token, or the HMAC of the exact bytes). */
 function auth(webhook: Webhook, body: Buffer | string): Record<string, string> {
-  return webhook === 'argocd' ? { authorization: `Bearer ${ARGOCD_TOKEN}` } : { 'x-signature': `sha256=${createHmac('sha256', FLUX_KEY).update(body).digest('hex')}` };
+  return webhook === 'argocd'
+    ? { authorization: `Bearer ${ARGOCD_TOKEN}` }
+    : { 'x-signature': `sha256=${createHmac('sha256', FLUX_KEY).update(body).digest('hex')}` };
 }
 
 async function post(webhook: Webhook, body: Buffer | string, headers: Record<string, string> = {}, base = svc.url): Promise<Answer> {
@@ -138,7 +140,12 @@ describe('oversized bodies', () => {
     const piece = Buffer.alloc(256 * 1024, 0x20);
     const chunk = Buffer.concat([Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from('\r\n')]);
     // Twice the limit offered in 256 KiB chunks, never terminated: the server stops reading at the limit.
-    const got = await rawExchange(head, Array.from({ length: (2 * limitOf(webhook)) / piece.length }, () => chunk), 5, 5_000);
+    const got = await rawExchange(
+      head,
+      Array.from({ length: (2 * limitOf(webhook)) / piece.length }, () => chunk),
+      5,
+      5_000,
+    );
     expect(statusOf(got.response)).toBe(413);
     expect(errorOf(got.response)).toContain(`${limitOf(webhook)} bytes`);
     expect(got.closed).toBe(true);
@@ -146,21 +153,25 @@ describe('oversized bodies', () => {
 });
 
 describe('slow senders', () => {
-  it(`a sender that trickles its body is answered 408 after ${BODY_TIMEOUT_MS} ms and disconnected`, async () => {
-    const body = Buffer.from(validBody('argocd'));
-    const head = `POST /webhooks/argocd HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer ${ARGOCD_TOKEN}\r\nContent-Length: ${body.length}\r\n\r\n`;
-    // One byte every 100 ms: the whole body would take minutes.
-    const bytes = Array.from({ length: 400 }, (_, i) => body.subarray(i, i + 1));
-    const got = await rawExchange(head, bytes, 100, BODY_TIMEOUT_MS + 5_000);
-    expect(statusOf(got.response)).toBe(408);
-    expect(errorOf(got.response)).toBe(`request body not received within ${BODY_TIMEOUT_MS} ms`);
-    expect(got.response.toLowerCase()).toContain('connection: close');
-    expect(got.closed).toBe(true);
-    expect(got.elapsedMs).toBeGreaterThanOrEqual(BODY_TIMEOUT_MS - 50);
-    expect(got.elapsedMs).toBeLessThan(BODY_TIMEOUT_MS + 3_000);
-    // The service still takes a well-behaved request.
-    expect((await post('argocd', validBody('argocd'))).status).toBe(202);
-  }, BODY_TIMEOUT_MS + 15_000);
+  it(
+    `a sender that trickles its body is answered 408 after ${BODY_TIMEOUT_MS} ms and disconnected`,
+    async () => {
+      const body = Buffer.from(validBody('argocd'));
+      const head = `POST /webhooks/argocd HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer ${ARGOCD_TOKEN}\r\nContent-Length: ${body.length}\r\n\r\n`;
+      // One byte every 100 ms: the whole body would take minutes.
+      const bytes = Array.from({ length: 400 }, (_, i) => body.subarray(i, i + 1));
+      const got = await rawExchange(head, bytes, 100, BODY_TIMEOUT_MS + 5_000);
+      expect(statusOf(got.response)).toBe(408);
+      expect(errorOf(got.response)).toBe(`request body not received within ${BODY_TIMEOUT_MS} ms`);
+      expect(got.response.toLowerCase()).toContain('connection: close');
+      expect(got.closed).toBe(true);
+      expect(got.elapsedMs).toBeGreaterThanOrEqual(BODY_TIMEOUT_MS - 50);
+      expect(got.elapsedMs).toBeLessThan(BODY_TIMEOUT_MS + 3_000);
+      // The service still takes a well-behaved request.
+      expect((await post('argocd', validBody('argocd'))).status).toBe(202);
+    },
+    BODY_TIMEOUT_MS + 15_000,
+  );
 });
 
 describe('deep nesting', () => {
@@ -188,27 +199,34 @@ describe('deep nesting', () => {
 });
 
 describe('content types', () => {
-  it.each(WEBHOOKS.flatMap((w) => ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json; charset=iso-8859-1', 'application/jsonp'].map((t) => [w, t] as const)))(
-    '%s: %s is refused with 415 and a reason, before the body is read',
-    async (webhook, type) => {
-      const answer = await post(webhook, validBody(webhook), { 'content-type': type });
-      expect(answer.status).toBe(415);
-      expect(answer.error).toMatch(/^Content-Type ".+"(: JSON must be sent as charset=utf-8| is not supported: send application\/json)$/);
-    },
-  );
-
-  it.each(WEBHOOKS.flatMap((w) => ['application/json; charset=utf-8', 'Application/JSON;charset="UTF-8"', 'application/cloudevents+json'].map((t) => [w, t] as const)))(
-    '%s: %s is accepted',
-    async (webhook, type) => {
-      expect((await post(webhook, validBody(webhook), { 'content-type': type })).status).toBe(202);
-    },
-  );
-
-  it.each(WEBHOOKS.flatMap((w) => ['gzip', 'deflate', 'br'].map((e) => [w, e] as const)))('%s: Content-Encoding %s is refused with 415 (Argo CD and Flux send plain bodies; no zip bombs)', async (webhook, encoding) => {
-    const answer = await post(webhook, validBody(webhook), { 'content-encoding': encoding });
+  it.each(
+    WEBHOOKS.flatMap((w) =>
+      ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json; charset=iso-8859-1', 'application/jsonp'].map(
+        (t) => [w, t] as const,
+      ),
+    ),
+  )('%s: %s is refused with 415 and a reason, before the body is read', async (webhook, type) => {
+    const answer = await post(webhook, validBody(webhook), { 'content-type': type });
     expect(answer.status).toBe(415);
-    expect(answer.error).toBe(`Content-Encoding "${encoding}" is not supported: send the body uncompressed`);
+    expect(answer.error).toMatch(/^Content-Type ".+"(: JSON must be sent as charset=utf-8| is not supported: send application\/json)$/);
   });
+
+  it.each(
+    WEBHOOKS.flatMap((w) =>
+      ['application/json; charset=utf-8', 'Application/JSON;charset="UTF-8"', 'application/cloudevents+json'].map((t) => [w, t] as const),
+    ),
+  )('%s: %s is accepted', async (webhook, type) => {
+    expect((await post(webhook, validBody(webhook), { 'content-type': type })).status).toBe(202);
+  });
+
+  it.each(WEBHOOKS.flatMap((w) => ['gzip', 'deflate', 'br'].map((e) => [w, e] as const)))(
+    '%s: Content-Encoding %s is refused with 415 (Argo CD and Flux send plain bodies; no zip bombs)',
+    async (webhook, encoding) => {
+      const answer = await post(webhook, validBody(webhook), { 'content-encoding': encoding });
+      expect(answer.status).toBe(415);
+      expect(answer.error).toBe(`Content-Encoding "${encoding}" is not supported: send the body uncompressed`);
+    },
+  );
 
   it('argocd: no Content-Type at all is accepted with a valid token (Argo CD sends only the headers it is configured with)', async () => {
     const body = Buffer.from(validBody('argocd'));
@@ -240,13 +258,16 @@ describe('invalid UTF-8', () => {
     ['a truncated 3-byte sequence', [0xe2, 0x82]],
   ];
 
-  it.each(WEBHOOKS.flatMap((w) => BAD.map(([name, bytes]) => [w, name, bytes] as const)))('%s: %s in a string is a 400, not silently replaced', async (webhook, _name, bytes) => {
-    const [before, after] = validBody(webhook).split('"name":"', 2) as [string, string];
-    const body = Buffer.concat([Buffer.from(`${before}"name":"`), Buffer.from(bytes), Buffer.from(after)]);
-    const answer = await post(webhook, body);
-    expect(answer.status).toBe(400);
-    expect(answer.error).toBe('body is not valid UTF-8 (JSON is sent as UTF-8, RFC 8259 §8.1)');
-  });
+  it.each(WEBHOOKS.flatMap((w) => BAD.map(([name, bytes]) => [w, name, bytes] as const)))(
+    '%s: %s in a string is a 400, not silently replaced',
+    async (webhook, _name, bytes) => {
+      const [before, after] = validBody(webhook).split('"name":"', 2) as [string, string];
+      const body = Buffer.concat([Buffer.from(`${before}"name":"`), Buffer.from(bytes), Buffer.from(after)]);
+      const answer = await post(webhook, body);
+      expect(answer.status).toBe(400);
+      expect(answer.error).toBe('body is not valid UTF-8 (JSON is sent as UTF-8, RFC 8259 §8.1)');
+    },
+  );
 
   it('a UTF-8 byte order mark is dropped, as RFC 8259 §8.1 allows a parser to', async () => {
     const body = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(validBody('flux'))]);
@@ -270,7 +291,7 @@ describe('duplicate keys', () => {
     expect(replayed).toMatchObject({ status: 401, error: 'signature mismatch' });
   });
 
-  it('argocd: a duplicate `app` whose last copy is invalid is a 400 naming the last copy\'s problem', async () => {
+  it("argocd: a duplicate `app` whose last copy is invalid is a 400 naming the last copy's problem", async () => {
     const json = JSON.stringify(meshAppBody());
     const answer = await post('argocd', `${json.slice(0, -1)},"app":{"metadata":{}}}`);
     expect(answer.status).toBe(400);
@@ -376,7 +397,10 @@ describe('names with control, bidi or zero-width characters (issue #12 item 13)'
     ['a newline', '\n'],
     ['a C1 control', '\u0085'],
   ])('argocd: an Application name with %s is refused with 400 naming owner.name', async (_what, char) => {
-    const answer = await post('argocd', appWith((app) => void (app.metadata.name = `payments${char}mesh`)));
+    const answer = await post(
+      'argocd',
+      appWith((app) => void (app.metadata.name = `payments${char}mesh`)),
+    );
     expect(answer).toMatchObject({ status: 400, error: expect.stringMatching(/^refused: owner\.name must not contain/) });
   });
 
@@ -394,19 +418,24 @@ describe('timing-safe compares', () => {
 
   it('bearer tokens: every compare goes through timingSafeEqual on two SHA-256 digests, whatever the given length', () => {
     spy.mockClear();
-    for (const given of ['x', 'token-of-another-length-entirely', 's3cr3t', 's3cr3t-token', `${'a'.repeat(4096)}`]) verifyBearerToken(`Bearer ${given}`, 's3cr3t-token');
+    for (const given of ['x', 'token-of-another-length-entirely', 's3cr3t', 's3cr3t-token', `${'a'.repeat(4096)}`])
+      verifyBearerToken(`Bearer ${given}`, 's3cr3t-token');
     expect(lengths()).toEqual(Array(5).fill([32, 32]));
     expect(spy.mock.results.map((r) => r.value)).toEqual([false, false, false, true, false]);
   });
 
-  it('Flux HMAC: a digest of the algorithm\'s length is compared with timingSafeEqual; any other length is refused before (the length is public)', () => {
+  it("Flux HMAC: a digest of the algorithm's length is compared with timingSafeEqual; any other length is refused before (the length is public)", () => {
     const body = Buffer.from('{"a":1}');
     const good = createHmac('sha256', FLUX_KEY).update(body).digest('hex');
     spy.mockClear();
     verifyFluxSignature(body, `sha256=${good}`, FLUX_KEY);
     verifyFluxSignature(body, `sha256=${'0'.repeat(64)}`, FLUX_KEY);
     verifyFluxSignature(body, `sha512=${'0'.repeat(128)}`, FLUX_KEY);
-    expect(lengths()).toEqual([[32, 32], [32, 32], [64, 64]]);
+    expect(lengths()).toEqual([
+      [32, 32],
+      [32, 32],
+      [64, 64],
+    ]);
     spy.mockClear();
     verifyFluxSignature(body, `sha256=${good.slice(0, -2)}`, FLUX_KEY);
     expect(spy).not.toHaveBeenCalled();

@@ -82,7 +82,12 @@ describe('eight 10,000-finding snapshots at once, under the image heap flags', (
 
   it('accepts all, stays up, and tells every finding (or dead-letters it); jobs stay small', async () => {
     const post = (body: string) =>
-      fetch(`${replica.url}/webhooks/argocd`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` }, body, signal: AbortSignal.timeout(120_000) }).then((r) => r.status);
+      fetch(`${replica.url}/webhooks/argocd`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+        body,
+        signal: AbortSignal.timeout(120_000),
+      }).then((r) => r.status);
     const bodies = Array.from({ length: APPS }, (_, i) => JSON.stringify(bigSnapshotBody(`big-app-${i}`, FINDINGS)));
     expect(bodies.every((b) => b.length < 1024 * 1024)).toBe(true);
     // A small app too: its jobs are the yardstick the big ones must not outgrow.
@@ -99,7 +104,8 @@ describe('eight 10,000-finding snapshots at once, under the image heap flags', (
     let dead = 0;
     await waitFor(
       async () => {
-        if (replica.child.exitCode !== null || replica.child.signalCode !== null) throw new Error(`meshdrift died (${replica.child.exitCode ?? replica.child.signalCode}):\n${replica.log().slice(-3000)}`);
+        if (replica.child.exitCode !== null || replica.child.signalCode !== null)
+          throw new Error(`meshdrift died (${replica.child.exitCode ?? replica.child.signalCode}):\n${replica.log().slice(-3000)}`);
         dead = await deadFindings();
         return sink.firing() + dead >= want;
       },
@@ -144,16 +150,20 @@ describe('a flush job that stalls for good', () => {
     await deleteKeys(redisUrl(), prefix);
   });
 
-  it('becomes a dead letter with BullMQ\'s reason, and is counted', async () => {
+  it("becomes a dead letter with BullMQ's reason, and is counted", async () => {
     const queues = createQueues(redis, prefix);
     const now = Date.now();
     await queues.scheduleFlush('0123456789abcdef0123456789abcdef', now, 1, now, now);
     // A node that froze mid-flush: it took the job and never renews its lock.
     let took = false;
-    const hung = new Worker(QUEUE_NAMES.flush, () => {
-      took = true;
-      return new Promise<never>(() => undefined);
-    }, { connection: hungRedis, prefix, lockDuration: 300, skipLockRenewal: true, skipStalledCheck: true });
+    const hung = new Worker(
+      QUEUE_NAMES.flush,
+      () => {
+        took = true;
+        return new Promise<never>(() => undefined);
+      },
+      { connection: hungRedis, prefix, lockDuration: 300, skipLockRenewal: true, skipStalledCheck: true },
+    );
     await waitFor(() => took, 10_000, 'the hung worker to take the flush');
 
     const registry = new Registry();
@@ -176,7 +186,11 @@ describe('a flush job that stalls for good', () => {
       await waitFor(async () => (await deadLetters.list(10)).length === 1, 20_000, 'the stalled flush to be a dead letter');
       const [letter] = await deadLetters.list(10);
       expect(letter).toMatchObject({ queue: 'flush', groupKey: '0123456789abcdef0123456789abcdef', seq: 1, receiver: null, reason: STALLED_REASON });
-      await waitFor(async () => (await registry.getSingleMetricAsString('meshdrift_dead_letters_total')).includes('queue="flush",reason="stalled"} 1'), 5_000, 'the dead letter metric');
+      await waitFor(
+        async () => (await registry.getSingleMetricAsString('meshdrift_dead_letters_total')).includes('queue="flush",reason="stalled"} 1'),
+        5_000,
+        'the dead letter metric',
+      );
     } finally {
       await hung.close(true);
       await workers.close();

@@ -106,12 +106,21 @@ describe('a replica whose clock is 10 minutes ahead', () => {
     // Every silenced group has had its first flush decided (nothing to tell: silenced).
     const redis = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });
     try {
-      await waitFor(async () => {
-        const keys = await redis.keys(groupRedisKey(prefix, '*'));
-        const states = await Promise.all(keys.map(async (k) => assembleGroup(k.slice(groupRedisKey(prefix, '').length), await redis.hgetall(k)) ?? {}) as Promise<{ handledFlushSeq?: number; labels?: { owner?: { name?: string } } }>[]);
-        const silenced = states.filter((s) => s.labels?.owner?.name?.startsWith('silenced-'));
-        return silenced.length === SILENCED.length && silenced.every((s) => (s.handledFlushSeq ?? 0) >= 1);
-      }, 60_000, 'the silenced groups flushed');
+      await waitFor(
+        async () => {
+          const keys = await redis.keys(groupRedisKey(prefix, '*'));
+          const states = await Promise.all(
+            keys.map(async (k) => assembleGroup(k.slice(groupRedisKey(prefix, '').length), await redis.hgetall(k)) ?? {}) as Promise<{
+              handledFlushSeq?: number;
+              labels?: { owner?: { name?: string } };
+            }>[],
+          );
+          const silenced = states.filter((s) => s.labels?.owner?.name?.startsWith('silenced-'));
+          return silenced.length === SILENCED.length && silenced.every((s) => (s.handledFlushSeq ?? 0) >= 1);
+        },
+        60_000,
+        'the silenced groups flushed',
+      );
     } finally {
       redis.disconnect();
     }

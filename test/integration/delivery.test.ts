@@ -105,7 +105,7 @@ describe('delivery through the queue', () => {
     expect(data && 'ref' in data).toBe(true);
     if (!data || !('ref' in data) || !svc) return;
     const key = notificationKey(prefix, data.ref.groupKey, data.ref.seq);
-    await waitFor(async () => (await svc?.redis.ttl(key) ?? 0) > NOTIFICATION_TTL_SECONDS, 5_000, 'the notification kept for the dead letter');
+    await waitFor(async () => ((await svc?.redis.ttl(key)) ?? 0) > NOTIFICATION_TTL_SECONDS, 5_000, 'the notification kept for the dead letter');
     expect(await svc.redis.ttl(key)).toBeLessThanOrEqual(DEAD_LETTER_TTL_SECONDS);
   });
 });
@@ -133,7 +133,14 @@ describe('crash recovery of a flush', () => {
     // The flush jobs run past their group_wait (run earlier, a flush decides nothing: see below).
     const deps = { store, queues, metrics, log: createLogger('silent'), now: () => Date.now() + 3_600_000 };
     // Two receivers, so two routes and two alert groups for the same findings.
-    const ingest = createIngest({ policy: () => defaultPolicy(createCatalog(), ['console', 'slack']), store, queues, owners: createRedisOwnerGroupIndex(redis, prefix), metrics, now: Date.now });
+    const ingest = createIngest({
+      policy: () => defaultPolicy(createCatalog(), ['console', 'slack']),
+      store,
+      queues,
+      owners: createRedisOwnerGroupIndex(redis, prefix),
+      metrics,
+      now: Date.now,
+    });
     const signal = applicationToSignal(applicationSchema.parse(meshApp()), { cluster: 'c', source: 'argocd-webhook', now: 0 });
     const { groups } = await ingest(signal);
     expect(groups).toHaveLength(2);
@@ -162,7 +169,14 @@ describe('crash recovery of a flush', () => {
   it('a flush run before its due time (promoted by a replica whose clock is ahead) decides nothing', async () => {
     const store = createRedisTrackStore({ redis, keyPrefix: prefix });
     const metrics = createMetrics(new Registry(), { defaultMetrics: false });
-    const ingest = createIngest({ policy: () => defaultPolicy(createCatalog(), ['console']), store, queues, owners: createRedisOwnerGroupIndex(redis, prefix), metrics, now: Date.now });
+    const ingest = createIngest({
+      policy: () => defaultPolicy(createCatalog(), ['console']),
+      store,
+      queues,
+      owners: createRedisOwnerGroupIndex(redis, prefix),
+      metrics,
+      now: Date.now,
+    });
     const { groups } = await ingest(applicationToSignal(applicationSchema.parse(meshApp()), { cluster: 'c', source: 'argocd-webhook', now: 0 }));
     const [groupKey = ''] = groups;
     const before = await store.get(groupKey);
@@ -170,7 +184,10 @@ describe('crash recovery of a flush', () => {
     if (!before || !pending) throw new Error('no flush pending');
     const deps = { store, queues, metrics, log: createLogger('silent'), now: Date.now };
     // group_wait (30 s by default) is far: the job goes back to BullMQ, nothing is decided.
-    const early = await processFlush({ groupKey, epoch: before.createdAt, seq: pending.seq }, deps).then(() => null, (err: unknown) => err);
+    const early = await processFlush({ groupKey, epoch: before.createdAt, seq: pending.seq }, deps).then(
+      () => null,
+      (err: unknown) => err,
+    );
     expect(early).toBeInstanceOf(FlushEarlyError);
     expect((early as FlushEarlyError).remainingMs).toBeGreaterThan(0);
     expect(await store.get(groupKey)).toEqual(before);

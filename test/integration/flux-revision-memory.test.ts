@@ -60,7 +60,9 @@ describe.each([
     expect((await run(heartbeat('r1', T0), T0)).outcome).toBe('ignored');
     expect(await run(change('r2', T0 + 60_000), T0 + 60_000)).toEqual({ outcome: 'rollout', revision: 'r2' });
     // The r1 heartbeat's first delivery got a 503; Flux re-sends it later (retried: a new id).
-    expect((await run({ ...heartbeat('r1', T0 + 30_000), message: 'Reconciliation finished in 95ms, next run in 10m0s' }, T0 + 120_000)).outcome).toBe('ignored');
+    expect((await run({ ...heartbeat('r1', T0 + 30_000), message: 'Reconciliation finished in 95ms, next run in 10m0s' }, T0 + 120_000)).outcome).toBe(
+      'ignored',
+    );
     const corrected = await run(change('r2', T0 + 600_000), T0 + 600_000);
     expect(corrected.outcome).toBe('drift');
     expect(signals.at(-1)?.resources).toEqual([expect.objectContaining({ kind: 'AuthorizationPolicy', state: 'Corrected', detail: 'configured' })]);
@@ -111,7 +113,11 @@ describe.each([
 describe('a Flux event timestamp past the skew', () => {
   it('is reported (log + metric in app.ts) and counted as receipt + skew; one within it is not', () => {
     const hits: Array<[number, number]> = [];
-    const store = createRedisFluxRevisionStore(redis, prefix, { ttlSeconds: 3600, maxSkewMs: 60_000, onFutureTimestamp: (claimed, now) => void hits.push([claimed, now]) });
+    const store = createRedisFluxRevisionStore(redis, prefix, {
+      ttlSeconds: 3600,
+      maxSkewMs: 60_000,
+      onFutureTimestamp: (claimed, now) => void hits.push([claimed, now]),
+    });
     expect(store.reconcileTimeOf(iso(T0 + 30_000), T0)).toBe(T0 + 30_000);
     expect(hits).toEqual([]);
     expect(store.reconcileTimeOf('2099-01-01T00:00:00Z', T0)).toBe(T0 + 60_000);
@@ -167,7 +173,10 @@ describe('the Kustomization watch seeds the memory from status.lastAppliedRevisi
       now: () => T0,
     });
     const k = (rev: string) =>
-      slimKustomizationSchema.parse({ metadata: { ...owner }, status: { lastAppliedRevision: rev, conditions: [{ type: 'Ready', status: 'True', reason: 'ReconciliationSucceeded', lastTransitionTime: iso(T0) }] } });
+      slimKustomizationSchema.parse({
+        metadata: { ...owner },
+        status: { lastAppliedRevision: rev, conditions: [{ type: 'Ready', status: 'True', reason: 'ReconciliationSucceeded', lastTransitionTime: iso(T0) }] },
+      });
     handlers.add(k('r1'));
     for (const t of tasks.splice(0)) await t();
     expect(store.revisions.get(`east/Kustomization/flux-system/mesh`)).toEqual({ revision: 'r1', at: T0, from: 'status' });

@@ -34,7 +34,6 @@ describe('the shipped Flux Provider and Alert', () => {
     expect(byKind('Secret')).toBeUndefined();
   });
 
-
   it.each([
     // No revision known yet (no heartbeat, no watch): told as unverified, never dropped (#13 item 9).
     ['event-kustomization-v1beta2-created-summary.wire.json', 'tracked'],
@@ -66,7 +65,7 @@ describe.skipIf(kubectlMissing)('deploy/flux/kustomization.yaml', () => {
     }
   };
 
-  it('refuses to render without the user\'s key file: nothing that looks valid is applied', () => {
+  it("refuses to render without the user's key file: nothing that looks valid is applied", () => {
     const out = render(undefined);
     expect(out.status).not.toBe(0);
     expect(out.stderr).toMatch(/hmac-key/);
@@ -75,7 +74,9 @@ describe.skipIf(kubectlMissing)('deploy/flux/kustomization.yaml', () => {
   it('renders the Secret from the key file; events signed with it are accepted by a meshdrift holding the same key', async () => {
     const out = render(FLUX_KEY);
     expect(out.status, out.stderr).toBe(0);
-    const objects = parseAllDocuments(out.stdout).map((d) => d.toJS() as Doc & { metadata: { name: string; namespace: string }; data?: Record<string, string> });
+    const objects = parseAllDocuments(out.stdout).map(
+      (d) => d.toJS() as Doc & { metadata: { name: string; namespace: string }; data?: Record<string, string> },
+    );
     const secret = objects.find((o) => o.kind === 'Secret');
     expect(secret?.metadata).toMatchObject({ name: 'meshdrift-webhook', namespace: 'flux-system' });
     const key = Buffer.from(secret?.data?.token ?? '', 'base64').toString('utf8');

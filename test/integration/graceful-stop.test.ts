@@ -57,11 +57,12 @@ describe('graceful stop', () => {
     const stopping = app.stop().then(() => (stopped = true));
     // Listening no more: a new connection is refused.
     await waitFor(
-      () => new Promise<boolean>((resolve) => {
-        const probe = connect(port, '127.0.0.1');
-        probe.once('connect', () => (probe.destroy(), resolve(false)));
-        probe.once('error', () => resolve(true));
-      }),
+      () =>
+        new Promise<boolean>((resolve) => {
+          const probe = connect(port, '127.0.0.1');
+          probe.once('connect', () => (probe.destroy(), resolve(false)));
+          probe.once('error', () => resolve(true));
+        }),
       10_000,
       'new connections to be refused',
     );
@@ -69,7 +70,10 @@ describe('graceful stop', () => {
 
     // The rest of the body, and a second request pipelined on the same connection.
     socket.write(Buffer.concat([body.subarray(100), Buffer.from(head(body.length)), body]));
-    await waitFor(() => got.list.length === 2, 10_000, 'both answers').catch((e: unknown) => { console.log(JSON.stringify(got.list)); throw e; });
+    await waitFor(() => got.list.length === 2, 10_000, 'both answers').catch((e: unknown) => {
+      console.log(JSON.stringify(got.list));
+      throw e;
+    });
     const [first, second] = got.list;
     expect(first?.status).toBe(202);
     const groups = (JSON.parse(first?.body ?? '{}') as { groups?: string[] }).groups ?? [];

@@ -17,18 +17,45 @@ import { deleteKeys, redisUrl, testPrefix } from '../support/redis.ts';
 
 const GROUP = 'g1';
 const timing: Timing = { groupWaitMs: 10_000, groupIntervalMs: 300_000, repeatIntervalMs: 4 * 3_600_000, pendingForMs: 0 };
-const labels = { cluster: 'prod', tool: 'argocd' as const, owner: { kind: 'Application', namespace: 'argocd', name: 'a' }, project: 'p', route: 'route', receiver: 'console', groupBy: { cluster: 'prod' } };
+const labels = {
+  cluster: 'prod',
+  tool: 'argocd' as const,
+  owner: { kind: 'Application', namespace: 'argocd', name: 'a' },
+  project: 'p',
+  route: 'route',
+  receiver: 'console',
+  groupBy: { cluster: 'prod' },
+};
 
 function finding(app: string, name: string, state: DriftState = 'Modified', severity: Finding['severity'] = 'high'): Finding {
   return {
-    fingerprint: `fp-${app}-${name}`, groupKey: GROUP, cluster: 'prod', tool: 'argocd', owner: { kind: 'Application', namespace: 'argocd', name: app }, project: 'p',
-    resource: { group: 'networking.istio.io', kind: 'VirtualService', namespace: 'ns', name }, state, category: 'traffic', mesh: 'istio', severity,
-    receivers: ['console'], reasons: [], observedAt: 0,
+    fingerprint: `fp-${app}-${name}`,
+    groupKey: GROUP,
+    cluster: 'prod',
+    tool: 'argocd',
+    owner: { kind: 'Application', namespace: 'argocd', name: app },
+    project: 'p',
+    resource: { group: 'networking.istio.io', kind: 'VirtualService', namespace: 'ns', name },
+    state,
+    category: 'traffic',
+    mesh: 'istio',
+    severity,
+    receivers: ['console'],
+    reasons: [],
+    observedAt: 0,
   };
 }
 
 function input(app: string, findings: Finding[], completeness: 'snapshot' | 'partial', observedAt: number): SignalInput {
-  return { groupKey: GROUP, labels, timing, findings, completeness, scope: { cluster: 'prod', tool: 'argocd', owner: { kind: 'Application', namespace: 'argocd', name: app } }, observedAt };
+  return {
+    groupKey: GROUP,
+    labels,
+    timing,
+    findings,
+    completeness,
+    scope: { cluster: 'prod', tool: 'argocd', owner: { kind: 'Application', namespace: 'argocd', name: app } },
+    observedAt,
+  };
 }
 
 let prefix: string;
@@ -85,7 +112,11 @@ describe('per-finding group layout', () => {
         const got = await store.apply(step, now);
         const expected: ApplyResult<GroupState> = applySignal(whole, step, now);
         expect({ changed: got.changed, stale: got.stale, opened: got.opened, resolved: got.resolved, pending: got.next?.pendingFlush }).toEqual({
-          changed: expected.changed, stale: expected.stale, opened: expected.opened, resolved: expected.resolved, pending: expected.next?.pendingFlush,
+          changed: expected.changed,
+          stale: expected.stale,
+          opened: expected.opened,
+          resolved: expected.resolved,
+          pending: expected.next?.pendingFlush,
         });
         if (expected.dirty) whole = expected.next;
       }
@@ -133,7 +164,9 @@ describe('per-finding group layout', () => {
     expect(result).toMatchObject({ changed: true, resolved: 1, opened: [] });
     const hash = await redis.hgetall(key());
     expect(hash.s).toBe(LEGACY_MARKER);
-    expect(Object.keys(hash)).toEqual(expect.arrayContaining([META_FIELD, 'n', findingField('fp-a-x'), findingField('fp-a-y'), ownerField('prod/argocd/Application/argocd/a')]));
+    expect(Object.keys(hash)).toEqual(
+      expect.arrayContaining([META_FIELD, 'n', findingField('fp-a-x'), findingField('fp-a-y'), ownerField('prod/argocd/Application/argocd/a')]),
+    );
     const expected = applySignal(told, input('a', [finding('a', 'x')], 'snapshot', 2), 20_000).next;
     expect(await store.get(GROUP)).toEqual(expected);
     // The active-findings counts follow the migrated group (y no longer firing).
@@ -184,7 +217,7 @@ describe('per-finding group layout', () => {
     expect(counts).toEqual({ high: 2, critical: 1 });
 
     // The findings budget weighs a group by its stored size, read without the group.
-    expect(await storedGroupBytes(redis, prefix, 'g2')).toBe((await redis.hstrlen(groupRedisKey(prefix, 'g2'), 's')));
+    expect(await storedGroupBytes(redis, prefix, 'g2')).toBe(await redis.hstrlen(groupRedisKey(prefix, 'g2'), 's'));
     expect(await storedGroupBytes(redis, prefix, GROUP)).toBeGreaterThanOrEqual(2 * 1400);
     expect(await storedGroupBytes(redis, prefix, 'absent')).toBe(0);
   });

@@ -36,7 +36,6 @@ function trackingIngest() {
   return { ingest, signals, open: (name: string) => JSON.parse(state.get(`east/Application/argocd/${name}`) ?? '[]') as unknown[] };
 }
 
-
 const apis = fakeKubeApis();
 const stoppers: Array<{ stop(): Promise<void> }> = [];
 afterEach(async () => {
@@ -46,7 +45,15 @@ afterEach(async () => {
 const fake = (): Promise<FakeKubeApi> => apis.start(APPLICATIONS);
 
 function watch(api: FakeKubeApi, ingest: Ingest): KubeSources {
-  const s = startKubeSources({ clusters: [CLUSTER], kinds: ['applications'], ingest, fluxRevisions: memoryRevisions(), catalog: createCatalog(), log, kubeConfig: () => api.kubeConfig() });
+  const s = startKubeSources({
+    clusters: [CLUSTER],
+    kinds: ['applications'],
+    ingest,
+    fluxRevisions: memoryRevisions(),
+    catalog: createCatalog(),
+    log,
+    kubeConfig: () => api.kubeConfig(),
+  });
   stoppers.push(s);
   return s;
 }
@@ -88,7 +95,13 @@ describe('the audit cycle against a fake API server', () => {
     expect(a.discovered).toEqual([1]);
     expect(a.runs).toEqual(['ok']);
     expect(t.signals).toHaveLength(1);
-    expect(t.signals[0]).toMatchObject({ source: 'audit', cluster: 'east', completeness: 'snapshot', sync: 'OutOfSync', owner: { kind: 'Application', name: appName } });
+    expect(t.signals[0]).toMatchObject({
+      source: 'audit',
+      cluster: 'east',
+      completeness: 'snapshot',
+      sync: 'OutOfSync',
+      owner: { kind: 'Application', name: appName },
+    });
     expect(t.open(appName).length).toBeGreaterThan(0);
     // A fresh list, not the informer's cache.
     expect(api.requests.filter((r) => !r.watch && r.path.endsWith('/applications')).length).toBe(2);

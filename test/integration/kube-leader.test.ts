@@ -55,8 +55,10 @@ function candidate(api: FakeKubeApi, identity: string, extra: Partial<LeaderElec
   return { elector, events };
 }
 
-const holderOf = (api: FakeKubeApi): string | undefined => (api.get(LEASES, NS, NAME) as unknown as { spec?: { holderIdentity?: string } } | undefined)?.spec?.holderIdentity;
-const leaseWrites = (api: FakeKubeApi, status?: number) => api.requests.filter((r) => r.path.includes('/leases') && r.method !== 'GET' && (status === undefined || r.status === status));
+const holderOf = (api: FakeKubeApi): string | undefined =>
+  (api.get(LEASES, NS, NAME) as unknown as { spec?: { holderIdentity?: string } } | undefined)?.spec?.holderIdentity;
+const leaseWrites = (api: FakeKubeApi, status?: number) =>
+  api.requests.filter((r) => r.path.includes('/leases') && r.method !== 'GET' && (status === undefined || r.status === status));
 
 /** A delay that, once frozen, never returns until aborted: a hung process that stops renewing. */
 function freezable(): { delay: Delay; freeze(): void } {
@@ -80,7 +82,9 @@ describe('leader election on a coordination.k8s.io/v1 Lease (fake API server)', 
     const leader = a.elector.isLeader() ? a : b;
     expect(holderOf(api)).toBe(leader.elector.identity);
     expect(leader.events).toEqual(['started']);
-    const lease = api.get(LEASES, NS, NAME) as unknown as { spec: { renewTime: string; acquireTime: string; leaseDurationSeconds: number; leaseTransitions: number } };
+    const lease = api.get(LEASES, NS, NAME) as unknown as {
+      spec: { renewTime: string; acquireTime: string; leaseDurationSeconds: number; leaseTransitions: number };
+    };
     expect(lease.spec.renewTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
     expect(lease.spec.acquireTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
     expect(lease.spec.leaseDurationSeconds).toBe(1);
@@ -136,14 +140,24 @@ describe('leader election on a coordination.k8s.io/v1 Lease (fake API server)', 
     const api = await fake();
     // An expired lease of a dead replica.
     const old = new Date(Date.now() - 60_000).toISOString().replace('Z', '000Z');
-    api.apply(LEASES, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: NAME, namespace: NS }, spec: { holderIdentity: 'dead', leaseDurationSeconds: 1, renewTime: old, acquireTime: old, leaseTransitions: 0 } });
+    api.apply(LEASES, {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: NAME, namespace: NS },
+      spec: { holderIdentity: 'dead', leaseDurationSeconds: 1, renewTime: old, acquireTime: old, leaseTransitions: 0 },
+    });
     let rivalled = false;
     api.intercept((req) => {
       if (!rivalled && req.method === 'PUT' && req.path.endsWith(`/leases/${NAME}`)) {
         rivalled = true;
         // The rival wins the race: it writes first, so our resourceVersion is stale.
         const now = new Date().toISOString().replace('Z', '000Z');
-        api.apply(LEASES, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: NAME, namespace: NS }, spec: { holderIdentity: 'rival', leaseDurationSeconds: 1, renewTime: now, acquireTime: now, leaseTransitions: 1 } });
+        api.apply(LEASES, {
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: { name: NAME, namespace: NS },
+          spec: { holderIdentity: 'rival', leaseDurationSeconds: 1, renewTime: now, acquireTime: now, leaseTransitions: 1 },
+        });
       }
       return undefined;
     });
@@ -178,7 +192,6 @@ describe('leader election on a coordination.k8s.io/v1 Lease (fake API server)', 
 });
 
 // ── Leader-gated watches ────────────────────────────────────────────────────────────────────────
-
 
 function replica(api: FakeKubeApi, identity: string, leaderElection = true) {
   const signals: Signal[] = [];

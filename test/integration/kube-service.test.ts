@@ -46,6 +46,8 @@ describe('Kubernetes watches through the whole service (MESHDRIFT_CLUSTERS)', ()
     const metrics = await (await fetch(`${svc.url}/metrics`)).text();
     expect(metrics).toMatch(/meshdrift_findings_total\{severity="critical",category="security"\} 2/);
     // Drift frequency per app: the four drifted resources of the one app.
-    expect(metrics).toContain('meshdrift_app_drift_total{app_cluster="prod-eu-1",app_tool="argocd",app_kind="Application",app_namespace="argocd",app="payments-mesh"} 4');
+    expect(metrics).toContain(
+      'meshdrift_app_drift_total{app_cluster="prod-eu-1",app_tool="argocd",app_kind="Application",app_namespace="argocd",app="payments-mesh"} 4',
+    );
   });
 });

@@ -19,7 +19,13 @@ const KS: FakeResource = { group: 'kustomize.toolkit.fluxcd.io', version: 'v1', 
 const HRS: FakeResource = { group: 'helm.toolkit.fluxcd.io', version: 'v2', plural: 'helmreleases', kind: 'HelmRelease' };
 
 type Json = Record<string, unknown>;
-interface Condition { type: string; status: string; reason?: string; message?: string; lastTransitionTime?: string }
+interface Condition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+  lastTransitionTime?: string;
+}
 /** The parts of a Flux object (fixture) the tests change. */
 interface FluxObject {
   apiVersion: string;
@@ -27,8 +33,11 @@ interface FluxObject {
   metadata: { name: string; namespace: string; uid: string };
   status: { conditions: Condition[]; lastAppliedRevision: string; [key: string]: unknown };
 }
-interface FluxBody { reason: string; message: string; severity: string }
-
+interface FluxBody {
+  reason: string;
+  message: string;
+  severity: string;
+}
 
 function capturingLog(): { log: Logger; lines: Json[] } {
   const lines: Json[] = [];
@@ -145,7 +154,11 @@ describe('Kubernetes watches against a fake API server', () => {
   it('skips a kind whose CRD the cluster does not serve, with one warning and no retry loop', async () => {
     const api = await fake(); // no HelmRelease CRD
     const waits: number[] = [];
-    const { sources: s, logs, restarts } = start({ east: api }, ['helmreleases'], {
+    const {
+      sources: s,
+      logs,
+      restarts,
+    } = start({ east: api }, ['helmreleases'], {
       unservedRecheckMs: 60_000,
       delay: (ms, signal) => {
         waits.push(ms);
@@ -182,7 +195,11 @@ describe('Kubernetes watches against a fake API server', () => {
     // West down past downAfterMs: its own "cluster unreachable" snapshot, once.
     await waitFor(() => signals.some((x) => x.source === 'meshdrift' && x.cluster === 'west'), 5_000, 'west reported unreachable');
     const reports = () => signals.filter((x) => x.source === 'meshdrift' && x.cluster === 'west');
-    expect(reports()[0]).toMatchObject({ owner: { kind: 'Cluster', name: 'west' }, completeness: 'snapshot', resources: [{ group: 'meshdrift.io', kind: 'Cluster', name: 'west', state: 'Unreachable' }] });
+    expect(reports()[0]).toMatchObject({
+      owner: { kind: 'Cluster', name: 'west' },
+      completeness: 'snapshot',
+      resources: [{ group: 'meshdrift.io', kind: 'Cluster', name: 'west', state: 'Unreachable' }],
+    });
     expect(signals.filter((x) => x.source === 'meshdrift' && x.cluster === 'east')).toMatchObject([{ resources: [] }]);
 
     await west.comeBack();
@@ -222,7 +239,12 @@ function coreEvent(name: string, body: FluxBody, owner: FluxObject, revision: st
   return {
     apiVersion: 'v1',
     kind: 'Event',
-    metadata: { name, namespace: owner.metadata.namespace, ...(revision ? { annotations: { 'kustomize.toolkit.fluxcd.io/revision': revision } } : {}), managedFields: [{ manager: 'kustomize-controller' }] },
+    metadata: {
+      name,
+      namespace: owner.metadata.namespace,
+      ...(revision ? { annotations: { 'kustomize.toolkit.fluxcd.io/revision': revision } } : {}),
+      managedFields: [{ manager: 'kustomize-controller' }],
+    },
     involvedObject: { kind: owner.kind, namespace: owner.metadata.namespace, name: owner.metadata.name, uid: owner.metadata.uid, apiVersion: owner.apiVersion },
     reason: body.reason,
     message: body.message,
@@ -249,9 +271,17 @@ describe('Flux watches against a fake API server', () => {
 
     // The Kustomization (Ready=True) is one InSync snapshot; the heartbeat is no signal.
     await waitFor(() => signals.length === 1, 5_000, 'the Kustomization snapshot');
-    expect(signals[0]).toMatchObject({ source: 'flux-watch', completeness: 'snapshot', resources: [{ kind: 'Kustomization', group: 'kustomize.toolkit.fluxcd.io', state: 'InSync' }] });
+    expect(signals[0]).toMatchObject({
+      source: 'flux-watch',
+      completeness: 'snapshot',
+      resources: [{ kind: 'Kustomization', group: 'kustomize.toolkit.fluxcd.io', state: 'InSync' }],
+    });
 
-    const changeSet = { reason: 'Progressing', severity: 'info', message: 'VirtualService/myservice/myservice configured\nConfigMap/myservice/myservice-configmap configured' };
+    const changeSet = {
+      reason: 'Progressing',
+      severity: 'info',
+      message: 'VirtualService/myservice/myservice configured\nConfigMap/myservice/myservice-configmap configured',
+    };
     api.apply(EVENTS, coreEvent('myservice.2', changeSet, k, revision, '2023-03-15T07:45:00Z'));
     await waitFor(() => signals.length === 2, 5_000, 'the drift');
     expect(signals[1]).toMatchObject({
@@ -267,7 +297,16 @@ describe('Flux watches against a fake API server', () => {
     });
 
     // A change set at a new revision is a rollout: nothing to ingest.
-    api.apply(EVENTS, coreEvent('myservice.3', { ...changeSet, message: 'VirtualService/myservice/myservice configured' }, k, 'dev/0000000000000000000000000000000000000001', '2023-03-15T07:50:00Z'));
+    api.apply(
+      EVENTS,
+      coreEvent(
+        'myservice.3',
+        { ...changeSet, message: 'VirtualService/myservice/myservice configured' },
+        k,
+        'dev/0000000000000000000000000000000000000001',
+        '2023-03-15T07:50:00Z',
+      ),
+    );
     // Once the watch has judged it (not after a fixed sleep): a rollout, and nothing more ingested.
     await waitFor(() => outcomes.includes('rollout'), 5_000, 'the rollout judged');
     await s.idle();
@@ -277,16 +316,33 @@ describe('Flux watches against a fake API server', () => {
   it('turns Ready=False BuildFailed into ApplyFailed and resolves it when Ready=True', async () => {
     const api = await fake(KS);
     const k = kustomization();
-    k.status.conditions = [{ type: 'Ready', status: 'False', reason: 'BuildFailed', message: 'kustomize build failed: accumulating resources', lastTransitionTime: '2023-03-15T08:00:00Z' }];
+    k.status.conditions = [
+      {
+        type: 'Ready',
+        status: 'False',
+        reason: 'BuildFailed',
+        message: 'kustomize build failed: accumulating resources',
+        lastTransitionTime: '2023-03-15T08:00:00Z',
+      },
+    ];
     api.apply(KS, k);
     const { signals } = start({ east: api }, ['kustomizations']);
     await waitFor(() => signals.length === 1, 5_000, 'ApplyFailed');
     expect(signals[0]!.resources).toEqual([
-      { group: 'kustomize.toolkit.fluxcd.io', kind: 'Kustomization', namespace: 'flux-system', name: 'myservice', state: 'ApplyFailed', detail: 'BuildFailed: kustomize build failed: accumulating resources' },
+      {
+        group: 'kustomize.toolkit.fluxcd.io',
+        kind: 'Kustomization',
+        namespace: 'flux-system',
+        name: 'myservice',
+        state: 'ApplyFailed',
+        detail: 'BuildFailed: kustomize build failed: accumulating resources',
+      },
     ]);
     // A status write that changes nothing we read sends nothing.
     api.apply(KS, { ...k, status: { ...k.status, lastHandledReconcileAt: 'later' } });
-    k.status.conditions = [{ type: 'Ready', status: 'True', reason: 'ReconciliationSucceeded', message: 'Applied revision: x', lastTransitionTime: '2023-03-15T08:05:00Z' }];
+    k.status.conditions = [
+      { type: 'Ready', status: 'True', reason: 'ReconciliationSucceeded', message: 'Applied revision: x', lastTransitionTime: '2023-03-15T08:05:00Z' },
+    ];
     api.apply(KS, k);
     await waitFor(() => signals.length === 2, 5_000, 'resolve');
     expect(signals[1]).toMatchObject({ completeness: 'snapshot', resources: [{ state: 'InSync' }] });
@@ -298,7 +354,11 @@ describe('Flux watches against a fake API server', () => {
     api.apply(HRS, hr);
     const { signals } = start({ east: api }, ['helmreleases']);
     await waitFor(() => signals.length === 1, 5_000, 'drift');
-    expect(signals[0]).toMatchObject({ source: 'flux-watch', completeness: 'snapshot', owner: { kind: 'HelmRelease', namespace: 'bookinfo', name: 'bookinfo-mesh' } });
+    expect(signals[0]).toMatchObject({
+      source: 'flux-watch',
+      completeness: 'snapshot',
+      owner: { kind: 'HelmRelease', namespace: 'bookinfo', name: 'bookinfo-mesh' },
+    });
     expect(signals[0]!.resources.map((r) => [r.group, r.kind, r.name, r.state])).toEqual([
       ['networking.istio.io', 'VirtualService', 'reviews', 'Modified'],
       ['security.istio.io', 'AuthorizationPolicy', 'ratings-viewer', 'Missing'],
@@ -306,7 +366,12 @@ describe('Flux watches against a fake API server', () => {
       ['gateway.networking.k8s.io', 'Gateway', 'bookinfo-gateway', 'Modified'],
     ]);
     const drifted = hr.status.conditions.find((c) => c.type === 'Drifted')!;
-    Object.assign(drifted, { status: 'False', reason: 'NoDriftDetected', message: 'No drift detected against the cluster state', lastTransitionTime: '2026-11-20T10:25:42Z' });
+    Object.assign(drifted, {
+      status: 'False',
+      reason: 'NoDriftDetected',
+      message: 'No drift detected against the cluster state',
+      lastTransitionTime: '2026-11-20T10:25:42Z',
+    });
     api.apply(HRS, hr);
     await waitFor(() => signals.length === 2, 5_000, 'resolve');
     expect(signals[1]).toMatchObject({ completeness: 'snapshot', resources: [] });

@@ -27,7 +27,12 @@ let prefix: string;
 const running: App[] = [];
 
 async function service(policy: string): Promise<App & { url: string }> {
-  const svc = await startService({ redisUrl: redisUrl(), prefix, slackUrl: slack.url, env: { MESHDRIFT_POLICY: policy, PD_KEY: ROUTING_KEY, PAGERDUTY_EVENTS_URL: pd.eventsUrl } });
+  const svc = await startService({
+    redisUrl: redisUrl(),
+    prefix,
+    slackUrl: slack.url,
+    env: { MESHDRIFT_POLICY: policy, PD_KEY: ROUTING_KEY, PAGERDUTY_EVENTS_URL: pd.eventsUrl },
+  });
   running.push(svc);
   return svc;
 }
@@ -83,7 +88,9 @@ describe('alert lifecycle through the service', () => {
   });
 
   it('a restart between trigger and resolve resolves the same PagerDuty incident and edits the same Slack message', async () => {
-    const policy = policyFile(`  receiver: chat\n  group_wait: 100ms\n  group_interval: 200ms\n  routes:\n    - matchers: ['severity="critical"']\n      receiver: pager\n      continue: true\n    - receiver: chat\n`);
+    const policy = policyFile(
+      `  receiver: chat\n  group_wait: 100ms\n  group_interval: 200ms\n  routes:\n    - matchers: ['severity="critical"']\n      receiver: pager\n      continue: true\n    - receiver: chat\n`,
+    );
     const first = await service(policy);
     await postArgocd(first.url, meshAppBody('OutOfSync', ts(0)));
     await waitFor(() => slack.messages.size === 1 && pd.alerts.length === 1, 10_000, 'trigger and message');

@@ -12,7 +12,10 @@ const mainMessage = (slack: FakeSlack) => JSON.stringify([...slack.messages.valu
 
 function policy(extra: string): string {
   const dir = mkdtempSync(`${tmpdir()}/meshdrift-mute-`);
-  writeFileSync(`${dir}/p.yaml`, `receivers:\n  - { name: chat, slack: { channel: "#mesh-drift" } }\nroute:\n  receiver: chat\n  group_wait: 200ms\n  group_interval: 500ms\n${extra}`);
+  writeFileSync(
+    `${dir}/p.yaml`,
+    `receivers:\n  - { name: chat, slack: { channel: "#mesh-drift" } }\nroute:\n  receiver: chat\n  group_wait: 200ms\n  group_interval: 500ms\n${extra}`,
+  );
   return `${dir}/p.yaml`;
 }
 
@@ -44,7 +47,12 @@ describe('silences and inhibition through the service', () => {
     await start();
     const created = await api('/silences', {
       method: 'POST',
-      body: JSON.stringify({ matchers: ['kind="AuthorizationPolicy"', 'namespace="payments"'], duration: '1h', createdBy: 'sre@example.com', comment: 'planned authz change' }),
+      body: JSON.stringify({
+        matchers: ['kind="AuthorizationPolicy"', 'namespace="payments"'],
+        duration: '1h',
+        createdBy: 'sre@example.com',
+        comment: 'planned authz change',
+      }),
     });
     expect(created.status).toBe(201);
     const silence = (await created.json()) as { id: string };
@@ -63,7 +71,9 @@ describe('silences and inhibition through the service', () => {
   });
 
   it('an inhibit rule holds back high findings of an app while it has a critical one', async () => {
-    await start(`inhibit_rules:\n  - source_matchers: ['severity="critical"']\n    target_matchers: ['severity=~"high|medium"']\n    equal: [cluster, owner]\n`);
+    await start(
+      `inhibit_rules:\n  - source_matchers: ['severity="critical"']\n    target_matchers: ['severity=~"high|medium"']\n    equal: [cluster, owner]\n`,
+    );
     await postArgocd(svc?.url ?? '', meshAppBody());
     await waitFor(() => slack.messages.size >= 1, 10_000, 'the message');
     const text = mainMessage(slack);

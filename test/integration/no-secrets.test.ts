@@ -75,10 +75,14 @@ describe('no secret leaks', () => {
   it('failing deliveries to every receiver leak no token, key or URL into logs, metrics, the API or dead letters', async () => {
     expect((await postArgocd(svc?.url ?? '', { app: readFixture('argocd/synthetic-app-outofsync-istio-gatewayapi-v3.json') })).status).toBe(202);
     const auth = { authorization: `Bearer ${API_TOKEN}` };
-    await waitFor(async () => {
-      const body = (await (await fetch(`${svc?.url}/api/v1/deadletters`, { headers: auth })).json()) as { deadLetters: unknown[] };
-      return body.deadLetters.length >= 3;
-    }, 15_000, 'three dead letters (slack, pagerduty, webhook)');
+    await waitFor(
+      async () => {
+        const body = (await (await fetch(`${svc?.url}/api/v1/deadletters`, { headers: auth })).json()) as { deadLetters: unknown[] };
+        return body.deadLetters.length >= 3;
+      },
+      15_000,
+      'three dead letters (slack, pagerduty, webhook)',
+    );
     const answers = [
       await (await fetch(`${svc?.url}/api/v1/deadletters`, { headers: auth })).text(),
       await (await fetch(`${svc?.url}/api/v1/alerts`, { headers: auth })).text(),

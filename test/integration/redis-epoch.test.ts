@@ -72,7 +72,7 @@ describe('the Redis epoch', () => {
     expect(c.lostAt()).toBe(5_000);
   });
 
-  it('an epoch replaced behind a replica\'s back (wiped and refilled between two checks) is a loss', async () => {
+  it("an epoch replaced behind a replica's back (wiped and refilled between two checks) is a loss", async () => {
     const prefix = testPrefix('epoch');
     prefixes.push(prefix);
     const losses: DataLoss[] = [];

@@ -115,10 +115,23 @@ describe('a Redis busy with a long script', () => {
     svc = await startService({ redisUrl: own.url, prefix: testPrefix('busy'), env: { MESHDRIFT_POLICY: join(dir, 'policy.yaml') } });
     blocker = new Redis(own.url);
     // Spins inside Redis for 3 s: every other client gets BUSY meanwhile.
-    const spin = blocker.eval("local t = redis.call('TIME'); local stop = t[1] * 1000000 + t[2] + 3000000; while true do local n = redis.call('TIME'); if n[1] * 1000000 + n[2] > stop then break end end return 1", 0);
+    const spin = blocker.eval(
+      "local t = redis.call('TIME'); local stop = t[1] * 1000000 + t[2] + 3000000; while true do local n = redis.call('TIME'); if n[1] * 1000000 + n[2] > stop then break end end return 1",
+      0,
+    );
     const probe = new Redis(own.url);
     try {
-      await waitFor(async () => (await probe.ping().then(() => 'ok', (err: unknown) => String(err))).includes('BUSY'), 5_000, 'Redis to answer BUSY');
+      await waitFor(
+        async () =>
+          (
+            await probe.ping().then(
+              () => 'ok',
+              (err: unknown) => String(err),
+            )
+          ).includes('BUSY'),
+        5_000,
+        'Redis to answer BUSY',
+      );
     } finally {
       probe.disconnect();
     }

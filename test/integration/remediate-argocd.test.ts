@@ -91,7 +91,11 @@ const records = async (): Promise<AuditRecord[]> => (await audit.list({ limit: 1
 const syncBodies = (): ArgoCdSyncBody[] => fake.syncs().map((r) => r.body as ArgoCdSyncBody);
 const opDone = (name = 'payments-mesh', ns?: string) => waitFor(() => fake.app(name, ns)?.operation === undefined, 3_000, 'the sync operation to finish');
 const resourceStatus = (r: Res): unknown =>
-  ((fake.app('payments-mesh')?.status as { resources: Record<string, unknown>[] } | undefined)?.resources.find((x) => x.kind === r.kind && x.name === r.name) ?? {}).status;
+  (
+    (fake.app('payments-mesh')?.status as { resources: Record<string, unknown>[] } | undefined)?.resources.find(
+      (x) => x.kind === r.kind && x.name === r.name,
+    ) ?? {}
+  ).status;
 
 beforeEach(async () => {
   redis = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });
@@ -121,7 +125,11 @@ describe('remediate receiver (argocd-sync) against the fake Argo CD', () => {
     const r = remediator({ dryRun: false });
     expect(r.capabilities?.names).toEqual(['remediation']);
     const result = await r.send(notification([finding(VS)]));
-    expect(result).toMatchObject({ ok: false, retryable: false, reason: 'remediate receiver "auto-sync" acts per owner through remediation jobs, not by a delivery' });
+    expect(result).toMatchObject({
+      ok: false,
+      retryable: false,
+      reason: 'remediate receiver "auto-sync" acts per owner through remediation jobs, not by a delivery',
+    });
     expect(fake.requests).toHaveLength(0);
     expect(await records()).toEqual([]);
   });
@@ -133,7 +141,17 @@ describe('remediate receiver (argocd-sync) against the fake Argo CD', () => {
     expect(fake.requests.map((r) => `${r.method} ${r.path}`)).toEqual(['GET /api/v1/applications/payments-mesh']);
     const [rec, ...rest] = await records();
     expect(rest).toHaveLength(0);
-    expect(rec).toMatchObject({ actor: 'meshdrift', action: 'argocd-sync', outcome: 'dry-run', dryRun: true, cluster: 'prod', owner: APP, resources: [VS, AP], groupKey: 'g-payments', seq: 1 });
+    expect(rec).toMatchObject({
+      actor: 'meshdrift',
+      action: 'argocd-sync',
+      outcome: 'dry-run',
+      dryRun: true,
+      cluster: 'prod',
+      owner: APP,
+      resources: [VS, AP],
+      groupKey: 'g-payments',
+      seq: 1,
+    });
     expect(rec?.reason).toMatch(/^dry run: would sync 2 drifted resources of Application argocd\/payments-mesh/);
     expect(outcomes).toEqual([['argocd-sync', 'dry-run']]);
     expect(resourceStatus(VS)).toBe('OutOfSync');
@@ -158,7 +176,12 @@ describe('remediate receiver (argocd-sync) against the fake Argo CD', () => {
     await opDone();
     expect([resourceStatus(VS), resourceStatus(AP), resourceStatus(PA)]).toEqual(['Synced', 'Synced', 'OutOfSync']);
     const [rec] = await records();
-    expect(rec).toMatchObject({ outcome: 'performed', dryRun: false, resources: [VS, AP], fingerprints: ['fp-VirtualService-payments', 'fp-AuthorizationPolicy-payments-allow-frontend'] });
+    expect(rec).toMatchObject({
+      outcome: 'performed',
+      dryRun: false,
+      resources: [VS, AP],
+      fingerprints: ['fp-VirtualService-payments', 'fp-AuthorizationPolicy-payments-allow-frontend'],
+    });
     expect(outcomes).toEqual([['argocd-sync', 'performed']]);
   });
 
@@ -168,7 +191,10 @@ describe('remediate receiver (argocd-sync) against the fake Argo CD', () => {
     app.metadata.namespace = 'team-payments';
     fake.putApp(app);
     const owner = { ...APP, namespace: 'team-payments' };
-    const result = await remediate(remediator({ dryRun: false }), notification([finding(VS, { owner })], { labels: { cluster: 'prod', tool: 'argocd', owner, project: 'mesh-prod' } }));
+    const result = await remediate(
+      remediator({ dryRun: false }),
+      notification([finding(VS, { owner })], { labels: { cluster: 'prod', tool: 'argocd', owner, project: 'mesh-prod' } }),
+    );
     expect(result).toEqual({ ok: true });
     expect(fake.requests[0]?.query).toEqual({ appNamespace: 'team-payments' });
     expect(syncBodies()[0]?.appNamespace).toBe('team-payments');
@@ -229,7 +255,16 @@ describe('remediate receiver (argocd-sync) against the fake Argo CD', () => {
 
   it('gives up deferring after maxDeferMs, until the next notification', async () => {
     fake.startOperation('payments-mesh');
-    const r = createRemediator({ name: 'auto-sync', config: { action: 'argocd-sync', dryRun: false }, argocd: { apiUrl: fake.url, token: TOKEN }, redis, keyPrefix: prefix, now: () => now, audit, maxDeferMs: 10 * MIN });
+    const r = createRemediator({
+      name: 'auto-sync',
+      config: { action: 'argocd-sync', dryRun: false },
+      argocd: { apiUrl: fake.url, token: TOKEN },
+      redis,
+      keyPrefix: prefix,
+      now: () => now,
+      audit,
+      maxDeferMs: 10 * MIN,
+    });
     const n = notification([finding(VS)]);
     expect(await remediate(r, n)).toMatchObject({ retryable: true });
     now += 11 * MIN;
@@ -240,8 +275,19 @@ describe('remediate receiver (argocd-sync) against the fake Argo CD', () => {
   it('maps the 400 "another operation is already in progress" race to a retryable deferral', async () => {
     // hitchhiker-babel-fish is the sync-response fixture: its `.operation` is set.
     const client = createArgoCdSyncClient({ apiUrl: fake.url, token: TOKEN });
-    const res = await client.remediate({ owner: { kind: 'Application', namespace: 'argocd', name: 'hitchhiker-babel-fish' }, resources: [{ group: '', kind: 'Service', namespace: 'hitchhiker-staging', name: 'babel-fish-guestbook-ui' }], prune: false, reason: 'test' });
-    expect(res).toEqual({ ok: false, kind: 'in-progress', retryable: true, retryAfterMs: 30_000, reason: 'argocd sync of Application hitchhiker-babel-fish: another operation is already in progress; retrying later' });
+    const res = await client.remediate({
+      owner: { kind: 'Application', namespace: 'argocd', name: 'hitchhiker-babel-fish' },
+      resources: [{ group: '', kind: 'Service', namespace: 'hitchhiker-staging', name: 'babel-fish-guestbook-ui' }],
+      prune: false,
+      reason: 'test',
+    });
+    expect(res).toEqual({
+      ok: false,
+      kind: 'in-progress',
+      retryable: true,
+      retryAfterMs: 30_000,
+      reason: 'argocd sync of Application hitchhiker-babel-fish: another operation is already in progress; retrying later',
+    });
     expect(fake.requests[0]?.status).toBe(400);
     expect(fake.requests[0]?.body).toMatchObject({ resources: [{ kind: 'Service' }] });
     const inspected = await client.inspect({ kind: 'Application', namespace: 'argocd', name: 'hitchhiker-babel-fish' });
@@ -251,7 +297,12 @@ describe('remediate receiver (argocd-sync) against the fake Argo CD', () => {
   it('a deny sync window defers for 5 minutes and says why', async () => {
     fake.denyWindow('payments-mesh', true);
     const result = await remediate(remediator({ dryRun: false }), notification([finding(VS)]));
-    expect(result).toEqual({ ok: false, retryable: true, retryAfterMs: 300_000, reason: 'argocd sync of Application payments-mesh: blocked by a sync window; retrying in 5m' });
+    expect(result).toEqual({
+      ok: false,
+      retryable: true,
+      retryAfterMs: 300_000,
+      reason: 'argocd sync of Application payments-mesh: blocked by a sync window; retrying in 5m',
+    });
     expect(fake.requests.at(-1)).toMatchObject({ method: 'POST', status: 403 });
     const [rec] = await records();
     expect(rec).toMatchObject({ outcome: 'deferred' });
@@ -304,7 +355,15 @@ describe('remediate receiver (argocd-sync) against the fake Argo CD', () => {
     fake.failNext(1, 502, { error: `upstream said: Bearer ${TOKEN}`, code: 14, message: `upstream said: Bearer ${TOKEN}` });
     results.push(await remediate(remediator({ dryRun: false }), notification([finding(PA)])));
     // A server that cannot be reached.
-    const gone = createRemediator({ name: 'auto-sync', config: { action: 'argocd-sync', dryRun: false }, argocd: { apiUrl: 'http://127.0.0.1:9', token: TOKEN, timeoutMs: 1_000 }, redis, keyPrefix: prefix, now: () => now, audit });
+    const gone = createRemediator({
+      name: 'auto-sync',
+      config: { action: 'argocd-sync', dryRun: false },
+      argocd: { apiUrl: 'http://127.0.0.1:9', token: TOKEN, timeoutMs: 1_000 },
+      redis,
+      keyPrefix: prefix,
+      now: () => now,
+      audit,
+    });
     results.push(await remediate(gone, notification([finding(DR)])));
 
     expect(results.map((r) => (r.ok ? 'ok' : `${r.retryable}`))).toEqual(['false', 'false', 'true', 'true']);

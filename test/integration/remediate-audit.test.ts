@@ -39,7 +39,8 @@ describe('redis audit trail', () => {
   it('appends to the stream and lists newest first, round-tripping every field', async () => {
     const audit = createRedisAuditTrail(redis, prefix, { now: () => Date.now() });
     const ids: string[] = [];
-    for (let i = 0; i < 5; i++) ids.push(await audit.append(entry(i, i === 4 ? { dryRun: false, outcome: 'performed', groupKey: undefined, seq: undefined } : {})));
+    for (let i = 0; i < 5; i++)
+      ids.push(await audit.append(entry(i, i === 4 ? { dryRun: false, outcome: 'performed', groupKey: undefined, seq: undefined } : {})));
     expect(await redis.xlen(`${prefix}:audit`)).toBe(5);
     const page1 = await audit.list({ limit: 2 });
     expect(page1.map((r) => r.reason)).toEqual(['decision 4', 'decision 3']);

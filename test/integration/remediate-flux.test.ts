@@ -30,7 +30,10 @@ interface Seen {
 let server: Server;
 let apiUrl: string;
 let seen: Seen[];
-let objects: Map<string, { apiVersion: string; kind: string; metadata: { name: string; namespace: string; annotations?: Record<string, string> }; spec: Record<string, unknown> }>;
+let objects: Map<
+  string,
+  { apiVersion: string; kind: string; metadata: { name: string; namespace: string; annotations?: Record<string, string> }; spec: Record<string, unknown> }
+>;
 let answerNext: { status: number; body: unknown } | undefined;
 
 let redis: Redis;
@@ -42,8 +45,19 @@ beforeEach(async () => {
   seen = [];
   answerNext = undefined;
   objects = new Map([
-    [KS_PATH, { apiVersion: 'kustomize.toolkit.fluxcd.io/v1', kind: 'Kustomization', metadata: { name: 'mesh', namespace: 'flux-system' }, spec: { interval: '10m', path: './mesh', prune: true } }],
-    [HR_PATH, { apiVersion: 'helm.toolkit.fluxcd.io/v2', kind: 'HelmRelease', metadata: { name: 'istiod', namespace: 'istio-system' }, spec: { interval: '5m' } }],
+    [
+      KS_PATH,
+      {
+        apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
+        kind: 'Kustomization',
+        metadata: { name: 'mesh', namespace: 'flux-system' },
+        spec: { interval: '10m', path: './mesh', prune: true },
+      },
+    ],
+    [
+      HR_PATH,
+      { apiVersion: 'helm.toolkit.fluxcd.io/v2', kind: 'HelmRelease', metadata: { name: 'istiod', namespace: 'istio-system' }, spec: { interval: '5m' } },
+    ],
   ]);
   server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -56,7 +70,8 @@ beforeEach(async () => {
         res.writeHead(status, { 'Content-Type': 'application/json' });
         res.end(JSON.stringify(payload));
       };
-      const status = (code: number, reason: string, message: string): void => send(code, { kind: 'Status', apiVersion: 'v1', status: 'Failure', message, reason, code });
+      const status = (code: number, reason: string, message: string): void =>
+        send(code, { kind: 'Status', apiVersion: 'v1', status: 'Failure', message, reason, code });
       if (answerNext) {
         const a = answerNext;
         answerNext = undefined;
@@ -67,7 +82,12 @@ beforeEach(async () => {
       if (!obj) return status(404, 'NotFound', `"${path.split('/').at(-1) ?? ''}" not found`);
       if (req.method === 'GET') return send(200, obj);
       if (req.method !== 'PATCH') return status(405, 'MethodNotAllowed', 'method not allowed');
-      if (req.headers['content-type'] !== 'application/merge-patch+json') return status(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`);
+      if (req.headers['content-type'] !== 'application/merge-patch+json')
+        return status(
+          415,
+          'UnsupportedMediaType',
+          `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`,
+        );
       const patch = JSON.parse(body) as { metadata?: { annotations?: Record<string, string> } };
       obj.metadata.annotations = { ...obj.metadata.annotations, ...patch.metadata?.annotations };
       return send(200, obj);
@@ -111,11 +131,30 @@ function notification(owner: OwnerRef, state: TrackedFinding['state'] = 'ApplyFa
     lastSeen: now,
     status: 'firing',
   };
-  return { groupKey: f.groupKey, seq, reason: 'first', status: 'firing', labels: { cluster: 'prod', tool: 'flux', owner, project: '' }, severity: 'high', firing: [f], resolved: [], at: now, firstSeen: now };
+  return {
+    groupKey: f.groupKey,
+    seq,
+    reason: 'first',
+    status: 'firing',
+    labels: { cluster: 'prod', tool: 'flux', owner, project: '' },
+    severity: 'high',
+    firing: [f],
+    resolved: [],
+    at: now,
+    firstSeen: now,
+  };
 }
 
 function remediator(config: Partial<RemediationConfigInput> = {}) {
-  return createRemediator({ name: 'reconcile', config: { action: 'flux-reconcile', ...config }, flux: { apiUrl, token: TOKEN, timeoutMs: 2_000 }, redis, keyPrefix: prefix, now: () => now, audit });
+  return createRemediator({
+    name: 'reconcile',
+    config: { action: 'flux-reconcile', ...config },
+    flux: { apiUrl, token: TOKEN, timeoutMs: 2_000 },
+    redis,
+    keyPrefix: prefix,
+    now: () => now,
+    audit,
+  });
 }
 
 describe('remediate receiver (flux-reconcile) against a local Kubernetes API', () => {
@@ -135,7 +174,11 @@ describe('remediate receiver (flux-reconcile) against a local Kubernetes API', (
   it('HelmReleases are patched at helm.toolkit.fluxcd.io/v2', async () => {
     now = Date.UTC(2026, 10, 24, 10, 0, 0);
     await expect(remediate(remediator({ dryRun: false }), notification(HR))).resolves.toEqual({ ok: true });
-    expect(seen.at(-1)).toMatchObject({ method: 'PATCH', path: HR_PATH, body: '{"metadata":{"annotations":{"reconcile.fluxcd.io/requestedAt":"2026-11-24T10:00:00Z"}}}' });
+    expect(seen.at(-1)).toMatchObject({
+      method: 'PATCH',
+      path: HR_PATH,
+      body: '{"metadata":{"annotations":{"reconcile.fluxcd.io/requestedAt":"2026-11-24T10:00:00Z"}}}',
+    });
   });
 
   it('dry run: reads, never patches', async () => {
@@ -161,9 +204,16 @@ describe('remediate receiver (flux-reconcile) against a local Kubernetes API', (
   });
 
   it('maps API errors: 403 is permanent, 500 retries; the token is never in a reason', async () => {
-    answerNext = { status: 403, body: { kind: 'Status', status: 'Failure', reason: 'Forbidden', code: 403, message: `kustomizations "mesh" is forbidden: token ${TOKEN} cannot get` } };
+    answerNext = {
+      status: 403,
+      body: { kind: 'Status', status: 'Failure', reason: 'Forbidden', code: 403, message: `kustomizations "mesh" is forbidden: token ${TOKEN} cannot get` },
+    };
     const forbidden = await remediate(remediator({ dryRun: false }), notification(KS));
-    expect(forbidden).toMatchObject({ ok: false, retryable: false, reason: expect.stringMatching(/HTTP 403, forbidden .*token \[redacted\] cannot get/) as unknown });
+    expect(forbidden).toMatchObject({
+      ok: false,
+      retryable: false,
+      reason: expect.stringMatching(/HTTP 403, forbidden .*token \[redacted\] cannot get/) as unknown,
+    });
     answerNext = { status: 503, body: { kind: 'Status', message: 'etcdserver: request timed out', code: 503 } };
     const busy = await remediate(remediator({ dryRun: false }), notification(KS));
     expect(busy).toMatchObject({ ok: false, retryable: true, reason: expect.stringMatching(/HTTP 503: etcdserver/) as unknown });

@@ -108,7 +108,18 @@ function notification(findings: TrackedFinding[]): Notification {
   seq += 1;
   const f = findings[0];
   if (!f) throw new Error('no findings');
-  return { groupKey: f.groupKey, seq, reason: 'first', status: 'firing', labels: { cluster: f.cluster, tool: f.tool, owner: f.owner, project: '' }, severity: 'high', firing: findings, resolved: [], at: now, firstSeen: now };
+  return {
+    groupKey: f.groupKey,
+    seq,
+    reason: 'first',
+    status: 'firing',
+    labels: { cluster: f.cluster, tool: f.tool, owner: f.owner, project: '' },
+    severity: 'high',
+    firing: findings,
+    resolved: [],
+    at: now,
+    firstSeen: now,
+  };
 }
 
 function receiverConfig(remediate: Record<string, unknown>): ReceiverConfig {
@@ -118,7 +129,11 @@ function receiverConfig(remediate: Record<string, unknown>): ReceiverConfig {
 function build(remediate: Record<string, unknown>, clusters = `prod=${kubeconfig}`): Notifier {
   const parsed = parseClusters(clusters);
   if (!parsed.ok) throw new Error(parsed.errors.join('; '));
-  const notifiers = createNotifiers([receiverConfig(remediate)], { env: {}, redis, keyPrefix: prefix, now: () => now }, { remediate: remediateReceiverFactory({ audit, clusters: parsed.value }) });
+  const notifiers = createNotifiers(
+    [receiverConfig(remediate)],
+    { env: {}, redis, keyPrefix: prefix, now: () => now },
+    { remediate: remediateReceiverFactory({ audit, clusters: parsed.value }) },
+  );
   const n = notifiers.get('fix');
   if (!n || !REMEDIATION.of(n)) throw new Error('not a remediation receiver');
   return n;
@@ -137,45 +152,78 @@ const patches = (): { path: string; body: string | undefined; contentType: strin
 describe('kube.cluster: the Kubernetes API of a MESHDRIFT_CLUSTERS entry', () => {
   it('an unknown cluster name is a receiver configuration error naming the key and the listed clusters', () => {
     expect(() => build({ action: 'flux-reconcile', kube: { cluster: 'staging' } })).toThrow(ReceiverConfigError);
-    expect(() => build({ action: 'flux-reconcile', kube: { cluster: 'staging' } })).toThrow(/receiver "fix": kube\.cluster "staging" is not in MESHDRIFT_CLUSTERS \(it lists prod\)/);
-    expect(() => build({ action: 'argocd-operation', kube: { cluster: 'prod' } }, '')).toThrow(/kube\.cluster "prod" is not in MESHDRIFT_CLUSTERS \(it is empty\)/);
-  });
-
-  it('a remediate receiver is built only by the factory the composition root gives (deliver/ does not build it)', () => {
-    expect(() => createNotifiers([receiverConfig({ action: 'flux-reconcile', kube: { cluster: 'prod' } })], { env: {}, redis, keyPrefix: prefix, now: () => now })).toThrow(
-      /receiver "fix": receivers of type remediate cannot be built here \(no remediate factory was given\)/,
+    expect(() => build({ action: 'flux-reconcile', kube: { cluster: 'staging' } })).toThrow(
+      /receiver "fix": kube\.cluster "staging" is not in MESHDRIFT_CLUSTERS \(it lists prod\)/,
+    );
+    expect(() => build({ action: 'argocd-operation', kube: { cluster: 'prod' } }, '')).toThrow(
+      /kube\.cluster "prod" is not in MESHDRIFT_CLUSTERS \(it is empty\)/,
     );
   });
 
+  it('a remediate receiver is built only by the factory the composition root gives (deliver/ does not build it)', () => {
+    expect(() =>
+      createNotifiers([receiverConfig({ action: 'flux-reconcile', kube: { cluster: 'prod' } })], { env: {}, redis, keyPrefix: prefix, now: () => now }),
+    ).toThrow(/receiver "fix": receivers of type remediate cannot be built here \(no remediate factory was given\)/);
+  });
+
   it('a kubeconfig that cannot be loaded is a configuration error too', () => {
-    expect(() => build({ action: 'flux-reconcile', kube: { cluster: 'prod' } }, `prod=${kubeconfig}#nope`)).toThrow(/receiver "fix": kube\.cluster: cluster "prod": context "nope" not found/);
+    expect(() => build({ action: 'flux-reconcile', kube: { cluster: 'prod' } }, `prod=${kubeconfig}#nope`)).toThrow(
+      /receiver "fix": kube\.cluster: cluster "prod": context "nope" not found/,
+    );
   });
 
   it('flux-reconcile patches through the kubeconfig (its token, the merge patch) and never touches another cluster', async () => {
-    api.apply(KUSTOMIZATIONS, { apiVersion: 'kustomize.toolkit.fluxcd.io/v1', kind: 'Kustomization', metadata: { name: 'mesh', namespace: 'flux-system' }, spec: { interval: '10m', sourceRef: { kind: 'GitRepository', name: 'mesh' } } });
+    api.apply(KUSTOMIZATIONS, {
+      apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
+      kind: 'Kustomization',
+      metadata: { name: 'mesh', namespace: 'flux-system' },
+      spec: { interval: '10m', sourceRef: { kind: 'GitRepository', name: 'mesh' } },
+    });
     const fix = build({ action: 'flux-reconcile', dry_run: false, kube: { cluster: 'prod' } });
     await expect(remediate(fix, notification([finding(KS, 'flux', VS, { state: 'ApplyFailed' })]))).resolves.toEqual({ ok: true });
-    expect(patches()).toEqual([{ path: KS_PATH, contentType: 'application/merge-patch+json', body: `{"metadata":{"annotations":{"reconcile.fluxcd.io/requestedAt":"${rfc3339Nano(T0)}"}}}` }]);
-    expect(api.get(KUSTOMIZATIONS, 'flux-system', 'mesh')?.metadata).toMatchObject({ annotations: { 'reconcile.fluxcd.io/requestedAt': '2026-11-24T10:00:00.12Z' } });
+    expect(patches()).toEqual([
+      {
+        path: KS_PATH,
+        contentType: 'application/merge-patch+json',
+        body: `{"metadata":{"annotations":{"reconcile.fluxcd.io/requestedAt":"${rfc3339Nano(T0)}"}}}`,
+      },
+    ]);
+    expect(api.get(KUSTOMIZATIONS, 'flux-system', 'mesh')?.metadata).toMatchObject({
+      annotations: { 'reconcile.fluxcd.io/requestedAt': '2026-11-24T10:00:00.12Z' },
+    });
 
     // The same owner name in another cluster is not this API's to patch.
     const before = api.requests.length;
-    await expect(remediate(fix, notification([finding(KS, 'flux', VS, { cluster: 'staging', state: 'ApplyFailed', fingerprint: 'fp-staging' })]))).resolves.toEqual({ ok: true });
+    await expect(
+      remediate(fix, notification([finding(KS, 'flux', VS, { cluster: 'staging', state: 'ApplyFailed', fingerprint: 'fp-staging' })])),
+    ).resolves.toEqual({ ok: true });
     expect(api.requests).toHaveLength(before);
-    expect((await audit.list({ limit: 1 }))[0]).toMatchObject({ outcome: 'skipped', cluster: 'staging', reason: expect.stringMatching(/in cluster staging, not prod/) as unknown });
+    expect((await audit.list({ limit: 1 }))[0]).toMatchObject({
+      outcome: 'skipped',
+      cluster: 'staging',
+      reason: expect.stringMatching(/in cluster staging, not prod/) as unknown,
+    });
   });
 
   it('a credential the API server rejects is a permanent failure, not a transport one', async () => {
     api.apply(KUSTOMIZATIONS, { metadata: { name: 'mesh', namespace: 'flux-system' }, spec: {} });
     api.intercept(() => 401);
     const fix = build({ action: 'flux-reconcile', dry_run: false, kube: { cluster: 'prod' } });
-    await expect(remediate(fix, notification([finding(KS, 'flux', VS, { state: 'ApplyFailed' })]))).resolves.toMatchObject({ ok: false, retryable: false, reason: expect.stringMatching(/HTTP 401/) as unknown });
+    await expect(remediate(fix, notification([finding(KS, 'flux', VS, { state: 'ApplyFailed' })]))).resolves.toMatchObject({
+      ok: false,
+      retryable: false,
+      reason: expect.stringMatching(/HTTP 401/) as unknown,
+    });
   });
 
   it('an API server nobody listens on is a retryable failure', async () => {
     await api.goUnreachable();
     const fix = build({ action: 'flux-reconcile', dry_run: false, kube: { cluster: 'prod' } });
-    await expect(remediate(fix, notification([finding(KS, 'flux', VS, { state: 'ApplyFailed' })]))).resolves.toMatchObject({ ok: false, retryable: true, reason: expect.stringMatching(/request failed: ECONNREFUSED/) as unknown });
+    await expect(remediate(fix, notification([finding(KS, 'flux', VS, { state: 'ApplyFailed' })]))).resolves.toMatchObject({
+      ok: false,
+      retryable: true,
+      reason: expect.stringMatching(/request failed: ECONNREFUSED/) as unknown,
+    });
   });
 });
 
@@ -222,7 +270,10 @@ describe('argocd-operation: a sync through the Application’s operation field',
     const result = await remediate(receiver(), notification(appFindings()));
     expect(result).toMatchObject({ ok: false, retryable: true });
     expect(patches()).toEqual([]);
-    expect((await audit.list({ limit: 1 }))[0]).toMatchObject({ outcome: 'deferred', reason: expect.stringMatching(/^an operation is in progress on .*payments-mesh.*; retrying when it is done \(deferral 1, next try in 30s\)$/) as unknown });
+    expect((await audit.list({ limit: 1 }))[0]).toMatchObject({
+      outcome: 'deferred',
+      reason: expect.stringMatching(/^an operation is in progress on .*payments-mesh.*; retrying when it is done \(deferral 1, next try in 30s\)$/) as unknown,
+    });
   });
 
   it('a writer racing between the read and the patch gets a 409 and a retryable deferral, not an overwrite', async () => {
@@ -263,7 +314,18 @@ describe('argocd-operation: a sync through the Application’s operation field',
     await expect(remediationOf(fix).verify(ticket)).resolves.toMatchObject({ state: 'pending' });
 
     // Done: .operation cleared, Succeeded, both resources Synced.
-    api.apply(APPS, application({ status: { operationState: { phase: 'Succeeded' }, resources: [{ ...VS, status: 'Synced' }, { ...PA, status: 'Synced' }] } }));
+    api.apply(
+      APPS,
+      application({
+        status: {
+          operationState: { phase: 'Succeeded' },
+          resources: [
+            { ...VS, status: 'Synced' },
+            { ...PA, status: 'Synced' },
+          ],
+        },
+      }),
+    );
     now += 5_000;
     const step = await remediationOf(fix).verify(ticket);
     expect(step).toMatchObject({ state: 'verified', reason: expect.stringMatching(/^Sync by meshdrift verified: 2 resources Synced after 10 s/) as unknown });
@@ -279,7 +341,10 @@ describe('argocd-operation: a sync through the Application’s operation field',
     const ticket = (await remediationOf(fix).remediateOwner(n, owner)).verify;
     if (!ticket) throw new Error('no verify ticket');
     api.apply(APPS, application({ status: { operationState: { phase: 'Failed', message: 'one or more objects failed to apply' }, resources: [] } }));
-    await expect(remediationOf(fix).verify(ticket)).resolves.toMatchObject({ state: 'verify-failed', reason: 'Sync by meshdrift failed: operation Failed: one or more objects failed to apply' });
+    await expect(remediationOf(fix).verify(ticket)).resolves.toMatchObject({
+      state: 'verify-failed',
+      reason: 'Sync by meshdrift failed: operation Failed: one or more objects failed to apply',
+    });
   });
 
   it('the shared guardrails apply: the rate limit stops a second action on the owner', async () => {
@@ -297,7 +362,10 @@ describe('flux-reconcile source_first: the source is annotated first, with the s
   const annotation = (at: string): string => `{"metadata":{"annotations":{"reconcile.fluxcd.io/requestedAt":"${at}"}}}`;
 
   it('a Kustomization: its GitRepository, then itself', async () => {
-    api.apply(KUSTOMIZATIONS, { metadata: { name: 'mesh', namespace: 'flux-system' }, spec: { interval: '10m', sourceRef: { kind: 'GitRepository', name: 'mesh-repo' } } });
+    api.apply(KUSTOMIZATIONS, {
+      metadata: { name: 'mesh', namespace: 'flux-system' },
+      spec: { interval: '10m', sourceRef: { kind: 'GitRepository', name: 'mesh-repo' } },
+    });
     api.apply(GITREPOS, { metadata: { name: 'mesh-repo', namespace: 'flux-system' }, spec: { url: 'https://git.example/mesh' } });
     const fix = build({ action: 'flux-reconcile', dry_run: false, source_first: true, kube: { cluster: 'prod' } });
     await expect(remediate(fix, notification([finding(KS, 'flux', VS, { state: 'ApplyFailed' })]))).resolves.toEqual({ ok: true });
@@ -310,7 +378,11 @@ describe('flux-reconcile source_first: the source is annotated first, with the s
   });
 
   it('a HelmRelease: its generated HelmChart (status.helmChart), as the CLI does; a chartRef OCIRepository at v1beta2', async () => {
-    api.apply(HELMRELEASES, { metadata: { name: 'istiod', namespace: 'istio-system' }, spec: { chart: { spec: { chart: 'istiod', sourceRef: { kind: 'HelmRepository', name: 'istio', namespace: 'flux-system' } } } }, status: { helmChart: 'flux-system/istio-system-istiod' } });
+    api.apply(HELMRELEASES, {
+      metadata: { name: 'istiod', namespace: 'istio-system' },
+      spec: { chart: { spec: { chart: 'istiod', sourceRef: { kind: 'HelmRepository', name: 'istio', namespace: 'flux-system' } } } },
+      status: { helmChart: 'flux-system/istio-system-istiod' },
+    });
     api.apply(HELMCHARTS, { metadata: { name: 'istio-system-istiod', namespace: 'flux-system' }, spec: {} });
     const fix = build({ action: 'flux-reconcile', dry_run: false, source_first: true, kube: { cluster: 'prod' } });
     await expect(remediate(fix, notification([finding(HR, 'flux', VS, { state: 'ApplyFailed' })]))).resolves.toEqual({ ok: true });

@@ -68,19 +68,61 @@ function finding(r: Res, over: Partial<TrackedFinding> = {}): TrackedFinding {
 
 function notification(seq: number, firing: TrackedFinding[], over: Partial<Notification> = {}): Notification {
   const now = Date.now();
-  return { groupKey: 'g-remediate', seq, reason: seq === 1 ? 'first' : 'new-findings', status: 'firing', labels: { ...LABELS, receiver: 'auto-sync' }, severity: 'high', firing, resolved: [], at: now, firstSeen: now, ...over };
+  return {
+    groupKey: 'g-remediate',
+    seq,
+    reason: seq === 1 ? 'first' : 'new-findings',
+    status: 'firing',
+    labels: { ...LABELS, receiver: 'auto-sync' },
+    severity: 'high',
+    firing,
+    resolved: [],
+    at: now,
+    firstSeen: now,
+    ...over,
+  };
 }
 
 /** Starts queues and workers around a remediate receiver `auto-sync` and a Slack receiver `chat`. */
 async function start(config: Partial<RemediationConfigInput>, opts: { operationMs?: number } = {}): Promise<void> {
   argocd = await startFakeArgoCd({ token: TOKEN, operationMs: opts.operationMs ?? 30 });
   const notifiers = new Map<string, Notifier>([
-    ['auto-sync', createRemediator({ name: 'auto-sync', config: { action: 'argocd-sync', dryRun: false, ...config }, argocd: { apiUrl: argocd.url, token: TOKEN, timeoutMs: 2_000 }, redis, keyPrefix: prefix, now: Date.now, audit, onOutcome: (a, o) => metrics.remediation(a, o) })],
-    ['chat', createSlackNotifier({ token: SLACK_TOKEN, channel: '#mesh-drift', apiUrl: slack.url, store: createRedisSlackMessageStore(redis, `${prefix}:receiver:chat`), timeoutMs: 2_000 })],
+    [
+      'auto-sync',
+      createRemediator({
+        name: 'auto-sync',
+        config: { action: 'argocd-sync', dryRun: false, ...config },
+        argocd: { apiUrl: argocd.url, token: TOKEN, timeoutMs: 2_000 },
+        redis,
+        keyPrefix: prefix,
+        now: Date.now,
+        audit,
+        onOutcome: (a, o) => metrics.remediation(a, o),
+      }),
+    ],
+    [
+      'chat',
+      createSlackNotifier({
+        token: SLACK_TOKEN,
+        channel: '#mesh-drift',
+        apiUrl: slack.url,
+        store: createRedisSlackMessageStore(redis, `${prefix}:receiver:chat`),
+        timeoutMs: 2_000,
+      }),
+    ],
   ]);
   const metrics = createMetrics(registry);
   queues = createQueues(redis, prefix, { attempts: 3, backoffMs: 100 }, { remediationDebounceMs: 300 });
-  workers = createWorkers({ connection: workerRedis, prefix, store: createRedisTrackStore({ redis, keyPrefix: prefix }), queues, handlers: createJobHandlers({ queues, notifiers: () => notifiers, metrics, log: createLogger('silent'), now: Date.now, audit }), metrics, log: createLogger('silent'), now: Date.now });
+  workers = createWorkers({
+    connection: workerRedis,
+    prefix,
+    store: createRedisTrackStore({ redis, keyPrefix: prefix }),
+    queues,
+    handlers: createJobHandlers({ queues, notifiers: () => notifiers, metrics, log: createLogger('silent'), now: Date.now, audit }),
+    metrics,
+    log: createLogger('silent'),
+    now: Date.now,
+  });
   void workers.deliver.run();
   await workers.deliver.waitUntilReady();
 }
@@ -132,7 +174,7 @@ describe('remediation jobs, one owner at a time, latest wins', () => {
     expect(performed[0]).toMatchObject({ kind: 'remediation', seq: 3, resources: [VS, DR, AP] });
   });
 
-  it('a job queued for an older notification acts on the newest one of its group (its add can overtake the newer one\'s)', async () => {
+  it("a job queued for an older notification acts on the newest one of its group (its add can overtake the newer one's)", async () => {
     await start({ verifyTimeoutMs: 5_000 });
     argocd.drift('payments-mesh', DR);
     // Seq 2 and then 3 were decided and stored; the job that reached the owner's debounce last was seq 2's.
@@ -193,7 +235,9 @@ describe('verify step', () => {
     await waitFor(() => argocd.app('payments-mesh')?.operation === undefined, 3_000, 'the operation');
     argocd.drift('payments-mesh', VS);
     await waitFor(async () => (await records()).some((r) => r.outcome === 'verify-failed'), 8_000, 'the verify-failed record');
-    expect((await records()).find((r) => r.outcome === 'verify-failed')?.reason).toBe('Sync did not converge within 1 s: 1 resource still out of sync (VirtualService payments/payments)');
+    expect((await records()).find((r) => r.outcome === 'verify-failed')?.reason).toBe(
+      'Sync did not converge within 1 s: 1 resource still out of sync (VirtualService payments/payments)',
+    );
   });
 });
 
@@ -219,7 +263,7 @@ describe('flap breaker escalation', () => {
     expect(JSON.stringify([...slack.replies.values()])).not.toContain(TOKEN);
   });
 
-  it('tells it at the policy\'s escalate_severity when one is set', async () => {
+  it("tells it at the policy's escalate_severity when one is set", async () => {
     await start({ verifyTimeoutMs: 300, flap: { max: 1, withinMs: 60_000, escalateSeverity: 'critical' } });
     const ts = await slackMessageAboutTheOwner();
     const first = finding(VS, { severity: 'medium' });

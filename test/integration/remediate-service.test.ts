@@ -33,12 +33,20 @@ route:
       receiver: auto-sync
 `,
   );
-  svc = await startService({ redisUrl: redisUrl(), prefix, env: { MESHDRIFT_POLICY: `${dir}/p.yaml`, ARGOCD_SYNC_TOKEN: SYNC_TOKEN, MESHDRIFT_API_TOKEN: API_TOKEN } });
+  svc = await startService({
+    redisUrl: redisUrl(),
+    prefix,
+    env: { MESHDRIFT_POLICY: `${dir}/p.yaml`, ARGOCD_SYNC_TOKEN: SYNC_TOKEN, MESHDRIFT_API_TOKEN: API_TOKEN },
+  });
   return svc;
 }
 
 const audit = async () =>
-  ((await (await fetch(`${svc?.url}/api/v1/audit`, { headers: { authorization: `Bearer ${API_TOKEN}` } })).json()) as { records: Array<{ outcome: string; dryRun: boolean; resources: Array<{ kind: string }> }> }).records;
+  (
+    (await (await fetch(`${svc?.url}/api/v1/audit`, { headers: { authorization: `Bearer ${API_TOKEN}` } })).json()) as {
+      records: Array<{ outcome: string; dryRun: boolean; resources: Array<{ kind: string }> }>;
+    }
+  ).records;
 
 beforeEach(async () => {
   prefix = testPrefix('remsvc');

@@ -47,7 +47,12 @@ const STAGING = `    - matchers: ['owner="checkout"']
 let clicks = 0;
 async function click(url: string, user: string, value: string): Promise<void> {
   // action_ts differs per click: the same body twice is a replay (dropped by the replay guard).
-  const payload = { type: 'block_actions', user: { id: user }, container: { type: 'message' }, actions: [{ action_id: 'meshdrift.silence.1h', value, type: 'button', action_ts: `${Date.now()}.${++clicks}` }] };
+  const payload = {
+    type: 'block_actions',
+    user: { id: user },
+    container: { type: 'message' },
+    actions: [{ action_id: 'meshdrift.silence.1h', value, type: 'button', action_ts: `${Date.now()}.${++clicks}` }],
+  };
   const body = `payload=${encodeURIComponent(JSON.stringify(payload))}`;
   const ts = String(Math.floor(Date.now() / 1000));
   const signature = `v0=${createHmac('sha256', SIGNING_SECRET).update(`v0:${ts}:${body}`).digest('hex')}`;
@@ -146,7 +151,9 @@ describe('route identity across policy reloads', () => {
     const value = encodeButtonValue(groupKey ?? '', 1);
 
     // New matchers (a new content identity) and new permissions.
-    await reload(`${HEAD}    - matchers: ['owner="payments-mesh"', 'project="mesh-prod"']\n      slack_actions: { allowed: [U0NEW], actions: [silence] }\n${STAGING}`);
+    await reload(
+      `${HEAD}    - matchers: ['owner="payments-mesh"', 'project="mesh-prod"']\n      slack_actions: { allowed: [U0NEW], actions: [silence] }\n${STAGING}`,
+    );
     expect((await postArgocd(svc?.url ?? '', meshAppBody('OutOfSync', LATER))).status).toBe(202);
     expect(await ownerGroups()).toEqual([groupKey]);
     expect(new Set(await statuses(groupKey ?? ''))).toEqual(new Set(['firing']));
@@ -156,10 +163,14 @@ describe('route identity across policy reloads', () => {
     expect(await slackAudit()).toEqual(['slack:U0NEW performed', 'slack:U0PROD denied']);
 
     // Named now (another identity again), then renamed: still the same group.
-    await reload(`${HEAD}    - name: payments\n      matchers: ['owner="payments-mesh"']\n      slack_actions: { allowed: [U0NEW], actions: [silence] }\n${STAGING}`);
+    await reload(
+      `${HEAD}    - name: payments\n      matchers: ['owner="payments-mesh"']\n      slack_actions: { allowed: [U0NEW], actions: [silence] }\n${STAGING}`,
+    );
     await postArgocd(svc?.url ?? '', meshAppBody('OutOfSync', '2026-11-24T10:21:00Z'));
     expect((await svc?.store.get(groupKey ?? ''))?.labels.route).toBe('name:payments');
-    await reload(`${HEAD}    - name: payments-v2\n      matchers: ['owner="payments-mesh"']\n      slack_actions: { allowed: [U0NEW], actions: [silence] }\n${STAGING}`);
+    await reload(
+      `${HEAD}    - name: payments-v2\n      matchers: ['owner="payments-mesh"']\n      slack_actions: { allowed: [U0NEW], actions: [silence] }\n${STAGING}`,
+    );
     await postArgocd(svc?.url ?? '', meshAppBody('OutOfSync', '2026-11-24T10:22:00Z'));
     expect(await ownerGroups()).toEqual([groupKey]);
     expect((await svc?.store.get(groupKey ?? ''))?.labels.route).toBe('name:payments-v2');
@@ -210,7 +221,13 @@ describe('groups stored by meshdrift before route identities (rolling upgrade)',
     if (!input?.labels) throw new Error('no input');
     const legacyKey = groupKeyOf('route.routes[0]', input.labels.groupBy ?? {});
     const applied = await svc?.store.apply(
-      { ...input, groupKey: legacyKey, labels: { ...input.labels, route: 'route.routes[0]' }, findings: input.findings.map((f) => ({ ...f, groupKey: legacyKey, routes: ['route.routes[0]'] })), scope: scopeOf(signal) },
+      {
+        ...input,
+        groupKey: legacyKey,
+        labels: { ...input.labels, route: 'route.routes[0]' },
+        findings: input.findings.map((f) => ({ ...f, groupKey: legacyKey, routes: ['route.routes[0]'] })),
+        scope: scopeOf(signal),
+      },
       Date.now(),
     );
     expect(applied?.opened.length).toBeGreaterThan(0);

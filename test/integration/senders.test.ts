@@ -58,7 +58,11 @@ describe('scoped sender credentials', () => {
 
   const url = (): string => svc?.url ?? '';
   const postArgo = (body: unknown, token: string) =>
-    fetch(`${url()}/webhooks/argocd`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
+    fetch(`${url()}/webhooks/argocd`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify(body),
+    });
   const alerts = async (): Promise<AlertsView> => (await (await fetch(`${url()}/api/v1/alerts`)).json()) as AlertsView;
   const metric = async (pattern: RegExp): Promise<number> => {
     const text = await (await fetch(`${url()}/metrics`)).text();
@@ -119,14 +123,19 @@ describe('the legacy MESHDRIFT_ARGOCD_TOKEN', () => {
   afterAll(() => stopService(svc, redisUrl(), prefix));
 
   const post = (body: unknown) =>
-    fetch(`${svc?.url ?? ''}/webhooks/argocd`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ARGOCD_TOKEN}` }, body: JSON.stringify(body) });
+    fetch(`${svc?.url ?? ''}/webhooks/argocd`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ARGOCD_TOKEN}` },
+      body: JSON.stringify(body),
+    });
 
   it('speaks for MESHDRIFT_CLUSTER alone: another cluster is a 403; null, "" and absent fall back to MESHDRIFT_CLUSTER', async () => {
     svc = await startService({ redisUrl: redisUrl(), prefix });
     const refused = await post({ ...meshAppBody(), cluster: 'prod' });
     expect(refused.status).toBe(403);
     expect(((await refused.json()) as { error: string }).error).toBe('sender argocd-token may not speak for cluster "prod"');
-    for (const extra of [{}, { cluster: null }, { cluster: '' }, { cluster: 'test-cluster' }]) expect((await post({ ...meshAppBody(), ...extra })).status).toBe(202);
+    for (const extra of [{}, { cluster: null }, { cluster: '' }, { cluster: 'test-cluster' }])
+      expect((await post({ ...meshAppBody(), ...extra })).status).toBe(202);
     const view = (await (await fetch(`${svc.url}/api/v1/alerts`)).json()) as AlertsView;
     expect(view.groups.map((g) => g.labels.cluster)).toEqual(['test-cluster']);
   });

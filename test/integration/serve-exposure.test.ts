@@ -62,7 +62,11 @@ describe('meshdrift serve and what it leaves open', () => {
   });
 
   it('refuses placeholder secrets, naming the variable and never the value', async () => {
-    const { code, stderr } = await serveUntilExit({ MESHDRIFT_API_TOKEN: 'REPLACE_ME_API_TOKEN', MESHDRIFT_ARGOCD_TOKEN: 'short', MESHDRIFT_ALLOW_UNAUTHENTICATED: 'true' });
+    const { code, stderr } = await serveUntilExit({
+      MESHDRIFT_API_TOKEN: 'REPLACE_ME_API_TOKEN',
+      MESHDRIFT_ARGOCD_TOKEN: 'short',
+      MESHDRIFT_ALLOW_UNAUTHENTICATED: 'true',
+    });
     expect(code).toBe(1);
     expect(stderr).toMatch(/MESHDRIFT_API_TOKEN: looks like a placeholder/);
     expect(stderr).toMatch(/MESHDRIFT_ARGOCD_TOKEN: is shorter than 16 characters/);
@@ -75,7 +79,10 @@ describe('meshdrift serve and what it leaves open', () => {
     prefixes.push(prefix);
     const r = await startReplica('open', { REDIS_URL: redisUrl(), MESHDRIFT_KEY_PREFIX: prefix, MESHDRIFT_ALLOW_UNAUTHENTICATED: 'webhooks,api' });
     replicas.push(r);
-    const line = r.log().split('\n').find((l) => l.includes('endpoints open without authentication'));
+    const line = r
+      .log()
+      .split('\n')
+      .find((l) => l.includes('endpoints open without authentication'));
     expect(line).toBeDefined();
     const entry = JSON.parse(line ?? '{}') as { level: unknown; msg: string; open: string[]; endpoints: Record<string, string> };
     expect(entry.msg).toBe('endpoints open without authentication: argocd, flux, api');
@@ -89,9 +96,20 @@ describe('meshdrift serve and what it leaves open', () => {
   it('with every endpoint authenticated, logs how each is protected, and no secret', async () => {
     const prefix = testPrefix('exposure-closed');
     prefixes.push(prefix);
-    const r = await startReplica('closed', { REDIS_URL: redisUrl(), MESHDRIFT_KEY_PREFIX: prefix, MESHDRIFT_ALLOW_UNAUTHENTICATED: '', MESHDRIFT_API_TOKEN: API_TOKEN, MESHDRIFT_ARGOCD_TOKEN: ARGOCD, MESHDRIFT_FLUX_HMAC_KEY: FLUX, MESHDRIFT_CLUSTER: 'prod' });
+    const r = await startReplica('closed', {
+      REDIS_URL: redisUrl(),
+      MESHDRIFT_KEY_PREFIX: prefix,
+      MESHDRIFT_ALLOW_UNAUTHENTICATED: '',
+      MESHDRIFT_API_TOKEN: API_TOKEN,
+      MESHDRIFT_ARGOCD_TOKEN: ARGOCD,
+      MESHDRIFT_FLUX_HMAC_KEY: FLUX,
+      MESHDRIFT_CLUSTER: 'prod',
+    });
     replicas.push(r);
-    const line = r.log().split('\n').find((l) => l.includes('every write endpoint is authenticated'));
+    const line = r
+      .log()
+      .split('\n')
+      .find((l) => l.includes('every write endpoint is authenticated'));
     const entry = JSON.parse(line ?? '{}') as { endpoints: Record<string, string> };
     expect(entry.endpoints).toMatchObject({
       '/webhooks/argocd': 'argocd-token (bearer token from MESHDRIFT_ARGOCD_TOKEN; clusters prod)',

@@ -109,7 +109,13 @@ describe('Argo CD webhook → Slack, end to end', () => {
 });
 
 describe('Flux webhook (generic-hmac) → Slack', () => {
-  const kustomization = { kind: 'Kustomization', namespace: 'flux-system', name: 'mesh-policies', uid: '5e1c-test', apiVersion: 'kustomize.toolkit.fluxcd.io/v1' };
+  const kustomization = {
+    kind: 'Kustomization',
+    namespace: 'flux-system',
+    name: 'mesh-policies',
+    uid: '5e1c-test',
+    apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
+  };
   const event = (message: string, revision: string, timestamp: string, reason = 'Progressing') => ({
     involvedObject: kustomization,
     severity: 'info',
@@ -125,9 +131,15 @@ describe('Flux webhook (generic-hmac) → Slack', () => {
 
   it('a configured event at an already-seen revision alerts; one at a new revision does not', async () => {
     const svc = await service();
-    const heartbeat = await postFlux(svc.url, event('Reconciliation finished in 1.2s, next run in 10m0s', R1, '2026-11-24T10:00:00Z', 'ReconciliationSucceeded'));
+    const heartbeat = await postFlux(
+      svc.url,
+      event('Reconciliation finished in 1.2s, next run in 10m0s', R1, '2026-11-24T10:00:00Z', 'ReconciliationSucceeded'),
+    );
     expect(heartbeat.status).toBe(202);
-    const drift = await postFlux(svc.url, event('AuthorizationPolicy/shop/allow-frontend configured\nVirtualService/shop/cart configured', R1, '2026-11-24T10:10:00Z'));
+    const drift = await postFlux(
+      svc.url,
+      event('AuthorizationPolicy/shop/allow-frontend configured\nVirtualService/shop/cart configured', R1, '2026-11-24T10:10:00Z'),
+    );
     expect(await drift.json()).toMatchObject({ outcome: 'tracked', findings: 2 });
     await waitFor(() => posts(slack).length === 1, 10_000, 'the drift message');
     const text = blocksText(posts(slack)[0]?.args ?? {});

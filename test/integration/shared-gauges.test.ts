@@ -61,7 +61,8 @@ afterAll(async () => {
   // Redis running again, and the service back on it, so that it stops cleanly.
   await own.start();
   const url = svc?.url;
-  if (url) await waitFor(async () => (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(1000) })).status === 200, 15_000, '/readyz after Redis returns');
+  if (url)
+    await waitFor(async () => (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(1000) })).status === 200, 15_000, '/readyz after Redis returns');
   await svc?.stop();
   await own.stop();
 }, 60_000);
@@ -82,10 +83,14 @@ describe('gauges of shared state (Redis, BullMQ)', () => {
       'meshdrift_queue_jobs{queue="deliver",state="failed"} 0',
     ];
     let text = '';
-    await waitFor(async () => {
-      text = await metricsText(url);
-      return expected.every((line) => text.includes(line));
-    }, 10_000, `the gauges after start (last /metrics:\n${text})`);
+    await waitFor(
+      async () => {
+        text = await metricsText(url);
+        return expected.every((line) => text.includes(line));
+      },
+      10_000,
+      `the gauges after start (last /metrics:\n${text})`,
+    );
     // No replica had recounted under this prefix yet, so this one did, once, at start.
     expect(logLines.some((l) => l.includes('active findings recounted'))).toBe(true);
 
@@ -93,7 +98,9 @@ describe('gauges of shared state (Redis, BullMQ)', () => {
     // their last values (an unhandled rejection would fail this test run).
     await own.stop();
     await waitFor(
-      () => logLines.some((l) => l.includes('"level":20') && l.includes('queue job counts refresh failed')) && logLines.some((l) => l.includes('active findings refresh failed')),
+      () =>
+        logLines.some((l) => l.includes('"level":20') && l.includes('queue job counts refresh failed')) &&
+        logLines.some((l) => l.includes('active findings refresh failed')),
       25_000,
       'the failed refreshes in the debug log',
     );

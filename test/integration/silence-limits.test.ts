@@ -197,7 +197,11 @@ describe('silence limits', () => {
     });
 
     const post = async (body: Record<string, unknown>) => {
-      const res = await fetch(`${base}/silences`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ matchers: ['namespace="payments"'], createdBy: 'alice', comment: 'upgrade', duration: '1h', ...body }) });
+      const res = await fetch(`${base}/silences`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ matchers: ['namespace="payments"'], createdBy: 'alice', comment: 'upgrade', duration: '1h', ...body }),
+      });
       return { status: res.status, body: (await res.json()) as { error?: string; id?: string } };
     };
 

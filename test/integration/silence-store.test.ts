@@ -177,10 +177,14 @@ describe('Redis silence store', () => {
     });
     try {
       // MONITOR starts asynchronously: wait until it sees this connection.
-      await waitFor(async () => {
-        await redis.echo('monitor-ready');
-        return seen.some((a) => a[0]?.toLowerCase() === 'echo');
-      }, 5000, 'MONITOR to start');
+      await waitFor(
+        async () => {
+          await redis.echo('monitor-ready');
+          return seen.some((a) => a[0]?.toLowerCase() === 'echo');
+        },
+        5000,
+        'MONITOR to start',
+      );
       seen.length = 0;
 
       expect(await store.active(T0 + MIN)).toHaveLength(20);

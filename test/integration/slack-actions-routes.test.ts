@@ -69,7 +69,13 @@ route:
     redisUrl: redisUrl(),
     prefix,
     slackUrl: slack.url,
-    env: { MESHDRIFT_POLICY: `${dir}/p.yaml`, PD_KEY, SLACK_SIGNING_SECRET: SIGNING_SECRET, MESHDRIFT_SLACK_ALLOWED_USERS: 'U0ENVUSER', MESHDRIFT_API_TOKEN: API_TOKEN },
+    env: {
+      MESHDRIFT_POLICY: `${dir}/p.yaml`,
+      PD_KEY,
+      SLACK_SIGNING_SECRET: SIGNING_SECRET,
+      MESHDRIFT_SLACK_ALLOWED_USERS: 'U0ENVUSER',
+      MESHDRIFT_API_TOKEN: API_TOKEN,
+    },
   });
 });
 
@@ -111,11 +117,12 @@ describe('Slack buttons, authorized per route', () => {
     await waitFor(async () => (await audit()).filter((r) => r.outcome === 'denied').length === 2, 5_000, 'the second denied record');
 
     const records = await audit();
-    expect(records.filter((r) => r.kind === 'slack-action').map((r) => `${r.actor} ${r.action} ${r.outcome}`).sort()).toEqual([
-      'slack:U0ENVUSER acknowledge denied',
-      'slack:U0LEAD sync denied',
-      'slack:U0MEMBER acknowledge performed',
-    ]);
+    expect(
+      records
+        .filter((r) => r.kind === 'slack-action')
+        .map((r) => `${r.actor} ${r.action} ${r.outcome}`)
+        .sort(),
+    ).toEqual(['slack:U0ENVUSER acknowledge denied', 'slack:U0LEAD sync denied', 'slack:U0MEMBER acknowledge performed']);
     expect(records.find((r) => r.kind === 'slack-action' && r.outcome === 'performed')?.reason).toBe('acknowledged (PagerDuty: acknowledging 1 alert)');
     // The acknowledge job's final result is audited too, once.
     await waitFor(async () => (await audit()).some((r) => r.kind !== 'slack-action' && r.outcome === 'performed'), 5_000, 'the acknowledge result');
@@ -144,7 +151,9 @@ describe('Slack buttons, authorized per route', () => {
     const failed = (await audit()).find((r) => r.outcome === 'failed');
     expect(failed).toMatchObject({ kind: 'slack-action', action: 'silence', actor: 'slack:U0SOMEONE' });
     expect(failed?.reason).toContain('no_such_subteam');
-    const silences = (await (await fetch(`${svc?.url}/api/v1/silences`, { headers: { authorization: `Bearer ${API_TOKEN}` } })).json()) as { silences: unknown[] };
+    const silences = (await (await fetch(`${svc?.url}/api/v1/silences`, { headers: { authorization: `Bearer ${API_TOKEN}` } })).json()) as {
+      silences: unknown[];
+    };
     expect(silences.silences).toEqual([]);
   });
 });

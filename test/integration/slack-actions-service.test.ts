@@ -51,7 +51,11 @@ describe('Slack buttons through the service', () => {
     expect(value).toBeDefined();
 
     const silences = async () =>
-      ((await (await fetch(`${svc?.url}/api/v1/silences`, { headers: { authorization: `Bearer ${API_TOKEN}` } })).json()) as { silences: Array<{ createdBy: string }> }).silences;
+      (
+        (await (await fetch(`${svc?.url}/api/v1/silences`, { headers: { authorization: `Bearer ${API_TOKEN}` } })).json()) as {
+          silences: Array<{ createdBy: string }>;
+        }
+      ).silences;
 
     expect((await click(svc?.url ?? '', 'U0INTRUDER', 'meshdrift.silence.1h', value ?? '')).status).toBe(200);
     expect((await click(svc?.url ?? '', 'U0ALLOWED', 'meshdrift.silence.1h', value ?? '')).status).toBe(200);
@@ -61,7 +65,11 @@ describe('Slack buttons through the service', () => {
     expect((await silences()).map((s) => s.createdBy)).toEqual(['slack:U0ALLOWED']);
 
     // A forged click is refused before anything is parsed.
-    const forged = await fetch(`${svc?.url}/slack/actions`, { method: 'POST', headers: { 'x-slack-request-timestamp': String(Math.floor(Date.now() / 1000)), 'x-slack-signature': 'v0=00' }, body: 'payload=%7B%7D' });
+    const forged = await fetch(`${svc?.url}/slack/actions`, {
+      method: 'POST',
+      headers: { 'x-slack-request-timestamp': String(Math.floor(Date.now() / 1000)), 'x-slack-signature': 'v0=00' },
+      body: 'payload=%7B%7D',
+    });
     expect(forged.status).toBe(401);
   });
 });

@@ -159,7 +159,9 @@ describe('POST /slack/actions', () => {
     const update = responder.posted[0]?.body;
     expect(update?.replace_original).toBe(true);
     expect(JSON.stringify(update?.blocks)).toContain('Silenced for 1h by <@U0ALICE1>');
-    expect(audits).toEqual([expect.objectContaining({ actor: 'slack:U0ALICE1', action: 'silence', outcome: 'performed', groupKey: 'g1', seq: 2, silenceId: silence?.id })]);
+    expect(audits).toEqual([
+      expect.objectContaining({ actor: 'slack:U0ALICE1', action: 'silence', outcome: 'performed', groupKey: 'g1', seq: 2, silenceId: silence?.id }),
+    ]);
   });
 
   it('a user who is not allowed gets an ephemeral "not allowed", an audit record, and nothing happens', async () => {
@@ -264,7 +266,14 @@ describe('POST /slack/actions', () => {
     const headers = signedRequest(body, Date.now());
     const sig = headers['x-slack-signature'] ?? '';
     const hex = sig.slice(3);
-    const variants = [sig, `v0=${hex.toUpperCase()}`, `V0=${hex}`, `V0=${hex.toUpperCase()}`, `  ${sig}`, `v0=${hex.slice(0, 10).toUpperCase()}${hex.slice(10)}`];
+    const variants = [
+      sig,
+      `v0=${hex.toUpperCase()}`,
+      `V0=${hex}`,
+      `V0=${hex.toUpperCase()}`,
+      `  ${sig}`,
+      `v0=${hex.slice(0, 10).toUpperCase()}${hex.slice(10)}`,
+    ];
     for (const v of variants) expect((await post(body, { ...headers, 'x-slack-signature': v })).status).toBe(200);
     await waitFor(async () => (await silences.active(Date.now())).length >= 1, 5000, 'silence');
     await waitFor(() => audits.length >= 1, 5000, 'audit');

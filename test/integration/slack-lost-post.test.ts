@@ -174,7 +174,12 @@ describe('a post whose answer was lost', () => {
     expect(slack.calls.filter(isMainPost)).toHaveLength(1);
     expect(outcomes).toEqual(['found']);
     expect(slack.historyCalls).toHaveLength(1);
-    expect(slack.historyCalls[0]?.args).toMatchObject({ channel: CHANNEL_ID, limit: '15', include_all_metadata: 'true', oldest: expect.stringMatching(/^\d+\.\d{6}$/) });
+    expect(slack.historyCalls[0]?.args).toMatchObject({
+      channel: CHANNEL_ID,
+      limit: '15',
+      include_all_metadata: 'true',
+      oldest: expect.stringMatching(/^\d+\.\d{6}$/),
+    });
     // It searched from before the lost attempt (5 min margin for clocks).
     expect(Number(slack.historyCalls[0]?.args.oldest)).toBeLessThan(Number(lost?.ts) - 299);
     // The message shows this notification: nothing more to say now, and its ref is stored.
@@ -300,7 +305,11 @@ describe('a post whose answer was lost', () => {
       },
     });
     const historyBefore = slack.historyCalls.length;
-    expect(await notifier({ store: lockless }).send(notification(1))).toMatchObject({ ok: false, retryable: true, reason: expect.stringContaining('another worker') });
+    expect(await notifier({ store: lockless }).send(notification(1))).toMatchObject({
+      ok: false,
+      retryable: true,
+      reason: expect.stringContaining('another worker'),
+    });
     expect(slack.historyCalls).toHaveLength(historyBefore);
     expect(slack.calls.filter(isMainPost)).toHaveLength(1);
   });
@@ -406,7 +415,7 @@ describe('when the lookup is not possible: posts again (at-least-once) and says 
     expect(warnings()[0]).toMatchObject({ cause: 'channel-busy' });
   });
 
-  it("for a channel configured by name whose ID no answer has told yet; once one has, it is found", async () => {
+  it('for a channel configured by name whose ID no answer has told yet; once one has, it is found', async () => {
     const n = notifier({ channel: CHANNEL_NAME });
     await sendLosingAnswer((x) => n.send(x), notification(1));
     await expect(n.send(notification(1))).resolves.toEqual({ ok: true });

@@ -408,7 +408,12 @@ describe('slack thread replies', () => {
   });
 
   it.each<[string, Partial<Notification>, TrackedFinding[], RegExp]>([
-    ['severity-raised', { reason: 'severity-raised', severity: 'critical' }, [finding('checkout', 'critical')], /Severity raised to CRITICAL.*checkout.*high → \*CRITICAL\*/],
+    [
+      'severity-raised',
+      { reason: 'severity-raised', severity: 'critical' },
+      [finding('checkout', 'critical')],
+      /Severity raised to CRITICAL.*checkout.*high → \*CRITICAL\*/,
+    ],
     ['some-resolved', { reason: 'some-resolved', resolved: [resolvedFinding('legacy')] }, [finding('checkout')], /1 resolved\* · 1 still drifted.*legacy/],
     ['repeat', { reason: 'repeat', at: T0 + 4 * 3_600_000 }, [finding('checkout')], /Still drifted after 4h\*: 1 finding/],
     [
@@ -430,7 +435,12 @@ describe('slack thread replies', () => {
   it('a resolve updates the main message to RESOLVED and replies in its thread', async () => {
     await notifier.send(notification(groupKey, 1, two()));
     const main = await store.get(groupKey);
-    const resolved = notification(groupKey, 2, [], { reason: 'resolved', status: 'resolved', severity: 'critical', resolved: two().map((f) => ({ ...f, status: 'resolved' as const })) });
+    const resolved = notification(groupKey, 2, [], {
+      reason: 'resolved',
+      status: 'resolved',
+      severity: 'critical',
+      resolved: two().map((f) => ({ ...f, status: 'resolved' as const })),
+    });
 
     await expect(notifier.send(resolved)).resolves.toEqual({ ok: true });
 

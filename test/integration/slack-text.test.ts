@@ -48,8 +48,10 @@ describe('hostile text through the Slack notifier and the fake Slack', () => {
     expect(wire).not.toMatch(/[\u202A-\u202E\u2066-\u2069\u200B-\u200D\u2060\uFEFF]/);
     expect(wire).not.toContain('<!here>');
     // Outside code spans and plain_text, no `*FAKE LINE*` bold and no line starting with the fake one.
-    const mrkdwn = [message?.text ?? '', ...[...JSON.stringify(message?.blocks).matchAll(/"type":"mrkdwn","text":"((?:[^"\\]|\\.)*)"/g)].map((m) => JSON.parse(`"${m[1]}"`) as string)]
-      .map((t) => t.replace(/`[^`\n]*`/g, ''));
+    const mrkdwn = [
+      message?.text ?? '',
+      ...[...JSON.stringify(message?.blocks).matchAll(/"type":"mrkdwn","text":"((?:[^"\\]|\\.)*)"/g)].map((m) => JSON.parse(`"${m[1]}"`) as string),
+    ].map((t) => t.replace(/`[^`\n]*`/g, ''));
     expect(mrkdwn.join('\n')).toContain('FAKE LINE');
     for (const t of mrkdwn) {
       expect(t).not.toContain('*FAKE LINE*');

@@ -42,7 +42,9 @@ describe('findings bounds', () => {
   it('refuses a snapshot with more findings than the bound, whole, with a 413 naming it', async () => {
     const res = await postArgocd(svc.url, bigSnapshotBody('too-big', 101));
     expect(res.status).toBe(413);
-    expect(((await res.json()) as { error: string }).error).toMatch(/101 drifted resources .* more than MESHDRIFT_MAX_SNAPSHOT_FINDINGS \(100\); nothing of it was tracked/);
+    expect(((await res.json()) as { error: string }).error).toMatch(
+      /101 drifted resources .* more than MESHDRIFT_MAX_SNAPSHOT_FINDINGS \(100\); nothing of it was tracked/,
+    );
     expect(await limitHits('snapshot_findings')).toBe(1);
     expect(await svc.redis.zcard(activeGroupsKey(prefix))).toBe(0);
   });

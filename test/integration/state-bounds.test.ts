@@ -31,8 +31,13 @@ const DAY = 86_400;
 /** A snapshot of one anonymous app with one drifted AuthorizationPolicy (critical). */
 function anonApp(i: number, observedAt = Date.now()): Signal {
   return {
-    source: 'argocd-webhook', cluster: 'prod', owner: { kind: 'Application', namespace: 'argocd', name: `anon-${i}` }, project: 'default', destination: {},
-    observedAt, completeness: 'snapshot',
+    source: 'argocd-webhook',
+    cluster: 'prod',
+    owner: { kind: 'Application', namespace: 'argocd', name: `anon-${i}` },
+    project: 'default',
+    destination: {},
+    observedAt,
+    completeness: 'snapshot',
     resources: [{ group: 'security.istio.io', kind: 'AuthorizationPolicy', namespace: `ns-${i}`, name: 'allow', state: 'Modified' }],
   };
 }
@@ -87,7 +92,12 @@ describe('state bounds through the service', () => {
         '',
       ].join('\n'),
     );
-    svc = await startService({ redisUrl: redisUrl(), prefix, slackUrl: slack.url, env: { MESHDRIFT_POLICY: `${dir}/p.yaml`, MESHDRIFT_API_TOKEN: 'api-token-at-least-16-chars', ...env } });
+    svc = await startService({
+      redisUrl: redisUrl(),
+      prefix,
+      slackUrl: slack.url,
+      env: { MESHDRIFT_POLICY: `${dir}/p.yaml`, MESHDRIFT_API_TOKEN: 'api-token-at-least-16-chars', ...env },
+    });
     return svc;
   }
 
@@ -115,14 +125,26 @@ describe('state bounds through the service', () => {
     // A second owner that resolves: its group is kept for the resolved retention.
     const [groupKey] = (await app.ingest(anonApp(1))).groups;
     await app.ingest({ ...anonApp(1, Date.now() + 1), resources: [] });
-    await waitFor(async () => {
-      const g = await app.store.get(groupKey ?? '');
-      return g === null || !g.pendingFlush;
-    }, 10_000, 'the resolved group flushed');
+    await waitFor(
+      async () => {
+        const g = await app.store.get(groupKey ?? '');
+        return g === null || !g.pendingFlush;
+      },
+      10_000,
+      'the resolved group flushed',
+    );
     await waitFor(async () => (await redis.exists(`${prefix}:history`)) === 1, 10_000, 'a notification recorded');
 
     const keys = await keysOf();
-    const families = new Set(keys.map((k) => k.slice(prefix.length + 1).split(':').slice(0, 2).join(':')));
+    const families = new Set(
+      keys.map((k) =>
+        k
+          .slice(prefix.length + 1)
+          .split(':')
+          .slice(0, 2)
+          .join(':'),
+      ),
+    );
     expect([...families].some((f) => f.startsWith('group:'))).toBe(true);
     expect(keys.some((k) => k.includes(':owner-groups:'))).toBe(true);
     expect(keys.some((k) => k.endsWith(':inhibit:sources'))).toBe(true);
@@ -131,7 +153,13 @@ describe('state bounds through the service', () => {
     const pipeline = redis.pipeline();
     for (const k of keys) pipeline.pttl(k);
     const ttls = ((await pipeline.exec()) ?? []).map(([, v]) => Number(v));
-    if (process.env.BOUNDS_DUMP) console.log(keys.map((k, i) => `${k.slice(prefix.length)} ${ttls[i]}`).sort().join('\n'));
+    if (process.env.BOUNDS_DUMP)
+      console.log(
+        keys
+          .map((k, i) => `${k.slice(prefix.length)} ${ttls[i]}`)
+          .sort()
+          .join('\n'),
+      );
     const forever = keys.filter((k, i) => (ttls[i] ?? -1) <= 0 && !BOUNDED_SINGLETONS.some((re) => re.test(k.slice(prefix.length))));
     expect(forever).toEqual([]);
   });
@@ -218,7 +246,11 @@ describe('group TTLs in the store', () => {
     const seq = applied.next?.pendingFlush?.seq ?? 0;
     // At its due time (a flush run earlier decides nothing: track/redis-store.ts 'early').
     const dueAt = applied.next?.pendingFlush?.dueAt ?? 0;
-    const flushed = await store.flush(input.groupKey, applied.next?.createdAt ?? 0, seq, () => ({ now: dueAt, routeMuted: { muted: false }, mute: () => ({ muted: false }) }));
+    const flushed = await store.flush(input.groupKey, applied.next?.createdAt ?? 0, seq, () => ({
+      now: dueAt,
+      routeMuted: { muted: false },
+      mute: () => ({ muted: false }),
+    }));
     expect(flushed.kind).toBe('decided');
     expect(await redis.ttl(key)).toBeLessThanOrEqual(DAY);
 
@@ -251,7 +283,13 @@ describe('group TTLs in the store', () => {
   it('at maxGroups, a new group takes the place of a resolved one that owes no notification; refused only when the rest fire', async () => {
     const evicted: string[] = [];
     const limited: string[] = [];
-    const store = createRedisTrackStore({ redis, keyPrefix: prefix, maxGroups: 2, onGroupEvicted: (g) => void evicted.push(g), onGroupLimit: (g) => void limited.push(g) });
+    const store = createRedisTrackStore({
+      redis,
+      keyPrefix: prefix,
+      maxGroups: 2,
+      onGroupEvicted: (g) => void evicted.push(g),
+      onGroupLimit: (g) => void limited.push(g),
+    });
     // Late enough for any group_wait: each flush decides its notification.
     const context = (dueAt: number) => () => ({ now: Math.max(1_000_000_000, dueAt), routeMuted: { muted: false }, mute: () => ({ muted: false }) });
     const flushPending = async (groupKey: string) => {
@@ -332,8 +370,14 @@ describe('audit records, history and inhibition sources in Redis', () => {
   it('inhibition sources are capped (new ones past the cap left out, reported) and the key expires', async () => {
     const dropped: number[] = [];
     const sources = createRedisInhibitSourceStore(redis, prefix, { max: 3, onLimit: (n) => void dropped.push(n) });
-    await sources.update([1, 2].map((i) => ({ id: `fp-${i}`, labels: { severity: 'critical' } })), []);
-    await sources.update([3, 4, 5].map((i) => ({ id: `fp-${i}`, labels: { severity: 'critical' } })), []);
+    await sources.update(
+      [1, 2].map((i) => ({ id: `fp-${i}`, labels: { severity: 'critical' } })),
+      [],
+    );
+    await sources.update(
+      [3, 4, 5].map((i) => ({ id: `fp-${i}`, labels: { severity: 'critical' } })),
+      [],
+    );
     expect(dropped).toEqual([2]);
     expect((await sources.list()).map((s) => s.id).sort()).toEqual(['fp-1', 'fp-2', 'fp-3']);
     // A removal makes room again.

@@ -49,7 +49,8 @@ async function storms(svc: Svc): Promise<StormView[]> {
 
 const isStorm = (m: FakeSlackMessage): boolean => JSON.stringify(m.blocks).includes('DriftStorm');
 /** Channel messages about one app (its owner is in the header). */
-const messagesOf = (slack: FakeSlack, i: number): FakeSlackMessage[] => [...slack.messages.values()].filter((m) => !isStorm(m) && JSON.stringify(m.blocks).includes(`argocd/${appName(i)}`));
+const messagesOf = (slack: FakeSlack, i: number): FakeSlackMessage[] =>
+  [...slack.messages.values()].filter((m) => !isStorm(m) && JSON.stringify(m.blocks).includes(`argocd/${appName(i)}`));
 
 describe('drift storms', () => {
   let slack: FakeSlack;

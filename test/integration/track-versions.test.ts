@@ -21,8 +21,13 @@ let store: TrackStore;
 
 function snapshot(observedAt: number): Signal {
   return {
-    source: 'argocd-webhook', cluster: 'prod', owner: { kind: 'Application', namespace: 'argocd', name: 'payments' }, project: 'default', destination: {},
-    observedAt, completeness: 'snapshot',
+    source: 'argocd-webhook',
+    cluster: 'prod',
+    owner: { kind: 'Application', namespace: 'argocd', name: 'payments' },
+    project: 'default',
+    destination: {},
+    observedAt,
+    completeness: 'snapshot',
     resources: [{ group: 'security.istio.io', kind: 'AuthorizationPolicy', namespace: 'payments', name: 'allow', state: 'Modified' }],
   };
 }
@@ -57,7 +62,27 @@ describe('group versions', () => {
     await store.apply(input, 5_000);
     const stale = applySignal(null, input, 5_000);
     const cas = (redis as unknown as { meshdriftCas: (...args: Array<string | number>) => Promise<number> }).meshdriftCas;
-    const ok = await cas.call(redis, key, `${prefix}:active`, key, `${prefix}:r`, `${prefix}:c`, `${prefix}:group-version`, `${prefix}:known`, seen[0] ?? '', JSON.stringify(stale.next), 3600, input.groupKey, 'add', 0, '', 5, 100, 3600, 'set');
+    const ok = await cas.call(
+      redis,
+      key,
+      `${prefix}:active`,
+      key,
+      `${prefix}:r`,
+      `${prefix}:c`,
+      `${prefix}:group-version`,
+      `${prefix}:known`,
+      seen[0] ?? '',
+      JSON.stringify(stale.next),
+      3600,
+      input.groupKey,
+      'add',
+      0,
+      '',
+      5,
+      100,
+      3600,
+      'set',
+    );
     expect(ok).toBe(0);
   });
 });

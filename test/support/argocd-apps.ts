@@ -32,10 +32,25 @@ export function largeApp(n: number, driftEvery = 50, reconciledAt = '2026-11-24T
   return {
     apiVersion: 'argoproj.io/v1alpha1',
     kind: 'Application',
-    metadata: { name: `big-${n}`, namespace: 'argocd', uid: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`, resourceVersion: '7001', generation: 9, labels: { team: 'payments' } },
-    spec: { project: 'default', destination: { server: 'https://kubernetes.default.svc', namespace: 'payments' }, source: { repoURL: 'https://git.example.com/platform/big.git', path: 'apps/big', targetRevision: 'main' } },
+    metadata: {
+      name: `big-${n}`,
+      namespace: 'argocd',
+      uid: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`,
+      resourceVersion: '7001',
+      generation: 9,
+      labels: { team: 'payments' },
+    },
+    spec: {
+      project: 'default',
+      destination: { server: 'https://kubernetes.default.svc', namespace: 'payments' },
+      source: { repoURL: 'https://git.example.com/platform/big.git', path: 'apps/big', targetRevision: 'main' },
+    },
     status: {
-      sync: { status: resources.some((r) => r.status === 'OutOfSync') ? 'OutOfSync' : 'Synced', revision: 'a'.repeat(40), comparedTo: { source: { repoURL: 'https://git.example.com/platform/big.git' }, destination: {} } },
+      sync: {
+        status: resources.some((r) => r.status === 'OutOfSync') ? 'OutOfSync' : 'Synced',
+        revision: 'a'.repeat(40),
+        comparedTo: { source: { repoURL: 'https://git.example.com/platform/big.git' }, destination: {} },
+      },
       health: { status: 'Healthy', lastTransitionTime: '2026-11-20T08:12:40Z' },
       resourceHealthSource: 'appTree',
       reconciledAt,
@@ -49,10 +64,28 @@ export function largeApp(n: number, driftEvery = 50, reconciledAt = '2026-11-24T
         syncResult: {
           revision: 'a'.repeat(40),
           source: { repoURL: 'https://git.example.com/platform/big.git', path: 'apps/big', targetRevision: 'main' },
-          resources: resources.map((r) => ({ group: r.group ?? '', version: 'v1', kind: r.kind, namespace: r.namespace, name: r.name, status: 'Synced', message: `${r.kind.toLowerCase()}/${r.name} configured`, hookPhase: 'Running', syncPhase: 'Sync' })),
+          resources: resources.map((r) => ({
+            group: r.group ?? '',
+            version: 'v1',
+            kind: r.kind,
+            namespace: r.namespace,
+            name: r.name,
+            status: 'Synced',
+            message: `${r.kind.toLowerCase()}/${r.name} configured`,
+            hookPhase: 'Running',
+            syncPhase: 'Sync',
+          })),
         },
       },
-      history: [{ id: 3, revision: 'a'.repeat(40), deployedAt: '2026-11-20T08:12:40Z', deployStartedAt: '2026-11-20T08:12:00Z', source: { repoURL: 'https://git.example.com/platform/big.git' } }],
+      history: [
+        {
+          id: 3,
+          revision: 'a'.repeat(40),
+          deployedAt: '2026-11-20T08:12:40Z',
+          deployStartedAt: '2026-11-20T08:12:00Z',
+          source: { repoURL: 'https://git.example.com/platform/big.git' },
+        },
+      ],
       summary: { images: ['registry.example.com/payments:1.2.3'] },
     },
   };
@@ -85,14 +118,33 @@ export function meshAppIn(state: AppState, reconciledAt: string): Json {
     sync: { status: drifted.size > 0 ? 'OutOfSync' : 'Synced', revision: 'b'.repeat(40) },
     resourceHealthSource: 'appTree',
     reconciledAt,
-    resources: ALL.map((r) => ({ group: r.group, version: 'v1', kind: r.kind, namespace: 'payments', name: r.name, status: drifted.has(r.kind) ? 'OutOfSync' : 'Synced' })),
+    resources: ALL.map((r) => ({
+      group: r.group,
+      version: 'v1',
+      kind: r.kind,
+      namespace: 'payments',
+      name: r.name,
+      status: drifted.has(r.kind) ? 'OutOfSync' : 'Synced',
+    })),
   };
   if (state.noHealth !== true) status['health'] = { status: state.health ?? 'Healthy' };
-  if (state.operation) status['operationState'] = { phase: state.operation.phase, startedAt: '2026-11-24T09:00:00Z', finishedAt: state.operation.finishedAt, message: 'one or more objects failed to apply' };
+  if (state.operation)
+    status['operationState'] = {
+      phase: state.operation.phase,
+      startedAt: '2026-11-24T09:00:00Z',
+      finishedAt: state.operation.finishedAt,
+      message: 'one or more objects failed to apply',
+    };
   return {
     apiVersion: 'argoproj.io/v1alpha1',
     kind: 'Application',
-    metadata: { name: 'payments-mesh', namespace: 'argocd', uid: '00000000-0000-4000-8000-0000000000aa', resourceVersion: reconciledAt.replace(/\D/g, ''), labels: { team: 'payments' } },
+    metadata: {
+      name: 'payments-mesh',
+      namespace: 'argocd',
+      uid: '00000000-0000-4000-8000-0000000000aa',
+      resourceVersion: reconciledAt.replace(/\D/g, ''),
+      labels: { team: 'payments' },
+    },
     spec: { project: 'default', destination: { server: 'https://kubernetes.default.svc', namespace: 'payments' } },
     status,
   };

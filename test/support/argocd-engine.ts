@@ -212,7 +212,13 @@ export class NotificationsReplay {
         for (const template of c.send) {
           const t = this.config.templates[template];
           if (t === undefined) throw new Error(`template ${template} has no meshdrift webhook`);
-          const delivery: Delivery = { trigger, template, method: t.method, path: t.path, body: await this.engine.render(t.body, { app, context: this.context }) };
+          const delivery: Delivery = {
+            trigger,
+            template,
+            method: t.method,
+            path: t.path,
+            body: await this.engine.render(t.body, { app, context: this.context }),
+          };
           sent.push(delivery);
           // HandleSendError → retry: SetAlreadyNotified(false), which keeps an oncePer key.
           if (!(await deliver(delivery)) && oncePer === '') this.state.delete(stateKey);

@@ -21,6 +21,11 @@ const KINDS = [
 export function bigSnapshotBody(name: string, drifted: number, reconciledAt = new Date().toISOString()): { app: Json } {
   const app = meshApp('OutOfSync', reconciledAt) as Json & { metadata: Json; status: Json };
   app.metadata = { ...app.metadata, name, uid: undefined };
-  app.status.resources = Array.from({ length: drifted }, (_, i) => ({ ...KINDS[i % KINDS.length], ...(i % 2 === 0 ? { namespace: 'mesh' } : {}), name: `r${i}`, status: 'OutOfSync' }));
+  app.status.resources = Array.from({ length: drifted }, (_, i) => ({
+    ...KINDS[i % KINDS.length],
+    ...(i % 2 === 0 ? { namespace: 'mesh' } : {}),
+    name: `r${i}`,
+    status: 'OutOfSync',
+  }));
   return { app };
 }

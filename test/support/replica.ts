@@ -53,7 +53,10 @@ export async function startReplica(name: string, env: Record<string, string>, ti
     const started = /"url":"(http:\/\/127\.0\.0\.1:\d+)"[^\n]*"msg":"meshdrift started"/.exec(stderr);
     if (started?.[1]) {
       replica.url = started[1];
-      const ready = await fetch(`${replica.url}/readyz`).then((r) => r.status === 200, () => false);
+      const ready = await fetch(`${replica.url}/readyz`).then(
+        (r) => r.status === 200,
+        () => false,
+      );
       if (ready) return replica;
     }
     await new Promise((r) => setTimeout(r, 100));

@@ -37,7 +37,13 @@ export async function startService(opts: ServiceOptions): Promise<App & { url: s
     ...opts.env,
   };
   const env = loadEnv(raw);
-  const app = createApp({ env, processEnv: raw, registry: new Registry(), log: opts.log ?? createLogger('silent'), deliveryRetry: { attempts: 5, backoffMs: 100 } });
+  const app = createApp({
+    env,
+    processEnv: raw,
+    registry: new Registry(),
+    log: opts.log ?? createLogger('silent'),
+    deliveryRetry: { attempts: 5, backoffMs: 100 },
+  });
   await app.start();
   return Object.assign(app, { url: app.address().url });
 }

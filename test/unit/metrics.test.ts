@@ -23,7 +23,12 @@ describe('gauges of shared state', () => {
     m.setQueueJobs('flush', { waiting: 0, delayed: 12 });
     m.setQueueJobs('deliver', { waiting: 3, failed: 1 });
     const out = await text(m);
-    for (const line of ['queue="flush",state="waiting"} 0', 'queue="flush",state="delayed"} 12', 'queue="deliver",state="waiting"} 3', 'queue="deliver",state="failed"} 1']) {
+    for (const line of [
+      'queue="flush",state="waiting"} 0',
+      'queue="flush",state="delayed"} 12',
+      'queue="deliver",state="waiting"} 3',
+      'queue="deliver",state="failed"} 1',
+    ]) {
       expect(out).toContain(`meshdrift_queue_jobs{${line}`);
     }
   });
@@ -32,7 +37,13 @@ describe('gauges of shared state', () => {
 describe('meshdrift_app_drift_total is bounded (MESHDRIFT_APP_METRICS)', () => {
   const app = (name: string) => ({ cluster: 'prod', tool: 'argocd', kind: 'Application', namespace: 'argocd', name });
   const series = (out: string) => out.split('\n').filter((l) => l.startsWith('meshdrift_app_drift_total{'));
-  const value = (out: string, name: string) => Number(series(out).find((l) => l.includes(`app="${name}"`))?.split(' ').at(-1) ?? Number.NaN);
+  const value = (out: string, name: string) =>
+    Number(
+      series(out)
+        .find((l) => l.includes(`app="${name}"`))
+        ?.split(' ')
+        .at(-1) ?? Number.NaN,
+    );
 
   it('top:N shows the N apps that drifted most and counts the others in one _other series, whatever the number of apps', async () => {
     const m = createMetrics(new Registry(), { defaultMetrics: false, appMetrics: { mode: 'top', n: 2 } });
@@ -63,7 +74,9 @@ describe('meshdrift_app_drift_total is bounded (MESHDRIFT_APP_METRICS)', () => {
     const off = createMetrics(new Registry(), { defaultMetrics: false, appMetrics: { mode: 'off' } });
     off.appDrifted(app('a'), 2);
     off.appDrifted(app('b'), 3);
-    expect(series(await text(off))).toEqual(['meshdrift_app_drift_total{app_cluster="_other",app_tool="_other",app_kind="_other",app_namespace="_other",app="_other"} 5']);
+    expect(series(await text(off))).toEqual([
+      'meshdrift_app_drift_total{app_cluster="_other",app_tool="_other",app_kind="_other",app_namespace="_other",app="_other"} 5',
+    ]);
     const all = createMetrics(new Registry(), { defaultMetrics: false, appMetrics: { mode: 'all' } });
     all.appDrifted(app('a'), 2);
     all.appDrifted(app('b'), 3);

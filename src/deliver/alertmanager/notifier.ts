@@ -86,10 +86,7 @@ export function renderAlertmanagerAlerts(n: Notification, opts: AlertmanagerRend
     endsAt: new Date(Math.max(endsAt, f.firstSeen)).toISOString(),
     ...(opts.generatorUrl === undefined ? {} : { generatorURL: opts.generatorUrl }),
   });
-  return [
-    ...n.firing.map((f) => alert(f, n.at + opts.firingTtlMs)),
-    ...n.resolved.map((f) => alert(f, f.resolvedAt ?? n.at)),
-  ];
+  return [...n.firing.map((f) => alert(f, n.at + opts.firingTtlMs)), ...n.resolved.map((f) => alert(f, f.resolvedAt ?? n.at))];
 }
 
 /**

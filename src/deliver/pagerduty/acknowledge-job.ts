@@ -28,7 +28,9 @@ export interface AcknowledgeAuditEntry {
 }
 
 /** The `acknowledge` job: one PagerDuty acknowledge; its result is audited once final. */
-export function createAcknowledgeHandler(deps: ReceiverJobDeps & { now: () => number; audit?: { append(entry: AcknowledgeAuditEntry): Promise<unknown> } }): JobHandler {
+export function createAcknowledgeHandler(
+  deps: ReceiverJobDeps & { now: () => number; audit?: { append(entry: AcknowledgeAuditEntry): Promise<unknown> } },
+): JobHandler {
   return async (job: Job, token) => {
     const data = acknowledgeJobSchema.parse(job.data);
     const notifier = notifierOf(deps, data.receiver);
@@ -46,7 +48,9 @@ export function createAcknowledgeHandler(deps: ReceiverJobDeps & { now: () => nu
         cluster: data.cluster,
         ...(data.owner === undefined ? {} : { owner: data.owner }),
         outcome: result.ok ? 'performed' : 'failed',
-        reason: result.ok ? `PagerDuty alert of group ${data.groupKey} acknowledged through ${data.receiver}` : `PagerDuty acknowledge through ${data.receiver} failed: ${result.reason}`,
+        reason: result.ok
+          ? `PagerDuty alert of group ${data.groupKey} acknowledged through ${data.receiver}`
+          : `PagerDuty acknowledge through ${data.receiver} failed: ${result.reason}`,
         groupKey: data.fromGroupKey,
       });
     }

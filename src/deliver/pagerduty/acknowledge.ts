@@ -44,7 +44,10 @@ export interface AckTargetSources {
 export async function findPagerDutyAckTargets(src: AckTargetSources): Promise<PagerDutyAckTarget[]> {
   const keys = await src.groupsOf(src.labels);
   const summaries = await Promise.all(keys.map((k) => src.summary(k)));
-  return pagerDutyAckTargets(summaries.filter((s): s is GroupSummary => s !== null), src.isPagerDuty);
+  return pagerDutyAckTargets(
+    summaries.filter((s): s is GroupSummary => s !== null),
+    src.isPagerDuty,
+  );
 }
 
 /** "PagerDuty: 2 alerts acknowledging" / "no open PagerDuty alert": the tail of the Slack line. */

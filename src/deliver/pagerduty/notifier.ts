@@ -122,4 +122,3 @@ export function parseRetryAfter(value: string | undefined, now: number): number 
   }
   return Math.min(ms, MAX_RETRY_AFTER_MS);
 }
-

@@ -246,4 +246,3 @@ function bySeverityThenIdentity(a: TrackedFinding, b: TrackedFinding): number {
     compareText(a.resource.name, b.resource.name)
   );
 }
-

@@ -27,8 +27,15 @@ export interface SlackActionAccessDeps {
  * resolveGroupRoute). User groups are read with the bot token of the group's Slack receiver (else
  * SLACK_BOT_TOKEN), one cached reader per token.
  */
-export function createSlackActionAccess(deps: SlackActionAccessDeps): (action: SlackActionKind, user: string, labels: GroupLabels, groupKey: string) => Promise<boolean> {
-  const allowedUsers = new Set((deps.allowedUsers ?? '').split(',').map((u) => u.trim()).filter((u) => u !== ''));
+export function createSlackActionAccess(
+  deps: SlackActionAccessDeps,
+): (action: SlackActionKind, user: string, labels: GroupLabels, groupKey: string) => Promise<boolean> {
+  const allowedUsers = new Set(
+    (deps.allowedUsers ?? '')
+      .split(',')
+      .map((u) => u.trim())
+      .filter((u) => u !== ''),
+  );
   const userGroupsByToken = new Map<string, SlackUserGroups>();
   const userGroupsFor = (labels: GroupLabels): SlackUserGroups | undefined => {
     const r = deps.policy().receivers.find((x) => x.name === labels.receiver && x.slack !== undefined);

@@ -26,10 +26,7 @@ export const SLACK_ACTION_IDS = {
 } as const;
 
 /** A parsed `action_id`. */
-export type SlackActionRequest =
-  | { kind: 'sync' }
-  | { kind: 'acknowledge' }
-  | { kind: 'silence'; durationMs: number; durationLabel: string };
+export type SlackActionRequest = { kind: 'sync' } | { kind: 'acknowledge' } | { kind: 'silence'; durationMs: number; durationLabel: string };
 
 const HOUR_MS = 3_600_000;
 

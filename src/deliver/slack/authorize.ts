@@ -21,7 +21,12 @@ export type SlackAuthorization =
  * without Slack: a named user or `*` is allowed; an action the route does not list is refused to
  * everyone; otherwise the named user groups (S…) are left to check.
  */
-export function authorizeSlackAction(action: SlackActionKind, userId: string, route: Readonly<SlackActionsConfig> | undefined, envDefault: ReadonlySet<string>): SlackAuthorization {
+export function authorizeSlackAction(
+  action: SlackActionKind,
+  userId: string,
+  route: Readonly<SlackActionsConfig> | undefined,
+  envDefault: ReadonlySet<string>,
+): SlackAuthorization {
   if (route === undefined) {
     const allowed = envDefault.has('*') || envDefault.has(userId);
     return { decided: true, allowed, reason: allowed ? 'allowed by MESHDRIFT_SLACK_ALLOWED_USERS' : 'not in MESHDRIFT_SLACK_ALLOWED_USERS' };

@@ -118,7 +118,11 @@ async function tellOnMessage(deps: SlackInteractionDeps, payload: BlockActionsPa
 }
 
 /** One button click of a verified block_actions payload: authorize, act, audit, tell. */
-export async function handleSlackAction(deps: SlackInteractionDeps, payload: BlockActionsPayload, action: BlockActionsPayload['actions'][number]): Promise<void> {
+export async function handleSlackAction(
+  deps: SlackInteractionDeps,
+  payload: BlockActionsPayload,
+  action: BlockActionsPayload['actions'][number],
+): Promise<void> {
   const request = parseActionId(action.action_id);
   if (request === null) return; // Not one of our buttons.
   const value = decodeButtonValue(action.value);
@@ -202,7 +206,14 @@ async function perform(deps: SlackInteractionDeps, request: SlackActionRequest, 
         },
         now,
       );
-      await deps.audit({ ...c.base, ...c.where, at: now, outcome: 'performed', reason: `silenced for ${request.durationLabel} until ${silence.endsAt}`, silenceId: silence.id });
+      await deps.audit({
+        ...c.base,
+        ...c.where,
+        at: now,
+        outcome: 'performed',
+        reason: `silenced for ${request.durationLabel} until ${silence.endsAt}`,
+        silenceId: silence.id,
+      });
       return actionLogLine(request, c.userId, 'done');
     }
     case 'sync': {
@@ -214,13 +225,18 @@ async function perform(deps: SlackInteractionDeps, request: SlackActionRequest, 
     case 'acknowledge': {
       const result = await deps.acknowledge(c.groupKey, c.actor);
       const summary = result?.summary;
-      await deps.audit({ ...c.base, ...c.where, at: deps.now(), outcome: 'performed', reason: summary === undefined ? 'acknowledged' : `acknowledged (${summary})` });
+      await deps.audit({
+        ...c.base,
+        ...c.where,
+        at: deps.now(),
+        outcome: 'performed',
+        reason: summary === undefined ? 'acknowledged' : `acknowledged (${summary})`,
+      });
       const line = actionLogLine(request, c.userId, 'done');
       return summary === undefined ? line : `${line} (${summary})`;
     }
   }
 }
-
 
 function verb(r: SlackActionRequest): string {
   return r.kind === 'silence' ? `silence (${r.durationLabel})` : r.kind === 'sync' ? 'sync' : 'acknowledge';

@@ -94,10 +94,21 @@ export async function postOnce(ch: SlackChannel, n: Notification, ref: SlackMess
  * before the loss, and edit it (with a thread reply) rather than post a second one. Nothing is
  * stored before the edit succeeds, so a retry looks again. Not found after a complete look: post.
  */
-async function postAfterStateLoss(ch: SlackChannel, n: Notification, attempt: SlackPendingPost, previous: SlackPendingPost | null, lostAt: number, lock: SlackGroupLock): Promise<SendResult> {
+async function postAfterStateLoss(
+  ch: SlackChannel,
+  n: Notification,
+  attempt: SlackPendingPost,
+  previous: SlackPendingPost | null,
+  lostAt: number,
+  lock: SlackGroupLock,
+): Promise<SendResult> {
   const channel = await ch.channelIdForLookup();
   if (channel === undefined) {
-    ch.warnOnce('channel-unknown', n, 'configure the Slack channel by its ID (C…): its ID is not known yet, so the message an alert had before Redis lost its state cannot be looked for');
+    ch.warnOnce(
+      'channel-unknown',
+      n,
+      'configure the Slack channel by its ID (C…): its ID is not known yet, so the message an alert had before Redis lost its state cannot be looked for',
+    );
     ch.lostPost('fallback');
     return postMessage(ch, n, { forgetOnRefusal: false });
   }
@@ -119,7 +130,11 @@ async function postAfterStateLoss(ch: SlackChannel, n: Notification, attempt: Sl
     if (error instanceof LockLostError) return lockBusy();
     const failure = lostPostLookupFailureOf(error);
     if (failure.kind === 'not-permitted') {
-      ch.warnOnce(failure.code, n, `cannot look for the message an alert had before Redis lost its state (conversations.history ${failure.code}: ${failure.hint}); posting a new one, which may show it twice`);
+      ch.warnOnce(
+        failure.code,
+        n,
+        `cannot look for the message an alert had before Redis lost its state (conversations.history ${failure.code}: ${failure.hint}); posting a new one, which may show it twice`,
+      );
       ch.lostPost('fallback');
       return postMessage(ch, n, { forgetOnRefusal: false });
     }
@@ -131,7 +146,12 @@ async function postAfterStateLoss(ch: SlackChannel, n: Notification, attempt: Sl
     if (tooEarlyMs > 0) {
       await ch.store.setPendingPost(n.groupKey, { ...held, failedLookups }, PENDING_POST_TTL_MS);
       ch.lostPost('deferred');
-      return { ok: false, retryable: true, reason: 'slack message an alert had before Redis lost its state not found yet (an earlier attempt may still be posting): looking again', retryAfterMs: tooEarlyMs };
+      return {
+        ok: false,
+        retryable: true,
+        reason: 'slack message an alert had before Redis lost its state not found yet (an earlier attempt may still be posting): looking again',
+        retryAfterMs: tooEarlyMs,
+      };
     }
     ch.lostPost(lookup.complete ? 'not_found' : 'fallback');
     // The swapped-in record (this attempt) stands for this post.
@@ -158,15 +178,24 @@ function historyHolding(ch: SlackChannel, failedLookups: number, lock: SlackGrou
   };
 }
 
-
 /**
  * A lookup that failed for a passing reason (5xx, timeout, network, rate limit): keeps `record`
  * (with the failed count, so the next lookup waits longer), warns once after a few, and answers a
  * retry (Retry-After for a rate limit, the job's backoff otherwise). Never posts.
  */
-async function deferLookup(ch: SlackChannel, n: Notification, record: SlackPendingPost, failure: Exclude<LostPostLookupFailure, { kind: 'not-permitted' }>, what: string): Promise<SendResult> {
+async function deferLookup(
+  ch: SlackChannel,
+  n: Notification,
+  record: SlackPendingPost,
+  failure: Exclude<LostPostLookupFailure, { kind: 'not-permitted' }>,
+  what: string,
+): Promise<SendResult> {
   if ((record.failedLookups ?? 0) >= WARN_AFTER_FAILED_LOOKUPS) {
-    ch.warnOnce('lookup-failing', n, `${what} keeps failing (conversations.history ${failure.kind === 'rate-limited' ? 'rate limited' : failure.reason}); the alert is held back and retried rather than posted twice`);
+    ch.warnOnce(
+      'lookup-failing',
+      n,
+      `${what} keeps failing (conversations.history ${failure.kind === 'rate-limited' ? 'rate limited' : failure.reason}); the alert is held back and retried rather than posted twice`,
+    );
   }
   await ch.store.setPendingPost(n.groupKey, record, PENDING_POST_TTL_MS);
   ch.lostPost('deferred');
@@ -182,7 +211,11 @@ type Recovery = { kind: 'found'; ref: SlackMessageRef } | { kind: 'post'; settle
 async function recoverLostPost(ch: SlackChannel, n: Notification, pending: SlackPendingPost, lock: SlackGroupLock): Promise<Recovery> {
   const channel = await ch.channelIdForLookup();
   if (channel === undefined) {
-    ch.warnOnce('channel-unknown', n, 'configure the Slack channel by its ID (C…): its ID is not known yet, so a post whose answer was lost cannot be looked for');
+    ch.warnOnce(
+      'channel-unknown',
+      n,
+      'configure the Slack channel by its ID (C…): its ID is not known yet, so a post whose answer was lost cannot be looked for',
+    );
     ch.lostPost('fallback');
     return { kind: 'post', settled: false };
   }
@@ -209,7 +242,12 @@ async function recoverLostPost(ch: SlackChannel, n: Notification, pending: Slack
       ch.lostPost('deferred');
       return {
         kind: 'defer',
-        result: { ok: false, retryable: true, reason: 'slack post whose answer was lost not found yet (Slack may still be posting it): looking again', retryAfterMs: tooEarlyMs },
+        result: {
+          ok: false,
+          retryable: true,
+          reason: 'slack post whose answer was lost not found yet (Slack may still be posting it): looking again',
+          retryAfterMs: tooEarlyMs,
+        },
       };
     }
     if (lookup.complete) {
@@ -217,7 +255,11 @@ async function recoverLostPost(ch: SlackChannel, n: Notification, pending: Slack
       ch.lostPost('not_found');
       return { kind: 'post', settled: true };
     }
-    ch.warnOnce('channel-busy', n, `more than ${LOOKUP_PAGE_SIZE * LOOKUP_MAX_PAGES} messages were posted to the channel since a post whose answer was lost; posting it again, which may show it twice`);
+    ch.warnOnce(
+      'channel-busy',
+      n,
+      `more than ${LOOKUP_PAGE_SIZE * LOOKUP_MAX_PAGES} messages were posted to the channel since a post whose answer was lost; posting it again, which may show it twice`,
+    );
     ch.lostPost('fallback');
     return { kind: 'post', settled: false };
   }
@@ -241,7 +283,11 @@ async function recoverLostPost(ch: SlackChannel, n: Notification, pending: Slack
 async function lookupFailed(ch: SlackChannel, n: Notification, pending: SlackPendingPost, error: unknown): Promise<Recovery> {
   const failure = lostPostLookupFailureOf(error);
   if (failure.kind === 'not-permitted') {
-    ch.warnOnce(failure.code, n, `cannot look for a Slack post whose answer was lost (conversations.history: ${failure.code}): ${failure.hint}; until then such a post may show twice`);
+    ch.warnOnce(
+      failure.code,
+      n,
+      `cannot look for a Slack post whose answer was lost (conversations.history: ${failure.code}): ${failure.hint}; until then such a post may show twice`,
+    );
     ch.lostPost('fallback');
     return { kind: 'post', settled: false };
   }

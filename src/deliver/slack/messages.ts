@@ -85,7 +85,13 @@ export async function postReply(ch: SlackChannel, n: Notification, ref: SlackMes
 }
 
 /** chat.update of the main message (keeping who did what), then its reply when the plan has one. */
-async function updateMessage(ch: SlackChannel, plan: Extract<SlackDeliveryPlan, { action: 'update' }>, n: Notification, lock: SlackGroupLock, postOnce: PostOnce): Promise<SendResult> {
+async function updateMessage(
+  ch: SlackChannel,
+  plan: Extract<SlackDeliveryPlan, { action: 'update' }>,
+  n: Notification,
+  lock: SlackGroupLock,
+  postOnce: PostOnce,
+): Promise<SendResult> {
   const { text, blocks } = renderSlackMessage(n);
   // The re-render keeps who did what (Slack buttons): read last, just before the edit.
   const lines = await ch.store.actionLines(n.groupKey, plan.ref.ts);
@@ -106,7 +112,13 @@ async function updateMessage(ch: SlackChannel, plan: Extract<SlackDeliveryPlan, 
 }
 
 /** Runs a plan whose rate-limit slots are taken; a 'post' goes through `postOnce`, as does an edit of a message that is gone. */
-export async function execute(ch: SlackChannel, plan: Exclude<SlackDeliveryPlan, { action: 'post' }>, n: Notification, lock: SlackGroupLock, postOnce: PostOnce): Promise<SendResult> {
+export async function execute(
+  ch: SlackChannel,
+  plan: Exclude<SlackDeliveryPlan, { action: 'post' }>,
+  n: Notification,
+  lock: SlackGroupLock,
+  postOnce: PostOnce,
+): Promise<SendResult> {
   switch (plan.action) {
     case 'none':
       return { ok: true };

@@ -38,7 +38,8 @@ export interface SlackThreadNotifier extends Notifier, OwnerNotes {}
  */
 export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNotifier {
   const ch = createSlackChannel(opts);
-  const storeFailed = (what: string, error: unknown): SendResult => ch.fail({ ok: false, retryable: true, reason: `slack message store ${what}: ${messageOf(error)}` });
+  const storeFailed = (what: string, error: unknown): SendResult =>
+    ch.fail({ ok: false, retryable: true, reason: `slack message store ${what}: ${messageOf(error)}` });
   const notifier: SlackThreadNotifier = {
     type: 'slack',
     async tellOwner(note) {

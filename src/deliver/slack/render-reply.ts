@@ -88,10 +88,7 @@ export function formatDuration(ms: number): string {
 }
 
 // The reply's first line (mrkdwn) and the same in plain words for the notification preview.
-function replyHeadline(
-  n: Notification,
-  counts: { firing: number; added: number | undefined; resolved: number },
-): { mrkdwn: string; plain: string } {
+function replyHeadline(n: Notification, counts: { firing: number; added: number | undefined; resolved: number }): { mrkdwn: string; plain: string } {
   const drifted = plural(counts.firing, 'drifted resource', 'drifted resources');
   const since = formatDuration(n.at - n.firstSeen);
   const severity = n.severity.toUpperCase();

@@ -64,8 +64,7 @@ export function renderSlackMessage(n: Notification): SlackMessage {
     ...(shown < lines.length ? [moreBlock(lines.slice(shown))] : []),
     footer,
   ];
-  const fits = (blocks: SlackBlock[]): boolean =>
-    blocks.length <= maxBlocks && JSON.stringify(blocks).length + text.length < maxChars;
+  const fits = (blocks: SlackBlock[]): boolean => blocks.length <= maxBlocks && JSON.stringify(blocks).length + text.length < maxChars;
 
   const all = build(lines.length);
   if (fits(all)) return { text, blocks: all };
@@ -209,12 +208,7 @@ function findingSections(lines: FindingLine[], totals: { firing: number; resolve
 function moreBlock(hidden: FindingLine[]): SlackBlock {
   const firing = hidden.filter((l) => l.list === 'firing').length;
   const resolved = hidden.length - firing;
-  const what =
-    firing > 0 && resolved > 0
-      ? ` (${firing} drifted, ${resolved} resolved)`
-      : firing > 0
-        ? ' drifted resources'
-        : ' resolved';
+  const what = firing > 0 && resolved > 0 ? ` (${firing} drifted, ${resolved} resolved)` : firing > 0 ? ' drifted resources' : ' resolved';
   return { type: 'section', text: { type: 'mrkdwn', text: `_…and ${hidden.length} more${what}_` } };
 }
 
@@ -222,12 +216,7 @@ function footerBlock(n: Notification): SlackBlock {
   const since = Math.floor(n.firstSeen / 1000);
   // Slack renders <!date^…> in the reader's time zone; the text after | is the fallback.
   const sinceText = `<!date^${since}^{date_short_pretty} {time}|${new Date(n.firstSeen).toISOString()}>`;
-  const parts = [
-    `Reason: *${n.reason}*`,
-    `notification #${n.seq}`,
-    `first seen ${sinceText}`,
-    `group ${mrkdwnCode(n.groupKey, 80)}`,
-  ];
+  const parts = [`Reason: *${n.reason}*`, `notification #${n.seq}`, `first seen ${sinceText}`, `group ${mrkdwnCode(n.groupKey, 80)}`];
   return { type: 'context', elements: [{ type: 'mrkdwn', text: parts.join(' · ') }] };
 }
 

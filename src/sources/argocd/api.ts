@@ -199,7 +199,11 @@ export function parseApplicationList(text: string): ApplicationList {
     const meta = (raw as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
     const name = typeof meta?.name === 'string' ? meta.name : undefined;
     const namespace = typeof meta?.namespace === 'string' ? meta.namespace : undefined;
-    skipped.push({ ...(name !== undefined ? { name } : {}), ...(namespace !== undefined ? { namespace } : {}), error: describeIssues(app.error, `items[${index}]`) });
+    skipped.push({
+      ...(name !== undefined ? { name } : {}),
+      ...(namespace !== undefined ? { namespace } : {}),
+      error: describeIssues(app.error, `items[${index}]`),
+    });
   });
   const resourceVersion = envelope.data.metadata?.resourceVersion;
   return { items, skipped, ...(resourceVersion !== undefined ? { resourceVersion } : {}) };
@@ -236,10 +240,18 @@ export function apiErrorOf(status: number, text: string, what: string, token: st
   const detail = said === '' ? '' : `: ${said}`;
   const head = `argocd ${what}: HTTP ${status}${detail}`;
   if (status === 401) {
-    return new ArgoCdAuthError('unauthorized', `${head}. The token was rejected: expired, revoked or not an API token; create one with \`argocd account generate-token --account <account>\` and set ARGOCD_TOKEN`, status);
+    return new ArgoCdAuthError(
+      'unauthorized',
+      `${head}. The token was rejected: expired, revoked or not an API token; create one with \`argocd account generate-token --account <account>\` and set ARGOCD_TOKEN`,
+      status,
+    );
   }
   if (status === 403) {
-    return new ArgoCdAuthError('forbidden', `${head}. The account lacks RBAC \`applications, get\` on these apps (e.g. \`p, role:meshdrift, applications, get, */*, allow\` in argocd-rbac-cm)`, status);
+    return new ArgoCdAuthError(
+      'forbidden',
+      `${head}. The account lacks RBAC \`applications, get\` on these apps (e.g. \`p, role:meshdrift, applications, get, */*, allow\` in argocd-rbac-cm)`,
+      status,
+    );
   }
   if (status === 404) return new ArgoCdApiError('not-found', `${head} (check ARGOCD_URL: it must be the Argo CD server, with its root path if any)`, status);
   if (status === 408 || status === 429 || status >= 500) return new ArgoCdApiError('unavailable', head, status);
@@ -268,7 +280,10 @@ export function createArgoCdApi(opts: ArgoCdApiOptions): ArgoCdApi {
       if (isAxiosError(error) && /maxContentLength/.test(error.message)) {
         const limit = maxBytes ?? opts.maxListBytes ?? DEFAULT_MAX_LIST_BYTES;
         const shown = limit >= 1024 * 1024 ? `${Math.round(limit / 1024 / 1024)} MiB` : `${Math.round(limit / 1024)} KiB`;
-        throw new ArgoCdApiError('rejected', `argocd ${what}: the answer is larger than ${shown}; poll fewer apps at once (ARGOCD_PROJECTS, ARGOCD_SELECTOR, ARGOCD_APP_NAMESPACES)`);
+        throw new ArgoCdApiError(
+          'rejected',
+          `argocd ${what}: the answer is larger than ${shown}; poll fewer apps at once (ARGOCD_PROJECTS, ARGOCD_SELECTOR, ARGOCD_APP_NAMESPACES)`,
+        );
       }
       const failure = transportFailure(error);
       const kind = failure === 'request timed out' ? 'timeout' : 'unavailable';

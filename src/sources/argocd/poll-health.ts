@@ -81,7 +81,19 @@ export function createPollHealth(opts: PollHealthOptions): PollHealth {
         authFailed = false;
         lastSuccessAt = now();
         const level = result.outcome === 'ok' && result.discovered === 0 ? 'debug' : 'info';
-        log[level]({ outcome: result.outcome, listed: result.listed, trees: result.trees, signals: result.signals, discovered: result.discovered, vanished: result.vanished, errors: result.errors.length, durationMs: result.durationMs }, 'Argo CD poll done');
+        log[level](
+          {
+            outcome: result.outcome,
+            listed: result.listed,
+            trees: result.trees,
+            signals: result.signals,
+            discovered: result.discovered,
+            vanished: result.vanished,
+            errors: result.errors.length,
+            durationMs: result.durationMs,
+          },
+          'Argo CD poll done',
+        );
       }
       if (result.discovered > 0) opts.onDiscovered?.(result.discovered);
       opts.onPoll?.(result.outcome, result);

@@ -4,7 +4,15 @@ import type { Logger } from '../../log.ts';
 import type { OwnerRef, Signal } from '../../model/signal.ts';
 import type { Ingest, IngestOutcome } from '../../track/ingest.ts';
 import { backoffDelay, sleep, type BackoffPolicy, type Delay } from '../kube/backoff.ts';
-import { type ArgoCdApiError, ArgoCdAuthError, type ApplicationFilters, type ApplicationList, type ArgoCdApi, type ArgoCdApiOptions, type ListedApplication } from './api.ts';
+import {
+  type ArgoCdApiError,
+  ArgoCdAuthError,
+  type ApplicationFilters,
+  type ApplicationList,
+  type ArgoCdApi,
+  type ArgoCdApiOptions,
+  type ListedApplication,
+} from './api.ts';
 import { applicationToSignal } from './application.ts';
 import { createPollHealth, type ArgoCdPollerHealth, type PollOutcome, type PollResult } from './poll-health.ts';
 import { needsResourceTree, withTreeHealth, WITHOUT_TREE_COVERS } from './tree-health.ts';
@@ -90,7 +98,6 @@ export function argoCdPollSettings(env: Env): ArgoCdPollSettings | undefined {
   };
 }
 
-
 /** The list scopes of one poll: one per app namespace, or one of every enabled namespace. */
 export function listScopes(filters: PollFilters): ApplicationFilters[] {
   const common: ApplicationFilters = {
@@ -102,7 +109,11 @@ export function listScopes(filters: PollFilters): ApplicationFilters[] {
 
 /** An Application within one Argo CD (one cluster, one tool): namespace/name, for the poll's own maps and messages; not persisted. */
 const appKey = (o: OwnerRef): string => `${o.namespace}/${o.name}`;
-const ownerOf = (app: { metadata: { name: string; namespace?: string | undefined } }): OwnerRef => ({ kind: 'Application', namespace: app.metadata.namespace ?? '', name: app.metadata.name });
+const ownerOf = (app: { metadata: { name: string; namespace?: string | undefined } }): OwnerRef => ({
+  kind: 'Application',
+  namespace: app.metadata.namespace ?? '',
+  name: app.metadata.name,
+});
 const message = (err: unknown): string => firstLineOf(err, 500);
 
 /** What a poll remembers of an app, to resolve it if it vanishes. */
@@ -121,7 +132,13 @@ export function startArgoCdPoller(opts: ArgoCdPollerOptions): ArgoCdPoller {
   const scopes = listScopes(opts.filters);
   const log = opts.log.child({ component: 'argocd-poll' });
   const abort = new AbortController();
-  const tracked = createPollHealth({ log, now, unreadyAfterMs: opts.unreadyAfterMs ?? Math.max(3 * opts.intervalMs, 120_000), onPoll: opts.onPoll, onDiscovered: opts.onDiscovered });
+  const tracked = createPollHealth({
+    log,
+    now,
+    unreadyAfterMs: opts.unreadyAfterMs ?? Math.max(3 * opts.intervalMs, 120_000),
+    onPoll: opts.onPoll,
+    onDiscovered: opts.onDiscovered,
+  });
   // Per scope (its appNamespace, '' for all): the apps the last successful list of it returned.
   const previous = new Map<string, Map<string, Seen>>();
   // Scopes whose last list came back empty after a non-empty one (see vanishedOf).
@@ -157,7 +174,10 @@ export function startArgoCdPoller(opts: ArgoCdPollerOptions): ArgoCdPoller {
     const seen = seenOf(list, signals, before);
     const vanished = vanishedOf(opts.cluster, emptiedOnce, scopeKey, before, seen, at);
     if (vanished === undefined) {
-      log.warn({ scope: scopeKey || '(all namespaces)', before: before?.size }, 'Argo CD listed no applications where it listed some before; resolving them only if the next poll agrees (an account that lost RBAC `applications, get` also gets an empty list)');
+      log.warn(
+        { scope: scopeKey || '(all namespaces)', before: before?.size },
+        'Argo CD listed no applications where it listed some before; resolving them only if the next poll agrees (an account that lost RBAC `applications, get` also gets an empty list)',
+      );
       return 'done';
     }
     previous.set(scopeKey, seen);
@@ -311,7 +331,14 @@ function seenOf(list: ApplicationList, signals: readonly Signal[], before: Map<s
  * list (not a 403) to an account that lost its RBAC, and resolving every alert on that would be
  * wrong. `emptiedOnce` holds the scopes whose last list came back empty that way.
  */
-function vanishedOf(cluster: string, emptiedOnce: Set<string>, scopeKey: string, before: Map<string, Seen> | undefined, seen: Map<string, Seen>, at: number): Signal[] | undefined {
+function vanishedOf(
+  cluster: string,
+  emptiedOnce: Set<string>,
+  scopeKey: string,
+  before: Map<string, Seen> | undefined,
+  seen: Map<string, Seen>,
+  at: number,
+): Signal[] | undefined {
   if (before === undefined || before.size === 0) return [];
   if (seen.size === 0 && !emptiedOnce.has(scopeKey)) {
     emptiedOnce.add(scopeKey);
@@ -321,7 +348,16 @@ function vanishedOf(cluster: string, emptiedOnce: Set<string>, scopeKey: string,
   const out: Signal[] = [];
   for (const [key, s] of before) {
     if (seen.has(key)) continue;
-    out.push({ source: 'argocd-api', cluster, owner: s.owner, project: '', destination: {}, observedAt: Math.max(at, s.observedAt), completeness: 'snapshot', resources: [] });
+    out.push({
+      source: 'argocd-api',
+      cluster,
+      owner: s.owner,
+      project: '',
+      destination: {},
+      observedAt: Math.max(at, s.observedAt),
+      completeness: 'snapshot',
+      resources: [],
+    });
   }
   return out;
 }

@@ -22,7 +22,8 @@ export function needsResourceTree(app: ListedApplication): boolean {
   return app.status?.resourceHealthSource === 'appTree' || !resources.some((r) => r.health !== undefined);
 }
 
-const resourceKey = (group: string | undefined, kind: string, namespace: string | undefined, name: string): string => `${group ?? ''}/${kind}/${namespace ?? ''}/${name}`;
+const resourceKey = (group: string | undefined, kind: string, namespace: string | undefined, name: string): string =>
+  `${group ?? ''}/${kind}/${namespace ?? ''}/${name}`;
 
 /**
  * Health per resource from a tree, as the API server fills `status.resources[].health` on GET

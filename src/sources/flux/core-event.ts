@@ -39,5 +39,8 @@ export function chronological(events: SlimEvent[]): SlimEvent[] {
     const ms = Date.parse(e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? '');
     return Number.isFinite(ms) ? ms : 0;
   };
-  return events.map((e, i) => ({ e, i, t: at(e) })).sort((a, b) => a.t - b.t || a.i - b.i).map((x) => x.e);
+  return events
+    .map((e, i) => ({ e, i, t: at(e) }))
+    .sort((a, b) => a.t - b.t || a.i - b.i)
+    .map((x) => x.e);
 }

@@ -3,10 +3,7 @@ import { parseChangeSet, type ChangeSetEntry } from './change-set.ts';
 import { fluxRevisionOf, type FluxEvent } from './event.ts';
 
 /** What one Flux event means for meshdrift. */
-export type FluxInterpretation =
-  | { kind: 'drift'; signal: Signal }
-  | { kind: 'rollout'; revision: string }
-  | { kind: 'ignored'; why: string };
+export type FluxInterpretation = { kind: 'drift'; signal: Signal } | { kind: 'rollout'; revision: string } | { kind: 'ignored'; why: string };
 
 /** What the pure interpretation needs besides the event. */
 export interface FluxContext {
@@ -32,8 +29,7 @@ const SUCCESSFUL_CORRECTIONS = 'Successful corrections:';
 const MAX_DETAIL = 200;
 
 const isHeartbeat = (event: FluxEvent): boolean => HEARTBEAT.test(event.message);
-const isSsaChange = (e: ChangeSetEntry): boolean =>
-  e.action === 'created' || e.action === 'configured' || e.action === 'deleted' || e.action === 'unknown';
+const isSsaChange = (e: ChangeSetEntry): boolean => e.action === 'created' || e.action === 'configured' || e.action === 'deleted' || e.action === 'unknown';
 
 /** The Flux object an event is about: the owner of the resources it lists. */
 export function ownerOf(event: FluxEvent): OwnerRef {
@@ -92,7 +88,14 @@ function interpretKustomization(event: FluxEvent, ctx: FluxContext): FluxInterpr
   // is remembered so the next change set is judged (docs/flux.md "First change set").
   if (ctx.previousRevision === undefined) {
     const unverified = `unverified: no earlier revision known, may be the rollout of ${revision}`;
-    return { kind: 'drift', signal: signalOf(event, changes.map((e) => ({ ...resourceOf(e, 'Corrected', `${e.action}; ${unverified}`, ctx), unverified: true as const })), ctx) };
+    return {
+      kind: 'drift',
+      signal: signalOf(
+        event,
+        changes.map((e) => ({ ...resourceOf(e, 'Corrected', `${e.action}; ${unverified}`, ctx), unverified: true as const })),
+        ctx,
+      ),
+    };
   }
   if (revision !== ctx.previousRevision) return { kind: 'rollout', revision };
   const resources = changes.map((e) => resourceOf(e, 'Corrected', e.action, ctx));
@@ -112,7 +115,9 @@ function interpretHelmRelease(event: FluxEvent, ctx: FluxContext): FluxInterpret
       });
       break;
     case 'DriftCorrected':
-      resources = parseChangeSet(lines).entries.filter(isSsaChange).map((e) => resourceOf(e, 'Corrected', e.action, ctx));
+      resources = parseChangeSet(lines)
+        .entries.filter(isSsaChange)
+        .map((e) => resourceOf(e, 'Corrected', e.action, ctx));
       break;
     case 'DriftCorrectionFailed': {
       const split = lines.findIndex((l) => l.trim() === SUCCESSFUL_CORRECTIONS);
@@ -120,7 +125,9 @@ function interpretHelmRelease(event: FluxEvent, ctx: FluxContext): FluxInterpret
       const correctedLines = split === -1 ? [] : lines.slice(split + 1);
       resources = [
         ...parseChangeSet(failedLines).entries.map((e) => resourceOf(e, 'ApplyFailed', e.detail ?? e.action, ctx)),
-        ...parseChangeSet(correctedLines).entries.filter(isSsaChange).map((e) => resourceOf(e, 'Corrected', e.action, ctx)),
+        ...parseChangeSet(correctedLines)
+          .entries.filter(isSsaChange)
+          .map((e) => resourceOf(e, 'Corrected', e.action, ctx)),
       ];
       break;
     }

@@ -106,7 +106,16 @@ export function createRedisFluxRevisionStore(redis: Redis, keyPrefix: string, op
     },
     async commit(cluster, owner, remember, eventId) {
       const value = remember === undefined ? '' : encode({ ...remember, from: 'event' });
-      await redis.eval(COMMIT_SCRIPT, 2, revisionKey(keyPrefix, cluster, owner), `${keyPrefix}:flux:event:${eventId}`, value, String(remember?.at ?? 0), String(ttlSeconds), String(EVENT_TTL_SECONDS));
+      await redis.eval(
+        COMMIT_SCRIPT,
+        2,
+        revisionKey(keyPrefix, cluster, owner),
+        `${keyPrefix}:flux:event:${eventId}`,
+        value,
+        String(remember?.at ?? 0),
+        String(ttlSeconds),
+        String(EVENT_TTL_SECONDS),
+      );
     },
     async seed(cluster, owner, revision, at) {
       const written = await redis.set(revisionKey(keyPrefix, cluster, owner), encode({ revision, at, from: 'status' }), 'EX', ttlSeconds, 'NX');

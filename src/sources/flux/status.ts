@@ -28,7 +28,13 @@ export function ownerOfObject(kind: string, obj: SlimKustomization): OwnerRef {
   return { kind, namespace: obj.metadata.namespace ?? '', name: obj.metadata.name };
 }
 
-export function baseSignal(owner: OwnerRef, obj: SlimKustomization, ctx: FluxStatusContext, observedAt: number, revision: string | undefined): Omit<Signal, 'resources'> {
+export function baseSignal(
+  owner: OwnerRef,
+  obj: SlimKustomization,
+  ctx: FluxStatusContext,
+  observedAt: number,
+  revision: string | undefined,
+): Omit<Signal, 'resources'> {
   return {
     source: 'flux-watch',
     cluster: ctx.cluster,
@@ -82,7 +88,10 @@ export function helmReleaseToSignal(hr: SlimHelmRelease, ctx: HelmReleaseContext
   if (drifted === undefined || (drifted.status !== 'True' && drifted.status !== 'False')) return undefined;
   const owner = ownerOfObject('HelmRelease', hr);
   // Drifted speaks for detected drift (Modified/Missing), not for corrections events reported.
-  const base = { ...baseSignal(owner, hr, ctx, timeOf(drifted, ctx.now), hr.status?.lastAttemptedRevision), covers: { states: ['Modified', 'Missing'] as DriftState[] } };
+  const base = {
+    ...baseSignal(owner, hr, ctx, timeOf(drifted, ctx.now), hr.status?.lastAttemptedRevision),
+    covers: { states: ['Modified', 'Missing'] as DriftState[] },
+  };
   if (drifted.status === 'False') return { ...base, resources: [] };
   // The first line is the header `Cluster state of release <ns>/<name>.v<N> has drifted ...`.
   const lines = (drifted.message ?? '').split('\n');
@@ -98,7 +107,14 @@ export function helmReleaseToSignal(hr: SlimHelmRelease, ctx: HelmReleaseContext
     resources.push({ group, kind: e.kind, namespace: e.namespace, name: e.name, state, detail: clip(e.detail ?? e.action) });
   }
   if (resources.length === 0) {
-    resources.push({ group: HELM_GROUP, kind: 'HelmRelease', namespace: owner.namespace, name: owner.name, state: 'Modified', detail: clip(lines[0] || drifted.reason || 'Drifted') });
+    resources.push({
+      group: HELM_GROUP,
+      kind: 'HelmRelease',
+      namespace: owner.namespace,
+      name: owner.name,
+      state: 'Modified',
+      detail: clip(lines[0] || drifted.reason || 'Drifted'),
+    });
   }
   return { ...base, resources };
 }

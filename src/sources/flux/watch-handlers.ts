@@ -34,11 +34,19 @@ const digestOf = (s: Signal): string => JSON.stringify(s.resources.map((r) => [r
  * resolves every finding of its owner, including Corrected ones that arrived by event and have
  * not been announced yet.
  */
-function statusHandlers<T extends SlimKustomization>(deps: FluxWatchDeps, kind: 'Kustomization' | 'HelmRelease', toSignal: (obj: T) => Signal | undefined): WatchHandlers<T> {
+function statusHandlers<T extends SlimKustomization>(
+  deps: FluxWatchDeps,
+  kind: 'Kustomization' | 'HelmRelease',
+  toSignal: (obj: T) => Signal | undefined,
+): WatchHandlers<T> {
   const sent = new Map<string, string>();
   const upsert = (obj: T): void => {
     const owner = ownerOfObject(kind, obj);
-    deps.inventory.set(deps.cluster, owner, (obj.status?.inventory?.entries ?? []).map((e) => e.id));
+    deps.inventory.set(
+      deps.cluster,
+      owner,
+      (obj.status?.inventory?.entries ?? []).map((e) => e.id),
+    );
     const signal = toSignal(obj);
     if (signal === undefined) return;
     const key = clusterOwnerPath(deps.cluster, owner);
@@ -82,7 +90,11 @@ export function kustomizationHandlers(deps: FluxWatchDeps): WatchHandlers<SlimKu
     if (revision === undefined || revision === '') return;
     const owner = ownerOfObject('Kustomization', k);
     // Its own queue key: a status snapshot queued 'latest' must not replace it, nor it the snapshot.
-    deps.queue.submit(`${clusterOwnerPath(deps.cluster, owner)}#revision`, async () => void (await deps.fluxRevisions.seed(deps.cluster, owner, revision, deps.now())), 'latest');
+    deps.queue.submit(
+      `${clusterOwnerPath(deps.cluster, owner)}#revision`,
+      async () => void (await deps.fluxRevisions.seed(deps.cluster, owner, revision, deps.now())),
+      'latest',
+    );
   };
   return {
     add: (k) => (handlers.add(k), seed(k)),
@@ -122,7 +134,8 @@ export function fluxEventHandlers(deps: FluxWatchDeps & { onOutcome?: (outcome: 
           now: deps.now(),
         });
         deps.onOutcome?.(result.outcome);
-        if (result.outcome === 'drift') deps.log.info({ owner: key, resources: result.signal.resources.length, outcome: result.result.outcome }, 'flux drift seen in a core event');
+        if (result.outcome === 'drift')
+          deps.log.info({ owner: key, resources: result.signal.resources.length, outcome: result.result.outcome }, 'flux drift seen in a core event');
       },
       'each',
     );

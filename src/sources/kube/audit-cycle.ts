@@ -177,7 +177,18 @@ export function startAuditCycle(opts: AuditCycleOptions): AuditCycle {
     }
     report.durationMs = now() - started;
     report.outcome = failedScopes === 0 && report.errors.length === 0 ? 'ok' : failedScopes === scopes && scopes > 0 ? 'failed' : 'partial';
-    log.info({ outcome: report.outcome, listed: report.listed, signals: report.signals, discovered: report.discovered, vanished: report.vanished, errors: report.errors.length, durationMs: report.durationMs }, 'audit run done');
+    log.info(
+      {
+        outcome: report.outcome,
+        listed: report.listed,
+        signals: report.signals,
+        discovered: report.discovered,
+        vanished: report.vanished,
+        errors: report.errors.length,
+        durationMs: report.durationMs,
+      },
+      'audit run done',
+    );
     if (report.discovered > 0) opts.onDiscovered?.(report.discovered);
     opts.onRun?.(report.outcome, report);
     return report;
@@ -244,7 +255,11 @@ function signalsOf(cluster: string, kind: AuditKind, items: unknown[], at: numbe
           continue;
         }
         const owner: OwnerRef = { kind: 'HelmRelease', namespace: hr.object.metadata.namespace ?? '', name: hr.object.metadata.name };
-        inventory.set(cluster, owner, (hr.object.status?.inventory?.entries ?? []).map((e) => e.id));
+        inventory.set(
+          cluster,
+          owner,
+          (hr.object.status?.inventory?.entries ?? []).map((e) => e.id),
+        );
         const signal = helmReleaseToSignal(hr.object, { cluster, now: at, groupOfKind, groupInInventory: (ref) => inventory.groupOf(cluster, owner, ref) });
         if (signal) out.push({ ...signal, source: 'audit' });
       }
@@ -281,7 +296,10 @@ async function ingestAll(ingest: Ingest, log: Logger, concurrency: number, stopp
       report.signals++;
       if (result.outcome === 'tracked') {
         report.discovered++;
-        log.info({ cluster: signal.cluster, owner: signal.owner, findings: result.findings }, 'the audit changed tracked state: the watches or webhooks had missed it');
+        log.info(
+          { cluster: signal.cluster, owner: signal.owner, findings: result.findings },
+          'the audit changed tracked state: the watches or webhooks had missed it',
+        );
       }
     }
   };

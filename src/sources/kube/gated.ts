@@ -16,7 +16,9 @@ export type Role = 'leader' | 'follower' | 'disabled';
 export interface LeaderGatedOptions extends KubeSourcesOptions {
   leaderElection:
     | false
-    | ({ namespace: string; name?: string } & Partial<Pick<LeaderElectionOptions, 'identity' | 'leaseDurationMs' | 'renewDeadlineMs' | 'retryPeriodMs' | 'requestTimeoutMs'>>);
+    | ({ namespace: string; name?: string } & Partial<
+        Pick<LeaderElectionOptions, 'identity' | 'leaseDurationMs' | 'renewDeadlineMs' | 'retryPeriodMs' | 'requestTimeoutMs'>
+      >);
   /** The audit cycle, run where the watches run; false or absent: none. */
   audit?: false | Pick<AuditCycleOptions, 'intervalMs' | 'runAtStart' | 'onDiscovered' | 'onRun' | 'ingestConcurrency'>;
   /** Each change of role, e.g. a `meshdrift_leader` gauge (1 leader / 0 otherwise). */
@@ -149,7 +151,10 @@ function leaseClusterConfig(sourceOpts: KubeSourcesOptions, log: KubeSourcesOpti
   } catch (err) {
     // No lease can be held, so nobody could lead: watch anyway (deduplication keeps
     // notifications single across replicas), and say so loudly.
-    log.error({ error: err instanceof Error ? err.message : String(err) }, 'cannot build a client for the leader election cluster; running the watches without leader election');
+    log.error(
+      { error: err instanceof Error ? err.message : String(err) },
+      'cannot build a client for the leader election cluster; running the watches without leader election',
+    );
     return undefined;
   }
 }

@@ -217,7 +217,12 @@ function electionTimings(opts: Pick<LeaderElectionOptions, 'leaseDurationMs' | '
 }
 
 /** The Lease calls of one election, each bounded by `requestTimeoutMs`; `read` answers undefined when there is no Lease (404). */
-function leaseCalls(api: CoordinationV1Api, name: string, namespace: string, requestTimeoutMs: number): {
+function leaseCalls(
+  api: CoordinationV1Api,
+  name: string,
+  namespace: string,
+  requestTimeoutMs: number,
+): {
   read(): Promise<LeaseRecord | undefined>;
   create(spec: Omit<LeaseRecord, 'resourceVersion'>): Promise<V1Lease>;
   replace(spec: Omit<LeaseRecord, 'resourceVersion'>, resourceVersion: string | undefined, what: 'update lease' | 'release lease'): Promise<V1Lease>;
@@ -232,7 +237,8 @@ function leaseCalls(api: CoordinationV1Api, name: string, namespace: string, req
       }
     },
     create: (spec) => withTimeout(api.createNamespacedLease({ namespace, body: leaseBody(name, namespace, spec) }), requestTimeoutMs, 'create lease'),
-    replace: (spec, resourceVersion, what) => withTimeout(api.replaceNamespacedLease({ name, namespace, body: leaseBody(name, namespace, spec, resourceVersion) }), requestTimeoutMs, what),
+    replace: (spec, resourceVersion, what) =>
+      withTimeout(api.replaceNamespacedLease({ name, namespace, body: leaseBody(name, namespace, spec, resourceVersion) }), requestTimeoutMs, what),
   };
 }
 

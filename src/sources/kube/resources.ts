@@ -47,12 +47,18 @@ export interface ListPageRequest {
 export type ListPageFn = (req: ListPageRequest) => Promise<ListPage>;
 
 const asPage = (body: unknown): ListPage => {
-  const b = (typeof body === 'object' && body !== null ? body : {}) as { items?: unknown; metadata?: { resourceVersion?: unknown; _continue?: unknown; continue?: unknown } };
+  const b = (typeof body === 'object' && body !== null ? body : {}) as {
+    items?: unknown;
+    metadata?: { resourceVersion?: unknown; _continue?: unknown; continue?: unknown };
+  };
   const items = Array.isArray(b.items) ? (b.items as unknown[]) : [];
   const rv = b.metadata?.resourceVersion;
   // The typed client renames `continue` to `_continue`; the raw custom-objects body keeps `continue`.
   const cont = b.metadata?._continue ?? b.metadata?.continue;
-  return { items, metadata: { ...(typeof rv === 'string' ? { resourceVersion: rv } : {}), ...(typeof cont === 'string' && cont !== '' ? { continue: cont } : {}) } };
+  return {
+    items,
+    metadata: { ...(typeof rv === 'string' ? { resourceVersion: rv } : {}), ...(typeof cont === 'string' && cont !== '' ? { continue: cont } : {}) },
+  };
 };
 
 /** Lists a custom resource with the client's CustomObjectsApi (raw JSON bodies). */

@@ -35,7 +35,16 @@ const metadataSchema = z.object({
 export const slimApplicationSchema = applicationSchema.transform((app) => {
   const resources = app.status?.resources;
   if (resources === undefined || app.status === undefined) return app;
-  return { ...app, status: { ...app.status, resources: resources.filter((r) => { const s = resourceStateOf(r); return s !== null && s !== 'InSync'; }) } };
+  return {
+    ...app,
+    status: {
+      ...app.status,
+      resources: resources.filter((r) => {
+        const s = resourceStateOf(r);
+        return s !== null && s !== 'InSync';
+      }),
+    },
+  };
 });
 export type SlimApplication = z.infer<typeof slimApplicationSchema>;
 

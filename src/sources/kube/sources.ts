@@ -149,33 +149,64 @@ export function startKubeSources(opts: KubeSourcesOptions): KubeSources {
         switch (kind) {
           case 'applications': {
             const r = CUSTOM_RESOURCES.applications;
-            start(namespace, { kind, path: customResourcePath(r, namespace), list: customResourceLister(kc, r, namespace), slim: (raw) => slim(slimApplicationSchema, raw), ...selector },
-              applicationHandlers({ cluster: cluster.name, ingest: opts.ingest, queue, log, now }));
+            start(
+              namespace,
+              {
+                kind,
+                path: customResourcePath(r, namespace),
+                list: customResourceLister(kc, r, namespace),
+                slim: (raw) => slim(slimApplicationSchema, raw),
+                ...selector,
+              },
+              applicationHandlers({ cluster: cluster.name, ingest: opts.ingest, queue, log, now }),
+            );
             break;
           }
           case 'kustomizations': {
             const r = CUSTOM_RESOURCES.kustomizations;
-            start(namespace, { kind, path: customResourcePath(r, namespace), list: customResourceLister(kc, r, namespace), slim: (raw) => slim(slimKustomizationSchema, raw), ...selector },
-              kustomizationHandlers(fluxDeps));
+            start(
+              namespace,
+              {
+                kind,
+                path: customResourcePath(r, namespace),
+                list: customResourceLister(kc, r, namespace),
+                slim: (raw) => slim(slimKustomizationSchema, raw),
+                ...selector,
+              },
+              kustomizationHandlers(fluxDeps),
+            );
             break;
           }
           case 'helmreleases': {
             const r = CUSTOM_RESOURCES.helmreleases;
-            start(namespace, { kind, path: customResourcePath(r, namespace), list: customResourceLister(kc, r, namespace), slim: (raw) => slim(slimHelmReleaseSchema, raw), ...selector },
-              helmReleaseHandlers(fluxDeps));
+            start(
+              namespace,
+              {
+                kind,
+                path: customResourcePath(r, namespace),
+                list: customResourceLister(kc, r, namespace),
+                slim: (raw) => slim(slimHelmReleaseSchema, raw),
+                ...selector,
+              },
+              helmReleaseHandlers(fluxDeps),
+            );
             break;
           }
           case 'events':
             for (const component of FLUX_EVENT_COMPONENTS) {
-              start<SlimEvent>(namespace, {
-                kind: `events/${component}`,
-                path: eventsPath(namespace),
-                list: eventLister(kc, namespace),
-                slim: (raw) => slim(slimEventSchema, raw),
-                // `source` matches source.component, or reportingComponent when that is empty.
-                fieldSelector: `source=${component}`,
-                order: chronological,
-              }, fluxEventHandlers({ ...fluxDeps, ...(opts.onFluxEvent ? { onOutcome: opts.onFluxEvent } : {}) }));
+              start<SlimEvent>(
+                namespace,
+                {
+                  kind: `events/${component}`,
+                  path: eventsPath(namespace),
+                  list: eventLister(kc, namespace),
+                  slim: (raw) => slim(slimEventSchema, raw),
+                  // `source` matches source.component, or reportingComponent when that is empty.
+                  fieldSelector: `source=${component}`,
+                  order: chronological,
+                },
+                fluxEventHandlers({ ...fluxDeps, ...(opts.onFluxEvent ? { onOutcome: opts.onFluxEvent } : {}) }),
+              );
             }
             break;
         }
@@ -185,15 +216,16 @@ export function startKubeSources(opts: KubeSourcesOptions): KubeSources {
 
   const health = (): KubeSourcesHealth => summarizeHealth([...broken, ...watches.map((w) => w.health())], opts.clusters, now(), downAfterMs);
 
-  const reachability = opts.reachability === false
-    ? undefined
-    : startReachabilityMonitor({
-        read: () => health().clusters.map((c) => clusterReachability(c, now(), downAfterMs)),
-        ingest: opts.ingest,
-        log: opts.log,
-        now,
-        everyMs: opts.reachability?.everyMs ?? Math.min(5_000, Math.max(250, downAfterMs / 4)),
-      });
+  const reachability =
+    opts.reachability === false
+      ? undefined
+      : startReachabilityMonitor({
+          read: () => health().clusters.map((c) => clusterReachability(c, now(), downAfterMs)),
+          ingest: opts.ingest,
+          log: opts.log,
+          now,
+          everyMs: opts.reachability?.everyMs ?? Math.min(5_000, Math.max(250, downAfterMs / 4)),
+        });
 
   return {
     async stop() {

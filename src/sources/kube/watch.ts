@@ -151,20 +151,25 @@ export function startWatch<T extends WatchedObject>(opts: StartWatchOptions<T>):
   const setState = (state: WatchState, lastError?: string): void => transition(health, state, now(), lastError);
 
   let informer: ListWatch<T & KubernetesObject> | undefined;
-  const watch = new SlimmingWatch<T>(opts.kc, target.slim, (raw, error) => {
-    log.warn({ error }, 'object does not match the expected shape; left out');
-    opts.onInvalid?.({ cluster, kind: target.kind, error });
-    return cachedVersion(informer, raw);
-  }, {
-    onConnected: () => markUp(),
-    onUnanswered: (err) => {
-      if (stopped) return;
-      const error = `the watch request got no answer within ${opts.watchTimeoutMs ?? DEFAULT_WATCH_TIMEOUT_MS} ms (${describe(err)})`;
-      if (health.state !== 'down') log.warn({ error }, 'watch not answered; the client reconnects, and the watch counts as down until it does');
-      setState('down', error);
+  const watch = new SlimmingWatch<T>(
+    opts.kc,
+    target.slim,
+    (raw, error) => {
+      log.warn({ error }, 'object does not match the expected shape; left out');
+      opts.onInvalid?.({ cluster, kind: target.kind, error });
+      return cachedVersion(informer, raw);
     },
-    ...(opts.watchTimeoutMs !== undefined ? { timeoutMs: opts.watchTimeoutMs } : {}),
-  });
+    {
+      onConnected: () => markUp(),
+      onUnanswered: (err) => {
+        if (stopped) return;
+        const error = `the watch request got no answer within ${opts.watchTimeoutMs ?? DEFAULT_WATCH_TIMEOUT_MS} ms (${describe(err)})`;
+        if (health.state !== 'down') log.warn({ error }, 'watch not answered; the client reconnects, and the watch counts as down until it does');
+        setState('down', error);
+      },
+      ...(opts.watchTimeoutMs !== undefined ? { timeoutMs: opts.watchTimeoutMs } : {}),
+    },
+  );
 
   function markUp(): void {
     if (stopped || health.state === 'up') return;
@@ -176,10 +181,16 @@ export function startWatch<T extends WatchedObject>(opts: StartWatchOptions<T>):
   // The slimmed objects are zod outputs: an absent optional field is absent, never `undefined`,
   // so they are KubernetesObjects as the client's (exact) type says.
   const list = async (): Promise<{ items: (T & KubernetesObject)[]; metadata: { resourceVersion: string } }> => {
-    const all = await listAllPages(target, opts.pageSize ?? 100, opts.listTimeoutMs ?? 30_000, () => stopped, (error) => {
-      log.warn({ error }, 'listed object does not match the expected shape; left out');
-      opts.onInvalid?.({ cluster, kind: target.kind, error });
-    });
+    const all = await listAllPages(
+      target,
+      opts.pageSize ?? 100,
+      opts.listTimeoutMs ?? 30_000,
+      () => stopped,
+      (error) => {
+        log.warn({ error }, 'listed object does not match the expected shape; left out');
+        opts.onInvalid?.({ cluster, kind: target.kind, error });
+      },
+    );
     health.lists++;
     markUp();
     return all as { items: (T & KubernetesObject)[]; metadata: { resourceVersion: string } };
@@ -284,10 +295,24 @@ function transition(health: WatchHealth, state: WatchState, at: number, lastErro
 }
 
 /** The informer's events to the handlers (each guarded) and its errors to `onError`. */
-function wireInformer<T extends WatchedObject>(informer: ListWatch<T & KubernetesObject>, handlers: WatchHandlers<T>, log: Logger, onError: (err: unknown) => void): void {
-  informer.on('add', guarded(log, 'add', (o: T) => handlers.add(o)));
-  informer.on('update', guarded(log, 'update', (o: T) => handlers.update(o)));
-  informer.on('delete', guarded(log, 'delete', (o: T) => handlers.delete(o)));
+function wireInformer<T extends WatchedObject>(
+  informer: ListWatch<T & KubernetesObject>,
+  handlers: WatchHandlers<T>,
+  log: Logger,
+  onError: (err: unknown) => void,
+): void {
+  informer.on(
+    'add',
+    guarded(log, 'add', (o: T) => handlers.add(o)),
+  );
+  informer.on(
+    'update',
+    guarded(log, 'update', (o: T) => handlers.update(o)),
+  );
+  informer.on(
+    'delete',
+    guarded(log, 'delete', (o: T) => handlers.delete(o)),
+  );
   informer.on('error', onError);
 }
 

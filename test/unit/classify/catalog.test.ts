@@ -135,7 +135,11 @@ describe('MESH_CATALOG', () => {
   });
 
   it('has entries for every mesh', () => {
-    for (const mesh of MESHES) expect(MESH_CATALOG.some((e) => e.mesh === mesh), mesh).toBe(true);
+    for (const mesh of MESHES)
+      expect(
+        MESH_CATALOG.some((e) => e.mesh === mesh),
+        mesh,
+      ).toBe(true);
   });
 
   it('does not list a Linkerd GRPCRoute: Linkerd uses the Gateway API one', () => {
@@ -152,7 +156,12 @@ describe('createCatalog', () => {
     ['Mesh', ['consul.hashicorp.com', 'kuma.io']],
   ] as const)('%s is defined by several groups: groupOfKind refuses to guess, byKind lists all', (kind, groups) => {
     expect(catalog.groupOfKind(kind)).toBe('');
-    expect(catalog.byKind(kind).map((e) => e.group).sort()).toEqual([...groups]);
+    expect(
+      catalog
+        .byKind(kind)
+        .map((e) => e.group)
+        .sort(),
+    ).toEqual([...groups]);
   });
 
   it('agrees on the category of ambiguous route and gateway kinds, so bare kinds still classify', () => {
@@ -163,7 +172,12 @@ describe('createCatalog', () => {
 
   it('keeps RateLimit ambiguous: Consul control-plane limit vs Kuma legacy traffic policy', () => {
     expect(catalog.groupOfKind('RateLimit')).toBe('');
-    expect(catalog.byKind('RateLimit').map((e) => `${e.mesh}:${e.category}`).sort()).toEqual(['consul:mesh-control', 'kuma:traffic']);
+    expect(
+      catalog
+        .byKind('RateLimit')
+        .map((e) => `${e.mesh}:${e.category}`)
+        .sort(),
+    ).toEqual(['consul:mesh-control', 'kuma:traffic']);
   });
 
   it('resolves kinds defined by one group only', () => {

@@ -55,7 +55,9 @@ describe('meshdrift validate', () => {
     );
     const r = await run(runValidate, [file]);
     expect(r.code).toBe(1);
-    expect(r.err).toContain(`${file}:9:19: route.routes[1].routes[0].name: route name "prod" is used twice (first at route.routes[0]); route names must be unique`);
+    expect(r.err).toContain(
+      `${file}:9:19: route.routes[1].routes[0].name: route name "prod" is used twice (first at route.routes[0]); route names must be unique`,
+    );
   });
 
   it('says so for a missing file, and needs exactly one argument', async () => {
@@ -69,7 +71,12 @@ describe('meshdrift explain', () => {
     const r = await run(runExplain, [fixturePath('argocd/synthetic-app-outofsync-istio-gatewayapi-v3.json'), '--json']);
     expect(r.code).toBe(0);
     const out = JSON.parse(r.out) as { findings: Array<{ resource: { kind: string }; severity: string; receivers: string[]; reasons: string[] }> };
-    expect(out.findings.map((f) => `${f.resource.kind}:${f.severity}`)).toEqual(['ServiceEntry:medium', 'VirtualService:high', 'AuthorizationPolicy:critical', 'PeerAuthentication:critical']);
+    expect(out.findings.map((f) => `${f.resource.kind}:${f.severity}`)).toEqual([
+      'ServiceEntry:medium',
+      'VirtualService:high',
+      'AuthorizationPolicy:critical',
+      'PeerAuthentication:critical',
+    ]);
     expect(out.findings[0]?.receivers).toEqual(['console']);
     expect(out.findings[2]?.reasons).toContain('default severity for security Modified is critical');
   });
@@ -83,11 +90,16 @@ describe('meshdrift explain', () => {
   });
 
   it('explains a webhook body and a Flux HelmRelease drift event', async () => {
-    const body = tempFile('body.json', JSON.stringify({ app: JSON.parse((await import('node:fs')).readFileSync(fixturePath('argocd/app-outofsync-requirespruning-v3.json'), 'utf8')) }));
+    const body = tempFile(
+      'body.json',
+      JSON.stringify({ app: JSON.parse((await import('node:fs')).readFileSync(fixturePath('argocd/app-outofsync-requirespruning-v3.json'), 'utf8')) }),
+    );
     const argo = await run(runExplain, [body, '--json']);
     expect((JSON.parse(argo.out) as { findings: unknown[] }).findings).toHaveLength(2);
     const flux = await run(runExplain, [fixturePath('flux/synthetic-event-helmrelease-v2-driftdetected-mesh.json'), '--json']);
-    const states = (JSON.parse(flux.out) as { findings: Array<{ state: string; resource: { kind: string } }> }).findings.map((f) => `${f.resource.kind}:${f.state}`);
+    const states = (JSON.parse(flux.out) as { findings: Array<{ state: string; resource: { kind: string } }> }).findings.map(
+      (f) => `${f.resource.kind}:${f.state}`,
+    );
     expect(states).toEqual(['VirtualService:Modified', 'AuthorizationPolicy:Missing', 'Gateway:Modified']);
   });
 

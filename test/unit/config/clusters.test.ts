@@ -12,7 +12,13 @@ describe('MESHDRIFT_CLUSTERS', () => {
     ['prod=in-cluster', [{ name: 'prod', access: { kind: 'in-cluster' } }]],
     ['east=/etc/kube/east.yaml', [{ name: 'east', access: { kind: 'kubeconfig', path: '/etc/kube/east.yaml' } }]],
     ['west=/etc/kube/all.yaml#west-admin', [{ name: 'west', access: { kind: 'kubeconfig', path: '/etc/kube/all.yaml', context: 'west-admin' } }]],
-    ['a=in-cluster, b=/k#c#d', [{ name: 'a', access: { kind: 'in-cluster' } }, { name: 'b', access: { kind: 'kubeconfig', path: '/k#c', context: 'd' } }]],
+    [
+      'a=in-cluster, b=/k#c#d',
+      [
+        { name: 'a', access: { kind: 'in-cluster' } },
+        { name: 'b', access: { kind: 'kubeconfig', path: '/k#c', context: 'd' } },
+      ],
+    ],
   ])('parses %j', (text, clusters) => {
     expect(parseClusters(text)).toEqual({ ok: true, value: clusters });
   });
@@ -43,7 +49,10 @@ describe('MESHDRIFT_WATCH and MESHDRIFT_WATCH_NAMESPACES', () => {
     expect(parseWatchNamespaces('argocd, flux-system')).toEqual({ ok: true, value: ['argocd', 'flux-system'] });
   });
   it('names unknown kinds and bad namespaces', () => {
-    expect(parseWatchKinds('applications,pods')).toEqual({ ok: false, errors: ['MESHDRIFT_WATCH: unknown kind "pods" (known: applications, kustomizations, helmreleases, events)'] });
+    expect(parseWatchKinds('applications,pods')).toEqual({
+      ok: false,
+      errors: ['MESHDRIFT_WATCH: unknown kind "pods" (known: applications, kustomizations, helmreleases, events)'],
+    });
     expect(parseWatchNamespaces('Argo_CD')).toMatchObject({ ok: false, errors: [expect.stringContaining('"Argo_CD" is not a namespace name')] });
   });
   it('reports the errors of every variable at once', () => {
@@ -52,14 +61,20 @@ describe('MESHDRIFT_WATCH and MESHDRIFT_WATCH_NAMESPACES', () => {
     if (!result.ok) expect(result.errors).toHaveLength(2);
     expect(parseKubeSourcesConfig({ MESHDRIFT_CLUSTERS: 'a=in-cluster' })).toEqual({
       ok: true,
-      value: { clusters: [{ name: 'a', access: { kind: 'in-cluster' } }], kinds: ['applications', 'kustomizations', 'helmreleases', 'events'], namespaces: 'all' },
+      value: {
+        clusters: [{ name: 'a', access: { kind: 'in-cluster' } }],
+        kinds: ['applications', 'kustomizations', 'helmreleases', 'events'],
+        namespaces: 'all',
+      },
     });
   });
 });
 
 describe('loadEnv parses the three variables once (Env.kubeSources)', () => {
   it('carries the parsed clusters, kinds and namespaces', () => {
-    expect(loadEnv({ MESHDRIFT_CLUSTERS: 'a=in-cluster, b=/etc/kube/b#ctx', MESHDRIFT_WATCH: 'events', MESHDRIFT_WATCH_NAMESPACES: 'argocd' }).kubeSources).toEqual({
+    expect(
+      loadEnv({ MESHDRIFT_CLUSTERS: 'a=in-cluster, b=/etc/kube/b#ctx', MESHDRIFT_WATCH: 'events', MESHDRIFT_WATCH_NAMESPACES: 'argocd' }).kubeSources,
+    ).toEqual({
       clusters: [
         { name: 'a', access: { kind: 'in-cluster' } },
         { name: 'b', access: { kind: 'kubeconfig', path: '/etc/kube/b', context: 'ctx' } },
@@ -69,7 +84,7 @@ describe('loadEnv parses the three variables once (Env.kubeSources)', () => {
     });
     expect(loadEnv({}).kubeSources).toEqual({ clusters: [], kinds: ['applications', 'kustomizations', 'helmreleases', 'events'], namespaces: 'all' });
   });
-  it('refuses a bad entry with the other variables\' errors', () => {
+  it("refuses a bad entry with the other variables' errors", () => {
     expect(() => loadEnv({ MESHDRIFT_CLUSTERS: 'x', MESHDRIFT_LOG_LEVEL: 'loud' })).toThrow(ConfigError);
     expect(() => loadEnv({ MESHDRIFT_CLUSTERS: 'x', MESHDRIFT_LOG_LEVEL: 'loud' })).toThrow(/MESHDRIFT_LOG_LEVEL[\s\S]*MESHDRIFT_CLUSTERS entry 1 "x"/);
   });
@@ -97,10 +112,14 @@ describe('kubeConfigFor', () => {
 
   it('uses the current context, or the one named after #', () => {
     expect(kubeConfigFor({ name: 'a', access: { kind: 'kubeconfig', path: file } }).getCurrentCluster()?.server).toBe('https://127.0.0.1:6443');
-    expect(kubeConfigFor({ name: 'b', access: { kind: 'kubeconfig', path: file, context: 'ctx-two' } }).getCurrentCluster()?.server).toBe('https://127.0.0.1:7443');
+    expect(kubeConfigFor({ name: 'b', access: { kind: 'kubeconfig', path: file, context: 'ctx-two' } }).getCurrentCluster()?.server).toBe(
+      'https://127.0.0.1:7443',
+    );
   });
   it('fails with the cluster name for a missing context or file', () => {
-    expect(() => kubeConfigFor({ name: 'b', access: { kind: 'kubeconfig', path: file, context: 'nope' } })).toThrow(/cluster "b": context "nope" not found .* \(has: ctx-one, ctx-two\)/);
+    expect(() => kubeConfigFor({ name: 'b', access: { kind: 'kubeconfig', path: file, context: 'nope' } })).toThrow(
+      /cluster "b": context "nope" not found .* \(has: ctx-one, ctx-two\)/,
+    );
     expect(() => kubeConfigFor({ name: 'c', access: { kind: 'kubeconfig', path: join(dir, 'missing') } })).toThrow(/^cluster "c": /);
   });
 });

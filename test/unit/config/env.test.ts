@@ -33,8 +33,16 @@ describe('loadEnv', () => {
   });
 
   it('reads webhook body limits and the Flux revision settings (#13, #12.8)', () => {
-    expect(loadEnv({})).toMatchObject({ MESHDRIFT_ARGOCD_MAX_BODY: 2 * 1024 * 1024, MESHDRIFT_FLUX_MAX_BODY: 1024 * 1024, MESHDRIFT_FLUX_REVISION_TTL: 7 * 86_400_000, MESHDRIFT_FLUX_MAX_SKEW: 60_000 });
-    expect(loadEnv({ MESHDRIFT_ARGOCD_MAX_BODY: '4MiB', MESHDRIFT_FLUX_MAX_BODY: '512KiB' })).toMatchObject({ MESHDRIFT_ARGOCD_MAX_BODY: 4 * 1024 * 1024, MESHDRIFT_FLUX_MAX_BODY: 512 * 1024 });
+    expect(loadEnv({})).toMatchObject({
+      MESHDRIFT_ARGOCD_MAX_BODY: 2 * 1024 * 1024,
+      MESHDRIFT_FLUX_MAX_BODY: 1024 * 1024,
+      MESHDRIFT_FLUX_REVISION_TTL: 7 * 86_400_000,
+      MESHDRIFT_FLUX_MAX_SKEW: 60_000,
+    });
+    expect(loadEnv({ MESHDRIFT_ARGOCD_MAX_BODY: '4MiB', MESHDRIFT_FLUX_MAX_BODY: '512KiB' })).toMatchObject({
+      MESHDRIFT_ARGOCD_MAX_BODY: 4 * 1024 * 1024,
+      MESHDRIFT_FLUX_MAX_BODY: 512 * 1024,
+    });
     expect(loadEnv({ MESHDRIFT_ARGOCD_MAX_BODY: '70000' }).MESHDRIFT_ARGOCD_MAX_BODY).toBe(70_000);
     expect(() => loadEnv({ MESHDRIFT_ARGOCD_MAX_BODY: 'big' })).toThrow(/MESHDRIFT_ARGOCD_MAX_BODY: "big" is not a size/);
     expect(() => loadEnv({ MESHDRIFT_FLUX_MAX_BODY: '1KiB' })).toThrow(/MESHDRIFT_FLUX_MAX_BODY: must be between 64KiB and 64MiB/);
@@ -47,7 +55,14 @@ describe('loadEnv', () => {
   });
 
   it('names every bad variable at once and never echoes a secret', () => {
-    const bad = { PORT: '70000', MESHDRIFT_GROUP_WAIT: 'soon', MESHDRIFT_KEY_PREFIX: 'a:b', MESHDRIFT_LOG_LEVEL: 'loud', REDIS_URL: 'http://x', SLACK_BOT_TOKEN: 'xoxb-very-secret' };
+    const bad = {
+      PORT: '70000',
+      MESHDRIFT_GROUP_WAIT: 'soon',
+      MESHDRIFT_KEY_PREFIX: 'a:b',
+      MESHDRIFT_LOG_LEVEL: 'loud',
+      REDIS_URL: 'http://x',
+      SLACK_BOT_TOKEN: 'xoxb-very-secret',
+    };
     let error: unknown;
     try {
       loadEnv(bad);

@@ -9,7 +9,8 @@ import type { Notifier } from '../../../src/deliver/notifier.ts';
 import { createLogger } from '../../../src/log.ts';
 import { createMetrics } from '../../../src/metrics.ts';
 
-const policy = (receivers: string[]) => `receivers:\n${receivers.map((r) => `  - { name: ${r}, console: {} }`).join('\n')}\nroute: { receiver: ${receivers[0] ?? 'x'} }\n`;
+const policy = (receivers: string[]) =>
+  `receivers:\n${receivers.map((r) => `  - { name: ${r}, console: {} }`).join('\n')}\nroute: { receiver: ${receivers[0] ?? 'x'} }\n`;
 
 async function holderFor(file: string | undefined, processEnv: Record<string, string> = {}) {
   const metrics = createMetrics(new Registry(), { defaultMetrics: false });

@@ -52,32 +52,83 @@ describe('loading the policy file', () => {
 
   it.each([
     ['unknown top-level key', `${MINIMAL}silences: []\n`, 'p.yaml:7:1: silences: unknown key'],
-    ['unknown key in a rule match', `${MINIMAL}rules:\n  - match:\n      namespcae: x\n    ignore: true\n`, 'p.yaml:9:7: rules[0].match.namespcae: unknown key'],
+    [
+      'unknown key in a rule match',
+      `${MINIMAL}rules:\n  - match:\n      namespcae: x\n    ignore: true\n`,
+      'p.yaml:9:7: rules[0].match.namespcae: unknown key',
+    ],
     ['bad severity', `${MINIMAL}rules:\n  - set:\n      severity: urgent\n`, 'p.yaml:9:17: rules[0].set.severity:'],
     ['bad state', `${MINIMAL}rules:\n  - match: { state: Drifted }\n    ignore: true\n`, 'p.yaml:8:21: rules[0].match.state:'],
     ['rule without effect', `${MINIMAL}rules:\n  - match: { kind: X }\n`, 'p.yaml:8:5: rules[0]: a rule needs `set`'],
     ['undefined receiver', `${MINIMAL}  routes:\n    - receiver: pager\n`, 'p.yaml:8:17: route.routes[0].receiver: undefined receiver "pager"'],
     ['bad duration', `${MINIMAL}  group_wait: soon\n`, 'p.yaml:7:15: route.group_wait: "soon" is not a duration'],
-    ['bad matcher', `${MINIMAL}  routes:\n    - matchers: ['severity critical']\n`, 'p.yaml:8:18: route.routes[0].matchers[0]: "severity critical" is not a matcher'],
+    [
+      'bad matcher',
+      `${MINIMAL}  routes:\n    - matchers: ['severity critical']\n`,
+      'p.yaml:8:18: route.routes[0].matchers[0]: "severity critical" is not a matcher',
+    ],
     ['bad regex', `${MINIMAL}  routes:\n    - matchers: ['name=~"("']\n`, 'p.yaml:8:18: route.routes[0].matchers[0]: invalid regular expression'],
-    ['receiver with two types', `receivers:\n  - name: x\n    console: {}\n    alertmanager: { url: "http://am:9093" }\nroute:\n  receiver: x\n`, 'p.yaml:2:5: receivers[0]: receiver "x" needs exactly one type'],
-    ['duplicate receiver', `${MINIMAL.replace('receivers:', 'receivers:\n  - name: log\n    console: {}')}`, 'p.yaml:5:11: receivers[1].name: receiver "log" is defined twice'],
+    [
+      'receiver with two types',
+      `receivers:\n  - name: x\n    console: {}\n    alertmanager: { url: "http://am:9093" }\nroute:\n  receiver: x\n`,
+      'p.yaml:2:5: receivers[0]: receiver "x" needs exactly one type',
+    ],
+    [
+      'duplicate receiver',
+      `${MINIMAL.replace('receivers:', 'receivers:\n  - name: log\n    console: {}')}`,
+      'p.yaml:5:11: receivers[1].name: receiver "log" is defined twice',
+    ],
     ['root without receiver', `receivers:\n  - name: log\n    console: {}\nroute: {}\n`, 'p.yaml:4:8: route: the root route needs a `receiver`'],
-    ['secret key in the file', `receivers:\n  - name: pd\n    pagerduty: { routing_key: abc }\nroute: { receiver: pd }\n`, 'p.yaml:3:18: receivers[0].pagerduty.routing_key: unknown key'],
+    [
+      'secret key in the file',
+      `receivers:\n  - name: pd\n    pagerduty: { routing_key: abc }\nroute: { receiver: pd }\n`,
+      'p.yaml:3:18: receivers[0].pagerduty.routing_key: unknown key',
+    ],
     ['YAML syntax', 'receivers: [\n', 'p.yaml:2:1: YAML:'],
     ['empty file', '', 'p.yaml:1:1: the policy file is empty'],
-    ['remediation without its API', `receivers:\n  - name: fix\n    remediate: { action: argocd-sync }\nroute: { receiver: fix }\n`, 'p.yaml:3:16: receivers[0].remediate.argocd: argocd-sync needs `argocd: { url, token_env }`'],
-    ['bad escalation severity', `receivers:\n  - name: fix\n    remediate: { action: argocd-sync, flap: { escalate_severity: urgent }, argocd: { url: "https://argocd.example.com", token_env: T } }\nroute: { receiver: fix }\n`, 'p.yaml:3:66: receivers[0].remediate.flap.escalate_severity: Invalid option: expected one of "critical"|"high"|"medium"|"low"|"info"'],
-    ['undefined time interval', `${MINIMAL}  routes:\n    - receiver: log\n      mute_time_intervals: [nights]\n`, 'p.yaml:9:29: route.routes[0].mute_time_intervals[0]: undefined time interval "nights"'],
-    ['mute on the root', `${MINIMAL}  mute_time_intervals: [n]\ntime_intervals:\n  - name: n\n    time_intervals: [{ weekdays: [monday] }]\n`, 'p.yaml:7:24: route.mute_time_intervals: not allowed on the root route'],
-    ['bad inhibit matcher', `${MINIMAL}inhibit_rules:\n  - source_matchers: ['severity critical']\n    target_matchers: ['a=b']\n`, 'p.yaml:8:23: inhibit_rules[0].source_matchers[0]:'],
-    ['duplicate route name', `${MINIMAL}  routes:\n    - { name: a, receiver: log }\n    - { name: a, receiver: log, continue: true }\n`, 'p.yaml:9:15: route.routes[1].name: route name "a" is used twice (first at route.routes[0])'],
+    [
+      'remediation without its API',
+      `receivers:\n  - name: fix\n    remediate: { action: argocd-sync }\nroute: { receiver: fix }\n`,
+      'p.yaml:3:16: receivers[0].remediate.argocd: argocd-sync needs `argocd: { url, token_env }`',
+    ],
+    [
+      'bad escalation severity',
+      `receivers:\n  - name: fix\n    remediate: { action: argocd-sync, flap: { escalate_severity: urgent }, argocd: { url: "https://argocd.example.com", token_env: T } }\nroute: { receiver: fix }\n`,
+      'p.yaml:3:66: receivers[0].remediate.flap.escalate_severity: Invalid option: expected one of "critical"|"high"|"medium"|"low"|"info"',
+    ],
+    [
+      'undefined time interval',
+      `${MINIMAL}  routes:\n    - receiver: log\n      mute_time_intervals: [nights]\n`,
+      'p.yaml:9:29: route.routes[0].mute_time_intervals[0]: undefined time interval "nights"',
+    ],
+    [
+      'mute on the root',
+      `${MINIMAL}  mute_time_intervals: [n]\ntime_intervals:\n  - name: n\n    time_intervals: [{ weekdays: [monday] }]\n`,
+      'p.yaml:7:24: route.mute_time_intervals: not allowed on the root route',
+    ],
+    [
+      'bad inhibit matcher',
+      `${MINIMAL}inhibit_rules:\n  - source_matchers: ['severity critical']\n    target_matchers: ['a=b']\n`,
+      'p.yaml:8:23: inhibit_rules[0].source_matchers[0]:',
+    ],
+    [
+      'duplicate route name',
+      `${MINIMAL}  routes:\n    - { name: a, receiver: log }\n    - { name: a, receiver: log, continue: true }\n`,
+      'p.yaml:9:15: route.routes[1].name: route name "a" is used twice (first at route.routes[0])',
+    ],
     ['bad route name', `${MINIMAL}  routes:\n    - { name: "a b", receiver: log }\n`, 'p.yaml:8:15: route.routes[0].name: a route name is 1-63 letters'],
     ['name on the root', `${MINIMAL}  name: top\n`, 'p.yaml:7:9: route.name: the root route is always `route`'],
-    ['bad weekday', `${MINIMAL}time_intervals:\n  - name: n\n    time_intervals: [{ weekdays: [funday] }]\n`, 'p.yaml:9:35: time_intervals[0].time_intervals[0].weekdays[0]:'],
+    [
+      'bad weekday',
+      `${MINIMAL}time_intervals:\n  - name: n\n    time_intervals: [{ weekdays: [funday] }]\n`,
+      'p.yaml:9:35: time_intervals[0].time_intervals[0].weekdays[0]:',
+    ],
   ])('%s → %s', (_what, text, expected) => {
     const errors = errorsOf(text);
-    expect(errors.some((e) => e.startsWith(expected)), errors.join('\n')).toBe(true);
+    expect(
+      errors.some((e) => e.startsWith(expected)),
+      errors.join('\n'),
+    ).toBe(true);
   });
 
   it('reports every error at once', () => {
@@ -89,7 +140,9 @@ describe('loading the policy file', () => {
     const text = `receivers:\n  - name: pd\n    pagerduty: { routing_key_env: PD_KEY }\nroute: { receiver: pd }\n`;
     expect(loadPolicyText(text, 'p.yaml').ok).toBe(true);
     const result = loadPolicyText(text, 'p.yaml', { env: {} });
-    expect(result.ok ? [] : result.errors.map(formatPolicyError)).toEqual(['p.yaml:2:5: receivers[0]: receiver "pd" (pagerduty) needs the environment variable PD_KEY, which is not set']);
+    expect(result.ok ? [] : result.errors.map(formatPolicyError)).toEqual([
+      'p.yaml:2:5: receivers[0]: receiver "pd" (pagerduty) needs the environment variable PD_KEY, which is not set',
+    ]);
     expect(loadPolicyText(text, 'p.yaml', { env: { PD_KEY: 'k' } }).ok).toBe(true);
   });
 });
@@ -104,7 +157,13 @@ describe('rules and routes through classify', () => {
     ['staging AuthorizationPolicy', { group: 'security.istio.io', kind: 'AuthorizationPolicy' }, { cluster: 'staging-1' }, 'medium', ['mesh-drift-channel']],
     ['Telemetry is a ticket', { group: 'telemetry.istio.io', kind: 'Telemetry' }, {}, 'low', ['tickets']],
     ['non-mesh override', { group: 'apps', kind: 'Deployment' }, {}, 'info', ['mesh-drift-channel']],
-    ['prod PeerAuthentication Extraneous keeps the default', { group: 'security.istio.io', kind: 'PeerAuthentication', state: 'Extraneous' as const }, {}, 'high', ['mesh-drift-channel']],
+    [
+      'prod PeerAuthentication Extraneous keeps the default',
+      { group: 'security.istio.io', kind: 'PeerAuthentication', state: 'Extraneous' as const },
+      {},
+      'high',
+      ['mesh-drift-channel'],
+    ],
   ])('%s', (_what, resource, over, severity, receivers) => {
     const [finding] = one([resource], over);
     expect(finding?.severity).toBe(severity);
@@ -119,13 +178,19 @@ describe('rules and routes through classify', () => {
     const [finding] = one([{ group: 'telemetry.istio.io', kind: 'Telemetry' }]);
     expect(finding?.labels).toEqual({ paged_team: 'owned', ticket: 'yes' });
     expect(finding?.reasons).toEqual(
-      expect.arrayContaining(['rules[1] (team-label) set labels paged_team=owned', 'rules[4] (telemetry-is-a-ticket) set severity low', 'route.routes[1] → receiver tickets']),
+      expect.arrayContaining([
+        'rules[1] (team-label) set labels paged_team=owned',
+        'rules[4] (telemetry-is-a-ticket) set severity low',
+        'route.routes[1] → receiver tickets',
+      ]),
     );
   });
 
   it('without continue the first matching rule decides', () => {
     // prod + security matches rule 2 (critical) and stops, though a later rule could match too.
-    const withStaging = load(`${MINIMAL}rules:\n  - match: { kind: X }\n    set: { severity: low }\n  - match: { kind: X }\n    set: { severity: critical }\n`).classify;
+    const withStaging = load(
+      `${MINIMAL}rules:\n  - match: { kind: X }\n    set: { severity: low }\n  - match: { kind: X }\n    set: { severity: critical }\n`,
+    ).classify;
     expect(classify(signal([{ kind: 'X' }]), withStaging)[0]?.severity).toBe('low');
   });
 

@@ -33,7 +33,12 @@ describe('placeholder secrets', () => {
     ['SLACK_SIGNING_SECRET', '<signing secret>'],
     ['ARGOCD_TOKEN', 'example-argocd-api-token'],
   ])('loadEnv refuses %s set to a placeholder, naming the variable and never the value', (name, value) => {
-    const load = () => loadEnv({ [name]: value, ...(name === 'SLACK_BOT_TOKEN' ? { SLACK_CHANNEL: '#c' } : {}), ...(name === 'ARGOCD_TOKEN' ? { ARGOCD_URL: 'https://argocd.internal' } : {}) });
+    const load = () =>
+      loadEnv({
+        [name]: value,
+        ...(name === 'SLACK_BOT_TOKEN' ? { SLACK_CHANNEL: '#c' } : {}),
+        ...(name === 'ARGOCD_TOKEN' ? { ARGOCD_URL: 'https://argocd.internal' } : {}),
+      });
     expect(load).toThrow(ConfigError);
     let message = '';
     try {
@@ -52,11 +57,20 @@ describe('placeholder secrets', () => {
   });
 
   it('real-looking secrets pass', () => {
-    expect(() => loadEnv({ MESHDRIFT_ARGOCD_TOKEN: 'c0ffee'.repeat(8), MESHDRIFT_API_TOKEN: 'f00d'.repeat(8), SLACK_BOT_TOKEN: 'xoxb-1111-2222-abc', SLACK_CHANNEL: '#c' })).not.toThrow();
+    expect(() =>
+      loadEnv({
+        MESHDRIFT_ARGOCD_TOKEN: 'c0ffee'.repeat(8),
+        MESHDRIFT_API_TOKEN: 'f00d'.repeat(8),
+        SLACK_BOT_TOKEN: 'xoxb-1111-2222-abc',
+        SLACK_CHANNEL: '#c',
+      }),
+    ).not.toThrow();
   });
 
   it('the example Secret cannot be used as it is: every value is refused as a placeholder', () => {
-    const secret = parse(readFileSync(new URL('../../../deploy/kubernetes/base/secret.example.yaml', import.meta.url), 'utf8')) as { stringData: Record<string, string> };
+    const secret = parse(readFileSync(new URL('../../../deploy/kubernetes/base/secret.example.yaml', import.meta.url), 'utf8')) as {
+      stringData: Record<string, string>;
+    };
     expect(Object.keys(secret.stringData)).toContain('MESHDRIFT_API_TOKEN');
     let message = '';
     try {

@@ -41,10 +41,7 @@ describe('renderAlertmanagerAlerts', () => {
       status: 'resolved',
       reason: 'resolved',
       firing: [],
-      resolved: [
-        makeTrackedFinding('a', { status: 'resolved', resolvedAt: T0 + 30_000 }),
-        makeTrackedFinding('b', { status: 'resolved' }),
-      ],
+      resolved: [makeTrackedFinding('a', { status: 'resolved', resolvedAt: T0 + 30_000 }), makeTrackedFinding('b', { status: 'resolved' })],
     });
     const alerts = renderAlertmanagerAlerts(n, { firingTtlMs: HOUR });
     expect(alerts.map((a) => [a.labels.name, a.endsAt])).toEqual([
@@ -54,7 +51,11 @@ describe('renderAlertmanagerAlerts', () => {
   });
 
   it('sends firing and resolved findings of one notification together', () => {
-    const n = makeNotification({ reason: 'some-resolved', firing: [makeTrackedFinding('a')], resolved: [makeTrackedFinding('b', { status: 'resolved', resolvedAt: T0 + 1 })] });
+    const n = makeNotification({
+      reason: 'some-resolved',
+      firing: [makeTrackedFinding('a')],
+      resolved: [makeTrackedFinding('b', { status: 'resolved', resolvedAt: T0 + 1 })],
+    });
     const alerts = renderAlertmanagerAlerts(n, { firingTtlMs: 5 * 60_000 });
     expect(alerts.map((a) => [a.labels.name, a.endsAt])).toEqual([
       ['a', '2025-01-15T10:06:00.000Z'],

@@ -7,7 +7,14 @@ import type { OwnerNote } from '../../../src/model/owner-note.ts';
 
 /** Receivers declare what they can do besides send(); the job handlers ask the capability, never the object's shape. */
 
-const note: OwnerNote = { id: 'n1', cluster: 'prod', tool: 'argocd', owner: { kind: 'Application', namespace: 'argocd', name: 'payments-mesh' }, text: 'hi', broadcast: false };
+const note: OwnerNote = {
+  id: 'n1',
+  cluster: 'prod',
+  tool: 'argocd',
+  owner: { kind: 'Application', namespace: 'argocd', name: 'payments-mesh' },
+  text: 'hi',
+  broadcast: false,
+};
 const plain = (): Notifier => ({ type: 'console', send: async () => ({ ok: true }) });
 
 describe('receiver capabilities', () => {
@@ -22,7 +29,12 @@ describe('receiver capabilities', () => {
   });
 
   it('an object that merely looks capable (a tellOwner method) is not: nothing is inferred from shape', () => {
-    const lookalike = { type: 'slack', send: async () => ({ ok: true as const }), tellOwner: async () => ({ ok: true as const }), acknowledge: async () => ({ ok: true as const }) };
+    const lookalike = {
+      type: 'slack',
+      send: async () => ({ ok: true as const }),
+      tellOwner: async () => ({ ok: true as const }),
+      acknowledge: async () => ({ ok: true as const }),
+    };
     expect(OWNER_NOTES.of(lookalike)).toBeUndefined();
     expect(ACKNOWLEDGE.of(lookalike)).toBeUndefined();
     expect(ownerNoteReceivers(new Map<string, Notifier>([['chat', lookalike]]))).toEqual([]);
@@ -46,6 +58,13 @@ describe('receiver capabilities', () => {
   it('lists the receivers that tell owner notes', () => {
     const base = { ...plain(), tellOwner: async () => ({ ok: true as const }) };
     const slack = withCapabilities(base, OWNER_NOTES.grant(base));
-    expect(ownerNoteReceivers(new Map<string, Notifier>([['console', plain()], ['chat', slack]]))).toEqual(['chat']);
+    expect(
+      ownerNoteReceivers(
+        new Map<string, Notifier>([
+          ['console', plain()],
+          ['chat', slack],
+        ]),
+      ),
+    ).toEqual(['chat']);
   });
 });

@@ -1,12 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Notification, TrackedFinding } from '../../../src/model/alert-group.ts';
 import type { Severity } from '../../../src/model/severity.ts';
-import {
-  PAGERDUTY_LIMITS,
-  pagerDutyDedupKey,
-  pagerDutySeverity,
-  renderPagerDutyEvent,
-} from '../../../src/deliver/pagerduty/render.ts';
+import { PAGERDUTY_LIMITS, pagerDutyDedupKey, pagerDutySeverity, renderPagerDutyEvent } from '../../../src/deliver/pagerduty/render.ts';
 import { parseRetryAfter } from '../../../src/deliver/pagerduty/notifier.ts';
 import { makeNotification, makeTrackedFinding, paymentsGroupLabels, T0 } from '../../support/notifications.ts';
 
@@ -71,7 +66,16 @@ describe('renderPagerDutyEvent', () => {
       resolved_count: 0,
       omitted: 0,
       firing: [
-        { kind: 'AuthorizationPolicy', group: 'security.istio.io', namespace: 'payments', name: 'allow-checkout', state: 'Modified', severity: 'critical', category: 'security', mesh: 'istio' },
+        {
+          kind: 'AuthorizationPolicy',
+          group: 'security.istio.io',
+          namespace: 'payments',
+          name: 'allow-checkout',
+          state: 'Modified',
+          severity: 'critical',
+          category: 'security',
+          mesh: 'istio',
+        },
         { kind: 'VirtualService', namespace: 'payments', name: 'checkout', severity: 'high', category: 'traffic' },
       ],
       resolved: [],

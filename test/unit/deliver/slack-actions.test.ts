@@ -34,18 +34,29 @@ describe('verifySlackRequest', () => {
     const body = Buffer.from('token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&command=%2Fhelloworld');
     const ts = '1531420618';
     const sig = sign(body, ts, SECRET);
-    expect(verifySlackRequest(body, { 'x-slack-request-timestamp': ts, 'x-slack-signature': sig }, SECRET, 1531420618_000 + 10_000)).toMatchObject({ ok: true });
+    expect(verifySlackRequest(body, { 'x-slack-request-timestamp': ts, 'x-slack-signature': sig }, SECRET, 1531420618_000 + 10_000)).toMatchObject({
+      ok: true,
+    });
   });
 
   it('accepts a fresh, correctly signed request, with headers in any case', () => {
     expect(verifySlackRequest(BODY, headers(), SECRET, NOW)).toMatchObject({ ok: true });
-    expect(verifySlackRequest(BODY, { 'X-Slack-Request-Timestamp': TS, 'X-Slack-Signature': sign(BODY, TS).toUpperCase().replace('V0=', 'v0=') }, SECRET, NOW)).toMatchObject({ ok: true });
+    expect(
+      verifySlackRequest(BODY, { 'X-Slack-Request-Timestamp': TS, 'X-Slack-Signature': sign(BODY, TS).toUpperCase().replace('V0=', 'v0=') }, SECRET, NOW),
+    ).toMatchObject({ ok: true });
   });
 
   it('gives every accepted spelling of one signed request the same replay key (issue #12 item 6)', () => {
     const sig = sign(BODY, TS);
     const hex = sig.slice(3);
-    const spellings = [sig, `V0=${hex}`, `v0=${hex.toUpperCase()}`, `V0=${hex.toUpperCase()}`, ` ${sig} `, `v0=${hex.slice(0, 32).toUpperCase()}${hex.slice(32)}`];
+    const spellings = [
+      sig,
+      `V0=${hex}`,
+      `v0=${hex.toUpperCase()}`,
+      `V0=${hex.toUpperCase()}`,
+      ` ${sig} `,
+      `v0=${hex.slice(0, 32).toUpperCase()}${hex.slice(32)}`,
+    ];
     const keys = spellings.map((s) => {
       const r = verifySlackRequest(BODY, headers(TS, s), SECRET, NOW);
       if (!r.ok) throw new Error(`${s}: ${r.reason}`);
@@ -127,13 +138,21 @@ describe('alert message buttons', () => {
   });
 
   it('a resolved message has no buttons', () => {
-    const resolved = makeNotification({ status: 'resolved', reason: 'resolved', seq: 2, firing: [], resolved: [makeTrackedFinding('allow-checkout', { status: 'resolved' })] });
+    const resolved = makeNotification({
+      status: 'resolved',
+      reason: 'resolved',
+      seq: 2,
+      firing: [],
+      resolved: [makeTrackedFinding('allow-checkout', { status: 'resolved' })],
+    });
     expect(actionsOf(renderSlackMessage(resolved).blocks)).toBeUndefined();
   });
 
   it('offers Sync now only for Argo CD Applications and Flux Kustomizations/HelmReleases', () => {
     const ids = (tool: 'argocd' | 'flux', kind: string) =>
-      actionsOf(renderSlackMessage(makeNotification({ labels: { cluster: 'c', tool, owner: { kind, namespace: 'ns', name: 'o' }, project: '' } })).blocks)?.elements.map((e) => e.action_id);
+      actionsOf(
+        renderSlackMessage(makeNotification({ labels: { cluster: 'c', tool, owner: { kind, namespace: 'ns', name: 'o' }, project: '' } })).blocks,
+      )?.elements.map((e) => e.action_id);
     expect(ids('argocd', 'Application')).toContain(SLACK_ACTION_IDS.sync);
     expect(ids('flux', 'Kustomization')).toContain(SLACK_ACTION_IDS.sync);
     expect(ids('flux', 'HelmRelease')).toContain(SLACK_ACTION_IDS.sync);

@@ -41,6 +41,11 @@ describe('PagerDuty acknowledge', () => {
     expect(targets).toEqual([{ receiver: 'oncall', groupKey: 'g-pd' }]);
     expect(ackSummary(targets)).toBe('PagerDuty: acknowledging 1 alert');
     expect(ackSummary([])).toBe('no open PagerDuty alert');
-    expect(renderPagerDutyAcknowledge('g-pd', 'KEY')).toEqual({ routing_key: 'KEY', event_action: 'acknowledge', dedup_key: pagerDutyDedupKey('g-pd'), client: 'meshdrift' });
+    expect(renderPagerDutyAcknowledge('g-pd', 'KEY')).toEqual({
+      routing_key: 'KEY',
+      event_action: 'acknowledge',
+      dedup_key: pagerDutyDedupKey('g-pd'),
+      client: 'meshdrift',
+    });
   });
 });

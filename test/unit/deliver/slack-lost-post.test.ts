@@ -19,9 +19,16 @@ import { lookupTimeoutFactor } from '../../../src/deliver/slack/lost-post-recove
 const ref = (seq: number): SlackMessageRef => ({ channel: 'C0ALERTS1', ts: '1736935200.000100', seq });
 const pending = (seq: number, at = 1_000): SlackPendingPost => ({ seq, at });
 const platform = (error: string, extra: Record<string, unknown> = {}) => new WebAPIPlatformError({ ok: false, error, ...extra });
-const network = (code: string): WebAPIRequestError => new WebAPIRequestError(Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error(code), { code }) }));
-const timeout = (): WebAPIRequestError => new WebAPIRequestError(Object.assign(new Error('The operation was aborted due to timeout'), { name: 'TimeoutError' }));
-const ours = (group: string, seq: number, ts = `1736935200.00010${seq}`) => ({ type: 'message', ts, text: 'x', metadata: slackAlertMetadata({ groupKey: group, seq }) });
+const network = (code: string): WebAPIRequestError =>
+  new WebAPIRequestError(Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error(code), { code }) }));
+const timeout = (): WebAPIRequestError =>
+  new WebAPIRequestError(Object.assign(new Error('The operation was aborted due to timeout'), { name: 'TimeoutError' }));
+const ours = (group: string, seq: number, ts = `1736935200.00010${seq}`) => ({
+  type: 'message',
+  ts,
+  text: 'x',
+  metadata: slackAlertMetadata({ groupKey: group, seq }),
+});
 
 describe('postMayHaveLanded', () => {
   it.each<[string, SlackPendingPost | null, SlackMessageRef | null, boolean]>([
@@ -84,8 +91,18 @@ describe('postMayHaveLandedAfter (a failed chat.postMessage)', () => {
 
 describe('lostPostLookupFailureOf (a failed conversations.history)', () => {
   it.each<[string, unknown, string, RegExp | number | null]>([
-    ['missing_scope names the scope Slack says is needed', platform('missing_scope', { needed: 'groups:history', provided: 'chat:write' }), 'not-permitted', /add the bot scope groups:history/],
-    ['missing_scope without `needed`', platform('missing_scope'), 'not-permitted', /add the bot scope channels:history \(groups:history for a private channel\)/],
+    [
+      'missing_scope names the scope Slack says is needed',
+      platform('missing_scope', { needed: 'groups:history', provided: 'chat:write' }),
+      'not-permitted',
+      /add the bot scope groups:history/,
+    ],
+    [
+      'missing_scope without `needed`',
+      platform('missing_scope'),
+      'not-permitted',
+      /add the bot scope channels:history \(groups:history for a private channel\)/,
+    ],
     ['not_in_channel', platform('not_in_channel'), 'not-permitted', /invite the bot/],
     ['channel_not_found', platform('channel_not_found'), 'not-permitted', /channel by ID/],
     ['HTTP 403', new WebAPIHTTPError(403, 'Forbidden', {}), 'not-permitted', null],
@@ -136,7 +153,12 @@ describe('findPostedMessage', () => {
 });
 
 describe('lookForPost', () => {
-  const page = (messages: unknown[], next?: string) => ({ ok: true, messages, has_more: next !== undefined, ...(next ? { response_metadata: { next_cursor: next } } : {}) });
+  const page = (messages: unknown[], next?: string) => ({
+    ok: true,
+    messages,
+    has_more: next !== undefined,
+    ...(next ? { response_metadata: { next_cursor: next } } : {}),
+  });
   const search = { channel: 'C0ALERTS1', groupKey: 'g1', fromSeq: 1, sinceMs: Date.UTC(2025, 0, 15, 10, 0, 0, 250), pageSize: 15, maxPages: 3 };
 
   it('asks for metadata since the record (oldest as a Slack ts), and follows cursors until found', async () => {

@@ -20,7 +20,12 @@ function notification(seq: number, reason: Notification['reason']): Notification
   };
 }
 
-const ref = (seq: number, repliedSeq?: number): SlackMessageRef => ({ channel: 'C1', ts: '1.000100', seq, ...(repliedSeq === undefined ? {} : { repliedSeq }) });
+const ref = (seq: number, repliedSeq?: number): SlackMessageRef => ({
+  channel: 'C1',
+  ts: '1.000100',
+  seq,
+  ...(repliedSeq === undefined ? {} : { repliedSeq }),
+});
 
 describe('planSlackDelivery', () => {
   it.each<[string, SlackMessageRef | null, Notification, SlackDeliveryPlan['action'], number]>([

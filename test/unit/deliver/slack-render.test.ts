@@ -59,7 +59,14 @@ function notification(over: Partial<Notification> = {}): Notification {
   };
 }
 
-const authz = finding({ kind: 'AuthorizationPolicy', namespace: 'istio-system', name: 'deny-all', severity: 'critical', category: 'security', detail: '1 changes' });
+const authz = finding({
+  kind: 'AuthorizationPolicy',
+  namespace: 'istio-system',
+  name: 'deny-all',
+  severity: 'critical',
+  category: 'security',
+  detail: '1 changes',
+});
 const vs = finding({ kind: 'VirtualService', name: 'checkout', severity: 'high', category: 'traffic', state: 'Missing' });
 
 function sectionTexts(blocks: SlackBlock[]): string[] {
@@ -88,7 +95,13 @@ describe('renderSlackMessage', () => {
   it('shows cluster, tool, owner, project and revision, and a footer with reason and seq', () => {
     const { blocks } = renderSlackMessage(notification({ seq: 3, reason: 'new-findings', firing: [vs] }));
     const fields = blocks.flatMap((b) => (b.type === 'section' && 'fields' in b ? b.fields.map((f) => f.text) : []));
-    expect(fields).toEqual(['*Cluster*\nprod-eu', '*Tool*\nArgo CD', '*Owner*\nApplication `argocd/payments`', '*Project*\npayments', '*Revision*\n`a1b2c3d4e5f6`']);
+    expect(fields).toEqual([
+      '*Cluster*\nprod-eu',
+      '*Tool*\nArgo CD',
+      '*Owner*\nApplication `argocd/payments`',
+      '*Project*\npayments',
+      '*Revision*\n`a1b2c3d4e5f6`',
+    ]);
     const footer = blocks.at(-1);
     expect(footer?.type).toBe('context');
     expect(allText(footer === undefined ? [] : [footer])).toMatch(/Reason: \*new-findings\*.*notification #3/);
@@ -166,7 +179,12 @@ describe('renderSlackMessage', () => {
     const { text, blocks } = renderSlackMessage(
       notification({
         firing: [finding({ kind: 'VirtualService', name: long, namespace: 'n'.repeat(200), detail: 'd'.repeat(5000) })],
-        labels: { cluster: 'c'.repeat(500), tool: 'argocd', owner: { kind: 'Application', namespace: 'argocd', name: 'o'.repeat(400) }, project: 'p'.repeat(500) },
+        labels: {
+          cluster: 'c'.repeat(500),
+          tool: 'argocd',
+          owner: { kind: 'Application', namespace: 'argocd', name: 'o'.repeat(400) },
+          project: 'p'.repeat(500),
+        },
       }),
     );
     expect(headerText(blocks).length).toBeLessThanOrEqual(SLACK_LIMITS.header);
@@ -208,7 +226,10 @@ describe('renderSlackMessage', () => {
     const last = sections.at(-1) ?? '';
     const more = /…and (\d+) more/.exec(last);
     expect(more).not.toBeNull();
-    const shown = sections.join('\n').split('\n').filter((l) => /^:\w+: \*[A-Z]+\*/.test(l));
+    const shown = sections
+      .join('\n')
+      .split('\n')
+      .filter((l) => /^:\w+: \*[A-Z]+\*/.test(l));
     expect(shown.length).toBeGreaterThan(5);
     expect(Number(more?.[1])).toBe(520 - shown.length);
     // Most severe first: every shown finding is critical (100 of them exist), and nothing resolved fits.
@@ -223,7 +244,10 @@ describe('renderSlackMessage', () => {
   it('uses a small number of blocks when many short findings fit', () => {
     const firing = Array.from({ length: 40 }, (_, i) => finding({ kind: 'VirtualService', name: `vs-${i}` }));
     const { blocks } = renderSlackMessage(notification({ firing }));
-    const shown = sectionTexts(blocks).join('\n').split('\n').filter((l) => l.startsWith(':'));
+    const shown = sectionTexts(blocks)
+      .join('\n')
+      .split('\n')
+      .filter((l) => l.startsWith(':'));
     expect(shown).toHaveLength(40);
     expect(sectionTexts(blocks).join('\n')).not.toContain('more');
     expect(blocks.length).toBeLessThanOrEqual(6);
@@ -242,9 +266,17 @@ describe('renderSlackThreadReply', () => {
 
   it.each<[Notification['reason'], Partial<Notification>, RegExp]>([
     ['new-findings', { firing: [authz, vs, gw], severity: 'critical' }, /^:new: \*1 new drifted resource\* · 3 drifted resources now, up to CRITICAL$/],
-    ['severity-raised', { firing: [{ ...vs, severity: 'critical' }, gw], severity: 'critical' }, /^:arrow_up: \*Severity raised to CRITICAL\* · 2 drifted resources$/],
+    [
+      'severity-raised',
+      { firing: [{ ...vs, severity: 'critical' }, gw], severity: 'critical' },
+      /^:arrow_up: \*Severity raised to CRITICAL\* · 2 drifted resources$/,
+    ],
     ['some-resolved', { firing: [vs], resolved: [resolvedOf(gw)] }, /^:white_check_mark: \*1 resolved\* · 1 still drifted$/],
-    ['resolved', { status: 'resolved', firing: [], resolved: [resolvedOf(vs), resolvedOf(gw)], at: T0 + 26 * 3_600_000 }, /^:white_check_mark: \*All resolved\* · back in sync after 1d 2h$/],
+    [
+      'resolved',
+      { status: 'resolved', firing: [], resolved: [resolvedOf(vs), resolvedOf(gw)], at: T0 + 26 * 3_600_000 },
+      /^:white_check_mark: \*All resolved\* · back in sync after 1d 2h$/,
+    ],
     ['repeat', { firing: [vs, gw], at: T0 + 4 * 3_600_000 }, /^:repeat: \*Still drifted after 4h\*: 2 findings, up to HIGH$/],
   ])('starts a %s reply with one line saying what changed', (reason, over, headline) => {
     const text = body(notification({ seq: 2, reason, ...over }), { ...told });
@@ -279,7 +311,10 @@ describe('renderSlackThreadReply', () => {
   });
 
   it('lists resolved findings in a resolve reply, most severe first', () => {
-    const text = body(notification({ seq: 2, reason: 'resolved', status: 'resolved', firing: [], resolved: [resolvedOf(gw), resolvedOf(authz), resolvedOf(vs)] }), { ...told });
+    const text = body(
+      notification({ seq: 2, reason: 'resolved', status: 'resolved', firing: [], resolved: [resolvedOf(gw), resolvedOf(authz), resolvedOf(vs)] }),
+      { ...told },
+    );
     const listed = text.split('\n').filter((l) => l.startsWith('• '));
     expect(listed.map((l) => /`([^`]+)`/.exec(l)?.[1])).toEqual(['istio-system/deny-all', 'payments/checkout', 'payments/public']);
   });
@@ -359,7 +394,10 @@ describe('renderSlackThreadReply', () => {
   });
 
   it('records what a notification told: its firing findings by fingerprint', () => {
-    expect(toldFindingsOf(notification({ firing: [authz, vs], resolved: [resolvedOf(gw)] }))).toEqual({ [authz.fingerprint]: 'critical', [vs.fingerprint]: 'high' });
+    expect(toldFindingsOf(notification({ firing: [authz, vs], resolved: [resolvedOf(gw)] }))).toEqual({
+      [authz.fingerprint]: 'critical',
+      [vs.fingerprint]: 'high',
+    });
   });
 
   it.each([

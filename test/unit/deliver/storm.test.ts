@@ -5,27 +5,47 @@ import { memberOf, stormHeadline, stormNotification, type StormRecord } from '..
 import { makeNotification, makeTrackedFinding, paymentsGroupLabels } from '../../support/notifications.ts';
 
 function record(members: StormRecord['members']): StormRecord {
-  return { receiver: 'slack', id: '1-1', startedAt: 1000, lastJoinAt: 2000, ended: false, version: 3, sentVersion: 0, joined: members.size, members, sample: [makeTrackedFinding('vs-a', { severity: 'critical' })] };
+  return {
+    receiver: 'slack',
+    id: '1-1',
+    startedAt: 1000,
+    lastJoinAt: 2000,
+    ended: false,
+    version: 3,
+    sentVersion: 0,
+    joined: members.size,
+    members,
+    sample: [makeTrackedFinding('vs-a', { severity: 'critical' })],
+  };
 }
 
 describe('drift storm summaries', () => {
   it('counts resources, apps and critical findings, and names the one cluster and revision', () => {
-    const n = makeNotification({ firing: [makeTrackedFinding('a', { severity: 'critical', revision: 'abc1234567890def' }), makeTrackedFinding('b', { severity: 'high', revision: 'abc1234567890def' })] });
+    const n = makeNotification({
+      firing: [
+        makeTrackedFinding('a', { severity: 'critical', revision: 'abc1234567890def' }),
+        makeTrackedFinding('b', { severity: 'high', revision: 'abc1234567890def' }),
+      ],
+    });
     const m = memberOf(n);
     expect(m).toMatchObject({ firing: 2, critical: 1, cluster: 'prod-eu', revision: 'abc1234567890def' });
-    const r = record(new Map([
-      ['g1', m],
-      ['g2', { ...m, owner: 'prod-eu/Application/argocd/other', firing: 1410, critical: 11 }],
-    ]));
+    const r = record(
+      new Map([
+        ['g1', m],
+        ['g2', { ...m, owner: 'prod-eu/Application/argocd/other', firing: 1410, critical: 11 }],
+      ]),
+    );
     expect(stormHeadline(r, false)).toBe('1,412 resources in 2 apps drifted in prod-eu after revision abc123456789, 12 critical');
   });
 
   it('says "N clusters" and no revision when the members differ', () => {
     const m = memberOf(makeNotification({ labels: paymentsGroupLabels('prod-us') }));
-    const r = record(new Map([
-      ['g1', m],
-      ['g2', { ...m, cluster: 'prod-eu', owner: 'prod-eu/x', revision: 'r2' }],
-    ]));
+    const r = record(
+      new Map([
+        ['g1', m],
+        ['g2', { ...m, cluster: 'prod-eu', owner: 'prod-eu/x', revision: 'r2' }],
+      ]),
+    );
     expect(stormHeadline(r, false)).toMatch(/in 2 apps drifted in 2 clusters, \d+ critical$/);
   });
 

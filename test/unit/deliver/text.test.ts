@@ -22,8 +22,18 @@ describe('plainLine', () => {
     ['keeps non-Latin letters and emoji', 'café-日本-🚀', 100, 'café-日本-🚀'],
     ['line breaks and tabs become one space', 'a\r\n\tb\u2028c\u0085d', 100, 'a b c d'],
     ['NUL, DEL and C1 become U+FFFD', 'a\u0000b\u007Fc\u009Bd', 100, `a${REPLACEMENT_CHAR}b${REPLACEMENT_CHAR}c${REPLACEMENT_CHAR}d`],
-    ['bidi controls become U+FFFD', '\u202Eabc\u202C\u2066d\u2069\u200E\u200F\u061C', 100, `${REPLACEMENT_CHAR}abc${REPLACEMENT_CHAR}${REPLACEMENT_CHAR}d${'\uFFFD'.repeat(4)}`],
-    ['zero-width and invisible characters become U+FFFD (visible: a\\u200Bb is not ab)', 'a\u200Bb\u200Cc\u200Dd\u2060e\uFEFFf\u00ADg', 100, 'a\uFFFDb\uFFFDc\uFFFDd\uFFFDe\uFFFDf\uFFFDg'],
+    [
+      'bidi controls become U+FFFD',
+      '\u202Eabc\u202C\u2066d\u2069\u200E\u200F\u061C',
+      100,
+      `${REPLACEMENT_CHAR}abc${REPLACEMENT_CHAR}${REPLACEMENT_CHAR}d${'\uFFFD'.repeat(4)}`,
+    ],
+    [
+      'zero-width and invisible characters become U+FFFD (visible: a\\u200Bb is not ab)',
+      'a\u200Bb\u200Cc\u200Dd\u2060e\uFEFFf\u00ADg',
+      100,
+      'a\uFFFDb\uFFFDc\uFFFDd\uFFFDe\uFFFDf\uFFFDg',
+    ],
     ['tag characters become U+FFFD', 'x\u{E0041}y', 100, 'x\uFFFDy'],
     ['bounded, with …', 'abcdefghij', 5, 'abcd…'],
     ['never splits a surrogate pair', 'abc🚀def', 5, 'abc…'],
@@ -64,7 +74,13 @@ describe('mrkdwnLine and mrkdwnCode (Slack)', () => {
 // ---------------------------------------------------------------------------------------------
 
 function hostileNotification(over: Partial<Notification> = {}): Notification {
-  const finding = makeTrackedFinding(HOSTILE, { fingerprint: 'fp-hostile', resource: { namespace: `ns${HOSTILE}`, kind: `Kind${HOSTILE}` }, detail: HOSTILE, mesh: `istio${HOSTILE}`, project: HOSTILE });
+  const finding = makeTrackedFinding(HOSTILE, {
+    fingerprint: 'fp-hostile',
+    resource: { namespace: `ns${HOSTILE}`, kind: `Kind${HOSTILE}` },
+    detail: HOSTILE,
+    mesh: `istio${HOSTILE}`,
+    project: HOSTILE,
+  });
   return makeNotification({
     labels: { cluster: `prod${HOSTILE}`, tool: 'argocd', owner: { kind: 'Application', namespace: 'argocd', name: `payments${HOSTILE}` }, project: HOSTILE },
     firing: [finding],
@@ -140,7 +156,12 @@ describe('a name with *bold*, a newline + fake line, bidi override and zero-widt
   });
 
   it('Slack: a resolved finding (struck through) cannot end the strike early', () => {
-    const resolved = hostileNotification({ status: 'resolved', reason: 'resolved', firing: [], resolved: [makeTrackedFinding(`a~b~${HOSTILE}`, { status: 'resolved' })] });
+    const resolved = hostileNotification({
+      status: 'resolved',
+      reason: 'resolved',
+      firing: [],
+      resolved: [makeTrackedFinding(`a~b~${HOSTILE}`, { status: 'resolved' })],
+    });
     const strings = stringsOf(renderSlackMessage(resolved).blocks);
     expectNeutralised(strings);
     const line = strings.find((s) => s.includes(':white_check_mark: ~'));

@@ -16,7 +16,11 @@ function notification(over: Partial<Notification> = {}): Notification {
     reason: 'some-resolved',
     firing: [
       finding('checkout'),
-      finding('deny-all', { severity: 'critical', category: 'security', resource: { group: 'security.istio.io', kind: 'AuthorizationPolicy', namespace: 'payments', name: 'deny-all' } }),
+      finding('deny-all', {
+        severity: 'critical',
+        category: 'security',
+        resource: { group: 'security.istio.io', kind: 'AuthorizationPolicy', namespace: 'payments', name: 'deny-all' },
+      }),
     ],
     resolved: [finding('old', { status: 'resolved', resolvedAt: T0 + 30_000 })],
     ...over,

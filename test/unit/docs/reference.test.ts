@@ -37,7 +37,8 @@ function unwrap(schema: AnySchema): AnySchema {
   for (let i = 0; i < 50; i++) {
     const def = defOf(s);
     if (def.innerType && ['optional', 'default', 'prefault', 'nullable', 'readonly', 'catch', 'nonoptional'].includes(def.type)) s = def.innerType;
-    else if (def.type === 'lazy') s = (s as unknown as { _zod: { innerType: AnySchema } })._zod.innerType; // cached: same object each time
+    else if (def.type === 'lazy')
+      s = (s as unknown as { _zod: { innerType: AnySchema } })._zod.innerType; // cached: same object each time
     else if (def.type === 'pipe' && def.in && def.out) s = defOf(def.in).type === 'transform' ? def.out : def.in;
     else return s;
   }
@@ -161,8 +162,14 @@ describe('docs/reference.md', () => {
     const bad = text
       .split('\n')
       .filter((l) => /^\|\s*`/.test(l.trim()))
-      .filter((l) => l.trim().split('|').slice(1, -1).filter((c) => c.trim() !== '').length < 3);
+      .filter(
+        (l) =>
+          l
+            .trim()
+            .split('|')
+            .slice(1, -1)
+            .filter((c) => c.trim() !== '').length < 3,
+      );
     expect(bad, 'rows need three cells: name, default, meaning').toEqual([]);
   });
 });
-

@@ -43,14 +43,20 @@ senders:
     namespaces: [flux-system]
 `;
 const withFile = (extra: Record<string, string> = {}) =>
-  senders({ MESHDRIFT_SENDERS_FILE: '/etc/senders.yaml', STAGING_TOKEN: STAGING, FLUX_PROD_KEY: FLUX_KEY, ...extra }, { '/etc/senders.yaml': FILE, '/secrets/prod': `${PROD}\n` });
+  senders(
+    { MESHDRIFT_SENDERS_FILE: '/etc/senders.yaml', STAGING_TOKEN: STAGING, FLUX_PROD_KEY: FLUX_KEY, ...extra },
+    { '/etc/senders.yaml': FILE, '/secrets/prod': `${PROD}\n` },
+  );
 const bearer = (t: string) => `Bearer ${t}`;
 
 describe('sender credentials', () => {
   it('each token authenticates as its own sender; an unknown one is refused', () => {
     const s = withFile();
     const raw = Buffer.from('{}');
-    expect(s.authenticate('argocd', { authorization: bearer(STAGING), raw })).toMatchObject({ ok: true, sender: { name: 'argocd-staging', clusters: ['staging'] } });
+    expect(s.authenticate('argocd', { authorization: bearer(STAGING), raw })).toMatchObject({
+      ok: true,
+      sender: { name: 'argocd-staging', clusters: ['staging'] },
+    });
     // Read from the file, trailing newline trimmed.
     expect(s.authenticate('argocd', { authorization: bearer(PROD), raw })).toMatchObject({ ok: true, sender: { name: 'argocd-prod' } });
     expect(s.authenticate('argocd', { authorization: bearer('nope-nope-nope-nope-nope'), raw })).toEqual({ ok: false, reason: 'invalid bearer token' });
@@ -67,7 +73,11 @@ describe('sender credentials', () => {
     }
     const s = senders(raw, { '/s.yaml': file });
     const spy = vi.mocked(timingSafeEqual);
-    for (const [token, name] of [['token-number-0-0123456789', 's0'], ['token-number-9-0123456789', 's9'], ['not-any-of-them-0123456789', undefined]] as const) {
+    for (const [token, name] of [
+      ['token-number-0-0123456789', 's0'],
+      ['token-number-9-0123456789', 's9'],
+      ['not-any-of-them-0123456789', undefined],
+    ] as const) {
       spy.mockClear();
       const result = s.authenticate('argocd', { authorization: `Bearer ${token}`, raw: Buffer.alloc(0) });
       expect(spy).toHaveBeenCalledTimes(10);
@@ -103,7 +113,7 @@ describe('sender credentials', () => {
     expect(scopeRefusal(prod, { cluster: 'prod-eu', project: 'mesh', namespace: 'team-a' })).toBe('namespace');
   });
 
-  it('the claimed cluster: the one named, else the sender\'s only cluster, else MESHDRIFT_CLUSTER', () => {
+  it("the claimed cluster: the one named, else the sender's only cluster, else MESHDRIFT_CLUSTER", () => {
     const s = withFile();
     const staging = s.list().find((x) => x.name === 'argocd-staging');
     const prod = s.list().find((x) => x.name === 'argocd-prod');
@@ -116,7 +126,12 @@ describe('sender credentials', () => {
 
   it('the legacy variables speak for MESHDRIFT_CLUSTER alone, unless MESHDRIFT_LEGACY_SENDER_CLUSTERS widens them', () => {
     const legacy = (extra: Record<string, string>) =>
-      senders({ MESHDRIFT_CLUSTER: 'prod', MESHDRIFT_ARGOCD_TOKEN: 'legacy-argocd-token-0123456789', MESHDRIFT_FLUX_TOKEN: 'legacy-flux-token-0123456789', ...extra }).list();
+      senders({
+        MESHDRIFT_CLUSTER: 'prod',
+        MESHDRIFT_ARGOCD_TOKEN: 'legacy-argocd-token-0123456789',
+        MESHDRIFT_FLUX_TOKEN: 'legacy-flux-token-0123456789',
+        ...extra,
+      }).list();
     expect(legacy({})).toEqual([
       expect.objectContaining({ name: 'argocd-token', tool: 'argocd', kind: 'token', from: 'MESHDRIFT_ARGOCD_TOKEN', clusters: ['prod'] }),
       expect.objectContaining({ name: 'flux-token', tool: 'flux', kind: 'token', from: 'MESHDRIFT_FLUX_TOKEN', clusters: ['prod'] }),
@@ -128,12 +143,24 @@ describe('sender credentials', () => {
 
   it.each<[string, string, RegExp]>([
     ['an unknown key', 'senders: [{name: a, tool: argocd, token_env: T, clusters: [x], cluster: y}]', /senders\.0: Unrecognized key: "cluster"/],
-    ['no credential', 'senders: [{name: a, tool: argocd, clusters: [x]}]', /give exactly one of token_file, token_env, hmac_key_file, hmac_key_env \(got none\)/],
+    [
+      'no credential',
+      'senders: [{name: a, tool: argocd, clusters: [x]}]',
+      /give exactly one of token_file, token_env, hmac_key_file, hmac_key_env \(got none\)/,
+    ],
     ['two credentials', 'senders: [{name: a, tool: flux, token_env: T, hmac_key_env: T, clusters: [x]}]', /got token_env, hmac_key_env/],
     ['an HMAC key for Argo CD', 'senders: [{name: a, tool: argocd, hmac_key_env: T, clusters: [x]}]', /Argo CD cannot sign its webhooks/],
-    ['projects on a Flux sender', 'senders: [{name: a, tool: flux, token_env: T, clusters: [x], projects: [p]}]', /senders\.0\.projects: projects are Argo CD projects/],
+    [
+      'projects on a Flux sender',
+      'senders: [{name: a, tool: flux, token_env: T, clusters: [x], projects: [p]}]',
+      /senders\.0\.projects: projects are Argo CD projects/,
+    ],
     ['no clusters', 'senders: [{name: a, tool: argocd, token_env: T, clusters: []}]', /clusters: list at least one/],
-    ['a name twice', 'senders: [{name: a, tool: argocd, token_env: T, clusters: [x]}, {name: a, tool: flux, token_env: T, clusters: [x]}]', /sender name "a" is used twice/],
+    [
+      'a name twice',
+      'senders: [{name: a, tool: argocd, token_env: T, clusters: [x]}, {name: a, tool: flux, token_env: T, clusters: [x]}]',
+      /sender name "a" is used twice/,
+    ],
     ['a name unfit for a metric label', 'senders: [{name: "A B", tool: argocd, token_env: T, clusters: [x]}]', /senders\.0\.name: lower-case letters/],
   ])('a senders file with %s is refused, naming the entry', (_what, text, message) => {
     const load = () => senders({ MESHDRIFT_SENDERS_FILE: '/s.yaml', T: 'a-token-long-enough-0123' }, { '/s.yaml': text });
@@ -170,7 +197,9 @@ describe('what is open', () => {
     expect(exposure.refused).toEqual(['flux', 'api']);
     expect(() => assertNothingOpenByAccident(exposure)).toThrow(ConfigError);
     expect(() => assertNothingOpenByAccident(exposure)).toThrow(/\/webhooks\/flux would be open to anyone who reaches the port: set MESHDRIFT_FLUX_HMAC_KEY/);
-    expect(() => assertNothingOpenByAccident(exposure)).toThrow(/\/api\/v1 would be open to anyone who reaches the port: set MESHDRIFT_API_TOKEN, or add "api" to MESHDRIFT_ALLOW_UNAUTHENTICATED/);
+    expect(() => assertNothingOpenByAccident(exposure)).toThrow(
+      /\/api\/v1 would be open to anyone who reaches the port: set MESHDRIFT_API_TOKEN, or add "api" to MESHDRIFT_ALLOW_UNAUTHENTICATED/,
+    );
     expect(exposure.endpoints['/webhooks/argocd']).toBe('argocd-token (bearer token from MESHDRIFT_ARGOCD_TOKEN; clusters in-cluster)');
   });
 
@@ -187,7 +216,11 @@ describe('what is open', () => {
   });
 
   it('nothing is refused when every endpoint is authenticated', () => {
-    const raw = { MESHDRIFT_ARGOCD_TOKEN: 'legacy-argocd-token-0123456789', MESHDRIFT_FLUX_HMAC_KEY: 'legacy-flux-hmac-key-0123456789', MESHDRIFT_API_TOKEN: 'api-token-0123456789abcdef' };
+    const raw = {
+      MESHDRIFT_ARGOCD_TOKEN: 'legacy-argocd-token-0123456789',
+      MESHDRIFT_FLUX_HMAC_KEY: 'legacy-flux-hmac-key-0123456789',
+      MESHDRIFT_API_TOKEN: 'api-token-0123456789abcdef',
+    };
     const env = loadEnv(raw);
     const exposure = describeExposure(env, loadSenders(env, raw));
     expect(exposure.open).toEqual([]);
@@ -195,6 +228,8 @@ describe('what is open', () => {
   });
 
   it('an unknown word is a configuration error', () => {
-    expect(() => loadEnv({ MESHDRIFT_ALLOW_UNAUTHENTICATED: 'yes' })).toThrow(/MESHDRIFT_ALLOW_UNAUTHENTICATED: "yes" is not one of api, argocd, flux, webhooks, true, all, false, none/);
+    expect(() => loadEnv({ MESHDRIFT_ALLOW_UNAUTHENTICATED: 'yes' })).toThrow(
+      /MESHDRIFT_ALLOW_UNAUTHENTICATED: "yes" is not one of api, argocd, flux, webhooks, true, all, false, none/,
+    );
   });
 });

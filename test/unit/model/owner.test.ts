@@ -20,7 +20,14 @@ const odd = { cluster: 'c.1_x', tool: 'flux', owner: { kind: 'Kustomization', na
 /** A Redis stand-in that records each command and answers null. */
 function recordingRedis(): { redis: Redis; calls: unknown[][] } {
   const calls: unknown[][] = [];
-  const redis = new Proxy({}, { get: (_t, command) => (...args: unknown[]) => (calls.push([command, ...args]), Promise.resolve(null)) });
+  const redis = new Proxy(
+    {},
+    {
+      get:
+        (_t, command) =>
+        (...args: unknown[]) => (calls.push([command, ...args]), Promise.resolve(null)),
+    },
+  );
   return { redis: redis as Redis, calls };
 }
 

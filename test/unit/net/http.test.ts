@@ -46,7 +46,10 @@ describe('transportFailure: one table for deliveries, remediation and the Argo C
     [new AxiosError('Network Error https://h/?token=1'), 'request failed: network error'],
     // AbortSignal.timeout and the Kubernetes client, as the remediation clients see them
     [Object.assign(new Error('The operation was aborted due to timeout'), { name: 'TimeoutError' }), 'request timed out'],
-    [{ code: 'EKUBECREDENTIALS', message: 'exec plugin failed: token=abc' }, 'could not get credentials from the kubeconfig (token file, client certificate or exec plugin)'],
+    [
+      { code: 'EKUBECREDENTIALS', message: 'exec plugin failed: token=abc' },
+      'could not get credentials from the kubeconfig (token file, client certificate or exec plugin)',
+    ],
     [Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), 'request failed: ECONNREFUSED'],
     [new Error('boom https://h/?token=1'), 'request failed'],
     ['boom', 'request failed'],

@@ -62,7 +62,9 @@ describe('unavailableReason: busy, loading and failover replies are "not now", n
   });
 
   it("reads the errors an aborted MULTI carries (ioredis's EXECABORT previousErrors)", () => {
-    const execAbort = Object.assign(new ReplyError('EXECABORT Transaction discarded because of previous errors.'), { previousErrors: [new ReplyError('LOADING Redis is loading the dataset in memory')] });
+    const execAbort = Object.assign(new ReplyError('EXECABORT Transaction discarded because of previous errors.'), {
+      previousErrors: [new ReplyError('LOADING Redis is loading the dataset in memory')],
+    });
     expect(unavailableReason(execAbort)).toBe('loading');
   });
 

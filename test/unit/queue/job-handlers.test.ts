@@ -7,7 +7,10 @@ describe('the deliver queue handler table', () => {
   const note: JobHandler = async () => 'told';
 
   it('runs a job by its name', () => {
-    const table = new Map([[DELIVER_JOB_NAME, deliver], ['note', note]]);
+    const table = new Map([
+      [DELIVER_JOB_NAME, deliver],
+      ['note', note],
+    ]);
     expect(handlerFor(table, 'note')).toBe(note);
     expect(handlerFor(table, 'deliver')).toBe(deliver);
   });

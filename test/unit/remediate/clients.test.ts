@@ -18,7 +18,10 @@ describe('argocd sync body', () => {
   });
 
   it('bounds the operation info', () => {
-    expect(syncBody({ owner: { kind: 'Application', namespace: 'argocd', name: 'x' }, resources: [VS], prune: true, reason: 'x'.repeat(1000) }, 'argocd').infos[0]?.value).toHaveLength(250);
+    expect(
+      syncBody({ owner: { kind: 'Application', namespace: 'argocd', name: 'x' }, resources: [VS], prune: true, reason: 'x'.repeat(1000) }, 'argocd').infos[0]
+        ?.value,
+    ).toHaveLength(250);
   });
 });
 

@@ -22,28 +22,47 @@ describe('remediate receiver keys: kube, argocd-operation, source_first', () => 
 
   it('names the key in every refusal', () => {
     expect(issues({ action: 'argocd-operation' })).toEqual(['remediate.kube: argocd-operation needs `kube: { cluster }` (a MESHDRIFT_CLUSTERS name)']);
-    expect(issues({ action: 'argocd-operation', kube: { cluster: 'prod' }, argocd: { url: 'https://argocd.example.com', token_env: 'ARGOCD_TOKEN' } })).toEqual([
-      'remediate.argocd: `argocd` is for argocd-sync; argocd-operation writes through `kube: { cluster }`',
+    expect(issues({ action: 'argocd-operation', kube: { cluster: 'prod' }, argocd: { url: 'https://argocd.example.com', token_env: 'ARGOCD_TOKEN' } })).toEqual(
+      ['remediate.argocd: `argocd` is for argocd-sync; argocd-operation writes through `kube: { cluster }`'],
+    );
+    expect(issues({ action: 'flux-reconcile' })).toEqual([
+      'remediate.flux: flux-reconcile needs `kube: { cluster }` (a MESHDRIFT_CLUSTERS name) or `flux: { api_url, token_env }`',
     ]);
-    expect(issues({ action: 'flux-reconcile' })).toEqual(['remediate.flux: flux-reconcile needs `kube: { cluster }` (a MESHDRIFT_CLUSTERS name) or `flux: { api_url, token_env }`']);
     expect(issues({ action: 'flux-reconcile', kube: { cluster: 'prod' }, flux: { api_url: 'https://k8s.example', token_env: 'KUBE_TOKEN' } })).toEqual([
       'remediate.kube: set only one of `kube: { cluster }` and `flux: { api_url, token_env }`',
     ]);
     expect(issues({ action: 'argocd-sync', argocd: { url: 'https://argocd.example.com', token_env: 'T' }, kube: { cluster: 'prod' } })).toEqual([
       'remediate.kube: argocd-sync talks to the Argo CD API (`argocd`); for the Kubernetes API use action argocd-operation',
     ]);
-    expect(issues({ action: 'argocd-operation', kube: { cluster: 'prod' }, source_first: true })).toEqual(['remediate.source_first: source_first applies to flux-reconcile only']);
+    expect(issues({ action: 'argocd-operation', kube: { cluster: 'prod' }, source_first: true })).toEqual([
+      'remediate.source_first: source_first applies to flux-reconcile only',
+    ]);
     expect(issues({ action: 'argocd-operation', kube: { cluster: 'bad name!' } })).toEqual(['remediate.kube.cluster: a MESHDRIFT_CLUSTERS cluster name']);
     expect(issues({ action: 'argocd-operation', kube: { cluster: 'prod', context: 'x' } })[0]).toMatch(/^remediate\.kube: .*context/);
   });
 });
 
 describe('operationFor: the Operation Argo CD’s Sync handler would set', () => {
-  const request = { owner: APP, prune: true, reason: 'sync 1 drifted resource', resources: [{ group: '', kind: 'Service', namespace: 'payments', name: 'payments' }, { group: 'networking.istio.io', kind: 'Gateway', namespace: '', name: 'cluster-gw' }] };
+  const request = {
+    owner: APP,
+    prune: true,
+    reason: 'sync 1 drifted resource',
+    resources: [
+      { group: '', kind: 'Service', namespace: 'payments', name: 'payments' },
+      { group: 'networking.istio.io', kind: 'Gateway', namespace: '', name: 'cluster-gw' },
+    ],
+  };
 
   it('leaves empty group and namespace out, as Go’s omitempty does, and copies syncOptions and retry', () => {
     expect(operationFor(request, { spec: { syncPolicy: { syncOptions: ['PruneLast=true'], retry: { limit: 5, backoff: { duration: '5s' } } } } })).toEqual({
-      sync: { prune: true, resources: [{ kind: 'Service', name: 'payments', namespace: 'payments' }, { group: 'networking.istio.io', kind: 'Gateway', name: 'cluster-gw' }], syncOptions: ['PruneLast=true'] },
+      sync: {
+        prune: true,
+        resources: [
+          { kind: 'Service', name: 'payments', namespace: 'payments' },
+          { group: 'networking.istio.io', kind: 'Gateway', name: 'cluster-gw' },
+        ],
+        syncOptions: ['PruneLast=true'],
+      },
       initiatedBy: { username: 'meshdrift', automated: false },
       info: [{ name: 'reason', value: 'sync 1 drifted resource' }],
       retry: { limit: 5, backoff: { duration: '5s' } },
@@ -70,14 +89,26 @@ describe('fluxSourceOf / fluxSourcePath: what `flux reconcile --with-source` ann
 
   it('a Kustomization: spec.sourceRef, in its own namespace unless named', () => {
     expect(fluxSourceOf(KS, obj({ sourceRef: { kind: 'GitRepository', name: 'repo' } }))).toEqual({ kind: 'GitRepository', namespace: 'apps', name: 'repo' });
-    expect(fluxSourceOf(KS, obj({ sourceRef: { kind: 'OCIRepository', name: 'oci', namespace: 'flux-system' } }))).toEqual({ kind: 'OCIRepository', namespace: 'flux-system', name: 'oci' });
+    expect(fluxSourceOf(KS, obj({ sourceRef: { kind: 'OCIRepository', name: 'oci', namespace: 'flux-system' } }))).toEqual({
+      kind: 'OCIRepository',
+      namespace: 'flux-system',
+      name: 'oci',
+    });
     expect(fluxSourceOf(KS, obj({}))).toBeNull();
   });
 
   it('a HelmRelease: chartRef, else the generated HelmChart, else the chart template’s sourceRef', () => {
     const template = { chart: { spec: { sourceRef: { kind: 'HelmRepository', name: 'istio', namespace: 'flux-system' } } } };
-    expect(fluxSourceOf(HR, obj({ chartRef: { kind: 'HelmChart', name: 'c' } }, { helmChart: 'flux-system/other' }))).toEqual({ kind: 'HelmChart', namespace: 'istio-system', name: 'c' });
-    expect(fluxSourceOf(HR, obj(template, { helmChart: 'flux-system/istio-system-istiod' }))).toEqual({ kind: 'HelmChart', namespace: 'flux-system', name: 'istio-system-istiod' });
+    expect(fluxSourceOf(HR, obj({ chartRef: { kind: 'HelmChart', name: 'c' } }, { helmChart: 'flux-system/other' }))).toEqual({
+      kind: 'HelmChart',
+      namespace: 'istio-system',
+      name: 'c',
+    });
+    expect(fluxSourceOf(HR, obj(template, { helmChart: 'flux-system/istio-system-istiod' }))).toEqual({
+      kind: 'HelmChart',
+      namespace: 'flux-system',
+      name: 'istio-system-istiod',
+    });
     expect(fluxSourceOf(HR, obj(template))).toEqual({ kind: 'HelmRepository', namespace: 'flux-system', name: 'istio' });
   });
 
@@ -92,22 +123,66 @@ describe('fluxSourceOf / fluxSourcePath: what `flux reconcile --with-source` ann
 
 describe('decideRemediation with argocd-operation and a cluster', () => {
   const finding = (over: Partial<TrackedFinding> = {}): TrackedFinding => ({
-    fingerprint: 'fp-1', groupKey: 'g', cluster: 'prod', tool: 'argocd', owner: APP, project: '', state: 'Modified', category: 'traffic', mesh: 'istio', severity: 'high',
-    resource: { group: 'networking.istio.io', kind: 'VirtualService', namespace: 'payments', name: 'payments' }, receivers: [], reasons: [], observedAt: 0, firstSeen: 0, lastSeen: 0, status: 'firing', ...over,
+    fingerprint: 'fp-1',
+    groupKey: 'g',
+    cluster: 'prod',
+    tool: 'argocd',
+    owner: APP,
+    project: '',
+    state: 'Modified',
+    category: 'traffic',
+    mesh: 'istio',
+    severity: 'high',
+    resource: { group: 'networking.istio.io', kind: 'VirtualService', namespace: 'payments', name: 'payments' },
+    receivers: [],
+    reasons: [],
+    observedAt: 0,
+    firstSeen: 0,
+    lastSeen: 0,
+    status: 'firing',
+    ...over,
   });
   const decide = (f: TrackedFinding, cluster?: string) => {
-    const n = { groupKey: 'g', seq: 1, reason: 'first', status: 'firing', labels: { cluster: f.cluster, tool: f.tool, owner: f.owner, project: '' }, severity: 'high', firing: [f], resolved: [], at: 0, firstSeen: 0 } as Notification;
+    const n = {
+      groupKey: 'g',
+      seq: 1,
+      reason: 'first',
+      status: 'firing',
+      labels: { cluster: f.cluster, tool: f.tool, owner: f.owner, project: '' },
+      severity: 'high',
+      firing: [f],
+      resolved: [],
+      at: 0,
+      firstSeen: 0,
+    } as Notification;
     const config = remediationConfigSchema.parse({ action: 'argocd-operation', dryRun: false, ...(cluster === undefined ? {} : { cluster }) });
-    return decideRemediation({ notification: n, owner: { cluster: f.cluster, tool: f.tool, owner: f.owner }, config, recentActions: [], history: {}, inProgress: false, now: 0 });
+    return decideRemediation({
+      notification: n,
+      owner: { cluster: f.cluster, tool: f.tool, owner: f.owner },
+      config,
+      recentActions: [],
+      history: {},
+      inProgress: false,
+      now: 0,
+    });
   };
 
   it('syncs an Argo CD finding of its cluster, with the same rules as argocd-sync', () => {
-    expect(decide(finding(), 'prod')).toMatchObject({ action: 'sync', reason: expect.stringMatching(/^sync 1 drifted resource of Application argocd\/payments-mesh/) as unknown });
-    expect(decide(finding({ state: 'Extraneous' }))).toMatchObject({ action: 'skip', reason: expect.stringMatching(/live only; deleting it needs prune: true/) as unknown });
+    expect(decide(finding(), 'prod')).toMatchObject({
+      action: 'sync',
+      reason: expect.stringMatching(/^sync 1 drifted resource of Application argocd\/payments-mesh/) as unknown,
+    });
+    expect(decide(finding({ state: 'Extraneous' }))).toMatchObject({
+      action: 'skip',
+      reason: expect.stringMatching(/live only; deleting it needs prune: true/) as unknown,
+    });
     expect(decide(finding({ tool: 'flux', owner: { kind: 'Kustomization', namespace: 'a', name: 'b' } }))).toMatchObject({ action: 'skip' });
   });
 
   it('never a finding of another cluster', () => {
-    expect(decide(finding({ cluster: 'staging' }), 'prod')).toMatchObject({ action: 'skip', reason: expect.stringMatching(/in cluster staging, not prod/) as unknown });
+    expect(decide(finding({ cluster: 'staging' }), 'prod')).toMatchObject({
+      action: 'skip',
+      reason: expect.stringMatching(/in cluster staging, not prod/) as unknown,
+    });
   });
 });

@@ -72,7 +72,8 @@ function input(over: Partial<Omit<RemediationInput, 'config'>> & { config?: Reme
   };
 }
 
-const fluxFinding = (name: string, state: TrackedFinding['state']): TrackedFinding => finding(name, { tool: 'flux', owner: KS, state, fingerprint: `fp-flux-${name}` });
+const fluxFinding = (name: string, state: TrackedFinding['state']): TrackedFinding =>
+  finding(name, { tool: 'flux', owner: KS, state, fingerprint: `fp-flux-${name}` });
 
 describe('remediation config', () => {
   it('defaults to a dry run, no prune, 3 per hour, breaker 3 within 1h', () => {
@@ -97,45 +98,209 @@ describe('remediation config', () => {
 });
 
 describe('decideRemediation', () => {
-  type Row = [string, RemediationInput, { action: string; skip?: string; resources?: string[]; escalate?: string[]; reason?: RegExp; prune?: boolean; dryRun?: boolean; retryAfterMs?: number }];
+  type Row = [
+    string,
+    RemediationInput,
+    { action: string; skip?: string; resources?: string[]; escalate?: string[]; reason?: RegExp; prune?: boolean; dryRun?: boolean; retryAfterMs?: number },
+  ];
   const rows: Row[] = [
-    ['syncs the drifted resource on a first notification', input(), { action: 'sync', resources: ['vs'], reason: /^sync 1 drifted resource of Application argocd\/payments-mesh \(VirtualService payments\/vs\) after a first notification$/ }],
-    ['dry run by default: same decision, labelled dry run', input({ config: { action: 'argocd-sync' } }), { action: 'sync', resources: ['vs'], dryRun: true, reason: /^dry run: would sync/ }],
-    ...(['new-findings', 'severity-raised', 'repeat'] as const).map((reason): Row => [`triggers on ${reason}`, input({ notification: notification([finding('vs')], { reason }) }), { action: 'sync', resources: ['vs'] }]),
-    ['never on some-resolved', input({ notification: notification([finding('vs')], { reason: 'some-resolved' }) }), { action: 'skip', skip: 'not-triggering', reason: /some-resolved notification does not trigger/ }],
-    ['never on resolved', input({ notification: notification([], { reason: 'resolved', status: 'resolved', resolved: [finding('vs', { status: 'resolved' })] }) }), { action: 'skip', skip: 'not-triggering' }],
-    ['only the findings the notification carries, of this owner', input({ notification: notification([finding('vs'), finding('other-app', { owner: { ...APP, name: 'other' } })]) }), { action: 'sync', resources: ['vs'] }],
-    ['no finding of this owner', input({ notification: notification([finding('x', { owner: { ...APP, name: 'other' } })]) }), { action: 'skip', skip: 'no-findings' }],
-    ['a finding resolved inside a firing notification is not synced', input({ notification: notification([finding('vs', { status: 'resolved' })]) }), { action: 'skip', skip: 'no-findings' }],
-    ['Unhealthy is not fixed by a sync', input({ notification: notification([finding('vs', { state: 'Unhealthy' })]) }), { action: 'skip', skip: 'nothing-to-remediate', reason: /a sync does not fix Unhealthy/ }],
-    ['Extraneous needs prune', input({ notification: notification([finding('se', { state: 'Extraneous' })]) }), { action: 'skip', skip: 'nothing-to-remediate', reason: /needs prune: true/ }],
-    ['Extraneous with prune: synced with prune', input({ config: { action: 'argocd-sync', dryRun: false, prune: true }, notification: notification([finding('se', { state: 'Extraneous' }), finding('vs')]) }), { action: 'sync', resources: ['se', 'vs'], prune: true }],
-    ['prune allowed but nothing extraneous: no prune', input({ config: { action: 'argocd-sync', dryRun: false, prune: true } }), { action: 'sync', resources: ['vs'], prune: false }],
+    [
+      'syncs the drifted resource on a first notification',
+      input(),
+      {
+        action: 'sync',
+        resources: ['vs'],
+        reason: /^sync 1 drifted resource of Application argocd\/payments-mesh \(VirtualService payments\/vs\) after a first notification$/,
+      },
+    ],
+    [
+      'dry run by default: same decision, labelled dry run',
+      input({ config: { action: 'argocd-sync' } }),
+      { action: 'sync', resources: ['vs'], dryRun: true, reason: /^dry run: would sync/ },
+    ],
+    ...(['new-findings', 'severity-raised', 'repeat'] as const).map(
+      (reason): Row => [`triggers on ${reason}`, input({ notification: notification([finding('vs')], { reason }) }), { action: 'sync', resources: ['vs'] }],
+    ),
+    [
+      'never on some-resolved',
+      input({ notification: notification([finding('vs')], { reason: 'some-resolved' }) }),
+      { action: 'skip', skip: 'not-triggering', reason: /some-resolved notification does not trigger/ },
+    ],
+    [
+      'never on resolved',
+      input({ notification: notification([], { reason: 'resolved', status: 'resolved', resolved: [finding('vs', { status: 'resolved' })] }) }),
+      { action: 'skip', skip: 'not-triggering' },
+    ],
+    [
+      'only the findings the notification carries, of this owner',
+      input({ notification: notification([finding('vs'), finding('other-app', { owner: { ...APP, name: 'other' } })]) }),
+      { action: 'sync', resources: ['vs'] },
+    ],
+    [
+      'no finding of this owner',
+      input({ notification: notification([finding('x', { owner: { ...APP, name: 'other' } })]) }),
+      { action: 'skip', skip: 'no-findings' },
+    ],
+    [
+      'a finding resolved inside a firing notification is not synced',
+      input({ notification: notification([finding('vs', { status: 'resolved' })]) }),
+      { action: 'skip', skip: 'no-findings' },
+    ],
+    [
+      'Unhealthy is not fixed by a sync',
+      input({ notification: notification([finding('vs', { state: 'Unhealthy' })]) }),
+      { action: 'skip', skip: 'nothing-to-remediate', reason: /a sync does not fix Unhealthy/ },
+    ],
+    [
+      'Extraneous needs prune',
+      input({ notification: notification([finding('se', { state: 'Extraneous' })]) }),
+      { action: 'skip', skip: 'nothing-to-remediate', reason: /needs prune: true/ },
+    ],
+    [
+      'Extraneous with prune: synced with prune',
+      input({
+        config: { action: 'argocd-sync', dryRun: false, prune: true },
+        notification: notification([finding('se', { state: 'Extraneous' }), finding('vs')]),
+      }),
+      { action: 'sync', resources: ['se', 'vs'], prune: true },
+    ],
+    [
+      'prune allowed but nothing extraneous: no prune',
+      input({ config: { action: 'argocd-sync', dryRun: false, prune: true } }),
+      { action: 'sync', resources: ['vs'], prune: false },
+    ],
     ['Missing is synced', input({ notification: notification([finding('vs', { state: 'Missing' })]) }), { action: 'sync', resources: ['vs'] }],
-    ['argocd-sync ignores Flux findings', input({ notification: notification([fluxFinding('vs', 'ApplyFailed')]), owner: FLUX_OWNER }), { action: 'skip', skip: 'nothing-to-remediate', reason: /not owned by an Argo CD Application/ }],
-    ['flux-reconcile: ApplyFailed is reconciled', input({ config: { action: 'flux-reconcile', dryRun: false }, notification: notification([fluxFinding('vs', 'ApplyFailed')]), owner: FLUX_OWNER }), { action: 'sync', resources: ['vs'], reason: /^reconcile 1 drifted resource of Kustomization flux-system\/mesh/ }],
-    ['flux-reconcile: Corrected needs nothing', input({ config: { action: 'flux-reconcile', dryRun: false }, notification: notification([fluxFinding('vs', 'Corrected')]), owner: FLUX_OWNER }), { action: 'skip', skip: 'nothing-to-remediate', reason: /Flux already reverted it/ }],
-    ['flux-reconcile ignores Argo CD findings', input({ config: { action: 'flux-reconcile', dryRun: false } }), { action: 'skip', skip: 'nothing-to-remediate', reason: /not owned by a Flux/ }],
-    ['flux-reconcile never prunes', input({ config: { action: 'flux-reconcile', dryRun: false, prune: true }, notification: notification([fluxFinding('vs', 'Extraneous')]), owner: FLUX_OWNER }), { action: 'sync', resources: ['vs'], prune: false }],
-    ['suspended Flux object', input({ config: { action: 'flux-reconcile', dryRun: false }, notification: notification([fluxFinding('vs', 'ApplyFailed')]), owner: FLUX_OWNER, suspended: true }), { action: 'skip', skip: 'suspended', reason: /spec\.suspend: true/ }],
-    ['rate limit: 3 actions in the last hour', input({ recentActions: [NOW - 50 * MIN, NOW - 20 * MIN, NOW - MIN] }), { action: 'skip', skip: 'rate-limited', retryAfterMs: 10 * MIN, reason: /3 actions .* in the last hour \(max 3\)/ }],
-    ['rate limit: actions older than an hour do not count', input({ recentActions: [NOW - 61 * MIN, NOW - 20 * MIN, NOW - MIN] }), { action: 'sync', resources: ['vs'] }],
-    ['rate limit applies to dry runs too', input({ config: { action: 'argocd-sync' }, recentActions: [NOW - 3, NOW - 2, NOW - 1] }), { action: 'skip', skip: 'rate-limited', dryRun: true }],
+    [
+      'argocd-sync ignores Flux findings',
+      input({ notification: notification([fluxFinding('vs', 'ApplyFailed')]), owner: FLUX_OWNER }),
+      { action: 'skip', skip: 'nothing-to-remediate', reason: /not owned by an Argo CD Application/ },
+    ],
+    [
+      'flux-reconcile: ApplyFailed is reconciled',
+      input({ config: { action: 'flux-reconcile', dryRun: false }, notification: notification([fluxFinding('vs', 'ApplyFailed')]), owner: FLUX_OWNER }),
+      { action: 'sync', resources: ['vs'], reason: /^reconcile 1 drifted resource of Kustomization flux-system\/mesh/ },
+    ],
+    [
+      'flux-reconcile: Corrected needs nothing',
+      input({ config: { action: 'flux-reconcile', dryRun: false }, notification: notification([fluxFinding('vs', 'Corrected')]), owner: FLUX_OWNER }),
+      { action: 'skip', skip: 'nothing-to-remediate', reason: /Flux already reverted it/ },
+    ],
+    [
+      'flux-reconcile ignores Argo CD findings',
+      input({ config: { action: 'flux-reconcile', dryRun: false } }),
+      { action: 'skip', skip: 'nothing-to-remediate', reason: /not owned by a Flux/ },
+    ],
+    [
+      'flux-reconcile never prunes',
+      input({
+        config: { action: 'flux-reconcile', dryRun: false, prune: true },
+        notification: notification([fluxFinding('vs', 'Extraneous')]),
+        owner: FLUX_OWNER,
+      }),
+      { action: 'sync', resources: ['vs'], prune: false },
+    ],
+    [
+      'suspended Flux object',
+      input({
+        config: { action: 'flux-reconcile', dryRun: false },
+        notification: notification([fluxFinding('vs', 'ApplyFailed')]),
+        owner: FLUX_OWNER,
+        suspended: true,
+      }),
+      { action: 'skip', skip: 'suspended', reason: /spec\.suspend: true/ },
+    ],
+    [
+      'rate limit: 3 actions in the last hour',
+      input({ recentActions: [NOW - 50 * MIN, NOW - 20 * MIN, NOW - MIN] }),
+      { action: 'skip', skip: 'rate-limited', retryAfterMs: 10 * MIN, reason: /3 actions .* in the last hour \(max 3\)/ },
+    ],
+    [
+      'rate limit: actions older than an hour do not count',
+      input({ recentActions: [NOW - 61 * MIN, NOW - 20 * MIN, NOW - MIN] }),
+      { action: 'sync', resources: ['vs'] },
+    ],
+    [
+      'rate limit applies to dry runs too',
+      input({ config: { action: 'argocd-sync' }, recentActions: [NOW - 3, NOW - 2, NOW - 1] }),
+      { action: 'skip', skip: 'rate-limited', dryRun: true },
+    ],
     ['maxPerHour 0 allows nothing', input({ config: { action: 'argocd-sync', dryRun: false, maxPerHour: 0 } }), { action: 'skip', skip: 'rate-limited' }],
     ['operation in progress: defer', input({ inProgress: true }), { action: 'skip', skip: 'in-progress', reason: /in progress/ }],
-    ['rate limit wins over in progress (no point deferring)', input({ inProgress: true, recentActions: [NOW - 3, NOW - 2, NOW - 1] }), { action: 'skip', skip: 'rate-limited' }],
-    ['already synced by an earlier operation', input({ alreadySynced: [{ group: 'networking.istio.io', kind: 'VirtualService', namespace: 'payments', name: 'vs' }] }), { action: 'skip', skip: 'nothing-to-remediate', reason: /already synced/ }],
-    ['already synced drops only that resource', input({ notification: notification([finding('vs'), finding('vs2')]), alreadySynced: [{ group: 'networking.istio.io', kind: 'VirtualService', namespace: 'payments', name: 'vs' }] }), { action: 'sync', resources: ['vs2'] }],
-    ['remediated 1 min ago, same episode: awaiting the result', input({ history: { 'fp-vs': { remediatedAt: [NOW - MIN] } } }), { action: 'skip', skip: 'nothing-to-remediate', reason: /awaiting the result/ }],
-    ['remediated 10 min ago, same episode (verify timed out): again', input({ history: { 'fp-vs': { remediatedAt: [NOW - 10 * MIN] } }, notification: notification([finding('vs', { firstSeen: NOW - 30 * MIN })]) }), { action: 'sync', resources: ['vs'] }],
-    ['came back after 2 remediations: below the breaker', input({ history: { 'fp-vs': { remediatedAt: [NOW - 40 * MIN, NOW - 20 * MIN] } } }), { action: 'sync', resources: ['vs'] }],
-    ['came back after 3 remediations within 1h: escalate', input({ history: { 'fp-vs': { remediatedAt: [NOW - 40 * MIN, NOW - 30 * MIN, NOW - 20 * MIN] } } }), { action: 'escalate', escalate: ['fp-vs'], reason: /flap breaker tripped for 1 finding/ }],
-    ['3 remediations but one outside the window: sync', input({ history: { 'fp-vs': { remediatedAt: [NOW - 2 * HOUR, NOW - 30 * MIN, NOW - 20 * MIN] } } }), { action: 'sync', resources: ['vs'] }],
-    ['breaker max 1: the first return escalates', input({ config: { action: 'argocd-sync', dryRun: false, flap: { max: 1 } }, history: { 'fp-vs': { remediatedAt: [NOW - 20 * MIN] } } }), { action: 'escalate', escalate: ['fp-vs'] }],
-    ['breaker open (escalated 10 min ago): held, not escalated twice', input({ history: { 'fp-vs': { remediatedAt: [NOW - 40 * MIN], escalatedAt: NOW - 10 * MIN } } }), { action: 'skip', skip: 'nothing-to-remediate', escalate: [], reason: /flap breaker open since/ }],
-    ['breaker closes after withinMs', input({ history: { 'fp-vs': { remediatedAt: [], escalatedAt: NOW - 2 * HOUR } } }), { action: 'sync', resources: ['vs'] }],
-    ['mixed: sync the others, escalate the flapper', input({ notification: notification([finding('vs'), finding('ap')]), history: { 'fp-vs': { remediatedAt: [NOW - 40 * MIN, NOW - 30 * MIN, NOW - 20 * MIN] } } }), { action: 'sync', resources: ['ap'], escalate: ['fp-vs'] }],
-    ['mixed and in progress: defer the others, escalation still reported', input({ inProgress: true, notification: notification([finding('vs'), finding('ap')]), history: { 'fp-vs': { remediatedAt: [NOW - 40 * MIN, NOW - 30 * MIN, NOW - 20 * MIN] } } }), { action: 'skip', skip: 'in-progress', escalate: ['fp-vs'] }],
+    [
+      'rate limit wins over in progress (no point deferring)',
+      input({ inProgress: true, recentActions: [NOW - 3, NOW - 2, NOW - 1] }),
+      { action: 'skip', skip: 'rate-limited' },
+    ],
+    [
+      'already synced by an earlier operation',
+      input({ alreadySynced: [{ group: 'networking.istio.io', kind: 'VirtualService', namespace: 'payments', name: 'vs' }] }),
+      { action: 'skip', skip: 'nothing-to-remediate', reason: /already synced/ },
+    ],
+    [
+      'already synced drops only that resource',
+      input({
+        notification: notification([finding('vs'), finding('vs2')]),
+        alreadySynced: [{ group: 'networking.istio.io', kind: 'VirtualService', namespace: 'payments', name: 'vs' }],
+      }),
+      { action: 'sync', resources: ['vs2'] },
+    ],
+    [
+      'remediated 1 min ago, same episode: awaiting the result',
+      input({ history: { 'fp-vs': { remediatedAt: [NOW - MIN] } } }),
+      { action: 'skip', skip: 'nothing-to-remediate', reason: /awaiting the result/ },
+    ],
+    [
+      'remediated 10 min ago, same episode (verify timed out): again',
+      input({ history: { 'fp-vs': { remediatedAt: [NOW - 10 * MIN] } }, notification: notification([finding('vs', { firstSeen: NOW - 30 * MIN })]) }),
+      { action: 'sync', resources: ['vs'] },
+    ],
+    [
+      'came back after 2 remediations: below the breaker',
+      input({ history: { 'fp-vs': { remediatedAt: [NOW - 40 * MIN, NOW - 20 * MIN] } } }),
+      { action: 'sync', resources: ['vs'] },
+    ],
+    [
+      'came back after 3 remediations within 1h: escalate',
+      input({ history: { 'fp-vs': { remediatedAt: [NOW - 40 * MIN, NOW - 30 * MIN, NOW - 20 * MIN] } } }),
+      { action: 'escalate', escalate: ['fp-vs'], reason: /flap breaker tripped for 1 finding/ },
+    ],
+    [
+      '3 remediations but one outside the window: sync',
+      input({ history: { 'fp-vs': { remediatedAt: [NOW - 2 * HOUR, NOW - 30 * MIN, NOW - 20 * MIN] } } }),
+      { action: 'sync', resources: ['vs'] },
+    ],
+    [
+      'breaker max 1: the first return escalates',
+      input({ config: { action: 'argocd-sync', dryRun: false, flap: { max: 1 } }, history: { 'fp-vs': { remediatedAt: [NOW - 20 * MIN] } } }),
+      { action: 'escalate', escalate: ['fp-vs'] },
+    ],
+    [
+      'breaker open (escalated 10 min ago): held, not escalated twice',
+      input({ history: { 'fp-vs': { remediatedAt: [NOW - 40 * MIN], escalatedAt: NOW - 10 * MIN } } }),
+      { action: 'skip', skip: 'nothing-to-remediate', escalate: [], reason: /flap breaker open since/ },
+    ],
+    [
+      'breaker closes after withinMs',
+      input({ history: { 'fp-vs': { remediatedAt: [], escalatedAt: NOW - 2 * HOUR } } }),
+      { action: 'sync', resources: ['vs'] },
+    ],
+    [
+      'mixed: sync the others, escalate the flapper',
+      input({
+        notification: notification([finding('vs'), finding('ap')]),
+        history: { 'fp-vs': { remediatedAt: [NOW - 40 * MIN, NOW - 30 * MIN, NOW - 20 * MIN] } },
+      }),
+      { action: 'sync', resources: ['ap'], escalate: ['fp-vs'] },
+    ],
+    [
+      'mixed and in progress: defer the others, escalation still reported',
+      input({
+        inProgress: true,
+        notification: notification([finding('vs'), finding('ap')]),
+        history: { 'fp-vs': { remediatedAt: [NOW - 40 * MIN, NOW - 30 * MIN, NOW - 20 * MIN] } },
+      }),
+      { action: 'skip', skip: 'in-progress', escalate: ['fp-vs'] },
+    ],
   ];
 
   it.each(rows)('%s', (_name, given, want) => {

@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MatcherError } from '../../../src/route/matcher.ts';
-import {
-  compileInhibitRules,
-  findInhibition,
-  inhibitedBy,
-  inhibitRuleSchema,
-  isInhibitionSource,
-  type InhibitRuleSpec,
-} from '../../../src/route/inhibit.ts';
+import { compileInhibitRules, findInhibition, inhibitedBy, inhibitRuleSchema, isInhibitionSource, type InhibitRuleSpec } from '../../../src/route/inhibit.ts';
 
 const rules = (...specs: InhibitRuleSpec[]) => compileInhibitRules(specs.map((s) => inhibitRuleSchema.parse(s)));
 
@@ -20,18 +13,58 @@ describe('inhibition', () => {
   });
 
   it.each([
-    ['same cluster and owner', { severity: 'warning', cluster: 'prod', owner: 'web' }, [{ id: 's1', labels: { severity: 'critical', cluster: 'prod', owner: 'web' } }], 's1'],
-    ['different owner', { severity: 'warning', cluster: 'prod', owner: 'web' }, [{ id: 's1', labels: { severity: 'critical', cluster: 'prod', owner: 'api' } }], null],
-    ['target side does not match', { severity: 'high', cluster: 'prod', owner: 'web' }, [{ id: 's1', labels: { severity: 'critical', cluster: 'prod', owner: 'web' } }], null],
-    ['source side does not match', { severity: 'info', cluster: 'prod', owner: 'web' }, [{ id: 's1', labels: { severity: 'high', cluster: 'prod', owner: 'web' } }], null],
-    ['an equal label missing on both counts as equal', { severity: 'info', cluster: 'prod' }, [{ id: 's1', labels: { severity: 'critical', cluster: 'prod' } }], 's1'],
-    ['missing on one side only is not equal', { severity: 'info', cluster: 'prod' }, [{ id: 's1', labels: { severity: 'critical', cluster: 'prod', owner: 'web' } }], null],
-    ['missing equals empty (Prometheus label semantics)', { severity: 'info', cluster: 'prod', owner: '' }, [{ id: 's1', labels: { severity: 'critical', cluster: 'prod' } }], 's1'],
-    ['first matching source in the given order', { severity: 'warning', cluster: 'prod', owner: 'web' }, [
-      { id: 's0', labels: { severity: 'critical', cluster: 'dev', owner: 'web' } },
-      { id: 's1', labels: { severity: 'critical', cluster: 'prod', owner: 'web' } },
-      { id: 's2', labels: { severity: 'critical', cluster: 'prod', owner: 'web' } },
-    ], 's1'],
+    [
+      'same cluster and owner',
+      { severity: 'warning', cluster: 'prod', owner: 'web' },
+      [{ id: 's1', labels: { severity: 'critical', cluster: 'prod', owner: 'web' } }],
+      's1',
+    ],
+    [
+      'different owner',
+      { severity: 'warning', cluster: 'prod', owner: 'web' },
+      [{ id: 's1', labels: { severity: 'critical', cluster: 'prod', owner: 'api' } }],
+      null,
+    ],
+    [
+      'target side does not match',
+      { severity: 'high', cluster: 'prod', owner: 'web' },
+      [{ id: 's1', labels: { severity: 'critical', cluster: 'prod', owner: 'web' } }],
+      null,
+    ],
+    [
+      'source side does not match',
+      { severity: 'info', cluster: 'prod', owner: 'web' },
+      [{ id: 's1', labels: { severity: 'high', cluster: 'prod', owner: 'web' } }],
+      null,
+    ],
+    [
+      'an equal label missing on both counts as equal',
+      { severity: 'info', cluster: 'prod' },
+      [{ id: 's1', labels: { severity: 'critical', cluster: 'prod' } }],
+      's1',
+    ],
+    [
+      'missing on one side only is not equal',
+      { severity: 'info', cluster: 'prod' },
+      [{ id: 's1', labels: { severity: 'critical', cluster: 'prod', owner: 'web' } }],
+      null,
+    ],
+    [
+      'missing equals empty (Prometheus label semantics)',
+      { severity: 'info', cluster: 'prod', owner: '' },
+      [{ id: 's1', labels: { severity: 'critical', cluster: 'prod' } }],
+      's1',
+    ],
+    [
+      'first matching source in the given order',
+      { severity: 'warning', cluster: 'prod', owner: 'web' },
+      [
+        { id: 's0', labels: { severity: 'critical', cluster: 'dev', owner: 'web' } },
+        { id: 's1', labels: { severity: 'critical', cluster: 'prod', owner: 'web' } },
+        { id: 's2', labels: { severity: 'critical', cluster: 'prod', owner: 'web' } },
+      ],
+      's1',
+    ],
     ['no sources', { severity: 'warning', cluster: 'prod', owner: 'web' }, [], null],
   ] as const)('%s', (_name, target, sources, expected) => {
     expect(inhibitedBy(target, sources, criticalMutesWarning)).toBe(expected);
@@ -65,7 +98,12 @@ describe('inhibition', () => {
     it.each([
       ['source matching both sides: no inhibition', bothSides, { category: 'security', mesh: 'istio', cluster: 'prod' }, null],
       ['source matching only the source side: inhibits', bothSides, { category: 'security', mesh: 'linkerd', cluster: 'prod' }, 'src'],
-      ['target matching only the target side: a two-sided source still inhibits', { category: 'traffic', mesh: 'istio', cluster: 'prod' }, { category: 'security', mesh: 'istio', cluster: 'prod' }, 'src'],
+      [
+        'target matching only the target side: a two-sided source still inhibits',
+        { category: 'traffic', mesh: 'istio', cluster: 'prod' },
+        { category: 'security', mesh: 'istio', cluster: 'prod' },
+        'src',
+      ],
     ] as const)('%s', (_name, target, source, expected) => {
       expect(inhibitedBy(target, [{ id: 'src', labels: source }], r, 'target')).toBe(expected);
     });
@@ -84,7 +122,10 @@ describe('inhibition', () => {
     ];
     expect(findInhibition({ severity: 'warning', owner: 'web', cluster: 'dev' }, sources, r)).toEqual({ sourceId: 'down', rule: 'cluster-down' });
     expect(findInhibition({ severity: 'warning', owner: 'web', cluster: 'prod' }, sources, r)).toEqual({ sourceId: 'crit', rule: 'critical-mutes-warning' });
-    expect(findInhibition({ state: 'missing', kind: 'Service', namespace: 'shop', cluster: 'prod' }, sources, r)).toEqual({ sourceId: 'ns', rule: 'inhibit_rules[2]' });
+    expect(findInhibition({ state: 'missing', kind: 'Service', namespace: 'shop', cluster: 'prod' }, sources, r)).toEqual({
+      sourceId: 'ns',
+      rule: 'inhibit_rules[2]',
+    });
     expect(findInhibition({ state: 'missing', kind: 'Service', namespace: 'other', cluster: 'prod' }, sources, r)).toBeNull();
   });
 
@@ -123,11 +164,21 @@ describe('inhibit rule schema and compile errors', () => {
   });
 
   it('compileInhibitRules names the rule and the matcher', () => {
-    expect(() => compileInhibitRules([
-      { source_matchers: ['a=b'], target_matchers: ['a=c'] },
-      { name: 'bad', source_matchers: ['a=b'], target_matchers: ['a=c', 'severity warning'] },
-    ])).toThrow(new MatcherError('inhibit_rules[1] (bad): target_matchers[1]: "severity warning" is not a matcher (use name=value, name!=value, name=~regex or name!~regex)'));
-    expect(() => compileInhibitRules([{ source_matchers: ['x=~"["'], target_matchers: ['a=c'] }])).toThrow(/^inhibit_rules\[0\]: source_matchers\[0\]: invalid regular expression in x=~"\["/);
-    expect(() => compileInhibitRules([{ source_matchers: [], target_matchers: ['a=c'] }])).toThrow('inhibit_rules[0]: source_matchers needs at least one matcher');
+    expect(() =>
+      compileInhibitRules([
+        { source_matchers: ['a=b'], target_matchers: ['a=c'] },
+        { name: 'bad', source_matchers: ['a=b'], target_matchers: ['a=c', 'severity warning'] },
+      ]),
+    ).toThrow(
+      new MatcherError(
+        'inhibit_rules[1] (bad): target_matchers[1]: "severity warning" is not a matcher (use name=value, name!=value, name=~regex or name!~regex)',
+      ),
+    );
+    expect(() => compileInhibitRules([{ source_matchers: ['x=~"["'], target_matchers: ['a=c'] }])).toThrow(
+      /^inhibit_rules\[0\]: source_matchers\[0\]: invalid regular expression in x=~"\["/,
+    );
+    expect(() => compileInhibitRules([{ source_matchers: [], target_matchers: ['a=c'] }])).toThrow(
+      'inhibit_rules[0]: source_matchers needs at least one matcher',
+    );
   });
 });

@@ -34,7 +34,11 @@ describe('route tree', () => {
       group_wait: 10_000,
       routes: [
         { matchers: ['severity="critical"'], receiver: 'pager', continue: true },
-        { matchers: ['category="security"'], receiver: 'security', routes: [{ matchers: ['cluster=~"prod-.*"'], receiver: 'security-prod', group_wait: 1000 }] },
+        {
+          matchers: ['category="security"'],
+          receiver: 'security',
+          routes: [{ matchers: ['cluster=~"prod-.*"'], receiver: 'security-prod', group_wait: 1000 }],
+        },
         { matchers: ['category="traffic"'], receiver: 'traffic' },
         { matchers: ['category="traffic"'], receiver: 'never' },
       ],
@@ -77,7 +81,12 @@ describe('route identity (issue #12)', () => {
     walk(compile(config));
     return out;
   };
-  const prod: Config = { matchers: ['cluster="prod"'], receiver: 'oncall', slack_actions: { allowed: ['U0PROD'], actions: ['silence'] }, routes: [{ matchers: ['severity="critical"'], receiver: 'pager' }] };
+  const prod: Config = {
+    matchers: ['cluster="prod"'],
+    receiver: 'oncall',
+    slack_actions: { allowed: ['U0PROD'], actions: ['silence'] },
+    routes: [{ matchers: ['severity="critical"'], receiver: 'pager' }],
+  };
   const staging: Config = { matchers: ['cluster="staging"'], receiver: 'chat' };
 
   it('does not depend on position: swapping two routes changes no identity, children included', () => {
@@ -88,7 +97,7 @@ describe('route identity (issue #12)', () => {
     expect(a['default ']).toBe('route');
   });
 
-  it('is the content when unnamed: changed matchers, receiver or group_by make a new identity (and their children\'s); other keys do not', () => {
+  it("is the content when unnamed: changed matchers, receiver or group_by make a new identity (and their children's); other keys do not", () => {
     const before = compile({ receiver: 'default', routes: [prod] }).routes[0];
     const edited = (patch: Partial<Config>) => compile({ receiver: 'default', routes: [{ ...prod, ...patch }] }).routes[0];
     expect(edited({ matchers: ['cluster="prod"', 'team="a"'] })?.id).not.toBe(before?.id);
@@ -96,7 +105,9 @@ describe('route identity (issue #12)', () => {
     expect(edited({ receiver: 'chat' })?.id).not.toBe(before?.id);
     expect(edited({ group_by: ['cluster'] })?.id).not.toBe(before?.id);
     // Timers, continue, permissions, intervals: the same route with other settings.
-    expect(edited({ group_wait: 1000, continue: true, slack_actions: { allowed: ['*'], actions: ['sync'] }, mute_time_intervals: ['nights'] })?.id).toBe(before?.id);
+    expect(edited({ group_wait: 1000, continue: true, slack_actions: { allowed: ['*'], actions: ['sync'] }, mute_time_intervals: ['nights'] })?.id).toBe(
+      before?.id,
+    );
     // Matchers are a set, in canonical form.
     const two = (m: string[]) => compile({ receiver: 'default', routes: [{ matchers: m, receiver: 'x' }] }).routes[0]?.id;
     expect(two(['a="1"', 'b=~"2|3"'])).toBe(two(['b=~"2|3"', 'a=1']));
@@ -107,7 +118,10 @@ describe('route identity (issue #12)', () => {
     const before = compile({ receiver: 'default', routes: [named, staging] }).routes[0];
     expect(before?.id).toBe('name:prod');
     expect(before?.path).toBe('route.routes[0] (prod)');
-    const moved = compile({ receiver: 'default', routes: [staging, { ...staging, matchers: ['cluster="dev"'], routes: [{ ...named, matchers: ['cluster=~"prod|prod-eu"'], receiver: 'chat' }] }] });
+    const moved = compile({
+      receiver: 'default',
+      routes: [staging, { ...staging, matchers: ['cluster="dev"'], routes: [{ ...named, matchers: ['cluster=~"prod|prod-eu"'], receiver: 'chat' }] }],
+    });
     expect(moved.routes[1]?.routes[0]?.id).toBe('name:prod');
     // Its unnamed child's content identity hangs off the name, so it survives the move too.
     expect(moved.routes[1]?.routes[0]?.routes[0]?.id).toBe(before?.routes[0]?.id);
@@ -118,6 +132,14 @@ describe('route identity (issue #12)', () => {
     const [a, b, c] = root.routes.map((r) => r.id);
     expect(new Set([a, b, c]).size).toBe(3);
     expect(b).toBe(`${a}-2`);
-    expect(() => compile({ receiver: 'default', routes: [{ ...staging, name: 'x' }, { ...prod, name: 'x' }] })).toThrow(/used twice/);
+    expect(() =>
+      compile({
+        receiver: 'default',
+        routes: [
+          { ...staging, name: 'x' },
+          { ...prod, name: 'x' },
+        ],
+      }),
+    ).toThrow(/used twice/);
   });
 });

@@ -1,14 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseMatcher, type MatcherSpec } from '../../../src/route/matcher.ts';
-import {
-  compileSilences,
-  nextSilenceChange,
-  parseSilenceInput,
-  silenceSchema,
-  silenceState,
-  silencedBy,
-  type Silence,
-} from '../../../src/route/silence.ts';
+import { compileSilences, nextSilenceChange, parseSilenceInput, silenceSchema, silenceState, silencedBy, type Silence } from '../../../src/route/silence.ts';
 
 const T0 = Date.parse('2026-05-01T12:00:00.000Z');
 const MIN = 60_000;
@@ -155,8 +147,16 @@ describe('parseSilenceInput', () => {
     ['a bad regex', { ...base, matchers: ['namespace="a"', 'name=~"("'], duration: '1h' }, /^matchers\.1: invalid regular expression/],
     ['a bad operator', { ...base, matchers: [{ name: 'namespace', op: '==', value: 'x' }], duration: '1h' }, /^matchers\.0\.op: /],
     ['a bad label name', { ...base, matchers: [{ name: 'name-space', op: '=', value: 'x' }], duration: '1h' }, /^matchers\.0\.name: label names are letters/],
-    ['matchers matching everything', { ...base, matchers: ['namespace=~".*"', 'team=""'], duration: '1h' }, /^matchers: at least one matcher must not match the empty string/],
-    ['only negative matchers', { ...base, matchers: ['namespace!="kube-system"'], duration: '1h' }, /^matchers: at least one matcher must not match the empty string/],
+    [
+      'matchers matching everything',
+      { ...base, matchers: ['namespace=~".*"', 'team=""'], duration: '1h' },
+      /^matchers: at least one matcher must not match the empty string/,
+    ],
+    [
+      'only negative matchers',
+      { ...base, matchers: ['namespace!="kube-system"'], duration: '1h' },
+      /^matchers: at least one matcher must not match the empty string/,
+    ],
     ['neither endsAt nor duration', base, /^endsAt: endsAt is required \(or give a duration/],
     ['both endsAt and duration', { ...base, endsAt: '2026-05-01T13:00:00Z', duration: '1h' }, /^duration: give endsAt or duration, not both/],
     ['a bad duration', { ...base, duration: 'soon' }, /^duration: "soon" is not a positive duration/],
@@ -164,7 +164,11 @@ describe('parseSilenceInput', () => {
     ['a bad date', { ...base, endsAt: 'tomorrow' }, /^endsAt: expected an ISO 8601 date-time/],
     ['a date without zone', { ...base, endsAt: '2026-05-01 13:00' }, /^endsAt: expected an ISO 8601 date-time/],
     ['endsAt before startsAt', { ...base, startsAt: '2026-05-01T15:00:00Z', endsAt: '2026-05-01T14:00:00Z' }, /^endsAt: the silence must end after it starts/],
-    ['endsAt equal to startsAt', { ...base, startsAt: '2026-05-01T15:00:00Z', endsAt: '2026-05-01T15:00:00Z' }, /^endsAt: the silence must end after it starts/],
+    [
+      'endsAt equal to startsAt',
+      { ...base, startsAt: '2026-05-01T15:00:00Z', endsAt: '2026-05-01T15:00:00Z' },
+      /^endsAt: the silence must end after it starts/,
+    ],
     ['endsAt in the past', { ...base, startsAt: '2026-05-01T09:00:00Z', endsAt: '2026-05-01T10:00:00Z' }, /^endsAt: the silence would already be over/],
     ['no createdBy', { ...base, createdBy: undefined, duration: '1h' }, /^createdBy: createdBy is required/],
     ['a blank createdBy', { ...base, createdBy: '   ', duration: '1h' }, /^createdBy: createdBy must not be empty/],
@@ -191,7 +195,15 @@ describe('parseSilenceInput', () => {
 });
 
 describe('silenceSchema (stored silences)', () => {
-  const valid = { id: 'x', matchers: [{ name: 'namespace', op: '=', value: 'a' }], startsAt: at(T0), endsAt: at(T0 + HOUR), createdBy: 'a', comment: 'c', createdAt: at(T0) };
+  const valid = {
+    id: 'x',
+    matchers: [{ name: 'namespace', op: '=', value: 'a' }],
+    startsAt: at(T0),
+    endsAt: at(T0 + HOUR),
+    createdBy: 'a',
+    comment: 'c',
+    createdAt: at(T0),
+  };
 
   it.each<[string, Record<string, unknown>, boolean]>([
     ['a valid silence', valid, true],

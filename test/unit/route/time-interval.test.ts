@@ -42,8 +42,26 @@ describe('time interval: contains', () => {
     [{ times: [{ start_time: '22:00', end_time: '24:00' }] }, '2025-06-03T00:00:00Z', false],
     [{ times: [{ start_time: '00:00', end_time: '06:00' }] }, '2025-06-03T00:00:00Z', true],
     // Several time ranges in one entry are OR-ed.
-    [{ times: [{ start_time: '00:00', end_time: '06:00' }, { start_time: '22:00', end_time: '24:00' }] }, '2025-06-03T12:00:00Z', false],
-    [{ times: [{ start_time: '00:00', end_time: '06:00' }, { start_time: '22:00', end_time: '24:00' }] }, '2025-06-03T22:30:00Z', true],
+    [
+      {
+        times: [
+          { start_time: '00:00', end_time: '06:00' },
+          { start_time: '22:00', end_time: '24:00' },
+        ],
+      },
+      '2025-06-03T12:00:00Z',
+      false,
+    ],
+    [
+      {
+        times: [
+          { start_time: '00:00', end_time: '06:00' },
+          { start_time: '22:00', end_time: '24:00' },
+        ],
+      },
+      '2025-06-03T22:30:00Z',
+      true,
+    ],
     // Negative days of month: the last day, leap and non-leap February.
     [{ days_of_month: ['-1'] }, '2024-02-29T12:00:00Z', true],
     [{ days_of_month: ['-1'] }, '2024-02-28T12:00:00Z', false],
@@ -161,20 +179,42 @@ describe('time interval: schema', () => {
   });
 
   it('accepts a full spec and needs a name and at least one entry', () => {
-    expect(errors({ times: [{ start_time: '00:00', end_time: '24:00' }], weekdays: ['monday:friday', 'sunday'], days_of_month: ['1:5', '-3:-1'], months: ['january:march', '1:3', 'december'], years: ['2025:2027'], location: 'Europe/Berlin' })).toEqual([]);
+    expect(
+      errors({
+        times: [{ start_time: '00:00', end_time: '24:00' }],
+        weekdays: ['monday:friday', 'sunday'],
+        days_of_month: ['1:5', '-3:-1'],
+        months: ['january:march', '1:3', 'december'],
+        years: ['2025:2027'],
+        location: 'Europe/Berlin',
+      }),
+    ).toEqual([]);
     expect(timeIntervalSchema.safeParse({ name: '', time_intervals: [{}] }).success).toBe(false);
     expect(timeIntervalSchema.safeParse({ name: 'x', time_intervals: [] }).success).toBe(false);
     expect(timeIntervalSchema.safeParse({ name: 'x', time_intervals: [{}], extra: 1 }).success).toBe(false);
   });
 
   it('rejects duplicate names in the list, and compile names the interval', () => {
-    const r = timeIntervalsSchema.safeParse([{ name: 'a', time_intervals: [{}] }, { name: 'a', time_intervals: [{}] }]);
+    const r = timeIntervalsSchema.safeParse([
+      { name: 'a', time_intervals: [{}] },
+      { name: 'a', time_intervals: [{}] },
+    ]);
     expect(r.success).toBe(false);
     expect(r.error?.issues[0]?.message).toBe('time interval "a" is defined twice');
-    expect(() => compileTimeIntervals([{ name: 'a', time_intervals: [{}] }, { name: 'a', time_intervals: [{}] }])).toThrow(/defined twice/);
+    expect(() =>
+      compileTimeIntervals([
+        { name: 'a', time_intervals: [{}] },
+        { name: 'a', time_intervals: [{}] },
+      ]),
+    ).toThrow(/defined twice/);
     expect(() => compileTimeInterval({ name: 'night', time_intervals: [{ times: [{ start_time: '23:00', end_time: '07:00' }] }] })).toThrow(TimeIntervalError);
     expect(() => compileTimeInterval({ name: 'night', time_intervals: [{ weekdays: ['fri'] }] })).toThrow('time interval "night": "fri" is not a weekday');
-    expect([...compileTimeIntervals([{ name: 'a', time_intervals: [{}] }, { name: 'b', time_intervals: [{}] }]).keys()]).toEqual(['a', 'b']);
+    expect([
+      ...compileTimeIntervals([
+        { name: 'a', time_intervals: [{}] },
+        { name: 'b', time_intervals: [{}] },
+      ]).keys(),
+    ]).toEqual(['a', 'b']);
   });
 });
 
@@ -189,18 +229,58 @@ describe('time interval: nextChange', () => {
   };
 
   const cases: Array<[string, TimeIntervalEntrySpec[], string, string | null]> = [
-    ['business hours, inside', [{ weekdays: ['monday:friday'], times: [{ start_time: '09:00', end_time: '17:00' }] }], '2025-06-02T10:15:30Z', '2025-06-02T17:00:00.000Z'],
-    ['business hours, Friday evening → Monday', [{ weekdays: ['monday:friday'], times: [{ start_time: '09:00', end_time: '17:00' }] }], '2025-06-06T17:00:00Z', '2025-06-09T09:00:00.000Z'],
+    [
+      'business hours, inside',
+      [{ weekdays: ['monday:friday'], times: [{ start_time: '09:00', end_time: '17:00' }] }],
+      '2025-06-02T10:15:30Z',
+      '2025-06-02T17:00:00.000Z',
+    ],
+    [
+      'business hours, Friday evening → Monday',
+      [{ weekdays: ['monday:friday'], times: [{ start_time: '09:00', end_time: '17:00' }] }],
+      '2025-06-06T17:00:00Z',
+      '2025-06-09T09:00:00.000Z',
+    ],
     ['weekend, Berlin', [{ location: 'Europe/Berlin', weekdays: ['saturday', 'sunday'] }], '2025-06-04T12:00:00Z', '2025-06-06T22:00:00.000Z'],
-    ['Berlin 09:00 across the spring switch', [{ location: 'Europe/Berlin', times: [{ start_time: '09:00', end_time: '10:00' }] }], '2025-03-29T12:00:00Z', '2025-03-30T07:00:00.000Z'],
-    ['Berlin 02:00-03:00, skipped hour → next day', [{ location: 'Europe/Berlin', times: [{ start_time: '02:00', end_time: '03:00' }] }], '2025-03-29T12:00:00Z', '2025-03-31T00:00:00.000Z'],
-    ['Berlin 02:00-03:00, repeated hour ends at the second 03:00', [{ location: 'Europe/Berlin', times: [{ start_time: '02:00', end_time: '03:00' }] }], '2025-10-26T00:10:00Z', '2025-10-26T02:00:00.000Z'],
-    ['Berlin 02:30-03:30 on the autumn switch: leaves at 03:00 CEST, re-enters at 02:30 CET', [{ location: 'Europe/Berlin', times: [{ start_time: '02:30', end_time: '03:30' }] }], '2025-10-26T00:40:00Z', '2025-10-26T01:00:00.000Z'],
-    ['LA 00:00-06:00 across the autumn switch', [{ location: 'America/Los_Angeles', times: [{ start_time: '00:00', end_time: '06:00' }] }], '2025-11-02T08:00:00Z', '2025-11-02T14:00:00.000Z'],
+    [
+      'Berlin 09:00 across the spring switch',
+      [{ location: 'Europe/Berlin', times: [{ start_time: '09:00', end_time: '10:00' }] }],
+      '2025-03-29T12:00:00Z',
+      '2025-03-30T07:00:00.000Z',
+    ],
+    [
+      'Berlin 02:00-03:00, skipped hour → next day',
+      [{ location: 'Europe/Berlin', times: [{ start_time: '02:00', end_time: '03:00' }] }],
+      '2025-03-29T12:00:00Z',
+      '2025-03-31T00:00:00.000Z',
+    ],
+    [
+      'Berlin 02:00-03:00, repeated hour ends at the second 03:00',
+      [{ location: 'Europe/Berlin', times: [{ start_time: '02:00', end_time: '03:00' }] }],
+      '2025-10-26T00:10:00Z',
+      '2025-10-26T02:00:00.000Z',
+    ],
+    [
+      'Berlin 02:30-03:30 on the autumn switch: leaves at 03:00 CEST, re-enters at 02:30 CET',
+      [{ location: 'Europe/Berlin', times: [{ start_time: '02:30', end_time: '03:30' }] }],
+      '2025-10-26T00:40:00Z',
+      '2025-10-26T01:00:00.000Z',
+    ],
+    [
+      'LA 00:00-06:00 across the autumn switch',
+      [{ location: 'America/Los_Angeles', times: [{ start_time: '00:00', end_time: '06:00' }] }],
+      '2025-11-02T08:00:00Z',
+      '2025-11-02T14:00:00.000Z',
+    ],
     ['last day of a leap February', [{ days_of_month: ['-1'] }], '2024-02-24T00:00:00Z', '2024-02-29T00:00:00.000Z'],
     ['nothing changes within the horizon', [{ months: ['june'] }], '2025-06-02T00:00:00Z', null],
     ['24:00 end flips at midnight', [{ times: [{ start_time: '22:00', end_time: '24:00' }] }], '2025-06-02T23:00:00Z', '2025-06-03T00:00:00.000Z'],
-    ['two entries OR-ed: the union flips only when both are out', [{ times: [{ start_time: '08:00', end_time: '12:00' }] }, { times: [{ start_time: '11:00', end_time: '14:00' }] }], '2025-06-02T09:00:00Z', '2025-06-02T14:00:00.000Z'],
+    [
+      'two entries OR-ed: the union flips only when both are out',
+      [{ times: [{ start_time: '08:00', end_time: '12:00' }] }, { times: [{ start_time: '11:00', end_time: '14:00' }] }],
+      '2025-06-02T09:00:00Z',
+      '2025-06-02T14:00:00.000Z',
+    ],
   ];
 
   it.each(cases)('%s', (_name, entries, from, expected) => {
@@ -220,7 +300,14 @@ describe('time interval: nextChange', () => {
 
   it('agrees with a minute scan over many start instants (Berlin business hours, DST week)', () => {
     const ti = interval(
-      { location: 'Europe/Berlin', weekdays: ['monday:friday'], times: [{ start_time: '08:30', end_time: '12:00' }, { start_time: '13:00', end_time: '17:45' }] },
+      {
+        location: 'Europe/Berlin',
+        weekdays: ['monday:friday'],
+        times: [
+          { start_time: '08:30', end_time: '12:00' },
+          { start_time: '13:00', end_time: '17:45' },
+        ],
+      },
       { location: 'America/Los_Angeles', days_of_month: ['-1'], times: [{ start_time: '23:00', end_time: '24:00' }] },
     );
     for (let from = at('2025-10-24T00:00:00Z'); from < at('2025-11-04T00:00:00Z'); from += 97 * 60_000 + 13_000) {

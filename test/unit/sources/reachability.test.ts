@@ -80,7 +80,17 @@ describe('the reachability monitor', () => {
 describe('the reachability monitor while Redis is down', () => {
   it('logs a failing report once per run of failures, not at every check', async () => {
     const lines: string[] = [];
-    const sink = new Writable({ write(chunk: Buffer, _enc, cb) { lines.push(...chunk.toString().split('\n').filter((l) => l !== '')); cb(); } });
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        lines.push(
+          ...chunk
+            .toString()
+            .split('\n')
+            .filter((l) => l !== ''),
+        );
+        cb();
+      },
+    });
     let fail = true;
     const monitor = startReachabilityMonitor({
       read: () => [{ cluster: 'west', kind: 'Cluster', name: 'west', reachable: false, since: 1 }],
@@ -104,12 +114,41 @@ describe('the reachability monitor while Redis is down', () => {
 describe('the built-in inhibit rules', () => {
   const rules = compileInhibitRules(BUILTIN_INHIBIT_RULES);
   const finding = (labels: Record<string, string>) => ({
-    cluster: 'west', tool: 'argocd', project: 'mesh', owner_kind: 'Application', owner_namespace: 'argocd', owner: 'payments-mesh',
-    group: 'networking.istio.io', kind: 'VirtualService', namespace: 'payments', name: 'payments', state: 'Modified', category: 'traffic', mesh: 'istio', severity: 'high',
+    cluster: 'west',
+    tool: 'argocd',
+    project: 'mesh',
+    owner_kind: 'Application',
+    owner_namespace: 'argocd',
+    owner: 'payments-mesh',
+    group: 'networking.istio.io',
+    kind: 'VirtualService',
+    namespace: 'payments',
+    name: 'payments',
+    state: 'Modified',
+    category: 'traffic',
+    mesh: 'istio',
+    severity: 'high',
     ...labels,
   });
-  const cluster = { id: 'cluster', labels: finding({ tool: 'meshdrift', owner_kind: 'Cluster', owner_namespace: '', owner: 'west', group: 'meshdrift.io', kind: 'Cluster', namespace: '', name: 'west', state: 'Unreachable', project: '' }) };
-  const app = { id: 'app', labels: finding({ group: 'argoproj.io', kind: 'Application', namespace: 'argocd', name: 'payments-mesh', state: 'Unreachable', category: 'non-mesh' }) };
+  const cluster = {
+    id: 'cluster',
+    labels: finding({
+      tool: 'meshdrift',
+      owner_kind: 'Cluster',
+      owner_namespace: '',
+      owner: 'west',
+      group: 'meshdrift.io',
+      kind: 'Cluster',
+      namespace: '',
+      name: 'west',
+      state: 'Unreachable',
+      project: '',
+    }),
+  };
+  const app = {
+    id: 'app',
+    labels: finding({ group: 'argoproj.io', kind: 'Application', namespace: 'argocd', name: 'payments-mesh', state: 'Unreachable', category: 'non-mesh' }),
+  };
 
   it('an unreachable cluster holds back every other finding of that cluster, whatever its tool, and nothing elsewhere', () => {
     expect(findInhibition(finding({}), [cluster], rules)?.rule).toBe('meshdrift:cluster-unreachable');
@@ -124,7 +163,7 @@ describe('the built-in inhibit rules', () => {
     expect(findInhibition(finding({}), [api], rules)).toBeNull();
   });
 
-  it('an app Argo CD cannot compare holds back that app\'s other findings only', () => {
+  it("an app Argo CD cannot compare holds back that app's other findings only", () => {
     expect(findInhibition(finding({}), [app], rules)?.rule).toBe('meshdrift:app-unreachable');
     expect(findInhibition(finding({ owner: 'checkout-mesh' }), [app], rules)).toBeNull();
     expect(findInhibition(finding({ cluster: 'east' }), [app], rules)).toBeNull();

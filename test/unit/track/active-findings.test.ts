@@ -97,7 +97,9 @@ describe('activeFindingsDelta', () => {
 
   it('resolving and deleting the group drop references', () => {
     const prev = group('g1', [tracked('a'), tracked('b')]);
-    expect(activeFindingsDelta(prev, group('g1', [tracked('a'), tracked('b', 'high', 'resolved')]))).toEqual([{ fingerprint: 'b', field: 'high|istio|traffic', delta: -1 }]);
+    expect(activeFindingsDelta(prev, group('g1', [tracked('a'), tracked('b', 'high', 'resolved')]))).toEqual([
+      { fingerprint: 'b', field: 'high|istio|traffic', delta: -1 },
+    ]);
     expect(activeFindingsDelta(prev, null)).toEqual([
       { fingerprint: 'a', field: 'high|istio|traffic', delta: -1 },
       { fingerprint: 'b', field: 'high|istio|traffic', delta: -1 },

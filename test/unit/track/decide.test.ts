@@ -195,7 +195,9 @@ describe('decide and flush', () => {
     expect(r.next?.pendingFlush?.dueAt).toBe(10_000 + timing.groupIntervalMs); // max(mute end, group_interval)
     // Everything muted: nothing to send.
     const allMuted = applySignal(null, input([finding('c')]), 0).next as GroupState;
-    expect(flush(allMuted, allMuted.pendingFlush?.seq ?? 0, { now: 10_000, mute: () => ({ muted: true, until: 99_000 }) })).toMatchObject({ notification: null });
+    expect(flush(allMuted, allMuted.pendingFlush?.seq ?? 0, { now: 10_000, mute: () => ({ muted: true, until: 99_000 }) })).toMatchObject({
+      notification: null,
+    });
     // When the silence ends the finding is new to the receivers.
     const later = flush(r.next as GroupState, r.next?.pendingFlush?.seq ?? 0, at(400_000));
     expect(later.notification).toMatchObject({ reason: 'new-findings' });

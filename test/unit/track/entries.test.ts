@@ -10,9 +10,23 @@ describe('history entries', () => {
     const resolved = [makeTrackedFinding('old', { status: 'resolved' })];
     const n = makeNotification({ firing, resolved });
     const entry = historyEntry(n);
-    expect(entry).toMatchObject({ groupKey: n.groupKey, seq: n.seq, reason: n.reason, status: n.status, firing: 500, resolved: 1, omitted: 501 - HISTORY_ENTRY_FINDINGS });
+    expect(entry).toMatchObject({
+      groupKey: n.groupKey,
+      seq: n.seq,
+      reason: n.reason,
+      status: n.status,
+      firing: 500,
+      resolved: 1,
+      omitted: 501 - HISTORY_ENTRY_FINDINGS,
+    });
     expect(entry.findings).toHaveLength(HISTORY_ENTRY_FINDINGS);
-    expect(entry.findings[0]).toEqual({ fingerprint: firing[0]?.fingerprint, status: 'firing', severity: firing[0]?.severity, state: firing[0]?.state, resource: firing[0]?.resource });
+    expect(entry.findings[0]).toEqual({
+      fingerprint: firing[0]?.fingerprint,
+      status: 'firing',
+      severity: firing[0]?.severity,
+      state: firing[0]?.state,
+      resource: firing[0]?.resource,
+    });
     expect(JSON.stringify(entry).length).toBeLessThan(8 * 1024);
     expect(JSON.stringify(entry)).not.toContain('ddddd');
   });
@@ -22,8 +36,14 @@ describe('audit entries', () => {
   it('keep at most AUDIT_ENTRY_REFS resources and fingerprints, count the rest, and clip the reason', () => {
     const resources = Array.from({ length: 300 }, (_, i) => ({ group: 'networking.istio.io', kind: 'VirtualService', namespace: 'ns', name: `vs-${i}` }));
     const e = auditEntrySchema.parse({
-      at: 1, actor: 'meshdrift', action: 'sync', cluster: 'prod', outcome: 'performed', reason: 'r'.repeat(10_000),
-      resources, fingerprints: resources.map((r) => r.name),
+      at: 1,
+      actor: 'meshdrift',
+      action: 'sync',
+      cluster: 'prod',
+      outcome: 'performed',
+      reason: 'r'.repeat(10_000),
+      resources,
+      fingerprints: resources.map((r) => r.name),
     });
     const bounded = boundedAuditEntry(e);
     expect(bounded.resources).toEqual(resources.slice(0, AUDIT_ENTRY_REFS));
@@ -33,7 +53,15 @@ describe('audit entries', () => {
     expect(bounded.reason.endsWith('…')).toBe(true);
     expect(JSON.stringify(bounded).length).toBeLessThan(8 * 1024);
     // A small entry is unchanged.
-    const small = auditEntrySchema.parse({ at: 1, actor: 'meshdrift', action: 'sync', cluster: 'prod', outcome: 'performed', reason: 'ok', resources: resources.slice(0, 2) });
+    const small = auditEntrySchema.parse({
+      at: 1,
+      actor: 'meshdrift',
+      action: 'sync',
+      cluster: 'prod',
+      outcome: 'performed',
+      reason: 'ok',
+      resources: resources.slice(0, 2),
+    });
     expect(boundedAuditEntry(small)).toEqual(small);
   });
 });

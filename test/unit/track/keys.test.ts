@@ -26,7 +26,11 @@ describe('tracking key layout (golden)', () => {
     expect(activeGroupsKey('md')).toBe('md:groups:active');
     expect(knownGroupsKey('md')).toBe('md:groups:known');
     expect(groupVersionKey('md')).toBe('md:group-version');
-    expect(activeFindingsKeys('md')).toEqual({ refs: 'md:findings:active:refs', counts: 'md:findings:active:counts', reconciled: 'md:findings:active:reconciled' });
+    expect(activeFindingsKeys('md')).toEqual({
+      refs: 'md:findings:active:refs',
+      counts: 'md:findings:active:counts',
+      reconciled: 'md:findings:active:reconciled',
+    });
   });
   it('history, inhibition sources, silences, epoch', () => {
     expect(historyKey('md')).toBe('md:history');

@@ -44,10 +44,26 @@ function applyAll(groups: Map<string, GroupState>, s: Signal, p: ClassifyPolicy,
   const findings = classify(s, p);
   let ins = groupInputs(s, findings, p.route);
   const keys = new Set(ins.map((i) => i.groupKey));
-  ins = adoptGroups(ins, [...groups.values()].filter((g) => !keys.has(g.groupKey)), p.route);
+  ins = adoptGroups(
+    ins,
+    [...groups.values()].filter((g) => !keys.has(g.groupKey)),
+    p.route,
+  );
   const reported = new Map(findings.map((f) => [f.fingerprint, f]));
   const routed = new Set(ins.map((i) => i.groupKey));
-  const all: SignalInput[] = [...ins.map((i) => ({ ...i, reported })), ...[...groups.keys()].filter((k) => !routed.has(k)).map((groupKey) => ({ groupKey, findings: [], completeness: 'snapshot' as const, scope: ins[0]?.scope ?? { cluster: 'prod', tool: 'argocd' as const, owner: s.owner }, observedAt: s.observedAt, reported }))];
+  const all: SignalInput[] = [
+    ...ins.map((i) => ({ ...i, reported })),
+    ...[...groups.keys()]
+      .filter((k) => !routed.has(k))
+      .map((groupKey) => ({
+        groupKey,
+        findings: [],
+        completeness: 'snapshot' as const,
+        scope: ins[0]?.scope ?? { cluster: 'prod', tool: 'argocd' as const, owner: s.owner },
+        observedAt: s.observedAt,
+        reported,
+      })),
+  ];
   for (const i of all) {
     const r = applySignal(groups.get(i.groupKey) ?? null, i, now);
     if (r.next === null) groups.delete(i.groupKey);
@@ -101,7 +117,12 @@ describe('alert groups follow route identity', () => {
     // What the old code stored: key from the positional id, labels.route positional.
     const legacyKey = groupKeyOf('route.routes[0]', current.labels.groupBy ?? {});
     expect(legacyKey).not.toBe(current.groupKey);
-    const old: SignalInput = { ...current, groupKey: legacyKey, labels: { ...current.labels, route: 'route.routes[0]' }, findings: current.findings.map((f) => ({ ...f, groupKey: legacyKey, routes: ['route.routes[0]'] })) };
+    const old: SignalInput = {
+      ...current,
+      groupKey: legacyKey,
+      labels: { ...current.labels, route: 'route.routes[0]' },
+      findings: current.findings.map((f) => ({ ...f, groupKey: legacyKey, routes: ['route.routes[0]'] })),
+    };
     const groups = new Map<string, GroupState>();
     const first = applySignal(null, old, 1000).next;
     if (!first) throw new Error('no state');

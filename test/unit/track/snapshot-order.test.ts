@@ -44,11 +44,18 @@ describe('snapshotRecordOf', () => {
 
 describe('signalTime', () => {
   const SKEW = 60_000;
-  const cases: Array<[string, 'argocd-webhook' | 'flux-webhook' | 'argocd-watch' | 'argocd-api' | 'audit' | 'flux-watch', number, { at: number; observed: boolean; clamped: boolean }]> = [
+  const cases: Array<
+    [
+      string,
+      'argocd-webhook' | 'flux-webhook' | 'argocd-watch' | 'argocd-api' | 'audit' | 'flux-watch',
+      number,
+      { at: number; observed: boolean; clamped: boolean },
+    ]
+  > = [
     ['a webhook time from the future is the receipt', 'argocd-webhook', 4_000_000_000_000, { at: NOW, observed: false, clamped: true }],
     ['a webhook time within the skew is kept', 'argocd-webhook', NOW - 10_000, { at: NOW - 10_000, observed: false, clamped: false }],
     ['a webhook time far in the past is receipt - skew', 'flux-webhook', 5, { at: NOW - SKEW, observed: false, clamped: true }],
-    ['a watch time is meshdrift\'s own', 'argocd-watch', NOW - 3_000, { at: NOW - 3_000, observed: true, clamped: false }],
+    ["a watch time is meshdrift's own", 'argocd-watch', NOW - 3_000, { at: NOW - 3_000, observed: true, clamped: false }],
     ['an audit re-list started long ago keeps its time', 'audit', NOW - 600_000, { at: NOW - 600_000, observed: true, clamped: false }],
     ['an API poll time is never after the receipt', 'argocd-api', NOW + 5, { at: NOW, observed: true, clamped: false }],
     ['a Flux watch is observed', 'flux-watch', NOW, { at: NOW, observed: true, clamped: false }],
@@ -82,7 +89,16 @@ const owner = { kind: 'Application', namespace: 'argocd', name: 'app' };
 const scope = { cluster: 'prod', tool: 'argocd' as const, owner };
 const OWNER_KEY = 'prod/argocd/Application/argocd/app';
 function input(findings: Finding[], observedAt: number, observed: boolean): SignalInput {
-  return { groupKey: 'g1', labels: { cluster: 'prod', tool: 'argocd', owner, project: 'p', route: 'r', receiver: 'console', groupBy: {} }, timing, findings, completeness: 'snapshot', scope, observedAt, observed };
+  return {
+    groupKey: 'g1',
+    labels: { cluster: 'prod', tool: 'argocd', owner, project: 'p', route: 'r', receiver: 'console', groupBy: {} },
+    timing,
+    findings,
+    completeness: 'snapshot',
+    scope,
+    observedAt,
+    observed,
+  };
 }
 
 describe('applySignal ordering', () => {

@@ -53,7 +53,12 @@ describe('list query (ApplicationQuery as grpc-gateway reads it)', () => {
 
 describe('parseApplicationList', () => {
   it('reads real list items (3.x recordings, a 2.x dump, the synthetic mesh app), dropping unknown fields', () => {
-    const files = ['app-outofsync-requirespruning-v3.json', 'app-synced-progressing-v3.json', 'app-outofsync-syncfailed-missing-v2.json', 'synthetic-app-outofsync-istio-gatewayapi-v3.json'];
+    const files = [
+      'app-outofsync-requirespruning-v3.json',
+      'app-synced-progressing-v3.json',
+      'app-outofsync-syncfailed-missing-v2.json',
+      'synthetic-app-outofsync-istio-gatewayapi-v3.json',
+    ];
     const list = parseApplicationList(listOf(...files.map(fixture)));
     expect(list.skipped).toEqual([]);
     expect(list.resourceVersion).toBe('123');
@@ -96,8 +101,25 @@ describe('parseResourceTree', () => {
     const tree = parseResourceTree(
       JSON.stringify({
         nodes: [
-          { group: 'networking.istio.io', version: 'v1', kind: 'DestinationRule', namespace: 'payments', name: 'payments', uid: 'u1', resourceVersion: '7', createdAt: '2026-11-20T08:12:40Z', health: { status: 'Degraded', message: 'no subsets' }, info: [{ name: 'x', value: 'y' }] },
-          { group: 'apps', kind: 'ReplicaSet', namespace: 'payments', name: 'rs', parentRefs: [{ group: 'apps', kind: 'Deployment', name: 'd', namespace: 'payments' }] },
+          {
+            group: 'networking.istio.io',
+            version: 'v1',
+            kind: 'DestinationRule',
+            namespace: 'payments',
+            name: 'payments',
+            uid: 'u1',
+            resourceVersion: '7',
+            createdAt: '2026-11-20T08:12:40Z',
+            health: { status: 'Degraded', message: 'no subsets' },
+            info: [{ name: 'x', value: 'y' }],
+          },
+          {
+            group: 'apps',
+            kind: 'ReplicaSet',
+            namespace: 'payments',
+            name: 'rs',
+            parentRefs: [{ group: 'apps', kind: 'Deployment', name: 'd', namespace: 'payments' }],
+          },
           { version: 'v1', kind: 'Service', namespace: 'payments', name: 'gone' },
         ],
         hosts: [{ name: 'node-1' }],
@@ -105,7 +127,17 @@ describe('parseResourceTree', () => {
       'payments-mesh',
     );
     expect(tree.nodes).toHaveLength(3);
-    expect(tree.nodes?.[0]).toEqual({ group: 'networking.istio.io', version: 'v1', kind: 'DestinationRule', namespace: 'payments', name: 'payments', uid: 'u1', resourceVersion: '7', createdAt: '2026-11-20T08:12:40Z', health: { status: 'Degraded', message: 'no subsets' } });
+    expect(tree.nodes?.[0]).toEqual({
+      group: 'networking.istio.io',
+      version: 'v1',
+      kind: 'DestinationRule',
+      namespace: 'payments',
+      name: 'payments',
+      uid: 'u1',
+      resourceVersion: '7',
+      createdAt: '2026-11-20T08:12:40Z',
+      health: { status: 'Degraded', message: 'no subsets' },
+    });
   });
 
   it('an empty tree has no nodes', () => {
@@ -113,7 +145,9 @@ describe('parseResourceTree', () => {
   });
 
   it('a node of the wrong shape fails the tree, naming the app and field', () => {
-    const err = caught(() => parseResourceTree('{"nodes":[{"kind":"Service","name":"a"},{"kind":"Service","name":"b","health":{"status":3}}]}', 'payments-mesh'));
+    const err = caught(() =>
+      parseResourceTree('{"nodes":[{"kind":"Service","name":"a"},{"kind":"Service","name":"b","health":{"status":3}}]}', 'payments-mesh'),
+    );
     expect(err.kind).toBe('invalid-answer');
     expect(err.message).toContain('resource tree of payments-mesh');
     expect(err.message).toContain('nodes[1].health.status');

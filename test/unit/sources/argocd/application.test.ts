@@ -45,7 +45,7 @@ describe('Argo CD Application → Signal', () => {
     expect(signal.resources.filter((r) => r.state !== 'InSync')).toEqual([]);
   });
 
-  it('an app whose sync status is Unknown resolves nothing (partial) and is itself Unreachable, with Argo CD\'s reason', () => {
+  it("an app whose sync status is Unknown resolves nothing (partial) and is itself Unreachable, with Argo CD's reason", () => {
     const parsed = app('synthetic-app-outofsync-istio-gatewayapi-v3.json');
     const conditions = [
       { type: 'SharedResourceWarning', message: 'not this one' },
@@ -54,17 +54,28 @@ describe('Argo CD Application → Signal', () => {
     const unknown = { ...parsed, status: { ...parsed.status, sync: { status: 'Unknown' }, conditions, resources: [] } };
     const signal = applicationToSignal(unknown, ctx);
     expect(signal.completeness).toBe('partial');
-    expect(signal.resources).toEqual([{
-      group: 'argoproj.io', kind: 'Application', namespace: 'argocd', name: 'payments-mesh', state: 'Unreachable',
-      detail: 'ComparisonError: Failed to load target state: rpc error: code = Unknown desc = dial tcp 10.0.0.7:8081: connect: connection refused',
-    }]);
+    expect(signal.resources).toEqual([
+      {
+        group: 'argoproj.io',
+        kind: 'Application',
+        namespace: 'argocd',
+        name: 'payments-mesh',
+        state: 'Unreachable',
+        detail: 'ComparisonError: Failed to load target state: rpc error: code = Unknown desc = dial tcp 10.0.0.7:8081: connect: connection refused',
+      },
+    ]);
     const bare = applicationToSignal({ ...parsed, status: { sync: { status: 'Unknown' } } }, ctx);
-    expect(bare.resources).toEqual([expect.objectContaining({ kind: 'Application', state: 'Unreachable', detail: 'Argo CD could not compare the app with Git (sync Unknown)' })]);
+    expect(bare.resources).toEqual([
+      expect.objectContaining({ kind: 'Application', state: 'Unreachable', detail: 'Argo CD could not compare the app with Git (sync Unknown)' }),
+    ]);
   });
 
   it('a long comparison error is cut to 300 characters', () => {
     const parsed = app('app-synced-healthy-appset-owned.json');
-    const signal = applicationToSignal({ ...parsed, status: { sync: { status: 'Unknown' }, conditions: [{ type: 'ComparisonError', message: 'x'.repeat(5000) }] } }, ctx);
+    const signal = applicationToSignal(
+      { ...parsed, status: { sync: { status: 'Unknown' }, conditions: [{ type: 'ComparisonError', message: 'x'.repeat(5000) }] } },
+      ctx,
+    );
     expect(signal.resources[0]?.detail).toHaveLength(300);
     expect(signal.resources[0]?.detail?.endsWith('…')).toBe(true);
   });

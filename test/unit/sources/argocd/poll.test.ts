@@ -2,9 +2,26 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, loadEnv } from '../../../../src/config/env.ts';
 import { createLogger } from '../../../../src/log.ts';
 import type { Signal } from '../../../../src/model/signal.ts';
-import { ArgoCdApiError, ArgoCdAuthError, listedApplicationSchema, parseApplicationList, type ApplicationFilters, type ApplicationRef, type ArgoCdApi, type ListedApplication, type ResourceTree } from '../../../../src/sources/argocd/api.ts';
+import {
+  ArgoCdApiError,
+  ArgoCdAuthError,
+  listedApplicationSchema,
+  parseApplicationList,
+  type ApplicationFilters,
+  type ApplicationRef,
+  type ArgoCdApi,
+  type ListedApplication,
+  type ResourceTree,
+} from '../../../../src/sources/argocd/api.ts';
 import { applicationToSignal } from '../../../../src/sources/argocd/application.ts';
-import { argoCdPollSettings, listScopes, startArgoCdPoller, type ArgoCdPoller, type ArgoCdPollerOptions, type PollOutcome } from '../../../../src/sources/argocd/poller.ts';
+import {
+  argoCdPollSettings,
+  listScopes,
+  startArgoCdPoller,
+  type ArgoCdPoller,
+  type ArgoCdPollerOptions,
+  type PollOutcome,
+} from '../../../../src/sources/argocd/poller.ts';
 import { healthFromTree, needsResourceTree, withTreeHealth } from '../../../../src/sources/argocd/tree-health.ts';
 import type { Delay } from '../../../../src/sources/kube/backoff.ts';
 import type { Ingest } from '../../../../src/track/ingest.ts';
@@ -60,7 +77,11 @@ describe('needsResourceTree', () => {
 describe('health from the resource tree', () => {
   it('takes node health, infers Missing for never-created nodes (inferResourcesStatusHealth), ignores plain nodes', () => {
     const health = healthFromTree({
-      nodes: [node(DR, { status: 'Degraded', message: 'subset v3 not found' }), node({ kind: 'Service', namespace: 'payments', name: 'payments' }, undefined, false), node(VS)],
+      nodes: [
+        node(DR, { status: 'Degraded', message: 'subset v3 not found' }),
+        node({ kind: 'Service', namespace: 'payments', name: 'payments' }, undefined, false),
+        node(VS),
+      ],
     });
     expect(health.get('networking.istio.io/DestinationRule/payments/payments')).toEqual({ status: 'Degraded', message: 'subset v3 not found' });
     expect(health.get('/Service/payments/payments')).toEqual({ status: 'Missing', message: 'Resource has not been created' });
@@ -118,8 +139,21 @@ describe('poll settings from the environment', () => {
   });
 
   it('reads the filters', () => {
-    const s = argoCdPollSettings(loadEnv({ ...base, ARGOCD_POLL_INTERVAL: '30s', ARGOCD_TIMEOUT: '5s', ARGOCD_PROJECTS: 'mesh-prod, ,hitchhiker', ARGOCD_SELECTOR: ' team in (payments,edge) ', ARGOCD_APP_NAMESPACES: 'argocd,team-payments' }));
-    expect(s).toMatchObject({ intervalMs: 30_000, api: { timeoutMs: 5_000 }, filters: { projects: ['mesh-prod', 'hitchhiker'], selector: 'team in (payments,edge)', appNamespaces: ['argocd', 'team-payments'] } });
+    const s = argoCdPollSettings(
+      loadEnv({
+        ...base,
+        ARGOCD_POLL_INTERVAL: '30s',
+        ARGOCD_TIMEOUT: '5s',
+        ARGOCD_PROJECTS: 'mesh-prod, ,hitchhiker',
+        ARGOCD_SELECTOR: ' team in (payments,edge) ',
+        ARGOCD_APP_NAMESPACES: 'argocd,team-payments',
+      }),
+    );
+    expect(s).toMatchObject({
+      intervalMs: 30_000,
+      api: { timeoutMs: 5_000 },
+      filters: { projects: ['mesh-prod', 'hitchhiker'], selector: 'team in (payments,edge)', appNamespaces: ['argocd', 'team-payments'] },
+    });
   });
 
   it.each([
@@ -309,7 +343,13 @@ describe('the Argo CD poller (in-memory API)', () => {
     const t = trackingIngest();
     let clock = 1_000_000;
     const { p, outcomes } = poller(api, t.ingest, { now: () => clock });
-    state.listFailures.push(new ArgoCdAuthError('unauthorized', 'argocd list of applications: HTTP 401: invalid session: token has invalid claims: token is expired. The token was rejected', 401));
+    state.listFailures.push(
+      new ArgoCdAuthError(
+        'unauthorized',
+        'argocd list of applications: HTTP 401: invalid session: token has invalid claims: token is expired. The token was rejected',
+        401,
+      ),
+    );
     expect(await p.pollNow()).toMatchObject({ outcome: 'unauthorized', listed: 0 });
     expect(p.health()).toEqual({ ready: false, since: 1_000_000, lastError: expect.stringContaining('HTTP 401: invalid session'), consecutiveFailures: 1 });
     clock += 1_000;
@@ -345,7 +385,13 @@ describe('the Argo CD poller (in-memory API)', () => {
     const { api, state } = memoryApi([meshApp()]);
     for (let i = 0; i < 5; i++) state.listFailures.push(new ArgoCdApiError('unavailable', 'HTTP 503', 503));
     const d = recordingDelay(6);
-    const { outcomes } = poller(api, trackingIngest().ingest, { runAtStart: true, delay: d.delay, random: () => 1, backoff: { baseMs: 1_000, maxMs: 8_000 }, intervalMs: 60_000 });
+    const { outcomes } = poller(api, trackingIngest().ingest, {
+      runAtStart: true,
+      delay: d.delay,
+      random: () => 1,
+      backoff: { baseMs: 1_000, maxMs: 8_000 },
+      intervalMs: 60_000,
+    });
     // The loop has run its seven polls once it parks in the seventh wait (not after a fixed sleep).
     await d.parked;
     expect(outcomes).toEqual(['failed', 'failed', 'failed', 'failed', 'failed', 'ok', 'ok']);
@@ -383,6 +429,15 @@ describe('the Argo CD poller (in-memory API)', () => {
   });
 
   it('refuses interval 0 (that is polling off)', () => {
-    expect(() => startArgoCdPoller({ api: memoryApi([]).api, cluster: 'c', filters: { projects: [], appNamespaces: [] }, ingest: trackingIngest().ingest, log, intervalMs: 0 })).toThrow(/interval must be > 0/);
+    expect(() =>
+      startArgoCdPoller({
+        api: memoryApi([]).api,
+        cluster: 'c',
+        filters: { projects: [], appNamespaces: [] },
+        ingest: trackingIngest().ingest,
+        log,
+        intervalMs: 0,
+      }),
+    ).toThrow(/interval must be > 0/);
   });
 });

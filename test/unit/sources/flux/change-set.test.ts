@@ -2,8 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseChangeSet, parseChangeSetLine, type ChangeSetEntry } from '../../../../src/sources/flux/change-set.ts';
 
-const fixtureJson = (name: string): unknown =>
-  JSON.parse(readFileSync(new URL(`../../../../../shared/fixtures/flux/${name}`, import.meta.url), 'utf8'));
+const fixtureJson = (name: string): unknown => JSON.parse(readFileSync(new URL(`../../../../../shared/fixtures/flux/${name}`, import.meta.url), 'utf8'));
 const messageOf = (value: unknown): string => (value as { message: string }).message;
 
 describe('parseChangeSetLine', () => {
@@ -27,7 +26,13 @@ describe('parseChangeSetLine', () => {
     ['PeerAuthentication/bookinfo/default excluded', { kind: 'PeerAuthentication', namespace: 'bookinfo', name: 'default', action: 'excluded' }],
     [
       'Sidecar/bookinfo/default patch failure: admission webhook "validation.istio.io" denied the request',
-      { kind: 'Sidecar', namespace: 'bookinfo', name: 'default', action: 'failed', detail: 'patch failure: admission webhook "validation.istio.io" denied the request' },
+      {
+        kind: 'Sidecar',
+        namespace: 'bookinfo',
+        name: 'default',
+        action: 'failed',
+        detail: 'patch failure: admission webhook "validation.istio.io" denied the request',
+      },
     ],
     [
       'ServiceEntry/bookinfo/ext creation failure: forbidden',

@@ -3,8 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { fluxRevisionOf, parseFluxEvent, type FluxEvent } from '../../../../src/sources/flux/event.ts';
 import { interpretFluxEvent, ownerOf, revisionToRemember, type FluxContext } from '../../../../src/sources/flux/normalize.ts';
 
-const fixtureJson = (name: string): unknown =>
-  JSON.parse(readFileSync(new URL(`../../../../../shared/fixtures/flux/${name}`, import.meta.url), 'utf8'));
+const fixtureJson = (name: string): unknown => JSON.parse(readFileSync(new URL(`../../../../../shared/fixtures/flux/${name}`, import.meta.url), 'utf8'));
 
 function eventFrom(input: unknown): FluxEvent {
   const parsed = parseFluxEvent(input);
@@ -115,7 +114,11 @@ describe('parseFluxEvent', () => {
       { ...kustomizationEvent(), involvedObject: { namespace: 'flux-system', name: 'mesh' } },
       'involvedObject.kind: expected string, received undefined',
     ],
-    ['empty involvedObject.name', { ...kustomizationEvent(), involvedObject: { kind: 'Kustomization', namespace: 'a', name: '' } }, 'involvedObject.name: must not be empty'],
+    [
+      'empty involvedObject.name',
+      { ...kustomizationEvent(), involvedObject: { kind: 'Kustomization', namespace: 'a', name: '' } },
+      'involvedObject.name: must not be empty',
+    ],
     ['numeric severity', { ...kustomizationEvent(), severity: 3 }, 'severity: expected string, received number'],
     ['missing reason', { ...kustomizationEvent(), reason: undefined }, 'reason: expected string, received undefined'],
     [
@@ -199,7 +202,12 @@ describe('interpretFluxEvent: Kustomization change sets', () => {
     const result = interpretFluxEvent(createdSummary, ctx(undefined));
     expect(result.kind).toBe('drift');
     expect(result.kind === 'drift' && result.signal.resources.map((r) => [r.kind, r.state, r.unverified, r.detail])).toEqual(
-      ['Service', 'Deployment', 'HorizontalPodAutoscaler'].map((k) => [k, 'Corrected', true, `created; unverified: no earlier revision known, may be the rollout of ${REV_PODINFO}`]),
+      ['Service', 'Deployment', 'HorizontalPodAutoscaler'].map((k) => [
+        k,
+        'Corrected',
+        true,
+        `created; unverified: no earlier revision known, may be the rollout of ${REV_PODINFO}`,
+      ]),
     );
   });
 
@@ -253,7 +261,11 @@ describe('interpretFluxEvent: Kustomization change sets', () => {
     ['an error event', artifactFailed, 'error events are not drift'],
     [
       'a partial-apply error that carries a change set',
-      kustomizationEvent({ severity: 'error', reason: 'ReconciliationFailed', message: 'VirtualService/bookinfo/x dry-run failed: invalid\nDestinationRule/bookinfo/reviews configured' }),
+      kustomizationEvent({
+        severity: 'error',
+        reason: 'ReconciliationFailed',
+        message: 'VirtualService/bookinfo/x dry-run failed: invalid\nDestinationRule/bookinfo/reviews configured',
+      }),
       'error events are not drift',
     ],
     [
@@ -289,9 +301,23 @@ describe('interpretFluxEvent: HelmRelease', () => {
         observedAt: Date.UTC(2026, 10, 20, 10, 15, 42),
         completeness: 'partial',
         resources: [
-          { group: 'networking.istio.io', kind: 'VirtualService', namespace: 'bookinfo', name: 'reviews', state: 'Modified', detail: '0 additions, 1 changes, 0 removals' },
+          {
+            group: 'networking.istio.io',
+            kind: 'VirtualService',
+            namespace: 'bookinfo',
+            name: 'reviews',
+            state: 'Modified',
+            detail: '0 additions, 1 changes, 0 removals',
+          },
           { group: 'security.istio.io', kind: 'AuthorizationPolicy', namespace: 'bookinfo', name: 'ratings-viewer', state: 'Missing', detail: 'removed' },
-          { group: 'gateway.networking.k8s.io', kind: 'Gateway', namespace: 'bookinfo', name: 'bookinfo-gateway', state: 'Modified', detail: '1 additions, 0 changes, 2 removals' },
+          {
+            group: 'gateway.networking.k8s.io',
+            kind: 'Gateway',
+            namespace: 'bookinfo',
+            name: 'bookinfo-gateway',
+            state: 'Modified',
+            detail: '1 additions, 0 changes, 2 removals',
+          },
         ],
       },
     });
@@ -326,9 +352,14 @@ describe('interpretFluxEvent: HelmRelease', () => {
   });
 
   it('DriftCorrected with the prefixed helm revision key', () => {
-    const event = helmEvent('DriftCorrected', 'info', 'Cluster state of release bookinfo/bookinfo-mesh.v7 has been corrected:\nVirtualService/bookinfo/reviews configured', {
-      'helm.toolkit.fluxcd.io/revision': '1.4.3',
-    });
+    const event = helmEvent(
+      'DriftCorrected',
+      'info',
+      'Cluster state of release bookinfo/bookinfo-mesh.v7 has been corrected:\nVirtualService/bookinfo/reviews configured',
+      {
+        'helm.toolkit.fluxcd.io/revision': '1.4.3',
+      },
+    );
     const result = interpretFluxEvent(event, ctx(undefined));
     expect(result.kind === 'drift' && result.signal.revision).toBe('1.4.3');
     expect(revisionToRemember(event)).toBe('1.4.3');
@@ -385,7 +416,9 @@ describe('interpretFluxEvent: HelmRelease', () => {
   });
 
   it.each([['UpgradeSucceeded'], ['InstallSucceeded'], ['HelmChartCreated']])('ignores reason %s', (reason) => {
-    const event = helmEvent(reason, 'info', 'Helm upgrade succeeded for release bookinfo/bookinfo-mesh.v8 with chart bookinfo-mesh@1.4.3', { revision: '1.4.3' });
+    const event = helmEvent(reason, 'info', 'Helm upgrade succeeded for release bookinfo/bookinfo-mesh.v8 with chart bookinfo-mesh@1.4.3', {
+      revision: '1.4.3',
+    });
     expect(interpretFluxEvent(event, ctx(undefined))).toEqual({ kind: 'ignored', why: `HelmRelease reason ${reason} is not drift` });
   });
 });
@@ -407,7 +440,11 @@ describe('revisionToRemember', () => {
     ['a HelmRelease DriftDetected (error, no metadata)', helmDriftDetected, undefined],
     ['a HelmRelease upgrade', helmEvent('UpgradeSucceeded', 'info', 'Helm upgrade succeeded', { revision: '1.4.3' }), '1.4.3'],
     ['a HelmRelease error with a revision', helmEvent('UpgradeFailed', 'error', 'Helm upgrade failed', { revision: '1.4.4' }), undefined],
-    ['a GitRepository event', eventFrom({ ...(fixtureJson('generic-hmac-testvector.body.json') as object), metadata: { revision: 'main@sha1:cccc' } }), undefined],
+    [
+      'a GitRepository event',
+      eventFrom({ ...(fixtureJson('generic-hmac-testvector.body.json') as object), metadata: { revision: 'main@sha1:cccc' } }),
+      undefined,
+    ],
   ])('%s', (_name, event, expected) => {
     expect(revisionToRemember(event)).toBe(expected);
   });

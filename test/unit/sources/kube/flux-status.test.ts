@@ -10,7 +10,13 @@ import type { Signal } from '../../../../src/model/signal.ts';
 import { readFixture } from '../../../support/fixtures.ts';
 
 type Json = Record<string, unknown>;
-interface Condition { type: string; status: string; reason?: string; message?: string; lastTransitionTime?: string }
+interface Condition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+  lastTransitionTime?: string;
+}
 interface FluxObject {
   metadata: { name: string; namespace: string };
   status: { conditions: Condition[]; lastAttemptedRevision?: string; inventory: { entries: Array<{ id: string }> } };
@@ -34,8 +40,17 @@ describe('Kustomization status → signal', () => {
     ['HealthCheckFailed', 'Unhealthy'],
   ])('Ready=False %s → %s on the Kustomization itself, at the attempted revision', (reason, state) => {
     const s = kustomizationToSignal(kustomization({ status: 'False', reason, message: 'boom' }), ctx);
-    expect(s).toMatchObject({ source: 'flux-watch', cluster: 'east', completeness: 'snapshot', revision: 'dev/new', observedAt: Date.parse('2023-03-15T08:00:00Z'), owner: { kind: 'Kustomization', namespace: 'flux-system', name: 'myservice' } });
-    expect(s?.resources).toEqual([{ group: 'kustomize.toolkit.fluxcd.io', kind: 'Kustomization', namespace: 'flux-system', name: 'myservice', state, detail: `${reason}: boom` }]);
+    expect(s).toMatchObject({
+      source: 'flux-watch',
+      cluster: 'east',
+      completeness: 'snapshot',
+      revision: 'dev/new',
+      observedAt: Date.parse('2023-03-15T08:00:00Z'),
+      owner: { kind: 'Kustomization', namespace: 'flux-system', name: 'myservice' },
+    });
+    expect(s?.resources).toEqual([
+      { group: 'kustomize.toolkit.fluxcd.io', kind: 'Kustomization', namespace: 'flux-system', name: 'myservice', state, detail: `${reason}: boom` },
+    ]);
   });
 
   it('Ready=True is an InSync snapshot (resolves), at the applied revision', () => {
@@ -57,8 +72,16 @@ describe('HelmRelease Drifted → signal', () => {
   const inventory = createInventoryIndex();
   const hrCtx = (hr: FluxObject) => {
     const owner = { kind: 'HelmRelease', namespace: hr.metadata.namespace, name: hr.metadata.name };
-    inventory.set('east', owner, hr.status.inventory.entries.map((e) => e.id));
-    return { ...ctx, groupOfKind: catalog.groupOfKind, groupInInventory: (ref: { kind: string; namespace: string; name: string }) => inventory.groupOf('east', owner, ref) };
+    inventory.set(
+      'east',
+      owner,
+      hr.status.inventory.entries.map((e) => e.id),
+    );
+    return {
+      ...ctx,
+      groupOfKind: catalog.groupOfKind,
+      groupInInventory: (ref: { kind: string; namespace: string; name: string }) => inventory.groupOf('east', owner, ref),
+    };
   };
 
   it('lists changed and removed objects, not excluded ones, with groups from the inventory', () => {
@@ -66,13 +89,27 @@ describe('HelmRelease Drifted → signal', () => {
     const s = helmReleaseToSignal(slimHelmReleaseSchema.parse(hr), hrCtx(hr));
     expect(s).toMatchObject({ completeness: 'snapshot', revision: '1.4.2', observedAt: Date.parse('2026-11-20T10:15:42Z') });
     expect(s?.resources).toEqual([
-      { group: 'networking.istio.io', kind: 'VirtualService', namespace: 'bookinfo', name: 'reviews', state: 'Modified', detail: '0 additions, 1 changes, 0 removals' },
+      {
+        group: 'networking.istio.io',
+        kind: 'VirtualService',
+        namespace: 'bookinfo',
+        name: 'reviews',
+        state: 'Modified',
+        detail: '0 additions, 1 changes, 0 removals',
+      },
       { group: 'security.istio.io', kind: 'AuthorizationPolicy', namespace: 'bookinfo', name: 'ratings-viewer', state: 'Missing', detail: 'removed' },
-      { group: 'gateway.networking.k8s.io', kind: 'Gateway', namespace: 'bookinfo', name: 'bookinfo-gateway', state: 'Modified', detail: '1 additions, 0 changes, 2 removals' },
+      {
+        group: 'gateway.networking.k8s.io',
+        kind: 'Gateway',
+        namespace: 'bookinfo',
+        name: 'bookinfo-gateway',
+        state: 'Modified',
+        detail: '1 additions, 0 changes, 2 removals',
+      },
     ]);
   });
 
-  it('without an inventory, an ambiguous kind keeps the catalog\'s empty group', () => {
+  it("without an inventory, an ambiguous kind keeps the catalog's empty group", () => {
     const hr = fixture();
     const s = helmReleaseToSignal(slimHelmReleaseSchema.parse(hr), { ...ctx, groupOfKind: catalog.groupOfKind });
     expect(s?.resources.find((r) => r.kind === 'Gateway')?.group).toBe('');
@@ -95,10 +132,16 @@ describe('HelmRelease Drifted → signal', () => {
 
 describe('inventory ids', () => {
   it.each([
-    ['myservice_myservice_networking.istio.io_VirtualService', { namespace: 'myservice', name: 'myservice', group: 'networking.istio.io', kind: 'VirtualService' }],
+    [
+      'myservice_myservice_networking.istio.io_VirtualService',
+      { namespace: 'myservice', name: 'myservice', group: 'networking.istio.io', kind: 'VirtualService' },
+    ],
     ['_myservice__Namespace', { namespace: '', name: 'myservice', group: '', kind: 'Namespace' }],
     ['default_podinfo__Service', { namespace: 'default', name: 'podinfo', group: '', kind: 'Service' }],
-    ['_system__controller_rbac.authorization.k8s.io_ClusterRole', { namespace: '', name: 'system:controller', group: 'rbac.authorization.k8s.io', kind: 'ClusterRole' }],
+    [
+      '_system__controller_rbac.authorization.k8s.io_ClusterRole',
+      { namespace: '', name: 'system:controller', group: 'rbac.authorization.k8s.io', kind: 'ClusterRole' },
+    ],
     ['nounderscore', undefined],
     ['a_b', undefined],
   ])('%s', (id, ref) => {
@@ -116,16 +159,17 @@ describe('inventory ids', () => {
 });
 
 describe('core Event → Flux event', () => {
-  const event = (over: Json): SlimEvent => slimEventSchema.parse({
-    metadata: { name: 'ks.1', namespace: 'flux-system', annotations: { 'kustomize.toolkit.fluxcd.io/revision': 'main@sha1:abc' } },
-    involvedObject: { kind: 'Kustomization', namespace: 'flux-system', name: 'ks', uid: 'u1', apiVersion: 'kustomize.toolkit.fluxcd.io/v1' },
-    reason: 'Progressing',
-    message: 'VirtualService/ns/vs configured',
-    type: 'Normal',
-    source: { component: 'kustomize-controller' },
-    lastTimestamp: '2026-01-02T03:04:05Z',
-    ...over,
-  });
+  const event = (over: Json): SlimEvent =>
+    slimEventSchema.parse({
+      metadata: { name: 'ks.1', namespace: 'flux-system', annotations: { 'kustomize.toolkit.fluxcd.io/revision': 'main@sha1:abc' } },
+      involvedObject: { kind: 'Kustomization', namespace: 'flux-system', name: 'ks', uid: 'u1', apiVersion: 'kustomize.toolkit.fluxcd.io/v1' },
+      reason: 'Progressing',
+      message: 'VirtualService/ns/vs configured',
+      type: 'Normal',
+      source: { component: 'kustomize-controller' },
+      lastTimestamp: '2026-01-02T03:04:05Z',
+      ...over,
+    });
 
   it('maps type to severity, annotations to metadata, the reporting component', () => {
     expect(coreEventToFluxEvent(event({}))).toEqual({
@@ -137,7 +181,10 @@ describe('core Event → Flux event', () => {
       metadata: { 'kustomize.toolkit.fluxcd.io/revision': 'main@sha1:abc' },
       reportingController: 'kustomize-controller',
     });
-    expect(coreEventToFluxEvent(event({ type: 'Warning', reportingComponent: 'helm-controller' }))).toMatchObject({ severity: 'error', reportingController: 'helm-controller' });
+    expect(coreEventToFluxEvent(event({ type: 'Warning', reportingComponent: 'helm-controller' }))).toMatchObject({
+      severity: 'error',
+      reportingController: 'helm-controller',
+    });
     expect(coreEventToFluxEvent(event({ involvedObject: {} }))).toBeUndefined();
   });
 
@@ -163,18 +210,23 @@ describe('processFluxEvent (shared by webhook and watch)', () => {
       groupInInventory: () => 'networking.istio.io',
       now: 5,
     };
-    const heartbeat = coreEventToFluxEvent(slimEventSchema.parse({
-      metadata: { name: 'h', annotations: { 'kustomize.toolkit.fluxcd.io/revision': 'r1' } },
-      involvedObject: { kind: 'Kustomization', namespace: 'flux-system', name: 'ks' },
-      type: 'Normal',
-      reason: 'ReconciliationSucceeded',
-      message: 'Reconciliation finished in 94ms, next run in 30s',
-      lastTimestamp: '2026-01-02T03:00:00Z',
-    }))!;
+    const heartbeat = coreEventToFluxEvent(
+      slimEventSchema.parse({
+        metadata: { name: 'h', annotations: { 'kustomize.toolkit.fluxcd.io/revision': 'r1' } },
+        involvedObject: { kind: 'Kustomization', namespace: 'flux-system', name: 'ks' },
+        type: 'Normal',
+        reason: 'ReconciliationSucceeded',
+        message: 'Reconciliation finished in 94ms, next run in 30s',
+        lastTimestamp: '2026-01-02T03:00:00Z',
+      }),
+    )!;
     expect(await processFluxEvent(heartbeat, deps)).toEqual({ outcome: 'ignored', why: 'heartbeat' });
     const change = { ...heartbeat, reason: 'Progressing', message: 'Gateway/ns/gw configured', timestamp: '2026-01-02T03:05:00Z' };
     const drift = await processFluxEvent(change, deps);
-    expect(drift).toMatchObject({ outcome: 'drift', signal: { source: 'flux-watch', resources: [{ kind: 'Gateway', group: 'networking.istio.io', state: 'Corrected' }] } });
+    expect(drift).toMatchObject({
+      outcome: 'drift',
+      signal: { source: 'flux-watch', resources: [{ kind: 'Gateway', group: 'networking.istio.io', state: 'Corrected' }] },
+    });
     expect(await processFluxEvent(change, deps)).toEqual({ outcome: 'duplicate' });
     expect(signals).toHaveLength(1);
   });

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { decideLease, leaseExpiresAt, microTimeString, nextLeaseSpec, parseLease, shouldStepDown, type LeaseRecord } from '../../../../src/sources/kube/lease.ts';
+import {
+  decideLease,
+  leaseExpiresAt,
+  microTimeString,
+  nextLeaseSpec,
+  parseLease,
+  shouldStepDown,
+  type LeaseRecord,
+} from '../../../../src/sources/kube/lease.ts';
 
 const T = Date.parse('2026-03-01T12:00:00Z');
 const lease = (over: Partial<LeaseRecord> = {}): LeaseRecord => ({
@@ -50,11 +58,19 @@ describe('lease timing decisions', () => {
   it('writes a new term on acquire, keeps the term on renew', () => {
     const held = lease();
     expect(nextLeaseSpec({ action: 'acquire' }, held, 'me', T + 20_000, 15)).toEqual({
-      holderIdentity: 'me', leaseDurationSeconds: 15, acquireTime: T + 20_000, renewTime: T + 20_000, leaseTransitions: 4,
+      holderIdentity: 'me',
+      leaseDurationSeconds: 15,
+      acquireTime: T + 20_000,
+      renewTime: T + 20_000,
+      leaseTransitions: 4,
     });
     const mine = lease({ holderIdentity: 'me' });
     expect(nextLeaseSpec({ action: 'renew' }, mine, 'me', T + 2_000, 15)).toEqual({
-      holderIdentity: 'me', leaseDurationSeconds: 15, acquireTime: T - 60_000, renewTime: T + 2_000, leaseTransitions: 3,
+      holderIdentity: 'me',
+      leaseDurationSeconds: 15,
+      acquireTime: T - 60_000,
+      renewTime: T + 2_000,
+      leaseTransitions: 3,
     });
     // Taking a released lease is not a transition (client-go counts changes of named holder).
     expect(nextLeaseSpec({ action: 'acquire' }, lease({ holderIdentity: '' }), 'me', T, 15)?.leaseTransitions).toBe(3);
@@ -66,9 +82,22 @@ describe('lease timing decisions', () => {
     expect(microTimeString(Date.parse('2026-03-01T12:00:00.123Z'))).toBe('2026-03-01T12:00:00.123000Z');
     const parsed = parseLease({
       metadata: { name: 'meshdrift-watch', namespace: 'default', resourceVersion: '7' },
-      spec: { holderIdentity: 'pod-a_1234', leaseDurationSeconds: 15, acquireTime: '2026-03-01T11:59:00.000000Z', renewTime: '2026-03-01T12:00:00.123456Z', leaseTransitions: 2 },
+      spec: {
+        holderIdentity: 'pod-a_1234',
+        leaseDurationSeconds: 15,
+        acquireTime: '2026-03-01T11:59:00.000000Z',
+        renewTime: '2026-03-01T12:00:00.123456Z',
+        leaseTransitions: 2,
+      },
     });
-    expect(parsed).toEqual({ holderIdentity: 'pod-a_1234', leaseDurationSeconds: 15, acquireTime: T - 60_000, renewTime: T + 123, leaseTransitions: 2, resourceVersion: '7' });
+    expect(parsed).toEqual({
+      holderIdentity: 'pod-a_1234',
+      leaseDurationSeconds: 15,
+      acquireTime: T - 60_000,
+      renewTime: T + 123,
+      leaseTransitions: 2,
+      resourceVersion: '7',
+    });
     expect(parseLease({ metadata: { name: 'x' } })).toEqual({ holderIdentity: '', leaseDurationSeconds: 0, leaseTransitions: 0, resourceVersion: '' });
     expect(() => parseLease({ spec: {} })).toThrow();
   });

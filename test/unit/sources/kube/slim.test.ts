@@ -3,7 +3,9 @@ import { applicationSchema, applicationToSignal } from '../../../../src/sources/
 import { slim, slimApplicationSchema, slimEventSchema, slimHelmReleaseSchema, slimKustomizationSchema } from '../../../../src/sources/kube/slim.ts';
 import { readFixture } from '../../../support/fixtures.ts';
 
-interface Raw { metadata: { managedFields?: unknown[]; uid?: string; labels?: Record<string, string> } }
+interface Raw {
+  metadata: { managedFields?: unknown[]; uid?: string; labels?: Record<string, string> };
+}
 const ok = <T>(r: { ok: true; object: T } | { ok: false; error: string }): T => {
   if (!r.ok) throw new Error(r.error);
   return r.object;
@@ -32,27 +34,39 @@ describe('slimming watched objects', () => {
     expect(applicationToSignal(app, ctx)).toEqual({ ...full, resources: full.resources.filter((r) => r.state !== 'InSync') });
   });
 
-  it('keeps a Kustomization\'s conditions, revisions and inventory ids, not its spec', () => {
+  it("keeps a Kustomization's conditions, revisions and inventory ids, not its spec", () => {
     const raw = (readFixture('flux/kustomizationlist-v1beta2-istio-inventory.json') as { items: Raw[] }).items[0]!;
     const k = ok(slim(slimKustomizationSchema, raw));
     expect(k).not.toHaveProperty('spec');
-    expect(k.metadata).toEqual({ name: 'myservice', namespace: 'flux-system', uid: raw.metadata.uid, resourceVersion: '1435930347', generation: 7, labels: raw.metadata.labels });
+    expect(k.metadata).toEqual({
+      name: 'myservice',
+      namespace: 'flux-system',
+      uid: raw.metadata.uid,
+      resourceVersion: '1435930347',
+      generation: 7,
+      labels: raw.metadata.labels,
+    });
     expect(k.status?.lastAppliedRevision).toBe('dev/9a049173a8d8619eb33e9a0a06dea2082729ac46');
     expect(k.status?.inventory?.entries?.[4]).toEqual({ id: 'myservice_myservice_networking.istio.io_DestinationRule' });
     expect(k.status).not.toHaveProperty('lastHandledReconcileAt');
   });
 
-  it('keeps a HelmRelease\'s Drifted condition and inventory, not its history', () => {
+  it("keeps a HelmRelease's Drifted condition and inventory, not its history", () => {
     const hr = ok(slim(slimHelmReleaseSchema, readFixture('flux/synthetic-helmrelease-v2-drifted-warn-mesh.json')));
     expect(hr.status?.conditions?.map((c) => c.type)).toEqual(['Ready', 'Released', 'Drifted']);
     expect(hr.status).not.toHaveProperty('history');
     expect(hr.status?.inventory?.entries).toHaveLength(7);
   });
 
-  it('keeps only Flux annotations of a core Event, and accepts the typed client\'s Dates', () => {
+  it("keeps only Flux annotations of a core Event, and accepts the typed client's Dates", () => {
     const e = ok(
       slim(slimEventSchema, {
-        metadata: { name: 'ks.1', namespace: 'flux-system', annotations: { 'kustomize.toolkit.fluxcd.io/revision': 'main@sha1:abc', 'kubectl.kubernetes.io/last-applied-configuration': '{}' }, managedFields: [] },
+        metadata: {
+          name: 'ks.1',
+          namespace: 'flux-system',
+          annotations: { 'kustomize.toolkit.fluxcd.io/revision': 'main@sha1:abc', 'kubectl.kubernetes.io/last-applied-configuration': '{}' },
+          managedFields: [],
+        },
         involvedObject: { kind: 'Kustomization', name: 'ks', namespace: 'flux-system' },
         reason: 'Progressing',
         message: 'x',
