@@ -190,9 +190,23 @@ function stormMetrics(registry: Registry): Pick<Metrics, 'stormAbsorbed' | 'stor
   };
 }
 
-export function createMetrics(registry: Registry = new Registry(), opts: { defaultMetrics?: boolean; appMetrics?: AppMetricsMode } = {}): Metrics {
-  const appMode: AppMetricsMode = opts.appMetrics ?? { mode: 'top', n: 50 };
-  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'meshdrift_' });
+/** The signal and finding counters (webhooks, watches, tracking), with the app-drift series and the shared-state gauges. */
+function ingestMetrics(
+  registry: Registry,
+  appMode: AppMetricsMode,
+): Pick<
+  Metrics,
+  | 'signalReceived'
+  | 'signalRefused'
+  | 'findingOpened'
+  | 'appDrifted'
+  | 'limitHit'
+  | 'redisUnavailable'
+  | 'findingsResolved'
+  | 'dedupSuppressed'
+  | 'setActiveFindings'
+  | 'setQueueJobs'
+> {
   const signals = new Counter({
     name: 'meshdrift_signals_total',
     help: 'Signals received, by source and outcome.',
@@ -232,6 +246,24 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
     labelNames: ['source'],
     registers: [registry],
   });
+  return {
+    signalReceived: (source, outcome) => signals.inc({ source, outcome }),
+    signalRefused: (source, field) => signalsRefused.inc({ source, field }),
+    findingOpened: (severity, category) => findings.inc({ severity, category }),
+    appDrifted,
+    limitHit: (limit) => limitHits.inc({ limit }),
+    redisUnavailable: (reason) => unavailable.inc({ reason }),
+    findingsResolved: (count) => resolved.inc(count),
+    dedupSuppressed: (source) => dedup.inc({ source }),
+    setActiveFindings: shared.setActiveFindings,
+    setQueueJobs: shared.setQueueJobs,
+  };
+}
+
+/** The notification decisions and deliveries, with the ingest and delivery timings. */
+function deliveryMetrics(
+  registry: Registry,
+): Pick<Metrics, 'notificationDecided' | 'notificationDelivered' | 'deliveryDuration' | 'ingestDuration' | 'setActiveGroups'> {
   const decided = new Counter({
     name: 'meshdrift_notifications_decided_total',
     help: 'Notifications decided per alert group, by reason.',
@@ -263,6 +295,17 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
     help: 'Alert groups with at least one firing finding (last seen by this replica).',
     registers: [registry],
   });
+  return {
+    notificationDecided: (reason) => decided.inc({ reason }),
+    notificationDelivered: (receiver, outcome) => delivered.inc({ receiver, outcome }),
+    deliveryDuration: (receiver, seconds) => deliveryTime.observe({ receiver }, seconds),
+    ingestDuration: (source, seconds) => ingestTime.observe({ source }, seconds),
+    setActiveGroups: (count) => active.set(count),
+  };
+}
+
+/** Policy reloads, remediations, watch restarts, and time to notify and to resolve. */
+function controlMetrics(registry: Registry): Pick<Metrics, 'policyReloaded' | 'remediation' | 'watchRestarted' | 'timeToNotify' | 'timeToResolve'> {
   const reloadOk = new Gauge({
     name: 'meshdrift_policy_reload_success',
     help: '1 if the last policy (re)load succeeded, 0 if it failed and the previous policy is still in force.',
@@ -300,6 +343,22 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
     buckets: drift,
     registers: [registry],
   });
+  return {
+    policyReloaded: (success, at) => {
+      reloadOk.set(success ? 1 : 0);
+      reloadAt.set(at / 1000);
+    },
+    remediation: (action, outcome) => remediations.inc({ action, outcome }),
+    watchRestarted: (cluster, kind) => watchRestarts.inc({ cluster, kind }),
+    timeToNotify: (severity, seconds) => toNotify.observe({ severity }, Math.max(0, seconds)),
+    timeToResolve: (severity, seconds) => toResolve.observe({ severity }, Math.max(0, seconds)),
+  };
+}
+
+/** The audit re-list, the Argo CD API poll and the watch Lease. */
+function discoveryMetrics(
+  registry: Registry,
+): Pick<Metrics, 'auditDiscovered' | 'auditRun' | 'argocdPoll' | 'argocdPollDiscovered' | 'setLeader' | 'setLeaderElection'> {
   const auditFound = new Counter({
     name: 'meshdrift_audit_discovered_total',
     help: 'Audit re-list signals that changed what was tracked: drift (or a resolve) the watches and webhooks had missed.',
@@ -328,6 +387,23 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
     help: '1 if this replica competes for the watch Lease (MESHDRIFT_CLUSTERS set, MESHDRIFT_LEADER_ELECTION on): then some replica should hold it.',
     registers: [registry],
   });
+  return {
+    auditDiscovered: (count) => auditFound.inc(count),
+    auditRun: (outcome) => auditRuns.inc({ outcome }),
+    argocdPoll: (outcome) => argocdPolls.inc({ outcome }),
+    argocdPollDiscovered: (count) => argocdPollFound.inc(count),
+    setLeader: (isLeader) => leader.set(isLeader ? 1 : 0),
+    setLeaderElection: (enabled) => election.set(enabled ? 1 : 0),
+  };
+}
+
+/** Dead letters, refused webhooks, lost Slack posts, Redis data loss, and the clock. */
+function reliabilityMetrics(
+  registry: Registry,
+): Pick<
+  Metrics,
+  'deadLettered' | 'webhookRefused' | 'slackLostPost' | 'redisDataLoss' | 'setRedisDataLossRecent' | 'setClockOffset' | 'clockSyncFailed' | 'senderTimeClamped'
+> {
   const deadLetters = new Counter({
     name: 'meshdrift_dead_letters_total',
     help: 'Jobs that failed for good and are kept as dead letters (GET /api/v1/deadletters), by queue (flush, deliver) and reason (stalled: the worker died or hung more often than allowed; failed: an error on the last attempt).',
@@ -374,45 +450,28 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
     registers: [registry],
   });
   return {
-    ...stormMetrics(registry),
-    registry,
-    setClockOffset: (seconds) => clockOffset.set(seconds),
-    clockSyncFailed: () => clockSyncErrors.inc(),
-    senderTimeClamped: (source, direction) => senderClamped.inc({ source, direction }),
+    deadLettered: (queue, reason) => deadLetters.inc({ queue, reason }),
+    webhookRefused: (sender, reason) => webhookRefusals.inc({ sender, reason }),
     slackLostPost: (outcome) => slackLostPosts.inc({ outcome }),
     redisDataLoss: () => redisDataLoss.inc(),
     setRedisDataLossRecent: (recent) => redisDataLossRecent.set(recent ? 1 : 0),
-    webhookRefused: (sender, reason) => webhookRefusals.inc({ sender, reason }),
-    auditDiscovered: (count) => auditFound.inc(count),
-    auditRun: (outcome) => auditRuns.inc({ outcome }),
-    argocdPoll: (outcome) => argocdPolls.inc({ outcome }),
-    argocdPollDiscovered: (count) => argocdPollFound.inc(count),
-    setLeader: (isLeader) => leader.set(isLeader ? 1 : 0),
-    setLeaderElection: (enabled) => election.set(enabled ? 1 : 0),
-    timeToNotify: (severity, seconds) => toNotify.observe({ severity }, Math.max(0, seconds)),
-    timeToResolve: (severity, seconds) => toResolve.observe({ severity }, Math.max(0, seconds)),
-    watchRestarted: (cluster, kind) => watchRestarts.inc({ cluster, kind }),
-    remediation: (action, outcome) => remediations.inc({ action, outcome }),
-    policyReloaded: (success, at) => {
-      reloadOk.set(success ? 1 : 0);
-      reloadAt.set(at / 1000);
-    },
-    signalReceived: (source, outcome) => signals.inc({ source, outcome }),
-    signalRefused: (source, field) => signalsRefused.inc({ source, field }),
-    findingOpened: (severity, category) => findings.inc({ severity, category }),
-    appDrifted,
-    limitHit: (limit) => limitHits.inc({ limit }),
-    redisUnavailable: (reason) => unavailable.inc({ reason }),
-    findingsResolved: (count) => resolved.inc(count),
-    dedupSuppressed: (source) => dedup.inc({ source }),
-    notificationDecided: (reason) => decided.inc({ reason }),
-    notificationDelivered: (receiver, outcome) => delivered.inc({ receiver, outcome }),
-    deliveryDuration: (receiver, seconds) => deliveryTime.observe({ receiver }, seconds),
-    ingestDuration: (source, seconds) => ingestTime.observe({ source }, seconds),
-    setActiveGroups: (count) => active.set(count),
-    setActiveFindings: shared.setActiveFindings,
-    deadLettered: (queue, reason) => deadLetters.inc({ queue, reason }),
-    setQueueJobs: shared.setQueueJobs,
+    setClockOffset: (seconds) => clockOffset.set(seconds),
+    clockSyncFailed: () => clockSyncErrors.inc(),
+    senderTimeClamped: (source, direction) => senderClamped.inc({ source, direction }),
+  };
+}
+
+export function createMetrics(registry: Registry = new Registry(), opts: { defaultMetrics?: boolean; appMetrics?: AppMetricsMode } = {}): Metrics {
+  const appMode: AppMetricsMode = opts.appMetrics ?? { mode: 'top', n: 50 };
+  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'meshdrift_' });
+  return {
+    registry,
+    ...ingestMetrics(registry, appMode),
+    ...deliveryMetrics(registry),
+    ...controlMetrics(registry),
+    ...discoveryMetrics(registry),
+    ...reliabilityMetrics(registry),
+    ...stormMetrics(registry),
   };
 }
 

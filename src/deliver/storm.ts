@@ -198,34 +198,38 @@ function parseJson<T>(schema: z.ZodType<T>, text: string): T | undefined {
   }
 }
 
-export function createRedisStormStore(redis: Redis, keyPrefix: string, settings: StormSettings, now: () => number): StormStore {
-  const readAt = async (receiver: string, stateKey: string, memberLimit: number): Promise<StormRecord | null> => {
-    const k = stormKeys(keyPrefix, receiver);
-    const [state, sample] = await Promise.all([redis.hgetall(stateKey), redis.lrange(k.sample, 0, STORM_SAMPLE - 1)]);
-    if (state.id === undefined) return null;
-    const members = new Map<string, StormMember>();
-    let cursor = '0';
-    do {
-      const [next, flat] = await redis.hscan(k.members, cursor, 'COUNT', 500);
-      cursor = next;
-      for (let i = 0; i + 1 < flat.length && members.size < memberLimit; i += 2) {
-        const m = parseJson(memberSchema, flat[i + 1] ?? '');
-        if (m) members.set(flat[i] ?? '', m);
-      }
-    } while (cursor !== '0' && members.size < memberLimit);
-    return {
-      receiver,
-      id: state.id,
-      startedAt: Number(state.started ?? 0),
-      lastJoinAt: Number(state.lastJoin ?? 0),
-      ended: state.ended === '1',
-      version: Number(state.version ?? 0),
-      sentVersion: Number(state.sent ?? 0),
-      joined: Number(state.joined ?? 0),
-      members,
-      sample: sample.map((s) => parseJson(trackedFindingSchema, s)).filter((f): f is TrackedFinding => f !== undefined),
-    };
+/** A receiver's storm as recorded under `stateKey`, with at most `memberLimit` members; null when none is. */
+async function readStormAt(redis: Redis, keyPrefix: string, receiver: string, stateKey: string, memberLimit: number): Promise<StormRecord | null> {
+  const k = stormKeys(keyPrefix, receiver);
+  const [state, sample] = await Promise.all([redis.hgetall(stateKey), redis.lrange(k.sample, 0, STORM_SAMPLE - 1)]);
+  if (state.id === undefined) return null;
+  const members = new Map<string, StormMember>();
+  let cursor = '0';
+  do {
+    const [next, flat] = await redis.hscan(k.members, cursor, 'COUNT', 500);
+    cursor = next;
+    for (let i = 0; i + 1 < flat.length && members.size < memberLimit; i += 2) {
+      const m = parseJson(memberSchema, flat[i + 1] ?? '');
+      if (m) members.set(flat[i] ?? '', m);
+    }
+  } while (cursor !== '0' && members.size < memberLimit);
+  return {
+    receiver,
+    id: state.id,
+    startedAt: Number(state.started ?? 0),
+    lastJoinAt: Number(state.lastJoin ?? 0),
+    ended: state.ended === '1',
+    version: Number(state.version ?? 0),
+    sentVersion: Number(state.sent ?? 0),
+    joined: Number(state.joined ?? 0),
+    members,
+    sample: sample.map((s) => parseJson(trackedFindingSchema, s)).filter((f): f is TrackedFinding => f !== undefined),
   };
+}
+
+export function createRedisStormStore(redis: Redis, keyPrefix: string, settings: StormSettings, now: () => number): StormStore {
+  const readAt = (receiver: string, stateKey: string, memberLimit: number): Promise<StormRecord | null> =>
+    readStormAt(redis, keyPrefix, receiver, stateKey, memberLimit);
   return {
     async gate(receiver, n) {
       const k = stormKeys(keyPrefix, receiver);

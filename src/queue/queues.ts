@@ -178,6 +178,59 @@ export function receiversOf(notification: Notification): string[] {
   return [...new Set([...notification.firing, ...notification.resolved].flatMap((f) => f.receivers))].sort();
 }
 
+/** The follow-up jobs of a delivery (remediate, verify, note, acknowledge, storm), on the deliver queue. */
+function followUpEnqueuers(
+  actions: Queue<ActionJob>,
+  deliverOpts: JobsOptions,
+  debounceMs: number,
+): Pick<Queues, 'enqueueRemediation' | 'enqueueVerify' | 'enqueueNotes' | 'enqueueAcknowledge' | 'enqueueStorm'> {
+  return {
+    async enqueueRemediation(receiver, notification, owner, actor) {
+      const oKey = ownerPath(owner);
+      await actions.add(
+        ACTION_JOB_NAMES.remediate,
+        // The notification is stored already (the delivery that queues this read it from there).
+        { receiver, ref: refOf(notification), owner, ...(actor === undefined ? {} : { actor }) },
+        {
+          ...deliverOpts,
+          jobId: jobIdOf('remediate', notification.groupKey, notification.seq, receiver, oKey, actor ?? ''),
+          delay: debounceMs,
+          deduplication: { id: jobIdOf('remediate-owner', receiver, oKey), replace: true, keepLastIfActive: true },
+        },
+      );
+    },
+    async enqueueVerify(ticket) {
+      await actions.add(
+        ACTION_JOB_NAMES.verify,
+        { receiver: ticket.receiver, ticket },
+        { ...deliverOpts, jobId: jobIdOf('verify', ticket.actionId), delay: ticket.pollMs },
+      );
+    },
+    async enqueueNotes(receivers, notes) {
+      if (receivers.length === 0 || notes.length === 0) return;
+      await actions.addBulk(
+        notes.flatMap((note) =>
+          receivers.map((receiver) => ({
+            name: ACTION_JOB_NAMES.note,
+            data: { receiver, note },
+            opts: { ...deliverOpts, jobId: jobIdOf('note', receiver, note.id) },
+          })),
+        ),
+      );
+    },
+    async enqueueAcknowledge(job) {
+      await actions.add(ACTION_JOB_NAMES.acknowledge, job, { ...deliverOpts, jobId: jobIdOf('ack', job.receiver, job.groupKey, job.actor, job.at) });
+    },
+    async enqueueStorm(job, delayMs) {
+      await actions.add(ACTION_JOB_NAMES.storm, job, {
+        ...deliverOpts,
+        jobId: jobIdOf('storm', job.receiver, job.stormId, job.n),
+        delay: Math.max(0, delayMs),
+      });
+    },
+  };
+}
+
 export function createQueues(connection: Redis, prefix: string, retry: RetryPolicy = DEFAULT_DELIVERY_RETRY, opts: QueueOptions = {}): Queues {
   const flush = new Queue<FlushJob>(QUEUE_NAMES.flush, { connection, prefix });
   const deliver = new Queue<DeliverJob>(QUEUE_NAMES.deliver, { connection, prefix });
@@ -246,49 +299,7 @@ export function createQueues(connection: Redis, prefix: string, retry: RetryPoli
         })),
       );
     },
-    async enqueueRemediation(receiver, notification, owner, actor) {
-      const oKey = ownerPath(owner);
-      await actions.add(
-        ACTION_JOB_NAMES.remediate,
-        // The notification is stored already (the delivery that queues this read it from there).
-        { receiver, ref: refOf(notification), owner, ...(actor === undefined ? {} : { actor }) },
-        {
-          ...deliverOpts,
-          jobId: jobIdOf('remediate', notification.groupKey, notification.seq, receiver, oKey, actor ?? ''),
-          delay: debounceMs,
-          deduplication: { id: jobIdOf('remediate-owner', receiver, oKey), replace: true, keepLastIfActive: true },
-        },
-      );
-    },
-    async enqueueVerify(ticket) {
-      await actions.add(
-        ACTION_JOB_NAMES.verify,
-        { receiver: ticket.receiver, ticket },
-        { ...deliverOpts, jobId: jobIdOf('verify', ticket.actionId), delay: ticket.pollMs },
-      );
-    },
-    async enqueueNotes(receivers, notes) {
-      if (receivers.length === 0 || notes.length === 0) return;
-      await actions.addBulk(
-        notes.flatMap((note) =>
-          receivers.map((receiver) => ({
-            name: ACTION_JOB_NAMES.note,
-            data: { receiver, note },
-            opts: { ...deliverOpts, jobId: jobIdOf('note', receiver, note.id) },
-          })),
-        ),
-      );
-    },
-    async enqueueAcknowledge(job) {
-      await actions.add(ACTION_JOB_NAMES.acknowledge, job, { ...deliverOpts, jobId: jobIdOf('ack', job.receiver, job.groupKey, job.actor, job.at) });
-    },
-    async enqueueStorm(job, delayMs) {
-      await actions.add(ACTION_JOB_NAMES.storm, job, {
-        ...deliverOpts,
-        jobId: jobIdOf('storm', job.receiver, job.stormId, job.n),
-        delay: Math.max(0, delayMs),
-      });
-    },
+    ...followUpEnqueuers(actions, deliverOpts, debounceMs),
     async jobCounts() {
       const read = async (queue: Queue, name: string) => {
         const parsed = jobCountsSchema.safeParse(await queue.getJobCounts(...QUEUE_JOB_STATES));

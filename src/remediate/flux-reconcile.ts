@@ -120,6 +120,22 @@ export function reconcilePatch(requestedAt: string): string {
   return JSON.stringify({ metadata: { annotations: { [REQUESTED_AT_ANNOTATION]: requestedAt } } });
 }
 
+/** An HTTP error answer of the API server as a failure: auth, RBAC and not found are final, the rest retried. */
+function mapHttpError(
+  fail: (kind: ActionFailure['kind'], retryable: boolean, reason: string) => ActionFailure,
+  status: number,
+  body: string,
+  what: string,
+): ActionFailure {
+  const said = statusMessage(body);
+  const detail = said === '' ? '' : `: ${said}`;
+  if (status === 401) return fail('rejected', false, `flux ${what}: HTTP 401, the token was rejected${detail}`);
+  if (status === 403) return fail('rejected', false, `flux ${what}: HTTP 403, forbidden (RBAC needs get and patch)${detail}`);
+  if (status === 404) return fail('rejected', false, `flux ${what}: HTTP 404, not found${detail}`);
+  if (status === 408 || status === 409 || status === 429 || status >= 500) return fail('unavailable', true, `flux ${what}: HTTP ${status}${detail}`);
+  return fail('rejected', false, `flux ${what}: HTTP ${status}${detail}`);
+}
+
 /** Flux reconcile requests as a {@link RemediationClient}. Never throws. */
 export function createFluxReconcileClient(opts: FluxReconcileClientOptions): RemediationClient {
   const fail = (kind: ActionFailure['kind'], retryable: boolean, reason: string): ActionFailure => ({
@@ -129,15 +145,7 @@ export function createFluxReconcileClient(opts: FluxReconcileClientOptions): Rem
     reason: redact(reason, opts.token ?? ''),
   });
 
-  function mapError(status: number, body: string, what: string): ActionFailure {
-    const said = statusMessage(body);
-    const detail = said === '' ? '' : `: ${said}`;
-    if (status === 401) return fail('rejected', false, `flux ${what}: HTTP 401, the token was rejected${detail}`);
-    if (status === 403) return fail('rejected', false, `flux ${what}: HTTP 403, forbidden (RBAC needs get and patch)${detail}`);
-    if (status === 404) return fail('rejected', false, `flux ${what}: HTTP 404, not found${detail}`);
-    if (status === 408 || status === 409 || status === 429 || status >= 500) return fail('unavailable', true, `flux ${what}: HTTP ${status}${detail}`);
-    return fail('rejected', false, `flux ${what}: HTTP ${status}${detail}`);
-  }
+  const mapError = (status: number, body: string, what: string): ActionFailure => mapHttpError(fail, status, body, what);
 
   async function read(owner: OwnerRef, path: string): Promise<{ ok: true; suspended: boolean; obj: FluxObject } | ActionFailure> {
     const what = `read of ${owner.kind} ${owner.namespace}/${owner.name}`;
