@@ -104,6 +104,23 @@ async function firingRefsOfFields(redis: Redis, key: string, count: number): Pro
   return [...refs];
 }
 
+/** Claims the rebuild (unless one ran within `everySeconds`) and lists the groups to read; negative: not now. */
+function startRebuild(r: CasRedis, keyPrefix: string, everySeconds: number, id: string): Promise<number> {
+  const k = activeFindingsRebuildKeys(keyPrefix);
+  return r.meshdriftRebuildStart(
+    activeFindingsKeys(keyPrefix).reconciled,
+    k.running,
+    k.refs,
+    k.counts,
+    k.done,
+    k.todo,
+    activeGroupsKey(keyPrefix),
+    everySeconds,
+    id,
+    REBUILD_TTL_MS,
+  );
+}
+
 /**
  * Rebuilds the active-findings counts in steps of at most `batch` refs, unless some replica started
  * one within `everySeconds`. Returns what it did, or null when the last run is recent.
@@ -124,20 +141,7 @@ export async function rebuildActiveFindings(redis: Redis, keyPrefix: string, opt
     await opts.onStep?.(performance.now() - started);
     return result;
   };
-  const groups = await timed(() =>
-    r.meshdriftRebuildStart(
-      live.reconciled,
-      k.running,
-      k.refs,
-      k.counts,
-      k.done,
-      k.todo,
-      activeGroupsKey(keyPrefix),
-      opts.everySeconds ?? ACTIVE_FINDINGS_RECONCILE_SECONDS,
-      id,
-      REBUILD_TTL_MS,
-    ),
-  );
+  const groups = await timed(() => startRebuild(r, keyPrefix, opts.everySeconds ?? ACTIVE_FINDINGS_RECONCILE_SECONDS, id));
   if (groups < 0) return null;
   const reads = new Map<string, number>();
   const abandon = async (why: string): Promise<never> => {

@@ -138,26 +138,29 @@ export function createIngest(deps: IngestDeps): Ingest {
   };
 }
 
+/** A sender time outside MESHDRIFT_MAX_SENDER_SKEW, counted as `at`: a metric and a log line. */
+function reportClamped(received: Signal, at: number, now: number, deps: IngestDeps): void {
+  const future = received.observedAt > now;
+  deps.metrics.senderTimeClamped(received.source, future ? 'future' : 'past');
+  // From the future: a sender's wrong clock or a forgery (an older time is routine: debug).
+  const fields = {
+    source: received.source,
+    cluster: received.cluster,
+    owner: `${received.owner.kind}/${received.owner.namespace}/${received.owner.name}`,
+    claimed: isoOrNumber(received.observedAt),
+    counted: isoOrNumber(at),
+  };
+  if (future) deps.log?.warn(fields, 'sender timestamp after its receipt; counted as the receipt (MESHDRIFT_MAX_SENDER_SKEW)');
+  else deps.log?.debug(fields, 'sender timestamp older than MESHDRIFT_MAX_SENDER_SKEW; counted as receipt minus the skew');
+}
+
 async function ingestOne(received: Signal, deps: IngestDeps, maxSkew: number): Promise<IngestOutcome> {
   {
     const started = performance.now();
     const policy = deps.policy();
     const now = deps.now();
     const time = signalTime(received, now, maxSkew);
-    if (time.clamped) {
-      const future = received.observedAt > now;
-      deps.metrics.senderTimeClamped(received.source, future ? 'future' : 'past');
-      // From the future: a sender's wrong clock or a forgery (an older time is routine: debug).
-      const fields = {
-        source: received.source,
-        cluster: received.cluster,
-        owner: `${received.owner.kind}/${received.owner.namespace}/${received.owner.name}`,
-        claimed: isoOrNumber(received.observedAt),
-        counted: isoOrNumber(time.at),
-      };
-      if (future) deps.log?.warn(fields, 'sender timestamp after its receipt; counted as the receipt (MESHDRIFT_MAX_SENDER_SKEW)');
-      else deps.log?.debug(fields, 'sender timestamp older than MESHDRIFT_MAX_SENDER_SKEW; counted as receipt minus the skew');
-    }
+    if (time.clamped) reportClamped(received, time.at, now, deps);
     const signal: Signal = time.at === received.observedAt ? received : { ...received, observedAt: time.at };
     const findings = classify(signal, policy);
     const scope = scopeOf(signal);

@@ -146,6 +146,171 @@ export async function storedGroupBytes(redis: Redis, keyPrefix: string, groupKey
   return Number(replies[0]?.[1]) === 1 ? Number(replies[2]?.[1] ?? 0) * STATE_BYTES_PER_FINDING : Number(replies[1]?.[1] ?? 0);
 }
 
+/** What the store's module-level steps share: the options and what createRedisTrackStore derives from them. */
+interface StoreCtx {
+  opts: RedisTrackStoreOptions;
+  redis: Redis;
+  keyPrefix: string;
+  retention: number;
+  firingTtl: number;
+  maxGroups: number;
+  clock: () => number;
+  cas: CasRedis;
+  findingsKeys: ReturnType<typeof activeFindingsKeys>;
+}
+
+// A signal's read: the version, the meta (or the legacy whole state), the owner's entry and how
+// long the key has left (ms; -1 none, -2 gone) in one round trip; then the findings the decision
+// needs, in a second one (none for a legacy group, read whole).
+async function readForSignal(
+  store: StoreCtx,
+  input: SignalInput,
+  owner: string,
+): Promise<{ version: string; group: PartialGroup | null; legacy: GroupState | null; ttlMs: number }> {
+  const { redis, keyPrefix } = store;
+  const key = groupRedisKey(keyPrefix, input.groupKey);
+  const replies = (await redis.pipeline().hmget(key, 'v', META_FIELD, LEGACY_FIELD, ownerField(owner)).pttl(key).exec()) ?? [];
+  for (const [err] of replies) if (err) throw err;
+  const [version, metaJson, legacyJson, ownerJson] = (replies[0]?.[1] ?? []) as Array<string | null>;
+  const ttlMs = Number(replies[1]?.[1] ?? -2);
+  if (version == null) return { version: '0', group: null, legacy: null, ttlMs };
+  if (metaJson == null) {
+    if (legacyJson == null) return { version: '0', group: null, legacy: null, ttlMs };
+    return { version, group: null, legacy: parseLegacyGroup(input.groupKey, legacyJson), ttlMs };
+  }
+  const meta = JSON.parse(metaJson) as GroupMeta;
+  const entry: OwnerEntry = ownerJson == null ? { fps: [] } : (JSON.parse(ownerJson) as OwnerEntry);
+  const wanted = new Set(input.findings.map((f) => f.fingerprint));
+  if (input.completeness === 'snapshot') for (const fp of entry.fps) wanted.add(fp);
+  const fps = [...wanted];
+  const findings: Record<string, TrackedFinding> = {};
+  if (fps.length > 0) {
+    const values = await redis.hmget(key, ...fps.map(findingField));
+    fps.forEach((fp, i) => {
+      const json = values[i];
+      if (json != null) findings[fp] = JSON.parse(json) as TrackedFinding;
+    });
+  }
+  return { version, group: { meta, view: viewOf(meta, findings, owner, entry), owner: entry }, legacy: null, ttlMs };
+}
+
+async function readWhole(
+  store: StoreCtx,
+  groupKey: string,
+): Promise<{ version: string; state: GroupState | null; legacy: boolean; hash: Record<string, string> }> {
+  const { redis, keyPrefix } = store;
+  const hash = await redis.hgetall(groupRedisKey(keyPrefix, groupKey));
+  const version = hash.v;
+  if (version === undefined) return { version: '0', state: null, legacy: false, hash };
+  const state = assembleGroup(groupKey, hash);
+  return state === null ? { version: '0', state: null, legacy: false, hash } : { version, state, legacy: hash[META_FIELD] === undefined, hash };
+}
+
+// A signal that reports what a firing group already holds writes nothing (dedup), but keeps the
+// group and its owner's index alive: their deadline moves to a full TTL again once half of it
+// has passed (so a stream of duplicates costs no extra round trip most of the time).
+async function touch(store: StoreCtx, input: SignalInput, ttlMs: number): Promise<void> {
+  const { redis, keyPrefix, firingTtl, clock } = store;
+  if (ttlMs >= 0 && ttlMs > (firingTtl * 1000) / 2) return;
+  const key = groupRedisKey(keyPrefix, input.groupKey);
+  const tx = redis.multi().expire(key, firingTtl);
+  tx.zadd(knownGroupsKey(keyPrefix), 'XX', Math.floor(clock() / 1000) + firingTtl, input.groupKey);
+  tx.expire(ownerGroupsKey(keyPrefix, ownerPath(input.scope)), firingTtl);
+  await tx.exec();
+}
+
+interface Commit {
+  groupKey: string;
+  version: string;
+  /** null: the group is deleted. */
+  fields: Array<[string, string]> | null;
+  /** Any finding of the group fires after the commit. */
+  firing: boolean;
+  pendingFlush: boolean;
+  firstSeen: number;
+  /** A signal's: 'add'|'rem' the group from its owner's groups, '' leave it. Absent for a flush. */
+  ownerOp?: { scope: SignalScope; op: 'add' | 'rem' | '' };
+  deltas: ReturnType<typeof activeFindingsDelta>;
+}
+
+async function commit(store: StoreCtx, c: Commit): Promise<boolean> {
+  const { cas, keyPrefix, findingsKeys, firingTtl, retention, clock, maxGroups, opts } = store;
+  const fields = c.fields ?? [];
+  const scope = c.ownerOp?.scope;
+  const ok = await cas.meshdriftCas(
+    groupRedisKey(keyPrefix, c.groupKey),
+    activeGroupsKey(keyPrefix),
+    scope ? ownerGroupsKey(keyPrefix, ownerPath(scope)) : groupRedisKey(keyPrefix, c.groupKey),
+    findingsKeys.refs,
+    findingsKeys.counts,
+    groupVersionKey(keyPrefix),
+    knownGroupsKey(keyPrefix),
+    c.version,
+    c.fields === null ? 'd' : '',
+    c.firing || c.pendingFlush ? firingTtl : retention,
+    c.groupKey,
+    c.firing ? 'add' : 'rem',
+    c.firstSeen,
+    c.ownerOp?.op ?? '',
+    Math.floor(clock() / 1000),
+    maxGroups,
+    firingTtl,
+    // A signal (scope) sets the deadline; a flush of a firing group keeps it: repeated
+    // notifications alone never keep a group whose sources went quiet.
+    scope === undefined && (c.firing || c.pendingFlush) ? 'keep' : 'set',
+    fields.length,
+    ...fields.flat(),
+    ...c.deltas.flatMap((d) => [d.fingerprint, d.field, String(d.delta)]),
+  );
+  if (ok === -1) {
+    opts.onGroupLimit?.(c.groupKey);
+    throw new GroupLimitError(maxGroups);
+  }
+  if (ok === 2) opts.onGroupEvicted?.(c.groupKey);
+  return ok === 1 || ok === 2;
+}
+
+const anyFiring = (findings: Record<string, TrackedFinding>): boolean => Object.values(findings).some((f) => f.status === 'firing');
+
+function checkGroupFindings(store: StoreCtx, groupKey: string, before: number, after: number): void {
+  const max = store.opts.maxGroupFindings;
+  if (max !== undefined && after > max && after > before) {
+    throw new GroupFindingsLimitError(`alert group ${groupKey} would hold ${after} findings: more than MESHDRIFT_MAX_GROUP_FINDINGS (${max})`);
+  }
+}
+
+// A group still stored whole (`s`, written before issue #15): decided whole, and its commit
+// rewrites it in the per-finding layout.
+async function applyLegacy(
+  store: StoreCtx,
+  input: SignalInput,
+  now: number,
+  version: string,
+  state: GroupState,
+  ttlMs: number,
+): Promise<ApplyResult<SignalView> | undefined> {
+  const result = applySignal(state, input, now);
+  if (!result.dirty) {
+    const carried = input.reported !== undefined && Object.keys(state.findings).some((fp) => input.reported?.has(fp));
+    if (input.findings.length > 0 || carried) await touch(store, input, ttlMs);
+    return result;
+  }
+  const next = result.next;
+  if (next !== null) checkGroupFindings(store, input.groupKey, Object.keys(state.findings).length, Object.keys(next.findings).length);
+  const holds = next !== null && Object.values(next.findings).some((f) => f.status === 'firing' && inScope(f, input.scope));
+  const ok = await commit(store, {
+    groupKey: input.groupKey,
+    version,
+    fields: next === null ? null : allFields(next),
+    firing: next !== null && anyFiring(next.findings),
+    pendingFlush: next?.pendingFlush != null,
+    firstSeen: next?.firstSeen ?? 0,
+    ownerOp: { scope: input.scope, op: holds ? 'add' : 'rem' },
+    deltas: activeFindingsDelta(state, next),
+  });
+  return ok ? result : undefined;
+}
+
 export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore {
   const { redis, keyPrefix } = opts;
   // Longer than the Slack message refs (7 days) so a group's notification seq never restarts while
@@ -157,158 +322,22 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
   defineScripts(redis);
   const cas = redis as CasRedis;
   const findingsKeys = activeFindingsKeys(keyPrefix);
-
-  // A signal's read: the version, the meta (or the legacy whole state), the owner's entry and how
-  // long the key has left (ms; -1 none, -2 gone) in one round trip; then the findings the decision
-  // needs, in a second one (none for a legacy group, read whole).
-  async function readForSignal(
-    input: SignalInput,
-    owner: string,
-  ): Promise<{ version: string; group: PartialGroup | null; legacy: GroupState | null; ttlMs: number }> {
-    const key = groupRedisKey(keyPrefix, input.groupKey);
-    const replies = (await redis.pipeline().hmget(key, 'v', META_FIELD, LEGACY_FIELD, ownerField(owner)).pttl(key).exec()) ?? [];
-    for (const [err] of replies) if (err) throw err;
-    const [version, metaJson, legacyJson, ownerJson] = (replies[0]?.[1] ?? []) as Array<string | null>;
-    const ttlMs = Number(replies[1]?.[1] ?? -2);
-    if (version == null) return { version: '0', group: null, legacy: null, ttlMs };
-    if (metaJson == null) {
-      if (legacyJson == null) return { version: '0', group: null, legacy: null, ttlMs };
-      return { version, group: null, legacy: parseLegacyGroup(input.groupKey, legacyJson), ttlMs };
-    }
-    const meta = JSON.parse(metaJson) as GroupMeta;
-    const entry: OwnerEntry = ownerJson == null ? { fps: [] } : (JSON.parse(ownerJson) as OwnerEntry);
-    const wanted = new Set(input.findings.map((f) => f.fingerprint));
-    if (input.completeness === 'snapshot') for (const fp of entry.fps) wanted.add(fp);
-    const fps = [...wanted];
-    const findings: Record<string, TrackedFinding> = {};
-    if (fps.length > 0) {
-      const values = await redis.hmget(key, ...fps.map(findingField));
-      fps.forEach((fp, i) => {
-        const json = values[i];
-        if (json != null) findings[fp] = JSON.parse(json) as TrackedFinding;
-      });
-    }
-    return { version, group: { meta, view: viewOf(meta, findings, owner, entry), owner: entry }, legacy: null, ttlMs };
-  }
-
-  async function readWhole(groupKey: string): Promise<{ version: string; state: GroupState | null; legacy: boolean; hash: Record<string, string> }> {
-    const hash = await redis.hgetall(groupRedisKey(keyPrefix, groupKey));
-    const version = hash.v;
-    if (version === undefined) return { version: '0', state: null, legacy: false, hash };
-    const state = assembleGroup(groupKey, hash);
-    return state === null ? { version: '0', state: null, legacy: false, hash } : { version, state, legacy: hash[META_FIELD] === undefined, hash };
-  }
-
-  // A signal that reports what a firing group already holds writes nothing (dedup), but keeps the
-  // group and its owner's index alive: their deadline moves to a full TTL again once half of it
-  // has passed (so a stream of duplicates costs no extra round trip most of the time).
-  async function touch(input: SignalInput, ttlMs: number): Promise<void> {
-    if (ttlMs >= 0 && ttlMs > (firingTtl * 1000) / 2) return;
-    const key = groupRedisKey(keyPrefix, input.groupKey);
-    const tx = redis.multi().expire(key, firingTtl);
-    tx.zadd(knownGroupsKey(keyPrefix), 'XX', Math.floor(clock() / 1000) + firingTtl, input.groupKey);
-    tx.expire(ownerGroupsKey(keyPrefix, ownerPath(input.scope)), firingTtl);
-    await tx.exec();
-  }
-
-  interface Commit {
-    groupKey: string;
-    version: string;
-    /** null: the group is deleted. */
-    fields: Array<[string, string]> | null;
-    /** Any finding of the group fires after the commit. */
-    firing: boolean;
-    pendingFlush: boolean;
-    firstSeen: number;
-    /** A signal's: 'add'|'rem' the group from its owner's groups, '' leave it. Absent for a flush. */
-    ownerOp?: { scope: SignalScope; op: 'add' | 'rem' | '' };
-    deltas: ReturnType<typeof activeFindingsDelta>;
-  }
-
-  async function commit(c: Commit): Promise<boolean> {
-    const fields = c.fields ?? [];
-    const scope = c.ownerOp?.scope;
-    const ok = await cas.meshdriftCas(
-      groupRedisKey(keyPrefix, c.groupKey),
-      activeGroupsKey(keyPrefix),
-      scope ? ownerGroupsKey(keyPrefix, ownerPath(scope)) : groupRedisKey(keyPrefix, c.groupKey),
-      findingsKeys.refs,
-      findingsKeys.counts,
-      groupVersionKey(keyPrefix),
-      knownGroupsKey(keyPrefix),
-      c.version,
-      c.fields === null ? 'd' : '',
-      c.firing || c.pendingFlush ? firingTtl : retention,
-      c.groupKey,
-      c.firing ? 'add' : 'rem',
-      c.firstSeen,
-      c.ownerOp?.op ?? '',
-      Math.floor(clock() / 1000),
-      maxGroups,
-      firingTtl,
-      // A signal (scope) sets the deadline; a flush of a firing group keeps it: repeated
-      // notifications alone never keep a group whose sources went quiet.
-      scope === undefined && (c.firing || c.pendingFlush) ? 'keep' : 'set',
-      fields.length,
-      ...fields.flat(),
-      ...c.deltas.flatMap((d) => [d.fingerprint, d.field, String(d.delta)]),
-    );
-    if (ok === -1) {
-      opts.onGroupLimit?.(c.groupKey);
-      throw new GroupLimitError(maxGroups);
-    }
-    if (ok === 2) opts.onGroupEvicted?.(c.groupKey);
-    return ok === 1 || ok === 2;
-  }
-
-  const anyFiring = (findings: Record<string, TrackedFinding>): boolean => Object.values(findings).some((f) => f.status === 'firing');
-
-  function checkGroupFindings(groupKey: string, before: number, after: number): void {
-    const max = opts.maxGroupFindings;
-    if (max !== undefined && after > max && after > before) {
-      throw new GroupFindingsLimitError(`alert group ${groupKey} would hold ${after} findings: more than MESHDRIFT_MAX_GROUP_FINDINGS (${max})`);
-    }
-  }
-
-  // A group still stored whole (`s`, written before issue #15): decided whole, and its commit
-  // rewrites it in the per-finding layout.
-  async function applyLegacy(input: SignalInput, now: number, version: string, state: GroupState, ttlMs: number): Promise<ApplyResult<SignalView> | undefined> {
-    const result = applySignal(state, input, now);
-    if (!result.dirty) {
-      const carried = input.reported !== undefined && Object.keys(state.findings).some((fp) => input.reported?.has(fp));
-      if (input.findings.length > 0 || carried) await touch(input, ttlMs);
-      return result;
-    }
-    const next = result.next;
-    if (next !== null) checkGroupFindings(input.groupKey, Object.keys(state.findings).length, Object.keys(next.findings).length);
-    const holds = next !== null && Object.values(next.findings).some((f) => f.status === 'firing' && inScope(f, input.scope));
-    const ok = await commit({
-      groupKey: input.groupKey,
-      version,
-      fields: next === null ? null : allFields(next),
-      firing: next !== null && anyFiring(next.findings),
-      pendingFlush: next?.pendingFlush != null,
-      firstSeen: next?.firstSeen ?? 0,
-      ownerOp: { scope: input.scope, op: holds ? 'add' : 'rem' },
-      deltas: activeFindingsDelta(state, next),
-    });
-    return ok ? result : undefined;
-  }
+  const store: StoreCtx = { opts, redis, keyPrefix, retention, firingTtl, maxGroups, clock, cas, findingsKeys };
 
   return {
-    get: async (groupKey) => (await readWhole(groupKey)).state,
+    get: async (groupKey) => (await readWhole(store, groupKey)).state,
 
     apply: (input, now) =>
       retrying(input.groupKey, async () => {
         const owner = ownerPath(input.scope);
-        const { version, group, legacy, ttlMs } = await readForSignal(input, owner);
-        if (legacy !== null) return applyLegacy(input, now, version, legacy, ttlMs);
+        const { version, group, legacy, ttlMs } = await readForSignal(store, input, owner);
+        if (legacy !== null) return applyLegacy(store, input, now, version, legacy, ttlMs);
         const result = applySignal(group?.view ?? null, input, now);
         if (!result.dirty) {
           // A finding a reload moved elsewhere but that is still drifted keeps its old group firing
           // (decide.ts applySignal): the snapshot reporting it keeps that group alive too.
           const carried = group !== null && input.reported !== undefined && Object.keys(group.view.findings).some((fp) => input.reported?.has(fp));
-          if (group !== null && (input.findings.length > 0 || carried)) await touch(input, ttlMs);
+          if (group !== null && (input.findings.length > 0 || carried)) await touch(store, input, ttlMs);
           return result;
         }
         const next = result.next;
@@ -316,10 +345,10 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
         const snapshot = input.completeness === 'snapshot';
         const fields = signalFields(group, next, owner, snapshot);
         const meta = JSON.parse(fields[0]?.[1] ?? '{}') as GroupMeta;
-        checkGroupFindings(input.groupKey, group?.meta.size ?? 0, meta.size);
+        checkGroupFindings(store, input.groupKey, group?.meta.size ?? 0, meta.size);
         // The owner's findings are all read for a snapshot; a partial signal only adds firing ones.
         const holds = snapshot ? Object.values(next.findings).some((f) => f.status === 'firing' && inScope(f, input.scope)) : input.findings.length > 0;
-        const ok = await commit({
+        const ok = await commit(store, {
           groupKey: input.groupKey,
           version,
           fields,
@@ -334,7 +363,7 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
 
     flush: (groupKey, epoch, flushSeq, context) =>
       retrying<FlushOutcome>(groupKey, async () => {
-        const { version, state, legacy, hash } = await readWhole(groupKey);
+        const { version, state, legacy, hash } = await readWhole(store, groupKey);
         if (state === null || state.createdAt !== epoch) return { kind: 'stale' };
         if (state.pendingFlush?.seq !== flushSeq) {
           return state.handledFlushSeq === flushSeq ? { kind: 'already-handled', state } : { kind: 'stale' };
@@ -343,7 +372,7 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
         if (state.pendingFlush.dueAt > ctx.now) return { kind: 'early', dueAt: state.pendingFlush.dueAt };
         const result = flush(state, flushSeq, ctx);
         const next = result.next;
-        const ok = await commit({
+        const ok = await commit(store, {
           groupKey,
           version,
           fields: next === null ? null : legacy ? allFields(next) : flushFields(state, next, hash),

@@ -265,46 +265,58 @@ export function createRedisSilenceStore(redis: Redis, keyPrefix: string, opts: S
       return (await current(now)).compiled;
     },
 
-    async expire(id, now) {
-      for (let attempt = 0; attempt < 5; attempt++) {
-        const json = await redis.hget(keys.active, id);
-        if (json === null) {
-          // Already on the expired side (or unknown): unchanged.
-          const expired = await redis.hget(keys.expired, id);
-          if (expired === null) return null;
-          const s = parseSilence(id, expired);
-          if (s === null) reportCorrupt([id]);
-          return s;
-        }
-        const current = parseSilence(id, json);
-        if (current === null) {
-          reportCorrupt([id]);
-          return null;
-        }
-        const next = ended(current, now);
-        const ok = await r.meshdriftSilenceExpire(
-          keys.active,
-          keys.ends,
-          keys.expired,
-          keys.expiredEnds,
-          keys.version,
-          now,
-          retain,
-          max,
-          id,
-          json,
-          JSON.stringify(next),
-          Date.parse(next.endsAt),
-          randomUUID(),
-          batch,
-        );
-        if (ok === 1) return next;
-        // Changed meanwhile (another replica expired it): read again.
-      }
-      // Retryable: the API answers 503 with Retry-After (net/unavailable.ts).
-      throw new ContentionError(`silence ${id}: gave up after concurrent changes`);
-    },
+    expire: (id, now) => expireSilence(redis, r, keys, { retain, max, batch }, reportCorrupt, id, now),
   };
+}
+
+/** Moves an active or pending silence to the expired side, retrying while another replica changes it. */
+async function expireSilence(
+  redis: Redis,
+  r: SilenceRedis,
+  keys: ReturnType<typeof silenceKeys>,
+  limits: { retain: number; max: number; batch: number },
+  reportCorrupt: (ids: readonly string[]) => void,
+  id: string,
+  now: number,
+): Promise<Silence | null> {
+  const { retain, max, batch } = limits;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const json = await redis.hget(keys.active, id);
+    if (json === null) {
+      // Already on the expired side (or unknown): unchanged.
+      const expired = await redis.hget(keys.expired, id);
+      if (expired === null) return null;
+      const s = parseSilence(id, expired);
+      if (s === null) reportCorrupt([id]);
+      return s;
+    }
+    const current = parseSilence(id, json);
+    if (current === null) {
+      reportCorrupt([id]);
+      return null;
+    }
+    const next = ended(current, now);
+    const ok = await r.meshdriftSilenceExpire(
+      keys.active,
+      keys.ends,
+      keys.expired,
+      keys.expiredEnds,
+      keys.version,
+      now,
+      retain,
+      max,
+      id,
+      json,
+      JSON.stringify(next),
+      Date.parse(next.endsAt),
+      randomUUID(),
+      batch,
+    );
+    if (ok === 1) return next;
+    // Changed meanwhile (another replica expired it): read again.
+  }
+  // Retryable: the API answers 503 with Retry-After (net/unavailable.ts).
+  throw new ContentionError(`silence ${id}: gave up after concurrent changes`);
 }
 
 // Validated when read back: a value written by another version or by hand is skipped, never
