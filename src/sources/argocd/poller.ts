@@ -122,6 +122,25 @@ interface Seen {
   observedAt: number;
 }
 
+/** The poller's health tracker, with its defaults. */
+function pollHealthOf(opts: ArgoCdPollerOptions, log: Logger, now: () => number) {
+  return createPollHealth({
+    log,
+    now,
+    unreadyAfterMs: opts.unreadyAfterMs ?? Math.max(3 * opts.intervalMs, 120_000),
+    onPoll: opts.onPoll,
+    onDiscovered: opts.onDiscovered,
+  });
+}
+
+/** A scope listed empty after a non-empty list: its apps are kept until the next poll agrees. */
+function warnEmptied(log: Logger, scopeKey: string, before: Map<string, Seen> | undefined): void {
+  log.warn(
+    { scope: scopeKey || '(all namespaces)', before: before?.size },
+    'Argo CD listed no applications where it listed some before; resolving them only if the next poll agrees (an account that lost RBAC `applications, get` also gets an empty list)',
+  );
+}
+
 export function startArgoCdPoller(opts: ArgoCdPollerOptions): ArgoCdPoller {
   if (!(opts.intervalMs > 0)) throw new Error('the Argo CD poll interval must be > 0 (0 means polling off: do not start the poller)');
   const now = opts.now ?? Date.now;
@@ -132,13 +151,7 @@ export function startArgoCdPoller(opts: ArgoCdPollerOptions): ArgoCdPoller {
   const scopes = listScopes(opts.filters);
   const log = opts.log.child({ component: 'argocd-poll' });
   const abort = new AbortController();
-  const tracked = createPollHealth({
-    log,
-    now,
-    unreadyAfterMs: opts.unreadyAfterMs ?? Math.max(3 * opts.intervalMs, 120_000),
-    onPoll: opts.onPoll,
-    onDiscovered: opts.onDiscovered,
-  });
+  const tracked = pollHealthOf(opts, log, now);
   // Per scope (its appNamespace, '' for all): the apps the last successful list of it returned.
   const previous = new Map<string, Map<string, Seen>>();
   // Scopes whose last list came back empty after a non-empty one (see vanishedOf).
@@ -174,10 +187,7 @@ export function startArgoCdPoller(opts: ArgoCdPollerOptions): ArgoCdPoller {
     const seen = seenOf(list, signals, before);
     const vanished = vanishedOf(opts.cluster, emptiedOnce, scopeKey, before, seen, at);
     if (vanished === undefined) {
-      log.warn(
-        { scope: scopeKey || '(all namespaces)', before: before?.size },
-        'Argo CD listed no applications where it listed some before; resolving them only if the next poll agrees (an account that lost RBAC `applications, get` also gets an empty list)',
-      );
+      warnEmptied(log, scopeKey, before);
       return 'done';
     }
     previous.set(scopeKey, seen);

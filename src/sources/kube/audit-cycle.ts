@@ -100,6 +100,22 @@ async function listAll(list: ListPageFn, pageSize: number, timeoutMs: number, la
   return items;
 }
 
+/** The summary line of one audit run. */
+function logRunDone(log: Logger, report: AuditRunReport): void {
+  log.info(
+    {
+      outcome: report.outcome,
+      listed: report.listed,
+      signals: report.signals,
+      discovered: report.discovered,
+      vanished: report.vanished,
+      errors: report.errors.length,
+      durationMs: report.durationMs,
+    },
+    'audit run done',
+  );
+}
+
 /** What the audit remembers of an owner between runs, to resolve it if it vanishes. */
 interface Seen {
   owner: OwnerRef;
@@ -177,18 +193,7 @@ export function startAuditCycle(opts: AuditCycleOptions): AuditCycle {
     }
     report.durationMs = now() - started;
     report.outcome = failedScopes === 0 && report.errors.length === 0 ? 'ok' : failedScopes === scopes && scopes > 0 ? 'failed' : 'partial';
-    log.info(
-      {
-        outcome: report.outcome,
-        listed: report.listed,
-        signals: report.signals,
-        discovered: report.discovered,
-        vanished: report.vanished,
-        errors: report.errors.length,
-        durationMs: report.durationMs,
-      },
-      'audit run done',
-    );
+    logRunDone(log, report);
     if (report.discovered > 0) opts.onDiscovered?.(report.discovered);
     opts.onRun?.(report.outcome, report);
     return report;

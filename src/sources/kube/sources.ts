@@ -144,73 +144,9 @@ export function startKubeSources(opts: KubeSourcesOptions): KubeSources {
     };
     const selector = opts.labelSelector !== undefined ? { labelSelector: opts.labelSelector } : {};
 
+    const ctx: KindWatchContext = { opts, cluster: cluster.name, kc, log, now, queue, fluxDeps, selector, start };
     for (const namespace of namespaces) {
-      for (const kind of kinds) {
-        switch (kind) {
-          case 'applications': {
-            const r = CUSTOM_RESOURCES.applications;
-            start(
-              namespace,
-              {
-                kind,
-                path: customResourcePath(r, namespace),
-                list: customResourceLister(kc, r, namespace),
-                slim: (raw) => slim(slimApplicationSchema, raw),
-                ...selector,
-              },
-              applicationHandlers({ cluster: cluster.name, ingest: opts.ingest, queue, log, now }),
-            );
-            break;
-          }
-          case 'kustomizations': {
-            const r = CUSTOM_RESOURCES.kustomizations;
-            start(
-              namespace,
-              {
-                kind,
-                path: customResourcePath(r, namespace),
-                list: customResourceLister(kc, r, namespace),
-                slim: (raw) => slim(slimKustomizationSchema, raw),
-                ...selector,
-              },
-              kustomizationHandlers(fluxDeps),
-            );
-            break;
-          }
-          case 'helmreleases': {
-            const r = CUSTOM_RESOURCES.helmreleases;
-            start(
-              namespace,
-              {
-                kind,
-                path: customResourcePath(r, namespace),
-                list: customResourceLister(kc, r, namespace),
-                slim: (raw) => slim(slimHelmReleaseSchema, raw),
-                ...selector,
-              },
-              helmReleaseHandlers(fluxDeps),
-            );
-            break;
-          }
-          case 'events':
-            for (const component of FLUX_EVENT_COMPONENTS) {
-              start<SlimEvent>(
-                namespace,
-                {
-                  kind: `events/${component}`,
-                  path: eventsPath(namespace),
-                  list: eventLister(kc, namespace),
-                  slim: (raw) => slim(slimEventSchema, raw),
-                  // `source` matches source.component, or reportingComponent when that is empty.
-                  fieldSelector: `source=${component}`,
-                  order: chronological,
-                },
-                fluxEventHandlers({ ...fluxDeps, ...(opts.onFluxEvent ? { onOutcome: opts.onFluxEvent } : {}) }),
-              );
-            }
-            break;
-        }
-      }
+      for (const kind of kinds) startKindWatches(ctx, kind, namespace);
     }
   }
 
@@ -237,6 +173,87 @@ export function startKubeSources(opts: KubeSourcesOptions): KubeSources {
     groupInInventory: (cluster, owner, ref) => inventory.groupOf(cluster, owner, ref),
     idle: () => queue.idle(),
   };
+}
+
+/** What starting one kind's watches in one cluster needs. */
+interface KindWatchContext {
+  opts: KubeSourcesOptions;
+  cluster: string;
+  kc: KubeConfig;
+  log: Logger;
+  now: () => number;
+  queue: ReturnType<typeof createSignalQueue>;
+  fluxDeps: Parameters<typeof kustomizationHandlers>[0];
+  selector: { labelSelector?: string };
+  start: <T extends WatchedObject>(namespace: string | undefined, target: WatchTarget<T>, handlers: WatchHandlers<T>) => void;
+}
+
+/** Starts the watches of one kind in one namespace (all namespaces when undefined) of one cluster. */
+function startKindWatches(c: KindWatchContext, kind: WatchKind, namespace: string | undefined): void {
+  switch (kind) {
+    case 'applications': {
+      const r = CUSTOM_RESOURCES.applications;
+      c.start(
+        namespace,
+        {
+          kind,
+          path: customResourcePath(r, namespace),
+          list: customResourceLister(c.kc, r, namespace),
+          slim: (raw) => slim(slimApplicationSchema, raw),
+          ...c.selector,
+        },
+        applicationHandlers({ cluster: c.cluster, ingest: c.opts.ingest, queue: c.queue, log: c.log, now: c.now }),
+      );
+      break;
+    }
+    case 'kustomizations': {
+      const r = CUSTOM_RESOURCES.kustomizations;
+      c.start(
+        namespace,
+        {
+          kind,
+          path: customResourcePath(r, namespace),
+          list: customResourceLister(c.kc, r, namespace),
+          slim: (raw) => slim(slimKustomizationSchema, raw),
+          ...c.selector,
+        },
+        kustomizationHandlers(c.fluxDeps),
+      );
+      break;
+    }
+    case 'helmreleases': {
+      const r = CUSTOM_RESOURCES.helmreleases;
+      c.start(
+        namespace,
+        {
+          kind,
+          path: customResourcePath(r, namespace),
+          list: customResourceLister(c.kc, r, namespace),
+          slim: (raw) => slim(slimHelmReleaseSchema, raw),
+          ...c.selector,
+        },
+        helmReleaseHandlers(c.fluxDeps),
+      );
+      break;
+    }
+    case 'events':
+      for (const component of FLUX_EVENT_COMPONENTS) {
+        c.start<SlimEvent>(
+          namespace,
+          {
+            kind: `events/${component}`,
+            path: eventsPath(namespace),
+            list: eventLister(c.kc, namespace),
+            slim: (raw) => slim(slimEventSchema, raw),
+            // `source` matches source.component, or reportingComponent when that is empty.
+            fieldSelector: `source=${component}`,
+            order: chronological,
+          },
+          fluxEventHandlers({ ...c.fluxDeps, ...(c.opts.onFluxEvent ? { onOutcome: c.opts.onFluxEvent } : {}) }),
+        );
+      }
+      break;
+  }
 }
 
 /** The informer settings every watch shares, from the options given. */

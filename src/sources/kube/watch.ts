@@ -178,23 +178,7 @@ export function startWatch<T extends WatchedObject>(opts: StartWatchOptions<T>):
     upSince = now();
   }
 
-  // The slimmed objects are zod outputs: an absent optional field is absent, never `undefined`,
-  // so they are KubernetesObjects as the client's (exact) type says.
-  const list = async (): Promise<{ items: (T & KubernetesObject)[]; metadata: { resourceVersion: string } }> => {
-    const all = await listAllPages(
-      target,
-      opts.pageSize ?? 100,
-      opts.listTimeoutMs ?? 30_000,
-      () => stopped,
-      (error) => {
-        log.warn({ error }, 'listed object does not match the expected shape; left out');
-        opts.onInvalid?.({ cluster, kind: target.kind, error });
-      },
-    );
-    health.lists++;
-    markUp();
-    return all as { items: (T & KubernetesObject)[]; metadata: { resourceVersion: string } };
-  };
+  const list = informerLister(opts, log, health, () => stopped, markUp);
 
   const run = (): void => {
     if (stopped || !informer) return;
@@ -249,6 +233,25 @@ export function startWatch<T extends WatchedObject>(opts: StartWatchOptions<T>):
       setState('stopped');
     },
     health: () => ({ ...health }),
+  };
+}
+
+/**
+ * The informer's list function: every page, slimmed (what does not parse is logged and reported to
+ * `onInvalid`); each complete list counts in `health.lists` and then marks the watch up.
+ */
+function informerLister<T extends WatchedObject>(opts: StartWatchOptions<T>, log: Logger, health: WatchHealth, stopped: () => boolean, markUp: () => void) {
+  const { target, cluster } = opts;
+  // The slimmed objects are zod outputs: an absent optional field is absent, never `undefined`,
+  // so they are KubernetesObjects as the client's (exact) type says.
+  return async (): Promise<{ items: (T & KubernetesObject)[]; metadata: { resourceVersion: string } }> => {
+    const all = await listAllPages(target, opts.pageSize ?? 100, opts.listTimeoutMs ?? 30_000, stopped, (error) => {
+      log.warn({ error }, 'listed object does not match the expected shape; left out');
+      opts.onInvalid?.({ cluster, kind: target.kind, error });
+    });
+    health.lists++;
+    markUp();
+    return all as { items: (T & KubernetesObject)[]; metadata: { resourceVersion: string } };
   };
 }
 
