@@ -91,11 +91,8 @@ const records = async (): Promise<AuditRecord[]> => (await audit.list({ limit: 1
 const syncBodies = (): ArgoCdSyncBody[] => fake.syncs().map((r) => r.body as ArgoCdSyncBody);
 const opDone = (name = 'payments-mesh', ns?: string) => waitFor(() => fake.app(name, ns)?.operation === undefined, 3_000, 'the sync operation to finish');
 const resourceStatus = (r: Res): unknown =>
-  (
-    (fake.app('payments-mesh')?.status as { resources: Record<string, unknown>[] } | undefined)?.resources.find(
-      (x) => x.kind === r.kind && x.name === r.name,
-    ) ?? {}
-  ).status;
+  (fake.app('payments-mesh')?.status as { resources: Record<string, unknown>[] } | undefined)?.resources.find((x) => x.kind === r.kind && x.name === r.name)
+    ?.status;
 
 beforeEach(async () => {
   redis = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });
