@@ -88,9 +88,15 @@ export function metaOf(
   };
 }
 
-/** The decision's view of a group from its meta and the findings read (firing ones left unread say so). */
-export function viewOf(meta: GroupMeta, findings: Record<string, TrackedFinding>, owner: string, entry: OwnerEntry): SignalView {
-  const firingRead = Object.values(findings).filter((f) => f.status === 'firing').length;
+const countFiring = (findings: Record<string, TrackedFinding>): number => Object.values(findings).filter((f) => f.status === 'firing').length;
+
+/** The group-state fields kept in the meta record, with what was read beside it. */
+function stateFromMeta<L>(
+  meta: GroupMeta,
+  findings: Record<string, TrackedFinding>,
+  snapshotRecords: Record<string, SnapshotRecord>,
+  lastNotification: L,
+): Omit<GroupState, 'lastNotification'> & { lastNotification: L } {
   return {
     v: 1,
     groupKey: meta.groupKey,
@@ -99,14 +105,18 @@ export function viewOf(meta: GroupMeta, findings: Record<string, TrackedFinding>
     timing: meta.timing,
     findings,
     firstSeen: meta.firstSeen,
-    snapshots: entry.r ? { [owner]: entry.r.at } : {},
-    snapshotRecords: entry.r ? { [owner]: entry.r } : {},
+    snapshots: Object.fromEntries(Object.entries(snapshotRecords).map(([owner, r]) => [owner, r.at])),
+    snapshotRecords,
     flushSeq: meta.flushSeq,
     pendingFlush: meta.pendingFlush,
     handledFlushSeq: meta.handledFlushSeq,
-    lastNotification: meta.last,
-    firingUnread: meta.firing > firingRead,
+    lastNotification,
   };
+}
+
+/** The decision's view of a group from its meta and the findings read (firing ones left unread say so). */
+export function viewOf(meta: GroupMeta, findings: Record<string, TrackedFinding>, owner: string, entry: OwnerEntry): SignalView {
+  return { ...stateFromMeta(meta, findings, entry.r ? { [owner]: entry.r } : {}, meta.last), firingUnread: meta.firing > countFiring(findings) };
 }
 
 /** A state before issue #15 (field `s`), checked against its schema: a state it cannot read is an error. */
@@ -138,37 +148,17 @@ export function assembleGroup(groupKey: string, hash: Record<string, string>): G
   }
   const meta = JSON.parse(metaJson) as GroupMeta;
   const findings: Record<string, TrackedFinding> = {};
-  const snapshots: Record<string, number> = {};
   const snapshotRecords: Record<string, SnapshotRecord> = {};
   for (const [field, value] of Object.entries(hash)) {
     if (field.startsWith('f:')) findings[field.slice(2)] = JSON.parse(value) as TrackedFinding;
     else if (field.startsWith('o:')) {
       const entry = JSON.parse(value) as OwnerEntry;
-      if (entry.r) {
-        snapshots[field.slice(2)] = entry.r.at;
-        snapshotRecords[field.slice(2)] = entry.r;
-      }
+      if (entry.r) snapshotRecords[field.slice(2)] = entry.r;
     }
   }
   const n = hash[NOTIFICATION_FIELD];
-  return {
-    v: 1,
-    groupKey: meta.groupKey,
-    createdAt: meta.createdAt,
-    labels: meta.labels,
-    timing: meta.timing,
-    findings,
-    firstSeen: meta.firstSeen,
-    snapshots,
-    snapshotRecords,
-    flushSeq: meta.flushSeq,
-    pendingFlush: meta.pendingFlush,
-    handledFlushSeq: meta.handledFlushSeq,
-    lastNotification: n === undefined ? null : (JSON.parse(n) as Notification),
-  };
+  return stateFromMeta(meta, findings, snapshotRecords, n === undefined ? null : (JSON.parse(n) as Notification));
 }
-
-const countFiring = (findings: Record<string, TrackedFinding>): number => Object.values(findings).filter((f) => f.status === 'firing').length;
 
 /**
  * Every field of a whole state in this layout (a group migrated from `s`, or written whole): the
