@@ -13,11 +13,13 @@ export type SeverityMatrix = Readonly<Record<Category, Readonly<Record<DriftStat
  * telemetry config is a ticket. Extraneous objects (live, not in Git) and drift Flux already
  * reverted are one step less urgent than a live edit that still stands. Unreachable (a cluster or
  * an app whose live state cannot be read) is high everywhere: it hides whatever drift there is.
+ * Shadow drift and unmanaged objects rank with Extraneous (something added beside Git); a resource
+ * not in effect ranks with a live edit (the mesh does something other than Git says).
  */
 export const DEFAULT_SEVERITY: SeverityMatrix = {
-  security: { Modified: 'critical', Missing: 'critical', Extraneous: 'high', Unhealthy: 'high', Corrected: 'high', ApplyFailed: 'high', Unreachable: 'high' },
-  traffic: { Modified: 'high', Missing: 'high', Extraneous: 'medium', Unhealthy: 'high', Corrected: 'medium', ApplyFailed: 'high', Unreachable: 'high' },
-  'mesh-control': { Modified: 'high', Missing: 'high', Extraneous: 'medium', Unhealthy: 'high', Corrected: 'medium', ApplyFailed: 'high', Unreachable: 'high' },
+  security: { Modified: 'critical', Missing: 'critical', Extraneous: 'high', Unhealthy: 'high', Corrected: 'high', ApplyFailed: 'high', Unreachable: 'high', Shadow: 'high', Unmanaged: 'high', NotInEffect: 'critical' },
+  traffic: { Modified: 'high', Missing: 'high', Extraneous: 'medium', Unhealthy: 'high', Corrected: 'medium', ApplyFailed: 'high', Unreachable: 'high', Shadow: 'medium', Unmanaged: 'medium', NotInEffect: 'high' },
+  'mesh-control': { Modified: 'high', Missing: 'high', Extraneous: 'medium', Unhealthy: 'high', Corrected: 'medium', ApplyFailed: 'high', Unreachable: 'high', Shadow: 'medium', Unmanaged: 'medium', NotInEffect: 'high' },
   observability: {
     Modified: 'medium',
     Missing: 'medium',
@@ -26,8 +28,11 @@ export const DEFAULT_SEVERITY: SeverityMatrix = {
     Corrected: 'low',
     ApplyFailed: 'medium',
     Unreachable: 'high',
+    Shadow: 'low',
+    Unmanaged: 'low',
+    NotInEffect: 'medium',
   },
-  'non-mesh': { Modified: 'low', Missing: 'low', Extraneous: 'info', Unhealthy: 'low', Corrected: 'info', ApplyFailed: 'low', Unreachable: 'high' },
+  'non-mesh': { Modified: 'low', Missing: 'low', Extraneous: 'info', Unhealthy: 'low', Corrected: 'info', ApplyFailed: 'low', Unreachable: 'high', Shadow: 'info', Unmanaged: 'info', NotInEffect: 'low' },
 };
 
 /**
@@ -140,6 +145,9 @@ export function classify(signal: Signal, policy: ClassifyPolicy): Finding[] {
       ],
       ...(r.detail === undefined ? {} : { detail: r.detail }),
       ...(signal.revision === undefined ? {} : { revision: signal.revision }),
+      ...(signal.repoURL === undefined ? {} : { repoURL: signal.repoURL }),
+      ...(r.changes === undefined ? {} : { changes: r.changes }),
+      ...(r.attribution === undefined ? {} : { attribution: r.attribution }),
       observedAt: signal.observedAt,
     });
   }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { attributionsSchema, changeListSchema } from './forensics.ts';
 import { severitySchema } from './severity.ts';
 import { driftStateSchema, ownerRefSchema, resourceRefSchema, TOOLS } from './signal.ts';
 
@@ -30,6 +31,12 @@ export const findingSchema = z.object({
   reasons: z.array(z.string()),
   detail: z.string().optional(),
   revision: z.string().optional(),
+  /** The Git repository of `revision`, for links (model/signal.ts). */
+  repoURL: z.string().optional(),
+  /** What changed, field by field, redacted (model/forensics.ts). */
+  changes: changeListSchema.optional(),
+  /** Who changed it, redacted; a person only from an admission record. */
+  attribution: attributionsSchema.optional(),
   /** Epoch ms at which the source observed it. */
   observedAt: z.number(),
 });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { attributionsSchema, changeListSchema } from './forensics.ts';
 import { codePointName, firstUnsafeChar } from './text-chars.ts';
 
 /**
@@ -8,7 +9,20 @@ import { codePointName, firstUnsafeChar } from './text-chars.ts';
  */
 
 /** The producer of a signal. The tool part (before the first `-`) is what fingerprints use. */
-export const SIGNAL_SOURCES = ['argocd-webhook', 'argocd-watch', 'argocd-api', 'flux-webhook', 'flux-watch', 'audit', 'demo', 'meshdrift'] as const;
+export const SIGNAL_SOURCES = [
+  'argocd-webhook',
+  'argocd-watch',
+  'argocd-api',
+  'flux-webhook',
+  'flux-watch',
+  'audit',
+  'demo',
+  'meshdrift',
+  /** meshdrift's own watch of the mesh objects (issue #16): observed. */
+  'mesh-watch',
+  /** The recorder admission webhook (issue #17): told (by whoever reaches the listener) until a watch event confirms it. */
+  'admission',
+] as const;
 export const signalSourceSchema = z.enum(SIGNAL_SOURCES);
 export type SignalSource = z.infer<typeof signalSourceSchema>;
 
@@ -18,7 +32,7 @@ export type SignalSource = z.infer<typeof signalSourceSchema>;
  * are what a sender tells: their timestamps are bounded to the receipt, and they never outrank an
  * observation (track/decide.ts isStaleSnapshot).
  */
-export const OBSERVED_SOURCES: ReadonlySet<SignalSource> = new Set<SignalSource>(['argocd-watch', 'argocd-api', 'flux-watch', 'audit', 'meshdrift']);
+export const OBSERVED_SOURCES: ReadonlySet<SignalSource> = new Set<SignalSource>(['argocd-watch', 'argocd-api', 'flux-watch', 'audit', 'meshdrift', 'mesh-watch']);
 
 export function isObservedSource(source: SignalSource): boolean {
   return OBSERVED_SOURCES.has(source);
@@ -36,6 +50,13 @@ export function toolOf(source: SignalSource, owner: OwnerRef): GitOpsTool {
   if (source === 'meshdrift') return 'meshdrift';
   if (source.startsWith('argocd')) return 'argocd';
   if (source.startsWith('flux')) return 'flux';
+  if (source === 'mesh-watch' || source === 'admission') {
+    // What meshdrift sees on the mesh itself belongs to the object's GitOps owner when it has one
+    // (so a watch-seen edit and the tool's later verdict are one finding), else to meshdrift.
+    if (owner.kind === 'Application') return 'argocd';
+    if (owner.kind === 'Kustomization' || owner.kind === 'HelmRelease') return 'flux';
+    return 'meshdrift';
+  }
   return owner.kind === 'Application' ? 'argocd' : 'flux';
 }
 
@@ -48,8 +69,13 @@ export function toolOf(source: SignalSource, owner: OwnerRef): GitOpsTool {
  * - Unreachable: its live state cannot be read, so drift there cannot be seen: a cluster whose
  *   watches all fail, or an Argo CD app whose comparison failed (sync Unknown). Such findings
  *   inhibit the per-resource findings they hide (config/load.ts BUILTIN_INHIBIT_RULES).
+ * - Shadow: the GitOps tool calls it Synced, but fields Git never set are owned only by non-GitOps
+ *   `Update` managers (a hand-added field: issue #16).
+ * - Unmanaged: a mesh object in a watched namespace that no GitOps tool owns.
+ * - NotInEffect: Git and the tool agree, but the mesh does not apply it (a route its Gateway did
+ *   not accept, an Istio resource istiod rejected).
  */
-export const DRIFT_STATES = ['Modified', 'Missing', 'Extraneous', 'Unhealthy', 'Corrected', 'ApplyFailed', 'Unreachable'] as const;
+export const DRIFT_STATES = ['Modified', 'Missing', 'Extraneous', 'Unhealthy', 'Corrected', 'ApplyFailed', 'Unreachable', 'Shadow', 'Unmanaged', 'NotInEffect'] as const;
 export const driftStateSchema = z.enum(DRIFT_STATES);
 export type DriftState = z.infer<typeof driftStateSchema>;
 
@@ -94,6 +120,10 @@ export const resourceStateSchema = resourceRefSchema.extend({
    * known: rollout or reverted drift): told, never dropped, with severity capped at `low`.
    */
   unverified: z.literal(true).optional(),
+  /** What changed, field by field, redacted (model/forensics.ts). */
+  changes: changeListSchema.optional(),
+  /** Who changed it (managedFields managers, admission records), redacted. */
+  attribution: attributionsSchema.optional(),
 });
 export type ResourceState = z.infer<typeof resourceStateSchema>;
 
@@ -108,6 +138,8 @@ export const signalSchema = z.object({
   /** Where the owner deploys (Argo CD destination namespace/cluster name), for routing. */
   destination: z.object({ name: z.string().optional(), namespace: z.string().optional() }).default({}),
   revision: z.string().optional(),
+  /** The Git repository the revision belongs to (Argo CD spec.source.repoURL, Flux source URL), for links. */
+  repoURL: z.string().max(2048).optional(),
   sync: z.enum(['Synced', 'OutOfSync', 'Unknown']).optional(),
   health: z.string().optional(),
   /** Epoch milliseconds. */
