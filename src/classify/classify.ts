@@ -17,9 +17,42 @@ export type SeverityMatrix = Readonly<Record<Category, Readonly<Record<DriftStat
  * not in effect ranks with a live edit (the mesh does something other than Git says).
  */
 export const DEFAULT_SEVERITY: SeverityMatrix = {
-  security: { Modified: 'critical', Missing: 'critical', Extraneous: 'high', Unhealthy: 'high', Corrected: 'high', ApplyFailed: 'high', Unreachable: 'high', Shadow: 'high', Unmanaged: 'high', NotInEffect: 'critical' },
-  traffic: { Modified: 'high', Missing: 'high', Extraneous: 'medium', Unhealthy: 'high', Corrected: 'medium', ApplyFailed: 'high', Unreachable: 'high', Shadow: 'medium', Unmanaged: 'medium', NotInEffect: 'high' },
-  'mesh-control': { Modified: 'high', Missing: 'high', Extraneous: 'medium', Unhealthy: 'high', Corrected: 'medium', ApplyFailed: 'high', Unreachable: 'high', Shadow: 'medium', Unmanaged: 'medium', NotInEffect: 'high' },
+  security: {
+    Modified: 'critical',
+    Missing: 'critical',
+    Extraneous: 'high',
+    Unhealthy: 'high',
+    Corrected: 'high',
+    ApplyFailed: 'high',
+    Unreachable: 'high',
+    Shadow: 'high',
+    Unmanaged: 'high',
+    NotInEffect: 'critical',
+  },
+  traffic: {
+    Modified: 'high',
+    Missing: 'high',
+    Extraneous: 'medium',
+    Unhealthy: 'high',
+    Corrected: 'medium',
+    ApplyFailed: 'high',
+    Unreachable: 'high',
+    Shadow: 'medium',
+    Unmanaged: 'medium',
+    NotInEffect: 'high',
+  },
+  'mesh-control': {
+    Modified: 'high',
+    Missing: 'high',
+    Extraneous: 'medium',
+    Unhealthy: 'high',
+    Corrected: 'medium',
+    ApplyFailed: 'high',
+    Unreachable: 'high',
+    Shadow: 'medium',
+    Unmanaged: 'medium',
+    NotInEffect: 'high',
+  },
   observability: {
     Modified: 'medium',
     Missing: 'medium',
@@ -32,7 +65,18 @@ export const DEFAULT_SEVERITY: SeverityMatrix = {
     Unmanaged: 'low',
     NotInEffect: 'medium',
   },
-  'non-mesh': { Modified: 'low', Missing: 'low', Extraneous: 'info', Unhealthy: 'low', Corrected: 'info', ApplyFailed: 'low', Unreachable: 'high', Shadow: 'info', Unmanaged: 'info', NotInEffect: 'low' },
+  'non-mesh': {
+    Modified: 'low',
+    Missing: 'low',
+    Extraneous: 'info',
+    Unhealthy: 'low',
+    Corrected: 'info',
+    ApplyFailed: 'low',
+    Unreachable: 'high',
+    Shadow: 'info',
+    Unmanaged: 'info',
+    NotInEffect: 'low',
+  },
 };
 
 /**

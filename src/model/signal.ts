@@ -32,7 +32,14 @@ export type SignalSource = z.infer<typeof signalSourceSchema>;
  * are what a sender tells: their timestamps are bounded to the receipt, and they never outrank an
  * observation (track/decide.ts isStaleSnapshot).
  */
-export const OBSERVED_SOURCES: ReadonlySet<SignalSource> = new Set<SignalSource>(['argocd-watch', 'argocd-api', 'flux-watch', 'audit', 'meshdrift', 'mesh-watch']);
+export const OBSERVED_SOURCES: ReadonlySet<SignalSource> = new Set<SignalSource>([
+  'argocd-watch',
+  'argocd-api',
+  'flux-watch',
+  'audit',
+  'meshdrift',
+  'mesh-watch',
+]);
 
 export function isObservedSource(source: SignalSource): boolean {
   return OBSERVED_SOURCES.has(source);
@@ -75,7 +82,18 @@ export function toolOf(source: SignalSource, owner: OwnerRef): GitOpsTool {
  * - NotInEffect: Git and the tool agree, but the mesh does not apply it (a route its Gateway did
  *   not accept, an Istio resource istiod rejected).
  */
-export const DRIFT_STATES = ['Modified', 'Missing', 'Extraneous', 'Unhealthy', 'Corrected', 'ApplyFailed', 'Unreachable', 'Shadow', 'Unmanaged', 'NotInEffect'] as const;
+export const DRIFT_STATES = [
+  'Modified',
+  'Missing',
+  'Extraneous',
+  'Unhealthy',
+  'Corrected',
+  'ApplyFailed',
+  'Unreachable',
+  'Shadow',
+  'Unmanaged',
+  'NotInEffect',
+] as const;
 export const driftStateSchema = z.enum(DRIFT_STATES);
 export type DriftState = z.infer<typeof driftStateSchema>;
 
