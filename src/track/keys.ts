@@ -21,7 +21,8 @@ import { createHash } from 'node:crypto';
  *
  * Other families are built by their features: `<p>:receiver:<name>:slack:*` and `<p>:slack:*`
  * (deliver/slack/), `<p>:remediate:*` and `<p>:audit` (remediate/), `<p>:flux:*`
- * (sources/flux/revision-store.ts), `<p>:notification:*` and the BullMQ queues (queue/).
+ * (sources/flux/revision-store.ts), `<p>:admission:*` (track/admission-store.ts), `<p>:notification:*`
+ * and the BullMQ queues (queue/).
  */
 
 /** One alert group's state. Its prefix (groupKey '') is how the CAS scripts find the other groups. */
