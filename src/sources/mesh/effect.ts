@@ -9,7 +9,8 @@ import { BIDI_CHARS, CONTROL_CHARS, INVISIBLE_CHARS } from '../../model/text-cha
  *   `status.parents[]` entry per parent (Gateway, or Service for mesh routes) with conditions
  *   `Accepted` (False: NotAllowedByListeners, NoMatchingListenerHostname, NoMatchingParent,
  *   UnsupportedValue), `ResolvedRefs` (False: RefNotPermitted, InvalidKind, BackendNotFound,
- *   UnsupportedProtocol) and `PartiallyInvalid` (True: some rules were dropped)
+ *   UnsupportedProtocol) and `PartiallyInvalid` (True: invalid rules dropped, message "Dropped
+ *   Rule…", or the whole route kept at its last good generation, message "Fall Back…")
  *   (kubernetes-sigs/gateway-api apis/v1/shared_types.go, RouteConditionType).
  * - Gateway API Gateway / ListenerSet: `status.conditions` `Accepted` and `Programmed`; GatewayClass:
  *   `Accepted` (apis/v1/gateway_types.go, gatewayclass_types.go).
@@ -34,7 +35,9 @@ import { BIDI_CHARS, CONTROL_CHARS, INVISIBLE_CHARS } from '../../model/text-cha
  * returns one short, single-line, bounded reason, or null when the object is in effect (or its
  * status says nothing). Status text is written by controllers, but from values anyone who can write
  * the object chooses (hostnames, names): the reason keeps at most a bounded part of a message,
- * with control, bidi and invisible characters removed.
+ * with control, bidi and invisible characters removed. Its caller, the mesh watch, is to send an
+ * object with a reason as a resource in state `NotInEffect`, the reason as its `detail`
+ * (model/signal.ts), and as `InSync` once the reason is gone, which resolves the finding.
  */
 
 /** Longest reason `notInEffect` returns (characters). */
@@ -190,7 +193,7 @@ function routeProblems(status: SlimMeshStatus, generation: number | undefined): 
       if (!current(c.observedGeneration, generation)) continue;
       if (c.type === 'Accepted' && c.status === 'False') out.push(`not accepted by ${where}${detail(c)}`);
       else if (c.type === 'ResolvedRefs' && c.status === 'False') out.push(`references not resolved for ${where}${detail(c)}`);
-      else if (c.type === 'PartiallyInvalid' && c.status === 'True') out.push(`partly invalid for ${where}, some rules dropped${detail(c)}`);
+      else if (c.type === 'PartiallyInvalid' && c.status === 'True') out.push(`partly invalid for ${where}${detail(c)}`);
     }
   }
   return out;

@@ -133,20 +133,47 @@ describe('notInEffect: Gateway API routes', () => {
     expect(notInEffect({ group: G, kind: 'HTTPRoute', status: kgatewayRefused })).not.toBeNull();
   });
 
-  it('PartiallyInvalid=True: some rules dropped', () => {
-    const status = {
+  it('PartiallyInvalid=True, whether rules were dropped or the route fell back to its last good generation', () => {
+    const dropped = {
       parents: [
         {
           parentRef: { name: 'gw' },
           conditions: [
-            { type: 'Accepted', status: 'True', reason: 'Accepted' },
-            { type: 'PartiallyInvalid', status: 'True', reason: 'UnsupportedValue', message: 'rule 2: unsupported filter' },
+            { type: 'Accepted', status: 'True', reason: 'Accepted', observedGeneration: 5 },
+            {
+              type: 'PartiallyInvalid',
+              status: 'True',
+              reason: 'UnsupportedValue',
+              message: 'Dropped Rule(s): rule 2 uses an unsupported filter',
+              observedGeneration: 5,
+            },
           ],
         },
       ],
     };
-    expect(notInEffect({ group: G, kind: 'HTTPRoute', status })?.reason).toBe(
-      'partly invalid for Gateway gw, some rules dropped: UnsupportedValue: rule 2: unsupported filter',
+    expect(notInEffect({ group: G, kind: 'HTTPRoute', generation: 5, status: dropped })?.reason).toBe(
+      'partly invalid for Gateway gw: UnsupportedValue: Dropped Rule(s): rule 2 uses an unsupported filter',
+    );
+    // Fall Back: Accepted=True stays at the last good generation (4), PartiallyInvalid speaks of 5.
+    const fellBack = {
+      parents: [
+        {
+          parentRef: { name: 'gw' },
+          conditions: [
+            { type: 'Accepted', status: 'True', reason: 'Accepted', observedGeneration: 4 },
+            {
+              type: 'PartiallyInvalid',
+              status: 'True',
+              reason: 'UnsupportedValue',
+              message: 'Fall Back: rule 1 sets both URLRewrite and RequestRedirect',
+              observedGeneration: 5,
+            },
+          ],
+        },
+      ],
+    };
+    expect(notInEffect({ group: G, kind: 'HTTPRoute', generation: 5, status: fellBack })?.reason).toBe(
+      'partly invalid for Gateway gw: UnsupportedValue: Fall Back: rule 1 sets both URLRewrite and RequestRedirect',
     );
   });
 
