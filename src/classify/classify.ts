@@ -14,7 +14,9 @@ export type SeverityMatrix = Readonly<Record<Category, Readonly<Record<DriftStat
  * reverted are one step less urgent than a live edit that still stands. Unreachable (a cluster or
  * an app whose live state cannot be read) is high everywhere: it hides whatever drift there is.
  * Shadow drift and unmanaged objects rank with Extraneous (something added beside Git); a resource
- * not in effect ranks with a live edit (the mesh does something other than Git says).
+ * not in effect ranks with a live edit (the mesh does something other than Git says): an
+ * AuthorizationPolicy istiod flags or a route its Gateway refused changes traffic or access as
+ * surely as a `kubectl edit` does (docs/mesh.md, "Not in effect").
  */
 export const DEFAULT_SEVERITY: SeverityMatrix = {
   security: {
@@ -183,6 +185,8 @@ export function classify(signal: Signal, policy: ClassifyPolicy): Finding[] {
       reasons: [
         info.why,
         `default severity for ${info.category} ${r.state} is ${matrixSeverity}`,
+        // Why the mesh does not apply it (the controller's verdict: sources/mesh/effect.ts).
+        ...(r.state === 'NotInEffect' && r.detail !== undefined ? [`not in effect: ${r.detail}`] : []),
         ...(defaultSeverity === matrixSeverity ? [] : [`unverified by its source: severity capped at ${defaultSeverity}`]),
         ...outcome.reasons,
         ...routes.map((route) => `${route.path} → receiver ${route.receiver}`),

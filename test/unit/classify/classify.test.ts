@@ -43,6 +43,22 @@ describe('classify', () => {
     expect(finding?.reasons.length).toBeGreaterThan(0);
   });
 
+  it.each([
+    ['security.istio.io', 'AuthorizationPolicy', 'critical'],
+    ['gateway.networking.k8s.io', 'HTTPRoute', 'high'],
+    ['policy.linkerd.io', 'HTTPRoute', 'high'],
+    ['networking.istio.io', 'EnvoyFilter', 'high'],
+    ['telemetry.istio.io', 'Telemetry', 'medium'],
+  ] as const)('%s %s not in effect: %s, as a live edit of its category, with the reason among the reasons', (group, kind, severity) => {
+    const reason = 'not accepted by Gateway infra/public (listener https): NotAllowedByListeners';
+    const [finding] = classify(signalWith([{ group, kind, namespace: 'ns', name: 'x', state: 'NotInEffect', detail: reason }]), policy);
+    const [modified] = classify(signalWith([{ group, kind, namespace: 'ns', name: 'x', state: 'Modified' }]), policy);
+    expect(finding).toMatchObject({ state: 'NotInEffect', severity, detail: reason });
+    expect(finding?.severity).toBe(modified?.severity);
+    expect(finding?.reasons).toContain(`not in effect: ${reason}`);
+    expect(modified?.reasons.some((r) => r.startsWith('not in effect'))).toBe(false);
+  });
+
   it('yields nothing for in-sync resources', () => {
     expect(classify(signalWith([{ group: 'networking.istio.io', kind: 'VirtualService', namespace: 'n', name: 'v', state: 'InSync' }]), policy)).toEqual([]);
   });
