@@ -140,6 +140,12 @@ export interface Metrics {
   setRedisDataLossRecent(recent: boolean): void;
   /** A request or signal refused, or a series folded, because a limit of issue #12 was reached. */
   limitHit(limit: LimitName): void;
+  /**
+   * A batch of signals for one alert group committed by this replica (track/redis-store.ts): how many
+   * signals it folded into its one commit, and how many times its compare-and-set lost to another
+   * writer (another replica, a flush) before it went through.
+   */
+  signalBatch(signals: number, conflicts: number): void;
   /** A webhook answered 503 because Redis could not serve it (net/unavailable.ts), by reason: `meshdrift_redis_unavailable_total`. */
   redisUnavailable(reason: UnavailableReason): void;
   /** Redis TIME (the shared clock) minus this replica's clock, seconds, as last measured (clock.ts). */
@@ -202,6 +208,7 @@ function ingestMetrics(
   | 'appDrifted'
   | 'limitHit'
   | 'redisUnavailable'
+  | 'signalBatch'
   | 'findingsResolved'
   | 'dedupSuppressed'
   | 'setActiveFindings'
@@ -237,6 +244,17 @@ function ingestMetrics(
     labelNames: ['reason'],
     registers: [registry],
   });
+  const batchSize = new Histogram({
+    name: 'meshdrift_signal_batch_size',
+    help: 'Signals folded into one commit of an alert group by this replica (concurrent signals for one group are batched); _count is the number of group commits.',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+    registers: [registry],
+  });
+  const conflicts = new Counter({
+    name: 'meshdrift_group_write_conflicts_total',
+    help: 'Compare-and-set commits of a batch of signals lost to another writer of the same alert group (another replica or a flush), each retried.',
+    registers: [registry],
+  });
   const appDrifted = createAppDriftMetric(registry, appMode, () => limitHits.inc({ limit: 'app_series' }));
   const shared = createSharedStateGauges(registry);
   const resolved = new Counter({ name: 'meshdrift_findings_resolved_total', help: 'Findings resolved by a later snapshot.', registers: [registry] });
@@ -253,6 +271,10 @@ function ingestMetrics(
     appDrifted,
     limitHit: (limit) => limitHits.inc({ limit }),
     redisUnavailable: (reason) => unavailable.inc({ reason }),
+    signalBatch: (signals, lost) => {
+      batchSize.observe(signals);
+      if (lost > 0) conflicts.inc(lost);
+    },
     findingsResolved: (count) => resolved.inc(count),
     dedupSuppressed: (source) => dedup.inc({ source }),
     setActiveFindings: shared.setActiveFindings,

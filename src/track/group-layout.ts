@@ -59,11 +59,14 @@ export interface OwnerEntry {
   fps: string[];
 }
 
-/** A group as a signal sees it: its meta, and only the findings (and owner entry) it read. */
+/**
+ * A group as a batch of signals sees it (track/redis-store.ts): its meta, and only the findings and
+ * owner entries it read (an owner without an entry reads as `{ fps: [] }`).
+ */
 export interface PartialGroup {
   meta: GroupMeta;
   view: SignalView;
-  owner: OwnerEntry;
+  owners: ReadonlyMap<string, OwnerEntry>;
 }
 
 export function metaOf(
@@ -114,9 +117,11 @@ function stateFromMeta<L>(
   };
 }
 
-/** The decision's view of a group from its meta and the findings read (firing ones left unread say so). */
-export function viewOf(meta: GroupMeta, findings: Record<string, TrackedFinding>, owner: string, entry: OwnerEntry): SignalView {
-  return { ...stateFromMeta(meta, findings, entry.r ? { [owner]: entry.r } : {}, meta.last), firingUnread: meta.firing > countFiring(findings) };
+/** The decision's view of a group from its meta, the findings and the owner entries read (firing findings left unread say so). */
+export function viewOf(meta: GroupMeta, findings: Record<string, TrackedFinding>, owners: ReadonlyMap<string, OwnerEntry>): SignalView {
+  const records: Record<string, SnapshotRecord> = {};
+  for (const [owner, entry] of owners) if (entry.r) records[owner] = entry.r;
+  return { ...stateFromMeta(meta, findings, records, meta.last), firingUnread: meta.firing > countFiring(findings) };
 }
 
 /** A state before issue #15 (field `s`), checked against its schema: a state it cannot read is an error. */
@@ -208,40 +213,54 @@ export function flushFields(prev: GroupState, next: GroupState, hash: Record<str
 }
 
 /**
- * The fields a signal changes: the findings it set (by identity: the decision keeps unchanged ones
- * as they were), the owner's entry when its record or fingerprints changed, and the meta with the
- * counts moved by what changed. `ownerRead`: `prev` holds every finding the owner entry names that
- * still exists.
+ * The fields a batch of signals changes: the findings they set (by identity: the decision keeps
+ * unchanged ones as they were), each owner's entry when its record or fingerprints changed, and the
+ * meta with the counts moved by what changed. `ownersRead`: owners all of whose findings that still
+ * exist are in `prev` (a snapshot read them), so fingerprints it lacks are gone. Every owner whose
+ * findings changed is in `prev.owners` (read with the group) or the group is new.
  */
-export function signalFields(prev: PartialGroup | null, next: SignalView, owner: string, ownerRead: boolean): Array<[string, string]> {
+export function signalFields(
+  prev: PartialGroup | null,
+  next: SignalView,
+  owners: Iterable<string>,
+  ownersRead: ReadonlySet<string>,
+): { fields: Array<[string, string]>; meta: GroupMeta } {
   const before = prev?.view.findings ?? {};
   let size = prev?.meta.size ?? 0;
   let firing = prev?.meta.firing ?? 0;
   const fields: Array<[string, string]> = [];
-  // Only a read of all the owner's findings (a snapshot) can tell which fingerprints are gone.
-  const known = new Set(prev?.owner.fps.filter((fp) => !ownerRead || fp in before) ?? []);
-  const pruned = prev !== null && known.size !== prev.owner.fps.length;
-  let added = false;
+  // Per owner: the fingerprints it holds and whether they changed. Only a read of all the owner's
+  // findings (a snapshot) can tell which fingerprints are gone.
+  const entries = new Map<string, { known: Set<string>; changed: boolean }>();
+  for (const owner of owners) {
+    const fps = prev?.owners.get(owner)?.fps ?? [];
+    const known = new Set(ownersRead.has(owner) ? fps.filter((fp) => fp in before) : fps);
+    entries.set(owner, { known, changed: known.size !== fps.length });
+  }
   for (const [fp, f] of Object.entries(next.findings)) {
     const old = before[fp];
     if (old === f) continue;
     fields.push([findingField(fp), JSON.stringify(f)]);
     if (old === undefined) size++;
     firing += (f.status === 'firing' ? 1 : 0) - (old?.status === 'firing' ? 1 : 0);
-    if (!known.has(fp) && ownerPath(f) === owner) {
-      known.add(fp);
-      added = true;
+    const entry = entries.get(ownerPath(f));
+    if (entry !== undefined && !entry.known.has(fp)) {
+      entry.known.add(fp);
+      entry.changed = true;
     }
   }
-  const record = next.snapshotRecords?.[owner];
-  const recordChanged = record !== undefined && (prev?.owner.r === undefined || prev.owner.r.at !== record.at || prev.owner.r.observed !== record.observed);
-  if (added || pruned || recordChanged) {
+  for (const [owner, { known, changed }] of entries) {
+    const record = next.snapshotRecords?.[owner];
+    const old = prev?.owners.get(owner)?.r;
+    const recordChanged = record !== undefined && (old === undefined || old.at !== record.at || old.observed !== record.observed);
+    if (!changed && !recordChanged) continue;
     const entry: OwnerEntry = { fps: [...known] };
-    const r = record ?? prev?.owner.r;
+    const r = record ?? old;
     if (r) entry.r = r;
     fields.push([ownerField(owner), JSON.stringify(entry)]);
   }
-  fields.unshift([META_FIELD, JSON.stringify(metaOf(next, size, firing))]);
+  const meta = metaOf(next, size, firing);
+  fields.unshift([META_FIELD, JSON.stringify(meta)]);
   if (prev === null) fields.push([LEGACY_FIELD, LEGACY_MARKER]);
-  return fields;
+  return { fields, meta };
 }

@@ -14,9 +14,11 @@ import type { Redis } from 'ioredis';
 // 'add'|'rem' for the zset, zset score, 'add'|'rem'|'' for the owner set, now (s), most groups,
 // owner set ttl s, 'set'|'keep' (keep: a key that already expires keeps its deadline), the number
 // of (field, value) pairs that follow (the group hash fields this commit changes, track/group-layout.ts;
-// value '' drops the field), those pairs, then (fingerprint, severity|mesh|category, +1|-1) per
-// changed firing finding (active-findings.ts). A commit writes only the fields it changes: its cost
-// follows the signal, not the group (issue #15). The owner index and
+// value '' drops the field), those pairs, the number of further owners and then their (owner set key,
+// 'add'|'rem') pairs (a batch of signals of several owners commits once: redis-store.ts), then
+// (fingerprint, severity|mesh|category, +1|-1) per changed firing finding (active-findings.ts). A
+// commit writes only the fields it changes: its cost follows the signal, not the group (issue #15).
+// The owner index and
 // the counts are committed with the state they describe: one round trip, and never out of step with
 // it. A reference that goes below zero was never counted (a group written before the counts existed,
 // until the reconcile below): it is dropped.
@@ -85,8 +87,14 @@ end
 if ARGV[5] == 'add' then redis.call('ZADD', KEYS[2], ARGV[6], ARGV[4]) else redis.call('ZREM', KEYS[2], ARGV[4]) end
 if ARGV[7] == 'add' then redis.call('SADD', KEYS[3], ARGV[4]) elseif ARGV[7] == 'rem' then redis.call('SREM', KEYS[3], ARGV[4]) end
 if ARGV[7] ~= '' then redis.call('EXPIRE', KEYS[3], ARGV[10]) end
+local ownersAt = 13 + 2 * tonumber(ARGV[12])
+local deltasAt = ownersAt + 1 + 2 * tonumber(ARGV[ownersAt])
+for i = ownersAt + 1, deltasAt - 1, 2 do
+  if ARGV[i + 1] == 'add' then redis.call('SADD', ARGV[i], ARGV[4]) else redis.call('SREM', ARGV[i], ARGV[4]) end
+  redis.call('EXPIRE', ARGV[i], ARGV[10])
+end
 local function count(refs, counts)
-  for i = 13 + 2 * tonumber(ARGV[12]), #ARGV, 3 do
+  for i = deltasAt, #ARGV, 3 do
     local field = ARGV[i + 1]
     local ref = ARGV[i] .. '|' .. field
     if ARGV[i + 2] == '1' then
@@ -225,7 +233,8 @@ export type CasRedis = Redis & {
     ownerTtl: number,
     ttlMode: 'set' | 'keep',
     fieldPairs: number,
-    ...fieldsThenDeltas: string[]
+    /** Then the pairs, the number of further owners, their (owner set key, op) pairs, the deltas. */
+    ...fieldsOwnersThenDeltas: Array<string | number>
   ): Promise<number>;
   meshdriftRebuildStart(
     marker: string,

@@ -32,6 +32,7 @@ import {
 } from './group-layout.ts';
 import { activeFindingsDelta, parseActiveFindings, type ActiveFindingsCount } from './active-findings.ts';
 import { defineScripts, type CasRedis } from './redis-scripts.ts';
+import { createKeyedBatches } from './keyed-batches.ts';
 import { ACTIVE_FINDINGS_RECONCILE_SECONDS, DEFAULT_MAINTENANCE_BATCH, rebuildActiveFindings } from './active-findings-rebuild.ts';
 import { STATE_BYTES_PER_FINDING } from './memory-budget.ts';
 import { activeFindingsKeys, activeGroupsKey, groupRedisKey, groupVersionKey, knownGroupsKey, ownerGroupsKey } from './keys.ts';
@@ -100,6 +101,11 @@ export interface RedisTrackStoreOptions {
   now?: () => number;
   /** A signal that would grow a group past this many findings is refused (MESHDRIFT_MAX_GROUP_FINDINGS). */
   maxGroupFindings?: number;
+  /**
+   * Called when a batch of signals for one group is done: how many signals it held, and how many
+   * times its compare-and-set lost to another writer (another replica) before it went through.
+   */
+  onBatch?: (batch: { signals: number; conflicts: number }) => void;
 }
 
 /** A signal that would create one more alert group than MESHDRIFT_MAX_ALERT_GROUPS allows. */
@@ -159,39 +165,67 @@ interface StoreCtx {
   findingsKeys: ReturnType<typeof activeFindingsKeys>;
 }
 
-// A signal's read: the version, the meta (or the legacy whole state), the owner's entry and how
-// long the key has left (ms; -1 none, -2 gone) in one round trip; then the findings the decision
-// needs, in a second one (none for a legacy group, read whole).
-async function readForSignal(
-  store: StoreCtx,
-  input: SignalInput,
-  owner: string,
-): Promise<{ version: string; group: PartialGroup | null; legacy: GroupState | null; ttlMs: number }> {
+/** A batch of signals for one group, as read for their decision (readForBatch). */
+interface BatchRead {
+  version: string;
+  group: PartialGroup | null;
+  /** The whole state of a group still stored whole (before issue #15); group is then null. */
+  legacy: GroupState | null;
+  /** How long the key has left, ms (-1 none, -2 gone). */
+  ttlMs: number;
+  /** The batch's owners (owner path → the scope of its first signal). */
+  owners: Map<string, SignalScope>;
+  /** Owners a snapshot of the batch speaks for: all their findings were read. */
+  ownersRead: Set<string>;
+}
+
+// A batch's read: the version, the meta (or the legacy whole state), the owners' entries, the
+// findings the signals name and how long the key has left, in one round trip; then, for a snapshot,
+// its owner's findings not read yet, in a second one.
+async function readForBatch(store: StoreCtx, groupKey: string, inputs: readonly SignalInput[]): Promise<BatchRead> {
   const { redis, keyPrefix } = store;
-  const key = groupRedisKey(keyPrefix, input.groupKey);
-  const replies = (await redis.pipeline().hmget(key, 'v', META_FIELD, LEGACY_FIELD, ownerField(owner)).pttl(key).exec()) ?? [];
-  for (const [err] of replies) if (err) throw err;
-  const [version, metaJson, legacyJson, ownerJson] = (replies[0]?.[1] ?? []) as Array<string | null>;
-  const ttlMs = Number(replies[1]?.[1] ?? -2);
-  if (version == null) return { version: '0', group: null, legacy: null, ttlMs };
-  if (metaJson == null) {
-    if (legacyJson == null) return { version: '0', group: null, legacy: null, ttlMs };
-    return { version, group: null, legacy: parseLegacyGroup(input.groupKey, legacyJson), ttlMs };
+  const key = groupRedisKey(keyPrefix, groupKey);
+  const owners = new Map<string, SignalScope>();
+  const ownersRead = new Set<string>();
+  const named = new Set<string>();
+  for (const input of inputs) {
+    const owner = ownerPath(input.scope);
+    if (!owners.has(owner)) owners.set(owner, input.scope);
+    if (input.completeness === 'snapshot') ownersRead.add(owner);
+    for (const f of input.findings) named.add(f.fingerprint);
   }
+  const ownerNames = [...owners.keys()];
+  const namedFps = [...named];
+  const pipe = redis.pipeline().hmget(key, 'v', META_FIELD, LEGACY_FIELD, ...ownerNames.map(ownerField));
+  if (namedFps.length > 0) pipe.hmget(key, ...namedFps.map(findingField));
+  const replies = (await pipe.pttl(key).exec()) ?? [];
+  for (const [err] of replies) if (err) throw err;
+  const [version, metaJson, legacyJson, ...ownerJsons] = (replies[0]?.[1] ?? []) as Array<string | null>;
+  const ttlMs = Number(replies[replies.length - 1]?.[1] ?? -2);
+  const none: BatchRead = { version: '0', group: null, legacy: null, ttlMs, owners, ownersRead };
+  if (version == null) return none;
+  if (metaJson == null) return legacyJson == null ? none : { ...none, version, legacy: parseLegacyGroup(groupKey, legacyJson) };
   const meta = JSON.parse(metaJson) as GroupMeta;
-  const entry: OwnerEntry = ownerJson == null ? { fps: [] } : (JSON.parse(ownerJson) as OwnerEntry);
-  const wanted = new Set(input.findings.map((f) => f.fingerprint));
-  if (input.completeness === 'snapshot') for (const fp of entry.fps) wanted.add(fp);
-  const fps = [...wanted];
+  const entries = new Map<string, OwnerEntry>();
+  ownerNames.forEach((owner, i) => {
+    const json = ownerJsons[i];
+    entries.set(owner, json == null ? { fps: [] } : (JSON.parse(json) as OwnerEntry));
+  });
   const findings: Record<string, TrackedFinding> = {};
-  if (fps.length > 0) {
-    const values = await redis.hmget(key, ...fps.map(findingField));
-    fps.forEach((fp, i) => {
-      const json = values[i];
+  const values = namedFps.length > 0 ? ((replies[1]?.[1] ?? []) as Array<string | null>) : [];
+  namedFps.forEach((fp, i) => {
+    const json = values[i];
+    if (json != null) findings[fp] = JSON.parse(json) as TrackedFinding;
+  });
+  const more = [...ownersRead].flatMap((owner) => entries.get(owner)?.fps ?? []).filter((fp) => !named.has(fp));
+  if (more.length > 0) {
+    const rest = await redis.hmget(key, ...more.map(findingField));
+    more.forEach((fp, i) => {
+      const json = rest[i];
       if (json != null) findings[fp] = JSON.parse(json) as TrackedFinding;
     });
   }
-  return { version, group: { meta, view: viewOf(meta, findings, owner, entry), owner: entry }, legacy: null, ttlMs };
+  return { ...none, version, group: { meta, view: viewOf(meta, findings, entries), owners: entries } };
 }
 
 async function readWhole(
@@ -206,17 +240,18 @@ async function readWhole(
   return state === null ? { version: '0', state: null, legacy: false, hash } : { version, state, legacy: hash[META_FIELD] === undefined, hash };
 }
 
-// A signal that reports what a firing group already holds writes nothing (dedup), but keeps the
-// group and its owner's index alive: their deadline moves to a full TTL again once half of it
+// A batch that reports what a firing group already holds writes nothing (dedup), but keeps the
+// group and its owners' indexes alive: their deadline moves to a full TTL again once half of it
 // has passed (so a stream of duplicates costs no extra round trip most of the time).
-async function touch(store: StoreCtx, input: SignalInput, ttlMs: number): Promise<void> {
+async function touch(store: StoreCtx, groupKey: string, scopes: readonly SignalScope[], ttlMs: number): Promise<void> {
   const { redis, keyPrefix, firingTtl, clock } = store;
   if (ttlMs >= 0 && ttlMs > (firingTtl * 1000) / 2) return;
-  const key = groupRedisKey(keyPrefix, input.groupKey);
+  const key = groupRedisKey(keyPrefix, groupKey);
   const tx = redis.multi().expire(key, firingTtl);
-  tx.zadd(knownGroupsKey(keyPrefix), 'XX', Math.floor(clock() / 1000) + firingTtl, input.groupKey);
-  tx.expire(ownerGroupsKey(keyPrefix, ownerPath(input.scope)), firingTtl);
-  await tx.exec();
+  tx.zadd(knownGroupsKey(keyPrefix), 'XX', Math.floor(clock() / 1000) + firingTtl, groupKey);
+  for (const scope of scopes) tx.expire(ownerGroupsKey(keyPrefix, ownerPath(scope)), firingTtl);
+  const replies = (await tx.exec()) ?? [];
+  for (const [err] of replies) if (err) throw err;
 }
 
 interface Commit {
@@ -228,15 +263,17 @@ interface Commit {
   firing: boolean;
   pendingFlush: boolean;
   firstSeen: number;
-  /** A signal's: 'add'|'rem' the group from its owner's groups, '' leave it. Absent for a flush. */
-  ownerOp?: { scope: SignalScope; op: 'add' | 'rem' | '' };
+  /** A batch's: per owner, 'add'|'rem' the group from its owner's groups, '' leave it. Absent for a flush. */
+  ownerOps?: ReadonlyArray<{ scope: SignalScope; op: 'add' | 'rem' | '' }>;
   deltas: ReturnType<typeof activeFindingsDelta>;
 }
 
 async function commit(store: StoreCtx, c: Commit): Promise<boolean> {
   const { cas, keyPrefix, findingsKeys, firingTtl, retention, clock, maxGroups, opts } = store;
   const fields = c.fields ?? [];
-  const scope = c.ownerOp?.scope;
+  const [first, ...others] = c.ownerOps ?? [];
+  const scope = first?.scope;
+  const further = others.filter((o) => o.op !== '');
   const ok = await cas.meshdriftCas(
     groupRedisKey(keyPrefix, c.groupKey),
     activeGroupsKey(keyPrefix),
@@ -251,7 +288,7 @@ async function commit(store: StoreCtx, c: Commit): Promise<boolean> {
     c.groupKey,
     c.firing ? 'add' : 'rem',
     c.firstSeen,
-    c.ownerOp?.op ?? '',
+    first?.op ?? '',
     Math.floor(clock() / 1000),
     maxGroups,
     firingTtl,
@@ -260,6 +297,8 @@ async function commit(store: StoreCtx, c: Commit): Promise<boolean> {
     scope === undefined && (c.firing || c.pendingFlush) ? 'keep' : 'set',
     fields.length,
     ...fields.flat(),
+    further.length,
+    ...further.flatMap((o) => [ownerGroupsKey(keyPrefix, ownerPath(o.scope)), o.op]),
     ...c.deltas.flatMap((d) => [d.fingerprint, d.field, String(d.delta)]),
   );
   if (ok === -1) {
@@ -279,36 +318,121 @@ function checkGroupFindings(store: StoreCtx, groupKey: string, before: number, a
   }
 }
 
-// A group still stored whole (`s`, written before issue #15): decided whole, and its commit
-// rewrites it in the per-finding layout.
-async function applyLegacy(
-  store: StoreCtx,
-  input: SignalInput,
-  now: number,
-  version: string,
-  state: GroupState,
-  ttlMs: number,
-): Promise<ApplyResult<SignalView> | undefined> {
-  const result = applySignal(state, input, now);
-  if (!result.dirty) {
-    const carried = input.reported !== undefined && Object.keys(state.findings).some((fp) => input.reported?.has(fp));
-    if (input.findings.length > 0 || carried) await touch(store, input, ttlMs);
-    return result;
+/** One signal of a batch, with its receipt time. */
+interface Pending {
+  input: SignalInput;
+  now: number;
+}
+
+/** A signal's decision, or why it alone was refused (the batch's other signals go on without it). */
+type BatchOutcome = ApplyResult<SignalView> | Error;
+
+/** Most signals folded into one commit of a group. */
+const MAX_BATCH_SIGNALS = 256;
+
+// Folds a batch's signals through the decision one after another, in arrival order: each sees the
+// state the ones before it left. A signal the decision refuses (past MESHDRIFT_MAX_GROUP_FINDINGS,
+// a new group without labels) gets its error and leaves the state as it was.
+function foldBatch(store: StoreCtx, groupKey: string, start: SignalView | null, startSize: number, batch: readonly Pending[]) {
+  let view = start;
+  let size = startSize;
+  let dirty = false;
+  const results: BatchOutcome[] = [];
+  for (const { input, now } of batch) {
+    try {
+      const r = applySignal(view, input, now);
+      if (r.dirty) {
+        const added = new Set(input.findings.map((f) => f.fingerprint).filter((fp) => view?.findings[fp] === undefined)).size;
+        checkGroupFindings(store, groupKey, size, size + added);
+        size += added;
+        view = r.next;
+        dirty = true;
+      }
+      results.push(r);
+    } catch (err) {
+      results.push(err instanceof Error ? err : new Error(String(err)));
+    }
   }
-  const next = result.next;
-  if (next !== null) checkGroupFindings(store, input.groupKey, Object.keys(state.findings).length, Object.keys(next.findings).length);
-  const holds = next !== null && Object.values(next.findings).some((f) => f.status === 'firing' && inScope(f, input.scope));
-  const ok = await commit(store, {
-    groupKey: input.groupKey,
-    version,
-    fields: next === null ? null : allFields(next),
-    firing: next !== null && anyFiring(next.findings),
-    pendingFlush: next?.pendingFlush != null,
-    firstSeen: next?.firstSeen ?? 0,
-    ownerOp: { scope: input.scope, op: holds ? 'add' : 'rem' },
-    deltas: activeFindingsDelta(state, next),
+  return { view, dirty, results };
+}
+
+// Per owner of the batch, what its commit does to the owner's group index: a snapshot (all its
+// findings read) or a legacy group (read whole) tells whether the owner still fires here; a partial
+// signal with findings adds the group; otherwise it is left as it is.
+function ownerOpsOf(read: BatchRead, batch: readonly Pending[], results: readonly BatchOutcome[], final: SignalView) {
+  const named = new Set<string>();
+  batch.forEach(({ input }, i) => {
+    if (!(results[i] instanceof Error) && input.findings.length > 0) named.add(ownerPath(input.scope));
   });
-  return ok ? result : undefined;
+  return [...read.owners].map(([owner, scope]) => {
+    if (read.legacy !== null || read.ownersRead.has(owner)) {
+      const holds = Object.values(final.findings).some((f) => f.status === 'firing' && inScope(f, scope));
+      return { scope, op: holds ? ('add' as const) : ('rem' as const) };
+    }
+    return { scope, op: named.has(owner) ? ('add' as const) : ('' as const) };
+  });
+}
+
+// A batch that changed nothing: a stored group its signals report (or a snapshot carries a
+// finding of: decide.ts applySignal) is kept alive.
+async function keepAlive(
+  store: StoreCtx,
+  groupKey: string,
+  read: BatchRead,
+  start: SignalView | null,
+  batch: readonly Pending[],
+  results: readonly BatchOutcome[],
+) {
+  if (start === null) return;
+  const scopes = batch
+    .filter(({ input }, i) => {
+      if (results[i] instanceof Error) return false;
+      const carried = input.reported !== undefined && Object.keys(start.findings).some((fp) => input.reported?.has(fp));
+      return input.findings.length > 0 || carried;
+    })
+    .map(({ input }) => input.scope);
+  if (scopes.length > 0) await touch(store, groupKey, scopes, read.ttlMs);
+}
+
+// One attempt at a batch: read, fold, commit once. undefined: another writer (another replica)
+// committed the group in between; the caller reads and folds again.
+async function applyBatch(store: StoreCtx, groupKey: string, batch: readonly Pending[]): Promise<BatchOutcome[] | undefined> {
+  const read = await readForBatch(
+    store,
+    groupKey,
+    batch.map((p) => p.input),
+  );
+  const start: SignalView | null = read.legacy ?? read.group?.view ?? null;
+  const startSize = read.legacy !== null ? Object.keys(read.legacy.findings).length : (read.group?.meta.size ?? 0);
+  const { view, dirty, results } = foldBatch(store, groupKey, start, startSize, batch);
+  if (!dirty || view === null) {
+    await keepAlive(store, groupKey, read, start, batch, results);
+    return results;
+  }
+  let fields: Array<[string, string]>;
+  let firing: boolean;
+  if (read.legacy !== null) {
+    // Stored whole (`s`, before issue #15): decided whole, rewritten in the per-finding layout.
+    fields = allFields(view as GroupState);
+    firing = anyFiring(view.findings);
+  } else {
+    const written = signalFields(read.group, view, read.owners.keys(), read.ownersRead);
+    fields = written.fields;
+    firing = written.meta.firing > 0;
+  }
+  const ok = await commit(store, {
+    groupKey,
+    version: read.version,
+    fields,
+    firing,
+    pendingFlush: view.pendingFlush !== null,
+    firstSeen: view.firstSeen,
+    ownerOps: ownerOpsOf(read, batch, results, view),
+    deltas: activeFindingsDelta(start, view),
+  });
+  if (!ok) return undefined;
+  // Every signal of the batch answers with the state committed (the flush it must see scheduled).
+  return results.map((r) => (r instanceof Error ? r : { ...r, next: view }));
 }
 
 export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore {
@@ -323,43 +447,23 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
   const cas = redis as CasRedis;
   const findingsKeys = activeFindingsKeys(keyPrefix);
   const store: StoreCtx = { opts, redis, keyPrefix, retention, firingTtl, maxGroups, clock, cas, findingsKeys };
+  // Signals for one group on this replica are folded into one commit per batch (issue #15): they
+  // never race each other's compare-and-set; other replicas' commits still do.
+  const batches = createKeyedBatches<Pending, ApplyResult<SignalView>>(async (groupKey, batch) => {
+    let conflicts = 0;
+    const results = await retrying(groupKey, async () => {
+      const r = await applyBatch(store, groupKey, batch);
+      if (r === undefined) conflicts++;
+      return r;
+    });
+    opts.onBatch?.({ signals: batch.length, conflicts });
+    return results;
+  }, MAX_BATCH_SIGNALS);
 
   return {
     get: async (groupKey) => (await readWhole(store, groupKey)).state,
 
-    apply: (input, now) =>
-      retrying(input.groupKey, async () => {
-        const owner = ownerPath(input.scope);
-        const { version, group, legacy, ttlMs } = await readForSignal(store, input, owner);
-        if (legacy !== null) return applyLegacy(store, input, now, version, legacy, ttlMs);
-        const result = applySignal(group?.view ?? null, input, now);
-        if (!result.dirty) {
-          // A finding a reload moved elsewhere but that is still drifted keeps its old group firing
-          // (decide.ts applySignal): the snapshot reporting it keeps that group alive too.
-          const carried = group !== null && input.reported !== undefined && Object.keys(group.view.findings).some((fp) => input.reported?.has(fp));
-          if (group !== null && (input.findings.length > 0 || carried)) await touch(store, input, ttlMs);
-          return result;
-        }
-        const next = result.next;
-        if (next === null) return result; // applySignal returns null only when nothing is stored and nothing to store
-        const snapshot = input.completeness === 'snapshot';
-        const fields = signalFields(group, next, owner, snapshot);
-        const meta = JSON.parse(fields[0]?.[1] ?? '{}') as GroupMeta;
-        checkGroupFindings(store, input.groupKey, group?.meta.size ?? 0, meta.size);
-        // The owner's findings are all read for a snapshot; a partial signal only adds firing ones.
-        const holds = snapshot ? Object.values(next.findings).some((f) => f.status === 'firing' && inScope(f, input.scope)) : input.findings.length > 0;
-        const ok = await commit(store, {
-          groupKey: input.groupKey,
-          version,
-          fields,
-          firing: meta.firing > 0,
-          pendingFlush: next.pendingFlush !== null,
-          firstSeen: next.firstSeen,
-          ownerOp: { scope: input.scope, op: snapshot || holds ? (holds ? 'add' : 'rem') : '' },
-          deltas: activeFindingsDelta(group?.view ?? null, next),
-        });
-        return ok ? result : undefined;
-      }),
+    apply: (input, now) => batches(input.groupKey, { input, now }),
 
     flush: (groupKey, epoch, flushSeq, context) =>
       retrying<FlushOutcome>(groupKey, async () => {

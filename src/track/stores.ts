@@ -38,6 +38,7 @@ export function createTrackStores(deps: { redis: Redis; env: Env; metrics: Metri
     maxGroups: env.MESHDRIFT_MAX_ALERT_GROUPS,
     maxGroupFindings: env.MESHDRIFT_MAX_GROUP_FINDINGS,
     now,
+    onBatch: (batch) => metrics.signalBatch(batch.signals, batch.conflicts),
     onGroupLimit: (groupKey) => {
       metrics.limitHit('alert_groups');
       log.warn({ group: groupKey, max: env.MESHDRIFT_MAX_ALERT_GROUPS }, 'signal refused: the alert group limit is reached (MESHDRIFT_MAX_ALERT_GROUPS)');

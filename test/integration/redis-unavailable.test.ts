@@ -65,6 +65,13 @@ describe(`${SENDERS} concurrent senders into one alert group`, () => {
     const refused = answers.filter((a) => a.status === 503);
     for (const a of refused) expect(Number(a.retryAfter)).toBeGreaterThan(0);
     expect(await metric(svc, 'contention')).toBe(refused.length);
+    // One replica: its concurrent signals for the group are folded into batches (track/redis-store.ts),
+    // which never race each other's compare-and-set.
+    const batches = await svc.metrics.registry.getSingleMetricAsString('meshdrift_signal_batch_size');
+    const conflicts = await svc.metrics.registry.getSingleMetricAsString('meshdrift_group_write_conflicts_total');
+    console.log(`group commits: ${/_count (\d+)/.exec(batches)?.[1]} for ${SENDERS + 1} signals`);
+    expect(Number(/_total (\d+)/.exec(conflicts)?.[1] ?? 0)).toBe(0);
+    expect(Number(/_sum (\d+)/.exec(batches)?.[1])).toBe(SENDERS + 1);
 
     const accepted = answers.filter((a) => a.status === 202);
     const groupKeys = new Set(accepted.flatMap((a) => a.body.groups ?? []));
