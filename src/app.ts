@@ -19,11 +19,13 @@ import type { Ingest } from './track/ingest.ts';
 import type { TrackStore } from './track/redis-store.ts';
 import { createIngestStage, createTrackStores } from './track/stores.ts';
 import { createDataLossWatch } from './track/data-loss.ts';
+import { type AdmissionStore, createAdmissionStore } from './track/admission-store.ts';
 import { startGaugeRefresh } from './queue/gauges.ts';
 import { createReadiness } from './http/readiness.ts';
 import { createListener } from './http/listener.ts';
 import { createHttpApp } from './http/routes.ts';
 import { announceExposure } from './http/exposure.ts';
+import { type AdmissionEdge, createAdmissionEdge } from './http/admission.ts';
 import { loadSenders } from './http/senders.ts';
 import { closeWithinGrace, createShutdown } from './shutdown.ts';
 
@@ -60,6 +62,10 @@ export interface App {
   reloadPolicy(): Promise<boolean>;
   /** HTTP requests being answered and ingests running now (what a shutdown waits for). */
   inFlight(): { requests: number; ingests: number };
+  /** Who changed a mesh object, as the admission recorder told it (issue #17), shared by every replica. */
+  readonly admissionStore: AdmissionStore;
+  /** The recorder webhook's HTTPS listener, when MESHDRIFT_ADMISSION is on. */
+  readonly admission: AdmissionEdge | undefined;
 }
 
 /**
@@ -122,6 +128,16 @@ export function createApp(opts: AppOptions): App {
   const base = { env, processEnv: opts.processEnv ?? process.env, redis, metrics, log, now };
   const expressApp = createHttpApp(base, { stores, queues, audit, policy, catalog, ingest, fluxRevisions, kube: pulled.kube, ready, senders });
   const listener = createListener(expressApp, shutdown.draining);
+  // The recorder admission webhook (issue #17): its own HTTPS listener, off unless MESHDRIFT_ADMISSION.
+  const admissionStore = createAdmissionStore({
+    redis,
+    keyPrefix: prefix,
+    ttlMs: env.MESHDRIFT_ADMISSION_TTL,
+    perObject: env.MESHDRIFT_ADMISSION_PER_OBJECT,
+    maxRecords: env.MESHDRIFT_ADMISSION_MAX_RECORDS,
+    now,
+  });
+  const admission = createAdmissionEdge({ env, store: admissionStore, ingest, catalog, metrics, log, now });
   let stopGauges: (() => void) | undefined;
 
   // Graceful stop (SIGTERM, issue #12 item 10), bounded by MESHDRIFT_SHUTDOWN_GRACE (src/shutdown.ts).
@@ -142,6 +158,8 @@ export function createApp(opts: AppOptions): App {
     metrics,
     redis,
     clock,
+    admissionStore,
+    admission,
     receivers: () => [...policy().notifiers().keys()],
     reloadPolicy: () => policy().reload(),
     inFlight: () => ({ requests: listener.openRequests(), ingests: inFlight.running() }),
@@ -180,6 +198,11 @@ export function createApp(opts: AppOptions): App {
         await listener.listen(env.PORT, env.HOST);
         // stop() has waited for the open requests (up to the grace); what is left is cut.
         shutdown.onStop('http', () => listener.close());
+        if (admission) {
+          await admission.start();
+          // Runs before the Redis cleanups (LIFO): what was queued is recorded within the grace.
+          shutdown.onStop('admission', () => admission.stop(Math.max(0, env.MESHDRIFT_SHUTDOWN_GRACE / 2)));
+        }
         stopGauges = startGaugeRefresh({ redis, prefix, queues, metrics, log, maintenanceBatch: env.MESHDRIFT_MAINTENANCE_BATCH });
         // Redis data loss: checked at every reconnect and periodically (issue #12 item 9).
         dataLoss.start();

@@ -167,6 +167,65 @@ export interface Metrics {
    * speak for (403). `sender` is a configured credential name (bounded by MESHDRIFT_SENDERS_FILE).
    */
   webhookRefused(sender: string, reason: 'cluster' | 'project' | 'namespace'): void;
+  /** One AdmissionReview answered (always an allow when a uid could be read), by outcome, and how long the answer took. */
+  admissionRequest(outcome: AdmissionOutcome, seconds: number): void;
+  /** An admission record written to Redis, dropped (the recording queue was full) or failed (Redis, after retries). */
+  admissionRecord(outcome: 'written' | 'dropped' | 'failed'): void;
+  /** An admission record joined to a finding: `told` (the recorder's own finding on a GitOps-managed object), `confirmed` (a watch event showed it persisted). */
+  admissionJoined(how: 'told' | 'confirmed'): void;
+  /** When the admission listener's certificate expires (epoch s), after each (re)load. */
+  setAdmissionCertExpiry(epochSeconds: number): void;
+}
+
+/**
+ * What an admission request ended in: `recorded` (queued for recording), `skipped` (a dry run, a
+ * subresource or not a mesh kind), `dropped` (the recording queue was full), `malformed` (not a
+ * valid AdmissionReview, allowed by its uid), `too_large`, `timeout` (the body did not arrive within
+ * the deadline), `invalid` (no uid could be read: 400). All but `invalid` are answered with an allow
+ * when a uid could be read.
+ */
+export type AdmissionOutcome = 'recorded' | 'skipped' | 'dropped' | 'malformed' | 'too_large' | 'timeout' | 'invalid';
+
+/** The admission recorder's metrics (sources/admission/, http/admission-listener.ts). */
+function admissionMetrics(registry: Registry): Pick<Metrics, 'admissionRequest' | 'admissionRecord' | 'admissionJoined' | 'setAdmissionCertExpiry'> {
+  const requests = new Counter({
+    name: 'meshdrift_admission_requests_total',
+    help: 'AdmissionReview requests answered by the recorder webhook, by outcome (recorded, skipped, dropped, malformed, too_large, timeout: allowed; invalid: 400).',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'meshdrift_admission_duration_seconds',
+    help: 'Time from an AdmissionReview request to its answer (the recording happens after it).',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2],
+    registers: [registry],
+  });
+  const records = new Counter({
+    name: 'meshdrift_admission_records_total',
+    help: 'Admission records: written to Redis, dropped (the recording queue was full: MESHDRIFT_ADMISSION_QUEUE) or failed (Redis, after retries).',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const joined = new Counter({
+    name: 'meshdrift_admission_joined_total',
+    help: 'Admission records joined to a finding: told (a change outside Git to a GitOps-managed object, at once) or confirmed (a watch event showed it persisted).',
+    labelNames: ['how'],
+    registers: [registry],
+  });
+  const certExpiry = new Gauge({
+    name: 'meshdrift_admission_certificate_expiry_timestamp_seconds',
+    help: 'When the admission listener certificate in use expires (epoch seconds).',
+    registers: [registry],
+  });
+  return {
+    admissionRequest: (outcome, seconds) => {
+      requests.inc({ outcome });
+      duration.observe(seconds);
+    },
+    admissionRecord: (outcome) => records.inc({ outcome }),
+    admissionJoined: (how) => joined.inc({ how }),
+    setAdmissionCertExpiry: (s) => certExpiry.set(s),
+  };
 }
 
 /** The drift-storm counters (deliver/storm.ts). */
@@ -494,6 +553,7 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
     ...discoveryMetrics(registry),
     ...reliabilityMetrics(registry),
     ...stormMetrics(registry),
+    ...admissionMetrics(registry),
   };
 }
 

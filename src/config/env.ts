@@ -66,6 +66,11 @@ const optionalSecret = z
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v));
 
+const optionalPath = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
 /**
  * The service's environment. Everything operational is here; policy and routes live in one YAML
  * file (issue #3). Secrets are kept out of error messages: only names of variables are reported.
@@ -269,6 +274,66 @@ export const envSchema = z.object({
    * 256 MB heap.
    */
   MESHDRIFT_MAX_FINDINGS_IN_FLIGHT: count(10_000, 1, 10_000_000),
+  /**
+   * The recorder admission webhook (issue #17, sources/admission/): its own HTTPS listener taking
+   * AdmissionReview requests from the API server. Off by default; on, it needs a certificate and key.
+   */
+  MESHDRIFT_ADMISSION: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
+  MESHDRIFT_ADMISSION_PORT: z
+    .string()
+    .default('8443')
+    .refine((v) => /^\d+$/.test(v) && Number(v) <= 65535, 'must be a TCP port number, 0-65535 (0 picks a free one)')
+    .transform(Number),
+  MESHDRIFT_ADMISSION_HOST: z.string().min(1).default('0.0.0.0'),
+  /** PEM certificate (chain) and key files of the admission listener (cert-manager's tls.crt, tls.key); re-read when they change. */
+  MESHDRIFT_ADMISSION_TLS_CERT: optionalPath,
+  MESHDRIFT_ADMISSION_TLS_KEY: optionalPath,
+  /** How often the certificate files are checked for a rotation. */
+  MESHDRIFT_ADMISSION_TLS_RELOAD_INTERVAL: duration('30s').refine((ms) => ms >= 100 && ms <= 3_600_000, 'must be from 100ms to 1h'),
+  /** The answer's own deadline: below the webhook's timeoutSeconds (2 s at most), so the API server never waits on meshdrift. */
+  MESHDRIFT_ADMISSION_DEADLINE: duration('500ms').refine((ms) => ms >= 50 && ms <= 1_500, 'must be from 50ms to 1500ms (below timeoutSeconds)'),
+  /** Largest AdmissionReview body (an UPDATE carries object and oldObject, each up to etcd's 1.5 MiB). */
+  MESHDRIFT_ADMISSION_MAX_BODY: byteSize('4MiB').refine((n) => n >= 64 * 1024 && n <= 64 * 1024 * 1024, 'must be between 64KiB and 64MiB'),
+  /** Requests waiting to be recorded, off the answer path; past it (or past MESHDRIFT_ADMISSION_QUEUE_BYTES) they are dropped and counted. */
+  MESHDRIFT_ADMISSION_QUEUE: count(1000, 1, 1_000_000),
+  /** Bytes of request bodies waiting to be recorded. */
+  MESHDRIFT_ADMISSION_QUEUE_BYTES: byteSize('64MiB').refine((n) => n >= 1024 * 1024 && n <= 1024 * 1024 * 1024, 'must be between 1MiB and 1024MiB'),
+  /** How long an object's admission records are kept after its last write. */
+  MESHDRIFT_ADMISSION_TTL: duration('24h').refine((ms) => ms >= 60_000 && ms <= 90 * 86_400_000, 'must be from 1m to 90d'),
+  /** Admission records kept per object (the newest). */
+  MESHDRIFT_ADMISSION_PER_OBJECT: count(10, 1, 1000),
+  /** Admission records kept in all, by every replica (the stream's MAXLEN, approximate). */
+  MESHDRIFT_ADMISSION_MAX_RECORDS: count(100_000, 100, 10_000_000),
+  /** Usernames in admission records: keep, hash (HMAC-SHA256 with MESHDRIFT_ADMISSION_HASH_KEY) or drop. */
+  MESHDRIFT_ADMISSION_USERNAMES: z.enum(['keep', 'hash', 'drop']).default('keep'),
+  /** Group names in admission records: keep, hash or drop. */
+  MESHDRIFT_ADMISSION_GROUPS: z.enum(['keep', 'hash', 'drop']).default('keep'),
+  /** The HMAC key for `hash` (a plain hash of an email address is reversed by a dictionary). */
+  MESHDRIFT_ADMISSION_HASH_KEY: optionalSecret,
+  /** Also keep userInfo.uid and userInfo.extra (hashed or dropped with the usernames). */
+  MESHDRIFT_ADMISSION_USER_DETAILS: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
+  /** The GitOps controllers' usernames: their writes are recorded as GitOps writes, never a finding. */
+  MESHDRIFT_ADMISSION_GITOPS_USERS: z
+    .string()
+    .default(
+      'system:serviceaccount:argocd:argocd-application-controller,system:serviceaccount:flux-system:kustomize-controller,system:serviceaccount:flux-system:helm-controller',
+    )
+    .transform(commaList),
+  /** The cluster name admission findings carry (the one whose API server calls the webhook); default MESHDRIFT_CLUSTER. */
+  MESHDRIFT_ADMISSION_CLUSTER: z.string().min(1).optional(),
+  /** The namespace of Argo CD's Applications when an object's tracking marker does not name one. */
+  MESHDRIFT_ARGOCD_NAMESPACE: z
+    .string()
+    .default('argocd')
+    .refine((ns) => /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns), 'must be a Kubernetes namespace name'),
+  /** Argo CD's label tracking key (application.instanceLabelKey); empty turns label tracking off (annotation tracking only). */
+  MESHDRIFT_ARGOCD_INSTANCE_LABEL: z.string().max(317).default('app.kubernetes.io/instance'),
   /** PagerDuty Events API v2 endpoint override (tests, proxies). */
   PAGERDUTY_EVENTS_URL: z.string().url().optional(),
 });
@@ -281,6 +346,24 @@ function crossCheck(env: NodeJS.ProcessEnv): string[] {
   }
   if ((env.ARGOCD_TOKEN ?? '').trim() !== '' && (env.ARGOCD_URL ?? '').trim() === '') {
     problems.push('  ARGOCD_URL: is required when ARGOCD_TOKEN is set (the Argo CD server to poll, e.g. https://argocd.example.com)');
+  }
+  problems.push(...admissionProblems(env));
+  return problems;
+}
+
+const set = (v: string | undefined): boolean => (v ?? '').trim() !== '';
+
+/** The admission listener needs its certificate; hashing needs its key. */
+function admissionProblems(env: NodeJS.ProcessEnv): string[] {
+  const problems: string[] = [];
+  if (env.MESHDRIFT_ADMISSION === 'true') {
+    for (const name of ['MESHDRIFT_ADMISSION_TLS_CERT', 'MESHDRIFT_ADMISSION_TLS_KEY'] as const) {
+      if (!set(env[name])) problems.push(`  ${name}: is required when MESHDRIFT_ADMISSION=true (the API server calls webhooks over HTTPS only)`);
+    }
+  }
+  const hashing = env.MESHDRIFT_ADMISSION_USERNAMES === 'hash' || env.MESHDRIFT_ADMISSION_GROUPS === 'hash';
+  if (hashing && !set(env.MESHDRIFT_ADMISSION_HASH_KEY)) {
+    problems.push('  MESHDRIFT_ADMISSION_HASH_KEY: is required to hash usernames or groups (a keyed HMAC; e.g. $(openssl rand -hex 32))');
   }
   return problems;
 }

@@ -11,8 +11,14 @@
  */
 export const MIN_INBOUND_SECRET_LENGTH = 16;
 
-/** Secrets meshdrift verifies on incoming requests: the placeholder rule plus the length rule. */
-export const INBOUND_SECRET_VARS = ['MESHDRIFT_ARGOCD_TOKEN', 'MESHDRIFT_FLUX_HMAC_KEY', 'MESHDRIFT_FLUX_TOKEN', 'MESHDRIFT_API_TOKEN'] as const;
+/** Secrets meshdrift verifies on incoming requests, and the admission hash key: the placeholder rule plus the length rule. */
+export const INBOUND_SECRET_VARS = [
+  'MESHDRIFT_ARGOCD_TOKEN',
+  'MESHDRIFT_FLUX_HMAC_KEY',
+  'MESHDRIFT_FLUX_TOKEN',
+  'MESHDRIFT_API_TOKEN',
+  'MESHDRIFT_ADMISSION_HASH_KEY',
+] as const;
 /** Secrets meshdrift presents to others (issued by them): the placeholder rule only. */
 export const OUTBOUND_SECRET_VARS = ['SLACK_BOT_TOKEN', 'SLACK_SIGNING_SECRET', 'ARGOCD_TOKEN', 'REDIS_URL'] as const;
 

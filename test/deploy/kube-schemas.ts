@@ -25,6 +25,7 @@ const CRD_PACKAGES: Record<string, string> = {
   'kustomize.toolkit.fluxcd.io': '@kubernetes-models/flux-cd',
   'helm.toolkit.fluxcd.io': '@kubernetes-models/flux-cd',
   'source.toolkit.fluxcd.io': '@kubernetes-models/flux-cd',
+  'cert-manager.io': '@kubernetes-models/cert-manager',
 };
 
 /**

@@ -2,7 +2,7 @@
 // and a known kind, and the objects meshdrift ships are checked for structure and for what issue #7
 // asks of them (security context, probes, RBAC verbs, references between objects...).
 //   node test/deploy/validate-manifests.mjs <name>=<rendered.yaml> ...
-// Names: base, minimal, with-remediation (kustomize renders of deploy/kubernetes), prometheus
+// Names: base, minimal, with-remediation, admission (kustomize renders of deploy/kubernetes), prometheus
 // (render of deploy/prometheus), redis (deploy/redis/redis.yaml), secret-example.
 // Needs Node >= 24: it loads the policy ConfigMap with meshdrift's own loader (src/config/load.ts).
 import { readdirSync, readFileSync } from 'node:fs';
@@ -26,6 +26,8 @@ const KINDS = {
   'networking.k8s.io/v1': { NetworkPolicy: true },
   'rbac.authorization.k8s.io/v1': { ClusterRole: false, ClusterRoleBinding: false, Role: true, RoleBinding: true },
   'monitoring.coreos.com/v1': { ServiceMonitor: true, PrometheusRule: true },
+  'admissionregistration.k8s.io/v1': { ValidatingWebhookConfiguration: false },
+  'cert-manager.io/v1': { Certificate: true, Issuer: true },
 };
 const DNS1123_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS1123_LABEL = /^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -93,6 +95,7 @@ function checkObject(o, where, { namespace = NS } = {}) {
     'subjects',
     'immutable',
     'aggregationRule',
+    'webhooks',
   ]);
   for (const k of Object.keys(o)) check(allowedTop.has(k), w, `unexpected top-level field ${k}`);
 }
@@ -293,7 +296,8 @@ async function checkMeshdrift(name, objs, { replicas, pdb, remediation }) {
         check(typeof x.targetPort === 'number' || ports.has(x.targetPort), sw, `targetPort ${x.targetPort} is not a container port name`);
     }
     // Ingress to meshdrift's port only from the namespaces that need it (issue #12).
-    const nps = all('NetworkPolicy');
+    // (The admission overlay adds its own, meshdrift-admission: checkAdmission.)
+    const nps = all('NetworkPolicy').filter((np) => np.metadata?.name !== 'meshdrift-admission');
     if (check(nps.length === 1, where, 'renders one NetworkPolicy')) {
       const np = nps[0];
       const nw = `${where} NetworkPolicy/${np.metadata.name}`;
@@ -428,6 +432,89 @@ function checkPrometheus(objs, svc) {
   }
 }
 
+/**
+ * The recorder webhook overlay (issue #17): the webhook can never block or break a write (Ignore,
+ * timeout at most 2 s, NoneOnDryRun, v1 reviews, dry runs skipped), it calls meshdrift's Service on a
+ * port that reaches the admission listener, its CA comes from the Certificate whose Secret the pod
+ * mounts where MESHDRIFT_ADMISSION_TLS_* point, and a NetworkPolicy admits that port.
+ */
+function checkAdmission(objs) {
+  const where = 'admission';
+  const one = (kind, name) => objs.find((o) => o.kind === kind && (name === undefined || o.metadata?.name === name));
+  const vwc = one('ValidatingWebhookConfiguration');
+  const svc = one('Service', 'meshdrift');
+  const dep = one('Deployment', 'meshdrift');
+  const cm = objs.find((o) => o.kind === 'ConfigMap' && o.metadata?.name?.startsWith('meshdrift-config'));
+  if (!check(vwc && svc && dep && cm, where, 'renders a ValidatingWebhookConfiguration, Service, Deployment and config')) return;
+  const w = `${where} ${id(vwc)}`;
+  const hooks = vwc.webhooks ?? [];
+  const cfg = cm.data ?? {};
+  check(hooks.length === 1, w, 'one webhook');
+  const container = (dep.spec?.template?.spec?.containers ?? []).find((c) => c.name === 'meshdrift');
+  const portNames = new Map((container?.ports ?? []).map((p) => [p.name, p.containerPort]));
+  for (const h of hooks) {
+    const hw = `${w} webhook ${h.name}`;
+    check(h.failurePolicy === 'Ignore', hw, 'failurePolicy must be Ignore (never block a write)');
+    check(Number.isInteger(h.timeoutSeconds) && h.timeoutSeconds >= 1 && h.timeoutSeconds <= 2, hw, 'timeoutSeconds must be 1 or 2');
+    check(
+      h.sideEffects === 'NoneOnDryRun',
+      hw,
+      'sideEffects must be NoneOnDryRun (Some/Unknown fail every dry run: Argo CD server-side diff, Flux drift checks)',
+    );
+    check(JSON.stringify(h.admissionReviewVersions) === '["v1"]', hw, 'admissionReviewVersions must be [v1]');
+    check(
+      (h.matchConditions ?? []).some((m) => /request\.dryRun/.test(m.expression ?? '')),
+      hw,
+      'a matchCondition must skip dry runs',
+    );
+    const ref = h.clientConfig?.service;
+    check(
+      ref?.name === svc.metadata.name && ref?.namespace === NS && ref?.path === '/admission',
+      hw,
+      'clientConfig.service must be meshdrift/meshdrift, path /admission',
+    );
+    const sp = (svc.spec?.ports ?? []).find((p) => p.port === ref?.port);
+    check(sp && portNames.has(sp.targetPort), hw, `Service port ${ref?.port} must target a named container port`);
+    check(sp && String(portNames.get(sp.targetPort)) === cfg.MESHDRIFT_ADMISSION_PORT, hw, 'the Service port must reach MESHDRIFT_ADMISSION_PORT');
+    for (const r of h.rules ?? []) {
+      check(JSON.stringify([...(r.operations ?? [])].sort()) === '["CREATE","DELETE","UPDATE"]', hw, 'rules: CREATE, UPDATE, DELETE');
+      check(
+        (r.resources ?? []).every((x) => !x.includes('/')),
+        hw,
+        'rules never name a subresource',
+      );
+      check(!(r.apiGroups ?? []).includes('*') && !(r.apiGroups ?? []).includes(''), hw, 'rules name mesh API groups only');
+    }
+  }
+  const inject = vwc.metadata?.annotations?.['cert-manager.io/inject-ca-from'] ?? '';
+  const [certNs, certName] = inject.split('/');
+  const cert = objs.find((o) => o.kind === 'Certificate' && o.metadata?.name === certName && o.metadata?.namespace === certNs);
+  if (check(cert, w, `cert-manager.io/inject-ca-from must name a rendered Certificate (is "${inject}")`)) {
+    const cw = `${where} ${id(cert)}`;
+    check((cert.spec?.dnsNames ?? []).includes(`${svc.metadata.name}.${NS}.svc`), cw, 'dnsNames must include the Service DNS name the API server uses');
+    const issuer = objs.find((o) => o.kind === 'Issuer' && o.metadata?.name === cert.spec?.issuerRef?.name);
+    check(issuer, cw, 'issuerRef must name a rendered Issuer');
+    const vol = (dep.spec?.template?.spec?.volumes ?? []).find((v) => v.secret?.secretName === cert.spec?.secretName);
+    const mount = vol && (container?.volumeMounts ?? []).find((m) => m.name === vol.name);
+    if (check(mount, cw, "the pod must mount the Certificate's Secret")) {
+      check(mount.subPath === undefined, cw, 'no subPath (a renewed certificate must reach the pod)');
+      check(cfg.MESHDRIFT_ADMISSION === 'true', cw, 'MESHDRIFT_ADMISSION=true');
+      for (const k of ['MESHDRIFT_ADMISSION_TLS_CERT', 'MESHDRIFT_ADMISSION_TLS_KEY'])
+        check(String(cfg[k] ?? '').startsWith(`${mount.mountPath}/`), cw, `${k} must be under ${mount.mountPath}`);
+    }
+  }
+  const np = one('NetworkPolicy', 'meshdrift-admission');
+  if (check(np, where, 'renders NetworkPolicy meshdrift-admission')) {
+    const rules = np.spec?.ingress ?? [];
+    check(JSON.stringify(np.spec?.policyTypes) === '["Ingress"]', `${where} ${id(np)}`, 'policyTypes must be [Ingress]');
+    check(
+      rules.length > 0 && rules.every((r) => (r.ports ?? []).length > 0 && r.ports.every((p) => p.port === 'admission')),
+      `${where} ${id(np)}`,
+      'admits the admission port only',
+    );
+  }
+}
+
 function checkRedis(objs) {
   const where = 'redis';
   const sts = objs.find((o) => o.kind === 'StatefulSet');
@@ -463,7 +550,12 @@ function checkSecretExample(objs, file) {
     check(envKnown(k), where, `${k} is not a variable meshdrift reads`);
   }
   // It must not be part of any kustomization.
-  const kdirs = ['deploy/kubernetes/base', 'deploy/kubernetes/overlays/minimal', 'deploy/kubernetes/overlays/with-remediation'];
+  const kdirs = [
+    'deploy/kubernetes/base',
+    'deploy/kubernetes/overlays/minimal',
+    'deploy/kubernetes/overlays/with-remediation',
+    'deploy/kubernetes/overlays/admission',
+  ];
   for (const d of kdirs) {
     const k = readFileSync(`${root}${d}/kustomization.yaml`, 'utf8');
     check(
@@ -480,6 +572,7 @@ const EXPECT = {
   base: { replicas: 2, pdb: true, remediation: false },
   minimal: { replicas: 1, pdb: false, remediation: false },
   'with-remediation': { replicas: 2, pdb: true, remediation: true },
+  admission: { replicas: 2, pdb: true, remediation: false },
 };
 let objects = 0;
 const summary = [];
@@ -492,12 +585,13 @@ for (const [name, file] of Object.entries(inputs)) {
   if (EXPECT[name]) {
     const { svc } = await checkMeshdrift(name, objs, EXPECT[name]);
     if (name === 'base') baseSvc = svc;
+    if (name === 'admission') checkAdmission(objs);
   } else if (name === 'prometheus') checkPrometheus(objs, baseSvc);
   else if (name === 'redis') checkRedis(objs);
   else if (name === 'secret-example') checkSecretExample(objs, file);
   else errors.push(`unknown input name ${name}`);
 }
-for (const n of ['base', 'minimal', 'with-remediation', 'prometheus']) if (!(n in inputs)) errors.push(`missing input ${n}=<file>`);
+for (const n of ['base', 'minimal', 'with-remediation', 'admission', 'prometheus']) if (!(n in inputs)) errors.push(`missing input ${n}=<file>`);
 
 if (errors.length > 0) {
   for (const e of errors) console.error(`FAIL ${e}`);
