@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { redactText } from '../../model/redact.ts';
 import { BIDI_CHARS, CONTROL_CHARS, INVISIBLE_CHARS } from '../../model/text-chars.ts';
 
 /**
@@ -35,7 +36,8 @@ import { BIDI_CHARS, CONTROL_CHARS, INVISIBLE_CHARS } from '../../model/text-cha
  * returns one short, single-line, bounded reason, or null when the object is in effect (or its
  * status says nothing). Status text is written by controllers, but from values anyone who can write
  * the object chooses (hostnames, names): the reason keeps at most a bounded part of a message,
- * with control, bidi and invisible characters removed. Its caller, the mesh watch, is to send an
+ * with credentials in it masked (model/redact.ts `redactText`) and control, bidi and invisible
+ * characters removed. Its caller, the mesh watch, is to send an
  * object with a reason as a resource in state `NotInEffect`, the reason as its `detail`
  * (model/signal.ts), and as `InSync` once the reason is gone, which resolves the finding.
  */
@@ -255,8 +257,12 @@ function detail(c: SlimMeshCondition): string {
     .join('');
 }
 
+/**
+ * A controller's message as quoted in a reason: secret-looking shapes masked first (a JWT cut in
+ * two would no longer look like one), then one clean, bounded line.
+ */
 function quoted(message: string): string {
-  return cutWithEllipsis(clean(message), MAX_QUOTED_MESSAGE);
+  return cutWithEllipsis(clean(redactText(message)), MAX_QUOTED_MESSAGE);
 }
 
 const LINE_BREAKS = /[\r\n\t\v\f\u0085\u2028\u2029]+/gu;

@@ -360,6 +360,17 @@ describe('reasons from hostile status text', () => {
     expect(reason.length).toBeLessThanOrEqual(MAX_NOT_IN_EFFECT_REASON);
   });
 
+  it('a credential quoted in a controller message is masked', () => {
+    const jwt = 'eyJhbGciOiJSUzI1NiIsImtpZCI6IjEifQ.eyJzdWIiOiJhbGljZUBjb3JwIiwiaWF0IjoxNzAwMDAwMDAwfQ.c2lnbmF0dXJlLXNpZ25hdHVyZS1zaWduYXR1cmU';
+    const status = {
+      conditions: [{ type: 'Programmed', status: 'False', reason: 'Invalid', message: `header value Bearer ${jwt} rejected` }],
+    };
+    const reason = notInEffect({ group: G, kind: 'Gateway', status })?.reason ?? '';
+    expect(reason).toMatch(/^not programmed: Invalid: header value /);
+    expect(reason).not.toContain('eyJ');
+    expect(reason).toContain('MASKED');
+  });
+
   it('many problems: the first one told, the rest counted, still bounded', () => {
     const parents = Array.from({ length: 200 }, (_, i) => ({
       parentRef: { name: `gw-${i}-${'n'.repeat(250)}` },
