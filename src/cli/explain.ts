@@ -1,7 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { createCatalog } from '../classify/catalog.ts';
 import { classify, defaultPolicy, type ClassifyPolicy } from '../classify/classify.ts';
+import { parseGitHosts } from '../config/git-hosts.ts';
 import { formatPolicyError, loadPolicyFile } from '../config/load.ts';
+import { attributionText, attributionView, changeListView, changesLeftOut, changeText, kindWithGroup, moreChanges } from '../deliver/evidence.ts';
+import { findingLinks, type LinkContext } from '../deliver/links.ts';
+import { plainLine } from '../deliver/text.ts';
 import type { Finding } from '../model/finding.ts';
 import type { Signal } from '../model/signal.ts';
 import { applicationSchema, applicationToSignal } from '../sources/argocd/application.ts';
@@ -61,8 +65,53 @@ export function signalFromJson(input: unknown, cluster: string, now: number): Ex
 }
 
 function resourceName(f: Finding): string {
-  const kind = f.resource.group ? `${f.resource.kind}.${f.resource.group}` : f.resource.kind;
-  return `${kind} ${f.resource.namespace ? `${f.resource.namespace}/` : ''}${f.resource.name}`;
+  return `${kindWithGroup(f.resource)} ${f.resource.namespace ? `${f.resource.namespace}/` : ''}${f.resource.name}`;
+}
+
+/** ARGOCD_URL and MESHDRIFT_GIT_HOSTS from the environment, as `serve` reads them (a bad value: no links). */
+export function explainLinks(env: NodeJS.ProcessEnv): LinkContext {
+  const hosts = parseGitHosts(env.MESHDRIFT_GIT_HOSTS);
+  const argocdUrl = env.ARGOCD_URL?.trim();
+  return { ...(argocdUrl ? { argocdUrl } : {}), ...(hosts.ok ? { gitHosts: hosts.hosts } : {}) };
+}
+
+// Text from the input file is shown on a terminal: one line each, nothing hidden (deliver/text.ts).
+const line = (s: string): string => plainLine(s, 1024);
+
+/** What changed, who changed it, the revision and the links: the lines under a finding (issue #16). */
+export function evidenceLines(f: Finding, links: LinkContext): string[] {
+  const out: string[] = [];
+  if (f.changes !== undefined) {
+    for (const c of f.changes.changes) out.push(`changed: ${line(changeText(c))}`);
+    const more = changesLeftOut(f.changes, f.changes.changes.length);
+    if (more > 0) out.push(`changed: ${moreChanges(more)}`);
+  }
+  for (const a of f.attribution ?? []) out.push(`who: ${line(attributionText(a))}`);
+  if (f.revision !== undefined) out.push(`revision: ${line(f.revision)}${f.repoURL === undefined ? '' : ` (${line(f.repoURL)})`}`);
+  const l = findingLinks(f, links);
+  if (l.argocd !== undefined) out.push(`argo cd: ${l.argocd}`);
+  if (l.commit !== undefined) out.push(`commit: ${l.commit}`);
+  return out;
+}
+
+function findingJson(f: Finding, notes: readonly string[], links: LinkContext): Record<string, unknown> {
+  const l = findingLinks(f, links);
+  return {
+    resource: f.resource,
+    api: kindWithGroup(f.resource),
+    state: f.state,
+    mesh: f.mesh,
+    category: f.category,
+    severity: f.severity,
+    receivers: f.receivers,
+    reasons: [...f.reasons, ...notes],
+    ...(f.labels && Object.keys(f.labels).length > 0 ? { labels: f.labels } : {}),
+    ...(f.revision === undefined ? {} : { revision: f.revision }),
+    ...(f.repoURL === undefined ? {} : { repoURL: f.repoURL }),
+    ...(f.changes === undefined ? {} : { changes: changeListView(f.changes, line) }),
+    ...(f.attribution === undefined || f.attribution.length === 0 ? {} : { changed_by: f.attribution.map((a) => attributionView(a, line)) }),
+    ...(l.argocd === undefined && l.commit === undefined ? {} : { links: l }),
+  };
 }
 
 /** `meshdrift explain`: what would be alerted, how loudly, to whom, and why. Offline. */
@@ -122,26 +171,10 @@ export async function runExplain(
   }
 
   const findings = explained.signal ? classify(explained.signal, policy) : [];
+  const links = explainLinks(env);
   if (json) {
-    out.write(
-      `${JSON.stringify(
-        {
-          findings: findings.map((f) => ({
-            resource: f.resource,
-            state: f.state,
-            mesh: f.mesh,
-            category: f.category,
-            severity: f.severity,
-            receivers: f.receivers,
-            reasons: [...f.reasons, ...explained.notes],
-            ...(f.labels && Object.keys(f.labels).length > 0 ? { labels: f.labels } : {}),
-          })),
-          ...(findings.length === 0 ? { notes: explained.notes } : {}),
-        },
-        null,
-        2,
-      )}\n`,
-    );
+    const body = { findings: findings.map((f) => findingJson(f, explained.notes, links)), ...(findings.length === 0 ? { notes: explained.notes } : {}) };
+    out.write(`${JSON.stringify(body, null, 2)}\n`);
     return 0;
   }
   const s = explained.signal;
@@ -156,6 +189,7 @@ export async function runExplain(
     out.write(`         state ${f.state}, mesh ${f.mesh}, category ${f.category}${f.detail ? `, ${f.detail}` : ''}\n`);
     out.write(`         receivers: ${f.receivers.join(', ') || '(none)'}\n`);
     for (const r of f.reasons) out.write(`         - ${r}\n`);
+    for (const e of evidenceLines(f, links)) out.write(`         ${e}\n`);
   }
   return 0;
 }

@@ -4,6 +4,7 @@ import type { AppMetricsMode } from '../metrics.ts';
 import { type KubeSourcesConfig, parseKubeSourcesConfig } from './clusters.ts';
 import { parseDuration } from '../model/duration.ts';
 import { placeholderSecrets } from './secrets.ts';
+import { parseGitHosts } from './git-hosts.ts';
 
 const duration = (fallback: string) =>
   z
@@ -200,6 +201,16 @@ export const envSchema = z.object({
     .refine((list) => !list.includes('*') || list.length === 1, '"*" (any cluster) stands alone'),
   /** Argo CD UI base URL, for links in notifications. */
   ARGOCD_URL: z.string().url().optional(),
+  /** Self-hosted Git forges for commit links: `host=forge` (github, gitlab, bitbucket, gitea, azure), comma-separated. */
+  MESHDRIFT_GIT_HOSTS: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const parsed = parseGitHosts(v);
+      if (parsed.ok) return parsed.hosts;
+      for (const problem of parsed.problems) ctx.addIssue({ code: 'custom', message: problem });
+      return z.NEVER;
+    }),
   /**
    * Argo CD API polling (issue #5), for meshdrift outside the cluster; ARGOCD_URL is the API base.
    * The token (an account or project role with `applications, get`) turns it on.

@@ -41,7 +41,7 @@ export function loadPolicyWithReceivers(deps: PolicyReceiversDeps): Promise<Poli
           keyPrefix: env.MESHDRIFT_KEY_PREFIX,
           ...(deps.consoleOut ? { consoleOut: deps.consoleOut } : {}),
           ...(env.SLACK_API_URL ? { slackApiUrl: env.SLACK_API_URL } : {}),
-          ...(env.ARGOCD_URL ? { argocdUrl: env.ARGOCD_URL } : {}),
+          links: { argocdUrl: env.ARGOCD_URL, gitHosts: env.MESHDRIFT_GIT_HOSTS },
           log,
           onSlackLostPost: (outcome) => metrics.slackLostPost(outcome),
           stateLostAt: deps.stateLostAt,

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { receiverTypeOf, type ReceiverConfig, type ReceiverType } from '../config/policy.ts';
 import { createAlertmanagerNotifier } from './alertmanager/notifier.ts';
 import { createConsoleNotifier } from './console/notifier.ts';
+import type { LinkContext } from './links.ts';
 import type { Notifier } from './notifier.ts';
 import { createPagerDutyNotifier } from './pagerduty/notifier.ts';
 import { createRedisSlackMessageStore, slackReceiverKeyPrefix } from './slack/message-store.ts';
@@ -18,7 +19,8 @@ export interface ReceiverDeps {
   keyPrefix: string;
   consoleOut?: Writable;
   slackApiUrl?: string;
-  argocdUrl?: string;
+  /** ARGOCD_URL and MESHDRIFT_GIT_HOSTS: what the links in messages are built from. */
+  links?: LinkContext;
   /** Receivers' own warnings (e.g. a Slack lookup that needs a scope). */
   log?: Logger;
   /** Each Slack post whose answer was lost, e.g. `meshdrift_slack_lost_posts_total{outcome}`. */
@@ -49,7 +51,7 @@ export type ReceiverFactories = Partial<Record<ReceiverType, ReceiverFactory>>;
 const eventsUrlOf = (url: string | undefined): { eventsUrl?: string } => (url ? { eventsUrl: url } : {});
 
 const FACTORIES: ReceiverFactories = {
-  console: (_r, deps) => createConsoleNotifier(deps.consoleOut),
+  console: (_r, deps) => createConsoleNotifier(deps.consoleOut, deps.links),
   slack: (r, deps) =>
     createSlackNotifier({
       token: secret(deps, r.name, r.slack?.token_env ?? 'SLACK_BOT_TOKEN'),
@@ -62,18 +64,24 @@ const FACTORIES: ReceiverFactories = {
       ...(deps.log ? { log: deps.log.child({ receiver: r.name }) } : {}),
       ...(deps.onSlackLostPost ? { onLostPost: deps.onSlackLostPost } : {}),
       ...(deps.stateLostAt ? { stateLostAt: deps.stateLostAt } : {}),
+      ...(deps.links ? { links: deps.links } : {}),
     }),
   pagerduty: (r, deps) =>
     createPagerDutyNotifier({
       routingKey: secret(deps, r.name, r.pagerduty?.routing_key_env ?? ''),
       ...eventsUrlOf(r.pagerduty?.events_url ?? deps.env.PAGERDUTY_EVENTS_URL),
-      ...(deps.argocdUrl ? { argocdUrl: deps.argocdUrl } : {}),
+      ...(deps.links ? { links: deps.links } : {}),
     }),
-  alertmanager: (r) => createAlertmanagerNotifier({ url: r.alertmanager?.url ?? '', ...(r.alertmanager ? { firingTtlMs: r.alertmanager.firing_ttl } : {}) }),
+  alertmanager: (r, deps) =>
+    createAlertmanagerNotifier({
+      url: r.alertmanager?.url ?? '',
+      ...(r.alertmanager ? { firingTtlMs: r.alertmanager.firing_ttl } : {}),
+      ...(deps.links ? { links: deps.links } : {}),
+    }),
   webhook: (r, deps) => {
     const url = r.webhook?.url ?? secret(deps, r.name, r.webhook?.url_env ?? '');
     const hmacKey = r.webhook?.hmac_key_env ? secret(deps, r.name, r.webhook.hmac_key_env) : undefined;
-    return createWebhookNotifier({ url, receiver: r.name, ...(hmacKey ? { hmacKey } : {}) });
+    return createWebhookNotifier({ url, receiver: r.name, ...(hmacKey ? { hmacKey } : {}), ...(deps.links ? { links: deps.links } : {}) });
   },
 };
 

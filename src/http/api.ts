@@ -2,6 +2,8 @@ import { stormHeadline, type StormStore } from '../deliver/storm.ts';
 import express, { type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import type { Logger } from '../log.ts';
+import { type AttributionView, attributionView, type ChangeListView, changeListView, kindWithGroup } from '../deliver/evidence.ts';
+import { type FindingLinks, findingLinks, type LinkContext } from '../deliver/links.ts';
 import type { Notification, TrackedFinding } from '../model/alert-group.ts';
 import { findingLabels } from '../model/finding.ts';
 import { severityRank } from '../model/severity.ts';
@@ -47,6 +49,8 @@ export interface ApiDeps {
   audit?: Pick<AuditTrail, 'list'>;
   /** Inhibit rules in force and the firing sources, so GET /alerts can say what holds a finding back. */
   inhibition?: { rules: () => readonly CompiledInhibitRule[]; sources: () => Promise<InhibitionSource[]> };
+  /** ARGOCD_URL and MESHDRIFT_GIT_HOSTS: each finding's Argo CD and commit links. */
+  links?: LinkContext;
   now: () => number;
   /** Where unexpected errors are logged. */
   log?: Logger;
@@ -105,6 +109,8 @@ function silenceView(s: Silence, now: number): SilenceView {
 interface FindingView {
   fingerprint: string;
   resource: TrackedFinding['resource'];
+  /** The kind with its API group (`AuthorizationPolicy.security.istio.io`). */
+  api: string;
   state: TrackedFinding['state'];
   severity: TrackedFinding['severity'];
   category: TrackedFinding['category'];
@@ -116,6 +122,13 @@ interface FindingView {
   silencedBy?: string;
   /** The inhibit rule holding it back, and the fingerprint of the finding that inhibits it. */
   inhibitedBy?: { rule: string; source: string };
+  revision?: string;
+  repoURL?: string;
+  /** What changed (redacted at the source), as stored: at most 20 changes, `omitted` counts the rest. */
+  changes?: ChangeListView;
+  /** Who changed it and when; `text` says whether a person or a tool. */
+  changed_by?: AttributionView[];
+  links?: FindingLinks;
 }
 
 /** One alert group as GET /alerts shows it. */
@@ -141,7 +154,21 @@ interface Mutes {
   sources: readonly InhibitionSource[];
 }
 
-function alertGroupView(g: GroupState, mutes: Mutes, now: number): AlertGroupView {
+// The evidence of a finding (issue #16) as JSON: values as stored (already redacted and bounded by
+// the source); JSON escapes what it must, and the API is read by programs, not rendered as markup.
+function evidenceView(f: TrackedFinding, links: LinkContext | undefined): Pick<FindingView, 'revision' | 'repoURL' | 'changes' | 'changed_by' | 'links'> {
+  const same = (s: string): string => s;
+  const l = findingLinks(f, links);
+  return {
+    ...(f.revision === undefined ? {} : { revision: f.revision }),
+    ...(f.repoURL === undefined ? {} : { repoURL: f.repoURL }),
+    ...(f.changes === undefined ? {} : { changes: changeListView(f.changes, same) }),
+    ...(f.attribution === undefined || f.attribution.length === 0 ? {} : { changed_by: f.attribution.map((a) => attributionView(a, same)) }),
+    ...(l.argocd === undefined && l.commit === undefined ? {} : { links: l }),
+  };
+}
+
+function alertGroupView(g: GroupState, mutes: Mutes, now: number, links?: LinkContext): AlertGroupView {
   const findings = Object.values(g.findings).sort(findingOrder);
   const view: AlertGroupView = {
     groupKey: g.groupKey,
@@ -155,6 +182,7 @@ function alertGroupView(g: GroupState, mutes: Mutes, now: number): AlertGroupVie
       return {
         fingerprint: f.fingerprint,
         resource: f.resource,
+        api: kindWithGroup(f.resource),
         state: f.state,
         severity: f.severity,
         category: f.category,
@@ -165,6 +193,7 @@ function alertGroupView(g: GroupState, mutes: Mutes, now: number): AlertGroupVie
         receivers: f.receivers,
         ...(silence === null ? {} : { silencedBy: silence }),
         ...(inhibition === null ? {} : { inhibitedBy: { rule: inhibition.rule, source: inhibition.sourceId } }),
+        ...evidenceView(f, links),
       };
     }),
   };
@@ -231,7 +260,7 @@ export function createApiRouter(deps: ApiDeps): express.Router {
     const now = deps.now();
     const [groups, silences, sources] = await Promise.all([deps.groups.active(limit), deps.silences.compiled(now), deps.inhibition?.sources() ?? []]);
     const mutes: Mutes = { silences, rules: deps.inhibition?.rules() ?? [], sources };
-    res.json({ groups: groups.map((g) => alertGroupView(g, mutes, now)) });
+    res.json({ groups: groups.map((g) => alertGroupView(g, mutes, now, deps.links)) });
   });
 
   router.get('/alerts/history', async (req, res) => {

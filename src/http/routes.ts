@@ -86,6 +86,7 @@ export function createHttpApp(base: HttpBase, stages: HttpStages): express.Expre
       storms: createRedisStormStore(redis, prefix, { threshold: env.MESHDRIFT_STORM_THRESHOLD, windowMs: env.MESHDRIFT_STORM_WINDOW }, now),
       audit,
       inhibition: { rules: () => policy().current().inhibitRules, sources: () => stores.inhibitSources.list() },
+      links: { argocdUrl: env.ARGOCD_URL, gitHosts: env.MESHDRIFT_GIT_HOSTS },
       now,
       log,
       isUnavailable,

@@ -326,6 +326,7 @@ describe('API /api/v1', () => {
               {
                 fingerprint: authz.fingerprint,
                 resource: authz.resource,
+                api: 'AuthorizationPolicy.security.istio.io',
                 state: 'Modified',
                 severity: 'critical',
                 category: 'security',
@@ -339,6 +340,7 @@ describe('API /api/v1', () => {
               {
                 fingerprint: telemetry.fingerprint,
                 resource: telemetry.resource,
+                api: `Telemetry.${telemetry.resource.group}`,
                 state: 'Modified',
                 severity: 'medium',
                 category: 'observability',

@@ -115,7 +115,35 @@ describe.skipIf(skip !== undefined)('the shipped argocd-notifications through th
     const full = applicationToSignal(app as never, { cluster: 'x', source: 'argocd-webhook', now: 0 });
     const narrow = applicationToSignal(body.app as never, { cluster: 'x', source: 'argocd-webhook', now: 0 });
     expect(narrow.resources).toEqual(full.resources);
+    // The repository of the revision (for commit links) comes through too (issue #16).
+    expect(narrow.repoURL).toBe(full.repoURL);
     expect(Buffer.byteLength(sent[0]?.body ?? '')).toBeLessThan(Buffer.byteLength(JSON.stringify(app)));
+  });
+
+  it('sends the repository of each source (repoURL, chart) and nothing else of them: multi-source, credentials dropped by meshdrift', async () => {
+    const app = structuredClone(readFixture('argocd/synthetic-app-outofsync-istio-gatewayapi-v3.json')) as {
+      spec: Record<string, unknown>;
+      status: { sync: Record<string, unknown> };
+    };
+    const sha = '0123456789abcdef0123456789abcdef01234567';
+    delete app.spec['source'];
+    app.spec['sources'] = [
+      { repoURL: 'https://charts.example.com', chart: 'mesh', targetRevision: '1.2.3', helm: { values: 'password: hunter2' } },
+      { repoURL: 'https://x-token:SECRET@github.com/org/mesh-config.git', path: 'prod', targetRevision: 'main' },
+    ];
+    app.status.sync = { ...app.status.sync, revision: undefined, revisions: ['1.2.3', sha] };
+    const replay = new NotificationsReplay(engine, config, CONTEXT, TRIGGERS);
+    const sent = await replay.process(app as never, async (d) => (await post(d)).status === 202);
+    expect(replay.errors).toEqual([]);
+    expect(sent).toHaveLength(1);
+    const body = JSON.parse(sent[0]?.body ?? '{}') as { app: { spec: Record<string, unknown> } };
+    expect(body.app.spec['sources']).toEqual([
+      { repoURL: 'https://charts.example.com', chart: 'mesh' },
+      { repoURL: 'https://x-token:SECRET@github.com/org/mesh-config.git' },
+    ]);
+    expect(sent[0]?.body).not.toContain('hunter2');
+    const signal = applicationToSignal(body.app as never, { cluster: 'x', source: 'argocd-webhook', now: 0 });
+    expect(signal.repoURL).toBe('https://github.com/org/mesh-config');
   });
 
   it('without `clusterName` in context the body has no `cluster` (meshdrift uses MESHDRIFT_CLUSTER), never null', async () => {

@@ -35,7 +35,12 @@ let notifier: Notifier;
 
 beforeEach(async () => {
   pd = await startFakePagerDuty();
-  notifier = createPagerDutyNotifier({ routingKey: ROUTING_KEY, eventsUrl: pd.eventsUrl, argocdUrl: 'https://argocd.example.com', timeoutMs: 2_000 });
+  notifier = createPagerDutyNotifier({
+    routingKey: ROUTING_KEY,
+    eventsUrl: pd.eventsUrl,
+    links: { argocdUrl: 'https://argocd.example.com' },
+    timeoutMs: 2_000,
+  });
 });
 
 afterEach(async () => {

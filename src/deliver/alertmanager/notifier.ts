@@ -2,6 +2,8 @@ import { z } from 'zod';
 import type { Notification, TrackedFinding } from '../../model/alert-group.ts';
 import { findingLabels } from '../../model/finding.ts';
 import type { Notifier } from '../notifier.ts';
+import { attributionText, changeSourceText, changesLeftOut, changeText, kindWithGroup, moreChanges } from '../evidence.ts';
+import { findingLinks, type LinkContext } from '../links.ts';
 import { plainLine, plainLines } from '../text.ts';
 import { createTextHttpClient, isRedirectStatus, postText, REDIRECT_HINT, statusResult, urlFail } from '../../net/http.ts';
 
@@ -18,6 +20,8 @@ export interface AlertmanagerNotifierOptions {
   timeoutMs?: number;
   /** `generatorURL` of every alert (a link back to meshdrift or Argo CD). */
   generatorUrl?: string;
+  /** ARGOCD_URL and MESHDRIFT_GIT_HOSTS: the `argocd_url` and `commit_url` annotations. */
+  links?: LinkContext;
 }
 
 /** One alert as Alertmanager API v2 `POST /api/v2/alerts` takes it (`postableAlert`). */
@@ -33,6 +37,7 @@ export interface AlertmanagerAlert {
 export interface AlertmanagerRenderOptions {
   firingTtlMs: number;
   generatorUrl?: string;
+  links?: LinkContext;
 }
 
 /** The `alertname` of every meshdrift alert. */
@@ -44,6 +49,10 @@ const MAX_DETAIL = 1024;
 // Kubernetes names are ≤253 characters; a label or annotation line from the cluster is cut here.
 const MAX_LABEL_VALUE = 1024;
 const MAX_DESCRIPTION = 4096;
+/** Changes listed in the `changes` annotation (then "and N more changes"); each annotation ≤ 4 KiB. */
+export const ALERTMANAGER_CHANGES = 10;
+const MAX_CHANGE_LINE = 700;
+const MAX_ANNOTATION = 4096;
 
 /**
  * A finding's Alertmanager labels: `alertname="MeshDrift"` plus {@link findingLabels}. Empty values
@@ -58,18 +67,45 @@ export function alertLabels(f: TrackedFinding): Record<string, string> {
   return labels;
 }
 
-/** A finding's annotations: a one-line `summary` and a longer `description` (each line sanitised). */
-export function alertAnnotations(f: TrackedFinding): Record<string, string> {
+/**
+ * A finding's annotations: a one-line `summary` and a longer `description` (each line sanitised),
+ * and when known: `changes` (one `path: before → after` per line), `changed_by` (who or which tool,
+ * and when), `revision`, `argocd_url` and `commit_url`. Each at most 4 KiB.
+ */
+export function alertAnnotations(f: TrackedFinding, links?: LinkContext): Record<string, string> {
   const path = f.resource.namespace === '' ? f.resource.name : `${f.resource.namespace}/${f.resource.name}`;
   const owner = f.owner.namespace === '' ? f.owner.name : `${f.owner.namespace}/${f.owner.name}`;
-  const summary = `${f.resource.kind} ${path} drifted (${f.state}) in ${f.owner.kind} ${owner} on ${f.cluster}`;
+  const kind = kindWithGroup(f.resource);
+  const summary = `${kind} ${path} drifted (${f.state}) in ${f.owner.kind} ${owner} on ${f.cluster}`;
   const lines = [
-    `${f.severity} ${f.category} drift: ${f.resource.kind}${f.resource.group === '' ? '' : `.${f.resource.group}`} ${path} is ${f.state}.`,
+    `${f.severity} ${f.category} drift: ${kind} ${path} is ${f.state}.`,
     `Owner: ${f.owner.kind} ${owner} (${f.tool}${f.project === '' ? '' : `, project ${f.project}`}), cluster ${f.cluster}, mesh ${f.mesh}.`,
   ];
   if (f.revision !== undefined && f.revision !== '') lines.push(`Revision: ${f.revision}.`);
   if (f.detail !== undefined && f.detail !== '') lines.push(`Detail: ${plainLine(f.detail, MAX_DETAIL)}`);
-  return { summary: plainLine(summary, MAX_LABEL_VALUE), description: plainLines(lines, MAX_LABEL_VALUE + MAX_DETAIL, MAX_DESCRIPTION) };
+  const changes = changesAnnotation(f);
+  const changedBy = (f.attribution ?? []).map(attributionText);
+  // Who first: a long change list is what the 4 KiB cut takes.
+  lines.push(...changedBy.map((c) => `Who: ${c}`));
+  if (changes.length > 0) lines.push(`Changes (${changeSourceText(f.changes?.source ?? 'snapshot')}):`, ...changes.map((c) => `  ${c}`));
+  const { argocd, commit } = findingLinks(f, links);
+  return {
+    summary: plainLine(summary, MAX_LABEL_VALUE),
+    description: plainLines(lines, MAX_LABEL_VALUE + MAX_DETAIL, MAX_DESCRIPTION),
+    ...(changes.length === 0 ? {} : { changes: plainLines(changes, MAX_CHANGE_LINE, MAX_ANNOTATION) }),
+    ...(changedBy.length === 0 ? {} : { changed_by: plainLines(changedBy, MAX_CHANGE_LINE, MAX_ANNOTATION) }),
+    ...(f.revision === undefined || f.revision === '' ? {} : { revision: plainLine(f.revision, MAX_LABEL_VALUE) }),
+    ...(argocd === undefined ? {} : { argocd_url: argocd }),
+    ...(commit === undefined ? {} : { commit_url: commit }),
+  };
+}
+
+// `path: before → after` per change, at most ALERTMANAGER_CHANGES, then `and N more changes`.
+function changesAnnotation(f: TrackedFinding): string[] {
+  if (f.changes === undefined) return [];
+  const shown = f.changes.changes.slice(0, ALERTMANAGER_CHANGES).map(changeText);
+  const more = changesLeftOut(f.changes, shown.length);
+  return more > 0 ? [...shown, moreChanges(more)] : shown;
 }
 
 /**
@@ -80,7 +116,7 @@ export function alertAnnotations(f: TrackedFinding): Record<string, string> {
 export function renderAlertmanagerAlerts(n: Notification, opts: AlertmanagerRenderOptions): AlertmanagerAlert[] {
   const alert = (f: TrackedFinding, endsAt: number): AlertmanagerAlert => ({
     labels: alertLabels(f),
-    annotations: alertAnnotations(f),
+    annotations: alertAnnotations(f, opts.links),
     startsAt: new Date(f.firstSeen).toISOString(),
     // Alertmanager rejects an alert that ends before it starts.
     endsAt: new Date(Math.max(endsAt, f.firstSeen)).toISOString(),
@@ -108,7 +144,11 @@ export function createAlertmanagerNotifier(opts: AlertmanagerNotifierOptions): N
   return {
     type: 'alertmanager',
     async send(n) {
-      const alerts = renderAlertmanagerAlerts(n, { firingTtlMs, ...(opts.generatorUrl === undefined ? {} : { generatorUrl: opts.generatorUrl }) });
+      const alerts = renderAlertmanagerAlerts(n, {
+        firingTtlMs,
+        ...(opts.generatorUrl === undefined ? {} : { generatorUrl: opts.generatorUrl }),
+        ...(opts.links === undefined ? {} : { links: opts.links }),
+      });
       // Nothing to tell Alertmanager (and it rejects an empty list as a bad request).
       if (alerts.length === 0) return { ok: true };
       const answer = await postText(http, endpoint.href, JSON.stringify(alerts), timeoutMs, endpoint.auth === undefined ? {} : { auth: endpoint.auth });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { LinkContext } from '../links.ts';
 import { withCapabilities, type Notifier, type SendResult } from '../notifier.ts';
 import { ACKNOWLEDGE, type Acknowledger } from './acknowledge-job.ts';
 import { createTextHttpClient, isRedirectStatus, MAX_REASON, postText, redactSecrets, statusResult } from '../../net/http.ts';
@@ -14,8 +15,8 @@ export interface PagerDutyNotifierOptions {
   routingKey: string;
   /** Events API v2 endpoint; defaults to https://events.pagerduty.com/v2/enqueue. Tests use a local fake. */
   eventsUrl?: string;
-  /** Argo CD UI base URL, for a link to the Application on each alert. */
-  argocdUrl?: string;
+  /** ARGOCD_URL and MESHDRIFT_GIT_HOSTS: links to the Argo CD app and the commit on each alert. */
+  links?: LinkContext;
   /** Per-request timeout; default 10 s. */
   timeoutMs?: number;
 }
@@ -77,7 +78,7 @@ export function createPagerDutyNotifier(opts: PagerDutyNotifierOptions): PagerDu
     async send(n) {
       let body: string;
       try {
-        body = JSON.stringify(renderPagerDutyEvent(n, opts.routingKey, opts.argocdUrl));
+        body = JSON.stringify(renderPagerDutyEvent(n, opts.routingKey, opts.links));
       } catch (error) {
         return fail(false, `pagerduty event could not be rendered: ${messageOf(error)}`);
       }

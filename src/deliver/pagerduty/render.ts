@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Notification, TrackedFinding } from '../../model/alert-group.ts';
 import { severityRank, type Severity } from '../../model/severity.ts';
+import { type AttributionView, attributionView, type ChangeListView, changeListView, kindWithGroup } from '../evidence.ts';
+import { argocdAppUrl, type FindingLinks, findingLinks, type LinkContext, shortRevision } from '../links.ts';
 // Every string from the cluster goes through the one sanitiser (one line, nothing hidden, bounded).
 import { plainLine } from '../text.ts';
 
@@ -12,6 +14,8 @@ export interface PagerDutyFindingDetail {
   kind: string;
   /** API group; absent for the core group. */
   group?: string;
+  /** The kind with its group (`AuthorizationPolicy.security.istio.io`): meshes' kinds never look alike. */
+  api: string;
   namespace: string;
   name: string;
   state: string;
@@ -19,6 +23,13 @@ export interface PagerDutyFindingDetail {
   category: string;
   mesh: string;
   detail?: string;
+  revision?: string;
+  /** What changed, field by field (redacted at the source; `omitted` counts what is not listed). */
+  changes?: ChangeListView;
+  /** Who changed it and when; `text` says whether it is a person or a tool. */
+  changed_by?: AttributionView[];
+  /** The Argo CD app and the commit of `revision`, when they can be built. */
+  links?: FindingLinks;
 }
 
 export interface PagerDutyPayload {
@@ -119,20 +130,21 @@ export function pagerDutyDedupKey(groupKey: string): string {
  * the group's dedup key. Findings are listed most severe first in `custom_details`, cut to a byte
  * budget (with `omitted` counting the rest). Pure.
  */
-export function renderPagerDutyEvent(n: Notification, routingKey: string, argocdUrl?: string): PagerDutyEvent {
+export function renderPagerDutyEvent(n: Notification, routingKey: string, links?: LinkContext): PagerDutyEvent {
   const firing = [...n.firing].sort(bySeverityThenIdentity);
   const resolved = [...n.resolved].sort(bySeverityThenIdentity);
-  const listed = fitFindings(firing.map(findingDetail), resolved.map(findingDetail), PAGERDUTY_LIMITS.findings);
+  const detail = (f: TrackedFinding): PagerDutyFindingDetail => findingDetail(f, links);
+  const listed = fitFindings(firing.map(detail), resolved.map(detail), PAGERDUTY_LIMITS.findings);
   // The class names what kind of drift this is: the category of the most severe finding.
   const lead = firing[0] ?? resolved[0];
-  const link = argocdLink(n, argocdUrl);
+  const eventLinks = eventLinksOf(n, lead, links);
 
   return {
     routing_key: routingKey,
     event_action: n.status === 'firing' ? 'trigger' : 'resolve',
     dedup_key: pagerDutyDedupKey(n.groupKey),
     client: 'meshdrift',
-    ...(link === undefined ? {} : { links: [link] }),
+    ...(eventLinks.length === 0 ? {} : { links: eventLinks }),
     payload: {
       summary: summaryOf(n, firing),
       source: plainLine(n.labels.cluster, MAX_LABEL),
@@ -171,16 +183,20 @@ function summaryOf(n: Notification, firing: TrackedFinding[]): string {
     return plainLine(`[RESOLVED] ${where}: drifted mesh resources back in sync (was ${n.severity.toUpperCase()})`, PAGERDUTY_LIMITS.summary);
   }
   const count = `${firing.length} drifted mesh ${firing.length === 1 ? 'resource' : 'resources'}`;
-  const what = firing.map((f) => `${f.resource.kind} ${resourcePath(f)}`).join(', ');
+  const what = firing.map((f) => `${kindWithGroup(f.resource)} ${resourcePath(f)}`).join(', ');
   const text = `[${n.severity.toUpperCase()}] ${count} in ${where}${what === '' ? '' : `: ${what}`}`;
   // Cut to one line: PagerDuty shows the summary as the alert's title.
   return plainLine(text.replace(/\s+/g, ' '), PAGERDUTY_LIMITS.summary);
 }
 
-function findingDetail(f: TrackedFinding): PagerDutyFindingDetail {
+const text = (s: string): string => plainLine(s, MAX_DETAIL);
+
+function findingDetail(f: TrackedFinding, ctx: LinkContext | undefined): PagerDutyFindingDetail {
+  const links = findingLinks(f, ctx);
   return {
     kind: plainLine(f.resource.kind, MAX_FIELD),
     ...(f.resource.group === '' ? {} : { group: plainLine(f.resource.group, MAX_FIELD) }),
+    api: plainLine(kindWithGroup(f.resource), MAX_FIELD * 2),
     namespace: plainLine(f.resource.namespace, MAX_FIELD),
     name: plainLine(f.resource.name, MAX_FIELD),
     state: f.state,
@@ -188,6 +204,10 @@ function findingDetail(f: TrackedFinding): PagerDutyFindingDetail {
     category: f.category,
     mesh: plainLine(f.mesh, MAX_FIELD),
     ...(f.detail === undefined || f.detail === '' ? {} : { detail: plainLine(f.detail, MAX_DETAIL) }),
+    ...(f.revision === undefined ? {} : { revision: plainLine(f.revision, MAX_FIELD) }),
+    ...(f.changes === undefined ? {} : { changes: changeListView(f.changes, text) }),
+    ...(f.attribution === undefined || f.attribution.length === 0 ? {} : { changed_by: f.attribution.map((a) => attributionView(a, text)) }),
+    ...(links.argocd === undefined && links.commit === undefined ? {} : { links }),
   };
 }
 
@@ -215,14 +235,16 @@ function fitFindings(
   return { firing: shownFiring, resolved: shownResolved };
 }
 
-function argocdLink(n: Notification, argocdUrl: string | undefined): { href: string; text: string } | undefined {
+// The event's links (PagerDuty shows them on the incident): the app in Argo CD, and the commit of
+// the most severe finding's revision.
+function eventLinksOf(n: Notification, lead: TrackedFinding | undefined, ctx: LinkContext | undefined): Array<{ href: string; text: string }> {
   const { owner, tool } = n.labels;
-  if (argocdUrl === undefined || argocdUrl === '' || tool !== 'argocd' || owner.kind !== 'Application') return undefined;
-  const base = argocdUrl.replace(/\/+$/, '');
-  // Argo CD's UI takes /applications/<app namespace>/<name>; the namespace is optional for apps in
-  // the control-plane namespace.
-  const path = owner.namespace === '' ? encodeURIComponent(owner.name) : `${encodeURIComponent(owner.namespace)}/${encodeURIComponent(owner.name)}`;
-  return { href: `${base}/applications/${path}`, text: plainLine(`Argo CD: ${ownerPath(owner, ' ')}`, MAX_LABEL) };
+  const out: Array<{ href: string; text: string }> = [];
+  const app = tool === 'argocd' ? argocdAppUrl(ctx?.argocdUrl, owner) : undefined;
+  if (app !== undefined) out.push({ href: app, text: plainLine(`Argo CD: ${ownerPath(owner, ' ')}`, MAX_LABEL) });
+  const commit = lead === undefined ? undefined : findingLinks(lead, ctx).commit;
+  if (commit !== undefined && lead?.revision !== undefined) out.push({ href: commit, text: plainLine(`Commit ${shortRevision(lead.revision)}`, MAX_LABEL) });
+  return out;
 }
 
 function ownerPath(owner: Notification['labels']['owner'], sep: ' ' | '/'): string {

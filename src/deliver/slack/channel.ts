@@ -1,3 +1,4 @@
+import type { LinkContext } from '../links.ts';
 import type { WebClient } from '@slack/web-api';
 import { createLogger, type Logger } from '../../log.ts';
 import type { SlackLostPostOutcome } from '../../metrics.ts';
@@ -43,6 +44,8 @@ export interface SlackNotifierOptions {
    * the loss (its metadata names the group) and edits it instead of posting a second one.
    */
   stateLostAt?: () => number | undefined;
+  /** ARGOCD_URL and MESHDRIFT_GIT_HOSTS, for the Argo CD and commit links of a message. */
+  links?: LinkContext;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -61,6 +64,8 @@ export interface SlackChannel {
   readonly name: string;
   readonly store: SlackMessageStore;
   readonly threads: boolean;
+  /** What links in a message are built from (src/deliver/links.ts). */
+  readonly links: LinkContext | undefined;
   /** A post's request timeout. */
   readonly timeoutMs: number;
   /**
@@ -117,6 +122,7 @@ export function createSlackChannel(opts: SlackNotifierOptions): SlackChannel {
     name: opts.channel,
     store: opts.store,
     threads: opts.threads ?? true,
+    links: opts.links,
     timeoutMs,
     lockTtlMs: 3 * timeoutMs + 5_000,
     now: opts.now ?? Date.now,

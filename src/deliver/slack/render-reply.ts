@@ -117,7 +117,7 @@ function replyHeadline(n: Notification, counts: { firing: number; added: number 
 }
 
 function replyWhat(f: TrackedFinding): string {
-  return `${kindText(f.resource.kind)} ${resourcePathCode(f)}`;
+  return `${kindText(f.resource)} ${resourcePathCode(f)}`;
 }
 
 function addedLine(f: TrackedFinding): string {

@@ -1,5 +1,7 @@
 import type { Notification, TrackedFinding } from '../../model/alert-group.ts';
 import { severityRank, type Severity } from '../../model/severity.ts';
+import { attributionText, changesLeftOut, changeValues, kindWithGroup, moreChanges } from '../evidence.ts';
+import { argocdAppUrl, commitUrl, type LinkContext, shortRevision } from '../links.ts';
 import { mrkdwnCode, mrkdwnLine, plainLine } from '../text.ts';
 import { ACTION_LOG_RESERVE_CHARS, slackActionsBlock } from './actions.ts';
 import type { SlackBlock, SlackMessage, SlackMrkdwn } from './blocks.ts';
@@ -20,11 +22,23 @@ export const SLACK_LIMITS = {
 } as const;
 
 // Per-piece caps keep any single finding line (even fully `&`-escaped, 5×) well under one section.
-const MAX_KIND = 63;
+// The kind is shown with its API group (`AuthorizationPolicy.security.istio.io`).
+const MAX_KIND = 120;
 const MAX_NAMESPACE = 63;
 const MAX_NAME = 100;
 const MAX_DETAIL = 160;
 const MAX_LABEL = 200;
+/** The most severe firing findings shown with their evidence (changes, who); the rest on one line. */
+export const SLACK_DETAILED_FINDINGS = 5;
+/** Changes listed per detailed finding (then "and N more changes"). */
+export const SLACK_CHANGES_PER_FINDING = 5;
+/** Writers listed per detailed finding. */
+const ATTRIBUTIONS_PER_FINDING = 3;
+/** Characters one finding with its evidence may take: always fits one section with its heading. */
+const FINDING_BUDGET = 2_400;
+const MAX_PATH = 120;
+const MAX_VALUE = 80;
+const MAX_ATTRIBUTION = 300;
 
 export const SEVERITY_EMOJI: Record<Severity, string> = {
   critical: ':red_circle:',
@@ -41,18 +55,18 @@ const TOOL_LABEL: Record<Notification['labels']['tool'], string> = { argocd: 'Ar
  * place). Findings are listed most severe first; when they do not fit Slack's limits the most
  * severe are shown and a final "…and N more" line counts the rest.
  */
-export function renderSlackMessage(n: Notification): SlackMessage {
+export function renderSlackMessage(n: Notification, links?: LinkContext): SlackMessage {
   const firing = [...n.firing].sort(bySeverityThenIdentity);
   const resolved = [...n.resolved].sort(bySeverityThenIdentity);
   const lines: FindingLine[] = [
-    ...firing.map((f): FindingLine => ({ list: 'firing', text: firingLine(f) })),
+    ...firing.map((f, i): FindingLine => ({ list: 'firing', text: i < SLACK_DETAILED_FINDINGS ? detailedLine(f) : firingLine(f) })),
     ...resolved.map((f): FindingLine => ({ list: 'resolved', text: resolvedLine(f) })),
   ];
   const text = fallbackText(n);
   // A firing message carries the buttons (src/deliver/slack/actions.ts) where the divider would be,
   // and keeps room for the action log ("Silenced for 1h by @…") that a click adds later.
   const actions = slackActionsBlock(n);
-  const head: SlackBlock[] = [headerBlock(n), labelsBlock(n), actions ?? { type: 'divider' }];
+  const head: SlackBlock[] = [headerBlock(n), labelsBlock(n, links), actions ?? { type: 'divider' }];
   const footer = footerBlock(n);
   const totals = { firing: firing.length, resolved: resolved.length };
   const maxBlocks = actions === null ? SLACK_LIMITS.blocks : SLACK_LIMITS.blocks - 1;
@@ -114,14 +128,15 @@ export function resourcePathCode(f: TrackedFinding): string {
   return mrkdwnCode(path, MAX_NAMESPACE + 1 + MAX_NAME);
 }
 
-export function kindText(kind: string): string {
-  return mrkdwnLine(kind, MAX_KIND);
+/** The kind with its API group (`AuthorizationPolicy.security.istio.io`), so meshes' kinds never look alike. */
+export function kindText(r: Pick<TrackedFinding['resource'], 'kind' | 'group'>): string {
+  return mrkdwnLine(kindWithGroup(r), MAX_KIND, 'middle');
 }
 
 function firingLine(f: TrackedFinding): string {
   const parts = [
     `${SEVERITY_EMOJI[f.severity]} *${f.severity.toUpperCase()}*`,
-    `${kindText(f.resource.kind)} ${resourcePathCode(f)}`,
+    `${kindText(f.resource)} ${resourcePathCode(f)}`,
     `*${f.state}* _(${f.category})_`,
   ];
   const detail = f.detail === undefined || f.detail.trim() === '' ? '' : ` — ${oneLine(f.detail, MAX_DETAIL)}`;
@@ -131,7 +146,7 @@ function firingLine(f: TrackedFinding): string {
 function resolvedLine(f: TrackedFinding): string {
   const name = plainLine(f.resource.name, MAX_NAME, 'middle');
   const path = f.resource.namespace === '' ? name : `${plainLine(f.resource.namespace, MAX_NAMESPACE, 'middle')}/${name}`;
-  const what = `${kindText(f.resource.kind)} ${mrkdwnLine(path, MAX_NAMESPACE + 1 + MAX_NAME)}`;
+  const what = `${kindText(f.resource)} ${mrkdwnLine(path, MAX_NAMESPACE + 1 + MAX_NAME)}`;
   return `:white_check_mark: ~${what}~ resolved _(was ${f.severity}, ${f.state})_`;
 }
 
@@ -149,34 +164,95 @@ function headerBlock(n: Notification): SlackBlock {
   return { type: 'header', text: { type: 'plain_text', text, emoji: true } };
 }
 
-// The most recently observed revision among the findings: the one the drift was seen against.
-function latestRevision(n: Notification): string | undefined {
+// The most recently observed finding with a revision: the revision the drift was seen against.
+function latestRevision(n: Notification): TrackedFinding | undefined {
   let best: TrackedFinding | undefined;
   for (const f of [...n.firing, ...n.resolved]) {
     if (f.revision !== undefined && (best === undefined || f.observedAt > best.observedAt)) best = f;
   }
-  return best?.revision;
+  return best;
 }
 
-function labelsBlock(n: Notification): SlackBlock {
+/**
+ * A Slack link. The URL is one meshdrift built (src/deliver/links.ts: checked segments, encoded
+ * names); what could still end or split a link (`|`, `<`, `>`, spaces) is percent-encoded and `&`
+ * is an entity. The label is escaped text.
+ */
+export function slackLink(url: string, label: string): string {
+  const safe = url.replace(/[|<>\s"]/g, (c) => encodeURIComponent(c)).replaceAll('&', '&amp;');
+  return `<${safe}|${label}>`;
+}
+
+function labelsBlock(n: Notification, links: LinkContext | undefined): SlackBlock {
   const { cluster, tool, owner, project } = n.labels;
   const ownerPath = owner.namespace === '' ? owner.name : `${owner.namespace}/${owner.name}`;
-  const revision = latestRevision(n);
+  const latest = latestRevision(n);
   const field = (title: string, value: string): SlackMrkdwn => ({
     type: 'mrkdwn',
     text: `*${title}*\n${value}`,
     verbatim: true,
   });
+  const app = tool === 'argocd' ? argocdAppUrl(links?.argocdUrl, owner) : undefined;
+  const commit = latest === undefined ? undefined : commitUrl(latest.repoURL, latest.revision, links?.gitHosts);
+  const revision =
+    latest?.revision === undefined
+      ? '—'
+      : commit === undefined
+        ? mrkdwnCode(latest.revision, 80)
+        : `${slackLink(commit, mrkdwnLine(shortRevision(latest.revision), 40))} (commit)`;
   return {
     type: 'section',
     fields: [
       field('Cluster', mrkdwnLine(cluster, MAX_LABEL)),
       field('Tool', TOOL_LABEL[tool]),
-      field('Owner', `${kindText(owner.kind)} ${mrkdwnCode(ownerPath, MAX_LABEL)}`),
+      field(
+        'Owner',
+        `${mrkdwnLine(owner.kind, MAX_KIND)} ${mrkdwnCode(ownerPath, MAX_LABEL)}${app === undefined ? '' : ` · ${slackLink(app, 'open in Argo CD')}`}`,
+      ),
       field('Project', project === '' ? '—' : mrkdwnLine(project, MAX_LABEL)),
-      field('Revision', revision === undefined ? '—' : mrkdwnCode(revision, 80)),
+      field('Revision', revision),
     ],
   };
+}
+
+// A firing finding with its evidence under it: the changes (`path`: `before` → `after`), then who
+// changed it, each on its own line, within FINDING_BUDGET characters (what does not fit is counted).
+function detailedLine(f: TrackedFinding): string {
+  const lines = [firingLine(f)];
+  let used = lines[0]?.length ?? 0;
+  const add = (line: string): boolean => {
+    if (used + 1 + line.length > FINDING_BUDGET) return false;
+    lines.push(line);
+    used += 1 + line.length;
+    return true;
+  };
+  const attributions = (f.attribution ?? []).slice(0, ATTRIBUTIONS_PER_FINDING).map(attributionLine);
+  // Room is kept for who changed it: it matters more than the fifth changed field.
+  const reserve = attributions.reduce((sum, l) => sum + 1 + l.length, 0) + 60;
+  if (f.changes !== undefined) {
+    let shown = 0;
+    for (const c of f.changes.changes.slice(0, SLACK_CHANGES_PER_FINDING)) {
+      const line = `      ◦ ${mrkdwnCode(c.path, MAX_PATH)}: ${changeValuesText(c)}`;
+      if (used + 1 + line.length + reserve > FINDING_BUDGET) break;
+      add(line);
+      shown++;
+    }
+    const more = changesLeftOut(f.changes, shown);
+    if (more > 0) add(`      ◦ _${moreChanges(more)}_`);
+  }
+  for (const line of attributions) if (!add(line)) break;
+  return lines.join('\n');
+}
+
+function changeValuesText(c: NonNullable<TrackedFinding['changes']>['changes'][number]): string {
+  if (c.masked === true) return `_${changeValues(c)}_`;
+  const side = (v: string | undefined, absent: string): string => (v === undefined ? `_${absent}_` : mrkdwnCode(v, MAX_VALUE, 'end'));
+  return `${side(c.before, '(unset)')} → ${side(c.after, '(removed)')}`;
+}
+
+function attributionLine(a: NonNullable<TrackedFinding['attribution']>[number]): string {
+  const icon = a.kind === 'person' ? ':bust_in_silhouette:' : ':wrench:';
+  return `      ${icon} ${mrkdwnLine(attributionText(a), MAX_ATTRIBUTION)}`;
 }
 
 // Packs lines into as few sections as the 3,000-character section limit allows.

@@ -2,6 +2,8 @@ import { createHmac } from 'node:crypto';
 import type { Notification, NotifyReason, TrackedFinding } from '../../model/alert-group.ts';
 import type { Notifier } from '../notifier.ts';
 import { alertAnnotations, alertLabels } from '../alertmanager/notifier.ts';
+import { type AttributionView, attributionView, type ChangeListView, changeListView } from '../evidence.ts';
+import { type FindingLinks, findingLinks, type LinkContext } from '../links.ts';
 import { plainLine } from '../text.ts';
 import { createTextHttpClient, isRedirectStatus, postText, REDIRECT_HINT, statusResult, urlFail } from '../../net/http.ts';
 
@@ -15,6 +17,8 @@ export interface WebhookNotifierOptions {
   timeoutMs?: number;
   /** `receiver` field of the body; default `webhook`. */
   receiver?: string;
+  /** ARGOCD_URL and MESHDRIFT_GIT_HOSTS: the Argo CD and commit links of each alert. */
+  links?: LinkContext;
 }
 
 /** One alert of a {@link WebhookPayload}: one finding, as Alertmanager's webhook would show it. */
@@ -26,6 +30,12 @@ export interface WebhookAlert {
   /** `0001-01-01T00:00:00Z` while firing, as Alertmanager sends it. */
   endsAt: string;
   fingerprint: string;
+  /** What changed, field by field (redacted at the source); the `changes` annotation in words. */
+  changes?: ChangeListView;
+  /** Who changed it and when (`kind`: a person, or a tool named by a field manager). */
+  changed_by?: AttributionView[];
+  /** The Argo CD app and the commit of the revision, when they can be built. */
+  links?: FindingLinks;
 }
 
 /**
@@ -55,14 +65,15 @@ const MAX_LABEL_VALUE = 1024;
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
 /** Renders the webhook body for one notification: one alert per firing or resolved finding. Pure. */
-export function renderWebhookPayload(n: Notification, receiver = 'webhook'): WebhookPayload {
+export function renderWebhookPayload(n: Notification, receiver = 'webhook', links?: LinkContext): WebhookPayload {
   const alert = (f: TrackedFinding, status: WebhookAlert['status']): WebhookAlert => ({
     status,
     labels: alertLabels(f),
-    annotations: alertAnnotations(f),
+    annotations: alertAnnotations(f, links),
     startsAt: new Date(f.firstSeen).toISOString(),
     endsAt: status === 'firing' ? ZERO_TIME : new Date(f.resolvedAt ?? n.at).toISOString(),
     fingerprint: f.fingerprint,
+    ...evidenceOf(f, links),
   });
   const alerts = [...n.firing.map((f) => alert(f, 'firing')), ...n.resolved.map((f) => alert(f, 'resolved'))];
   const { cluster, tool, owner, project } = n.labels;
@@ -90,6 +101,17 @@ export function renderWebhookPayload(n: Notification, receiver = 'webhook'): Web
   };
 }
 
+// The structured evidence of an alert: every string through the one sanitiser (one line, bounded).
+function evidenceOf(f: TrackedFinding, ctx: LinkContext | undefined): Pick<WebhookAlert, 'changes' | 'changed_by' | 'links'> {
+  const text = (s: string): string => plainLine(s, MAX_LABEL_VALUE);
+  const links = findingLinks(f, ctx);
+  return {
+    ...(f.changes === undefined ? {} : { changes: changeListView(f.changes, text) }),
+    ...(f.attribution === undefined || f.attribution.length === 0 ? {} : { changed_by: f.attribution.map((a) => attributionView(a, text)) }),
+    ...(links.argocd === undefined && links.commit === undefined ? {} : { links }),
+  };
+}
+
 /** `sha256=<hex>`: the HMAC-SHA256 of the exact body bytes under `key`. */
 export function signWebhookBody(body: string | Buffer, key: string): string {
   return `sha256=${createHmac('sha256', key).update(body).digest('hex')}`;
@@ -110,7 +132,7 @@ export function createWebhookNotifier(opts: WebhookNotifierOptions): Notifier {
   return {
     type: 'webhook',
     async send(n) {
-      const body = JSON.stringify(renderWebhookPayload(n, opts.receiver));
+      const body = JSON.stringify(renderWebhookPayload(n, opts.receiver, opts.links));
       const headers: Record<string, string> = { 'Content-Type': 'application/json', 'User-Agent': 'meshdrift' };
       if (opts.hmacKey !== undefined && opts.hmacKey !== '') headers[WEBHOOK_SIGNATURE_HEADER] = signWebhookBody(body, opts.hmacKey);
       // A string body goes out byte for byte, so the signature matches what the receiver reads.

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { commitOfRevision, sanitizeRepoUrl } from '../../deliver/links.ts';
 import { isObservedSource, type ResourceState, type Signal, type SignalSource } from '../../model/signal.ts';
 
 /**
@@ -18,6 +19,19 @@ const resourceStatusSchema = z.object({
   requiresPruning: z.boolean().optional(),
 });
 
+/**
+ * One source of an Application: only what a commit link needs. A malformed value is dropped (never
+ * fails the app): the source is for links, not for drift.
+ */
+const appSourceSchema = z
+  .object({
+    repoURL: z.string().optional().catch(undefined),
+    /** Set for a Helm repository source: its URL is a chart repository, not Git. */
+    chart: z.string().optional().catch(undefined),
+  })
+  .optional()
+  .catch(undefined);
+
 export const applicationSchema = z.object({
   apiVersion: z.string().optional(),
   kind: z.string().optional(),
@@ -32,6 +46,8 @@ export const applicationSchema = z.object({
     .object({
       project: z.string().optional(),
       destination: z.object({ server: z.string().optional(), name: z.string().optional(), namespace: z.string().optional() }).optional(),
+      source: appSourceSchema,
+      sources: z.array(appSourceSchema).optional().catch(undefined),
     })
     .optional(),
   status: z
@@ -96,6 +112,27 @@ function unreachableApp(app: Application): ResourceState {
   };
 }
 
+const MAX_SOURCES = 50;
+
+/**
+ * The Git repository of the app's revision, for commit links: `spec.source.repoURL`, or (when
+ * `spec.sources` is set, which Argo CD then uses) among `spec.sources[]` the first Git source (not a Helm chart repository) whose revision in
+ * `status.sync.revisions` (same order) is a commit, else the first Git source. Credentials are
+ * dropped and only http(s)/ssh URLs kept (deliver/links.ts sanitizeRepoUrl).
+ */
+export function repoURLOf(app: Application): string | undefined {
+  const sources = (app.spec?.sources ?? []).slice(0, MAX_SOURCES);
+  // Argo CD uses `sources` whenever it is not empty (Spec.HasMultipleSources), else `source`.
+  if (sources.length === 0) {
+    const single = app.spec?.source;
+    return single?.repoURL !== undefined && single.chart === undefined ? sanitizeRepoUrl(single.repoURL) : undefined;
+  }
+  const revisions = app.status?.sync?.revisions ?? [];
+  const git = sources.flatMap((src, i) => (src?.repoURL !== undefined && src.chart === undefined ? [{ url: src.repoURL, revision: revisions[i] }] : []));
+  const chosen = git.find((g) => commitOfRevision(g.revision) !== undefined) ?? git[0];
+  return chosen === undefined ? undefined : sanitizeRepoUrl(chosen.url);
+}
+
 export interface ApplicationContext {
   cluster: string;
   source: SignalSource;
@@ -128,6 +165,7 @@ export function applicationToSignal(app: Application, ctx: ApplicationContext): 
   }
   if (sync === 'Unknown') resources.push(unreachableApp(app));
   const revision = app.status?.sync?.revision ?? app.status?.sync?.revisions?.join(',');
+  const repoURL = repoURLOf(app);
   const destination = app.spec?.destination;
   return {
     source: ctx.source,
@@ -140,6 +178,7 @@ export function applicationToSignal(app: Application, ctx: ApplicationContext): 
       ...(destination?.namespace ? { namespace: destination.namespace } : {}),
     },
     ...(revision ? { revision } : {}),
+    ...(repoURL === undefined ? {} : { repoURL }),
     ...(sync ? { sync } : {}),
     ...(app.status?.health?.status ? { health: app.status.health.status } : {}),
     observedAt: observedAtOf(app, ctx.source, ctx.now),

@@ -1,3 +1,4 @@
+import { sanitizeRepoUrl } from '../../deliver/links.ts';
 import type { DriftState, OwnerRef, ResourceState, Signal } from '../../model/signal.ts';
 import { parseChangeSet, type ChangeSetEntry } from './change-set.ts';
 import { fluxRevisionOf, type FluxEvent } from './event.ts';
@@ -144,8 +145,26 @@ function resourceOf(entry: ChangeSetEntry, state: DriftState, detail: string | u
   return resource;
 }
 
+/**
+ * Where a Flux event can name its Git repository (for commit links): Flux's events carry no source
+ * URL, only what the user adds: an Alert's `spec.eventMetadata: {repoURL: …}` or the annotation
+ * `event.toolkit.fluxcd.io/repoURL` on the Kustomization or HelmRelease, both forwarded as
+ * `repoURL` (flux.md §1.2); the prefixed key is read too. Sanitised (deliver/links.ts): no
+ * credentials, http(s) or ssh only, bounded.
+ */
+const REPO_URL_KEYS = ['repoURL', 'event.toolkit.fluxcd.io/repoURL'] as const;
+
+export function fluxRepoURLOf(event: FluxEvent): string | undefined {
+  for (const key of REPO_URL_KEYS) {
+    const value = event.metadata?.[key];
+    if (value !== undefined && value !== '') return sanitizeRepoUrl(value);
+  }
+  return undefined;
+}
+
 function signalOf(event: FluxEvent, resources: ResourceState[], ctx: FluxContext): Signal {
   const revision = fluxRevisionOf(event);
+  const repoURL = fluxRepoURLOf(event);
   return {
     source: 'flux-webhook',
     cluster: ctx.cluster,
@@ -153,6 +172,7 @@ function signalOf(event: FluxEvent, resources: ResourceState[], ctx: FluxContext
     project: '',
     destination: {},
     ...(revision === undefined ? {} : { revision }),
+    ...(repoURL === undefined ? {} : { repoURL }),
     observedAt: observedAtOf(event.timestamp, ctx.now),
     completeness: 'partial',
     resources: uniqueResources(resources),

@@ -127,3 +127,31 @@ describe('meshdrift explain', () => {
     expect(r.err).toMatch(message);
   });
 });
+
+describe('meshdrift explain: what changed, who, and links (issue #16)', () => {
+  it('names each kind with its group, and links the app in Argo CD and the commit (ARGOCD_URL, MESHDRIFT_GIT_HOSTS)', async () => {
+    const out = capture();
+    const err = capture();
+    const env = { ARGOCD_URL: 'https://argocd.example.com', MESHDRIFT_GIT_HOSTS: 'git.example.com=gitlab' };
+    const code = await runExplain([fixturePath('argocd/synthetic-app-outofsync-istio-gatewayapi-v3.json')], out.stream, err.stream, env);
+    expect(code).toBe(0);
+    const text = out.text();
+    expect(text).toContain('AuthorizationPolicy.security.istio.io payments/payments-allow-frontend');
+    expect(text).toContain('argo cd: https://argocd.example.com/applications/argocd/payments-mesh');
+    expect(text).toContain('commit: https://git.example.com/platform/payments-mesh/-/commit/3f1c2a9e8b7d6c5b4a39281706f5e4d3c2b1a098');
+  });
+
+  it('--json carries api, revision, repoURL and links; without ARGOCD_URL or a known host, no links', async () => {
+    const r = await run(runExplain, [fixturePath('argocd/app-outofsync-requirespruning-v3.json'), '--json']);
+    const body = JSON.parse(r.out) as { findings: Array<{ api: string; revision?: string; repoURL?: string; links?: { argocd?: string; commit?: string } }> };
+    expect(body.findings.map((f) => f.api).sort()).toEqual(['Deployment.apps', 'Service']);
+    expect(body.findings[0]).toMatchObject({
+      revision: '0d521c6e049889134f3122eb32d7ed342f43ca0d',
+      repoURL: 'https://github.com/argoproj/argocd-example-apps',
+      links: { commit: 'https://github.com/argoproj/argocd-example-apps/commit/0d521c6e049889134f3122eb32d7ed342f43ca0d' },
+    });
+    expect(body.findings[0]?.links?.argocd).toBeUndefined();
+    const unknownHost = await run(runExplain, [fixturePath('argocd/synthetic-app-outofsync-istio-gatewayapi-v3.json'), '--json']);
+    expect(unknownHost.out).not.toContain('"links"');
+  });
+});

@@ -27,7 +27,7 @@ describe('renderAlertmanagerAlerts', () => {
           severity: 'critical',
         },
         annotations: {
-          summary: 'AuthorizationPolicy payments/allow-checkout drifted (Modified) in Application argocd/payments on prod-eu',
+          summary: 'AuthorizationPolicy.security.istio.io payments/allow-checkout drifted (Modified) in Application argocd/payments on prod-eu',
           description: expect.stringContaining('critical security drift: AuthorizationPolicy.security.istio.io payments/allow-checkout is Modified.'),
         },
         startsAt: '2025-01-15T10:00:00.000Z',

@@ -48,7 +48,7 @@ describe('renderPagerDutyEvent', () => {
       client: 'meshdrift',
       payload: {
         summary:
-          '[CRITICAL] 2 drifted mesh resources in Application argocd/payments on prod: AuthorizationPolicy payments/allow-checkout, VirtualService payments/checkout',
+          '[CRITICAL] 2 drifted mesh resources in Application argocd/payments on prod: AuthorizationPolicy.security.istio.io payments/allow-checkout, VirtualService.networking.istio.io payments/checkout',
         source: 'prod',
         severity: 'critical',
         timestamp: '2025-01-15T10:01:00.000Z',
@@ -116,7 +116,7 @@ describe('renderPagerDutyEvent', () => {
   });
 
   it('links to the Argo CD application when argocdUrl is set', () => {
-    const event = renderPagerDutyEvent(notification({ firing: [authz] }), ROUTING_KEY, 'https://argocd.example.com/');
+    const event = renderPagerDutyEvent(notification({ firing: [authz] }), ROUTING_KEY, { argocdUrl: 'https://argocd.example.com/' });
     expect(event.links).toEqual([{ href: 'https://argocd.example.com/applications/argocd/payments', text: 'Argo CD: Application argocd/payments' }]);
   });
 
@@ -125,7 +125,7 @@ describe('renderPagerDutyEvent', () => {
       labels: { cluster: 'prod', tool: 'flux', owner: { kind: 'Kustomization', namespace: 'flux-system', name: 'mesh' }, project: '' },
       firing: [authz],
     });
-    const event = renderPagerDutyEvent(flux, ROUTING_KEY, 'https://argocd.example.com');
+    const event = renderPagerDutyEvent(flux, ROUTING_KEY, { argocdUrl: 'https://argocd.example.com' });
     expect(event.links).toBeUndefined();
     expect(event.payload.group).toBe('flux');
     expect(event.payload.component).toBe('Kustomization/flux-system/mesh');

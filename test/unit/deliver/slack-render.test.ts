@@ -9,6 +9,7 @@ const T0 = Date.UTC(2025, 0, 15, 10, 0, 0);
 
 function finding(over: {
   kind: string;
+  group?: string;
   name: string;
   namespace?: string;
   severity?: Severity;
@@ -26,7 +27,7 @@ function finding(over: {
     tool: 'argocd',
     owner: { kind: 'Application', namespace: 'argocd', name: 'payments' },
     project: 'payments',
-    resource: { group: 'networking.istio.io', kind: over.kind, namespace, name: over.name },
+    resource: { group: over.group ?? 'networking.istio.io', kind: over.kind, namespace, name: over.name },
     state: over.state ?? 'Modified',
     category: over.category ?? 'traffic',
     mesh: 'istio',
@@ -61,6 +62,7 @@ function notification(over: Partial<Notification> = {}): Notification {
 
 const authz = finding({
   kind: 'AuthorizationPolicy',
+  group: 'security.istio.io',
   namespace: 'istio-system',
   name: 'deny-all',
   severity: 'critical',
@@ -87,8 +89,8 @@ describe('renderSlackMessage', () => {
     expect(headerText(blocks)).toContain('FIRING');
     expect(headerText(blocks)).toContain('CRITICAL');
     const body = sectionTexts(blocks).join('\n');
-    expect(body).toMatch(/CRITICAL\*.*AuthorizationPolicy `istio-system\/deny-all`.*Modified.*security.*1 changes/);
-    expect(body).toMatch(/HIGH\*.*VirtualService `payments\/checkout`.*Missing.*traffic/);
+    expect(body).toMatch(/CRITICAL\*.*AuthorizationPolicy\.security\.istio\.io `istio-system\/deny-all`.*Modified.*security.*1 changes/);
+    expect(body).toMatch(/HIGH\*.*VirtualService\.networking\.istio\.io `payments\/checkout`.*Missing.*traffic/);
     expect(text).toBe('FIRING [critical] 2 drifted resources in Application argocd/payments on prod-eu');
   });
 
@@ -114,7 +116,7 @@ describe('renderSlackMessage', () => {
     expect(headerText(blocks)).not.toContain('FIRING');
     const body = sectionTexts(blocks).join('\n');
     expect(body).toContain('*Resolved (1)*');
-    expect(body).toContain('~AuthorizationPolicy istio-system/deny-all~ resolved');
+    expect(body).toContain('~AuthorizationPolicy.security.istio.io istio-system/deny-all~ resolved');
     expect(body).not.toContain('Drifted resources');
     expect(text).toMatch(/^RESOLVED/);
   });
@@ -146,13 +148,13 @@ describe('renderSlackMessage', () => {
       .split('\n')
       .filter((l) => l.startsWith(':'));
     expect(lines.map((l) => /\* · (\S+) `([^`]+)`/.exec(l)?.slice(1).join(' '))).toEqual([
-      'AuthorizationPolicy payments/a',
-      'DestinationRule a-ns/z',
-      'DestinationRule b-ns/a',
-      'DestinationRule b-ns/b',
-      'VirtualService payments/z',
-      'PeerAuthentication payments/x',
-      'Sidecar payments/b',
+      'AuthorizationPolicy.networking.istio.io payments/a',
+      'DestinationRule.networking.istio.io a-ns/z',
+      'DestinationRule.networking.istio.io b-ns/a',
+      'DestinationRule.networking.istio.io b-ns/b',
+      'VirtualService.networking.istio.io payments/z',
+      'PeerAuthentication.networking.istio.io payments/x',
+      'Sidecar.networking.istio.io payments/b',
     ]);
   });
 
@@ -284,19 +286,19 @@ describe('renderSlackThreadReply', () => {
   });
 
   it('lists only the findings new since the thread last told, most severe first', () => {
-    const crit2 = finding({ kind: 'PeerAuthentication', name: 'strict', severity: 'critical', category: 'security' });
+    const crit2 = finding({ kind: 'PeerAuthentication', group: 'security.istio.io', name: 'strict', severity: 'critical', category: 'security' });
     const text = body(notification({ seq: 2, reason: 'new-findings', firing: [vs, gw, crit2, authz] }), { ...told });
     const lines = text.split('\n');
     expect(lines[1]).toBe('*New (2):*');
-    expect(lines[2]).toBe('• :red_circle: *CRITICAL* AuthorizationPolicy `istio-system/deny-all` _(Modified)_');
-    expect(lines[3]).toBe('• :red_circle: *CRITICAL* PeerAuthentication `payments/strict` _(Modified)_');
+    expect(lines[2]).toBe('• :red_circle: *CRITICAL* AuthorizationPolicy.security.istio.io `istio-system/deny-all` _(Modified)_');
+    expect(lines[3]).toBe('• :red_circle: *CRITICAL* PeerAuthentication.security.istio.io `payments/strict` _(Modified)_');
     expect(text).not.toContain('checkout');
     expect(text).not.toContain('public');
   });
 
   it('names each raised finding with its old and new severity', () => {
     const text = body(notification({ seq: 2, reason: 'severity-raised', severity: 'critical', firing: [{ ...vs, severity: 'critical' }, gw] }), { ...told });
-    expect(text).toContain('*Severity raised (1):*\n• :red_circle: VirtualService `payments/checkout` high → *CRITICAL*');
+    expect(text).toContain('*Severity raised (1):*\n• :red_circle: VirtualService.networking.istio.io `payments/checkout` high → *CRITICAL*');
     expect(text).not.toContain('public');
   });
 
@@ -307,7 +309,7 @@ describe('renderSlackThreadReply', () => {
     );
     expect(text).toMatch(/\*New \(1\):\*\n.*deny-all/);
     expect(text).toMatch(/\*Severity raised \(1\):\*\n.*checkout/);
-    expect(text).toMatch(/\*Resolved \(1\):\*\n• :white_check_mark: Gateway `payments\/public` _\(was medium\)_/);
+    expect(text).toMatch(/\*Resolved \(1\):\*\n• :white_check_mark: Gateway\.networking\.istio\.io `payments\/public` _\(was medium\)_/);
   });
 
   it('lists resolved findings in a resolve reply, most severe first', () => {
@@ -330,8 +332,8 @@ describe('renderSlackThreadReply', () => {
     expect(text.split('\n')).toEqual([
       ':new: *New drifted resources* · 2 drifted resources now, up to CRITICAL',
       '*Drifted now (2):*',
-      '• :red_circle: *CRITICAL* AuthorizationPolicy `istio-system/deny-all` _(Modified)_',
-      '• :large_orange_circle: *HIGH* VirtualService `payments/checkout` _(Missing)_',
+      '• :red_circle: *CRITICAL* AuthorizationPolicy.security.istio.io `istio-system/deny-all` _(Modified)_',
+      '• :large_orange_circle: *HIGH* VirtualService.networking.istio.io `payments/checkout` _(Missing)_',
     ]);
     // Resolved findings are in the notification itself, so they are listed either way.
     expect(body(notification({ seq: 2, reason: 'some-resolved', firing: [vs], resolved: [resolvedOf(gw)] }))).toContain('*Resolved (1):*');

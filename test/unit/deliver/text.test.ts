@@ -171,7 +171,7 @@ describe('a name with *bold*, a newline + fake line, bidi override and zero-widt
   });
 
   it('PagerDuty: summary, source, component and custom_details', () => {
-    const event = renderPagerDutyEvent(n, 'routing-key', 'https://argocd.example');
+    const event = renderPagerDutyEvent(n, 'routing-key', { argocdUrl: 'https://argocd.example' });
     expectNeutralised(stringsOf(event.payload));
     expect(event.payload.summary).not.toContain('\n');
     expect(stringsOf(event.links)).not.toContainEqual(expect.stringMatching(HIDDEN));

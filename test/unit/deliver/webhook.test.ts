@@ -46,7 +46,9 @@ describe('renderWebhookPayload', () => {
       ['resolved', 'old', '2025-01-15T10:00:00.000Z', '2025-01-15T10:00:30.000Z', 'fp-old'],
     ]);
     expect(payload.alerts[0]?.labels.alertname).toBe('MeshDrift');
-    expect(payload.alerts[0]?.annotations.summary).toBe('VirtualService payments/checkout drifted (Modified) in Application argocd/payments on prod-eu');
+    expect(payload.alerts[0]?.annotations.summary).toBe(
+      'VirtualService.networking.istio.io payments/checkout drifted (Modified) in Application argocd/payments on prod-eu',
+    );
   });
 
   it('has the labels all alerts share as commonLabels', () => {

@@ -100,3 +100,43 @@ describe('Argo CD Application → Signal', () => {
     expect(result.error?.issues.map((i) => i.path.join('.'))).toContain('app.metadata.name');
   });
 });
+
+describe('Argo CD Application → repoURL (for commit links, issue #16)', () => {
+  const SHA = '0123456789abcdef0123456789abcdef01234567';
+  const withSpec = (spec: Record<string, unknown>, revisions?: string[]) =>
+    applicationSchema.parse({
+      metadata: { name: 'a', namespace: 'argocd' },
+      spec: { project: 'p', ...spec },
+      status: { sync: { status: 'OutOfSync', ...(revisions ? { revisions } : { revision: SHA }) } },
+    });
+
+  it('is spec.source.repoURL of the real recordings, credentials-free', () => {
+    expect(applicationToSignal(app('app-outofsync-requirespruning-v3.json'), ctx).repoURL).toBe('https://github.com/argoproj/argocd-example-apps');
+    expect(applicationToSignal(app('app-synced-healthy-appset-owned.json'), ctx).repoURL).toBe('https://github.com/foo/manifests-velero');
+    expect(applicationToSignal(app('synthetic-app-outofsync-istio-gatewayapi-v3.json'), ctx).repoURL).toBe('https://git.example.com/platform/payments-mesh');
+  });
+
+  it('is none for a Helm chart repository source (its revision is a chart version, not a commit)', () => {
+    expect(applicationToSignal(app('app-outofsync-syncfailed-missing-v2.json'), ctx).repoURL).toBeUndefined();
+  });
+
+  it('multi-source: the Git source whose revision is a commit (sources win over source, as in Argo CD)', () => {
+    const sources = [
+      { repoURL: 'https://charts.example.com', chart: 'mesh' },
+      { repoURL: 'https://github.com/org/values.git' },
+      { repoURL: 'git@gitlab.com:org/sub/mesh.git' },
+    ];
+    const signal = applicationToSignal(withSpec({ source: { repoURL: 'https://github.com/org/ignored' }, sources }, ['1.2.3', 'main', SHA]), ctx);
+    expect(signal.repoURL).toBe('ssh://gitlab.com/org/sub/mesh');
+    // No revision is a commit: the first Git source.
+    expect(applicationToSignal(withSpec({ sources }, ['1.2.3', 'main', 'v2']), ctx).repoURL).toBe('https://github.com/org/values');
+  });
+
+  it('drops credentials and refuses what is not http(s)/ssh; a malformed source never fails the app', () => {
+    expect(applicationToSignal(withSpec({ source: { repoURL: 'https://user:SECRET@github.com/org/r.git' } }), ctx).repoURL).toBe('https://github.com/org/r');
+    expect(applicationToSignal(withSpec({ source: { repoURL: 'file:///etc/passwd' } }), ctx).repoURL).toBeUndefined();
+    expect(applicationToSignal(withSpec({ source: { repoURL: `https://github.com/${'x'.repeat(3000)}` } }), ctx).repoURL).toBeUndefined();
+    const odd = applicationSchema.safeParse({ metadata: { name: 'a' }, spec: { source: { repoURL: 42 }, sources: 'nope' } });
+    expect(odd.success).toBe(true);
+  });
+});

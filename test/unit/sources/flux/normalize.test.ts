@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { fluxRevisionOf, parseFluxEvent, type FluxEvent } from '../../../../src/sources/flux/event.ts';
-import { interpretFluxEvent, ownerOf, revisionToRemember, type FluxContext } from '../../../../src/sources/flux/normalize.ts';
+import { fluxRepoURLOf, interpretFluxEvent, ownerOf, revisionToRemember, type FluxContext } from '../../../../src/sources/flux/normalize.ts';
 
 const fixtureJson = (name: string): unknown => JSON.parse(readFileSync(new URL(`../../../../../shared/fixtures/flux/${name}`, import.meta.url), 'utf8'));
 
@@ -447,5 +447,22 @@ describe('revisionToRemember', () => {
     ],
   ])('%s', (_name, event, expected) => {
     expect(revisionToRemember(event)).toBe(expected);
+  });
+});
+
+describe('fluxRepoURLOf: the repository an Alert or the object names (Flux events carry none of their own)', () => {
+  it('reads repoURL (Alert eventMetadata, or the event.toolkit.fluxcd.io/repoURL annotation, forwarded unprefixed) onto the drift signal', () => {
+    const event = kustomizationEvent({ metadata: { revision: REV_MY_APP, repoURL: 'https://x:TOKEN@github.com/org/fleet.git' } });
+    expect(fluxRepoURLOf(event)).toBe('https://github.com/org/fleet');
+    const result = interpretFluxEvent(event, ctx(REV_MY_APP));
+    expect(result.kind === 'drift' ? result.signal.repoURL : undefined).toBe('https://github.com/org/fleet');
+  });
+
+  it('reads the prefixed key; none, or a URL that cannot be linked, gives no repoURL', () => {
+    expect(fluxRepoURLOf(kustomizationEvent({ metadata: { 'event.toolkit.fluxcd.io/repoURL': 'ssh://git@gitlab.com/g/r.git' } }))).toBe('ssh://gitlab.com/g/r');
+    expect(fluxRepoURLOf(kustomizationEvent())).toBeUndefined();
+    expect(fluxRepoURLOf(kustomizationEvent({ metadata: { repoURL: 'oci://ghcr.io/org/manifests' } }))).toBeUndefined();
+    const result = interpretFluxEvent(createdProgressing, ctx(REV_MY_APP));
+    expect(result.kind === 'drift' && 'repoURL' in result.signal).toBe(false);
   });
 });
