@@ -141,10 +141,28 @@ describe.skipIf(SKIP_REAL)('alertmanager notifier against a real Alertmanager', 
     const url = am.url;
     const cluster = `prod-${process.pid}`;
     const now = Date.now();
-    const notifier = createAlertmanagerNotifier({ url, timeoutMs: 2_000, generatorUrl: 'https://meshdrift.example.com/' });
+    const notifier = createAlertmanagerNotifier({
+      url,
+      timeoutMs: 2_000,
+      generatorUrl: 'https://meshdrift.example.com/',
+      links: { argocdUrl: 'https://argocd.example.com' },
+    });
     expect(notifier.type).toBe('alertmanager');
     const fired = [
-      finding('allow-checkout', cluster, now),
+      {
+        ...finding('allow-checkout', cluster, now),
+        // What changed and who (issue #16): multi-line annotations Alertmanager keeps as sent.
+        changes: {
+          source: 'admission' as const,
+          changes: [
+            { path: 'spec.action', before: '"DENY"', after: '"ALLOW"' },
+            { path: 'spec.rules[0].to[0].operation.paths[1]', after: '"/admin"' },
+          ],
+        },
+        attribution: [
+          { kind: 'tool' as const, who: 'kubectl-edit', operation: 'Update', at: Date.UTC(2026, 11, 4, 14, 3, 7), source: 'managedFields' as const },
+        ],
+      },
       {
         ...finding('deny-all', cluster, now),
         resource: { group: '', kind: 'NetworkPolicy', namespace: 'payments', name: 'deny-all' },
@@ -185,8 +203,13 @@ describe.skipIf(SKIP_REAL)('alertmanager notifier against a real Alertmanager', 
     // The core group's empty `group` label is not sent.
     expect(byName.get('deny-all')?.labels).not.toHaveProperty('group');
     expect(byName.get('allow-checkout')?.annotations.summary).toBe(
-      `AuthorizationPolicy payments/allow-checkout drifted (Modified) in Application argocd/payments on ${cluster}`,
+      `AuthorizationPolicy.security.istio.io payments/allow-checkout drifted (Modified) in Application argocd/payments on ${cluster}`,
     );
+    expect(byName.get('allow-checkout')?.annotations).toMatchObject({
+      changes: 'spec.action: "DENY" → "ALLOW"\nspec.rules[0].to[0].operation.paths[1]: (unset) → "/admin"',
+      changed_by: 'changed via kubectl-edit (Update) at 2026-12-04T14:03:07Z (field manager: a tool, not a person)',
+      argocd_url: 'https://argocd.example.com/applications/argocd/payments',
+    });
     expect(byName.get('allow-checkout')?.startsAt).toBe(new Date(now - 60_000).toISOString());
     expect(byName.get('allow-checkout')?.endsAt).toBe(new Date(now + 3_600_000).toISOString());
 

@@ -23,7 +23,8 @@ describe('slimming watched objects', () => {
     const app = ok(slim(slimApplicationSchema, raw));
     expect(app.metadata).not.toHaveProperty('managedFields');
     expect(app.metadata).not.toHaveProperty('annotations');
-    expect(app.spec ?? {}).not.toHaveProperty('source');
+    // Of the source only its repository (for commit links, issue #16): no path, Helm values or plugin env.
+    expect(Object.keys(app.spec?.source ?? {}).every((k) => k === 'repoURL' || k === 'chart')).toBe(true);
     expect(app.status ?? {}).not.toHaveProperty('history');
     expect(app.status ?? {}).not.toHaveProperty('operationState');
     expect(JSON.stringify(app).length).toBeLessThan(JSON.stringify(raw).length);
