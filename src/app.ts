@@ -11,6 +11,7 @@ import { createMetrics, type Metrics } from './metrics.ts';
 import { createQueues, type Queues, type RetryPolicy } from './queue/queues.ts';
 import { createJobHandlers } from './jobs.ts';
 import { createRedisStormStore } from './deliver/storm.ts';
+import { stormSettingsOf } from './deliver/storm-settings.ts';
 import { createStageWorkers, runWorkers, workersReady } from './queue/run-workers.ts';
 import { createFluxRevisions, createPullSources } from './sources/pull-sources.ts';
 import { createRedisAuditTrail } from './remediate/audit.ts';
@@ -111,8 +112,13 @@ export function createApp(opts: AppOptions): App {
   // Every ingest in flight is counted: a shutdown lets them commit before Redis is closed.
   const inFlight = createIngestStage({ env, stores, queues, policy: () => policy().current(), metrics, log, now });
   const { ingest } = inFlight;
-  const stormSettings = { threshold: env.MESHDRIFT_STORM_THRESHOLD, windowMs: env.MESHDRIFT_STORM_WINDOW };
-  const storms = { store: createRedisStormStore(redis, prefix, stormSettings, now), settings: stormSettings };
+  const stormDefaults = { threshold: env.MESHDRIFT_STORM_THRESHOLD, windowMs: env.MESHDRIFT_STORM_WINDOW };
+  const storms = {
+    store: createRedisStormStore(redis, prefix, now),
+    settingsOf: (receiver: string) => stormSettingsOf(policy().current().receivers, stormDefaults, receiver),
+    ...(env.MESHDRIFT_PUBLIC_URL ? { publicUrl: env.MESHDRIFT_PUBLIC_URL } : {}),
+    ...(env.ARGOCD_URL ? { argocdUrl: env.ARGOCD_URL } : {}),
+  };
   const handlers = createJobHandlers({ queues, notifiers: () => policy().notifiers(), audit, metrics, log, now, storms });
   const workers = createStageWorkers({ connection: workerRedis, redis, prefix, stores, queues, handlers, policy: () => policy().current(), metrics, log, now });
 

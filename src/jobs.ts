@@ -1,7 +1,8 @@
 import { createDeliveryHandler, type ReceiverJobDeps } from './deliver/delivery-job.ts';
 import { createAcknowledgeHandler, type AcknowledgeAuditEntry } from './deliver/pagerduty/acknowledge-job.ts';
 import { createNoteHandler } from './deliver/slack/note-job.ts';
-import { createStormHandler, type StormSettings, type StormStore } from './deliver/storm.ts';
+import { createStormHandler } from './deliver/storm-job.ts';
+import type { StormSettings, StormStore } from './deliver/storm.ts';
 import { DELIVER_JOB_NAME, type JobHandler, type JobHandlers } from './queue/job-handlers.ts';
 import { ACTION_JOB_NAMES, type Queues } from './queue/queues.ts';
 import { createRemediateHandler, createVerifyHandler, remediationTakeover } from './remediate/jobs.ts';
@@ -10,7 +11,15 @@ import { createRemediateHandler, createVerifyHandler, remediationTakeover } from
 export interface JobHandlerDeps extends ReceiverJobDeps {
   queues: Pick<Queues, 'enqueueRemediation' | 'enqueueVerify' | 'enqueueNotes' | 'enqueueStorm' | 'notifications'>;
   /** Drift storms (deliver/storm.ts); absent: every group is told on its own. */
-  storms?: { store: StormStore; settings: StormSettings };
+  storms?: {
+    store: StormStore;
+    /** A receiver's storm settings (deliver/storm-settings.ts). */
+    settingsOf: (receiver: string) => StormSettings;
+    /** MESHDRIFT_PUBLIC_URL: storm links are absolute with it. */
+    publicUrl?: string;
+    /** ARGOCD_URL: a storm's detail links each Argo CD app. */
+    argocdUrl?: string;
+  };
   now: () => number;
   /** Where PagerDuty acknowledges are recorded (remediations audit themselves). */
   audit?: { append(entry: AcknowledgeAuditEntry): Promise<unknown> };
@@ -23,7 +32,7 @@ export interface JobHandlerDeps extends ReceiverJobDeps {
  */
 export function createJobHandlers(deps: JobHandlerDeps): JobHandlers {
   const { storms: stormDeps, ...rest } = deps;
-  const storms = stormDeps ? { ...stormDeps, queues: deps.queues } : undefined;
+  const storms = stormDeps ? { store: stormDeps.store, settingsOf: stormDeps.settingsOf, queues: deps.queues } : undefined;
   const table: [string, JobHandler][] = [
     [
       DELIVER_JOB_NAME,
@@ -38,9 +47,7 @@ export function createJobHandlers(deps: JobHandlerDeps): JobHandlers {
     [ACTION_JOB_NAMES.verify, createVerifyHandler(deps)],
     [ACTION_JOB_NAMES.note, createNoteHandler(deps)],
     [ACTION_JOB_NAMES.acknowledge, createAcknowledgeHandler(deps)],
-    ...(storms
-      ? [[ACTION_JOB_NAMES.storm, createStormHandler({ ...rest, storms: storms.store, settings: storms.settings })] satisfies [string, JobHandler]]
-      : []),
+    ...(stormDeps ? [[ACTION_JOB_NAMES.storm, createStormHandler({ ...rest, ...stormDeps, storms: stormDeps.store })] satisfies [string, JobHandler]] : []),
   ];
   return new Map(table);
 }

@@ -117,6 +117,12 @@ export const envSchema = z.object({
   MESHDRIFT_STORM_THRESHOLD: count(50, 0, 100_000).refine((n) => n === 0 || n >= 2, 'must be 0 (off) or at least 2'),
   /** The storm window, also the storm summary's refresh interval and how long a storm takes members after the last one. */
   MESHDRIFT_STORM_WINDOW: duration('1m').refine((ms) => ms >= 1_000 && ms <= 3_600_000, 'must be from 1s to 1h'),
+  /** Where operators reach meshdrift (its API), for links in notifications (a storm's members); unset: links are paths. */
+  MESHDRIFT_PUBLIC_URL: z
+    .string()
+    .url()
+    .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL')
+    .optional(),
   SLACK_BOT_TOKEN: optionalSecret,
   SLACK_CHANNEL: z.string().optional(),
   SLACK_API_URL: z.string().url().optional(),

@@ -107,6 +107,19 @@ export const receiverSchema = z
       })
       .optional(),
     send_resolved: z.boolean().default(true),
+    /**
+     * Drift storms of this receiver (deliver/storm.ts): `off`, or the threshold and window that
+     * start one; a key left out takes MESHDRIFT_STORM_THRESHOLD / MESHDRIFT_STORM_WINDOW.
+     */
+    storm: z
+      .union([
+        z.literal('off'),
+        z.strictObject({
+          threshold: z.number().int().min(2, 'threshold must be at least 2 (or `storm: off`)').max(100_000).optional(),
+          window: duration.refine((ms) => ms >= 1_000 && ms <= 3_600_000, 'window must be from 1s to 1h').optional(),
+        }),
+      ])
+      .optional(),
   })
   .superRefine((r, ctx) => {
     const types = RECEIVER_TYPES.filter((t) => r[t] !== undefined);

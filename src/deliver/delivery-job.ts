@@ -12,7 +12,8 @@ import type { Queues } from '../queue/queues.ts';
 /** Drift storms (deliver/storm.ts): where they are decided, and how their summaries are queued. */
 export interface StormGateDeps {
   store: StormStore;
-  settings: StormSettings;
+  /** A receiver's storm settings (deliver/storm-settings.ts); threshold 0: off for it. */
+  settingsOf: (receiver: string) => StormSettings;
   queues: Pick<Queues, 'enqueueStorm'>;
 }
 
@@ -55,18 +56,22 @@ export function createDeliveryHandler(
       const took = await takeover(data.receiver, notifier, n);
       if (took !== undefined) return took;
     }
-    const storms = deps.storms !== undefined && deps.storms.settings.threshold > 0 ? deps.storms : undefined;
+    const settings = deps.storms?.settingsOf(data.receiver);
+    const storms = deps.storms !== undefined && settings !== undefined && settings.threshold > 0 ? deps.storms : undefined;
     const log = deps.log.child({ group: n.groupKey, seq: n.seq, receiver: data.receiver, attempt: job.attemptsMade + 1 });
-    if (storms) {
+    if (storms && settings) {
       // Part of a drift storm: its summary tells it (deliver/storm.ts), not a message of its own.
-      const verdict = await storms.store.gate(data.receiver, n);
+      const verdict = await storms.store.gate(data.receiver, n, settings);
       if (verdict.kind === 'member') {
         if (verdict.opened) {
           // Also on a retry of the opening delivery: the first summary's job id is fixed.
-          await storms.queues.enqueueStorm({ receiver: data.receiver, stormId: verdict.stormId, n: 1 }, 0);
+          await storms.queues.enqueueStorm({ receiver: data.receiver, stormId: verdict.stormId, n: 1, cause: verdict.cause }, 0);
           if (verdict.fresh) {
             deps.metrics.stormOpened(data.receiver);
-            log.warn({ storm: verdict.stormId }, 'drift storm: one summary for this receiver instead of one message per group');
+            log.warn(
+              { storm: verdict.stormId, cause: verdict.cause || 'too many at once' },
+              'drift storm: one summary for this receiver instead of one message per group',
+            );
           }
         }
         deps.metrics.stormAbsorbed(data.receiver);

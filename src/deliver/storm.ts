@@ -1,31 +1,28 @@
-import { UnrecoverableError, type Job } from 'bullmq';
-import type { Logger } from '../log.ts';
-import type { Metrics } from '../metrics.ts';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { trackedFindingSchema, type Notification, type TrackedFinding } from '../model/alert-group.ts';
-import { highestSeverity, severitySchema } from '../model/severity.ts';
-import { settle, type JobHandler } from '../queue/job-handlers.ts';
-import { stormJobSchema, type Queues, type StormJob } from '../queue/queues.ts';
+import { severitySchema } from '../model/severity.ts';
 import { stormIndexKey, stormKeys } from '../track/keys.ts';
-import type { Notifier } from './notifier.ts';
 
 /**
  * Drift storms (issue #15): when many groups of one receiver fire for the first time within a
- * short window (one bad revision, one cluster, or just too many at once), the receiver is told
- * once, by a summary ("1,412 resources in 387 apps drifted in prod-eu after revision abc123, 12
- * critical"), instead of one message per group that a paced channel would take hours to post.
+ * short window for one cause (one bad revision, one cluster, or just too many at once), the
+ * receiver is told once, by a summary ("1,412 resources in 387 apps drifted in prod-eu after
+ * revision abc123, 12 critical"), instead of one message per group that a paced channel would take
+ * hours to post.
  *
  * - Every decision is one Lua script over the receiver's storm keys (track/keys.ts stormKeys), so
- *   replicas agree: one opens the storm, each group is a member or told individually, never both.
+ *   replicas agree: one opens a storm, each group is a member of one storm or told individually,
+ *   never both.
+ * - Causes, in order: the group's revision, its cluster, "too many at once" (any group). Each has
+ *   its own window count; a group joins the first of its causes whose storm is taking members or
+ *   whose count reached the threshold.
  * - A group let through individually but not yet sent (a Slack delivery waiting on the channel's
- *   pacing) joins the storm when it opens; once a group was told individually, it stays so.
+ *   pacing) joins a storm of its cause when it opens; once a group was told individually, it stays so.
  * - Members' notifications (first, updates, resolve) are not sent one by one: they update the
- *   storm's record, which a chain of `storm` jobs (one per window, fixed ids) sends as the summary,
- *   through the receiver's own `send`: a Slack message updated in place, one PagerDuty incident,
- *   one webhook/Alertmanager/console notification. The groups themselves are tracked as before
- *   (GET /api/v1/groups), and GET /api/v1/storms lists each storm's members.
- * - The storm stops taking members once no new group joined for a window; new groups are then told
+ *   storm's record, which a chain of `storm` jobs (storm-job.ts) sends as the summary. The groups
+ *   themselves are tracked as before (GET /api/v1/alerts); GET /api/v1/storms/{id} lists members.
+ * - A storm stops taking members once no new group joined for a window; new groups are then told
  *   individually again. When its last member has resolved, one resolved summary is sent.
  */
 
@@ -42,8 +39,31 @@ export interface StormSettings {
 export const STORM_TTL_SECONDS = 7 * 24 * 3600;
 /** Findings kept to show in a summary: the most severe of each of the first members. */
 export const STORM_SAMPLE = 20;
-/** Members listed per storm by the API. */
-export const STORM_API_MEMBERS = 1000;
+/** Storms listed by GET /api/v1/storms (the newest first). */
+export const STORM_API_STORMS = 100;
+/** Bounds of a cause's value (a revision or a cluster name) kept in a key and a job. */
+const MAX_CAUSE_VALUE = 200;
+
+/** What a storm's members share. */
+export type StormCause = { kind: 'revision'; revision: string } | { kind: 'cluster'; cluster: string } | { kind: 'burst' };
+
+/** The cause as a key part: `revision:<sha>`, `cluster:<name>`, or '' ("too many at once", the receiver's keys before causes). */
+export function causeToken(c: StormCause): string {
+  switch (c.kind) {
+    case 'revision':
+      return `revision:${c.revision}`;
+    case 'cluster':
+      return `cluster:${c.cluster}`;
+    case 'burst':
+      return '';
+  }
+}
+
+export function causeOfToken(token: string): StormCause {
+  if (token.startsWith('revision:')) return { kind: 'revision', revision: token.slice('revision:'.length) };
+  if (token.startsWith('cluster:')) return { kind: 'cluster', cluster: token.slice('cluster:'.length) };
+  return { kind: 'burst' };
+}
 
 const memberSchema = z.object({
   firing: z.number().int().nonnegative(),
@@ -54,11 +74,11 @@ const memberSchema = z.object({
   tool: z.string(),
   revision: z.string().optional(),
 });
-/** What a storm keeps of one member group: enough for the summary's counts. */
+/** What a storm keeps of one member group: enough for the summary's counts and its detail. */
 export type StormMember = z.infer<typeof memberSchema>;
 
 export function memberOf(n: Notification): StormMember {
-  const revisions = n.firing.map((f) => f.revision).filter((r): r is string => r !== undefined);
+  const revisions = n.firing.map((f) => f.revision).filter((r): r is string => r !== undefined && r !== '');
   return {
     firing: n.firing.length,
     critical: n.firing.filter((f) => f.severity === 'critical').length,
@@ -70,99 +90,159 @@ export function memberOf(n: Notification): StormMember {
   };
 }
 
-/** `opened`: this delivery opened the storm (`fresh`: just now, not on a retry): queue its first summary. */
-export type GateVerdict = { kind: 'individual' } | { kind: 'member'; stormId: string; opened: boolean; fresh: boolean };
+/** The causes a group's first notification counts towards, in the order a storm is looked for. */
+export function causesOf(m: StormMember): StormCause[] {
+  const out: StormCause[] = [];
+  if (m.revision !== undefined && m.revision.length <= MAX_CAUSE_VALUE) out.push({ kind: 'revision', revision: m.revision });
+  if (m.cluster !== '' && m.cluster.length <= MAX_CAUSE_VALUE) out.push({ kind: 'cluster', cluster: m.cluster });
+  out.push({ kind: 'burst' });
+  return out;
+}
 
-// KEYS: state, recent, pending, members, sample, index
-// ARGV: groupKey, reason, status, now, windowMs, threshold, ttlS, member JSON, receiver, sampleMax, sample JSON...
-// Returns {verdict, stormId, opened}
-const GATE = `
-local state, recent, pending, members, sample, index = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+/** `opened`: this delivery opened the storm (`fresh`: just now, not on a retry): queue its first summary. */
+export type GateVerdict = { kind: 'individual' } | { kind: 'member'; stormId: string; cause: string; opened: boolean; fresh: boolean };
+
+// Shared by the scripts: a storm's keys derive from its state key S (S:members, S:sample, S:recent).
+const LIVE = `
+local function live(s)
+  local id = redis.call('HGET', s, 'id')
+  if id and redis.call('HGET', s, 'ended') == '1' then return false end
+  return id
+end
+`;
+
+// KEYS: pending, assigned, index, then the state key of each candidate cause (the last: "too many at once")
+// ARGV: groupKey, reason, status, now, windowMs, threshold, ttlS, member JSON, receiver, sampleMax, #causes,
+//       the cause tokens (as many), the sample JSON (0 or 1)
+// Returns {verdict, stormId, opened ('0', '1' on a retry of the opener, '2' just now), cause token}
+const GATE = `${LIVE}
+local pending, assigned, index = KEYS[1], KEYS[2], KEYS[3]
 local gk, reason, status = ARGV[1], ARGV[2], ARGV[3]
 local now, window, threshold, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local member, receiver, sampleMax = ARGV[8], ARGV[9], tonumber(ARGV[10])
-local function touch()
-  for _, k in ipairs({state, recent, pending, members, sample}) do redis.call('EXPIRE', k, ttl) end
+local member, receiver, sampleMax, ncause = ARGV[8], ARGV[9], tonumber(ARGV[10]), tonumber(ARGV[11])
+local burst = KEYS[3 + ncause]
+local function touch(s)
+  for _, k in ipairs({s, s .. ':members', s .. ':sample', pending, assigned}) do redis.call('EXPIRE', k, ttl) end
 end
-local function keepSample()
-  for i = 11, #ARGV do
-    if redis.call('LLEN', sample) >= sampleMax then break end
-    redis.call('RPUSH', sample, ARGV[i])
+local function fits(cause, json)
+  if cause == '' then return true end
+  local ok, m = pcall(cjson.decode, json)
+  if not ok or type(m) ~= 'table' then return false end
+  if string.sub(cause, 1, 9) == 'revision:' then return m.revision == string.sub(cause, 10) end
+  if string.sub(cause, 1, 8) == 'cluster:' then return m.cluster == string.sub(cause, 9) end
+  return false
+end
+-- A member already (of a storm of this version, or of the receiver's one storm before causes).
+local at = redis.call('HGET', assigned, gk)
+if not at and redis.call('HEXISTS', burst .. ':members', gk) == 1 then at = burst end
+if at then
+  local id = live(at)
+  if id and redis.call('HEXISTS', at .. ':members', gk) == 1 then
+    if status == 'resolved' then
+      -- Not a change the summary tells: the storm's one resolve does, once every member resolved.
+      redis.call('HDEL', at .. ':members', gk)
+      redis.call('HDEL', assigned, gk)
+    else
+      redis.call('HSET', at .. ':members', gk, member)
+      redis.call('HINCRBY', at, 'version', 1)
+    end
+    touch(at)
+    -- A retry of the delivery that opened the storm makes sure its first summary is queued.
+    return {'member', id, (reason == 'first' and redis.call('HGET', at, 'opener') == gk) and '1' or '0', redis.call('HGET', at, 'cause') or ''}
   end
-end
-local id = redis.call('HGET', state, 'id')
-if id and redis.call('HGET', state, 'ended') == '1' then id = false end
-if id and redis.call('HEXISTS', members, gk) == 1 then
-  if status == 'resolved' then redis.call('HDEL', members, gk) else redis.call('HSET', members, gk, member) end
-  redis.call('HINCRBY', state, 'version', 1)
-  touch()
-  -- A retry of the delivery that opened the storm makes sure its first summary is queued.
-  return {'member', id, (reason == 'first' and redis.call('HGET', state, 'opener') == gk) and '1' or '0'}
+  redis.call('HDEL', assigned, gk)
 end
 if reason ~= 'first' or status ~= 'firing' then
   redis.call('HDEL', pending, gk)
-  return {'individual', '', '0'}
+  return {'individual', '', '0', ''}
 end
-redis.call('ZADD', recent, now, gk)
-redis.call('ZREMRANGEBYSCORE', recent, '-inf', now - window)
-local join = false
-local opened = '0'
-if id and now - tonumber(redis.call('HGET', state, 'lastJoin')) <= window then join = true end
-if not join and redis.call('ZCARD', recent) >= threshold then
-  join = true
-  if not id then
-    id = tostring(now) .. '-' .. redis.call('INCR', state .. ':seq')
-    redis.call('EXPIRE', state .. ':seq', ttl)
-    redis.call('DEL', state, members, sample)
-    redis.call('HSET', state, 'id', id, 'receiver', receiver, 'started', now, 'opener', gk, 'version', 0, 'sent', 0, 'joined', 0)
-    opened = '2'
-    redis.call('SADD', index, state)
-    redis.call('EXPIRE', index, ttl)
-  end
-  -- Groups let through individually but not sent yet join too.
-  local waiting = redis.call('HGETALL', pending)
-  for i = 1, #waiting, 2 do
-    redis.call('HSET', members, waiting[i], waiting[i + 1])
-    redis.call('HINCRBY', state, 'joined', 1)
-  end
-  redis.call('DEL', pending)
+for i = 1, ncause do
+  local r = KEYS[3 + i] .. ':recent'
+  redis.call('ZADD', r, now, gk)
+  redis.call('ZREMRANGEBYSCORE', r, '-inf', now - window)
+  redis.call('PEXPIRE', r, window * 2)
 end
-if join then
-  redis.call('HSET', members, gk, member)
-  redis.call('HSET', state, 'lastJoin', now)
-  redis.call('HINCRBY', state, 'joined', 1)
-  redis.call('HINCRBY', state, 'version', 1)
-  keepSample()
-  touch()
-  return {'member', id, opened}
+for i = 1, ncause do
+  local s, cause = KEYS[3 + i], ARGV[11 + i]
+  local id = live(s)
+  local opened = '0'
+  local join = id and now - tonumber(redis.call('HGET', s, 'lastJoin') or '0') <= window
+  if not join and redis.call('ZCARD', s .. ':recent') >= threshold then
+    join = true
+    if not id then
+      id = tostring(now) .. '-' .. redis.call('INCR', index .. ':seq')
+      redis.call('EXPIRE', index .. ':seq', ttl)
+      redis.call('DEL', s, s .. ':members', s .. ':sample')
+      redis.call('HSET', s, 'id', id, 'receiver', receiver, 'cause', cause, 'started', now, 'opener', gk, 'version', 0, 'sent', 0, 'joined', 0)
+      opened = '2'
+      redis.call('SADD', index, s)
+      redis.call('EXPIRE', index, ttl)
+    end
+    -- Groups of this cause let through individually but not sent yet join too.
+    local waiting = redis.call('HGETALL', pending)
+    for j = 1, #waiting, 2 do
+      if waiting[j] ~= gk and fits(cause, waiting[j + 1]) then
+        redis.call('HSET', s .. ':members', waiting[j], waiting[j + 1])
+        redis.call('HSET', assigned, waiting[j], s)
+        redis.call('HDEL', pending, waiting[j])
+        redis.call('HINCRBY', s, 'joined', 1)
+      end
+    end
+  end
+  if join then
+    redis.call('HSET', s .. ':members', gk, member)
+    redis.call('HSET', assigned, gk, s)
+    redis.call('HDEL', pending, gk)
+    redis.call('HSET', s, 'lastJoin', now)
+    redis.call('HINCRBY', s, 'joined', 1)
+    redis.call('HINCRBY', s, 'version', 1)
+    for k = 12 + ncause, #ARGV do
+      if redis.call('LLEN', s .. ':sample') >= sampleMax then break end
+      redis.call('RPUSH', s .. ':sample', ARGV[k])
+    end
+    touch(s)
+    return {'member', id, opened, cause}
+  end
 end
 redis.call('HSET', pending, gk, member)
-touch()
-return {'individual', '', '0'}
+redis.call('EXPIRE', pending, ttl)
+return {'individual', '', '0', ''}
 `;
 
 // A group told individually: no longer waiting, and never a member (it was told on its own).
-// KEYS: state, pending, members. ARGV: groupKey
+// KEYS: pending, assigned, the receiver's "too many at once" state. ARGV: groupKey
 const TOLD = `
+redis.call('HDEL', KEYS[1], ARGV[1])
+local at = redis.call('HGET', KEYS[2], ARGV[1]) or KEYS[3]
 redis.call('HDEL', KEYS[2], ARGV[1])
-if redis.call('HDEL', KEYS[3], ARGV[1]) == 1 then redis.call('HINCRBY', KEYS[1], 'version', 1) end
+if redis.call('HDEL', at .. ':members', ARGV[1]) == 1 then redis.call('HINCRBY', at, 'version', 1) end
 return 1
 `;
 
 // Ends a storm whose members have all resolved and which took none for a window.
-// KEYS: state, members. ARGV: stormId, now, windowMs. Returns 1 when ended (now or before).
+// KEYS: state. ARGV: stormId, now, windowMs. Returns 1 when ended (now or before), 0 not yet, -1 not this storm.
 const END = `
-if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return -1 end
-if redis.call('HGET', KEYS[1], 'ended') == '1' then return 1 end
-if redis.call('HLEN', KEYS[2]) > 0 then return 0 end
-if tonumber(ARGV[2]) - tonumber(redis.call('HGET', KEYS[1], 'lastJoin') or '0') <= tonumber(ARGV[3]) then return 0 end
-redis.call('HSET', KEYS[1], 'ended', '1', 'endedAt', ARGV[2])
+local s = KEYS[1]
+if redis.call('HGET', s, 'id') ~= ARGV[1] then return -1 end
+if redis.call('HGET', s, 'ended') == '1' then return 1 end
+if redis.call('HLEN', s .. ':members') > 0 then return 0 end
+if tonumber(ARGV[2]) - tonumber(redis.call('HGET', s, 'lastJoin') or '0') <= tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', s, 'ended', '1', 'endedAt', ARGV[2])
+return 1
+`;
+
+// Moves a field of a storm's state forward only, and only for this storm. KEYS: state. ARGV: stormId, field, value
+const FORWARD = `
+if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return 0 end
+if tonumber(redis.call('HGET', KEYS[1], ARGV[2]) or '0') >= tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
 return 1
 `;
 
 export interface StormRecord {
   receiver: string;
   id: string;
+  cause: StormCause;
   startedAt: number;
   lastJoinAt: number;
   ended: boolean;
@@ -170,23 +250,40 @@ export interface StormRecord {
   version: number;
   /** The version the last summary sent said. */
   sentVersion: number;
+  /** Detail replies already told under the summary (storm-job.ts). */
+  detailParts: number;
   /** Groups that joined over the storm's life. */
   joined: number;
+  /** Member groups firing now (all of them; `members` may hold fewer when read with a limit). */
+  memberCount: number;
   members: Map<string, StormMember>;
   sample: TrackedFinding[];
 }
 
+/** One page of a storm's members (GET /api/v1/storms/{id}). */
+export interface StormMemberPage {
+  members: Array<[string, StormMember]>;
+  /** The cursor of the next page; absent on the last. */
+  next?: string;
+}
+
 export interface StormStore {
   /** Decides one notification of `receiver`'s group: told individually, or part of a storm. */
-  gate(receiver: string, n: Notification): Promise<GateVerdict>;
+  gate(receiver: string, n: Notification, settings: StormSettings): Promise<GateVerdict>;
   /** `groupKey` was told to `receiver` individually. */
   told(receiver: string, groupKey: string): Promise<void>;
-  read(receiver: string): Promise<StormRecord | null>;
-  /** Ends the storm if it is over (1), else 0; -1 when `stormId` is not the receiver's storm. */
-  end(receiver: string, stormId: string, now: number): Promise<-1 | 0 | 1>;
-  markSent(receiver: string, stormId: string, version: number): Promise<void>;
-  /** Every storm still recorded (active or ended, until its keys expire), with up to STORM_API_MEMBERS members each. */
+  /** The receiver's storm of `cause` (token, see causeToken), with every member; null when none is recorded. */
+  read(receiver: string, cause: string): Promise<StormRecord | null>;
+  /** Ends the storm if it is over (1), else 0; -1 when `stormId` is not the receiver's storm of `cause`. */
+  end(receiver: string, cause: string, stormId: string, now: number, windowMs: number): Promise<-1 | 0 | 1>;
+  markSent(receiver: string, cause: string, stormId: string, version: number): Promise<void>;
+  markDetail(receiver: string, cause: string, stormId: string, parts: number): Promise<void>;
+  /** Every storm still recorded (active or ended, until its keys expire), newest first, at most STORM_API_STORMS, with their members. */
   list(): Promise<StormRecord[]>;
+  /** A storm by id, with its members, and where its state is; null when none. */
+  byId(id: string): Promise<{ record: StormRecord; stateKey: string } | null>;
+  /** A page of a storm's members, about `limit` long (Redis HSCAN), from `cursor` ('0' first). */
+  members(stateKey: string, cursor: string, limit: number): Promise<StormMemberPage>;
 }
 
 function parseJson<T>(schema: z.ZodType<T>, text: string): T | undefined {
@@ -198,57 +295,85 @@ function parseJson<T>(schema: z.ZodType<T>, text: string): T | undefined {
   }
 }
 
-/** A receiver's storm as recorded under `stateKey`, with at most `memberLimit` members; null when none is. */
-async function readStormAt(redis: Redis, keyPrefix: string, receiver: string, stateKey: string, memberLimit: number): Promise<StormRecord | null> {
-  const k = stormKeys(keyPrefix, receiver);
-  const [state, sample] = await Promise.all([redis.hgetall(stateKey), redis.lrange(k.sample, 0, STORM_SAMPLE - 1)]);
-  if (state.id === undefined) return null;
+/** The members of the storm at `stateKey`: all of them (`limit` Infinity), or a count only (0). */
+async function readMembers(redis: Redis, stateKey: string, limit: number): Promise<Map<string, StormMember>> {
   const members = new Map<string, StormMember>();
+  if (limit === 0) return members;
   let cursor = '0';
   do {
-    const [next, flat] = await redis.hscan(k.members, cursor, 'COUNT', 500);
+    const [next, flat] = await redis.hscan(`${stateKey}:members`, cursor, 'COUNT', 1000);
     cursor = next;
-    for (let i = 0; i + 1 < flat.length && members.size < memberLimit; i += 2) {
+    for (let i = 0; i + 1 < flat.length && members.size < limit; i += 2) {
       const m = parseJson(memberSchema, flat[i + 1] ?? '');
       if (m) members.set(flat[i] ?? '', m);
     }
-  } while (cursor !== '0' && members.size < memberLimit);
+  } while (cursor !== '0' && members.size < limit);
+  return members;
+}
+
+/** The storm recorded at `stateKey`, with up to `memberLimit` members; null when none is. */
+async function readStormAt(redis: Redis, stateKey: string, memberLimit: number): Promise<StormRecord | null> {
+  const [state, sample, count] = await Promise.all([
+    redis.hgetall(stateKey),
+    redis.lrange(`${stateKey}:sample`, 0, STORM_SAMPLE - 1),
+    redis.hlen(`${stateKey}:members`),
+  ]);
+  if (state.id === undefined || state.receiver === undefined) return null;
   return {
-    receiver,
+    receiver: state.receiver,
     id: state.id,
+    cause: causeOfToken(state.cause ?? ''),
     startedAt: Number(state.started ?? 0),
     lastJoinAt: Number(state.lastJoin ?? 0),
     ended: state.ended === '1',
     version: Number(state.version ?? 0),
     sentVersion: Number(state.sent ?? 0),
+    detailParts: Number(state.detail ?? 0),
     joined: Number(state.joined ?? 0),
-    members,
+    memberCount: count,
+    members: await readMembers(redis, stateKey, memberLimit),
     sample: sample.map((s) => parseJson(trackedFindingSchema, s)).filter((f): f is TrackedFinding => f !== undefined),
   };
 }
 
-export function createRedisStormStore(redis: Redis, keyPrefix: string, settings: StormSettings, now: () => number): StormStore {
-  const readAt = (receiver: string, stateKey: string, memberLimit: number): Promise<StormRecord | null> =>
-    readStormAt(redis, keyPrefix, receiver, stateKey, memberLimit);
+/** The sample finding a member adds: its most severe one, saying whose it is (the sample then spans up to STORM_SAMPLE apps). */
+function sampleOf(n: Notification): string[] {
+  const lead = n.firing[0];
+  if (lead === undefined) return [];
+  const { kind, namespace, name } = n.labels.owner;
+  const whose = `${kind} ${namespace === '' ? name : `${namespace}/${name}`} on ${n.labels.cluster}${n.firing.length > 1 ? ` (+${n.firing.length - 1} more)` : ''}`;
+  return [JSON.stringify({ ...lead, detail: lead.detail === undefined || lead.detail === '' ? whose : `${whose}: ${lead.detail}` })];
+}
+
+export function createRedisStormStore(redis: Redis, keyPrefix: string, now: () => number): StormStore {
+  const stateOf = (receiver: string, cause: string): string => stormKeys(keyPrefix, receiver, cause).state;
+  const forward = async (receiver: string, cause: string, stormId: string, field: string, value: number): Promise<void> => {
+    await redis.eval(FORWARD, 1, stateOf(receiver, cause), stormId, field, value);
+  };
+  /** Every storm recorded, newest first, members not read (an expired one is forgotten). */
+  const recorded = async (): Promise<Array<{ key: string; record: StormRecord }>> => {
+    const index = stormIndexKey(keyPrefix);
+    const out: Array<{ key: string; record: StormRecord }> = [];
+    for (const key of await redis.smembers(index)) {
+      const record = await readStormAt(redis, key, 0);
+      if (record === null) await redis.srem(index, key);
+      else out.push({ key, record });
+    }
+    return out.sort((a, b) => b.record.startedAt - a.record.startedAt);
+  };
+  const whole = async (key: string): Promise<StormRecord | null> => readStormAt(redis, key, Number.POSITIVE_INFINITY);
   return {
-    async gate(receiver, n) {
+    async gate(receiver, n, settings) {
+      const member = memberOf(n);
+      const causes = causesOf(member).map(causeToken);
       const k = stormKeys(keyPrefix, receiver);
-      // Each member shows its most severe finding (a notification lists them most severe first),
-      // saying whose it is: the summary's sample then spans up to STORM_SAMPLE apps.
-      const lead = n.firing[0];
-      const { kind, namespace, name } = n.labels.owner;
-      const whose = `${kind} ${namespace === '' ? name : `${namespace}/${name}`} on ${n.labels.cluster}${n.firing.length > 1 ? ` (+${n.firing.length - 1} more)` : ''}`;
-      const sample =
-        lead === undefined ? [] : [JSON.stringify({ ...lead, detail: lead.detail === undefined || lead.detail === '' ? whose : `${whose}: ${lead.detail}` })];
       const out = (await redis.eval(
         GATE,
-        6,
-        k.state,
-        k.recent,
+        3 + causes.length,
         k.pending,
-        k.members,
-        k.sample,
+        k.assigned,
         k.index,
+        ...causes.map((c) => stateOf(receiver, c)),
         n.groupKey,
         n.reason,
         n.status,
@@ -256,156 +381,49 @@ export function createRedisStormStore(redis: Redis, keyPrefix: string, settings:
         settings.windowMs,
         settings.threshold,
         STORM_TTL_SECONDS,
-        JSON.stringify(memberOf(n)),
+        JSON.stringify(member),
         receiver,
         STORM_SAMPLE,
-        ...sample,
-      )) as [string, string, string];
-      return out[0] === 'member' ? { kind: 'member', stormId: out[1], opened: out[2] !== '0', fresh: out[2] === '2' } : { kind: 'individual' };
+        causes.length,
+        ...causes,
+        ...sampleOf(n),
+      )) as [string, string, string, string];
+      return out[0] === 'member' ? { kind: 'member', stormId: out[1], cause: out[3], opened: out[2] !== '0', fresh: out[2] === '2' } : { kind: 'individual' };
     },
     async told(receiver, groupKey) {
       const k = stormKeys(keyPrefix, receiver);
-      await redis.eval(TOLD, 3, k.state, k.pending, k.members, groupKey);
+      await redis.eval(TOLD, 3, k.pending, k.assigned, k.state, groupKey);
     },
-    read(receiver) {
-      return readAt(receiver, stormKeys(keyPrefix, receiver).state, Number.POSITIVE_INFINITY);
+    read(receiver, cause) {
+      return readStormAt(redis, stateOf(receiver, cause), Number.POSITIVE_INFINITY);
     },
-    async end(receiver, stormId, at) {
-      const k = stormKeys(keyPrefix, receiver);
-      return (await redis.eval(END, 2, k.state, k.members, stormId, at, settings.windowMs)) as -1 | 0 | 1;
+    async end(receiver, cause, stormId, at, windowMs) {
+      return (await redis.eval(END, 1, stateOf(receiver, cause), stormId, at, windowMs)) as -1 | 0 | 1;
     },
-    async markSent(receiver, stormId, version) {
-      const k = stormKeys(keyPrefix, receiver);
-      // Only forward, and only for this storm (a script: read, compare, write as one).
-      await redis.eval(
-        "if redis.call('HGET', KEYS[1], 'id') == ARGV[1] and tonumber(redis.call('HGET', KEYS[1], 'sent') or '0') < tonumber(ARGV[2]) then redis.call('HSET', KEYS[1], 'sent', ARGV[2]) end return 1",
-        1,
-        k.state,
-        stormId,
-        version,
-      );
-    },
+    markSent: (receiver, cause, stormId, version) => forward(receiver, cause, stormId, 'sent', version),
+    markDetail: (receiver, cause, stormId, parts) => forward(receiver, cause, stormId, 'detail', parts),
     async list() {
-      const stateKeys = await redis.smembers(stormIndexKey(keyPrefix));
+      const shown = (await recorded()).slice(0, STORM_API_STORMS);
       const out: StormRecord[] = [];
-      for (const key of stateKeys) {
-        const receiver = await redis.hget(key, 'receiver');
-        if (receiver === null) {
-          await redis.srem(stormIndexKey(keyPrefix), key); // expired: forget it
-          continue;
-        }
-        const r = await readAt(receiver, key, STORM_API_MEMBERS);
+      for (const { key } of shown) {
+        const r = await whole(key);
         if (r) out.push(r);
       }
       return out;
     },
-  };
-}
-
-const count = (n: number): string => n.toLocaleString('en-US');
-
-/** The one most common value, when one value is all there is; else undefined. */
-function only(values: Iterable<string | undefined>): string | undefined {
-  const set = new Set(values);
-  if (set.size !== 1) return undefined;
-  const [v] = set;
-  return v;
-}
-
-/** "1,412 resources in 387 apps drifted in prod-eu after revision abc123, 12 critical". */
-export function stormHeadline(r: StormRecord, resolved: boolean): string {
-  const ms = [...r.members.values()];
-  const resources = ms.reduce((a, m) => a + m.firing, 0);
-  const critical = ms.reduce((a, m) => a + m.critical, 0);
-  const apps = new Set(ms.map((m) => m.owner)).size;
-  const clusters = new Set(ms.map((m) => m.cluster));
-  const cluster = only(clusters);
-  const revision = only(ms.map((m) => m.revision));
-  if (resolved) return `Drift storm over: all ${count(r.joined)} groups resolved`;
-  const where = cluster !== undefined ? `in ${cluster}` : `in ${count(clusters.size)} clusters`;
-  const after = revision !== undefined ? ` after revision ${revision.slice(0, 12)}` : '';
-  return `${count(resources)} resources in ${count(apps)} apps drifted ${where}${after}, ${count(critical)} critical`;
-}
-
-/** The summary notification of a storm: sent through the receiver's own `send` (one message, updated in place). */
-export function stormNotification(r: StormRecord, seq: number, at: number, resolved: boolean): Notification {
-  const ms = [...r.members.values()];
-  const clusters = new Set(ms.map((m) => m.cluster));
-  const sample = r.sample.map((f) => (resolved ? { ...f, status: 'resolved' as const, resolvedAt: at } : f));
-  const tool = only(ms.map((m) => m.tool));
-  return {
-    groupKey: `storm/${r.receiver}/${r.id}`,
-    seq,
-    reason: resolved ? 'resolved' : seq === 1 ? 'first' : 'new-findings',
-    status: resolved ? 'resolved' : 'firing',
-    labels: {
-      cluster: only(clusters) ?? `${clusters.size} clusters`,
-      tool: tool === 'flux' || tool === 'meshdrift' ? tool : 'argocd',
-      owner: { kind: STORM_OWNER_KIND, namespace: '', name: stormHeadline(r, resolved) },
-      project: '',
-      receiver: r.receiver,
-      groupBy: { storm: r.id, groups: String(ms.length) },
+    async byId(id) {
+      const found = (await recorded()).find((r) => r.record.id === id);
+      const record = found === undefined ? null : await whole(found.key);
+      return found === undefined || record === null ? null : { record, stateKey: found.key };
     },
-    severity: highestSeverity(resolved ? r.sample.map((f) => f.severity) : ms.map((m) => m.severity)),
-    firing: resolved ? [] : sample,
-    resolved: resolved ? sample : [],
-    at,
-    firstSeen: r.startedAt,
-  };
-}
-
-export interface StormJobDeps {
-  /** The receivers by name (a policy reload can replace them). */
-  notifiers: () => ReadonlyMap<string, Notifier>;
-  metrics: Metrics;
-  log: Logger;
-  storms: StormStore;
-  settings: StormSettings;
-  queues: Pick<Queues, 'enqueueStorm'>;
-  now: () => number;
-}
-
-/**
- * The `storm` job: the n-th summary of a receiver's storm. Sends the summary if members changed
- * since the last one (or the resolve once the storm is over), then queues job n+1 a window later
- * while the storm lasts. Fixed ids (receiver, storm, n): a chain never forks across replicas.
- */
-export function createStormHandler(deps: StormJobDeps): JobHandler {
-  return async (job: Job, token) => {
-    const data: StormJob = stormJobSchema.parse(job.data);
-    const notifier = deps.notifiers().get(data.receiver);
-    if (!notifier) throw new UnrecoverableError(`receiver "${data.receiver}" is not configured (removed from the policy?)`);
-    const at = deps.now();
-    const ended = await deps.storms.end(data.receiver, data.stormId, at);
-    if (ended === -1) return 'storm no longer recorded';
-    const record = await deps.storms.read(data.receiver);
-    if (!record || record.id !== data.stormId) return 'storm no longer recorded';
-    const log = deps.log.child({ storm: data.stormId, receiver: data.receiver, n: data.n, attempt: job.attemptsMade + 1 });
-    const resolved = ended === 1;
-    const next = async (): Promise<void> => {
-      if (!resolved) await deps.queues.enqueueStorm({ ...data, n: data.n + 1 }, deps.settings.windowMs);
-    };
-    // Nothing new since the last summary: no message, only the next look.
-    if (!resolved && record.version <= record.sentVersion) {
-      await next();
-      return 'unchanged';
-    }
-    if (resolved && record.sentVersion === Number.MAX_SAFE_INTEGER) return 'resolve already sent';
-    const n = stormNotification(record, data.n, at, resolved);
-    if (resolved && notifier.sendResolved === false) return 'skipped: send_resolved is off';
-    const result = await notifier.send(n);
-    if (result.ok) {
-      await deps.storms.markSent(data.receiver, data.stormId, resolved ? Number.MAX_SAFE_INTEGER : record.version);
-      deps.metrics.stormSummary(resolved ? 'resolved' : 'firing');
-      log.info({ members: record.members.size, joined: record.joined, resolved }, 'storm summary sent');
-      await next();
-    }
-    return settle(job, token, result, {
-      receiverType: notifier.type,
-      kind: 'delivery',
-      done: resolved ? 'storm resolved' : 'storm summary',
-      metrics: deps.metrics,
-      log,
-    });
+    async members(stateKey, cursor, limit) {
+      const [next, flat] = await redis.hscan(`${stateKey}:members`, cursor, 'COUNT', limit);
+      const members: Array<[string, StormMember]> = [];
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const m = parseJson(memberSchema, flat[i + 1] ?? '');
+        if (m) members.push([flat[i] ?? '', m]);
+      }
+      return next === '0' ? { members } : { members, next };
+    },
   };
 }

@@ -1,4 +1,5 @@
-import { stormHeadline, type StormStore } from '../deliver/storm.ts';
+import type { StormRecord, StormStore } from '../deliver/storm.ts';
+import { stormCounts, stormHeadline, stormHref } from '../deliver/storm-summary.ts';
 import express, { type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import type { Logger } from '../log.ts';
@@ -43,8 +44,10 @@ export interface ApiDeps {
   groups: { active(limit: number): Promise<GroupState[]> };
   history: { recent(limit: number): Promise<HistoryEntry[]> };
   deadLetters: { list(limit: number): Promise<DeadLetter[]>; retry(id: string): Promise<'retried' | 'not-found'> };
-  /** Drift storms and their member groups (GET /storms); absent: 404. */
-  storms?: Pick<StormStore, 'list'>;
+  /** Drift storms and their member groups (GET /storms, GET /storms/{id}); absent: 404. */
+  storms?: Pick<StormStore, 'list' | 'byId' | 'members'>;
+  /** MESHDRIFT_PUBLIC_URL: links in answers are absolute with it. */
+  publicUrl?: string;
   /** The remediation audit trail (GET /audit); absent: 404. */
   audit?: Pick<AuditTrail, 'list'>;
   /** Inhibit rules in force and the firing sources, so GET /alerts can say what holds a finding back. */
@@ -201,32 +204,68 @@ function alertGroupView(g: GroupState, mutes: Mutes, now: number, links?: LinkCo
   return view;
 }
 
-// Each receiver's drift storm (deliver/storm.ts): its summary and the groups it tells (bounded per
-// storm by STORM_API_MEMBERS; every group is also in GET /alerts as before).
-function stormsRoute(store: ApiDeps['storms']): RequestHandler {
-  return async (_req, res) => {
-    if (!store) throw notFound('drift storms are not recorded here');
-    const storms = await store.list();
+const stormMembersQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(MAX_LIMIT).default(500),
+  /** The `next` of the page before (Redis HSCAN cursor); absent: the first page. */
+  cursor: z
+    .string()
+    .regex(/^\d{1,20}$/, 'cursor must be the `next` of the page before')
+    .default('0'),
+});
+
+/** A storm as the API shows it: its cause, headline and counts (members: GET /storms/{id}). */
+function stormView(r: StormRecord, publicUrl: string | undefined): Record<string, unknown> {
+  const c = stormCounts(r.members.values());
+  return {
+    receiver: r.receiver,
+    id: r.id,
+    cause: r.cause,
+    status: r.ended ? 'resolved' : 'firing',
+    summary: stormHeadline(r, r.ended),
+    startedAt: iso(r.startedAt),
+    lastJoinAt: iso(r.lastJoinAt),
+    joined: r.joined,
+    firingMembers: r.memberCount,
+    apps: c.apps,
+    resources: c.resources,
+    critical: c.critical,
+    clusters: c.clusters.size,
+    href: stormHref(r.id, publicUrl),
+  };
+}
+
+// Each receiver's drift storms (deliver/storm.ts): their cause, summary and counts, newest first
+// (at most STORM_API_STORMS); every group is also in GET /alerts as before.
+function stormsRoute(deps: Pick<ApiDeps, 'storms' | 'publicUrl'>): RequestHandler {
+  return async (req, res) => {
+    if (!deps.storms) throw notFound('drift storms are not recorded here');
+    parseQuery(noQuery, req);
+    res.json({ storms: (await deps.storms.list()).map((r) => stormView(r, deps.publicUrl)) });
+  };
+}
+
+// One storm with a page of its member groups (about `limit`; `next` names the page after).
+function stormRoute(deps: Pick<ApiDeps, 'storms' | 'publicUrl'>): RequestHandler {
+  return async (req, res) => {
+    if (!deps.storms) throw notFound('drift storms are not recorded here');
+    const id = idOf(req);
+    const { limit, cursor } = parseQuery(stormMembersQuery, req);
+    const found = await deps.storms.byId(id);
+    if (found === null) throw notFound(`no storm with id ${quoted(id)}`);
+    const page = await deps.storms.members(found.stateKey, cursor, limit);
     res.json({
-      storms: storms.map((r) => ({
-        receiver: r.receiver,
-        id: r.id,
-        status: r.ended ? 'resolved' : 'firing',
-        summary: stormHeadline(r, r.ended),
-        startedAt: new Date(r.startedAt).toISOString(),
-        lastJoinAt: new Date(r.lastJoinAt).toISOString(),
-        joined: r.joined,
-        firingMembers: r.members.size,
-        members: [...r.members].map(([groupKey, m]) => ({
-          groupKey,
-          cluster: m.cluster,
-          owner: m.owner,
-          firing: m.firing,
-          critical: m.critical,
-          severity: m.severity,
-          ...(m.revision === undefined ? {} : { revision: m.revision }),
-        })),
+      ...stormView(found.record, deps.publicUrl),
+      members: page.members.map(([groupKey, m]) => ({
+        groupKey,
+        cluster: m.cluster,
+        owner: m.owner,
+        tool: m.tool,
+        firing: m.firing,
+        critical: m.critical,
+        severity: m.severity,
+        ...(m.revision === undefined ? {} : { revision: m.revision }),
       })),
+      ...(page.next === undefined ? {} : { next: page.next }),
     });
   };
 }
@@ -316,7 +355,8 @@ export function createApiRouter(deps: ApiDeps): express.Router {
     res.json({ deadLetters: await deps.deadLetters.list(limit) });
   });
 
-  router.get('/storms', stormsRoute(deps.storms));
+  router.get('/storms', stormsRoute(deps));
+  router.get('/storms/:id', stormRoute(deps));
 
   router.post('/deadletters/:id/retry', async (req, res) => {
     const id = idOf(req);

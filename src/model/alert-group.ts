@@ -30,6 +30,30 @@ export const groupLabelsSchema = z.object({
 });
 export type GroupLabels = z.infer<typeof groupLabelsSchema>;
 
+/**
+ * What a drift storm's summary says besides its headline (deliver/storm.ts): the receivers render
+ * it as one event with these counts (PagerDuty custom_details, Alertmanager/webhook annotations).
+ */
+export const stormSummarySchema = z.object({
+  id: z.string(),
+  /** What the members share: one revision, one cluster, or only that they came at once. */
+  cause: z.enum(['revision', 'cluster', 'burst']),
+  revision: z.string().optional(),
+  cluster: z.string().optional(),
+  /** The storm's headline ("1,412 resources in 387 apps drifted in prod-eu after revision abc123, 12 critical"). */
+  headline: z.string(),
+  /** Member groups firing now, and every group that joined over the storm's life. */
+  groups: z.number().int().nonnegative(),
+  joined: z.number().int().nonnegative(),
+  apps: z.number().int().nonnegative(),
+  resources: z.number().int().nonnegative(),
+  critical: z.number().int().nonnegative(),
+  clusters: z.number().int().nonnegative(),
+  /** Where every member is listed: GET /api/v1/storms/{id} (absolute with MESHDRIFT_PUBLIC_URL). */
+  href: z.string(),
+});
+export type StormSummary = z.infer<typeof stormSummarySchema>;
+
 export const notificationSchema = z.object({
   groupKey: z.string(),
   /** 1, 2, 3…: the n-th notification of this group's lifetime. */
@@ -44,6 +68,8 @@ export const notificationSchema = z.object({
   at: z.number(),
   /** Epoch ms at which the group first fired (for MTTD and "firing for …"). */
   firstSeen: z.number(),
+  /** Set on a drift storm's summary only (never stored with a group). */
+  storm: stormSummarySchema.optional(),
 });
 /** What one notification of an alert group says; the same object goes to every receiver. */
 export type Notification = z.infer<typeof notificationSchema>;

@@ -31,8 +31,17 @@ export type DeliverJob = z.infer<typeof deliverJobSchema>;
  */
 export const ACTION_JOB_NAMES = { remediate: 'remediate', verify: 'verify', note: 'note', acknowledge: 'acknowledge', storm: 'storm' } as const;
 
-/** The n-th summary of one receiver's drift storm (deliver/storm.ts); job n+1 follows n. */
-export const stormJobSchema = z.object({ receiver: z.string(), stormId: z.string(), n: z.number().int().positive() });
+/**
+ * The n-th look at one receiver's drift storm of one cause (deliver/storm-job.ts); job n+1 follows
+ * n. `cause`: the storm's cause token (deliver/storm.ts causeToken); absent (jobs of older
+ * versions) or '': "too many at once".
+ */
+export const stormJobSchema = z.object({
+  receiver: z.string(),
+  stormId: z.string(),
+  n: z.number().int().positive(),
+  cause: z.string().max(300).optional(),
+});
 export type StormJob = z.infer<typeof stormJobSchema>;
 
 const remediationOwnerSchema = z.object({ cluster: z.string(), tool: z.enum(TOOLS), owner: ownerRefSchema });

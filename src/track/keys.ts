@@ -93,23 +93,30 @@ export function announcedKey(prefix: string, epoch: string): string {
 }
 
 /**
- * One receiver's drift storm (deliver/storm.ts), all with a TTL refreshed on every touch:
- * `state` (hash: id, started, last join, version, what was sent), `recent` (zset: groups first told
- * within the window), `pending` (hash: groups let through individually, not yet sent), `members`
- * (hash: groups the storm tells, with what each says), `sample` (list: a few findings to show).
- * `index` (set) lists the receivers' state keys for the API.
+ * One receiver's drift storm of one cause (deliver/storm.ts), all with a TTL refreshed on every
+ * touch. `cause` is '' for "too many at once" (the receiver's keys as before causes existed), else
+ * `revision:<sha>` or `cluster:<name>`. Per storm: `state` (hash: id, cause, started, last join,
+ * version, what was sent), `recent` (zset: groups first told within the window, counted for this
+ * cause), `members` (hash: groups the storm tells, with what each says), `sample` (list: a few
+ * findings to show). Per receiver: `pending` (hash: groups let through individually, not yet
+ * sent), `assigned` (hash: group key → the state key of the storm it is a member of). The storm
+ * scripts derive `recent`, `members` and `sample` from `state` (`<state>:recent`, ...). `index`
+ * (set) lists every storm's state key for the API.
  */
 export function stormKeys(
   keyPrefix: string,
   receiver: string,
-): { state: string; recent: string; pending: string; members: string; sample: string; index: string } {
+  cause = '',
+): { state: string; recent: string; pending: string; members: string; sample: string; assigned: string; index: string } {
   const base = `${keyPrefix}:storm:${createHash('sha256').update(receiver).digest('hex').slice(0, 24)}`;
+  const state = cause === '' ? base : `${base}:c:${createHash('sha256').update(cause).digest('hex').slice(0, 24)}`;
   return {
-    state: base,
-    recent: `${base}:recent`,
+    state,
+    recent: `${state}:recent`,
     pending: `${base}:pending`,
-    members: `${base}:members`,
-    sample: `${base}:sample`,
+    members: `${state}:members`,
+    sample: `${state}:sample`,
+    assigned: `${base}:assigned`,
     index: stormIndexKey(keyPrefix),
   };
 }

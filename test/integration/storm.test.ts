@@ -33,21 +33,37 @@ async function postAll(replicas: readonly Svc[], count: number, sync: 'OutOfSync
 
 interface StormView {
   receiver: string;
+  id: string;
+  cause: { kind: string };
   status: 'firing' | 'resolved';
   summary: string;
   lastJoinAt: string;
   joined: number;
   firingMembers: number;
+  href: string;
   members: { groupKey: string; owner: string; firing: number }[];
 }
 
+/** Each storm, with every member (GET /api/v1/storms/{id}, page after page). */
 async function storms(svc: Svc): Promise<StormView[]> {
   const res = await fetch(`${svc.url}/api/v1/storms`);
   expect(res.status).toBe(200);
-  return ((await res.json()) as { storms: StormView[] }).storms;
+  const list = ((await res.json()) as { storms: StormView[] }).storms;
+  for (const storm of list) {
+    storm.members = [];
+    let next: string | undefined = '0';
+    while (next !== undefined) {
+      const page = await fetch(`${svc.url}${storm.href}?limit=50&cursor=${next}`);
+      expect(page.status).toBe(200);
+      const body = (await page.json()) as { members: StormView['members']; next?: string };
+      storm.members.push(...body.members);
+      next = body.next;
+    }
+  }
+  return list;
 }
 
-const isStorm = (m: FakeSlackMessage): boolean => JSON.stringify(m.blocks).includes('DriftStorm');
+const isStorm = (m: FakeSlackMessage): boolean => JSON.stringify(m.blocks).includes('DRIFT STORM');
 /** Channel messages about one app (its owner is in the header). */
 const messagesOf = (slack: FakeSlack, i: number): FakeSlackMessage[] =>
   [...slack.messages.values()].filter((m) => !isStorm(m) && JSON.stringify(m.blocks).includes(`argocd/${appName(i)}`));
@@ -119,6 +135,7 @@ describe('drift storms', () => {
     expect(summaries).toHaveLength(1);
     const summaryText = JSON.stringify(summaries[0]?.blocks);
     expect(summaryText).toMatch(/resources in \d+ apps drifted in /);
+    expect(storm?.cause.kind).toBe('revision');
     expect(summaryText).toMatch(/after revision 3f1c2a9e8b7d, \d+ critical/);
     // The detail: a sample of members' most severe findings, each saying whose it is.
     expect(summaryText).toMatch(/Application argocd\/storm-app-\d{3} on test-cluster \(\+\d+ more\)/);
@@ -130,6 +147,19 @@ describe('drift storms', () => {
     // A window after the last group joined, the storm takes no more: new drift is told on its own.
     const quietSince = Date.parse(storm?.lastJoinAt ?? '');
     await waitFor(() => Date.now() > quietSince + 2_500, 10_000, 'a quiet window');
+    // Its detail is told in the summary's thread: members named (75 at most), "and N more", the API link.
+    const detail = (): string[] =>
+      slack.calls
+        .filter((c) => c.method === 'chat.postMessage' && isThreadReply(c) && JSON.stringify(c.args).includes('Members '))
+        .map((c) => JSON.stringify(c.args));
+    await waitFor(() => detail().length === 3, 30_000, 'the storm detail in three replies');
+    expect(
+      detail()
+        .join('')
+        .match(/storm-app-\d{3}/g)?.length,
+    ).toBe(75);
+    expect(detail()[2]).toContain(`and ${members.size - 75} more`);
+    expect(detail()[2]).toContain(`GET /api/v1/storms/${storm?.id}`);
     await postAll(replicas, 5, 'OutOfSync', 200);
     await waitFor(() => [200, 201, 202, 203, 204].every((i) => messagesOf(slack, i).length === 1), 30_000, 'five new apps told on their own');
     expect((await storms(a))[0]?.members.length).toBe(members.size);

@@ -5,6 +5,7 @@ import type { Notifier } from '../notifier.ts';
 import { attributionText, changeSourceText, changesLeftOut, changeText, kindWithGroup, moreChanges } from '../evidence.ts';
 import { findingLinks, type LinkContext } from '../links.ts';
 import { plainLine, plainLines } from '../text.ts';
+import { stormAlertAnnotations, stormAlertLabels } from './storm.ts';
 import { createTextHttpClient, isRedirectStatus, postText, REDIRECT_HINT, statusResult, urlFail } from '../../net/http.ts';
 
 /** Options for {@link createAlertmanagerNotifier}. */
@@ -114,6 +115,19 @@ function changesAnnotation(f: TrackedFinding): string[] {
  * they resolved, which tells Alertmanager they are over. Pure.
  */
 export function renderAlertmanagerAlerts(n: Notification, opts: AlertmanagerRenderOptions): AlertmanagerAlert[] {
+  // A drift storm's summary is one alert with its counts, not one per sampled finding.
+  if (n.storm !== undefined) {
+    const endsAt = n.status === 'firing' ? n.at + opts.firingTtlMs : n.at;
+    return [
+      {
+        labels: stormAlertLabels(n, n.storm),
+        annotations: stormAlertAnnotations(n.storm),
+        startsAt: new Date(n.firstSeen).toISOString(),
+        endsAt: new Date(Math.max(endsAt, n.firstSeen)).toISOString(),
+        ...(opts.generatorUrl === undefined ? {} : { generatorURL: opts.generatorUrl }),
+      },
+    ];
+  }
   const alert = (f: TrackedFinding, endsAt: number): AlertmanagerAlert => ({
     labels: alertLabels(f),
     annotations: alertAnnotations(f, opts.links),

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { Notification, TrackedFinding } from '../../model/alert-group.ts';
+import type { Notification, StormSummary, TrackedFinding } from '../../model/alert-group.ts';
+import { withStorm } from './storm.ts';
 import { severityRank, type Severity } from '../../model/severity.ts';
 import { type AttributionView, attributionView, type ChangeListView, changeListView, kindWithGroup } from '../evidence.ts';
 import { argocdAppUrl, type FindingLinks, findingLinks, type LinkContext, shortRevision } from '../links.ts';
@@ -56,6 +57,8 @@ export interface PagerDutyPayload {
     resolved: PagerDutyFindingDetail[];
     /** Findings left out of `firing`/`resolved` to keep the event small; 0 when all are listed. */
     omitted: number;
+    /** A drift storm's summary only: its id, cause and counts (deliver/pagerduty/storm.ts). */
+    storm?: StormSummary;
   };
 }
 
@@ -131,6 +134,11 @@ export function pagerDutyDedupKey(groupKey: string): string {
  * budget (with `omitted` counting the rest). Pure.
  */
 export function renderPagerDutyEvent(n: Notification, routingKey: string, links?: LinkContext): PagerDutyEvent {
+  const event = renderGroupEvent(n, routingKey, links);
+  return n.storm === undefined ? event : withStorm(event, n, n.storm);
+}
+
+function renderGroupEvent(n: Notification, routingKey: string, links: LinkContext | undefined): PagerDutyEvent {
   const firing = [...n.firing].sort(bySeverityThenIdentity);
   const resolved = [...n.resolved].sort(bySeverityThenIdentity);
   const detail = (f: TrackedFinding): PagerDutyFindingDetail => findingDetail(f, links);

@@ -8,8 +8,8 @@ import { isPlatformError, POST_INSTEAD_OF_UPDATE_ERRORS, SKIP_REPLY_ERRORS } fro
 import { postMayHaveLandedAfter, slackAlertMetadata } from './lost-post.ts';
 import type { SlackGroupLock, SlackMessageRef } from './message-store.ts';
 import type { SlackDeliveryPlan } from './plan.ts';
-import { renderSlackMessage } from './render.ts';
-import { renderSlackThreadReply, toldFindingsOf } from './render-reply.ts';
+import { toldFindingsOf } from './render-reply.ts';
+import { renderMainMessage, renderThreadReply } from './storm-render.ts';
 
 /**
  * The Slack calls that write a receiver's messages (post, edit, thread reply, owner note), each
@@ -25,7 +25,7 @@ export type PostOnce = (n: Notification, ref: SlackMessageRef | null, lock: Slac
  * attempt's pending-post record, so the retry does not look for a post that cannot exist.
  */
 export async function postMessage(ch: SlackChannel, n: Notification, how: { forgetOnRefusal: boolean }): Promise<SendResult> {
-  const { text, blocks } = renderSlackMessage(n, ch.links);
+  const { text, blocks } = renderMainMessage(n, ch.links);
   let posted: { channel: string; ts: string };
   try {
     const res = await ch.client().chat.postMessage({
@@ -62,7 +62,7 @@ export async function postMessage(ch: SlackChannel, n: Notification, how: { forg
 
 /** The thread reply that tells what changed since the reply before. */
 export async function postReply(ch: SlackChannel, n: Notification, ref: SlackMessageRef): Promise<SendResult> {
-  const { text, blocks } = renderSlackThreadReply(n, ref.told);
+  const { text, blocks } = renderThreadReply(n, ref.told);
   try {
     await ch.client().chat.postMessage({
       channel: ref.channel,
@@ -92,7 +92,7 @@ async function updateMessage(
   lock: SlackGroupLock,
   postOnce: PostOnce,
 ): Promise<SendResult> {
-  const { text, blocks } = renderSlackMessage(n, ch.links);
+  const { text, blocks } = renderMainMessage(n, ch.links);
   // The re-render keeps who did what (Slack buttons): read last, just before the edit.
   const lines = await ch.store.actionLines(n.groupKey, plan.ref.ts);
   const shown = lines.reduce<unknown[]>((acc, line) => withActionLog(acc, line, { removeActions: n.status !== 'firing' }), blocks);

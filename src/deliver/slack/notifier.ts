@@ -1,6 +1,8 @@
 import type { Notification } from '../../model/alert-group.ts';
 import { withCapabilities, type Notifier, type SendResult } from '../notifier.ts';
 import { OWNER_NOTES, type OwnerNotes } from './note-job.ts';
+import { STORM_DETAIL, type StormDetailTeller } from '../storm-detail.ts';
+import { tellStormDetail } from './storm-render.ts';
 import { createSlackChannel, lockBusy, type SlackChannel, type SlackNotifierOptions } from './channel.ts';
 import { messageOf } from '../../model/error-message.ts';
 import { postOnce, postOnceOn } from './lost-post-recovery.ts';
@@ -11,7 +13,7 @@ import { planSlackDelivery, slackCallsOf } from './plan.ts';
 export type { SlackNotifierOptions } from './channel.ts';
 
 /** A Slack receiver also tells notes about an owner in the thread of its message about it (declared: OWNER_NOTES). */
-export interface SlackThreadNotifier extends Notifier, OwnerNotes {}
+export interface SlackThreadNotifier extends Notifier, OwnerNotes, StormDetailTeller {}
 
 /**
  * Slack receiver: one message per alert group episode, posted on the group's first notification and
@@ -49,6 +51,13 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
         return storeFailed('failed', error);
       }
     },
+    async tellStormDetail(detail) {
+      try {
+        return await tellStormDetail(ch, detail);
+      } catch (error) {
+        return storeFailed('failed', error);
+      }
+    },
     async send(n) {
       let release: SlackGroupLock | null;
       try {
@@ -68,7 +77,7 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
       }
     },
   };
-  return withCapabilities(notifier, OWNER_NOTES.grant(notifier));
+  return withCapabilities(notifier, OWNER_NOTES.grant(notifier), STORM_DETAIL.grant(notifier));
 }
 
 /** One notification, the group's lock held: plan from the stored message, take every slot the plan needs, run it. */

@@ -1,9 +1,10 @@
-import { createHmac } from 'node:crypto';
-import type { Notification, NotifyReason, TrackedFinding } from '../../model/alert-group.ts';
+import { createHash, createHmac } from 'node:crypto';
+import type { Notification, NotifyReason, StormSummary, TrackedFinding } from '../../model/alert-group.ts';
 import type { Notifier } from '../notifier.ts';
 import { alertAnnotations, alertLabels } from '../alertmanager/notifier.ts';
 import { type AttributionView, attributionView, type ChangeListView, changeListView } from '../evidence.ts';
 import { type FindingLinks, findingLinks, type LinkContext } from '../links.ts';
+import { safeStormSummary, stormAlertAnnotations, stormAlertLabels } from '../alertmanager/storm.ts';
 import { plainLine } from '../text.ts';
 import { createTextHttpClient, isRedirectStatus, postText, REDIRECT_HINT, statusResult, urlFail } from '../../net/http.ts';
 
@@ -54,6 +55,8 @@ export interface WebhookPayload {
   commonLabels: Record<string, string>;
   commonAnnotations: Record<string, string>;
   alerts: WebhookAlert[];
+  /** A drift storm's summary only: its id, cause and counts (then `alerts` holds one alert, the storm's). */
+  storm?: StormSummary;
 }
 
 /** Header carrying `sha256=<hex HMAC-SHA256 of the exact body bytes>`. */
@@ -75,7 +78,8 @@ export function renderWebhookPayload(n: Notification, receiver = 'webhook', link
     fingerprint: f.fingerprint,
     ...evidenceOf(f, links),
   });
-  const alerts = [...n.firing.map((f) => alert(f, 'firing')), ...n.resolved.map((f) => alert(f, 'resolved'))];
+  const alerts =
+    n.storm === undefined ? [...n.firing.map((f) => alert(f, 'firing')), ...n.resolved.map((f) => alert(f, 'resolved'))] : [stormAlert(n, n.storm)];
   const { cluster, tool, owner, project } = n.labels;
   // Alerts' labels and annotations are the Alertmanager receiver's (sanitised there); the group's
   // labels go through the same sanitiser (src/deliver/text.ts).
@@ -98,6 +102,19 @@ export function renderWebhookPayload(n: Notification, receiver = 'webhook', link
     commonLabels: alerts.length === 0 ? groupLabels : common(alerts.map((a) => a.labels)),
     commonAnnotations: common(alerts.map((a) => a.annotations)),
     alerts,
+    ...(n.storm === undefined ? {} : { storm: safeStormSummary(n.storm) }),
+  };
+}
+
+/** A drift storm's summary as one alert (its counts in the annotations); the payload also carries `storm`. */
+function stormAlert(n: Notification, s: StormSummary): WebhookAlert {
+  return {
+    status: n.status,
+    labels: stormAlertLabels(n, s),
+    annotations: stormAlertAnnotations(s),
+    startsAt: new Date(n.firstSeen).toISOString(),
+    endsAt: n.status === 'firing' ? ZERO_TIME : new Date(n.at).toISOString(),
+    fingerprint: createHash('sha256').update(n.groupKey).digest('hex').slice(0, 16),
   };
 }
 
