@@ -29,6 +29,8 @@ export interface StormResult {
   sent: number;
   /** Apps accepted (202), by name. */
   accepted: string[];
+  /** When each of `accepted` was accepted (epoch ms, same order). */
+  acceptedAt: number[];
   lost: number;
   /** Apps not sent because the budget ran out. */
   unsent: number;
@@ -78,6 +80,7 @@ async function main(req: StormRequest): Promise<StormResult> {
   const statuses: Record<string, number> = {};
   const latencies: number[] = [];
   const accepted: string[] = [];
+  const acceptedAt: number[] = [];
   let fiveXx = 0;
   let lost = 0;
   let sent = 0;
@@ -101,6 +104,7 @@ async function main(req: StormRequest): Promise<StormResult> {
           statuses[status] = (statuses[status] ?? 0) + 1;
           if (status === '202') {
             accepted.push(appName(i));
+            acceptedAt.push(Date.now());
             break;
           }
           if (status.startsWith('5')) fiveXx++;
@@ -116,7 +120,7 @@ async function main(req: StormRequest): Promise<StormResult> {
   const ms = performance.now() - started;
   latencies.sort((a, b) => a - b);
   const pct = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? 0;
-  return { ms, sent, accepted, lost, unsent: req.apps - next, fiveXx, statuses, p50: pct(50), p99: pct(99), max: latencies.at(-1) ?? 0 };
+  return { ms, sent, accepted, acceptedAt, lost, unsent: req.apps - next, fiveXx, statuses, p50: pct(50), p99: pct(99), max: latencies.at(-1) ?? 0 };
 }
 
 process.once('message', (msg: unknown) => {

@@ -17,6 +17,12 @@
 // combined so (its posts are not told apart): a storm that began late reads "not told" there. The wait is bounded (BENCH_SCALE_TELL_TIMEOUT_S): past it the
 // bench prints how far each receiver got and what the rate seen so far would need for the rest.
 //
+// At the end: lost and duplicate notifications per receiver (every accepted app must be told exactly
+// once: in a message of its own, or as a member of a storm, read from GET /api/v1/storms/{id}; a
+// webhook (group, seq) posted twice is a duplicate too), and the longest pacing backlog (the longest
+// an app told alone on Slack waited past group_wait, at the 250 ms the bench reads Slack's calls;
+// and the most deliver-queue jobs waiting or delayed at once, sampled every 250 ms).
+//
 // Size (env): BENCH_SCALE_CLUSTERS (default 5), BENCH_SCALE_APPS (default 100),
 // BENCH_SCALE_RESOURCES (drifted resources in all, default 1000), BENCH_SCALE_CONCURRENCY (default
 // 16), BENCH_SCALE_TELL_TIMEOUT_S (default 300), BENCH_SCALE_GROUP_WAIT (the route's group_wait,
@@ -49,6 +55,72 @@ const SLACK_TOKEN = 'xoxb-bench-not-a-secret';
 const PREFIX = 'bench-scale';
 const GROUP_WAIT = process.env.BENCH_SCALE_GROUP_WAIT ?? '';
 const REVISION = 'abc1234def5678abc1234def5678abc1234def56';
+/** The route's group_wait in ms (BENCH_SCALE_GROUP_WAIT as 500ms, 1s, 2m; unset: the default 10s). */
+const GROUP_WAIT_MS = ((): number => {
+  const m = /^(\d+)(ms|s|m)$/.exec(GROUP_WAIT);
+  if (GROUP_WAIT === '' || !m) return 10_000;
+  return Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 's' ? 1000 : 60_000);
+})();
+
+/** What the webhook receiver was told alone (no storm summary): apps, and (group, seq) told more than once. */
+function webhookTally(): { alone: Set<string>; duplicates: () => number; add(text: string): void } {
+  const alone = new Set<string>();
+  const seen = new Set<string>();
+  let duplicates = 0;
+  return {
+    alone,
+    duplicates: () => duplicates,
+    add(text) {
+      try {
+        const body = JSON.parse(text) as { storm?: unknown; groupKey?: string; seq?: number; groupLabels?: { owner?: string } };
+        if (body.storm !== undefined) return;
+        const key = `${body.groupKey}#${body.seq}`;
+        if (seen.has(key)) duplicates++;
+        seen.add(key);
+        if (body.groupLabels?.owner !== undefined) alone.add(body.groupLabels.owner);
+      } catch {
+        // counted by the sink as a bad post
+      }
+    },
+  };
+}
+
+/** Apps (by Application name) that are members of each receiver's storms, from GET /api/v1/storms and /storms/{id}. */
+async function stormMembers(url: string): Promise<Map<string, Map<string, number>>> {
+  const out = new Map<string, Map<string, number>>();
+  const list = (await (await fetch(`${url}/api/v1/storms`)).json()) as { storms: Array<{ receiver: string; href: string }> };
+  for (const storm of list.storms) {
+    const apps = out.get(storm.receiver) ?? new Map<string, number>();
+    out.set(storm.receiver, apps);
+    let next: string | undefined = '0';
+    while (next !== undefined) {
+      const page = (await (await fetch(`${url}${storm.href}?limit=1000&cursor=${next}`)).json()) as { members: Array<{ owner: string }>; next?: string };
+      for (const m of page.members) {
+        const app = m.owner.slice(m.owner.lastIndexOf('/') + 1);
+        apps.set(app, (apps.get(app) ?? 0) + 1);
+      }
+      next = page.next;
+    }
+  }
+  return out;
+}
+
+/** Lost (told neither alone nor as a storm member) and duplicate (told twice) apps of one receiver. */
+function accounting(
+  accepted: ReadonlySet<string>,
+  alone: ReadonlyMap<string, number>,
+  members: ReadonlyMap<string, number> | undefined,
+): { lost: number; duplicates: number } {
+  let lost = 0;
+  let duplicates = 0;
+  for (const app of accepted) {
+    const times = (alone.get(app) ?? 0) + (members?.get(app) ?? 0);
+    if (times === 0) lost++;
+    if (times > 1) duplicates += times - 1;
+    if (process.env.BENCH_VERBOSE && times !== 1) process.stdout.write(`  ${app}: told alone ${alone.get(app) ?? 0}, storm member ${members?.get(app) ?? 0}\n`);
+  }
+  return { lost, duplicates };
+}
 
 async function redisMemory(redis: Redis): Promise<{ used: number; peak: number }> {
   const info = await redis.info('memory');
@@ -96,10 +168,16 @@ runBench('scale bench', (TELL_TIMEOUT_S + 900) * 1000, async () => {
   // the most apps one headline has counted, per receiver.
   const summaryApps = { slack: 0, hook: 0 };
   const headline = (text: string, receiver: 'slack' | 'hook'): void => {
-    for (const m of text.matchAll(/([\d,]+) resources in ([\d,]+) apps drifted/g))
+    for (const m of text.matchAll(/([\d,]+) resources? in ([\d,]+) apps? drifted/g))
       summaryApps[receiver] = Math.max(summaryApps[receiver], Number((m[2] ?? '0').replaceAll(',', '')));
   };
-  const sink = await startWebhookSink({ onBody: (text) => headline(text, 'hook') });
+  const hook = webhookTally();
+  const sink = await startWebhookSink({
+    onBody: (text) => {
+      headline(text, 'hook');
+      hook.add(text);
+    },
+  });
   onCleanup(() => sink.close());
   const dir = await mkdtemp(join(tmpdir(), 'meshdrift-bench-scale-'));
   onCleanup(() => rm(dir, { recursive: true, force: true }));
@@ -142,6 +220,9 @@ runBench('scale bench', (TELL_TIMEOUT_S + 900) * 1000, async () => {
 
   let rssPeak = idle.rss;
   let redisPeak = before.used;
+  // Deliver-queue jobs not yet run (waiting, prioritized, delayed: deferred by pacing or retrying).
+  let backlogPeak = 0;
+  const q = `${PREFIX}:deliver`;
   let died = false;
   svc.child.once('exit', () => (died = true));
   const sampler = setInterval(() => {
@@ -151,6 +232,10 @@ runBench('scale bench', (TELL_TIMEOUT_S + 900) * 1000, async () => {
     );
     redisMemory(redis).then(
       (m) => (redisPeak = Math.max(redisPeak, m.used)),
+      () => undefined,
+    );
+    Promise.all([redis.llen(`${q}:wait`), redis.zcard(`${q}:prioritized`), redis.zcard(`${q}:delayed`)]).then(
+      (n) => (backlogPeak = Math.max(backlogPeak, n[0] + n[1] + n[2])),
       () => undefined,
     );
   }, 250);
@@ -179,19 +264,30 @@ runBench('scale bench', (TELL_TIMEOUT_S + 900) * 1000, async () => {
   // Slack: the accepted apps named so far, read from the calls as they come (each call read once).
   const named = new Set<string>();
   const namedAlone = new Set<string>();
+  // Top-level messages that are no summary, per app (more than one: a duplicate).
+  const alonePosts = new Map<string, number>();
+  const acceptedAt = new Map(storm.accepted.map((a, i) => [a, storm.acceptedAt[i] ?? 0]));
+  // The longest an app told on its own waited past group_wait for its message (the pacing backlog it met).
+  let longestAloneWait = 0;
   let read = 0;
   const readSlack = (): void => {
+    const at = Date.now();
     for (; read < slack.calls.length; read++) {
       const call = slack.calls[read];
       if (call === undefined) continue;
       const text = JSON.stringify(call.args);
       headline(text, 'slack');
-      const summary = /resources in [\d,]+ apps drifted/.test(text);
-      for (const m of text.matchAll(/scale-app-\d+/g)) {
-        if (!accepted.has(m[0])) continue;
-        named.add(m[0]);
+      const summary = /resources? in [\d,]+ apps? drifted/.test(text);
+      // Each app once per call (a message names its app in several places).
+      for (const app of new Set([...text.matchAll(/scale-app-\d+/g)].map((m) => m[0]))) {
+        if (!accepted.has(app)) continue;
+        named.add(app);
         // Told on its own: a top-level message that is no storm summary (not a reply in its thread).
-        if (!summary && call.args.thread_ts === undefined) namedAlone.add(m[0]);
+        if (!summary && call.args.thread_ts === undefined && call.method === 'chat.postMessage') {
+          namedAlone.add(app);
+          alonePosts.set(app, (alonePosts.get(app) ?? 0) + 1);
+          longestAloneWait = Math.max(longestAloneWait, at - (acceptedAt.get(app) ?? at) - GROUP_WAIT_MS);
+        }
       }
     }
   };
@@ -203,7 +299,7 @@ runBench('scale bench', (TELL_TIMEOUT_S + 900) * 1000, async () => {
     readSlack();
     const now = performance.now() - started;
     if (firstSlackAt === undefined && slack.calls.length > 0) firstSlackAt = now;
-    if (hookDoneAt === undefined && (sink.firing() >= wantFindings || summaryApps.hook >= accepted.size)) hookDoneAt = now;
+    if (hookDoneAt === undefined && (sink.firing() >= wantFindings || hook.alone.size + summaryApps.hook >= accepted.size)) hookDoneAt = now;
     if (slackDoneAt === undefined && (named.size >= accepted.size || namedAlone.size + summaryApps.slack >= accepted.size)) slackDoneAt = now;
     await sleep(250);
   }
@@ -213,6 +309,10 @@ runBench('scale bench', (TELL_TIMEOUT_S + 900) * 1000, async () => {
   const final = died ? { rss: NaN, peak: rssPeak } : await residentMemory(svc.pid);
   const counters = died ? { signals: '-', notifications: '-' } : await countersOf(svc.url);
   const after = await redisMemory(redis);
+  const members = died ? new Map<string, Map<string, number>>() : await stormMembers(svc.url).catch(() => new Map<string, Map<string, number>>());
+  const hookAlone = new Map([...hook.alone].map((a) => [a, 1]));
+  const slackAcc = accounting(accepted, alonePosts, members.get('chat'));
+  const hookAcc = accounting(accepted, hookAlone, members.get('hook'));
   const s = (ms: number | undefined): string => (ms === undefined ? '-' : `${(ms / 1000).toFixed(1)} s`);
   const notYet = (done: number, want: number, what: string): string => {
     const rate = done / waited;
@@ -251,6 +351,14 @@ runBench('scale bench', (TELL_TIMEOUT_S + 900) * 1000, async () => {
     [
       'Slack calls made',
       `${slack.calls.length} (${[...methods].map(([m, n]) => `${m} ${n}`).join(', ')}); ${slack.messages.size} channel messages, ${replies} thread replies`,
+    ],
+    [
+      'lost / duplicate notifications',
+      `Slack ${slackAcc.lost} / ${slackAcc.duplicates}; webhook ${hookAcc.lost} / ${hookAcc.duplicates + hook.duplicates()} (apps told neither alone nor as a storm member / told twice, at the end)`,
+    ],
+    [
+      'longest pacing backlog',
+      `${(Math.max(0, longestAloneWait) / 1000).toFixed(1)} s (the longest an app told alone on Slack waited past group_wait); deliver jobs queued at once, peak ${backlogPeak}`,
     ],
     ['meshdrift: signals by outcome', counters.signals],
     ['meshdrift: notifications by receiver, outcome', counters.notifications],

@@ -24,6 +24,16 @@ export interface StormJobDeps {
   argocdUrl?: string;
 }
 
+/**
+ * When the next look at a storm comes after look `n`: 5 s, 10 s, 15 s… after the one before, then
+ * once a window. A storm's burst usually lasts seconds: its summary counts it all within
+ * seconds, then the refreshes slow down to the window.
+ */
+export const STORM_RAMP_MS = 5_000;
+export function nextLookDelay(n: number, windowMs: number): number {
+  return Math.min(windowMs, STORM_RAMP_MS * n);
+}
+
 type Step = { done: true } | { done: false; result: SendResult };
 
 /**
@@ -48,7 +58,7 @@ async function tellDetail(deps: StormJobDeps, data: StormJob, notifier: Notifier
 /**
  * The `storm` job: the n-th look at a receiver's storm of one cause. Sends the summary if members
  * changed since the last one (or the resolve once the storm is over), its detail once it took its
- * last member, then queues job n+1 a window later while the storm lasts. Fixed ids (receiver,
+ * last member, then queues job n+1 (nextLookDelay) while the storm lasts. Fixed ids (receiver,
  * storm, n): a chain never forks across replicas.
  */
 export function createStormHandler(deps: StormJobDeps): JobHandler {
@@ -87,7 +97,7 @@ export function createStormHandler(deps: StormJobDeps): JobHandler {
     }
     const detail = await tellDetail(deps, data, notifier, record, at, log);
     if (!detail.done) return settle(job, token, detail.result, { ...outcome, done });
-    await deps.queues.enqueueStorm({ ...data, n: data.n + 1 }, windowMs);
+    await deps.queues.enqueueStorm({ ...data, n: data.n + 1 }, nextLookDelay(data.n, windowMs));
     return done === 'unchanged' ? done : settle(job, token, { ok: true }, { ...outcome, done });
   };
 }
