@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { type Attribution, changeListSchema, MAX_CHANGES } from '../model/forensics.ts';
+import { type Attribution, changeListSchema, MAX_ATTRIBUTIONS, MAX_CHANGES } from '../model/forensics.ts';
 import { ownerRefSchema } from '../model/signal.ts';
 
 /**
@@ -229,7 +229,7 @@ export function persistedIn(rec: AdmissionRecord, live: { resourceVersion?: stri
 }
 
 /** How a finding names who made a recorded change: a person, through the tool they used. */
-export function attributionOf(rec: AdmissionRecord, withheld = 'withheld'): Attribution {
+export function attributionOf(rec: AdmissionRecord, withheld = 'a person (name withheld)'): Attribution {
   const paths = rec.changes.changes.map((c) => c.path).slice(0, MAX_CHANGES);
   return {
     kind: 'person',
@@ -240,4 +240,40 @@ export function attributionOf(rec: AdmissionRecord, withheld = 'withheld'): Attr
     source: 'admission',
     ...(paths.length === 0 ? {} : { paths }),
   };
+}
+
+/** What a watch event of one object says about it: its resourceVersion and the object, or nothing (deleted). */
+export interface WatchedObject {
+  cluster: string;
+  uid: string;
+  resourceVersion?: string | undefined;
+  /** The live object; undefined for a DELETED event. */
+  object?: unknown;
+}
+
+/**
+ * The mesh watch's side of the join (issue #17): for a watch event of an object, the admission
+ * records it confirms (persistedIn) are marked confirmed (once each; `onConfirmed` counts them), and
+ * the people behind the object's confirmed records are returned, newest first, for the watch's own,
+ * observed, finding on the object. GitOps writes are confirmed too but name no one.
+ */
+export async function confirmWrites(
+  store: AdmissionStore,
+  watched: WatchedObject,
+  at: number,
+  onConfirmed: (rec: StoredAdmissionRecord) => void = () => undefined,
+): Promise<Attribution[]> {
+  const records = await store.recent(watched.cluster, watched.uid);
+  const live = watched.object === undefined ? undefined : { resourceVersion: watched.resourceVersion, object: watched.object };
+  const people: Attribution[] = [];
+  for (const rec of records) {
+    let confirmed = rec.confirmedAt !== undefined;
+    if (!confirmed && persistedIn(rec, live)) {
+      await store.confirm(watched.cluster, watched.uid, rec.id, at);
+      onConfirmed(rec);
+      confirmed = true;
+    }
+    if (confirmed && !rec.gitops && people.length < MAX_ATTRIBUTIONS) people.push(attributionOf(rec));
+  }
+  return people;
 }

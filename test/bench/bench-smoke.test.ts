@@ -21,7 +21,12 @@ function runBenchModule(file: string, env: Record<string, string>): Promise<{ co
 
 describe('bench modules run one tiny iteration', () => {
   it('admission: prints the answer throughput and latency, the records written, and the admission-to-Slack latency', async () => {
-    const r = await runBenchModule('bench/admission.ts', { BENCH_ADMISSION_N: '40', BENCH_ADMISSION_CONCURRENCY: '2', BENCH_ADMISSION_SLACK_N: '1', BENCH_DEADLINE_MS: '100000' });
+    const r = await runBenchModule('bench/admission.ts', {
+      BENCH_ADMISSION_N: '40',
+      BENCH_ADMISSION_CONCURRENCY: '2',
+      BENCH_ADMISSION_SLACK_N: '1',
+      BENCH_DEADLINE_MS: '100000',
+    });
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(/^\s+40\s+2\s+\d+\/s\s+\d+\.\d\d ms\s+\d+\.\d\d ms\s+\d+\.\d\d ms\s+0$/m);
     expect(r.out).toMatch(/records: \{outcome="written"\} \d+/);

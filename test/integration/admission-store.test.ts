@@ -6,6 +6,7 @@ import {
   admissionObjectKey,
   admissionStreamKey,
   attributionOf,
+  confirmWrites,
   createAdmissionStore,
   objectDigest,
   persistedIn,
@@ -138,6 +139,48 @@ describe('persistedIn and attributionOf', () => {
       source: 'admission',
       paths: ['spec.http[0].route[0].weight'],
     });
-    expect(attributionOf(rec({ user: {} })).who).toBe('withheld');
+    expect(attributionOf(rec({ user: {} })).who).toBe('a person (name withheld)');
+  });
+});
+
+describe('confirmWrites (the mesh watch side of the join)', () => {
+  let prefix: string;
+  let redis: Redis;
+  beforeEach(() => {
+    prefix = testPrefix('admission-confirm');
+    redis = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });
+  });
+  afterEach(async () => {
+    redis.disconnect();
+    await deleteKeys(redisUrl(), prefix);
+  });
+
+  it('confirms the records a watch event shows persisted, once, and names their people; a write that did not persist stays told', async () => {
+    const store = createAdmissionStore({ redis, keyPrefix: prefix, ttlMs: HOUR, perObject: 10, maxRecords: 1000, now: () => T0 + 10 });
+    await store.record(
+      rec({
+        requestUid: 'gitops',
+        gitops: true,
+        user: { username: 'system:serviceaccount:argocd:argocd-application-controller' },
+        afterDigest: objectDigest({ ...after, spec: { git: true } }) ?? '',
+        at: T0 - 5,
+      }),
+    );
+    await store.record(rec({ requestUid: 'lost', afterDigest: objectDigest({ ...after, spec: { lost: true } }) ?? '', at: T0 - 1 }));
+    await store.record(rec());
+    const confirmed: string[] = [];
+    const live = { ...after, metadata: { ...after.metadata, resourceVersion: '12' } };
+    const people = await confirmWrites(store, { cluster: 'prod', uid: 'u-1', resourceVersion: '12', object: live }, T0 + 20, (r) =>
+      confirmed.push(r.requestUid),
+    );
+    expect(confirmed).toEqual(['req-1']);
+    expect(people.map((p) => p.who)).toEqual(['alice@corp']);
+    const again = await confirmWrites(store, { cluster: 'prod', uid: 'u-1', resourceVersion: '12', object: live }, T0 + 30, (r) =>
+      confirmed.push(r.requestUid),
+    );
+    expect(confirmed).toEqual(['req-1']);
+    expect(again.map((p) => p.who)).toEqual(['alice@corp']);
+    const states = Object.fromEntries((await store.recent('prod', 'u-1')).map((r) => [r.requestUid, r.confirmedAt]));
+    expect(states).toEqual({ 'req-1': T0 + 20, lost: undefined, gitops: undefined });
   });
 });

@@ -98,11 +98,13 @@ export function recordOf(req: AdmissionRequest, ctx: RecordContext, at: number):
   };
 }
 
-/** "changed outside Git by alice@corp via kubectl-edit" (the name as the policy keeps it). */
+/**
+ * The finding's detail: what happened, "changed outside Git". Who and through which tool is the
+ * finding's attribution (rendered by every receiver: "changed by alice@corp via kubectl-edit").
+ */
 export function toldDetail(rec: AdmissionRecord): string {
-  const who = rec.user.username ?? 'a person (name withheld)';
   const verb = rec.operation === 'DELETE' ? 'deleted' : rec.operation === 'CREATE' ? 'created' : 'changed';
-  return `${verb} outside Git by ${who}${rec.via === undefined ? '' : ` via ${rec.via}`}`;
+  return `${verb} outside Git (told by the API server's admission request)`;
 }
 
 /**

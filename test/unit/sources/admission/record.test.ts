@@ -76,7 +76,8 @@ describe('the record of a write', () => {
     expect(applyRule('alice@corp', 'hash', `${KEY}x`)).not.toBe(hashed?.user.username);
     const dropped = recordOf(update(), ctx({ usernames: 'drop', groups: 'drop' }), T0);
     expect(dropped?.user).toEqual({});
-    expect(toldDetail(dropped as NonNullable<typeof dropped>)).toBe('changed outside Git by a person (name withheld) via kubectl-edit');
+    expect(dropped && admissionSignalOf(dropped)?.resources[0]?.attribution?.[0]?.who).toBe('a person (name withheld)');
+    expect(toldDetail(dropped as NonNullable<typeof dropped>)).not.toContain('alice');
     expect(keptUser(update(), ctx({ details: true }).users)).toMatchObject({ uid: 'u-42', extra: { 'scopes.example': ['a'] } });
   });
 
@@ -99,7 +100,7 @@ describe('the finding a change outside Git makes', () => {
       owner: { kind: 'Application', name: 'payments-mesh' },
     });
     const r = signal?.resources[0];
-    expect(r).toMatchObject({ state: 'Modified', detail: 'changed outside Git by alice@corp via kubectl-edit' });
+    expect(r).toMatchObject({ state: 'Modified', detail: "changed outside Git (told by the API server's admission request)" });
     expect(r?.attribution?.[0]).toMatchObject({ kind: 'person', who: 'alice@corp', via: 'kubectl-edit', operation: 'UPDATE', source: 'admission' });
     const owner = { kind: 'Application', namespace: 'argocd', name: 'payments-mesh' };
     const ref = { group: 'networking.istio.io', kind: 'VirtualService', namespace: 'payments', name: 'payments' };
