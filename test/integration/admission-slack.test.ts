@@ -21,6 +21,8 @@ import { postArgocd, SLACK_TOKEN, startService, stopService } from '../support/s
  */
 
 const VS_PATH = 'spec.http[0].route[1].weight';
+/** A bearer token alice pastes into a header value of the route: never shown anywhere. */
+const JWT = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJib2IifQ.dGhpcy1pcy1hLXNpZ25hdHVyZQ';
 
 interface Running {
   svc: App & { url: string };
@@ -82,12 +84,15 @@ async function start(env: Record<string, string>): Promise<Running> {
 
 /** alice edits the weight of route 1 from 10 to 50 with kubectl edit; then Argo CD reports the app OutOfSync. */
 async function aliceThenArgo(r: Running): Promise<void> {
+  const edited = paymentsVs(50, '41');
+  const http = (edited.spec as { http: Array<Record<string, unknown>> }).http;
+  if (http[0]) http[0].headers = { request: { set: { authorization: `Bearer ${JWT}` } } };
   const body = review({
     operation: 'UPDATE',
     username: 'alice@corp',
     groups: ['corp:mesh-admins'],
     oldObject: paymentsVs(10, '41'),
-    object: paymentsVs(50, '41'),
+    object: edited,
     fieldManager: 'kubectl-edit',
   });
   const answer = await postAdmission(r.svc.admission?.address().url ?? '', body, r.ca);
@@ -113,6 +118,9 @@ describe('a change outside Git, told by the recorder, then Argo CD', () => {
     expect(text).toMatch(/10[^0-9]+50/);
     // The verdict's other drifted resources are in the same message.
     expect(text).toContain('payments-allow-frontend');
+    // The header value is shown as changed, never as itself.
+    expect(text).toContain('headers');
+    expect(JSON.stringify(r.slack.calls)).not.toContain(JWT);
   });
 
   it('with usernames and groups hashed, never shows the name: not in Slack, PagerDuty, the API, Redis or the logs', async () => {
@@ -153,6 +161,7 @@ describe('a change outside Git, told by the recorder, then Argo CD', () => {
     for (const [where, text] of Object.entries(places)) {
       expect(text, where).not.toContain('alice');
       expect(text, where).not.toContain('corp:mesh-admins');
+      expect(text, where).not.toContain(JWT);
     }
   });
 });
