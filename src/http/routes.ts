@@ -24,6 +24,7 @@ import { createSlackActionsRouter, slackAuditEntry } from './slack-actions.ts';
 import { redisUnavailable, type UnavailableReason } from '../net/unavailable.ts';
 import type { LeaderGatedKubeSources } from '../sources/kube/gated.ts';
 import type { Senders } from './senders.ts';
+import { createRedisGroupMetaReader } from '../track/group-meta.ts';
 
 /** What every part of the HTTP edge uses. */
 export interface HttpBase {
@@ -105,12 +106,14 @@ function slackActionsRouter(deps: HttpAppDeps, signingSecret: string): express.R
   const { env, redis, stores, queues, policy, now, log } = deps;
   const { store } = stores;
   const prefix = env.MESHDRIFT_KEY_PREFIX;
+  // A click needs the group's labels and last notification only: its meta record, not its findings.
+  const groups = createRedisGroupMetaReader(redis, prefix);
   return createSlackActionsRouter({
     signingSecret,
     now,
     log,
     silences: stores.silences,
-    groupLabels: async (groupKey) => (await store.get(groupKey))?.labels ?? null,
+    groupLabels: async (groupKey) => (await groups.meta(groupKey))?.labels ?? null,
     allowed: createSlackActionAccess({
       policy: () => policy().current(),
       store,
@@ -121,7 +124,7 @@ function slackActionsRouter(deps: HttpAppDeps, signingSecret: string): express.R
       now,
     }),
     sync: createSyncNow({ policy, store, queues, now, log }),
-    acknowledge: createSlackAcknowledge({ store, owners: stores.owners, queues, receivers: () => policy().current().receivers, now }),
+    acknowledge: createSlackAcknowledge({ groups, owners: stores.owners, queues, receivers: () => policy().current().receivers, now }),
     recordAction: createSlackActionLineRecorder(redis, prefix, () => policy().current().receivers),
     // The one audit trail (GET /api/v1/audit), kind slack-action.
     audit: async (entry) => void (await deps.audit.append(slackAuditEntry(entry))),

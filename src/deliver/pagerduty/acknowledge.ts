@@ -3,7 +3,7 @@ import type { GroupLabels } from '../../model/alert-group.ts';
 import { ownerPath } from '../../model/owner.ts';
 import type { Queues } from '../../queue/queues.ts';
 import type { OwnerGroupIndex } from '../../track/ingest.ts';
-import type { TrackStore } from '../../track/redis-store.ts';
+import type { GroupMetaReader } from '../../track/group-meta.ts';
 
 /**
  * Which PagerDuty alerts a Slack "Acknowledge" acknowledges. A Slack message belongs to the Slack
@@ -56,7 +56,8 @@ export function ackSummary(targets: readonly PagerDutyAckTarget[]): string {
 }
 
 export interface SlackAcknowledgeDeps {
-  store: Pick<TrackStore, 'get'>;
+  /** Groups' labels and last notifications (their meta records: no findings are read). */
+  groups: GroupMetaReader;
   owners: Pick<OwnerGroupIndex, 'groupsOf'>;
   queues: Pick<Queues, 'enqueueAcknowledge'>;
   /** The receivers of the policy in force. */
@@ -69,17 +70,17 @@ export interface SlackAcknowledgeDeps {
  * PagerDuty receiver the owner's drift went to ({@link findPagerDutyAckTargets}).
  */
 export function createSlackAcknowledge(deps: SlackAcknowledgeDeps): (groupKey: string, actor: string) => Promise<{ summary: string }> {
-  const { store, owners, queues, now } = deps;
+  const { groups, owners, queues, now } = deps;
   return async (groupKey, actor) => {
-    const labels = (await store.get(groupKey))?.labels;
+    const labels = (await groups.meta(groupKey))?.labels;
     if (!labels) throw new Error('this alert group no longer exists');
     const receivers = deps.receivers();
     const targets = await findPagerDutyAckTargets({
       labels,
       groupsOf: (o) => owners.groupsOf(ownerPath(o)),
       summary: async (key) => {
-        const g = await store.get(key);
-        return g ? { groupKey: key, receiver: g.labels.receiver, firing: g.lastNotification?.status === 'firing' } : null;
+        const g = await groups.meta(key);
+        return g ? { groupKey: key, receiver: g.labels.receiver, firing: g.last?.status === 'firing' } : null;
       },
       isPagerDuty: (name) => receivers.some((r) => r.name === name && r.pagerduty !== undefined),
     });
