@@ -251,8 +251,12 @@ export const envSchema = z.object({
   MESHDRIFT_SILENCE_MAX_CREATED_BY_LENGTH: count(256, 1, 4096),
   /** Longest silence (endsAt - startsAt). */
   MESHDRIFT_SILENCE_MAX_DURATION: duration('90d').refine((ms) => ms >= 60_000, 'must be at least 1m'),
-  /** At most this many alert groups (firing or retained) exist; a signal that would create one more fails with 503. */
-  MESHDRIFT_MAX_ALERT_GROUPS: count(10_000, 1, 10_000_000),
+  /**
+   * At most this many alert groups (firing or retained) exist; a signal that would create one more
+   * fails with 503. 50,000: a storm of 10,000 apps routed to 2 receivers (20,000 groups, issue #15)
+   * with 2.5x room; Redis holds about 4 KB per finding with its notifications (docs/operations.md).
+   */
+  MESHDRIFT_MAX_ALERT_GROUPS: count(50_000, 1, 10_000_000),
   /** A firing group no signal has reported for this long is dropped (its keys expire). */
   MESHDRIFT_FIRING_GROUP_TTL: duration('30d').refine((ms) => ms >= 86_400_000, 'must be at least 1d'),
   /** Per-app series of meshdrift_app_drift_total: `top:N`, `all` or `off`. */

@@ -15,7 +15,7 @@ export interface InhibitSourceStore {
 const labelsSchema = z.record(z.string(), z.string());
 
 export interface InhibitSourceStoreOptions {
-  /** Most sources kept (MESHDRIFT_MAX_ALERT_GROUPS); past it new ones are not added. Default 10,000. */
+  /** Most sources kept (MESHDRIFT_MAX_ALERT_GROUPS); past it new ones are not added. */
   max?: number;
   /** The key expires this long after its last update (MESHDRIFT_FIRING_GROUP_TTL); default 30 days. */
   ttlSeconds?: number;
