@@ -163,6 +163,12 @@ export const signalSchema = z.object({
   /** Epoch milliseconds. */
   observedAt: z.number().int().nonnegative(),
   /**
+   * When the tool last compared live with Git (Argo CD `status.reconciledAt`, epoch ms, its
+   * clock). A snapshot does not resolve a finding whose evidence names a later write to the object
+   * (a watch-seen edit: track/decide.ts): its verdict is about the object before that write.
+   */
+  comparedAt: z.number().int().nonnegative().optional(),
+  /**
    * `snapshot`: the full list of the owner's resources; a tracked finding that is absent or InSync
    * resolves. `partial`: an event about some resources; it never resolves the others.
    */

@@ -23,10 +23,36 @@ export interface SignalScope {
   covers?: { kinds?: readonly string[] | undefined; states?: readonly DriftState[] | undefined } | undefined;
 }
 
+/**
+ * States only meshdrift's own mesh watch can see (issue #16): a GitOps tool's snapshot says nothing
+ * about them (Argo CD calls a shadow-drifted object Synced), so only a snapshot that names them in
+ * `covers.states` (the mesh watch's own) resolves them.
+ */
+export const WATCH_ONLY_STATES: ReadonlySet<DriftState> = new Set<DriftState>(['Shadow', 'NotInEffect', 'Unmanaged']);
+
 function covered(f: TrackedFinding, scope: SignalScope): boolean {
   const c = scope.covers;
+  if (c?.states === undefined && WATCH_ONLY_STATES.has(f.state)) return false;
   if (!c) return true;
   return (c.kinds === undefined || c.kinds.includes(f.resource.kind)) && (c.states === undefined || c.states.includes(f.state));
+}
+
+/**
+ * The newest write to the object its evidence names (managedFields or admission time, cluster
+ * clock). A snapshot whose tool compared at or before it (Argo CD `reconciledAt`) has not seen that
+ * write, so its "Synced" cannot resolve what the mesh watch saw.
+ */
+function lastWriteAt(f: Pick<Finding, 'attribution'>): number | undefined {
+  const times = (f.attribution ?? []).map((a) => a.at).filter((t): t is number => t !== undefined);
+  return times.length > 0 ? Math.max(...times) : undefined;
+}
+
+/** Whether a signal carries evidence (changes, attribution) the stored finding does not hold yet. */
+function newEvidence(existing: Finding, f: Finding): boolean {
+  return (
+    (f.changes !== undefined && JSON.stringify(f.changes) !== JSON.stringify(existing.changes)) ||
+    (f.attribution !== undefined && JSON.stringify(f.attribution) !== JSON.stringify(existing.attribution))
+  );
 }
 
 export interface SignalInput {
@@ -51,6 +77,8 @@ export interface SignalInput {
    * Absent: told.
    */
   observed?: boolean;
+  /** When the tool compared live with Git (Argo CD reconciledAt), for a snapshot (model/signal.ts comparedAt). */
+  comparedAt?: number;
 }
 
 /** What a signal needs of the last notification: when, and whether it said firing or resolved. */
@@ -134,6 +162,11 @@ function emptyState(input: SignalInput, now: number): GroupState {
   };
 }
 
+const evidenceOf = (f: Finding): Pick<Finding, 'changes' | 'attribution'> => ({
+  ...(f.changes !== undefined ? { changes: f.changes } : {}),
+  ...(f.attribution !== undefined ? { attribution: f.attribution } : {}),
+});
+
 function sameTiming(a: Timing, b: Timing): boolean {
   return (
     a.groupWaitMs === b.groupWaitMs && a.groupIntervalMs === b.groupIntervalMs && a.repeatIntervalMs === b.repeatIntervalMs && a.pendingForMs === b.pendingForMs
@@ -146,7 +179,10 @@ export function applySignal(prev: SignalView | null, input: SignalInput, now: nu
 export function applySignal<S extends SignalView>(prev: S | null, input: SignalInput, now: number): ApplyResult<S> {
   const owner = ownerPath(input.scope);
   const incoming: SnapshotRecord = { at: input.observedAt, observed: input.observed === true };
-  if (prev && input.completeness === 'snapshot' && isStaleSnapshot(snapshotRecordOf(prev, owner, now), incoming)) {
+  // A snapshot of some states only (the mesh watch's) is ordered by its own queue, not against the
+  // owner's record: it neither is held back by an Argo CD or Flux snapshot nor holds them back.
+  const ordered = input.completeness === 'snapshot' && input.scope.covers?.states === undefined;
+  if (prev && ordered && isStaleSnapshot(snapshotRecordOf(prev, owner, now), incoming)) {
     return { next: prev, changed: false, opened: [], resolved: 0, resolvedFindings: [], stale: true, dirty: false };
   }
   if (!prev && input.findings.length === 0) return { next: null, changed: false, opened: [], resolved: 0, resolvedFindings: [], stale: false, dirty: false };
@@ -163,6 +199,8 @@ export function applySignal<S extends SignalView>(prev: S | null, input: SignalI
   const firingBefore = base.firingUnread === true || Object.values(base.findings).some((f) => f.status === 'firing');
   for (const f of input.findings) {
     const existing = findings[f.fingerprint];
+    // A revert the watch saw before the finding resolved is already accounted for: no second episode.
+    if (existing?.status === 'resolved' && f.state === 'Corrected' && (existing.resolvedAt ?? 0) >= input.observedAt) continue;
     if (!existing || existing.status === 'resolved') {
       const tracked: TrackedFinding = { ...f, firstSeen: now, lastSeen: now, status: 'firing' };
       findings[f.fingerprint] = tracked;
@@ -170,9 +208,14 @@ export function applySignal<S extends SignalView>(prev: S | null, input: SignalI
       changed = true;
       continue;
     }
-    const material = existing.state !== f.state || existing.severity !== f.severity;
-    if (material || existing.detail !== f.detail) {
-      findings[f.fingerprint] = { ...existing, ...f, firstSeen: existing.firstSeen, lastSeen: now, status: 'firing' };
+    // A watch-only state (Shadow, NotInEffect) never replaces what a GitOps tool (or a watch-seen
+    // edit) reported about the same object: the stronger verdict stands until it resolves.
+    const weaker = WATCH_ONLY_STATES.has(f.state) && !WATCH_ONLY_STATES.has(existing.state);
+    const material = !weaker && (existing.state !== f.state || existing.severity !== f.severity);
+    if (material || (!weaker && existing.detail !== f.detail) || newEvidence(existing, f)) {
+      // Evidence (changes, attribution) a later signal lacks is kept: `f` has no such key then.
+      const merged = weaker ? { ...existing, ...evidenceOf(f) } : { ...existing, ...f };
+      findings[f.fingerprint] = { ...merged, firstSeen: existing.firstSeen, lastSeen: now, status: 'firing' };
       changed ||= material;
       dirty = true;
     }
@@ -192,6 +235,9 @@ export function applySignal<S extends SignalView>(prev: S | null, input: SignalI
         // longer being critical).
         const still = input.reported?.get(fp);
         if (still !== undefined && still.state === f.state && still.severity === f.severity) continue;
+        // The tool compared before the write the mesh watch saw: its "in sync" is about the object before it.
+        const wrote = lastWriteAt(f);
+        if (input.comparedAt !== undefined && wrote !== undefined && input.comparedAt <= wrote) continue;
         findings[fp] = { ...f, status: 'resolved', resolvedAt: now };
         changed = true;
         resolved++;
@@ -204,7 +250,7 @@ export function applySignal<S extends SignalView>(prev: S | null, input: SignalI
   let snapshots = base.snapshots;
   let snapshotRecords = base.snapshotRecords;
   const kept = base.snapshotRecords?.[owner];
-  if (input.completeness === 'snapshot' && (kept === undefined || kept.at !== incoming.at || kept.observed !== incoming.observed)) {
+  if (ordered && (kept === undefined || kept.at !== incoming.at || kept.observed !== incoming.observed)) {
     snapshots = { ...base.snapshots, [owner]: incoming.at };
     snapshotRecords = { ...base.snapshotRecords, [owner]: incoming };
   }

@@ -66,6 +66,7 @@ export function groupInputs(signal: Signal, findings: readonly Finding[], root: 
           completeness: signal.completeness,
           scope,
           observedAt: signal.observedAt,
+          ...(signal.comparedAt !== undefined ? { comparedAt: signal.comparedAt } : {}),
         };
         groups.set(groupKey, input);
       }

@@ -207,7 +207,8 @@ async function ingestOne(received: Signal, deps: IngestDeps, maxSkew: number): P
       const routed = new Set(inputs.map((i) => i.groupKey));
       inputs = inputs.map((i) => ({ ...i, reported }));
       for (const groupKey of known) {
-        if (!routed.has(groupKey)) inputs.push({ groupKey, findings: [], completeness: 'snapshot', scope, observedAt: signal.observedAt, reported });
+        if (!routed.has(groupKey))
+          inputs.push({ groupKey, findings: [], completeness: 'snapshot', scope, observedAt: signal.observedAt, ...comparedAtOf(signal), reported });
       }
     }
 
@@ -263,3 +264,6 @@ async function ingestOne(received: Signal, deps: IngestDeps, maxSkew: number): P
     return { outcome, groups: inputs.map((i) => i.groupKey), findings: findings.length };
   }
 }
+
+/** A snapshot's comparison time, for every group it reaches (track/decide.ts). */
+const comparedAtOf = (signal: Signal): { comparedAt?: number } => (signal.comparedAt !== undefined ? { comparedAt: signal.comparedAt } : {});

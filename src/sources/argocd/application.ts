@@ -95,6 +95,12 @@ function observedAtOf(app: Application, source: SignalSource, now: number): numb
   return Number.isFinite(reconciled) ? reconciled : now;
 }
 
+/** When Argo CD last compared the app with Git (`status.reconciledAt`), if it says. */
+function comparedAtOf(app: Application): { comparedAt?: number } {
+  const at = Date.parse(app.status?.reconciledAt ?? '');
+  return Number.isFinite(at) && at >= 0 ? { comparedAt: at } : {};
+}
+
 /** Argo CD's own words for why it could not compare, e.g. a ComparisonError's message. */
 const COMPARISON_CONDITIONS = ['ComparisonError', 'InvalidSpecError', 'UnknownError'];
 const MAX_DETAIL = 300;
@@ -182,6 +188,7 @@ export function applicationToSignal(app: Application, ctx: ApplicationContext): 
     ...(sync ? { sync } : {}),
     ...(app.status?.health?.status ? { health: app.status.health.status } : {}),
     observedAt: observedAtOf(app, ctx.source, ctx.now),
+    ...comparedAtOf(app),
     completeness: sync === 'Unknown' || sync === undefined ? 'partial' : 'snapshot',
     resources,
   };
