@@ -119,6 +119,14 @@ export interface Metrics {
   /** Polled signals that changed tracked state. */
   argocdPollDiscovered(count: number): void;
   setLeader(leader: boolean): void;
+  /** Mesh objects the mesh watch checks in one cluster, of one kind. */
+  meshObjects(cluster: string, kind: string, count: number): void;
+  /** A watch-seen state sent (sources/mesh/cluster.ts). */
+  meshState(cluster: string, state: string): void;
+  /** A mesh object version whose comparison failed. */
+  meshDiffFailed(cluster: string): void;
+  /** Objects seen past the per-cluster cap so far. */
+  meshCapped(cluster: string, count: number): void;
   /** Whether this replica competes for the watch Lease: with meshdrift_leader, tells "no leader" from "no watches" (issue #7). */
   setLeaderElection(enabled: boolean): void;
   /** A finding's first notification: seconds from when its source observed it (MTTD as meshdrift sees it). */
@@ -225,6 +233,40 @@ function admissionMetrics(registry: Registry): Pick<Metrics, 'admissionRequest' 
     admissionRecord: (outcome) => records.inc({ outcome }),
     admissionJoined: (how) => joined.inc({ how }),
     setAdmissionCertExpiry: (s) => certExpiry.set(s),
+  };
+}
+
+/** The mesh watch (issue #16, sources/mesh/). */
+function meshMetrics(registry: Registry): Pick<Metrics, 'meshObjects' | 'meshState' | 'meshDiffFailed' | 'meshCapped'> {
+  const objects = new Gauge({
+    name: 'meshdrift_mesh_objects',
+    help: 'Mesh objects the mesh watch checks, by cluster and kind (the leader only).',
+    labelNames: ['cluster', 'kind'],
+    registers: [registry],
+  });
+  const states = new Counter({
+    name: 'meshdrift_mesh_states_total',
+    help: 'Watch-seen states sent for mesh objects, by cluster and state (Modified, Corrected from edits and reverts; Shadow, Unmanaged, NotInEffect per owner snapshot).',
+    labelNames: ['cluster', 'state'],
+    registers: [registry],
+  });
+  const diffFailures = new Counter({
+    name: 'meshdrift_mesh_diff_failures_total',
+    help: 'Mesh object versions whose comparison with the GitOps baseline failed (kept without evidence), by cluster.',
+    labelNames: ['cluster'],
+    registers: [registry],
+  });
+  const capped = new Gauge({
+    name: 'meshdrift_mesh_capped_objects',
+    help: 'Mesh objects seen past MESHDRIFT_MESH_MAX_OBJECTS (kept as identities only, not checked), by cluster; 0 when under the cap.',
+    labelNames: ['cluster'],
+    registers: [registry],
+  });
+  return {
+    meshObjects: (cluster, kind, count) => objects.set({ cluster, kind }, count),
+    meshState: (cluster, state) => states.inc({ cluster, state }),
+    meshDiffFailed: (cluster) => diffFailures.inc({ cluster }),
+    meshCapped: (cluster, count) => capped.set({ cluster }, count),
   };
 }
 
@@ -554,6 +596,7 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
     ...reliabilityMetrics(registry),
     ...stormMetrics(registry),
     ...admissionMetrics(registry),
+    ...meshMetrics(registry),
   };
 }
 

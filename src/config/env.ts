@@ -33,6 +33,9 @@ const byteSize = (fallback: string) =>
       return Number(m[1]) * (m[2] === 'MiB' ? 1024 * 1024 : m[2] === 'KiB' ? 1024 : 1);
     });
 
+/** An RFC 1123 label, as Kubernetes requires of namespace names. */
+const K8S_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
 /** A comma-separated list, blanks dropped. */
 const commaList = (v: string | undefined): string[] =>
   (v ?? '')
@@ -357,6 +360,61 @@ export const envSchema = z.object({
   MESHDRIFT_ARGOCD_INSTANCE_LABEL: z.string().max(317).default('app.kubernetes.io/instance'),
   /** PagerDuty Events API v2 endpoint override (tests, proxies). */
   PAGERDUTY_EVENTS_URL: z.string().url().optional(),
+  /**
+   * The watch of the mesh objects themselves (issue #16, docs/mesh.md): `on` (default) runs it
+   * wherever the Kubernetes watches run (MESHDRIFT_CLUSTERS set, on the leader); `off` never.
+   */
+  MESHDRIFT_MESH_WATCH: z.enum(['on', 'off']).default('on'),
+  /** Namespaces of mesh objects to watch, comma-separated (default all; cluster-scoped kinds only with all). */
+  MESHDRIFT_MESH_NAMESPACES: z
+    .string()
+    .optional()
+    .transform(commaList)
+    .refine((list) => list.every((ns) => K8S_NAME.test(ns)), 'must be Kubernetes namespace names, comma-separated'),
+  /** Most mesh objects checked per cluster; past it, objects are kept as identities only (a warning and a metric). */
+  MESHDRIFT_MESH_MAX_OBJECTS: count(50_000, 1, 10_000_000),
+  /** Field managers whose writes are the GitOps tools' (the baseline), comma-separated. */
+  MESHDRIFT_MESH_GITOPS_MANAGERS: z
+    .string()
+    .default('argocd-controller,argocd-application-controller,kustomize-controller,helm-controller')
+    .transform(commaList)
+    .refine((list) => list.length > 0 && list.every((m) => m.length <= 128), 'must be one or more field manager names, comma-separated'),
+  /** Field managers whose writes are expected (progressive delivery controllers…): never drift, comma-separated. */
+  MESHDRIFT_MESH_IGNORE_MANAGERS: z
+    .string()
+    .optional()
+    .transform(commaList)
+    .refine((list) => list.every((m) => m.length <= 128), 'must be field manager names, comma-separated'),
+  /** JSON pointers (RFC 6901) never compared on any mesh object, comma-separated (`/spec/http/0/route`). */
+  MESHDRIFT_MESH_IGNORE_PATHS: z
+    .string()
+    .optional()
+    .transform(commaList)
+    .refine(
+      (list) => list.length <= 100 && list.every((p) => p.startsWith('/') && p.length <= 1024),
+      'must be JSON pointers (each starts with /), comma-separated, at most 100',
+    ),
+  /** Namespace of the Argo CD Applications an object's tracking id names without one. */
+  MESHDRIFT_MESH_ARGOCD_NAMESPACE: z
+    .string()
+    .default('argocd')
+    .refine((ns) => K8S_NAME.test(ns), 'must be a Kubernetes namespace name'),
+  /** Argo CD's instance label key (argocd-cm `application.instanceLabelKey`). */
+  MESHDRIFT_MESH_ARGOCD_INSTANCE_LABEL: z
+    .string()
+    .default('app.kubernetes.io/instance')
+    .refine((k) => k.length > 0 && k.length <= 317, 'must be a label key'),
+  /** Report mesh objects no GitOps tool owns (`report`, default) or not (`off`). */
+  MESHDRIFT_MESH_UNMANAGED: z.enum(['report', 'off']).default('report'),
+  /** Objects never reported unmanaged: `<namespace>/<Kind>/<name>` patterns, `*` for any run of characters, comma-separated. */
+  MESHDRIFT_MESH_UNMANAGED_IGNORE: z
+    .string()
+    .optional()
+    .transform(commaList)
+    .refine(
+      (list) => list.every((e) => /^[^/]{1,253}\/[^/]{1,253}\/[^/]{1,253}$/.test(e)),
+      'must be <namespace>/<Kind>/<name> patterns (each part may be or hold *), comma-separated',
+    ),
 });
 
 /** Checks between variables, run on the raw environment so they are reported with the others. */

@@ -9,6 +9,10 @@ import { createRedisFluxRevisionStore, type FluxRevisionStore } from './flux/rev
 import { startLeaderGatedKubeSources, type LeaderGatedKubeSources } from './kube/gated.ts';
 import { podNamespace } from './kube/leader.ts';
 import type { Redis } from 'ioredis';
+import { meshWatchSettings } from './mesh/settings.ts';
+import { meshWatchFollowingLeader, startMeshWatch, type LeaderFollowingMeshWatch } from './mesh/watch.ts';
+import type { AdmissionLookup } from './mesh/cluster.ts';
+import { MESH_CATALOG } from '../classify/catalog.ts';
 
 export interface PullSourcesDeps {
   env: Env;
@@ -18,6 +22,8 @@ export interface PullSourcesDeps {
   metrics: Metrics;
   log: Logger;
   now: () => number;
+  /** Admission records of an object (issue #17), for the mesh watch's attributions; optional. */
+  admission?: AdmissionLookup;
 }
 
 /**
@@ -31,6 +37,8 @@ export interface PullSources {
   kube(): LeaderGatedKubeSources | undefined;
   /** Argo CD API polling, when configured. */
   readonly argoPolling: ArgoCdPolling | undefined;
+  /** The mesh objects' own watch (issue #16), where it runs. */
+  mesh(): LeaderFollowingMeshWatch | undefined;
   /**
    * After a Redis data loss: re-derives findings from the sources that can list them, where they
    * run here (the leader's audit re-list, an Argo CD API poll now); each logs its outcome.
@@ -43,11 +51,13 @@ export interface PullSources {
 export function createPullSources(deps: PullSourcesDeps): PullSources {
   const { env, metrics, log } = deps;
   let kube: LeaderGatedKubeSources | undefined;
+  let mesh: LeaderFollowingMeshWatch | undefined;
   const pollSettings = argoCdPollSettings(env);
   const argoPolling = pollSettings ? createArgoCdPolling({ settings: pollSettings, ingest: deps.ingest, log, metrics, now: deps.now }) : undefined;
   return {
     kube: () => kube,
     argoPolling,
+    mesh: () => mesh,
     rederive: () =>
       Promise.all([
         kube
@@ -57,9 +67,15 @@ export function createPullSources(deps: PullSourcesDeps): PullSources {
             log.info({ outcome: r.outcome, signals: r.signals, discovered: r.discovered }, 'after the Redis data loss: Kubernetes audit re-list done'),
           ),
         argoPolling?.pollNow().then((polled) => polled && log.info('after the Redis data loss: Argo CD API poll done')),
+        mesh?.current()?.resync(),
       ]),
     async start(onStop) {
       if (env.kubeSources.clusters.length > 0) {
+        if (env.MESHDRIFT_MESH_WATCH === 'on') {
+          const m = createMeshWatch(deps);
+          mesh = m;
+          onStop('mesh watch', () => m.stop());
+        }
         const sources = startLeaderGatedKubeSources({
           ...env.kubeSources,
           ingest: deps.ingest,
@@ -75,6 +91,7 @@ export function createPullSources(deps: PullSourcesDeps): PullSources {
           audit: { intervalMs: env.MESHDRIFT_AUDIT_INTERVAL, onDiscovered: (n) => metrics.auditDiscovered(n), onRun: (o) => metrics.auditRun(o) },
           onRoleChange: (role) => {
             metrics.setLeader(role === 'leader');
+            mesh?.follow(role);
             // The poller follows the watches: on the leader, or everywhere without an election.
             if (role === 'follower') void argoPolling?.stop();
             else argoPolling?.start();
@@ -89,6 +106,31 @@ export function createPullSources(deps: PullSourcesDeps): PullSources {
       if (argoPolling) onStop('argocd api polling', () => argoPolling.stop());
     },
   };
+}
+
+/** The mesh watch of MESHDRIFT_CLUSTERS (MESHDRIFT_MESH_*), following the watches' leadership. */
+function createMeshWatch(deps: PullSourcesDeps): LeaderFollowingMeshWatch {
+  const { env, metrics, log } = deps;
+  return meshWatchFollowingLeader(
+    () =>
+      startMeshWatch({
+        clusters: env.kubeSources.clusters,
+        catalog: MESH_CATALOG,
+        settings: meshWatchSettings(env),
+        ingest: deps.ingest,
+        log,
+        now: deps.now,
+        resyncMs: env.MESHDRIFT_AUDIT_INTERVAL,
+        ...(deps.admission ? { admission: deps.admission } : {}),
+        metrics: {
+          objects: (cluster, kind, count) => metrics.meshObjects(cluster, kind, count),
+          state: (cluster, state) => metrics.meshState(cluster, state),
+          diffFailed: (cluster) => metrics.meshDiffFailed(cluster),
+          capped: (cluster, count) => metrics.meshCapped(cluster, count),
+        },
+      }),
+    log,
+  );
 }
 
 /** The Flux revision memory (MESHDRIFT_FLUX_REVISION_TTL, MESHDRIFT_FLUX_MAX_SKEW), shared by the webhook and the watches. */

@@ -18,6 +18,8 @@ import { KubeConfig } from '@kubernetes/client-node';
  *   the history after it, then streams; `''`/`0` starts with ADDED for every object; a compacted
  *   resourceVersion gets an `ERROR` event with a 410 `Status` and the stream ends, as the apiserver's
  *   "too old resource version". BOOKMARKs only with `allowWatchBookmarks=true`.
+ * - Discovery: `/apis` (an APIGroupList of the served groups) and `/apis/<group>/<version>` (an
+ *   APIResourceList of the served resources), as `kubectl api-resources` reads them.
  * - Faults: `expireWatches()` (410 ERROR on every open watch), `dropWatches()` (sockets destroyed
  *   mid-stream), `cutNextEvent()` (the next event written half, then the socket destroyed),
  *   `goUnreachable()` / `comeBack()` (nothing listens, then the same port again), `goSilent()` /
@@ -134,6 +136,9 @@ export interface FakeKubeApi {
   resourceVersion(): number;
   close(): Promise<void>;
 }
+
+/** Kinds the fake's discovery calls cluster-scoped; every other kind is namespaced. */
+const CLUSTER_SCOPED = new Set(['GatewayClass', 'MutatingWebhookConfiguration', 'CiliumClusterwideNetworkPolicy', 'CiliumClusterwideEnvoyConfig', 'Mesh']);
 
 const TOKEN = 'fake-kube-token';
 const keyOf = (r: FakeResource): string => `${r.group}/${r.version}/${r.plural}`;
@@ -289,6 +294,46 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
       });
   }
 
+  // Discovery, as the apiserver answers it: `/apis` (APIGroupList: every served group, the first
+  // version served as the preferred one) and `/apis/<group>/<version>` (APIResourceList). Undefined:
+  // not a discovery path; null: a group or version not served (404).
+  function discovery(path: string): Json | null | undefined {
+    const parts = path.split('/').filter((p) => p !== '');
+    if (parts[0] !== 'apis' || parts.length > 3 || parts.length === 2) return undefined;
+    const list = [...served.values()].filter((r) => r.group !== '');
+    if (parts.length === 1) {
+      const groups = new Map<string, string[]>();
+      for (const r of list)
+        groups.set(
+          r.group,
+          [...(groups.get(r.group) ?? []), r.version].filter((v, i, a) => a.indexOf(v) === i),
+        );
+      return {
+        kind: 'APIGroupList',
+        apiVersion: 'v1',
+        groups: [...groups].map(([name, versions]) => ({
+          name,
+          versions: versions.map((version) => ({ groupVersion: `${name}/${version}`, version })),
+          preferredVersion: { groupVersion: `${name}/${versions[0]}`, version: versions[0] },
+        })),
+      };
+    }
+    const mine = list.filter((r) => r.group === parts[1] && r.version === parts[2]);
+    if (mine.length === 0) return null;
+    return {
+      kind: 'APIResourceList',
+      apiVersion: 'v1',
+      groupVersion: `${parts[1]}/${parts[2]}`,
+      resources: mine.map((r) => ({
+        name: r.plural,
+        singularName: r.kind.toLowerCase(),
+        namespaced: !CLUSTER_SCOPED.has(r.kind),
+        kind: r.kind,
+        verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
+      })),
+    };
+  }
+
   const json = (res: ServerResponse, code: number, body: unknown): void => {
     res.writeHead(code, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body));
@@ -321,6 +366,9 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
     if (injected !== undefined) return answer(injected, status(injected, injected === 409 ? 'Conflict' : 'InternalError', `injected ${injected}`));
     if (req.method !== 'GET' && req.method !== 'POST' && req.method !== 'PUT' && req.method !== 'PATCH')
       return answer(405, status(405, 'MethodNotAllowed', 'the fake serves GET, POST, PUT and PATCH only'));
+    const discovered = req.method === 'GET' ? discovery(url.pathname) : undefined;
+    if (discovered !== undefined)
+      return answer(discovered === null ? 404 : 200, discovered ?? status(404, 'NotFound', 'the server could not find the requested resource'));
     const target = route(url.pathname);
     if ('error' in target) return answer(404, status(404, 'NotFound', 'the server could not find the requested resource'));
     const { resource, namespace, name } = target;
