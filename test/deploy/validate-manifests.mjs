@@ -13,6 +13,8 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 const errors = [];
 let checks = 0;
 const NS = 'meshdrift';
+/** The API groups of the mesh catalog (src/classify/catalog.ts): what the mesh watch may read. */
+const MESH_GROUPS = new Set((await import(`${root}src/classify/catalog.ts`)).MESH_CATALOG.map((e) => e.group));
 const IMAGE = 'ghcr.io/meshdrift/meshdrift:0.1.0';
 const POD_LABELS = { 'app.kubernetes.io/name': 'meshdrift', 'app.kubernetes.io/component': 'server' };
 const SECRET_KEYS = ['MESHDRIFT_ARGOCD_TOKEN', 'MESHDRIFT_FLUX_HMAC_KEY', 'MESHDRIFT_API_TOKEN', 'SLACK_BOT_TOKEN', 'REDIS_URL'];
@@ -386,6 +388,15 @@ async function checkMeshdrift(name, objs, { replicas, pdb, remediation }) {
     ['/events', read],
   ]);
   const show = (m) => [...m].map(([k, v]) => `${k}: ${[...v].sort().join(',')}`).join('; ');
+  // The mesh watch (issue #16): read-only on the mesh API groups of the catalog, nothing else there.
+  const meshGrants = new Map([...grants].filter(([k]) => MESH_GROUPS.has(k.slice(0, k.indexOf('/'))) && !expected.has(k)));
+  for (const k of meshGrants.keys()) grants.delete(k);
+  check(meshGrants.size > 0, `${where} RBAC`, 'the mesh watch needs get, list, watch on the mesh API groups');
+  check(
+    [...meshGrants.values()].every((v) => [...v].sort().join() === 'get,list,watch'),
+    `${where} RBAC`,
+    `mesh API groups must be read-only (get, list, watch); got ${show(meshGrants)}`,
+  );
   check(
     grants.size === expected.size && [...expected].every(([k, v]) => grants.get(k) && [...grants.get(k)].sort().join() === [...v].sort().join()),
     `${where} RBAC`,

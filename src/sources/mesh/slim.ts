@@ -5,7 +5,7 @@ import type { OwnerRef } from '../../model/signal.ts';
 import type { SlimResult } from '../kube/slim.ts';
 import { slimMeshStatusSchema, type SlimMeshStatus } from './effect.ts';
 import { NOT_BODY, pathText, summarizeManagedFields, type ManagerSummary } from './fields.ts';
-import { ownerMarkers, ownerOf, type OwnershipSettings } from './ownership.ts';
+import { ownerOf, type OwnershipSettings } from './ownership.ts';
 
 /**
  * What the mesh watch keeps of each mesh object (issue #16): its identity, its GitOps owner, a
@@ -97,7 +97,8 @@ export function slimMeshObject(raw: unknown, ref: { group: string; kind: string 
   }
   const m = meta.data;
   const managers = summarizeManagedFields(m.managedFields, raw);
-  const owner = ownerOf(ownerMarkers(m.labels, m.annotations, settings), managers, settings);
+  const identity = { group: ref.group, kind: ref.kind, namespace: m.namespace ?? '', name: m.name };
+  const owner = ownerOf(identity, { labels: m.labels, annotations: m.annotations }, managers, settings);
   const rawBody = bodyOf(raw);
   const redactedBody = redactObject(rawBody, ref);
   const body = JSON.stringify(redactedBody);

@@ -5,7 +5,7 @@ import { applicationSchema, applicationToSignal } from '../../../../src/sources/
 import { interpretFluxEvent, ownerOf as fluxEventOwner } from '../../../../src/sources/flux/normalize.ts';
 import { fluxEventSchema } from '../../../../src/sources/flux/event.ts';
 import { pathsOverlap, summarizeManagedFields } from '../../../../src/sources/mesh/fields.ts';
-import { DEFAULT_OWNERSHIP, ownerMarkers, ownerOf } from '../../../../src/sources/mesh/ownership.ts';
+import { DEFAULT_OWNERSHIP, ownerOf } from '../../../../src/sources/mesh/ownership.ts';
 import { parsePath, removePaths } from '../../../../src/sources/mesh/paths.ts';
 import { editSignal } from '../../../../src/sources/mesh/signals.ts';
 import { slimMeshObject } from '../../../../src/sources/mesh/slim.ts';
@@ -51,28 +51,19 @@ describe('the owner of a mesh object is the one the Argo CD and Flux sources nam
     expect(fp(mesh)).toBe(fp(flux.signal));
   });
 
-  it('Flux helm labels win over kustomize ones; apps in any namespace; a chart instance label without an Argo CD manager is no owner', () => {
-    const both = {
-      'helm.toolkit.fluxcd.io/name': 'mesh',
-      'helm.toolkit.fluxcd.io/namespace': 'bookinfo',
-      'kustomize.toolkit.fluxcd.io/name': 'x',
-      'kustomize.toolkit.fluxcd.io/namespace': 'y',
-    };
-    expect(ownerOf(ownerMarkers(both, {}, DEFAULT_OWNERSHIP), [], DEFAULT_OWNERSHIP)).toEqual({ kind: 'HelmRelease', namespace: 'bookinfo', name: 'mesh' });
-    const tracking = { 'argocd.argoproj.io/tracking-id': 'team-a_reviews:networking.istio.io/VirtualService:bookinfo/reviews' };
-    expect(ownerOf(ownerMarkers({}, tracking, DEFAULT_OWNERSHIP), [], DEFAULT_OWNERSHIP)).toEqual({
+  it('apps in any namespace; a tracking id naming another object is ignored; a chart instance label without an Argo CD manager is no owner', () => {
+    const vs = { group: 'networking.istio.io', kind: 'VirtualService', namespace: 'bookinfo', name: 'reviews' };
+    const tracking = (id: string) => ({ annotations: { 'argocd.argoproj.io/tracking-id': id } });
+    expect(ownerOf(vs, tracking('team-a_reviews:networking.istio.io/VirtualService:bookinfo/reviews'), [], DEFAULT_OWNERSHIP)).toEqual({
       kind: 'Application',
       namespace: 'team-a',
       name: 'reviews',
     });
-    const label = { 'app.kubernetes.io/instance': 'reviews' };
-    expect(ownerOf(ownerMarkers(label, {}, DEFAULT_OWNERSHIP), [], DEFAULT_OWNERSHIP)).toBeNull();
+    expect(ownerOf(vs, tracking('reviews:networking.istio.io/VirtualService:bookinfo/ratings'), [], DEFAULT_OWNERSHIP)).toBeUndefined();
+    const label = { labels: { 'app.kubernetes.io/instance': 'reviews' } };
+    expect(ownerOf(vs, label, [], DEFAULT_OWNERSHIP)).toBeUndefined();
     const argoWrote = [{ manager: 'argocd-controller', operation: 'Update', paths: [] }];
-    expect(ownerOf(ownerMarkers(label, {}, DEFAULT_OWNERSHIP), argoWrote, DEFAULT_OWNERSHIP)).toEqual({
-      kind: 'Application',
-      namespace: 'argocd',
-      name: 'reviews',
-    });
+    expect(ownerOf(vs, label, argoWrote, DEFAULT_OWNERSHIP)).toEqual({ kind: 'Application', namespace: 'argocd', name: 'reviews' });
   });
 });
 
