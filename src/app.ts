@@ -21,6 +21,7 @@ import type { TrackStore } from './track/redis-store.ts';
 import { createIngestStage, createTrackStores } from './track/stores.ts';
 import { createDataLossWatch } from './track/data-loss.ts';
 import { type AdmissionStore, createAdmissionStore } from './track/admission-store.ts';
+import { admissionLookupFrom } from './sources/mesh/admission.ts';
 import { startGaugeRefresh } from './queue/gauges.ts';
 import { createReadiness } from './http/readiness.ts';
 import { createListener } from './http/listener.ts';
@@ -123,8 +124,17 @@ export function createApp(opts: AppOptions): App {
   const workers = createStageWorkers({ connection: workerRedis, redis, prefix, stores, queues, handlers, policy: () => policy().current(), metrics, log, now });
 
   const fluxRevisions = createFluxRevisions(redis, env, metrics, log);
-  // Kubernetes watches and Argo CD API polling, started in start().
-  const pulled = createPullSources({ env, ingest, fluxRevisions, catalog, metrics, log, now });
+  // Who changed a mesh object, as the admission recorder told it (issue #17); the mesh watch names them too.
+  const admissionStore = createAdmissionStore({
+    redis,
+    keyPrefix: prefix,
+    ttlMs: env.MESHDRIFT_ADMISSION_TTL,
+    perObject: env.MESHDRIFT_ADMISSION_PER_OBJECT,
+    maxRecords: env.MESHDRIFT_ADMISSION_MAX_RECORDS,
+    now,
+  });
+  // Kubernetes watches (the mesh watch among them) and Argo CD API polling, started in start().
+  const pulled = createPullSources({ env, ingest, fluxRevisions, catalog, metrics, log, now, admission: admissionLookupFrom(admissionStore) });
   // Draining from stop(): new requests get 503 with Connection: close, /readyz fails.
   const shutdown = createShutdown(log);
   const dataLoss = createDataLossWatch({ env, redis, log, now, metrics, policy: () => holder?.current(), sources: pulled, queues, history });
@@ -135,14 +145,6 @@ export function createApp(opts: AppOptions): App {
   const expressApp = createHttpApp(base, { stores, queues, audit, policy, catalog, ingest, fluxRevisions, kube: pulled.kube, ready, senders });
   const listener = createListener(expressApp, shutdown.draining);
   // The recorder admission webhook (issue #17): its own HTTPS listener, off unless MESHDRIFT_ADMISSION.
-  const admissionStore = createAdmissionStore({
-    redis,
-    keyPrefix: prefix,
-    ttlMs: env.MESHDRIFT_ADMISSION_TTL,
-    perObject: env.MESHDRIFT_ADMISSION_PER_OBJECT,
-    maxRecords: env.MESHDRIFT_ADMISSION_MAX_RECORDS,
-    now,
-  });
   const admission = createAdmissionEdge({ env, store: admissionStore, ingest, catalog, metrics, log, now });
   let stopGauges: (() => void) | undefined;
 

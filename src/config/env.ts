@@ -394,16 +394,6 @@ export const envSchema = z.object({
       (list) => list.length <= 100 && list.every((p) => p.startsWith('/') && p.length <= 1024),
       'must be JSON pointers (each starts with /), comma-separated, at most 100',
     ),
-  /** Namespace of the Argo CD Applications an object's tracking id names without one. */
-  MESHDRIFT_MESH_ARGOCD_NAMESPACE: z
-    .string()
-    .default('argocd')
-    .refine((ns) => K8S_NAME.test(ns), 'must be a Kubernetes namespace name'),
-  /** Argo CD's instance label key (argocd-cm `application.instanceLabelKey`). */
-  MESHDRIFT_MESH_ARGOCD_INSTANCE_LABEL: z
-    .string()
-    .default('app.kubernetes.io/instance')
-    .refine((k) => k.length > 0 && k.length <= 317, 'must be a label key'),
   /** Report mesh objects no GitOps tool owns (`report`, default) or not (`off`). */
   MESHDRIFT_MESH_UNMANAGED: z.enum(['report', 'off']).default('report'),
   /** Objects never reported unmanaged: `<namespace>/<Kind>/<name>` patterns, `*` for any run of characters, comma-separated. */

@@ -62,8 +62,8 @@ export interface MeshEnv {
   MESHDRIFT_MESH_GITOPS_MANAGERS: string[];
   MESHDRIFT_MESH_IGNORE_MANAGERS: string[];
   MESHDRIFT_MESH_IGNORE_PATHS: string[];
-  MESHDRIFT_MESH_ARGOCD_NAMESPACE: string;
-  MESHDRIFT_MESH_ARGOCD_INSTANCE_LABEL: string;
+  MESHDRIFT_ARGOCD_NAMESPACE: string;
+  MESHDRIFT_ARGOCD_INSTANCE_LABEL: string;
   MESHDRIFT_MESH_UNMANAGED: 'report' | 'off';
   /** `<namespace>/<Kind>/<name>` patterns (checked by config/env.ts). */
   MESHDRIFT_MESH_UNMANAGED_IGNORE: string[];
@@ -72,7 +72,7 @@ export interface MeshEnv {
 /** The settings from the validated environment (config/env.ts). */
 export function meshWatchSettings(env: MeshEnv): MeshWatchSettings {
   return {
-    ownership: { argocdNamespace: env.MESHDRIFT_MESH_ARGOCD_NAMESPACE, argocdInstanceLabel: env.MESHDRIFT_MESH_ARGOCD_INSTANCE_LABEL },
+    ownership: { argocdNamespace: env.MESHDRIFT_ARGOCD_NAMESPACE, argocdInstanceLabel: env.MESHDRIFT_ARGOCD_INSTANCE_LABEL },
     evidence: {
       gitops: new Set(env.MESHDRIFT_MESH_GITOPS_MANAGERS),
       ignored: new Set(env.MESHDRIFT_MESH_IGNORE_MANAGERS),
