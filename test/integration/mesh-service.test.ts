@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
+import { utcShort } from '../../src/deliver/evidence.ts';
 import { createLogger } from '../../src/log.ts';
 import { APPLICATIONS } from '../../src/sources/kube/resources.ts';
 import { startFakeKubeApi, type FakeKubeApi } from '../fakes/kube-api.ts';
@@ -152,7 +153,9 @@ describe('a kubectl edit of a mesh object, through the whole service', () => {
     expect(firing).toContain('"before":"90"');
     expect(firing).toContain('"after":"50"');
     expect(firing).toContain('kubectl-edit');
-    expect(firing).toContain(String(EDIT));
+    expect(firing).toContain(utcShort(EDIT));
+    const message = slackText();
+    for (const text of ['spec.http[0].route[0].weight', 'kubectl-edit', utcShort(EDIT), 'VirtualService']) expect(message).toContain(text);
     // Argo CD's app changes, but its comparison is still the one before the edit: no resolve.
     api.apply(APPLICATIONS, application('Synced', EDIT - 60_000, 'Progressing'));
     await settle();
@@ -187,12 +190,13 @@ describe('a kubectl edit of a mesh object, through the whole service', () => {
     await waitFor(() => slack.messages.size === 1, 15_000, 'the alert');
     await settle();
     expect(slack.messages.size).toBe(1);
-    const told = await history();
+    const told = slackText();
     expect(told).toContain('Corrected');
     expect(told).toContain('spec.http[0].route[0].weight');
     expect(told).toContain('kubectl-edit');
-    expect(told).toContain(String(EDIT));
-    expectNoSecrets([slackText(), JSON.stringify(pd.events), await alerts(), told]);
+    expect(told).toContain(utcShort(EDIT));
+    expect(JSON.stringify(pd.events)).toContain('kubectl-edit');
+    expectNoSecrets([told, JSON.stringify(pd.events), await alerts(), await history()]);
   });
 
   it('a hand-made AuthorizationPolicy is an Unmanaged alert (tool meshdrift); its Bearer JWT appears nowhere', async () => {
