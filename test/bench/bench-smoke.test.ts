@@ -33,6 +33,19 @@ describe('bench modules run one tiny iteration', () => {
     expect(r.out).toMatch(/^\s+1\s+1\s+-?\d+\.\d\d ms/m);
   }, 120_000);
 
+  it('mesh-watch: prints the memory with the mesh watch off and on, its cost per object, and the MTTD of kubectl edits', async () => {
+    const r = await runBenchModule('bench/mesh-watch.ts', {
+      BENCH_MESH_OBJECTS: '200',
+      BENCH_MESH_PER_APP: '50',
+      BENCH_MESH_EDITS: '2',
+      BENCH_MESH_DEADLINE_MS: '110000',
+    });
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/mesh watch on, 200 objects\s+\d+ MB/);
+    expect(r.out).toMatch(/bytes of heap per object/);
+    expect(r.out).toMatch(/2 edits: min -?\d+ ms, p50 -?\d+ ms, p90 -?\d+ ms, max -?\d+ ms/);
+  }, 120_000);
+
   it('active-findings-rebuild: prints the one-script recount beside the stepped rebuild, with the same counts', async () => {
     const r = await runBenchModule('bench/active-findings-rebuild.ts', { BENCH_GROUPS: '20', BENCH_FINDINGS: '2' });
     expect(r.code, r.out).toBe(0);
