@@ -13,6 +13,10 @@
 // The servers take turns for BENCH_BARE_ROUNDS rounds (default 2), so a slow patch of a shared
 // machine falls on all of them; each figure is the best round. Env: BENCH_BARE_N (measured requests
 // per server and round, default 3000), BENCH_BARE_CONCURRENCY (default 16).
+// Beside the rates, the CPU each server spent per request (this process's user+system time over the
+// round, warm-up included, divided by the requests of the round) and Redis's (INFO cpu of the bench's
+// own redis-server): on a machine shared with other work these move less than the rates do. The
+// lowest of the rounds is printed.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -116,10 +120,18 @@ async function main(): Promise<void> {
     () => startMeshdriftInProcess(own.url, `bench-vs-bare-${Date.now()}`),
   ];
   const best = new Map<string, LoadResult>();
+  const cpu = new Map<string, { own: number; redis: number }>();
+  const redisCpuMs = async (): Promise<number> => {
+    const info = await redis.info('cpu');
+    const field = (name: string): number => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? Number.NaN);
+    return (field('used_cpu_user') + field('used_cpu_sys')) * 1000;
+  };
   for (let round = 0; round < ROUNDS; round++) {
     for (const make of makers) {
       const target = await make();
       try {
+        const ownBefore = process.cpuUsage();
+        const redisBefore = await redisCpuMs();
         const r = await runLoadgen(
           {
             target: 'meshdrift-flux',
@@ -132,6 +144,11 @@ async function main(): Promise<void> {
           },
           { timeoutMs: 300_000 },
         );
+        const ownUs = process.cpuUsage(ownBefore);
+        const requests = N + Math.min(300, N);
+        const used = { own: (ownUs.user + ownUs.system) / 1000 / requests, redis: ((await redisCpuMs()) - redisBefore) / requests };
+        const seen = cpu.get(target.name);
+        cpu.set(target.name, { own: Math.min(seen?.own ?? Infinity, used.own), redis: Math.min(seen?.redis ?? Infinity, used.redis) });
         const bad = Object.entries(r.statuses).filter(([status]) => status !== '202');
         if (bad.length > 0) throw new Error(`${target.name}: answers other than 202: ${bad.map(([s, n]) => `${s}x${n}`).join(' ')}`);
         const prev = best.get(target.name);
@@ -150,8 +167,15 @@ async function main(): Promise<void> {
   );
   process.stdout.write(
     `${table(
-      ['server', 'req/s', 'p50 ms', 'p99 ms'],
-      [...best].map(([name, r]) => [name, rate(r).toFixed(0), r.p50.toFixed(1), r.p99.toFixed(1)]),
+      ['server', 'req/s', 'p50 ms', 'p99 ms', 'server CPU ms/req', 'Redis CPU ms/req'],
+      [...best].map(([name, r]) => [
+        name,
+        rate(r).toFixed(0),
+        r.p50.toFixed(1),
+        r.p99.toFixed(1),
+        (cpu.get(name)?.own ?? Number.NaN).toFixed(3),
+        (cpu.get(name)?.redis ?? Number.NaN).toFixed(3),
+      ]),
     )}\n`,
   );
   process.stdout.write(

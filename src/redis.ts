@@ -30,6 +30,7 @@ export function createRedisConnections(url: string, log: Logger): RedisConnectio
       maxRetriesPerRequest: 1,
       connectTimeout: 5000,
       retryStrategy,
+      enableAutoPipelining: true,
     });
   const client = failFast();
   const queue = failFast();

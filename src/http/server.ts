@@ -96,6 +96,8 @@ function readRawBody(req: Request, limit: number, timeoutMs: number): Promise<Bu
 export function createServer(deps: ServerDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  // No ETag on answers: none is cacheable, and hashing every webhook's answer costs time (issue #15).
+  app.set('etag', false);
   const bodyTimeoutMs = deps.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
   /**
    * Checks the headers, then reads the raw body (signatures are computed over the exact bytes).
@@ -135,7 +137,6 @@ export function createServer(deps: ServerDeps): express.Express {
   const webhook =
     (source: 'argocd-webhook' | 'flux-webhook', receive: (req: Request) => Promise<WebhookAnswer>) =>
     async (req: Request, res: Response): Promise<void> => {
-      const log = deps.log.child({ source, delivery: header(req, 'x-request-id') });
       try {
         const answer = await receive(req).catch((err: unknown) => {
           // Past a findings bound: refused whole, said to the sender (ingest logged and counted it).
@@ -144,7 +145,7 @@ export function createServer(deps: ServerDeps): express.Express {
         deps.metrics.signalReceived(source, answer.outcome === 'duplicate' ? 'unchanged' : answer.outcome);
         res.status(202).json(answer.body);
       } catch (err) {
-        answerWebhookError(deps, source, log, res, err);
+        answerWebhookError(deps, source, deps.log.child({ source, delivery: header(req, 'x-request-id') }), res, err);
       }
     };
 

@@ -1,4 +1,4 @@
-import { Queue, type JobsOptions } from 'bullmq';
+import { Queue, type Job, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { ownerNoteSchema, type OwnerNote } from '../model/owner-note.ts';
@@ -240,6 +240,47 @@ function followUpEnqueuers(
   };
 }
 
+/** Most flush jobs added in one call (addBulk: one MULTI of BullMQ's add script per job). */
+const MAX_FLUSH_ADDS_AT_ONCE = 256;
+
+/**
+ * Adds the flush jobs asked for within one turn of the event loop together (issue #15): one
+ * `addBulk` (one round trip, and one wake-up of the workers blocked on the queue's marker instead
+ * of one per job) where concurrent webhooks opening groups would each add their own. The same job
+ * id asked twice is added once; each caller learns its job's outcome (an addBulk fails whole).
+ */
+function coalescedAdds(queue: Queue<FlushJob>): (jobId: string, job: { name: 'flush'; data: FlushJob; opts: JobsOptions }) => Promise<Job<FlushJob>> {
+  let pending = new Map<
+    string,
+    { job: { name: 'flush'; data: FlushJob; opts: JobsOptions }; done: Promise<Job<FlushJob>>; settle: [(j: Job<FlushJob>) => void, (e: unknown) => void] }
+  >();
+  const run = (): void => {
+    const batch = pending;
+    pending = new Map();
+    const entries = [...batch.values()];
+    for (let i = 0; i < entries.length; i += MAX_FLUSH_ADDS_AT_ONCE) {
+      const part = entries.slice(i, i + MAX_FLUSH_ADDS_AT_ONCE);
+      queue.addBulk(part.map((e) => e.job)).then(
+        (jobs) => part.forEach((e, k) => (jobs[k] ? e.settle[0](jobs[k]) : e.settle[1](new Error('flush job not added')))),
+        (err: unknown) => {
+          for (const e of part) e.settle[1](err);
+        },
+      );
+    }
+  };
+  return (jobId, job) => {
+    const waiting = pending.get(jobId);
+    if (waiting) return waiting.done;
+    if (pending.size === 0) setImmediate(run);
+    let settle: [(j: Job<FlushJob>) => void, (e: unknown) => void] = [() => undefined, () => undefined];
+    const done = new Promise<Job<FlushJob>>((resolve, reject) => {
+      settle = [resolve, reject];
+    });
+    pending.set(jobId, { job, done, settle });
+    return done;
+  };
+}
+
 export function createQueues(connection: Redis, prefix: string, retry: RetryPolicy = DEFAULT_DELIVERY_RETRY, opts: QueueOptions = {}): Queues {
   const flush = new Queue<FlushJob>(QUEUE_NAMES.flush, { connection, prefix });
   const deliver = new Queue<DeliverJob>(QUEUE_NAMES.deliver, { connection, prefix });
@@ -278,6 +319,7 @@ export function createQueues(connection: Redis, prefix: string, retry: RetryPoli
     removeOnComplete: KEEP_COMPLETED,
     removeOnFail: KEEP_FAILED,
   };
+  const flushAdds = coalescedAdds(flush);
   return {
     flush,
     deliver,
@@ -289,7 +331,7 @@ export function createQueues(connection: Redis, prefix: string, retry: RetryPoli
       // more, which still repairs a crash between a commit and its add.
       if (added.has(jobId)) return;
       const delay = Math.max(0, dueAt - now);
-      const job = await flush.add('flush', { groupKey, epoch, seq }, { ...flushOpts, jobId, delay });
+      const job = await flushAdds(jobId, { name: 'flush', data: { groupKey, epoch, seq }, opts: { ...flushOpts, jobId, delay } });
       added.add(jobId);
       if (added.size > ADDED_FLUSHES_KEPT) added.delete(added.values().next().value ?? jobId);
       promoteOnTime(jobId, delay, () => job.promote());

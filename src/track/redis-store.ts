@@ -179,8 +179,8 @@ interface BatchRead {
   ownersRead: Set<string>;
 }
 
-// A batch's read: the version, the meta (or the legacy whole state), the owners' entries, the
-// findings the signals name and how long the key has left, in one round trip; then, for a snapshot,
+// A batch's read: the version, the meta (or the legacy whole state), the owners' entries and the
+// findings the signals name (one HMGET), and how long the key has left, in one round trip; then, for a snapshot,
 // its owner's findings not read yet, in a second one.
 async function readForBatch(store: StoreCtx, groupKey: string, inputs: readonly SignalInput[]): Promise<BatchRead> {
   const { redis, keyPrefix } = store;
@@ -196,12 +196,16 @@ async function readForBatch(store: StoreCtx, groupKey: string, inputs: readonly 
   }
   const ownerNames = [...owners.keys()];
   const namedFps = [...named];
-  const pipe = redis.pipeline().hmget(key, 'v', META_FIELD, LEGACY_FIELD, ...ownerNames.map(ownerField));
-  if (namedFps.length > 0) pipe.hmget(key, ...namedFps.map(findingField));
-  const replies = (await pipe.pttl(key).exec()) ?? [];
-  for (const [err] of replies) if (err) throw err;
-  const [version, metaJson, legacyJson, ...ownerJsons] = (replies[0]?.[1] ?? []) as Array<string | null>;
-  const ttlMs = Number(replies[replies.length - 1]?.[1] ?? -2);
+  // Two commands, not a pipeline object (costly to build): the connection's auto-pipelining sends
+  // them in one write (src/redis.ts).
+  const [values, ttl] = await Promise.all([
+    redis.hmget(key, 'v', META_FIELD, LEGACY_FIELD, ...ownerNames.map(ownerField), ...namedFps.map(findingField)),
+    redis.pttl(key),
+  ]);
+  const [version, metaJson, legacyJson] = values;
+  const ownerJsons = values.slice(3, 3 + ownerNames.length);
+  const findingJsons = values.slice(3 + ownerNames.length);
+  const ttlMs = Number(ttl);
   const none: BatchRead = { version: '0', group: null, legacy: null, ttlMs, owners, ownersRead };
   if (version == null) return none;
   if (metaJson == null) return legacyJson == null ? none : { ...none, version, legacy: parseLegacyGroup(groupKey, legacyJson) };
@@ -212,9 +216,8 @@ async function readForBatch(store: StoreCtx, groupKey: string, inputs: readonly 
     entries.set(owner, json == null ? { fps: [] } : (JSON.parse(json) as OwnerEntry));
   });
   const findings: Record<string, TrackedFinding> = {};
-  const values = namedFps.length > 0 ? ((replies[1]?.[1] ?? []) as Array<string | null>) : [];
   namedFps.forEach((fp, i) => {
-    const json = values[i];
+    const json = findingJsons[i];
     if (json != null) findings[fp] = JSON.parse(json) as TrackedFinding;
   });
   const more = [...ownersRead].flatMap((owner) => entries.get(owner)?.fps ?? []).filter((fp) => !named.has(fp));

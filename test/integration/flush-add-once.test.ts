@@ -26,7 +26,7 @@ afterEach(async () => {
 
 describe('scheduleFlush', () => {
   it('adds a flush once per process however many signals find it pending; again after a Redis data loss', async () => {
-    const add = vi.spyOn(queues.flush, 'add');
+    const add = vi.spyOn(queues.flush, 'addBulk');
     const now = Date.now();
     for (let i = 0; i < 5; i++) await queues.scheduleFlush('g1', 1, 1, now + 3_600_000, now);
     expect(add).toHaveBeenCalledTimes(1);
@@ -43,8 +43,29 @@ describe('scheduleFlush', () => {
     expect(await queues.flush.getDelayedCount()).toBe(1);
   });
 
+  it('adds the flushes asked for at once in one call, the same job once, each caller told its outcome', async () => {
+    const add = vi.spyOn(queues.flush, 'addBulk');
+    const now = Date.now();
+    await Promise.all([
+      queues.scheduleFlush('g3', 1, 1, now + 3_600_000, now),
+      queues.scheduleFlush('g4', 1, 1, now + 3_600_000, now),
+      queues.scheduleFlush('g4', 1, 1, now + 3_600_000, now),
+      queues.scheduleFlush('g5', 1, 1, now + 3_600_000, now),
+    ]);
+    expect(add).toHaveBeenCalledTimes(1);
+    expect(add.mock.calls[0]?.[0]).toHaveLength(3);
+    expect(await queues.flush.getDelayedCount()).toBe(3);
+
+    add.mockRejectedValueOnce(new Error('Connection is closed.'));
+    const failed = await Promise.allSettled([queues.scheduleFlush('g6', 1, 1, now + 60_000, now), queues.scheduleFlush('g7', 1, 1, now + 60_000, now)]);
+    expect(failed.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    // Not remembered as added: the next signal adds them.
+    await Promise.all([queues.scheduleFlush('g6', 1, 1, now + 60_000, now), queues.scheduleFlush('g7', 1, 1, now + 60_000, now)]);
+    expect(await queues.flush.getDelayedCount()).toBe(5);
+  });
+
   it('adds it again after a failed add', async () => {
-    const add = vi.spyOn(queues.flush, 'add').mockRejectedValueOnce(new Error('Connection is closed.'));
+    const add = vi.spyOn(queues.flush, 'addBulk').mockRejectedValueOnce(new Error('Connection is closed.'));
     const now = Date.now();
     await expect(queues.scheduleFlush('g2', 1, 1, now + 60_000, now)).rejects.toThrow('Connection is closed.');
     await queues.scheduleFlush('g2', 1, 1, now + 60_000, now);
