@@ -143,7 +143,10 @@ export function createServer(deps: ServerDeps): express.Express {
           throw err instanceof FindingsLimitError ? payloadTooLarge(err.message) : err;
         });
         deps.metrics.signalReceived(source, answer.outcome === 'duplicate' ? 'unchanged' : answer.outcome);
-        res.status(202).json(answer.body);
+        // Written straight to the socket (express's json/send would look up types, test freshness
+        // and more for every webhook; issue #15): the same status, headers and body.
+        const body = JSON.stringify(answer.body);
+        res.writeHead(202, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) }).end(body);
       } catch (err) {
         answerWebhookError(deps, source, deps.log.child({ source, delivery: header(req, 'x-request-id') }), res, err);
       }

@@ -3,7 +3,8 @@
  * that key is being committed wait, and are then run together as the next batch, in arrival order.
  * One key never has two batches running in this process, so signals for one group on one replica
  * never race each other's compare-and-set; different keys run concurrently. The first item of an
- * idle key waits one turn of the event loop (setImmediate) for others that arrive with it.
+ * idle key waits only for the code running now to finish (a microtask), so items asked for in one
+ * go join it; it never waits for I/O (a webhook's answer would wait a turn of the event loop).
  *
  * `run` answers each item of a batch with its result or its own error (one refused item does not
  * fail the others); an error thrown by `run` fails every item of that batch.
@@ -20,7 +21,7 @@ export function createKeyedBatches<I, R>(run: (key: string, items: readonly I[])
   const queues = new Map<string, Array<Waiting<I, R>>>();
 
   const drain = async (key: string, queue: Array<Waiting<I, R>>): Promise<void> => {
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await Promise.resolve();
     while (queue.length > 0) {
       const batch = queue.splice(0, maxBatch);
       try {
