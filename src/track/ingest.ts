@@ -222,7 +222,8 @@ async function ingestOne(received: Signal, deps: IngestDeps, maxSkew: number): P
     for (const input of inputs) {
       let result: Awaited<ReturnType<TrackStore['apply']>>;
       try {
-        result = await deps.store.apply(input, now);
+        // A group the owner's index does not name is most likely new: its batch may skip the read.
+        result = await deps.store.apply(input, now, { absent: !knownSet.has(input.groupKey) });
       } catch (err) {
         // Several owners together grew the group past the bound (the store checks it on commit).
         if (err instanceof GroupFindingsLimitError) refuse('group', `${err.message}; groups before it in this signal were tracked`);

@@ -45,8 +45,13 @@ import { activeFindingsKeys, activeGroupsKey, groupRedisKey, groupVersionKey, kn
  * needs of the group's hash (track/group-layout.ts): its cost follows the signal, not the group.
  */
 export interface TrackStore {
-  /** Applies one signal's findings to their group; returns the decision that was committed. */
-  apply(input: SignalInput, now: number): Promise<ApplyResult<SignalView>>;
+  /**
+   * Applies one signal's findings to their group; returns the decision that was committed.
+   * `hint.absent`: the caller believes the group does not exist yet (its owner's index does not
+   * name it). A batch of such signals, each with findings, skips the read and commits as a new
+   * group; when the group exists after all, the compare-and-set says so and it is read as usual.
+   */
+  apply(input: SignalInput, now: number, hint?: { absent?: boolean }): Promise<ApplyResult<SignalView>>;
   /**
    * Runs the flush `flushSeq` of a group: decides the notification and commits it. `context` is
    * called with the group's current state (silences, inhibition, time intervals need it).
@@ -321,10 +326,11 @@ function checkGroupFindings(store: StoreCtx, groupKey: string, before: number, a
   }
 }
 
-/** One signal of a batch, with its receipt time. */
+/** One signal of a batch, with its receipt time and whether its caller believes the group absent. */
 interface Pending {
   input: SignalInput;
   now: number;
+  absent: boolean;
 }
 
 /** A signal's decision, or why it alone was refused (the batch's other signals go on without it). */
@@ -397,14 +403,33 @@ async function keepAlive(
   if (scopes.length > 0) await touch(store, groupKey, scopes, read.ttlMs);
 }
 
+// What a batch reads of a group its callers believe absent, without asking Redis: nothing.
+function absentRead(inputs: readonly SignalInput[]): BatchRead {
+  const owners = new Map<string, SignalScope>();
+  const ownersRead = new Set<string>();
+  for (const input of inputs) {
+    const owner = ownerPath(input.scope);
+    if (!owners.has(owner)) owners.set(owner, input.scope);
+    if (input.completeness === 'snapshot') ownersRead.add(owner);
+  }
+  return { version: '0', group: null, legacy: null, ttlMs: -2, owners, ownersRead };
+}
+
 // One attempt at a batch: read, fold, commit once. undefined: another writer (another replica)
-// committed the group in between; the caller reads and folds again.
+// committed the group in between; the caller reads and folds again. A batch whose every signal
+// brings findings for a group its caller believes absent (a new owner's first signal) is first
+// tried without the read, as a new group: a lost compare-and-set then only means the group exists,
+// and it is read and decided as usual at once (not a conflict).
 async function applyBatch(store: StoreCtx, groupKey: string, batch: readonly Pending[]): Promise<BatchOutcome[] | undefined> {
-  const read = await readForBatch(
-    store,
-    groupKey,
-    batch.map((p) => p.input),
-  );
+  const inputs = batch.map((p) => p.input);
+  if (batch.every((p) => p.absent && p.input.findings.length > 0)) {
+    const results = await decideAndCommit(store, groupKey, batch, absentRead(inputs));
+    if (results !== undefined) return results;
+  }
+  return decideAndCommit(store, groupKey, batch, await readForBatch(store, groupKey, inputs));
+}
+
+async function decideAndCommit(store: StoreCtx, groupKey: string, batch: readonly Pending[], read: BatchRead): Promise<BatchOutcome[] | undefined> {
   const start: SignalView | null = read.legacy ?? read.group?.view ?? null;
   const startSize = read.legacy !== null ? Object.keys(read.legacy.findings).length : (read.group?.meta.size ?? 0);
   const { view, dirty, results } = foldBatch(store, groupKey, start, startSize, batch);
@@ -466,7 +491,7 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
   return {
     get: async (groupKey) => (await readWhole(store, groupKey)).state,
 
-    apply: (input, now) => batches(input.groupKey, { input, now }),
+    apply: (input, now, hint) => batches(input.groupKey, { input, now, absent: hint?.absent === true }),
 
     flush: (groupKey, epoch, flushSeq, context) =>
       retrying<FlushOutcome>(groupKey, async () => {

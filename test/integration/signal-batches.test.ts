@@ -4,7 +4,8 @@ import type { Finding } from '../../src/model/finding.ts';
 import { ownerPath } from '../../src/model/owner.ts';
 import type { SignalInput } from '../../src/track/decide.ts';
 import type { Timing } from '../../src/track/group-state.ts';
-import { ownerGroupsKey } from '../../src/track/keys.ts';
+import { groupRedisKey, ownerGroupsKey } from '../../src/track/keys.ts';
+import { META_FIELD } from '../../src/track/group-layout.ts';
 import { createRedisTrackStore, GroupFindingsLimitError, type RedisTrackStoreOptions, type TrackStore } from '../../src/track/redis-store.ts';
 import { deleteKeys, redisUrl, testPrefix } from '../support/redis.ts';
 
@@ -143,6 +144,28 @@ describe('signals for one group on one replica', () => {
     expect(settled.map((s) => s.status)).toEqual(['rejected', 'fulfilled']);
     expect(String((settled[0] as PromiseRejectedResult).reason)).toMatch(/needs labels and timing/);
     expect(Object.keys((await store.get(GROUP))?.findings ?? {})).toEqual(['fp-labelled-y']);
+  });
+});
+
+describe('a group believed absent (its owner has not named it yet)', () => {
+  it('is committed without a read when it is; read and merged, not counted as a conflict, when it exists after all', async () => {
+    const store = replica();
+    const redis = connections[0] as Redis;
+    const first = await store.apply(input('seed', ['a']), 2_000, { absent: true });
+    expect(first.opened).toHaveLength(1);
+    await store.apply(input('other', ['b'], 'partial'), 2_500, { absent: true });
+    const settled = await Promise.all([
+      store.apply(input('newcomer', ['c'], 'partial'), 3_000, { absent: true }),
+      store.apply(input('newcomer-2', ['d']), 3_000, { absent: true }),
+    ]);
+    expect(settled.map((r) => r.opened.length)).toEqual([1, 1]);
+    expect(batches.every((b) => b.conflicts === 0)).toBe(true);
+    const state = await store.get(GROUP);
+    expect(Object.keys(state?.findings ?? {}).sort()).toEqual(['fp-newcomer-2-d', 'fp-newcomer-c', 'fp-other-b', 'fp-seed-a']);
+    // Decided on what was read: the meta counts every finding, the first snapshot's record stays.
+    const meta = JSON.parse((await redis.hget(groupRedisKey(prefix, GROUP), META_FIELD)) ?? '{}') as { size?: number; firing?: number };
+    expect(meta).toMatchObject({ size: 4, firing: 4 });
+    expect(Object.keys(state?.snapshotRecords ?? {})).toHaveLength(2);
   });
 });
 
