@@ -347,7 +347,7 @@ function ingestMetrics(
   });
   const batchSize = new Histogram({
     name: 'meshdrift_signal_batch_size',
-    help: 'Signals folded into one commit of an alert group by this replica (concurrent signals for one group are batched); _count is the number of group commits.',
+    help: 'Signals for one alert group handled together by this replica: one read and at most one commit per batch (concurrent signals for one group are batched); _count is the number of batches.',
     buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
     registers: [registry],
   });

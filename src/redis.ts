@@ -21,6 +21,11 @@ export interface RedisConnections {
   worker: Redis;
 }
 
+/**
+ * `client` and `queue` auto-pipeline (issue #15): the commands issued within one turn of the event
+ * loop (concurrent webhooks' reads and commits, their flush adds) go to Redis in one write. Order on
+ * the connection is kept; a failure is still each command's own.
+ */
 export function createRedisConnections(url: string, log: Logger): RedisConnections {
   const failFast = () =>
     new Redis(url, {
