@@ -122,6 +122,8 @@ interface FindingView {
   firstSeen: string;
   lastSeen: string;
   receivers: string[];
+  /** What the source said about it, one line: why it is not in effect (the controller's verdict), a Flux change count, … */
+  detail?: string;
   silencedBy?: string;
   /** The inhibit rule holding it back, and the fingerprint of the finding that inhibits it. */
   inhibitedBy?: { rule: string; source: string };
@@ -194,6 +196,7 @@ function alertGroupView(g: GroupState, mutes: Mutes, now: number, links?: LinkCo
         firstSeen: iso(f.firstSeen),
         lastSeen: iso(f.lastSeen),
         receivers: f.receivers,
+        ...(f.detail === undefined ? {} : { detail: f.detail }),
         ...(silence === null ? {} : { silencedBy: silence }),
         ...(inhibition === null ? {} : { inhibitedBy: { rule: inhibition.rule, source: inhibition.sourceId } }),
         ...evidenceView(f, links),
