@@ -62,11 +62,11 @@ describe('bench modules run one tiny iteration', () => {
     expect(r.out).toMatch(/ratio 5 \/ 2 findings: in-process \d+\.\dx, HTTP \d+\.\dx \(target: within 1\.5x\)/);
   }, 60_000);
 
-  it('vs-bare: prints the rate of the bare server, the bare server with a Redis write and meshdrift, and the fraction', async () => {
+  it('vs-bare: prints the rate and CPU per request of the bare server, the bare server with a Redis write and meshdrift, and the fraction', async () => {
     const r = await runBenchModule('bench/vs-bare.ts', { BENCH_BARE_N: '20', BENCH_BARE_ROUNDS: '1', BENCH_BARE_CONCURRENCY: '2', BENCH_DEADLINE_MS: '50000' });
     expect(r.code, r.out).toBe(0);
     for (const server of ['bare Node server', 'bare \\+ 1 Redis write', 'meshdrift'])
-      expect(r.out).toMatch(new RegExp(`^\\s+${server}\\s+\\d+\\s+\\d+\\.\\d\\s+\\d+\\.\\d$`, 'm'));
+      expect(r.out).toMatch(new RegExp(`^\\s+${server}\\s+\\d+\\s+\\d+\\.\\d\\s+\\d+\\.\\d\\s+\\d+\\.\\d{3}\\s+\\d+\\.\\d{3}$`, 'm'));
     expect(r.out).toMatch(/meshdrift \/ bare: \d+\.\d\d; meshdrift \/ bare \+ Redis write: \d+\.\d\d \(target: at least 0\.5\)/);
   }, 60_000);
 
