@@ -12,8 +12,13 @@ import { applicationSchema, applicationToSignal } from '../sources/argocd/applic
 import { argocdWebhookSchema } from '../sources/argocd/webhook.ts';
 import { fluxRevisionOf, parseFluxEvent } from '../sources/flux/event.ts';
 import { interpretFluxEvent } from '../sources/flux/normalize.ts';
+import { watchStateOf } from '../sources/mesh/cluster.ts';
+import { firstSight } from '../sources/mesh/evidence.ts';
+import { DEFAULT_MESH_WATCH_SETTINGS } from '../sources/mesh/settings.ts';
+import { ownerOfObject, watchStatesSignal } from '../sources/mesh/signals.ts';
+import { slimMeshObject } from '../sources/mesh/slim.ts';
 
-const USAGE = 'usage: meshdrift explain <app.json|webhook-body.json|flux-event.json> [--policy <policy.yaml>] [--json]\n';
+const USAGE = 'usage: meshdrift explain <app.json|webhook-body.json|flux-event.json|mesh-object.json> [--policy <policy.yaml>] [--json]\n';
 
 class InputError extends Error {
   override readonly name = 'InputError';
@@ -23,6 +28,34 @@ export interface ExplainedInput {
   signal: Signal | null;
   /** Why the input yields no signal (a Flux heartbeat, an unrelated object), or notes about it. */
   notes: string[];
+}
+
+/** The API group and kind of a Kubernetes object (`apiVersion: group/version`; `v1` is the core group). */
+function apiRefOf(input: object): { group: string; kind: string } | null {
+  const { apiVersion, kind } = input as { apiVersion?: unknown; kind?: unknown };
+  if (typeof apiVersion !== 'string' || typeof kind !== 'string') return null;
+  const slash = apiVersion.lastIndexOf('/');
+  return { group: slash === -1 ? '' : apiVersion.slice(0, slash), kind };
+}
+
+const ONE_OBJECT_NOTE =
+  'a single object has no history: an edit outside GitOps (Modified, Corrected) needs the mesh watch to see the write; this explains what the object shows alone (not in effect, shadow drift, unmanaged), with the default ownership settings';
+
+/**
+ * A mesh object of the catalog (`kubectl get -o json`), as the mesh watch would see it the first
+ * time: the watch-only state it is in (not in effect, shadow drift, unmanaged), if any. Null for
+ * an object the catalog does not know.
+ */
+function meshObjectSignal(input: object, cluster: string, now: number): ExplainedInput | null {
+  const ref = apiRefOf(input);
+  if (ref === null || createCatalog().lookup(ref.group, ref.kind) === undefined) return null;
+  const settings = DEFAULT_MESH_WATCH_SETTINGS;
+  const slim = slimMeshObject(input, ref, settings.ownership);
+  if (!slim.ok) throw new InputError(`not a mesh object: ${slim.error}`);
+  const state = watchStateOf(slim.object, firstSight(slim.object, settings.evidence), settings);
+  if (state === undefined)
+    return { signal: null, notes: [`nothing to alert: ${ref.kind} ${slim.object.metadata.name} is in effect as far as its status says`, ONE_OBJECT_NOTE] };
+  return { signal: watchStatesSignal(cluster, ownerOfObject(slim.object), [{ obj: slim.object, state }], now), notes: [ONE_OBJECT_NOTE] };
 }
 
 /**
@@ -55,13 +88,17 @@ export function signalFromJson(input: unknown, cluster: string, now: number): Ex
         notes: [interpretation.kind === 'ignored' ? `nothing to alert: ${interpretation.why}` : `a rollout of ${interpretation.revision}, not drift`],
       };
     }
+    const mesh = meshObjectSignal(input, cluster, now);
+    if (mesh !== null) return mesh;
     if ('metadata' in input && ('status' in input || ('kind' in input && input.kind === 'Application'))) {
       const app = applicationSchema.safeParse(input);
       if (!app.success) throw new InputError(`not an Argo CD Application: ${app.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
       return { signal: applicationToSignal(app.data, { cluster, source: 'argocd-webhook', now }), notes: [] };
     }
   }
-  throw new InputError('not an Argo CD Application, an Argo CD webhook body ({"app": ...}) or a Flux event ({"involvedObject": ...})');
+  throw new InputError(
+    'not an Argo CD Application, an Argo CD webhook body ({"app": ...}), a Flux event ({"involvedObject": ...}) or a mesh object of the catalog',
+  );
 }
 
 function resourceName(f: Finding): string {

@@ -155,3 +155,93 @@ describe('meshdrift explain: what changed, who, and links (issue #16)', () => {
     expect(unknownHost.out).not.toContain('"links"');
   });
 });
+
+describe('meshdrift explain: a mesh object and why it is not in effect (issue #16)', () => {
+  /** An HTTPRoute as `kubectl get -o json` prints it: Argo CD tracking, kgateway's refusal about generation 2. */
+  const route = (accepted: boolean, observedGeneration = 2) => ({
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'HTTPRoute',
+    metadata: {
+      name: 'httpbin-route',
+      namespace: 'httpbin',
+      uid: '5f0c7a3e-1b2d-4c5e-8f90-123456789abc',
+      generation: 2,
+      annotations: { 'argocd.argoproj.io/tracking-id': 'httpbin:gateway.networking.k8s.io/HTTPRoute:httpbin/httpbin-route' },
+    },
+    spec: { parentRefs: [{ name: 'my-gateway', namespace: 'kgateway-system', sectionName: 'httpbin-https' }] },
+    status: {
+      parents: [
+        {
+          conditions: [
+            accepted
+              ? { type: 'Accepted', status: 'True', reason: 'Accepted', message: '', observedGeneration, lastTransitionTime: '2025-04-16T22:15:18Z' }
+              : {
+                  type: 'Accepted',
+                  status: 'False',
+                  reason: 'NotAllowedByListeners',
+                  message: '',
+                  observedGeneration,
+                  lastTransitionTime: '2025-04-16T22:15:18Z',
+                },
+          ],
+          controllerName: 'kgateway.dev/kgateway',
+          parentRef: { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'my-gateway', namespace: 'kgateway-system', sectionName: 'httpbin-https' },
+        },
+      ],
+    },
+  });
+  const REASON = 'not accepted by Gateway kgateway-system/my-gateway (listener httpbin-https): NotAllowedByListeners';
+
+  it('a route its Gateway refused: NotInEffect under its Argo CD app, the reason in the detail and the reasons', async () => {
+    const file = tempFile('route.json', JSON.stringify(route(false)));
+    const json = await run(runExplain, [file, '--json']);
+    expect(json.code).toBe(0);
+    const body = JSON.parse(json.out) as { findings: Array<{ state: string; severity: string; api: string; reasons: string[] }> };
+    expect(body.findings).toHaveLength(1);
+    expect(body.findings[0]).toMatchObject({ state: 'NotInEffect', severity: 'high', api: 'HTTPRoute.gateway.networking.k8s.io' });
+    expect(body.findings[0]?.reasons).toContain(`not in effect: ${REASON}`);
+    const text = await run(runExplain, [file]);
+    expect(text.out).toContain('Application argocd/httpbin on in-cluster: 1 finding');
+    expect(text.out).toContain(`state NotInEffect, mesh gateway-api, category traffic, ${REASON}`);
+    expect(text.out).toContain('no history');
+  });
+
+  it('an accepted route, or a refusal about an older generation, is nothing to alert', async () => {
+    for (const object of [route(true), route(false, 1)]) {
+      const r = await run(runExplain, [tempFile('route.json', JSON.stringify(object)), '--json']);
+      const body = JSON.parse(r.out) as { findings: unknown[]; notes: string[] };
+      expect(body.findings).toEqual([]);
+      expect(body.notes[0]).toBe('nothing to alert: HTTPRoute httpbin-route is in effect as far as its status says');
+    }
+  });
+
+  it('an Istio VirtualService with an ERROR from istiod analysis, owned by Flux', async () => {
+    const vs = {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: {
+        name: 'ratings',
+        namespace: 'default',
+        uid: 'dec86702-cf39-11e9-b803-42010a8a014a',
+        generation: 1,
+        labels: { 'kustomize.toolkit.fluxcd.io/name': 'apps', 'kustomize.toolkit.fluxcd.io/namespace': 'flux-system' },
+      },
+      spec: { gateways: ['bogus-gateway'], hosts: ['ratings'], http: [{ route: [{ destination: { host: 'ratings', subset: 'v1' } }] }] },
+      status: {
+        observedGeneration: '1',
+        validationMessages: [{ documentationUrl: 'https://istio.io/v1.24/docs/reference/config/analysis/ist0101/', level: 'ERROR', type: { code: 'IST0101' } }],
+      },
+    };
+    const r = await run(runExplain, [tempFile('vs.json', JSON.stringify(vs))]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('Kustomization flux-system/apps on in-cluster: 1 finding');
+    expect(r.out).toContain('HIGH     VirtualService.networking.istio.io default/ratings');
+    expect(r.out).toContain('- not in effect: istiod analysis error IST0101');
+  });
+
+  it('a mesh object without a uid is refused', async () => {
+    const r = await run(runExplain, [tempFile('bad.json', JSON.stringify({ ...route(false), metadata: { name: 'x' } }))]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/not a mesh object: metadata\.uid/);
+  });
+});
