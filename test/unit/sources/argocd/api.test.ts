@@ -9,6 +9,7 @@ import {
   parseResourceTree,
   resourceTreeQuery,
 } from '../../../../src/sources/argocd/api.ts';
+import { applicationToSignal } from '../../../../src/sources/argocd/application.ts';
 import { readFixture } from '../../../support/fixtures.ts';
 
 const TOKEN = 'eyJhbGciOiJIUzI1NiJ9.argocd-api-SECRET';
@@ -68,6 +69,11 @@ describe('parseApplicationList', () => {
     expect(mesh?.status?.reconciledAt).toBe('2026-11-24T10:03:11Z');
     expect(mesh).not.toHaveProperty('status.history');
     expect(mesh).not.toHaveProperty('metadata.annotations');
+    // The source's repository comes through for commit links (issue #16); nothing else of the source.
+    expect(list.items[0]?.spec?.source).toEqual({ repoURL: 'https://github.com/argoproj/argocd-example-apps' });
+    expect(applicationToSignal(list.items[0] as NonNullable<(typeof list.items)[0]>, { cluster: 'c', source: 'argocd-api', now: 0 }).repoURL).toBe(
+      'https://github.com/argoproj/argocd-example-apps',
+    );
   });
 
   it.each([
