@@ -118,6 +118,8 @@ export interface Metrics {
   argocdPoll(outcome: string): void;
   /** Polled signals that changed tracked state. */
   argocdPollDiscovered(count: number): void;
+  /** A drifted mesh resource's field changes from Argo CD managed-resources, by outcome (sources/argocd/managed-diff.ts). */
+  argocdDiffFetch(outcome: string): void;
   setLeader(leader: boolean): void;
   /** Mesh objects the mesh watch checks in one cluster, of one kind. */
   meshObjects(cluster: string, kind: string, count: number): void;
@@ -481,7 +483,7 @@ function controlMetrics(registry: Registry): Pick<Metrics, 'policyReloaded' | 'r
 /** The audit re-list, the Argo CD API poll and the watch Lease. */
 function discoveryMetrics(
   registry: Registry,
-): Pick<Metrics, 'auditDiscovered' | 'auditRun' | 'argocdPoll' | 'argocdPollDiscovered' | 'setLeader' | 'setLeaderElection'> {
+): Pick<Metrics, 'auditDiscovered' | 'auditRun' | 'argocdPoll' | 'argocdPollDiscovered' | 'argocdDiffFetch' | 'setLeader' | 'setLeaderElection'> {
   const auditFound = new Counter({
     name: 'meshdrift_audit_discovered_total',
     help: 'Audit re-list signals that changed what was tracked: drift (or a resolve) the watches and webhooks had missed.',
@@ -504,6 +506,12 @@ function discoveryMetrics(
     help: 'Argo CD API poll signals that changed what was tracked (drift or a resolve).',
     registers: [registry],
   });
+  const argocdDiffFetches = new Counter({
+    name: 'meshdrift_argocd_diff_fetches_total',
+    help: 'Field changes of drifted mesh resources from Argo CD managed-resources, by outcome (fetched, cached, failed, absent, budget).',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
   const leader = new Gauge({ name: 'meshdrift_leader', help: '1 while this replica holds the watch Lease.', registers: [registry] });
   const election = new Gauge({
     name: 'meshdrift_leader_election_enabled',
@@ -515,6 +523,7 @@ function discoveryMetrics(
     auditRun: (outcome) => auditRuns.inc({ outcome }),
     argocdPoll: (outcome) => argocdPolls.inc({ outcome }),
     argocdPollDiscovered: (count) => argocdPollFound.inc(count),
+    argocdDiffFetch: (outcome) => argocdDiffFetches.inc({ outcome }),
     setLeader: (isLeader) => leader.set(isLeader ? 1 : 0),
     setLeaderElection: (enabled) => election.set(enabled ? 1 : 0),
   };

@@ -242,6 +242,8 @@ export const envSchema = z.object({
     .refine((list) => list.every((ns) => /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns)), 'must be Kubernetes namespace names, comma-separated'),
   /** Bound of each Argo CD API request. */
   ARGOCD_TIMEOUT: duration('30s').refine((ms) => ms > 0, 'must be more than 0'),
+  /** Most managed-resources reads per poll, for the field changes of drifted mesh resources (issue #16); `0` turns them off. */
+  ARGOCD_DIFF_FETCHES: count(10, 0, 1000),
   /** At most this many pending and active silences; past it, a create answers 409. */
   MESHDRIFT_SILENCES_MAX: count(1000, 1, 1_000_000),
   /** At most this many matchers in one silence. */

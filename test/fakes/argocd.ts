@@ -32,6 +32,17 @@ import type { AddressInfo } from 'node:net';
  *   {@link FakeArgoCd.setResourceHealth} or the resource's inline 2.x health; a resource set
  *   Missing is a node with no uid, resourceVersion nor createdAt, as the controller writes one that
  *   was never created. Unknown app → 403, or 404 when `project` is given (or names another project).
+ * - `GET /api/v1/applications/{name}/managed-resources[?appNamespace=&project=&group=&kind=&namespace=&name=]`
+ *   (server/application/application.go `ManagedResources`, `isMatchingResource`: an empty filter
+ *   field matches any; hooks left out; same 403/404 as the tree): one `ResourceDiff` per resource
+ *   of `status.resources` (types.go L2268-2297: `group` omitted for core, `modified` only when true,
+ *   the four states as JSON text). States from {@link FakeArgoCd.setLiveObject} (Git's manifest and
+ *   the live object), else a minimal manifest; for the app of `api-managed-resources-v3.json`, the
+ *   recorded items. As the controller computes them: `liveState` with the server's fields
+ *   (resourceVersion, uid, creationTimestamp, managedFields, status); `normalizedLiveState` without
+ *   `status` and `creationTimestamp` and without the app's `ignoreDifferences` JSON pointers;
+ *   `predictedLiveState` = the normalized live object with Git's manifest merged over it (maps
+ *   merged, lists replaced, as a JSON merge patch of a CRD), pointers removed too.
  * - {@link FakeArgoCd.setDelay} holds every answer (timeouts); `failNext` answers the next N
  *   requests with a status.
  * - Records every request.
@@ -96,6 +107,19 @@ export interface FakeArgoCd {
     health: { status: string; message?: string } | undefined,
     namespace?: string,
   ): void;
+  /**
+   * Sets a resource's states for managed-resources: `desired` is Git's manifest (default: the
+   * current one, or a minimal one), `live` the live object (default: `desired`). Argo CD
+   * reconciles right after: `status.reconciledAt` moves on, as it does when a watched resource changes.
+   */
+  setLiveObject(
+    name: string,
+    resource: { kind: string; name: string; namespace?: string; group?: string },
+    states: { desired?: unknown; live?: unknown },
+    namespace?: string,
+  ): void;
+  /** The managed-resources requests. */
+  managedResourceCalls(): FakeArgoCdRequest[];
   /** Sets the app's own `status.health.status` (what the list shows). */
   setAppHealth(name: string, status: string, namespace?: string): void;
   /** Deletes an app. */
@@ -208,8 +232,39 @@ export async function startFakeArgoCd(opts: FakeArgoCdOptions = {}): Promise<Fak
     delete app.operation;
   }
 
+  const objects = new Map<string, { desired?: unknown; live?: unknown; version: number }>();
+  const recorded = loadRecordedManagedResources();
+
   const healthKey = (app: FakeArgoCdApp, r: Json): string =>
     `${app.metadata.namespace}/${app.metadata.name}|${String(r.group ?? '')}/${String(r.kind)}/${String(r.namespace ?? '')}/${String(r.name)}`;
+
+  /** The managed-resources items of an app (types.go ResourceDiff), narrowed as the server does. */
+  function managedOf(app: FakeArgoCdApp, q: URLSearchParams): Json[] {
+    const ignore = arr(obj(app.spec).ignoreDifferences).map(obj);
+    const items: Json[] = [];
+    for (const r of arr(obj(app.status).resources).map(obj)) {
+      if (r.hook === true) continue;
+      const matches = (field: string): boolean => (q.get(field) ?? '') === '' || q.get(field) === String(r[field] ?? '');
+      if (!['group', 'kind', 'namespace', 'name'].every(matches)) continue;
+      const set = objects.get(healthKey(app, r));
+      const rec = recorded.get(`${app.metadata.name}|${String(r.group ?? '')}/${String(r.kind)}/${String(r.namespace ?? '')}/${String(r.name)}`);
+      if (set === undefined && rec !== undefined) {
+        items.push(rec);
+        continue;
+      }
+      const pointers = ignore
+        .filter(
+          (d) =>
+            String(d.group ?? '') === String(r.group ?? '') &&
+            d.kind === r.kind &&
+            (!d.name || d.name === r.name) &&
+            (!d.namespace || d.namespace === r.namespace),
+        )
+        .flatMap((d) => arr(d.jsonPointers).map(String));
+      items.push(resourceDiffOf(app, r, set, pointers));
+    }
+    return items;
+  }
 
   /** The ApplicationTree of an app (types.go ApplicationTree/ResourceNode). */
   function treeOf(app: FakeArgoCdApp): Json {
@@ -324,6 +379,19 @@ export async function startFakeArgoCd(opts: FakeArgoCdOptions = {}): Promise<Fak
       if (project && project !== (String(obj(app.spec).project ?? '') || 'default')) return answer(404, 5, notFound);
       record.status = 200;
       return json(res, 200, treeOf(app));
+    }
+
+    const managedPath = /^\/api\/v1\/applications\/([^/]+)\/managed-resources$/.exec(url.pathname);
+    if (managedPath) {
+      if (req.method !== 'GET') return answer(405, 12, 'Method Not Allowed');
+      const name = decodeURIComponent(managedPath[1] ?? '');
+      const app = apps.get(key(url.searchParams.get('appNamespace') || cp, name));
+      const project = url.searchParams.get('project');
+      const notFound = `applications.argoproj.io "${name}" not found`;
+      if (!app) return project ? answer(404, 5, notFound) : answer(403, 7, 'permission denied');
+      if (project && project !== (String(obj(app.spec).project ?? '') || 'default')) return answer(404, 5, notFound);
+      record.status = 200;
+      return json(res, 200, { items: managedOf(app, url.searchParams) });
     }
 
     const m = /^\/api\/v1\/applications\/([^/]+)(\/sync)?$/.exec(url.pathname);
@@ -456,6 +524,33 @@ export async function startFakeArgoCd(opts: FakeArgoCdOptions = {}): Promise<Fak
       if (h === undefined) health.delete(healthKey(app, r));
       else health.set(healthKey(app, r), { ...h });
     },
+    setLiveObject(name, resource, states, namespace) {
+      const app = find(name, namespace);
+      if (!app) throw new Error(`no app ${name}`);
+      const r = arr(obj(app.status).resources)
+        .map(obj)
+        .find(
+          (x) =>
+            x.kind === resource.kind &&
+            x.name === resource.name &&
+            (resource.namespace === undefined || x.namespace === resource.namespace) &&
+            (resource.group === undefined || (x.group ?? '') === resource.group),
+        );
+      if (!r) throw new Error(`no resource ${resource.kind}/${resource.name} in ${name}`);
+      const k = healthKey(app, r);
+      const before = objects.get(k);
+      const copy = (v: unknown): unknown => (v === undefined ? undefined : JSON.parse(JSON.stringify(v)));
+      const desired = copy(states.desired) ?? before?.desired;
+      objects.set(k, {
+        ...(desired !== undefined ? { desired } : {}),
+        ...(states.live !== undefined ? { live: copy(states.live) } : {}),
+        version: (before?.version ?? 0) + 1,
+      });
+      const status = obj(app.status);
+      status.reconciledAt = new Date(Date.now() + (before?.version ?? 0) * 1000).toISOString();
+      app.status = status;
+    },
+    managedResourceCalls: () => requests.filter((r) => r.method === 'GET' && r.path.endsWith('/managed-resources')),
     setAppHealth(name, status, namespace) {
       const app = find(name, namespace);
       if (!app) throw new Error(`no app ${name}`);
@@ -577,4 +672,96 @@ function selectFields(app: FakeArgoCdApp, fieldsQuery: string): Json {
     target[path.at(-1) ?? ''] = value;
   }
   return out;
+}
+
+/** The recorded managed-resources items (fixture `api-managed-resources-v3.json`, app hitchhiker-babel-fish), by app and resource. */
+function loadRecordedManagedResources(): Map<string, Json> {
+  const body = obj(JSON.parse(readFileSync(new URL('api-managed-resources-v3.json', FIXTURES), 'utf8')));
+  const out = new Map<string, Json>();
+  for (const item of arr(body.items).map(obj)) {
+    out.set(`hitchhiker-babel-fish|${String(item.group ?? '')}/${String(item.kind)}/${String(item.namespace ?? '')}/${String(item.name)}`, item);
+  }
+  return out;
+}
+
+function clone<T>(v: T): T {
+  return JSON.parse(JSON.stringify(v)) as T;
+}
+
+/** RFC 6901 pointer removed from `doc` (in place); a pointer to nothing changes nothing. */
+function removePointer(doc: unknown, pointer: string): void {
+  const segments = pointer
+    .split('/')
+    .slice(1)
+    .map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~'));
+  let node: unknown = doc;
+  for (const [i, seg] of segments.entries()) {
+    const last = i === segments.length - 1;
+    if (Array.isArray(node)) {
+      const idx = Number(seg);
+      if (last) node.splice(idx, 1);
+      else node = node[idx];
+    } else if (typeof node === 'object' && node !== null) {
+      const o = node as Json;
+      if (last) delete o[seg];
+      else node = o[seg];
+    } else return;
+  }
+}
+
+/** `over` merged onto `base` as a JSON merge patch: maps merged, everything else replaced. */
+function mergePatch(base: unknown, over: unknown): unknown {
+  if (typeof over !== 'object' || over === null || Array.isArray(over) || typeof base !== 'object' || base === null || Array.isArray(base)) return clone(over);
+  const out: Json = { ...(base as Json) };
+  for (const [k, v] of Object.entries(over as Json)) out[k] = v === null ? undefined : mergePatch(out[k], v);
+  return JSON.parse(JSON.stringify(out));
+}
+
+/** One ResourceDiff as the controller writes it to its cache (see the header). */
+function resourceDiffOf(
+  app: FakeArgoCdApp,
+  r: Json,
+  set: { desired?: unknown; live?: unknown; version: number } | undefined,
+  pointers: readonly string[],
+): Json {
+  const group = String(r.group ?? '');
+  const apiVersion = group === '' ? String(r.version ?? 'v1') : `${group}/${String(r.version ?? 'v1')}`;
+  const tracking = `${app.metadata.name}:${group}/${String(r.kind)}:${String(r.namespace ?? '')}/${String(r.name)}`;
+  const minimal = {
+    apiVersion,
+    kind: r.kind,
+    metadata: { annotations: { 'argocd.argoproj.io/tracking-id': tracking }, name: r.name, ...(r.namespace ? { namespace: r.namespace } : {}) },
+  };
+  const desired = obj(set?.desired ?? minimal);
+  const liveBase = obj(set?.live ?? desired);
+  const version = String(4242 + (set?.version ?? 0));
+  const live: Json = {
+    ...clone(liveBase),
+    metadata: {
+      ...obj(liveBase.metadata),
+      creationTimestamp: '2026-11-20T08:12:40Z',
+      resourceVersion: obj(liveBase.metadata).resourceVersion ?? version,
+      uid: `uid-${String(r.kind)}-${String(r.name)}`,
+      managedFields: [{ apiVersion, fieldsType: 'FieldsV1', fieldsV1: {}, manager: 'argocd-controller', operation: 'Apply', time: '2026-11-20T08:12:40Z' }],
+    },
+    status: obj(liveBase.status),
+  };
+  const normalized = clone(live);
+  delete normalized.status;
+  delete obj(normalized.metadata).creationTimestamp;
+  for (const p of pointers) removePointer(normalized, p);
+  const predicted = obj(mergePatch(normalized, desired));
+  for (const p of pointers) removePointer(predicted, p);
+  return {
+    ...(group !== '' ? { group } : {}),
+    kind: r.kind,
+    ...(r.namespace ? { namespace: r.namespace } : {}),
+    name: r.name,
+    targetState: JSON.stringify(desired),
+    liveState: JSON.stringify(live),
+    normalizedLiveState: JSON.stringify(normalized),
+    predictedLiveState: JSON.stringify(predicted),
+    resourceVersion: String(obj(live.metadata).resourceVersion),
+    ...(r.status === 'OutOfSync' ? { modified: true } : {}),
+  };
 }

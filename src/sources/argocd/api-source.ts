@@ -2,7 +2,9 @@ import type { Logger } from '../../log.ts';
 import type { Metrics } from '../../metrics.ts';
 import type { Ingest } from '../../track/ingest.ts';
 import { startReachabilityMonitor, type ReachabilityMonitor, type ReachabilityReading } from '../reachability.ts';
+import { createCatalog } from '../../classify/catalog.ts';
 import { createArgoCdApi } from './api.ts';
+import { createManagedDiff } from './managed-diff.ts';
 import { startArgoCdPoller, type ArgoCdPoller, type ArgoCdPollerHealth, type ArgoCdPollSettings } from './poller.ts';
 
 /**
@@ -27,7 +29,7 @@ export interface ArgoCdPollingOptions {
   settings: ArgoCdPollSettings;
   ingest: Ingest;
   log: Logger;
-  metrics: Pick<Metrics, 'argocdPoll' | 'argocdPollDiscovered'>;
+  metrics: Pick<Metrics, 'argocdPoll' | 'argocdPollDiscovered' | 'argocdDiffFetch'>;
   now: () => number;
 }
 
@@ -53,8 +55,19 @@ export function createArgoCdPolling(opts: ArgoCdPollingOptions): ArgoCdPolling {
   return {
     start() {
       if (poller) return;
+      const api = createArgoCdApi(settings.api);
+      const catalog = createCatalog();
       const running = startArgoCdPoller({
-        api: createArgoCdApi(settings.api),
+        api,
+        diff: createManagedDiff({
+          api,
+          isMeshKind: (group, kind) => catalog.lookup(group, kind) !== undefined,
+          maxFetchesPerPoll: settings.diffFetchesPerPoll,
+          timeoutMs: Math.min(settings.api.timeoutMs ?? 30_000, 10_000),
+          log,
+          onOutcome: (outcome) => opts.metrics.argocdDiffFetch(outcome),
+          now: opts.now,
+        }),
         cluster: settings.cluster,
         filters: settings.filters,
         intervalMs: settings.intervalMs,

@@ -58,8 +58,29 @@ export interface ApplicationFilters {
   fields?: readonly string[];
 }
 
-/** The Application of a list item: what application.ts reads, plus where resource health lives. */
+/**
+ * One `spec.ignoreDifferences` entry (types.go `ResourceIgnoreDifferences`): which resources, and
+ * the JSON pointers Argo CD leaves out of its diff. Only the pointers are honoured by meshdrift's
+ * own diff; `jqPathExpressions` and `managedFieldsManagers` are already applied by Argo CD in
+ * `normalizedLiveState`.
+ */
+const ignoreDifferenceSchema = z.object({
+  group: z.string().max(253).optional(),
+  kind: z.string().max(253),
+  name: z.string().max(253).optional(),
+  namespace: z.string().max(253).optional(),
+  jsonPointers: z.array(z.string().max(1024)).max(100).optional(),
+});
+export type IgnoreDifference = z.infer<typeof ignoreDifferenceSchema>;
+
+/** The Application of a list item: what application.ts reads, plus where resource health lives and what its diff ignores. */
 export const listedApplicationSchema = applicationSchema.extend({
+  spec: applicationSchema.shape.spec
+    .unwrap()
+    // A malformed or oversized list only loses meshdrift's extra filter, never the app: Argo CD
+    // already applies it in normalizedLiveState.
+    .extend({ ignoreDifferences: z.array(ignoreDifferenceSchema).max(100).optional().catch(undefined) })
+    .optional(),
   status: applicationSchema.shape.status.unwrap().extend({ resourceHealthSource: z.string().optional() }).optional(),
 });
 export type ListedApplication = z.infer<typeof listedApplicationSchema>;
@@ -88,6 +109,37 @@ export type ResourceNode = z.infer<typeof resourceNodeSchema>;
 
 export const resourceTreeSchema = z.object({ nodes: z.array(resourceNodeSchema).nullish() });
 export type ResourceTree = z.infer<typeof resourceTreeSchema>;
+
+/**
+ * One item of `GET /api/v1/applications/{name}/managed-resources` (types.go `ResourceDiff`,
+ * L2268-2297): the four states are JSON text (`targetState`: Git's manifest; `liveState`: the live
+ * object; `normalizedLiveState`: live with Argo CD's normalizations, ignoreDifferences included;
+ * `predictedLiveState`: what live would be after a sync). `group` is omitted for the core group and
+ * `modified` when false (omitempty). Hooks are filtered out by the server.
+ */
+const managedResourceSchema = z.object({
+  group: z.string().optional(),
+  kind: z.string().min(1),
+  namespace: z.string().optional(),
+  name: z.string().min(1),
+  targetState: z.string().optional(),
+  liveState: z.string().optional(),
+  normalizedLiveState: z.string().optional(),
+  predictedLiveState: z.string().optional(),
+  resourceVersion: z.string().optional(),
+  modified: z.boolean().optional(),
+  hook: z.boolean().optional(),
+});
+export type ManagedResource = z.infer<typeof managedResourceSchema>;
+const managedResourcesSchema = z.object({ items: z.array(managedResourceSchema).nullish() });
+
+/** Which managed resources to return: the server's `isMatchingResource` (an empty field matches any). */
+export interface ManagedResourceFilter {
+  group?: string;
+  kind?: string;
+  namespace?: string;
+  name?: string;
+}
 
 /** An app the list returned that does not have the expected shape: left out, named if possible. */
 export interface SkippedApplication {
@@ -141,12 +193,19 @@ export interface ArgoCdApi {
   listApplications(filters?: ApplicationFilters): Promise<ApplicationList>;
   /** The app's live resource tree (per-resource health). Throws {@link ArgoCdApiError}. */
   resourceTree(app: ApplicationRef): Promise<ResourceTree>;
+  /**
+   * The app's managed resources with their states (diff detail), narrowed by `filter`, answered
+   * within `timeoutMs` (default the client's) and `maxBytes`. Throws {@link ArgoCdApiError}.
+   */
+  managedResources(app: ApplicationRef, filter?: ManagedResourceFilter, limits?: { timeoutMs?: number; maxBytes?: number }): Promise<ManagedResource[]>;
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 // 1000 apps of 30 resources in the 3.x shape answer about 23 MiB (bench/argocd-poll.ts).
 const DEFAULT_MAX_LIST_BYTES = 128 * 1024 * 1024;
 const MAX_TREE_BYTES = 16 * 1024 * 1024;
+/** Largest managed-resources answer accepted by default: one resource's four states are rarely over 100 KiB. */
+export const DEFAULT_MAX_MANAGED_BYTES = 4 * 1024 * 1024;
 const MAX_SAID = 300;
 const MAX_ISSUES = 3;
 
@@ -166,6 +225,30 @@ export function resourceTreeQuery(app: ApplicationRef): URLSearchParams {
   if (app.namespace !== undefined && app.namespace !== '') q.set('appNamespace', app.namespace);
   if (app.project !== undefined && app.project !== '') q.set('project', app.project);
   return q;
+}
+
+/**
+ * The query string of a managed-resources call (server/application/application.proto
+ * `ResourcesQuery`: `applicationName` in the path; `namespace`, `name`, `version`, `group`, `kind`,
+ * `appNamespace`, `project`). The server keeps an item when each given field equals it
+ * (application.go `isMatchingResource`); an empty group matches every group, so core-group
+ * resources are narrowed by kind, namespace and name, and the caller matches the group itself.
+ */
+export function managedResourcesQuery(app: ApplicationRef, filter: ManagedResourceFilter = {}): URLSearchParams {
+  const q = resourceTreeQuery(app);
+  for (const field of ['group', 'kind', 'namespace', 'name'] as const) {
+    const v = filter[field];
+    if (v !== undefined && v !== '') q.set(field, v);
+  }
+  return q;
+}
+
+/** Reads a managed-resources answer; any item of the wrong shape fails it, naming the field. */
+export function parseManagedResources(text: string, appName: string): ManagedResource[] {
+  const what = `managed resources of ${appName}`;
+  const answer = managedResourcesSchema.safeParse(parseJsonText(text, what));
+  if (!answer.success) throw new ArgoCdApiError('invalid-answer', `argocd ${what}: unexpected answer: ${describeIssues(answer.error)}`);
+  return answer.data.items ?? [];
 }
 
 /** Zod issues as `path: message`, the path written as in the JSON (`items[2].status.resources[0].kind`). */
@@ -268,26 +351,24 @@ export function createArgoCdApi(opts: ArgoCdApiOptions): ArgoCdApi {
     headers: { Authorization: `Bearer ${opts.token}`, 'User-Agent': 'meshdrift', Accept: 'application/json' },
   });
 
-  async function get(path: string, query: URLSearchParams, what: string, maxBytes?: number): Promise<string> {
+  async function get(path: string, query: URLSearchParams, what: string, maxBytes?: number, callTimeoutMs = timeoutMs): Promise<string> {
     const qs = query.toString();
     let res: { status: number; data: unknown };
     try {
       res = await http.get<string>(`${base}${path}${qs === '' ? '' : `?${qs}`}`, {
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: AbortSignal.timeout(callTimeoutMs),
         ...(maxBytes !== undefined ? { maxContentLength: maxBytes } : {}),
       });
     } catch (error) {
       if (isAxiosError(error) && /maxContentLength/.test(error.message)) {
         const limit = maxBytes ?? opts.maxListBytes ?? DEFAULT_MAX_LIST_BYTES;
         const shown = limit >= 1024 * 1024 ? `${Math.round(limit / 1024 / 1024)} MiB` : `${Math.round(limit / 1024)} KiB`;
-        throw new ArgoCdApiError(
-          'rejected',
-          `argocd ${what}: the answer is larger than ${shown}; poll fewer apps at once (ARGOCD_PROJECTS, ARGOCD_SELECTOR, ARGOCD_APP_NAMESPACES)`,
-        );
+        const hint = what.startsWith('list') ? '; poll fewer apps at once (ARGOCD_PROJECTS, ARGOCD_SELECTOR, ARGOCD_APP_NAMESPACES)' : '';
+        throw new ArgoCdApiError('rejected', `argocd ${what}: the answer is larger than ${shown}${hint}`);
       }
       const failure = transportFailure(error);
       const kind = failure === 'request timed out' ? 'timeout' : 'unavailable';
-      throw new ArgoCdApiError(kind, `argocd ${what}: ${failure}${kind === 'timeout' ? ` (after ${timeoutMs}ms)` : ''}`);
+      throw new ArgoCdApiError(kind, `argocd ${what}: ${failure}${kind === 'timeout' ? ` (after ${callTimeoutMs}ms)` : ''}`);
     }
     const text = typeof res.data === 'string' ? res.data : '';
     if (res.status < 200 || res.status >= 300) throw apiErrorOf(res.status, text, what, opts.token);
@@ -303,6 +384,12 @@ export function createArgoCdApi(opts: ArgoCdApiOptions): ArgoCdApi {
       const what = `resource tree of ${app.namespace ? `${app.namespace}/` : ''}${app.name}`;
       const text = await get(`/api/v1/applications/${encodeURIComponent(app.name)}/resource-tree`, resourceTreeQuery(app), what, MAX_TREE_BYTES);
       return parseResourceTree(text, app.name);
+    },
+    async managedResources(app, filter = {}, limits = {}) {
+      const what = `managed resources of ${app.namespace ? `${app.namespace}/` : ''}${app.name}`;
+      const path = `/api/v1/applications/${encodeURIComponent(app.name)}/managed-resources`;
+      const text = await get(path, managedResourcesQuery(app, filter), what, limits.maxBytes ?? DEFAULT_MAX_MANAGED_BYTES, limits.timeoutMs ?? timeoutMs);
+      return parseManagedResources(text, app.name);
     },
   };
 }

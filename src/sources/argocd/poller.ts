@@ -14,6 +14,7 @@ import {
   type ListedApplication,
 } from './api.ts';
 import { applicationToSignal } from './application.ts';
+import type { DiffBudget, ManagedDiff } from './managed-diff.ts';
 import { createPollHealth, type ArgoCdPollerHealth, type PollOutcome, type PollResult } from './poll-health.ts';
 import { needsResourceTree, withTreeHealth, WITHOUT_TREE_COVERS } from './tree-health.ts';
 import { firstLineOf } from '../../model/error-message.ts';
@@ -52,6 +53,8 @@ export interface ArgoCdPollerOptions {
   backoff?: BackoffPolicy;
   /** Failing for longer than this makes the source not ready; default max(3 × interval, 2 min). */
   unreadyAfterMs?: number;
+  /** Field changes of drifted mesh resources from Argo CD's managed-resources (managed-diff.ts); none when unset. */
+  diff?: ManagedDiff;
   /** Apps handled at once (resource tree, then ingest); default 4. */
   concurrency?: number;
   /** Poll right away (default true: nothing else lists for this source). */
@@ -78,6 +81,8 @@ export interface ArgoCdPollSettings {
   cluster: string;
   intervalMs: number;
   filters: PollFilters;
+  /** Most managed-resources reads per poll (ARGOCD_DIFF_FETCHES); 0: no field changes. */
+  diffFetchesPerPoll: number;
 }
 
 /**
@@ -90,6 +95,7 @@ export function argoCdPollSettings(env: Env): ArgoCdPollSettings | undefined {
     api: { apiUrl: env.ARGOCD_URL, token: env.ARGOCD_TOKEN, timeoutMs: env.ARGOCD_TIMEOUT },
     cluster: env.MESHDRIFT_CLUSTER,
     intervalMs: env.ARGOCD_POLL_INTERVAL,
+    diffFetchesPerPoll: env.ARGOCD_DIFF_FETCHES,
     filters: {
       projects: env.ARGOCD_PROJECTS,
       ...(env.ARGOCD_SELECTOR !== undefined ? { selector: env.ARGOCD_SELECTOR } : {}),
@@ -160,7 +166,7 @@ export function startArgoCdPoller(opts: ArgoCdPollerOptions): ArgoCdPoller {
   const bounded = <T>(items: readonly T[], job: (item: T) => Promise<void>): Promise<void> => eachBounded(items, concurrency, () => stopped, job);
 
   /** One list scope: list, ingest each app's snapshot, then resolve the apps gone since the last list. */
-  async function pollScope(filters: ApplicationFilters, result: PollResult): Promise<ScopeOutcome> {
+  async function pollScope(filters: ApplicationFilters, result: PollResult, budget: DiffBudget | undefined): Promise<ScopeOutcome> {
     const scopeKey = filters.appNamespace ?? '';
     let list: ApplicationList;
     try {
@@ -175,7 +181,7 @@ export function startArgoCdPoller(opts: ArgoCdPollerOptions): ArgoCdPoller {
     const signals: Signal[] = [];
     try {
       await bounded(list.items, async (app) => {
-        const signal = await signalOf(opts.api, opts.cluster, log, app, at, result);
+        const signal = await withChanges(opts.diff, budget, log, app, await signalOf(opts.api, opts.cluster, log, app, at, result));
         signals.push(signal);
         await ingestPolled(opts.ingest, log, signal, result);
       });
@@ -201,9 +207,10 @@ export function startArgoCdPoller(opts: ArgoCdPollerOptions): ArgoCdPoller {
     const result: PollResult = { outcome: 'ok', listed: 0, trees: 0, signals: 0, discovered: 0, vanished: 0, errors: [], durationMs: 0 };
     let failedScopes = 0;
     let unauthorized: ArgoCdApiError | undefined;
+    const budget = opts.diff?.budget();
     for (const filters of scopes) {
       if (stopped) break;
-      const outcome = await pollScope(filters, result);
+      const outcome = await pollScope(filters, result, budget);
       if (outcome !== 'done') failedScopes++;
       if (typeof outcome === 'object') {
         unauthorized = outcome.halt;
@@ -271,6 +278,23 @@ async function signalOf(api: ArgoCdApi, cluster: string, log: Logger, app: Liste
     result.errors.push(`${appKey(ownerOf(app))}: ${message(err)}`);
     log.warn({ app: appKey(ownerOf(app)), error: message(err) }, 'resource tree read failed; health-derived findings of this app kept as they are');
     return { ...applicationToSignal(app, ctx), covers: WITHOUT_TREE_COVERS };
+  }
+}
+
+/** The signal with its field changes when the diff is on; a failure there never holds the signal back. */
+async function withChanges(
+  diff: ManagedDiff | undefined,
+  budget: DiffBudget | undefined,
+  log: Logger,
+  app: ListedApplication,
+  signal: Signal,
+): Promise<Signal> {
+  if (diff === undefined || budget === undefined) return signal;
+  try {
+    return await diff.withChanges(app, signal, budget);
+  } catch (err) {
+    log.warn({ app: appKey(ownerOf(app)), error: message(err) }, 'field changes of the drifted resources failed; the signal goes without them');
+    return signal;
   }
 }
 

@@ -11,9 +11,11 @@ import {
   type ApplicationRef,
   type ArgoCdApi,
   type ListedApplication,
+  type ManagedResource,
   type ResourceTree,
 } from '../../../../src/sources/argocd/api.ts';
 import { applicationToSignal } from '../../../../src/sources/argocd/application.ts';
+import { createManagedDiff } from '../../../../src/sources/argocd/managed-diff.ts';
 import {
   argoCdPollSettings,
   listScopes,
@@ -134,8 +136,10 @@ describe('poll settings from the environment', () => {
       api: { apiUrl: 'https://argocd.example.com', token: 'argocd-SECRET-token', timeoutMs: 30_000 },
       cluster: 'prod-eu-1',
       intervalMs: 60_000,
+      diffFetchesPerPoll: 10,
       filters: { projects: [], appNamespaces: [] },
     });
+    expect(argoCdPollSettings(loadEnv({ ...base, ARGOCD_DIFF_FETCHES: '0' }))?.diffFetchesPerPoll).toBe(0);
   });
 
   it('reads the filters', () => {
@@ -192,6 +196,8 @@ function memoryApi(apps: ListedApplication[]) {
     treeFailures: new Map<string, ArgoCdApiError>(),
     lists: [] as ApplicationFilters[],
     treeCalls: [] as ApplicationRef[],
+    managed: new Map<string, ManagedResource[]>(),
+    managedCalls: [] as ApplicationRef[],
     gate: undefined as Promise<void> | undefined,
     inFlight: 0,
     maxInFlight: 0,
@@ -216,6 +222,10 @@ function memoryApi(apps: ListedApplication[]) {
       const failure = state.treeFailures.get(ref.name);
       if (failure) throw failure;
       return state.trees.get(ref.name) ?? { nodes: [] };
+    },
+    async managedResources(ref) {
+      state.managedCalls.push(ref);
+      return state.managed.get(ref.name) ?? [];
     },
   };
   return { api, state };
@@ -426,6 +436,39 @@ describe('the Argo CD poller (in-memory API)', () => {
     // One namespace failing is a partial poll, and resolves nothing there.
     state.listFailures.push(new ArgoCdApiError('unavailable', 'HTTP 503', 503));
     expect(await p.pollNow()).toMatchObject({ outcome: 'partial', listed: 1, vanished: 0 });
+  });
+
+  it('attaches field changes through the managed diff with one budget per poll; a diff that throws never holds the signal back', async () => {
+    const { api, state } = memoryApi([meshApp({ name: 'a' }), meshApp({ name: 'b' })]);
+    const vsState = (w: number) => JSON.stringify({ spec: { http: [{ route: [{ weight: w }] }] } });
+    for (const name of ['a', 'b']) {
+      state.managed.set(name, [
+        {
+          group: 'networking.istio.io',
+          kind: 'VirtualService',
+          namespace: 'payments',
+          name: 'payments',
+          predictedLiveState: vsState(90),
+          normalizedLiveState: vsState(0),
+        },
+      ]);
+    }
+    const t = trackingIngest();
+    const isMeshKind = (_g: string, k: string) => k === 'VirtualService';
+    const diff = createManagedDiff({ api, isMeshKind, maxFetchesPerPoll: 1, log });
+    const { p } = poller(api, t.ingest, { diff, concurrency: 1 });
+    await p.pollNow();
+    const changed = t.signals.map((s) => s.resources.find((r) => r.kind === 'VirtualService')?.changes?.changes[0]?.path);
+    // One read per poll: the first app got its changes, the second waits for the next poll.
+    expect(changed).toEqual(['spec.http[0].route[0].weight', undefined]);
+    expect(state.managedCalls.map((c) => c.name)).toEqual(['a']);
+    await p.pollNow();
+    expect(state.managedCalls.map((c) => c.name)).toEqual(['a', 'b']);
+
+    const broken = { budget: () => ({ left: 1 }), withChanges: () => Promise.reject(new Error('bug')) };
+    const t2 = trackingIngest();
+    const q = poller(api, t2.ingest, { diff: broken });
+    expect(await q.p.pollNow()).toMatchObject({ outcome: 'ok', signals: 2, errors: [] });
   });
 
   it('refuses interval 0 (that is polling off)', () => {
