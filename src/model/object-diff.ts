@@ -7,7 +7,7 @@ import { isSecretValue, type KindRef, MAX_REDACT_DEPTH, MAX_REDACT_NODES, type P
  * is live. The result is redacted (model/redact.ts): a masked field that differs is listed as
  * changed with no values. Pure and bounded: each side is copied under the redaction module's depth
  * and node budgets, at most `maxChanges` changes are kept (the rest counted in `omitted`), each
- * value rendered as JSON text of at most MAX_CHANGE_VALUE characters. docs/operations.md, "What changed".
+ * value rendered as JSON text of at most MAX_CHANGE_VALUE characters. docs/mesh.md, "What changed".
  */
 
 export interface DiffOptions {

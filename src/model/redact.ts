@@ -1,6 +1,6 @@
 /**
  * Redaction of Kubernetes objects before anything about them leaves the process (issues #16, #17).
- * What is removed or masked, and why, is in docs/operations.md ("Redaction"); in short:
+ * What is removed or masked, and why, is in docs/mesh.md ("Redaction"); in short:
  * - dropped: core `Secret` `data`/`stringData`, `metadata.managedFields`, the kubectl
  *   `last-applied-configuration` annotation (it repeats the whole object, secrets included);
  * - masked by key: a key that names a credential (`authorization`, `cookie`, `token`, `password`,
