@@ -166,4 +166,16 @@ describe('Argo CD managed-resources → what changed', () => {
     }
     expect(logs.length).toBeGreaterThan(0);
   });
+
+  it('a second edit of the same resource (Argo CD reconciles, same state) updates the stored changes without a new finding', async () => {
+    const url = svc?.url ?? '';
+    argo.setLiveObject('payments-mesh', VS, { live: virtualService([30, 70], true) });
+    const weight = async () => {
+      const body = (await (await fetch(`${url}/api/v1/alerts`)).json()) as AlertsView;
+      const f = body.groups.flatMap((g) => g.findings).find((x) => x.resource.kind === 'VirtualService');
+      return f?.changes?.changes.find((c) => c['path'] === 'spec.http[0].route[0].weight');
+    };
+    await waitFor(async () => (await weight())?.['after'] === '30', 15_000, 'the new weight');
+    expect(await weight()).toEqual({ path: 'spec.http[0].route[0].weight', before: '90', after: '30' });
+  });
 });

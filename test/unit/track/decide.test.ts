@@ -119,6 +119,23 @@ describe('applySignal', () => {
     expect(later.pendingFlush?.dueAt).toBe(5_000_000 + timing.groupWaitMs);
   });
 
+  it('changes or an attribution a later signal brings are stored, not news; a signal without them keeps them', () => {
+    const first = applySignal(null, input([finding('a')]), 1000);
+    const changes = { source: 'argocd-managed-resources' as const, changes: [{ path: 'spec.http[0].route[0].weight', before: '90', after: '0' }] };
+    const told = applySignal(first.next, input([{ ...finding('a'), changes }]), 2000);
+    expect(told).toMatchObject({ changed: false, dirty: true, opened: [] });
+    expect(told.next?.findings['fp-app-a']?.changes).toEqual(changes);
+    expect(told.next?.pendingFlush).toEqual(first.next?.pendingFlush);
+    const without = applySignal(told.next, input([finding('a')]), 3000);
+    expect(without).toMatchObject({ changed: false, dirty: false });
+    expect(without.next?.findings['fp-app-a']?.changes).toEqual(changes);
+    expect(applySignal(told.next, input([{ ...finding('a'), changes }]), 3000)).toMatchObject({ dirty: false });
+    const who = [{ kind: 'tool' as const, who: 'kubectl-edit', source: 'managedFields' as const }];
+    const attributed = applySignal(told.next, input([{ ...finding('a'), attribution: who }]), 4000);
+    expect(attributed).toMatchObject({ changed: false, dirty: true });
+    expect(attributed.next?.findings['fp-app-a']).toMatchObject({ changes, attribution: who });
+  });
+
   it('a policy reload that changes the timers is written', () => {
     const first = applySignal(null, input([finding('a')]), 1000);
     const reloaded = applySignal(first.next, input([finding('a')], 'snapshot', 0, { ...timing, groupWaitMs: 1 }), 2000);
