@@ -11,7 +11,7 @@
 //   the answer has come), same app, same group.
 // Env: BENCH_GROUP_SIZES (default 10,100,1000,10000), BENCH_GROUP_SIGNALS (measured signals per
 // size and mode, default 40), BENCH_GROUP_BUDGET_MS (per size and mode: stops early once spent,
-// after at least 3 signals; default 15000).
+// after at least 3 signals; default 15000), BENCH_GROUP_SETTLE_MS (wait after the fill, default 2000).
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -30,6 +30,10 @@ const SIZES = (process.env.BENCH_GROUP_SIZES ?? '10,100,1000,10000')
   .filter((n) => Number.isInteger(n) && n > 0);
 const SIGNALS = Math.max(1, Number(process.env.BENCH_GROUP_SIGNALS ?? 40));
 const BUDGET_MS = Math.max(1, Number(process.env.BENCH_GROUP_BUDGET_MS ?? 15_000));
+// After the fill, before measuring: the filled group's aftermath (the active-findings rebuild the
+// app starts with re-reads a group committed while it runs; the fill's garbage) would otherwise
+// fall on the first measured signals of the biggest sizes only.
+const SETTLE_MS = Math.max(0, Number(process.env.BENCH_GROUP_SETTLE_MS ?? 2000));
 const PROBES = 4;
 const CLUSTER = 'bench';
 
@@ -156,6 +160,7 @@ async function oneSize(redisUrl: string, policyFile: string, size: number): Prom
     const filled = await app.ingest(fill(size, at));
     if (filled.outcome !== 'tracked' || filled.groups.length !== 1)
       throw new Error(`filling the group of ${size} did not track one group: ${JSON.stringify(filled).slice(0, 300)}`);
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
     const inProcess = await measure(async (i) => {
       const r = await app.ingest(probe('inproc', i, ++at));
       if (r.outcome !== 'tracked' || r.groups[0] !== filled.groups[0])
