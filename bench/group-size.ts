@@ -11,7 +11,8 @@
 //   the answer has come), same app, same group.
 // Env: BENCH_GROUP_SIZES (default 10,100,1000,10000), BENCH_GROUP_SIGNALS (measured signals per
 // size and mode, default 40), BENCH_GROUP_BUDGET_MS (per size and mode: stops early once spent,
-// after at least 3 signals; default 15000), BENCH_GROUP_SETTLE_MS (wait after the fill, default 2000).
+// after at least 3 signals; default 15000), BENCH_GROUP_SETTLE_MS (wait after the fill, default 2000),
+// BENCH_GROUP_ROUNDS (sweeps of all sizes, the median kept; default 1).
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -34,6 +35,9 @@ const BUDGET_MS = Math.max(1, Number(process.env.BENCH_GROUP_BUDGET_MS ?? 15_000
 // app starts with re-reads a group committed while it runs; the fill's garbage) would otherwise
 // fall on the first measured signals of the biggest sizes only.
 const SETTLE_MS = Math.max(0, Number(process.env.BENCH_GROUP_SETTLE_MS ?? 2000));
+// The sizes are swept this many times (each time in a fresh app and group); each figure is the
+// median of the sweeps, so a slow patch of a shared machine does not land on one size only.
+const ROUNDS = Math.max(1, Number(process.env.BENCH_GROUP_ROUNDS ?? 1));
 const PROBES = 4;
 const CLUSTER = 'bench';
 
@@ -141,12 +145,12 @@ interface Row {
   http: { ms: number; n: number };
 }
 
-async function oneSize(redisUrl: string, policyFile: string, size: number): Promise<Row> {
+async function oneSize(redisUrl: string, policyFile: string, size: number, round: number): Promise<Row> {
   const env = loadEnv({
     PORT: '0',
     HOST: '127.0.0.1',
     REDIS_URL: redisUrl,
-    MESHDRIFT_KEY_PREFIX: `bench-gs-${size}`,
+    MESHDRIFT_KEY_PREFIX: `bench-gs-${size}-${round}`,
     MESHDRIFT_CLUSTER: CLUSTER,
     MESHDRIFT_POLICY: policyFile,
     MESHDRIFT_GROUP_WAIT: '1h',
@@ -186,15 +190,33 @@ async function main(): Promise<void> {
   const policyFile = join(dir, 'policy.yaml');
   await writeFile(policyFile, 'receivers:\n  - { name: out, console: {} }\nroute:\n  receiver: out\n  group_by: [cluster]\n  group_wait: 1h\n');
 
-  const rows: Row[] = [];
-  for (const size of SIZES) rows.push(await oneSize(own.url, policyFile, size));
+  const sweeps: Row[][] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const sweep: Row[] = [];
+    for (const size of SIZES) sweep.push(await oneSize(own.url, policyFile, size, round));
+    sweeps.push(sweep);
+  }
+  const median = (xs: number[]): number => {
+    const s = [...xs].sort((a, b) => a - b);
+    const mid = Math.floor(s.length / 2);
+    return s.length % 2 === 1 ? (s[mid] ?? Number.NaN) : ((s[mid - 1] ?? Number.NaN) + (s[mid] ?? Number.NaN)) / 2;
+  };
+  const rows: Row[] = SIZES.map((size, k) => {
+    const of = (pick: (r: Row) => { ms: number; n: number }) => ({
+      ms: median(sweeps.map((s) => pick(s[k] as Row).ms)),
+      n: sweeps.reduce((n, s) => n + pick(s[k] as Row).n, 0),
+    });
+    return { size, inProcess: of((r) => r.inProcess), http: of((r) => r.http) };
+  });
   agent.destroy();
 
   const first = rows[0];
   const last = rows.at(-1);
   if (first === undefined || last === undefined) return;
   const f = (ms: number): string => (ms < 10 ? ms.toFixed(2) : ms.toFixed(0));
-  process.stdout.write(`group-size bench (node ${process.version}; one group holding N findings, cost of one signal that changes it)\n`);
+  process.stdout.write(
+    `group-size bench (node ${process.version}; one group holding N findings, cost of one signal that changes it; median of ${ROUNDS} sweep(s), signals counted over all)\n`,
+  );
   process.stdout.write(
     `${table(
       ['findings in group', 'in-process ms/signal', 'x smallest', 'HTTP ms/signal', 'x smallest', 'signals'],
