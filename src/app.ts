@@ -134,7 +134,16 @@ export function createApp(opts: AppOptions): App {
     now,
   });
   // Kubernetes watches (the mesh watch among them) and Argo CD API polling, started in start().
-  const pulled = createPullSources({ env, ingest, fluxRevisions, catalog, metrics, log, now, admission: admissionLookupFrom(admissionStore) });
+  const pulled = createPullSources({
+    env,
+    ingest,
+    fluxRevisions,
+    catalog,
+    metrics,
+    log,
+    now,
+    admission: admissionLookupFrom(admissionStore, { now, onConfirmed: () => metrics.admissionJoined('confirmed') }),
+  });
   // Draining from stop(): new requests get 503 with Connection: close, /readyz fails.
   const shutdown = createShutdown(log);
   const dataLoss = createDataLossWatch({ env, redis, log, now, metrics, policy: () => holder?.current(), sources: pulled, queues, history });

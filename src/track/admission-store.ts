@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { type Attribution, changeListSchema, MAX_ATTRIBUTIONS, MAX_CHANGES } from '../model/forensics.ts';
+import { type Attribution, changeListSchema, MAX_CHANGES } from '../model/forensics.ts';
 import { ownerRefSchema } from '../model/signal.ts';
 
 /**
@@ -63,7 +63,7 @@ export const admissionRecordSchema = z.object({
   at: z.number().int().nonnegative(),
   /** resourceVersion of oldObject: the write replaces it. */
   fromResourceVersion: text(64).optional(),
-  /** objectDigest of the admitted object (absent for DELETE): a watch event with it shows the write persisted. */
+  /** bodyDigest of the admitted object's redacted body (absent for DELETE): a watch event with it shows the write persisted. */
   afterDigest: text(64).optional(),
   /** oldObject → object, redacted and bounded (model/object-diff.ts). */
   changes: changeListSchema,
@@ -180,10 +180,6 @@ export function createAdmissionStore(opts: AdmissionStoreOptions): AdmissionStor
   };
 }
 
-/** Metadata fields that change on every write whoever writes (never part of a digest). */
-const NOISE = new Set(['resourceVersion', 'generation', 'managedFields', 'uid', 'creationTimestamp', 'selfLink']);
-const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
-
 function canonical(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(canonical);
   if (value !== null && typeof value === 'object') {
@@ -194,38 +190,36 @@ function canonical(value: unknown): unknown {
 }
 
 /**
- * A digest of what a write sets on an object: everything but `status` and metadata noise
- * (resourceVersion, generation, managedFields, uid, timestamps, the last-applied annotation).
- * The recorder stores it for the admitted object; a watch event whose object has the same digest
- * shows that this write was persisted (`persistedIn`).
+ * A digest of what a write set: the object's redacted body (everything but apiVersion, kind,
+ * metadata and status, through model/redact.ts redactObject), key order aside. The recorder stores
+ * it for the admitted object; the mesh watch keeps the same redacted body of each object it sees
+ * (sources/mesh/slim.ts), so a watch event whose body has the same digest shows that the write was
+ * persisted (`persistedIn`), on any replica. A masked value that changed does not change it: the
+ * resourceVersion still tells the write from the one before.
  */
-export function objectDigest(obj: unknown): string | undefined {
-  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return undefined;
-  const { status: _status, metadata, ...rest } = obj as Record<string, unknown>;
-  const meta: Record<string, unknown> = {};
-  if (metadata !== null && typeof metadata === 'object' && !Array.isArray(metadata)) {
-    for (const [k, v] of Object.entries(metadata as Record<string, unknown>)) if (!NOISE.has(k)) meta[k] = v;
-    const annotations = meta.annotations;
-    if (annotations !== null && typeof annotations === 'object' && !Array.isArray(annotations)) {
-      const { [LAST_APPLIED]: _lastApplied, ...others } = annotations as Record<string, unknown>;
-      meta.annotations = others;
-    }
-  }
+export function bodyDigest(redactedBody: unknown): string {
   return createHash('sha256')
-    .update(JSON.stringify(canonical({ ...rest, metadata: meta })))
+    .update(JSON.stringify(canonical(redactedBody)) ?? 'null')
     .digest('hex');
+}
+
+/** What a watch event shows of one object: its resourceVersion and redacted body; undefined when it was deleted. */
+export interface LiveVersion {
+  resourceVersion?: string | undefined;
+  /** The redacted body (parsed), as sources/mesh/slim.ts keeps it; undefined when the watch kept none (too large). */
+  body?: unknown;
 }
 
 /**
  * Whether a watch event shows this record's write persisted: for a DELETE, the object is gone
- * (`live` undefined); otherwise the live object is what the request wrote (same digest) at a
+ * (`live` undefined); otherwise the live body is what the request wrote (same digest) at a
  * resourceVersion other than the one the request replaced.
  */
-export function persistedIn(rec: AdmissionRecord, live: { resourceVersion?: string | undefined; object?: unknown } | undefined): boolean {
-  if (rec.operation === 'DELETE') return live?.object === undefined;
-  if (live?.object === undefined || rec.afterDigest === undefined) return false;
+export function persistedIn(rec: AdmissionRecord, live: LiveVersion | undefined): boolean {
+  if (rec.operation === 'DELETE') return live === undefined;
+  if (live?.body === undefined || rec.afterDigest === undefined) return false;
   if (rec.fromResourceVersion !== undefined && live.resourceVersion === rec.fromResourceVersion) return false;
-  return objectDigest(live.object) === rec.afterDigest;
+  return bodyDigest(live.body) === rec.afterDigest;
 }
 
 /** How a finding names who made a recorded change: a person, through the tool they used. */
@@ -242,38 +236,27 @@ export function attributionOf(rec: AdmissionRecord, withheld = 'a person (name w
   };
 }
 
-/** What a watch event of one object says about it: its resourceVersion and the object, or nothing (deleted). */
-export interface WatchedObject {
-  cluster: string;
-  uid: string;
-  resourceVersion?: string | undefined;
-  /** The live object; undefined for a DELETED event. */
-  object?: unknown;
-}
-
 /**
- * The mesh watch's side of the join (issue #17): for a watch event of an object, the admission
- * records it confirms (persistedIn) are marked confirmed (once each; `onConfirmed` counts them), and
- * the people behind the object's confirmed records are returned, newest first, for the watch's own,
- * observed, finding on the object. GitOps writes are confirmed too but name no one.
+ * The mesh watch's side of the join (issue #17): for a watch event of an object (`live`
+ * undefined: it was deleted), the admission records it shows persisted (`persistedIn`) are marked
+ * confirmed, once each (`onConfirmed` counts them). Returns the object's records, newest first,
+ * with the confirmations of this call applied, for the watch to choose whom to name.
  */
 export async function confirmWrites(
-  store: AdmissionStore,
-  watched: WatchedObject,
+  store: Pick<AdmissionStore, 'recent' | 'confirm'>,
+  object: { cluster: string; uid: string },
+  live: LiveVersion | undefined,
   at: number,
   onConfirmed: (rec: StoredAdmissionRecord) => void = () => undefined,
-): Promise<Attribution[]> {
-  const records = await store.recent(watched.cluster, watched.uid);
-  const live = watched.object === undefined ? undefined : { resourceVersion: watched.resourceVersion, object: watched.object };
-  const people: Attribution[] = [];
+): Promise<StoredAdmissionRecord[]> {
+  const records = await store.recent(object.cluster, object.uid);
+  const out: StoredAdmissionRecord[] = [];
   for (const rec of records) {
-    let confirmed = rec.confirmedAt !== undefined;
-    if (!confirmed && persistedIn(rec, live)) {
-      await store.confirm(watched.cluster, watched.uid, rec.id, at);
+    if (rec.confirmedAt === undefined && persistedIn(rec, live)) {
+      await store.confirm(object.cluster, object.uid, rec.id, at);
       onConfirmed(rec);
-      confirmed = true;
-    }
-    if (confirmed && !rec.gitops && people.length < MAX_ATTRIBUTIONS) people.push(attributionOf(rec));
+      out.push({ ...rec, confirmedAt: at });
+    } else out.push(rec);
   }
-  return people;
+  return out;
 }

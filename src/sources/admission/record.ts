@@ -1,9 +1,10 @@
 import type { Catalog } from '../../classify/catalog.ts';
 import { type GitOpsOwnerOptions, gitOpsOwnerOf } from '../../model/gitops-owner.ts';
 import { diffObjects } from '../../model/object-diff.ts';
-import { redactText } from '../../model/redact.ts';
+import { redactObject, redactText } from '../../model/redact.ts';
 import { type DriftState, type Signal, signalIdentityIssue } from '../../model/signal.ts';
-import { type AdmissionRecord, attributionOf, objectDigest } from '../../track/admission-store.ts';
+import { type AdmissionRecord, attributionOf, bodyDigest } from '../../track/admission-store.ts';
+import { bodyOf } from '../mesh/slim.ts';
 import type { AdmissionRequest } from './review.ts';
 import { isGitOpsUser, keptUser, type UserPolicy } from './user-policy.ts';
 
@@ -79,7 +80,7 @@ export function recordOf(req: AdmissionRequest, ctx: RecordContext, at: number):
   const owner = ownerOf(req, ref, ctx);
   const changes = diffObjects('admission', req.oldObject ?? null, req.operation === 'DELETE' ? null : (req.object ?? null), { ref });
   const fromResourceVersion = str(metaOf(req.oldObject).resourceVersion, 64);
-  const afterDigest = req.operation === 'DELETE' ? undefined : objectDigest(req.object);
+  const afterDigest = req.operation === 'DELETE' || !req.object ? undefined : bodyDigest(redactObject(bodyOf(req.object), ref));
   const via = str(req.options?.fieldManager, 128);
   return {
     requestUid: req.uid,

@@ -2,6 +2,7 @@ import type { Logger } from '../../log.ts';
 import type { Attribution } from '../../model/forensics.ts';
 import type { OwnerRef, Signal } from '../../model/signal.ts';
 import type { Ingest } from '../../track/ingest.ts';
+import type { LiveVersion } from '../../track/admission-store.ts';
 import type { SignalQueue } from '../kube/signal-queue.ts';
 import type { SlimResult } from '../kube/slim.ts';
 import type { WatchHandlers } from '../kube/watch.ts';
@@ -29,8 +30,11 @@ export interface MeshWatchMetrics {
   capped?(cluster: string, count: number): void;
 }
 
-/** Recent admission records of one object (issue #17), as person attributions; optional. */
-export type AdmissionLookup = (cluster: string, uid: string, since: number) => Promise<Attribution[]>;
+/**
+ * Recent admission records of one object (issue #17), as person attributions; optional. `live`: the
+ * version the watch saw, whose persisted records the lookup confirms.
+ */
+export type AdmissionLookup = (cluster: string, uid: string, since: number, live?: LiveVersion) => Promise<Attribution[]>;
 
 export interface MeshClusterDeps {
   cluster: string;
@@ -103,7 +107,7 @@ export function createMeshCluster(deps: MeshClusterDeps): MeshCluster {
     deps.queue.submit(
       `${cluster}/mesh-object/${uid}`,
       async () => {
-        const attribution = await withPersons(deps, uid, outcome.attribution);
+        const attribution = await withPersons(deps, obj, outcome.attribution);
         const signal =
           outcome.kind === 'edit'
             ? editSignal(cluster, obj, { changes: outcome.changes, attribution }, observedAt)
@@ -186,11 +190,12 @@ export function createMeshCluster(deps: MeshClusterDeps): MeshCluster {
 const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err)).slice(0, 300);
 
 /** Adds who the admission records name (issue #17) before the tools, when a lookup is given; a failing lookup keeps the tools. */
-async function withPersons(deps: MeshClusterDeps, uid: string, tools: Attribution[]): Promise<Attribution[]> {
+async function withPersons(deps: MeshClusterDeps, obj: SlimMeshObject, tools: Attribution[]): Promise<Attribution[]> {
   if (!deps.admission) return tools;
   const since = Math.min(...tools.map((t) => t.at ?? deps.now())) - 60_000;
   try {
-    const persons = await deps.admission(deps.cluster, uid, since);
+    const live: LiveVersion = { resourceVersion: obj.metadata.resourceVersion, ...(obj.body === undefined ? {} : { body: JSON.parse(obj.body) as unknown }) };
+    const persons = await deps.admission(deps.cluster, obj.metadata.uid, since, live);
     return [...persons, ...tools].slice(0, 5);
   } catch (err) {
     deps.log.warn({ error: errorText(err) }, 'admission records lookup failed; the finding names the field managers only');
