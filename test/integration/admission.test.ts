@@ -1,4 +1,5 @@
 import { copyFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -142,6 +143,30 @@ describe('admission recorder webhook (HTTPS, whole service)', () => {
     expect(garbage.status).toBe(400);
     expect((await postAdmission(url, {}, tls.cert, '/other')).status).toBe(404);
     expect(await svc?.metrics.registry.metrics()).toMatch(/meshdrift_admission_requests_total\{outcome="malformed"\} 2/);
+  });
+
+  it("answers within its deadline a body that never ends (from the uid it read), and takes the API server's ?timeout= query", async () => {
+    const started = Date.now();
+    const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = request(
+        `${url}/admission?timeout=2s`,
+        { method: 'POST', ca: tls.cert, headers: { 'content-type': 'application/json', 'content-length': '100000' } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        },
+      );
+      req.on('error', reject);
+      req.write('{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"slow-1","kind":{"group":"networking.istio.io"');
+    });
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.text)).toEqual({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: 'slow-1', allowed: true } });
+    // MESHDRIFT_ADMISSION_DEADLINE is 500 ms; the bound here only says it did not wait for the body.
+    expect(Date.now() - started).toBeLessThan(10_000);
+    const create = review({ operation: 'CREATE', object: { ...paymentsVs(0, ''), metadata: { name: 'q', namespace: 'shop', uid: 'q-1' } } });
+    expectAllowed(await postAdmission(url, create, tls.cert, '/admission?timeout=2s'), uidOf(create));
+    expect(await svc?.metrics.registry.metrics()).toMatch(/meshdrift_admission_requests_total\{outcome="timeout"\} 1/);
   });
 
   it('answers an oversized body from its uid and closes the connection', async () => {
