@@ -381,10 +381,14 @@ export const envSchema = z.object({
     .default('argocd-controller,argocd-application-controller,kustomize-controller,helm-controller')
     .transform(commaList)
     .refine((list) => list.length > 0 && list.every((m) => m.length <= 128), 'must be one or more field manager names, comma-separated'),
-  /** Field managers whose writes are expected (progressive delivery controllers…): never drift, comma-separated. */
+  /**
+   * Field managers whose writes are expected (progressive delivery controllers…): never drift,
+   * comma-separated. `before-first-apply` is the API server's name for fields a client-side apply
+   * owned before an object moved to server-side apply (Argo CD's and Flux's own migrations).
+   */
   MESHDRIFT_MESH_IGNORE_MANAGERS: z
     .string()
-    .optional()
+    .default('before-first-apply')
     .transform(commaList)
     .refine((list) => list.every((m) => m.length <= 128), 'must be field manager names, comma-separated'),
   /** JSON pointers (RFC 6901) never compared on any mesh object, comma-separated (`/spec/http/0/route`). */

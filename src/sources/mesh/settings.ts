@@ -49,7 +49,7 @@ export function matchesAny(matchers: readonly ObjectMatcher[], o: { namespace: s
 
 export const DEFAULT_MESH_WATCH_SETTINGS: MeshWatchSettings = {
   ownership: DEFAULT_OWNERSHIP,
-  evidence: { gitops: new Set(DEFAULT_GITOPS_MANAGERS), ignored: new Set() },
+  evidence: { gitops: new Set(DEFAULT_GITOPS_MANAGERS), ignored: new Set(['before-first-apply']) },
   unmanaged: { report: true, ignore: [] },
   maxObjects: 50_000,
   namespaces: 'all',
