@@ -154,116 +154,128 @@ function reportClamped(received: Signal, at: number, now: number, deps: IngestDe
   else deps.log?.debug(fields, 'sender timestamp older than MESHDRIFT_MAX_SENDER_SKEW; counted as receipt minus the skew');
 }
 
-async function ingestOne(received: Signal, deps: IngestDeps, maxSkew: number): Promise<IngestOutcome> {
-  {
-    const started = performance.now();
-    const policy = deps.policy();
-    const now = deps.now();
-    const time = signalTime(received, now, maxSkew);
-    if (time.clamped) reportClamped(received, time.at, now, deps);
-    const signal: Signal = time.at === received.observedAt ? received : { ...received, observedAt: time.at };
-    const findings = classify(signal, policy);
-    const scope = scopeOf(signal);
-    const owner = ownerPath(scope);
-    const limits = deps.limits ?? DEFAULT_FINDINGS_LIMITS;
-    const refuse = (limit: 'snapshot' | 'group', message: string): never => {
-      deps.metrics.limitHit(limit === 'snapshot' ? 'snapshot_findings' : 'group_findings');
-      deps.log?.warn({ owner, source: signal.source, findings: findings.length, limit }, message);
-      throw new FindingsLimitError(limit, message);
-    };
-    if (findings.length > limits.snapshotFindings) {
-      refuse(
-        'snapshot',
-        `${findings.length} drifted resources in one signal of ${scope.owner.kind} ${scope.owner.namespace}/${scope.owner.name}: more than MESHDRIFT_MAX_SNAPSHOT_FINDINGS (${limits.snapshotFindings}); nothing of it was tracked`,
-      );
-    }
-    let inputs: SignalInput[] = groupInputs(signal, findings, policy.route);
-    for (const input of inputs) {
-      if (input.findings.length > limits.groupFindings) {
-        refuse(
-          'group',
-          `${input.findings.length} findings for one alert group from ${scope.owner.kind} ${scope.owner.namespace}/${scope.owner.name}: more than MESHDRIFT_MAX_GROUP_FINDINGS (${limits.groupFindings}); nothing of it was tracked`,
-        );
-      }
-    }
-    const known = await deps.owners.groupsOf(owner);
-    // A group to open while the owner has groups this signal is not keyed to: one of them may be
-    // the same group under an older key (an upgrade from positional route ids, an edited route).
-    const knownSet = new Set(known);
-    const computed = new Set(inputs.map((i) => i.groupKey));
-    const others = known.filter((k) => !computed.has(k));
-    if (others.length > 0 && inputs.some((i) => !knownSet.has(i.groupKey))) {
-      const states = await Promise.all(others.map((k) => deps.store.get(k)));
-      inputs = adoptGroups(
-        inputs,
-        states.filter((g): g is GroupState => g !== null),
-        policy.route,
-      );
-    }
-    if (signal.completeness === 'snapshot') {
-      // The snapshot's findings, whatever group they went to: a reload that only moved one to
-      // another group does not resolve it in the old one (track/decide.ts applySignal).
-      const reported = new Map(findings.map((f) => [f.fingerprint, f]));
-      const routed = new Set(inputs.map((i) => i.groupKey));
-      inputs = inputs.map((i) => ({ ...i, reported }));
-      for (const groupKey of known) {
-        if (!routed.has(groupKey))
-          inputs.push({ groupKey, findings: [], completeness: 'snapshot', scope, observedAt: signal.observedAt, ...comparedAtOf(signal), reported });
-      }
-    }
-
-    // Every group this signal reaches learns whether meshdrift observed it or was told it.
-    inputs = inputs.map((i) => ({ ...i, observed: time.observed }));
-    let changed = false;
-    let stale = false;
-    const inhibitRules = deps.inhibition?.rules() ?? [];
-    const sourcesAdd = new Map<string, InhibitionSource>();
-    const sourcesRemove = new Set<string>();
-    for (const input of inputs) {
-      let result: Awaited<ReturnType<TrackStore['apply']>>;
-      try {
-        // A group the owner's index does not name is most likely new: its batch may skip the read.
-        result = await deps.store.apply(input, now, { absent: !knownSet.has(input.groupKey) });
-      } catch (err) {
-        // Several owners together grew the group past the bound (the store checks it on commit).
-        if (err instanceof GroupFindingsLimitError) refuse('group', `${err.message}; groups before it in this signal were tracked`);
-        throw err;
-      }
-      if (result.next === null && input.findings.length === 0) await deps.owners.forget(owner, input.groupKey);
-      // Re-adding a scheduled flush is a no-op (its job id is fixed), so doing it whenever one is
-      // pending also repairs a crash between the commit above and this add.
-      const pending = result.next?.pendingFlush;
-      if (pending && result.next) await deps.queues.scheduleFlush(input.groupKey, result.next.createdAt, pending.seq, pending.dueAt, now);
-      for (const f of result.opened) deps.metrics.findingOpened(f.severity, f.category);
-      if (result.opened.length > 0) {
-        deps.metrics.appDrifted(
-          { cluster: scope.cluster, tool: scope.tool, kind: scope.owner.kind, namespace: scope.owner.namespace, name: scope.owner.name },
-          result.opened.length,
-        );
-      }
-      if (result.resolved > 0) deps.metrics.findingsResolved(result.resolved);
-      if (inhibitRules.length > 0) {
-        for (const f of result.opened) {
-          const labels = findingLabels(f);
-          if (isInhibitionSource(labels, inhibitRules)) sourcesAdd.set(f.fingerprint, { id: f.fingerprint, labels });
-        }
-        for (const f of result.resolvedFindings) sourcesRemove.add(f.fingerprint);
-      }
-      changed ||= result.changed;
-      stale ||= result.stale;
-    }
-    if (deps.inhibition && (sourcesAdd.size > 0 || sourcesRemove.size > 0)) {
-      await deps.inhibition.sources.update(
-        [...sourcesAdd.values()],
-        [...sourcesRemove].filter((fp) => !sourcesAdd.has(fp)),
-      );
-    }
-
-    const outcome = changed ? 'tracked' : stale ? 'stale' : 'unchanged';
-    if (outcome !== 'tracked') deps.metrics.dedupSuppressed(signal.source);
-    deps.metrics.ingestDuration(signal.source, (performance.now() - started) / 1000);
-    return { outcome, groups: inputs.map((i) => i.groupKey), findings: findings.length };
+/**
+ * A signal past a findings bound is refused whole, before anything is written: a truncated
+ * snapshot would resolve what it left out.
+ */
+function checkFindingLimits(
+  findings: number,
+  inputs: readonly SignalInput[],
+  limits: { snapshotFindings: number; groupFindings: number },
+  owner: string,
+  refuse: (limit: 'snapshot' | 'group', message: string) => never,
+): void {
+  if (findings > limits.snapshotFindings) {
+    refuse(
+      'snapshot',
+      `${findings} drifted resources in one signal of ${owner}: more than MESHDRIFT_MAX_SNAPSHOT_FINDINGS (${limits.snapshotFindings}); nothing of it was tracked`,
+    );
   }
+  for (const input of inputs) {
+    if (input.findings.length > limits.groupFindings) {
+      refuse(
+        'group',
+        `${input.findings.length} findings for one alert group from ${owner}: more than MESHDRIFT_MAX_GROUP_FINDINGS (${limits.groupFindings}); nothing of it was tracked`,
+      );
+    }
+  }
+}
+
+async function ingestOne(received: Signal, deps: IngestDeps, maxSkew: number): Promise<IngestOutcome> {
+  const started = performance.now();
+  const policy = deps.policy();
+  const now = deps.now();
+  const time = signalTime(received, now, maxSkew);
+  if (time.clamped) reportClamped(received, time.at, now, deps);
+  const signal: Signal = time.at === received.observedAt ? received : { ...received, observedAt: time.at };
+  const findings = classify(signal, policy);
+  const scope = scopeOf(signal);
+  const owner = ownerPath(scope);
+  const limits = deps.limits ?? DEFAULT_FINDINGS_LIMITS;
+  const refuse = (limit: 'snapshot' | 'group', message: string): never => {
+    deps.metrics.limitHit(limit === 'snapshot' ? 'snapshot_findings' : 'group_findings');
+    deps.log?.warn({ owner, source: signal.source, findings: findings.length, limit }, message);
+    throw new FindingsLimitError(limit, message);
+  };
+  let inputs: SignalInput[] = groupInputs(signal, findings, policy.route);
+  checkFindingLimits(findings.length, inputs, limits, `${scope.owner.kind} ${scope.owner.namespace}/${scope.owner.name}`, refuse);
+  const known = await deps.owners.groupsOf(owner);
+  // A group to open while the owner has groups this signal is not keyed to: one of them may be
+  // the same group under an older key (an upgrade from positional route ids, an edited route).
+  const knownSet = new Set(known);
+  const computed = new Set(inputs.map((i) => i.groupKey));
+  const others = known.filter((k) => !computed.has(k));
+  if (others.length > 0 && inputs.some((i) => !knownSet.has(i.groupKey))) {
+    const states = await Promise.all(others.map((k) => deps.store.get(k)));
+    inputs = adoptGroups(
+      inputs,
+      states.filter((g): g is GroupState => g !== null),
+      policy.route,
+    );
+  }
+  if (signal.completeness === 'snapshot') {
+    // The snapshot's findings, whatever group they went to: a reload that only moved one to
+    // another group does not resolve it in the old one (track/decide.ts applySignal).
+    const reported = new Map(findings.map((f) => [f.fingerprint, f]));
+    const routed = new Set(inputs.map((i) => i.groupKey));
+    inputs = inputs.map((i) => ({ ...i, reported }));
+    for (const groupKey of known) {
+      if (!routed.has(groupKey))
+        inputs.push({ groupKey, findings: [], completeness: 'snapshot', scope, observedAt: signal.observedAt, ...comparedAtOf(signal), reported });
+    }
+  }
+
+  // Every group this signal reaches learns whether meshdrift observed it or was told it.
+  inputs = inputs.map((i) => ({ ...i, observed: time.observed }));
+  let changed = false;
+  let stale = false;
+  const inhibitRules = deps.inhibition?.rules() ?? [];
+  const sourcesAdd = new Map<string, InhibitionSource>();
+  const sourcesRemove = new Set<string>();
+  for (const input of inputs) {
+    let result: Awaited<ReturnType<TrackStore['apply']>>;
+    try {
+      // A group the owner's index does not name is most likely new: its batch may skip the read.
+      result = await deps.store.apply(input, now, { absent: !knownSet.has(input.groupKey) });
+    } catch (err) {
+      // Several owners together grew the group past the bound (the store checks it on commit).
+      if (err instanceof GroupFindingsLimitError) refuse('group', `${err.message}; groups before it in this signal were tracked`);
+      throw err;
+    }
+    if (result.next === null && input.findings.length === 0) await deps.owners.forget(owner, input.groupKey);
+    // Re-adding a scheduled flush is a no-op (its job id is fixed), so doing it whenever one is
+    // pending also repairs a crash between the commit above and this add.
+    const pending = result.next?.pendingFlush;
+    if (pending && result.next) await deps.queues.scheduleFlush(input.groupKey, result.next.createdAt, pending.seq, pending.dueAt, now);
+    for (const f of result.opened) deps.metrics.findingOpened(f.severity, f.category);
+    if (result.opened.length > 0) {
+      deps.metrics.appDrifted(
+        { cluster: scope.cluster, tool: scope.tool, kind: scope.owner.kind, namespace: scope.owner.namespace, name: scope.owner.name },
+        result.opened.length,
+      );
+    }
+    if (result.resolved > 0) deps.metrics.findingsResolved(result.resolved);
+    if (inhibitRules.length > 0) {
+      for (const f of result.opened) {
+        const labels = findingLabels(f);
+        if (isInhibitionSource(labels, inhibitRules)) sourcesAdd.set(f.fingerprint, { id: f.fingerprint, labels });
+      }
+      for (const f of result.resolvedFindings) sourcesRemove.add(f.fingerprint);
+    }
+    changed ||= result.changed;
+    stale ||= result.stale;
+  }
+  if (deps.inhibition && (sourcesAdd.size > 0 || sourcesRemove.size > 0)) {
+    await deps.inhibition.sources.update(
+      [...sourcesAdd.values()],
+      [...sourcesRemove].filter((fp) => !sourcesAdd.has(fp)),
+    );
+  }
+
+  const outcome = changed ? 'tracked' : stale ? 'stale' : 'unchanged';
+  if (outcome !== 'tracked') deps.metrics.dedupSuppressed(signal.source);
+  deps.metrics.ingestDuration(signal.source, (performance.now() - started) / 1000);
+  return { outcome, groups: inputs.map((i) => i.groupKey), findings: findings.length };
 }
 
 /** A snapshot's comparison time, for every group it reaches (track/decide.ts). */

@@ -55,7 +55,12 @@ describe('bench modules run one tiny iteration', () => {
   }, 60_000);
 
   it('group-size: prints cost per signal for each size and the ratio between them', async () => {
-    const r = await runBenchModule('bench/group-size.ts', { BENCH_GROUP_SIZES: '2,5', BENCH_GROUP_SIGNALS: '1', BENCH_GROUP_SETTLE_MS: '0', BENCH_DEADLINE_MS: '50000' });
+    const r = await runBenchModule('bench/group-size.ts', {
+      BENCH_GROUP_SIZES: '2,5',
+      BENCH_GROUP_SIGNALS: '1',
+      BENCH_GROUP_SETTLE_MS: '0',
+      BENCH_DEADLINE_MS: '50000',
+    });
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(/^\s+2\s+\d+(\.\d+)?\s+1\.0x\s+\d+(\.\d+)?\s+1\.0x\s+1\+1$/m);
     expect(r.out).toMatch(/^\s+5\s+\d+(\.\d+)?\s+\d+\.\dx/m);

@@ -63,6 +63,45 @@ interface OwnerEntry {
   uids: Set<string>;
 }
 
+/** Sends an edit or revert the watch saw on one object, with its people looked up first. */
+function emit(deps: MeshClusterDeps, obj: SlimMeshObject, outcome: Outcome): void {
+  if (outcome.kind === 'none' || obj.owner === undefined) return;
+  const { cluster } = deps;
+  const observedAt = deps.now();
+  deps.queue.submit(
+    `${cluster}/mesh-object/${obj.metadata.uid}`,
+    async () => {
+      const attribution = await withPersons(deps, obj, outcome.attribution);
+      const signal =
+        outcome.kind === 'edit'
+          ? editSignal(cluster, obj, { changes: outcome.changes, attribution }, observedAt)
+          : revertSignal(cluster, obj, { changes: outcome.changes, attribution, by: outcome.by, at: outcome.at }, observedAt);
+      deps.metrics?.state?.(cluster, signal.resources[0]?.state ?? '');
+      await deps.ingest(signal);
+    },
+    'each',
+  );
+}
+
+/** The object's next memory (its baseline and evidence) and what the watch makes of the write. */
+function remember(deps: MeshClusterDeps, before: ObjectMemory | undefined, obj: SlimMeshObject): { mem: ObjectMemory; outcome: Outcome } {
+  const { settings } = deps;
+  try {
+    if (before === undefined || (before.prev.owner === undefined && obj.owner !== undefined)) {
+      const mem = firstSight(obj, settings.evidence);
+      return { mem, outcome: mem.episode ? { kind: 'edit', attribution: mem.episode.attribution } : { kind: 'none' } };
+    }
+    return nextVersion(before, obj, settings.evidence);
+  } catch (err) {
+    deps.metrics?.diffFailed?.(deps.cluster);
+    deps.log.warn(
+      { kind: obj.ref.kind, namespace: obj.metadata.namespace, name: obj.metadata.name, error: errorText(err) },
+      'mesh object comparison failed; kept without evidence',
+    );
+    return { mem: { prev: obj, baseline: undefined, baselineMasked: {}, exact: false }, outcome: { kind: 'none' } };
+  }
+}
+
 export function createMeshCluster(deps: MeshClusterDeps): MeshCluster {
   const { cluster, settings, log } = deps;
   const memory = new Map<string, ObjectMemory>();
@@ -100,46 +139,11 @@ export function createMeshCluster(deps: MeshClusterDeps): MeshCluster {
     if (entry.uids.size === 0) owners.delete(ownerKeyOf(entry.owner));
     return watchStatesSignal(cluster, entry.owner, states, deps.now());
   };
-  const emit = (obj: SlimMeshObject, outcome: Outcome): void => {
-    if (outcome.kind === 'none' || obj.owner === undefined) return;
-    const uid = obj.metadata.uid;
-    const observedAt = deps.now();
-    deps.queue.submit(
-      `${cluster}/mesh-object/${uid}`,
-      async () => {
-        const attribution = await withPersons(deps, obj, outcome.attribution);
-        const signal =
-          outcome.kind === 'edit'
-            ? editSignal(cluster, obj, { changes: outcome.changes, attribution }, observedAt)
-            : revertSignal(cluster, obj, { changes: outcome.changes, attribution, by: outcome.by, at: outcome.at }, observedAt);
-        deps.metrics?.state?.(cluster, signal.resources[0]?.state ?? '');
-        await deps.ingest(signal);
-      },
-      'each',
-    );
-  };
-  const remember = (obj: SlimMeshObject): { mem: ObjectMemory; outcome: Outcome } => {
-    const before = memory.get(obj.metadata.uid);
-    try {
-      if (before === undefined || (before.prev.owner === undefined && obj.owner !== undefined)) {
-        const mem = firstSight(obj, settings.evidence);
-        return { mem, outcome: mem.episode ? { kind: 'edit', attribution: mem.episode.attribution } : { kind: 'none' } };
-      }
-      return nextVersion(before, obj, settings.evidence);
-    } catch (err) {
-      deps.metrics?.diffFailed?.(cluster);
-      log.warn(
-        { kind: obj.ref.kind, namespace: obj.metadata.namespace, name: obj.metadata.name, error: errorText(err) },
-        'mesh object comparison failed; kept without evidence',
-      );
-      return { mem: { prev: obj, baseline: undefined, baselineMasked: {}, exact: false }, outcome: { kind: 'none' } };
-    }
-  };
   const seen = (obj: SlimMeshObject): void => {
     if (obj.capped) return;
     const uid = obj.metadata.uid;
     const before = memory.get(uid);
-    const { mem, outcome } = remember(obj);
+    const { mem, outcome } = remember(deps, memory.get(uid), obj);
     memory.set(uid, mem);
     if (before === undefined) countKind(obj.ref.kind, 1);
     else if (ownerKeyOf(ownerOfObject(before.prev)) !== ownerKeyOf(ownerOfObject(obj))) {
@@ -147,7 +151,7 @@ export function createMeshCluster(deps: MeshClusterDeps): MeshCluster {
       if (weak.delete(uid)) sendSnapshot(old);
     }
     const entry = index(obj, true);
-    emit(obj, outcome);
+    emit(deps, obj, outcome);
     const state = watchStateOf(obj, mem, settings);
     const was = weak.get(uid);
     if (state === undefined) weak.delete(uid);
