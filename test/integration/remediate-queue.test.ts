@@ -184,7 +184,17 @@ describe('remediation jobs, one owner at a time, latest wins', () => {
     await queues.enqueueRemediation('auto-sync', older, { cluster: LABELS.cluster, tool: LABELS.tool, owner: APP });
     await waitFor(() => argocd.syncs().length >= 1, 15_000, 'the sync');
     expect((argocd.syncs()[0]?.body as { resources: Res[] } | undefined)?.resources).toEqual([VS, DR, AP]);
-    expect((await records()).filter((r) => r.outcome === 'performed')[0]).toMatchObject({ kind: 'remediation', seq: 3 });
+    // The record is written after Argo CD answered the sync: on a loaded machine, later than the sync is seen.
+    let performed: Awaited<ReturnType<typeof records>> = [];
+    await waitFor(
+      async () => {
+        performed = (await records()).filter((r) => r.outcome === 'performed');
+        return performed.length > 0;
+      },
+      15_000,
+      'the performed record',
+    );
+    expect(performed[0]).toMatchObject({ kind: 'remediation', seq: 3 });
   });
 
   it('an older notification arriving after a newer one was handled does nothing', async () => {
