@@ -191,7 +191,8 @@ describe('Redis silence store', () => {
       expect(await store.active(T0 + 2 * MIN)).toHaveLength(20);
       await redis.echo('end-marker');
       await waitFor(() => seen.some((a) => a[1] === 'end-marker'), 5000, 'the end marker');
-      const commands = seen.filter((a) => a[1] !== 'end-marker').map((a) => a[0]?.toLowerCase());
+      // An earlier readiness ECHO can still be reported after the reset above (seen once on a loaded machine).
+      const commands = seen.filter((a) => a[1] !== 'end-marker' && a[1] !== 'monitor-ready').map((a) => a[0]?.toLowerCase());
       expect(commands).toEqual(['evalsha', 'evalsha']);
     } finally {
       monitor.disconnect();
