@@ -17,6 +17,8 @@ let outcome: ClassifyOutcome;
 try {
   const loaded = loadPolicyText(job.policy, 'policy.yaml');
   if (!loaded.ok) throw new Error(loaded.errors.map(formatPolicyError).join('\n'));
+  // Loaded: the test's hang limit counts from here, not from the worker's start (slow on a loaded machine).
+  parentPort?.postMessage('ready');
   const started = performance.now();
   const findings = classify(job.signal, loaded.policy.classify);
   outcome = { ok: true, findings: findings.length, ms: performance.now() - started };
