@@ -49,6 +49,11 @@ export function describeExposure(env: Env, senders: Senders): Exposure {
     endpoints[PATHS.api] = 'bearer token from MESHDRIFT_API_TOKEN';
   }
   endpoints['/slack/actions'] = env.SLACK_SIGNING_SECRET === undefined ? 'off (no SLACK_SIGNING_SECRET)' : 'Slack request signature (SLACK_SIGNING_SECRET)';
+  // The API server calls admission webhooks without a client credential: whoever reaches the port
+  // can post a review. What it records is told (and shown as such) until a watch event confirms it.
+  endpoints['/admission'] = env.MESHDRIFT_ADMISSION
+    ? `HTTPS on ${env.MESHDRIFT_ADMISSION_HOST}:${env.MESHDRIFT_ADMISSION_PORT}, no client authentication (the API server sends none: keep it behind the NetworkPolicy); records are told until a watch event confirms them; always allows`
+    : 'off (MESHDRIFT_ADMISSION)';
   endpoints['/metrics /healthz /readyz'] = 'open, read-only';
   return { endpoints, open, refused: open.filter((o) => !allowed.has(o)) };
 }

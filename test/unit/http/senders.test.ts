@@ -201,6 +201,20 @@ describe('what is open', () => {
       /\/api\/v1 would be open to anyone who reaches the port: set MESHDRIFT_API_TOKEN, or add "api" to MESHDRIFT_ALLOW_UNAUTHENTICATED/,
     );
     expect(exposure.endpoints['/webhooks/argocd']).toBe('argocd-token (bearer token from MESHDRIFT_ARGOCD_TOKEN; clusters in-cluster)');
+    expect(exposure.endpoints['/admission']).toBe('off (MESHDRIFT_ADMISSION)');
+  });
+
+  it('says the admission listener takes no client credential when it is on, without refusing it', () => {
+    const env = loadEnv({
+      MESHDRIFT_API_TOKEN: 'api-token-0123456789abcdef',
+      MESHDRIFT_ALLOW_UNAUTHENTICATED: 'webhooks',
+      MESHDRIFT_ADMISSION: 'true',
+      MESHDRIFT_ADMISSION_TLS_CERT: '/tls/tls.crt',
+      MESHDRIFT_ADMISSION_TLS_KEY: '/tls/tls.key',
+    });
+    const exposure = describeExposure(env, loadSenders(env, {}));
+    expect(exposure.endpoints['/admission']).toMatch(/^HTTPS on 0\.0\.0\.0:\d+, no client authentication .*told until a watch event confirms them/);
+    expect(exposure.refused).toEqual([]);
   });
 
   it.each<[string, string[]]>([
