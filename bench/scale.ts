@@ -105,6 +105,37 @@ async function stormMembers(url: string): Promise<Map<string, Map<string, number
   return out;
 }
 
+/** Delivery jobs to the Slack receiver (`chat`) waiting in the delayed set: deferred by pacing (or backing off). At most 2,000 looked at. */
+async function pacedSlackDeliveries(redis: Redis, queue: string): Promise<number> {
+  const ids = await redis.zrange(`${queue}:delayed`, 0, 1999);
+  if (ids.length === 0) return 0;
+  const pipe = redis.pipeline();
+  for (const id of ids) pipe.hmget(`${queue}:${id}`, 'name', 'data');
+  const rows = (await pipe.exec()) ?? [];
+  return rows.filter(([err, v]) => {
+    const [name, data] = (err === null ? v : [null, null]) as [string | null, string | null];
+    return name === 'deliver' && (data ?? '').includes('"receiver":"chat"');
+  }).length;
+}
+
+/** Redis memory by key family (the prefix's next segment: group, deliver, storm, ...), MEMORY USAGE of every key. */
+async function memoryByFamily(redis: Redis): Promise<Array<[string, number]>> {
+  const families = new Map<string, number>();
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'COUNT', 1000);
+    cursor = next;
+    const pipe = redis.pipeline();
+    for (const k of keys) pipe.call('MEMORY', 'USAGE', k);
+    const sizes = (await pipe.exec()) ?? [];
+    keys.forEach((k, i) => {
+      const family = k.split(':').slice(0, 2).join(':');
+      families.set(family, (families.get(family) ?? 0) + Number(sizes[i]?.[1] ?? 0));
+    });
+  } while (cursor !== '0');
+  return [...families].sort((a, b) => b[1] - a[1]);
+}
+
 /** Lost (told neither alone nor as a storm member) and duplicate (told twice) apps of one receiver. */
 function accounting(
   accepted: ReadonlySet<string>,
@@ -222,6 +253,10 @@ runBench('scale bench', (TELL_TIMEOUT_S + 900) * 1000, async () => {
   let redisPeak = before.used;
   // Deliver-queue jobs not yet run (waiting, prioritized, delayed: deferred by pacing or retrying).
   let backlogPeak = 0;
+  // Slack deliveries deferred by the channel's pacing at once (delayed `deliver` jobs for the Slack
+  // receiver): each needs at least one 1-s slot, so N of them are a backlog of N seconds or more.
+  let pacedPeak = 0;
+  let pacedReading = false;
   const q = `${PREFIX}:deliver`;
   let died = false;
   svc.child.once('exit', () => (died = true));
@@ -238,6 +273,15 @@ runBench('scale bench', (TELL_TIMEOUT_S + 900) * 1000, async () => {
       (n) => (backlogPeak = Math.max(backlogPeak, n[0] + n[1] + n[2])),
       () => undefined,
     );
+    if (!pacedReading) {
+      pacedReading = true;
+      pacedSlackDeliveries(redis, q)
+        .then(
+          (n) => (pacedPeak = Math.max(pacedPeak, n)),
+          () => undefined,
+        )
+        .finally(() => (pacedReading = false));
+    }
   }, 250);
   onCleanup(async () => clearInterval(sampler));
 
@@ -313,6 +357,7 @@ runBench('scale bench', (TELL_TIMEOUT_S + 900) * 1000, async () => {
   const hookAlone = new Map([...hook.alone].map((a) => [a, 1]));
   const slackAcc = accounting(accepted, alonePosts, members.get('chat'));
   const hookAcc = accounting(accepted, hookAlone, members.get('hook'));
+  const families = died ? [] : await memoryByFamily(redis).catch(() => []);
   const s = (ms: number | undefined): string => (ms === undefined ? '-' : `${(ms / 1000).toFixed(1)} s`);
   const notYet = (done: number, want: number, what: string): string => {
     const rate = done / waited;
@@ -358,13 +403,20 @@ runBench('scale bench', (TELL_TIMEOUT_S + 900) * 1000, async () => {
     ],
     [
       'longest pacing backlog',
-      `${(Math.max(0, longestAloneWait) / 1000).toFixed(1)} s (the longest an app told alone on Slack waited past group_wait); deliver jobs queued at once, peak ${backlogPeak}`,
+      `${pacedPeak} Slack deliveries deferred by pacing at once (peak: a backlog of at most ${pacedPeak} s at 1 message/s, less what a storm then takes); deliver jobs queued at once, peak ${backlogPeak}; the longest an app told alone on Slack waited past group_wait: ${(Math.max(0, longestAloneWait) / 1000).toFixed(1)} s (pacing and the service's own queueing)`,
     ],
     ['meshdrift: signals by outcome', counters.signals],
     ['meshdrift: notifications by receiver, outcome', counters.notifications],
     ['service', died ? `DIED (${svc.child.exitCode ?? svc.child.signalCode})` : 'alive'],
     ['RSS idle / peak / end', `${mb(idle.rss)} / ${mb(Math.max(rssPeak, final.peak))} / ${mb(final.rss)}`],
     ['Redis used_memory before / peak / end', `${mb(before.used)} / ${mb(Math.max(redisPeak, after.used))} / ${mb(after.used)}`],
+    [
+      'Redis memory by key family (MEMORY USAGE)',
+      families
+        .slice(0, 6)
+        .map(([f, b]) => `${f} ${mb(b)}`)
+        .join(', '),
+    ],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   for (const [k, v] of rows) process.stdout.write(`  ${k.padEnd(width)}  ${v}\n`);
