@@ -203,10 +203,13 @@ runBench('scale bench', (TELL_TIMEOUT_S + 900) * 1000, async () => {
       summaryApps[receiver] = Math.max(summaryApps[receiver], Number((m[2] ?? '0').replaceAll(',', '')));
   };
   const hook = webhookTally();
+  const hookCounts: Array<{ at: number; apps: number }> = [];
   const sink = await startWebhookSink({
     onBody: (text) => {
       headline(text, 'hook');
       hook.add(text);
+      // How many apps the webhook receiver had been told of, when (the loop reads it later).
+      hookCounts.push({ at: Date.now(), apps: hook.alone.size + summaryApps.hook });
     },
   });
   onCleanup(() => sink.close());
@@ -286,6 +289,14 @@ runBench('scale bench', (TELL_TIMEOUT_S + 900) * 1000, async () => {
   onCleanup(async () => clearInterval(sampler));
 
   const started = performance.now();
+  const startedAt = Date.now();
+  // When each Slack call came (epoch ms, stamped every 100 ms from now on, the storm's sending
+  // included): the loop below reads the calls only once the sender is done.
+  const callAt: number[] = [];
+  const stamper = setInterval(() => {
+    for (let i = callAt.length; i < slack.calls.length; i++) callAt.push(Date.now());
+  }, 100);
+  onCleanup(async () => clearInterval(stamper));
   const storm = await sendStorm(
     {
       url: `${svc.url}/webhooks/argocd`,
@@ -313,11 +324,12 @@ runBench('scale bench', (TELL_TIMEOUT_S + 900) * 1000, async () => {
   const acceptedAt = new Map(storm.accepted.map((a, i) => [a, storm.acceptedAt[i] ?? 0]));
   // The longest an app told on its own waited past group_wait for its message (the pacing backlog it met).
   let longestAloneWait = 0;
+  let slackDoneAt: number | undefined;
   let read = 0;
   const readSlack = (): void => {
-    const at = Date.now();
     for (; read < slack.calls.length; read++) {
       const call = slack.calls[read];
+      const at = callAt[read] ?? Date.now();
       if (call === undefined) continue;
       const text = JSON.stringify(call.args);
       headline(text, 'slack');
@@ -333,18 +345,22 @@ runBench('scale bench', (TELL_TIMEOUT_S + 900) * 1000, async () => {
           longestAloneWait = Math.max(longestAloneWait, at - (acceptedAt.get(app) ?? at) - GROUP_WAIT_MS);
         }
       }
+      // Told when this call came (its stamp), not when the loop read it.
+      if (slackDoneAt === undefined && (named.size >= accepted.size || namedAlone.size + summaryApps.slack >= accepted.size)) slackDoneAt = at - startedAt;
     }
   };
   let hookDoneAt: number | undefined;
-  let slackDoneAt: number | undefined;
   let firstSlackAt: number | undefined;
   const deadline = started + TELL_TIMEOUT_S * 1000;
   while (!died && (hookDoneAt === undefined || slackDoneAt === undefined) && performance.now() < deadline) {
     readSlack();
     const now = performance.now() - started;
-    if (firstSlackAt === undefined && slack.calls.length > 0) firstSlackAt = now;
-    if (hookDoneAt === undefined && (sink.firing() >= wantFindings || hook.alone.size + summaryApps.hook >= accepted.size)) hookDoneAt = now;
-    if (slackDoneAt === undefined && (named.size >= accepted.size || namedAlone.size + summaryApps.slack >= accepted.size)) slackDoneAt = now;
+    if (firstSlackAt === undefined && callAt[0] !== undefined) firstSlackAt = callAt[0] - startedAt;
+    if (hookDoneAt === undefined) {
+      const told = hookCounts.find((c) => c.apps >= accepted.size);
+      if (told !== undefined) hookDoneAt = told.at - startedAt;
+      else if (sink.firing() >= wantFindings) hookDoneAt = now;
+    }
     await sleep(250);
   }
   readSlack();
