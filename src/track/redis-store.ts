@@ -96,7 +96,7 @@ export interface RedisTrackStoreOptions {
    * it (MESHDRIFT_FIRING_GROUP_TTL); notifications do not extend it. Default 30 days.
    */
   firingTtlSeconds?: number;
-  /** Most alert groups, firing or retained (MESHDRIFT_MAX_ALERT_GROUPS); default 10,000. */
+  /** Most alert groups, firing or retained (MESHDRIFT_MAX_ALERT_GROUPS). */
   maxGroups?: number;
   /** Called when a signal would create a group past `maxGroups` (it is refused with GroupLimitError). */
   onGroupLimit?: (groupKey: string) => void;
