@@ -96,7 +96,16 @@ redis.call('SET', KEYS[2], '1', 'EX', ARGV[4])
 return 1
 `;
 
-export function createRedisFluxRevisionStore(redis: Redis, keyPrefix: string, options: Partial<FluxRevisionOptions> = {}): FluxRevisionStore {
+/** The commit script as an ioredis command: EVALSHA (its hash, not its text, on every event), EVAL once on NOSCRIPT. */
+type RevisionRedis = Redis & { meshdriftFluxRevisionCommit(...args: [string, string, ...string[]]): Promise<unknown> };
+
+function withCommitScript(redis: Redis): RevisionRedis {
+  if (!('meshdriftFluxRevisionCommit' in redis)) redis.defineCommand('meshdriftFluxRevisionCommit', { numberOfKeys: 2, lua: COMMIT_SCRIPT });
+  return redis as RevisionRedis;
+}
+
+export function createRedisFluxRevisionStore(client: Redis, keyPrefix: string, options: Partial<FluxRevisionOptions> = {}): FluxRevisionStore {
+  const redis = withCommitScript(client);
   const ttlSeconds = options.ttlSeconds ?? DEFAULT_FLUX_REVISION_TTL_SECONDS;
   const maxSkewMs = options.maxSkewMs ?? DEFAULT_FLUX_MAX_SKEW_MS;
   return {
@@ -106,9 +115,7 @@ export function createRedisFluxRevisionStore(redis: Redis, keyPrefix: string, op
     },
     async commit(cluster, owner, remember, eventId) {
       const value = remember === undefined ? '' : encode({ ...remember, from: 'event' });
-      await redis.eval(
-        COMMIT_SCRIPT,
-        2,
+      await redis.meshdriftFluxRevisionCommit(
         revisionKey(keyPrefix, cluster, owner),
         `${keyPrefix}:flux:event:${eventId}`,
         value,
