@@ -400,6 +400,20 @@ export const envSchema = z.object({
       (list) => list.length <= 100 && list.every((p) => p.startsWith('/') && p.length <= 1024),
       'must be JSON pointers (each starts with /), comma-separated, at most 100',
     ),
+  /**
+   * Argo CD destinations that are MESHDRIFT_CLUSTERS clusters under another name:
+   * `<destination name or server URL>=<meshdrift cluster>`, comma-separated (at most 100). A
+   * destination named like a meshdrift cluster needs no entry.
+   */
+  MESHDRIFT_ARGOCD_DESTINATIONS: z
+    .string()
+    .optional()
+    .transform(commaList)
+    .refine(
+      (list) => list.length <= 100 && list.every((e) => /^[^=\s]{1,512}=[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/.test(e)),
+      'must be <Argo CD destination name or server URL>=<meshdrift cluster name> entries, comma-separated, at most 100',
+    )
+    .transform((list) => new Map(list.map((e) => [e.slice(0, e.lastIndexOf('=')), e.slice(e.lastIndexOf('=') + 1)] as const))),
   /** Report mesh objects no GitOps tool owns (`report`, default) or not (`off`). */
   MESHDRIFT_MESH_UNMANAGED: z.enum(['report', 'off']).default('report'),
   /** Objects never reported unmanaged: `<namespace>/<Kind>/<name>` patterns, `*` for any run of characters, comma-separated. */

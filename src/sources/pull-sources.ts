@@ -4,6 +4,7 @@ import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Ingest } from '../track/ingest.ts';
 import { createArgoCdPolling, type ArgoCdPolling } from './argocd/api-source.ts';
+import { createAppIndex, type AppIndex } from './argocd/app-index.ts';
 import { argoCdPollSettings } from './argocd/poller.ts';
 import { createRedisFluxRevisionStore, type FluxRevisionStore } from './flux/revision-store.ts';
 import { startLeaderGatedKubeSources, type LeaderGatedKubeSources } from './kube/gated.ts';
@@ -39,6 +40,8 @@ export interface PullSources {
   readonly argoPolling: ArgoCdPolling | undefined;
   /** The mesh objects' own watch (issue #16), where it runs. */
   mesh(): LeaderFollowingMeshWatch | undefined;
+  /** The Applications the Argo CD watch holds (filled where the watches run: the leader). */
+  readonly apps: AppIndex;
   /**
    * After a Redis data loss: re-derives findings from the sources that can list them, where they
    * run here (the leader's audit re-list, an Argo CD API poll now); each logs its outcome.
@@ -52,12 +55,14 @@ export function createPullSources(deps: PullSourcesDeps): PullSources {
   const { env, metrics, log } = deps;
   let kube: LeaderGatedKubeSources | undefined;
   let mesh: LeaderFollowingMeshWatch | undefined;
+  const apps = createAppIndex({ destinations: env.MESHDRIFT_ARGOCD_DESTINATIONS });
   const pollSettings = argoCdPollSettings(env);
   const argoPolling = pollSettings ? createArgoCdPolling({ settings: pollSettings, ingest: deps.ingest, log, metrics, now: deps.now }) : undefined;
   return {
     kube: () => kube,
     argoPolling,
     mesh: () => mesh,
+    apps,
     rederive: () =>
       Promise.all([
         kube
@@ -72,13 +77,14 @@ export function createPullSources(deps: PullSourcesDeps): PullSources {
     async start(onStop) {
       if (env.kubeSources.clusters.length > 0) {
         if (env.MESHDRIFT_MESH_WATCH === 'on') {
-          const m = createMeshWatch(deps);
+          const m = createMeshWatch(deps, apps);
           mesh = m;
           onStop('mesh watch', () => m.stop());
         }
         const sources = startLeaderGatedKubeSources({
           ...env.kubeSources,
           ingest: deps.ingest,
+          appIndex: apps,
           fluxRevisions: deps.fluxRevisions,
           catalog: deps.catalog,
           log,
@@ -109,7 +115,7 @@ export function createPullSources(deps: PullSourcesDeps): PullSources {
 }
 
 /** The mesh watch of MESHDRIFT_CLUSTERS (MESHDRIFT_MESH_*), following the watches' leadership. */
-function createMeshWatch(deps: PullSourcesDeps): LeaderFollowingMeshWatch {
+function createMeshWatch(deps: PullSourcesDeps, apps: AppIndex): LeaderFollowingMeshWatch {
   const { env, metrics, log } = deps;
   return meshWatchFollowingLeader(
     () =>
@@ -122,6 +128,7 @@ function createMeshWatch(deps: PullSourcesDeps): LeaderFollowingMeshWatch {
         now: deps.now,
         resyncMs: env.MESHDRIFT_AUDIT_INTERVAL,
         ...(deps.admission ? { admission: deps.admission } : {}),
+        apps: (seenIn, owner) => apps.lookup(seenIn, owner),
         metrics: {
           objects: (cluster, kind, count) => metrics.meshObjects(cluster, kind, count),
           state: (cluster, state) => metrics.meshState(cluster, state),

@@ -50,12 +50,20 @@ let prefix: string;
 let logs = '';
 
 /** The Argo CD Application of the reviews VirtualService, as its controller writes it. */
-function application(sync: 'Synced' | 'OutOfSync', reconciledAt: number, health = 'Healthy') {
+function application(
+  sync: 'Synced' | 'OutOfSync',
+  reconciledAt: number,
+  health = 'Healthy',
+  spec: { project: string; destination: Record<string, string> } = {
+    project: 'default',
+    destination: { server: 'https://kubernetes.default.svc', namespace: 'bookinfo' },
+  },
+) {
   return {
     apiVersion: 'argoproj.io/v1alpha1',
     kind: 'Application',
-    metadata: { name: 'bookinfo-mesh', namespace: 'argocd', uid: 'uid-app-bookinfo-mesh' },
-    spec: { project: 'default', destination: { server: 'https://kubernetes.default.svc', namespace: 'bookinfo' } },
+    metadata: { name: 'bookinfo-mesh', namespace: 'argocd', uid: 'uid-app-bookinfo-mesh', labels: { team: 'payments' } },
+    spec,
     status: {
       sync: { status: sync, revision: '4f1c2e9a7b' },
       health: { status: health },
@@ -92,12 +100,11 @@ afterEach(async () => {
   await api.close();
 });
 
-async function start(): Promise<App & { url: string }> {
+const DEFAULT_POLICY = `receivers:\n  - { name: chat, slack: { channel: "#mesh" } }\n  - { name: pager, pagerduty: { routing_key_env: PD_KEY } }\nroute:\n  receiver: chat\n  routes:\n    - { receiver: chat, continue: true }\n    - { receiver: pager }\n`;
+
+async function start(opts: { policy?: string; clusters?: string; env?: Record<string, string> } = {}): Promise<App & { url: string }> {
   const dir = mkdtempSync(`${tmpdir()}/meshdrift-mesh-`);
-  writeFileSync(
-    `${dir}/p.yaml`,
-    `receivers:\n  - { name: chat, slack: { channel: "#mesh" } }\n  - { name: pager, pagerduty: { routing_key_env: PD_KEY } }\nroute:\n  receiver: chat\n  routes:\n    - { receiver: chat, continue: true }\n    - { receiver: pager }\n`,
-  );
+  writeFileSync(`${dir}/p.yaml`, opts.policy ?? DEFAULT_POLICY);
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
       logs += chunk.toString();
@@ -110,12 +117,13 @@ async function start(): Promise<App & { url: string }> {
     slackUrl: slack.url,
     log: createLogger('debug', sink),
     env: {
-      MESHDRIFT_CLUSTERS: `prod-eu-1=${kubeconfigFor(api)}`,
+      MESHDRIFT_CLUSTERS: opts.clusters ?? `prod-eu-1=${kubeconfigFor(api)}`,
       MESHDRIFT_WATCH: 'applications',
       MESHDRIFT_LEADER_ELECTION: 'false',
       MESHDRIFT_POLICY: `${dir}/p.yaml`,
       PD_KEY: 'PDKEY0123456789abcdef0123456789a',
       PAGERDUTY_EVENTS_URL: pd.eventsUrl,
+      ...opts.env,
     },
   });
   await waitFor(() => api.openWatches(VIRTUAL_SERVICES) > 0, 15_000, 'the mesh watch');
@@ -208,5 +216,59 @@ describe('a kubectl edit of a mesh object, through the whole service', () => {
     expect(firing).toContain('allow-debug');
     expect(firing).toContain('"tool":"meshdrift"');
     expectNoSecrets([slackText(), JSON.stringify(pd.events), firing]);
+  });
+});
+
+describe("the watch-seen edit routed like Argo CD's verdict (the app's project and labels)", () => {
+  const PAYMENTS = { project: 'payments', destination: { server: 'https://kubernetes.default.svc', namespace: 'bookinfo' } };
+  const ROUTE_ON_PROJECT = `receivers:\n  - { name: chat, slack: { channel: "#mesh" } }\n  - { name: pager, pagerduty: { routing_key_env: PD_KEY } }\nroute:\n  receiver: chat\n  routes:\n    - { receiver: pager, matchers: ['project="payments"'] }\n`;
+  const editReviews = (target: FakeKubeApi): unknown =>
+    target.apply(
+      VIRTUAL_SERVICES,
+      virtualService({
+        owner: ARGO,
+        http: reviewsHttp([50, 50]),
+        managers: [gitopsEntry(ARGO, T0, HOSTS_ONLY), entry('kubectl-edit', 'Update', EDIT, HTTP_ONLY)],
+      }),
+    );
+
+  it('a route on project="payments" gets the watch-seen edit at once, before any Argo CD OutOfSync', async () => {
+    api.apply(APPLICATIONS, application('Synced', EDIT - 60_000, 'Healthy', PAYMENTS));
+    api.apply(VIRTUAL_SERVICES, virtualService({ owner: ARGO, http: reviewsHttp([90, 10]), managers: [gitopsEntry(ARGO, T0)] }));
+    await start({ policy: ROUTE_ON_PROJECT });
+    await waitFor(() => api.openWatches(APPLICATIONS) > 0, 15_000, 'the Application watch');
+    editReviews(api);
+    await waitFor(() => pd.events.length >= 1, 15_000, 'the page');
+    const paged = JSON.stringify(pd.events);
+    expect(paged).toContain('kubectl-edit');
+    expect(paged).toContain('spec.http[0].route[0].weight');
+    expect(paged).toContain('payments');
+    await settle();
+    expect(slack.messages.size).toBe(0);
+    const firing = await alerts();
+    expect(firing).toContain('"project":"payments"');
+  });
+
+  it('Argo CD in one cluster deploying into another (destination name = meshdrift cluster): the edit and the OutOfSync are one alert', async () => {
+    const spoke = await startFakeKubeApi();
+    spoke.serve(VIRTUAL_SERVICES);
+    try {
+      const SPOKE_APP = { project: 'payments', destination: { name: 'spoke', namespace: 'bookinfo' } };
+      api.apply(APPLICATIONS, application('Synced', EDIT - 60_000, 'Healthy', SPOKE_APP));
+      spoke.apply(VIRTUAL_SERVICES, virtualService({ owner: ARGO, http: reviewsHttp([90, 10]), managers: [gitopsEntry(ARGO, T0)] }));
+      await start({ clusters: `hub=${kubeconfigFor(api)},spoke=${kubeconfigFor(spoke)}` });
+      await waitFor(() => spoke.openWatches(VIRTUAL_SERVICES) > 0 && api.openWatches(APPLICATIONS) > 0, 15_000, 'the watches');
+      editReviews(spoke);
+      await waitFor(() => slack.messages.size === 1, 15_000, 'the alert');
+      expect(await alerts()).toContain('"cluster":"hub"');
+      api.apply(APPLICATIONS, application('OutOfSync', EDIT + 180_000, 'Healthy', SPOKE_APP));
+      await settle();
+      expect(slack.messages.size).toBe(1);
+      const firing = await alerts();
+      expect(firing).toContain('kubectl-edit');
+      expect(firing).not.toContain('"cluster":"spoke"');
+    } finally {
+      await spoke.close();
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ignoreRulesSchema } from '../argocd/app-index.ts';
 import { applicationSchema, resourceStateOf } from '../argocd/application.ts';
 
 /**
@@ -27,25 +28,28 @@ const metadataSchema = z.object({
 });
 
 /**
- * The Application fields `applicationToSignal` reads (applicationSchema), and of its resources
- * only those that say something: drifted or unhealthy. An InSync resource says nothing its absence
+ * The Application fields `applicationToSignal` reads (applicationSchema), its bounded
+ * `spec.ignoreDifferences` (the mesh watch's diff honours them: sources/argocd/app-index.ts), and
+ * of its resources only those that say something: drifted or unhealthy. An InSync resource says nothing its absence
  * from a snapshot does not (classify skips them), and a watched app keeps ~200 of them for ~4
  * drifted ones: 40 KB of cache per app instead of 2.6 KB (bench/watch-memory.ts).
  */
-export const slimApplicationSchema = applicationSchema.transform((app) => {
-  const resources = app.status?.resources;
-  if (resources === undefined || app.status === undefined) return app;
-  return {
-    ...app,
-    status: {
-      ...app.status,
-      resources: resources.filter((r) => {
-        const s = resourceStateOf(r);
-        return s !== null && s !== 'InSync';
-      }),
-    },
-  };
-});
+export const slimApplicationSchema = applicationSchema
+  .extend({ spec: applicationSchema.shape.spec.unwrap().extend({ ignoreDifferences: ignoreRulesSchema }).optional() })
+  .transform((app) => {
+    const resources = app.status?.resources;
+    if (resources === undefined || app.status === undefined) return app;
+    return {
+      ...app,
+      status: {
+        ...app.status,
+        resources: resources.filter((r) => {
+          const s = resourceStateOf(r);
+          return s !== null && s !== 'InSync';
+        }),
+      },
+    };
+  });
 export type SlimApplication = z.infer<typeof slimApplicationSchema>;
 
 /** Only `id` of inventory entries (`<ns>_<name>_<group>_<kind>`, flux.md §3.3); `v` is not needed. */

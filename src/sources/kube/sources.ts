@@ -3,6 +3,7 @@ import type { Catalog } from '../../classify/catalog.ts';
 import type { Logger } from '../../log.ts';
 import type { OwnerRef } from '../../model/signal.ts';
 import type { Ingest } from '../../track/ingest.ts';
+import type { AppIndex } from '../argocd/app-index.ts';
 import { applicationHandlers } from '../argocd/watch.ts';
 import type { FluxRevisionStore } from '../flux/revision-store.ts';
 import { chronological } from '../flux/core-event.ts';
@@ -14,7 +15,7 @@ import { createInventoryIndex } from './flux-inventory.ts';
 import { CUSTOM_RESOURCES, customResourceLister, customResourcePath, eventLister, eventsPath, FLUX_EVENT_COMPONENTS } from './resources.ts';
 import { startReachabilityMonitor, type ReachabilityReading } from '../reachability.ts';
 import { createSignalQueue } from './signal-queue.ts';
-import { slim, slimApplicationSchema, slimEventSchema, slimHelmReleaseSchema, slimKustomizationSchema, type SlimEvent } from './slim.ts';
+import { slim, slimApplicationSchema, slimEventSchema, slimHelmReleaseSchema, slimKustomizationSchema, type SlimApplication, type SlimEvent } from './slim.ts';
 import { startWatch, type RestartInfo, type WatchedObject, type WatchHandle, type WatchHandlers, type WatchHealth, type WatchTarget } from './watch.ts';
 
 /**
@@ -40,6 +41,8 @@ export interface KubeSourcesOptions {
   onRestart?: (info: RestartInfo) => void;
   /** Each object left out because it does not parse. */
   onInvalid?: (info: { cluster: string; kind: string; error: string }) => void;
+  /** Fed with every watched Application (issue #16: the mesh watch's project, labels, ignoreDifferences). */
+  appIndex?: AppIndex;
   /** Each watched Flux event's outcome, like meshdrift_signals_total{source="flux-watch"}. */
   onFluxEvent?: (outcome: FluxEventOutcome['outcome']) => void;
   /** Default: `kubeConfigFor`. Tests point it at the fake API server. */
@@ -202,7 +205,7 @@ function startKindWatches(c: KindWatchContext, kind: WatchKind, namespace: strin
           slim: (raw) => slim(slimApplicationSchema, raw),
           ...c.selector,
         },
-        applicationHandlers({ cluster: c.cluster, ingest: c.opts.ingest, queue: c.queue, log: c.log, now: c.now }),
+        indexed(c.cluster, c.opts.appIndex, applicationHandlers({ cluster: c.cluster, ingest: c.opts.ingest, queue: c.queue, log: c.log, now: c.now })),
       );
       break;
     }
@@ -254,6 +257,25 @@ function startKindWatches(c: KindWatchContext, kind: WatchKind, namespace: strin
       }
       break;
   }
+}
+
+/** The Application handlers, feeding the app index first when there is one. */
+function indexed(cluster: string, index: AppIndex | undefined, handlers: WatchHandlers<SlimApplication>): WatchHandlers<SlimApplication> {
+  if (index === undefined) return handlers;
+  return {
+    add(app) {
+      index.put(cluster, app);
+      handlers.add(app);
+    },
+    update(app) {
+      index.put(cluster, app);
+      handlers.update(app);
+    },
+    delete(app) {
+      index.remove(cluster, app);
+      handlers.delete(app);
+    },
+  };
 }
 
 /** The informer settings every watch shares, from the options given. */

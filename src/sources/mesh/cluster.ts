@@ -7,9 +7,10 @@ import type { SignalQueue } from '../kube/signal-queue.ts';
 import type { SlimResult } from '../kube/slim.ts';
 import type { WatchHandlers } from '../kube/watch.ts';
 import { notInEffect } from './effect.ts';
-import { firstSight, nextVersion, type ObjectMemory, type Outcome } from './evidence.ts';
+import { ignoreOf, type AppFacts } from '../argocd/app-index.ts';
+import { firstSight, nextVersion, type EvidenceSettings, type ObjectMemory, type Outcome } from './evidence.ts';
 import { matchesAny, type MeshWatchSettings } from './settings.ts';
-import { editSignal, ownerOfObject, revertSignal, watchStatesSignal, type WatchState } from './signals.ts';
+import { editSignal, ownerOfObject, refOf, revertSignal, watchStatesSignal, type AppContext, type WatchState } from './signals.ts';
 import { cappedMeshObject, slimMeshObject, uidOf, type SlimMeshObject } from './slim.ts';
 
 /**
@@ -36,8 +37,15 @@ export interface MeshWatchMetrics {
  */
 export type AdmissionLookup = (cluster: string, uid: string, since: number, live?: LiveVersion) => Promise<Attribution[]>;
 
+/**
+ * The Application that owns an object seen in meshdrift cluster `seenIn`, as the Argo CD watch
+ * knows it (sources/argocd/app-index.ts); optional.
+ */
+export type AppLookup = (seenIn: string, owner: OwnerRef) => AppFacts | undefined;
+
 export interface MeshClusterDeps {
   cluster: string;
+  apps?: AppLookup;
   settings: MeshWatchSettings;
   ingest: Ingest;
   queue: SignalQueue;
@@ -61,6 +69,31 @@ const ownerKeyOf = (o: OwnerRef): string => `${o.kind}/${o.namespace}/${o.name}`
 interface OwnerEntry {
   owner: OwnerRef;
   uids: Set<string>;
+  /** The cluster its last snapshot was filed under (the Argo CD cluster once the app is known). */
+  sentAs?: string;
+}
+
+const appOf = (deps: MeshClusterDeps, owner: OwnerRef | undefined): AppFacts | undefined =>
+  owner === undefined || deps.apps === undefined ? undefined : deps.apps(deps.cluster, owner);
+
+/**
+ * The evidence settings of one object: the watch's, plus its Argo CD app's matching
+ * ignoreDifferences (jsonPointers ignored; managedFieldsManagers trusted: their fields are neither
+ * drift nor blamed). `jq`: a matching rule has jq expressions, which are not evaluated.
+ */
+export function evidenceFor(base: EvidenceSettings, app: AppFacts | undefined, obj: SlimMeshObject): { evidence: EvidenceSettings; jq: boolean } {
+  if (app === undefined || app.ignore.length === 0) return { evidence: base, jq: false };
+  const ig = ignoreOf(app.ignore, refOf(obj));
+  if (ig.pointers.length === 0 && ig.managers.length === 0) return { evidence: base, jq: ig.jq };
+  const ignorePaths = [...(base.ignorePaths ?? []), ...ig.pointers];
+  return {
+    evidence: {
+      gitops: base.gitops,
+      ignored: ig.managers.length > 0 ? new Set([...base.ignored, ...ig.managers]) : base.ignored,
+      ...(ignorePaths.length > 0 ? { ignorePaths } : {}),
+    },
+    jq: ig.jq,
+  };
 }
 
 /** Sends an edit or revert the watch saw on one object, with its people looked up first. */
@@ -68,14 +101,16 @@ function emit(deps: MeshClusterDeps, obj: SlimMeshObject, outcome: Outcome): voi
   if (outcome.kind === 'none' || obj.owner === undefined) return;
   const { cluster } = deps;
   const observedAt = deps.now();
+  const app = appOf(deps, obj.owner);
+  const ctx: AppContext = { app, jq: evidenceFor(deps.settings.evidence, app, obj).jq };
   deps.queue.submit(
     `${cluster}/mesh-object/${obj.metadata.uid}`,
     async () => {
       const attribution = await withPersons(deps, obj, outcome.attribution);
       const signal =
         outcome.kind === 'edit'
-          ? editSignal(cluster, obj, { changes: outcome.changes, attribution }, observedAt)
-          : revertSignal(cluster, obj, { changes: outcome.changes, attribution, by: outcome.by, at: outcome.at }, observedAt);
+          ? editSignal(cluster, obj, { changes: outcome.changes, attribution }, observedAt, ctx)
+          : revertSignal(cluster, obj, { changes: outcome.changes, attribution, by: outcome.by, at: outcome.at }, observedAt, ctx);
       deps.metrics?.state?.(cluster, signal.resources[0]?.state ?? '');
       await deps.ingest(signal);
     },
@@ -85,13 +120,13 @@ function emit(deps: MeshClusterDeps, obj: SlimMeshObject, outcome: Outcome): voi
 
 /** The object's next memory (its baseline and evidence) and what the watch makes of the write. */
 function remember(deps: MeshClusterDeps, before: ObjectMemory | undefined, obj: SlimMeshObject): { mem: ObjectMemory; outcome: Outcome } {
-  const { settings } = deps;
+  const { evidence } = evidenceFor(deps.settings.evidence, appOf(deps, obj.owner), obj);
   try {
     if (before === undefined || (before.prev.owner === undefined && obj.owner !== undefined)) {
-      const mem = firstSight(obj, settings.evidence);
+      const mem = firstSight(obj, evidence);
       return { mem, outcome: mem.episode ? { kind: 'edit', attribution: mem.episode.attribution } : { kind: 'none' } };
     }
-    return nextVersion(before, obj, settings.evidence);
+    return nextVersion(before, obj, evidence);
   } catch (err) {
     deps.metrics?.diffFailed?.(deps.cluster);
     deps.log.warn(
@@ -126,9 +161,18 @@ export function createMeshCluster(deps: MeshClusterDeps): MeshCluster {
     return entry;
   };
   const sendSnapshot = (entry: OwnerEntry): void => {
-    deps.queue.submit(`${cluster}/mesh/${ownerKeyOf(entry.owner)}`, async () => void (await deps.ingest(snapshotOf(entry))), 'latest');
+    const app = appOf(deps, entry.owner);
+    const as = app?.cluster ?? cluster;
+    // Filed under another cluster before (the app became known): that snapshot is emptied there.
+    const was = entry.sentAs;
+    if (was !== undefined && was !== as) {
+      const empty = watchStatesSignal(was, entry.owner, [], deps.now());
+      deps.queue.submit(`${cluster}/mesh-as/${was}/${ownerKeyOf(entry.owner)}`, async () => void (await deps.ingest(empty)), 'latest');
+    }
+    entry.sentAs = as;
+    deps.queue.submit(`${cluster}/mesh/${ownerKeyOf(entry.owner)}`, async () => void (await deps.ingest(snapshotOf(entry, app))), 'latest');
   };
-  const snapshotOf = (entry: OwnerEntry): Signal => {
+  const snapshotOf = (entry: OwnerEntry, app: AppFacts | undefined): Signal => {
     const states: { obj: SlimMeshObject; state: WatchState }[] = [];
     for (const uid of entry.uids) {
       const state = weak.get(uid);
@@ -137,7 +181,7 @@ export function createMeshCluster(deps: MeshClusterDeps): MeshCluster {
     }
     for (const s of states) deps.metrics?.state?.(cluster, s.state.state);
     if (entry.uids.size === 0) owners.delete(ownerKeyOf(entry.owner));
-    return watchStatesSignal(cluster, entry.owner, states, deps.now());
+    return watchStatesSignal(cluster, entry.owner, states, deps.now(), { app });
   };
   const seen = (obj: SlimMeshObject): void => {
     if (obj.capped) return;

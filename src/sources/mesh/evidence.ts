@@ -1,7 +1,7 @@
 import { MAX_ATTRIBUTIONS, MAX_CHANGES, type Attribution, type ChangeList, type FieldChange } from '../../model/forensics.ts';
 import { diffObjects } from '../../model/object-diff.ts';
 import { pathsOverlap, type ManagerSummary } from './fields.ts';
-import { removePaths } from './paths.ts';
+import { removePaths, underPointer } from './paths.ts';
 import type { SlimMeshObject } from './slim.ts';
 
 /**
@@ -19,7 +19,7 @@ export interface EvidenceSettings {
   gitops: ReadonlySet<string>;
   /** Managers whose writes are expected (progressive delivery controllers…): neither baseline nor drift. */
   ignored: ReadonlySet<string>;
-  /** JSON pointers left out of every comparison. */
+  /** JSON pointers left out of every comparison (MESHDRIFT_MESH_IGNORE_PATHS, the owner's Argo CD ignoreDifferences). */
   ignorePaths?: readonly string[];
 }
 
@@ -53,7 +53,7 @@ export function untrustedOnlyPaths(managers: readonly ManagerSummary[], s: Evide
     if (!mainResource(m) || trusted(s, m.manager)) continue;
     for (const p of m.paths) {
       const covered = trustedPaths.some((t) => t === p || (p.startsWith(t) && (p[t.length] === '.' || p[t.length] === '[')));
-      if (!covered) out.add(p);
+      if (!covered && !underPointer(p, s.ignorePaths ?? [])) out.add(p);
     }
   }
   return [...out];
@@ -149,7 +149,10 @@ export function nextVersion(mem: ObjectMemory, obj: SlimMeshObject, s: EvidenceS
     const paths = changes?.changes.map((c) => c.path) ?? untrustedOnlyPaths(obj.managers, s);
     let attribution = attributionOf(obj.managers, paths, s);
     if (attribution.length === 0) attribution = editors.slice(0, MAX_ATTRIBUTIONS).map((m) => toolOf(m));
-    if (changes !== undefined && changes.changes.length === 0) return close(mem, obj, s, editors);
+    if (changes !== undefined && changes.changes.length === 0) {
+      // Nothing compared changed (ignored paths only): the baseline stays; an open edit is back (reverted).
+      return mem.episode === undefined ? { mem: { ...mem, prev: obj }, outcome: { kind: 'none' } } : close(mem, obj, s, editors);
+    }
     const next: ObjectMemory = { ...mem, prev: obj };
     delete next.shadow;
     delete next.episode;

@@ -1,3 +1,5 @@
+import { pointerSegments } from '../../model/object-diff.ts';
+
 /**
  * Path texts (`spec.http[0].route[1].weight`, `metadata.annotations["a.io/b"]`, the form of
  * model/object-diff.ts) back to their segments, and the removal of paths from a JSON value: the
@@ -61,4 +63,15 @@ export function removePaths(value: unknown, paths: readonly string[]): unknown {
   parsed.sort(compareDesc);
   for (const p of parsed) removeOne(value, p);
   return value;
+}
+
+/** Whether the field at `path` (a path text) is at or under one of the JSON pointers (RFC 6901). */
+export function underPointer(path: string, pointers: readonly string[]): boolean {
+  if (pointers.length === 0) return false;
+  const segments = parsePath(path);
+  if (segments === null) return false;
+  return pointers.some((pointer) => {
+    const p = pointerSegments(pointer);
+    return p !== null && p.length <= segments.length && p.every((s, i) => s === String(segments[i]));
+  });
 }

@@ -1,5 +1,6 @@
 import type { Attribution, ChangeList } from '../../model/forensics.ts';
 import type { DriftState, OwnerRef, ResourceState, Signal } from '../../model/signal.ts';
+import type { AppFacts } from '../argocd/app-index.ts';
 import type { SlimMeshObject } from './slim.ts';
 
 /**
@@ -26,8 +27,33 @@ export function refOf(obj: SlimMeshObject): Pick<ResourceState, 'group' | 'kind'
   return { group: obj.ref.group, kind: obj.ref.kind, namespace: obj.metadata.namespace ?? '', name: obj.metadata.name };
 }
 
-function base(cluster: string, owner: OwnerRef, observedAt: number): Omit<Signal, 'completeness' | 'resources'> {
-  return { source: 'mesh-watch', cluster, owner, project: '', destination: {}, observedAt };
+/**
+ * What the owning Application adds (sources/argocd/app-index.ts), when the Argo CD watch knows it:
+ * the cluster Argo CD's findings about it carry, its project, labels and destination (as
+ * argocd/application.ts sets them), so the finding and its routing are those of Argo CD's verdict.
+ */
+export interface AppContext {
+  app?: AppFacts | undefined;
+  /** A matching ignoreDifferences rule has jq path expressions meshdrift does not evaluate. */
+  jq?: boolean;
+}
+
+export const JQ_NOTE =
+  "; Argo CD ignores some of this object's fields by jq expression, which meshdrift does not evaluate: a change listed may be one Argo CD ignores";
+
+function base(cluster: string, owner: OwnerRef, observedAt: number, ctx: AppContext = {}): Omit<Signal, 'completeness' | 'resources'> {
+  const app = ctx.app;
+  if (app === undefined) return { source: 'mesh-watch', cluster, owner, project: '', destination: {}, observedAt };
+  const d = app.destination;
+  return {
+    source: 'mesh-watch',
+    cluster: app.cluster,
+    owner,
+    project: app.project,
+    labels: app.labels,
+    destination: { ...(d.name ? { name: d.name } : d.server ? { name: d.server } : {}), ...(d.namespace ? { namespace: d.namespace } : {}) },
+    observedAt,
+  };
 }
 
 const MAX_DETAIL = 300;
@@ -53,18 +79,24 @@ const evidenceOf = (e: Evidence): Pick<ResourceState, 'changes' | 'attribution'>
 });
 
 /** A watch-seen edit of a GitOps-managed object: Modified, with what changed and who. */
-export function editSignal(cluster: string, obj: SlimMeshObject, e: Evidence, observedAt: number): Signal {
+export function editSignal(cluster: string, obj: SlimMeshObject, e: Evidence, observedAt: number, ctx: AppContext = {}): Signal {
   return {
-    ...base(cluster, ownerOfObject(obj), observedAt),
+    ...base(cluster, ownerOfObject(obj), observedAt, ctx),
     completeness: 'partial',
-    resources: [{ ...refOf(obj), state: 'Modified', detail: editDetail(e.attribution), ...evidenceOf(e) }],
+    resources: [{ ...refOf(obj), state: 'Modified', detail: clip(editDetail(e.attribution) + (ctx.jq ? JQ_NOTE : '')), ...evidenceOf(e) }],
   };
 }
 
 /** The object is back at what its GitOps manager wrote: Corrected, keeping the edit's evidence. */
-export function revertSignal(cluster: string, obj: SlimMeshObject, e: Evidence & { by: string; at?: number | undefined }, observedAt: number): Signal {
+export function revertSignal(
+  cluster: string,
+  obj: SlimMeshObject,
+  e: Evidence & { by: string; at?: number | undefined },
+  observedAt: number,
+  ctx: AppContext = {},
+): Signal {
   return {
-    ...base(cluster, ownerOfObject(obj), observedAt),
+    ...base(cluster, ownerOfObject(obj), observedAt, ctx),
     completeness: 'partial',
     resources: [{ ...refOf(obj), state: 'Corrected', detail: clip(`reverted to the GitOps version by ${e.by}${iso(e.at)}`), ...evidenceOf(e) }],
   };
@@ -78,10 +110,16 @@ export interface WatchState {
 }
 
 /** The snapshot of one owner's watch-only states: every object listed resolves nothing else. */
-export function watchStatesSignal(cluster: string, owner: OwnerRef, states: readonly { obj: SlimMeshObject; state: WatchState }[], observedAt: number): Signal {
+export function watchStatesSignal(
+  cluster: string,
+  owner: OwnerRef,
+  states: readonly { obj: SlimMeshObject; state: WatchState }[],
+  observedAt: number,
+  ctx: AppContext = {},
+): Signal {
   const owned = owner.kind !== 'Namespace';
   return {
-    ...base(cluster, owner, observedAt),
+    ...base(cluster, owner, observedAt, ctx),
     completeness: 'snapshot',
     covers: { states: [...(owned ? OWNED_WATCH_STATES : UNOWNED_WATCH_STATES)] },
     resources: states.map(({ obj, state }) => ({
