@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
+import { createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -91,6 +91,14 @@ interface Credential extends Sender {
   /** SHA-256 of a token, computed once. */
   digest: Buffer;
 }
+
+/** An HMAC key prepared once (a string key is turned into a key object on every signature otherwise). */
+const hmacKeys = new WeakMap<Credential, KeyObject | ''>();
+const hmacKeyOf = (c: Credential): KeyObject | '' => {
+  let key = hmacKeys.get(c);
+  if (key === undefined) hmacKeys.set(c, (key = c.secret === '' ? '' : createSecretKey(Buffer.from(c.secret, 'utf8'))));
+  return key;
+};
 
 /** What a request claims to speak for. */
 export interface Claim {
@@ -237,7 +245,7 @@ export function loadSenders(env: Env, processEnv: NodeJS.ProcessEnv, readFile: (
       const tokens = mine.filter((c) => c.kind === 'token');
       const signed = (request.signature?.trim() ?? '') !== '';
       // A signature is checked when one is sent (or when only HMAC keys are configured, to say it is missing).
-      if (hmac.length > 0 && (signed || tokens.length === 0)) return checkAll(hmac, (c) => verifyFluxSignature(request.raw, request.signature, c.secret));
+      if (hmac.length > 0 && (signed || tokens.length === 0)) return checkAll(hmac, (c) => verifyFluxSignature(request.raw, request.signature, hmacKeyOf(c)));
       // The given token is hashed once, then compared with every configured digest.
       const given = bearerDigest(request.authorization);
       if (!given.ok) return given;

@@ -1,4 +1,4 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, type KeyObject, timingSafeEqual } from 'node:crypto';
 import { SLACK_MAX_SKEW_SECONDS } from '../deliver/slack/replay-guard.ts';
 
 export { SLACK_MAX_SKEW_SECONDS };
@@ -18,7 +18,7 @@ const HEX = /^[0-9a-fA-F]+$/;
  * Checks a Flux `generic-hmac` request: `X-Signature: <algo>=<hex>` = HMAC(key, raw body).
  * Call it on the raw bytes before any JSON parsing: Flux signs exactly what it sends.
  */
-export function verifyFluxSignature(rawBody: Buffer, header: string | undefined, key: string): VerifyResult {
+export function verifyFluxSignature(rawBody: Buffer, header: string | undefined, key: string | KeyObject): VerifyResult {
   // An empty key makes the HMAC computable by anyone; Flux itself refuses one (`NewForwarder`).
   if (key === '') return { ok: false, reason: 'no HMAC key configured' };
   const value = header?.trim() ?? '';
