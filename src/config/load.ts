@@ -5,7 +5,7 @@ import { DEFAULT_SEVERITY, type ClassifyPolicy, type SeverityMatrix } from '../c
 import { compileRules } from '../classify/rules.ts';
 import { CATEGORIES } from '../model/finding.ts';
 import { DRIFT_STATES } from '../model/signal.ts';
-import { MatcherError, compileMatcher, parseMatcher } from '../route/matcher.ts';
+import { MatcherError, compileMatcher, parseMatchers } from '../route/matcher.ts';
 import { compileInhibitRules, type CompiledInhibitRule, type InhibitRuleSpec } from '../route/inhibit.ts';
 import { compileRoute, ROUTE_DEFAULTS, type CompiledRoute } from '../route/route.ts';
 import { compileTimeIntervals, type CompiledTimeInterval } from '../route/time-interval.ts';
@@ -75,7 +75,25 @@ export interface LoadOptions {
 
 type Path = ReadonlyArray<PropertyKey>;
 
-function position(doc: Document, lines: LineCounter, path: Path, key?: string): { line: number; col: number } {
+/**
+ * Where column `inner` (1-based) of a scalar's value is in the file: exact for a plain or quoted
+ * scalar on one line whose source is its value (no escapes), else the scalar's start.
+ */
+function innerOffset(best: Node | null, text: string, inner: number | undefined): number {
+  const start = best?.range?.[0] ?? 0;
+  if (inner === undefined || !isScalar(best) || typeof best.value !== 'string' || !best.range) return start;
+  const quoted = best.type === 'QUOTE_DOUBLE' || best.type === 'QUOTE_SINGLE' ? 1 : 0;
+  const source = text.slice(start + quoted, start + quoted + best.value.length);
+  return source === best.value && !source.includes('\n') ? start + quoted + inner - 1 : start;
+}
+
+function position(
+  doc: Document,
+  lines: LineCounter,
+  path: Path,
+  key?: string,
+  inner?: { text: string; col: number | undefined },
+): { line: number; col: number } {
   // Walk down as far as the document goes; report the deepest node found.
   let node: unknown = doc.contents;
   let best: Node | null = (doc.contents as Node | null) ?? null;
@@ -91,9 +109,15 @@ function position(doc: Document, lines: LineCounter, path: Path, key?: string): 
     const pair = node.items.find((p) => isScalar(p.key) && p.key.value === key);
     if (pair && isScalar(pair.key) && pair.key.range) best = pair.key;
   }
-  const offset = best?.range?.[0] ?? 0;
+  const offset = inner === undefined || key !== undefined ? (best?.range?.[0] ?? 0) : innerOffset(best, inner.text, inner.col);
   const pos = lines.linePos(offset);
   return { line: pos.line, col: pos.col };
+}
+
+/** The column a matcher error names (`(col N of the matcher)`, matcher.ts), to point inside the string. */
+function matcherCol(message: string): number | undefined {
+  const m = / \(col (\d+) of the matcher\); /.exec(message);
+  return m ? Number(m[1]) : undefined;
 }
 
 function pathText(path: Path): string {
@@ -132,9 +156,10 @@ export function loadPolicyText(text: string, file: string, opts: LoadOptions = {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const errors: PolicyError[] = [];
-  const at = (path: Path, message: string, key?: string) => {
+  const at = (path: Path, message: string, key?: string, col?: number) => {
     const where = pathText(key === undefined ? path : [...path, key]);
-    errors.push({ file, ...position(doc, lines, path, key), message: where === '' ? message : `${where}: ${message}` });
+    const inner = { text, col: col ?? matcherCol(message) };
+    errors.push({ file, ...position(doc, lines, path, key, inner), message: where === '' ? message : `${where}: ${message}` });
   };
 
   for (const e of doc.errors) {
@@ -205,9 +230,10 @@ export function loadPolicyText(text: string, file: string, opts: LoadOptions = {
     }
     (route.matchers ?? []).forEach((m, i) => {
       try {
-        compileMatcher(parseMatcher(m));
+        for (const spec of parseMatchers(m)) compileMatcher(spec);
       } catch (err) {
-        at([...path, 'matchers', i], err instanceof MatcherError ? err.message : String(err));
+        if (err instanceof MatcherError) at([...path, 'matchers', i], err.message, undefined, err.col);
+        else at([...path, 'matchers', i], String(err));
       }
     });
   });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MatcherError, compileMatcher, matchesAll, parseMatcher, type Matcher } from './matcher.ts';
+import { MatcherError, compileMatcher, matchesAll, parseMatchers, type Matcher } from './matcher.ts';
 
 /**
  * Alertmanager inhibition (docs/configuration.md `<inhibit_rule>`, inhibit/inhibit.go): a firing
@@ -17,7 +17,7 @@ const labelName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'label names are 
 
 const matcherText = z.string().superRefine((text, ctx) => {
   try {
-    compileMatcher(parseMatcher(text));
+    for (const spec of parseMatchers(text)) compileMatcher(spec);
   } catch (err) {
     if (!(err instanceof MatcherError)) throw err;
     ctx.addIssue({ code: 'custom', message: err.message });
@@ -66,9 +66,9 @@ export function compileInhibitRules(rules: readonly InhibitRuleSpec[]): Compiled
     const side = (field: 'source_matchers' | 'target_matchers'): Matcher[] => {
       const texts = rule[field];
       if (texts.length === 0) throw new MatcherError(`${where}: ${field} needs at least one matcher`);
-      return texts.map((text, j) => {
+      return texts.flatMap((text, j) => {
         try {
-          return compileMatcher(parseMatcher(text));
+          return parseMatchers(text).map(compileMatcher);
         } catch (err) {
           if (err instanceof MatcherError) throw new MatcherError(`${where}: ${field}[${j}]: ${err.message}`);
           throw err;

@@ -59,7 +59,14 @@ export const routeSchema: z.ZodType<RouteConfig, unknown> = z.lazy(() =>
     receiver: z.string().min(1).optional(),
     matchers: z.array(z.string()).optional(),
     continue: z.boolean().optional(),
-    group_by: z.array(z.string().min(1)).optional(),
+    group_by: z
+      .array(
+        z.string().regex(/^(?:[A-Za-z_][A-Za-z0-9_]*|\.\.\.)$/, 'a group_by entry is a label name (letters, digits and _) or `...` (group by every label)'),
+      )
+      .refine((g) => !g.includes('...') || g.length === 1, {
+        message: "cannot have `...` (group by every label) and other labels at the same time (as in Alertmanager): write group_by: ['...'] alone",
+      })
+      .optional(),
     group_wait: duration.optional(),
     group_interval: duration.optional(),
     repeat_interval: duration.optional(),

@@ -1,8 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { RouteConfig, SlackActionsConfig } from './route-config.ts';
-import { compileMatcher, formatMatcher, matchesAll, parseMatcher, type Matcher } from './matcher.ts';
+import { compileMatcher, formatMatcher, matchesAll, parseMatchers, type Matcher } from './matcher.ts';
 
 /** Alertmanager's timer defaults. */
+/** `group_by: ['...']`: group by every label (Alertmanager's GroupByAll). */
+export const GROUP_BY_ALL = '...';
+
 export const ROUTE_DEFAULTS = {
   groupBy: ['cluster', 'tool', 'owner_kind', 'owner_namespace', 'owner'],
   groupWaitMs: 30_000,
@@ -52,7 +55,7 @@ export const ROOT_ROUTE_ID = 'route';
  */
 export function routeIdentity(config: RouteConfig, parentId: string): string {
   if (config.name !== undefined) return `name:${config.name}`;
-  const matchers = (config.matchers ?? []).map((m) => formatMatcher(parseMatcher(m))).sort();
+  const matchers = (config.matchers ?? []).flatMap((m) => parseMatchers(m).map(formatMatcher)).sort();
   const content = JSON.stringify([parentId, matchers, config.receiver ?? null, config.group_by ?? null]);
   return `content:${createHash('sha256').update(content).digest('hex').slice(0, 16)}`;
 }
@@ -87,7 +90,7 @@ function compileNode(config: RouteConfig, parent: RouteSettings, id: string, pat
     id,
     path: config.name === undefined ? path : `${path} (${config.name})`,
     ...(config.name === undefined ? {} : { name: config.name }),
-    matchers: (config.matchers ?? []).map((m) => compileMatcher(parseMatcher(m))),
+    matchers: (config.matchers ?? []).flatMap((m) => parseMatchers(m).map(compileMatcher)),
     continue: config.continue ?? false,
     muteTimeIntervals: config.mute_time_intervals ?? [],
     activeTimeIntervals: config.active_time_intervals ?? [],

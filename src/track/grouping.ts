@@ -1,7 +1,7 @@
 import type { GroupLabels } from '../model/alert-group.ts';
 import { findingLabels, type Finding } from '../model/finding.ts';
 import { toolOf, type Signal } from '../model/signal.ts';
-import { matchRoutes, type CompiledRoute } from '../route/route.ts';
+import { GROUP_BY_ALL, matchRoutes, type CompiledRoute } from '../route/route.ts';
 import type { SignalInput, SignalScope } from './decide.ts';
 import { groupKeyOf } from '../model/fingerprint.ts';
 import type { GroupState, Timing } from './group-state.ts';
@@ -45,7 +45,8 @@ export function groupInputs(signal: Signal, findings: readonly Finding[], root: 
     const labels = findingLabels(f);
     for (const id of f.routes ?? [root.id]) {
       const route = routes.get(id) ?? root;
-      const groupBy = Object.fromEntries(route.groupBy.map((name) => [name, labels[name] ?? '']));
+      // `...` groups by every label, as Alertmanager's GroupByAll: each distinct label set its own group.
+      const groupBy = route.groupBy.includes(GROUP_BY_ALL) ? { ...labels } : Object.fromEntries(route.groupBy.map((name) => [name, labels[name] ?? '']));
       const groupKey = groupKeyOf(route.id, groupBy, route.receiver);
       let input = groups.get(groupKey);
       if (!input) {

@@ -65,7 +65,7 @@ describe('loading the policy file', () => {
     [
       'bad matcher',
       `${MINIMAL}  routes:\n    - matchers: ['severity critical']\n`,
-      'p.yaml:8:18: route.routes[0].matchers[0]: "severity critical" is not a matcher',
+      'p.yaml:8:19: route.routes[0].matchers[0]: "severity critical" is not a matcher (col 1 of the matcher); write name=value',
     ],
     ['bad regex', `${MINIMAL}  routes:\n    - matchers: ['name=~"("']\n`, 'p.yaml:8:18: route.routes[0].matchers[0]: invalid regular expression'],
     [
@@ -109,7 +109,7 @@ describe('loading the policy file', () => {
     [
       'bad inhibit matcher',
       `${MINIMAL}inhibit_rules:\n  - source_matchers: ['severity critical']\n    target_matchers: ['a=b']\n`,
-      'p.yaml:8:23: inhibit_rules[0].source_matchers[0]:',
+      'p.yaml:8:24: inhibit_rules[0].source_matchers[0]: "severity critical" is not a matcher',
     ],
     [
       'duplicate route name',

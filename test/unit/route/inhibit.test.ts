@@ -171,7 +171,7 @@ describe('inhibit rule schema and compile errors', () => {
       ]),
     ).toThrow(
       new MatcherError(
-        'inhibit_rules[1] (bad): target_matchers[1]: "severity warning" is not a matcher (use name=value, name!=value, name=~regex or name!~regex)',
+        'inhibit_rules[1] (bad): target_matchers[1]: "severity warning" is not a matcher (col 1 of the matcher); write name=value, name!=value, name=~regex or name!~regex, several separated by commas, optionally in {…}, values in double quotes',
       ),
     );
     expect(() => compileInhibitRules([{ source_matchers: ['x=~"["'], target_matchers: ['a=c'] }])).toThrow(
