@@ -154,7 +154,16 @@ export function createApp(opts: AppOptions): App {
   const expressApp = createHttpApp(base, { stores, queues, audit, policy, catalog, ingest, fluxRevisions, kube: pulled.kube, ready, senders });
   const listener = createListener(expressApp, shutdown.draining);
   // The recorder admission webhook (issue #17): its own HTTPS listener, off unless MESHDRIFT_ADMISSION.
-  const admission = createAdmissionEdge({ env, store: admissionStore, ingest, catalog, metrics, log, now });
+  const admission = createAdmissionEdge({
+    env,
+    store: admissionStore,
+    ingest,
+    catalog,
+    metrics,
+    log,
+    now,
+    apps: (seenIn, owner) => pulled.apps.lookup(seenIn, owner),
+  });
   let stopGauges: (() => void) | undefined;
 
   // Graceful stop (SIGTERM, issue #12 item 10), bounded by MESHDRIFT_SHUTDOWN_GRACE (src/shutdown.ts).

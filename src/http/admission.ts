@@ -2,7 +2,7 @@ import type { Catalog } from '../classify/catalog.ts';
 import type { Env } from '../config/env.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import { createAdmissionRecorder } from '../sources/admission/recorder.ts';
+import { type AdmissionRecorderDeps, createAdmissionRecorder } from '../sources/admission/recorder.ts';
 import type { AdmissionStore } from '../track/admission-store.ts';
 import type { Ingest } from '../track/ingest.ts';
 import { type AdmissionListener, createAdmissionListener } from './admission-listener.ts';
@@ -26,6 +26,8 @@ export interface AdmissionEdgeDeps {
   metrics: Metrics;
   log: Logger;
   now: () => number;
+  /** The owning Application as the Argo CD watch holds it (filled where the watches run); optional. */
+  apps?: AdmissionRecorderDeps['apps'];
 }
 
 /** The admission edge, or undefined when MESHDRIFT_ADMISSION is off. */
@@ -49,6 +51,7 @@ export function createAdmissionEdge(deps: AdmissionEdgeDeps): AdmissionEdge | un
       owners: { argoCdNamespace: env.MESHDRIFT_ARGOCD_NAMESPACE, argoCdInstanceLabel: env.MESHDRIFT_ARGOCD_INSTANCE_LABEL },
     },
     now: deps.now,
+    ...(deps.apps ? { apps: deps.apps } : {}),
     metrics,
     log,
     maxQueue: env.MESHDRIFT_ADMISSION_QUEUE,

@@ -5,6 +5,7 @@ import { redactObject, redactText } from '../../model/redact.ts';
 import { type DriftState, type Signal, signalIdentityIssue } from '../../model/signal.ts';
 import { type AdmissionRecord, attributionOf, bodyDigest } from '../../track/admission-store.ts';
 import { bodyOf } from '../mesh/slim.ts';
+import { appSignalFields, type AppFacts } from '../argocd/app-index.ts';
 import type { AdmissionRequest } from './review.ts';
 import { isGitOpsUser, keptUser, type UserPolicy } from './user-policy.ts';
 
@@ -115,7 +116,7 @@ export function toldDetail(rec: AdmissionRecord): string {
  * Partial (it resolves nothing else); told, not observed (anyone who reaches the listener can post),
  * until a watch event confirms it.
  */
-export function admissionSignalOf(rec: AdmissionRecord): Signal | undefined {
+export function admissionSignalOf(rec: AdmissionRecord, app?: AppFacts): Signal | undefined {
   if (rec.gitops || rec.owner === undefined) return undefined;
   if (rec.operation !== 'DELETE' && rec.changes.changes.length === 0 && (rec.changes.omitted ?? 0) === 0) return undefined;
   const state: DriftState = rec.operation === 'DELETE' ? 'Missing' : 'Modified';
@@ -125,6 +126,8 @@ export function admissionSignalOf(rec: AdmissionRecord): Signal | undefined {
     owner: rec.owner,
     project: '',
     destination: {},
+    // The owning app as the Argo CD watch holds it (here, where the watches run): routed like its verdict.
+    ...(app ? appSignalFields(app) : {}),
     observedAt: rec.at,
     completeness: 'partial',
     resources: [

@@ -6,6 +6,8 @@ import type { AdmissionRecord, AdmissionStore } from '../../track/admission-stor
 import type { Ingest } from '../../track/ingest.ts';
 import { admissionSignalOf, type RecordContext, recordOf, skipReason } from './record.ts';
 import type { AdmissionRequest } from './review.ts';
+import type { AppFacts } from '../argocd/app-index.ts';
+import type { OwnerRef } from '../../model/signal.ts';
 
 /**
  * The recording, off the answer path (issue #17). The listener answers the API server first, then
@@ -32,6 +34,8 @@ export interface AdmissionRecorderDeps {
   log: Logger;
   maxQueue: number;
   maxQueueBytes: number;
+  /** The owning Application as the Argo CD watch holds it (sources/argocd/app-index.ts); optional. */
+  apps?: (seenIn: string, owner: OwnerRef) => AppFacts | undefined;
   /** Workers draining the queue. */
   concurrency?: number;
   /** Attempts per Redis step (record, ingest) and the bound of each. */
@@ -84,7 +88,7 @@ export function createAdmissionRecorder(deps: AdmissionRecorderDeps): AdmissionR
       metrics.admissionRecord('failed');
       log.warn({ ...objectOf(rec), error: firstLineOf(err, 200) }, 'admission record not written (Redis)');
     }
-    const signal = admissionSignalOf(rec);
+    const signal = admissionSignalOf(rec, rec.owner === undefined ? undefined : deps.apps?.(rec.cluster, rec.owner));
     if (signal === undefined) return;
     try {
       const out = await retried('admission finding', attempts, stepTimeoutMs * 5, backoffMs, () => ingest(signal));

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { OwnerRef } from '../../model/signal.ts';
+import type { OwnerRef, Signal } from '../../model/signal.ts';
 import type { Application } from './application.ts';
 
 /**
@@ -90,6 +90,20 @@ export interface AppFacts {
   labels: Record<string, string>;
   destination: { server?: string; name?: string; namespace?: string };
   ignore: IgnoreRule[];
+}
+
+/**
+ * The fields of a signal about an object the app owns, as Argo CD's own signal sets them
+ * (application.ts applicationToSignal): its cluster, project, labels and destination.
+ */
+export function appSignalFields(app: AppFacts): Pick<Signal, 'cluster' | 'project' | 'labels' | 'destination'> {
+  const d = app.destination;
+  return {
+    cluster: app.cluster,
+    project: app.project,
+    labels: app.labels,
+    destination: { ...(d.name ? { name: d.name } : d.server ? { name: d.server } : {}), ...(d.namespace ? { namespace: d.namespace } : {}) },
+  };
 }
 
 /** An Application as the index reads it: application.ts's fields plus the slim ignore rules. */

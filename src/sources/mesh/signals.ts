@@ -1,6 +1,6 @@
 import type { Attribution, ChangeList } from '../../model/forensics.ts';
 import type { DriftState, OwnerRef, ResourceState, Signal } from '../../model/signal.ts';
-import type { AppFacts } from '../argocd/app-index.ts';
+import { appSignalFields, type AppFacts } from '../argocd/app-index.ts';
 import type { SlimMeshObject } from './slim.ts';
 
 /**
@@ -44,16 +44,7 @@ export const JQ_NOTE =
 function base(cluster: string, owner: OwnerRef, observedAt: number, ctx: AppContext = {}): Omit<Signal, 'completeness' | 'resources'> {
   const app = ctx.app;
   if (app === undefined) return { source: 'mesh-watch', cluster, owner, project: '', destination: {}, observedAt };
-  const d = app.destination;
-  return {
-    source: 'mesh-watch',
-    cluster: app.cluster,
-    owner,
-    project: app.project,
-    labels: app.labels,
-    destination: { ...(d.name ? { name: d.name } : d.server ? { name: d.server } : {}), ...(d.namespace ? { namespace: d.namespace } : {}) },
-    observedAt,
-  };
+  return { source: 'mesh-watch', owner, ...appSignalFields(app), observedAt };
 }
 
 const MAX_DETAIL = 300;

@@ -3,7 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { createCatalog } from '../../../../src/classify/catalog.ts';
 import { createLogger } from '../../../../src/log.ts';
 import { createMetrics } from '../../../../src/metrics.ts';
+import type { OwnerRef, Signal } from '../../../../src/model/signal.ts';
 import { createAdmissionRecorder } from '../../../../src/sources/admission/recorder.ts';
+import { type AppIndex, createAppIndex } from '../../../../src/sources/argocd/app-index.ts';
 import { admissionReviewSchema } from '../../../../src/sources/admission/review.ts';
 import type { AdmissionRecord, AdmissionStore } from '../../../../src/track/admission-store.ts';
 import type { Ingest } from '../../../../src/track/ingest.ts';
@@ -12,7 +14,7 @@ import { waitFor } from '../../../support/redis.ts';
 
 const update = () => admissionReviewSchema.parse(review({ operation: 'UPDATE', oldObject: paymentsVs(10, '1'), object: paymentsVs(60, '1') })).request;
 
-function setup(store: Partial<AdmissionStore>, ingest: Ingest, maxQueue = 2, maxQueueBytes = 1024 * 1024) {
+function setup(store: Partial<AdmissionStore>, ingest: Ingest, maxQueue = 2, maxQueueBytes = 1024 * 1024, apps?: AppIndex) {
   const metrics = createMetrics(new Registry(), { defaultMetrics: false });
   const recorder = createAdmissionRecorder({
     store: { record: () => Promise.resolve('1-0'), recent: () => Promise.resolve([]), confirm: () => Promise.resolve(), ...store },
@@ -31,6 +33,7 @@ function setup(store: Partial<AdmissionStore>, ingest: Ingest, maxQueue = 2, max
     concurrency: 1,
     attempts: 1,
     stepTimeoutMs: 10_000,
+    ...(apps ? { apps: (seenIn: string, owner: OwnerRef) => apps.lookup(seenIn, owner) } : {}),
   });
   return { recorder, metrics };
 }
@@ -85,5 +88,55 @@ describe('admission recorder queue', () => {
     await recorder.stop(50);
     expect(recorder.offer(update(), 10)).toBe('dropped');
     expect(await metrics.registry.metrics()).toMatch(/meshdrift_admission_records_total\{outcome="dropped"\} 2/);
+  });
+});
+
+describe("the told finding and the owning Application (the Argo CD watch's cache)", () => {
+  it('carries its project, labels and destination, and the cluster Argo CD files its verdict under', async () => {
+    const index = createAppIndex();
+    index.put('hub', {
+      metadata: { namespace: 'argocd', name: 'payments-mesh', labels: { team: 'payments' } },
+      spec: { project: 'payments', destination: { name: 'c', namespace: 'payments' } },
+    });
+    const ingested: Signal[] = [];
+    const { recorder } = setup(
+      {},
+      async (s) => {
+        ingested.push(s);
+        return { outcome: 'tracked', groups: ['g'], findings: 1 };
+      },
+      2,
+      1024 * 1024,
+      index,
+    );
+    recorder.offer(update(), 1000);
+    await waitFor(() => ingested.length === 1, 5_000, 'the told finding');
+    expect(ingested[0]).toMatchObject({
+      source: 'admission',
+      cluster: 'hub',
+      project: 'payments',
+      labels: { team: 'payments' },
+      destination: { name: 'c', namespace: 'payments' },
+      owner: { kind: 'Application', namespace: 'argocd', name: 'payments-mesh' },
+    });
+    await recorder.stop(1_000);
+  });
+
+  it('without the app in the cache: project empty and its own cluster, as before', async () => {
+    const ingested: Signal[] = [];
+    const { recorder } = setup(
+      {},
+      async (s) => {
+        ingested.push(s);
+        return { outcome: 'tracked', groups: ['g'], findings: 1 };
+      },
+      2,
+      1024 * 1024,
+      createAppIndex(),
+    );
+    recorder.offer(update(), 1000);
+    await waitFor(() => ingested.length === 1, 5_000, 'the told finding');
+    expect(ingested[0]).toMatchObject({ cluster: 'c', project: '' });
+    await recorder.stop(1_000);
   });
 });
