@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
 import { isThreadReply, startFakeSlack, type FakeSlack, type FakeSlackMessage } from '../fakes/slack.ts';
@@ -5,6 +8,7 @@ import { meshAppBody, SYNCED_AT } from '../support/argocd.ts';
 import { deleteKeys, redisUrl, testPrefix, waitFor } from '../support/redis.ts';
 import { postArgocd, startService } from '../support/service.ts';
 import { waitSettled } from '../support/settle.ts';
+import { startWebhookSink } from '../support/webhook-sink.ts';
 
 // Drift storms (issue #15, deliver/storm.ts): 200 apps drifting at once after one revision are told
 // to a Slack channel as one summary, by two replicas, with nothing lost and nothing told twice.
@@ -198,4 +202,51 @@ describe('drift storms', () => {
     expect([...slack.messages.values()].filter(isStorm)).toHaveLength(0);
     expect(await storms(a)).toEqual([]);
   }, 60_000);
+
+  it('per receiver: its own threshold over the environment, or `storm: off`; the environment for the others', async () => {
+    const [offSink, plainSink] = [await startWebhookSink(), await startWebhookSink()];
+    const dir = await mkdtemp(join(tmpdir(), 'meshdrift-storm-policy-'));
+    try {
+      const policy = join(dir, 'policy.yaml');
+      await writeFile(
+        policy,
+        [
+          'receivers:',
+          '  - { name: chat, slack: { channel: "#mesh-drift" }, storm: { threshold: 60, window: 2s } }',
+          '  - { name: off, webhook: { url_env: OFF_URL }, storm: off }',
+          '  - { name: plain, webhook: { url_env: PLAIN_URL } }',
+          'route:',
+          '  receiver: chat',
+          '  routes:',
+          '    - { receiver: chat, continue: true }',
+          '    - { receiver: off, continue: true }',
+          '    - { receiver: plain }',
+          '',
+        ].join('\n'),
+      );
+      // The environment's threshold (10) makes a storm of 15 apps for the receiver without a
+      // setting of its own; the others are told every app on its own.
+      await start(1, {
+        MESHDRIFT_POLICY: policy,
+        OFF_URL: offSink.url,
+        PLAIN_URL: plainSink.url,
+        MESHDRIFT_STORM_THRESHOLD: '10',
+        MESHDRIFT_STORM_WINDOW: '2s',
+      });
+      const [a] = replicas as [Svc];
+      await postAll(replicas, 15, 'OutOfSync');
+      await waitFor(async () => (await storms(a)).some((s) => s.receiver === 'plain'), 30_000, 'the storm of the receiver without settings');
+      await waitFor(() => offSink.posts() >= 15, 30_000, 'one post per app where storms are off');
+      await waitFor(() => Array.from({ length: 15 }, (_, i) => i).every((i) => messagesOf(slack, i).length === 1), 40_000, 'one Slack message per app');
+      // A window and more later (the storm's summary is refreshed meanwhile): still its only storm.
+      await new Promise((r) => setTimeout(r, 3_000));
+      expect((await storms(a)).map((s) => s.receiver)).toEqual(['plain']);
+      expect([...slack.messages.values()].filter(isStorm)).toHaveLength(0);
+      expect(offSink.posts()).toBe(15);
+      expect(plainSink.posts()).toBeLessThan(15);
+    } finally {
+      await Promise.all([offSink.close(), plainSink.close()]);
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
