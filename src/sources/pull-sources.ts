@@ -5,6 +5,7 @@ import type { Metrics } from '../metrics.ts';
 import type { Ingest } from '../track/ingest.ts';
 import { createArgoCdPolling, type ArgoCdPolling } from './argocd/api-source.ts';
 import { createAppIndex, type AppIndex } from './argocd/app-index.ts';
+import { createHelmIgnoreIndex, type HelmIgnoreIndex } from './flux/drift-ignore.ts';
 import { argoCdPollSettings } from './argocd/poller.ts';
 import { createRedisFluxRevisionStore, type FluxRevisionStore } from './flux/revision-store.ts';
 import { startLeaderGatedKubeSources, type LeaderGatedKubeSources } from './kube/gated.ts';
@@ -56,6 +57,7 @@ export function createPullSources(deps: PullSourcesDeps): PullSources {
   let kube: LeaderGatedKubeSources | undefined;
   let mesh: LeaderFollowingMeshWatch | undefined;
   const apps = createAppIndex({ destinations: env.MESHDRIFT_ARGOCD_DESTINATIONS });
+  const helmIgnore = createHelmIgnoreIndex();
   const pollSettings = argoCdPollSettings(env);
   const argoPolling = pollSettings ? createArgoCdPolling({ settings: pollSettings, ingest: deps.ingest, log, metrics, now: deps.now }) : undefined;
   return {
@@ -77,7 +79,7 @@ export function createPullSources(deps: PullSourcesDeps): PullSources {
     async start(onStop) {
       if (env.kubeSources.clusters.length > 0) {
         if (env.MESHDRIFT_MESH_WATCH === 'on') {
-          const m = createMeshWatch(deps, apps);
+          const m = createMeshWatch(deps, apps, helmIgnore);
           mesh = m;
           onStop('mesh watch', () => m.stop());
         }
@@ -85,6 +87,7 @@ export function createPullSources(deps: PullSourcesDeps): PullSources {
           ...env.kubeSources,
           ingest: deps.ingest,
           appIndex: apps,
+          helmIgnore,
           fluxRevisions: deps.fluxRevisions,
           catalog: deps.catalog,
           log,
@@ -115,7 +118,7 @@ export function createPullSources(deps: PullSourcesDeps): PullSources {
 }
 
 /** The mesh watch of MESHDRIFT_CLUSTERS (MESHDRIFT_MESH_*), following the watches' leadership. */
-function createMeshWatch(deps: PullSourcesDeps, apps: AppIndex): LeaderFollowingMeshWatch {
+function createMeshWatch(deps: PullSourcesDeps, apps: AppIndex, helmIgnore: HelmIgnoreIndex): LeaderFollowingMeshWatch {
   const { env, metrics, log } = deps;
   return meshWatchFollowingLeader(
     () =>
@@ -129,6 +132,7 @@ function createMeshWatch(deps: PullSourcesDeps, apps: AppIndex): LeaderFollowing
         resyncMs: env.MESHDRIFT_AUDIT_INTERVAL,
         ...(deps.admission ? { admission: deps.admission } : {}),
         apps: (seenIn, owner) => apps.lookup(seenIn, owner),
+        helmIgnore: (cluster, owner) => helmIgnore.lookup(cluster, owner),
         metrics: {
           objects: (cluster, kind, count) => metrics.meshObjects(cluster, kind, count),
           state: (cluster, state) => metrics.meshState(cluster, state),

@@ -1,15 +1,17 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MESH_CATALOG } from '../../src/classify/catalog.ts';
 import { createLogger } from '../../src/log.ts';
-import type { Signal } from '../../src/model/signal.ts';
+import type { OwnerRef, Signal } from '../../src/model/signal.ts';
+import { readFileSync } from 'node:fs';
 import { createAppIndex, type AppIndex } from '../../src/sources/argocd/app-index.ts';
-import { slim, slimApplicationSchema } from '../../src/sources/kube/slim.ts';
+import { createHelmIgnoreIndex, type HelmIgnoreIndex } from '../../src/sources/flux/drift-ignore.ts';
+import { slim, slimApplicationSchema, slimHelmReleaseSchema } from '../../src/sources/kube/slim.ts';
 import { JQ_NOTE } from '../../src/sources/mesh/signals.ts';
 import { DEFAULT_MESH_WATCH_SETTINGS } from '../../src/sources/mesh/settings.ts';
 import { startMeshWatch, type MeshWatch } from '../../src/sources/mesh/watch.ts';
 import type { FakeKubeApi } from '../fakes/kube-api.ts';
 import { fakeKubeApis, recordingIngest } from '../support/kube.ts';
-import { entry, gitopsEntry, HOSTS_ONLY, HTTP_ONLY, type Owner, reviewsHttp, VIRTUAL_SERVICES, virtualService } from '../support/mesh.ts';
+import { entry, gitopsEntry, HOSTS_ONLY, HTTP_ONLY, type Owner, reviewsHttp, SPEC_FIELDS, VIRTUAL_SERVICES, virtualService } from '../support/mesh.ts';
 import { waitFor } from '../support/redis.ts';
 
 /**
@@ -47,7 +49,7 @@ function app(opts: { destination?: Record<string, string>; ignoreDifferences?: u
   return parsed.object;
 }
 
-async function watch(clusters: { name: string; api: FakeKubeApi }[], index: AppIndex): Promise<{ signals: Signal[]; w: MeshWatch }> {
+async function watch(clusters: { name: string; api: FakeKubeApi }[], index: AppIndex, helm?: HelmIgnoreIndex): Promise<{ signals: Signal[]; w: MeshWatch }> {
   const { ingest, signals } = recordingIngest();
   const byName = new Map(clusters.map((c) => [c.name, c.api]));
   const w = startMeshWatch({
@@ -57,6 +59,7 @@ async function watch(clusters: { name: string; api: FakeKubeApi }[], index: AppI
     settings: DEFAULT_MESH_WATCH_SETTINGS,
     ingest,
     apps: (seenIn, owner) => index.lookup(seenIn, owner),
+    ...(helm ? { helmIgnore: (cluster: string, owner: OwnerRef) => helm.lookup(cluster, owner) } : {}),
     log: createLogger('silent'),
     rediscoverMs: 60_000,
   });
@@ -214,4 +217,87 @@ describe('one Argo CD deploying into another cluster', () => {
     await waitFor(() => partials(signals).length === 1, 10_000, 'the edit signal');
     expect(partials(signals)[0]?.cluster).toBe('hub');
   });
+});
+
+/** The reviews VirtualService as helm-controller installs it for the HelmRelease flux-system/bookinfo-mesh. */
+function helmVs(weights: [number, number], managers: Parameters<typeof virtualService>[0]['managers'], annotations: Record<string, string> = {}) {
+  const vs = virtualService({ http: reviewsHttp(weights), managers });
+  const labels: Record<string, string> = { app: 'reviews', 'helm.toolkit.fluxcd.io/name': 'bookinfo-mesh', 'helm.toolkit.fluxcd.io/namespace': 'flux-system' };
+  return { ...vs, metadata: { ...vs.metadata, labels, annotations } };
+}
+
+/** The fixture HelmRelease (driftDetection warn, one ignore rule for Deployments) with `ignore` replaced. */
+function helmRelease(ignore: unknown[]) {
+  const raw = JSON.parse(readFileSync(new URL('../../../shared/fixtures/flux/synthetic-helmrelease-v2-drifted-warn-mesh.json', import.meta.url), 'utf8')) as {
+    metadata: { name: string; namespace: string };
+    spec: { driftDetection: { ignore: unknown[] } };
+  };
+  raw.metadata = { ...raw.metadata, name: 'bookinfo-mesh', namespace: 'flux-system' };
+  raw.spec.driftDetection.ignore = [...raw.spec.driftDetection.ignore, ...ignore];
+  const parsed = slim(slimHelmReleaseSchema, raw);
+  if (!parsed.ok) throw new Error(parsed.error);
+  return parsed.object;
+}
+
+const HELM_T0 = [entry('helm-controller', 'Update', T0, SPEC_FIELDS)];
+const helmEdit = (weights: [number, number], annotations: Record<string, string> = {}) =>
+  helmVs(weights, [entry('helm-controller', 'Update', T0, HOSTS_ONLY), entry('kubectl-edit', 'Update', EDIT, HTTP_ONLY)], annotations);
+
+describe('Flux: what its controllers are told not to enforce', () => {
+  it("a HelmRelease's driftDetection.ignore paths (target kind VirtualService) are left out of its objects' diff; the fixture's Deployment rule and a labelSelector rule are not applied", async () => {
+    const api = await apis.start(VIRTUAL_SERVICES);
+    const helm = createHelmIgnoreIndex();
+    helm.put(
+      'prod-eu-1',
+      helmRelease([
+        { paths: ['/spec/http/0/route/0/weight'], target: { group: 'networking\\.istio\\.io', kind: 'VirtualService', name: 'rev.*' } },
+        { paths: ['/spec/http/0/route/1/weight'], target: { kind: 'VirtualService', labelSelector: 'app=reviews' } },
+      ]),
+    );
+    api.apply(VIRTUAL_SERVICES, helmVs([90, 10], HELM_T0));
+    const { signals } = await watch([{ name: 'prod-eu-1', api }], createAppIndex(), helm);
+    api.apply(VIRTUAL_SERVICES, helmEdit([50, 50]));
+    await waitFor(() => partials(signals).length === 1, 10_000, 'the edit signal');
+    expect(partials(signals)[0]?.owner).toEqual({ kind: 'HelmRelease', namespace: 'flux-system', name: 'bookinfo-mesh' });
+    expect(partials(signals)[0]?.resources[0]?.changes?.changes).toEqual([{ path: 'spec.http[0].route[1].weight', before: '10', after: '50' }]);
+  });
+
+  for (const [owner, annotations] of [
+    ['Kustomization', { 'kustomize.toolkit.fluxcd.io/ssa': 'Ignore' }],
+    ['Kustomization', { 'kustomize.toolkit.fluxcd.io/reconcile': 'disabled' }],
+    ['HelmRelease', { 'helm.toolkit.fluxcd.io/driftDetection': 'disabled' }],
+  ] as const) {
+    it(`an object marked ${Object.entries(annotations)[0]?.join(': ')} (${owner}): an edit is no finding; the mark removed, edits are again`, async () => {
+      const api = await apis.start(VIRTUAL_SERVICES);
+      const flux: Owner = { tool: 'flux', kustomization: 'bookinfo', namespace: 'flux-system' };
+      const before = (a: Record<string, string>) => {
+        if (owner === 'HelmRelease') return helmVs([90, 10], HELM_T0, a);
+        const vs = virtualService({ owner: flux, http: reviewsHttp([90, 10]), managers: [gitopsEntry(flux, T0)] });
+        vs.metadata.annotations = a;
+        return vs;
+      };
+      const edited = (weights: [number, number], a: Record<string, string>) => {
+        if (owner === 'HelmRelease') return helmEdit(weights, a);
+        const vs = virtualService({
+          owner: flux,
+          http: reviewsHttp(weights),
+          managers: [gitopsEntry(flux, T0, HOSTS_ONLY), entry('kubectl-edit', 'Update', EDIT, HTTP_ONLY)],
+        });
+        vs.metadata.annotations = a;
+        return vs;
+      };
+      api.apply(VIRTUAL_SERVICES, before(annotations));
+      const { signals, w } = await watch([{ name: 'prod-eu-1', api }], createAppIndex());
+      api.apply(VIRTUAL_SERVICES, edited([50, 50], annotations));
+      await new Promise((r) => setTimeout(r, 1_000));
+      await w.idle();
+      expect(partials(signals)).toEqual([]);
+      expect(signals.flatMap((s) => s.resources).filter((r) => r.state === 'Shadow')).toEqual([]);
+      // The mark goes (the object is enforced again): the next edit is compared with what was live.
+      api.apply(VIRTUAL_SERVICES, edited([50, 50], {}));
+      api.apply(VIRTUAL_SERVICES, edited([0, 100], {}));
+      await waitFor(() => partials(signals).length === 1, 10_000, 'the edit signal');
+      expect(partials(signals)[0]?.resources[0]?.changes?.changes[0]).toEqual({ path: 'spec.http[0].route[0].weight', before: '50', after: '0' });
+    });
+  }
 });

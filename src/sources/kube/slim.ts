@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ignoreRulesSchema } from '../argocd/app-index.ts';
 import { applicationSchema, resourceStateOf } from '../argocd/application.ts';
+import { driftDetectionSchema } from '../flux/drift-ignore.ts';
 
 /**
  * What meshdrift keeps in memory of each watched object. Informers cache every object they see, so
@@ -72,9 +73,15 @@ export const slimKustomizationSchema = z.object({
 });
 export type SlimKustomization = z.infer<typeof slimKustomizationSchema>;
 
-/** `helm.toolkit.fluxcd.io/v2` HelmRelease: the same status parts; the Drifted condition is among them. */
-export const slimHelmReleaseSchema = slimKustomizationSchema;
-export type SlimHelmRelease = SlimKustomization;
+/**
+ * `helm.toolkit.fluxcd.io/v2` HelmRelease: the same status parts (the Drifted condition is among
+ * them) and `spec.driftDetection` (mode, bounded ignore rules: sources/flux/drift-ignore.ts), whose
+ * ignore paths the mesh watch honours.
+ */
+export const slimHelmReleaseSchema = slimKustomizationSchema.extend({
+  spec: z.object({ driftDetection: driftDetectionSchema }).optional().catch(undefined),
+});
+export type SlimHelmRelease = z.infer<typeof slimHelmReleaseSchema>;
 
 // Typed list calls (CoreV1Api) turn timestamps into Date; watch events carry the wire strings.
 const timestamp = z

@@ -4,6 +4,7 @@ import type { Logger } from '../../log.ts';
 import type { OwnerRef } from '../../model/signal.ts';
 import type { Ingest } from '../../track/ingest.ts';
 import type { AppIndex } from '../argocd/app-index.ts';
+import type { HelmIgnoreIndex } from '../flux/drift-ignore.ts';
 import { applicationHandlers } from '../argocd/watch.ts';
 import type { FluxRevisionStore } from '../flux/revision-store.ts';
 import { chronological } from '../flux/core-event.ts';
@@ -15,7 +16,7 @@ import { createInventoryIndex } from './flux-inventory.ts';
 import { CUSTOM_RESOURCES, customResourceLister, customResourcePath, eventLister, eventsPath, FLUX_EVENT_COMPONENTS } from './resources.ts';
 import { startReachabilityMonitor, type ReachabilityReading } from '../reachability.ts';
 import { createSignalQueue } from './signal-queue.ts';
-import { slim, slimApplicationSchema, slimEventSchema, slimHelmReleaseSchema, slimKustomizationSchema, type SlimApplication, type SlimEvent } from './slim.ts';
+import { slim, slimApplicationSchema, slimEventSchema, slimHelmReleaseSchema, slimKustomizationSchema, type SlimEvent } from './slim.ts';
 import { startWatch, type RestartInfo, type WatchedObject, type WatchHandle, type WatchHandlers, type WatchHealth, type WatchTarget } from './watch.ts';
 
 /**
@@ -43,6 +44,8 @@ export interface KubeSourcesOptions {
   onInvalid?: (info: { cluster: string; kind: string; error: string }) => void;
   /** Fed with every watched Application (issue #16: the mesh watch's project, labels, ignoreDifferences). */
   appIndex?: AppIndex;
+  /** Fed with every watched HelmRelease's drift-detection ignore rules (the mesh watch honours them). */
+  helmIgnore?: HelmIgnoreIndex;
   /** Each watched Flux event's outcome, like meshdrift_signals_total{source="flux-watch"}. */
   onFluxEvent?: (outcome: FluxEventOutcome['outcome']) => void;
   /** Default: `kubeConfigFor`. Tests point it at the fake API server. */
@@ -235,7 +238,7 @@ function startKindWatches(c: KindWatchContext, kind: WatchKind, namespace: strin
           slim: (raw) => slim(slimHelmReleaseSchema, raw),
           ...c.selector,
         },
-        helmReleaseHandlers(c.fluxDeps),
+        indexed(c.cluster, c.opts.helmIgnore, helmReleaseHandlers(c.fluxDeps)),
       );
       break;
     }
@@ -259,8 +262,12 @@ function startKindWatches(c: KindWatchContext, kind: WatchKind, namespace: strin
   }
 }
 
-/** The Application handlers, feeding the app index first when there is one. */
-function indexed(cluster: string, index: AppIndex | undefined, handlers: WatchHandlers<SlimApplication>): WatchHandlers<SlimApplication> {
+/** The handlers, feeding an index (the Argo CD apps', the HelmReleases' ignore rules) first when there is one. */
+function indexed<T extends { metadata: { namespace?: string | undefined; name: string } }>(
+  cluster: string,
+  index: { put(cluster: string, obj: T): void; remove(cluster: string, obj: T): void } | undefined,
+  handlers: WatchHandlers<T>,
+): WatchHandlers<T> {
   if (index === undefined) return handlers;
   return {
     add(app) {

@@ -8,6 +8,7 @@ import type { SlimResult } from '../kube/slim.ts';
 import type { WatchHandlers } from '../kube/watch.ts';
 import { notInEffect } from './effect.ts';
 import { ignoreOf, type AppFacts } from '../argocd/app-index.ts';
+import { helmIgnoredPointers, type HelmIgnoreRule } from '../flux/drift-ignore.ts';
 import { firstSight, nextVersion, type EvidenceSettings, type ObjectMemory, type Outcome } from './evidence.ts';
 import { matchesAny, type MeshWatchSettings } from './settings.ts';
 import { editSignal, ownerOfObject, refOf, revertSignal, watchStatesSignal, type AppContext, type WatchState } from './signals.ts';
@@ -42,10 +43,13 @@ export type AdmissionLookup = (cluster: string, uid: string, since: number, live
  * knows it (sources/argocd/app-index.ts); optional.
  */
 export type AppLookup = (seenIn: string, owner: OwnerRef) => AppFacts | undefined;
+export type HelmIgnoreLookup = (cluster: string, owner: OwnerRef) => readonly HelmIgnoreRule[];
 
 export interface MeshClusterDeps {
   cluster: string;
   apps?: AppLookup;
+  /** The drift-detection ignore rules of a HelmRelease owner (sources/flux/drift-ignore.ts); optional. */
+  helmIgnore?: HelmIgnoreLookup;
   settings: MeshWatchSettings;
   ingest: Ingest;
   queue: SignalQueue;
@@ -76,16 +80,25 @@ interface OwnerEntry {
 const appOf = (deps: MeshClusterDeps, owner: OwnerRef | undefined): AppFacts | undefined =>
   owner === undefined || deps.apps === undefined ? undefined : deps.apps(deps.cluster, owner);
 
+/** The ignore rules of an object's owner: its Argo CD app's ignoreDifferences, its HelmRelease's drift-detection ignore. */
+export interface OwnerIgnore {
+  app?: AppFacts | undefined;
+  helm?: readonly HelmIgnoreRule[] | undefined;
+}
+
+const versionOf = (apiVersion: string | undefined): string => apiVersion?.slice(apiVersion.indexOf('/') + 1) ?? '';
+
 /**
- * The evidence settings of one object: the watch's, plus its Argo CD app's matching
- * ignoreDifferences (jsonPointers ignored; managedFieldsManagers trusted: their fields are neither
- * drift nor blamed). `jq`: a matching rule has jq expressions, which are not evaluated.
+ * The evidence settings of one object: the watch's, plus its owner's matching ignore rules (Argo CD
+ * jsonPointers and HelmRelease ignore paths left out; Argo CD managedFieldsManagers trusted: their
+ * fields are neither drift nor blamed). `jq`: a matching Argo CD rule has jq expressions, which are
+ * not evaluated.
  */
-export function evidenceFor(base: EvidenceSettings, app: AppFacts | undefined, obj: SlimMeshObject): { evidence: EvidenceSettings; jq: boolean } {
-  if (app === undefined || app.ignore.length === 0) return { evidence: base, jq: false };
-  const ig = ignoreOf(app.ignore, refOf(obj));
-  if (ig.pointers.length === 0 && ig.managers.length === 0) return { evidence: base, jq: ig.jq };
-  const ignorePaths = [...(base.ignorePaths ?? []), ...ig.pointers];
+export function evidenceFor(base: EvidenceSettings, owner: OwnerIgnore, obj: SlimMeshObject): { evidence: EvidenceSettings; jq: boolean } {
+  const ig = owner.app && owner.app.ignore.length > 0 ? ignoreOf(owner.app.ignore, refOf(obj)) : { pointers: [], managers: [], jq: false };
+  const helm = owner.helm && owner.helm.length > 0 ? helmIgnoredPointers(owner.helm, { ...refOf(obj), version: versionOf(obj.apiVersion) }) : [];
+  if (ig.pointers.length === 0 && ig.managers.length === 0 && helm.length === 0) return { evidence: base, jq: ig.jq };
+  const ignorePaths = [...(base.ignorePaths ?? []), ...ig.pointers, ...helm];
   return {
     evidence: {
       gitops: base.gitops,
@@ -96,13 +109,18 @@ export function evidenceFor(base: EvidenceSettings, app: AppFacts | undefined, o
   };
 }
 
+const ownerIgnoreOf = (deps: MeshClusterDeps, obj: SlimMeshObject): OwnerIgnore => ({
+  app: appOf(deps, obj.owner),
+  helm: obj.owner === undefined ? undefined : deps.helmIgnore?.(deps.cluster, obj.owner),
+});
+
 /** Sends an edit or revert the watch saw on one object, with its people looked up first. */
 function emit(deps: MeshClusterDeps, obj: SlimMeshObject, outcome: Outcome): void {
   if (outcome.kind === 'none' || obj.owner === undefined) return;
   const { cluster } = deps;
   const observedAt = deps.now();
-  const app = appOf(deps, obj.owner);
-  const ctx: AppContext = { app, jq: evidenceFor(deps.settings.evidence, app, obj).jq };
+  const owner = ownerIgnoreOf(deps, obj);
+  const ctx: AppContext = { app: owner.app, jq: evidenceFor(deps.settings.evidence, owner, obj).jq };
   deps.queue.submit(
     `${cluster}/mesh-object/${obj.metadata.uid}`,
     async () => {
@@ -120,7 +138,9 @@ function emit(deps: MeshClusterDeps, obj: SlimMeshObject, outcome: Outcome): voi
 
 /** The object's next memory (its baseline and evidence) and what the watch makes of the write. */
 function remember(deps: MeshClusterDeps, before: ObjectMemory | undefined, obj: SlimMeshObject): { mem: ObjectMemory; outcome: Outcome } {
-  const { evidence } = evidenceFor(deps.settings.evidence, appOf(deps, obj.owner), obj);
+  // Flux was told not to correct it: what anyone writes is its state, never an edit or shadow drift.
+  if (obj.fluxOptOut !== undefined) return { mem: { prev: obj, baseline: obj.body, baselineMasked: obj.masked ?? {}, exact: true }, outcome: { kind: 'none' } };
+  const { evidence } = evidenceFor(deps.settings.evidence, ownerIgnoreOf(deps, obj), obj);
   try {
     if (before === undefined || (before.prev.owner === undefined && obj.owner !== undefined)) {
       const mem = firstSight(obj, evidence);

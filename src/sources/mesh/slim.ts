@@ -44,6 +44,30 @@ export interface SlimMeshObject {
   controlled?: true;
   /** Past the per-cluster cap: kept as its identity only, and left out of every check. */
   capped?: true;
+  /** Its Flux owner was told not to enforce it (the marker, e.g. `kustomize.toolkit.fluxcd.io/ssa: Ignore`): edits are not drift. */
+  fluxOptOut?: string;
+}
+
+/**
+ * The markers that tell Flux not to correct an object (label or annotation): kustomize-controller
+ * skips objects with `kustomize.toolkit.fluxcd.io/reconcile: disabled` (kustomize-controller#484) or
+ * `kustomize.toolkit.fluxcd.io/ssa: Ignore` / `IfNotPresent` (created if absent, never updated);
+ * helm-controller leaves out of drift detection objects with
+ * `helm.toolkit.fluxcd.io/driftDetection: disabled` (reference flux.md §3.5, §4.1).
+ */
+export function fluxOptOutOf(
+  ownerKind: string | undefined,
+  markers: { labels?: Record<string, string> | undefined; annotations?: Record<string, string> | undefined },
+): string | undefined {
+  const value = (key: string): string | undefined => (markers.annotations?.[key] ?? markers.labels?.[key])?.toLowerCase();
+  if (ownerKind === 'Kustomization') {
+    if (value('kustomize.toolkit.fluxcd.io/reconcile') === 'disabled') return 'kustomize.toolkit.fluxcd.io/reconcile: disabled';
+    const ssa = value('kustomize.toolkit.fluxcd.io/ssa');
+    if (ssa === 'ignore') return 'kustomize.toolkit.fluxcd.io/ssa: Ignore';
+    if (ssa === 'ifnotpresent') return 'kustomize.toolkit.fluxcd.io/ssa: IfNotPresent';
+  }
+  if (ownerKind === 'HelmRelease' && value('helm.toolkit.fluxcd.io/driftDetection') === 'disabled') return 'helm.toolkit.fluxcd.io/driftDetection: disabled';
+  return undefined;
 }
 
 const metadataSchema = z.object({
@@ -99,6 +123,7 @@ export function slimMeshObject(raw: unknown, ref: { group: string; kind: string 
   const managers = summarizeManagedFields(m.managedFields, raw);
   const identity = { group: ref.group, kind: ref.kind, namespace: m.namespace ?? '', name: m.name };
   const owner = ownerOf(identity, { labels: m.labels, annotations: m.annotations }, managers, settings);
+  const fluxOptOut = fluxOptOutOf(owner?.kind, m);
   const rawBody = bodyOf(raw);
   const redactedBody = redactObject(rawBody, ref);
   const body = JSON.stringify(redactedBody);
@@ -125,6 +150,7 @@ export function slimMeshObject(raw: unknown, ref: { group: string; kind: string 
       ...(Object.keys(masked).length > 0 ? { masked } : {}),
       ...(status !== undefined && Object.keys(status).length > 0 ? { status } : {}),
       ...(m.ownerReferences !== undefined && m.ownerReferences.length > 0 ? { controlled: true as const } : {}),
+      ...(fluxOptOut !== undefined ? { fluxOptOut } : {}),
     },
   };
 }

@@ -7,7 +7,7 @@ import { backoffDelay, sleep, type BackoffPolicy, type Delay } from '../kube/bac
 import { customResourceLister, customResourcePath } from '../kube/resources.ts';
 import { createSignalQueue } from '../kube/signal-queue.ts';
 import { startWatch, statusOf, type WatchHandle, type WatchHealth } from '../kube/watch.ts';
-import { createMeshCluster, type AdmissionLookup, type AppLookup, type MeshCluster, type MeshWatchMetrics } from './cluster.ts';
+import { createMeshCluster, type AdmissionLookup, type AppLookup, type HelmIgnoreLookup, type MeshCluster, type MeshWatchMetrics } from './cluster.ts';
 import { discoverMeshResources, type MeshResource } from './discovery.ts';
 import type { MeshWatchSettings } from './settings.ts';
 import type { SlimMeshObject } from './slim.ts';
@@ -32,6 +32,8 @@ export interface MeshWatchOptions {
   admission?: AdmissionLookup;
   /** The owning Application as the Argo CD watch knows it (project, labels, ignoreDifferences, its cluster). */
   apps?: AppLookup;
+  /** A HelmRelease owner's drift-detection ignore rules, as the HelmRelease watch knows them. */
+  helmIgnore?: HelmIgnoreLookup;
   kubeConfig?: (cluster: ClusterConfig) => KubeConfig;
   /** How often discovery runs again (default 10 min); after a failure, sooner, with backoff. */
   rediscoverMs?: number;
@@ -96,6 +98,7 @@ export function startMeshWatch(opts: MeshWatchOptions): MeshWatch {
       ...(opts.metrics ? { metrics: opts.metrics } : {}),
       ...(opts.admission ? { admission: opts.admission } : {}),
       ...(opts.apps ? { apps: opts.apps } : {}),
+      ...(opts.helmIgnore ? { helmIgnore: opts.helmIgnore } : {}),
     });
     const run: ClusterRun = { name: cluster.name, kc, mesh, watches: new Map(), forbidden: new Set() };
     runs.push(run);
