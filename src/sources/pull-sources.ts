@@ -59,7 +59,9 @@ export function createPullSources(deps: PullSourcesDeps): PullSources {
   const apps = createAppIndex({ destinations: env.MESHDRIFT_ARGOCD_DESTINATIONS });
   const helmIgnore = createHelmIgnoreIndex();
   const pollSettings = argoCdPollSettings(env);
-  const argoPolling = pollSettings ? createArgoCdPolling({ settings: pollSettings, ingest: deps.ingest, log, metrics, now: deps.now }) : undefined;
+  const argoPolling = pollSettings
+    ? createArgoCdPolling({ settings: pollSettings, ingest: deps.ingest, log, metrics, now: deps.now, appIndex: apps })
+    : undefined;
   return {
     kube: () => kube,
     argoPolling,

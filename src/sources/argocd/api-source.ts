@@ -1,4 +1,5 @@
 import type { Logger } from '../../log.ts';
+import type { AppIndex } from './app-index.ts';
 import type { Metrics } from '../../metrics.ts';
 import type { Ingest } from '../../track/ingest.ts';
 import { startReachabilityMonitor, type ReachabilityMonitor, type ReachabilityReading } from '../reachability.ts';
@@ -31,6 +32,8 @@ export interface ArgoCdPollingOptions {
   log: Logger;
   metrics: Pick<Metrics, 'argocdPoll' | 'argocdPollDiscovered' | 'argocdDiffFetch'>;
   now: () => number;
+  /** Fed with every polled app (app-index.ts); optional. */
+  appIndex?: Pick<AppIndex, 'put' | 'remove'>;
 }
 
 /** Where the poller stands, for the reachability monitor: unready = unreachable. */
@@ -69,6 +72,7 @@ export function createArgoCdPolling(opts: ArgoCdPollingOptions): ArgoCdPolling {
           now: opts.now,
         }),
         cluster: settings.cluster,
+        ...(opts.appIndex ? { appIndex: opts.appIndex } : {}),
         filters: settings.filters,
         intervalMs: settings.intervalMs,
         ingest: opts.ingest,

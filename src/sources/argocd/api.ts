@@ -1,4 +1,5 @@
 import { isAxiosError } from 'axios';
+import { ignoreRulesSchema, type IgnoreRule } from './app-index.ts';
 import { z } from 'zod';
 import { createTextHttpClient, redactSecrets, transportFailure } from '../../net/http.ts';
 import { applicationSchema } from './application.ts';
@@ -59,19 +60,13 @@ export interface ApplicationFilters {
 }
 
 /**
- * One `spec.ignoreDifferences` entry (types.go `ResourceIgnoreDifferences`): which resources, and
- * the JSON pointers Argo CD leaves out of its diff. Only the pointers are honoured by meshdrift's
- * own diff; `jqPathExpressions` and `managedFieldsManagers` are already applied by Argo CD in
- * `normalizedLiveState`.
+ * One `spec.ignoreDifferences` entry (types.go `ResourceIgnoreDifferences`; app-index.ts
+ * ignoreRulesSchema, bounded): which resources, the JSON pointers Argo CD leaves out of its diff,
+ * its managedFieldsManagers and how many jq expressions. meshdrift's diff of managed-resources
+ * honours the pointers only (Argo CD already applied the rest in `normalizedLiveState`); the mesh
+ * watch honours pointers and managers (app-index.ts).
  */
-const ignoreDifferenceSchema = z.object({
-  group: z.string().max(253).optional(),
-  kind: z.string().max(253),
-  name: z.string().max(253).optional(),
-  namespace: z.string().max(253).optional(),
-  jsonPointers: z.array(z.string().max(1024)).max(100).optional(),
-});
-export type IgnoreDifference = z.infer<typeof ignoreDifferenceSchema>;
+export type IgnoreDifference = IgnoreRule;
 
 /** The Application of a list item: what application.ts reads, plus where resource health lives and what its diff ignores. */
 export const listedApplicationSchema = applicationSchema.extend({
@@ -79,7 +74,7 @@ export const listedApplicationSchema = applicationSchema.extend({
     .unwrap()
     // A malformed or oversized list only loses meshdrift's extra filter, never the app: Argo CD
     // already applies it in normalizedLiveState.
-    .extend({ ignoreDifferences: z.array(ignoreDifferenceSchema).max(100).optional().catch(undefined) })
+    .extend({ ignoreDifferences: ignoreRulesSchema })
     .optional(),
   status: applicationSchema.shape.status.unwrap().extend({ resourceHealthSource: z.string().optional() }).optional(),
 });

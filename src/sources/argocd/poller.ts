@@ -1,4 +1,5 @@
 import { oneAtATime } from '../one-at-a-time.ts';
+import type { AppIndex } from './app-index.ts';
 import type { Env } from '../../config/env.ts';
 import type { Logger } from '../../log.ts';
 import type { OwnerRef, Signal } from '../../model/signal.ts';
@@ -55,6 +56,8 @@ export interface ArgoCdPollerOptions {
   unreadyAfterMs?: number;
   /** Field changes of drifted mesh resources from Argo CD's managed-resources (managed-diff.ts); none when unset. */
   diff?: ManagedDiff;
+  /** Fed with every listed app (under `cluster`), for the mesh watch and the admission recorder (app-index.ts). */
+  appIndex?: Pick<AppIndex, 'put' | 'remove'>;
   /** Apps handled at once (resource tree, then ingest); default 4. */
   concurrency?: number;
   /** Poll right away (default true: nothing else lists for this source). */
@@ -147,6 +150,18 @@ function warnEmptied(log: Logger, scopeKey: string, before: Map<string, Seen> | 
   );
 }
 
+/** Puts the listed apps in the app index (when there is one); their count. */
+function indexed(opts: ArgoCdPollerOptions, apps: readonly ListedApplication[]): number {
+  for (const app of apps) opts.appIndex?.put(opts.cluster, app);
+  return apps.length;
+}
+
+/** Takes the vanished apps out of the app index (when there is one); their count. */
+function unindexed(opts: ArgoCdPollerOptions, vanished: readonly Signal[]): number {
+  for (const v of vanished) opts.appIndex?.remove(opts.cluster, { metadata: { namespace: v.owner.namespace, name: v.owner.name } });
+  return vanished.length;
+}
+
 export function startArgoCdPoller(opts: ArgoCdPollerOptions): ArgoCdPoller {
   if (!(opts.intervalMs > 0)) throw new Error('the Argo CD poll interval must be > 0 (0 means polling off: do not start the poller)');
   const now = opts.now ?? Date.now;
@@ -176,7 +191,7 @@ export function startArgoCdPoller(opts: ArgoCdPollerOptions): ArgoCdPoller {
       return err instanceof ArgoCdAuthError ? { halt: err } : 'failed';
     }
     const at = now();
-    result.listed += list.items.length;
+    result.listed += indexed(opts, list.items);
     reportSkipped(list, log, result);
     const signals: Signal[] = [];
     try {
@@ -197,7 +212,7 @@ export function startArgoCdPoller(opts: ArgoCdPollerOptions): ArgoCdPoller {
       return 'done';
     }
     previous.set(scopeKey, seen);
-    result.vanished += vanished.length;
+    result.vanished += unindexed(opts, vanished);
     await bounded(vanished, (signal) => ingestPolled(opts.ingest, log, signal, result));
     return 'done';
   }

@@ -227,8 +227,10 @@ describe('managed-resources diff', () => {
       { path: 'spec.http[0].route[0].weight', before: '90', after: '0' },
     ]);
     expect(ignoredPointers(a.spec?.ignoreDifferences, VS)).toEqual(['/spec/http/0/route/1/weight']);
-    // A malformed list only loses meshdrift's own filter, never the app.
-    expect(listedApplicationSchema.parse({ metadata: { name: 'x' }, spec: { ignoreDifferences: 'nope' } }).spec?.ignoreDifferences).toBeUndefined();
+    // A malformed list only loses meshdrift's own filter (no rules), never the app; a malformed rule only itself.
+    expect(listedApplicationSchema.parse({ metadata: { name: 'x' }, spec: { ignoreDifferences: 'nope' } }).spec?.ignoreDifferences).toEqual([]);
+    const mixed = listedApplicationSchema.parse({ metadata: { name: 'x' }, spec: { ignoreDifferences: [{ jsonPointers: ['/a'] }, ignoreDifferences[0]] } });
+    expect(ignoredPointers(mixed.spec?.ignoreDifferences, VS)).toEqual(['/spec/http/0/route/1/weight']);
   });
 
   it('a header value and a JWT planted in the live object never appear; the header shows as a masked change', async () => {

@@ -14,6 +14,7 @@ import {
   type ManagedResource,
   type ResourceTree,
 } from '../../../../src/sources/argocd/api.ts';
+import { createAppIndex } from '../../../../src/sources/argocd/app-index.ts';
 import { applicationToSignal } from '../../../../src/sources/argocd/application.ts';
 import { createManagedDiff } from '../../../../src/sources/argocd/managed-diff.ts';
 import {
@@ -331,6 +332,36 @@ describe('the Argo CD poller (in-memory API)', () => {
     expect(JSON.parse(t.open.get('argocd/a') ?? '[]')).not.toEqual([]);
     expect(await p.pollNow()).toMatchObject({ listed: 0, vanished: 1 });
     expect(JSON.parse(t.open.get('argocd/a') ?? '[]')).toEqual([]);
+  });
+
+  it('feeds the app index (project, labels, ignoreDifferences under MESHDRIFT_CLUSTER) and takes vanished apps out of it', async () => {
+    const a = meshApp({ name: 'a' });
+    a.metadata.labels = { team: 'payments' };
+    a.spec = {
+      ...a.spec,
+      destination: { server: 'https://kubernetes.default.svc', namespace: 'payments' },
+      ignoreDifferences: listedApplicationSchema.shape.spec
+        .unwrap()
+        .shape.ignoreDifferences.parse([
+          { group: 'networking.istio.io', kind: 'VirtualService', jsonPointers: ['/spec/http/0/timeout'], managedFieldsManagers: ['flagger'] },
+        ]),
+    };
+    const { api, state } = memoryApi([a, meshApp({ name: 'b' })]);
+    const index = createAppIndex();
+    const { p } = poller(api, trackingIngest().ingest, { appIndex: index });
+    await p.pollNow();
+    const owner = { kind: 'Application', namespace: 'argocd', name: 'a' };
+    expect(index.lookup('prod-eu-1', owner)).toMatchObject({
+      cluster: 'prod-eu-1',
+      project: 'mesh-prod',
+      labels: { team: 'payments' },
+      ignore: [{ jsonPointers: ['/spec/http/0/timeout'], managedFieldsManagers: ['flagger'] }],
+    });
+    expect(index.size()).toBe(2);
+    state.apps = [meshApp({ name: 'b' })];
+    expect(await p.pollNow()).toMatchObject({ vanished: 1 });
+    expect(index.lookup('prod-eu-1', owner)).toBeUndefined();
+    expect(index.size()).toBe(1);
   });
 
   it('a failed tree keeps the app in the poll, speaking only for sync drift; a failed ingest does not stop the others', async () => {
