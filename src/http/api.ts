@@ -273,29 +273,34 @@ function stormRoute(deps: Pick<ApiDeps, 'storms' | 'publicUrl'>): RequestHandler
   };
 }
 
-/** The /api/v1 router; mount it with `app.use('/api/v1', createApiRouter(deps))`. */
-export function createApiRouter(deps: ApiDeps): express.Router {
-  const router = express.Router();
-
-  // Authenticate before reading any body.
-  const authenticate: RequestHandler = (req, res, next) => {
-    if (deps.token === undefined) return next();
-    const check = verifyBearerToken(req.get('authorization'), deps.token);
+/**
+ * What every API request passes first (/api/v1 and /api/v2): the bearer token, before any body is
+ * read; a JSON Content-Type on POST; a bounded JSON body. `body` shapes the 401's answer.
+ */
+export function useApiGuards(router: express.Router, token: string | undefined, body: (error: string) => unknown): void {
+  router.use((req, res, next) => {
+    if (token === undefined) return next();
+    const check = verifyBearerToken(req.get('authorization'), token);
     if (check.ok) return next();
-    res.status(401).set('WWW-Authenticate', 'Bearer').json({ error: check.reason });
-  };
-  router.use(authenticate);
+    res.status(401).set('WWW-Authenticate', 'Bearer').json(body(check.reason));
+  });
   // A web page can POST cross-site without a preflight only with a form or text Content-Type (or
   // none): every POST must say application/json (415 otherwise), so none of those can write.
   // DELETE needs a preflight, which meshdrift never grants (no CORS headers).
-  const requireJson: RequestHandler = (req, _res, next) => {
+  router.use((req, _res, next) => {
     if (req.method !== 'POST') return next();
     const problem = contentTypeProblem(req.get('content-type'), false);
     if (problem === undefined) return next();
     next(new HttpError(415, problem, 'invalid'));
-  };
-  router.use(requireJson);
+  });
   router.use(express.json({ limit: MAX_API_BODY_BYTES }));
+}
+
+/** The /api/v1 router; mount it with `app.use('/api/v1', createApiRouter(deps))`. */
+export function createApiRouter(deps: ApiDeps): express.Router {
+  const router = express.Router();
+
+  useApiGuards(router, deps.token, (error) => ({ error }));
 
   router.get('/alerts', async (req, res) => {
     const { limit } = parseQuery(alertsQuery, req);
@@ -378,15 +383,18 @@ export function createApiRouter(deps: ApiDeps): express.Router {
     res.status(404).json({ error: 'not found' });
   });
 
-  router.use(apiErrorHandler(deps));
+  router.use(apiErrorHandler(deps, (error) => ({ error })));
   return router;
 }
 
-/** The API's answer to a failed request: an HttpError's status, 4xx for a bad body, 503 while Redis is down, else 500 (logged). */
-function apiErrorHandler(deps: Pick<ApiDeps, 'isUnavailable' | 'log'>): ErrorRequestHandler {
+/**
+ * The API's answer to a failed request: an HttpError's status, 4xx for a bad body, 503 while Redis
+ * is down, else 500 (logged). `body` shapes the answer (`{error}` in v1, a JSON string in v2).
+ */
+export function apiErrorHandler(deps: Pick<ApiDeps, 'isUnavailable' | 'log'>, body: (error: string) => unknown): ErrorRequestHandler {
   return (err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof HttpError) {
-      res.status(err.status).json({ error: err.message });
+      res.status(err.status).json(body(err.message));
       return;
     }
     // body-parser: malformed JSON, too large, bad charset. Its messages name no secret.
@@ -395,7 +403,7 @@ function apiErrorHandler(deps: Pick<ApiDeps, 'isUnavailable' | 'log'>): ErrorReq
       const status = typeof err === 'object' && err !== null && 'status' in err && typeof err.status === 'number' && err.status < 500 ? err.status : 400;
       const message =
         type === 'entity.too.large' ? `body larger than ${MAX_API_BODY_BYTES} bytes` : `malformed request body: ${err instanceof Error ? err.message : type}`;
-      res.status(status).json({ error: message });
+      res.status(status).json(body(message));
       return;
     }
     const unavailable = deps.isUnavailable?.(err);
@@ -403,10 +411,10 @@ function apiErrorHandler(deps: Pick<ApiDeps, 'isUnavailable' | 'log'>): ErrorReq
       res
         .status(503)
         .set('Retry-After', String(retryAfterSeconds(unavailable)))
-        .json({ error: unavailableMessage(unavailable) });
+        .json(body(unavailableMessage(unavailable)));
       return;
     }
     deps.log?.error({ err }, 'api request failed');
-    res.status(500).json({ error: 'internal error' });
+    res.status(500).json(body('internal error'));
   };
 }

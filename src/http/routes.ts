@@ -19,6 +19,8 @@ import { createRedisGroupReader } from '../track/group-reader.ts';
 import type { Ingest } from '../track/ingest.ts';
 import type { TrackStores } from '../track/stores.ts';
 import { createApiRouter } from './api.ts';
+import { createAlertmanagerApiRouter, type AlertmanagerApiDeps } from './api-v2.ts';
+import { readFileSync } from 'node:fs';
 import { createServer, type ServerDeps } from './server.ts';
 import { createSlackActionsRouter, slackAuditEntry } from './slack-actions.ts';
 import { redisUnavailable, type UnavailableReason } from '../net/unavailable.ts';
@@ -93,12 +95,48 @@ export function createHttpApp(base: HttpBase, stages: HttpStages): express.Expre
       log,
       isUnavailable,
     }),
+    apiV2: createAlertmanagerApiRouter(alertmanagerApiDeps(deps, isUnavailable)),
     metrics,
     log,
     ready: deps.ready,
     isUnavailable,
     maxBodyBytes: { argocd: env.MESHDRIFT_ARGOCD_MAX_BODY, flux: env.MESHDRIFT_FLUX_MAX_BODY },
   });
+}
+
+/** meshdrift's version, from package.json (GET /api/v2/status); `unknown` when it cannot be read. */
+function meshdriftVersion(): string {
+  try {
+    const pkg: unknown = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+    return typeof pkg === 'object' && pkg !== null && 'version' in pkg && typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+const STARTED_AT = Date.now();
+
+/** /api/v2 (Alertmanager's API): the same token, silences, groups and inhibition as /api/v1. */
+function alertmanagerApiDeps(deps: HttpAppDeps, isUnavailable: AlertmanagerApiDeps['isUnavailable']): AlertmanagerApiDeps {
+  const { env, redis, stores, policy, metrics, log, now } = deps;
+  return {
+    token: env.MESHDRIFT_API_TOKEN,
+    silences: stores.silences,
+    silenceLimits: stores.silenceLimits,
+    onLimit: (limit) => metrics.limitHit(limit),
+    groups: createRedisGroupReader(redis, env.MESHDRIFT_KEY_PREFIX),
+    inhibition: { rules: () => policy().current().inhibitRules, sources: () => stores.inhibitSources.list() },
+    links: { argocdUrl: env.ARGOCD_URL, gitHosts: env.MESHDRIFT_GIT_HOSTS },
+    policy: () => {
+      const p = policy().current();
+      return { receivers: p.receivers, route: p.config.route };
+    },
+    version: meshdriftVersion(),
+    startedAt: STARTED_AT,
+    now,
+    log,
+    ...(isUnavailable === undefined ? {} : { isUnavailable }),
+  };
 }
 
 /** POST /slack/actions: what each button needs, from the stages that own it. */

@@ -35,6 +35,8 @@ export interface ServerDeps {
   isUnavailable: (err: unknown) => UnavailableReason | undefined;
   /** The JSON API (alerts, history, silences, dead letters), mounted at /api/v1. */
   api?: express.Router;
+  /** Alertmanager's API v2 subset (amtool, karma, Grafana), mounted at /api/v2. */
+  apiV2?: express.Router;
   /** POST /slack/actions (signed Slack button clicks), when SLACK_SIGNING_SECRET is set. */
   slackActions?: express.Router;
   /** Default {@link BODY_TIMEOUT_MS}. */
@@ -171,6 +173,7 @@ export function createServer(deps: ServerDeps): express.Express {
   );
 
   if (deps.api) app.use('/api/v1', deps.api);
+  if (deps.apiV2) app.use('/api/v2', deps.apiV2);
   if (deps.slackActions) app.use(deps.slackActions);
 
   app.get('/healthz', (_req, res) => {

@@ -43,6 +43,13 @@ export const findingSchema = z.object({
 /** A drifted resource, classified. */
 export type Finding = z.infer<typeof findingSchema>;
 
+/**
+ * The `alertname` of every meshdrift alert, as Alertmanager, amtool, karma and Grafana see it
+ * (the Alertmanager receiver and /api/v2). Silences match it too, so a silence made from an alert's
+ * labels (`alertname="MeshDrift", …`) silences that alert.
+ */
+export const ALERTNAME = 'MeshDrift';
+
 /** Label names every finding carries; matchers (routes, silences, inhibition) use these. */
 export const FINDING_LABELS = [
   'cluster',

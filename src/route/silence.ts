@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseDuration } from '../model/duration.ts';
+import { ALERTNAME } from '../model/finding.ts';
 import { compileMatcher, matchesAll, matcherSpecSchema, MatcherError, parseMatcher, type Matcher, type MatcherSpec } from './matcher.ts';
 
 /**
@@ -266,10 +267,22 @@ export function compileSilences(silences: readonly Silence[]): CompiledSilence[]
   return compiled;
 }
 
+/** A finding's labels as silences see them: with `alertname="MeshDrift"` unless a rule set another. */
+export function silenceLabels(labels: Readonly<Record<string, string | undefined>>): Readonly<Record<string, string | undefined>> {
+  return Object.hasOwn(labels, 'alertname') ? labels : { alertname: ALERTNAME, ...labels };
+}
+
+/** Ids of every silence active at `now` whose matchers all match `labels` (as Alertmanager's `silencedBy`). */
+export function silencesOf(labels: Readonly<Record<string, string | undefined>>, compiled: readonly CompiledSilence[], now: number): string[] {
+  const l = silenceLabels(labels);
+  return compiled.filter((s) => now >= s.startsAt && now < s.endsAt && matchesAll(s.matchers, l)).map((s) => s.id);
+}
+
 /** Id of the first silence active at `now` whose matchers all match `labels`, or null. */
 export function silencedBy(labels: Readonly<Record<string, string | undefined>>, compiled: readonly CompiledSilence[], now: number): string | null {
+  const l = silenceLabels(labels);
   for (const s of compiled) {
-    if (now >= s.startsAt && now < s.endsAt && matchesAll(s.matchers, labels)) return s.id;
+    if (now >= s.startsAt && now < s.endsAt && matchesAll(s.matchers, l)) return s.id;
   }
   return null;
 }
@@ -283,7 +296,7 @@ export function nextSilenceChange(compiled: readonly CompiledSilence[], labels: 
   for (const s of compiled) {
     const at = s.startsAt > now ? s.startsAt : s.endsAt > now ? s.endsAt : null;
     if (at === null || (next !== null && at >= next)) continue;
-    if (matchesAll(s.matchers, labels)) next = at;
+    if (matchesAll(s.matchers, silenceLabels(labels))) next = at;
   }
   return next;
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Notification, TrackedFinding } from '../../model/alert-group.ts';
-import { findingLabels } from '../../model/finding.ts';
+import { ALERTNAME, findingLabels } from '../../model/finding.ts';
 import type { Notifier } from '../notifier.ts';
 import { attributionText, changeSourceText, changesLeftOut, changeText, kindWithGroup, moreChanges } from '../evidence.ts';
 import { findingLinks, type LinkContext } from '../links.ts';
@@ -41,8 +41,7 @@ export interface AlertmanagerRenderOptions {
   links?: LinkContext;
 }
 
-/** The `alertname` of every meshdrift alert. */
-export const ALERTNAME = 'MeshDrift';
+export { ALERTNAME };
 
 const DEFAULT_FIRING_TTL_MS = 3_600_000;
 const DEFAULT_TIMEOUT_MS = 10_000;
