@@ -48,6 +48,8 @@ export function describeExposure(env: Env, senders: Senders): Exposure {
   } else {
     endpoints[PATHS.api] = 'bearer token from MESHDRIFT_API_TOKEN';
   }
+  // The Alertmanager-compatible API (issue #18) is the same API behind the same token.
+  endpoints['/api/v2'] = `as ${PATHS.api} (same token, same silences)`;
   endpoints['/slack/actions'] = env.SLACK_SIGNING_SECRET === undefined ? 'off (no SLACK_SIGNING_SECRET)' : 'Slack request signature (SLACK_SIGNING_SECRET)';
   // The API server calls admission webhooks without a client credential: whoever reaches the port
   // can post a review. What it records is told (and shown as such) until a watch event confirms it.

@@ -202,6 +202,7 @@ describe('what is open', () => {
     );
     expect(exposure.endpoints['/webhooks/argocd']).toBe('argocd-token (bearer token from MESHDRIFT_ARGOCD_TOKEN; clusters in-cluster)');
     expect(exposure.endpoints['/admission']).toBe('off (MESHDRIFT_ADMISSION)');
+    expect(exposure.endpoints['/api/v2']).toBe('as /api/v1 (same token, same silences)');
   });
 
   it('says the admission listener takes no client credential when it is on, without refusing it', () => {
