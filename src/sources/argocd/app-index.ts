@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { lenientList } from '../../model/json.ts';
 import type { OwnerRef, Signal } from '../../model/signal.ts';
 import type { Application } from './application.ts';
 
@@ -41,18 +42,7 @@ const ignoreRuleSchema = z.object({
 export type IgnoreRule = z.infer<typeof ignoreRuleSchema>;
 
 /** A malformed entry is dropped, never the app; at most MAX_RULES kept. */
-export const ignoreRulesSchema = z
-  .array(z.unknown())
-  .optional()
-  .catch(undefined)
-  .transform((list) =>
-    (list ?? [])
-      .flatMap((raw) => {
-        const r = ignoreRuleSchema.safeParse(raw);
-        return r.success ? [r.data] : [];
-      })
-      .slice(0, MAX_RULES),
-  );
+export const ignoreRulesSchema = lenientList(ignoreRuleSchema, MAX_RULES);
 
 /** What one resource takes from the matching rules of its app. */
 export interface IgnoreOf {

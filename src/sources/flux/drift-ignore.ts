@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { lenientList } from '../../model/json.ts';
 import type { OwnerRef } from '../../model/signal.ts';
 
 /**
@@ -43,18 +44,7 @@ export type HelmIgnoreRule = z.infer<typeof ruleSchema>;
 export const driftDetectionSchema = z
   .object({
     mode: z.string().max(32).optional().catch(undefined),
-    ignore: z
-      .array(z.unknown())
-      .optional()
-      .catch(undefined)
-      .transform((list) =>
-        (list ?? [])
-          .flatMap((raw) => {
-            const r = ruleSchema.safeParse(raw);
-            return r.success ? [r.data] : [];
-          })
-          .slice(0, MAX_RULES),
-      ),
+    ignore: lenientList(ruleSchema, MAX_RULES),
   })
   .optional()
   .catch(undefined);
