@@ -150,8 +150,13 @@ export function nextVersion(mem: ObjectMemory, obj: SlimMeshObject, s: EvidenceS
     let attribution = attributionOf(obj.managers, paths, s);
     if (attribution.length === 0) attribution = editors.slice(0, MAX_ATTRIBUTIONS).map((m) => toolOf(m));
     if (changes !== undefined && changes.changes.length === 0) {
-      // Nothing compared changed (ignored paths only): the baseline stays; an open edit is back (reverted).
-      return mem.episode === undefined ? { mem: { ...mem, prev: obj }, outcome: { kind: 'none' } } : close(mem, obj, s, editors);
+      // Back to the baseline by hand (or ignored paths only): the baseline stays the GitOps write, never
+      // recomputed from this version, whose fields the editor now owns (a whole `spec.http` after a
+      // list edit); an open edit is reverted by the editor.
+      const next: ObjectMemory = { ...mem, prev: obj };
+      delete next.shadow;
+      delete next.episode;
+      return { mem: next, outcome: mem.episode === undefined ? { kind: 'none' } : revertedBy(mem.episode, editors) };
     }
     const next: ObjectMemory = { ...mem, prev: obj };
     delete next.shadow;
@@ -179,10 +184,12 @@ function close(mem: ObjectMemory, obj: SlimMeshObject, s: EvidenceSettings, writ
   if (episode === undefined) return { mem: next, outcome: { kind: 'none' } };
   const stillDiffers = pruned.some((p) => episode.paths.some((q) => pathsOverlap(p, q)));
   if (stillDiffers) return { mem: { ...next, episode }, outcome: { kind: 'none' } };
+  return { mem: next, outcome: revertedBy(episode, writers) };
+}
+
+/** The end of an edit episode: its evidence, by whom and when. */
+function revertedBy(episode: NonNullable<ObjectMemory['episode']>, writers: readonly ManagerSummary[]): Outcome {
   const by = writers.map((w) => w.manager).join(', ') || 'a GitOps manager';
   const at = Math.max(...writers.map((w) => w.time ?? 0));
-  return {
-    mem: next,
-    outcome: { kind: 'reverted', ...(episode.changes ? { changes: episode.changes } : {}), attribution: episode.attribution, by, ...(at > 0 ? { at } : {}) },
-  };
+  return { kind: 'reverted', ...(episode.changes ? { changes: episode.changes } : {}), attribution: episode.attribution, by, ...(at > 0 ? { at } : {}) };
 }

@@ -103,3 +103,52 @@ describe('versions', () => {
     expect(r.mem.baseline).toBe(rollout.body);
   });
 });
+
+describe('an edit reverted by hand (the editor owns all of spec.http, as Kubernetes records a whole-list edit)', () => {
+  const REVERT = EDIT + 60_000;
+  const LATER = EDIT + 120_000;
+  // kubectl edit of an atomic list: kubectl-edit owns `f:spec: f:http: {}`, the GitOps entry keeps only hosts.
+  const byHand = (owner: Owner, weights: [number, number], at: number) =>
+    slim(
+      virtualService({
+        owner,
+        http: reviewsHttp(weights),
+        managers: [gitopsEntry(owner, T0, HOSTS_ONLY), entry('kubectl-edit', 'Update', at, HTTP_ONLY)],
+      }),
+    );
+
+  for (const owner of [ARGO, FLUX]) {
+    it(`${owner.tool}: the revert ends the episode as reverted by kubectl-edit; the baseline stays the GitOps write, spec.http included`, () => {
+      const m0 = firstSight(clean(owner), s);
+      expect(JSON.parse(m0.baseline ?? '{}').spec.http).toHaveLength(1);
+      const e = nextVersion(m0, byHand(owner, [50, 50], EDIT), s);
+      expect(e.outcome.kind).toBe('edit');
+      const r = nextVersion(e.mem, byHand(owner, [90, 10], REVERT), s);
+      expect(r.outcome).toMatchObject({ kind: 'reverted', by: 'kubectl-edit', at: REVERT });
+      expect(r.mem.baseline).toBe(m0.baseline);
+      expect(r.mem.baselineMasked).toEqual(m0.baselineMasked);
+      expect(r.mem.episode).toBeUndefined();
+      expect(r.mem.shadow).toBeUndefined();
+      // A later edit is compared with the true baseline: one weight changed, not spec.http added.
+      const again = nextVersion(r.mem, byHand(owner, [70, 30], LATER), s);
+      expect(again.outcome.kind).toBe('edit');
+      expect(again.outcome.kind === 'edit' ? again.outcome.changes?.changes : undefined).toEqual([
+        { path: 'spec.http[0].route[0].weight', before: '90', after: '70' },
+        { path: 'spec.http[0].route[1].weight', before: '10', after: '30' },
+      ]);
+      expect(again.mem.baseline).toBe(m0.baseline);
+    });
+  }
+
+  it('a hand write equal to the baseline with no episode open changes nothing', () => {
+    const m0 = firstSight(clean(FLUX), s);
+    const r = nextVersion(m0, byHand(FLUX, [90, 10], REVERT), s);
+    expect(r.outcome.kind).toBe('none');
+    expect(r.mem.baseline).toBe(m0.baseline);
+    const again = nextVersion(r.mem, byHand(FLUX, [70, 30], LATER), s);
+    expect(again.outcome.kind === 'edit' ? again.outcome.changes?.changes.map((c) => c.path) : undefined).toEqual([
+      'spec.http[0].route[0].weight',
+      'spec.http[0].route[1].weight',
+    ]);
+  });
+});
