@@ -11,6 +11,9 @@
 //    of a different Argo CD app (annotation tracking), from the POST to the Slack fake's receipt of
 //    the chat.postMessage that names the person, minus group_wait. The requests are spaced by 1.1 s
 //    (Slack takes about one message a second per channel, and meshdrift paces itself to that).
+// 3. The answers again with Redis stopped (the bench's own redis-server killed): N/4 one at a time,
+//    then N/4 by BENCH_ADMISSION_CONCURRENCY clients; every answer must still be an allow, within
+//    the listener's deadline, while the recording fails behind it.
 import { createServer } from 'node:net';
 import { Agent, request } from 'node:https';
 import { writeFile } from 'node:fs/promises';
@@ -191,6 +194,12 @@ async function main(): Promise<void> {
       [[String(SLACK_N), String(lat.length), ms(percentile(lat, 50)), ms(percentile(lat, 90)), ms(percentile(lat, 99)), ms(lat.at(-1) ?? Number.NaN)]],
     )}\n`,
   );
+  await redis.stop();
+  const down = [await throughput(url, tls.cert, Math.ceil(N / 4), 1), await throughput(url, tls.cert, Math.ceil(N / 4), CONCURRENCY)];
+  process.stdout.write(
+    `\n3. AdmissionReview answers with Redis stopped\n${table(['requests', 'concurrency', 'throughput', 'p50', 'p99', 'max', 'not allowed'], down)}\n`,
+  );
+  process.stdout.write(`   records: ${await metric(md.url, 'meshdrift_admission_records_total')}\n`);
 }
 
 runBench('bench/admission.ts', DEADLINE_MS, main);

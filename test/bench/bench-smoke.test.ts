@@ -31,6 +31,10 @@ describe('bench modules run one tiny iteration', () => {
     expect(r.out).toMatch(/^\s+40\s+2\s+\d+\/s\s+\d+\.\d\d ms\s+\d+\.\d\d ms\s+\d+\.\d\d ms\s+0$/m);
     expect(r.out).toMatch(/records: \{outcome="written"\} \d+/);
     expect(r.out).toMatch(/^\s+1\s+1\s+-?\d+\.\d\d ms/m);
+    // With Redis stopped: 10 answers one at a time, 10 from 2 clients, every one an allow.
+    const down = r.out.slice(r.out.indexOf('3. AdmissionReview answers with Redis stopped'));
+    expect(down).toMatch(/^\s+10\s+1\s+\d+\/s\s+\d+\.\d\d ms\s+\d+\.\d\d ms\s+\d+\.\d\d ms\s+0$/m);
+    expect(down).toMatch(/^\s+10\s+2\s+\d+\/s\s+\d+\.\d\d ms\s+\d+\.\d\d ms\s+\d+\.\d\d ms\s+0$/m);
   }, 120_000);
 
   it('mesh-watch: prints the memory with the mesh watch off and on, its cost per object, and the MTTD of kubectl edits', async () => {
