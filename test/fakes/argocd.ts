@@ -462,6 +462,22 @@ export async function startFakeArgoCd(opts: FakeArgoCdOptions = {}): Promise<Fak
   const { port } = server.address() as AddressInfo;
 
   const find = (name: string, namespace?: string): FakeArgoCdApp | undefined => apps.get(key(namespace ?? cp, name));
+  /** The app and its status.resources entry a test names; throws when either is missing. */
+  const appResource = (name: string, resource: { kind: string; name: string; namespace?: string; group?: string }, namespace?: string) => {
+    const app = find(name, namespace);
+    if (!app) throw new Error(`no app ${name}`);
+    const r = arr(obj(app.status).resources)
+      .map(obj)
+      .find(
+        (x) =>
+          x.kind === resource.kind &&
+          x.name === resource.name &&
+          (resource.namespace === undefined || x.namespace === resource.namespace) &&
+          (resource.group === undefined || (x.group ?? '') === resource.group),
+      );
+    if (!r) throw new Error(`no resource ${resource.kind}/${resource.name} in ${name}`);
+    return { app, r };
+  };
   return {
     url: `http://127.0.0.1:${port}`,
     token,
@@ -509,34 +525,12 @@ export async function startFakeArgoCd(opts: FakeArgoCdOptions = {}): Promise<Fak
       expired = on;
     },
     setResourceHealth(name, resource, h, namespace) {
-      const app = find(name, namespace);
-      if (!app) throw new Error(`no app ${name}`);
-      const r = arr(obj(app.status).resources)
-        .map(obj)
-        .find(
-          (x) =>
-            x.kind === resource.kind &&
-            x.name === resource.name &&
-            (resource.namespace === undefined || x.namespace === resource.namespace) &&
-            (resource.group === undefined || (x.group ?? '') === resource.group),
-        );
-      if (!r) throw new Error(`no resource ${resource.kind}/${resource.name} in ${name}`);
+      const { app, r } = appResource(name, resource, namespace);
       if (h === undefined) health.delete(healthKey(app, r));
       else health.set(healthKey(app, r), { ...h });
     },
     setLiveObject(name, resource, states, namespace) {
-      const app = find(name, namespace);
-      if (!app) throw new Error(`no app ${name}`);
-      const r = arr(obj(app.status).resources)
-        .map(obj)
-        .find(
-          (x) =>
-            x.kind === resource.kind &&
-            x.name === resource.name &&
-            (resource.namespace === undefined || x.namespace === resource.namespace) &&
-            (resource.group === undefined || (x.group ?? '') === resource.group),
-        );
-      if (!r) throw new Error(`no resource ${resource.kind}/${resource.name} in ${name}`);
+      const { app, r } = appResource(name, resource, namespace);
       const k = healthKey(app, r);
       const before = objects.get(k);
       const copy = (v: unknown): unknown => (v === undefined ? undefined : JSON.parse(JSON.stringify(v)));
