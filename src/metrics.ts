@@ -105,7 +105,8 @@ export interface Metrics {
   findingsResolved(count: number): void;
   dedupSuppressed(source: string): void;
   notificationDecided(reason: string): void;
-  notificationDelivered(receiver: string, outcome: DeliveryOutcome): void;
+  /** One delivery attempt, by the receiver's name (as the policy names it) and type (slack, pagerduty…). */
+  notificationDelivered(receiver: string, type: string, outcome: DeliveryOutcome): void;
   deliveryDuration(receiver: string, seconds: number): void;
   ingestDuration(source: string, seconds: number): void;
   setActiveGroups(count: number): void;
@@ -397,8 +398,8 @@ function deliveryMetrics(
   });
   const delivered = new Counter({
     name: 'meshdrift_notifications_total',
-    help: 'Notification delivery attempts, by receiver and outcome.',
-    labelNames: ['receiver', 'outcome'],
+    help: 'Notification delivery attempts, by receiver (its name in the policy), receiver type and outcome.',
+    labelNames: ['receiver', 'type', 'outcome'],
     registers: [registry],
   });
   const deliveryTime = new Histogram({
@@ -422,7 +423,7 @@ function deliveryMetrics(
   });
   return {
     notificationDecided: (reason) => decided.inc({ reason }),
-    notificationDelivered: (receiver, outcome) => delivered.inc({ receiver, outcome }),
+    notificationDelivered: (receiver, type, outcome) => delivered.inc({ receiver, type, outcome }),
     deliveryDuration: (receiver, seconds) => deliveryTime.observe({ receiver }, seconds),
     ingestDuration: (source, seconds) => ingestTime.observe({ source }, seconds),
     setActiveGroups: (count) => active.set(count),

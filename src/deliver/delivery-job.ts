@@ -29,7 +29,7 @@ export interface ReceiverJobDeps {
 export function notifierOf(deps: Pick<ReceiverJobDeps, 'notifiers' | 'metrics'>, receiver: string): Notifier {
   const notifier = deps.notifiers().get(receiver);
   if (!notifier) {
-    deps.metrics.notificationDelivered('unknown', 'dead_letter');
+    deps.metrics.notificationDelivered('unknown', 'unknown', 'dead_letter');
     throw new UnrecoverableError(`receiver "${receiver}" is not configured (removed from the policy?)`);
   }
   return notifier;
@@ -89,6 +89,6 @@ export function createDeliveryHandler(
         .told(data.receiver, n.groupKey)
         .catch((err: unknown) => log.warn({ error: err instanceof Error ? err.message : String(err) }, 'drift storm: recording an individual delivery failed'));
     }
-    return settle(job, token, result, { receiverType: notifier.type, kind: 'delivery', done: 'delivered', metrics: deps.metrics, log });
+    return settle(job, token, result, { receiver: data.receiver, receiverType: notifier.type, kind: 'delivery', done: 'delivered', metrics: deps.metrics, log });
   };
 }

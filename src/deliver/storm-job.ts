@@ -74,7 +74,7 @@ export function createStormHandler(deps: StormJobDeps): JobHandler {
     const record = await deps.storms.read(data.receiver, cause);
     if (!record || record.id !== data.stormId) return 'storm no longer recorded';
     const log = deps.log.child({ storm: data.stormId, receiver: data.receiver, n: data.n, attempt: job.attemptsMade + 1 });
-    const outcome = { receiverType: notifier.type, kind: 'delivery' as const, metrics: deps.metrics, log };
+    const outcome = { receiver: data.receiver, receiverType: notifier.type, kind: 'delivery' as const, metrics: deps.metrics, log };
     if (ended === 1) {
       if (record.sentVersion === Number.MAX_SAFE_INTEGER) return 'resolve already sent';
       if (notifier.sendResolved === false) return 'skipped: send_resolved is off';

@@ -38,22 +38,22 @@ export type JobKind = 'delivery' | 'remediate' | 'note' | 'acknowledge';
 /**
  * Turns an AttemptResult into what BullMQ does: ok completes, retryable with a Retry-After moves the
  * job to delayed (without spending an attempt), retryable backs off exponentially, anything else
- * is unrecoverable and stays as a dead letter. Counted per receiver type.
+ * is unrecoverable and stays as a dead letter. Counted per receiver (name and type).
  */
 export async function settle(
   job: Job,
   token: string | undefined,
   result: AttemptResult,
-  at: { receiverType: string; kind: JobKind; done: string; metrics: Pick<Metrics, 'notificationDelivered'>; log: Logger },
+  at: { receiver: string; receiverType: string; kind: JobKind; done: string; metrics: Pick<Metrics, 'notificationDelivered'>; log: Logger },
 ): Promise<string> {
-  const { receiverType, kind: what, metrics, log } = at;
+  const { receiver, receiverType, kind: what, metrics, log } = at;
   if (result.ok) {
-    metrics.notificationDelivered(receiverType, 'success');
+    metrics.notificationDelivered(receiver, receiverType, 'success');
     log.info(what === 'delivery' ? 'notification delivered' : `${what} done`);
     return at.done;
   }
   if (result.retryable && result.retryAfterMs !== undefined) {
-    metrics.notificationDelivered(receiverType, 'rate_limited');
+    metrics.notificationDelivered(receiver, receiverType, 'rate_limited');
     // Routine under a rate limit: debug, not warn (the metric counts them).
     log.debug({ retryAfterMs: result.retryAfterMs, reason: result.reason }, `${what} deferred`);
     await job.moveToDelayed(Date.now() + result.retryAfterMs, token);
@@ -61,11 +61,11 @@ export async function settle(
   }
   const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
   if (result.retryable && !last) {
-    metrics.notificationDelivered(receiverType, 'retry');
+    metrics.notificationDelivered(receiver, receiverType, 'retry');
     log.warn({ reason: result.reason }, `${what} failed, will retry`);
     throw new Error(result.reason);
   }
-  metrics.notificationDelivered(receiverType, 'dead_letter');
+  metrics.notificationDelivered(receiver, receiverType, 'dead_letter');
   log.error({ reason: result.reason }, `${what} failed permanently; kept as a dead letter`);
   throw new UnrecoverableError(result.reason);
 }

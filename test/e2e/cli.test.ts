@@ -88,13 +88,13 @@ describe('the built CLI', () => {
       await waitFor(
         async () => {
           metrics = await (await fetch(`${url}/metrics`)).text();
-          return metrics.includes('meshdrift_notifications_total{receiver="slack",outcome="success"} 1');
+          return metrics.includes('meshdrift_notifications_total{receiver="slack",type="slack",outcome="success"} 1');
         },
         10_000,
         'the delivery metric',
       );
       expect(metrics).toContain('meshdrift_signals_total{source="argocd-webhook",outcome="tracked"} 1');
-      expect(metrics).toContain('meshdrift_notifications_total{receiver="slack",outcome="success"} 1');
+      expect(metrics).toContain('meshdrift_notifications_total{receiver="slack",type="slack",outcome="success"} 1');
       expect(metrics).toContain('meshdrift_process_resident_memory_bytes');
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       child.kill('SIGTERM');

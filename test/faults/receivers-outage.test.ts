@@ -216,10 +216,10 @@ describe('Slack 429 then 500, PagerDuty 5xx, for an outage window across many gr
     expect(dead.filter((j) => j.data.receiver === 'chat').every((j) => j.failedReason.includes('channel_not_found'))).toBe(true);
     expect(dead.filter((j) => j.data.receiver === 'pager').every((j) => j.failedReason.includes('HTTP 400'))).toBe(true);
     expect(await app.queues.deliver.getCompletedCount()).toBe(2 * OUT_APPS);
-    expect(await metric(app.url, /meshdrift_notifications_total\{receiver="slack",outcome="dead_letter"\}/)).toBe(PERM_APPS);
-    expect(await metric(app.url, /meshdrift_notifications_total\{receiver="pagerduty",outcome="dead_letter"\}/)).toBe(PERM_APPS);
-    expect(await metric(app.url, /meshdrift_notifications_total\{receiver="slack",outcome="success"\}/)).toBe(OUT_APPS);
-    expect(await metric(app.url, /meshdrift_notifications_total\{receiver="pagerduty",outcome="success"\}/)).toBe(OUT_APPS);
+    expect(await metric(app.url, /meshdrift_notifications_total\{receiver="chat",type="slack",outcome="dead_letter"\}/)).toBe(PERM_APPS);
+    expect(await metric(app.url, /meshdrift_notifications_total\{receiver="pager",type="pagerduty",outcome="dead_letter"\}/)).toBe(PERM_APPS);
+    expect(await metric(app.url, /meshdrift_notifications_total\{receiver="chat",type="slack",outcome="success"\}/)).toBe(OUT_APPS);
+    expect(await metric(app.url, /meshdrift_notifications_total\{receiver="pager",type="pagerduty",outcome="success"\}/)).toBe(OUT_APPS);
     console.log(
       `[receivers-outage] ${OUT_APPS + PERM_APPS} groups x 2 receivers, ${OUTAGE_MS} ms outage: ` +
         `Slack ${slack429} x 429 + ${slack500} x 500 (${slackRelay.requests.filter(isLookup).length} history lookups), PagerDuty ${during(pdRelay).length} x 5xx; ` +

@@ -74,8 +74,8 @@ describe('delivery through the queue', () => {
     expect(posts(slack)).toHaveLength(2);
     expect((delivered?.at ?? 0) - (limited?.at ?? 0)).toBeGreaterThanOrEqual(950);
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
-    expect(await metric(/meshdrift_notifications_total\{receiver="slack",outcome="rate_limited"\} 1/)).toBe(true);
-    expect(await metric(/meshdrift_notifications_total\{receiver="slack",outcome="success"\} 1/)).toBe(true);
+    expect(await metric(/meshdrift_notifications_total\{receiver="slack",type="slack",outcome="rate_limited"\} 1/)).toBe(true);
+    expect(await metric(/meshdrift_notifications_total\{receiver="slack",type="slack",outcome="success"\} 1/)).toBe(true);
   });
 
   it('retries 5xx with backoff and delivers once', async () => {
@@ -85,7 +85,7 @@ describe('delivery through the queue', () => {
     await settled();
     expect(posts(slack)).toHaveLength(3);
     expect(slack.messages.size).toBe(1);
-    expect(await metric(/meshdrift_notifications_total\{receiver="slack",outcome="retry"\} 2/)).toBe(true);
+    expect(await metric(/meshdrift_notifications_total\{receiver="slack",type="slack",outcome="retry"\} 2/)).toBe(true);
   });
 
   it('keeps a permanent failure as a dead letter, without retrying it', async () => {
@@ -98,7 +98,7 @@ describe('delivery through the queue', () => {
     const [failed] = (await svc?.queues.deliver.getFailed()) ?? [];
     expect(failed?.failedReason).toContain('channel_not_found');
     expect(failed?.failedReason).not.toContain('SECRET');
-    expect(await metric(/meshdrift_notifications_total\{receiver="slack",outcome="dead_letter"\} 1/)).toBe(true);
+    expect(await metric(/meshdrift_notifications_total\{receiver="slack",type="slack",outcome="dead_letter"\} 1/)).toBe(true);
     expect(await metric(/meshdrift_dead_letters_total\{queue="deliver",reason="failed"\} 1/)).toBe(true);
     // The job refers to its notification, which is kept as long as the dead letter (for a replay).
     const data = failed?.data;

@@ -28,6 +28,6 @@ export function createNoteHandler(deps: ReceiverJobDeps): JobHandler {
     if (!notes) throw new UnrecoverableError(`receiver "${receiver}" cannot tell notes`);
     const result = await notes.tellOwner(note);
     const log = deps.log.child({ receiver, note: note.id, attempt: job.attemptsMade + 1 });
-    return settle(job, token, result, { receiverType: notifier.type, kind: 'note', done: 'told', metrics: deps.metrics, log });
+    return settle(job, token, result, { receiver, receiverType: notifier.type, kind: 'note', done: 'told', metrics: deps.metrics, log });
   };
 }
