@@ -89,6 +89,13 @@ export function createDeliveryHandler(
         .told(data.receiver, n.groupKey)
         .catch((err: unknown) => log.warn({ error: err instanceof Error ? err.message : String(err) }, 'drift storm: recording an individual delivery failed'));
     }
-    return settle(job, token, result, { receiver: data.receiver, receiverType: notifier.type, kind: 'delivery', done: 'delivered', metrics: deps.metrics, log });
+    return settle(job, token, result, {
+      receiver: data.receiver,
+      receiverType: notifier.type,
+      kind: 'delivery',
+      done: 'delivered',
+      metrics: deps.metrics,
+      log,
+    });
   };
 }

@@ -62,7 +62,14 @@ export function createRemediateHandler(deps: RemediationJobDeps): JobHandler {
     deps.metrics.deliveryDuration(notifier.type, (performance.now() - started) / 1000);
     await followUp(run, deps);
     const log = deps.log.child({ group: n.groupKey, seq: n.seq, receiver: data.receiver, owner: data.owner.owner.name, attempt: job.attemptsMade + 1 });
-    return settle(job, token, run.result, { receiver: data.receiver, receiverType: notifier.type, kind: 'remediate', done: 'remediated', metrics: deps.metrics, log });
+    return settle(job, token, run.result, {
+      receiver: data.receiver,
+      receiverType: notifier.type,
+      kind: 'remediate',
+      done: 'remediated',
+      metrics: deps.metrics,
+      log,
+    });
   };
 }
 

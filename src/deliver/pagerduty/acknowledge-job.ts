@@ -54,6 +54,13 @@ export function createAcknowledgeHandler(
         groupKey: data.fromGroupKey,
       });
     }
-    return settle(job, token, result, { receiver: data.receiver, receiverType: notifier.type, kind: 'acknowledge', done: 'acknowledged', metrics: deps.metrics, log });
+    return settle(job, token, result, {
+      receiver: data.receiver,
+      receiverType: notifier.type,
+      kind: 'acknowledge',
+      done: 'acknowledged',
+      metrics: deps.metrics,
+      log,
+    });
   };
 }
