@@ -39,7 +39,8 @@ export interface PolicyHolderOptions<N> {
   env: Env;
   /** The raw environment, for the secrets receivers name. */
   processEnv: NodeJS.ProcessEnv;
-  buildNotifiers: (receivers: readonly ReceiverConfig[]) => Map<string, N>;
+  /** The receivers of a policy, built; `policy` is the whole of it (routes decide what a receiver shows). */
+  buildNotifiers: (receivers: readonly ReceiverConfig[], policy: LoadedPolicy) => Map<string, N>;
   metrics: Metrics;
   log: Logger;
   now: () => number;
@@ -62,7 +63,7 @@ export async function createPolicyHolder<N>(opts: PolicyHolderOptions<N>): Promi
       policy = result.policy;
     }
     try {
-      return { policy, notifiers: opts.buildNotifiers(policy.receivers) };
+      return { policy, notifiers: opts.buildNotifiers(policy.receivers, policy) };
     } catch (err) {
       throw new PolicyLoadError(`policy ${policy.source}: ${err instanceof Error ? err.message : String(err)}`);
     }

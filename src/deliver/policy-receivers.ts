@@ -6,6 +6,7 @@ import type { Notifier } from './notifier.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { createNotifiers, type ReceiverFactories } from './receivers.ts';
+import { slackButtonsOf } from './slack/buttons.ts';
 
 /** The policy in force with the receivers built from it (config/policy-holder.ts, over this floor's Notifier). */
 export type PolicyHolder = PolicyHolderOf<Notifier>;
@@ -32,7 +33,7 @@ export function loadPolicyWithReceivers(deps: PolicyReceiversDeps): Promise<Poli
   return createPolicyHolder({
     env,
     processEnv,
-    buildNotifiers: (receivers) =>
+    buildNotifiers: (receivers, policy) =>
       createNotifiers(
         receivers,
         {
@@ -42,6 +43,12 @@ export function loadPolicyWithReceivers(deps: PolicyReceiversDeps): Promise<Poli
           ...(deps.consoleOut ? { consoleOut: deps.consoleOut } : {}),
           ...(env.SLACK_API_URL ? { slackApiUrl: env.SLACK_API_URL } : {}),
           links: { argocdUrl: env.ARGOCD_URL, gitHosts: env.MESHDRIFT_GIT_HOSTS },
+          slackButtons: slackButtonsOf({
+            interactive: env.SLACK_SIGNING_SECRET !== undefined && env.SLACK_SIGNING_SECRET !== '',
+            allowedUsers: env.MESHDRIFT_SLACK_ALLOWED_USERS,
+            route: policy.classify.route,
+            receivers,
+          }),
           log,
           onSlackLostPost: (outcome) => metrics.slackLostPost(outcome),
           stateLostAt: deps.stateLostAt,

@@ -5,6 +5,7 @@ import { createAlertmanagerNotifier } from './alertmanager/notifier.ts';
 import { createConsoleNotifier } from './console/notifier.ts';
 import type { LinkContext } from './links.ts';
 import type { Notifier } from './notifier.ts';
+import type { SlackButtonsOf } from './slack/buttons.ts';
 import { createPagerDutyNotifier } from './pagerduty/notifier.ts';
 import { createRedisSlackMessageStore, slackReceiverKeyPrefix } from './slack/message-store.ts';
 import { createRedisSlackRateLimiter } from './slack/rate-limit.ts';
@@ -21,6 +22,8 @@ export interface ReceiverDeps {
   slackApiUrl?: string;
   /** ARGOCD_URL and MESHDRIFT_GIT_HOSTS: what the links in messages are built from. */
   links?: LinkContext;
+  /** Which buttons Slack messages carry (deliver/slack/buttons.ts); none without it. */
+  slackButtons?: SlackButtonsOf;
   /** Receivers' own warnings (e.g. a Slack lookup that needs a scope). */
   log?: Logger;
   /** Each Slack post whose answer was lost, e.g. `meshdrift_slack_lost_posts_total{outcome}`. */
@@ -65,6 +68,7 @@ const FACTORIES: ReceiverFactories = {
       ...(deps.onSlackLostPost ? { onLostPost: deps.onSlackLostPost } : {}),
       ...(deps.stateLostAt ? { stateLostAt: deps.stateLostAt } : {}),
       ...(deps.links ? { links: deps.links } : {}),
+      ...(deps.slackButtons ? { buttons: deps.slackButtons } : {}),
     }),
   pagerduty: (r, deps) =>
     createPagerDutyNotifier({

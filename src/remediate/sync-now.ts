@@ -1,5 +1,5 @@
 import type { PolicyHolder } from '../deliver/policy-receivers.ts';
-import { receiverTypeOf } from '../config/policy.ts';
+import { syncReceiverFor } from '../deliver/slack/buttons.ts';
 import type { Logger } from '../log.ts';
 import type { Queues } from '../queue/queues.ts';
 import type { TrackStore } from '../track/redis-store.ts';
@@ -28,15 +28,8 @@ export function createSyncNow(deps: SyncNowDeps): (groupKey: string, actor: stri
     const last = state?.lastNotification;
     if (!state || !last || last.status !== 'firing') throw new Error('nothing is drifted in this group any more');
     const wanted: readonly string[] = state.labels.tool === 'argocd' ? ['argocd-sync', 'argocd-operation'] : ['flux-reconcile'];
-    const current = policy().current();
-    // A receiver that acts through one cluster's Kubernetes API (`kube.cluster`) only serves that cluster.
-    const receiver = current.receivers.find(
-      (r) =>
-        receiverTypeOf(r) === 'remediate' &&
-        r.remediate !== undefined &&
-        wanted.includes(r.remediate.action) &&
-        (r.remediate.kube === undefined || r.remediate.kube.cluster === state.labels.cluster),
-    );
+    // The same choice as the one that drew the button (deliver/slack/buttons.ts).
+    const receiver = syncReceiverFor(policy().current().receivers, state.labels);
     const notifier = receiver ? policy().notifiers().get(receiver.name) : undefined;
     const remediation = notifier ? REMEDIATION.of(notifier) : undefined;
     if (!receiver || !remediation)

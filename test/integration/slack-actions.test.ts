@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SLACK_ACTION_KINDS } from '../../src/deliver/slack/actions.ts';
 import { renderSlackMessage } from '../../src/deliver/slack/render.ts';
 import { createRedisSlackReplayGuard } from '../../src/deliver/slack/replay-guard.ts';
 import { createSlackActionsRouter, type SlackActionAuditEntry, type SlackActionsDeps } from '../../src/http/slack-actions.ts';
@@ -44,7 +45,8 @@ async function startResponseUrl(): Promise<{ url: string; posted: Posted[]; clos
 
 function payload(actionId: string, responseUrl: string, user = 'U0ALICE1'): Record<string, unknown> {
   const n = makeNotification({ seq: 2 });
-  const { text, blocks } = renderSlackMessage(n);
+  // Every button drawn (which ones a message carries is deliver/slack/buttons.ts, tested apart).
+  const { text, blocks } = renderSlackMessage(n, undefined, new Set(SLACK_ACTION_KINDS));
   const button = blocks.flatMap((b) => (b.type === 'actions' ? b.elements : [])).find((e) => e.action_id === actionId);
   return {
     type: 'block_actions',

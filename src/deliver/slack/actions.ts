@@ -101,22 +101,22 @@ const button = (actionId: string, text: string, value: string, style?: SlackButt
 });
 
 /**
- * The buttons of a firing notification's main message: "Sync now" (syncable owners only),
- * "Silence 1h", "Silence 1d", "Acknowledge". Null for a resolved notification, or when the group
- * key is too long for a button value (never the case for meshdrift's hashed keys).
+ * The buttons of a firing notification's main message, those of `allowed` only (deliver/slack/
+ * buttons.ts decides where a click can work): "Sync now" (syncable owners only), "Silence 1h",
+ * "Silence 1d", "Acknowledge". Null when no button is left, for a resolved notification, or when
+ * the group key is too long for a button value (never the case for meshdrift's hashed keys).
  */
-export function slackActionsBlock(n: Notification): Extract<SlackBlock, { type: 'actions' }> | null {
+export function slackActionsBlock(n: Notification, allowed: ReadonlySet<SlackActionKind>): Extract<SlackBlock, { type: 'actions' }> | null {
   // A storm summary is no alert group: silence, acknowledge or sync its members (GET /api/v1/storms).
   if (n.status !== 'firing' || n.labels.owner.kind === STORM_OWNER_KIND) return null;
   const value = encodeButtonValue(n.groupKey, n.seq);
   if (value.length > MAX_BUTTON_VALUE || n.groupKey.length > MAX_GROUP_KEY) return null;
   const elements: SlackButton[] = [
-    ...(isSyncable(n.labels) ? [button(SLACK_ACTION_IDS.sync, 'Sync now', value, 'primary')] : []),
-    button(SLACK_ACTION_IDS.silence1h, 'Silence 1h', value),
-    button(SLACK_ACTION_IDS.silence1d, 'Silence 1d', value),
-    button(SLACK_ACTION_IDS.acknowledge, 'Acknowledge', value),
+    ...(isSyncable(n.labels) && allowed.has('sync') ? [button(SLACK_ACTION_IDS.sync, 'Sync now', value, 'primary')] : []),
+    ...(allowed.has('silence') ? [button(SLACK_ACTION_IDS.silence1h, 'Silence 1h', value), button(SLACK_ACTION_IDS.silence1d, 'Silence 1d', value)] : []),
+    ...(allowed.has('acknowledge') ? [button(SLACK_ACTION_IDS.acknowledge, 'Acknowledge', value)] : []),
   ];
-  return { type: 'actions', block_id: SLACK_ACTIONS_BLOCK_ID, elements };
+  return elements.length === 0 ? null : { type: 'actions', block_id: SLACK_ACTIONS_BLOCK_ID, elements };
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { LinkContext } from '../links.ts';
+import type { SlackButtonsOf } from './buttons.ts';
 import type { WebClient } from '@slack/web-api';
 import { createLogger, type Logger } from '../../log.ts';
 import type { SlackLostPostOutcome } from '../../metrics.ts';
@@ -46,6 +47,8 @@ export interface SlackNotifierOptions {
   stateLostAt?: () => number | undefined;
   /** ARGOCD_URL and MESHDRIFT_GIT_HOSTS, for the Argo CD and commit links of a message. */
   links?: LinkContext;
+  /** Which buttons a message carries (deliver/slack/buttons.ts); none without it. */
+  buttons?: SlackButtonsOf;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -66,6 +69,8 @@ export interface SlackChannel {
   readonly threads: boolean;
   /** What links in a message are built from (src/deliver/links.ts). */
   readonly links: LinkContext | undefined;
+  /** Which buttons a message carries; none when undefined. */
+  readonly buttons: SlackButtonsOf | undefined;
   /** A post's request timeout. */
   readonly timeoutMs: number;
   /**
@@ -123,6 +128,7 @@ export function createSlackChannel(opts: SlackNotifierOptions): SlackChannel {
     store: opts.store,
     threads: opts.threads ?? true,
     links: opts.links,
+    buttons: opts.buttons,
     timeoutMs,
     lockTtlMs: 3 * timeoutMs + 5_000,
     now: opts.now ?? Date.now,

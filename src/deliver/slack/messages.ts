@@ -25,7 +25,7 @@ export type PostOnce = (n: Notification, ref: SlackMessageRef | null, lock: Slac
  * attempt's pending-post record, so the retry does not look for a post that cannot exist.
  */
 export async function postMessage(ch: SlackChannel, n: Notification, how: { forgetOnRefusal: boolean }): Promise<SendResult> {
-  const { text, blocks } = renderMainMessage(n, ch.links);
+  const { text, blocks } = renderMainMessage(n, ch.links, ch.buttons);
   let posted: { channel: string; ts: string };
   try {
     const res = await ch.client().chat.postMessage({
@@ -92,7 +92,7 @@ async function updateMessage(
   lock: SlackGroupLock,
   postOnce: PostOnce,
 ): Promise<SendResult> {
-  const { text, blocks } = renderMainMessage(n, ch.links);
+  const { text, blocks } = renderMainMessage(n, ch.links, ch.buttons);
   // The re-render keeps who did what (Slack buttons): read last, just before the edit.
   const lines = await ch.store.actionLines(n.groupKey, plan.ref.ts);
   const shown = lines.reduce<unknown[]>((acc, line) => withActionLog(acc, line, { removeActions: n.status !== 'firing' }), blocks);

@@ -3,7 +3,7 @@ import { severityRank, type Severity } from '../../model/severity.ts';
 import { attributionText, changesLeftOut, changeValues, kindWithGroup, moreChanges } from '../evidence.ts';
 import { argocdAppUrl, commitUrl, type LinkContext, shortRevision } from '../links.ts';
 import { mrkdwnCode, mrkdwnLine, plainLine } from '../text.ts';
-import { ACTION_LOG_RESERVE_CHARS, slackActionsBlock } from './actions.ts';
+import { ACTION_LOG_RESERVE_CHARS, type SlackActionKind, slackActionsBlock } from './actions.ts';
 import type { SlackBlock, SlackMessage, SlackMrkdwn } from './blocks.ts';
 
 /**
@@ -48,14 +48,18 @@ export const SEVERITY_EMOJI: Record<Severity, string> = {
   info: ':white_circle:',
 };
 
+/** No button: where a click cannot work (deliver/slack/buttons.ts), none is drawn. */
+const NO_BUTTONS: ReadonlySet<SlackActionKind> = new Set();
+
 const TOOL_LABEL: Record<Notification['labels']['tool'], string> = { argocd: 'Argo CD', flux: 'Flux', meshdrift: 'meshdrift' };
 
 /**
  * Renders one notification of an alert group as one Slack message (posted once, then updated in
  * place). Findings are listed most severe first; when they do not fit Slack's limits the most
- * severe are shown and a final "…and N more" line counts the rest.
+ * severe are shown and a final "…and N more" line counts the rest. `buttons`: those a click can
+ * work for (deliver/slack/buttons.ts); none by default.
  */
-export function renderSlackMessage(n: Notification, links?: LinkContext): SlackMessage {
+export function renderSlackMessage(n: Notification, links?: LinkContext, buttons: ReadonlySet<SlackActionKind> = NO_BUTTONS): SlackMessage {
   const firing = [...n.firing].sort(bySeverityThenIdentity);
   const resolved = [...n.resolved].sort(bySeverityThenIdentity);
   const lines: FindingLine[] = [
@@ -65,7 +69,7 @@ export function renderSlackMessage(n: Notification, links?: LinkContext): SlackM
   const text = fallbackText(n);
   // A firing message carries the buttons (src/deliver/slack/actions.ts) where the divider would be,
   // and keeps room for the action log ("Silenced for 1h by @…") that a click adds later.
-  const actions = slackActionsBlock(n);
+  const actions = slackActionsBlock(n, buttons);
   const head: SlackBlock[] = [headerBlock(n), labelsBlock(n, links), actions ?? { type: 'divider' }];
   const footer = footerBlock(n);
   const totals = { firing: firing.length, resolved: resolved.length };

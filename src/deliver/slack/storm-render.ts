@@ -7,6 +7,7 @@ import { renderSlackThreadReply, type SlackToldFindings } from './render-reply.t
 import { mrkdwnCode, mrkdwnLine, plainLine } from '../text.ts';
 import type { SendResult } from '../notifier.ts';
 import type { LinkContext } from '../links.ts';
+import type { SlackButtonsOf } from './buttons.ts';
 import type { StormDetail, StormDetailLine } from '../storm-detail.ts';
 
 // A drift storm's summary in Slack (deliver/storm.ts): one message, updated in place, its thread
@@ -16,8 +17,8 @@ const MAX_DETAIL = 200;
 const MAX_NAME = 120;
 
 /** A notification's main message: a storm's summary, or an alert group's. */
-export function renderMainMessage(n: Notification, links?: LinkContext): SlackMessage {
-  return n.storm === undefined ? renderSlackMessage(n, links) : renderStormMessage(n, n.storm);
+export function renderMainMessage(n: Notification, links?: LinkContext, buttons?: SlackButtonsOf): SlackMessage {
+  return n.storm === undefined ? renderSlackMessage(n, links, buttons?.(n)) : renderStormMessage(n, n.storm);
 }
 
 /** A later notification's thread reply: a storm's headline now, or what changed in an alert group. */

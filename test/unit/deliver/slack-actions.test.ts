@@ -7,6 +7,7 @@ import {
   parseActionId,
   silenceMatchersFor,
   SLACK_ACTION_IDS,
+  SLACK_ACTION_KINDS,
   SLACK_ACTION_LOG_BLOCK_ID,
   SLACK_ACTIONS_BLOCK_ID,
   withActionLog,
@@ -117,10 +118,12 @@ describe('verifySlackRequest', () => {
 
 type ActionsBlock = Extract<SlackBlock, { type: 'actions' }>;
 const actionsOf = (blocks: SlackBlock[]): ActionsBlock | undefined => blocks.find((b): b is ActionsBlock => b.type === 'actions');
+/** Every button allowed (deliver/slack/buttons.ts decides which; tested in slack-buttons.test.ts). */
+const ALL = new Set(SLACK_ACTION_KINDS);
 
 describe('alert message buttons', () => {
   it('a firing message has Sync now, Silence 1h, Silence 1d and Acknowledge, carrying only group key and seq', () => {
-    const { blocks } = renderSlackMessage(makeNotification({ seq: 3 }));
+    const { blocks } = renderSlackMessage(makeNotification({ seq: 3 }), undefined, ALL);
     const actions = actionsOf(blocks);
     expect(actions?.block_id).toBe(SLACK_ACTIONS_BLOCK_ID);
     expect(actions?.elements.map((e) => [e.action_id, e.text.text])).toEqual([
@@ -137,6 +140,14 @@ describe('alert message buttons', () => {
     expect(blocks.at(-1)?.type).toBe('context');
   });
 
+  it('without any allowed button there is no actions block (and the divider is back)', () => {
+    const { blocks } = renderSlackMessage(makeNotification());
+    expect(actionsOf(blocks)).toBeUndefined();
+    expect(blocks[2]?.type).toBe('divider');
+    const onlySilence = actionsOf(renderSlackMessage(makeNotification(), undefined, new Set(['silence'] as const)).blocks);
+    expect(onlySilence?.elements.map((e) => e.action_id)).toEqual(['meshdrift.silence.1h', 'meshdrift.silence.1d']);
+  });
+
   it('a resolved message has no buttons', () => {
     const resolved = makeNotification({
       status: 'resolved',
@@ -145,13 +156,14 @@ describe('alert message buttons', () => {
       firing: [],
       resolved: [makeTrackedFinding('allow-checkout', { status: 'resolved' })],
     });
-    expect(actionsOf(renderSlackMessage(resolved).blocks)).toBeUndefined();
+    expect(actionsOf(renderSlackMessage(resolved, undefined, ALL).blocks)).toBeUndefined();
   });
 
   it('offers Sync now only for Argo CD Applications and Flux Kustomizations/HelmReleases', () => {
     const ids = (tool: 'argocd' | 'flux', kind: string) =>
       actionsOf(
-        renderSlackMessage(makeNotification({ labels: { cluster: 'c', tool, owner: { kind, namespace: 'ns', name: 'o' }, project: '' } })).blocks,
+        renderSlackMessage(makeNotification({ labels: { cluster: 'c', tool, owner: { kind, namespace: 'ns', name: 'o' }, project: '' } }), undefined, ALL)
+          .blocks,
       )?.elements.map((e) => e.action_id);
     expect(ids('argocd', 'Application')).toContain(SLACK_ACTION_IDS.sync);
     expect(ids('flux', 'Kustomization')).toContain(SLACK_ACTION_IDS.sync);
@@ -164,7 +176,7 @@ describe('alert message buttons', () => {
     const firing = Array.from({ length: 500 }, (_, i) =>
       makeTrackedFinding(`${'very-long-generated-name-'.repeat(12)}${i}`, { detail: 'x'.repeat(400), resource: { namespace: `team-${'n'.repeat(50)}` } }),
     );
-    const { text, blocks } = renderSlackMessage(makeNotification({ firing }));
+    const { text, blocks } = renderSlackMessage(makeNotification({ firing }), undefined, ALL);
     expect(actionsOf(blocks)).toBeDefined();
     expect(blocks.length).toBeLessThanOrEqual(SLACK_LIMITS.blocks - 1);
     expect(JSON.stringify(blocks).length + text.length).toBeLessThan(SLACK_LIMITS.message);
