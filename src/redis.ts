@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Logger } from './log.ts';
 
 /**
@@ -8,6 +8,104 @@ import type { Logger } from './log.ts';
  */
 
 const retryStrategy = (times: number): number => Math.min(times * 200, 2000);
+
+/** A host and port, from REDIS_SENTINELS or REDIS_CLUSTER_NODES. */
+export interface RedisHostPort {
+  host: string;
+  port: number;
+}
+
+/**
+ * Where Redis is (issue #20): one server by URL (`redis://`, `rediss://` for TLS), a primary that
+ * Sentinel names (ioredis asks the sentinels and follows a failover), or a Redis Cluster.
+ */
+export type RedisTarget =
+  | { mode: 'url'; url: string }
+  | { mode: 'sentinel'; sentinels: RedisHostPort[]; name: string; sentinelPassword?: string | undefined }
+  | { mode: 'cluster'; nodes: RedisHostPort[] };
+
+export interface RedisSettings {
+  target: RedisTarget;
+  /** The data nodes' credentials (Sentinel and Cluster; a URL carries its own). */
+  username?: string | undefined;
+  password?: string | undefined;
+  /** TLS material (PEM); any of it turns TLS on for Sentinel and Cluster (a URL says `rediss://`). */
+  tls?: { ca?: Buffer | undefined; cert?: Buffer | undefined; key?: Buffer | undefined } | undefined;
+}
+
+/**
+ * After a failover, a connection still open to the old primary (now a replica) answers writes with
+ * READONLY: 2 = reconnect (Sentinel then names the new primary) and send the command again
+ * (ioredis README, "Reconnect on Error").
+ */
+export const reconnectOnReadonly = (err: Error): 2 | false => (err.message.startsWith('READONLY') ? 2 : false);
+
+/** A target's place for logs and errors, never its credentials. */
+export function describeTarget(target: RedisTarget): string {
+  if (target.mode === 'sentinel') return `sentinel primary "${target.name}" via ${target.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`;
+  if (target.mode === 'cluster') return `cluster ${target.nodes.map((s) => `${s.host}:${s.port}`).join(',')}`;
+  try {
+    const u = new URL(target.url);
+    return `${u.protocol}//${u.host}`;
+  } catch {
+    return 'REDIS_URL';
+  }
+}
+
+function tlsOptions(settings: RedisSettings): RedisOptions['tls'] | undefined {
+  const t = settings.tls;
+  if (!t || (t.ca === undefined && t.cert === undefined && t.key === undefined)) return undefined;
+  return { ...(t.ca ? { ca: t.ca } : {}), ...(t.cert ? { cert: t.cert } : {}), ...(t.key ? { key: t.key } : {}) };
+}
+
+/**
+ * One client for `settings` with `options`. A Cluster client is typed as `Redis`: the commands
+ * meshdrift sends are the same, every key it writes shares one hash tag (MESHDRIFT_KEY_PREFIX
+ * `{…}`), and what differs (SCAN, INFO and CONFIG reach one node) goes through `primariesOf`.
+ */
+export function createRedisClient(settings: RedisSettings, options: RedisOptions): Redis {
+  const tls = tlsOptions(settings);
+  const auth = { ...(settings.username ? { username: settings.username } : {}), ...(settings.password ? { password: settings.password } : {}) };
+  const base: RedisOptions = { ...options, reconnectOnError: reconnectOnReadonly };
+  const { target } = settings;
+  if (target.mode === 'url') {
+    // rediss:// turns TLS on by itself; the files add a CA or a client certificate.
+    return new Redis(target.url, { ...base, ...(tls && target.url.startsWith('rediss://') ? { tls } : {}) });
+  }
+  if (target.mode === 'sentinel') {
+    return new Redis({
+      ...base,
+      ...auth,
+      sentinels: target.sentinels,
+      name: target.name,
+      ...(target.sentinelPassword ? { sentinelPassword: target.sentinelPassword } : {}),
+      ...(tls ? { tls, enableTLSForSentinelMode: true } : {}),
+      sentinelRetryStrategy: retryStrategy,
+    });
+  }
+  const { enableOfflineQueue, enableAutoPipelining, lazyConnect, ...perNode } = base;
+  const clusterOptions: ClusterOptions = {
+    ...(enableOfflineQueue !== undefined ? { enableOfflineQueue } : {}),
+    ...(enableAutoPipelining !== undefined ? { enableAutoPipelining } : {}),
+    ...(lazyConnect !== undefined ? { lazyConnect } : {}),
+    clusterRetryStrategy: retryStrategy,
+    redisOptions: { ...perNode, ...auth, ...(tls ? { tls } : {}) },
+  };
+  return new Cluster(target.nodes, clusterOptions) as unknown as Redis;
+}
+
+/** Whether a client (from createRedisClient) is a Redis Cluster client. */
+export function isCluster(redis: Redis): boolean {
+  return (redis as unknown as { isCluster?: boolean }).isCluster === true;
+}
+
+/**
+ * The clients that reach every primary: the client itself, or for a Cluster one per primary node
+ * (for SCAN, INFO, CONFIG: on a Cluster client they reach one node only).
+ */
+export function primariesOf(redis: Redis): Redis[] {
+  return isCluster(redis) ? (redis as unknown as Cluster).nodes('master') : [redis];
+}
 
 export interface RedisConnections {
   /** meshdrift's own commands: stores, the shared clock. Fails fast when Redis is down (no offline queue). */
@@ -26,9 +124,10 @@ export interface RedisConnections {
  * loop (concurrent webhooks' reads and commits, their flush adds) go to Redis in one write. Order on
  * the connection is kept; a failure is still each command's own.
  */
-export function createRedisConnections(url: string, log: Logger): RedisConnections {
+export function createRedisConnections(settings: RedisSettings | string, log: Logger): RedisConnections {
+  const s: RedisSettings = typeof settings === 'string' ? { target: { mode: 'url', url: settings } } : settings;
   const failFast = () =>
-    new Redis(url, {
+    createRedisClient(s, {
       lazyConnect: true,
       // Webhooks must fail fast with 503 when Redis is down rather than hang in an offline queue.
       enableOfflineQueue: false,
@@ -39,7 +138,7 @@ export function createRedisConnections(url: string, log: Logger): RedisConnectio
     });
   const client = failFast();
   const queue = failFast();
-  const worker = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: null, retryStrategy });
+  const worker = createRedisClient(s, { lazyConnect: true, maxRetriesPerRequest: null, retryStrategy });
   for (const [name, r] of [
     ['client', client],
     ['queue', queue],

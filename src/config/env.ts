@@ -75,6 +75,17 @@ const optionalPath = z
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
 
+/** `host:port` entries, comma-separated, at most 32 (Sentinel and Cluster seed nodes). */
+const hostPortList = z
+  .string()
+  .optional()
+  .transform(commaList)
+  .refine(
+    (list) => list.length <= 32 && list.every((e) => /^[A-Za-z0-9.-]{1,253}:\d{1,5}$/.test(e) && Number(e.slice(e.lastIndexOf(':') + 1)) <= 65535),
+    'must be host:port entries, comma-separated, at most 32',
+  )
+  .transform((list) => list.map((e) => ({ host: e.slice(0, e.lastIndexOf(':')), port: Number(e.slice(e.lastIndexOf(':') + 1)) })));
+
 /**
  * The service's environment. Everything operational is here; policy and routes live in one YAML
  * file (issue #3). Secrets are kept out of error messages: only names of variables are reported.
@@ -90,9 +101,28 @@ export const envSchema = z.object({
     .string()
     .default('redis://127.0.0.1:6379')
     .refine((v) => /^rediss?:\/\//.test(v), 'must start with redis:// or rediss://'),
+  /** `host:port` of each sentinel, comma-separated (with REDIS_SENTINEL_NAME): Sentinel instead of REDIS_URL. */
+  REDIS_SENTINELS: hostPortList,
+  /** The primary's name the sentinels monitor (`sentinel monitor <name> …`). */
+  REDIS_SENTINEL_NAME: z.string().trim().min(1).max(256).optional(),
+  REDIS_SENTINEL_PASSWORD: optionalSecret,
+  /** `host:port` of some Redis Cluster nodes, comma-separated: Cluster instead of REDIS_URL. */
+  REDIS_CLUSTER_NODES: hostPortList,
+  /** The data nodes' credentials for Sentinel and Cluster (REDIS_URL carries its own). */
+  REDIS_USERNAME: z.string().trim().min(1).max(256).optional(),
+  REDIS_PASSWORD: optionalSecret,
+  /** PEM files: the CA to trust, and a client certificate and key (rediss://, or TLS to Sentinel and Cluster nodes). */
+  REDIS_TLS_CA_FILE: optionalPath,
+  REDIS_TLS_CERT_FILE: optionalPath,
+  REDIS_TLS_KEY_FILE: optionalPath,
+  /** Every key and queue starts with it; one Cluster hash tag (`{meshdrift}`) keeps them all in one slot. */
   MESHDRIFT_KEY_PREFIX: z
     .string()
-    .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only (it prefixes every Redis key)')
+    .regex(
+      /^[A-Za-z0-9_.-]*(?:\{[A-Za-z0-9_.-]+\}[A-Za-z0-9_.-]*)?$/,
+      'letters, digits, _ . - only, with at most one Redis Cluster hash tag such as {meshdrift} (it prefixes every Redis key)',
+    )
+    .min(1)
     .default('meshdrift'),
   MESHDRIFT_CLUSTER: z.string().min(1).default('in-cluster'),
   MESHDRIFT_ARGOCD_TOKEN: optionalSecret,
@@ -436,11 +466,29 @@ function crossCheck(env: NodeJS.ProcessEnv): string[] {
   if ((env.ARGOCD_TOKEN ?? '').trim() !== '' && (env.ARGOCD_URL ?? '').trim() === '') {
     problems.push('  ARGOCD_URL: is required when ARGOCD_TOKEN is set (the Argo CD server to poll, e.g. https://argocd.example.com)');
   }
-  problems.push(...admissionProblems(env));
+  problems.push(...admissionProblems(env), ...redisModeProblems(env));
   return problems;
 }
 
 const set = (v: string | undefined): boolean => (v ?? '').trim() !== '';
+
+/** One way to reach Redis: REDIS_URL, or Sentinel (both variables), or Cluster. */
+function redisModeProblems(env: NodeJS.ProcessEnv): string[] {
+  const problems: string[] = [];
+  if (set(env.REDIS_SENTINELS) && set(env.REDIS_CLUSTER_NODES)) problems.push('  REDIS_SENTINELS: set either REDIS_SENTINELS or REDIS_CLUSTER_NODES, not both');
+  if (set(env.REDIS_SENTINELS) !== set(env.REDIS_SENTINEL_NAME)) {
+    problems.push('  REDIS_SENTINEL_NAME: REDIS_SENTINELS and REDIS_SENTINEL_NAME go together (the sentinels, and the primary they monitor)');
+  }
+  if ((set(env.REDIS_SENTINELS) || set(env.REDIS_CLUSTER_NODES)) && set(env.REDIS_URL)) {
+    problems.push('  REDIS_URL: leave it unset with REDIS_SENTINELS or REDIS_CLUSTER_NODES (put the password in REDIS_PASSWORD)');
+  }
+  if (set(env.REDIS_CLUSTER_NODES) && !/\{[^}]+\}/.test(env.MESHDRIFT_KEY_PREFIX ?? '')) {
+    problems.push('  MESHDRIFT_KEY_PREFIX: with REDIS_CLUSTER_NODES it must hold a hash tag, e.g. {meshdrift}, so every key and queue shares one slot');
+  }
+  if (set(env.REDIS_TLS_CERT_FILE) !== set(env.REDIS_TLS_KEY_FILE))
+    problems.push('  REDIS_TLS_KEY_FILE: REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE go together');
+  return problems;
+}
 
 /** The admission listener needs its certificate; hashing needs its key. */
 function admissionProblems(env: NodeJS.ProcessEnv): string[] {

@@ -20,7 +20,14 @@ export const INBOUND_SECRET_VARS = [
   'MESHDRIFT_ADMISSION_HASH_KEY',
 ] as const;
 /** Secrets meshdrift presents to others (issued by them): the placeholder rule only. */
-export const OUTBOUND_SECRET_VARS = ['SLACK_BOT_TOKEN', 'SLACK_SIGNING_SECRET', 'ARGOCD_TOKEN', 'REDIS_URL'] as const;
+export const OUTBOUND_SECRET_VARS = [
+  'SLACK_BOT_TOKEN',
+  'SLACK_SIGNING_SECRET',
+  'ARGOCD_TOKEN',
+  'REDIS_URL',
+  'REDIS_PASSWORD',
+  'REDIS_SENTINEL_PASSWORD',
+] as const;
 
 const PLACEHOLDER = /replace[-_ ]?me|change[-_ ]?me|<[^<>]*>|example|placeholder|\.\.\./i;
 
