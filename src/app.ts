@@ -20,6 +20,8 @@ import type { Ingest } from './track/ingest.ts';
 import type { TrackStore } from './track/redis-store.ts';
 import { createIngestStage, createTrackStores } from './track/stores.ts';
 import { createDataLossWatch } from './track/data-loss.ts';
+import { createRedisPreflight } from './track/redis-preflight.ts';
+import { redisSettings } from './config/redis-settings.ts';
 import { type AdmissionStore, createAdmissionStore } from './track/admission-store.ts';
 import { admissionLookupFrom } from './sources/mesh/admission.ts';
 import { startGaugeRefresh } from './queue/gauges.ts';
@@ -81,7 +83,7 @@ export function createApp(opts: AppOptions): App {
   const log = opts.log ?? createLogger(env.MESHDRIFT_LOG_LEVEL);
   const metrics = createMetrics(opts.registry ?? new Registry(), { appMetrics: env.MESHDRIFT_APP_METRICS });
   const prefix = env.MESHDRIFT_KEY_PREFIX;
-  const { client: redis, queue: queueRedis, worker: workerRedis } = createRedisConnections(env.REDIS_URL, log);
+  const { client: redis, queue: queueRedis, worker: workerRedis } = createRedisConnections(redisSettings(env), log);
   // One clock for all replicas (Redis TIME), measured at start and every MESHDRIFT_CLOCK_SYNC_INTERVAL:
   // every decision (snapshot order, group_wait, silences, timers) uses it.
   const clock = opts.now
@@ -147,7 +149,9 @@ export function createApp(opts: AppOptions): App {
   // Draining from stop(): new requests get 503 with Connection: close, /readyz fails.
   const shutdown = createShutdown(log);
   const dataLoss = createDataLossWatch({ env, redis, log, now, metrics, policy: () => holder?.current(), sources: pulled, queues, history });
-  const ready = createReadiness({ draining: shutdown.draining, redis, sources: pulled, dataLoss });
+  // Primary, noeviction, AOF reported (issue #20): at start (refuses an unsafe Redis) and at every reconnect.
+  const preflight = createRedisPreflight({ redis, log, onResult: (check, state) => metrics.setRedisPreflight(check, state) });
+  const ready = createReadiness({ draining: shutdown.draining, redis, sources: pulled, dataLoss, preflight });
   // Sender credentials (throws a ConfigError on a bad MESHDRIFT_SENDERS_FILE or secret).
   const senders = loadSenders(env, opts.processEnv ?? process.env);
   const base = { env, processEnv: opts.processEnv ?? process.env, redis, metrics, log, now };
@@ -206,6 +210,9 @@ export function createApp(opts: AppOptions): App {
         shutdown.onStop('redis', async () => void (await redis.quit().catch(() => redis.disconnect())));
         shutdown.onStop('queue redis', async () => void (await queueRedis.quit().catch(() => queueRedis.disconnect())));
         await connected(redis);
+        await preflight.run();
+        preflight.start();
+        shutdown.onStop('redis preflight', async () => preflight.stop());
         await connected(queueRedis);
         // Before anything decides: the first measurement must succeed (retried), then it is periodic.
         await clock?.start();

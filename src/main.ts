@@ -4,6 +4,7 @@ import { runDemo } from './cli/demo.ts';
 import { runExplain } from './cli/explain.ts';
 import { runValidate } from './cli/validate.ts';
 import { ConfigError, loadEnv } from './config/env.ts';
+import { RedisPreflightError } from './track/redis-preflight.ts';
 import { PolicyLoadError } from './config/policy-holder.ts';
 import { createLogger } from './log.ts';
 
@@ -70,7 +71,7 @@ async function main(argv: readonly string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    if (err instanceof ConfigError || err instanceof PolicyLoadError) process.stderr.write(`meshdrift: ${err.message}\n`);
+    if (err instanceof ConfigError || err instanceof PolicyLoadError || err instanceof RedisPreflightError) process.stderr.write(`meshdrift: ${err.message}\n`);
     else process.stderr.write(`meshdrift: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exit(1);
   },

@@ -163,6 +163,8 @@ export interface Metrics {
   setClockOffset(seconds: number): void;
   /** A failed read of Redis TIME (the last offset stays in use). */
   clockSyncFailed(): void;
+  /** A Redis preflight check's state (track/redis-preflight.ts): 1 passes, 0 fails, -1 could not be read. */
+  setRedisPreflight(check: string, state: 'ok' | 'fail' | 'unknown'): void;
   /** A sender's timestamp bounded to the receipt (track/ingest.ts signalTime): from the future, or too far past. */
   senderTimeClamped(source: string, direction: 'future' | 'past'): void;
   /** A job that failed for good and is kept as a dead letter: `stalled` (its worker died or hung too often) or `failed`. */
@@ -535,7 +537,15 @@ function reliabilityMetrics(
   registry: Registry,
 ): Pick<
   Metrics,
-  'deadLettered' | 'webhookRefused' | 'slackLostPost' | 'redisDataLoss' | 'setRedisDataLossRecent' | 'setClockOffset' | 'clockSyncFailed' | 'senderTimeClamped'
+  | 'deadLettered'
+  | 'webhookRefused'
+  | 'slackLostPost'
+  | 'redisDataLoss'
+  | 'setRedisDataLossRecent'
+  | 'setClockOffset'
+  | 'clockSyncFailed'
+  | 'senderTimeClamped'
+  | 'setRedisPreflight'
 > {
   const deadLetters = new Counter({
     name: 'meshdrift_dead_letters_total',
@@ -576,6 +586,12 @@ function reliabilityMetrics(
     help: 'Failed reads of Redis TIME; the last measured offset stays in use.',
     registers: [registry],
   });
+  const preflight = new Gauge({
+    name: 'meshdrift_redis_preflight',
+    help: 'The Redis preflight at start and at every reconnect, by check: role (the server is a primary), maxmemory_policy (noeviction), aof (appendonly on; reported, not required). 1 passes, 0 fails, -1 could not be read (e.g. CONFIG GET refused).',
+    labelNames: ['check'],
+    registers: [registry],
+  });
   const senderClamped = new Counter({
     name: 'meshdrift_sender_time_clamped_total',
     help: 'Signals whose sender timestamp was bounded to the receipt (MESHDRIFT_MAX_SENDER_SKEW), by source and direction (future: after the receipt; past: older than the allowed skew).',
@@ -591,6 +607,7 @@ function reliabilityMetrics(
     setClockOffset: (seconds) => clockOffset.set(seconds),
     clockSyncFailed: () => clockSyncErrors.inc(),
     senderTimeClamped: (source, direction) => senderClamped.inc({ source, direction }),
+    setRedisPreflight: (check, state) => preflight.set({ check }, state === 'ok' ? 1 : state === 'fail' ? 0 : -1),
   };
 }
 

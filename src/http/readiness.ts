@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { ArgoCdPollerHealth } from '../sources/argocd/poller.ts';
 import type { LeaderGatedKubeSources } from '../sources/kube/gated.ts';
 import { unavailableReason } from '../net/unavailable.ts';
+import type { PreflightResult } from '../track/redis-preflight.ts';
 
 export interface ReadinessDeps {
   /** True once a shutdown began: /readyz fails so the load balancer stops sending. */
@@ -11,12 +12,14 @@ export interface ReadinessDeps {
   sources: { kube(): Pick<LeaderGatedKubeSources, 'health'> | undefined; readonly argoPolling: { health(): ArgoCdPollerHealth | undefined } | undefined };
   /** When Redis lost meshdrift's state, while it is recent (a warning, not unready). */
   dataLoss: { recentLoss(): number | undefined };
+  /** The Redis preflight's last results (track/redis-preflight.ts): a failed role or maxmemory-policy makes it unready. */
+  preflight?: { last(): PreflightResult[] };
 }
 
 /**
  * /readyz: resolves with the warnings that do not make the service unready, rejects with why it is
- * not ready: shutting down, Redis not ready or not answering PING within 1 s, watch sources down,
- * the Argo CD API source not ready.
+ * not ready: shutting down, Redis not ready or not answering PING within 1 s, the Redis preflight
+ * failed (a replica, an evicting maxmemory-policy), watch sources down, the Argo CD API source not ready.
  */
 export function createReadiness(deps: ReadinessDeps): () => Promise<string[]> {
   return async () => {
@@ -31,6 +34,9 @@ export function createReadiness(deps: ReadinessDeps): () => Promise<string[]> {
       }),
       new Promise((_, reject) => setTimeout(() => reject(new Error('redis did not answer PING within 1s')), 1000).unref()),
     ]);
+    const preflight = deps.preflight?.last() ?? [];
+    const refused = preflight.find((r) => r.state === 'fail' && r.check !== 'aof');
+    if (refused) throw new Error(`redis preflight: ${refused.detail}`);
     const health = deps.sources.kube()?.health();
     if (health && !health.ready) {
       const down = health.clusters
@@ -45,9 +51,12 @@ export function createReadiness(deps: ReadinessDeps): () => Promise<string[]> {
       );
     }
     const lostAt = deps.dataLoss.recentLoss();
+    // A check that could not be read (CONFIG GET refused on a managed Redis) is a warning: say what to check.
+    const unchecked = preflight.filter((r) => r.state === 'unknown' && r.check !== 'aof').map((r) => `redis preflight: ${r.detail}`);
     return lostAt === undefined
-      ? []
+      ? unchecked
       : [
+          ...unchecked,
           `redis lost meshdrift state at ${new Date(lostAt).toISOString()} (restarted without persistence?): open alerts and silences from before are gone; findings are re-derived from the sources`,
         ];
   };

@@ -17,7 +17,11 @@ export async function startOwnRedis(extraArgs: string[] = []): Promise<OwnRedis>
     url,
     port,
     async start() {
-      child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extraArgs], { stdio: 'ignore' });
+      child = spawn(
+        'redis-server',
+        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction', ...extraArgs],
+        { stdio: 'ignore' },
+      );
       for (let i = 0; i < 50; i++) {
         if (await redisAnswers(url, 200)) return;
         await new Promise((r) => setTimeout(r, 100));
