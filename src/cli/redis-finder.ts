@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
+import { primariesOf } from '../redis.ts';
 
 export interface FoundRedis {
   url: string;
@@ -54,14 +55,19 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Deletes the keys under `${prefix}:` (SCAN, never FLUSHALL: the Redis may be shared). */
+/**
+ * Deletes the keys under `${prefix}:` (SCAN, never FLUSHALL: the Redis may be shared). SCAN sees one
+ * node's keys: on a Cluster it runs on every primary (with a hash-tagged prefix they are all on one).
+ */
 export async function deleteKeysByPrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
+  for (const node of primariesOf(redis)) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await node.del(...keys);
+    } while (cursor !== '0');
+  }
 }
 
 function onPath(command: string): boolean {

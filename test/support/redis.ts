@@ -7,9 +7,14 @@ export function redisUrl(): string {
   return inject('redisUrl');
 }
 
-/** A unique key prefix for one test: every key and queue the test makes lives under it. */
+/**
+ * A unique key prefix for one test: every key and queue the test makes lives under it. With
+ * MESHDRIFT_TEST_KEY_PREFIX_TAG=1 it is a Redis Cluster hash tag (`{test-…}`), as a Cluster
+ * deployment's is (issue #20): the suite then runs every script and key with the tagged form.
+ */
 export function testPrefix(name: string): string {
-  return `test-${name}-${randomUUID().slice(0, 8)}`;
+  const prefix = `test-${name}-${randomUUID().slice(0, 8)}`;
+  return process.env.MESHDRIFT_TEST_KEY_PREFIX_TAG === '1' ? `{${prefix}}` : prefix;
 }
 
 /** Deletes this prefix's keys only (never FLUSHALL: the Redis is shared). */
