@@ -93,7 +93,11 @@ export interface ClassifyPolicy {
 }
 
 /** The built-in policy: default severities, no rules, every finding to every given receiver. */
-export function defaultPolicy(catalog: Catalog, receivers: readonly string[], timing: { groupWaitMs?: number; groupIntervalMs?: number } = {}): ClassifyPolicy {
+export function defaultPolicy(
+  catalog: Catalog,
+  receivers: readonly string[],
+  timing: { groupWaitMs?: number; groupIntervalMs?: number; resolveWaitMs?: number } = {},
+): ClassifyPolicy {
   const [first, ...others] = receivers;
   const root = compileRoute(
     { receiver: first ?? 'console', routes: others.map((receiver) => ({ receiver, continue: true })) },

@@ -143,6 +143,8 @@ export const envSchema = z.object({
   MESHDRIFT_FLUX_MAX_BODY: byteSize('1MiB').refine((n) => n >= 64 * 1024 && n <= 64 * 1024 * 1024, 'must be between 64KiB and 64MiB'),
   MESHDRIFT_GROUP_WAIT: duration('10s'),
   MESHDRIFT_GROUP_INTERVAL: duration('5m'),
+  /** Default resolve_wait of the root route: how soon a fully resolved group is told so. */
+  MESHDRIFT_RESOLVE_WAIT: duration('30s'),
   /**
    * Drift storms (deliver/storm.ts): this many groups of one receiver first firing within
    * MESHDRIFT_STORM_WINDOW are told as one summary per receiver; 0 turns storms off.

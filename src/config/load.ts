@@ -67,7 +67,7 @@ export type LoadResult = { ok: true; policy: LoadedPolicy } | { ok: false; error
 
 export interface LoadOptions {
   /** Defaults for the root route's timers when the file sets none (from the environment). */
-  timing?: { groupWaitMs?: number; groupIntervalMs?: number };
+  timing?: { groupWaitMs?: number; groupIntervalMs?: number; resolveWaitMs?: number };
   /** When given, secrets the receivers name (env vars) must be set in it. `validate` runs without. */
   env?: NodeJS.ProcessEnv;
   catalog?: Catalog;

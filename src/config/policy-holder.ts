@@ -47,7 +47,12 @@ export interface PolicyHolderOptions<N> {
 }
 
 function loadOptions(opts: Pick<PolicyHolderOptions<unknown>, 'env' | 'processEnv'>): LoadOptions {
-  return { timing: { groupWaitMs: opts.env.MESHDRIFT_GROUP_WAIT, groupIntervalMs: opts.env.MESHDRIFT_GROUP_INTERVAL }, env: opts.processEnv };
+  const timing = {
+    groupWaitMs: opts.env.MESHDRIFT_GROUP_WAIT,
+    groupIntervalMs: opts.env.MESHDRIFT_GROUP_INTERVAL,
+    resolveWaitMs: opts.env.MESHDRIFT_RESOLVE_WAIT,
+  };
+  return { timing, env: opts.processEnv };
 }
 
 /** Loads the initial policy (file or built-in); throws PolicyLoadError listing every error. */

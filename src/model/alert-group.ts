@@ -68,6 +68,12 @@ export const notificationSchema = z.object({
   at: z.number(),
   /** Epoch ms at which the group first fired (for MTTD and "firing for …"). */
   firstSeen: z.number(),
+  /**
+   * A resolved notification's: epoch ms the drift ended (its last finding resolved, meshdrift's
+   * clock), so `resolvedAt - firstSeen` is how long it lasted. Absent from notifications of older
+   * versions: `at` is the best known then.
+   */
+  resolvedAt: z.number().optional(),
   /** Set on a drift storm's summary only (never stored with a group). */
   storm: stormSummarySchema.optional(),
 });

@@ -39,6 +39,8 @@ export interface RouteConfig {
   group_interval?: number | undefined;
   repeat_interval?: number | undefined;
   pending_for?: number | undefined;
+  /** Wait before telling a group fully resolved (the all-clear), instead of group_interval (inherited). */
+  resolve_wait?: number | undefined;
   /** Names of time_intervals during which this route sends nothing (not inherited, as in Alertmanager). */
   mute_time_intervals?: string[] | undefined;
   /** Names of time_intervals outside which this route sends nothing. */
@@ -71,6 +73,7 @@ export const routeSchema: z.ZodType<RouteConfig, unknown> = z.lazy(() =>
     group_interval: duration.optional(),
     repeat_interval: duration.optional(),
     pending_for: duration.optional(),
+    resolve_wait: duration.optional(),
     mute_time_intervals: z.array(z.string().min(1)).optional(),
     active_time_intervals: z.array(z.string().min(1)).optional(),
     slack_actions: slackActionsSchema.optional(),

@@ -12,6 +12,9 @@ export const ROUTE_DEFAULTS = {
   groupIntervalMs: 300_000,
   repeatIntervalMs: 4 * 3_600_000,
   pendingForMs: 0,
+  // meshdrift's own (Alertmanager tells a resolve at the group's next group_interval tick):
+  // docs/reference.md, "resolve_wait".
+  resolveWaitMs: 30_000,
 } as const;
 
 export interface RouteSettings {
@@ -21,6 +24,8 @@ export interface RouteSettings {
   groupIntervalMs: number;
   repeatIntervalMs: number;
   pendingForMs: number;
+  /** Wait before a fully resolved group is told so (the all-clear), instead of group_interval. */
+  resolveWaitMs: number;
   /** Slack button authorization; unset all the way up: MESHDRIFT_SLACK_ALLOWED_USERS decides. */
   slackActions?: Readonly<SlackActionsConfig> | undefined;
 }
@@ -82,6 +87,7 @@ function compileNode(config: RouteConfig, parent: RouteSettings, id: string, pat
     groupIntervalMs: config.group_interval ?? parent.groupIntervalMs,
     repeatIntervalMs: config.repeat_interval ?? parent.repeatIntervalMs,
     pendingForMs: config.pending_for ?? parent.pendingForMs,
+    resolveWaitMs: config.resolve_wait ?? parent.resolveWaitMs,
     slackActions: config.slack_actions ?? parent.slackActions,
   };
   const occurrences = new Map<string, number>();

@@ -169,7 +169,11 @@ const evidenceOf = (f: Finding): Pick<Finding, 'changes' | 'attribution'> => ({
 
 function sameTiming(a: Timing, b: Timing): boolean {
   return (
-    a.groupWaitMs === b.groupWaitMs && a.groupIntervalMs === b.groupIntervalMs && a.repeatIntervalMs === b.repeatIntervalMs && a.pendingForMs === b.pendingForMs
+    a.groupWaitMs === b.groupWaitMs &&
+    a.groupIntervalMs === b.groupIntervalMs &&
+    a.repeatIntervalMs === b.repeatIntervalMs &&
+    a.pendingForMs === b.pendingForMs &&
+    a.resolveWaitMs === b.resolveWaitMs
   );
 }
 
@@ -271,21 +275,41 @@ export function applySignal<S extends SignalView>(prev: S | null, input: SignalI
   if (!firingBefore && opened.length > 0 && (base.lastNotification === null || base.lastNotification.status === 'resolved')) {
     next = { ...next, firstSeen: now, labels: input.labels ?? base.labels };
   }
-  if (changed) next = scheduleFlush(next, changeDueAt(next, now));
+  if (changed) {
+    // Unread firing findings (a view of part of the group) keep it firing: this signal cannot have resolved them.
+    const firing = base.firingUnread === true || Object.values(findings).some((f) => f.status === 'firing');
+    next = scheduleFlush(next, changeDueAt(next, now, firing));
+  }
   return { next, changed, opened, resolved, resolvedFindings, stale: false, dirty };
 }
 
 /**
- * When a change should be decided: group_wait after a quiet group starts firing, otherwise
- * group_interval after the last notification (Alertmanager's timers). A group that fires again
- * soon after its resolve was sent still waits for group_interval, as Alertmanager's group (which
- * outlives the resolve) does: a flap between two ticks is then never sent (bench/flapping.ts).
+ * The route's resolve_wait. A state written before resolve_wait existed has none: its all-clear
+ * waits for group_interval, as that version would have sent it.
  */
-function changeDueAt(state: Pick<SignalView, 'lastNotification' | 'timing'>, now: number): number {
+export function resolveWaitOf(timing: Timing): number {
+  return timing.resolveWaitMs ?? timing.groupIntervalMs;
+}
+
+/**
+ * When a change should be decided (pure; the flush scheduler calls it with the state after the
+ * change): group_wait after a quiet group starts firing, otherwise group_interval after the last
+ * notification (Alertmanager's timers). A group that fires again soon after its resolve was sent
+ * still waits for group_interval, as Alertmanager's group (which outlives the resolve) does: a flap
+ * between two ticks is then never sent (bench/flapping.ts).
+ * `firing`: whether anything in the group still fires after the change. When nothing does (the
+ * last finding told firing resolved), the all-clear is due after resolve_wait, or at the
+ * group_interval tick if that comes first: a resolve is told promptly, not up to group_interval
+ * late (Alertmanager waits for its tick; prometheus/alertmanager#1510 asks for this). A finding
+ * that drifts again within resolve_wait cancels the all-clear (the flush finds it firing).
+ */
+export function changeDueAt(state: Pick<SignalView, 'lastNotification' | 'timing'>, now: number, firing = true): number {
+  const { timing } = state;
   const last = state.lastNotification;
-  if (last === null) return now + state.timing.groupWaitMs;
-  if (last.status === 'resolved') return Math.max(now + state.timing.groupWaitMs, last.at + state.timing.groupIntervalMs);
-  return Math.max(now, last.at + state.timing.groupIntervalMs);
+  if (last === null) return now + timing.groupWaitMs;
+  if (last.status === 'resolved') return Math.max(now + timing.groupWaitMs, last.at + timing.groupIntervalMs);
+  const tick = Math.max(now, last.at + timing.groupIntervalMs);
+  return firing ? tick : Math.min(tick, now + resolveWaitOf(timing));
 }
 
 /**
@@ -389,7 +413,30 @@ export function decide(state: GroupState, ctx: FlushContext): Decision {
   } else if (now - last.at >= state.timing.repeatIntervalMs) {
     reason = 'repeat';
   }
+  // Only the all-clear may come sooner than group_interval after the last notification (resolve_wait):
+  // a change to a group still firing waits for the tick, also when a flush is due before it (an
+  // all-clear that a new drift cancelled, the end of a mute).
+  const tick = last === null ? 0 : last.at + state.timing.groupIntervalMs;
+  if ((reason === 'new-findings' || reason === 'severity-raised' || reason === 'some-resolved') && now < tick) {
+    return { reason: 'none', notifiable, resolvedToAnnounce, wakeAt: earliest(wakeAt, tick) };
+  }
   return { reason, notifiable, resolvedToAnnounce, wakeAt };
+}
+
+/**
+ * When a group's drift ended, by meshdrift's clock: the latest resolve among its resolved findings
+ * (when the snapshot that no longer listed it was applied), not when the all-clear is sent. Drift
+ * Flux had already reverted (Corrected) ended by the time it was last reported. `fallback` when
+ * nothing says (a state from an older version).
+ */
+export function driftEndedAt(findings: readonly TrackedFinding[], fallback: number): number {
+  let ended: number | undefined;
+  for (const f of findings) {
+    if (f.status !== 'resolved' || f.resolvedAt === undefined) continue;
+    const at = f.state === 'Corrected' ? Math.min(f.resolvedAt, f.lastSeen) : f.resolvedAt;
+    ended = ended === undefined ? at : Math.max(ended, at);
+  }
+  return Math.min(ended ?? fallback, fallback);
 }
 
 export interface FlushResult {
@@ -436,6 +483,7 @@ export function flush(state: GroupState, flushSeq: number, ctx: FlushContext): F
     resolved: d.resolvedToAnnounce,
     at: now,
     firstSeen: state.firstSeen,
+    ...(status === 'resolved' ? { resolvedAt: driftEndedAt(Object.values(state.findings), now) } : {}),
   };
 
   const findings: Record<string, TrackedFinding> = {};
@@ -451,7 +499,10 @@ export function flush(state: GroupState, flushSeq: number, ctx: FlushContext): F
     }
   }
   let next: GroupState = { ...base, findings, lastNotification: notification };
-  if (selfResolved) next = scheduleFlush(next, now + state.timing.groupIntervalMs);
+  if (selfResolved) {
+    const firing = Object.values(findings).some((f) => f.status === 'firing');
+    next = scheduleFlush(next, changeDueAt(next, now, firing));
+  }
   if (d.wakeAt !== null) next = scheduleFlush(next, Math.max(d.wakeAt, now + state.timing.groupIntervalMs));
   if (status === 'firing') next = scheduleFlush(next, now + state.timing.repeatIntervalMs);
   return { next, notification };

@@ -19,6 +19,12 @@ export const timingSchema = z.object({
   repeatIntervalMs: z.number().nonnegative(),
   /** A finding must stay drifted this long before it is notified (flap suppression). */
   pendingForMs: z.number().nonnegative(),
+  /**
+   * Wait before a group whose every finding resolved is told so (the all-clear), instead of
+   * group_interval. Absent in states written before it existed (a rolling upgrade): such a group
+   * is told at group_interval, as before (track/decide.ts resolveWaitOf).
+   */
+  resolveWaitMs: z.number().nonnegative().optional(),
 });
 /** The timers of the route that formed a group (Alertmanager's, plus pending_for). */
 export type Timing = z.infer<typeof timingSchema>;

@@ -25,7 +25,13 @@ export function routeIndex(root: CompiledRoute): Map<string, CompiledRoute> {
 }
 
 export function timingOf(route: CompiledRoute): Timing {
-  return { groupWaitMs: route.groupWaitMs, groupIntervalMs: route.groupIntervalMs, repeatIntervalMs: route.repeatIntervalMs, pendingForMs: route.pendingForMs };
+  return {
+    groupWaitMs: route.groupWaitMs,
+    groupIntervalMs: route.groupIntervalMs,
+    repeatIntervalMs: route.repeatIntervalMs,
+    pendingForMs: route.pendingForMs,
+    resolveWaitMs: route.resolveWaitMs,
+  };
 }
 
 export function scopeOf(signal: Signal): SignalScope {

@@ -16,6 +16,8 @@ export interface ServiceOptions {
   env?: Record<string, string>;
   /** Where the service logs (default: nowhere). */
   log?: Logger;
+  /** Replaces the shared clock (AppOptions.now): a test that is about time moves it. */
+  now?: () => number;
 }
 
 /** The whole service in-process on 127.0.0.1:0, with short timers and test secrets. */
@@ -43,6 +45,7 @@ export async function startService(opts: ServiceOptions): Promise<App & { url: s
     registry: new Registry(),
     log: opts.log ?? createLogger('silent'),
     deliveryRetry: { attempts: 5, backoffMs: 100 },
+    ...(opts.now === undefined ? {} : { now: opts.now }),
   });
   await app.start();
   return Object.assign(app, { url: app.address().url });

@@ -75,10 +75,16 @@ function plural(count: number, one: string, many: string): string {
   return `${count} ${count === 1 ? one : many}`;
 }
 
-/** "45m", "4h", "4h 5m", "2d 3h": at most two units, rounded down. */
+/** "45s", "5m 50s", "45m", "4h", "4h 5m", "2d 3h": at most two units, rounded down. */
 export function formatDuration(ms: number): string {
-  const minutes = Math.max(0, Math.floor(ms / 60_000));
-  if (minutes < 1) return 'less than a minute';
+  const seconds = Math.max(0, Math.floor(ms / 1000));
+  if (seconds < 1) return 'less than a second';
+  if (seconds < 3600) {
+    const m = Math.floor(seconds / 60);
+    const s = seconds % 60;
+    return m === 0 ? `${s}s` : s > 0 ? `${m}m ${s}s` : `${m}m`;
+  }
+  const minutes = Math.floor(seconds / 60);
   const d = Math.floor(minutes / 1440);
   const h = Math.floor((minutes % 1440) / 60);
   const m = minutes % 60;
@@ -90,7 +96,8 @@ export function formatDuration(ms: number): string {
 // The reply's first line (mrkdwn) and the same in plain words for the notification preview.
 function replyHeadline(n: Notification, counts: { firing: number; added: number | undefined; resolved: number }): { mrkdwn: string; plain: string } {
   const drifted = plural(counts.firing, 'drifted resource', 'drifted resources');
-  const since = formatDuration(n.at - n.firstSeen);
+  // A resolve says how long the drift lasted (to its last finding's resolve), not how long until this reply.
+  const since = formatDuration((n.status === 'resolved' ? (n.resolvedAt ?? n.at) : n.at) - n.firstSeen);
   const severity = n.severity.toUpperCase();
   switch (n.reason) {
     case 'new-findings': {

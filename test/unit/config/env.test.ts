@@ -27,6 +27,7 @@ describe('loadEnv', () => {
       MESHDRIFT_CLUSTER: 'in-cluster',
       MESHDRIFT_GROUP_WAIT: 10_000,
       MESHDRIFT_GROUP_INTERVAL: 300_000,
+      MESHDRIFT_RESOLVE_WAIT: 30_000,
       MESHDRIFT_LOG_LEVEL: 'info',
     });
     expect(loadEnv({}).SLACK_BOT_TOKEN).toBeUndefined();

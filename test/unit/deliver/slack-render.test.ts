@@ -279,6 +279,12 @@ describe('renderSlackThreadReply', () => {
       { status: 'resolved', firing: [], resolved: [resolvedOf(vs), resolvedOf(gw)], at: T0 + 26 * 3_600_000 },
       /^:white_check_mark: \*All resolved\* · back in sync after 1d 2h$/,
     ],
+    [
+      'resolved',
+      // The drift ended 5m50s in; the reply went out later: the reply says how long the drift lasted.
+      { status: 'resolved', firing: [], resolved: [resolvedOf(vs)], at: T0 + 10 * 60_000, resolvedAt: T0 + 5 * 60_000 + 50_000 },
+      /^:white_check_mark: \*All resolved\* · back in sync after 5m 50s$/,
+    ],
     ['repeat', { firing: [vs, gw], at: T0 + 4 * 3_600_000 }, /^:repeat: \*Still drifted after 4h\*: 2 findings, up to HIGH$/],
   ])('starts a %s reply with one line saying what changed', (reason, over, headline) => {
     const text = body(notification({ seq: 2, reason, ...over }), { ...told });
@@ -403,15 +409,19 @@ describe('renderSlackThreadReply', () => {
   });
 
   it.each([
-    [0, 'less than a minute'],
-    [59_999, 'less than a minute'],
+    [0, 'less than a second'],
+    [999, 'less than a second'],
+    [45_000, '45s'],
+    [59_999, '59s'],
     [60_000, '1m'],
+    [5 * 60_000 + 50_000, '5m 50s'],
     [45 * 60_000, '45m'],
+    [3_599_999, '59m 59s'],
     [4 * 3_600_000, '4h'],
     [4 * 3_600_000 + 5 * 60_000 + 30_000, '4h 5m'],
     [24 * 3_600_000, '1d'],
     [51 * 3_600_000 + 7 * 60_000, '2d 3h'],
-    [-5_000, 'less than a minute'],
+    [-5_000, 'less than a second'],
   ])('formats %i ms as %s', (ms, expected) => {
     expect(formatDuration(ms)).toBe(expected);
   });

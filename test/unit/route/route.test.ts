@@ -37,6 +37,7 @@ describe('route tree', () => {
         {
           matchers: ['category="security"'],
           receiver: 'security',
+          resolve_wait: 5000,
           routes: [{ matchers: ['cluster=~"prod-.*"'], receiver: 'security-prod', group_wait: 1000 }],
         },
         { matchers: ['category="traffic"'], receiver: 'traffic' },
@@ -66,6 +67,9 @@ describe('route tree', () => {
     expect(securityProd?.path).toBe('route.routes[1].routes[0]');
     expect(securityProd?.id).toMatch(/^content:[0-9a-f]{16}$/);
     expect(securityProd?.groupBy).toEqual(ROUTE_DEFAULTS.groupBy);
+    // resolve_wait too: set on the security route, inherited by its child; the default elsewhere.
+    expect([security?.resolveWaitMs, securityProd?.resolveWaitMs]).toEqual([5000, 5000]);
+    expect(matchRoutes(root, { category: 'traffic' })[0]?.resolveWaitMs).toBe(ROUTE_DEFAULTS.resolveWaitMs);
   });
 });
 

@@ -3,8 +3,8 @@ import type { TrackedFinding } from '../../../src/model/alert-group.ts';
 import type { Finding } from '../../../src/model/finding.ts';
 import type { Severity } from '../../../src/model/severity.ts';
 import type { DriftState } from '../../../src/model/signal.ts';
-import { applySignal, decide, flush, type FlushContext, type SignalInput } from '../../../src/track/decide.ts';
-import type { GroupState, Timing } from '../../../src/track/group-state.ts';
+import { applySignal, changeDueAt, decide, driftEndedAt, flush, resolveWaitOf, type FlushContext, type SignalInput } from '../../../src/track/decide.ts';
+import { groupStateSchema, type GroupState, type Timing } from '../../../src/track/group-state.ts';
 
 const timing: Timing = { groupWaitMs: 10_000, groupIntervalMs: 300_000, repeatIntervalMs: 4 * 3_600_000, pendingForMs: 0 };
 const owner = { kind: 'Application', namespace: 'argocd', name: 'app' };
@@ -256,5 +256,116 @@ describe('decide and flush', () => {
     const resolved = flush(s, s.pendingFlush?.seq ?? 0, at(400_000)).next;
     const again = applyAndFlush(resolved, [finding('a', 'medium', 'Corrected')], 500_000, 'partial');
     expect(again.notification).toMatchObject({ reason: 'first', seq: 3 });
+  });
+});
+
+function withoutTiming({ timing: _timing, ...rest }: SignalInput): SignalInput {
+  return rest;
+}
+
+describe('resolve_wait: a fully resolved group is told promptly (issue #19)', () => {
+  const tr: Timing = { ...timing, resolveWaitMs: 30_000 };
+  const fire = (findings: Finding[], now: number, t: Timing = tr) => applyAndFlush(null, findings, now, 'snapshot', t).state as GroupState;
+  const apply = (state: GroupState | null, findings: Finding[], now: number, t: Timing = tr) =>
+    applySignal(state, input(findings, 'snapshot', 0, t), now).next as GroupState;
+  const runDue = (state: GroupState) => flush(state, state.pendingFlush?.seq ?? 0, at(state.pendingFlush?.dueAt ?? 0));
+
+  it('the all-clear is due resolve_wait after the last finding resolved, and carries when the drift ended', () => {
+    const fired = fire([finding('a'), finding('b')], 0); // told at 10 s
+    // a resolves at 1m: b still fires, so that change waits for the group_interval tick.
+    const partly = apply(fired, [finding('b')], 60_000);
+    expect(partly.pendingFlush?.dueAt).toBe(10_000 + timing.groupIntervalMs);
+    const some = runDue(partly);
+    expect(some.notification).toMatchObject({ reason: 'some-resolved', at: 310_000 });
+    // b resolves at 5m50s: nothing fires any more: due resolve_wait later, not at the next tick (610 s).
+    const ended = 350_000;
+    const clean = apply(some.next, [], ended);
+    expect(clean.pendingFlush?.dueAt).toBe(ended + 30_000);
+    const told = runDue(clean);
+    expect(told.notification).toMatchObject({ reason: 'resolved', status: 'resolved', at: ended + 30_000, resolvedAt: ended, firstSeen: 0 });
+    expect(told.notification?.resolved.map((f) => f.resource.name)).toEqual(['b']);
+    expect(told.next?.pendingFlush).toBeNull();
+  });
+
+  it('the group_interval tick is used when it comes before resolve_wait', () => {
+    const fired = fire([finding('a')], 0);
+    const clean = apply(fired, [], 300_000); // the tick is at 310 s, resolve_wait would end at 330 s
+    expect(clean.pendingFlush?.dueAt).toBe(310_000);
+    expect(runDue(clean).notification).toMatchObject({ reason: 'resolved', resolvedAt: 300_000 });
+  });
+
+  it('a drift back within resolve_wait cancels the all-clear; a new finding then still waits for the tick', () => {
+    const fired = fire([finding('a')], 0);
+    const clean = apply(fired, [], 60_000);
+    expect(clean.pendingFlush?.dueAt).toBe(90_000);
+    // a drifts again at 70 s: at 90 s nothing is news, nothing is sent.
+    const back = apply(clean, [finding('a')], 70_000);
+    const quiet = runDue(back);
+    expect(quiet.notification).toBeNull();
+    // b appears instead at 70 s: the flush at 90 s holds it until group_interval after the last notification.
+    const other = apply(clean, [finding('b')], 70_000);
+    expect(other.pendingFlush?.dueAt).toBe(90_000);
+    const held = runDue(other);
+    expect(held.notification).toBeNull();
+    expect(held.next?.pendingFlush?.dueAt).toBe(10_000 + timing.groupIntervalMs);
+    expect(runDue(held.next as GroupState).notification).toMatchObject({ reason: 'new-findings', at: 310_000 });
+  });
+
+  it('a group firing again after its all-clear went out still waits for group_interval', () => {
+    const fired = fire([finding('a')], 0);
+    const resolved = runDue(apply(fired, [], 60_000));
+    expect(resolved.notification).toMatchObject({ reason: 'resolved', at: 90_000 });
+    const again = apply(resolved.next, [finding('a')], 100_000);
+    expect(again.pendingFlush?.dueAt).toBe(90_000 + timing.groupIntervalMs);
+  });
+
+  it('drift Flux already reverted (Corrected) is all-clear resolve_wait after it was told, and lasted until it was last reported', () => {
+    const first = applyAndFlush(null, [finding('a', 'medium', 'Corrected')], 0, 'partial', tr);
+    expect(first.notification).toMatchObject({ reason: 'first', at: 10_000 });
+    const state = first.state as GroupState;
+    expect(state.pendingFlush?.dueAt).toBe(10_000 + 30_000);
+    expect(runDue(state).notification).toMatchObject({ reason: 'resolved', resolvedAt: 0 });
+  });
+
+  it('a state written before resolve_wait (a rolling upgrade) reads, and tells its all-clear at group_interval as before', () => {
+    const fired = fire([finding('a')], 0, timing);
+    const stored = groupStateSchema.parse(JSON.parse(JSON.stringify(fired)));
+    expect(stored.timing).toEqual({ groupWaitMs: 10_000, groupIntervalMs: 300_000, repeatIntervalMs: 4 * 3_600_000, pendingForMs: 0 });
+    expect(resolveWaitOf(stored.timing)).toBe(timing.groupIntervalMs);
+    // A signal that routes nothing to the group keeps the stored timers: the old due time.
+    const clean = applySignal(stored, withoutTiming(input([], 'snapshot', 0, timing)), 60_000).next as GroupState;
+    expect(clean.pendingFlush?.dueAt).toBe(310_000);
+    // A signal from this version brings the route's resolve_wait, and the timing is rewritten.
+    const now = applySignal(stored, input([], 'snapshot', 0, tr), 60_000);
+    expect(now.next?.timing.resolveWaitMs).toBe(30_000);
+    expect(now.next?.pendingFlush?.dueAt).toBe(90_000);
+  });
+
+  it('changeDueAt is a pure function of the last notification, the timers and whether anything still fires', () => {
+    const last = (status: 'firing' | 'resolved', at: number) => ({ lastNotification: { status, at }, timing: tr });
+    expect(changeDueAt({ lastNotification: null, timing: tr }, 1000)).toBe(11_000);
+    expect(changeDueAt(last('firing', 0), 1000)).toBe(300_000);
+    expect(changeDueAt(last('firing', 0), 1000, false)).toBe(31_000);
+    expect(changeDueAt(last('firing', 0), 299_000, false)).toBe(300_000);
+    expect(changeDueAt(last('resolved', 0), 1000)).toBe(300_000);
+  });
+});
+
+describe('driftEndedAt', () => {
+  const tracked = (name: string, over: Partial<TrackedFinding>): TrackedFinding => ({
+    ...finding(name),
+    firstSeen: 0,
+    lastSeen: 0,
+    status: 'resolved',
+    ...over,
+  });
+  it.each<[string, TrackedFinding[], number]>([
+    ['the latest resolve', [tracked('a', { resolvedAt: 5_000 }), tracked('b', { resolvedAt: 7_000 })], 7_000],
+    ['firing ones do not count', [tracked('a', { resolvedAt: 5_000 }), tracked('b', { status: 'firing' })], 5_000],
+    ['Corrected: when last reported', [tracked('a', { state: 'Corrected', lastSeen: 2_000, resolvedAt: 9_000 })], 2_000],
+    ['nothing known: the fallback', [tracked('a', {})], 10_000],
+    ['never after the fallback', [tracked('a', { resolvedAt: 20_000 })], 10_000],
+  ])('%s', (_name, findings, expected) => {
+    expect(driftEndedAt(findings, 10_000)).toBe(expected);
   });
 });
