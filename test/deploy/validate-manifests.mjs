@@ -15,7 +15,8 @@ let checks = 0;
 const NS = 'meshdrift';
 /** The API groups of the mesh catalog (src/classify/catalog.ts): what the mesh watch may read. */
 const MESH_GROUPS = new Set((await import(`${root}src/classify/catalog.ts`)).MESH_CATALOG.map((e) => e.group));
-const IMAGE = 'ghcr.io/meshdrift/meshdrift:0.1.0';
+/** What .github/workflows/release.yml publishes for the tag v<version of package.json>. */
+const IMAGE = `ghcr.io/meshdrift/meshdrift:${JSON.parse(readFileSync(`${root}package.json`, 'utf8')).version}`;
 const POD_LABELS = { 'app.kubernetes.io/name': 'meshdrift', 'app.kubernetes.io/component': 'server' };
 const SECRET_KEYS = ['MESHDRIFT_ARGOCD_TOKEN', 'MESHDRIFT_FLUX_HMAC_KEY', 'MESHDRIFT_API_TOKEN', 'SLACK_BOT_TOKEN', 'REDIS_URL'];
 const CONFIG_KEYS = ['MESHDRIFT_CLUSTER', 'MESHDRIFT_GROUP_WAIT', 'SLACK_CHANNEL', 'MESHDRIFT_LOG_LEVEL', 'MESHDRIFT_POLICY'];
