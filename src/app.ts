@@ -202,6 +202,7 @@ export function createApp(opts: AppOptions): App {
           audit,
           onRemediation: (action, outcome) => metrics.remediation(action, outcome),
           clusters: env.kubeSources.clusters,
+          destinations: env.MESHDRIFT_ARGOCD_DESTINATIONS,
         });
         holder = await loadPolicyWithReceivers({ ...base, consoleOut: opts.consoleOut, factories: { remediate }, stateLostAt: dataLoss.recentLoss });
         const loaded = holder;

@@ -1,4 +1,5 @@
 import { formatPolicyError, loadPolicyFile } from '../config/load.ts';
+import { policyWarnings } from '../config/warnings.ts';
 
 /**
  * `meshdrift validate <policy.yaml>`: a pre-merge check for a policy repository. Offline: secrets
@@ -16,6 +17,7 @@ export async function runValidate(args: readonly string[], out: NodeJS.WritableS
     err.write(`${file}: ${result.errors.length} error${result.errors.length === 1 ? '' : 's'}\n`);
     return 1;
   }
+  for (const w of policyWarnings(result.policy.config)) err.write(`${file}: warning: ${w}\n`);
   const { rules, receivers, routes } = result.policy.summary;
   out.write(
     `${file}: OK (${rules} rule${rules === 1 ? '' : 's'}, ${receivers} receiver${receivers === 1 ? '' : 's'}, ${routes} route${routes === 1 ? '' : 's'})\n`,

@@ -8,6 +8,7 @@ import { policyDurationSchema } from '../model/duration.ts';
 import { ruleSchema } from '../classify/rule-config.ts';
 import { routeSchema } from '../route/route-config.ts';
 import { CLUSTER_NAME } from './clusters.ts';
+import { MESH_CATEGORIES } from '../classify/catalog.ts';
 
 /**
  * The policy file (MESHDRIFT_POLICY), modelled on Alertmanager's configuration but in drift
@@ -84,6 +85,20 @@ export const receiverSchema = z
         kube: z.strictObject({ cluster: clusterName }).optional(),
         /** flux-reconcile: annotate the Kustomization's or HelmRelease's source first (`flux reconcile --with-source`). */
         source_first: z.boolean().default(false),
+        /** The finding categories it acts on; default the mesh ones (never `non-mesh`, a Deployment) unless listed here. */
+        categories: z
+          .array(z.enum(CATEGORIES))
+          .min(1)
+          .max(CATEGORIES.length)
+          .default([...MESH_CATEGORIES]),
+        /**
+         * Scope, from what meshdrift reads itself (the Application's `spec.destination` and
+         * `spec.project`, the Flux object's namespace and the cluster it was read from), never
+         * from the webhook: anything outside is refused and audited. Unset: no limit.
+         */
+        clusters: z.array(z.string().min(1).max(512)).min(1).max(100).optional(),
+        projects: z.array(z.string().min(1).max(253)).min(1).max(100).optional(),
+        namespaces: z.array(z.string().min(1).max(253)).min(1).max(100).optional(),
       })
       .superRefine((r, ctx) => {
         const issue = (path: string, message: string): void => ctx.addIssue({ code: 'custom', path: [path], message });
@@ -100,6 +115,12 @@ export const receiverSchema = z
             issue('flux', 'flux-reconcile needs `kube: { cluster }` (a MESHDRIFT_CLUSTERS name) or `flux: { api_url, token_env }`');
           if (r.flux !== undefined && r.kube !== undefined) issue('kube', 'set only one of `kube: { cluster }` and `flux: { api_url, token_env }`');
           if (r.prune) issue('prune', 'prune applies to argocd-sync and argocd-operation only');
+          if (r.clusters !== undefined && r.kube === undefined)
+            issue(
+              'clusters',
+              'clusters needs `kube: { cluster }` for flux-reconcile: through `flux: { api_url }` meshdrift does not know which cluster it writes to',
+            );
+          if (r.projects !== undefined) issue('projects', 'projects are Argo CD projects: they apply to argocd-sync and argocd-operation only');
         } else {
           if (r.flux !== undefined) issue('flux', '`flux` applies to flux-reconcile only');
           if (r.source_first) issue('source_first', 'source_first applies to flux-reconcile only');

@@ -1,5 +1,6 @@
 import type { OwnerRef, ResourceRef } from '../model/signal.ts';
 import type { VerifyObservation } from './verify.ts';
+import type { TargetScope } from './scope.ts';
 import { redactSecrets } from '../net/http.ts';
 
 /**
@@ -20,6 +21,12 @@ export interface TargetState {
   suspended: boolean;
   /** Resources the tool reports Synced now (Argo CD `status.resources`); empty when it does not say. */
   synced: ResourceRef[];
+  /** Where the owner deploys, as read from the tool (never the webhook): the scope checks (scope.ts). */
+  scope?: TargetScope;
+  /** Argo CD's sync windows deny a sync now (`GET …/syncwindows` canSync false): why, and when to look again. */
+  syncWindow?: { reason: string; retryAfterMs: number };
+  /** The last operation Argo CD reports (`status.operationState`): who started it and when (epoch ms). */
+  lastOperation?: { by: string; startedAt: number; byMeshdrift: boolean };
 }
 
 export interface RemediationRequest {

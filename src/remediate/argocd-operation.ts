@@ -3,7 +3,15 @@ import type { OwnerRef } from '../model/signal.ts';
 import { redact, type ActionFailure, type RemediationClient, type RemediationRequest } from './action.ts';
 import { parseJsonAs } from '../model/json.ts';
 import { transportFailure } from '../net/http.ts';
-import { applicationObservation, applicationSchema, operationInProgress, syncedResources } from './argocd-sync.ts';
+import {
+  applicationObservation,
+  applicationSchema,
+  applicationSpecSchema,
+  applicationTarget,
+  MESHDRIFT_USERNAME,
+  operationInProgress,
+  syncedResources,
+} from './argocd-sync.ts';
 import type { KubeHttp } from './kube-http.ts';
 
 /**
@@ -43,7 +51,9 @@ const MAX_INFO = 250;
 // operation is built from and guarded by.
 const kubeApplicationSchema = applicationSchema.extend({
   metadata: z.object({ name: z.string(), namespace: z.string().optional(), resourceVersion: z.string().optional(), deletionTimestamp: z.string().nullish() }),
-  spec: z.object({ syncPolicy: z.object({ syncOptions: z.array(z.string()).nullish(), retry: z.unknown().optional() }).nullish() }).nullish(),
+  spec: applicationSpecSchema
+    .extend({ syncPolicy: z.object({ syncOptions: z.array(z.string()).nullish(), retry: z.unknown().optional() }).nullish() })
+    .nullish(),
 });
 type KubeApplication = z.infer<typeof kubeApplicationSchema>;
 
@@ -70,7 +80,7 @@ export function operationFor(req: RemediationRequest, app: Pick<KubeApplication,
       })),
       ...(syncOptions.length > 0 ? { syncOptions: [...syncOptions] } : {}),
     },
-    initiatedBy: { username: 'meshdrift', automated: false },
+    initiatedBy: { username: MESHDRIFT_USERNAME, automated: false },
     info: [{ name: 'reason', value: req.reason.slice(0, MAX_INFO) }],
     ...(retry === undefined || retry === null ? {} : { retry }),
   };
@@ -131,7 +141,10 @@ export function createArgoCdOperationClient(opts: ArgoCdOperationClientOptions):
     async inspect(owner) {
       const got = await read(owner);
       if (!got.ok) return got;
-      return { ok: true, state: { inProgress: operationInProgress(got.app), suspended: false, synced: syncedResources(got.app) } };
+      return {
+        ok: true,
+        state: { inProgress: operationInProgress(got.app), suspended: false, synced: syncedResources(got.app), ...applicationTarget(got.app) },
+      };
     },
     async remediate(req) {
       const what = `sync operation on ${label(req.owner)}`;

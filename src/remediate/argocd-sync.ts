@@ -4,6 +4,7 @@ import { redact, type ActionFailure, type RemediationClient, type RemediationReq
 import { parseJsonAs } from '../model/json.ts';
 import { createTextHttpClient, transportFailure } from '../net/http.ts';
 import type { VerifyObservation } from './verify.ts';
+import type { TargetScope } from './scope.ts';
 
 /** Options for {@link createArgoCdSyncClient}. */
 export interface ArgoCdSyncClientOptions {
@@ -50,18 +51,77 @@ const resourceStatusSchema = z.object({
   status: z.string().optional(),
 });
 
+const operationSchema = z.object({
+  initiatedBy: z.object({ username: z.string().optional(), automated: z.boolean().optional() }).nullish(),
+  info: z.array(z.object({ name: z.string().optional(), value: z.string().optional() })).nullish(),
+});
+
+/** Where an Application deploys: its project and destination (the scope checks, scope.ts). */
+export const applicationSpecSchema = z.object({
+  project: z.string().nullish(),
+  destination: z.object({ server: z.string().nullish(), name: z.string().nullish(), namespace: z.string().nullish() }).nullish(),
+});
+
 // Only what meshdrift reads of an Application; everything else passes through.
 export const applicationSchema = z.object({
   metadata: z.object({ name: z.string(), namespace: z.string().optional() }),
+  spec: applicationSpecSchema.nullish(),
   operation: z.unknown().optional(),
   status: z
     .object({
-      operationState: z.object({ phase: z.string().optional(), message: z.string().optional() }).nullish(),
+      operationState: z
+        .object({
+          phase: z.string().optional(),
+          message: z.string().optional(),
+          startedAt: z.string().nullish(),
+          operation: operationSchema.nullish().catch(undefined),
+        })
+        .nullish(),
       resources: z.array(resourceStatusSchema).nullish(),
     })
     .nullish(),
 });
 export type ArgoCdApplication = z.infer<typeof applicationSchema>;
+
+/** The Argo CD Application's own account for what meshdrift starts (argocd-operation's `initiatedBy.username`). */
+export const MESHDRIFT_USERNAME = 'meshdrift';
+
+/**
+ * What meshdrift reads of an Application for its guardrails: where it deploys (`spec.destination`,
+ * `spec.project`) and who started its last operation, and when. An operation is meshdrift's when
+ * it carries meshdrift's info entry (argocd-sync `infos`) or its username (argocd-operation).
+ */
+export function applicationTarget(app: ArgoCdApplication): Pick<TargetState, 'scope' | 'lastOperation'> {
+  const d = app.spec?.destination;
+  const scope: TargetScope = {
+    destination: { server: d?.server ?? undefined, name: d?.name ?? undefined, namespace: d?.namespace ?? undefined },
+    project: app.spec?.project || 'default',
+  };
+  const state = app.status?.operationState;
+  const startedAt = state?.startedAt ? Date.parse(state.startedAt) : Number.NaN;
+  if (!Number.isFinite(startedAt)) return { scope };
+  const by = state?.operation?.initiatedBy?.username ?? '';
+  const byMeshdrift = by === MESHDRIFT_USERNAME || (state?.operation?.info ?? []).some((i) => i.name === 'meshdrift');
+  return { scope, lastOperation: { by: by === '' ? 'an unnamed user' : by.slice(0, 100), startedAt, byMeshdrift } };
+}
+
+/**
+ * `GET /api/v1/applications/{name}/syncwindows` (server/application/application.proto
+ * ApplicationSyncWindowsResponse): the project's windows that match the app, those active now,
+ * and whether a manual sync may run now (`canSync`, application.go GetApplicationSyncWindows:
+ * `CanSync(true, nil)`, the check the Sync handler makes). Empty lists are left out (omitempty).
+ */
+const syncWindowSchema = z.object({
+  kind: z.string().optional(),
+  schedule: z.string().optional(),
+  duration: z.string().optional(),
+  manualSync: z.boolean().optional(),
+});
+export const syncWindowsSchema = z.object({
+  activeWindows: z.array(syncWindowSchema).nullish(),
+  assignedWindows: z.array(syncWindowSchema).nullish(),
+  canSync: z.boolean().optional(),
+});
 
 /** Whether an Application has an operation pending (`.operation` set) or running. */
 export function operationInProgress(app: ArgoCdApplication): boolean {
@@ -78,6 +138,49 @@ export function syncBody(req: RemediationRequest, controlPlaneNamespace: string,
     ...(req.owner.namespace !== '' && req.owner.namespace !== controlPlaneNamespace ? { appNamespace: req.owner.namespace } : {}),
     infos: [{ name: 'meshdrift', value: req.reason.slice(0, MAX_INFO) }],
   };
+}
+
+type Fail = (kind: ActionFailure['kind'], retryable: boolean, reason: string, retryAfterMs?: number) => ActionFailure;
+
+// Maps a non-2xx answer. `what` says which call ("sync of Application argocd/x").
+function mapArgoError(fail: Fail, a: { status: number; text: string; what: string; inProgressRetryMs: number; syncWindowRetryMs: number }): ActionFailure {
+  const { status, text, what, inProgressRetryMs, syncWindowRetryMs } = a;
+  const said = grpcMessage(text);
+  const detail = said === '' ? '' : `: ${said}`;
+  if (status === 400 && /another operation is already in progress/i.test(said)) {
+    return fail('in-progress', true, `argocd ${what}: another operation is already in progress; retrying later`, inProgressRetryMs);
+  }
+  if (status === 403 && /blocked by sync window/i.test(said)) {
+    return fail('sync-window', true, `argocd ${what}: blocked by a sync window; retrying in ${Math.round(syncWindowRetryMs / 60_000)}m`, syncWindowRetryMs);
+  }
+  if (status === 401) return fail('rejected', false, `argocd ${what}: HTTP 401, the token was rejected (expired or revoked?)${detail}`);
+  if (status === 403)
+    return fail(
+      'rejected',
+      false,
+      `argocd ${what}: HTTP 403, permission denied (RBAC needs applications get and sync; Argo CD says the same for an app it cannot find)${detail}`,
+    );
+  if (status === 404) return fail('rejected', false, `argocd ${what}: HTTP 404, application not found${detail}`);
+  if (status === 408 || status === 429 || status >= 500) return fail('unavailable', true, `argocd ${what}: HTTP ${status}${detail}`);
+  const hint = status >= 300 && status < 400 ? ' (redirect not followed: check the API URL)' : '';
+  return fail('rejected', false, `argocd ${what}: HTTP ${status}${detail}${hint}`);
+}
+
+/** What the syncwindows answer says for a sync now: nothing in the way, a deferral naming the active windows, or an unreadable answer. */
+function syncWindowVerdict(
+  text: string,
+  c: { app: string; what: string; retryMs: number; fail: Fail },
+): { ok: true; blocked?: TargetState['syncWindow'] } | ActionFailure {
+  const windows = parseJsonAs(syncWindowsSchema, text);
+  if (windows === undefined || windows.canSync === undefined)
+    return c.fail('rejected', false, `argocd ${c.what}: the answer has no canSync (check the API URL)`);
+  if (windows.canSync) return { ok: true };
+  const active = (windows.activeWindows ?? [])
+    .slice(0, 3)
+    .map((w) => `${w.kind ?? '?'} ${w.schedule ?? '?'} for ${w.duration ?? '?'}`)
+    .join('; ');
+  const reason = `argocd: a sync window denies syncing Application ${c.app} now${active === '' ? '' : ` (active: ${active})`}; retrying in ${Math.round(c.retryMs / 60_000)}m`;
+  return { ok: true, blocked: { reason: c.fail('sync-window', true, reason).reason, retryAfterMs: c.retryMs } };
 }
 
 /**
@@ -131,28 +234,8 @@ export function createArgoCdSyncClient(
     }
   }
 
-  // Maps a non-2xx answer. `what` says which call ("sync of Application argocd/x").
-  function mapError(status: number, text: string, what: string): ActionFailure {
-    const said = grpcMessage(text);
-    const detail = said === '' ? '' : `: ${said}`;
-    if (status === 400 && /another operation is already in progress/i.test(said)) {
-      return fail('in-progress', true, `argocd ${what}: another operation is already in progress; retrying later`, inProgressRetryMs);
-    }
-    if (status === 403 && /blocked by sync window/i.test(said)) {
-      return fail('sync-window', true, `argocd ${what}: blocked by a sync window; retrying in ${Math.round(syncWindowRetryMs / 60_000)}m`, syncWindowRetryMs);
-    }
-    if (status === 401) return fail('rejected', false, `argocd ${what}: HTTP 401, the token was rejected (expired or revoked?)${detail}`);
-    if (status === 403)
-      return fail(
-        'rejected',
-        false,
-        `argocd ${what}: HTTP 403, permission denied (RBAC needs applications get and sync; Argo CD says the same for an app it cannot find)${detail}`,
-      );
-    if (status === 404) return fail('rejected', false, `argocd ${what}: HTTP 404, application not found${detail}`);
-    if (status === 408 || status === 429 || status >= 500) return fail('unavailable', true, `argocd ${what}: HTTP ${status}${detail}`);
-    const hint = status >= 300 && status < 400 ? ' (redirect not followed: check the API URL)' : '';
-    return fail('rejected', false, `argocd ${what}: HTTP ${status}${detail}${hint}`);
-  }
+  const mapError = (status: number, text: string, what: string): ActionFailure =>
+    mapArgoError(fail, { status, text, what, inProgressRetryMs, syncWindowRetryMs });
 
   async function getApplication(owner: OwnerRef): Promise<{ ok: true; app: ArgoCdApplication } | ActionFailure> {
     const what = `read of Application ${owner.name}`;
@@ -164,12 +247,29 @@ export function createArgoCdSyncClient(
     return { ok: true, app };
   }
 
+  // The windows' verdict before a write: a deny window is a deferral without a refused sync POST.
+  async function syncWindowOf(owner: OwnerRef): Promise<{ ok: true; blocked?: TargetState['syncWindow'] } | ActionFailure> {
+    const what = `read of the sync windows of Application ${owner.name}`;
+    const res = await call('GET', `${appPath(owner)}/syncwindows`, appQuery(owner));
+    if (!('status' in res)) return res;
+    if (res.status < 200 || res.status >= 300) return mapError(res.status, res.text, what);
+    return syncWindowVerdict(res.text, { app: owner.name, what, retryMs: syncWindowRetryMs, fail });
+  }
+
   return {
     getApplication,
     async inspect(owner) {
       const got = await getApplication(owner);
       if (!got.ok) return got;
-      const state: TargetState = { inProgress: operationInProgress(got.app), suspended: false, synced: syncedResources(got.app) };
+      const windows = await syncWindowOf(owner);
+      if (!windows.ok) return windows;
+      const state: TargetState = {
+        inProgress: operationInProgress(got.app),
+        suspended: false,
+        synced: syncedResources(got.app),
+        ...applicationTarget(got.app),
+        ...(windows.blocked ? { syncWindow: windows.blocked } : {}),
+      };
       return { ok: true, state };
     },
     async observe(owner) {

@@ -39,7 +39,7 @@ const KINDS: Readonly<Record<string, { group: string; version: string; plural: s
 const statusSchema = z.object({ message: z.string().optional(), reason: z.string().optional() });
 const sourceRefSchema = z.object({ kind: z.string(), name: z.string(), namespace: z.string().nullish() });
 const fluxObjectSchema = z.object({
-  metadata: z.object({ name: z.string(), annotations: z.record(z.string(), z.string()).nullish() }),
+  metadata: z.object({ name: z.string(), namespace: z.string().nullish(), annotations: z.record(z.string(), z.string()).nullish() }),
   spec: z
     .object({
       suspend: z.boolean().nullish(),
@@ -181,7 +181,11 @@ export function createFluxReconcileClient(opts: FluxReconcileClientOptions): Rem
       if (path === null) return fail('rejected', false, `flux cannot reconcile a ${owner.kind}`);
       const got = await read(owner, path);
       if (!got.ok) return got;
-      return { ok: true, state: { inProgress: false, suspended: got.suspended, synced: [] } };
+      // The namespace as read: the object at that path (the owner's namespace, never the webhook's word for where it deploys).
+      return {
+        ok: true,
+        state: { inProgress: false, suspended: got.suspended, synced: [], scope: { namespace: got.obj.metadata.namespace ?? owner.namespace } },
+      };
     },
     async remediate(req) {
       const { owner } = req;

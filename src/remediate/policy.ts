@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { SEVERITIES } from '../model/severity.ts';
+import { CATEGORIES } from '../model/finding.ts';
+import { MESH_CATEGORIES } from '../classify/catalog.ts';
 import type { Notification, NotifyReason, TrackedFinding } from '../model/alert-group.ts';
 import type { DriftState, GitOpsTool, OwnerRef, ResourceRef } from '../model/signal.ts';
 import { ownerKey, ownerLabel } from '../model/owner.ts';
@@ -51,6 +53,18 @@ export const remediationConfigSchema = z.strictObject({
    * findings of other clusters are never remediated through it.
    */
   cluster: z.string().min(1).optional(),
+  /** The finding categories it acts on: the mesh ones unless the policy lists others. */
+  categories: z.array(z.enum(CATEGORIES)).default([...MESH_CATEGORIES]),
+  /** Allow-lists checked against what meshdrift reads of the target (scope.ts); unset: any. */
+  scope: z
+    .strictObject({
+      clusters: z.array(z.string()).optional(),
+      projects: z.array(z.string()).optional(),
+      namespaces: z.array(z.string()).optional(),
+    })
+    .prefault({}),
+  /** The severity escalations (flap breaker open, verify failed) are notified at. */
+  escalationSeverity: z.enum(SEVERITIES).default('high'),
 });
 
 /** Whether an action syncs an Argo CD Application (either way) rather than reconciling Flux. */
@@ -94,6 +108,8 @@ export interface RemediationInput {
   suspended?: boolean;
   /** Resources the GitOps tool now reports as Synced: an earlier operation already fixed them. */
   alreadySynced?: readonly ResourceRef[];
+  /** Someone else started an operation moments ago (who, on what, when): wait for it, as for one in progress. */
+  recentOperation?: string;
   now: number;
 }
 
@@ -146,6 +162,7 @@ function sameResource(a: ResourceRef, b: ResourceRef): boolean {
 
 // Why the configured action cannot fix this finding, or null when it can.
 function notRemediable(f: TrackedFinding, config: RemediationConfig): string | null {
+  if (!config.categories.includes(f.category)) return `category ${f.category} is not one this receiver remediates (${config.categories.join(', ')})`;
   if (config.cluster !== undefined && f.cluster !== config.cluster) return `in cluster ${f.cluster}, not ${config.cluster} (the receiver's kube.cluster)`;
   if (isArgoCdAction(config.action)) {
     if (f.tool !== 'argocd' || f.owner.kind !== 'Application') return 'not owned by an Argo CD Application';
@@ -255,6 +272,9 @@ export function decideRemediation(input: RemediationInput): RemediationDecision 
       `rate limit: ${plural(recent.length, 'action')} on ${ownerLabel(input.owner)} in the last hour (max ${config.maxPerHour})${heldNote}`,
       { escalate, retryAfterMs },
     );
+  }
+  if (input.recentOperation !== undefined) {
+    return skip('in-progress', `${input.recentOperation}; waiting for Argo CD to compare again before acting`, { escalate });
   }
   if (input.inProgress) {
     return skip('in-progress', `an operation is in progress on ${ownerLabel(input.owner)}; retrying when it is done`, { escalate });

@@ -14,6 +14,8 @@ export interface RemediateReceiverDeps {
   onRemediation?: (action: RemediationAction, outcome: RemediationOutcome) => void;
   /** MESHDRIFT_CLUSTERS as loadEnv parsed it (Env.kubeSources.clusters): what `kube.cluster` may name. */
   clusters?: readonly ClusterConfig[];
+  /** MESHDRIFT_ARGOCD_DESTINATIONS (Env): which meshdrift cluster an Application's destination is, for `clusters`. */
+  destinations?: ReadonlyMap<string, string>;
 }
 
 type RemediateConfig = NonNullable<ReceiverConfig['remediate']>;
@@ -27,6 +29,12 @@ function remediationConfig(cfg: RemediateConfig): RemediationConfigInput {
     maxPerHour: cfg.max_per_hour,
     flap: { max: cfg.flap.max, withinMs: cfg.flap.within, ...(cfg.flap.escalate_severity ? { escalateSeverity: cfg.flap.escalate_severity } : {}) },
     verifyTimeoutMs: cfg.verify_timeout,
+    categories: cfg.categories,
+    scope: {
+      ...(cfg.clusters ? { clusters: cfg.clusters } : {}),
+      ...(cfg.projects ? { projects: cfg.projects } : {}),
+      ...(cfg.namespaces ? { namespaces: cfg.namespaces } : {}),
+    },
     // Through a cluster's own API, only that cluster's owners.
     ...(cfg.kube ? { cluster: cfg.kube.cluster } : {}),
   };
@@ -71,6 +79,7 @@ export function remediateReceiverFactory(rd: RemediateReceiverDeps): ReceiverFac
       now: deps.now ?? Date.now,
       audit: rd.audit,
       ...(rd.onRemediation ? { onOutcome: rd.onRemediation } : {}),
+      ...(rd.destinations ? { destinations: rd.destinations } : {}),
     });
   };
 }

@@ -4,7 +4,8 @@ import { REMEDIATION, type Remediation, type RemediationRun, type VerifyStep } f
 import type { OwnerNote } from '../model/owner-note.ts';
 import type { Notification } from '../model/alert-group.ts';
 import type { ResourceRef } from '../model/signal.ts';
-import type { ActionFailure, RemediationClient } from './action.ts';
+import type { ActionFailure, RemediationClient, TargetState } from './action.ts';
+import { destinationCluster, outOfScope } from './scope.ts';
 import { buildRemediationClient, type RemediationClientOptions } from './client-for.ts';
 import type { AuditEntryInput, AuditTrail, RemediationOutcome } from './audit.ts';
 import { ownerKey, ownerLabel } from '../model/owner.ts';
@@ -14,6 +15,7 @@ import { createRemediationState, type RemediationState } from './remediation-sta
 import {
   decideRemediation,
   deferDelayMs,
+  isArgoCdAction,
   remediationConfigSchema,
   type RemediationAction,
   type RemediationConfig,
@@ -58,6 +60,10 @@ export interface RemediatorOptions extends RemediationClientOptions {
   deferCapMs?: number;
   /** Give up deferring (until the next notification) after this long; default 1 h. */
   maxDeferMs?: number;
+  /** MESHDRIFT_ARGOCD_DESTINATIONS: Argo CD destination name or server → meshdrift cluster (the `clusters` scope). */
+  destinations?: ReadonlyMap<string, string>;
+  /** Another actor's operation started less than this long ago: defer (Argo CD has not compared since); default 60 s. */
+  recentOperationMs?: number;
   /** Called once per audited outcome; wire to `meshdrift_remediations_total{action,outcome}`. */
   onOutcome?: (action: RemediationAction, outcome: RemediationOutcome) => void;
   /** Called when a flap breaker trips, besides the Slack note the run returns. Errors are ignored. */
@@ -82,6 +88,8 @@ interface Ctx {
   maxDeferMs: number;
   /** How far back per-finding history matters. */
   historyMs: number;
+  destinations: ReadonlyMap<string, string>;
+  recentOperationMs: number;
   onOutcome?: RemediatorOptions['onOutcome'];
   onEscalate?: RemediatorOptions['onEscalate'];
 }
@@ -141,6 +149,8 @@ function contextOf(opts: RemediatorOptions): Ctx {
     deferCapMs: opts.deferCapMs ?? 10 * 60_000,
     maxDeferMs: opts.maxDeferMs ?? 3_600_000,
     historyMs: Math.max(config.flap.withinMs, config.verifyTimeoutMs),
+    destinations: opts.destinations ?? new Map(),
+    recentOperationMs: opts.recentOperationMs ?? 60_000,
     ...(opts.onOutcome ? { onOutcome: opts.onOutcome } : {}),
     ...(opts.onEscalate ? { onEscalate: opts.onEscalate } : {}),
   };
@@ -239,14 +249,45 @@ async function decide(ctx: Ctx, run: Run, now: number): Promise<{ decision: Reme
   // dry run does it too and reports truthfully what would happen.
   const inspected = await ctx.client.inspect(owner.owner);
   if (!inspected.ok) return { failed: await actionFailed(ctx, run, decision, inspected) };
+  const { state } = inspected;
+  // Scope first, from what was read (issue #22): whatever the webhook said, an owner outside is refused.
+  const refused = scopeRefusal(ctx, decision, state);
+  if (refused !== null) {
+    await audit(ctx, n, owner, 'denied', `refused: ${ownerLabel(owner)} is outside receiver ${ctx.name}'s scope: ${refused}`, fieldsOf(decision), run.by);
+    await ctx.state.markDone(run.doneKey);
+    return { failed: { ok: true } };
+  }
+  if (state.syncWindow) return { failed: await defer(ctx, run, decision, state.syncWindow.reason, state.syncWindow.retryAfterMs) };
+  const op = state.lastOperation;
+  const othersJustStarted = op !== undefined && !op.byMeshdrift && now - op.startedAt >= 0 && now - op.startedAt < ctx.recentOperationMs ? op : undefined;
   return {
     decision: decideRemediation({
       ...input,
-      inProgress: inspected.state.inProgress,
-      suspended: inspected.state.suspended,
-      alreadySynced: inspected.state.synced,
+      inProgress: state.inProgress,
+      suspended: state.suspended,
+      alreadySynced: state.synced,
+      ...(othersJustStarted
+        ? { recentOperation: `${othersJustStarted.by} started an operation on ${ownerLabel(owner)} at ${new Date(othersJustStarted.startedAt).toISOString()}` }
+        : {}),
     }),
   };
+}
+
+/** Why the target, as read, is outside this receiver's scope (scope.ts), or null. */
+function scopeRefusal(ctx: Ctx, decision: RemediationDecision, state: TargetState): string | null {
+  const lists = ctx.config.scope;
+  if (lists.clusters === undefined && lists.projects === undefined && lists.namespaces === undefined) return null;
+  const scope = state.scope;
+  if (scope === undefined) return 'where it deploys could not be read';
+  const argo = isArgoCdAction(ctx.config.action);
+  // Argo CD: the destination's cluster; Flux: the cluster the object was read from (kube.cluster).
+  const cluster = argo ? (scope.destination ? destinationCluster(scope.destination, ctx.destinations, ctx.config.cluster) : undefined) : ctx.config.cluster;
+  return outOfScope(lists, {
+    cluster,
+    project: scope.project,
+    namespace: argo ? scope.destination?.namespace : scope.namespace,
+    resources: decision.resources,
+  });
 }
 
 /** Carries out a decision: escalated, skipped, deferred, dry run, or the action and its verify ticket. */

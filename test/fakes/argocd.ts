@@ -16,7 +16,14 @@ import type { AddressInfo } from 'node:net';
  *   app. After `operationMs` the operation "finishes": `.operation` is removed, `operationState`
  *   says Succeeded, and the synced resources become Synced (prune deletes requiresPruning ones).
  * - A sync while an operation is set → 400 `{"error":"another operation is already in progress","code":9,…}`.
- * - A deny window on the app → 403 `{"code":7,"message":"cannot sync: blocked by sync window"}`.
+ * - Sync windows per app ({@link FakeArgoCd.setSyncWindows}, or {@link FakeArgoCd.denyWindow}: one active
+ *   deny window): a sync they forbid → 403 `{"code":7,"message":"cannot sync: blocked by sync window"}`.
+ *   `GET /api/v1/applications/{name}/syncwindows` answers ApplicationSyncWindowsResponse
+ *   (server/application/application.proto; application.go GetApplicationSyncWindows):
+ *   `activeWindows` and `assignedWindows` as `{kind, schedule, duration, manualSync}` (left out when
+ *   empty, omitempty), and `canSync` as types.go `SyncWindows.CanSync(isManual=true)` decides it: an
+ *   active deny blocks unless it has manualSync; else an active allow permits; else inactive allows
+ *   block unless one has manualSync; no windows permit. Unknown app → 403 as for a GET.
  * - Bearer token: none → 401 code 16 "no session information"; unknown → 401 code 16 "invalid
  *   session: …"; the read-only token may GET but a sync → 403 code 7 "permission denied".
  *   {@link FakeArgoCd.expireToken} makes the accepted token answer 401 "invalid session: token has
@@ -75,6 +82,26 @@ export interface FakeArgoCdOptions {
   controlPlaneNamespace?: string;
 }
 
+/** A sync window as the API shows it (ApplicationSyncWindow), and whether it is active now. */
+export interface FakeSyncWindow {
+  kind: 'allow' | 'deny';
+  schedule: string;
+  duration: string;
+  manualSync: boolean;
+  active: boolean;
+}
+
+/** types.go `SyncWindows.CanSync(true, nil)`: what the Sync handler and the syncwindows endpoint decide for a manual sync. */
+function canManualSync(windows: readonly FakeSyncWindow[]): boolean {
+  if (windows.length === 0) return true;
+  const active = windows.filter((w) => w.active);
+  const denies = active.filter((w) => w.kind === 'deny');
+  if (denies.length > 0) return denies.some((w) => w.manualSync);
+  if (active.some((w) => w.kind === 'allow')) return true;
+  const inactiveAllows = windows.filter((w) => !w.active && w.kind === 'allow');
+  return inactiveAllows.length === 0 || inactiveAllows.some((w) => w.manualSync);
+}
+
 export type FakeArgoCdApp = Record<string, unknown> & { metadata: { name: string; namespace: string } };
 
 export interface FakeArgoCd {
@@ -92,8 +119,12 @@ export interface FakeArgoCd {
   /** Sets an operation on the app that runs until {@link finishOperation} (another user's sync). */
   startOperation(name: string, namespace?: string): void;
   finishOperation(name: string, namespace?: string): void;
-  /** A deny sync window covers the app (true) or not (false). */
+  /** An active deny sync window (no manualSync) covers the app (true) or not (false); `*`: every app. */
   denyWindow(name: string, on: boolean): void;
+  /** The project's sync windows that match the app, each active now or not (replaces {@link denyWindow}'s). */
+  setSyncWindows(name: string, windows: FakeSyncWindow[]): void;
+  /** The `GET …/syncwindows` requests. */
+  syncWindowReads(): FakeArgoCdRequest[];
   /** The next n requests get this status and body instead of being handled. */
   failNext(n: number, status: number, body?: unknown): void;
   /** Every answer waits this long first (0: none). */
@@ -169,7 +200,9 @@ export async function startFakeArgoCd(opts: FakeArgoCdOptions = {}): Promise<Fak
   const operationMs = opts.operationMs ?? 50;
   const cp = opts.controlPlaneNamespace ?? 'argocd';
   const apps = new Map<string, FakeArgoCdApp>();
-  const windows = new Set<string>();
+  const windows = new Map<string, FakeSyncWindow[]>();
+  const windowsOf = (name: string): FakeSyncWindow[] => [...(windows.get(name) ?? []), ...(windows.get('*') ?? [])];
+  const DENY_NOW: FakeSyncWindow = { kind: 'deny', schedule: '0 * * * *', duration: '1h', manualSync: false, active: true };
   const timers = new Set<NodeJS.Timeout>();
   const failures: { status: number; body: unknown }[] = [];
   const requests: FakeArgoCdRequest[] = [];
@@ -394,6 +427,22 @@ export async function startFakeArgoCd(opts: FakeArgoCdOptions = {}): Promise<Fak
       return json(res, 200, { items: managedOf(app, url.searchParams) });
     }
 
+    const windowsPath = /^\/api\/v1\/applications\/([^/]+)\/syncwindows$/.exec(url.pathname);
+    if (windowsPath) {
+      if (req.method !== 'GET') return answer(405, 12, 'Method Not Allowed');
+      const name = decodeURIComponent(windowsPath[1] ?? '');
+      if (!apps.get(key(url.searchParams.get('appNamespace') || cp, name))) return answer(403, 7, 'permission denied');
+      const assigned = windowsOf(name);
+      const shown = (list: FakeSyncWindow[]) => list.map((w) => ({ kind: w.kind, schedule: w.schedule, duration: w.duration, manualSync: w.manualSync }));
+      const active = assigned.filter((w) => w.active);
+      record.status = 200;
+      return json(res, 200, {
+        ...(active.length > 0 ? { activeWindows: shown(active) } : {}),
+        ...(assigned.length > 0 ? { assignedWindows: shown(assigned) } : {}),
+        canSync: canManualSync(assigned),
+      });
+    }
+
     const m = /^\/api\/v1\/applications\/([^/]+)(\/sync)?$/.exec(url.pathname);
     if (!m) return answer(404, 5, 'Not Found');
     const name = decodeURIComponent(m[1] ?? '');
@@ -419,7 +468,7 @@ export async function startFakeArgoCd(opts: FakeArgoCdOptions = {}): Promise<Fak
     ) {
       return answer(400, 3, 'invalid sync request');
     }
-    if (windows.has(name) || windows.has('*')) return answer(403, 7, 'cannot sync: blocked by sync window');
+    if (!canManualSync(windowsOf(name))) return answer(403, 7, 'cannot sync: blocked by sync window');
     if (app.operation !== undefined) return answer(400, 9, 'another operation is already in progress');
 
     const status = obj(app.status);
@@ -512,9 +561,16 @@ export async function startFakeArgoCd(opts: FakeArgoCdOptions = {}): Promise<Fak
       if (app) finish(app);
     },
     denyWindow(name, on) {
-      if (on) windows.add(name);
+      if (on) windows.set(name, [DENY_NOW]);
       else windows.delete(name);
     },
+    setSyncWindows(name, list) {
+      windows.set(
+        name,
+        list.map((w) => ({ ...w })),
+      );
+    },
+    syncWindowReads: () => requests.filter((r) => r.method === 'GET' && r.path.endsWith('/syncwindows')),
     failNext(n, status, body) {
       for (let i = 0; i < n; i++) failures.push({ status, body: body ?? { error: 'internal error', code: 13, message: 'internal error' } });
     },

@@ -135,7 +135,10 @@ describe('remediate receiver (argocd-sync) against the fake Argo CD', () => {
     const result = await remediate(remediator(), notification([finding(VS), finding(AP)]));
     expect(result).toEqual({ ok: true });
     expect(fake.requests.filter((r) => r.method === 'POST')).toHaveLength(0);
-    expect(fake.requests.map((r) => `${r.method} ${r.path}`)).toEqual(['GET /api/v1/applications/payments-mesh']);
+    expect(fake.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      'GET /api/v1/applications/payments-mesh',
+      'GET /api/v1/applications/payments-mesh/syncwindows',
+    ]);
     const [rec, ...rest] = await records();
     expect(rest).toHaveLength(0);
     expect(rec).toMatchObject({
@@ -291,20 +294,125 @@ describe('remediate receiver (argocd-sync) against the fake Argo CD', () => {
     expect(inspected).toMatchObject({ ok: true, state: { inProgress: true } });
   });
 
-  it('a deny sync window defers for 5 minutes and says why', async () => {
+  it('a deny sync window: read first (syncwindows canSync false), deferred 5 minutes with no sync POST, synced once it closes', async () => {
     fake.denyWindow('payments-mesh', true);
-    const result = await remediate(remediator({ dryRun: false }), notification([finding(VS)]));
+    const r = remediator({ dryRun: false });
+    const n = notification([finding(VS)]);
+    const result = await remediate(r, n);
     expect(result).toEqual({
       ok: false,
       retryable: true,
       retryAfterMs: 300_000,
-      reason: 'argocd sync of Application payments-mesh: blocked by a sync window; retrying in 5m',
+      reason: 'argocd: a sync window denies syncing Application payments-mesh now (active: deny 0 * * * * for 1h); retrying in 5m',
     });
-    expect(fake.requests.at(-1)).toMatchObject({ method: 'POST', status: 403 });
+    expect(fake.requests.filter((q) => q.method === 'POST')).toHaveLength(0);
+    expect(fake.syncWindowReads()).toHaveLength(1);
     const [rec] = await records();
     expect(rec).toMatchObject({ outcome: 'deferred' });
-    expect(rec?.reason).toMatch(/blocked by a sync window; retrying in 5m \(deferral 1, next try in 300s\)/);
+    expect(rec?.reason).toMatch(/a sync window denies syncing .* retrying in 5m \(deferral 1, next try in 300s\)/);
     expect(outcomes).toEqual([['argocd-sync', 'deferred']]);
+    fake.denyWindow('payments-mesh', false);
+    await expect(remediate(r, n)).resolves.toEqual({ ok: true });
+    expect(fake.syncs()).toHaveLength(1);
+  });
+
+  it('sync windows are judged as Argo CD judges a manual sync: a deny with manualSync or an active allow permits, an inactive allow blocks', async () => {
+    const client = createArgoCdSyncClient({ apiUrl: fake.url, token: TOKEN });
+    const deny = { kind: 'deny' as const, schedule: '0 22 * * *', duration: '8h' };
+    const allow = { kind: 'allow' as const, schedule: '0 9 * * 1-5', duration: '8h' };
+    const cases: Array<[Parameters<FakeArgoCd['setSyncWindows']>[1], boolean]> = [
+      [[{ ...deny, manualSync: true, active: true }], true],
+      [[{ ...allow, manualSync: false, active: true }], true],
+      [[{ ...allow, manualSync: false, active: false }], false],
+      [[{ ...deny, manualSync: false, active: false }], true],
+    ];
+    for (const [windows, canSync] of cases) {
+      fake.setSyncWindows('payments-mesh', windows);
+      const inspected = await client.inspect(APP);
+      if (!inspected.ok) throw new Error(inspected.reason);
+      expect(inspected.state.syncWindow === undefined).toBe(canSync);
+    }
+    // The answer's shape (application.proto ApplicationSyncWindowsResponse): windows without `active`, canSync.
+    const res = await fetch(`${fake.url}/api/v1/applications/payments-mesh/syncwindows`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(await res.json()).toEqual({ assignedWindows: [{ kind: 'deny', schedule: '0 22 * * *', duration: '8h', manualSync: false }], canSync: true });
+  });
+
+  it('a window that closes between the read and the sync is still a deferral (the 403 is mapped)', async () => {
+    const client = createArgoCdSyncClient({ apiUrl: fake.url, token: TOKEN });
+    fake.denyWindow('payments-mesh', true);
+    const res = await client.remediate({ owner: APP, resources: [VS], prune: false, reason: 'test' });
+    expect(res).toMatchObject({ ok: false, kind: 'sync-window', retryable: true, retryAfterMs: 300_000 });
+    expect(fake.requests.at(-1)).toMatchObject({ method: 'POST', status: 403 });
+  });
+
+  it('someone else started an operation moments ago: deferred without a write, acted on once Argo CD had time to compare', async () => {
+    const app = fake.app('payments-mesh');
+    if (!app) throw new Error('no app');
+    const status = app.status as Record<string, unknown>;
+    status.operationState = {
+      phase: 'Succeeded',
+      startedAt: new Date(T0 - 10_000).toISOString(),
+      finishedAt: new Date(T0 - 5_000).toISOString(),
+      operation: { sync: {}, initiatedBy: { username: 'alice' } },
+    };
+    const r = remediator({ dryRun: false });
+    const n = notification([finding(VS)]);
+    expect(await remediate(r, n)).toMatchObject({ ok: false, retryable: true });
+    expect(fake.requests.filter((q) => q.method === 'POST')).toHaveLength(0);
+    expect((await records())[0]?.reason).toMatch(
+      /^alice started an operation on Application argocd\/payments-mesh at 2026-11-24T09:59:50.000Z; waiting for Argo CD/,
+    );
+    now = T0 + 2 * MIN;
+    await expect(remediate(r, n)).resolves.toEqual({ ok: true });
+    expect(fake.syncs()).toHaveLength(1);
+  });
+
+  describe('scope: what meshdrift reads of the Application, never the webhook', () => {
+    // payments-mesh deploys to destination name prod-eu-1, namespace payments, project mesh-prod; the findings claim cluster "prod".
+    it('a body claiming a permitted cluster for an app whose destination is another: refused and audited, no write', async () => {
+      const r = remediator({ dryRun: false, scope: { clusters: ['prod'] } });
+      await expect(remediate(r, notification([finding(VS)]))).resolves.toEqual({ ok: true });
+      expect(fake.requests.filter((q) => q.method === 'POST')).toHaveLength(0);
+      const [rec, ...rest] = await records();
+      expect(rest).toHaveLength(0);
+      expect(rec).toMatchObject({ outcome: 'denied', cluster: 'prod', resources: [VS] });
+      expect(rec?.reason).toBe(
+        "refused: Application argocd/payments-mesh is outside receiver auto-sync's scope: its destination cluster is prod-eu-1, not one of the receiver's clusters (prod)",
+      );
+      expect(outcomes).toEqual([['argocd-sync', 'denied']]);
+      // Decided: the same notification again does not ask Argo CD twice.
+      await remediate(r, notification([finding(VS)], { seq }));
+      expect(fake.requests.filter((q) => q.method === 'POST')).toHaveLength(0);
+    });
+
+    it('refused in a dry run too, so the dry run says what would really happen', async () => {
+      await remediate(remediator({ scope: { projects: ['mesh-staging'] } }), notification([finding(VS)]));
+      expect((await records())[0]).toMatchObject({ outcome: 'denied', dryRun: true });
+      expect((await records())[0]?.reason).toMatch(/its project is mesh-prod, not one of the receiver's projects \(mesh-staging\)$/);
+    });
+
+    it('the destination namespace and the named resources must be in `namespaces`', async () => {
+      await remediate(remediator({ dryRun: false, scope: { namespaces: ['checkout'] } }), notification([finding(VS)]));
+      expect((await records())[0]?.reason).toMatch(/its namespace is payments, not one of the receiver's namespaces \(checkout\)$/);
+      await remediate(remediator({ dryRun: false, scope: { namespaces: ['payments'] } }), notification([finding({ ...VS, namespace: 'kube-system' })]));
+      expect((await records())[1]?.reason).toMatch(/it would name 1 resource\(s\) in namespaces outside the receiver's \(kube-system\)$/);
+      expect(fake.requests.filter((q) => q.method === 'POST')).toHaveLength(0);
+    });
+
+    it('inside the scope (destination mapped by MESHDRIFT_ARGOCD_DESTINATIONS), it syncs', async () => {
+      const r = createRemediator({
+        name: 'auto-sync',
+        config: { action: 'argocd-sync', dryRun: false, scope: { clusters: ['prod'], projects: ['mesh-prod'], namespaces: ['payments'] } },
+        argocd: { apiUrl: fake.url, token: TOKEN },
+        destinations: new Map([['prod-eu-1', 'prod']]),
+        redis,
+        keyPrefix: prefix,
+        now: () => now,
+        audit,
+      });
+      await expect(remediate(r, notification([finding(VS)]))).resolves.toEqual({ ok: true });
+      expect(fake.syncs()).toHaveLength(1);
+    });
   });
 
   it('flap breaker: the same finding coming back after 3 remediations escalates, then stays held', async () => {

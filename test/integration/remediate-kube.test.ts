@@ -358,6 +358,53 @@ describe('argocd-operation: a sync through the Application’s operation field',
   });
 });
 
+describe('scope from what the Kubernetes API returns (argocd-operation, flux-reconcile)', () => {
+  it('argocd-operation: an Application whose destination is another cluster is refused and audited, whatever the finding says', async () => {
+    // The finding claims cluster prod; the Application, read from prod's API, deploys to edge-1.
+    api.apply(APPS, application({ spec: { project: 'mesh-prod', destination: { name: 'edge-1', namespace: 'payments' } } }));
+    const fix = build({ action: 'argocd-operation', dry_run: false, kube: { cluster: 'prod' }, clusters: ['prod'] });
+    await expect(remediate(fix, notification([finding(APP, 'argocd', VS)]))).resolves.toEqual({ ok: true });
+    expect(patches()).toEqual([]);
+    const [rec] = await audit.list({ limit: 1 });
+    expect(rec).toMatchObject({ outcome: 'denied', action: 'argocd-operation' });
+    expect(rec?.reason).toMatch(/its destination cluster is edge-1, not one of the receiver's clusters \(prod\)$/);
+  });
+
+  it('argocd-operation: in-cluster is the cluster the receiver writes through, so it syncs; a project outside is refused', async () => {
+    api.apply(APPS, application({ spec: { project: 'mesh-prod', destination: { server: 'https://kubernetes.default.svc', namespace: 'payments' } } }));
+    const inScope = build({ action: 'argocd-operation', dry_run: false, kube: { cluster: 'prod' }, clusters: ['prod'], projects: ['mesh-prod'] });
+    await expect(remediate(inScope, notification([finding(APP, 'argocd', VS)]))).resolves.toEqual({ ok: true });
+    expect(patches()).toHaveLength(1);
+    await deleteKeys(redisUrl(), prefix);
+    const other = build({ action: 'argocd-operation', dry_run: false, kube: { cluster: 'prod' }, projects: ['platform'] });
+    await remediate(other, notification([finding(APP, 'argocd', PA, { firstSeen: now })]));
+    expect(patches()).toHaveLength(1);
+    expect((await audit.list({ limit: 1 }))[0]?.reason).toMatch(/its project is mesh-prod, not one of the receiver's projects \(platform\)$/);
+  });
+
+  it('flux-reconcile: the namespace of the object as read must be in `namespaces`', async () => {
+    api.apply(KUSTOMIZATIONS, {
+      apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
+      kind: 'Kustomization',
+      metadata: { name: 'mesh', namespace: 'flux-system' },
+      spec: { interval: '10m', sourceRef: { kind: 'GitRepository', name: 'mesh' } },
+    });
+    const fix = build({ action: 'flux-reconcile', dry_run: false, kube: { cluster: 'prod' }, clusters: ['prod'], namespaces: ['apps'] });
+    await expect(remediate(fix, notification([finding(KS, 'flux', { ...VS, namespace: '' }, { state: 'ApplyFailed' })]))).resolves.toEqual({ ok: true });
+    expect(patches()).toEqual([]);
+    expect((await audit.list({ limit: 1 }))[0]?.reason).toMatch(/its namespace is flux-system, not one of the receiver's namespaces \(apps\)$/);
+  });
+
+  it('the policy refuses `clusters` for flux-reconcile through `flux: { api_url }` (the cluster written to is unknown) and `projects` for Flux', () => {
+    const flux = { api_url: 'https://k8s.example.com', token_env: 'T' };
+    expect(receiverSchema.safeParse({ name: 'fix', remediate: { action: 'flux-reconcile', flux, clusters: ['prod'] } }).success).toBe(false);
+    expect(receiverSchema.safeParse({ name: 'fix', remediate: { action: 'flux-reconcile', kube: { cluster: 'prod' }, projects: ['x'] } }).success).toBe(false);
+    expect(receiverSchema.safeParse({ name: 'fix', remediate: { action: 'flux-reconcile', kube: { cluster: 'prod' }, clusters: ['prod'] } }).success).toBe(
+      true,
+    );
+  });
+});
+
 describe('flux-reconcile source_first: the source is annotated first, with the same requestedAt', () => {
   const annotation = (at: string): string => `{"metadata":{"annotations":{"reconcile.fluxcd.io/requestedAt":"${at}"}}}`;
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
 import { startFakeArgoCd, type FakeArgoCd } from '../fakes/argocd.ts';
-import { meshAppBody } from '../support/argocd.ts';
+import { meshApp, meshAppBody } from '../support/argocd.ts';
 import { redisUrl, testPrefix, waitFor } from '../support/redis.ts';
 import { postArgocd, startService, stopService } from '../support/service.ts';
 
@@ -14,7 +14,7 @@ let argocd: FakeArgoCd;
 let svc: (App & { url: string }) | undefined;
 let prefix: string;
 
-async function start(dryRun: boolean): Promise<App & { url: string }> {
+async function start(dryRun: boolean, matchers = `['category="traffic"', 'state="Modified"']`): Promise<App & { url: string }> {
   const dir = mkdtempSync(`${tmpdir()}/meshdrift-remediate-`);
   writeFileSync(
     `${dir}/p.yaml`,
@@ -29,7 +29,7 @@ route:
   receiver: log
   group_wait: 100ms
   routes:
-    - matchers: ['category="traffic"', 'state="Modified"']
+    - matchers: ${matchers}
       receiver: auto-sync
 `,
   );
@@ -82,5 +82,20 @@ describe('a remediate receiver in the policy', () => {
     const metrics = await (await fetch(`${svc?.url}/metrics`)).text();
     expect(metrics).toContain('meshdrift_remediations_total{action="argocd-sync",outcome="performed"} 1');
     expect(JSON.stringify(await audit())).not.toContain(SYNC_TOKEN);
+  });
+
+  it('a drifted Deployment never reaches a sync by default, even on a route without a category matcher', async () => {
+    await start(false, `['state="Modified"']`);
+    // Only the Deployment drifted (Modified): a non-mesh finding, and the receiver acts on mesh categories by default.
+    const app = meshApp('Synced') as { status: { sync: { status: string }; resources: Array<{ kind: string; status: string }> } };
+    app.status.sync.status = 'OutOfSync';
+    for (const r of app.status.resources) if (r.kind === 'Deployment') r.status = 'OutOfSync';
+    await postArgocd(svc?.url ?? '', { app });
+    await waitFor(async () => (await audit()).length > 0, 10_000, 'an audit record');
+    const [record] = await audit();
+    expect(record).toMatchObject({ outcome: 'skipped', resources: [] });
+    expect(JSON.stringify(record)).toMatch(/Deployment payments\/payments-v2: category non-mesh is not one this receiver remediates/);
+    expect(argocd.syncs()).toHaveLength(0);
+    expect(argocd.requests.filter((r) => r.method === 'POST')).toHaveLength(0);
   });
 });

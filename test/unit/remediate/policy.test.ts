@@ -76,7 +76,7 @@ const fluxFinding = (name: string, state: TrackedFinding['state']): TrackedFindi
   finding(name, { tool: 'flux', owner: KS, state, fingerprint: `fp-flux-${name}` });
 
 describe('remediation config', () => {
-  it('defaults to a dry run, no prune, 3 per hour, breaker 3 within 1h', () => {
+  it('defaults to a dry run, no prune, 3 per hour, breaker 3 within 1h, mesh categories only, no scope limit, escalations at high', () => {
     expect(remediationConfigSchema.parse({ action: 'argocd-sync' })).toEqual({
       action: 'argocd-sync',
       dryRun: true,
@@ -84,6 +84,9 @@ describe('remediation config', () => {
       maxPerHour: 3,
       flap: { max: 3, withinMs: HOUR },
       verifyTimeoutMs: 5 * MIN,
+      categories: ['security', 'traffic', 'observability', 'mesh-control'],
+      scope: {},
+      escalationSeverity: 'high',
     });
   });
 
@@ -315,6 +318,31 @@ describe('decideRemediation', () => {
     if (want.prune !== undefined) expect(d.prune).toBe(want.prune);
     expect(d.dryRun).toBe(want.dryRun ?? false);
     if (want.retryAfterMs !== undefined) expect(d.retryAfterMs).toBe(want.retryAfterMs);
+  });
+
+  it('acts on the mesh categories only, unless the receiver lists others (a drifted Deployment is non-mesh)', () => {
+    const deployment = finding('api', {
+      category: 'non-mesh',
+      mesh: 'kubernetes',
+      resource: { group: 'apps', kind: 'Deployment', namespace: 'payments', name: 'api' },
+    });
+    const held = decideRemediation(input({ notification: notification([deployment]) }));
+    expect(held).toMatchObject({ action: 'skip', skip: 'nothing-to-remediate', resources: [] });
+    expect(held.reason).toMatch(
+      /Deployment payments\/api: category non-mesh is not one this receiver remediates \(security, traffic, observability, mesh-control\)/,
+    );
+    const mixed = decideRemediation(input({ notification: notification([deployment, finding('vs')]) }));
+    expect(mixed.resources.map((r) => r.kind)).toEqual(['VirtualService']);
+    const opted = decideRemediation(
+      input({ notification: notification([deployment]), config: { action: 'argocd-sync', dryRun: false, categories: ['non-mesh'] } }),
+    );
+    expect(opted.resources.map((r) => r.kind)).toEqual(['Deployment']);
+  });
+
+  it("someone else's operation moments ago defers like one in progress, naming it", () => {
+    const d = decideRemediation(input({ recentOperation: 'alice started an operation on Application argocd/payments-mesh at 2026-11-24T09:59:50.000Z' }));
+    expect(d).toMatchObject({ action: 'skip', skip: 'in-progress' });
+    expect(d.reason).toMatch(/^alice started an operation .*; waiting for Argo CD to compare again before acting$/);
   });
 
   it('is pure: same input, same decision', () => {
