@@ -1,65 +1,65 @@
 #!/usr/bin/env node
-import { createApp } from './app.ts';
-import { runDemo } from './cli/demo.ts';
-import { runExplain } from './cli/explain.ts';
-import { runValidate } from './cli/validate.ts';
-import { ConfigError, loadEnv } from './config/env.ts';
-import { RedisPreflightError } from './track/redis-preflight.ts';
-import { PolicyLoadError } from './config/policy-holder.ts';
-import { createLogger } from './log.ts';
+import { COMMAND_HELP, helpOrVersion, isCommand, USAGE } from './cli/help.ts';
+import type { CreateServeApp } from './cli/serve.ts';
+import { versionLine } from './model/build-info.ts';
 
-const USAGE = `usage: meshdrift <command>
-
-commands:
-  serve                      run the service (configuration from the environment; see README)
-  demo                       replay examples/demo through the real pipeline into the console receiver
-  validate <policy.yaml>     check a policy file; exit 1 with every error (file:line:col)
-  explain <file.json> [--policy <policy.yaml>] [--json]
-                             what an Argo CD Application / webhook body / Flux event would alert, and why
-`;
+// Each command loads what it needs when it runs: `--help` and `--version` load none of it (fast).
 
 async function serve(): Promise<number> {
+  const [{ createRedisClient, describeTarget }, { runServe }, { loadEnv }, { redisSettings }, { createLogger }] = await Promise.all([
+    import('./redis.ts'),
+    import('./cli/serve.ts'),
+    import('./config/env.ts'),
+    import('./config/redis-settings.ts'),
+    import('./log.ts'),
+  ]);
   const env = loadEnv(process.env);
   const log = createLogger(env.MESHDRIFT_LOG_LEVEL);
-  const app = createApp({ env, log });
-  await app.start();
-  await new Promise<void>((resolve) => {
-    const shutdown = (signal: string) => {
-      log.info({ signal }, 'shutting down');
-      resolve();
-    };
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
-    process.once('SIGINT', () => shutdown('SIGINT'));
-    // SIGHUP re-reads the policy file, as Alertmanager and Prometheus do.
-    process.on('SIGHUP', () => void app.reloadPolicy());
-  });
-  // app.stop() is bounded by MESHDRIFT_SHUTDOWN_GRACE; this only catches a stop that hangs anyway.
-  const hung = setTimeout(() => {
-    log.error({ graceMs: env.MESHDRIFT_SHUTDOWN_GRACE }, 'shutdown did not finish within the grace period (+5s): exiting anyway');
-    process.exit(1);
-  }, env.MESHDRIFT_SHUTDOWN_GRACE + 5_000);
-  hung.unref();
-  await app.stop();
-  clearTimeout(hung);
-  log.info('stopped');
-  return 0;
+  const settings = redisSettings(env);
+  // One server by REDIS_URL is probed once, without retry; Sentinel and Cluster clients find their
+  // nodes through retries of their own, so they are left to the service's start.
+  const redisProbe =
+    settings.target.mode === 'url'
+      ? {
+          client: () => createRedisClient(settings, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, connectTimeout: 5_000 }),
+          where: describeTarget(settings.target),
+        }
+      : undefined;
+  // The service itself is loaded once the port and Redis are known to work.
+  const createApp: CreateServeApp = async (o) => (await import('./app.ts')).createApp(o);
+  return runServe({ env, log, createApp, ...(redisProbe ? { redisProbe } : {}) });
 }
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (isCommand(command)) {
+    const text = helpOrVersion(command, rest);
+    if (text !== null) {
+      process.stdout.write(text);
+      return 0;
+    }
+  }
   switch (command) {
     case 'validate':
-      return runValidate(rest, process.stdout, process.stderr);
+      return (await import('./cli/validate.ts')).runValidate(rest, process.stdout, process.stderr);
     case 'explain':
-      return runExplain(rest, process.stdout, process.stderr);
+      return (await import('./cli/explain.ts')).runExplain(rest, process.stdout, process.stderr);
     case 'serve':
       return serve();
-    case 'demo':
+    case 'demo': {
+      const [{ runDemo }, { createApp }] = await Promise.all([import('./cli/demo.ts'), import('./app.ts')]);
       return runDemo({ createApp });
+    }
+    case '--version':
+    case 'version':
+      process.stdout.write(`${versionLine()}\n`);
+      return 0;
+    case 'help':
+      process.stdout.write(isCommand(rest[0]) ? COMMAND_HELP[rest[0]] : USAGE);
+      return 0;
     case undefined:
     case '-h':
     case '--help':
-    case 'help':
       process.stdout.write(USAGE);
       return command === undefined ? 1 : 0;
     default:
@@ -68,10 +68,13 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
+/** Errors told in one line: a bad environment or policy, a port or Redis `serve` cannot use (src/track/redis-preflight.ts). */
+const ONE_LINE_ERRORS = new Set(['ConfigError', 'PolicyLoadError', 'StartError', 'RedisPreflightError']);
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    if (err instanceof ConfigError || err instanceof PolicyLoadError || err instanceof RedisPreflightError) process.stderr.write(`meshdrift: ${err.message}\n`);
+    if (err instanceof Error && ONE_LINE_ERRORS.has(err.name)) process.stderr.write(`meshdrift: ${err.message}\n`);
     else process.stderr.write(`meshdrift: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exit(1);
   },

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { buildInfo } from './model/build-info.ts';
 import type { Severity } from './model/severity.ts';
 import type { UnavailableReason } from './net/unavailable.ts';
 
@@ -614,6 +615,7 @@ function reliabilityMetrics(
 export function createMetrics(registry: Registry = new Registry(), opts: { defaultMetrics?: boolean; appMetrics?: AppMetricsMode } = {}): Metrics {
   const appMode: AppMetricsMode = opts.appMetrics ?? { mode: 'top', n: 50 };
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'meshdrift_' });
+  registerBuildInfo(registry);
   return {
     registry,
     ...ingestMetrics(registry, appMode),
@@ -625,6 +627,17 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
     ...admissionMetrics(registry),
     ...meshMetrics(registry),
   };
+}
+
+/** `meshdrift_build_info`: 1, labelled with what runs (`commit` only from a git checkout). */
+function registerBuildInfo(registry: Registry): void {
+  const info = buildInfo();
+  new Gauge({
+    name: 'meshdrift_build_info',
+    help: 'Always 1; the labels say which meshdrift runs: version (package.json), node_version, commit (git, when run from a checkout).',
+    labelNames: ['version', 'node_version', 'commit'],
+    registers: [registry],
+  }).set({ version: info.version, node_version: info.nodeVersion, commit: info.commit ?? '' }, 1);
 }
 
 /**
