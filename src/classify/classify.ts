@@ -5,6 +5,7 @@ import { severityRank, type Severity } from '../model/severity.ts';
 import { toolOf, type DriftState, type Signal } from '../model/signal.ts';
 import { compileRoute, matchRoutes, ROUTE_DEFAULTS, type CompiledRoute } from '../route/route.ts';
 import { fingerprintOf } from '../model/fingerprint.ts';
+import { renderAnnotations } from './annotations.ts';
 
 export type SeverityMatrix = Readonly<Record<Category, Readonly<Record<DriftState, Severity>>>>;
 
@@ -178,7 +179,9 @@ export function classify(signal: Signal, policy: ClassifyPolicy): Finding[] {
       severity: outcome.severity,
       labels: outcome.labels,
     };
-    const routes = matchRoutes(policy.route, findingLabels(base));
+    const labels = findingLabels(base);
+    const routes = matchRoutes(policy.route, labels);
+    const rendered = renderAnnotations(outcome.annotations, labels);
     const receivers = [...new Set(routes.map((route) => route.receiver))];
     findings.push({
       ...base,
@@ -194,7 +197,9 @@ export function classify(signal: Signal, policy: ClassifyPolicy): Finding[] {
         ...(defaultSeverity === matrixSeverity ? [] : [`unverified by its source: severity capped at ${defaultSeverity}`]),
         ...outcome.reasons,
         ...routes.map((route) => `${route.path} → receiver ${route.receiver}`),
+        ...rendered.dropped,
       ],
+      ...(Object.keys(rendered.annotations).length === 0 ? {} : { annotations: rendered.annotations }),
       ...(r.detail === undefined ? {} : { detail: r.detail }),
       ...(signal.revision === undefined ? {} : { revision: signal.revision }),
       ...(signal.repoURL === undefined ? {} : { repoURL: signal.repoURL }),

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { CATEGORIES } from '../model/finding.ts';
 import { SEVERITIES } from '../model/severity.ts';
 import { DRIFT_STATES } from '../model/signal.ts';
+import { annotationsSchema } from './annotations.ts';
 
 /**
  * The `rules` of the policy file (config/policy.ts): what a rule matches, and the severity and
@@ -48,8 +49,12 @@ export const ruleSchema = z
         labels: z.record(labelName, z.string()).optional(),
       })
       .optional(),
+    /** The team's words on the alert, templated over the finding's labels (classify/annotations.ts). */
+    annotations: annotationsSchema.optional(),
     ignore: z.boolean().default(false),
     continue: z.boolean().default(false),
   })
-  .refine((r) => r.ignore || r.set !== undefined, { message: 'a rule needs `set` (severity and/or labels) or `ignore: true`' });
+  .refine((r) => r.ignore || r.set !== undefined || r.annotations !== undefined, {
+    message: 'a rule needs `set` (severity and/or labels), `annotations`, or `ignore: true`',
+  });
 export type RuleConfig = z.infer<typeof ruleSchema>;

@@ -1,5 +1,6 @@
 import type { RuleConfig, RuleMatch } from './rule-config.ts';
 import type { Severity } from '../model/severity.ts';
+import { compileAnnotations, type CompiledAnnotations } from './annotations.ts';
 import { labelValue } from '../route/matcher.ts';
 
 /**
@@ -37,6 +38,8 @@ export interface CompiledRule {
   readonly continue: boolean;
   readonly severity: Severity | undefined;
   readonly labels: Readonly<Record<string, string>>;
+  /** The rule's annotation templates (classify/annotations.ts); rendered per finding by classify(). */
+  readonly annotations: CompiledAnnotations;
   matches(subject: RuleSubject): boolean;
 }
 
@@ -206,6 +209,7 @@ export function compileRules(rules: readonly RuleConfig[]): RuleSet {
     continue: rule.continue,
     severity: rule.set?.severity,
     labels: rule.set?.labels ?? {},
+    annotations: compileAnnotations(rule.annotations),
     matches: compileMatch(rule.match),
   }));
   const unpinned: number[] = [];
@@ -273,8 +277,12 @@ export interface RuleOutcome {
   ignored: boolean;
   severity: Severity;
   labels: Record<string, string>;
+  /** Annotation templates of the matching rules, a later rule's key replacing an earlier one's. */
+  annotations: CompiledAnnotations;
   reasons: string[];
 }
+
+const NO_ANNOTATIONS: CompiledAnnotations = Object.freeze({});
 
 /**
  * Ordered evaluation: the first matching rule decides, unless it says `continue`, in which case
@@ -283,13 +291,14 @@ export interface RuleOutcome {
 export function evaluateRules(rules: RuleSet, subject: RuleSubject, defaultSeverity: Severity): RuleOutcome {
   let severity = defaultSeverity;
   let labels: Record<string, string> | undefined;
+  let annotations: CompiledAnnotations | undefined;
   let reasons: string[] | undefined;
   for (const rule of rules.candidates(subject)) {
     if (!rule.matches(subject)) continue;
     reasons ??= [];
     if (rule.ignore) {
       reasons.push(`ignored by ${rule.id}`);
-      return { ignored: true, severity, labels: labels ?? {}, reasons };
+      return { ignored: true, severity, labels: labels ?? {}, annotations: annotations ?? NO_ANNOTATIONS, reasons };
     }
     if (rule.severity !== undefined) {
       reasons.push(`${rule.id} set severity ${rule.severity}`);
@@ -300,7 +309,12 @@ export function evaluateRules(rules: RuleSet, subject: RuleSubject, defaultSever
       labels = { ...labels, ...rule.labels };
       reasons.push(`${rule.id} set labels ${keys.map((k) => `${k}=${rule.labels[k] ?? ''}`).join(', ')}`);
     }
+    const annotationKeys = Object.keys(rule.annotations);
+    if (annotationKeys.length > 0) {
+      annotations = { ...annotations, ...rule.annotations };
+      reasons.push(`${rule.id} set annotations ${annotationKeys.join(', ')}`);
+    }
     if (!rule.continue) break;
   }
-  return { ignored: false, severity, labels: labels ?? NO_LABELS, reasons: reasons ?? [] };
+  return { ignored: false, severity, labels: labels ?? NO_LABELS, annotations: annotations ?? NO_ANNOTATIONS, reasons: reasons ?? [] };
 }

@@ -6,6 +6,7 @@ import { inhibitRuleSchema } from '../route/inhibit.ts';
 import { timeIntervalsSchema } from '../route/time-interval.ts';
 import { policyDurationSchema } from '../model/duration.ts';
 import { ruleSchema } from '../classify/rule-config.ts';
+import { unknownAnnotationLabels } from '../classify/annotations.ts';
 import { routeSchema } from '../route/route-config.ts';
 import { CLUSTER_NAME } from './clusters.ts';
 import { MESH_CATEGORIES } from '../classify/catalog.ts';
@@ -176,7 +177,13 @@ export const severityOverridesSchema = z.partialRecord(
 export const policySchema = z.strictObject({
   /** Overrides of the default category × state severity matrix. */
   severity: severityOverridesSchema.optional(),
-  rules: z.array(ruleSchema).default([]),
+  rules: z
+    .array(ruleSchema)
+    .superRefine((rules, ctx) => {
+      // A label an annotation names must be one a finding can have (classify/annotations.ts).
+      for (const u of unknownAnnotationLabels(rules)) ctx.addIssue({ code: 'custom', path: u.path, message: u.message });
+    })
+    .default([]),
   receivers: z.array(receiverSchema).min(1, 'define at least one receiver'),
   route: routeSchema,
   /** Alertmanager's inhibit_rules, over finding labels. */

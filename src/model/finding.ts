@@ -27,6 +27,12 @@ export const findingSchema = z.object({
   receivers: z.array(z.string()),
   /** Labels policy rules added (`set.labels`); routes, silences and receivers see them. */
   labels: z.record(z.string(), z.string()).optional(),
+  /**
+   * The policy rules' `annotations` rendered over the finding's labels (classify/annotations.ts):
+   * summary, description, runbook_url (http(s) only), team and the team's own keys. Raw text,
+   * bounded when written (16 keys of 2,000 characters; read leniently); receivers escape it.
+   */
+  annotations: z.record(z.string().max(63), z.string().max(4_000)).optional(),
   /** Why it got this severity and these receivers; `explain` prints these. */
   reasons: z.array(z.string()),
   detail: z.string().optional(),

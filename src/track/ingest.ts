@@ -1,8 +1,9 @@
 import type { Redis } from 'ioredis';
 import { classify, type ClassifyPolicy } from '../classify/classify.ts';
+import { RUNBOOK_DROPPED } from '../classify/annotations.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import { findingLabels } from '../model/finding.ts';
+import { findingLabels, type Finding } from '../model/finding.ts';
 import { isInhibitionSource, type CompiledInhibitRule, type InhibitionSource } from '../route/inhibit.ts';
 import type { InhibitSourceStore } from './inhibit-sources.ts';
 import { isObservedSource, signalIdentityIssue, type Signal } from '../model/signal.ts';
@@ -138,6 +139,14 @@ export function createIngest(deps: IngestDeps): Ingest {
   };
 }
 
+/** A rule's runbook_url that did not render to an http(s) link (classify/annotations.ts) is left out, and said here. */
+function reportDroppedRunbooks(findings: readonly Finding[], log: Logger | undefined): void {
+  for (const f of findings) {
+    const dropped = f.reasons.find((r) => r.startsWith(RUNBOOK_DROPPED));
+    if (dropped !== undefined) log?.warn({ cluster: f.cluster, owner: f.owner.name, kind: f.resource.kind, name: f.resource.name }, dropped);
+  }
+}
+
 /** A sender time outside MESHDRIFT_MAX_SENDER_SKEW, counted as `at`: a metric and a log line. */
 function reportClamped(received: Signal, at: number, now: number, deps: IngestDeps): void {
   const future = received.observedAt > now;
@@ -189,6 +198,7 @@ async function ingestOne(received: Signal, deps: IngestDeps, maxSkew: number): P
   if (time.clamped) reportClamped(received, time.at, now, deps);
   const signal: Signal = time.at === received.observedAt ? received : { ...received, observedAt: time.at };
   const findings = classify(signal, policy);
+  reportDroppedRunbooks(findings, deps.log);
   const scope = scopeOf(signal);
   const owner = ownerPath(scope);
   const limits = deps.limits ?? DEFAULT_FINDINGS_LIMITS;
