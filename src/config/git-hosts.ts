@@ -5,7 +5,7 @@
  */
 
 /** The URL layouts meshdrift knows (docs/reference.md `MESHDRIFT_GIT_HOSTS`). */
-export const GIT_FORGES = ['github', 'gitlab', 'bitbucket', 'gitea', 'azure'] as const;
+export const GIT_FORGES = ['github', 'gitlab', 'bitbucket', 'bitbucket-server', 'gitea', 'azure'] as const;
 export type GitForge = (typeof GIT_FORGES)[number];
 
 /** Host (lower case, no port) → forge. */

@@ -1,5 +1,7 @@
 import type { GitForge, GitHosts } from '../config/git-hosts.ts';
+import type { GroupLabels } from '../model/alert-group.ts';
 import type { OwnerRef } from '../model/signal.ts';
+import { type MatcherSpec, printMatcher } from '../route/matcher.ts';
 
 /**
  * Links in notifications: the app in Argo CD's UI and the commit of a Git revision. Built only from
@@ -8,10 +10,12 @@ import type { OwnerRef } from '../model/signal.ts';
  * else links nothing (the revision is still shown as text). Pure.
  */
 
-/** What every receiver needs to build links (ARGOCD_URL, MESHDRIFT_GIT_HOSTS). */
+/** What every receiver needs to build links (ARGOCD_URL, MESHDRIFT_GIT_HOSTS, MESHDRIFT_PUBLIC_URL). */
 export interface LinkContext {
   argocdUrl?: string | undefined;
   gitHosts?: GitHosts | undefined;
+  /** Where people reach meshdrift (its API and web UI): the silence link of a message. */
+  publicUrl?: string | undefined;
 }
 
 /** A Git repository location, credentials dropped. */
@@ -102,8 +106,16 @@ const WEB_HOST: Readonly<Record<string, string>> = {
   'altssh.bitbucket.org': 'bitbucket.org',
   'ssh.dev.azure.com': 'dev.azure.com',
 };
-// A self-hosted forge named by its first label (`gitlab.corp.example`), when not configured.
-const FIRST_LABEL: Readonly<Record<string, GitForge>> = { github: 'github', gitlab: 'gitlab', gitea: 'gitea', forgejo: 'gitea' };
+// A self-hosted forge named by its first label (`gitlab.corp.example`), when not configured. A
+// self-hosted Bitbucket is Bitbucket Server/Data Center (Bitbucket Cloud is bitbucket.org only).
+const FIRST_LABEL: Readonly<Record<string, GitForge>> = {
+  github: 'github',
+  gitlab: 'gitlab',
+  gitea: 'gitea',
+  forgejo: 'gitea',
+  bitbucket: 'bitbucket-server',
+  stash: 'bitbucket-server',
+};
 
 /** The forge a host runs: MESHDRIFT_GIT_HOSTS first, then the built-in hosts, then the host's first label. */
 export function forgeOf(host: string, hosts?: GitHosts): GitForge | undefined {
@@ -133,8 +145,10 @@ export function commitOfRevision(revision: string | undefined): string | undefin
 
 /**
  * The web page of a commit: GitHub and Gitea/Forgejo/Codeberg `/commit/<sha>`, GitLab (subgroups
- * too) `/-/commit/<sha>`, Bitbucket Cloud `/commits/<sha>`, Azure DevOps `…/_git/<repo>/commit/<sha>`.
- * Undefined when the repository, its forge or the SHA is not known. A tag or a branch links nothing.
+ * too) `/-/commit/<sha>`, Bitbucket Cloud `/commits/<sha>`, Bitbucket Server/Data Center
+ * `/projects/<KEY>/repos/<repo>/commits/<sha>` (personal repositories `/users/<user>/repos/…`),
+ * Azure DevOps `…/_git/<repo>/commit/<sha>`. Undefined when the repository, its forge or the SHA
+ * is not known. A tag or a branch links nothing.
  */
 export function commitUrl(repoURL: string | undefined, revision: string | undefined, hosts?: GitHosts): string | undefined {
   const sha = commitOfRevision(revision);
@@ -144,7 +158,7 @@ export function commitUrl(repoURL: string | undefined, revision: string | undefi
   if (forge === undefined) return undefined;
   const base = repoWebBase(loc, forge);
   if (base === undefined) return undefined;
-  const path = forge === 'gitlab' ? '/-/commit/' : forge === 'bitbucket' ? '/commits/' : '/commit/';
+  const path = forge === 'gitlab' ? '/-/commit/' : forge === 'bitbucket' || forge === 'bitbucket-server' ? '/commits/' : '/commit/';
   return `${base}${path}${sha}`;
 }
 
@@ -161,9 +175,26 @@ function repoWebBase(loc: RepoLocation, forge: GitForge): string | undefined {
     case 'gitlab':
     case 'gitea':
       return s.length >= 2 ? `${origin}/${s.join('/')}` : undefined;
+    case 'bitbucket-server':
+      return bitbucketServerWebBase(loc, origin);
     case 'azure':
       return azureWebBase(loc, origin);
   }
+}
+
+// Bitbucket Server/Data Center clones from `…/scm/<project>/<repo>.git` (http(s), under any context
+// path) or `ssh://git@host:7999/<project>/<repo>.git`; its pages are `…/projects/<PROJECT>/repos/<repo>`
+// (the project key upper case), and `…/users/<user>/repos/<repo>` for a personal `~user` project.
+// Over ssh the web UI is assumed at https on the same host, without a context path.
+function bitbucketServerWebBase(loc: RepoLocation, origin: string): string | undefined {
+  const s = loc.segments;
+  const scm = loc.scheme === 'ssh' ? -1 : s.indexOf('scm');
+  if (loc.scheme !== 'ssh' && (scm === -1 || scm !== s.length - 3)) return undefined;
+  if (loc.scheme === 'ssh' && s.length !== 2) return undefined;
+  const [project, repo] = s.slice(scm + 1) as [string, string];
+  const base = `${origin}${scm > 0 ? `/${s.slice(0, scm).join('/')}` : ''}`;
+  const personal = /^(?:~|%7E)(.+)$/i.exec(project);
+  return personal ? `${base}/users/${personal[1]}/repos/${repo}` : `${base}/projects/${project.toUpperCase()}/repos/${repo}`;
 }
 
 const portOf = (loc: RepoLocation): string => (loc.port === '' ? '' : `:${loc.port}`);
@@ -199,6 +230,60 @@ export function argocdAppUrl(argocdUrl: string | undefined, owner: OwnerRef): st
   const base = `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
   const path = owner.namespace === '' ? encodeURIComponent(owner.name) : `${encodeURIComponent(owner.namespace)}/${encodeURIComponent(owner.name)}`;
   return `${base}/applications/${path}`;
+}
+
+/**
+ * An http(s) URL meshdrift links from (MESHDRIFT_PUBLIC_URL, ARGOCD_URL): scheme, host and path,
+ * the path without a trailing `/`; credentials, query and fragment dropped. Undefined for any
+ * other scheme or a URL that does not parse.
+ */
+export function httpBase(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return undefined;
+  return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
+}
+
+/** Matchers a silence link carries at most (a `group_by: ['...']` group has one per label). */
+export const MAX_SILENCE_LINK_MATCHERS = 30;
+/** Longest silence link: one value too long for it leaves the link out rather than cut a matcher. */
+export const MAX_SILENCE_LINK = 8_000;
+
+/**
+ * The matchers that pick out one alert group: its `group_by` label values when the route groups by
+ * labels, else its cluster and owner (owner kind, namespace and name), as the Slack "Silence"
+ * button does (deliver/slack/actions.ts silenceMatchersFor).
+ */
+export function groupMatchers(labels: Pick<GroupLabels, 'cluster' | 'owner' | 'groupBy'>): MatcherSpec[] {
+  const by = Object.entries(labels.groupBy ?? {});
+  if (by.length > 0) return by.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, value]) => ({ name, op: '=' as const, value }));
+  return [
+    { name: 'cluster', op: '=', value: labels.cluster },
+    { name: 'owner_kind', op: '=', value: labels.owner.kind },
+    { name: 'owner_namespace', op: '=', value: labels.owner.namespace },
+    { name: 'owner', op: '=', value: labels.owner.name },
+  ];
+}
+
+/**
+ * The web UI's "new silence" page, filled in for one alert group:
+ * `<MESHDRIFT_PUBLIC_URL>/ui/silences/new?matcher=<m>&matcher=<m>…`, each `m` one Alertmanager
+ * matcher `name="value"` (printMatcher: `\`, `"` and newlines escaped), URL-encoded. The contract
+ * with the page that reads it (the web UI). Undefined without MESHDRIFT_PUBLIC_URL, or when the
+ * group has more matchers or longer values than a link should carry.
+ */
+export function silenceUrl(publicUrl: string | undefined, labels: Pick<GroupLabels, 'cluster' | 'owner' | 'groupBy'>): string | undefined {
+  const base = httpBase(publicUrl);
+  if (base === undefined) return undefined;
+  const matchers = groupMatchers(labels);
+  if (matchers.length > MAX_SILENCE_LINK_MATCHERS) return undefined;
+  const url = `${base}/ui/silences/new?${matchers.map((m) => `matcher=${encodeURIComponent(printMatcher(m))}`).join('&')}`;
+  return url.length > MAX_SILENCE_LINK ? undefined : url;
 }
 
 /** The links of one finding (absent when they cannot be built). */

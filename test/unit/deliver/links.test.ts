@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { parseGitHosts } from '../../../src/config/git-hosts.ts';
-import { argocdAppUrl, commitOfRevision, commitUrl, findingLinks, forgeOf, parseRepoUrl, sanitizeRepoUrl } from '../../../src/deliver/links.ts';
+import {
+  argocdAppUrl,
+  commitOfRevision,
+  commitUrl,
+  findingLinks,
+  forgeOf,
+  httpBase,
+  parseRepoUrl,
+  sanitizeRepoUrl,
+  silenceUrl,
+} from '../../../src/deliver/links.ts';
+import { parseMatcher } from '../../../src/route/matcher.ts';
 
 const SHA = '0123456789abcdef0123456789abcdef01234567';
 const SHA256 = 'a'.repeat(64);
@@ -26,6 +37,14 @@ describe('commitUrl: a commit page per forge and URL form', () => {
     ['Azure DevOps legacy ssh', 'org@vs-ssh.visualstudio.com:v3/Org/project/repo', `https://org.visualstudio.com/project/_git/repo/commit/${SHA}`],
     ['self-hosted GitLab by its first label', 'https://gitlab.corp.example/platform/mesh.git', `https://gitlab.corp.example/platform/mesh/-/commit/${SHA}`],
     ['self-hosted http with a port', 'http://gitea.lan:3000/org/repo.git', `http://gitea.lan:3000/org/repo/commit/${SHA}`],
+    ['Bitbucket Server https', 'https://bitbucket.corp.example/scm/plat/mesh.git', `https://bitbucket.corp.example/projects/PLAT/repos/mesh/commits/${SHA}`],
+    [
+      'Bitbucket Server under a context path',
+      'https://bitbucket.corp.example/bitbucket/scm/plat/mesh.git',
+      `https://bitbucket.corp.example/bitbucket/projects/PLAT/repos/mesh/commits/${SHA}`,
+    ],
+    ['Bitbucket Server ssh', 'ssh://git@bitbucket.corp.example:7999/plat/mesh.git', `https://bitbucket.corp.example/projects/PLAT/repos/mesh/commits/${SHA}`],
+    ['Bitbucket Server personal repo', 'https://stash.corp.example/scm/~alice/mesh.git', `https://stash.corp.example/users/alice/repos/mesh/commits/${SHA}`],
   ])('%s', (_name, repo, url) => {
     expect(commitUrl(repo, SHA)).toBe(url);
   });
@@ -62,6 +81,16 @@ describe('commitUrl: a commit page per forge and URL form', () => {
     expect(commitUrl('https://github.com/org/repo/extra', SHA)).toBeUndefined();
     expect(commitUrl('https://dev.azure.com/org/project/repo', SHA)).toBeUndefined();
     expect(commitUrl(undefined, SHA)).toBeUndefined();
+  });
+
+  it('Bitbucket Server: only its clone shapes link; MESHDRIFT_GIT_HOSTS names one on any host', () => {
+    expect(commitUrl('https://bitbucket.corp.example/plat/mesh.git', SHA)).toBeUndefined();
+    expect(commitUrl('https://bitbucket.corp.example/scm/plat/mesh/extra.git', SHA)).toBeUndefined();
+    const parsed = parseGitHosts('code.corp.example=bitbucket-server');
+    if (!parsed.ok) throw new Error(parsed.problems.join('; '));
+    expect(commitUrl('https://code.corp.example/scm/ops/fleet.git', `main@sha1:${SHA}`, parsed.hosts)).toBe(
+      `https://code.corp.example/projects/OPS/repos/fleet/commits/${SHA}`,
+    );
   });
 
   it('MESHDRIFT_GIT_HOSTS names self-hosted forges and overrides the built-in guess', () => {
@@ -130,5 +159,44 @@ describe('argocdAppUrl', () => {
     };
     expect(findingLinks(flux, ctx)).toEqual({ commit: `https://github.com/org/fleet/commit/${SHA}` });
     expect(findingLinks({ tool: 'argocd', owner: app, revision: SHA }, ctx)).toEqual({ argocd: 'https://argocd.example.com/applications/argocd/payments' });
+  });
+});
+
+describe("silenceUrl: the web UI's new-silence page for one alert group", () => {
+  const labels = { cluster: 'prod-eu', owner: { kind: 'Application', namespace: 'argocd', name: 'payments' } };
+
+  it('one URL-encoded Alertmanager matcher per label, read back exactly', () => {
+    const url = silenceUrl('https://meshdrift.example.com/', labels);
+    expect(url).toBe(
+      'https://meshdrift.example.com/ui/silences/new?matcher=cluster%3D%22prod-eu%22&matcher=owner_kind%3D%22Application%22&matcher=owner_namespace%3D%22argocd%22&matcher=owner%3D%22payments%22',
+    );
+    const back = new URL(url ?? '').searchParams.getAll('matcher').map(parseMatcher);
+    expect(back).toEqual([
+      { name: 'cluster', op: '=', value: 'prod-eu' },
+      { name: 'owner_kind', op: '=', value: 'Application' },
+      { name: 'owner_namespace', op: '=', value: 'argocd' },
+      { name: 'owner', op: '=', value: 'payments' },
+    ]);
+  });
+
+  it("a group's group_by labels when the route groups by labels; hostile values stay inside their matcher", () => {
+    const evil = 'a"&matcher=x="y|<!here>\n';
+    const url = silenceUrl('https://meshdrift.example.com/base', { ...labels, groupBy: { severity: 'critical', namespace: evil } });
+    expect(url?.startsWith('https://meshdrift.example.com/base/ui/silences/new?matcher=')).toBe(true);
+    expect(url).not.toMatch(/[|<>"\s]/);
+    const back = new URL(url ?? '').searchParams.getAll('matcher').map(parseMatcher);
+    expect(back).toEqual([
+      { name: 'namespace', op: '=', value: evil },
+      { name: 'severity', op: '=', value: 'critical' },
+    ]);
+  });
+
+  it('nothing without MESHDRIFT_PUBLIC_URL, or for a base that is not http(s); credentials, query and fragment dropped', () => {
+    expect(silenceUrl(undefined, labels)).toBeUndefined();
+    expect(silenceUrl('javascript:alert(1)', labels)).toBeUndefined();
+    expect(httpBase('https://user:pw@meshdrift.example.com/x/?q=1#f')).toBe('https://meshdrift.example.com/x');
+    expect(
+      silenceUrl('https://meshdrift.example.com', { ...labels, groupBy: Object.fromEntries(Array.from({ length: 31 }, (_, i) => [`l${i}`, 'v'])) }),
+    ).toBeUndefined();
   });
 });
