@@ -42,7 +42,7 @@ export function loadPolicyWithReceivers(deps: PolicyReceiversDeps): Promise<Poli
           keyPrefix: env.MESHDRIFT_KEY_PREFIX,
           ...(deps.consoleOut ? { consoleOut: deps.consoleOut } : {}),
           ...(env.SLACK_API_URL ? { slackApiUrl: env.SLACK_API_URL } : {}),
-          links: { argocdUrl: env.ARGOCD_URL, gitHosts: env.MESHDRIFT_GIT_HOSTS },
+          links: { argocdUrl: env.ARGOCD_URL, gitHosts: env.MESHDRIFT_GIT_HOSTS, publicUrl: env.MESHDRIFT_PUBLIC_URL },
           slackButtons: slackButtonsOf({
             interactive: env.SLACK_SIGNING_SECRET !== undefined && env.SLACK_SIGNING_SECRET !== '',
             allowedUsers: env.MESHDRIFT_SLACK_ALLOWED_USERS,

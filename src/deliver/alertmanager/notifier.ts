@@ -3,7 +3,7 @@ import type { Notification, TrackedFinding } from '../../model/alert-group.ts';
 import { ALERTNAME, findingLabels } from '../../model/finding.ts';
 import type { Notifier } from '../notifier.ts';
 import { attributionText, changeSourceText, changesLeftOut, changeText, kindWithGroup, moreChanges } from '../evidence.ts';
-import { findingLinks, type LinkContext } from '../links.ts';
+import { findingLinks, type LinkContext, silenceUrl } from '../links.ts';
 import { plainLine, plainLines } from '../text.ts';
 import { stormAlertAnnotations, stormAlertLabels } from './storm.ts';
 import { createTextHttpClient, isRedirectStatus, postText, REDIRECT_HINT, statusResult, urlFail } from '../../net/http.ts';
@@ -67,12 +67,19 @@ export function alertLabels(f: TrackedFinding): Record<string, string> {
   return labels;
 }
 
+/** meshdrift's own annotations, which a policy rule's annotation of the same name does not replace. */
+const OWN_ANNOTATIONS = new Set(['changes', 'changed_by', 'revision', 'argocd_url', 'commit_url', 'silence_url']);
+
 /**
  * A finding's annotations: a one-line `summary` and a longer `description` (each line sanitised),
  * and when known: `changes` (one `path: before → after` per line), `changed_by` (who or which tool,
- * and when), `revision`, `argocd_url` and `commit_url`. Each at most 4 KiB.
+ * and when), `revision`, `argocd_url`, `commit_url` and `silence_url` (the group's, when given).
+ * The policy rules' annotations of the finding (classify/annotations.ts) are added: their `summary`
+ * replaces meshdrift's, their `description` comes first in `description`, `runbook_url`, `team` and
+ * their own keys as they are (meshdrift's evidence and link keys keep meshdrift's values). Each at
+ * most 4 KiB.
  */
-export function alertAnnotations(f: TrackedFinding, links?: LinkContext): Record<string, string> {
+export function alertAnnotations(f: TrackedFinding, links?: LinkContext, silence?: string): Record<string, string> {
   const path = f.resource.namespace === '' ? f.resource.name : `${f.resource.namespace}/${f.resource.name}`;
   const owner = f.owner.namespace === '' ? f.owner.name : `${f.owner.namespace}/${f.owner.name}`;
   const kind = kindWithGroup(f.resource);
@@ -89,14 +96,23 @@ export function alertAnnotations(f: TrackedFinding, links?: LinkContext): Record
   lines.push(...changedBy.map((c) => `Who: ${c}`));
   if (changes.length > 0) lines.push(`Changes (${changeSourceText(f.changes?.source ?? 'snapshot')}):`, ...changes.map((c) => `  ${c}`));
   const { argocd, commit } = findingLinks(f, links);
+  const team = f.annotations ?? {};
+  const theirs = Object.fromEntries(
+    Object.entries(team)
+      .filter(([k]) => !OWN_ANNOTATIONS.has(k) && k !== 'summary' && k !== 'description')
+      .map(([k, v]) => [k, plainLine(v, MAX_ANNOTATION)]),
+  );
+  const description = team.description === undefined || team.description === '' ? lines : [team.description, '', ...lines];
   return {
-    summary: plainLine(summary, MAX_LABEL_VALUE),
-    description: plainLines(lines, MAX_LABEL_VALUE + MAX_DETAIL, MAX_DESCRIPTION),
+    ...theirs,
+    summary: plainLine(team.summary === undefined || team.summary === '' ? summary : team.summary, MAX_LABEL_VALUE),
+    description: plainLines(description, MAX_LABEL_VALUE + MAX_DETAIL, MAX_DESCRIPTION),
     ...(changes.length === 0 ? {} : { changes: plainLines(changes, MAX_CHANGE_LINE, MAX_ANNOTATION) }),
     ...(changedBy.length === 0 ? {} : { changed_by: plainLines(changedBy, MAX_CHANGE_LINE, MAX_ANNOTATION) }),
     ...(f.revision === undefined || f.revision === '' ? {} : { revision: plainLine(f.revision, MAX_LABEL_VALUE) }),
     ...(argocd === undefined ? {} : { argocd_url: argocd }),
     ...(commit === undefined ? {} : { commit_url: commit }),
+    ...(silence === undefined ? {} : { silence_url: silence }),
   };
 }
 
@@ -127,9 +143,10 @@ export function renderAlertmanagerAlerts(n: Notification, opts: AlertmanagerRend
       },
     ];
   }
+  const silence = n.status === 'firing' ? silenceUrl(opts.links?.publicUrl, n.labels) : undefined;
   const alert = (f: TrackedFinding, endsAt: number): AlertmanagerAlert => ({
     labels: alertLabels(f),
-    annotations: alertAnnotations(f, opts.links),
+    annotations: alertAnnotations(f, opts.links, f.status === 'firing' ? silence : undefined),
     startsAt: new Date(f.firstSeen).toISOString(),
     // Alertmanager rejects an alert that ends before it starts.
     endsAt: new Date(Math.max(endsAt, f.firstSeen)).toISOString(),

@@ -2,7 +2,7 @@ import type { Writable } from 'node:stream';
 import type { Notification } from '../../model/alert-group.ts';
 import type { Notifier } from '../notifier.ts';
 import { attributionText, changesLeftOut, changeText, kindWithGroup } from '../evidence.ts';
-import { findingLinks, type LinkContext } from '../links.ts';
+import { findingLinks, type LinkContext, silenceUrl } from '../links.ts';
 import { plainLine } from '../text.ts';
 
 // A terminal shows what JSON.stringify leaves alone (bidi, zero-width): text from the cluster goes
@@ -30,8 +30,10 @@ export function renderConsoleLine(n: Notification, links?: LinkContext): string 
       ...(f.attribution && f.attribution.length > 0 ? { changed_by: f.attribution.map((a) => text(attributionText(a))) } : {}),
       ...(l.argocd ? { argocd_url: l.argocd } : {}),
       ...(l.commit ? { commit_url: l.commit } : {}),
+      ...(f.annotations ? { annotations: Object.fromEntries(Object.entries(f.annotations).map(([k, v]) => [text(k), text(v)])) } : {}),
     };
   };
+  const silence = n.status === 'firing' ? silenceUrl(links?.publicUrl, n.labels) : undefined;
   return JSON.stringify({
     receiver: 'console',
     status: n.status,
@@ -43,6 +45,7 @@ export function renderConsoleLine(n: Notification, links?: LinkContext): string 
     group: n.groupKey,
     seq: n.seq,
     at: new Date(n.at).toISOString(),
+    ...(silence === undefined ? {} : { silence_url: silence }),
     firing: n.firing.map(finding),
     resolved: n.resolved.map(finding),
   });

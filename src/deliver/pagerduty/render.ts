@@ -3,7 +3,8 @@ import type { Notification, StormSummary, TrackedFinding } from '../../model/ale
 import { withStorm } from './storm.ts';
 import { severityRank, type Severity } from '../../model/severity.ts';
 import { type AttributionView, attributionView, type ChangeListView, changeListView, kindWithGroup } from '../evidence.ts';
-import { argocdAppUrl, type FindingLinks, findingLinks, type LinkContext, shortRevision } from '../links.ts';
+import { groupAnnotations, runbookOf } from '../annotations-view.ts';
+import { argocdAppUrl, type FindingLinks, findingLinks, type LinkContext, shortRevision, silenceUrl } from '../links.ts';
 // Every string from the cluster goes through the one sanitiser (one line, nothing hidden, bounded).
 import { plainLine } from '../text.ts';
 
@@ -31,6 +32,8 @@ export interface PagerDutyFindingDetail {
   changed_by?: AttributionView[];
   /** The Argo CD app and the commit of `revision`, when they can be built. */
   links?: FindingLinks;
+  /** The policy rules' annotations of this finding (summary, description, runbook_url, team, own keys). */
+  annotations?: Record<string, string>;
 }
 
 export interface PagerDutyPayload {
@@ -57,6 +60,10 @@ export interface PagerDutyPayload {
     resolved: PagerDutyFindingDetail[];
     /** Findings left out of `firing`/`resolved` to keep the event small; 0 when all are listed. */
     omitted: number;
+    /** The annotations of the group's most severe finding (deliver/annotations-view.ts), when it has any. */
+    annotations?: Record<string, string>;
+    /** A silence of this group in meshdrift's web UI (MESHDRIFT_PUBLIC_URL), while firing. */
+    silence_url?: string;
     /** A drift storm's summary only: its id, cause and counts (deliver/pagerduty/storm.ts). */
     storm?: StormSummary;
   };
@@ -146,6 +153,8 @@ function renderGroupEvent(n: Notification, routingKey: string, links: LinkContex
   // The class names what kind of drift this is: the category of the most severe finding.
   const lead = firing[0] ?? resolved[0];
   const eventLinks = eventLinksOf(n, lead, links);
+  const annotations = annotationsView(groupAnnotations(n));
+  const silence = n.status === 'firing' ? silenceUrl(links?.publicUrl, n.labels) : undefined;
 
   return {
     routing_key: routingKey,
@@ -180,6 +189,8 @@ function renderGroupEvent(n: Notification, routingKey: string, links: LinkContex
         firing: listed.firing,
         resolved: listed.resolved,
         omitted: firing.length + resolved.length - listed.firing.length - listed.resolved.length,
+        ...(annotations === undefined ? {} : { annotations }),
+        ...(silence === undefined ? {} : { silence_url: silence }),
       },
     },
   };
@@ -216,7 +227,17 @@ function findingDetail(f: TrackedFinding, ctx: LinkContext | undefined): PagerDu
     ...(f.changes === undefined ? {} : { changes: changeListView(f.changes, text) }),
     ...(f.attribution === undefined || f.attribution.length === 0 ? {} : { changed_by: f.attribution.map((a) => attributionView(a, text)) }),
     ...(links.argocd === undefined && links.commit === undefined ? {} : { links }),
+    ...(f.annotations === undefined ? {} : { annotations: annotationsView(f.annotations) ?? {} }),
   };
+}
+
+/** Most characters of one annotation value in an event (a finding's list stays within its budget). */
+const MAX_ANNOTATION = 500;
+
+// Annotations as PagerDuty shows them: one line each, nothing hidden, bounded; undefined when none.
+function annotationsView(a: Readonly<Record<string, string>>): Record<string, string> | undefined {
+  const entries = Object.entries(a);
+  return entries.length === 0 ? undefined : Object.fromEntries(entries.map(([k, v]) => [plainLine(k, 63), plainLine(v, MAX_ANNOTATION)]));
 }
 
 // Takes firing findings first, then resolved ones, while their JSON fits the byte budget. Every
@@ -244,8 +265,8 @@ function fitFindings(
   return { firing: shownFiring, resolved: shownResolved };
 }
 
-// The event's links (PagerDuty shows them on the incident): the app in Argo CD, and the commit of
-// the most severe finding's revision.
+// The event's links (PagerDuty shows them on the incident): the app in Argo CD, the commit of the
+// most severe finding's revision, its rule's runbook, and a silence of the group (while firing).
 function eventLinksOf(n: Notification, lead: TrackedFinding | undefined, ctx: LinkContext | undefined): Array<{ href: string; text: string }> {
   const { owner, tool } = n.labels;
   const out: Array<{ href: string; text: string }> = [];
@@ -253,6 +274,10 @@ function eventLinksOf(n: Notification, lead: TrackedFinding | undefined, ctx: Li
   if (app !== undefined) out.push({ href: app, text: plainLine(`Argo CD: ${ownerPath(owner, ' ')}`, MAX_LABEL) });
   const commit = lead === undefined ? undefined : findingLinks(lead, ctx).commit;
   if (commit !== undefined && lead?.revision !== undefined) out.push({ href: commit, text: plainLine(`Commit ${shortRevision(lead.revision)}`, MAX_LABEL) });
+  const runbook = runbookOf(groupAnnotations(n));
+  if (runbook !== undefined) out.push({ href: runbook, text: 'Runbook' });
+  const silence = n.status === 'firing' ? silenceUrl(ctx?.publicUrl, n.labels) : undefined;
+  if (silence !== undefined) out.push({ href: silence, text: 'Silence this group in meshdrift' });
   return out;
 }
 

@@ -1,7 +1,8 @@
 import type { Notification, TrackedFinding } from '../../model/alert-group.ts';
 import { severityRank, type Severity } from '../../model/severity.ts';
 import { attributionText, changesLeftOut, changeValues, kindWithGroup, moreChanges } from '../evidence.ts';
-import { argocdAppUrl, commitUrl, type LinkContext, shortRevision } from '../links.ts';
+import { groupAnnotations, ownAnnotations, runbookOf } from '../annotations-view.ts';
+import { argocdAppUrl, commitUrl, type LinkContext, shortRevision, silenceUrl } from '../links.ts';
 import { mrkdwnCode, mrkdwnLine, plainLine } from '../text.ts';
 import { ACTION_LOG_RESERVE_CHARS, type SlackActionKind, slackActionsBlock } from './actions.ts';
 import type { SlackBlock, SlackMessage, SlackMrkdwn } from './blocks.ts';
@@ -70,7 +71,8 @@ export function renderSlackMessage(n: Notification, links?: LinkContext, buttons
   // A firing message carries the buttons (src/deliver/slack/actions.ts) where the divider would be,
   // and keeps room for the action log ("Silenced for 1h by @…") that a click adds later.
   const actions = slackActionsBlock(n, buttons);
-  const head: SlackBlock[] = [headerBlock(n), labelsBlock(n, links), actions ?? { type: 'divider' }];
+  const notes = annotationsBlock(n, links);
+  const head: SlackBlock[] = [headerBlock(n), labelsBlock(n, links), ...(notes === null ? [] : [notes]), actions ?? { type: 'divider' }];
   const footer = footerBlock(n);
   const totals = { firing: firing.length, resolved: resolved.length };
   const maxBlocks = actions === null ? SLACK_LIMITS.blocks : SLACK_LIMITS.blocks - 1;
@@ -217,6 +219,42 @@ function labelsBlock(n: Notification, links: LinkContext | undefined): SlackBloc
       field('Revision', revision),
     ],
   };
+}
+
+/** Caps of the team's annotations in a message (before escaping; the block stays under a section's 3,000). */
+const MAX_SUMMARY = 200;
+const MAX_DESCRIPTION = 600;
+const MAX_ANNOTATION_NAME = 40;
+const MAX_ANNOTATION_TEXT = 150;
+const NOTES_BUDGET = 2_900;
+
+/**
+ * What the team wrote on the rule (`annotations` of the group's lead finding: summary,
+ * description, team and its own keys) and where to go from here: the runbook, and a silence of the
+ * group in meshdrift's web UI (firing only; with MESHDRIFT_PUBLIC_URL). Null when there is nothing.
+ * Every value is the policy's text with the cluster's labels put in: escaped as any cluster text.
+ */
+function annotationsBlock(n: Notification, links: LinkContext | undefined): SlackBlock | null {
+  const a = groupAnnotations(n);
+  const lines: string[] = [];
+  let used = 0;
+  const add = (line: string): void => {
+    if (used + line.length + 1 > NOTES_BUDGET) return;
+    lines.push(line);
+    used += line.length + 1;
+  };
+  if (a.summary !== undefined && a.summary.trim() !== '') add(`*${oneLine(a.summary, MAX_SUMMARY)}*`);
+  if (a.description !== undefined && a.description.trim() !== '') add(oneLine(a.description, MAX_DESCRIPTION));
+  const runbook = runbookOf(a);
+  const silence = n.status === 'firing' ? silenceUrl(links?.publicUrl, n.labels) : undefined;
+  const go = [
+    ...(runbook === undefined ? [] : [`:book: ${slackLink(runbook, 'Runbook')}`]),
+    ...(a.team === undefined || a.team.trim() === '' ? [] : [`:busts_in_silhouette: Team: ${oneLine(a.team, MAX_ANNOTATION_TEXT)}`]),
+    ...(silence === undefined ? [] : [`:no_bell: ${slackLink(silence, 'Silence this group')}`]),
+  ];
+  if (go.length > 0) add(go.join(' · '));
+  for (const [key, value] of ownAnnotations(a)) add(`*${mrkdwnLine(key, MAX_ANNOTATION_NAME)}*: ${oneLine(value, MAX_ANNOTATION_TEXT)}`);
+  return lines.length === 0 ? null : { type: 'section', text: { type: 'mrkdwn', text: lines.join('\n'), verbatim: true } };
 }
 
 // A firing finding with its evidence under it: the changes (`path`: `before` → `after`), then who

@@ -3,7 +3,7 @@ import type { Notification, NotifyReason, StormSummary, TrackedFinding } from '.
 import type { Notifier } from '../notifier.ts';
 import { alertAnnotations, alertLabels } from '../alertmanager/notifier.ts';
 import { type AttributionView, attributionView, type ChangeListView, changeListView } from '../evidence.ts';
-import { type FindingLinks, findingLinks, type LinkContext } from '../links.ts';
+import { type FindingLinks, findingLinks, type LinkContext, silenceUrl } from '../links.ts';
 import { safeStormSummary, stormAlertAnnotations, stormAlertLabels } from '../alertmanager/storm.ts';
 import { plainLine } from '../text.ts';
 import { createTextHttpClient, isRedirectStatus, postText, REDIRECT_HINT, statusResult, urlFail } from '../../net/http.ts';
@@ -69,10 +69,11 @@ const ZERO_TIME = '0001-01-01T00:00:00Z';
 
 /** Renders the webhook body for one notification: one alert per firing or resolved finding. Pure. */
 export function renderWebhookPayload(n: Notification, receiver = 'webhook', links?: LinkContext): WebhookPayload {
+  const silence = n.status === 'firing' ? silenceUrl(links?.publicUrl, n.labels) : undefined;
   const alert = (f: TrackedFinding, status: WebhookAlert['status']): WebhookAlert => ({
     status,
     labels: alertLabels(f),
-    annotations: alertAnnotations(f, links),
+    annotations: alertAnnotations(f, links, status === 'firing' ? silence : undefined),
     startsAt: new Date(f.firstSeen).toISOString(),
     endsAt: status === 'firing' ? ZERO_TIME : new Date(f.resolvedAt ?? n.at).toISOString(),
     fingerprint: f.fingerprint,
