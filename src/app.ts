@@ -28,6 +28,7 @@ import { startGaugeRefresh } from './queue/gauges.ts';
 import { createReadiness } from './http/readiness.ts';
 import { createListener } from './http/listener.ts';
 import { createHttpApp } from './http/routes.ts';
+import { createLastSignals } from './track/last-signal.ts';
 import { announceExposure } from './http/exposure.ts';
 import { type AdmissionEdge, createAdmissionEdge } from './http/admission.ts';
 import { loadSenders } from './http/senders.ts';
@@ -114,7 +115,9 @@ export function createApp(opts: AppOptions): App {
   const audit = createRedisAuditTrail(redis, prefix, { now, maxLen: env.MESHDRIFT_AUDIT_MAX });
   // Every ingest in flight is counted: a shutdown lets them commit before Redis is closed.
   const inFlight = createIngestStage({ env, stores, queues, policy: () => policy().current(), metrics, log, now });
-  const { ingest } = inFlight;
+  // Each source's last signal per cluster, for the web page's Sources view (issue #21).
+  const lastSignals = createLastSignals(redis, prefix, now);
+  const ingest = lastSignals.wrap(inFlight.ingest);
   const stormDefaults = { threshold: env.MESHDRIFT_STORM_THRESHOLD, windowMs: env.MESHDRIFT_STORM_WINDOW };
   const storms = {
     store: createRedisStormStore(redis, prefix, now),
@@ -155,7 +158,10 @@ export function createApp(opts: AppOptions): App {
   // Sender credentials (throws a ConfigError on a bad MESHDRIFT_SENDERS_FILE or secret).
   const senders = loadSenders(env, opts.processEnv ?? process.env);
   const base = { env, processEnv: opts.processEnv ?? process.env, redis, metrics, log, now };
-  const expressApp = createHttpApp(base, { stores, queues, audit, policy, catalog, ingest, fluxRevisions, kube: pulled.kube, ready, senders });
+  const expressApp = createHttpApp(base, {
+    ...{ stores, queues, audit, policy, catalog, ingest, fluxRevisions, kube: pulled.kube, ready, senders, lastSignals },
+    pollHealth: () => pulled.argoPolling?.health(),
+  });
   const listener = createListener(expressApp, shutdown.draining);
   // The recorder admission webhook (issue #17): its own HTTPS listener, off unless MESHDRIFT_ADMISSION.
   const admission = createAdmissionEdge({

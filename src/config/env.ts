@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { LOG_LEVELS } from '../log.ts';
 import type { AppMetricsMode } from '../metrics.ts';
@@ -50,6 +51,22 @@ const count = (fallback: number, min: number, max: number) =>
     .default(String(fallback))
     .refine((v) => /^\d+$/.test(v.trim()) && Number(v) >= min && Number(v) <= max, `must be a whole number from ${min} to ${max}`)
     .transform(Number);
+
+/** An IP address or CIDR (`10.0.0.0/8`, `::1`, `fd00::/8`). */
+function isAddressOrCidr(entry: string): boolean {
+  const [addr = '', bits, ...rest] = entry.split('/');
+  const family = isIP(addr);
+  if (family === 0 || rest.length > 0) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+}
+
+/** An HTTP header name, kept lower-case. */
+const httpHeaderName = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .refine((v) => /^[A-Za-z0-9-]{1,100}$/.test(v.trim()), 'must be an HTTP header name')
+    .transform((v) => v.trim().toLowerCase());
 
 /** What MESHDRIFT_ALLOW_UNAUTHENTICATED may open: each webhook and the API. */
 export const OPENABLE = ['argocd', 'flux', 'api'] as const;
@@ -240,6 +257,34 @@ export const envSchema = z.object({
     .optional()
     .transform(commaList)
     .refine((list) => !list.includes('*') || list.length === 1, '"*" (any cluster) stands alone'),
+  /**
+   * The web page (/ui, issue #21). Addresses and CIDRs of the authenticating proxy in front of it,
+   * comma-separated: only on connections from these are its user and groups headers believed.
+   * Unset: no proxy header is believed (the page is then for the API token, or open read-only
+   * when the API is).
+   */
+  MESHDRIFT_UI_TRUSTED_PROXIES: z
+    .string()
+    .optional()
+    .transform(commaList)
+    .refine((list) => list.length <= 100 && list.every(isAddressOrCidr), 'must be IP addresses or CIDRs (10.0.0.0/8, fd00::/8), comma-separated, at most 100'),
+  /** The proxy's header naming the user (oauth2-proxy: X-Forwarded-User or X-Forwarded-Email). */
+  MESHDRIFT_UI_USER_HEADER: httpHeaderName('x-forwarded-user'),
+  /** The proxy's header listing the user's groups, comma-separated. */
+  MESHDRIFT_UI_GROUPS_HEADER: httpHeaderName('x-forwarded-groups'),
+  /** Who may write on the page (silences, acknowledge, expire): `user:<name>` and `group:<name>`, comma-separated. Default nobody (read-only). */
+  MESHDRIFT_UI_WRITERS: z
+    .string()
+    .optional()
+    .transform(commaList)
+    .refine(
+      (list) => list.length <= 200 && list.every((w) => /^(user|group):.{1,256}$/.test(w)),
+      'must be user:<name> or group:<name> entries, comma-separated, at most 200',
+    ),
+  /** How long "Acknowledge" on the page silences an incident (ack = a short silence). */
+  MESHDRIFT_UI_ACK_DURATION: duration('1h').refine((ms) => ms >= 60_000 && ms <= 7 * 86_400_000, 'must be from 1m to 7d'),
+  /** Most active alert groups the board reads per request (the board pages and filters on the server). */
+  MESHDRIFT_UI_MAX_GROUPS: count(10_000, 1, 100_000),
   /** Argo CD UI base URL, for links in notifications. */
   ARGOCD_URL: z.string().url().optional(),
   /** Self-hosted Git forges for commit links: `host=forge` (github, gitlab, bitbucket, gitea, azure), comma-separated. */

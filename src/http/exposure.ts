@@ -50,6 +50,10 @@ export function describeExposure(env: Env, senders: Senders): Exposure {
   }
   // The Alertmanager-compatible API (issue #18) is the same API behind the same token.
   endpoints['/api/v2'] = `as ${PATHS.api} (same token, same silences)`;
+  // The web page (issue #21): who is believed, who may write.
+  const proxies = env.MESHDRIFT_UI_TRUSTED_PROXIES;
+  endpoints['/ui'] =
+    `${proxies.length === 0 ? 'no proxy trusted' : `proxy user header ${env.MESHDRIFT_UI_USER_HEADER} from ${proxies.join(',')}`}; API token; ${env.MESHDRIFT_API_TOKEN === undefined ? 'others read (the API is open)' : 'others 401'}; writers: ${env.MESHDRIFT_UI_WRITERS.length === 0 ? 'nobody' : env.MESHDRIFT_UI_WRITERS.join(',')}`;
   endpoints['/slack/actions'] = env.SLACK_SIGNING_SECRET === undefined ? 'off (no SLACK_SIGNING_SECRET)' : 'Slack request signature (SLACK_SIGNING_SECRET)';
   // The API server calls admission webhooks without a client credential: whoever reaches the port
   // can post a review. What it records is told (and shown as such) until a watch event confirms it.

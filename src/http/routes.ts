@@ -5,7 +5,6 @@ import type { Env } from '../config/env.ts';
 import type { PolicyHolder } from '../deliver/policy-receivers.ts';
 import { createSlackAcknowledge } from '../deliver/pagerduty/acknowledge.ts';
 import { createSlackActionAccess } from '../deliver/slack/access.ts';
-import { createSlackActionLineRecorder } from '../deliver/slack/message-store.ts';
 import { createRedisStormStore } from '../deliver/storm.ts';
 import { createRedisSlackReplayGuard } from '../deliver/slack/replay-guard.ts';
 import type { Logger } from '../log.ts';
@@ -27,6 +26,13 @@ import { redisUnavailable, type UnavailableReason } from '../net/unavailable.ts'
 import type { LeaderGatedKubeSources } from '../sources/kube/gated.ts';
 import type { Senders } from './senders.ts';
 import { createRedisGroupMetaReader } from '../track/group-meta.ts';
+import { createUiRouter, type UiDeps } from './ui/router.ts';
+import { assembleGroup } from '../track/group-layout.ts';
+import { groupRedisKey } from '../track/keys.ts';
+import type { LastSignals } from '../track/last-signal.ts';
+import type { ArgoCdPollerHealth } from '../sources/argocd/poll-health.ts';
+import { createRedisSlackMessageStore, createSlackActionLineRecorder, slackReceiverKeyPrefix } from '../deliver/slack/message-store.ts';
+import { pagerDutyDedupKey } from '../deliver/pagerduty/render.ts';
 
 /** What every part of the HTTP edge uses. */
 export interface HttpBase {
@@ -49,8 +55,12 @@ export interface HttpStages {
   catalog: Catalog;
   ingest: Ingest;
   fluxRevisions: FluxRevisionStore;
-  /** The Kubernetes watches, when they run here (their inventory places a Flux event's resources). */
-  kube: () => Pick<LeaderGatedKubeSources, 'groupInInventory'> | undefined;
+  /** The Kubernetes watches, when they run here (their inventory places a Flux event's resources; the web page shows their health). */
+  kube: () => Pick<LeaderGatedKubeSources, 'groupInInventory' | 'health'> | undefined;
+  /** The Argo CD API poll's health, when it runs here (the web page's Sources view). */
+  pollHealth?: () => ArgoCdPollerHealth | undefined;
+  /** When each source last spoke per cluster (the web page's Sources view). */
+  lastSignals?: LastSignals;
   ready: ServerDeps['ready'];
   /** Who may post to the webhooks, and for which clusters (http/senders.ts). */
   senders: Senders;
@@ -96,6 +106,7 @@ export function createHttpApp(base: HttpBase, stages: HttpStages): express.Expre
       isUnavailable,
     }),
     apiV2: createAlertmanagerApiRouter(alertmanagerApiDeps(deps, isUnavailable)),
+    ui: createUiRouter(uiDeps(deps, isUnavailable)),
     metrics,
     log,
     ready: deps.ready,
@@ -133,6 +144,61 @@ function alertmanagerApiDeps(deps: HttpAppDeps, isUnavailable: AlertmanagerApiDe
     },
     version: meshdriftVersion(),
     startedAt: STARTED_AT,
+    now,
+    log,
+    ...(isUnavailable === undefined ? {} : { isUnavailable }),
+  };
+}
+
+/** The web page (/ui): the same stores as /api/v1, its own access (http/ui/access.ts). */
+function uiDeps(deps: HttpAppDeps, isUnavailable: UiDeps['isUnavailable']): UiDeps {
+  const { env, redis, stores, policy, metrics, log, now } = deps;
+  const prefix = env.MESHDRIFT_KEY_PREFIX;
+  const receiverOf = (name: string | undefined) =>
+    name === undefined
+      ? undefined
+      : policy()
+          .current()
+          .receivers.find((r) => r.name === name);
+  return {
+    access: {
+      apiToken: env.MESHDRIFT_API_TOKEN,
+      trustedProxies: env.MESHDRIFT_UI_TRUSTED_PROXIES,
+      userHeader: env.MESHDRIFT_UI_USER_HEADER,
+      groupsHeader: env.MESHDRIFT_UI_GROUPS_HEADER,
+      writers: env.MESHDRIFT_UI_WRITERS,
+      ...(env.MESHDRIFT_PUBLIC_URL ? { publicUrl: env.MESHDRIFT_PUBLIC_URL } : {}),
+    },
+    groups: createRedisGroupReader(redis, prefix),
+    group: async (groupKey) => assembleGroup(groupKey, await redis.hgetall(groupRedisKey(prefix, groupKey))),
+    silences: stores.silences,
+    silenceLimits: stores.silenceLimits,
+    onLimit: (limit) => metrics.limitHit(limit),
+    history: stores.history,
+    audit: deps.audit,
+    storms: createRedisStormStore(redis, prefix, now),
+    inhibition: { rules: () => policy().current().inhibitRules, sources: () => stores.inhibitSources.list() },
+    links: { argocdUrl: env.ARGOCD_URL, gitHosts: env.MESHDRIFT_GIT_HOSTS },
+    incidentLinks: async (group, groupKey) => {
+      const receiver = receiverOf(group?.labels.receiver);
+      const ref = receiver?.slack === undefined ? null : await createRedisSlackMessageStore(redis, slackReceiverKeyPrefix(prefix, receiver.name)).get(groupKey);
+      return {
+        ...(ref === null ? {} : { slack: `https://slack.com/archives/${encodeURIComponent(ref.channel)}/p${ref.ts.replace('.', '')}` }),
+        ...(receiver?.pagerduty === undefined ? {} : { pagerduty: pagerDutyDedupKey(groupKey) }),
+      };
+    },
+    sources: async () => {
+      const kube = deps.kube()?.health();
+      const poll = deps.pollHealth?.();
+      return {
+        lastSignals: (await deps.lastSignals?.list()) ?? [],
+        ...(kube === undefined ? {} : { watches: kube }),
+        ...(poll === undefined ? {} : { poll }),
+        auditIntervalMs: env.MESHDRIFT_AUDIT_INTERVAL,
+      };
+    },
+    ackMs: env.MESHDRIFT_UI_ACK_DURATION,
+    maxGroups: env.MESHDRIFT_UI_MAX_GROUPS,
     now,
     log,
     ...(isUnavailable === undefined ? {} : { isUnavailable }),

@@ -39,6 +39,8 @@ export interface ServerDeps {
   apiV2?: express.Router;
   /** POST /slack/actions (signed Slack button clicks), when SLACK_SIGNING_SECRET is set. */
   slackActions?: express.Router;
+  /** The web page (issue #21), mounted at /ui. */
+  ui?: express.Router;
   /** Default {@link BODY_TIMEOUT_MS}. */
   bodyTimeoutMs?: number;
   /** Body limits per webhook; defaults {@link ARGOCD_MAX_BODY_BYTES} and {@link MAX_BODY_BYTES}. */
@@ -175,6 +177,7 @@ export function createServer(deps: ServerDeps): express.Express {
   if (deps.api) app.use('/api/v1', deps.api);
   if (deps.apiV2) app.use('/api/v2', deps.apiV2);
   if (deps.slackActions) app.use(deps.slackActions);
+  if (deps.ui) app.use('/ui', deps.ui);
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

@@ -12,6 +12,8 @@ import { historyKey } from './keys.ts';
 
 /** Findings a history entry names (the firing ones first); the rest are only counted. */
 export const HISTORY_ENTRY_FINDINGS = 20;
+/** Authors a history entry names. */
+export const HISTORY_ENTRY_AUTHORS = 5;
 
 /**
  * One history entry: what a notification said, by reference (issue #12): the group, the counts,
@@ -41,12 +43,24 @@ export const historyEntrySchema = z.object({
   ),
   /** Findings left out of `findings`. */
   omitted: z.number().int().nonnegative(),
+  /**
+   * Who changed the findings, where known (issue #21: drift frequency by author): a person's name
+   * from an admission record, or `tool:<field manager>`; at most {@link HISTORY_ENTRY_AUTHORS}.
+   * Absent in entries written before, and when nobody is known.
+   */
+  authors: z.array(z.string().max(256)).max(5).optional(),
 });
 export type HistoryEntry = z.infer<typeof historyEntrySchema>;
 
 /** The entry for one notification: its summary and the first findings by reference. */
 export function historyEntry(n: Notification): HistoryEntry {
   const all = [...n.firing, ...n.resolved];
+  const authors = new Set<string>();
+  for (const f of all) {
+    for (const a of f.attribution ?? []) {
+      if (authors.size < HISTORY_ENTRY_AUTHORS) authors.add((a.kind === 'person' ? a.who : `tool:${a.who}`).slice(0, 256));
+    }
+  }
   return {
     groupKey: n.groupKey,
     seq: n.seq,
@@ -62,6 +76,7 @@ export function historyEntry(n: Notification): HistoryEntry {
       .slice(0, HISTORY_ENTRY_FINDINGS)
       .map((f) => ({ fingerprint: f.fingerprint, status: f.status, severity: f.severity, state: f.state, resource: f.resource })),
     omitted: Math.max(0, all.length - HISTORY_ENTRY_FINDINGS),
+    ...(authors.size > 0 ? { authors: [...authors] } : {}),
   };
 }
 
