@@ -91,6 +91,8 @@ export interface ClassifyPolicy {
   severity: SeverityMatrix;
   rules: RuleSet;
   route: CompiledRoute;
+  /** The policy's `notify_non_mesh`: false keeps non-mesh drift out of notifications (nonMeshDrift). */
+  notifyNonMesh: boolean;
 }
 
 /** The built-in policy: default severities, no rules, every finding to every given receiver. */
@@ -109,7 +111,22 @@ export function defaultPolicy(
     others.length === 0
       ? root
       : { ...root, routes: [{ ...root, id: 'route (default receiver)', path: 'route (default receiver)', routes: [], continue: true }, ...root.routes] };
-  return { catalog, severity: DEFAULT_SEVERITY, rules: compileRules([]), route };
+  return { catalog, severity: DEFAULT_SEVERITY, rules: compileRules([]), route, notifyNonMesh: false };
+}
+
+/**
+ * Whether a finding is drift of something outside the mesh (issue #19): a kind the mesh catalog
+ * does not know (a Deployment, a ConfigMap). meshdrift promises mesh drift, so by default such a
+ * finding is tracked and listed (API, `explain`) but not notified, unless the policy says
+ * `notify_non_mesh: true`. Not counted as such, whatever their kind: `Unreachable` (meshdrift cannot
+ * read a cluster or an app, which hides mesh drift too) and the GitOps object's own state (a Flux
+ * Kustomization that fails to apply, a HelmRelease's own drift): Git's mesh config does not reach
+ * the cluster either.
+ */
+export function nonMeshDrift(f: Pick<Finding, 'category' | 'state' | 'owner' | 'resource'>): boolean {
+  if (f.category !== 'non-mesh' || f.state === 'Unreachable') return false;
+  const self = f.resource.kind === f.owner.kind && f.resource.name === f.owner.name && f.resource.namespace === f.owner.namespace;
+  return !self;
 }
 
 interface KindInfo {
@@ -183,6 +200,7 @@ export function classify(signal: Signal, policy: ClassifyPolicy): Finding[] {
     const routes = matchRoutes(policy.route, labels);
     const rendered = renderAnnotations(outcome.annotations, labels);
     const receivers = [...new Set(routes.map((route) => route.receiver))];
+    const unnotified = !policy.notifyNonMesh && nonMeshDrift(base);
     findings.push({
       ...base,
       fingerprint: fingerprintOf(signal.cluster, tool, signal.owner, resource),
@@ -198,8 +216,10 @@ export function classify(signal: Signal, policy: ClassifyPolicy): Finding[] {
         ...outcome.reasons,
         ...routes.map((route) => `${route.path} → receiver ${route.receiver}`),
         ...rendered.dropped,
+        ...(unnotified ? ['not notified: non-mesh drift (tracked and listed; set notify_non_mesh: true in the policy to be told)'] : []),
       ],
       ...(Object.keys(rendered.annotations).length === 0 ? {} : { annotations: rendered.annotations }),
+      ...(unnotified ? { unnotified: 'non-mesh' as const } : {}),
       ...(r.detail === undefined ? {} : { detail: r.detail }),
       ...(signal.revision === undefined ? {} : { revision: signal.revision }),
       ...(signal.repoURL === undefined ? {} : { repoURL: signal.repoURL }),

@@ -143,7 +143,7 @@ export function compilePolicy(config: PolicyConfig, source: string, opts: LoadOp
   return {
     source,
     config,
-    classify: { catalog: opts.catalog ?? createCatalog(), severity, rules: compileRules(config.rules), route },
+    classify: { catalog: opts.catalog ?? createCatalog(), severity, rules: compileRules(config.rules), route, notifyNonMesh: config.notify_non_mesh === true },
     receivers: config.receivers,
     inhibitRules: [...compileInhibitRules(BUILTIN_INHIBIT_RULES), ...compileInhibitRules(config.inhibit_rules)],
     timeIntervals: compileTimeIntervals(config.time_intervals),

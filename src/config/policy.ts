@@ -177,6 +177,8 @@ export const severityOverridesSchema = z.partialRecord(
 export const policySchema = z.strictObject({
   /** Overrides of the default category × state severity matrix. */
   severity: severityOverridesSchema.optional(),
+  /** Notify drift of kinds outside the mesh catalog too (default: tracked and listed, not sent). */
+  notify_non_mesh: z.boolean().optional(),
   rules: z
     .array(ruleSchema)
     .superRefine((rules, ctx) => {

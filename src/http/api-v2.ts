@@ -160,6 +160,8 @@ function gettableAlert(f: TrackedFinding, ctx: AlertContext) {
   const silencedBy = silencesOf(labels, ctx.silences, ctx.now);
   const inhibition = ctx.sources.length > 0 ? findInhibition(labels, ctx.sources, ctx.inhibition?.rules() ?? [], f.fingerprint) : null;
   const inhibitedBy = inhibition === null ? [] : [inhibition.sourceId];
+  // Non-mesh drift the policy does not notify (classify/classify.ts nonMeshDrift): held back for good.
+  const mutedBy = f.unnotified === undefined ? [] : [`meshdrift:${f.unnotified}`];
   return {
     labels: alertLabels(f),
     annotations: alertAnnotations(f, ctx.links),
@@ -171,7 +173,7 @@ function gettableAlert(f: TrackedFinding, ctx: AlertContext) {
     // finding when its source says so, so it is open-ended: shown as its last sighting + 1 h,
     // as the Alertmanager receiver sends it.
     endsAt: iso(Math.max(f.lastSeen, ctx.now) + 3_600_000),
-    status: { state: silencedBy.length > 0 || inhibitedBy.length > 0 ? 'suppressed' : 'active', silencedBy, inhibitedBy, mutedBy: [] as string[] },
+    status: { state: silencedBy.length > 0 || inhibitedBy.length > 0 || mutedBy.length > 0 ? 'suppressed' : 'active', silencedBy, inhibitedBy, mutedBy },
   };
 }
 type GettableAlert = ReturnType<typeof gettableAlert>;
@@ -183,6 +185,7 @@ function wanted(a: GettableAlert, q: AlertsQuery, matchers: readonly Matcher[], 
   const inhibited = a.status.inhibitedBy.length > 0;
   if (!q.silenced && silenced) return false;
   if (!q.inhibited && inhibited) return false;
+  if (!q.muted && a.status.mutedBy.length > 0) return false;
   if (receiver !== undefined && !a.receivers.some((r) => receiver.test(r.name))) return false;
   return matchesAll(matchers, a.labels);
 }

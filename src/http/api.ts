@@ -127,6 +127,8 @@ interface FindingView {
   silencedBy?: string;
   /** The inhibit rule holding it back, and the fingerprint of the finding that inhibits it. */
   inhibitedBy?: { rule: string; source: string };
+  /** Why it is never notified (tracked and listed only): `non-mesh` (the policy's notify_non_mesh). */
+  unnotified?: TrackedFinding['unnotified'];
   revision?: string;
   repoURL?: string;
   /** What changed (redacted at the source), as stored: at most 20 changes, `omitted` counts the rest. */
@@ -199,6 +201,7 @@ function alertGroupView(g: GroupState, mutes: Mutes, now: number, links?: LinkCo
         ...(f.detail === undefined ? {} : { detail: f.detail }),
         ...(silence === null ? {} : { silencedBy: silence }),
         ...(inhibition === null ? {} : { inhibitedBy: { rule: inhibition.rule, source: inhibition.sourceId } }),
+        ...(f.unnotified === undefined ? {} : { unnotified: f.unnotified }),
         ...evidenceView(f, links),
       };
     }),

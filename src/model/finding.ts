@@ -25,6 +25,12 @@ export const findingSchema = z.object({
   mesh: z.string(),
   severity: severitySchema,
   receivers: z.array(z.string()),
+  /**
+   * Why the policy keeps this finding out of notifications: tracked, listed by the API and
+   * `explain`, never sent (track/decide.ts). `non-mesh`: drift of a kind outside the mesh catalog,
+   * and the policy has no `notify_non_mesh: true` (classify/classify.ts). Absent: notified.
+   */
+  unnotified: z.enum(['non-mesh']).optional(),
   /** Labels policy rules added (`set.labels`); routes, silences and receivers see them. */
   labels: z.record(z.string(), z.string()).optional(),
   /**

@@ -108,6 +108,14 @@ export interface ApplyResult<S extends SignalView = GroupState> {
   dirty: boolean;
 }
 
+/**
+ * Firing, and to be told: a finding the policy keeps out of notifications (`unnotified`: non-mesh
+ * drift) is tracked and listed but neither told nor keeps its group from being told resolved.
+ */
+export function firingToTell(f: TrackedFinding): boolean {
+  return f.status === 'firing' && f.unnotified === undefined;
+}
+
 export function inScope(f: TrackedFinding, scope: SignalScope): boolean {
   return (
     f.cluster === scope.cluster &&
@@ -200,7 +208,7 @@ export function applySignal<S extends SignalView>(prev: S | null, input: SignalI
   let resolved = 0;
   const resolvedFindings: TrackedFinding[] = [];
 
-  const firingBefore = base.firingUnread === true || Object.values(base.findings).some((f) => f.status === 'firing');
+  const firingBefore = base.firingUnread === true || Object.values(base.findings).some(firingToTell);
   for (const f of input.findings) {
     const existing = findings[f.fingerprint];
     // A revert the watch saw before the finding resolved is already accounted for: no second episode.
@@ -215,10 +223,13 @@ export function applySignal<S extends SignalView>(prev: S | null, input: SignalI
     // A watch-only state (Shadow, NotInEffect) never replaces what a GitOps tool (or a watch-seen
     // edit) reported about the same object: the stronger verdict stands until it resolves.
     const weaker = WATCH_ONLY_STATES.has(f.state) && !WATCH_ONLY_STATES.has(existing.state);
-    const material = !weaker && (existing.state !== f.state || existing.severity !== f.severity);
+    // Whether it is notified changed (a policy reload: notify_non_mesh) is news too.
+    const material = !weaker && (existing.state !== f.state || existing.severity !== f.severity || existing.unnotified !== f.unnotified);
     if (material || (!weaker && existing.detail !== f.detail) || newEvidence(existing, f)) {
       // Evidence (changes, attribution) a later signal lacks is kept: `f` has no such key then.
-      const merged = weaker ? { ...existing, ...evidenceOf(f) } : { ...existing, ...f };
+      // Whether it is notified is the signal's own (the policy in force), never kept from before.
+      const { unnotified: _before, ...kept } = existing;
+      const merged = weaker ? { ...existing, ...evidenceOf(f) } : { ...kept, ...f };
       findings[f.fingerprint] = { ...merged, firstSeen: existing.firstSeen, lastSeen: now, status: 'firing' };
       changed ||= material;
       dirty = true;
@@ -277,7 +288,7 @@ export function applySignal<S extends SignalView>(prev: S | null, input: SignalI
   }
   if (changed) {
     // Unread firing findings (a view of part of the group) keep it firing: this signal cannot have resolved them.
-    const firing = base.firingUnread === true || Object.values(findings).some((f) => f.status === 'firing');
+    const firing = base.firingUnread === true || Object.values(findings).some(firingToTell);
     next = scheduleFlush(next, changeDueAt(next, now, firing));
   }
   return { next, changed, opened, resolved, resolvedFindings, stale: false, dirty };
@@ -366,7 +377,7 @@ export function decide(state: GroupState, ctx: FlushContext): Decision {
   let wakeAt: number | null = null;
   const notifiable: TrackedFinding[] = [];
   for (const f of Object.values(state.findings)) {
-    if (f.status !== 'firing') continue;
+    if (!firingToTell(f)) continue;
     const ripe = f.firstSeen + state.timing.pendingForMs;
     if (now < ripe) {
       wakeAt = earliest(wakeAt, ripe);
@@ -396,7 +407,7 @@ export function decide(state: GroupState, ctx: FlushContext): Decision {
   }
 
   let reason: NotifyReason = 'none';
-  const firingNow = Object.values(state.findings).some((f) => f.status === 'firing');
+  const firingNow = Object.values(state.findings).some(firingToTell);
   if (notifiable.length === 0) {
     // Everything told before has resolved: the group is over. (Findings merely muted or pending
     // keep the group open and are not announced as resolved.)
@@ -500,7 +511,7 @@ export function flush(state: GroupState, flushSeq: number, ctx: FlushContext): F
   }
   let next: GroupState = { ...base, findings, lastNotification: notification };
   if (selfResolved) {
-    const firing = Object.values(findings).some((f) => f.status === 'firing');
+    const firing = Object.values(findings).some(firingToTell);
     next = scheduleFlush(next, changeDueAt(next, now, firing));
   }
   if (d.wakeAt !== null) next = scheduleFlush(next, Math.max(d.wakeAt, now + state.timing.groupIntervalMs));
