@@ -5,11 +5,11 @@ import { DEFAULT_SEVERITY, type ClassifyPolicy, type SeverityMatrix } from '../c
 import { compileRules } from '../classify/rules.ts';
 import { CATEGORIES } from '../model/finding.ts';
 import { DRIFT_STATES } from '../model/signal.ts';
-import { MatcherError, compileMatcher, parseMatchers } from '../route/matcher.ts';
 import { compileInhibitRules, type CompiledInhibitRule, type InhibitRuleSpec } from '../route/inhibit.ts';
 import { compileRoute, ROUTE_DEFAULTS, type CompiledRoute } from '../route/route.ts';
 import { compileTimeIntervals, type CompiledTimeInterval } from '../route/time-interval.ts';
-import { policySchema, receiverTypeOf, type PolicyConfig, type ReceiverConfig } from './policy.ts';
+import { checkReferences, pathText, receiverNameOf } from './policy-refs.ts';
+import { policySchema, type PolicyConfig, type ReceiverConfig } from './policy.ts';
 import type { RouteConfig } from '../route/route-config.ts';
 
 /**
@@ -120,10 +120,15 @@ function matcherCol(message: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-function pathText(path: Path): string {
-  // An empty key is shown as "" so the message still says where.
-  const key = (p: PropertyKey): string => (p === '' ? '""' : String(p));
-  return path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc === '' ? key(p) : `${acc}.${key(p)}`), '');
+/** Errors by line and column, each once (the schema and the references may say the same of one place). */
+function inFileOrder(errors: readonly PolicyError[]): PolicyError[] {
+  const seen = new Set<string>();
+  return errors
+    .filter((e) => {
+      const key = `${e.line}:${e.col}:${e.message}`;
+      return !seen.has(key) && (seen.add(key), true);
+    })
+    .sort((a, b) => a.line - b.line || a.col - b.col);
 }
 
 function walkRoutes(route: RouteConfig, path: Path, visit: (r: RouteConfig, path: Path) => void): void {
@@ -180,64 +185,22 @@ export function loadPolicyText(text: string, file: string, opts: LoadOptions = {
   const parsed = policySchema.safeParse(raw);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
+      const receiver = receiverNameOf(raw, issue.path);
       if (issue.code === 'unrecognized_keys') {
-        for (const key of issue.keys) at(issue.path, `unknown key (check the spelling; see config/policy.example.yaml)`, key);
+        for (const key of issue.keys) at(issue.path, `unknown key${receiver} (check the spelling; see config/policy.example.yaml)`, key);
       } else {
-        at(issue.path, issue.message);
+        at(issue.path, `${issue.message}${receiver}`);
       }
     }
-    return { ok: false, errors };
+    // The next layer runs anyway, on what parsed: every mistake of the file in one run (issue #19).
+    checkReferences(raw, at, opts.env);
+    return { ok: false, errors: inFileOrder(errors) };
   }
   const config = parsed.data;
 
-  // Cross-references, as Alertmanager's checkReceiver does.
-  const names = new Map<string, number>();
-  config.receivers.forEach((r, i) => {
-    if (names.has(r.name)) at(['receivers', i, 'name'], `receiver "${r.name}" is defined twice (first at receivers[${names.get(r.name) ?? 0}])`);
-    else names.set(r.name, i);
-    if (opts.env) {
-      const needed = [r.slack?.token_env, r.pagerduty?.routing_key_env, r.webhook?.url_env, r.webhook?.hmac_key_env].filter(
-        (v): v is string => v !== undefined,
-      );
-      for (const variable of needed) {
-        if ((opts.env[variable] ?? '').trim() === '')
-          at(['receivers', i], `receiver "${r.name}" (${receiverTypeOf(r)}) needs the environment variable ${variable}, which is not set`);
-      }
-    }
-  });
-  if (config.route.receiver === undefined) at(['route'], 'the root route needs a `receiver` (it catches every finding no child route takes)');
-  if ((config.route.matchers ?? []).length > 0) at(['route', 'matchers'], 'the root route matches everything: put matchers on child routes');
-  for (const key of ['mute_time_intervals', 'active_time_intervals'] as const) {
-    if ((config.route[key] ?? []).length > 0) at(['route', key], `not allowed on the root route (as in Alertmanager): put ${key} on child routes`);
-  }
-  if (config.route.name !== undefined) at(['route', 'name'], 'the root route is always `route`: name child routes only');
-  // Route names are identities (alert groups and Slack permissions follow them across reloads).
-  const routeNames = new Map<string, string>();
-  const intervals = new Set(config.time_intervals.map((t) => t.name));
-  walkRoutes(config.route, ['route'], (route, path) => {
-    if (route.name !== undefined && path.length > 1) {
-      const first = routeNames.get(route.name);
-      if (first !== undefined) at([...path, 'name'], `route name "${route.name}" is used twice (first at ${first}); route names must be unique`);
-      else routeNames.set(route.name, pathText(path));
-    }
-    if (route.receiver !== undefined && !names.has(route.receiver)) {
-      at([...path, 'receiver'], `undefined receiver "${route.receiver}" (define it under receivers)`);
-    }
-    for (const key of ['mute_time_intervals', 'active_time_intervals'] as const) {
-      (route[key] ?? []).forEach((name, i) => {
-        if (!intervals.has(name)) at([...path, key, i], `undefined time interval "${name}" (define it under time_intervals)`);
-      });
-    }
-    (route.matchers ?? []).forEach((m, i) => {
-      try {
-        for (const spec of parseMatchers(m)) compileMatcher(spec);
-      } catch (err) {
-        if (err instanceof MatcherError) at([...path, 'matchers', i], err.message, undefined, err.col);
-        else at([...path, 'matchers', i], String(err));
-      }
-    });
-  });
-  if (errors.length > 0) return { ok: false, errors };
+  // Cross-references (policy-refs.ts), as Alertmanager's checkReceiver does.
+  checkReferences(raw, at, opts.env);
+  if (errors.length > 0) return { ok: false, errors: inFileOrder(errors) };
   return { ok: true, policy: compilePolicy(config, file, opts) };
 }
 

@@ -1,4 +1,7 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBin } from '../support/cli.ts';
 
@@ -79,6 +82,51 @@ describe.concurrent('meshdrift serve: one line and exit 1 when it cannot start',
       expect(r.stderr).toBe(`meshdrift: cannot listen on 127.0.0.1:${port} (already in use); stop what uses it or set PORT\n`);
     } finally {
       await new Promise<void>((r) => taken.close(() => r()));
+    }
+  });
+});
+
+describe('meshdrift validate: every mistake of a file in one run', () => {
+  it('7 mistakes of the schema and cross-reference layers: 7 lines and the count, exit 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshdrift-validate-'));
+    const file = join(dir, 'policy.yaml');
+    writeFileSync(
+      file,
+      [
+        'reciever_defaults: {}', // unknown key
+        'receivers:',
+        '  - { name: log, console: {} }',
+        '  - { name: chat, slack: {} }', // no channel
+        '  - { name: log, console: {} }', // defined twice
+        'route:',
+        '  receiver: log',
+        '  group_wait: later', // not a duration
+        '  routes:',
+        '    - { receiver: nope, mute_time_intervals: [nights] }', // undefined receiver, undefined interval
+        `    - { receiver: log, matchers: ['team=~"(("'] }`, // bad matcher
+        '',
+      ].join('\n'),
+    );
+    try {
+      const r = await runBin(['validate', file]);
+      expect(r.code).toBe(1);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines).toHaveLength(8);
+      expect(lines.slice(0, 7).every((l) => l.startsWith(`${file}:`))).toBe(true);
+      expect(lines[7]).toBe(`${file}: 7 errors`);
+      for (const what of [
+        'unknown key',
+        '(receiver "chat")',
+        'defined twice',
+        'not a duration',
+        'undefined receiver "nope"',
+        'undefined time interval "nights"',
+        'invalid regular expression',
+      ]) {
+        expect(r.stderr).toContain(what);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

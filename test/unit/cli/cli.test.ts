@@ -45,7 +45,9 @@ describe('meshdrift validate', () => {
     const r = await run(runValidate, [file]);
     expect(r.code).toBe(1);
     expect(r.err).toContain(`${file}:6:15: route.group_wait: "later" is not a duration`);
-    expect(r.err.trim().split('\n')).toHaveLength(2);
+    // The references are checked too, though the schema failed (issue #19): both layers in one run.
+    expect(r.err).toContain(`${file}:5:13: route.receiver: undefined receiver "nope" (define it under receivers)`);
+    expect(r.err.trim().split('\n')).toHaveLength(3);
   });
 
   it('reports a route name used twice, with where it was first (route names are identities)', async () => {

@@ -147,6 +147,46 @@ describe('loading the policy file', () => {
   });
 });
 
+describe('every layer in one run (issue #19)', () => {
+  // 3 schema mistakes and 4 cross-reference ones: reported together, in file order, each naming where.
+  const SEVEN = `reciever_defaults: {}
+receivers:
+  - name: log
+    console: {}
+  - name: chat
+    slack: {}
+  - name: log
+    console: {}
+route:
+  receiver: log
+  group_wait: later
+  routes:
+    - receiver: nope
+      mute_time_intervals: [nights]
+    - receiver: log
+      matchers: ['team=~"(("']
+`;
+
+  it('reports the schema errors and the cross-reference errors of one file together', () => {
+    const errors = errorsOf(SEVEN);
+    expect(errors).toHaveLength(7);
+    expect(errors[0]).toBe('p.yaml:1:1: reciever_defaults: unknown key (check the spelling; see config/policy.example.yaml)');
+    expect(errors[1]).toMatch(/^p\.yaml:6:12: receivers\[1\]\.slack\.channel: is required: the channel to post to .* \(receiver "chat"\)$/);
+    expect(errors[2]).toBe('p.yaml:7:11: receivers[2].name: receiver "log" is defined twice (first at receivers[0])');
+    expect(errors[3]).toMatch(/^p\.yaml:11:15: route\.group_wait: "later" is not a duration/);
+    expect(errors[4]).toBe('p.yaml:13:17: route.routes[0].receiver: undefined receiver "nope" (define it under receivers)');
+    expect(errors[5]).toBe('p.yaml:14:29: route.routes[0].mute_time_intervals[0]: undefined time interval "nights" (define it under time_intervals)');
+    expect(errors[6]).toMatch(/^p\.yaml:16:18: route\.routes\[1\]\.matchers\[0\]: invalid regular expression in team=~"\(\("/);
+  });
+
+  it('a value of the wrong shape is reported once, by the schema (the references skip it)', () => {
+    expect(errorsOf(`receivers: [{ name: log, console: {} }]\nroute: { receiver: log, routes: [{ receiver: 5 }, 'x'] }\n`)).toEqual([
+      expect.stringMatching(/^p\.yaml:2:\d+: route\.routes\[0\]\.receiver: /),
+      expect.stringMatching(/^p\.yaml:2:\d+: route\.routes\[1\]: /),
+    ]);
+  });
+});
+
 describe('rules and routes through classify', () => {
   const policy = load(EXAMPLE).classify;
   const one = (r: Array<Partial<ResourceState> & { kind: string }>, over: Partial<Signal> = {}) => classify(signal(r, over), policy);
