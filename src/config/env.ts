@@ -507,8 +507,9 @@ export const envSchema = z.object({
 /** Checks between variables, run on the raw environment so they are reported with the others. */
 function crossCheck(env: NodeJS.ProcessEnv): string[] {
   const problems: string[] = [...placeholderSecrets(env)];
-  if ((env.SLACK_BOT_TOKEN ?? '').trim() !== '' && (env.SLACK_CHANNEL ?? '').trim() === '') {
-    problems.push('  SLACK_CHANNEL: is required when SLACK_BOT_TOKEN is set (e.g. #mesh-drift or a channel ID)');
+  // The built-in policy's Slack receiver posts to SLACK_CHANNEL; a policy file names each receiver's channel.
+  if ((env.SLACK_BOT_TOKEN ?? '').trim() !== '' && (env.SLACK_CHANNEL ?? '').trim() === '' && (env.MESHDRIFT_POLICY ?? '').trim() === '') {
+    problems.push('  SLACK_CHANNEL: is required when SLACK_BOT_TOKEN is set without MESHDRIFT_POLICY (e.g. #mesh-drift or a channel ID)');
   }
   if ((env.ARGOCD_TOKEN ?? '').trim() !== '' && (env.ARGOCD_URL ?? '').trim() === '') {
     problems.push('  ARGOCD_URL: is required when ARGOCD_TOKEN is set (the Argo CD server to poll, e.g. https://argocd.example.com)');

@@ -37,7 +37,7 @@ export const receiverSchema = z
     console: z.strictObject({}).optional(),
     slack: z
       .strictObject({
-        channel: z.string().min(1),
+        channel: z.string({ error: 'is required: the channel to post to (#mesh-drift or an ID C0…); SLACK_CHANNEL is only for the built-in policy' }).min(1),
         /** Env var holding the bot token; default SLACK_BOT_TOKEN. Never the token itself. */
         token_env: envName.default('SLACK_BOT_TOKEN'),
       })

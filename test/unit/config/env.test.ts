@@ -77,6 +77,11 @@ describe('loadEnv', () => {
     }
     expect(message).not.toContain('xoxb-very-secret');
   });
+
+  it('needs SLACK_CHANNEL with SLACK_BOT_TOKEN only for the built-in policy: a policy file names its channels (issue #19)', () => {
+    expect(() => loadEnv({ SLACK_BOT_TOKEN: 'xoxb-t' })).toThrow(/SLACK_CHANNEL: is required when SLACK_BOT_TOKEN is set without MESHDRIFT_POLICY/);
+    expect(loadEnv({ SLACK_BOT_TOKEN: 'xoxb-t', MESHDRIFT_POLICY: '/etc/meshdrift/policy.yaml' }).SLACK_CHANNEL).toBeUndefined();
+  });
 });
 
 describe('the limits of issue #12', () => {
