@@ -51,10 +51,10 @@ async function main(): Promise<void> {
       const prefix = `bench-active-${groups}`;
       const queues = createQueues(redis, prefix);
       const ingest = createIngest({
-        // A far group_wait: the flush jobs stay delayed (no workers run here).
+        // A far group_wait: the flushes stay intents (no mover or workers run here).
         policy: () => defaultPolicy(createCatalog(), ['console'], { groupWaitMs: 3_600_000 }),
         store: createRedisTrackStore({ redis, keyPrefix: prefix }),
-        queues,
+        flushes: { recorded: () => undefined },
         owners: createRedisOwnerGroupIndex(redis, prefix),
         metrics: createMetrics(new Registry(), { defaultMetrics: false }),
         now: Date.now,

@@ -55,7 +55,7 @@ async function main(): Promise<void> {
     const ingest = createIngest({
       policy: () => defaultPolicy(createCatalog(), ['console']),
       store,
-      queues,
+      flushes: { recorded: () => undefined },
       owners: createRedisOwnerGroupIndex(redis, prefix),
       metrics: createMetrics(new Registry(), { defaultMetrics: false }),
       now: Date.now,

@@ -19,6 +19,7 @@ import { remediateReceiverFactory } from './remediate/receiver-factory.ts';
 import type { Ingest } from './track/ingest.ts';
 import type { TrackStore } from './track/redis-store.ts';
 import { createIngestStage, createTrackStores } from './track/stores.ts';
+import { createFlushIntentMover } from './track/flush-intents.ts';
 import { createDataLossWatch } from './track/data-loss.ts';
 import { createRedisPreflight } from './track/redis-preflight.ts';
 import { redisSettings } from './config/redis-settings.ts';
@@ -114,7 +115,9 @@ export function createApp(opts: AppOptions): App {
   const queues = createQueues(queueRedis, prefix, opts.deliveryRetry, { onError: onQueueError });
   const audit = createRedisAuditTrail(redis, prefix, { now, maxLen: env.MESHDRIFT_AUDIT_MAX });
   // Every ingest in flight is counted: a shutdown lets them commit before Redis is closed.
-  const inFlight = createIngestStage({ env, stores, queues, policy: () => policy().current(), metrics, log, now });
+  // Flush intents committed with the group states are moved to the flush queue when due (issue #15).
+  const flushes = createFlushIntentMover({ redis, keyPrefix: prefix, queues, now, log });
+  const inFlight = createIngestStage({ env, stores, flushes, policy: () => policy().current(), metrics, log, now });
   // Each source's last signal per cluster, for the web page's Sources view (issue #21).
   const lastSignals = createLastSignals(redis, prefix, now);
   const ingest = lastSignals.wrap(inFlight.ingest);
@@ -126,7 +129,19 @@ export function createApp(opts: AppOptions): App {
     ...(env.ARGOCD_URL ? { argocdUrl: env.ARGOCD_URL } : {}),
   };
   const handlers = createJobHandlers({ queues, notifiers: () => policy().notifiers(), audit, metrics, log, now, storms });
-  const workers = createStageWorkers({ connection: workerRedis, redis, prefix, stores, queues, handlers, policy: () => policy().current(), metrics, log, now });
+  const workers = createStageWorkers({
+    connection: workerRedis,
+    redis,
+    prefix,
+    stores,
+    queues,
+    flushes,
+    handlers,
+    policy: () => policy().current(),
+    metrics,
+    log,
+    now,
+  });
 
   const fluxRevisions = createFluxRevisions(redis, env, metrics, log);
   // Who changed a mesh object, as the admission recorder told it (issue #17); the mesh watch names them too.
@@ -229,6 +244,8 @@ export function createApp(opts: AppOptions): App {
         await dataLoss.check();
         shutdown.onStop('queues', () => queues.close());
         runWorkers(workers, { log, onStop: shutdown.onStop, closeWithinGrace: (close) => closeWithinGrace(shutdown, close) });
+        flushes.start();
+        shutdown.onStop('flush intents', () => flushes.stop());
         shutdown.onStop('in-flight ingests', async () => {
           if (await inFlight.settled(shutdown.drained)) return;
           log.warn({ ingests: inFlight.running() }, 'shutdown grace over: closing Redis under ingests still running');

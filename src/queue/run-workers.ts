@@ -4,6 +4,7 @@ import type { Metrics } from '../metrics.ts';
 import { createFlushContext, type FlushContextDeps } from '../track/flush-context.ts';
 import { storedGroupBytes } from '../track/redis-store.ts';
 import type { TrackStores } from '../track/stores.ts';
+import type { FlushIntents } from '../track/flush-intents.ts';
 import type { JobHandlers } from './job-handlers.ts';
 import type { Queues } from './queues.ts';
 import { createWorkers, type Workers } from './worker.ts';
@@ -21,6 +22,8 @@ export function createStageWorkers(deps: {
   prefix: string;
   stores: TrackStores;
   queues: Queues;
+  /** Told of the flushes the flush commits record (track/flush-intents.ts). */
+  flushes: FlushIntents;
   handlers: JobHandlers;
   policy: FlushContextDeps['policy'];
   metrics: Metrics;
@@ -33,6 +36,7 @@ export function createStageWorkers(deps: {
     prefix,
     store: stores.store,
     queues: deps.queues,
+    flushes: deps.flushes,
     handlers: deps.handlers,
     flushContext: createFlushContext({ policy: deps.policy, silences: stores.silences, inhibitSources: stores.inhibitSources }),
     onNotification: (n) => stores.history.record(n),

@@ -8,6 +8,7 @@ import { handlerFor, type JobHandlers } from './job-handlers.ts';
 import { notificationRefSchema } from './notification-store.ts';
 import { STATE_BYTES_PER_FINDING, withBudget, type MemoryBudget } from '../track/memory-budget.ts';
 import type { TrackStore } from '../track/redis-store.ts';
+import type { FlushIntents } from '../track/flush-intents.ts';
 import { QUEUE_NAMES, flushJobSchema, type DeliverJob, type FlushJob, type Queues } from './queues.ts';
 
 export interface WorkerDeps {
@@ -25,6 +26,11 @@ export interface WorkerDeps {
   now: () => number;
   /** Silences, inhibition and time intervals for a group's flush; default: nothing muted. */
   flushContext?: (state: GroupState, now: number) => Promise<FlushContext> | FlushContext;
+  /**
+   * Told of the next flush a flush commit recorded (track/flush-intents.ts); without it, the next
+   * flush's job is added here, as before flush intents.
+   */
+  flushes?: FlushIntents;
   /** Called with every decided notification (history). */
   onNotification?: (n: Notification) => Promise<void>;
   flushConcurrency?: number;
@@ -74,7 +80,7 @@ export interface Workers {
  */
 export async function processFlush(
   job: FlushJob,
-  deps: Pick<WorkerDeps, 'store' | 'queues' | 'metrics' | 'log' | 'now' | 'flushContext' | 'onNotification'>,
+  deps: Pick<WorkerDeps, 'store' | 'queues' | 'metrics' | 'log' | 'now' | 'flushContext' | 'onNotification' | 'flushes'>,
 ): Promise<string> {
   let now = deps.now();
   let outcome = await deps.store.flush(job.groupKey, job.epoch, job.seq, (state) => (deps.flushContext ? deps.flushContext(state, now) : { now }));
@@ -110,7 +116,14 @@ export async function processFlush(
     }
     await deps.queues.enqueueDeliveries(notification);
   }
-  if (state?.pendingFlush) await deps.queues.scheduleFlush(job.groupKey, state.createdAt, state.pendingFlush.seq, state.pendingFlush.dueAt, now);
+  // The commit recorded the next flush's intent: the mover adds its job when it is due. A flush
+  // handled before (a retried job) ensures the job itself: the replica that decided it may have
+  // been of the version before intents, and died before adding it.
+  const next = state?.pendingFlush;
+  if (next && state) {
+    if (outcome.kind === 'decided' && deps.flushes) deps.flushes.recorded(next.dueAt, now);
+    else await deps.queues.scheduleFlush(job.groupKey, state.createdAt, next.seq, next.dueAt, now);
+  }
   return notification ? `${outcome.kind}: ${notification.reason}` : `${outcome.kind}: none`;
 }
 

@@ -14,6 +14,7 @@ import type { GroupState } from './group-state.ts';
 import { GroupFindingsLimitError, type TrackStore } from './redis-store.ts';
 import { ownerGroupsKey } from './keys.ts';
 import { withBudget, type MemoryBudget } from './memory-budget.ts';
+import type { FlushIntents } from './flush-intents.ts';
 
 export type IngestOutcome =
   | {
@@ -35,7 +36,7 @@ export type IngestOutcome =
       reason: string;
     };
 
-/** The one entry point every source calls: classify → group → track → schedule each group's flush. */
+/** The one entry point every source calls: classify → group → track (each group's flush recorded with it). */
 export type Ingest = (signal: Signal) => Promise<IngestOutcome>;
 
 /**
@@ -73,18 +74,14 @@ export class FindingsLimitError extends Error {
 /** Default bounds; see MESHDRIFT_MAX_SNAPSHOT_FINDINGS and MESHDRIFT_MAX_GROUP_FINDINGS. */
 export const DEFAULT_FINDINGS_LIMITS = { snapshotFindings: 20_000, groupFindings: 20_000 } as const;
 
-/**
- * Where a group's flush is scheduled (queue/queues.ts `Queues` is one): passed in, so tracking
- * does not import the queue floor above it. Scheduling the same flush twice is a no-op.
- */
-export interface FlushScheduler {
-  scheduleFlush(groupKey: string, epoch: number, seq: number, dueAt: number, now: number): Promise<void>;
-}
-
 export interface IngestDeps {
   policy: () => ClassifyPolicy;
   store: TrackStore;
-  queues: FlushScheduler;
+  /**
+   * Told of the flushes the commits recorded (track/flush-intents.ts): each commit records its
+   * group's flush intent in Redis itself; no job is added on the signal's path.
+   */
+  flushes: FlushIntents;
   owners: OwnerGroupIndex;
   /** Inhibit rules in force, and where firing inhibition sources are kept. */
   inhibition?: { rules: () => readonly CompiledInhibitRule[]; sources: InhibitSourceStore };
@@ -253,10 +250,10 @@ async function ingestOne(received: Signal, deps: IngestDeps, maxSkew: number): P
       throw err;
     }
     if (result.next === null && input.findings.length === 0) await deps.owners.forget(owner, input.groupKey);
-    // Re-adding a scheduled flush is a no-op (its job id is fixed), so doing it whenever one is
-    // pending also repairs a crash between the commit above and this add.
+    // The commit recorded the flush intent with the state (nothing to repair after a crash here);
+    // one due within the mover's lookahead is moved to the queue off this path, at once.
     const pending = result.next?.pendingFlush;
-    if (pending && result.next) await deps.queues.scheduleFlush(input.groupKey, result.next.createdAt, pending.seq, pending.dueAt, now);
+    if (pending && result.changed) deps.flushes.recorded(pending.dueAt, now);
     for (const f of result.opened) deps.metrics.findingOpened(f.severity, f.category);
     if (result.opened.length > 0) {
       deps.metrics.appDrifted(

@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
  * | `<p>:groups:active`                   | zset   | groups with firing findings                     | redis-store.ts (CAS)     |
  * | `<p>:groups:known`                    | zset   | every group, scored by key expiry (the bound)   | redis-store.ts (CAS)     |
  * | `<p>:group-version`                   | string | the counter group versions are drawn from       | redis-store.ts (CAS)     |
+ * | `<p>:groups:flush-due`                | zset   | groups owing a flush, scored by its due time (ms) or a mover's lease | redis-store.ts (CAS), flush-intents.ts |
  * | `<p>:findings:active:{refs,counts,reconciled}` | hash/hash/string | firing-finding counts and their last rebuild | redis-store.ts |
  * | `<p>:findings:active:rebuild[:refs,:counts,:done,:todo]` | string/hash/hash/set/set | a rebuild in steps (TTL) | active-findings-rebuild.ts |
  * | `<p>:history`                         | list   | recent notifications (the API's history)        | history.ts               |
@@ -42,6 +43,15 @@ export function activeGroupsKey(keyPrefix: string): string {
 /** Every group that exists, scored by when its key expires (epoch s): the bound on groups. */
 export function knownGroupsKey(keyPrefix: string): string {
   return `${keyPrefix}:groups:known`;
+}
+
+/**
+ * The flush intents: every group whose state holds a pending flush, scored by when it is due
+ * (epoch ms), written by the same commit as the state (track/flush-intents.ts moves due ones into
+ * the flush queue). At most one member per group, so bounded as the groups are.
+ */
+export function flushDueKey(keyPrefix: string): string {
+  return `${keyPrefix}:groups:flush-due`;
 }
 
 /** The counter each commit draws the group's next version from. */

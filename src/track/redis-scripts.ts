@@ -2,18 +2,21 @@ import type { Redis } from 'ioredis';
 
 /**
  * The Lua scripts behind the track store (track/redis-store.ts): the compare-and-set commit of a
- * group and the steps of the rebuild of the active-findings counts. Their text is pinned byte for byte by
+ * group, the claim and release of flush intents (track/flush-intents.ts) and the steps of the
+ * rebuild of the active-findings counts. Their text is pinned byte for byte by
  * test/unit/track/redis-scripts.test.ts (a replica of another version must run the same script).
  */
 
 // KEYS: group hash, active-groups zset, owner→groups set ('' key unused), active-findings refs
-// hash, active-findings counts hash, version counter, known-groups zset. Versions come from one
+// hash, active-findings counts hash, version counter, known-groups zset, flush-due zset. Versions come from one
 // counter per prefix, so they never repeat: a group deleted and re-created cannot reach the version
 // a stale reader saw before the delete (an ABA that a per-group count restarting at 1 would let
 // through). ARGV: expected version, 'd' to delete the group or '' to write it, ttl s, group key,
 // 'add'|'rem' for the zset, zset score, 'add'|'rem'|'' for the owner set, now (s), most groups,
-// owner set ttl s, 'set'|'keep' (keep: a key that already expires keeps its deadline), the number
-// of (field, value) pairs that follow (the group hash fields this commit changes, track/group-layout.ts;
+// owner set ttl s, 'set'|'keep' (keep: a key that already expires keeps its deadline), the flush
+// intent: 'set' (the group owes the flush due at the next argument, epoch ms), 'nx' (the same, only
+// if the group has no member yet: the flush it owes is not new), 'rem' (it owes none) or ''
+// (nothing to do), its due time, the number of (field, value) pairs that follow (the group hash fields this commit changes, track/group-layout.ts;
 // value '' drops the field), those pairs, the number of further owners and then their (owner set key,
 // 'add'|'rem') pairs (a batch of signals of several owners commits once: redis-store.ts), then
 // (fingerprint, severity|mesh|category, +1|-1) per changed firing finding (active-findings.ts). A
@@ -21,7 +24,10 @@ import type { Redis } from 'ioredis';
 // The owner index and
 // the counts are committed with the state they describe: one round trip, and never out of step with
 // it. A reference that goes below zero was never counted (a group written before the counts existed,
-// until the reconcile below): it is dropped.
+// until the reconcile below): it is dropped. So is the flush intent (track/flush-intents.ts): a group
+// that owes a flush is in the flush-due zset from the commit that scheduled it, with no window in
+// which the state says "pending" and nothing would ever run it; a deleted, evicted or expired group
+// leaves it.
 //
 // Every group key expires (issue #12); the known-groups zset holds each group with its deadline
 // (epoch s). Groups past it are dropped from the active and known indexes here, 100 per commit. A
@@ -43,11 +49,13 @@ for _, g in ipairs(redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now, 'LIMIT', 0,
   else
     redis.call('ZREM', KEYS[7], g)
     redis.call('ZREM', KEYS[2], g)
+    redis.call('ZREM', KEYS[8], g)
   end
 end
 if ARGV[2] == 'd' then
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[7], ARGV[4])
+  redis.call('ZREM', KEYS[8], ARGV[4])
 else
   if cur == '0' and redis.call('ZSCORE', KEYS[7], ARGV[4]) == false and redis.call('ZCARD', KEYS[7]) >= tonumber(ARGV[9]) then
     -- Full: make room by dropping the resolved group closest to its end (of the 100 closest), if
@@ -64,6 +72,7 @@ else
         if idle then
           redis.call('DEL', groupPrefix .. g)
           redis.call('ZREM', KEYS[7], g)
+          redis.call('ZREM', KEYS[8], g)
           room = true
           break
         end
@@ -73,7 +82,7 @@ else
     result = 2
   end
   redis.call('HSET', KEYS[1], 'v', tostring(redis.call('INCR', KEYS[6])))
-  for i = 13, 12 + 2 * tonumber(ARGV[12]), 2 do
+  for i = 15, 14 + 2 * tonumber(ARGV[14]), 2 do
     if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i]) else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
   end
   local left = redis.call('TTL', KEYS[1])
@@ -83,11 +92,18 @@ else
     redis.call('EXPIRE', KEYS[1], ARGV[3])
     redis.call('ZADD', KEYS[7], now + tonumber(ARGV[3]), ARGV[4])
   end
+  if ARGV[12] == 'set' then
+    redis.call('ZADD', KEYS[8], ARGV[13], ARGV[4])
+  elseif ARGV[12] == 'nx' then
+    redis.call('ZADD', KEYS[8], 'NX', ARGV[13], ARGV[4])
+  elseif ARGV[12] == 'rem' then
+    redis.call('ZREM', KEYS[8], ARGV[4])
+  end
 end
 if ARGV[5] == 'add' then redis.call('ZADD', KEYS[2], ARGV[6], ARGV[4]) else redis.call('ZREM', KEYS[2], ARGV[4]) end
 if ARGV[7] == 'add' then redis.call('SADD', KEYS[3], ARGV[4]) elseif ARGV[7] == 'rem' then redis.call('SREM', KEYS[3], ARGV[4]) end
 if ARGV[7] ~= '' then redis.call('EXPIRE', KEYS[3], ARGV[10]) end
-local ownersAt = 13 + 2 * tonumber(ARGV[12])
+local ownersAt = 15 + 2 * tonumber(ARGV[14])
 local deltasAt = ownersAt + 1 + 2 * tonumber(ARGV[ownersAt])
 for i = ownersAt + 1, deltasAt - 1, 2 do
   if ARGV[i + 1] == 'add' then redis.call('SADD', ARGV[i], ARGV[4]) else redis.call('SREM', ARGV[i], ARGV[4]) end
@@ -212,6 +228,44 @@ redis.call('UNLINK', KEYS[1], KEYS[4], KEYS[5])
 return 1
 `;
 
+// Claims the flush intents due by a horizon for one mover (track/flush-intents.ts). KEYS: the
+// flush-due zset. ARGV: horizon (epoch ms), lease end (epoch ms), most to claim, the group key prefix.
+// A member whose group still owes a flush (its meta record's pendingFlush) is leased: its score
+// becomes the lease end, so other movers skip it while this one adds its job (a commit that
+// schedules another flush sets the score again; a mover that dies leaves it to the next after the
+// lease). One whose group is gone or owes nothing is dropped. Returns (group, meta JSON) pairs: the
+// meta's numbers are read in TypeScript, exactly as written.
+export const FLUSH_CLAIM_SCRIPT = `
+local out = {}
+for _, g in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))) do
+  local json = redis.call('HGET', ARGV[4] .. g, 'm')
+  local owes = false
+  if json then
+    local ok, m = pcall(cjson.decode, json)
+    owes = ok and type(m) == 'table' and type(m.pendingFlush) == 'table'
+  end
+  if owes then
+    redis.call('ZADD', KEYS[1], ARGV[2], g)
+    out[#out + 1] = g
+    out[#out + 1] = json
+  else
+    redis.call('ZREM', KEYS[1], g)
+  end
+end
+return out
+`;
+
+// Gives claimed intents back when their jobs could not be added. KEYS: the flush-due zset. ARGV:
+// the lease end they were claimed with, then (group, due ms) pairs. A member whose score is no
+// longer that lease (a commit has recorded another flush since) is left as it is.
+export const FLUSH_RELEASE_SCRIPT = `
+for i = 2, #ARGV, 2 do
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if score and tonumber(score) == tonumber(ARGV[1]) then redis.call('ZADD', KEYS[1], ARGV[i + 1], ARGV[i]) end
+end
+return 1
+`;
+
 export type CasRedis = Redis & {
   meshdriftCas(
     groupKey: string,
@@ -221,6 +275,7 @@ export type CasRedis = Redis & {
     countsKey: string,
     versionKey: string,
     knownKey: string,
+    flushDueKey: string,
     expected: string,
     remove: 'd' | '',
     ttl: number,
@@ -232,10 +287,14 @@ export type CasRedis = Redis & {
     maxGroups: number,
     ownerTtl: number,
     ttlMode: 'set' | 'keep',
+    flushIntent: 'set' | 'nx' | 'rem' | '',
+    flushDueAt: number,
     fieldPairs: number,
     /** Then the pairs, the number of further owners, their (owner set key, op) pairs, the deltas. */
     ...fieldsOwnersThenDeltas: Array<string | number>
   ): Promise<number>;
+  meshdriftFlushClaim(dueKey: string, horizonMs: number, leaseUntilMs: number, most: number, groupKeyPrefix: string): Promise<string[]>;
+  meshdriftFlushRelease(dueKey: string, leaseUntilMs: number, ...groupDuePairs: Array<string | number>): Promise<number>;
   meshdriftRebuildStart(
     marker: string,
     running: string,
@@ -274,7 +333,11 @@ export type CasRedis = Redis & {
 
 /** Registers the scripts on this connection (once). */
 export function defineScripts(redis: Redis): void {
-  if (!('meshdriftCas' in redis)) redis.defineCommand('meshdriftCas', { numberOfKeys: 7, lua: CAS_SCRIPT });
+  if (!('meshdriftCas' in redis)) redis.defineCommand('meshdriftCas', { numberOfKeys: 8, lua: CAS_SCRIPT });
+  if (!('meshdriftFlushClaim' in redis)) {
+    redis.defineCommand('meshdriftFlushClaim', { numberOfKeys: 1, lua: FLUSH_CLAIM_SCRIPT });
+    redis.defineCommand('meshdriftFlushRelease', { numberOfKeys: 1, lua: FLUSH_RELEASE_SCRIPT });
+  }
   if (!('meshdriftRebuildStart' in redis)) {
     redis.defineCommand('meshdriftRebuildStart', { numberOfKeys: 7, lua: REBUILD_START_SCRIPT });
     redis.defineCommand('meshdriftRebuildStep', { numberOfKeys: 5, lua: REBUILD_STEP_SCRIPT });

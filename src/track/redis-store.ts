@@ -35,7 +35,7 @@ import { defineScripts, type CasRedis } from './redis-scripts.ts';
 import { createKeyedBatches } from './keyed-batches.ts';
 import { ACTIVE_FINDINGS_RECONCILE_SECONDS, DEFAULT_MAINTENANCE_BATCH, rebuildActiveFindings } from './active-findings-rebuild.ts';
 import { STATE_BYTES_PER_FINDING } from './memory-budget.ts';
-import { activeFindingsKeys, activeGroupsKey, groupRedisKey, groupVersionKey, knownGroupsKey, ownerGroupsKey } from './keys.ts';
+import { activeFindingsKeys, activeGroupsKey, flushDueKey, groupRedisKey, groupVersionKey, knownGroupsKey, ownerGroupsKey } from './keys.ts';
 
 /**
  * Where group state lives. Read, decide in TypeScript (track/decide.ts), commit with a
@@ -270,10 +270,30 @@ interface Commit {
   /** Any finding of the group fires after the commit. */
   firing: boolean;
   pendingFlush: boolean;
+  /** The flush intent this commit records (track/flush-intents.ts): see {@link intentOf}. */
+  intent: FlushIntentOp;
   firstSeen: number;
   /** A batch's: per owner, 'add'|'rem' the group from its owner's groups, '' leave it. Absent for a flush. */
   ownerOps?: ReadonlyArray<{ scope: SignalScope; op: 'add' | 'rem' | '' }>;
   deltas: ReturnType<typeof activeFindingsDelta>;
+}
+
+/** What a commit does to the group's member of the flush-due zset (redis-scripts.ts CAS_SCRIPT). */
+interface FlushIntentOp {
+  op: 'set' | 'nx' | 'rem' | '';
+  dueAt: number;
+}
+
+/**
+ * The flush intent of a commit that takes a group from pending flush `before` to `after`: a new
+ * pending flush is recorded ('set': its due time replaces the member's score, a mover's lease
+ * included); one the commit keeps is recorded only if missing ('nx': a group a replica of the
+ * previous version wrote, which added the flush job itself, gains its intent; a lease stays); none
+ * left is removed ('rem').
+ */
+export function intentOf(before: { seq: number } | null, after: { seq: number; dueAt: number } | null): FlushIntentOp {
+  if (after === null) return { op: before === null ? '' : 'rem', dueAt: 0 };
+  return { op: before !== null && before.seq === after.seq ? 'nx' : 'set', dueAt: after.dueAt };
 }
 
 async function commit(store: StoreCtx, c: Commit): Promise<boolean> {
@@ -290,6 +310,7 @@ async function commit(store: StoreCtx, c: Commit): Promise<boolean> {
     findingsKeys.counts,
     groupVersionKey(keyPrefix),
     knownGroupsKey(keyPrefix),
+    flushDueKey(keyPrefix),
     c.version,
     c.fields === null ? 'd' : '',
     c.firing || c.pendingFlush ? firingTtl : retention,
@@ -303,6 +324,8 @@ async function commit(store: StoreCtx, c: Commit): Promise<boolean> {
     // A signal (scope) sets the deadline; a flush of a firing group keeps it: repeated
     // notifications alone never keep a group whose sources went quiet.
     scope === undefined && (c.firing || c.pendingFlush) ? 'keep' : 'set',
+    c.intent.op,
+    c.intent.dueAt,
     fields.length,
     ...fields.flat(),
     further.length,
@@ -454,6 +477,7 @@ async function decideAndCommit(store: StoreCtx, groupKey: string, batch: readonl
     fields,
     firing,
     pendingFlush: view.pendingFlush !== null,
+    intent: intentOf(start?.pendingFlush ?? null, view.pendingFlush),
     firstSeen: view.firstSeen,
     ownerOps: ownerOpsOf(read, batch, results, view),
     deltas: activeFindingsDelta(start, view),
@@ -510,6 +534,7 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
           fields: next === null ? null : legacy ? allFields(next) : flushFields(state, next, hash),
           firing: next !== null && anyFiring(next.findings),
           pendingFlush: next?.pendingFlush != null,
+          intent: intentOf(state.pendingFlush, next?.pendingFlush ?? null),
           firstSeen: next?.firstSeen ?? 0,
           deltas: activeFindingsDelta(state, next),
         });

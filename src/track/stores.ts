@@ -94,7 +94,7 @@ export function createTrackStores(deps: { redis: Redis; env: Env; metrics: Metri
 export function createIngestStage(deps: {
   env: Env;
   stores: TrackStores;
-  queues: IngestDeps['queues'];
+  flushes: IngestDeps['flushes'];
   policy: () => Pick<LoadedPolicy, 'classify' | 'inhibitRules'>;
   metrics: Metrics;
   log: Logger;
@@ -104,7 +104,7 @@ export function createIngestStage(deps: {
   const ingestNow = createIngest({
     policy: () => policy().classify,
     store: stores.store,
-    queues: deps.queues,
+    flushes: deps.flushes,
     owners: stores.owners,
     inhibition: { rules: () => policy().inhibitRules, sources: stores.inhibitSources },
     metrics: deps.metrics,

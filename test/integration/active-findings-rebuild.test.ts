@@ -92,7 +92,7 @@ beforeEach(() => {
   ingest = createIngest({
     policy: () => defaultPolicy(createCatalog(), ['console'], { groupWaitMs: 3_600_000 }),
     store: createRedisTrackStore({ redis, keyPrefix: prefix }),
-    queues: { scheduleFlush: async () => undefined },
+    flushes: { recorded: () => undefined },
     owners: createRedisOwnerGroupIndex(redis, prefix),
     metrics: createMetrics(new Registry(), { defaultMetrics: false }),
     now: () => now,

@@ -83,7 +83,7 @@ function ingestVia(s: TrackStore, client: Redis): Ingest {
     policy: () => current,
     store: s,
     // Flushes are run by hand below (the worker's part), at their due time.
-    queues: { scheduleFlush: async () => undefined },
+    flushes: { recorded: () => undefined },
     owners: createRedisOwnerGroupIndex(client, prefix),
     metrics: createMetrics(new Registry(), { defaultMetrics: false }),
     now: () => now,

@@ -136,7 +136,7 @@ describe('crash recovery of a flush', () => {
     const ingest = createIngest({
       policy: () => defaultPolicy(createCatalog(), ['console', 'slack']),
       store,
-      queues,
+      flushes: { recorded: () => undefined },
       owners: createRedisOwnerGroupIndex(redis, prefix),
       metrics,
       now: Date.now,
@@ -172,7 +172,7 @@ describe('crash recovery of a flush', () => {
     const ingest = createIngest({
       policy: () => defaultPolicy(createCatalog(), ['console']),
       store,
-      queues,
+      flushes: { recorded: () => undefined },
       owners: createRedisOwnerGroupIndex(redis, prefix),
       metrics,
       now: Date.now,

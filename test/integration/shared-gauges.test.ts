@@ -38,19 +38,26 @@ const drift: Signal = {
 beforeAll(async () => {
   own = await startOwnRedis();
   // What another replica left in Redis before this one starts: a tracked drift, and its flush job
-  // waiting (delayed) for a 10 minute group_wait.
+  // waiting (delayed) for a 10 minute group_wait (added as a replica's flush mover adds it once it
+  // is due within its lookahead: track/flush-intents.ts).
   const redis = new Redis(own.url, { maxRetriesPerRequest: 1 });
   const queues = createQueues(redis, prefix);
   try {
+    const store = createRedisTrackStore({ redis, keyPrefix: prefix });
     const ingest = createIngest({
       policy: () => defaultPolicy(createCatalog(), ['console'], { groupWaitMs: 600_000 }),
-      store: createRedisTrackStore({ redis, keyPrefix: prefix }),
-      queues,
+      store,
+      flushes: { recorded: () => undefined },
       owners: createRedisOwnerGroupIndex(redis, prefix),
       metrics: createMetrics(new Registry(), { defaultMetrics: false }),
       now: Date.now,
     });
-    expect((await ingest(drift)).outcome).toBe('tracked');
+    const tracked = await ingest(drift);
+    expect(tracked.outcome).toBe('tracked');
+    const state = await store.get(tracked.groups[0] ?? '');
+    const pending = state?.pendingFlush;
+    if (!state || !pending) throw new Error('no flush pending');
+    await queues.scheduleFlush(state.groupKey, state.createdAt, pending.seq, pending.dueAt, Date.now());
   } finally {
     await queues.close();
     redis.disconnect();

@@ -48,7 +48,7 @@ function anonApp(i: number, observedAt = Date.now()): Signal {
  */
 const BOUNDED_SINGLETONS = [
   /^:group-version$/, // one counter
-  /^:groups:(active|known)$/, // the groups (at most MESHDRIFT_MAX_ALERT_GROUPS), pruned as their keys expire
+  /^:groups:(active|known|flush-due)$/, // the groups (at most MESHDRIFT_MAX_ALERT_GROUPS; one flush intent each), pruned as their keys expire
   /^:findings:active:(refs|counts)$/, // firing findings of those groups, rebuilt hourly
   /^:silences(:ends|:expired|:expired:ends|:version|:indexed)?$/, // at most MESHDRIFT_SILENCES_MAX each side
   // BullMQ's own keys (queue/queues.ts): its structures, and jobs removed on completion or kept

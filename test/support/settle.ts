@@ -1,5 +1,5 @@
 import type { App } from '../../src/app.ts';
-import { knownGroupsKey } from '../../src/track/keys.ts';
+import { flushDueKey, knownGroupsKey } from '../../src/track/keys.ts';
 import { waitFor } from './redis.ts';
 
 /**
@@ -10,8 +10,8 @@ import { waitFor } from './redis.ts';
 /**
  * Resolves once the service (every replica given; they share the queues) has nothing left to do
  * before `horizonMs` from now: no request or ingest in flight, no flush or delivery waiting or
- * running, no delivery retry delayed, and no live delayed flush due sooner than the horizon (a
- * superseded one would find itself stale). What it sent by then is all it sends until the
+ * running, no delivery retry delayed, and no live delayed flush or flush intent due sooner than the
+ * horizon (a superseded one would find itself stale). What it sent by then is all it sends until the
  * horizon; assert "nothing more" after this.
  */
 export async function waitSettled(apps: App | readonly App[], opts: { horizonMs?: number; timeoutMs?: number; what?: string } = {}): Promise<void> {
@@ -33,6 +33,13 @@ export async function waitSettled(apps: App | readonly App[], opts: { horizonMs?
       // A flush superseded by a later one (or of a group gone) finds itself stale and does nothing.
       const state = await first.store.get(job.data.groupKey);
       if (state !== null && state.createdAt === job.data.epoch && state.pendingFlush?.seq === job.data.seq) return false;
+    }
+    // A flush intent not yet moved to the queue (track/flush-intents.ts) is a flush to come too.
+    // (The queues are built on the same key prefix as the tracker's keys: app.ts.)
+    const prefix = first.queues.flush.opts.prefix ?? '';
+    for (const groupKey of await first.redis.zrangebyscore(flushDueKey(prefix), '-inf', until)) {
+      const state = await first.store.get(groupKey);
+      if (state?.pendingFlush && state.pendingFlush.dueAt <= until) return false;
     }
     return true;
   };

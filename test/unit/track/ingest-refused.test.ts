@@ -17,7 +17,7 @@ function deps(lines: string[], registry: Registry): IngestDeps {
   return {
     policy: unreachable('policy'),
     store: { apply: unreachable('store.apply') } as unknown as IngestDeps['store'],
-    queues: { scheduleFlush: unreachable('scheduleFlush') } as unknown as IngestDeps['queues'],
+    flushes: { recorded: unreachable('flushes.recorded') },
     owners: { groupsOf: unreachable('owners.groupsOf'), forget: unreachable('owners.forget') },
     metrics: createMetrics(registry, { defaultMetrics: false }),
     now: () => 0,

@@ -4,6 +4,7 @@ import {
   activeGroupsKey,
   announcedKey,
   epochKey,
+  flushDueKey,
   groupRedisKey,
   groupVersionKey,
   historyKey,
@@ -26,6 +27,7 @@ describe('tracking key layout (golden)', () => {
     expect(activeGroupsKey('md')).toBe('md:groups:active');
     expect(knownGroupsKey('md')).toBe('md:groups:known');
     expect(groupVersionKey('md')).toBe('md:group-version');
+    expect(flushDueKey('md')).toBe('md:groups:flush-due');
     expect(activeFindingsKeys('md')).toEqual({
       refs: 'md:findings:active:refs',
       counts: 'md:findings:active:counts',

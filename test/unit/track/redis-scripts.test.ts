@@ -1,6 +1,14 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { CAS_SCRIPT, REBUILD_FINISH_SCRIPT, REBUILD_START_SCRIPT, REBUILD_STEP_SCRIPT, REBUILD_UNDO_SCRIPT } from '../../../src/track/redis-scripts.ts';
+import {
+  CAS_SCRIPT,
+  FLUSH_CLAIM_SCRIPT,
+  FLUSH_RELEASE_SCRIPT,
+  REBUILD_FINISH_SCRIPT,
+  REBUILD_START_SCRIPT,
+  REBUILD_STEP_SCRIPT,
+  REBUILD_UNDO_SCRIPT,
+} from '../../../src/track/redis-scripts.ts';
 
 // Golden: the Lua text is what Redis runs (and caches by SHA-1). Replicas of the previous version
 // run the same script during a rolling upgrade; a change here must be deliberate.
@@ -8,8 +16,16 @@ const sha1 = (text: string): string => createHash('sha1').update(text).digest('h
 
 describe('track store Lua scripts', () => {
   it('the compare-and-set commit script is byte-identical to the pinned text', () => {
-    expect(sha1(CAS_SCRIPT)).toBe('1ee7173ff517f664f44ba13a9b7c9c743800c37d');
-    expect(CAS_SCRIPT.length).toBe(4236);
+    // Issue #15 flush intents: an 8th key (the flush-due zset) and two arguments (was
+    // 1ee7173ff517f664f44ba13a9b7c9c743800c37d, 4236 characters: the previous version's replicas
+    // keep running that one, which records no intent; their groups gain one at their next commit here).
+    expect(sha1(CAS_SCRIPT)).toBe('ac8951dea66ea9aa177e896c26987499dc7fd0d2');
+    expect(CAS_SCRIPT.length).toBe(4597);
+  });
+
+  it('the claim and release of flush intents are byte-identical to the pinned texts', () => {
+    expect(sha1(FLUSH_CLAIM_SCRIPT)).toBe('449dda5b3c6d35fa8f9cee2f3f09bfeda2fe81a9');
+    expect(sha1(FLUSH_RELEASE_SCRIPT)).toBe('d92fe260805b0e75fa0710777cca64ee6e29ba9d');
   });
 
   it('the steps of the active-findings rebuild are byte-identical to the pinned texts', () => {
