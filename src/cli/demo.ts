@@ -1,4 +1,5 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
@@ -9,11 +10,23 @@ import { deleteKeysByPrefix, findRedis } from './redis-finder.ts';
 
 const DEFAULT_EXAMPLES = fileURLToPath(new URL('../../examples/demo/', import.meta.url));
 
-const stepSchema = z.object({
-  webhook: z.enum(['argocd', 'flux']),
-  description: z.string(),
-  expect: z.number().int().nonnegative(),
-  body: z.record(z.string(), z.unknown()),
+/**
+ * examples/demo/steps.json: the order of the example files, where each is posted and how many
+ * notifications it causes. The example files themselves are the bodies Argo CD and Flux post, as
+ * they are: `curl` them to a meshdrift, or `meshdrift explain` them (issue #19).
+ */
+const stepsSchema = z.object({
+  steps: z
+    .array(
+      z.object({
+        file: z.string().regex(/^[\w.-]+\.json$/, 'a file name in the examples folder'),
+        webhook: z.enum(['argocd', 'flux']),
+        description: z.string(),
+        expect: z.number().int().nonnegative(),
+      }),
+    )
+    .min(1)
+    .max(100),
 });
 
 /**
@@ -36,6 +49,17 @@ export interface DemoOptions {
   env?: NodeJS.ProcessEnv;
   /** How long to wait for a step's notifications before failing. */
   stepTimeoutMs?: number;
+}
+
+/** The steps of the demo, each file checked to be a JSON object. */
+export async function readSteps(dir: string): Promise<z.infer<typeof stepsSchema>['steps']> {
+  const parsed = stepsSchema.safeParse(JSON.parse(await readFile(join(dir, 'steps.json'), 'utf8')));
+  if (!parsed.success) throw new Error(`steps.json: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  for (const step of parsed.data.steps) {
+    const body: unknown = JSON.parse(await readFile(join(dir, step.file), 'utf8'));
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new Error(`${step.file}: not a JSON object`);
+  }
+  return parsed.data.steps;
 }
 
 /**
@@ -88,18 +112,15 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     await app.start();
     const base = app.address().url;
     say(`meshdrift listening on ${base}; group_wait 1s, group_interval 2s, receiver: console (JSON lines on stdout)`);
-    const files = (await readdir(dir)).filter((f) => f.endsWith('.json')).sort();
-    if (files.length === 0) throw new Error(`no example files in ${dir}`);
+    const steps = await readSteps(dir);
     let expected = 0;
-    for (const file of files) {
-      const parsed = stepSchema.safeParse(JSON.parse(await readFile(`${dir}/${file}`, 'utf8')));
-      if (!parsed.success) throw new Error(`${file}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-      const step = parsed.data;
+    for (const step of steps) {
+      const file = step.file;
       say(`${file}: ${step.description}`);
       const res = await fetch(`${base}/webhooks/${step.webhook}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(step.body),
+        body: await readFile(join(dir, file)),
       });
       const answer = await res.text();
       say(`  → HTTP ${res.status} ${answer}`);
@@ -112,7 +133,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       if (step.expect === 0) await new Promise((r) => setTimeout(r, 1200));
       if (delivered > expected) throw new Error(`${file}: expected ${expected} notifications by now, saw ${delivered}`);
     }
-    say(`done: ${files.length} signals in, ${delivered} notifications out, each sent once.`);
+    say(`done: ${steps.length} signals in, ${delivered} notifications out, each sent once.`);
   } catch (e) {
     say(`FAILED: ${e instanceof Error ? e.message : String(e)}`);
     code = 1;
