@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { parseAllDocuments } from 'yaml';
 import { createCatalog } from '../classify/catalog.ts';
 import { classify, defaultPolicy, type ClassifyPolicy } from '../classify/classify.ts';
 import { parseGitHosts } from '../config/git-hosts.ts';
@@ -7,7 +8,7 @@ import { attributionText, attributionView, changeListView, changesLeftOut, chang
 import { findingLinks, type LinkContext } from '../deliver/links.ts';
 import { plainLine } from '../deliver/text.ts';
 import type { Finding } from '../model/finding.ts';
-import type { Signal } from '../model/signal.ts';
+import { DRIFT_STATES, type ResourceRef, type Signal } from '../model/signal.ts';
 import { applicationSchema, applicationToSignal } from '../sources/argocd/application.ts';
 import { argocdWebhookSchema } from '../sources/argocd/webhook.ts';
 import { fluxRevisionOf, parseFluxEvent } from '../sources/flux/event.ts';
@@ -28,7 +29,12 @@ export interface ExplainedInput {
   signal: Signal | null;
   /** Why the input yields no signal (a Flux heartbeat, an unrelated object), or notes about it. */
   notes: string[];
+  /** A mesh object: what a finding about it would be in each drift state (its "if it drifts" table). */
+  meshObject?: { base: Omit<Signal, 'completeness' | 'resources'>; resource: ResourceRef };
 }
+
+/** The states a finding about one object can take (Unreachable is about a source, not an object). */
+const WHAT_IF_STATES = DRIFT_STATES.filter((s) => s !== 'Unreachable');
 
 /** The API group and kind of a Kubernetes object (`apiVersion: group/version`; `v1` is the core group). */
 function apiRefOf(input: object): { group: string; kind: string } | null {
@@ -41,22 +47,45 @@ function apiRefOf(input: object): { group: string; kind: string } | null {
 const ONE_OBJECT_NOTE =
   'a single object has no history: an edit outside GitOps (Modified, Corrected) needs the mesh watch to see the write; this explains what the object shows alone (not in effect, shadow drift, unmanaged), with the default ownership settings';
 
+/** A manifest as written (no uid: never applied) gets one, so that it is read as the watch would read it applied. */
+function withUid(input: object): { object: object; manifest: boolean } {
+  const meta = (input as { metadata?: unknown }).metadata;
+  if (meta === null || typeof meta !== 'object' || 'uid' in meta) return { object: input, manifest: false };
+  return { object: { ...input, metadata: { ...meta, uid: 'manifest' } }, manifest: true };
+}
+
 /**
- * A mesh object of the catalog (`kubectl get -o json`), as the mesh watch would see it the first
- * time: the watch-only state it is in (not in effect, shadow drift, unmanaged), if any. Null for
- * an object the catalog does not know.
+ * A mesh object of the catalog (`kubectl get -o json`, or a manifest as written in Git): the
+ * watch-only state its status shows (not in effect, shadow drift, unmanaged), if any, and, for the
+ * "if it drifts" table, the signal a drift of it would come in. Null for a kind the catalog does not know.
  */
 function meshObjectSignal(input: object, cluster: string, now: number): ExplainedInput | null {
   const ref = apiRefOf(input);
   if (ref === null || createCatalog().lookup(ref.group, ref.kind) === undefined) return null;
   const settings = DEFAULT_MESH_WATCH_SETTINGS;
-  const slim = slimMeshObject(input, ref, settings.ownership);
+  const { object, manifest } = withUid(input);
+  const slim = slimMeshObject(object, ref, settings.ownership);
   if (!slim.ok) throw new InputError(`not a mesh object: ${slim.error}`);
+  const owner = ownerOfObject(slim.object);
+  const meshObject = {
+    base: { source: 'mesh-watch' as const, cluster, owner, project: '', destination: {}, observedAt: now },
+    resource: { group: ref.group, kind: ref.kind, namespace: slim.object.metadata.namespace ?? '', name: slim.object.metadata.name },
+  };
+  // A manifest is not in a cluster: nothing to say of its status or ownership there, only what its drift would be.
+  if (manifest) return { signal: null, notes: [MANIFEST_NOTE], meshObject };
   const state = watchStateOf(slim.object, firstSight(slim.object, settings.evidence), settings);
-  if (state === undefined)
-    return { signal: null, notes: [`nothing to alert: ${ref.kind} ${slim.object.metadata.name} is in effect as far as its status says`, ONE_OBJECT_NOTE] };
-  return { signal: watchStatesSignal(cluster, ownerOfObject(slim.object), [{ obj: slim.object, state }], now), notes: [ONE_OBJECT_NOTE] };
+  if (state === undefined) {
+    return {
+      signal: null,
+      notes: [`nothing to alert: ${ref.kind} ${slim.object.metadata.name} is in effect as far as its status says`, ONE_OBJECT_NOTE],
+      meshObject,
+    };
+  }
+  return { signal: watchStatesSignal(cluster, owner, [{ obj: slim.object, state }], now), notes: [ONE_OBJECT_NOTE], meshObject };
 }
+
+const MANIFEST_NOTE =
+  'a manifest (no uid: not read from a cluster): nothing to alert as it is; "if it drifts" says what a drift of it would be once applied, its owner from its labels and annotations (Argo CD tracking, Flux), else its namespace';
 
 /**
  * What kind of object a JSON file holds, as a signal. Offline, so a lone Flux change set has no
@@ -151,6 +180,55 @@ function findingJson(f: Finding, notes: readonly string[], links: LinkContext): 
   };
 }
 
+/** The file's one object: JSON, or one YAML document (a manifest as kept in Git). */
+export function parseInput(text: string, file: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (jsonError) {
+    // Small limits: the file is the user's own, but a YAML alias bomb should still stop quickly.
+    const docs = parseAllDocuments(text, { prettyErrors: false });
+    if (!Array.isArray(docs) || docs.length !== 1 || (docs[0]?.errors.length ?? 1) > 0) {
+      const yamlError = Array.isArray(docs) ? docs.flatMap((d) => d.errors)[0]?.message.split('\n')[0] : undefined;
+      const why = Array.isArray(docs) && docs.length > 1 ? `${docs.length} YAML documents: explain one object at a time` : (yamlError ?? String(jsonError));
+      throw new InputError(`${file} is neither JSON nor one YAML document: ${why}`);
+    }
+    return docs[0]?.toJS({ maxAliasCount: 100 });
+  }
+}
+
+export interface WhatIfRow {
+  state: string;
+  severity: string;
+  receivers: string[];
+}
+
+/** What a finding about the mesh object would be in each drift state, under `policy`. */
+export function whatIf(meshObject: NonNullable<ExplainedInput['meshObject']>, policy: ClassifyPolicy): { finding: Finding; rows: WhatIfRow[] } | null {
+  let first: Finding | undefined;
+  const rows: WhatIfRow[] = [];
+  for (const state of WHAT_IF_STATES) {
+    const [f] = classify({ ...meshObject.base, completeness: 'partial', resources: [{ ...meshObject.resource, state }] }, policy);
+    if (f === undefined) continue;
+    first ??= f;
+    rows.push({ state, severity: f.severity, receivers: f.receivers });
+  }
+  return first === undefined ? null : { finding: first, rows };
+}
+
+function whatIfText(w: NonNullable<ReturnType<typeof whatIf>>): string {
+  const f = w.finding;
+  const lines = [
+    `\nif it drifts: ${resourceName(f)}, owner ${f.owner.kind} ${f.owner.namespace ? `${f.owner.namespace}/` : ''}${f.owner.name}, mesh ${f.mesh}, category ${f.category}`,
+    ...w.rows.map((r) => `  ${r.state.padEnd(12)} ${r.severity.toUpperCase().padEnd(8)} receivers: ${r.receivers.join(', ') || '(none)'}`),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+function whatIfJson(w: NonNullable<ReturnType<typeof whatIf>>): Record<string, unknown> {
+  const f = w.finding;
+  return { resource: f.resource, api: kindWithGroup(f.resource), owner: f.owner, mesh: f.mesh, category: f.category, states: w.rows };
+}
+
 /** `meshdrift explain`: what would be alerted, how loudly, to whom, and why. Offline. */
 export async function runExplain(
   args: readonly string[],
@@ -194,13 +272,7 @@ export async function runExplain(
     const text = await readFile(file, 'utf8').catch((e: unknown) => {
       throw new InputError(`cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`);
     });
-    let input: unknown;
-    try {
-      input = JSON.parse(text);
-    } catch (e) {
-      throw new InputError(`${file} is not JSON: ${e instanceof Error ? e.message : String(e)}`);
-    }
-    explained = signalFromJson(input, env.MESHDRIFT_CLUSTER?.trim() || 'in-cluster', Date.now());
+    explained = signalFromJson(parseInput(text, file), env.MESHDRIFT_CLUSTER?.trim() || 'in-cluster', Date.now());
   } catch (e) {
     if (!(e instanceof InputError)) throw e;
     err.write(`meshdrift explain: ${e.message}\n`);
@@ -209,8 +281,13 @@ export async function runExplain(
 
   const findings = explained.signal ? classify(explained.signal, policy) : [];
   const links = explainLinks(env);
+  const drifts = explained.meshObject === undefined ? null : whatIf(explained.meshObject, policy);
   if (json) {
-    const body = { findings: findings.map((f) => findingJson(f, explained.notes, links)), ...(findings.length === 0 ? { notes: explained.notes } : {}) };
+    const body = {
+      findings: findings.map((f) => findingJson(f, explained.notes, links)),
+      ...(findings.length === 0 ? { notes: explained.notes } : {}),
+      ...(drifts === null ? {} : { if_it_drifts: whatIfJson(drifts) }),
+    };
     out.write(`${JSON.stringify(body, null, 2)}\n`);
     return 0;
   }
@@ -228,5 +305,6 @@ export async function runExplain(
     for (const r of f.reasons) out.write(`         - ${r}\n`);
     for (const e of evidenceLines(f, links)) out.write(`         ${e}\n`);
   }
+  if (drifts !== null) out.write(whatIfText(drifts));
   return 0;
 }

@@ -130,3 +130,22 @@ describe('meshdrift validate: every mistake of a file in one run', () => {
     }
   });
 });
+
+describe('meshdrift explain of a bare mesh manifest', () => {
+  it('prints what a drift of a plain Istio VirtualService would be classified as', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshdrift-explain-'));
+    const file = join(dir, 'virtualservice.yaml');
+    writeFileSync(
+      file,
+      'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: reviews\n  namespace: bookinfo\nspec:\n  hosts: [reviews]\n  http:\n    - route:\n        - destination: { host: reviews }\n',
+    );
+    try {
+      const r = await runBin(['explain', file]);
+      expect([r.code, r.stderr]).toEqual([0, '']);
+      expect(r.stdout).toContain('if it drifts: VirtualService.networking.istio.io bookinfo/reviews, owner Namespace bookinfo, mesh istio, category traffic\n');
+      expect(r.stdout).toMatch(/\n {2}Modified {5}HIGH {5}receivers: console\n/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -119,7 +119,7 @@ describe('meshdrift explain', () => {
 
   it.each([
     ['unreadable', ['/nonexistent.json'], /cannot read/],
-    ['not JSON', [tempFile('x.json', '{oops')], /is not JSON/],
+    ['not JSON', [tempFile('x.json', '{oops')], /is neither JSON nor one YAML document/],
     ['not a known object', [tempFile('y.json', '{"kind":"Pod"}')], /not an Argo CD Application/],
     ['invalid Application', [tempFile('z.json', '{"app":{"metadata":{}}}')], /app.metadata.name/],
     ['no file', [], /usage/],
@@ -241,9 +241,71 @@ describe('meshdrift explain: a mesh object and why it is not in effect (issue #1
     expect(r.out).toContain('- not in effect: istiod analysis error IST0101');
   });
 
-  it('a mesh object without a uid is refused', async () => {
-    const r = await run(runExplain, [tempFile('bad.json', JSON.stringify({ ...route(false), metadata: { name: 'x' } }))]);
+  it('a mesh object without a name is refused', async () => {
+    const r = await run(runExplain, [tempFile('bad.json', JSON.stringify({ ...route(false), metadata: { uid: 'u-1' } }))]);
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/not a mesh object: metadata\.uid/);
+    expect(r.err).toMatch(/not a mesh object: metadata/);
+  });
+});
+
+describe('meshdrift explain: a bare mesh manifest, as written in Git (issue #19)', () => {
+  const MANIFEST = [
+    'apiVersion: networking.istio.io/v1',
+    'kind: VirtualService',
+    'metadata:',
+    '  name: reviews',
+    '  namespace: bookinfo',
+    '  annotations:',
+    "    argocd.argoproj.io/tracking-id: 'bookinfo:networking.istio.io/VirtualService:bookinfo/reviews'",
+    'spec:',
+    '  hosts: [reviews]',
+    '  http:',
+    '    - route:',
+    '        - destination: { host: reviews, subset: v1 }',
+    '',
+  ].join('\n');
+
+  it('says what a drift of it would be classified as: category, severity per drift state, receivers (YAML in, --json)', async () => {
+    const r = await run(runExplain, [tempFile('vs.yaml', MANIFEST), '--json']);
+    expect([r.code, r.err]).toEqual([0, '']);
+    const body = JSON.parse(r.out) as {
+      findings: unknown[];
+      notes: string[];
+      if_it_drifts: { api: string; owner: unknown; mesh: string; category: string; states: Array<{ state: string; severity: string; receivers: string[] }> };
+    };
+    expect(body.findings).toEqual([]);
+    expect(body.notes[0]).toMatch(/^a manifest \(no uid: not read from a cluster\): nothing to alert as it is/);
+    const w = body.if_it_drifts;
+    expect(w).toMatchObject({
+      api: 'VirtualService.networking.istio.io',
+      mesh: 'istio',
+      category: 'traffic',
+      owner: { kind: 'Application', namespace: 'argocd', name: 'bookinfo' },
+    });
+    const severities = Object.fromEntries(w.states.map((s) => [s.state, s.severity]));
+    // The built-in matrix for traffic (classify.ts DEFAULT_SEVERITY).
+    expect(severities).toMatchObject({ Modified: 'high', Missing: 'high', Extraneous: 'medium', Corrected: 'medium', NotInEffect: 'high' });
+    expect(severities).not.toHaveProperty('Unreachable');
+    expect(w.states.every((s) => s.receivers.join() === 'console')).toBe(true);
+  });
+
+  it('with a policy: its severity overrides and its routes per state', async () => {
+    const policy = tempFile(
+      'p.yaml',
+      'severity:\n  traffic: { Corrected: low }\nreceivers:\n  - { name: log, console: {} }\n  - { name: pager, console: {} }\nroute:\n  receiver: log\n  routes:\n    - { receiver: pager, matchers: [\'severity="high"\'] }\n',
+    );
+    const r = await run(runExplain, [tempFile('vs.yaml', MANIFEST), '--policy', policy]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(
+      'if it drifts: VirtualService.networking.istio.io bookinfo/reviews, owner Application argocd/bookinfo, mesh istio, category traffic\n',
+    );
+    expect(r.out).toMatch(/\n {2}Modified {5}HIGH {5}receivers: pager\n/);
+    expect(r.out).toMatch(/\n {2}Corrected {4}LOW {6}receivers: log\n/);
+  });
+
+  it('refuses a file of several YAML documents, saying so', async () => {
+    const r = await run(runExplain, [tempFile('two.yaml', `${MANIFEST}---\n${MANIFEST}`)]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('2 YAML documents: explain one object at a time');
   });
 });
