@@ -108,7 +108,8 @@ export interface Metrics {
   notificationDecided(reason: string): void;
   /** One delivery attempt, by the receiver's name (as the policy names it) and type (slack, pagerduty…). */
   notificationDelivered(receiver: string, type: string, outcome: DeliveryOutcome): void;
-  deliveryDuration(receiver: string, seconds: number): void;
+  /** One delivery attempt's time, by the receiver's name and type. */
+  deliveryDuration(receiver: string, type: string, seconds: number): void;
   ingestDuration(source: string, seconds: number): void;
   setActiveGroups(count: number): void;
   policyReloaded(success: boolean, at: number): void;
@@ -407,8 +408,8 @@ function deliveryMetrics(
   });
   const deliveryTime = new Histogram({
     name: 'meshdrift_delivery_duration_seconds',
-    help: 'Time of one delivery attempt.',
-    labelNames: ['receiver'],
+    help: 'Time of one delivery attempt, by receiver (its name in the policy) and receiver type.',
+    labelNames: ['receiver', 'type'],
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
@@ -427,7 +428,7 @@ function deliveryMetrics(
   return {
     notificationDecided: (reason) => decided.inc({ reason }),
     notificationDelivered: (receiver, type, outcome) => delivered.inc({ receiver, type, outcome }),
-    deliveryDuration: (receiver, seconds) => deliveryTime.observe({ receiver }, seconds),
+    deliveryDuration: (receiver, type, seconds) => deliveryTime.observe({ receiver, type }, seconds),
     ingestDuration: (source, seconds) => ingestTime.observe({ source }, seconds),
     setActiveGroups: (count) => active.set(count),
   };

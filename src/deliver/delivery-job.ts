@@ -81,7 +81,7 @@ export function createDeliveryHandler(
     if (n.status === 'resolved' && notifier.sendResolved === false) return 'skipped: send_resolved is off';
     const started = performance.now();
     const result = await notifier.send(n);
-    deps.metrics.deliveryDuration(notifier.type, (performance.now() - started) / 1000);
+    deps.metrics.deliveryDuration(data.receiver, notifier.type, (performance.now() - started) / 1000);
     if (storms && result.ok && n.status === 'firing') {
       // Told on its own: it stays so (a storm opening now does not take it). Sent already, so a
       // failure here is logged, not retried (a retry would send it twice).

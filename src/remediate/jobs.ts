@@ -59,7 +59,7 @@ export function createRemediateHandler(deps: RemediationJobDeps): JobHandler {
     const n = await deps.queues.notifications.newest(await notificationOf(data, deps.queues.notifications));
     const started = performance.now();
     const run = await remediation.remediateOwner(n, owner, data.actor);
-    deps.metrics.deliveryDuration(notifier.type, (performance.now() - started) / 1000);
+    deps.metrics.deliveryDuration(data.receiver, notifier.type, (performance.now() - started) / 1000);
     await followUp(run, deps);
     const log = deps.log.child({ group: n.groupKey, seq: n.seq, receiver: data.receiver, owner: data.owner.owner.name, attempt: job.attemptsMade + 1 });
     return settle(job, token, run.result, {

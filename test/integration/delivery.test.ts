@@ -76,6 +76,7 @@ describe('delivery through the queue', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
     expect(await metric(/meshdrift_notifications_total\{receiver="slack",type="slack",outcome="rate_limited"\} 1/)).toBe(true);
     expect(await metric(/meshdrift_notifications_total\{receiver="slack",type="slack",outcome="success"\} 1/)).toBe(true);
+    expect(await metric(/meshdrift_delivery_duration_seconds_count\{receiver="slack",type="slack"\} [1-9]/)).toBe(true);
   });
 
   it('retries 5xx with backoff and delivers once', async () => {
