@@ -47,7 +47,9 @@ const scripted = (realMs: number): number => (realMs * SCALE) / 1000;
 /** A Go / meshdrift duration string for a scripted duration. */
 const dur = (scriptedSeconds: number): string => `${Math.round(real(scriptedSeconds))}ms`;
 
-const TIMERS = { groupWait: 30, groupInterval: 300, repeatInterval: 4 * 3600, pendingFor: 120 };
+// resolve_wait is meshdrift's only (its default, 30s); BENCH_FLAP_RESOLVE_WAIT (scripted seconds) changes it,
+// e.g. 300 (= group_interval) for meshdrift before resolve_wait.
+const TIMERS = { groupWait: 30, groupInterval: 300, repeatInterval: 4 * 3600, pendingFor: 120, resolveWait: Number(process.env.BENCH_FLAP_RESOLVE_WAIT ?? 30) };
 // Prometheus: resend_delay 1m; firing alerts valid for 4 x max(resend_delay, eval interval); resolved
 // alerts re-sent for 15m.
 const PROM = { resend: 60, validFor: 240, resolvedRetention: 900 };
@@ -217,6 +219,7 @@ route:
   group_interval: ${dur(TIMERS.groupInterval)}
   repeat_interval: ${dur(TIMERS.repeatInterval)}
   pending_for: ${dur(pendingFor)}
+  resolve_wait: ${dur(TIMERS.resolveWait)}
 `,
   );
   const raw: Record<string, string> = {
