@@ -117,14 +117,20 @@ export function compileAnnotations(annotations: Readonly<Record<string, string>>
   return out;
 }
 
+/** Rendered annotations, and why any was left out. */
+export interface RenderedAnnotations {
+  readonly annotations: Readonly<Record<string, string>>;
+  readonly dropped: readonly string[];
+}
+const NO_RENDERED: RenderedAnnotations = Object.freeze({ annotations: Object.freeze({}), dropped: Object.freeze([]) as readonly string[] });
+
 /**
  * Renders merged templates over a finding's labels: the annotations, and a reason for each one left
  * out (a runbook_url that is not an http(s) URL after all).
  */
-export function renderAnnotations(
-  templates: CompiledAnnotations,
-  labels: Readonly<Record<string, string>>,
-): { annotations: Record<string, string>; dropped: string[] } {
+export function renderAnnotations(templates: CompiledAnnotations, labels: Readonly<Record<string, string>>): RenderedAnnotations {
+  // Most findings match no rule with annotations: nothing to allocate for them (classify is hot).
+  if (Object.keys(templates).length === 0) return NO_RENDERED;
   const annotations: Record<string, string> = {};
   const dropped: string[] = [];
   // Several rules (with `continue`) may together name more keys than one rule may: the first ones are kept.

@@ -39,6 +39,7 @@ rules:
     ignore: true
   - match: { kind: VirtualService, state: [Modified] }
     set: { severity: high, labels: { paged: "yes" } }
+    annotations: { summary: "{{ .labels.kind }} {{ .labels.paged }}", runbook_url: "https://rb.example/{{ .labels.name }}", team: mesh }
     continue: true
 severity:
   traffic: { Modified: medium }
