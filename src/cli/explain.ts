@@ -170,6 +170,7 @@ function findingJson(f: Finding, notes: readonly string[], links: LinkContext): 
     category: f.category,
     severity: f.severity,
     receivers: f.receivers,
+    ...(f.unnotified === undefined ? {} : { unnotified: f.unnotified }),
     reasons: [...f.reasons, ...notes],
     ...(f.labels && Object.keys(f.labels).length > 0 ? { labels: f.labels } : {}),
     ...(f.revision === undefined ? {} : { revision: f.revision }),
@@ -301,7 +302,8 @@ export async function runExplain(
   for (const f of findings) {
     out.write(`\n${f.severity.toUpperCase().padEnd(8)} ${resourceName(f)}\n`);
     out.write(`         state ${f.state}, mesh ${f.mesh}, category ${f.category}${f.detail ? `, ${f.detail}` : ''}\n`);
-    out.write(`         receivers: ${f.receivers.join(', ') || '(none)'}\n`);
+    const untold = f.unnotified === undefined ? '' : ` (tracked, not notified: ${f.unnotified} drift)`;
+    out.write(`         receivers: ${f.receivers.join(', ') || '(none)'}${untold}\n`);
     for (const r of f.reasons) out.write(`         - ${r}\n`);
     for (const e of evidenceLines(f, links)) out.write(`         ${e}\n`);
   }

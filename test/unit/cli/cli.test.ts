@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -81,6 +81,19 @@ describe('meshdrift explain', () => {
     ]);
     expect(out.findings[0]?.receivers).toEqual(['console']);
     expect(out.findings[2]?.reasons).toContain('default severity for security Modified is critical');
+  });
+
+  it('says a drifted Deployment is tracked but not notified, and why (issue #19)', async () => {
+    const app = JSON.parse(readFileSync(fixturePath('argocd/synthetic-app-outofsync-istio-gatewayapi-v3.json'), 'utf8')) as {
+      status: { resources: Array<{ kind: string; status: string }> };
+    };
+    app.status.resources = app.status.resources.map((r) => ({ ...r, status: r.kind === 'Deployment' ? 'OutOfSync' : 'Synced' }));
+    const file = tempFile('app.json', JSON.stringify(app));
+    const text = await run(runExplain, [file]);
+    expect(text.out).toContain('receivers: console (tracked, not notified: non-mesh drift)');
+    expect(text.out).toContain('- not notified: non-mesh drift (tracked and listed; set notify_non_mesh: true in the policy to be told)');
+    const json = JSON.parse((await run(runExplain, [file, '--json'])).out) as { findings: Array<{ resource: { kind: string }; unnotified?: string }> };
+    expect(json.findings.map((f) => [f.resource.kind, f.unnotified])).toEqual([['Deployment', 'non-mesh']]);
   });
 
   it('explains with a policy file: rules and routes in the reasons', async () => {
