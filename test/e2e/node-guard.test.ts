@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
 // issue #19: on a Node older than 24, `npm ci`, `npm run <x>` and the `meshdrift` command stop at
 // once with the command to use. Run with the machine's own old Node (Debian's is 20); skipped
@@ -63,5 +63,47 @@ describe.skipIf(NODE === undefined)(`on an old Node (${NODE ?? 'none found'})`, 
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the launcher (bin/meshdrift.cjs) picks what to run', () => {
+  const dirs: string[] = [];
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+  /** A copy of the launcher and the guard, with stand-ins for src/main.ts and dist/main.js that say which ran. */
+  function pkgAt(sub: string, parts: { src?: boolean; dist?: boolean }): string {
+    const base = mkdtempSync(join(tmpdir(), 'meshdrift-bin-'));
+    dirs.push(base);
+    const root = join(base, sub);
+    mkdirSync(join(root, 'bin'), { recursive: true });
+    mkdirSync(join(root, 'scripts'));
+    copyFileSync(join(ROOT, 'bin/meshdrift.cjs'), join(root, 'bin/meshdrift.cjs'));
+    copyFileSync(join(ROOT, 'scripts/node-guard.cjs'), join(root, 'scripts/node-guard.cjs'));
+    writeFileSync(join(root, 'package.json'), '{"type":"module"}');
+    if (parts.src) mkdirSync(join(root, 'src')), writeFileSync(join(root, 'src/main.ts'), "console.log('src', process.argv.slice(2).join(' '));\n");
+    if (parts.dist) mkdirSync(join(root, 'dist')), writeFileSync(join(root, 'dist/main.js'), "console.log('dist', process.argv.slice(2).join(' '));\n");
+    return root;
+  }
+  const launch = (root: string) => spawnSync(process.execPath, [join(root, 'bin/meshdrift.cjs'), 'serve', '--help'], { cwd: root, encoding: 'utf8' });
+
+  it('the sources in a checkout, the build under node_modules (Node strips no types there) or without sources', () => {
+    expect(launch(pkgAt('checkout', { src: true, dist: true })).stdout).toBe('src serve --help\n');
+    expect(launch(pkgAt('node_modules/meshdrift', { src: true, dist: true })).stdout).toBe('dist serve --help\n');
+    expect(launch(pkgAt('image', { dist: true })).stdout).toBe('dist serve --help\n');
+    const none = launch(pkgAt('node_modules/meshdrift', { src: true }));
+    expect(none.status).toBe(1);
+    expect(none.stderr).toBe('meshdrift: dist/main.js is missing: build it first with `npm run build`\n');
+  });
+
+  it('npx meshdrift in the repository runs the package bin', () => {
+    const npx = spawnSync('npx', ['--no-install', 'meshdrift', '--version'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`, HOME: process.env.HOME ?? tmpdir(), npm_config_update_notifier: 'false' },
+      timeout: 60_000,
+    });
+    expect([npx.status, npx.stderr]).toEqual([0, '']);
+    expect(npx.stdout).toMatch(/^meshdrift \d+\.\d+\.\d+ \(/);
   });
 });
