@@ -120,6 +120,12 @@ describe('links an on-call engineer can click (issue #19)', () => {
     const matchers = new URL(silence ?? '').searchParams.getAll('matcher');
     // The default group_by (cluster, tool and the owner), as the group is keyed.
     expect(matchers).toEqual(['cluster="test-cluster"', 'owner="payments-mesh"', 'owner_kind="Application"', 'owner_namespace="argocd"', 'tool="argocd"']);
+    // The page it opens (meshdrift's web UI, /ui/silences/new) shows those matchers, filled in.
+    const target = new URL(silence ?? '');
+    const page = await api(`${target.pathname}${target.search}`);
+    expect(page.status).toBe(200);
+    const form = await page.text();
+    for (const m of matchers) expect(form).toContain(m.replaceAll('"', '&quot;'));
     const created = await api('/api/v1/silences', {
       method: 'POST',
       body: JSON.stringify({ matchers, duration: '1h', createdBy: 'oncall@example.com', comment: 'from the Slack link' }),
