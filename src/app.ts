@@ -128,7 +128,11 @@ export function createApp(opts: AppOptions): App {
     ...(env.MESHDRIFT_PUBLIC_URL ? { publicUrl: env.MESHDRIFT_PUBLIC_URL } : {}),
     ...(env.ARGOCD_URL ? { argocdUrl: env.ARGOCD_URL } : {}),
   };
-  const handlers = createJobHandlers({ queues, notifiers: () => policy().notifiers(), audit, metrics, log, now, storms });
+  const escalationDefault = (): string[] => {
+    const root = policy().current().config.route.receiver;
+    return root === undefined ? [] : [root];
+  };
+  const handlers = createJobHandlers({ queues, notifiers: () => policy().notifiers(), audit, metrics, log, now, storms, escalationDefault });
   const workers = createStageWorkers({
     connection: workerRedis,
     redis,

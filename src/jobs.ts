@@ -5,11 +5,13 @@ import { createStormHandler } from './deliver/storm-job.ts';
 import type { StormSettings, StormStore } from './deliver/storm.ts';
 import { DELIVER_JOB_NAME, type JobHandler, type JobHandlers } from './queue/job-handlers.ts';
 import { ACTION_JOB_NAMES, type Queues } from './queue/queues.ts';
-import { createRemediateHandler, createVerifyHandler, remediationTakeover } from './remediate/jobs.ts';
+import { createEscalationHandler, createRemediateHandler, createVerifyHandler, remediationTakeover } from './remediate/jobs.ts';
 
 /** What the deliver queue's handlers need, all together. */
 export interface JobHandlerDeps extends ReceiverJobDeps {
-  queues: Pick<Queues, 'enqueueRemediation' | 'enqueueVerify' | 'enqueueNotes' | 'enqueueStorm' | 'notifications'>;
+  queues: Pick<Queues, 'enqueueRemediation' | 'enqueueVerify' | 'enqueueNotes' | 'enqueueEscalations' | 'enqueueStorm' | 'notifications'>;
+  /** Where remediation escalations go when a remediate receiver names none (`escalate_to`): the root route's receiver. */
+  escalationDefault?: () => readonly string[];
   /** Drift storms (deliver/storm.ts); absent: every group is told on its own. */
   storms?: {
     store: StormStore;
@@ -46,6 +48,7 @@ export function createJobHandlers(deps: JobHandlerDeps): JobHandlers {
     [ACTION_JOB_NAMES.remediate, createRemediateHandler(deps)],
     [ACTION_JOB_NAMES.verify, createVerifyHandler(deps)],
     [ACTION_JOB_NAMES.note, createNoteHandler(deps)],
+    [ACTION_JOB_NAMES.escalation, createEscalationHandler(deps)],
     [ACTION_JOB_NAMES.acknowledge, createAcknowledgeHandler(deps)],
     ...(stormDeps ? [[ACTION_JOB_NAMES.storm, createStormHandler({ ...rest, ...stormDeps, storms: stormDeps.store })] satisfies [string, JobHandler]] : []),
   ];

@@ -105,11 +105,27 @@ function checkRoute(route: Record<string, unknown>, path: Path, refs: RouteRefs,
   });
 }
 
+/** A remediate receiver's `escalate_to` names receivers that tell people: defined, and not remediate ones (issue #22). */
+function checkEscalations(raw: Record<string, unknown>, names: ReadonlyMap<string, number>, at: At): void {
+  const receivers = list(raw.receivers);
+  receivers.forEach((entry, i) => {
+    list(record(record(entry)?.remediate)?.escalate_to).forEach((target, j) => {
+      const name = text(target);
+      if (name === undefined) return;
+      const index = names.get(name);
+      const path: Path = ['receivers', i, 'remediate', 'escalate_to', j];
+      if (index === undefined) at(path, `undefined receiver "${name}" (define it under receivers)`);
+      else if (record(receivers[index])?.remediate !== undefined) at(path, `receiver "${name}" is a remediate receiver: escalate to one that tells people`);
+    });
+  });
+}
+
 /** Reports every cross-reference error of the parsed policy `raw` (whatever the schema said of it). */
 export function checkReferences(raw: unknown, at: At, env?: NodeJS.ProcessEnv): void {
   const policy = record(raw);
   if (policy === undefined) return;
   const receivers = checkReceivers(policy, at, env);
+  checkEscalations(policy, receivers, at);
   const route = record(policy.route);
   if (route === undefined) return;
   checkRootRoute(route, at);

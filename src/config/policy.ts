@@ -100,6 +100,14 @@ export const receiverSchema = z
         clusters: z.array(z.string().min(1).max(512)).min(1).max(100).optional(),
         projects: z.array(z.string().min(1).max(253)).min(1).max(100).optional(),
         namespaces: z.array(z.string().min(1).max(253)).min(1).max(100).optional(),
+        /** The severity of the escalation notification (flap breaker open, verify failed). */
+        escalation_severity: z.enum(SEVERITIES).default('high'),
+        /**
+         * Receivers that hear escalations as notifications of their own (PagerDuty, console,
+         * webhook, Alertmanager); default the root route's receiver. Slack receivers are told in
+         * the alert's thread, as every Slack receiver is.
+         */
+        escalate_to: z.array(z.string().min(1)).max(20).optional(),
       })
       .superRefine((r, ctx) => {
         const issue = (path: string, message: string): void => ctx.addIssue({ code: 'custom', path: [path], message });

@@ -54,6 +54,23 @@ export const stormSummarySchema = z.object({
 });
 export type StormSummary = z.infer<typeof stormSummarySchema>;
 
+/**
+ * Set on a remediation escalation only (never stored with a group; remediate/escalation.ts): auto-
+ * remediation gave up on an owner (its flap breaker opened, or an action did not converge), told
+ * as a notification of its own with its own group key (so its own PagerDuty dedup key), resolved
+ * when remediation succeeds again or a human acts.
+ */
+export const remediationEscalationSchema = z.object({
+  kind: z.enum(['flap-breaker', 'verify-failed']),
+  /** The remediate receiver that gave up. */
+  receiver: z.string().max(300),
+  /** One plain sentence: what stopped and why. */
+  headline: z.string().max(1000),
+  /** The escalation's id (the audit and the jobs carry it). */
+  id: z.string().max(500),
+});
+export type RemediationEscalationSummary = z.infer<typeof remediationEscalationSchema>;
+
 export const notificationSchema = z.object({
   groupKey: z.string(),
   /** 1, 2, 3…: the n-th notification of this group's lifetime. */
@@ -76,6 +93,8 @@ export const notificationSchema = z.object({
   resolvedAt: z.number().optional(),
   /** Set on a drift storm's summary only (never stored with a group). */
   storm: stormSummarySchema.optional(),
+  /** Set on a remediation escalation only (never stored with a group). */
+  escalation: remediationEscalationSchema.optional(),
 });
 /** What one notification of an alert group says; the same object goes to every receiver. */
 export type Notification = z.infer<typeof notificationSchema>;

@@ -33,7 +33,7 @@ export function handlerFor(handlers: JobHandlers, name: string): JobHandler {
 }
 
 /** What a deliver-queue job is called in its log lines: `delivery`, or its follow-up's name. */
-export type JobKind = 'delivery' | 'remediate' | 'note' | 'acknowledge';
+export type JobKind = 'delivery' | 'remediate' | 'note' | 'acknowledge' | 'escalation';
 
 /**
  * Turns an AttemptResult into what BullMQ does: ok completes, retryable with a Retry-After moves the

@@ -29,7 +29,14 @@ export type DeliverJob = z.infer<typeof deliverJobSchema>;
  * job name: one owner's remediation (latest wins), a verify step, a note for Slack threads, a
  * PagerDuty acknowledge.
  */
-export const ACTION_JOB_NAMES = { remediate: 'remediate', verify: 'verify', note: 'note', acknowledge: 'acknowledge', storm: 'storm' } as const;
+export const ACTION_JOB_NAMES = {
+  remediate: 'remediate',
+  verify: 'verify',
+  note: 'note',
+  acknowledge: 'acknowledge',
+  storm: 'storm',
+  escalation: 'escalation',
+} as const;
 
 /**
  * The n-th look at one receiver's drift storm of one cause (deliver/storm-job.ts); job n+1 follows
@@ -73,6 +80,19 @@ export interface VerifyJob {
   receiver: string;
   ticket: VerifyJobTicket;
 }
+/**
+ * What the queue needs of a remediation escalation's event (remediate/escalation.ts
+ * `EscalationEvent`, which the job carries whole and remediate/jobs.ts parses): its fixed id and status.
+ */
+export interface EscalationJobEvent {
+  id: string;
+  status: 'firing' | 'resolved';
+}
+/** One escalation event for one receiver: `{ receiver, event }` (schema: remediate/jobs.ts `escalationJobSchema`). */
+export interface EscalationJob {
+  receiver: string;
+  event: EscalationJobEvent;
+}
 export const noteJobSchema = z.object({ receiver: z.string(), note: ownerNoteSchema });
 export type NoteJob = z.infer<typeof noteJobSchema>;
 export const acknowledgeJobSchema = z.object({
@@ -89,7 +109,7 @@ export const acknowledgeJobSchema = z.object({
   at: z.number(),
 });
 export type AcknowledgeJob = z.infer<typeof acknowledgeJobSchema>;
-type ActionJob = RemediateJob | VerifyJob | NoteJob | AcknowledgeJob | StormJob;
+type ActionJob = RemediateJob | VerifyJob | NoteJob | AcknowledgeJob | StormJob | EscalationJob;
 
 /**
  * How long a remediation job waits before it runs, so that a burst of notifications for one owner
@@ -146,6 +166,8 @@ export interface Queues {
   enqueueVerify(ticket: VerifyJobTicket): Promise<void>;
   /** One note job per Slack receiver; the same note twice is a no-op. */
   enqueueNotes(receivers: readonly string[], notes: readonly OwnerNote[]): Promise<void>;
+  /** One job per receiver and remediation escalation event; the same (receiver, event id, status) twice is a no-op. */
+  enqueueEscalations(receivers: readonly string[], events: readonly EscalationJobEvent[]): Promise<void>;
   /** One PagerDuty acknowledge; the same (receiver, group, click) twice is a no-op. */
   enqueueAcknowledge(job: AcknowledgeJob): Promise<void>;
   /** The n-th summary of a receiver's storm, after `delayMs`; the same (receiver, storm, n) twice is a no-op. */
@@ -192,7 +214,7 @@ function followUpEnqueuers(
   actions: Queue<ActionJob>,
   deliverOpts: JobsOptions,
   debounceMs: number,
-): Pick<Queues, 'enqueueRemediation' | 'enqueueVerify' | 'enqueueNotes' | 'enqueueAcknowledge' | 'enqueueStorm'> {
+): Pick<Queues, 'enqueueRemediation' | 'enqueueVerify' | 'enqueueNotes' | 'enqueueEscalations' | 'enqueueAcknowledge' | 'enqueueStorm'> {
   return {
     async enqueueRemediation(receiver, notification, owner, actor) {
       const oKey = ownerPath(owner);
@@ -223,6 +245,18 @@ function followUpEnqueuers(
             name: ACTION_JOB_NAMES.note,
             data: { receiver, note },
             opts: { ...deliverOpts, jobId: jobIdOf('note', receiver, note.id) },
+          })),
+        ),
+      );
+    },
+    async enqueueEscalations(receivers, events) {
+      if (receivers.length === 0 || events.length === 0) return;
+      await actions.addBulk(
+        events.flatMap((event) =>
+          receivers.map((receiver) => ({
+            name: ACTION_JOB_NAMES.escalation,
+            data: { receiver, event },
+            opts: { ...deliverOpts, jobId: jobIdOf('escalation', receiver, event.id, event.status) },
           })),
         ),
       );

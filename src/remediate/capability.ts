@@ -3,6 +3,7 @@ import type { Notification } from '../model/alert-group.ts';
 import type { OwnerNote } from '../model/owner-note.ts';
 import type { RemediationOwner } from './policy.ts';
 import type { VerifyTicket } from './verify.ts';
+import type { EscalationEvent } from './escalation.ts';
 
 /** What one owner's remediation did, and what must follow it. */
 export interface RemediationRun {
@@ -11,10 +12,20 @@ export interface RemediationRun {
   verify?: VerifyTicket;
   /** Messages for the alert's Slack thread (the flap breaker's escalation). */
   notes: OwnerNote[];
+  /** Escalations opened or resolved, to tell as notifications of their own (remediate/escalation.ts). */
+  escalations?: RemediationEscalations;
+}
+
+/** Escalation events and whom to tell: the receiver's `escalate_to`, or (undefined) the default, the root route's receiver. */
+export interface RemediationEscalations {
+  to: readonly string[] | undefined;
+  events: EscalationEvent[];
 }
 
 /** One observation of a verify step: wait and look again, or the verdict (audited and counted). */
-export type VerifyStep = { state: 'pending'; retryInMs: number } | { state: 'verified' | 'verify-failed'; reason: string; notes: OwnerNote[] };
+export type VerifyStep =
+  | { state: 'pending'; retryInMs: number }
+  | { state: 'verified' | 'verify-failed'; reason: string; notes: OwnerNote[]; escalations?: RemediationEscalations };
 
 /**
  * A remediation receiver as the queue drives it (remediate/jobs.ts): a delivery to it becomes one

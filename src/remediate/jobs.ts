@@ -1,18 +1,63 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { notifierOf, type DeliveryTakeover, type ReceiverJobDeps } from '../deliver/delivery-job.ts';
 import type { Notifier } from '../deliver/notifier.ts';
-import { ownerNoteReceivers } from '../deliver/slack/note-job.ts';
+import { OWNER_NOTES, ownerNoteReceivers } from '../deliver/slack/note-job.ts';
+import type { Logger } from '../log.ts';
+import { escalationEventSchema, escalationHeadline, escalationNotification } from './escalation.ts';
 import { notificationOf, settle, type JobHandler } from '../queue/job-handlers.ts';
 import { z } from 'zod';
 import { remediateJobSchema, type Queues } from '../queue/queues.ts';
 import { verifyTicketSchema } from './verify.ts';
-import { REMEDIATION, type Remediation, type RemediationRun } from './capability.ts';
+import { REMEDIATION, type Remediation, type RemediationEscalations, type RemediationRun } from './capability.ts';
 import { ownersOf } from './policy.ts';
 
 /** A verify step's job: the receiver and the whole ticket (queued by queues.ts `enqueueVerify`). */
 export const verifyJobSchema = z.object({ receiver: z.string(), ticket: verifyTicketSchema });
 
-type FollowUpQueues = Pick<Queues, 'enqueueVerify' | 'enqueueNotes'>;
+type FollowUpQueues = Pick<Queues, 'enqueueVerify' | 'enqueueNotes' | 'enqueueEscalations'>;
+
+/** An escalation job: the receiver to tell and the whole (bounded) event (queued by queues.ts `enqueueEscalations`). */
+export const escalationJobSchema = z.object({ receiver: z.string(), event: escalationEventSchema });
+
+/** What follow-ups need besides the queues: the receivers, the default escalation receivers, a log. */
+export interface FollowUpDeps {
+  notifiers: () => ReadonlyMap<string, Notifier>;
+  queues: FollowUpQueues;
+  /** Where escalations go when the remediate receiver names none (`escalate_to`): the root route's receiver. */
+  escalationDefault?: () => readonly string[];
+  log?: Logger;
+}
+
+/**
+ * The receivers that hear an escalation as a notification: those named (or the default) that exist,
+ * never a remediate receiver, and never one that tells owner notes (Slack hears it in the alert's thread).
+ */
+export function escalationReceivers(named: readonly string[], notifiers: ReadonlyMap<string, Notifier>): string[] {
+  return [...new Set(named)].filter((name) => {
+    const n = notifiers.get(name);
+    return n !== undefined && REMEDIATION.of(n) === undefined && OWNER_NOTES.of(n) === undefined;
+  });
+}
+
+/** Queues the escalations' jobs (fixed ids: once per receiver, event and status), logged at warn when one opens. */
+async function tellEscalations(e: RemediationEscalations | undefined, deps: FollowUpDeps): Promise<void> {
+  if (e === undefined || e.events.length === 0) return;
+  const notifiers = deps.notifiers();
+  const to = escalationReceivers(e.to ?? deps.escalationDefault?.() ?? [], notifiers);
+  await deps.queues.enqueueEscalations(to, e.events);
+  for (const event of e.events) {
+    const fields = {
+      escalation: event.id,
+      receiver: event.receiver,
+      owner: event.owner.name,
+      cluster: event.cluster,
+      to,
+      threads: ownerNoteReceivers(notifiers),
+    };
+    if (event.status === 'firing') deps.log?.warn(fields, escalationHeadline(event));
+    else deps.log?.info(fields, escalationHeadline(event));
+  }
+}
 
 /** The remediation capability of the receiver a job names; a receiver without it makes the job a dead letter. */
 function remediationOf(deps: Pick<ReceiverJobDeps, 'notifiers' | 'metrics'>, receiver: string): { notifier: Notifier; remediation: Remediation } {
@@ -26,9 +71,10 @@ function remediationOf(deps: Pick<ReceiverJobDeps, 'notifiers' | 'metrics'>, rec
  * Schedules what a remediation run asks for after it: its verify step, and its notes (the flap
  * breaker's escalation) to every receiver that tells owner notes. Also for the Slack "Sync now" path.
  */
-export async function followUp(run: RemediationRun, deps: { notifiers: () => ReadonlyMap<string, Notifier>; queues: FollowUpQueues }): Promise<void> {
+export async function followUp(run: RemediationRun, deps: FollowUpDeps): Promise<void> {
   if (run.verify) await deps.queues.enqueueVerify(run.verify);
   if (run.notes.length > 0) await deps.queues.enqueueNotes(ownerNoteReceivers(deps.notifiers()), run.notes);
+  await tellEscalations(run.escalations, deps);
 }
 
 /**
@@ -45,7 +91,7 @@ export function remediationTakeover(queues: Pick<Queues, 'enqueueRemediation'>):
   };
 }
 
-type RemediationJobDeps = ReceiverJobDeps & { queues: FollowUpQueues & Pick<Queues, 'notifications'> };
+type RemediationJobDeps = ReceiverJobDeps & { queues: FollowUpQueues & Pick<Queues, 'notifications'>; escalationDefault?: () => readonly string[] };
 
 /** The `remediate` job: one owner's remediation (the latest notification for it), then its follow-ups. */
 export function createRemediateHandler(deps: RemediationJobDeps): JobHandler {
@@ -60,7 +106,7 @@ export function createRemediateHandler(deps: RemediationJobDeps): JobHandler {
     const started = performance.now();
     const run = await remediation.remediateOwner(n, owner, data.actor);
     deps.metrics.deliveryDuration(data.receiver, notifier.type, (performance.now() - started) / 1000);
-    await followUp(run, deps);
+    await followUp(run, { ...deps, log: deps.log });
     const log = deps.log.child({ group: n.groupKey, seq: n.seq, receiver: data.receiver, owner: data.owner.owner.name, attempt: job.attemptsMade + 1 });
     return settle(job, token, run.result, {
       receiver: data.receiver,
@@ -85,7 +131,24 @@ export function createVerifyHandler(deps: RemediationJobDeps): JobHandler {
       throw new DelayedError();
     }
     if (step.notes.length > 0) await deps.queues.enqueueNotes(ownerNoteReceivers(deps.notifiers()), step.notes);
+    await tellEscalations(step.escalations, deps);
     deps.log.info({ group: ticket.groupKey, receiver, owner: ticket.owner.name, verdict: step.state }, step.reason);
     return step.state;
+  };
+}
+
+/**
+ * The `escalation` job: one remediation escalation (opened or resolved) sent to one receiver as a
+ * notification of its own (escalation.ts `escalationNotification`), its findings read from the
+ * stored notification it refers to (none when that expired: the event still names its resources).
+ */
+export function createEscalationHandler(deps: ReceiverJobDeps & { queues: Pick<Queues, 'notifications'> }): JobHandler {
+  return async (job: Job, token) => {
+    const { receiver, event } = escalationJobSchema.parse(job.data);
+    const notifier = notifierOf(deps, receiver);
+    const source = await deps.queues.notifications.load(event.groupKey, event.seq).catch(() => null);
+    const result = await notifier.send(escalationNotification(event, source));
+    const log = deps.log.child({ receiver, escalation: event.id, status: event.status, attempt: job.attemptsMade + 1 });
+    return settle(job, token, result, { receiver, receiverType: notifier.type, kind: 'escalation', done: 'told', metrics: deps.metrics, log });
   };
 }

@@ -20,6 +20,8 @@ export interface RemediationKeys {
   latest(receiver: string, groupKey: string, ownerKey: string): string;
   /** An action's verify verdict, once, whichever replica gets there first. */
   verdict(actionId: string): string;
+  /** The escalation open for one receiver and owner (remediate/escalation.ts; JSON, PX 7 days, or 1 day once resolved). */
+  escalation(receiver: string, ownerKey: string): string;
 }
 
 export function remediationKeys(prefix: string): RemediationKeys {
@@ -33,5 +35,6 @@ export function remediationKeys(prefix: string): RemediationKeys {
     lock: (ownerKey) => k('lock', ownerKey),
     latest: (receiver, groupKey, ownerKey) => k('latest', receiver, groupKey, ownerKey),
     verdict: (actionId) => k('verdict', actionId),
+    escalation: (receiver, ownerKey) => k('escalation', receiver, ownerKey),
   };
 }

@@ -30,6 +30,7 @@ function remediationConfig(cfg: RemediateConfig): RemediationConfigInput {
     flap: { max: cfg.flap.max, withinMs: cfg.flap.within, ...(cfg.flap.escalate_severity ? { escalateSeverity: cfg.flap.escalate_severity } : {}) },
     verifyTimeoutMs: cfg.verify_timeout,
     categories: cfg.categories,
+    escalationSeverity: cfg.escalation_severity,
     scope: {
       ...(cfg.clusters ? { clusters: cfg.clusters } : {}),
       ...(cfg.projects ? { projects: cfg.projects } : {}),
@@ -74,6 +75,7 @@ export function remediateReceiverFactory(rd: RemediateReceiverDeps): ReceiverFac
       ...(cfg.flux ? { flux: { apiUrl: cfg.flux.api_url, token: secret(deps, r.name, cfg.flux.token_env) } } : {}),
       ...(cfg.kube ? { kube: kubeHttpOf(rd.clusters ?? [], r.name, cfg.kube.cluster) } : {}),
       sourceFirst: cfg.source_first,
+      ...(cfg.escalate_to ? { escalateTo: cfg.escalate_to } : {}),
       redis: deps.redis,
       keyPrefix: deps.keyPrefix,
       now: deps.now ?? Date.now,

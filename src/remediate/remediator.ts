@@ -11,6 +11,8 @@ import type { AuditEntryInput, AuditTrail, RemediationOutcome } from './audit.ts
 import { ownerKey, ownerLabel } from '../model/owner.ts';
 import { remediationKeys, type RemediationKeys } from './keys.ts';
 import { escalationNote, verdictNote } from './notes.ts';
+import { createEscalationState, ESCALATION_REFS, type EscalationEvent, type EscalationState } from './escalation.ts';
+import type { RemediationEscalations } from './capability.ts';
 import { createRemediationState, type RemediationState } from './remediation-state.ts';
 import {
   decideRemediation,
@@ -60,6 +62,8 @@ export interface RemediatorOptions extends RemediationClientOptions {
   deferCapMs?: number;
   /** Give up deferring (until the next notification) after this long; default 1 h. */
   maxDeferMs?: number;
+  /** Receivers that hear escalations (policy `escalate_to`); undefined: the default, the root route's receiver. */
+  escalateTo?: readonly string[];
   /** MESHDRIFT_ARGOCD_DESTINATIONS: Argo CD destination name or server → meshdrift cluster (the `clusters` scope). */
   destinations?: ReadonlyMap<string, string>;
   /** Another actor's operation started less than this long ago: defer (Argo CD has not compared since); default 60 s. */
@@ -90,6 +94,8 @@ interface Ctx {
   historyMs: number;
   destinations: ReadonlyMap<string, string>;
   recentOperationMs: number;
+  escalations: EscalationState;
+  escalateTo: readonly string[] | undefined;
   onOutcome?: RemediatorOptions['onOutcome'];
   onEscalate?: RemediatorOptions['onEscalate'];
 }
@@ -151,6 +157,8 @@ function contextOf(opts: RemediatorOptions): Ctx {
     historyMs: Math.max(config.flap.withinMs, config.verifyTimeoutMs),
     destinations: opts.destinations ?? new Map(),
     recentOperationMs: opts.recentOperationMs ?? 60_000,
+    escalations: createEscalationState(opts.redis, keys),
+    escalateTo: opts.escalateTo,
     ...(opts.onOutcome ? { onOutcome: opts.onOutcome } : {}),
     ...(opts.onEscalate ? { onEscalate: opts.onEscalate } : {}),
   };
@@ -222,20 +230,44 @@ const fieldsOf = (decision: RemediationDecision): AuditFields => ({ resources: d
 async function handleOwner(ctx: Ctx, n: Notification, owner: RemediationOwner, by: string): Promise<RemediationRun> {
   const oKey = ownerKey(owner);
   const run: Run = { n, owner, oKey, by, doneKey: ctx.keys.done(ctx.name, n.groupKey, n.seq, oKey) };
-  if (await ctx.state.isDone(run.doneKey)) return only({ ok: true });
+  // A human asking (Slack "Sync now") ends an open escalation: someone is on it.
+  const human = by === ctx.actor ? [] : await resolvedEvents(ctx, oKey, `${by} asked to remediate it`);
+  if (await ctx.state.isDone(run.doneKey)) {
+    // Decided already: a retry re-tells the escalation this notification opened (same ids: told once).
+    const retold = await ctx.escalations.find(ctx.name, oKey, flapEscalationId(ctx, run));
+    return withEscalations(ctx, only({ ok: true }), [...human, ...(retold ? [retold] : [])]);
+  }
   const release = await ctx.state.lock(oKey, ctx.lockMs);
   if (release === null)
     return only({ ok: false, retryable: true, reason: `another remediation of ${ownerLabel(owner)} is running`, retryAfterMs: ctx.lockRetryMs });
   try {
     const now = ctx.now();
     const decided = await decide(ctx, run, now);
-    if ('failed' in decided) return only(decided.failed);
-    const notes = await escalate(ctx, run, decided.decision, now);
-    return await act(ctx, run, decided.decision, notes);
+    if ('failed' in decided) return withEscalations(ctx, only(decided.failed), human);
+    const escalated = await escalate(ctx, run, decided.decision, now);
+    const done = await act(ctx, run, decided.decision, escalated.notes);
+    return withEscalations(ctx, done, [...human, ...escalated.events]);
   } finally {
     await release();
   }
 }
+
+/** The run with escalation events to tell (none: the run as it is). */
+function withEscalations(ctx: Ctx, run: RemediationRun, events: EscalationEvent[]): RemediationRun {
+  return events.length === 0 ? run : { ...run, escalations: escalationsOf(ctx, events) };
+}
+
+function escalationsOf(ctx: Ctx, events: EscalationEvent[]): RemediationEscalations {
+  return { to: ctx.escalateTo, events };
+}
+
+/** The owner's open escalation, resolved (audited), as an event list: empty when none was open. */
+async function resolvedEvents(ctx: Ctx, oKey: string, why: string): Promise<EscalationEvent[]> {
+  const resolved = await ctx.escalations.resolve(ctx.name, oKey, ctx.now(), why);
+  return resolved ? [resolved] : [];
+}
+
+const flapEscalationId = (ctx: Ctx, run: Pick<Run, 'n' | 'oKey'>): string => `flap:${ctx.name}:${run.n.groupKey}:${run.n.seq}:${run.oKey}`;
 
 /** The pure decision from the owner's history, and (when it would act) from the target's state. */
 async function decide(ctx: Ctx, run: Run, now: number): Promise<{ decision: RemediationDecision } | { failed: SendResult }> {
@@ -369,10 +401,11 @@ async function actionFailed(ctx: Ctx, run: Run, decision: RemediationDecision, f
   return { ok: false, retryable: false, reason: failure.reason };
 }
 
-// Trips the breaker for the decision's findings: remembered, audited, the hook called, and a note
-// for the alert's thread (broadcast: a human has to look now).
-async function escalate(ctx: Ctx, run: Run, decision: RemediationDecision, now: number): Promise<OwnerNote[]> {
-  if (decision.escalate.length === 0) return [];
+// Trips the breaker for the decision's findings: remembered, audited, the hook called, a note
+// for the alert's thread (broadcast: a human has to look now), and an escalation opened, told as a
+// notification of its own (escalation.ts).
+async function escalate(ctx: Ctx, run: Run, decision: RemediationDecision, now: number): Promise<{ notes: OwnerNote[]; events: EscalationEvent[] }> {
+  if (decision.escalate.length === 0) return { notes: [], events: [] };
   const { n, owner } = run;
   const { flap } = ctx.config;
   const tripped = new Set(decision.escalate);
@@ -387,7 +420,27 @@ async function escalate(ctx: Ctx, run: Run, decision: RemediationDecision, now: 
   } catch {
     // The escalation is audited and counted; a failing hook must not undo that.
   }
-  return [escalationNote({ receiver: ctx.name, groupKey: n.groupKey, seq: n.seq, owner, findings, flap })];
+  const event: EscalationEvent = {
+    id: flapEscalationId(ctx, run),
+    status: 'firing',
+    kind: 'flap-breaker',
+    receiver: ctx.name,
+    ...owner,
+    project: n.labels.project,
+    severity: flap.escalateSeverity ?? ctx.config.escalationSeverity,
+    reason: `${resources.length} resource(s) drifted again after ${flap.max} remediations within ${within}m; meshdrift will not revert them again for ${within}m`,
+    resources: resources.slice(0, ESCALATION_REFS),
+    fingerprints: decision.escalate.slice(0, ESCALATION_REFS),
+    groupKey: n.groupKey,
+    seq: n.seq,
+    firstAt: now,
+    at: now,
+  };
+  await ctx.escalations.open(event);
+  return {
+    notes: [escalationNote({ receiver: ctx.name, groupKey: n.groupKey, seq: n.seq, owner, findings, flap: { ...flap, escalateSeverity: event.severity } })],
+    events: [event],
+  };
 }
 
 /** One look at an action's result; a verdict is audited and told once per action, whichever replica or retry gets there first. */
@@ -396,8 +449,52 @@ async function verifyOnce(ctx: Ctx, ticket: VerifyTicket): Promise<VerifyStep> {
   const observed = await ctx.client.observe(ticket.owner, { resources: ticket.resources, requestedAt: ticket.requestedAt });
   const decision = observed.ok ? decideVerify(ticket, observed.observation, now) : decideVerify(ticket, undefined, now, observed.reason);
   if (decision.state === 'pending') return { state: 'pending', retryInMs: Math.max(1, Math.min(ticket.pollMs, ticket.deadline - now + 1)) };
-  if (!(await ctx.state.claimVerdict(ticket.actionId, decision.state))) return { state: decision.state, reason: decision.reason, notes: [] };
   const owner: RemediationOwner = { cluster: ticket.cluster, tool: ticket.tool, owner: ticket.owner };
+  const oKey = ownerKey(owner);
+  const escalationId = `verify:${ticket.actionId}`;
+  if (!(await ctx.state.claimVerdict(ticket.actionId, decision.state))) {
+    // Told already, or the replica that claimed it stopped before queuing it: the same ids make it once.
+    const retold = decision.state === 'verify-failed' ? await ctx.escalations.find(ctx.name, oKey, escalationId) : undefined;
+    return { state: decision.state, reason: decision.reason, notes: [], ...(retold ? { escalations: escalationsOf(ctx, [retold]) } : {}) };
+  }
   await audit(ctx, ticket, owner, decision.state, decision.reason, { resources: ticket.resources, fingerprints: ticket.fingerprints }, ticket.actor);
-  return { state: decision.state, reason: decision.reason, notes: [verdictNote(ticket, decision)] };
+  const events =
+    decision.state === 'verified'
+      ? await resolvedEvents(ctx, oKey, decision.reason)
+      : [await openVerifyEscalation(ctx, ticket, owner, escalationId, decision.reason, now)];
+  return {
+    state: decision.state,
+    reason: decision.reason,
+    notes: [verdictNote(ticket, decision)],
+    ...(events.length > 0 ? { escalations: escalationsOf(ctx, events) } : {}),
+  };
+}
+
+/** An action that did not converge: an escalation of its own (the Slack thread hears the verdict as before). */
+async function openVerifyEscalation(
+  ctx: Ctx,
+  ticket: VerifyTicket,
+  owner: RemediationOwner,
+  id: string,
+  reason: string,
+  now: number,
+): Promise<EscalationEvent> {
+  const event: EscalationEvent = {
+    id,
+    status: 'firing',
+    kind: 'verify-failed',
+    receiver: ctx.name,
+    ...owner,
+    project: '',
+    severity: ctx.config.escalationSeverity,
+    reason: reason.slice(0, 1000),
+    resources: ticket.resources.slice(0, ESCALATION_REFS),
+    fingerprints: ticket.fingerprints.slice(0, ESCALATION_REFS),
+    groupKey: ticket.groupKey,
+    seq: ticket.seq,
+    firstAt: now,
+    at: now,
+  };
+  await ctx.escalations.open(event);
+  return event;
 }

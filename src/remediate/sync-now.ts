@@ -37,10 +37,16 @@ export function createSyncNow(deps: SyncNowDeps): (groupKey: string, actor: stri
     const n = { ...last, reason: 'first' as const, at: now() };
     for (const owner of ownersOf(n)) {
       const run = await remediation.remediateOwner(n, owner, actor);
-      await followUp(run, { notifiers: () => policy().notifiers(), queues });
+      await followUp(run, { notifiers: () => policy().notifiers(), queues, escalationDefault: () => rootReceiver(policy()), log });
       if (!run.result.ok) throw new Error(run.result.reason);
     }
     log.info({ group: groupKey, actor, receiver: receiver.name }, 'sync requested from Slack');
     return { dryRun: receiver.remediate?.dry_run ?? true, summary: `via ${receiver.name}` };
   };
+}
+
+/** The root route's receiver: where escalations go by default. */
+function rootReceiver(holder: PolicyHolder): string[] {
+  const root = holder.current().config.route.receiver;
+  return root === undefined ? [] : [root];
 }

@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -16,6 +17,11 @@ import { createRemediator } from '../../src/remediate/remediator.ts';
 import { createRedisTrackStore } from '../../src/track/redis-store.ts';
 import { startFakeArgoCd, type FakeArgoCd } from '../fakes/argocd.ts';
 import { startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
+import { startFakePagerDuty, type FakePagerDuty } from '../fakes/pagerduty.ts';
+import { createPagerDutyNotifier } from '../../src/deliver/pagerduty/notifier.ts';
+import { pagerDutyDedupKey } from '../../src/deliver/pagerduty/render.ts';
+import { createConsoleNotifier } from '../../src/deliver/console/notifier.ts';
+import { escalationGroupKey } from '../../src/remediate/escalation.ts';
 import { deleteKeys, redisUrl, testPrefix, waitFor } from '../support/redis.ts';
 
 /**
@@ -41,6 +47,21 @@ let audit: AuditTrail;
 let registry: Registry;
 let queues: Queues;
 let workers: Workers;
+let pagerduty: FakePagerDuty;
+let consoleLines: string[];
+const ROUTING_KEY = 'R0UT1NGKEY0123456789ABCDEFGHIJKL';
+// The console receiver's capture: one JSON line per notification.
+const consoleOut = new Writable({
+  write(chunk: Buffer, _enc, done) {
+    consoleLines.push(
+      ...chunk
+        .toString('utf8')
+        .split('\n')
+        .filter((l) => l !== ''),
+    );
+    done();
+  },
+});
 
 function finding(r: Res, over: Partial<TrackedFinding> = {}): TrackedFinding {
   const now = Date.now();
@@ -83,10 +104,31 @@ function notification(seq: number, firing: TrackedFinding[], over: Partial<Notif
   };
 }
 
-/** Starts queues and workers around a remediate receiver `auto-sync` and a Slack receiver `chat`. */
-async function start(config: Partial<RemediationConfigInput>, opts: { operationMs?: number } = {}): Promise<void> {
+/**
+ * Starts queues and workers around a remediate receiver `auto-sync` and a Slack receiver `chat`,
+ * or (`paging`) no Slack at all: a PagerDuty receiver `pager` (the fake) and a console `log`.
+ */
+async function start(config: Partial<RemediationConfigInput>, opts: { operationMs?: number; paging?: { escalateTo?: string[] } } = {}): Promise<void> {
   argocd = await startFakeArgoCd({ token: TOKEN, operationMs: opts.operationMs ?? 30 });
+  const others: [string, Notifier][] = opts.paging
+    ? [
+        ['pager', createPagerDutyNotifier({ routingKey: ROUTING_KEY, eventsUrl: pagerduty.eventsUrl, timeoutMs: 2_000 })],
+        ['log', createConsoleNotifier(consoleOut)],
+      ]
+    : [
+        [
+          'chat',
+          createSlackNotifier({
+            token: SLACK_TOKEN,
+            channel: '#mesh-drift',
+            apiUrl: slack.url,
+            store: createRedisSlackMessageStore(redis, `${prefix}:receiver:chat`),
+            timeoutMs: 2_000,
+          }),
+        ],
+      ];
   const notifiers = new Map<string, Notifier>([
+    ...others,
     [
       'auto-sync',
       createRemediator({
@@ -98,16 +140,7 @@ async function start(config: Partial<RemediationConfigInput>, opts: { operationM
         now: Date.now,
         audit,
         onOutcome: (a, o) => metrics.remediation(a, o),
-      }),
-    ],
-    [
-      'chat',
-      createSlackNotifier({
-        token: SLACK_TOKEN,
-        channel: '#mesh-drift',
-        apiUrl: slack.url,
-        store: createRedisSlackMessageStore(redis, `${prefix}:receiver:chat`),
-        timeoutMs: 2_000,
+        ...(opts.paging?.escalateTo ? { escalateTo: opts.paging.escalateTo } : {}),
       }),
     ],
   ]);
@@ -118,7 +151,16 @@ async function start(config: Partial<RemediationConfigInput>, opts: { operationM
     prefix,
     store: createRedisTrackStore({ redis, keyPrefix: prefix }),
     queues,
-    handlers: createJobHandlers({ queues, notifiers: () => notifiers, metrics, log: createLogger('silent'), now: Date.now, audit }),
+    handlers: createJobHandlers({
+      queues,
+      notifiers: () => notifiers,
+      metrics,
+      log: createLogger('silent'),
+      now: Date.now,
+      audit,
+      // The root route's receiver, as app.ts gives it.
+      escalationDefault: () => ['log'],
+    }),
     metrics,
     log: createLogger('silent'),
     now: Date.now,
@@ -139,6 +181,8 @@ const records = async (): Promise<AuditRecord[]> => (await audit.list({ limit: 1
 const metricsText = async (): Promise<string> => registry.metrics();
 
 beforeEach(async () => {
+  consoleLines = [];
+  pagerduty = await startFakePagerDuty();
   redis = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });
   workerRedis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
   prefix = testPrefix('remediate-queue');
@@ -152,6 +196,7 @@ afterEach(async () => {
   await queues.close();
   await argocd.close();
   await slack.close();
+  await pagerduty.close();
   await deleteKeys(redisUrl(), prefix);
   redis.disconnect();
   workerRedis.disconnect();
@@ -268,7 +313,8 @@ describe('flap breaker escalation', () => {
     const note = (slack.replies.get(ts) ?? []).find((m) => m.broadcast === true);
     expect(note?.text).toContain('*Auto-remediation stopped* for 1 resource(s) of Application argocd/payments-mesh (`VirtualService payments/payments`)');
     expect(note?.text).toContain('they drifted back 1 times within 1m of being reverted by auto-sync');
-    expect(note?.text).toContain('Escalated at *CRITICAL* severity');
+    // The policy's escalation severity (default high); the findings' own severity does not raise it.
+    expect(note?.text).toContain('Escalated at *HIGH* severity');
     expect(await metricsText()).toContain('meshdrift_remediations_total{action="argocd-sync",outcome="escalated"} 1');
     expect(JSON.stringify([...slack.replies.values()])).not.toContain(TOKEN);
   });
@@ -284,5 +330,82 @@ describe('flap breaker escalation', () => {
     await queues.enqueueDeliveries(notification(2, [first], { reason: 'repeat', severity: 'medium' }));
     await waitFor(() => (slack.replies.get(ts) ?? []).some((m) => m.broadcast === true), 5_000, 'the escalation reply');
     expect((slack.replies.get(ts) ?? []).find((m) => m.broadcast === true)?.text).toContain('Escalated at *CRITICAL* severity');
+  });
+});
+
+describe('escalations are notifications of their own (issue #22): PagerDuty and the console hear them, with no Slack at all', () => {
+  const owner = { cluster: LABELS.cluster, tool: LABELS.tool, owner: APP };
+  const escalationDedup = pagerDutyDedupKey(escalationGroupKey('auto-sync', owner));
+  const escalationLines = () =>
+    consoleLines.map((l) => JSON.parse(l) as { status: string; severity: string; escalation?: { kind: string; headline: string } }).filter((l) => l.escalation);
+
+  it('a flap-breaker trip triggers its own PagerDuty alert (own dedup key, policy severity) and a console line; a human "Sync now" resolves it', async () => {
+    await start({ verifyTimeoutMs: 300, flap: { max: 1, withinMs: 60_000 } }, { paging: { escalateTo: ['pager', 'log'] } });
+    const first = finding(VS, { severity: 'medium' });
+    await queues.enqueueDeliveries(notification(1, [first], { severity: 'medium' }));
+    await waitFor(async () => (await records()).some((r) => r.outcome === 'verified'), 8_000, 'the first action verified');
+    argocd.drift('payments-mesh', VS);
+    await new Promise((r) => setTimeout(r, 350));
+    const again = notification(2, [first], { reason: 'repeat', severity: 'medium' });
+    await queues.enqueueDeliveries(again);
+    await waitFor(() => pagerduty.alerts.length === 1, 8_000, 'the PagerDuty alert');
+    const alert = pagerduty.alerts[0];
+    expect(alert).toMatchObject({ dedupKey: escalationDedup, status: 'triggered', severity: 'error' });
+    expect(alert?.dedupKey).not.toBe(pagerDutyDedupKey('g-remediate'));
+    expect(alert?.summary).toMatch(
+      /^\[HIGH\] Auto-remediation stopped for Application argocd\/payments-mesh \(auto-sync\): 1 resource\(s\) drifted again after 1 remediations within 1m/,
+    );
+    const body = pagerduty.events.at(-1)?.body as {
+      payload: { class: string; custom_details: { escalation: { kind: string }; firing: Array<{ name: string }> } };
+    };
+    expect(body.payload.class).toBe('remediation-escalation');
+    expect(body.payload.custom_details.escalation.kind).toBe('flap-breaker');
+    expect(body.payload.custom_details.firing.map((f) => f.name)).toEqual(['payments']);
+    await waitFor(() => escalationLines().length === 1, 5_000, 'the console line');
+    expect(escalationLines()[0]).toMatchObject({ status: 'firing', severity: 'high', escalation: { kind: 'flap-breaker' } });
+    expect(argocd.syncs()).toHaveLength(1);
+
+    // A human acts: "Sync now" (a remediation job with a Slack actor) ends the escalation.
+    await queues.notifications.save(again);
+    await queues.enqueueRemediation('auto-sync', again, owner, 'slack:U0HUMAN');
+    await waitFor(() => pagerduty.alerts[0]?.status === 'resolved', 8_000, 'the PagerDuty resolve');
+    await waitFor(() => escalationLines().some((l) => l.status === 'resolved'), 5_000, 'the console resolve');
+    expect(escalationLines().find((l) => l.status === 'resolved')?.escalation?.headline).toMatch(/no longer escalated: slack:U0HUMAN asked to remediate it$/);
+    expect(JSON.stringify(pagerduty.events)).not.toContain(TOKEN);
+  });
+
+  it('a verify failure triggers one too; the next action that converges resolves it', async () => {
+    await start({ verifyTimeoutMs: 2_000 }, { operationMs: 60_000, paging: { escalateTo: ['pager', 'log'] } });
+    await queues.enqueueDeliveries(notification(1, [finding(VS)]));
+    await waitFor(() => escalationLines().length === 1, 8_000, 'the console escalation');
+    expect(escalationLines()[0]).toMatchObject({ status: 'firing', severity: 'high', escalation: { kind: 'verify-failed' } });
+    expect(escalationLines()[0]?.escalation?.headline).toBe(
+      'Auto-remediation did not converge for Application argocd/payments-mesh (auto-sync): Sync did not converge within 2 s: the sync operation is still running',
+    );
+    await waitFor(() => pagerduty.alerts.length === 1, 5_000, 'the PagerDuty alert');
+    expect(pagerduty.alerts[0]).toMatchObject({ dedupKey: escalationDedup, status: 'triggered', severity: 'error' });
+    const failed = (await records()).find((r) => r.outcome === 'verify-failed');
+    expect(failed).toBeDefined();
+
+    // The operation ends, the resource drifts again, and the next action converges: the escalation resolves.
+    argocd.finishOperation('payments-mesh');
+    argocd.drift('payments-mesh', VS);
+    await waitFor(() => argocd.app('payments-mesh')?.operation === undefined, 3_000, 'the operation');
+    await queues.enqueueDeliveries(notification(2, [finding(VS)], { reason: 'repeat' }));
+    // This one converges: its operation is finished at once (the fake's runs a minute otherwise).
+    await waitFor(() => argocd.syncs().length === 2, 10_000, 'the second sync');
+    argocd.finishOperation('payments-mesh');
+    await waitFor(async () => (await records()).some((r) => r.outcome === 'verified'), 10_000, 'the second action verified');
+    await waitFor(() => escalationLines().some((l) => l.status === 'resolved'), 5_000, 'the console resolve');
+    await waitFor(() => pagerduty.alerts[0]?.status === 'resolved', 5_000, 'the PagerDuty resolve');
+    expect(escalationLines().filter((l) => l.status === 'firing')).toHaveLength(1);
+    expect(pagerduty.alerts).toHaveLength(1);
+  });
+
+  it('escalate_to unset: told to the root route receiver (the console here), so PagerDuty is not paged', async () => {
+    await start({ verifyTimeoutMs: 1_000 }, { operationMs: 60_000, paging: {} });
+    await queues.enqueueDeliveries(notification(1, [finding(VS)]));
+    await waitFor(() => escalationLines().length === 1, 8_000, 'the console escalation');
+    expect(pagerduty.events).toHaveLength(0);
   });
 });

@@ -6,6 +6,7 @@ import { attributionText, changeSourceText, changesLeftOut, changeText, kindWith
 import { findingLinks, type LinkContext, silenceUrl } from '../links.ts';
 import { plainLine, plainLines } from '../text.ts';
 import { stormAlertAnnotations, stormAlertLabels } from './storm.ts';
+import { escalationAlertAnnotations, escalationAlertLabels } from '../escalation-render.ts';
 import { createTextHttpClient, isRedirectStatus, postText, REDIRECT_HINT, statusResult, urlFail } from '../../net/http.ts';
 
 /** Options for {@link createAlertmanagerNotifier}. */
@@ -130,6 +131,18 @@ function changesAnnotation(f: TrackedFinding): string[] {
  * they resolved, which tells Alertmanager they are over. Pure.
  */
 export function renderAlertmanagerAlerts(n: Notification, opts: AlertmanagerRenderOptions): AlertmanagerAlert[] {
+  // A remediation escalation is one alert about the owner, apart from the drift alerts.
+  if (n.escalation !== undefined) {
+    return [
+      {
+        labels: escalationAlertLabels(n, n.escalation),
+        annotations: escalationAlertAnnotations(n, n.escalation),
+        startsAt: new Date(n.firstSeen).toISOString(),
+        endsAt: new Date(Math.max(n.status === 'firing' ? n.at + opts.firingTtlMs : n.at, n.firstSeen)).toISOString(),
+        ...(opts.generatorUrl === undefined ? {} : { generatorURL: opts.generatorUrl }),
+      },
+    ];
+  }
   // A drift storm's summary is one alert with its counts, not one per sampled finding.
   if (n.storm !== undefined) {
     const endsAt = n.status === 'firing' ? n.at + opts.firingTtlMs : n.at;

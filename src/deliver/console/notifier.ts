@@ -4,6 +4,7 @@ import type { Notifier } from '../notifier.ts';
 import { attributionText, changesLeftOut, changeText, kindWithGroup } from '../evidence.ts';
 import { findingLinks, type LinkContext, silenceUrl } from '../links.ts';
 import { plainLine } from '../text.ts';
+import { safeEscalation } from '../escalation-render.ts';
 
 // A terminal shows what JSON.stringify leaves alone (bidi, zero-width): text from the cluster goes
 // through the one sanitiser (src/deliver/text.ts) first.
@@ -48,6 +49,7 @@ export function renderConsoleLine(n: Notification, links?: LinkContext): string 
     ...(silence === undefined ? {} : { silence_url: silence }),
     firing: n.firing.map(finding),
     resolved: n.resolved.map(finding),
+    ...(n.escalation === undefined ? {} : { escalation: safeEscalation(n.escalation) }),
   });
 }
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Notification, StormSummary, TrackedFinding } from '../../model/alert-group.ts';
-import { withStorm } from './storm.ts';
+import { withEscalation, withStorm } from './storm.ts';
 import { severityRank, type Severity } from '../../model/severity.ts';
 import { type AttributionView, attributionView, type ChangeListView, changeListView, kindWithGroup } from '../evidence.ts';
 import { groupAnnotations, runbookOf } from '../annotations-view.ts';
@@ -142,6 +142,7 @@ export function pagerDutyDedupKey(groupKey: string): string {
  */
 export function renderPagerDutyEvent(n: Notification, routingKey: string, links?: LinkContext): PagerDutyEvent {
   const event = renderGroupEvent(n, routingKey, links);
+  if (n.escalation !== undefined) return withEscalation(event, n, n.escalation);
   return n.storm === undefined ? event : withStorm(event, n, n.storm);
 }
 

@@ -1,4 +1,5 @@
-import type { Notification, StormSummary } from '../../model/alert-group.ts';
+import type { Notification, RemediationEscalationSummary, StormSummary } from '../../model/alert-group.ts';
+import { escalationTitle, safeEscalation } from '../escalation-render.ts';
 import { safeStormSummary } from '../alertmanager/storm.ts';
 import { plainLine } from '../text.ts';
 
@@ -27,6 +28,23 @@ export function withStorm<E extends StormableEvent>(e: E, n: Notification, s: St
       component: plainLine(`drift-storm/${safe.id}`, 200),
       class: 'drift-storm',
       custom_details: { ...e.payload.custom_details, storm: safe },
+    },
+  };
+}
+
+/**
+ * The event of a remediation escalation (auto-remediation gave up on an owner): the headline as its
+ * title, class `remediation-escalation`, the escalation in custom_details.escalation. Its own dedup
+ * key comes from its own group key (remediate/escalation.ts), so it never folds into the drift's.
+ */
+export function withEscalation<E extends StormableEvent>(e: E, n: Notification, esc: RemediationEscalationSummary): E {
+  return {
+    ...e,
+    payload: {
+      ...e.payload,
+      summary: escalationTitle(n, esc),
+      class: 'remediation-escalation',
+      custom_details: { ...e.payload.custom_details, escalation: safeEscalation(esc) },
     },
   };
 }

@@ -1,5 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
-import type { Notification, NotifyReason, StormSummary, TrackedFinding } from '../../model/alert-group.ts';
+import type { Notification, NotifyReason, RemediationEscalationSummary, StormSummary, TrackedFinding } from '../../model/alert-group.ts';
+import { escalationAlertAnnotations, escalationAlertLabels, safeEscalation } from '../escalation-render.ts';
 import type { Notifier } from '../notifier.ts';
 import { alertAnnotations, alertLabels } from '../alertmanager/notifier.ts';
 import { type AttributionView, attributionView, type ChangeListView, changeListView } from '../evidence.ts';
@@ -57,6 +58,8 @@ export interface WebhookPayload {
   alerts: WebhookAlert[];
   /** A drift storm's summary only: its id, cause and counts (then `alerts` holds one alert, the storm's). */
   storm?: StormSummary;
+  /** A remediation escalation only (then `alerts` holds one alert, the escalation's). */
+  escalation?: RemediationEscalationSummary;
 }
 
 /** Header carrying `sha256=<hex HMAC-SHA256 of the exact body bytes>`. */
@@ -80,7 +83,11 @@ export function renderWebhookPayload(n: Notification, receiver = 'webhook', link
     ...evidenceOf(f, links),
   });
   const alerts =
-    n.storm === undefined ? [...n.firing.map((f) => alert(f, 'firing')), ...n.resolved.map((f) => alert(f, 'resolved'))] : [stormAlert(n, n.storm)];
+    n.escalation !== undefined
+      ? [escalationAlert(n, n.escalation)]
+      : n.storm === undefined
+        ? [...n.firing.map((f) => alert(f, 'firing')), ...n.resolved.map((f) => alert(f, 'resolved'))]
+        : [stormAlert(n, n.storm)];
   const { cluster, tool, owner, project } = n.labels;
   // Alerts' labels and annotations are the Alertmanager receiver's (sanitised there); the group's
   // labels go through the same sanitiser (src/deliver/text.ts).
@@ -104,6 +111,19 @@ export function renderWebhookPayload(n: Notification, receiver = 'webhook', link
     commonAnnotations: common(alerts.map((a) => a.annotations)),
     alerts,
     ...(n.storm === undefined ? {} : { storm: safeStormSummary(n.storm) }),
+    ...(n.escalation === undefined ? {} : { escalation: safeEscalation(n.escalation) }),
+  };
+}
+
+/** A remediation escalation as one alert about the owner (never one per finding); the payload also carries `escalation`. */
+function escalationAlert(n: Notification, e: RemediationEscalationSummary): WebhookAlert {
+  return {
+    status: n.status,
+    labels: escalationAlertLabels(n, e),
+    annotations: escalationAlertAnnotations(n, e),
+    startsAt: new Date(n.firstSeen).toISOString(),
+    endsAt: n.status === 'firing' ? ZERO_TIME : new Date(n.at).toISOString(),
+    fingerprint: createHash('sha256').update(`escalation\u0000${e.receiver}\u0000${n.groupKey}`).digest('hex').slice(0, 16),
   };
 }
 

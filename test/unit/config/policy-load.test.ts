@@ -240,3 +240,21 @@ describe('rules and routes through classify', () => {
     expect(classify(signal([{ group: 'networking.istio.io', kind: 'VirtualService', state: 'Missing' }]), p)[0]?.severity).toBe('high');
   });
 });
+
+describe('remediate escalate_to (issue #22)', () => {
+  const policy = (to: string): string => `receivers:
+  - { name: log, console: {} }
+  - name: auto
+    remediate:
+      action: argocd-sync
+      argocd: { url: "https://argocd.example.com", token_env: T }
+      escalate_to: [${to}]
+route:
+  receiver: log
+`;
+  it('names receivers that tell people: defined, not remediate ones', () => {
+    expect(loadPolicyText(policy('log'), 'p.yaml').ok).toBe(true);
+    expect(errorsOf(policy('pager')).join('\n')).toMatch(/receivers\[1\]\.remediate\.escalate_to\[0\].*undefined receiver "pager" \(define it under receivers\)/);
+    expect(errorsOf(policy('auto')).join('\n')).toMatch(/receiver "auto" is a remediate receiver: escalate to one that tells people/);
+  });
+});

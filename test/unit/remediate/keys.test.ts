@@ -19,5 +19,6 @@ describe('remediation key layout (golden)', () => {
     expect(keys.verdict('auto-sync:prod/argocd/Application/argocd/payments-mesh:1700000000000:abcd1234')).toBe(
       'meshdrift:remediate:verdict:auto-sync:prod/argocd/Application/argocd/payments-mesh:1700000000000:abcd1234',
     );
+    expect(keys.escalation('auto-sync', owner)).toBe('meshdrift:remediate:escalation:auto-sync:prod/argocd/Application/argocd/payments-mesh');
   });
 });
