@@ -14,11 +14,11 @@ let argocd: FakeArgoCd;
 let svc: (App & { url: string }) | undefined;
 let prefix: string;
 
-async function start(dryRun: boolean, matchers = `['category="traffic"', 'state="Modified"']`): Promise<App & { url: string }> {
+async function start(dryRun: boolean, matchers = `['category="traffic"', 'state="Modified"']`, top = ''): Promise<App & { url: string }> {
   const dir = mkdtempSync(`${tmpdir()}/meshdrift-remediate-`);
   writeFileSync(
     `${dir}/p.yaml`,
-    `receivers:
+    `${top}receivers:
   - { name: log, console: {} }
   - name: auto-sync
     remediate:
@@ -85,8 +85,9 @@ describe('a remediate receiver in the policy', () => {
   });
 
   it('a drifted Deployment never reaches a sync by default, even on a route without a category matcher', async () => {
-    await start(false, `['state="Modified"']`);
-    // Only the Deployment drifted (Modified): a non-mesh finding, and the receiver acts on mesh categories by default.
+    // Non-mesh drift is notified at all only with notify_non_mesh; even then the receiver acts on mesh categories by default.
+    await start(false, `['state="Modified"']`, 'notify_non_mesh: true\n');
+    // Only the Deployment drifted (Modified): a non-mesh finding.
     const app = meshApp('Synced') as { status: { sync: { status: string }; resources: Array<{ kind: string; status: string }> } };
     app.status.sync.status = 'OutOfSync';
     for (const r of app.status.resources) if (r.kind === 'Deployment') r.status = 'OutOfSync';
