@@ -8,7 +8,7 @@ import { attributionText, attributionView, changeListView, changesLeftOut, chang
 import { findingLinks, type LinkContext } from '../deliver/links.ts';
 import { plainLine } from '../deliver/text.ts';
 import type { Finding } from '../model/finding.ts';
-import { DRIFT_STATES, type ResourceRef, type Signal } from '../model/signal.ts';
+import { DRIFT_STATES, type DriftState, type ResourceRef, type Signal } from '../model/signal.ts';
 import { applicationSchema, applicationToSignal } from '../sources/argocd/application.ts';
 import { argocdWebhookSchema } from '../sources/argocd/webhook.ts';
 import { fluxRevisionOf, parseFluxEvent } from '../sources/flux/event.ts';
@@ -30,11 +30,13 @@ export interface ExplainedInput {
   /** Why the input yields no signal (a Flux heartbeat, an unrelated object), or notes about it. */
   notes: string[];
   /** A mesh object: what a finding about it would be in each drift state (its "if it drifts" table). */
-  meshObject?: { base: Omit<Signal, 'completeness' | 'resources'>; resource: ResourceRef };
+  meshObject?: { base: Omit<Signal, 'completeness' | 'resources'>; resource: ResourceRef; states?: readonly DriftState[] };
 }
 
 /** The states a finding about one object can take (Unreachable is about a source, not an object). */
 const WHAT_IF_STATES = DRIFT_STATES.filter((s) => s !== 'Unreachable');
+/** Those Argo CD and Flux report; the others come from the mesh watch, which watches only the catalog's kinds. */
+const GITOPS_STATES: readonly DriftState[] = ['Modified', 'Missing', 'Extraneous', 'Unhealthy', 'Corrected', 'ApplyFailed'];
 
 /** The API group and kind of a Kubernetes object (`apiVersion: group/version`; `v1` is the core group). */
 function apiRefOf(input: object): { group: string; kind: string } | null {
@@ -84,6 +86,30 @@ function meshObjectSignal(input: object, cluster: string, now: number): Explaine
   return { signal: watchStatesSignal(cluster, owner, [{ obj: slim.object, state }], now), notes: [ONE_OBJECT_NOTE], meshObject };
 }
 
+/**
+ * Any other Kubernetes object (a Deployment, a ConfigMap, a CRD instance the catalog does not
+ * know): no state of its own to explain (the mesh watch does not watch it), but the "if it drifts"
+ * table, for drift Argo CD or Flux would report of it (category non-mesh). Not an Argo CD Application.
+ */
+function otherObjectWhatIf(input: object, cluster: string, now: number): ExplainedInput | null {
+  const ref = apiRefOf(input);
+  if (ref === null || (ref.group === 'argoproj.io' && ref.kind === 'Application')) return null;
+  const slim = slimMeshObject(withUid(input).object, ref, DEFAULT_MESH_WATCH_SETTINGS.ownership);
+  if (!slim.ok) return null;
+  const meta = slim.object.metadata;
+  return {
+    signal: null,
+    notes: [
+      `${ref.kind} is not a mesh kind of the catalog: nothing to alert from the object alone; "if it drifts" says what drift of it reported by Argo CD or Flux would be`,
+    ],
+    meshObject: {
+      base: { source: 'mesh-watch', cluster, owner: ownerOfObject(slim.object), project: '', destination: {}, observedAt: now },
+      resource: { group: ref.group, kind: ref.kind, namespace: meta.namespace ?? '', name: meta.name },
+      states: GITOPS_STATES,
+    },
+  };
+}
+
 const MANIFEST_NOTE =
   'a manifest (no uid: not read from a cluster): nothing to alert as it is; "if it drifts" says what a drift of it would be once applied, its owner from its labels and annotations (Argo CD tracking, Flux), else its namespace';
 
@@ -124,6 +150,8 @@ export function signalFromJson(input: unknown, cluster: string, now: number): Ex
       if (!app.success) throw new InputError(`not an Argo CD Application: ${app.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
       return { signal: applicationToSignal(app.data, { cluster, source: 'argocd-webhook', now }), notes: [] };
     }
+    const other = otherObjectWhatIf(input, cluster, now);
+    if (other !== null) return other;
   }
   throw new InputError(
     'not an Argo CD Application, an Argo CD webhook body ({"app": ...}), a Flux event ({"involvedObject": ...}) or a mesh object of the catalog',
@@ -201,17 +229,19 @@ export interface WhatIfRow {
   state: string;
   severity: string;
   receivers: string[];
+  /** Why it would be tracked but not sent (non-mesh drift without notify_non_mesh). */
+  unnotified?: string;
 }
 
 /** What a finding about the mesh object would be in each drift state, under `policy`. */
 export function whatIf(meshObject: NonNullable<ExplainedInput['meshObject']>, policy: ClassifyPolicy): { finding: Finding; rows: WhatIfRow[] } | null {
   let first: Finding | undefined;
   const rows: WhatIfRow[] = [];
-  for (const state of WHAT_IF_STATES) {
+  for (const state of meshObject.states ?? WHAT_IF_STATES) {
     const [f] = classify({ ...meshObject.base, completeness: 'partial', resources: [{ ...meshObject.resource, state }] }, policy);
     if (f === undefined) continue;
     first ??= f;
-    rows.push({ state, severity: f.severity, receivers: f.receivers });
+    rows.push({ state, severity: f.severity, receivers: f.receivers, ...(f.unnotified === undefined ? {} : { unnotified: f.unnotified }) });
   }
   return first === undefined ? null : { finding: first, rows };
 }
@@ -220,7 +250,10 @@ function whatIfText(w: NonNullable<ReturnType<typeof whatIf>>): string {
   const f = w.finding;
   const lines = [
     `\nif it drifts: ${resourceName(f)}, owner ${f.owner.kind} ${f.owner.namespace ? `${f.owner.namespace}/` : ''}${f.owner.name}, mesh ${f.mesh}, category ${f.category}`,
-    ...w.rows.map((r) => `  ${r.state.padEnd(12)} ${r.severity.toUpperCase().padEnd(8)} receivers: ${r.receivers.join(', ') || '(none)'}`),
+    ...w.rows.map(
+      (r) =>
+        `  ${r.state.padEnd(12)} ${r.severity.toUpperCase().padEnd(8)} receivers: ${r.receivers.join(', ') || '(none)'}${r.unnotified === undefined ? '' : ` (tracked, not notified: ${r.unnotified} drift)`}`,
+    ),
   ];
   return `${lines.join('\n')}\n`;
 }

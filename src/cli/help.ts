@@ -22,10 +22,11 @@ matchers. Exit 0 when valid; else exit 1 with every error found, one per line, f
   explain: `usage: meshdrift explain <file> [--policy <policy.yaml>] [--json]
 
 What a file would alert, how loudly, to whom, and why, offline. <file> (JSON or YAML) is an Argo CD
-Application, an Argo CD webhook body ({"app": ...}), a Flux event ({"involvedObject": ...}), or a mesh
-object (an Istio VirtualService, a Gateway API HTTPRoute, ...): for a mesh object, what its status
-shows now, and what a drift of it would be classified as (category, severity per drift state,
-receivers). Without --policy, the built-in defaults. ARGOCD_URL and MESHDRIFT_GIT_HOSTS add links.
+Application, an Argo CD webhook body ({"app": ...}), a Flux event ({"involvedObject": ...}), or any
+Kubernetes object, as read from a cluster or written in Git (an Istio VirtualService, a Gateway API
+HTTPRoute, a Deployment): what its status shows now (mesh objects read from a cluster), and what a
+drift of it would be classified as (category, severity per drift state, receivers). Without
+--policy, the built-in defaults. ARGOCD_URL and MESHDRIFT_GIT_HOSTS add links.
 `,
 } as const satisfies Record<string, string>;
 
@@ -39,8 +40,8 @@ commands:
   demo                       replay examples/demo through the real pipeline into the console receiver
   validate <policy.yaml>     check a policy file; exit 1 with every error (file:line:col)
   explain <file> [--policy <policy.yaml>] [--json]
-                             what an Argo CD Application, webhook body, Flux event or mesh manifest
-                             would alert, and why
+                             what an Argo CD Application, webhook body, Flux event or Kubernetes
+                             object (a mesh manifest) would alert, and why
 `;
 
 export function isCommand(name: string | undefined): name is CommandName {

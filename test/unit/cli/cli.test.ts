@@ -316,6 +316,16 @@ describe('meshdrift explain: a bare mesh manifest, as written in Git (issue #19)
     expect(r.out).toMatch(/\n {2}Corrected {4}LOW {6}receivers: log\n/);
   });
 
+  it('any other Kubernetes object: non-mesh, the states Argo CD and Flux report, tracked but not notified by default', async () => {
+    const deployment = 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\nspec: { replicas: 2 }\n';
+    const r = await run(runExplain, [tempFile('deploy.yaml', deployment), '--json']);
+    expect([r.code, r.err]).toEqual([0, '']);
+    const w = (JSON.parse(r.out) as { if_it_drifts: { category: string; mesh: string; states: Array<{ state: string; unnotified?: string }> } }).if_it_drifts;
+    expect(w).toMatchObject({ category: 'non-mesh', mesh: 'none' });
+    expect(w.states.map((s) => s.state)).toEqual(['Modified', 'Missing', 'Extraneous', 'Unhealthy', 'Corrected', 'ApplyFailed']);
+    expect(w.states.every((s) => s.unnotified === 'non-mesh')).toBe(true);
+  });
+
   it('refuses a file of several YAML documents, saying so', async () => {
     const r = await run(runExplain, [tempFile('two.yaml', `${MANIFEST}---\n${MANIFEST}`)]);
     expect(r.code).toBe(2);
