@@ -254,7 +254,9 @@ route:
 `;
   it('names receivers that tell people: defined, not remediate ones', () => {
     expect(loadPolicyText(policy('log'), 'p.yaml').ok).toBe(true);
-    expect(errorsOf(policy('pager')).join('\n')).toMatch(/receivers\[1\]\.remediate\.escalate_to\[0\].*undefined receiver "pager" \(define it under receivers\)/);
+    expect(errorsOf(policy('pager')).join('\n')).toMatch(
+      /receivers\[1\]\.remediate\.escalate_to\[0\].*undefined receiver "pager" \(define it under receivers\)/,
+    );
     expect(errorsOf(policy('auto')).join('\n')).toMatch(/receiver "auto" is a remediate receiver: escalate to one that tells people/);
   });
 });
