@@ -6,6 +6,9 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+# `npm run build` checks the Node version first (scripts/node-guard.cjs) and copies the web page's
+# static files (src/http/ui/static) into dist.
+COPY scripts/node-guard.cjs ./scripts/
 COPY src ./src
 RUN npm run build
 
