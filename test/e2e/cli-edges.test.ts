@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBin } from '../support/cli.ts';
+import { deleteKeys, redisUrl, testPrefix } from '../support/redis.ts';
 
 // issue #19 item 7: the `meshdrift` command as a user meets it (bin/meshdrift.cjs, the package.json bin).
 
@@ -73,14 +74,18 @@ describe.concurrent('meshdrift serve: one line and exit 1 when it cannot start',
   });
 
   it('with its port taken', async () => {
+    const prefix = testPrefix('cli-port');
     const taken = createServer();
     await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
     const { port } = taken.address() as { port: number };
     try {
-      const r = await runBin(['serve'], { PORT: String(port), HOST: '127.0.0.1', MESHDRIFT_ALLOW_UNAUTHENTICATED: 'true' });
+      // The test Redis and a prefix of its own: should serve get as far as Redis (a regression), its keys are deleted.
+      const env = { PORT: String(port), HOST: '127.0.0.1', REDIS_URL: redisUrl(), MESHDRIFT_KEY_PREFIX: prefix, MESHDRIFT_ALLOW_UNAUTHENTICATED: 'true' };
+      const r = await runBin(['serve'], env);
       expect(r.code).toBe(1);
       expect(r.stderr).toBe(`meshdrift: cannot listen on 127.0.0.1:${port} (already in use); stop what uses it or set PORT\n`);
     } finally {
+      await deleteKeys(redisUrl(), prefix);
       await new Promise<void>((r) => taken.close(() => r()));
     }
   });
