@@ -133,7 +133,7 @@ export function renderAnnotations(templates: CompiledAnnotations, labels: Readon
   if (Object.keys(templates).length === 0) return NO_RENDERED;
   const annotations: Record<string, string> = {};
   const dropped: string[] = [];
-  // Several rules (with `continue`) may together name more keys than one rule may: the first ones are kept.
+  // The policy names at most MAX_ANNOTATIONS in all (tooManyAnnotationNames); the cap is defense in depth.
   for (const [key, t] of Object.entries(templates).slice(0, MAX_ANNOTATIONS)) {
     const value = renderAnnotationTemplate(t, labels);
     if (key !== RUNBOOK_URL) {
@@ -167,6 +167,16 @@ export const annotationsSchema = z.record(z.string(), z.string()).superRefine((a
     if (error !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: error });
   }
 });
+
+/**
+ * More annotation names across all rules than a finding may carry: several rules (with `continue`)
+ * could together give a finding more, so the policy names at most MAX_ANNOTATIONS in all. A message,
+ * or undefined.
+ */
+export function tooManyAnnotationNames(rules: ReadonlyArray<{ annotations?: Readonly<Record<string, string>> | undefined }>): string | undefined {
+  const names = new Set(rules.flatMap((r) => Object.keys(r.annotations ?? {})));
+  return names.size > MAX_ANNOTATIONS ? `at most ${MAX_ANNOTATIONS} annotation names in all rules together (got ${names.size})` : undefined;
+}
 
 /**
  * The labels no finding can have that the rules' annotations name: each a message with its path

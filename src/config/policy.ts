@@ -6,7 +6,7 @@ import { inhibitRuleSchema } from '../route/inhibit.ts';
 import { timeIntervalsSchema } from '../route/time-interval.ts';
 import { policyDurationSchema } from '../model/duration.ts';
 import { ruleSchema } from '../classify/rule-config.ts';
-import { unknownAnnotationLabels } from '../classify/annotations.ts';
+import { tooManyAnnotationNames, unknownAnnotationLabels } from '../classify/annotations.ts';
 import { routeSchema } from '../route/route-config.ts';
 import { CLUSTER_NAME } from './clusters.ts';
 import { MESH_CATEGORIES } from '../classify/catalog.ts';
@@ -192,6 +192,8 @@ export const policySchema = z.strictObject({
     .superRefine((rules, ctx) => {
       // A label an annotation names must be one a finding can have (classify/annotations.ts).
       for (const u of unknownAnnotationLabels(rules)) ctx.addIssue({ code: 'custom', path: u.path, message: u.message });
+      const tooMany = tooManyAnnotationNames(rules);
+      if (tooMany !== undefined) ctx.addIssue({ code: 'custom', message: tooMany });
     })
     .default([]),
   receivers: z.array(receiverSchema).min(1, 'define at least one receiver'),

@@ -110,6 +110,17 @@ describe('annotations in the policy file', () => {
     expect(loadPolicyText(POLICY('      description: "{{ .labels.team }} {{ .labels.cluster }}"'), 'p.yaml').ok).toBe(true);
   });
 
+  it('at most 16 annotation names in all rules together (continue could merge more onto one finding)', () => {
+    const rule = (from: number) =>
+      `  - match: {}\n    continue: true\n    annotations: { ${Array.from({ length: 9 }, (_, i) => `k${from + i}: v`).join(', ')} }\n`;
+    const text = (second: number) => `rules:\n${rule(0)}${rule(second)}receivers: [{ name: c, console: {} }]\nroute: { receiver: c }\n`;
+    const bad = loadPolicyText(text(9), 'p.yaml');
+    expect(bad.ok ? [] : bad.errors.map(formatPolicyError)).toEqual([
+      expect.stringMatching(/rules: at most 16 annotation names in all rules together \(got 18\)/),
+    ]);
+    expect(loadPolicyText(text(2), 'p.yaml').ok).toBe(true);
+  });
+
   it('a rule may set only annotations', () => {
     const only = loadPolicyText(
       `rules:\n  - match: { mesh: istio }\n    annotations: { team: mesh }\nreceivers: [{ name: c, console: {} }]\nroute: { receiver: c }\n`,
