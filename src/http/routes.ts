@@ -19,7 +19,6 @@ import type { Ingest } from '../track/ingest.ts';
 import type { TrackStores } from '../track/stores.ts';
 import { createApiRouter } from './api.ts';
 import { createAlertmanagerApiRouter, type AlertmanagerApiDeps } from './api-v2.ts';
-import { readFileSync } from 'node:fs';
 import { createServer, type ServerDeps } from './server.ts';
 import { createSlackActionsRouter, slackAuditEntry } from './slack-actions.ts';
 import { redisUnavailable, type UnavailableReason } from '../net/unavailable.ts';
@@ -33,6 +32,7 @@ import type { LastSignals } from '../track/last-signal.ts';
 import type { ArgoCdPollerHealth } from '../sources/argocd/poll-health.ts';
 import { createRedisSlackMessageStore, createSlackActionLineRecorder, slackReceiverKeyPrefix } from '../deliver/slack/message-store.ts';
 import { pagerDutyDedupKey } from '../deliver/pagerduty/render.ts';
+import { buildInfo } from '../model/build-info.ts';
 
 /** What every part of the HTTP edge uses. */
 export interface HttpBase {
@@ -115,16 +115,6 @@ export function createHttpApp(base: HttpBase, stages: HttpStages): express.Expre
   });
 }
 
-/** meshdrift's version, from package.json (GET /api/v2/status); `unknown` when it cannot be read. */
-function meshdriftVersion(): string {
-  try {
-    const pkg: unknown = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
-    return typeof pkg === 'object' && pkg !== null && 'version' in pkg && typeof pkg.version === 'string' ? pkg.version : 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
-
 const STARTED_AT = Date.now();
 
 /** /api/v2 (Alertmanager's API): the same token, silences, groups and inhibition as /api/v1. */
@@ -142,7 +132,7 @@ function alertmanagerApiDeps(deps: HttpAppDeps, isUnavailable: AlertmanagerApiDe
       const p = policy().current();
       return { receivers: p.receivers, route: p.config.route };
     },
-    version: meshdriftVersion(),
+    version: buildInfo().version,
     startedAt: STARTED_AT,
     now,
     log,
