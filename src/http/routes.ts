@@ -13,6 +13,7 @@ import { createDeadLetters } from '../queue/dead-letters.ts';
 import type { Queues } from '../queue/queues.ts';
 import type { AuditTrail } from '../remediate/audit.ts';
 import { createSyncNow } from '../remediate/sync-now.ts';
+import { createEscalationEnder } from '../remediate/human-acts.ts';
 import type { FluxRevisionStore } from '../sources/flux/revision-store.ts';
 import { createRedisGroupReader } from '../track/group-reader.ts';
 import type { Ingest } from '../track/ingest.ts';
@@ -202,6 +203,17 @@ function slackActionsRouter(deps: HttpAppDeps, signingSecret: string): express.R
   const prefix = env.MESHDRIFT_KEY_PREFIX;
   // A click needs the group's labels and last notification only: its meta record, not its findings.
   const groups = createRedisGroupMetaReader(redis, prefix);
+  // A human silencing or acknowledging the group ends its owners' remediation escalations (issue #22).
+  const endEscalations = createEscalationEnder({
+    lastNotification: async (groupKey) => (await store.get(groupKey))?.lastNotification ?? undefined,
+    notifiers: () => policy().notifiers(),
+    queues,
+    escalationDefault: () => {
+      const root = policy().current().config.route.receiver;
+      return root === undefined ? [] : [root];
+    },
+    log,
+  });
   return createSlackActionsRouter({
     signingSecret,
     now,
@@ -221,7 +233,11 @@ function slackActionsRouter(deps: HttpAppDeps, signingSecret: string): express.R
     acknowledge: createSlackAcknowledge({ groups, owners: stores.owners, queues, receivers: () => policy().current().receivers, now }),
     recordAction: createSlackActionLineRecorder(redis, prefix, () => policy().current().receivers),
     // The one audit trail (GET /api/v1/audit), kind slack-action.
-    audit: async (entry) => void (await deps.audit.append(slackAuditEntry(entry))),
+    audit: async (entry) => {
+      await deps.audit.append(slackAuditEntry(entry));
+      if (entry.outcome === 'performed' && (entry.action === 'silence' || entry.action === 'acknowledge'))
+        await endEscalations(entry.groupKey, entry.actor, entry.action === 'silence' ? 'silenced it' : 'acknowledged it');
+    },
     firstSeen: createRedisSlackReplayGuard(redis, prefix),
   });
 }

@@ -39,6 +39,11 @@ export interface Remediation {
   remediateOwner(n: Notification, owner: RemediationOwner, actor?: string): Promise<RemediationRun>;
   /** Observes an action's result once. Rejects only when Redis or the audit trail does. */
   verify(ticket: VerifyTicket): Promise<VerifyStep>;
+  /**
+   * Ends the owner's open escalation because a human acted (a Slack "Silence" or "Acknowledge"):
+   * the resolve to tell, or undefined when none was open. Rejects only when Redis does.
+   */
+  resolveEscalation?(owner: RemediationOwner, why: string): Promise<RemediationEscalations | undefined>;
 }
 
 /** The capability of remediating per owner, declared by the remediate receiver. */

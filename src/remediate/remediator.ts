@@ -133,6 +133,10 @@ export function createRemediator(opts: RemediatorOptions): RemediationReceiver {
     },
     remediateOwner: (n, owner, by = ctx.actor) => guarded(owner, () => latestOnly(ctx, n, owner, by)),
     verify: (ticket) => verifyOnce(ctx, ticket),
+    async resolveEscalation(owner, why) {
+      const events = await resolvedEvents(ctx, ownerKey(owner), why);
+      return events.length === 0 ? undefined : escalationsOf(ctx, events);
+    },
   };
   return withCapabilities(receiver, REMEDIATION.grant(receiver));
 }

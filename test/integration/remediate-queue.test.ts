@@ -22,6 +22,7 @@ import { createPagerDutyNotifier } from '../../src/deliver/pagerduty/notifier.ts
 import { pagerDutyDedupKey } from '../../src/deliver/pagerduty/render.ts';
 import { createConsoleNotifier } from '../../src/deliver/console/notifier.ts';
 import { escalationGroupKey } from '../../src/remediate/escalation.ts';
+import { createEscalationEnder } from '../../src/remediate/human-acts.ts';
 import { deleteKeys, redisUrl, testPrefix, waitFor } from '../support/redis.ts';
 
 /**
@@ -48,6 +49,7 @@ let registry: Registry;
 let queues: Queues;
 let workers: Workers;
 let pagerduty: FakePagerDuty;
+let started: ReadonlyMap<string, Notifier> = new Map();
 let consoleLines: string[];
 const ROUTING_KEY = 'R0UT1NGKEY0123456789ABCDEFGHIJKL';
 // The console receiver's capture: one JSON line per notification.
@@ -144,6 +146,7 @@ async function start(config: Partial<RemediationConfigInput>, opts: { operationM
       }),
     ],
   ]);
+  started = notifiers;
   const metrics = createMetrics(registry);
   queues = createQueues(redis, prefix, { attempts: 3, backoffMs: 100 }, { remediationDebounceMs: 300 });
   workers = createWorkers({
@@ -400,6 +403,24 @@ describe('escalations are notifications of their own (issue #22): PagerDuty and 
     await waitFor(() => pagerduty.alerts[0]?.status === 'resolved', 5_000, 'the PagerDuty resolve');
     expect(escalationLines().filter((l) => l.status === 'firing')).toHaveLength(1);
     expect(pagerduty.alerts).toHaveLength(1);
+  });
+
+  it('a human silencing or acknowledging the group from Slack resolves it; with nothing open, nothing is told', async () => {
+    await start({ verifyTimeoutMs: 300, flap: { max: 1, withinMs: 60_000 } }, { paging: { escalateTo: ['pager'] } });
+    const first = finding(VS);
+    await queues.enqueueDeliveries(notification(1, [first]));
+    await waitFor(async () => (await records()).some((r) => r.outcome === 'verified'), 8_000, 'the first action verified');
+    argocd.drift('payments-mesh', VS);
+    await new Promise((r) => setTimeout(r, 350));
+    const again = notification(2, [first], { reason: 'repeat' });
+    await queues.enqueueDeliveries(again);
+    await waitFor(() => pagerduty.alerts[0]?.status === 'triggered', 8_000, 'the PagerDuty alert');
+    const end = createEscalationEnder({ lastNotification: async () => again, notifiers: () => started, queues, log: createLogger('silent') });
+    await expect(end('g-remediate', 'slack:U0ACK', 'acknowledged it')).resolves.toBe(1);
+    await waitFor(() => pagerduty.alerts[0]?.status === 'resolved', 8_000, 'the PagerDuty resolve');
+    const resolve = pagerduty.events.at(-1)?.body as { event_action: string; dedup_key: string };
+    expect(resolve).toMatchObject({ event_action: 'resolve', dedup_key: escalationDedup });
+    await expect(end('g-remediate', 'slack:U0ACK', 'silenced it')).resolves.toBe(0);
   });
 
   it('escalate_to unset: told to the root route receiver (the console here), so PagerDuty is not paged', async () => {
