@@ -131,6 +131,8 @@ interface FindingView {
   unnotified?: TrackedFinding['unnotified'];
   revision?: string;
   repoURL?: string;
+  /** The policy rules' annotations (summary, description, runbook_url, team, own keys), as rendered for it. */
+  annotations?: Record<string, string>;
   /** What changed (redacted at the source), as stored: at most 20 changes, `omitted` counts the rest. */
   changes?: ChangeListView;
   /** Who changed it and when; `text` says whether a person or a tool. */
@@ -163,12 +165,16 @@ interface Mutes {
 
 // The evidence of a finding (issue #16) as JSON: values as stored (already redacted and bounded by
 // the source); JSON escapes what it must, and the API is read by programs, not rendered as markup.
-function evidenceView(f: TrackedFinding, links: LinkContext | undefined): Pick<FindingView, 'revision' | 'repoURL' | 'changes' | 'changed_by' | 'links'> {
+function evidenceView(
+  f: TrackedFinding,
+  links: LinkContext | undefined,
+): Pick<FindingView, 'revision' | 'repoURL' | 'annotations' | 'changes' | 'changed_by' | 'links'> {
   const same = (s: string): string => s;
   const l = findingLinks(f, links);
   return {
     ...(f.revision === undefined ? {} : { revision: f.revision }),
     ...(f.repoURL === undefined ? {} : { repoURL: f.repoURL }),
+    ...(f.annotations === undefined ? {} : { annotations: f.annotations }),
     ...(f.changes === undefined ? {} : { changes: changeListView(f.changes, same) }),
     ...(f.attribution === undefined || f.attribution.length === 0 ? {} : { changed_by: f.attribution.map((a) => attributionView(a, same)) }),
     ...(l.argocd === undefined && l.commit === undefined ? {} : { links: l }),

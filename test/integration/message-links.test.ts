@@ -132,11 +132,13 @@ describe('links an on-call engineer can click (issue #19)', () => {
     });
     expect(created.status).toBe(201);
     const alerts = (await (await api('/api/v1/alerts')).json()) as {
-      groups: Array<{ labels: { owner: { name: string } }; findings: Array<{ silencedBy?: string }> }>;
+      groups: Array<{ labels: { owner: { name: string } }; findings: Array<{ silencedBy?: string; annotations?: Record<string, string> }> }>;
     };
     const mine = alerts.groups.filter((g) => g.labels.owner.name === 'payments-mesh');
     expect(mine.length).toBeGreaterThan(0);
     for (const g of mine) for (const f of g.findings) expect(f.silencedBy).toBeDefined();
+    // The API (and the web UI that reads it) carries each finding's annotations too.
+    expect(mine.flatMap((g) => g.findings).every((f) => f.annotations?.runbook_url?.startsWith(RUNBOOK) === true)).toBe(true);
   }, 60_000);
 
   it('Flux Kustomization with a repoURL: the Slack message links the commit of its revision', async () => {
