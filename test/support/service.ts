@@ -22,10 +22,12 @@ export interface ServiceOptions {
 
 /** The whole service in-process on 127.0.0.1:0, with short timers and test secrets. */
 export async function startService(opts: ServiceOptions): Promise<App & { url: string }> {
+  // Sentinel or Cluster (issue #20) replace REDIS_URL.
+  const byUrl = opts.env?.REDIS_SENTINELS === undefined && opts.env?.REDIS_CLUSTER_NODES === undefined;
   const raw: Record<string, string> = {
     PORT: '0',
     HOST: '127.0.0.1',
-    REDIS_URL: opts.redisUrl,
+    ...(byUrl ? { REDIS_URL: opts.redisUrl } : {}),
     MESHDRIFT_KEY_PREFIX: opts.prefix,
     MESHDRIFT_CLUSTER: 'test-cluster',
     MESHDRIFT_ARGOCD_TOKEN: ARGOCD_TOKEN,
