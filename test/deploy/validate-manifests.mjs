@@ -567,6 +567,8 @@ function checkSecretExample(objs, file) {
     'deploy/kubernetes/overlays/minimal',
     'deploy/kubernetes/overlays/with-remediation',
     'deploy/kubernetes/overlays/admission',
+    'deploy/kubernetes/overlays/redis-sentinel',
+    'deploy/kubernetes/overlays/external-redis',
   ];
   for (const d of kdirs) {
     const k = readFileSync(`${root}${d}/kustomization.yaml`, 'utf8');
@@ -585,6 +587,8 @@ const EXPECT = {
   minimal: { replicas: 1, pdb: false, remediation: false },
   'with-remediation': { replicas: 2, pdb: true, remediation: true },
   admission: { replicas: 2, pdb: true, remediation: false },
+  'redis-sentinel': { replicas: 2, pdb: true, remediation: false },
+  'external-redis': { replicas: 2, pdb: true, remediation: false },
 };
 let objects = 0;
 const summary = [];
