@@ -85,9 +85,11 @@ export function createUiAccess(cfg: UiAccessConfig): UiAccess {
   return {
     viewer(req) {
       const auth = headerOf(req, 'authorization');
-      if (auth !== undefined && cfg.apiToken !== undefined) {
-        return verifyBearerToken(auth, cfg.apiToken).ok ? { user: 'api-token', groups: [], via: 'token', canWrite: true } : undefined;
+      if (auth !== undefined && cfg.apiToken !== undefined && verifyBearerToken(auth, cfg.apiToken).ok) {
+        return { user: 'api-token', groups: [], via: 'token', canWrite: true };
       }
+      // Another Authorization (a proxy may pass the user's own token on) is not meshdrift's to judge:
+      // the proxy's user header decides; without one, a wrong token is nobody.
       const user = fromProxy(req) ? headerOf(req, cfg.userHeader)?.trim() : undefined;
       if (user !== undefined && user !== '') {
         const groups = (headerOf(req, cfg.groupsHeader) ?? '')
@@ -98,6 +100,7 @@ export function createUiAccess(cfg: UiAccessConfig): UiAccess {
         const name = user.slice(0, MAX_NAME);
         return { user: name, groups, via: 'proxy', canWrite: writerUsers.has(name) || groups.some((g) => writerGroups.has(g)) };
       }
+      if (auth !== undefined && cfg.apiToken !== undefined) return undefined;
       // Nobody named: the page reads as the API does when it is open, and never writes.
       return cfg.apiToken === undefined ? { user: 'anonymous', groups: [], via: 'anonymous', canWrite: false } : undefined;
     },

@@ -159,15 +159,17 @@ function matches(e: Entry, filters: readonly Matcher[]): boolean {
   return true;
 }
 
+// Code-unit order, not localeCompare (much slower over 10,000 rows): stable and the same everywhere.
+const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 const order = (a: BoardRow, b: BoardRow): number =>
-  a.cluster.localeCompare(b.cluster) ||
-  a.owner.name.localeCompare(b.owner.name) ||
-  a.owner.namespace.localeCompare(b.owner.namespace) ||
-  a.groupKey.localeCompare(b.groupKey) ||
+  cmp(a.cluster, b.cluster) ||
+  cmp(a.owner.name, b.owner.name) ||
+  cmp(a.owner.namespace, b.owner.namespace) ||
+  cmp(a.groupKey, b.groupKey) ||
   severityRank(a.severity) - severityRank(b.severity) ||
-  a.api.localeCompare(b.api) ||
-  a.resource.namespace.localeCompare(b.resource.namespace) ||
-  a.resource.name.localeCompare(b.resource.name);
+  cmp(a.api, b.api) ||
+  cmp(a.resource.namespace, b.resource.namespace) ||
+  cmp(a.resource.name, b.resource.name);
 
 function countsOf(entries: readonly Entry[]): BoardView['counts'] {
   const extra = new Set<string>();
@@ -193,7 +195,7 @@ function countsOf(entries: readonly Entry[]): BoardView['counts'] {
   return [...COUNTED, ...[...extra].sort()].flatMap((label) => {
     const m = perLabel.get(label);
     if (m === undefined) return [];
-    const values = [...m.entries()].map(([value, count]) => ({ value, count })).sort((a, b) => b.count - a.count || a.value.localeCompare(b.value));
+    const values = [...m.entries()].map(([value, count]) => ({ value, count })).sort((a, b) => b.count - a.count || cmp(a.value, b.value));
     return [{ label, values: values.slice(0, TOP_VALUES), more: Math.max(0, values.length - TOP_VALUES) }];
   });
 }

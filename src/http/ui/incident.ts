@@ -146,8 +146,9 @@ export function buildIncident(groupKey: string, src: IncidentSources): Incident 
     ...audit.map(auditEvent),
     ...silenceEvents(src.silences, labelSets, src.now),
   ].sort((a, b) => a.at - b.at);
+  const latest = history.reduce<HistoryEntry | undefined>((a, e) => (a === undefined || e.at > a.at ? e : a), undefined);
   const status =
-    src.group === null ? (history[0]?.status ?? 'unknown') : Object.values(src.group.findings).some((f) => f.status === 'firing') ? 'firing' : 'resolved';
+    src.group === null ? (latest?.status ?? 'unknown') : Object.values(src.group.findings).some((f) => f.status === 'firing') ? 'firing' : 'resolved';
   return {
     groupKey,
     ...(labels === undefined ? {} : { labels }),

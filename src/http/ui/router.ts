@@ -168,11 +168,21 @@ export function createUiRouter(deps: UiDeps): express.Router {
 function mountViews(router: express.Router, deps: UiDeps, access: ReturnType<typeof createUiAccess>): void {
   router.get(
     ['/', '/board'],
-    wrap(async (req, res) => sendPage(res, 'Board', 'board', boardBody(await board(deps, req), deps.now(), viewerOf(res).canWrite))),
+    wrap(async (req, res) => {
+      const view = await board(deps, req, res);
+      const t = performance.now();
+      const body = boardBody(view, deps.now(), viewerOf(res).canWrite);
+      res.locals['timing'] = `${String(res.locals['timing'])}, render;dur=${(performance.now() - t).toFixed(1)}`;
+      res.set('Server-Timing', String(res.locals['timing']));
+      sendPage(res, 'Board', 'board', body);
+    }),
   );
   router.get(
     '/api/board',
-    wrap(async (req, res) => void res.json(await board(deps, req))),
+    wrap(async (req, res) => {
+      const view = await board(deps, req, res);
+      res.set('Server-Timing', String(res.locals['timing'])).json(view);
+    }),
   );
   router.get(
     '/incidents/:key',
@@ -271,16 +281,22 @@ async function boardInput(deps: UiDeps): Promise<BoardInput> {
   };
 }
 
-async function board(deps: UiDeps, req: Request) {
+/** The board for a request; how long reading and building took goes to `Server-Timing` (res.locals.timing). */
+async function board(deps: UiDeps, req: Request, res: Response) {
   const q = parse(boardQuery, { ...req.query }, 'query');
   const filters = filtersOf(q.filter);
-  return buildBoard(await boardInput(deps), {
+  const t0 = performance.now();
+  const input = await boardInput(deps);
+  const t1 = performance.now();
+  const view = buildBoard(input, {
     filters,
     page: q.page,
     limit: q.limit,
     expandStorms: q.expand === 'storms',
     ...(q.storm === undefined ? {} : { storm: q.storm }),
   });
+  res.locals['timing'] = `read;dur=${(t1 - t0).toFixed(1)}, build;dur=${(performance.now() - t1).toFixed(1)}`;
+  return view;
 }
 
 async function incident_(deps: UiDeps, req: Request) {

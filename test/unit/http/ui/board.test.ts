@@ -1,0 +1,158 @@
+import { describe, expect, it } from 'vitest';
+import type { TrackedFinding } from '../../../../src/model/alert-group.ts';
+import { parseMatcher } from '../../../../src/route/matcher.ts';
+import { compileSilences, type Silence } from '../../../../src/route/silence.ts';
+import { buildBoard, type BoardInput } from '../../../../src/http/ui/board.ts';
+import { boardBody, silenceHref } from '../../../../src/http/ui/board-view.ts';
+import type { GroupState } from '../../../../src/track/group-state.ts';
+
+const NOW = Date.UTC(2026, 11, 5, 12, 0, 0);
+
+function finding(app: string, name: string, extra: Partial<TrackedFinding> = {}): TrackedFinding {
+  return {
+    fingerprint: `${app}-${name}`,
+    groupKey: `g-${app}`,
+    cluster: extra.cluster ?? 'prod',
+    tool: 'argocd',
+    owner: { kind: 'Application', namespace: 'argocd', name: app },
+    project: 'default',
+    resource: { group: 'networking.istio.io', kind: 'VirtualService', namespace: 'mesh', name },
+    state: 'Modified',
+    category: 'traffic',
+    mesh: 'istio',
+    severity: 'high',
+    receivers: ['chat'],
+    reasons: [],
+    observedAt: NOW - 60_000,
+    firstSeen: NOW - 60_000,
+    lastSeen: NOW,
+    status: 'firing',
+    ...extra,
+  };
+}
+
+function group(app: string, findings: TrackedFinding[], notified: boolean): GroupState {
+  const f0 = findings[0];
+  return {
+    v: 1,
+    groupKey: `g-${app}`,
+    createdAt: NOW - 60_000,
+    labels: {
+      cluster: f0?.cluster ?? 'prod',
+      tool: 'argocd',
+      owner: { kind: 'Application', namespace: 'argocd', name: app },
+      project: 'default',
+      route: 'route',
+      receiver: 'chat',
+    },
+    timing: { groupWaitMs: 0, groupIntervalMs: 0, repeatIntervalMs: 0, pendingForMs: 0 },
+    findings: Object.fromEntries(findings.map((f) => [f.fingerprint, f])),
+    firstSeen: NOW - 60_000,
+    snapshots: {},
+    flushSeq: 1,
+    pendingFlush: null,
+    handledFlushSeq: 1,
+    lastNotification: notified
+      ? {
+          groupKey: `g-${app}`,
+          seq: 1,
+          reason: 'first',
+          status: 'firing',
+          labels: { cluster: 'prod', tool: 'argocd', owner: { kind: 'Application', namespace: 'argocd', name: app }, project: 'default' },
+          severity: 'high',
+          firing: findings,
+          resolved: [],
+          at: NOW - 30_000,
+          firstSeen: NOW - 60_000,
+        }
+      : null,
+  };
+}
+
+function silence(id: string, matcher: string, comment = 'planned'): Silence {
+  return {
+    id,
+    matchers: [parseMatcher(matcher)],
+    startsAt: new Date(NOW - 1000).toISOString(),
+    endsAt: new Date(NOW + 3_600_000).toISOString(),
+    createdBy: 'alice',
+    comment,
+    createdAt: new Date(NOW - 1000).toISOString(),
+  };
+}
+
+function input(groups: GroupState[], extra: Partial<BoardInput> = {}): BoardInput {
+  return { groups, silences: [], acks: new Set(), rules: [], sources: [], remediation: new Map(), storms: [], now: NOW, ...extra };
+}
+
+const q = (filters: string[] = [], extra = {}) => ({ filters: filters.map(parseMatcher), page: 1, limit: 100, expandStorms: false, ...extra });
+
+describe('the board', () => {
+  const groups = [
+    group('pay', [finding('pay', 'a', { severity: 'critical' }), finding('pay', 'b')], true),
+    group('shop', [finding('shop', 'c', { cluster: 'dev', severity: 'low' })], false),
+  ];
+
+  it('says where each finding stands: firing once told, pending before, silenced, acknowledged, remediating, resolved awaiting verify', () => {
+    const s = [silence('s1', 'name="b"'), silence('ack1', 'owner="shop"', 'Acknowledged: alice on the web page')];
+    const remediation = new Map([['pay-a', { outcome: 'performed', at: NOW }]]);
+    const v = buildBoard(input(groups, { silences: compileSilences(s), acks: new Set(['ack1']), remediation }), q());
+    expect(Object.fromEntries(v.rows.map((r) => [r.resource.name, r.status]))).toEqual({ a: 'remediating', b: 'silenced', c: 'acknowledged' });
+    expect(v.rows.find((r) => r.resource.name === 'b')?.because).toBe('s1');
+    const plain = buildBoard(input(groups), q());
+    expect(Object.fromEntries(plain.rows.map((r) => [r.resource.name, r.status]))).toEqual({ a: 'firing', b: 'firing', c: 'pending' });
+    const resolved = buildBoard(input([group('pay', [finding('pay', 'a', { status: 'resolved' })], true)], { remediation }), q());
+    expect(resolved.rows[0]?.status).toBe('resolved-awaiting-verify');
+  });
+
+  it('filters by matchers on any label, the board-only status and receiver too, and counts per value of what is left', () => {
+    expect(buildBoard(input(groups), q(['severity=~"critical|low"'])).rows.map((r) => r.resource.name)).toEqual(['c', 'a']);
+    expect(buildBoard(input(groups), q(['status="pending"'])).rows.map((r) => r.resource.name)).toEqual(['c']);
+    expect(buildBoard(input(groups), q(['receiver="chat"'])).matched).toBe(3);
+    expect(buildBoard(input(groups), q(['receiver="pager"'])).matched).toBe(0);
+    const v = buildBoard(input(groups), q(['cluster="prod"']));
+    expect(v.total).toBe(3);
+    expect(v.matched).toBe(2);
+    expect(v.counts.find((c) => c.label === 'severity')?.values).toEqual([
+      { value: 'critical', count: 1 },
+      { value: 'high', count: 1 },
+    ]);
+    expect(v.filters).toEqual(['cluster="prod"']);
+  });
+
+  it('pages on the server: at most `limit` rows, the page clamped to the last', () => {
+    const many = [
+      group(
+        'big',
+        Array.from({ length: 250 }, (_, i) => finding('big', `r${String(i).padStart(3, '0')}`)),
+        true,
+      ),
+    ];
+    const p3 = buildBoard(input(many), q([], { page: 9, limit: 100 }));
+    expect(p3.pages).toBe(3);
+    expect(p3.page).toBe(3);
+    expect(p3.rows.map((r) => r.resource.name)).toEqual(Array.from({ length: 50 }, (_, i) => `r${200 + i}`));
+  });
+
+  it('folds a storm into one line (opened on its members with storm=<id>, or expanded)', () => {
+    const storms = [{ id: 'st1', receiver: 'chat', headline: '3 resources in 2 apps drifted', members: new Set(['g-pay', 'g-shop']) }];
+    const folded = buildBoard(input(groups, { storms }), q());
+    expect(folded.rows).toEqual([]);
+    expect(folded.storms).toMatchObject([{ id: 'st1', groups: 2, findings: 3 }]);
+    expect(folded.matched).toBe(3);
+    expect(buildBoard(input(groups, { storms }), q([], { storm: 'st1' })).rows).toHaveLength(3);
+    expect(buildBoard(input(groups, { storms }), q([], { expandStorms: true })).rows).toHaveLength(3);
+    expect(buildBoard(input(groups, { storms }), q([], { storm: 'nope' })).rows).toHaveLength(0);
+  });
+
+  it('renders names as text, and "Silence this filter" only for writers, without the board-only labels', () => {
+    const evil = [group('evil', [finding('evil', '<script>alert(1)</script>')], true)];
+    const v = buildBoard(input(evil), q(['status="firing"', 'owner="evil"']));
+    const writer = boardBody(v, NOW, true).value;
+    expect(writer).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(writer).not.toContain('<script>');
+    expect(writer).toContain('id="silence-filter"');
+    expect(boardBody(v, NOW, false).value).not.toContain('id="silence-filter"');
+    expect(silenceHref(['status="firing"', 'owner="evil"', 'receiver!="x"'])).toBe(`/ui/silences/new?matcher=${encodeURIComponent('owner="evil"')}`);
+  });
+});
