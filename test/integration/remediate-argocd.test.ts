@@ -6,6 +6,7 @@ import { createArgoCdSyncClient, type ArgoCdSyncBody } from '../../src/remediate
 import { createRedisAuditTrail, type AuditRecord, type AuditTrail, type RemediationOutcome } from '../../src/remediate/audit.ts';
 import type { RemediationConfigInput } from '../../src/remediate/policy.ts';
 import { createRemediator, type RemediationEscalation } from '../../src/remediate/remediator.ts';
+import { REMEDIATION } from '../../src/remediate/capability.ts';
 import { startFakeArgoCd, type FakeArgoCd } from '../fakes/argocd.ts';
 import { deleteKeys, redisUrl, testPrefix, waitFor } from '../support/redis.ts';
 import { remediate } from '../support/remediate.ts';
@@ -15,6 +16,7 @@ const READ_ONLY = 'argocd-READONLY-token-9876543210';
 const APP = { kind: 'Application', namespace: 'argocd', name: 'payments-mesh' };
 const T0 = Date.UTC(2026, 10, 24, 10, 0, 0);
 const MIN = 60_000;
+const HOUR = 60 * MIN;
 
 type Res = { group: string; kind: string; namespace: string; name: string };
 const VS: Res = { group: 'networking.istio.io', kind: 'VirtualService', namespace: 'payments', name: 'payments' };
@@ -439,6 +441,34 @@ describe('remediate receiver (argocd-sync) against the fake Argo CD', () => {
     expect(escalations).toHaveLength(1);
     expect((await records()).at(-1)).toMatchObject({ outcome: 'skipped', reason: expect.stringMatching(/flap breaker open since/) as unknown });
     expect(outcomes.map(([, o]) => o)).toEqual(['performed', 'performed', 'performed', 'escalated', 'skipped']);
+  });
+
+  it('the flap escalation is an event with a fixed id: a retry of the same notification tells the same event again, a later one nothing', async () => {
+    const r = remediator({ dryRun: false, maxPerHour: 10, flap: { max: 1, withinMs: HOUR } });
+    const remediation = REMEDIATION.of(r);
+    if (!remediation) throw new Error('no remediation');
+    const owner = { cluster: 'prod', tool: 'argocd' as const, owner: APP };
+    await remediation.remediateOwner(notification([finding(VS, { firstSeen: now })]), owner);
+    await opDone();
+    now += 5 * MIN;
+    fake.drift('payments-mesh', VS);
+    const n = notification([finding(VS, { firstSeen: now })], { reason: 'repeat' });
+    const tripped = await remediation.remediateOwner(n, owner);
+    const [event] = tripped.escalations?.events ?? [];
+    expect(event).toMatchObject({
+      status: 'firing',
+      kind: 'flap-breaker',
+      severity: 'high',
+      id: `flap:auto-sync:g-payments:${n.seq}:prod/argocd/Application/argocd/payments-mesh`,
+    });
+    // The job ran again (a crash before its follow-ups were queued): decided already, the same event is told again (its job id makes it once).
+    const retried = await remediation.remediateOwner(n, owner);
+    expect(retried.escalations?.events).toEqual([event]);
+    // A later notification of the same drift: held, nothing new to tell.
+    now += MIN;
+    const later = await remediation.remediateOwner(notification([finding(VS, { firstSeen: now })], { reason: 'repeat' }), owner);
+    expect(later.escalations).toBeUndefined();
+    expect(fake.syncs()).toHaveLength(1);
   });
 
   it('one remediation per owner at a time: a held lock defers', async () => {
