@@ -1,4 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
@@ -21,8 +23,13 @@ function runCli(args: string[], env: Record<string, string>): Promise<{ code: nu
 }
 
 beforeAll(() => {
-  // The smoke test runs what `npm start` runs: the compiled CLI.
-  const build = spawnSync(process.execPath, [`${ROOT}node_modules/typescript/bin/tsc`, '-p', `${ROOT}tsconfig.build.json`], { encoding: 'utf8' });
+  // The smoke test runs what `npm start` runs: the CLI as `npm run build` compiles it (tsc, and the
+  // files it copies beside the code, such as the web page's stylesheet), on the Node running the tests.
+  const build = spawnSync('npm', ['run', 'build', '--silent'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`, HOME: process.env.HOME ?? tmpdir(), npm_config_update_notifier: 'false' },
+  });
   if (build.status !== 0) throw new Error(`build failed:\n${build.stdout}${build.stderr}`);
 }, 120_000);
 
