@@ -188,6 +188,12 @@ function uiDeps(deps: HttpAppDeps, isUnavailable: UiDeps['isUnavailable']): UiDe
         auditIntervalMs: env.MESHDRIFT_AUDIT_INTERVAL,
       };
     },
+    sync: createSyncNow({ policy, store: stores.store, queues: deps.queues, now, log }),
+    syncAvailable: () =>
+      policy()
+        .current()
+        .receivers.some((r) => r.remediate !== undefined),
+    deadLetters: createDeadLetters(deps.queues.deliver, deps.queues.flush),
     ackMs: env.MESHDRIFT_UI_ACK_DURATION,
     maxGroups: env.MESHDRIFT_UI_MAX_GROUPS,
     now,

@@ -140,6 +140,7 @@ describe.skipIf(chromiumMissing() && process.env['CI'] !== 'true')('writing on t
     expect(await page.locator('.who').textContent()).toContain('read-only');
     expect(await page.locator('#ack').count()).toBe(0);
     expect(await page.locator('#silence-incident').count()).toBe(0);
+    expect(await page.locator('#sync').count()).toBe(0);
     await page.goto(`${svc?.url}/ui/silences/new?matcher=${encodeURIComponent('owner="ro-app"')}`);
     expect(await page.locator('#silence-form').count()).toBe(0);
     await page.goto(`${svc?.url}/ui/silences`);
@@ -163,6 +164,31 @@ describe.skipIf(chromiumMissing() && process.env['CI'] !== 'true')('writing on t
     );
     expect(statuses).toEqual([403, 403]);
     expect(await silenceCount()).toBe(before);
+    await page.close();
+  }, 60_000);
+
+  it('"Sync now" shows only with a remediate receiver in the policy; asked anyway, the refusal says why', async () => {
+    await svc?.ingest(appSignal('sync-app', 'sy', 'sy-vs'));
+    await waitFor(async () => (await board('owner="sync-app"')).rows.length === 1, 20_000, 'the sync-app finding');
+    const groupKey = (await board('owner="sync-app"')).rows[0]?.groupKey ?? '';
+    const page = await alice.newPage();
+    await page.goto(`${svc?.url}/ui/incidents/${encodeURIComponent(groupKey)}`);
+    expect(await page.locator('#ack').count()).toBe(1);
+    expect(await page.locator('#sync').count()).toBe(0);
+    const cookie = (await alice.cookies()).find((c) => c.name === 'meshdrift-csrf')?.value ?? '';
+    const answer = await page.evaluate(
+      async ({ key, token }) => {
+        const r = await fetch(`/ui/incidents/${encodeURIComponent(key)}/sync`, {
+          method: 'POST',
+          body: new URLSearchParams({ _csrf: token }),
+          redirect: 'manual',
+        });
+        return { status: r.status, text: await r.text() };
+      },
+      { key: groupKey, token: cookie },
+    );
+    expect(answer.status).toBe(409);
+    expect(answer.text).toContain('no remediate receiver');
     await page.close();
   }, 60_000);
 

@@ -44,10 +44,27 @@ function event(e: TimelineEvent): Html {
   return html`<li data-kind="${e.kind}">${when(e.at)} <span class="what">${e.what}</span>${e.by === undefined ? '' : html` <span class="muted">by ${e.by}</span>`}${e.detail === undefined ? '' : html`<span class="because">${e.detail}</span>`}</li>`;
 }
 
-export function incidentBody(i: Incident, links: IncidentLinks, canWrite: boolean, csrf: string): Html {
+/** Who looks and what they may do; `done` says what their last write did. */
+export interface IncidentPageState {
+  canWrite: boolean;
+  /** A sync can be asked for here (the service has remediation wired). */
+  canSync: boolean;
+  csrf: string;
+  done?: 'sync' | 'sync-dry-run' | 'ack';
+}
+
+const DONE: Record<NonNullable<IncidentPageState['done']>, string> = {
+  sync: 'Sync requested: the remediate receiver is syncing the drifted resources (see the timeline).',
+  'sync-dry-run': 'Sync requested in dry-run: the remediate receiver recorded what it would do (see the timeline).',
+  ack: 'Acknowledged: a short silence was created (see the timeline).',
+};
+
+export function incidentBody(i: Incident, links: IncidentLinks, st: IncidentPageState): Html {
+  const { canWrite, csrf } = st;
   const l = i.labels;
   const silenceHref = `/ui/silences/new${query(i.matchers.map((m) => ['matcher', m] as const))}`;
-  return html`<h1>${l === undefined ? i.groupKey : html`${l.cluster} › ${l.owner.kind} ${l.owner.namespace}/${l.owner.name}`}</h1>
+  return html`${st.done === undefined ? '' : html`<p class="notice" role="status">${DONE[st.done]}</p>`}
+<h1>${l === undefined ? i.groupKey : html`${l.cluster} › ${l.owner.kind} ${l.owner.namespace}/${l.owner.name}`}</h1>
 <p class="summary">${i.status}${i.firstSeen === undefined ? '' : html` · first seen ${when(i.firstSeen)}`}${l?.route === undefined ? '' : ` · route ${l.route}`}${l?.receiver === undefined ? '' : ` · receiver ${l.receiver}`}${l?.project ? ` · project ${l.project}` : ''}</p>
 <div class="links actions">
 ${links.slack === undefined ? '' : html`<a href="${safeHref(links.slack)}" rel="noreferrer">Slack message</a>`}
@@ -56,6 +73,11 @@ ${canWrite ? html`<a class="button" id="silence-incident" href="${silenceHref}">
 ${
   canWrite && i.status === 'firing'
     ? html`<form class="inline" method="post" action="/ui/incidents/${encodeURIComponent(i.groupKey)}/ack">${csrfField(csrf)}<button type="submit" id="ack">Acknowledge</button></form>`
+    : ''
+}
+${
+  canWrite && st.canSync && i.status === 'firing'
+    ? html`<form class="inline" method="post" action="/ui/incidents/${encodeURIComponent(i.groupKey)}/sync" data-confirm="Sync the drifted resources back to Git now?">${csrfField(csrf)}<button type="submit" id="sync">Sync now</button></form>`
     : ''
 }
 </div>

@@ -6,6 +6,7 @@ import { stormHeadline } from '../../deliver/storm-summary.ts';
 import type { LinkContext } from '../../deliver/links.ts';
 import type { Logger } from '../../log.ts';
 import type { AuditTrail } from '../../remediate/audit.ts';
+import type { DeadLetters } from '../../queue/dead-letters.ts';
 import type { CompiledInhibitRule, InhibitionSource } from '../../route/inhibit.ts';
 import { MatcherError, parseMatcher, type MatcherSpec } from '../../route/matcher.ts';
 import { parseSilenceInput, type SilenceLimitName, type SilenceLimits } from '../../route/silence.ts';
@@ -46,6 +47,12 @@ export interface UiDeps {
   /** Where the group's Slack message and PagerDuty incident are, when known. */
   incidentLinks: (group: GroupState | null, groupKey: string) => Promise<IncidentLinks>;
   sources: () => Promise<Omit<SourcesView, 'now'>>;
+  /** "Sync now" (remediate/sync-now.ts, as the Slack button): the group's remediate receiver syncs its owners; audited there. */
+  sync?: (groupKey: string, actor: string) => Promise<{ dryRun: boolean; summary: string }>;
+  /** Whether the policy has a remediate receiver at all (else no "Sync now" button). */
+  syncAvailable?: () => boolean;
+  /** Dead letters (GET /api/v1/deadletters) and their retry. */
+  deadLetters?: DeadLetters;
   /** How long "Acknowledge" silences an incident (MESHDRIFT_UI_ACK_DURATION). */
   ackMs: number;
   /** Most active groups the board reads (MESHDRIFT_UI_MAX_GROUPS). */
@@ -165,40 +172,36 @@ export function createUiRouter(deps: UiDeps): express.Router {
   return router;
 }
 
-function mountViews(router: express.Router, deps: UiDeps, access: ReturnType<typeof createUiAccess>): void {
-  router.get(
-    ['/', '/board'],
+/** The writes besides silences: sync an incident now, retry a dead letter (the role and CSRF checks ran before). */
+function mountActions(router: express.Router, deps: UiDeps): void {
+  router.post(
+    '/incidents/:key/sync',
     wrap(async (req, res) => {
-      const view = await board(deps, req, res);
-      const t = performance.now();
-      const body = boardBody(view, deps.now(), viewerOf(res).canWrite);
-      res.locals['timing'] = `${String(res.locals['timing'])}, render;dur=${(performance.now() - t).toFixed(1)}`;
-      res.set('Server-Timing', String(res.locals['timing']));
-      sendPage(res, 'Board', 'board', body);
+      parse(csrfOnly, req.body, 'form');
+      const key = parse(keyParam, req.params['key'], 'incident key');
+      if (deps.sync === undefined) throw new UiError(404, 'Sync is not available here.');
+      const sync = deps.sync;
+      const result = await sync(key, `web:${viewerOf(res).user}`).catch((err: unknown) => {
+        // Why the sync was refused (nothing drifted, no remediate receiver, a guardrail): said as such.
+        if (deps.isUnavailable?.(err) !== undefined) throw err;
+        throw new UiError(409, err instanceof Error ? err.message : String(err));
+      });
+      res.redirect(303, `/ui/incidents/${encodeURIComponent(key)}?done=${result.dryRun ? 'sync-dry-run' : 'sync'}`);
     }),
-  );
-  router.get(
-    '/api/board',
-    wrap(async (req, res) => {
-      const view = await board(deps, req, res);
-      res.set('Server-Timing', String(res.locals['timing'])).json(view);
-    }),
-  );
-  router.get(
-    '/incidents/:key',
-    wrap(async (req, res) => {
-      const { incident, links } = await incident_(deps, req);
-      sendPage(res, 'Incident', 'incident', incidentBody(incident, links, viewerOf(res).canWrite, csrfToken(access, req, res)));
-    }),
-  );
-  router.get(
-    '/api/incidents/:key',
-    wrap(async (req, res) => void res.json(await incident_(deps, req))),
   );
   router.post(
-    '/incidents/:key/ack',
-    wrap(async (req, res) => acknowledge(deps, req, res)),
+    '/deadletters/:id/retry',
+    wrap(async (req, res) => {
+      parse(csrfOnly, req.body, 'form');
+      const id = parse(keyParam, req.params['id'], 'dead letter id');
+      if (deps.deadLetters === undefined || (await deps.deadLetters.retry(id)) === 'not-found') throw new UiError(404, 'No such dead letter.');
+      res.redirect(303, '/ui/sources?done=retried');
+    }),
   );
+}
+
+/** Silences: the list, the form (prefilled from the query), create and expire. */
+function mountSilenceViews(router: express.Router, deps: UiDeps, access: ReturnType<typeof createUiAccess>): void {
   router.get(
     '/silences',
     wrap(async (req, res) => {
@@ -233,6 +236,50 @@ function mountViews(router: express.Router, deps: UiDeps, access: ReturnType<typ
       res.redirect(303, '/ui/silences');
     }),
   );
+}
+
+function mountViews(router: express.Router, deps: UiDeps, access: ReturnType<typeof createUiAccess>): void {
+  mountActions(router, deps);
+  router.get(
+    ['/', '/board'],
+    wrap(async (req, res) => {
+      const view = await board(deps, req, res);
+      const t = performance.now();
+      const body = boardBody(view, deps.now(), viewerOf(res).canWrite);
+      res.locals['timing'] = `${String(res.locals['timing'])}, render;dur=${(performance.now() - t).toFixed(1)}`;
+      res.set('Server-Timing', String(res.locals['timing']));
+      sendPage(res, 'Board', 'board', body);
+    }),
+  );
+  router.get(
+    '/api/board',
+    wrap(async (req, res) => {
+      const view = await board(deps, req, res);
+      res.set('Server-Timing', String(res.locals['timing'])).json(view);
+    }),
+  );
+  router.get(
+    '/incidents/:key',
+    wrap(async (req, res) => {
+      const { incident, links } = await incident_(deps, req);
+      const page = {
+        canWrite: viewerOf(res).canWrite,
+        canSync: deps.sync !== undefined && (deps.syncAvailable?.() ?? true),
+        csrf: csrfToken(access, req, res),
+      };
+      const done = doneOf(req, ['sync', 'sync-dry-run', 'ack']);
+      sendPage(res, 'Incident', 'incident', incidentBody(incident, links, { ...page, ...(done === undefined ? {} : { done }) }));
+    }),
+  );
+  router.get(
+    '/api/incidents/:key',
+    wrap(async (req, res) => void res.json(await incident_(deps, req))),
+  );
+  router.post(
+    '/incidents/:key/ack',
+    wrap(async (req, res) => acknowledge(deps, req, res)),
+  );
+  mountSilenceViews(router, deps, access);
   router.get(
     '/history',
     wrap(async (req, res) => sendPage(res, 'History', 'history', historyBody(await history(deps, req)))),
@@ -243,12 +290,34 @@ function mountViews(router: express.Router, deps: UiDeps, access: ReturnType<typ
   );
   router.get(
     '/sources',
-    wrap(async (_req, res) => sendPage(res, 'Sources', 'sources', sourcesBody({ ...(await deps.sources()), now: deps.now() }))),
+    wrap(async (req, res) => {
+      const view = await sources(deps);
+      const done = doneOf(req, ['retried']);
+      sendPage(
+        res,
+        'Sources',
+        'sources',
+        sourcesBody(view, { canWrite: viewerOf(res).canWrite, csrf: csrfToken(access, req, res), ...(done === undefined ? {} : { done }) }),
+      );
+    }),
   );
   router.get(
     '/api/sources',
-    wrap(async (_req, res) => void res.json({ ...(await deps.sources()), now: deps.now() })),
+    wrap(async (_req, res) => void res.json(await sources(deps))),
   );
+}
+
+/** The `done` query parameter when it is one of `allowed` (a fixed word: nothing the URL says is shown as is). */
+function doneOf<T extends string>(req: Request, allowed: readonly T[]): T | undefined {
+  const d = req.query['done'];
+  return typeof d === 'string' && (allowed as readonly string[]).includes(d) ? (d as T) : undefined;
+}
+
+const DEAD_LETTERS_SHOWN = 50;
+
+async function sources(deps: UiDeps): Promise<SourcesView> {
+  const [base, deadLetters] = await Promise.all([deps.sources(), deps.deadLetters?.list(DEAD_LETTERS_SHOWN)]);
+  return { ...base, ...(deadLetters === undefined ? {} : { deadLetters }), now: deps.now() };
 }
 
 async function boardInput(deps: UiDeps): Promise<BoardInput> {
@@ -375,7 +444,7 @@ async function acknowledge(deps: UiDeps, req: Request, res: Response): Promise<v
     comment: `${ACK_PREFIX}${viewer.user} on the web page`,
     createdBy: viewer.user,
   });
-  res.redirect(303, `/ui/incidents/${encodeURIComponent(key)}`);
+  res.redirect(303, `/ui/incidents/${encodeURIComponent(key)}?done=ack`);
 }
 
 function uiErrorHandler(deps: UiDeps): express.ErrorRequestHandler {

@@ -43,12 +43,11 @@ ${csrfField(csrf)}
 function row(s: Silence, now: number, canWrite: boolean, csrf: string): Html {
   const state = silenceState(s, now);
   const again = `/ui/silences/new?${new URLSearchParams([...s.matchers.map((m) => ['matcher', printMatcher(m)] as [string, string]), ['comment', s.comment]]).toString()}`;
-  const action =
-    state === 'expired'
+  const action = !canWrite
+    ? ''
+    : state === 'expired'
       ? html`<a class="button" href="${again}">Silence again</a>`
-      : canWrite
-        ? html`<form class="inline" method="post" action="/ui/silences/${encodeURIComponent(s.id)}/expire" data-confirm="Expire this silence now?">${csrfField(csrf)}<button type="submit">Expire</button></form>`
-        : '';
+      : html`<form class="inline" method="post" action="/ui/silences/${encodeURIComponent(s.id)}/expire" data-confirm="Expire this silence now?">${csrfField(csrf)}<button type="submit">Expire</button></form>`;
   return html`<tr data-silence="${s.id}">
 <td><span class="status">${isAck(s) ? 'ack' : state}</span></td>
 <td>${s.matchers.map((m) => html`<code>${printMatcher(m)}</code><br>`)}</td>

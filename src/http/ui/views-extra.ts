@@ -1,7 +1,8 @@
+import type { DeadLetter } from '../../queue/dead-letters.ts';
 import type { LastSignal } from '../../track/last-signal.ts';
 import type { HistoryView } from './history.ts';
 import { html, query, type Html } from './html.ts';
-import { ago, when } from './layout.ts';
+import { ago, csrfField, when } from './layout.ts';
 
 /** The History and Sources pages' HTML. */
 
@@ -59,12 +60,27 @@ export interface SourcesView {
   };
   poll?: { ready: boolean; since?: number; lastError?: string; lastSuccessAt?: number; consecutiveFailures: number };
   auditIntervalMs: number;
+  /** The newest dead letters (deliveries that gave up), when this replica reads the queues. */
+  deadLetters?: DeadLetter[];
   now: number;
 }
 
-export function sourcesBody(v: SourcesView): Html {
+function deadLetters(list: readonly DeadLetter[], canWrite: boolean, csrf: string): Html {
+  if (list.length === 0) return html`<p class="muted">None: every delivery got through or is still being retried.</p>`;
+  return html`<div class="table-wrap"><table id="dead-letters"><thead><tr><th>Delivery</th><th>Receiver</th><th>Why</th><th class="hide-narrow">Failed</th><th></th></tr></thead><tbody>
+${list.map(
+  (
+    d,
+  ) => html`<tr><td>${d.groupKey === null ? d.id : html`<a href="/ui/incidents/${encodeURIComponent(d.groupKey)}">${d.groupKey}</a>`}${d.seq === null ? '' : ` #${d.seq}`}</td>
+<td>${d.receiver ?? d.queue}</td><td>${d.reason}<span class="because">${d.attempts} attempts</span></td><td class="hide-narrow">${d.failedAt ?? ''}</td>
+<td>${canWrite ? html`<form class="inline" method="post" action="/ui/deadletters/${encodeURIComponent(d.id)}/retry">${csrfField(csrf)}<button type="submit">Retry</button></form>` : ''}</td></tr>`,
+)}</tbody></table></div>`;
+}
+
+export function sourcesBody(v: SourcesView, st: { canWrite: boolean; csrf: string; done?: 'retried' }): Html {
   const { now } = v;
-  return html`<h1>Sources</h1>
+  return html`${st.done === 'retried' ? html`<p class="notice" role="status">Dead letter put back in its queue.</p>` : ''}
+<h1>Sources</h1>
 <h2>Last signal per source and cluster</h2>
 ${
   v.lastSignals.length === 0
@@ -89,5 +105,6 @@ ${
     ? html`<p class="muted">Off (ARGOCD_TOKEN unset or ARGOCD_POLL_INTERVAL=0).</p>`
     : html`<p>${v.poll.ready ? 'ready' : 'NOT ready'} · last success ${v.poll.lastSuccessAt === undefined ? 'never' : html`${ago(now - v.poll.lastSuccessAt)} ago`} · ${v.poll.consecutiveFailures} failures in a row${v.poll.lastError === undefined ? '' : html`<span class="because">${v.poll.lastError}</span>`}</p>`
 }
-<p class="muted">The audit re-list runs every ${ago(v.auditIntervalMs)} where the watches run: no lost event hides drift longer than that.</p>`;
+<p class="muted">The audit re-list runs every ${ago(v.auditIntervalMs)} where the watches run: no lost event hides drift longer than that.</p>
+${v.deadLetters === undefined ? '' : html`<h2>Dead letters <span class="count">${v.deadLetters.length}</span></h2>${deadLetters(v.deadLetters, st.canWrite, st.csrf)}`}`;
 }
