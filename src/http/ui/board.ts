@@ -209,9 +209,10 @@ export function buildBoard(input: BoardInput, q: BoardQuery): BoardView {
   let matched = all.filter((e) => matches(e, compiled));
   const storms: StormLine[] = [];
   const opened = q.storm === undefined ? undefined : input.storms.find((s) => s.id === q.storm);
-  if (q.storm !== undefined) {
-    matched = opened === undefined ? [] : matched.filter((e) => opened.members.has(e.row.groupKey));
-  } else if (!q.expandStorms) {
+  if (q.storm !== undefined) matched = opened === undefined ? [] : matched.filter((e) => opened.members.has(e.row.groupKey));
+  // Counted before storms fold: the filter bar counts every finding the filters leave, folded or not.
+  const counts = countsOf(matched);
+  if (q.storm === undefined && !q.expandStorms) {
     for (const s of input.storms) {
       const inStorm = matched.filter((e) => s.members.has(e.row.groupKey));
       if (inStorm.length === 0) continue;
@@ -228,7 +229,6 @@ export function buildBoard(input: BoardInput, q: BoardQuery): BoardView {
       matched = matched.filter((e) => !s.members.has(e.row.groupKey));
     }
   }
-  const counts = countsOf(matched);
   const rows = matched.map((e) => e.row).sort(order);
   const limit = Math.min(MAX_PAGE, Math.max(1, q.limit));
   const pages = Math.max(1, Math.ceil(rows.length / limit));

@@ -140,6 +140,11 @@ describe('the board', () => {
     expect(folded.rows).toEqual([]);
     expect(folded.storms).toMatchObject([{ id: 'st1', groups: 2, findings: 3 }]);
     expect(folded.matched).toBe(3);
+    // The filter bar counts the folded findings too.
+    expect(folded.counts.find((c) => c.label === 'status')?.values).toEqual([
+      { value: 'firing', count: 2 },
+      { value: 'pending', count: 1 },
+    ]);
     expect(buildBoard(input(groups, { storms }), q([], { storm: 'st1' })).rows).toHaveLength(3);
     expect(buildBoard(input(groups, { storms }), q([], { expandStorms: true })).rows).toHaveLength(3);
     expect(buildBoard(input(groups, { storms }), q([], { storm: 'nope' })).rows).toHaveLength(0);
