@@ -16,7 +16,7 @@ import { createSyncNow } from '../remediate/sync-now.ts';
 import { createEscalationEnder } from '../remediate/human-acts.ts';
 import type { FluxRevisionStore } from '../sources/flux/revision-store.ts';
 import { createRedisGroupReader } from '../track/group-reader.ts';
-import type { Ingest } from '../track/ingest.ts';
+import { readOwnerGroupsAhead, type Ingest } from '../track/ingest.ts';
 import type { TrackStores } from '../track/stores.ts';
 import { createApiRouter } from './api.ts';
 import { createAlertmanagerApiRouter, type AlertmanagerApiDeps } from './api-v2.ts';
@@ -82,6 +82,7 @@ export function createHttpApp(base: HttpBase, stages: HttpStages): express.Expre
       ingest: deps.ingest,
       fluxRevisions: deps.fluxRevisions,
       groupInInventory: (cluster, owner, ref) => deps.kube()?.groupInInventory(cluster, owner, ref),
+      ownerGroupsAhead: (owner) => readOwnerGroupsAhead(stores.owners, owner),
       catalog: deps.catalog,
       cluster: env.MESHDRIFT_CLUSTER,
       senders: deps.senders,

@@ -3,7 +3,7 @@ import type { Catalog } from '../classify/catalog.ts';
 import { applicationToSignal } from '../sources/argocd/application.ts';
 import { argocdWebhookSchema } from '../sources/argocd/webhook.ts';
 import { parseFluxEvent } from '../sources/flux/event.ts';
-import { processFluxEvent } from '../sources/flux/process-event.ts';
+import { processFluxEvent, type FluxEventDeps } from '../sources/flux/process-event.ts';
 import type { FluxRevisionStore } from '../sources/flux/revision-store.ts';
 import type { Ingest } from '../track/ingest.ts';
 import { claimedCluster, scopeRefusal, type Claim, type ScopeRefusal, type Sender, type Senders } from './senders.ts';
@@ -25,6 +25,8 @@ export interface WebhookDeps {
   log: Logger;
   /** The API group of an object in a watched Flux object's inventory (when watches run). */
   groupInInventory?: (cluster: string, owner: OwnerRef, ref: { kind: string; namespace: string; name: string }) => string | undefined;
+  /** Reads an owner's group index ahead, with the Flux revision lookup (sources/flux/process-event.ts). */
+  ownerGroupsAhead?: FluxEventDeps['ownerGroupsAhead'];
 }
 
 export interface WebhookAnswer {
@@ -107,6 +109,7 @@ export async function receiveFlux(
     fluxRevisions: deps.fluxRevisions,
     groupOfKind: (kind: string) => deps.catalog.groupOfKind(kind),
     ...(deps.groupInInventory ? { groupInInventory: deps.groupInInventory } : {}),
+    ...(deps.ownerGroupsAhead ? { ownerGroupsAhead: deps.ownerGroupsAhead } : {}),
     now: deps.now(),
   });
   switch (result.outcome) {

@@ -14,8 +14,8 @@ export interface IngestsInFlight {
 
 export function trackIngestsInFlight(ingestNow: Ingest): IngestsInFlight {
   const ingesting = new Set<Promise<unknown>>();
-  const ingest: Ingest = (signal) => {
-    const running = ingestNow(signal);
+  const ingest: Ingest = (signal, options) => {
+    const running = ingestNow(signal, options);
     ingesting.add(running);
     void running.then(
       () => ingesting.delete(running),

@@ -11,7 +11,7 @@ import type { SignalInput } from './decide.ts';
 import { ownerPath } from '../model/owner.ts';
 import { adoptGroups, groupInputs, scopeOf } from './grouping.ts';
 import type { GroupState } from './group-state.ts';
-import { GroupFindingsLimitError, type TrackStore } from './redis-store.ts';
+import { GroupFindingsLimitError, type CommitMark, type TrackStore } from './redis-store.ts';
 import { ownerGroupsKey } from './keys.ts';
 import { withBudget, type MemoryBudget } from './memory-budget.ts';
 import type { FlushIntents } from './flush-intents.ts';
@@ -36,8 +36,32 @@ export type IngestOutcome =
       reason: string;
     };
 
+/**
+ * What a caller may hand the ingest of one signal (issue #15: fewer dependent round trips per
+ * webhook). `ownerGroups`: the owner's group index, read ahead by the caller in the round trip of
+ * its own read (used only when `owner` is the signal's owner path, else read as usual). `mark`: a
+ * write the signal's last group commit makes in the same script (the Flux revision memory and the
+ * event's processed mark); the outcome's `marked` says whether it was made, else the caller makes
+ * it itself after the ingest, as before.
+ */
+export interface IngestOptions {
+  ownerGroups?: { owner: string; groups: Promise<string[]> };
+  mark?: CommitMark;
+}
+
 /** The one entry point every source calls: classify → group → track (each group's flush recorded with it). */
-export type Ingest = (signal: Signal) => Promise<IngestOutcome>;
+export type Ingest = (signal: Signal, options?: IngestOptions) => Promise<IngestOutcome & { marked?: boolean }>;
+
+/**
+ * Reads the owner's group index now (its reply lands with whatever else the caller sends in this
+ * turn of the event loop: one round trip), for {@link IngestOptions.ownerGroups}. A read nobody
+ * awaits (the event turned out a duplicate) fails silently; one awaited fails the ingest as usual.
+ */
+export function readOwnerGroupsAhead(owners: OwnerGroupIndex, owner: string): NonNullable<IngestOptions['ownerGroups']> {
+  const groups = owners.groupsOf(owner);
+  groups.catch(() => undefined);
+  return { owner, groups };
+}
 
 /**
  * Which groups hold findings of an owner. A snapshot must reach every one of them, including
@@ -121,7 +145,7 @@ const isoOrNumber = (ms: number): string => (Number.isFinite(ms) && Math.abs(ms)
 
 export function createIngest(deps: IngestDeps): Ingest {
   const maxSkew = deps.maxSenderSkewMs ?? DEFAULT_MAX_SENDER_SKEW_MS;
-  return async (received) => {
+  return async (received, options) => {
     const refused = signalIdentityIssue(received);
     if (refused !== null) {
       deps.metrics.signalRefused(received.source, refused.field.replace(/\.\d+\./, '.'));
@@ -132,7 +156,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       );
       return { outcome: 'refused', groups: [], findings: 0, field: refused.field, reason: refused.reason };
     }
-    return withBudget(deps.budget, received.resources.length, () => ingestOne(received, deps, maxSkew));
+    return withBudget(deps.budget, received.resources.length, () => ingestOne(received, deps, maxSkew, options));
   };
 }
 
@@ -187,7 +211,12 @@ function checkFindingLimits(
   }
 }
 
-async function ingestOne(received: Signal, deps: IngestDeps, maxSkew: number): Promise<IngestOutcome> {
+async function ingestOne(
+  received: Signal,
+  deps: IngestDeps,
+  maxSkew: number,
+  options: IngestOptions | undefined,
+): Promise<IngestOutcome & { marked?: boolean }> {
   const started = performance.now();
   const policy = deps.policy();
   const now = deps.now();
@@ -206,7 +235,8 @@ async function ingestOne(received: Signal, deps: IngestDeps, maxSkew: number): P
   };
   let inputs: SignalInput[] = groupInputs(signal, findings, policy.route);
   checkFindingLimits(findings.length, inputs, limits, `${scope.owner.kind} ${scope.owner.namespace}/${scope.owner.name}`, refuse);
-  const known = await deps.owners.groupsOf(owner);
+  const ahead = options?.ownerGroups;
+  const known = await (ahead !== undefined && ahead.owner === owner ? ahead.groups : deps.owners.groupsOf(owner));
   // A group to open while the owner has groups this signal is not keyed to: one of them may be
   // the same group under an older key (an upgrade from positional route ids, an edited route).
   const knownSet = new Set(known);
@@ -239,11 +269,17 @@ async function ingestOne(received: Signal, deps: IngestDeps, maxSkew: number): P
   const inhibitRules = deps.inhibition?.rules() ?? [];
   const sourcesAdd = new Map<string, InhibitionSource>();
   const sourcesRemove = new Set<string>();
-  for (const input of inputs) {
+  // The caller's mark rides on the last group's commit: every group before it has committed by
+  // then. (The inhibition sources below come after it: a retry of a signal whose source update
+  // failed would open nothing, so it would not add them either; the mark changes nothing there.)
+  const mark = options?.mark;
+  let marked = false;
+  for (const [i, input] of inputs.entries()) {
     let result: Awaited<ReturnType<TrackStore['apply']>>;
+    const last = i === inputs.length - 1;
     try {
       // A group the owner's index does not name is most likely new: its batch may skip the read.
-      result = await deps.store.apply(input, now, { absent: !knownSet.has(input.groupKey) });
+      result = await deps.store.apply(input, now, { absent: !knownSet.has(input.groupKey), ...(last && mark ? { mark } : {}) });
     } catch (err) {
       // Several owners together grew the group past the bound (the store checks it on commit).
       if (err instanceof GroupFindingsLimitError) refuse('group', `${err.message}; groups before it in this signal were tracked`);
@@ -271,6 +307,7 @@ async function ingestOne(received: Signal, deps: IngestDeps, maxSkew: number): P
     }
     changed ||= result.changed;
     stale ||= result.stale;
+    if (last) marked = result.marked === true;
   }
   if (deps.inhibition && (sourcesAdd.size > 0 || sourcesRemove.size > 0)) {
     await deps.inhibition.sources.update(
@@ -282,7 +319,7 @@ async function ingestOne(received: Signal, deps: IngestDeps, maxSkew: number): P
   const outcome = changed ? 'tracked' : stale ? 'stale' : 'unchanged';
   if (outcome !== 'tracked') deps.metrics.dedupSuppressed(signal.source);
   deps.metrics.ingestDuration(signal.source, (performance.now() - started) / 1000);
-  return { outcome, groups: inputs.map((i) => i.groupKey), findings: findings.length };
+  return { outcome, groups: inputs.map((i) => i.groupKey), findings: findings.length, ...(marked ? { marked } : {}) };
 }
 
 /** A snapshot's comparison time, for every group it reaches (track/decide.ts). */

@@ -50,9 +50,9 @@ export function createLastSignals(redis: Redis, keyPrefix: string, now: () => nu
     redis.eval(NOTE, 1, key, field, String(at), String(MAX_LAST_SIGNALS), String(LAST_SIGNAL_TTL_SECONDS)).catch(() => written.delete(field));
   };
   return {
-    wrap: (ingest) => (signal) => {
+    wrap: (ingest) => (signal, options) => {
       note(signal);
-      return ingest(signal);
+      return ingest(signal, options);
     },
     async list() {
       const hash = await redis.hgetall(key);

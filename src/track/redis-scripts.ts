@@ -18,7 +18,10 @@ import type { Redis } from 'ioredis';
 // if the group has no member yet: the flush it owes is not new), 'rem' (it owes none) or ''
 // (nothing to do), its due time, the number of (field, value) pairs that follow (the group hash fields this commit changes, track/group-layout.ts;
 // value '' drops the field), those pairs, the number of further owners and then their (owner set key,
-// 'add'|'rem') pairs (a batch of signals of several owners commits once: redis-store.ts), then
+// 'add'|'rem') pairs (a batch of signals of several owners commits once: redis-store.ts), the number
+// of marks and then per mark (latest key, seen key, latest value or '', its time, latest ttl s, seen
+// ttl s) (redis-store.ts CommitMark: the Flux revision memory and event mark, written as
+// sources/flux/revision-store.ts COMMIT_SCRIPT writes them), then
 // (fingerprint, severity|mesh|category, +1|-1) per changed firing finding (active-findings.ts). A
 // commit writes only the fields it changes: its cost follows the signal, not the group (issue #15).
 // The owner index and
@@ -104,10 +107,23 @@ if ARGV[5] == 'add' then redis.call('ZADD', KEYS[2], ARGV[6], ARGV[4]) else redi
 if ARGV[7] == 'add' then redis.call('SADD', KEYS[3], ARGV[4]) elseif ARGV[7] == 'rem' then redis.call('SREM', KEYS[3], ARGV[4]) end
 if ARGV[7] ~= '' then redis.call('EXPIRE', KEYS[3], ARGV[10]) end
 local ownersAt = 15 + 2 * tonumber(ARGV[14])
-local deltasAt = ownersAt + 1 + 2 * tonumber(ARGV[ownersAt])
-for i = ownersAt + 1, deltasAt - 1, 2 do
+local marksAt = ownersAt + 1 + 2 * tonumber(ARGV[ownersAt])
+local deltasAt = marksAt + 1 + 6 * tonumber(ARGV[marksAt])
+for i = ownersAt + 1, marksAt - 1, 2 do
   if ARGV[i + 1] == 'add' then redis.call('SADD', ARGV[i], ARGV[4]) else redis.call('SREM', ARGV[i], ARGV[4]) end
   redis.call('EXPIRE', ARGV[i], ARGV[10])
+end
+for i = marksAt + 1, deltasAt - 1, 6 do
+  if ARGV[i + 2] ~= '' then
+    local stored = redis.call('GET', ARGV[i])
+    local newer = false
+    if stored and string.sub(stored, 1, 1) == '{' then
+      local ok, v = pcall(cjson.decode, stored)
+      if ok and type(v) == 'table' and tonumber(v.t) and tonumber(v.t) > tonumber(ARGV[i + 3]) then newer = true end
+    end
+    if not newer then redis.call('SET', ARGV[i], ARGV[i + 2], 'EX', ARGV[i + 4]) end
+  end
+  redis.call('SET', ARGV[i + 1], '1', 'EX', ARGV[i + 5])
 end
 local function count(refs, counts)
   for i = deltasAt, #ARGV, 3 do
@@ -290,7 +306,7 @@ export type CasRedis = Redis & {
     flushIntent: 'set' | 'nx' | 'rem' | '',
     flushDueAt: number,
     fieldPairs: number,
-    /** Then the pairs, the number of further owners, their (owner set key, op) pairs, the deltas. */
+    /** Then the pairs, the number of further owners, their (owner set key, op) pairs, the number of marks, their six values each, the deltas. */
     ...fieldsOwnersThenDeltas: Array<string | number>
   ): Promise<number>;
   meshdriftFlushClaim(dueKey: string, horizonMs: number, leaseUntilMs: number, most: number, groupKeyPrefix: string): Promise<string[]>;

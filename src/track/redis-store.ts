@@ -51,7 +51,7 @@ export interface TrackStore {
    * name it). A batch of such signals, each with findings, skips the read and commits as a new
    * group; when the group exists after all, the compare-and-set says so and it is read as usual.
    */
-  apply(input: SignalInput, now: number, hint?: { absent?: boolean }): Promise<ApplyResult<SignalView>>;
+  apply(input: SignalInput, now: number, hint?: { absent?: boolean; mark?: CommitMark }): Promise<ApplyResult<SignalView> & { marked?: boolean }>;
   /**
    * Runs the flush `flushSeq` of a group: decides the notification and commits it. `context` is
    * called with the group's current state (silences, inhibition, time intervals need it).
@@ -73,6 +73,23 @@ export type FlushOutcome =
    * the local clock of whichever replica looks, so a replica whose clock is ahead runs them early.
    */
   | { kind: 'early'; dueAt: number };
+
+/**
+ * A write made by the commit of a signal's group, in the same script (issue #15: one round trip
+ * fewer per Flux webhook): `latest` (JSON with a number `t`) is stored at `latestKey` unless the
+ * value there has a later `t` ('' stores nothing), and `seenKey` is set to '1'; each with its TTL.
+ * The Flux revision memory and the event's processed mark (sources/flux/revision-store.ts) in the
+ * forms that store writes itself. The keys are built from the store's prefix (one Cluster slot).
+ * Made only when the commit writes the group; `marked` in the answer says it was.
+ */
+export interface CommitMark {
+  latestKey: string;
+  latest: string;
+  latestAt: number;
+  latestTtlSeconds: number;
+  seenKey: string;
+  seenTtlSeconds: number;
+}
 
 /** A commit that lost its compare-and-set MAX_ATTEMPTS times in a row: the webhook answers 503 (net/unavailable.ts). */
 export class TrackConflictError extends ContentionError {
@@ -275,6 +292,8 @@ interface Commit {
   firstSeen: number;
   /** A batch's: per owner, 'add'|'rem' the group from its owner's groups, '' leave it. Absent for a flush. */
   ownerOps?: ReadonlyArray<{ scope: SignalScope; op: 'add' | 'rem' | '' }>;
+  /** A batch's: the marks of its signals that were applied (CommitMark). */
+  marks?: readonly CommitMark[];
   deltas: ReturnType<typeof activeFindingsDelta>;
 }
 
@@ -330,6 +349,8 @@ async function commit(store: StoreCtx, c: Commit): Promise<boolean> {
     ...fields.flat(),
     further.length,
     ...further.flatMap((o) => [ownerGroupsKey(keyPrefix, ownerPath(o.scope)), o.op]),
+    c.marks?.length ?? 0,
+    ...(c.marks ?? []).flatMap((m) => [m.latestKey, m.seenKey, m.latest, m.latestAt, m.latestTtlSeconds, m.seenTtlSeconds]),
     ...c.deltas.flatMap((d) => [d.fingerprint, d.field, String(d.delta)]),
   );
   if (ok === -1) {
@@ -354,10 +375,11 @@ interface Pending {
   input: SignalInput;
   now: number;
   absent: boolean;
+  mark: CommitMark | undefined;
 }
 
-/** A signal's decision, or why it alone was refused (the batch's other signals go on without it). */
-type BatchOutcome = ApplyResult<SignalView> | Error;
+/** A signal's decision (`marked`: its CommitMark was written with it), or why it alone was refused (the batch's other signals go on without it). */
+type BatchOutcome = (ApplyResult<SignalView> & { marked?: boolean }) | Error;
 
 /** Most signals folded into one commit of a group. */
 const MAX_BATCH_SIGNALS = 256;
@@ -480,11 +502,12 @@ async function decideAndCommit(store: StoreCtx, groupKey: string, batch: readonl
     intent: intentOf(start?.pendingFlush ?? null, view.pendingFlush),
     firstSeen: view.firstSeen,
     ownerOps: ownerOpsOf(read, batch, results, view),
+    marks: batch.flatMap((p, i) => (p.mark === undefined || results[i] instanceof Error ? [] : [p.mark])),
     deltas: activeFindingsDelta(start, view),
   });
   if (!ok) return undefined;
   // Every signal of the batch answers with the state committed (the flush it must see scheduled).
-  return results.map((r) => (r instanceof Error ? r : { ...r, next: view }));
+  return results.map((r, i) => (r instanceof Error ? r : { ...r, next: view, ...(batch[i]?.mark === undefined ? {} : { marked: true }) }));
 }
 
 export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore {
@@ -501,7 +524,7 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
   const store: StoreCtx = { opts, redis, keyPrefix, retention, firingTtl, maxGroups, clock, cas, findingsKeys };
   // Signals for one group on this replica are folded into one commit per batch (issue #15): they
   // never race each other's compare-and-set; other replicas' commits still do.
-  const batches = createKeyedBatches<Pending, ApplyResult<SignalView>>(async (groupKey, batch) => {
+  const batches = createKeyedBatches<Pending, ApplyResult<SignalView> & { marked?: boolean }>(async (groupKey, batch) => {
     let conflicts = 0;
     const results = await retrying(groupKey, async () => {
       const r = await applyBatch(store, groupKey, batch);
@@ -515,7 +538,7 @@ export function createRedisTrackStore(opts: RedisTrackStoreOptions): TrackStore 
   return {
     get: async (groupKey) => (await readWhole(store, groupKey)).state,
 
-    apply: (input, now, hint) => batches(input.groupKey, { input, now, absent: hint?.absent === true }),
+    apply: (input, now, hint) => batches(input.groupKey, { input, now, absent: hint?.absent === true, mark: hint?.mark }),
 
     flush: (groupKey, epoch, flushSeq, context) =>
       retrying<FlushOutcome>(groupKey, async () => {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { OwnerRef, Signal, SignalSource } from '../../model/signal.ts';
-import type { Ingest, IngestOutcome } from '../../track/ingest.ts';
+import { toolOf, type OwnerRef, type Signal, type SignalSource } from '../../model/signal.ts';
+import { ownerPath } from '../../model/owner.ts';
+import type { Ingest, IngestOptions, IngestOutcome } from '../../track/ingest.ts';
 import { fluxRevisionOf, type FluxEvent } from './event.ts';
 import { interpretFluxEvent, ownerOf, revisionToRemember } from './normalize.ts';
 import type { FluxRevisionStore } from './revision-store.ts';
@@ -30,6 +31,11 @@ export interface FluxEventDeps {
   groupOfKind: (kind: string) => string;
   /** The group of one object from the owner's inventory, when known (it beats the catalog). */
   groupInInventory?: (cluster: string, owner: OwnerRef, ref: { kind: string; namespace: string; name: string }) => string | undefined;
+  /**
+   * Starts the read of an owner's group index (track/ingest.ts readOwnerGroupsAhead), so that it
+   * goes out with the revision lookup: one round trip, not two, before the group commit (issue #15).
+   */
+  ownerGroupsAhead?: (ownerPath: string) => NonNullable<IngestOptions['ownerGroups']>;
   now: number;
 }
 
@@ -47,7 +53,10 @@ export type FluxEventOutcome =
 export async function processFluxEvent(event: FluxEvent, deps: FluxEventDeps): Promise<FluxEventOutcome> {
   const owner = ownerOf(event);
   const eventId = fluxEventId(event);
-  const { previous, seen } = await deps.fluxRevisions.lookup(deps.cluster, owner, eventId);
+  const lookup = deps.fluxRevisions.lookup(deps.cluster, owner, eventId);
+  // Sent in this same turn of the event loop as the lookup: both replies come in one round trip.
+  const ahead = deps.ownerGroupsAhead?.(ownerPath({ cluster: deps.cluster, tool: toolOf(deps.source, owner), owner }));
+  const { previous, seen } = await lookup;
   if (seen) return { outcome: 'duplicate' };
 
   // Reconcile time, bounded so a sender cannot pin the memory in the future.
@@ -62,11 +71,21 @@ export async function processFluxEvent(event: FluxEvent, deps: FluxEventDeps): P
     groupOfKind: deps.groupOfKind,
     now: deps.now,
   });
+  const revision = revisionToRemember(event);
+  const remember = revision === undefined ? undefined : { revision, at: reconciledAt };
   let outcome: FluxEventOutcome;
+  let marked = false;
   switch (interpretation.kind) {
     case 'drift': {
       const signal = withInventoryGroups({ ...interpretation.signal, source: deps.source }, deps);
-      outcome = { outcome: 'drift', signal, result: await deps.ingest(signal) };
+      // The revision memory and the processed mark ride on the signal's last group commit (only
+      // once every group committed); when no commit wrote (nothing changed), they are written below.
+      const { marked: done, ...result } = await deps.ingest(signal, {
+        ...(ahead === undefined ? {} : { ownerGroups: ahead }),
+        ...(deps.fluxRevisions.mark === undefined ? {} : { mark: deps.fluxRevisions.mark(deps.cluster, owner, remember, eventId) }),
+      });
+      marked = done === true;
+      outcome = { outcome: 'drift', signal, result };
       break;
     }
     case 'rollout':
@@ -76,8 +95,7 @@ export async function processFluxEvent(event: FluxEvent, deps: FluxEventDeps): P
       outcome = { outcome: 'ignored', why: interpretation.why };
       break;
   }
-  const revision = revisionToRemember(event);
-  await deps.fluxRevisions.commit(deps.cluster, owner, revision === undefined ? undefined : { revision, at: reconciledAt }, eventId);
+  if (!marked) await deps.fluxRevisions.commit(deps.cluster, owner, remember, eventId);
   return outcome;
 }
 
