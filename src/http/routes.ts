@@ -20,6 +20,7 @@ import { readOwnerGroupsAhead, type Ingest } from '../track/ingest.ts';
 import type { TrackStores } from '../track/stores.ts';
 import { createApiRouter } from './api.ts';
 import { createAlertmanagerApiRouter, type AlertmanagerApiDeps } from './api-v2.ts';
+import type { RequestListener } from 'node:http';
 import { createServer, type ServerDeps } from './server.ts';
 import { createSlackActionsRouter, slackAuditEntry } from './slack-actions.ts';
 import { redisUnavailable, type UnavailableReason } from '../net/unavailable.ts';
@@ -69,8 +70,8 @@ export interface HttpStages {
 
 type HttpAppDeps = HttpBase & HttpStages;
 
-/** The express app behind the socket: webhooks, the JSON API, Slack buttons (when SLACK_SIGNING_SECRET is set), probes, metrics. */
-export function createHttpApp(base: HttpBase, stages: HttpStages): express.Express {
+/** The handler behind the socket: webhooks, the JSON API, Slack buttons (when SLACK_SIGNING_SECRET is set), probes, metrics. */
+export function createHttpApp(base: HttpBase, stages: HttpStages): RequestListener {
   const deps: HttpAppDeps = { ...base, ...stages };
   const { env, redis, stores, queues, audit, policy, metrics, log, now } = deps;
   // 503 (the sender retries) when Redis is down, busy, loading, failing over, or a write lost to contention.

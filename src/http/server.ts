@@ -1,10 +1,11 @@
-import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
+import type { IncomingMessage, OutgoingHttpHeaders, RequestListener, ServerResponse } from 'node:http';
+import express, { type ErrorRequestHandler } from 'express';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { GroupLimitError } from '../track/redis-store.ts';
 import { badRequest, HttpError, payloadTooLarge, requestTimeout, unsupportedMediaType } from './errors.ts';
 import { contentTypeProblem } from './content-type.ts';
-import { receiveArgocd, receiveFlux, type WebhookAnswer, type WebhookDeps } from './webhooks.ts';
+import { receiveArgocd, receiveFlux, type WebhookDeps } from './webhooks.ts';
 import { FindingsLimitError } from '../track/ingest.ts';
 import { retryAfterSeconds, unavailableMessage, type UnavailableReason } from '../net/unavailable.ts';
 
@@ -47,7 +48,7 @@ export interface ServerDeps {
   maxBodyBytes?: { argocd?: number; flux?: number };
 }
 
-function header(req: Request, name: string): string | undefined {
+function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
 }
@@ -67,7 +68,7 @@ function contentEncodingProblem(contentEncoding: string | undefined): string | u
  * the declared or received length passes the limit: express.raw would first drain the whole body
  * (however long the sender takes) before answering 413.
  */
-function readRawBody(req: Request, limit: number, timeoutMs: number): Promise<Buffer> {
+function readRawBody(req: IncomingMessage, limit: number, timeoutMs: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const tooLarge = () => payloadTooLarge(`body larger than ${limit} bytes`);
     if (Number(header(req, 'content-length') ?? 0) > limit) {
@@ -96,83 +97,106 @@ function readRawBody(req: Request, limit: number, timeoutMs: number): Promise<Bu
   });
 }
 
-/** The express app: webhooks, probes and metrics. No listening here; app.ts owns the socket. */
-export function createServer(deps: ServerDeps): express.Express {
+/** A JSON answer as express's `res.status(status).json(body)` writes it (no ETag: none is cacheable). */
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: OutgoingHttpHeaders = {}): void {
+  // Answered already: nothing more to say (a second answer would throw ERR_HTTP_HEADERS_SENT).
+  if (res.headersSent) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) }).end(text);
+}
+
+type Webhook = 'argocd' | 'flux';
+const SOURCE = { argocd: 'argocd-webhook', flux: 'flux-webhook' } as const;
+
+/**
+ * One webhook request, start to answer, on node:http's own request and response (issue #15: no
+ * router or middleware stack per webhook): the headers are checked, then the raw body is read
+ * (signatures are computed over the exact bytes), then `receive` runs. Every refusal before the
+ * body is read closes the connection: the rest of the body is never read.
+ */
+function webhookHandler(deps: ServerDeps) {
+  const bodyTimeoutMs = deps.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
+  const limits = { argocd: deps.maxBodyBytes?.argocd ?? ARGOCD_MAX_BODY_BYTES, flux: deps.maxBodyBytes?.flux ?? MAX_BODY_BYTES };
+  // Argo CD may send no Content-Type (its webhook service sends only the headers it is given): fine
+  // when a token protects the webhook, refused (415) when it is open. Flux's generic providers
+  // always send application/json.
+  const missingContentTypeOk = { argocd: () => deps.webhooks.senders.has('argocd'), flux: () => false };
+  const receive = {
+    argocd: (req: IncomingMessage, body: Buffer) => receiveArgocd(body, header(req, 'authorization'), deps.webhooks),
+    flux: (req: IncomingMessage, body: Buffer) =>
+      receiveFlux(body, { signature: header(req, 'x-signature'), authorization: header(req, 'authorization') }, deps.webhooks),
+  };
+  const refuse = (webhook: Webhook, req: IncomingMessage, res: ServerResponse, err: HttpError): void => {
+    const limit = limits[webhook];
+    if (err.status === 413) {
+      const setting = webhook === 'argocd' ? 'MESHDRIFT_ARGOCD_MAX_BODY' : 'MESHDRIFT_FLUX_MAX_BODY';
+      deps.log.warn(
+        { webhook, limit, contentLength: header(req, 'content-length') },
+        `webhook body over ${setting} (${limit} bytes): refused with 413, which the sender does not retry`,
+      );
+      deps.metrics.limitHit('webhook_body');
+    }
+    deps.metrics.signalReceived(SOURCE[webhook], err.outcome);
+    sendJson(res, err.status, { error: err.message }, { connection: 'close' });
+  };
+  return async (webhook: Webhook, req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const source = SOURCE[webhook];
+    const problem = contentTypeProblem(header(req, 'content-type'), missingContentTypeOk[webhook]()) ?? contentEncodingProblem(header(req, 'content-encoding'));
+    if (problem !== undefined) {
+      refuse(webhook, req, res, unsupportedMediaType(problem));
+      return;
+    }
+    let body: Buffer;
+    try {
+      body = await readRawBody(req, limits[webhook], bodyTimeoutMs);
+    } catch (err) {
+      if (err instanceof HttpError) refuse(webhook, req, res, err);
+      else answerWebhookError(deps, source, deps.log.child({ source, delivery: header(req, 'x-request-id') }), res, err);
+      return;
+    }
+    try {
+      const answer = await receive[webhook](req, body).catch((err: unknown) => {
+        // Past a findings bound: refused whole, said to the sender (ingest logged and counted it).
+        throw err instanceof FindingsLimitError ? payloadTooLarge(err.message) : err;
+      });
+      deps.metrics.signalReceived(source, answer.outcome === 'duplicate' ? 'unchanged' : answer.outcome);
+      sendJson(res, 202, answer.body);
+    } catch (err) {
+      answerWebhookError(deps, source, deps.log.child({ source, delivery: header(req, 'x-request-id') }), res, err);
+    }
+  };
+}
+
+/**
+ * The HTTP handler: POST /webhooks/argocd and /webhooks/flux answered straight from node:http
+ * (issue #15: express's router, its request and response objects cost a webhook a share of its
+ * time); every other request, and a webhook path spelled otherwise (a query string, a trailing
+ * slash, other letter case), goes to the express app, whose routes run the same handler. No
+ * listening here; app.ts owns the socket.
+ */
+export function createServer(deps: ServerDeps): RequestListener {
+  const handleWebhook = webhookHandler(deps);
+  const app = expressApp(deps, handleWebhook);
+  return (req, res) => {
+    if (req.method === 'POST') {
+      const webhook = req.url === '/webhooks/flux' ? 'flux' : req.url === '/webhooks/argocd' ? 'argocd' : undefined;
+      if (webhook !== undefined) {
+        void handleWebhook(webhook, req, res);
+        return;
+      }
+    }
+    app(req, res);
+  };
+}
+
+/** The express app: webhooks (the same handler), the APIs, the web page, probes and metrics. */
+function expressApp(deps: ServerDeps, handleWebhook: ReturnType<typeof webhookHandler>): express.Express {
   const app = express();
   app.disable('x-powered-by');
   // No ETag on answers: none is cacheable, and hashing every webhook's answer costs time (issue #15).
   app.set('etag', false);
-  const bodyTimeoutMs = deps.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
-  /**
-   * Checks the headers, then reads the raw body (signatures are computed over the exact bytes).
-   * Every refusal closes the connection: the rest of the body is never read.
-   */
-  const limits = { argocd: deps.maxBodyBytes?.argocd ?? ARGOCD_MAX_BODY_BYTES, flux: deps.maxBodyBytes?.flux ?? MAX_BODY_BYTES };
-  const readBody =
-    (webhook: 'argocd' | 'flux', missingContentTypeOk: () => boolean): RequestHandler =>
-    (req, res, next) => {
-      const limit = limits[webhook];
-      const refuse = (err: HttpError) => {
-        res.set('Connection', 'close');
-        if (err.status === 413) {
-          const setting = webhook === 'argocd' ? 'MESHDRIFT_ARGOCD_MAX_BODY' : 'MESHDRIFT_FLUX_MAX_BODY';
-          deps.log.warn(
-            { webhook, limit, contentLength: header(req, 'content-length') },
-            `webhook body over ${setting} (${limit} bytes): refused with 413, which the sender does not retry`,
-          );
-          deps.metrics.limitHit('webhook_body');
-        }
-        next(err);
-      };
-      const problem = contentTypeProblem(header(req, 'content-type'), missingContentTypeOk()) ?? contentEncodingProblem(header(req, 'content-encoding'));
-      if (problem !== undefined) {
-        refuse(unsupportedMediaType(problem));
-        return;
-      }
-      readRawBody(req, limit, bodyTimeoutMs).then(
-        (body) => {
-          req.body = body;
-          next();
-        },
-        (err: unknown) => (err instanceof HttpError ? refuse(err) : next(err)),
-      );
-    };
-
-  const webhook =
-    (source: 'argocd-webhook' | 'flux-webhook', receive: (req: Request) => Promise<WebhookAnswer>) =>
-    async (req: Request, res: Response): Promise<void> => {
-      try {
-        const answer = await receive(req).catch((err: unknown) => {
-          // Past a findings bound: refused whole, said to the sender (ingest logged and counted it).
-          throw err instanceof FindingsLimitError ? payloadTooLarge(err.message) : err;
-        });
-        deps.metrics.signalReceived(source, answer.outcome === 'duplicate' ? 'unchanged' : answer.outcome);
-        // Written straight to the socket (express's json/send would look up types, test freshness
-        // and more for every webhook; issue #15): the same status, headers and body.
-        const body = JSON.stringify(answer.body);
-        res.writeHead(202, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) }).end(body);
-      } catch (err) {
-        answerWebhookError(deps, source, deps.log.child({ source, delivery: header(req, 'x-request-id') }), res, err);
-      }
-    };
-
-  const bodyOf = (req: Request): Buffer => (Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
-
-  // Argo CD may send no Content-Type (its webhook service sends only the headers it is given): fine
-  // when a token protects the webhook, refused (415) when it is open.
-  app.post(
-    '/webhooks/argocd',
-    readBody('argocd', () => deps.webhooks.senders.has('argocd')),
-    webhook('argocd-webhook', (req) => receiveArgocd(bodyOf(req), header(req, 'authorization'), deps.webhooks)),
-  );
-  // Flux's generic providers always send application/json.
-  app.post(
-    '/webhooks/flux',
-    readBody('flux', () => false),
-    webhook('flux-webhook', (req) =>
-      receiveFlux(bodyOf(req), { signature: header(req, 'x-signature'), authorization: header(req, 'authorization') }, deps.webhooks),
-    ),
-  );
+  app.post('/webhooks/argocd', (req, res) => handleWebhook('argocd', req, res));
+  app.post('/webhooks/flux', (req, res) => handleWebhook('flux', req, res));
 
   if (deps.api) app.use('/api/v1', deps.api);
   if (deps.apiV2) app.use('/api/v2', deps.apiV2);
@@ -206,19 +230,19 @@ function answerWebhookError(
   deps: Pick<ServerDeps, 'metrics' | 'isUnavailable'>,
   source: 'argocd-webhook' | 'flux-webhook',
   log: Logger,
-  res: Response,
+  res: ServerResponse,
   err: unknown,
 ): void {
   let unavailable: UnavailableReason | undefined;
   if (err instanceof HttpError) {
     deps.metrics.signalReceived(source, err.outcome);
     log.warn({ status: err.status, error: err.message }, 'webhook rejected');
-    res.status(err.status).json({ error: err.message });
+    sendJson(res, err.status, { error: err.message });
   } else if (err instanceof GroupLimitError) {
     // Refused, not lost: the sender retries (Argo CD notifications and Flux do on a 5xx).
     deps.metrics.signalReceived(source, 'unavailable');
     log.warn({ error: err.message }, 'webhook not processed: alert group limit reached');
-    res.status(503).set('Retry-After', '60').json({ error: err.message });
+    sendJson(res, 503, { error: err.message }, { 'retry-after': '60' });
   } else if ((unavailable = deps.isUnavailable(err)) !== undefined) {
     // Nothing of this signal is lost: what committed stays, the rest comes with the sender's retry.
     deps.metrics.signalReceived(source, 'unavailable');
@@ -227,14 +251,11 @@ function answerWebhookError(
       { reason: unavailable, error: err instanceof Error ? err.message : String(err) },
       'webhook not processed: Redis unavailable or contended; answered 503',
     );
-    res
-      .status(503)
-      .set('Retry-After', String(retryAfterSeconds(unavailable)))
-      .json({ error: unavailableMessage(unavailable) });
+    sendJson(res, 503, { error: unavailableMessage(unavailable) }, { 'retry-after': String(retryAfterSeconds(unavailable)) });
   } else {
     deps.metrics.signalReceived(source, 'unavailable');
     log.error({ err }, 'webhook failed');
-    res.status(500).json({ error: 'internal error; nothing was tracked, retry later' });
+    sendJson(res, 500, { error: 'internal error; nothing was tracked, retry later' });
   }
 }
 
