@@ -30,10 +30,13 @@ export const REMEDIATION_OUTCOMES = [
 export const remediationOutcomeSchema = z.enum(REMEDIATION_OUTCOMES);
 export type RemediationOutcome = z.infer<typeof remediationOutcomeSchema>;
 
-/** What produced a record: a remediation receiver, a Slack button, or a PagerDuty acknowledge. */
-export const AUDIT_KINDS = ['remediation', 'slack-action', 'pagerduty'] as const;
-/** Remediation actions, and what a Slack button or a PagerDuty event asks for. */
-export const AUDIT_ACTIONS = [...REMEDIATION_ACTIONS, 'sync', 'silence', 'acknowledge'] as const;
+/**
+ * What produced a record: a remediation receiver, a Slack button, a PagerDuty acknowledge, or a
+ * write on the web page (issue #21). A replica of an older version skips `web` records (unknown kind).
+ */
+export const AUDIT_KINDS = ['remediation', 'slack-action', 'pagerduty', 'web'] as const;
+/** Remediation actions, and what a Slack button, a PagerDuty event or the web page asks for. */
+export const AUDIT_ACTIONS = [...REMEDIATION_ACTIONS, 'sync', 'silence', 'acknowledge', 'expire', 'retry'] as const;
 
 export const auditEntrySchema = z.object({
   /** Records written before kinds existed were all remediation. */

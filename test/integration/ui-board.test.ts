@@ -162,6 +162,9 @@ describe.skipIf(chromiumMissing() && process.env['CI'] !== 'true')('the web page
     await page.waitForURL(/\/ui\/incidents\//);
     await expect.poll(() => page.locator('#timeline').textContent()).toMatch(/silence \S+ created/);
     expect(await page.locator('#timeline').textContent()).toContain('Acknowledged: alice');
+    // The click is in the audit trail too, as who pressed what.
+    expect(await page.locator('#timeline').textContent()).toContain('web page acknowledge');
+    expect(await page.locator('#timeline').textContent()).toContain('by web:alice');
     await screenshots(page, 'incident');
 
     // The board says acknowledged (a short silence), not firing.

@@ -85,6 +85,10 @@ describe.skipIf(chromiumMissing() && process.env['CI'] !== 'true')('writing on t
     await page.waitForURL(/\/ui\/silences\?created=/);
     expect(await page.locator('#silences-active').textContent()).toContain('namespace="quiet"');
     expect(await page.locator('#silences-active').textContent()).toContain('by alice');
+    const audit = (await (await fetch(`${svc?.url}/api/v1/audit`, { headers: { authorization: `Bearer ${UI_API_TOKEN}` } })).json()) as {
+      records: Array<{ kind: string; action: string; actor: string; silenceId?: string }>;
+    };
+    expect(audit.records).toContainEqual(expect.objectContaining({ kind: 'web', action: 'silence', actor: 'web:alice' }));
 
     // The next drift in that namespace is tracked, shown as silenced, and never sent; a witness
     // drift after it is sent, so the pipeline ran past the quiet one.

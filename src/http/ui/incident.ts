@@ -98,7 +98,9 @@ function auditEvent(r: AuditRecord): TimelineEvent {
       ? `remediation ${r.action}${r.dryRun ? ' (dry run)' : ''}: ${r.outcome}${target}`
       : r.kind === 'slack-action'
         ? `Slack button ${r.action}: ${r.outcome}`
-        : `PagerDuty ${r.action}: ${r.outcome}`;
+        : r.kind === 'web'
+          ? `web page ${r.action}`
+          : `PagerDuty ${r.action}: ${r.outcome}`;
   return { at: r.at, kind, what, by: r.actor, detail: r.reason };
 }
 

@@ -195,6 +195,7 @@ function mountActions(router: express.Router, deps: UiDeps): void {
       parse(csrfOnly, req.body, 'form');
       const id = parse(keyParam, req.params['id'], 'dead letter id');
       if (deps.deadLetters === undefined || (await deps.deadLetters.retry(id)) === 'not-found') throw new UiError(404, 'No such dead letter.');
+      await recordWrite(deps, res, 'retry', { reason: `dead letter ${id} put back in its queue` });
       res.redirect(303, '/ui/sources?done=retried');
     }),
   );
@@ -233,6 +234,7 @@ function mountSilenceViews(router: express.Router, deps: UiDeps, access: ReturnT
       parse(csrfOnly, req.body, 'form');
       const id = parse(keyParam, req.params['id'], 'silence id');
       if ((await deps.silences.expire(id, deps.now())) === null) throw new UiError(404, 'No such silence.');
+      await recordWrite(deps, res, 'expire', { silenceId: id, reason: 'silence expired on the web page' });
       res.redirect(303, '/ui/silences');
     }),
   );
@@ -411,6 +413,7 @@ async function createSilence(deps: UiDeps, access: ReturnType<typeof createUiAcc
   const viewer = viewerOf(res);
   try {
     const id = await saveSilence(deps, { matchers: filtersOf(matchers), duration: form.duration.trim(), comment: form.comment.trim(), createdBy: viewer.user });
+    await recordWrite(deps, res, 'silence', { silenceId: id, reason: `${matchers.join(', ')} for ${form.duration.trim()}: ${form.comment.trim()}` });
     res.redirect(303, `/ui/silences?created=${encodeURIComponent(id)}`);
   } catch (err) {
     if (!(err instanceof UiError) || err.status !== 400) throw err;
@@ -438,13 +441,44 @@ async function acknowledge(deps: UiDeps, req: Request, res: Response): Promise<v
     { name: 'owner', op: '=', value: l.owner.name },
   ];
   const viewer = viewerOf(res);
-  await saveSilence(deps, {
+  const silenceId = await saveSilence(deps, {
     matchers,
     duration: `${Math.max(1, Math.round(deps.ackMs / 60_000))}m`,
     comment: `${ACK_PREFIX}${viewer.user} on the web page`,
     createdBy: viewer.user,
   });
+  await recordWrite(deps, res, 'acknowledge', {
+    cluster: l.cluster,
+    owner: l.owner,
+    groupKey: key,
+    silenceId,
+    reason: `acknowledged for ${Math.round(deps.ackMs / 60_000)}m`,
+  });
   res.redirect(303, `/ui/incidents/${encodeURIComponent(key)}?done=ack`);
+}
+
+/**
+ * A write of the web page in the one audit trail (GET /api/v1/audit, the incident timeline), kind
+ * `web`, actor `web:<user>`, after it is done (Slack clicks are recorded the same way).
+ */
+async function recordWrite(
+  deps: UiDeps,
+  res: Response,
+  action: 'silence' | 'expire' | 'acknowledge' | 'retry',
+  f: { cluster?: string; owner?: GroupState['labels']['owner']; groupKey?: string; silenceId?: string; reason: string },
+): Promise<void> {
+  await deps.audit.append({
+    kind: 'web',
+    at: deps.now(),
+    actor: `web:${viewerOf(res).user}`,
+    action,
+    cluster: f.cluster ?? '',
+    ...(f.owner === undefined ? {} : { owner: f.owner }),
+    ...(f.groupKey === undefined ? {} : { groupKey: f.groupKey }),
+    ...(f.silenceId === undefined ? {} : { silenceId: f.silenceId }),
+    outcome: 'performed',
+    reason: f.reason,
+  });
 }
 
 function uiErrorHandler(deps: UiDeps): express.ErrorRequestHandler {
