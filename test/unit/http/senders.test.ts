@@ -1,14 +1,18 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { describe, expect, it, vi } from 'vitest';
-import { ConfigError, loadEnv } from '../../../src/config/env.ts';
-import { assertNothingOpenByAccident, describeExposure } from '../../../src/http/exposure.ts';
-import { claimedCluster, loadSenders, scopeRefusal, type Sender } from '../../../src/http/senders.ts';
+import type { Sender } from '../../../src/http/senders.ts';
 
 // The real timingSafeEqual, wrapped in a spy: the timing test below counts the compares.
 vi.mock('node:crypto', async (importOriginal) => {
   const actual = await importOriginal<typeof import('node:crypto')>();
   return { ...actual, timingSafeEqual: vi.fn(actual.timingSafeEqual) };
 });
+// Unit files share their worker's module cache (vitest.config.ts, isolate: false): load these afresh,
+// after the mock, so that senders.ts compares with the spy whatever file imported it before.
+vi.resetModules();
+const { ConfigError, loadEnv } = await import('../../../src/config/env.ts');
+const { assertNothingOpenByAccident, describeExposure } = await import('../../../src/http/exposure.ts');
+const { claimedCluster, loadSenders, scopeRefusal } = await import('../../../src/http/senders.ts');
 
 const STAGING = 'staging-argocd-token-0123456789';
 const PROD = 'prod-argocd-token-0123456789abc';
