@@ -8,7 +8,7 @@ import { z } from 'zod';
 /**
  * deploy/slack/manifest.yaml asks for the bot scopes of the Slack Web API methods meshdrift calls,
  * no more and no fewer, and points interactivity at the route meshdrift serves. The methods are read
- * from the code (every `.<family>.<method>(` call in the files that use the Slack client), so a new
+ * from the code (every `<client>.<family>.<method>(` call in the files that use the Slack client), so a new
  * call fails here until its scope is in the table below and in the manifest.
  */
 
@@ -33,7 +33,8 @@ const METHOD_SCOPES: Readonly<Record<string, readonly string[]>> = {
 /** The Web API families (https://docs.slack.dev/reference/methods), as the client's properties. */
 const FAMILIES =
   'admin|api|apps|assistant|auth|bookmarks|bots|calls|canvases|chat|conversations|dialog|dnd|emoji|files|functions|lists|migration|oauth|openid|pins|reactions|reminders|rtm|search|slackLists|stars|team|tooling|usergroups|users|views|workflows';
-const CALL = new RegExp(`\\.(?:${FAMILIES})(?:\\.[A-Za-z]+)+\\(`, 'g');
+/** A method called on a Slack WebClient: `ch.client().chat.update(`, `client.usergroups.users.list(`, `historyClient.conversations.history(`. */
+const CALL = new RegExp(`[cC]lient(?:\\(\\))?\\.((?:${FAMILIES})(?:\\.[A-Za-z]+)+)\\(`, 'g');
 
 function tsFiles(dir: string): string[] {
   return readdirSync(join(ROOT, dir), { withFileTypes: true, recursive: true })
@@ -53,7 +54,7 @@ function calledMethods(): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const file of files) {
     for (const m of code(file).matchAll(CALL)) {
-      const method = m[0].slice(1, -1);
+      const method = m[1] ?? '';
       out.set(method, [...(out.get(method) ?? []), file]);
     }
   }
