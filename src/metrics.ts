@@ -17,7 +17,8 @@ export type LimitName =
   | 'webhook_body'
   | 'flux_event_time'
   | 'snapshot_findings'
-  | 'group_findings';
+  | 'group_findings'
+  | 'ui_board_groups';
 
 /**
  * What a lookup of a lost Slack post (deliver/slack/lost-post.ts) ended in, for the metric:

@@ -103,6 +103,7 @@ export function boardBody(v: BoardView, now: number, canWrite: boolean): Html {
   const shown = v.rows.length;
   return html`<h1>Drift now</h1>
 <p class="summary" id="board-summary">${v.matched} of ${v.total} findings${v.filters.length > 0 ? ' match the filters' : ''}${v.storm === undefined ? '' : html` · storm <code>${v.storm}</code> <a href="${boardHref(v.filters)}">close</a>`}${shown < v.matched ? ` · ${shown} on this page` : ''}</p>
+${v.truncated === undefined ? '' : html`<p class="problem" role="alert">Only the ${v.truncated} most recently started alert groups are read (MESHDRIFT_UI_MAX_GROUPS): the counts and rows leave the others out.</p>`}
 ${filterBar(v, canWrite)}
 ${v.storms.map((s) => stormLine(s, v.filters))}
 ${

@@ -72,6 +72,8 @@ export interface BoardView {
   filters: string[];
   /** The storm the board is opened on, if any. */
   storm?: string;
+  /** The board read its most groups (MESHDRIFT_UI_MAX_GROUPS): newer groups than these were left out. */
+  truncated?: number;
 }
 
 export interface BoardInput {
@@ -86,6 +88,8 @@ export interface BoardInput {
   /** Storms still firing: their members by group key. */
   storms: ReadonlyArray<{ id: string; receiver: string; headline: string; members: ReadonlySet<string> }>;
   now: number;
+  /** Set when the read stopped at this many groups (MESHDRIFT_UI_MAX_GROUPS). */
+  truncatedAt?: number;
 }
 
 export interface BoardQuery {
@@ -244,5 +248,6 @@ export function buildBoard(input: BoardInput, q: BoardQuery): BoardView {
     storms,
     filters: q.filters.map(printMatcher),
     ...(q.storm === undefined ? {} : { storm: q.storm }),
+    ...(input.truncatedAt === undefined ? {} : { truncated: input.truncatedAt }),
   };
 }

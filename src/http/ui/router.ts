@@ -38,7 +38,7 @@ export interface UiDeps {
   group: (groupKey: string) => Promise<GroupState | null>;
   silences: SilenceStore;
   silenceLimits?: SilenceLimits;
-  onLimit?: (limit: SilenceLimitName) => void;
+  onLimit?: (limit: SilenceLimitName | 'ui_board_groups') => void;
   history: NotificationHistory;
   audit: AuditTrail;
   storms?: StormStore;
@@ -338,7 +338,13 @@ async function boardInput(deps: UiDeps): Promise<BoardInput> {
     if (r.kind !== 'remediation') continue;
     for (const f of r.fingerprints) if (!remediation.has(f)) remediation.set(f, { outcome: r.outcome, at: r.at });
   }
+  // At the bound: said on the page and counted, never silent (the rest of the groups are not shown).
+  if (groups.length >= deps.maxGroups) {
+    deps.onLimit?.('ui_board_groups');
+    deps.log.warn({ maxGroups: deps.maxGroups }, 'web page board: MESHDRIFT_UI_MAX_GROUPS active groups read, the rest left out');
+  }
   return {
+    ...(groups.length >= deps.maxGroups ? { truncatedAt: deps.maxGroups } : {}),
     groups,
     silences,
     acks: new Set(active.filter(isAck).map((s) => s.id)),

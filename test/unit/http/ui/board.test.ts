@@ -120,6 +120,13 @@ describe('the board', () => {
     expect(v.filters).toEqual(['cluster="prod"']);
   });
 
+  it('says when the read stopped at MESHDRIFT_UI_MAX_GROUPS', () => {
+    const v = buildBoard(input(groups, { truncatedAt: 2 }), q());
+    expect(v.truncated).toBe(2);
+    expect(boardBody(v, NOW, false).value).toContain('Only the 2 most recently started alert groups are read (MESHDRIFT_UI_MAX_GROUPS)');
+    expect(buildBoard(input(groups), q()).truncated).toBeUndefined();
+  });
+
   it('pages on the server: at most `limit` rows, the page clamped to the last', () => {
     const many = [
       group(
