@@ -225,7 +225,7 @@ describe('Slack 429 then 500, PagerDuty 5xx, for an outage window across many gr
         `Slack ${slack429} x 429 + ${slack500} x 500 (${slackRelay.requests.filter(isLookup).length} history lookups), PagerDuty ${during(pdRelay).length} x 5xx; ` +
         `all delivered or dead ${recoveredAfter} ms after recovery`,
     );
-  }, 90_000);
+  }, 180_000);
 });
 
 // Issue #8 gap, closed: Slack has no idempotency key. When a post lands but its answer never

@@ -75,5 +75,5 @@ describe('Redis killed and restarted mid-stream (AOF on)', () => {
     expect(new Set(delivered).size).toBe(APPS); // every incident, once
     // The fake keeps one message per successful post: a duplicate post would make this APPS + 1.
     expect(slack.messages.size).toBe(APPS);
-  }, 150_000);
+  }, 300_000);
 });
