@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.ts';
-import { primariesOf } from '../redis.ts';
+import { isCluster, primariesOf } from '../redis.ts';
 
 /**
  * The Redis preflight (issue #20), at start and at every reconnect: meshdrift writes to a primary
@@ -133,6 +133,12 @@ export function createRedisPreflight(deps: RedisPreflightDeps): RedisPreflight {
   const { redis, log } = deps;
   let results: PreflightResult[] = [];
   const run = async (): Promise<PreflightResult[]> => {
+    // A Cluster node reached as one server answers MOVED to most keys: say what to set instead.
+    if (!isCluster(redis) && infoFields(await redis.info('cluster')).get('cluster_enabled') === '1') {
+      throw new RedisPreflightError(
+        `Redis preflight: ${nodeName(redis)} is a Redis Cluster node: set REDIS_CLUSTER_NODES (and MESHDRIFT_KEY_PREFIX with a hash tag, e.g. {meshdrift}) instead of REDIS_URL`,
+      );
+    }
     const all = (await Promise.all(primariesOf(redis).map(checkNode))).flat();
     results = PREFLIGHT_CHECKS.flatMap((c) => worst(all, c) ?? []);
     for (const r of results) deps.onResult(r.check, r.state);

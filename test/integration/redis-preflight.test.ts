@@ -68,6 +68,19 @@ describe('the Redis preflight', () => {
     expect(((await ready.json()) as { error: string }).error).toMatch(/^redis preflight: .*maxmemory-policy volatile-lru/);
   });
 
+  it('refuses a Cluster node given as REDIS_URL, saying to use REDIS_CLUSTER_NODES', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshdrift-preflight-'));
+    dirs.push(dir);
+    const node = await own(['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'), '--dir', dir]);
+    appRedis = node.url;
+    const refused = await startService({ redisUrl: node.url, prefix }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(refused).toBeInstanceOf(RedisPreflightError);
+    expect((refused as Error).message).toMatch(/is a Redis Cluster node: set REDIS_CLUSTER_NODES/);
+  });
+
   it('refuses a replica, and reports AOF when it is on', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'meshdrift-preflight-'));
     dirs.push(dir);
