@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { GitOpsTool, OwnerRef, ResourceRef } from './signal.ts';
 
 // A separator that cannot appear in Kubernetes names, so ('a/b','c') and ('a','b/c') differ.
@@ -6,7 +6,8 @@ const SEP = '\u0000';
 
 /** The first `length` hex digits of the SHA-256 of `parts` joined by a separator no part contains. */
 export function digest(parts: readonly string[], length: number): string {
-  return createHash('sha256').update(parts.join(SEP)).digest('hex').slice(0, length);
+  // crypto.hash: one call, no Hash object (the same digest; it runs several times per signal).
+  return hash('sha256', parts.join(SEP), 'hex').slice(0, length);
 }
 
 /**

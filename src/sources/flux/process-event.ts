@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { toolOf, type OwnerRef, type Signal, type SignalSource } from '../../model/signal.ts';
 import { ownerPath } from '../../model/owner.ts';
 import type { Ingest, IngestOptions, IngestOutcome } from '../../track/ingest.ts';
@@ -16,10 +16,11 @@ import type { FluxRevisionStore } from './revision-store.ts';
  */
 export function fluxEventId(e: FluxEvent): string {
   const o = e.involvedObject;
-  return createHash('sha256')
-    .update([o.kind, o.namespace ?? '', o.name, o.uid ?? '', e.reason, e.message, e.timestamp, fluxRevisionOf(e) ?? ''].join('\u0000'))
-    .digest('hex')
-    .slice(0, 32);
+  return hash(
+    'sha256',
+    [o.kind, o.namespace ?? '', o.name, o.uid ?? '', e.reason, e.message, e.timestamp, fluxRevisionOf(e) ?? ''].join('\u0000'),
+    'hex',
+  ).slice(0, 32);
 }
 
 export interface FluxEventDeps {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { OwnerRef } from '../../model/signal.ts';
 import { clusterOwnerId } from '../../model/owner.ts';
@@ -62,7 +62,7 @@ const EVENT_TTL_SECONDS = 24 * 3600;
 
 /** The revision memory of one Flux object (model/owner.ts `clusterOwnerId`, hashed). */
 function revisionKey(prefix: string, cluster: string, owner: OwnerRef): string {
-  const id = createHash('sha256').update(clusterOwnerId(cluster, owner)).digest('hex').slice(0, 32);
+  const id = hash('sha256', clusterOwnerId(cluster, owner), 'hex').slice(0, 32);
   return `${prefix}:flux:revision:${id}`;
 }
 
