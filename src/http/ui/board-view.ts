@@ -56,7 +56,10 @@ function stormLine(s: StormLine, filters: readonly string[]): Html {
 }
 
 function statusCell(r: BoardRow): Html {
-  return html`<span class="status status-${r.status}">${r.status.replaceAll('-', ' ')}</span>${r.because === undefined ? '' : html`<span class="because">${r.because}</span>`}`;
+  // A non-mesh finding the policy keeps out of notifications is marked so whatever else holds it (silenced, inhibited).
+  const mark =
+    r.unnotified !== undefined && r.status !== 'not-notified' ? html`<span class="because unnotified">tracked, not notified: ${r.unnotified}</span>` : '';
+  return html`<span class="status status-${r.status}">${r.status.replaceAll('-', ' ')}</span>${r.because === undefined ? '' : html`<span class="because">${r.because}</span>`}${mark}`;
 }
 
 function rows(v: BoardView, now: number): Html[] {

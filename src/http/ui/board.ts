@@ -14,7 +14,17 @@ import type { GroupState } from '../../track/group-state.ts';
  */
 
 /** Where a finding stands, as the board says it. */
-export const UI_STATUSES = ['pending', 'firing', 'silenced', 'inhibited', 'acknowledged', 'remediating', 'resolved-awaiting-verify', 'resolved'] as const;
+export const UI_STATUSES = [
+  'pending',
+  'firing',
+  'not-notified',
+  'silenced',
+  'inhibited',
+  'acknowledged',
+  'remediating',
+  'resolved-awaiting-verify',
+  'resolved',
+] as const;
 export type UiStatus = (typeof UI_STATUSES)[number];
 
 /** Labels only the board has (never on a finding, so never in a silence made from a filter). */
@@ -46,6 +56,8 @@ export interface BoardRow {
   firstSeen: number;
   route?: string;
   receivers: string[];
+  /** Tracked but kept out of notifications by the policy (`notify_non_mesh: false`, issue #19). */
+  unnotified?: 'non-mesh';
 }
 
 export interface StormLine {
@@ -79,8 +91,8 @@ export interface BoardView {
 export interface BoardInput {
   groups: readonly GroupState[];
   silences: readonly CompiledSilence[];
-  /** Ids of the silences that are acknowledgements (ack = a short silence). */
-  acks: ReadonlySet<string>;
+  /** The silences that are acknowledgements (ack = a short silence), by id: until when and by whom. */
+  acks: ReadonlyMap<string, { until: number; by: string }>;
   rules: readonly CompiledInhibitRule[];
   sources: readonly InhibitionSource[];
   /** The latest remediation outcome per fingerprint (from the audit trail). */
@@ -102,15 +114,21 @@ export interface BoardQuery {
   expandStorms: boolean;
 }
 
+const isoMinute = (ms: number): string => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')}Z`;
+
 function statusOf(f: TrackedFinding, g: GroupState, input: BoardInput, labels: Record<string, string>): { status: UiStatus; because?: string } {
   const rem = input.remediation.get(f.fingerprint);
   if (f.status === 'resolved') {
     return rem?.outcome === 'performed' ? { status: 'resolved-awaiting-verify', because: 'remediation performed, verify pending' } : { status: 'resolved' };
   }
   const silence = silencedBy(labels, input.silences, input.now);
-  if (silence !== null) return { status: input.acks.has(silence) ? 'acknowledged' : 'silenced', because: silence };
+  if (silence !== null) {
+    const ack = input.acks.get(silence);
+    return ack === undefined ? { status: 'silenced', because: silence } : { status: 'acknowledged', because: `until ${isoMinute(ack.until)}, by ${ack.by}` };
+  }
   const inhibition = input.sources.length > 0 ? findInhibition(labels, input.sources, input.rules, f.fingerprint) : null;
   if (inhibition !== null) return { status: 'inhibited', because: `${inhibition.rule} by ${inhibition.sourceId}` };
+  if (f.unnotified !== undefined) return { status: 'not-notified', because: `tracked, not notified: ${f.unnotified}` };
   if (rem?.outcome === 'performed' || rem?.outcome === 'deferred') return { status: 'remediating', because: `remediation ${rem.outcome}` };
   const told = g.lastNotification?.firing.some((n) => n.fingerprint === f.fingerprint) ?? false;
   return told ? { status: 'firing' } : { status: 'pending', because: 'not notified yet (group_wait or pending_for)' };
@@ -145,6 +163,7 @@ function entriesOf(input: BoardInput): Entry[] {
           firstSeen: f.firstSeen,
           ...(g.labels.route === undefined ? {} : { route: g.labels.route }),
           receivers: f.receivers,
+          ...(f.unnotified === undefined ? {} : { unnotified: f.unnotified }),
         },
       });
     }

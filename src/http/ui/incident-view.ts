@@ -8,7 +8,11 @@ import { printMatcher } from '../../route/matcher.ts';
 export interface IncidentLinks {
   /** The group's Slack message, when a Slack receiver posted one. */
   slack?: string;
-  /** The PagerDuty dedup key (the incident's key in PagerDuty), when a PagerDuty receiver has it. */
+  /**
+   * The PagerDuty dedup key, when a PagerDuty receiver has the group. The Events API v2 answers a
+   * trigger with the key only (`status`, `message`, `dedup_key`), never the incident's URL or id, so
+   * the page shows the key to search for in PagerDuty rather than a link.
+   */
   pagerduty?: string;
 }
 
@@ -28,6 +32,7 @@ function findingBlock(f: IncidentFinding, cluster: string | undefined, canWrite:
   return html`<section class="card finding" data-fingerprint="${f.fingerprint}">
 <h3><span class="sev sev-${f.severity}">${f.severity}</span> <span class="mono">${f.api}</span> ${f.namespace === '' ? '' : `${f.namespace}/`}${f.name}</h3>
 <p>${f.state} · ${f.status} · first seen ${when(f.firstSeen)}</p>
+${f.unnotified === undefined ? '' : html`<p class="unnotified">${unnotifiedText(f.unnotified)}</p>`}
 ${f.detail === undefined ? '' : html`<p class="muted">${f.detail}</p>`}
 ${
   f.changes === undefined
@@ -39,6 +44,9 @@ ${f.changedBy.length === 0 ? '' : html`<ul class="changed-by">${f.changedBy.map(
 ${canWrite ? html`<a href="${resourceSilenceHref(f, cluster)}">Silence this resource</a>` : ''}</p>
 </section>`;
 }
+
+/** The mark of a finding the policy tracks but keeps out of notifications (issue #19's `notify_non_mesh`). */
+export const unnotifiedText = (why: 'non-mesh'): string => `tracked, not notified: ${why} (notify_non_mesh is off in the policy)`;
 
 function event(e: TimelineEvent): Html {
   return html`<li data-kind="${e.kind}">${when(e.at)} <span class="what">${e.what}</span>${e.by === undefined ? '' : html` <span class="muted">by ${e.by}</span>`}${e.detail === undefined ? '' : html`<span class="because">${e.detail}</span>`}</li>`;
@@ -68,10 +76,15 @@ export function incidentBody(i: Incident, links: IncidentLinks, st: IncidentPage
 <p class="summary">${i.status}${i.firstSeen === undefined ? '' : html` · first seen ${when(i.firstSeen)}`}${l?.route === undefined ? '' : ` · route ${l.route}`}${l?.receiver === undefined ? '' : ` · receiver ${l.receiver}`}${l?.project ? ` · project ${l.project}` : ''}</p>
 <div class="links actions">
 ${links.slack === undefined ? '' : html`<a href="${safeHref(links.slack)}" rel="noreferrer">Slack message</a>`}
-${links.pagerduty === undefined ? '' : html`<span>PagerDuty incident key <code>${links.pagerduty}</code></span>`}
-${canWrite ? html`<a class="button" id="silence-incident" href="${silenceHref}">Silence…</a>` : ''}
 ${
-  canWrite && i.status === 'firing'
+  links.pagerduty === undefined
+    ? ''
+    : html`<span id="pagerduty-key">PagerDuty dedup key <code>${links.pagerduty}</code> <span class="muted">(no link: PagerDuty's Events API answers with the key, not the incident's address; search for the key in PagerDuty)</span></span>`
+}
+${canWrite ? html`<a class="button" id="silence-incident" href="${silenceHref}">Silence…</a>` : ''}
+${i.ack === undefined ? '' : html`<span class="status status-acknowledged" id="ack-state">acknowledged (until ${when(i.ack.until)}, by ${i.ack.by})</span>`}
+${
+  canWrite && i.status === 'firing' && i.ack === undefined
     ? html`<form class="inline" method="post" action="/ui/incidents/${encodeURIComponent(i.groupKey)}/ack">${csrfField(csrf)}<button type="submit" id="ack">Acknowledge</button></form>`
     : ''
 }

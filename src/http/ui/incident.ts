@@ -8,6 +8,7 @@ import { matchesAll, printMatcher } from '../../route/matcher.ts';
 import type { AuditRecord } from '../../remediate/audit.ts';
 import type { GroupState } from '../../track/group-state.ts';
 import type { HistoryEntry } from '../../track/history.ts';
+import { isAck } from './silences-view.ts';
 
 /**
  * An incident (one alert group) as the incident page and GET /ui/api/incidents/{key} show it: its
@@ -28,6 +29,8 @@ export interface IncidentFinding {
   changes?: { source: string; lines: string[]; omitted: number };
   changedBy: string[];
   links: { argocd?: string; commit?: string };
+  /** Tracked but kept out of notifications by the policy (`notify_non_mesh: false`, issue #19). */
+  unnotified?: 'non-mesh';
 }
 
 export interface TimelineEvent {
@@ -47,6 +50,8 @@ export interface Incident {
   timeline: TimelineEvent[];
   /** Matchers for "silence this incident" (cluster and owner). */
   matchers: string[];
+  /** An active acknowledgement (a short silence made by "Acknowledge") covering every firing finding. */
+  ack?: { silenceId: string; until: number; by: string };
 }
 
 /** Events kept on one timeline; the oldest beyond it are left out (and counted). */
@@ -69,7 +74,27 @@ function findingView(f: TrackedFinding, links: LinkContext | undefined): Inciden
       : { changes: { source: changeSourceText(f.changes.source), lines: f.changes.changes.map(changeText), omitted: Math.max(0, f.changes.omitted ?? 0) } }),
     changedBy: (f.attribution ?? []).map(attributionText),
     links: { ...(l.argocd === undefined ? {} : { argocd: l.argocd }), ...(l.commit === undefined ? {} : { commit: l.commit }) },
+    ...(f.unnotified === undefined ? {} : { unnotified: f.unnotified }),
   };
+}
+
+/**
+ * The acknowledgement covering the group now: an active ack silence matching every firing finding
+ * (the one that ends last when several do). None when nothing fires: there is nothing to acknowledge.
+ */
+export function activeAck(group: GroupState | null, silences: readonly Silence[], now: number): Incident['ack'] {
+  const firing = Object.values(group?.findings ?? {})
+    .filter((f) => f.status === 'firing')
+    .map((f) => findingLabels(f));
+  if (firing.length === 0) return undefined;
+  const acks = silences.filter(isAck);
+  let best: Incident['ack'];
+  for (const s of compileSilences(acks)) {
+    if (s.startsAt > now || s.endsAt <= now || !firing.every((l) => matchesAll(s.matchers, l))) continue;
+    if (best !== undefined && best.until >= s.endsAt) continue;
+    best = { silenceId: s.id, until: s.endsAt, by: acks.find((x) => x.id === s.id)?.createdBy ?? '' };
+  }
+  return best;
 }
 
 /** Labels of what a history entry names, enough to match silences made on the page or in Slack. */
@@ -149,6 +174,7 @@ export function buildIncident(groupKey: string, src: IncidentSources): Incident 
     ...silenceEvents(src.silences, labelSets, src.now),
   ].sort((a, b) => a.at - b.at);
   const latest = history.reduce<HistoryEntry | undefined>((a, e) => (a === undefined || e.at > a.at ? e : a), undefined);
+  const ack = activeAck(src.group, src.silences, src.now);
   const status =
     src.group === null ? (latest?.status ?? 'unknown') : Object.values(src.group.findings).some((f) => f.status === 'firing') ? 'firing' : 'resolved';
   return {
@@ -158,6 +184,7 @@ export function buildIncident(groupKey: string, src: IncidentSources): Incident 
     ...(firstSeen === undefined ? {} : { firstSeen }),
     findings,
     timeline: timeline.slice(-MAX_TIMELINE),
+    ...(ack === undefined ? {} : { ack }),
     matchers:
       labels === undefined
         ? []

@@ -347,7 +347,7 @@ async function boardInput(deps: UiDeps): Promise<BoardInput> {
     ...(groups.length >= deps.maxGroups ? { truncatedAt: deps.maxGroups } : {}),
     groups,
     silences,
-    acks: new Set(active.filter(isAck).map((s) => s.id)),
+    acks: new Map(active.filter(isAck).map((s) => [s.id, { until: Date.parse(s.endsAt), by: s.createdBy }])),
     rules: deps.inhibition.rules(),
     sources,
     remediation,

@@ -82,7 +82,7 @@ function silence(id: string, matcher: string, comment = 'planned'): Silence {
 }
 
 function input(groups: GroupState[], extra: Partial<BoardInput> = {}): BoardInput {
-  return { groups, silences: [], acks: new Set(), rules: [], sources: [], remediation: new Map(), storms: [], now: NOW, ...extra };
+  return { groups, silences: [], acks: new Map(), rules: [], sources: [], remediation: new Map(), storms: [], now: NOW, ...extra };
 }
 
 const q = (filters: string[] = [], extra = {}) => ({ filters: filters.map(parseMatcher), page: 1, limit: 100, expandStorms: false, ...extra });
@@ -96,9 +96,13 @@ describe('the board', () => {
   it('says where each finding stands: firing once told, pending before, silenced, acknowledged, remediating, resolved awaiting verify', () => {
     const s = [silence('s1', 'name="b"'), silence('ack1', 'owner="shop"', 'Acknowledged: alice on the web page')];
     const remediation = new Map([['pay-a', { outcome: 'performed', at: NOW }]]);
-    const v = buildBoard(input(groups, { silences: compileSilences(s), acks: new Set(['ack1']), remediation }), q());
+    const acks = new Map([['ack1', { until: NOW + 3_600_000, by: 'alice' }]]);
+    const v = buildBoard(input(groups, { silences: compileSilences(s), acks, remediation }), q());
     expect(Object.fromEntries(v.rows.map((r) => [r.resource.name, r.status]))).toEqual({ a: 'remediating', b: 'silenced', c: 'acknowledged' });
     expect(v.rows.find((r) => r.resource.name === 'b')?.because).toBe('s1');
+    expect(v.rows.find((r) => r.resource.name === 'c')?.because).toBe(
+      `until ${new Date(NOW + 3_600_000).toISOString().slice(0, 16).replace('T', ' ')}Z, by alice`,
+    );
     const plain = buildBoard(input(groups), q());
     expect(Object.fromEntries(plain.rows.map((r) => [r.resource.name, r.status]))).toEqual({ a: 'firing', b: 'firing', c: 'pending' });
     const resolved = buildBoard(input([group('pay', [finding('pay', 'a', { status: 'resolved' })], true)], { remediation }), q());
@@ -118,6 +122,23 @@ describe('the board', () => {
       { value: 'high', count: 1 },
     ]);
     expect(v.filters).toEqual(['cluster="prod"']);
+  });
+
+  it('marks a non-mesh finding that is tracked but not notified (notify_non_mesh off), and filters on it', () => {
+    const mixed = [group('pay', [finding('pay', 'a'), finding('pay', 'dep', { unnotified: 'non-mesh' })], true)];
+    const v = buildBoard(input(mixed), q());
+    const dep = v.rows.find((r) => r.resource.name === 'dep');
+    expect(dep).toMatchObject({ status: 'not-notified', because: 'tracked, not notified: non-mesh', unnotified: 'non-mesh' });
+    expect(v.rows.find((r) => r.resource.name === 'a')?.status).toBe('firing');
+    expect(buildBoard(input(mixed), q(['status="not-notified"'])).rows.map((r) => r.resource.name)).toEqual(['dep']);
+    expect(v.counts.find((c) => c.label === 'status')?.values).toContainEqual({ value: 'not-notified', count: 1 });
+    const body = boardBody(v, NOW, false).value;
+    expect(body).toContain('not notified');
+    expect(body).toContain('tracked, not notified: non-mesh');
+    // Silenced as well, it is still marked as one the policy keeps out of notifications.
+    const silenced = buildBoard(input(mixed, { silences: compileSilences([silence('s9', 'name="dep"')]) }), q(['name="dep"']));
+    expect(silenced.rows[0]?.status).toBe('silenced');
+    expect(boardBody(silenced, NOW, false).value).toContain('tracked, not notified: non-mesh');
   });
 
   it('says when the read stopped at MESHDRIFT_UI_MAX_GROUPS', () => {
