@@ -72,11 +72,9 @@ async function postFromPage(page: Page, ctx: BrowserContext, path: string): Prom
   );
 }
 
-beforeAll(async () => {
-  slack = await startFakeSlack();
-  argocd = await startFakeArgoCd({ token: SYNC_TOKEN });
+/** The service with a Slack receiver at the root and a remediate receiver on no route: it syncs only when asked ("Sync now"). */
+function startWith(argocdUrl: string, dryRun: boolean, servicePrefix: string): Promise<App & { url: string }> {
   const dir = mkdtempSync(`${tmpdir()}/meshdrift-ui-actions-`);
-  // The remediate receiver is on no route: it syncs only when asked ("Sync now"), never on its own.
   writeFileSync(
     `${dir}/p.yaml`,
     `receivers:
@@ -84,20 +82,26 @@ beforeAll(async () => {
   - name: auto-sync
     remediate:
       action: argocd-sync
-      dry_run: false
-      argocd: { url: "${argocd.url}", token_env: ARGOCD_SYNC_TOKEN }
+      dry_run: ${dryRun}
+      argocd: { url: "${argocdUrl}", token_env: ARGOCD_SYNC_TOKEN }
 route:
   receiver: chat
   group_wait: 200ms
   group_interval: 500ms
 `,
   );
-  svc = await startService({
+  return startService({
     redisUrl: redisUrl(),
-    prefix,
+    prefix: servicePrefix,
     slackUrl: slack.url,
     env: { ...UI_ENV, MESHDRIFT_POLICY: `${dir}/p.yaml`, ARGOCD_SYNC_TOKEN: SYNC_TOKEN },
   });
+}
+
+beforeAll(async () => {
+  slack = await startFakeSlack();
+  argocd = await startFakeArgoCd({ token: SYNC_TOKEN });
+  svc = await startWith(argocd.url, false, prefix);
   browser = await launchBrowser();
   alice = await asUser(browser, 'alice', ['sre']);
   bob = await asUser(browser, 'bob', ['dev']);
@@ -220,5 +224,47 @@ describe.skipIf(chromiumMissing() && process.env['CI'] !== 'true')('actions on t
     await page.goto(`${svc?.url}/ui/sources`);
     expect(await page.locator('#dead-letters').count()).toBe(0);
     await page.close();
+  }, 120_000);
+});
+
+describe.skipIf(chromiumMissing() && process.env['CI'] !== 'true')('"Sync now" under a dry-run remediate receiver', () => {
+  let dry: (App & { url: string }) | undefined;
+  let dryArgocd: FakeArgoCd;
+  const dryPrefix = testPrefix('ui-actions-dry');
+
+  beforeAll(async () => {
+    dryArgocd = await startFakeArgoCd({ token: SYNC_TOKEN });
+    dry = await startWith(dryArgocd.url, true, dryPrefix);
+  }, 60_000);
+
+  afterAll(async () => {
+    await stopService(dry, redisUrl(), dryPrefix);
+    await dryArgocd?.close();
+  });
+
+  it('the page says dry-run, the fake Argo CD gets no sync, and the timeline has the dry-run outcome', async () => {
+    await postArgocd(dry?.url ?? '', meshAppBody('OutOfSync'));
+    const board = async () =>
+      (
+        (await (
+          await fetch(`${dry?.url}/ui/api/board?filter=${encodeURIComponent('owner="payments-mesh"')}`, {
+            headers: { authorization: `Bearer ${UI_API_TOKEN}` },
+          })
+        ).json()) as { rows: BoardRow[] }
+      ).rows;
+    await waitFor(async () => (await board()).some((r) => r.status === 'firing'), 30_000, 'payments-mesh notified');
+    const key = (await board())[0]?.groupKey ?? '';
+    const page = await alice.newPage();
+    page.on('dialog', (d) => void d.accept());
+    await page.goto(`${dry?.url}/ui/incidents/${encodeURIComponent(key)}`);
+    await page.click('#sync');
+    await page.waitForURL(/done=sync-dry-run$/);
+    expect(await page.locator('.notice').textContent()).toContain('Sync requested in dry-run');
+    const line = (await page.locator('#timeline li[data-kind="remediation"]').allTextContents()).join('\n');
+    expect(line).toContain('remediation argocd-sync (dry run): dry-run');
+    expect(line).toContain('by web:alice');
+    await screenshots(page, 'incident-sync-dry-run');
+    await page.close();
+    expect(dryArgocd.syncs()).toHaveLength(0);
   }, 120_000);
 });
