@@ -4,7 +4,7 @@
 // that ends, fails or passes its deadline kills all of them.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { stripTypeScriptTypes } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -121,6 +121,8 @@ export function meshdriftBuild(): Promise<MeshdriftBuild> {
     );
     const main = join(dist, 'main.js');
     if (!existsSync(main)) throw new Error(`building meshdrift failed (exit ${tsc.status}):\n${tsc.stdout}${tsc.stderr}`);
+    // As `npm run build` does: the web page's stylesheet and script are read at start.
+    await cp(join(ROOT, 'src/http/ui/static'), join(dist, 'http/ui/static'), { recursive: true });
     return { from: 'dist', main, probe };
   })();
   return build;
