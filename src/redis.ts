@@ -138,7 +138,7 @@ export function createRedisConnections(settings: RedisSettings | string, log: Lo
     });
   const client = failFast();
   const queue = failFast();
-  const worker = createRedisClient(s, { lazyConnect: true, maxRetriesPerRequest: null, retryStrategy });
+  const worker = createWorkerConnection(s);
   for (const [name, r] of [
     ['client', client],
     ['queue', queue],
@@ -147,6 +147,17 @@ export function createRedisConnections(settings: RedisSettings | string, log: Lo
     r.on('error', (err: Error) => log.warn({ connection: name, error: err.message }, 'redis connection error'));
   }
   return { client, queue, worker };
+}
+
+/**
+ * A connection for BullMQ workers, which block on Redis (maxRetriesPerRequest null, as BullMQ
+ * wants); the worker watchdog (src/queue/worker-watchdog.ts) makes a new one for each worker it
+ * replaces. Its errors are logged like the others'.
+ */
+export function createWorkerConnection(settings: RedisSettings, log?: Logger): Redis {
+  const worker = createRedisClient(settings, { lazyConnect: true, maxRetriesPerRequest: null, retryStrategy });
+  log && worker.on('error', (err: Error) => log.warn({ connection: 'worker', error: err.message }, 'redis connection error'));
+  return worker;
 }
 
 /** Connects a lazy client (BullMQ may already have started it) and waits until it is ready. */

@@ -67,9 +67,27 @@ export const FLUSH_STALL: StallSettings = { lockDurationMs: 60_000, stalledInter
 /** BullMQ's reason for a job that stalled more often than its worker's maxStalledCount allows. */
 export const STALLED_REASON = 'job stalled more than allowable limit';
 
+/** The two stage queues a replica runs workers for. */
+export type StageQueue = 'flush' | 'deliver';
+
+/** What a worker is doing, for the watchdog (worker-watchdog.ts): local clock, epoch ms. */
+export interface WorkerActivity {
+  running: number;
+  /** When it last started or finished a job, or was created. */
+  lastProgressAt: number;
+}
+
 export interface Workers {
+  /** The queue's current worker (the watchdog may have replaced the first). */
   readonly flush: Worker<FlushJob>;
   readonly deliver: Worker<DeliverJob>;
+  activity(queue: StageQueue): WorkerActivity;
+  concurrency(queue: StageQueue): number;
+  /**
+   * Replaces a queue's worker by a new one (not running yet) on `connection`; returns the one it
+   * replaced, for the caller to close. close() then closes the new one.
+   */
+  replace(queue: StageQueue, connection: ConnectionOptions): Worker;
   close(): Promise<void>;
 }
 
@@ -169,11 +187,25 @@ function findingsOfJob(data: unknown): number {
   return 1;
 }
 
-export function createWorkers(deps: WorkerDeps): Workers {
+/** Counts the jobs `fn` runs and when one last started or finished. */
+function tracked<T, R>(activity: WorkerActivity, fn: (job: Job<T>, token?: string) => Promise<R>): (job: Job<T>, token?: string) => Promise<R> {
+  return async (job, token) => {
+    activity.running++;
+    activity.lastProgressAt = Date.now();
+    try {
+      return await fn(job, token);
+    } finally {
+      activity.running--;
+      activity.lastProgressAt = Date.now();
+    }
+  };
+}
+
+function createFlushWorker(deps: WorkerDeps, connection: ConnectionOptions, activity: WorkerActivity): Worker<FlushJob> {
   const stall = deps.flushStall ?? FLUSH_STALL;
-  const flush = new Worker<FlushJob>(
+  return new Worker<FlushJob>(
     QUEUE_NAMES.flush,
-    async (job, token) => {
+    tracked<FlushJob, string>(activity, async (job, token) => {
       const data = flushJobSchema.parse(job.data);
       try {
         const b = deps.budget;
@@ -186,9 +218,9 @@ export function createWorkers(deps: WorkerDeps): Workers {
         await job.moveToDelayed(Date.now() + err.remainingMs, token);
         throw new DelayedError();
       }
-    },
+    }),
     {
-      connection: deps.connection,
+      connection,
       prefix: deps.prefix,
       concurrency: deps.flushConcurrency ?? 8,
       autorun: false,
@@ -197,35 +229,63 @@ export function createWorkers(deps: WorkerDeps): Workers {
       maxStalledCount: stall.maxStalledCount,
     },
   );
-  const deliver = new Worker<DeliverJob>(
+}
+
+function createDeliverWorker(deps: WorkerDeps, connection: ConnectionOptions, activity: WorkerActivity): Worker<DeliverJob> {
+  return new Worker<DeliverJob>(
     QUEUE_NAMES.deliver,
-    async (job, token) => withBudget(deps.budget?.budget, findingsOfJob(job.data), async () => handlerFor(deps.handlers, job.name)(job, token)),
-    {
-      connection: deps.connection,
-      prefix: deps.prefix,
-      concurrency: deps.deliverConcurrency ?? 8,
-      autorun: false,
-    },
+    tracked<DeliverJob, unknown>(activity, async (job, token) =>
+      withBudget(deps.budget?.budget, findingsOfJob(job.data), async () => handlerFor(deps.handlers, job.name)(job, token)),
+    ),
+    { connection, prefix: deps.prefix, concurrency: deps.deliverConcurrency ?? 8, autorun: false },
   );
-  for (const w of [flush, deliver]) {
-    // A worker's connection errors surface here; BullMQ reconnects by itself.
-    w.on('error', (err) => deps.log.error({ err: err.message, queue: w.name }, 'queue worker error'));
-    w.on('failed', (job, err) => {
-      if (!job || err instanceof DelayedError) return;
-      // finishedOn is set once the job is failed for good (no attempt left, unrecoverable, or
-      // stalled too often): a dead letter, kept for GET /api/v1/deadletters and replay.
-      if (job.finishedOn === undefined || job.finishedOn === null) {
-        deps.log.debug({ queue: w.name, job: job.id, err: err.message }, 'job attempt failed');
-        return;
-      }
-      deadLettered(w.name === QUEUE_NAMES.flush ? 'flush' : 'deliver', job, err, deps).catch((e: unknown) =>
-        deps.log.error({ queue: w.name, job: job.id, error: e instanceof Error ? e.message : String(e) }, 'keeping the notification of a dead letter failed'),
-      );
-    });
-  }
+}
+
+/** Logs a worker's errors and keeps its dead letters. */
+function watchWorker(w: Worker, deps: WorkerDeps): void {
+  // A worker's connection errors surface here; BullMQ reconnects by itself.
+  w.on('error', (err) => deps.log.error({ err: err.message, queue: w.name }, 'queue worker error'));
+  w.on('failed', (job, err) => {
+    if (!job || err instanceof DelayedError) return;
+    // finishedOn is set once the job is failed for good (no attempt left, unrecoverable, or
+    // stalled too often): a dead letter, kept for GET /api/v1/deadletters and replay.
+    if (job.finishedOn === undefined || job.finishedOn === null) {
+      deps.log.debug({ queue: w.name, job: job.id, err: err.message }, 'job attempt failed');
+      return;
+    }
+    deadLettered(w.name === QUEUE_NAMES.flush ? 'flush' : 'deliver', job, err, deps).catch((e: unknown) =>
+      deps.log.error({ queue: w.name, job: job.id, error: e instanceof Error ? e.message : String(e) }, 'keeping the notification of a dead letter failed'),
+    );
+  });
+}
+
+export function createWorkers(deps: WorkerDeps): Workers {
+  const activity: Record<StageQueue, WorkerActivity> = {
+    flush: { running: 0, lastProgressAt: Date.now() },
+    deliver: { running: 0, lastProgressAt: Date.now() },
+  };
+  let flush = createFlushWorker(deps, deps.connection, activity.flush);
+  let deliver = createDeliverWorker(deps, deps.connection, activity.deliver);
+  watchWorker(flush, deps);
+  watchWorker(deliver, deps);
   return {
-    flush,
-    deliver,
+    get flush() {
+      return flush;
+    },
+    get deliver() {
+      return deliver;
+    },
+    activity: (queue) => activity[queue],
+    concurrency: (queue) => (queue === 'flush' ? (deps.flushConcurrency ?? 8) : (deps.deliverConcurrency ?? 8)),
+    replace(queue, connection) {
+      // The old worker's jobs still running end in its own counts, not the new one's.
+      activity[queue] = { running: 0, lastProgressAt: Date.now() };
+      const old: Worker = queue === 'flush' ? flush : deliver;
+      if (queue === 'flush') flush = createFlushWorker(deps, connection, activity.flush);
+      else deliver = createDeliverWorker(deps, connection, activity.deliver);
+      watchWorker(queue === 'flush' ? flush : deliver, deps);
+      return old;
+    },
     async close() {
       await Promise.all([flush.close(), deliver.close()]);
     },
