@@ -6,7 +6,7 @@ import { createSharedClock, type SharedClock } from './clock.ts';
 import type { Env } from './config/env.ts';
 import { loadPolicyWithReceivers, type PolicyHolder } from './deliver/policy-receivers.ts';
 import { createLogger, type Logger } from './log.ts';
-import { connected, createRedisConnections } from './redis.ts';
+import { connected, createRedisConnections, createWorkerConnection } from './redis.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { createQueues, type Queues, type RetryPolicy } from './queue/queues.ts';
 import { createJobHandlers } from './jobs.ts';
@@ -247,7 +247,19 @@ export function createApp(opts: AppOptions): App {
         // Before anything reads or writes: whether Redis still holds what meshdrift wrote (issue #12).
         await dataLoss.check();
         shutdown.onStop('queues', () => queues.close());
-        runWorkers(workers, { log, onStop: shutdown.onStop, closeWithinGrace: (close) => closeWithinGrace(shutdown, close) });
+        runWorkers(workers, {
+          log,
+          onStop: shutdown.onStop,
+          closeWithinGrace: (close) => closeWithinGrace(shutdown, close),
+          // A worker that takes none of its due jobs is replaced (issue #20: Cluster failover).
+          watchdog: {
+            redis: queueRedis,
+            prefix,
+            afterMs: env.MESHDRIFT_WORKER_STALL_AFTER,
+            newConnection: () => createWorkerConnection(redisSettings(env), log),
+            metrics,
+          },
+        });
         flushes.start();
         shutdown.onStop('flush intents', () => flushes.stop());
         shutdown.onStop('in-flight ingests', async () => {

@@ -116,6 +116,8 @@ export interface Metrics {
   policyReloaded(success: boolean, at: number): void;
   remediation(action: string, outcome: string): void;
   watchRestarted(cluster: string, kind: string): void;
+  /** A queue's worker replaced by the worker watchdog (src/queue/worker-watchdog.ts). */
+  workerRestarted(queue: string): void;
   auditDiscovered(count: number): void;
   auditRun(outcome: string): void;
   /** One Argo CD API poll, by outcome (ok, partial, failed, unauthorized). */
@@ -436,7 +438,9 @@ function deliveryMetrics(
 }
 
 /** Policy reloads, remediations, watch restarts, and time to notify and to resolve. */
-function controlMetrics(registry: Registry): Pick<Metrics, 'policyReloaded' | 'remediation' | 'watchRestarted' | 'timeToNotify' | 'timeToResolve'> {
+function controlMetrics(
+  registry: Registry,
+): Pick<Metrics, 'policyReloaded' | 'remediation' | 'watchRestarted' | 'workerRestarted' | 'timeToNotify' | 'timeToResolve'> {
   const reloadOk = new Gauge({
     name: 'meshdrift_policy_reload_success',
     help: '1 if the last policy (re)load succeeded, 0 if it failed and the previous policy is still in force.',
@@ -457,6 +461,12 @@ function controlMetrics(registry: Registry): Pick<Metrics, 'policyReloaded' | 'r
     name: 'meshdrift_watch_restarts_total',
     help: 'Kubernetes watches restarted after an error, by cluster and kind.',
     labelNames: ['cluster', 'kind'],
+    registers: [registry],
+  });
+  const workerRestarts = new Counter({
+    name: 'meshdrift_worker_restarts_total',
+    help: 'Queue workers replaced because they took none of their due jobs for MESHDRIFT_WORKER_STALL_AFTER, by queue.',
+    labelNames: ['queue'],
     registers: [registry],
   });
   const drift = [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 12 * 3600, 86400, 7 * 86400];
@@ -481,6 +491,7 @@ function controlMetrics(registry: Registry): Pick<Metrics, 'policyReloaded' | 'r
     },
     remediation: (action, outcome) => remediations.inc({ action, outcome }),
     watchRestarted: (cluster, kind) => watchRestarts.inc({ cluster, kind }),
+    workerRestarted: (queue) => workerRestarts.inc({ queue }),
     timeToNotify: (severity, seconds) => toNotify.observe({ severity }, Math.max(0, seconds)),
     timeToResolve: (severity, seconds) => toResolve.observe({ severity }, Math.max(0, seconds)),
   };

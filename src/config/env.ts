@@ -208,6 +208,7 @@ export const envSchema = z.object({
    * before it closes what is left; keep it below Kubernetes' terminationGracePeriodSeconds minus
    * the preStop pause.
    */
+  MESHDRIFT_WORKER_STALL_AFTER: duration('60s').refine((ms) => ms >= 10_000, 'must be at least 10s'),
   MESHDRIFT_SHUTDOWN_GRACE: duration('20s').refine((ms) => ms >= 1_000, 'must be at least 1s'),
   /** How often meshdrift checks that Redis still holds its state (its epoch key); also at every reconnect. */
   MESHDRIFT_REDIS_EPOCH_CHECK_INTERVAL: duration('10s').refine((ms) => ms >= 1_000, 'must be at least 1s'),

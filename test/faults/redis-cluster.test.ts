@@ -14,8 +14,9 @@ import { startService } from '../support/service.ts';
 // killed -9 mid-stream: its replica takes over, the cluster's slot map changes, meshdrift carries on.
 const API_TOKEN = 'argocd-api-token-DO-NOT-LOG';
 const present = haveRedisBinaries();
-// The tag slot's own primary, killed: BullMQ's blocking worker connection did not always recover
-// (docs/operations.md, Redis high availability), so CI kills another primary; =1 reproduces it.
+// The tag slot's own primary, killed: BullMQ's worker did not always take another job (docs/operations.md,
+// Redis high availability) until the worker watchdog replaced it (MESHDRIFT_WORKER_STALL_AFTER, 60 s
+// by default); CI kills another primary, =1 kills the tag's own (a run then takes up to ~2 min).
 const tagSlotKill = process.env.MESHDRIFT_TEST_CLUSTER_KILL_TAG_SLOT === '1';
 const plain = testPrefix('cluster');
 const prefix = plain.startsWith('{') ? plain : `{${plain}}`;
@@ -59,6 +60,7 @@ describe.runIf(present || process.env.CI === 'true')('Redis Cluster, a primary f
     if (!cluster || !svc || !slack || !argo) throw new Error('redis-server and redis-cli are needed (.ci/install-packages installs them)');
     const set = cluster;
     let promoted = 0;
+    let promotedAt = 0;
     const report = await runFailoverStream({
       svc,
       slack,
@@ -68,11 +70,17 @@ describe.runIf(present || process.env.CI === 'true')('Redis Cluster, a primary f
       faultAfter: 8,
       fault: async () => {
         promoted = await set.killPrimaryOf(`${prefix}:epoch`, { other: !tagSlotKill });
+        promotedAt = Date.now();
       },
       deliverWithinMs: 150_000,
     });
+    // From the promotion to the last delivery (the stream waits 3 s for duplicates after it), and
+    // how often the worker watchdog replaced a stuck worker.
+    const settledMs = Date.now() - promotedAt - 3_000;
+    const restarts = /^meshdrift_worker_restarts_total\{queue="(\w+)"\} (\d+)/gm;
+    const replaced = [...(await (await fetch(`${svc.url}/metrics`)).text()).matchAll(restarts)].map((m) => `${m[1]}=${m[2]}`).join(',') || 'none';
     console.log(
-      `cluster failover: ${JSON.stringify(report)} (${tagSlotKill ? "the tag slot's primary" : 'another primary'} killed, replica ${promoted} took over)`,
+      `cluster failover: ${JSON.stringify(report)} workers replaced: ${replaced}, promotion to last delivery ${settledMs} ms (${tagSlotKill ? "the tag slot's primary" : 'another primary'} killed, replica ${promoted} took over)`,
     );
     if (report.losses > 0) {
       const r = svc.redis;
