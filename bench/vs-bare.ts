@@ -35,6 +35,8 @@ const N = Math.max(1, Number(process.env.BENCH_BARE_N ?? 3000));
 const ROUNDS = Math.max(1, Number(process.env.BENCH_BARE_ROUNDS ?? 2));
 const CONCURRENCY = Math.max(1, Number(process.env.BENCH_BARE_CONCURRENCY ?? 16));
 const HMAC_KEY = 'bench-hmac-key-not-a-secret';
+/** BENCH_BARE_ONLY=meshdrift (or bare, bare-redis) runs that server alone, e.g. under `node --cpu-prof`. */
+const ONLY = process.env.BENCH_BARE_ONLY;
 const MAX_BODY = 1024 * 1024;
 
 interface Target {
@@ -114,11 +116,13 @@ async function main(): Promise<void> {
   const redis = new Redis(own.url, { maxRetriesPerRequest: 1 });
   onCleanup(async () => redis.disconnect());
   let seq = 0;
-  const makers: Array<() => Promise<Target>> = [
-    () => startBare('bare Node server'),
-    () => startBare('bare + 1 Redis write', async (body) => void (await redis.set(`bench-bare:${++seq}`, body, 'EX', 600))),
-    () => startMeshdriftInProcess(own.url, `bench-vs-bare-${Date.now()}`),
+  const all: Array<[string, () => Promise<Target>]> = [
+    ['bare', () => startBare('bare Node server')],
+    ['bare-redis', () => startBare('bare + 1 Redis write', async (body) => void (await redis.set(`bench-bare:${++seq}`, body, 'EX', 600)))],
+    ['meshdrift', () => startMeshdriftInProcess(own.url, `bench-vs-bare-${Date.now()}`)],
   ];
+  if (ONLY !== undefined && !all.some(([key]) => key === ONLY)) throw new Error(`BENCH_BARE_ONLY: ${ONLY} is not one of ${all.map(([key]) => key).join(', ')}`);
+  const makers = all.filter(([key]) => ONLY === undefined || key === ONLY).map(([, make]) => make);
   const best = new Map<string, LoadResult>();
   const cpu = new Map<string, { own: number; redis: number }>();
   const redisCpuMs = async (): Promise<number> => {

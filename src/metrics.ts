@@ -53,6 +53,11 @@ interface AppLabels {
  */
 class TopApps {
   private readonly table = new Map<string, { labels: AppLabels; count: number }>();
+  // The table's keys by count (each bucket in the order its apps reached that count), and the
+  // lowest count that may have a bucket: a new app past capacity evicts the first of the lowest
+  // bucket without scanning the table (O(1) while the bottom of the table is apps counted once).
+  private readonly byCount = new Map<number, Set<string>>();
+  private low = Number.POSITIVE_INFINITY;
   total = 0;
   private readonly capacity: number;
   private readonly onEvict: () => void;
@@ -61,22 +66,50 @@ class TopApps {
     this.onEvict = onEvict;
   }
 
+  private place(key: string, count: number): void {
+    let bucket = this.byCount.get(count);
+    if (bucket === undefined) this.byCount.set(count, (bucket = new Set()));
+    bucket.add(key);
+    if (count < this.low) this.low = count;
+  }
+
+  private unplace(key: string, count: number): void {
+    const bucket = this.byCount.get(count);
+    bucket?.delete(key);
+    if (bucket?.size === 0) this.byCount.delete(count);
+  }
+
+  /** The key of a least counted app (the first to reach that count). */
+  private lowest(): string | undefined {
+    if (!this.byCount.has(this.low)) {
+      // The lowest bucket emptied (its apps counted up): the next lowest, among the distinct counts.
+      this.low = Number.POSITIVE_INFINITY;
+      for (const count of this.byCount.keys()) if (count < this.low) this.low = count;
+    }
+    const bucket = this.byCount.get(this.low);
+    return bucket === undefined ? undefined : bucket.values().next().value;
+  }
+
   add(labels: AppLabels, count: number): void {
     this.total += count;
     const key = JSON.stringify([labels.app_cluster, labels.app_tool, labels.app_kind, labels.app_namespace, labels.app]);
     const entry = this.table.get(key);
     if (entry) {
+      this.unplace(key, entry.count);
       entry.count += count;
+      this.place(key, entry.count);
       return;
     }
     if (this.table.size >= this.capacity) {
-      let minKey: string | undefined;
-      let min = Number.POSITIVE_INFINITY;
-      for (const [k, e] of this.table) if (e.count < min) [minKey, min] = [k, e.count];
-      if (minKey !== undefined) this.table.delete(minKey);
+      const minKey = this.lowest();
+      if (minKey !== undefined) {
+        this.unplace(minKey, this.table.get(minKey)?.count ?? 0);
+        this.table.delete(minKey);
+      }
       this.onEvict();
     }
     this.table.set(key, { labels, count });
+    this.place(key, count);
   }
 
   /** The `n` most counted apps. */

@@ -236,13 +236,18 @@ export function loadSenders(env: Env, processEnv: NodeJS.ProcessEnv, readFile: (
     return matched ? { ok: true, sender: view(matched) } : { ok: false, reason };
   };
 
+  // Each tool's credentials by kind, sorted once (every webhook request is checked against them).
+  const kindsOf = (tool: Credential['tool']) => {
+    const mine = credentials.filter((c) => c.tool === tool);
+    return { hmac: mine.filter((c) => c.kind === 'hmac'), tokens: mine.filter((c) => c.kind === 'token') };
+  };
+  const byTool = { argocd: kindsOf('argocd'), flux: kindsOf('flux') };
+
   return {
     has: (tool) => credentials.some((c) => c.tool === tool),
     list: () => senders,
     authenticate(tool, request) {
-      const mine = credentials.filter((c) => c.tool === tool);
-      const hmac = mine.filter((c) => c.kind === 'hmac');
-      const tokens = mine.filter((c) => c.kind === 'token');
+      const { hmac, tokens } = byTool[tool];
       const signed = (request.signature?.trim() ?? '') !== '';
       // A signature is checked when one is sent (or when only HMAC keys are configured, to say it is missing).
       if (hmac.length > 0 && (signed || tokens.length === 0)) return checkAll(hmac, (c) => verifyFluxSignature(request.raw, request.signature, hmacKeyOf(c)));

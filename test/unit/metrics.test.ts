@@ -70,6 +70,21 @@ describe('meshdrift_app_drift_total is bounded (MESHDRIFT_APP_METRICS)', () => {
     expect(value(await text(m), 'late')).toBe(value(first, 'late') + 1);
   });
 
+  it('the table evicts its least counted app even after the least counted ones all counted up', async () => {
+    // n 1: a table of 101 apps. Every app counted up past 1 leaves no app at the bottom count; the
+    // next new app must evict one of the least counted (2), never the busiest (10).
+    const m = createMetrics(new Registry(), { defaultMetrics: false, appMetrics: { mode: 'top', n: 1 } });
+    m.appDrifted(app('busy'), 1);
+    for (let i = 0; i < 100; i++) m.appDrifted(app(`anon-${i}`), 1);
+    m.appDrifted(app('busy'), 9);
+    for (let i = 0; i < 100; i++) m.appDrifted(app(`anon-${i}`), 1);
+    for (let i = 0; i < 1000; i++) m.appDrifted(app(`new-${i}`), 1);
+    const out = await text(m);
+    expect(value(out, 'busy')).toBe(10);
+    expect(value(out, '_other')).toBe(200 + 1000);
+    expect(out).toMatch(/meshdrift_limit_hits_total\{limit="app_series"\} 1000/);
+  });
+
   it('off: only the _other series; all: one series per app', async () => {
     const off = createMetrics(new Registry(), { defaultMetrics: false, appMetrics: { mode: 'off' } });
     off.appDrifted(app('a'), 2);
