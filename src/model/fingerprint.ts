@@ -10,25 +10,6 @@ export function digest(parts: readonly string[], length: number): string {
   return hash('sha256', parts.join(SEP), 'hex').slice(0, length);
 }
 
-// The last few hashed ids by their text: a webhook hashes the same owner's keys more than once
-// (its owner-group index is read, then written by the commit; its Flux revision key is read, then
-// written), a few milliseconds apart. Bounded: the oldest text is forgotten first.
-const recentIds = new Map<string, string>();
-const RECENT_IDS_MAX = 1024;
-
-/** The first 32 hex digits of the SHA-256 of `text` (as digest([text], 32)), remembered for the last 1024 texts. */
-export function hashedId(text: string): string {
-  const known = recentIds.get(text);
-  if (known !== undefined) return known;
-  const id = hash('sha256', text, 'hex').slice(0, 32);
-  if (recentIds.size >= RECENT_IDS_MAX) {
-    const oldest = recentIds.keys().next();
-    if (oldest.done !== true) recentIds.delete(oldest.value);
-  }
-  recentIds.set(text, id);
-  return id;
-}
-
 /**
  * Stable identity of a finding: cluster, GitOps tool, owner and resource identity. Never message
  * text, revision or state, so the same drifted object is one finding whatever source reports it.

@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { hashedId } from '../model/fingerprint.ts';
+import { createHash, hash } from 'node:crypto';
 
 /**
  * The tracker's Redis key layout, in one place (issue #14). Every key starts with the key prefix
@@ -34,7 +33,7 @@ export function groupRedisKey(keyPrefix: string, groupKey: string): string {
 
 /** The set of groups holding findings of one owner (a snapshot must reach all of them); `ownerScopeKey` is model/owner.ts `ownerPath`. */
 export function ownerGroupsKey(keyPrefix: string, ownerScopeKey: string): string {
-  return `${keyPrefix}:owner-groups:${hashedId(ownerScopeKey)}`;
+  return `${keyPrefix}:owner-groups:${hash('sha256', ownerScopeKey, 'hex').slice(0, 32)}`;
 }
 
 export function activeGroupsKey(keyPrefix: string): string {

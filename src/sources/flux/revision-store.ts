@@ -1,6 +1,6 @@
+import { hash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { OwnerRef } from '../../model/signal.ts';
-import { hashedId } from '../../model/fingerprint.ts';
 import { clusterOwnerId } from '../../model/owner.ts';
 import type { CommitMark } from '../../track/redis-store.ts';
 
@@ -62,7 +62,7 @@ const EVENT_TTL_SECONDS = 24 * 3600;
 
 /** The revision memory of one Flux object (model/owner.ts `clusterOwnerId`, hashed). */
 function revisionKey(prefix: string, cluster: string, owner: OwnerRef): string {
-  const id = hashedId(clusterOwnerId(cluster, owner));
+  const id = hash('sha256', clusterOwnerId(cluster, owner), 'hex').slice(0, 32);
   return `${prefix}:flux:revision:${id}`;
 }
 
