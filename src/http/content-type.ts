@@ -1,4 +1,6 @@
 const JSON_MEDIA_TYPE = /^application\/(?:[a-z0-9!#$&^_.-]+\+)?json$/;
+/** Content-Type values the full check below accepts, as senders usually spell them. */
+const COMMON_JSON: ReadonlySet<string> = new Set(['application/json', 'application/json; charset=utf-8', 'application/json; charset=UTF-8']);
 
 /**
  * Why a request's Content-Type rules out a JSON body, or undefined when it is fine. A missing header
@@ -11,13 +13,15 @@ export function contentTypeProblem(contentType: string | undefined, missingOk: b
   if (contentType === undefined || contentType.trim() === '') {
     return missingOk ? undefined : 'Content-Type is required: send application/json';
   }
+  // What Flux and Argo CD send, as they send it: fine, without splitting it apart (every webhook).
+  if (COMMON_JSON.has(contentType)) return undefined;
   const [type = '', ...params] = contentType.split(';').map((p) => p.trim().toLowerCase());
-  const shown = JSON.stringify(contentType.slice(0, 64));
-  if (!JSON_MEDIA_TYPE.test(type)) return `Content-Type ${shown} is not supported: send application/json`;
+  const shown = (): string => JSON.stringify(contentType.slice(0, 64));
+  if (!JSON_MEDIA_TYPE.test(type)) return `Content-Type ${shown()} is not supported: send application/json`;
   const charset = params
     .find((p) => p.startsWith('charset='))
     ?.slice('charset='.length)
     .replace(/^"|"$/g, '');
-  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') return `Content-Type ${shown}: JSON must be sent as charset=utf-8`;
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') return `Content-Type ${shown()}: JSON must be sent as charset=utf-8`;
   return undefined;
 }
