@@ -27,6 +27,8 @@ const REFUSAL = JSON.stringify({ error: 'shutting down: send it again (another r
 export function createListener(handler: RequestListener, draining: () => boolean): Listener {
   let open = 0;
   let server: Server | undefined;
+  // One handler for every response (no closure per request): 'close' comes once per response.
+  const closed = (): void => void open--;
   return {
     async listen(port, host) {
       const httpServer = createServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, (req, res) => {
@@ -36,7 +38,7 @@ export function createListener(handler: RequestListener, draining: () => boolean
           return;
         }
         open++;
-        res.once('close', () => open--);
+        res.on('close', closed);
         handler(req, res);
       });
       server = httpServer;

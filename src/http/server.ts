@@ -98,11 +98,12 @@ function readRawBody(req: IncomingMessage, limit: number, timeoutMs: number): Pr
 }
 
 /** A JSON answer as express's `res.status(status).json(body)` writes it (no ETag: none is cacheable). */
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: OutgoingHttpHeaders = {}): void {
+function sendJson(res: ServerResponse, status: number, body: unknown, headers?: OutgoingHttpHeaders): void {
   // Answered already: nothing more to say (a second answer would throw ERR_HTTP_HEADERS_SENT).
   if (res.headersSent) return;
   const text = JSON.stringify(body);
-  res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) }).end(text);
+  const own = { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) };
+  res.writeHead(status, headers === undefined ? own : { ...headers, ...own }).end(text);
 }
 
 type Webhook = 'argocd' | 'flux';

@@ -315,6 +315,20 @@ export function intentOf(before: { seq: number } | null, after: { seq: number; d
   return { op: before !== null && before.seq === after.seq ? 'nx' : 'set', dueAt: after.dueAt };
 }
 
+// The CAS script's variable arguments after the field count (redis-scripts.ts), in one array built
+// in place: the field pairs, the other owners' index ops, the commit marks, the active-findings deltas.
+function tailArgs(keyPrefix: string, fields: ReadonlyArray<[string, string]>, further: NonNullable<Commit['ownerOps']>, c: Commit): Array<string | number> {
+  const args: Array<string | number> = [];
+  for (const [field, value] of fields) args.push(field, value);
+  args.push(further.length);
+  for (const o of further) args.push(ownerGroupsKey(keyPrefix, ownerPath(o.scope)), o.op);
+  const marks = c.marks ?? [];
+  args.push(marks.length);
+  for (const m of marks) args.push(m.latestKey, m.seenKey, m.latest, m.latestAt, m.latestTtlSeconds, m.seenTtlSeconds);
+  for (const d of c.deltas) args.push(d.fingerprint, d.field, String(d.delta));
+  return args;
+}
+
 async function commit(store: StoreCtx, c: Commit): Promise<boolean> {
   const { cas, keyPrefix, findingsKeys, firingTtl, retention, clock, maxGroups, opts } = store;
   const fields = c.fields ?? [];
@@ -346,12 +360,7 @@ async function commit(store: StoreCtx, c: Commit): Promise<boolean> {
     c.intent.op,
     c.intent.dueAt,
     fields.length,
-    ...fields.flat(),
-    further.length,
-    ...further.flatMap((o) => [ownerGroupsKey(keyPrefix, ownerPath(o.scope)), o.op]),
-    c.marks?.length ?? 0,
-    ...(c.marks ?? []).flatMap((m) => [m.latestKey, m.seenKey, m.latest, m.latestAt, m.latestTtlSeconds, m.seenTtlSeconds]),
-    ...c.deltas.flatMap((d) => [d.fingerprint, d.field, String(d.delta)]),
+    ...tailArgs(keyPrefix, fields, further, c),
   );
   if (ok === -1) {
     opts.onGroupLimit?.(c.groupKey);
