@@ -1,5 +1,3 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
@@ -7,7 +5,7 @@ import type { Signal } from '../../src/model/signal.ts';
 import { startFakeArgoCd, type FakeArgoCd } from '../fakes/argocd.ts';
 import { startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
 import { meshAppBody } from '../support/argocd.ts';
-import { asUser, chromiumMissing, launchBrowser, screenshots, UI_API_TOKEN, UI_ENV } from '../support/browser.ts';
+import { apiGet, asUser, chromiumMissing, launchBrowser, screenshots, UI_API_TOKEN, UI_ENV, writeUiPolicy } from '../support/browser.ts';
 import { redisUrl, testPrefix, waitFor } from '../support/redis.ts';
 import { postArgocd, startService, stopService } from '../support/service.ts';
 
@@ -50,8 +48,7 @@ interface BoardRow {
   because?: string;
   resource: { kind: string; name: string };
 }
-const api = async <T>(path: string): Promise<T> =>
-  (await fetch(`${svc?.url}${path}`, { headers: { authorization: `Bearer ${UI_API_TOKEN}` } })).json() as Promise<T>;
+const api = <T>(path: string): Promise<T> => apiGet<T>(svc?.url ?? '', path);
 const rows = async (filter: string): Promise<BoardRow[]> => (await api<{ rows: BoardRow[] }>(`/ui/api/board?filter=${encodeURIComponent(filter)}`)).rows;
 const slackText = (): string => JSON.stringify([...slack.messages.values()]);
 const incidentUrl = (key: string): string => `${svc?.url}/ui/incidents/${encodeURIComponent(key)}`;
@@ -74,9 +71,8 @@ async function postFromPage(page: Page, ctx: BrowserContext, path: string): Prom
 
 /** The service with a Slack receiver at the root and a remediate receiver on no route: it syncs only when asked ("Sync now"). */
 function startWith(argocdUrl: string, dryRun: boolean, servicePrefix: string): Promise<App & { url: string }> {
-  const dir = mkdtempSync(`${tmpdir()}/meshdrift-ui-actions-`);
-  writeFileSync(
-    `${dir}/p.yaml`,
+  const policy = writeUiPolicy(
+    'ui-actions',
     `receivers:
   - { name: chat, slack: { channel: "#mesh-drift" } }
   - name: auto-sync
@@ -94,7 +90,7 @@ route:
     redisUrl: redisUrl(),
     prefix: servicePrefix,
     slackUrl: slack.url,
-    env: { ...UI_ENV, MESHDRIFT_POLICY: `${dir}/p.yaml`, ARGOCD_SYNC_TOKEN: SYNC_TOKEN },
+    env: { ...UI_ENV, MESHDRIFT_POLICY: policy, ARGOCD_SYNC_TOKEN: SYNC_TOKEN },
   });
 }
 

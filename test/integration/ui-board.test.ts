@@ -1,12 +1,10 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
 import type { Signal } from '../../src/model/signal.ts';
 import { startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
 import { meshAppBody } from '../support/argocd.ts';
-import { asUser, chromiumMissing, launchBrowser, screenshots, UI_API_TOKEN, UI_ENV } from '../support/browser.ts';
+import { apiGet, asUser, chromiumMissing, launchBrowser, screenshots, UI_ENV, writeUiPolicy } from '../support/browser.ts';
 import { redisUrl, testPrefix, waitFor } from '../support/redis.ts';
 import { postArgocd, startService, stopService } from '../support/service.ts';
 
@@ -66,17 +64,12 @@ function scriptSignal(now: number): Signal {
   };
 }
 
-const api = async (path: string): Promise<unknown> =>
-  (await fetch(`${svc?.url}/ui/api${path}`, { headers: { authorization: `Bearer ${UI_API_TOKEN}` } })).json();
+const api = (path: string): Promise<unknown> => apiGet(svc?.url ?? '', `/ui/api${path}`);
 
 beforeAll(async () => {
   slack = await startFakeSlack();
-  const dir = mkdtempSync(`${tmpdir()}/meshdrift-ui-board-`);
-  writeFileSync(
-    `${dir}/p.yaml`,
-    `receivers:\n  - { name: chat, slack: { channel: "#mesh-drift" } }\nroute:\n  receiver: chat\n  group_wait: 200ms\n  group_interval: 500ms\n`,
-  );
-  svc = await startService({ redisUrl: redisUrl(), prefix, slackUrl: slack.url, env: { ...UI_ENV, MESHDRIFT_POLICY: `${dir}/p.yaml` } });
+  const policy = writeUiPolicy('ui-board');
+  svc = await startService({ redisUrl: redisUrl(), prefix, slackUrl: slack.url, env: { ...UI_ENV, MESHDRIFT_POLICY: policy } });
   browser = await launchBrowser();
   alice = await asUser(browser, 'alice', ['sre']);
 }, 60_000);

@@ -1,11 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
 import type { Signal } from '../../src/model/signal.ts';
 import { startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
-import { asUser, chromiumMissing, launchBrowser, screenshots, UI_API_TOKEN, UI_ENV } from '../support/browser.ts';
+import { apiGet, asUser, chromiumMissing, launchBrowser, screenshots, UI_ENV, writeUiPolicy } from '../support/browser.ts';
 import { redisUrl, testPrefix, waitFor } from '../support/redis.ts';
 import { startService, stopService } from '../support/service.ts';
 
@@ -36,16 +34,12 @@ function appSignal(i: number): Signal {
 
 beforeAll(async () => {
   slack = await startFakeSlack();
-  const dir = mkdtempSync(`${tmpdir()}/meshdrift-ui-storm-`);
-  writeFileSync(
-    `${dir}/p.yaml`,
-    `receivers:\n  - { name: chat, slack: { channel: "#mesh-drift" } }\nroute:\n  receiver: chat\n  group_wait: 200ms\n  group_interval: 500ms\n`,
-  );
+  const policy = writeUiPolicy('ui-storm');
   svc = await startService({
     redisUrl: redisUrl(),
     prefix,
     slackUrl: slack.url,
-    env: { ...UI_ENV, MESHDRIFT_POLICY: `${dir}/p.yaml`, MESHDRIFT_STORM_THRESHOLD: '3', MESHDRIFT_STORM_WINDOW: '10s' },
+    env: { ...UI_ENV, MESHDRIFT_POLICY: policy, MESHDRIFT_STORM_THRESHOLD: '3', MESHDRIFT_STORM_WINDOW: '10s' },
   });
   browser = await launchBrowser();
   alice = await asUser(browser, 'alice', ['sre']);
@@ -60,12 +54,7 @@ afterAll(async () => {
 describe.skipIf(chromiumMissing() && process.env['CI'] !== 'true')('a drift storm on the board', () => {
   it('is one line that opens, and links to the board of its groups', async () => {
     for (let i = 0; i < APPS; i++) await svc?.ingest(appSignal(i));
-    const storms = async () =>
-      (
-        (await (await fetch(`${svc?.url}/ui/api/board`, { headers: { authorization: `Bearer ${UI_API_TOKEN}` } })).json()) as {
-          storms: Array<{ groups: number }>;
-        }
-      ).storms;
+    const storms = async () => (await apiGet<{ storms: Array<{ groups: number }> }>(svc?.url ?? '', '/ui/api/board')).storms;
     await waitFor(async () => ((await storms())[0]?.groups ?? 0) >= 3, 30_000, 'a storm on the board');
     const page = await alice.newPage();
     await page.goto(`${svc?.url}/ui/`);

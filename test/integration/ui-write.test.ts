@@ -1,5 +1,3 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { Redis } from 'ioredis';
 import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +6,7 @@ import type { Signal } from '../../src/model/signal.ts';
 import { assembleGroup } from '../../src/track/group-layout.ts';
 import { groupRedisKey } from '../../src/track/keys.ts';
 import { startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
-import { asUser, chromiumMissing, launchBrowser, screenshots, UI_API_TOKEN, UI_ENV } from '../support/browser.ts';
+import { apiGet, asUser, chromiumMissing, launchBrowser, screenshots, UI_API_TOKEN, UI_ENV, writeUiPolicy } from '../support/browser.ts';
 import { redisUrl, testPrefix, waitFor } from '../support/redis.ts';
 import { startService, stopService } from '../support/service.ts';
 
@@ -42,24 +40,15 @@ function appSignal(app: string, namespace: string, name: string): Signal {
 interface BoardRows {
   rows: Array<{ groupKey: string; status: string; owner: { name: string } }>;
 }
-const board = async (filter: string): Promise<BoardRows> =>
-  (
-    await fetch(`${svc?.url}/ui/api/board?filter=${encodeURIComponent(filter)}`, { headers: { authorization: `Bearer ${UI_API_TOKEN}` } })
-  ).json() as Promise<BoardRows>;
-const silenceCount = async (): Promise<number> =>
-  ((await (await fetch(`${svc?.url}/api/v1/silences`, { headers: { authorization: `Bearer ${UI_API_TOKEN}` } })).json()) as { silences: unknown[] }).silences
-    .length;
+const board = (filter: string): Promise<BoardRows> => apiGet<BoardRows>(svc?.url ?? '', `/ui/api/board?filter=${encodeURIComponent(filter)}`);
+const silenceCount = async (): Promise<number> => (await apiGet<{ silences: unknown[] }>(svc?.url ?? '', '/api/v1/silences')).silences.length;
 const slackText = (): string => JSON.stringify([...slack.messages.values()]);
 
 beforeAll(async () => {
   slack = await startFakeSlack();
   redis = new Redis(redisUrl(), { lazyConnect: true });
-  const dir = mkdtempSync(`${tmpdir()}/meshdrift-ui-write-`);
-  writeFileSync(
-    `${dir}/p.yaml`,
-    `receivers:\n  - { name: chat, slack: { channel: "#mesh-drift" } }\nroute:\n  receiver: chat\n  group_wait: 200ms\n  group_interval: 500ms\n`,
-  );
-  svc = await startService({ redisUrl: redisUrl(), prefix, slackUrl: slack.url, env: { ...UI_ENV, MESHDRIFT_POLICY: `${dir}/p.yaml` } });
+  const policy = writeUiPolicy('ui-write');
+  svc = await startService({ redisUrl: redisUrl(), prefix, slackUrl: slack.url, env: { ...UI_ENV, MESHDRIFT_POLICY: policy } });
   browser = await launchBrowser();
   alice = await asUser(browser, 'alice', ['sre']);
   bob = await asUser(browser, 'bob', ['dev']);

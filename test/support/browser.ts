@@ -1,4 +1,6 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 /**
@@ -45,3 +47,20 @@ export const UI_ENV: Record<string, string> = {
   MESHDRIFT_UI_TRUSTED_PROXIES: '127.0.0.1,::1',
   MESHDRIFT_UI_WRITERS: 'group:sre',
 };
+
+/** The policy the UI tests run with unless they need more: one Slack receiver at the root, short timers. */
+export const UI_POLICY =
+  'receivers:\n  - { name: chat, slack: { channel: "#mesh-drift" } }\nroute:\n  receiver: chat\n  group_wait: 200ms\n  group_interval: 500ms\n';
+
+/** Writes a policy into a temp directory of its own; the file's path (for MESHDRIFT_POLICY). */
+export function writeUiPolicy(name: string, yaml: string = UI_POLICY): string {
+  const file = join(mkdtempSync(join(tmpdir(), `meshdrift-${name}-`)), 'p.yaml');
+  writeFileSync(file, yaml);
+  return file;
+}
+
+/** GET a JSON view of the service with the API token, as a script would. */
+export async function apiGet<T>(baseUrl: string, path: string): Promise<T> {
+  const res = await fetch(`${baseUrl}${path}`, { headers: { authorization: `Bearer ${UI_API_TOKEN}` } });
+  return (await res.json()) as T;
+}
