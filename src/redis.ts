@@ -63,7 +63,7 @@ function tlsOptions(settings: RedisSettings): RedisOptions['tls'] | undefined {
  * meshdrift sends are the same, every key it writes shares one hash tag (MESHDRIFT_KEY_PREFIX
  * `{…}`), and what differs (SCAN, INFO and CONFIG reach one node) goes through `primariesOf`.
  */
-export function createRedisClient(settings: RedisSettings, options: RedisOptions): Redis {
+export function createRedisClient(settings: RedisSettings, options: RedisOptions, cluster: Pick<ClusterOptions, 'enableReadyCheck'> = {}): Redis {
   const tls = tlsOptions(settings);
   const auth = { ...(settings.username ? { username: settings.username } : {}), ...(settings.password ? { password: settings.password } : {}) };
   const base: RedisOptions = { ...options, reconnectOnError: reconnectOnReadonly };
@@ -89,6 +89,7 @@ export function createRedisClient(settings: RedisSettings, options: RedisOptions
     ...(enableAutoPipelining !== undefined ? { enableAutoPipelining } : {}),
     ...(lazyConnect !== undefined ? { lazyConnect } : {}),
     clusterRetryStrategy: retryStrategy,
+    ...cluster,
     redisOptions: { ...perNode, ...auth, ...(tls ? { tls } : {}) },
   };
   return new Cluster(target.nodes, clusterOptions) as unknown as Redis;
@@ -155,7 +156,12 @@ export function createRedisConnections(settings: RedisSettings | string, log: Lo
  * replaces. Its errors are logged like the others'.
  */
 export function createWorkerConnection(settings: RedisSettings, log?: Logger): Redis {
-  const worker = createRedisClient(settings, { lazyConnect: true, maxRetriesPerRequest: null, retryStrategy });
+  // No Cluster ready check (issue #20): ioredis's Cluster connect() runs CLUSTER INFO once the slots
+  // are read and, while a failover leaves cluster_state:fail, reconnects without ever settling the
+  // promise that connect() returned. BullMQ's blocking-connection recovery awaits that promise, so
+  // its worker never fetched again. Without the check the connection is ready at once; a command
+  // sent while the cluster is down gets CLUSTERDOWN, which ioredis retries, and BullMQ after it.
+  const worker = createRedisClient(settings, { lazyConnect: true, maxRetriesPerRequest: null, retryStrategy }, { enableReadyCheck: false });
   log && worker.on('error', (err: Error) => log.warn({ connection: 'worker', error: err.message }, 'redis connection error'));
   return worker;
 }
