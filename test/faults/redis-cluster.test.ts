@@ -1,18 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { App } from '../../src/app.ts';
 import { createLogger } from '../../src/log.ts';
-import { startFakeArgoCd, type FakeArgoCd } from '../fakes/argocd.ts';
-import { startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
-import { onlyStreamApps, runFailoverStream } from '../support/failover-stream.ts';
+import { type FailoverHarness, runFailoverStream, startFailoverHarness } from '../support/failover-stream.ts';
 import { testPrefix } from '../support/redis.ts';
 import { haveRedisBinaries, type RedisClusterSet, startRedisCluster } from '../support/redis-topology.ts';
-import { startService } from '../support/service.ts';
 
 // Issue #20: the same stream against a Redis Cluster (3 primaries with a replica each, made by
 // `redis-cli --cluster create`), meshdrift's keys and BullMQ's queues under one hash tag (every
 // script and transaction in one slot: a CROSSSLOT error would fail the stream), and a primary
 // killed -9 mid-stream: its replica takes over, the cluster's slot map changes, meshdrift carries on.
-const API_TOKEN = 'argocd-api-token-DO-NOT-LOG';
 const present = haveRedisBinaries();
 // The tag slot's own primary, killed: BullMQ's worker did not always take another job (docs/operations.md,
 // Redis high availability) until the worker watchdog replaced it (MESHDRIFT_WORKER_STALL_AFTER, 60 s
@@ -21,50 +16,29 @@ const tagSlotKill = process.env.MESHDRIFT_TEST_CLUSTER_KILL_TAG_SLOT === '1';
 const plain = testPrefix('cluster');
 const prefix = plain.startsWith('{') ? plain : `{${plain}}`;
 let cluster: RedisClusterSet | undefined;
-let slack: FakeSlack | undefined;
-let argo: FakeArgoCd | undefined;
-let svc: (App & { url: string }) | undefined;
+let h: FailoverHarness | undefined;
 
 beforeAll(async () => {
   if (!present) return;
   cluster = await startRedisCluster();
-  slack = await startFakeSlack({ token: 'xoxb-test-SECRET-token' });
-  argo = await startFakeArgoCd({ token: API_TOKEN });
-  onlyStreamApps(argo);
-  svc = await startService({
-    redisUrl: '',
-    prefix,
-    slackUrl: slack.url,
-    // Warnings and errors on stderr: what a failure needs to be understood.
-    log: createLogger('warn'),
-    env: {
-      REDIS_CLUSTER_NODES: cluster.nodes,
-      ARGOCD_URL: argo.url,
-      ARGOCD_TOKEN: API_TOKEN,
-      ARGOCD_POLL_INTERVAL: '2s',
-      ARGOCD_PROJECTS: 'mesh-prod',
-      MESHDRIFT_GROUP_WAIT: '200ms',
-    },
-  });
+  // Warnings and errors on stderr: what a failure needs to be understood.
+  h = await startFailoverHarness({ prefix, redisEnv: { REDIS_CLUSTER_NODES: cluster.nodes }, log: createLogger('warn') });
 }, 120_000);
 
 afterAll(async () => {
-  await svc?.stop().catch(() => undefined);
-  await argo?.close();
-  await slack?.close();
+  await h?.stop();
   await cluster?.stop();
 }, 60_000);
 
 describe.runIf(present || process.env.CI === 'true')('Redis Cluster, a primary failing over mid-stream', () => {
   it('runs every script in one slot and carries on through the failover: no drift lost, no duplicate', async () => {
-    if (!cluster || !svc || !slack || !argo) throw new Error('redis-server and redis-cli are needed (.ci/install-packages installs them)');
+    if (!cluster || !h) throw new Error('redis-server and redis-cli are needed (.ci/install-packages installs them)');
     const set = cluster;
     let promoted = 0;
     let promotedAt = 0;
+    const { svc } = h;
     const report = await runFailoverStream({
-      svc,
-      slack,
-      argo,
+      ...h,
       apps: 24,
       senders: 4,
       faultAfter: 8,

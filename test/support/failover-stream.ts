@@ -1,8 +1,9 @@
 import type { App } from '../../src/app.ts';
-import { type FakeArgoCd, loadArgoCdFixtureApps } from '../fakes/argocd.ts';
-import type { FakeSlack } from '../fakes/slack.ts';
+import type { Logger } from '../../src/log.ts';
+import { type FakeArgoCd, loadArgoCdFixtureApps, startFakeArgoCd } from '../fakes/argocd.ts';
+import { type FakeSlack, startFakeSlack } from '../fakes/slack.ts';
 import { meshApp } from './argocd.ts';
-import { postArgocd } from './service.ts';
+import { postArgocd, startService } from './service.ts';
 
 /**
  * A stream of drift signals from retrying senders through a Redis failover (issue #20), and what
@@ -130,5 +131,49 @@ export async function runFailoverStream(o: StreamOptions): Promise<StreamReport>
     duplicates: [...counts.values()].reduce((n, c) => n + Math.max(0, c - 1), 0),
     maxPerApp: Math.max(0, ...counts.values()),
     losses: [...acked].filter((a) => !counts.has(a)).length,
+  };
+}
+
+const FAILOVER_API_TOKEN = 'argocd-api-token-DO-NOT-LOG';
+
+/** What a failover test streams through: a fake Slack, a fake Argo CD polled every 2 s, and meshdrift. */
+export interface FailoverHarness {
+  slack: FakeSlack;
+  argo: FakeArgoCd;
+  svc: App & { url: string };
+  stop(): Promise<void>;
+}
+
+/**
+ * The fakes and the service of a failover test, meshdrift reaching Redis as `redisEnv` says
+ * (REDIS_SENTINELS…, REDIS_CLUSTER_NODES…) under `prefix`; the Argo CD API serves only the stream's apps.
+ */
+export async function startFailoverHarness(opts: { prefix: string; redisEnv: Record<string, string>; log?: Logger }): Promise<FailoverHarness> {
+  const slack = await startFakeSlack({ token: 'xoxb-test-SECRET-token' });
+  const argo = await startFakeArgoCd({ token: FAILOVER_API_TOKEN });
+  onlyStreamApps(argo);
+  const svc = await startService({
+    redisUrl: '',
+    prefix: opts.prefix,
+    slackUrl: slack.url,
+    ...(opts.log ? { log: opts.log } : {}),
+    env: {
+      ...opts.redisEnv,
+      ARGOCD_URL: argo.url,
+      ARGOCD_TOKEN: FAILOVER_API_TOKEN,
+      ARGOCD_POLL_INTERVAL: '2s',
+      ARGOCD_PROJECTS: 'mesh-prod',
+      MESHDRIFT_GROUP_WAIT: '200ms',
+    },
+  });
+  return {
+    slack,
+    argo,
+    svc,
+    async stop() {
+      await svc.stop().catch(() => undefined);
+      await argo.close();
+      await slack.close();
+    },
   };
 }
