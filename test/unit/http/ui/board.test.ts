@@ -1,73 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import type { TrackedFinding } from '../../../../src/model/alert-group.ts';
 import { parseMatcher } from '../../../../src/route/matcher.ts';
 import { compileSilences, type Silence } from '../../../../src/route/silence.ts';
 import { buildBoard, type BoardInput } from '../../../../src/http/ui/board.ts';
 import { boardBody, silenceHref } from '../../../../src/http/ui/board-view.ts';
 import type { GroupState } from '../../../../src/track/group-state.ts';
+import { NOW, uiFinding, uiGroup } from './fixtures.ts';
 
-const NOW = Date.UTC(2026, 11, 5, 12, 0, 0);
-
-function finding(app: string, name: string, extra: Partial<TrackedFinding> = {}): TrackedFinding {
-  return {
-    fingerprint: `${app}-${name}`,
-    groupKey: `g-${app}`,
-    cluster: extra.cluster ?? 'prod',
-    tool: 'argocd',
-    owner: { kind: 'Application', namespace: 'argocd', name: app },
-    project: 'default',
-    resource: { group: 'networking.istio.io', kind: 'VirtualService', namespace: 'mesh', name },
-    state: 'Modified',
-    category: 'traffic',
-    mesh: 'istio',
-    severity: 'high',
-    receivers: ['chat'],
-    reasons: [],
-    observedAt: NOW - 60_000,
-    firstSeen: NOW - 60_000,
-    lastSeen: NOW,
-    status: 'firing',
-    ...extra,
-  };
-}
-
-function group(app: string, findings: TrackedFinding[], notified: boolean): GroupState {
-  const f0 = findings[0];
-  return {
-    v: 1,
-    groupKey: `g-${app}`,
-    createdAt: NOW - 60_000,
-    labels: {
-      cluster: f0?.cluster ?? 'prod',
-      tool: 'argocd',
-      owner: { kind: 'Application', namespace: 'argocd', name: app },
-      project: 'default',
-      route: 'route',
-      receiver: 'chat',
-    },
-    timing: { groupWaitMs: 0, groupIntervalMs: 0, repeatIntervalMs: 0, pendingForMs: 0 },
-    findings: Object.fromEntries(findings.map((f) => [f.fingerprint, f])),
-    firstSeen: NOW - 60_000,
-    snapshots: {},
-    flushSeq: 1,
-    pendingFlush: null,
-    handledFlushSeq: 1,
-    lastNotification: notified
-      ? {
-          groupKey: `g-${app}`,
-          seq: 1,
-          reason: 'first',
-          status: 'firing',
-          labels: { cluster: 'prod', tool: 'argocd', owner: { kind: 'Application', namespace: 'argocd', name: app }, project: 'default' },
-          severity: 'high',
-          firing: findings,
-          resolved: [],
-          at: NOW - 30_000,
-          firstSeen: NOW - 60_000,
-        }
-      : null,
-  };
-}
+const finding = uiFinding;
+const group = uiGroup;
 
 function silence(id: string, matcher: string, comment = 'planned'): Silence {
   return {

@@ -5,54 +5,15 @@ import type { Silence } from '../../../../src/route/silence.ts';
 import { activeAck, buildIncident } from '../../../../src/http/ui/incident.ts';
 import { incidentBody } from '../../../../src/http/ui/incident-view.ts';
 import type { GroupState } from '../../../../src/track/group-state.ts';
+import { NOW, uiFinding, uiGroup } from './fixtures.ts';
 
 // Issue #21's incident page: an acknowledged incident says so (until when, by whom) instead of
 // offering "Acknowledge" again; a non-mesh finding kept out of notifications is marked; the
 // PagerDuty dedup key is labelled as a key (the Events API v2 gives no incident URL).
 
-const NOW = Date.UTC(2026, 11, 5, 12, 0, 0);
 const HOUR = 3_600_000;
-const OWNER = { kind: 'Application', namespace: 'argocd', name: 'pay' };
-
-function finding(name: string, extra: Partial<TrackedFinding> = {}): TrackedFinding {
-  return {
-    fingerprint: `fp-${name}`,
-    groupKey: 'g-pay',
-    cluster: 'prod',
-    tool: 'argocd',
-    owner: OWNER,
-    project: 'default',
-    resource: { group: 'networking.istio.io', kind: 'VirtualService', namespace: 'pay', name },
-    state: 'Modified',
-    category: 'traffic',
-    mesh: 'istio',
-    severity: 'high',
-    receivers: ['chat'],
-    reasons: [],
-    observedAt: NOW - 60_000,
-    firstSeen: NOW - 60_000,
-    lastSeen: NOW,
-    status: 'firing',
-    ...extra,
-  };
-}
-
-function group(findings: TrackedFinding[]): GroupState {
-  return {
-    v: 1,
-    groupKey: 'g-pay',
-    createdAt: NOW - 60_000,
-    labels: { cluster: 'prod', tool: 'argocd', owner: OWNER, project: 'default', route: 'route', receiver: 'chat' },
-    timing: { groupWaitMs: 0, groupIntervalMs: 0, repeatIntervalMs: 0, pendingForMs: 0 },
-    findings: Object.fromEntries(findings.map((f) => [f.fingerprint, f])),
-    firstSeen: NOW - 60_000,
-    snapshots: {},
-    flushSeq: 1,
-    pendingFlush: null,
-    handledFlushSeq: 1,
-    lastNotification: null,
-  };
-}
+const finding = (name: string, extra: Partial<TrackedFinding> = {}): TrackedFinding => uiFinding('pay', name, extra);
+const group = (findings: TrackedFinding[]): GroupState => uiGroup('pay', findings);
 
 function silence(id: string, matchers: string[], comment: string, endsAt = NOW + HOUR, startsAt = NOW - 1000): Silence {
   return {
