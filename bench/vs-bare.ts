@@ -7,6 +7,12 @@
 //   generic-hmac provider sends it; timing-safe compare), parses the JSON, answers 202;
 // - bare + Redis: the same, plus one Redis write before the answer (SET of the body with a TTL,
 //   acknowledged by Redis; the bench's own redis-server, no persistence, as for meshdrift);
+// - bare + 2 round trips (the floor of meshdrift's Redis work, no logic): the same, plus what
+//   meshdrift sends per new Flux event, on an auto-pipelining client as meshdrift's: MGET of two keys
+//   and SMEMBERS in one turn (the revision lookup and the owner's group index), then, once they
+//   answered, one EVALSHA with 8 keys and ~2.9 KB of arguments (the size of meshdrift's commit of a
+//   new group, measured with INFO stats), whose script writes one hash field with a TTL;
+// - bare + 1 round trip: the EVALSHA alone (what a design with one round trip per event would cost);
 // - meshdrift: createApp() with workers running, MESHDRIFT_FLUX_HMAC_KEY set (so the same HMAC is
 //   checked), the default policy, group_wait 1h (nothing flushes during the load), POST /webhooks/flux.
 // Every request is a distinct HelmRelease DriftDetected event (its own owner: no dedup shortcut).
@@ -35,7 +41,7 @@ const N = Math.max(1, Number(process.env.BENCH_BARE_N ?? 3000));
 const ROUNDS = Math.max(1, Number(process.env.BENCH_BARE_ROUNDS ?? 2));
 const CONCURRENCY = Math.max(1, Number(process.env.BENCH_BARE_CONCURRENCY ?? 16));
 const HMAC_KEY = 'bench-hmac-key-not-a-secret';
-/** BENCH_BARE_ONLY=meshdrift (or bare, bare-redis) runs that server alone, e.g. under `node --cpu-prof`. */
+/** BENCH_BARE_ONLY=meshdrift (or bare, bare-redis, floor-2rt, floor-1rt) runs that server alone, e.g. under `node --cpu-prof`. */
 const ONLY = process.env.BENCH_BARE_ONLY;
 const MAX_BODY = 1024 * 1024;
 
@@ -89,6 +95,36 @@ async function startBare(name: string, write?: (body: Buffer, parsed: unknown) =
   return { name, url, stop: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
+// The floor rows' script: one hash field with a TTL (meshdrift's commit writes more, in Redis's CPU).
+const FLOOR_SCRIPT = "redis.call('HSET', KEYS[1], 'v', ARGV[1]) redis.call('EXPIRE', KEYS[1], 600) return 1";
+const FLOOR_ARG = 'x'.repeat(76);
+type FloorRedis = Redis & { benchFloor(...args: string[]): Promise<unknown> };
+
+/** The bare server plus meshdrift's Redis round trips for a new Flux event (without its logic). */
+async function startFloor(redisUrl: string, name: string, lookupFirst: boolean): Promise<Target> {
+  const client = new Redis(redisUrl, { enableAutoPipelining: true, maxRetriesPerRequest: 1 }) as FloorRedis;
+  client.defineCommand('benchFloor', { numberOfKeys: 8, lua: FLOOR_SCRIPT });
+  let n = 0;
+  const prefix = `bench-floor-${Date.now()}`;
+  const target = await startBare(name, async () => {
+    const id = `${prefix}:${++n}`;
+    if (lookupFirst) {
+      const lookup = client.mget(`${id}:revision`, `${id}:event`);
+      const owners = client.smembers(`${id}:owner`);
+      await Promise.all([lookup, owners]);
+    }
+    const keys = [`${id}:group`, ...['a', 'b', 'c', 'd', 'e', 'f', 'g'].map((k) => `${prefix}:${k}`)];
+    await client.benchFloor(...keys, ...Array.from({ length: 36 }, () => FLOOR_ARG));
+  });
+  return {
+    ...target,
+    stop: async () => {
+      await target.stop();
+      client.disconnect();
+    },
+  };
+}
+
 async function startMeshdriftInProcess(redisUrl: string, prefix: string): Promise<Target> {
   const env = loadEnv({
     PORT: '0',
@@ -119,6 +155,8 @@ async function main(): Promise<void> {
   const all: Array<[string, () => Promise<Target>]> = [
     ['bare', () => startBare('bare Node server')],
     ['bare-redis', () => startBare('bare + 1 Redis write', async (body) => void (await redis.set(`bench-bare:${++seq}`, body, 'EX', 600)))],
+    ['floor-2rt', () => startFloor(own.url, 'bare + 2 round trips', true)],
+    ['floor-1rt', () => startFloor(own.url, 'bare + 1 round trip', false)],
     ['meshdrift', () => startMeshdriftInProcess(own.url, `bench-vs-bare-${Date.now()}`)],
   ];
   if (ONLY !== undefined && !all.some(([key]) => key === ONLY)) throw new Error(`BENCH_BARE_ONLY: ${ONLY} is not one of ${all.map(([key]) => key).join(', ')}`);
@@ -166,6 +204,7 @@ async function main(): Promise<void> {
   const bare = rate(best.get('bare Node server'));
   const bareRedis = rate(best.get('bare + 1 Redis write'));
   const mesh = rate(best.get('meshdrift'));
+  const floor = rate(best.get('bare + 2 round trips'));
   process.stdout.write(
     `ingest beside a bare Node server (node ${process.version}; Flux events with HMAC, ${N} requests x ${ROUNDS} rounds, ${CONCURRENCY} concurrent, best round; load generator in its own process)\n`,
   );
@@ -183,7 +222,8 @@ async function main(): Promise<void> {
     )}\n`,
   );
   process.stdout.write(
-    `  meshdrift / bare: ${(mesh / bare).toFixed(2)}; meshdrift / bare + Redis write: ${(mesh / bareRedis).toFixed(2)} (target: at least 0.5)\n`,
+    `  meshdrift / bare: ${(mesh / bare).toFixed(2)}; meshdrift / bare + Redis write: ${(mesh / bareRedis).toFixed(2)} (target: at least 0.5); ` +
+      `bare + 2 round trips / bare: ${(floor / bare).toFixed(2)} (meshdrift's Redis work alone); meshdrift / bare + 2 round trips: ${(mesh / floor).toFixed(2)}\n`,
   );
 }
 
