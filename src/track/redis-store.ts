@@ -218,8 +218,8 @@ async function readForBatch(store: StoreCtx, groupKey: string, inputs: readonly 
   }
   const ownerNames = [...owners.keys()];
   const namedFps = [...named];
-  // Two commands, not a pipeline object (costly to build): the connection's auto-pipelining sends
-  // them in one write (src/redis.ts).
+  // Two commands, not a pipeline object (costly to build): the connection sends the commands of one
+  // turn of the event loop in one write (src/redis.ts).
   const [values, ttl] = await Promise.all([
     redis.hmget(key, 'v', META_FIELD, LEGACY_FIELD, ...ownerNames.map(ownerField), ...namedFps.map(findingField)),
     redis.pttl(key),
