@@ -8,7 +8,8 @@
 // - bare + Redis: the same, plus one Redis write before the answer (SET of the body with a TTL,
 //   acknowledged by Redis; the bench's own redis-server, no persistence, as for meshdrift);
 // - bare + 2 round trips (the floor of meshdrift's Redis work, no logic): the same, plus what
-//   meshdrift sends per new Flux event, on an auto-pipelining client as meshdrift's: MGET of two keys
+//   meshdrift sends per new Flux event, on a client connected as meshdrift's (src/redis.ts
+//   coalesceWrites: the commands of one turn in one write): MGET of two keys
 //   and SMEMBERS in one turn (the revision lookup and the owner's group index), then, once they
 //   answered, one EVALSHA with 8 keys and ~2.9 KB of arguments (the size of meshdrift's commit of a
 //   new group, measured with INFO stats), whose script writes one hash field with a TTL;
@@ -31,6 +32,7 @@ import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { createApp } from '../src/app.ts';
 import { loadEnv } from '../src/config/env.ts';
+import { coalesceWrites } from '../src/redis.ts';
 import { createLogger } from '../src/log.ts';
 import { startOwnRedis } from '../test/support/redis-server.ts';
 import type { LoadResult } from './flapping-loadgen.ts';
@@ -102,7 +104,9 @@ type FloorRedis = Redis & { benchFloor(...args: string[]): Promise<unknown> };
 
 /** The bare server plus meshdrift's Redis round trips for a new Flux event (without its logic). */
 async function startFloor(redisUrl: string, name: string, lookupFirst: boolean): Promise<Target> {
-  const client = new Redis(redisUrl, { enableAutoPipelining: true, maxRetriesPerRequest: 1 }) as FloorRedis;
+  // Connected as meshdrift's own client is (src/redis.ts): the commands of one turn in one write.
+  const client = new Redis(redisUrl, { maxRetriesPerRequest: 1 }) as FloorRedis;
+  client.on('connect', () => coalesceWrites(client.stream));
   client.defineCommand('benchFloor', { numberOfKeys: 8, lua: FLOOR_SCRIPT });
   let n = 0;
   const prefix = `bench-floor-${Date.now()}`;
