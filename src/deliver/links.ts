@@ -256,8 +256,9 @@ export const MAX_SILENCE_LINK = 8_000;
 
 /**
  * The matchers that pick out one alert group: its `group_by` label values when the route groups by
- * labels, else its cluster and owner (owner kind, namespace and name), as the Slack "Silence"
- * button does (deliver/slack/actions.ts silenceMatchersFor).
+ * labels, else its cluster and owner (owner kind, namespace and name). The Slack "Silence" buttons
+ * (deliver/slack/actions.ts silenceMatchersFor) and the web page's incident "Silence…" use it too:
+ * a silence made from any of them covers the same findings.
  */
 export function groupMatchers(labels: Pick<GroupLabels, 'cluster' | 'owner' | 'groupBy'>): MatcherSpec[] {
   const by = Object.entries(labels.groupBy ?? {});

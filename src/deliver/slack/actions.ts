@@ -4,6 +4,7 @@ import type { GroupLabels, Notification } from '../../model/alert-group.ts';
 import type { MatcherSpec } from '../../route/matcher.ts';
 import type { SlackBlock, SlackButton, SlackMrkdwn } from './blocks.ts';
 import { mrkdwnLine } from '../text.ts';
+import { groupMatchers } from '../links.ts';
 
 /**
  * Slack buttons on an alert message (issue #6, "Slack actions"): what they look like, what they
@@ -120,16 +121,13 @@ export function slackActionsBlock(n: Notification, allowed: ReadonlySet<SlackAct
 }
 
 /**
- * The matchers of a silence for one alert group: its cluster and owner, exactly (the labels the
- * default group_by uses, so the silence covers this group's findings and nothing else's).
+ * The matchers of a silence for one alert group: the same as its silence link and the web page's
+ * (deliver/links.ts groupMatchers): its `group_by` label values when the route groups by labels,
+ * else its cluster and owner, exactly, so the silence covers this group's findings and nothing
+ * else's.
  */
-export function silenceMatchersFor(labels: Pick<GroupLabels, 'cluster' | 'owner'>): MatcherSpec[] {
-  return [
-    { name: 'cluster', op: '=', value: labels.cluster },
-    { name: 'owner_kind', op: '=', value: labels.owner.kind },
-    { name: 'owner_namespace', op: '=', value: labels.owner.namespace },
-    { name: 'owner', op: '=', value: labels.owner.name },
-  ];
+export function silenceMatchersFor(labels: Pick<GroupLabels, 'cluster' | 'owner' | 'groupBy'>): MatcherSpec[] {
+  return groupMatchers(labels);
 }
 
 /** A Slack user id as Slack sends it (U…, W…); anything else is not rendered as a mention. */

@@ -1,5 +1,5 @@
 import { attributionText, changeText, changeSourceText, kindWithGroup } from '../../deliver/evidence.ts';
-import { findingLinks, type LinkContext } from '../../deliver/links.ts';
+import { findingLinks, groupMatchers, type LinkContext } from '../../deliver/links.ts';
 import type { GroupLabels, TrackedFinding } from '../../model/alert-group.ts';
 import { findingLabels } from '../../model/finding.ts';
 import { severityRank } from '../../model/severity.ts';
@@ -185,16 +185,6 @@ export function buildIncident(groupKey: string, src: IncidentSources): Incident 
     findings,
     timeline: timeline.slice(-MAX_TIMELINE),
     ...(ack === undefined ? {} : { ack }),
-    matchers:
-      labels === undefined
-        ? []
-        : (['cluster', 'owner_kind', 'owner_namespace', 'owner'] as const).map((name) =>
-            printMatcher({
-              name,
-              op: '=',
-              value:
-                name === 'cluster' ? labels.cluster : name === 'owner' ? labels.owner.name : name === 'owner_kind' ? labels.owner.kind : labels.owner.namespace,
-            }),
-          ),
+    matchers: labels === undefined ? [] : groupMatchers(labels).map(printMatcher),
   };
 }

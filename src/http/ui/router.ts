@@ -3,7 +3,7 @@ import express, { type Request, type RequestHandler, type Response } from 'expre
 import { z } from 'zod';
 import type { StormStore } from '../../deliver/storm.ts';
 import { stormHeadline } from '../../deliver/storm-summary.ts';
-import type { LinkContext } from '../../deliver/links.ts';
+import { groupMatchers, type LinkContext } from '../../deliver/links.ts';
 import type { Logger } from '../../log.ts';
 import type { AuditTrail } from '../../remediate/audit.ts';
 import type { DeadLetters } from '../../queue/dead-letters.ts';
@@ -440,12 +440,8 @@ async function acknowledge(deps: UiDeps, req: Request, res: Response): Promise<v
   const group = await deps.group(key);
   if (group === null) throw new UiError(404, 'No such incident (resolved already?).');
   const l = group.labels;
-  const matchers = [
-    { name: 'cluster', op: '=', value: l.cluster },
-    { name: 'owner_kind', op: '=', value: l.owner.kind },
-    { name: 'owner_namespace', op: '=', value: l.owner.namespace },
-    { name: 'owner', op: '=', value: l.owner.name },
-  ];
+  // The incident's own findings, as its silence link and the Slack buttons name them (its group_by labels, else cluster and owner).
+  const matchers = groupMatchers(l);
   const viewer = viewerOf(res);
   const silenceId = await saveSilence(deps, {
     matchers,

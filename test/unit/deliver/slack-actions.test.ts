@@ -16,6 +16,7 @@ import type { SlackBlock } from '../../../src/deliver/slack/blocks.ts';
 import { renderSlackMessage, SLACK_LIMITS } from '../../../src/deliver/slack/render.ts';
 import { verifySlackRequest } from '../../../src/http/verify-signature.ts';
 import { compileMatcher, matchesAll } from '../../../src/route/matcher.ts';
+import { groupMatchers } from '../../../src/deliver/links.ts';
 import { makeNotification, makeTrackedFinding } from '../../support/notifications.ts';
 
 const SECRET = '8f742231b10e8888abcd99yyyzzz85a5';
@@ -209,6 +210,21 @@ describe('action helpers', () => {
     expect(matchesAll(ms, labels)).toBe(true);
     expect(matchesAll(ms, { ...labels, owner: 'payments-v2' })).toBe(false);
     expect(matchesAll(ms, { ...labels, cluster: 'prod-us' })).toBe(false);
+  });
+
+  it("silences what the group's silence link does when the route groups by labels: the group, every owner in it", () => {
+    const labels = {
+      cluster: 'prod-eu',
+      owner: { kind: 'Application', namespace: 'argocd', name: 'payments' },
+      groupBy: { cluster: 'prod-eu', namespace: 'payments' },
+    };
+    const specs = silenceMatchersFor(labels);
+    expect(specs).toEqual(groupMatchers(labels));
+    const ms = specs.map(compileMatcher);
+    const finding = { cluster: 'prod-eu', owner_kind: 'Application', owner_namespace: 'argocd', owner: 'payments-v2', namespace: 'payments' };
+    // Another owner's finding in the same group (same namespace) is silenced with it; another namespace's is not.
+    expect(matchesAll(ms, finding)).toBe(true);
+    expect(matchesAll(ms, { ...finding, namespace: 'checkout' })).toBe(false);
   });
 
   it('adds who-did-what lines before the footer, newest last, at most ten', () => {

@@ -69,6 +69,15 @@ describe('the incident page', () => {
     expect(body.match(/tracked, not notified: non-mesh/g)).toHaveLength(1);
   });
 
+  it("offers the group's own silence: its group_by labels when the route groups by labels, as the message's link and button do", () => {
+    const byOwner = buildIncident('g-pay', { group: group([finding('a')]), history: [], audit: [], silences: [], now: NOW });
+    expect(byOwner?.matchers).toEqual(ACK_MATCHERS);
+    const g = group([finding('a')]);
+    const byNamespace = { ...g, labels: { ...g.labels, groupBy: { namespace: 'payments', cluster: 'prod' } } };
+    const incident = buildIncident('g-pay', { group: byNamespace, history: [], audit: [], silences: [], now: NOW });
+    expect(incident?.matchers).toEqual(['cluster="prod"', 'namespace="payments"']);
+  });
+
   it('shows the PagerDuty dedup key labelled as a key to search for, not as a link', () => {
     const incident = buildIncident('g-pay', { group: group([finding('a')]), history: [], audit: [], silences: [], now: NOW });
     const body = incidentBody(incident!, { pagerduty: 'meshdrift-abc' }, page).value;
