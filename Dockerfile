@@ -23,6 +23,10 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY examples ./examples
+# The commit built (the release workflow passes github.sha): `meshdrift --version`,
+# meshdrift_build_info{commit} and /api/v2/status read it (src/model/build-info.ts); unset, none.
+ARG MESHDRIFT_COMMIT=""
+RUN printf '%s\n' "$MESHDRIFT_COMMIT" > BUILD_COMMIT
 USER node
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \

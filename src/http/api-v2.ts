@@ -36,6 +36,8 @@ export interface AlertmanagerApiDeps
   policy: () => { receivers: readonly { name: string }[]; route: RouteConfig };
   /** meshdrift's version (GET /status versionInfo). */
   version: string;
+  /** The commit it was built from, when known (GET /status versionInfo.revision; '' otherwise). */
+  revision?: string;
   /** When this process started, epoch ms (GET /status uptime). */
   startedAt: number;
 }
@@ -242,7 +244,14 @@ export function createAlertmanagerApiRouter(deps: AlertmanagerApiDeps): express.
     parseQuery(noQuery, req);
     res.json({
       cluster: { status: 'disabled', peers: [] },
-      versionInfo: { version: deps.version, revision: '', branch: '', buildUser: '', buildDate: '', goVersion: `meshdrift (Node ${process.versions.node})` },
+      versionInfo: {
+        version: deps.version,
+        revision: deps.revision ?? '',
+        branch: '',
+        buildUser: '',
+        buildDate: '',
+        goVersion: `meshdrift (Node ${process.versions.node})`,
+      },
       config: { original: alertmanagerConfigText(deps.policy()) },
       uptime: iso(deps.startedAt),
     });

@@ -136,6 +136,7 @@ function alertmanagerApiDeps(deps: HttpAppDeps, isUnavailable: AlertmanagerApiDe
       return { receivers: p.receivers, route: p.config.route };
     },
     version: buildInfo().version,
+    ...(buildInfo().commit === undefined ? {} : { revision: buildInfo().commit }),
     startedAt: STARTED_AT,
     now,
     log,

@@ -6,7 +6,10 @@ import { fileURLToPath } from 'node:url';
 export interface BuildInfo {
   /** package.json's version; `unknown` when it cannot be read. */
   version: string;
-  /** The git commit of the checkout it runs from, when there is one (an image has no .git). */
+  /**
+   * The git commit it was built from: the checkout's `.git`, else the `BUILD_COMMIT` file an image
+   * build writes (Dockerfile, from the build argument MESHDRIFT_COMMIT); absent when neither says.
+   */
   commit?: string;
   /** `process.version` without the `v`. */
   nodeVersion: string;
@@ -62,11 +65,17 @@ export function gitCommit(root: string = ROOT): string | undefined {
   return packed !== undefined && SHA.test(packed) ? packed : undefined;
 }
 
+/** The commit an image build wrote to `ROOT/BUILD_COMMIT` (Dockerfile): 40 hex digits, else nothing. */
+export function builtCommit(root: string = ROOT): string | undefined {
+  const text = readText(join(root, 'BUILD_COMMIT'))?.trim().toLowerCase();
+  return text !== undefined && SHA.test(text) ? text : undefined;
+}
+
 let cached: BuildInfo | undefined;
 
 export function buildInfo(): BuildInfo {
   if (cached === undefined) {
-    const commit = gitCommit();
+    const commit = gitCommit() ?? builtCommit();
     cached = { version: packageVersion(), nodeVersion: process.version.replace(/^v/, ''), ...(commit === undefined ? {} : { commit }) };
   }
   return cached;

@@ -121,6 +121,7 @@ describe.skipIf(SKIP)("/api/v2, checked against Alertmanager's OpenAPI spec", ()
           route: { receiver: 'chat', routes: [{ matchers: ['{severity="critical", cluster=~"prod-.*"}'], receiver: 'pager', group_by: ['...'] }] },
         }),
         version: '0.1.0',
+        revision: 'c'.repeat(40),
         startedAt: T0,
         now: () => clock,
       }),
@@ -144,8 +145,9 @@ describe.skipIf(SKIP)("/api/v2, checked against Alertmanager's OpenAPI spec", ()
 
   it('GET /status: cluster disabled, the routing tree as an Alertmanager config', async () => {
     const r = await conforming('GET', '/status', '/status');
-    const status = r.body as { config: { original: string }; uptime: string };
+    const status = r.body as { config: { original: string }; uptime: string; versionInfo: { version: string; revision: string } };
     expect(status.uptime).toBe(new Date(T0).toISOString());
+    expect(status.versionInfo).toMatchObject({ version: '0.1.0', revision: 'c'.repeat(40) });
     expect(parse(status.config.original)).toEqual({
       route: { receiver: 'chat', routes: [{ receiver: 'pager', group_by: ['...'], matchers: ['severity="critical"', 'cluster=~"prod-.*"'] }] },
       receivers: [{ name: 'chat' }, { name: 'pager' }],

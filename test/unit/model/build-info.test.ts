@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildInfo, gitCommit, versionLine } from '../../../src/model/build-info.ts';
+import { buildInfo, builtCommit, gitCommit, versionLine } from '../../../src/model/build-info.ts';
 import { createMetrics } from '../../../src/metrics.ts';
 import pkg from '../../../package.json' with { type: 'json' };
 
@@ -28,6 +28,14 @@ describe('build info (meshdrift --version, meshdrift_build_info)', () => {
     expect(buildInfo()).toMatchObject({ version: pkg.version, nodeVersion: process.versions.node });
     expect(versionLine({ version: '1.2.3', nodeVersion: '24.1.0' })).toBe('meshdrift 1.2.3 (Node 24.1.0)');
     expect(versionLine({ version: '1.2.3', nodeVersion: '24.1.0', commit: A })).toBe('meshdrift 1.2.3 (commit aaaaaaaaaaaa, Node 24.1.0)');
+  });
+
+  it('reads the commit an image build wrote (BUILD_COMMIT): 40 hex digits only, none when the build passed none', () => {
+    expect(builtCommit(repo({ BUILD_COMMIT: `${A.toUpperCase()}\n` }))).toBe(A);
+    expect(builtCommit(repo({ BUILD_COMMIT: '\n' }))).toBeUndefined();
+    expect(builtCommit(repo({ BUILD_COMMIT: 'main\n' }))).toBeUndefined();
+    expect(builtCommit(repo({ BUILD_COMMIT: `${A}\n<script>` }))).toBeUndefined();
+    expect(builtCommit(repo({ 'package.json': '{}' }))).toBeUndefined();
   });
 
   it('reads the commit from .git: a loose ref, a packed one, a detached HEAD, a worktree; none without .git', () => {
