@@ -17,6 +17,21 @@ export const trackedFindingSchema = findingSchema.extend({
 /** A finding as the tracker holds it: with its lifecycle. */
 export type TrackedFinding = z.infer<typeof trackedFindingSchema>;
 
+/**
+ * When a resolved finding's drift ended, by meshdrift's clock, never after `fallback` (the
+ * notification's time; also the answer when nothing says, a finding of an older version):
+ * - its `resolvedAt`, when the snapshot that no longer reported it was applied;
+ * - for drift the GitOps tool had already reverted when it reported it (`Corrected`: Flux's
+ *   DriftCorrected or change set, the mesh watch's revert), `lastSeen`, when that report came. Its
+ *   `resolvedAt` is when meshdrift told it and let it resolve itself (track/decide.ts flush), the
+ *   time of its first notification, not of the drift's end.
+ * The group's end (track/decide.ts driftEndedAt) is the latest of its findings'.
+ */
+export function findingEndedAt(f: Pick<TrackedFinding, 'state' | 'lastSeen' | 'resolvedAt'>, fallback: number): number {
+  const resolved = Math.min(f.resolvedAt ?? fallback, fallback);
+  return f.state === 'Corrected' ? Math.min(resolved, f.lastSeen) : resolved;
+}
+
 export const groupLabelsSchema = z.object({
   /** Cluster, tool, owner and project of the group's first finding (all share them under the default group_by). */
   cluster: z.string(),

@@ -1,4 +1,4 @@
-import type { GroupLabels, Notification, NotifyReason, TrackedFinding } from '../model/alert-group.ts';
+import { findingEndedAt, type GroupLabels, type Notification, type NotifyReason, type TrackedFinding } from '../model/alert-group.ts';
 import type { Finding } from '../model/finding.ts';
 import { highestSeverity, severityRank } from '../model/severity.ts';
 import type { DriftState, GitOpsTool, OwnerRef } from '../model/signal.ts';
@@ -438,13 +438,14 @@ export function decide(state: GroupState, ctx: FlushContext): Decision {
  * When a group's drift ended, by meshdrift's clock: the latest resolve among its resolved findings
  * (when the snapshot that no longer listed it was applied), not when the all-clear is sent. Drift
  * Flux had already reverted (Corrected) ended by the time it was last reported. `fallback` when
- * nothing says (a state from an older version).
+ * nothing says (a state from an older version). Each finding's end is model/alert-group.ts
+ * findingEndedAt, the one rule the receivers' per-alert end times use too.
  */
 export function driftEndedAt(findings: readonly TrackedFinding[], fallback: number): number {
   let ended: number | undefined;
   for (const f of findings) {
     if (f.status !== 'resolved' || f.resolvedAt === undefined) continue;
-    const at = f.state === 'Corrected' ? Math.min(f.resolvedAt, f.lastSeen) : f.resolvedAt;
+    const at = findingEndedAt(f, fallback);
     ended = ended === undefined ? at : Math.max(ended, at);
   }
   return Math.min(ended ?? fallback, fallback);

@@ -10,7 +10,9 @@ import { z } from 'zod';
 import type { Notification, TrackedFinding } from '../../src/model/alert-group.ts';
 import { freePort } from '../../src/cli/redis-finder.ts';
 import { createAlertmanagerNotifier } from '../../src/deliver/alertmanager/notifier.ts';
-import { makeNotification, makeTrackedFinding, paymentsGroupLabels } from '../support/notifications.ts';
+import { renderWebhookPayload } from '../../src/deliver/webhook/notifier.ts';
+import { makeFinding, makeNotification, makeTrackedFinding, paymentsGroupLabels } from '../support/notifications.ts';
+import { applyAndTell, paymentsSignal } from '../support/tracker-run.ts';
 import { waitFor } from '../support/redis.ts';
 
 const ALERTMANAGER_BIN = '/usr/bin/prometheus-alertmanager';
@@ -19,12 +21,26 @@ const HAVE_ALERTMANAGER = existsSync(ALERTMANAGER_BIN);
 // (.ci/install-packages installs it), so there a missing binary fails.
 const SKIP_REAL = !HAVE_ALERTMANAGER && process.env.CI !== 'true';
 
-// A minimal config: every alert routes to a receiver that sends nothing.
-const ALERTMANAGER_CONFIG = `route:
+// Every alert routes to a receiver that sends nothing, except those of an `ends-*` cluster: they go
+// at once (group_wait 0s, then every second) to `hookUrl`, resolves too, as Alertmanager's webhook.
+function alertmanagerConfig(hookUrl: string): string {
+  return `route:
   receiver: 'null'
+  routes:
+    - receiver: hook
+      matchers: ['cluster=~"ends-.*"']
+      group_by: [cluster]
+      group_wait: 0s
+      group_interval: 1s
+      repeat_interval: 1h
 receivers:
   - name: 'null'
+  - name: hook
+    webhook_configs:
+      - url: '${hookUrl}'
+        send_resolved: true
 `;
+}
 
 // Seen a minute before `now`, on `cluster`: each run has its own, so alerts of runs never mix.
 function finding(name: string, cluster: string, now: number): TrackedFinding {
@@ -61,10 +77,10 @@ async function stopProcess(child: ChildProcess): Promise<void> {
 }
 
 /** Starts a throwaway Alertmanager on a free loopback port and waits until it is ready. */
-async function startAlertmanager(): Promise<RunningAlertmanager> {
+async function startAlertmanager(hookUrl: string): Promise<RunningAlertmanager> {
   const dir = await mkdtemp(join(tmpdir(), 'meshdrift-am-'));
   const configFile = join(dir, 'alertmanager.yml');
-  await writeFile(configFile, ALERTMANAGER_CONFIG);
+  await writeFile(configFile, alertmanagerConfig(hookUrl));
   let lastError = '';
   // The port is free when picked but could be taken before Alertmanager binds it; try again then.
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -122,15 +138,38 @@ async function activeAlerts(url: string, cluster: string): Promise<z.infer<typeo
   return gettableAlertsSchema.parse(await res.json());
 }
 
+// What Alertmanager's webhook posts (the parts the test reads).
+const amWebhookSchema = z.object({
+  status: z.string(),
+  alerts: z.array(z.object({ status: z.string(), labels: z.record(z.string(), z.string()), startsAt: z.string(), endsAt: z.string() })),
+});
+type AmWebhook = z.infer<typeof amWebhookSchema>;
+
 describe.skipIf(SKIP_REAL)('alertmanager notifier against a real Alertmanager', () => {
   let am: RunningAlertmanager | undefined;
+  // Alertmanager's webhook notifications, in the order they came.
+  const hooks: AmWebhook[] = [];
+  let hook: Awaited<ReturnType<typeof startServer>> | undefined;
 
   beforeAll(async () => {
-    if (HAVE_ALERTMANAGER) am = await startAlertmanager();
+    hook = await startServer((_req, body, res) => {
+      // A body not as expected is answered 400 and not kept (the test then waits in vain and says so).
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(body);
+      } catch {
+        parsed = undefined;
+      }
+      const payload = amWebhookSchema.safeParse(parsed);
+      if (payload.success) hooks.push(payload.data);
+      res.writeHead(payload.success ? 200 : 400).end();
+    });
+    if (HAVE_ALERTMANAGER) am = await startAlertmanager(`${hook.url}/hook`);
   }, 60_000);
 
   afterAll(async () => {
     await am?.stop();
+    await hook?.close();
   });
 
   it('posts a firing notification as active alerts, then the resolve ends them', async () => {
@@ -225,6 +264,36 @@ describe.skipIf(SKIP_REAL)('alertmanager notifier against a real Alertmanager', 
 
     // Alertmanager's list leaves out alerts whose endsAt has passed.
     await waitFor(async () => (await activeAlerts(url, cluster)).length === 0, 5_000, 'the alerts to end');
+  });
+
+  it("ends a Corrected finding when meshdrift saw it, as Alertmanager's webhook tells it, and says what meshdrift's webhook says", async () => {
+    if (am === undefined) throw new Error(`${ALERTMANAGER_BIN} is missing; CI must install it: run .ci/install-packages`);
+    const cluster = `ends-${process.pid}`;
+    const notifier = createAlertmanagerNotifier({ url: am.url, timeoutMs: 2_000 });
+    // Flux reverted the drift two minutes ago; the tracker told it 10 s later and resolved it 30 s after.
+    const seenAt = Date.now() - 120_000;
+    const corrected = makeFinding('reverted', { cluster, state: 'Corrected', observedAt: seenAt });
+    const { told } = applyAndTell(null, paymentsSignal([corrected], 'partial', seenAt, cluster), seenAt, Date.now());
+    const [first, resolve] = told as [Notification, Notification];
+    expect([first.status, resolve.status]).toEqual(['firing', 'resolved']);
+    const ours = (n: Notification) => renderWebhookPayload(n).alerts.map((a) => ({ status: a.status, startsAt: Date.parse(a.startsAt), endsAt: a.endsAt }));
+    const theirs = (h: AmWebhook) => h.alerts.map((a) => ({ status: a.status, startsAt: Date.parse(a.startsAt), endsAt: a.endsAt }));
+    const received = (status: string) => hooks.find((h) => h.status === status && h.alerts.some((a) => a.labels.cluster === cluster));
+
+    await expect(notifier.send(first)).resolves.toEqual({ ok: true });
+    await waitFor(() => received('firing') !== undefined, 15_000, "Alertmanager's firing webhook");
+    const firing = received('firing') as AmWebhook;
+    // A firing alert's end is hidden (Go's zero time): meshdrift's webhook says the same.
+    expect(theirs(firing)).toEqual([{ status: 'firing', startsAt: seenAt, endsAt: '0001-01-01T00:00:00Z' }]);
+    expect(ours(first)).toEqual(theirs(firing));
+
+    await expect(notifier.send(resolve)).resolves.toEqual({ ok: true });
+    await waitFor(() => received('resolved') !== undefined, 15_000, "Alertmanager's resolved webhook");
+    const resolved = received('resolved') as AmWebhook;
+    // Over when Flux's report came, not when meshdrift first told it (its resolvedAt).
+    expect(resolve.resolved[0]?.resolvedAt).toBe(first.at);
+    expect(resolved.alerts.map((a) => [a.status, Date.parse(a.endsAt)])).toEqual([['resolved', seenAt]]);
+    expect(ours(resolve).map((a) => ({ ...a, endsAt: Date.parse(a.endsAt) }))).toEqual(theirs(resolved).map((a) => ({ ...a, endsAt: Date.parse(a.endsAt) })));
   });
 });
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Notification, TrackedFinding } from '../../model/alert-group.ts';
+import { findingEndedAt, type Notification, type TrackedFinding } from '../../model/alert-group.ts';
 import { ALERTNAME, findingLabels } from '../../model/finding.ts';
 import type { Notifier } from '../notifier.ts';
 import { attributionText, changeSourceText, changesLeftOut, changeText, kindWithGroup, moreChanges } from '../evidence.ts';
@@ -126,9 +126,17 @@ function changesAnnotation(f: TrackedFinding): string[] {
 }
 
 /**
- * Renders one notification as Alertmanager alerts: one per finding. Firing ones end at
- * `n.at + firingTtlMs` (Alertmanager resolves an alert nobody re-sends); resolved ones end when
- * they resolved, which tells Alertmanager they are over. Pure.
+ * Renders one notification as Alertmanager alerts: one per finding. Pure. What the end times rely on:
+ * - Firing ones end at `n.at + firingTtlMs`: a client sets `endsAt` only when the end is known,
+ *   else Alertmanager puts a timeout there and resolves an alert nobody re-sends
+ *   (prometheus.io/docs/alerting/clients); meshdrift sets its own timeout (firing_ttl) and re-sends
+ *   firing alerts at every repeat before it passes.
+ * - Resolved ones end when their drift ended by meshdrift's clock (findingEndedAt: resolvedAt, or
+ *   when a Corrected one was reported), which is in the past, so Alertmanager takes them as over.
+ *   A resolved alert's `endsAt` replaces the future one the firing alert was sent with (Alertmanager
+ *   types/types.go Alert.Merge: when the newer alert is resolved, its end wins unless both are
+ *   resolved and the older one ends later), and is what its receivers show.
+ * - Never before `startsAt`: Alertmanager rejects that ("start time must be before end time").
  */
 export function renderAlertmanagerAlerts(n: Notification, opts: AlertmanagerRenderOptions): AlertmanagerAlert[] {
   // A remediation escalation is one alert about the owner, apart from the drift alerts.
@@ -165,7 +173,7 @@ export function renderAlertmanagerAlerts(n: Notification, opts: AlertmanagerRend
     endsAt: new Date(Math.max(endsAt, f.firstSeen)).toISOString(),
     ...(opts.generatorUrl === undefined ? {} : { generatorURL: opts.generatorUrl }),
   });
-  return [...n.firing.map((f) => alert(f, n.at + opts.firingTtlMs)), ...n.resolved.map((f) => alert(f, f.resolvedAt ?? n.at))];
+  return [...n.firing.map((f) => alert(f, n.at + opts.firingTtlMs)), ...n.resolved.map((f) => alert(f, findingEndedAt(f, n.at)))];
 }
 
 /**

@@ -1,5 +1,12 @@
 import { createHash, createHmac } from 'node:crypto';
-import type { Notification, NotifyReason, RemediationEscalationSummary, StormSummary, TrackedFinding } from '../../model/alert-group.ts';
+import {
+  findingEndedAt,
+  type Notification,
+  type NotifyReason,
+  type RemediationEscalationSummary,
+  type StormSummary,
+  type TrackedFinding,
+} from '../../model/alert-group.ts';
 import { escalationAlertAnnotations, escalationAlertLabels, safeEscalation } from '../escalation-render.ts';
 import type { Notifier } from '../notifier.ts';
 import { alertAnnotations, alertLabels } from '../alertmanager/notifier.ts';
@@ -67,7 +74,9 @@ export const WEBHOOK_SIGNATURE_HEADER = 'X-Meshdrift-Signature';
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 const MAX_LABEL_VALUE = 1024;
-// Go's zero time, which Alertmanager's webhook puts in endsAt for firing alerts.
+// Go's zero time, which Alertmanager's webhook puts in endsAt for firing alerts: it hides an end
+// not reached yet (Alertmanager types/types.go Alerts: "If the end timestamp is not reached yet, do
+// not expose it"; test/integration/alertmanager-notifier.test.ts reads it from a real one).
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
 /** Renders the webhook body for one notification: one alert per firing or resolved finding. Pure. */
@@ -78,7 +87,9 @@ export function renderWebhookPayload(n: Notification, receiver = 'webhook', link
     labels: alertLabels(f),
     annotations: alertAnnotations(f, links, status === 'firing' ? silence : undefined),
     startsAt: new Date(f.firstSeen).toISOString(),
-    endsAt: status === 'firing' ? ZERO_TIME : new Date(f.resolvedAt ?? n.at).toISOString(),
+    // A resolved one ends when its drift ended by meshdrift's clock (a Corrected one: when it was
+    // reported), as the Alertmanager receiver sends it (findingEndedAt).
+    endsAt: status === 'firing' ? ZERO_TIME : new Date(findingEndedAt(f, n.at)).toISOString(),
     fingerprint: f.fingerprint,
     ...evidenceOf(f, links),
   });
