@@ -1,7 +1,7 @@
 import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import type { Notification } from '../model/alert-group.ts';
+import { findingEndedAt, type Notification } from '../model/alert-group.ts';
 import type { FlushContext } from '../track/decide.ts';
 import type { GroupState } from '../track/group-state.ts';
 import { handlerFor, type JobHandlers } from './job-handlers.ts';
@@ -119,10 +119,12 @@ export async function processFlush(
   if (notification) {
     if (outcome.kind === 'decided') {
       deps.metrics.notificationDecided(notification.reason);
-      // MTTD and time to resolve, once per finding: when first told, and when told resolved.
+      // MTTD and time to resolve, once per finding: when first told, and when told resolved. The
+      // end is when its drift ended (findingEndedAt: a Corrected one's when its report came), not
+      // when meshdrift told it, as the Alertmanager and webhook receivers end its alert.
       const known = new Set(outcome.previous?.status === 'firing' ? outcome.previous.firing.map((f) => f.fingerprint) : []);
       for (const f of notification.firing) if (!known.has(f.fingerprint)) deps.metrics.timeToNotify(f.severity, (notification.at - f.observedAt) / 1000);
-      for (const f of notification.resolved) deps.metrics.timeToResolve(f.severity, ((f.resolvedAt ?? notification.at) - f.firstSeen) / 1000);
+      for (const f of notification.resolved) deps.metrics.timeToResolve(f.severity, (findingEndedAt(f, notification.at) - f.firstSeen) / 1000);
       deps.log.info(
         { group: job.groupKey, seq: notification.seq, reason: notification.reason, firing: notification.firing.length, resolved: notification.resolved.length },
         'notification decided',

@@ -152,6 +152,12 @@ describe('Flux webhook (generic-hmac) → Slack', () => {
     await waitFor(() => updates(slack).length === 1, 10_000, 'the self-resolve update');
     await waitSettled(svc);
     expect(posts(slack)).toHaveLength(1);
+    // Flux had reverted both when it reported them: they stayed drifted for no time by meshdrift's
+    // clock (first seen = last seen), not until they were told (group_wait, 300 ms, later).
+    const metrics = await (await fetch(`${svc.url}/metrics`)).text();
+    const total = (name: string) => [...metrics.matchAll(new RegExp(`^${name}\\{[^}]*\\} (\\S+)`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
+    expect(total('meshdrift_time_to_resolve_seconds_count')).toBe(2);
+    expect(total('meshdrift_time_to_resolve_seconds_sum')).toBe(0);
   });
 
   it('the same event delivered twice (an Alert retry) is processed once', async () => {
