@@ -30,7 +30,7 @@ export async function startOwnRedis(extraArgs: string[] = []): Promise<OwnRedis>
     },
     async stop() {
       const c = child;
-      if (!c || c.exitCode !== null) return;
+      if (!c || c.exitCode !== null || c.signalCode !== null) return;
       await new Promise<void>((resolve) => {
         c.once('exit', () => resolve());
         c.kill('SIGKILL');
