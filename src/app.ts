@@ -119,7 +119,7 @@ export function createApp(opts: AppOptions): App {
   const flushes = createFlushIntentMover({ redis, keyPrefix: prefix, queues, now, log });
   const inFlight = createIngestStage({ env, stores, flushes, policy: () => policy().current(), metrics, log, now });
   // Each source's last signal per cluster, for the web page's Sources view (issue #21).
-  const lastSignals = createLastSignals(redis, prefix, now);
+  const lastSignals = createLastSignals(redis, prefix, now, { metrics, log });
   const ingest = lastSignals.wrap(inFlight.ingest);
   const stormDefaults = { threshold: env.MESHDRIFT_STORM_THRESHOLD, windowMs: env.MESHDRIFT_STORM_WINDOW };
   const storms = {

@@ -201,6 +201,8 @@ export interface Metrics {
   setClockOffset(seconds: number): void;
   /** A failed read of Redis TIME (the last offset stays in use). */
   clockSyncFailed(): void;
+  /** A failed write of when a source last spoke (track/last-signal.ts), retried by its next signal: `meshdrift_last_signal_write_failures_total`. */
+  lastSignalWriteFailed(): void;
   /** A Redis preflight check's state (track/redis-preflight.ts): 1 passes, 0 fails, -1 could not be read. */
   setRedisPreflight(check: string, state: 'ok' | 'fail' | 'unknown'): void;
   /** A sender's timestamp bounded to the receipt (track/ingest.ts signalTime): from the future, or too far past. */
@@ -591,6 +593,7 @@ function reliabilityMetrics(
   | 'setRedisDataLossRecent'
   | 'setClockOffset'
   | 'clockSyncFailed'
+  | 'lastSignalWriteFailed'
   | 'senderTimeClamped'
   | 'setRedisPreflight'
 > {
@@ -633,6 +636,11 @@ function reliabilityMetrics(
     help: 'Failed reads of Redis TIME; the last measured offset stays in use.',
     registers: [registry],
   });
+  const lastSignalFailures = new Counter({
+    name: 'meshdrift_last_signal_write_failures_total',
+    help: "Failed Redis writes of when a source last spoke for a cluster (the web page's Sources view); the ingest went on, and the next signal of that source and cluster writes it again.",
+    registers: [registry],
+  });
   const preflight = new Gauge({
     name: 'meshdrift_redis_preflight',
     help: 'The Redis preflight at start and at every reconnect, by check: role (the server is a primary), maxmemory_policy (noeviction), aof (appendonly on; reported, not required). 1 passes, 0 fails, -1 could not be read (e.g. CONFIG GET refused).',
@@ -653,6 +661,7 @@ function reliabilityMetrics(
     setRedisDataLossRecent: (recent) => redisDataLossRecent.set(recent ? 1 : 0),
     setClockOffset: (seconds) => clockOffset.set(seconds),
     clockSyncFailed: () => clockSyncErrors.inc(),
+    lastSignalWriteFailed: () => lastSignalFailures.inc(),
     senderTimeClamped: (source, direction) => senderClamped.inc({ source, direction }),
     setRedisPreflight: (check, state) => preflight.set({ check }, state === 'ok' ? 1 : state === 'fail' ? 0 : -1),
   };

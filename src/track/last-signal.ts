@@ -1,4 +1,6 @@
 import type { Redis } from 'ioredis';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
 import type { Signal } from '../model/signal.ts';
 import type { Ingest } from './ingest.ts';
 
@@ -8,10 +10,16 @@ import type { Ingest } from './ingest.ts';
  * epoch ms; at most {@link MAX_LAST_SIGNALS} fields (a new pair past it is not recorded), expiring
  * {@link LAST_SIGNAL_TTL_SECONDS} after the last write. Each process writes a pair at most once per
  * {@link LAST_SIGNAL_EVERY_MS}: a burst of webhooks costs no Redis write per signal.
+ *
+ * A write never fails the ingest. One that fails is retried by the next signal of its pair, counted
+ * (`meshdrift_last_signal_write_failures_total`) and logged at warn, at most once per
+ * {@link LAST_SIGNAL_WARN_EVERY_MS} with the number that failed since the last line: an outage
+ * does not flood the log.
  */
 export const MAX_LAST_SIGNALS = 1000;
 export const LAST_SIGNAL_TTL_SECONDS = 30 * 86_400;
 export const LAST_SIGNAL_EVERY_MS = 5_000;
+export const LAST_SIGNAL_WARN_EVERY_MS = 60_000;
 
 export const lastSignalKey = (keyPrefix: string): string => `${keyPrefix}:last-signal`;
 
@@ -28,7 +36,13 @@ export interface LastSignals {
   list(): Promise<LastSignal[]>;
 }
 
+export interface LastSignalsDeps {
+  metrics: Pick<Metrics, 'lastSignalWriteFailed'>;
+  log: Pick<Logger, 'warn'>;
+}
+
 // Sets the field when it exists or the hash has room; refreshes the TTL. KEYS: hash. ARGV: field, at, max, ttl.
+// Sent by its hash (ioredis defineCommand: EVAL the first time on a connection, EVALSHA after), not its text each time.
 const NOTE = `
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 or redis.call('HLEN', KEYS[1]) < tonumber(ARGV[3]) then
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
@@ -36,9 +50,45 @@ end
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
 return 1`;
 
-export function createLastSignals(redis: Redis, keyPrefix: string, now: () => number): LastSignals {
+type NoteRedis = Redis & { meshdriftLastSignalNote(key: string, field: string, at: string, max: string, ttl: string): Promise<unknown> };
+
+function withNoteScript(redis: Redis): NoteRedis {
+  if (!('meshdriftLastSignalNote' in redis)) redis.defineCommand('meshdriftLastSignalNote', { numberOfKeys: 1, lua: NOTE });
+  return redis as NoteRedis;
+}
+
+/**
+ * Counts each failed write and logs at most one line per {@link LAST_SIGNAL_WARN_EVERY_MS} (by
+ * `now`; a clock that went back logs at once), saying how many failed since the previous line.
+ */
+function failureReporter(deps: LastSignalsDeps, now: () => number): (err: unknown) => void {
+  let failed = 0;
+  let warnedAt: number | undefined;
+  return (err) => {
+    deps.metrics.lastSignalWriteFailed();
+    failed += 1;
+    const at = now();
+    if (warnedAt !== undefined && at >= warnedAt && at - warnedAt < LAST_SIGNAL_WARN_EVERY_MS) return;
+    // A Redis client error's message names the failure, never the server's URL or credentials.
+    const error = (err instanceof Error ? err.message : String(err)).slice(0, 300);
+    deps.log.warn(
+      { failed, error },
+      "could not record when a source last spoke (the web page's Sources view): `failed` writes since the last such line; each pair's next signal tries again",
+    );
+    failed = 0;
+    warnedAt = at;
+  };
+}
+
+export function createLastSignals(redis: Redis, keyPrefix: string, now: () => number, deps: LastSignalsDeps): LastSignals {
   const key = lastSignalKey(keyPrefix);
+  const r = withNoteScript(redis);
+  const reportFailure = failureReporter(deps, now);
   const written = new Map<string, number>();
+  const failed = (field: string, err: unknown): void => {
+    written.delete(field);
+    reportFailure(err);
+  };
   const note = (signal: Signal): void => {
     const field = `${signal.source}|${signal.cluster}`.slice(0, 512);
     const at = now();
@@ -46,8 +96,12 @@ export function createLastSignals(redis: Redis, keyPrefix: string, now: () => nu
     if (last !== undefined && at - last < LAST_SIGNAL_EVERY_MS) return;
     if (written.size >= MAX_LAST_SIGNALS && last === undefined) written.clear();
     written.set(field, at);
-    // Best effort: the Sources view is a hint; the ingest's own write is what counts.
-    redis.eval(NOTE, 1, key, field, String(at), String(MAX_LAST_SIGNALS), String(LAST_SIGNAL_TTL_SECONDS)).catch(() => written.delete(field));
+    // The Sources view is a hint; the ingest's own write is what counts: a failure here never fails it.
+    try {
+      r.meshdriftLastSignalNote(key, field, String(at), String(MAX_LAST_SIGNALS), String(LAST_SIGNAL_TTL_SECONDS)).catch((err: unknown) => failed(field, err));
+    } catch (err) {
+      failed(field, err);
+    }
   };
   return {
     wrap: (ingest) => (signal, options) => {
