@@ -287,8 +287,11 @@ export function applySignal<S extends SignalView>(prev: S | null, input: SignalI
     next = { ...next, firstSeen: now, labels: input.labels ?? base.labels };
   }
   if (changed) {
-    // Unread firing findings (a view of part of the group) keep it firing: this signal cannot have resolved them.
-    const firing = base.firingUnread === true || Object.values(findings).some(firingToTell);
+    // Unread firing findings (a view of part of the group) keep it firing: this signal cannot have
+    // resolved them. A Corrected one does not: told before, it resolves at the flush (flush
+    // settleReverted), so it is a resolve, due as one; never told, that flush finds it news and
+    // holds it for the group_interval tick (decide), as before.
+    const firing = base.firingUnread === true || Object.values(findings).some((f) => firingToTell(f) && f.state !== 'Corrected');
     next = scheduleFlush(next, changeDueAt(next, now, firing));
   }
   return { next, changed, opened, resolved, resolvedFindings, stale: false, dirty };
@@ -458,13 +461,35 @@ export interface FlushResult {
 }
 
 /**
+ * Findings the last notification told firing that a later signal reported reverted by the tool
+ * (Corrected: a Flux change set, the mesh watch's revert): resolved now, so this flush announces
+ * them as any resolve (the all-clear, or some-resolved beside findings still firing). Their drift
+ * ended when the revert was reported (model/alert-group.ts findingEndedAt: lastSeen), and a later
+ * report of the same revert opens no new episode while the resolve is held (applySignal).
+ */
+function settleReverted(state: GroupState, now: number): GroupState {
+  const last = state.lastNotification;
+  if (last?.status !== 'firing') return state;
+  const told = new Set(last.firing.map((f) => f.fingerprint));
+  let findings: Record<string, TrackedFinding> | undefined;
+  for (const [fp, f] of Object.entries(state.findings)) {
+    if (f.status !== 'firing' || f.state !== 'Corrected' || !told.has(fp)) continue;
+    findings ??= { ...state.findings };
+    findings[fp] = { ...f, status: 'resolved', resolvedAt: now };
+  }
+  return findings === undefined ? state : { ...state, findings };
+}
+
+/**
  * Commits a flush: builds the notification (if any) and the state after it. Resolved findings are
  * dropped once announced. Findings Flux already reverted (Corrected) are announced once, then
- * resolve by themselves: a follow-up flush announces that. While the group fires, the next flush
- * is scheduled for the repeat (or earlier, for pending or muted findings).
+ * resolve by themselves: a follow-up flush announces that. A finding told before it was reported
+ * Corrected resolves at this flush (settleReverted). While the group fires, the next flush is
+ * scheduled for the repeat (or earlier, for pending or muted findings).
  */
-export function flush(state: GroupState, flushSeq: number, ctx: FlushContext): FlushResult {
+export function flush(stored: GroupState, flushSeq: number, ctx: FlushContext): FlushResult {
   const { now } = ctx;
+  const state = settleReverted(stored, now);
   const d = decide(state, ctx);
   const base: GroupState = { ...state, pendingFlush: null, handledFlushSeq: flushSeq };
   const announcedIds = new Set(d.resolvedToAnnounce.map((f) => f.fingerprint));

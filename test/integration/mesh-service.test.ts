@@ -207,6 +207,30 @@ describe('a kubectl edit of a mesh object, through the whole service', () => {
     expectNoSecrets([told, JSON.stringify(pd.events), await alerts(), await history()]);
   });
 
+  it("under Flux: an edit told drifted, then reverted by Flux's apply, is told resolved after resolve_wait, not at the next repeat", async () => {
+    // group_interval 1 h: the revert must not wait for its tick (nor for repeat_interval, 4 h).
+    const policy =
+      'receivers:\n  - { name: chat, slack: { channel: "#mesh" } }\nroute:\n  receiver: chat\n  group_wait: 200ms\n  group_interval: 1h\n  resolve_wait: 1s\n';
+    api.apply(VIRTUAL_SERVICES, virtualService({ owner: FLUX, http: reviewsHttp([90, 10]), managers: [gitopsEntry(FLUX, T0)] }));
+    await start({ policy });
+    api.apply(
+      VIRTUAL_SERVICES,
+      virtualService({
+        owner: FLUX,
+        http: reviewsHttp([50, 50]),
+        managers: [gitopsEntry(FLUX, T0, HOSTS_ONLY), entry('kubectl-edit', 'Update', EDIT, HTTP_ONLY)],
+      }),
+    );
+    await waitFor(() => slack.messages.size === 1, 15_000, 'the alert');
+    expect(slackText()).toContain('Modified');
+    expect(slackText()).not.toContain('RESOLVED');
+    // Flux's apply puts the weights back: the watch reports Corrected, and the same message says resolved.
+    api.apply(VIRTUAL_SERVICES, virtualService({ owner: FLUX, http: reviewsHttp([90, 10]), managers: [gitopsEntry(FLUX, EDIT + 30_000)] }));
+    await waitFor(() => slackText().includes('RESOLVED'), 15_000, 'the resolve');
+    expect(slack.messages.size).toBe(1);
+    expect(await alerts()).not.toContain('kubectl-edit');
+  });
+
   it('a hand-made AuthorizationPolicy is an Unmanaged alert (tool meshdrift); its Bearer JWT appears nowhere', async () => {
     await start();
     api.apply(AUTHORIZATION_POLICIES, handMadeAuthorizationPolicy(EDIT));

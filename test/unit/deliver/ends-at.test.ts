@@ -45,7 +45,8 @@ describe('per-alert endsAt of the Alertmanager and webhook receivers', () => {
   it('a Modified finding that turned Corrected ends when the Corrected report came', () => {
     const opened = applyAndTell(null, paymentsSignal([makeFinding('edited')], 'partial', T0), T0, T0 + 10_000);
     expect(opened.told.map((n) => n.reason)).toEqual(['first']);
-    // The revert is reported a minute later; the finding is told again at the repeat, then resolves.
+    // The revert is reported a minute later: the all-clear comes resolve_wait after it (not at the
+    // repeat, 4 h on), and nothing else is told.
     const revertedAt = T0 + 60_000;
     const reverted = applyAndTell(
       opened.state,
@@ -53,11 +54,12 @@ describe('per-alert endsAt of the Alertmanager and webhook receivers', () => {
       revertedAt,
       T0 + 5 * HOUR,
     );
-    const resolve = reverted.told.find((n) => n.status === 'resolved');
-    expect(resolve?.resolved[0]?.state).toBe('Corrected');
-    expect(resolve?.resolved[0]?.resolvedAt).toBeGreaterThan(revertedAt);
-    expect(amEnds(resolve as Notification)).toEqual([['edited', iso(revertedAt)]]);
-    expect(hookEnds(resolve as Notification)).toEqual([['edited', 'resolved', iso(revertedAt)]]);
+    expect(reverted.told.map((n) => [n.reason, n.at])).toEqual([['resolved', revertedAt + 30_000]]);
+    const [resolve] = reverted.told as [Notification];
+    expect(resolve.resolved[0]).toMatchObject({ state: 'Corrected', resolvedAt: revertedAt + 30_000 });
+    expect(resolve.resolvedAt).toBe(revertedAt);
+    expect(amEnds(resolve)).toEqual([['edited', iso(revertedAt)]]);
+    expect(hookEnds(resolve)).toEqual([['edited', 'resolved', iso(revertedAt)]]);
   });
 
   it('a finding a snapshot no longer reports ends when that snapshot was applied, in a resolve and beside firing findings', () => {

@@ -351,6 +351,75 @@ describe('resolve_wait: a fully resolved group is told promptly (issue #19)', ()
   });
 });
 
+describe('a finding told drifted, then reported reverted (Corrected), resolves at the flush its change scheduled', () => {
+  const tr: Timing = { ...timing, resolveWaitMs: 30_000 };
+  const corrected = (name = 'a'): Finding => finding(name, 'medium', 'Corrected');
+  const apply = (state: GroupState | null, findings: Finding[], now: number, completeness: 'snapshot' | 'partial' = 'partial') =>
+    applySignal(state, input(findings, completeness, now, tr), now).next as GroupState;
+  const runDue = (state: GroupState, ctx: Omit<FlushContext, 'now'> = {}) =>
+    flush(state, state.pendingFlush?.seq ?? 0, { ...ctx, now: state.pendingFlush?.dueAt ?? 0 });
+  /** `names` told firing at 10 s (group_wait); the next flush is the repeat. */
+  const told = (...names: string[]): GroupState => {
+    const findings = names.map((n) => finding(n));
+    return applyAndFlush(null, findings, 0, 'snapshot', tr).state as GroupState;
+  };
+  const names = (fs: readonly TrackedFinding[] | undefined) => fs?.map((f) => f.resource.name);
+
+  it('alone in its group: the all-clear comes resolve_wait after the revert was reported, and ends the drift then', () => {
+    const reverted = apply(told('a'), [corrected()], 60_000);
+    // Not the group_interval tick (310 s), let alone the repeat (4 h).
+    expect(reverted.pendingFlush?.dueAt).toBe(90_000);
+    const r = runDue(reverted);
+    expect(r.notification).toMatchObject({ reason: 'resolved', status: 'resolved', seq: 2, at: 90_000, resolvedAt: 60_000, firstSeen: 0, firing: [] });
+    expect(r.notification?.resolved.map((f) => [f.resource.name, f.state, f.lastSeen, f.resolvedAt])).toEqual([['a', 'Corrected', 60_000, 90_000]]);
+    expect(r.next?.findings).toEqual({});
+    expect(r.next?.pendingFlush).toBeNull();
+  });
+
+  it('beside findings still firing: told resolved at the group_interval tick, with the others firing', () => {
+    const reverted = apply(told('a', 'b'), [corrected()], 60_000);
+    expect(reverted.pendingFlush?.dueAt).toBe(310_000);
+    const r = runDue(reverted);
+    expect(r.notification).toMatchObject({ reason: 'some-resolved', status: 'firing', at: 310_000 });
+    expect(names(r.notification?.firing)).toEqual(['b']);
+    expect(names(r.notification?.resolved)).toEqual(['a']);
+    expect(Object.keys(r.next?.findings ?? {})).toEqual(['fp-app-b']);
+    expect(r.next?.pendingFlush?.dueAt).toBe(310_000 + timing.repeatIntervalMs);
+  });
+
+  it('held by a mute time interval: resolved at the flush (the same revert reported again opens nothing), told when the mute ends', () => {
+    const reverted = apply(told('a'), [corrected()], 60_000);
+    const held = runDue(reverted, { routeMuted: { muted: true, until: 3_600_000 } });
+    expect(held.notification).toBeNull();
+    expect(held.next?.findings['fp-app-a']).toMatchObject({ status: 'resolved', state: 'Corrected', lastSeen: 60_000, resolvedAt: 90_000 });
+    expect(held.next?.pendingFlush?.dueAt).toBe(3_600_000);
+    // kustomize-controller reports the revert the mesh watch reported first: no second episode.
+    const again = applySignal(held.next, input([corrected()], 'partial', 70_000, tr), 100_000);
+    expect(again.opened).toHaveLength(0);
+    const r = runDue(again.next as GroupState);
+    expect(r.notification).toMatchObject({ reason: 'resolved', at: 3_600_000, resolvedAt: 60_000 });
+  });
+
+  it('never told (it turned Corrected within group_wait): still told once as drifted, then resolves by itself', () => {
+    const reverted = apply(apply(null, [finding('a')], 0), [corrected()], 5_000);
+    expect(reverted.pendingFlush?.dueAt).toBe(10_000);
+    const first = runDue(reverted);
+    expect(first.notification).toMatchObject({ reason: 'first', status: 'firing' });
+    expect(first.notification?.firing.map((f) => f.state)).toEqual(['Corrected']);
+    expect(runDue(first.next as GroupState).notification).toMatchObject({ reason: 'resolved', at: 40_000, resolvedAt: 5_000 });
+  });
+
+  it('after a flap (resolved, drifted again within resolve_wait): the all-clear follows the revert', () => {
+    const gone = apply(told('a'), [], 60_000, 'snapshot');
+    const back = apply(gone, [finding('a')], 70_000);
+    const quiet = runDue(back); // at 90 s: the drift is back, nothing is news
+    expect(quiet.notification).toBeNull();
+    const reverted = apply(quiet.next, [corrected()], 100_000);
+    expect(reverted.pendingFlush?.dueAt).toBe(130_000);
+    expect(runDue(reverted).notification).toMatchObject({ reason: 'resolved', at: 130_000, resolvedAt: 100_000 });
+  });
+});
+
 describe('driftEndedAt', () => {
   const tracked = (name: string, over: Partial<TrackedFinding>): TrackedFinding => ({
     ...finding(name),
