@@ -41,6 +41,7 @@ export function createStageWorkers(deps: {
     handlers: deps.handlers,
     flushContext: createFlushContext({ policy: deps.policy, silences: stores.silences, inhibitSources: stores.inhibitSources }),
     onNotification: (n) => stores.history.record(n),
+    inhibitSources: stores.inhibitSources,
     budget: { budget: stores.budget, stateBytes: (groupKey) => storedGroupBytes(redis, prefix, groupKey) },
     metrics: deps.metrics,
     log: deps.log,

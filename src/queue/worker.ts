@@ -9,6 +9,7 @@ import { notificationRefSchema } from './notification-store.ts';
 import { STATE_BYTES_PER_FINDING, withBudget, type MemoryBudget } from '../track/memory-budget.ts';
 import type { TrackStore } from '../track/redis-store.ts';
 import type { FlushIntents } from '../track/flush-intents.ts';
+import type { InhibitSourceStore } from '../track/inhibit-sources.ts';
 import { QUEUE_NAMES, flushJobSchema, type DeliverJob, type FlushJob, type Queues } from './queues.ts';
 
 export interface WorkerDeps {
@@ -33,6 +34,12 @@ export interface WorkerDeps {
   flushes?: FlushIntents;
   /** Called with every decided notification (history). */
   onNotification?: (n: Notification) => Promise<void>;
+  /**
+   * The firing inhibition sources (track/inhibit-sources.ts). A flush that ends findings (a told
+   * Corrected one resolves by itself there, track/decide.ts) takes them out, as the ingest does for
+   * what a signal resolves: a source left behind would hold back its targets for the key's TTL.
+   */
+  inhibitSources?: Pick<InhibitSourceStore, 'update'>;
   flushConcurrency?: number;
   deliverConcurrency?: number;
   /** The flush worker's stall detection; default {@link FLUSH_STALL}. */
@@ -98,7 +105,7 @@ export interface Workers {
  */
 export async function processFlush(
   job: FlushJob,
-  deps: Pick<WorkerDeps, 'store' | 'queues' | 'metrics' | 'log' | 'now' | 'flushContext' | 'onNotification' | 'flushes'>,
+  deps: Pick<WorkerDeps, 'store' | 'queues' | 'metrics' | 'log' | 'now' | 'flushContext' | 'onNotification' | 'flushes' | 'inhibitSources'>,
 ): Promise<string> {
   let now = deps.now();
   let outcome = await deps.store.flush(job.groupKey, job.epoch, job.seq, (state) => (deps.flushContext ? deps.flushContext(state, now) : { now }));
@@ -116,6 +123,9 @@ export async function processFlush(
   if (outcome.kind === 'stale') return 'stale';
   const state = outcome.kind === 'decided' ? outcome.next : outcome.state;
   const notification = outcome.kind === 'decided' ? outcome.notification : outcome.state.lastNotification;
+  // Before the deliveries: a failure fails the job, whose retry (already handled) does this again.
+  const ended = endedFindings(state, notification);
+  if (ended.length > 0) await deps.inhibitSources?.update([], ended);
   if (notification) {
     if (outcome.kind === 'decided') {
       deps.metrics.notificationDecided(notification.reason);
@@ -145,6 +155,14 @@ export async function processFlush(
     else await deps.queues.scheduleFlush(job.groupKey, state.createdAt, next.seq, next.dueAt, now);
   }
   return notification ? `${outcome.kind}: ${notification.reason}` : `${outcome.kind}: none`;
+}
+
+/** Fingerprints a flush leaves ended: resolved in the state it committed, or told resolved. */
+function endedFindings(state: GroupState | null, notification: Notification | null): string[] {
+  const ended = new Set<string>();
+  for (const f of Object.values(state?.findings ?? {})) if (f.status === 'resolved') ended.add(f.fingerprint);
+  for (const f of notification?.resolved ?? []) ended.add(f.fingerprint);
+  return [...ended];
 }
 
 /** How long a flush that ran early waits in its worker for its due time before going back to delayed. */

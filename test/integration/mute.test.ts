@@ -5,7 +5,10 @@ import type { App } from '../../src/app.ts';
 import { startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
 import { meshAppBody } from '../support/argocd.ts';
 import { redisUrl, testPrefix, waitFor } from '../support/redis.ts';
-import { postArgocd, startService, stopService } from '../support/service.ts';
+import { postArgocd, postFlux, startService, stopService } from '../support/service.ts';
+import { readFixture } from '../support/fixtures.ts';
+import { inhibitSourcesKey } from '../../src/track/keys.ts';
+import { Redis } from 'ioredis';
 
 const API_TOKEN = 'api-token-SECRET';
 const mainMessage = (slack: FakeSlack) => JSON.stringify([...slack.messages.values()].find((m) => !('threadTs' in m && m.threadTs))?.blocks ?? []);
@@ -80,6 +83,30 @@ describe('silences and inhibition through the service', () => {
     expect(text).toContain('payments-allow-frontend'); // critical: the source
     expect(text).not.toContain('legacy-psp-api'); // medium ServiceEntry: inhibited
     expect(text).not.toContain('VirtualService'); // high: inhibited
+  });
+
+  it('a source that resolves by itself (a told Corrected finding) stops inhibiting at once', async () => {
+    await start(
+      `  resolve_wait: 200ms\ninhibit_rules:\n  - source_matchers: ['severity="high"']\n    target_matchers: ['severity=~"medium|low"']\n    equal: [cluster]\n`,
+    );
+    // helm-controller reverted an edit by itself: a high Corrected finding, an inhibition source.
+    const event = readFixture('flux/synthetic-event-helmrelease-v2-driftdetected-mesh.json') as Record<string, unknown>;
+    const corrected = {
+      ...event,
+      severity: 'info',
+      reason: 'DriftCorrected',
+      message: 'Cluster state of release bookinfo/bookinfo-mesh.v7 was corrected:\nAuthorizationPolicy/bookinfo/ratings-viewer configured',
+    };
+    const sources = new Redis(redisUrl());
+    try {
+      expect((await postFlux(svc?.url ?? '', corrected)).status).toBe(202);
+      expect(await sources.hlen(inhibitSourcesKey(prefix))).toBe(1);
+      await waitFor(() => mainMessage(slack).includes('ratings-viewer'), 10_000, 'the Corrected finding told');
+      // It resolves by itself after it was told: it must not inhibit its cluster's medium and low findings any longer.
+      await waitFor(async () => (await sources.hlen(inhibitSourcesKey(prefix))) === 0, 10_000, 'the ended source taken out');
+    } finally {
+      sources.disconnect();
+    }
   });
 
   it('the API needs its token', async () => {
