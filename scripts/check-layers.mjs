@@ -21,7 +21,7 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const FLOORS = [
   ['model', 'log.ts', 'clock.ts', 'redis.ts', 'shutdown.ts'],
   ['net'],
-  ['metrics.ts'],
+  ['metrics.ts', 'best-effort.ts'],
   ['route'],
   ['classify'],
   ['config'],

@@ -6,6 +6,7 @@ import { createSharedClock, type SharedClock } from './clock.ts';
 import type { Env } from './config/env.ts';
 import { loadPolicyWithReceivers, type PolicyHolder } from './deliver/policy-receivers.ts';
 import { createLogger, type Logger } from './log.ts';
+import { createBestEffort } from './best-effort.ts';
 import { connected, createRedisConnections, createWorkerConnection } from './redis.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { createQueues, type Queues, type RetryPolicy } from './queue/queues.ts';
@@ -112,6 +113,8 @@ export function createApp(opts: AppOptions): App {
   const { store, history } = stores;
   // Connection errors are already logged once per connection (redis.ts); here at debug, not raw to stderr.
   const onQueueError = (queue: string, err: Error): void => log.debug({ queue, error: err.message }, 'queue connection error');
+  // One per process: every best-effort step's failure counted, and logged at most once a minute per step.
+  const bestEffort = createBestEffort({ metrics, log, now });
   const queues = createQueues(queueRedis, prefix, opts.deliveryRetry, { onError: onQueueError });
   const audit = createRedisAuditTrail(redis, prefix, { now, maxLen: env.MESHDRIFT_AUDIT_MAX });
   // Every ingest in flight is counted: a shutdown lets them commit before Redis is closed.
@@ -119,7 +122,7 @@ export function createApp(opts: AppOptions): App {
   const flushes = createFlushIntentMover({ redis, keyPrefix: prefix, queues, now, log });
   const inFlight = createIngestStage({ env, stores, flushes, policy: () => policy().current(), metrics, log, now });
   // Each source's last signal per cluster, for the web page's Sources view (issue #21).
-  const lastSignals = createLastSignals(redis, prefix, now, { metrics, log });
+  const lastSignals = createLastSignals(redis, prefix, now, { bestEffort });
   const ingest = lastSignals.wrap(inFlight.ingest);
   const stormDefaults = { threshold: env.MESHDRIFT_STORM_THRESHOLD, windowMs: env.MESHDRIFT_STORM_WINDOW };
   const storms = {

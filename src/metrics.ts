@@ -5,6 +5,24 @@ import type { UnavailableReason } from './net/unavailable.ts';
 
 export type SignalOutcome = 'tracked' | 'unchanged' | 'stale' | 'rollout' | 'ignored' | 'invalid' | 'unauthorized' | 'forbidden' | 'too_large' | 'unavailable';
 export type DeliveryOutcome = 'success' | 'retry' | 'rate_limited' | 'failed' | 'dead_letter';
+/**
+ * The best-effort steps whose failures `meshdrift_best_effort_failures_total` counts, by the
+ * `operation` label (best-effort.ts says what each covers; docs/operations.md what to do).
+ */
+export const BEST_EFFORT_OPERATIONS = [
+  'last_signal_write',
+  'remediation_lock_release',
+  'escalation_source_read',
+  'slack_lock_release',
+  'slack_rate_limit_hold',
+  'slack_channel_id_write',
+  'slack_pending_post_clear',
+  'flush_promote',
+  'watchdog_due_read',
+  'worker_close',
+] as const;
+export type BestEffortOperation = (typeof BEST_EFFORT_OPERATIONS)[number];
+
 /** The limits of issue #12, as the `limit` label of meshdrift_limit_hits_total. */
 export type LimitName =
   | 'silences'
@@ -201,8 +219,8 @@ export interface Metrics {
   setClockOffset(seconds: number): void;
   /** A failed read of Redis TIME (the last offset stays in use). */
   clockSyncFailed(): void;
-  /** A failed write of when a source last spoke (track/last-signal.ts), retried by its next signal: `meshdrift_last_signal_write_failures_total`. */
-  lastSignalWriteFailed(): void;
+  /** A best-effort step that failed and did not fail its caller (best-effort.ts): `meshdrift_best_effort_failures_total{operation}`. */
+  bestEffortFailed(operation: BestEffortOperation): void;
   /** A Redis preflight check's state (track/redis-preflight.ts): 1 passes, 0 fails, -1 could not be read. */
   setRedisPreflight(check: string, state: 'ok' | 'fail' | 'unknown'): void;
   /** A sender's timestamp bounded to the receipt (track/ingest.ts signalTime): from the future, or too far past. */
@@ -593,7 +611,7 @@ function reliabilityMetrics(
   | 'setRedisDataLossRecent'
   | 'setClockOffset'
   | 'clockSyncFailed'
-  | 'lastSignalWriteFailed'
+  | 'bestEffortFailed'
   | 'senderTimeClamped'
   | 'setRedisPreflight'
 > {
@@ -636,11 +654,14 @@ function reliabilityMetrics(
     help: 'Failed reads of Redis TIME; the last measured offset stays in use.',
     registers: [registry],
   });
-  const lastSignalFailures = new Counter({
-    name: 'meshdrift_last_signal_write_failures_total',
-    help: "Failed Redis writes of when a source last spoke for a cluster (the web page's Sources view); the ingest went on, and the next signal of that source and cluster writes it again.",
+  const bestEffortFailures = new Counter({
+    name: 'meshdrift_best_effort_failures_total',
+    help: 'Best-effort steps (a lock release, a hint written for later, a timer that BullMQ also covers) whose Redis or BullMQ call failed without failing the work they belong to, by operation; docs/operations.md says what each covers.',
+    labelNames: ['operation'],
     registers: [registry],
   });
+  // Every operation from the start at 0: the first failure is an increase, not a new series.
+  for (const operation of BEST_EFFORT_OPERATIONS) bestEffortFailures.inc({ operation }, 0);
   const preflight = new Gauge({
     name: 'meshdrift_redis_preflight',
     help: 'The Redis preflight at start and at every reconnect, by check: role (the server is a primary), maxmemory_policy (noeviction), aof (appendonly on; reported, not required). 1 passes, 0 fails, -1 could not be read (e.g. CONFIG GET refused).',
@@ -661,7 +682,7 @@ function reliabilityMetrics(
     setRedisDataLossRecent: (recent) => redisDataLossRecent.set(recent ? 1 : 0),
     setClockOffset: (seconds) => clockOffset.set(seconds),
     clockSyncFailed: () => clockSyncErrors.inc(),
-    lastSignalWriteFailed: () => lastSignalFailures.inc(),
+    bestEffortFailed: (operation) => bestEffortFailures.inc({ operation }),
     senderTimeClamped: (source, direction) => senderClamped.inc({ source, direction }),
     setRedisPreflight: (check, state) => preflight.set({ check }, state === 'ok' ? 1 : state === 'fail' ? 0 : -1),
   };

@@ -1,6 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { Logger } from '../log.ts';
-import type { Metrics } from '../metrics.ts';
+import type { BestEffort } from '../best-effort.ts';
 import type { Signal } from '../model/signal.ts';
 import type { Ingest } from './ingest.ts';
 
@@ -11,15 +10,14 @@ import type { Ingest } from './ingest.ts';
  * {@link LAST_SIGNAL_TTL_SECONDS} after the last write. Each process writes a pair at most once per
  * {@link LAST_SIGNAL_EVERY_MS}: a burst of webhooks costs no Redis write per signal.
  *
- * A write never fails the ingest. One that fails is retried by the next signal of its pair, counted
- * (`meshdrift_last_signal_write_failures_total`) and logged at warn, at most once per
- * {@link LAST_SIGNAL_WARN_EVERY_MS} with the number that failed since the last line: an outage
- * does not flood the log.
+ * A write never fails the ingest. One that fails is retried by the next signal of its pair and
+ * reported as the best-effort step `last_signal_write` (best-effort.ts: counted in
+ * `meshdrift_best_effort_failures_total`, logged at warn at most once a minute with the number that
+ * failed since the last line: an outage does not flood the log).
  */
 export const MAX_LAST_SIGNALS = 1000;
 export const LAST_SIGNAL_TTL_SECONDS = 30 * 86_400;
 export const LAST_SIGNAL_EVERY_MS = 5_000;
-export const LAST_SIGNAL_WARN_EVERY_MS = 60_000;
 
 export const lastSignalKey = (keyPrefix: string): string => `${keyPrefix}:last-signal`;
 
@@ -37,8 +35,7 @@ export interface LastSignals {
 }
 
 export interface LastSignalsDeps {
-  metrics: Pick<Metrics, 'lastSignalWriteFailed'>;
-  log: Pick<Logger, 'warn'>;
+  bestEffort: BestEffort;
 }
 
 // Sets the field when it exists or the hash has room; refreshes the TTL. KEYS: hash. ARGV: field, at, max, ttl.
@@ -57,37 +54,13 @@ function withNoteScript(redis: Redis): NoteRedis {
   return redis as NoteRedis;
 }
 
-/**
- * Counts each failed write and logs at most one line per {@link LAST_SIGNAL_WARN_EVERY_MS} (by
- * `now`; a clock that went back logs at once), saying how many failed since the previous line.
- */
-function failureReporter(deps: LastSignalsDeps, now: () => number): (err: unknown) => void {
-  let failed = 0;
-  let warnedAt: number | undefined;
-  return (err) => {
-    deps.metrics.lastSignalWriteFailed();
-    failed += 1;
-    const at = now();
-    if (warnedAt !== undefined && at >= warnedAt && at - warnedAt < LAST_SIGNAL_WARN_EVERY_MS) return;
-    // A Redis client error's message names the failure, never the server's URL or credentials.
-    const error = (err instanceof Error ? err.message : String(err)).slice(0, 300);
-    deps.log.warn(
-      { failed, error },
-      "could not record when a source last spoke (the web page's Sources view): `failed` writes since the last such line; each pair's next signal tries again",
-    );
-    failed = 0;
-    warnedAt = at;
-  };
-}
-
 export function createLastSignals(redis: Redis, keyPrefix: string, now: () => number, deps: LastSignalsDeps): LastSignals {
   const key = lastSignalKey(keyPrefix);
   const r = withNoteScript(redis);
-  const reportFailure = failureReporter(deps, now);
   const written = new Map<string, number>();
   const failed = (field: string, err: unknown): void => {
     written.delete(field);
-    reportFailure(err);
+    deps.bestEffort.failed('last_signal_write', err);
   };
   const note = (signal: Signal): void => {
     const field = `${signal.source}|${signal.cluster}`.slice(0, 512);

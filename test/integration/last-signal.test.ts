@@ -1,11 +1,13 @@
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BEST_EFFORT_WARN_EVERY_MS, createBestEffort } from '../../src/best-effort.ts';
 import { createLogger } from '../../src/log.ts';
 import { createMetrics, type Metrics } from '../../src/metrics.ts';
 import type { Signal } from '../../src/model/signal.ts';
 import { connected, createRedisConnections, type RedisConnections } from '../../src/redis.ts';
 import type { Ingest } from '../../src/track/ingest.ts';
-import { createLastSignals, LAST_SIGNAL_EVERY_MS, LAST_SIGNAL_WARN_EVERY_MS, type LastSignals } from '../../src/track/last-signal.ts';
+import { createLastSignals, LAST_SIGNAL_EVERY_MS, type LastSignals } from '../../src/track/last-signal.ts';
+import { bestEffortFailures } from '../support/best-effort.ts';
 import { testPrefix, waitFor } from '../support/redis.ts';
 import { startOwnRedis, type OwnRedis } from '../support/redis-server.ts';
 
@@ -31,9 +33,8 @@ const signal = (source: Signal['source'], cluster: string): Signal => ({
   resources: [],
 });
 
-const failures = async (): Promise<number> =>
-  (await metrics.registry.getSingleMetric('meshdrift_last_signal_write_failures_total')?.get())?.values[0]?.value ?? 0;
-const warnings = () => logLines.filter((l) => typeof l.msg === 'string' && l.msg.includes('last spoke'));
+const failures = (): Promise<number> => bestEffortFailures(metrics, 'last_signal_write');
+const warnings = () => logLines.filter((l) => l.operation === 'last_signal_write');
 const commandCalls = async (command: string): Promise<number> => {
   const stats = await conns.client.info('commandstats');
   return Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(stats)?.[1] ?? 0);
@@ -46,7 +47,7 @@ beforeAll(async () => {
   conns = createRedisConnections(own.url, createLogger('silent'));
   await connected(conns.client);
   metrics = createMetrics(new Registry(), { defaultMetrics: false });
-  lastSignals = createLastSignals(conns.client, testPrefix('last-signal'), () => clock, { metrics, log });
+  lastSignals = createLastSignals(conns.client, testPrefix('last-signal'), () => clock, { bestEffort: createBestEffort({ metrics, log, now: () => clock }) });
   ingest = lastSignals.wrap(async (s) => {
     ingested.push(s);
     return { outcome: 'unchanged', groups: [], findings: 0 };
@@ -91,7 +92,7 @@ describe('last signal per source and cluster', () => {
     expect(warnings()).toHaveLength(1);
 
     // A minute later: one line, saying how many failed since the last one (these two and this one).
-    clock += LAST_SIGNAL_WARN_EVERY_MS;
+    clock += BEST_EFFORT_WARN_EVERY_MS;
     await ingest(signal('flux-webhook', 'dev'));
     await waitFor(async () => (await failures()) === 4, 10_000, 'the fourth failed write counted');
     expect(warnings()).toHaveLength(2);

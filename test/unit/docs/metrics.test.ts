@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { createMetrics } from '../../../src/metrics.ts';
+import { BEST_EFFORT_OPERATIONS, createMetrics } from '../../../src/metrics.ts';
 
 /**
  * The metric table of docs/operations.md (## Metrics) cannot go stale: every metric the registry of
@@ -75,5 +75,18 @@ describe('docs/operations.md metric table', () => {
         wrong.push(`${m.name}: labels ${row.labels.join(',') || '(none)'}, registry ${labels.join(',') || '(none)'}`);
     }
     expect(wrong).toEqual([]);
+  });
+});
+
+describe('docs/operations.md best-effort operations', () => {
+  it('lists every operation of meshdrift_best_effort_failures_total, and no other, with what it means and what to do', () => {
+    const section = DOC.split(/^### /m).find((s) => s.startsWith('Best-effort failures\n'));
+    if (section === undefined) throw new Error('docs/operations.md has no "### Best-effort failures" section');
+    const rows = section
+      .split('\n')
+      .map((line) => /^\| `([a-z_]+)` \|(.+)\|(.+)\|$/.exec(line))
+      .filter((m) => m !== null);
+    expect(rows.map((m) => m[1]).sort()).toEqual([...BEST_EFFORT_OPERATIONS].sort());
+    for (const m of rows) expect(m[2]?.trim().length && m[3]?.trim().length, m[1]).toBeGreaterThan(0);
   });
 });
