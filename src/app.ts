@@ -115,7 +115,7 @@ export function createApp(opts: AppOptions): App {
   const onQueueError = (queue: string, err: Error): void => log.debug({ queue, error: err.message }, 'queue connection error');
   // One per process: every best-effort step's failure counted, and logged at most once a minute per step.
   const bestEffort = createBestEffort({ metrics, log, now });
-  const queues = createQueues(queueRedis, prefix, opts.deliveryRetry, { onError: onQueueError });
+  const queues = createQueues(queueRedis, prefix, opts.deliveryRetry, { onError: onQueueError, bestEffort });
   const audit = createRedisAuditTrail(redis, prefix, { now, maxLen: env.MESHDRIFT_AUDIT_MAX });
   // Every ingest in flight is counted: a shutdown lets them commit before Redis is closed.
   // Flush intents committed with the group states are moved to the flush queue when due (issue #15).
@@ -135,7 +135,7 @@ export function createApp(opts: AppOptions): App {
     const root = policy().current().config.route.receiver;
     return root === undefined ? [] : [root];
   };
-  const handlers = createJobHandlers({ queues, notifiers: () => policy().notifiers(), audit, metrics, log, now, storms, escalationDefault });
+  const handlers = createJobHandlers({ queues, notifiers: () => policy().notifiers(), audit, metrics, log, bestEffort, now, storms, escalationDefault });
   const workers = createStageWorkers({
     connection: workerRedis,
     redis,
@@ -232,7 +232,13 @@ export function createApp(opts: AppOptions): App {
           clusters: env.kubeSources.clusters,
           destinations: env.MESHDRIFT_ARGOCD_DESTINATIONS,
         });
-        holder = await loadPolicyWithReceivers({ ...base, consoleOut: opts.consoleOut, factories: { remediate }, stateLostAt: dataLoss.recentLoss });
+        holder = await loadPolicyWithReceivers({
+          ...base,
+          consoleOut: opts.consoleOut,
+          factories: { remediate },
+          stateLostAt: dataLoss.recentLoss,
+          bestEffort,
+        });
         const loaded = holder;
         shutdown.onStop('policy', async () => loaded.close());
         loaded.watch();
@@ -261,6 +267,7 @@ export function createApp(opts: AppOptions): App {
             afterMs: env.MESHDRIFT_WORKER_STALL_AFTER,
             newConnection: () => createWorkerConnection(redisSettings(env), log),
             metrics,
+            bestEffort,
           },
         });
         flushes.start();

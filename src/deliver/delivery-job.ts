@@ -8,6 +8,7 @@ import { deliverJobSchema } from '../queue/queues.ts';
 import type { Notifier } from './notifier.ts';
 import type { StormSettings, StormStore } from './storm.ts';
 import type { Queues } from '../queue/queues.ts';
+import type { BestEffort } from '../best-effort.ts';
 
 /** Drift storms (deliver/storm.ts): where they are decided, and how their summaries are queued. */
 export interface StormGateDeps {
@@ -23,6 +24,8 @@ export interface ReceiverJobDeps {
   notifiers: () => ReadonlyMap<string, Notifier>;
   metrics: Metrics;
   log: Logger;
+  /** Where a handler reports a failed best-effort step (best-effort.ts); default: logged on stderr. */
+  bestEffort?: BestEffort;
 }
 
 /** The receiver a job names; one the policy no longer has makes the job a dead letter. */

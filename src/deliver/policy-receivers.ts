@@ -7,6 +7,7 @@ import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { createNotifiers, type ReceiverFactories } from './receivers.ts';
 import { slackButtonsOf } from './slack/buttons.ts';
+import type { BestEffort } from '../best-effort.ts';
 
 /** The policy in force with the receivers built from it (config/policy-holder.ts, over this floor's Notifier). */
 export type PolicyHolder = PolicyHolderOf<Notifier>;
@@ -24,6 +25,8 @@ export interface PolicyReceiversDeps {
   stateLostAt: () => number | undefined;
   metrics: Metrics;
   log: Logger;
+  /** The process's one best-effort reporter (best-effort.ts), for the receivers it builds. */
+  bestEffort: BestEffort;
   now: () => number;
 }
 
@@ -53,6 +56,7 @@ export function loadPolicyWithReceivers(deps: PolicyReceiversDeps): Promise<Poli
           onSlackLostPost: (outcome) => metrics.slackLostPost(outcome),
           stateLostAt: deps.stateLostAt,
           now,
+          bestEffort: deps.bestEffort,
         },
         deps.factories,
       ),

@@ -13,6 +13,7 @@ import { createSlackNotifier } from './slack/notifier.ts';
 import { createWebhookNotifier } from './webhook/notifier.ts';
 import type { Logger } from '../log.ts';
 import type { SlackLostPostOutcome } from '../metrics.ts';
+import type { BestEffort } from '../best-effort.ts';
 
 export interface ReceiverDeps {
   env: NodeJS.ProcessEnv;
@@ -31,6 +32,8 @@ export interface ReceiverDeps {
   /** When Redis recently lost meshdrift's state (redis-epoch.ts): Slack first posts then look for the old message. */
   stateLostAt?: () => number | undefined;
   now?: () => number;
+  /** Where receivers report a failed best-effort step (a lock release…): counted and logged (best-effort.ts). */
+  bestEffort?: BestEffort;
 }
 
 export class ReceiverConfigError extends Error {
@@ -69,6 +72,7 @@ const FACTORIES: ReceiverFactories = {
       ...(deps.stateLostAt ? { stateLostAt: deps.stateLostAt } : {}),
       ...(deps.links ? { links: deps.links } : {}),
       ...(deps.slackButtons ? { buttons: deps.slackButtons } : {}),
+      ...(deps.bestEffort ? { bestEffort: deps.bestEffort } : {}),
     }),
   pagerduty: (r, deps) =>
     createPagerDutyNotifier({

@@ -7,6 +7,7 @@ import { ownerRefSchema, TOOLS } from '../model/signal.ts';
 import { jobIdOf } from './job-ids.ts';
 import { createRedisNotificationStore, notificationRefSchema, refOf, type NotificationStore } from './notification-store.ts';
 import { ownerPath } from '../model/owner.ts';
+import { fallbackBestEffort, type BestEffort } from '../best-effort.ts';
 
 /** Queue names; with the key prefix they become `<prefix>:flush:*` and `<prefix>:deliver:*` in Redis. */
 export const QUEUE_NAMES = { flush: 'flush', deliver: 'deliver' } as const;
@@ -202,7 +203,12 @@ export interface QueueOptions {
    * stderr; callers that add jobs see the failure themselves, so this is for the log.
    */
   onError?: (queue: string, err: Error) => void;
+  /** Where a failed promotion of a due flush is reported (`flush_promote`); default: logged on stderr. */
+  bestEffort?: BestEffort;
 }
+
+// BullMQ's codes for a promote that finds its job gone (-1, JobNotExist) or no longer delayed (-3, JobNotInState).
+const PROMOTE_MOVED_ON = new Set<unknown>([-1, -3]);
 
 export function receiversOf(notification: Notification): string[] {
   if (notification.labels.receiver) return [notification.labels.receiver];
@@ -321,6 +327,7 @@ export function createQueues(connection: Redis, prefix: string, retry: RetryPoli
   // The same queue, typed for the follow-up jobs.
   const actions = new Queue<ActionJob>(QUEUE_NAMES.deliver, { connection, prefix });
   const onError = opts.onError ?? (() => undefined);
+  const bestEffort = opts.bestEffort ?? fallbackBestEffort();
   const notifications = createRedisNotificationStore(connection, prefix);
   /**
    * A worker waits for a delayed job with a blocking Redis call whose timeout Redis checks only
@@ -337,7 +344,11 @@ export function createQueues(connection: Redis, prefix: string, retry: RetryPoli
     if (delay <= 0 || delay > PROMOTE_WITHIN_MS || promotions.has(jobId)) return;
     const timer = setTimeout(() => {
       promotions.delete(jobId);
-      promote().catch(() => undefined); // not delayed any more (promoted, taken, or gone): nothing to do
+      promote().catch((err: unknown) => {
+        // Not delayed any more (promoted, taken, or gone): nothing to do. Anything else (Redis) is
+        // reported: BullMQ's own timer still runs the flush.
+        if (!PROMOTE_MOVED_ON.has((err as { code?: unknown } | null)?.code)) bestEffort.failed('flush_promote', err);
+      });
     }, delay + 1);
     timer.unref();
     promotions.set(jobId, timer);

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { BestEffort } from '../best-effort.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { createFlushContext, type FlushContextDeps } from '../track/flush-context.ts';
@@ -59,6 +60,8 @@ export interface WorkerWatchdogDeps {
   /** A new worker connection (blocking commands), owned by the worker it is made for. */
   newConnection: () => Redis;
   metrics: Pick<Metrics, 'workerRestarted'>;
+  /** Where a failed read of due jobs (`watchdog_due_read`) and a failed close of a replaced worker (`worker_close`) are reported. */
+  bestEffort: BestEffort;
   /** How often to look; default a sixth of afterMs (10 s at 60 s). */
   intervalMs?: number;
 }
@@ -79,7 +82,7 @@ function replaceWorker(workers: Workers, queue: StageQueue, w: WorkerWatchdogDep
   void workers[queue].run().catch((err: unknown) => log.error({ err, queue }, 'queue worker stopped'));
   let timer: NodeJS.Timeout | undefined;
   void Promise.race([old.close(true), new Promise((r) => (timer = setTimeout(r, REPLACED_CLOSE_MS)))])
-    .catch(() => undefined)
+    .catch((err: unknown) => w.bestEffort.failed('worker_close', err))
     .finally(() => {
       clearTimeout(timer);
       oldConnection?.disconnect();
@@ -102,7 +105,11 @@ export function startWorkerWatchdog(workers: Workers, w: WorkerWatchdogDeps, log
     try {
       for (const queue of ['flush', 'deliver'] as const) {
         const now = Date.now();
-        const due = await dueJobs(w.redis, w.prefix, QUEUE_NAMES[queue], now).catch(() => undefined);
+        // A failed read skips this check (stallVerdict: due undefined); the next check reads again.
+        const due = await dueJobs(w.redis, w.prefix, QUEUE_NAMES[queue], now).catch((err: unknown) => {
+          w.bestEffort.failed('watchdog_due_read', err);
+          return undefined;
+        });
         const a = workers.activity(queue);
         const seen = { due, running: a.running, concurrency: workers.concurrency(queue), lastProgressAt: a.lastProgressAt };
         const verdict = stallVerdict(dueSince.get(queue), seen, now, w.afterMs);

@@ -10,6 +10,7 @@ import { remediateJobSchema, type Queues } from '../queue/queues.ts';
 import { verifyTicketSchema } from './verify.ts';
 import { REMEDIATION, type Remediation, type RemediationEscalations, type RemediationRun } from './capability.ts';
 import { ownersOf } from './policy.ts';
+import { fallbackBestEffort } from '../best-effort.ts';
 
 /** A verify step's job: the receiver and the whole ticket (queued by queues.ts `enqueueVerify`). */
 export const verifyJobSchema = z.object({ receiver: z.string(), ticket: verifyTicketSchema });
@@ -140,13 +141,18 @@ export function createVerifyHandler(deps: RemediationJobDeps): JobHandler {
 /**
  * The `escalation` job: one remediation escalation (opened or resolved) sent to one receiver as a
  * notification of its own (escalation.ts `escalationNotification`), its findings read from the
- * stored notification it refers to (none when that expired: the event still names its resources).
+ * stored notification it refers to (none when that expired or could not be read: the headline still
+ * names the owner and why).
  */
 export function createEscalationHandler(deps: ReceiverJobDeps & { queues: Pick<Queues, 'notifications'> }): JobHandler {
   return async (job: Job, token) => {
     const { receiver, event } = escalationJobSchema.parse(job.data);
     const notifier = notifierOf(deps, receiver);
-    const source = await deps.queues.notifications.load(event.groupKey, event.seq).catch(() => null);
+    // Unreadable (Redis): the escalation is still told, without its findings; reported, never silent.
+    const source = await deps.queues.notifications.load(event.groupKey, event.seq).catch((err: unknown) => {
+      (deps.bestEffort ?? fallbackBestEffort()).failed('escalation_source_read', err);
+      return null;
+    });
     const result = await notifier.send(escalationNotification(event, source));
     const log = deps.log.child({ receiver, escalation: event.id, status: event.status, attempt: job.attemptsMade + 1 });
     return settle(job, token, result, { receiver, receiverType: notifier.type, kind: 'escalation', done: 'told', metrics: deps.metrics, log });

@@ -80,6 +80,7 @@ export function remediateReceiverFactory(rd: RemediateReceiverDeps): ReceiverFac
       keyPrefix: deps.keyPrefix,
       now: deps.now ?? Date.now,
       audit: rd.audit,
+      ...(deps.bestEffort ? { bestEffort: deps.bestEffort } : {}),
       ...(rd.onRemediation ? { onOutcome: rd.onRemediation } : {}),
       ...(rd.destinations ? { destinations: rd.destinations } : {}),
     });

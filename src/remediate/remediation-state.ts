@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import type { BestEffort } from '../best-effort.ts';
 import type { RemediationKeys } from './keys.ts';
 import { RATE_WINDOW_MS, type FindingRemediationHistory } from './policy.ts';
 
@@ -39,7 +40,8 @@ export interface RemediationState {
   claimVerdict(actionId: string, verdict: string): Promise<boolean>;
 }
 
-export function createRemediationState(redis: Redis, keys: RemediationKeys): RemediationState {
+/** A failed release of an owner's lock never fails the remediation: the lock expires; `bestEffort` counts and logs it. */
+export function createRemediationState(redis: Redis, keys: RemediationKeys, bestEffort: BestEffort): RemediationState {
   return {
     async loadHistory(ownerKey, fingerprints, now, historyMs) {
       const p = redis.pipeline();
@@ -78,7 +80,7 @@ export function createRemediationState(redis: Redis, keys: RemediationKeys): Rem
       const token = randomUUID();
       if ((await redis.set(key, token, 'PX', ttlMs, 'NX')) !== 'OK') return null;
       return async () => {
-        await redis.eval(RELEASE, 1, key, token).catch(() => undefined);
+        await bestEffort.attempt('remediation_lock_release', () => redis.eval(RELEASE, 1, key, token));
       };
     },
     async countDeferral(ownerKey, now) {

@@ -26,6 +26,7 @@ import {
   type RemediationOwner,
 } from './policy.ts';
 import { decideVerify, verifyPollMs, type VerifyTicket } from './verify.ts';
+import { fallbackBestEffort, type BestEffort } from '../best-effort.ts';
 
 /** What an escalation hook receives: the findings whose flap breaker tripped. */
 export interface RemediationEscalation {
@@ -70,6 +71,8 @@ export interface RemediatorOptions extends RemediationClientOptions {
   recentOperationMs?: number;
   /** Called once per audited outcome; wire to `meshdrift_remediations_total{action,outcome}`. */
   onOutcome?: (action: RemediationAction, outcome: RemediationOutcome) => void;
+  /** Where a failed release of an owner's lock is reported (`remediation_lock_release`); default: logged on stderr. */
+  bestEffort?: BestEffort;
   /** Called when a flap breaker trips, besides the Slack note the run returns. Errors are ignored. */
   onEscalate?: (escalation: RemediationEscalation) => void | Promise<void>;
 }
@@ -149,7 +152,7 @@ function contextOf(opts: RemediatorOptions): Ctx {
     config,
     client: opts.client ?? buildRemediationClient(config.action, opts),
     keys,
-    state: createRemediationState(opts.redis, keys),
+    state: createRemediationState(opts.redis, keys, opts.bestEffort ?? fallbackBestEffort()),
     now: opts.now,
     audit: opts.audit,
     actor: opts.actor ?? 'meshdrift',

@@ -1,6 +1,7 @@
 import type { LinkContext } from '../links.ts';
 import type { SlackButtonsOf } from './buttons.ts';
 import type { WebClient } from '@slack/web-api';
+import { createBestEffort, fallbackBestEffort, type BestEffort } from '../../best-effort.ts';
 import { createLogger, type Logger } from '../../log.ts';
 import type { SlackLostPostOutcome } from '../../metrics.ts';
 import type { Notification } from '../../model/alert-group.ts';
@@ -49,6 +50,11 @@ export interface SlackNotifierOptions {
   links?: LinkContext;
   /** Which buttons a message carries (deliver/slack/buttons.ts); none without it. */
   buttons?: SlackButtonsOf;
+  /**
+   * Where a failed best-effort step (a lock release, the channel's hold after a 429…) is counted
+   * and logged (best-effort.ts); default: logged to `log`, or on stderr.
+   */
+  bestEffort?: BestEffort;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -98,6 +104,8 @@ export interface SlackChannel {
   warnOnce(cause: string, n: Notification, message: string): void;
   /** Counts a lost post's lookup by outcome. */
   lostPost(outcome: SlackLostPostOutcome): void;
+  /** Reports a failed best-effort step (counted, logged at most once a minute), the token redacted from its message. */
+  readonly bestEffort: BestEffort;
   /** The channel's ID for a lookup: configured, or learnt from Slack's answers (kept in Redis). */
   channelIdForLookup(): Promise<string | undefined>;
   /** Remembers the ID Slack answered for a channel configured by name: one Redis write per process. */
@@ -122,6 +130,7 @@ export function createSlackChannel(opts: SlackNotifierOptions): SlackChannel {
   const warned = new Set<string>();
   // Defense in depth: no reason built here contains the token, but library error messages could.
   const fail = (result: SlackFailure): SendResult => ({ ...result, reason: redactSecrets(result.reason, [opts.token]) });
+  const bestEffort = redactingBestEffort(opts.bestEffort ?? (opts.log ? createBestEffort({ log: opts.log }) : fallbackBestEffort()), opts.token);
 
   return {
     name: opts.channel,
@@ -135,6 +144,7 @@ export function createSlackChannel(opts: SlackNotifierOptions): SlackChannel {
     stateLostAt: () => opts.stateLostAt?.(),
     client: (factor = 1) => clientFor(timeoutMs * factor),
     fail,
+    bestEffort,
     async reserve(calls) {
       // All slots before the first call: a deferred job has done nothing, and a job that got its
       // slots does not stop half-way for the rate limit.
@@ -150,7 +160,8 @@ export function createSlackChannel(opts: SlackNotifierOptions): SlackChannel {
       const result = slackErrorToResult(method, error);
       if (isRateLimited(error) && result.retryAfterMs !== undefined) {
         // Best effort: this job is deferred by retryAfterMs anyway.
-        await limiter.block(opts.channel, result.retryAfterMs).catch(() => undefined);
+        const { retryAfterMs } = result;
+        await bestEffort.attempt('slack_rate_limit_hold', () => limiter.block(opts.channel, retryAfterMs));
       }
       return fail(result);
     },
@@ -172,8 +183,24 @@ export function createSlackChannel(opts: SlackNotifierOptions): SlackChannel {
       try {
         await opts.store.setChannelId(opts.channel, id);
         learntChannelId = id;
-      } catch {
+      } catch (err) {
         // Only a later lookup needs it; the next post's answer tries again.
+        bestEffort.failed('slack_channel_id_write', err);
+      }
+    },
+  };
+}
+
+/** `inner`, with `token` redacted from each failure's message (defense in depth: library messages could hold it). */
+function redactingBestEffort(inner: BestEffort, token: string): BestEffort {
+  const failed: BestEffort['failed'] = (operation, err) => inner.failed(operation, new Error(redactSecrets(messageOf(err), [token])));
+  return {
+    failed,
+    async attempt(operation, step) {
+      try {
+        await step();
+      } catch (err) {
+        failed(operation, err);
       }
     },
   };

@@ -43,7 +43,7 @@ export async function postMessage(ch: SlackChannel, n: Notification, how: { forg
   } catch (error) {
     if (how.forgetOnRefusal && !postMayHaveLandedAfter(error)) {
       // Best effort: a record left behind costs the retry one history lookup that finds nothing.
-      await ch.store.clearPendingPost(n.groupKey).catch(() => undefined);
+      await ch.bestEffort.attempt('slack_pending_post_clear', () => ch.store.clearPendingPost(n.groupKey));
     }
     return ch.failure('chat.postMessage', error);
   }

@@ -73,7 +73,7 @@ export function createSlackNotifier(opts: SlackNotifierOptions): SlackThreadNoti
         return storeFailed('failed', error);
       } finally {
         // The lock expires by itself; a failed release must not turn a delivery into a failure.
-        await release().catch(() => undefined);
+        await ch.bestEffort.attempt('slack_lock_release', release);
       }
     },
   };
