@@ -119,7 +119,7 @@ export function createApp(opts: AppOptions): App {
   const audit = createRedisAuditTrail(redis, prefix, { now, maxLen: env.MESHDRIFT_AUDIT_MAX });
   // Every ingest in flight is counted: a shutdown lets them commit before Redis is closed.
   // Flush intents committed with the group states are moved to the flush queue when due (issue #15).
-  const flushes = createFlushIntentMover({ redis, keyPrefix: prefix, queues, now, log });
+  const flushes = createFlushIntentMover({ redis, keyPrefix: prefix, queues, now, log, bestEffort });
   const inFlight = createIngestStage({ env, stores, flushes, policy: () => policy().current(), metrics, log, now });
   // Each source's last signal per cluster, for the web page's Sources view (issue #21).
   const lastSignals = createLastSignals(redis, prefix, now, { bestEffort });

@@ -23,6 +23,10 @@ export const BEST_EFFORT_MEANS: Readonly<Record<BestEffortOperation, string>> = 
   slack_channel_id_write:
     "a Slack channel's ID, learnt from a post's answer, not stored: the next post's answer stores it; until then a lost post's lookup in that channel is not possible",
   slack_pending_post_clear: "a refused Slack post's pending record not cleared: it expires by itself; the retry costs one history lookup that finds nothing",
+  slack_message_record:
+    'a Slack post or thread reply that went through was not recorded: the delivery counts as done; the next notification finds the message by its pending-post record (one history lookup), or tells this change again in its reply',
+  flush_intent_release:
+    "claimed flush intents whose jobs could not be added were not given back to their due times: they wait for their lease (60 s), then any replica's mover adds them",
   flush_promote: "a due flush not promoted by this replica's timer: BullMQ's own timer runs it, up to ~100 ms later",
   watchdog_due_read:
     "the worker watchdog could not read a queue's due jobs: that check is skipped; the next one (every MESHDRIFT_WORKER_STALL_AFTER / 6) reads again",

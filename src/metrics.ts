@@ -17,7 +17,9 @@ export const BEST_EFFORT_OPERATIONS = [
   'slack_rate_limit_hold',
   'slack_channel_id_write',
   'slack_pending_post_clear',
+  'slack_message_record',
   'flush_promote',
+  'flush_intent_release',
   'watchdog_due_read',
   'worker_close',
 ] as const;

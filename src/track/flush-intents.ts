@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { fallbackBestEffort, type BestEffort } from '../best-effort.ts';
 import type { Logger } from '../log.ts';
 import type { GroupMeta } from './group-layout.ts';
 import { flushDueKey, groupRedisKey } from './keys.ts';
@@ -57,6 +58,8 @@ export interface FlushIntentOptions {
   /** The shared clock (epoch ms): due times are by it. */
   now: () => number;
   log?: Logger;
+  /** Where a failed give-back of claimed intents is reported (`flush_intent_release`); default: logged on stderr. */
+  bestEffort?: BestEffort;
   pollMs?: number;
   lookaheadMs?: number;
   leaseMs?: number;
@@ -94,6 +97,7 @@ export function createFlushIntentMover(opts: FlushIntentOptions): FlushIntentMov
   const lookaheadMs = opts.lookaheadMs ?? FLUSH_LOOKAHEAD_MS;
   const leaseMs = opts.leaseMs ?? FLUSH_LEASE_MS;
   const batch = opts.batch ?? FLUSH_MOVE_BATCH;
+  const bestEffort = opts.bestEffort ?? fallbackBestEffort();
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<number> | undefined;
   let again = false;
@@ -110,8 +114,8 @@ export function createFlushIntentMover(opts: FlushIntentOptions): FlushIntentMov
     const added = await Promise.allSettled(claimed.map((c) => queues.scheduleFlush(c.groupKey, c.epoch, c.seq, c.dueAt, at)));
     const failed = claimed.filter((_, i) => added[i]?.status === 'rejected');
     if (failed.length > 0) {
-      // Back to their due times, for the next pass (not after the lease).
-      await cas.meshdriftFlushRelease(dueKey, leaseUntil, ...failed.flatMap((c) => [c.groupKey, c.dueAt])).catch(() => undefined);
+      // Back to their due times, for the next pass; if that fails too, they wait for their lease.
+      await bestEffort.attempt('flush_intent_release', () => cas.meshdriftFlushRelease(dueKey, leaseUntil, ...failed.flatMap((c) => [c.groupKey, c.dueAt])));
       const first = added.find((r) => r.status === 'rejected');
       throw first?.status === 'rejected' ? first.reason : new Error('flush job not added');
     }

@@ -15,6 +15,7 @@ import { createIngest, createRedisOwnerGroupIndex, type Ingest } from '../../src
 import { flushDueKey } from '../../src/track/keys.ts';
 import { createRedisTrackStore, type TrackStore } from '../../src/track/redis-store.ts';
 import { meshApp, SYNCED_AT } from '../support/argocd.ts';
+import { capturedBestEffort } from '../support/best-effort.ts';
 import { deleteKeys, redisUrl, testPrefix, waitFor } from '../support/redis.ts';
 import { startService } from '../support/service.ts';
 
@@ -179,6 +180,27 @@ describe('flush intents', () => {
     const mover = createFlushIntentMover({ redis, keyPrefix: prefix, queues: failing, now: Date.now });
     await expect(mover.moveDue()).rejects.toThrow('Connection is closed.');
     expect(await intentScore(groupKey)).toBe(pending.dueAt);
+  });
+
+  it('a give-back that fails too is counted and logged (best effort: the intents wait for their lease)', async () => {
+    const groupKey = await onlyGroup(ingestWithoutMover(0));
+    const moverRedis = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });
+    const seen = capturedBestEffort();
+    // The add fails, and the mover's connection is gone by the time it gives the intents back.
+    const failing: FlushScheduler = {
+      scheduleFlush: async () => {
+        moverRedis.disconnect();
+        throw new Error('queue down');
+      },
+    };
+    const mover = createFlushIntentMover({ redis: moverRedis, keyPrefix: prefix, queues: failing, now: Date.now, bestEffort: seen.bestEffort });
+    await expect(mover.moveDue()).rejects.toThrow('queue down');
+    expect(await seen.failures('flush_intent_release')).toBe(1);
+    expect(seen.warnings('flush_intent_release')).toEqual([
+      expect.objectContaining({ level: 40, failed: 1, error: expect.stringContaining('Connection is closed') }),
+    ]);
+    // Still claimed: leased past its due time, until the lease ends.
+    expect(await intentScore(groupKey)).toBeGreaterThan(Date.now() + FLUSH_LEASE_MS / 2);
   });
 
   it('an intent of a group that owes nothing any more (or is gone) is dropped by the claim', async () => {

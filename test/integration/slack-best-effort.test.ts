@@ -16,12 +16,12 @@ import { deleteKeys, redisUrl } from '../support/redis.ts';
 const TOKEN = 'xoxb-1111-2222-meshdrift-best-effort-SECRET';
 const T0 = Date.UTC(2025, 0, 15, 10, 0, 0);
 
-function notification(groupKey: string): Notification {
+function notification(groupKey: string, seq = 1): Notification {
   const owner = { kind: 'Application', namespace: 'argocd', name: 'payments' };
   return {
     groupKey,
-    seq: 1,
-    reason: 'first',
+    seq,
+    reason: seq === 1 ? 'first' : 'repeat',
     status: 'firing',
     labels: { cluster: 'prod-eu', tool: 'argocd', owner, project: 'payments' },
     severity: 'high',
@@ -47,7 +47,7 @@ function notification(groupKey: string): Notification {
       },
     ],
     resolved: [],
-    at: T0 + 1000,
+    at: T0 + seq * 1000,
     firstSeen: T0,
   };
 }
@@ -151,5 +151,26 @@ describe('slack best-effort steps', () => {
     for (const g of ['g-1', 'g-2']) expect(await notifier.send(notification(g))).toMatchObject({ ok: false, retryable: false });
     expect(await seen.failures('slack_pending_post_clear')).toBe(2);
     expect(seen.warnings('slack_pending_post_clear')).toEqual([expect.objectContaining({ failed: 1 })]);
+  });
+
+  it('a post or a thread reply that went through but was not recorded: the delivery is done; counted, logged once', async () => {
+    // Only the write that settles a delivery (the message shows, and the thread has told, its seq)
+    // fails: the write between an edit and its reply is not best effort (its failure retries the job).
+    const unrecorded: SlackMessageStore = {
+      ...store,
+      set: async (groupKey, ref) => {
+        if (ref.repliedSeq === ref.seq) throw broken('SET');
+        return store.set(groupKey, ref);
+      },
+    };
+    const notifier = notifierWith({ store: unrecorded });
+    // A post: in Slack, not recorded.
+    await expect(notifier.send(notification('g-1'))).resolves.toEqual({ ok: true });
+    // A thread reply to a recorded message: in Slack, not recorded.
+    await expect(notifierWith({}).send(notification('g-2'))).resolves.toEqual({ ok: true });
+    await expect(notifier.send(notification('g-2', 2))).resolves.toEqual({ ok: true });
+    expect(slack.calls.filter((c) => c.args.thread_ts !== undefined)).toHaveLength(1);
+    expect(await seen.failures('slack_message_record')).toBe(2);
+    expect(seen.warnings('slack_message_record')).toEqual([expect.objectContaining({ failed: 1 })]);
   });
 });

@@ -53,9 +53,10 @@ export async function postMessage(ch: SlackChannel, n: Notification, how: { forg
     // pending-post record (its seq is now shown).
     await ch.store.set(n.groupKey, { ...posted, seq: n.seq, repliedSeq: n.seq, told: toldFindingsOf(n) });
     await ch.store.setOwnerGroup(ownerKey(n.labels), n.groupKey);
-  } catch {
+  } catch (err) {
     // The alert is in Slack. Retrying now would find it through the pending-post record, but so
     // will the next notification's post; report delivery rather than spend an attempt on it.
+    ch.bestEffort.failed('slack_message_record', err);
   }
   return { ok: true };
 }
@@ -77,9 +78,10 @@ export async function postReply(ch: SlackChannel, n: Notification, ref: SlackMes
   }
   try {
     await ch.store.set(n.groupKey, { ...ref, repliedSeq: n.seq, told: toldFindingsOf(n) });
-  } catch {
+  } catch (err) {
     // The reply is in Slack and the message shows this notification. A retry would reply twice;
     // without one, the next notification's reply also tells this change. Report delivery.
+    ch.bestEffort.failed('slack_message_record', err);
   }
   return { ok: true };
 }
