@@ -74,6 +74,11 @@ export function createBestEffort(deps: BestEffortDeps): BestEffort {
       // Reporting must never fail the caller (a logger's destination gone at shutdown).
     }
   };
+  return reportingWith(failed);
+}
+
+/** A BestEffort whose `attempt` reports through `failed` (the one way to build one). */
+export function reportingWith(failed: BestEffort['failed']): BestEffort {
   return {
     failed,
     async attempt(operation, step) {

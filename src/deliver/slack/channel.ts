@@ -1,7 +1,7 @@
 import type { LinkContext } from '../links.ts';
 import type { SlackButtonsOf } from './buttons.ts';
 import type { WebClient } from '@slack/web-api';
-import { createBestEffort, fallbackBestEffort, type BestEffort } from '../../best-effort.ts';
+import { createBestEffort, fallbackBestEffort, reportingWith, type BestEffort } from '../../best-effort.ts';
 import { createLogger, type Logger } from '../../log.ts';
 import type { SlackLostPostOutcome } from '../../metrics.ts';
 import type { Notification } from '../../model/alert-group.ts';
@@ -193,15 +193,5 @@ export function createSlackChannel(opts: SlackNotifierOptions): SlackChannel {
 
 /** `inner`, with `token` redacted from each failure's message (defense in depth: library messages could hold it). */
 function redactingBestEffort(inner: BestEffort, token: string): BestEffort {
-  const failed: BestEffort['failed'] = (operation, err) => inner.failed(operation, new Error(redactSecrets(messageOf(err), [token])));
-  return {
-    failed,
-    async attempt(operation, step) {
-      try {
-        await step();
-      } catch (err) {
-        failed(operation, err);
-      }
-    },
-  };
+  return reportingWith((operation, err) => inner.failed(operation, new Error(redactSecrets(messageOf(err), [token]))));
 }
