@@ -13,6 +13,12 @@ export const trackedFindingSchema = findingSchema.extend({
   lastSeen: z.number(),
   status: z.enum(['firing', 'resolved']),
   resolvedAt: z.number().optional(),
+  /**
+   * Set on a reverted (Corrected) finding told resolved, which its group keeps until then (epoch
+   * ms) so that a late second report of the same revert opens no new episode (track/decide.ts
+   * REVERT_MEMORY_MS). Never in a notification. Absent in states of older versions.
+   */
+  rememberedUntil: z.number().optional(),
 });
 /** A finding as the tracker holds it: with its lifecycle. */
 export type TrackedFinding = z.infer<typeof trackedFindingSchema>;

@@ -157,10 +157,14 @@ export async function processFlush(
   return notification ? `${outcome.kind}: ${notification.reason}` : `${outcome.kind}: none`;
 }
 
-/** Fingerprints a flush leaves ended: resolved in the state it committed, or told resolved. */
+/**
+ * Fingerprints a flush leaves ended: resolved in the state it committed, or told resolved. A revert
+ * remembered after it was told resolved (track/decide.ts REVERT_MEMORY_MS) ended when it was told:
+ * not again at every flush of its group.
+ */
 function endedFindings(state: GroupState | null, notification: Notification | null): string[] {
   const ended = new Set<string>();
-  for (const f of Object.values(state?.findings ?? {})) if (f.status === 'resolved') ended.add(f.fingerprint);
+  for (const f of Object.values(state?.findings ?? {})) if (f.status === 'resolved' && f.rememberedUntil === undefined) ended.add(f.fingerprint);
   for (const f of notification?.resolved ?? []) ended.add(f.fingerprint);
   return [...ended];
 }

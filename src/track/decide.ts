@@ -55,6 +55,31 @@ function newEvidence(existing: Finding, f: Finding): boolean {
   );
 }
 
+/**
+ * How long a group remembers a reverted (Corrected) finding after the notification that told it
+ * resolved. A revert is often reported twice, by sources whose event ids differ (so the Flux event
+ * dedup, sources/flux/process-event.ts fluxEventId, cannot tell): the mesh watch sees the write
+ * back at once and kustomize-controller's change set (or a HelmRelease's DriftCorrected) follows,
+ * through notification-controller, which retries a failed delivery for minutes; a second Alert
+ * forwards the same event, a core Event is relisted (the API server keeps Events 1 h by default).
+ * A report of a revert observed before the finding resolved is that same revert (applySignal):
+ * for this long after the all-clear it opens no second episode; after it, the group forgets.
+ */
+export const REVERT_MEMORY_MS = 3_600_000;
+
+/** A finding told resolved that its group still remembers at `now` (REVERT_MEMORY_MS). */
+const rememberedAt = (f: TrackedFinding, now: number): boolean => f.rememberedUntil !== undefined && now < f.rememberedUntil;
+
+/**
+ * A report of a revert observed before the finding resolved (the watch's and then Flux's report of
+ * one revert): already accounted for, while the resolve is held and while the group remembers it
+ * after the all-clear. A revert observed later is a new edit reverted again: a new episode.
+ */
+function accountedRevert(existing: TrackedFinding | undefined, f: Finding, observedAt: number, now: number): boolean {
+  if (existing?.status !== 'resolved' || f.state !== 'Corrected' || (existing.resolvedAt ?? 0) < observedAt) return false;
+  return existing.rememberedUntil === undefined || rememberedAt(existing, now);
+}
+
 export interface SignalInput {
   groupKey: string;
   /** Absent for a group the owner had findings in but this signal routes nothing to: kept as stored. */
@@ -212,7 +237,7 @@ export function applySignal<S extends SignalView>(prev: S | null, input: SignalI
   for (const f of input.findings) {
     const existing = findings[f.fingerprint];
     // A revert the watch saw before the finding resolved is already accounted for: no second episode.
-    if (existing?.status === 'resolved' && f.state === 'Corrected' && (existing.resolvedAt ?? 0) >= input.observedAt) continue;
+    if (accountedRevert(existing, f, input.observedAt, now)) continue;
     if (!existing || existing.status === 'resolved') {
       const tracked: TrackedFinding = { ...f, firstSeen: now, lastSeen: now, status: 'firing' };
       findings[f.fingerprint] = tracked;
@@ -465,7 +490,8 @@ export interface FlushResult {
  * (Corrected: a Flux change set, the mesh watch's revert): resolved now, so this flush announces
  * them as any resolve (the all-clear, or some-resolved beside findings still firing). Their drift
  * ended when the revert was reported (model/alert-group.ts findingEndedAt: lastSeen), and a later
- * report of the same revert opens no new episode while the resolve is held (applySignal).
+ * report of the same revert opens no new episode while the resolve is held, nor for
+ * REVERT_MEMORY_MS after it was told (applySignal).
  */
 function settleReverted(state: GroupState, now: number): GroupState {
   const last = state.lastNotification;
@@ -480,10 +506,39 @@ function settleReverted(state: GroupState, now: number): GroupState {
   return findings === undefined ? state : { ...state, findings };
 }
 
+/** The group's findings but the reverts remembered from an earlier notification: no part of the drift that ends now. */
+const episodeFindings = (state: GroupState): TrackedFinding[] => Object.values(state.findings).filter((f) => f.rememberedUntil === undefined);
+
+/**
+ * The findings a group keeps after a notification: the firing ones (a Corrected one told now
+ * resolves by itself: `selfResolved`), and reverts (Corrected) told resolved, remembered for
+ * REVERT_MEMORY_MS (now, or by an earlier notification and not over yet). Other resolved ones are
+ * announced now (or were never told) and dropped.
+ */
+function keptAfterNotification(state: GroupState, d: Decision, now: number): { findings: Record<string, TrackedFinding>; selfResolved: boolean } {
+  const findings: Record<string, TrackedFinding> = {};
+  let selfResolved = false;
+  const told = new Set(d.notifiable.map((f) => f.fingerprint));
+  const announced = new Set(d.resolvedToAnnounce.map((f) => f.fingerprint));
+  for (const f of Object.values(state.findings)) {
+    if (f.status !== 'firing') {
+      if (f.state === 'Corrected' && announced.has(f.fingerprint)) findings[f.fingerprint] = { ...f, rememberedUntil: now + REVERT_MEMORY_MS };
+      else if (rememberedAt(f, now)) findings[f.fingerprint] = f;
+    } else if (f.state === 'Corrected' && told.has(f.fingerprint)) {
+      findings[f.fingerprint] = { ...f, status: 'resolved', resolvedAt: now };
+      selfResolved = true;
+    } else {
+      findings[f.fingerprint] = f;
+    }
+  }
+  return { findings, selfResolved };
+}
+
 /**
  * Commits a flush: builds the notification (if any) and the state after it. Resolved findings are
- * dropped once announced. Findings Flux already reverted (Corrected) are announced once, then
- * resolve by themselves: a follow-up flush announces that. A finding told before it was reported
+ * dropped once announced, reverted ones REVERT_MEMORY_MS after (keptAfterNotification: a flush
+ * then drops them). Findings Flux already reverted (Corrected) are announced once, then resolve by
+ * themselves: a follow-up flush announces that. A finding told before it was reported
  * Corrected resolves at this flush (settleReverted). While the group fires, the next flush is
  * scheduled for the repeat (or earlier, for pending or muted findings).
  */
@@ -495,12 +550,16 @@ export function flush(stored: GroupState, flushSeq: number, ctx: FlushContext): 
   const announcedIds = new Set(d.resolvedToAnnounce.map((f) => f.fingerprint));
 
   if (d.reason === 'none') {
-    // Keep firing findings, and resolved ones still owed an announcement (they wait for a change).
-    const findings = Object.fromEntries(Object.entries(state.findings).filter(([fp, f]) => f.status === 'firing' || announcedIds.has(fp)));
+    // Keep firing findings, resolved ones still owed an announcement (they wait for a change), and
+    // reverts told resolved that the group still remembers.
+    const remembered = Object.fromEntries(Object.entries(state.findings).filter(([, f]) => rememberedAt(f, now)));
+    const findings = Object.fromEntries(
+      Object.entries(state.findings).filter(([fp, f]) => f.status === 'firing' || announcedIds.has(fp) || remembered[fp] !== undefined),
+    );
     const firing = Object.values(findings).some((f) => f.status === 'firing');
     if (!firing && announcedIds.size === 0 && (state.lastNotification === null || state.lastNotification.status === 'resolved')) {
       // Resolved before anyone was told (within group_wait or pending_for): nothing to keep.
-      return { next: state.lastNotification === null ? null : { ...base, findings: {} }, notification: null };
+      return { next: state.lastNotification === null ? null : { ...base, findings: remembered }, notification: null };
     }
     let next: GroupState = { ...base, findings };
     if (d.wakeAt !== null) next = scheduleFlush(next, d.wakeAt);
@@ -520,21 +579,10 @@ export function flush(stored: GroupState, flushSeq: number, ctx: FlushContext): 
     resolved: d.resolvedToAnnounce,
     at: now,
     firstSeen: state.firstSeen,
-    ...(status === 'resolved' ? { resolvedAt: driftEndedAt(Object.values(state.findings), now) } : {}),
+    ...(status === 'resolved' ? { resolvedAt: driftEndedAt(episodeFindings(state), now) } : {}),
   };
 
-  const findings: Record<string, TrackedFinding> = {};
-  let selfResolved = false;
-  const told = new Set(d.notifiable.map((f) => f.fingerprint));
-  for (const f of Object.values(state.findings)) {
-    if (f.status !== 'firing') continue; // resolved ones are announced now (or were never told)
-    if (f.state === 'Corrected' && told.has(f.fingerprint)) {
-      findings[f.fingerprint] = { ...f, status: 'resolved', resolvedAt: now };
-      selfResolved = true;
-    } else {
-      findings[f.fingerprint] = f;
-    }
-  }
+  const { findings, selfResolved } = keptAfterNotification(state, d, now);
   let next: GroupState = { ...base, findings, lastNotification: notification };
   if (selfResolved) {
     const firing = Object.values(findings).some(firingToTell);

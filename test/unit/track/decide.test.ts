@@ -250,11 +250,14 @@ describe('decide and flush', () => {
     expect(followUp.notification?.resolved.map((f) => f.fingerprint)).toEqual(['fp-app-a']);
   });
 
-  it('the same Corrected event again after its resolve starts a new episode', () => {
+  it('the same Corrected report again after its resolve opens nothing; a revert reported after the resolve starts a new episode', () => {
     const first = applyAndFlush(null, [finding('a', 'medium', 'Corrected')], 0, 'partial');
     const s = first.state as GroupState;
     const resolved = flush(s, s.pendingFlush?.seq ?? 0, at(400_000)).next;
-    const again = applyAndFlush(resolved, [finding('a', 'medium', 'Corrected')], 500_000, 'partial');
+    // The revert reported at 0 (told at 10 s), reported again (test/unit/track/revert-memory.test.ts).
+    expect(applyAndFlush(resolved, [finding('a', 'medium', 'Corrected')], 500_000, 'partial').applied.opened).toHaveLength(0);
+    const later = applySignal(resolved, input([finding('a', 'medium', 'Corrected')], 'partial', 450_000), 500_000).next as GroupState;
+    const again = flush(later, later.pendingFlush?.seq ?? 0, at(later.pendingFlush?.dueAt ?? 0));
     expect(again.notification).toMatchObject({ reason: 'first', seq: 3 });
   });
 });
@@ -372,7 +375,8 @@ describe('a finding told drifted, then reported reverted (Corrected), resolves a
     const r = runDue(reverted);
     expect(r.notification).toMatchObject({ reason: 'resolved', status: 'resolved', seq: 2, at: 90_000, resolvedAt: 60_000, firstSeen: 0, firing: [] });
     expect(r.notification?.resolved.map((f) => [f.resource.name, f.state, f.lastSeen, f.resolvedAt])).toEqual([['a', 'Corrected', 60_000, 90_000]]);
-    expect(r.next?.findings).toEqual({});
+    // Remembered a while (a late second report of this revert opens nothing), nothing scheduled for it.
+    expect(Object.values(r.next?.findings ?? {}).map((f) => [f.resource.name, f.status])).toEqual([['a', 'resolved']]);
     expect(r.next?.pendingFlush).toBeNull();
   });
 
@@ -383,7 +387,10 @@ describe('a finding told drifted, then reported reverted (Corrected), resolves a
     expect(r.notification).toMatchObject({ reason: 'some-resolved', status: 'firing', at: 310_000 });
     expect(names(r.notification?.firing)).toEqual(['b']);
     expect(names(r.notification?.resolved)).toEqual(['a']);
-    expect(Object.keys(r.next?.findings ?? {})).toEqual(['fp-app-b']);
+    expect(Object.values(r.next?.findings ?? {}).map((f) => [f.resource.name, f.status])).toEqual([
+      ['a', 'resolved'],
+      ['b', 'firing'],
+    ]);
     expect(r.next?.pendingFlush?.dueAt).toBe(310_000 + timing.repeatIntervalMs);
   });
 
