@@ -26,7 +26,7 @@ import {
   virtualService,
 } from '../support/mesh.ts';
 import { redisUrl, testPrefix, waitFor } from '../support/redis.ts';
-import { SLACK_TOKEN, startService, stopService } from '../support/service.ts';
+import { postFlux, SLACK_TOKEN, startService, stopService } from '../support/service.ts';
 
 /**
  * Issue #16 through the whole service: the mesh watch, the Argo CD watch, the tracker, Slack,
@@ -229,6 +229,61 @@ describe('a kubectl edit of a mesh object, through the whole service', () => {
     await waitFor(() => slackText().includes('RESOLVED'), 15_000, 'the resolve');
     expect(slack.messages.size).toBe(1);
     expect(await alerts()).not.toContain('kubectl-edit');
+  });
+
+  it("under Flux: kustomize-controller's change set for a revert the watch already told resolved is no second alert; a new edit is", async () => {
+    const policy =
+      'receivers:\n  - { name: chat, slack: { channel: "#mesh" } }\nroute:\n  receiver: chat\n  group_wait: 200ms\n  group_interval: 1s\n  resolve_wait: 200ms\n';
+    const R1 = 'main@sha1:1111111111111111111111111111111111111111';
+    const fluxEvent = (message: string, timestamp: number, reason = 'Progressing') => ({
+      involvedObject: {
+        kind: 'Kustomization',
+        namespace: 'flux-system',
+        name: 'bookinfo',
+        uid: 'uid-ks-bookinfo',
+        apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
+      },
+      severity: 'info',
+      timestamp: new Date(timestamp).toISOString(),
+      message,
+      reason,
+      metadata: { revision: R1 },
+      reportingController: 'kustomize-controller',
+      reportingInstance: 'kustomize-controller-abc',
+    });
+    api.apply(VIRTUAL_SERVICES, virtualService({ owner: FLUX, http: reviewsHttp([90, 10]), managers: [gitopsEntry(FLUX, T0)] }));
+    const app = await start({ policy, env: { MESHDRIFT_CLUSTER: 'prod-eu-1' } });
+    // Flux's last reconcile: the revision a change set is judged against.
+    const heartbeat = await postFlux(app.url, fluxEvent('Reconciliation finished in 1s, next run in 10m0s', Date.now() - 5_000, 'ReconciliationSucceeded'));
+    expect(await heartbeat.json()).toMatchObject({ outcome: 'ignored' });
+    const edit = (weights: [number, number], at: number): unknown =>
+      api.apply(
+        VIRTUAL_SERVICES,
+        virtualService({
+          owner: FLUX,
+          http: reviewsHttp(weights),
+          managers: [gitopsEntry(FLUX, T0, HOSTS_ONLY), entry('kubectl-edit', 'Update', at, HTTP_ONLY)],
+        }),
+      );
+    edit([50, 50], EDIT);
+    await waitFor(() => slack.messages.size === 1, 15_000, 'the alert');
+    // Flux's apply puts the weights back: the watch reports Corrected, and the message says resolved.
+    const revertedAt = Date.now();
+    api.apply(VIRTUAL_SERVICES, virtualService({ owner: FLUX, http: reviewsHttp([90, 10]), managers: [gitopsEntry(FLUX, EDIT + 30_000)] }));
+    await waitFor(() => slackText().includes('RESOLVED'), 15_000, 'the resolve');
+    await settle(1_000);
+    const told = slack.calls.map((c) => c.method);
+    // kustomize-controller's change set for that same revert comes after the all-clear.
+    const late = await postFlux(app.url, fluxEvent('VirtualService/bookinfo/reviews configured', revertedAt));
+    expect(late.status).toBe(202);
+    // The same finding (one fingerprint for the watch and Flux), already accounted for: nothing changes.
+    expect(await late.json()).toMatchObject({ outcome: 'unchanged' });
+    await settle(2_500); // past group_wait, resolve_wait and group_interval
+    expect(slack.messages.size).toBe(1);
+    expect(slack.calls.map((c) => c.method)).toEqual(told);
+    // A new edit, reverted again later: a new alert.
+    edit([10, 90], EDIT + 60_000);
+    await waitFor(() => slack.messages.size === 2, 15_000, 'the alert of the second edit');
   });
 
   it('a hand-made AuthorizationPolicy is an Unmanaged alert (tool meshdrift); its Bearer JWT appears nowhere', async () => {
