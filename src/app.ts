@@ -173,7 +173,7 @@ export function createApp(opts: AppOptions): App {
   });
   // Draining from stop(): new requests get 503 with Connection: close, /readyz fails.
   const shutdown = createShutdown(log);
-  const dataLoss = createDataLossWatch({ env, redis, log, now, metrics, policy: () => holder?.current(), sources: pulled, queues, history });
+  const dataLoss = createDataLossWatch({ env, redis, log, now, metrics, policy: () => holder?.current(), sources: pulled, queues, history, bestEffort });
   // Primary, noeviction, AOF reported (issue #20): at start (refuses an unsafe Redis) and at every reconnect.
   const preflight = createRedisPreflight({ redis, log, onResult: (check, state) => metrics.setRedisPreflight(check, state) });
   const ready = createReadiness({ draining: shutdown.draining, redis, sources: pulled, dataLoss, preflight });

@@ -31,6 +31,8 @@ export const BEST_EFFORT_MEANS: Readonly<Record<BestEffortOperation, string>> = 
   watchdog_due_read:
     "the worker watchdog could not read a queue's due jobs: that check is skipped; the next one (every MESHDRIFT_WORKER_STALL_AFTER / 6) reads again",
   worker_close: "a replaced (stuck) queue worker's close failed: its connection is cut anyway, and its running jobs go to BullMQ's stalled-job check",
+  data_loss_notice_enqueue:
+    'the Redis data loss notice was not queued (the queue connection not back yet after the restart): it is queued again at the next epoch check (every MESHDRIFT_REDIS_EPOCH_CHECK_INTERVAL and at every reconnect)',
 };
 
 /** At most one warning per operation this often (per process). */

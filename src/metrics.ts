@@ -22,6 +22,7 @@ export const BEST_EFFORT_OPERATIONS = [
   'flush_intent_release',
   'watchdog_due_read',
   'worker_close',
+  'data_loss_notice_enqueue',
 ] as const;
 export type BestEffortOperation = (typeof BEST_EFFORT_OPERATIONS)[number];
 

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { BestEffort } from '../best-effort.ts';
 import type { Env } from '../config/env.ts';
 import type { LoadedPolicy } from '../config/load.ts';
 import type { Logger } from '../log.ts';
@@ -27,6 +28,8 @@ export interface DataLossWatchDeps {
   queues: { enqueueDeliveries(n: Notification): Promise<void>; forgetScheduledFlushes?(): void };
   /** Records the notice in the history. */
   history: { record(n: Notification): Promise<void> };
+  /** Where a failed queuing of the notice (`data_loss_notice_enqueue`, queued again at the next check) is reported. */
+  bestEffort: Pick<BestEffort, 'failed'>;
 }
 
 export interface DataLossWatch {
@@ -44,9 +47,43 @@ export interface DataLossWatch {
  * periodically. A loss is said once across replicas (the notice to the default and console
  * receivers) and findings are re-derived from the sources that can list them (where they run
  * here: the leader). Webhook-only drift comes back as senders send again.
+ *
+ * The notice is queued on the queue connection, which reconnects on its own schedule: the client
+ * connection whose 'ready' runs the check can be back before it (one retry step, up to 2 s, later
+ * under load), and then the enqueue fails at once (no offline queue). The announcement key is taken
+ * by then and the epoch is the new one, so no later check finds the loss again: the notice is kept
+ * (one, the latest loss's) and queued again at every check until it is queued. Its jobs' ids make
+ * a repeated enqueue a no-op.
  */
 export function createDataLossWatch(deps: DataLossWatchDeps): DataLossWatch {
   const { metrics, log, now, env } = deps;
+  /** The latest loss's notice while it is not queued yet. */
+  let unsent: { n: Notification; receivers: string[] } | undefined;
+  let sending: Promise<void> | undefined;
+  const queueNotice = async (): Promise<void> => {
+    const notice = unsent;
+    if (!notice) return;
+    try {
+      await deps.queues.enqueueDeliveries(notice.n);
+    } catch (err) {
+      deps.bestEffort.failed('data_loss_notice_enqueue', err);
+      return;
+    }
+    if (unsent === notice) unsent = undefined;
+    await deps.history
+      .record(notice.n)
+      .catch((err: unknown) => log.warn({ error: err instanceof Error ? err.message : String(err) }, 'recording the data loss notice in the history failed'));
+    log.warn({ receivers: notice.receivers, group: notice.n.groupKey }, 'Redis data loss announced');
+  };
+  /** Queues the unsent notice, one attempt at a time; a newer loss's notice waits for the attempt in flight, then goes. */
+  const sendUnsent = async (): Promise<void> => {
+    while (sending) await sending;
+    if (!unsent) return;
+    sending = queueNotice().finally(() => {
+      sending = undefined;
+    });
+    await sending;
+  };
   const onLoss = async (loss: DataLoss): Promise<void> => {
     deps.queues.forgetScheduledFlushes?.();
     metrics.redisDataLoss();
@@ -63,12 +100,8 @@ export function createDataLossWatch(deps: DataLossWatchDeps): DataLossWatch {
     if (!loss.announce || !policy) return;
     const receivers = dataLossReceivers(policy);
     const sources = { kube: deps.sources.kube() !== undefined, argocdApi: deps.sources.argoPolling !== undefined };
-    const n = dataLossNotification(loss, { cluster: env.MESHDRIFT_CLUSTER, receivers, sources });
-    await deps.queues.enqueueDeliveries(n);
-    await deps.history
-      .record(n)
-      .catch((err: unknown) => log.warn({ error: err instanceof Error ? err.message : String(err) }, 'recording the data loss notice in the history failed'));
-    log.warn({ receivers, group: n.groupKey }, 'Redis data loss announced');
+    unsent = { n: dataLossNotification(loss, { cluster: env.MESHDRIFT_CLUSTER, receivers, sources }), receivers };
+    await sendUnsent();
   };
   const epoch = createRedisEpoch({ redis: deps.redis, prefix: env.MESHDRIFT_KEY_PREFIX, log, now, onLoss });
   const recentLoss = (): number | undefined => {
@@ -76,8 +109,13 @@ export function createDataLossWatch(deps: DataLossWatchDeps): DataLossWatch {
     return at !== undefined && now() - at < env.MESHDRIFT_REDIS_DATA_LOSS_WINDOW ? at : undefined;
   };
   const checkEpoch = (): void => {
+    // A notice unsent before this check goes again after it (Redis answers); one found by it was just tried.
+    const pending = unsent !== undefined;
     epoch.check().then(
-      () => metrics.setRedisDataLossRecent(recentLoss() !== undefined),
+      () => {
+        metrics.setRedisDataLossRecent(recentLoss() !== undefined);
+        if (pending && unsent) void sendUnsent();
+      },
       (err: unknown) => log.debug({ error: err instanceof Error ? err.message : String(err) }, 'redis epoch check failed; retried at the next check'),
     );
   };
