@@ -108,6 +108,17 @@ const metric = async (name: string): Promise<number> => {
   const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
   return m?.[1] === undefined ? Number.NaN : Number(m[1]);
 };
+/** On a timeout, the service's log (without the reconnect noise) and the Slack calls, to tell where the pipeline stopped. */
+const showing = (err: unknown): never => {
+  console.log(
+    logLines
+      .filter((l) => !l.includes('redis connection error'))
+      .map((l) => l.slice(0, 400))
+      .join('\n'),
+  );
+  console.log(JSON.stringify(slack.calls.map((c) => [c.method, c.args.ts, c.args.thread_ts])), JSON.stringify(slack.historyCalls.map((c) => c.args)));
+  throw err;
+};
 const mainPosts = () => slack.calls.filter((c) => c.method === 'chat.postMessage' && !isThreadReply(c));
 const aboutApp = (blocks: unknown) => JSON.stringify(blocks).includes('payments-mesh');
 
@@ -136,24 +147,17 @@ describe('Redis restarted empty (no persistence)', () => {
     expect(readyBody.warnings?.join(' ')).toMatch(/redis lost meshdrift state/);
 
     // One notice, to the default receiver (Slack) and the console receiver.
-    await waitFor(() => consoleLines.some((l) => l.includes('meshdrift-state')), 15_000, 'the notice on the console');
-    await waitFor(() => [...slack.messages.values()].some((m) => JSON.stringify(m.blocks).includes('lost meshdrift')), 15_000, 'the notice in Slack');
+    await waitFor(() => consoleLines.some((l) => l.includes('meshdrift-state')), 15_000, 'the notice on the console').catch(showing);
+    await waitFor(() => [...slack.messages.values()].some((m) => JSON.stringify(m.blocks).includes('lost meshdrift')), 15_000, 'the notice in Slack').catch(
+      showing,
+    );
     const notice = consoleLines.find((l) => l.includes('meshdrift-state')) ?? '';
     expect(notice).toMatch(/Silences set before are gone/);
     expect(notice).toMatch(/Kubernetes audit re-list/);
 
     // Re-derived by the audit re-list the loss triggered; the alert's old message is edited in place.
     await waitFor(() => slack.calls.some((c) => c.method === 'chat.update' && c.args.ts === original.ts), 20_000, 'the edit of the original message').catch(
-      (err: unknown) => {
-        console.log(
-          logLines
-            .filter((l) => !l.includes('redis connection error'))
-            .map((l) => l.slice(0, 400))
-            .join('\n'),
-        );
-        console.log(JSON.stringify(slack.calls.map((c) => [c.method, c.args.ts, c.args.thread_ts])), JSON.stringify(slack.historyCalls.map((c) => c.args)));
-        throw err;
-      },
+      showing,
     );
     expect(logLines.some((l) => l.includes('Kubernetes audit re-list done'))).toBe(true);
     // Anything posted twice would show after a delay (retries).
