@@ -42,7 +42,8 @@ export function createStageWorkers(deps: {
     handlers: deps.handlers,
     flushContext: createFlushContext({ policy: deps.policy, silences: stores.silences, inhibitSources: stores.inhibitSources }),
     onNotification: (n) => stores.history.record(n),
-    inhibitSources: stores.inhibitSources,
+    // As the ingest: sources are kept only while inhibit rules are in force (no rule, no write).
+    inhibitSources: { update: (add, remove) => (deps.policy().inhibitRules.length > 0 ? stores.inhibitSources.update(add, remove) : Promise.resolve()) },
     budget: { budget: stores.budget, stateBytes: (groupKey) => storedGroupBytes(redis, prefix, groupKey) },
     metrics: deps.metrics,
     log: deps.log,
